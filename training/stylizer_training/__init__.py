@@ -1,0 +1,1 @@
+"""Python side of stylizer: the multi-style network, its exporter and trainer."""
