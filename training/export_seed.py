@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Converts a checkpoint of the original multi-style network into a serving archive.
+
+    python3 training/export_seed.py --checkpoint CKPT --out ARCHIVE.pt [--names a,b,...]
+    python3 training/export_seed.py --random N --out ARCHIVE.pt [--seed S]
+
+CKPT is a PyTorch file holding the state_dict of FastStylizationNetwork, or a
+dict holding it under a common key ("state_dict", "model", "model_state_dict",
+"network", "net", "style_model"); "module." prefixes (DataParallel) are
+stripped and fp16/bf16 weights are converted to fp32. --random N makes a
+randomly initialised N-style archive for tests, with gamma/beta spread wide
+enough that the styles differ visibly.
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stylizer_training.export import (ExportError, count_styles,  # noqa: E402
+                                      default_style_names, export_archive)
+from stylizer_training.network import FastStylizationNetwork  # noqa: E402
+
+CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "network", "net", "style_model")
+
+
+def extract_state_dict(obj) -> dict:
+    """Finds the network's state_dict inside a loaded checkpoint object."""
+    if isinstance(obj, torch.nn.Module):
+        obj = obj.state_dict()
+    if not isinstance(obj, dict):
+        raise ExportError(f"checkpoint holds a {type(obj).__name__}, not a state_dict")
+    if "instance_norm1.embed.weight" not in obj and not any(
+            k.startswith("module.") for k in obj):
+        for key in CONTAINER_KEYS:
+            if key in obj:
+                return extract_state_dict(obj[key])
+        raise ExportError("checkpoint has no FastStylizationNetwork state_dict; top-level "
+                          f"keys: {sorted(map(str, obj))[:10]}")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
+
+
+def random_state_dict(n_styles: int, seed: int) -> dict:
+    """A randomly initialised network whose styles differ clearly."""
+    torch.manual_seed(seed)
+    net = FastStylizationNetwork(n_styles)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            if name.endswith("embed.weight"):
+                c = tensor.shape[1] // 2
+                tensor[:, :c].normal_(1.0, 0.3)
+                tensor[:, c:].normal_(0.0, 0.3)
+    return net.state_dict()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="state_dict file of FastStylizationNetwork")
+    source.add_argument("--random", type=int, metavar="N",
+                        help="random N-style network (for tests)")
+    parser.add_argument("--out", required=True, help="archive to write (.pt)")
+    parser.add_argument("--names", help="comma-separated style names in index order "
+                        "(default: the original's names, or style0, style1, ...)")
+    parser.add_argument("--name", help="model name in model.json (default: file stem)")
+    parser.add_argument("--source", help="where the weights came from (model.json)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.random is not None:
+            if args.random < 1:
+                raise ExportError("--random needs at least one style")
+            state_dict = random_state_dict(args.random, args.seed)
+            source = args.source or f"random initialisation, seed {args.seed}"
+            training = "untrained (random weights, for tests)"
+        else:
+            try:
+                loaded = torch.load(args.checkpoint, map_location="cpu")
+            except FileNotFoundError:
+                raise ExportError(f"checkpoint {args.checkpoint} does not exist")
+            except Exception as e:  # pickle, zip and torch errors alike
+                raise ExportError(f"cannot read checkpoint {args.checkpoint}: {e}")
+            state_dict = extract_state_dict(loaded)
+            source = args.source or os.path.basename(args.checkpoint)
+            training = "converted from a FastStylizationNetwork checkpoint"
+        n_styles = count_styles(state_dict)
+        names = (args.names.split(",") if args.names else default_style_names(n_styles))
+        metadata = {"source": source, "training": training}
+        if args.name:
+            metadata["name"] = args.name
+        export_archive(state_dict, names, args.out, metadata)
+    except ExportError as e:
+        print(f"export_seed: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: {n_styles} styles ({', '.join(names)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
