@@ -1,0 +1,172 @@
+// Prometheus metrics of the stylizer server: one registry, an HTTP exposer on
+// --metrics_port serving /metrics, the QueueObserver the job queue reports to,
+// and the hooks the RPC layer and the video pipeline call. prometheus-cpp
+// stays behind the pimpl so that including this header is cheap.
+//
+// Series (all prefixed stylizer_; label values are bounded: method names are
+// the four RPCs or "other", codes are canonical status-code names, styles are
+// the model's style names or "blend"):
+//   requests_total{method,code}            request_duration_seconds{method}
+//   active_streams{method}                 received_bytes_total{method}
+//   sent_bytes_total{method}               frames_total{style}
+//   items_dropped_total{reason}            queue_items, queue_bytes
+//   queue_capacity_items, queue_capacity_bytes
+//   queue_wait_seconds                     batch_size
+//   inference_seconds                      video_jobs_total{outcome}
+//   video_job_duration_seconds             decode_seconds, encode_seconds
+//   model_info{name,device,precision,styles}  build_info{version,compiler}
+//   serving                                device_memory_bytes{device,kind}
+// docs/operations.md explains each one and its buckets.
+#ifndef STYLIZER_SERVER_METRICS_METRICS_H_
+#define STYLIZER_SERVER_METRICS_METRICS_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/batching/job_queue.h"
+#include "server/model/style_model.h"
+
+namespace stylizer {
+
+// One device's memory, as reported by the model runtime (CUDA builds).
+struct DeviceMemoryStats {
+  std::string device;           // "cuda:0"
+  int64_t allocated_bytes = 0;  // held by live tensors
+  int64_t reserved_bytes = 0;   // held by the caching allocator
+  int64_t total_bytes = 0;      // physical memory of the device
+};
+
+// Called at scrape time (on an exposer thread); must be thread-safe and quick.
+using DeviceMemoryCallback = std::function<std::vector<DeviceMemoryStats>()>;
+
+// Everything one RPC reports when it ends: recorded as requests_total,
+// request_duration_seconds, bytes, and logged as one "rpc" line.
+struct RpcRecord {
+  std::string method;   // "StylizeImage", "StylizeFrames", "StylizeVideo", ...
+  std::string peer;     // grpc::ServerContext::peer(); logged only
+  absl::Status status;  // the status sent to the client (code + message)
+  absl::Duration duration;
+  int64_t frames = 0;     // frames stylized (per output), logged only
+  int64_t bytes_in = 0;   // payload bytes received (image bytes, chunks)
+  int64_t bytes_out = 0;  // payload bytes sent
+  std::string job_id;     // video jobs; logged only when non-empty
+};
+
+// Everything one video job reports when it ends: recorded as
+// video_jobs_total{outcome} and video_job_duration_seconds, logged as one
+// "job" line.
+struct VideoJobRecord {
+  std::string job_id;
+  std::string peer;
+  absl::Status status;  // outcome: OK, INVALID_ARGUMENT, CANCELLED, ...
+  absl::Duration duration;
+  int64_t frames = 0;  // frames decoded from the input
+  int outputs = 0;     // number of styled outputs
+  int64_t bytes_in = 0;
+  int64_t bytes_out = 0;
+  int width = 0;
+  int height = 0;
+};
+
+class Metrics {
+ public:
+  struct Options {
+    // Address the /metrics endpoint binds to.
+    std::string bind_address = "0.0.0.0";
+    // TCP port of the /metrics endpoint. 0 picks a free port (see port());
+    // -1 serves nothing (the registry still records; tests, embedding).
+    int port = 9464;
+    // Model facts for model_info and the style names of frames_total. May
+    // also be set later with SetModel(); empty name = not yet known.
+    ModelDescription model;
+    // Queue capacities for queue_capacity_items/bytes (0 = unknown). May also
+    // be set later with SetQueueCapacity().
+    int64_t queue_capacity_items = 0;
+    int64_t queue_capacity_bytes = 0;
+    // Version label of build_info; default: the project's version.
+    std::string version;
+    // Optional: device memory, sampled at scrape time. May also be set later
+    // with SetDeviceMemoryCallback().
+    DeviceMemoryCallback device_memory;
+  };
+
+  // Builds the registry and, unless port is -1, starts the HTTP exposer.
+  // InvalidArgument for a port outside [-1, 65535]; Unavailable when the port
+  // cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Metrics>> Create(
+      const Options& options);
+
+  // Stops the exposer.
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // The bound TCP port of /metrics (the picked one when Options::port was 0),
+  // or -1 when nothing is served.
+  int port() const;
+
+  // The observer to pass to JobQueue::Create; owned by this object, valid for
+  // its lifetime. Feeds frames_total, queue_*, batch_size, inference_seconds,
+  // items_dropped_total.
+  QueueObserver* queue_observer();
+
+  // --- model and queue facts (callable any time, thread-safe) ---
+
+  // Sets model_info and the style names used by frames_total.
+  void SetModel(const ModelDescription& model);
+  // Sets queue_capacity_items and queue_capacity_bytes.
+  void SetQueueCapacity(int64_t items, int64_t bytes);
+  // Sets the device-memory sampler (replaces any earlier one).
+  void SetDeviceMemoryCallback(DeviceMemoryCallback callback);
+  // Sets the serving gauge (1 = health SERVING, 0 = not serving/draining).
+  void SetServing(bool serving);
+
+  // --- RPC hooks (thread-safe, cheap; never block) ---
+
+  // Records one finished RPC (counter + duration + bytes) without logging.
+  void RecordRequest(absl::string_view method, absl::StatusCode code,
+                     absl::Duration duration);
+  // Records *and* logs a finished RPC: the call the service makes once per
+  // RPC, when it finishes.
+  void FinishRpc(const RpcRecord& record);
+  // A streaming RPC started / ended: active_streams{method} +1 / -1.
+  void StreamStarted(absl::string_view method);
+  void StreamEnded(absl::string_view method);
+  // Payload bytes received from / sent to clients, as they flow (use either
+  // these or RpcRecord's bytes for a given RPC, not both).
+  void AddBytesReceived(absl::string_view method, int64_t bytes);
+  void AddBytesSent(absl::string_view method, int64_t bytes);
+
+  // --- video pipeline hooks ---
+
+  // Time to demux + decode + convert one frame.
+  void RecordDecode(absl::Duration per_frame);
+  // Time to convert + encode + mux one frame of one output.
+  void RecordEncode(absl::Duration per_frame);
+  // Records *and* logs a finished video job.
+  void FinishVideoJob(const VideoJobRecord& record);
+
+  // The current exposition text (what GET /metrics returns). For tests and
+  // debugging.
+  std::string Scrape() const;
+
+ private:
+  class Impl;
+  explicit Metrics(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Maps an RPC method name to its bounded label value: one of the service's
+// method names, or "other".
+absl::string_view MethodLabel(absl::string_view method);
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_METRICS_METRICS_H_

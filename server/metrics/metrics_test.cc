@@ -1,0 +1,383 @@
+// Tests of Metrics: every series reaches /metrics over a real loopback HTTP
+// scrape, labels stay bounded, the exposer's port handling and errors.
+#include "server/metrics/metrics.h"
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/metrics/log.h"
+#include "server/metrics/testing/exposition.h"
+#include "server/metrics/testing/http_get.h"
+
+namespace stylizer {
+namespace {
+
+using ::stylizer::testing::CountSeries;
+using ::stylizer::testing::FindValue;
+using ::stylizer::testing::HttpGet;
+using ::stylizer::testing::ParseExposition;
+using ::stylizer::testing::Sample;
+using ::testing::HasSubstr;
+using ::testing::Optional;
+
+ModelDescription TwoStyles() {
+  ModelDescription model;
+  model.name = "seed";
+  model.style_names = {"klimt", "monet"};
+  model.device = "cpu";
+  model.precision = "fp32";
+  return model;
+}
+
+Metrics::Options LoopbackOptions() {
+  Metrics::Options options;
+  options.bind_address = "127.0.0.1";
+  options.port = 0;
+  options.model = TwoStyles();
+  return options;
+}
+
+// Scrapes /metrics over HTTP and parses it.
+std::vector<Sample> ScrapeHttp(const Metrics& metrics) {
+  auto response = HttpGet(metrics.port(), "/metrics");
+  EXPECT_TRUE(response.ok()) << response.status();
+  if (!response.ok()) return {};
+  EXPECT_EQ(response->status, 200);
+  auto samples = ParseExposition(response->body);
+  EXPECT_TRUE(samples.ok()) << samples.status();
+  return samples.ok() ? *samples : std::vector<Sample>{};
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SetLogSink([this](absl::string_view line) { log_.emplace_back(line); });
+    auto metrics = Metrics::Create(LoopbackOptions());
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    metrics_ = std::move(*metrics);
+  }
+  void TearDown() override { SetLogSink(nullptr); }
+
+  std::unique_ptr<Metrics> metrics_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(MetricsTest, PortZeroPicksAFreePortAndServesMetrics) {
+  ASSERT_GT(metrics_->port(), 0);
+  auto samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(samples, "stylizer_build_info"), Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_model_info",
+                        {{"name", "seed"},
+                         {"device", "cpu"},
+                         {"precision", "fp32"},
+                         {"styles", "klimt,monet"}}),
+              Optional(1.0));
+  // Usual series exist from the start (zeros, not gaps).
+  EXPECT_THAT(FindValue(samples, "stylizer_requests_total",
+                        {{"method", "StylizeVideo"}, {"code", "OK"}}),
+              Optional(0.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_frames_total", {{"style", "monet"}}),
+              Optional(0.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_active_streams",
+                        {{"method", "StylizeFrames"}}),
+              Optional(0.0));
+}
+
+TEST_F(MetricsTest, UnknownPathIsNotFound) {
+  auto response = HttpGet(metrics_->port(), "/nothing");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 404);
+}
+
+TEST_F(MetricsTest, QueueObserverFeedsFramesBatchesAndQueue) {
+  QueueObserver* observer = metrics_->queue_observer();
+  ASSERT_NE(observer, nullptr);
+  for (int i = 0; i < 3; ++i)
+    observer->OnItemDone({1, 0}, absl::Milliseconds(2));
+  observer->OnItemDone({0, 2.5}, absl::Milliseconds(20));
+  observer->OnItemDone({0.5, 0.5}, absl::Milliseconds(1));
+  observer->OnItemDone({0, 0}, absl::Milliseconds(1));  // degenerate row
+  observer->OnBatch(3, absl::Milliseconds(40));
+  observer->OnBatch(3, absl::Milliseconds(40));
+  observer->OnBatch(5, absl::Seconds(2));
+  observer->OnQueueDepth(7, 7 * 64 * 64 * 3);
+  observer->OnItemDropped(absl::CancelledError("client went away"));
+  observer->OnItemDropped(absl::DeadlineExceededError("late"));
+  observer->OnItemDropped(absl::CancelledError("client went away"));
+  metrics_->SetQueueCapacity(256, 1 << 30);
+
+  auto samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(samples, "stylizer_frames_total", {{"style", "klimt"}}),
+              Optional(3.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_frames_total", {{"style", "monet"}}),
+              Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_frames_total", {{"style", "blend"}}),
+              Optional(2.0));
+  EXPECT_EQ(CountSeries(samples, "stylizer_frames_total"), 3);
+  EXPECT_THAT(FindValue(samples, "stylizer_queue_wait_seconds_count"),
+              Optional(6.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_queue_wait_seconds_bucket",
+                        {{"le", "0.005"}}),
+              Optional(5.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_batch_size_count"), Optional(3.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_batch_size_sum"), Optional(11.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_batch_size_bucket", {{"le", "3"}}),
+              Optional(2.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_batch_size_bucket", {{"le", "4"}}),
+              Optional(2.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_batch_size_bucket", {{"le", "5"}}),
+              Optional(3.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_inference_seconds_count"),
+              Optional(3.0));
+  EXPECT_THAT(
+      FindValue(samples, "stylizer_inference_seconds_bucket", {{"le", "0.05"}}),
+      Optional(2.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_queue_items"), Optional(7.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_queue_bytes"),
+              Optional(7.0 * 64 * 64 * 3));
+  EXPECT_THAT(FindValue(samples, "stylizer_queue_capacity_items"),
+              Optional(256.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_items_dropped_total",
+                        {{"reason", "CANCELLED"}}),
+              Optional(2.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_items_dropped_total",
+                        {{"reason", "DEADLINE_EXCEEDED"}}),
+              Optional(1.0));
+}
+
+TEST_F(MetricsTest, RequestsStreamsAndBytes) {
+  metrics_->RecordRequest("StylizeImage", absl::StatusCode::kOk,
+                          absl::Milliseconds(30));
+  metrics_->RecordRequest("/stylizer.v1.Stylizer/StylizeImage",
+                          absl::StatusCode::kInvalidArgument,
+                          absl::Milliseconds(1));
+  metrics_->RecordRequest("NoSuchMethod", absl::StatusCode::kUnimplemented,
+                          absl::Milliseconds(1));
+  metrics_->StreamStarted("StylizeVideo");
+  metrics_->StreamStarted("StylizeVideo");
+  metrics_->StreamEnded("StylizeVideo");
+  metrics_->AddBytesReceived("StylizeVideo", 1000);
+  metrics_->AddBytesReceived("StylizeVideo", 24);
+  metrics_->AddBytesSent("StylizeVideo", 512);
+
+  auto samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(samples, "stylizer_requests_total",
+                        {{"method", "StylizeImage"}, {"code", "OK"}}),
+              Optional(1.0));
+  EXPECT_THAT(
+      FindValue(samples, "stylizer_requests_total",
+                {{"method", "StylizeImage"}, {"code", "INVALID_ARGUMENT"}}),
+      Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_requests_total",
+                        {{"method", "other"}, {"code", "UNIMPLEMENTED"}}),
+              Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_request_duration_seconds_count",
+                        {{"method", "StylizeImage"}}),
+              Optional(2.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_active_streams",
+                        {{"method", "StylizeVideo"}}),
+              Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_received_bytes_total",
+                        {{"method", "StylizeVideo"}}),
+              Optional(1024.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_sent_bytes_total",
+                        {{"method", "StylizeVideo"}}),
+              Optional(512.0));
+  EXPECT_TRUE(log_.empty()) << "RecordRequest must not log";
+}
+
+TEST_F(MetricsTest, FinishRpcRecordsAndLogsOneLine) {
+  RpcRecord record;
+  record.method = "StylizeImage";
+  record.peer = "ipv4:127.0.0.1:4242";
+  record.status = absl::InvalidArgumentError("style index 9 out of range");
+  record.duration = absl::Milliseconds(3);
+  record.bytes_in = 100;
+  metrics_->FinishRpc(record);
+
+  auto samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(
+      FindValue(samples, "stylizer_requests_total",
+                {{"method", "StylizeImage"}, {"code", "INVALID_ARGUMENT"}}),
+      Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_received_bytes_total",
+                        {{"method", "StylizeImage"}}),
+              Optional(100.0));
+  ASSERT_EQ(log_.size(), 1u);
+  EXPECT_THAT(log_[0], HasSubstr(" warning rpc method=StylizeImage "
+                                 "peer=ipv4:127.0.0.1:4242 "
+                                 "code=INVALID_ARGUMENT"));
+  EXPECT_THAT(log_[0], HasSubstr("message=\"style index 9 out of range\""));
+  EXPECT_THAT(log_[0], HasSubstr("seconds=0.003"));
+}
+
+TEST_F(MetricsTest, VideoJobsAndCodecTimes) {
+  metrics_->RecordDecode(absl::Microseconds(800));
+  metrics_->RecordEncode(absl::Milliseconds(4));
+  metrics_->RecordEncode(absl::Milliseconds(4));
+  VideoJobRecord job;
+  job.job_id = "job-1";
+  job.status = absl::OkStatus();
+  job.duration = absl::Seconds(12);
+  job.frames = 48;
+  job.outputs = 2;
+  metrics_->FinishVideoJob(job);
+  job.status = absl::CancelledError("client cancelled");
+  metrics_->FinishVideoJob(job);
+
+  auto samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(samples, "stylizer_decode_seconds_count"),
+              Optional(1.0));
+  EXPECT_THAT(
+      FindValue(samples, "stylizer_encode_seconds_bucket", {{"le", "0.005"}}),
+      Optional(2.0));
+  EXPECT_THAT(
+      FindValue(samples, "stylizer_video_jobs_total", {{"outcome", "OK"}}),
+      Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_video_jobs_total",
+                        {{"outcome", "CANCELLED"}}),
+              Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_video_job_duration_seconds_count"),
+              Optional(2.0));
+  ASSERT_EQ(log_.size(), 2u);
+  EXPECT_THAT(log_[0], HasSubstr(" info job job_id=job-1 "));
+  EXPECT_THAT(log_[0], HasSubstr("frames=48 outputs=2"));
+  EXPECT_THAT(log_[1], HasSubstr("code=CANCELLED"));
+}
+
+TEST_F(MetricsTest, SetModelReplacesModelInfo) {
+  ModelDescription other = TwoStyles();
+  other.name = "retrained";
+  other.style_names = {"a", "b", "c"};
+  metrics_->SetModel(other);
+  metrics_->queue_observer()->OnItemDone({0, 0, 1}, absl::ZeroDuration());
+  auto samples = ScrapeHttp(*metrics_);
+  EXPECT_EQ(CountSeries(samples, "stylizer_model_info"), 1);
+  EXPECT_THAT(FindValue(samples, "stylizer_model_info",
+                        {{"name", "retrained"}, {"styles", "a,b,c"}}),
+              Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_frames_total", {{"style", "c"}}),
+              Optional(1.0));
+}
+
+TEST_F(MetricsTest, ServingGauge) {
+  metrics_->SetServing(true);
+  EXPECT_THAT(FindValue(ScrapeHttp(*metrics_), "stylizer_serving"),
+              Optional(1.0));
+  metrics_->SetServing(false);
+  EXPECT_THAT(FindValue(ScrapeHttp(*metrics_), "stylizer_serving"),
+              Optional(0.0));
+}
+
+TEST_F(MetricsTest, DeviceMemoryIsSampledAtScrapeTime) {
+  EXPECT_EQ(CountSeries(ScrapeHttp(*metrics_), "stylizer_device_memory_bytes"),
+            0);
+  int calls = 0;
+  metrics_->SetDeviceMemoryCallback([&calls] {
+    ++calls;
+    DeviceMemoryStats stats;
+    stats.device = "cuda:0";
+    stats.allocated_bytes = 100 * calls;
+    stats.reserved_bytes = 200;
+    stats.total_bytes = 1000;
+    return std::vector<DeviceMemoryStats>{stats};
+  });
+  auto first = ScrapeHttp(*metrics_);
+  auto second = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(first, "stylizer_device_memory_bytes",
+                        {{"device", "cuda:0"}, {"kind", "allocated"}}),
+              Optional(100.0));
+  EXPECT_THAT(FindValue(second, "stylizer_device_memory_bytes",
+                        {{"device", "cuda:0"}, {"kind", "allocated"}}),
+              Optional(200.0));
+  EXPECT_THAT(FindValue(second, "stylizer_device_memory_bytes",
+                        {{"device", "cuda:0"}, {"kind", "total"}}),
+              Optional(1000.0));
+}
+
+TEST_F(MetricsTest, ConcurrentUpdatesAreAllCounted) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 5000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this] {
+      for (int i = 0; i < kPerThread; ++i) {
+        metrics_->queue_observer()->OnItemDone({1, 0}, absl::ZeroDuration());
+        metrics_->queue_observer()->OnBatch(1, absl::ZeroDuration());
+        metrics_->RecordRequest("StylizeFrames", absl::StatusCode::kOk,
+                                absl::ZeroDuration());
+      }
+    });
+  }
+  // Scrape while they run: must not crash or deadlock.
+  for (int i = 0; i < 5; ++i) ScrapeHttp(*metrics_);
+  for (auto& thread : threads) thread.join();
+  auto samples = ScrapeHttp(*metrics_);
+  const double total = kThreads * kPerThread;
+  EXPECT_THAT(FindValue(samples, "stylizer_frames_total", {{"style", "klimt"}}),
+              Optional(total));
+  EXPECT_THAT(FindValue(samples, "stylizer_batch_size_count"), Optional(total));
+  EXPECT_THAT(FindValue(samples, "stylizer_requests_total",
+                        {{"method", "StylizeFrames"}, {"code", "OK"}}),
+              Optional(total));
+}
+
+TEST(MetricsCreateTest, PortInUseIsUnavailable) {
+  auto first = Metrics::Create(LoopbackOptions());
+  ASSERT_TRUE(first.ok()) << first.status();
+  Metrics::Options options = LoopbackOptions();
+  options.port = (*first)->port();
+  auto second = Metrics::Create(options);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(),
+              HasSubstr(absl::StrCat("127.0.0.1:", options.port)));
+}
+
+TEST(MetricsCreateTest, BadPortIsInvalidArgument) {
+  for (int port : {-2, 65536, 100000}) {
+    Metrics::Options options = LoopbackOptions();
+    options.port = port;
+    EXPECT_EQ(Metrics::Create(options).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << port;
+  }
+}
+
+TEST(MetricsCreateTest, UnresolvableBindAddressIsUnavailable) {
+  Metrics::Options options = LoopbackOptions();
+  options.bind_address = "not-an-address";
+  EXPECT_EQ(Metrics::Create(options).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST(MetricsCreateTest, NoExposerStillRecords) {
+  Metrics::Options options;
+  options.port = -1;
+  auto metrics = Metrics::Create(options);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ((*metrics)->port(), -1);
+  (*metrics)->queue_observer()->OnItemDone({0, 1, 0}, absl::ZeroDuration());
+  auto samples = ParseExposition((*metrics)->Scrape());
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  // Without a model description the style is labelled by index.
+  EXPECT_THAT(FindValue(*samples, "stylizer_frames_total", {{"style", "1"}}),
+              Optional(1.0));
+  EXPECT_THAT(FindValue(*samples, "stylizer_model_info"), std::nullopt);
+  EXPECT_THAT(FindValue(*samples, "stylizer_build_info"), Optional(1.0));
+}
+
+TEST(MethodLabelTest, BoundsMethodNames) {
+  EXPECT_EQ(MethodLabel("StylizeImage"), "StylizeImage");
+  EXPECT_EQ(MethodLabel("/stylizer.v1.Stylizer/GetModelInfo"), "GetModelInfo");
+  EXPECT_EQ(MethodLabel("/grpc.health.v1.Health/Check"), "other");
+  EXPECT_EQ(MethodLabel(""), "other");
+}
+
+}  // namespace
+}  // namespace stylizer
