@@ -1,0 +1,69 @@
+// File and memory byte sources for uploads; see byte_source.h.
+#include "client/byte_source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace stylizer::client {
+
+absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Open(
+    const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    const std::string text = absl::StrCat("cannot open ", path, ": ", strerror(err));
+    if (err == ENOENT) return absl::NotFoundError(text);
+    if (err == EACCES) return absl::PermissionDeniedError(text);
+    return absl::InvalidArgumentError(text);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a regular file"));
+  }
+  if (st.st_size == 0) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(path, " is empty"));
+  }
+  return std::unique_ptr<FileSource>(
+      new FileSource(path, fd, static_cast<uint64_t>(st.st_size)));
+}
+
+FileSource::~FileSource() { close(fd_); }
+
+absl::Status FileSource::Rewind() {
+  if (lseek(fd_, 0, SEEK_SET) != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot rewind ", path_, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> FileSource::Read(char* buf, size_t n) {
+  while (true) {
+    const ssize_t got = read(fd_, buf, n);
+    if (got >= 0) return static_cast<size_t>(got);
+    if (errno != EINTR) {
+      return absl::InternalError(
+          absl::StrCat("cannot read ", path_, ": ", strerror(errno)));
+    }
+  }
+}
+
+absl::StatusOr<size_t> StringSource::Read(char* buf, size_t n) {
+  const size_t take = std::min(n, data_.size() - pos_);
+  std::memcpy(buf, data_.data() + pos_, take);
+  pos_ += take;
+  return take;
+}
+
+}  // namespace stylizer::client

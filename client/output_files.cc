@@ -1,0 +1,166 @@
+// Output naming and atomic (temp-then-rename) file writing; see output_files.h.
+#include "client/output_files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <system_error>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace stylizer::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
+                         int err) {
+  const std::string text = absl::StrCat(what, " ", path, ": ", strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(text);
+  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(text);
+  return absl::InternalError(text);
+}
+
+}  // namespace
+
+std::string FileStem(absl::string_view path) {
+  return fs::path(std::string(path)).stem().string();
+}
+
+std::string FileExtension(absl::string_view path) {
+  std::string ext = fs::path(std::string(path)).extension().string();
+  if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);
+  return absl::AsciiStrToLower(ext);
+}
+
+std::string OutputPath(absl::string_view dir, absl::string_view stem,
+                       absl::string_view label, absl::string_view ext) {
+  fs::path p(std::string(dir.empty() ? "." : dir));
+  p /= absl::StrCat(stem, ".", label, ".", ext);
+  return p.string();
+}
+
+absl::Status EnsureDirectory(const std::string& dir) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return absl::OkStatus();
+  if (fs::exists(dir, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir, " exists and is not a directory"));
+  }
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create directory ", dir, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is a directory, not a file"));
+  }
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("cannot open", path, errno);
+  std::string data;
+  char buf[1 << 16];
+  while (true) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      close(fd);
+      return ErrnoStatus("cannot read", path, err);
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return data;
+}
+
+absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(
+    const std::string& final_path) {
+  fs::path p(final_path);
+  fs::path dir = p.parent_path();
+  if (dir.empty()) dir = ".";
+  std::string temp = (dir / absl::StrCat(".", p.filename().string(),
+                                         ".part-XXXXXX"))
+                         .string();
+  std::vector<char> buf(temp.begin(), temp.end());
+  buf.push_back('\0');
+  const int fd = mkostemp(buf.data(), O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("cannot create a file in", dir.string(), errno);
+  fchmod(fd, 0644);
+  return std::unique_ptr<AtomicFile>(
+      new AtomicFile(final_path, std::string(buf.data()), fd));
+}
+
+absl::Status AtomicFile::WriteWhole(const std::string& final_path,
+                                    absl::string_view data) {
+  auto file = Create(final_path);
+  if (!file.ok()) return file.status();
+  if (absl::Status s = (*file)->Append(data); !s.ok()) return s;
+  return (*file)->Commit();
+}
+
+AtomicFile::~AtomicFile() { Discard(); }
+
+absl::Status AtomicFile::Append(absl::string_view data) {
+  if (done_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(final_path_, " is already closed"));
+  }
+  const char* p = data.data();
+  size_t left = data.size();
+  while (left > 0) {
+    const ssize_t n = write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("cannot write", temp_path_, errno);
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  size_ += data.size();
+  return absl::OkStatus();
+}
+
+absl::Status AtomicFile::Commit() {
+  if (done_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(final_path_, " is already closed"));
+  }
+  const int fd = fd_;
+  fd_ = -1;
+  if (close(fd) != 0) {
+    const int err = errno;
+    Discard();
+    return ErrnoStatus("cannot close", temp_path_, err);
+  }
+  if (rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+    const int err = errno;
+    Discard();
+    return ErrnoStatus("cannot rename to", final_path_, err);
+  }
+  done_ = true;
+  return absl::OkStatus();
+}
+
+void AtomicFile::Discard() {
+  if (done_) return;
+  done_ = true;
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  unlink(temp_path_.c_str());
+}
+
+}  // namespace stylizer::client

@@ -1,0 +1,81 @@
+// Output file naming (<stem>.<style>.<ext>) and AtomicFile, which writes to a
+// hidden temporary name in the target directory and renames it into place only
+// when complete, so a failed job never leaves a half file that looks whole.
+#ifndef STYLIZER_CLIENT_OUTPUT_FILES_H_
+#define STYLIZER_CLIENT_OUTPUT_FILES_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace stylizer::client {
+
+// The file name of `path` without directory and last extension:
+// "in/holiday.clip.mp4" -> "holiday.clip"; "x" -> "x".
+std::string FileStem(absl::string_view path);
+
+// The last extension of `path` without the dot, lower-cased ("" if none).
+std::string FileExtension(absl::string_view path);
+
+// "<dir>/<stem>.<label>.<ext>".
+std::string OutputPath(absl::string_view dir, absl::string_view stem,
+                       absl::string_view label, absl::string_view ext);
+
+// Creates `dir` and its parents if missing; error if it exists as a non-directory.
+absl::Status EnsureDirectory(const std::string& dir);
+
+// Reads a whole file. NotFound for a missing file, InvalidArgument for a
+// directory, the OS error text otherwise.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// A file written under a temporary name and renamed into place by Commit().
+// Destroying an uncommitted AtomicFile deletes the temporary file.
+class AtomicFile {
+ public:
+  // Opens "<dir of final_path>/.<name>.part-XXXXXX" for writing. The
+  // directory must exist.
+  static absl::StatusOr<std::unique_ptr<AtomicFile>> Create(
+      const std::string& final_path);
+
+  // Writes (and overwrites) a whole file atomically.
+  static absl::Status WriteWhole(const std::string& final_path,
+                                 absl::string_view data);
+
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  // Appends `data`.
+  absl::Status Append(absl::string_view data);
+
+  // Flushes, closes and renames the file to its final name (replacing any
+  // file there). After an error the temporary file is gone.
+  absl::Status Commit();
+
+  // Deletes the temporary file now (idempotent; also done by the destructor).
+  void Discard();
+
+  // Bytes appended so far.
+  uint64_t size() const { return size_; }
+  const std::string& final_path() const { return final_path_; }
+  const std::string& temp_path() const { return temp_path_; }
+
+ private:
+  AtomicFile(std::string final_path, std::string temp_path, int fd)
+      : final_path_(std::move(final_path)),
+        temp_path_(std::move(temp_path)),
+        fd_(fd) {}
+
+  std::string final_path_;
+  std::string temp_path_;
+  int fd_ = -1;
+  bool done_ = false;
+  uint64_t size_ = 0;
+};
+
+}  // namespace stylizer::client
+
+#endif  // STYLIZER_CLIENT_OUTPUT_FILES_H_

@@ -1,0 +1,98 @@
+// Tests of output naming and temp-then-rename writing.
+#include "client/output_files.h"
+
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace stylizer::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+class OutputFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("client_output_files_test." + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  int Entries() {
+    int n = 0;
+    for (auto& e : fs::directory_iterator(dir_)) {
+      (void)e;
+      ++n;
+    }
+    return n;
+  }
+  fs::path dir_;
+};
+
+TEST(OutputNamesTest, StemExtensionAndPath) {
+  EXPECT_EQ(FileStem("in/holiday.clip.mp4"), "holiday.clip");
+  EXPECT_EQ(FileStem("x"), "x");
+  EXPECT_EQ(FileExtension("a/b.MKV"), "mkv");
+  EXPECT_EQ(FileExtension("a/b"), "");
+  EXPECT_EQ(OutputPath("out/demo", "sample", "klimt", "mp4"),
+            "out/demo/sample.klimt.mp4");
+  EXPECT_EQ(OutputPath("", "s", "a+b", "png"), "./s.a+b.png");
+}
+
+TEST_F(OutputFilesTest, CommitRenamesIntoPlace) {
+  const std::string path = (dir_ / "a.klimt.mp4").string();
+  auto f = AtomicFile::Create(path);
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE((*f)->Append("hello ").ok());
+  ASSERT_TRUE((*f)->Append("world").ok());
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_TRUE(fs::exists((*f)->temp_path()));
+  EXPECT_EQ(fs::path((*f)->temp_path()).filename().string().substr(0, 1), ".");
+  ASSERT_TRUE((*f)->Commit().ok());
+  EXPECT_EQ((*f)->size(), 11u);
+  auto data = ReadFile(path);
+  ASSERT_TRUE(data.ok());
+  EXPECT_EQ(*data, "hello world");
+  EXPECT_EQ(Entries(), 1);
+  EXPECT_FALSE((*f)->Commit().ok());  // only once
+}
+
+TEST_F(OutputFilesTest, UncommittedFileLeavesNothing) {
+  {
+    auto f = AtomicFile::Create((dir_ / "b.mp4").string());
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Append("partial").ok());
+  }
+  EXPECT_EQ(Entries(), 0);
+  auto g = AtomicFile::Create((dir_ / "c.mp4").string());
+  ASSERT_TRUE(g.ok());
+  (*g)->Discard();
+  (*g)->Discard();
+  EXPECT_EQ(Entries(), 0);
+}
+
+TEST_F(OutputFilesTest, WriteWholeReplaces) {
+  const std::string path = (dir_ / "d.png").string();
+  ASSERT_TRUE(AtomicFile::WriteWhole(path, "one").ok());
+  ASSERT_TRUE(AtomicFile::WriteWhole(path, "two").ok());
+  EXPECT_EQ(*ReadFile(path), "two");
+  EXPECT_EQ(Entries(), 1);
+}
+
+TEST_F(OutputFilesTest, Errors) {
+  EXPECT_EQ(AtomicFile::Create((dir_ / "no/such/dir/x").string()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadFile((dir_ / "missing").string()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadFile(dir_.string()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(EnsureDirectory((dir_ / "x/y").string()).ok());
+  EXPECT_TRUE(fs::is_directory(dir_ / "x/y"));
+  ASSERT_TRUE(AtomicFile::WriteWhole((dir_ / "file").string(), "f").ok());
+  EXPECT_FALSE(EnsureDirectory((dir_ / "file").string()).ok());
+}
+
+}  // namespace
+}  // namespace stylizer::client

@@ -1,0 +1,96 @@
+// gRPC status -> clear one-line absl::Status, and exit codes; see rpc_errors.h.
+#include "client/rpc_errors.h"
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+
+namespace stylizer::client {
+namespace {
+
+constexpr char kUsagePayload[] = "type.stylizer.dev/cli.usage";
+
+}  // namespace
+
+absl::Status FromRpcStatus(const grpc::Status& status,
+                           absl::string_view server) {
+  if (status.ok()) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  const std::string detail = status.error_message().empty()
+                                 ? std::string("no detail given")
+                                 : status.error_message();
+  std::string text;
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      text = absl::StrCat("the server at ", server,
+                          " is unavailable (is stylizer-server running and "
+                          "serving there?): ",
+                          detail);
+      break;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      text = absl::StrCat("the server at ", server,
+                          " refused our credentials (check --token_file and "
+                          "the TLS flags): ",
+                          detail);
+      break;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      text = absl::StrCat("permission denied by the server: ", detail);
+      break;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      text = absl::StrCat("the server rejected the input: ", detail);
+      break;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      text = absl::StrCat(
+          "the server is busy or the input is too large (try again later or "
+          "with a smaller input): ",
+          detail);
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      text = absl::StrCat(
+          "the request took longer than allowed (raise --timeout): ", detail);
+      break;
+    case grpc::StatusCode::CANCELLED:
+      text = absl::StrCat("the request was cancelled: ", detail);
+      break;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      text = absl::StrCat("the server at ", server,
+                          " does not offer this call (is it a stylizer "
+                          "server?): ",
+                          detail);
+      break;
+    case grpc::StatusCode::INTERNAL:
+      text = absl::StrCat("the server failed (see its log): ", detail);
+      break;
+    default:
+      text = absl::StrCat("the server answered ",
+                          absl::StatusCodeToString(code), ": ", detail);
+      break;
+  }
+  return absl::Status(code, text);
+}
+
+absl::Status UsageError(absl::string_view message) {
+  absl::Status s = absl::InvalidArgumentError(message);
+  s.SetPayload(kUsagePayload, absl::Cord("1"));
+  return s;
+}
+
+bool IsUsageError(const absl::Status& status) {
+  return status.GetPayload(kUsagePayload).has_value();
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  if (status.ok()) return kExitOk;
+  return IsUsageError(status) ? kExitUsage : kExitFailure;
+}
+
+std::string ErrorLine(const absl::Status& status) {
+  std::string line = absl::StrReplaceAll(status.message(),
+                                         {{"\r\n", " "}, {"\n", " "}, {"\r", " "}});
+  absl::StripTrailingAsciiWhitespace(&line);
+  if (line.empty()) line = absl::StatusCodeToString(status.code());
+  return line;
+}
+
+}  // namespace stylizer::client

@@ -1,0 +1,40 @@
+// Turns a gRPC status from the server into an absl::Status whose message is
+// one line a person can act on ("cannot reach the server at ...", "the server
+// rejected the input: ..."), and maps statuses to the CLI's exit codes.
+#ifndef STYLIZER_CLIENT_RPC_ERRORS_H_
+#define STYLIZER_CLIENT_RPC_ERRORS_H_
+
+#include <string>
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace stylizer::client {
+
+// Exit codes of the `stylizer` command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// Converts the status of an RPC to `server` into an absl::Status with the same
+// code and a clear one-line message. OK stays OK.
+absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server);
+
+// Marks `status` as a usage error (bad flags or arguments): exit code 2.
+absl::Status UsageError(absl::string_view message);
+
+// Whether `status` was made by UsageError.
+bool IsUsageError(const absl::Status& status);
+
+// Exit code for a final status: 0 for OK, 2 for usage errors, 1 otherwise.
+int ExitCodeFor(const absl::Status& status);
+
+// The single line the CLI prints for a failed status (no trailing newline):
+// the message, with newlines folded into spaces.
+std::string ErrorLine(const absl::Status& status);
+
+}  // namespace stylizer::client
+
+#endif  // STYLIZER_CLIENT_RPC_ERRORS_H_

@@ -1,0 +1,51 @@
+// Tests of gRPC status -> one clear line, and exit codes.
+#include "client/rpc_errors.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace stylizer::client {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(RpcErrorsTest, EachCodeReadsClearly) {
+  struct Case {
+    grpc::StatusCode code;
+    const char* says;
+  } cases[] = {
+      {grpc::StatusCode::UNAVAILABLE, "is unavailable (is stylizer-server running"},
+      {grpc::StatusCode::UNAUTHENTICATED, "refused our credentials"},
+      {grpc::StatusCode::INVALID_ARGUMENT, "rejected the input"},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, "busy or the input is too large"},
+      {grpc::StatusCode::DEADLINE_EXCEEDED, "raise --timeout"},
+      {grpc::StatusCode::INTERNAL, "see its log"},
+      {grpc::StatusCode::UNIMPLEMENTED, "does not offer"},
+      {grpc::StatusCode::ABORTED, "ABORTED"},
+  };
+  for (const Case& c : cases) {
+    absl::Status s = FromRpcStatus(grpc::Status(c.code, "detail text"), "h:1");
+    EXPECT_EQ(static_cast<int>(s.code()), static_cast<int>(c.code));
+    EXPECT_THAT(s.message(), HasSubstr(c.says));
+    EXPECT_THAT(s.message(), HasSubstr("detail text"));
+    EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  }
+  EXPECT_TRUE(FromRpcStatus(grpc::Status::OK, "h:1").ok());
+}
+
+TEST(RpcErrorsTest, ExitCodes) {
+  EXPECT_EQ(ExitCodeFor(absl::OkStatus()), kExitOk);
+  EXPECT_EQ(ExitCodeFor(absl::NotFoundError("x")), kExitFailure);
+  EXPECT_EQ(ExitCodeFor(absl::InvalidArgumentError("x")), kExitFailure);
+  EXPECT_EQ(ExitCodeFor(UsageError("bad flag")), kExitUsage);
+  EXPECT_TRUE(IsUsageError(UsageError("x")));
+  EXPECT_FALSE(IsUsageError(absl::InvalidArgumentError("x")));
+}
+
+TEST(RpcErrorsTest, ErrorLineIsOneLine) {
+  EXPECT_EQ(ErrorLine(absl::InternalError("a\nb\r\nc\n")), "a b c");
+  EXPECT_EQ(ErrorLine(absl::InternalError("")), "INTERNAL");
+}
+
+}  // namespace
+}  // namespace stylizer::client

@@ -1,0 +1,190 @@
+// Implementation of the style SPEC parser (see style_spec.h).
+#include "client/style_spec.h"
+
+#include <cmath>
+#include <set>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace stylizer::client {
+namespace {
+
+using stylizer::v1::ModelInfo;
+
+std::string KnownStyles(const ModelInfo& model) {
+  std::vector<std::string> parts;
+  for (const auto& s : model.styles()) {
+    parts.push_back(absl::StrCat(s.index(), "=", s.name()));
+  }
+  return absl::StrCat("known styles: ", absl::StrJoin(parts, ", "),
+                      " (or 'all')");
+}
+
+std::string StyleName(const ModelInfo& model, uint32_t index) {
+  for (const auto& s : model.styles()) {
+    if (s.index() == index && !s.name().empty()) return s.name();
+  }
+  return absl::StrCat("style", index);
+}
+
+// Resolves a style reference (an index or a name) to an index.
+absl::StatusOr<uint32_t> ResolveRef(absl::string_view ref,
+                                    const ModelInfo& model) {
+  uint32_t index = 0;
+  if (!ref.empty() && absl::ascii_isdigit(ref[0])) {
+    if (!absl::SimpleAtoi(ref, &index)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad style index '", ref, "'; ", KnownStyles(model)));
+    }
+    for (const auto& s : model.styles()) {
+      if (s.index() == index) return index;
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("style index ", index, " is out of range; the model has ",
+                     model.styles_size(), " styles; ", KnownStyles(model)));
+  }
+  for (const auto& s : model.styles()) {
+    if (s.name() == ref) return s.index();
+  }
+  int matches = 0;
+  for (const auto& s : model.styles()) {
+    if (absl::EqualsIgnoreCase(s.name(), ref)) {
+      index = s.index();
+      ++matches;
+    }
+  }
+  if (matches == 1) return index;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown style '", ref, "'; ", KnownStyles(model)));
+}
+
+struct Term {
+  uint32_t index = 0;
+  float weight = 1.0f;
+  bool has_weight = false;
+};
+
+absl::StatusOr<Term> ParseTerm(absl::string_view text, const ModelInfo& model) {
+  Term term;
+  absl::string_view ref = absl::StripAsciiWhitespace(text);
+  const size_t colon = ref.find(':');
+  if (colon != absl::string_view::npos) {
+    absl::string_view w = absl::StripAsciiWhitespace(ref.substr(colon + 1));
+    ref = absl::StripAsciiWhitespace(ref.substr(0, colon));
+    if (!absl::SimpleAtof(w, &term.weight) || !std::isfinite(term.weight) ||
+        term.weight < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bad weight '", w, "' in '", text,
+          "': a weight is a non-negative number, as in klimt:0.7+mosaic:0.3"));
+    }
+    term.has_weight = true;
+  }
+  if (ref.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("missing style name in '", text, "'"));
+  }
+  auto index = ResolveRef(ref, model);
+  if (!index.ok()) return index.status();
+  term.index = *index;
+  return term;
+}
+
+absl::StatusOr<ResolvedStyle> ParseItem(absl::string_view item,
+                                        const ModelInfo& model) {
+  std::vector<Term> terms;
+  std::set<uint32_t> seen;
+  for (absl::string_view part : absl::StrSplit(item, '+')) {
+    auto term = ParseTerm(part, model);
+    if (!term.ok()) return term.status();
+    if (!seen.insert(term->index).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("style '", StyleName(model, term->index),
+                       "' appears twice in the blend '", item, "'"));
+    }
+    terms.push_back(*term);
+  }
+  ResolvedStyle out;
+  if (terms.size() == 1) {
+    out.style.set_index(terms[0].index);
+    out.label = SafeLabel(StyleName(model, terms[0].index));
+    return out;
+  }
+  double sum = 0;
+  for (const Term& t : terms) sum += t.weight;
+  if (sum <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the weights of the blend '", item, "' are all zero"));
+  }
+  auto* blend = out.style.mutable_blend();
+  std::vector<std::string> label_parts;
+  for (const Term& t : terms) {
+    blend->add_indices(t.index);
+    blend->add_weights(static_cast<float>(t.weight / sum));
+    label_parts.push_back(absl::StrFormat("%s%.3g", StyleName(model, t.index),
+                                          t.weight / sum));
+  }
+  out.label = SafeLabel(absl::StrJoin(label_parts, "+"));
+  return out;
+}
+
+}  // namespace
+
+std::string SafeLabel(absl::string_view label) {
+  std::string out;
+  for (char c : label) {
+    const bool ok = absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                    c == '.' || c == '_' || c == '+' || c == '-';
+    out.push_back(ok ? c : '_');
+  }
+  while (!out.empty() && out[0] == '.') out[0] = '_';
+  return out.empty() ? "style" : out;
+}
+
+absl::StatusOr<std::vector<ResolvedStyle>> ParseStyleSpec(
+    absl::string_view spec, const ModelInfo& model) {
+  if (model.styles_size() == 0) {
+    return absl::FailedPreconditionError("the server's model has no styles");
+  }
+  if (absl::StripAsciiWhitespace(spec).empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("empty style list; ", KnownStyles(model)));
+  }
+  std::vector<ResolvedStyle> out;
+  for (absl::string_view raw : absl::StrSplit(spec, ',')) {
+    absl::string_view item = absl::StripAsciiWhitespace(raw);
+    if (item.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("empty item in style list '", spec, "'"));
+    }
+    if (absl::EqualsIgnoreCase(item, "all")) {
+      for (const auto& s : model.styles()) {
+        ResolvedStyle r;
+        r.style.set_index(s.index());
+        r.label = SafeLabel(StyleName(model, s.index()));
+        out.push_back(std::move(r));
+      }
+      continue;
+    }
+    auto r = ParseItem(item, model);
+    if (!r.ok()) return r.status();
+    out.push_back(*std::move(r));
+  }
+  std::set<std::string> labels;
+  for (const ResolvedStyle& r : out) {
+    if (!labels.insert(r.label).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "style '", r.label, "' is requested twice in '", spec, "'"));
+    }
+  }
+  return out;
+}
+
+}  // namespace stylizer::client

@@ -1,0 +1,137 @@
+// Tests of the style SPEC parser: all, indices, names, blends, errors.
+#include "client/style_spec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace stylizer::client {
+namespace {
+
+using ::testing::HasSubstr;
+
+stylizer::v1::ModelInfo Model() {
+  stylizer::v1::ModelInfo m;
+  const char* names[] = {"klimt", "mosaic", "outcry", "picasso"};
+  for (int i = 0; i < 4; ++i) {
+    auto* s = m.add_styles();
+    s->set_index(i);
+    s->set_name(names[i]);
+  }
+  return m;
+}
+
+TEST(StyleSpecTest, AllExpandsToEveryStyleInOrder) {
+  auto r = ParseStyleSpec("all", Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ((*r)[i].style.index(), static_cast<uint32_t>(i));
+  }
+  EXPECT_EQ((*r)[2].label, "outcry");
+}
+
+TEST(StyleSpecTest, IndicesAndNamesMix) {
+  auto r = ParseStyleSpec(" 3, klimt ,Mosaic", Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0].style.index(), 3u);
+  EXPECT_EQ((*r)[0].label, "picasso");
+  EXPECT_EQ((*r)[1].style.index(), 0u);
+  EXPECT_EQ((*r)[2].style.index(), 1u);  // case-insensitive match
+  EXPECT_EQ((*r)[2].label, "mosaic");
+}
+
+TEST(StyleSpecTest, BlendIsNormalisedAndLabelled) {
+  auto r = ParseStyleSpec("klimt:0.7+outcry:0.3", Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 1u);
+  const auto& style = (*r)[0].style;
+  ASSERT_TRUE(style.has_blend());
+  EXPECT_THAT(style.blend().indices(), ::testing::ElementsAre(0u, 2u));
+  EXPECT_FLOAT_EQ(style.blend().weights(0), 0.7f);
+  EXPECT_FLOAT_EQ(style.blend().weights(1), 0.3f);
+  EXPECT_EQ((*r)[0].label, "klimt0.7+outcry0.3");
+}
+
+TEST(StyleSpecTest, BlendWeightsDefaultToEqual) {
+  auto r = ParseStyleSpec("0+1:1+picasso:2", Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const auto& blend = (*r)[0].style.blend();
+  ASSERT_EQ(blend.weights_size(), 3);
+  EXPECT_FLOAT_EQ(blend.weights(0), 0.25f);
+  EXPECT_FLOAT_EQ(blend.weights(1), 0.25f);
+  EXPECT_FLOAT_EQ(blend.weights(2), 0.5f);
+}
+
+TEST(StyleSpecTest, AllPlusBlend) {
+  auto r = ParseStyleSpec("all,klimt:1+mosaic:1", Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->size(), 5u);
+  EXPECT_TRUE((*r)[4].style.has_blend());
+}
+
+TEST(StyleSpecTest, LoneTermWithWeightIsTheStyle) {
+  auto r = ParseStyleSpec("mosaic:0.4", Model());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].style.index(), 1u);
+}
+
+TEST(StyleSpecTest, Errors) {
+  struct Case {
+    const char* spec;
+    const char* says;
+  } cases[] = {
+      {"", "empty style list"},
+      {"  ", "empty style list"},
+      {"klimt,,mosaic", "empty item"},
+      {"waves", "unknown style 'waves'"},
+      {"4", "out of range"},
+      {"99999999999999", "bad style index"},
+      {"klimt:-1+mosaic:1", "bad weight"},
+      {"klimt:x+mosaic", "bad weight"},
+      {"klimt:nan+mosaic", "bad weight"},
+      {"klimt:0+mosaic:0", "all zero"},
+      {"klimt+klimt", "appears twice"},
+      {"klimt,0", "requested twice"},
+      {"all,mosaic", "requested twice"},
+      {"klimt+", "missing style name"},
+      {":0.5", "missing style name"},
+  };
+  for (const Case& c : cases) {
+    auto r = ParseStyleSpec(c.spec, Model());
+    ASSERT_FALSE(r.ok()) << c.spec;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.spec;
+    EXPECT_THAT(r.status().message(), HasSubstr(c.says)) << c.spec;
+  }
+}
+
+TEST(StyleSpecTest, UnknownNameListsKnownStyles) {
+  auto r = ParseStyleSpec("waves", Model());
+  EXPECT_THAT(r.status().message(), HasSubstr("0=klimt, 1=mosaic"));
+}
+
+TEST(StyleSpecTest, ModelWithoutStyles) {
+  auto r = ParseStyleSpec("all", stylizer::v1::ModelInfo());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(StyleSpecTest, SafeLabel) {
+  EXPECT_EQ(SafeLabel("klimt"), "klimt");
+  EXPECT_EQ(SafeLabel("a b/c"), "a_b_c");
+  EXPECT_EQ(SafeLabel(".hidden"), "_hidden");
+  EXPECT_EQ(SafeLabel(""), "style");
+  EXPECT_EQ(SafeLabel("x0.5+y0.5"), "x0.5+y0.5");
+}
+
+TEST(StyleSpecTest, UnsafeNamesBecomeSafeLabels) {
+  stylizer::v1::ModelInfo m;
+  auto* s = m.add_styles();
+  s->set_index(0);
+  s->set_name("../evil name");
+  auto r = ParseStyleSpec("0", m);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].label, "_._evil_name");
+}
+
+}  // namespace
+}  // namespace stylizer::client

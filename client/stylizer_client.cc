@@ -1,0 +1,359 @@
+// The client library's connection, unary calls, health check and the
+// concurrent upload/download of StylizeVideo; see stylizer_client.h.
+#include "client/stylizer_client.h"
+
+#include <atomic>
+#include <future>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "client/output_files.h"
+#include "client/rpc_errors.h"
+
+namespace stylizer::client {
+namespace {
+
+using stylizer::v1::GetModelInfoRequest;
+using stylizer::v1::ModelInfo;
+using stylizer::v1::StylizeImageRequest;
+using stylizer::v1::StylizeImageResponse;
+using stylizer::v1::StylizeVideoRequest;
+using stylizer::v1::StylizeVideoResponse;
+using stylizer::v1::VideoJob;
+
+constexpr absl::Duration kDefaultHealthTimeout = absl::Seconds(5);
+
+absl::StatusOr<std::string> ReadPem(const std::string& path,
+                                    absl::string_view what) {
+  auto data = ReadFile(path);
+  if (!data.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read the ", what, ": ", data.status().message()));
+  }
+  return data;
+}
+
+// Encodes grpc.health.v1.HealthCheckRequest{service}.
+std::string EncodeHealthRequest(absl::string_view service) {
+  std::string out;
+  if (service.empty()) return out;
+  out.push_back(0x0a);  // field 1, length-delimited
+  uint64_t len = service.size();
+  while (len >= 0x80) {
+    out.push_back(static_cast<char>((len & 0x7f) | 0x80));
+    len >>= 7;
+  }
+  out.push_back(static_cast<char>(len));
+  out.append(service.data(), service.size());
+  return out;
+}
+
+bool ReadVarint(absl::string_view* in, uint64_t* value) {
+  *value = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    const uint8_t byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    *value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// Decodes grpc.health.v1.HealthCheckResponse's `status` (field 1, enum).
+absl::StatusOr<uint64_t> DecodeHealthStatus(absl::string_view in) {
+  uint64_t status = 0;
+  while (!in.empty()) {
+    uint64_t key = 0, value = 0;
+    if (!ReadVarint(&in, &key)) break;
+    const int wire = static_cast<int>(key & 7);
+    if (wire == 0) {
+      if (!ReadVarint(&in, &value)) break;
+      if ((key >> 3) == 1) status = value;
+    } else if (wire == 2) {
+      if (!ReadVarint(&in, &value) || value > in.size()) break;
+      in.remove_prefix(value);
+    } else {
+      break;
+    }
+    if (in.empty()) return status;
+  }
+  if (in.empty()) return status;
+  return absl::InternalError("malformed grpc.health.v1 response");
+}
+
+}  // namespace
+
+absl::string_view HealthStateName(HealthState state) {
+  switch (state) {
+    case HealthState::kServing:
+      return "SERVING";
+    case HealthState::kNotServing:
+      return "NOT_SERVING";
+    case HealthState::kServiceUnknown:
+      return "SERVICE_UNKNOWN";
+    case HealthState::kUnknown:
+      break;
+  }
+  return "UNKNOWN";
+}
+
+absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
+    const ClientOptions& options) {
+  if (options.server.empty()) {
+    return UsageError("--server is empty; give host:port");
+  }
+  if (options.cert_file.empty() != options.key_file.empty()) {
+    return UsageError("--cert and --key go together (mutual TLS)");
+  }
+  std::string token;
+  if (!options.token_file.empty()) {
+    auto data = ReadFile(options.token_file);
+    if (!data.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot read the token file: ", data.status().message()));
+    }
+    token = std::string(absl::StripAsciiWhitespace(*data));
+    if (token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the token file ", options.token_file, " is empty"));
+    }
+  }
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  const bool tls = options.tls || !options.ca_file.empty() ||
+                   !options.cert_file.empty();
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options.ca_file.empty()) {
+      auto ca = ReadPem(options.ca_file, "CA file (--ca)");
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *ca;
+    }
+    if (!options.cert_file.empty()) {
+      auto cert = ReadPem(options.cert_file, "client certificate (--cert)");
+      if (!cert.ok()) return cert.status();
+      auto key = ReadPem(options.key_file, "client key (--key)");
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    creds = grpc::SslCredentials(ssl);
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  // Reconnect quickly so that retries after UNAVAILABLE can succeed.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 4000);
+  auto channel = grpc::CreateCustomChannel(options.server, creds, args);
+  return std::unique_ptr<StylizerClient>(
+      new StylizerClient(std::move(channel), options, std::move(token)));
+}
+
+std::unique_ptr<StylizerClient> StylizerClient::CreateForChannel(
+    std::shared_ptr<grpc::Channel> channel, const ClientOptions& options) {
+  return std::unique_ptr<StylizerClient>(
+      new StylizerClient(std::move(channel), options, ""));
+}
+
+StylizerClient::StylizerClient(std::shared_ptr<grpc::Channel> channel,
+                               ClientOptions options, std::string token)
+    : channel_(std::move(channel)),
+      stub_(stylizer::v1::Stylizer::NewStub(channel_)),
+      options_(std::move(options)),
+      token_(std::move(token)) {}
+
+void StylizerClient::Prepare(grpc::ClientContext* context) const {
+  if (options_.timeout > absl::ZeroDuration()) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  }
+  if (!token_.empty()) {
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
+  }
+}
+
+absl::Status StylizerClient::Convert(const grpc::Status& status) const {
+  return FromRpcStatus(status, options_.server);
+}
+
+absl::StatusOr<ModelInfo> StylizerClient::GetModelInfo() {
+  ModelInfo info;
+  absl::Status s = RunWithRetry(options_.retry, [&] {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    return AttemptResult{
+        Convert(stub_->GetModelInfo(&ctx, GetModelInfoRequest(), &info))};
+  });
+  if (!s.ok()) return s;
+  return info;
+}
+
+absl::StatusOr<StylizeImageResponse> StylizerClient::StylizeImage(
+    const StylizeImageRequest& request) {
+  StylizeImageResponse response;
+  absl::Status s = RunWithRetry(options_.retry, [&] {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    return AttemptResult{
+        Convert(stub_->StylizeImage(&ctx, request, &response))};
+  });
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<HealthState> StylizerClient::CheckHealth(
+    absl::string_view service) {
+  grpc::GenericStub generic(channel_);
+  const std::string encoded = EncodeHealthRequest(service);
+  grpc::ByteBuffer response;
+  absl::Status s = RunWithRetry(options_.retry, [&] {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    if (options_.timeout <= absl::ZeroDuration()) {
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + kDefaultHealthTimeout));
+    }
+    grpc::Slice slice(encoded);
+    grpc::ByteBuffer request(&slice, 1);
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                      &request, &response,
+                      [&done](grpc::Status st) { done.set_value(std::move(st)); });
+    grpc::Status st = done.get_future().get();
+    if (st.error_code() == grpc::StatusCode::NOT_FOUND) {
+      return AttemptResult{absl::NotFoundError("unknown service")};
+    }
+    return AttemptResult{Convert(st)};
+  });
+  if (absl::IsNotFound(s)) return HealthState::kServiceUnknown;
+  if (!s.ok()) return s;
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) {
+    return absl::InternalError("cannot read the health response");
+  }
+  std::string bytes;
+  for (const auto& sl : slices) {
+    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  }
+  auto status = DecodeHealthStatus(bytes);
+  if (!status.ok()) return status.status();
+  switch (*status) {
+    case 1:
+      return HealthState::kServing;
+    case 2:
+      return HealthState::kNotServing;
+    case 3:
+      return HealthState::kServiceUnknown;
+    default:
+      return HealthState::kUnknown;
+  }
+}
+
+std::unique_ptr<grpc::ClientReaderWriter<stylizer::v1::StylizeFramesRequest,
+                                         stylizer::v1::StylizeFramesResponse>>
+StylizerClient::OpenFrameStream(grpc::ClientContext* context) {
+  Prepare(context);
+  return stub_->StylizeFrames(context);
+}
+
+absl::Status StylizerClient::StylizeVideo(const VideoJob& job,
+                                          ByteSource* source,
+                                          VideoObserver* observer) {
+  return RunWithRetry(options_.retry,
+                      [&] { return VideoAttempt(job, source, observer); });
+}
+
+AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
+                                           ByteSource* source,
+                                           VideoObserver* observer) {
+  AttemptResult result;
+  if (absl::Status s = source->Rewind(); !s.ok()) {
+    result.status = s;
+    return result;
+  }
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  auto stream = stub_->StylizeVideo(&ctx);
+
+  std::atomic<bool> stop{false};
+  absl::Status upload_status;  // written by the uploader, read after join()
+  std::thread uploader([&] {
+    StylizeVideoRequest first;
+    *first.mutable_job() = job;
+    if (job.input_size() == 0) first.mutable_job()->set_input_size(source->size());
+    if (!stream->Write(first)) return;  // the call ended; Finish() says why
+    std::string buf(options_.upload_chunk_bytes, '\0');
+    uint64_t sent = 0;
+    while (!stop.load()) {
+      auto n = source->Read(buf.data(), buf.size());
+      if (!n.ok()) {
+        upload_status = n.status();
+        ctx.TryCancel();
+        return;
+      }
+      if (*n == 0) break;
+      StylizeVideoRequest chunk;
+      chunk.set_chunk(buf.data(), *n);
+      if (!stream->Write(chunk)) return;
+      sent += *n;
+      observer->OnUploadProgress(sent, source->size());
+    }
+    if (!stop.load()) stream->WritesDone();
+  });
+
+  absl::Status observer_status;
+  bool summary_seen = false;
+  StylizeVideoResponse response;
+  while (stream->Read(&response)) {
+    result.output_started = true;
+    switch (response.msg_case()) {
+      case StylizeVideoResponse::kAccepted:
+        observer_status = observer->OnAccepted(response.accepted());
+        break;
+      case StylizeVideoResponse::kProgress:
+        observer->OnProgress(response.progress());
+        break;
+      case StylizeVideoResponse::kChunk:
+        observer_status = observer->OnChunk(response.chunk().output_index(),
+                                            response.chunk().data());
+        break;
+      case StylizeVideoResponse::kSummary:
+        summary_seen = true;
+        observer_status = observer->OnSummary(response.summary());
+        break;
+      case StylizeVideoResponse::MSG_NOT_SET:
+        break;
+    }
+    if (!observer_status.ok()) {
+      stop.store(true);
+      ctx.TryCancel();
+      break;
+    }
+  }
+  uploader.join();
+  const grpc::Status finish = stream->Finish();
+  if (!observer_status.ok()) {
+    result.status = observer_status;
+  } else if (!upload_status.ok()) {
+    result.status = upload_status;
+  } else if (!finish.ok()) {
+    result.status = Convert(finish);
+  } else if (!summary_seen) {
+    result.status = absl::InternalError(
+        "the server ended the job without a summary; the outputs may be "
+        "incomplete");
+  }
+  return result;
+}
+
+}  // namespace stylizer::client

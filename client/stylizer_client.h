@@ -1,0 +1,131 @@
+// The client library: one connection to a stylizer server (plain or TLS,
+// optional bearer token, per-call deadline) with a blocking method per RPC,
+// the health check, and StylizeVideo's concurrent upload/download. Errors come
+// back as absl::Status with one clear line (see rpc_errors.h); calls that
+// fail with UNAVAILABLE before any output arrived are retried with backoff.
+#ifndef STYLIZER_CLIENT_STYLIZER_CLIENT_H_
+#define STYLIZER_CLIENT_STYLIZER_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client/byte_source.h"
+#include "client/retry.h"
+#include "stylizer/v1/stylizer.grpc.pb.h"
+
+namespace stylizer::client {
+
+struct ClientOptions {
+  // host:port of the server. Default "localhost:50051".
+  std::string server = "localhost:50051";
+  // Use TLS. Default false; implied by ca_file/cert_file.
+  bool tls = false;
+  // PEM file of the CA that signed the server's certificate. Default "": the
+  // system roots.
+  std::string ca_file;
+  // PEM client certificate and key for mutual TLS (both or neither).
+  std::string cert_file;
+  std::string key_file;
+  // File holding a bearer token sent as "authorization: Bearer <token>".
+  // Default "": no token.
+  std::string token_file;
+  // Deadline of each call (for a video job: the whole job). Default 0: none.
+  absl::Duration timeout = absl::ZeroDuration();
+  // Retries of calls that failed UNAVAILABLE before any output.
+  RetryPolicy retry;
+  // Size of each uploaded movie chunk. Default 256 KiB.
+  size_t upload_chunk_bytes = 256 * 1024;
+};
+
+// What a grpc.health.v1 Check answered.
+enum class HealthState { kUnknown, kServing, kNotServing, kServiceUnknown };
+
+// "SERVING", "NOT_SERVING", ...
+absl::string_view HealthStateName(HealthState state);
+
+// Receives what a StylizeVideo job sends back. All methods but
+// OnUploadProgress run on the calling thread; OnUploadProgress runs on the
+// upload thread. A non-OK status from a method cancels the job.
+class VideoObserver {
+ public:
+  virtual ~VideoObserver() = default;
+  // Bytes of the upload sent so far, of `total` (0 if unknown).
+  virtual void OnUploadProgress(uint64_t sent, uint64_t total) {}
+  // The server probed the input and accepted the job.
+  virtual absl::Status OnAccepted(const stylizer::v1::JobAccepted& accepted) {
+    return absl::OkStatus();
+  }
+  // Periodic progress.
+  virtual void OnProgress(const stylizer::v1::Progress& progress) {}
+  // The next bytes of output `output_index`.
+  virtual absl::Status OnChunk(uint32_t output_index,
+                               absl::string_view data) = 0;
+  // The job's summary, the last message.
+  virtual absl::Status OnSummary(const stylizer::v1::JobSummary& summary) {
+    return absl::OkStatus();
+  }
+};
+
+class StylizerClient {
+ public:
+  // Connects (lazily) to options.server. Fails on unreadable TLS or token
+  // files and inconsistent TLS options.
+  static absl::StatusOr<std::unique_ptr<StylizerClient>> Create(
+      const ClientOptions& options);
+
+  // Uses an existing channel (tests, in-process servers).
+  static std::unique_ptr<StylizerClient> CreateForChannel(
+      std::shared_ptr<grpc::Channel> channel, const ClientOptions& options);
+
+  // The model's description and styles.
+  absl::StatusOr<stylizer::v1::ModelInfo> GetModelInfo();
+
+  // Stylizes one image.
+  absl::StatusOr<stylizer::v1::StylizeImageResponse> StylizeImage(
+      const stylizer::v1::StylizeImageRequest& request);
+
+  // grpc.health.v1.Health/Check for `service` ("" = the whole server).
+  absl::StatusOr<HealthState> CheckHealth(absl::string_view service = "");
+
+  // Runs a video job: sends `job`, then the bytes of `source` in chunks on a
+  // second thread, while this thread hands every response to `observer`.
+  // Returns when the server has finished the call.
+  absl::Status StylizeVideo(const stylizer::v1::VideoJob& job,
+                            ByteSource* source, VideoObserver* observer);
+
+  // Opens a StylizeFrames stream (for the load generator). `context` must
+  // outlive the stream; it gets the deadline and token set here.
+  std::unique_ptr<grpc::ClientReaderWriter<stylizer::v1::StylizeFramesRequest,
+                                           stylizer::v1::StylizeFramesResponse>>
+  OpenFrameStream(grpc::ClientContext* context);
+
+  // Converts a status of this client's RPCs into a clear absl::Status.
+  absl::Status Convert(const grpc::Status& status) const;
+
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  StylizerClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options,
+                 std::string token);
+  // Sets deadline and credentials on a fresh context.
+  void Prepare(grpc::ClientContext* context) const;
+  AttemptResult VideoAttempt(const stylizer::v1::VideoJob& job,
+                             ByteSource* source, VideoObserver* observer);
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<stylizer::v1::Stylizer::Stub> stub_;
+  ClientOptions options_;
+  std::string token_;
+};
+
+}  // namespace stylizer::client
+
+#endif  // STYLIZER_CLIENT_STYLIZER_CLIENT_H_

@@ -1,0 +1,191 @@
+// Tests of the client library against the in-process fake server: every RPC,
+// the video upload/download, retries, health, and option errors.
+#include "client/stylizer_client.h"
+
+#include <map>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "client/testing/fake_stylizer_service.h"
+
+namespace stylizer::client {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeServer;
+
+ClientOptions FastOptions(const std::string& server) {
+  ClientOptions o;
+  o.server = server;
+  o.retry.initial_backoff = absl::Milliseconds(5);
+  o.retry.max_backoff = absl::Milliseconds(20);
+  o.upload_chunk_bytes = 1000;
+  return o;
+}
+
+// Collects every output's bytes in memory.
+class Collector : public VideoObserver {
+ public:
+  void OnUploadProgress(uint64_t sent, uint64_t total) override {
+    last_sent = sent;
+    total_ = total;
+  }
+  absl::Status OnAccepted(const stylizer::v1::JobAccepted& a) override {
+    accepted = true;
+    return absl::OkStatus();
+  }
+  absl::Status OnChunk(uint32_t index, absl::string_view data) override {
+    outputs[index].append(data.data(), data.size());
+    return absl::OkStatus();
+  }
+  absl::Status OnSummary(const stylizer::v1::JobSummary& s) override {
+    summary = true;
+    return absl::OkStatus();
+  }
+  std::map<uint32_t, std::string> outputs;
+  bool accepted = false, summary = false;
+  uint64_t last_sent = 0, total_ = 0;
+};
+
+std::string FakeMovie(size_t n) {
+  std::string m = std::string("\0\0\0\x20", 4) + "ftypisom";
+  while (m.size() < n) m.push_back(static_cast<char>(m.size() * 7));
+  return m;
+}
+
+TEST(StylizerClientTest, ModelInfoAndImage) {
+  FakeServer server;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto info = (*client)->GetModelInfo();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->styles_size(), 4);
+
+  stylizer::v1::StylizeImageRequest req;
+  req.mutable_image()->set_encoded("\x89PNG fake");
+  req.add_styles()->set_index(2);
+  auto resp = (*client)->StylizeImage(req);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  ASSERT_EQ(resp->images_size(), 1);
+
+  req.mutable_image()->set_encoded("plain text");
+  auto bad = (*client)->StylizeImage(req);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("rejected the input"));
+}
+
+TEST(StylizerClientTest, VideoUploadsAndCollectsEveryOutput) {
+  FakeServer server;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  ASSERT_TRUE(client.ok());
+  const std::string movie = FakeMovie(10000);
+  StringSource source(movie);
+  stylizer::v1::VideoJob job;
+  job.add_styles()->set_index(0);
+  job.add_styles()->set_index(3);
+  Collector c;
+  absl::Status s = (*client)->StylizeVideo(job, &source, &c);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(c.accepted);
+  EXPECT_TRUE(c.summary);
+  ASSERT_EQ(c.outputs.size(), 2u);
+  EXPECT_EQ(c.outputs[0], movie);
+  EXPECT_EQ(c.outputs[1], movie);
+  EXPECT_EQ(c.last_sent, movie.size());
+  EXPECT_EQ(c.total_, movie.size());
+}
+
+TEST(StylizerClientTest, RetriesUnavailableBeforeOutput) {
+  FakeServer server;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  server.service().fail_unavailable = 2;
+  StringSource source(FakeMovie(3000));
+  stylizer::v1::VideoJob job;
+  Collector c;
+  ASSERT_TRUE((*client)->StylizeVideo(job, &source, &c).ok());
+  EXPECT_EQ(c.outputs.size(), 4u);  // empty list: every style
+  EXPECT_EQ(c.outputs[3].size(), 3000u);
+  EXPECT_EQ(server.service().calls.load(), 3);
+}
+
+TEST(StylizerClientTest, NoRetryOnceOutputArrived) {
+  FakeServer server;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  server.service().fail_after_chunks = 2;
+  StringSource source(FakeMovie(3000));
+  Collector c;
+  absl::Status s =
+      (*client)->StylizeVideo(stylizer::v1::VideoJob(), &source, &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(s.message(), HasSubstr("encoder exploded"));
+  EXPECT_EQ(server.service().calls.load(), 1);
+}
+
+TEST(StylizerClientTest, BadMovieIsInvalidArgument) {
+  FakeServer server;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  StringSource source("this is not a movie at all");
+  Collector c;
+  absl::Status s =
+      (*client)->StylizeVideo(stylizer::v1::VideoJob(), &source, &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(c.outputs.empty());
+}
+
+TEST(StylizerClientTest, ObserverErrorCancelsTheJob) {
+  FakeServer server;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  class Failing : public Collector {
+    absl::Status OnChunk(uint32_t, absl::string_view) override {
+      return absl::ResourceExhaustedError("disk full");
+    }
+  } c;
+  StringSource source(FakeMovie(3000));
+  absl::Status s =
+      (*client)->StylizeVideo(stylizer::v1::VideoJob(), &source, &c);
+  EXPECT_EQ(s.message(), "disk full");
+}
+
+TEST(StylizerClientTest, Health) {
+  FakeServer server;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  auto h = (*client)->CheckHealth();
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(*h, HealthState::kServing);
+  server.SetServing(false);
+  EXPECT_EQ(*(*client)->CheckHealth(), HealthState::kNotServing);
+  EXPECT_EQ(*(*client)->CheckHealth("no.such.Service"),
+            HealthState::kServiceUnknown);
+  EXPECT_EQ(HealthStateName(HealthState::kServing), "SERVING");
+}
+
+TEST(StylizerClientTest, UnreachableServerIsUnavailableAfterRetries) {
+  ClientOptions o = FastOptions("127.0.0.1:1");
+  o.retry.max_retries = 1;
+  auto client = StylizerClient::Create(o);
+  ASSERT_TRUE(client.ok());
+  auto info = (*client)->GetModelInfo();
+  EXPECT_EQ(info.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(info.status().message(), HasSubstr("127.0.0.1:1"));
+  EXPECT_EQ((*client)->CheckHealth().status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST(StylizerClientTest, OptionErrors) {
+  ClientOptions o;
+  o.cert_file = "c.pem";
+  EXPECT_FALSE(StylizerClient::Create(o).ok());
+  o = ClientOptions();
+  o.token_file = "/nonexistent/token";
+  EXPECT_THAT(StylizerClient::Create(o).status().message(),
+              HasSubstr("cannot read the token file"));
+  o = ClientOptions();
+  o.ca_file = "/nonexistent/ca.pem";
+  EXPECT_THAT(StylizerClient::Create(o).status().message(),
+              HasSubstr("CA file"));
+}
+
+}  // namespace
+}  // namespace stylizer::client

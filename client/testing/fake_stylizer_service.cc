@@ -1,0 +1,190 @@
+// The echoing fake stylizer server for client tests; see the header.
+#include "client/testing/fake_stylizer_service.h"
+
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace stylizer::client::testing {
+namespace {
+
+using namespace stylizer::v1;  // NOLINT: a test fake speaking the whole API
+
+bool LooksLikeImage(const std::string& b) {
+  return absl::StartsWith(b, "\x89PNG") || absl::StartsWith(b, "\xff\xd8\xff");
+}
+
+bool LooksLikeMovie(const std::string& b) {
+  return (b.size() > 8 && b.compare(4, 4, "ftyp") == 0) ||
+         absl::StartsWith(b, "\x1a\x45\xdf\xa3");
+}
+
+}  // namespace
+
+std::vector<Style> FakeStylizerService::last_styles() const {
+  absl::MutexLock lock(&mu_);
+  return last_styles_;
+}
+
+bool FakeStylizerService::TakeUnavailable() {
+  ++calls;
+  int n = fail_unavailable.load();
+  while (n > 0 && !fail_unavailable.compare_exchange_weak(n, n - 1)) {
+  }
+  return n > 0;
+}
+
+grpc::Status FakeStylizerService::GetModelInfo(grpc::ServerContext*,
+                                               const GetModelInfoRequest*,
+                                               ModelInfo* response) {
+  if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
+  response->set_name("fake");
+  response->set_device("cpu");
+  response->set_precision("fp32");
+  response->set_max_batch_size(8);
+  response->set_max_frame_pixels(3840 * 2160);
+  for (size_t i = 0; i < style_names.size(); ++i) {
+    auto* s = response->add_styles();
+    s->set_index(static_cast<uint32_t>(i));
+    s->set_name(style_names[i]);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeStylizerService::StylizeImage(
+    grpc::ServerContext*, const StylizeImageRequest* request,
+    StylizeImageResponse* response) {
+  if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
+  {
+    absl::MutexLock lock(&mu_);
+    last_styles_.assign(request->styles().begin(), request->styles().end());
+  }
+  const Image& image = request->image();
+  if (image.has_encoded() && !LooksLikeImage(image.encoded())) {
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "the image is neither PNG nor JPEG"};
+  }
+  const int n = request->styles_size() > 0
+                    ? request->styles_size()
+                    : static_cast<int>(style_names.size());
+  for (int i = 0; i < n; ++i) {
+    auto* out = response->add_images();
+    out->set_output_index(i);
+    *out->mutable_image() = image;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeStylizerService::StylizeFrames(
+    grpc::ServerContext*,
+    grpc::ServerReaderWriter<StylizeFramesResponse, StylizeFramesRequest>*
+        stream) {
+  if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
+  StylizeFramesRequest request;
+  int styles = static_cast<int>(style_names.size());
+  while (stream->Read(&request)) {
+    if (request.styles_size() > 0) styles = request.styles_size();
+    StylizeFramesResponse response;
+    response.set_sequence(request.sequence());
+    for (int i = 0; i < styles; ++i) {
+      auto* out = response.add_images();
+      out->set_output_index(i);
+      *out->mutable_image() = request.image();
+    }
+    if (!stream->Write(response)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeStylizerService::StylizeVideo(
+    grpc::ServerContext*,
+    grpc::ServerReaderWriter<StylizeVideoResponse, StylizeVideoRequest>*
+        stream) {
+  if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
+  StylizeVideoRequest request;
+  if (!stream->Read(&request) || !request.has_job()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "the job message must come first"};
+  }
+  const VideoJob job = request.job();
+  {
+    absl::MutexLock lock(&mu_);
+    last_styles_.assign(job.styles().begin(), job.styles().end());
+  }
+  std::string data;
+  while (stream->Read(&request)) {
+    if (!request.has_chunk()) {
+      return {grpc::StatusCode::INVALID_ARGUMENT, "the job message was repeated"};
+    }
+    data += request.chunk();
+  }
+  if (!LooksLikeMovie(data)) {
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "cannot read the upload as a movie: Invalid data found when "
+            "processing input"};
+  }
+  StylizeVideoResponse response;
+  auto* accepted = response.mutable_accepted();
+  accepted->set_job_id("job-1");
+  accepted->mutable_input()->set_width(64);
+  accepted->mutable_input()->set_height(48);
+  accepted->mutable_input()->set_fps(10);
+  accepted->mutable_input()->set_frames_estimate(10);
+  stream->Write(response);
+  response.Clear();
+  response.mutable_progress()->set_frames_done(5);
+  response.mutable_progress()->set_frames_estimate(10);
+  response.mutable_progress()->set_bytes_received(data.size());
+  stream->Write(response);
+  const int outputs = job.styles_size() > 0
+                          ? job.styles_size()
+                          : static_cast<int>(style_names.size());
+  // Each output is the input, sent in three interleaved pieces.
+  const size_t piece = data.size() / 3 + 1;
+  int sent = 0;
+  JobSummary summary;
+  for (size_t off = 0; off < data.size(); off += piece) {
+    for (int i = 0; i < outputs; ++i) {
+      if (fail_after_chunks > 0 && sent >= fail_after_chunks) {
+        return {grpc::StatusCode::INTERNAL, "encoder exploded"};
+      }
+      response.Clear();
+      response.mutable_chunk()->set_output_index(i);
+      response.mutable_chunk()->set_data(data.substr(off, piece));
+      if (!stream->Write(response)) return {grpc::StatusCode::CANCELLED, ""};
+      ++sent;
+    }
+  }
+  for (int i = 0; i < outputs; ++i) {
+    auto* o = summary.add_outputs();
+    o->set_output_index(i);
+    o->set_bytes(data.size());
+    o->set_frames(10);
+  }
+  response.Clear();
+  *response.mutable_summary() = summary;
+  stream->Write(response);
+  return grpc::Status::OK;
+}
+
+FakeServer::FakeServer() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service_);
+  server_ = builder.BuildAndStart();
+  address_ = absl::StrCat("127.0.0.1:", port);
+  SetServing(true);
+}
+
+FakeServer::~FakeServer() { server_->Shutdown(); }
+
+void FakeServer::SetServing(bool serving) {
+  server_->GetHealthCheckService()->SetServingStatus(serving);
+}
+
+}  // namespace stylizer::client::testing

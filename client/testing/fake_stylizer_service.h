@@ -1,0 +1,78 @@
+// A fake stylizer.v1.Stylizer server for the client's unit tests: a real gRPC
+// server on a loopback port whose "stylization" echoes its input (so a movie
+// comes back as playable copies, one per style), with knobs to inject
+// failures (UNAVAILABLE for the next N calls, an error midway through a job).
+#ifndef STYLIZER_CLIENT_TESTING_FAKE_STYLIZER_SERVICE_H_
+#define STYLIZER_CLIENT_TESTING_FAKE_STYLIZER_SERVICE_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/server.h>
+
+#include "absl/synchronization/mutex.h"
+#include "stylizer/v1/stylizer.grpc.pb.h"
+
+namespace stylizer::client::testing {
+
+class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
+ public:
+  // Style names of the fake model (indices 0..n-1).
+  std::vector<std::string> style_names = {"klimt", "mosaic", "outcry",
+                                          "picasso"};
+  // The next this-many calls fail with UNAVAILABLE before any output.
+  std::atomic<int> fail_unavailable{0};
+  // If > 0, a video job fails with INTERNAL after sending this many chunks.
+  std::atomic<int> fail_after_chunks{0};
+  // Calls received, of any method.
+  std::atomic<int> calls{0};
+
+  // The styles of the last StylizeImage or StylizeVideo request.
+  std::vector<stylizer::v1::Style> last_styles() const;
+
+  grpc::Status GetModelInfo(grpc::ServerContext* context,
+                            const stylizer::v1::GetModelInfoRequest* request,
+                            stylizer::v1::ModelInfo* response) override;
+  grpc::Status StylizeImage(grpc::ServerContext* context,
+                            const stylizer::v1::StylizeImageRequest* request,
+                            stylizer::v1::StylizeImageResponse* response) override;
+  grpc::Status StylizeFrames(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<stylizer::v1::StylizeFramesResponse,
+                               stylizer::v1::StylizeFramesRequest>* stream)
+      override;
+  grpc::Status StylizeVideo(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<stylizer::v1::StylizeVideoResponse,
+                               stylizer::v1::StylizeVideoRequest>* stream)
+      override;
+
+ private:
+  bool TakeUnavailable();
+  mutable absl::Mutex mu_;
+  std::vector<stylizer::v1::Style> last_styles_ ABSL_GUARDED_BY(mu_);
+};
+
+// The fake service on 127.0.0.1:<free port>, with the standard health service
+// answering SERVING.
+class FakeServer {
+ public:
+  FakeServer();
+  ~FakeServer();
+  // "127.0.0.1:<port>".
+  const std::string& address() const { return address_; }
+  FakeStylizerService& service() { return service_; }
+  // Sets the health status of the whole server.
+  void SetServing(bool serving);
+
+ private:
+  FakeStylizerService service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+}  // namespace stylizer::client::testing
+
+#endif  // STYLIZER_CLIENT_TESTING_FAKE_STYLIZER_SERVICE_H_
