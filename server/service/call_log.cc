@@ -1,0 +1,43 @@
+// Per-RPC metrics and log line; see call_log.h.
+#include "server/service/call_log.h"
+
+#include "server/metrics/log.h"
+#include "server/metrics/metrics.h"
+#include "server/service/status_util.h"
+
+namespace stylizer {
+
+CallLog::CallLog(Metrics* metrics, absl::string_view method,
+                 const grpc::CallbackServerContext& context)
+    : metrics_(metrics),
+      method_(method),
+      peer_(context.peer()),
+      start_(absl::Now()) {}
+
+void CallLog::Finish(const grpc::Status& status) {
+  if (finished_.exchange(true)) return;
+  RpcRecord record;
+  record.method = method_;
+  record.peer = peer_;
+  record.status = FromGrpcStatus(status);
+  record.duration = absl::Now() - start_;
+  record.frames = frames_.load();
+  record.bytes_in = bytes_in_.load();
+  record.bytes_out = bytes_out_.load();
+  if (metrics_ != nullptr) {
+    metrics_->FinishRpc(record);  // records and logs
+    return;
+  }
+  LogEvent line(record.status.ok() ? LogLevel::kInfo : LogLevel::kWarning,
+                "rpc");
+  line.Str("method", record.method)
+      .Str("peer", record.peer)
+      .Str("code", absl::StatusCodeToString(record.status.code()));
+  if (!record.status.ok()) line.Str("message", record.status.message());
+  line.Int("frames", record.frames)
+      .Int("bytes_in", record.bytes_in)
+      .Int("bytes_out", record.bytes_out)
+      .Seconds("seconds", record.duration);
+}
+
+}  // namespace stylizer

@@ -1,0 +1,51 @@
+// CallLog: the record one RPC keeps of itself (method, peer, start time,
+// frames, bytes) and reports exactly once when it finishes: to the metrics
+// (requests_total, request_duration_seconds, bytes) and as one "rpc" log line.
+#ifndef STYLIZER_SERVER_SERVICE_CALL_LOG_H_
+#define STYLIZER_SERVER_SERVICE_CALL_LOG_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/status.h"
+
+namespace stylizer {
+
+class Metrics;
+
+class CallLog {
+ public:
+  // Starts the clock for one call of `method`; `metrics` may be null (the
+  // call is then only logged).
+  CallLog(Metrics* metrics, absl::string_view method,
+          const grpc::CallbackServerContext& context);
+
+  // Counts stylized outputs (frames x styles). Thread-safe.
+  void AddFrames(int64_t n) { frames_.fetch_add(n, std::memory_order_relaxed); }
+  // Counts payload bytes received / sent. Thread-safe.
+  void AddBytesIn(int64_t n) { bytes_in_.fetch_add(n, std::memory_order_relaxed); }
+  void AddBytesOut(int64_t n) {
+    bytes_out_.fetch_add(n, std::memory_order_relaxed);
+  }
+
+  // Reports the call with its final status. Only the first call reports.
+  void Finish(const grpc::Status& status);
+
+ private:
+  Metrics* const metrics_;
+  const std::string method_;
+  const std::string peer_;
+  const absl::Time start_;
+  std::atomic<int64_t> frames_{0};
+  std::atomic<int64_t> bytes_in_{0};
+  std::atomic<int64_t> bytes_out_{0};
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_SERVICE_CALL_LOG_H_

@@ -1,0 +1,424 @@
+// PNG / JPEG / raw image coding with FFmpeg; see image_codec.h.
+#include "server/service/image_codec.h"
+
+#include <cstring>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavutil/error.h>
+#include <libavutil/frame.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
+}
+
+namespace stylizer {
+namespace {
+
+struct CodecContextDeleter {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct FrameDeleter {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct PacketDeleter {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct SwsDeleter {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
+using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
+using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
+using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
+
+constexpr unsigned char kPngSignature[8] = {0x89, 'P', 'N', 'G',
+                                            '\r', '\n', 0x1a, '\n'};
+
+bool IsPng(absl::string_view d) {
+  return d.size() >= 8 && std::memcmp(d.data(), kPngSignature, 8) == 0;
+}
+bool IsJpeg(absl::string_view d) {
+  return d.size() >= 3 && static_cast<uint8_t>(d[0]) == 0xFF &&
+         static_cast<uint8_t>(d[1]) == 0xD8 &&
+         static_cast<uint8_t>(d[2]) == 0xFF;
+}
+
+uint32_t BigEndian32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
+         (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+uint16_t BigEndian16(const unsigned char* p) {
+  return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
+
+std::string AvError(int code) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(code, buf, sizeof(buf));
+  return buf;
+}
+
+absl::StatusOr<ImageSize> ProbePng(absl::string_view d) {
+  // Signature (8), chunk length (4), "IHDR" (4), width (4), height (4).
+  const auto* p = reinterpret_cast<const unsigned char*>(d.data());
+  if (d.size() < 24 || std::memcmp(p + 12, "IHDR", 4) != 0) {
+    return absl::InvalidArgumentError(
+        "the PNG image is truncated or damaged: no IHDR header");
+  }
+  const uint32_t w = BigEndian32(p + 16), h = BigEndian32(p + 20);
+  if (w == 0 || h == 0 || w > 0x7fffffff || h > 0x7fffffff) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the PNG header gives an invalid size ", w, "x", h));
+  }
+  return ImageSize{static_cast<int>(w), static_cast<int>(h)};
+}
+
+absl::StatusOr<ImageSize> ProbeJpeg(absl::string_view d) {
+  const auto* p = reinterpret_cast<const unsigned char*>(d.data());
+  size_t i = 2;  // after SOI
+  while (i + 4 <= d.size()) {
+    if (p[i] != 0xFF) {
+      return absl::InvalidArgumentError(
+          "the JPEG image is damaged: expected a marker before the frame "
+          "header");
+    }
+    const uint8_t marker = p[i + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+      i += 2;  // markers without a length
+      continue;
+    }
+    const uint16_t length = BigEndian16(p + i + 2);
+    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 &&
+                     marker != 0xC8 && marker != 0xCC;
+    if (sof) {
+      // length(2) precision(1) height(2) width(2)
+      if (i + 9 > d.size()) break;
+      const int h = BigEndian16(p + i + 5), w = BigEndian16(p + i + 7);
+      if (w == 0 || h == 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the JPEG header gives an invalid size ", w, "x", h));
+      }
+      return ImageSize{w, h};
+    }
+    if (marker == 0xD9 || marker == 0xDA || length < 2) break;
+    i += 2 + length;
+  }
+  return absl::InvalidArgumentError(
+      "the JPEG image is truncated or damaged: no frame header");
+}
+
+absl::Status CheckPixels(uint64_t width, uint64_t height, uint64_t max_pixels) {
+  if (width * height > max_pixels) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the image is ", width, "x", height, " (", width * height,
+        " pixels), over the server's limit of ", max_pixels,
+        " pixels; downscale it first"));
+  }
+  return absl::OkStatus();
+}
+
+// Full-range YUV formats have deprecated "J" names; swscale wants the plain
+// format plus a range flag.
+AVPixelFormat PlainFormat(AVPixelFormat f, bool* full_range) {
+  switch (f) {
+    case AV_PIX_FMT_YUVJ420P: *full_range = true; return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P: *full_range = true; return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P: *full_range = true; return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P: *full_range = true; return AV_PIX_FMT_YUV440P;
+    case AV_PIX_FMT_YUVJ411P: *full_range = true; return AV_PIX_FMT_YUV411P;
+    default: return f;
+  }
+}
+
+bool IsYuv(AVPixelFormat f) {
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(f);
+  return desc != nullptr && desc->nb_components >= 3 &&
+         !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL));
+}
+
+absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
+  bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
+  const AVPixelFormat src =
+      PlainFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
+  SwsPtr sws(sws_getContext(frame.width, frame.height, src, frame.width,
+                            frame.height, AV_PIX_FMT_RGB24,
+                            SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+                            nullptr, nullptr, nullptr));
+  if (sws == nullptr) {
+    const char* name = av_get_pix_fmt_name(src);
+    return absl::InvalidArgumentError(
+        absl::StrCat("the image's pixel format ", name ? name : "unknown",
+                     " cannot be converted to RGB"));
+  }
+  if (IsYuv(src)) {
+    const int* coefs = sws_getCoefficients(SWS_CS_ITU601);
+    sws_setColorspaceDetails(sws.get(), coefs, full_range ? 1 : 0, coefs, 1, 0,
+                             1 << 16, 1 << 16);
+  }
+  out->width = frame.width;
+  out->height = frame.height;
+  out->pixels.resize(static_cast<size_t>(frame.width) * frame.height * 3);
+  uint8_t* dst[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {frame.width * 3, 0, 0, 0};
+  const int rows = sws_scale(sws.get(), frame.data, frame.linesize, 0,
+                             frame.height, dst, dst_stride);
+  if (rows != frame.height) {
+    return absl::InternalError(
+        absl::StrCat("converting the image to RGB failed: ", AvError(rows)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
+                                       uint64_t max_pixels) {
+  const char* kind = png ? "PNG" : "JPEG";
+  const AVCodec* codec =
+      avcodec_find_decoder(png ? AV_CODEC_ID_PNG : AV_CODEC_ID_MJPEG);
+  if (codec == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("this FFmpeg build has no ", kind, " decoder"));
+  }
+  CodecContextPtr ctx(avcodec_alloc_context3(codec));
+  PacketPtr packet(av_packet_alloc());
+  FramePtr frame(av_frame_alloc());
+  if (!ctx || !packet || !frame) {
+    return absl::ResourceExhaustedError("out of memory decoding an image");
+  }
+  // Second line of defence behind ProbeImageSize: the decoder itself refuses
+  // to allocate a larger picture.
+  ctx->max_pixels = static_cast<int64_t>(max_pixels);
+  ctx->thread_count = 1;
+  int rc = avcodec_open2(ctx.get(), codec, nullptr);
+  if (rc < 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot open the ", kind, " decoder: ", AvError(rc)));
+  }
+  if (data.size() > static_cast<size_t>(INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE)) {
+    return absl::InvalidArgumentError("the encoded image is too large");
+  }
+  rc = av_new_packet(packet.get(), static_cast<int>(data.size()));
+  if (rc < 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate the image packet: ", AvError(rc)));
+  }
+  std::memcpy(packet->data, data.data(), data.size());
+  rc = avcodec_send_packet(ctx.get(), packet.get());
+  if (rc >= 0) rc = avcodec_send_packet(ctx.get(), nullptr);  // flush
+  if (rc >= 0 || rc == AVERROR_EOF) rc = avcodec_receive_frame(ctx.get(), frame.get());
+  if (rc < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ", kind, " image cannot be decoded: ", AvError(rc)));
+  }
+  if (frame->width <= 0 || frame->height <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ", kind, " image decoded to an empty picture"));
+  }
+  if (absl::Status s = CheckPixels(frame->width, frame->height, max_pixels);
+      !s.ok()) {
+    return s;
+  }
+  RgbFrame out;
+  if (absl::Status s = ToRgb(*frame, &out); !s.ok()) return s;
+  return out;
+}
+
+// Runs one frame through an opened encoder and returns the packet's bytes.
+absl::StatusOr<std::string> EncodeOne(AVCodecContext* ctx, AVFrame* frame,
+                                      const char* kind) {
+  PacketPtr packet(av_packet_alloc());
+  if (!packet) return absl::ResourceExhaustedError("out of memory");
+  int rc = avcodec_send_frame(ctx, frame);
+  if (rc >= 0) rc = avcodec_send_frame(ctx, nullptr);
+  if (rc >= 0 || rc == AVERROR_EOF) rc = avcodec_receive_packet(ctx, packet.get());
+  if (rc < 0) {
+    return absl::InternalError(
+        absl::StrCat(kind, " encoding failed: ", AvError(rc)));
+  }
+  return std::string(reinterpret_cast<const char*>(packet->data),
+                     packet->size);
+}
+
+absl::StatusOr<CodecContextPtr> OpenEncoder(AVCodecID id, const RgbFrame& frame,
+                                            AVPixelFormat format,
+                                            const char* kind) {
+  const AVCodec* codec = avcodec_find_encoder(id);
+  if (codec == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("this FFmpeg build has no ", kind, " encoder"));
+  }
+  CodecContextPtr ctx(avcodec_alloc_context3(codec));
+  if (!ctx) return absl::ResourceExhaustedError("out of memory");
+  ctx->width = frame.width;
+  ctx->height = frame.height;
+  ctx->pix_fmt = format;
+  ctx->time_base = AVRational{1, 25};
+  ctx->thread_count = 1;
+  if (id == AV_CODEC_ID_MJPEG) {
+    // -q:v 2: the best quantiser, about quality 95 in libjpeg terms.
+    ctx->flags |= AV_CODEC_FLAG_QSCALE;
+    ctx->global_quality = FF_QP2LAMBDA * 2;
+    ctx->color_range = AVCOL_RANGE_JPEG;
+  } else {
+    ctx->compression_level = 3;  // fast zlib level; PNG stays lossless
+  }
+  const int rc = avcodec_open2(ctx.get(), codec, nullptr);
+  if (rc < 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot open the ", kind, " encoder: ", AvError(rc)));
+  }
+  return ctx;
+}
+
+absl::StatusOr<std::string> EncodePng(const RgbFrame& rgb) {
+  absl::StatusOr<CodecContextPtr> ctx =
+      OpenEncoder(AV_CODEC_ID_PNG, rgb, AV_PIX_FMT_RGB24, "PNG");
+  if (!ctx.ok()) return ctx.status();
+  FramePtr frame(av_frame_alloc());
+  if (!frame) return absl::ResourceExhaustedError("out of memory");
+  frame->format = AV_PIX_FMT_RGB24;
+  frame->width = rgb.width;
+  frame->height = rgb.height;
+  // Not reference-counted: the encoder reads the pixels where they are.
+  frame->data[0] = const_cast<uint8_t*>(rgb.pixels.data());
+  frame->linesize[0] = rgb.width * 3;
+  return EncodeOne(ctx->get(), frame.get(), "PNG");
+}
+
+absl::StatusOr<std::string> EncodeJpeg(const RgbFrame& rgb) {
+  absl::StatusOr<CodecContextPtr> ctx =
+      OpenEncoder(AV_CODEC_ID_MJPEG, rgb, AV_PIX_FMT_YUVJ420P, "JPEG");
+  if (!ctx.ok()) return ctx.status();
+  FramePtr frame(av_frame_alloc());
+  if (!frame) return absl::ResourceExhaustedError("out of memory");
+  frame->format = AV_PIX_FMT_YUVJ420P;
+  frame->width = rgb.width;
+  frame->height = rgb.height;
+  frame->color_range = AVCOL_RANGE_JPEG;
+  int rc = av_frame_get_buffer(frame.get(), 0);
+  if (rc < 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate the JPEG frame: ", AvError(rc)));
+  }
+  // Same planes as yuvj420p; the plain name plus a full-range flag keeps
+  // swscale from warning about the deprecated "J" formats.
+  SwsPtr sws(sws_getContext(rgb.width, rgb.height, AV_PIX_FMT_RGB24, rgb.width,
+                            rgb.height, AV_PIX_FMT_YUV420P,
+                            SWS_BICUBIC | SWS_ACCURATE_RND, nullptr, nullptr,
+                            nullptr));
+  if (!sws) return absl::InternalError("cannot convert RGB to YUV for JPEG");
+  const int* coefs = sws_getCoefficients(SWS_CS_ITU601);
+  sws_setColorspaceDetails(sws.get(), coefs, 1, coefs, 1, 0, 1 << 16, 1 << 16);
+  const uint8_t* src[4] = {rgb.pixels.data(), nullptr, nullptr, nullptr};
+  const int src_stride[4] = {rgb.width * 3, 0, 0, 0};
+  sws_scale(sws.get(), src, src_stride, 0, rgb.height, frame->data,
+            frame->linesize);
+  return EncodeOne(ctx->get(), frame.get(), "JPEG");
+}
+
+}  // namespace
+
+absl::StatusOr<ImageSize> ProbeImageSize(absl::string_view encoded) {
+  if (IsPng(encoded)) return ProbePng(encoded);
+  if (IsJpeg(encoded)) return ProbeJpeg(encoded);
+  std::string head;
+  for (size_t i = 0; i < std::min<size_t>(encoded.size(), 8); ++i) {
+    absl::StrAppendFormat(&head, "%02x", static_cast<uint8_t>(encoded[i]));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "image.encoded is neither PNG nor JPEG (it starts with bytes ",
+      head.empty() ? "<none>" : head,
+      "); send a PNG or JPEG file, or raw RGB in image.raw"));
+}
+
+absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
+                                     uint64_t max_pixels) {
+  switch (image.data_case()) {
+    case v1::Image::kEncoded: {
+      const std::string& data = image.encoded();
+      if (data.empty()) {
+        return absl::InvalidArgumentError("image.encoded is empty");
+      }
+      absl::StatusOr<ImageSize> size = ProbeImageSize(data);
+      if (!size.ok()) return size.status();
+      if (absl::Status s = CheckPixels(size->width, size->height, max_pixels);
+          !s.ok()) {
+        return s;
+      }
+      return DecodeEncoded(data, IsPng(data), max_pixels);
+    }
+    case v1::Image::kRaw: {
+      const v1::RawImage& raw = image.raw();
+      if (raw.width() == 0 || raw.height() == 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "image.raw has size ", raw.width(), "x", raw.height(),
+            "; width and height must be positive"));
+      }
+      if (absl::Status s = CheckPixels(raw.width(), raw.height(), max_pixels);
+          !s.ok()) {
+        return s;
+      }
+      const uint64_t expected = uint64_t{raw.width()} * raw.height() * 3;
+      if (raw.rgb().size() != expected) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "image.raw.rgb has ", raw.rgb().size(), " bytes but ",
+            raw.width(), "x", raw.height(), " RGB24 needs ", expected));
+      }
+      RgbFrame out;
+      out.width = static_cast<int>(raw.width());
+      out.height = static_cast<int>(raw.height());
+      out.pixels.assign(raw.rgb().begin(), raw.rgb().end());
+      return out;
+    }
+    default:
+      return absl::InvalidArgumentError(
+          "the request has no image: set image.encoded (PNG/JPEG) or "
+          "image.raw");
+  }
+}
+
+v1::ImageFormat ResolveOutputFormat(v1::ImageFormat requested,
+                                    const v1::Image& input) {
+  if (requested != v1::IMAGE_FORMAT_UNSPECIFIED) return requested;
+  return input.data_case() == v1::Image::kRaw ? v1::IMAGE_FORMAT_RAW
+                                              : v1::IMAGE_FORMAT_PNG;
+}
+
+absl::Status EncodeImage(const RgbFrame& frame, v1::ImageFormat format,
+                         v1::Image* out) {
+  switch (format) {
+    case v1::IMAGE_FORMAT_RAW: {
+      v1::RawImage* raw = out->mutable_raw();
+      raw->set_width(frame.width);
+      raw->set_height(frame.height);
+      raw->set_rgb(frame.pixels.data(), frame.pixels.size());
+      return absl::OkStatus();
+    }
+    case v1::IMAGE_FORMAT_UNSPECIFIED:
+    case v1::IMAGE_FORMAT_PNG: {
+      absl::StatusOr<std::string> png = EncodePng(frame);
+      if (!png.ok()) return png.status();
+      out->set_encoded(*std::move(png));
+      return absl::OkStatus();
+    }
+    case v1::IMAGE_FORMAT_JPEG: {
+      absl::StatusOr<std::string> jpeg = EncodeJpeg(frame);
+      if (!jpeg.ok()) return jpeg.status();
+      out->set_encoded(*std::move(jpeg));
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown output_format ", static_cast<int>(format),
+          "; use IMAGE_FORMAT_PNG, IMAGE_FORMAT_JPEG or IMAGE_FORMAT_RAW"));
+  }
+}
+
+}  // namespace stylizer

@@ -1,0 +1,48 @@
+// Still-image coding for the RPC layer: PNG and JPEG in and out through
+// FFmpeg's image codecs (libavcodec png / mjpeg, libswscale), raw RGB24 in and
+// out, and the pixel limit checked from the header before anything is
+// allocated.
+#ifndef STYLIZER_SERVER_SERVICE_IMAGE_CODEC_H_
+#define STYLIZER_SERVER_SERVICE_IMAGE_CODEC_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/batching/job_queue.h"
+#include "stylizer/v1/stylizer.pb.h"
+
+namespace stylizer {
+
+// Width and height as stored in a PNG or JPEG header.
+struct ImageSize {
+  int width = 0;
+  int height = 0;
+};
+
+// Reads the size of a PNG (IHDR) or JPEG (first SOFn marker) without decoding.
+// INVALID_ARGUMENT if `encoded` is neither or its header is damaged.
+absl::StatusOr<ImageSize> ProbeImageSize(absl::string_view encoded);
+
+// Decodes `image` (PNG, JPEG, or raw RGB24) into RGB24. Alpha is dropped, 16-bit
+// samples are reduced to 8, grey and palette images are expanded. Returns
+// INVALID_ARGUMENT for an empty, undecodable or inconsistent image and for one
+// over `max_pixels` (checked before decoding).
+absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
+                                     uint64_t max_pixels);
+
+// The format to answer in: `requested`, or when unspecified RAW for a raw
+// input and PNG for an encoded one.
+v1::ImageFormat ResolveOutputFormat(v1::ImageFormat requested,
+                                    const v1::Image& input);
+
+// Encodes `frame` as `format` (PNG, JPEG at quality about 95, or RAW) into
+// *out. INVALID_ARGUMENT for an unknown format, INTERNAL if the encoder fails.
+absl::Status EncodeImage(const RgbFrame& frame, v1::ImageFormat format,
+                         v1::Image* out);
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_SERVICE_IMAGE_CODEC_H_

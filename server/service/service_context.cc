@@ -1,0 +1,88 @@
+// Shared state of the Stylizer service; see service_context.h.
+#include "server/service/service_context.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/metrics/metrics.h"
+#include "server/service/token_auth.h"
+
+namespace stylizer {
+
+ServiceContext::ServiceContext(const ServiceLimits& limits, WorkPool* pool,
+                               const TokenAuth* auth, Metrics* metrics)
+    : limits_(limits), pool_(pool), auth_(auth), metrics_(metrics) {}
+
+void ServiceContext::SetServing(const ModelDescription* model,
+                                JobQueue* queue) {
+  model_ = model;
+  queue_ = queue;
+  ServingState expected = ServingState::kStarting;
+  state_.compare_exchange_strong(expected, ServingState::kServing,
+                                 std::memory_order_acq_rel);
+}
+
+void ServiceContext::SetDraining() {
+  state_.store(ServingState::kDraining, std::memory_order_release);
+}
+
+grpc::Status ServiceContext::Admit(
+    const grpc::CallbackServerContext& context) const {
+  if (auth_ != nullptr) {
+    absl::string_view authorization;
+    const auto& metadata = context.client_metadata();
+    auto it = metadata.find("authorization");
+    if (it != metadata.end()) {
+      authorization = absl::string_view(it->second.data(), it->second.size());
+    }
+    if (absl::Status s = auth_->Check(authorization); !s.ok()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          std::string(s.message()));
+    }
+  }
+  switch (state()) {
+    case ServingState::kStarting:
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "the model is still loading; retry in a few "
+                          "seconds (health reports SERVING when ready)");
+    case ServingState::kDraining:
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "the server is shutting down; retry on another "
+                          "replica");
+    case ServingState::kServing:
+      break;
+  }
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<ResolvedStyles> ServiceContext::ResolveStyles(
+    const google::protobuf::RepeatedPtrField<v1::Style>& styles) const {
+  return stylizer::ResolveStyles(styles, num_styles(),
+                                 limits_.max_styles_per_request);
+}
+
+ServiceContext::StreamSlot::~StreamSlot() {
+  if (context_->metrics_ != nullptr) context_->metrics_->StreamEnded(method_);
+  absl::MutexLock lock(&context_->mu_);
+  --context_->active_streams_;
+}
+
+absl::StatusOr<std::unique_ptr<ServiceContext::StreamSlot>>
+ServiceContext::AcquireStreamSlot(absl::string_view method) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (active_streams_ >= limits_.max_concurrent_streams) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the server already serves ", active_streams_,
+          " streams (its limit); retry later or on another replica"));
+    }
+    ++active_streams_;
+  }
+  if (metrics_ != nullptr) metrics_->StreamStarted(method);
+  return std::unique_ptr<StreamSlot>(new StreamSlot(this, std::string(method)));
+}
+
+int ServiceContext::active_streams() const {
+  absl::MutexLock lock(&mu_);
+  return active_streams_;
+}
+
+}  // namespace stylizer

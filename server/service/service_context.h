@@ -1,0 +1,135 @@
+// ServiceContext: what every RPC handler of the Stylizer service shares (the
+// still-image call, the frame-stream reactor and the video reactor): the loaded
+// model's description, the job queue, the limits, the CPU pool for image
+// coding, the auth check, metrics and the serving state. One instance
+// per server; it outlives every call.
+#ifndef STYLIZER_SERVER_SERVICE_SERVICE_CONTEXT_H_
+#define STYLIZER_SERVER_SERVICE_SERVICE_CONTEXT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "google/protobuf/repeated_field.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/status.h"
+#include "server/batching/job_queue.h"
+#include "server/model/style_model.h"
+#include "server/service/style_resolution.h"
+#include "stylizer/v1/stylizer.pb.h"
+
+namespace stylizer {
+
+class Metrics;
+class TokenAuth;
+class WorkPool;
+
+// Limits every RPC enforces. Defaults match the server's flags.
+struct ServiceLimits {
+  // Largest frame (width x height) accepted: DCI 4K (4096x2160), so a UHD
+  // 3840x2160 frame fits. Checked from the image header before decoding.
+  uint64_t max_frame_pixels = 4096ull * 2160ull;
+  // Most outputs (styles) one image or frame may ask for.
+  int max_styles_per_request = 64;
+  // Most StylizeFrames + StylizeVideo calls open at once; more get
+  // RESOURCE_EXHAUSTED.
+  int max_concurrent_streams = 64;
+  // Frames a StylizeFrames stream may have read but not yet written back;
+  // the stream stops reading at this many (flow control towards the client).
+  int max_frames_buffered_per_stream = 8;
+};
+
+// Where the server is in its life.
+enum class ServingState {
+  kStarting,  // model loading or warming up: calls get UNAVAILABLE
+  kServing,
+  kDraining,  // shutting down: new calls get UNAVAILABLE
+};
+
+class ServiceContext {
+ public:
+  // `pool` must outlive the context; `auth` may be null (no auth);
+  // `metrics` may be null (RPCs are then only logged).
+  ServiceContext(const ServiceLimits& limits, WorkPool* pool,
+                 const TokenAuth* auth, Metrics* metrics);
+
+  ServiceContext(const ServiceContext&) = delete;
+  ServiceContext& operator=(const ServiceContext&) = delete;
+
+  // Publishes the loaded model and its queue and moves to kServing. Both must
+  // outlive every call (the server drains calls before destroying them).
+  void SetServing(const ModelDescription* model, JobQueue* queue);
+  // Moves to kDraining: from now on Admit() refuses with UNAVAILABLE.
+  void SetDraining();
+  ServingState state() const { return state_.load(std::memory_order_acquire); }
+
+  // The first check of every Stylizer RPC: the caller's bearer token (when
+  // auth is on), then the serving state. Returns OK, UNAUTHENTICATED or
+  // UNAVAILABLE with a message for the caller.
+  grpc::Status Admit(const grpc::CallbackServerContext& context) const;
+
+  // Model and queue; valid (non-null) once Admit() has returned OK.
+  const ModelDescription& model() const { return *model_; }
+  int num_styles() const {
+    return static_cast<int>(model_->style_names.size());
+  }
+  JobQueue* queue() const { return queue_; }
+
+  const ServiceLimits& limits() const { return limits_; }
+  // CPU pool for decoding and encoding images, off gRPC's and the queue's
+  // threads.
+  WorkPool* pool() const { return pool_; }
+  // May be null (tests).
+  Metrics* metrics() const { return metrics_; }
+
+  // Resolves a request's style list against the loaded model (see
+  // style_resolution.h), with the per-request style limit.
+  absl::StatusOr<ResolvedStyles> ResolveStyles(
+      const google::protobuf::RepeatedPtrField<v1::Style>& styles) const;
+
+  // A slot for one long-lived stream (StylizeFrames, StylizeVideo), counted
+  // in stylizer_active_streams{method}; released when destroyed.
+  class StreamSlot {
+   public:
+    ~StreamSlot();
+    StreamSlot(const StreamSlot&) = delete;
+    StreamSlot& operator=(const StreamSlot&) = delete;
+
+   private:
+    friend class ServiceContext;
+    StreamSlot(ServiceContext* context, std::string method)
+        : context_(context), method_(std::move(method)) {}
+    ServiceContext* context_;
+    std::string method_;
+  };
+  // Takes a stream slot for `method`, or RESOURCE_EXHAUSTED when
+  // max_concurrent_streams are open.
+  absl::StatusOr<std::unique_ptr<StreamSlot>> AcquireStreamSlot(
+      absl::string_view method);
+  // Streams open now.
+  int active_streams() const;
+
+ private:
+  const ServiceLimits limits_;
+  WorkPool* const pool_;
+  const TokenAuth* const auth_;
+  Metrics* const metrics_;
+
+  std::atomic<ServingState> state_{ServingState::kStarting};
+  // Written once by SetServing() before state_ becomes kServing (release),
+  // read after Admit() saw kServing or kDraining (acquire).
+  const ModelDescription* model_ = nullptr;
+  JobQueue* queue_ = nullptr;
+
+  mutable absl::Mutex mu_;
+  int active_streams_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_SERVICE_SERVICE_CONTEXT_H_
