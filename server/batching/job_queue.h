@@ -67,7 +67,12 @@ struct JobOptions {
   std::function<void(FrameResult)> on_result;
 };
 
-// One caller's stream of frames. Thread-safe. Destroying it cancels it.
+// One caller's stream of frames. Thread-safe. Destroying it cancels it:
+// results not yet delivered are discarded (on_result is not called for them)
+// and the destructor waits for a running on_result of this job to return, so
+// the callback's captures may be freed right after (destroying the Job from
+// inside its own on_result is allowed). Pending NotifyWhenRoom callbacks are
+// dropped too.
 class Job {
  public:
   virtual ~Job() = default;
@@ -94,7 +99,9 @@ class Job {
 };
 
 // Hooks for metrics; implemented by the metrics component. Called from queue
-// threads; implementations must be cheap and thread-safe.
+// threads, and OnQueueDepth / OnItemDropped also from a submitting or
+// cancelling thread, sometimes with the queue's lock held: implementations
+// must be cheap, thread-safe, and must not call back into the queue.
 class QueueObserver {
  public:
   virtual ~QueueObserver() = default;
@@ -124,17 +131,29 @@ class JobQueue {
   static absl::StatusOr<std::unique_ptr<JobQueue>> Create(
       const Options& options, StyleModel* model, QueueObserver* observer);
 
+  // Like Create, with several model instances (one per device or replica):
+  // each runs Options::workers workers. Stylize calls on one instance are
+  // never concurrent.
+  static absl::StatusOr<std::unique_ptr<JobQueue>> Create(
+      const Options& options, const std::vector<StyleModel*>& models,
+      QueueObserver* observer);
+
   virtual ~JobQueue() = default;
 
-  // Opens a job. UNAVAILABLE once draining.
+  // Opens a job. UNAVAILABLE once draining. Jobs should be destroyed before
+  // the queue; one that outlives it answers UNAVAILABLE and never calls back.
   virtual absl::StatusOr<std::unique_ptr<Job>> OpenJob(JobOptions options) = 0;
 
   // Stops admission (new jobs and submissions get UNAVAILABLE) and returns
-  // when every queued item has been delivered.
+  // when every queued item has been delivered. Batches close at once instead
+  // of waiting for batch_timeout. Not from a queue thread (on_result).
   virtual void Drain() = 0;
 
   // Items and bytes queued or running now.
   virtual int64_t queued_items() const = 0;
+
+  // Bytes those items account for (width * height * 3 each).
+  virtual int64_t queued_bytes() const { return 0; }
 };
 
 }  // namespace stylizer

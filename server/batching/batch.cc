@@ -1,0 +1,55 @@
+// Assembling a batch's contiguous input and copying its outputs back out.
+#include "server/batching/batch.h"
+
+#include <cstring>
+
+namespace stylizer {
+namespace batching_internal {
+
+void Batch::Clear() {
+  id = 0;
+  width = 0;
+  height = 0;
+  items.clear();
+  status = absl::OkStatus();
+  compute = absl::ZeroDuration();
+}
+
+void Batch::AssembleInput(int num_styles) {
+  const size_t frame_bytes = static_cast<size_t>(width) * height * 3;
+  input.resize(frame_bytes * items.size());
+  output.resize(frame_bytes * items.size());
+  weights.resize(static_cast<size_t>(num_styles) * items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const FrameState& frame = *items[i].frame;
+    std::memcpy(input.data() + i * frame_bytes, frame.frame->pixels.data(),
+                frame_bytes);
+    const std::vector<float>& row = frame.style_weights[items[i].row];
+    std::memcpy(weights.data() + i * num_styles, row.data(),
+                sizeof(float) * num_styles);
+  }
+}
+
+FrameBatch Batch::View() {
+  FrameBatch view;
+  view.batch_size = static_cast<int>(items.size());
+  view.height = height;
+  view.width = width;
+  view.input = input.data();
+  view.style_weights = weights.data();
+  view.output = output.data();
+  return view;
+}
+
+RgbFrame Batch::CopyOutput(size_t i) const {
+  const size_t frame_bytes = static_cast<size_t>(width) * height * 3;
+  RgbFrame out;
+  out.width = width;
+  out.height = height;
+  out.pixels.assign(output.begin() + i * frame_bytes,
+                    output.begin() + (i + 1) * frame_bytes);
+  return out;
+}
+
+}  // namespace batching_internal
+}  // namespace stylizer
