@@ -1,0 +1,114 @@
+// A real Prometheus server scrapes a Metrics exposer driven directly (no
+// stylizer server): every series parses, and the values Prometheus stores are
+// exactly what was recorded.
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/metrics/metrics.h"
+#include "tests/metrics/prometheus_server.h"
+#include "tests/metrics/status_matchers.h"
+#include "tests/metrics/subprocess.h"
+
+namespace stylizer {
+namespace {
+
+using ::stylizer::testing::IsOkAndHolds;
+using ::stylizer::testing::PrometheusServer;
+using ::stylizer::testing::TempDir;
+
+// Generous: the machine may be busy with other tests.
+constexpr absl::Duration kWait = absl::Seconds(60);
+
+TEST(PrometheusScrapeTest, PrometheusStoresWhatMetricsRecorded) {
+  auto dir = TempDir::Create();
+  ASSERT_TRUE(dir.ok()) << dir.status();
+
+  Metrics::Options options;
+  options.bind_address = "127.0.0.1";
+  options.port = 0;
+  options.model.name = "seed";
+  options.model.style_names = {"klimt", "monet", "hokusai"};
+  options.model.device = "cpu";
+  options.model.precision = "fp32";
+  options.queue_capacity_items = 512;
+  auto metrics = Metrics::Create(options);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  (*metrics)->SetDeviceMemoryCallback([] {
+    DeviceMemoryStats stats;
+    stats.device = "cuda:0";
+    stats.allocated_bytes = 1 << 20;
+    stats.total_bytes = 1 << 30;
+    return std::vector<DeviceMemoryStats>{stats};
+  });
+
+  PrometheusServer::Options prometheus_options;
+  prometheus_options.dir = (*dir)->path();
+  prometheus_options.targets = {absl::StrCat("127.0.0.1:", (*metrics)->port())};
+  auto prometheus = PrometheusServer::Start(prometheus_options);
+  ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+  const PrometheusServer& p = **prometheus;
+
+  // The exposer is up and its text parses (a bad line fails the whole scrape).
+  ASSERT_THAT(p.WaitForValue("up{job=\"stylizer\"}", 1, kWait),
+              IsOkAndHolds(1.0))
+      << p.Log();
+  EXPECT_THAT(
+      p.WaitForValue("stylizer_frames_total{style=\"klimt\"}", 0, kWait),
+      IsOkAndHolds(0.0));
+
+  // What a job queue and the service would report.
+  QueueObserver* observer = (*metrics)->queue_observer();
+  for (int i = 0; i < 7; ++i) {
+    observer->OnItemDone({0, 0, 1}, absl::Milliseconds(3));
+  }
+  for (int i = 0; i < 3; ++i) {
+    observer->OnItemDone({1, 1, 0}, absl::Milliseconds(3));
+  }
+  observer->OnBatch(4, absl::Milliseconds(30));
+  observer->OnBatch(4, absl::Milliseconds(30));
+  observer->OnBatch(2, absl::Milliseconds(20));
+  (*metrics)->RecordRequest("StylizeImage", absl::StatusCode::kInvalidArgument,
+                            absl::Milliseconds(2));
+  (*metrics)->RecordRequest("StylizeVideo", absl::StatusCode::kOk,
+                            absl::Seconds(3));
+
+  // Wait for a scrape that includes everything (the last thing recorded).
+  ASSERT_THAT(p.WaitForValue("stylizer_requests_total{method=\"StylizeVideo\","
+                             "code=\"OK\"}",
+                             1, kWait),
+              IsOkAndHolds(1.0));
+  EXPECT_THAT(p.Query("sum(stylizer_frames_total)"), IsOkAndHolds(10.0));
+  EXPECT_THAT(p.Query("stylizer_frames_total{style=\"hokusai\"}"),
+              IsOkAndHolds(7.0));
+  EXPECT_THAT(p.Query("stylizer_frames_total{style=\"blend\"}"),
+              IsOkAndHolds(3.0));
+  EXPECT_THAT(p.Query("stylizer_batch_size_count"), IsOkAndHolds(3.0));
+  EXPECT_THAT(p.Query("stylizer_batch_size_sum"), IsOkAndHolds(10.0));
+  EXPECT_THAT(p.Query("stylizer_batch_size_bucket{le=\"2\"}"),
+              IsOkAndHolds(1.0));
+  EXPECT_THAT(p.Query("stylizer_batch_size_bucket{le=\"4\"}"),
+              IsOkAndHolds(3.0));
+  EXPECT_THAT(p.Query("stylizer_inference_seconds_count"), IsOkAndHolds(3.0));
+  EXPECT_THAT(p.Query("stylizer_requests_total{method=\"StylizeImage\","
+                      "code=\"INVALID_ARGUMENT\"}"),
+              IsOkAndHolds(1.0));
+  EXPECT_THAT(p.Query("stylizer_queue_capacity_items"), IsOkAndHolds(512.0));
+  EXPECT_THAT(p.Query("stylizer_model_info{name=\"seed\",device=\"cpu\","
+                      "precision=\"fp32\",styles=\"klimt,monet,hokusai\"}"),
+              IsOkAndHolds(1.0));
+  EXPECT_THAT(p.Query("count(stylizer_build_info)"), IsOkAndHolds(1.0));
+  EXPECT_THAT(p.Query("stylizer_device_memory_bytes{kind=\"total\"}"),
+              IsOkAndHolds(double{1 << 30}));
+  // The median batch size as a dashboard computes it.
+  EXPECT_THAT(
+      p.Query("histogram_quantile(0.5, stylizer_batch_size_bucket)"),
+      IsOkAndHolds(::testing::AllOf(::testing::Gt(2.0), ::testing::Le(4.0))));
+}
+
+}  // namespace
+}  // namespace stylizer
