@@ -1,0 +1,563 @@
+#!/usr/bin/env python3
+"""Policy checks on rendered stylizer manifests: what the schemas cannot say.
+
+The server's behaviour that the manifests rely on (gRPC health that is
+NOT_SERVING until the model is warm and while draining, drain on SIGTERM, the
+metrics port) is tested where the server is built; these checks prove the
+manifests ask for it, consistently:
+
+  - images pinned (a tag other than latest, or a digest);
+  - every container has cpu and memory requests and limits;
+  - non-root, no privilege escalation, read-only root filesystem, no
+    capabilities; a writable volume for TMPDIR;
+  - startup, readiness and liveness probes are native gRPC probes on the
+    server's --port, and the startup probe allows for model load;
+  - a preStop sleep, and terminationGracePeriodSeconds > preStop sleep +
+    --drain_timeout (read from the ConfigMap flag files the server is started
+    with);
+  - ports, Services, the headless Service, the PodDisruptionBudget, the
+    ServiceMonitor and the HorizontalPodAutoscaler all point at the server;
+  - the autoscaler's metric is served by the prometheus-adapter rule;
+  - per overlay: gpu asks for nvidia.com/gpu, GPU nodes and --device=cuda;
+    cpu asks for no GPU and --device=cpu.
+
+  policy.py --profile gpu|cpu|base --adapter-rules values.yaml rendered.json
+"""
+
+import argparse
+import json
+import posixpath
+import re
+import sys
+
+import yaml
+
+SERVER_CONTAINER = 'server'
+GPU_RESOURCE = 'nvidia.com/gpu'
+QUEUE_METRIC = 'stylizer_queue_items'
+# The startup probe must give model load and warm-up at least this long.
+MIN_STARTUP_SECONDS = 120
+
+_DURATION_UNITS = {
+    'ns': 1e-9, 'us': 1e-6, 'µs': 1e-6, 'ms': 1e-3, 's': 1.0, 'm': 60.0,
+    'h': 3600.0
+}
+
+
+def parse_duration(text):
+  """Seconds in an Abseil/Go duration ("60s", "1m30s", "1.5m", "500ms").
+
+  A bare number counts as seconds. Raises ValueError otherwise.
+  """
+  text = str(text).strip()
+  if re.fullmatch(r'\d+(\.\d+)?', text):
+    return float(text)
+  sign = -1.0 if text.startswith('-') else 1.0
+  body = text.lstrip('+-')
+  parts = re.findall(r'(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|ms|s|m|h)', body)
+  if not parts or ''.join(n + u for n, u in parts) != body:
+    raise ValueError(f"'{text}' is not a duration")
+  return sign * sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def parse_quantity(value):
+  """A Kubernetes quantity ("500m", "2", "4Gi") as a float."""
+  text = str(value).strip()
+  match = re.fullmatch(r'([0-9.]+)([a-zA-Z]*)', text)
+  if not match:
+    raise ValueError(f"'{text}' is not a quantity")
+  number, suffix = float(match.group(1)), match.group(2)
+  scale = {
+      '': 1, 'm': 1e-3, 'k': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12,
+      'Ki': 2**10, 'Mi': 2**20, 'Gi': 2**30, 'Ti': 2**40
+  }
+  if suffix not in scale:
+    raise ValueError(f"'{text}' has an unknown unit")
+  return number * scale[suffix]
+
+
+def _kind(objects, kind):
+  return [o for o in objects if o.get('kind') == kind]
+
+
+def _name(obj):
+  return (obj.get('metadata') or {}).get('name', '')
+
+
+def _labels_match(selector, labels):
+  return bool(selector) and all(
+      (labels or {}).get(k) == v for k, v in selector.items())
+
+
+class Report:
+  """Collects findings, each naming the object it is about."""
+
+  def __init__(self):
+    self.findings = []
+
+  def add(self, where, message):
+    self.findings.append(f'{where}: {message}')
+
+
+def server_flags(deployment, objects, report):
+  """The flags the server container starts with: the --flagfile files (from
+  ConfigMap volumes) in order, then the other args. Last value wins."""
+  where = f'Deployment/{_name(deployment)}'
+  spec = deployment['spec']['template']['spec']
+  container = _server_container(deployment)
+  config_maps = {_name(c): c for c in _kind(objects, 'ConfigMap')}
+  volumes = {v.get('name'): v for v in spec.get('volumes') or []}
+  mounts = []
+  for mount in container.get('volumeMounts') or []:
+    volume = volumes.get(mount.get('name')) or {}
+    if 'configMap' in volume:
+      mounts.append((mount['mountPath'].rstrip('/'), volume['configMap']))
+  flags = {}
+
+  def take(line, origin):
+    line = line.strip()
+    if not line or line.startswith('#'):
+      return
+    match = re.fullmatch(r'--?([A-Za-z0-9_]+)(?:=(.*))?', line)
+    if not match:
+      report.add(where, f"{origin}: '{line}' is not a --flag=value line")
+      return
+    flags[match.group(1)] = match.group(2) if match.group(2) is not None else (
+        'true')
+
+  for arg in (container.get('command') or [])[1:] + (container.get('args') or
+                                                     []):
+    if arg.startswith('--flagfile='):
+      for path in arg.split('=', 1)[1].split(','):
+        text = _config_map_file(path, mounts, config_maps)
+        if text is None:
+          report.add(where, f"--flagfile {path} is not a key of a mounted "
+                     f'ConfigMap of this render')
+          continue
+        for line in text.splitlines():
+          take(line, path)
+    else:
+      take(arg, 'args')
+  return flags
+
+
+def _config_map_file(path, mounts, config_maps):
+  for mount_path, source in mounts:
+    if posixpath.dirname(path) != mount_path:
+      continue
+    key = posixpath.basename(path)
+    for item in source.get('items') or []:
+      if item.get('path') == key:
+        key = item.get('key')
+    data = (config_maps.get(source.get('name')) or {}).get('data') or {}
+    if key in data:
+      return data[key]
+  return None
+
+
+def _server_container(deployment):
+  containers = deployment['spec']['template']['spec'].get('containers') or []
+  for c in containers:
+    if c.get('name') == SERVER_CONTAINER:
+      return c
+  return containers[0] if containers else {}
+
+
+def check_images(objects, report):
+  for d in _kind(objects, 'Deployment'):
+    spec = d['spec']['template']['spec']
+    for c in (spec.get('initContainers') or []) + (spec.get('containers') or
+                                                    []):
+      image = str(c.get('image', ''))
+      where = f"Deployment/{_name(d)} container {c.get('name')}"
+      name, _, digest = image.partition('@')
+      tag = name.rsplit(':', 1)[1] if ':' in name.rsplit('/', 1)[-1] else ''
+      if not image:
+        report.add(where, 'has no image')
+      elif not digest and not tag:
+        report.add(where, f"image '{image}' has no tag (means latest)")
+      elif tag == 'latest':
+        report.add(where, f"image '{image}' uses the latest tag")
+
+
+def check_resources(objects, report):
+  for d in _kind(objects, 'Deployment'):
+    spec = d['spec']['template']['spec']
+    for c in (spec.get('initContainers') or []) + (spec.get('containers') or
+                                                    []):
+      where = f"Deployment/{_name(d)} container {c.get('name')}"
+      resources = c.get('resources') or {}
+      for section in ('requests', 'limits'):
+        for resource in ('cpu', 'memory'):
+          if resource not in (resources.get(section) or {}):
+            report.add(where, f'has no {resource} {section[:-1]}')
+      for resource, request in (resources.get('requests') or {}).items():
+        limit = (resources.get('limits') or {}).get(resource)
+        try:
+          if limit is not None and parse_quantity(request) > parse_quantity(
+              limit):
+            report.add(where, f'{resource} request {request} exceeds its '
+                       f'limit {limit}')
+        except ValueError as e:
+          report.add(where, str(e))
+
+
+def check_security(objects, report):
+  for d in _kind(objects, 'Deployment'):
+    spec = d['spec']['template']['spec']
+    pod = spec.get('securityContext') or {}
+    volumes = {v.get('name'): v for v in spec.get('volumes') or []}
+    for c in (spec.get('initContainers') or []) + (spec.get('containers') or
+                                                    []):
+      where = f"Deployment/{_name(d)} container {c.get('name')}"
+      sc = c.get('securityContext') or {}
+      if not sc.get('runAsNonRoot', pod.get('runAsNonRoot')):
+        report.add(where, 'does not set runAsNonRoot: true')
+      if sc.get('runAsUser', pod.get('runAsUser')) == 0:
+        report.add(where, 'runs as user 0')
+      if sc.get('allowPrivilegeEscalation') is not False:
+        report.add(where, 'does not set allowPrivilegeEscalation: false')
+      if sc.get('readOnlyRootFilesystem') is not True:
+        report.add(where, 'does not set readOnlyRootFilesystem: true')
+      if sc.get('privileged'):
+        report.add(where, 'is privileged')
+      if 'ALL' not in ((sc.get('capabilities') or {}).get('drop') or []):
+        report.add(where, 'does not drop ALL capabilities')
+      if (sc.get('capabilities') or {}).get('add'):
+        report.add(where, 'adds capabilities')
+      # With a read-only root, TMPDIR (movie spool) must be a writable mount.
+      tmpdir = next((e.get('value') for e in c.get('env') or []
+                     if e.get('name') == 'TMPDIR'), '/tmp')
+      mount = next((m for m in c.get('volumeMounts') or []
+                    if m.get('mountPath', '').rstrip('/') == tmpdir.rstrip('/')
+                   ), None)
+      if c.get('name') == SERVER_CONTAINER and (
+          mount is None or mount.get('readOnly') or
+          'emptyDir' not in volumes.get(mount.get('name'), {}) and
+          'ephemeral' not in volumes.get(mount.get('name'), {})):
+        report.add(where, f'TMPDIR {tmpdir} is not a writable emptyDir or '
+                   f'ephemeral volume')
+
+
+def check_probes_and_lifecycle(deployment, flags, report):
+  where = f'Deployment/{_name(deployment)}'
+  spec = deployment['spec']['template']['spec']
+  container = _server_container(deployment)
+  port = int(flags.get('port', 50051))
+  for probe_name in ('startupProbe', 'readinessProbe', 'livenessProbe'):
+    probe = container.get(probe_name)
+    if not probe:
+      report.add(where, f'has no {probe_name}')
+      continue
+    if set(probe) & {'httpGet', 'tcpSocket', 'exec'} or 'grpc' not in probe:
+      report.add(where, f'{probe_name} is not a gRPC probe')
+      continue
+    if probe['grpc'].get('port') != port:
+      report.add(where, f"{probe_name} probes port {probe['grpc'].get('port')}"
+                 f', the server listens on --port={port}')
+  startup = container.get('startupProbe') or {}
+  budget = startup.get('periodSeconds', 10) * startup.get('failureThreshold', 3)
+  if startup and budget < MIN_STARTUP_SECONDS:
+    report.add(where, f'startupProbe allows {budget}s for model load and '
+               f'warm-up, less than {MIN_STARTUP_SECONDS}s')
+  readiness = container.get('readinessProbe') or {}
+  if readiness and readiness.get('failureThreshold', 3) * readiness.get(
+      'periodSeconds', 10) > 30:
+    report.add(where, 'readinessProbe takes over 30s to notice a drain')
+
+  pre_stop = (container.get('lifecycle') or {}).get('preStop') or {}
+  sleep = None
+  if 'sleep' in pre_stop:
+    sleep = float(pre_stop['sleep'].get('seconds', 0))
+  elif 'exec' in pre_stop:
+    command = pre_stop['exec'].get('command') or []
+    if (len(command) == 2 and posixpath.basename(command[0]) == 'sleep'):
+      try:
+        sleep = parse_duration(command[1])
+      except ValueError:
+        sleep = None
+  if not sleep or sleep <= 0:
+    report.add(where, 'has no preStop sleep to let endpoints drop the pod '
+               'before SIGTERM')
+    sleep = 0.0
+
+  if 'drain_timeout' not in flags:
+    report.add(where, 'the server flags set no --drain_timeout')
+    return
+  try:
+    drain = parse_duration(flags['drain_timeout'])
+  except ValueError as e:
+    report.add(where, f'--drain_timeout: {e}')
+    return
+  grace = spec.get('terminationGracePeriodSeconds', 30)
+  if not grace > sleep + drain:
+    report.add(where, f'terminationGracePeriodSeconds {grace} is not longer '
+               f'than preStop sleep {sleep:g}s + --drain_timeout {drain:g}s')
+
+
+def check_ports_and_services(objects, deployment, flags, report):
+  where = f'Deployment/{_name(deployment)}'
+  template = deployment['spec']['template']
+  pod_labels = (template.get('metadata') or {}).get('labels') or {}
+  selector = deployment['spec'].get('selector', {}).get('matchLabels') or {}
+  if not _labels_match(selector, pod_labels):
+    report.add(where, 'selector does not match its pod template labels')
+  container = _server_container(deployment)
+  ports = {p.get('name'): p.get('containerPort')
+           for p in container.get('ports') or []}
+  for flag, port_name, default in (('port', 'grpc', 50051),
+                                   ('metrics_port', 'metrics', 9464)):
+    want = int(flags.get(flag, default))
+    if ports.get(port_name) != want:
+      report.add(where, f"container port '{port_name}' is "
+                 f'{ports.get(port_name)}, the server uses --{flag}={want}')
+
+  services = _kind(objects, 'Service')
+  selecting = [
+      s for s in services
+      if _labels_match((s.get('spec') or {}).get('selector'), pod_labels)
+  ]
+  if not selecting:
+    report.add(where, 'no Service selects the server pods')
+  for s in selecting:
+    for p in s['spec'].get('ports') or []:
+      target = p.get('targetPort', p.get('port'))
+      if target not in ports and target not in ports.values():
+        report.add(f'Service/{_name(s)}',
+                   f"port {p.get('name')} targets {target}, which the server "
+                   f'container does not expose')
+  if not any(s['spec'].get('clusterIP') == 'None' and any(
+      p.get('name') == 'grpc' for p in s['spec'].get('ports') or [])
+             for s in selecting):
+    report.add(where, 'no headless Service with a grpc port for client-side '
+               'load balancing')
+  if not any(
+      s['spec'].get('clusterIP') != 'None' and any(
+          p.get('name') == 'metrics' for p in s['spec'].get('ports') or [])
+      for s in selecting):
+    report.add(where, 'no Service exposes the metrics port')
+
+  pdbs = [
+      p for p in _kind(objects, 'PodDisruptionBudget') if _labels_match(
+          (p['spec'].get('selector') or {}).get('matchLabels'), pod_labels)
+  ]
+  if not pdbs:
+    report.add(where, 'no PodDisruptionBudget covers the server pods')
+  for p in pdbs:
+    if 'minAvailable' in p['spec'] and 'maxUnavailable' not in p['spec']:
+      report.add(f'PodDisruptionBudget/{_name(p)}', 'uses minAvailable, which '
+                 'blocks node drains when only that many replicas run; use '
+                 'maxUnavailable')
+
+  for config_map in (v['configMap']['name']
+                     for v in template['spec'].get('volumes') or []
+                     if 'configMap' in v):
+    if config_map not in {_name(c) for c in _kind(objects, 'ConfigMap')}:
+      report.add(where, f"mounts ConfigMap '{config_map}', which this render "
+                 f'does not contain')
+
+
+def check_service_monitors(objects, report):
+  services = _kind(objects, 'Service')
+  for m in _kind(objects, 'ServiceMonitor'):
+    where = f'ServiceMonitor/{_name(m)}'
+    if m.get('apiVersion') != 'monitoring.coreos.com/v1':
+      report.add(where, f"apiVersion {m.get('apiVersion')} is not "
+                 f'monitoring.coreos.com/v1')
+    spec = m.get('spec') or {}
+    selector = (spec.get('selector') or {}).get('matchLabels') or {}
+    selected = [
+        s for s in services
+        if _labels_match(selector, (s.get('metadata') or {}).get('labels'))
+    ]
+    if not selected:
+      report.add(where, 'selects no Service of this render')
+    endpoints = spec.get('endpoints') or []
+    if not endpoints:
+      report.add(where, 'has no endpoints')
+    for e in endpoints:
+      port = e.get('port')
+      if not any(p.get('name') == port for s in selected
+                 for p in s['spec'].get('ports') or []):
+        report.add(where, f"endpoint port '{port}' is not a named port of a "
+                   f'selected Service')
+      if e.get('path', '/metrics') != '/metrics':
+        report.add(where, f"endpoint path {e.get('path')} is not /metrics")
+      for field in ('interval', 'scrapeTimeout'):
+        if field in e:
+          try:
+            parse_duration(e[field])
+          except ValueError as err:
+            report.add(where, f'{field}: {err}')
+      if 'interval' in e and 'scrapeTimeout' in e and parse_duration(
+          e['scrapeTimeout']) > parse_duration(e['interval']):
+        report.add(where, 'scrapeTimeout exceeds interval')
+
+
+def adapter_metric_names(rules):
+  """The custom metric names a prometheus-adapter rule list serves."""
+  names = set()
+  for rule in rules:
+    name = rule.get('name') or {}
+    series = rule.get('seriesQuery', '')
+    base = re.match(r'\s*([A-Za-z_:][A-Za-z0-9_:]*)', series)
+    if 'as' in name:
+      names.add(name['as'])
+    elif base:
+      names.add(base.group(1))
+  return names
+
+
+def check_adapter_rules(rules, report):
+  where = 'prometheus-adapter rules'
+  if not isinstance(rules, list) or not rules:
+    report.add(where, 'no rules')
+    return
+  for i, rule in enumerate(rules):
+    w = f'{where}[{i}]'
+    series = rule.get('seriesQuery', '')
+    if QUEUE_METRIC not in series:
+      continue
+    overrides = (rule.get('resources') or {}).get('overrides') or {}
+    for label in ('namespace', 'pod'):
+      if (overrides.get(label) or {}).get('resource') != label:
+        report.add(w, f"does not map the '{label}' label to the {label} "
+                   f'resource')
+      if f'{label}!=""' not in series.replace(' ', ''):
+        report.add(w, f'seriesQuery does not require a {label} label')
+    query = rule.get('metricsQuery', '')
+    for placeholder in ('<<.Series>>', '<<.LabelMatchers>>', '<<.GroupBy>>'):
+      if placeholder not in query:
+        report.add(w, f'metricsQuery lacks {placeholder}')
+    name = rule.get('name') or {}
+    if 'matches' in name:
+      try:
+        re.compile(name['matches'])
+      except re.error as e:
+        report.add(w, f'name.matches: {e}')
+  if QUEUE_METRIC not in adapter_metric_names(rules):
+    report.add(where, f'no rule serves {QUEUE_METRIC}')
+
+
+def check_autoscalers(objects, rules, report):
+  deployments = {_name(d): d for d in _kind(objects, 'Deployment')}
+  for h in _kind(objects, 'HorizontalPodAutoscaler'):
+    where = f'HorizontalPodAutoscaler/{_name(h)}'
+    spec = h.get('spec') or {}
+    ref = spec.get('scaleTargetRef') or {}
+    if ref.get('kind') != 'Deployment' or ref.get('name') not in deployments:
+      report.add(where, f'scales {ref.get("kind")}/{ref.get("name")}, not a '
+                 f'Deployment of this render')
+    elif 'replicas' in deployments[ref['name']].get('spec', {}):
+      report.add(f"Deployment/{ref['name']}", 'sets spec.replicas although '
+                 'an autoscaler owns the count (each apply would reset it)')
+    if spec.get('minReplicas', 1) > spec.get('maxReplicas', 0):
+      report.add(where, 'minReplicas exceeds maxReplicas')
+    served = adapter_metric_names(rules or [])
+    queue_metrics = [
+        m for m in spec.get('metrics') or [] if m.get('type') == 'Pods' and
+        (m.get('pods') or {}).get('metric', {}).get('name') == QUEUE_METRIC
+    ]
+    if not queue_metrics:
+      report.add(where, f'does not scale on the Pods metric {QUEUE_METRIC}')
+    for m in spec.get('metrics') or []:
+      if m.get('type') in ('Pods', 'Object', 'External'):
+        body = m.get(m['type'].lower()) or {}
+        name = (body.get('metric') or {}).get('name')
+        if name not in served:
+          report.add(where, f"metric '{name}' is served by no "
+                     f'prometheus-adapter rule')
+        target = body.get('target') or {}
+        if m['type'] == 'Pods' and target.get('type') != 'AverageValue':
+          report.add(where, f"Pods metric '{name}' needs an AverageValue "
+                     f'target')
+
+
+def check_profile(objects, deployment, flags, profile, report):
+  where = f'Deployment/{_name(deployment)}'
+  spec = deployment['spec']['template']['spec']
+  container = _server_container(deployment)
+  limits = (container.get('resources') or {}).get('limits') or {}
+  requests = (container.get('resources') or {}).get('requests') or {}
+  device = flags.get('device', 'auto')
+  if profile == 'gpu':
+    if str(limits.get(GPU_RESOURCE)) != '1':
+      report.add(where, f'gpu: limits {GPU_RESOURCE} is '
+                 f'{limits.get(GPU_RESOURCE)}, not 1')
+    if GPU_RESOURCE in requests and str(requests[GPU_RESOURCE]) != str(
+        limits.get(GPU_RESOURCE)):
+      report.add(where, f'gpu: {GPU_RESOURCE} request differs from its limit')
+    if not device.startswith('cuda'):
+      report.add(where, f'gpu: the server runs with --device={device}')
+    if not spec.get('nodeSelector') and not (spec.get('affinity') or
+                                             {}).get('nodeAffinity'):
+      report.add(where, 'gpu: no node selector or node affinity for GPU nodes')
+    if not any(t.get('key') == GPU_RESOURCE for t in spec.get('tolerations') or
+               []):
+      report.add(where, f'gpu: no toleration for the {GPU_RESOURCE} taint')
+    if not _kind(objects, 'HorizontalPodAutoscaler'):
+      report.add(where, 'gpu: no HorizontalPodAutoscaler')
+    if not _kind(objects, 'ServiceMonitor'):
+      report.add(where, 'gpu: no ServiceMonitor')
+  else:
+    if GPU_RESOURCE in limits or GPU_RESOURCE in requests:
+      report.add(where, f'{profile}: asks for {GPU_RESOURCE}')
+    if device.startswith('cuda'):
+      report.add(where, f'{profile}: the server runs with --device={device}')
+    if profile == 'cpu' and device != 'cpu':
+      report.add(where, f'cpu: the server runs with --device={device}, not cpu')
+
+
+def check(objects, profile, adapter_rules):
+  """All findings for one rendered overlay; empty when it passes."""
+  report = Report()
+  deployments = _kind(objects, 'Deployment')
+  if len(deployments) != 1:
+    report.add('render', f'expected one Deployment, found {len(deployments)}')
+    return report.findings
+  deployment = deployments[0]
+  flags = server_flags(deployment, objects, report)
+  check_images(objects, report)
+  check_resources(objects, report)
+  check_security(objects, report)
+  check_probes_and_lifecycle(deployment, flags, report)
+  check_ports_and_services(objects, deployment, flags, report)
+  check_service_monitors(objects, report)
+  if _kind(objects, 'HorizontalPodAutoscaler'):
+    check_adapter_rules(adapter_rules, report)
+  check_autoscalers(objects, adapter_rules, report)
+  check_profile(objects, deployment, flags, profile, report)
+  return report.findings
+
+
+def load_adapter_rules(path):
+  """The rule list of a prometheus-adapter chart values file (rules.custom)
+  or adapter config file (rules)."""
+  with open(path, encoding='utf-8') as f:
+    values = yaml.safe_load(f) or {}
+  rules = values.get('rules')
+  if isinstance(rules, dict):
+    rules = rules.get('custom')
+  return rules or []
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--profile', choices=('gpu', 'cpu', 'base'),
+                      required=True)
+  parser.add_argument('--adapter-rules', required=True,
+                      help='prometheus-adapter values or config file')
+  parser.add_argument('rendered', help='render.py --json output')
+  args = parser.parse_args(argv)
+  with open(args.rendered, encoding='utf-8') as f:
+    objects = json.load(f)
+  findings = check(objects, args.profile, load_adapter_rules(args.adapter_rules))
+  for finding in findings:
+    print(f'{args.rendered}: {finding}', file=sys.stderr)
+  if not findings:
+    print(f'{args.rendered}: policy checks passed ({args.profile})')
+  return 1 if findings else 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
