@@ -96,11 +96,38 @@ int Subprocess::Stop(absl::Duration grace) {
   return wait_status_;
 }
 
+absl::StatusOr<int> Subprocess::Wait(absl::Duration timeout) {
+  const absl::Time give_up = absl::Now() + timeout;
+  while (Running()) {
+    if (absl::Now() > give_up) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("process ", pid_, " still running"));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  if (WIFEXITED(wait_status_)) return WEXITSTATUS(wait_status_);
+  return absl::AbortedError(absl::StrCat("process ", pid_, " killed by signal ",
+                                         WTERMSIG(wait_status_)));
+}
+
 std::string Subprocess::Log() const {
   std::ifstream in(log_path_);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+absl::Status RunToCompletion(const std::vector<std::string>& argv,
+                             const std::string& log_path,
+                             absl::Duration timeout) {
+  auto process = Subprocess::Start(argv, log_path);
+  if (!process.ok()) return process.status();
+  absl::StatusOr<int> code = (*process)->Wait(timeout);
+  if (code.ok() && *code == 0) return absl::OkStatus();
+  const std::string what =
+      code.ok() ? absl::StrCat("exit code ", *code) : code.status().ToString();
+  return absl::InternalError(absl::StrCat(absl::StrJoin(argv, " "), ": ", what,
+                                          "\n", (*process)->Log()));
 }
 
 absl::StatusOr<int> PickFreePort() {

@@ -34,6 +34,11 @@ class Subprocess {
   // returns its exit status as waitpid reports it (-1 if already reaped).
   int Stop(absl::Duration grace = absl::Seconds(10));
 
+  // Waits up to `timeout` for the child to exit by itself; returns its exit
+  // code, or DeadlineExceeded (the child keeps running) / Aborted (killed by
+  // a signal).
+  absl::StatusOr<int> Wait(absl::Duration timeout);
+
   // The log file's content (for failure messages).
   std::string Log() const;
 
@@ -47,6 +52,12 @@ class Subprocess {
   int wait_status_ = -1;
   std::string log_path_;
 };
+
+// Runs argv to completion (at most `timeout`, then kills it); OK when it
+// exits 0, otherwise an error that carries its output.
+absl::Status RunToCompletion(const std::vector<std::string>& argv,
+                             const std::string& log_path,
+                             absl::Duration timeout = absl::Seconds(120));
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then
 // released), for programs that need a port number up front.

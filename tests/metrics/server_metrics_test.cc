@@ -1,0 +1,283 @@
+// End to end: a stylizer-server and a real Prometheus server scraping it on
+// loopback. Runs a still image, a bad request and a movie job over gRPC, then
+// checks through Prometheus's HTTP API that the frame counter rose by exactly
+// frames x styles, that the batch-size histogram counted every batch, and
+// that the request counter recorded the INVALID_ARGUMENT.
+#include <cmath>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "stylizer/v1/stylizer.grpc.pb.h"
+#include "tests/metrics/prometheus_server.h"
+#include "tests/metrics/status_matchers.h"
+#include "tests/metrics/subprocess.h"
+
+#ifndef STYLIZER_SERVER_BINARY
+#error "STYLIZER_SERVER_BINARY must name the stylizer-server executable"
+#endif
+
+namespace stylizer {
+namespace {
+
+using ::stylizer::testing::IsOkAndHolds;
+using ::stylizer::testing::PickFreePort;
+using ::stylizer::testing::PrometheusServer;
+using ::stylizer::testing::RunToCompletion;
+using ::stylizer::testing::Subprocess;
+using ::stylizer::testing::TempDir;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kWait = absl::Seconds(90);
+constexpr int kMovieFrames = 12;  // 1 s at 12 fps
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream data;
+  data << in.rdbuf();
+  return data.str();
+}
+
+std::string BuildDir() {
+  const char* dir = std::getenv("STYLIZER_BUILD_DIR");
+  return dir != nullptr ? dir : ".";
+}
+
+v1::Style Index(uint32_t index) {
+  v1::Style style;
+  style.set_index(index);
+  return style;
+}
+
+// What a finished StylizeVideo call returned.
+struct VideoOutcome {
+  grpc::Status status;
+  v1::JobSummary summary;
+  bool accepted = false;
+};
+
+// Uploads `movie` as one StylizeVideo call and reads every response.
+VideoOutcome RunVideoJob(v1::Stylizer::Stub& stub, const std::string& movie,
+                         const v1::VideoJob& job) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+  auto stream = stub.StylizeVideo(&context);
+  VideoOutcome outcome;
+  // Read concurrently with the upload so flow control never stalls either.
+  std::thread reader([&] {
+    v1::StylizeVideoResponse response;
+    while (stream->Read(&response)) {
+      if (response.has_accepted()) outcome.accepted = true;
+      if (response.has_summary()) outcome.summary = response.summary();
+    }
+  });
+  v1::StylizeVideoRequest request;
+  *request.mutable_job() = job;
+  bool ok = stream->Write(request);
+  constexpr size_t kChunk = 16 * 1024;
+  for (size_t offset = 0; ok && offset < movie.size(); offset += kChunk) {
+    request.set_chunk(movie.substr(offset, kChunk));
+    ok = stream->Write(request);
+  }
+  stream->WritesDone();
+  reader.join();
+  outcome.status = stream->Finish();
+  return outcome;
+}
+
+class ServerMetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = TempDir::Create();
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = std::move(*dir);
+    const std::string d = dir_->path();
+
+    // Tiny inputs, made on the fly.
+    ASSERT_TRUE(
+        RunToCompletion({"/usr/bin/ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                         absl::StrCat("testsrc=size=64x48:rate=12:"
+                                      "duration=1"),
+                         "-frames:v", absl::StrCat(kMovieFrames), "-c:v",
+                         "libx264", "-pix_fmt", "yuv420p", d + "/movie.mp4"},
+                        d + "/ffmpeg.log")
+            .ok());
+    ASSERT_TRUE(RunToCompletion(
+                    {"/usr/bin/ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                     "testsrc=size=40x32", "-frames:v", "1", d + "/image.png"},
+                    d + "/ffmpeg.log")
+                    .ok());
+
+    auto grpc_port = PickFreePort();
+    auto metrics_port = PickFreePort();
+    ASSERT_TRUE(grpc_port.ok() && metrics_port.ok());
+    metrics_port_ = *metrics_port;
+    server_log_ = d + "/server.log";
+    auto server = Subprocess::Start(
+        {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", *grpc_port),
+         absl::StrCat("--metrics_port=", metrics_port_),
+         "--model=" + BuildDir() + "/testdata/random4.pt"},
+        server_log_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+
+    stub_ = v1::Stylizer::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", *grpc_port),
+                            grpc::InsecureChannelCredentials()));
+    // Ready once GetModelInfo answers (the model is loaded and warmed).
+    const absl::Time give_up = absl::Now() + absl::Seconds(180);
+    for (;;) {
+      ASSERT_TRUE(server_->Running()) << "server exited:\n" << server_->Log();
+      grpc::ClientContext context;
+      context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+      grpc::Status status =
+          stub_->GetModelInfo(&context, v1::GetModelInfoRequest(), &model_);
+      if (status.ok()) break;
+      ASSERT_LT(absl::Now(), give_up)
+          << "server not ready: " << status.error_message() << "\n"
+          << server_->Log();
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    ASSERT_GE(model_.styles_size(), 4);
+
+    PrometheusServer::Options options;
+    options.dir = d;
+    options.targets = {absl::StrCat("127.0.0.1:", metrics_port_)};
+    auto prometheus = PrometheusServer::Start(options);
+    ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+    prometheus_ = std::move(*prometheus);
+    ASSERT_THAT(prometheus_->WaitForValue("up{job=\"stylizer\"}", 1, kWait),
+                IsOkAndHolds(1.0))
+        << prometheus_->Log() << server_->Log();
+  }
+
+  void TearDown() override {
+    prometheus_.reset();
+    if (server_ != nullptr) server_->Stop();
+    stub_.reset();
+    server_.reset();
+    dir_.reset();
+  }
+
+  // A counter's current value in Prometheus (0 when the series is absent).
+  double Value(const std::string& expr) {
+    auto value = prometheus_->Query(expr);
+    if (value.status().code() == absl::StatusCode::kNotFound) return 0;
+    EXPECT_TRUE(value.ok()) << value.status();
+    return value.ok() ? *value : std::nan("");
+  }
+
+  std::unique_ptr<TempDir> dir_;  // destroyed last
+  std::unique_ptr<Subprocess> server_;
+  std::unique_ptr<PrometheusServer> prometheus_;
+  std::unique_ptr<v1::Stylizer::Stub> stub_;
+  v1::ModelInfo model_;
+  std::string server_log_;
+  int metrics_port_ = 0;
+};
+
+TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
+  // Baselines after the first scrape: warm-up may already have run batches.
+  const double frames0 = Value("sum(stylizer_frames_total)");
+  const double batches0 = Value("stylizer_batch_size_count");
+  const double batch_items0 = Value("stylizer_batch_size_sum");
+  const double inferences0 = Value("stylizer_inference_seconds_count");
+  const double requests0 = Value("sum(stylizer_requests_total)");
+  const std::string style1 = model_.styles(1).name();
+  const double style1_frames0 =
+      Value("sum(stylizer_frames_total{style=\"" + style1 + "\"})");
+
+  // A still image in two styles.
+  v1::StylizeImageRequest image_request;
+  image_request.mutable_image()->set_encoded(
+      ReadFile(dir_->path() + "/image.png"));
+  *image_request.add_styles() = Index(0);
+  *image_request.add_styles() = Index(2);
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+    v1::StylizeImageResponse response;
+    grpc::Status status =
+        stub_->StylizeImage(&context, image_request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message() << "\n"
+                             << server_->Log();
+    ASSERT_EQ(response.images_size(), 2);
+  }
+  // A bad request: style index out of range.
+  {
+    v1::StylizeImageRequest bad = image_request;
+    bad.clear_styles();
+    *bad.add_styles() = Index(99);
+    grpc::ClientContext context;
+    v1::StylizeImageResponse response;
+    grpc::Status status = stub_->StylizeImage(&context, bad, &response);
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  // A movie in two outputs: one style, one blend of two.
+  v1::VideoJob job;
+  *job.add_styles() = Index(1);
+  v1::Style blend;
+  blend.mutable_blend()->add_indices(0);
+  blend.mutable_blend()->add_indices(3);
+  blend.mutable_blend()->add_weights(0.5f);
+  blend.mutable_blend()->add_weights(0.5f);
+  *job.add_styles() = blend;
+  const std::string movie = ReadFile(dir_->path() + "/movie.mp4");
+  job.set_input_size(movie.size());
+  VideoOutcome video = RunVideoJob(*stub_, movie, job);
+  ASSERT_TRUE(video.status.ok()) << video.status.error_message() << "\n"
+                                 << server_->Log();
+  ASSERT_TRUE(video.accepted);
+  ASSERT_EQ(video.summary.outputs_size(), 2);
+  uint64_t video_frames = 0;
+  for (const auto& output : video.summary.outputs()) {
+    EXPECT_EQ(output.frames(), static_cast<uint64_t>(kMovieFrames));
+    video_frames += output.frames();
+  }
+
+  // Wait for a scrape that saw all three RPCs finish.
+  ASSERT_THAT(prometheus_->WaitForValue("sum(stylizer_requests_total)",
+                                        requests0 + 3, kWait),
+              IsOkAndHolds(requests0 + 3))
+      << server_->Log();
+
+  // Frames: exactly frames x styles (2 image outputs + 2 x 12 movie frames).
+  const double items = 2 + static_cast<double>(video_frames);
+  EXPECT_EQ(Value("sum(stylizer_frames_total)") - frames0, items);
+  EXPECT_EQ(Value("sum(stylizer_frames_total{style=\"" + style1 + "\"})") -
+                style1_frames0,
+            kMovieFrames);
+  EXPECT_GE(Value("stylizer_frames_total{style=\"blend\"}"), kMovieFrames);
+  // Every batch counted: batch sizes add up to the items computed, one
+  // observation per inference, and no batch above the model's maximum.
+  const double batches = Value("stylizer_batch_size_count") - batches0;
+  EXPECT_EQ(Value("stylizer_batch_size_sum") - batch_items0, items);
+  EXPECT_EQ(Value("stylizer_inference_seconds_count") - inferences0, batches);
+  EXPECT_GE(batches,
+            std::ceil(items / std::max<uint32_t>(1, model_.max_batch_size())));
+  EXPECT_LE(batches, items);
+  // The bad request.
+  EXPECT_EQ(Value("stylizer_requests_total{method=\"StylizeImage\","
+                  "code=\"INVALID_ARGUMENT\"}"),
+            1);
+  EXPECT_EQ(Value("stylizer_requests_total{method=\"StylizeVideo\","
+                  "code=\"OK\"}"),
+            1);
+  EXPECT_EQ(Value("count(stylizer_model_info{name=\"" + model_.name() + "\"})"),
+            1);
+  // One log line per RPC.
+  EXPECT_THAT(server_->Log(), HasSubstr("rpc method=StylizeImage"));
+  EXPECT_THAT(server_->Log(), HasSubstr("code=INVALID_ARGUMENT"));
+}
+
+}  // namespace
+}  // namespace stylizer
