@@ -1,0 +1,188 @@
+// Flag definitions and the usage-error-safe parser of `stylizer`.
+#include "client/cli_flags.h"
+
+#include <set>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/rpc_errors.h"
+
+// Global flags.
+ABSL_FLAG(std::string, server, "localhost:50051",
+          "host:port of stylizer-server (also from $STYLIZER_SERVER when the "
+          "flag is not given)");
+ABSL_FLAG(bool, tls, false, "connect with TLS (implied by --ca and --cert)");
+ABSL_FLAG(std::string, ca, "",
+          "PEM file of the CA that signed the server's certificate (default: "
+          "the system's roots)");
+ABSL_FLAG(std::string, cert, "", "PEM client certificate for mutual TLS");
+ABSL_FLAG(std::string, key, "", "PEM private key of --cert");
+ABSL_FLAG(std::string, token_file, "",
+          "file with a bearer token for servers that require one");
+ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
+          "deadline of each call, e.g. 30s or 10m; for a video job it covers "
+          "the whole job (0 = none; health uses 5s)");
+ABSL_FLAG(int32_t, retries, 3,
+          "retries, with backoff, of a call that failed UNAVAILABLE before any "
+          "output arrived");
+ABSL_FLAG(std::string, progress, "auto",
+          "progress display: auto (bars on a terminal, else plain lines), "
+          "bars, plain, or none");
+// image and video.
+ABSL_FLAG(std::string, styles, "",
+          "SPEC: 'all', indices, names, or blends like klimt:0.7+mosaic:0.3, "
+          "comma-separated (image/video default: all; bench default: the "
+          "first style)");
+ABSL_FLAG(std::string, out, "",
+          "image: output file, or directory for several styles (default: .); "
+          "video: output directory (default: .)");
+// video.
+ABSL_FLAG(int32_t, max_side, 0,
+          "video: downscale so the longer side is at most N pixels (0 = keep)");
+ABSL_FLAG(int32_t, crf, 0,
+          "video: encoder quality 1-51, lower is better (0 = server default)");
+ABSL_FLAG(std::string, container, "mp4", "video: output container, mp4 or mkv");
+ABSL_FLAG(bool, drop_audio, false, "video: leave the sound out of the outputs");
+ABSL_FLAG(std::string, contact_sheet, "",
+          "video: also write FILE.png with a frame of the input and of every "
+          "output side by side");
+// bench.
+ABSL_FLAG(std::string, mode, "image",
+          "bench: image (StylizeImage calls), frames (StylizeFrames streams) "
+          "or video (StylizeVideo jobs of --input)");
+ABSL_FLAG(int32_t, concurrency, 1, "bench: calls (or streams) in flight");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
+          "bench: how long to run (ignored when --count is set)");
+ABSL_FLAG(int64_t, count, 0, "bench: stop after this many requests (0 = use --duration)");
+ABSL_FLAG(std::string, size, "640x360", "bench: frame size WxH for image/frames modes");
+ABSL_FLAG(std::string, input, "", "bench: movie file for --mode=video");
+ABSL_FLAG(bool, json, false, "bench: print the report as one JSON object");
+// health.
+ABSL_FLAG(absl::Duration, wait, absl::ZeroDuration(),
+          "health: keep asking until SERVING or this much time has passed");
+ABSL_FLAG(std::string, service, "",
+          "health: the service to ask about (default: the whole server)");
+
+namespace stylizer::client {
+namespace {
+
+const std::set<std::string>& Commands() {
+  static const auto* commands = new std::set<std::string>{
+      "styles", "image", "video", "bench", "health", "help"};
+  return *commands;
+}
+
+}  // namespace
+
+absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
+  Invocation inv;
+  std::vector<std::string> positional;
+  bool flags_done = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (flags_done || arg.size() < 2 || arg[0] != '-') {
+      positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      flags_done = true;
+      continue;
+    }
+    std::string body = arg.substr(arg[1] == '-' ? 2 : 1);
+    std::string name = body, value;
+    const size_t eq = body.find('=');
+    const bool has_value = eq != std::string::npos;
+    if (has_value) {
+      name = body.substr(0, eq);
+      value = body.substr(eq + 1);
+    }
+    if (name == "help" || name == "h" || name == "helpfull") {
+      inv.command = "help";
+      return inv;
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && !has_value && absl::StartsWith(name, "no")) {
+      absl::CommandLineFlag* neg = absl::FindCommandLineFlag(name.substr(2));
+      if (neg != nullptr && neg->IsOfType<bool>()) {
+        flag = neg;
+        value = "false";
+        name = name.substr(2);
+      }
+    } else if (flag != nullptr && !has_value) {
+      if (flag->IsOfType<bool>()) {
+        value = "true";
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        return UsageError(absl::StrCat("flag --", name, " needs a value"));
+      }
+    }
+    if (flag == nullptr) {
+      return UsageError(absl::StrCat("unknown flag ", arg,
+                                     " (see stylizer --help)"));
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return UsageError(absl::StrCat("bad value for --", name, ": ", error));
+    }
+  }
+  if (positional.empty()) {
+    return UsageError(
+        "no command given; one of: styles, image, video, bench, health (see "
+        "stylizer --help)");
+  }
+  inv.command = positional[0];
+  if (Commands().count(inv.command) == 0) {
+    return UsageError(absl::StrCat("unknown command '", inv.command,
+                                   "'; one of: styles, image, video, bench, "
+                                   "health"));
+  }
+  inv.args.assign(positional.begin() + 1, positional.end());
+  return inv;
+}
+
+std::string HelpText() {
+  std::string text = R"(stylizer: the command-line client of stylizer-server.
+
+usage: stylizer [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]
+
+commands:
+  styles                      the model's styles (index and name), device, precision
+  image INPUT [--styles=SPEC] [--out=PATH]
+                              stylize a PNG or JPEG; one file per style
+                              (<stem>.<style>.png when several)
+  video INPUT [--styles=SPEC] [--out=DIR] [--max_side=N] [--crf=N]
+        [--container=mp4|mkv] [--drop_audio] [--contact_sheet=FILE.png]
+                              stylize a movie; writes DIR/<stem>.<style>.<ext>
+  bench [--mode=image|frames|video] [--concurrency=N] [--duration=D | --count=N]
+        [--size=WxH] [--input=MOVIE] [--json]
+                              load generator: throughput and latency percentiles
+  health [--wait=D]           exit 0 if the server's health is SERVING, else 1
+
+SPEC: 'all', style indices, style names, or blends such as klimt:0.7+mosaic:0.3,
+separated by commas, e.g. --styles=all or --styles=0,mosaic,klimt:0.5+outcry:0.5
+
+exit codes: 0 success, 1 failure (one line says why), 2 usage error.
+
+flags:
+)";
+  const char* order[] = {
+      "server",  "tls",        "ca",       "cert",         "key",
+      "token_file", "timeout", "retries",  "progress",     "styles",
+      "out",     "max_side",   "crf",      "container",    "drop_audio",
+      "contact_sheet", "mode", "concurrency", "duration",  "count",
+      "size",    "input",      "json",     "wait",         "service"};
+  for (const char* name : order) {
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) continue;
+    absl::StrAppend(&text, "  --", name, "  ", flag->Help(), " (default: ",
+                    flag->DefaultValue().empty() ? "\"\"" : flag->DefaultValue(),
+                    ")\n");
+  }
+  return text;
+}
+
+}  // namespace stylizer::client

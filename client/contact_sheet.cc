@@ -1,0 +1,269 @@
+// Frame grabbing, PNG encoding and sheet layout with FFmpeg's libraries; see
+// contact_sheet.h.
+#include "client/contact_sheet.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/error.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+}
+
+#include "absl/strings/str_cat.h"
+#include "client/output_files.h"
+#include "client/tiny_font.h"
+
+namespace stylizer::client {
+namespace {
+
+struct FormatCloser {
+  void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
+};
+struct CodecFreer {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct FrameFreer {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct PacketFreer {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct SwsFreer {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+using FormatPtr = std::unique_ptr<AVFormatContext, FormatCloser>;
+using CodecPtr = std::unique_ptr<AVCodecContext, CodecFreer>;
+using FramePtr = std::unique_ptr<AVFrame, FrameFreer>;
+using PacketPtr = std::unique_ptr<AVPacket, PacketFreer>;
+using SwsPtr = std::unique_ptr<SwsContext, SwsFreer>;
+
+absl::Status AvError(absl::string_view what, int err) {
+  char text[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(err, text, sizeof(text));
+  return absl::InvalidArgumentError(absl::StrCat(what, ": ", text));
+}
+
+absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
+  SwsPtr sws(sws_getContext(frame->width, frame->height,
+                            static_cast<AVPixelFormat>(frame->format), width,
+                            height, AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr,
+                            nullptr, nullptr));
+  if (!sws) return absl::InternalError("cannot set up frame conversion");
+  RgbImage out;
+  out.width = width;
+  out.height = height;
+  out.rgb.resize(static_cast<size_t>(width) * height * 3);
+  uint8_t* dst[4] = {out.rgb.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {width * 3, 0, 0, 0};
+  sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height, dst,
+            dst_stride);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
+                                   int width, int height) {
+  if (width <= 0 || height <= 0) {
+    return absl::InvalidArgumentError("tile size must be positive");
+  }
+  AVFormatContext* raw_fmt = nullptr;
+  int err = avformat_open_input(&raw_fmt, path.c_str(), nullptr, nullptr);
+  if (err < 0) return AvError(absl::StrCat("cannot open ", path), err);
+  FormatPtr fmt(raw_fmt);
+  if ((err = avformat_find_stream_info(fmt.get(), nullptr)) < 0) {
+    return AvError(absl::StrCat("cannot read ", path), err);
+  }
+  const AVCodec* codec = nullptr;
+  const int index =
+      av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  if (index < 0) return AvError(absl::StrCat("no video stream in ", path), index);
+  AVStream* stream = fmt->streams[index];
+  CodecPtr dec(avcodec_alloc_context3(codec));
+  if (!dec) return absl::InternalError("out of memory");
+  if ((err = avcodec_parameters_to_context(dec.get(), stream->codecpar)) < 0 ||
+      (err = avcodec_open2(dec.get(), codec, nullptr)) < 0) {
+    return AvError(absl::StrCat("cannot decode ", path), err);
+  }
+  // Target time in the stream's time base; seek near it when possible, and
+  // otherwise decode from the start.
+  double duration = 0;
+  if (stream->duration > 0) {
+    duration = stream->duration * av_q2d(stream->time_base);
+  } else if (fmt->duration > 0) {
+    duration = static_cast<double>(fmt->duration) / AV_TIME_BASE;
+  }
+  const int64_t start = stream->start_time == AV_NOPTS_VALUE ? 0 : stream->start_time;
+  const int64_t target =
+      start + static_cast<int64_t>(std::clamp(position, 0.0, 1.0) * duration /
+                                   av_q2d(stream->time_base));
+  if (target > start &&
+      av_seek_frame(fmt.get(), index, target, AVSEEK_FLAG_BACKWARD) >= 0) {
+    avcodec_flush_buffers(dec.get());
+  }
+  PacketPtr packet(av_packet_alloc());
+  FramePtr frame(av_frame_alloc());
+  FramePtr best(av_frame_alloc());
+  bool have = false;
+  bool flushing = false;
+  while (true) {
+    if (!flushing) {
+      err = av_read_frame(fmt.get(), packet.get());
+      if (err == AVERROR_EOF) {
+        flushing = true;
+        avcodec_send_packet(dec.get(), nullptr);
+      } else if (err < 0) {
+        return AvError(absl::StrCat("cannot read ", path), err);
+      } else {
+        if (packet->stream_index == index) {
+          err = avcodec_send_packet(dec.get(), packet.get());
+          av_packet_unref(packet.get());
+          if (err < 0 && err != AVERROR(EAGAIN)) {
+            return AvError(absl::StrCat("cannot decode ", path), err);
+          }
+        } else {
+          av_packet_unref(packet.get());
+          continue;
+        }
+      }
+    }
+    bool done = false;
+    while ((err = avcodec_receive_frame(dec.get(), frame.get())) >= 0) {
+      av_frame_unref(best.get());
+      av_frame_move_ref(best.get(), frame.get());
+      have = true;
+      const int64_t pts = best->best_effort_timestamp;
+      if (pts == AV_NOPTS_VALUE || pts >= target) {
+        done = true;
+        break;
+      }
+    }
+    if (done) break;
+    if (err == AVERROR_EOF) break;
+    if (err < 0 && err != AVERROR(EAGAIN)) {
+      return AvError(absl::StrCat("cannot decode ", path), err);
+    }
+  }
+  if (!have) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no decodable frame in ", path));
+  }
+  return ToRgb(best.get(), width, height);
+}
+
+absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
+  const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
+  if (!codec) return absl::InternalError("FFmpeg has no PNG encoder");
+  CodecPtr enc(avcodec_alloc_context3(codec));
+  if (!enc) return absl::InternalError("out of memory");
+  enc->width = image.width;
+  enc->height = image.height;
+  enc->pix_fmt = AV_PIX_FMT_RGB24;
+  enc->time_base = AVRational{1, 1};
+  int err = avcodec_open2(enc.get(), codec, nullptr);
+  if (err < 0) return AvError("cannot open the PNG encoder", err);
+  FramePtr frame(av_frame_alloc());
+  frame->width = image.width;
+  frame->height = image.height;
+  frame->format = AV_PIX_FMT_RGB24;
+  if ((err = av_frame_get_buffer(frame.get(), 0)) < 0) {
+    return AvError("cannot allocate a frame", err);
+  }
+  for (int y = 0; y < image.height; ++y) {
+    std::memcpy(frame->data[0] + static_cast<size_t>(y) * frame->linesize[0],
+                image.rgb.data() + static_cast<size_t>(y) * image.width * 3,
+                static_cast<size_t>(image.width) * 3);
+  }
+  frame->pts = 0;
+  if ((err = avcodec_send_frame(enc.get(), frame.get())) < 0 ||
+      (err = avcodec_send_frame(enc.get(), nullptr)) < 0) {
+    return AvError("cannot encode PNG", err);
+  }
+  PacketPtr packet(av_packet_alloc());
+  std::string out;
+  while ((err = avcodec_receive_packet(enc.get(), packet.get())) >= 0) {
+    out.append(reinterpret_cast<const char*>(packet->data), packet->size);
+    av_packet_unref(packet.get());
+  }
+  if (err != AVERROR_EOF) return AvError("cannot encode PNG", err);
+  return out;
+}
+
+absl::Status WriteContactSheet(const std::vector<ContactSheetTile>& tiles,
+                               const std::string& png_path,
+                               const ContactSheetOptions& options) {
+  if (tiles.empty()) return absl::InvalidArgumentError("no movies for the sheet");
+  if (options.tile_height < 16 || options.tile_height > 2160) {
+    return absl::InvalidArgumentError("tile height must be within 16..2160");
+  }
+  // The first movie fixes the aspect ratio of every tile.
+  int tw = 0;
+  const int th = options.tile_height;
+  {
+    AVFormatContext* raw = nullptr;
+    int err = avformat_open_input(&raw, tiles[0].movie_path.c_str(), nullptr,
+                                  nullptr);
+    if (err < 0) return AvError(absl::StrCat("cannot open ", tiles[0].movie_path), err);
+    FormatPtr fmt(raw);
+    if ((err = avformat_find_stream_info(fmt.get(), nullptr)) < 0) {
+      return AvError(absl::StrCat("cannot read ", tiles[0].movie_path), err);
+    }
+    const int index =
+        av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    if (index < 0) {
+      return AvError(absl::StrCat("no video stream in ", tiles[0].movie_path),
+                     index);
+    }
+    const AVCodecParameters* par = fmt->streams[index]->codecpar;
+    if (par->width <= 0 || par->height <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("no frame size in ", tiles[0].movie_path));
+    }
+    AVRational sar = par->sample_aspect_ratio;
+    const double aspect = static_cast<double>(par->width) / par->height *
+                          (sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1.0);
+    tw = std::max(2, static_cast<int>(std::lround(th * aspect / 2)) * 2);
+  }
+  const int n = static_cast<int>(tiles.size());
+  const int cols = options.columns > 0
+                       ? std::min(options.columns, n)
+                       : static_cast<int>(std::ceil(std::sqrt(n)));
+  const int rows = (n + cols - 1) / cols;
+  const int scale = th >= 120 ? 2 : 1;
+  const int caption_h = 7 * scale + 2 * options.gap;
+  const int gap = options.gap;
+  RgbImage sheet;
+  sheet.width = gap + cols * (tw + gap);
+  sheet.height = gap + rows * (th + caption_h);
+  sheet.rgb.assign(static_cast<size_t>(sheet.width) * sheet.height * 3, 24);
+  const uint8_t ink[3] = {235, 235, 235};
+  for (int i = 0; i < n; ++i) {
+    auto frame = GrabFrame(tiles[i].movie_path, options.position, tw, th);
+    if (!frame.ok()) return frame.status();
+    const int x0 = gap + (i % cols) * (tw + gap);
+    const int y0 = gap + (i / cols) * (th + caption_h);
+    for (int y = 0; y < th; ++y) {
+      std::memcpy(&sheet.rgb[(static_cast<size_t>(y0 + y) * sheet.width + x0) * 3],
+                  &frame->rgb[static_cast<size_t>(y) * tw * 3],
+                  static_cast<size_t>(tw) * 3);
+    }
+    // The caption, cut to the tile's width.
+    std::string caption = tiles[i].caption;
+    const size_t fits = static_cast<size_t>(tw / (6 * scale));
+    if (caption.size() > fits) caption.resize(fits);
+    const int tx = x0 + (tw - TextWidth(caption, scale)) / 2;
+    DrawText(caption, tx, y0 + th + gap, scale, ink, sheet.rgb.data(),
+             sheet.width, sheet.height);
+  }
+  auto png = EncodePng(sheet);
+  if (!png.ok()) return png.status();
+  return AtomicFile::WriteWhole(png_path, *png);
+}
+
+}  // namespace stylizer::client

@@ -1,0 +1,93 @@
+// Tests of the contact sheet on movies made with the ffmpeg CLI.
+#include "client/contact_sheet.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "client/output_files.h"
+
+namespace stylizer::client {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class ContactSheetTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() /
+                        absl::StrCat("contact_sheet_test.", getpid()));
+    fs::create_directories(*dir_);
+    // Two 2-second 96x64 movies: red and blue, with a moving box.
+    for (const char* color : {"red", "blue"}) {
+      const std::string cmd = absl::StrCat(
+          "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+          "\"color=c=", color, ":s=96x64:r=10:d=2,"
+          "drawbox=x=t*20:y=10:w=16:h=16:c=white:t=fill\" "
+          "-c:v libx264 -pix_fmt yuv420p ", (*dir_ / color).string(), ".mp4");
+      ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    }
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string Path(const char* name) { return (*dir_ / name).string(); }
+  static fs::path* dir_;
+};
+fs::path* ContactSheetTest::dir_ = nullptr;
+
+TEST_F(ContactSheetTest, GrabsTheMiddleFrame) {
+  auto img = GrabFrame(Path("red.mp4"), 0.5, 48, 32);
+  ASSERT_TRUE(img.ok()) << img.status();
+  EXPECT_EQ(img->width, 48);
+  EXPECT_EQ(img->rgb.size(), 48u * 32 * 3);
+  // A red pixel far from the box.
+  const uint8_t* p = &img->rgb[(30 * 48 + 2) * 3];
+  EXPECT_GT(p[0], 200);
+  EXPECT_LT(p[2], 60);
+}
+
+TEST_F(ContactSheetTest, PngRoundTrips) {
+  RgbImage img;
+  img.width = 3;
+  img.height = 2;
+  img.rgb.assign(18, 7);
+  auto png = EncodePng(img);
+  ASSERT_TRUE(png.ok()) << png.status();
+  EXPECT_EQ(png->substr(1, 3), "PNG");
+}
+
+TEST_F(ContactSheetTest, WritesAGrid) {
+  const std::string out = Path("sheet.png");
+  ContactSheetOptions o;
+  o.tile_height = 32;
+  absl::Status s = WriteContactSheet(
+      {{Path("red.mp4"), "input"}, {Path("blue.mp4"), "klimt"},
+       {Path("red.mp4"), "mosaic"}},
+      out, o);
+  ASSERT_TRUE(s.ok()) << s;
+  auto sheet = GrabFrame(out, 0, 2 * 6 + 2 * (48 + 6) - 6 + 6, 6 + 2 * (32 + 7 + 12));
+  ASSERT_TRUE(sheet.ok()) << sheet.status();  // FFmpeg reads it back
+  auto data = ReadFile(out);
+  ASSERT_TRUE(data.ok());
+  EXPECT_EQ(data->substr(1, 3), "PNG");
+}
+
+TEST_F(ContactSheetTest, Errors) {
+  ASSERT_TRUE(AtomicFile::WriteWhole(Path("junk.mp4"), "not a movie").ok());
+  EXPECT_THAT(GrabFrame(Path("junk.mp4"), 0.5, 16, 16).status().message(),
+              HasSubstr("junk.mp4"));
+  EXPECT_FALSE(GrabFrame(Path("missing.mp4"), 0.5, 16, 16).ok());
+  EXPECT_FALSE(WriteContactSheet({}, Path("x.png")).ok());
+  EXPECT_FALSE(
+      WriteContactSheet({{Path("junk.mp4"), "x"}}, Path("y.png")).ok());
+  EXPECT_FALSE(fs::exists(Path("y.png")));
+}
+
+}  // namespace
+}  // namespace stylizer::client

@@ -1,0 +1,109 @@
+// Tests of the load generator with fake requests (no server, no timing asserts).
+#include "client/load_generator.h"
+
+#include <atomic>
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+
+namespace stylizer::client {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(LoadGeneratorTest, Percentiles) {
+  std::vector<double> v;
+  EXPECT_EQ(Percentile(&v, 50), 0);
+  for (int i = 100; i >= 1; --i) v.push_back(i);
+  EXPECT_DOUBLE_EQ(Percentile(&v, 0), 1);
+  EXPECT_DOUBLE_EQ(Percentile(&v, 50), 50.5);
+  EXPECT_NEAR(Percentile(&v, 90), 90.1, 1e-9);
+  EXPECT_NEAR(Percentile(&v, 99), 99.01, 1e-9);
+  EXPECT_DOUBLE_EQ(Percentile(&v, 100), 100);
+  std::vector<double> one = {7};
+  EXPECT_DOUBLE_EQ(Percentile(&one, 99), 7);
+}
+
+TEST(LoadGeneratorTest, CountModeIssuesExactlyCount) {
+  LoadOptions o;
+  o.concurrency = 4;
+  o.count = 37;
+  std::atomic<int> calls{0};
+  absl::Mutex mu;
+  std::set<int> workers;
+  LoadReport r = RunLoad(o, [&](int w) -> absl::StatusOr<int64_t> {
+    ++calls;
+    absl::MutexLock lock(&mu);
+    workers.insert(w);
+    return 3;
+  });
+  EXPECT_EQ(calls.load(), 37);
+  EXPECT_EQ(r.requests, 37);
+  EXPECT_EQ(r.frames, 111);
+  EXPECT_EQ(r.errors, 0);
+  EXPECT_GT(r.elapsed_seconds, 0);
+  EXPECT_GT(r.requests_per_second, 0);
+  EXPECT_LE(r.latency_p50_ms, r.latency_p90_ms);
+  EXPECT_LE(r.latency_p90_ms, r.latency_p99_ms);
+  EXPECT_LE(r.latency_p99_ms, r.latency_max_ms);
+  for (int w : workers) EXPECT_LT(w, 4);
+}
+
+TEST(LoadGeneratorTest, DurationModeStops) {
+  LoadOptions o;
+  o.concurrency = 2;
+  o.duration = absl::Milliseconds(50);
+  LoadReport r = RunLoad(o, [](int) -> absl::StatusOr<int64_t> {
+    absl::SleepFor(absl::Milliseconds(1));
+    return 1;
+  });
+  EXPECT_GT(r.requests, 0);
+  EXPECT_GE(r.latency_p50_ms, 1.0);
+}
+
+TEST(LoadGeneratorTest, FatalErrorStopsOverloadDoesNot) {
+  LoadOptions o;
+  o.concurrency = 1;
+  o.count = 10;
+  int n = 0;
+  LoadReport r = RunLoad(o, [&](int) -> absl::StatusOr<int64_t> {
+    ++n;
+    if (n == 2) return absl::ResourceExhaustedError("queue full");
+    if (n == 4) return absl::UnavailableError("server went away");
+    return 1;
+  });
+  EXPECT_EQ(n, 4);
+  EXPECT_EQ(r.requests, 2);
+  EXPECT_EQ(r.errors, 2);
+  EXPECT_EQ(r.errors_by_code["RESOURCE_EXHAUSTED"], 1);
+  EXPECT_EQ(r.errors_by_code["UNAVAILABLE"], 1);
+  EXPECT_EQ(r.first_error, "queue full");
+}
+
+TEST(LoadGeneratorTest, Reports) {
+  LoadReport r;
+  r.requests = 10;
+  r.frames = 40;
+  r.elapsed_seconds = 2;
+  r.errors = 1;
+  r.errors_by_code["UNAVAILABLE"] = 1;
+  r.first_error = "a \"quoted\"\nline";
+  Summarize({10, 20, 30}, &r);
+  EXPECT_DOUBLE_EQ(r.requests_per_second, 5);
+  EXPECT_DOUBLE_EQ(r.frames_per_second, 20);
+  EXPECT_DOUBLE_EQ(r.latency_p50_ms, 20);
+  const std::string json = ReportJson(r, {{"mode", "image"}});
+  EXPECT_THAT(json, HasSubstr("\"mode\":\"image\""));
+  EXPECT_THAT(json, HasSubstr("\"requests\":10"));
+  EXPECT_THAT(json, HasSubstr("\"p50\":20.000"));
+  EXPECT_THAT(json, HasSubstr("\"UNAVAILABLE\":1"));
+  EXPECT_THAT(json, HasSubstr("a \\\"quoted\\\"\\nline"));
+  EXPECT_THAT(ReportText(r, "bench"), HasSubstr("5.00 requests/s"));
+}
+
+}  // namespace
+}  // namespace stylizer::client

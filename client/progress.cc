@@ -1,0 +1,164 @@
+// Terminal bars and plain progress lines; see progress.h.
+#include "client/progress.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace stylizer::client {
+
+std::string RenderBar(double fraction, int width) {
+  if (!std::isfinite(fraction)) fraction = 0;
+  fraction = std::clamp(fraction, 0.0, 1.0);
+  const int full = static_cast<int>(std::lround(fraction * width));
+  return absl::StrCat("[", std::string(full, '#'),
+                      std::string(width - full, '-'), "]");
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  if (bytes < 1000) return absl::StrCat(bytes, " B");
+  const char* units[] = {"KB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  int u = -1;
+  while (v >= 1000 && u < 3) {
+    v /= 1000;
+    ++u;
+  }
+  return absl::StrFormat("%.1f %s", v, units[u]);
+}
+
+std::string FormatEta(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t s = static_cast<int64_t>(std::ceil(seconds));
+  if (s >= 3600) {
+    return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+  }
+  return absl::StrFormat("%d:%02d", s / 60, s % 60);
+}
+
+double EtaSeconds(const ProgressState& st) {
+  if (st.frames_estimate == 0 || st.fps <= 0) return -1;
+  if (st.frames_done >= st.frames_estimate) return 0;
+  return static_cast<double>(st.frames_estimate - st.frames_done) / st.fps;
+}
+
+std::string RenderTtyLine(const ProgressState& st) {
+  std::string line = "upload ";
+  if (st.upload_total > 0) {
+    const double f = static_cast<double>(st.upload_sent) / st.upload_total;
+    absl::StrAppend(&line, RenderBar(f, 10),
+                    absl::StrFormat(" %3d%%", static_cast<int>(f * 100 + 1e-9)));
+  } else {
+    absl::StrAppend(&line, FormatBytes(st.upload_sent));
+  }
+  if (!st.accepted) return absl::StrCat(line, "  waiting for the server...");
+  absl::StrAppend(&line, "  frames ");
+  if (st.frames_estimate > 0) {
+    absl::StrAppend(
+        &line,
+        RenderBar(static_cast<double>(st.frames_done) / st.frames_estimate, 20),
+        " ", st.frames_done, "/", st.frames_estimate);
+  } else {
+    absl::StrAppend(&line, st.frames_done);
+  }
+  absl::StrAppend(&line, absl::StrFormat("  %.1f fps  ETA %s  out %s", st.fps,
+                                         FormatEta(EtaSeconds(st)),
+                                         FormatBytes(st.output_bytes)));
+  return line;
+}
+
+std::string RenderPlainLine(const ProgressState& st, absl::Duration elapsed) {
+  std::string line = absl::StrFormat("progress: %.1fs elapsed, upload ",
+                                     absl::ToDoubleSeconds(elapsed));
+  if (st.upload_total > 0) {
+    absl::StrAppend(&line,
+                    static_cast<int>(100.0 * st.upload_sent / st.upload_total),
+                    "% (", FormatBytes(st.upload_sent), " of ",
+                    FormatBytes(st.upload_total), ")");
+  } else {
+    absl::StrAppend(&line, FormatBytes(st.upload_sent));
+  }
+  if (!st.accepted) return absl::StrCat(line, ", waiting for the server");
+  absl::StrAppend(&line, ", frames ", st.frames_done);
+  if (st.frames_estimate > 0) {
+    absl::StrAppend(&line, " of ~", st.frames_estimate);
+  }
+  absl::StrAppend(&line, absl::StrFormat(", %.1f fps, ETA %s, %d outputs %s",
+                                         st.fps, FormatEta(EtaSeconds(st)),
+                                         st.outputs,
+                                         FormatBytes(st.output_bytes)));
+  return line;
+}
+
+ProgressReporter::ProgressReporter(Options options)
+    : options_(std::move(options)),
+      out_(options_.out ? options_.out : &std::cerr),
+      start_(options_.now ? options_.now() : absl::Now()) {}
+
+void ProgressReporter::OnUpload(uint64_t sent, uint64_t total) {
+  absl::MutexLock lock(&mu_);
+  state_.upload_sent = sent;
+  state_.upload_total = total;
+  MaybeDraw(false);
+}
+
+void ProgressReporter::OnAccepted(uint64_t frames_estimate, int outputs) {
+  absl::MutexLock lock(&mu_);
+  state_.accepted = true;
+  state_.frames_estimate = frames_estimate;
+  state_.outputs = outputs;
+  MaybeDraw(false);
+}
+
+void ProgressReporter::OnFrames(uint64_t done, uint64_t estimate, double fps) {
+  absl::MutexLock lock(&mu_);
+  state_.frames_done = done;
+  if (estimate > 0) state_.frames_estimate = estimate;
+  state_.fps = fps;
+  MaybeDraw(false);
+}
+
+void ProgressReporter::OnOutputBytes(uint64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  state_.output_bytes += bytes;
+  MaybeDraw(false);
+}
+
+void ProgressReporter::Finish() {
+  absl::MutexLock lock(&mu_);
+  if (finished_) return;
+  MaybeDraw(true);
+  if (options_.tty) *out_ << "\n";
+  out_->flush();
+  finished_ = true;
+}
+
+ProgressState ProgressReporter::state() const {
+  absl::MutexLock lock(&mu_);
+  return state_;
+}
+
+void ProgressReporter::MaybeDraw(bool force) {
+  if (finished_) return;
+  const absl::Time now = options_.now ? options_.now() : absl::Now();
+  const absl::Duration interval =
+      options_.tty ? options_.tty_interval : options_.plain_interval;
+  if (!force && now - last_draw_ < interval) return;
+  last_draw_ = now;
+  if (options_.tty) {
+    std::string line = RenderTtyLine(state_);
+    const size_t width = line.size();
+    if (width < last_width_) line.append(last_width_ - width, ' ');
+    last_width_ = width;
+    *out_ << "\r" << line;
+  } else {
+    *out_ << RenderPlainLine(state_, now - start_) << "\n";
+  }
+  out_->flush();
+}
+
+}  // namespace stylizer::client

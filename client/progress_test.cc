@@ -1,0 +1,101 @@
+// Tests of progress rendering with a fake clock.
+#include "client/progress.h"
+
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_split.h"
+
+namespace stylizer::client {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(ProgressFormatTest, Pieces) {
+  EXPECT_EQ(RenderBar(0.5, 10), "[#####-----]");
+  EXPECT_EQ(RenderBar(2, 4), "[####]");
+  EXPECT_EQ(RenderBar(-1, 4), "[----]");
+  EXPECT_EQ(FormatBytes(999), "999 B");
+  EXPECT_EQ(FormatBytes(1500), "1.5 KB");
+  EXPECT_EQ(FormatBytes(2600000), "2.6 MB");
+  EXPECT_EQ(FormatEta(3.2), "0:04");
+  EXPECT_EQ(FormatEta(3723), "1:02:03");
+  EXPECT_EQ(FormatEta(-1), "?");
+  ProgressState st;
+  st.frames_done = 40;
+  st.frames_estimate = 80;
+  st.fps = 10;
+  EXPECT_DOUBLE_EQ(EtaSeconds(st), 4);
+  st.fps = 0;
+  EXPECT_DOUBLE_EQ(EtaSeconds(st), -1);
+}
+
+TEST(ProgressFormatTest, Lines) {
+  ProgressState st;
+  st.upload_sent = 500;
+  st.upload_total = 1000;
+  EXPECT_THAT(RenderTtyLine(st), HasSubstr("[#####-----]  50%"));
+  EXPECT_THAT(RenderTtyLine(st), HasSubstr("waiting for the server"));
+  st.accepted = true;
+  st.frames_done = 40;
+  st.frames_estimate = 80;
+  st.fps = 12.34;
+  st.outputs = 4;
+  const std::string tty = RenderTtyLine(st);
+  EXPECT_THAT(tty, HasSubstr("40/80"));
+  EXPECT_THAT(tty, HasSubstr("12.3 fps"));
+  EXPECT_THAT(tty, HasSubstr("ETA 0:04"));
+  const std::string plain = RenderPlainLine(st, absl::Seconds(3));
+  EXPECT_THAT(plain, HasSubstr("progress: 3.0s elapsed, upload 50%"));
+  EXPECT_THAT(plain, HasSubstr("frames 40 of ~80"));
+  EXPECT_THAT(plain, Not(HasSubstr("\r")));
+}
+
+TEST(ProgressReporterTest, PlainLinesAreRateLimited) {
+  std::ostringstream out;
+  absl::Time now = absl::UnixEpoch();
+  ProgressReporter::Options o;
+  o.out = &out;
+  o.now = [&] { return now; };
+  ProgressReporter r(o);
+  r.OnUpload(10, 100);  // first report draws
+  r.OnUpload(20, 100);  // too soon
+  now += absl::Seconds(1);
+  r.OnUpload(30, 100);  // too soon
+  now += absl::Seconds(1);
+  r.OnAccepted(10, 2);  // 2 s later: draws
+  r.OnFrames(5, 10, 2.5);
+  r.Finish();           // always draws
+  r.OnFrames(6, 10, 2.5);  // after Finish: nothing more is drawn
+  std::vector<std::string> lines = absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << out.str();
+  EXPECT_THAT(lines[0], HasSubstr("upload 10%"));
+  EXPECT_THAT(lines[1], HasSubstr("upload 30%"));
+  EXPECT_THAT(lines[2], HasSubstr("frames 5 of ~10"));
+  EXPECT_EQ(r.state().frames_done, 6u);  // the state is still kept
+}
+
+TEST(ProgressReporterTest, TtyRedrawsInPlace) {
+  std::ostringstream out;
+  absl::Time now = absl::UnixEpoch();
+  ProgressReporter::Options o;
+  o.tty = true;
+  o.out = &out;
+  o.now = [&] { return now; };
+  ProgressReporter r(o);
+  r.OnUpload(100, 100);
+  now += absl::Seconds(1);
+  r.OnAccepted(10, 1);
+  r.Finish();
+  const std::string s = out.str();
+  EXPECT_EQ(s.front(), '\r');
+  EXPECT_EQ(s.back(), '\n');
+  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 1);
+  EXPECT_GE(std::count(s.begin(), s.end(), '\r'), 2);
+}
+
+}  // namespace
+}  // namespace stylizer::client

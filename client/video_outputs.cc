@@ -1,0 +1,97 @@
+// Temp-then-rename writing of a video job's outputs; see video_outputs.h.
+#include "client/video_outputs.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+
+namespace stylizer::client {
+
+VideoOutputs::VideoOutputs(std::string dir, std::string stem,
+                           std::vector<std::string> labels, std::string ext)
+    : dir_(dir.empty() ? "." : std::move(dir)),
+      stem_(std::move(stem)),
+      labels_(std::move(labels)),
+      ext_(std::move(ext)) {}
+
+VideoOutputs::~VideoOutputs() {
+  if (!committed_) Discard();
+}
+
+std::vector<std::string> VideoOutputs::Paths() const {
+  std::vector<std::string> paths;
+  for (const std::string& label : labels_) {
+    paths.push_back(OutputPath(dir_, stem_, label, ext_));
+  }
+  return paths;
+}
+
+absl::Status VideoOutputs::OnAccepted(const stylizer::v1::JobAccepted& accepted) {
+  accepted_ = accepted;
+  return absl::OkStatus();
+}
+
+absl::Status VideoOutputs::OnChunk(uint32_t index, absl::string_view data) {
+  if (index >= labels_.size()) {
+    return absl::InternalError(absl::StrCat(
+        "the server sent output ", index, " but only ", labels_.size(),
+        " were requested"));
+  }
+  auto& file = files_[index];
+  if (file == nullptr) {
+    if (files_.size() == 1) {
+      std::error_code ec;
+      const bool existed = std::filesystem::exists(dir_, ec);
+      if (absl::Status s = EnsureDirectory(dir_); !s.ok()) return s;
+      made_dir_ = !existed;
+    }
+    auto created = AtomicFile::Create(OutputPath(dir_, stem_, labels_[index], ext_));
+    if (!created.ok()) return created.status();
+    file = *std::move(created);
+  }
+  return file->Append(data);
+}
+
+absl::Status VideoOutputs::OnSummary(const stylizer::v1::JobSummary& summary) {
+  summary_ = summary;
+  have_summary_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status VideoOutputs::Commit() {
+  if (!have_summary_) {
+    return absl::InternalError("the job ended without a summary");
+  }
+  for (uint32_t i = 0; i < labels_.size(); ++i) {
+    auto it = files_.find(i);
+    if (it == files_.end() || it->second->size() == 0) {
+      return absl::DataLossError(absl::StrCat(
+          "the server sent no bytes for output ", i, " (", labels_[i], ")"));
+    }
+  }
+  for (const auto& out : summary_.outputs()) {
+    auto it = files_.find(out.output_index());
+    if (it != files_.end() && out.bytes() > 0 && out.bytes() != it->second->size()) {
+      return absl::DataLossError(absl::StrCat(
+          "output ", out.output_index(), " is incomplete: ", it->second->size(),
+          " bytes arrived, the server wrote ", out.bytes()));
+    }
+  }
+  for (auto& [index, file] : files_) {
+    if (absl::Status s = file->Commit(); !s.ok()) return s;
+  }
+  committed_ = true;
+  return absl::OkStatus();
+}
+
+void VideoOutputs::Discard() {
+  files_.clear();  // each AtomicFile deletes its temporary file
+  if (made_dir_) {
+    std::error_code ec;
+    std::filesystem::remove(dir_, ec);  // only if empty
+    made_dir_ = false;
+  }
+}
+
+}  // namespace stylizer::client

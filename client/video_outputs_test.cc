@@ -1,0 +1,109 @@
+// Tests of writing a video job's outputs: complete files appear only on
+// success; a failed job leaves nothing behind.
+#include "client/video_outputs.h"
+
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "client/testing/fake_stylizer_service.h"
+
+namespace stylizer::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+class VideoOutputsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("video_outputs_test." + std::to_string(getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    ClientOptions o;
+    o.server = server_.address();
+    o.upload_chunk_bytes = 777;
+    client_ = *StylizerClient::Create(o);
+    movie_ = std::string("\0\0\0\x18", 4) + "ftypmp42";
+    movie_.resize(5000, 'x');
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  testing::FakeServer server_;
+  std::unique_ptr<StylizerClient> client_;
+  fs::path root_;
+  std::string movie_;
+};
+
+TEST_F(VideoOutputsTest, WritesEveryOutputOnSuccess) {
+  const std::string dir = (root_ / "out/demo").string();
+  VideoOutputs outputs(dir, "clip", {"klimt", "mosaic"}, "mp4");
+  StringSource source(movie_);
+  stylizer::v1::VideoJob job;
+  job.add_styles()->set_index(0);
+  job.add_styles()->set_index(1);
+  ASSERT_TRUE(client_->StylizeVideo(job, &source, &outputs).ok());
+  ASSERT_TRUE(outputs.Commit().ok());
+  for (const std::string& p : outputs.Paths()) {
+    EXPECT_TRUE(fs::exists(p)) << p;
+    EXPECT_EQ(fs::file_size(p), movie_.size());
+  }
+  EXPECT_EQ(outputs.Paths()[1], dir + "/clip.mosaic.mp4");
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(dir)) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 2);  // no temporary files left
+}
+
+TEST_F(VideoOutputsTest, FailedJobLeavesNothing) {
+  server_.service().fail_after_chunks = 3;
+  const fs::path dir = root_ / "fresh";
+  {
+    VideoOutputs outputs(dir.string(), "clip", {"a", "b"}, "mp4");
+    StringSource source(movie_);
+    stylizer::v1::VideoJob job;
+    job.add_styles()->set_index(0);
+    job.add_styles()->set_index(1);
+    EXPECT_FALSE(client_->StylizeVideo(job, &source, &outputs).ok());
+    EXPECT_TRUE(fs::exists(dir));  // temporary files exist until discarded
+  }
+  EXPECT_FALSE(fs::exists(dir));  // the directory it made is gone too
+}
+
+TEST_F(VideoOutputsTest, ExistingDirectoryIsKept) {
+  server_.service().fail_after_chunks = 1;
+  {
+    VideoOutputs outputs(root_.string(), "clip", {"a"}, "mkv");
+    StringSource source(movie_);
+    EXPECT_FALSE(
+        client_->StylizeVideo(stylizer::v1::VideoJob(), &source, &outputs).ok());
+  }
+  EXPECT_TRUE(fs::exists(root_));
+  EXPECT_TRUE(fs::is_empty(root_));
+}
+
+TEST_F(VideoOutputsTest, MissingOutputIsAnError) {
+  VideoOutputs outputs(root_.string(), "clip", {"a", "b", "c"}, "mp4");
+  StringSource source(movie_);
+  stylizer::v1::VideoJob job;
+  job.add_styles()->set_index(0);
+  job.add_styles()->set_index(1);  // the server sends 2 of the 3 expected
+  ASSERT_TRUE(client_->StylizeVideo(job, &source, &outputs).ok());
+  absl::Status s = outputs.Commit();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("(c)"));
+}
+
+TEST_F(VideoOutputsTest, UnexpectedOutputIndexIsAnError) {
+  VideoOutputs outputs(root_.string(), "clip", {"a"}, "mp4");
+  StringSource source(movie_);
+  // An empty style list makes the fake send 4 outputs.
+  absl::Status s =
+      client_->StylizeVideo(stylizer::v1::VideoJob(), &source, &outputs);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+}
+
+}  // namespace
+}  // namespace stylizer::client
