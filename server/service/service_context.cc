@@ -12,9 +12,10 @@ ServiceContext::ServiceContext(const ServiceLimits& limits, WorkPool* pool,
     : limits_(limits), pool_(pool), auth_(auth), metrics_(metrics) {}
 
 void ServiceContext::SetServing(const ModelDescription* model,
-                                JobQueue* queue) {
+                                JobQueue* queue, int max_batch_size) {
   model_ = model;
   queue_ = queue;
+  max_batch_size_ = max_batch_size;
   ServingState expected = ServingState::kStarting;
   state_.compare_exchange_strong(expected, ServingState::kServing,
                                  std::memory_order_acq_rel);
@@ -78,6 +79,14 @@ ServiceContext::AcquireStreamSlot(absl::string_view method) {
   }
   if (metrics_ != nullptr) metrics_->StreamStarted(method);
   return std::unique_ptr<StreamSlot>(new StreamSlot(this, std::string(method)));
+}
+
+absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
+  const std::chrono::system_clock::time_point deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
 }
 
 int ServiceContext::active_streams() const {

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "google/protobuf/repeated_field.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
@@ -61,9 +62,11 @@ class ServiceContext {
   ServiceContext(const ServiceContext&) = delete;
   ServiceContext& operator=(const ServiceContext&) = delete;
 
-  // Publishes the loaded model and its queue and moves to kServing. Both must
-  // outlive every call (the server drains calls before destroying them).
-  void SetServing(const ModelDescription* model, JobQueue* queue);
+  // Publishes the loaded model and its queue (whose batches hold at most
+  // `max_batch_size` items) and moves to kServing. Both must outlive every
+  // call (the server drains calls before destroying them).
+  void SetServing(const ModelDescription* model, JobQueue* queue,
+                  int max_batch_size);
   // Moves to kDraining: from now on Admit() refuses with UNAVAILABLE.
   void SetDraining();
   ServingState state() const { return state_.load(std::memory_order_acquire); }
@@ -79,6 +82,7 @@ class ServiceContext {
     return static_cast<int>(model_->style_names.size());
   }
   JobQueue* queue() const { return queue_; }
+  int max_batch_size() const { return max_batch_size_; }
 
   const ServiceLimits& limits() const { return limits_; }
   // CPU pool for decoding and encoding images, off gRPC's and the queue's
@@ -125,10 +129,15 @@ class ServiceContext {
   // read after Admit() saw kServing or kDraining (acquire).
   const ModelDescription* model_ = nullptr;
   JobQueue* queue_ = nullptr;
+  int max_batch_size_ = 0;
 
   mutable absl::Mutex mu_;
   int active_streams_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+// The call's deadline as an absl::Time (InfiniteFuture when it has none), for
+// JobOptions::deadline.
+absl::Time CallDeadline(const grpc::CallbackServerContext& context);
 
 }  // namespace stylizer
 

@@ -1,0 +1,294 @@
+// Builds, starts and drains the gRPC server; see server.h.
+#include "server/service/server.h"
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "server/metrics/log.h"
+#include "server/metrics/metrics.h"
+#include "server/service/token_auth.h"
+#include "server/service/work_pool.h"
+
+namespace stylizer {
+namespace {
+
+constexpr char kServiceName[] = "stylizer.v1.Stylizer";
+
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read the ", what, " file ", path));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (buffer.str().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ", what, " file ", path, " is empty"));
+  }
+  return buffer.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const Server::Options& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both a certificate (--tls_cert) and its key (--tls_key)");
+  }
+  if (o.tls_cert_file.empty()) {
+    if (!o.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_client_ca needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  absl::StatusOr<std::string> cert = ReadFile(o.tls_cert_file, "TLS certificate");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(o.tls_key_file, "TLS key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(
+      o.tls_client_ca_file.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!o.tls_client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca =
+        ReadFile(o.tls_client_ca_file, "TLS client CA");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+  }
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+absl::Status Validate(const Server::Options& o) {
+  if (!o.load_model) {
+    return absl::InvalidArgumentError("no model loader given");
+  }
+  if (o.port < 0 || o.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("port must be in [0, 65535], got ", o.port));
+  }
+  if (o.limits.max_frame_pixels < 1 || o.limits.max_styles_per_request < 1 ||
+      o.limits.max_concurrent_streams < 1 ||
+      o.limits.max_frames_buffered_per_stream < 1) {
+    return absl::InvalidArgumentError(
+        "max_frame_pixels, max_styles_per_request, max_concurrent_streams and "
+        "max_frames_buffered_per_stream must be positive");
+  }
+  if (o.max_receive_message_bytes < 1024 || o.max_send_message_bytes < 1024) {
+    return absl::InvalidArgumentError(
+        "message size limits must be at least 1024 bytes");
+  }
+  if (o.keepalive_time <= absl::ZeroDuration() ||
+      o.keepalive_timeout <= absl::ZeroDuration() ||
+      o.keepalive_min_client_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("keepalive durations must be positive");
+  }
+  return absl::OkStatus();
+}
+
+int Millis(absl::Duration d) {
+  return static_cast<int>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
+}  // namespace
+
+Server::Server(const Options& options) : options_(options) {}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
+    const Options& options) {
+  if (absl::Status s = Validate(options); !s.ok()) return s;
+  std::unique_ptr<Server> server(new Server(options));
+  if (absl::Status s = server->Start(); !s.ok()) return s;
+  return server;
+}
+
+absl::Status Server::Start() {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      Credentials(options_);
+  if (!credentials.ok()) return credentials.status();
+  if (!options_.auth_token_file.empty()) {
+    absl::StatusOr<std::unique_ptr<TokenAuth>> auth =
+        TokenAuth::FromFile(options_.auth_token_file);
+    if (!auth.ok()) return auth.status();
+    auth_ = *std::move(auth);
+  }
+  const int threads = options_.work_threads > 0
+                          ? options_.work_threads
+                          : std::max(1u, std::thread::hardware_concurrency());
+  pool_ = std::make_unique<WorkPool>(threads);
+  context_ = std::make_unique<ServiceContext>(options_.limits, pool_.get(),
+                                              auth_.get(), options_.metrics);
+  service_ = std::make_unique<StylizerService>(context_.get(), options_.video);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  if (options_.enable_reflection) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  }
+  grpc::ServerBuilder builder;
+  const std::string address = absl::StrCat(options_.host, ":", options_.port);
+  builder.AddListeningPort(address, *credentials, &port_);
+  builder.RegisterService(service_.get());
+  builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_send_message_bytes);
+  grpc::ResourceQuota quota("stylizer");
+  if (options_.grpc_memory_quota_bytes > 0) {
+    quota.Resize(static_cast<size_t>(options_.grpc_memory_quota_bytes));
+  }
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             Millis(options_.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             Millis(options_.keepalive_timeout));
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      Millis(options_.keepalive_min_client_interval));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address,
+                     " (port in use, or the TLS files do not match?)"));
+  }
+  SetHealth(false);
+  LogEvent(LogLevel::kInfo, "listening")
+      .Int("port", port_)
+      .Bool("tls", !options_.tls_cert_file.empty())
+      .Bool("mtls", !options_.tls_client_ca_file.empty())
+      .Bool("token_auth", auth_ != nullptr);
+  loader_ = std::thread([this] { LoadModel(); });
+  return absl::OkStatus();
+}
+
+void Server::SetHealth(bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);
+  health->SetServingStatus(kServiceName, serving);
+  if (options_.metrics != nullptr) options_.metrics->SetServing(serving);
+}
+
+void Server::LoadModel() {
+  const absl::Time start = absl::Now();
+  absl::Status status;
+  absl::StatusOr<std::unique_ptr<StyleModel>> model = options_.load_model();
+  if (model.ok()) {
+    model_ = *std::move(model);
+    absl::StatusOr<std::unique_ptr<JobQueue>> queue =
+        JobQueue::Create(options_.queue, model_.get(),
+                         options_.metrics != nullptr
+                             ? options_.metrics->queue_observer()
+                             : nullptr);
+    if (queue.ok()) {
+      queue_ = *std::move(queue);
+      if (options_.warmup) status = WarmUp();
+    } else {
+      status = queue.status();
+    }
+  } else {
+    status = model.status();
+  }
+  if (status.ok()) {
+    const ModelDescription& d = model_->description();
+    if (options_.metrics != nullptr) {
+      options_.metrics->SetModel(d);
+      options_.metrics->SetQueueCapacity(options_.queue.max_queued_items,
+                                         options_.queue.max_queued_bytes);
+    }
+    context_->SetServing(&d, queue_.get(), options_.queue.max_batch_size);
+    if (context_->state() == ServingState::kServing) SetHealth(true);
+    LogEvent(LogLevel::kInfo, "serving")
+        .Str("model", d.name)
+        .Int("styles", static_cast<int64_t>(d.style_names.size()))
+        .Str("device", d.device)
+        .Str("precision", d.precision)
+        .Seconds("load_seconds", absl::Now() - start);
+  } else {
+    LogEvent(LogLevel::kError, "model_load_failed")
+        .Str("error", status.ToString());
+  }
+  load_status_ = status;
+  loaded_.Notify();
+  if (!status.ok() && options_.on_load_failure) options_.on_load_failure(status);
+}
+
+absl::Status Server::WarmUp() {
+  // One small frame with every style through the queue and the model.
+  auto frame = std::make_shared<RgbFrame>();
+  frame->width = 64;
+  frame->height = 48;
+  frame->pixels.assign(64 * 48 * 3, 128);
+  FrameRequest request;
+  request.frame = frame;
+  const int n = model_->num_styles();
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> row(n, 0.0f);
+    row[i] = 1.0f;
+    request.style_weights.push_back(std::move(row));
+  }
+  absl::Notification done;
+  absl::Status result;
+  JobOptions job_options;
+  job_options.name = "warmup";
+  job_options.on_result = [&](FrameResult r) {
+    result = r.status;
+    done.Notify();
+  };
+  absl::StatusOr<std::unique_ptr<Job>> job =
+      queue_->OpenJob(std::move(job_options));
+  if (!job.ok()) return job.status();
+  if (absl::Status s = (*job)->Submit(&request); !s.ok()) return s;
+  done.WaitForNotification();
+  if (!result.ok()) {
+    return absl::Status(result.code(),
+                        absl::StrCat("warm-up failed: ", result.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Server::WaitUntilReady() {
+  loaded_.WaitForNotification();
+  return load_status_;
+}
+
+void Server::Drain(absl::Duration timeout) {
+  {
+    absl::MutexLock lock(&drain_mu_);
+    if (drained_) return;
+    drained_ = true;
+  }
+  const absl::Time start = absl::Now();
+  LogEvent(LogLevel::kInfo, "draining")
+      .Seconds("timeout_seconds", timeout)
+      .Int("active_streams", context_->active_streams());
+  context_->SetDraining();
+  if (server_ != nullptr) {
+    SetHealth(false);
+    if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
+    // Stops accepting calls; waits for those in flight until the deadline,
+    // then cancels the rest.
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + timeout));
+  }
+  if (loader_.joinable()) loader_.join();
+  if (queue_ != nullptr) queue_->Drain();
+  queue_.reset();  // stops the queue's threads
+  pool_.reset();   // runs the reactors' last tasks, then stops
+  if (server_ != nullptr) server_->Wait();
+  LogEvent(LogLevel::kInfo, "stopped")
+      .Seconds("drain_seconds", absl::Now() - start);
+}
+
+Server::~Server() { Drain(absl::ZeroDuration()); }
+
+}  // namespace stylizer

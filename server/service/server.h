@@ -1,0 +1,155 @@
+// Server: assembles the whole gRPC server in one place (STYLE.md 9): listening
+// port and credentials (TLS, mutual TLS), message size limits, keepalive, a
+// resource quota, the Stylizer service, the standard health service and
+// server reflection. The model loads on a background thread after the port is
+// open, so health answers NOT_SERVING until the model is loaded and warmed,
+// then SERVING, and NOT_SERVING again while draining.
+#ifndef STYLIZER_SERVER_SERVICE_SERVER_H_
+#define STYLIZER_SERVER_SERVICE_SERVER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "server/batching/job_queue.h"
+#include "server/batching/job_queue_options.h"
+#include "server/model/style_model.h"
+#include "server/service/service_context.h"
+#include "server/service/stylizer_service.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace stylizer {
+
+class Metrics;
+class TokenAuth;
+class WorkPool;
+
+// Loads the model; runs on the server's loader thread.
+using ModelLoader = std::function<absl::StatusOr<std::unique_ptr<StyleModel>>()>;
+
+class Server {
+ public:
+  struct Options {
+    // Interface to listen on. Default all IPv4 and IPv6 interfaces.
+    std::string host = "[::]";
+    // TCP port. Default 50051. 0 picks a free port (see port()).
+    int port = 50051;
+
+    // Loads the model (required). Called once, on a background thread, after
+    // the port is open.
+    ModelLoader load_model;
+    // Batching, capacities and per-job limits of the job queue.
+    JobQueue::Options queue;
+    // Limits every RPC enforces (pixels, styles, streams, buffering).
+    ServiceLimits limits;
+    // Threads decoding and encoding images. Default 0 = one per hardware
+    // thread.
+    int work_threads = 0;
+    // Run one frame through the queue before reporting SERVING. Default true.
+    bool warmup = true;
+
+    // Largest request message. Default 64 MiB (a raw DCI 4K frame is 26.5
+    // MB).
+    int max_receive_message_bytes = 64 << 20;
+    // Largest response message. Default 512 MiB (StylizeImage with many raw
+    // 4K outputs in one response).
+    int max_send_message_bytes = 512 << 20;
+    // Memory gRPC may use for its buffers, in bytes. Default 0 = no limit.
+    int64_t grpc_memory_quota_bytes = 0;
+    // Server-initiated keepalive pings on idle connections: interval and how
+    // long to wait for the ack. Defaults 60 s and 20 s.
+    absl::Duration keepalive_time = absl::Seconds(60);
+    absl::Duration keepalive_timeout = absl::Seconds(20);
+    // Shortest interval between client pings the server tolerates. Default
+    // 10 s; clients pinging faster get GOAWAY.
+    absl::Duration keepalive_min_client_interval = absl::Seconds(10);
+
+    // PEM files. Both cert and key turn TLS on; a client CA file in addition
+    // requires and verifies client certificates (mutual TLS). Default: none
+    // (plaintext).
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::string tls_client_ca_file;
+    // File holding the bearer token every Stylizer call must carry (health
+    // and reflection stay open). Default: none (no token auth).
+    std::string auth_token_file;
+    // Serve grpc.reflection.v1alpha.ServerReflection. Default true.
+    bool enable_reflection = true;
+
+    // Metrics to report to (requests, streams, queue, model info). May be
+    // null. Must outlive the server.
+    Metrics* metrics = nullptr;
+    // Makes StylizeVideo reactors; empty = StylizeVideo is UNIMPLEMENTED.
+    VideoReactorFactory video;
+    // Called once, on the loader thread, if the model cannot be loaded (the
+    // server keeps answering UNAVAILABLE). Default: nothing.
+    std::function<void(const absl::Status&)> on_load_failure;
+  };
+
+  // Validates `options`, opens the port and starts serving (health
+  // NOT_SERVING), then loads the model in the background. Errors:
+  // INVALID_ARGUMENT for bad options, NOT_FOUND for unreadable TLS or token
+  // files, UNAVAILABLE when the port cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Server>> BuildAndStart(
+      const Options& options);
+
+  // Drains with a zero timeout if Drain() was not called.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound port.
+  int port() const { return port_; }
+
+  // Blocks until the model is loaded, warmed and the server SERVING (OK), or
+  // loading failed (its status).
+  absl::Status WaitUntilReady();
+
+  // Graceful shutdown: health goes NOT_SERVING and new calls get UNAVAILABLE
+  // at once; calls in flight may finish for `timeout`, then the rest are
+  // cancelled; the queue drains and every thread stops. Idempotent.
+  void Drain(absl::Duration timeout);
+
+  // The queue (null until loaded); for tests and metrics.
+  JobQueue* queue() const { return queue_.get(); }
+  ServiceContext* context() const { return context_.get(); }
+
+ private:
+  explicit Server(const Options& options);
+  absl::Status Start();
+  void LoadModel();
+  absl::Status WarmUp();
+  void SetHealth(bool serving);
+
+  const Options options_;
+  int port_ = 0;
+  std::unique_ptr<TokenAuth> auth_;
+  std::unique_ptr<WorkPool> pool_;
+  std::unique_ptr<ServiceContext> context_;
+  std::unique_ptr<StylizerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+
+  std::unique_ptr<StyleModel> model_;
+  std::unique_ptr<JobQueue> queue_;
+  std::thread loader_;
+  absl::Notification loaded_;
+  absl::Status load_status_;  // written before loaded_ is notified
+
+  absl::Mutex drain_mu_;
+  bool drained_ ABSL_GUARDED_BY(drain_mu_) = false;
+};
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_SERVICE_SERVER_H_

@@ -1,0 +1,306 @@
+// StylizeFrames; see stylize_frames_reactor.h.
+#include "server/service/stylize_frames_reactor.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/service/image_codec.h"
+#include "server/service/status_util.h"
+#include "server/service/work_pool.h"
+
+namespace stylizer {
+namespace {
+constexpr char kMethod[] = "StylizeFrames";
+}  // namespace
+
+grpc::ServerBidiReactor<v1::StylizeFramesRequest, v1::StylizeFramesResponse>*
+StylizeFramesReactor::Start(ServiceContext* service,
+                            grpc::CallbackServerContext* context) {
+  auto* reactor = new StylizeFramesReactor(service, context);
+  if (reactor->Open()) {
+    absl::MutexLock lock(&reactor->mu_);
+    reactor->StartReadIfRoomLocked();
+  }
+  return reactor;
+}
+
+StylizeFramesReactor::StylizeFramesReactor(ServiceContext* service,
+                                           grpc::CallbackServerContext* context)
+    : service_(service),
+      context_(context),
+      log_(service->metrics(), kMethod, *context) {}
+
+StylizeFramesReactor::~StylizeFramesReactor() {
+  job_.reset();  // closes the job before the stream slot is given back
+}
+
+bool StylizeFramesReactor::Open() {
+  grpc::Status status = service_->Admit(*context_);
+  if (status.ok()) {
+    absl::StatusOr<std::unique_ptr<ServiceContext::StreamSlot>> slot =
+        service_->AcquireStreamSlot(kMethod);
+    if (slot.ok()) {
+      slot_ = *std::move(slot);
+    } else {
+      status = ToGrpcStatus(slot.status());
+    }
+  }
+  if (status.ok()) {
+    JobOptions options;
+    options.deadline = CallDeadline(*context_);
+    options.name = kMethod;
+    options.on_result = [this](FrameResult result) {
+      OnResult(std::move(result));
+    };
+    absl::StatusOr<std::unique_ptr<Job>> job =
+        service_->queue()->OpenJob(std::move(options));
+    if (job.ok()) {
+      job_ = *std::move(job);
+    } else {
+      status = ToGrpcStatus(job.status());
+    }
+  }
+  if (status.ok()) return true;
+  absl::MutexLock lock(&mu_);
+  FailLocked(status);
+  return false;
+}
+
+void StylizeFramesReactor::OnReadDone(bool ok) {
+  absl::MutexLock lock(&mu_);
+  if (!ok) {  // the client half-closed (or the call ended)
+    reads_done_ = true;
+    MaybeFinishLocked();
+    return;
+  }
+  if (failure_.has_value()) return;
+  Ref();
+  service_->pool()->Post([this] {
+    ProcessRequest();
+    Unref();
+  });
+}
+
+void StylizeFramesReactor::ProcessRequest() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (failure_.has_value()) return;
+  }
+  const v1::Image& image = request_.image();
+  log_.AddBytesIn(image.has_raw() ? image.raw().rgb().size()
+                                  : image.encoded().size());
+  absl::Status error;
+  if (!request_.styles().empty() || !styles_.has_value()) {
+    absl::StatusOr<ResolvedStyles> styles =
+        service_->ResolveStyles(request_.styles());
+    if (styles.ok()) {
+      styles_ = *std::move(styles);
+    } else {
+      error = styles.status();
+    }
+  }
+  absl::StatusOr<RgbFrame> frame;
+  if (error.ok()) {
+    frame = DecodeImage(image, service_->limits().max_frame_pixels);
+    if (!frame.ok()) error = frame.status();
+  }
+  const v1::ImageFormat format =
+      ResolveOutputFormat(request_.output_format(), image);
+  if (error.ok() && !v1::ImageFormat_IsValid(format)) {
+    error = absl::InvalidArgumentError(
+        absl::StrCat("unknown output_format ", static_cast<int>(format)));
+  }
+  if (!error.ok()) {
+    absl::MutexLock lock(&mu_);
+    FailLocked(ToGrpcStatus(absl::Status(
+        error.code(), absl::StrCat("frame with sequence ", request_.sequence(),
+                                   ": ", error.message()))));
+    return;
+  }
+  pending_ = FrameRequest();
+  pending_.frame = std::make_shared<const RgbFrame>(*std::move(frame));
+  pending_.style_weights = styles_->weights;
+  pending_.sequence = next_sequence_++;
+  pending_meta_.client_sequence = request_.sequence();
+  pending_meta_.output_indices = styles_->output_indices;
+  pending_meta_.format = format;
+  TrySubmitPending();
+}
+
+void StylizeFramesReactor::TrySubmitPending() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (failure_.has_value()) return;
+    // Queued before submitting: the result may arrive before TrySubmit
+    // returns.
+    submitted_.push_back(pending_meta_);
+  }
+  Ref();  // held by the frame's result
+  const absl::Status status = job_->TrySubmit(&pending_);
+  absl::MutexLock lock(&mu_);
+  if (status.ok()) {
+    ++unanswered_;
+    StartReadIfRoomLocked();
+    return;
+  }
+  submitted_.pop_back();
+  Unref();  // no result will come (the caller's reference keeps us alive)
+  if (status.code() == absl::StatusCode::kResourceExhausted &&
+      !failure_.has_value()) {
+    // No room now: resume when the queue says so. Not reading meanwhile is
+    // what pushes back on the client.
+    Ref();
+    job_->NotifyWhenRoom([this] {
+      service_->pool()->Post([this] {
+        TrySubmitPending();
+        Unref();
+      });
+    });
+    return;
+  }
+  FailLocked(ToGrpcStatus(status));
+}
+
+void StylizeFramesReactor::OnResult(FrameResult result) {
+  absl::MutexLock lock(&mu_);
+  results_.push_back(std::move(result));
+  if (encoding_) return;
+  encoding_ = true;
+  Ref();
+  service_->pool()->Post([this] {
+    EncodeResults();
+    Unref();
+  });
+}
+
+void StylizeFramesReactor::EncodeResults() {
+  while (true) {
+    FrameResult result;
+    FrameMeta meta;
+    {
+      absl::MutexLock lock(&mu_);
+      if (results_.empty()) {
+        encoding_ = false;
+        return;
+      }
+      result = std::move(results_.front());
+      results_.pop_front();
+      meta = std::move(submitted_.front());
+      submitted_.pop_front();
+      if (failure_.has_value()) {  // the stream is ending: drop the result
+        Unref();
+        continue;
+      }
+    }
+    absl::Status status = result.status;
+    if (status.ok() && result.outputs.size() != meta.output_indices.size()) {
+      status = absl::InternalError(
+          absl::StrCat("the queue returned ", result.outputs.size(),
+                       " outputs for ", meta.output_indices.size(), " styles"));
+    }
+    v1::StylizeFramesResponse response;
+    response.set_sequence(meta.client_sequence);
+    int64_t bytes = 0;
+    for (size_t i = 0; status.ok() && i < result.outputs.size(); ++i) {
+      v1::StyledImage* out = response.add_images();
+      out->set_output_index(meta.output_indices[i]);
+      status = EncodeImage(result.outputs[i], meta.format, out->mutable_image());
+      bytes += out->image().has_raw() ? out->image().raw().rgb().size()
+                                      : out->image().encoded().size();
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (!status.ok()) {
+        FailLocked(ToGrpcStatus(status));
+      } else if (!failure_.has_value()) {
+        log_.AddBytesOut(bytes);
+        log_.AddFrames(response.images_size());
+        responses_.push_back(std::move(response));
+        StartWriteIfIdleLocked();
+      }
+    }
+    Unref();  // the frame's reference; the pool task still holds one
+  }
+}
+
+void StylizeFramesReactor::StartReadIfRoomLocked() {
+  if (failure_.has_value() || reads_done_) return;
+  if (unanswered_ >= service_->limits().max_frames_buffered_per_stream) {
+    read_waits_for_write_ = true;
+    return;
+  }
+  StartRead(&request_);
+}
+
+void StylizeFramesReactor::StartWriteIfIdleLocked() {
+  if (write_in_flight_ || responses_.empty() || failure_.has_value()) return;
+  writing_response_ = std::move(responses_.front());
+  responses_.pop_front();
+  write_in_flight_ = true;
+  StartWrite(&writing_response_);
+}
+
+void StylizeFramesReactor::OnWriteDone(bool ok) {
+  absl::MutexLock lock(&mu_);
+  write_in_flight_ = false;
+  if (!ok) {
+    FailLocked(grpc::Status(grpc::StatusCode::CANCELLED,
+                            "the client stopped receiving"));
+    return;
+  }
+  --unanswered_;
+  if (read_waits_for_write_) {
+    read_waits_for_write_ = false;
+    StartReadIfRoomLocked();
+  }
+  StartWriteIfIdleLocked();
+  MaybeFinishLocked();
+}
+
+void StylizeFramesReactor::OnCancel() {
+  absl::MutexLock lock(&mu_);
+  if (absl::Now() >= CallDeadline(*context_)) {
+    FailLocked(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                            "the call's deadline passed"));
+  } else {
+    FailLocked(grpc::Status(grpc::StatusCode::CANCELLED,
+                            "the client cancelled the stream"));
+  }
+}
+
+void StylizeFramesReactor::FailLocked(const grpc::Status& status) {
+  if (failure_.has_value() || finished_) return;
+  failure_ = status;
+  responses_.clear();
+  if (job_ != nullptr) {
+    // Drops the job's queued frames at once (their results come back as
+    // CANCELLED). Off this thread: never call into the queue under mu_.
+    Ref();
+    service_->pool()->Post([this] {
+      job_->Cancel();
+      Unref();
+    });
+  }
+  MaybeFinishLocked();
+}
+
+void StylizeFramesReactor::MaybeFinishLocked() {
+  if (finished_ || write_in_flight_) return;
+  if (failure_.has_value()) {
+    finished_ = true;
+    log_.Finish(*failure_);
+    Finish(*failure_);
+    return;
+  }
+  if (reads_done_ && unanswered_ == 0) {
+    finished_ = true;
+    log_.Finish(grpc::Status::OK);
+    Finish(grpc::Status::OK);
+  }
+}
+
+void StylizeFramesReactor::OnDone() { Unref(); }
+
+void StylizeFramesReactor::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+}  // namespace stylizer

@@ -1,0 +1,116 @@
+// The StylizeFrames bidi stream. One read and one write in flight at a time;
+// decoding and encoding run on the work pool; frames enter the job queue with
+// TrySubmit, and when it has no room the reactor waits for NotifyWhenRoom
+// before submitting and reading again, so a fast sender is held back by gRPC
+// flow control instead of growing server memory. Responses leave strictly in
+// request order. Cancellation and the call deadline reach the queue.
+#ifndef STYLIZER_SERVER_SERVICE_STYLIZE_FRAMES_REACTOR_H_
+#define STYLIZER_SERVER_SERVICE_STYLIZE_FRAMES_REACTOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/server_callback.h"
+#include "server/batching/job_queue.h"
+#include "server/service/call_log.h"
+#include "server/service/service_context.h"
+#include "stylizer/v1/stylizer.pb.h"
+
+namespace stylizer {
+
+class StylizeFramesReactor
+    : public grpc::ServerBidiReactor<v1::StylizeFramesRequest,
+                                     v1::StylizeFramesResponse> {
+ public:
+  // Starts the stream (or finishes it at once when refused). The reactor
+  // deletes itself once gRPC is done with it and every task, result and
+  // callback it started has ended.
+  static grpc::ServerBidiReactor<v1::StylizeFramesRequest,
+                                 v1::StylizeFramesResponse>*
+  Start(ServiceContext* service, grpc::CallbackServerContext* context);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  // What the response of one submitted frame needs.
+  struct FrameMeta {
+    uint64_t client_sequence = 0;
+    std::vector<uint32_t> output_indices;
+    v1::ImageFormat format = v1::IMAGE_FORMAT_UNSPECIFIED;
+  };
+
+  StylizeFramesReactor(ServiceContext* service,
+                       grpc::CallbackServerContext* context);
+  ~StylizeFramesReactor() override;
+
+  // Admission checks, stream slot and job; false if the call was finished.
+  bool Open();
+
+  // Work pool: decodes request_ into pending_ and submits it.
+  void ProcessRequest();
+  // Work pool: submits pending_, or waits for room.
+  void TrySubmitPending();
+  // Queue thread: one frame's result, in submission order.
+  void OnResult(FrameResult result);
+  // Work pool: encodes queued results one after the other (per-stream order).
+  void EncodeResults();
+
+  void StartReadIfRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StartWriteIfIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the stream with `status` (the first one wins), dropping unsent
+  // responses and the job's queued work.
+  void FailLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Calls Finish once the stream is complete or failed and no write is out.
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref();
+
+  ServiceContext* const service_;
+  grpc::CallbackServerContext* const context_;
+  CallLog log_;
+  std::unique_ptr<ServiceContext::StreamSlot> slot_;
+  std::unique_ptr<Job> job_;  // set in Open(), then only used
+
+  // gRPC's reference (dropped in OnDone) plus one per pool task, pending
+  // NotifyWhenRoom callback and submitted-but-unprocessed frame.
+  std::atomic<int> refs_{1};
+
+  // The read buffer; touched only by the read path (one read in flight).
+  v1::StylizeFramesRequest request_;
+  // Styles of the previous frame (the first frame: every style).
+  std::optional<ResolvedStyles> styles_;
+  // Decoded frame waiting for room in the queue.
+  FrameRequest pending_;
+  FrameMeta pending_meta_;
+  uint64_t next_sequence_ = 0;
+
+  absl::Mutex mu_;
+  std::deque<FrameMeta> submitted_ ABSL_GUARDED_BY(mu_);
+  std::deque<FrameResult> results_ ABSL_GUARDED_BY(mu_);
+  bool encoding_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<v1::StylizeFramesResponse> responses_ ABSL_GUARDED_BY(mu_);
+  v1::StylizeFramesResponse writing_response_ ABSL_GUARDED_BY(mu_);
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  // Frames read and accepted but not yet written back.
+  int unanswered_ ABSL_GUARDED_BY(mu_) = 0;
+  // The next read waits for a write (too many frames unanswered).
+  bool read_waits_for_write_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> failure_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_SERVICE_STYLIZE_FRAMES_REACTOR_H_

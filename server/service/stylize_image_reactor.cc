@@ -1,0 +1,178 @@
+// StylizeImage; see stylize_image_reactor.h.
+#include "server/service/stylize_image_reactor.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/service/image_codec.h"
+#include "server/service/status_util.h"
+#include "server/service/work_pool.h"
+
+namespace stylizer {
+
+grpc::ServerUnaryReactor* StylizeImageReactor::Start(
+    ServiceContext* service, grpc::CallbackServerContext* context,
+    const v1::StylizeImageRequest* request,
+    v1::StylizeImageResponse* response) {
+  auto* reactor = new StylizeImageReactor(service, context, request, response);
+  grpc::Status admitted = service->Admit(*context);
+  if (!admitted.ok()) {
+    reactor->FinishOnce(admitted);
+    return reactor;
+  }
+  reactor->Ref();
+  service->pool()->Post([reactor] {
+    reactor->DecodeAndSubmit();
+    reactor->Unref();
+  });
+  return reactor;
+}
+
+StylizeImageReactor::StylizeImageReactor(ServiceContext* service,
+                                         grpc::CallbackServerContext* context,
+                                         const v1::StylizeImageRequest* request,
+                                         v1::StylizeImageResponse* response)
+    : service_(service),
+      context_(context),
+      request_(request),
+      response_(response),
+      log_(service->metrics(), "StylizeImage", *context) {}
+
+void StylizeImageReactor::DecodeAndSubmit() {
+  const v1::Image& image = request_->image();
+  log_.AddBytesIn(image.has_raw() ? image.raw().rgb().size()
+                                  : image.encoded().size());
+  absl::StatusOr<ResolvedStyles> styles =
+      service_->ResolveStyles(request_->styles());
+  if (!styles.ok()) return FinishOnce(ToGrpcStatus(styles.status()));
+  absl::StatusOr<RgbFrame> frame =
+      DecodeImage(image, service_->limits().max_frame_pixels);
+  if (!frame.ok()) return FinishOnce(ToGrpcStatus(frame.status()));
+  output_indices_ = std::move(styles->output_indices);
+  format_ = ResolveOutputFormat(request_->output_format(), image);
+  if (!v1::ImageFormat_IsValid(format_)) {
+    return FinishOnce(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("unknown output_format ", static_cast<int>(format_))));
+  }
+
+  FrameRequest frame_request;
+  frame_request.frame = std::make_shared<const RgbFrame>(*std::move(frame));
+  frame_request.style_weights = std::move(styles->weights);
+
+  grpc::Status failure;
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_) {
+      failure = grpc::Status(grpc::StatusCode::CANCELLED,
+                             "the client cancelled the call");
+    } else {
+      JobOptions options;
+      options.deadline = CallDeadline(*context_);
+      options.name = "StylizeImage";
+      options.max_frames_in_flight = 1;
+      options.on_result = [this](FrameResult result) {
+        OnResult(std::move(result));
+      };
+      absl::StatusOr<std::unique_ptr<Job>> job =
+          service_->queue()->OpenJob(std::move(options));
+      if (!job.ok()) {
+        failure = ToGrpcStatus(job.status());
+      } else {
+        job_ = *std::move(job);
+        Ref();  // held by the pending result
+        absl::Status submitted = job_->TrySubmit(&frame_request);
+        if (!submitted.ok()) {
+          Unref();  // no result will come
+          failure = ToGrpcStatus(submitted);
+        }
+      }
+    }
+  }
+  if (!failure.ok()) FinishOnce(failure);
+}
+
+void StylizeImageReactor::OnResult(FrameResult result) {
+  // On a queue thread: hand the encoding to the work pool.
+  service_->pool()->Post([this, result = std::move(result)]() mutable {
+    if (!result.status.ok()) {
+      FinishOnce(ToGrpcStatus(result.status));
+      Unref();
+      return;
+    }
+    if (result.outputs.size() != output_indices_.size()) {
+      FinishOnce(grpc::Status(
+          grpc::StatusCode::INTERNAL,
+          absl::StrCat("the queue returned ", result.outputs.size(),
+                       " outputs for ", output_indices_.size(), " styles")));
+      Unref();
+      return;
+    }
+    result_ = std::move(result);
+    const int n = static_cast<int>(result_.outputs.size());
+    for (int i = 0; i < n; ++i) response_->add_images();
+    encodes_left_.store(n);
+    // One task per output so that the styles of a large image encode in
+    // parallel; the last one to end finishes the call. The result's reference
+    // passes to the encode tasks.
+    for (int i = 1; i < n; ++i) {
+      Ref();
+      service_->pool()->Post([this, i] { EncodeOutput(i); });
+    }
+    EncodeOutput(0);
+  });
+}
+
+void StylizeImageReactor::EncodeOutput(int i) {
+  v1::StyledImage* out = response_->mutable_images(i);
+  out->set_output_index(output_indices_[i]);
+  absl::Status s =
+      EncodeImage(result_.outputs[i], format_, out->mutable_image());
+  if (!s.ok()) {
+    absl::MutexLock lock(&error_mu_);
+    if (encode_error_.ok()) encode_error_ = s;
+  }
+  if (encodes_left_.fetch_sub(1) == 1) {
+    absl::Status error;
+    {
+      absl::MutexLock lock(&error_mu_);
+      error = encode_error_;
+    }
+    if (error.ok()) {
+      int64_t bytes = 0;
+      for (const v1::StyledImage& image : response_->images()) {
+        bytes += image.image().has_raw() ? image.image().raw().rgb().size()
+                                         : image.image().encoded().size();
+      }
+      log_.AddBytesOut(bytes);
+      log_.AddFrames(response_->images_size());
+      FinishOnce(grpc::Status::OK);
+    } else {
+      response_->Clear();
+      FinishOnce(ToGrpcStatus(error));
+    }
+  }
+  Unref();
+}
+
+void StylizeImageReactor::OnCancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (job_ != nullptr) job_->Cancel();  // the result arrives as CANCELLED
+}
+
+void StylizeImageReactor::FinishOnce(const grpc::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+  }
+  log_.Finish(status);
+  Finish(status);
+}
+
+void StylizeImageReactor::OnDone() { Unref(); }
+
+void StylizeImageReactor::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+}  // namespace stylizer

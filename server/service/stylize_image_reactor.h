@@ -1,0 +1,77 @@
+// The StylizeImage call: decodes one image on the work pool, submits it with
+// all its styles as one FrameRequest (so the styles batch together), and
+// encodes the outputs in parallel on the work pool when the queue delivers.
+// Never blocks a gRPC thread or a queue thread.
+#ifndef STYLIZER_SERVER_SERVICE_STYLIZE_IMAGE_REACTOR_H_
+#define STYLIZER_SERVER_SERVICE_STYLIZE_IMAGE_REACTOR_H_
+
+#include <atomic>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/server_callback.h"
+#include "server/batching/job_queue.h"
+#include "server/service/call_log.h"
+#include "server/service/service_context.h"
+#include "stylizer/v1/stylizer.pb.h"
+
+namespace stylizer {
+
+class StylizeImageReactor : public grpc::ServerUnaryReactor {
+ public:
+  // Starts the call. The reactor deletes itself once gRPC is done with it and
+  // every task it started has ended.
+  static grpc::ServerUnaryReactor* Start(ServiceContext* service,
+                                         grpc::CallbackServerContext* context,
+                                         const v1::StylizeImageRequest* request,
+                                         v1::StylizeImageResponse* response);
+
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  StylizeImageReactor(ServiceContext* service,
+                      grpc::CallbackServerContext* context,
+                      const v1::StylizeImageRequest* request,
+                      v1::StylizeImageResponse* response);
+  ~StylizeImageReactor() override = default;
+
+  // Work-pool steps.
+  void DecodeAndSubmit();
+  void EncodeOutput(int i);
+
+  // Queue thread: the frame's outputs (or why there are none).
+  void OnResult(FrameResult result);
+
+  void FinishOnce(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref();
+
+  ServiceContext* const service_;
+  grpc::CallbackServerContext* const context_;
+  const v1::StylizeImageRequest* const request_;
+  v1::StylizeImageResponse* const response_;
+  CallLog log_;
+
+  // gRPC's reference (dropped in OnDone) plus one per pending task or result.
+  std::atomic<int> refs_{1};
+
+  absl::Mutex mu_;
+  std::unique_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Set by DecodeAndSubmit, read by the encode tasks.
+  std::vector<uint32_t> output_indices_;
+  v1::ImageFormat format_ = v1::IMAGE_FORMAT_UNSPECIFIED;
+  FrameResult result_;
+  std::atomic<int> encodes_left_{0};
+  absl::Mutex error_mu_;
+  absl::Status encode_error_ ABSL_GUARDED_BY(error_mu_);
+};
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_SERVICE_STYLIZE_IMAGE_REACTOR_H_

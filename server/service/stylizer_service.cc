@@ -1,0 +1,80 @@
+// The Stylizer service's method table; see stylizer_service.h.
+#include "server/service/stylizer_service.h"
+
+#include "server/service/call_log.h"
+#include "server/service/stylize_frames_reactor.h"
+#include "server/service/stylize_image_reactor.h"
+
+namespace stylizer {
+namespace {
+
+// Ends a StylizeVideo call at once with a fixed status.
+class RefusedVideoReactor : public VideoReactor {
+ public:
+  RefusedVideoReactor(Metrics* metrics, grpc::CallbackServerContext* context,
+                      const grpc::Status& status)
+      : log_(metrics, "StylizeVideo", *context) {
+    log_.Finish(status);
+    Finish(status);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  CallLog log_;
+};
+
+}  // namespace
+
+StylizerService::StylizerService(ServiceContext* context,
+                                 VideoReactorFactory video)
+    : context_(context), video_(std::move(video)) {}
+
+grpc::ServerUnaryReactor* StylizerService::GetModelInfo(
+    grpc::CallbackServerContext* context,
+    const v1::GetModelInfoRequest* request, v1::ModelInfo* response) {
+  CallLog log(context_->metrics(), "GetModelInfo", *context);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status status = context_->Admit(*context);
+  if (status.ok()) {
+    const ModelDescription& model = context_->model();
+    response->set_name(model.name);
+    for (size_t i = 0; i < model.style_names.size(); ++i) {
+      v1::StyleInfo* style = response->add_styles();
+      style->set_index(static_cast<uint32_t>(i));
+      style->set_name(model.style_names[i]);
+    }
+    response->set_device(model.device);
+    response->set_precision(model.precision);
+    response->set_max_batch_size(context_->max_batch_size());
+    response->set_max_frame_pixels(context_->limits().max_frame_pixels);
+    response->set_model_json(model.model_json);
+  }
+  log.Finish(status);
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* StylizerService::StylizeImage(
+    grpc::CallbackServerContext* context,
+    const v1::StylizeImageRequest* request,
+    v1::StylizeImageResponse* response) {
+  return StylizeImageReactor::Start(context_, context, request, response);
+}
+
+grpc::ServerBidiReactor<v1::StylizeFramesRequest, v1::StylizeFramesResponse>*
+StylizerService::StylizeFrames(grpc::CallbackServerContext* context) {
+  return StylizeFramesReactor::Start(context_, context);
+}
+
+VideoReactor* StylizerService::StylizeVideo(
+    grpc::CallbackServerContext* context) {
+  grpc::Status status = context_->Admit(*context);
+  if (status.ok() && video_) return video_(context_, context);
+  if (status.ok()) {
+    status = grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                          "this server build does not stylize videos");
+  }
+  return new RefusedVideoReactor(context_->metrics(), context, status);
+}
+
+}  // namespace stylizer

@@ -1,0 +1,54 @@
+// The stylizer.v1.Stylizer service: GetModelInfo answers from the shared
+// context; every other method hands its call to a reactor (one class per RPC,
+// each in its own file). StylizeVideo's reactor comes from a factory so that
+// the video pipeline plugs in without the service depending on it.
+#ifndef STYLIZER_SERVER_SERVICE_STYLIZER_SERVICE_H_
+#define STYLIZER_SERVER_SERVICE_STYLIZER_SERVICE_H_
+
+#include <functional>
+
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/server_callback.h"
+#include "server/service/service_context.h"
+#include "stylizer/v1/stylizer.grpc.pb.h"
+
+namespace stylizer {
+
+using VideoReactor = grpc::ServerBidiReactor<v1::StylizeVideoRequest,
+                                             v1::StylizeVideoResponse>;
+// Makes the reactor of one StylizeVideo call (it deletes itself in OnDone).
+using VideoReactorFactory =
+    std::function<VideoReactor*(ServiceContext*, grpc::CallbackServerContext*)>;
+
+class StylizerService final : public v1::Stylizer::CallbackService {
+ public:
+  // `context` must outlive the service. Without `video`, StylizeVideo answers
+  // UNIMPLEMENTED.
+  StylizerService(ServiceContext* context, VideoReactorFactory video);
+
+  // Describes the loaded model and the server's limits.
+  grpc::ServerUnaryReactor* GetModelInfo(
+      grpc::CallbackServerContext* context,
+      const v1::GetModelInfoRequest* request, v1::ModelInfo* response) override;
+
+  // One image, one output per style (StylizeImageReactor).
+  grpc::ServerUnaryReactor* StylizeImage(
+      grpc::CallbackServerContext* context,
+      const v1::StylizeImageRequest* request,
+      v1::StylizeImageResponse* response) override;
+
+  // An ordered frame stream (StylizeFramesReactor).
+  grpc::ServerBidiReactor<v1::StylizeFramesRequest, v1::StylizeFramesResponse>*
+  StylizeFrames(grpc::CallbackServerContext* context) override;
+
+  // A whole movie (the video pipeline's reactor).
+  VideoReactor* StylizeVideo(grpc::CallbackServerContext* context) override;
+
+ private:
+  ServiceContext* const context_;
+  const VideoReactorFactory video_;
+};
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_SERVICE_STYLIZER_SERVICE_H_
