@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+"""Measures a serving archive against the model card's quality bar.
+
+On held-out photos (centre-cropped to --width x --height), for every style:
+- colour cut: 1 - d(output, painting) / d(photo, painting), d on RGB mean and
+  covariance (bar: >= 0.30 for every style);
+- Gram cut: the same with the Gram distance on a random VGG-16 whose seed no
+  training run uses (bar: >= 0.30);
+- edge correlation of the luminance edge maps of photo and output (bar: >= 0.2);
+- distinctness: mean absolute difference between two styles' outputs, in grey
+  levels, for the closest pair (bar: >= 8).
+Values are means over the photos. Prints a Markdown table and PASS/FAIL;
+--picture writes the model card's picture (one photo in every style, with the
+paintings as thumbnails).
+
+    /usr/bin/python3 training/evaluate.py --model models/default.pt --styles DIR \
+        [--photos training/content_photos.txt] [--picture docs/model-card-styles.png]
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stylizer_training.data import find_styles, read_photo_list  # noqa: E402
+from stylizer_training.images import center_crop, load_rgb, resize_short  # noqa: E402
+from stylizer_training.metrics import (GramDistance, colour_distance,  # noqa: E402
+                                       edge_correlation, grey_level_difference)
+
+BAR = {"colour": 0.30, "gram": 0.30, "edges": 0.2, "distinct": 8.0}
+
+
+def load_model(path: str):
+    """(scripted module, style names) of a serving archive."""
+    extra = {"stylizer/styles.json": ""}
+    module = torch.jit.load(path, map_location="cpu", _extra_files=extra)
+    styles = json.loads(extra["stylizer/styles.json"])
+    return module.eval(), [s["name"] for s in sorted(styles, key=lambda s: s["index"])]
+
+
+@torch.no_grad()
+def stylize_all(module, photo: torch.Tensor, n_styles: int) -> torch.Tensor:
+    """[N, 3, H, W]: the photo in every style."""
+    return module(photo[None].expand(n_styles, -1, -1, -1).contiguous(),
+                  torch.eye(n_styles)).clamp(0, 1)
+
+
+def evaluate(module, names, paintings, photos):
+    """Per-style metric means and the distinctness matrix, over the photos."""
+    judge = GramDistance()
+    targets = [judge.grams(p) for p in paintings]
+    n = len(names)
+    rows = {k: [[] for _ in range(n)] for k in ("colour", "gram", "edges")}
+    diff = torch.zeros(n, n)
+    outputs = []
+    for photo in photos:
+        outs = stylize_all(module, photo, n)
+        outputs.append(outs)
+        for s in range(n):
+            p = paintings[s]
+            rows["colour"][s].append(1 - colour_distance(outs[s], p) / colour_distance(photo, p))
+            rows["gram"][s].append(1 - judge.distance(outs[s], targets[s])
+                                   / judge.distance(photo, targets[s]))
+            rows["edges"][s].append(edge_correlation(photo, outs[s]))
+        for a in range(n):
+            for b in range(a + 1, n):
+                d = grey_level_difference(outs[a], outs[b]) / len(photos)
+                diff[a, b] += d
+                diff[b, a] += d
+    mean = {k: [sum(v) / len(v) for v in rows[k]] for k in rows}
+    return mean, diff, outputs
+
+
+def table(names, mean, diff) -> str:
+    """Markdown table of the measures plus the verdict line."""
+    n = len(names)
+    lines = ["| style | colour cut | Gram cut | edge corr | closest style (grey levels) |",
+             "|---|---|---|---|---|"]
+    for s in range(n):
+        others = [(float(diff[s, o]), names[o]) for o in range(n) if o != s]
+        d, o = min(others) if others else (float("inf"), "-")
+        lines.append(f"| {names[s]} | {mean['colour'][s]:.2f} | {mean['gram'][s]:.2f} | "
+                     f"{mean['edges'][s]:.2f} | {o} ({d:.1f}) |")
+    closest = min((float(diff[a, b]) for a in range(n) for b in range(n) if a != b),
+                  default=float("inf"))
+    ok = (min(mean["colour"]) >= BAR["colour"] and min(mean["gram"]) >= BAR["gram"]
+          and min(mean["edges"]) >= BAR["edges"] and closest >= BAR["distinct"])
+    lines.append("")
+    lines.append(f"worst: colour cut {min(mean['colour']):.2f} (bar {BAR['colour']}), "
+                 f"Gram cut {min(mean['gram']):.2f} (bar {BAR['gram']}), "
+                 f"edge corr {min(mean['edges']):.2f} (bar {BAR['edges']}), "
+                 f"closest styles {closest:.1f} grey levels (bar {BAR['distinct']}): "
+                 f"{'PASS' if ok else 'FAIL'}")
+    return "\n".join(lines), ok
+
+
+def picture(photo, outs, paintings, names, path: str, max_bytes: int = 1000000) -> None:
+    """3x3 grid: the photo, then each style with its painting as an inset thumbnail."""
+    from PIL import Image, ImageDraw
+    to_pil = lambda t: Image.fromarray(  # noqa: E731
+        (t.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+    h, w = photo.shape[1:]
+    grid = Image.new("RGB", (3 * w, 3 * h), "white")
+    draw = ImageDraw.Draw(grid)
+    cells = [(to_pil(photo), "photo", None)] + [
+        (to_pil(outs[s]), names[s], paintings[s]) for s in range(len(names))]
+    for i, (img, label, painting) in enumerate(cells[:9]):
+        x, y = (i % 3) * w, (i // 3) * h
+        grid.paste(img, (x, y))
+        if painting is not None:
+            th = to_pil(painting)
+            th.thumbnail((w // 3, h // 3))
+            tx, ty = x + w - th.width - 4, y + h - th.height - 4
+            draw.rectangle([tx - 2, ty - 2, tx + th.width + 1, ty + th.height + 1], fill="white")
+            grid.paste(th, (tx, ty))
+        draw.rectangle([x, y, x + 8 + 7 * len(label), y + 14], fill="white")
+        draw.text((x + 4, y + 2), label, fill="black")
+    grid.save(path, optimize=True)
+    while os.path.getsize(path) > max_bytes:  # shrink until it fits the size budget
+        scale = 0.95 * (max_bytes / os.path.getsize(path)) ** 0.5
+        grid = grid.resize((int(grid.width * scale), int(grid.height * scale)), Image.LANCZOS)
+        grid.save(path, optimize=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="serving archive (.pt)")
+    ap.add_argument("--styles", required=True, help="directory of the paintings")
+    ap.add_argument("--photos", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                     "content_photos.txt"),
+                    help="photo list; its 'heldout' photos are measured")
+    ap.add_argument("--width", type=int, default=320)
+    ap.add_argument("--height", type=int, default=224)
+    ap.add_argument("--painting-size", type=int, default=224,
+                    help="paintings are resized to this shorter side for the measures")
+    ap.add_argument("--picture", default="", help="write the style grid PNG here")
+    ap.add_argument("--picture-photo", type=int, default=0, help="held-out photo for it")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    module, names = load_model(args.model)
+    _, heldout = read_photo_list(args.photos)
+    if not heldout:
+        print("error: the photo list marks no 'heldout' photo", file=sys.stderr)
+        return 2
+    photos = [center_crop(load_rgb(p, 1024), args.height, args.width) for p in heldout]
+    paintings = [resize_short(load_rgb(p), args.painting_size)
+                 for p in find_styles(args.styles, names)]
+    mean, diff, outputs = evaluate(module, names, paintings, photos)
+    text, ok = table(names, mean, diff)
+    print(f"{len(photos)} held-out photos at {args.width}x{args.height}:\n")
+    print(text)
+    if args.picture:
+        i = args.picture_photo
+        picture(photos[i], outputs[i], paintings, names, args.picture)
+        print(f"picture: {args.picture} ({os.path.getsize(args.picture)} bytes)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Training loop of the multi-style network: batches, checkpoints, progress.
+
+Every batch holds all N styles (a fresh random permutation per N rows); each
+row is a random crop of a random content photo. The loss is a
+`StyleObjective`; the optimiser is Adam. Checkpoints hold the network, the
+optimiser, the step, the elapsed time, the random states and the options, so
+a stopped run resumes where it stopped.
+"""
+import os
+import random
+import signal
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from .images import load_rgb, random_crop
+from .network import FastStylizationNetwork
+from .objective import StyleObjective
+
+CHECKPOINT_VERSION = 1
+
+
+def style_schedule(n_styles: int, batch: int, rng: random.Random) -> List[int]:
+    """Style index of each batch row: concatenated random permutations of all styles."""
+    out: List[int] = []
+    while len(out) < batch:
+        perm = list(range(n_styles))
+        rng.shuffle(perm)
+        out += perm
+    return out[:batch]
+
+
+def format_eta(seconds: float) -> str:
+    """Seconds -> 'H:MM:SS'."""
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """One-line progress bar (carriage return on a terminal, plain lines otherwise)."""
+
+    def __init__(self, total: int, start: int, stream=sys.stderr, every: int = 10):
+        self.total = total
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.every = every
+        self.t0 = time.time()
+        self.start = start
+        self.ema: Dict[str, float] = {}
+
+    def update(self, step: int, terms: Dict[str, float]) -> None:
+        """Records the losses of `step` (1-based) and redraws when due."""
+        for k, v in terms.items():
+            self.ema[k] = v if k not in self.ema else 0.95 * self.ema[k] + 0.05 * v
+        if not (self.tty or step % self.every == 0 or step == self.total):
+            return
+        done = step - self.start
+        rate = done / max(1e-9, time.time() - self.t0)
+        eta = (self.total - step) / rate if rate > 0 else 0
+        width = 24
+        fill = int(width * step / max(1, self.total))
+        losses = " ".join(f"{k} {v:.4f}" for k, v in self.ema.items())
+        line = (f"[{'#' * fill}{'.' * (width - fill)}] {step}/{self.total} {losses} "
+                f"{rate:.2f} step/s ETA {format_eta(eta)}")
+        if self.tty:
+            self.stream.write("\r" + line + "\033[K")
+            if step == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def save_checkpoint(path: str, state: dict) -> None:
+    """Writes atomically (temporary file, then rename)."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Holds the network, the objective, the data and the optimiser of one run."""
+
+    def __init__(self, opts: dict, photos: Sequence[str], paintings: Sequence[torch.Tensor],
+                 log: Callable[[str], None] = print):
+        self.opts = dict(opts)
+        self.log = log
+        self.n_styles = len(paintings)
+        self.net = FastStylizationNetwork(self.n_styles)
+        self.objective = StyleObjective(
+            loss_net=opts["loss_net"], stat=opts["stat"], seeds=opts["loss_seeds"],
+            weights=opts.get("loss_weights"), width=opts["loss_width"],
+            style_weight=opts["style_weight"], rgb_weight=opts["rgb_weight"],
+            content_weight=opts["content_weight"], content_tap=opts["content_tap"])
+        self.objective.set_styles(paintings)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=opts["lr"])
+        self.step = 0
+        self.elapsed = 0.0
+        self.rng = random.Random(opts["seed"])
+        torch.manual_seed(opts["seed"])
+        load_side = max(512, 4 * opts["size"])
+        self.photos: List[torch.Tensor] = [load_rgb(p, load_side) for p in photos]
+        if not self.photos:
+            raise ValueError("no content photos")
+        self._stop = False
+
+    def state(self) -> dict:
+        """Everything a resumed run needs."""
+        return {"version": CHECKPOINT_VERSION, "model": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "elapsed": self.elapsed, "opts": self.opts, "rng": self.rng.getstate(),
+                "torch_rng": torch.get_rng_state()}
+
+    def load_state(self, ckpt: dict) -> None:
+        """Restores a checkpoint written by `state` (same number of styles)."""
+        self.net.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.step = int(ckpt["step"])
+        self.elapsed = float(ckpt.get("elapsed", 0.0))
+        if "rng" in ckpt:
+            self.rng.setstate(ckpt["rng"])
+        if "torch_rng" in ckpt:
+            torch.set_rng_state(ckpt["torch_rng"])
+
+    def batch(self):
+        """A batch: content crops [B, 3, S, S] and style indices."""
+        b, size = self.opts["batch"], self.opts["size"]
+        crops = [random_crop(self.rng.choice(self.photos), size, self.rng,
+                             (self.opts["crop_min"], 1.0)) for _ in range(b)]
+        return torch.stack(crops), style_schedule(self.n_styles, b, self.rng)
+
+    def train_step(self) -> Dict[str, float]:
+        """One optimiser step; returns the loss terms."""
+        content, y = self.batch()
+        self.optimizer.zero_grad(set_to_none=True)
+        out = self.net(content, torch.tensor(y))
+        total, terms = self.objective(out, content, y)
+        total.backward()
+        self.optimizer.step()
+        terms["total"] = float(total)
+        return terms
+
+    def request_stop(self, *_):
+        """Signal handler: finish the current step, checkpoint, stop."""
+        self._stop = True
+
+    def run(self, checkpoint: Optional[str], checkpoint_every: int,
+            on_checkpoint: Optional[Callable[["Trainer"], None]] = None) -> bool:
+        """Trains until opts['steps']; returns False if stopped by a signal."""
+        total = self.opts["steps"]
+        progress = Progress(total, self.step)
+        old = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while self.step < total and not self._stop:
+                t = time.time()
+                terms = self.train_step()
+                self.step += 1
+                self.elapsed += time.time() - t
+                progress.update(self.step, terms)
+                if checkpoint and (self.step % checkpoint_every == 0 or self.step == total):
+                    save_checkpoint(checkpoint, self.state())
+                    if on_checkpoint:
+                        on_checkpoint(self)
+            if self._stop and checkpoint:
+                save_checkpoint(checkpoint, self.state())
+                self.log(f"stopped at step {self.step}; checkpoint {checkpoint}")
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        return not self._stop

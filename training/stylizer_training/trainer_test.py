@@ -1,0 +1,89 @@
+"""Tests of the training loop, checkpoints, the photo list and train.py end to end."""
+import os
+import random
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+import torch
+from PIL import Image
+
+from stylizer_training.data import find_styles, read_photo_list
+from stylizer_training.images import random_crop
+from stylizer_training.trainer import format_eta, style_schedule
+
+TRAINING_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, TRAINING_DIR)
+import train  # noqa: E402
+
+
+def write_image(path, seed, size=(40, 30)):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+
+
+class PiecesTest(unittest.TestCase):
+    def test_every_batch_holds_all_styles(self):
+        rng = random.Random(0)
+        for _ in range(5):
+            self.assertEqual(sorted(style_schedule(8, 8, rng)), list(range(8)))
+        rows = style_schedule(3, 7, rng)
+        self.assertEqual(len(rows), 7)
+        self.assertEqual(sorted(rows[:3]), [0, 1, 2])
+
+    def test_format_eta(self):
+        self.assertEqual(format_eta(3725), "1:02:05")
+        self.assertEqual(format_eta(-4), "0:00:00")
+
+    def test_random_crop(self):
+        crop = random_crop(torch.rand(3, 30, 50), 16, random.Random(1))
+        self.assertEqual(tuple(crop.shape), (3, 16, 16))
+
+    def test_photo_list_and_styles(self):
+        with tempfile.TemporaryDirectory() as d:
+            lst = os.path.join(d, "list.txt")
+            with open(lst, "w") as f:
+                f.write("# comment\na.png\nheldout /abs/b.png  # note\n\n")
+            train_photos, held = read_photo_list(lst)
+            self.assertEqual(train_photos, [os.path.join(d, "a.png")])
+            self.assertEqual(held, ["/abs/b.png"])
+            write_image(os.path.join(d, "one.jpg"), 0)
+            self.assertEqual(find_styles(d, ["one"]), [os.path.join(d, "one.jpg")])
+            with self.assertRaises(FileNotFoundError):
+                find_styles(d, ["one", "two"])
+
+
+class TrainScriptTest(unittest.TestCase):
+    def test_train_resume_export(self):
+        from stylizer_training.export import load_archive_metadata
+        torch.set_num_threads(1)
+        with tempfile.TemporaryDirectory() as d:
+            styles, photos = os.path.join(d, "styles"), os.path.join(d, "photos")
+            os.makedirs(styles)
+            os.makedirs(photos)
+            write_image(os.path.join(styles, "red.png"), 1)
+            write_image(os.path.join(styles, "blue.jpg"), 2)
+            for i in range(3):
+                write_image(os.path.join(photos, f"p{i}.png"), 10 + i)
+            ckpt = os.path.join(d, "run.ckpt")
+            common = ["--styles", styles, "--style-names", "red,blue", "--content", photos,
+                      "--checkpoint", ckpt, "--size", "16", "--style-size", "24",
+                      "--batch", "2", "--threads", "1", "--checkpoint-every", "1"]
+            self.assertEqual(train.main(common + ["--steps", "2"]), 0)
+            self.assertEqual(torch.load(ckpt)["step"], 2)
+            archive = os.path.join(d, "model.pt")
+            self.assertEqual(train.main(common + ["--steps", "3", "--export", archive]), 0)
+            self.assertEqual(torch.load(ckpt)["step"], 3)
+            meta = load_archive_metadata(archive)
+            self.assertEqual([s["name"] for s in meta["styles"]], ["red", "blue"])
+            self.assertEqual(meta["model"]["training"]["steps"], 3)
+            module = torch.jit.load(archive)
+            out = module(torch.rand(1, 3, 8, 12), torch.tensor([[0.5, 0.5]]))
+            self.assertEqual(tuple(out.shape), (1, 3, 8, 12))
+            self.assertEqual(train.main(["--checkpoint", os.path.join(d, "none.ckpt"),
+                                         "--export", archive, "--export-only"]), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

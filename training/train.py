@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""Trains the multi-style network (MODEL.md) on content photos and paintings.
+
+    /usr/bin/python3 training/train.py --styles DIR --checkpoint RUN.ckpt \
+        [--photos LIST | --content DIR ...] [--size 128] [--steps 3000] [--batch 8] \
+        [--export ARCHIVE.pt]
+
+DIR holds one painting per style, named <style>.jpg|jpeg|png (--style-names
+gives the names and their index order). Rerunning the same command resumes
+from --checkpoint; --steps may be raised to train on. --export writes the
+serving archive when training ends (or at once, with --export-only). The
+default loss network is a randomly initialised VGG-16 (no download needed);
+--loss-weights FILE uses a torchvision-format VGG-16 state_dict instead (see
+docs/model-card.md for the conversion).
+"""
+import argparse
+import datetime
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stylizer_training.data import (STYLE_NAMES, find_styles, load_paintings,  # noqa: E402
+                                    read_photo_list)
+from stylizer_training.images import list_images  # noqa: E402
+from stylizer_training.trainer import Trainer, format_eta  # noqa: E402
+
+DEFAULT_PHOTOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "content_photos.txt")
+# Options that change what is trained; a resumed run keeps the checkpoint's.
+MODEL_OPTS = ("size", "style_size", "batch", "lr", "loss_net", "stat", "loss_seeds",
+              "loss_weights", "loss_width", "style_weight", "rgb_weight", "content_weight",
+              "content_tap", "crop_min", "seed", "style_names")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--styles", help="directory with one painting per style")
+    ap.add_argument("--style-names", default=",".join(STYLE_NAMES),
+                    help="comma-separated style names, in index order")
+    ap.add_argument("--photos", default=None,
+                    help="photo list file (lines 'PATH' or 'heldout PATH'); default: "
+                         "training/content_photos.txt unless --content is given")
+    ap.add_argument("--content", nargs="*", default=[],
+                    help="content photo directories or files (instead of --photos)")
+    ap.add_argument("--checkpoint", required=True, help="checkpoint file (resumed if present)")
+    ap.add_argument("--checkpoint-every", type=int, default=25, help="steps between saves")
+    ap.add_argument("--steps", type=int, default=3000, help="total optimiser steps")
+    ap.add_argument("--size", type=int, default=128, help="crop side in pixels (multiple of 4)")
+    ap.add_argument("--style-size", type=int, default=256,
+                    help="paintings are resized to this shorter side")
+    ap.add_argument("--crop-min", type=float, default=0.3,
+                    help="smallest crop, as a fraction of the photo's shorter side")
+    ap.add_argument("--batch", type=int, default=8, help="batch size (rows cycle through styles)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    ap.add_argument("--loss-net", default="vgg16", choices=("vgg16", "filterbank"))
+    ap.add_argument("--loss-weights", default=None,
+                    help="torchvision VGG-16 state_dict file (default: random weights)")
+    ap.add_argument("--loss-seeds", default="1",
+                    help="seeds of the random loss networks (comma-separated: averaged)")
+    ap.add_argument("--loss-width", type=float, default=1.0,
+                    help="channel multiplier of a random VGG-16")
+    ap.add_argument("--stat", default="centred", choices=("centred", "gram", "swd"),
+                    help="style statistic")
+    ap.add_argument("--style-weight", type=float, default=1.0)
+    ap.add_argument("--rgb-weight", type=float, default=1.0,
+                    help="weight of the RGB mean/covariance term")
+    ap.add_argument("--content-weight", type=float, default=1.0)
+    ap.add_argument("--content-tap", type=int, default=2,
+                    help="which loss-network tap the content term uses (0-based)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--export", default=None, help="serving archive to write at the end")
+    ap.add_argument("--export-only", action="store_true",
+                    help="export the checkpoint without training")
+    ap.add_argument("--name", default="default", help="model name in the archive")
+    args = ap.parse_args(argv)
+    if args.size % 4:
+        ap.error("--size must be a multiple of 4")
+    if args.export_only and not args.export:
+        ap.error("--export-only needs --export")
+    return args
+
+
+def export(ckpt: dict, path: str, name: str) -> None:
+    """Writes the serving archive of a checkpoint."""
+    from stylizer_training.export import export_archive
+    opts = ckpt["opts"]
+    notes = {k: opts[k] for k in MODEL_OPTS if k in opts}
+    notes.update(steps=ckpt["step"], train_seconds=round(ckpt.get("elapsed", 0.0)),
+                 exported=datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"))
+    export_archive(ckpt["model"], opts["style_names"], path,
+                   {"name": name, "source": "training/train.py", "training": notes})
+    print(f"exported {len(opts['style_names'])} styles at step {ckpt['step']} to {path}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    ckpt = torch.load(args.checkpoint, map_location="cpu") if os.path.exists(args.checkpoint) \
+        else None
+    if args.export_only:
+        if ckpt is None:
+            print(f"error: no checkpoint {args.checkpoint}", file=sys.stderr)
+            return 2
+        export(ckpt, args.export, args.name)
+        return 0
+    if not args.styles:
+        print("error: --styles is required for training", file=sys.stderr)
+        return 2
+
+    opts = {
+        "size": args.size, "style_size": args.style_size, "batch": args.batch, "lr": args.lr,
+        "loss_net": args.loss_net, "stat": args.stat,
+        "loss_seeds": [int(s) for s in args.loss_seeds.split(",")],
+        "loss_weights": args.loss_weights, "loss_width": args.loss_width,
+        "style_weight": args.style_weight, "rgb_weight": args.rgb_weight,
+        "content_weight": args.content_weight, "content_tap": args.content_tap,
+        "crop_min": args.crop_min, "seed": args.seed,
+        "style_names": args.style_names.split(","),
+    }
+    if ckpt is not None:
+        for k in MODEL_OPTS:  # a resumed run trains the same thing
+            if k in ckpt["opts"]:
+                opts[k] = ckpt["opts"][k]
+    opts["steps"] = args.steps
+
+    if args.content:
+        photos = list_images(args.content)
+    else:
+        photos, _ = read_photo_list(args.photos or DEFAULT_PHOTOS)
+    paintings = load_paintings(find_styles(args.styles, opts["style_names"]),
+                               opts["style_size"])
+    trainer = Trainer(opts, photos, paintings)
+    if ckpt is not None:
+        trainer.load_state(ckpt)
+        print(f"resumed {args.checkpoint} at step {trainer.step} "
+              f"({format_eta(trainer.elapsed)} trained)")
+    print(f"training {len(paintings)} styles on {len(photos)} photos: {opts['steps']} steps, "
+          f"batch {opts['batch']}, {opts['size']} px, loss {opts['loss_net']}/{opts['stat']}",
+          flush=True)
+    finished = trainer.run(args.checkpoint, args.checkpoint_every)
+    if finished and args.export:
+        export(trainer.state(), args.export, args.name)
+    return 0 if finished else 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
