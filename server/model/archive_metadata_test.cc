@@ -1,0 +1,70 @@
+// Tests of the archive metadata parsers: valid files, every rule of
+// styles.json, and malformed JSON that must fail cleanly.
+#include "server/model/archive_metadata.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace stylizer {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(ParseStylesJsonTest, ReadsNamesInIndexOrder) {
+  auto names = ParseStylesJson(
+      R"( [ {"index": 1, "name": "mosaic"}, {"name": "klimt", "index": 0},
+            {"index": 2.0, "name": "van gogh \u00e9\n", "extra": [1, {"a": null}]} ] )");
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_THAT(*names, ElementsAre("klimt", "mosaic", "van gogh \xc3\xa9\n"));
+}
+
+TEST(ParseStylesJsonTest, RejectsZeroStyles) {
+  auto names = ParseStylesJson("[]");
+  EXPECT_EQ(names.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(names.status().message(), HasSubstr("zero styles"));
+}
+
+TEST(ParseStylesJsonTest, RejectsBadEntries) {
+  for (const char* json : {
+           R"({"index": 0, "name": "a"})",                            // not an array
+           R"([{"index": 0}])",                                       // no name
+           R"([{"name": "a"}])",                                      // no index
+           R"([{"index": "0", "name": "a"}])",                        // string index
+           R"([{"index": 1, "name": "a"}])",                          // out of range
+           R"([{"index": -1, "name": "a"}])",                         // negative
+           R"([{"index": 0.5, "name": "a"}])",                        // fraction
+           R"([{"index": 0, "name": "a"}, {"index": 0, "name": "b"}])",  // twice
+           R"([{"index": 0, "name": "a"}, {"index": 1, "name": "a"}])",  // same name
+           R"([{"index": 0, "name": ""}])",                           // empty name
+           R"([1, 2])",
+       }) {
+    EXPECT_EQ(ParseStylesJson(json).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << json;
+  }
+}
+
+TEST(ParseStylesJsonTest, RejectsMalformedJson) {
+  for (const char* json :
+       {"", "[", "[{", R"([{"index": 0, "name": "a"})", R"([{"index": 0 "name": "a"}])",
+        R"([{"index": 0, "name": "a}])", R"([{"index": 0, "name": "\x"}])",
+        R"([{"index": 0, "name": "\u12"}])", "[] []", "[nul]", "[1e999]",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}) {
+    auto names = ParseStylesJson(json);
+    EXPECT_EQ(names.status().code(), absl::StatusCode::kInvalidArgument) << json;
+  }
+}
+
+TEST(ParseModelNameTest, ReadsNameOrFallsBack) {
+  EXPECT_EQ(*ParseModelName(R"({"name": "seed8", "num_styles": 8})", "x"), "seed8");
+  EXPECT_EQ(*ParseModelName(R"({"architecture": "a"})", "stem"), "stem");
+  EXPECT_EQ(*ParseModelName(R"({"name": 3})", "stem"), "stem");
+  EXPECT_EQ(ParseModelName("[]", "stem").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseModelName("{", "stem").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace stylizer

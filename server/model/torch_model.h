@@ -1,0 +1,101 @@
+// The LibTorch model runtime: loads a serving archive (a TorchScript module
+// with forward(images, style_weights); see docs/model-runtime.md), picks the
+// device and precision, and stylizes batches of 8-bit RGB frames of any size.
+// No LibTorch header here: the implementation sits behind a pimpl so that
+// code using StyleModel builds without LibTorch.
+#ifndef STYLIZER_SERVER_MODEL_TORCH_MODEL_H_
+#define STYLIZER_SERVER_MODEL_TORCH_MODEL_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/model/style_model.h"
+
+namespace stylizer {
+
+struct TorchModelOptions {
+  // Path of the serving archive (torch.jit.save file with stylizer/styles.json
+  // and stylizer/model.json). Required.
+  std::string archive_path;
+
+  // "auto" (default): the first CUDA device if LibTorch sees one, else the
+  // CPU. "cpu", "cuda" (= "cuda:0") or "cuda:N" force a device; a CUDA device
+  // that is missing is an error, never a silent fallback.
+  std::string device = "auto";
+
+  // "auto" (default), "fp32", "bf16" or "fp16". auto times every precision
+  // the device supports (CUDA: fp16, bf16 where the GPU has it, fp32; CPU:
+  // bf16, fp32) on a warm-up frame and keeps the fastest whose output stays
+  // within min_psnr_db of fp32; the choice and its reason are logged. fp16 on
+  // the CPU is an error (LibTorch has no CPU fp16 convolutions).
+  std::string precision = "auto";
+
+  // Quality floor for low precisions under "auto": PSNR in dB of the 8-bit
+  // output against fp32 on the warm-up frame. Default 35.
+  double min_psnr_db = 35.0;
+
+  // Intra-op CPU threads used by Stylize (LibTorch/OpenMP). 0 (default) = one
+  // per hardware thread. Applied on each calling thread, since OpenMP keeps
+  // the setting per thread.
+  int threads = 0;
+
+  // Freeze the TorchScript module and run LibTorch's inference optimisations
+  // (constant folding, convolution fusions, oneDNN layouts on the CPU).
+  // Default true; a module that cannot be frozen is served as loaded.
+  bool optimize = true;
+
+  // Side of the square warm-up frame used to check the interface and to time
+  // precisions under "auto" (rounded up to a multiple of 4, at least 8).
+  // Default 128.
+  int warmup_side = 128;
+
+  // Receives one human-readable line per decision (device, precision,
+  // timings). Default (empty): lines go to stderr prefixed "stylizer model: ".
+  std::function<void(absl::string_view)> log;
+};
+
+// A StyleModel backed by LibTorch. Thread-compatible: Stylize() calls on one
+// instance must be serialised by the caller.
+class TorchModel : public StyleModel {
+ public:
+  // Loads and checks the archive and warms the model up. Errors:
+  //   NotFound            the archive file does not exist;
+  //   InvalidArgument     corrupt archive, missing or bad styles.json, zero
+  //                       styles, a forward() that does not honour the
+  //                       interface, a bad option value, fp16 on the CPU;
+  //   FailedPrecondition  a CUDA device was requested but is not available;
+  //   ResourceExhausted   the device ran out of memory while loading;
+  //   Internal            anything else LibTorch reports.
+  static absl::StatusOr<std::unique_ptr<TorchModel>> Create(
+      const TorchModelOptions& options);
+
+  ~TorchModel() override;
+  TorchModel(const TorchModel&) = delete;
+  TorchModel& operator=(const TorchModel&) = delete;
+
+  // Name, style names, chosen device and precision, model.json text.
+  const ModelDescription& description() const override;
+
+  // Stylizes batch.input into batch.output (see FrameBatch). Frames of any
+  // size >= 1x1 are padded by reflection to a multiple of 4 (at least 8) and
+  // cropped back; results are rounded to 8 bits. InvalidArgument for a bad
+  // batch or weight row, ResourceExhausted when the device runs out of
+  // memory, Internal for any other LibTorch error. Never throws.
+  absl::Status Stylize(const FrameBatch& batch) override;
+
+  // Why the device and precision were chosen (also logged at Create).
+  const std::string& selection_note() const;
+
+ private:
+  struct Impl;
+  explicit TorchModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MODEL_TORCH_MODEL_H_
