@@ -1,0 +1,279 @@
+// stylizer-server: serves one multi-style network over gRPC (see
+// docs/server.md). Flags configure the model, batching, limits, security and
+// shutdown; SIGTERM or SIGINT drains gracefully and exits 0.
+#include <signal.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/metrics/log.h"
+#include "server/metrics/metrics.h"
+#include "server/model/torch_model.h"
+#include "server/service/server.h"
+
+// --- network ---
+ABSL_FLAG(std::string, host, "[::]",
+          "Interface the gRPC server listens on ([::] = every IPv4 and IPv6 "
+          "address; 127.0.0.1 = this machine only).");
+ABSL_FLAG(int, port, 50051, "TCP port of the gRPC API.");
+ABSL_FLAG(int, metrics_port, 9464,
+          "TCP port of the Prometheus endpoint /metrics; 0 picks a free port, "
+          "-1 turns the endpoint off.");
+
+// --- model ---
+ABSL_FLAG(std::string, model, "",
+          "Serving archive to load (a TorchScript file made by "
+          "training/export_seed.py or the trainer). Empty: the first that "
+          "exists of $STYLIZER_MODEL, <binary dir>/../share/stylizer/models/"
+          "default.pt and <source dir>/models/default.pt.");
+ABSL_FLAG(std::string, device, "auto",
+          "auto (first CUDA device if any, else the CPU), cpu, cuda or cuda:N. "
+          "A missing CUDA device is an error, never a silent fallback.");
+ABSL_FLAG(std::string, precision, "auto",
+          "auto (fastest precision that stays within 35 dB PSNR of fp32), "
+          "fp32, bf16 or fp16 (CUDA only).");
+ABSL_FLAG(int, threads, 0,
+          "CPU threads of one forward pass (LibTorch intra-op); 0 = one per "
+          "hardware thread.");
+
+// --- batching and queue ---
+ABSL_FLAG(int, max_batch_size, 8,
+          "Most work items (frame x style) the model runs in one batch.");
+ABSL_FLAG(absl::Duration, batch_timeout, absl::Milliseconds(5),
+          "Longest time the oldest item of an unfilled batch waits for more "
+          "items of its size (e.g. 5ms; 0 = send at once).");
+ABSL_FLAG(int64_t, max_queued_items, 512,
+          "Queue capacity in work items, across all callers. A still image "
+          "that does not fit gets RESOURCE_EXHAUSTED; streams wait.");
+ABSL_FLAG(int64_t, max_queued_bytes, int64_t{1} << 30,
+          "Queue capacity in bytes of pixels (width x height x 3 per item).");
+ABSL_FLAG(int, max_frames_in_flight_per_job, 64,
+          "Frames one caller may have in the queue at once.");
+ABSL_FLAG(int, queue_workers, 1,
+          "Batch pipelines per model (more overlap host work with the "
+          "device; calls on the model are still one at a time).");
+
+// --- limits ---
+ABSL_FLAG(int, max_concurrent_streams, 64,
+          "Most StylizeFrames + StylizeVideo calls open at once; more get "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(uint64_t, max_frame_pixels, 4096ull * 2160ull,
+          "Largest frame (width x height) accepted, checked from the image "
+          "header before anything is allocated. Default: DCI 4K (4096x2160).");
+ABSL_FLAG(int, max_styles_per_request, 64,
+          "Most outputs (styles) one image or frame may ask for.");
+ABSL_FLAG(int, max_frames_buffered_per_stream, 8,
+          "Frames a StylizeFrames stream may have read but not yet answered; "
+          "the server stops reading that stream until the client catches up.");
+ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
+          "Largest request message in bytes (a raw 4K RGB frame is ~26 MB).");
+ABSL_FLAG(int, max_send_message_bytes, 512 << 20,
+          "Largest response message in bytes (StylizeImage returns every "
+          "style in one message).");
+ABSL_FLAG(int64_t, grpc_memory_quota_bytes, 0,
+          "Memory gRPC may use for its buffers; 0 = no limit.");
+ABSL_FLAG(int, work_threads, 0,
+          "Threads decoding and encoding still images and frames; 0 = one per "
+          "hardware thread.");
+
+// --- connections and shutdown ---
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(60),
+          "Interval of the server's keepalive pings on idle connections.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "How long a keepalive ping may go unanswered before the connection "
+          "is closed.");
+ABSL_FLAG(absl::Duration, keepalive_min_client_interval, absl::Seconds(10),
+          "Shortest interval between client pings the server tolerates.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
+          "On SIGTERM/SIGINT: how long calls in flight may run on before they "
+          "are cancelled (health turns NOT_SERVING and new calls get "
+          "UNAVAILABLE at once).");
+
+// --- security ---
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of the server; with --tls_key turns TLS on.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; when set, clients must present a certificate signed "
+          "by it (mutual TLS). Needs --tls_cert and --tls_key.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding a bearer token (at least 16 characters). When set, "
+          "every Stylizer call must send the metadata `authorization: Bearer "
+          "<token>`; health checks and reflection stay open.");
+ABSL_FLAG(bool, reflection, true,
+          "Serve gRPC server reflection (lets grpcurl list and call the API).");
+
+// --- logging ---
+ABSL_FLAG(stylizer::LogFormat, log_format, stylizer::LogFormat::kText,
+          "text (logfmt, for people) or json (one object per line, for log "
+          "pipelines).");
+
+namespace stylizer {
+namespace {
+
+// The directory of this executable, or "" if unknown.
+std::filesystem::path ExecutableDir() {
+  std::error_code error;
+  std::filesystem::path exe =
+      std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? std::filesystem::path() : exe.parent_path();
+}
+
+// --model, or the first bundled archive that exists.
+std::string ModelPath() {
+  const std::string flag = absl::GetFlag(FLAGS_model);
+  if (!flag.empty()) return flag;
+  std::vector<std::filesystem::path> candidates;
+  if (const char* env = std::getenv("STYLIZER_MODEL"); env && *env) {
+    candidates.emplace_back(env);
+  }
+  const std::filesystem::path exe_dir = ExecutableDir();
+  if (!exe_dir.empty()) {
+    candidates.push_back(exe_dir / ".." / "share" / "stylizer" / "models" /
+                         "default.pt");
+  }
+  candidates.push_back(std::filesystem::path(STYLIZER_SOURCE_DIR) / "models" /
+                       "default.pt");
+  for (const auto& path : candidates) {
+    std::error_code error;
+    if (std::filesystem::exists(path, error)) {
+      return std::filesystem::weakly_canonical(path, error).string();
+    }
+  }
+  return candidates.back().string();  // reported as not found by the loader
+}
+
+Server::Options ServerOptions(Metrics* metrics) {
+  Server::Options o;
+  o.host = absl::GetFlag(FLAGS_host);
+  o.port = absl::GetFlag(FLAGS_port);
+  TorchModelOptions model;
+  model.archive_path = ModelPath();
+  model.device = absl::GetFlag(FLAGS_device);
+  model.precision = absl::GetFlag(FLAGS_precision);
+  model.threads = absl::GetFlag(FLAGS_threads);
+  model.log = [](absl::string_view line) {
+    LogEvent(LogLevel::kInfo, "model").Str("note", line);
+  };
+  o.load_model = [model]() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
+    LogEvent(LogLevel::kInfo, "loading_model").Str("path", model.archive_path);
+    absl::StatusOr<std::unique_ptr<TorchModel>> loaded =
+        TorchModel::Create(model);
+    if (!loaded.ok()) return loaded.status();
+    return std::unique_ptr<StyleModel>(*std::move(loaded));
+  };
+  o.queue.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  o.queue.batch_timeout = absl::GetFlag(FLAGS_batch_timeout);
+  o.queue.max_queued_items = absl::GetFlag(FLAGS_max_queued_items);
+  o.queue.max_queued_bytes = absl::GetFlag(FLAGS_max_queued_bytes);
+  o.queue.max_frames_in_flight_per_job =
+      absl::GetFlag(FLAGS_max_frames_in_flight_per_job);
+  o.queue.workers = absl::GetFlag(FLAGS_queue_workers);
+  o.limits.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  o.limits.max_frame_pixels = absl::GetFlag(FLAGS_max_frame_pixels);
+  o.limits.max_styles_per_request = absl::GetFlag(FLAGS_max_styles_per_request);
+  o.limits.max_frames_buffered_per_stream =
+      absl::GetFlag(FLAGS_max_frames_buffered_per_stream);
+  o.work_threads = absl::GetFlag(FLAGS_work_threads);
+  o.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  o.max_send_message_bytes = absl::GetFlag(FLAGS_max_send_message_bytes);
+  o.grpc_memory_quota_bytes = absl::GetFlag(FLAGS_grpc_memory_quota_bytes);
+  o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  o.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  o.keepalive_min_client_interval =
+      absl::GetFlag(FLAGS_keepalive_min_client_interval);
+  o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  o.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  o.enable_reflection = absl::GetFlag(FLAGS_reflection);
+  o.metrics = metrics;
+  // A failed load wakes the main thread, which exits non-zero.
+  o.on_load_failure = [](const absl::Status&) { kill(getpid(), SIGUSR1); };
+  return o;
+}
+
+int Run() {
+  SetLogFormat(absl::GetFlag(FLAGS_log_format));
+  // Signals are taken synchronously by the main thread (sigwait): block them
+  // before any thread starts so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<Metrics> metrics;
+  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
+    Metrics::Options mo;
+    mo.port = absl::GetFlag(FLAGS_metrics_port);
+    absl::StatusOr<std::unique_ptr<Metrics>> m = Metrics::Create(mo);
+    if (!m.ok()) {
+      LogEvent(LogLevel::kError, "startup_failed")
+          .Str("error", m.status().ToString());
+      return 1;
+    }
+    metrics = *std::move(m);
+    LogEvent(LogLevel::kInfo, "metrics").Int("port", metrics->port());
+  }
+
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::BuildAndStart(ServerOptions(metrics.get()));
+  if (!server.ok()) {
+    LogEvent(LogLevel::kError, "startup_failed")
+        .Str("error", server.status().ToString());
+    return 1;
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  if (signal == SIGUSR1) {  // the model could not be loaded
+    (*server)->Drain(absl::ZeroDuration());
+    return 1;
+  }
+  LogEvent(LogLevel::kInfo, "signal").Str("signal", strsignal(signal));
+  (*server)->Drain(absl::GetFlag(FLAGS_drain_timeout));
+  server->reset();
+  metrics.reset();
+  return 0;
+}
+
+}  // namespace
+}  // namespace stylizer
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves a multi-style stylization network over gRPC "
+      "(stylizer.v1.Stylizer, grpc.health.v1.Health, reflection).\n"
+      "Usage: stylizer-server [--model=ARCHIVE.pt] [--port=50051] [flags]\n"
+      "SIGTERM or SIGINT drains gracefully and exits 0. See docs/server.md.");
+  // --help lists this file's flags (the ones above); --helpfull lists all.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "server/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.normalize_filename = [](absl::string_view path) {
+    // Paths relative to the source tree, not to the build machine.
+    for (absl::string_view root : {"server/", "client/", "external/"}) {
+      const size_t pos = path.rfind(root);
+      if (pos != absl::string_view::npos) return std::string(path.substr(pos));
+    }
+    return std::string(path);
+  };
+  usage.version_string = [] { return std::string("stylizer-server\n"); };
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+  return stylizer::Run();
+}
