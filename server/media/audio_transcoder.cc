@@ -1,0 +1,180 @@
+// Audio to AAC for containers that cannot carry the input's codec (see
+// audio_transcoder.h).
+#include "server/media/audio_transcoder.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+extern "C" {
+#include <libavutil/audio_fifo.h>
+#include <libavutil/channel_layout.h>
+#include <libswresample/swresample.h>
+}
+
+namespace stylizer {
+namespace media {
+
+absl::StatusOr<std::unique_ptr<AudioTranscoder>> AudioTranscoder::Create(
+    const AVStream* in, bool global_header) {
+  std::unique_ptr<AudioTranscoder> t(new AudioTranscoder());
+  absl::Status s = t->Init(in, global_header);
+  if (!s.ok()) return s;
+  return t;
+}
+
+AudioTranscoder::~AudioTranscoder() {
+  swr_free(&swr_);
+  if (fifo_ != nullptr) av_audio_fifo_free(fifo_);
+}
+
+absl::Status AudioTranscoder::Init(const AVStream* in, bool global_header) {
+  in_time_base_ = in->time_base;
+  const AVCodec* dec = avcodec_find_decoder(in->codecpar->codec_id);
+  if (dec == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the input's audio codec (",
+                     avcodec_get_name(in->codecpar->codec_id),
+                     ") cannot be decoded; ask for drop_audio"));
+  }
+  decoder_.reset(avcodec_alloc_context3(dec));
+  if (decoder_ == nullptr) return absl::ResourceExhaustedError("out of memory");
+  int ret = avcodec_parameters_to_context(decoder_.get(), in->codecpar);
+  if (ret < 0) return AvError(ret, "configuring the audio decoder");
+  decoder_->pkt_timebase = in->time_base;
+  ret = avcodec_open2(decoder_.get(), dec, nullptr);
+  if (ret < 0) {
+    return AvError(ret, "opening the audio decoder",
+                   absl::StatusCode::kInvalidArgument);
+  }
+
+  const AVCodec* aac = avcodec_find_encoder(AV_CODEC_ID_AAC);
+  if (aac == nullptr) return absl::UnavailableError("no AAC encoder");
+  encoder_.reset(avcodec_alloc_context3(aac));
+  if (encoder_ == nullptr) return absl::ResourceExhaustedError("out of memory");
+  AVCodecContext* enc = encoder_.get();
+  enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
+  enc->sample_rate = decoder_->sample_rate > 0 ? decoder_->sample_rate : 48000;
+  int channels = decoder_->ch_layout.nb_channels;
+  if (channels <= 0 || channels > 8) channels = 2;
+  av_channel_layout_default(&enc->ch_layout, channels);
+  enc->bit_rate = 64000 * std::min(channels, 2) + 32000 * std::max(0, channels - 2);
+  enc->time_base = {1, enc->sample_rate};
+  if (global_header) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  ret = avcodec_open2(enc, aac, nullptr);
+  if (ret < 0) return AvError(ret, "opening the AAC encoder");
+
+  AVChannelLayout in_layout;
+  if (decoder_->ch_layout.nb_channels > 0) {
+    av_channel_layout_copy(&in_layout, &decoder_->ch_layout);
+  } else {
+    av_channel_layout_default(&in_layout, 2);
+  }
+  ret = swr_alloc_set_opts2(&swr_, &enc->ch_layout, enc->sample_fmt,
+                            enc->sample_rate, &in_layout, decoder_->sample_fmt,
+                            decoder_->sample_rate, 0, nullptr);
+  av_channel_layout_uninit(&in_layout);
+  if (ret < 0) return AvError(ret, "configuring the audio resampler");
+  ret = swr_init(swr_);
+  if (ret < 0) return AvError(ret, "starting the audio resampler");
+  fifo_ = av_audio_fifo_alloc(enc->sample_fmt, enc->ch_layout.nb_channels,
+                              std::max(enc->frame_size, 1024));
+  if (fifo_ == nullptr) return absl::ResourceExhaustedError("out of memory");
+  decoded_ = MakeFrame();
+  packet_ = MakePacket();
+  return absl::OkStatus();
+}
+
+absl::Status AudioTranscoder::Resample(const AVFrame* frame) {
+  const AVCodecContext* enc = encoder_.get();
+  int in_samples = frame != nullptr ? frame->nb_samples : 0;
+  int out_samples = swr_get_out_samples(swr_, in_samples);
+  if (out_samples <= 0) return absl::OkStatus();
+  AvFramePtr out = MakeFrame();
+  out->format = enc->sample_fmt;
+  out->nb_samples = out_samples;
+  int ret = av_channel_layout_copy(&out->ch_layout, &enc->ch_layout);
+  if (ret < 0) return AvError(ret, "audio layout");
+  ret = av_frame_get_buffer(out.get(), 0);
+  if (ret < 0) return AvError(ret, "allocating audio samples");
+  int got = swr_convert(
+      swr_, out->data, out_samples,
+      frame != nullptr ? const_cast<const uint8_t**>(frame->extended_data)
+                       : nullptr,
+      in_samples);
+  if (got < 0) return AvError(got, "resampling audio");
+  if (got > 0 && av_audio_fifo_write(fifo_, reinterpret_cast<void**>(out->data),
+                                     got) < got) {
+    return absl::ResourceExhaustedError("audio buffer");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AudioTranscoder::DrainEncoder(const Emit& emit) {
+  while (true) {
+    int ret = avcodec_receive_packet(encoder_.get(), packet_.get());
+    if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return absl::OkStatus();
+    if (ret < 0) return AvError(ret, "encoding AAC");
+    absl::Status s = emit(packet_.get());
+    av_packet_unref(packet_.get());
+    if (!s.ok()) return s;
+  }
+}
+
+absl::Status AudioTranscoder::EncodeFromFifo(bool flush, const Emit& emit) {
+  const int frame_size = encoder_->frame_size > 0 ? encoder_->frame_size : 1024;
+  while (av_audio_fifo_size(fifo_) >= frame_size ||
+         (flush && av_audio_fifo_size(fifo_) > 0)) {
+    int n = std::min(frame_size, av_audio_fifo_size(fifo_));
+    AvFramePtr frame = MakeFrame();
+    frame->format = encoder_->sample_fmt;
+    frame->nb_samples = n;
+    frame->sample_rate = encoder_->sample_rate;
+    int ret = av_channel_layout_copy(&frame->ch_layout, &encoder_->ch_layout);
+    if (ret < 0) return AvError(ret, "audio layout");
+    ret = av_frame_get_buffer(frame.get(), 0);
+    if (ret < 0) return AvError(ret, "allocating audio samples");
+    av_audio_fifo_read(fifo_, reinterpret_cast<void**>(frame->data), n);
+    frame->pts = next_pts_ == AV_NOPTS_VALUE ? 0 : next_pts_;
+    next_pts_ = frame->pts + n;
+    ret = avcodec_send_frame(encoder_.get(), frame.get());
+    if (ret < 0) return AvError(ret, "encoding AAC");
+    absl::Status s = DrainEncoder(emit);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AudioTranscoder::Push(const AVPacket* packet, const Emit& emit) {
+  int ret = avcodec_send_packet(decoder_.get(), packet);
+  if (ret < 0 && ret != AVERROR_EOF) {
+    if (ret == AVERROR(ENOMEM)) return AvError(ret, "decoding audio");
+    return absl::OkStatus();  // a damaged packet: skip it
+  }
+  while (true) {
+    ret = avcodec_receive_frame(decoder_.get(), decoded_.get());
+    if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) break;
+    if (ret < 0) break;  // undecodable audio: keep what we have
+    if (next_pts_ == AV_NOPTS_VALUE &&
+        decoded_->best_effort_timestamp != AV_NOPTS_VALUE) {
+      next_pts_ = av_rescale_q(decoded_->best_effort_timestamp, in_time_base_,
+                               encoder_->time_base);
+    }
+    absl::Status s = Resample(decoded_.get());
+    av_frame_unref(decoded_.get());
+    if (!s.ok()) return s;
+    s = EncodeFromFifo(false, emit);
+    if (!s.ok()) return s;
+  }
+  if (packet != nullptr) return absl::OkStatus();
+  absl::Status s = Resample(nullptr);
+  if (!s.ok()) return s;
+  s = EncodeFromFifo(true, emit);
+  if (!s.ok()) return s;
+  ret = avcodec_send_frame(encoder_.get(), nullptr);
+  if (ret < 0 && ret != AVERROR_EOF) return AvError(ret, "flushing AAC");
+  return DrainEncoder(emit);
+}
+
+}  // namespace media
+}  // namespace stylizer

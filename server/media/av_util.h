@@ -1,0 +1,79 @@
+// Small RAII and error helpers over FFmpeg's C API, shared by the media code:
+// unique_ptr types with the right free functions for every FFmpeg object we
+// own, and conversion of FFmpeg's negative error codes into absl::Status with
+// FFmpeg's own text.
+#ifndef STYLIZER_SERVER_MEDIA_AV_UTIL_H_
+#define STYLIZER_SERVER_MEDIA_AV_UTIL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/frame.h>
+#include <libswscale/swscale.h>
+}
+
+namespace stylizer {
+namespace media {
+
+// FFmpeg's text for an AVERROR code, e.g. "Invalid data found when processing
+// input".
+std::string AvErrorText(int error);
+
+// A Status for a failed FFmpeg call: "<what>: <ffmpeg text>". `code` is the
+// status code the caller wants (INVALID_ARGUMENT for bad input, INTERNAL for
+// our own mistakes); AVERROR(ENOMEM) always becomes RESOURCE_EXHAUSTED.
+absl::Status AvError(int error, absl::string_view what,
+                     absl::StatusCode code = absl::StatusCode::kInternal);
+
+struct AvFrameDeleter {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct AvPacketDeleter {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct AvCodecContextDeleter {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct SwsContextDeleter {
+  void operator()(SwsContext* c) const { sws_freeContext(c); }
+};
+// Frees an AVIOContext we allocated with avio_alloc_context, buffer included.
+struct AvioContextDeleter {
+  void operator()(AVIOContext* io) const {
+    if (io != nullptr) av_freep(&io->buffer);
+    avio_context_free(&io);
+  }
+};
+// An input opened with avformat_open_input.
+struct AvInputFormatContextDeleter {
+  void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
+};
+// An output allocated with avformat_alloc_output_context2 (custom AVIO, which
+// its owner frees separately).
+struct AvOutputFormatContextDeleter {
+  void operator()(AVFormatContext* f) const { avformat_free_context(f); }
+};
+
+using AvFramePtr = std::unique_ptr<AVFrame, AvFrameDeleter>;
+using AvPacketPtr = std::unique_ptr<AVPacket, AvPacketDeleter>;
+using AvCodecContextPtr = std::unique_ptr<AVCodecContext, AvCodecContextDeleter>;
+using SwsContextPtr = std::unique_ptr<SwsContext, SwsContextDeleter>;
+using AvioContextPtr = std::unique_ptr<AVIOContext, AvioContextDeleter>;
+using AvInputPtr = std::unique_ptr<AVFormatContext, AvInputFormatContextDeleter>;
+using AvOutputPtr =
+    std::unique_ptr<AVFormatContext, AvOutputFormatContextDeleter>;
+
+// Allocating constructors; they abort only if the process is out of memory.
+AvFramePtr MakeFrame();
+AvPacketPtr MakePacket();
+
+}  // namespace media
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MEDIA_AV_UTIL_H_

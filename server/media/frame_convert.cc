@@ -1,0 +1,144 @@
+// swscale conversions for the video pipeline (see frame_convert.h).
+#include "server/media/frame_convert.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+extern "C" {
+#include <libavutil/imgutils.h>
+#include <libavutil/pixfmt.h>
+}
+
+namespace stylizer {
+namespace media {
+namespace {
+
+int SwsColorspace(AVColorSpace cs) {
+  switch (cs) {
+    case AVCOL_SPC_BT709:
+      return SWS_CS_ITU709;
+    case AVCOL_SPC_FCC:
+      return SWS_CS_FCC;
+    case AVCOL_SPC_SMPTE240M:
+      return SWS_CS_SMPTE240M;
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL:
+      return SWS_CS_BT2020;
+    default:
+      return SWS_CS_ITU601;
+  }
+}
+
+// Decoders of JPEG-style streams report these full-range formats.
+AVPixelFormat Dejpeg(AVPixelFormat f, bool* full_range) {
+  switch (f) {
+    case AV_PIX_FMT_YUVJ420P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV440P;
+    default:
+      return f;
+  }
+}
+
+}  // namespace
+
+std::pair<int, int> OutputSize(int width, int height, int max_side) {
+  double w = width, h = height;
+  int longer = std::max(width, height);
+  if (max_side > 0 && longer > max_side) {
+    double scale = static_cast<double>(max_side) / longer;
+    w = std::round(width * scale);
+    h = std::round(height * scale);
+  }
+  int ow = std::max(2, static_cast<int>(w) & ~1);
+  int oh = std::max(2, static_cast<int>(h) & ~1);
+  return {ow, oh};
+}
+
+absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
+  if (frame.width <= 0 || frame.height <= 0) {
+    return absl::InvalidArgumentError("a decoded frame has no size");
+  }
+  bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
+  AVPixelFormat src_format =
+      Dejpeg(static_cast<AVPixelFormat>(frame.format), &full_range);
+  // Crop (odd sides) when the even-rounded input is the output size.
+  int src_w = frame.width, src_h = frame.height;
+  if ((src_w & ~1) == out_width_ && (src_h & ~1) == out_height_) {
+    src_w = out_width_;
+    src_h = out_height_;
+  }
+  SwsContext* ctx = sws_getCachedContext(
+      sws_.release(), src_w, src_h, src_format, out_width_, out_height_,
+      AV_PIX_FMT_RGB24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+      nullptr, nullptr, nullptr);
+  sws_.reset(ctx);
+  if (ctx == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot convert frames of pixel format ",
+        av_get_pix_fmt_name(src_format) ? av_get_pix_fmt_name(src_format)
+                                        : "unknown",
+        " to RGB"));
+  }
+  const int* coefficients = sws_getCoefficients(SwsColorspace(frame.colorspace));
+  sws_setColorspaceDetails(ctx, coefficients, full_range ? 1 : 0,
+                           sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
+                           1 << 16, 1 << 16);
+  out->width = out_width_;
+  out->height = out_height_;
+  out->pixels.resize(static_cast<size_t>(out_width_) * out_height_ * 3);
+  uint8_t* dst[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {out_width_ * 3, 0, 0, 0};
+  int rows = sws_scale(ctx, frame.data, frame.linesize, 0, src_h, dst,
+                       dst_stride);
+  if (rows != out_height_) {
+    return absl::InternalError("converting a frame to RGB failed");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AvFramePtr> YuvConverter::Convert(const RgbFrame& rgb) {
+  if (rgb.width != width_ || rgb.height != height_ ||
+      rgb.pixels.size() != static_cast<size_t>(width_) * height_ * 3) {
+    return absl::InternalError(
+        absl::StrCat("stylized frame is ", rgb.width, "x", rgb.height,
+                     ", the encoder expects ", width_, "x", height_));
+  }
+  if (sws_ == nullptr) {
+    sws_.reset(sws_getContext(width_, height_, AV_PIX_FMT_RGB24, width_,
+                              height_, AV_PIX_FMT_YUV420P,
+                              SWS_BICUBIC | SWS_ACCURATE_RND, nullptr,
+                              nullptr, nullptr));
+    if (sws_ == nullptr) {
+      return absl::InternalError("cannot create the RGB to YUV converter");
+    }
+    sws_setColorspaceDetails(sws_.get(), sws_getCoefficients(SWS_CS_DEFAULT),
+                             1, sws_getCoefficients(SwsColorspace(colorspace_)),
+                             0, 0, 1 << 16, 1 << 16);
+  }
+  AvFramePtr frame = MakeFrame();
+  frame->format = AV_PIX_FMT_YUV420P;
+  frame->width = width_;
+  frame->height = height_;
+  int ret = av_frame_get_buffer(frame.get(), 0);
+  if (ret < 0) return AvError(ret, "allocating a YUV frame");
+  const uint8_t* src[4] = {rgb.pixels.data(), nullptr, nullptr, nullptr};
+  int src_stride[4] = {width_ * 3, 0, 0, 0};
+  sws_scale(sws_.get(), src, src_stride, 0, height_, frame->data,
+            frame->linesize);
+  return frame;
+}
+
+}  // namespace media
+}  // namespace stylizer

@@ -1,0 +1,60 @@
+// Pixel conversions between decoded frames, the model's packed RGB24 frames
+// and the encoder's YUV 4:2:0 frames (swscale), plus the output-size rule:
+// the longer side at most max_side, aspect kept, both sides even.
+#ifndef STYLIZER_SERVER_MEDIA_FRAME_CONVERT_H_
+#define STYLIZER_SERVER_MEDIA_FRAME_CONVERT_H_
+
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "server/batching/job_queue.h"
+#include "server/media/av_util.h"
+
+namespace stylizer {
+namespace media {
+
+// The size frames are stylized and encoded at for a `width` x `height` input:
+// scaled down (never up) so that the longer side is at most `max_side` when
+// max_side > 0, then rounded down to even sides (4:2:0 needs them; an odd
+// input loses its last row or column rather than being resampled), at least
+// 2 x 2.
+std::pair<int, int> OutputSize(int width, int height, int max_side);
+
+// Decoded frames (any pixel format and size) -> RGB24 at a fixed size.
+class RgbConverter {
+ public:
+  RgbConverter(int out_width, int out_height)
+      : out_width_(out_width), out_height_(out_height) {}
+
+  // Converts `frame` to out_width x out_height packed RGB24 into *out.
+  // Frames of a different size are cropped to even sides when that alone
+  // fits, otherwise scaled (bicubic).
+  absl::Status Convert(const AVFrame& frame, RgbFrame* out);
+
+ private:
+  int out_width_;
+  int out_height_;
+  SwsContextPtr sws_;
+};
+
+// RGB24 -> YUV 4:2:0 for the encoder, with the given colour matrix (BT.601
+// when unspecified) and limited range.
+class YuvConverter {
+ public:
+  YuvConverter(int width, int height, AVColorSpace colorspace)
+      : width_(width), height_(height), colorspace_(colorspace) {}
+
+  // Returns a new yuv420p frame of width x height holding `rgb`.
+  absl::StatusOr<AvFramePtr> Convert(const RgbFrame& rgb);
+
+ private:
+  int width_;
+  int height_;
+  AVColorSpace colorspace_;
+  SwsContextPtr sws_;
+};
+
+}  // namespace media
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MEDIA_FRAME_CONVERT_H_

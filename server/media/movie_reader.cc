@@ -1,0 +1,351 @@
+// Demux and decode over a Spool (see movie_reader.h).
+#include "server/media/movie_reader.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+extern "C" {
+#include <libavutil/display.h>
+#include <libavutil/mem.h>
+}
+
+namespace stylizer {
+namespace media {
+namespace {
+
+constexpr int kIoBufferSize = 64 * 1024;
+
+int RotationDegrees(const AVStream* stream) {
+  const uint8_t* matrix =
+      av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
+  if (matrix == nullptr) return 0;
+  // Counter-clockwise, as ffprobe reports it.
+  double theta = std::round(
+      av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix)));
+  if (std::isnan(theta)) return 0;
+  theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
+  int degrees = static_cast<int>(std::lround(theta / 90.0) * 90) % 360;
+  return degrees;
+}
+
+std::string CodecName(AVCodecID id) {
+  const char* name = avcodec_get_name(id);
+  return name != nullptr ? name : "unknown";
+}
+
+}  // namespace
+
+// The AVIOContext callbacks: reads and seeks over the spool. Remembers the
+// spool's own error so that an aborted upload is reported as such rather than
+// as FFmpeg's generic "Immediate exit requested".
+class MovieReader::SpoolIo {
+ public:
+  SpoolIo(Spool* spool, uint64_t expected_size)
+      : spool_(spool), expected_size_(expected_size) {
+    auto* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferSize));
+    context_.reset(avio_alloc_context(buffer, kIoBufferSize, /*write=*/0,
+                                      this, &SpoolIo::Read, nullptr,
+                                      &SpoolIo::Seek));
+    if (context_ == nullptr) av_free(buffer);
+  }
+
+  AVIOContext* context() { return context_.get(); }
+  const absl::Status& spool_status() const { return spool_status_; }
+
+ private:
+  static int Read(void* opaque, uint8_t* buf, int size) {
+    auto* self = static_cast<SpoolIo*>(opaque);
+    absl::StatusOr<size_t> n =
+        self->spool_->ReadAt(self->position_, reinterpret_cast<char*>(buf),
+                             static_cast<size_t>(size));
+    if (!n.ok()) {
+      self->spool_status_ = n.status();
+      return AVERROR_EXIT;
+    }
+    if (*n == 0) return AVERROR_EOF;
+    self->position_ += *n;
+    return static_cast<int>(*n);
+  }
+
+  // Size when known: the finished upload's, else the client's announcement.
+  int64_t KnownSize() const {
+    std::optional<uint64_t> final_size = spool_->FinalSize();
+    if (final_size.has_value()) return static_cast<int64_t>(*final_size);
+    if (expected_size_ > 0) return static_cast<int64_t>(expected_size_);
+    return -1;
+  }
+
+  static int64_t Seek(void* opaque, int64_t offset, int whence) {
+    auto* self = static_cast<SpoolIo*>(opaque);
+    whence &= ~AVSEEK_FORCE;
+    int64_t target = 0;
+    switch (whence) {
+      case AVSEEK_SIZE:
+        return self->KnownSize();
+      case SEEK_SET:
+        target = offset;
+        break;
+      case SEEK_CUR:
+        target = static_cast<int64_t>(self->position_) + offset;
+        break;
+      case SEEK_END: {
+        int64_t size = self->KnownSize();
+        if (size < 0) {
+          absl::StatusOr<uint64_t> final_size = self->spool_->WaitForFinalSize();
+          if (!final_size.ok()) {
+            self->spool_status_ = final_size.status();
+            return AVERROR_EXIT;
+          }
+          size = static_cast<int64_t>(*final_size);
+        }
+        target = size + offset;
+        break;
+      }
+      default:
+        return AVERROR(EINVAL);
+    }
+    if (target < 0) return AVERROR(EINVAL);
+    self->position_ = static_cast<uint64_t>(target);
+    return target;
+  }
+
+  Spool* spool_;
+  uint64_t expected_size_;
+  uint64_t position_ = 0;
+  absl::Status spool_status_;
+  AvioContextPtr context_;
+};
+
+absl::StatusOr<std::unique_ptr<MovieReader>> MovieReader::Open(
+    Spool* spool, const Options& options) {
+  std::unique_ptr<MovieReader> reader(new MovieReader());
+  absl::Status s = reader->OpenInternal(spool, options);
+  if (!s.ok()) return s;
+  return reader;
+}
+
+MovieReader::~MovieReader() {
+  // The format context refers to io_'s AVIOContext: close it first.
+  decoder_.reset();
+  format_.reset();
+  io_.reset();
+}
+
+absl::Status MovieReader::InputError(int error, const std::string& what) {
+  if (io_ != nullptr && !io_->spool_status().ok()) return io_->spool_status();
+  if (error == AVERROR(ENOMEM)) return AvError(error, what);
+  return AvError(error, what, absl::StatusCode::kInvalidArgument);
+}
+
+absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
+  max_decode_pixels_ = options.max_decode_pixels;
+  io_ = std::make_unique<SpoolIo>(spool, options.expected_size);
+  if (io_->context() == nullptr) {
+    return absl::ResourceExhaustedError("cannot allocate the input buffer");
+  }
+  AVFormatContext* raw = avformat_alloc_context();
+  if (raw == nullptr) {
+    return absl::ResourceExhaustedError("cannot allocate the demuxer");
+  }
+  raw->pb = io_->context();
+  raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+  int ret = avformat_open_input(&raw, nullptr, nullptr, nullptr);
+  if (ret < 0) {  // raw has been freed
+    std::optional<uint64_t> size = spool->FinalSize();
+    if (io_->spool_status().ok() && size.has_value() && *size == 0) {
+      return absl::InvalidArgumentError("the upload is empty: no movie bytes");
+    }
+    return InputError(ret, "the input is not a movie FFmpeg recognises");
+  }
+  format_.reset(raw);
+  ret = avformat_find_stream_info(format_.get(), nullptr);
+  if (ret < 0) return InputError(ret, "cannot read the movie's streams");
+
+  const AVCodec* codec = nullptr;
+  ret = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec,
+                            0);
+  if (ret == AVERROR_STREAM_NOT_FOUND) {
+    return absl::InvalidArgumentError("the input has no video stream");
+  }
+  if (ret == AVERROR_DECODER_NOT_FOUND) {
+    int index = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1,
+                                    nullptr, 0);
+    std::string name =
+        index >= 0
+            ? CodecName(format_->streams[index]->codecpar->codec_id)
+            : "unknown";
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the input's video codec (", name, ") cannot be decoded"));
+  }
+  if (ret < 0) return InputError(ret, "cannot find the video stream");
+  video_index_ = ret;
+  AVStream* video = format_->streams[video_index_];
+  ret = av_find_best_stream(format_.get(), AVMEDIA_TYPE_AUDIO, -1,
+                            video_index_, nullptr, 0);
+  audio_index_ = ret >= 0 ? ret : -1;
+  for (unsigned i = 0; i < format_->nb_streams; ++i) {
+    if (static_cast<int>(i) != video_index_ &&
+        static_cast<int>(i) != audio_index_) {
+      format_->streams[i]->discard = AVDISCARD_ALL;
+    }
+  }
+
+  const AVCodecParameters* par = video->codecpar;
+  if (par->width <= 0 || par->height <= 0) {
+    return absl::InvalidArgumentError(
+        "the input's video stream has no frame size");
+  }
+  if (static_cast<int64_t>(par->width) * par->height > max_decode_pixels_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the input's frames (", par->width, "x", par->height,
+        ") are larger than the limit of ", max_decode_pixels_, " pixels"));
+  }
+  decoder_.reset(avcodec_alloc_context3(codec));
+  if (decoder_ == nullptr) {
+    return absl::ResourceExhaustedError("cannot allocate the decoder");
+  }
+  ret = avcodec_parameters_to_context(decoder_.get(), par);
+  if (ret < 0) return AvError(ret, "cannot configure the decoder");
+  decoder_->pkt_timebase = video->time_base;
+  decoder_->thread_count = options.decoder_threads;
+  decoder_->max_pixels = max_decode_pixels_;
+  ret = avcodec_open2(decoder_.get(), codec, nullptr);
+  if (ret < 0) {
+    return AvError(ret,
+                   absl::StrCat("cannot open the ", codec->name, " decoder"),
+                   absl::StatusCode::kInvalidArgument);
+  }
+  packet_ = MakePacket();
+
+  info_.width = par->width;
+  info_.height = par->height;
+  AVRational rate = video->avg_frame_rate;
+  if (rate.num <= 0 || rate.den <= 0) rate = video->r_frame_rate;
+  if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};
+  info_.frame_rate = rate;
+  info_.fps = av_q2d(rate);
+  if (video->duration != AV_NOPTS_VALUE && video->duration > 0) {
+    info_.duration_seconds = video->duration * av_q2d(video->time_base);
+  } else if (format_->duration != AV_NOPTS_VALUE && format_->duration > 0) {
+    info_.duration_seconds =
+        static_cast<double>(format_->duration) / AV_TIME_BASE;
+  }
+  info_.frames_estimate = video->nb_frames > 0
+                              ? video->nb_frames
+                              : std::llround(info_.duration_seconds * info_.fps);
+  info_.has_audio = audio_index_ >= 0;
+  info_.video_codec = CodecName(par->codec_id);
+  if (info_.has_audio) {
+    info_.audio_codec =
+        CodecName(format_->streams[audio_index_]->codecpar->codec_id);
+  }
+  info_.container = format_->iformat->name;
+  info_.rotation_degrees = RotationDegrees(video);
+  return absl::OkStatus();
+}
+
+absl::Status MovieReader::CheckComplete() const {
+  // A cut-off file often just ends early; its index or header still tells
+  // how long it should have been.
+  const AVStream* video = format_->streams[video_index_];
+  int64_t expected = video->nb_frames;
+  if (expected > 0 &&
+      frames_decoded_ < expected - std::max<int64_t>(2, expected / 50)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the input is truncated: its index lists ", expected,
+        " video frames but only ", frames_decoded_, " could be read"));
+  }
+  if (info_.duration_seconds > 0 && first_pts_ != AV_NOPTS_VALUE &&
+      last_end_pts_ != AV_NOPTS_VALUE) {
+    double got = (last_end_pts_ - first_pts_) * av_q2d(video->time_base);
+    double missing = info_.duration_seconds - got;
+    if (missing > std::max(1.0, 0.05 * info_.duration_seconds)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the input is truncated: it declares ", info_.duration_seconds,
+          " s of video but only ", got, " s could be read"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+const AVStream* MovieReader::video_stream() const {
+  return format_->streams[video_index_];
+}
+
+const AVStream* MovieReader::audio_stream() const {
+  return audio_index_ >= 0 ? format_->streams[audio_index_] : nullptr;
+}
+
+absl::StatusOr<MovieReader::Item> MovieReader::Next() {
+  while (true) {
+    if (!decoder_flushed_) {
+      AvFramePtr frame = MakeFrame();
+      int ret = avcodec_receive_frame(decoder_.get(), frame.get());
+      if (ret == 0) {
+        ++frames_decoded_;
+        frame->pts = frame->best_effort_timestamp;
+        if (frame->pts != AV_NOPTS_VALUE) {
+          int64_t end = frame->pts + std::max<int64_t>(frame->pkt_duration, 0);
+          if (last_end_pts_ == AV_NOPTS_VALUE || end > last_end_pts_) {
+            last_end_pts_ = end;
+          }
+          if (first_pts_ == AV_NOPTS_VALUE) first_pts_ = frame->pts;
+        }
+        Item item;
+        item.kind = Item::Kind::kVideoFrame;
+        item.frame = std::move(frame);
+        return item;
+      }
+      if (ret == AVERROR_EOF) {
+        decoder_flushed_ = true;
+        if (frames_decoded_ == 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "no video frame of the input could be decoded (",
+              decode_errors_, " decoding errors)"));
+        }
+        absl::Status complete = CheckComplete();
+        if (!complete.ok()) return complete;
+        return Item{};
+      }
+      if (ret != AVERROR(EAGAIN)) {
+        return InputError(ret, "decoding the video failed");
+      }
+    } else {
+      return Item{};
+    }
+    if (demux_done_) {
+      return absl::InternalError("decoder wants input after the flush");
+    }
+    int ret = av_read_frame(format_.get(), packet_.get());
+    if (ret == AVERROR_EOF) {
+      demux_done_ = true;
+      avcodec_send_packet(decoder_.get(), nullptr);
+      continue;
+    }
+    if (ret < 0) {
+      return InputError(ret, absl::StrCat("the input is truncated or corrupt "
+                                          "after ",
+                                          frames_decoded_, " frames"));
+    }
+    if (packet_->stream_index == video_index_) {
+      ret = avcodec_send_packet(decoder_.get(), packet_.get());
+      av_packet_unref(packet_.get());
+      if (ret == AVERROR(ENOMEM)) return AvError(ret, "decoding the video");
+      if (ret < 0) ++decode_errors_;  // a damaged packet: skip it
+      continue;
+    }
+    if (packet_->stream_index == audio_index_) {
+      Item item;
+      item.kind = Item::Kind::kAudioPacket;
+      item.packet = std::exchange(packet_, MakePacket());
+      return item;
+    }
+    av_packet_unref(packet_.get());
+  }
+}
+
+}  // namespace media
+}  // namespace stylizer

@@ -1,0 +1,108 @@
+// Demuxes and decodes an uploaded movie straight out of its Spool: opens the
+// container through a custom AVIOContext (reads block until the bytes
+// arrive), probes it (MovieInfo), decodes the video stream into frames and
+// hands the audio stream's packets through untouched, all in demux order.
+#ifndef STYLIZER_SERVER_MEDIA_MOVIE_READER_H_
+#define STYLIZER_SERVER_MEDIA_MOVIE_READER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/media/av_util.h"
+#include "server/media/spool.h"
+
+namespace stylizer {
+namespace media {
+
+// What the probe found in the input.
+struct MovieInfo {
+  int width = 0;   // coded frame size, before rotation
+  int height = 0;
+  AVRational frame_rate = {0, 1};  // average (or, failing that, real) rate
+  double fps = 0;
+  double duration_seconds = 0;  // of the video stream; 0 if unknown
+  int64_t frames_estimate = 0;  // from the container or duration x fps
+  bool has_audio = false;
+  std::string video_codec;  // FFmpeg codec names
+  std::string audio_codec;
+  std::string container;    // FFmpeg demuxer name
+  int rotation_degrees = 0; // display rotation, counter-clockwise
+                            // as ffprobe reports it: 0/90/180/270
+};
+
+class MovieReader {
+ public:
+  struct Options {
+    // Largest decoded frame (width x height) the decoder accepts; bigger
+    // frames fail with INVALID_ARGUMENT. Default 8192 x 8192.
+    int64_t max_decode_pixels = int64_t{8192} * 8192;
+    // Decoder threads; 0 = FFmpeg's choice. Default 2.
+    int decoder_threads = 2;
+    // Size of the whole upload if the client announced it (0 = unknown).
+    // Lets demuxers that want the file size (MP4) start before the upload
+    // ends; without it they wait for the end.
+    uint64_t expected_size = 0;
+  };
+
+  // One demuxed-and-decoded unit, in input order.
+  struct Item {
+    enum class Kind { kVideoFrame, kAudioPacket, kEnd };
+    Kind kind = Kind::kEnd;
+    AvFramePtr frame;    // kVideoFrame: pts in the video stream's time base
+    AvPacketPtr packet;  // kAudioPacket: in the audio stream's time base
+  };
+
+  // Opens and probes the movie in `spool` (which must outlive the reader).
+  // Blocks until enough of the upload has arrived. INVALID_ARGUMENT for
+  // empty, unrecognisable or truncated input, no video stream or a video codec
+  // without a decoder; the spool's status if the upload was aborted.
+  static absl::StatusOr<std::unique_ptr<MovieReader>> Open(
+      Spool* spool, const Options& options);
+  ~MovieReader();
+
+  // The probe's findings.
+  const MovieInfo& info() const { return info_; }
+  // The input's streams (for copying parameters and side data); audio may be
+  // null.
+  const AVStream* video_stream() const;
+  const AVStream* audio_stream() const;
+
+  // The next decoded frame or audio packet; kEnd after the last one.
+  // INVALID_ARGUMENT when the input turns out corrupt, truncated or too big.
+  absl::StatusOr<Item> Next();
+
+  // Video frames returned so far.
+  int64_t frames_decoded() const { return frames_decoded_; }
+
+ private:
+  class SpoolIo;
+  MovieReader() = default;
+  absl::Status OpenInternal(Spool* spool, const Options& options);
+  absl::Status InputError(int error, const std::string& what);
+  // After the last frame: INVALID_ARGUMENT if far fewer frames or seconds
+  // came out than the container declared.
+  absl::Status CheckComplete() const;
+
+  std::unique_ptr<SpoolIo> io_;
+  AvInputPtr format_;
+  AvCodecContextPtr decoder_;
+  AvPacketPtr packet_;
+  int video_index_ = -1;
+  int audio_index_ = -1;
+  bool demux_done_ = false;
+  bool decoder_flushed_ = false;
+  int64_t frames_decoded_ = 0;
+  int64_t decode_errors_ = 0;
+  int64_t first_pts_ = AV_NOPTS_VALUE;
+  int64_t last_end_pts_ = AV_NOPTS_VALUE;
+  int64_t max_decode_pixels_ = 0;
+  MovieInfo info_;
+};
+
+}  // namespace media
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MEDIA_MOVIE_READER_H_

@@ -1,0 +1,309 @@
+// Encoder + in-memory muxer for one output movie (see movie_writer.h).
+#include "server/media/movie_writer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/media/audio_transcoder.h"
+
+extern "C" {
+#include <libavutil/dict.h>
+#include <libavutil/opt.h>
+}
+
+namespace stylizer {
+namespace media {
+namespace {
+
+constexpr int kIoBufferSize = 64 * 1024;
+
+// Frees an AVDictionary when it goes out of scope.
+struct DictionaryGuard {
+  AVDictionary* dict = nullptr;
+  ~DictionaryGuard() { av_dict_free(&dict); }
+};
+
+// Whether `codec` can go into the container as it is. MP4 gets only codecs
+// that common players read from MP4 (FFmpeg would also write e.g. Vorbis).
+bool CanCopyAudio(OutputContainer container, const AVOutputFormat* format,
+                  AVCodecID codec) {
+  if (container == OutputContainer::kFragmentedMp4) {
+    switch (codec) {
+      case AV_CODEC_ID_AAC:
+      case AV_CODEC_ID_MP3:
+      case AV_CODEC_ID_OPUS:
+      case AV_CODEC_ID_AC3:
+      case AV_CODEC_ID_EAC3:
+      case AV_CODEC_ID_ALAC:
+        break;
+      default:
+        return false;
+    }
+  }
+  return avformat_query_codec(format, codec, FF_COMPLIANCE_NORMAL) == 1;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MovieWriter>> MovieWriter::Create(
+    const Options& options) {
+  if (options.video_in == nullptr || !options.on_bytes) {
+    return absl::InvalidArgumentError(
+        "MovieWriter needs video_in and on_bytes");
+  }
+  if (options.width < 2 || options.height < 2 || options.width % 2 != 0 ||
+      options.height % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output size must be even and >= 2, got ", options.width, "x",
+        options.height));
+  }
+  if (options.crf < 0 || options.crf > 51) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("crf must be in 0..51, got ", options.crf));
+  }
+  std::unique_ptr<MovieWriter> writer(new MovieWriter(options));
+  absl::Status s = writer->Init();
+  if (!s.ok()) return s;
+  return writer;
+}
+
+MovieWriter::MovieWriter(const Options& options) : options_(options) {}
+
+MovieWriter::~MovieWriter() {
+  transcoder_.reset();
+  encoder_.reset();
+  format_.reset();
+  io_.reset();
+}
+
+int MovieWriter::WriteCallback(void* opaque, uint8_t* data, int size) {
+  auto* self = static_cast<MovieWriter*>(opaque);
+  if (!self->sink_status_.ok()) return AVERROR_EXIT;
+  absl::Status s = self->options_.on_bytes(
+      absl::string_view(reinterpret_cast<const char*>(data), size));
+  if (!s.ok()) {
+    self->sink_status_ = s;
+    return AVERROR_EXIT;
+  }
+  self->bytes_ += static_cast<uint64_t>(size);
+  return size;
+}
+
+absl::Status MovieWriter::Failed(absl::Status status) {
+  // The sink's own reason (a cancelled client) beats FFmpeg's "exit".
+  if (!sink_status_.ok()) status = sink_status_;
+  if (error_.ok()) error_ = status;
+  return status;
+}
+
+absl::Status MovieWriter::Init() {
+  const AVStream* in = options_.video_in;
+  time_base_ = in->time_base;
+  AVRational rate = in->avg_frame_rate;
+  if (rate.num <= 0 || rate.den <= 0) rate = in->r_frame_rate;
+  if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};
+  default_duration_ = std::max<int64_t>(
+      1, av_rescale_q(1, av_inv_q(rate), time_base_));
+
+  const char* muxer =
+      options_.container == OutputContainer::kMatroska ? "matroska" : "mp4";
+  AVFormatContext* raw = nullptr;
+  int ret = avformat_alloc_output_context2(&raw, nullptr, muxer, nullptr);
+  if (ret < 0) return AvError(ret, absl::StrCat("cannot create the ", muxer, " muxer"));
+  format_.reset(raw);
+  auto* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferSize));
+  if (buffer == nullptr) return absl::ResourceExhaustedError("out of memory");
+  io_.reset(avio_alloc_context(buffer, kIoBufferSize, /*write=*/1, this,
+                               nullptr, &MovieWriter::WriteCallback, nullptr));
+  if (io_ == nullptr) {
+    av_free(buffer);
+    return absl::ResourceExhaustedError("out of memory");
+  }
+  format_->pb = io_.get();
+  format_->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_FLUSH_PACKETS;
+  format_->flush_packets = 1;
+
+  const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
+  if (codec == nullptr) {
+    return absl::UnavailableError("the libx264 encoder is not available");
+  }
+  encoder_.reset(avcodec_alloc_context3(codec));
+  if (encoder_ == nullptr) return absl::ResourceExhaustedError("out of memory");
+  AVCodecContext* enc = encoder_.get();
+  enc->width = options_.width;
+  enc->height = options_.height;
+  enc->pix_fmt = AV_PIX_FMT_YUV420P;
+  enc->time_base = time_base_;
+  enc->framerate = rate;
+  enc->sample_aspect_ratio = in->codecpar->sample_aspect_ratio;
+  enc->gop_size = std::max(1, static_cast<int>(std::lround(2 * av_q2d(rate))));
+  enc->thread_count = options_.encoder_threads;
+  enc->color_range = AVCOL_RANGE_MPEG;
+  enc->colorspace = in->codecpar->color_space;
+  enc->color_primaries = in->codecpar->color_primaries;
+  enc->color_trc = in->codecpar->color_trc;
+  if (format_->oformat->flags & AVFMT_GLOBALHEADER) {
+    enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  }
+  DictionaryGuard codec_options;
+  av_dict_set(&codec_options.dict, "preset", options_.preset.c_str(), 0);
+  av_dict_set(&codec_options.dict, "crf",
+              std::to_string(options_.crf).c_str(), 0);
+  ret = avcodec_open2(enc, codec, &codec_options.dict);
+  if (ret < 0) return AvError(ret, "cannot open the H.264 encoder");
+  yuv_ = std::make_unique<YuvConverter>(options_.width, options_.height,
+                                        in->codecpar->color_space);
+  packet_ = MakePacket();
+
+  video_out_ = avformat_new_stream(format_.get(), nullptr);
+  if (video_out_ == nullptr) return absl::ResourceExhaustedError("out of memory");
+  ret = avcodec_parameters_from_context(video_out_->codecpar, enc);
+  if (ret < 0) return AvError(ret, "copying encoder parameters");
+  video_out_->time_base = time_base_;
+  video_out_->avg_frame_rate = rate;
+  video_out_->r_frame_rate = in->r_frame_rate;
+  video_out_->sample_aspect_ratio = enc->sample_aspect_ratio;
+  size_t matrix_size = 0;
+  const uint8_t* matrix =
+      av_stream_get_side_data(in, AV_PKT_DATA_DISPLAYMATRIX, &matrix_size);
+  if (matrix != nullptr && matrix_size > 0) {
+    uint8_t* copy = av_stream_new_side_data(
+        video_out_, AV_PKT_DATA_DISPLAYMATRIX, matrix_size);
+    if (copy == nullptr) return absl::ResourceExhaustedError("out of memory");
+    std::memcpy(copy, matrix, matrix_size);
+  }
+  if (options_.audio_in != nullptr) {
+    absl::Status s = AddAudioStream();
+    if (!s.ok()) return s;
+  }
+
+  DictionaryGuard mux_options;
+  if (options_.container == OutputContainer::kFragmentedMp4) {
+    av_dict_set(&mux_options.dict, "movflags",
+                "frag_keyframe+empty_moov+default_base_moof", 0);
+  }
+  ret = avformat_write_header(format_.get(), &mux_options.dict);
+  if (ret < 0) return Failed(AvError(ret, "cannot write the output header"));
+  header_written_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status MovieWriter::AddAudioStream() {
+  const AVStream* in = options_.audio_in;
+  audio_out_ = avformat_new_stream(format_.get(), nullptr);
+  if (audio_out_ == nullptr) return absl::ResourceExhaustedError("out of memory");
+  if (CanCopyAudio(options_.container, format_->oformat,
+                   in->codecpar->codec_id)) {
+    int ret = avcodec_parameters_copy(audio_out_->codecpar, in->codecpar);
+    if (ret < 0) return AvError(ret, "copying the audio stream's parameters");
+    audio_out_->codecpar->codec_tag = 0;
+    audio_out_->time_base = in->time_base;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::unique_ptr<AudioTranscoder>> transcoder =
+      AudioTranscoder::Create(
+          in, (format_->oformat->flags & AVFMT_GLOBALHEADER) != 0);
+  if (!transcoder.ok()) return transcoder.status();
+  transcoder_ = std::move(*transcoder);
+  int ret = avcodec_parameters_from_context(audio_out_->codecpar,
+                                            transcoder_->encoder());
+  if (ret < 0) return AvError(ret, "copying AAC encoder parameters");
+  audio_out_->time_base = transcoder_->encoder()->time_base;
+  return absl::OkStatus();
+}
+
+absl::Status MovieWriter::WritePacket(AVPacket* packet, AVRational from,
+                                      AVStream* stream) {
+  av_packet_rescale_ts(packet, from, stream->time_base);
+  packet->stream_index = stream->index;
+  int ret = av_interleaved_write_frame(format_.get(), packet);
+  if (ret < 0) return Failed(AvError(ret, "writing the output"));
+  return absl::OkStatus();
+}
+
+absl::Status MovieWriter::DrainEncoder() {
+  while (true) {
+    int ret = avcodec_receive_packet(encoder_.get(), packet_.get());
+    if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return absl::OkStatus();
+    if (ret < 0) return Failed(AvError(ret, "encoding H.264"));
+    auto it = durations_.find(packet_->pts);
+    if (it != durations_.end()) {
+      if (packet_->duration <= 0) packet_->duration = it->second;
+      durations_.erase(it);
+    }
+    absl::Status s = WritePacket(packet_.get(), time_base_, video_out_);
+    av_packet_unref(packet_.get());
+    if (!s.ok()) return s;
+  }
+}
+
+absl::Status MovieWriter::WriteVideo(const RgbFrame& rgb, int64_t pts,
+                                     int64_t duration) {
+  if (!error_.ok()) return error_;
+  if (finished_) return absl::FailedPreconditionError("writer finished");
+  if (pts == AV_NOPTS_VALUE) {
+    pts = last_pts_ == AV_NOPTS_VALUE ? 0 : end_pts_;
+  }
+  if (last_pts_ != AV_NOPTS_VALUE && pts <= last_pts_) pts = last_pts_ + 1;
+  if (duration <= 0) duration = default_duration_;
+  absl::StatusOr<AvFramePtr> frame = yuv_->Convert(rgb);
+  if (!frame.ok()) return Failed(frame.status());
+  (*frame)->pts = pts;
+  (*frame)->pkt_duration = duration;
+  durations_[pts] = duration;
+  int ret = avcodec_send_frame(encoder_.get(), frame->get());
+  if (ret < 0) return Failed(AvError(ret, "encoding H.264"));
+  if (first_pts_ == AV_NOPTS_VALUE) first_pts_ = pts;
+  last_pts_ = pts;
+  end_pts_ = std::max(end_pts_ == AV_NOPTS_VALUE ? pts : end_pts_,
+                      pts + duration);
+  ++frames_;
+  return DrainEncoder();
+}
+
+absl::Status MovieWriter::WriteAudio(const AVPacket& packet) {
+  if (!error_.ok()) return error_;
+  if (audio_out_ == nullptr) return absl::OkStatus();
+  if (transcoder_ != nullptr) {
+    return transcoder_->Push(&packet, [this](AVPacket* out) {
+      return WritePacket(out, transcoder_->encoder()->time_base, audio_out_);
+    });
+  }
+  AvPacketPtr copy = MakePacket();
+  int ret = av_packet_ref(copy.get(), &packet);
+  if (ret < 0) return Failed(AvError(ret, "copying an audio packet"));
+  return WritePacket(copy.get(), options_.audio_in->time_base, audio_out_);
+}
+
+absl::Status MovieWriter::Finish() {
+  if (!error_.ok()) return error_;
+  if (finished_) return absl::FailedPreconditionError("writer finished");
+  finished_ = true;
+  int ret = avcodec_send_frame(encoder_.get(), nullptr);
+  if (ret < 0) return Failed(AvError(ret, "flushing the H.264 encoder"));
+  absl::Status s = DrainEncoder();
+  if (!s.ok()) return s;
+  if (transcoder_ != nullptr) {
+    s = transcoder_->Push(nullptr, [this](AVPacket* out) {
+      return WritePacket(out, transcoder_->encoder()->time_base, audio_out_);
+    });
+    if (!s.ok()) return Failed(s);
+  }
+  ret = av_write_trailer(format_.get());
+  if (ret < 0) return Failed(AvError(ret, "writing the output trailer"));
+  avio_flush(io_.get());
+  if (!sink_status_.ok()) return Failed(sink_status_);
+  return absl::OkStatus();
+}
+
+double MovieWriter::duration_seconds() const {
+  if (first_pts_ == AV_NOPTS_VALUE) return 0;
+  return (end_pts_ - first_pts_) * av_q2d(time_base_);
+}
+
+}  // namespace media
+}  // namespace stylizer

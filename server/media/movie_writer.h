@@ -1,0 +1,120 @@
+// One output movie of a video job: an H.264 encoder (libx264, yuv420p) and a
+// muxer (fragmented MP4 or Matroska) that writes into memory and hands every
+// piece of the file to a callback as soon as the muxer produces it. The input's
+// audio stream, if any, is copied packet by packet (or transcoded to AAC when
+// the container cannot hold its codec), and the input's timestamps, frame
+// rate and rotation metadata are kept.
+#ifndef STYLIZER_SERVER_MEDIA_MOVIE_WRITER_H_
+#define STYLIZER_SERVER_MEDIA_MOVIE_WRITER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/batching/job_queue.h"
+#include "server/media/av_util.h"
+#include "server/media/frame_convert.h"
+
+namespace stylizer {
+namespace media {
+
+class AudioTranscoder;
+
+enum class OutputContainer {
+  kFragmentedMp4,  // plays while it downloads; needs no seeking
+  kMatroska,
+};
+
+class MovieWriter {
+ public:
+  struct Options {
+    OutputContainer container = OutputContainer::kFragmentedMp4;
+    // Output frame size (even).
+    int width = 0;
+    int height = 0;
+    // The input video stream: time base, frame rate, colour tags and display
+    // matrix are taken from it. Required.
+    const AVStream* video_in = nullptr;
+    // The input audio stream to carry over; null for none.
+    const AVStream* audio_in = nullptr;
+    // x264 constant rate factor (0-51). Default 20.
+    int crf = 20;
+    // x264 preset. Default "veryfast".
+    std::string preset = "veryfast";
+    // Encoder threads; 0 = x264's choice. Default 0.
+    int encoder_threads = 0;
+    // Receives the file's bytes in order. A non-OK return stops the writer
+    // (every later call fails with it). Required.
+    std::function<absl::Status(absl::string_view)> on_bytes;
+  };
+
+  // Sets up the encoder and muxer and writes the file header.
+  static absl::StatusOr<std::unique_ptr<MovieWriter>> Create(
+      const Options& options);
+  ~MovieWriter();
+
+  // Encodes one stylized frame. `pts` and `duration` are in the input video
+  // stream's time base; timestamps that do not increase are nudged forward.
+  absl::Status WriteVideo(const RgbFrame& frame, int64_t pts,
+                          int64_t duration);
+
+  // Carries one input audio packet (in the input audio time base) over.
+  // Ignored when the writer has no audio.
+  absl::Status WriteAudio(const AVPacket& packet);
+
+  // Flushes the encoder and writes the trailer. Call once, last.
+  absl::Status Finish();
+
+  // Frames encoded so far.
+  int64_t frames() const { return frames_; }
+  // Bytes handed to on_bytes so far.
+  uint64_t bytes() const { return bytes_; }
+  // From the first frame's start to the last frame's end, in seconds.
+  double duration_seconds() const;
+  // Whether the output carries an audio stream.
+  bool has_audio() const { return audio_out_ != nullptr; }
+
+ private:
+  explicit MovieWriter(const Options& options);
+  absl::Status Init();
+  absl::Status AddAudioStream();
+  absl::Status DrainEncoder();
+  absl::Status WritePacket(AVPacket* packet, AVRational from,
+                           AVStream* stream);
+  absl::Status Failed(absl::Status status);
+  static int WriteCallback(void* opaque, uint8_t* data, int size);
+
+  Options options_;
+  AVRational time_base_ = {1, 25};
+  AvioContextPtr io_;
+  AvOutputPtr format_;
+  AvCodecContextPtr encoder_;
+  AvPacketPtr packet_;
+  std::unique_ptr<YuvConverter> yuv_;
+  std::unique_ptr<AudioTranscoder> transcoder_;
+  AVStream* video_out_ = nullptr;
+  AVStream* audio_out_ = nullptr;
+  bool header_written_ = false;
+  bool finished_ = false;
+  absl::Status sink_status_;
+  absl::Status error_;
+  int64_t frames_ = 0;
+  uint64_t bytes_ = 0;
+  int64_t first_pts_ = AV_NOPTS_VALUE;
+  int64_t last_pts_ = AV_NOPTS_VALUE;
+  int64_t end_pts_ = AV_NOPTS_VALUE;
+  int64_t default_duration_ = 1;
+  // Durations of frames inside the encoder, by pts (x264 does not carry
+  // them to its packets).
+  std::map<int64_t, int64_t> durations_;
+};
+
+}  // namespace media
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MEDIA_MOVIE_WRITER_H_

@@ -1,0 +1,240 @@
+// Upload spool: memory first, then an anonymous temporary file (see spool.h).
+#include "server/media/spool.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace stylizer {
+namespace media {
+namespace {
+
+std::string TempDir(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  const char* env = std::getenv("TMPDIR");
+  if (env != nullptr && env[0] != '\0') return env;
+  return "/tmp";
+}
+
+// Opens a file with no name, so nothing is left behind whatever happens.
+absl::StatusOr<int> OpenAnonymousFile(const std::string& dir) {
+  int fd = -1;
+#ifdef O_TMPFILE
+  fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return fd;
+#endif
+  std::string path = absl::StrCat(dir, "/stylizer-spool-XXXXXX");
+  fd = mkostemp(path.data(), O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat(
+        "cannot create a spool file in ", dir, ": ", std::strerror(errno)));
+  }
+  unlink(path.c_str());
+  return fd;
+}
+
+absl::Status WriteAll(int fd, const char* data, size_t size, uint64_t offset) {
+  while (size > 0) {
+    ssize_t n = pwrite(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::InternalError(
+          absl::StrCat("writing the spool file: ", std::strerror(errno)));
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Spool>> Spool::Create(const Options& options) {
+  if (options.max_size == 0 || options.read_ahead == 0) {
+    return absl::InvalidArgumentError(
+        "spool max_size and read_ahead must be > 0");
+  }
+  return std::unique_ptr<Spool>(new Spool(options));
+}
+
+Spool::Spool(const Options& options) : options_(options) {}
+
+Spool::~Spool() {
+  absl::MutexLock lock(&mu_);
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status Spool::SpillLocked() {
+  absl::StatusOr<int> fd = OpenAnonymousFile(TempDir(options_.temp_dir));
+  if (!fd.ok()) return fd.status();
+  fd_ = *fd;
+  absl::Status s = WriteAll(fd_, memory_.data(), memory_.size(), 0);
+  std::string().swap(memory_);
+  return s;
+}
+
+absl::Status Spool::Append(absl::string_view bytes) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!abort_status_.ok()) return abort_status_;
+    if (finished_) {
+      return absl::FailedPreconditionError("upload already finished");
+    }
+    if (size_ + bytes.size() > options_.max_size) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("upload is larger than the limit of ",
+                       options_.max_size, " bytes"));
+    }
+    if (fd_ < 0 && memory_.size() + bytes.size() > options_.memory_limit) {
+      absl::Status s = SpillLocked();
+      if (!s.ok()) return s;
+    }
+    if (fd_ >= 0) {
+      absl::Status s = WriteAll(fd_, bytes.data(), bytes.size(), size_);
+      if (!s.ok()) return s;
+    } else {
+      memory_.append(bytes.data(), bytes.size());
+    }
+    size_ += bytes.size();
+  }
+  return absl::OkStatus();
+}
+
+void Spool::Finish() {
+  std::function<void()> callback;
+  {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+    callback = TakeReadyCallbackLocked();
+  }
+  if (callback) callback();
+}
+
+void Spool::Abort(absl::Status status) {
+  if (status.ok()) status = absl::CancelledError("upload aborted");
+  std::function<void()> callback;
+  {
+    absl::MutexLock lock(&mu_);
+    if (abort_status_.ok()) abort_status_ = std::move(status);
+    callback = TakeReadyCallbackLocked();
+  }
+  if (callback) callback();
+}
+
+bool Spool::WantsMoreLocked() const {
+  if (!abort_status_.ok() || finished_) return true;
+  return size_ < reader_high_water_ + options_.read_ahead;
+}
+
+bool Spool::WantsMore() const {
+  absl::MutexLock lock(&mu_);
+  return WantsMoreLocked();
+}
+
+std::function<void()> Spool::TakeReadyCallbackLocked() {
+  if (!wants_more_callback_ || !WantsMoreLocked()) return nullptr;
+  return std::exchange(wants_more_callback_, nullptr);
+}
+
+void Spool::NotifyWhenWantsMore(std::function<void()> callback) {
+  {
+    absl::MutexLock lock(&mu_);
+    wants_more_callback_ = std::move(callback);
+    callback = TakeReadyCallbackLocked();
+  }
+  if (callback) callback();
+}
+
+absl::StatusOr<size_t> Spool::ReadAt(uint64_t offset, char* out,
+                                     size_t size) {
+  std::function<void()> callback;
+  {
+    absl::MutexLock lock(&mu_);
+    if (offset > reader_high_water_) {
+      // The reader wants bytes further on: the writer may need to fetch them.
+      reader_high_water_ = offset;
+      callback = TakeReadyCallbackLocked();
+    }
+  }
+  if (callback) callback();
+
+  struct Wait {
+    Spool* spool;
+    uint64_t offset;
+    static bool Ready(Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      Spool* s = w->spool;
+      return !s->abort_status_.ok() || s->finished_ || s->size_ > w->offset;
+    }
+  } wait{this, offset};
+  int fd = -1;
+  size_t n = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&Wait::Ready, &wait));
+    if (!abort_status_.ok()) return abort_status_;
+    if (offset >= size_) return size_t{0};
+    n = static_cast<size_t>(std::min<uint64_t>(size, size_ - offset));
+    if (fd_ < 0) {
+      std::memcpy(out, memory_.data() + offset, n);
+    } else {
+      fd = fd_;
+    }
+    reader_high_water_ = std::max(reader_high_water_, offset + n);
+    callback = TakeReadyCallbackLocked();
+  }
+  if (callback) callback();
+  if (fd >= 0) {
+    // The file only grows and these bytes are written: no lock needed. The fd
+    // lives as long as the spool, which outlives its reader.
+    size_t done = 0;
+    while (done < n) {
+      ssize_t r = pread(fd, out + done, n - done,
+                        static_cast<off_t>(offset + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        return absl::InternalError(
+            absl::StrCat("reading the spool file: ", std::strerror(errno)));
+      }
+      done += static_cast<size_t>(r);
+    }
+  }
+  return n;
+}
+
+absl::StatusOr<uint64_t> Spool::WaitForFinalSize() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](Spool* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return s->finished_ || !s->abort_status_.ok();
+      },
+      this));
+  if (!abort_status_.ok()) return abort_status_;
+  return size_;
+}
+
+std::optional<uint64_t> Spool::FinalSize() const {
+  absl::MutexLock lock(&mu_);
+  if (!finished_) return std::nullopt;
+  return size_;
+}
+
+uint64_t Spool::bytes_received() const {
+  absl::MutexLock lock(&mu_);
+  return size_;
+}
+
+bool Spool::on_disk() const {
+  absl::MutexLock lock(&mu_);
+  return fd_ >= 0;
+}
+
+}  // namespace media
+}  // namespace stylizer

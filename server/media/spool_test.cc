@@ -1,0 +1,142 @@
+// Tests of the upload spool: memory and file storage, blocking reads, end of
+// upload, abort, size limit and writer pacing.
+#include "server/media/spool.h"
+
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+
+namespace stylizer {
+namespace media {
+namespace {
+
+std::unique_ptr<Spool> MakeSpool(Spool::Options options = {}) {
+  auto spool = Spool::Create(options);
+  EXPECT_TRUE(spool.ok()) << spool.status();
+  return std::move(*spool);
+}
+
+std::string ReadAll(Spool* spool) {
+  std::string out;
+  char buf[7];
+  while (true) {
+    auto n = spool->ReadAt(out.size(), buf, sizeof(buf));
+    EXPECT_TRUE(n.ok()) << n.status();
+    if (!n.ok() || *n == 0) return out;
+    out.append(buf, *n);
+  }
+}
+
+TEST(SpoolTest, KeepsSmallUploadsInMemory) {
+  auto spool = MakeSpool();
+  ASSERT_TRUE(spool->Append("hello ").ok());
+  ASSERT_TRUE(spool->Append("world").ok());
+  spool->Finish();
+  EXPECT_FALSE(spool->on_disk());
+  EXPECT_EQ(ReadAll(spool.get()), "hello world");
+  EXPECT_EQ(spool->FinalSize(), 11u);
+}
+
+TEST(SpoolTest, MovesToAFileBeyondTheMemoryLimit) {
+  Spool::Options options;
+  options.memory_limit = 16;
+  auto spool = MakeSpool(options);
+  std::string data;
+  for (int i = 0; i < 100; ++i) data += static_cast<char>('a' + i % 26);
+  ASSERT_TRUE(spool->Append(data.substr(0, 10)).ok());
+  EXPECT_FALSE(spool->on_disk());
+  ASSERT_TRUE(spool->Append(data.substr(10)).ok());
+  EXPECT_TRUE(spool->on_disk());
+  spool->Finish();
+  EXPECT_EQ(ReadAll(spool.get()), data);
+  // Random access after the move.
+  char c;
+  ASSERT_EQ(*spool->ReadAt(42, &c, 1), 1u);
+  EXPECT_EQ(c, data[42]);
+}
+
+TEST(SpoolTest, ReadsWaitForBytesThatHaveNotArrived) {
+  auto spool = MakeSpool();
+  std::string got;
+  std::thread reader([&] { got = ReadAll(spool.get()); });
+  ASSERT_TRUE(spool->Append("abc").ok());
+  ASSERT_TRUE(spool->Append("def").ok());
+  spool->Finish();
+  reader.join();
+  EXPECT_EQ(got, "abcdef");
+}
+
+TEST(SpoolTest, ReadingPastTheEndOfAFinishedUploadIsEndOfFile) {
+  auto spool = MakeSpool();
+  ASSERT_TRUE(spool->Append("abc").ok());
+  spool->Finish();
+  char buf[4];
+  EXPECT_EQ(*spool->ReadAt(100, buf, 4), 0u);
+  EXPECT_EQ(*spool->WaitForFinalSize(), 3u);
+}
+
+TEST(SpoolTest, AbortWakesAWaitingReader) {
+  auto spool = MakeSpool();
+  absl::Status status;
+  std::thread reader([&] {
+    char buf[4];
+    status = spool->ReadAt(0, buf, 4).status();
+  });
+  spool->Abort(absl::CancelledError("client went away"));
+  reader.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(spool->Append("x").code(), absl::StatusCode::kCancelled);
+}
+
+TEST(SpoolTest, RefusesUploadsOverTheLimit) {
+  Spool::Options options;
+  options.max_size = 5;
+  auto spool = MakeSpool(options);
+  EXPECT_TRUE(spool->Append("12345").ok());
+  EXPECT_EQ(spool->Append("6").code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(SpoolTest, PacesTheWriterByTheReader) {
+  Spool::Options options;
+  options.read_ahead = 4;
+  auto spool = MakeSpool(options);
+  ASSERT_TRUE(spool->Append("abcdef").ok());
+  EXPECT_FALSE(spool->WantsMore());
+  absl::Notification more;
+  spool->NotifyWhenWantsMore([&] { more.Notify(); });
+  EXPECT_FALSE(more.HasBeenNotified());
+  char buf[4];
+  ASSERT_EQ(*spool->ReadAt(0, buf, 4), 4u);
+  EXPECT_TRUE(more.HasBeenNotified());
+  EXPECT_TRUE(spool->WantsMore());
+}
+
+TEST(SpoolTest, AReaderWaitingAheadLetsTheWriterContinue) {
+  Spool::Options options;
+  options.read_ahead = 4;
+  auto spool = MakeSpool(options);
+  ASSERT_TRUE(spool->Append("abcdef").ok());
+  absl::Notification more;
+  spool->NotifyWhenWantsMore([&] { more.Notify(); });
+  // An index at the end of the file: the reader seeks far ahead and waits.
+  std::thread reader([&] {
+    char buf[1];
+    EXPECT_EQ(*spool->ReadAt(1000, buf, 1), 0u);
+  });
+  more.WaitForNotification();
+  spool->Finish();
+  reader.join();
+}
+
+TEST(SpoolTest, RejectsBadOptions) {
+  Spool::Options options;
+  options.max_size = 0;
+  EXPECT_EQ(Spool::Create(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace media
+}  // namespace stylizer

@@ -1,0 +1,52 @@
+// Test helpers for everything that handles movies: make tiny movies with the
+// ffmpeg command-line tool at test time, and inspect results with ffprobe
+// (frame count by decoding, size, audio, rotation, duration from the packet
+// timestamps).
+#ifndef STYLIZER_SERVER_MEDIA_TESTING_TEST_MOVIES_H_
+#define STYLIZER_SERVER_MEDIA_TESTING_TEST_MOVIES_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace stylizer {
+namespace media {
+namespace testing {
+
+// Runs a shell command; returns its stdout, or an error with its stderr
+// when it exits non-zero.
+absl::StatusOr<std::string> RunCommand(const std::string& command);
+
+// A fresh directory under $TEST_TMPDIR or /tmp for one test's files.
+std::string MakeTempDir(const std::string& prefix);
+
+// Creates `path` by running `ffmpeg -y <args> <path>` (quiet).
+absl::Status MakeMovie(const std::string& args, const std::string& path);
+
+// Whole-file helpers.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+absl::Status WriteFile(const std::string& path, const std::string& data);
+
+// What ffprobe says about a movie.
+struct ProbedMovie {
+  int width = 0;
+  int height = 0;
+  std::string video_codec;
+  int64_t frames = 0;      // counted by decoding
+  double duration = 0;     // first video pts to last pts + duration
+  double frame_duration = 0;  // mean duration of one frame
+  bool has_audio = false;
+  std::string audio_codec;
+  int rotation = 0;        // display matrix rotation as ffprobe reports it
+  bool decodes_cleanly = false;  // `ffmpeg -v error -f null` printed nothing
+};
+
+// Probes `path` with ffprobe and decodes it once with ffmpeg.
+absl::StatusOr<ProbedMovie> ProbeMovie(const std::string& path);
+
+}  // namespace testing
+}  // namespace media
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MEDIA_TESTING_TEST_MOVIES_H_

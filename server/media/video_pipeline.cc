@@ -1,0 +1,374 @@
+// One video job's threads: decode -> job queue -> per-output encode and mux
+// (see video_pipeline.h).
+#include "server/media/video_pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/media/frame_convert.h"
+
+namespace stylizer {
+namespace media {
+
+// One frame or audio packet of the input, in input order.
+struct VideoPipeline::Entry {
+  enum class Kind { kVideo, kAudio, kEnd };
+  Kind kind = Kind::kEnd;
+  // kVideo: the frame's sequence number and timing (video time base), then
+  // its result: ready once delivered, one stylized frame per output.
+  uint64_t sequence = 0;
+  int64_t pts = 0;
+  int64_t duration = 0;
+  bool ready = false;
+  absl::Status status;
+  std::vector<RgbFrame> outputs;
+  // kAudio: the packet, shared read-only by the writers.
+  AvPacketPtr packet;
+  // Writers done with this entry.
+  int consumed = 0;
+};
+
+absl::StatusOr<std::unique_ptr<VideoPipeline>> VideoPipeline::Start(
+    Options options, Spool* spool, VideoSink* sink) {
+  if (options.style_weights.empty()) {
+    return absl::InvalidArgumentError("a video job needs at least one style");
+  }
+  if (!options.open_job || spool == nullptr || sink == nullptr) {
+    return absl::InvalidArgumentError(
+        "VideoPipeline needs open_job, a spool and a sink");
+  }
+  if (options.max_frames_in_flight < 1 || options.max_pending_frames < 1 ||
+      options.max_pending_audio < 1) {
+    return absl::InvalidArgumentError("pipeline window limits must be >= 1");
+  }
+  if (options.max_side < 0 || options.crf < 0 || options.crf > 51) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_side must be >= 0 and crf in 0..51 (got ", options.max_side,
+        ", ", options.crf, ")"));
+  }
+  std::unique_ptr<VideoPipeline> pipeline(
+      new VideoPipeline(std::move(options), spool, sink));
+  pipeline->thread_ = std::thread([p = pipeline.get()] { p->Run(); });
+  return pipeline;
+}
+
+VideoPipeline::VideoPipeline(Options options, Spool* spool, VideoSink* sink)
+    : options_(std::move(options)),
+      num_outputs_(static_cast<int>(options_.style_weights.size())),
+      spool_(spool),
+      sink_(sink),
+      start_time_(absl::Now()),
+      cursors_(num_outputs_, 0) {}
+
+VideoPipeline::~VideoPipeline() {
+  Cancel(absl::CancelledError("video job cancelled"));
+  if (thread_.joinable()) thread_.join();
+}
+
+void VideoPipeline::Cancel(absl::Status status) {
+  std::shared_ptr<Job> job;
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || !error_.ok()) return;
+    error_ = status.ok() ? absl::CancelledError("video job cancelled") : status;
+    status = error_;
+    job = job_;
+  }
+  sink_->OnFailing(status);
+  spool_->Abort(status);
+  if (job != nullptr) job->Cancel();
+}
+
+bool VideoPipeline::finished() const {
+  absl::MutexLock lock(&mu_);
+  return finished_;
+}
+
+absl::Status VideoPipeline::error() const {
+  absl::MutexLock lock(&mu_);
+  return error_;
+}
+
+void VideoPipeline::Run() {
+  absl::StatusOr<VideoSummary> result = RunJob();
+  {
+    absl::MutexLock lock(&mu_);
+    job_.reset();
+    window_.clear();
+    awaiting_.clear();
+  }
+  if (result.ok()) {
+    absl::Status s = error();  // a cancel that came too late to matter
+    if (!s.ok()) result = s;
+  } else {
+    Cancel(result.status());
+    absl::Status s = error();
+    if (!s.ok()) result = s;
+  }
+  sink_->OnFinished(std::move(result));
+  absl::MutexLock lock(&mu_);
+  finished_ = true;
+}
+
+absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
+  MovieReader::Options reader_options = options_.reader;
+  absl::StatusOr<std::unique_ptr<MovieReader>> reader =
+      MovieReader::Open(spool_, reader_options);
+  if (!reader.ok()) return reader.status();
+  const MovieInfo& info = (*reader)->info();
+  auto [width, height] = OutputSize(info.width, info.height, options_.max_side);
+  if (options_.max_frame_pixels > 0 &&
+      static_cast<int64_t>(width) * height > options_.max_frame_pixels) {
+    int side = static_cast<int>(std::sqrt(
+        static_cast<double>(options_.max_frame_pixels) *
+        std::max(width, height) / std::min(width, height)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "frames of ", width, "x", height, " exceed the server's limit of ",
+        options_.max_frame_pixels, " pixels per frame; set max_side to ",
+        side & ~1, " or less"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    frames_estimate_ = info.frames_estimate;
+    last_progress_ = absl::Now();
+  }
+  sink_->OnAccepted(info, width, height);
+
+  JobOptions job_options;
+  job_options.deadline = options_.deadline;
+  job_options.max_frames_in_flight = options_.max_frames_in_flight;
+  job_options.name = options_.name;
+  job_options.on_result = [this](FrameResult r) { OnResult(std::move(r)); };
+  absl::StatusOr<std::unique_ptr<Job>> opened =
+      options_.open_job(std::move(job_options));
+  if (!opened.ok()) return opened.status();
+  std::shared_ptr<Job> job(std::move(*opened));
+  {
+    absl::MutexLock lock(&mu_);
+    if (!error_.ok()) return error_;
+    job_ = job;
+  }
+
+  const AVStream* audio =
+      options_.drop_audio ? nullptr : (*reader)->audio_stream();
+  std::vector<std::unique_ptr<MovieWriter>> writers;
+  for (int i = 0; i < num_outputs_; ++i) {
+    MovieWriter::Options w;
+    w.container = options_.container;
+    w.width = width;
+    w.height = height;
+    w.video_in = (*reader)->video_stream();
+    w.audio_in = audio;
+    w.crf = options_.crf;
+    w.preset = options_.preset;
+    w.encoder_threads = options_.encoder_threads;
+    w.on_bytes = [this, i](absl::string_view bytes) {
+      return sink_->OnOutputChunk(i, bytes);
+    };
+    absl::StatusOr<std::unique_ptr<MovieWriter>> writer =
+        MovieWriter::Create(w);
+    if (!writer.ok()) return writer.status();
+    writers.push_back(std::move(*writer));
+  }
+  std::vector<std::thread> threads;
+  threads.reserve(num_outputs_);
+  for (int i = 0; i < num_outputs_; ++i) {
+    threads.emplace_back(
+        [this, i, w = writers[i].get()] { WriterLoop(i, w); });
+  }
+  absl::Status decoded =
+      DecodeLoop(reader->get(), width, height, job.get());
+  if (!decoded.ok()) Cancel(decoded);
+  for (std::thread& t : threads) t.join();
+  absl::Status s = error();
+  if (!s.ok()) return s;
+
+  VideoSummary summary;
+  for (int i = 0; i < num_outputs_; ++i) {
+    OutputSummary o;
+    o.output_index = i;
+    o.frames = writers[i]->frames();
+    o.bytes = writers[i]->bytes();
+    o.duration_seconds = writers[i]->duration_seconds();
+    o.has_audio = writers[i]->has_audio();
+    summary.outputs.push_back(o);
+  }
+  summary.elapsed_seconds = absl::ToDoubleSeconds(absl::Now() - start_time_);
+  {
+    absl::MutexLock lock(&mu_);
+    last_progress_ = absl::InfinitePast();  // force a final report
+  }
+  MaybeReportProgress();
+  return summary;
+}
+
+bool VideoPipeline::PushEntry(std::unique_ptr<Entry> entry) {
+  absl::MutexLock lock(&mu_);
+  const int max_frames =
+      options_.max_frames_in_flight + options_.max_pending_frames;
+  const bool is_video = entry->kind == Entry::Kind::kVideo;
+  const bool is_audio = entry->kind == Entry::Kind::kAudio;
+  auto has_room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!error_.ok()) return true;
+    if (is_video) return window_frames_ < max_frames;
+    if (is_audio) return window_audio_ < options_.max_pending_audio;
+    return true;
+  };
+  mu_.Await(absl::Condition(&has_room));
+  if (!error_.ok()) return false;
+  if (is_video) {
+    ++window_frames_;
+    ++frames_decoded_;
+    awaiting_[entry->sequence] = entry.get();
+  } else if (is_audio) {
+    ++window_audio_;
+  }
+  window_.push_back(std::move(entry));
+  return true;
+}
+
+absl::Status VideoPipeline::DecodeLoop(MovieReader* reader, int width,
+                                       int height, Job* job) {
+  RgbConverter converter(width, height);
+  uint64_t sequence = 0;
+  while (true) {
+    absl::StatusOr<MovieReader::Item> item = reader->Next();
+    if (!item.ok()) return item.status();
+    auto entry = std::make_unique<Entry>();
+    switch (item->kind) {
+      case MovieReader::Item::Kind::kEnd:
+        entry->kind = Entry::Kind::kEnd;
+        PushEntry(std::move(entry));
+        return absl::OkStatus();
+      case MovieReader::Item::Kind::kAudioPacket:
+        if (options_.drop_audio) continue;
+        entry->kind = Entry::Kind::kAudio;
+        entry->packet = std::move(item->packet);
+        if (!PushEntry(std::move(entry))) return error();
+        continue;
+      case MovieReader::Item::Kind::kVideoFrame:
+        break;
+    }
+    const AVFrame& frame = *item->frame;
+    auto rgb = std::make_shared<RgbFrame>();
+    absl::Status s = converter.Convert(frame, rgb.get());
+    if (!s.ok()) return s;
+    entry->kind = Entry::Kind::kVideo;
+    entry->sequence = sequence;
+    entry->pts = frame.pts;
+    entry->duration = frame.pkt_duration;
+    item->frame.reset();
+    if (!PushEntry(std::move(entry))) return error();
+    FrameRequest request;
+    request.frame = std::move(rgb);
+    request.style_weights = options_.style_weights;
+    request.sequence = sequence++;
+    s = job->Submit(&request);
+    if (!s.ok()) return s;
+    MaybeReportProgress();
+  }
+}
+
+void VideoPipeline::OnResult(FrameResult result) {
+  absl::MutexLock lock(&mu_);
+  auto it = awaiting_.find(result.sequence);
+  if (it == awaiting_.end()) return;  // the job was torn down
+  Entry* entry = it->second;
+  awaiting_.erase(it);
+  entry->status = std::move(result.status);
+  if (entry->status.ok() &&
+      static_cast<int>(result.outputs.size()) != num_outputs_) {
+    entry->status = absl::InternalError(absl::StrCat(
+        "the job queue returned ", result.outputs.size(), " outputs for ",
+        num_outputs_, " styles"));
+  }
+  entry->outputs = std::move(result.outputs);
+  entry->ready = true;
+}
+
+void VideoPipeline::WriterLoop(int index, MovieWriter* writer) {
+  while (true) {
+    Entry* entry = nullptr;
+    RgbFrame frame;
+    {
+      absl::MutexLock lock(&mu_);
+      auto next_ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        if (!error_.ok()) return true;
+        uint64_t pos = cursors_[index] - window_base_;
+        return pos < window_.size() &&
+               (window_[pos]->kind != Entry::Kind::kVideo ||
+                window_[pos]->ready);
+      };
+      mu_.Await(absl::Condition(&next_ready));
+      if (!error_.ok()) return;
+      entry = window_[cursors_[index] - window_base_].get();
+      if (entry->kind == Entry::Kind::kVideo && entry->status.ok()) {
+        frame = std::move(entry->outputs[index]);
+      }
+    }
+    absl::Status s;
+    bool end = false;
+    switch (entry->kind) {
+      case Entry::Kind::kVideo:
+        s = entry->status.ok()
+                ? writer->WriteVideo(frame, entry->pts, entry->duration)
+                : entry->status;
+        break;
+      case Entry::Kind::kAudio:
+        s = writer->WriteAudio(*entry->packet);
+        break;
+      case Entry::Kind::kEnd:
+        s = writer->Finish();
+        end = true;
+        break;
+    }
+    if (!s.ok()) {
+      Cancel(s);
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++cursors_[index];
+      ++entry->consumed;
+      while (!window_.empty() && window_.front()->consumed == num_outputs_) {
+        if (window_.front()->kind == Entry::Kind::kVideo) {
+          --window_frames_;
+          ++frames_done_;
+        } else if (window_.front()->kind == Entry::Kind::kAudio) {
+          --window_audio_;
+        }
+        window_.pop_front();
+        ++window_base_;
+      }
+    }
+    if (end) return;
+    MaybeReportProgress();
+  }
+}
+
+void VideoPipeline::MaybeReportProgress() {
+  VideoProgress progress;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::Time now = absl::Now();
+    if (now - last_progress_ < options_.progress_interval) return;
+    double seconds = absl::ToDoubleSeconds(now - last_progress_);
+    progress.fps =
+        last_progress_ == absl::InfinitePast() || seconds <= 0
+            ? frames_done_ / std::max(1e-9, absl::ToDoubleSeconds(
+                                                 now - start_time_))
+            : (frames_done_ - frames_done_at_last_progress_) / seconds;
+    last_progress_ = now;
+    frames_done_at_last_progress_ = frames_done_;
+    progress.frames_decoded = frames_decoded_;
+    progress.frames_done = frames_done_;
+    progress.frames_estimate = frames_estimate_;
+  }
+  progress.bytes_received = spool_->bytes_received();
+  sink_->OnProgress(progress);
+}
+
+}  // namespace media
+}  // namespace stylizer

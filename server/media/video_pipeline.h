@@ -1,0 +1,146 @@
+// The gRPC-free body of one StylizeVideo job. Given the upload's Spool and
+// the job's resolved style rows, it runs on threads of its own:
+//
+//   decoder thread: Spool -> MovieReader (demux + decode) -> RgbConverter
+//                   -> Job::Submit (blocks while the job's frames in flight
+//                   are at the limit) ; audio packets pass straight through
+//   job queue:      results arrive in order via on_result into the window
+//   writer threads: one per output, in input order: MovieWriter (x264 +
+//                   muxer) -> VideoSink::OnOutputChunk (may block)
+//
+// The window is the ordered list of frames and audio packets between the
+// decoder and the slowest writer; it holds at most max_frames_in_flight +
+// max_pending_frames frames, so a slow client blocks the writers, which stop
+// draining the window, which stops the decoder, which stops reading the spool,
+// which tells the reactor to stop reading the upload. A job's memory is
+// therefore bounded, however long the movie.
+#ifndef STYLIZER_SERVER_MEDIA_VIDEO_PIPELINE_H_
+#define STYLIZER_SERVER_MEDIA_VIDEO_PIPELINE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/batching/job_queue.h"
+#include "server/media/movie_reader.h"
+#include "server/media/movie_writer.h"
+#include "server/media/spool.h"
+#include "server/media/video_sink.h"
+
+namespace stylizer {
+namespace media {
+
+class VideoPipeline {
+ public:
+  // Opens the job-queue job for the movie (JobQueue::OpenJob, or a fake).
+  using OpenJobFn =
+      std::function<absl::StatusOr<std::unique_ptr<Job>>(JobOptions)>;
+
+  struct Options {
+    // One style-weight row per output, already validated; output i gets
+    // row i. Required, at least one.
+    std::vector<std::vector<float>> style_weights;
+    // Opens the job. Required.
+    OpenJobFn open_job;
+    // Longer side of the stylized frames at most this (0 = input size).
+    int max_side = 0;
+    // Largest stylized frame in pixels (0 = no limit); bigger inputs fail
+    // with INVALID_ARGUMENT suggesting a max_side.
+    int64_t max_frame_pixels = 0;
+    // Output container, encoder settings (see MovieWriter::Options).
+    OutputContainer container = OutputContainer::kFragmentedMp4;
+    int crf = 20;
+    std::string preset = "veryfast";
+    int encoder_threads = 0;
+    // Leave the audio out of the outputs.
+    bool drop_audio = false;
+    // Frames submitted to the job and not yet returned. Default 8.
+    int max_frames_in_flight = 8;
+    // Stylized frames waiting for the slowest encoder. Default 8.
+    int max_pending_frames = 8;
+    // Audio packets waiting in the window. Default 1024.
+    int max_pending_audio = 1024;
+    // Demuxer and decoder settings.
+    MovieReader::Options reader;
+    // Least time between two OnProgress calls. Default 500 ms.
+    absl::Duration progress_interval = absl::Milliseconds(500);
+    // Frames not started by then are dropped (DEADLINE_EXCEEDED).
+    absl::Time deadline = absl::InfiniteFuture();
+    // For logs.
+    std::string name;
+  };
+
+  // Validates `options` and starts the job's threads. `spool` and `sink`
+  // must outlive the pipeline. The sink hears OnFinished exactly once (also
+  // after Cancel).
+  static absl::StatusOr<std::unique_ptr<VideoPipeline>> Start(
+      Options options, Spool* spool, VideoSink* sink);
+
+  // Cancels (if still running) and waits for the threads to end.
+  ~VideoPipeline();
+
+  // Ends the job with `status` as soon as possible: aborts the spool, cancels
+  // the queued frames, wakes every thread. Idempotent; the first status wins.
+  void Cancel(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Whether the sink has had OnFinished.
+  bool finished() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Entry;
+
+  VideoPipeline(Options options, Spool* spool, VideoSink* sink);
+  void Run();
+  absl::StatusOr<VideoSummary> RunJob();
+  absl::Status DecodeLoop(MovieReader* reader, int width, int height,
+                          Job* job);
+  void WriterLoop(int index, MovieWriter* writer);
+  void OnResult(FrameResult result) ABSL_LOCKS_EXCLUDED(mu_);
+  // Appends an entry once the window has room; false if the job failed.
+  bool PushEntry(std::unique_ptr<Entry> entry) ABSL_LOCKS_EXCLUDED(mu_);
+  void MaybeReportProgress() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status error() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  const Options options_;
+  const int num_outputs_;
+  Spool* const spool_;
+  VideoSink* const sink_;
+  const absl::Time start_time_;
+
+  mutable absl::Mutex mu_;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // The window: entries from the decoder's next-to-last to the slowest
+  // writer's next. window_[0] has absolute position window_base_.
+  std::deque<std::unique_ptr<Entry>> window_ ABSL_GUARDED_BY(mu_);
+  uint64_t window_base_ ABSL_GUARDED_BY(mu_) = 0;
+  int window_frames_ ABSL_GUARDED_BY(mu_) = 0;
+  int window_audio_ ABSL_GUARDED_BY(mu_) = 0;
+  // Video entries by sequence number until their result arrives.
+  std::unordered_map<uint64_t, Entry*> awaiting_ ABSL_GUARDED_BY(mu_);
+  // Next absolute window position of each writer.
+  std::vector<uint64_t> cursors_ ABSL_GUARDED_BY(mu_);
+  int64_t frames_decoded_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t frames_done_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t frames_estimate_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_progress_ ABSL_GUARDED_BY(mu_);
+  int64_t frames_done_at_last_progress_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::thread thread_;
+};
+
+}  // namespace media
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MEDIA_VIDEO_PIPELINE_H_

@@ -1,0 +1,504 @@
+// Round trips and failure cases of the video job pipeline on tiny movies made
+// with the ffmpeg tool, with a fake job queue that inverts pixels. Every
+// output is checked with ffprobe: it decodes, same frame count, duration
+// within one frame, size, audio exactly when expected, rotation kept.
+#include "server/media/video_pipeline.h"
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/media/testing/fake_job.h"
+#include "server/media/testing/test_movies.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace stylizer {
+namespace media {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeJobQueue;
+using testing::ProbedMovie;
+
+// Collects a job's events; can hold back output chunks to act as a slow
+// reader.
+class CollectingSink : public VideoSink {
+ public:
+  void OnAccepted(const MovieInfo& info, int w, int h) override {
+    absl::MutexLock lock(&mu_);
+    info_ = info;
+    width_ = w;
+    height_ = h;
+    accepted_.Notify();
+  }
+  void OnProgress(const VideoProgress& p) override {
+    absl::MutexLock lock(&mu_);
+    ++progress_reports_;
+    last_progress_ = p;
+  }
+  absl::Status OnOutputChunk(int index, absl::string_view bytes) override {
+    absl::MutexLock lock(&mu_);
+    ++chunks_[index];
+    if (chunks_[index] > free_chunks_) {
+      mu_.Await(absl::Condition(
+          +[](CollectingSink* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return s->open_ || s->failing_;
+          },
+          this));
+    }
+    if (failing_) return absl::CancelledError("sink gave up");
+    outputs_[index].append(bytes.data(), bytes.size());
+    return absl::OkStatus();
+  }
+  void OnFailing(const absl::Status& s) override {
+    absl::MutexLock lock(&mu_);
+    failing_ = true;
+  }
+  void OnFinished(absl::StatusOr<VideoSummary> result) override {
+    absl::MutexLock lock(&mu_);
+    result_ = std::move(result);
+    ++finished_calls_;
+    finished_.Notify();
+  }
+  // Lets `n` chunks per output through, then blocks until Open().
+  void HoldAfter(int n) {
+    absl::MutexLock lock(&mu_);
+    free_chunks_ = n;
+    open_ = false;
+  }
+  void Open() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+
+  absl::Notification accepted_;
+  absl::Notification finished_;
+  absl::Mutex mu_;
+  MovieInfo info_;
+  int width_ = 0, height_ = 0;
+  int progress_reports_ = 0;
+  VideoProgress last_progress_;
+  std::map<int, std::string> outputs_;
+  std::map<int, int> chunks_;
+  int free_chunks_ = 1 << 30;
+  bool open_ = true;
+  bool failing_ = false;
+  int finished_calls_ = 0;
+  absl::StatusOr<VideoSummary> result_ = absl::UnknownError("not finished");
+};
+
+class VideoPipelineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    av_log_set_level(AV_LOG_ERROR);
+    dir_ = new std::string(testing::MakeTempDir("video-pipeline-test"));
+    const std::string src = "-f lavfi -i testsrc2=size=160x120:rate=15:duration=1.5 ";
+    const std::string tone = "-f lavfi -i sine=frequency=440:duration=1.5 ";
+    const std::string x264 = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p ";
+    struct Spec {
+      const char* name;
+      std::string args;
+    };
+    const Spec specs[] = {
+        {"moov_at_end.mp4", src + tone + x264 + "-c:a aac -shortest"},
+        {"faststart.mp4",
+         "-f lavfi -i testsrc2=size=160x120:rate=15:duration=6 "
+         "-f lavfi -i sine=frequency=440:duration=6 " + x264 +
+             "-c:a aac -shortest -movflags +faststart"},
+        {"vp9_opus.mkv", src + tone +
+                             "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 "
+                             "-b:v 200k -c:a libopus -shortest"},
+        {"vorbis.mkv", src + tone + x264 + "-c:a libvorbis -shortest"},
+        {"odd_318x178.mp4",
+         "-f lavfi -i testsrc2=size=318x178:rate=15:duration=1 " + x264},
+        {"odd_317x179.mkv",
+         "-f lavfi -i testsrc2=size=317x179:rate=15:duration=1 "
+         "-c:v ffv1"},
+        {"vfr.mkv",
+         "-f lavfi -i testsrc2=size=160x120:rate=20:duration=2 -vf "
+         "\"setpts='if(lt(N,10),N*0.05,0.5+(N-10)*0.12)/TB'\" "
+         "-fps_mode passthrough " + x264},
+        {"unrotated.mp4",
+         "-f lavfi -i testsrc2=size=192x108:rate=15:duration=1 " + tone + x264 +
+             "-c:a aac -shortest"},
+        // Phone style: stored landscape, shown portrait (set by a remux).
+        {"rotated.mp4",
+         "-i '" + Path("unrotated.mp4") + "' -c copy -metadata:s:v:0 rotate=90"},
+        {"silent.mp4", src + x264},
+        {"audio_only.m4a", "-f lavfi -i sine=frequency=440:duration=1 -c:a aac"},
+        {"long.mp4",
+         "-f lavfi -i testsrc2=size=64x48:rate=15:duration=10 " + x264},
+    };
+    for (const Spec& spec : specs) {
+      absl::Status s = testing::MakeMovie(spec.args, Path(spec.name));
+      ASSERT_TRUE(s.ok()) << s;
+    }
+  }
+
+  static std::string Path(const std::string& name) {
+    return absl::StrCat(*dir_, "/", name);
+  }
+
+  static std::string Bytes(const std::string& name) {
+    auto bytes = testing::ReadFile(Path(name));
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    return bytes.value_or("");
+  }
+
+  VideoPipeline::Options BaseOptions(int outputs = 2) {
+    VideoPipeline::Options options;
+    for (int i = 0; i < outputs; ++i) {
+      std::vector<float> row(4, 0.f);
+      row[i % 4] = 1.f;
+      options.style_weights.push_back(row);
+    }
+    options.open_job = [this](JobOptions o) {
+      return queue_.OpenJob(std::move(o));
+    };
+    options.progress_interval = absl::Milliseconds(50);
+    options.preset = "ultrafast";
+    return options;
+  }
+
+  // Uploads `bytes` in chunks and waits for the job to finish.
+  void Run(const std::string& bytes, VideoPipeline::Options options,
+           CollectingSink* sink, size_t chunk = 4096) {
+    auto spool = Spool::Create({});
+    ASSERT_TRUE(spool.ok());
+    auto pipeline = VideoPipeline::Start(options, spool->get(), sink);
+    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+    for (size_t pos = 0; pos < bytes.size(); pos += chunk) {
+      if (!(*spool)->Append(absl::string_view(bytes).substr(pos, chunk)).ok()) {
+        break;
+      }
+    }
+    (*spool)->Finish();
+    sink->finished_.WaitForNotification();
+    pipeline->reset();
+    EXPECT_EQ(sink->finished_calls_, 1);
+    EXPECT_EQ(queue_.open_jobs(), 0);
+  }
+
+  // Writes each output to a file and checks it against the input.
+  void ExpectOutputsMatch(const std::string& input, CollectingSink* sink,
+                          int outputs, int width, int height, bool audio,
+                          const std::string& ext = "mp4") {
+    ASSERT_TRUE(sink->result_.ok()) << sink->result_.status();
+    auto in = testing::ProbeMovie(Path(input));
+    ASSERT_TRUE(in.ok()) << in.status();
+    ASSERT_EQ(static_cast<int>(sink->result_->outputs.size()), outputs);
+    for (int i = 0; i < outputs; ++i) {
+      SCOPED_TRACE(absl::StrCat(input, " output ", i));
+      std::string path = Path(absl::StrCat(input, ".out", i, ".", ext));
+      ASSERT_TRUE(testing::WriteFile(path, sink->outputs_[i]).ok());
+      auto out = testing::ProbeMovie(path);
+      ASSERT_TRUE(out.ok()) << out.status();
+      EXPECT_TRUE(out->decodes_cleanly);
+      EXPECT_EQ(out->video_codec, "h264");
+      EXPECT_EQ(out->frames, in->frames);
+      EXPECT_NEAR(out->duration, in->duration, in->frame_duration + 1e-3);
+      EXPECT_EQ(out->width, width);
+      EXPECT_EQ(out->height, height);
+      EXPECT_EQ(out->has_audio, audio);
+      EXPECT_EQ(out->rotation, in->rotation);
+      const OutputSummary& summary = sink->result_->outputs[i];
+      EXPECT_EQ(summary.frames, in->frames);
+      EXPECT_EQ(summary.bytes, sink->outputs_[i].size());
+      EXPECT_NEAR(summary.duration_seconds, in->duration,
+                  in->frame_duration + 1e-3);
+    }
+  }
+
+  static std::string* dir_;
+  FakeJobQueue queue_;
+};
+
+std::string* VideoPipelineTest::dir_ = nullptr;
+
+TEST_F(VideoPipelineTest, Mp4WithIndexAtTheEnd) {
+  CollectingSink sink;
+  Run(Bytes("moov_at_end.mp4"), BaseOptions(2), &sink);
+  ExpectOutputsMatch("moov_at_end.mp4", &sink, 2, 160, 120, true);
+  EXPECT_EQ(sink.info_.width, 160);
+  EXPECT_TRUE(sink.info_.has_audio);
+  EXPECT_EQ(sink.info_.audio_codec, "aac");
+  EXPECT_NEAR(sink.info_.fps, 15, 0.01);
+  EXPECT_GT(sink.progress_reports_, 0);
+  EXPECT_EQ(sink.last_progress_.frames_done, sink.result_->outputs[0].frames);
+}
+
+TEST_F(VideoPipelineTest, FaststartMp4StartsBeforeTheUploadEnds) {
+  std::string bytes = Bytes("faststart.mp4");
+  CollectingSink sink;
+  auto spool = Spool::Create({});
+  ASSERT_TRUE(spool.ok());
+  VideoPipeline::Options options = BaseOptions(1);
+  options.reader.expected_size = bytes.size();
+  auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
+  ASSERT_TRUE(pipeline.ok());
+  size_t half = bytes.size() * 3 / 4;
+  ASSERT_TRUE((*spool)->Append(bytes.substr(0, half)).ok());
+  // Accepted, and output produced, with half of the file uploaded.
+  ASSERT_TRUE(sink.accepted_.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  bool some_output = false;
+  for (int i = 0; i < 600 && !some_output; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    absl::MutexLock lock(&sink.mu_);
+    some_output = sink.outputs_[0].size() > 2000;
+  }
+  EXPECT_TRUE(some_output);
+  ASSERT_TRUE((*spool)->Append(bytes.substr(half)).ok());
+  (*spool)->Finish();
+  sink.finished_.WaitForNotification();
+  pipeline->reset();
+  ExpectOutputsMatch("faststart.mp4", &sink, 1, 160, 120, true);
+}
+
+TEST_F(VideoPipelineTest, MatroskaVp9OpusIntoMp4CopiesOpus) {
+  CollectingSink sink;
+  Run(Bytes("vp9_opus.mkv"), BaseOptions(2), &sink);
+  ExpectOutputsMatch("vp9_opus.mkv", &sink, 2, 160, 120, true);
+  auto out = testing::ProbeMovie(Path("vp9_opus.mkv.out0.mp4"));
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->audio_codec, "opus");
+  EXPECT_EQ(sink.info_.video_codec, "vp9");
+}
+
+TEST_F(VideoPipelineTest, VorbisIsTranscodedToAacForMp4) {
+  CollectingSink sink;
+  Run(Bytes("vorbis.mkv"), BaseOptions(1), &sink);
+  ExpectOutputsMatch("vorbis.mkv", &sink, 1, 160, 120, true);
+  auto out = testing::ProbeMovie(Path("vorbis.mkv.out0.mp4"));
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->audio_codec, "aac");
+}
+
+TEST_F(VideoPipelineTest, MatroskaOutputKeepsVorbis) {
+  CollectingSink sink;
+  VideoPipeline::Options options = BaseOptions(1);
+  options.container = OutputContainer::kMatroska;
+  Run(Bytes("vorbis.mkv"), options, &sink);
+  ExpectOutputsMatch("vorbis.mkv", &sink, 1, 160, 120, true, "mkv");
+  auto out = testing::ProbeMovie(Path("vorbis.mkv.out0.mkv"));
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->audio_codec, "vorbis");
+}
+
+TEST_F(VideoPipelineTest, OddSizes) {
+  CollectingSink even;
+  Run(Bytes("odd_318x178.mp4"), BaseOptions(1), &even);
+  ExpectOutputsMatch("odd_318x178.mp4", &even, 1, 318, 178, false);
+  CollectingSink odd;
+  Run(Bytes("odd_317x179.mkv"), BaseOptions(1), &odd);
+  ExpectOutputsMatch("odd_317x179.mkv", &odd, 1, 316, 178, false);
+}
+
+TEST_F(VideoPipelineTest, VariableFrameRateKeepsTimestamps) {
+  CollectingSink sink;
+  Run(Bytes("vfr.mkv"), BaseOptions(1), &sink);
+  ExpectOutputsMatch("vfr.mkv", &sink, 1, 160, 120, false);
+  // The gaps themselves survive: compare the packet timestamps.
+  auto times = [](const std::string& path) {
+    auto out = testing::RunCommand(absl::StrCat(
+        "ffprobe -v error -select_streams v:0 -show_entries frame=pts_time "
+        "-of csv=p=0 '", path, "'"));
+    return out.value_or("");
+  };
+  std::string in = times(Path("vfr.mkv"));
+  std::string out = times(Path("vfr.mkv.out0.mp4"));
+  std::vector<double> a, b;
+  for (absl::string_view l : absl::StrSplit(in, '\n')) {
+    double v;
+    if (absl::SimpleAtod(l, &v)) a.push_back(v);
+  }
+  for (absl::string_view l : absl::StrSplit(out, '\n')) {
+    double v;
+    if (absl::SimpleAtod(l, &v)) b.push_back(v);
+  }
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 1; i < a.size(); ++i) {
+    EXPECT_NEAR(b[i] - b[0], a[i] - a[0], 0.002) << i;
+  }
+}
+
+TEST_F(VideoPipelineTest, RotationMetadataIsKept) {
+  CollectingSink sink;
+  Run(Bytes("rotated.mp4"), BaseOptions(1), &sink);
+  ExpectOutputsMatch("rotated.mp4", &sink, 1, 192, 108, true);
+  EXPECT_EQ(sink.info_.rotation_degrees, 90);
+  auto out = testing::ProbeMovie(Path("rotated.mp4.out0.mp4"));
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->rotation, 90);
+}
+
+TEST_F(VideoPipelineTest, NoAudioAndDropAudio) {
+  CollectingSink silent;
+  Run(Bytes("silent.mp4"), BaseOptions(1), &silent);
+  ExpectOutputsMatch("silent.mp4", &silent, 1, 160, 120, false);
+  CollectingSink dropped;
+  VideoPipeline::Options options = BaseOptions(1);
+  options.drop_audio = true;
+  Run(Bytes("moov_at_end.mp4"), options, &dropped);
+  ExpectOutputsMatch("moov_at_end.mp4", &dropped, 1, 160, 120, false);
+}
+
+TEST_F(VideoPipelineTest, Downscales) {
+  CollectingSink sink;
+  VideoPipeline::Options options = BaseOptions(1);
+  options.max_side = 100;
+  Run(Bytes("odd_318x178.mp4"), options, &sink);
+  ExpectOutputsMatch("odd_318x178.mp4", &sink, 1, 100, 56, false);
+  EXPECT_EQ(sink.width_, 100);
+  EXPECT_EQ(sink.height_, 56);
+}
+
+// --- Bad input: INVALID_ARGUMENT naming the problem, job freed. ---
+
+void ExpectInvalid(const CollectingSink& sink, const std::string& words) {
+  EXPECT_EQ(sink.result_.status().code(), absl::StatusCode::kInvalidArgument)
+      << sink.result_.status();
+  EXPECT_THAT(std::string(sink.result_.status().message()), HasSubstr(words));
+}
+
+TEST_F(VideoPipelineTest, GarbageIsInvalid) {
+  CollectingSink sink;
+  std::string garbage(20000, '\0');
+  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = (i * 7919) % 251;
+  Run(garbage, BaseOptions(), &sink);
+  ExpectInvalid(sink, "not a movie");
+}
+
+TEST_F(VideoPipelineTest, EmptyUploadIsInvalid) {
+  CollectingSink sink;
+  Run("", BaseOptions(), &sink);
+  ExpectInvalid(sink, "empty");
+}
+
+TEST_F(VideoPipelineTest, TruncatedMp4IsInvalid) {
+  std::string bytes = Bytes("moov_at_end.mp4");
+  CollectingSink end_index;
+  Run(bytes.substr(0, bytes.size() * 2 / 3), BaseOptions(), &end_index);
+  EXPECT_EQ(end_index.result_.status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::string fast = Bytes("faststart.mp4");
+  CollectingSink start_index;
+  Run(fast.substr(0, fast.size() * 2 / 3), BaseOptions(), &start_index);
+  ExpectInvalid(start_index, "truncated");
+}
+
+TEST_F(VideoPipelineTest, NoVideoStreamIsInvalid) {
+  CollectingSink sink;
+  Run(Bytes("audio_only.m4a"), BaseOptions(), &sink);
+  ExpectInvalid(sink, "no video stream");
+}
+
+TEST_F(VideoPipelineTest, UndecodableCodecIsInvalid) {
+  std::string bytes = Bytes("vp9_opus.mkv");
+  size_t at = bytes.find("V_VP9");
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, 5, "V_XYZ");
+  CollectingSink sink;
+  Run(bytes, BaseOptions(), &sink);
+  ExpectInvalid(sink, "cannot be decoded");
+}
+
+TEST_F(VideoPipelineTest, FramesOverThePixelLimitAreInvalid) {
+  CollectingSink sink;
+  VideoPipeline::Options options = BaseOptions();
+  options.max_frame_pixels = 100 * 100;
+  Run(Bytes("moov_at_end.mp4"), options, &sink);
+  ExpectInvalid(sink, "max_side");
+  EXPECT_FALSE(sink.accepted_.HasBeenNotified());
+}
+
+// --- Other ends. ---
+
+TEST_F(VideoPipelineTest, CancelMidUploadFreesTheJob) {
+  std::string bytes = Bytes("faststart.mp4");
+  CollectingSink sink;
+  auto spool = Spool::Create({});
+  ASSERT_TRUE(spool.ok());
+  VideoPipeline::Options options = BaseOptions(2);
+  options.reader.expected_size = bytes.size();
+  auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
+  ASSERT_TRUE(pipeline.ok());
+  ASSERT_TRUE((*spool)->Append(bytes.substr(0, bytes.size() / 2)).ok());
+  ASSERT_TRUE(sink.accepted_.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  (*pipeline)->Cancel(absl::CancelledError("client cancelled"));
+  sink.finished_.WaitForNotification();
+  EXPECT_EQ(sink.result_.status().code(), absl::StatusCode::kCancelled);
+  pipeline->reset();
+  EXPECT_EQ(queue_.open_jobs(), 0);
+  EXPECT_EQ((*spool)->Append("more").code(), absl::StatusCode::kCancelled);
+}
+
+TEST_F(VideoPipelineTest, QueueErrorsEndTheJob) {
+  FakeJobQueue::Options fail;
+  fail.fail_sequence = 5;
+  fail.fail_status = absl::ResourceExhaustedError("device out of memory");
+  FakeJobQueue failing(fail);
+  VideoPipeline::Options options = BaseOptions();
+  options.open_job = [&](JobOptions o) { return failing.OpenJob(std::move(o)); };
+  CollectingSink sink;
+  auto spool = Spool::Create({});
+  auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
+  ASSERT_TRUE(pipeline.ok());
+  (void)(*spool)->Append(Bytes("moov_at_end.mp4"));
+  (*spool)->Finish();
+  sink.finished_.WaitForNotification();
+  pipeline->reset();
+  EXPECT_EQ(sink.result_.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(failing.open_jobs(), 0);
+}
+
+TEST_F(VideoPipelineTest, ASlowReaderPausesDecoding) {
+  std::string bytes = Bytes("long.mp4");  // 150 frames
+  CollectingSink sink;
+  sink.HoldAfter(3);
+  auto spool = Spool::Create({});
+  VideoPipeline::Options options = BaseOptions(1);
+  options.max_frames_in_flight = 2;
+  options.max_pending_frames = 2;
+  auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
+  ASSERT_TRUE(pipeline.ok());
+  ASSERT_TRUE((*spool)->Append(bytes).ok());
+  (*spool)->Finish();
+  // Whatever the machine's speed, a held reader caps the frames taken in:
+  // one 2 s fragment (30 frames), the encoder's lookahead and the window.
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_LT(queue_.frames_submitted(), 100);
+  EXPECT_FALSE(sink.finished_.HasBeenNotified());
+  sink.Open();
+  sink.finished_.WaitForNotification();
+  pipeline->reset();
+  ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+  EXPECT_EQ(sink.result_->outputs[0].frames, 150);
+}
+
+TEST_F(VideoPipelineTest, RejectsBadOptions) {
+  CollectingSink sink;
+  auto spool = Spool::Create({});
+  VideoPipeline::Options options = BaseOptions();
+  options.style_weights.clear();
+  EXPECT_EQ(VideoPipeline::Start(options, spool->get(), &sink).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options = BaseOptions();
+  options.crf = 60;
+  EXPECT_EQ(VideoPipeline::Start(options, spool->get(), &sink).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace media
+}  // namespace stylizer
