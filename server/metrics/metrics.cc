@@ -88,7 +88,7 @@ const Histogram::BucketBoundaries& VideoJobBuckets() {
 
 constexpr absl::string_view kMethods[] = {"GetModelInfo", "StylizeImage",
                                           "StylizeFrames", "StylizeVideo"};
-constexpr absl::string_view kStreamingMethods[] = {
+constexpr absl::string_view kPayloadMethods[] = {
     "StylizeImage", "StylizeFrames", "StylizeVideo"};
 
 std::string CodeLabel(absl::StatusCode code) {
@@ -251,9 +251,13 @@ class Metrics::Impl : public QueueObserver {
       requests_.Add({{"method", m}, {"code", "OK"}});
       request_duration_.Add({{"method", m}}, RequestBuckets());
     }
-    for (absl::string_view method : kStreamingMethods) {
-      active_streams_.Add({{"method", std::string(method)}});
+    for (absl::string_view method : kPayloadMethods) {
+      const std::string m(method);
+      active_streams_.Add({{"method", m}});
+      received_bytes_.Add({{"method", m}});
+      sent_bytes_.Add({{"method", m}});
     }
+    video_jobs_.Add({{"outcome", "OK"}});
     blend_frames_ = &frames_.Add({{"style", "blend"}});
     if (!options.model.name.empty()) SetModel(options.model);
     SetQueueCapacity(options.queue_capacity_items,

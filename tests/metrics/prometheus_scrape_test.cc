@@ -1,13 +1,21 @@
 // A real Prometheus server scrapes a Metrics exposer driven directly (no
 // stylizer server): every series parses, and the values Prometheus stores are
 // exactly what was recorded.
+#include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "server/metrics/metrics.h"
 #include "tests/metrics/prometheus_server.h"
@@ -23,6 +31,94 @@ using ::stylizer::testing::TempDir;
 
 // Generous: the machine may be busy with other tests.
 constexpr absl::Duration kWait = absl::Seconds(60);
+
+std::string ReadSourceFile(const std::string& relative) {
+  const char* root = std::getenv("STYLIZER_SOURCE_DIR");
+  std::ifstream in(std::string(root != nullptr ? root : ".") + "/" + relative);
+  EXPECT_TRUE(in.good()) << "cannot read " << relative;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Every PromQL expression of the Grafana dashboard, with Grafana's variables
+// replaced by what Prometheus accepts.
+std::vector<std::string> DashboardExpressions() {
+  google::protobuf::Struct dashboard;
+  const std::string json = ReadSourceFile("docs/grafana-dashboard.json");
+  EXPECT_TRUE(
+      google::protobuf::util::JsonStringToMessage(json, &dashboard).ok());
+  std::vector<std::string> exprs;
+  for (const auto& panel :
+       dashboard.fields().at("panels").list_value().values()) {
+    const auto& fields = panel.struct_value().fields();
+    if (!fields.count("targets")) continue;
+    for (const auto& target : fields.at("targets").list_value().values()) {
+      std::string expr =
+          target.struct_value().fields().at("expr").string_value();
+      expr = std::regex_replace(expr, std::regex("\\$__rate_interval"), "1m");
+      expr = std::regex_replace(expr, std::regex("\\$instance"), ".*");
+      exprs.push_back(expr);
+    }
+  }
+  return exprs;
+}
+
+// Every series name the exposition declares (with _bucket, _sum, _count for
+// histograms).
+std::set<std::string> ExportedNames(const std::string& exposition) {
+  std::set<std::string> names;
+  std::istringstream lines(exposition);
+  std::string line;
+  const std::regex type_line("# TYPE (\\w+) (\\w+)");
+  std::smatch match;
+  while (std::getline(lines, line)) {
+    if (!std::regex_match(line, match, type_line)) continue;
+    names.insert(match[1]);
+    if (match[2] == "histogram") {
+      for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+        names.insert(match[1].str() + suffix);
+      }
+    }
+  }
+  return names;
+}
+
+// The stylizer_ series names mentioned in `text`.
+std::set<std::string> MentionedNames(const std::string& text) {
+  std::set<std::string> names;
+  const std::regex name("stylizer_[a-z_]*[a-z]");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), name);
+       it != std::sregex_iterator(); ++it) {
+    names.insert(it->str());
+  }
+  return names;
+}
+
+TEST(MetricsDocsTest, DashboardAlertsAndDocsNameOnlyExportedSeries) {
+  Metrics::Options options;
+  options.port = -1;
+  options.model.name = "seed";
+  options.model.style_names = {"klimt"};
+  options.device_memory = [] {
+    return std::vector<DeviceMemoryStats>{DeviceMemoryStats{"cuda:0", 1, 2, 3}};
+  };
+  auto metrics = Metrics::Create(options);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  // Series that appear only once something happens.
+  (*metrics)->queue_observer()->OnItemDropped(absl::CancelledError("gone"));
+  const std::set<std::string> exported = ExportedNames((*metrics)->Scrape());
+  ASSERT_GT(exported.size(), 20u);
+  for (const char* doc : {"docs/grafana-dashboard.json",
+                          "docs/prometheus-alerts.yml", "docs/operations.md"}) {
+    const std::set<std::string> mentioned = MentionedNames(ReadSourceFile(doc));
+    EXPECT_FALSE(mentioned.empty()) << doc;
+    for (const std::string& name : mentioned) {
+      EXPECT_TRUE(exported.count(name))
+          << doc << " names " << name << ", which the server does not export";
+    }
+  }
+}
 
 TEST(PrometheusScrapeTest, PrometheusStoresWhatMetricsRecorded) {
   auto dir = TempDir::Create();
@@ -104,6 +200,10 @@ TEST(PrometheusScrapeTest, PrometheusStoresWhatMetricsRecorded) {
   EXPECT_THAT(p.Query("count(stylizer_build_info)"), IsOkAndHolds(1.0));
   EXPECT_THAT(p.Query("stylizer_device_memory_bytes{kind=\"total\"}"),
               IsOkAndHolds(double{1 << 30}));
+  // Every dashboard query is valid PromQL and evaluates.
+  for (const std::string& expr : DashboardExpressions()) {
+    EXPECT_TRUE(p.Evaluate(expr).ok()) << p.Evaluate(expr);
+  }
   // The median batch size as a dashboard computes it.
   EXPECT_THAT(
       p.Query("histogram_quantile(0.5, stylizer_batch_size_bucket)"),

@@ -82,7 +82,8 @@ absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(
   }
 }
 
-absl::StatusOr<double> PrometheusServer::Query(absl::string_view expr) const {
+absl::StatusOr<google::protobuf::Struct> PrometheusServer::Fetch(
+    absl::string_view expr) const {
   auto response =
       HttpGet(port_, absl::StrCat("/api/v1/query?query=", UrlEncode(expr)));
   if (!response.ok()) return response.status();
@@ -92,13 +93,28 @@ absl::StatusOr<double> PrometheusServer::Query(absl::string_view expr) const {
     return absl::InternalError("not JSON: " + response->body);
   }
   const auto& fields = body.fields();
+  if (response->status == 400 || response->status == 422) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("query '%s' rejected: %s", expr, response->body));
+  }
   if (response->status != 200 || !fields.count("status") ||
-      fields.at("status").string_value() != "success") {
+      fields.at("status").string_value() != "success" ||
+      !fields.count("data")) {
     return absl::UnavailableError(
         absl::StrFormat("query '%s' failed (HTTP %d): %s", expr,
                         response->status, response->body));
   }
-  const auto& data = fields.at("data").struct_value().fields();
+  return fields.at("data").struct_value();
+}
+
+absl::Status PrometheusServer::Evaluate(absl::string_view expr) const {
+  return Fetch(expr).status();
+}
+
+absl::StatusOr<double> PrometheusServer::Query(absl::string_view expr) const {
+  absl::StatusOr<google::protobuf::Struct> fetched = Fetch(expr);
+  if (!fetched.ok()) return fetched.status();
+  const auto& data = fetched->fields();
   const std::string type = data.at("resultType").string_value();
   const google::protobuf::Value& result = data.at("result");
   if (type == "scalar") return ParseSampleValue(result);

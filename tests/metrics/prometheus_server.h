@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "google/protobuf/struct.pb.h"
 #include "tests/metrics/subprocess.h"
 
 namespace stylizer::testing {
@@ -47,6 +48,10 @@ class PrometheusServer {
   // FailedPrecondition for several series, Unavailable/Internal on API errors.
   absl::StatusOr<double> Query(absl::string_view expr) const;
 
+  // OK when Prometheus accepts and evaluates `expr` (any result, even
+  // empty); InvalidArgument with Prometheus's message when it does not.
+  absl::Status Evaluate(absl::string_view expr) const;
+
   // Polls Query(expr) every 250 ms until it returns `want` or `timeout`
   // passes; returns the last result (value or error).
   absl::StatusOr<double> WaitForValue(absl::string_view expr, double want,
@@ -56,6 +61,9 @@ class PrometheusServer {
   std::string Log() const { return process_->Log(); }
 
  private:
+  // GET /api/v1/query; the response's "data" object on success.
+  absl::StatusOr<google::protobuf::Struct> Fetch(absl::string_view expr) const;
+
   PrometheusServer(std::unique_ptr<Subprocess> process, int port)
       : process_(std::move(process)), port_(port) {}
   std::unique_ptr<Subprocess> process_;
