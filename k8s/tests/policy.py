@@ -383,14 +383,14 @@ def check_service_monitors(objects, report):
                    f'selected Service')
       if e.get('path', '/metrics') != '/metrics':
         report.add(where, f"endpoint path {e.get('path')} is not /metrics")
+      seconds = {}
       for field in ('interval', 'scrapeTimeout'):
         if field in e:
           try:
-            parse_duration(e[field])
+            seconds[field] = parse_duration(e[field])
           except ValueError as err:
             report.add(where, f'{field}: {err}')
-      if 'interval' in e and 'scrapeTimeout' in e and parse_duration(
-          e['scrapeTimeout']) > parse_duration(e['interval']):
+      if len(seconds) == 2 and seconds['scrapeTimeout'] > seconds['interval']:
         report.add(where, 'scrapeTimeout exceeds interval')
 
 

@@ -7,6 +7,9 @@
 //
 //   node validate.mjs rendered.json [more.json ...]
 //
+// The type check names at most one problem per object literal; fix it and
+// run again to see the next.
+//
 // Each file holds a JSON list of objects (render.py --json). Exit status 0
 // when every object is valid, 1 otherwise; one line per problem on stderr.
 

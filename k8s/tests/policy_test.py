@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Tests of policy.py: the project's overlays pass, and each rule catches the
+mistake it exists for (one mutation of a real render per test)."""
+
+import copy
+import os
+import unittest
+
+import policy
+import render
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+K8S = os.path.dirname(HERE)
+ADAPTER_RULES = policy.load_adapter_rules(
+    os.path.join(K8S, 'prometheus-adapter', 'values.yaml'))
+
+_RENDERS = {}
+
+
+def rendered(profile):
+  """A fresh copy of the render of base/ or an overlay."""
+  if profile not in _RENDERS:
+    directory = 'base' if profile == 'base' else f'overlays/{profile}'
+    _RENDERS[profile] = render.build(os.path.join(K8S, directory))
+  return copy.deepcopy(_RENDERS[profile])
+
+
+def of_kind(objects, kind):
+  return [o for o in objects if o['kind'] == kind][0]
+
+
+def server(objects):
+  return of_kind(objects, 'Deployment')['spec']['template']['spec'][
+      'containers'][0]
+
+
+def set_flag(objects, key, line):
+  cm = of_kind(objects, 'ConfigMap')
+  cm['data'][key] += line + '\n'
+
+
+class PolicyTest(unittest.TestCase):
+
+  def assertFinding(self, objects, pattern, profile='gpu', rules=None):
+    findings = policy.check(objects, profile,
+                            ADAPTER_RULES if rules is None else rules)
+    self.assertTrue(
+        any(__import__('re').search(pattern, f) for f in findings),
+        f'no finding matches {pattern!r}; findings: {findings}')
+
+  def test_project_overlays_pass(self):
+    for profile in ('base', 'gpu', 'cpu'):
+      with self.subTest(profile=profile):
+        self.assertEqual(policy.check(rendered(profile), profile,
+                                      ADAPTER_RULES), [])
+
+  def test_latest_and_missing_tags(self):
+    objects = rendered('gpu')
+    server(objects)['image'] = 'stylizer:latest'
+    self.assertFinding(objects, 'uses the latest tag')
+    server(objects)['image'] = 'registry.example:5000/stylizer'
+    self.assertFinding(objects, 'has no tag')
+
+  def test_digest_is_pinned(self):
+    objects = rendered('gpu')
+    server(objects)['image'] = 'registry.example/stylizer@sha256:' + 'a' * 64
+    self.assertEqual(policy.check(objects, 'gpu', ADAPTER_RULES), [])
+
+  def test_limits_and_requests(self):
+    objects = rendered('gpu')
+    del server(objects)['resources']['limits']['memory']
+    self.assertFinding(objects, 'has no memory limit')
+    objects = rendered('cpu')
+    server(objects)['resources']['requests']['cpu'] = '3'
+    self.assertFinding(objects, 'cpu request 3 exceeds its limit 2', 'cpu')
+
+  def test_security_context(self):
+    for field, value, pattern in (
+        ('allowPrivilegeEscalation', True, 'allowPrivilegeEscalation'),
+        ('readOnlyRootFilesystem', False, 'readOnlyRootFilesystem'),
+        ('runAsNonRoot', False, 'runAsNonRoot'),
+        ('privileged', True, 'is privileged'),
+        ('capabilities', {'drop': []}, 'drop ALL')):
+      with self.subTest(field=field):
+        objects = rendered('gpu')
+        server(objects)['securityContext'][field] = value
+        if field == 'runAsNonRoot':
+          of_kind(objects, 'Deployment')['spec']['template']['spec'][
+              'securityContext'].pop('runAsNonRoot')
+        self.assertFinding(objects, pattern)
+
+  def test_tmpdir_must_be_writable(self):
+    objects = rendered('gpu')
+    mounts = server(objects)['volumeMounts']
+    server(objects)['volumeMounts'] = [
+        m for m in mounts if m['mountPath'] != '/tmp'
+    ]
+    self.assertFinding(objects, 'TMPDIR /tmp is not a writable')
+
+  def test_probes_must_be_grpc_on_the_server_port(self):
+    objects = rendered('gpu')
+    server(objects)['readinessProbe'] = {'httpGet': {'port': 9464,
+                                                     'path': '/metrics'}}
+    self.assertFinding(objects, 'readinessProbe is not a gRPC probe')
+    objects = rendered('gpu')
+    del server(objects)['startupProbe']
+    self.assertFinding(objects, 'has no startupProbe')
+    objects = rendered('gpu')
+    set_flag(objects, 'device.flags', '--port=6000')
+    self.assertFinding(objects, 'livenessProbe probes port 50051, the server '
+                       'listens on --port=6000')
+    self.assertFinding(objects, "container port 'grpc' is 50051")
+
+  def test_startup_probe_allows_for_model_load(self):
+    objects = rendered('gpu')
+    server(objects)['startupProbe']['failureThreshold'] = 3
+    self.assertFinding(objects, 'startupProbe allows 15s')
+
+  def test_grace_period_exceeds_prestop_plus_drain(self):
+    objects = rendered('gpu')
+    set_flag(objects, 'device.flags', '--drain_timeout=2m')
+    self.assertFinding(
+        objects, 'terminationGracePeriodSeconds 90 is not longer than '
+        'preStop sleep 10s \\+ --drain_timeout 120s')
+    objects = rendered('gpu')
+    of_kind(objects, 'Deployment')['spec']['template']['spec'][
+        'terminationGracePeriodSeconds'] = 70
+    self.assertFinding(objects, 'terminationGracePeriodSeconds 70')
+
+  def test_drain_timeout_must_be_set_and_parse(self):
+    objects = rendered('gpu')
+    cm = of_kind(objects, 'ConfigMap')
+    cm['data']['server.flags'] = cm['data']['server.flags'].replace(
+        '--drain_timeout=60s', '')
+    self.assertFinding(objects, 'no --drain_timeout')
+    set_flag(objects, 'device.flags', '--drain_timeout=soon')
+    self.assertFinding(objects, "'soon' is not a duration")
+
+  def test_prestop_sleep(self):
+    objects = rendered('gpu')
+    del server(objects)['lifecycle']
+    self.assertFinding(objects, 'no preStop sleep')
+    objects = rendered('gpu')
+    server(objects)['lifecycle']['preStop'] = {'sleep': {'seconds': 5}}
+    self.assertEqual(policy.check(objects, 'gpu', ADAPTER_RULES), [])
+
+  def test_flagfile_must_resolve(self):
+    objects = rendered('gpu')
+    server(objects)['args'] = ['--flagfile=/etc/stylizer/missing.flags']
+    self.assertFinding(objects, 'missing.flags is not a key of a mounted')
+
+  def test_gpu_profile(self):
+    objects = rendered('gpu')
+    del server(objects)['resources']['limits']['nvidia.com/gpu']
+    self.assertFinding(objects, 'limits nvidia.com/gpu is None, not 1')
+    objects = rendered('gpu')
+    set_flag(objects, 'device.flags', '--device=cpu')
+    self.assertFinding(objects, 'gpu: the server runs with --device=cpu')
+    objects = rendered('gpu')
+    spec = of_kind(objects, 'Deployment')['spec']['template']['spec']
+    del spec['tolerations']
+    del spec['nodeSelector']
+    self.assertFinding(objects, 'no toleration')
+    self.assertFinding(objects, 'no node selector')
+    # The base (CPU image, --device=auto) is not a GPU deployment.
+    self.assertFinding(rendered('base'), 'gpu: limits nvidia.com/gpu')
+
+  def test_cpu_profile(self):
+    objects = rendered('cpu')
+    server(objects)['resources']['limits']['nvidia.com/gpu'] = '1'
+    self.assertFinding(objects, 'cpu: asks for nvidia.com/gpu', 'cpu')
+    self.assertFinding(rendered('gpu'), 'cpu: the server runs with '
+                       '--device=cuda', 'cpu')
+
+  def test_services_select_the_pods(self):
+    objects = rendered('gpu')
+    for s in [o for o in objects if o['kind'] == 'Service']:
+      s['spec']['selector'] = {'app': 'other'}
+    self.assertFinding(objects, 'no Service selects the server pods')
+    objects = rendered('gpu')
+    of_kind(objects, 'Service')['spec']['ports'][0]['targetPort'] = 'nope'
+    self.assertFinding(objects, 'targets nope')
+
+  def test_headless_service_required(self):
+    objects = [o for o in rendered('gpu')
+               if o['metadata']['name'] != 'stylizer-headless']
+    self.assertFinding(objects, 'no headless Service')
+
+  def test_pod_disruption_budget(self):
+    objects = rendered('gpu')
+    pdb = of_kind(objects, 'PodDisruptionBudget')
+    del pdb['spec']['maxUnavailable']
+    pdb['spec']['minAvailable'] = 1
+    self.assertFinding(objects, 'uses minAvailable')
+    objects = [o for o in rendered('gpu') if o['kind'] != 'PodDisruptionBudget']
+    self.assertFinding(objects, 'no PodDisruptionBudget')
+
+  def test_service_monitor_shape(self):
+    objects = rendered('gpu')
+    monitor = of_kind(objects, 'ServiceMonitor')
+    monitor['spec']['endpoints'][0]['port'] = 'http'
+    monitor['spec']['endpoints'][0]['interval'] = 'often'
+    self.assertFinding(objects, "endpoint port 'http' is not a named port")
+    self.assertFinding(objects, "interval: 'often' is not a duration")
+    monitor['spec']['selector']['matchLabels'] = {'app': 'other'}
+    self.assertFinding(objects, 'selects no Service')
+
+  def test_autoscaler_and_adapter_rule(self):
+    objects = rendered('gpu')
+    hpa = of_kind(objects, 'HorizontalPodAutoscaler')
+    hpa['spec']['metrics'][0]['pods']['metric']['name'] = 'stylizer_queue'
+    self.assertFinding(objects, "metric 'stylizer_queue' is served by no")
+    self.assertFinding(objects, 'does not scale on the Pods metric')
+    objects = rendered('gpu')
+    of_kind(objects, 'Deployment')['spec']['replicas'] = 2
+    self.assertFinding(objects, 'sets spec.replicas although an autoscaler')
+    objects = rendered('gpu')
+    of_kind(objects, 'HorizontalPodAutoscaler')['spec']['minReplicas'] = 9
+    self.assertFinding(objects, 'minReplicas exceeds maxReplicas')
+
+  def test_adapter_rule_shape(self):
+    rules = copy.deepcopy(ADAPTER_RULES)
+    del rules[0]['resources']['overrides']['pod']
+    rules[0]['metricsQuery'] = 'sum(<<.Series>>)'
+    self.assertFinding(rendered('gpu'), "does not map the 'pod' label", rules=rules)
+    self.assertFinding(rendered('gpu'), 'metricsQuery lacks <<.LabelMatchers>>',
+                       rules=rules)
+    self.assertFinding(rendered('gpu'), 'no rules', rules=[])
+
+  def test_parse_duration(self):
+    for text, seconds in (('60s', 60), ('1m30s', 90), ('1.5m', 90),
+                          ('500ms', 0.5), ('2h', 7200), ('45', 45)):
+      self.assertAlmostEqual(policy.parse_duration(text), seconds)
+    for bad in ('', 's', '1x', '1m 30s', 'soon'):
+      with self.assertRaises(ValueError):
+        policy.parse_duration(bad)
+
+  def test_parse_quantity(self):
+    self.assertEqual(policy.parse_quantity('500m'), 0.5)
+    self.assertEqual(policy.parse_quantity('4Gi'), 4 * 2**30)
+    self.assertEqual(policy.parse_quantity(2), 2)
+    with self.assertRaises(ValueError):
+      policy.parse_quantity('4GB')
+
+  def test_later_flags_win(self):
+    objects = rendered('gpu')
+    report = policy.Report()
+    set_flag(objects, 'device.flags', '--max_batch_size=32')
+    flags = policy.server_flags(of_kind(objects, 'Deployment'), objects, report)
+    self.assertEqual(flags['max_batch_size'], '32')
+    self.assertEqual(flags['device'], 'cuda')
+    self.assertEqual(flags['drain_timeout'], '60s')
+    self.assertEqual(report.findings, [])
+
+
+if __name__ == '__main__':
+  unittest.main()

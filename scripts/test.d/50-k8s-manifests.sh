@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Deployment checks, offline but for `npm ci` (the npm registry):
+#  1. unit tests of the manifest renderer, the policy checks and the Docker
+#     lint (Python), and of the schema validator (node --test);
+#  2. the Dockerfiles: lint, shell syntax of their scripts, CMake configure
+#     with the images' options, and (when CI built them) the runtime-stage
+#     staging of the real binaries and the real server accepting every
+#     overlay's flag files;
+#  3. every kustomization (base, overlays/gpu, overlays/cpu) rendered, checked
+#     against the Kubernetes and Prometheus Operator schemas (unknown fields
+#     refused) and the policy checks; and, where a kustomize is installed,
+#     compared with its render.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=/usr/bin/python3
+BUILD_DIR=${BUILD_DIR:-build}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Runs a command quietly: its last lines when it passes, all of it when not.
+quiet() {
+  if "$@" > "$work/log" 2>&1; then
+    grep -E "^(Ran |OK|FAILED|# (tests|pass|fail) )" "$work/log" || tail -n 3 "$work/log"
+  else
+    cat "$work/log"
+    echo "failed: $*" >&2
+    exit 1
+  fi
+}
+
+echo "-- unit tests: renderer, policy, Docker lint"
+(cd k8s/tests && quiet "$PY" -m unittest render_test policy_test)
+(cd docker && quiet "$PY" -m unittest lint_test)
+
+echo "-- Dockerfiles"
+"$PY" docker/lint.py docker/Dockerfile.cpu docker/Dockerfile.cuda
+for script in docker/*.sh; do bash -n "$script"; done
+# The images configure with tests and benchmarks off: keep that working.
+cmake -S . -B "$work/image-configure" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DSTYLIZER_BUILD_TESTS=OFF -DSTYLIZER_BUILD_BENCH=OFF > "$work/configure.log" 2>&1 || {
+  cat "$work/configure.log"; echo "the image build's CMake configure failed" >&2; exit 1; }
+echo "configure with -DSTYLIZER_BUILD_TESTS=OFF -DSTYLIZER_BUILD_BENCH=OFF: ok"
+server=$BUILD_DIR/server/stylizer-server
+cli=$BUILD_DIR/client/stylizer
+if [ -x "$server" ] && [ -x "$cli" ]; then
+  # What the CPU image's runtime stage would install for these binaries.
+  ./docker/stage-runtime.sh --dest "$work/stage" --mode packages "$server" "$cli"
+  grep -qx 'libtorch1.13' "$work/stage/opt/stylizer/runtime-packages.txt" || {
+    echo "runtime packages lack libtorch1.13" >&2; exit 1; }
+else
+  echo "no $server and $cli: runtime staging of the real binaries skipped"
+fi
+
+echo "-- manifests"
+if ! command -v npm > /dev/null; then
+  echo "npm is missing: the schema checks need node and npm" >&2
+  exit 1
+fi
+(cd k8s/tests && npm ci --no-audit --no-fund --loglevel=error > /dev/null)
+for overlay in base overlays/gpu overlays/cpu; do
+  name=$(basename "$overlay")
+  profile=$name
+  "$PY" k8s/tests/render.py --json "k8s/$overlay" > "$work/$name.json"
+  "$PY" k8s/tests/render.py "k8s/$overlay" > "$work/$name.yaml"
+  "$PY" k8s/tests/policy.py --profile "$profile" \
+    --adapter-rules k8s/prometheus-adapter/values.yaml "$work/$name.json"
+  if [ -x "$server" ]; then
+    # The real server parses this overlay's flag files (--version exits 0
+    # after a clean parse, 1 on an unknown flag or a bad value).
+    mkdir -p "$work/flags-$name"
+    "$PY" - "$work/$name.json" "$work/flags-$name" <<'EOF'
+import json, os, sys
+for o in json.load(open(sys.argv[1])):
+  if o['kind'] == 'ConfigMap':
+    for key, value in o.get('data', {}).items():
+      with open(os.path.join(sys.argv[2], key), 'w') as f:
+        f.write(value)
+EOF
+    files=$(ls "$work/flags-$name"/*.flags | tr '\n' ',' | sed 's/,$//')
+    "$server" --flagfile="$files" --version > /dev/null || {
+      echo "stylizer-server refuses the $name flag files" >&2; exit 1; }
+    echo "$name: stylizer-server accepts the flag files"
+  fi
+done
+node k8s/tests/validate.mjs "$work/base.json" "$work/gpu.json" "$work/cpu.json"
+(cd k8s/tests && quiet node --test validate.test.mjs)
+
+kustomize_cmd=()
+if command -v kustomize > /dev/null; then
+  kustomize_cmd=(kustomize build)
+elif command -v kubectl > /dev/null && kubectl kustomize --help > /dev/null 2>&1; then
+  kustomize_cmd=(kubectl kustomize)
+fi
+if [ ${#kustomize_cmd[@]} -gt 0 ]; then
+  for overlay in base overlays/gpu overlays/cpu; do
+    name=$(basename "$overlay")
+    "${kustomize_cmd[@]}" "k8s/$overlay" > "$work/$name.kustomize.yaml"
+    "$PY" - "$work/$name.yaml" "$work/$name.kustomize.yaml" <<'EOF'
+import sys, yaml
+ours, theirs = (list(yaml.safe_load_all(open(p))) for p in sys.argv[1:])
+if ours != theirs:
+  sys.exit(f'render.py and kustomize differ for {sys.argv[1]}')
+EOF
+  done
+  echo "render.py matches ${kustomize_cmd[*]} for every overlay"
+else
+  echo "no kustomize installed: comparison with it skipped"
+fi
+echo "k8s manifests and Dockerfiles: all checks passed"
