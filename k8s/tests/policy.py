@@ -18,6 +18,8 @@ manifests ask for it, consistently:
   - ports, Services, the headless Service, the PodDisruptionBudget, the
     ServiceMonitor and the HorizontalPodAutoscaler all point at the server;
   - the autoscaler's metric is served by the prometheus-adapter rule;
+  - the model the server is pointed at (--model or $STYLIZER_MODEL) is the
+    image's bundled one or lies on a volume mounted read-only;
   - per overlay: gpu asks for nvidia.com/gpu, GPU nodes and --device=cuda;
     cpu asks for no GPU and --device=cpu.
 
@@ -35,6 +37,8 @@ import yaml
 SERVER_CONTAINER = 'server'
 GPU_RESOURCE = 'nvidia.com/gpu'
 QUEUE_METRIC = 'stylizer_queue_items'
+# Where the images keep the bundled model.
+IMAGE_MODEL_DIR = '/usr/share/stylizer/models'
 # The startup probe must give model load and warm-up at least this long.
 MIN_STARTUP_SECONDS = 120
 
@@ -473,6 +477,29 @@ def check_autoscalers(objects, rules, report):
                      f'target')
 
 
+def check_model(deployment, flags, report):
+  where = f'Deployment/{_name(deployment)}'
+  container = _server_container(deployment)
+  env = {e.get('name'): e.get('value') for e in container.get('env') or []}
+  model = flags.get('model') or env.get('STYLIZER_MODEL')
+  if not model:
+    return  # the image's bundled model
+  if posixpath.dirname(model) == IMAGE_MODEL_DIR:
+    return
+  volumes = {v.get('name'): v for v in deployment['spec']['template']['spec']
+             .get('volumes') or []}
+  for mount in container.get('volumeMounts') or []:
+    root = mount.get('mountPath', '').rstrip('/')
+    if model.startswith(root + '/'):
+      volume = volumes.get(mount.get('name'), {})
+      if not mount.get('readOnly') and 'configMap' not in volume:
+        report.add(where, f'the model volume at {root} is not mounted '
+                   f'read-only')
+      return
+  report.add(where, f'the model {model} is neither in the image '
+             f'({IMAGE_MODEL_DIR}) nor on a mounted volume')
+
+
 def check_profile(objects, deployment, flags, profile, report):
   where = f'Deployment/{_name(deployment)}'
   spec = deployment['spec']['template']['spec']
@@ -522,6 +549,7 @@ def check(objects, profile, adapter_rules):
   check_security(objects, report)
   check_probes_and_lifecycle(deployment, flags, report)
   check_ports_and_services(objects, deployment, flags, report)
+  check_model(deployment, flags, report)
   check_service_monitors(objects, report)
   if _kind(objects, 'HorizontalPodAutoscaler'):
     check_adapter_rules(adapter_rules, report)

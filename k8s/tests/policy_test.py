@@ -227,6 +227,23 @@ class PolicyTest(unittest.TestCase):
                        rules=rules)
     self.assertFinding(rendered('gpu'), 'no rules', rules=[])
 
+  def test_model_location(self):
+    example = render.build(os.path.join(K8S, 'examples', 'model-volume'))
+    self.assertEqual(policy.check(example, 'gpu', ADAPTER_RULES), [])
+    for mount in server(example)['volumeMounts']:
+      if mount['name'] == 'models':
+        mount['readOnly'] = False
+    self.assertFinding(example, 'model volume at /models is not mounted '
+                       'read-only')
+    objects = rendered('gpu')
+    set_flag(objects, 'device.flags', '--model=/data/custom.pt')
+    self.assertFinding(objects, 'the model /data/custom.pt is neither in the '
+                       'image')
+    objects = rendered('gpu')
+    set_flag(objects, 'device.flags',
+             '--model=/usr/share/stylizer/models/default.pt')
+    self.assertEqual(policy.check(objects, 'gpu', ADAPTER_RULES), [])
+
   def test_parse_duration(self):
     for text, seconds in (('60s', 60), ('1m30s', 90), ('1.5m', 90),
                           ('500ms', 0.5), ('2h', 7200), ('45', 45)):

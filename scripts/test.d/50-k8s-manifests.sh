@@ -6,7 +6,8 @@
 #     with the images' options, and (when CI built them) the runtime-stage
 #     staging of the real binaries and the real server accepting every
 #     overlay's flag files;
-#  3. every kustomization (base, overlays/gpu, overlays/cpu) rendered, checked
+#  3. every kustomization (base, overlays/gpu, overlays/cpu and the example
+#     examples/model-volume) rendered, checked
 #     against the Kubernetes and Prometheus Operator schemas (unknown fields
 #     refused) and the policy checks; and, where a kustomize is installed,
 #     compared with its render.
@@ -57,9 +58,10 @@ if ! command -v npm > /dev/null; then
   exit 1
 fi
 (cd k8s/tests && npm ci --no-audit --no-fund --loglevel=error > /dev/null)
-for overlay in base overlays/gpu overlays/cpu; do
+kustomizations=(base overlays/gpu overlays/cpu examples/model-volume)
+for overlay in "${kustomizations[@]}"; do
   name=$(basename "$overlay")
-  profile=$name
+  case "$name" in base|gpu|cpu) profile=$name ;; *) profile=gpu ;; esac
   "$PY" k8s/tests/render.py --json "k8s/$overlay" > "$work/$name.json"
   "$PY" k8s/tests/render.py "k8s/$overlay" > "$work/$name.yaml"
   "$PY" k8s/tests/policy.py --profile "$profile" \
@@ -82,7 +84,7 @@ EOF
     echo "$name: stylizer-server accepts the flag files"
   fi
 done
-node k8s/tests/validate.mjs "$work/base.json" "$work/gpu.json" "$work/cpu.json"
+node k8s/tests/validate.mjs "$work"/*.json
 (cd k8s/tests && quiet node --test validate.test.mjs)
 
 kustomize_cmd=()
@@ -92,7 +94,7 @@ elif command -v kubectl > /dev/null && kubectl kustomize --help > /dev/null 2>&1
   kustomize_cmd=(kubectl kustomize)
 fi
 if [ ${#kustomize_cmd[@]} -gt 0 ]; then
-  for overlay in base overlays/gpu overlays/cpu; do
+  for overlay in "${kustomizations[@]}"; do
     name=$(basename "$overlay")
     "${kustomize_cmd[@]}" "k8s/$overlay" > "$work/$name.kustomize.yaml"
     "$PY" - "$work/$name.yaml" "$work/$name.kustomize.yaml" <<'EOF'
@@ -102,7 +104,7 @@ if ours != theirs:
   sys.exit(f'render.py and kustomize differ for {sys.argv[1]}')
 EOF
   done
-  echo "render.py matches ${kustomize_cmd[*]} for every overlay"
+  echo "render.py matches ${kustomize_cmd[*]} for every kustomization"
 else
   echo "no kustomize installed: comparison with it skipped"
 fi
