@@ -201,6 +201,8 @@ class StageRuntimeTest(unittest.TestCase):
                               os.X_OK))
     self.assertTrue(os.path.isfile(
         os.path.join(out, 'usr/share/stylizer/models/default.pt')))
+    self.assertEqual(os.readlink(os.path.join(out, 'opt/stylizer/share/stylizer')),
+                     '/usr/share/stylizer')
 
   def test_bundle_copies_libraries_but_not_libc(self):
     program = self.compile(

@@ -7,8 +7,9 @@
 #   docker/stage-runtime.sh --dest DIR [--mode packages|bundle]
 #       [--model FILE]... [--skip-lib-dir DIR]... BINARY...
 #
-# Writes DIR/opt/stylizer/bin/<binary> (stripped) and
-# DIR/usr/share/stylizer/models/<model>. Then, by --mode:
+# Writes DIR/opt/stylizer/bin/<binary> (stripped),
+# DIR/usr/share/stylizer/models/<model> and the link
+# DIR/opt/stylizer/share/stylizer -> /usr/share/stylizer. Then, by --mode:
 #   packages  (default; for a Debian runtime stage) the Debian packages that
 #             own every shared library the binaries load, one per line, in
 #             DIR/opt/stylizer/runtime-packages.txt;
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --mode) mode=$2; shift 2 ;;
     --model) models+=("$2"); shift 2 ;;
     --skip-lib-dir) skip_dirs+=("$(realpath -m "$2")"); shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     -*) echo "stage-runtime: unknown option $1" >&2; exit 2 ;;
     *) binaries+=("$1"); shift ;;
   esac
@@ -64,6 +65,9 @@ for model in "${models[@]}"; do
   fi
   install -m 0644 "$model" "$model_dir/"
 done
+# The server also looks for <binary dir>/../share/stylizer/models/default.pt.
+mkdir -p "$dest/opt/stylizer/share"
+ln -sfn /usr/share/stylizer "$dest/opt/stylizer/share/stylizer"
 
 # Libraries the runtime base provides or the host mounts: never staged.
 is_system_lib() {
