@@ -1,0 +1,145 @@
+// Model-only throughput of the LibTorch runtime (TorchModel::Stylize, uint8
+// in and out, pad/crop included) for given frame sizes, batch sizes and
+// precisions, and the convolution roofline of this machine: the GFLOP/s of one
+// large 3x3 convolution (128 -> 128 channels) in LibTorch at the same thread
+// count. Prints one JSON object per line; bench/model/run_model_bench.py runs
+// it next to the Python eager network and formats the table.
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "server/model/torch_model.h"
+
+ABSL_FLAG(std::string, archive, "", "serving archive to run");
+ABSL_FLAG(std::string, precisions, "fp32,bf16", "comma-separated precisions");
+ABSL_FLAG(std::string, sizes, "640x360,1280x720", "comma-separated WxH");
+ABSL_FLAG(std::string, batches, "1,2,4,8", "comma-separated batch sizes");
+ABSL_FLAG(int, threads, 2, "intra-op CPU threads");
+ABSL_FLAG(std::string, device, "cpu", "device: cpu, cuda, cuda:N");
+ABSL_FLAG(double, min_seconds, 2.0,
+          "time each configuration for at least this long (after a warm-up "
+          "call; at least 2 timed calls)");
+ABSL_FLAG(bool, roofline, true, "also measure the 3x3 convolution roofline");
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Best seconds per call of fn: one warm-up, then >= 2 calls and >= min_seconds.
+template <typename Fn>
+double BestSeconds(Fn fn, double min_seconds) {
+  fn();
+  double best = 1e30, total = 0;
+  for (int i = 0; i < 2 || total < min_seconds; ++i) {
+    const auto t0 = Clock::now();
+    fn();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::min(best, s);
+    total += s;
+  }
+  return best;
+}
+
+// GFLOP/s of a 3x3, 128->128 convolution on a 1x128x184x324 input (the
+// residual blocks' shape at 1280x720), best of NCHW and channels-last.
+void Roofline(const std::string& precision, int threads, double min_seconds) {
+  torch::InferenceMode guard;
+  at::set_num_threads(threads);
+  const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat;
+  const int64_t c = 128, h = 184, w = 324;
+  const double flops = 2.0 * c * c * 9 * (h - 2) * (w - 2);
+  double best = 1e30;
+  for (bool channels_last : {false, true}) {
+    auto format = channels_last ? at::MemoryFormat::ChannelsLast
+                                : at::MemoryFormat::Contiguous;
+    torch::Tensor x = torch::rand({1, c, h, w}).to(dtype).contiguous(format);
+    torch::Tensor k = (torch::rand({c, c, 3, 3}) * 0.01).to(dtype).contiguous(format);
+    torch::Tensor b = torch::zeros({c}).to(dtype);
+    best = std::min(best, BestSeconds([&] { torch::conv2d(x, k, b); }, min_seconds));
+  }
+  std::printf(
+      "{\"kind\":\"roofline\",\"precision\":\"%s\",\"threads\":%d,"
+      "\"gflops\":%.1f}\n",
+      precision.c_str(), threads, flops / best / 1e9);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int threads = absl::GetFlag(FLAGS_threads);
+  const double min_seconds = absl::GetFlag(FLAGS_min_seconds);
+  std::vector<std::pair<int, int>> sizes;
+  for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_sizes), ',')) {
+    std::vector<std::string> wh = absl::StrSplit(s, 'x');
+    int w = 0, h = 0;
+    if (wh.size() != 2 || !absl::SimpleAtoi(wh[0], &w) || !absl::SimpleAtoi(wh[1], &h)) {
+      std::cerr << "bad size " << s << " (want WxH)\n";
+      return 2;
+    }
+    sizes.emplace_back(w, h);
+  }
+  std::vector<int> batches;
+  for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
+    int b = 0;
+    if (!absl::SimpleAtoi(s, &b) || b < 1) {
+      std::cerr << "bad batch size " << s << "\n";
+      return 2;
+    }
+    batches.push_back(b);
+  }
+  const std::vector<std::string> precisions =
+      absl::StrSplit(absl::GetFlag(FLAGS_precisions), ',');
+  for (const std::string& precision : precisions) {
+    if (absl::GetFlag(FLAGS_roofline) && absl::GetFlag(FLAGS_device) == "cpu") {
+      Roofline(precision, threads, min_seconds);
+    }
+    stylizer::TorchModelOptions options;
+    options.archive_path = absl::GetFlag(FLAGS_archive);
+    options.device = absl::GetFlag(FLAGS_device);
+    options.precision = precision;
+    options.threads = threads;
+    auto model = stylizer::TorchModel::Create(options);
+    if (!model.ok()) {
+      std::cerr << "cannot load the model in " << precision << ": "
+                << model.status() << "\n";
+      return 1;
+    }
+    const int n = (*model)->num_styles();
+    for (auto [w, h] : sizes) {
+      for (int b : batches) {
+        std::vector<uint8_t> frames(static_cast<size_t>(b) * w * h * 3);
+        for (size_t i = 0; i < frames.size(); ++i) frames[i] = (i * 7919) >> 5;
+        std::vector<float> weights(static_cast<size_t>(b) * n, 0.0f);
+        for (int i = 0; i < b; ++i) weights[i * n + i % n] = 1.0f;
+        stylizer::FrameBatch batch{b, h, w, frames.data(), weights.data(), frames.data()};
+        absl::Status status;
+        const double s = BestSeconds([&] { status = (*model)->Stylize(batch); },
+                                     min_seconds);
+        if (!status.ok()) {
+          std::cerr << "Stylize failed: " << status << "\n";
+          return 1;
+        }
+        std::printf(
+            "{\"kind\":\"model\",\"impl\":\"cpp\",\"precision\":\"%s\","
+            "\"width\":%d,\"height\":%d,\"batch\":%d,\"threads\":%d,"
+            "\"seconds_per_batch\":%.5f,\"fps\":%.3f}\n",
+            precision.c_str(), w, h, b, threads, s, b / s);
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
