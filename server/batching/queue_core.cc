@@ -389,7 +389,8 @@ void QueueCore::Drain() {
   WakeRoomWaitersLocked();
   auto drained = [this]() {
     mu_.AssertReaderHeld();
-    return pending_frames_ == 0;
+    // Delivered, and no batch of a cancelled job still on a device.
+    return pending_frames_ == 0 && items_ == 0;
   };
   mu_.Await(absl::Condition(&drained));
 }

@@ -70,7 +70,8 @@ class QueueCore {
   // and waits for a running on_result of the job (unless called from it).
   void CloseJob(const std::shared_ptr<JobState>& job) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Stops admission and waits until every admitted frame is delivered.
+  // Stops admission and waits until every admitted frame is delivered and
+  // every admitted item has left the device.
   void Drain() ABSL_LOCKS_EXCLUDED(mu_);
   // Stops admission, fails every undelivered frame with CANCELLED, and makes
   // the worker loops return once their device calls have finished.

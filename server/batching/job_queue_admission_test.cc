@@ -1,0 +1,434 @@
+// Unit tests of the job queue's admission (bad input, capacity, flow
+// control), cancellation, deadlines, Drain and the aborting destructor, with
+// a fake clock and a fake model.
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/batching/job_queue.h"
+#include "server/batching/job_queue_options.h"
+#include "server/batching/testing/fake_clock.h"
+#include "server/batching/testing/fake_model.h"
+#include "server/batching/testing/test_util.h"
+
+namespace stylizer {
+namespace {
+
+using ::stylizer::testing::FakeClock;
+using ::stylizer::testing::FakeModel;
+using ::stylizer::testing::MakeRequest;
+using ::stylizer::testing::OneHot;
+using ::stylizer::testing::OutputsMatch;
+using ::stylizer::testing::ResultLog;
+using ::stylizer::testing::TaggedFrame;
+using ::testing::HasSubstr;
+
+constexpr int kStyles = 4;
+
+class AdmissionTest : public ::testing::Test {
+ protected:
+  AdmissionTest() {
+    options_.clock = &clock_;
+    options_.max_batch_size = 4;
+    options_.batch_timeout = absl::Hours(1);
+  }
+
+  std::unique_ptr<JobQueue> MakeQueue() {
+    auto queue = JobQueue::Create(options_, &model_, nullptr);
+    EXPECT_TRUE(queue.ok()) << queue.status();
+    return *std::move(queue);
+  }
+
+  std::unique_ptr<Job> Open(JobQueue& queue, ResultLog* log,
+                            JobOptions options = {}) {
+    options.on_result = log->on_result();
+    auto job = queue.OpenJob(std::move(options));
+    EXPECT_TRUE(job.ok()) << job.status();
+    return *std::move(job);
+  }
+
+  JobQueue::Options options_;
+  FakeClock clock_;
+  FakeModel model_{kStyles};
+};
+
+TEST_F(AdmissionTest, BadRequestsAreInvalidArgumentAndUntouched) {
+  auto queue = MakeQueue();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  auto expect_invalid = [&](FrameRequest request, const char* what) {
+    const FrameRequest before = request;
+    absl::Status status = job->TrySubmit(&request);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << what;
+    EXPECT_THAT(status.message(), HasSubstr(what));
+    EXPECT_EQ(request.frame, before.frame);
+    EXPECT_EQ(request.style_weights, before.style_weights);
+  };
+  FrameRequest no_frame;
+  no_frame.style_weights = {OneHot(kStyles, 0)};
+  expect_invalid(no_frame, "no frame");
+  FrameRequest empty = MakeRequest(2, 2, 0, {0}, kStyles, 0);
+  empty.frame = std::make_shared<RgbFrame>();
+  expect_invalid(empty, "not positive");
+  FrameRequest short_pixels = MakeRequest(2, 2, 0, {0}, kStyles, 0);
+  auto frame = std::make_shared<RgbFrame>(*short_pixels.frame);
+  frame->pixels.pop_back();
+  short_pixels.frame = frame;
+  expect_invalid(short_pixels, "expected 12");
+  expect_invalid(MakeRequest(2, 2, 0, {}, kStyles, 0), "no style rows");
+  FrameRequest short_row = MakeRequest(2, 2, 0, {0}, kStyles, 0);
+  short_row.style_weights[0].pop_back();
+  expect_invalid(short_row, "entries");
+  FrameRequest negative = MakeRequest(2, 2, 0, {0}, kStyles, 0);
+  negative.style_weights[0][1] = -1;
+  expect_invalid(negative, "non-negative");
+  FrameRequest zero = MakeRequest(2, 2, 0, {0}, kStyles, 0);
+  zero.style_weights[0][0] = 0;
+  expect_invalid(zero, "all zero");
+  // Too big for one job's share of the queue (half of max_queued_bytes).
+  options_.max_queued_bytes = 1000;
+  auto small_queue = MakeQueue();
+  auto small_job = Open(*small_queue, &log);
+  FrameRequest huge = MakeRequest(20, 20, 0, {0}, kStyles, 0);
+  absl::Status status = small_job->Submit(&huge);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("at most"));
+  EXPECT_EQ(log.size(), 0u);
+}
+
+TEST_F(AdmissionTest, JobLimitRefusesWithRetryHintThenNotifiesWhenRoom) {
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log;
+  JobOptions job_options;
+  job_options.max_frames_in_flight = 2;
+  auto job = Open(*queue, &log, job_options);
+  for (int i = 0; i < 2; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0, 1}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  FrameRequest third = MakeRequest(2, 2, 2, {0}, kStyles, 2);
+  absl::Status status = job->TrySubmit(&third);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(status.message(), HasSubstr("frames in flight"));
+  EXPECT_THAT(status.message(), HasSubstr("retry in about"));
+  ASSERT_NE(third.frame, nullptr);  // ownership stays with the caller
+  EXPECT_EQ(third.style_weights.size(), 1u);
+
+  absl::Notification room;
+  std::atomic<bool> on_caller_thread{false};
+  const std::thread::id self = std::this_thread::get_id();
+  job->NotifyWhenRoom([&] {
+    on_caller_thread = std::this_thread::get_id() == self;
+    room.Notify();
+  });
+  EXPECT_FALSE(room.HasBeenNotified());
+  model_.ReleaseAll();
+  room.WaitForNotification();
+  EXPECT_FALSE(on_caller_thread);
+  EXPECT_TRUE(job->TrySubmit(&third).ok());
+  EXPECT_EQ(third.frame, nullptr);  // moved into the queue
+  queue->Drain();
+  ASSERT_EQ(log.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(log.results()[i].sequence, static_cast<uint64_t>(i));
+  }
+}
+
+TEST_F(AdmissionTest, NotifyWhenRoomRunsAtOnceWhenThereIsRoom) {
+  auto queue = MakeQueue();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  absl::Notification room;
+  job->NotifyWhenRoom([&] { room.Notify(); });
+  room.WaitForNotification();
+}
+
+TEST_F(AdmissionTest, QueueCapacityInItemsIsSharedAndFlowControlled) {
+  options_.max_queued_items = 8;
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log_a, log_b, log_c;
+  auto a = Open(*queue, &log_a);
+  auto b = Open(*queue, &log_b);
+  auto c = Open(*queue, &log_c);
+  // One job may hold half of the queue.
+  FrameRequest a1 = MakeRequest(2, 2, 1, {0, 1, 2, 3}, kStyles, 1);
+  ASSERT_TRUE(a->TrySubmit(&a1).ok());  // a full batch: on the device
+  model_.WaitForCalls(1);
+  FrameRequest a2 = MakeRequest(2, 2, 2, {0}, kStyles, 2);
+  absl::Status status = a->TrySubmit(&a2);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  FrameRequest b1 = MakeRequest(2, 2, 3, {0, 1, 2}, kStyles, 1);
+  ASSERT_TRUE(b->TrySubmit(&b1).ok());
+  EXPECT_EQ(queue->queued_items(), 7);
+  EXPECT_EQ(queue->queued_bytes(), 7 * 12);
+  FrameRequest c1 = MakeRequest(2, 2, 4, {0, 1}, kStyles, 1);
+  status = c->TrySubmit(&c1);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(status.message(), HasSubstr("job queue is full"));
+  EXPECT_THAT(status.message(), HasSubstr("retry in about"));
+
+  // A blocking Submit waits for the room instead.
+  std::atomic<bool> returned{false};
+  absl::Status blocked_status;
+  std::thread submitter([&] {
+    blocked_status = c->Submit(&c1);
+    returned = true;
+  });
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_FALSE(returned);
+  model_.ReleaseAll();
+  submitter.join();
+  EXPECT_TRUE(blocked_status.ok()) << blocked_status;
+  queue->Drain();
+  EXPECT_EQ(log_a.size(), 1u);
+  EXPECT_EQ(log_b.size(), 1u);
+  EXPECT_EQ(log_c.size(), 1u);
+  EXPECT_TRUE(OutputsMatch(log_c.results()[0], 2, 2, 4, {0, 1}, kStyles));
+  EXPECT_EQ(queue->queued_items(), 0);
+}
+
+TEST_F(AdmissionTest, QueueCapacityInBytes) {
+  options_.max_queued_bytes = 4 * 4 * 3 * 4;  // four 4x4 items
+  options_.max_batch_size = 8;                 // all stay queued
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log_a, log_b, log_c;
+  auto a = Open(*queue, &log_a);
+  auto b = Open(*queue, &log_b);
+  auto c = Open(*queue, &log_c);
+  FrameRequest a1 = MakeRequest(4, 4, 1, {0, 1}, kStyles, 1);
+  FrameRequest b1 = MakeRequest(4, 4, 2, {0, 1}, kStyles, 1);
+  ASSERT_TRUE(a->TrySubmit(&a1).ok());
+  ASSERT_TRUE(b->TrySubmit(&b1).ok());
+  FrameRequest c1 = MakeRequest(4, 4, 3, {0}, kStyles, 1);
+  absl::Status status = c->TrySubmit(&c1);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(status.message(), HasSubstr("bytes"));
+  // Smaller frames still fit nowhere: the bytes are all taken.
+  FrameRequest c2 = MakeRequest(1, 1, 3, {0}, kStyles, 1);
+  EXPECT_EQ(c->TrySubmit(&c2).code(), absl::StatusCode::kResourceExhausted);
+  b->Cancel();
+  ASSERT_TRUE(c->TrySubmit(&c1).ok());
+  model_.ReleaseAll();
+  queue->Drain();
+  ASSERT_EQ(log_c.size(), 1u);
+  EXPECT_TRUE(OutputsMatch(log_c.results()[0], 4, 4, 3, {0}, kStyles));
+}
+
+TEST_F(AdmissionTest, CancelDropsQueuedItemsAndFreesCapacity) {
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 6; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0, 1}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  model_.WaitForCalls(1);  // frames 0 and 1 on the device
+  EXPECT_EQ(queue->queued_items(), 12);
+  job->Cancel();
+  job->Cancel();  // idempotent
+  log.WaitFor(6);
+  // Queued items are gone at once; the running batch's stay counted until
+  // it finishes.
+  EXPECT_LE(queue->queued_items(), 8);
+  const std::vector<FrameResult> results = log.results();
+  for (int i = 0; i < 6; ++i) {
+    const FrameResult& result = results[i];
+    EXPECT_EQ(result.sequence, static_cast<uint64_t>(i));
+    EXPECT_EQ(result.status.code(), absl::StatusCode::kCancelled);
+    EXPECT_TRUE(result.outputs.empty());
+  }
+  FrameRequest late = MakeRequest(2, 2, 9, {0}, kStyles, 9);
+  EXPECT_EQ(job->TrySubmit(&late).code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(job->Submit(&late).code(), absl::StatusCode::kCancelled);
+  absl::Notification notified;
+  job->NotifyWhenRoom([&] { notified.Notify(); });
+  notified.WaitForNotification();
+  model_.ReleaseAll();
+  queue->Drain();
+  EXPECT_EQ(queue->queued_items(), 0);
+  EXPECT_EQ(log.size(), 6u);  // the running batch's results were discarded
+  EXPECT_LE(model_.calls_started(), 2);
+}
+
+TEST_F(AdmissionTest, CancelWakesABlockedSubmit) {
+  options_.max_frames_in_flight_per_job = 1;
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  FrameRequest first = MakeRequest(2, 2, 1, {0}, kStyles, 1);
+  ASSERT_TRUE(job->Submit(&first).ok());
+  FrameRequest second = MakeRequest(2, 2, 2, {0}, kStyles, 2);
+  absl::Status status;
+  std::thread submitter([&] { status = job->Submit(&second); });
+  absl::SleepFor(absl::Milliseconds(20));
+  job->Cancel();
+  submitter.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+  EXPECT_NE(second.frame, nullptr);
+  model_.ReleaseAll();
+}
+
+TEST_F(AdmissionTest, DestroyingAJobDiscardsItsResults) {
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 5; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  model_.WaitForCalls(1);
+  job.reset();
+  EXPECT_EQ(queue->queued_items(), 4);  // only the running batch
+  model_.ReleaseAll();
+  queue->Drain();
+  EXPECT_EQ(log.size(), 0u);
+  EXPECT_EQ(queue->queued_items(), 0);
+}
+
+TEST_F(AdmissionTest, AJobMayBeDestroyedFromItsOwnCallback) {
+  auto queue = MakeQueue();
+  std::unique_ptr<Job> job;
+  std::atomic<int> calls{0};
+  absl::Notification first;
+  JobOptions options;
+  options.on_result = [&](FrameResult result) {
+    if (calls++ == 0) {
+      job.reset();
+      first.Notify();
+    }
+  };
+  auto opened = queue->OpenJob(std::move(options));
+  ASSERT_TRUE(opened.ok());
+  job = *std::move(opened);
+  for (int i = 0; i < 8; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  first.WaitForNotification();
+  queue->Drain();
+  EXPECT_GE(calls, 1);
+}
+
+TEST_F(AdmissionTest, ItemsPastTheDeadlineAreDroppedUncomputed) {
+  options_.batch_timeout = absl::Milliseconds(20);
+  options_.max_batch_size = 8;
+  auto queue = MakeQueue();
+  ResultLog log;
+  JobOptions job_options;
+  job_options.deadline = clock_.Now() + absl::Milliseconds(10);
+  auto job = Open(*queue, &log, job_options);
+  ResultLog other_log;
+  auto other = Open(*queue, &other_log);
+  for (int i = 0; i < 2; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0, 1}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  FrameRequest unrelated = MakeRequest(2, 2, 5, {0}, kStyles, 5);
+  ASSERT_TRUE(other->TrySubmit(&unrelated).ok());
+  clock_.BlockUntilWaiterWithDeadline(job_options.deadline);
+  clock_.Advance(absl::Milliseconds(10));
+  log.WaitFor(2);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(log.results()[i].status.code(),
+              absl::StatusCode::kDeadlineExceeded);
+  }
+  EXPECT_EQ(model_.calls_started(), 0);
+  EXPECT_EQ(queue->queued_items(), 1);
+  // A frame submitted after the deadline fails the same way.
+  FrameRequest late = MakeRequest(2, 2, 3, {0}, kStyles, 3);
+  ASSERT_TRUE(job->TrySubmit(&late).ok());
+  log.WaitFor(3);
+  EXPECT_EQ(log.results()[2].status.code(),
+            absl::StatusCode::kDeadlineExceeded);
+  // The other job is unaffected.
+  clock_.Advance(absl::Milliseconds(10));
+  other_log.WaitFor(1);
+  EXPECT_TRUE(OutputsMatch(other_log.results()[0], 2, 2, 5, {0}, kStyles));
+}
+
+TEST_F(AdmissionTest, DrainFinishesQueuedWorkAndStopsAdmission) {
+  auto queue = MakeQueue();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 3; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {i}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  // The batch is not full and the clock never moves: Drain closes it.
+  queue->Drain();
+  ASSERT_EQ(log.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(OutputsMatch(log.results()[i], 2, 2, i, {i}, kStyles));
+  }
+  FrameRequest late = MakeRequest(2, 2, 9, {0}, kStyles, 9);
+  EXPECT_EQ(job->TrySubmit(&late).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(job->Submit(&late).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(queue->OpenJob({}).status().code(),
+            absl::StatusCode::kUnavailable);
+  queue->Drain();  // again: nothing to do
+}
+
+TEST_F(AdmissionTest, DrainReleasesBlockedSubmitters) {
+  options_.max_frames_in_flight_per_job = 1;
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  FrameRequest first = MakeRequest(2, 2, 1, {0}, kStyles, 1);
+  ASSERT_TRUE(job->Submit(&first).ok());
+  FrameRequest second = MakeRequest(2, 2, 2, {0}, kStyles, 2);
+  absl::Status status;
+  std::thread submitter([&] { status = job->Submit(&second); });
+  absl::SleepFor(absl::Milliseconds(20));
+  absl::Notification room;
+  job->NotifyWhenRoom([&] { room.Notify(); });
+  std::thread drainer([&] { queue->Drain(); });
+  submitter.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  room.WaitForNotification();
+  model_.ReleaseAll();
+  drainer.join();
+  EXPECT_TRUE(OutputsMatch(log.results()[0], 2, 2, 1, {0}, kStyles));
+}
+
+TEST_F(AdmissionTest, DestructorAbortsWithCancelledAndJoins) {
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 6; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  model_.WaitForCalls(1);
+  std::thread destroyer([&] { queue.reset(); });
+  log.WaitFor(6);  // delivered while the device call still runs
+  model_.ReleaseAll();
+  destroyer.join();
+  ASSERT_EQ(log.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(log.results()[i].sequence, static_cast<uint64_t>(i));
+    EXPECT_EQ(log.results()[i].status.code(), absl::StatusCode::kCancelled);
+  }
+  // The job outlives the queue: it answers UNAVAILABLE and never calls back.
+  FrameRequest late = MakeRequest(2, 2, 9, {0}, kStyles, 9);
+  EXPECT_EQ(job->TrySubmit(&late).code(), absl::StatusCode::kUnavailable);
+  job->Cancel();
+  job.reset();
+  EXPECT_EQ(log.size(), 6u);
+}
+
+}  // namespace
+}  // namespace stylizer

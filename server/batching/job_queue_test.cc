@@ -1,0 +1,457 @@
+// Unit tests of batch formation, fairness, ordering and delivery, with a fake
+// clock (exact timeouts) and a fake model. Admission, cancellation, deadlines
+// and shutdown are in job_queue_admission_test.cc.
+#include "server/batching/job_queue.h"
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/batching/job_queue_options.h"
+#include "server/batching/testing/fake_clock.h"
+#include "server/batching/testing/fake_model.h"
+#include "server/batching/testing/test_util.h"
+
+namespace stylizer {
+namespace {
+
+using ::stylizer::testing::FakeClock;
+using ::stylizer::testing::FakeModel;
+using ::stylizer::testing::MakeRequest;
+using ::stylizer::testing::OutputsMatch;
+using ::stylizer::testing::ResultLog;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr int kStyles = 4;
+
+class JobQueueTest : public ::testing::Test {
+ protected:
+  JobQueue::Options BaseOptions() {
+    JobQueue::Options options;
+    options.clock = &clock_;
+    options.max_batch_size = 4;
+    options.batch_timeout = absl::Hours(1);  // only size closes batches
+    return options;
+  }
+
+  std::unique_ptr<JobQueue> MakeQueue(const JobQueue::Options& options,
+                                      QueueObserver* observer = nullptr) {
+    auto queue = JobQueue::Create(options, &model_, observer);
+    EXPECT_TRUE(queue.ok()) << queue.status();
+    return *std::move(queue);
+  }
+
+  std::unique_ptr<Job> Open(JobQueue& queue, ResultLog* log) {
+    JobOptions options;
+    options.on_result = log->on_result();
+    auto job = queue.OpenJob(std::move(options));
+    EXPECT_TRUE(job.ok()) << job.status();
+    return *std::move(job);
+  }
+
+  FakeClock clock_;
+  FakeModel model_{kStyles};
+};
+
+TEST_F(JobQueueTest, CreateRejectsBadOptions) {
+  auto expect_invalid = [&](JobQueue::Options options, const char* what) {
+    auto queue = JobQueue::Create(options, &model_, nullptr);
+    EXPECT_EQ(queue.status().code(), absl::StatusCode::kInvalidArgument)
+        << what;
+    EXPECT_THAT(queue.status().message(), HasSubstr(what));
+  };
+  JobQueue::Options o = BaseOptions();
+  o.max_batch_size = 0;
+  expect_invalid(o, "max_batch_size");
+  o = BaseOptions();
+  o.batch_timeout = absl::Milliseconds(-1);
+  expect_invalid(o, "batch_timeout");
+  o = BaseOptions();
+  o.max_queued_items = 2;
+  expect_invalid(o, "max_queued_items");
+  o = BaseOptions();
+  o.max_queued_bytes = 0;
+  expect_invalid(o, "max_queued_bytes");
+  o = BaseOptions();
+  o.max_frames_in_flight_per_job = 0;
+  expect_invalid(o, "max_frames_in_flight_per_job");
+  o = BaseOptions();
+  o.workers = 0;
+  expect_invalid(o, "workers");
+  o.workers = 17;
+  expect_invalid(o, "workers");
+  EXPECT_EQ(JobQueue::Create(BaseOptions(), nullptr, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  FakeModel no_styles(0);
+  EXPECT_EQ(
+      JobQueue::Create(BaseOptions(), &no_styles, nullptr).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  FakeModel other(kStyles + 1);
+  EXPECT_EQ(JobQueue::Create(BaseOptions(), {&model_, &other}, nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(JobQueueTest, DefaultOptionsAreValid) {
+  JobQueue::Options defaults;
+  EXPECT_EQ(defaults.max_batch_size, 8);
+  EXPECT_EQ(defaults.batch_timeout, absl::Milliseconds(5));
+  EXPECT_TRUE(JobQueue::Create(defaults, &model_, nullptr).ok());
+}
+
+TEST_F(JobQueueTest, BatchClosesWhenFull) {
+  auto queue = MakeQueue(BaseOptions());
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 4; ++i) {
+    FrameRequest request = MakeRequest(4, 2, i, {i % kStyles}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  log.WaitFor(4);
+  auto calls = model_.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].batch_size, 4);
+  EXPECT_EQ(calls[0].width, 4);
+  EXPECT_EQ(calls[0].height, 2);
+  auto results = log.results();
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(results[i].sequence, static_cast<uint64_t>(i));
+    EXPECT_TRUE(OutputsMatch(results[i], 4, 2, i, {i % kStyles}, kStyles));
+    // The fake clock never moved: no wait, no compute time.
+    EXPECT_EQ(results[i].queue_wait, absl::ZeroDuration());
+  }
+}
+
+TEST_F(JobQueueTest, BatchClosesWhenOldestItemTimesOut) {
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_size = 8;
+  options.batch_timeout = absl::Milliseconds(5);
+  auto queue = MakeQueue(options);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  const absl::Time start = clock_.Now();
+  FrameRequest first = MakeRequest(2, 2, 1, {0}, kStyles, 1);
+  ASSERT_TRUE(job->TrySubmit(&first).ok());
+  clock_.BlockUntilWaiterWithDeadline(start + absl::Milliseconds(5));
+  clock_.Advance(absl::Milliseconds(2));
+  FrameRequest second = MakeRequest(2, 2, 2, {1, 2}, kStyles, 2);
+  ASSERT_TRUE(job->TrySubmit(&second).ok());
+  // The deadline is the oldest item's: still start + 5 ms.
+  clock_.BlockUntilWaiterWithDeadline(start + absl::Milliseconds(5));
+  clock_.Advance(absl::Milliseconds(2));
+  EXPECT_EQ(model_.calls_started(), 0);
+  clock_.Advance(absl::Milliseconds(1));
+  log.WaitFor(2);
+  auto calls = model_.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].batch_size, 3);
+  auto results = log.results();
+  EXPECT_EQ(results[0].queue_wait, absl::Milliseconds(5));
+  EXPECT_EQ(results[1].queue_wait, absl::Milliseconds(3));
+  EXPECT_TRUE(OutputsMatch(results[0], 2, 2, 1, {0}, kStyles));
+  EXPECT_TRUE(OutputsMatch(results[1], 2, 2, 2, {1, 2}, kStyles));
+}
+
+TEST_F(JobQueueTest, ZeroTimeoutSendsAtOnce) {
+  JobQueue::Options options = BaseOptions();
+  options.batch_timeout = absl::ZeroDuration();
+  auto queue = MakeQueue(options);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  FrameRequest request = MakeRequest(2, 2, 1, {0}, kStyles, 1);
+  ASSERT_TRUE(job->TrySubmit(&request).ok());
+  log.WaitFor(1);
+  EXPECT_TRUE(log.results()[0].status.ok());
+}
+
+TEST_F(JobQueueTest, OnlySameSizeItemsShareABatch) {
+  JobQueue::Options options = BaseOptions();
+  options.batch_timeout = absl::Milliseconds(5);
+  auto queue = MakeQueue(options);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  // Three 4x2 and three 2x4 frames, interleaved: 6 items but no size has 4.
+  for (int i = 0; i < 6; ++i) {
+    FrameRequest request = i % 2 == 0
+                               ? MakeRequest(4, 2, i, {0}, kStyles, i)
+                               : MakeRequest(2, 4, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  clock_.BlockUntilWaiterWithDeadline(clock_.Now() + absl::Milliseconds(5));
+  EXPECT_EQ(model_.calls_started(), 0);
+  clock_.Advance(absl::Milliseconds(5));
+  log.WaitFor(6);
+  auto calls = model_.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  for (const auto& call : calls) {
+    EXPECT_EQ(call.batch_size, 3);
+    for (uint8_t tag : call.first_bytes) {
+      EXPECT_EQ(tag % 2 == 0, call.width == 4) << int{tag};
+    }
+  }
+  auto results = log.results();
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(results[i].sequence, static_cast<uint64_t>(i));
+    EXPECT_TRUE(i % 2 == 0 ? OutputsMatch(results[i], 4, 2, i, {0}, kStyles)
+                           : OutputsMatch(results[i], 2, 4, i, {0}, kStyles));
+  }
+}
+
+TEST_F(JobQueueTest, ItemsAreTakenRoundRobinAcrossJobs) {
+  auto queue = MakeQueue(BaseOptions());
+  model_.Hold();
+  // A long movie job with 4 styles per frame fills the device...
+  ResultLog movie_log;
+  auto movie = Open(*queue, &movie_log);
+  for (int i = 0; i < 6; ++i) {
+    FrameRequest request = MakeRequest(2, 2, 100 + i, {0, 1, 2, 3}, kStyles, i);
+    ASSERT_TRUE(movie->TrySubmit(&request).ok());
+  }
+  model_.WaitForCalls(1);
+  // ...then a single image arrives.
+  ResultLog image_log;
+  auto image = Open(*queue, &image_log);
+  FrameRequest request = MakeRequest(2, 2, 7, {0, 1}, kStyles, 0);
+  ASSERT_TRUE(image->TrySubmit(&request).ok());
+  model_.ReleaseAll();
+  image_log.WaitFor(1);
+  queue->Drain();  // 26 items: the last batch is not full
+  ASSERT_EQ(movie_log.size(), 6u);
+  auto calls = model_.calls();
+  // The image's two items ran within the first three batches (the one on
+  // the device, at most one already prepared, then its own), interleaved
+  // with the movie's rather than after all of them.
+  int image_batch = -1;
+  for (size_t b = 0; b < calls.size(); ++b) {
+    int image_items = 0;
+    for (uint8_t tag : calls[b].first_bytes) image_items += tag == 7;
+    if (image_items > 0) {
+      EXPECT_EQ(image_items, 2);
+      EXPECT_EQ(image_batch, -1);
+      image_batch = static_cast<int>(b);
+      EXPECT_THAT(calls[b].first_bytes, ::testing::Contains(::testing::Ge(100)));
+      // Alternating: an image item never follows another image item.
+      for (size_t i = 1; i < calls[b].first_bytes.size(); ++i) {
+        EXPECT_FALSE(calls[b].first_bytes[i] == 7 &&
+                     calls[b].first_bytes[i - 1] == 7);
+      }
+    }
+  }
+  EXPECT_GE(image_batch, 1);
+  EXPECT_LE(image_batch, 2);
+  EXPECT_TRUE(OutputsMatch(image_log.results()[0], 2, 2, 7, {0, 1}, kStyles));
+}
+
+TEST_F(JobQueueTest, ResultsArriveInSubmissionOrderWhateverBatchFinishesFirst) {
+  FakeModel first(kStyles);
+  FakeModel second(kStyles);
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_size = 2;
+  auto created = JobQueue::Create(options, {&first, &second}, nullptr);
+  ASSERT_TRUE(created.ok());
+  std::unique_ptr<JobQueue> queue = *std::move(created);
+  first.Hold();
+  second.Hold();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 6; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {i % kStyles}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  first.WaitForCalls(1);
+  second.WaitForCalls(1);
+  // Frames 0 and 1 are in the first batch formed, on one of the devices;
+  // finish the other device's batch first.
+  const bool zero_on_first = first.calls()[0].first_bytes[0] == 0;
+  FakeModel& early = zero_on_first ? second : first;
+  FakeModel& late = zero_on_first ? first : second;
+  early.Release(1);
+  // Its two items leave the queue's accounting once copied out...
+  while (queue->queued_items() > 4) absl::SleepFor(absl::Milliseconds(1));
+  // ...but their frames wait for frames 0 and 1.
+  EXPECT_EQ(log.size(), 0u);
+  late.ReleaseAll();
+  early.ReleaseAll();
+  log.WaitFor(6);
+  auto results = log.results();
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(results[i].sequence, static_cast<uint64_t>(i));
+    EXPECT_TRUE(OutputsMatch(results[i], 2, 2, i, {i % kStyles}, kStyles));
+  }
+  EXPECT_EQ(first.max_concurrent_calls(), 1);
+  EXPECT_EQ(second.max_concurrent_calls(), 1);
+}
+
+TEST_F(JobQueueTest, WorkersOnOneModelNeverCallItConcurrently) {
+  JobQueue::Options options = BaseOptions();
+  options.workers = 3;
+  options.max_batch_size = 1;
+  model_.SetCost(absl::Microseconds(200), absl::ZeroDuration());
+  auto queue = MakeQueue(options);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 12; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->Submit(&request).ok());
+  }
+  log.WaitFor(12);
+  EXPECT_EQ(model_.max_concurrent_calls(), 1);
+  auto results = log.results();
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_EQ(results[i].sequence, static_cast<uint64_t>(i));
+  }
+}
+
+TEST_F(JobQueueTest, MultiStyleFrameDeliveredOnceWithEveryOutput) {
+  auto queue = MakeQueue(BaseOptions());
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  // 6 rows with max_batch_size 4: the frame spans two batches.
+  FrameRequest request = MakeRequest(3, 3, 9, {3, 2, 1, 0, 1, 2}, kStyles, 42);
+  ASSERT_TRUE(job->TrySubmit(&request).ok());
+  FrameRequest filler = MakeRequest(3, 3, 10, {0, 0}, kStyles, 43);
+  ASSERT_TRUE(job->TrySubmit(&filler).ok());
+  log.WaitFor(2);
+  EXPECT_EQ(model_.calls().size(), 2u);
+  auto results = log.results();
+  EXPECT_EQ(results[0].sequence, 42u);
+  EXPECT_TRUE(
+      OutputsMatch(results[0], 3, 3, 9, {3, 2, 1, 0, 1, 2}, kStyles));
+  EXPECT_TRUE(OutputsMatch(results[1], 3, 3, 10, {0, 0}, kStyles));
+}
+
+TEST_F(JobQueueTest, ComputeTimeIsSummedOverTheFramesBatches) {
+  // A model that advances the fake clock by 3 ms per call.
+  class SlowModel final : public StyleModel {
+   public:
+    SlowModel(FakeClock* clock, FakeModel* inner)
+        : clock_(clock), inner_(inner) {}
+    const ModelDescription& description() const override {
+      return inner_->description();
+    }
+    absl::Status Stylize(const FrameBatch& batch) override {
+      clock_->Advance(absl::Milliseconds(3));
+      return inner_->Stylize(batch);
+    }
+
+   private:
+    FakeClock* clock_;
+    FakeModel* inner_;
+  } slow(&clock_, &model_);
+  auto created = JobQueue::Create(BaseOptions(), &slow, nullptr);
+  ASSERT_TRUE(created.ok());
+  std::unique_ptr<JobQueue> queue = *std::move(created);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  FrameRequest request = MakeRequest(2, 2, 1, {0, 1, 2, 3, 0, 1}, kStyles, 1);
+  ASSERT_TRUE(job->TrySubmit(&request).ok());
+  FrameRequest filler = MakeRequest(2, 2, 2, {0, 1}, kStyles, 2);
+  ASSERT_TRUE(job->TrySubmit(&filler).ok());
+  log.WaitFor(2);
+  auto results = log.results();
+  EXPECT_EQ(results[0].compute, absl::Milliseconds(6));
+  EXPECT_EQ(results[1].compute, absl::Milliseconds(3));
+}
+
+TEST_F(JobQueueTest, ModelErrorFailsOnlyItsBatch) {
+  auto queue = MakeQueue(BaseOptions());
+  model_.FailNext(absl::ResourceExhaustedError("device out of memory"));
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 8; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  log.WaitFor(8);
+  auto results = log.results();
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(results[i].status.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_TRUE(results[i].outputs.empty());
+  }
+  for (int i = 4; i < 8; ++i) {
+    EXPECT_TRUE(OutputsMatch(results[i], 2, 2, i, {0}, kStyles));
+  }
+}
+
+TEST_F(JobQueueTest, ResultsArriveOnAQueueThread) {
+  auto queue = MakeQueue(BaseOptions());
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 4; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  job->Cancel();  // whatever is left is delivered as CANCELLED, elsewhere
+  log.WaitFor(4);
+  for (std::thread::id id : log.threads()) {
+    EXPECT_NE(id, std::this_thread::get_id());
+  }
+}
+
+class CountingObserver final : public QueueObserver {
+ public:
+  void OnQueueDepth(int64_t items, int64_t bytes) override {
+    absl::MutexLock lock(&mu_);
+    last_items_ = items;
+    last_bytes_ = bytes;
+    max_items_ = std::max(max_items_, items);
+  }
+  void OnBatch(int batch_size, absl::Duration compute) override {
+    absl::MutexLock lock(&mu_);
+    batch_sizes_.push_back(batch_size);
+  }
+  void OnItemDone(const std::vector<float>& style_weights,
+                  absl::Duration queue_wait) override {
+    absl::MutexLock lock(&mu_);
+    ++per_style_[FakeModel::StyleOf(style_weights)];
+  }
+  void OnItemDropped(const absl::Status& reason) override {
+    absl::MutexLock lock(&mu_);
+    ++dropped_[reason.code()];
+  }
+
+  mutable absl::Mutex mu_;
+  int64_t last_items_ ABSL_GUARDED_BY(mu_) = -1;
+  int64_t last_bytes_ ABSL_GUARDED_BY(mu_) = -1;
+  int64_t max_items_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int> batch_sizes_ ABSL_GUARDED_BY(mu_);
+  std::map<int, int> per_style_ ABSL_GUARDED_BY(mu_);
+  std::map<absl::StatusCode, int> dropped_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(JobQueueTest, ObserverSeesDepthBatchesItemsAndDrops) {
+  CountingObserver observer;
+  auto queue = MakeQueue(BaseOptions(), &observer);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  FrameRequest a = MakeRequest(2, 2, 1, {0, 1, 1}, kStyles, 1);
+  FrameRequest b = MakeRequest(2, 2, 2, {3}, kStyles, 2);
+  ASSERT_TRUE(job->TrySubmit(&a).ok());
+  ASSERT_TRUE(job->TrySubmit(&b).ok());
+  log.WaitFor(2);
+  // An item that is cancelled while queued counts as dropped.
+  ResultLog other_log;
+  auto other = Open(*queue, &other_log);
+  FrameRequest c = MakeRequest(2, 2, 3, {0, 2}, kStyles, 3);
+  ASSERT_TRUE(other->TrySubmit(&c).ok());
+  other->Cancel();
+  other_log.WaitFor(1);
+  absl::MutexLock lock(&observer.mu_);
+  EXPECT_THAT(observer.batch_sizes_, ElementsAre(4));
+  EXPECT_EQ(observer.per_style_[0], 1);
+  EXPECT_EQ(observer.per_style_[1], 2);
+  EXPECT_EQ(observer.per_style_[3], 1);
+  EXPECT_EQ(observer.dropped_[absl::StatusCode::kCancelled], 2);
+  EXPECT_EQ(observer.max_items_, 4);
+  EXPECT_EQ(observer.last_items_, 0);
+  EXPECT_EQ(observer.last_bytes_, 0);
+}
+
+}  // namespace
+}  // namespace stylizer
