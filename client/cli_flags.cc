@@ -11,12 +11,10 @@
 #include "client/rpc_errors.h"
 
 // Global flags.
-ABSL_FLAG(std::string, server, "localhost:50051",
-          "host:port of stylizer-server (also from $STYLIZER_SERVER when the "
-          "flag is not given)");
+ABSL_FLAG(std::string, server, "localhost:50051", "host:port of stylizer-server");
 ABSL_FLAG(bool, tls, false, "connect with TLS (implied by --ca and --cert)");
 ABSL_FLAG(std::string, ca, "",
-          "PEM file of the CA that signed the server's certificate (default: "
+          "PEM file of the CA that signed the server's certificate (empty: "
           "the system's roots)");
 ABSL_FLAG(std::string, cert, "", "PEM client certificate for mutual TLS");
 ABSL_FLAG(std::string, key, "", "PEM private key of --cert");
@@ -24,7 +22,7 @@ ABSL_FLAG(std::string, token_file, "",
           "file with a bearer token for servers that require one");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "deadline of each call, e.g. 30s or 10m; for a video job it covers "
-          "the whole job (0 = none; health uses 5s)");
+          "the whole job (0: none; health uses 5s)");
 ABSL_FLAG(int32_t, retries, 3,
           "retries, with backoff, of a call that failed UNAVAILABLE before any "
           "output arrived");

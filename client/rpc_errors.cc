@@ -2,6 +2,7 @@
 #include "client/rpc_errors.h"
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
@@ -23,10 +24,17 @@ absl::Status FromRpcStatus(const grpc::Status& status,
   std::string text;
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
-      text = absl::StrCat("the server at ", server,
-                          " is unavailable (is stylizer-server running and "
-                          "serving there?): ",
-                          detail);
+      if (absl::StrContains(detail, "failed to connect") ||
+          absl::StrContains(detail, "Connection refused") ||
+          absl::StrContains(detail, "DNS resolution failed")) {
+        text = absl::StrCat("cannot reach stylizer-server at ", server,
+                            " (is it running there?): ", detail);
+      } else {
+        text = absl::StrCat("the server at ", server,
+                            " is unavailable (starting up or shutting down; "
+                            "try again): ",
+                            detail);
+      }
       break;
     case grpc::StatusCode::UNAUTHENTICATED:
       text = absl::StrCat("the server at ", server,

@@ -14,7 +14,7 @@ TEST(RpcErrorsTest, EachCodeReadsClearly) {
     grpc::StatusCode code;
     const char* says;
   } cases[] = {
-      {grpc::StatusCode::UNAVAILABLE, "is unavailable (is stylizer-server running"},
+      {grpc::StatusCode::UNAVAILABLE, "is unavailable (starting up or shutting down"},
       {grpc::StatusCode::UNAUTHENTICATED, "refused our credentials"},
       {grpc::StatusCode::INVALID_ARGUMENT, "rejected the input"},
       {grpc::StatusCode::RESOURCE_EXHAUSTED, "busy or the input is too large"},
@@ -31,6 +31,11 @@ TEST(RpcErrorsTest, EachCodeReadsClearly) {
     EXPECT_EQ(ExitCodeFor(s), kExitFailure);
   }
   EXPECT_TRUE(FromRpcStatus(grpc::Status::OK, "h:1").ok());
+  EXPECT_THAT(FromRpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                         "failed to connect to all addresses"),
+                            "h:1")
+                  .message(),
+              HasSubstr("cannot reach stylizer-server at h:1"));
 }
 
 TEST(RpcErrorsTest, ExitCodes) {

@@ -1,0 +1,82 @@
+// Tests of the CLI's command-line parsing: every mistake is a usage error.
+#include "client/cli_flags.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "client/rpc_errors.h"
+
+namespace stylizer::client {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::StatusOr<Invocation> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "stylizer");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(CliFlagsTest, GlobalAndCommandFlagsAnywhere) {
+  absl::FlagSaver saver;
+  auto inv = Parse({"--server=h:1", "video", "in.mp4", "--styles", "all",
+                    "--drop_audio", "--timeout=30s", "--crf=23"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->command, "video");
+  EXPECT_THAT(inv->args, ElementsAre("in.mp4"));
+  EXPECT_EQ(absl::GetFlag(FLAGS_server), "h:1");
+  EXPECT_EQ(absl::GetFlag(FLAGS_styles), "all");
+  EXPECT_TRUE(absl::GetFlag(FLAGS_drop_audio));
+  EXPECT_EQ(absl::GetFlag(FLAGS_timeout), absl::Seconds(30));
+  EXPECT_EQ(absl::GetFlag(FLAGS_crf), 23);
+}
+
+TEST(CliFlagsTest, NegatedBoolAndDoubleDash) {
+  absl::FlagSaver saver;
+  auto inv = Parse({"--json", "--nojson", "image", "--", "--weird-name.png"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_FALSE(absl::GetFlag(FLAGS_json));
+  EXPECT_THAT(inv->args, ElementsAre("--weird-name.png"));
+}
+
+TEST(CliFlagsTest, Help) {
+  absl::FlagSaver saver;
+  EXPECT_EQ(Parse({"--help"})->command, "help");
+  EXPECT_EQ(Parse({"video", "-h"})->command, "help");
+  EXPECT_EQ(Parse({"help"})->command, "help");
+  const std::string help = HelpText();
+  EXPECT_THAT(help, HasSubstr("--contact_sheet"));
+  EXPECT_THAT(help, HasSubstr("(default: localhost:50051)"));
+  EXPECT_THAT(help, HasSubstr("exit codes"));
+}
+
+TEST(CliFlagsTest, MistakesAreUsageErrors) {
+  absl::FlagSaver saver;
+  struct Case {
+    std::vector<std::string> args;
+    const char* says;
+  } cases[] = {
+      {{}, "no command given"},
+      {{"--server=x"}, "no command given"},
+      {{"paint"}, "unknown command 'paint'"},
+      {{"video", "--colour=red"}, "unknown flag --colour=red"},
+      {{"video", "--crf=high"}, "bad value for --crf"},
+      {{"video", "--timeout=soon"}, "bad value for --timeout"},
+      {{"video", "--styles"}, "needs a value"},
+      {{"video", "--nostyles"}, "unknown flag"},
+  };
+  for (const Case& c : cases) {
+    auto inv = Parse(c.args);
+    ASSERT_FALSE(inv.ok());
+    EXPECT_TRUE(IsUsageError(inv.status())) << inv.status();
+    EXPECT_EQ(ExitCodeFor(inv.status()), kExitUsage);
+    EXPECT_THAT(inv.status().message(), HasSubstr(c.says));
+  }
+}
+
+}  // namespace
+}  // namespace stylizer::client

@@ -1,0 +1,24 @@
+// The `stylizer` command-line client: parses the command line, runs the
+// command, prints one clear line on failure, exits 0 / 1 / 2.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "client/cli_flags.h"
+#include "client/commands.h"
+#include "client/rpc_errors.h"
+
+int main(int argc, char** argv) {
+  using namespace stylizer::client;  // NOLINT
+  absl::StatusOr<Invocation> inv = ParseCommandLine(argc, argv);
+  absl::Status status = inv.status();
+  if (status.ok()) {
+    CommandIo io{&std::cout, &std::cerr, isatty(STDERR_FILENO) == 1};
+    status = RunCommand(*inv, io);
+  }
+  std::cout.flush();
+  if (!status.ok()) {
+    std::cerr << "stylizer: error: " << ErrorLine(status) << "\n";
+  }
+  return ExitCodeFor(status);
+}

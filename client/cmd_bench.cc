@@ -1,0 +1,206 @@
+// `stylizer bench`: a load generator against a running server. Modes: image
+// (StylizeImage calls with a raw WxH frame), frames (one StylizeFrames stream
+// per worker, one frame in flight each), video (whole StylizeVideo jobs of
+// --input). Prints throughput and latency percentiles, or JSON with --json.
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "client/commands.h"
+#include "client/load_generator.h"
+#include "client/rpc_errors.h"
+
+namespace stylizer::client {
+namespace {
+
+using stylizer::v1::StylizeFramesRequest;
+using stylizer::v1::StylizeFramesResponse;
+
+absl::Status ParseSize(const std::string& text, int* w, int* h) {
+  std::vector<std::string> parts = absl::StrSplit(text, 'x');
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], w) ||
+      !absl::SimpleAtoi(parts[1], h) || *w < 4 || *h < 4 || *w > 8192 ||
+      *h > 8192) {
+    return UsageError(absl::StrCat(
+        "--size=", text, ": give WxH, each within 4..8192, e.g. 640x360"));
+  }
+  return absl::OkStatus();
+}
+
+// A smooth, deterministic test picture (gradients with a diagonal pattern).
+stylizer::v1::Image TestFrame(int w, int h) {
+  stylizer::v1::Image image;
+  auto* raw = image.mutable_raw();
+  raw->set_width(w);
+  raw->set_height(h);
+  std::string rgb(static_cast<size_t>(w) * h * 3, '\0');
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      char* p = &rgb[(static_cast<size_t>(y) * w + x) * 3];
+      p[0] = static_cast<char>(255 * x / w);
+      p[1] = static_cast<char>(255 * y / h);
+      p[2] = static_cast<char>(((x + y) / 8) % 2 ? 200 : 60);
+    }
+  }
+  raw->set_rgb(std::move(rgb));
+  return image;
+}
+
+// Counts a video job's output without keeping it.
+class CountingObserver : public VideoObserver {
+ public:
+  absl::Status OnChunk(uint32_t, absl::string_view data) override {
+    bytes += data.size();
+    return absl::OkStatus();
+  }
+  absl::Status OnSummary(const stylizer::v1::JobSummary& s) override {
+    for (const auto& o : s.outputs()) frames += o.frames();
+    return absl::OkStatus();
+  }
+  uint64_t bytes = 0;
+  int64_t frames = 0;
+};
+
+// One StylizeFrames stream per worker, reopened after a failure.
+struct FrameStream {
+  std::unique_ptr<grpc::ClientContext> context;
+  std::unique_ptr<grpc::ClientReaderWriter<StylizeFramesRequest,
+                                           StylizeFramesResponse>>
+      stream;
+  uint64_t sequence = 0;
+
+  grpc::Status Close() {
+    if (!stream) return grpc::Status::OK;
+    stream->WritesDone();
+    grpc::Status s = stream->Finish();
+    stream.reset();
+    context.reset();
+    return s;
+  }
+};
+
+}  // namespace
+
+absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
+  if (!inv.args.empty()) {
+    return UsageError("usage: stylizer bench [--mode=image|frames|video] ...");
+  }
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "image" && mode != "frames" && mode != "video") {
+    return UsageError("--mode must be image, frames or video");
+  }
+  LoadOptions load;
+  load.concurrency = absl::GetFlag(FLAGS_concurrency);
+  load.duration = absl::GetFlag(FLAGS_duration);
+  load.count = absl::GetFlag(FLAGS_count);
+  if (load.concurrency < 1 || load.concurrency > 1024) {
+    return UsageError("--concurrency must be within 1..1024");
+  }
+  if (load.count < 0) return UsageError("--count must not be negative");
+  if (load.count == 0 && load.duration <= absl::ZeroDuration()) {
+    return UsageError("give a positive --duration or a --count");
+  }
+  int w = 0, h = 0;
+  if (absl::Status s = ParseSize(absl::GetFlag(FLAGS_size), &w, &h); !s.ok()) {
+    return s;
+  }
+  const std::string input = absl::GetFlag(FLAGS_input);
+  if (mode == "video" && input.empty()) {
+    return UsageError("--mode=video needs --input=MOVIE");
+  }
+  if (mode == "video") {
+    auto probe = FileSource::Open(input);  // fail early on a bad path
+    if (!probe.ok()) return probe.status();
+  }
+  auto client = ConnectFromFlags();
+  if (!client.ok()) return client.status();
+  auto styles = ResolveStyles(**client, "0");
+  if (!styles.ok()) return styles.status();
+  StylizerClient& c = **client;
+
+  LoadRequest request;
+  std::vector<FrameStream> streams(load.concurrency);
+  stylizer::v1::StylizeImageRequest image_request;
+  stylizer::v1::VideoJob job;
+  if (mode == "image") {
+    *image_request.mutable_image() = TestFrame(w, h);
+    for (const auto& s : *styles) *image_request.add_styles() = s.style;
+    image_request.set_output_format(stylizer::v1::IMAGE_FORMAT_RAW);
+    request = [&](int) -> absl::StatusOr<int64_t> {
+      auto r = c.StylizeImage(image_request);
+      if (!r.ok()) return r.status();
+      return r->images_size();
+    };
+  } else if (mode == "frames") {
+    const stylizer::v1::Image frame = TestFrame(w, h);
+    request = [&, frame](int worker) -> absl::StatusOr<int64_t> {
+      FrameStream& fs = streams[worker];
+      StylizeFramesRequest req;
+      if (!fs.stream) {
+        fs.context = std::make_unique<grpc::ClientContext>();
+        fs.stream = c.OpenFrameStream(fs.context.get());
+        for (const auto& s : *styles) *req.add_styles() = s.style;
+      }
+      req.set_sequence(fs.sequence++);
+      *req.mutable_image() = frame;
+      req.set_output_format(stylizer::v1::IMAGE_FORMAT_RAW);
+      StylizeFramesResponse resp;
+      if (!fs.stream->Write(req) || !fs.stream->Read(&resp)) {
+        grpc::Status s = fs.Close();
+        absl::Status st = c.Convert(s);
+        if (st.ok()) st = absl::InternalError("the frame stream ended early");
+        return st;
+      }
+      return resp.images_size();
+    };
+  } else {
+    for (const auto& s : *styles) *job.add_styles() = s.style;
+    request = [&](int) -> absl::StatusOr<int64_t> {
+      auto source = FileSource::Open(input);
+      if (!source.ok()) return source.status();
+      CountingObserver counter;
+      absl::Status s = c.StylizeVideo(job, source->get(), &counter);
+      if (!s.ok()) return s;
+      return counter.frames;
+    };
+  }
+
+  LoadReport report = RunLoad(load, request);
+  for (FrameStream& fs : streams) fs.Close();
+
+  std::string styles_text;
+  for (const auto& s : *styles) {
+    absl::StrAppend(&styles_text, styles_text.empty() ? "" : ",", s.label);
+  }
+  const std::string size_text =
+      mode == "video" ? input : absl::StrCat(w, "x", h);
+  if (absl::GetFlag(FLAGS_json)) {
+    *io.out << ReportJson(report,
+                          {{"mode", mode},
+                           {"server", c.options().server},
+                           {"size", size_text},
+                           {"styles", styles_text},
+                           {"concurrency", absl::StrCat(load.concurrency)}})
+            << "\n";
+  } else {
+    *io.out << ReportText(
+        report, absl::StrFormat("bench: mode %s, %s, styles %s, concurrency %d, "
+                                "server %s",
+                                mode, size_text, styles_text, load.concurrency,
+                                c.options().server));
+  }
+  if (report.errors > 0) {
+    return absl::UnknownError(absl::StrCat(report.errors, " of ",
+                                           report.errors + report.requests,
+                                           " requests failed; first: ",
+                                           report.first_error));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace stylizer::client

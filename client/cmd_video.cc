@@ -1,0 +1,173 @@
+// `stylizer video INPUT --out=DIR ...`: uploads a movie in chunks while the
+// stylized movies stream back into DIR/<stem>.<style>.<ext> (temp names,
+// renamed when complete), shows progress, and optionally draws a contact sheet.
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/commands.h"
+#include "client/contact_sheet.h"
+#include "client/output_files.h"
+#include "client/progress.h"
+#include "client/rpc_errors.h"
+#include "client/video_outputs.h"
+
+namespace stylizer::client {
+namespace {
+
+// Forwards a job's messages to the output files and the progress display.
+class CliVideoObserver : public VideoObserver {
+ public:
+  CliVideoObserver(VideoOutputs* files, ProgressReporter* progress,
+                   std::ostream* err, int outputs)
+      : files_(files), progress_(progress), err_(err), outputs_(outputs) {}
+
+  void OnUploadProgress(uint64_t sent, uint64_t total) override {
+    if (progress_) progress_->OnUpload(sent, total);
+  }
+  absl::Status OnAccepted(const stylizer::v1::JobAccepted& a) override {
+    const auto& in = a.input();
+    if (progress_) {
+      *err_ << absl::StrFormat(
+          "job %s: %dx%d -> %dx%d, %.2f fps, %.1f s, ~%d frames, %s%s; %d "
+          "outputs\n",
+          a.job_id(), in.width(), in.height(), in.output_width(),
+          in.output_height(), in.fps(), in.duration_seconds(),
+          in.frames_estimate(), in.video_codec(),
+          in.has_audio() ? absl::StrCat(" + ", in.audio_codec()) : " (no sound)",
+          outputs_);
+      progress_->OnAccepted(in.frames_estimate(), outputs_);
+    }
+    return files_->OnAccepted(a);
+  }
+  void OnProgress(const stylizer::v1::Progress& p) override {
+    if (progress_) {
+      progress_->OnFrames(p.frames_done(), p.frames_estimate(), p.fps());
+    }
+  }
+  absl::Status OnChunk(uint32_t index, absl::string_view data) override {
+    if (progress_) progress_->OnOutputBytes(data.size());
+    return files_->OnChunk(index, data);
+  }
+  absl::Status OnSummary(const stylizer::v1::JobSummary& s) override {
+    if (progress_) {
+      uint64_t frames = 0;
+      for (const auto& o : s.outputs()) frames = std::max(frames, o.frames());
+      const auto st = progress_->state();
+      progress_->OnFrames(frames, frames, st.fps);
+    }
+    return files_->OnSummary(s);
+  }
+
+ private:
+  VideoOutputs* files_;
+  ProgressReporter* progress_;
+  std::ostream* err_;
+  int outputs_;
+};
+
+absl::StatusOr<stylizer::v1::Container> ContainerFlag(std::string* ext) {
+  const std::string c = absl::GetFlag(FLAGS_container);
+  if (c == "mp4") {
+    *ext = "mp4";
+    return stylizer::v1::CONTAINER_MP4;
+  }
+  if (c == "mkv" || c == "matroska") {
+    *ext = "mkv";
+    return stylizer::v1::CONTAINER_MATROSKA;
+  }
+  return UsageError(absl::StrCat("--container=", c, ": use mp4 or mkv"));
+}
+
+}  // namespace
+
+absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
+  if (inv.args.size() != 1) {
+    return UsageError(
+        "usage: stylizer video INPUT [--styles=SPEC] [--out=DIR] "
+        "[--max_side=N] [--crf=N] [--container=mp4|mkv] [--drop_audio] "
+        "[--contact_sheet=FILE.png]");
+  }
+  const std::string& input = inv.args[0];
+  std::string ext;
+  auto container = ContainerFlag(&ext);
+  if (!container.ok()) return container.status();
+  const int crf = absl::GetFlag(FLAGS_crf);
+  if (crf < 0 || crf > 51) return UsageError("--crf must be within 0..51");
+  const int max_side = absl::GetFlag(FLAGS_max_side);
+  if (max_side < 0) return UsageError("--max_side must not be negative");
+  if (max_side > 0 && max_side < 16) {
+    return UsageError("--max_side must be at least 16 (or 0 to keep the size)");
+  }
+  const std::string sheet = absl::GetFlag(FLAGS_contact_sheet);
+  if (!sheet.empty() && FileExtension(sheet) != "png") {
+    return UsageError("--contact_sheet must name a .png file");
+  }
+  const std::string progress_mode = absl::GetFlag(FLAGS_progress);
+  if (progress_mode != "auto" && progress_mode != "bars" &&
+      progress_mode != "plain" && progress_mode != "none") {
+    return UsageError("--progress must be auto, bars, plain or none");
+  }
+  std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) out = ".";
+
+  auto source = FileSource::Open(input);
+  if (!source.ok()) return source.status();
+  auto client = ConnectFromFlags();
+  if (!client.ok()) return client.status();
+  auto styles = ResolveStyles(**client, "all");
+  if (!styles.ok()) return styles.status();
+
+  stylizer::v1::VideoJob job;
+  std::vector<std::string> labels;
+  for (const auto& s : *styles) {
+    *job.add_styles() = s.style;
+    labels.push_back(s.label);
+  }
+  job.set_container(*container);
+  job.set_crf(crf);
+  job.set_max_side(max_side);
+  job.set_drop_audio(absl::GetFlag(FLAGS_drop_audio));
+  job.set_input_size((*source)->size());
+
+  std::optional<ProgressReporter> progress;
+  if (progress_mode != "none") {
+    ProgressReporter::Options po;
+    po.tty = progress_mode == "bars" || (progress_mode == "auto" && io.err_is_tty);
+    po.out = io.err;
+    progress.emplace(po);
+  }
+  VideoOutputs files(out, FileStem(input), labels, ext);
+  CliVideoObserver observer(&files, progress ? &*progress : nullptr, io.err,
+                            static_cast<int>(labels.size()));
+  absl::Status status = (*client)->StylizeVideo(job, source->get(), &observer);
+  if (status.ok()) status = files.Commit();
+  if (progress) progress->Finish();
+  if (!status.ok()) {
+    files.Discard();
+    return status;
+  }
+  for (const std::string& p : files.Paths()) *io.out << p << "\n";
+  if (!sheet.empty()) {
+    std::vector<ContactSheetTile> tiles = {{input, "input"}};
+    const auto paths = files.Paths();
+    for (size_t i = 0; i < paths.size(); ++i) tiles.push_back({paths[i], labels[i]});
+    const std::string dir = std::filesystem::path(sheet).parent_path().string();
+    absl::Status s = dir.empty() ? absl::OkStatus() : EnsureDirectory(dir);
+    if (s.ok()) s = WriteContactSheet(tiles, sheet);
+    if (!s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("the movies are complete, but the contact "
+                                       "sheet failed: ", s.message()));
+    }
+    *io.out << sheet << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace stylizer::client

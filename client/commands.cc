@@ -1,0 +1,125 @@
+// Shared pieces of the commands (connection from flags, style resolution),
+// `styles`, `health`, and the dispatcher.
+#include "client/commands.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "client/rpc_errors.h"
+
+namespace stylizer::client {
+namespace {
+
+absl::Status ExpectArgs(const Invocation& inv, size_t n, const char* usage) {
+  if (inv.args.size() != n) {
+    return UsageError(absl::StrCat(
+        n == 0 ? "no arguments expected" : "wrong number of arguments",
+        "; usage: stylizer ", usage));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+ClientOptions ClientOptionsFromFlags() {
+  ClientOptions o;
+  o.server = absl::GetFlag(FLAGS_server);
+  o.tls = absl::GetFlag(FLAGS_tls);
+  o.ca_file = absl::GetFlag(FLAGS_ca);
+  o.cert_file = absl::GetFlag(FLAGS_cert);
+  o.key_file = absl::GetFlag(FLAGS_key);
+  o.token_file = absl::GetFlag(FLAGS_token_file);
+  o.timeout = absl::GetFlag(FLAGS_timeout);
+  o.retry.max_retries = std::max(0, absl::GetFlag(FLAGS_retries));
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags() {
+  if (absl::GetFlag(FLAGS_timeout) < absl::ZeroDuration()) {
+    return UsageError("--timeout must not be negative");
+  }
+  if (absl::GetFlag(FLAGS_retries) < 0) {
+    return UsageError("--retries must not be negative");
+  }
+  return StylizerClient::Create(ClientOptionsFromFlags());
+}
+
+absl::StatusOr<std::vector<ResolvedStyle>> ResolveStyles(
+    StylizerClient& client, const std::string& default_spec) {
+  auto info = client.GetModelInfo();
+  if (!info.ok()) return info.status();
+  std::string spec = absl::GetFlag(FLAGS_styles);
+  if (spec.empty()) spec = default_spec;
+  auto styles = ParseStyleSpec(spec, *info);
+  if (!styles.ok()) {
+    if (absl::IsInvalidArgument(styles.status())) {
+      return UsageError(absl::StrCat("--styles: ", styles.status().message()));
+    }
+    return styles.status();
+  }
+  return styles;
+}
+
+absl::Status RunStyles(const Invocation& inv, const CommandIo& io) {
+  if (absl::Status s = ExpectArgs(inv, 0, "styles"); !s.ok()) return s;
+  auto client = ConnectFromFlags();
+  if (!client.ok()) return client.status();
+  auto info = (*client)->GetModelInfo();
+  if (!info.ok()) return info.status();
+  *io.out << absl::StrFormat(
+      "model %s on %s (%s), %d styles, batches up to %d, frames up to %d "
+      "pixels\n",
+      info->name().empty() ? "(unnamed)" : info->name(), info->device(),
+      info->precision(), info->styles_size(), info->max_batch_size(),
+      info->max_frame_pixels());
+  for (const auto& s : info->styles()) {
+    *io.out << absl::StrFormat("%5d  %s\n", s.index(), s.name());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunHealth(const Invocation& inv, const CommandIo& io) {
+  if (absl::Status s = ExpectArgs(inv, 0, "health"); !s.ok()) return s;
+  const absl::Duration wait = absl::GetFlag(FLAGS_wait);
+  if (wait < absl::ZeroDuration()) return UsageError("--wait must not be negative");
+  if (absl::GetFlag(FLAGS_timeout) < absl::ZeroDuration()) {
+    return UsageError("--timeout must not be negative");
+  }
+  ClientOptions options = ClientOptionsFromFlags();
+  options.retry.max_retries = 0;  // a health check is itself a poll
+  auto client = StylizerClient::Create(options);
+  if (!client.ok()) return client.status();
+  const absl::Time deadline = absl::Now() + wait;
+  const std::string service = absl::GetFlag(FLAGS_service);
+  while (true) {
+    absl::StatusOr<HealthState> state = (*client)->CheckHealth(service);
+    if (state.ok() && *state == HealthState::kServing) {
+      *io.out << "SERVING\n";
+      return absl::OkStatus();
+    }
+    if (absl::Now() >= deadline) {
+      if (!state.ok()) return state.status();
+      *io.out << HealthStateName(*state) << "\n";
+      return absl::UnavailableError(absl::StrCat(
+          "the server at ", options.server, " is not serving (health: ",
+          HealthStateName(*state), ")"));
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+}
+
+absl::Status RunCommand(const Invocation& inv, const CommandIo& io) {
+  if (inv.command == "styles") return RunStyles(inv, io);
+  if (inv.command == "image") return RunImage(inv, io);
+  if (inv.command == "video") return RunVideo(inv, io);
+  if (inv.command == "bench") return RunBench(inv, io);
+  if (inv.command == "health") return RunHealth(inv, io);
+  if (inv.command == "help") {
+    *io.out << HelpText();
+    return absl::OkStatus();
+  }
+  return UsageError(absl::StrCat("unknown command '", inv.command, "'"));
+}
+
+}  // namespace stylizer::client

@@ -1,0 +1,54 @@
+// The `stylizer` commands. Each reads its flags (cli_flags.h), prints results
+// on `out` and progress/notes on `err`, and returns a Status whose message is
+// the one line printed on failure (UsageError() for exit code 2).
+#ifndef STYLIZER_CLIENT_COMMANDS_H_
+#define STYLIZER_CLIENT_COMMANDS_H_
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/cli_flags.h"
+#include "client/style_spec.h"
+#include "client/stylizer_client.h"
+
+namespace stylizer::client {
+
+// Where a command writes.
+struct CommandIo {
+  std::ostream* out;  // results (paths, listings, reports)
+  std::ostream* err;  // progress and notes
+  bool err_is_tty = false;
+};
+
+// The client options from the global flags (and $STYLIZER_SERVER).
+ClientOptions ClientOptionsFromFlags();
+
+// Connects with the global flags.
+absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags();
+
+// Fetches the model's styles and parses --styles (or `default_spec` when the
+// flag is empty). A bad SPEC is a usage error.
+absl::StatusOr<std::vector<ResolvedStyle>> ResolveStyles(
+    StylizerClient& client, const std::string& default_spec);
+
+// `stylizer styles`
+absl::Status RunStyles(const Invocation& inv, const CommandIo& io);
+// `stylizer image INPUT`
+absl::Status RunImage(const Invocation& inv, const CommandIo& io);
+// `stylizer video INPUT`
+absl::Status RunVideo(const Invocation& inv, const CommandIo& io);
+// `stylizer bench`
+absl::Status RunBench(const Invocation& inv, const CommandIo& io);
+// `stylizer health`
+absl::Status RunHealth(const Invocation& inv, const CommandIo& io);
+
+// Runs the command of `inv`.
+absl::Status RunCommand(const Invocation& inv, const CommandIo& io);
+
+}  // namespace stylizer::client
+
+#endif  // STYLIZER_CLIENT_COMMANDS_H_

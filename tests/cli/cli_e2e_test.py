@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the `stylizer` CLI against a real stylizer-server.
+
+Starts stylizer-server on a free loopback port with the 4-style random test
+archive, then runs every CLI command as a user would and checks exit codes,
+messages, and the files (decoded with ffprobe). Inputs are tiny movies and
+images made here with the ffmpeg CLI.
+
+Environment: STYLIZER_CLI, STYLIZER_SERVER_BIN, STYLIZER_TEST_MODEL (set by
+CTest), or STYLIZER_BUILD_DIR to find them.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("STYLIZER_BUILD_DIR", "build")
+CLI = os.environ.get("STYLIZER_CLI", os.path.join(BUILD, "client", "stylizer"))
+SERVER = os.environ.get("STYLIZER_SERVER_BIN",
+                        os.path.join(BUILD, "server", "stylizer-server"))
+MODEL = os.environ.get("STYLIZER_TEST_MODEL",
+                       os.path.join(BUILD, "testdata", "random4.pt"))
+STYLES = ["klimt", "mosaic", "outcry", "picasso"]
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+                    "-y", *args], check=True)
+
+
+def probe(path):
+    """ffprobe's view of a file: streams with frame counts (decoded)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_streams",
+         "-show_format", "-of", "json", path],
+        check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def stream(info, kind):
+    for s in info["streams"]:
+        if s["codec_type"] == kind:
+            return s
+    return None
+
+
+class CliEndToEndTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        for path in (CLI, SERVER, MODEL):
+            if not os.path.exists(path):
+                raise unittest.SkipTest(f"{path} is not built")
+        cls.tmp = tempfile.mkdtemp(prefix="cli_e2e_test.")
+        cls.movie = os.path.join(cls.tmp, "clip.mp4")
+        # 1 s, 10 fps, 96x64, with a tone: 10 frames.
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=1",
+               "-f", "lavfi", "-i", "sine=f=440:d=1",
+               "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+               "-shortest", "-movflags", "+faststart", cls.movie)
+        cls.png = os.path.join(cls.tmp, "photo.png")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
+               cls.png)
+        cls.text = os.path.join(cls.tmp, "notes.txt")
+        with open(cls.text, "w") as f:
+            f.write("this is not a picture or a movie\n")
+        cls.port = free_port()
+        cls.server_addr = f"127.0.0.1:{cls.port}"
+        cls.server_log = open(os.path.join(cls.tmp, "server.log"), "w")
+        cls.server = subprocess.Popen(
+            [SERVER, f"--port={cls.port}", f"--metrics_port={free_port()}",
+             "--host=127.0.0.1", f"--model={MODEL}", "--device=cpu",
+             "--threads=2"],
+            stdout=cls.server_log, stderr=subprocess.STDOUT)
+        r = cls.cli("health", "--wait=180s")
+        if r.returncode != 0:
+            cls.tearDownClass()
+            raise RuntimeError("server did not become healthy:\n" + r.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "server", None) and cls.server.poll() is None:
+            cls.server.send_signal(signal.SIGTERM)
+            try:
+                cls.server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                cls.server.kill()
+                cls.server.wait()
+        if getattr(cls, "server_log", None):
+            cls.server_log.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def cli(cls, *args, server=None):
+        return subprocess.run(
+            [CLI, f"--server={server or cls.server_addr}", "--progress=plain",
+             *args], capture_output=True, text=True, timeout=300)
+
+    def out_dir(self, name):
+        return os.path.join(self.tmp, "out", self._testMethodName, name)
+
+    def assert_failed_cleanly(self, r, code, says, nothing_at=None):
+        self.assertEqual(r.returncode, code, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertTrue(lines, "no error line")
+        self.assertTrue(lines[-1].startswith("stylizer: error: "), lines[-1])
+        self.assertIn(says, lines[-1])
+        if nothing_at:
+            self.assertFalse(os.path.exists(nothing_at),
+                             f"{nothing_at} was written")
+
+    def skip_if_unimplemented(self, r):
+        if r.returncode != 0 and "does not offer this call" in r.stderr:
+            self.skipTest("this server does not implement StylizeVideo yet")
+
+    # --- health and styles ---
+
+    def test_health(self):
+        r = self.cli("health")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "SERVING")
+
+    def test_styles(self):
+        r = self.cli("styles")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for i, name in enumerate(STYLES):
+            self.assertRegex(r.stdout, rf"\b{i}\s+{name}\b")
+        self.assertIn("cpu", r.stdout)
+
+    # --- image ---
+
+    def test_image_every_style(self):
+        out = self.out_dir("all")
+        r = self.cli("image", self.png, "--styles=all", f"--out={out}/")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for name in STYLES:
+            path = os.path.join(out, f"photo.{name}.png")
+            self.assertIn(path, r.stdout)
+            v = stream(probe(path), "video")
+            self.assertEqual((v["codec_name"], v["width"], v["height"]),
+                             ("png", 64, 48))
+        self.assertEqual(len(os.listdir(out)), 4)
+
+    def test_image_one_style_to_jpeg(self):
+        out = os.path.join(self.out_dir("one"), "result.jpg")
+        r = self.cli("image", self.png, "--styles=2", f"--out={out}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(stream(probe(out), "video")["codec_name"], "mjpeg")
+
+    def test_image_names_and_blends(self):
+        out = self.out_dir("blend")
+        r = self.cli("image", self.png,
+                     "--styles=Mosaic,klimt:0.7+outcry:0.3,3", f"--out={out}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(os.listdir(out)), sorted([
+            "photo.mosaic.png", "photo.klimt0.7+outcry0.3.png",
+            "photo.picasso.png"]))
+
+    def test_image_bad_spec_is_usage_error(self):
+        out = self.out_dir("badspec")
+        r = self.cli("image", self.png, "--styles=waves", f"--out={out}")
+        self.assert_failed_cleanly(r, 2, "unknown style 'waves'", out)
+        self.assertIn("klimt", r.stderr)
+        r = self.cli("image", self.png, "--styles=klimt:-1+mosaic",
+                     f"--out={out}")
+        self.assert_failed_cleanly(r, 2, "bad weight", out)
+
+    def test_image_non_image_input(self):
+        out = self.out_dir("x")
+        r = self.cli("image", self.text, f"--out={out}")
+        self.assert_failed_cleanly(r, 1, "is not a PNG or JPEG image", out)
+
+    def test_image_undecodable_png_is_rejected_by_server(self):
+        broken = os.path.join(self.tmp, "broken.png")
+        with open(self.png, "rb") as f:
+            data = f.read()
+        with open(broken, "wb") as f:
+            f.write(data[:40])  # a PNG signature, then nothing usable
+        out = self.out_dir("x")
+        r = self.cli("image", broken, f"--out={out}")
+        self.assert_failed_cleanly(r, 1, "the server rejected the input", out)
+
+    def test_image_missing_file(self):
+        out = self.out_dir("x")
+        r = self.cli("image", os.path.join(self.tmp, "nope.png"),
+                     f"--out={out}")
+        self.assert_failed_cleanly(r, 1, "No such file", out)
+
+    def test_unreachable_server(self):
+        out = self.out_dir("x")
+        dead = f"127.0.0.1:{free_port()}"
+        for args in (["image", self.png, f"--out={out}"],
+                     ["video", self.movie, f"--out={out}"],
+                     ["styles"], ["health"]):
+            r = self.cli(*args, "--retries=1", server=dead)
+            self.assert_failed_cleanly(r, 1, f"cannot reach stylizer-server at {dead}", out)
+
+    def test_usage_errors(self):
+        for args, says in (([], "no command given"),
+                           (["paint"], "unknown command"),
+                           (["video"], "usage: stylizer video"),
+                           (["video", self.movie, "--crf=99"], "--crf"),
+                           (["video", self.movie, "--container=avi"], "mp4 or mkv"),
+                           (["styles", "--colour=red"], "unknown flag"),
+                           (["bench", "--mode=audio"], "--mode")):
+            r = self.cli(*args)
+            self.assert_failed_cleanly(r, 2, says)
+
+    # --- video ---
+
+    def test_video_every_style_with_contact_sheet(self):
+        out = self.out_dir("demo")
+        sheet = os.path.join(out, "contact.png")
+        r = self.cli("video", self.movie, "--styles=all", f"--out={out}",
+                     f"--contact_sheet={sheet}")
+        self.skip_if_unimplemented(r)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("progress:", r.stderr)
+        src = probe(self.movie)
+        frames = int(stream(src, "video")["nb_read_frames"])
+        for name in STYLES:
+            path = os.path.join(out, f"clip.{name}.mp4")
+            self.assertIn(path, r.stdout)
+            info = probe(path)
+            v = stream(info, "video")
+            self.assertEqual(v["codec_name"], "h264")
+            self.assertEqual((v["width"], v["height"]), (96, 64))
+            self.assertEqual(int(v["nb_read_frames"]), frames)
+            self.assertIsNotNone(stream(info, "audio"), f"{path} lost its sound")
+        s = stream(probe(sheet), "video")
+        self.assertEqual(s["codec_name"], "png")
+        self.assertGreater(s["width"], s["height"])  # 5 tiles: 3 x 2
+        self.assertEqual(sorted(os.listdir(out)),
+                         sorted([f"clip.{n}.mp4" for n in STYLES] + ["contact.png"]))
+
+    def test_video_mkv_blend_downscaled_silent(self):
+        out = self.out_dir("mkv")
+        r = self.cli("video", self.movie, "--styles=klimt:1+picasso:1",
+                     "--container=mkv", "--drop_audio", "--max_side=48",
+                     "--crf=30", f"--out={out}")
+        self.skip_if_unimplemented(r)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = os.path.join(out, "clip.klimt0.5+picasso0.5.mkv")
+        info = probe(path)
+        self.assertIn("matroska", info["format"]["format_name"])
+        v = stream(info, "video")
+        self.assertEqual(max(v["width"], v["height"]), 48)
+        self.assertIsNone(stream(info, "audio"))
+
+    def test_video_non_video_input(self):
+        out = self.out_dir("x")
+        r = self.cli("video", self.text, f"--out={out}")
+        self.skip_if_unimplemented(r)
+        self.assert_failed_cleanly(r, 1, "the server rejected the input", out)
+
+    def test_video_missing_file(self):
+        out = self.out_dir("x")
+        r = self.cli("video", os.path.join(self.tmp, "nope.mp4"), f"--out={out}")
+        self.assert_failed_cleanly(r, 1, "No such file", out)
+
+    # --- bench ---
+
+    def bench(self, *args):
+        r = self.cli("bench", "--json", "--size=64x48", *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def check_report(self, rep, requests, frames_per_request):
+        self.assertEqual(rep["requests"], requests)
+        self.assertEqual(rep["errors"], 0)
+        self.assertEqual(rep["frames"], requests * frames_per_request)
+        self.assertGreater(rep["elapsed_seconds"], 0)
+        self.assertGreater(rep["requests_per_second"], 0)
+        lat = rep["latency_ms"]
+        self.assertGreater(lat["p50"], 0)
+        self.assertLessEqual(lat["p50"], lat["p90"])
+        self.assertLessEqual(lat["p90"], lat["p99"])
+        self.assertLessEqual(lat["p99"], lat["max"])
+        # Sanity, not timing: no request can outlast the whole run.
+        self.assertLessEqual(lat["max"], rep["elapsed_seconds"] * 1000 + 1)
+
+    def test_bench_image(self):
+        rep = self.bench("--mode=image", "--count=8", "--concurrency=2",
+                         "--styles=klimt,mosaic")
+        self.check_report(rep, 8, 2)
+        self.assertEqual(rep["mode"], "image")
+        self.assertEqual(rep["styles"], "klimt,mosaic")
+
+    def test_bench_frames(self):
+        rep = self.bench("--mode=frames", "--count=6", "--concurrency=2")
+        self.check_report(rep, 6, 1)
+
+    def test_bench_video(self):
+        r = self.cli("bench", "--json", "--mode=video", f"--input={self.movie}",
+                     "--count=1")
+        self.skip_if_unimplemented(r)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = json.loads(r.stdout)
+        self.check_report(rep, 1, 10)
+
+    def test_bench_text_report(self):
+        r = self.cli("bench", "--count=2", "--size=32x32")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("p99", r.stdout)
+        self.assertIn("requests/s", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0]] + [a for a in sys.argv[1:] if a != "--"])
