@@ -125,7 +125,10 @@ class ServerMetricsTest : public ::testing::Test {
     auto server = Subprocess::Start(
         {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", *grpc_port),
          absl::StrCat("--metrics_port=", metrics_port_),
-         "--model=" + BuildDir() + "/testdata/random4.pt"},
+         "--model=" + BuildDir() + "/testdata/random4.pt", "--host=127.0.0.1",
+         // fp32 skips the start-up precision benchmark; batches of at most 4
+         // make a 12-frame movie in 2 styles take several batches.
+         "--precision=fp32", "--max_batch_size=4"},
         server_log_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -145,7 +148,7 @@ class ServerMetricsTest : public ::testing::Test {
       ASSERT_LT(absl::Now(), give_up)
           << "server not ready: " << status.error_message() << "\n"
           << server_->Log();
-      absl::SleepFor(absl::Milliseconds(200));
+      absl::SleepFor(absl::Milliseconds(500));
     }
     ASSERT_GE(model_.styles_size(), 4);
 
