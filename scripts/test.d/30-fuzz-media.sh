@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Fuzzes the video input path (spool -> demux -> decode -> RGB) for a short
+# while: builds tests/fuzz/media_fuzzer with clang, libFuzzer and
+# AddressSanitizer (+ LeakSanitizer) in its own build directory, makes a seed
+# corpus of tiny movies with the ffmpeg tool, and runs for FUZZ_SECONDS
+# (default 60). Any crash, leak or sanitizer report fails the suite.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+sanitize="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1"
+if [ ! -f "$FUZZ_BUILD_DIR/build.ninja" ]; then
+  CC=clang CXX=clang++ cmake -S . -B "$FUZZ_BUILD_DIR" -G Ninja \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_CXX_FLAGS="$sanitize" \
+    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address" \
+    -DSTYLIZER_FUZZ=ON -DSTYLIZER_WITH_TORCH=OFF \
+    -DSTYLIZER_BUILD_TESTS=OFF -DSTYLIZER_BUILD_BENCH=OFF >/dev/null
+fi
+cmake --build "$FUZZ_BUILD_DIR" -j "${JOBS:-2}" --target media_fuzzer
+corpus="$FUZZ_BUILD_DIR/media_corpus"
+seeds="$FUZZ_BUILD_DIR/media_seeds"
+rm -rf "$seeds"
+tests/fuzz/make_corpus.sh "$seeds"
+mkdir -p "$corpus"
+echo "media_fuzzer: $(ls "$seeds" | wc -l) seeds, ${FUZZ_SECONDS}s"
+ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+  "$FUZZ_BUILD_DIR/tests/fuzz/media_fuzzer" "$corpus" "$seeds" \
+  -max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=2560 \
+  -max_len=65536 -print_final_stats=1 \
+  -artifact_prefix="$FUZZ_BUILD_DIR/" 2>&1 | tail -n 25
+# (pipefail: the fuzzer's exit status decides)

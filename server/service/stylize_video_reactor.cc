@@ -1,0 +1,400 @@
+// StylizeVideo; see stylize_video_reactor.h.
+#include "server/service/stylize_video_reactor.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "server/service/status_util.h"
+#include "server/service/work_pool.h"
+
+namespace stylizer {
+namespace {
+
+constexpr char kMethod[] = "StylizeVideo";
+
+std::string NewJobId() {
+  static std::atomic<uint64_t> counter{0};
+  return absl::StrFormat("v%x-%d", absl::ToUnixMillis(absl::Now()),
+                         counter.fetch_add(1) + 1);
+}
+
+v1::VideoInfo ToProto(const media::MovieInfo& info, int width, int height) {
+  v1::VideoInfo out;
+  out.set_width(info.width);
+  out.set_height(info.height);
+  out.set_fps(info.fps);
+  out.set_duration_seconds(info.duration_seconds);
+  out.set_frames_estimate(info.frames_estimate > 0 ? info.frames_estimate : 0);
+  out.set_has_audio(info.has_audio);
+  out.set_video_codec(info.video_codec);
+  out.set_audio_codec(info.audio_codec);
+  out.set_rotation_degrees(info.rotation_degrees);
+  out.set_output_width(width);
+  out.set_output_height(height);
+  out.set_container(info.container);
+  return out;
+}
+
+size_t ResponseBytes(const v1::StylizeVideoResponse& r) {
+  return r.has_chunk() ? r.chunk().data().size() : 64;
+}
+
+}  // namespace
+
+VideoReactorFactory MakeStylizeVideoReactorFactory(
+    const StylizeVideoOptions& options) {
+  return [options](ServiceContext* service,
+                   grpc::CallbackServerContext* context) {
+    return StylizeVideoReactor::Start(service, context, options);
+  };
+}
+
+VideoReactor* StylizeVideoReactor::Start(ServiceContext* service,
+                                         grpc::CallbackServerContext* context,
+                                         const StylizeVideoOptions& options) {
+  auto* reactor = new StylizeVideoReactor(service, context, options);
+  absl::StatusOr<std::unique_ptr<ServiceContext::StreamSlot>> slot =
+      service->AcquireStreamSlot(kMethod);
+  grpc::Status status;
+  if (slot.ok()) {
+    reactor->slot_ = *std::move(slot);
+    media::Spool::Options spool;
+    spool.memory_limit = options.spool_memory_bytes;
+    spool.max_size = options.max_upload_bytes;
+    spool.temp_dir = options.spool_dir;
+    absl::StatusOr<std::unique_ptr<media::Spool>> created =
+        media::Spool::Create(spool);
+    if (created.ok()) {
+      reactor->spool_ = *std::move(created);
+    } else {
+      status = ToGrpcStatus(created.status());
+    }
+  } else {
+    status = ToGrpcStatus(slot.status());
+  }
+  if (!status.ok()) {
+    reactor->Fail(status);
+  } else {
+    reactor->StartRead(&reactor->request_);
+  }
+  return reactor;
+}
+
+StylizeVideoReactor::StylizeVideoReactor(ServiceContext* service,
+                                         grpc::CallbackServerContext* context,
+                                         const StylizeVideoOptions& options)
+    : service_(service),
+      context_(context),
+      options_(options),
+      job_id_(NewJobId()),
+      log_(service, kMethod, *context) {}
+
+StylizeVideoReactor::~StylizeVideoReactor() {
+  std::unique_ptr<media::VideoPipeline> pipeline;
+  {
+    absl::MutexLock lock(&mu_);
+    pipeline = std::move(pipeline_);
+  }
+  pipeline.reset();  // cancels if still running and joins its threads
+  spool_.reset();
+}
+
+grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
+  absl::StatusOr<ResolvedStyles> styles = service_->ResolveStyles(job.styles());
+  if (!styles.ok()) return ToGrpcStatus(styles.status());
+  if (job.crf() > 51) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("crf must be 0..51, got ", job.crf()));
+  }
+  if (!v1::Container_IsValid(job.container())) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("unknown container ", static_cast<int>(job.container())));
+  }
+  if (job.codec() != v1::VIDEO_CODEC_UNSPECIFIED &&
+      job.codec() != v1::VIDEO_CODEC_H264) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("unsupported video codec ", static_cast<int>(job.codec()),
+                     "; this server writes H.264"));
+  }
+  if (job.input_size() > options_.max_upload_bytes) {
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("the movie (", job.input_size(),
+                     " bytes) is larger than the upload limit of ",
+                     options_.max_upload_bytes, " bytes"));
+  }
+  output_indices_ = styles->output_indices;
+
+  media::VideoPipeline::Options p;
+  p.style_weights = std::move(styles->weights);
+  JobQueue* queue = service_->queue();
+  p.open_job = [queue](JobOptions o) { return queue->OpenJob(std::move(o)); };
+  p.max_side = static_cast<int>(job.max_side());
+  p.max_frame_pixels =
+      static_cast<int64_t>(service_->limits().max_frame_pixels);
+  p.container = job.container() == v1::CONTAINER_MATROSKA
+                    ? media::OutputContainer::kMatroska
+                    : media::OutputContainer::kFragmentedMp4;
+  p.crf = job.crf() > 0 ? static_cast<int>(job.crf()) : options_.default_crf;
+  p.preset = options_.preset;
+  p.encoder_threads = options_.encoder_threads;
+  p.drop_audio = job.drop_audio();
+  p.max_frames_in_flight = options_.max_frames_in_flight;
+  p.max_pending_frames = options_.max_pending_frames;
+  p.reader.expected_size = job.input_size();
+  p.progress_interval = options_.progress_interval;
+  p.deadline = CallDeadline(*context_);
+  p.name = absl::StrCat(kMethod, " ", job_id_);
+  absl::StatusOr<std::unique_ptr<media::VideoPipeline>> pipeline =
+      media::VideoPipeline::Start(std::move(p), spool_.get(), this);
+  if (!pipeline.ok()) return ToGrpcStatus(pipeline.status());
+  bool cancel = false;
+  {
+    absl::MutexLock lock(&mu_);
+    pipeline_ = *std::move(pipeline);
+    cancel = failure_.has_value();  // OnCancel came meanwhile
+  }
+  if (cancel) pipeline_->Cancel(absl::CancelledError("the call ended"));
+  return grpc::Status::OK;
+}
+
+void StylizeVideoReactor::OnReadDone(bool ok) {
+  if (!ok) {  // the client half-closed: the upload is complete
+    if (!job_received_) {
+      Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the stream ended before the VideoJob message"));
+      return;
+    }
+    spool_->Finish();
+    return;
+  }
+  if (request_.has_job()) {
+    if (job_received_) {
+      Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the VideoJob message was sent twice; send it once, "
+                        "first"));
+      return;
+    }
+    job_received_ = true;
+    grpc::Status status = StartJob(request_.job());
+    if (!status.ok()) {
+      Fail(status);
+      return;
+    }
+  } else if (request_.has_chunk()) {
+    if (!job_received_) {
+      Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the first message must be the VideoJob, before any "
+                        "movie bytes"));
+      return;
+    }
+    log_.AddBytesIn(request_.chunk().size());
+    absl::Status s = spool_->Append(request_.chunk());
+    request_.clear_chunk();
+    if (!s.ok()) {
+      // An aborted spool means the pipeline failed: its status wins.
+      Fail(ToGrpcStatus(s));
+      return;
+    }
+  } else {
+    Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "empty StylizeVideoRequest: set job or chunk"));
+    return;
+  }
+  ReadNextWhenWanted();
+}
+
+void StylizeVideoReactor::ReadNextWhenWanted() {
+  spool_->NotifyWhenWantsMore([this] {
+    absl::MutexLock lock(&mu_);
+    if (failure_.has_value() || finished_ || done_) return;
+    StartRead(&request_);
+  });
+}
+
+void StylizeVideoReactor::OnAccepted(const media::MovieInfo& info,
+                                     int output_width, int output_height) {
+  v1::StylizeVideoResponse response;
+  v1::JobAccepted* accepted = response.mutable_accepted();
+  accepted->set_job_id(job_id_);
+  *accepted->mutable_input() = ToProto(info, output_width, output_height);
+  absl::MutexLock lock(&mu_);
+  EnqueueLocked(std::move(response));
+}
+
+void StylizeVideoReactor::OnProgress(const media::VideoProgress& progress) {
+  v1::StylizeVideoResponse response;
+  v1::Progress* p = response.mutable_progress();
+  p->set_frames_decoded(progress.frames_decoded);
+  p->set_frames_done(progress.frames_done);
+  p->set_frames_estimate(progress.frames_estimate > 0 ? progress.frames_estimate
+                                                      : 0);
+  p->set_fps(progress.fps);
+  p->set_bytes_received(progress.bytes_received);
+  absl::MutexLock lock(&mu_);
+  if (progress_queued_) {  // replace the one not yet sent
+    for (auto it = responses_.rbegin(); it != responses_.rend(); ++it) {
+      if (it->has_progress()) {
+        *it = std::move(response);
+        return;
+      }
+    }
+  }
+  progress_queued_ = true;
+  EnqueueLocked(std::move(response));
+}
+
+absl::Status StylizeVideoReactor::OnOutputChunk(int output_index,
+                                                absl::string_view bytes) {
+  v1::StylizeVideoResponse response;
+  v1::OutputChunk* chunk = response.mutable_chunk();
+  chunk->set_output_index(output_indices_[output_index]);
+  chunk->set_data(bytes.data(), bytes.size());
+  absl::MutexLock lock(&mu_);
+  if (pipeline_failing_ || failure_.has_value()) {
+    return absl::CancelledError("the call is ending");
+  }
+  log_.AddBytesOut(bytes.size());
+  EnqueueLocked(std::move(response));
+  // A slow reader: hold this encoder until the backlog drains.
+  mu_.Await(absl::Condition(
+      +[](StylizeVideoReactor* r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return r->pipeline_failing_ || r->failure_.has_value() ||
+               r->queued_bytes_ <= r->options_.max_pending_output_bytes;
+      },
+      this));
+  if (pipeline_failing_ || failure_.has_value()) {
+    return absl::CancelledError("the call is ending");
+  }
+  return absl::OkStatus();
+}
+
+void StylizeVideoReactor::OnFailing(const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  pipeline_failing_ = true;
+}
+
+void StylizeVideoReactor::OnFinished(
+    absl::StatusOr<media::VideoSummary> result) {
+  if (!result.ok()) {
+    Fail(ToGrpcStatus(result.status()));
+    return;
+  }
+  v1::StylizeVideoResponse response;
+  v1::JobSummary* summary = response.mutable_summary();
+  int64_t frames = 0;
+  for (const media::OutputSummary& o : result->outputs) {
+    v1::OutputSummary* out = summary->add_outputs();
+    out->set_output_index(output_indices_[o.output_index]);
+    out->set_frames(o.frames);
+    out->set_bytes(o.bytes);
+    out->set_duration_seconds(o.duration_seconds);
+    frames += o.frames;
+  }
+  summary->set_elapsed_seconds(result->elapsed_seconds);
+  log_.AddFrames(frames);
+  absl::MutexLock lock(&mu_);
+  if (failure_.has_value()) return;
+  summary_queued_ = true;
+  EnqueueLocked(std::move(response));
+  MaybeFinishLocked();
+}
+
+void StylizeVideoReactor::EnqueueLocked(v1::StylizeVideoResponse response) {
+  if (failure_.has_value() || finished_) return;
+  queued_bytes_ += ResponseBytes(response);
+  responses_.push_back(std::move(response));
+  StartWriteIfIdleLocked();
+}
+
+void StylizeVideoReactor::StartWriteIfIdleLocked() {
+  if (write_in_flight_ || responses_.empty() || failure_.has_value() ||
+      finished_) {
+    return;
+  }
+  writing_ = std::move(responses_.front());
+  responses_.pop_front();
+  if (writing_.has_progress()) progress_queued_ = false;
+  write_in_flight_ = true;
+  StartWrite(&writing_);
+}
+
+void StylizeVideoReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    queued_bytes_ -= std::min(queued_bytes_, ResponseBytes(writing_));
+    writing_.Clear();
+    if (ok) {
+      StartWriteIfIdleLocked();
+      MaybeFinishLocked();
+      return;
+    }
+  }
+  Fail(grpc::Status(grpc::StatusCode::CANCELLED,
+                    "the client stopped receiving"));
+}
+
+void StylizeVideoReactor::OnCancel() {
+  if (absl::Now() >= CallDeadline(*context_)) {
+    Fail(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                      "the call's deadline passed"));
+  } else {
+    Fail(grpc::Status(grpc::StatusCode::CANCELLED,
+                      "the client cancelled the call"));
+  }
+}
+
+void StylizeVideoReactor::Fail(const grpc::Status& status) {
+  media::VideoPipeline* pipeline = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (failure_.has_value() || finished_) return;
+    failure_ = status;
+    responses_.clear();
+    queued_bytes_ = 0;
+    pipeline = pipeline_.get();
+    MaybeFinishLocked();
+  }
+  // Outside mu_: the pipeline calls back into OnFailing. The pipeline lives
+  // until the destructor.
+  if (pipeline != nullptr) {
+    pipeline->Cancel(absl::Status(static_cast<absl::StatusCode>(
+                                      status.error_code()),
+                                  status.error_message()));
+  } else if (spool_ != nullptr) {
+    spool_->Abort(absl::CancelledError("the call ended"));
+  }
+}
+
+void StylizeVideoReactor::MaybeFinishLocked() {
+  if (finished_ || write_in_flight_) return;
+  if (failure_.has_value()) {
+    finished_ = true;
+    log_.Finish(*failure_);
+    Finish(*failure_);
+    return;
+  }
+  if (summary_queued_ && responses_.empty()) {
+    finished_ = true;
+    log_.Finish(grpc::Status::OK);
+    Finish(grpc::Status::OK);
+  }
+}
+
+void StylizeVideoReactor::OnDone() {
+  {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+  }
+  // Deleting joins the pipeline's threads: not on a gRPC thread.
+  service_->pool()->Post([this] { delete this; });
+}
+
+}  // namespace stylizer

@@ -1,0 +1,140 @@
+// The StylizeVideo bidi stream: a thin gRPC shell around media::VideoPipeline.
+// The first message (a VideoJob) is checked and starts the pipeline; upload
+// chunks go into the job's Spool, and the next read starts only when the
+// spool wants more (so a slow decoder holds the client back through gRPC flow
+// control). The pipeline's events become responses (JobAccepted, Progress,
+// OutputChunk, JobSummary), written one at a time; while more than
+// max_pending_output_bytes wait to be written, the pipeline's writer threads
+// block (a slow reader pauses encoding, decoding and the upload).
+// Cancellation, deadlines and errors end the pipeline at once.
+#ifndef STYLIZER_SERVER_SERVICE_STYLIZE_VIDEO_REACTOR_H_
+#define STYLIZER_SERVER_SERVICE_STYLIZE_VIDEO_REACTOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/server_callback.h"
+#include "server/media/spool.h"
+#include "server/media/video_pipeline.h"
+#include "server/media/video_sink.h"
+#include "server/service/call_log.h"
+#include "server/service/service_context.h"
+#include "server/service/stylizer_service.h"
+#include "stylizer/v1/stylizer.pb.h"
+
+namespace stylizer {
+
+// Server-wide settings of StylizeVideo calls (flags of stylizer-server).
+struct StylizeVideoOptions {
+  // Upload bytes kept in memory per job before spilling to an anonymous
+  // temporary file. Default 32 MiB.
+  size_t spool_memory_bytes = size_t{32} << 20;
+  // Largest upload; bigger ones end with RESOURCE_EXHAUSTED. Default 8 GiB.
+  uint64_t max_upload_bytes = uint64_t{8} << 30;
+  // Directory of the spill files; empty = $TMPDIR or /tmp.
+  std::string spool_dir;
+  // Frames of one job in the queue at once. Default 8.
+  int max_frames_in_flight = 8;
+  // Stylized frames waiting for the slowest encoder. Default 8.
+  int max_pending_frames = 8;
+  // Response bytes waiting to be written before the encoders pause.
+  // Default 4 MiB.
+  size_t max_pending_output_bytes = size_t{4} << 20;
+  // x264 preset and threads per output (0 = x264's choice). Defaults
+  // "veryfast", 0.
+  std::string preset = "veryfast";
+  int encoder_threads = 0;
+  // crf used when the job says 0. Default 20.
+  int default_crf = 20;
+  // Least time between Progress messages. Default 1 s.
+  absl::Duration progress_interval = absl::Seconds(1);
+};
+
+// The factory StylizerService takes (Server::Options::video).
+VideoReactorFactory MakeStylizeVideoReactorFactory(
+    const StylizeVideoOptions& options);
+
+class StylizeVideoReactor final : public VideoReactor,
+                                  private media::VideoSink {
+ public:
+  // Starts the call (the service has already admitted it) or finishes it at
+  // once when no stream slot is free. The reactor deletes itself, off gRPC's
+  // threads, once gRPC is done with it; deleting waits for the pipeline.
+  static VideoReactor* Start(ServiceContext* service,
+                             grpc::CallbackServerContext* context,
+                             const StylizeVideoOptions& options);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  StylizeVideoReactor(ServiceContext* service,
+                      grpc::CallbackServerContext* context,
+                      const StylizeVideoOptions& options);
+  ~StylizeVideoReactor() override;
+
+  // Handles the first message; returns the error that ends the call.
+  grpc::Status StartJob(const v1::VideoJob& job);
+  // Reads the next message now, or once the spool wants more bytes.
+  void ReadNextWhenWanted();
+
+  // media::VideoSink (called on the pipeline's threads).
+  void OnAccepted(const media::MovieInfo& info, int output_width,
+                  int output_height) override;
+  void OnProgress(const media::VideoProgress& progress) override;
+  absl::Status OnOutputChunk(int output_index,
+                             absl::string_view bytes) override;
+  void OnFailing(const absl::Status& status) override;
+  void OnFinished(absl::StatusOr<media::VideoSummary> result) override;
+
+  void EnqueueLocked(v1::StylizeVideoResponse response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StartWriteIfIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the call with `status` (the first wins) and stops the pipeline.
+  void Fail(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  ServiceContext* const service_;
+  grpc::CallbackServerContext* const context_;
+  const StylizeVideoOptions options_;
+  const std::string job_id_;
+  CallLog log_;
+  std::unique_ptr<ServiceContext::StreamSlot> slot_;
+  std::vector<uint32_t> output_indices_;
+
+  // The read buffer; touched only by the read path (one read in flight).
+  v1::StylizeVideoRequest request_;
+  bool job_received_ = false;  // read path only
+
+  // Declared before pipeline_: destroyed after it.
+  std::unique_ptr<media::Spool> spool_;
+
+  absl::Mutex mu_;
+  std::unique_ptr<media::VideoPipeline> pipeline_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::StylizeVideoResponse> responses_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::StylizeVideoResponse writing_ ABSL_GUARDED_BY(mu_);
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  // A Progress message is waiting in responses_ (newer ones replace it).
+  bool progress_queued_ ABSL_GUARDED_BY(mu_) = false;
+  // The pipeline is failing: OnOutputChunk returns at once.
+  bool pipeline_failing_ ABSL_GUARDED_BY(mu_) = false;
+  bool summary_queued_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> failure_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_SERVICE_STYLIZE_VIDEO_REACTOR_H_

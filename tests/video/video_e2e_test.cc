@@ -1,0 +1,321 @@
+// StylizeVideo end to end: a real server (gRPC on loopback, the job queue, the
+// random test archive on the CPU), movies made with the ffmpeg tool, every
+// output checked with ffprobe; every bad-input case and a cancel mid-upload,
+// with the server still serving afterwards.
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "grpcpp/client_context.h"
+#include "gtest/gtest.h"
+#include "server/media/testing/test_movies.h"
+#include "server/service/stylize_video_reactor.h"
+#include "stylizer/v1/stylizer.grpc.pb.h"
+#include "tests/server/server_test_util.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace stylizer {
+namespace {
+
+using ::testing::HasSubstr;
+namespace movies = media::testing;
+
+// What one StylizeVideo call returned.
+struct VideoCall {
+  grpc::Status status;
+  std::vector<v1::StylizeVideoResponse> responses;  // chunks' data removed
+  std::map<uint32_t, std::string> outputs;
+};
+
+struct Upload {
+  bool send_job = true;
+  int job_copies = 1;
+  bool chunk_first = false;
+  size_t chunk_size = 16 * 1024;
+  // Cancel the call after this many bytes (npos: never).
+  size_t cancel_after = std::string::npos;
+};
+
+VideoCall CallVideo(v1::Stylizer::Stub* stub, const v1::VideoJob& job,
+                    const std::string& bytes, const Upload& upload = {}) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(300));
+  auto stream = stub->StylizeVideo(&context);
+  absl::Notification cancelled;
+  std::thread writer([&] {
+    v1::StylizeVideoRequest request;
+    if (upload.chunk_first) {
+      request.set_chunk(bytes.substr(0, 100));
+      stream->Write(request);
+    }
+    for (int i = 0; upload.send_job && i < upload.job_copies; ++i) {
+      *request.mutable_job() = job;
+      if (!stream->Write(request)) break;
+    }
+    for (size_t pos = 0; pos < bytes.size(); pos += upload.chunk_size) {
+      if (pos >= upload.cancel_after) {
+        context.TryCancel();
+        cancelled.Notify();
+        return;
+      }
+      request.set_chunk(bytes.substr(pos, upload.chunk_size));
+      if (!stream->Write(request)) return;
+    }
+    stream->WritesDone();
+  });
+  VideoCall call;
+  v1::StylizeVideoResponse response;
+  while (stream->Read(&response)) {
+    if (response.has_chunk()) {
+      call.outputs[response.chunk().output_index()] += response.chunk().data();
+      response.mutable_chunk()->clear_data();
+    }
+    call.responses.push_back(response);
+  }
+  writer.join();
+  call.status = stream->Finish();
+  return call;
+}
+
+class VideoE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    av_log_set_level(AV_LOG_ERROR);
+    dir_ = new std::string(movies::MakeTempDir("video-e2e-test"));
+    const std::string src =
+        "-f lavfi -i testsrc2=size=160x120:rate=12:duration=1.5 ";
+    const std::string tone = "-f lavfi -i sine=frequency=440:duration=1.5 ";
+    const std::string x264 = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p ";
+    const std::pair<const char*, std::string> specs[] = {
+        {"moov_at_end.mp4", src + tone + x264 + "-c:a aac -shortest"},
+        {"faststart.mp4",
+         src + tone + x264 + "-c:a aac -shortest -movflags +faststart"},
+        {"vp9_opus.mkv", src + tone +
+                             "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 "
+                             "-b:v 200k -c:a libopus -shortest"},
+        {"odd_318x178.mp4",
+         "-f lavfi -i testsrc2=size=318x178:rate=12:duration=1 " + x264},
+        {"big_320x240.mp4",
+         "-f lavfi -i testsrc2=size=320x240:rate=12:duration=1 " + x264},
+        {"vfr.mkv",
+         "-f lavfi -i testsrc2=size=160x120:rate=20:duration=1.5 -vf "
+         "\"setpts='if(lt(N,8),N*0.05,0.4+(N-8)*0.12)/TB'\" "
+         "-fps_mode passthrough " + x264},
+        {"unrotated.mp4", "-f lavfi -i testsrc2=size=192x108:rate=12:duration=1 " +
+                              tone + x264 + "-c:a aac -shortest"},
+        {"rotated.mp4", "-i '" + Path("unrotated.mp4") +
+                            "' -c copy -metadata:s:v:0 rotate=90"},
+        {"silent.mp4", src + x264},
+        {"audio_only.m4a",
+         "-f lavfi -i sine=frequency=440:duration=1 -c:a aac"},
+    };
+    for (const auto& [name, args] : specs) {
+      absl::Status s = movies::MakeMovie(args, Path(name));
+      ASSERT_TRUE(s.ok()) << s;
+    }
+  }
+
+  void SetUp() override {
+    Server::Options options =
+        testing::TestServerOptions(testing::SharedRandomModel());
+    options.limits.max_frame_pixels = 60000;  // 318x178 fits, 320x240 not
+    StylizeVideoOptions video;
+    video.preset = "ultrafast";
+    video.progress_interval = absl::Milliseconds(100);
+    options.video = MakeStylizeVideoReactorFactory(video);
+    auto server = Server::BuildAndStart(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ASSERT_TRUE(server_->WaitUntilReady().ok());
+    stub_ = testing::PlainStub(server_->port());
+  }
+
+  void TearDown() override { server_->Drain(absl::Seconds(5)); }
+
+  static std::string Path(const std::string& name) {
+    return absl::StrCat(*dir_, "/", name);
+  }
+  static std::string Bytes(const std::string& name) {
+    return movies::ReadFile(Path(name)).value_or("");
+  }
+
+  static v1::VideoJob TwoStyles() {
+    v1::VideoJob job;
+    job.add_styles()->set_index(0);
+    v1::StyleBlend* blend = job.add_styles()->mutable_blend();
+    blend->add_indices(1);
+    blend->add_indices(3);
+    return job;
+  }
+
+  // Checks the message order and every output against the input.
+  void ExpectRoundTrip(const std::string& input, const VideoCall& call,
+                       int outputs, int width, int height, bool audio) {
+    ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+    ASSERT_GE(call.responses.size(), 2u);
+    EXPECT_TRUE(call.responses.front().has_accepted());
+    ASSERT_TRUE(call.responses.back().has_summary());
+    const v1::JobSummary& summary = call.responses.back().summary();
+    EXPECT_EQ(summary.outputs_size(), outputs);
+    auto in = movies::ProbeMovie(Path(input));
+    ASSERT_TRUE(in.ok()) << in.status();
+    const v1::VideoInfo& info = call.responses.front().accepted().input();
+    EXPECT_EQ(info.has_audio(), in->has_audio);
+    EXPECT_EQ(info.output_width(), static_cast<uint32_t>(width));
+    ASSERT_EQ(static_cast<int>(call.outputs.size()), outputs);
+    for (const auto& [index, data] : call.outputs) {
+      SCOPED_TRACE(absl::StrCat(input, " output ", index));
+      std::string path = Path(absl::StrCat(input, ".e2e", index, ".out"));
+      ASSERT_TRUE(movies::WriteFile(path, data).ok());
+      auto out = movies::ProbeMovie(path);
+      ASSERT_TRUE(out.ok()) << out.status();
+      EXPECT_TRUE(out->decodes_cleanly);
+      EXPECT_EQ(out->frames, in->frames);
+      EXPECT_NEAR(out->duration, in->duration, in->frame_duration + 1e-3);
+      EXPECT_EQ(out->width, width);
+      EXPECT_EQ(out->height, height);
+      EXPECT_EQ(out->has_audio, audio);
+      EXPECT_EQ(out->rotation, in->rotation);
+    }
+  }
+
+  void ExpectStillServing() {
+    VideoCall call = CallVideo(stub_.get(), TwoStyles(), Bytes("silent.mp4"));
+    EXPECT_TRUE(call.status.ok()) << call.status.error_message();
+    EXPECT_TRUE(testing::WaitFor(
+        [&] { return server_->context()->active_streams() == 0; }));
+  }
+
+  void ExpectInvalid(const VideoCall& call, const std::string& words) {
+    EXPECT_EQ(call.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << call.status.error_message();
+    EXPECT_THAT(call.status.error_message(), HasSubstr(words));
+  }
+
+  static std::string* dir_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<v1::Stylizer::Stub> stub_;
+};
+
+std::string* VideoE2eTest::dir_ = nullptr;
+
+TEST_F(VideoE2eTest, Mp4WithIndexAtTheEnd) {
+  VideoCall call =
+      CallVideo(stub_.get(), TwoStyles(), Bytes("moov_at_end.mp4"));
+  ExpectRoundTrip("moov_at_end.mp4", call, 2, 160, 120, true);
+  bool progress = false;
+  for (const auto& r : call.responses) progress |= r.has_progress();
+  EXPECT_TRUE(progress);
+}
+
+TEST_F(VideoE2eTest, FaststartMp4) {
+  std::string bytes = Bytes("faststart.mp4");
+  v1::VideoJob job = TwoStyles();
+  job.set_input_size(bytes.size());
+  ExpectRoundTrip("faststart.mp4", CallVideo(stub_.get(), job, bytes), 2, 160,
+                  120, true);
+}
+
+TEST_F(VideoE2eTest, MatroskaVp9OpusIntoMatroska) {
+  v1::VideoJob job = TwoStyles();
+  job.set_container(v1::CONTAINER_MATROSKA);
+  ExpectRoundTrip("vp9_opus.mkv",
+                  CallVideo(stub_.get(), job, Bytes("vp9_opus.mkv")), 2, 160,
+                  120, true);
+}
+
+TEST_F(VideoE2eTest, OddSizeVfrRotatedAndSilent) {
+  ExpectRoundTrip("odd_318x178.mp4",
+                  CallVideo(stub_.get(), TwoStyles(), Bytes("odd_318x178.mp4")),
+                  2, 318, 178, false);
+  ExpectRoundTrip("vfr.mkv",
+                  CallVideo(stub_.get(), TwoStyles(), Bytes("vfr.mkv")), 2,
+                  160, 120, false);
+  ExpectRoundTrip("rotated.mp4",
+                  CallVideo(stub_.get(), TwoStyles(), Bytes("rotated.mp4")), 2,
+                  192, 108, true);
+  ExpectRoundTrip("silent.mp4",
+                  CallVideo(stub_.get(), TwoStyles(), Bytes("silent.mp4")), 2,
+                  160, 120, false);
+}
+
+TEST_F(VideoE2eTest, EmptyStyleListMeansEveryStyleAndDownscaleWorks) {
+  v1::VideoJob job;
+  job.set_max_side(80);
+  job.set_drop_audio(true);
+  VideoCall call = CallVideo(stub_.get(), job, Bytes("moov_at_end.mp4"));
+  ExpectRoundTrip("moov_at_end.mp4", call, 4, 80, 60, false);
+  for (uint32_t i = 0; i < 4; ++i) EXPECT_EQ(call.outputs.count(i), 1u);
+}
+
+TEST_F(VideoE2eTest, BadInputIsInvalidArgument) {
+  std::string garbage(30000, 'x');
+  for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = (i * 7919) % 251;
+  ExpectInvalid(CallVideo(stub_.get(), TwoStyles(), garbage), "not a movie");
+  ExpectInvalid(CallVideo(stub_.get(), TwoStyles(), ""), "empty");
+  std::string mp4 = Bytes("moov_at_end.mp4");
+  EXPECT_EQ(CallVideo(stub_.get(), TwoStyles(), mp4.substr(0, mp4.size() / 2))
+                .status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  ExpectInvalid(CallVideo(stub_.get(), TwoStyles(), Bytes("audio_only.m4a")),
+                "no video stream");
+  std::string mkv = Bytes("vp9_opus.mkv");
+  mkv.replace(mkv.find("V_VP9"), 5, "V_XYZ");
+  ExpectInvalid(CallVideo(stub_.get(), TwoStyles(), mkv), "cannot be decoded");
+  ExpectInvalid(CallVideo(stub_.get(), TwoStyles(), Bytes("big_320x240.mp4")),
+                "max_side");
+  ExpectStillServing();
+}
+
+TEST_F(VideoE2eTest, BadJobMessagesAreInvalidArgument) {
+  std::string mp4 = Bytes("silent.mp4");
+  Upload no_job;
+  no_job.send_job = false;
+  ExpectInvalid(CallVideo(stub_.get(), TwoStyles(), mp4, no_job), "VideoJob");
+  ExpectInvalid(CallVideo(stub_.get(), TwoStyles(), "", no_job), "VideoJob");
+  Upload twice;
+  twice.job_copies = 2;
+  ExpectInvalid(CallVideo(stub_.get(), TwoStyles(), mp4, twice), "twice");
+  Upload chunk_first;
+  chunk_first.chunk_first = true;
+  ExpectInvalid(CallVideo(stub_.get(), TwoStyles(), mp4, chunk_first),
+                "first message");
+  v1::VideoJob bad_style;
+  bad_style.add_styles()->set_index(99);
+  EXPECT_EQ(CallVideo(stub_.get(), bad_style, mp4).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::VideoJob bad_crf = TwoStyles();
+  bad_crf.set_crf(60);
+  ExpectInvalid(CallVideo(stub_.get(), bad_crf, mp4), "crf");
+  ExpectStillServing();
+}
+
+TEST_F(VideoE2eTest, CancelMidUploadFreesTheJob) {
+  std::string bytes = Bytes("faststart.mp4");
+  v1::VideoJob job = TwoStyles();
+  job.set_input_size(bytes.size());
+  Upload upload;
+  upload.chunk_size = 4096;
+  upload.cancel_after = bytes.size() / 2;
+  VideoCall call = CallVideo(stub_.get(), job, bytes, upload);
+  EXPECT_EQ(call.status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return server_->context()->active_streams() == 0; },
+      absl::Seconds(10)));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return server_->queue()->queued_items() == 0; },
+      absl::Seconds(10)));
+  ExpectStillServing();
+}
+
+}  // namespace
+}  // namespace stylizer
