@@ -6,10 +6,12 @@
 
 #include "client/cli_flags.h"
 #include "client/commands.h"
+#include "client/interrupt.h"
 #include "client/rpc_errors.h"
 
 int main(int argc, char** argv) {
   using namespace stylizer::client;  // NOLINT
+  InstallInterruptHandler();
   absl::StatusOr<Invocation> inv = ParseCommandLine(argc, argv);
   absl::Status status = inv.status();
   if (status.ok()) {

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
+#include "client/interrupt.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
 
@@ -86,6 +87,8 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   }
   auto client = ConnectFromFlags();
   if (!client.ok()) return client.status();
+  // Ctrl-C cancels the calls; the temporary files are then deleted.
+  CancelOnInterrupt on_interrupt([c = client->get()] { c->CancelAll(); });
   auto styles = ResolveStyles(**client, "all");
   if (!styles.ok()) return styles.status();
   auto plan = PlanOutputs(input, *styles);

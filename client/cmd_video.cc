@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
+#include "client/interrupt.h"
 #include "client/contact_sheet.h"
 #include "client/output_files.h"
 #include "client/progress.h"
@@ -120,6 +121,8 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   if (!source.ok()) return source.status();
   auto client = ConnectFromFlags();
   if (!client.ok()) return client.status();
+  // Ctrl-C cancels the calls; the temporary files are then deleted.
+  CancelOnInterrupt on_interrupt([c = client->get()] { c->CancelAll(); });
   auto styles = ResolveStyles(**client, "all");
   if (!styles.ok()) return styles.status();
 
@@ -147,7 +150,7 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
                             static_cast<int>(labels.size()));
   absl::Status status = (*client)->StylizeVideo(job, source->get(), &observer);
   if (status.ok()) status = files.Commit();
-  if (progress) progress->Finish();
+  if (progress) progress->Finish(status.ok());
   if (!status.ok()) {
     files.Discard();
     return status;

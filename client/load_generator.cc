@@ -19,7 +19,6 @@ namespace {
 bool StopsTheRun(absl::StatusCode code) {
   return code != absl::StatusCode::kResourceExhausted &&
          code != absl::StatusCode::kDeadlineExceeded &&
-         code != absl::StatusCode::kCancelled &&
          code != absl::StatusCode::kAborted;
 }
 

@@ -128,11 +128,11 @@ void ProgressReporter::OnOutputBytes(uint64_t bytes) {
   MaybeDraw(false);
 }
 
-void ProgressReporter::Finish() {
+void ProgressReporter::Finish(bool success) {
   absl::MutexLock lock(&mu_);
   if (finished_) return;
-  MaybeDraw(true);
-  if (options_.tty) *out_ << "\n";
+  if (success) MaybeDraw(true);
+  if (options_.tty && drawn_) *out_ << "\n";
   out_->flush();
   finished_ = true;
 }
@@ -149,6 +149,7 @@ void ProgressReporter::MaybeDraw(bool force) {
       options_.tty ? options_.tty_interval : options_.plain_interval;
   if (!force && now - last_draw_ < interval) return;
   last_draw_ = now;
+  drawn_ = true;
   if (options_.tty) {
     std::string line = RenderTtyLine(state_);
     const size_t width = line.size();

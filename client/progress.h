@@ -69,8 +69,9 @@ class ProgressReporter {
       ABSL_LOCKS_EXCLUDED(mu_);
   // More output bytes were written.
   void OnOutputBytes(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
-  // Draws the final state (and ends the terminal line).
-  void Finish() ABSL_LOCKS_EXCLUDED(mu_);
+  // Draws the final state when `success` (and ends the terminal line); after
+  // a failure only ends the line, so the error line follows cleanly.
+  void Finish(bool success = true) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A copy of the current state.
   ProgressState state() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -85,6 +86,7 @@ class ProgressReporter {
   ProgressState state_ ABSL_GUARDED_BY(mu_);
   absl::Time last_draw_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   size_t last_width_ ABSL_GUARDED_BY(mu_) = 0;
+  bool drawn_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -97,5 +97,21 @@ TEST(ProgressReporterTest, TtyRedrawsInPlace) {
   EXPECT_GE(std::count(s.begin(), s.end(), '\r'), 2);
 }
 
+TEST(ProgressReporterTest, FailureDrawsNoFinalLine) {
+  std::ostringstream out;
+  ProgressReporter::Options o;
+  o.out = &out;
+  ProgressReporter r(o);
+  r.Finish(false);
+  EXPECT_EQ(out.str(), "");
+  std::ostringstream tty_out;
+  o.tty = true;
+  o.out = &tty_out;
+  ProgressReporter t(o);
+  t.OnUpload(1, 2);
+  t.Finish(false);
+  EXPECT_EQ(tty_out.str().back(), '\n');  // the bar's line is ended
+}
+
 }  // namespace
 }  // namespace stylizer::client

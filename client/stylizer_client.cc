@@ -187,13 +187,41 @@ absl::Status StylizerClient::Convert(const grpc::Status& status) const {
   return FromRpcStatus(status, options_.server);
 }
 
+void StylizerClient::CancelAll() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  for (grpc::ClientContext* ctx : active_) ctx->TryCancel();
+}
+
+bool StylizerClient::Track(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  if (cancelled_) return false;
+  active_.insert(context);
+  return true;
+}
+
+void StylizerClient::Untrack(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  active_.erase(context);
+}
+
+absl::Status StylizerClient::Finished(const grpc::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_) return absl::CancelledError("interrupted");
+  }
+  return Convert(status);
+}
+
 absl::StatusOr<ModelInfo> StylizerClient::GetModelInfo() {
   ModelInfo info;
   absl::Status s = RunWithRetry(options_.retry, [&] {
     grpc::ClientContext ctx;
     Prepare(&ctx);
-    return AttemptResult{
-        Convert(stub_->GetModelInfo(&ctx, GetModelInfoRequest(), &info))};
+    if (!Track(&ctx)) return AttemptResult{absl::CancelledError("interrupted")};
+    const grpc::Status st = stub_->GetModelInfo(&ctx, GetModelInfoRequest(), &info);
+    Untrack(&ctx);
+    return AttemptResult{Finished(st)};
   });
   if (!s.ok()) return s;
   return info;
@@ -205,8 +233,10 @@ absl::StatusOr<StylizeImageResponse> StylizerClient::StylizeImage(
   absl::Status s = RunWithRetry(options_.retry, [&] {
     grpc::ClientContext ctx;
     Prepare(&ctx);
-    return AttemptResult{
-        Convert(stub_->StylizeImage(&ctx, request, &response))};
+    if (!Track(&ctx)) return AttemptResult{absl::CancelledError("interrupted")};
+    const grpc::Status st = stub_->StylizeImage(&ctx, request, &response);
+    Untrack(&ctx);
+    return AttemptResult{Finished(st)};
   });
   if (!s.ok()) return s;
   return response;
@@ -283,6 +313,10 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
   }
   grpc::ClientContext ctx;
   Prepare(&ctx);
+  if (!Track(&ctx)) {
+    result.status = absl::CancelledError("interrupted");
+    return result;
+  }
   auto stream = stub_->StylizeVideo(&ctx);
 
   std::atomic<bool> stop{false};
@@ -342,12 +376,13 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
   }
   uploader.join();
   const grpc::Status finish = stream->Finish();
+  Untrack(&ctx);
   if (!observer_status.ok()) {
     result.status = observer_status;
   } else if (!upload_status.ok()) {
     result.status = upload_status;
   } else if (!finish.ok()) {
-    result.status = Convert(finish);
+    result.status = Finished(finish);
   } else if (!summary_seen) {
     result.status = absl::InternalError(
         "the server ended the job without a summary; the outputs may be "

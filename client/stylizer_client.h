@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <grpcpp/channel.h>
@@ -16,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/byte_source.h"
 #include "client/retry.h"
@@ -110,6 +112,10 @@ class StylizerClient {
   // Converts a status of this client's RPCs into a clear absl::Status.
   absl::Status Convert(const grpc::Status& status) const;
 
+  // Cancels every call in progress (except frame streams) and makes later
+  // calls fail with CANCELLED "interrupted". Thread-safe.
+  void CancelAll() ABSL_LOCKS_EXCLUDED(mu_);
+
   const ClientOptions& options() const { return options_; }
 
  private:
@@ -119,11 +125,19 @@ class StylizerClient {
   void Prepare(grpc::ClientContext* context) const;
   AttemptResult VideoAttempt(const stylizer::v1::VideoJob& job,
                              ByteSource* source, VideoObserver* observer);
+  // Registers a call's context for CancelAll(); false once cancelled.
+  bool Track(grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_);
+  void Untrack(grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_);
+  // The status of a call, "interrupted" after CancelAll().
+  absl::Status Finished(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<stylizer::v1::Stylizer::Stub> stub_;
   ClientOptions options_;
   std::string token_;
+  absl::Mutex mu_;
+  std::set<grpc::ClientContext*> active_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace stylizer::client

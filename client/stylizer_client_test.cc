@@ -148,6 +148,26 @@ TEST(StylizerClientTest, ObserverErrorCancelsTheJob) {
   EXPECT_EQ(s.message(), "disk full");
 }
 
+TEST(StylizerClientTest, CancelAllInterruptsAndRefusesLaterCalls) {
+  FakeServer server;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  class CancelOnAccept : public Collector {
+   public:
+    StylizerClient* client = nullptr;
+    absl::Status OnAccepted(const stylizer::v1::JobAccepted& a) override {
+      client->CancelAll();
+      return absl::OkStatus();
+    }
+  } c;
+  c.client = client->get();
+  StringSource source(FakeMovie(3000));
+  absl::Status s =
+      (*client)->StylizeVideo(stylizer::v1::VideoJob(), &source, &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(s.message(), "interrupted");
+  EXPECT_EQ((*client)->GetModelInfo().status().message(), "interrupted");
+}
+
 TEST(StylizerClientTest, Health) {
   FakeServer server;
   auto client = StylizerClient::Create(FastOptions(server.address()));

@@ -81,12 +81,14 @@ done
 "$cli" --server="$server" styles
 
 say "stylizing $INPUT into every style ($STYLES)"
+progress=plain
+[ -t 2 ] && progress=bars
 set +e
-"$cli" --server="$server" video "$INPUT" --styles="$STYLES" --out="$OUT" \
-  --contact_sheet="$OUT/contact.png" 2>"$OUT.client.log"
+"$cli" --server="$server" --progress="$progress" video "$INPUT" --styles="$STYLES" \
+  --out="$OUT" --contact_sheet="$OUT/contact.png" 2> >(tee "$OUT.client.log" >&2)
 rc=$?
 set -e
-cat "$OUT.client.log" >&2
+wait  # for tee
 if [ $rc -ne 0 ] && grep -q "does not offer this call" "$OUT.client.log"; then
   # This server build has no StylizeVideo yet: show what exists, a still frame.
   say "NOTE: this server does not implement StylizeVideo yet; stylizing one"

@@ -1,0 +1,33 @@
+// Ctrl-C and SIGTERM handling for the CLI: the first signal cancels the calls
+// in progress (so that the command can delete its temporary files and report
+// "interrupted"); a second one, or one while nothing is cancellable, exits at
+// once with status 130.
+#ifndef STYLIZER_CLIENT_INTERRUPT_H_
+#define STYLIZER_CLIENT_INTERRUPT_H_
+
+#include <functional>
+
+namespace stylizer::client {
+
+// Blocks SIGINT and SIGTERM in this and every later thread and starts the
+// thread that waits for them. Call once, first thing in main().
+void InstallInterruptHandler();
+
+// Whether SIGINT or SIGTERM arrived.
+bool Interrupted();
+
+// While alive, a signal runs `cancel` (on the signal thread).
+class CancelOnInterrupt {
+ public:
+  explicit CancelOnInterrupt(std::function<void()> cancel);
+  ~CancelOnInterrupt();
+  CancelOnInterrupt(const CancelOnInterrupt&) = delete;
+  CancelOnInterrupt& operator=(const CancelOnInterrupt&) = delete;
+
+ private:
+  std::function<void()> cancel_;
+};
+
+}  // namespace stylizer::client
+
+#endif  // STYLIZER_CLIENT_INTERRUPT_H_
