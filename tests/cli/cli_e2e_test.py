@@ -56,6 +56,22 @@ def stream(info, kind):
     return None
 
 
+def stop_server(cls):
+    """Stops a test class's server (SIGTERM, then SIGKILL) and removes its files."""
+    server = getattr(cls, "server", None)
+    if server is not None and server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    if getattr(cls, "server_log", None):
+        cls.server_log.close()
+    if getattr(cls, "tmp", None):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+
 class CliEndToEndTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -90,16 +106,7 @@ class CliEndToEndTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if getattr(cls, "server", None) and cls.server.poll() is None:
-            cls.server.send_signal(signal.SIGTERM)
-            try:
-                cls.server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                cls.server.kill()
-                cls.server.wait()
-        if getattr(cls, "server_log", None):
-            cls.server_log.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        stop_server(cls)
 
     @classmethod
     def cli(cls, *args, server=None):
@@ -314,6 +321,100 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("p99", r.stdout)
         self.assertIn("requests/s", r.stdout)
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+class CliSecurityTest(unittest.TestCase):
+    """TLS, mutual TLS and bearer tokens from the CLI's side."""
+
+    @classmethod
+    def setUpClass(cls):
+        for path in (CLI, SERVER, MODEL):
+            if not os.path.exists(path):
+                raise unittest.SkipTest(f"{path} is not built")
+        cls.tmp = tempfile.mkdtemp(prefix="cli_e2e_security.")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+              "-nodes"]
+        openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem",
+                "-days", "2", "-subj", "/CN=stylizer test CA", cwd=cls.tmp)
+        for name, san in (("server", "IP:127.0.0.1,DNS:localhost"),
+                          ("client", "DNS:client")):
+            openssl("req", *ec, "-keyout", f"{name}.key", "-out",
+                    f"{name}.csr", "-subj", f"/CN={name}", cwd=cls.tmp)
+            with open(os.path.join(cls.tmp, f"{name}.ext"), "w") as f:
+                f.write(f"subjectAltName={san}\n")
+            openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem",
+                    "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+                    "-out", f"{name}.pem", "-extfile", f"{name}.ext",
+                    cwd=cls.tmp)
+        cls.token = os.path.join(cls.tmp, "token")
+        with open(cls.token, "w") as f:
+            f.write("a-long-enough-test-token-0123456789\n")
+        cls.bad_token = os.path.join(cls.tmp, "bad_token")
+        with open(cls.bad_token, "w") as f:
+            f.write("not-the-right-token-but-long-enough\n")
+        cls.port = free_port()
+        cls.addr = f"127.0.0.1:{cls.port}"
+        t = cls.tmp
+        cls.server_log = open(os.path.join(t, "server.log"), "w")
+        cls.server = subprocess.Popen(
+            [SERVER, f"--port={cls.port}", f"--metrics_port={free_port()}",
+             "--host=127.0.0.1", f"--model={MODEL}", "--device=cpu",
+             f"--tls_cert={t}/server.pem", f"--tls_key={t}/server.key",
+             f"--tls_client_ca={t}/ca.pem", f"--auth_token_file={cls.token}"],
+            stdout=cls.server_log, stderr=subprocess.STDOUT)
+        r = cls.cli("health", "--wait=180s")
+        if r.returncode != 0:
+            cls.tearDownClass()
+            raise RuntimeError("secure server did not become healthy:\n" +
+                               r.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_server(cls)
+
+    @classmethod
+    def cli(cls, *args, tls=True, cert=True, token=None):
+        flags = [f"--server={cls.addr}"]
+        if tls:
+            flags.append(f"--ca={cls.tmp}/ca.pem")
+        if cert:
+            flags += [f"--cert={cls.tmp}/client.pem", f"--key={cls.tmp}/client.key"]
+        if token:
+            flags.append(f"--token_file={token}")
+        return subprocess.run([CLI, *flags, "--retries=0", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    def test_right_certificate_and_token(self):
+        r = self.cli("styles", token=self.token)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("klimt", r.stdout)
+
+    def test_health_needs_no_token(self):
+        r = self.cli("health")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_missing_or_wrong_token(self):
+        for token in (None, self.bad_token):
+            r = self.cli("styles", token=token)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("refused our credentials", r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+    def test_without_client_certificate_or_tls(self):
+        for kwargs in ({"cert": False}, {"tls": False, "cert": False}):
+            r = self.cli("styles", token=self.token, **kwargs)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(self.addr, r.stderr)
+
+    def test_unreadable_token_file(self):
+        r = self.cli("styles", token=os.path.join(self.tmp, "missing"))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot read the token file", r.stderr)
 
 
 if __name__ == "__main__":
