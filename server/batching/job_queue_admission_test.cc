@@ -312,10 +312,12 @@ TEST_F(AdmissionTest, AJobMayBeDestroyedFromItsOwnCallback) {
   auto opened = queue->OpenJob(std::move(options));
   ASSERT_TRUE(opened.ok());
   job = *std::move(opened);
+  model_.Hold();  // no result before the test thread is done with `job`
   for (int i = 0; i < 8; ++i) {
     FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
     ASSERT_TRUE(job->TrySubmit(&request).ok());
   }
+  model_.ReleaseAll();
   first.WaitForNotification();
   queue->Drain();
   EXPECT_GE(calls, 1);
