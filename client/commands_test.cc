@@ -1,0 +1,208 @@
+// Tests of the CLI commands against the in-process fake server (which echoes
+// the uploaded movie as every output): video with a contact sheet, image
+// output naming, styles, health, bench, and the write-nothing failures.
+#include "client/commands.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/str_cat.h"
+#include "client/contact_sheet.h"
+#include "client/output_files.h"
+#include "client/rpc_errors.h"
+#include "client/testing/fake_stylizer_service.h"
+
+namespace stylizer::client {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class CommandsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() /
+                        absl::StrCat("commands_test.", getpid()));
+    fs::create_directories(*dir_);
+    const std::string cmd = absl::StrCat(
+        "ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=s=64x48:r=5:d=1 "
+        "-c:v libx264 -pix_fmt yuv420p ", (*dir_ / "clip.mp4").string(),
+        " && ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=s=32x24 "
+        "-frames:v 1 ", (*dir_ / "photo.png").string());
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  void SetUp() override {
+    absl::SetFlag(&FLAGS_server, server_.address());
+    absl::SetFlag(&FLAGS_progress, "plain");
+    absl::SetFlag(&FLAGS_retries, 0);
+  }
+  absl::Status Run(const std::string& command, std::vector<std::string> args) {
+    out_.str("");
+    err_.str("");
+    CommandIo io{&out_, &err_, false};
+    return RunCommand(Invocation{command, std::move(args)}, io);
+  }
+  static std::string Path(const std::string& name) {
+    return (*dir_ / name).string();
+  }
+
+  absl::FlagSaver saver_;
+  testing::FakeServer server_;
+  std::ostringstream out_, err_;
+  static fs::path* dir_;
+};
+fs::path* CommandsTest::dir_ = nullptr;
+
+TEST_F(CommandsTest, VideoWritesEveryStyleAndAContactSheet) {
+  const std::string out = Path("video_out");
+  absl::SetFlag(&FLAGS_out, out);
+  absl::SetFlag(&FLAGS_styles, "klimt,mosaic:1+outcry:3");
+  absl::SetFlag(&FLAGS_contact_sheet, out + "/sheet.png");
+  absl::Status s = Run("video", {Path("clip.mp4")});
+  ASSERT_TRUE(s.ok()) << s << err_.str();
+  EXPECT_EQ(out_.str(),
+            absl::StrCat(out, "/clip.klimt.mp4\n", out,
+                         "/clip.mosaic0.25+outcry0.75.mp4\n", out,
+                         "/sheet.png\n"));
+  EXPECT_THAT(err_.str(), HasSubstr("job job-1: 64x48"));
+  EXPECT_THAT(err_.str(), HasSubstr("progress:"));
+  EXPECT_EQ(fs::file_size(out + "/clip.klimt.mp4"),
+            fs::file_size(Path("clip.mp4")));
+  // The sheet has 3 tiles (input + 2 styles): 2 columns x 2 rows.
+  auto sheet = GrabFrame(out + "/sheet.png", 0, 8, 8);
+  EXPECT_TRUE(sheet.ok()) << sheet.status();
+  const auto& styles = server_.service().last_styles();
+  ASSERT_EQ(styles.size(), 2u);
+  EXPECT_EQ(styles[0].index(), 0u);
+  EXPECT_FLOAT_EQ(styles[1].blend().weights(1), 0.75f);
+}
+
+TEST_F(CommandsTest, VideoMkvNamesAndFlags) {
+  const std::string out = Path("mkv_out");
+  absl::SetFlag(&FLAGS_out, out);
+  absl::SetFlag(&FLAGS_container, "mkv");
+  absl::SetFlag(&FLAGS_styles, "3");
+  absl::SetFlag(&FLAGS_progress, "none");
+  ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok());
+  EXPECT_TRUE(fs::exists(out + "/clip.picasso.mkv"));
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(CommandsTest, FailedVideoWritesNothing) {
+  server_.service().fail_after_chunks = 1;
+  const std::string out = Path("failed_out");
+  absl::SetFlag(&FLAGS_out, out);
+  absl::SetFlag(&FLAGS_contact_sheet, out + "/sheet.png");
+  absl::Status s = Run("video", {Path("clip.mp4")});
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_THAT(s.message(), HasSubstr("encoder exploded"));
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(CommandsTest, VideoOfANonMovie) {
+  ASSERT_TRUE(AtomicFile::WriteWhole(Path("notes.txt"), "hello").ok());
+  const std::string out = Path("nonmovie_out");
+  absl::SetFlag(&FLAGS_out, out);
+  absl::Status s = Run("video", {Path("notes.txt")});
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_THAT(s.message(), HasSubstr("the server rejected the input"));
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(CommandsTest, VideoUsageErrors) {
+  for (auto [flag, value] : std::vector<std::pair<const char*, const char*>>{
+           {"crf", "52"}, {"max_side", "8"}, {"container", "avi"},
+           {"contact_sheet", "x.jpg"}, {"progress", "loud"}}) {
+    absl::FlagSaver saver;
+    std::string error;
+    ASSERT_TRUE(absl::FindCommandLineFlag(flag)->ParseFrom(value, &error));
+    absl::Status s = Run("video", {Path("clip.mp4")});
+    EXPECT_EQ(ExitCodeFor(s), kExitUsage) << flag << " " << s;
+  }
+  EXPECT_EQ(ExitCodeFor(Run("video", {})), kExitUsage);
+  absl::SetFlag(&FLAGS_styles, "waves");
+  absl::Status s = Run("video", {Path("clip.mp4")});
+  EXPECT_EQ(ExitCodeFor(s), kExitUsage);
+  EXPECT_THAT(s.message(), HasSubstr("--styles: unknown style 'waves'"));
+}
+
+TEST_F(CommandsTest, ImageNaming) {
+  const std::string out = Path("img_out");
+  absl::SetFlag(&FLAGS_out, out + "/");
+  ASSERT_TRUE(Run("image", {Path("photo.png")}).ok());
+  for (const char* name : {"klimt", "mosaic", "outcry", "picasso"}) {
+    EXPECT_TRUE(fs::exists(absl::StrCat(out, "/photo.", name, ".png"))) << name;
+  }
+  absl::SetFlag(&FLAGS_out, out + "/one.png");
+  absl::SetFlag(&FLAGS_styles, "outcry");
+  ASSERT_TRUE(Run("image", {Path("photo.png")}).ok());
+  EXPECT_EQ(out_.str(), out + "/one.png\n");
+  absl::SetFlag(&FLAGS_out, out + "/two.png");
+  absl::SetFlag(&FLAGS_styles, "0,1");
+  ASSERT_TRUE(Run("image", {Path("photo.png")}).ok());
+  EXPECT_TRUE(fs::exists(out + "/two.klimt.png"));
+  EXPECT_TRUE(fs::exists(out + "/two.mosaic.png"));
+  absl::SetFlag(&FLAGS_out, out + "/three.gif");
+  EXPECT_EQ(ExitCodeFor(Run("image", {Path("photo.png")})), kExitUsage);
+}
+
+TEST_F(CommandsTest, ImageFailuresWriteNothing) {
+  const std::string out = Path("img_fail");
+  absl::SetFlag(&FLAGS_out, out);
+  ASSERT_TRUE(AtomicFile::WriteWhole(Path("notes.txt"), "hello").ok());
+  absl::Status s = Run("image", {Path("notes.txt")});
+  EXPECT_THAT(s.message(), HasSubstr("is not a PNG or JPEG image"));
+  s = Run("image", {Path("missing.png")});
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  absl::SetFlag(&FLAGS_server, "127.0.0.1:1");
+  s = Run("image", {Path("photo.png")});
+  EXPECT_THAT(s.message(), HasSubstr("cannot reach stylizer-server"));
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(CommandsTest, StylesAndHealth) {
+  ASSERT_TRUE(Run("styles", {}).ok());
+  EXPECT_THAT(out_.str(), HasSubstr("model fake on cpu (fp32), 4 styles"));
+  EXPECT_THAT(out_.str(), HasSubstr("    2  outcry\n"));
+  ASSERT_TRUE(Run("health", {}).ok());
+  EXPECT_EQ(out_.str(), "SERVING\n");
+  server_.SetServing(false);
+  absl::Status s = Run("health", {});
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_EQ(out_.str(), "NOT_SERVING\n");
+  EXPECT_EQ(ExitCodeFor(Run("styles", {"extra"})), kExitUsage);
+}
+
+TEST_F(CommandsTest, BenchJson) {
+  absl::SetFlag(&FLAGS_json, true);
+  absl::SetFlag(&FLAGS_count, 5);
+  absl::SetFlag(&FLAGS_size, "16x16");
+  for (const char* mode : {"image", "frames"}) {
+    absl::SetFlag(&FLAGS_mode, mode);
+    absl::Status s = Run("bench", {});
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_THAT(out_.str(), HasSubstr("\"requests\":5,\"errors\":0,\"frames\":5"));
+    EXPECT_THAT(out_.str(), HasSubstr(absl::StrCat("\"mode\":\"", mode, "\"")));
+  }
+  absl::SetFlag(&FLAGS_mode, "video");
+  absl::SetFlag(&FLAGS_input, Path("clip.mp4"));
+  absl::SetFlag(&FLAGS_count, 2);
+  ASSERT_TRUE(Run("bench", {}).ok());
+  EXPECT_THAT(out_.str(), HasSubstr("\"requests\":2,\"errors\":0,\"frames\":20"));
+  absl::SetFlag(&FLAGS_size, "big");
+  EXPECT_EQ(ExitCodeFor(Run("bench", {})), kExitUsage);
+}
+
+}  // namespace
+}  // namespace stylizer::client
