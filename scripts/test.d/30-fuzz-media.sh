@@ -9,14 +9,15 @@ cd "$(dirname "$0")/../.."
 FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 sanitize="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1"
-if [ ! -f "$FUZZ_BUILD_DIR/build.ninja" ]; then
-  CC=clang CXX=clang++ cmake -S . -B "$FUZZ_BUILD_DIR" -G Ninja \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_CXX_FLAGS="$sanitize" \
-    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address" \
-    -DSTYLIZER_FUZZ=ON -DSTYLIZER_WITH_TORCH=OFF \
-    -DSTYLIZER_BUILD_TESTS=OFF -DSTYLIZER_BUILD_BENCH=OFF >/dev/null
-fi
+# Tests stay on (tests/fuzz lives there); only the fuzz target is built.
+mkdir -p "$FUZZ_BUILD_DIR"
+CC=clang CXX=clang++ cmake -S . -B "$FUZZ_BUILD_DIR" -G Ninja \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_CXX_FLAGS="$sanitize" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address" \
+  -DSTYLIZER_FUZZ=ON -DSTYLIZER_WITH_TORCH=OFF -DSTYLIZER_BUILD_BENCH=OFF \
+  >"$FUZZ_BUILD_DIR/configure.log" 2>&1 ||
+  { cat "$FUZZ_BUILD_DIR/configure.log"; exit 1; }
 cmake --build "$FUZZ_BUILD_DIR" -j "${JOBS:-2}" --target media_fuzzer
 corpus="$FUZZ_BUILD_DIR/media_corpus"
 seeds="$FUZZ_BUILD_DIR/media_seeds"

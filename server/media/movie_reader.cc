@@ -9,6 +9,7 @@
 
 extern "C" {
 #include <libavutil/display.h>
+#include <libavutil/avstring.h>
 #include <libavutil/mem.h>
 }
 
@@ -29,6 +30,25 @@ int RotationDegrees(const AVStream* stream) {
   theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
   int degrees = static_cast<int>(std::lround(theta / 90.0) * 90) % 360;
   return degrees;
+}
+
+// The upload is the only input: a playlist or concat file must never make
+// the demuxer open other files or URLs.
+int RefuseIoOpen(AVFormatContext* s, AVIOContext** pb, const char* url,
+                 int flags, AVDictionary** options) {
+  return AVERROR(EPERM);
+}
+
+// Demuxers whose input names other files or URLs (playlists, manifests,
+// scripts, image patterns): never for uploads.
+bool IsIndirectFormat(const char* name) {
+  static const char* const kIndirect[] = {
+      "concat", "hls", "applehttp", "dash", "image2", "imf",
+      "sdp",    "rtsp", "rtp",      "ffmetadata"};
+  for (const char* bad : kIndirect) {
+    if (av_match_name(bad, name)) return true;
+  }
+  return false;
 }
 
 std::string CodecName(AVCodecID id) {
@@ -152,7 +172,18 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   }
   raw->pb = io_->context();
   raw->flags |= AVFMT_FLAG_CUSTOM_IO;
-  int ret = avformat_open_input(&raw, nullptr, nullptr, nullptr);
+  raw->io_open = &RefuseIoOpen;
+  const AVInputFormat* input_format = nullptr;
+  int ret = av_probe_input_buffer2(io_->context(), &input_format, "", nullptr,
+                                   0, 0);
+  if (ret >= 0 && IsIndirectFormat(input_format->name)) {
+    avformat_free_context(raw);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the input is a ", input_format->name,
+        " file, which refers to other files; upload the movie itself"));
+  }
+  if (ret >= 0) ret = avformat_open_input(&raw, nullptr, input_format, nullptr);
+  else avformat_free_context(raw);
   if (ret < 0) {  // raw has been freed
     std::optional<uint64_t> size = spool->FinalSize();
     if (io_->spool_status().ok() && size.has_value() && *size == 0) {

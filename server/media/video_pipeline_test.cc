@@ -379,6 +379,21 @@ TEST_F(VideoPipelineTest, GarbageIsInvalid) {
   ExpectInvalid(sink, "not a movie");
 }
 
+TEST_F(VideoPipelineTest, PlaylistsCannotReachOtherFiles) {
+  // An HLS playlist and a concat script naming a movie on the server's disk.
+  const std::string target = Path("moov_at_end.mp4");
+  for (const std::string& text :
+       {absl::StrCat("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1.5,\nfile:",
+                     target, "\n#EXT-X-ENDLIST\n"),
+        absl::StrCat("ffconcat version 1.0\nfile '", target, "'\n")}) {
+    CollectingSink sink;
+    Run(text, BaseOptions(1), &sink);
+    EXPECT_EQ(sink.result_.status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << sink.result_.status();
+  }
+}
+
 TEST_F(VideoPipelineTest, EmptyUploadIsInvalid) {
   CollectingSink sink;
   Run("", BaseOptions(), &sink);
