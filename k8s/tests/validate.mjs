@@ -79,6 +79,9 @@ export function schemaProblems(objects) {
   return problems;
 }
 
+// Declaration files parsed by earlier checks in this process, by path.
+const parsedDeclarations = new Map();
+
 // Unknown-field check: one TypeScript program, each object a typed literal.
 export function unknownFieldProblems(objects) {
   const known = objects.filter((o) => KINDS[`${o?.apiVersion}/${o?.kind}`]);
@@ -106,10 +109,14 @@ export function unknownFieldProblems(objects) {
   };
   const host = ts.createCompilerHost(options);
   const getSourceFile = host.getSourceFile.bind(host);
-  host.getSourceFile = (name, version, onError, create) =>
-    name === fileName
-      ? ts.createSourceFile(name, text, version)
-      : getSourceFile(name, version, onError, create);
+  host.getSourceFile = (name, version, onError, create) => {
+    if (name === fileName) return ts.createSourceFile(name, text, version);
+    // The type declarations never change during a run: parse each once.
+    if (!parsedDeclarations.has(name)) {
+      parsedDeclarations.set(name, getSourceFile(name, version, onError, create));
+    }
+    return parsedDeclarations.get(name);
+  };
   const fileExists = host.fileExists.bind(host);
   host.fileExists = (name) => name === fileName || fileExists(name);
   const readFile = host.readFile.bind(host);
