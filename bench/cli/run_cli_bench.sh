@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Whole-server load measured from the client side with `stylizer bench`:
+# starts stylizer-server on a free loopback port, then runs the load generator
+# in image and frames mode at several concurrencies (and video mode on the
+# sample movie), and prints one markdown table row per run.
+#   usage: bench/cli/run_cli_bench.sh [MODEL] [SIZE] [DURATION]
+#   env:   BUILD_DIR (default build), STYLES (default 0), SERVER_FLAGS (extra)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD_DIR=${BUILD_DIR:-build}
+MODEL=${1:-models/default.pt}
+SIZE=${2:-640x360}
+DURATION=${3:-20s}
+STYLES=${STYLES:-0}
+cli=$BUILD_DIR/client/stylizer
+[ -f "$MODEL" ] || MODEL=$BUILD_DIR/testdata/random4.pt
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+log=$(mktemp)
+"$BUILD_DIR/server/stylizer-server" --host=127.0.0.1 --port="$port" \
+  --metrics_port="$mport" --model="$MODEL" ${SERVER_FLAGS:-} >"$log" 2>&1 &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
+"$cli" --server="127.0.0.1:$port" health --wait=300s >/dev/null
+"$cli" --server="127.0.0.1:$port" styles | head -1
+
+row() {
+  python3 -c 'import json,sys
+r = json.loads(sys.stdin.read())
+l = r["latency_ms"]
+print("| %s | %s | %s | %s | %d | %d | %.2f | %.2f | %.0f | %.0f | %.0f |" % (
+    r["mode"], r["size"], r["styles"], r["concurrency"], r["requests"], r["errors"],
+    r["requests_per_second"], r["frames_per_second"], l["p50"], l["p90"], l["p99"]))'
+}
+echo "| mode | size / input | styles | concurrency | requests | errors | requests/s | stylized frames/s | p50 ms | p90 ms | p99 ms |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for mode in image frames; do
+  for c in 1 2 4; do
+    "$cli" --server="127.0.0.1:$port" bench --json --mode=$mode --concurrency=$c \
+      --duration="$DURATION" --size="$SIZE" --styles="$STYLES" | row || true
+  done
+done
+if "$cli" --server="127.0.0.1:$port" bench --json --mode=video --count=1 \
+     --input=tests/data/sample.mp4 --styles="$STYLES" >/tmp/cli_bench_video.json 2>/dev/null; then
+  row </tmp/cli_bench_video.json
+else
+  echo "(video mode: $(tail -1 /tmp/cli_bench_video.json 2>/dev/null || echo unavailable))" >&2
+fi
+rm -f /tmp/cli_bench_video.json
