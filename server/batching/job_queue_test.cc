@@ -248,6 +248,40 @@ TEST_F(JobQueueTest, ItemsAreTakenRoundRobinAcrossJobs) {
   EXPECT_TRUE(OutputsMatch(image_log.results()[0], 2, 2, 7, {0, 1}, kStyles));
 }
 
+TEST_F(JobQueueTest, AnImageOfAnotherSizeIsNotStuckBehindAMovieBacklog) {
+  JobQueue::Options options = BaseOptions();
+  options.batch_timeout = absl::Milliseconds(5);
+  auto queue = MakeQueue(options);
+  model_.Hold();
+  ResultLog movie_log;
+  auto movie = Open(*queue, &movie_log);
+  for (int i = 0; i < 10; ++i) {
+    FrameRequest request = MakeRequest(4, 2, 100 + i, {0, 1, 2, 3}, kStyles, i);
+    ASSERT_TRUE(movie->TrySubmit(&request).ok());
+  }
+  model_.WaitForCalls(1);
+  clock_.Advance(absl::Milliseconds(1));  // the movie's backlog is older
+  ResultLog image_log;
+  auto image = Open(*queue, &image_log);
+  FrameRequest request = MakeRequest(2, 4, 7, {1}, kStyles, 0);
+  ASSERT_TRUE(image->TrySubmit(&request).ok());
+  clock_.Advance(options.batch_timeout);  // the image's batch may close
+  model_.ReleaseAll();
+  image_log.WaitFor(1);
+  movie_log.WaitFor(10);
+  auto calls = model_.calls();
+  ASSERT_EQ(calls.size(), 11u);
+  int image_batch = -1;
+  for (size_t b = 0; b < calls.size(); ++b) {
+    if (calls[b].width == 2) image_batch = static_cast<int>(b);
+  }
+  // Batch 0 was on the device, batch 1 possibly prepared; then the image.
+  EXPECT_GE(image_batch, 1);
+  EXPECT_LE(image_batch, 2);
+
+  EXPECT_TRUE(OutputsMatch(image_log.results()[0], 2, 4, 7, {1}, kStyles));
+}
+
 TEST_F(JobQueueTest, ResultsArriveInSubmissionOrderWhateverBatchFinishesFirst) {
   FakeModel first(kStyles);
   FakeModel second(kStyles);

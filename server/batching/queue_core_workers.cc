@@ -2,6 +2,7 @@
 // thread that closes and assembles the next batch while the device thread
 // runs the current one, then copies results out and delivers them.
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <set>
 #include <thread>
@@ -23,18 +24,28 @@ absl::Time QueueCore::OldestLocked(const ShapeQueue& queue) const {
 
 std::unique_ptr<Batch> QueueCore::FormBatchLocked(absl::Time now) {
   // Among shapes whose batch may close (full, oldest item timed out, or
-  // draining), serve the one whose oldest item has waited longest.
+  // draining), serve the one with the job served least recently (then the
+  // one whose oldest item waited longest): jobs take turns across shapes
+  // too, so a lone image of another size is not stuck behind a movie.
   ShapeQueue* best = nullptr;
   Shape best_shape;
   absl::Time best_oldest = absl::InfiniteFuture();
+  uint64_t best_served = 0;
   for (auto& [shape, queue] : shapes_) {
     const absl::Time oldest = OldestLocked(queue);
     const bool ready = draining_ || queue.items >= options_.max_batch_size ||
                        oldest + options_.batch_timeout <= now;
-    if (ready && (best == nullptr || oldest < best_oldest)) {
+    if (!ready) continue;
+    uint64_t served = UINT64_MAX;
+    for (const Lane* lane : queue.ring) {
+      served = std::min(served, lane->job->last_served);
+    }
+    if (best == nullptr || served < best_served ||
+        (served == best_served && oldest < best_oldest)) {
       best = &queue;
       best_shape = shape;
       best_oldest = oldest;
+      best_served = served;
     }
   }
   if (best == nullptr) return nullptr;
@@ -49,6 +60,7 @@ std::unique_ptr<Batch> QueueCore::FormBatchLocked(absl::Time now) {
   while (static_cast<int>(batch->items.size()) < options_.max_batch_size &&
          !best->ring.empty()) {
     Lane* lane = best->ring.front();
+    lane->job->last_served = batch->id;
     batch->items.push_back(std::move(lane->items.front()));
     lane->items.pop_front();
     --lane->job->queued_items;
