@@ -12,9 +12,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
@@ -128,7 +131,7 @@ class ServerMetricsTest : public ::testing::Test {
          "--model=" + BuildDir() + "/testdata/random4.pt", "--host=127.0.0.1",
          // fp32 skips the start-up precision benchmark; batches of at most 4
          // make a 12-frame movie in 2 styles take several batches.
-         "--precision=fp32", "--max_batch_size=4"},
+         "--precision=fp32", "--max_batch_size=4", "--log_format=json"},
         server_log_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -277,9 +280,30 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
             1);
   EXPECT_EQ(Value("count(stylizer_model_info{name=\"" + model_.name() + "\"})"),
             1);
-  // One log line per RPC.
-  EXPECT_THAT(server_->Log(), HasSubstr("rpc method=StylizeImage"));
-  EXPECT_THAT(server_->Log(), HasSubstr("code=INVALID_ARGUMENT"));
+  // Logs in JSON: every structured line parses, one "rpc" line per RPC.
+  int image_rpcs = 0;
+  int invalid_argument_rpcs = 0;
+  const std::vector<std::string> lines =
+      absl::StrSplit(server_->Log(), '\n', absl::SkipEmpty());
+  for (const std::string& line : lines) {
+    if (line.front() != '{') continue;
+    google::protobuf::Struct entry;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &entry).ok())
+        << line;
+    const auto& fields = entry.fields();
+    ASSERT_TRUE(fields.count("ts") && fields.count("level") &&
+                fields.count("event"))
+        << line;
+    if (fields.at("event").string_value() != "rpc") continue;
+    if (fields.at("method").string_value() != "StylizeImage") continue;
+    ++image_rpcs;
+    if (fields.at("code").string_value() == "INVALID_ARGUMENT") {
+      ++invalid_argument_rpcs;
+      EXPECT_THAT(fields.at("message").string_value(), HasSubstr("99"));
+    }
+  }
+  EXPECT_EQ(image_rpcs, 2);
+  EXPECT_EQ(invalid_argument_rpcs, 1);
 }
 
 }  // namespace
