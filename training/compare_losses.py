@@ -14,7 +14,9 @@ import os
 import sys
 import time
 
-import torch
+# Idle OpenMP threads sleep instead of spinning (see train.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stylizer_training.data import STYLE_NAMES, find_styles, load_paintings, read_photo_list  # noqa: E402

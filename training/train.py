@@ -18,7 +18,10 @@ import datetime
 import os
 import sys
 
-import torch
+# Idle OpenMP threads sleep instead of spinning: on a shared, busy CPU spinning
+# threads burn the time slices their partners need (measured 10x slower).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stylizer_training.data import (STYLE_NAMES, find_styles, load_paintings,  # noqa: E402
@@ -69,6 +72,9 @@ def parse_args(argv=None):
     ap.add_argument("--content-weight", type=float, default=1.0)
     ap.add_argument("--content-tap", type=int, default=2,
                     help="which loss-network tap the content term uses (0-based)")
+    ap.add_argument("--init", default=None,
+                    help="start a new run from the network weights of this checkpoint or "
+                         "state_dict file (e.g. fine-tune at a larger --size)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--export", default=None, help="serving archive to write at the end")
@@ -137,6 +143,10 @@ def main(argv=None) -> int:
         trainer.load_state(ckpt)
         print(f"resumed {args.checkpoint} at step {trainer.step} "
               f"({format_eta(trainer.elapsed)} trained)")
+    elif args.init:
+        from export_seed import extract_state_dict
+        trainer.net.load_state_dict(extract_state_dict(torch.load(args.init, map_location="cpu")))
+        print(f"initialised from {args.init}")
     print(f"training {len(paintings)} styles on {len(photos)} photos: {opts['steps']} steps, "
           f"batch {opts['batch']}, {opts['size']} px, loss {opts['loss_net']}/{opts['stat']}",
           flush=True)

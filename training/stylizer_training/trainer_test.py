@@ -81,6 +81,10 @@ class TrainScriptTest(unittest.TestCase):
             module = torch.jit.load(archive)
             out = module(torch.rand(1, 3, 8, 12), torch.tensor([[0.5, 0.5]]))
             self.assertEqual(tuple(out.shape), (1, 3, 8, 12))
+            fresh = os.path.join(d, "fresh.ckpt")
+            self.assertEqual(train.main(common + ["--checkpoint", fresh, "--init", ckpt,
+                                                       "--steps", "1", "--size", "20"]), 0)
+            self.assertEqual(torch.load(fresh)["opts"]["size"], 20)
             self.assertEqual(train.main(["--checkpoint", os.path.join(d, "none.ckpt"),
                                          "--export", archive, "--export-only"]), 2)
 
