@@ -34,11 +34,14 @@ class CliVideoObserver : public VideoObserver {
   absl::Status OnAccepted(const stylizer::v1::JobAccepted& a) override {
     const auto& in = a.input();
     if (progress_) {
+      const std::string scaled =
+          in.output_width() > 0 && (in.output_width() != in.width() ||
+                                    in.output_height() != in.height())
+              ? absl::StrFormat(" -> %dx%d", in.output_width(), in.output_height())
+              : "";
       *err_ << absl::StrFormat(
-          "job %s: %dx%d -> %dx%d, %.2f fps, %.1f s, ~%d frames, %s%s; %d "
-          "outputs\n",
-          a.job_id(), in.width(), in.height(), in.output_width(),
-          in.output_height(), in.fps(), in.duration_seconds(),
+          "job %s: %dx%d%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d outputs\n",
+          a.job_id(), in.width(), in.height(), scaled, in.fps(), in.duration_seconds(),
           in.frames_estimate(), in.video_codec(),
           in.has_audio() ? absl::StrCat(" + ", in.audio_codec()) : " (no sound)",
           outputs_);
