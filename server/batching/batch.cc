@@ -6,7 +6,23 @@
 namespace stylizer {
 namespace batching_internal {
 
+namespace {
+
+// Frees a buffer that is much bigger than its last use (after a job of large
+// frames), so that idle batches do not pin memory; keeps it otherwise.
+template <typename T>
+void TrimBuffer(std::vector<T>* buffer) {
+  if (buffer->size() * 4 < buffer->capacity()) {
+    std::vector<T>().swap(*buffer);
+  }
+}
+
+}  // namespace
+
 void Batch::Clear() {
+  TrimBuffer(&input);
+  TrimBuffer(&output);
+  TrimBuffer(&weights);
   id = 0;
   width = 0;
   height = 0;

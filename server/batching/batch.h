@@ -32,7 +32,8 @@ struct Batch {
   absl::Status status;
   absl::Duration compute;
 
-  // Empties the batch, keeping the buffers' memory.
+  // Empties the batch, keeping the buffers' memory unless the last batch
+  // used under a quarter of it.
   void Clear();
 
   // Copies every item's pixels and style-weight row into the contiguous

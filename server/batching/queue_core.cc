@@ -106,6 +106,15 @@ bool QueueCore::HasRoomLocked(const JobState& job, int64_t items,
          job.held_bytes + bytes <= options_.max_queued_bytes / kJobShareDivisor;
 }
 
+bool QueueCore::HasRoomToResumeLocked(const JobState& job, int64_t items,
+                                      int64_t bytes) const {
+  // Resume a blocked job only once a quarter of its frame limit is free, so
+  // that it refills in bursts rather than one frame per delivered result.
+  const int64_t slack = std::max(1, job.max_in_flight / 4);
+  return HasRoomLocked(job, items, bytes) &&
+         static_cast<int64_t>(job.frames.size()) + slack <= job.max_in_flight;
+}
+
 absl::Status QueueCore::NoRoomLocked(const JobState& job, int64_t items,
                                      int64_t bytes) const {
   const int64_t lanes = std::max<int64_t>(
@@ -136,9 +145,11 @@ absl::Status QueueCore::Submit(const std::shared_ptr<JobState>& job,
   auto settled = [&]() {
     mu_.AssertReaderHeld();
     return draining_ || stopping_ || job->cancelled ||
-           HasRoomLocked(*job, items, bytes);
+           HasRoomToResumeLocked(*job, items, bytes);
   };
-  if (wait) mu_.Await(absl::Condition(&settled));
+  if (wait && !HasRoomLocked(*job, items, bytes)) {
+    mu_.Await(absl::Condition(&settled));
+  }
   if (draining_ || stopping_) {
     return absl::UnavailableError("job queue is shutting down");
   }
@@ -225,7 +236,7 @@ void QueueCore::WakeRoomWaitersLocked() {
   for (auto it = room_waiters_.begin(); it != room_waiters_.end();) {
     JobState& job = **it;
     if (draining_ || stopping_ || job.cancelled ||
-        HasRoomLocked(job, job.wanted_items, job.wanted_bytes)) {
+        HasRoomToResumeLocked(job, job.wanted_items, job.wanted_bytes)) {
       for (auto& callback : job.room_callbacks) {
         PostLocked(std::move(callback));
       }

@@ -106,6 +106,11 @@ class QueueCore {
   absl::Status ValidateRequest(const FrameRequest& request) const;
   bool HasRoomLocked(const JobState& job, int64_t items, int64_t bytes) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Room for a job that was refused or blocked: as HasRoomLocked, and a
+  // quarter of the job's frame limit free.
+  bool HasRoomToResumeLocked(const JobState& job, int64_t items,
+                             int64_t bytes) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status NoRoomLocked(const JobState& job, int64_t items,
                             int64_t bytes) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

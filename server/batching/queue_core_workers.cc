@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
-#include <set>
 #include <thread>
 #include <utility>
 
@@ -99,7 +98,6 @@ void QueueCore::FinishBatchLocked(Batch* batch,
   const bool ok = batch->status.ok();
   // Jobs touched, in first-seen order, to deliver once each.
   std::vector<std::shared_ptr<JobState>> jobs;
-  std::set<JobState*> seen;
   for (size_t i = 0; i < batch->items.size(); ++i) {
     FrameState& frame = *batch->items[i].frame;
     JobState* job = frame.job.get();
@@ -120,7 +118,9 @@ void QueueCore::FinishBatchLocked(Batch* batch,
     if (frame.items_left > 0) continue;
     frame.done = true;
     if (!frame.status.ok()) frame.outputs.clear();
-    if (seen.insert(job).second) jobs.push_back(frame.job);
+    if (std::find(jobs.begin(), jobs.end(), frame.job) == jobs.end()) {
+      jobs.push_back(frame.job);
+    }
   }
   ReportDepthLocked();
   WakeRoomWaitersLocked();

@@ -29,6 +29,7 @@ uint8_t FakeModel::Expected(uint8_t in, absl::Span<const float> row) {
 }
 
 absl::Status FakeModel::Stylize(const FrameBatch& batch) {
+  const absl::Time start = absl::Now();
   const size_t frame_bytes = batch.frame_bytes();
   const int n = num_styles();
   Call call;
@@ -74,6 +75,7 @@ absl::Status FakeModel::Stylize(const FrameBatch& batch) {
   }
   absl::MutexLock lock(&mu_);
   --running_;
+  busy_ += absl::Now() - start;
   return failure;
 }
 
@@ -121,6 +123,11 @@ std::vector<FakeModel::Call> FakeModel::calls() const {
 int FakeModel::calls_started() const {
   absl::MutexLock lock(&mu_);
   return started_;
+}
+
+absl::Duration FakeModel::busy_time() const {
+  absl::MutexLock lock(&mu_);
+  return busy_;
 }
 
 int FakeModel::max_concurrent_calls() const {

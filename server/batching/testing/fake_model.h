@@ -63,6 +63,8 @@ class FakeModel final : public StyleModel {
 
   std::vector<Call> calls() const ABSL_LOCKS_EXCLUDED(mu_);
   int calls_started() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Wall time spent inside Stylize so far (the device's busy time).
+  absl::Duration busy_time() const ABSL_LOCKS_EXCLUDED(mu_);
   // Stylize calls running at once, at most, so far.
   int max_concurrent_calls() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -79,6 +81,7 @@ class FakeModel final : public StyleModel {
   absl::Duration base_cost_ ABSL_GUARDED_BY(mu_);
   absl::Duration item_cost_ ABSL_GUARDED_BY(mu_);
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
+  absl::Duration busy_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace testing
