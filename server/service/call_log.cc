@@ -3,19 +3,28 @@
 
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
+#include "server/service/service_context.h"
 #include "server/service/status_util.h"
 
 namespace stylizer {
 
-CallLog::CallLog(Metrics* metrics, absl::string_view method,
+CallLog::CallLog(ServiceContext* service, absl::string_view method,
                  const grpc::CallbackServerContext& context)
-    : metrics_(metrics),
+    : service_(service),
       method_(method),
       peer_(context.peer()),
-      start_(absl::Now()) {}
+      start_(absl::Now()) {
+  service_->CallStarted();
+}
+
+CallLog::~CallLog() {
+  Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call was abandoned"));
+}
 
 void CallLog::Finish(const grpc::Status& status) {
   if (finished_.exchange(true)) return;
+  service_->CallEnded();
+  Metrics* const metrics = service_->metrics();
   RpcRecord record;
   record.method = method_;
   record.peer = peer_;
@@ -24,8 +33,8 @@ void CallLog::Finish(const grpc::Status& status) {
   record.frames = frames_.load();
   record.bytes_in = bytes_in_.load();
   record.bytes_out = bytes_out_.load();
-  if (metrics_ != nullptr) {
-    metrics_->FinishRpc(record);  // records and logs
+  if (metrics != nullptr) {
+    metrics->FinishRpc(record);  // records and logs
     return;
   }
   LogEvent line(record.status.ok() ? LogLevel::kInfo : LogLevel::kWarning,

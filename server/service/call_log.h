@@ -1,6 +1,7 @@
 // CallLog: the record one RPC keeps of itself (method, peer, start time,
 // frames, bytes) and reports exactly once when it finishes: to the metrics
 // (requests_total, request_duration_seconds, bytes) and as one "rpc" log line.
+// While it is open the call counts as active (graceful drain waits for it).
 #ifndef STYLIZER_SERVER_SERVICE_CALL_LOG_H_
 #define STYLIZER_SERVER_SERVICE_CALL_LOG_H_
 
@@ -15,14 +16,18 @@
 
 namespace stylizer {
 
-class Metrics;
+class ServiceContext;
 
 class CallLog {
  public:
-  // Starts the clock for one call of `method`; `metrics` may be null (the
-  // call is then only logged).
-  CallLog(Metrics* metrics, absl::string_view method,
+  // Starts the clock for one call of `method` and counts it as active in
+  // `service`.
+  CallLog(ServiceContext* service, absl::string_view method,
           const grpc::CallbackServerContext& context);
+  // Finish(CANCELLED) if Finish was never called.
+  ~CallLog();
+  CallLog(const CallLog&) = delete;
+  CallLog& operator=(const CallLog&) = delete;
 
   // Counts stylized outputs (frames x styles). Thread-safe.
   void AddFrames(int64_t n) { frames_.fetch_add(n, std::memory_order_relaxed); }
@@ -36,7 +41,7 @@ class CallLog {
   void Finish(const grpc::Status& status);
 
  private:
-  Metrics* const metrics_;
+  ServiceContext* const service_;
   const std::string method_;
   const std::string peer_;
   const absl::Time start_;

@@ -224,19 +224,16 @@ void Server::LoadModel() {
 }
 
 absl::Status Server::WarmUp() {
-  // One small frame with every style through the queue and the model.
+  // One small frame through the queue and the model.
   auto frame = std::make_shared<RgbFrame>();
   frame->width = 64;
   frame->height = 48;
   frame->pixels.assign(64 * 48 * 3, 128);
   FrameRequest request;
   request.frame = frame;
-  const int n = model_->num_styles();
-  for (int i = 0; i < n; ++i) {
-    std::vector<float> row(n, 0.0f);
-    row[i] = 1.0f;
-    request.style_weights.push_back(std::move(row));
-  }
+  std::vector<float> row(model_->num_styles(), 0.0f);
+  row[0] = 1.0f;
+  request.style_weights.push_back(std::move(row));
   absl::Notification done;
   absl::Status result;
   JobOptions job_options;
@@ -273,12 +270,16 @@ void Server::Drain(absl::Duration timeout) {
       .Seconds("timeout_seconds", timeout)
       .Int("active_streams", context_->active_streams());
   context_->SetDraining();
+  const absl::Time deadline = start + timeout;
   if (server_ != nullptr) {
     SetHealth(false);
     if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
-    // Stops accepting calls; waits for those in flight until the deadline,
-    // then cancels the rest.
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + timeout));
+    // Calls in flight run on (new ones are refused by Admit) until they end
+    // or the deadline passes.
+    const bool idle = context_->WaitUntilIdle(deadline);
+    // Closes the port and cancels what is left: at once when our calls are
+    // done (only health watchers remain), else at the deadline.
+    server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() : deadline));
   }
   if (loader_.joinable()) loader_.join();
   if (queue_ != nullptr) queue_->Drain();

@@ -116,9 +116,10 @@ class Server {
   // loading failed (its status).
   absl::Status WaitUntilReady();
 
-  // Graceful shutdown: health goes NOT_SERVING and new calls get UNAVAILABLE
-  // at once; calls in flight may finish for `timeout`, then the rest are
-  // cancelled; the queue drains and every thread stops. Idempotent.
+  // Graceful shutdown: health goes NOT_SERVING and new Stylizer calls get
+  // UNAVAILABLE at once (the port stays open, so health checks see it); calls
+  // in flight may finish for `timeout`; then the port closes, what is left is
+  // cancelled, the queue drains and every thread stops. Idempotent.
   void Drain(absl::Duration timeout);
 
   // The queue (null until loaded); for tests and metrics.

@@ -89,6 +89,29 @@ absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
   return absl::FromChrono(deadline);
 }
 
+void ServiceContext::CallStarted() {
+  absl::MutexLock lock(&mu_);
+  ++active_calls_;
+}
+
+void ServiceContext::CallEnded() {
+  absl::MutexLock lock(&mu_);
+  --active_calls_;
+}
+
+int ServiceContext::active_calls() const {
+  absl::MutexLock lock(&mu_);
+  return active_calls_;
+}
+
+bool ServiceContext::WaitUntilIdle(absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return active_calls_ == 0;
+  };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
 int ServiceContext::active_streams() const {
   absl::MutexLock lock(&mu_);
   return active_streams_;

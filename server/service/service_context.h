@@ -118,6 +118,13 @@ class ServiceContext {
   // Streams open now.
   int active_streams() const;
 
+  // Calls admitted and not yet finished (every CallLog counts itself).
+  void CallStarted();
+  void CallEnded();
+  int active_calls() const;
+  // Blocks until no call is active or `deadline` passes; true if idle.
+  bool WaitUntilIdle(absl::Time deadline) const;
+
  private:
   const ServiceLimits limits_;
   WorkPool* const pool_;
@@ -133,6 +140,7 @@ class ServiceContext {
 
   mutable absl::Mutex mu_;
   int active_streams_ ABSL_GUARDED_BY(mu_) = 0;
+  int active_calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // The call's deadline as an absl::Time (InfiniteFuture when it has none), for

@@ -26,7 +26,7 @@ StylizeFramesReactor::StylizeFramesReactor(ServiceContext* service,
                                            grpc::CallbackServerContext* context)
     : service_(service),
       context_(context),
-      log_(service->metrics(), kMethod, *context) {}
+      log_(service, kMethod, *context) {}
 
 StylizeFramesReactor::~StylizeFramesReactor() {
   job_.reset();  // closes the job before the stream slot is given back

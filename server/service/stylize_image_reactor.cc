@@ -34,7 +34,7 @@ StylizeImageReactor::StylizeImageReactor(ServiceContext* service,
       context_(context),
       request_(request),
       response_(response),
-      log_(service->metrics(), "StylizeImage", *context) {}
+      log_(service, "StylizeImage", *context) {}
 
 void StylizeImageReactor::DecodeAndSubmit() {
   const v1::Image& image = request_->image();

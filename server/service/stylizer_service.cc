@@ -11,9 +11,10 @@ namespace {
 // Ends a StylizeVideo call at once with a fixed status.
 class RefusedVideoReactor : public VideoReactor {
  public:
-  RefusedVideoReactor(Metrics* metrics, grpc::CallbackServerContext* context,
+  RefusedVideoReactor(ServiceContext* service,
+                      grpc::CallbackServerContext* context,
                       const grpc::Status& status)
-      : log_(metrics, "StylizeVideo", *context) {
+      : log_(service, "StylizeVideo", *context) {
     log_.Finish(status);
     Finish(status);
   }
@@ -32,7 +33,7 @@ StylizerService::StylizerService(ServiceContext* context,
 grpc::ServerUnaryReactor* StylizerService::GetModelInfo(
     grpc::CallbackServerContext* context,
     const v1::GetModelInfoRequest* request, v1::ModelInfo* response) {
-  CallLog log(context_->metrics(), "GetModelInfo", *context);
+  CallLog log(context_, "GetModelInfo", *context);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   grpc::Status status = context_->Admit(*context);
   if (status.ok()) {
@@ -74,7 +75,7 @@ VideoReactor* StylizerService::StylizeVideo(
     status = grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                           "this server build does not stylize videos");
   }
-  return new RefusedVideoReactor(context_->metrics(), context, status);
+  return new RefusedVideoReactor(context_, context, status);
 }
 
 }  // namespace stylizer
