@@ -243,6 +243,14 @@ class StageRuntimeTest(unittest.TestCase):
     result = self.stage('--skip-lib-dir', lib_dir, program)
     self.assertEqual(result.returncode, 0, result.stderr)
 
+  def test_static_binary_needs_no_package(self):
+    program = self.compile('static', 'int main(void){return 0;}\n', '-static')
+    result = self.stage(program)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    with open(os.path.join(self.dir, 'out/opt/stylizer/runtime-packages.txt'),
+              encoding='utf-8') as f:
+      self.assertEqual(f.read(), '')
+
   def test_bad_arguments(self):
     self.assertEqual(self.stage().returncode, 2)
     self.assertEqual(self.stage('--mode', 'zip', '/bin/true').returncode, 2)

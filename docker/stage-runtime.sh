@@ -97,39 +97,62 @@ is_skipped() {
 # when the loader cannot find it.
 libraries() {
   for binary in "${binaries[@]}"; do
-    ldd "$binary" | awk '
+    # A static binary has none ("not a dynamic executable").
+    { ldd "$binary" 2>/dev/null || true; } | awk '
       $2 == "=>" && $3 == "not" { print $1, "not-found"; next }
       $2 == "=>" && $3 ~ /^\// { print $1, $3; next }
       $1 ~ /^\// { print $1, $1 }'
   done | sort -u
 }
 
-# The Debian package owning a file, trying the resolved path and the
-# /usr-merged spellings of both.
-owner() {
-  local path=$1 real candidates=()
+# The spellings a library's path may have in dpkg's database: resolved and
+# as given, each with and without the /usr prefix (merged /usr).
+spellings() {
+  local path=$1 real
   real=$(realpath -m "$path")
   for p in "$real" "$path"; do
-    candidates+=("$p")
+    echo "$p"
     case "$p" in
-      /usr/*) candidates+=("${p#/usr}") ;;
-      *) candidates+=("/usr$p") ;;
+      /usr/*) echo "${p#/usr}" ;;
+      *) echo "/usr$p" ;;
     esac
   done
-  for p in "${candidates[@]}"; do
-    if out=$(dpkg-query -S "$p" 2>/dev/null); then
-      # "libfoo1:amd64: /path" (or "pkg1, pkg2: /path" for shared dirs).
-      echo "${out%%: *}" | tr ',' '\n' | sed 's/^ *//; s/:.*$//' | head -n1
+}
+
+# path -> owning package, for every spelling of every library, in one query.
+declare -A owners=()
+load_owners() {
+  local paths=()
+  while read -r name path; do
+    [ -n "$name" ] && [ "$path" != not-found ] || continue
+    mapfile -t -O "${#paths[@]}" paths < <(spellings "$path")
+  done <<< "$libs"
+  [ ${#paths[@]} -gt 0 ] || return 0
+  # "libfoo1:amd64: /path" (or "pkg1, pkg2: /path" for shared paths).
+  while IFS= read -r line; do
+    local package=${line%%: /*} file=/${line#*: /}
+    package=${package%%,*}
+    owners[$file]=${package%%:*}
+  done < <(dpkg-query -S "${paths[@]}" 2>/dev/null || true)
+}
+
+owner() {
+  local p
+  while read -r p; do
+    if [ -n "${owners[$p]:-}" ]; then
+      echo "${owners[$p]}"
       return 0
     fi
-  done
+  done < <(spellings "$1")
   return 1
 }
 
+libs=$(libraries)
 missing=0
 declare -A packages=()
-if [ "$mode" = bundle ]; then mkdir -p "$lib_dir"; fi
+if [ "$mode" = bundle ]; then mkdir -p "$lib_dir"; else load_owners; fi
 while read -r name path; do
+  [ -n "$name" ] || continue
   if [ "$path" = not-found ]; then
     if is_driver_lib "$name"; then continue; fi
     echo "stage-runtime: $name is not found by the loader" >&2
@@ -147,12 +170,16 @@ while read -r name path; do
     echo "stage-runtime: no Debian package owns $path" >&2
     missing=1
   fi
-done < <(libraries)
+done <<< "$libs"
 [ "$missing" -eq 0 ] || exit 1
 
 if [ "$mode" = packages ]; then
-  printf '%s\n' "${!packages[@]}" | sort > "$dest/opt/stylizer/runtime-packages.txt"
-  echo "stage-runtime: $(wc -l < "$dest/opt/stylizer/runtime-packages.txt") runtime packages"
+  list=$dest/opt/stylizer/runtime-packages.txt
+  : > "$list"
+  if [ ${#packages[@]} -gt 0 ]; then
+    printf '%s\n' "${!packages[@]}" | sort > "$list"
+  fi
+  echo "stage-runtime: $(wc -l < "$list") runtime packages"
 else
   echo "stage-runtime: bundled $(find "$lib_dir" -type f | wc -l) libraries"
 fi

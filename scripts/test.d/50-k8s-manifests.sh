@@ -5,12 +5,12 @@
 #  2. the Dockerfiles: lint, shell syntax of their scripts, CMake configure
 #     with the images' options, and (when CI built them) the runtime-stage
 #     staging of the real binaries and the real server accepting every
-#     overlay's flag files;
+#     overlay's flag files, and those binaries run as the images run them
+#     (docker/runtime_smoke_test.py);
 #  3. every kustomization (base, overlays/gpu, overlays/cpu and the example
-#     examples/model-volume) rendered, checked
-#     against the Kubernetes and Prometheus Operator schemas (unknown fields
-#     refused) and the policy checks; and, where a kustomize is installed,
-#     compared with its render.
+#     examples/model-volume) rendered, checked against the Kubernetes and
+#     Prometheus Operator schemas (unknown fields refused) and the policy
+#     checks; and, where a kustomize is installed, compared with its render.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
@@ -48,6 +48,10 @@ if [ -x "$server" ] && [ -x "$cli" ]; then
   ./docker/stage-runtime.sh --dest "$work/stage" --mode packages "$server" "$cli"
   grep -qx 'libtorch1.13' "$work/stage/opt/stylizer/runtime-packages.txt" || {
     echo "runtime packages lack libtorch1.13" >&2; exit 1; }
+  # The staged binaries as the images run them: image user, flags from the
+  # cpu overlay, HEALTHCHECK command, /metrics, SIGTERM drain.
+  (export STYLIZER_BUILD_DIR; STYLIZER_BUILD_DIR=$(realpath -m "$BUILD_DIR")
+   cd docker && quiet "$PY" -m unittest runtime_smoke_test)
 else
   echo "no $server and $cli: runtime staging of the real binaries skipped"
 fi
