@@ -260,6 +260,50 @@ TEST_F(AdmissionTest, CancelDropsQueuedItemsAndFreesCapacity) {
   EXPECT_LE(model_.calls_started(), 2);
 }
 
+TEST_F(AdmissionTest, CancelledWorkIsNeverComputed) {
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log_a, log_b;
+  auto a = Open(*queue, &log_a);
+  auto b = Open(*queue, &log_b);
+  FrameRequest a1 = MakeRequest(2, 2, 1, {0, 1, 2, 3}, kStyles, 1);
+  ASSERT_TRUE(a->TrySubmit(&a1).ok());
+  model_.WaitForCalls(1);  // a's batch is on the device
+  // b's full batch is prepared next (or still queued) while the device is
+  // busy; cancelling b means it never reaches the device either way.
+  FrameRequest b1 = MakeRequest(2, 2, 2, {0, 1, 2, 3}, kStyles, 1);
+  ASSERT_TRUE(b->TrySubmit(&b1).ok());
+  b->Cancel();
+  log_b.WaitFor(1);
+  model_.ReleaseAll();
+  queue->Drain();
+  EXPECT_EQ(model_.calls_started(), 1);
+  EXPECT_TRUE(OutputsMatch(log_a.results()[0], 2, 2, 1, {0, 1, 2, 3}, kStyles));
+  EXPECT_EQ(log_b.results()[0].status.code(), absl::StatusCode::kCancelled);
+}
+
+TEST_F(AdmissionTest, ExpiredWorkWaitingForTheDeviceIsNeverComputed) {
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log_a, log_b;
+  auto a = Open(*queue, &log_a);
+  JobOptions b_options;
+  b_options.deadline = clock_.Now() + absl::Milliseconds(10);
+  auto b = Open(*queue, &log_b, b_options);
+  FrameRequest a1 = MakeRequest(2, 2, 1, {0, 1, 2, 3}, kStyles, 1);
+  ASSERT_TRUE(a->TrySubmit(&a1).ok());
+  model_.WaitForCalls(1);
+  FrameRequest b1 = MakeRequest(2, 2, 2, {0, 1, 2, 3}, kStyles, 1);
+  ASSERT_TRUE(b->TrySubmit(&b1).ok());
+  clock_.Advance(absl::Milliseconds(10));
+  model_.ReleaseAll();
+  queue->Drain();
+  EXPECT_EQ(model_.calls_started(), 1);
+  ASSERT_EQ(log_b.size(), 1u);
+  EXPECT_EQ(log_b.results()[0].status.code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
 TEST_F(AdmissionTest, CancelWakesABlockedSubmit) {
   options_.max_frames_in_flight_per_job = 1;
   auto queue = MakeQueue();

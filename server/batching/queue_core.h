@@ -138,6 +138,10 @@ class QueueCore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Time NextWakeLocked(bool want_batch) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK if some item of `batch` is still wanted; otherwise why none is
+  // (every frame cancelled or failed, or its job's deadline passed).
+  absl::Status DeadBatchLocked(const Batch& batch, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void FinishBatchLocked(Batch* batch, std::vector<RgbFrame>* outputs)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::unique_ptr<Batch> NewBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -131,6 +131,22 @@ void QueueCore::FinishBatchLocked(Batch* batch,
   for (const std::shared_ptr<JobState>& job : jobs) DeliverLocked(job);
 }
 
+absl::Status QueueCore::DeadBatchLocked(const Batch& batch,
+                                        absl::Time now) const {
+  bool expired = false;
+  for (const Item& item : batch.items) {
+    const FrameState& frame = *item.frame;
+    if (frame.done) continue;
+    if (now < frame.job->deadline) return absl::OkStatus();
+    expired = true;
+  }
+  if (expired) {
+    return absl::DeadlineExceededError(
+        "job deadline passed before the frame was computed");
+  }
+  return absl::CancelledError("job was cancelled");
+}
+
 void QueueCore::RunHost(int w) {
   absl::MutexLock lock(&mu_);
   WorkerSlots& me = slots_[w];
@@ -204,6 +220,14 @@ void QueueCore::RunDevice(int w) {
     std::unique_ptr<Batch> batch = std::move(me.ready);
     if (stopping_) {
       batch->status = absl::CancelledError("job queue shut down");
+      me.finished.push_back(std::move(batch));
+      continue;
+    }
+    // A batch whose every item was cancelled or expired while it waited in
+    // the slot is not worth the device's time.
+    absl::Status dead = DeadBatchLocked(*batch, clock_->Now());
+    if (!dead.ok()) {
+      batch->status = std::move(dead);
       me.finished.push_back(std::move(batch));
       continue;
     }
