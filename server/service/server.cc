@@ -55,10 +55,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = ReadFile(o.tls_key_file, "TLS key");
   if (!key.ok()) return key.status();
+  // With a client CA, a certificate that is sent must verify (else the
+  // handshake fails); one that is missing is refused per call by
+  // ServiceContext::Admit with UNAUTHENTICATED, so health probes without a
+  // certificate still work.
   grpc::SslServerCredentialsOptions ssl(
       o.tls_client_ca_file.empty()
           ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+          : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   if (!o.tls_client_ca_file.empty()) {
     absl::StatusOr<std::string> ca =
         ReadFile(o.tls_client_ca_file, "TLS client CA");
@@ -127,8 +131,9 @@ absl::Status Server::Start() {
                           ? options_.work_threads
                           : std::max(1u, std::thread::hardware_concurrency());
   pool_ = std::make_unique<WorkPool>(threads);
-  context_ = std::make_unique<ServiceContext>(options_.limits, pool_.get(),
-                                              auth_.get(), options_.metrics);
+  context_ = std::make_unique<ServiceContext>(
+      options_.limits, pool_.get(), auth_.get(), options_.metrics,
+      /*require_client_certificate=*/!options_.tls_client_ca_file.empty());
   service_ = std::make_unique<StylizerService>(context_.get(), options_.video);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -265,27 +270,26 @@ void Server::Drain(absl::Duration timeout) {
     if (drained_) return;
     drained_ = true;
   }
+  if (server_ == nullptr) return;  // never started: nothing runs
   const absl::Time start = absl::Now();
   LogEvent(LogLevel::kInfo, "draining")
       .Seconds("timeout_seconds", timeout)
       .Int("active_streams", context_->active_streams());
   context_->SetDraining();
   const absl::Time deadline = start + timeout;
-  if (server_ != nullptr) {
-    SetHealth(false);
-    if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
-    // Calls in flight run on (new ones are refused by Admit) until they end
-    // or the deadline passes.
-    const bool idle = context_->WaitUntilIdle(deadline);
-    // Closes the port and cancels what is left: at once when our calls are
-    // done (only health watchers remain), else at the deadline.
-    server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() : deadline));
-  }
+  SetHealth(false);
+  if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
+  // Calls in flight run on (new ones are refused by Admit) until they end or
+  // the deadline passes.
+  const bool idle = context_->WaitUntilIdle(deadline);
+  // Closes the port and cancels what is left: at once when our calls are
+  // done (only health watchers remain), else at the deadline.
+  server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() : deadline));
   if (loader_.joinable()) loader_.join();
   if (queue_ != nullptr) queue_->Drain();
   queue_.reset();  // stops the queue's threads
   pool_.reset();   // runs the reactors' last tasks, then stops
-  if (server_ != nullptr) server_->Wait();
+  server_->Wait();
   LogEvent(LogLevel::kInfo, "stopped")
       .Seconds("drain_seconds", absl::Now() - start);
 }

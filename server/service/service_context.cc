@@ -2,14 +2,20 @@
 #include "server/service/service_context.h"
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/security/auth_context.h"
 #include "server/metrics/metrics.h"
 #include "server/service/token_auth.h"
 
 namespace stylizer {
 
 ServiceContext::ServiceContext(const ServiceLimits& limits, WorkPool* pool,
-                               const TokenAuth* auth, Metrics* metrics)
-    : limits_(limits), pool_(pool), auth_(auth), metrics_(metrics) {}
+                               const TokenAuth* auth, Metrics* metrics,
+                               bool require_client_certificate)
+    : limits_(limits),
+      pool_(pool),
+      auth_(auth),
+      metrics_(metrics),
+      require_client_certificate_(require_client_certificate) {}
 
 void ServiceContext::SetServing(const ModelDescription* model,
                                 JobQueue* queue, int max_batch_size) {
@@ -27,6 +33,16 @@ void ServiceContext::SetDraining() {
 
 grpc::Status ServiceContext::Admit(
     const grpc::CallbackServerContext& context) const {
+  if (require_client_certificate_) {
+    // The TLS layer verified any certificate that was sent; here we insist
+    // that one was sent (health checks may come without one).
+    std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+    if (auth == nullptr || !auth->IsPeerAuthenticated()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "this server requires a client certificate signed "
+                          "by its client CA (mutual TLS)");
+    }
+  }
   if (auth_ != nullptr) {
     absl::string_view authorization;
     const auto& metadata = context.client_metadata();

@@ -54,10 +54,13 @@ enum class ServingState {
 
 class ServiceContext {
  public:
-  // `pool` must outlive the context; `auth` may be null (no auth);
-  // `metrics` may be null (RPCs are then only logged).
+  // `pool` must outlive the context; `auth` may be null (no token auth);
+  // `metrics` may be null (RPCs are then only logged). With
+  // `require_client_certificate`, calls must come over TLS with a client
+  // certificate the server verified (mutual TLS).
   ServiceContext(const ServiceLimits& limits, WorkPool* pool,
-                 const TokenAuth* auth, Metrics* metrics);
+                 const TokenAuth* auth, Metrics* metrics,
+                 bool require_client_certificate = false);
 
   ServiceContext(const ServiceContext&) = delete;
   ServiceContext& operator=(const ServiceContext&) = delete;
@@ -71,9 +74,10 @@ class ServiceContext {
   void SetDraining();
   ServingState state() const { return state_.load(std::memory_order_acquire); }
 
-  // The first check of every Stylizer RPC: the caller's bearer token (when
-  // auth is on), then the serving state. Returns OK, UNAUTHENTICATED or
-  // UNAVAILABLE with a message for the caller.
+  // The first check of every Stylizer RPC: the caller's client certificate
+  // (mutual TLS) and bearer token (when those are on), then the serving
+  // state. Returns OK, UNAUTHENTICATED or UNAVAILABLE with a message for the
+  // caller.
   grpc::Status Admit(const grpc::CallbackServerContext& context) const;
 
   // Model and queue; valid (non-null) once Admit() has returned OK.
@@ -130,6 +134,7 @@ class ServiceContext {
   WorkPool* const pool_;
   const TokenAuth* const auth_;
   Metrics* const metrics_;
+  const bool require_client_certificate_;
 
   std::atomic<ServingState> state_{ServingState::kStarting};
   // Written once by SetServing() before state_ becomes kServing (release),

@@ -1,0 +1,235 @@
+// Integration tests of the server's security: TLS, mutual TLS (certificates
+// made by the test with the openssl CLI) and bearer-token auth. Each accepts
+// the right caller and refuses the wrong one; health stays open.
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "server/service/server.h"
+#include "tests/server/server_test_util.h"
+
+namespace stylizer::testing {
+namespace {
+
+using ::grpc::health::v1::Health;
+using ::testing::HasSubstr;
+
+constexpr char kToken[] = "test-token-0123456789abcdef";
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A CA, a server certificate for 127.0.0.1/localhost, a client certificate
+// from the same CA, and a client certificate from an unrelated CA.
+class Pki {
+ public:
+  static void Make(const std::string& dir) {
+    const std::string ec =
+        "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::string script = absl::StrCat(
+        "set -e; cd ", dir, "; exec >openssl.log 2>&1\n",
+        "for ca in ca rogue; do openssl req -x509 ", ec,
+        " -keyout $ca.key -out $ca.crt -days 2 -subj /CN=$ca-ca; done\n",
+        "echo subjectAltName=DNS:localhost,IP:127.0.0.1 > san.ext\n",
+        "openssl req ", ec, " -keyout server.key -out server.csr -subj /CN=localhost\n",
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key "
+        "-CAcreateserial -out server.crt -days 2 -extfile san.ext\n",
+        "for c in client:ca intruder:rogue; do n=${c%%:*}; a=${c##*:};"
+        " openssl req ", ec, " -keyout $n.key -out $n.csr -subj /CN=$n;"
+        " openssl x509 -req -in $n.csr -CA $a.crt -CAkey $a.key"
+        " -CAcreateserial -out $n.crt -days 2; done\n");
+    const std::string path = dir + "/make.sh";
+    std::ofstream(path) << script;
+    ASSERT_EQ(std::system(("sh " + path).c_str()), 0)
+        << ReadAll(dir + "/openssl.log");
+  }
+};
+
+class ServerSecurityTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(::testing::TempDir() + "/stylizer_pki");
+    std::system(("rm -rf " + *dir_ + " && mkdir -p " + *dir_).c_str());
+    Pki::Make(*dir_);
+    std::ofstream(*dir_ + "/token") << kToken << "\n";
+  }
+  static void TearDownTestSuite() {
+    std::system(("rm -rf " + *dir_).c_str());
+    delete dir_;
+  }
+
+  std::string File(const std::string& name) { return *dir_ + "/" + name; }
+
+  void Start(Server::Options options) {
+    absl::StatusOr<std::unique_ptr<Server>> server =
+        Server::BuildAndStart(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ASSERT_TRUE(server_->WaitUntilReady().ok());
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Drain(absl::Seconds(5));
+  }
+
+  // A TLS channel trusting `ca`, presenting `client` (a file stem) if given.
+  std::shared_ptr<grpc::Channel> TlsChannel(const std::string& ca,
+                                            const std::string& client = "") {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadAll(File(ca + ".crt"));
+    if (!client.empty()) {
+      ssl.pem_private_key = ReadAll(File(client + ".key"));
+      ssl.pem_cert_chain = ReadAll(File(client + ".crt"));
+    }
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return grpc::CreateCustomChannel(
+        absl::StrCat("127.0.0.1:", server_->port()),
+        grpc::SslCredentials(ssl), args);
+  }
+
+  grpc::Status Info(const std::shared_ptr<grpc::Channel>& channel,
+                    const std::string& authorization = "") {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    if (!authorization.empty()) {
+      context.AddMetadata("authorization", authorization);
+    }
+    v1::ModelInfo info;
+    return v1::Stylizer::NewStub(channel)->GetModelInfo(&context, {}, &info);
+  }
+
+  grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    return Health::NewStub(channel)->Check(&context, request, &response);
+  }
+
+  static std::string* dir_;
+  ControlledModel model_{SharedRandomModel()};
+  std::unique_ptr<Server> server_;
+};
+std::string* ServerSecurityTest::dir_ = nullptr;
+
+TEST_F(ServerSecurityTest, TlsAcceptsTrustingClientsOnly) {
+  Server::Options options = TestServerOptions(&model_);
+  options.tls_cert_file = File("server.crt");
+  options.tls_key_file = File("server.key");
+  Start(options);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(Info(TlsChannel("ca")).ok());
+  // Plaintext, or a client that does not trust the server's CA: no call.
+  EXPECT_EQ(Info(PlainChannel(server_->port())).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Info(TlsChannel("rogue")).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServerSecurityTest, MutualTlsRequiresAClientCertificateFromTheCa) {
+  Server::Options options = TestServerOptions(&model_);
+  options.tls_cert_file = File("server.crt");
+  options.tls_key_file = File("server.key");
+  options.tls_client_ca_file = File("ca.crt");
+  Start(options);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(Info(TlsChannel("ca", "client")).ok());
+  // No certificate: connected, but every Stylizer call is refused.
+  grpc::Status anonymous = Info(TlsChannel("ca"));
+  EXPECT_EQ(anonymous.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(anonymous.error_message(), HasSubstr("client certificate"));
+  // Health probes need no certificate.
+  EXPECT_TRUE(HealthCheck(TlsChannel("ca")).ok());
+  // A certificate from an unknown CA fails the TLS handshake itself.
+  EXPECT_EQ(Info(TlsChannel("ca", "intruder")).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServerSecurityTest, TokenAuthGuardsEveryStylizerMethodButNotHealth) {
+  Server::Options options = TestServerOptions(&model_);
+  options.auth_token_file = File("token");
+  Start(options);
+  if (HasFatalFailure()) return;
+  auto channel = PlainChannel(server_->port());
+  const std::string right = absl::StrCat("Bearer ", kToken);
+  EXPECT_TRUE(Info(channel, right).ok());
+  for (const std::string& wrong :
+       {std::string(), std::string(kToken), absl::StrCat("Bearer ", kToken, "x"),
+        std::string("Bearer test-token-0123456789abcdeX")}) {
+    grpc::Status status = Info(channel, wrong);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << wrong;
+    EXPECT_THAT(status.error_message(), ::testing::Not(HasSubstr(kToken)));
+  }
+  EXPECT_TRUE(HealthCheck(channel).ok());
+
+  auto stub = v1::Stylizer::NewStub(channel);
+  {  // StylizeImage
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer nope-nope-nope-nope");
+    v1::StylizeImageRequest request;
+    *request.mutable_image() = RawImage(TestFrame(16, 16, 0));
+    v1::StylizeImageResponse response;
+    EXPECT_EQ(stub->StylizeImage(&context, request, &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {  // StylizeFrames, refused and then accepted
+    for (const std::string& token : {std::string("Bearer wrong-wrong-wrong-wr"), right}) {
+      grpc::ClientContext context;
+      context.AddMetadata("authorization", token);
+      auto stream = stub->StylizeFrames(&context);
+      v1::StylizeFramesRequest request;
+      *request.mutable_image() = RawImage(TestFrame(16, 16, 0));
+      stream->Write(request);
+      stream->WritesDone();
+      v1::StylizeFramesResponse response;
+      int n = 0;
+      while (stream->Read(&response)) ++n;
+      grpc::Status status = stream->Finish();
+      if (token == right) {
+        EXPECT_TRUE(status.ok()) << status.error_message();
+        EXPECT_EQ(n, 1);
+      } else {
+        EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+      }
+    }
+  }
+  {  // StylizeVideo
+    grpc::ClientContext context;
+    auto stream = stub->StylizeVideo(&context);
+    stream->WritesDone();
+    v1::StylizeVideoResponse response;
+    while (stream->Read(&response)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+}
+
+TEST_F(ServerSecurityTest, BadSecurityOptionsAreRefusedAtStart) {
+  Server::Options options = TestServerOptions(&model_);
+  options.tls_cert_file = File("server.crt");  // no key
+  EXPECT_EQ(Server::BuildAndStart(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.tls_key_file = File("missing.key");
+  EXPECT_EQ(Server::BuildAndStart(options).status().code(),
+            absl::StatusCode::kNotFound);
+  options = TestServerOptions(&model_);
+  options.auth_token_file = File("missing-token");
+  EXPECT_EQ(Server::BuildAndStart(options).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace stylizer::testing
