@@ -7,7 +7,9 @@ engine needed): what can be proved about an image without building it.
   - multi-stage: the build stage runs the project's own install and build
     scripts, the final stage runs neither;
   - every script a RUN calls and every COPY source exists in the repository
-    and is not excluded by .dockerignore; scripts are executable;
+    and is not excluded by .dockerignore; scripts are executable; a model a
+    RUN reads (--model models/...) is not excluded (and, while it is not yet
+    committed, a warning says the image build will fail);
   - the final stage runs as a non-root user, has a HEALTHCHECK through the
     `stylizer health` command, an exec-form ENTRYPOINT (so SIGTERM reaches
     the server and starts its drain), and exposes the gRPC and metrics ports;
@@ -153,6 +155,7 @@ class Linter:
     self.root = root
     self.dockerfile = dockerfile
     self.findings = []
+    self.warnings = []
     ignore_path = os.path.join(root, '.dockerignore')
     text = ''
     if os.path.exists(ignore_path):
@@ -220,6 +223,15 @@ class Linter:
       for script in re.findall(r'(?<![\w/.])\./((?:scripts|docker)/[\w./-]+)',
                                ins.text):
         self._check_repo_path(ins.line, script, executable=True)
+      # Data a build step reads from the context, e.g. the bundled model.
+      for data in re.findall(r'--model[= ]+((?:models)/[\w./-]+)', ins.text):
+        if not os.path.exists(os.path.join(self.root, data)):
+          self.warnings.append(
+              f'{os.path.relpath(self.dockerfile, self.root)}:{ins.line}: '
+              f'{data} does not exist yet: the image build fails until it is '
+              f'committed')
+        elif self.ignore.excluded(data):
+          self.add(ins.line, f'{data} is excluded by .dockerignore')
       for command in re.split(r'&&|;|\|\|', ins.text):
         if re.search(r'\bapt-get\b.*\binstall\b', command) and (
             '--no-install-recommends' not in command):
@@ -298,10 +310,13 @@ class Linter:
         self.add(from_ins.line, f'the runtime stage does not EXPOSE {port}')
 
 
-def lint(root, dockerfile, required_args=()):
-  """Findings for one Dockerfile; empty when it passes."""
+def lint(root, dockerfile, required_args=(), warnings=None):
+  """Findings for one Dockerfile; empty when it passes. Warnings (files the
+  build reads that other work has not committed yet) go to `warnings`."""
   linter = Linter(root, dockerfile)
   findings = linter.run()
+  if warnings is not None:
+    warnings.extend(linter.warnings)
   with open(dockerfile, encoding='utf-8') as f:
     declared = {
         i.text.partition('=')[0].strip()
@@ -332,8 +347,12 @@ def main(argv=None):
   args = parser.parse_args(argv)
   failed = False
   for dockerfile in args.dockerfiles:
+    warnings = []
     findings = lint(args.root, dockerfile,
-                    REQUIRED_ARGS.get(os.path.basename(dockerfile), ()))
+                    REQUIRED_ARGS.get(os.path.basename(dockerfile), ()),
+                    warnings)
+    for warning in warnings:
+      print(f'warning: {warning}', file=sys.stderr)
     for finding in findings:
       print(finding, file=sys.stderr)
     if findings:

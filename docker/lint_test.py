@@ -101,6 +101,21 @@ class LintTest(unittest.TestCase):
     self.write('.dockerignore', 'docker/*.sh\n!docker/stage.sh\n')
     self.assertEqual(self.findings(GOOD), [])
 
+  def test_model_read_by_a_build_step(self):
+    text = GOOD.replace('./docker/stage.sh', './docker/stage.sh --model '
+                        'models/default.pt')
+    warnings = []
+    self.assertEqual(
+        lint.lint(self.root, self.write('docker/Dockerfile', text), (),
+                  warnings), [])
+    self.assertEqual(len(warnings), 1)
+    self.assertIn('models/default.pt does not exist yet', warnings[0])
+    self.write('models/default.pt', 'archive')
+    warnings = []
+    self.assertEqual(self.findings(text), [])
+    self.write('.dockerignore', '*.pt\nmodels/*.pt\n')
+    self.assertFinding(text, 'models/default.pt is excluded by .dockerignore')
+
   def test_copy_sources_must_exist(self):
     self.assertFinding(
         GOOD.replace('COPY . .', 'COPY . .\nCOPY models/default.pt /m/'),
