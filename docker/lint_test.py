@@ -111,7 +111,6 @@ class LintTest(unittest.TestCase):
     self.assertEqual(len(warnings), 1)
     self.assertIn('models/default.pt does not exist yet', warnings[0])
     self.write('models/default.pt', 'archive')
-    warnings = []
     self.assertEqual(self.findings(text), [])
     self.write('.dockerignore', '*.pt\nmodels/*.pt\n')
     self.assertFinding(text, 'models/default.pt is excluded by .dockerignore')
