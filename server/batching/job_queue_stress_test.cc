@@ -210,17 +210,30 @@ void Produce(JobQueue& queue, int thread_index, int jobs,
   }
 }
 
-TEST(JobQueueStressTest, NoResultLostDuplicatedOrMisordered) {
+struct StressConfig {
+  int max_batch_size;
+  absl::Duration batch_timeout;
+  int workers;
+  bool two_models;
+};
+
+class JobQueueStressTest : public ::testing::TestWithParam<StressConfig> {};
+
+TEST_P(JobQueueStressTest, NoResultLostDuplicatedOrMisordered) {
+  const StressConfig& config = GetParam();
   FakeModel first(kStyles);
   FakeModel second(kStyles);
   first.SetCost(absl::Microseconds(50), absl::Microseconds(10));
   second.SetCost(absl::Microseconds(50), absl::Microseconds(10));
   JobQueue::Options options;
-  options.max_batch_size = 4;
-  options.batch_timeout = absl::Microseconds(300);
+  options.max_batch_size = config.max_batch_size;
+  options.batch_timeout = config.batch_timeout;
+  options.workers = config.workers;
   options.max_queued_items = 48;
   options.max_queued_bytes = 48 * 8 * 4 * 3;
-  auto created = JobQueue::Create(options, {&first, &second}, nullptr);
+  std::vector<StyleModel*> models = {&first};
+  if (config.two_models) models.push_back(&second);
+  auto created = JobQueue::Create(options, models, nullptr);
   ASSERT_TRUE(created.ok()) << created.status();
   std::unique_ptr<JobQueue> queue = *std::move(created);
 
@@ -239,10 +252,27 @@ TEST(JobQueueStressTest, NoResultLostDuplicatedOrMisordered) {
   EXPECT_GT(frames_sent, 1000);
   ::testing::Test::RecordProperty("frames", frames_sent.load());
   EXPECT_EQ(first.max_concurrent_calls(), 1);
-  EXPECT_EQ(second.max_concurrent_calls(), 1);
+  EXPECT_EQ(second.max_concurrent_calls(), config.two_models ? 1 : 0);
 }
 
-TEST(JobQueueStressTest, DestroyingTheQueueUnderLoadDeliversEveryFrameOnce) {
+INSTANTIATE_TEST_SUITE_P(
+    Configs, JobQueueStressTest,
+    ::testing::Values(
+        // Two devices, batches that mostly close on size.
+        StressConfig{4, absl::Microseconds(300), 1, true},
+        // One device, three workers on it, every batch sent at once.
+        StressConfig{2, absl::ZeroDuration(), 3, false},
+        // Large batches that mostly close on the timeout.
+        StressConfig{16, absl::Milliseconds(1), 1, false}),
+    [](const ::testing::TestParamInfo<StressConfig>& info) {
+      const StressConfig& c = info.param;
+      return absl::StrCat("batch", c.max_batch_size, "_timeout",
+                          absl::ToInt64Microseconds(c.batch_timeout), "us_",
+                          c.workers, "workers_", c.two_models ? 2 : 1,
+                          "models");
+    });
+
+TEST(JobQueueAbortStressTest, DestroyingTheQueueUnderLoadDeliversEveryFrameOnce) {
   FakeModel model(kStyles);
   model.SetCost(absl::Microseconds(100), absl::Microseconds(10));
   JobQueue::Options options;
