@@ -94,7 +94,8 @@ void BM_Overhead(benchmark::State& state) {
       threads.emplace_back([&, p] {
         auto frame = TaggedFrame(8, 8, static_cast<uint8_t>(p));
         std::vector<std::vector<float>> rows;
-        for (int s = 0; s < styles; ++s) rows.push_back(OneHot(kStyles, s % kStyles));
+        for (int s = 0; s < styles; ++s)
+          rows.push_back(OneHot(kStyles, s % kStyles));
         for (int f = 0; f < kFramesPerProducer; ++f) {
           FrameRequest request;
           request.frame = frame;
@@ -215,13 +216,14 @@ void BM_Utilisation(benchmark::State& state) {
     const double w = absl::ToDoubleSeconds(absl::Now() - t0);
     wall += w;
     const int batches = model.calls_started() - calls_before;
-    const double full_batches = std::ceil(static_cast<double>(items) / kMaxBatch);
+    const double full_batches =
+        std::ceil(static_cast<double>(items) / kMaxBatch);
     ideal += full_batches * absl::ToDoubleSeconds(a + b * kMaxBatch);
     // Busy time of the device: time inside Stylize (the requested cost plus
     // however late the sleep returned).
     busy += absl::ToDoubleSeconds(model.busy_time() - busy_before);
-    nominal += batches * absl::ToDoubleSeconds(a) +
-               items * absl::ToDoubleSeconds(b);
+    nominal +=
+        batches * absl::ToDoubleSeconds(a) + items * absl::ToDoubleSeconds(b);
     items_total += items;
     jobs.clear();
   }

@@ -145,9 +145,9 @@ absl::StatusOr<std::unique_ptr<JobQueue>> JobQueue::Create(
       return absl::InvalidArgumentError("model has no styles");
     }
     if (num_styles >= 0 && model->num_styles() != num_styles) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "models disagree on the style count: ", num_styles, " vs ",
-          model->num_styles()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("models disagree on the style count: ", num_styles,
+                       " vs ", model->num_styles()));
     }
     num_styles = model->num_styles();
   }
@@ -159,8 +159,7 @@ absl::StatusOr<std::unique_ptr<JobQueue>> JobQueue::Create(
       workers.push_back({model, locks->For(model)});
     }
   }
-  const Clock* clock =
-      options.clock != nullptr ? options.clock : Clock::Real();
+  const Clock* clock = options.clock != nullptr ? options.clock : Clock::Real();
   // The core owns the locks through its deleter so they outlive every worker.
   std::shared_ptr<QueueCore> core(
       new QueueCore(options, clock, std::move(workers), num_styles, observer),

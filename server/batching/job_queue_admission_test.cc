@@ -197,7 +197,7 @@ TEST_F(AdmissionTest, QueueCapacityInItemsIsSharedAndFlowControlled) {
 
 TEST_F(AdmissionTest, QueueCapacityInBytes) {
   options_.max_queued_bytes = 4 * 4 * 3 * 4;  // four 4x4 items
-  options_.max_batch_size = 8;                 // all stay queued
+  options_.max_batch_size = 8;                // all stay queued
   auto queue = MakeQueue();
   model_.Hold();
   ResultLog log_a, log_b, log_c;
@@ -421,8 +421,7 @@ TEST_F(AdmissionTest, DrainFinishesQueuedWorkAndStopsAdmission) {
   FrameRequest late = MakeRequest(2, 2, 9, {0}, kStyles, 9);
   EXPECT_EQ(job->TrySubmit(&late).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(job->Submit(&late).code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(queue->OpenJob({}).status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(queue->OpenJob({}).status().code(), absl::StatusCode::kUnavailable);
   queue->Drain();  // again: nothing to do
 }
 

@@ -151,15 +151,17 @@ void Produce(JobQueue& queue, int thread_index, int jobs,
     const int frames = std::uniform_int_distribution<int>(1, 30)(rng);
     const int cancel_at = std::uniform_int_distribution<int>(0, frames)(rng);
     auto checker = std::make_unique<JobChecker>(
-        absl::StrCat("thread ", thread_index, " job ", j), cancel || destroy_early,
-        expire);
+        absl::StrCat("thread ", thread_index, " job ", j),
+        cancel || destroy_early, expire);
     JobOptions options;
     options.name = absl::StrCat("t", thread_index, "j", j);
     options.on_result = checker->on_result();
-    options.max_frames_in_flight = std::uniform_int_distribution<int>(1, 8)(rng);
+    options.max_frames_in_flight =
+        std::uniform_int_distribution<int>(1, 8)(rng);
     if (expire) {
-      options.deadline = absl::Now() + absl::Microseconds(
-          std::uniform_int_distribution<int>(0, 3000)(rng));
+      options.deadline =
+          absl::Now() +
+          absl::Microseconds(std::uniform_int_distribution<int>(0, 3000)(rng));
     }
     auto opened = queue.OpenJob(std::move(options));
     ASSERT_TRUE(opened.ok()) << opened.status();
@@ -169,9 +171,9 @@ void Produce(JobQueue& queue, int thread_index, int jobs,
       if (cancel && f == cancel_at) job->Cancel();
       JobChecker::Sent sent;
       // Mostly one size per job, like a movie; sometimes a change.
-      const auto& s = chance(10)
-          ? kShapes[std::uniform_int_distribution<int>(0, 3)(rng)]
-          : shape;
+      const auto& s =
+          chance(10) ? kShapes[std::uniform_int_distribution<int>(0, 3)(rng)]
+                     : shape;
       sent.width = s[0];
       sent.height = s[1];
       sent.tag = static_cast<uint8_t>(rng());
@@ -183,8 +185,8 @@ void Produce(JobQueue& queue, int thread_index, int jobs,
       FrameRequest request = MakeRequest(sent.width, sent.height, sent.tag,
                                          sent.styles, kStyles, f);
       checker->Record(sent);
-      absl::Status status = reactor ? SubmitLikeAReactor(*job, &request)
-                                    : job->Submit(&request);
+      absl::Status status =
+          reactor ? SubmitLikeAReactor(*job, &request) : job->Submit(&request);
       if (!status.ok()) {
         // Only a cancelled job refuses, and then every later frame too.
         if (!(cancel && f >= cancel_at &&
@@ -272,7 +274,8 @@ INSTANTIATE_TEST_SUITE_P(
                           "models");
     });
 
-TEST(JobQueueAbortStressTest, DestroyingTheQueueUnderLoadDeliversEveryFrameOnce) {
+TEST(JobQueueAbortStressTest,
+     DestroyingTheQueueUnderLoadDeliversEveryFrameOnce) {
   FakeModel model(kStyles);
   model.SetCost(absl::Microseconds(100), absl::Microseconds(10));
   JobQueue::Options options;

@@ -178,9 +178,8 @@ TEST_F(JobQueueTest, OnlySameSizeItemsShareABatch) {
   auto job = Open(*queue, &log);
   // Three 4x2 and three 2x4 frames, interleaved: 6 items but no size has 4.
   for (int i = 0; i < 6; ++i) {
-    FrameRequest request = i % 2 == 0
-                               ? MakeRequest(4, 2, i, {0}, kStyles, i)
-                               : MakeRequest(2, 4, i, {0}, kStyles, i);
+    FrameRequest request = i % 2 == 0 ? MakeRequest(4, 2, i, {0}, kStyles, i)
+                                      : MakeRequest(2, 4, i, {0}, kStyles, i);
     ASSERT_TRUE(job->TrySubmit(&request).ok());
   }
   clock_.BlockUntilWaiterWithDeadline(clock_.Now() + absl::Milliseconds(5));
@@ -235,7 +234,8 @@ TEST_F(JobQueueTest, ItemsAreTakenRoundRobinAcrossJobs) {
       EXPECT_EQ(image_items, 2);
       EXPECT_EQ(image_batch, -1);
       image_batch = static_cast<int>(b);
-      EXPECT_THAT(calls[b].first_bytes, ::testing::Contains(::testing::Ge(100)));
+      EXPECT_THAT(calls[b].first_bytes,
+                  ::testing::Contains(::testing::Ge(100)));
       // Alternating: an image item never follows another image item.
       for (size_t i = 1; i < calls[b].first_bytes.size(); ++i) {
         EXPECT_FALSE(calls[b].first_bytes[i] == 7 &&
@@ -355,8 +355,7 @@ TEST_F(JobQueueTest, MultiStyleFrameDeliveredOnceWithEveryOutput) {
   EXPECT_EQ(model_.calls().size(), 2u);
   auto results = log.results();
   EXPECT_EQ(results[0].sequence, 42u);
-  EXPECT_TRUE(
-      OutputsMatch(results[0], 3, 3, 9, {3, 2, 1, 0, 1, 2}, kStyles));
+  EXPECT_TRUE(OutputsMatch(results[0], 3, 3, 9, {3, 2, 1, 0, 1, 2}, kStyles));
   EXPECT_TRUE(OutputsMatch(results[1], 3, 3, 10, {0, 0}, kStyles));
 }
 

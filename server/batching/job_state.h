@@ -60,9 +60,9 @@ struct Item {
 struct Lane {
   JobState* job = nullptr;
   Shape shape;
-  std::deque<Item> items;                 // guarded
-  bool in_ring = false;                   // guarded
-  std::list<Lane*>::iterator ring_pos;    // guarded; valid when in_ring
+  std::deque<Item> items;               // guarded
+  bool in_ring = false;                 // guarded
+  std::list<Lane*>::iterator ring_pos;  // guarded; valid when in_ring
 };
 
 struct JobState {

@@ -1,12 +1,15 @@
-// The job queue's admission, cancellation, deadlines and in-order delivery.
-// Batch formation and the worker loops are in queue_core_workers.cc.
+// The job queue's admission: opening jobs, validating frames, capacity and
+// flow control, and queuing a frame's items. Cancellation and shutdown are in
+// queue_core_cancel.cc, delivery in queue_core_delivery.cc, batch formation
+// and the worker loops in queue_core_workers.cc.
+#include "server/batching/queue_core.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/batching/queue_core.h"
 
 namespace stylizer {
 namespace batching_internal {
@@ -29,7 +32,6 @@ QueueCore::QueueCore(const JobQueue::Options& options, const Clock* clock,
       num_styles_(num_styles),
       observer_(observer),
       slots_(worker_models_.size()) {}
-
 absl::StatusOr<std::shared_ptr<JobState>> QueueCore::OpenJob(
     JobOptions options) {
   auto job = std::make_shared<JobState>();
@@ -80,11 +82,11 @@ absl::Status QueueCore::ValidateRequest(const FrameRequest& request) const {
   const int64_t max_bytes =
       std::max<int64_t>(1, options_.max_queued_bytes / kJobShareDivisor);
   if (items > max_items || items * bytes > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "frame of ", frame->width, "x", frame->height, " with ", items,
-        " styles needs ", items, " items and ", items * bytes,
-        " bytes; one job may hold at most ", max_items, " items and ",
-        max_bytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame of ", frame->width, "x", frame->height, " with ",
+                     items, " styles needs ", items, " items and ",
+                     items * bytes, " bytes; one job may hold at most ",
+                     max_items, " items and ", max_bytes, " bytes"));
   }
   return absl::OkStatus();
 }
@@ -117,15 +119,15 @@ bool QueueCore::HasRoomToResumeLocked(const JobState& job, int64_t items,
 
 absl::Status QueueCore::NoRoomLocked(const JobState& job, int64_t items,
                                      int64_t bytes) const {
-  const int64_t lanes = std::max<int64_t>(
-      1, int64_t{options_.max_batch_size} * num_workers());
+  const int64_t lanes =
+      std::max<int64_t>(1, int64_t{options_.max_batch_size} * num_workers());
   const int64_t batches_ahead = std::max<int64_t>(1, CeilDiv(items_, lanes));
   const int64_t retry_ms = std::max<int64_t>(
       1, absl::ToInt64Milliseconds(batch_time_ * batches_ahead));
   if (static_cast<int64_t>(job.frames.size()) >= job.max_in_flight) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "job has ", job.frames.size(), " frames in flight (limit ",
-        job.max_in_flight, "); retry in about ", retry_ms, " ms"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("job has ", job.frames.size(), " frames in flight (limit ",
+                     job.max_in_flight, "); retry in about ", retry_ms, " ms"));
   }
   return absl::ResourceExhaustedError(absl::StrCat(
       "job queue is full (", items_, " of ", options_.max_queued_items,
@@ -230,226 +232,6 @@ void QueueCore::NotifyWhenRoom(const std::shared_ptr<JobState>& job,
   }
   job->room_callbacks.push_back(std::move(callback));
   room_waiters_.insert(job);
-}
-
-void QueueCore::WakeRoomWaitersLocked() {
-  for (auto it = room_waiters_.begin(); it != room_waiters_.end();) {
-    JobState& job = **it;
-    if (draining_ || stopping_ || job.cancelled ||
-        HasRoomToResumeLocked(job, job.wanted_items, job.wanted_bytes)) {
-      for (auto& callback : job.room_callbacks) {
-        PostLocked(std::move(callback));
-      }
-      job.room_callbacks.clear();
-      it = room_waiters_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
-void QueueCore::Cancel(const std::shared_ptr<JobState>& job) {
-  absl::MutexLock lock(&mu_);
-  CancelLocked(job, absl::CancelledError("job was cancelled"));
-}
-
-void QueueCore::CancelLocked(const std::shared_ptr<JobState>& job,
-                             const absl::Status& reason) {
-  if (job->cancelled) return;
-  job->cancelled = true;
-  DropQueuedItemsLocked(job.get(), reason);
-  // Frames with items still on the device fail now; those items' results
-  // are discarded when their batch finishes.
-  for (const std::shared_ptr<FrameState>& frame : job->frames) {
-    if (frame->done) continue;
-    frame->done = true;
-    frame->status = reason;
-    frame->outputs.clear();
-  }
-  PostDeliveryLocked(job);
-  WakeRoomWaitersLocked();
-}
-
-void QueueCore::DropQueuedItemsLocked(JobState* job,
-                                      const absl::Status& reason) {
-  int64_t items = 0;
-  int64_t bytes = 0;
-  for (auto& [shape, lane] : job->lanes) {
-    if (!lane->in_ring) continue;
-    auto queue = shapes_.find(shape);
-    queue->second.ring.erase(lane->ring_pos);
-    lane->in_ring = false;
-    queue->second.items -= static_cast<int64_t>(lane->items.size());
-    if (queue->second.items == 0) shapes_.erase(queue);
-    for (Item& item : lane->items) {
-      FrameState& frame = *item.frame;
-      ++items;
-      bytes += frame.item_bytes;
-      if (observer_ != nullptr) observer_->OnItemDropped(reason);
-      --frame.items_left;
-      if (frame.done) continue;
-      if (frame.status.ok()) frame.status = reason;
-      if (frame.items_left == 0) {
-        frame.done = true;
-        frame.outputs.clear();
-      }
-    }
-    lane->items.clear();
-  }
-  job->queued_items = 0;
-  if (items > 0) {
-    ReleaseLocked(job, items, bytes);
-    ReportDepthLocked();
-    WakeRoomWaitersLocked();
-  }
-}
-
-void QueueCore::ExpireDeadlinesLocked(absl::Time now) {
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    const uint64_t id = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) continue;
-    std::shared_ptr<JobState> job = it->second;
-    if (job->queued_items == 0) continue;
-    DropQueuedItemsLocked(
-        job.get(), absl::DeadlineExceededError(
-                       "job deadline passed before the frame was computed"));
-    PostDeliveryLocked(job);
-  }
-}
-
-void QueueCore::ReleaseLocked(JobState* job, int64_t items, int64_t bytes) {
-  items_ -= items;
-  bytes_ -= bytes;
-  job->held_items -= items;
-  job->held_bytes -= bytes;
-}
-
-void QueueCore::ReportDepthLocked() const {
-  if (observer_ != nullptr) observer_->OnQueueDepth(items_, bytes_);
-}
-
-void QueueCore::CloseJob(const std::shared_ptr<JobState>& job) {
-  absl::MutexLock lock(&mu_);
-  job->closed = true;
-  CancelLocked(job, absl::CancelledError("job was closed"));
-  job->room_callbacks.clear();
-  room_waiters_.erase(job);
-  deadlines_.erase({job->deadline, job->id});
-  const std::thread::id self = std::this_thread::get_id();
-  auto idle = [&]() {
-    mu_.AssertReaderHeld();
-    return !job->delivering || job->delivering_thread == self;
-  };
-  mu_.Await(absl::Condition(&idle));
-  // If this thread is delivering (the Job was destroyed from on_result), the
-  // delivery loop discards the rest and unregisters the job.
-  if (job->delivering) return;
-  pending_frames_ -= static_cast<int64_t>(job->frames.size());
-  job->frames.clear();
-  jobs_.erase(job->id);
-}
-
-void QueueCore::PostLocked(std::function<void()> task) {
-  tasks_.push_back(std::move(task));
-}
-
-void QueueCore::PostDeliveryLocked(const std::shared_ptr<JobState>& job) {
-  if (job->frames.empty() || !job->frames.front()->done) return;
-  PostLocked([this, job]() {
-    absl::MutexLock lock(&mu_);
-    DeliverLocked(job);
-  });
-}
-
-void QueueCore::DeliverLocked(const std::shared_ptr<JobState>& job) {
-  if (job->delivering) return;  // that thread will see our frames too
-  job->delivering = true;
-  job->delivering_thread = std::this_thread::get_id();
-  bool popped = false;
-  while (!job->frames.empty() && job->frames.front()->done) {
-    std::shared_ptr<FrameState> frame = std::move(job->frames.front());
-    job->frames.pop_front();
-    popped = true;
-    if (job->closed || !job->on_result) {
-      --pending_frames_;
-      continue;
-    }
-    FrameResult result;
-    result.sequence = frame->sequence;
-    result.status = frame->status;
-    if (frame->status.ok()) result.outputs = std::move(frame->outputs);
-    result.queue_wait = frame->queue_wait;
-    result.compute = frame->compute;
-    mu_.Unlock();
-    job->on_result(std::move(result));
-    mu_.Lock();
-    // Counted only now so that Drain returns after the last callback.
-    --pending_frames_;
-  }
-  job->delivering = false;
-  if (popped) WakeRoomWaitersLocked();
-  if (job->closed && job->frames.empty()) jobs_.erase(job->id);
-}
-
-void QueueCore::Drain() {
-  absl::MutexLock lock(&mu_);
-  draining_ = true;
-  ++epoch_;
-  WakeRoomWaitersLocked();
-  auto drained = [this]() {
-    mu_.AssertReaderHeld();
-    // Delivered, and no batch of a cancelled job still on a device.
-    return pending_frames_ == 0 && items_ == 0;
-  };
-  mu_.Await(absl::Condition(&drained));
-}
-
-void QueueCore::Abort() {
-  absl::MutexLock lock(&mu_);
-  draining_ = true;
-  stopping_ = true;
-  ++epoch_;
-  const absl::Status reason =
-      absl::CancelledError("job queue shut down before the frame was computed");
-  std::vector<std::shared_ptr<JobState>> jobs;
-  for (auto& [id, job] : jobs_) jobs.push_back(job);
-  for (const auto& job : jobs) CancelLocked(job, reason);
-  WakeRoomWaitersLocked();
-}
-
-void QueueCore::StopNotifier() {
-  absl::MutexLock lock(&mu_);
-  notifier_stop_ = true;
-}
-
-int64_t QueueCore::queued_items() const {
-  absl::MutexLock lock(&mu_);
-  return items_;
-}
-
-int64_t QueueCore::queued_bytes() const {
-  absl::MutexLock lock(&mu_);
-  return bytes_;
-}
-
-void QueueCore::RunNotifier() {
-  absl::MutexLock lock(&mu_);
-  auto has_work = [this]() {
-    mu_.AssertReaderHeld();
-    return !tasks_.empty() || notifier_stop_;
-  };
-  while (true) {
-    mu_.Await(absl::Condition(&has_work));
-    if (tasks_.empty()) return;
-    std::function<void()> task = std::move(tasks_.front());
-    tasks_.pop_front();
-    mu_.Unlock();
-    task();
-    task = nullptr;  // release captures outside the lock
-    mu_.Lock();
-  }
 }
 
 }  // namespace batching_internal

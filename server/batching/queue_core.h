@@ -123,8 +123,7 @@ class QueueCore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropQueuedItemsLocked(JobState* job, const absl::Status& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ExpireDeadlinesLocked(absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireDeadlinesLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns capacity; the caller then reports the depth and wakes waiters.
   void ReleaseLocked(JobState* job, int64_t items, int64_t bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -246,8 +246,7 @@ void QueueCore::RunDevice(int w) {
       batch->compute = clock_->Now() - start;
     }
     if (observer_ != nullptr) {
-      observer_->OnBatch(static_cast<int>(batch->items.size()),
-                         batch->compute);
+      observer_->OnBatch(static_cast<int>(batch->items.size()), batch->compute);
     }
     mu_.Lock();
     me.finished.push_back(std::move(batch));

@@ -6,8 +6,7 @@
 namespace stylizer {
 namespace testing {
 
-FakeClock::FakeClock(absl::Time start)
-    : now_ns_(absl::ToUnixNanos(start)) {}
+FakeClock::FakeClock(absl::Time start) : now_ns_(absl::ToUnixNanos(start)) {}
 
 absl::Time FakeClock::Now() const {
   return absl::FromUnixNanos(now_ns_.load(std::memory_order_acquire));

@@ -38,9 +38,8 @@ absl::Status FakeModel::Stylize(const FrameBatch& batch) {
   call.height = batch.height;
   for (int b = 0; b < batch.batch_size; ++b) {
     call.first_bytes.push_back(batch.input[b * frame_bytes]);
-    call.styles.push_back(StyleOf(
-        absl::MakeConstSpan(batch.style_weights + static_cast<size_t>(b) * n,
-                            n)));
+    call.styles.push_back(StyleOf(absl::MakeConstSpan(
+        batch.style_weights + static_cast<size_t>(b) * n, n)));
   }
   absl::Status failure;
   absl::Duration cost;

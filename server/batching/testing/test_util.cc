@@ -38,9 +38,8 @@ FrameRequest MakeRequest(int width, int height, uint8_t tag,
   return request;
 }
 
-bool OutputsMatch(const FrameResult& result, int width, int height,
-                  uint8_t tag, const std::vector<int>& styles,
-                  int num_styles) {
+bool OutputsMatch(const FrameResult& result, int width, int height, uint8_t tag,
+                  const std::vector<int>& styles, int num_styles) {
   if (!result.status.ok() || result.outputs.size() != styles.size()) {
     return false;
   }

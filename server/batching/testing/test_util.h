@@ -17,8 +17,7 @@ namespace stylizer {
 namespace testing {
 
 // A width x height frame whose byte i is (tag + i) mod 256.
-std::shared_ptr<const RgbFrame> TaggedFrame(int width, int height,
-                                            uint8_t tag);
+std::shared_ptr<const RgbFrame> TaggedFrame(int width, int height, uint8_t tag);
 
 // A row of `num_styles` weights selecting style `style` alone.
 std::vector<float> OneHot(int num_styles, int style);
@@ -30,9 +29,8 @@ FrameRequest MakeRequest(int width, int height, uint8_t tag,
 
 // Whether `result` holds exactly the FakeModel outputs for the request made
 // by MakeRequest(width, height, tag, styles, ...).
-bool OutputsMatch(const FrameResult& result, int width, int height,
-                  uint8_t tag, const std::vector<int>& styles,
-                  int num_styles);
+bool OutputsMatch(const FrameResult& result, int width, int height, uint8_t tag,
+                  const std::vector<int>& styles, int num_styles);
 
 // Collects one job's results; on_result() is its JobOptions::on_result.
 class ResultLog {

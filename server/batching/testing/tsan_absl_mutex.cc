@@ -116,9 +116,8 @@ void Mutex::Await(const Condition& cond) {
 }
 
 bool Mutex::AwaitWithDeadline(const Condition& cond, absl::Time deadline) {
-  static auto real =
-      Resolve<bool (*)(Mutex*, const Condition&, absl::Time)>(
-          "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  static auto real = Resolve<bool (*)(Mutex*, const Condition&, absl::Time)>(
+      "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   AcquiringCondition wrapped{this, &cond};
   __tsan_release(this);
   const bool result = real(this, Condition(&wrapped), deadline);
@@ -146,17 +145,15 @@ void Mutex::LockWhen(const Condition& cond) {
 }
 
 bool Mutex::LockWhenWithDeadline(const Condition& cond, absl::Time deadline) {
-  static auto real =
-      Resolve<bool (*)(Mutex*, const Condition&, absl::Time)>(
-          "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  static auto real = Resolve<bool (*)(Mutex*, const Condition&, absl::Time)>(
+      "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   AcquiringCondition wrapped{this, &cond};
   const bool result = real(this, Condition(&wrapped), deadline);
   __tsan_acquire(this);
   return result;
 }
 
-bool Mutex::LockWhenWithTimeout(const Condition& cond,
-                                absl::Duration timeout) {
+bool Mutex::LockWhenWithTimeout(const Condition& cond, absl::Duration timeout) {
   static auto real =
       Resolve<bool (*)(Mutex*, const Condition&, absl::Duration)>(
           "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
