@@ -21,6 +21,7 @@
 #include "server/metrics/metrics.h"
 #include "server/model/torch_model.h"
 #include "server/service/server.h"
+#include "server/service/stylize_video_reactor.h"
 
 // --- network ---
 ABSL_FLAG(std::string, host, "[::]",
@@ -86,6 +87,31 @@ ABSL_FLAG(int64_t, grpc_memory_quota_bytes, 0,
 ABSL_FLAG(int, work_threads, 0,
           "Threads decoding and encoding still images and frames; 0 = one per "
           "hardware thread.");
+
+// --- video jobs (StylizeVideo) ---
+ABSL_FLAG(uint64_t, spool_memory_bytes, uint64_t{32} << 20,
+          "Upload bytes of one video job kept in memory before the rest "
+          "spills to a temporary file (always deleted).");
+ABSL_FLAG(uint64_t, max_upload_bytes, uint64_t{8} << 30,
+          "Largest movie upload; bigger ones end with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::string, spool_dir, "",
+          "Directory of the spill files; empty = $TMPDIR or /tmp.");
+ABSL_FLAG(int, video_frames_in_flight, 8,
+          "Frames of one video job in the job queue at once.");
+ABSL_FLAG(int, video_pending_frames, 8,
+          "Stylized frames of one job waiting for its slowest encoder.");
+ABSL_FLAG(uint64_t, video_pending_output_bytes, uint64_t{4} << 20,
+          "Response bytes of one job waiting to be sent before its encoders "
+          "pause (a slow client slows the job, it never grows memory).");
+ABSL_FLAG(std::string, x264_preset, "veryfast",
+          "libx264 preset of the output movies (ultrafast ... veryslow).");
+ABSL_FLAG(int, encoder_threads, 0,
+          "libx264 threads per output movie; 0 = the encoder's choice.");
+ABSL_FLAG(int, default_crf, 20,
+          "Constant rate factor of the outputs when the job gives 0 (0-51, "
+          "lower = better and bigger).");
+ABSL_FLAG(absl::Duration, progress_interval, absl::Seconds(1),
+          "Least time between two Progress messages of a video job.");
 
 // --- connections and shutdown ---
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(60),
@@ -199,6 +225,19 @@ Server::Options ServerOptions(Metrics* metrics) {
   o.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
   o.enable_reflection = absl::GetFlag(FLAGS_reflection);
   o.metrics = metrics;
+  StylizeVideoOptions video;
+  video.spool_memory_bytes = absl::GetFlag(FLAGS_spool_memory_bytes);
+  video.max_upload_bytes = absl::GetFlag(FLAGS_max_upload_bytes);
+  video.spool_dir = absl::GetFlag(FLAGS_spool_dir);
+  video.max_frames_in_flight = absl::GetFlag(FLAGS_video_frames_in_flight);
+  video.max_pending_frames = absl::GetFlag(FLAGS_video_pending_frames);
+  video.max_pending_output_bytes =
+      absl::GetFlag(FLAGS_video_pending_output_bytes);
+  video.preset = absl::GetFlag(FLAGS_x264_preset);
+  video.encoder_threads = absl::GetFlag(FLAGS_encoder_threads);
+  video.default_crf = absl::GetFlag(FLAGS_default_crf);
+  video.progress_interval = absl::GetFlag(FLAGS_progress_interval);
+  o.video = MakeStylizeVideoReactorFactory(video);
   // A failed load wakes the main thread, which exits non-zero.
   o.on_load_failure = [](const absl::Status&) { kill(getpid(), SIGUSR1); };
   return o;

@@ -1,0 +1,243 @@
+// End-to-end tests of the stylizer-server binary: --help, health from start to
+// SERVING, server reflection listing the services, a still image and a video
+// error through the real process, and SIGTERM draining a stream in flight
+// before exiting 0.
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "stylizer/v1/stylizer.grpc.pb.h"
+#include "tests/metrics/subprocess.h"
+
+namespace stylizer::testing {
+namespace {
+
+using ::grpc::health::v1::Health;
+using ::grpc::health::v1::HealthCheckRequest;
+using ::grpc::health::v1::HealthCheckResponse;
+using ::testing::HasSubstr;
+
+std::string BuildDir() {
+  const char* dir = std::getenv("STYLIZER_BUILD_DIR");
+  return dir != nullptr ? dir : "build";
+}
+
+v1::Image RawTestImage(int w, int h) {
+  v1::Image image;
+  image.mutable_raw()->set_width(w);
+  image.mutable_raw()->set_height(h);
+  std::string rgb(static_cast<size_t>(w) * h * 3, '\0');
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<char>(i * 7);
+  image.mutable_raw()->set_rgb(rgb);
+  return image;
+}
+
+class ServerProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TempDir>> dir = TempDir::Create();
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *std::move(dir);
+  }
+
+  // Starts the server and waits until health says SERVING.
+  void StartServer() {
+    absl::StatusOr<int> port = PickFreePort();
+    ASSERT_TRUE(port.ok()) << port.status();
+    port_ = *port;
+    absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
+        {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", port_),
+         "--host=127.0.0.1", "--metrics_port=-1",
+         "--model=" + BuildDir() + "/testdata/random4.pt", "--device=cpu",
+         "--precision=fp32", "--threads=1", "--work_threads=2",
+         "--drain_timeout=60s"},
+        dir_->path() + "/server.log");
+    ASSERT_TRUE(process.ok()) << process.status();
+    process_ = *std::move(process);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
+                                   grpc::InsecureChannelCredentials());
+    const absl::Time end = absl::Now() + absl::Minutes(3);
+    while (Check() != HealthCheckResponse::SERVING) {
+      ASSERT_TRUE(process_->Running()) << process_->Log();
+      ASSERT_LT(absl::Now(), end) << process_->Log();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  HealthCheckResponse::ServingStatus Check() {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    HealthCheckResponse response;
+    grpc::Status status =
+        Health::NewStub(channel_)->Check(&context, {}, &response);
+    return status.ok() ? response.status() : HealthCheckResponse::UNKNOWN;
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<Subprocess> process_;
+  std::shared_ptr<grpc::Channel> channel_;
+  int port_ = 0;
+};
+
+TEST_F(ServerProcessTest, HelpExplainsTheFlags) {
+  const std::string log = dir_->path() + "/help.log";
+  // Abseil's --help exits 1 after printing; only the text matters here.
+  RunToCompletion({STYLIZER_SERVER_BINARY, "--help"}, log).IgnoreError();
+  const std::string text = [&] {
+    std::ifstream in(log);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }();
+  for (const char* flag :
+       {"--port", "--model", "--device", "--precision", "--threads",
+        "--max_batch_size", "--batch_timeout", "--max_queued_items",
+        "--max_concurrent_streams", "--max_frame_pixels",
+        "--max_receive_message_bytes", "--keepalive_time", "--drain_timeout",
+        "--tls_cert", "--tls_key", "--tls_client_ca", "--auth_token_file",
+        "--metrics_port", "--log_format"}) {
+    EXPECT_THAT(text, HasSubstr(flag));
+  }
+}
+
+// Asks server reflection for its service list (raw protobuf bytes over a
+// generic call: ServerReflectionRequest{list_services: ""}).
+std::string ListServices(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      &cq);
+  void* tag;
+  bool ok = false;
+  auto step = [&](intptr_t expected) {
+    return cq.Next(&tag, &ok) && ok && reinterpret_cast<intptr_t>(tag) == expected;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  if (!step(1)) return "start failed";
+  const std::string request("\x3a\x00", 2);  // field 7 (list_services) = ""
+  grpc::Slice slice(request);
+  grpc::ByteBuffer buffer(&slice, 1);
+  call->Write(buffer, reinterpret_cast<void*>(2));
+  if (!step(2)) return "write failed";
+  grpc::ByteBuffer reply;
+  call->Read(&reply, reinterpret_cast<void*>(3));
+  if (!step(3)) return "read failed";
+  call->WritesDone(reinterpret_cast<void*>(4));
+  step(4);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  step(5);
+  std::vector<grpc::Slice> slices;
+  (void)reply.Dump(&slices);
+  std::string bytes;
+  for (const grpc::Slice& s : slices) {
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return bytes;
+}
+
+TEST_F(ServerProcessTest, ServesImagesReflectionAndDrainsOnSigterm) {
+  StartServer();
+  if (HasFatalFailure()) return;
+
+  const std::string services = ListServices(channel_);
+  EXPECT_THAT(services, HasSubstr("stylizer.v1.Stylizer"));
+  EXPECT_THAT(services, HasSubstr("grpc.health.v1.Health"));
+
+  auto stub = v1::Stylizer::NewStub(channel_);
+  {
+    grpc::ClientContext context;
+    v1::StylizeImageRequest request;
+    *request.mutable_image() = RawTestImage(64, 48);
+    v1::StylizeImageResponse response;
+    grpc::Status status = stub->StylizeImage(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.images_size(), 4);
+  }
+  {  // A video upload that starts with bytes instead of its VideoJob.
+    grpc::ClientContext context;
+    auto stream = stub->StylizeVideo(&context);
+    v1::StylizeVideoRequest request;
+    request.set_chunk("not a job");
+    stream->Write(request);
+    stream->WritesDone();
+    v1::StylizeVideoResponse response;
+    while (stream->Read(&response)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+
+  // A frame stream in flight when SIGTERM arrives.
+  grpc::ClientContext stream_context;
+  auto stream = stub->StylizeFrames(&stream_context);
+  v1::StylizeFramesRequest frame;
+  *frame.mutable_image() = RawTestImage(32, 24);
+  *frame.add_styles()->mutable_blend() = [] {
+    v1::StyleBlend b;
+    b.add_indices(0);
+    b.add_indices(1);
+    return b;
+  }();
+  ASSERT_TRUE(stream->Write(frame));
+  v1::StylizeFramesResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+
+  ASSERT_EQ(kill(process_->pid(), SIGTERM), 0);
+  const absl::Time end = absl::Now() + absl::Seconds(30);
+  while (Check() != HealthCheckResponse::NOT_SERVING && absl::Now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(Check(), HealthCheckResponse::NOT_SERVING);
+  {
+    grpc::ClientContext context;
+    v1::ModelInfo info;
+    EXPECT_EQ(stub->GetModelInfo(&context, {}, &info).error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+  }
+  frame.set_sequence(1);
+  ASSERT_TRUE(stream->Write(frame));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.sequence(), 1u);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  absl::StatusOr<int> exit_code = process_->Wait(absl::Seconds(30));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status() << process_->Log();
+  EXPECT_EQ(*exit_code, 0) << process_->Log();
+  const std::string log = process_->Log();
+  EXPECT_THAT(log, HasSubstr("method=StylizeImage"));
+  EXPECT_THAT(log, HasSubstr("draining"));
+}
+
+TEST_F(ServerProcessTest, MissingModelExitsNonZero) {
+  absl::StatusOr<int> port = PickFreePort();
+  ASSERT_TRUE(port.ok());
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
+      {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", *port),
+       "--metrics_port=-1", "--model=" + dir_->path() + "/missing.pt"},
+      dir_->path() + "/missing.log");
+  ASSERT_TRUE(process.ok());
+  absl::StatusOr<int> exit_code = (*process)->Wait(absl::Seconds(60));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_NE(*exit_code, 0);
+  EXPECT_THAT((*process)->Log(), HasSubstr("missing.pt"));
+}
+
+}  // namespace
+}  // namespace stylizer::testing
