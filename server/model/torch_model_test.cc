@@ -46,7 +46,7 @@ TorchModelOptions Fp32Options(const std::string& archive) {
   options.device = "cpu";
   options.precision = "fp32";
   options.warmup_side = 16;
-  options.threads = 2;
+  options.threads = 1;  // robust on a busy machine; speed is measured in bench/
   options.log = [](absl::string_view line) {
     if (std::getenv("STYLIZER_TEST_VERBOSE")) std::cerr << line << std::endl;
   };
