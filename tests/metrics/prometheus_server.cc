@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -55,31 +56,42 @@ absl::StatusOr<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(
     config << "]\n";
     if (!config) return absl::InternalError("cannot write " + config_path);
   }
-  absl::StatusOr<int> port = PickFreePort();
-  if (!port.ok()) return port.status();
-  auto process =
-      Subprocess::Start({binary, "--config.file=" + config_path,
-                         "--storage.tsdb.path=" + options.dir + "/tsdb",
-                         absl::StrCat("--web.listen-address=127.0.0.1:", *port),
-                         "--log.level=warn"},
-                        options.dir + "/prometheus.log");
-  if (!process.ok()) return process.status();
-  std::unique_ptr<PrometheusServer> server(
-      new PrometheusServer(std::move(*process), *port));
-  const absl::Time give_up = absl::Now() + options.start_timeout;
-  for (;;) {
-    auto ready = HttpGet(*port, "/-/ready");
-    if (ready.ok() && ready->status == 200) return server;
-    if (!server->process_->Running()) {
-      return absl::InternalError("prometheus exited during startup:\n" +
-                                 server->Log());
-    }
-    if (absl::Now() > give_up) {
-      return absl::DeadlineExceededError("prometheus not ready in time:\n" +
+  // The port is picked before Prometheus binds it, so another process may
+  // take it in between: retry with a fresh port when Prometheus exits early.
+  absl::Status last_error;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    absl::StatusOr<int> port = PickFreePort();
+    if (!port.ok()) return port.status();
+    const std::string tsdb = absl::StrCat(options.dir, "/tsdb", attempt);
+    auto process = Subprocess::Start(
+        {binary, "--config.file=" + config_path, "--storage.tsdb.path=" + tsdb,
+         absl::StrCat("--web.listen-address=127.0.0.1:", *port),
+         "--log.level=warn"},
+        options.dir + "/prometheus.log");
+    if (!process.ok()) return process.status();
+    std::unique_ptr<PrometheusServer> server(
+        new PrometheusServer(std::move(*process), *port));
+    const absl::Time give_up = absl::Now() + options.start_timeout;
+    for (;;) {
+      // Ready, and it is ours (not another test's Prometheus on that port).
+      auto ready = HttpGet(*port, "/-/ready");
+      if (ready.ok() && ready->status == 200) {
+        auto flags = HttpGet(*port, "/api/v1/status/flags");
+        if (flags.ok() && absl::StrContains(flags->body, tsdb)) return server;
+      }
+      if (!server->process_->Running()) {
+        last_error = absl::InternalError("prometheus exited during startup:\n" +
                                          server->Log());
+        break;
+      }
+      if (absl::Now() > give_up) {
+        return absl::DeadlineExceededError("prometheus not ready in time:\n" +
+                                           server->Log());
+      }
+      absl::SleepFor(absl::Milliseconds(100));
     }
-    absl::SleepFor(absl::Milliseconds(100));
   }
+  return last_error;
 }
 
 absl::StatusOr<google::protobuf::Struct> PrometheusServer::Fetch(

@@ -33,7 +33,6 @@ namespace stylizer {
 namespace {
 
 using ::stylizer::testing::IsOkAndHolds;
-using ::stylizer::testing::PickFreePort;
 using ::stylizer::testing::PrometheusServer;
 using ::stylizer::testing::RunToCompletion;
 using ::stylizer::testing::Subprocess;
@@ -97,6 +96,41 @@ VideoOutcome RunVideoJob(v1::Stylizer::Stub& stub, const std::string& movie,
   return outcome;
 }
 
+// The structured (JSON) lines of the server's log.
+std::vector<google::protobuf::Struct> JsonLines(const std::string& log) {
+  std::vector<google::protobuf::Struct> entries;
+  const std::vector<std::string> lines =
+      absl::StrSplit(log, '\n', absl::SkipEmpty());
+  for (const std::string& line : lines) {
+    if (line.front() != '{') continue;
+    google::protobuf::Struct entry;
+    if (google::protobuf::util::JsonStringToMessage(line, &entry).ok()) {
+      entries.push_back(std::move(entry));
+    }
+  }
+  return entries;
+}
+
+// Waits for the server's log line {"event": <event>, "port": N}; returns N.
+absl::StatusOr<int> WaitForLoggedPort(Subprocess& server,
+                                      absl::string_view event) {
+  const absl::Time give_up = absl::Now() + kWait;
+  for (;;) {
+    for (const auto& entry : JsonLines(server.Log())) {
+      const auto& fields = entry.fields();
+      if (fields.count("event") && fields.at("event").string_value() == event &&
+          fields.count("port")) {
+        return static_cast<int>(fields.at("port").number_value());
+      }
+    }
+    if (!server.Running() || absl::Now() > give_up) {
+      return absl::UnavailableError(absl::StrCat(
+          "no '", event, "' line from the server:\n", server.Log()));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
 class ServerMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -120,14 +154,10 @@ class ServerMetricsTest : public ::testing::Test {
                     d + "/ffmpeg.log")
                     .ok());
 
-    auto grpc_port = PickFreePort();
-    auto metrics_port = PickFreePort();
-    ASSERT_TRUE(grpc_port.ok() && metrics_port.ok());
-    metrics_port_ = *metrics_port;
+    // Port 0 for both: the server binds free ports and logs them.
     server_log_ = d + "/server.log";
     auto server = Subprocess::Start(
-        {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", *grpc_port),
-         absl::StrCat("--metrics_port=", metrics_port_),
+        {STYLIZER_SERVER_BINARY, "--port=0", "--metrics_port=0",
          "--model=" + BuildDir() + "/testdata/random4.pt", "--host=127.0.0.1",
          // fp32 skips the start-up precision benchmark; batches of at most 4
          // make a 12-frame movie in 2 styles take several batches.
@@ -135,6 +165,11 @@ class ServerMetricsTest : public ::testing::Test {
         server_log_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
+    auto grpc_port = WaitForLoggedPort(*server_, "listening");
+    ASSERT_TRUE(grpc_port.ok()) << grpc_port.status();
+    auto metrics_port = WaitForLoggedPort(*server_, "metrics");
+    ASSERT_TRUE(metrics_port.ok()) << metrics_port.status();
+    metrics_port_ = *metrics_port;
 
     stub_ = v1::Stylizer::NewStub(
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", *grpc_port),
