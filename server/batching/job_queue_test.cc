@@ -4,6 +4,7 @@
 #include "server/batching/job_queue.h"
 
 #include <memory>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -394,7 +395,7 @@ TEST_F(JobQueueTest, ComputeTimeIsSummedOverTheFramesBatches) {
 
 TEST_F(JobQueueTest, ModelErrorFailsOnlyItsBatch) {
   auto queue = MakeQueue(BaseOptions());
-  model_.FailNext(absl::ResourceExhaustedError("device out of memory"));
+  model_.FailNext(absl::InternalError("device lost"));
   ResultLog log;
   auto job = Open(*queue, &log);
   for (int i = 0; i < 8; ++i) {
@@ -404,12 +405,74 @@ TEST_F(JobQueueTest, ModelErrorFailsOnlyItsBatch) {
   log.WaitFor(8);
   auto results = log.results();
   for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(results[i].status.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(results[i].status.code(), absl::StatusCode::kInternal);
     EXPECT_TRUE(results[i].outputs.empty());
   }
   for (int i = 4; i < 8; ++i) {
     EXPECT_TRUE(OutputsMatch(results[i], 2, 2, i, {0}, kStyles));
   }
+}
+
+TEST_F(JobQueueTest, ABatchTheDeviceHasNoMemoryForRunsInHalves) {
+  auto queue = MakeQueue(BaseOptions());
+  // The batch of 4 fails, then its first half (2) fails, then 1 + 1 + 2 fit.
+  model_.FailNext(absl::ResourceExhaustedError("out of memory"));
+  model_.FailNext(absl::ResourceExhaustedError("out of memory"));
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 4; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {i}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  log.WaitFor(4);
+  std::vector<int> sizes;
+  for (const auto& call : model_.calls()) sizes.push_back(call.batch_size);
+  EXPECT_THAT(sizes, ElementsAre(4, 2, 1, 1, 2));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(OutputsMatch(log.results()[i], 2, 2, i, {i}, kStyles));
+  }
+}
+
+TEST_F(JobQueueTest, AFrameTheDeviceHasNoMemoryForFails) {
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_size = 1;
+  auto queue = MakeQueue(options);
+  model_.FailNext(absl::ResourceExhaustedError("out of memory"));
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  FrameRequest request = MakeRequest(2, 2, 1, {0}, kStyles, 1);
+  ASSERT_TRUE(job->TrySubmit(&request).ok());
+  log.WaitFor(1);
+  EXPECT_EQ(log.results()[0].status.code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(JobQueueTest, AModelThatThrowsFailsItsBatchWithInternal) {
+  class ThrowingModel final : public StyleModel {
+   public:
+    explicit ThrowingModel(FakeModel* inner) : inner_(inner) {}
+    const ModelDescription& description() const override {
+      return inner_->description();
+    }
+    absl::Status Stylize(const FrameBatch& batch) override {
+      throw std::runtime_error("boom");
+    }
+
+   private:
+    FakeModel* inner_;
+  } throwing(&model_);
+  auto created = JobQueue::Create(BaseOptions(), &throwing, nullptr);
+  ASSERT_TRUE(created.ok());
+  std::unique_ptr<JobQueue> queue = *std::move(created);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 4; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  log.WaitFor(4);
+  EXPECT_EQ(log.results()[0].status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(log.results()[0].status.message(), HasSubstr("boom"));
 }
 
 TEST_F(JobQueueTest, ResultsArriveOnAQueueThread) {

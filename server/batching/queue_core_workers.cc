@@ -3,11 +3,11 @@
 // runs the current one, then copies results out and delivers them.
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/batching/device_call.h"
 #include "server/batching/queue_core.h"
 
 namespace stylizer {
@@ -235,14 +235,7 @@ void QueueCore::RunDevice(int w) {
     {
       absl::MutexLock model_lock(device.model_mu);
       const absl::Time start = clock_->Now();
-      try {
-        batch->status = device.model->Stylize(batch->View());
-      } catch (const std::exception& e) {
-        batch->status = absl::InternalError(
-            absl::StrCat("model threw an exception: ", e.what()));
-      } catch (...) {
-        batch->status = absl::InternalError("model threw an exception");
-      }
+      batch->status = RunOnDevice(*device.model, batch->View(), num_styles_);
       batch->compute = clock_->Now() - start;
     }
     if (observer_ != nullptr) {
