@@ -138,6 +138,9 @@ class JobQueue {
       const Options& options, const std::vector<StyleModel*>& models,
       QueueObserver* observer);
 
+  // Aborts: stops admission, delivers every undelivered frame as CANCELLED,
+  // lets running batches finish (their results are discarded) and joins the
+  // threads; no callback runs after it returns. Not from a queue thread.
   virtual ~JobQueue() = default;
 
   // Opens a job. UNAVAILABLE once draining. Jobs should be destroyed before
