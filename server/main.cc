@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdarg>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -22,6 +23,10 @@
 #include "server/model/torch_model.h"
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
 
 // --- network ---
 ABSL_FLAG(std::string, host, "[::]",
@@ -148,6 +153,29 @@ ABSL_FLAG(stylizer::LogFormat, log_format, stylizer::LogFormat::kText,
 namespace stylizer {
 namespace {
 
+// FFmpeg's own messages (decoder complaints about a broken upload, ...) go
+// through the structured log, so that --log_format=json stays one object per
+// line. The errors themselves reach callers as statuses; these lines are
+// context for operators.
+void FfmpegLog(void* avcl, int level, const char* format, va_list args) {
+  if (level > av_log_get_level()) return;
+  char line[1024];
+  int print_prefix = 1;
+  va_list copy;
+  va_copy(copy, args);
+  av_log_format_line2(avcl, level, format, copy, line, sizeof(line),
+                      &print_prefix);
+  va_end(copy);
+  absl::string_view text(line);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+    text.remove_suffix(1);
+  }
+  if (text.empty()) return;
+  LogEvent(level <= AV_LOG_ERROR ? LogLevel::kWarning : LogLevel::kInfo,
+           "ffmpeg")
+      .Str("message", text);
+}
+
 // The directory of this executable, or "" if unknown.
 std::filesystem::path ExecutableDir() {
   std::error_code error;
@@ -245,6 +273,8 @@ Server::Options ServerOptions(Metrics* metrics) {
 
 int Run() {
   SetLogFormat(absl::GetFlag(FLAGS_log_format));
+  av_log_set_level(AV_LOG_ERROR);
+  av_log_set_callback(&FfmpegLog);
   // Signals are taken synchronously by the main thread (sigwait): block them
   // before any thread starts so that every thread inherits the mask.
   sigset_t signals;

@@ -169,6 +169,18 @@ TEST_F(ServerProcessTest, ServesImagesReflectionAndDrainsOnSigterm) {
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(response.images_size(), 4);
   }
+  {  // A damaged PNG: INVALID_ARGUMENT, and FFmpeg's complaint is logged as a
+     // structured line, not raw text.
+    grpc::ClientContext context;
+    v1::StylizeImageRequest request;
+    request.mutable_image()->set_encoded(
+        std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10"
+                    "\x08\x02\0\0\0\0\0\0\0\xff\xff\xff\xffIDAT",
+                    41));
+    v1::StylizeImageResponse response;
+    EXPECT_EQ(stub->StylizeImage(&context, request, &response).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
   {  // A video upload that starts with bytes instead of its VideoJob.
     grpc::ClientContext context;
     auto stream = stub->StylizeVideo(&context);
@@ -223,6 +235,8 @@ TEST_F(ServerProcessTest, ServesImagesReflectionAndDrainsOnSigterm) {
   const std::string log = process_->Log();
   EXPECT_THAT(log, HasSubstr("method=StylizeImage"));
   EXPECT_THAT(log, HasSubstr("draining"));
+  EXPECT_THAT(log, HasSubstr("ffmpeg message="));
+  EXPECT_THAT("\n" + log, ::testing::Not(HasSubstr("\n[png @")));
 }
 
 TEST_F(ServerProcessTest, MissingModelExitsNonZero) {
