@@ -18,6 +18,11 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev openssl curl python3-skimage python3-yaml
 )
 
+# The manifest checks run on Node.js; keep a newer one the machine already has.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
