@@ -65,6 +65,7 @@ struct VideoOutcome {
   grpc::Status status;
   v1::JobSummary summary;
   bool accepted = false;
+  uint64_t output_bytes = 0;  // of every OutputChunk
 };
 
 // Uploads `movie` as one StylizeVideo call and reads every response.
@@ -80,6 +81,9 @@ VideoOutcome RunVideoJob(v1::Stylizer::Stub& stub, const std::string& movie,
     while (stream->Read(&response)) {
       if (response.has_accepted()) outcome.accepted = true;
       if (response.has_summary()) outcome.summary = response.summary();
+      if (response.has_chunk()) {
+        outcome.output_bytes += response.chunk().data().size();
+      }
     }
   });
   v1::StylizeVideoRequest request;
@@ -315,6 +319,16 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
             1);
   EXPECT_EQ(Value("count(stylizer_model_info{name=\"" + model_.name() + "\"})"),
             1);
+  // Bytes as the client counted them; nothing left in flight.
+  EXPECT_EQ(Value("stylizer_received_bytes_total{method=\"StylizeVideo\"}"),
+            static_cast<double>(movie.size()));
+  EXPECT_EQ(Value("stylizer_sent_bytes_total{method=\"StylizeVideo\"}"),
+            static_cast<double>(video.output_bytes));
+  EXPECT_GT(video.output_bytes, 0u);
+  EXPECT_EQ(Value("stylizer_queue_items"), 0);
+  EXPECT_EQ(Value("sum(stylizer_active_streams)"), 0);
+  EXPECT_EQ(Value("stylizer_serving"), 1);
+
   // Logs in JSON: every structured line parses, one "rpc" line per RPC.
   int image_rpcs = 0;
   int invalid_argument_rpcs = 0;
