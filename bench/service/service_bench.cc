@@ -12,6 +12,7 @@
 #include "grpcpp/security/credentials.h"
 #include "server/service/image_codec.h"
 #include "server/service/server.h"
+#include "server/service/testing/copy_model.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
 namespace stylizer {
@@ -64,28 +65,6 @@ BENCHMARK(BM_Decode)
     ->Args({1280, 720, v1::IMAGE_FORMAT_JPEG})
     ->Unit(benchmark::kMillisecond);
 
-// A 4-style "model" that returns its input.
-class CopyModel : public StyleModel {
- public:
-  CopyModel() {
-    description_.name = "copy";
-    description_.style_names = {"a", "b", "c", "d"};
-    description_.device = "cpu";
-    description_.precision = "fp32";
-  }
-  const ModelDescription& description() const override { return description_; }
-  absl::Status Stylize(const FrameBatch& batch) override {
-    if (batch.output != batch.input) {
-      std::memcpy(batch.output, batch.input,
-                  batch.frame_bytes() * batch.batch_size);
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  ModelDescription description_;
-};
-
 // One server for the whole run.
 struct Fixture {
   Fixture() {
@@ -93,7 +72,7 @@ struct Fixture {
     o.host = "127.0.0.1";
     o.port = 0;
     o.load_model = []() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
-      return std::unique_ptr<StyleModel>(new CopyModel());
+      return std::unique_ptr<StyleModel>(new testing::CopyModel(4));
     };
     o.enable_reflection = false;
     server = *Server::BuildAndStart(o);
