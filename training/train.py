@@ -33,7 +33,7 @@ DEFAULT_PHOTOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conte
 # Options that change what is trained; a resumed run keeps the checkpoint's.
 MODEL_OPTS = ("size", "style_size", "batch", "lr", "loss_net", "stat", "loss_seeds",
               "loss_weights", "loss_width", "style_weight", "rgb_weight", "content_weight",
-              "content_tap", "crop_min", "seed", "style_names")
+              "content_tap", "tv_weight", "crop_min", "seed", "style_names")
 
 
 def parse_args(argv=None):
@@ -70,6 +70,8 @@ def parse_args(argv=None):
     ap.add_argument("--rgb-weight", type=float, default=1.0,
                     help="weight of the RGB mean/covariance term")
     ap.add_argument("--content-weight", type=float, default=1.0)
+    ap.add_argument("--tv-weight", type=float, default=0.0,
+                    help="weight of a total-variation term (smooths pixel-grid artefacts)")
     ap.add_argument("--content-tap", type=int, default=2,
                     help="which loss-network tap the content term uses (0-based)")
     ap.add_argument("--init", default=None,
@@ -123,6 +125,7 @@ def main(argv=None) -> int:
         "loss_weights": args.loss_weights, "loss_width": args.loss_width,
         "style_weight": args.style_weight, "rgb_weight": args.rgb_weight,
         "content_weight": args.content_weight, "content_tap": args.content_tap,
+        "tv_weight": args.tv_weight,
         "crop_min": args.crop_min, "seed": args.seed,
         "style_names": args.style_names.split(","),
     }

@@ -3,6 +3,7 @@ loss networks (plus, optionally, on the RGB pixels) and a content term.
 
     loss = style_weight * mean_nets(style stat loss) + rgb_weight * RGB stat loss
            + content_weight * ||phi(out) - phi(content)||^2 / ||phi(content)||^2
+           + tv_weight * mean squared difference of neighbouring output pixels
 
 `phi` is the content tap of the first loss network. Paintings are registered
 once (`set_styles`); each output row is compared with the painting of its
@@ -22,7 +23,7 @@ class StyleObjective(nn.Module):
     def __init__(self, loss_net: str = "vgg16", stat: str = "centred",
                  seeds: Sequence[int] = (1,), weights: Optional[str] = None,
                  width: float = 1.0, style_weight: float = 1.0, rgb_weight: float = 1.0,
-                 content_weight: float = 1.0, content_tap: int = 2):
+                 content_weight: float = 1.0, content_tap: int = 2, tv_weight: float = 0.0):
         super().__init__()
         if weights:
             seeds = (0,)  # one fixed network
@@ -35,6 +36,7 @@ class StyleObjective(nn.Module):
         self.rgb_weight = rgb_weight
         self.content_weight = content_weight
         self.content_tap = content_tap
+        self.tv_weight = tv_weight
         self.targets: List[List[List[dict]]] = []  # [style][net][tap]
         self.rgb_targets: List[List[dict]] = []
 
@@ -82,5 +84,10 @@ class StyleObjective(nn.Module):
             rgb = self._style_term(self.rgb_stats, self.rgb(out), self.rgb_targets, y)
         total = (self.style_weight * style + self.rgb_weight * rgb
                  + self.content_weight * content_loss)
-        return total, {"style": float(style), "rgb": float(rgb),
-                       "content": float(content_loss)}
+        terms = {"style": float(style), "rgb": float(rgb), "content": float(content_loss)}
+        if self.tv_weight > 0:
+            tv = ((out[:, :, 1:] - out[:, :, :-1]).pow(2).mean()
+                  + (out[:, :, :, 1:] - out[:, :, :, :-1]).pow(2).mean())
+            total = total + self.tv_weight * tv
+            terms["tv"] = float(tv)
+        return total, terms

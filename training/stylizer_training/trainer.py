@@ -95,7 +95,8 @@ class Trainer:
             loss_net=opts["loss_net"], stat=opts["stat"], seeds=opts["loss_seeds"],
             weights=opts.get("loss_weights"), width=opts["loss_width"],
             style_weight=opts["style_weight"], rgb_weight=opts["rgb_weight"],
-            content_weight=opts["content_weight"], content_tap=opts["content_tap"])
+            content_weight=opts["content_weight"], content_tap=opts["content_tap"],
+            tv_weight=opts.get("tv_weight", 0.0))
         self.objective.set_styles(paintings)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=opts["lr"])
         self.step = 0
