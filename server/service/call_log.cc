@@ -21,6 +21,11 @@ CallLog::~CallLog() {
   Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call was abandoned"));
 }
 
+void CallLog::SetJobId(absl::string_view job_id) {
+  absl::MutexLock lock(&mu_);
+  job_id_ = std::string(job_id);
+}
+
 void CallLog::Finish(const grpc::Status& status) {
   if (finished_.exchange(true)) return;
   service_->CallEnded();
@@ -33,6 +38,10 @@ void CallLog::Finish(const grpc::Status& status) {
   record.frames = frames_.load();
   record.bytes_in = bytes_in_.load();
   record.bytes_out = bytes_out_.load();
+  {
+    absl::MutexLock lock(&mu_);
+    record.job_id = job_id_;
+  }
   if (metrics != nullptr) {
     metrics->FinishRpc(record);  // records and logs
     return;
@@ -43,6 +52,7 @@ void CallLog::Finish(const grpc::Status& status) {
       .Str("peer", record.peer)
       .Str("code", absl::StatusCodeToString(record.status.code()));
   if (!record.status.ok()) line.Str("message", record.status.message());
+  if (!record.job_id.empty()) line.Str("job_id", record.job_id);
   line.Int("frames", record.frames)
       .Int("bytes_in", record.bytes_in)
       .Int("bytes_out", record.bytes_out)

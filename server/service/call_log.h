@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
@@ -37,6 +39,9 @@ class CallLog {
     bytes_out_.fetch_add(n, std::memory_order_relaxed);
   }
 
+  // Tags the call's log line with a video job id. Thread-safe.
+  void SetJobId(absl::string_view job_id) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Reports the call with its final status. Only the first call reports.
   void Finish(const grpc::Status& status);
 
@@ -49,6 +54,8 @@ class CallLog {
   std::atomic<int64_t> bytes_in_{0};
   std::atomic<int64_t> bytes_out_{0};
   std::atomic<bool> finished_{false};
+  absl::Mutex mu_;
+  std::string job_id_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace stylizer
