@@ -206,16 +206,18 @@ class Metrics::Impl : public QueueObserver {
                                    "forward, download)")
                              .Register(*registry_),
                          InferenceBuckets())),
-        video_jobs_(prometheus::BuildCounter()
-                        .Name("stylizer_video_jobs_total")
-                        .Help("Finished video jobs by outcome (status code)")
-                        .Register(*registry_)),
-        video_job_duration_(
-            Plain(prometheus::BuildHistogram()
-                      .Name("stylizer_video_job_duration_seconds")
-                      .Help("Wall time of finished video jobs")
-                      .Register(*registry_),
-                  VideoJobBuckets())),
+        video_jobs_(
+            prometheus::BuildCounter()
+                .Name("stylizer_video_jobs_total")
+                .Help("Finished video jobs (StylizeVideo calls) by outcome "
+                      "(status code)")
+                .Register(*registry_)),
+        video_job_duration_(Plain(
+            prometheus::BuildHistogram()
+                .Name("stylizer_video_job_duration_seconds")
+                .Help("Wall time of finished video jobs (StylizeVideo calls)")
+                .Register(*registry_),
+            VideoJobBuckets())),
         decode_(Plain(prometheus::BuildHistogram()
                           .Name("stylizer_decode_seconds")
                           .Help("Demux + decode + RGB conversion time per "
@@ -307,9 +309,16 @@ class Metrics::Impl : public QueueObserver {
   void RecordRequest(absl::string_view method, absl::StatusCode code,
                      absl::Duration duration) {
     const std::string m(MethodLabel(method));
-    requests_.Add({{"method", m}, {"code", CodeLabel(code)}}).Increment();
+    const std::string code_label = CodeLabel(code);
+    requests_.Add({{"method", m}, {"code", code_label}}).Increment();
     request_duration_.Add({{"method", m}}, RequestBuckets())
         .Observe(absl::ToDoubleSeconds(duration));
+    // One StylizeVideo call is one video job (DESIGN: the job message comes
+    // first, exactly once).
+    if (m == "StylizeVideo") {
+      video_jobs_.Add({{"outcome", code_label}}).Increment();
+      video_job_duration_.Observe(absl::ToDoubleSeconds(duration));
+    }
   }
 
   void AddStreams(absl::string_view method, double delta) {
@@ -496,10 +505,8 @@ void Metrics::RecordEncode(absl::Duration per_frame) {
   impl_->encode_.Observe(absl::ToDoubleSeconds(per_frame));
 }
 
-void Metrics::FinishVideoJob(const VideoJobRecord& record) {
+void Metrics::LogVideoJob(const VideoJobRecord& record) {
   const absl::StatusCode code = record.status.code();
-  impl_->video_jobs_.Add({{"outcome", CodeLabel(code)}}).Increment();
-  impl_->video_job_duration_.Observe(absl::ToDoubleSeconds(record.duration));
   LogEvent line(LevelFor(code), "job");
   line.Str("job_id", record.job_id)
       .Str("peer", record.peer)

@@ -47,7 +47,9 @@ struct DeviceMemoryStats {
 using DeviceMemoryCallback = std::function<std::vector<DeviceMemoryStats>()>;
 
 // Everything one RPC reports when it ends: recorded as requests_total,
-// request_duration_seconds, bytes, and logged as one "rpc" line.
+// request_duration_seconds, bytes (and, for StylizeVideo, as one video job in
+// video_jobs_total and video_job_duration_seconds), and logged as one "rpc"
+// line.
 struct RpcRecord {
   std::string method;   // "StylizeImage", "StylizeFrames", "StylizeVideo", ...
   std::string peer;     // grpc::ServerContext::peer(); logged only
@@ -59,9 +61,8 @@ struct RpcRecord {
   std::string job_id;     // video jobs; logged only when non-empty
 };
 
-// Everything one video job reports when it ends: recorded as
-// video_jobs_total{outcome} and video_job_duration_seconds, logged as one
-// "job" line.
+// The details of one finished video job, for its "job" log line (the
+// counters are fed by the FinishRpc/RecordRequest of its StylizeVideo call).
 struct VideoJobRecord {
   std::string job_id;
   std::string peer;
@@ -130,7 +131,8 @@ class Metrics {
 
   // --- RPC hooks (thread-safe, cheap; never block) ---
 
-  // Records one finished RPC (counter + duration + bytes) without logging.
+  // Records one finished RPC (counter + duration; a StylizeVideo call also
+  // counts as one video job with its code as outcome) without logging.
   void RecordRequest(absl::string_view method, absl::StatusCode code,
                      absl::Duration duration);
   // Records *and* logs a finished RPC: the call the service makes once per
@@ -150,8 +152,9 @@ class Metrics {
   void RecordDecode(absl::Duration per_frame);
   // Time to convert + encode + mux one frame of one output.
   void RecordEncode(absl::Duration per_frame);
-  // Records *and* logs a finished video job.
-  void FinishVideoJob(const VideoJobRecord& record);
+  // Logs a finished video job's details as one "job" line (input size,
+  // outputs, frames). Records nothing: its StylizeVideo RPC does.
+  void LogVideoJob(const VideoJobRecord& record);
 
   // The current exposition text (what GET /metrics returns). For tests and
   // debugging.

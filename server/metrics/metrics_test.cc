@@ -221,15 +221,18 @@ TEST_F(MetricsTest, VideoJobsAndCodecTimes) {
   metrics_->RecordDecode(absl::Microseconds(800));
   metrics_->RecordEncode(absl::Milliseconds(4));
   metrics_->RecordEncode(absl::Milliseconds(4));
-  VideoJobRecord job;
-  job.job_id = "job-1";
-  job.status = absl::OkStatus();
-  job.duration = absl::Seconds(12);
-  job.frames = 48;
-  job.outputs = 2;
-  metrics_->FinishVideoJob(job);
-  job.status = absl::CancelledError("client cancelled");
-  metrics_->FinishVideoJob(job);
+  // Each StylizeVideo call is one job.
+  metrics_->RecordRequest("StylizeVideo", absl::StatusCode::kOk,
+                          absl::Seconds(12));
+  RpcRecord rpc;
+  rpc.method = "StylizeVideo";
+  rpc.status = absl::CancelledError("client cancelled");
+  rpc.duration = absl::Seconds(3);
+  rpc.job_id = "job-2";
+  metrics_->FinishRpc(rpc);
+  // Other methods are not jobs.
+  metrics_->RecordRequest("StylizeFrames", absl::StatusCode::kOk,
+                          absl::Seconds(12));
 
   auto samples = ScrapeHttp(*metrics_);
   EXPECT_THAT(FindValue(samples, "stylizer_decode_seconds_count"),
@@ -245,10 +248,33 @@ TEST_F(MetricsTest, VideoJobsAndCodecTimes) {
               Optional(1.0));
   EXPECT_THAT(FindValue(samples, "stylizer_video_job_duration_seconds_count"),
               Optional(2.0));
-  ASSERT_EQ(log_.size(), 2u);
-  EXPECT_THAT(log_[0], HasSubstr(" info job job_id=job-1 "));
-  EXPECT_THAT(log_[0], HasSubstr("frames=48 outputs=2"));
-  EXPECT_THAT(log_[1], HasSubstr("code=CANCELLED"));
+  EXPECT_THAT(FindValue(samples, "stylizer_video_job_duration_seconds_bucket",
+                        {{"le", "5"}}),
+              Optional(1.0));
+  ASSERT_EQ(log_.size(), 1u);
+  EXPECT_THAT(log_[0], HasSubstr(" info rpc method=StylizeVideo "));
+  EXPECT_THAT(log_[0], HasSubstr("job_id=job-2"));
+}
+
+TEST_F(MetricsTest, LogVideoJobLogsAndRecordsNothing) {
+  VideoJobRecord job;
+  job.job_id = "job-1";
+  job.peer = "ipv6:[::1]:5000";
+  job.status = absl::InvalidArgumentError("no video stream");
+  job.duration = absl::Seconds(1);
+  job.width = 640;
+  job.height = 360;
+  job.frames = 48;
+  job.outputs = 2;
+  metrics_->LogVideoJob(job);
+  auto samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(samples, "stylizer_video_job_duration_seconds_count"),
+              Optional(0.0));
+  ASSERT_EQ(log_.size(), 1u);
+  EXPECT_THAT(log_[0], HasSubstr(" warning job job_id=job-1 "
+                                 "peer=ipv6:[::1]:5000 code=INVALID_ARGUMENT "
+                                 "message=\"no video stream\" width=640 "
+                                 "height=360 frames=48 outputs=2"));
 }
 
 TEST_F(MetricsTest, SetModelReplacesModelInfo) {

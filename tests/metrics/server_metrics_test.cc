@@ -317,6 +317,8 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
   EXPECT_EQ(Value("stylizer_requests_total{method=\"StylizeVideo\","
                   "code=\"OK\"}"),
             1);
+  EXPECT_EQ(Value("stylizer_video_jobs_total{outcome=\"OK\"}"), 1);
+  EXPECT_EQ(Value("stylizer_video_job_duration_seconds_count"), 1);
   EXPECT_EQ(Value("count(stylizer_model_info{name=\"" + model_.name() + "\"})"),
             1);
   // Bytes as the client counted them; nothing left in flight.
