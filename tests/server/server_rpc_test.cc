@@ -371,6 +371,42 @@ TEST_F(ServerRpcTest, SixteenConcurrentStreamsStayOrderedAndComplete) {
   EXPECT_EQ(QueuedItems(), 0);
 }
 
+// A stream whose frames the queue cannot take is not read further: the queue
+// holds at most the job's frame limit, however fast the client writes.
+TEST_F(ServerRpcTest, StreamStopsReadingWhileTheQueueIsFull) {
+  model_.Hold();
+  grpc::ClientContext context;
+  std::unique_ptr<FramesStream> stream = stub_->StylizeFrames(&context);
+  constexpr int kFrames = 40;
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; i < kFrames; ++i) {
+      v1::StylizeFramesRequest request;
+      request.set_sequence(i);
+      *request.mutable_image() = RawImage(TestFrame(kW, kH, i));
+      *request.add_styles() = Index(1);
+      if (!stream->Write(request)) break;
+      ++written;
+    }
+    stream->WritesDone();
+  });
+  // max_frames_in_flight_per_job is 4 (one style each).
+  ASSERT_TRUE(WaitFor([&] { return QueuedItems() == 4; })) << QueuedItems();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(QueuedItems(), 4);
+  model_.Release();
+  v1::StylizeFramesResponse response;
+  int n = 0;
+  while (stream->Read(&response)) {
+    EXPECT_EQ(response.sequence(), static_cast<uint64_t>(n));
+    ++n;
+  }
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(n, kFrames);
+  EXPECT_EQ(written.load(), kFrames);
+}
+
 TEST_F(ServerRpcTest, CancelledStreamFreesItsQueueItems) {
   model_.Hold();
   grpc::ClientContext context;
