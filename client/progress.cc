@@ -40,6 +40,11 @@ std::string FormatEta(double seconds) {
   return absl::StrFormat("%d:%02d", s / 60, s % 60);
 }
 
+std::string FormatFps(double fps) {
+  if (!std::isfinite(fps) || fps <= 0) return "0";
+  return absl::StrFormat(fps < 10 ? "%.2f" : "%.1f", fps);
+}
+
 double EtaSeconds(const ProgressState& st) {
   if (st.frames_estimate == 0 || st.fps <= 0) return -1;
   if (st.frames_done >= st.frames_estimate) return 0;
@@ -65,7 +70,7 @@ std::string RenderTtyLine(const ProgressState& st) {
   } else {
     absl::StrAppend(&line, st.frames_done);
   }
-  absl::StrAppend(&line, absl::StrFormat("  %.1f fps  ETA %s  out %s", st.fps,
+  absl::StrAppend(&line, absl::StrFormat("  %s fps  ETA %s  out %s", FormatFps(st.fps),
                                          FormatEta(EtaSeconds(st)),
                                          FormatBytes(st.output_bytes)));
   return line;
@@ -87,8 +92,8 @@ std::string RenderPlainLine(const ProgressState& st, absl::Duration elapsed) {
   if (st.frames_estimate > 0) {
     absl::StrAppend(&line, " of ~", st.frames_estimate);
   }
-  absl::StrAppend(&line, absl::StrFormat(", %.1f fps, ETA %s, %d outputs %s",
-                                         st.fps, FormatEta(EtaSeconds(st)),
+  absl::StrAppend(&line, absl::StrFormat(", %s fps, ETA %s, %d outputs %s",
+                                         FormatFps(st.fps), FormatEta(EtaSeconds(st)),
                                          st.outputs,
                                          FormatBytes(st.output_bytes)));
   return line;

@@ -34,6 +34,8 @@ std::string RenderBar(double fraction, int width);
 std::string FormatBytes(uint64_t bytes);
 // "0:07", "12:03", "1:02:03"; "?" for negative or non-finite.
 std::string FormatEta(double seconds);
+// "0.04", "7.25", "31.0": two decimals below 10 fps, else one.
+std::string FormatFps(double fps);
 // Seconds left from the state's fps and estimate; -1 when unknown.
 double EtaSeconds(const ProgressState& state);
 // The live terminal line (no carriage return or newline).

@@ -24,6 +24,9 @@ TEST(ProgressFormatTest, Pieces) {
   EXPECT_EQ(FormatEta(3.2), "0:04");
   EXPECT_EQ(FormatEta(3723), "1:02:03");
   EXPECT_EQ(FormatEta(-1), "?");
+  EXPECT_EQ(FormatFps(0.04), "0.04");
+  EXPECT_EQ(FormatFps(31.04), "31.0");
+  EXPECT_EQ(FormatFps(0), "0");
   ProgressState st;
   st.frames_done = 40;
   st.frames_estimate = 80;
@@ -47,6 +50,7 @@ TEST(ProgressFormatTest, Lines) {
   const std::string tty = RenderTtyLine(st);
   EXPECT_THAT(tty, HasSubstr("40/80"));
   EXPECT_THAT(tty, HasSubstr("12.3 fps"));
+  st.fps = 12.34;
   EXPECT_THAT(tty, HasSubstr("ETA 0:04"));
   const std::string plain = RenderPlainLine(st, absl::Seconds(3));
   EXPECT_THAT(plain, HasSubstr("progress: 3.0s elapsed, upload 50%"));

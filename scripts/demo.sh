@@ -47,8 +47,13 @@ server="127.0.0.1:$port"
 mkdir -p "$(dirname "$OUT")"
 log="$OUT.server.log"
 server_pid=
+client_pid=
 cleanup() {
   local rc=$?
+  if [ -n "$client_pid" ] && kill -0 "$client_pid" 2>/dev/null; then
+    kill -INT "$client_pid" 2>/dev/null || true  # it deletes its partial outputs
+    wait "$client_pid" 2>/dev/null || true
+  fi
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -83,12 +88,14 @@ done
 say "stylizing $INPUT into every style ($STYLES)"
 progress=plain
 [ -t 2 ] && progress=bars
-set +e
+# In the background and waited for, so that a signal to this script is
+# handled at once (the trap stops the client, which removes partial outputs).
 "$cli" --server="$server" --progress="$progress" video "$INPUT" --styles="$STYLES" \
-  --out="$OUT" --contact_sheet="$OUT/contact.png" 2> >(tee "$OUT.client.log" >&2)
-rc=$?
-set -e
-wait  # for tee
+  --out="$OUT" --contact_sheet="$OUT/contact.png" 2> >(tee "$OUT.client.log" >&2) &
+client_pid=$!
+rc=0
+wait "$client_pid" || rc=$?
+client_pid=
 if [ $rc -ne 0 ] && grep -q "does not offer this call" "$OUT.client.log"; then
   # This server build has no StylizeVideo yet: show what exists, a still frame.
   say "NOTE: this server does not implement StylizeVideo yet; stylizing one"
