@@ -79,9 +79,9 @@ struct Fixture {
     server->WaitUntilReady().IgnoreError();
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(256 << 20);
-    stub = v1::Stylizer::NewStub(grpc::CreateCustomChannel(
-        absl::StrCat("127.0.0.1:", server->port()),
-        grpc::InsecureChannelCredentials(), args));
+    stub = v1::Stylizer::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server->port()),
+                                  grpc::InsecureChannelCredentials(), args));
   }
   std::unique_ptr<Server> server;
   std::unique_ptr<v1::Stylizer::Stub> stub;

@@ -34,7 +34,9 @@ class CallLog {
   // Counts stylized outputs (frames x styles). Thread-safe.
   void AddFrames(int64_t n) { frames_.fetch_add(n, std::memory_order_relaxed); }
   // Counts payload bytes received / sent. Thread-safe.
-  void AddBytesIn(int64_t n) { bytes_in_.fetch_add(n, std::memory_order_relaxed); }
+  void AddBytesIn(int64_t n) {
+    bytes_in_.fetch_add(n, std::memory_order_relaxed);
+  }
   void AddBytesOut(int64_t n) {
     bytes_out_.fetch_add(n, std::memory_order_relaxed);
   }

@@ -36,7 +36,7 @@ using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
 using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
 
-constexpr unsigned char kPngSignature[8] = {0x89, 'P', 'N', 'G',
+constexpr unsigned char kPngSignature[8] = {0x89, 'P',  'N',  'G',
                                             '\r', '\n', 0x1a, '\n'};
 
 bool IsPng(absl::string_view d) {
@@ -91,7 +91,8 @@ absl::StatusOr<ImageSize> ProbeJpeg(absl::string_view d) {
       ++i;
       continue;
     }
-    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+    if (marker == 0xD8 || marker == 0x01 ||
+        (marker >= 0xD0 && marker <= 0xD7)) {
       i += 2;  // markers without a length
       continue;
     }
@@ -103,8 +104,8 @@ absl::StatusOr<ImageSize> ProbeJpeg(absl::string_view d) {
       if (i + 9 > d.size()) break;
       const int h = BigEndian16(p + i + 5), w = BigEndian16(p + i + 7);
       if (w == 0 || h == 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "the JPEG header gives an invalid size ", w, "x", h));
+        return absl::InvalidArgumentError(
+            absl::StrCat("the JPEG header gives an invalid size ", w, "x", h));
       }
       return ImageSize{w, h};
     }
@@ -117,10 +118,10 @@ absl::StatusOr<ImageSize> ProbeJpeg(absl::string_view d) {
 
 absl::Status CheckPixels(uint64_t width, uint64_t height, uint64_t max_pixels) {
   if (width * height > max_pixels) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the image is ", width, "x", height, " (", width * height,
-        " pixels), over the server's limit of ", max_pixels,
-        " pixels; downscale it first"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the image is ", width, "x", height, " (", width * height,
+                     " pixels), over the server's limit of ", max_pixels,
+                     " pixels; downscale it first"));
   }
   return absl::OkStatus();
 }
@@ -129,12 +130,23 @@ absl::Status CheckPixels(uint64_t width, uint64_t height, uint64_t max_pixels) {
 // format plus a range flag.
 AVPixelFormat PlainFormat(AVPixelFormat f, bool* full_range) {
   switch (f) {
-    case AV_PIX_FMT_YUVJ420P: *full_range = true; return AV_PIX_FMT_YUV420P;
-    case AV_PIX_FMT_YUVJ422P: *full_range = true; return AV_PIX_FMT_YUV422P;
-    case AV_PIX_FMT_YUVJ444P: *full_range = true; return AV_PIX_FMT_YUV444P;
-    case AV_PIX_FMT_YUVJ440P: *full_range = true; return AV_PIX_FMT_YUV440P;
-    case AV_PIX_FMT_YUVJ411P: *full_range = true; return AV_PIX_FMT_YUV411P;
-    default: return f;
+    case AV_PIX_FMT_YUVJ420P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV440P;
+    case AV_PIX_FMT_YUVJ411P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV411P;
+    default:
+      return f;
   }
 }
 
@@ -201,7 +213,8 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
     return absl::InternalError(
         absl::StrCat("cannot open the ", kind, " decoder: ", AvError(rc)));
   }
-  if (data.size() > static_cast<size_t>(INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE)) {
+  if (data.size() >
+      static_cast<size_t>(INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE)) {
     return absl::InvalidArgumentError("the encoded image is too large");
   }
   rc = av_new_packet(packet.get(), static_cast<int>(data.size()));
@@ -212,10 +225,11 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
   std::memcpy(packet->data, data.data(), data.size());
   rc = avcodec_send_packet(ctx.get(), packet.get());
   if (rc >= 0) rc = avcodec_send_packet(ctx.get(), nullptr);  // flush
-  if (rc >= 0 || rc == AVERROR_EOF) rc = avcodec_receive_frame(ctx.get(), frame.get());
+  if (rc >= 0 || rc == AVERROR_EOF)
+    rc = avcodec_receive_frame(ctx.get(), frame.get());
   if (rc < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the ", kind, " image cannot be decoded: ", AvError(rc)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ", kind, " image cannot be decoded: ", AvError(rc)));
   }
   if (frame->width <= 0 || frame->height <= 0) {
     return absl::InvalidArgumentError(
@@ -237,13 +251,13 @@ absl::StatusOr<std::string> EncodeOne(AVCodecContext* ctx, AVFrame* frame,
   if (!packet) return absl::ResourceExhaustedError("out of memory");
   int rc = avcodec_send_frame(ctx, frame);
   if (rc >= 0) rc = avcodec_send_frame(ctx, nullptr);
-  if (rc >= 0 || rc == AVERROR_EOF) rc = avcodec_receive_packet(ctx, packet.get());
+  if (rc >= 0 || rc == AVERROR_EOF)
+    rc = avcodec_receive_packet(ctx, packet.get());
   if (rc < 0) {
     return absl::InternalError(
         absl::StrCat(kind, " encoding failed: ", AvError(rc)));
   }
-  return std::string(reinterpret_cast<const char*>(packet->data),
-                     packet->size);
+  return std::string(reinterpret_cast<const char*>(packet->data), packet->size);
 }
 
 absl::StatusOr<CodecContextPtr> OpenEncoder(AVCodecID id, const RgbFrame& frame,
@@ -357,9 +371,9 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
     case v1::Image::kRaw: {
       const v1::RawImage& raw = image.raw();
       if (raw.width() == 0 || raw.height() == 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "image.raw has size ", raw.width(), "x", raw.height(),
-            "; width and height must be positive"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("image.raw has size ", raw.width(), "x", raw.height(),
+                         "; width and height must be positive"));
       }
       if (absl::Status s = CheckPixels(raw.width(), raw.height(), max_pixels);
           !s.ok()) {
@@ -368,8 +382,8 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
       const uint64_t expected = uint64_t{raw.width()} * raw.height() * 3;
       if (raw.rgb().size() != expected) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "image.raw.rgb has ", raw.rgb().size(), " bytes but ",
-            raw.width(), "x", raw.height(), " RGB24 needs ", expected));
+            "image.raw.rgb has ", raw.rgb().size(), " bytes but ", raw.width(),
+            "x", raw.height(), " RGB24 needs ", expected));
       }
       RgbFrame out;
       out.width = static_cast<int>(raw.width());

@@ -26,10 +26,10 @@ struct ImageSize {
 // INVALID_ARGUMENT if `encoded` is neither or its header is damaged.
 absl::StatusOr<ImageSize> ProbeImageSize(absl::string_view encoded);
 
-// Decodes `image` (PNG, JPEG, or raw RGB24) into RGB24. Alpha is dropped, 16-bit
-// samples are reduced to 8, grey and palette images are expanded. Returns
-// INVALID_ARGUMENT for an empty, undecodable or inconsistent image and for one
-// over `max_pixels` (checked before decoding).
+// Decodes `image` (PNG, JPEG, or raw RGB24) into RGB24. Alpha is dropped,
+// 16-bit samples are reduced to 8, grey and palette images are expanded.
+// Returns INVALID_ARGUMENT for an empty, undecodable or inconsistent image and
+// for one over `max_pixels` (checked before decoding).
 absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
                                      uint64_t max_pixels);
 

@@ -105,7 +105,8 @@ TEST(ImageCodecTest, DecodesOtherPixelFormats) {
     const std::string path = absl::StrCat(dir, "/in_", fmt, ".", ext);
     const std::string cmd = absl::StrCat(
         "ffmpeg -v error -y -f lavfi -i testsrc=size=40x30 -frames:v 1 "
-        "-pix_fmt ", fmt, " ", path);
+        "-pix_fmt ",
+        fmt, " ", path);
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     std::ifstream file(path, std::ios::binary);
     std::stringstream bytes;
@@ -160,7 +161,8 @@ TEST(ImageCodecTest, RefusesMalformedImages) {
   v1::Image png;
   ASSERT_TRUE(EncodeImage(Gradient(32, 32), v1::IMAGE_FORMAT_PNG, &png).ok());
   std::string corrupt = png.encoded();
-  for (size_t i = 40; i < corrupt.size(); ++i) corrupt[i] = static_cast<char>(i * 7);
+  for (size_t i = 40; i < corrupt.size(); ++i)
+    corrupt[i] = static_cast<char>(i * 7);
   v1::Image jpeg;
   ASSERT_TRUE(EncodeImage(Gradient(32, 32), v1::IMAGE_FORMAT_JPEG, &jpeg).ok());
 

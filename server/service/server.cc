@@ -51,7 +51,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     }
     return grpc::InsecureServerCredentials();
   }
-  absl::StatusOr<std::string> cert = ReadFile(o.tls_cert_file, "TLS certificate");
+  absl::StatusOr<std::string> cert =
+      ReadFile(o.tls_cert_file, "TLS certificate");
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = ReadFile(o.tls_key_file, "TLS key");
   if (!key.ok()) return key.status();
@@ -190,11 +191,10 @@ void Server::LoadModel() {
   absl::StatusOr<std::unique_ptr<StyleModel>> model = options_.load_model();
   if (model.ok()) {
     model_ = *std::move(model);
-    absl::StatusOr<std::unique_ptr<JobQueue>> queue =
-        JobQueue::Create(options_.queue, model_.get(),
-                         options_.metrics != nullptr
-                             ? options_.metrics->queue_observer()
-                             : nullptr);
+    absl::StatusOr<std::unique_ptr<JobQueue>> queue = JobQueue::Create(
+        options_.queue, model_.get(),
+        options_.metrics != nullptr ? options_.metrics->queue_observer()
+                                    : nullptr);
     if (queue.ok()) {
       queue_ = *std::move(queue);
       if (options_.warmup) status = WarmUp();
@@ -225,7 +225,8 @@ void Server::LoadModel() {
   }
   load_status_ = status;
   loaded_.Notify();
-  if (!status.ok() && options_.on_load_failure) options_.on_load_failure(status);
+  if (!status.ok() && options_.on_load_failure)
+    options_.on_load_failure(status);
 }
 
 absl::Status Server::WarmUp() {

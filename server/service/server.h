@@ -36,7 +36,8 @@ class TokenAuth;
 class WorkPool;
 
 // Loads the model; runs on the server's loader thread.
-using ModelLoader = std::function<absl::StatusOr<std::unique_ptr<StyleModel>>()>;
+using ModelLoader =
+    std::function<absl::StatusOr<std::unique_ptr<StyleModel>>()>;
 
 class Server {
  public:

@@ -17,8 +17,8 @@ ServiceContext::ServiceContext(const ServiceLimits& limits, WorkPool* pool,
       metrics_(metrics),
       require_client_certificate_(require_client_certificate) {}
 
-void ServiceContext::SetServing(const ModelDescription* model,
-                                JobQueue* queue, int max_batch_size) {
+void ServiceContext::SetServing(const ModelDescription* model, JobQueue* queue,
+                                int max_batch_size) {
   model_ = model;
   queue_ = queue;
   max_batch_size_ = max_batch_size;

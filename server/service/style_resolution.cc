@@ -58,8 +58,8 @@ absl::StatusOr<std::vector<float>> BlendRow(const v1::StyleBlend& blend,
 }  // namespace
 
 absl::StatusOr<ResolvedStyles> ResolveStyles(
-    const google::protobuf::RepeatedPtrField<v1::Style>& styles,
-    int num_styles, int max_outputs) {
+    const google::protobuf::RepeatedPtrField<v1::Style>& styles, int num_styles,
+    int max_outputs) {
   if (num_styles <= 0) {
     return absl::FailedPreconditionError("the model has no styles");
   }
@@ -79,9 +79,9 @@ absl::StatusOr<ResolvedStyles> ResolveStyles(
     return out;
   }
   if (styles.size() > max_outputs) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the request asks for ", styles.size(),
-                     " styles; at most ", max_outputs, " are allowed per request"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request asks for ", styles.size(), " styles; at most ",
+        max_outputs, " are allowed per request"));
   }
   for (int pos = 0; pos < styles.size(); ++pos) {
     const v1::Style& style = styles[pos];
@@ -105,8 +105,8 @@ absl::StatusOr<ResolvedStyles> ResolveStyles(
         break;
       }
       default:
-        return absl::InvalidArgumentError(absl::StrCat(
-            "styles[", pos, "] sets neither index nor blend"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("styles[", pos, "] sets neither index nor blend"));
     }
     if (absl::Status s = ValidateStyleWeights(row, num_styles); !s.ok()) {
       return absl::InvalidArgumentError(

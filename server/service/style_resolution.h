@@ -33,8 +33,8 @@ struct ResolvedStyles {
 // Returns INVALID_ARGUMENT naming the offending entry otherwise, or when more
 // than `max_outputs` styles are asked for.
 absl::StatusOr<ResolvedStyles> ResolveStyles(
-    const google::protobuf::RepeatedPtrField<v1::Style>& styles,
-    int num_styles, int max_outputs);
+    const google::protobuf::RepeatedPtrField<v1::Style>& styles, int num_styles,
+    int max_outputs);
 
 }  // namespace stylizer
 

@@ -53,15 +53,15 @@ TEST(ResolveStylesTest, IndicesKeepRequestPositions) {
 TEST(ResolveStylesTest, BlendIsNormalised) {
   auto r = ResolveStyles(Styles({Blend({0, 3, 0}, {1, 2, 1})}), 4, 64);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_THAT(r->weights[0], ElementsAre(FloatNear(0.5, 1e-6), 0, 0,
-                                         FloatNear(0.5, 1e-6)));
+  EXPECT_THAT(r->weights[0],
+              ElementsAre(FloatNear(0.5, 1e-6), 0, 0, FloatNear(0.5, 1e-6)));
 }
 
 TEST(ResolveStylesTest, BlendWithoutWeightsIsAnEqualMix) {
   auto r = ResolveStyles(Styles({Blend({1, 2}, {})}), 4, 64);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_THAT(r->weights[0], ElementsAre(0, FloatNear(0.5, 1e-6),
-                                         FloatNear(0.5, 1e-6), 0));
+  EXPECT_THAT(r->weights[0],
+              ElementsAre(0, FloatNear(0.5, 1e-6), FloatNear(0.5, 1e-6), 0));
 }
 
 TEST(ResolveStylesTest, RefusesBadStyles) {

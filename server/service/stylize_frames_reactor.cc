@@ -24,9 +24,7 @@ StylizeFramesReactor::Start(ServiceContext* service,
 
 StylizeFramesReactor::StylizeFramesReactor(ServiceContext* service,
                                            grpc::CallbackServerContext* context)
-    : service_(service),
-      context_(context),
-      log_(service, kMethod, *context) {}
+    : service_(service), context_(context), log_(service, kMethod, *context) {}
 
 StylizeFramesReactor::~StylizeFramesReactor() {
   job_.reset();  // closes the job before the stream slot is given back
@@ -202,7 +200,8 @@ void StylizeFramesReactor::EncodeResults() {
     for (size_t i = 0; status.ok() && i < result.outputs.size(); ++i) {
       v1::StyledImage* out = response.add_images();
       out->set_output_index(meta.output_indices[i]);
-      status = EncodeImage(result.outputs[i], meta.format, out->mutable_image());
+      status =
+          EncodeImage(result.outputs[i], meta.format, out->mutable_image());
       bytes += out->image().has_raw() ? out->image().raw().rgb().size()
                                       : out->image().encoded().size();
     }

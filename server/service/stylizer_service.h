@@ -14,8 +14,8 @@
 
 namespace stylizer {
 
-using VideoReactor = grpc::ServerBidiReactor<v1::StylizeVideoRequest,
-                                             v1::StylizeVideoResponse>;
+using VideoReactor =
+    grpc::ServerBidiReactor<v1::StylizeVideoRequest, v1::StylizeVideoResponse>;
 // Makes the reactor of one StylizeVideo call (it deletes itself in OnDone).
 using VideoReactorFactory =
     std::function<VideoReactor*(ServiceContext*, grpc::CallbackServerContext*)>;
@@ -27,9 +27,9 @@ class StylizerService final : public v1::Stylizer::CallbackService {
   StylizerService(ServiceContext* context, VideoReactorFactory video);
 
   // Describes the loaded model and the server's limits.
-  grpc::ServerUnaryReactor* GetModelInfo(
-      grpc::CallbackServerContext* context,
-      const v1::GetModelInfoRequest* request, v1::ModelInfo* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
+                                         const v1::GetModelInfoRequest* request,
+                                         v1::ModelInfo* response) override;
 
   // One image, one output per style (StylizeImageReactor).
   grpc::ServerUnaryReactor* StylizeImage(

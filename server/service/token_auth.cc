@@ -40,9 +40,8 @@ absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromFile(
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
-    const std::string what =
-        absl::StrCat("cannot read the auth token file ", path, ": ",
-                     std::strerror(err));
+    const std::string what = absl::StrCat("cannot read the auth token file ",
+                                          path, ": ", std::strerror(err));
     return err == EACCES ? absl::PermissionDeniedError(what)
                          : absl::NotFoundError(what);
   }

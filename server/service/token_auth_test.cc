@@ -37,9 +37,7 @@ TEST(TokenAuthTest, AcceptsOnlyTheRightBearerToken) {
 
 TEST(TokenAuthTest, ReadsAndTrimsTheFile) {
   const std::string path = ::testing::TempDir() + "/token";
-  {
-    std::ofstream(path) << "  " << kToken << "\n";
-  }
+  { std::ofstream(path) << "  " << kToken << "\n"; }
   auto auth = TokenAuth::FromFile(path);
   ASSERT_TRUE(auth.ok()) << auth.status();
   EXPECT_TRUE((*auth)->Check(std::string("Bearer ") + kToken).ok());

@@ -120,12 +120,13 @@ std::string ListServices(const std::shared_ptr<grpc::Channel>& channel) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
   auto call = stub.PrepareCall(
-      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-      &cq);
+      &context,
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag;
   bool ok = false;
   auto step = [&](intptr_t expected) {
-    return cq.Next(&tag, &ok) && ok && reinterpret_cast<intptr_t>(tag) == expected;
+    return cq.Next(&tag, &ok) && ok &&
+           reinterpret_cast<intptr_t>(tag) == expected;
   };
   call->StartCall(reinterpret_cast<void*>(1));
   if (!step(1)) return "start failed";

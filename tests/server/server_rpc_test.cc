@@ -155,8 +155,10 @@ TEST_F(ServerRpcTest, StylizeImageRawJpegAndBlends) {
 
 TEST_F(ServerRpcTest, ErrorRowsOfTheContract) {
   // A PNG header that claims 100000x100000 pixels, and nothing else.
-  std::string huge("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\x01\x86\xa0\0\x01\x86\xa0"
-                   "\x08\x02\0\0\0\0\0\0\0", 33);
+  std::string huge(
+      "\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\x01\x86\xa0\0\x01\x86\xa0"
+      "\x08\x02\0\0\0\0\0\0\0",
+      33);
   const std::string png = PngImage(TestFrame(kW, kH, 3)).encoded();
   struct Case {
     std::string name;
@@ -176,9 +178,12 @@ TEST_F(ServerRpcTest, ErrorRowsOfTheContract) {
   add("index out of range", StatusCode::INVALID_ARGUMENT, "out of range",
       [](auto* r) { *r->add_styles() = Index(4); });
   add("negative blend", StatusCode::INVALID_ARGUMENT, "non-negative",
-      [](auto* r) { *r->add_styles() = Blend({0, 1}, {1, -1}); });
-  add("zero blend", StatusCode::INVALID_ARGUMENT, "all zero",
-      [](auto* r) { *r->add_styles() = Blend({0, 1}, {0, 0}); });
+      [](auto* r) {
+        *r->add_styles() = Blend({0, 1}, {1, -1});
+      });
+  add("zero blend", StatusCode::INVALID_ARGUMENT, "all zero", [](auto* r) {
+    *r->add_styles() = Blend({0, 1}, {0, 0});
+  });
   add("empty style", StatusCode::INVALID_ARGUMENT, "neither index nor blend",
       [](auto* r) { r->add_styles(); });
   add("no image", StatusCode::INVALID_ARGUMENT, "no image",
@@ -191,11 +196,10 @@ TEST_F(ServerRpcTest, ErrorRowsOfTheContract) {
       [&](auto* r) { r->mutable_image()->set_encoded(huge); });
   add("oversize raw", StatusCode::INVALID_ARGUMENT, "limit",
       [](auto* r) { *r->mutable_image() = RawImage(TestFrame(700, 500, 0)); });
-  add("raw size mismatch", StatusCode::INVALID_ARGUMENT, "bytes",
-      [](auto* r) {
-        *r->mutable_image() = RawImage(TestFrame(kW, kH, 0));
-        r->mutable_image()->mutable_raw()->set_width(kW + 1);
-      });
+  add("raw size mismatch", StatusCode::INVALID_ARGUMENT, "bytes", [](auto* r) {
+    *r->mutable_image() = RawImage(TestFrame(kW, kH, 0));
+    r->mutable_image()->mutable_raw()->set_width(kW + 1);
+  });
   add("message over the size limit", StatusCode::RESOURCE_EXHAUSTED, "",
       [](auto* r) {
         r->mutable_image()->set_encoded(std::string(5 << 20, 'x'));
@@ -292,8 +296,8 @@ TEST_F(ServerRpcTest, DeadlineExceededDropsTheQueuedWork) {
   EXPECT_EQ(model_.batches(), 1 + 2);  // warm-up + the two blockers
 }
 
-using FramesStream =
-    grpc::ClientReaderWriter<v1::StylizeFramesRequest, v1::StylizeFramesResponse>;
+using FramesStream = grpc::ClientReaderWriter<v1::StylizeFramesRequest,
+                                              v1::StylizeFramesResponse>;
 
 TEST_F(ServerRpcTest, StylizeFramesAnswersInOrderWithStickyStyles) {
   grpc::ClientContext context;
@@ -425,15 +429,15 @@ TEST_F(ServerRpcTest, CancelledStreamFreesItsQueueItems) {
   model_.Release();
   EXPECT_TRUE(WaitFor([&] { return QueuedItems() == 0; }));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  EXPECT_TRUE(WaitFor([&] {
-    return server_->context()->active_streams() == 0;
-  }));
+  EXPECT_TRUE(
+      WaitFor([&] { return server_->context()->active_streams() == 0; }));
 }
 
 TEST_F(ServerRpcTest, StreamDeadlineExceeded) {
   model_.Hold();
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+  context.set_deadline(
+      absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
   std::unique_ptr<FramesStream> stream = stub_->StylizeFrames(&context);
   for (int i = 0; i < 4; ++i) {  // 16 items
     v1::StylizeFramesRequest request;
@@ -506,8 +510,8 @@ TEST_F(ServerRpcTest, StylizeVideoWithoutPipelineIsUnimplemented) {
 }
 
 HealthCheckResponse::ServingStatus Check(grpc::Channel* channel) {
-  auto health = Health::NewStub(std::shared_ptr<grpc::Channel>(
-      channel, [](grpc::Channel*) {}));
+  auto health = Health::NewStub(
+      std::shared_ptr<grpc::Channel>(channel, [](grpc::Channel*) {}));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   HealthCheckRequest request;

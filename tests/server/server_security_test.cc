@@ -42,11 +42,14 @@ class Pki {
         "for ca in ca rogue; do openssl req -x509 ", ec,
         " -keyout $ca.key -out $ca.crt -days 2 -subj /CN=$ca-ca; done\n",
         "echo subjectAltName=DNS:localhost,IP:127.0.0.1 > san.ext\n",
-        "openssl req ", ec, " -keyout server.key -out server.csr -subj /CN=localhost\n",
+        "openssl req ", ec,
+        " -keyout server.key -out server.csr -subj /CN=localhost\n",
         "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key "
         "-CAcreateserial -out server.crt -days 2 -extfile san.ext\n",
         "for c in client:ca intruder:rogue; do n=${c%%:*}; a=${c##*:};"
-        " openssl req ", ec, " -keyout $n.key -out $n.csr -subj /CN=$n;"
+        " openssl req ",
+        ec,
+        " -keyout $n.key -out $n.csr -subj /CN=$n;"
         " openssl x509 -req -in $n.csr -CA $a.crt -CAkey $a.key"
         " -CAcreateserial -out $n.crt -days 2; done\n");
     const std::string path = dir + "/make.sh";
@@ -96,8 +99,8 @@ class ServerSecurityTest : public ::testing::Test {
     args.SetSslTargetNameOverride("localhost");
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     return grpc::CreateCustomChannel(
-        absl::StrCat("127.0.0.1:", server_->port()),
-        grpc::SslCredentials(ssl), args);
+        absl::StrCat("127.0.0.1:", server_->port()), grpc::SslCredentials(ssl),
+        args);
   }
 
   grpc::Status Info(const std::shared_ptr<grpc::Channel>& channel,
@@ -167,7 +170,8 @@ TEST_F(ServerSecurityTest, TokenAuthGuardsEveryStylizerMethodButNotHealth) {
   const std::string right = absl::StrCat("Bearer ", kToken);
   EXPECT_TRUE(Info(channel, right).ok());
   for (const std::string& wrong :
-       {std::string(), std::string(kToken), absl::StrCat("Bearer ", kToken, "x"),
+       {std::string(), std::string(kToken),
+        absl::StrCat("Bearer ", kToken, "x"),
         std::string("Bearer test-token-0123456789abcdeX")}) {
     grpc::Status status = Info(channel, wrong);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << wrong;
@@ -186,7 +190,8 @@ TEST_F(ServerSecurityTest, TokenAuthGuardsEveryStylizerMethodButNotHealth) {
               grpc::StatusCode::UNAUTHENTICATED);
   }
   {  // StylizeFrames, refused and then accepted
-    for (const std::string& token : {std::string("Bearer wrong-wrong-wrong-wr"), right}) {
+    for (const std::string& token :
+         {std::string("Bearer wrong-wrong-wrong-wr"), right}) {
       grpc::ClientContext context;
       context.AddMetadata("authorization", token);
       auto stream = stub->StylizeFrames(&context);

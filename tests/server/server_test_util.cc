@@ -102,7 +102,8 @@ void ControlledModel::FailWidth(int width) {
 
 void ControlledModel::AwaitHeldBatch() {
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(+[](int* held) { return *held > 0; }, &held_));
+  mu_.Await(absl::Condition(
+      +[](int* held) { return *held > 0; }, &held_));
 }
 
 int ControlledModel::batches() const {
