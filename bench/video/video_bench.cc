@@ -119,8 +119,6 @@ int Main() {
       return 1;
     }
   }
-  auto bytes = media::testing::ReadFile(input);
-  if (!bytes.ok()) return 1;
 
   std::unique_ptr<StyleModel> model;
   std::string model_path = absl::GetFlag(FLAGS_model);
@@ -232,7 +230,18 @@ int Main() {
     absl::Time start = absl::Now();
     auto pipeline = media::VideoPipeline::Start(options, spool->get(), &sink);
     if (!pipeline.ok()) return 1;
-    (void)(*spool)->Append(*bytes);
+    // Upload from the file in 1 MiB pieces, as a client would, so that the
+    // process holds no copy of the movie besides the job's own spool.
+    std::ifstream file(input, std::ios::binary);
+    std::vector<char> piece(1 << 20);
+    while (file) {
+      file.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+      if (file.gcount() <= 0) break;
+      if (!(*spool)->Append(absl::string_view(piece.data(), file.gcount()))
+               .ok()) {
+        break;
+      }
+    }
     (*spool)->Finish();
     sink.done.WaitForNotification();
     double secs = absl::ToDoubleSeconds(absl::Now() - start);

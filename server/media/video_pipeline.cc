@@ -234,6 +234,7 @@ absl::Status VideoPipeline::DecodeLoop(MovieReader* reader, int width,
   RgbConverter converter(width, height);
   uint64_t sequence = 0;
   while (true) {
+    const absl::Time decode_start = absl::Now();
     absl::StatusOr<MovieReader::Item> item = reader->Next();
     if (!item.ok()) return item.status();
     auto entry = std::make_unique<Entry>();
@@ -255,6 +256,9 @@ absl::Status VideoPipeline::DecodeLoop(MovieReader* reader, int width,
     auto rgb = std::make_shared<RgbFrame>();
     absl::Status s = converter.Convert(frame, rgb.get());
     if (!s.ok()) return s;
+    if (options_.on_decode_time) {
+      options_.on_decode_time(absl::Now() - decode_start);
+    }
     entry->kind = Entry::Kind::kVideo;
     entry->sequence = sequence;
     entry->pts = frame.pts;
@@ -312,9 +316,15 @@ void VideoPipeline::WriterLoop(int index, MovieWriter* writer) {
     bool end = false;
     switch (entry->kind) {
       case Entry::Kind::kVideo:
-        s = entry->status.ok()
-                ? writer->WriteVideo(frame, entry->pts, entry->duration)
-                : entry->status;
+        if (entry->status.ok()) {
+          const absl::Time encode_start = absl::Now();
+          s = writer->WriteVideo(frame, entry->pts, entry->duration);
+          if (options_.on_encode_time) {
+            options_.on_encode_time(absl::Now() - encode_start);
+          }
+        } else {
+          s = entry->status;
+        }
         break;
       case Entry::Kind::kAudio:
         s = writer->WriteAudio(*entry->packet);

@@ -78,6 +78,11 @@ class VideoPipeline {
     absl::Time deadline = absl::InfiniteFuture();
     // For logs.
     std::string name;
+    // Optional timing hooks (called on the job's threads; must be cheap and
+    // thread-safe): demux + decode + convert of one frame, and convert +
+    // encode + mux of one frame of one output.
+    std::function<void(absl::Duration)> on_decode_time;
+    std::function<void(absl::Duration)> on_encode_time;
   };
 
   // Validates `options` and starts the job's threads. `spool` and `sink`

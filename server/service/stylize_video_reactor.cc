@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "server/metrics/metrics.h"
 #include "server/service/status_util.h"
 #include "server/service/work_pool.h"
 
@@ -91,7 +92,10 @@ StylizeVideoReactor::StylizeVideoReactor(ServiceContext* service,
       context_(context),
       options_(options),
       job_id_(NewJobId()),
-      log_(service, kMethod, *context) {}
+      start_(absl::Now()),
+      log_(service, kMethod, *context) {
+  log_.SetJobId(job_id_);
+}
 
 StylizeVideoReactor::~StylizeVideoReactor() {
   std::unique_ptr<media::VideoPipeline> pipeline;
@@ -151,6 +155,10 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
   p.progress_interval = options_.progress_interval;
   p.deadline = CallDeadline(*context_);
   p.name = absl::StrCat(kMethod, " ", job_id_);
+  if (Metrics* metrics = service_->metrics()) {
+    p.on_decode_time = [metrics](absl::Duration d) { metrics->RecordDecode(d); };
+    p.on_encode_time = [metrics](absl::Duration d) { metrics->RecordEncode(d); };
+  }
   absl::StatusOr<std::unique_ptr<media::VideoPipeline>> pipeline =
       media::VideoPipeline::Start(std::move(p), spool_.get(), this);
   if (!pipeline.ok()) return ToGrpcStatus(pipeline.status());
@@ -195,6 +203,10 @@ void StylizeVideoReactor::OnReadDone(bool ok) {
       return;
     }
     log_.AddBytesIn(request_.chunk().size());
+    {
+      absl::MutexLock lock(&mu_);
+      bytes_in_ += static_cast<int64_t>(request_.chunk().size());
+    }
     absl::Status s = spool_->Append(request_.chunk());
     request_.clear_chunk();
     if (!s.ok()) {
@@ -220,6 +232,11 @@ void StylizeVideoReactor::ReadNextWhenWanted() {
 
 void StylizeVideoReactor::OnAccepted(const media::MovieInfo& info,
                                      int output_width, int output_height) {
+  {
+    absl::MutexLock lock(&mu_);
+    record_.width = output_width;
+    record_.height = output_height;
+  }
   v1::StylizeVideoResponse response;
   v1::JobAccepted* accepted = response.mutable_accepted();
   accepted->set_job_id(job_id_);
@@ -238,6 +255,7 @@ void StylizeVideoReactor::OnProgress(const media::VideoProgress& progress) {
   p->set_fps(progress.fps);
   p->set_bytes_received(progress.bytes_received);
   absl::MutexLock lock(&mu_);
+  record_.frames = progress.frames_decoded;
   if (progress_queued_) {  // replace the one not yet sent
     for (auto it = responses_.rbegin(); it != responses_.rend(); ++it) {
       if (it->has_progress()) {
@@ -261,6 +279,7 @@ absl::Status StylizeVideoReactor::OnOutputChunk(int output_index,
     return absl::CancelledError("the call is ending");
   }
   log_.AddBytesOut(bytes.size());
+  bytes_out_ += static_cast<int64_t>(bytes.size());
   EnqueueLocked(std::move(response));
   // A slow reader: hold this encoder until the backlog drains.
   mu_.Await(absl::Condition(
@@ -300,6 +319,7 @@ void StylizeVideoReactor::OnFinished(
   summary->set_elapsed_seconds(result->elapsed_seconds);
   log_.AddFrames(frames);
   absl::MutexLock lock(&mu_);
+  if (!result->outputs.empty()) record_.frames = result->outputs[0].frames;
   if (failure_.has_value()) return;
   summary_queued_ = true;
   EnqueueLocked(std::move(response));
@@ -376,16 +396,28 @@ void StylizeVideoReactor::Fail(const grpc::Status& status) {
 void StylizeVideoReactor::MaybeFinishLocked() {
   if (finished_ || write_in_flight_) return;
   if (failure_.has_value()) {
-    finished_ = true;
-    log_.Finish(*failure_);
-    Finish(*failure_);
-    return;
+    FinishLocked(*failure_);
+  } else if (summary_queued_ && responses_.empty()) {
+    FinishLocked(grpc::Status::OK);
   }
-  if (summary_queued_ && responses_.empty()) {
-    finished_ = true;
-    log_.Finish(grpc::Status::OK);
-    Finish(grpc::Status::OK);
+}
+
+void StylizeVideoReactor::FinishLocked(const grpc::Status& status) {
+  finished_ = true;
+  if (Metrics* metrics = service_->metrics()) {
+    record_.job_id = job_id_;
+    record_.peer = context_->peer();
+    record_.status = absl::Status(
+        static_cast<absl::StatusCode>(status.error_code()),
+        status.error_message());
+    record_.duration = absl::Now() - start_;
+    record_.outputs = static_cast<int>(output_indices_.size());
+    record_.bytes_in = bytes_in_;
+    record_.bytes_out = bytes_out_;
+    metrics->LogVideoJob(record_);
   }
+  log_.Finish(status);
+  Finish(status);
 }
 
 void StylizeVideoReactor::OnDone() {

@@ -25,6 +25,7 @@
 #include "server/media/spool.h"
 #include "server/media/video_pipeline.h"
 #include "server/media/video_sink.h"
+#include "server/metrics/metrics.h"
 #include "server/service/call_log.h"
 #include "server/service/service_context.h"
 #include "server/service/stylizer_service.h"
@@ -103,11 +104,15 @@ class StylizeVideoReactor final : public VideoReactor,
   // Ends the call with `status` (the first wins) and stops the pipeline.
   void Fail(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reports the job (log line, metrics) and finishes the call.
+  void FinishLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ServiceContext* const service_;
   grpc::CallbackServerContext* const context_;
   const StylizeVideoOptions options_;
   const std::string job_id_;
+  const absl::Time start_;
   CallLog log_;
   std::unique_ptr<ServiceContext::StreamSlot> slot_;
   std::vector<uint32_t> output_indices_;
@@ -133,6 +138,10 @@ class StylizeVideoReactor final : public VideoReactor,
   std::optional<grpc::Status> failure_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  // What the job's log line reports.
+  VideoJobRecord record_ ABSL_GUARDED_BY(mu_);
+  int64_t bytes_in_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t bytes_out_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace stylizer
