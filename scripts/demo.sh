@@ -7,7 +7,8 @@
 #   usage: scripts/demo.sh            (as root on a fresh Debian 12 machine)
 #   env:   BUILD_DIR (default build), OUT (default out/demo), MODEL (default
 #          models/default.pt), INPUT (default tests/data/sample.mp4),
-#          STYLES (default all), SKIP_SETUP=1 to skip install and build
+#          STYLES (default all), MAX_SIDE (e.g. 320: a faster, smaller run),
+#          SKIP_SETUP=1 to skip install and build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ OUT=${OUT:-out/demo}
 MODEL=${MODEL:-models/default.pt}
 INPUT=${INPUT:-tests/data/sample.mp4}
 STYLES=${STYLES:-all}
+MAX_SIDE=${MAX_SIDE:-}
 
 say() { echo "demo: $*"; }
 
@@ -91,7 +93,8 @@ progress=plain
 # In the background and waited for, so that a signal to this script is
 # handled at once (the trap stops the client, which removes partial outputs).
 "$cli" --server="$server" --progress="$progress" video "$INPUT" --styles="$STYLES" \
-  --out="$OUT" --contact_sheet="$OUT/contact.png" 2> >(tee "$OUT.client.log" >&2) &
+  ${MAX_SIDE:+--max_side="$MAX_SIDE"} --out="$OUT" --contact_sheet="$OUT/contact.png" \
+  2> >(tee "$OUT.client.log" >&2) &
 client_pid=$!
 rc=0
 wait "$client_pid" || rc=$?
