@@ -178,8 +178,9 @@ class ServerMetricsTest : public ::testing::Test {
     stub_ = v1::Stylizer::NewStub(
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", *grpc_port),
                             grpc::InsecureChannelCredentials()));
-    // Ready once GetModelInfo answers (the model is loaded and warmed).
-    const absl::Time give_up = absl::Now() + absl::Seconds(180);
+    // Ready once GetModelInfo answers (the model is loaded and warmed; this
+    // takes minutes on a busy 2-core machine).
+    const absl::Time give_up = absl::Now() + absl::Seconds(300);
     for (;;) {
       ASSERT_TRUE(server_->Running()) << "server exited:\n" << server_->Log();
       grpc::ClientContext context;
