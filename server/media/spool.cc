@@ -16,6 +16,8 @@ namespace stylizer {
 namespace media {
 namespace {
 
+constexpr size_t kBlockSize = size_t{1} << 20;
+
 std::string TempDir(const std::string& configured) {
   if (!configured.empty()) return configured;
   const char* env = std::getenv("TMPDIR");
@@ -72,12 +74,43 @@ Spool::~Spool() {
   if (fd_ >= 0) close(fd_);
 }
 
+void Spool::AppendToMemoryLocked(absl::string_view bytes) {
+  uint64_t at = size_;
+  while (!bytes.empty()) {
+    size_t in_block = static_cast<size_t>(at % kBlockSize);
+    if (in_block == 0 && at / kBlockSize == blocks_.size()) {
+      blocks_.push_back(std::make_unique<char[]>(kBlockSize));
+    }
+    size_t n = std::min(bytes.size(), kBlockSize - in_block);
+    std::memcpy(blocks_[at / kBlockSize].get() + in_block, bytes.data(), n);
+    bytes.remove_prefix(n);
+    at += n;
+  }
+}
+
+void Spool::ReadFromMemoryLocked(uint64_t offset, char* out,
+                                 size_t size) const {
+  while (size > 0) {
+    size_t in_block = static_cast<size_t>(offset % kBlockSize);
+    size_t n = std::min(size, kBlockSize - in_block);
+    std::memcpy(out, blocks_[offset / kBlockSize].get() + in_block, n);
+    out += n;
+    offset += n;
+    size -= n;
+  }
+}
+
 absl::Status Spool::SpillLocked() {
   absl::StatusOr<int> fd = OpenAnonymousFile(TempDir(options_.temp_dir));
   if (!fd.ok()) return fd.status();
   fd_ = *fd;
-  absl::Status s = WriteAll(fd_, memory_.data(), memory_.size(), 0);
-  std::string().swap(memory_);
+  absl::Status s;
+  for (uint64_t done = 0; done < size_ && s.ok(); done += kBlockSize) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kBlockSize, size_ - done));
+    s = WriteAll(fd_, blocks_[done / kBlockSize].get(), n, done);
+  }
+  blocks_.clear();
+  blocks_.shrink_to_fit();
   return s;
 }
 
@@ -93,7 +126,7 @@ absl::Status Spool::Append(absl::string_view bytes) {
           absl::StrCat("upload is larger than the limit of ",
                        options_.max_size, " bytes"));
     }
-    if (fd_ < 0 && memory_.size() + bytes.size() > options_.memory_limit) {
+    if (fd_ < 0 && size_ + bytes.size() > options_.memory_limit) {
       absl::Status s = SpillLocked();
       if (!s.ok()) return s;
     }
@@ -101,7 +134,7 @@ absl::Status Spool::Append(absl::string_view bytes) {
       absl::Status s = WriteAll(fd_, bytes.data(), bytes.size(), size_);
       if (!s.ok()) return s;
     } else {
-      memory_.append(bytes.data(), bytes.size());
+      AppendToMemoryLocked(bytes);
     }
     size_ += bytes.size();
   }
@@ -183,7 +216,7 @@ absl::StatusOr<size_t> Spool::ReadAt(uint64_t offset, char* out,
     if (offset >= size_) return size_t{0};
     n = static_cast<size_t>(std::min<uint64_t>(size, size_ - offset));
     if (fd_ < 0) {
-      std::memcpy(out, memory_.data() + offset, n);
+      ReadFromMemoryLocked(offset, out, n);
     } else {
       fd = fd_;
     }

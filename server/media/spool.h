@@ -33,9 +33,9 @@ namespace media {
 class Spool {
  public:
   struct Options {
-    // Bytes kept in memory; beyond this the spool moves to a temporary file.
-    // Default 32 MiB.
-    size_t memory_limit = size_t{32} << 20;
+    // Bytes kept in memory; beyond this the spool moves to a temporary file
+    // (the page cache then holds it, outside the process). Default 16 MiB.
+    size_t memory_limit = size_t{16} << 20;
     // Largest upload accepted; Append past it fails with RESOURCE_EXHAUSTED.
     // Default 8 GiB.
     uint64_t max_size = uint64_t{8} << 30;
@@ -99,6 +99,10 @@ class Spool {
  private:
   explicit Spool(const Options& options);
   absl::Status SpillLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AppendToMemoryLocked(absl::string_view bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReadFromMemoryLocked(uint64_t offset, char* out, size_t size) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool WantsMoreLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes the pending callback if it should run now.
   std::function<void()> TakeReadyCallbackLocked()
@@ -106,7 +110,8 @@ class Spool {
 
   const Options options_;
   mutable absl::Mutex mu_;
-  std::string memory_ ABSL_GUARDED_BY(mu_);
+  // In-memory bytes in fixed blocks (no reallocation peaks), until the spill.
+  std::vector<std::unique_ptr<char[]>> blocks_ ABSL_GUARDED_BY(mu_);
   int fd_ ABSL_GUARDED_BY(mu_) = -1;
   uint64_t size_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reader_high_water_ ABSL_GUARDED_BY(mu_) = 0;

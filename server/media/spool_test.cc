@@ -57,6 +57,21 @@ TEST(SpoolTest, MovesToAFileBeyondTheMemoryLimit) {
   EXPECT_EQ(c, data[42]);
 }
 
+TEST(SpoolTest, ReadsAcrossMemoryBlocks) {
+  auto spool = MakeSpool();
+  std::string data(3 * (1 << 20) + 12345, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i % 251);
+  for (size_t pos = 0; pos < data.size(); pos += 77777) {
+    ASSERT_TRUE(spool->Append(absl::string_view(data).substr(pos, 77777)).ok());
+  }
+  spool->Finish();
+  EXPECT_FALSE(spool->on_disk());
+  std::string got(200000, '\0');
+  ASSERT_EQ(*spool->ReadAt((1 << 20) - 1000, got.data(), got.size()),
+            got.size());
+  EXPECT_EQ(got, data.substr((1 << 20) - 1000, got.size()));
+}
+
 TEST(SpoolTest, ReadsWaitForBytesThatHaveNotArrived) {
   auto spool = MakeSpool();
   std::string got;

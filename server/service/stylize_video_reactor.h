@@ -36,8 +36,8 @@ namespace stylizer {
 // Server-wide settings of StylizeVideo calls (flags of stylizer-server).
 struct StylizeVideoOptions {
   // Upload bytes kept in memory per job before spilling to an anonymous
-  // temporary file. Default 32 MiB.
-  size_t spool_memory_bytes = size_t{32} << 20;
+  // temporary file. Default 16 MiB.
+  size_t spool_memory_bytes = size_t{16} << 20;
   // Largest upload; bigger ones end with RESOURCE_EXHAUSTED. Default 8 GiB.
   uint64_t max_upload_bytes = uint64_t{8} << 30;
   // Directory of the spill files; empty = $TMPDIR or /tmp.
