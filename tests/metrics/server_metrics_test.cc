@@ -65,6 +65,7 @@ struct VideoOutcome {
   grpc::Status status;
   v1::JobSummary summary;
   bool accepted = false;
+  std::string job_id;
   uint64_t output_bytes = 0;  // of every OutputChunk
 };
 
@@ -79,7 +80,10 @@ VideoOutcome RunVideoJob(v1::Stylizer::Stub& stub, const std::string& movie,
   std::thread reader([&] {
     v1::StylizeVideoResponse response;
     while (stream->Read(&response)) {
-      if (response.has_accepted()) outcome.accepted = true;
+      if (response.has_accepted()) {
+        outcome.accepted = true;
+        outcome.job_id = response.accepted().job_id();
+      }
       if (response.has_summary()) outcome.summary = response.summary();
       if (response.has_chunk()) {
         outcome.output_bytes += response.chunk().data().size();
@@ -320,6 +324,10 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
             1);
   EXPECT_EQ(Value("stylizer_video_jobs_total{outcome=\"OK\"}"), 1);
   EXPECT_EQ(Value("stylizer_video_job_duration_seconds_count"), 1);
+  // FFmpeg time: one decode per input frame, one encode per output frame.
+  EXPECT_EQ(Value("stylizer_decode_seconds_count"), kMovieFrames);
+  EXPECT_EQ(Value("stylizer_encode_seconds_count"),
+            static_cast<double>(video_frames));
   EXPECT_EQ(Value("count(stylizer_model_info{name=\"" + model_.name() + "\"})"),
             1);
   // Bytes as the client counted them; nothing left in flight.
@@ -356,6 +364,20 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
   }
   EXPECT_EQ(image_rpcs, 2);
   EXPECT_EQ(invalid_argument_rpcs, 1);
+  // One "job" line for the movie, with the job id the client was given.
+  int job_lines = 0;
+  for (const auto& entry : JsonLines(server_->Log())) {
+    const auto& fields = entry.fields();
+    if (fields.at("event").string_value() != "job") continue;
+    ++job_lines;
+    EXPECT_EQ(fields.at("code").string_value(), "OK");
+    EXPECT_EQ(fields.at("job_id").string_value(), video.job_id);
+    EXPECT_EQ(fields.at("outputs").number_value(), 2);
+    EXPECT_EQ(fields.at("frames").number_value(), kMovieFrames);
+    EXPECT_EQ(fields.at("bytes_in").number_value(),
+              static_cast<double>(movie.size()));
+  }
+  EXPECT_EQ(job_lines, 1);
 }
 
 }  // namespace
