@@ -25,8 +25,8 @@ namespace {
 class CliVideoObserver : public VideoObserver {
  public:
   CliVideoObserver(VideoOutputs* files, ProgressReporter* progress,
-                   std::ostream* err, int outputs)
-      : files_(files), progress_(progress), err_(err), outputs_(outputs) {}
+                   int outputs)
+      : files_(files), progress_(progress), outputs_(outputs) {}
 
   void OnUploadProgress(uint64_t sent, uint64_t total) override {
     if (progress_) progress_->OnUpload(sent, total);
@@ -39,12 +39,12 @@ class CliVideoObserver : public VideoObserver {
                                     in.output_height() != in.height())
               ? absl::StrFormat(" -> %dx%d", in.output_width(), in.output_height())
               : "";
-      *err_ << absl::StrFormat(
-          "job %s: %dx%d%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d outputs\n",
+      progress_->Note(absl::StrFormat(
+          "job %s: %dx%d%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d outputs",
           a.job_id(), in.width(), in.height(), scaled, in.fps(), in.duration_seconds(),
           in.frames_estimate(), in.video_codec(),
           in.has_audio() ? absl::StrCat(" + ", in.audio_codec()) : " (no sound)",
-          outputs_);
+          outputs_));
       progress_->OnAccepted(in.frames_estimate(), outputs_);
     }
     return files_->OnAccepted(a);
@@ -71,7 +71,6 @@ class CliVideoObserver : public VideoObserver {
  private:
   VideoOutputs* files_;
   ProgressReporter* progress_;
-  std::ostream* err_;
   int outputs_;
 };
 
@@ -149,7 +148,7 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     progress.emplace(po);
   }
   VideoOutputs files(out, FileStem(input), labels, ext);
-  CliVideoObserver observer(&files, progress ? &*progress : nullptr, io.err,
+  CliVideoObserver observer(&files, progress ? &*progress : nullptr,
                             static_cast<int>(labels.size()));
   absl::Status status = (*client)->StylizeVideo(job, source->get(), &observer);
   if (status.ok()) status = files.Commit();

@@ -133,6 +133,18 @@ void ProgressReporter::OnOutputBytes(uint64_t bytes) {
   MaybeDraw(false);
 }
 
+void ProgressReporter::Note(const std::string& line) {
+  absl::MutexLock lock(&mu_);
+  if (options_.tty && drawn_ && !finished_) {
+    *out_ << "\r" << std::string(last_width_, ' ') << "\r" << line << "\n";
+    last_draw_ = absl::InfinitePast();
+    MaybeDraw(true);
+  } else {
+    *out_ << line << "\n";
+  }
+  out_->flush();
+}
+
 void ProgressReporter::Finish(bool success) {
   absl::MutexLock lock(&mu_);
   if (finished_) return;

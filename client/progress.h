@@ -71,6 +71,9 @@ class ProgressReporter {
       ABSL_LOCKS_EXCLUDED(mu_);
   // More output bytes were written.
   void OnOutputBytes(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+  // Prints a line of its own (e.g. what the server accepted) without
+  // breaking the live line on a terminal.
+  void Note(const std::string& line) ABSL_LOCKS_EXCLUDED(mu_);
   // Draws the final state when `success` (and ends the terminal line); after
   // a failure only ends the line, so the error line follows cleanly.
   void Finish(bool success = true) ABSL_LOCKS_EXCLUDED(mu_);

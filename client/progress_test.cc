@@ -101,6 +101,27 @@ TEST(ProgressReporterTest, TtyRedrawsInPlace) {
   EXPECT_GE(std::count(s.begin(), s.end(), '\r'), 2);
 }
 
+TEST(ProgressReporterTest, NotesKeepTheLiveLineIntact) {
+  std::ostringstream out;
+  ProgressReporter::Options o;
+  o.tty = true;
+  o.out = &out;
+  ProgressReporter r(o);
+  r.OnUpload(1, 2);
+  r.Note("job 1: accepted");
+  const std::string s = out.str();
+  // The bar is wiped, the note gets its own line, then the bar comes back.
+  const size_t note = s.find("\rjob 1: accepted\n");
+  ASSERT_NE(note, std::string::npos) << s;
+  EXPECT_NE(s.find("upload [", note), std::string::npos);
+  std::ostringstream plain;
+  o.tty = false;
+  o.out = &plain;
+  ProgressReporter p(o);
+  p.Note("hello");
+  EXPECT_EQ(plain.str(), "hello\n");
+}
+
 TEST(ProgressReporterTest, FailureDrawsNoFinalLine) {
   std::ostringstream out;
   ProgressReporter::Options o;
