@@ -162,13 +162,14 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
   absl::StatusOr<std::unique_ptr<media::VideoPipeline>> pipeline =
       media::VideoPipeline::Start(std::move(p), spool_.get(), this);
   if (!pipeline.ok()) return ToGrpcStatus(pipeline.status());
-  bool cancel = false;
+  media::VideoPipeline* cancel = nullptr;
   {
     absl::MutexLock lock(&mu_);
     pipeline_ = *std::move(pipeline);
-    cancel = failure_.has_value();  // OnCancel came meanwhile
+    // OnCancel came meanwhile. The pipeline lives until the destructor.
+    if (failure_.has_value()) cancel = pipeline_.get();
   }
-  if (cancel) pipeline_->Cancel(absl::CancelledError("the call ended"));
+  if (cancel != nullptr) cancel->Cancel(absl::CancelledError("the call ended"));
   return grpc::Status::OK;
 }
 
