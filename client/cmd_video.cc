@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <system_error>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -118,6 +119,14 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   }
   std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) out = ".";
+  {
+    std::error_code ec;
+    if (std::filesystem::exists(out, ec) &&
+        !std::filesystem::is_directory(out, ec)) {
+      return UsageError(absl::StrCat("--out=", out,
+                                     " is a file; give a directory"));
+    }
+  }
 
   auto source = FileSource::Open(input);
   if (!source.ok()) return source.status();

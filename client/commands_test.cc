@@ -131,6 +131,9 @@ TEST_F(CommandsTest, VideoUsageErrors) {
     EXPECT_EQ(ExitCodeFor(s), kExitUsage) << flag << " " << s;
   }
   EXPECT_EQ(ExitCodeFor(Run("video", {})), kExitUsage);
+  absl::SetFlag(&FLAGS_out, Path("clip.mp4"));  // a file, not a directory
+  EXPECT_EQ(ExitCodeFor(Run("video", {Path("clip.mp4")})), kExitUsage);
+  absl::SetFlag(&FLAGS_out, "");
   absl::SetFlag(&FLAGS_styles, "waves");
   absl::Status s = Run("video", {Path("clip.mp4")});
   EXPECT_EQ(ExitCodeFor(s), kExitUsage);
