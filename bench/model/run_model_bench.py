@@ -29,15 +29,16 @@ MACS_PER_PIXEL = (3 * 32 * 81 + 32 * 64 * 9 / 4 + 64 * 128 * 9 / 16 + 10 * 128 *
                   + 128 * 64 * 9 / 4 + 64 * 32 * 9 + 32 * 3 * 81)
 
 
-def best_seconds(fn, min_seconds):
+def best_times(fn, min_seconds):
+    """(best wall seconds, best process CPU seconds) per call, after a warm-up."""
     fn()
-    best, total, i = float("inf"), 0.0, 0
+    best, best_cpu, total, i = float("inf"), float("inf"), 0.0, 0
     while i < 2 or total < min_seconds:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        s = time.perf_counter() - t0
-        best, total, i = min(best, s), total + s, i + 1
-    return best
+        s, c = time.perf_counter() - t0, time.process_time() - c0
+        best, best_cpu, total, i = min(best, s), min(best_cpu, c), total + s, i + 1
+    return best, best_cpu
 
 
 def eager_rows(archive, sizes, batches, threads, min_seconds):
@@ -53,10 +54,10 @@ def eager_rows(archive, sizes, batches, threads, min_seconds):
             for b in batches:
                 x = torch.rand(b, 3, h, w)
                 y = torch.arange(b) % n
-                s = best_seconds(lambda: net(x, y), min_seconds)
+                s, c = best_times(lambda: net(x, y), min_seconds)
                 rows.append({"kind": "model", "impl": "python-eager", "precision": "fp32",
                              "width": w, "height": h, "batch": b, "threads": threads,
-                             "seconds_per_batch": s, "fps": b / s})
+                             "seconds_per_batch": s, "fps": b / s, "cpu_seconds_per_batch": c})
                 print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
@@ -76,6 +77,7 @@ def main():
     batches = [int(b) for b in args.batches.split(",")]
 
     started = time.time()
+    load = os.getloadavg()
     rows = eager_rows(archive, sizes, batches, args.threads, args.min_seconds)
     binary = os.path.join(args.build_dir, "bench", "model", "model_bench")
     out = subprocess.run([binary, f"--archive={archive}", f"--threads={args.threads}",
@@ -85,29 +87,40 @@ def main():
     for line in out.stdout.splitlines():
         print(line, file=sys.stderr)
         rows.append(json.loads(line))
-    roofline = {r["precision"]: r["gflops"] for r in rows if r["kind"] == "roofline"}
-    eager = {(r["width"], r["height"], r["batch"]): r["fps"] for r in rows
+    roofline = {r["precision"]: r for r in rows if r["kind"] == "roofline"}
+    eager = {(r["width"], r["height"], r["batch"]): r for r in rows
              if r["kind"] == "model" and r["impl"] == "python-eager"}
+    flop_per_pixel = MACS_PER_PIXEL * 2
 
     print(f"Convolution roofline (3x3, 128->128, 1x128x184x324, {args.threads} threads): "
-          + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in roofline.items()))
-    print(f"Network: {MACS_PER_PIXEL / 1e3:.1f} k multiply-adds per pixel "
-          "(the original's convolutions; the runtime's sub-pixel upsampling needs 13 % fewer).")
+          + ", ".join(f"{p} {r['gflops']:.0f} GFLOP/s ({r['gflops_per_cpu_second']:.0f} per "
+                      "CPU-second)" for p, r in roofline.items()))
+    print(f"Network: {MACS_PER_PIXEL / 1e3:.1f} k multiply-adds per pixel (the original's "
+          "convolutions; GFLOP/s below counts these, the runtime does 20 % fewer).")
+    print(f"Load average before the run: {load[0]:.1f} (1 min) on {os.cpu_count()} CPUs.")
     print()
     print("| size | batch | implementation | precision | frames/s | ms/frame | GFLOP/s "
-          "| of roofline | vs eager fp32 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| of roofline | vs eager | CPU ms/frame | of roofline (CPU) | vs eager (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w, h in sizes:
         for b in batches:
+            ref = eager[(w, h, b)]
             for r in rows:
                 if r["kind"] != "model" or (r["width"], r["height"], r["batch"]) != (w, h, b):
                     continue
-                gflops = r["fps"] * w * h * MACS_PER_PIXEL * 2 / 1e9
+                flop = b * w * h * flop_per_pixel
+                gflops = flop / r["seconds_per_batch"] / 1e9
+                cpu_gflops = flop / r["cpu_seconds_per_batch"] / 1e9 * args.threads
                 peak = roofline.get(r["precision"])
-                share = f"{gflops / peak:.2f}" if peak else "-"
-                speedup = r["fps"] / eager[(w, h, b)]
+                share = f"{gflops / peak['gflops']:.2f}" if peak else "-"
+                cpu_share = (f"{cpu_gflops / (peak['gflops_per_cpu_second'] * args.threads):.2f}"
+                             if peak else "-")
+                speedup = ref["seconds_per_batch"] / r["seconds_per_batch"]
+                cpu_speedup = ref["cpu_seconds_per_batch"] / r["cpu_seconds_per_batch"]
                 print(f"| {w}x{h} | {b} | {r['impl']} | {r['precision']} | {r['fps']:.2f} "
-                      f"| {1e3 / r['fps']:.0f} | {gflops:.0f} | {share} | {speedup:.2f}x |")
+                      f"| {1e3 * r['seconds_per_batch'] / b:.0f} | {gflops:.0f} | {share} "
+                      f"| {speedup:.2f}x | {1e3 * r['cpu_seconds_per_batch'] / b:.0f} "
+                      f"| {cpu_share} | {cpu_speedup:.2f}x |")
     print()
     print(f"(run took {time.time() - started:.0f} s; torch {torch.__version__}, "
           f"{os.cpu_count()} CPUs)")

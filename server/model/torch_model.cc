@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <limits>
@@ -26,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "server/model/archive_metadata.h"
+#include "server/model/cpu_tensor_cache.h"
 
 namespace stylizer {
 namespace {
@@ -347,6 +349,9 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
   auto device = ParseDevice(options.device);
   if (!device.ok()) return device.status();
   impl->device = *device;
+  if (impl->device.is_cpu() && options.cpu_tensor_cache_bytes > 0) {
+    InstallCpuTensorCache(options.cpu_tensor_cache_bytes);
+  }
   impl->description.device = impl->device.str();
 
   std::vector<c10::ScalarType> candidates;
@@ -382,9 +387,12 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
     const torch::Tensor card = TestCard(2, side);
     const torch::Tensor w = PrepareWeights(weight_rows.data(), 2, num_styles, impl->device);
 
-    // Every (precision, form) pair is a trial; forms are the frozen module
-    // and, where LibTorch's inference optimisation applies, the optimised
-    // one (which helps some modules and slows others: timing decides).
+    // One trial per candidate precision. The module is served as scripted:
+    // torch::jit::freeze was measured no faster for the exported module, and
+    // with LibTorch 1.13 an exception inside a frozen module (a bad style
+    // count, out of memory) can crash the process once another module of the
+    // same archive has run. optimize_for_inference's oneDNN ops crash on out
+    // of memory, and were slower here too.
     struct Trial {
       c10::ScalarType dtype;
       std::string form;
@@ -400,19 +408,7 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
       m.to(impl->device, dtype);
       m.eval();
       std::vector<std::pair<std::string, torch::jit::Module>> forms;
-      if (options.optimize) {
-        try {
-          forms.emplace_back("frozen", torch::jit::freeze(m));
-          torch::jit::Module to_optimize = torch::jit::freeze(m);
-          forms.emplace_back("frozen+optimized",
-                             torch::jit::optimize_for_inference(to_optimize));
-        } catch (const std::exception& e) {
-          impl->Log(absl::StrCat(PrecisionName(dtype), ": ",
-                                 forms.empty() ? "serving unfrozen" : "no inference optimisation",
-                                 " (", TorchMessage(e).substr(0, 160), ")"));
-        }
-      }
-      if (forms.empty()) forms.emplace_back("scripted", m);
+      forms.emplace_back("scripted", m);
       const torch::Tensor x = PrepareInput(card, side, side, impl->device, dtype);
       for (size_t f = 0; f < forms.size(); ++f) {
         auto& [form, module] = forms[f];
@@ -460,18 +456,25 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
                                          : std::numeric_limits<double>::infinity();
         trial.seconds = std::numeric_limits<double>::infinity();
         // TorchScript's profiling executor specialises the graph during the
-        // first two calls: one more untimed call, then time two.
+        // first two calls: one more untimed call, then the best of three.
+        // Process CPU time on the CPU (robust when other processes compete
+        // for the cores), wall time on a GPU.
         module.forward({x, w});
-        for (int i = 0; i < 2; ++i) {
+        for (int i = 0; i < 3; ++i) {
           Synchronize(impl->device);
           const auto t0 = std::chrono::steady_clock::now();
+          const std::clock_t c0 = std::clock();
           module.forward({x, w});
           Synchronize(impl->device);
-          trial.seconds = std::min(trial.seconds,
-                                   std::chrono::duration<double>(
-                                       std::chrono::steady_clock::now() - t0).count());
+          const double seconds =
+              impl->device.is_cpu()
+                  ? static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC
+                  : std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                        .count();
+          trial.seconds = std::min(trial.seconds, seconds);
         }
-        notes.push_back(absl::StrFormat("%s %s %.1f ms, %.1f dB", PrecisionName(dtype),
+        notes.push_back(absl::StrFormat(impl->device.is_cpu() ? "%s %s %.1f CPU-ms, %.1f dB"
+                                                              : "%s %s %.1f ms, %.1f dB", PrecisionName(dtype),
                                         form, trial.seconds * 1e3, trial.psnr));
         trials.push_back(std::move(trial));
       }

@@ -6,6 +6,7 @@
 #ifndef STYLIZER_SERVER_MODEL_TORCH_MODEL_H_
 #define STYLIZER_SERVER_MODEL_TORCH_MODEL_H_
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -43,17 +44,16 @@ struct TorchModelOptions {
   // the setting per thread.
   int threads = 0;
 
-  // Freeze the TorchScript module (parameters become constants, derived
-  // weights are folded) and also try LibTorch's optimize_for_inference
-  // (convolution fusions, oneDNN blocked layouts); the faster of the two on
-  // the warm-up frames is served. Default true; a module that cannot be
-  // frozen is served as loaded.
-  bool optimize = true;
+  // On the CPU, LibTorch's large tensors come from a process-wide cache that
+  // keeps up to this many bytes of freed activation memory for reuse (see
+  // cpu_tensor_cache.h): no page faults on every forward. 0 disables it (for
+  // all TorchModels created later). Default 1 GiB.
+  size_t cpu_tensor_cache_bytes = size_t{1} << 30;
 
   // Side of the square warm-up frame used to check the interface and to time
   // precisions under "auto" (rounded up to a multiple of 4, at least 8).
-  // Default 128.
-  int warmup_side = 128;
+  // Default 256 (large enough for the timings to rank like real frames).
+  int warmup_side = 256;
 
   // Receives one human-readable line per decision (device, precision,
   // timings). Default (empty): lines go to stderr prefixed "stylizer model: ".

@@ -76,7 +76,7 @@ def _norm_image(x: torch.Tensor, gamma: Optional[torch.Tensor],
     h, w, c = x.shape[2], x.shape[3], x.shape[1]
     rows = x.float().permute(0, 2, 3, 1).reshape(h, w, c)
     s1 = rows.sum(1).double().sum(0)
-    s2 = (rows * rows).sum(1).double().sum(0)
+    s2 = torch.linalg.vector_norm(rows, 2.0, dim=[1]).double().pow(2).sum(0)
     mean = s1 / (h * w)
     var = (s2 / (h * w) - mean * mean).clamp(min=0.0)
     return F.batch_norm(x, mean.float(), var.float(), gamma, beta, False, 0.0, 1e-5)
@@ -131,7 +131,7 @@ class ServingResidual(nn.Module):
         return self.instance_norm2(out, w) + x
 
     def image(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.conv1(_pad_cl(x, 1, 1, 1, 1, True)))
+        out = torch.relu_(self.conv1(_pad_cl(x, 1, 1, 1, 1, True)))
         out = self.instance_norm1.image(out, w)
         out = self.conv2(_pad_cl(out, 1, 1, 1, 1, True))
         return self.instance_norm2.image(out, w) + x
@@ -174,7 +174,7 @@ class ServingUpsampling(nn.Module):
         assert bias is not None
         y = F.conv2d(padded, self.subpixel_weight().to(x.dtype),
                      torch.cat([bias, bias, bias, bias]).to(x.dtype))
-        return torch.relu(y)
+        return torch.relu_(y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         o = self.out_channels
@@ -256,11 +256,11 @@ class ServingNetwork(nn.Module):
 
     def _image(self, image: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """One image [1,3,H,W], channels-last throughout (for CPUs)."""
-        out = torch.relu(self.conv1(_pad_cl(image, 4, 4, 4, 4, True)))
+        out = torch.relu_(self.conv1(_pad_cl(image, 4, 4, 4, 4, True)))
         out = self.instance_norm1.image(out, w)
-        out = torch.relu(self.conv2(_pad_cl(out, 0, 1, 0, 1, True)))
+        out = torch.relu_(self.conv2(_pad_cl(out, 0, 1, 0, 1, True)))
         out = self.instance_norm2.image(out, w)
-        out = torch.relu(self.conv3(_pad_cl(out, 0, 1, 0, 1, True)))
+        out = torch.relu_(self.conv3(_pad_cl(out, 0, 1, 0, 1, True)))
         out = self.instance_norm3.image(out, w)
         out = self.residual1.image(out, w)
         out = self.residual2.image(out, w)
