@@ -164,6 +164,10 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     w.crf = options_.crf;
     w.preset = options_.preset;
     w.encoder_threads = options_.encoder_threads;
+    if (w.encoder_threads <= 0) {
+      int cores = static_cast<int>(std::thread::hardware_concurrency());
+      w.encoder_threads = std::clamp(cores / num_outputs_, 1, 8);
+    }
     w.on_bytes = [this, i](absl::string_view bytes) {
       return sink_->OnOutputChunk(i, bytes);
     };

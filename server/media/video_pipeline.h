@@ -61,6 +61,9 @@ class VideoPipeline {
     OutputContainer container = OutputContainer::kFragmentedMp4;
     int crf = 20;
     std::string preset = "veryfast";
+    // Threads per output's encoder; 0 (default) = the machine's cores shared
+    // among the outputs: cores / outputs, between 1 and 8 (x264's own choice
+    // would give every encoder 1.5 x cores threads).
     int encoder_threads = 0;
     // Leave the audio out of the outputs.
     bool drop_audio = false;

@@ -49,8 +49,8 @@ struct StylizeVideoOptions {
   // Response bytes waiting to be written before the encoders pause.
   // Default 4 MiB.
   size_t max_pending_output_bytes = size_t{4} << 20;
-  // x264 preset and threads per output (0 = x264's choice). Defaults
-  // "veryfast", 0.
+  // x264 preset and threads per output (0 = the cores shared among the
+  // job's outputs, 1 to 8 each). Defaults "veryfast", 0.
   std::string preset = "veryfast";
   int encoder_threads = 0;
   // crf used when the job says 0. Default 20.
