@@ -124,13 +124,21 @@ class VideoE2eTest : public ::testing::Test {
     }
   }
 
-  void SetUp() override {
-    Server::Options options =
-        testing::TestServerOptions(testing::SharedRandomModel());
-    options.limits.max_frame_pixels = 60000;  // 318x178 fits, 320x240 not
+  void SetUp() override { StartServer(VideoOptions()); }
+
+  static StylizeVideoOptions VideoOptions() {
     StylizeVideoOptions video;
     video.preset = "ultrafast";
     video.progress_interval = absl::Milliseconds(100);
+    return video;
+  }
+
+  void StartServer(const StylizeVideoOptions& video) {
+    if (server_ != nullptr) server_->Drain(absl::Seconds(5));
+    server_.reset();
+    Server::Options options =
+        testing::TestServerOptions(testing::SharedRandomModel());
+    options.limits.max_frame_pixels = 60000;  // 318x178 fits, 320x240 not
     options.video = MakeStylizeVideoReactorFactory(video);
     auto server = Server::BuildAndStart(options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -296,6 +304,26 @@ TEST_F(VideoE2eTest, BadJobMessagesAreInvalidArgument) {
   v1::VideoJob bad_crf = TwoStyles();
   bad_crf.set_crf(60);
   ExpectInvalid(CallVideo(stub_.get(), bad_crf, mp4), "crf");
+  ExpectStillServing();
+}
+
+TEST_F(VideoE2eTest, UploadsOverTheLimitAreResourceExhausted) {
+  StylizeVideoOptions video = VideoOptions();
+  video.max_upload_bytes = 45000;  // silent.mp4 fits, moov_at_end.mp4 not
+  StartServer(video);
+  std::string bytes = Bytes("moov_at_end.mp4");
+  ASSERT_GT(bytes.size(), 45000u);
+  ASSERT_LT(Bytes("silent.mp4").size(), 45000u);
+  // Announced up front: refused before any byte is stored.
+  v1::VideoJob announced = TwoStyles();
+  announced.set_input_size(bytes.size());
+  EXPECT_EQ(CallVideo(stub_.get(), announced, bytes).status.error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Not announced: refused once the spool passes the limit.
+  VideoCall call = CallVideo(stub_.get(), TwoStyles(), bytes);
+  EXPECT_EQ(call.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << call.status.error_message();
+  EXPECT_THAT(call.status.error_message(), HasSubstr("limit"));
   ExpectStillServing();
 }
 
