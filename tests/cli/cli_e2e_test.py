@@ -97,6 +97,7 @@ class CliEndToEndTest(unittest.TestCase):
         cls.server = subprocess.Popen(
             [SERVER, f"--port={cls.port}", f"--metrics_port={free_port()}",
              "--host=127.0.0.1", f"--model={MODEL}", "--device=cpu",
+             "--precision=fp32",
              "--threads=2"],
             stdout=cls.server_log, stderr=subprocess.STDOUT)
         r = cls.cli("health", "--wait=180s")
@@ -364,6 +365,7 @@ class CliSecurityTest(unittest.TestCase):
         cls.server = subprocess.Popen(
             [SERVER, f"--port={cls.port}", f"--metrics_port={free_port()}",
              "--host=127.0.0.1", f"--model={MODEL}", "--device=cpu",
+             "--precision=fp32",
              f"--tls_cert={t}/server.pem", f"--tls_key={t}/server.key",
              f"--tls_client_ca={t}/ca.pem", f"--auth_token_file={cls.token}"],
             stdout=cls.server_log, stderr=subprocess.STDOUT)
