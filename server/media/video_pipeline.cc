@@ -40,7 +40,7 @@ absl::StatusOr<std::unique_ptr<VideoPipeline>> VideoPipeline::Start(
         "VideoPipeline needs open_job, a spool and a sink");
   }
   if (options.max_frames_in_flight < 1 || options.max_pending_frames < 1 ||
-      options.max_pending_audio < 1) {
+      options.max_pending_audio < 1 || options.max_window_bytes < 0) {
     return absl::InvalidArgumentError("pipeline window limits must be >= 1");
   }
   if (options.max_side < 0 || options.crf < 0 || options.crf > 51) {
@@ -129,16 +129,30 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
         options_.max_frame_pixels, " pixels per frame; set max_side to ",
         side & ~1, " or less"));
   }
+  // The window's frame limit, lowered for big frames x many styles.
+  int window_frames =
+      options_.max_frames_in_flight + options_.max_pending_frames;
+  int in_flight = options_.max_frames_in_flight;
+  if (options_.max_window_bytes > 0) {
+    const int64_t per_frame =
+        static_cast<int64_t>(width) * height * 3 * (num_outputs_ + 1);
+    const int64_t fit = options_.max_window_bytes / per_frame;
+    if (fit < window_frames) {
+      window_frames = static_cast<int>(std::max<int64_t>(2, fit));
+      in_flight = std::max(1, std::min(in_flight, window_frames / 2));
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
     frames_estimate_ = info.frames_estimate;
     last_progress_ = absl::Now();
+    max_window_frames_ = window_frames;
   }
   sink_->OnAccepted(info, width, height);
 
   JobOptions job_options;
   job_options.deadline = options_.deadline;
-  job_options.max_frames_in_flight = options_.max_frames_in_flight;
+  job_options.max_frames_in_flight = in_flight;
   job_options.name = options_.name;
   job_options.on_result = [this](FrameResult r) { OnResult(std::move(r)); };
   absl::StatusOr<std::unique_ptr<Job>> opened =
@@ -210,8 +224,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
 
 bool VideoPipeline::PushEntry(std::unique_ptr<Entry> entry) {
   absl::MutexLock lock(&mu_);
-  const int max_frames =
-      options_.max_frames_in_flight + options_.max_pending_frames;
+  const int max_frames = max_window_frames_;
   const bool is_video = entry->kind == Entry::Kind::kVideo;
   const bool is_audio = entry->kind == Entry::Kind::kAudio;
   auto has_room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -71,6 +71,10 @@ class VideoPipeline {
     int max_frames_in_flight = 8;
     // Stylized frames waiting for the slowest encoder. Default 8.
     int max_pending_frames = 8;
+    // Most bytes of RGB frames in the window (each frame counts its input
+    // and its S outputs); lowers the two limits above for big frames or many
+    // styles, to no fewer than 2 frames. 0 = no byte limit. Default 512 MiB.
+    int64_t max_window_bytes = int64_t{512} << 20;
     // Audio packets waiting in the window. Default 1024.
     int max_pending_audio = 1024;
     // Demuxer and decoder settings.
@@ -135,6 +139,8 @@ class VideoPipeline {
   uint64_t window_base_ ABSL_GUARDED_BY(mu_) = 0;
   int window_frames_ ABSL_GUARDED_BY(mu_) = 0;
   int window_audio_ ABSL_GUARDED_BY(mu_) = 0;
+  // Most frames in the window (set once the frame size is known).
+  int max_window_frames_ ABSL_GUARDED_BY(mu_) = 0;
   // Video entries by sequence number until their result arrives.
   std::unordered_map<uint64_t, Entry*> awaiting_ ABSL_GUARDED_BY(mu_);
   // Next absolute window position of each writer.

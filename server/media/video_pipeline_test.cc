@@ -501,6 +501,14 @@ TEST_F(VideoPipelineTest, ASlowReaderPausesDecoding) {
   EXPECT_EQ(sink.result_->outputs[0].frames, 150);
 }
 
+TEST_F(VideoPipelineTest, ATinyWindowStillCompletes) {
+  CollectingSink sink;
+  VideoPipeline::Options options = BaseOptions(3);
+  options.max_window_bytes = 1;  // two frames in the window, one in flight
+  Run(Bytes("moov_at_end.mp4"), options, &sink);
+  ExpectOutputsMatch("moov_at_end.mp4", &sink, 3, 160, 120, true);
+}
+
 TEST_F(VideoPipelineTest, RejectsBadOptions) {
   CollectingSink sink;
   auto spool = Spool::Create({});

@@ -151,6 +151,7 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
   p.drop_audio = job.drop_audio();
   p.max_frames_in_flight = options_.max_frames_in_flight;
   p.max_pending_frames = options_.max_pending_frames;
+  p.max_window_bytes = options_.max_window_bytes;
   p.reader.expected_size = job.input_size();
   p.progress_interval = options_.progress_interval;
   p.deadline = CallDeadline(*context_);

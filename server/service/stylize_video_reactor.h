@@ -46,6 +46,10 @@ struct StylizeVideoOptions {
   int max_frames_in_flight = 8;
   // Stylized frames waiting for the slowest encoder. Default 8.
   int max_pending_frames = 8;
+  // Most bytes of RGB frames in one job's window (input + S outputs per
+  // frame); lowers the two frame limits above for big frames or many styles.
+  // Default 512 MiB.
+  int64_t max_window_bytes = int64_t{512} << 20;
   // Response bytes waiting to be written before the encoders pause.
   // Default 4 MiB.
   size_t max_pending_output_bytes = size_t{4} << 20;
