@@ -125,7 +125,8 @@ int Main() {
   if (model_path != "fake") {
     if (model_path.empty()) {
       const char* build = std::getenv("STYLIZER_BUILD_DIR");
-      model_path = absl::StrCat(build ? build : "build", "/testdata/random4.pt");
+      model_path =
+          absl::StrCat(build ? build : "build", "/testdata/random4.pt");
     }
     TorchModelOptions options;
     options.archive_path = model_path;
@@ -206,12 +207,14 @@ int Main() {
     }
     double rate = n * static_cast<double>(outputs) /
                   absl::ToDoubleSeconds(absl::Now() - start);
-    std::printf("model-only: %d frames x %d styles at %dx%d: %.2f stylized "
-                "frames/s%s\n",
-                n, outputs, width, height, rate, failed ? " (FAILED)" : "");
+    std::printf(
+        "model-only: %d frames x %d styles at %dx%d: %.2f stylized "
+        "frames/s%s\n",
+        n, outputs, width, height, rate, failed ? " (FAILED)" : "");
     return failed ? 0 : rate;
   };
-  const bool run_model = (mode == "model" || mode == "both") && model != nullptr;
+  const bool run_model =
+      (mode == "model" || mode == "both") && model != nullptr;
   double model_rate = run_model ? model_only() : 0;
   double e2e_rate = 0;
 
@@ -220,9 +223,13 @@ int Main() {
     media::VideoPipeline::Options options;
     options.style_weights = rows;
     if (model != nullptr) {
-      options.open_job = [&](JobOptions o) { return queue->OpenJob(std::move(o)); };
+      options.open_job = [&](JobOptions o) {
+        return queue->OpenJob(std::move(o));
+      };
     } else {
-      options.open_job = [&](JobOptions o) { return fake.OpenJob(std::move(o)); };
+      options.open_job = [&](JobOptions o) {
+        return fake.OpenJob(std::move(o));
+      };
     }
     options.preset = absl::GetFlag(FLAGS_preset);
     auto spool = media::Spool::Create({});
@@ -237,7 +244,8 @@ int Main() {
     while (file) {
       file.read(piece.data(), static_cast<std::streamsize>(piece.size()));
       if (file.gcount() <= 0) break;
-      if (!(*spool)->Append(absl::string_view(piece.data(), file.gcount()))
+      if (!(*spool)
+               ->Append(absl::string_view(piece.data(), file.gcount()))
                .ok()) {
         break;
       }
@@ -253,9 +261,8 @@ int Main() {
     std::printf(
         "e2e: %lld frames x %d outputs in %.2f s: %.2f stylized frames/s "
         "(%.2f movie frames/s), %.1f MB out, peak RSS %.1f MB\n",
-        static_cast<long long>(frames), outputs, secs,
-        frames * outputs / secs, frames / secs, sink.bytes_out / 1e6,
-        PeakRssMb());
+        static_cast<long long>(frames), outputs, secs, frames * outputs / secs,
+        frames / secs, sink.bytes_out / 1e6, PeakRssMb());
     e2e_rate = frames * outputs / secs;
     pipeline->reset();
   }

@@ -32,10 +32,9 @@ absl::Status AudioTranscoder::Init(const AVStream* in, bool global_header) {
   in_time_base_ = in->time_base;
   const AVCodec* dec = avcodec_find_decoder(in->codecpar->codec_id);
   if (dec == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the input's audio codec (",
-                     avcodec_get_name(in->codecpar->codec_id),
-                     ") cannot be decoded; ask for drop_audio"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the input's audio codec (", avcodec_get_name(in->codecpar->codec_id),
+        ") cannot be decoded; ask for drop_audio"));
   }
   decoder_.reset(avcodec_alloc_context3(dec));
   if (decoder_ == nullptr) return absl::ResourceExhaustedError("out of memory");
@@ -58,7 +57,8 @@ absl::Status AudioTranscoder::Init(const AVStream* in, bool global_header) {
   int channels = decoder_->ch_layout.nb_channels;
   if (channels <= 0 || channels > 8) channels = 2;
   av_channel_layout_default(&enc->ch_layout, channels);
-  enc->bit_rate = 64000 * std::min(channels, 2) + 32000 * std::max(0, channels - 2);
+  enc->bit_rate =
+      64000 * std::min(channels, 2) + 32000 * std::max(0, channels - 2);
   enc->time_base = {1, enc->sample_rate};
   if (global_header) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   ret = avcodec_open2(enc, aac, nullptr);
@@ -97,11 +97,11 @@ absl::Status AudioTranscoder::Resample(const AVFrame* frame) {
   if (ret < 0) return AvError(ret, "audio layout");
   ret = av_frame_get_buffer(out.get(), 0);
   if (ret < 0) return AvError(ret, "allocating audio samples");
-  int got = swr_convert(
-      swr_, out->data, out_samples,
-      frame != nullptr ? const_cast<const uint8_t**>(frame->extended_data)
-                       : nullptr,
-      in_samples);
+  int got = swr_convert(swr_, out->data, out_samples,
+                        frame != nullptr
+                            ? const_cast<const uint8_t**>(frame->extended_data)
+                            : nullptr,
+                        in_samples);
   if (got < 0) return AvError(got, "resampling audio");
   if (got > 0 && av_audio_fifo_write(fifo_, reinterpret_cast<void**>(out->data),
                                      got) < got) {

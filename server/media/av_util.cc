@@ -20,8 +20,7 @@ std::string AvErrorText(int error) {
   return buf;
 }
 
-absl::Status AvError(int error, absl::string_view what,
-                     absl::StatusCode code) {
+absl::Status AvError(int error, absl::string_view what, absl::StatusCode code) {
   if (error == AVERROR(ENOMEM)) code = absl::StatusCode::kResourceExhausted;
   return absl::Status(code, absl::StrCat(what, ": ", AvErrorText(error)));
 }

@@ -62,10 +62,12 @@ struct AvOutputFormatContextDeleter {
 
 using AvFramePtr = std::unique_ptr<AVFrame, AvFrameDeleter>;
 using AvPacketPtr = std::unique_ptr<AVPacket, AvPacketDeleter>;
-using AvCodecContextPtr = std::unique_ptr<AVCodecContext, AvCodecContextDeleter>;
+using AvCodecContextPtr =
+    std::unique_ptr<AVCodecContext, AvCodecContextDeleter>;
 using SwsContextPtr = std::unique_ptr<SwsContext, SwsContextDeleter>;
 using AvioContextPtr = std::unique_ptr<AVIOContext, AvioContextDeleter>;
-using AvInputPtr = std::unique_ptr<AVFormatContext, AvInputFormatContextDeleter>;
+using AvInputPtr =
+    std::unique_ptr<AVFormatContext, AvInputFormatContextDeleter>;
 using AvOutputPtr =
     std::unique_ptr<AVFormatContext, AvOutputFormatContextDeleter>;
 

@@ -91,17 +91,18 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
                                         : "unknown",
         " to RGB"));
   }
-  const int* coefficients = sws_getCoefficients(SwsColorspace(frame.colorspace));
+  const int* coefficients =
+      sws_getCoefficients(SwsColorspace(frame.colorspace));
   sws_setColorspaceDetails(ctx, coefficients, full_range ? 1 : 0,
-                           sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
-                           1 << 16, 1 << 16);
+                           sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
+                           1 << 16);
   out->width = out_width_;
   out->height = out_height_;
   out->pixels.resize(static_cast<size_t>(out_width_) * out_height_ * 3);
   uint8_t* dst[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
   int dst_stride[4] = {out_width_ * 3, 0, 0, 0};
-  int rows = sws_scale(ctx, frame.data, frame.linesize, 0, src_h, dst,
-                       dst_stride);
+  int rows =
+      sws_scale(ctx, frame.data, frame.linesize, 0, src_h, dst, dst_stride);
   if (rows != out_height_) {
     return absl::InternalError("converting a frame to RGB failed");
   }
@@ -116,16 +117,15 @@ absl::StatusOr<AvFramePtr> YuvConverter::Convert(const RgbFrame& rgb) {
                      ", the encoder expects ", width_, "x", height_));
   }
   if (sws_ == nullptr) {
-    sws_.reset(sws_getContext(width_, height_, AV_PIX_FMT_RGB24, width_,
-                              height_, AV_PIX_FMT_YUV420P,
-                              SWS_BICUBIC | SWS_ACCURATE_RND, nullptr,
-                              nullptr, nullptr));
+    sws_.reset(sws_getContext(
+        width_, height_, AV_PIX_FMT_RGB24, width_, height_, AV_PIX_FMT_YUV420P,
+        SWS_BICUBIC | SWS_ACCURATE_RND, nullptr, nullptr, nullptr));
     if (sws_ == nullptr) {
       return absl::InternalError("cannot create the RGB to YUV converter");
     }
-    sws_setColorspaceDetails(sws_.get(), sws_getCoefficients(SWS_CS_DEFAULT),
-                             1, sws_getCoefficients(SwsColorspace(colorspace_)),
-                             0, 0, 1 << 16, 1 << 16);
+    sws_setColorspaceDetails(sws_.get(), sws_getCoefficients(SWS_CS_DEFAULT), 1,
+                             sws_getCoefficients(SwsColorspace(colorspace_)), 0,
+                             0, 1 << 16, 1 << 16);
   }
   AvFramePtr frame = MakeFrame();
   frame->format = AV_PIX_FMT_YUV420P;

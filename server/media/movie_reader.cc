@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 
 extern "C" {
-#include <libavutil/display.h>
 #include <libavutil/avstring.h>
+#include <libavutil/display.h>
 #include <libavutil/mem.h>
 }
 
@@ -43,8 +43,8 @@ int RefuseIoOpen(AVFormatContext* s, AVIOContext** pb, const char* url,
 // scripts, image patterns): never for uploads.
 bool IsIndirectFormat(const char* name) {
   static const char* const kIndirect[] = {
-      "concat", "hls", "applehttp", "dash", "image2", "imf",
-      "sdp",    "rtsp", "rtp",      "ffmetadata"};
+      "concat", "hls", "applehttp", "dash", "image2",
+      "imf",    "sdp", "rtsp",      "rtp",  "ffmetadata"};
   for (const char* bad : kIndirect) {
     if (av_match_name(bad, name)) return true;
   }
@@ -66,9 +66,8 @@ class MovieReader::SpoolIo {
   SpoolIo(Spool* spool, uint64_t expected_size)
       : spool_(spool), expected_size_(expected_size) {
     auto* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferSize));
-    context_.reset(avio_alloc_context(buffer, kIoBufferSize, /*write=*/0,
-                                      this, &SpoolIo::Read, nullptr,
-                                      &SpoolIo::Seek));
+    context_.reset(avio_alloc_context(buffer, kIoBufferSize, /*write=*/0, this,
+                                      &SpoolIo::Read, nullptr, &SpoolIo::Seek));
     if (context_ == nullptr) av_free(buffer);
   }
 
@@ -114,7 +113,8 @@ class MovieReader::SpoolIo {
       case SEEK_END: {
         int64_t size = self->KnownSize();
         if (size < 0) {
-          absl::StatusOr<uint64_t> final_size = self->spool_->WaitForFinalSize();
+          absl::StatusOr<uint64_t> final_size =
+              self->spool_->WaitForFinalSize();
           if (!final_size.ok()) {
             self->spool_status_ = final_size.status();
             return AVERROR_EXIT;
@@ -174,16 +174,18 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   raw->flags |= AVFMT_FLAG_CUSTOM_IO;
   raw->io_open = &RefuseIoOpen;
   const AVInputFormat* input_format = nullptr;
-  int ret = av_probe_input_buffer2(io_->context(), &input_format, "", nullptr,
-                                   0, 0);
+  int ret =
+      av_probe_input_buffer2(io_->context(), &input_format, "", nullptr, 0, 0);
   if (ret >= 0 && IsIndirectFormat(input_format->name)) {
     avformat_free_context(raw);
     return absl::InvalidArgumentError(absl::StrCat(
         "the input is a ", input_format->name,
         " file, which refers to other files; upload the movie itself"));
   }
-  if (ret >= 0) ret = avformat_open_input(&raw, nullptr, input_format, nullptr);
-  else avformat_free_context(raw);
+  if (ret >= 0)
+    ret = avformat_open_input(&raw, nullptr, input_format, nullptr);
+  else
+    avformat_free_context(raw);
   if (ret < 0) {  // raw has been freed
     std::optional<uint64_t> size = spool->FinalSize();
     if (io_->spool_status().ok() && size.has_value() && *size == 0) {
@@ -196,8 +198,8 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   if (ret < 0) return InputError(ret, "cannot read the movie's streams");
 
   const AVCodec* codec = nullptr;
-  ret = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec,
-                            0);
+  ret =
+      av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
   if (ret == AVERROR_STREAM_NOT_FOUND) {
     return absl::InvalidArgumentError("the input has no video stream");
   }
@@ -205,17 +207,16 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
     int index = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1,
                                     nullptr, 0);
     std::string name =
-        index >= 0
-            ? CodecName(format_->streams[index]->codecpar->codec_id)
-            : "unknown";
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the input's video codec (", name, ") cannot be decoded"));
+        index >= 0 ? CodecName(format_->streams[index]->codecpar->codec_id)
+                   : "unknown";
+    return absl::InvalidArgumentError(
+        absl::StrCat("the input's video codec (", name, ") cannot be decoded"));
   }
   if (ret < 0) return InputError(ret, "cannot find the video stream");
   video_index_ = ret;
   AVStream* video = format_->streams[video_index_];
-  ret = av_find_best_stream(format_.get(), AVMEDIA_TYPE_AUDIO, -1,
-                            video_index_, nullptr, 0);
+  ret = av_find_best_stream(format_.get(), AVMEDIA_TYPE_AUDIO, -1, video_index_,
+                            nullptr, 0);
   audio_index_ = ret >= 0 ? ret : -1;
   for (unsigned i = 0; i < format_->nb_streams; ++i) {
     if (static_cast<int>(i) != video_index_ &&
@@ -264,9 +265,9 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
     info_.duration_seconds =
         static_cast<double>(format_->duration) / AV_TIME_BASE;
   }
-  info_.frames_estimate = video->nb_frames > 0
-                              ? video->nb_frames
-                              : std::llround(info_.duration_seconds * info_.fps);
+  info_.frames_estimate =
+      video->nb_frames > 0 ? video->nb_frames
+                           : std::llround(info_.duration_seconds * info_.fps);
   info_.has_audio = audio_index_ >= 0;
   info_.video_codec = CodecName(par->codec_id);
   if (info_.has_audio) {
@@ -333,9 +334,9 @@ absl::StatusOr<MovieReader::Item> MovieReader::Next() {
       if (ret == AVERROR_EOF) {
         decoder_flushed_ = true;
         if (frames_decoded_ == 0) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "no video frame of the input could be decoded (",
-              decode_errors_, " decoding errors)"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("no video frame of the input could be decoded (",
+                           decode_errors_, " decoding errors)"));
         }
         absl::Status complete = CheckComplete();
         if (!complete.ok()) return complete;

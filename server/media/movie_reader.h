@@ -19,7 +19,7 @@ namespace media {
 
 // What the probe found in the input.
 struct MovieInfo {
-  int width = 0;   // coded frame size, before rotation
+  int width = 0;  // coded frame size, before rotation
   int height = 0;
   AVRational frame_rate = {0, 1};  // average (or, failing that, real) rate
   double fps = 0;
@@ -28,9 +28,9 @@ struct MovieInfo {
   bool has_audio = false;
   std::string video_codec;  // FFmpeg codec names
   std::string audio_codec;
-  std::string container;    // FFmpeg demuxer name
-  int rotation_degrees = 0; // display rotation, counter-clockwise
-                            // as ffprobe reports it: 0/90/180/270
+  std::string container;     // FFmpeg demuxer name
+  int rotation_degrees = 0;  // display rotation, counter-clockwise
+                             // as ffprobe reports it: 0/90/180/270
 };
 
 class MovieReader {

@@ -57,9 +57,9 @@ absl::StatusOr<std::unique_ptr<MovieWriter>> MovieWriter::Create(
   }
   if (options.width < 2 || options.height < 2 || options.width % 2 != 0 ||
       options.height % 2 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "output size must be even and >= 2, got ", options.width, "x",
-        options.height));
+    return absl::InvalidArgumentError(
+        absl::StrCat("output size must be even and >= 2, got ", options.width,
+                     "x", options.height));
   }
   if (options.crf < 0 || options.crf > 51) {
     return absl::InvalidArgumentError(
@@ -106,14 +106,15 @@ absl::Status MovieWriter::Init() {
   AVRational rate = in->avg_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = in->r_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};
-  default_duration_ = std::max<int64_t>(
-      1, av_rescale_q(1, av_inv_q(rate), time_base_));
+  default_duration_ =
+      std::max<int64_t>(1, av_rescale_q(1, av_inv_q(rate), time_base_));
 
   const char* muxer =
       options_.container == OutputContainer::kMatroska ? "matroska" : "mp4";
   AVFormatContext* raw = nullptr;
   int ret = avformat_alloc_output_context2(&raw, nullptr, muxer, nullptr);
-  if (ret < 0) return AvError(ret, absl::StrCat("cannot create the ", muxer, " muxer"));
+  if (ret < 0)
+    return AvError(ret, absl::StrCat("cannot create the ", muxer, " muxer"));
   format_.reset(raw);
   auto* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferSize));
   if (buffer == nullptr) return absl::ResourceExhaustedError("out of memory");
@@ -151,8 +152,8 @@ absl::Status MovieWriter::Init() {
   }
   DictionaryGuard codec_options;
   av_dict_set(&codec_options.dict, "preset", options_.preset.c_str(), 0);
-  av_dict_set(&codec_options.dict, "crf",
-              std::to_string(options_.crf).c_str(), 0);
+  av_dict_set(&codec_options.dict, "crf", std::to_string(options_.crf).c_str(),
+              0);
   ret = avcodec_open2(enc, codec, &codec_options.dict);
   if (ret < 0) return AvError(ret, "cannot open the H.264 encoder");
   yuv_ = std::make_unique<YuvConverter>(options_.width, options_.height,
@@ -160,7 +161,8 @@ absl::Status MovieWriter::Init() {
   packet_ = MakePacket();
 
   video_out_ = avformat_new_stream(format_.get(), nullptr);
-  if (video_out_ == nullptr) return absl::ResourceExhaustedError("out of memory");
+  if (video_out_ == nullptr)
+    return absl::ResourceExhaustedError("out of memory");
   ret = avcodec_parameters_from_context(video_out_->codecpar, enc);
   if (ret < 0) return AvError(ret, "copying encoder parameters");
   video_out_->time_base = time_base_;
@@ -195,7 +197,8 @@ absl::Status MovieWriter::Init() {
 absl::Status MovieWriter::AddAudioStream() {
   const AVStream* in = options_.audio_in;
   audio_out_ = avformat_new_stream(format_.get(), nullptr);
-  if (audio_out_ == nullptr) return absl::ResourceExhaustedError("out of memory");
+  if (audio_out_ == nullptr)
+    return absl::ResourceExhaustedError("out of memory");
   if (CanCopyAudio(options_.container, format_->oformat,
                    in->codecpar->codec_id)) {
     int ret = avcodec_parameters_copy(audio_out_->codecpar, in->codecpar);
@@ -259,8 +262,8 @@ absl::Status MovieWriter::WriteVideo(const RgbFrame& rgb, int64_t pts,
   if (ret < 0) return Failed(AvError(ret, "encoding H.264"));
   if (first_pts_ == AV_NOPTS_VALUE) first_pts_ = pts;
   last_pts_ = pts;
-  end_pts_ = std::max(end_pts_ == AV_NOPTS_VALUE ? pts : end_pts_,
-                      pts + duration);
+  end_pts_ =
+      std::max(end_pts_ == AV_NOPTS_VALUE ? pts : end_pts_, pts + duration);
   ++frames_;
   return DrainEncoder();
 }

@@ -60,8 +60,7 @@ class MovieWriter {
 
   // Encodes one stylized frame. `pts` and `duration` are in the input video
   // stream's time base; timestamps that do not increase are nudged forward.
-  absl::Status WriteVideo(const RgbFrame& frame, int64_t pts,
-                          int64_t duration);
+  absl::Status WriteVideo(const RgbFrame& frame, int64_t pts, int64_t duration);
 
   // Carries one input audio packet (in the input audio time base) over.
   // Ignored when the writer has no audio.
@@ -84,8 +83,7 @@ class MovieWriter {
   absl::Status Init();
   absl::Status AddAudioStream();
   absl::Status DrainEncoder();
-  absl::Status WritePacket(AVPacket* packet, AVRational from,
-                           AVStream* stream);
+  absl::Status WritePacket(AVPacket* packet, AVRational from, AVStream* stream);
   absl::Status Failed(absl::Status status);
   static int WriteCallback(void* opaque, uint8_t* data, int size);
 

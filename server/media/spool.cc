@@ -35,8 +35,8 @@ absl::StatusOr<int> OpenAnonymousFile(const std::string& dir) {
   std::string path = absl::StrCat(dir, "/stylizer-spool-XXXXXX");
   fd = mkostemp(path.data(), O_CLOEXEC);
   if (fd < 0) {
-    return absl::InternalError(absl::StrCat(
-        "cannot create a spool file in ", dir, ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("cannot create a spool file in ",
+                                            dir, ": ", std::strerror(errno)));
   }
   unlink(path.c_str());
   return fd;
@@ -106,7 +106,8 @@ absl::Status Spool::SpillLocked() {
   fd_ = *fd;
   absl::Status s;
   for (uint64_t done = 0; done < size_ && s.ok(); done += kBlockSize) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(kBlockSize, size_ - done));
+    size_t n =
+        static_cast<size_t>(std::min<uint64_t>(kBlockSize, size_ - done));
     s = WriteAll(fd_, blocks_[done / kBlockSize].get(), n, done);
   }
   blocks_.clear();
@@ -122,9 +123,8 @@ absl::Status Spool::Append(absl::string_view bytes) {
       return absl::FailedPreconditionError("upload already finished");
     }
     if (size_ + bytes.size() > options_.max_size) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("upload is larger than the limit of ",
-                       options_.max_size, " bytes"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "upload is larger than the limit of ", options_.max_size, " bytes"));
     }
     if (fd_ < 0 && size_ + bytes.size() > options_.memory_limit) {
       absl::Status s = SpillLocked();
@@ -186,8 +186,7 @@ void Spool::NotifyWhenWantsMore(std::function<void()> callback) {
   if (callback) callback();
 }
 
-absl::StatusOr<size_t> Spool::ReadAt(uint64_t offset, char* out,
-                                     size_t size) {
+absl::StatusOr<size_t> Spool::ReadAt(uint64_t offset, char* out, size_t size) {
   std::function<void()> callback;
   {
     absl::MutexLock lock(&mu_);
@@ -229,8 +228,8 @@ absl::StatusOr<size_t> Spool::ReadAt(uint64_t offset, char* out,
     // lives as long as the spool, which outlives its reader.
     size_t done = 0;
     while (done < n) {
-      ssize_t r = pread(fd, out + done, n - done,
-                        static_cast<off_t>(offset + done));
+      ssize_t r =
+          pread(fd, out + done, n - done, static_cast<off_t>(offset + done));
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) {
         return absl::InternalError(

@@ -44,9 +44,9 @@ absl::StatusOr<std::unique_ptr<VideoPipeline>> VideoPipeline::Start(
     return absl::InvalidArgumentError("pipeline window limits must be >= 1");
   }
   if (options.max_side < 0 || options.crf < 0 || options.crf > 51) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_side must be >= 0 and crf in 0..51 (got ", options.max_side,
-        ", ", options.crf, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_side must be >= 0 and crf in 0..51 (got ",
+                     options.max_side, ", ", options.crf, ")"));
   }
   std::unique_ptr<VideoPipeline> pipeline(
       new VideoPipeline(std::move(options), spool, sink));
@@ -121,9 +121,9 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   auto [width, height] = OutputSize(info.width, info.height, options_.max_side);
   if (options_.max_frame_pixels > 0 &&
       static_cast<int64_t>(width) * height > options_.max_frame_pixels) {
-    int side = static_cast<int>(std::sqrt(
-        static_cast<double>(options_.max_frame_pixels) *
-        std::max(width, height) / std::min(width, height)));
+    int side = static_cast<int>(
+        std::sqrt(static_cast<double>(options_.max_frame_pixels) *
+                  std::max(width, height) / std::min(width, height)));
     return absl::InvalidArgumentError(absl::StrCat(
         "frames of ", width, "x", height, " exceed the server's limit of ",
         options_.max_frame_pixels, " pixels per frame; set max_side to ",
@@ -193,11 +193,9 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   std::vector<std::thread> threads;
   threads.reserve(num_outputs_);
   for (int i = 0; i < num_outputs_; ++i) {
-    threads.emplace_back(
-        [this, i, w = writers[i].get()] { WriterLoop(i, w); });
+    threads.emplace_back([this, i, w = writers[i].get()] { WriterLoop(i, w); });
   }
-  absl::Status decoded =
-      DecodeLoop(reader->get(), width, height, job.get());
+  absl::Status decoded = DecodeLoop(reader->get(), width, height, job.get());
   if (!decoded.ok()) Cancel(decoded);
   for (std::thread& t : threads) t.join();
   absl::Status s = error();
@@ -301,9 +299,9 @@ void VideoPipeline::OnResult(FrameResult result) {
   entry->status = std::move(result.status);
   if (entry->status.ok() &&
       static_cast<int>(result.outputs.size()) != num_outputs_) {
-    entry->status = absl::InternalError(absl::StrCat(
-        "the job queue returned ", result.outputs.size(), " outputs for ",
-        num_outputs_, " styles"));
+    entry->status = absl::InternalError(
+        absl::StrCat("the job queue returned ", result.outputs.size(),
+                     " outputs for ", num_outputs_, " styles"));
   }
   entry->outputs = std::move(result.outputs);
   entry->ready = true;
@@ -384,8 +382,8 @@ void VideoPipeline::MaybeReportProgress() {
     double seconds = absl::ToDoubleSeconds(now - last_progress_);
     progress.fps =
         last_progress_ == absl::InfinitePast() || seconds <= 0
-            ? frames_done_ / std::max(1e-9, absl::ToDoubleSeconds(
-                                                 now - start_time_))
+            ? frames_done_ /
+                  std::max(1e-9, absl::ToDoubleSeconds(now - start_time_))
             : (frames_done_ - frames_done_at_last_progress_) / seconds;
     last_progress_ = now;
     frames_done_at_last_progress_ = frames_done_;

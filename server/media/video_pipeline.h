@@ -95,8 +95,9 @@ class VideoPipeline {
   // Validates `options` and starts the job's threads. `spool` and `sink`
   // must outlive the pipeline. The sink hears OnFinished exactly once (also
   // after Cancel).
-  static absl::StatusOr<std::unique_ptr<VideoPipeline>> Start(
-      Options options, Spool* spool, VideoSink* sink);
+  static absl::StatusOr<std::unique_ptr<VideoPipeline>> Start(Options options,
+                                                              Spool* spool,
+                                                              VideoSink* sink);
 
   // Cancels (if still running) and waits for the threads to end.
   ~VideoPipeline();
@@ -114,8 +115,7 @@ class VideoPipeline {
   VideoPipeline(Options options, Spool* spool, VideoSink* sink);
   void Run();
   absl::StatusOr<VideoSummary> RunJob();
-  absl::Status DecodeLoop(MovieReader* reader, int width, int height,
-                          Job* job);
+  absl::Status DecodeLoop(MovieReader* reader, int width, int height, Job* job);
   void WriterLoop(int index, MovieWriter* writer);
   void OnResult(FrameResult result) ABSL_LOCKS_EXCLUDED(mu_);
   // Appends an entry once the window has room; false if the job failed.

@@ -27,8 +27,8 @@ namespace stylizer {
 namespace media {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeJobQueue;
+using ::testing::HasSubstr;
 using testing::ProbedMovie;
 
 // Collects a job's events; can hold back output chunks to act as a slow
@@ -103,7 +103,8 @@ class VideoPipelineTest : public ::testing::Test {
   static void SetUpTestSuite() {
     av_log_set_level(AV_LOG_ERROR);
     dir_ = new std::string(testing::MakeTempDir("video-pipeline-test"));
-    const std::string src = "-f lavfi -i testsrc2=size=160x120:rate=15:duration=1.5 ";
+    const std::string src =
+        "-f lavfi -i testsrc2=size=160x120:rate=15:duration=1.5 ";
     const std::string tone = "-f lavfi -i sine=frequency=440:duration=1.5 ";
     const std::string x264 = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p ";
     struct Spec {
@@ -114,8 +115,8 @@ class VideoPipelineTest : public ::testing::Test {
         {"moov_at_end.mp4", src + tone + x264 + "-c:a aac -shortest"},
         {"faststart.mp4",
          "-f lavfi -i testsrc2=size=160x120:rate=15:duration=6 "
-         "-f lavfi -i sine=frequency=440:duration=6 " + x264 +
-             "-c:a aac -shortest -movflags +faststart"},
+         "-f lavfi -i sine=frequency=440:duration=6 " +
+             x264 + "-c:a aac -shortest -movflags +faststart"},
         {"vp9_opus.mkv", src + tone +
                              "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 "
                              "-b:v 200k -c:a libopus -shortest"},
@@ -128,15 +129,17 @@ class VideoPipelineTest : public ::testing::Test {
         {"vfr.mkv",
          "-f lavfi -i testsrc2=size=160x120:rate=20:duration=2 -vf "
          "\"setpts='if(lt(N,10),N*0.05,0.5+(N-10)*0.12)/TB'\" "
-         "-fps_mode passthrough " + x264},
+         "-fps_mode passthrough " +
+             x264},
         {"unrotated.mp4",
          "-f lavfi -i testsrc2=size=192x108:rate=15:duration=1 " + tone + x264 +
              "-c:a aac -shortest"},
         // Phone style: stored landscape, shown portrait (set by a remux).
-        {"rotated.mp4",
-         "-i '" + Path("unrotated.mp4") + "' -c copy -metadata:s:v:0 rotate=90"},
+        {"rotated.mp4", "-i '" + Path("unrotated.mp4") +
+                            "' -c copy -metadata:s:v:0 rotate=90"},
         {"silent.mp4", src + x264},
-        {"audio_only.m4a", "-f lavfi -i sine=frequency=440:duration=1 -c:a aac"},
+        {"audio_only.m4a",
+         "-f lavfi -i sine=frequency=440:duration=1 -c:a aac"},
         {"long.mp4",
          "-f lavfi -i testsrc2=size=64x48:rate=15:duration=10 " + x264},
     };
@@ -312,7 +315,8 @@ TEST_F(VideoPipelineTest, VariableFrameRateKeepsTimestamps) {
   auto times = [](const std::string& path) {
     auto out = testing::RunCommand(absl::StrCat(
         "ffprobe -v error -select_streams v:0 -show_entries frame=pts_time "
-        "-of csv=p=0 '", path, "'"));
+        "-of csv=p=0 '",
+        path, "'"));
     return out.value_or("");
   };
   std::string in = times(Path("vfr.mkv"));
@@ -388,8 +392,7 @@ TEST_F(VideoPipelineTest, PlaylistsCannotReachOtherFiles) {
         absl::StrCat("ffconcat version 1.0\nfile '", target, "'\n")}) {
     CollectingSink sink;
     Run(text, BaseOptions(1), &sink);
-    EXPECT_EQ(sink.result_.status().code(),
-              absl::StatusCode::kInvalidArgument)
+    EXPECT_EQ(sink.result_.status().code(), absl::StatusCode::kInvalidArgument)
         << sink.result_.status();
   }
 }
@@ -464,7 +467,9 @@ TEST_F(VideoPipelineTest, QueueErrorsEndTheJob) {
   fail.fail_status = absl::ResourceExhaustedError("device out of memory");
   FakeJobQueue failing(fail);
   VideoPipeline::Options options = BaseOptions();
-  options.open_job = [&](JobOptions o) { return failing.OpenJob(std::move(o)); };
+  options.open_job = [&](JobOptions o) {
+    return failing.OpenJob(std::move(o));
+  };
   CollectingSink sink;
   auto spool = Spool::Create({});
   auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);

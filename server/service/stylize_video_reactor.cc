@@ -48,10 +48,10 @@ size_t ResponseBytes(const v1::StylizeVideoResponse& r) {
 
 VideoReactorFactory MakeStylizeVideoReactorFactory(
     const StylizeVideoOptions& options) {
-  return [options](ServiceContext* service,
-                   grpc::CallbackServerContext* context) {
-    return StylizeVideoReactor::Start(service, context, options);
-  };
+  return
+      [options](ServiceContext* service, grpc::CallbackServerContext* context) {
+        return StylizeVideoReactor::Start(service, context, options);
+      };
 }
 
 VideoReactor* StylizeVideoReactor::Start(ServiceContext* service,
@@ -157,8 +157,12 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
   p.deadline = CallDeadline(*context_);
   p.name = absl::StrCat(kMethod, " ", job_id_);
   if (Metrics* metrics = service_->metrics()) {
-    p.on_decode_time = [metrics](absl::Duration d) { metrics->RecordDecode(d); };
-    p.on_encode_time = [metrics](absl::Duration d) { metrics->RecordEncode(d); };
+    p.on_decode_time = [metrics](absl::Duration d) {
+      metrics->RecordDecode(d);
+    };
+    p.on_encode_time = [metrics](absl::Duration d) {
+      metrics->RecordEncode(d);
+    };
   }
   absl::StatusOr<std::unique_ptr<media::VideoPipeline>> pipeline =
       media::VideoPipeline::Start(std::move(p), spool_.get(), this);
@@ -387,9 +391,9 @@ void StylizeVideoReactor::Fail(const grpc::Status& status) {
   // Outside mu_: the pipeline calls back into OnFailing. The pipeline lives
   // until the destructor.
   if (pipeline != nullptr) {
-    pipeline->Cancel(absl::Status(static_cast<absl::StatusCode>(
-                                      status.error_code()),
-                                  status.error_message()));
+    pipeline->Cancel(
+        absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                     status.error_message()));
   } else if (spool_ != nullptr) {
     spool_->Abort(absl::CancelledError("the call ended"));
   }
@@ -409,9 +413,9 @@ void StylizeVideoReactor::FinishLocked(const grpc::Status& status) {
   if (Metrics* metrics = service_->metrics()) {
     record_.job_id = job_id_;
     record_.peer = context_->peer();
-    record_.status = absl::Status(
-        static_cast<absl::StatusCode>(status.error_code()),
-        status.error_message());
+    record_.status =
+        absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                     status.error_message());
     record_.duration = absl::Now() - start_;
     record_.outputs = static_cast<int>(output_indices_.size());
     record_.bytes_in = bytes_in_;

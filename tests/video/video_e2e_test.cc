@@ -109,9 +109,11 @@ class VideoE2eTest : public ::testing::Test {
         {"vfr.mkv",
          "-f lavfi -i testsrc2=size=160x120:rate=20:duration=1.5 -vf "
          "\"setpts='if(lt(N,8),N*0.05,0.4+(N-8)*0.12)/TB'\" "
-         "-fps_mode passthrough " + x264},
-        {"unrotated.mp4", "-f lavfi -i testsrc2=size=192x108:rate=12:duration=1 " +
-                              tone + x264 + "-c:a aac -shortest"},
+         "-fps_mode passthrough " +
+             x264},
+        {"unrotated.mp4",
+         "-f lavfi -i testsrc2=size=192x108:rate=12:duration=1 " + tone + x264 +
+             "-c:a aac -shortest"},
         {"rotated.mp4", "-i '" + Path("unrotated.mp4") +
                             "' -c copy -metadata:s:v:0 rotate=90"},
         {"silent.mp4", src + x264},
@@ -246,8 +248,8 @@ TEST_F(VideoE2eTest, OddSizeVfrRotatedAndSilent) {
                   CallVideo(stub_.get(), TwoStyles(), Bytes("odd_318x178.mp4")),
                   2, 318, 178, false);
   ExpectRoundTrip("vfr.mkv",
-                  CallVideo(stub_.get(), TwoStyles(), Bytes("vfr.mkv")), 2,
-                  160, 120, false);
+                  CallVideo(stub_.get(), TwoStyles(), Bytes("vfr.mkv")), 2, 160,
+                  120, false);
   ExpectRoundTrip("rotated.mp4",
                   CallVideo(stub_.get(), TwoStyles(), Bytes("rotated.mp4")), 2,
                   192, 108, true);
@@ -339,9 +341,9 @@ TEST_F(VideoE2eTest, CancelMidUploadFreesTheJob) {
   EXPECT_TRUE(testing::WaitFor(
       [&] { return server_->context()->active_streams() == 0; },
       absl::Seconds(10)));
-  EXPECT_TRUE(testing::WaitFor(
-      [&] { return server_->queue()->queued_items() == 0; },
-      absl::Seconds(10)));
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return server_->queue()->queued_items() == 0; },
+                       absl::Seconds(10)));
   ExpectStillServing();
 }
 

@@ -125,8 +125,7 @@ class FakeJob : public Job {
   std::thread thread_;
 };
 
-absl::StatusOr<std::unique_ptr<Job>> FakeJobQueue::OpenJob(
-    JobOptions options) {
+absl::StatusOr<std::unique_ptr<Job>> FakeJobQueue::OpenJob(JobOptions options) {
   return std::unique_ptr<Job>(new FakeJob(this, std::move(options)));
 }
 

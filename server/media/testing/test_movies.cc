@@ -43,8 +43,8 @@ absl::StatusOr<std::string> RunCommand(const std::string& command) {
 
 std::string MakeTempDir(const std::string& prefix) {
   const char* base = std::getenv("TEST_TMPDIR");
-  std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/",
-                                     prefix, "-XXXXXX");
+  std::string pattern =
+      absl::StrCat(base != nullptr ? base : "/tmp", "/", prefix, "-XXXXXX");
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
   char* dir = mkdtemp(buf.data());
@@ -52,8 +52,9 @@ std::string MakeTempDir(const std::string& prefix) {
 }
 
 absl::Status MakeMovie(const std::string& args, const std::string& path) {
-  return RunCommand(absl::StrCat("ffmpeg -nostdin -hide_banner -loglevel error -y ", args,
-                                 " '", path, "'"))
+  return RunCommand(
+             absl::StrCat("ffmpeg -nostdin -hide_banner -loglevel error -y ",
+                          args, " '", path, "'"))
       .status();
 }
 
@@ -118,10 +119,10 @@ absl::StatusOr<ProbedMovie> ProbeMovie(const std::string& path) {
     if (f[1] == "video" && m.video_codec.empty()) m.video_codec = f[0];
     if (f[1] == "audio" && m.audio_codec.empty()) m.audio_codec = f[0];
   }
-  absl::StatusOr<std::string> packets = RunCommand(absl::StrCat(
-      "ffprobe -v error -select_streams v:0 -show_entries "
-      "packet=pts_time,duration_time -of csv=p=0 '",
-      path, "'"));
+  absl::StatusOr<std::string> packets = RunCommand(
+      absl::StrCat("ffprobe -v error -select_streams v:0 -show_entries "
+                   "packet=pts_time,duration_time -of csv=p=0 '",
+                   path, "'"));
   if (!packets.ok()) return packets.status();
   double first = 1e300, end = -1e300, total = 0;
   int count = 0;

@@ -33,12 +33,12 @@ struct ProbedMovie {
   int width = 0;
   int height = 0;
   std::string video_codec;
-  int64_t frames = 0;      // counted by decoding
-  double duration = 0;     // first video pts to last pts + duration
+  int64_t frames = 0;         // counted by decoding
+  double duration = 0;        // first video pts to last pts + duration
   double frame_duration = 0;  // mean duration of one frame
   bool has_audio = false;
   std::string audio_codec;
-  int rotation = 0;        // display matrix rotation as ffprobe reports it
+  int rotation = 0;  // display matrix rotation as ffprobe reports it
   bool decodes_cleanly = false;  // `ffmpeg -v error -f null` printed nothing
 };
 
