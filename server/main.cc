@@ -94,7 +94,7 @@ ABSL_FLAG(int, work_threads, 0,
           "hardware thread.");
 
 // --- video jobs (StylizeVideo) ---
-ABSL_FLAG(uint64_t, spool_memory_bytes, uint64_t{32} << 20,
+ABSL_FLAG(uint64_t, spool_memory_bytes, uint64_t{16} << 20,
           "Upload bytes of one video job kept in memory before the rest "
           "spills to a temporary file (always deleted).");
 ABSL_FLAG(uint64_t, max_upload_bytes, uint64_t{8} << 30,
@@ -108,10 +108,14 @@ ABSL_FLAG(int, video_pending_frames, 8,
 ABSL_FLAG(uint64_t, video_pending_output_bytes, uint64_t{4} << 20,
           "Response bytes of one job waiting to be sent before its encoders "
           "pause (a slow client slows the job, it never grows memory).");
+ABSL_FLAG(uint64_t, video_window_bytes, uint64_t{512} << 20,
+          "Most bytes of decoded and stylized frames one video job holds "
+          "between its decoder and its slowest encoder.");
 ABSL_FLAG(std::string, x264_preset, "veryfast",
           "libx264 preset of the output movies (ultrafast ... veryslow).");
 ABSL_FLAG(int, encoder_threads, 0,
-          "libx264 threads per output movie; 0 = the encoder's choice.");
+          "libx264 threads per output movie; 0 = the machine's cores shared "
+          "among the job's outputs, 1-8 each.");
 ABSL_FLAG(int, default_crf, 20,
           "Constant rate factor of the outputs when the job gives 0 (0-51, "
           "lower = better and bigger).");
@@ -261,6 +265,8 @@ Server::Options ServerOptions(Metrics* metrics) {
   video.max_pending_frames = absl::GetFlag(FLAGS_video_pending_frames);
   video.max_pending_output_bytes =
       absl::GetFlag(FLAGS_video_pending_output_bytes);
+  video.max_window_bytes =
+      static_cast<int64_t>(absl::GetFlag(FLAGS_video_window_bytes));
   video.preset = absl::GetFlag(FLAGS_x264_preset);
   video.encoder_threads = absl::GetFlag(FLAGS_encoder_threads);
   video.default_crf = absl::GetFlag(FLAGS_default_crf);
