@@ -395,7 +395,6 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
     // of memory, and were slower here too.
     struct Trial {
       c10::ScalarType dtype;
-      std::string form;
       torch::jit::Module module;
       double seconds = 0;
       double psnr = 0;
@@ -404,80 +403,71 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
     torch::Tensor reference;  // fp32 levels
     std::vector<std::string> notes;
     for (const c10::ScalarType dtype : candidates) {
-      torch::jit::Module m = base.clone();
-      m.to(impl->device, dtype);
-      m.eval();
-      std::vector<std::pair<std::string, torch::jit::Module>> forms;
-      forms.emplace_back("scripted", m);
+      torch::jit::Module module = base.clone();
+      module.to(impl->device, dtype);
+      module.eval();
       const torch::Tensor x = PrepareInput(card, side, side, impl->device, dtype);
-      for (size_t f = 0; f < forms.size(); ++f) {
-        auto& [form, module] = forms[f];
-        absl::StatusOr<torch::Tensor> y;
-        try {
-          y = impl->Forward(module, x, w);
-        } catch (const std::exception& e) {
-          absl::Status s = StatusFromException(
-              e,
-              absl::StrCat(where, ": warm-up forward(images [2,3,", side, ",",
-                           side, "], style_weights [2,", num_styles,
-                           "]) failed in ", PrecisionName(dtype),
-                           "; the archive must implement forward(images, "
-                           "style_weights) for ", num_styles, " styles"),
-              absl::StatusCode::kInvalidArgument);
-          if (f > 0) {  // only the optimised form failed: keep the frozen one
-            impl->Log(absl::StrCat(PrecisionName(dtype), " ", form, ": ", s.message()));
-            continue;
-          }
-          if (dtype == torch::kFloat || candidates.size() == 1 ||
-              s.code() == absl::StatusCode::kResourceExhausted) {
-            return s;
-          }
-          notes.push_back(absl::StrCat(PrecisionName(dtype), " unsupported"));
-          impl->Log(s.message());
-          break;
+      absl::StatusOr<torch::Tensor> y;
+      try {
+        y = impl->Forward(module, x, w);
+      } catch (const std::exception& e) {
+        absl::Status s = StatusFromException(
+            e,
+            absl::StrCat(where, ": warm-up forward(images [2,3,", side, ",", side,
+                         "], style_weights [2,", num_styles, "]) failed in ",
+                         PrecisionName(dtype),
+                         "; the archive must implement forward(images, "
+                         "style_weights) for ", num_styles, " styles"),
+            absl::StatusCode::kInvalidArgument);
+        if (dtype == torch::kFloat || candidates.size() == 1 ||
+            s.code() == absl::StatusCode::kResourceExhausted) {
+          return s;
         }
-        if (!y.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(where, ": wrong interface: ", y.status().message()));
-        }
-        const torch::Tensor levels = Levels(*y);
-        if (dtype == torch::kFloat && !reference.defined()) {
-          const torch::Tensor yf = y->to(torch::kFloat);
-          if (!torch::isfinite(yf).all().item<bool>() ||
-              yf.min().item<float>() < -1e-3f || yf.max().item<float>() > 1.001f) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                where, ": wrong interface: forward() returned values outside "
-                       "[0,1] (or NaN) on the warm-up frames"));
-          }
-          reference = levels;
-        }
-        Trial trial{dtype, form, module};
-        trial.psnr = reference.defined() ? Psnr(levels, reference)
-                                         : std::numeric_limits<double>::infinity();
-        trial.seconds = std::numeric_limits<double>::infinity();
-        // TorchScript's profiling executor specialises the graph during the
-        // first two calls: one more untimed call, then the best of three.
-        // Process CPU time on the CPU (robust when other processes compete
-        // for the cores), wall time on a GPU.
-        module.forward({x, w});
-        for (int i = 0; i < 3; ++i) {
-          Synchronize(impl->device);
-          const auto t0 = std::chrono::steady_clock::now();
-          const std::clock_t c0 = std::clock();
-          module.forward({x, w});
-          Synchronize(impl->device);
-          const double seconds =
-              impl->device.is_cpu()
-                  ? static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC
-                  : std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-                        .count();
-          trial.seconds = std::min(trial.seconds, seconds);
-        }
-        notes.push_back(absl::StrFormat(impl->device.is_cpu() ? "%s %s %.1f CPU-ms, %.1f dB"
-                                                              : "%s %s %.1f ms, %.1f dB", PrecisionName(dtype),
-                                        form, trial.seconds * 1e3, trial.psnr));
-        trials.push_back(std::move(trial));
+        notes.push_back(absl::StrCat(PrecisionName(dtype), " unsupported"));
+        impl->Log(s.message());
+        continue;
       }
+      if (!y.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": wrong interface: ", y.status().message()));
+      }
+      const torch::Tensor levels = Levels(*y);
+      if (dtype == torch::kFloat) {
+        const torch::Tensor yf = y->to(torch::kFloat);
+        if (!torch::isfinite(yf).all().item<bool>() || yf.min().item<float>() < -1e-3f ||
+            yf.max().item<float>() > 1.001f) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, ": wrong interface: forward() returned values outside "
+                     "[0,1] (or NaN) on the warm-up frames"));
+        }
+        reference = levels;
+      }
+      Trial trial{dtype, module};
+      trial.psnr = reference.defined() ? Psnr(levels, reference)
+                                       : std::numeric_limits<double>::infinity();
+      trial.seconds = std::numeric_limits<double>::infinity();
+      // TorchScript's profiling executor specialises the graph during the
+      // first two calls: one more untimed call, then the best of three.
+      // Process CPU time on the CPU (robust when other processes compete for
+      // the cores), wall time on a GPU.
+      module.forward({x, w});
+      for (int i = 0; i < 3; ++i) {
+        Synchronize(impl->device);
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::clock_t c0 = std::clock();
+        module.forward({x, w});
+        Synchronize(impl->device);
+        const double seconds =
+            impl->device.is_cpu()
+                ? static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC
+                : std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                      .count();
+        trial.seconds = std::min(trial.seconds, seconds);
+      }
+      notes.push_back(absl::StrFormat(
+          impl->device.is_cpu() ? "%s %.1f CPU-ms, %.1f dB" : "%s %.1f ms, %.1f dB",
+          PrecisionName(dtype), trial.seconds * 1e3, trial.psnr));
+      trials.push_back(std::move(trial));
     }
 
     // Pick the fastest trial that keeps quality (fp32 always does; under an
@@ -497,7 +487,7 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
     impl->selection_note = absl::StrCat(
         "device ", impl->description.device,
         options.device == "auto" ? " (auto)" : "", ", precision ",
-        impl->description.precision, " ", chosen->form,
+        impl->description.precision,
         candidates.size() > 1
             ? absl::StrCat(" (auto: fastest with >= ", options.min_psnr_db,
                            " dB vs fp32 at ", side, "x", side, " batch 2: ")
