@@ -96,7 +96,7 @@ def main():
           + ", ".join(f"{p} {r['gflops']:.0f} GFLOP/s ({r['gflops_per_cpu_second']:.0f} per "
                       "CPU-second)" for p, r in roofline.items()))
     print(f"Network: {MACS_PER_PIXEL / 1e3:.1f} k multiply-adds per pixel (the original's "
-          "convolutions; GFLOP/s below counts these, the runtime does 20 % fewer).")
+          "convolutions; GFLOP/s below counts these, the runtime does 12 % fewer).")
     print(f"Load average before the run: {load[0]:.1f} (1 min) on {os.cpu_count()} CPUs.")
     print()
     print("| size | batch | implementation | precision | frames/s | ms/frame | GFLOP/s "
