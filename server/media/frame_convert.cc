@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "server/media/pixel_format.h"
 
 extern "C" {
 #include <libavutil/imgutils.h>
@@ -31,26 +32,6 @@ int SwsColorspace(AVColorSpace cs) {
   }
 }
 
-// Decoders of JPEG-style streams report these full-range formats.
-AVPixelFormat Dejpeg(AVPixelFormat f, bool* full_range) {
-  switch (f) {
-    case AV_PIX_FMT_YUVJ420P:
-      *full_range = true;
-      return AV_PIX_FMT_YUV420P;
-    case AV_PIX_FMT_YUVJ422P:
-      *full_range = true;
-      return AV_PIX_FMT_YUV422P;
-    case AV_PIX_FMT_YUVJ444P:
-      *full_range = true;
-      return AV_PIX_FMT_YUV444P;
-    case AV_PIX_FMT_YUVJ440P:
-      *full_range = true;
-      return AV_PIX_FMT_YUV440P;
-    default:
-      return f;
-  }
-}
-
 }  // namespace
 
 std::pair<int, int> OutputSize(int width, int height, int max_side) {
@@ -72,7 +53,7 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   }
   bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
   AVPixelFormat src_format =
-      Dejpeg(static_cast<AVPixelFormat>(frame.format), &full_range);
+      PlainPixelFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
   // Crop (odd sides) when the even-rounded input is the output size.
   int src_w = frame.width, src_h = frame.height;
   if ((src_w & ~1) == out_width_ && (src_h & ~1) == out_height_) {

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "server/media/pixel_format.h"
 #include "absl/strings/str_format.h"
 
 extern "C" {
@@ -126,30 +127,6 @@ absl::Status CheckPixels(uint64_t width, uint64_t height, uint64_t max_pixels) {
   return absl::OkStatus();
 }
 
-// Full-range YUV formats have deprecated "J" names; swscale wants the plain
-// format plus a range flag.
-AVPixelFormat PlainFormat(AVPixelFormat f, bool* full_range) {
-  switch (f) {
-    case AV_PIX_FMT_YUVJ420P:
-      *full_range = true;
-      return AV_PIX_FMT_YUV420P;
-    case AV_PIX_FMT_YUVJ422P:
-      *full_range = true;
-      return AV_PIX_FMT_YUV422P;
-    case AV_PIX_FMT_YUVJ444P:
-      *full_range = true;
-      return AV_PIX_FMT_YUV444P;
-    case AV_PIX_FMT_YUVJ440P:
-      *full_range = true;
-      return AV_PIX_FMT_YUV440P;
-    case AV_PIX_FMT_YUVJ411P:
-      *full_range = true;
-      return AV_PIX_FMT_YUV411P;
-    default:
-      return f;
-  }
-}
-
 bool IsYuv(AVPixelFormat f) {
   const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(f);
   return desc != nullptr && desc->nb_components >= 3 &&
@@ -159,7 +136,7 @@ bool IsYuv(AVPixelFormat f) {
 absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
   bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
   const AVPixelFormat src =
-      PlainFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
+      PlainPixelFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
   SwsPtr sws(sws_getContext(frame.width, frame.height, src, frame.width,
                             frame.height, AV_PIX_FMT_RGB24,
                             SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,

@@ -1,0 +1,40 @@
+// Pixel-format helpers shared by the movie decoder and the still-image codec.
+// Header-only so that both can use it without linking each other.
+#ifndef STYLIZER_SERVER_MEDIA_PIXEL_FORMAT_H_
+#define STYLIZER_SERVER_MEDIA_PIXEL_FORMAT_H_
+
+extern "C" {
+#include <libavutil/pixfmt.h>
+}
+
+namespace stylizer {
+
+// Full-range YUV formats have deprecated "J" names (what JPEG-style decoders
+// report); swscale wants the plain format plus a range flag. Returns the
+// plain format and sets *full_range for a J format; returns `f` untouched
+// otherwise.
+inline AVPixelFormat PlainPixelFormat(AVPixelFormat f, bool* full_range) {
+  switch (f) {
+    case AV_PIX_FMT_YUVJ420P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV440P;
+    case AV_PIX_FMT_YUVJ411P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV411P;
+    default:
+      return f;
+  }
+}
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MEDIA_PIXEL_FORMAT_H_
