@@ -521,6 +521,25 @@ HealthCheckResponse::ServingStatus Check(grpc::Channel* channel) {
   return status.ok() ? response.status() : HealthCheckResponse::UNKNOWN;
 }
 
+// Reads a Watch stream until it reports `want`. The health protocol lets a
+// server repeat the current status (gRPC's built-in service does when a status
+// is set again), so repeats of `previous` are skipped; any other status, or
+// the end of the stream, is a failure.
+::testing::AssertionResult ReadUntil(
+    grpc::ClientReaderInterface<HealthCheckResponse>* watch,
+    HealthCheckResponse::ServingStatus previous,
+    HealthCheckResponse::ServingStatus want) {
+  HealthCheckResponse update;
+  while (watch->Read(&update)) {
+    if (update.status() == want) return ::testing::AssertionSuccess();
+    if (update.status() != previous) {
+      return ::testing::AssertionFailure()
+             << "watch reported " << update.status() << ", expected " << want;
+    }
+  }
+  return ::testing::AssertionFailure() << "watch ended before " << want;
+}
+
 // Health: NOT_SERVING while the model loads (calls get UNAVAILABLE), SERVING
 // once warm, NOT_SERVING while draining (new calls get UNAVAILABLE, a stream
 // in flight finishes), seen by Check and by one Watch stream throughout.
@@ -560,8 +579,8 @@ TEST_F(ServerRpcTest, HealthAcrossStartAndDrain) {
 
   release_model.Notify();
   ASSERT_TRUE(server_->WaitUntilReady().ok());
-  ASSERT_TRUE(watch->Read(&update));
-  EXPECT_EQ(update.status(), HealthCheckResponse::SERVING);
+  EXPECT_TRUE(ReadUntil(watch.get(), HealthCheckResponse::NOT_SERVING,
+                        HealthCheckResponse::SERVING));
   EXPECT_EQ(Check(channel_.get()), HealthCheckResponse::SERVING);
 
   // A stream in flight when the drain starts.
@@ -574,8 +593,8 @@ TEST_F(ServerRpcTest, HealthAcrossStartAndDrain) {
   ASSERT_TRUE(stream->Read(&response));
 
   std::thread drain([&] { server_->Drain(absl::Seconds(60)); });
-  ASSERT_TRUE(watch->Read(&update));
-  EXPECT_EQ(update.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_TRUE(ReadUntil(watch.get(), HealthCheckResponse::SERVING,
+                        HealthCheckResponse::NOT_SERVING));
   EXPECT_EQ(Check(channel_.get()), HealthCheckResponse::NOT_SERVING);
   {
     grpc::ClientContext context;
