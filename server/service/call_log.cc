@@ -19,6 +19,7 @@ CallLog::CallLog(ServiceContext* service, absl::string_view method,
 
 CallLog::~CallLog() {
   Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call was abandoned"));
+  service_->CallEnded();
 }
 
 void CallLog::SetJobId(absl::string_view job_id) {
@@ -28,7 +29,6 @@ void CallLog::SetJobId(absl::string_view job_id) {
 
 void CallLog::Finish(const grpc::Status& status) {
   if (finished_.exchange(true)) return;
-  service_->CallEnded();
   Metrics* const metrics = service_->metrics();
   RpcRecord record;
   record.method = method_;

@@ -1,7 +1,9 @@
 // CallLog: the record one RPC keeps of itself (method, peer, start time,
 // frames, bytes) and reports exactly once when it finishes: to the metrics
 // (requests_total, request_duration_seconds, bytes) and as one "rpc" log line.
-// While it is open the call counts as active (graceful drain waits for it).
+// The call counts as active (graceful drain waits for it) until the CallLog is
+// destroyed, which reactors do after OnDone: only then has the call's status
+// reached the client, so closing the port cannot cut it off.
 #ifndef STYLIZER_SERVER_SERVICE_CALL_LOG_H_
 #define STYLIZER_SERVER_SERVICE_CALL_LOG_H_
 
@@ -26,7 +28,8 @@ class CallLog {
   // `service`.
   CallLog(ServiceContext* service, absl::string_view method,
           const grpc::CallbackServerContext& context);
-  // Finish(CANCELLED) if Finish was never called.
+  // Finish(CANCELLED) if Finish was never called; the call stops counting as
+  // active.
   ~CallLog();
   CallLog(const CallLog&) = delete;
   CallLog& operator=(const CallLog&) = delete;

@@ -180,8 +180,10 @@ absl::Status Server::Start() {
 void Server::SetHealth(bool serving) {
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health == nullptr) return;
-  health->SetServingStatus("", serving);
+  // The service first, the server-wide "" last: whoever sees "" change can
+  // rely on the service already having the same status.
   health->SetServingStatus(kServiceName, serving);
+  health->SetServingStatus("", serving);
   if (options_.metrics != nullptr) options_.metrics->SetServing(serving);
 }
 

@@ -122,7 +122,8 @@ class ServiceContext {
   // Streams open now.
   int active_streams() const;
 
-  // Calls admitted and not yet finished (every CallLog counts itself).
+  // Calls whose CallLog still exists (created at the start of every call,
+  // destroyed after the reactor's OnDone).
   void CallStarted();
   void CallEnded();
   int active_calls() const;
