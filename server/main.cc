@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -17,6 +18,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
@@ -156,6 +158,10 @@ ABSL_FLAG(stylizer::LogFormat, log_format, stylizer::LogFormat::kText,
 
 namespace stylizer {
 namespace {
+
+// How long after the drain timeout a shutdown that is still waiting for a
+// call gives up (see the drain in Run).
+constexpr absl::Duration kStuckDrainGrace = absl::Seconds(15);
 
 // FFmpeg's own messages (decoder complaints about a broken upload, ...) go
 // through the structured log, so that --log_format=json stays one object per
@@ -318,7 +324,17 @@ int Run() {
     return 1;
   }
   LogEvent(LogLevel::kInfo, "signal").Str("signal", strsignal(signal));
-  (*server)->Drain(absl::GetFlag(FLAGS_drain_timeout));
+  const absl::Duration drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  // Past the drain timeout every call is cancelled, and each must then end
+  // on its own. A call that never does would hold shutdown forever: give it
+  // a bounded grace, then exit non-zero so the orchestrator restarts us.
+  std::thread([drain_timeout] {
+    absl::SleepFor(drain_timeout + kStuckDrainGrace);
+    LogEvent(LogLevel::kError, "drain_stuck")
+        .Seconds("waited_seconds", drain_timeout + kStuckDrainGrace);
+    _exit(1);
+  }).detach();
+  (*server)->Drain(drain_timeout);
   server->reset();
   metrics.reset();
   return 0;

@@ -266,7 +266,13 @@ void StylizeFramesReactor::OnCancel() {
 }
 
 void StylizeFramesReactor::FailLocked(const grpc::Status& status) {
-  if (failure_.has_value() || finished_) return;
+  if (finished_) return;
+  if (failure_.has_value()) {
+    // Already failing (say OnCancel while a write was in flight): the call
+    // may only now be able to finish, and must, or OnDone never comes.
+    MaybeFinishLocked();
+    return;
+  }
   failure_ = status;
   responses_.clear();
   if (job_ != nullptr) {

@@ -381,7 +381,14 @@ void StylizeVideoReactor::Fail(const grpc::Status& status) {
   media::VideoPipeline* pipeline = nullptr;
   {
     absl::MutexLock lock(&mu_);
-    if (failure_.has_value() || finished_) return;
+    if (finished_) return;
+    if (failure_.has_value()) {
+      // Already failing (say OnCancel while a write was in flight): the
+      // call may only now be able to finish, and must, or OnDone never
+      // comes and the server cannot shut down.
+      MaybeFinishLocked();
+      return;
+    }
     failure_ = status;
     responses_.clear();
     queued_bytes_ = 0;
