@@ -6,10 +6,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/service/testing/style_protos.h"
 
 namespace stylizer {
 namespace {
 
+using ::stylizer::testing::Blend;
+using ::stylizer::testing::Index;
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
@@ -19,20 +22,6 @@ google::protobuf::RepeatedPtrField<v1::Style> Styles(
   google::protobuf::RepeatedPtrField<v1::Style> out;
   for (const v1::Style& s : list) *out.Add() = s;
   return out;
-}
-
-v1::Style Index(uint32_t i) {
-  v1::Style s;
-  s.set_index(i);
-  return s;
-}
-
-v1::Style Blend(std::vector<uint32_t> indices, std::vector<float> weights) {
-  v1::Style s;
-  s.mutable_blend();
-  for (uint32_t i : indices) s.mutable_blend()->add_indices(i);
-  for (float w : weights) s.mutable_blend()->add_weights(w);
-  return s;
 }
 
 TEST(ResolveStylesTest, EmptyListMeansEveryStyle) {

@@ -13,6 +13,7 @@
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
 #include "server/service/server.h"
+#include "server/service/testing/style_protos.h"
 #include "tests/server/server_test_util.h"
 
 namespace stylizer::testing {
@@ -25,20 +26,6 @@ using ::testing::HasSubstr;
 
 constexpr int kW = 64;
 constexpr int kH = 48;
-
-v1::Style Index(uint32_t i) {
-  v1::Style s;
-  s.set_index(i);
-  return s;
-}
-
-v1::Style Blend(std::vector<uint32_t> indices, std::vector<float> weights) {
-  v1::Style s;
-  s.mutable_blend();
-  for (uint32_t i : indices) s.mutable_blend()->add_indices(i);
-  for (float w : weights) s.mutable_blend()->add_weights(w);
-  return s;
-}
 
 int MaxDiff(const RgbFrame& a, const RgbFrame& b) {
   int d = 0;
