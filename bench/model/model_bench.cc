@@ -65,13 +65,16 @@ Timing BestTimes(Fn fn, double min_seconds) {
   return best;
 }
 
-// GFLOP/s of a 3x3, 128->128 convolution on a 1x128x184x324 input (the
-// residual blocks' shape at 1280x720), best of NCHW and channels-last.
-void Roofline(const std::string& precision, int threads, double min_seconds) {
+// GFLOP/s of a 3x3, 128->128 convolution on the residual blocks' input for
+// a width x height frame: 1x128x(height/4+4)x(width/4+4), 1x128x184x324 at
+// 1280x720. Best of NCHW and channels-last. Measured per frame size, since
+// oneDNN's efficiency falls on smaller maps.
+void Roofline(const std::string& precision, int threads, double min_seconds,
+              int width, int height) {
   torch::InferenceMode guard;
   at::set_num_threads(threads);
   const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat;
-  const int64_t c = 128, h = 184, w = 324;
+  const int64_t c = 128, h = (height + 3) / 4 + 4, w = (width + 3) / 4 + 4;
   const double flops = 2.0 * c * c * 9 * (h - 2) * (w - 2);
   Timing best;
   for (bool channels_last : {false, true}) {
@@ -86,8 +89,11 @@ void Roofline(const std::string& precision, int threads, double min_seconds) {
   }
   std::printf(
       "{\"kind\":\"roofline\",\"precision\":\"%s\",\"threads\":%d,"
+      "\"width\":%d,\"height\":%d,\"map\":\"%lldx%lld\","
       "\"gflops\":%.1f,\"gflops_per_cpu_second\":%.1f}\n",
-      precision.c_str(), threads, flops / best.wall / 1e9, flops / best.cpu / 1e9);
+      precision.c_str(), threads, width, height, static_cast<long long>(h),
+      static_cast<long long>(w), flops / best.wall / 1e9,
+      flops / best.cpu / 1e9);
   std::fflush(stdout);
 }
 
@@ -120,7 +126,7 @@ int main(int argc, char** argv) {
       absl::StrSplit(absl::GetFlag(FLAGS_precisions), ',');
   for (const std::string& precision : precisions) {
     if (absl::GetFlag(FLAGS_roofline) && absl::GetFlag(FLAGS_device) == "cpu") {
-      Roofline(precision, threads, min_seconds);
+      for (auto [w, h] : sizes) Roofline(precision, threads, min_seconds, w, h);
     }
     stylizer::TorchModelOptions options;
     options.archive_path = absl::GetFlag(FLAGS_archive);

@@ -87,14 +87,18 @@ def main():
     for line in out.stdout.splitlines():
         print(line, file=sys.stderr)
         rows.append(json.loads(line))
-    roofline = {r["precision"]: r for r in rows if r["kind"] == "roofline"}
+    # One roofline per precision and frame size: the residual blocks' map.
+    roofline = {(r["precision"], r["width"], r["height"]): r
+                for r in rows if r["kind"] == "roofline"}
     eager = {(r["width"], r["height"], r["batch"]): r for r in rows
              if r["kind"] == "model" and r["impl"] == "python-eager"}
     flop_per_pixel = MACS_PER_PIXEL * 2
 
-    print(f"Convolution roofline (3x3, 128->128, 1x128x184x324, {args.threads} threads): "
-          + ", ".join(f"{p} {r['gflops']:.0f} GFLOP/s ({r['gflops_per_cpu_second']:.0f} per "
-                      "CPU-second)" for p, r in roofline.items()))
+    print(f"Convolution roofline (3x3, 128->128 on the residual blocks' map of each size, "
+          f"{args.threads} threads): "
+          + ", ".join(f"{p} at {w}x{h} (1x128x{r['map']}) {r['gflops']:.0f} GFLOP/s "
+                      f"({r['gflops_per_cpu_second']:.0f} per CPU-second)"
+                      for (p, w, h), r in roofline.items()))
     print(f"Network: {MACS_PER_PIXEL / 1e3:.1f} k multiply-adds per pixel (the original's "
           "convolutions; GFLOP/s below counts these, the runtime does 12 % fewer).")
     print(f"Load average before the run: {load[0]:.1f} (1 min) on {os.cpu_count()} CPUs.")
@@ -111,7 +115,7 @@ def main():
                 flop = b * w * h * flop_per_pixel
                 gflops = flop / r["seconds_per_batch"] / 1e9
                 cpu_gflops = flop / r["cpu_seconds_per_batch"] / 1e9 * args.threads
-                peak = roofline.get(r["precision"])
+                peak = roofline.get((r["precision"], w, h))
                 share = f"{gflops / peak['gflops']:.2f}" if peak else "-"
                 cpu_share = (f"{cpu_gflops / (peak['gflops_per_cpu_second'] * args.threads):.2f}"
                              if peak else "-")

@@ -76,7 +76,9 @@ def _norm_image(x: torch.Tensor, gamma: Optional[torch.Tensor],
     h, w, c = x.shape[2], x.shape[3], x.shape[1]
     rows = x.float().permute(0, 2, 3, 1).reshape(h, w, c)
     s1 = rows.sum(1).double().sum(0)
-    s2 = torch.linalg.vector_norm(rows, 2.0, dim=[1]).double().pow(2).sum(0)
+    # Squares then a sum: several times faster here than vector_norm, whose
+    # reduction over the middle dimension LibTorch does not vectorise.
+    s2 = (rows * rows).sum(1).double().sum(0)
     mean = s1 / (h * w)
     var = (s2 / (h * w) - mean * mean).clamp(min=0.0)
     return F.batch_norm(x, mean.float(), var.float(), gamma, beta, False, 0.0, 1e-5)
