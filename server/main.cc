@@ -8,11 +8,15 @@
 #include <cstdarg>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/config.h"
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/parse.h"
+#include "absl/flags/internal/usage.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
@@ -365,6 +369,20 @@ int main(int argc, char** argv) {
   };
   usage.version_string = [] { return std::string("stylizer-server\n"); };
   absl::SetFlagsUsageConfig(usage);
+#if defined(ABSL_LTS_RELEASE_VERSION) && ABSL_LTS_RELEASE_VERSION <= 20220623
+  // This Abseil (Debian 12's) exits 1 after printing --help; a help or
+  // version request that was answered exits 0 here, as scripts expect.
+  // Newer Abseil does so itself.
+  absl::flags_internal::ParseCommandLineImpl(
+      argc, argv, absl::flags_internal::ArgvListAction::kRemoveParsedArgs,
+      absl::flags_internal::UsageFlagsAction::kIgnoreUsage,
+      absl::flags_internal::OnUndefinedFlag::kAbortIfUndefined);
+  if (absl::flags_internal::HandleUsageFlags(
+          std::cout, absl::ProgramUsageMessage()) >= 0) {
+    return 0;
+  }
+#else
   absl::ParseCommandLine(argc, argv);
+#endif
   return stylizer::Run();
 }
