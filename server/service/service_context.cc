@@ -2,6 +2,7 @@
 #include "server/service/service_context.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpcpp/security/auth_context.h"
 #include "server/metrics/metrics.h"
 #include "server/service/token_auth.h"
@@ -103,6 +104,15 @@ absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
     return absl::InfiniteFuture();
   }
   return absl::FromChrono(deadline);
+}
+
+grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context) {
+  if (absl::Now() >= CallDeadline(context)) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the call's deadline passed");
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED,
+                      "the client cancelled the call");
 }
 
 void ServiceContext::CallStarted() {

@@ -153,6 +153,10 @@ class ServiceContext {
 // JobOptions::deadline.
 absl::Time CallDeadline(const grpc::CallbackServerContext& context);
 
+// What a streaming call that gRPC cancelled ends with (for OnCancel):
+// DEADLINE_EXCEEDED once its deadline has passed, else CANCELLED.
+grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context);
+
 }  // namespace stylizer
 
 #endif  // STYLIZER_SERVER_SERVICE_SERVICE_CONTEXT_H_

@@ -256,13 +256,7 @@ void StylizeFramesReactor::OnWriteDone(bool ok) {
 
 void StylizeFramesReactor::OnCancel() {
   absl::MutexLock lock(&mu_);
-  if (absl::Now() >= CallDeadline(*context_)) {
-    FailLocked(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                            "the call's deadline passed"));
-  } else {
-    FailLocked(grpc::Status(grpc::StatusCode::CANCELLED,
-                            "the client cancelled the stream"));
-  }
+  FailLocked(CancelledCallStatus(*context_));
 }
 
 void StylizeFramesReactor::FailLocked(const grpc::Status& status) {

@@ -367,15 +367,7 @@ void StylizeVideoReactor::OnWriteDone(bool ok) {
                     "the client stopped receiving"));
 }
 
-void StylizeVideoReactor::OnCancel() {
-  if (absl::Now() >= CallDeadline(*context_)) {
-    Fail(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                      "the call's deadline passed"));
-  } else {
-    Fail(grpc::Status(grpc::StatusCode::CANCELLED,
-                      "the client cancelled the call"));
-  }
-}
+void StylizeVideoReactor::OnCancel() { Fail(CancelledCallStatus(*context_)); }
 
 void StylizeVideoReactor::Fail(const grpc::Status& status) {
   media::VideoPipeline* pipeline = nullptr;
