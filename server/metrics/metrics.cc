@@ -469,6 +469,11 @@ void Metrics::FinishRpc(const RpcRecord& record) {
   impl_->RecordRequest(record.method, code, record.duration);
   impl_->AddBytes(impl_->received_bytes_, record.method, record.bytes_in);
   impl_->AddBytes(impl_->sent_bytes_, record.method, record.bytes_out);
+  LogRpc(record);
+}
+
+void LogRpc(const RpcRecord& record) {
+  const absl::StatusCode code = record.status.code();
   LogEvent line(LevelFor(code), "rpc");
   line.Str("method", record.method)
       .Str("peer", record.peer)

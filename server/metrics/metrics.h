@@ -61,6 +61,12 @@ struct RpcRecord {
   std::string job_id;     // video jobs; logged only when non-empty
 };
 
+// The one log line of a finished RPC (method, peer, code, message, job id,
+// frames, bytes, seconds): info for OK and CANCELLED, error for server faults,
+// warning otherwise. Metrics::FinishRpc writes it; so does a server without
+// metrics.
+void LogRpc(const RpcRecord& record);
+
 // The details of one finished video job, for its "job" log line (the
 // counters are fed by the FinishRpc/RecordRequest of its StylizeVideo call).
 struct VideoJobRecord {

@@ -1,7 +1,6 @@
 // Per-RPC metrics and log line; see call_log.h.
 #include "server/service/call_log.h"
 
-#include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
 #include "server/service/service_context.h"
 #include "server/service/status_util.h"
@@ -44,19 +43,9 @@ void CallLog::Finish(const grpc::Status& status) {
   }
   if (metrics != nullptr) {
     metrics->FinishRpc(record);  // records and logs
-    return;
+  } else {
+    LogRpc(record);
   }
-  LogEvent line(record.status.ok() ? LogLevel::kInfo : LogLevel::kWarning,
-                "rpc");
-  line.Str("method", record.method)
-      .Str("peer", record.peer)
-      .Str("code", absl::StatusCodeToString(record.status.code()));
-  if (!record.status.ok()) line.Str("message", record.status.message());
-  if (!record.job_id.empty()) line.Str("job_id", record.job_id);
-  line.Int("frames", record.frames)
-      .Int("bytes_in", record.bytes_in)
-      .Int("bytes_out", record.bytes_out)
-      .Seconds("seconds", record.duration);
 }
 
 }  // namespace stylizer
