@@ -196,6 +196,21 @@ class StageRuntimeTest(unittest.TestCase):
     subprocess.run(['cc', '-o', path, src, *flags], check=True)
     return path
 
+  def program_using_own_library(self, name, rpath=False):
+    """(lib_dir, program): a program linked to lib<name>.so, built in lib_dir
+    (which the program's RUNPATH names when rpath is set)."""
+    lib_dir = os.path.join(self.dir, 'lib')
+    os.makedirs(lib_dir)
+    subprocess.run(['cc', '-shared', '-fPIC', '-o',
+                    os.path.join(lib_dir, f'lib{name}.so'), '-x', 'c', '-'],
+                   input=f'int {name}(void){{return 0;}}\n', text=True,
+                   check=True)
+    program = self.compile('prog', f'int {name}(void);\n'
+                           f'int main(void){{return {name}();}}\n',
+                           '-L' + lib_dir, f'-l{name}',
+                           *(['-Wl,-rpath,' + lib_dir] if rpath else []))
+    return lib_dir, program
+
   def test_packages_own_the_libraries(self):
     # A program that loads zlib: its package is named, glibc's is not.
     program = self.compile(
@@ -228,28 +243,14 @@ class StageRuntimeTest(unittest.TestCase):
     self.assertEqual(libs, ['libz.so.1'])
 
   def test_missing_library_fails(self):
-    lib_dir = os.path.join(self.dir, 'lib')
-    os.makedirs(lib_dir)
-    subprocess.run(['cc', '-shared', '-fPIC', '-o',
-                    os.path.join(lib_dir, 'libgone.so'), '-x', 'c', '-'],
-                   input='int gone(void){return 0;}\n', text=True, check=True)
-    program = self.compile('prog', 'int gone(void);\n'
-                           'int main(void){return gone();}\n', '-L' + lib_dir,
-                           '-lgone')
+    lib_dir, program = self.program_using_own_library('gone')
     shutil.rmtree(lib_dir)
     result = self.stage(program)
     self.assertEqual(result.returncode, 1)
     self.assertIn('libgone.so is not found by the loader', result.stderr)
 
   def test_unowned_library_fails_in_packages_mode(self):
-    lib_dir = os.path.join(self.dir, 'lib')
-    os.makedirs(lib_dir)
-    subprocess.run(['cc', '-shared', '-fPIC', '-o',
-                    os.path.join(lib_dir, 'libmine.so'), '-x', 'c', '-'],
-                   input='int mine(void){return 0;}\n', text=True, check=True)
-    program = self.compile('prog', 'int mine(void);\n'
-                           'int main(void){return mine();}\n', '-L' + lib_dir,
-                           '-lmine', '-Wl,-rpath,' + lib_dir)
+    lib_dir, program = self.program_using_own_library('mine', rpath=True)
     result = self.stage(program)
     self.assertEqual(result.returncode, 1)
     self.assertIn('no Debian package owns', result.stderr)
