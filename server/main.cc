@@ -88,6 +88,9 @@ ABSL_FLAG(int, max_styles_per_request, 64,
 ABSL_FLAG(int, max_frames_buffered_per_stream, 8,
           "Frames a StylizeFrames stream may have read but not yet answered; "
           "the server stops reading that stream until the client catches up.");
+ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Seconds(60),
+          "A StylizeFrames or StylizeVideo call that sends nothing for this "
+          "long ends with DEADLINE_EXCEEDED and frees its stream slot.");
 ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
           "Largest request message in bytes (a raw 4K RGB frame is ~26 MB).");
 ABSL_FLAG(int, max_send_message_bytes, 512 << 20,
@@ -251,6 +254,7 @@ Server::Options ServerOptions(Metrics* metrics) {
   o.limits.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   o.limits.max_frame_pixels = absl::GetFlag(FLAGS_max_frame_pixels);
   o.limits.max_styles_per_request = absl::GetFlag(FLAGS_max_styles_per_request);
+  o.limits.stream_idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
   o.limits.max_frames_buffered_per_stream =
       absl::GetFlag(FLAGS_max_frames_buffered_per_stream);
   o.work_threads = absl::GetFlag(FLAGS_work_threads);

@@ -43,6 +43,9 @@ struct ServiceLimits {
   // Frames a StylizeFrames stream may have read but not yet written back;
   // the stream stops reading at this many (flow control towards the client).
   int max_frames_buffered_per_stream = 8;
+  // A StylizeFrames or StylizeVideo call that sends nothing for this long
+  // ends with DEADLINE_EXCEEDED and frees its stream slot.
+  absl::Duration stream_idle_timeout = absl::Seconds(60);
 };
 
 // Where the server is in its life.
