@@ -102,7 +102,8 @@ def _forbid_unknown_fields(schema):
 
 @functools.lru_cache(maxsize=None)
 def _service_monitor_validator():
-  from cloudcoil.models.prometheus_operator import v1  # pylint: disable=import-outside-toplevel
+  # Imported here: a second to load, needed only when a ServiceMonitor is.
+  from cloudcoil.models.prometheus_operator import v1
   schema = v1.ServiceMonitor.model_json_schema(by_alias=True,
                                                 mode='validation')
   _forbid_unknown_fields(schema)
