@@ -83,9 +83,10 @@ struct JobState {
   std::map<Shape, std::unique_ptr<Lane>> lanes;
   // Guarded. Items in the job's lanes.
   int64_t queued_items = 0;
-  // Guarded. Id of the last batch that took an item of this job (0: none);
-  // the batcher serves the shape of the least recently served job first.
-  uint64_t last_served = 0;
+  // Guarded. The job has queued items and sits in the queue's round-robin
+  // ring of active jobs (QueueCore::active_) at `active_pos`.
+  bool active = false;
+  std::list<JobState*>::iterator active_pos;
   // Guarded. Items (and their bytes) admitted and not yet computed or
   // dropped: the job's share of the queue's capacity.
   int64_t held_items = 0;

@@ -59,11 +59,18 @@ void QueueCore::DropQueuedItemsLocked(JobState* job,
     lane->items.clear();
   }
   job->queued_items = 0;
+  DeactivateLocked(job);
   if (items > 0) {
     ReleaseLocked(job, items, bytes);
     ReportDepthLocked();
     WakeRoomWaitersLocked();
   }
+}
+
+void QueueCore::DeactivateLocked(JobState* job) {
+  if (!job->active) return;
+  active_.erase(job->active_pos);
+  job->active = false;
 }
 
 void QueueCore::ExpireDeadlinesLocked(absl::Time now) {
