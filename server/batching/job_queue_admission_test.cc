@@ -150,6 +150,84 @@ TEST_F(AdmissionTest, NotifyWhenRoomRunsAtOnceWhenThereIsRoom) {
   room.WaitForNotification();
 }
 
+// Destroying a Job drops its NotifyWhenRoom callbacks: a pending one (which
+// the job's cancellation would otherwise wake) and one already handed to the
+// notifier thread but not yet run.
+TEST_F(AdmissionTest, NotifyWhenRoomCallbacksNeverRunAfterTheJobIsDestroyed) {
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log_a, log_b, log_c;
+  auto a = Open(*queue, &log_a);
+  JobOptions one_frame;
+  one_frame.max_frames_in_flight = 1;
+  auto b = Open(*queue, &log_b, one_frame);
+  auto c = Open(*queue, &log_c);
+
+  // b: full, so its callback waits for room.
+  FrameRequest b1 = MakeRequest(2, 2, 1, {0}, kStyles, 1);
+  ASSERT_TRUE(b->TrySubmit(&b1).ok());
+  FrameRequest b2 = MakeRequest(2, 2, 2, {0}, kStyles, 2);
+  ASSERT_EQ(b->TrySubmit(&b2).code(), absl::StatusCode::kResourceExhausted);
+  std::atomic<bool> b_ran{false};
+  b->NotifyWhenRoom([&] { b_ran = true; });
+
+  // a's callback holds the notifier thread, so that c's callback (room now)
+  // is posted behind it.
+  absl::Notification a_running, a_release;
+  a->NotifyWhenRoom([&] {
+    a_running.Notify();
+    a_release.WaitForNotification();
+  });
+  a_running.WaitForNotification();
+  std::atomic<bool> c_ran{false};
+  c->NotifyWhenRoom([&] { c_ran = true; });
+
+  b.reset();
+  c.reset();
+  a_release.Notify();
+  // The notifier runs its tasks in order: once this ran, so did (or would
+  // have) b's and c's.
+  absl::Notification a_again;
+  a->NotifyWhenRoom([&] { a_again.Notify(); });
+  a_again.WaitForNotification();
+  EXPECT_FALSE(b_ran);
+  EXPECT_FALSE(c_ran);
+  model_.ReleaseAll();
+}
+
+// ~Job waits for a NotifyWhenRoom callback of the job that is running, so its
+// captures may be freed right after; the callback may itself destroy the Job.
+TEST_F(AdmissionTest, DestroyingAJobWaitsForItsRunningRoomCallback) {
+  auto queue = MakeQueue();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  absl::Notification running, release, destroyed;
+  std::atomic<bool> destroyed_while_running{false};
+  job->NotifyWhenRoom([&] {
+    running.Notify();
+    release.WaitForNotification();
+    // A generous pause: were ~Job not waiting for us, it would be done.
+    destroyed.WaitForNotificationWithTimeout(absl::Milliseconds(200));
+    destroyed_while_running = destroyed.HasBeenNotified();
+  });
+  running.WaitForNotification();
+  std::thread destroyer([&] {
+    job.reset();
+    destroyed.Notify();
+  });
+  release.Notify();
+  destroyer.join();
+  EXPECT_FALSE(destroyed_while_running);
+
+  auto self_destroying = Open(*queue, &log);
+  absl::Notification done;
+  self_destroying->NotifyWhenRoom([&] {
+    self_destroying.reset();
+    done.Notify();
+  });
+  done.WaitForNotification();
+}
+
 TEST_F(AdmissionTest, QueueCapacityInItemsIsSharedAndFlowControlled) {
   options_.max_queued_items = 8;
   auto queue = MakeQueue();

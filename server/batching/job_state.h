@@ -95,6 +95,10 @@ struct JobState {
   // thread delivers the job's results until it clears the flag.
   bool delivering = false;
   std::thread::id delivering_thread;
+  // Guarded. The notifier thread is running one of this job's NotifyWhenRoom
+  // callbacks; closing the job waits for it (unless closed from inside it).
+  bool notifying = false;
+  std::thread::id notifying_thread;
   // Guarded. NotifyWhenRoom callbacks waiting for room.
   std::vector<std::function<void()>> room_callbacks;
   // Guarded. The size of the last frame refused for lack of room: "room"

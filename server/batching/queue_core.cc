@@ -231,7 +231,7 @@ void QueueCore::NotifyWhenRoom(const std::shared_ptr<JobState>& job,
   absl::MutexLock lock(&mu_);
   if (draining_ || stopping_ || job->cancelled ||
       HasRoomLocked(*job, job->wanted_items, job->wanted_bytes)) {
-    PostLocked(std::move(callback));
+    PostRoomCallbackLocked(job, std::move(callback));
     return;
   }
   job->room_callbacks.push_back(std::move(callback));

@@ -155,6 +155,11 @@ class QueueCore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PostDeliveryLocked(const std::shared_ptr<JobState>& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Posts a NotifyWhenRoom callback of `job`: it does not run if the job is
+  // closed by then, and closing the job waits for it while it runs.
+  void PostRoomCallbackLocked(const std::shared_ptr<JobState>& job,
+                              std::function<void()> callback)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const JobQueue::Options options_;
   const Clock* const clock_;
