@@ -382,6 +382,79 @@ TEST_F(AdmissionTest, ExpiredWorkWaitingForTheDeviceIsNeverComputed) {
             absl::StatusCode::kDeadlineExceeded);
 }
 
+// A prepared batch mixes a live job's items with those of a job cancelled
+// and a job whose deadline passed while the batch waited for the device: only
+// the live items reach the model; the others fail at once.
+TEST_F(AdmissionTest, DeadItemsLeaveAPreparedBatchBeforeTheDevice) {
+  auto queue = MakeQueue();
+  model_.Hold();
+  const absl::Time start = clock_.Now();
+  ResultLog log_a, log_b, log_c, log_d;
+  auto a = Open(*queue, &log_a);
+  auto b = Open(*queue, &log_b);
+  auto c = Open(*queue, &log_c);
+  JobOptions d_options;
+  d_options.deadline = start + absl::Milliseconds(10);
+  auto d = Open(*queue, &log_d, d_options);
+  FrameRequest a1 = MakeRequest(2, 2, 1, {0, 1, 2, 3}, kStyles, 1);
+  ASSERT_TRUE(a->TrySubmit(&a1).ok());
+  model_.WaitForCalls(1);  // a's batch is on the device
+  FrameRequest b1 = MakeRequest(2, 2, 2, {0, 1}, kStyles, 1);
+  ASSERT_TRUE(b->TrySubmit(&b1).ok());
+  FrameRequest c1 = MakeRequest(2, 2, 3, {0}, kStyles, 1);
+  ASSERT_TRUE(c->TrySubmit(&c1).ok());
+  FrameRequest d1 = MakeRequest(2, 2, 4, {0}, kStyles, 1);
+  ASSERT_TRUE(d->TrySubmit(&d1).ok());
+  // Wait until the batcher has prepared that full batch and gone idle: it
+  // then waits with the deadline of a marker job opened after the items, the
+  // earliest deadline there is.
+  JobOptions marker_options;
+  marker_options.deadline = start + absl::Milliseconds(5);
+  auto marker = queue->OpenJob(std::move(marker_options));
+  ASSERT_TRUE(marker.ok());
+  clock_.BlockUntilWaiterWithDeadline(start + absl::Milliseconds(5));
+  EXPECT_EQ(queue->queued_items(), 8);
+
+  c->Cancel();
+  clock_.Advance(absl::Milliseconds(10));  // d's deadline passes
+  log_c.WaitFor(1);
+  model_.ReleaseAll();
+  log_d.WaitFor(1);
+  log_b.WaitFor(1);
+  queue->Drain();
+  auto calls = model_.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1].batch_size, 2);
+  EXPECT_THAT(calls[1].first_bytes, ::testing::Each(2));
+  EXPECT_TRUE(OutputsMatch(log_b.results()[0], 2, 2, 2, {0, 1}, kStyles));
+  EXPECT_EQ(log_c.results()[0].status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(log_d.results()[0].status.code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(queue->queued_items(), 0);
+  EXPECT_EQ(queue->queued_bytes(), 0);
+}
+
+TEST_F(AdmissionTest, NothingNewIsAdmittedForACancelledOrExpiredJob) {
+  auto queue = MakeQueue();
+  ResultLog log_c, log_d;
+  auto c = Open(*queue, &log_c);
+  JobOptions d_options;
+  d_options.deadline = clock_.Now() + absl::Milliseconds(10);
+  auto d = Open(*queue, &log_d, d_options);
+  c->Cancel();
+  clock_.Advance(absl::Milliseconds(10));
+  FrameRequest c1 = MakeRequest(2, 2, 3, {0, 1, 2, 3}, kStyles, 1);
+  EXPECT_EQ(c->TrySubmit(&c1).code(), absl::StatusCode::kCancelled);
+  FrameRequest d1 = MakeRequest(2, 2, 4, {0, 1, 2, 3}, kStyles, 1);
+  ASSERT_TRUE(d->TrySubmit(&d1).ok());
+  log_d.WaitFor(1);
+  EXPECT_EQ(log_d.results()[0].status.code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(queue->queued_items(), 0);
+  queue->Drain();
+  EXPECT_EQ(model_.calls_started(), 0);
+}
+
 TEST_F(AdmissionTest, CancelWakesABlockedSubmit) {
   options_.max_frames_in_flight_per_job = 1;
   auto queue = MakeQueue();

@@ -144,6 +144,11 @@ class QueueCore {
   // (every frame cancelled or failed, or its job's deadline passed).
   absl::Status DeadBatchLocked(const Batch& batch, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Flags the items of `batch` that are no longer wanted (cancelled, or
+  // past their job's deadline) and sets `why` for them; empty if none is.
+  std::vector<bool> DeadItemsLocked(const Batch& batch, absl::Time now,
+                                    absl::Status* why) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void FinishBatchLocked(Batch* batch, std::vector<RgbFrame>* outputs)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::unique_ptr<Batch> NewBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -182,6 +182,26 @@ absl::Status QueueCore::DeadBatchLocked(const Batch& batch,
   return absl::CancelledError("job was cancelled");
 }
 
+std::vector<bool> QueueCore::DeadItemsLocked(const Batch& batch, absl::Time now,
+                                             absl::Status* why) const {
+  std::vector<bool> dead;
+  bool expired = false;
+  for (size_t i = 0; i < batch.items.size(); ++i) {
+    const FrameState& frame = *batch.items[i].frame;
+    const bool past_deadline = !frame.done && now >= frame.job->deadline;
+    if (!frame.done && !past_deadline) continue;
+    if (dead.empty()) dead.resize(batch.items.size(), false);
+    dead[i] = true;
+    expired = expired || past_deadline;
+  }
+  if (!dead.empty()) {
+    *why = expired ? absl::DeadlineExceededError(
+                         "job deadline passed before the frame was computed")
+                   : absl::CancelledError("job was cancelled");
+  }
+  return dead;
+}
+
 void QueueCore::RunHost(int w) {
   absl::MutexLock lock(&mu_);
   WorkerSlots& me = slots_[w];
@@ -265,6 +285,23 @@ void QueueCore::RunDevice(int w) {
       batch->status = std::move(dead);
       me.finished.push_back(std::move(batch));
       continue;
+    }
+    // Items of jobs cancelled or expired while the batch was assembled or
+    // waited for the device leave it now: they never reach the model, and
+    // the host delivers them as a failed batch of their own.
+    absl::Status why;
+    std::vector<bool> remove = DeadItemsLocked(*batch, clock_->Now(), &why);
+    if (!remove.empty()) {
+      std::unique_ptr<Batch> dropped = NewBatchLocked();
+      dropped->id = next_batch_id_++;
+      dropped->width = batch->width;
+      dropped->height = batch->height;
+      dropped->closed = batch->closed;
+      dropped->status = std::move(why);
+      mu_.Unlock();
+      dropped->items = batch->RemoveItems(remove, num_styles_);
+      mu_.Lock();
+      me.finished.push_back(std::move(dropped));
     }
     mu_.Unlock();
     {
