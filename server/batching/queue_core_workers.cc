@@ -55,6 +55,7 @@ std::unique_ptr<Batch> QueueCore::FormBatchLocked(absl::Time now) {
       }
     }
   }
+  if (first_lane == nullptr) return nullptr;  // not reached: see invariants
   const Shape shape = first_lane->shape;
   ShapeQueue& queue = shapes_[shape];
 
