@@ -2,6 +2,8 @@
 #include "server/batching/batch.h"
 
 #include <cstring>
+#include <utility>
+#include <vector>
 
 namespace stylizer {
 namespace batching_internal {
@@ -44,6 +46,32 @@ void Batch::AssembleInput(int num_styles) {
     std::memcpy(weights.data() + i * num_styles, row.data(),
                 sizeof(float) * num_styles);
   }
+}
+
+std::vector<Item> Batch::RemoveItems(const std::vector<bool>& remove,
+                                     int num_styles) {
+  const size_t frame_bytes = static_cast<size_t>(width) * height * 3;
+  std::vector<Item> removed;
+  size_t kept = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (remove[i]) {
+      removed.push_back(std::move(items[i]));
+      continue;
+    }
+    if (kept != i) {
+      items[kept] = std::move(items[i]);
+      std::memmove(input.data() + kept * frame_bytes,
+                   input.data() + i * frame_bytes, frame_bytes);
+      std::memmove(weights.data() + kept * num_styles,
+                   weights.data() + i * num_styles, sizeof(float) * num_styles);
+    }
+    ++kept;
+  }
+  items.resize(kept);
+  input.resize(frame_bytes * kept);
+  output.resize(frame_bytes * kept);
+  weights.resize(static_cast<size_t>(num_styles) * kept);
+  return removed;
 }
 
 FrameBatch Batch::View() {

@@ -40,6 +40,12 @@ struct Batch {
   // input and weight buffers (num_styles weights per row).
   void AssembleInput(int num_styles);
 
+  // Removes the items whose `remove` flag is set, compacting the assembled
+  // input and weight buffers (num_styles weights per row), and returns them
+  // in order.
+  std::vector<Item> RemoveItems(const std::vector<bool>& remove,
+                                int num_styles);
+
   // The StyleModel view of the buffers.
   FrameBatch View();
 

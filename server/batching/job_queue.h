@@ -72,7 +72,8 @@ struct JobOptions {
 // and the destructor waits for a running on_result of this job to return, so
 // the callback's captures may be freed right after (destroying the Job from
 // inside its own on_result is allowed). Pending NotifyWhenRoom callbacks are
-// dropped too.
+// dropped too (never run after the destructor returns), and a running one is
+// waited for in the same way.
 class Job {
  public:
   virtual ~Job() = default;

@@ -150,6 +150,84 @@ TEST_F(AdmissionTest, NotifyWhenRoomRunsAtOnceWhenThereIsRoom) {
   room.WaitForNotification();
 }
 
+// Destroying a Job drops its NotifyWhenRoom callbacks: a pending one (which
+// the job's cancellation would otherwise wake) and one already handed to the
+// notifier thread but not yet run.
+TEST_F(AdmissionTest, NotifyWhenRoomCallbacksNeverRunAfterTheJobIsDestroyed) {
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log_a, log_b, log_c;
+  auto a = Open(*queue, &log_a);
+  JobOptions one_frame;
+  one_frame.max_frames_in_flight = 1;
+  auto b = Open(*queue, &log_b, one_frame);
+  auto c = Open(*queue, &log_c);
+
+  // b: full, so its callback waits for room.
+  FrameRequest b1 = MakeRequest(2, 2, 1, {0}, kStyles, 1);
+  ASSERT_TRUE(b->TrySubmit(&b1).ok());
+  FrameRequest b2 = MakeRequest(2, 2, 2, {0}, kStyles, 2);
+  ASSERT_EQ(b->TrySubmit(&b2).code(), absl::StatusCode::kResourceExhausted);
+  std::atomic<bool> b_ran{false};
+  b->NotifyWhenRoom([&] { b_ran = true; });
+
+  // a's callback holds the notifier thread, so that c's callback (room now)
+  // is posted behind it.
+  absl::Notification a_running, a_release;
+  a->NotifyWhenRoom([&] {
+    a_running.Notify();
+    a_release.WaitForNotification();
+  });
+  a_running.WaitForNotification();
+  std::atomic<bool> c_ran{false};
+  c->NotifyWhenRoom([&] { c_ran = true; });
+
+  b.reset();
+  c.reset();
+  a_release.Notify();
+  // The notifier runs its tasks in order: once this ran, so did (or would
+  // have) b's and c's.
+  absl::Notification a_again;
+  a->NotifyWhenRoom([&] { a_again.Notify(); });
+  a_again.WaitForNotification();
+  EXPECT_FALSE(b_ran);
+  EXPECT_FALSE(c_ran);
+  model_.ReleaseAll();
+}
+
+// ~Job waits for a NotifyWhenRoom callback of the job that is running, so its
+// captures may be freed right after; the callback may itself destroy the Job.
+TEST_F(AdmissionTest, DestroyingAJobWaitsForItsRunningRoomCallback) {
+  auto queue = MakeQueue();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  absl::Notification running, release, destroyed;
+  std::atomic<bool> destroyed_while_running{false};
+  job->NotifyWhenRoom([&] {
+    running.Notify();
+    release.WaitForNotification();
+    // A generous pause: were ~Job not waiting for us, it would be done.
+    destroyed.WaitForNotificationWithTimeout(absl::Milliseconds(200));
+    destroyed_while_running = destroyed.HasBeenNotified();
+  });
+  running.WaitForNotification();
+  std::thread destroyer([&] {
+    job.reset();
+    destroyed.Notify();
+  });
+  release.Notify();
+  destroyer.join();
+  EXPECT_FALSE(destroyed_while_running);
+
+  auto self_destroying = Open(*queue, &log);
+  absl::Notification done;
+  self_destroying->NotifyWhenRoom([&] {
+    self_destroying.reset();
+    done.Notify();
+  });
+  done.WaitForNotification();
+}
+
 TEST_F(AdmissionTest, QueueCapacityInItemsIsSharedAndFlowControlled) {
   options_.max_queued_items = 8;
   auto queue = MakeQueue();
@@ -302,6 +380,79 @@ TEST_F(AdmissionTest, ExpiredWorkWaitingForTheDeviceIsNeverComputed) {
   ASSERT_EQ(log_b.size(), 1u);
   EXPECT_EQ(log_b.results()[0].status.code(),
             absl::StatusCode::kDeadlineExceeded);
+}
+
+// A prepared batch mixes a live job's items with those of a job cancelled
+// and a job whose deadline passed while the batch waited for the device: only
+// the live items reach the model; the others fail at once.
+TEST_F(AdmissionTest, DeadItemsLeaveAPreparedBatchBeforeTheDevice) {
+  auto queue = MakeQueue();
+  model_.Hold();
+  const absl::Time start = clock_.Now();
+  ResultLog log_a, log_b, log_c, log_d;
+  auto a = Open(*queue, &log_a);
+  auto b = Open(*queue, &log_b);
+  auto c = Open(*queue, &log_c);
+  JobOptions d_options;
+  d_options.deadline = start + absl::Milliseconds(10);
+  auto d = Open(*queue, &log_d, d_options);
+  FrameRequest a1 = MakeRequest(2, 2, 1, {0, 1, 2, 3}, kStyles, 1);
+  ASSERT_TRUE(a->TrySubmit(&a1).ok());
+  model_.WaitForCalls(1);  // a's batch is on the device
+  FrameRequest b1 = MakeRequest(2, 2, 2, {0, 1}, kStyles, 1);
+  ASSERT_TRUE(b->TrySubmit(&b1).ok());
+  FrameRequest c1 = MakeRequest(2, 2, 3, {0}, kStyles, 1);
+  ASSERT_TRUE(c->TrySubmit(&c1).ok());
+  FrameRequest d1 = MakeRequest(2, 2, 4, {0}, kStyles, 1);
+  ASSERT_TRUE(d->TrySubmit(&d1).ok());
+  // Wait until the batcher has prepared that full batch and gone idle: it
+  // then waits with the deadline of a marker job opened after the items, the
+  // earliest deadline there is.
+  JobOptions marker_options;
+  marker_options.deadline = start + absl::Milliseconds(5);
+  auto marker = queue->OpenJob(std::move(marker_options));
+  ASSERT_TRUE(marker.ok());
+  clock_.BlockUntilWaiterWithDeadline(start + absl::Milliseconds(5));
+  EXPECT_EQ(queue->queued_items(), 8);
+
+  c->Cancel();
+  clock_.Advance(absl::Milliseconds(10));  // d's deadline passes
+  log_c.WaitFor(1);
+  model_.ReleaseAll();
+  log_d.WaitFor(1);
+  log_b.WaitFor(1);
+  queue->Drain();
+  auto calls = model_.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1].batch_size, 2);
+  EXPECT_THAT(calls[1].first_bytes, ::testing::Each(2));
+  EXPECT_TRUE(OutputsMatch(log_b.results()[0], 2, 2, 2, {0, 1}, kStyles));
+  EXPECT_EQ(log_c.results()[0].status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(log_d.results()[0].status.code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(queue->queued_items(), 0);
+  EXPECT_EQ(queue->queued_bytes(), 0);
+}
+
+TEST_F(AdmissionTest, NothingNewIsAdmittedForACancelledOrExpiredJob) {
+  auto queue = MakeQueue();
+  ResultLog log_c, log_d;
+  auto c = Open(*queue, &log_c);
+  JobOptions d_options;
+  d_options.deadline = clock_.Now() + absl::Milliseconds(10);
+  auto d = Open(*queue, &log_d, d_options);
+  c->Cancel();
+  clock_.Advance(absl::Milliseconds(10));
+  FrameRequest c1 = MakeRequest(2, 2, 3, {0, 1, 2, 3}, kStyles, 1);
+  EXPECT_EQ(c->TrySubmit(&c1).code(), absl::StatusCode::kCancelled);
+  FrameRequest d1 = MakeRequest(2, 2, 4, {0, 1, 2, 3}, kStyles, 1);
+  ASSERT_TRUE(d->TrySubmit(&d1).ok());
+  log_d.WaitFor(1);
+  EXPECT_EQ(log_d.results()[0].status.code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(queue->queued_items(), 0);
+  queue->Drain();
+  EXPECT_EQ(model_.calls_started(), 0);
 }
 
 TEST_F(AdmissionTest, CancelWakesABlockedSubmit) {

@@ -83,9 +83,10 @@ struct JobState {
   std::map<Shape, std::unique_ptr<Lane>> lanes;
   // Guarded. Items in the job's lanes.
   int64_t queued_items = 0;
-  // Guarded. Id of the last batch that took an item of this job (0: none);
-  // the batcher serves the shape of the least recently served job first.
-  uint64_t last_served = 0;
+  // Guarded. The job has queued items and sits in the queue's round-robin
+  // ring of active jobs (QueueCore::active_) at `active_pos`.
+  bool active = false;
+  std::list<JobState*>::iterator active_pos;
   // Guarded. Items (and their bytes) admitted and not yet computed or
   // dropped: the job's share of the queue's capacity.
   int64_t held_items = 0;
@@ -94,6 +95,10 @@ struct JobState {
   // thread delivers the job's results until it clears the flag.
   bool delivering = false;
   std::thread::id delivering_thread;
+  // Guarded. The notifier thread is running one of this job's NotifyWhenRoom
+  // callbacks; closing the job waits for it (unless closed from inside it).
+  bool notifying = false;
+  std::thread::id notifying_thread;
   // Guarded. NotifyWhenRoom callbacks waiting for room.
   std::vector<std::function<void()>> room_callbacks;
   // Guarded. The size of the last frame refused for lack of room: "room"

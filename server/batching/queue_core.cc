@@ -208,6 +208,10 @@ void QueueCore::AdmitLocked(const std::shared_ptr<JobState>& job,
     lane->ring_pos = queue.ring.insert(queue.ring.end(), lane.get());
     lane->in_ring = true;
   }
+  if (!job->active) {
+    job->active_pos = active_.insert(active_.end(), job.get());
+    job->active = true;
+  }
   const int64_t before = queue.items;
   queue.items += rows;
   job->queued_items += rows;
@@ -227,7 +231,7 @@ void QueueCore::NotifyWhenRoom(const std::shared_ptr<JobState>& job,
   absl::MutexLock lock(&mu_);
   if (draining_ || stopping_ || job->cancelled ||
       HasRoomLocked(*job, job->wanted_items, job->wanted_bytes)) {
-    PostLocked(std::move(callback));
+    PostRoomCallbackLocked(job, std::move(callback));
     return;
   }
   job->room_callbacks.push_back(std::move(callback));

@@ -6,12 +6,13 @@
 //    worker's batch (being prepared, ready, on the device, or waiting for the
 //    host to copy its output), or gone (computed or dropped). items_ and
 //    bytes_ count the first two; a job's frames count until delivered.
-//  * A lane is in its shape's round-robin ring iff it has items; a shape is in
-//    shapes_ iff some lane of that shape has items.
+//  * A lane is in its shape's ring iff it has items; a shape is in shapes_
+//    iff some lane of that shape has items; a job is in active_ iff it has
+//    queued items.
 //  * A job's results are delivered in submission order by at most one thread
 //    at a time (JobState::delivering), always a queue thread.
 //  * The batch in a worker's `ready` slot is closed; the open (still
-//    filling) batch of each shape is simply the front of its ring.
+//    filling) batch of each shape is simply its lanes' queued items.
 #ifndef STYLIZER_SERVER_BATCHING_QUEUE_CORE_H_
 #define STYLIZER_SERVER_BATCHING_QUEUE_CORE_H_
 
@@ -93,7 +94,7 @@ class QueueCore {
 
  private:
   struct ShapeQueue {
-    std::list<Lane*> ring;  // lanes with items, in round-robin order
+    std::list<Lane*> ring;  // lanes with items (order: see active_)
     int64_t items = 0;
   };
   struct WorkerSlots {
@@ -123,6 +124,8 @@ class QueueCore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropQueuedItemsLocked(JobState* job, const absl::Status& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes `job` out of the ring of active jobs (it has no queued items).
+  void DeactivateLocked(JobState* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireDeadlinesLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns capacity; the caller then reports the depth and wakes waiters.
   void ReleaseLocked(JobState* job, int64_t items, int64_t bytes)
@@ -141,6 +144,11 @@ class QueueCore {
   // (every frame cancelled or failed, or its job's deadline passed).
   absl::Status DeadBatchLocked(const Batch& batch, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Flags the items of `batch` that are no longer wanted (cancelled, or
+  // past their job's deadline) and sets `why` for them; empty if none is.
+  std::vector<bool> DeadItemsLocked(const Batch& batch, absl::Time now,
+                                    absl::Status* why) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void FinishBatchLocked(Batch* batch, std::vector<RgbFrame>* outputs)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::unique_ptr<Batch> NewBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -151,6 +159,11 @@ class QueueCore {
   void PostLocked(std::function<void()> task)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PostDeliveryLocked(const std::shared_ptr<JobState>& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Posts a NotifyWhenRoom callback of `job`: it does not run if the job is
+  // closed by then, and closing the job waits for it while it runs.
+  void PostRoomCallbackLocked(const std::shared_ptr<JobState>& job,
+                              std::function<void()> callback)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const JobQueue::Options options_;
@@ -178,6 +191,10 @@ class QueueCore {
   // Jobs with a finite deadline not yet passed.
   std::set<std::pair<absl::Time, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);
   std::map<Shape, ShapeQueue> shapes_ ABSL_GUARDED_BY(mu_);
+  // Jobs with queued items, in round-robin order: a job joins at the back
+  // when it gets items and goes to the back again each time a batch takes
+  // some of them (see FormBatchLocked).
+  std::list<JobState*> active_ ABSL_GUARDED_BY(mu_);
   std::set<std::shared_ptr<JobState>> room_waiters_ ABSL_GUARDED_BY(mu_);
   std::vector<WorkerSlots> slots_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Batch>> free_batches_ ABSL_GUARDED_BY(mu_);

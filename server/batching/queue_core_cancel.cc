@@ -59,11 +59,18 @@ void QueueCore::DropQueuedItemsLocked(JobState* job,
     lane->items.clear();
   }
   job->queued_items = 0;
+  DeactivateLocked(job);
   if (items > 0) {
     ReleaseLocked(job, items, bytes);
     ReportDepthLocked();
     WakeRoomWaitersLocked();
   }
+}
+
+void QueueCore::DeactivateLocked(JobState* job) {
+  if (!job->active) return;
+  active_.erase(job->active_pos);
+  job->active = false;
 }
 
 void QueueCore::ExpireDeadlinesLocked(absl::Time now) {
@@ -98,7 +105,8 @@ void QueueCore::CloseJob(const std::shared_ptr<JobState>& job) {
   const std::thread::id self = std::this_thread::get_id();
   auto idle = [&]() {
     mu_.AssertReaderHeld();
-    return !job->delivering || job->delivering_thread == self;
+    return (!job->delivering || job->delivering_thread == self) &&
+           (!job->notifying || job->notifying_thread == self);
   };
   mu_.Await(absl::Condition(&idle));
   // If this thread is delivering (the Job was destroyed from on_result), the

@@ -13,13 +13,13 @@ namespace batching_internal {
 
 void QueueCore::WakeRoomWaitersLocked() {
   for (auto it = room_waiters_.begin(); it != room_waiters_.end();) {
-    JobState& job = **it;
-    if (draining_ || stopping_ || job.cancelled ||
-        HasRoomToResumeLocked(job, job.wanted_items, job.wanted_bytes)) {
-      for (auto& callback : job.room_callbacks) {
-        PostLocked(std::move(callback));
+    const std::shared_ptr<JobState>& job = *it;
+    if (draining_ || stopping_ || job->cancelled ||
+        HasRoomToResumeLocked(*job, job->wanted_items, job->wanted_bytes)) {
+      for (auto& callback : job->room_callbacks) {
+        PostRoomCallbackLocked(job, std::move(callback));
       }
-      job.room_callbacks.clear();
+      job->room_callbacks.clear();
       it = room_waiters_.erase(it);
     } else {
       ++it;
@@ -40,6 +40,21 @@ void QueueCore::PostDeliveryLocked(const std::shared_ptr<JobState>& job) {
   PostLocked([this, job]() {
     absl::MutexLock lock(&mu_);
     DeliverLocked(job);
+  });
+}
+
+void QueueCore::PostRoomCallbackLocked(const std::shared_ptr<JobState>& job,
+                                       std::function<void()> callback) {
+  PostLocked([this, job, callback = std::move(callback)]() {
+    absl::MutexLock lock(&mu_);
+    // Closed after the callback was posted: ~Job promised it would not run.
+    if (job->closed) return;
+    job->notifying = true;
+    job->notifying_thread = std::this_thread::get_id();
+    mu_.Unlock();
+    callback();
+    mu_.Lock();
+    job->notifying = false;
   });
 }
 

@@ -3,8 +3,10 @@
 // runs the current one, then copies results out and delivers them.
 #include <algorithm>
 #include <cstdint>
+#include <set>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/batching/device_call.h"
@@ -22,56 +24,90 @@ absl::Time QueueCore::OldestLocked(const ShapeQueue& queue) const {
 }
 
 std::unique_ptr<Batch> QueueCore::FormBatchLocked(absl::Time now) {
-  // Among shapes whose batch may close (full, oldest item timed out, or
-  // draining), serve the one with the job served least recently (then the
-  // one whose oldest item waited longest): jobs take turns across shapes
-  // too, so a lone image of another size is not stuck behind a movie.
-  ShapeQueue* best = nullptr;
-  Shape best_shape;
-  absl::Time best_oldest = absl::InfiniteFuture();
-  uint64_t best_served = 0;
+  // The fairness rule: one round-robin ring over the active jobs (jobs with
+  // queued items), whatever their frame sizes. The next batch serves the
+  // first job in the ring that has items of a shape whose batch may close
+  // (full, oldest item timed out, or draining), in that shape. Every job the
+  // batch takes items from goes to the back of the ring, and a job that gets
+  // new items joins at the back. So a job whose batch may close is served
+  // before any job behind it is served twice: it waits at most one turn of
+  // the ring, however many jobs come and go and whatever their shapes.
+  std::set<Shape> may_close;
   for (auto& [shape, queue] : shapes_) {
-    const absl::Time oldest = OldestLocked(queue);
-    const bool ready = draining_ || queue.items >= options_.max_batch_size ||
-                       oldest + options_.batch_timeout <= now;
-    if (!ready) continue;
-    uint64_t served = UINT64_MAX;
-    for (const Lane* lane : queue.ring) {
-      served = std::min(served, lane->job->last_served);
-    }
-    if (best == nullptr || served < best_served ||
-        (served == best_served && oldest < best_oldest)) {
-      best = &queue;
-      best_shape = shape;
-      best_oldest = oldest;
-      best_served = served;
+    if (draining_ || queue.items >= options_.max_batch_size ||
+        OldestLocked(queue) + options_.batch_timeout <= now) {
+      may_close.insert(shape);
     }
   }
-  if (best == nullptr) return nullptr;
+  if (may_close.empty()) return nullptr;
+
+  // The first job in the ring with items that may go; its oldest such lane.
+  auto first = active_.end();
+  const Lane* first_lane = nullptr;
+  for (auto it = active_.begin(); it != active_.end() && first_lane == nullptr;
+       ++it) {
+    for (const auto& [shape, lane] : (*it)->lanes) {
+      if (!lane->in_ring || may_close.count(shape) == 0) continue;
+      if (first_lane == nullptr ||
+          lane->items.front().enqueued < first_lane->items.front().enqueued) {
+        first_lane = lane.get();
+        first = it;
+      }
+    }
+  }
+  if (first_lane == nullptr) return nullptr;  // not reached: see invariants
+  const Shape shape = first_lane->shape;
+  ShapeQueue& queue = shapes_[shape];
+
+  // Lanes of that shape in ring order, starting with the chosen job (no job
+  // ahead of it has items of a shape that may close).
+  std::vector<Lane*> lanes;
+  for (auto it = first; it != active_.end(); ++it) {
+    auto lane = (*it)->lanes.find(shape);
+    if (lane != (*it)->lanes.end() && lane->second->in_ring) {
+      lanes.push_back(lane->second.get());
+    }
+  }
 
   std::unique_ptr<Batch> batch = NewBatchLocked();
   batch->id = next_batch_id_++;
-  batch->width = best_shape.first;
-  batch->height = best_shape.second;
+  batch->width = shape.first;
+  batch->height = shape.second;
   batch->closed = now;
-  // Round-robin: one item from the lane at the front, which then goes to the
-  // back of the ring.
-  while (static_cast<int>(batch->items.size()) < options_.max_batch_size &&
-         !best->ring.empty()) {
-    Lane* lane = best->ring.front();
-    lane->job->last_served = batch->id;
-    batch->items.push_back(std::move(lane->items.front()));
-    lane->items.pop_front();
-    --lane->job->queued_items;
-    --best->items;
-    if (lane->items.empty()) {
-      best->ring.pop_front();
-      lane->in_ring = false;
-    } else {
-      best->ring.splice(best->ring.end(), best->ring, best->ring.begin());
+  // One item per lane per round, so every job of that shape gets a share.
+  std::vector<Lane*> served;  // in ring order: the first round adds them
+  const size_t max_items = static_cast<size_t>(options_.max_batch_size);
+  for (bool took = true; took && batch->items.size() < max_items;) {
+    took = false;
+    for (Lane* lane : lanes) {
+      if (batch->items.size() >= max_items) break;
+      if (lane->items.empty()) continue;
+      if (std::find(served.begin(), served.end(), lane) == served.end()) {
+        served.push_back(lane);
+      }
+      batch->items.push_back(std::move(lane->items.front()));
+      lane->items.pop_front();
+      --lane->job->queued_items;
+      --queue.items;
+      took = true;
     }
   }
-  if (best->items == 0) shapes_.erase(best_shape);
+  // The served jobs go to the back, in their ring order; emptied lanes leave
+  // their shape, jobs without queued items leave the ring.
+  for (Lane* lane : served) {
+    JobState* job = lane->job;
+    if (lane->items.empty()) {
+      queue.ring.erase(lane->ring_pos);
+      lane->in_ring = false;
+    }
+    active_.erase(job->active_pos);
+    if (job->queued_items > 0) {
+      job->active_pos = active_.insert(active_.end(), job);
+    } else {
+      job->active = false;
+    }
+  }
+  if (queue.items == 0) shapes_.erase(shape);
   return batch;
 }
 
@@ -145,6 +181,26 @@ absl::Status QueueCore::DeadBatchLocked(const Batch& batch,
         "job deadline passed before the frame was computed");
   }
   return absl::CancelledError("job was cancelled");
+}
+
+std::vector<bool> QueueCore::DeadItemsLocked(const Batch& batch, absl::Time now,
+                                             absl::Status* why) const {
+  std::vector<bool> dead;
+  bool expired = false;
+  for (size_t i = 0; i < batch.items.size(); ++i) {
+    const FrameState& frame = *batch.items[i].frame;
+    const bool past_deadline = !frame.done && now >= frame.job->deadline;
+    if (!frame.done && !past_deadline) continue;
+    if (dead.empty()) dead.resize(batch.items.size(), false);
+    dead[i] = true;
+    expired = expired || past_deadline;
+  }
+  if (!dead.empty()) {
+    *why = expired ? absl::DeadlineExceededError(
+                         "job deadline passed before the frame was computed")
+                   : absl::CancelledError("job was cancelled");
+  }
+  return dead;
 }
 
 void QueueCore::RunHost(int w) {
@@ -230,6 +286,23 @@ void QueueCore::RunDevice(int w) {
       batch->status = std::move(dead);
       me.finished.push_back(std::move(batch));
       continue;
+    }
+    // Items of jobs cancelled or expired while the batch was assembled or
+    // waited for the device leave it now: they never reach the model, and
+    // the host delivers them as a failed batch of their own.
+    absl::Status why;
+    std::vector<bool> remove = DeadItemsLocked(*batch, clock_->Now(), &why);
+    if (!remove.empty()) {
+      std::unique_ptr<Batch> dropped = NewBatchLocked();
+      dropped->id = next_batch_id_++;
+      dropped->width = batch->width;
+      dropped->height = batch->height;
+      dropped->closed = batch->closed;
+      dropped->status = std::move(why);
+      mu_.Unlock();
+      dropped->items = batch->RemoveItems(remove, num_styles_);
+      mu_.Lock();
+      me.finished.push_back(std::move(dropped));
     }
     mu_.Unlock();
     {

@@ -71,7 +71,8 @@ void StylizeFramesReactor::OnReadDone(bool ok) {
   }
   if (failure_.has_value()) return;
   Ref();
-  service_->pool()->Post([this] {
+  // A full work pool parks the message; the stream reads on once it ran.
+  service_->pool()->PostWhenRoom([this] {
     ProcessRequest();
     Unref();
   });

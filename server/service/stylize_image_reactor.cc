@@ -19,10 +19,15 @@ grpc::ServerUnaryReactor* StylizeImageReactor::Start(
     return reactor;
   }
   reactor->Ref();
-  service->pool()->Post([reactor] {
+  // A full work pool refuses new calls (RESOURCE_EXHAUSTED, retry hint).
+  absl::Status queued = service->pool()->TryPost([reactor] {
     reactor->DecodeAndSubmit();
     reactor->Unref();
   });
+  if (!queued.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(queued));
+    reactor->Unref();
+  }
   return reactor;
 }
 

@@ -1,11 +1,17 @@
-// A fixed thread pool; see work_pool.h.
+// A fixed thread pool with a bounded queue; see work_pool.h.
 #include "server/service/work_pool.h"
 
 #include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
 
 namespace stylizer {
 
-WorkPool::WorkPool(int num_threads) {
+WorkPool::WorkPool(int num_threads, int max_queued)
+    : max_queued_(max_queued > 0
+                      ? max_queued
+                      : kQueuedTasksPerThread * std::max(1, num_threads)) {
   num_threads = std::max(1, num_threads);
   threads_.reserve(num_threads);
   for (int i = 0; i < num_threads; ++i) {
@@ -26,21 +32,68 @@ void WorkPool::Post(std::function<void()> task) {
   tasks_.push_back(std::move(task));
 }
 
+absl::Status WorkPool::TryPost(std::function<void()> task) {
+  absl::MutexLock lock(&mu_);
+  const int64_t waiting = static_cast<int64_t>(tasks_.size() + parked_.size());
+  if (waiting >= max_queued_) {
+    const int64_t threads = static_cast<int64_t>(threads_.size());
+    const int64_t retry_ms = std::max<int64_t>(
+        1, absl::ToInt64Milliseconds(task_time_ *
+                                     ((waiting + threads - 1) / threads)));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("server is busy: ", waiting, " tasks are waiting for its ",
+                     threads, " worker threads (limit ", max_queued_,
+                     "); retry in about ", retry_ms, " ms"));
+  }
+  tasks_.push_back(std::move(task));
+  return absl::OkStatus();
+}
+
+void WorkPool::PostWhenRoom(std::function<void()> task) {
+  absl::MutexLock lock(&mu_);
+  if (parked_.empty() && static_cast<int>(tasks_.size()) < max_queued_) {
+    tasks_.push_back(std::move(task));
+  } else {
+    parked_.push_back(std::move(task));
+  }
+}
+
+int WorkPool::queued() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(tasks_.size());
+}
+
+int WorkPool::parked() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(parked_.size());
+}
+
 void WorkPool::Loop() {
+  absl::Duration last = absl::ZeroDuration();
   while (true) {
     std::function<void()> task;
     {
       absl::MutexLock lock(&mu_);
+      if (last > absl::ZeroDuration()) task_time_ = (task_time_ * 7 + last) / 8;
       mu_.Await(absl::Condition(
           +[](WorkPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-            return p->stopping_ || !p->tasks_.empty();
+            return p->stopping_ || !p->tasks_.empty() || !p->parked_.empty();
           },
           this));
-      if (tasks_.empty()) return;  // stopping, and nothing left to run
+      if (tasks_.empty() && parked_.empty()) return;  // stopping, all done
+      // A task leaves the queue: the oldest parked one takes its place.
+      if (tasks_.empty() || (!parked_.empty() &&
+                             static_cast<int>(tasks_.size()) <= max_queued_)) {
+        tasks_.push_back(std::move(parked_.front()));
+        parked_.pop_front();
+      }
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }
+    const absl::Time start = absl::Now();
     task();
+    task = nullptr;
+    last = absl::Now() - start;
   }
 }
 
