@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/media/av_util.h"
+#include "server/media/frame_shape.h"
 #include "server/media/pixel_format.h"
 #include "server/service/image_structure.h"
 
@@ -101,14 +102,16 @@ absl::StatusOr<ImageSize> ProbeJpeg(absl::string_view d) {
       "the JPEG image is truncated or damaged: no frame header");
 }
 
-absl::Status CheckPixels(uint64_t width, uint64_t height, uint64_t max_pixels) {
+// The pixel limit, then the shape rule (media/frame_shape.h).
+absl::Status CheckSize(uint64_t width, uint64_t height, uint64_t max_pixels) {
   if (width * height > max_pixels) {
     return absl::InvalidArgumentError(
         absl::StrCat("the image is ", width, "x", height, " (", width * height,
                      " pixels), over the server's limit of ", max_pixels,
                      " pixels; downscale it first"));
   }
-  return absl::OkStatus();
+  return media::CheckFrameShape(static_cast<int64_t>(width),
+                                static_cast<int64_t>(height));
 }
 
 bool IsYuv(AVPixelFormat f) {
@@ -214,7 +217,7 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
     return absl::InvalidArgumentError(
         absl::StrCat("the ", kind, " image decoded to an empty picture"));
   }
-  if (absl::Status s = CheckPixels(frame->width, frame->height, max_pixels);
+  if (absl::Status s = CheckSize(frame->width, frame->height, max_pixels);
       !s.ok()) {
     return s;
   }
@@ -340,7 +343,7 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
       }
       absl::StatusOr<ImageSize> size = ProbeImageSize(data);
       if (!size.ok()) return size.status();
-      if (absl::Status s = CheckPixels(size->width, size->height, max_pixels);
+      if (absl::Status s = CheckSize(size->width, size->height, max_pixels);
           !s.ok()) {
         return s;
       }
@@ -353,7 +356,7 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
             absl::StrCat("image.raw has size ", raw.width(), "x", raw.height(),
                          "; width and height must be positive"));
       }
-      if (absl::Status s = CheckPixels(raw.width(), raw.height(), max_pixels);
+      if (absl::Status s = CheckSize(raw.width(), raw.height(), max_pixels);
           !s.ok()) {
         return s;
       }

@@ -333,5 +333,28 @@ TEST(ImageCodecTest, RefusesTruncatedAndDamagedImages) {
   EXPECT_TRUE(DecodeImage(Encoded(p + "trailer"), kLimit).ok());
 }
 
+// Issue 13: a raw 8847360x1 image (inside the pixel limit) took about 10 GB
+// in the model. Thin shapes are refused from the header or the raw size, so
+// before any decoding (media/frame_shape.h has the rule).
+TEST(ImageCodecTest, RefusesThinShapes) {
+  v1::Image raw;
+  raw.mutable_raw()->set_width(8847360);
+  raw.mutable_raw()->set_height(1);
+  raw.mutable_raw()->set_rgb(std::string(8847360 * 3, '\x80'));
+  auto r = DecodeImage(raw, kLimit);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("8847360x1 frame is too thin"));
+
+  auto png = DecodeImage(Encoded(PngHeader(2, 100000)), kLimit);
+  EXPECT_EQ(png.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(png.status().message(), HasSubstr("2x100000 frame is too thin"));
+
+  v1::Image thin_but_small;
+  ASSERT_TRUE(
+      EncodeImage(Gradient(400, 10), v1::IMAGE_FORMAT_PNG, &thin_but_small)
+          .ok());
+  EXPECT_TRUE(DecodeImage(thin_but_small, kLimit).ok());
+}
+
 }  // namespace
 }  // namespace stylizer
