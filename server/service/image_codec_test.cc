@@ -328,8 +328,19 @@ TEST(ImageCodecTest, RefusesTruncatedAndDamagedImages) {
         << r.status();
     EXPECT_THAT(r.status().message(), HasSubstr(needle));
   }
-  // Bytes after the end marker are ignored, as decoders always have.
+  // Bytes after the end marker are ignored, as decoders always have; so are
+  // stray bytes between a JPEG's segments after its frame header (libjpeg
+  // skips them too).
   EXPECT_TRUE(DecodeImage(Encoded(j + "trailer"), kLimit).ok());
+  const size_t sof = j.find("\xff\xc0");
+  ASSERT_NE(sof, std::string::npos);
+  const size_t sof_end =
+      sof + 2 + ((uint8_t(j[sof + 2]) << 8) | uint8_t(j[sof + 3]));
+  const std::string stray =
+      j.substr(0, sof_end) + "\x01\x02" + j.substr(sof_end);
+  auto with_stray = DecodeImage(Encoded(stray), kLimit);
+  ASSERT_TRUE(with_stray.ok()) << with_stray.status();
+  EXPECT_EQ(with_stray->pixels, DecodeImage(jpeg, kLimit)->pixels);
   EXPECT_TRUE(DecodeImage(Encoded(p + "trailer"), kLimit).ok());
 }
 

@@ -85,8 +85,12 @@ absl::Status CheckJpegComplete(absl::string_view jpeg) {
   size_t i = 2;  // after SOI
   while (i + 2 <= size) {
     if (p[i] != 0xFF) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the JPEG image is damaged: expected a marker at byte ", i));
+      // Stray bytes between segments: libjpeg skips them with a warning, and
+      // so does FFmpeg; look for the next marker.
+      const void* ff = std::memchr(p + i, 0xFF, size - i);
+      if (ff == nullptr) break;
+      i = static_cast<const unsigned char*>(ff) - p;
+      continue;
     }
     const uint8_t marker = p[i + 1];
     if (marker == 0xFF) {  // fill byte

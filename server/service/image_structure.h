@@ -23,7 +23,7 @@ absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png);
 // Walks the markers of the JPEG file `jpeg` (SOI already checked), skipping
 // the entropy-coded data after each start-of-scan, and returns OK once it
 // reaches the end-of-image marker. INVALID_ARGUMENT if the file ends first
-// (a truncated download or upload) or a segment is malformed.
+// (a truncated download or upload) or a segment length is invalid.
 absl::Status CheckJpegComplete(absl::string_view jpeg);
 
 }  // namespace stylizer
