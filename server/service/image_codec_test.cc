@@ -340,6 +340,13 @@ TEST(ImageCodecTest, RefusesTruncatedAndDamagedImages) {
       {p.substr(0, p.size() - 12), "truncated"},  // everything but IEND
       {bad_crc, "CRC"},
       {bad_crc_only, "CRC"},
+      // Intact chunks and CRCs, but the image data is no zlib stream.
+      {std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10"
+                   "\x08\x02\0\0\0\x90\x91\x68\x36"
+                   "\0\0\0\x04IDAT\xff\xff\xff\xff\x34\x98\xc7\xe4"
+                   "\0\0\0\0IEND\xae\x42\x60\x82",
+                   61),
+       "cannot be decoded"},
   };
   for (const auto& [bytes, needle] : cases) {
     auto r = DecodeImage(Encoded(bytes), kLimit);
