@@ -15,7 +15,7 @@ PACKAGES=(
   # media
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev openssl curl python3-skimage python3-yaml
+  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev openssl curl python3-skimage python3-yaml
   # the deployment checks' PyPI tools live in a venv (scripts/install-pytools.sh)
   python3-venv
 )

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/media/frame_shape.h"
 
 extern "C" {
 #include <libavutil/avstring.h>
@@ -235,6 +236,8 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
         "the input's frames (", par->width, "x", par->height,
         ") are larger than the limit of ", max_decode_pixels_, " pixels"));
   }
+  if (absl::Status s = CheckFrameShape(par->width, par->height); !s.ok())
+    return s;
   decoder_.reset(avcodec_alloc_context3(codec));
   if (decoder_ == nullptr) {
     return absl::ResourceExhaustedError("cannot allocate the decoder");

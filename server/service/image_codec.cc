@@ -5,8 +5,11 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "server/media/pixel_format.h"
 #include "absl/strings/str_format.h"
+#include "server/media/av_util.h"
+#include "server/media/frame_shape.h"
+#include "server/media/pixel_format.h"
+#include "server/service/image_structure.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -20,22 +23,10 @@ extern "C" {
 namespace stylizer {
 namespace {
 
-struct CodecContextDeleter {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameDeleter {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketDeleter {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsDeleter {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
-using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
-using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
-using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
+using media::AvCodecContextPtr;
+using media::AvFramePtr;
+using media::AvPacketPtr;
+using media::SwsContextPtr;
 
 constexpr unsigned char kPngSignature[8] = {0x89, 'P',  'N',  'G',
                                             '\r', '\n', 0x1a, '\n'};
@@ -55,12 +46,6 @@ uint32_t BigEndian32(const unsigned char* p) {
 }
 uint16_t BigEndian16(const unsigned char* p) {
   return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
-
-std::string AvError(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(code, buf, sizeof(buf));
-  return buf;
 }
 
 absl::StatusOr<ImageSize> ProbePng(absl::string_view d) {
@@ -117,14 +102,16 @@ absl::StatusOr<ImageSize> ProbeJpeg(absl::string_view d) {
       "the JPEG image is truncated or damaged: no frame header");
 }
 
-absl::Status CheckPixels(uint64_t width, uint64_t height, uint64_t max_pixels) {
+// The pixel limit, then the shape rule (media/frame_shape.h).
+absl::Status CheckSize(uint64_t width, uint64_t height, uint64_t max_pixels) {
   if (width * height > max_pixels) {
     return absl::InvalidArgumentError(
         absl::StrCat("the image is ", width, "x", height, " (", width * height,
                      " pixels), over the server's limit of ", max_pixels,
                      " pixels; downscale it first"));
   }
-  return absl::OkStatus();
+  return media::CheckFrameShape(static_cast<int64_t>(width),
+                                static_cast<int64_t>(height));
 }
 
 bool IsYuv(AVPixelFormat f) {
@@ -137,10 +124,10 @@ absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
   bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
   const AVPixelFormat src =
       PlainPixelFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
-  SwsPtr sws(sws_getContext(frame.width, frame.height, src, frame.width,
-                            frame.height, AV_PIX_FMT_RGB24,
-                            SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
-                            nullptr, nullptr, nullptr));
+  SwsContextPtr sws(sws_getContext(
+      frame.width, frame.height, src, frame.width, frame.height,
+      AV_PIX_FMT_RGB24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+      nullptr, nullptr, nullptr));
   if (sws == nullptr) {
     const char* name = av_get_pix_fmt_name(src);
     return absl::InvalidArgumentError(
@@ -160,8 +147,7 @@ absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
   const int rows = sws_scale(sws.get(), frame.data, frame.linesize, 0,
                              frame.height, dst, dst_stride);
   if (rows != frame.height) {
-    return absl::InternalError(
-        absl::StrCat("converting the image to RGB failed: ", AvError(rows)));
+    return media::AvError(rows, "converting the image to RGB failed");
   }
   return absl::OkStatus();
 }
@@ -169,15 +155,26 @@ absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
 absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
                                        uint64_t max_pixels) {
   const char* kind = png ? "PNG" : "JPEG";
+  // The decoders accept cut-off files (and return what they could decode),
+  // so completeness is checked on the file's structure first.
+  std::string png_without_metadata;
+  if (png) {
+    absl::StatusOr<std::string> checked = CheckPngAndDropMetadata(data);
+    if (!checked.ok()) return checked.status();
+    png_without_metadata = *std::move(checked);
+    data = png_without_metadata;
+  } else if (absl::Status s = CheckJpegComplete(data); !s.ok()) {
+    return s;
+  }
   const AVCodec* codec =
       avcodec_find_decoder(png ? AV_CODEC_ID_PNG : AV_CODEC_ID_MJPEG);
   if (codec == nullptr) {
     return absl::InternalError(
         absl::StrCat("this FFmpeg build has no ", kind, " decoder"));
   }
-  CodecContextPtr ctx(avcodec_alloc_context3(codec));
-  PacketPtr packet(av_packet_alloc());
-  FramePtr frame(av_frame_alloc());
+  AvCodecContextPtr ctx(avcodec_alloc_context3(codec));
+  AvPacketPtr packet(av_packet_alloc());
+  AvFramePtr frame(av_frame_alloc());
   if (!ctx || !packet || !frame) {
     return absl::ResourceExhaustedError("out of memory decoding an image");
   }
@@ -185,10 +182,13 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
   // to allocate a larger picture.
   ctx->max_pixels = static_cast<int64_t>(max_pixels);
   ctx->thread_count = 1;
+  // Damaged data is an error, not a partly grey picture: check chunk CRCs
+  // (PNG) and stop at the first bitstream error (AV_EF_EXPLODE).
+  ctx->err_recognition = AV_EF_CRCCHECK | AV_EF_EXPLODE;
   int rc = avcodec_open2(ctx.get(), codec, nullptr);
   if (rc < 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot open the ", kind, " decoder: ", AvError(rc)));
+    return media::AvError(rc,
+                          absl::StrCat("cannot open the ", kind, " decoder"));
   }
   if (data.size() >
       static_cast<size_t>(INT32_MAX - AV_INPUT_BUFFER_PADDING_SIZE)) {
@@ -196,8 +196,7 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
   }
   rc = av_new_packet(packet.get(), static_cast<int>(data.size()));
   if (rc < 0) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate the image packet: ", AvError(rc)));
+    return media::AvError(rc, "cannot allocate the image packet");
   }
   std::memcpy(packet->data, data.data(), data.size());
   rc = avcodec_send_packet(ctx.get(), packet.get());
@@ -205,14 +204,20 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
   if (rc >= 0 || rc == AVERROR_EOF)
     rc = avcodec_receive_frame(ctx.get(), frame.get());
   if (rc < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the ", kind, " image cannot be decoded: ", AvError(rc)));
+    return media::AvError(
+        rc, absl::StrCat("the ", kind, " image cannot be decoded"),
+        absl::StatusCode::kInvalidArgument);
+  }
+  if (frame->decode_error_flags != 0 ||
+      (frame->flags & AV_FRAME_FLAG_CORRUPT)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ", kind, " image is damaged: parts of it cannot be decoded"));
   }
   if (frame->width <= 0 || frame->height <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("the ", kind, " image decoded to an empty picture"));
   }
-  if (absl::Status s = CheckPixels(frame->width, frame->height, max_pixels);
+  if (absl::Status s = CheckSize(frame->width, frame->height, max_pixels);
       !s.ok()) {
     return s;
   }
@@ -224,28 +229,28 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
 // Runs one frame through an opened encoder and returns the packet's bytes.
 absl::StatusOr<std::string> EncodeOne(AVCodecContext* ctx, AVFrame* frame,
                                       const char* kind) {
-  PacketPtr packet(av_packet_alloc());
+  AvPacketPtr packet(av_packet_alloc());
   if (!packet) return absl::ResourceExhaustedError("out of memory");
   int rc = avcodec_send_frame(ctx, frame);
   if (rc >= 0) rc = avcodec_send_frame(ctx, nullptr);
   if (rc >= 0 || rc == AVERROR_EOF)
     rc = avcodec_receive_packet(ctx, packet.get());
   if (rc < 0) {
-    return absl::InternalError(
-        absl::StrCat(kind, " encoding failed: ", AvError(rc)));
+    return media::AvError(rc, absl::StrCat(kind, " encoding failed"));
   }
   return std::string(reinterpret_cast<const char*>(packet->data), packet->size);
 }
 
-absl::StatusOr<CodecContextPtr> OpenEncoder(AVCodecID id, const RgbFrame& frame,
-                                            AVPixelFormat format,
-                                            const char* kind) {
+absl::StatusOr<AvCodecContextPtr> OpenEncoder(AVCodecID id,
+                                              const RgbFrame& frame,
+                                              AVPixelFormat format,
+                                              const char* kind) {
   const AVCodec* codec = avcodec_find_encoder(id);
   if (codec == nullptr) {
     return absl::InternalError(
         absl::StrCat("this FFmpeg build has no ", kind, " encoder"));
   }
-  CodecContextPtr ctx(avcodec_alloc_context3(codec));
+  AvCodecContextPtr ctx(avcodec_alloc_context3(codec));
   if (!ctx) return absl::ResourceExhaustedError("out of memory");
   ctx->width = frame.width;
   ctx->height = frame.height;
@@ -262,17 +267,34 @@ absl::StatusOr<CodecContextPtr> OpenEncoder(AVCodecID id, const RgbFrame& frame,
   }
   const int rc = avcodec_open2(ctx.get(), codec, nullptr);
   if (rc < 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot open the ", kind, " encoder: ", AvError(rc)));
+    return media::AvError(rc,
+                          absl::StrCat("cannot open the ", kind, " encoder"));
   }
   return ctx;
 }
 
+// `rgb` in a frame of FFmpeg's own allocation: rows aligned and padded,
+// as FFmpeg's SIMD code expects of its input.
+absl::StatusOr<AvFramePtr> PaddedCopy(const RgbFrame& rgb) {
+  AvFramePtr frame(av_frame_alloc());
+  if (!frame) return absl::ResourceExhaustedError("out of memory");
+  frame->format = AV_PIX_FMT_RGB24;
+  frame->width = rgb.width;
+  frame->height = rgb.height;
+  const int rc = av_frame_get_buffer(frame.get(), 0);
+  if (rc < 0) return media::AvError(rc, "cannot allocate an RGB frame");
+  // The padding is read too (and discarded): make it defined.
+  std::memset(frame->buf[0]->data, 0, frame->buf[0]->size);
+  av_image_copy_plane(frame->data[0], frame->linesize[0], rgb.pixels.data(),
+                      rgb.width * 3, rgb.width * 3, rgb.height);
+  return frame;
+}
+
 absl::StatusOr<std::string> EncodePng(const RgbFrame& rgb) {
-  absl::StatusOr<CodecContextPtr> ctx =
+  absl::StatusOr<AvCodecContextPtr> ctx =
       OpenEncoder(AV_CODEC_ID_PNG, rgb, AV_PIX_FMT_RGB24, "PNG");
   if (!ctx.ok()) return ctx.status();
-  FramePtr frame(av_frame_alloc());
+  AvFramePtr frame(av_frame_alloc());
   if (!frame) return absl::ResourceExhaustedError("out of memory");
   frame->format = AV_PIX_FMT_RGB24;
   frame->width = rgb.width;
@@ -284,10 +306,10 @@ absl::StatusOr<std::string> EncodePng(const RgbFrame& rgb) {
 }
 
 absl::StatusOr<std::string> EncodeJpeg(const RgbFrame& rgb) {
-  absl::StatusOr<CodecContextPtr> ctx =
+  absl::StatusOr<AvCodecContextPtr> ctx =
       OpenEncoder(AV_CODEC_ID_MJPEG, rgb, AV_PIX_FMT_YUVJ420P, "JPEG");
   if (!ctx.ok()) return ctx.status();
-  FramePtr frame(av_frame_alloc());
+  AvFramePtr frame(av_frame_alloc());
   if (!frame) return absl::ResourceExhaustedError("out of memory");
   frame->format = AV_PIX_FMT_YUVJ420P;
   frame->width = rgb.width;
@@ -295,22 +317,24 @@ absl::StatusOr<std::string> EncodeJpeg(const RgbFrame& rgb) {
   frame->color_range = AVCOL_RANGE_JPEG;
   int rc = av_frame_get_buffer(frame.get(), 0);
   if (rc < 0) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate the JPEG frame: ", AvError(rc)));
+    return media::AvError(rc, "cannot allocate the JPEG frame");
   }
   // Same planes as yuvj420p; the plain name plus a full-range flag keeps
   // swscale from warning about the deprecated "J" formats.
-  SwsPtr sws(sws_getContext(rgb.width, rgb.height, AV_PIX_FMT_RGB24, rgb.width,
-                            rgb.height, AV_PIX_FMT_YUV420P,
-                            SWS_BICUBIC | SWS_ACCURATE_RND, nullptr, nullptr,
-                            nullptr));
+  SwsContextPtr sws(sws_getContext(rgb.width, rgb.height, AV_PIX_FMT_RGB24,
+                                   rgb.width, rgb.height, AV_PIX_FMT_YUV420P,
+                                   SWS_BICUBIC | SWS_ACCURATE_RND, nullptr,
+                                   nullptr, nullptr));
   if (!sws) return absl::InternalError("cannot convert RGB to YUV for JPEG");
   const int* coefs = sws_getCoefficients(SWS_CS_ITU601);
   sws_setColorspaceDetails(sws.get(), coefs, 1, coefs, 1, 0, 1 << 16, 1 << 16);
-  const uint8_t* src[4] = {rgb.pixels.data(), nullptr, nullptr, nullptr};
-  const int src_stride[4] = {rgb.width * 3, 0, 0, 0};
-  sws_scale(sws.get(), src, src_stride, 0, rgb.height, frame->data,
-            frame->linesize);
+  // swscale's SIMD input code reads up to 16 bytes past the end of a row, so
+  // it gets a padded copy of the pixels, never the vector itself (the image
+  // fuzzer found a 1x30 frame reading past the end of the heap).
+  absl::StatusOr<AvFramePtr> padded = PaddedCopy(rgb);
+  if (!padded.ok()) return padded.status();
+  sws_scale(sws.get(), (*padded)->data, (*padded)->linesize, 0, rgb.height,
+            frame->data, frame->linesize);
   return EncodeOne(ctx->get(), frame.get(), "JPEG");
 }
 
@@ -339,7 +363,7 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
       }
       absl::StatusOr<ImageSize> size = ProbeImageSize(data);
       if (!size.ok()) return size.status();
-      if (absl::Status s = CheckPixels(size->width, size->height, max_pixels);
+      if (absl::Status s = CheckSize(size->width, size->height, max_pixels);
           !s.ok()) {
         return s;
       }
@@ -352,7 +376,7 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
             absl::StrCat("image.raw has size ", raw.width(), "x", raw.height(),
                          "; width and height must be positive"));
       }
-      if (absl::Status s = CheckPixels(raw.width(), raw.height(), max_pixels);
+      if (absl::Status s = CheckSize(raw.width(), raw.height(), max_pixels);
           !s.ok()) {
         return s;
       }

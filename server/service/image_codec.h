@@ -1,7 +1,7 @@
 // Still-image coding for the RPC layer: PNG and JPEG in and out through
 // FFmpeg's image codecs (libavcodec png / mjpeg, libswscale), raw RGB24 in and
-// out, and the pixel limit checked from the header before anything is
-// allocated.
+// out, and the pixel limit and the frame shape rule checked from the header
+// before anything is allocated.
 #ifndef STYLIZER_SERVER_SERVICE_IMAGE_CODEC_H_
 #define STYLIZER_SERVER_SERVICE_IMAGE_CODEC_H_
 
@@ -27,9 +27,11 @@ struct ImageSize {
 absl::StatusOr<ImageSize> ProbeImageSize(absl::string_view encoded);
 
 // Decodes `image` (PNG, JPEG, or raw RGB24) into RGB24. Alpha is dropped,
-// 16-bit samples are reduced to 8, grey and palette images are expanded.
-// Returns INVALID_ARGUMENT for an empty, undecodable or inconsistent image and
-// for one over `max_pixels` (checked before decoding).
+// 16-bit samples are reduced to 8, grey and palette images are expanded;
+// metadata is ignored (compressed PNG metadata is dropped unread, see
+// image_structure.h). Returns INVALID_ARGUMENT for an empty, undecodable,
+// truncated, damaged or inconsistent image and for one over `max_pixels` or
+// of a shape media::CheckFrameShape refuses (both checked before decoding).
 absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
                                      uint64_t max_pixels);
 

@@ -28,7 +28,9 @@ absl::StatusOr<std::vector<float>> BlendRow(const v1::StyleBlend& blend,
         " indices but ", blend.weights_size(),
         " weights; give one weight per index (or none for an equal mix)"));
   }
-  std::vector<float> row(num_styles, 0.0f);
+  // Summed in double: finite floats cannot overflow it (two FLT_MAX weights
+  // overflow a float sum to inf).
+  std::vector<double> sums(num_styles, 0.0);
   double sum = 0;
   for (int i = 0; i < blend.indices_size(); ++i) {
     const uint32_t index = blend.indices(i);
@@ -43,7 +45,7 @@ absl::StatusOr<std::vector<float>> BlendRow(const v1::StyleBlend& blend,
           absl::StrCat("styles[", position, "]: blend weight ", i, " is ", w,
                        "; weights must be finite and non-negative"));
     }
-    row[index] += w;
+    sums[index] += w;
     sum += w;
   }
   if (!(sum > 0)) {
@@ -51,7 +53,10 @@ absl::StatusOr<std::vector<float>> BlendRow(const v1::StyleBlend& blend,
         "styles[", position,
         "]: blend weights are all zero; give at least one a positive weight"));
   }
-  for (float& w : row) w = static_cast<float>(w / sum);
+  std::vector<float> row(num_styles);
+  for (int i = 0; i < num_styles; ++i) {
+    row[i] = static_cast<float>(sums[i] / sum);
+  }
   return row;
 }
 

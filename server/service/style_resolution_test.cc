@@ -53,6 +53,24 @@ TEST(ResolveStylesTest, BlendWithoutWeightsIsAnEqualMix) {
               ElementsAre(0, FloatNear(0.5, 1e-6), FloatNear(0.5, 1e-6), 0));
 }
 
+// Issue 13: [FLT_MAX, FLT_MAX] on one index overflowed the float sum to inf
+// and was refused ("weight is inf") though both weights are finite.
+TEST(ResolveStylesTest, HugeFiniteWeightsAreNormalised) {
+  constexpr float kMax = std::numeric_limits<float>::max();
+  constexpr float kTiny = std::numeric_limits<float>::denorm_min();
+  auto r = ResolveStyles(
+      Styles({Blend({0, 0}, {kMax, kMax}), Blend({0, 1, 2}, {kMax, kMax, kMax}),
+              Blend({1, 2}, {kMax, kTiny}), Blend({3}, {kTiny})}),
+      4, 64);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->weights[0], ElementsAre(1, 0, 0, 0));
+  EXPECT_THAT(r->weights[1],
+              ElementsAre(FloatNear(1.0 / 3, 1e-6), FloatNear(1.0 / 3, 1e-6),
+                          FloatNear(1.0 / 3, 1e-6), 0));
+  EXPECT_THAT(r->weights[2], ElementsAre(0, 1, 0, 0));
+  EXPECT_THAT(r->weights[3], ElementsAre(0, 0, 0, 1));
+}
+
 TEST(ResolveStylesTest, RefusesBadStyles) {
   struct Case {
     v1::Style style;

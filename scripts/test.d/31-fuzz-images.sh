@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fuzzes still-image decoding (DecodeImage over PNG, JPEG and raw, then
+# EncodeImage) for a short while: builds tests/fuzz/image_fuzzer with clang,
+# libFuzzer and AddressSanitizer (+ LeakSanitizer) in the fuzz build
+# directory, makes a seed corpus (tests/fuzz/make_image_corpus.sh), and runs
+# for FUZZ_SECONDS (default 60). Any crash, leak or sanitizer report fails the
+# suite.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+sanitize="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1"
+# The same configuration as 30-fuzz-media.sh, so the two share one build.
+mkdir -p "$FUZZ_BUILD_DIR"
+CC=clang CXX=clang++ cmake -S . -B "$FUZZ_BUILD_DIR" -G Ninja \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_CXX_FLAGS="$sanitize" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address" \
+  -DSTYLIZER_FUZZ=ON -DSTYLIZER_WITH_TORCH=OFF -DSTYLIZER_BUILD_BENCH=OFF \
+  >"$FUZZ_BUILD_DIR/configure.log" 2>&1 ||
+  { cat "$FUZZ_BUILD_DIR/configure.log"; exit 1; }
+cmake --build "$FUZZ_BUILD_DIR" -j "${JOBS:-2}" --target image_fuzzer
+corpus="$FUZZ_BUILD_DIR/image_corpus"
+seeds="$FUZZ_BUILD_DIR/image_seeds"
+rm -rf "$seeds"
+tests/fuzz/make_image_corpus.sh "$seeds"
+mkdir -p "$corpus"
+echo "image_fuzzer: $(ls "$seeds" | wc -l) seeds, ${FUZZ_SECONDS}s"
+ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+  "$FUZZ_BUILD_DIR/tests/fuzz/image_fuzzer" "$corpus" "$seeds" \
+  -max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=2560 \
+  -max_len=65536 -print_final_stats=1 \
+  -artifact_prefix="$FUZZ_BUILD_DIR/" 2>&1 | tail -n 25
+# (pipefail: the fuzzer's exit status decides)
