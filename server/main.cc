@@ -42,6 +42,10 @@ ABSL_FLAG(int, port, 50051, "TCP port of the gRPC API.");
 ABSL_FLAG(int, metrics_port, 9464,
           "TCP port of the Prometheus endpoint /metrics; 0 picks a free port, "
           "-1 turns the endpoint off.");
+ABSL_FLAG(std::string, metrics_host, "0.0.0.0",
+          "Interface /metrics listens on (0.0.0.0 = every IPv4 address, so a "
+          "Prometheus on another host can scrape it; 127.0.0.1 = this machine "
+          "only). /metrics needs no token: keep it off public networks.");
 
 // --- model ---
 ABSL_FLAG(std::string, model, "",
@@ -139,6 +143,16 @@ ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
           "is closed.");
 ABSL_FLAG(absl::Duration, keepalive_min_client_interval, absl::Seconds(10),
           "Shortest interval between client pings the server tolerates.");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(10),
+          "A connection without calls for this long is closed (GOAWAY; "
+          "clients reconnect when they need to). inf = never.");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
+          "A connection this old gets GOAWAY: no new calls on it, so clients "
+          "reconnect and spread over replicas. inf = never.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
+          "How long calls on a connection past --max_connection_age may run "
+          "on before it is closed. Default inf: a long movie upload is never "
+          "cut; idle streams end by --stream_idle_timeout instead.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM/SIGINT: how long calls in flight may run on before they "
           "are cancelled (health turns NOT_SERVING and new calls get "
@@ -265,6 +279,9 @@ Server::Options ServerOptions(Metrics* metrics) {
   o.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   o.keepalive_min_client_interval =
       absl::GetFlag(FLAGS_keepalive_min_client_interval);
+  o.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  o.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  o.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
@@ -307,6 +324,7 @@ int Run() {
   std::unique_ptr<Metrics> metrics;
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
     Metrics::Options mo;
+    mo.bind_address = absl::GetFlag(FLAGS_metrics_host);
     mo.port = absl::GetFlag(FLAGS_metrics_port);
     absl::StatusOr<std::unique_ptr<Metrics>> m = Metrics::Create(mo);
     if (!m.ok()) {
@@ -315,7 +333,9 @@ int Run() {
       return 1;
     }
     metrics = *std::move(m);
-    LogEvent(LogLevel::kInfo, "metrics").Int("port", metrics->port());
+    LogEvent(LogLevel::kInfo, "metrics")
+        .Str("host", absl::GetFlag(FLAGS_metrics_host))
+        .Int("port", metrics->port());
   }
 
   absl::StatusOr<std::unique_ptr<Server>> server =

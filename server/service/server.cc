@@ -98,9 +98,18 @@ absl::Status Validate(const Server::Options& o) {
       o.keepalive_min_client_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive durations must be positive");
   }
+  if (o.max_connection_idle <= absl::ZeroDuration() ||
+      o.max_connection_age <= absl::ZeroDuration() ||
+      o.max_connection_age_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "max_connection_idle and max_connection_age must be positive "
+        "(inf = no limit), max_connection_age_grace not negative");
+  }
   return absl::OkStatus();
 }
 
+// Milliseconds for a gRPC channel argument; gRPC reads INT_MAX as "never",
+// so an infinite (or very long) duration turns the limit off.
 int Millis(absl::Duration d) {
   return static_cast<int>(
       std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
@@ -160,6 +169,12 @@ absl::Status Server::Start() {
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
       Millis(options_.keepalive_min_client_interval));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             Millis(options_.max_connection_idle));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             Millis(options_.max_connection_age));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             Millis(options_.max_connection_age_grace));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();

@@ -75,6 +75,16 @@ class Server {
     // Shortest interval between client pings the server tolerates. Default
     // 10 s; clients pinging faster get GOAWAY.
     absl::Duration keepalive_min_client_interval = absl::Seconds(10);
+    // HTTP/2 connection limits. A connection idle (no call) this long is
+    // closed with GOAWAY; default 10 min. A connection older than
+    // max_connection_age gets GOAWAY (no new calls on it; clients reconnect,
+    // which spreads them over replicas); default 30 min. Calls still running
+    // on it then have max_connection_age_grace to finish before the
+    // connection is closed; default infinite, so a long movie upload is
+    // never cut by the age limit. Infinite disables a limit.
+    absl::Duration max_connection_idle = absl::Minutes(10);
+    absl::Duration max_connection_age = absl::Minutes(30);
+    absl::Duration max_connection_age_grace = absl::InfiniteDuration();
 
     // PEM files. Both cert and key turn TLS on; a client CA file in addition
     // requires and verifies client certificates (mutual TLS). Default: none

@@ -16,7 +16,8 @@ ServiceContext::ServiceContext(const ServiceLimits& limits, WorkPool* pool,
       pool_(pool),
       auth_(auth),
       metrics_(metrics),
-      require_client_certificate_(require_client_certificate) {}
+      require_client_certificate_(require_client_certificate),
+      timers_(std::make_unique<TimerThread>()) {}
 
 void ServiceContext::SetServing(const ModelDescription* model, JobQueue* queue,
                                 int max_batch_size) {
@@ -113,6 +114,17 @@ grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context) {
   }
   return grpc::Status(grpc::StatusCode::CANCELLED,
                       "the client cancelled the call");
+}
+
+grpc::Status StreamIdleStatus(absl::Duration timeout, bool stalled_write) {
+  return grpc::Status(
+      grpc::StatusCode::DEADLINE_EXCEEDED,
+      absl::StrCat(stalled_write ? "the client read none of the server's "
+                                   "messages for "
+                                 : "the client sent nothing for ",
+                   absl::FormatDuration(timeout),
+                   " (the server's stream idle timeout, "
+                   "--stream_idle_timeout); the stream is closed"));
 }
 
 void ServiceContext::CallStarted() {

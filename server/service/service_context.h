@@ -21,6 +21,7 @@
 #include "grpcpp/support/status.h"
 #include "server/batching/job_queue.h"
 #include "server/model/style_model.h"
+#include "server/service/idle_timer.h"
 #include "server/service/style_resolution.h"
 #include "stylizer/v1/stylizer.pb.h"
 
@@ -97,6 +98,8 @@ class ServiceContext {
   WorkPool* pool() const { return pool_; }
   // May be null (tests).
   Metrics* metrics() const { return metrics_; }
+  // The thread running every stream's idle timer (stream_idle_timeout).
+  TimerThread* timers() const { return timers_.get(); }
 
   // Resolves a request's style list against the loaded model (see
   // style_resolution.h), with the per-request style limit.
@@ -139,6 +142,7 @@ class ServiceContext {
   const TokenAuth* const auth_;
   Metrics* const metrics_;
   const bool require_client_certificate_;
+  const std::unique_ptr<TimerThread> timers_;
 
   std::atomic<ServingState> state_{ServingState::kStarting};
   // Written once by SetServing() before state_ becomes kServing (release),
@@ -159,6 +163,11 @@ absl::Time CallDeadline(const grpc::CallbackServerContext& context);
 // What a streaming call that gRPC cancelled ends with (for OnCancel):
 // DEADLINE_EXCEEDED once its deadline has passed, else CANCELLED.
 grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context);
+
+// What a stream ends with when its idle timer runs out: DEADLINE_EXCEEDED,
+// saying whether the client sent nothing or took none of the answers
+// (`stalled_write`) for `timeout`.
+grpc::Status StreamIdleStatus(absl::Duration timeout, bool stalled_write);
 
 }  // namespace stylizer
 

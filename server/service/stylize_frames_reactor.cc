@@ -24,9 +24,14 @@ StylizeFramesReactor::Start(ServiceContext* service,
 
 StylizeFramesReactor::StylizeFramesReactor(ServiceContext* service,
                                            grpc::CallbackServerContext* context)
-    : service_(service), context_(context), log_(service, kMethod, *context) {}
+    : service_(service),
+      context_(context),
+      log_(service, kMethod, *context),
+      idle_(service->timers(), service->limits().stream_idle_timeout,
+            [this] { OnIdle(); }) {}
 
 StylizeFramesReactor::~StylizeFramesReactor() {
+  idle_.Stop();  // waits for an OnIdle that is running now
   job_.reset();  // closes the job before the stream slot is given back
 }
 
@@ -64,6 +69,8 @@ bool StylizeFramesReactor::Open() {
 
 void StylizeFramesReactor::OnReadDone(bool ok) {
   absl::MutexLock lock(&mu_);
+  read_in_flight_ = false;
+  ClientProgressedLocked();
   if (!ok) {  // the client half-closed (or the call ended)
     reads_done_ = true;
     MaybeFinishLocked();
@@ -226,6 +233,8 @@ void StylizeFramesReactor::StartReadIfRoomLocked() {
     read_waits_for_write_ = true;
     return;
   }
+  read_in_flight_ = true;
+  idle_.ArmIfDisarmed();
   StartRead(&request_);
 }
 
@@ -234,6 +243,7 @@ void StylizeFramesReactor::StartWriteIfIdleLocked() {
   writing_response_ = std::move(responses_.front());
   responses_.pop_front();
   write_in_flight_ = true;
+  idle_.ArmIfDisarmed();
   StartWrite(&writing_response_);
 }
 
@@ -251,6 +261,36 @@ void StylizeFramesReactor::OnWriteDone(bool ok) {
     StartReadIfRoomLocked();
   }
   StartWriteIfIdleLocked();
+  ClientProgressedLocked();
+  MaybeFinishLocked();
+}
+
+void StylizeFramesReactor::ClientProgressedLocked() {
+  if (read_in_flight_ || write_in_flight_) {
+    idle_.Restart();
+  } else {
+    idle_.Disarm();
+  }
+}
+
+void StylizeFramesReactor::OnIdle() {
+  {
+    absl::MutexLock lock(&mu_);
+    // Progress may have raced the timer; a finished call has nothing to end.
+    if (finished_ || failure_.has_value() ||
+        (!read_in_flight_ && !write_in_flight_)) {
+      return;
+    }
+    const bool stalled_write = write_in_flight_;
+    cancelling_ = stalled_write;
+    FailLocked(StreamIdleStatus(idle_.timeout(), stalled_write));
+    if (!stalled_write) return;  // Finish went out; the read ends with it
+  }
+  // A write the client does not take never completes, and Finish waits for
+  // it: cancel the call (outside mu_: OnCancel takes it) so the write fails.
+  context_->TryCancel();
+  absl::MutexLock lock(&mu_);
+  cancelling_ = false;
   MaybeFinishLocked();
 }
 
@@ -282,7 +322,7 @@ void StylizeFramesReactor::FailLocked(const grpc::Status& status) {
 }
 
 void StylizeFramesReactor::MaybeFinishLocked() {
-  if (finished_ || write_in_flight_) return;
+  if (finished_ || write_in_flight_ || cancelling_) return;
   if (failure_.has_value()) {
     finished_ = true;
     log_.Finish(*failure_);
