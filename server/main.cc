@@ -27,6 +27,7 @@
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
 #include "server/model/torch_model.h"
+#include "server/service/memory_limit.h"
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
 
@@ -100,8 +101,15 @@ ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
 ABSL_FLAG(int, max_send_message_bytes, 512 << 20,
           "Largest response message in bytes (StylizeImage returns every "
           "style in one message).");
+ABSL_FLAG(int64_t, memory_budget_bytes, 0,
+          "Bytes the server may hold for its callers (decoded frames, gRPC "
+          "buffers, the queue). Past it calls get RESOURCE_EXHAUSTED instead "
+          "of the process being killed for memory. 0 = 80% of the "
+          "container's cgroup memory limit, else of the machine's memory; "
+          "-1 = no budget.");
 ABSL_FLAG(int64_t, grpc_memory_quota_bytes, 0,
-          "Memory gRPC may use for its buffers; 0 = no limit.");
+          "Memory gRPC may use for its buffers, taken from the memory budget; "
+          "0 = a quarter of the budget, -1 = no quota.");
 ABSL_FLAG(int, work_threads, 0,
           "Threads decoding and encoding still images and frames; 0 = one per "
           "hardware thread.");
@@ -184,6 +192,10 @@ namespace {
 // call gives up (see the drain in Run).
 constexpr absl::Duration kStuckDrainGrace = absl::Seconds(15);
 
+// The default memory budget's share of the container's (or machine's)
+// memory; the rest is the model, the code, video pipelines and slack.
+constexpr int kDefaultBudgetPercent = 80;
+
 // FFmpeg's own messages (decoder complaints about a broken upload, ...) go
 // through the structured log, so that --log_format=json stays one object per
 // line. The errors themselves reach callers as statuses; these lines are
@@ -239,6 +251,22 @@ std::string ModelPath() {
   return candidates.back().string();  // reported as not found by the loader
 }
 
+// --memory_budget_bytes, with 0 resolved from the cgroup or machine memory
+// (logged, so operators see what the server assumed).
+int64_t MemoryBudgetBytes() {
+  const int64_t flag = absl::GetFlag(FLAGS_memory_budget_bytes);
+  if (flag != 0) return std::max<int64_t>(flag, 0);  // -1: no budget
+  absl::StatusOr<MemoryLimit> limit = DetectMemoryLimit();
+  // Nothing readable (not Linux?): assume a small machine rather than none.
+  const int64_t budget =
+      DefaultMemoryBudget(limit, kDefaultBudgetPercent, int64_t{4} << 30);
+  LogEvent(limit.ok() ? LogLevel::kInfo : LogLevel::kWarning, "memory_limit")
+      .Int("limit_bytes", limit.ok() ? limit->bytes : 0)
+      .Str("source", limit.ok() ? limit->source : limit.status().ToString())
+      .Int("memory_budget_bytes", budget);
+  return budget;
+}
+
 Server::Options ServerOptions(Metrics* metrics) {
   Server::Options o;
   o.host = absl::GetFlag(FLAGS_host);
@@ -274,6 +302,7 @@ Server::Options ServerOptions(Metrics* metrics) {
   o.work_threads = absl::GetFlag(FLAGS_work_threads);
   o.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
   o.max_send_message_bytes = absl::GetFlag(FLAGS_max_send_message_bytes);
+  o.memory_budget_bytes = MemoryBudgetBytes();
   o.grpc_memory_quota_bytes = absl::GetFlag(FLAGS_grpc_memory_quota_bytes);
   o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
   o.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);

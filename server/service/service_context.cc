@@ -11,12 +11,14 @@ namespace stylizer {
 
 ServiceContext::ServiceContext(const ServiceLimits& limits, WorkPool* pool,
                                const TokenAuth* auth, Metrics* metrics,
-                               bool require_client_certificate)
+                               bool require_client_certificate,
+                               MemoryBudget* memory_budget)
     : limits_(limits),
       pool_(pool),
       auth_(auth),
       metrics_(metrics),
       require_client_certificate_(require_client_certificate),
+      memory_budget_(memory_budget),
       timers_(std::make_unique<TimerThread>()) {}
 
 void ServiceContext::SetServing(const ModelDescription* model, JobQueue* queue,
@@ -76,6 +78,12 @@ absl::StatusOr<ResolvedStyles> ServiceContext::ResolveStyles(
     const google::protobuf::RepeatedPtrField<v1::Style>& styles) const {
   return stylizer::ResolveStyles(styles, num_styles(),
                                  limits_.max_styles_per_request);
+}
+
+absl::StatusOr<MemoryBudget::Reservation> ServiceContext::ReserveMemory(
+    int64_t bytes, absl::string_view what) const {
+  if (memory_budget_ == nullptr) return MemoryBudget::Reservation();
+  return memory_budget_->Reserve(bytes, what);
 }
 
 ServiceContext::StreamSlot::~StreamSlot() {

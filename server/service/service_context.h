@@ -22,6 +22,7 @@
 #include "server/batching/job_queue.h"
 #include "server/model/style_model.h"
 #include "server/service/idle_timer.h"
+#include "server/service/memory_budget.h"
 #include "server/service/style_resolution.h"
 #include "stylizer/v1/stylizer.pb.h"
 
@@ -61,10 +62,12 @@ class ServiceContext {
   // `pool` must outlive the context; `auth` may be null (no token auth);
   // `metrics` may be null (RPCs are then only logged). With
   // `require_client_certificate`, calls must come over TLS with a client
-  // certificate the server verified (mutual TLS).
+  // certificate the server verified (mutual TLS). `memory_budget` may be
+  // null (nothing is charged); it must outlive the context.
   ServiceContext(const ServiceLimits& limits, WorkPool* pool,
                  const TokenAuth* auth, Metrics* metrics,
-                 bool require_client_certificate = false);
+                 bool require_client_certificate = false,
+                 MemoryBudget* memory_budget = nullptr);
 
   ServiceContext(const ServiceContext&) = delete;
   ServiceContext& operator=(const ServiceContext&) = delete;
@@ -98,6 +101,10 @@ class ServiceContext {
   WorkPool* pool() const { return pool_; }
   // May be null (tests).
   Metrics* metrics() const { return metrics_; }
+  // Reserves `bytes` in the server's memory budget for `what` (an empty
+  // reservation when there is no budget); RESOURCE_EXHAUSTED past it.
+  absl::StatusOr<MemoryBudget::Reservation> ReserveMemory(
+      int64_t bytes, absl::string_view what) const;
   // The thread running every stream's idle timer (stream_idle_timeout).
   TimerThread* timers() const { return timers_.get(); }
 
@@ -142,6 +149,7 @@ class ServiceContext {
   const TokenAuth* const auth_;
   Metrics* const metrics_;
   const bool require_client_certificate_;
+  MemoryBudget* const memory_budget_;
   const std::unique_ptr<TimerThread> timers_;
 
   std::atomic<ServingState> state_{ServingState::kStarting};

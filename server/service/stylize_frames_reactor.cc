@@ -113,6 +113,22 @@ void StylizeFramesReactor::ProcessRequest() {
     error = absl::InvalidArgumentError(
         absl::StrCat("unknown output_format ", static_cast<int>(format)));
   }
+  MemoryBudget::Reservation memory;
+  if (error.ok()) {
+    // What the server holds for this frame until its answer is written: the
+    // decoded input and one output per style.
+    const int64_t frame_bytes = int64_t{frame->width} * frame->height * 3;
+    absl::StatusOr<MemoryBudget::Reservation> reserved =
+        service_->ReserveMemory(
+            frame_bytes * static_cast<int64_t>(1 + styles_->weights.size()),
+            absl::StrCat("a ", frame->width, "x", frame->height, " frame with ",
+                         styles_->weights.size(), " styles"));
+    if (reserved.ok()) {
+      memory = *std::move(reserved);
+    } else {
+      error = reserved.status();
+    }
+  }
   if (!error.ok()) {
     absl::MutexLock lock(&mu_);
     FailLocked(ToGrpcStatus(absl::Status(
@@ -127,6 +143,7 @@ void StylizeFramesReactor::ProcessRequest() {
   pending_meta_.client_sequence = request_.sequence();
   pending_meta_.output_indices = styles_->output_indices;
   pending_meta_.format = format;
+  pending_meta_.memory = std::move(memory);
   TrySubmitPending();
 }
 
@@ -136,7 +153,7 @@ void StylizeFramesReactor::TrySubmitPending() {
     if (failure_.has_value()) return;
     // Queued before submitting: the result may arrive before TrySubmit
     // returns.
-    submitted_.push_back(pending_meta_);
+    submitted_.push_back(std::move(pending_meta_));
   }
   Ref();  // held by the frame's result
   const absl::Status status = job_->TrySubmit(&pending_);
@@ -146,6 +163,7 @@ void StylizeFramesReactor::TrySubmitPending() {
     StartReadIfRoomLocked();
     return;
   }
+  pending_meta_ = std::move(submitted_.back());  // for the retry
   submitted_.pop_back();
   Unref();  // no result will come (the caller's reference keeps us alive)
   if (status.code() == absl::StatusCode::kResourceExhausted &&
@@ -220,6 +238,7 @@ void StylizeFramesReactor::EncodeResults() {
         log_.AddBytesOut(bytes);
         log_.AddFrames(response.images_size());
         responses_.push_back(std::move(response));
+        response_memory_.push_back(std::move(meta.memory));
         StartWriteIfIdleLocked();
       }
     }
@@ -242,6 +261,8 @@ void StylizeFramesReactor::StartWriteIfIdleLocked() {
   if (write_in_flight_ || responses_.empty() || failure_.has_value()) return;
   writing_response_ = std::move(responses_.front());
   responses_.pop_front();
+  writing_memory_ = std::move(response_memory_.front());
+  response_memory_.pop_front();
   write_in_flight_ = true;
   idle_.ArmIfDisarmed();
   StartWrite(&writing_response_);
@@ -250,6 +271,7 @@ void StylizeFramesReactor::StartWriteIfIdleLocked() {
 void StylizeFramesReactor::OnWriteDone(bool ok) {
   absl::MutexLock lock(&mu_);
   write_in_flight_ = false;
+  writing_memory_.Release();
   if (!ok) {
     FailLocked(grpc::Status(grpc::StatusCode::CANCELLED,
                             "the client stopped receiving"));
@@ -309,6 +331,7 @@ void StylizeFramesReactor::FailLocked(const grpc::Status& status) {
   }
   failure_ = status;
   responses_.clear();
+  response_memory_.clear();
   if (job_ != nullptr) {
     // Drops the job's queued frames at once (their results come back as
     // CANCELLED). Off this thread: never call into the queue under mu_.

@@ -51,6 +51,9 @@ class StylizeFramesReactor
     uint64_t client_sequence = 0;
     std::vector<uint32_t> output_indices;
     v1::ImageFormat format = v1::IMAGE_FORMAT_UNSPECIFIED;
+    // The frame's input and outputs in the memory budget, held until its
+    // response is written.
+    MemoryBudget::Reservation memory;
   };
 
   StylizeFramesReactor(ServiceContext* service,
@@ -110,6 +113,9 @@ class StylizeFramesReactor
   std::deque<FrameResult> results_ ABSL_GUARDED_BY(mu_);
   bool encoding_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<v1::StylizeFramesResponse> responses_ ABSL_GUARDED_BY(mu_);
+  // The reservations of responses_ (same order) and of writing_response_.
+  std::deque<MemoryBudget::Reservation> response_memory_ ABSL_GUARDED_BY(mu_);
+  MemoryBudget::Reservation writing_memory_ ABSL_GUARDED_BY(mu_);
   v1::StylizeFramesResponse writing_response_ ABSL_GUARDED_BY(mu_);
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
