@@ -95,7 +95,8 @@ ABSL_FLAG(int, max_frames_buffered_per_stream, 8,
           "the server stops reading that stream until the client catches up.");
 ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Seconds(60),
           "A StylizeFrames or StylizeVideo call that sends nothing for this "
-          "long ends with DEADLINE_EXCEEDED and frees its stream slot.");
+          "long (or takes none of the server's messages) ends with "
+          "DEADLINE_EXCEEDED and frees its stream slot. 0 or inf = never.");
 ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
           "Largest request message in bytes (a raw 4K RGB frame is ~26 MB).");
 ABSL_FLAG(int, max_send_message_bytes, 512 << 20,
