@@ -253,7 +253,7 @@ void StylizeFramesReactor::StartReadIfRoomLocked() {
     return;
   }
   read_in_flight_ = true;
-  idle_.ArmIfDisarmed();
+  if (WaitingOnClientLocked()) idle_.ArmIfDisarmed();
   StartRead(&request_);
 }
 
@@ -287,8 +287,12 @@ void StylizeFramesReactor::OnWriteDone(bool ok) {
   MaybeFinishLocked();
 }
 
+bool StylizeFramesReactor::WaitingOnClientLocked() const {
+  return write_in_flight_ || (read_in_flight_ && unanswered_ == 0);
+}
+
 void StylizeFramesReactor::ClientProgressedLocked() {
-  if (read_in_flight_ || write_in_flight_) {
+  if (WaitingOnClientLocked()) {
     idle_.Restart();
   } else {
     idle_.Disarm();
@@ -299,10 +303,7 @@ void StylizeFramesReactor::OnIdle() {
   {
     absl::MutexLock lock(&mu_);
     // Progress may have raced the timer; a finished call has nothing to end.
-    if (finished_ || failure_.has_value() ||
-        (!read_in_flight_ && !write_in_flight_)) {
-      return;
-    }
+    if (finished_ || failure_.has_value() || !WaitingOnClientLocked()) return;
     const bool stalled_write = write_in_flight_;
     cancelling_ = stalled_write;
     FailLocked(StreamIdleStatus(idle_.timeout(), stalled_write));

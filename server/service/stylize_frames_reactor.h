@@ -4,9 +4,11 @@
 // before submitting and reading again, so a fast sender is held back by gRPC
 // flow control instead of growing server memory. Responses leave strictly in
 // request order. Cancellation and the call deadline reach the queue. While
-// the reactor waits on the client (a read or a write outstanding), an idle
-// timer runs: a client that neither sends a frame nor takes an answer for
-// stream_idle_timeout ends the stream with DEADLINE_EXCEEDED.
+// the reactor waits on the client (a write outstanding, or a read with every
+// frame answered), an idle timer runs: a client that neither sends a frame
+// nor takes an answer for stream_idle_timeout ends the stream with
+// DEADLINE_EXCEEDED. Time the server spends on the client's frames never
+// counts.
 #ifndef STYLIZER_SERVER_SERVICE_STYLIZE_FRAMES_REACTOR_H_
 #define STYLIZER_SERVER_SERVICE_STYLIZE_FRAMES_REACTOR_H_
 
@@ -80,6 +82,9 @@ class StylizeFramesReactor
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Calls Finish once the stream is complete or failed and no write is out.
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the next move is the client's: a write it has not taken, or a
+  // read while no frame of it is being worked on.
+  bool WaitingOnClientLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a read or write completed: the idle clock restarts while the
   // reactor still waits on the client, and stops when it does not.
   void ClientProgressedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
