@@ -130,13 +130,32 @@ TEST_F(ServerProcessTest, HelpExplainsTheFlags) {
     s << in.rdbuf();
     return s.str();
   }();
-  for (const char* flag :
-       {"--port", "--model", "--device", "--precision", "--threads",
-        "--max_batch_size", "--batch_timeout", "--max_queued_items",
-        "--max_concurrent_streams", "--max_frame_pixels",
-        "--max_receive_message_bytes", "--keepalive_time", "--drain_timeout",
-        "--tls_cert", "--tls_key", "--tls_client_ca", "--auth_token_file",
-        "--metrics_port", "--log_format"}) {
+  for (const char* flag : {"--port",
+                           "--model",
+                           "--device",
+                           "--precision",
+                           "--threads",
+                           "--max_batch_size",
+                           "--batch_timeout",
+                           "--max_queued_items",
+                           "--max_concurrent_streams",
+                           "--max_frame_pixels",
+                           "--max_receive_message_bytes",
+                           "--keepalive_time",
+                           "--drain_timeout",
+                           "--tls_cert",
+                           "--tls_key",
+                           "--tls_client_ca",
+                           "--auth_token_file",
+                           "--metrics_port",
+                           "--log_format",
+                           "--metrics_host",
+                           "--stream_idle_timeout",
+                           "--max_connection_idle",
+                           "--max_connection_age",
+                           "--max_connection_age_grace",
+                           "--memory_budget_bytes",
+                           "--grpc_memory_quota_bytes"}) {
     EXPECT_THAT(text, HasSubstr(flag));
   }
 }
