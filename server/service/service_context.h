@@ -46,7 +46,10 @@ struct ServiceLimits {
   // the stream stops reading at this many (flow control towards the client).
   int max_frames_buffered_per_stream = 8;
   // A StylizeFrames or StylizeVideo call that sends nothing for this long
-  // ends with DEADLINE_EXCEEDED and frees its stream slot.
+  // while the server waits to read, or takes none of the server's messages
+  // for this long, ends with DEADLINE_EXCEEDED and frees its stream slot.
+  // Time the server spends on the call's work never counts. Zero or
+  // infinite: never.
   absl::Duration stream_idle_timeout = absl::Seconds(60);
 };
 
