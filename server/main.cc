@@ -27,6 +27,7 @@
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
 #include "server/model/torch_model.h"
+#include "server/service/memory_limit.h"
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
 
@@ -42,6 +43,10 @@ ABSL_FLAG(int, port, 50051, "TCP port of the gRPC API.");
 ABSL_FLAG(int, metrics_port, 9464,
           "TCP port of the Prometheus endpoint /metrics; 0 picks a free port, "
           "-1 turns the endpoint off.");
+ABSL_FLAG(std::string, metrics_host, "0.0.0.0",
+          "Interface /metrics listens on (0.0.0.0 = every IPv4 address, so a "
+          "Prometheus on another host can scrape it; 127.0.0.1 = this machine "
+          "only). /metrics needs no token: keep it off public networks.");
 
 // --- model ---
 ABSL_FLAG(std::string, model, "",
@@ -90,14 +95,22 @@ ABSL_FLAG(int, max_frames_buffered_per_stream, 8,
           "the server stops reading that stream until the client catches up.");
 ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Seconds(60),
           "A StylizeFrames or StylizeVideo call that sends nothing for this "
-          "long ends with DEADLINE_EXCEEDED and frees its stream slot.");
+          "long (or takes none of the server's messages) ends with "
+          "DEADLINE_EXCEEDED and frees its stream slot. 0 or inf = never.");
 ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
           "Largest request message in bytes (a raw 4K RGB frame is ~26 MB).");
 ABSL_FLAG(int, max_send_message_bytes, 512 << 20,
           "Largest response message in bytes (StylizeImage returns every "
           "style in one message).");
+ABSL_FLAG(int64_t, memory_budget_bytes, 0,
+          "Bytes the server may hold for its callers (decoded frames, gRPC "
+          "buffers, the queue). Past it calls get RESOURCE_EXHAUSTED instead "
+          "of the process being killed for memory. 0 = 80% of the "
+          "container's cgroup memory limit, else of the machine's memory; "
+          "-1 = no budget.");
 ABSL_FLAG(int64_t, grpc_memory_quota_bytes, 0,
-          "Memory gRPC may use for its buffers; 0 = no limit.");
+          "Memory gRPC may use for its buffers, taken from the memory budget; "
+          "0 = a quarter of the budget, -1 = no quota.");
 ABSL_FLAG(int, work_threads, 0,
           "Threads decoding and encoding still images and frames; 0 = one per "
           "hardware thread.");
@@ -139,6 +152,16 @@ ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
           "is closed.");
 ABSL_FLAG(absl::Duration, keepalive_min_client_interval, absl::Seconds(10),
           "Shortest interval between client pings the server tolerates.");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(10),
+          "A connection without calls for this long is closed (GOAWAY; "
+          "clients reconnect when they need to). inf = never.");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
+          "A connection this old gets GOAWAY: no new calls on it, so clients "
+          "reconnect and spread over replicas. inf = never.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
+          "How long calls on a connection past --max_connection_age may run "
+          "on before it is closed. Default inf: a long movie upload is never "
+          "cut; idle streams end by --stream_idle_timeout instead.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM/SIGINT: how long calls in flight may run on before they "
           "are cancelled (health turns NOT_SERVING and new calls get "
@@ -169,6 +192,10 @@ namespace {
 // How long after the drain timeout a shutdown that is still waiting for a
 // call gives up (see the drain in Run).
 constexpr absl::Duration kStuckDrainGrace = absl::Seconds(15);
+
+// The default memory budget's share of the container's (or machine's)
+// memory; the rest is the model, the code, video pipelines and slack.
+constexpr int kDefaultBudgetPercent = 80;
 
 // FFmpeg's own messages (decoder complaints about a broken upload, ...) go
 // through the structured log, so that --log_format=json stays one object per
@@ -225,6 +252,22 @@ std::string ModelPath() {
   return candidates.back().string();  // reported as not found by the loader
 }
 
+// --memory_budget_bytes, with 0 resolved from the cgroup or machine memory
+// (logged, so operators see what the server assumed).
+int64_t MemoryBudgetBytes() {
+  const int64_t flag = absl::GetFlag(FLAGS_memory_budget_bytes);
+  if (flag != 0) return std::max<int64_t>(flag, 0);  // -1: no budget
+  absl::StatusOr<MemoryLimit> limit = DetectMemoryLimit();
+  // Nothing readable (not Linux?): assume a small machine rather than none.
+  const int64_t budget =
+      DefaultMemoryBudget(limit, kDefaultBudgetPercent, int64_t{4} << 30);
+  LogEvent(limit.ok() ? LogLevel::kInfo : LogLevel::kWarning, "memory_limit")
+      .Int("limit_bytes", limit.ok() ? limit->bytes : 0)
+      .Str("source", limit.ok() ? limit->source : limit.status().ToString())
+      .Int("memory_budget_bytes", budget);
+  return budget;
+}
+
 Server::Options ServerOptions(Metrics* metrics) {
   Server::Options o;
   o.host = absl::GetFlag(FLAGS_host);
@@ -260,11 +303,15 @@ Server::Options ServerOptions(Metrics* metrics) {
   o.work_threads = absl::GetFlag(FLAGS_work_threads);
   o.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
   o.max_send_message_bytes = absl::GetFlag(FLAGS_max_send_message_bytes);
+  o.memory_budget_bytes = MemoryBudgetBytes();
   o.grpc_memory_quota_bytes = absl::GetFlag(FLAGS_grpc_memory_quota_bytes);
   o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
   o.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   o.keepalive_min_client_interval =
       absl::GetFlag(FLAGS_keepalive_min_client_interval);
+  o.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  o.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  o.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
@@ -307,6 +354,7 @@ int Run() {
   std::unique_ptr<Metrics> metrics;
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
     Metrics::Options mo;
+    mo.bind_address = absl::GetFlag(FLAGS_metrics_host);
     mo.port = absl::GetFlag(FLAGS_metrics_port);
     absl::StatusOr<std::unique_ptr<Metrics>> m = Metrics::Create(mo);
     if (!m.ok()) {
@@ -315,7 +363,9 @@ int Run() {
       return 1;
     }
     metrics = *std::move(m);
-    LogEvent(LogLevel::kInfo, "metrics").Int("port", metrics->port());
+    LogEvent(LogLevel::kInfo, "metrics")
+        .Str("host", absl::GetFlag(FLAGS_metrics_host))
+        .Int("port", metrics->port());
   }
 
   absl::StatusOr<std::unique_ptr<Server>> server =

@@ -98,7 +98,54 @@ absl::Status Validate(const Server::Options& o) {
       o.keepalive_min_client_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive durations must be positive");
   }
+  if (o.max_connection_idle <= absl::ZeroDuration() ||
+      o.max_connection_age <= absl::ZeroDuration() ||
+      o.max_connection_age_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "max_connection_idle and max_connection_age must be positive "
+        "(inf = no limit), max_connection_age_grace not negative");
+  }
   return absl::OkStatus();
+}
+
+// Milliseconds for a gRPC channel argument; gRPC reads INT_MAX as "never",
+// so an infinite (or very long) duration turns the limit off.
+// Resolves the memory budget's share for gRPC (0 = a quarter of the budget,
+// at least two of the largest requests) and caps the queue's bytes by what
+// the budget has left. INVALID_ARGUMENT when the gRPC quota cannot hold two
+// of the largest requests (gRPC would reset such streams with
+// ENHANCE_YOUR_CALM) or does not fit in the budget.
+absl::StatusOr<Server::Options> ApplyMemoryBudget(Server::Options o) {
+  if (o.memory_budget_bytes < 0 || o.grpc_memory_quota_bytes < -1) {
+    return absl::InvalidArgumentError(
+        "memory_budget_bytes must be >= 0 and grpc_memory_quota_bytes >= -1");
+  }
+  const int64_t min_grpc = 2 * int64_t{o.max_receive_message_bytes};
+  if (o.grpc_memory_quota_bytes == 0) {
+    o.grpc_memory_quota_bytes =
+        o.memory_budget_bytes == 0
+            ? -1
+            : std::max<int64_t>(o.memory_budget_bytes / 4, min_grpc);
+  }
+  if (o.grpc_memory_quota_bytes > 0 && o.grpc_memory_quota_bytes < min_grpc) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the gRPC memory quota (", o.grpc_memory_quota_bytes,
+        " bytes) must hold two requests of max_receive_message_bytes (",
+        o.max_receive_message_bytes, ")"));
+  }
+  if (o.memory_budget_bytes == 0) return o;
+  const int64_t grpc_share = std::max<int64_t>(o.grpc_memory_quota_bytes, 0);
+  if (grpc_share >= o.memory_budget_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the gRPC memory quota (", grpc_share,
+                     " bytes) must be smaller than the memory budget (",
+                     o.memory_budget_bytes,
+                     " bytes); raise --memory_budget_bytes or lower "
+                     "--max_receive_message_bytes"));
+  }
+  o.queue.max_queued_bytes = std::min<int64_t>(
+      o.queue.max_queued_bytes, o.memory_budget_bytes - grpc_share);
+  return o;
 }
 
 int Millis(absl::Duration d) {
@@ -113,7 +160,9 @@ Server::Server(const Options& options) : options_(options) {}
 absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
     const Options& options) {
   if (absl::Status s = Validate(options); !s.ok()) return s;
-  std::unique_ptr<Server> server(new Server(options));
+  absl::StatusOr<Options> effective = ApplyMemoryBudget(options);
+  if (!effective.ok()) return effective.status();
+  std::unique_ptr<Server> server(new Server(*effective));
   if (absl::Status s = server->Start(); !s.ok()) return s;
   return server;
 }
@@ -132,9 +181,20 @@ absl::Status Server::Start() {
                           ? options_.work_threads
                           : std::max(1u, std::thread::hardware_concurrency());
   pool_ = std::make_unique<WorkPool>(threads);
+  if (options_.memory_budget_bytes > 0) {
+    memory_budget_ =
+        std::make_unique<MemoryBudget>(options_.memory_budget_bytes);
+    if (options_.grpc_memory_quota_bytes > 0) {
+      absl::StatusOr<MemoryBudget::Reservation> share = memory_budget_->Reserve(
+          options_.grpc_memory_quota_bytes, "gRPC's buffer quota");
+      if (!share.ok()) return share.status();
+      grpc_share_ = *std::move(share);
+    }
+  }
   context_ = std::make_unique<ServiceContext>(
       options_.limits, pool_.get(), auth_.get(), options_.metrics,
-      /*require_client_certificate=*/!options_.tls_client_ca_file.empty());
+      /*require_client_certificate=*/!options_.tls_client_ca_file.empty(),
+      memory_budget_.get());
   service_ = std::make_unique<StylizerService>(context_.get(), options_.video);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -160,6 +220,12 @@ absl::Status Server::Start() {
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
       Millis(options_.keepalive_min_client_interval));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             Millis(options_.max_connection_idle));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             Millis(options_.max_connection_age));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             Millis(options_.max_connection_age_grace));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
@@ -172,7 +238,10 @@ absl::Status Server::Start() {
       .Int("port", port_)
       .Bool("tls", !options_.tls_cert_file.empty())
       .Bool("mtls", !options_.tls_client_ca_file.empty())
-      .Bool("token_auth", auth_ != nullptr);
+      .Bool("token_auth", auth_ != nullptr)
+      .Int("memory_budget_bytes", options_.memory_budget_bytes)
+      .Int("grpc_memory_quota_bytes", options_.grpc_memory_quota_bytes)
+      .Int("max_queued_bytes", options_.queue.max_queued_bytes);
   loader_ = std::thread([this] { LoadModel(); });
   return absl::OkStatus();
 }

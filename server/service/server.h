@@ -22,6 +22,7 @@
 #include "server/batching/job_queue.h"
 #include "server/batching/job_queue_options.h"
 #include "server/model/style_model.h"
+#include "server/service/memory_budget.h"
 #include "server/service/service_context.h"
 #include "server/service/stylizer_service.h"
 
@@ -66,7 +67,14 @@ class Server {
     // Largest response message. Default 512 MiB (StylizeImage with many raw
     // 4K outputs in one response).
     int max_send_message_bytes = 512 << 20;
-    // Memory gRPC may use for its buffers, in bytes. Default 0 = no limit.
+    // One bound on the bytes the server holds for callers (see
+    // memory_budget.h): decoded frames of StylizeFrames are reserved in it,
+    // gRPC's buffer quota is carved out of it, and the queue's
+    // max_queued_bytes is capped by what remains. Default 0 = no budget.
+    int64_t memory_budget_bytes = 0;
+    // Memory gRPC may use for its buffers (a ResourceQuota), in bytes; taken
+    // from the memory budget. Default 0 = a quarter of the budget (no quota
+    // without a budget); -1 = no quota.
     int64_t grpc_memory_quota_bytes = 0;
     // Server-initiated keepalive pings on idle connections: interval and how
     // long to wait for the ack. Defaults 60 s and 20 s.
@@ -75,6 +83,16 @@ class Server {
     // Shortest interval between client pings the server tolerates. Default
     // 10 s; clients pinging faster get GOAWAY.
     absl::Duration keepalive_min_client_interval = absl::Seconds(10);
+    // HTTP/2 connection limits. A connection idle (no call) this long is
+    // closed with GOAWAY; default 10 min. A connection older than
+    // max_connection_age gets GOAWAY (no new calls on it; clients reconnect,
+    // which spreads them over replicas); default 30 min. Calls still running
+    // on it then have max_connection_age_grace to finish before the
+    // connection is closed; default infinite, so a long movie upload is
+    // never cut by the age limit. Infinite disables a limit.
+    absl::Duration max_connection_idle = absl::Minutes(10);
+    absl::Duration max_connection_age = absl::Minutes(30);
+    absl::Duration max_connection_age_grace = absl::InfiniteDuration();
 
     // PEM files. Both cert and key turn TLS on; a client CA file in addition
     // requires and verifies client certificates (mutual TLS). Default: none
@@ -125,6 +143,11 @@ class Server {
 
   // The queue (null until loaded); for tests and metrics.
   JobQueue* queue() const { return queue_.get(); }
+  // The options in effect (max_queued_bytes capped by the memory budget,
+  // grpc_memory_quota_bytes resolved: -1 = none).
+  const Options& options() const { return options_; }
+  // Null without a budget.
+  MemoryBudget* memory_budget() const { return memory_budget_.get(); }
   ServiceContext* context() const { return context_.get(); }
 
  private:
@@ -136,6 +159,9 @@ class Server {
 
   const Options options_;
   int port_ = 0;
+  // Declared before the context: reservations end before the budget does.
+  std::unique_ptr<MemoryBudget> memory_budget_;
+  MemoryBudget::Reservation grpc_share_;  // gRPC's quota, held for good
   std::unique_ptr<TokenAuth> auth_;
   std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<ServiceContext> context_;

@@ -11,12 +11,15 @@ namespace stylizer {
 
 ServiceContext::ServiceContext(const ServiceLimits& limits, WorkPool* pool,
                                const TokenAuth* auth, Metrics* metrics,
-                               bool require_client_certificate)
+                               bool require_client_certificate,
+                               MemoryBudget* memory_budget)
     : limits_(limits),
       pool_(pool),
       auth_(auth),
       metrics_(metrics),
-      require_client_certificate_(require_client_certificate) {}
+      require_client_certificate_(require_client_certificate),
+      memory_budget_(memory_budget),
+      timers_(std::make_unique<TimerThread>()) {}
 
 void ServiceContext::SetServing(const ModelDescription* model, JobQueue* queue,
                                 int max_batch_size) {
@@ -77,6 +80,12 @@ absl::StatusOr<ResolvedStyles> ServiceContext::ResolveStyles(
                                  limits_.max_styles_per_request);
 }
 
+absl::StatusOr<MemoryBudget::Reservation> ServiceContext::ReserveMemory(
+    int64_t bytes, absl::string_view what) const {
+  if (memory_budget_ == nullptr) return MemoryBudget::Reservation();
+  return memory_budget_->Reserve(bytes, what);
+}
+
 ServiceContext::StreamSlot::~StreamSlot() {
   if (context_->metrics_ != nullptr) context_->metrics_->StreamEnded(method_);
   absl::MutexLock lock(&context_->mu_);
@@ -113,6 +122,17 @@ grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context) {
   }
   return grpc::Status(grpc::StatusCode::CANCELLED,
                       "the client cancelled the call");
+}
+
+grpc::Status StreamIdleStatus(absl::Duration timeout, bool stalled_write) {
+  return grpc::Status(
+      grpc::StatusCode::DEADLINE_EXCEEDED,
+      absl::StrCat(stalled_write ? "the client read none of the server's "
+                                   "messages for "
+                                 : "the client sent nothing for ",
+                   absl::FormatDuration(timeout),
+                   " (the server's stream idle timeout, "
+                   "--stream_idle_timeout); the stream is closed"));
 }
 
 void ServiceContext::CallStarted() {

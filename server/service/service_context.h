@@ -21,6 +21,8 @@
 #include "grpcpp/support/status.h"
 #include "server/batching/job_queue.h"
 #include "server/model/style_model.h"
+#include "server/service/idle_timer.h"
+#include "server/service/memory_budget.h"
 #include "server/service/style_resolution.h"
 #include "stylizer/v1/stylizer.pb.h"
 
@@ -44,7 +46,10 @@ struct ServiceLimits {
   // the stream stops reading at this many (flow control towards the client).
   int max_frames_buffered_per_stream = 8;
   // A StylizeFrames or StylizeVideo call that sends nothing for this long
-  // ends with DEADLINE_EXCEEDED and frees its stream slot.
+  // while the server waits to read, or takes none of the server's messages
+  // for this long, ends with DEADLINE_EXCEEDED and frees its stream slot.
+  // Time the server spends on the call's work never counts. Zero or
+  // infinite: never.
   absl::Duration stream_idle_timeout = absl::Seconds(60);
 };
 
@@ -60,10 +65,12 @@ class ServiceContext {
   // `pool` must outlive the context; `auth` may be null (no token auth);
   // `metrics` may be null (RPCs are then only logged). With
   // `require_client_certificate`, calls must come over TLS with a client
-  // certificate the server verified (mutual TLS).
+  // certificate the server verified (mutual TLS). `memory_budget` may be
+  // null (nothing is charged); it must outlive the context.
   ServiceContext(const ServiceLimits& limits, WorkPool* pool,
                  const TokenAuth* auth, Metrics* metrics,
-                 bool require_client_certificate = false);
+                 bool require_client_certificate = false,
+                 MemoryBudget* memory_budget = nullptr);
 
   ServiceContext(const ServiceContext&) = delete;
   ServiceContext& operator=(const ServiceContext&) = delete;
@@ -97,6 +104,12 @@ class ServiceContext {
   WorkPool* pool() const { return pool_; }
   // May be null (tests).
   Metrics* metrics() const { return metrics_; }
+  // Reserves `bytes` in the server's memory budget for `what` (an empty
+  // reservation when there is no budget); RESOURCE_EXHAUSTED past it.
+  absl::StatusOr<MemoryBudget::Reservation> ReserveMemory(
+      int64_t bytes, absl::string_view what) const;
+  // The thread running every stream's idle timer (stream_idle_timeout).
+  TimerThread* timers() const { return timers_.get(); }
 
   // Resolves a request's style list against the loaded model (see
   // style_resolution.h), with the per-request style limit.
@@ -139,6 +152,8 @@ class ServiceContext {
   const TokenAuth* const auth_;
   Metrics* const metrics_;
   const bool require_client_certificate_;
+  MemoryBudget* const memory_budget_;
+  const std::unique_ptr<TimerThread> timers_;
 
   std::atomic<ServingState> state_{ServingState::kStarting};
   // Written once by SetServing() before state_ becomes kServing (release),
@@ -159,6 +174,11 @@ absl::Time CallDeadline(const grpc::CallbackServerContext& context);
 // What a streaming call that gRPC cancelled ends with (for OnCancel):
 // DEADLINE_EXCEEDED once its deadline has passed, else CANCELLED.
 grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context);
+
+// What a stream ends with when its idle timer runs out: DEADLINE_EXCEEDED,
+// saying whether the client sent nothing or took none of the answers
+// (`stalled_write`) for `timeout`.
+grpc::Status StreamIdleStatus(absl::Duration timeout, bool stalled_write);
 
 }  // namespace stylizer
 

@@ -24,9 +24,14 @@ StylizeFramesReactor::Start(ServiceContext* service,
 
 StylizeFramesReactor::StylizeFramesReactor(ServiceContext* service,
                                            grpc::CallbackServerContext* context)
-    : service_(service), context_(context), log_(service, kMethod, *context) {}
+    : service_(service),
+      context_(context),
+      log_(service, kMethod, *context),
+      idle_(service->timers(), service->limits().stream_idle_timeout,
+            [this] { OnIdle(); }) {}
 
 StylizeFramesReactor::~StylizeFramesReactor() {
+  idle_.Stop();  // waits for an OnIdle that is running now
   job_.reset();  // closes the job before the stream slot is given back
 }
 
@@ -64,6 +69,8 @@ bool StylizeFramesReactor::Open() {
 
 void StylizeFramesReactor::OnReadDone(bool ok) {
   absl::MutexLock lock(&mu_);
+  read_in_flight_ = false;
+  ClientProgressedLocked();
   if (!ok) {  // the client half-closed (or the call ended)
     reads_done_ = true;
     MaybeFinishLocked();
@@ -107,6 +114,22 @@ void StylizeFramesReactor::ProcessRequest() {
     error = absl::InvalidArgumentError(
         absl::StrCat("unknown output_format ", static_cast<int>(format)));
   }
+  MemoryBudget::Reservation memory;
+  if (error.ok()) {
+    // What the server holds for this frame until its answer is written: the
+    // decoded input and one output per style.
+    const int64_t frame_bytes = int64_t{frame->width} * frame->height * 3;
+    absl::StatusOr<MemoryBudget::Reservation> reserved =
+        service_->ReserveMemory(
+            frame_bytes * static_cast<int64_t>(1 + styles_->weights.size()),
+            absl::StrCat("a ", frame->width, "x", frame->height, " frame with ",
+                         styles_->weights.size(), " styles"));
+    if (reserved.ok()) {
+      memory = *std::move(reserved);
+    } else {
+      error = reserved.status();
+    }
+  }
   if (!error.ok()) {
     absl::MutexLock lock(&mu_);
     FailLocked(ToGrpcStatus(absl::Status(
@@ -121,6 +144,7 @@ void StylizeFramesReactor::ProcessRequest() {
   pending_meta_.client_sequence = request_.sequence();
   pending_meta_.output_indices = styles_->output_indices;
   pending_meta_.format = format;
+  pending_meta_.memory = std::move(memory);
   TrySubmitPending();
 }
 
@@ -130,7 +154,7 @@ void StylizeFramesReactor::TrySubmitPending() {
     if (failure_.has_value()) return;
     // Queued before submitting: the result may arrive before TrySubmit
     // returns.
-    submitted_.push_back(pending_meta_);
+    submitted_.push_back(std::move(pending_meta_));
   }
   Ref();  // held by the frame's result
   const absl::Status status = job_->TrySubmit(&pending_);
@@ -140,6 +164,7 @@ void StylizeFramesReactor::TrySubmitPending() {
     StartReadIfRoomLocked();
     return;
   }
+  pending_meta_ = std::move(submitted_.back());  // for the retry
   submitted_.pop_back();
   Unref();  // no result will come (the caller's reference keeps us alive)
   if (status.code() == absl::StatusCode::kResourceExhausted &&
@@ -214,6 +239,7 @@ void StylizeFramesReactor::EncodeResults() {
         log_.AddBytesOut(bytes);
         log_.AddFrames(response.images_size());
         responses_.push_back(std::move(response));
+        response_memory_.push_back(std::move(meta.memory));
         StartWriteIfIdleLocked();
       }
     }
@@ -227,6 +253,8 @@ void StylizeFramesReactor::StartReadIfRoomLocked() {
     read_waits_for_write_ = true;
     return;
   }
+  read_in_flight_ = true;
+  if (WaitingOnClientLocked()) idle_.ArmIfDisarmed();
   StartRead(&request_);
 }
 
@@ -234,13 +262,17 @@ void StylizeFramesReactor::StartWriteIfIdleLocked() {
   if (write_in_flight_ || responses_.empty() || failure_.has_value()) return;
   writing_response_ = std::move(responses_.front());
   responses_.pop_front();
+  writing_memory_ = std::move(response_memory_.front());
+  response_memory_.pop_front();
   write_in_flight_ = true;
+  idle_.ArmIfDisarmed();
   StartWrite(&writing_response_);
 }
 
 void StylizeFramesReactor::OnWriteDone(bool ok) {
   absl::MutexLock lock(&mu_);
   write_in_flight_ = false;
+  writing_memory_.Release();
   if (!ok) {
     FailLocked(grpc::Status(grpc::StatusCode::CANCELLED,
                             "the client stopped receiving"));
@@ -252,6 +284,37 @@ void StylizeFramesReactor::OnWriteDone(bool ok) {
     StartReadIfRoomLocked();
   }
   StartWriteIfIdleLocked();
+  ClientProgressedLocked();
+  MaybeFinishLocked();
+}
+
+bool StylizeFramesReactor::WaitingOnClientLocked() const {
+  return write_in_flight_ || (read_in_flight_ && unanswered_ == 0);
+}
+
+void StylizeFramesReactor::ClientProgressedLocked() {
+  if (WaitingOnClientLocked()) {
+    idle_.Restart();
+  } else {
+    idle_.Disarm();
+  }
+}
+
+void StylizeFramesReactor::OnIdle() {
+  {
+    absl::MutexLock lock(&mu_);
+    // Progress may have raced the timer; a finished call has nothing to end.
+    if (finished_ || failure_.has_value() || !WaitingOnClientLocked()) return;
+    const bool stalled_write = write_in_flight_;
+    cancelling_ = stalled_write;
+    FailLocked(StreamIdleStatus(idle_.timeout(), stalled_write));
+    if (!stalled_write) return;  // Finish went out; the read ends with it
+  }
+  // A write the client does not take never completes, and Finish waits for
+  // it: cancel the call (outside mu_: OnCancel takes it) so the write fails.
+  context_->TryCancel();
+  absl::MutexLock lock(&mu_);
+  cancelling_ = false;
   MaybeFinishLocked();
 }
 
@@ -270,6 +333,7 @@ void StylizeFramesReactor::FailLocked(const grpc::Status& status) {
   }
   failure_ = status;
   responses_.clear();
+  response_memory_.clear();
   if (job_ != nullptr) {
     // Drops the job's queued frames at once (their results come back as
     // CANCELLED). Off this thread: never call into the queue under mu_.
@@ -283,7 +347,7 @@ void StylizeFramesReactor::FailLocked(const grpc::Status& status) {
 }
 
 void StylizeFramesReactor::MaybeFinishLocked() {
-  if (finished_ || write_in_flight_) return;
+  if (finished_ || write_in_flight_ || cancelling_) return;
   if (failure_.has_value()) {
     finished_ = true;
     log_.Finish(*failure_);

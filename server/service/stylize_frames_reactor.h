@@ -3,7 +3,12 @@
 // TrySubmit, and when it has no room the reactor waits for NotifyWhenRoom
 // before submitting and reading again, so a fast sender is held back by gRPC
 // flow control instead of growing server memory. Responses leave strictly in
-// request order. Cancellation and the call deadline reach the queue.
+// request order. Cancellation and the call deadline reach the queue. While
+// the reactor waits on the client (a write outstanding, or a read with every
+// frame answered), an idle timer runs: a client that neither sends a frame
+// nor takes an answer for stream_idle_timeout ends the stream with
+// DEADLINE_EXCEEDED. Time the server spends on the client's frames never
+// counts.
 #ifndef STYLIZER_SERVER_SERVICE_STYLIZE_FRAMES_REACTOR_H_
 #define STYLIZER_SERVER_SERVICE_STYLIZE_FRAMES_REACTOR_H_
 
@@ -20,6 +25,7 @@
 #include "grpcpp/support/server_callback.h"
 #include "server/batching/job_queue.h"
 #include "server/service/call_log.h"
+#include "server/service/idle_timer.h"
 #include "server/service/service_context.h"
 #include "stylizer/v1/stylizer.pb.h"
 
@@ -47,6 +53,9 @@ class StylizeFramesReactor
     uint64_t client_sequence = 0;
     std::vector<uint32_t> output_indices;
     v1::ImageFormat format = v1::IMAGE_FORMAT_UNSPECIFIED;
+    // The frame's input and outputs in the memory budget, held until its
+    // response is written.
+    MemoryBudget::Reservation memory;
   };
 
   StylizeFramesReactor(ServiceContext* service,
@@ -73,6 +82,14 @@ class StylizeFramesReactor
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Calls Finish once the stream is complete or failed and no write is out.
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the next move is the client's: a write it has not taken, or a
+  // read while no frame of it is being worked on.
+  bool WaitingOnClientLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a read or write completed: the idle clock restarts while the
+  // reactor still waits on the client, and stops when it does not.
+  void ClientProgressedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Timer thread: the client did nothing for stream_idle_timeout.
+  void OnIdle() ABSL_LOCKS_EXCLUDED(mu_);
 
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref();
@@ -101,8 +118,15 @@ class StylizeFramesReactor
   std::deque<FrameResult> results_ ABSL_GUARDED_BY(mu_);
   bool encoding_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<v1::StylizeFramesResponse> responses_ ABSL_GUARDED_BY(mu_);
+  // The reservations of responses_ (same order) and of writing_response_.
+  std::deque<MemoryBudget::Reservation> response_memory_ ABSL_GUARDED_BY(mu_);
+  MemoryBudget::Reservation writing_memory_ ABSL_GUARDED_BY(mu_);
   v1::StylizeFramesResponse writing_response_ ABSL_GUARDED_BY(mu_);
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  // OnIdle is cancelling the call: Finish waits (the context lives only
+  // until OnDone, which Finish lets come).
+  bool cancelling_ ABSL_GUARDED_BY(mu_) = false;
   // Frames read and accepted but not yet written back.
   int unanswered_ ABSL_GUARDED_BY(mu_) = 0;
   // The next read waits for a write (too many frames unanswered).
@@ -110,6 +134,9 @@ class StylizeFramesReactor
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> failure_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Armed while a read or write is outstanding; stopped in the destructor.
+  IdleTimer idle_;
 };
 
 }  // namespace stylizer

@@ -80,7 +80,8 @@ VideoReactor* StylizeVideoReactor::Start(ServiceContext* service,
   if (!status.ok()) {
     reactor->Fail(status);
   } else {
-    reactor->StartRead(&reactor->request_);
+    absl::MutexLock lock(&reactor->mu_);
+    reactor->StartReadLocked();
   }
   return reactor;
 }
@@ -93,11 +94,14 @@ StylizeVideoReactor::StylizeVideoReactor(ServiceContext* service,
       options_(options),
       job_id_(NewJobId()),
       start_(absl::Now()),
-      log_(service, kMethod, *context) {
+      log_(service, kMethod, *context),
+      idle_(service->timers(), service->limits().stream_idle_timeout,
+            [this] { OnIdle(); }) {
   log_.SetJobId(job_id_);
 }
 
 StylizeVideoReactor::~StylizeVideoReactor() {
+  idle_.Stop();  // waits for an OnIdle that is running now
   std::unique_ptr<media::VideoPipeline> pipeline;
   {
     absl::MutexLock lock(&mu_);
@@ -179,6 +183,11 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
 }
 
 void StylizeVideoReactor::OnReadDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    read_in_flight_ = false;
+    ClientProgressedLocked();
+  }
   if (!ok) {  // the client half-closed: the upload is complete
     if (!job_received_) {
       Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -232,8 +241,45 @@ void StylizeVideoReactor::ReadNextWhenWanted() {
   spool_->NotifyWhenWantsMore([this] {
     absl::MutexLock lock(&mu_);
     if (failure_.has_value() || finished_ || done_) return;
-    StartRead(&request_);
+    StartReadLocked();
   });
+}
+
+void StylizeVideoReactor::StartReadLocked() {
+  read_in_flight_ = true;
+  idle_.ArmIfDisarmed();
+  StartRead(&request_);
+}
+
+void StylizeVideoReactor::ClientProgressedLocked() {
+  if (read_in_flight_ || write_in_flight_) {
+    idle_.Restart();
+  } else {
+    idle_.Disarm();
+  }
+}
+
+void StylizeVideoReactor::OnIdle() {
+  bool stalled_write = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || failure_.has_value() ||
+        (!read_in_flight_ && !write_in_flight_)) {
+      return;
+    }
+    stalled_write = write_in_flight_;
+    // The context lives until OnDone, which Finish lets come: hold Finish
+    // back until TryCancel below has returned.
+    cancelling_ = stalled_write;
+  }
+  Fail(StreamIdleStatus(idle_.timeout(), stalled_write));
+  if (!stalled_write) return;
+  // A write the client does not take never completes, and Finish waits for
+  // it: cancelling the call makes the write fail.
+  context_->TryCancel();
+  absl::MutexLock lock(&mu_);
+  cancelling_ = false;
+  MaybeFinishLocked();
 }
 
 void StylizeVideoReactor::OnAccepted(const media::MovieInfo& info,
@@ -348,6 +394,7 @@ void StylizeVideoReactor::StartWriteIfIdleLocked() {
   responses_.pop_front();
   if (writing_.has_progress()) progress_queued_ = false;
   write_in_flight_ = true;
+  idle_.ArmIfDisarmed();
   StartWrite(&writing_);
 }
 
@@ -359,6 +406,7 @@ void StylizeVideoReactor::OnWriteDone(bool ok) {
     writing_.Clear();
     if (ok) {
       StartWriteIfIdleLocked();
+      ClientProgressedLocked();
       MaybeFinishLocked();
       return;
     }
@@ -399,7 +447,7 @@ void StylizeVideoReactor::Fail(const grpc::Status& status) {
 }
 
 void StylizeVideoReactor::MaybeFinishLocked() {
-  if (finished_ || write_in_flight_) return;
+  if (finished_ || write_in_flight_ || cancelling_) return;
   if (failure_.has_value()) {
     FinishLocked(*failure_);
   } else if (summary_queued_ && responses_.empty()) {

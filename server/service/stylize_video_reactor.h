@@ -6,7 +6,9 @@
 // OutputChunk, JobSummary), written one at a time; while more than
 // max_pending_output_bytes wait to be written, the pipeline's writer threads
 // block (a slow reader pauses encoding, decoding and the upload).
-// Cancellation, deadlines and errors end the pipeline at once.
+// Cancellation, deadlines and errors end the pipeline at once, and so does a
+// client that neither sends nor takes a message for stream_idle_timeout
+// (DEADLINE_EXCEEDED; the idle timer runs while a read or write is out).
 #ifndef STYLIZER_SERVER_SERVICE_STYLIZE_VIDEO_REACTOR_H_
 #define STYLIZER_SERVER_SERVICE_STYLIZE_VIDEO_REACTOR_H_
 
@@ -27,6 +29,7 @@
 #include "server/media/video_sink.h"
 #include "server/metrics/metrics.h"
 #include "server/service/call_log.h"
+#include "server/service/idle_timer.h"
 #include "server/service/service_context.h"
 #include "server/service/stylizer_service.h"
 #include "stylizer/v1/stylizer.pb.h"
@@ -92,6 +95,10 @@ class StylizeVideoReactor final : public VideoReactor,
   grpc::Status StartJob(const v1::VideoJob& job);
   // Reads the next message now, or once the spool wants more bytes.
   void ReadNextWhenWanted();
+  void StartReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Idle timer: restart after client progress, or disarm; and its expiry.
+  void ClientProgressedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnIdle() ABSL_LOCKS_EXCLUDED(mu_);
 
   // media::VideoSink (called on the pipeline's threads).
   void OnAccepted(const media::MovieInfo& info, int output_width,
@@ -142,10 +149,16 @@ class StylizeVideoReactor final : public VideoReactor,
   std::optional<grpc::Status> failure_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  // OnIdle is cancelling the call: Finish waits (see OnIdle).
+  bool cancelling_ ABSL_GUARDED_BY(mu_) = false;
   // What the job's log line reports.
   VideoJobRecord record_ ABSL_GUARDED_BY(mu_);
   int64_t bytes_in_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t bytes_out_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Armed while a read or write is outstanding; stopped in the destructor.
+  IdleTimer idle_;
 };
 
 }  // namespace stylizer

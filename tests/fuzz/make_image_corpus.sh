@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes the image fuzzer's seed corpus into DIR (default ./image_corpus):
 # small PNGs and JPEGs in the pixel formats FFmpeg's decoders hand back (made
-# with the ffmpeg tool), the hostile images of issue 13 (compressed PNG
+# with the ffmpeg tool), hostile images (compressed PNG
 # metadata that inflates far beyond its size, a JPEG cut short, a PNG with a
 # bad CRC or without its end), and raw images (4-byte little-endian width and
 # height, then RGB24) of ordinary and thin shapes.

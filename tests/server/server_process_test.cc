@@ -2,7 +2,11 @@
 // SERVING, server reflection listing the services, a still image and a video
 // error through the real process, and SIGTERM draining a stream in flight
 // before exiting 0.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -10,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -18,6 +23,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "server/metrics/testing/http_get.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 #include "tests/metrics/subprocess.h"
 
@@ -44,6 +50,20 @@ v1::Image RawTestImage(int w, int h) {
   return image;
 }
 
+// Whether a TCP connection to ip:port is accepted.
+bool CanConnect(const char* ip, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, ip, &addr.sin_addr);
+  const bool ok =
+      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
 class ServerProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -52,18 +72,26 @@ class ServerProcessTest : public ::testing::Test {
     dir_ = *std::move(dir);
   }
 
-  // Starts the server and waits until health says SERVING.
-  void StartServer() {
+  // Starts the server (with `flags` after the test's own, so they win) and
+  // waits until health says SERVING.
+  void StartServer(const std::vector<std::string>& flags = {}) {
     absl::StatusOr<int> port = PickFreePort();
     ASSERT_TRUE(port.ok()) << port.status();
     port_ = *port;
-    absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
-        {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", port_),
-         "--host=127.0.0.1", "--metrics_port=-1",
-         "--model=" + BuildDir() + "/testdata/random4.pt", "--device=cpu",
-         "--precision=fp32", "--threads=1", "--work_threads=2",
-         "--drain_timeout=60s"},
-        dir_->path() + "/server.log");
+    std::vector<std::string> argv = {
+        STYLIZER_SERVER_BINARY,
+        absl::StrCat("--port=", port_),
+        "--host=127.0.0.1",
+        "--metrics_port=-1",
+        "--model=" + BuildDir() + "/testdata/random4.pt",
+        "--device=cpu",
+        "--precision=fp32",
+        "--threads=1",
+        "--work_threads=2",
+        "--drain_timeout=60s"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    absl::StatusOr<std::unique_ptr<Subprocess>> process =
+        Subprocess::Start(argv, dir_->path() + "/server.log");
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = *std::move(process);
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
@@ -102,13 +130,32 @@ TEST_F(ServerProcessTest, HelpExplainsTheFlags) {
     s << in.rdbuf();
     return s.str();
   }();
-  for (const char* flag :
-       {"--port", "--model", "--device", "--precision", "--threads",
-        "--max_batch_size", "--batch_timeout", "--max_queued_items",
-        "--max_concurrent_streams", "--max_frame_pixels",
-        "--max_receive_message_bytes", "--keepalive_time", "--drain_timeout",
-        "--tls_cert", "--tls_key", "--tls_client_ca", "--auth_token_file",
-        "--metrics_port", "--log_format"}) {
+  for (const char* flag : {"--port",
+                           "--model",
+                           "--device",
+                           "--precision",
+                           "--threads",
+                           "--max_batch_size",
+                           "--batch_timeout",
+                           "--max_queued_items",
+                           "--max_concurrent_streams",
+                           "--max_frame_pixels",
+                           "--max_receive_message_bytes",
+                           "--keepalive_time",
+                           "--drain_timeout",
+                           "--tls_cert",
+                           "--tls_key",
+                           "--tls_client_ca",
+                           "--auth_token_file",
+                           "--metrics_port",
+                           "--log_format",
+                           "--metrics_host",
+                           "--stream_idle_timeout",
+                           "--max_connection_idle",
+                           "--max_connection_age",
+                           "--max_connection_age_grace",
+                           "--memory_budget_bytes",
+                           "--grpc_memory_quota_bytes"}) {
     EXPECT_THAT(text, HasSubstr(flag));
   }
 }
@@ -256,6 +303,187 @@ TEST_F(ServerProcessTest, MissingModelExitsNonZero) {
   ASSERT_TRUE(exit_code.ok()) << exit_code.status();
   EXPECT_NE(*exit_code, 0);
   EXPECT_THAT((*process)->Log(), HasSubstr("missing.pt"));
+}
+
+// One frame through a fresh StylizeFrames stream, retried while every stream
+// slot is taken (RESOURCE_EXHAUSTED), for up to `patience`. Returns the last
+// status.
+grpc::Status FrameStreamWhenASlotIsFree(v1::Stylizer::Stub* stub,
+                                        absl::Duration patience) {
+  const absl::Time end = absl::Now() + patience;
+  while (true) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    auto stream = stub->StylizeFrames(&context);
+    v1::StylizeFramesRequest frame;
+    *frame.mutable_image() = RawTestImage(32, 24);
+    frame.add_styles()->set_index(0);
+    stream->Write(frame);
+    stream->WritesDone();
+    v1::StylizeFramesResponse response;
+    while (stream->Read(&response)) {
+    }
+    grpc::Status status = stream->Finish();
+    if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED ||
+        absl::Now() > end) {
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// Hostile clients (issue: idle streams held every slot): streams that send
+// nothing end with DEADLINE_EXCEEDED after --stream_idle_timeout and give
+// their slot back.
+TEST_F(ServerProcessTest, IdleStreamsEndAndFreeTheirSlots) {
+  StartServer({"--stream_idle_timeout=1s", "--max_concurrent_streams=2"});
+  if (HasFatalFailure()) return;
+  auto stub = v1::Stylizer::NewStub(channel_);
+
+  // Two video calls that send their job and then nothing: every slot.
+  grpc::ClientContext video_contexts[2];
+  std::unique_ptr<grpc::ClientReaderWriter<v1::StylizeVideoRequest,
+                                           v1::StylizeVideoResponse>>
+      videos[2];
+  for (int i = 0; i < 2; ++i) {
+    // The client's own deadline is far away: what ends the call is the
+    // server's idle timeout.
+    video_contexts[i].set_deadline(
+        absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+    videos[i] = stub->StylizeVideo(&video_contexts[i]);
+    v1::StylizeVideoRequest job;
+    job.mutable_job()->add_styles()->set_index(0);
+    ASSERT_TRUE(videos[i]->Write(job));
+  }
+  for (auto& video : videos) {
+    v1::StylizeVideoResponse response;
+    while (video->Read(&response)) {
+    }
+    grpc::Status status = video->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+        << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("sent nothing for 1s"));
+  }
+
+  {  // A frame stream that never sends its first frame ends the same way
+     // (retried while the video calls' slots are still being given back:
+     // their status can reach us a moment before their reactors are gone).
+    grpc::Status status;
+    const absl::Time end = absl::Now() + absl::Seconds(60);
+    do {
+      grpc::ClientContext context;
+      context.set_deadline(
+          absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+      auto stream = stub->StylizeFrames(&context);
+      v1::StylizeFramesResponse response;
+      EXPECT_FALSE(stream->Read(&response));
+      status = stream->Finish();
+    } while (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+             absl::Now() < end);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+        << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("stream idle timeout"));
+  }
+
+  // The slots are free again.
+  grpc::Status status =
+      FrameStreamWhenASlotIsFree(stub.get(), absl::Seconds(60));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// A client that sends frames but never reads the answers: the server stops
+// reading (flow control), and after the idle timeout ends the stream, so its
+// slot is free for others.
+TEST_F(ServerProcessTest, FrameStreamThatNeverReadsEndsAndFreesItsSlot) {
+  StartServer({"--stream_idle_timeout=1s", "--max_concurrent_streams=1",
+               "--max_frames_buffered_per_stream=2"});
+  if (HasFatalFailure()) return;
+  // A connection of its own, so that its unread answers block no one else.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto hostile_stub = v1::Stylizer::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port_),
+                                grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+  auto hostile = hostile_stub->StylizeFrames(&context);
+  v1::StylizeFramesRequest frame;
+  // Every style of a raw 512x512 frame: 3 MB per answer, more than the
+  // stream's flow-control window holds.
+  *frame.mutable_image() = RawTestImage(512, 512);
+  for (int i = 0; i < 4; ++i) {
+    frame.set_sequence(i);
+    if (!hostile->Write(frame)) break;  // the server ended the call
+  }
+
+  auto stub = v1::Stylizer::NewStub(channel_);
+  grpc::Status status =
+      FrameStreamWhenASlotIsFree(stub.get(), absl::Seconds(60));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+
+  v1::StylizeFramesResponse response;
+  while (hostile->Read(&response)) {
+  }
+  status = hostile->Finish();
+  EXPECT_THAT(status.error_code(),
+              ::testing::AnyOf(grpc::StatusCode::DEADLINE_EXCEEDED,
+                               grpc::StatusCode::CANCELLED))
+      << status.error_message();
+  // (Not HasSubstr: on failure it would print the whole log.)
+  EXPECT_TRUE(absl::StrContains(process_->Log(), "stream idle timeout"));
+}
+
+// --max_connection_age sends GOAWAY, but the call in flight runs on (the
+// grace is infinite by default), and the channel reconnects for the next.
+TEST_F(ServerProcessTest, ConnectionAgeSparesTheCallInFlight) {
+  StartServer({"--max_connection_age=1s"});
+  if (HasFatalFailure()) return;
+  auto stub = v1::Stylizer::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+  auto stream = stub->StylizeFrames(&context);
+  v1::StylizeFramesRequest frame;
+  *frame.mutable_image() = RawTestImage(32, 24);
+  frame.add_styles()->set_index(1);
+  // Lock-step frames for three connection ages (the pause only paces them).
+  const absl::Time end = absl::Now() + absl::Seconds(3);
+  for (int i = 0; absl::Now() < end; ++i) {
+    frame.set_sequence(i);
+    ASSERT_TRUE(stream->Write(frame)) << i;
+    v1::StylizeFramesResponse response;
+    ASSERT_TRUE(stream->Read(&response)) << i;
+    EXPECT_EQ(response.sequence(), static_cast<uint64_t>(i));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  stream->WritesDone();
+  grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  status = FrameStreamWhenASlotIsFree(stub.get(), absl::Seconds(60));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// --max_connection_idle closes a connection without calls (GOAWAY): the
+// channel leaves READY (a client's own idle timer would take 30 minutes).
+TEST_F(ServerProcessTest, IdleConnectionsAreClosed) {
+  StartServer({"--max_connection_idle=1s"});
+  if (HasFatalFailure()) return;
+  ASSERT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_TRUE(channel_->WaitForStateChange(
+      GRPC_CHANNEL_READY, absl::ToChronoTime(absl::Now() + absl::Seconds(60))));
+}
+
+// --metrics_host=127.0.0.1 keeps /metrics on loopback's 127.0.0.1 only.
+TEST_F(ServerProcessTest, MetricsHostBindsOnlyThatAddress) {
+  absl::StatusOr<int> metrics_port = PickFreePort();
+  ASSERT_TRUE(metrics_port.ok()) << metrics_port.status();
+  StartServer({"--metrics_host=127.0.0.1",
+               absl::StrCat("--metrics_port=", *metrics_port)});
+  if (HasFatalFailure()) return;
+  absl::StatusOr<HttpResponse> scrape = HttpGet(*metrics_port, "/metrics");
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  EXPECT_EQ(scrape->status, 200);
+  EXPECT_THAT(scrape->body, HasSubstr("stylizer_"));
+  EXPECT_FALSE(CanConnect("127.0.0.2", *metrics_port));
 }
 
 }  // namespace

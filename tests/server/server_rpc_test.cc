@@ -441,6 +441,36 @@ TEST_F(ServerRpcTest, StreamDeadlineExceeded) {
   EXPECT_TRUE(WaitFor([&] { return QueuedItems() == 0; }));
 }
 
+// The idle timer counts only time spent waiting on the client: a frame the
+// model holds for many idle timeouts does not end the stream; once it is
+// answered, the silent client's stream ends with DEADLINE_EXCEEDED.
+TEST_F(ServerRpcTest, IdleTimeoutCountsOnlyTheClientsTime) {
+  Server::Options options = TestServerOptions(&model_);
+  options.limits.stream_idle_timeout = absl::Milliseconds(100);
+  StartWith(options);
+  model_.Hold();
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  std::unique_ptr<FramesStream> stream = stub_->StylizeFrames(&context);
+  v1::StylizeFramesRequest request;
+  *request.mutable_image() = RawImage(TestFrame(kW, kH, 0));
+  ASSERT_TRUE(stream->Write(request));
+  model_.AwaitHeldBatch();
+  // Ten idle timeouts while the server works (a longer pause only makes the
+  // check stronger; nothing waits on it).
+  absl::SleepFor(absl::Seconds(1));
+  model_.Release();
+  v1::StylizeFramesResponse response;
+  ASSERT_TRUE(stream->Read(&response)) << stream->Finish().error_message();
+  EXPECT_EQ(response.images_size(), 4);
+  EXPECT_FALSE(stream->Read(&response));
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(status.error_message(), HasSubstr("sent nothing for 100ms"));
+  EXPECT_TRUE(
+      WaitFor([&] { return server_->context()->active_streams() == 0; }));
+}
+
 TEST_F(ServerRpcTest, BadFrameEndsTheStreamWithInvalidArgument) {
   grpc::ClientContext context;
   std::unique_ptr<FramesStream> stream = stub_->StylizeFrames(&context);

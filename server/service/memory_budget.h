@@ -1,0 +1,68 @@
+// MemoryBudget: one bound on the bytes the server holds for its callers
+// (--memory_budget_bytes). Components reserve what they are about to hold
+// (decoded frames, results waiting to be sent) and release it when done; a
+// reservation past the budget fails with RESOURCE_EXHAUSTED and a retry hint,
+// so an overloaded server refuses work instead of being killed for memory.
+#ifndef STYLIZER_SERVER_SERVICE_MEMORY_BUDGET_H_
+#define STYLIZER_SERVER_SERVICE_MEMORY_BUDGET_H_
+
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+namespace stylizer {
+
+class MemoryBudget {
+ public:
+  // Bytes held under one reservation; given back when destroyed (or on
+  // Release()). Move-only. A default-constructed one holds nothing.
+  class Reservation {
+   public:
+    Reservation() = default;
+    ~Reservation() { Release(); }
+    Reservation(Reservation&& other) noexcept;
+    Reservation& operator=(Reservation&& other) noexcept;
+    Reservation(const Reservation&) = delete;
+    Reservation& operator=(const Reservation&) = delete;
+
+    int64_t bytes() const { return bytes_; }
+    // Gives the bytes back now.
+    void Release();
+
+   private:
+    friend class MemoryBudget;
+    Reservation(MemoryBudget* budget, int64_t bytes)
+        : budget_(budget), bytes_(bytes) {}
+    MemoryBudget* budget_ = nullptr;
+    int64_t bytes_ = 0;
+  };
+
+  // `capacity_bytes` > 0. The budget must outlive its reservations.
+  explicit MemoryBudget(int64_t capacity_bytes);
+  MemoryBudget(const MemoryBudget&) = delete;
+  MemoryBudget& operator=(const MemoryBudget&) = delete;
+
+  // Reserves `bytes` (>= 0) for `what` (said in the error, e.g. "a 1920x1080
+  // frame with 4 styles"), or RESOURCE_EXHAUSTED when the budget cannot hold
+  // them now, with a message that says to retry.
+  absl::StatusOr<Reservation> Reserve(int64_t bytes, absl::string_view what)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  int64_t capacity() const { return capacity_; }
+  // Bytes reserved now.
+  int64_t reserved() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Give(int64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const int64_t capacity_;
+  mutable absl::Mutex mu_;
+  int64_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_SERVICE_MEMORY_BUDGET_H_

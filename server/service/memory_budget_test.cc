@@ -1,0 +1,70 @@
+// MemoryBudget: reservations add up to the capacity, are given back on
+// destruction, Release and move, and past the budget fail with
+// RESOURCE_EXHAUSTED saying to retry.
+#include "server/service/memory_budget.h"
+
+#include <utility>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace stylizer {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(MemoryBudgetTest, ReservesUpToTheCapacityAndGivesBack) {
+  MemoryBudget budget(100);
+  absl::StatusOr<MemoryBudget::Reservation> a = budget.Reserve(60, "a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->bytes(), 60);
+  EXPECT_EQ(budget.reserved(), 60);
+  {
+    absl::StatusOr<MemoryBudget::Reservation> b = budget.Reserve(40, "b");
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_EQ(budget.reserved(), 100);
+    absl::StatusOr<MemoryBudget::Reservation> c = budget.Reserve(1, "frame c");
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(c.status().message(), HasSubstr("frame c needs 1"));
+    EXPECT_THAT(c.status().message(), HasSubstr("retry"));
+  }
+  EXPECT_EQ(budget.reserved(), 60);
+  a->Release();
+  EXPECT_EQ(budget.reserved(), 0);
+  a->Release();  // idempotent
+  EXPECT_EQ(budget.reserved(), 0);
+}
+
+TEST(MemoryBudgetTest, MovesCarryTheBytes) {
+  MemoryBudget budget(100);
+  MemoryBudget::Reservation held;
+  {
+    absl::StatusOr<MemoryBudget::Reservation> r = budget.Reserve(30, "r");
+    ASSERT_TRUE(r.ok());
+    held = *std::move(r);
+  }
+  EXPECT_EQ(budget.reserved(), 30);
+  MemoryBudget::Reservation moved(std::move(held));
+  EXPECT_EQ(held.bytes(), 0);
+  EXPECT_EQ(moved.bytes(), 30);
+  absl::StatusOr<MemoryBudget::Reservation> other = budget.Reserve(20, "o");
+  ASSERT_TRUE(other.ok());
+  moved = *std::move(other);  // gives the 30 back, holds the 20
+  EXPECT_EQ(budget.reserved(), 20);
+}
+
+TEST(MemoryBudgetTest, MoreThanTheWholeBudgetSaysSo) {
+  MemoryBudget budget(100);
+  absl::StatusOr<MemoryBudget::Reservation> r = budget.Reserve(101, "a movie");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(r.status().message(), HasSubstr("whole memory budget"));
+  EXPECT_EQ(budget.reserved(), 0);
+  EXPECT_EQ(budget.Reserve(-1, "x").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(budget.Reserve(0, "nothing").ok());
+}
+
+}  // namespace
+}  // namespace stylizer
