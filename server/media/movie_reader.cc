@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/media/aac_adts.h"
 
 extern "C" {
 #include <libavutil/avstring.h>
@@ -276,7 +278,53 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   }
   info_.container = format_->iformat->name;
   info_.rotation_degrees = RotationDegrees(video);
+  if (audio_index_ >= 0 &&
+      IsAdtsAac(*format_->streams[audio_index_]->codecpar)) {
+    LearnAdtsConfig(format_->streams[audio_index_]);
+  }
   return absl::OkStatus();
+}
+
+void MovieReader::LearnAdtsConfig(AVStream* audio) {
+  absl::StatusOr<std::unique_ptr<AdtsToAsc>> filter =
+      AdtsToAsc::Create(*audio->codecpar, audio->time_base);
+  if (!filter.ok()) return;
+  // Audio interleaves closely with video in practice; give up (the writer
+  // then transcodes) rather than buffer much.
+  constexpr int kMaxReadAhead = 64;
+  while (static_cast<int>(read_ahead_.size()) < kMaxReadAhead) {
+    AvPacketPtr packet = MakePacket();
+    if (av_read_frame(format_.get(), packet.get()) < 0)
+      return;  // Next() sees it again
+    const bool is_audio = packet->stream_index == audio_index_;
+    AvPacketPtr copy;
+    if (is_audio) {
+      copy = MakePacket();
+      if (av_packet_ref(copy.get(), packet.get()) < 0) return;
+    }
+    if (is_audio || packet->stream_index == video_index_) {
+      read_ahead_.push_back(std::move(packet));
+    }
+    if (!is_audio) continue;
+    if (!(*filter)->Convert(copy.get()).ok()) return;
+    const std::string& config = (*filter)->config();
+    if (config.empty()) return;
+    auto* extradata = static_cast<uint8_t*>(
+        av_mallocz(config.size() + AV_INPUT_BUFFER_PADDING_SIZE));
+    if (extradata == nullptr) return;
+    std::memcpy(extradata, config.data(), config.size());
+    av_freep(&audio->codecpar->extradata);
+    audio->codecpar->extradata = extradata;
+    audio->codecpar->extradata_size = static_cast<int>(config.size());
+    return;
+  }
+}
+
+int MovieReader::ReadPacket(AVPacket* packet) {
+  if (read_ahead_.empty()) return av_read_frame(format_.get(), packet);
+  av_packet_move_ref(packet, read_ahead_.front().get());
+  read_ahead_.pop_front();
+  return 0;
 }
 
 absl::Status MovieReader::CheckComplete() const {
@@ -351,7 +399,7 @@ absl::StatusOr<MovieReader::Item> MovieReader::Next() {
     if (demux_done_) {
       return absl::InternalError("decoder wants input after the flush");
     }
-    int ret = av_read_frame(format_.get(), packet_.get());
+    int ret = ReadPacket(packet_.get());
     if (ret == AVERROR_EOF) {
       demux_done_ = true;
       avcodec_send_packet(decoder_.get(), nullptr);
