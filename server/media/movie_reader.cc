@@ -5,12 +5,14 @@
 #include <cmath>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/media/aac_adts.h"
 
 extern "C" {
 #include <libavutil/avstring.h>
+#include <libavutil/dict.h>
 #include <libavutil/display.h>
 #include <libavutil/mem.h>
 }
@@ -196,7 +198,18 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
     return InputError(ret, "the input is not a movie FFmpeg recognises");
   }
   format_.reset(raw);
-  ret = avformat_find_stream_info(format_.get(), nullptr);
+  // The probe decodes a few frames of every stream: hold its decoders to the
+  // pixel limit, so that a huge frame is refused below (INVALID_ARGUMENT)
+  // before any frame of that size is allocated. How much it reads is bounded
+  // by FFmpeg's probesize (5 MB) and analyzeduration (5 s; 7 s for MPEG-TS).
+  std::vector<AVDictionary*> stream_options(format_->nb_streams, nullptr);
+  const std::string max_pixels = std::to_string(max_decode_pixels_);
+  for (AVDictionary*& d : stream_options) {
+    av_dict_set(&d, "max_pixels", max_pixels.c_str(), 0);
+  }
+  ret = avformat_find_stream_info(
+      format_.get(), stream_options.empty() ? nullptr : stream_options.data());
+  for (AVDictionary*& d : stream_options) av_dict_free(&d);
   if (ret < 0) return InputError(ret, "cannot read the movie's streams");
 
   const AVCodec* codec = nullptr;
