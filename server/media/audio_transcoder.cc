@@ -14,6 +14,24 @@ extern "C" {
 
 namespace stylizer {
 namespace media {
+namespace {
+
+// `rate` if the encoder takes it, else the nearest rate above it it takes
+// (else the highest): the resampler converts.
+int EncoderRate(const AVCodec* codec, int rate) {
+  const int* rates = codec->supported_samplerates;
+  if (rates == nullptr) return rate;
+  int above = 0;
+  int highest = 0;
+  for (; *rates != 0; ++rates) {
+    if (*rates == rate) return rate;
+    if (*rates > rate && (above == 0 || *rates < above)) above = *rates;
+    highest = std::max(highest, *rates);
+  }
+  return above != 0 ? above : highest;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<AudioTranscoder>> AudioTranscoder::Create(
     const AVStream* in, bool global_header) {
@@ -54,7 +72,8 @@ absl::Status AudioTranscoder::Init(const AVStream* in, bool global_header) {
   if (encoder_ == nullptr) return absl::ResourceExhaustedError("out of memory");
   AVCodecContext* enc = encoder_.get();
   enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
-  enc->sample_rate = decoder_->sample_rate > 0 ? decoder_->sample_rate : 48000;
+  enc->sample_rate = EncoderRate(
+      aac, decoder_->sample_rate > 0 ? decoder_->sample_rate : 48000);
   int channels = decoder_->ch_layout.nb_channels;
   if (channels <= 0 || channels > 8) channels = 2;
   av_channel_layout_default(&enc->ch_layout, channels);
@@ -63,7 +82,14 @@ absl::Status AudioTranscoder::Init(const AVStream* in, bool global_header) {
   enc->time_base = {1, enc->sample_rate};
   if (global_header) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   ret = avcodec_open2(enc, aac, nullptr);
-  if (ret < 0) return AvError(ret, "opening the AAC encoder");
+  if (ret < 0) {
+    return AvError(
+        ret,
+        absl::StrCat("the input's audio (", enc->sample_rate, " Hz, ", channels,
+                     " channels) cannot be encoded as AAC; ask for "
+                     "drop_audio"),
+        absl::StatusCode::kInvalidArgument);
+  }
 
   fifo_ = av_audio_fifo_alloc(enc->sample_fmt, enc->ch_layout.nb_channels,
                               std::max(enc->frame_size, 1024));

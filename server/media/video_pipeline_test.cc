@@ -155,6 +155,10 @@ class VideoPipelineTest : public ::testing::Test {
          "-f lavfi -i sine=frequency=660:sample_rate=22050:duration=1 "
          "-ac 1 " +
              x264 + "-c:a mp2 -output_ts_offset 1 -f mpegts"},
+        // PCM at a rate AAC does not have (transcoded at 64 kHz).
+        {"pcm_50khz.mkv",
+         src + "-f lavfi -i sine=frequency=440:sample_rate=50000:duration=1.5 " +
+             x264 + "-c:a pcm_s16le -shortest"},
         // Broadcast / HLS style: AAC in ADTS form, no global header.
         {"aac.ts", src + tone + x264 + "-c:a aac -shortest -f mpegts"},
     };
@@ -487,6 +491,16 @@ TEST_F(VideoPipelineTest, AdtsAacFromMpegTsIsCopiedIntoMp4AndMatroska) {
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_EQ(out->audio_codec, "aac");
   }
+}
+
+TEST_F(VideoPipelineTest, AudioAtARateAacLacksIsResampled) {
+  // Used to end the job with INTERNAL "opening the AAC encoder".
+  CollectingSink sink;
+  Run(Bytes("pcm_50khz.mkv"), BaseOptions(1), &sink);
+  ExpectOutputsMatch("pcm_50khz.mkv", &sink, 1, 160, 120, true);
+  auto out = testing::ProbeMovie(Path("pcm_50khz.mkv.out0.mp4"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->audio_codec, "aac");
 }
 
 // --- Other ends. ---
