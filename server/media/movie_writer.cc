@@ -13,6 +13,7 @@
 
 extern "C" {
 #include <libavutil/dict.h>
+#include <libavutil/intreadwrite.h>
 #include <libavutil/opt.h>
 }
 
@@ -243,13 +244,6 @@ absl::Status MovieWriter::AddAudioStream() {
     if (ret < 0) return AvError(ret, "copying the audio stream's parameters");
     audio_out_->codecpar->codec_tag = 0;
     audio_out_->time_base = in->time_base;
-    if (in->codecpar->codec_id == AV_CODEC_ID_AAC) {
-      // Packets may still carry ADTS headers (MPEG-TS): strip them.
-      absl::StatusOr<std::unique_ptr<AdtsToAsc>> adts =
-          AdtsToAsc::Create(*in->codecpar, in->time_base);
-      if (!adts.ok()) return AudioRefused(adts.status());
-      adts_ = *std::move(adts);
-    }
     return absl::OkStatus();
   }
   absl::StatusOr<std::unique_ptr<AudioTranscoder>> transcoder =
@@ -324,9 +318,20 @@ absl::Status MovieWriter::WriteAudio(const AVPacket& packet) {
   AvPacketPtr copy = MakePacket();
   int ret = av_packet_ref(copy.get(), &packet);
   if (ret < 0) return Failed(AvError(ret, "copying an audio packet"));
-  if (adts_ != nullptr) {
-    absl::Status s = adts_->Convert(copy.get());
-    if (!s.ok()) return Failed(s);
+  const AVCodecParameters& par = *options_.audio_in->codecpar;
+  if (!adts_checked_ && par.codec_id == AV_CODEC_ID_AAC) {
+    // AAC from MPEG-TS comes with ADTS headers (the reader has found its
+    // configuration for the header): strip them from every packet.
+    adts_checked_ = true;
+    if (copy->size >= 2 && (AV_RB16(copy->data) & 0xfff0) == 0xfff0) {
+      absl::StatusOr<std::unique_ptr<AdtsToAsc>> adts =
+          AdtsToAsc::Create(par, options_.audio_in->time_base);
+      if (!adts.ok()) return Failed(AudioRefused(adts.status()));
+      adts_ = *std::move(adts);
+    }
+  }
+  if (adts_ != nullptr && !adts_->Convert(copy.get()).ok()) {
+    return absl::OkStatus();  // a damaged packet: leave it out
   }
   AVRational from = options_.audio_in->time_base;
   av_packet_rescale_ts(copy.get(), from, audio_out_->time_base);

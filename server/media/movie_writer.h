@@ -101,8 +101,9 @@ class MovieWriter {
   AvPacketPtr packet_;
   std::unique_ptr<YuvConverter> yuv_;
   std::unique_ptr<AudioTranscoder> transcoder_;
-  // Copied AAC: strips ADTS headers from the packets.
+  // Copied AAC whose first packet had an ADTS header: strips the headers.
   std::unique_ptr<AdtsToAsc> adts_;
+  bool adts_checked_ = false;
   AVStream* video_out_ = nullptr;
   AVStream* audio_out_ = nullptr;
   bool header_written_ = false;
