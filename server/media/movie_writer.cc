@@ -200,8 +200,12 @@ absl::Status MovieWriter::Init() {
 
   DictionaryGuard mux_options;
   if (options_.container == OutputContainer::kFragmentedMp4) {
+    // delay_moov: the (empty) moov waits for the first fragment, so its edit
+    // lists can say where each track starts: transcoded AAC begins with
+    // priming samples before the video, and without them the muxer would
+    // stretch the first video frame by that much.
     av_dict_set(&mux_options.dict, "movflags",
-                "frag_keyframe+empty_moov+default_base_moof", 0);
+                "frag_keyframe+empty_moov+delay_moov+default_base_moof", 0);
   }
   ret = avformat_write_header(format_.get(), &mux_options.dict);
   if (ret < 0) {

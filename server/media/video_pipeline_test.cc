@@ -155,10 +155,15 @@ class VideoPipelineTest : public ::testing::Test {
          "-f lavfi -i sine=frequency=660:sample_rate=22050:duration=1 "
          "-ac 1 " +
              x264 + "-c:a mp2 -output_ts_offset 1 -f mpegts"},
-        // PCM at a rate AAC does not have (transcoded at 64 kHz).
-        {"pcm_50khz.mkv",
-         src + "-f lavfi -i sine=frequency=440:sample_rate=50000:duration=1.5 " +
+        // PCM at a rate AAC does not have (transcoded at 7350 Hz, whose priming
+        // is 139 ms: it must not shift the video).
+        {"pcm_7khz.mkv",
+         src + "-f lavfi -i sine=frequency=440:sample_rate=7000:duration=1.5 " +
              x264 + "-c:a pcm_s16le -shortest"},
+        // MP3 below 16 kHz: FFmpeg's MP4 muxer refuses it in the header.
+        {"mp3_8khz.mkv",
+         src + "-f lavfi -i sine=frequency=440:sample_rate=8000:duration=1.5 " +
+             x264 + "-c:a libmp3lame -shortest"},
         // Broadcast / HLS style: AAC in ADTS form, no global header.
         {"aac.ts", src + tone + x264 + "-c:a aac -shortest -f mpegts"},
     };
@@ -496,9 +501,19 @@ TEST_F(VideoPipelineTest, AdtsAacFromMpegTsIsCopiedIntoMp4AndMatroska) {
 TEST_F(VideoPipelineTest, AudioAtARateAacLacksIsResampled) {
   // Used to end the job with INTERNAL "opening the AAC encoder".
   CollectingSink sink;
-  Run(Bytes("pcm_50khz.mkv"), BaseOptions(1), &sink);
-  ExpectOutputsMatch("pcm_50khz.mkv", &sink, 1, 160, 120, true);
-  auto out = testing::ProbeMovie(Path("pcm_50khz.mkv.out0.mp4"));
+  Run(Bytes("pcm_7khz.mkv"), BaseOptions(1), &sink);
+  ExpectOutputsMatch("pcm_7khz.mkv", &sink, 1, 160, 120, true);
+  auto out = testing::ProbeMovie(Path("pcm_7khz.mkv.out0.mp4"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->audio_codec, "aac");
+}
+
+TEST_F(VideoPipelineTest, AudioTheMuxerRefusesIsTranscoded) {
+  // Used to end the job with INTERNAL "cannot write the output header".
+  CollectingSink sink;
+  Run(Bytes("mp3_8khz.mkv"), BaseOptions(1), &sink);
+  ExpectOutputsMatch("mp3_8khz.mkv", &sink, 1, 160, 120, true);
+  auto out = testing::ProbeMovie(Path("mp3_8khz.mkv.out0.mp4"));
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->audio_codec, "aac");
 }
