@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes the video input path (spool -> demux -> decode -> RGB) for a short
-# while: builds tests/fuzz/media_fuzzer with clang, libFuzzer and
-# AddressSanitizer (+ LeakSanitizer) in its own build directory, makes a seed
-# corpus of tiny movies with the ffmpeg tool, and runs for FUZZ_SECONDS
-# (default 60). Any crash, leak or sanitizer report fails the suite.
+# Fuzzes the movie path for a short while: builds tests/fuzz/media_fuzzer
+# (spool -> demux -> decode -> RGB) and tests/fuzz/movie_path_fuzzer (the same,
+# then encode + mux with the audio copied or transcoded) with clang, libFuzzer
+# and AddressSanitizer (+ LeakSanitizer) in their own build directory, makes a
+# seed corpus of tiny movies with the ffmpeg tool, and runs each target for
+# FUZZ_SECONDS (default 60). Any crash, leak or sanitizer report fails the
+# suite.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
@@ -18,16 +20,19 @@ CC=clang CXX=clang++ cmake -S . -B "$FUZZ_BUILD_DIR" -G Ninja \
   -DSTYLIZER_FUZZ=ON -DSTYLIZER_WITH_TORCH=OFF -DSTYLIZER_BUILD_BENCH=OFF \
   >"$FUZZ_BUILD_DIR/configure.log" 2>&1 ||
   { cat "$FUZZ_BUILD_DIR/configure.log"; exit 1; }
-cmake --build "$FUZZ_BUILD_DIR" -j "${JOBS:-2}" --target media_fuzzer
-corpus="$FUZZ_BUILD_DIR/media_corpus"
+cmake --build "$FUZZ_BUILD_DIR" -j "${JOBS:-2}" \
+  --target media_fuzzer movie_path_fuzzer
 seeds="$FUZZ_BUILD_DIR/media_seeds"
 rm -rf "$seeds"
 tests/fuzz/make_corpus.sh "$seeds"
-mkdir -p "$corpus"
-echo "media_fuzzer: $(ls "$seeds" | wc -l) seeds, ${FUZZ_SECONDS}s"
-ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
-  "$FUZZ_BUILD_DIR/tests/fuzz/media_fuzzer" "$corpus" "$seeds" \
-  -max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=2560 \
-  -max_len=65536 -print_final_stats=1 \
-  -artifact_prefix="$FUZZ_BUILD_DIR/" 2>&1 | tail -n 25
-# (pipefail: the fuzzer's exit status decides)
+for target in media_fuzzer movie_path_fuzzer; do
+  corpus="$FUZZ_BUILD_DIR/${target}_corpus"
+  mkdir -p "$corpus"
+  echo "$target: $(ls "$seeds" | wc -l) seeds, ${FUZZ_SECONDS}s"
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+    "$FUZZ_BUILD_DIR/tests/fuzz/$target" "$corpus" "$seeds" \
+    -max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=2560 \
+    -max_len=65536 -print_final_stats=1 \
+    -artifact_prefix="$FUZZ_BUILD_DIR/$target-" 2>&1 | tail -n 25
+  # (pipefail: the fuzzer's exit status decides)
+done

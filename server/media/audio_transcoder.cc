@@ -14,6 +14,24 @@ extern "C" {
 
 namespace stylizer {
 namespace media {
+namespace {
+
+// `rate` if the encoder takes it, else the nearest rate above it it takes
+// (else the highest): the resampler converts.
+int EncoderRate(const AVCodec* codec, int rate) {
+  const int* rates = codec->supported_samplerates;
+  if (rates == nullptr) return rate;
+  int above = 0;
+  int highest = 0;
+  for (; *rates != 0; ++rates) {
+    if (*rates == rate) return rate;
+    if (*rates > rate && (above == 0 || *rates < above)) above = *rates;
+    highest = std::max(highest, *rates);
+  }
+  return above != 0 ? above : highest;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<AudioTranscoder>> AudioTranscoder::Create(
     const AVStream* in, bool global_header) {
@@ -25,6 +43,7 @@ absl::StatusOr<std::unique_ptr<AudioTranscoder>> AudioTranscoder::Create(
 
 AudioTranscoder::~AudioTranscoder() {
   swr_free(&swr_);
+  av_channel_layout_uninit(&swr_layout_);
   if (fifo_ != nullptr) av_audio_fifo_free(fifo_);
 }
 
@@ -53,7 +72,8 @@ absl::Status AudioTranscoder::Init(const AVStream* in, bool global_header) {
   if (encoder_ == nullptr) return absl::ResourceExhaustedError("out of memory");
   AVCodecContext* enc = encoder_.get();
   enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
-  enc->sample_rate = decoder_->sample_rate > 0 ? decoder_->sample_rate : 48000;
+  enc->sample_rate = EncoderRate(
+      aac, decoder_->sample_rate > 0 ? decoder_->sample_rate : 48000);
   int channels = decoder_->ch_layout.nb_channels;
   if (channels <= 0 || channels > 8) channels = 2;
   av_channel_layout_default(&enc->ch_layout, channels);
@@ -62,21 +82,15 @@ absl::Status AudioTranscoder::Init(const AVStream* in, bool global_header) {
   enc->time_base = {1, enc->sample_rate};
   if (global_header) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   ret = avcodec_open2(enc, aac, nullptr);
-  if (ret < 0) return AvError(ret, "opening the AAC encoder");
-
-  AVChannelLayout in_layout;
-  if (decoder_->ch_layout.nb_channels > 0) {
-    av_channel_layout_copy(&in_layout, &decoder_->ch_layout);
-  } else {
-    av_channel_layout_default(&in_layout, 2);
+  if (ret < 0) {
+    return AvError(
+        ret,
+        absl::StrCat("the input's audio (", enc->sample_rate, " Hz, ", channels,
+                     " channels) cannot be encoded as AAC; ask for "
+                     "drop_audio"),
+        absl::StatusCode::kInvalidArgument);
   }
-  ret = swr_alloc_set_opts2(&swr_, &enc->ch_layout, enc->sample_fmt,
-                            enc->sample_rate, &in_layout, decoder_->sample_fmt,
-                            decoder_->sample_rate, 0, nullptr);
-  av_channel_layout_uninit(&in_layout);
-  if (ret < 0) return AvError(ret, "configuring the audio resampler");
-  ret = swr_init(swr_);
-  if (ret < 0) return AvError(ret, "starting the audio resampler");
+
   fifo_ = av_audio_fifo_alloc(enc->sample_fmt, enc->ch_layout.nb_channels,
                               std::max(enc->frame_size, 1024));
   if (fifo_ == nullptr) return absl::ResourceExhaustedError("out of memory");
@@ -85,7 +99,47 @@ absl::Status AudioTranscoder::Init(const AVStream* in, bool global_header) {
   return absl::OkStatus();
 }
 
+absl::Status AudioTranscoder::ConfigureResampler(const AVFrame& frame) {
+  if (swr_ != nullptr && frame.sample_rate == swr_rate_ &&
+      frame.format == swr_format_ &&
+      av_channel_layout_compare(&frame.ch_layout, &swr_layout_) == 0) {
+    return absl::OkStatus();
+  }
+  if (swr_ != nullptr) {
+    // Keep what the old resampler still holds, then start a new one.
+    absl::Status s = Resample(nullptr);
+    if (!s.ok()) return s;
+    swr_free(&swr_);
+  }
+  av_channel_layout_uninit(&swr_layout_);
+  int ret = av_channel_layout_copy(&swr_layout_, &frame.ch_layout);
+  if (ret < 0) return AvError(ret, "audio layout");
+  swr_rate_ = frame.sample_rate;
+  swr_format_ = frame.format;
+  // A count without named channels gets the usual layout for that count.
+  AVChannelLayout in_layout = {};
+  if (swr_layout_.order == AV_CHANNEL_ORDER_UNSPEC) {
+    av_channel_layout_default(&in_layout, swr_layout_.nb_channels);
+  } else {
+    ret = av_channel_layout_copy(&in_layout, &swr_layout_);
+    if (ret < 0) return AvError(ret, "audio layout");
+  }
+  AVCodecContext* enc = encoder_.get();
+  ret = swr_alloc_set_opts2(
+      &swr_, &enc->ch_layout, enc->sample_fmt, enc->sample_rate, &in_layout,
+      static_cast<AVSampleFormat>(swr_format_), swr_rate_, 0, nullptr);
+  av_channel_layout_uninit(&in_layout);
+  if (ret >= 0) ret = swr_init(swr_);
+  if (ret < 0) {
+    swr_free(&swr_);
+    return AvError(ret, "configuring the audio resampler",
+                   absl::StatusCode::kInvalidArgument);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AudioTranscoder::Resample(const AVFrame* frame) {
+  if (swr_ == nullptr) return absl::OkStatus();  // nothing decoded yet
   const AVCodecContext* enc = encoder_.get();
   int in_samples = frame != nullptr ? frame->nb_samples : 0;
   int out_samples = swr_get_out_samples(swr_, in_samples);
@@ -160,7 +214,17 @@ absl::Status AudioTranscoder::Push(const AVPacket* packet, const Emit& emit) {
       next_pts_ = av_rescale_q(decoded_->best_effort_timestamp, in_time_base_,
                                encoder_->time_base);
     }
-    absl::Status s = Resample(decoded_.get());
+    // The decoder reports each frame's own parameters; they may change
+    // mid-stream and are never taken from the stream's header.
+    const AVFrame& f = *decoded_;
+    if (f.nb_samples <= 0 || f.sample_rate <= 0 ||
+        f.ch_layout.nb_channels <= 0 || f.ch_layout.nb_channels > 64 ||
+        f.format < 0) {
+      av_frame_unref(decoded_.get());
+      continue;  // nothing usable
+    }
+    absl::Status s = ConfigureResampler(f);
+    if (s.ok()) s = Resample(decoded_.get());
     av_frame_unref(decoded_.get());
     if (!s.ok()) return s;
     s = EncodeFromFifo(false, emit);

@@ -1,6 +1,10 @@
 // Re-encodes an audio stream to AAC for a container that cannot hold the
 // original codec (for example Vorbis or PCM into MP4): decode, resample to the
-// encoder's sample format, regroup into AAC-sized frames, encode.
+// encoder's sample format, regroup into AAC-sized frames, encode. The
+// encoder's rate and channels are fixed by the stream's parameters; each
+// decoded frame is checked against what the resampler was set up for, and a
+// frame whose layout, rate or sample format differs (an MPEG-TS whose audio
+// turns from stereo to mono mid-stream) gets a new resampler.
 #ifndef STYLIZER_SERVER_MEDIA_AUDIO_TRANSCODER_H_
 #define STYLIZER_SERVER_MEDIA_AUDIO_TRANSCODER_H_
 
@@ -39,6 +43,9 @@ class AudioTranscoder {
  private:
   AudioTranscoder() = default;
   absl::Status Init(const AVStream* in, bool global_header);
+  // Sets the resampler up for `frame`'s layout, rate and sample format
+  // unless it already is; flushes the old one's buffered samples first.
+  absl::Status ConfigureResampler(const AVFrame& frame);
   absl::Status Resample(const AVFrame* frame);
   absl::Status EncodeFromFifo(bool flush, const Emit& emit);
   absl::Status DrainEncoder(const Emit& emit);
@@ -47,6 +54,10 @@ class AudioTranscoder {
   AvCodecContextPtr decoder_;
   AvCodecContextPtr encoder_;
   SwrContext* swr_ = nullptr;
+  // What swr_ was set up for (its input).
+  AVChannelLayout swr_layout_ = {};
+  int swr_rate_ = 0;
+  int swr_format_ = -1;
   AVAudioFifo* fifo_ = nullptr;
   AvFramePtr decoded_;
   AvPacketPtr packet_;

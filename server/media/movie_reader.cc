@@ -3,13 +3,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/media/frame_shape.h"
+#include "server/media/aac_adts.h"
 
 extern "C" {
 #include <libavutil/avstring.h>
+#include <libavutil/dict.h>
 #include <libavutil/display.h>
 #include <libavutil/mem.h>
 }
@@ -195,7 +199,18 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
     return InputError(ret, "the input is not a movie FFmpeg recognises");
   }
   format_.reset(raw);
-  ret = avformat_find_stream_info(format_.get(), nullptr);
+  // The probe decodes a few frames of every stream: hold its decoders to the
+  // pixel limit, so that a huge frame is refused below (INVALID_ARGUMENT)
+  // before any frame of that size is allocated. How much it reads is bounded
+  // by FFmpeg's probesize (5 MB) and analyzeduration (5 s; 7 s for MPEG-TS).
+  std::vector<AVDictionary*> stream_options(format_->nb_streams, nullptr);
+  const std::string max_pixels = std::to_string(max_decode_pixels_);
+  for (AVDictionary*& d : stream_options) {
+    av_dict_set(&d, "max_pixels", max_pixels.c_str(), 0);
+  }
+  ret = avformat_find_stream_info(
+      format_.get(), stream_options.empty() ? nullptr : stream_options.data());
+  for (AVDictionary*& d : stream_options) av_dict_free(&d);
   if (ret < 0) return InputError(ret, "cannot read the movie's streams");
 
   const AVCodec* codec = nullptr;
@@ -279,7 +294,53 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   }
   info_.container = format_->iformat->name;
   info_.rotation_degrees = RotationDegrees(video);
+  if (audio_index_ >= 0 &&
+      IsAdtsAac(*format_->streams[audio_index_]->codecpar)) {
+    LearnAdtsConfig(format_->streams[audio_index_]);
+  }
   return absl::OkStatus();
+}
+
+void MovieReader::LearnAdtsConfig(AVStream* audio) {
+  absl::StatusOr<std::unique_ptr<AdtsToAsc>> filter =
+      AdtsToAsc::Create(*audio->codecpar, audio->time_base);
+  if (!filter.ok()) return;
+  // Audio interleaves closely with video in practice; give up (the writer
+  // then transcodes) rather than buffer much.
+  constexpr int kMaxReadAhead = 64;
+  while (static_cast<int>(read_ahead_.size()) < kMaxReadAhead) {
+    AvPacketPtr packet = MakePacket();
+    if (av_read_frame(format_.get(), packet.get()) < 0)
+      return;  // Next() sees it again
+    const bool is_audio = packet->stream_index == audio_index_;
+    AvPacketPtr copy;
+    if (is_audio) {
+      copy = MakePacket();
+      if (av_packet_ref(copy.get(), packet.get()) < 0) return;
+    }
+    if (is_audio || packet->stream_index == video_index_) {
+      read_ahead_.push_back(std::move(packet));
+    }
+    if (!is_audio) continue;
+    if (!(*filter)->Convert(copy.get()).ok()) return;
+    const std::string& config = (*filter)->config();
+    if (config.empty()) return;
+    auto* extradata = static_cast<uint8_t*>(
+        av_mallocz(config.size() + AV_INPUT_BUFFER_PADDING_SIZE));
+    if (extradata == nullptr) return;
+    std::memcpy(extradata, config.data(), config.size());
+    av_freep(&audio->codecpar->extradata);
+    audio->codecpar->extradata = extradata;
+    audio->codecpar->extradata_size = static_cast<int>(config.size());
+    return;
+  }
+}
+
+int MovieReader::ReadPacket(AVPacket* packet) {
+  if (read_ahead_.empty()) return av_read_frame(format_.get(), packet);
+  av_packet_move_ref(packet, read_ahead_.front().get());
+  read_ahead_.pop_front();
+  return 0;
 }
 
 absl::Status MovieReader::CheckComplete() const {
@@ -354,7 +415,7 @@ absl::StatusOr<MovieReader::Item> MovieReader::Next() {
     if (demux_done_) {
       return absl::InternalError("decoder wants input after the flush");
     }
-    int ret = av_read_frame(format_.get(), packet_.get());
+    int ret = ReadPacket(packet_.get());
     if (ret == AVERROR_EOF) {
       demux_done_ = true;
       avcodec_send_packet(decoder_.get(), nullptr);

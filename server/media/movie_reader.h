@@ -6,6 +6,7 @@
 #define STYLIZER_SERVER_MEDIA_MOVIE_READER_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -85,11 +86,19 @@ class MovieReader {
   // After the last frame: INVALID_ARGUMENT if far fewer frames or seconds
   // came out than the container declared.
   absl::Status CheckComplete() const;
+  // AAC in ADTS form has no configuration in the stream header, which MP4
+  // and Matroska need up front: reads ahead to the first audio packet and
+  // takes it from its ADTS header (the packets read are kept for Next()).
+  // Leaves the stream as it is if no usable packet comes soon.
+  void LearnAdtsConfig(AVStream* audio);
+  // av_read_frame, after the packets LearnAdtsConfig read ahead.
+  int ReadPacket(AVPacket* packet);
 
   std::unique_ptr<SpoolIo> io_;
   AvInputPtr format_;
   AvCodecContextPtr decoder_;
   AvPacketPtr packet_;
+  std::deque<AvPacketPtr> read_ahead_;
   int video_index_ = -1;
   int audio_index_ = -1;
   bool demux_done_ = false;

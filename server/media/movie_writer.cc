@@ -8,10 +8,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/media/aac_adts.h"
 #include "server/media/audio_transcoder.h"
 
 extern "C" {
 #include <libavutil/dict.h>
+#include <libavutil/intreadwrite.h>
 #include <libavutil/opt.h>
 }
 
@@ -65,15 +67,24 @@ absl::StatusOr<std::unique_ptr<MovieWriter>> MovieWriter::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("crf must be in 0..51, got ", options.crf));
   }
-  std::unique_ptr<MovieWriter> writer(new MovieWriter(options));
+  std::unique_ptr<MovieWriter> writer(new MovieWriter(options, false));
   absl::Status s = writer->Init();
+  if (!s.ok() && writer->audio_out_ != nullptr &&
+      writer->transcoder_ == nullptr && !writer->header_written_) {
+    // The muxer refused the copied audio (its parameters, not its codec):
+    // re-encode it instead.
+    writer.reset(new MovieWriter(options, true));
+    s = writer->Init();
+  }
   if (!s.ok()) return s;
   return writer;
 }
 
-MovieWriter::MovieWriter(const Options& options) : options_(options) {}
+MovieWriter::MovieWriter(const Options& options, bool transcode_audio)
+    : options_(options), force_transcode_(transcode_audio) {}
 
 MovieWriter::~MovieWriter() {
+  adts_.reset();
   transcoder_.reset();
   encoder_.reset();
   format_.reset();
@@ -83,6 +94,10 @@ MovieWriter::~MovieWriter() {
 int MovieWriter::WriteCallback(void* opaque, uint8_t* data, int size) {
   auto* self = static_cast<MovieWriter*>(opaque);
   if (!self->sink_status_.ok()) return AVERROR_EXIT;
+  if (self->holding_) {
+    self->held_.append(reinterpret_cast<const char*>(data), size);
+    return size;
+  }
   absl::Status s = self->options_.on_bytes(
       absl::string_view(reinterpret_cast<const char*>(data), size));
   if (!s.ok()) {
@@ -185,13 +200,39 @@ absl::Status MovieWriter::Init() {
 
   DictionaryGuard mux_options;
   if (options_.container == OutputContainer::kFragmentedMp4) {
+    // delay_moov: the (empty) moov waits for the first fragment, so its edit
+    // lists can say where each track starts: transcoded AAC begins with
+    // priming samples before the video, and without them the muxer would
+    // stretch the first video frame by that much.
     av_dict_set(&mux_options.dict, "movflags",
-                "frag_keyframe+empty_moov+default_base_moof", 0);
+                "frag_keyframe+empty_moov+delay_moov+default_base_moof", 0);
   }
   ret = avformat_write_header(format_.get(), &mux_options.dict);
-  if (ret < 0) return Failed(AvError(ret, "cannot write the output header"));
+  if (ret < 0) {
+    absl::Status s = AvError(ret, "cannot write the output header");
+    // Our own video stream is always acceptable: the input's audio is not.
+    return Failed(audio_out_ != nullptr ? AudioRefused(s) : s);
+  }
   header_written_ = true;
+  holding_ = false;
+  if (!held_.empty()) {
+    std::string header = std::move(held_);
+    held_.clear();
+    if (WriteCallback(this, reinterpret_cast<uint8_t*>(header.data()),
+                      static_cast<int>(header.size())) < 0) {
+      return Failed(sink_status_);
+    }
+  }
   return absl::OkStatus();
+}
+
+absl::Status MovieWriter::AudioRefused(absl::Status status) const {
+  const AVStream* in = options_.audio_in;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the output container refuses the input's audio (",
+      avcodec_get_name(in->codecpar->codec_id), ", ", in->codecpar->sample_rate,
+      " Hz, ", in->codecpar->ch_layout.nb_channels,
+      " channels): ", status.message(), "; ask for drop_audio"));
 }
 
 absl::Status MovieWriter::AddAudioStream() {
@@ -199,7 +240,9 @@ absl::Status MovieWriter::AddAudioStream() {
   audio_out_ = avformat_new_stream(format_.get(), nullptr);
   if (audio_out_ == nullptr)
     return absl::ResourceExhaustedError("out of memory");
-  if (CanCopyAudio(options_.container, format_->oformat,
+  // AAC still in ADTS form has no configuration for the header: re-encode.
+  if (!force_transcode_ && !IsAdtsAac(*in->codecpar) &&
+      CanCopyAudio(options_.container, format_->oformat,
                    in->codecpar->codec_id)) {
     int ret = avcodec_parameters_copy(audio_out_->codecpar, in->codecpar);
     if (ret < 0) return AvError(ret, "copying the audio stream's parameters");
@@ -279,7 +322,38 @@ absl::Status MovieWriter::WriteAudio(const AVPacket& packet) {
   AvPacketPtr copy = MakePacket();
   int ret = av_packet_ref(copy.get(), &packet);
   if (ret < 0) return Failed(AvError(ret, "copying an audio packet"));
-  return WritePacket(copy.get(), options_.audio_in->time_base, audio_out_);
+  const AVCodecParameters& par = *options_.audio_in->codecpar;
+  if (!adts_checked_ && par.codec_id == AV_CODEC_ID_AAC) {
+    // AAC from MPEG-TS comes with ADTS headers (the reader has found its
+    // configuration for the header): strip them from every packet.
+    adts_checked_ = true;
+    if (copy->size >= 2 && (AV_RB16(copy->data) & 0xfff0) == 0xfff0) {
+      absl::StatusOr<std::unique_ptr<AdtsToAsc>> adts =
+          AdtsToAsc::Create(par, options_.audio_in->time_base);
+      if (!adts.ok()) return Failed(AudioRefused(adts.status()));
+      adts_ = *std::move(adts);
+    }
+  }
+  if (adts_ != nullptr && !adts_->Convert(copy.get()).ok()) {
+    return absl::OkStatus();  // a damaged packet: leave it out
+  }
+  AVRational from = options_.audio_in->time_base;
+  av_packet_rescale_ts(copy.get(), from, audio_out_->time_base);
+  copy->stream_index = audio_out_->index;
+  if (copy->dts != AV_NOPTS_VALUE) {
+    // A stream that jumps back (joined recordings) would stop the muxer:
+    // such packets are left out.
+    if (last_audio_dts_ != AV_NOPTS_VALUE && copy->dts <= last_audio_dts_) {
+      return absl::OkStatus();
+    }
+    last_audio_dts_ = copy->dts;
+  }
+  ret = av_interleaved_write_frame(format_.get(), copy.get());
+  if (ret < 0) {
+    // Our own stream's packets never fail here: the input's audio did.
+    return Failed(AudioRefused(AvError(ret, "writing the output")));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status MovieWriter::Finish() {

@@ -23,6 +23,7 @@
 namespace stylizer {
 namespace media {
 
+class AdtsToAsc;
 class AudioTranscoder;
 
 enum class OutputContainer {
@@ -79,15 +80,20 @@ class MovieWriter {
   bool has_audio() const { return audio_out_ != nullptr; }
 
  private:
-  explicit MovieWriter(const Options& options);
+  MovieWriter(const Options& options, bool transcode_audio);
   absl::Status Init();
   absl::Status AddAudioStream();
+  // An error the input's audio caused: INVALID_ARGUMENT naming the codec.
+  absl::Status AudioRefused(absl::Status status) const;
   absl::Status DrainEncoder();
   absl::Status WritePacket(AVPacket* packet, AVRational from, AVStream* stream);
   absl::Status Failed(absl::Status status);
   static int WriteCallback(void* opaque, uint8_t* data, int size);
 
   Options options_;
+  // Re-encode the audio even if the container could take it as it is (set
+  // on the second try when the muxer refused the copied stream).
+  const bool force_transcode_;
   AVRational time_base_ = {1, 25};
   AvioContextPtr io_;
   AvOutputPtr format_;
@@ -95,9 +101,16 @@ class MovieWriter {
   AvPacketPtr packet_;
   std::unique_ptr<YuvConverter> yuv_;
   std::unique_ptr<AudioTranscoder> transcoder_;
+  // Copied AAC whose first packet had an ADTS header: strips the headers.
+  std::unique_ptr<AdtsToAsc> adts_;
+  bool adts_checked_ = false;
   AVStream* video_out_ = nullptr;
   AVStream* audio_out_ = nullptr;
   bool header_written_ = false;
+  // The header's bytes, held until it is complete (a refused header is
+  // retried and must not have reached on_bytes).
+  bool holding_ = true;
+  std::string held_;
   bool finished_ = false;
   absl::Status sink_status_;
   absl::Status error_;
@@ -107,6 +120,8 @@ class MovieWriter {
   int64_t last_pts_ = AV_NOPTS_VALUE;
   int64_t end_pts_ = AV_NOPTS_VALUE;
   int64_t default_duration_ = 1;
+  // Last copied audio packet's dts (output time base).
+  int64_t last_audio_dts_ = AV_NOPTS_VALUE;
   // Durations of frames inside the encoder, by pts (x264 does not carry
   // them to its packets).
   std::map<int64_t, int64_t> durations_;

@@ -163,7 +163,7 @@ void Spool::Abort(absl::Status status) {
 }
 
 bool Spool::WantsMoreLocked() const {
-  if (!abort_status_.ok() || finished_) return true;
+  if (!abort_status_.ok() || finished_ || reader_wants_end_) return true;
   return size_ < reader_high_water_ + options_.read_ahead;
 }
 
@@ -242,6 +242,14 @@ absl::StatusOr<size_t> Spool::ReadAt(uint64_t offset, char* out, size_t size) {
 }
 
 absl::StatusOr<uint64_t> Spool::WaitForFinalSize() {
+  std::function<void()> callback;
+  {
+    // The reader needs the very end: the writer must not wait for it.
+    absl::MutexLock lock(&mu_);
+    reader_wants_end_ = true;
+    callback = TakeReadyCallbackLocked();
+  }
+  if (callback) callback();
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](Spool* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {

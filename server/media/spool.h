@@ -85,6 +85,8 @@ class Spool {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until the upload is finished (or aborted) and returns its size.
+  // From then on the writer is never held back (WantsMore() stays true): the
+  // reader cannot go on before the upload's end.
   absl::StatusOr<uint64_t> WaitForFinalSize() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Total size once the upload is finished; nullopt while it runs.
@@ -116,6 +118,8 @@ class Spool {
   uint64_t size_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reader_high_water_ ABSL_GUARDED_BY(mu_) = 0;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // The reader waited for the final size (see WaitForFinalSize).
+  bool reader_wants_end_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status abort_status_ ABSL_GUARDED_BY(mu_);
   std::function<void()> wants_more_callback_ ABSL_GUARDED_BY(mu_);
 };

@@ -145,6 +145,30 @@ TEST(SpoolTest, AReaderWaitingAheadLetsTheWriterContinue) {
   reader.join();
 }
 
+TEST(SpoolTest, AReaderWaitingForTheEndLetsTheWriterContinue) {
+  // An MP4 demuxer asking for the file size of an upload that did not say
+  // it: the whole upload must be able to arrive, however far ahead.
+  Spool::Options options;
+  options.read_ahead = 4;
+  auto spool = MakeSpool(options);
+  ASSERT_TRUE(spool->Append("abcdef").ok());
+  EXPECT_FALSE(spool->WantsMore());
+  absl::Notification more;
+  spool->NotifyWhenWantsMore([&] { more.Notify(); });
+  std::thread reader([&] {
+    auto size = spool->WaitForFinalSize();
+    ASSERT_TRUE(size.ok()) << size.status();
+    EXPECT_EQ(*size, 12u);
+  });
+  // Wide margin; a writer left waiting never gets the notification.
+  EXPECT_TRUE(more.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  EXPECT_TRUE(spool->WantsMore());
+  ASSERT_TRUE(spool->Append("ghijkl").ok());
+  EXPECT_TRUE(spool->WantsMore());
+  spool->Finish();
+  reader.join();
+}
+
 TEST(SpoolTest, RejectsBadOptions) {
   Spool::Options options;
   options.max_size = 0;

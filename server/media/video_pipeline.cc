@@ -93,12 +93,16 @@ absl::Status VideoPipeline::error() const {
 
 void VideoPipeline::Run() {
   absl::StatusOr<VideoSummary> result = RunJob();
+  std::shared_ptr<Job> job;
   {
     absl::MutexLock lock(&mu_);
-    job_.reset();
+    job = std::move(job_);
     window_.clear();
     awaiting_.clear();
   }
+  // Outside mu_: destroying the job waits for a delivery in progress, and
+  // that delivery (OnResult) takes mu_. It finds awaiting_ empty and returns.
+  job.reset();
   if (result.ok()) {
     absl::Status s = error();  // a cancel that came too late to matter
     if (!s.ok()) result = s;

@@ -142,6 +142,30 @@ class VideoPipelineTest : public ::testing::Test {
          "-f lavfi -i sine=frequency=440:duration=1 -c:a aac"},
         {"long.mp4",
          "-f lavfi -i testsrc2=size=64x48:rate=15:duration=10 " + x264},
+        // Two MPEG-TS segments whose MP2 audio differs (stereo 48 kHz, then
+        // mono 22.05 kHz); the test concatenates them, as a broadcast
+        // recording switching programmes does.
+        {"mp2_stereo48k.ts",
+         "-f lavfi -i testsrc2=size=160x120:rate=15:duration=1 "
+         "-f lavfi -i sine=frequency=440:sample_rate=48000:duration=1 "
+         "-ac 2 " +
+             x264 + "-c:a mp2 -f mpegts"},
+        {"mp2_mono22k.ts",
+         "-f lavfi -i testsrc2=size=160x120:rate=15:duration=1 "
+         "-f lavfi -i sine=frequency=660:sample_rate=22050:duration=1 "
+         "-ac 1 " +
+             x264 + "-c:a mp2 -output_ts_offset 1 -f mpegts"},
+        // PCM at a rate AAC does not have (transcoded at 7350 Hz, whose priming
+        // is 139 ms: it must not shift the video).
+        {"pcm_7khz.mkv",
+         src + "-f lavfi -i sine=frequency=440:sample_rate=7000:duration=1.5 " +
+             x264 + "-c:a pcm_s16le -shortest"},
+        // MP3 below 16 kHz: FFmpeg's MP4 muxer refuses it in the header.
+        {"mp3_8khz.mkv",
+         src + "-f lavfi -i sine=frequency=440:sample_rate=8000:duration=1.5 " +
+             x264 + "-c:a libmp3lame -shortest"},
+        // Broadcast / HLS style: AAC in ADTS form, no global header.
+        {"aac.ts", src + tone + x264 + "-c:a aac -shortest -f mpegts"},
     };
     for (const Spec& spec : specs) {
       absl::Status s = testing::MakeMovie(spec.args, Path(spec.name));
@@ -440,6 +464,60 @@ TEST_F(VideoPipelineTest, FramesOverThePixelLimitAreInvalid) {
   EXPECT_FALSE(sink.accepted_.HasBeenNotified());
 }
 
+// --- Unusual media. ---
+
+TEST_F(VideoPipelineTest, AudioLayoutAndRateChangeMidStreamIsResampled) {
+  // MP2 goes into MP4 through the AAC transcoder, whose resampler must follow
+  // the change (it used to be fed mono 22.05 kHz frames as stereo 48 kHz).
+  const std::string name = "mp2_layout_change.ts";
+  ASSERT_TRUE(testing::WriteFile(Path(name), Bytes("mp2_stereo48k.ts") +
+                                                 Bytes("mp2_mono22k.ts"))
+                  .ok());
+  CollectingSink sink;
+  Run(Bytes(name), BaseOptions(2), &sink);
+  ExpectOutputsMatch(name, &sink, 2, 160, 120, true);
+  auto out = testing::ProbeMovie(Path(name + ".out0.mp4"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->audio_codec, "aac");
+}
+
+TEST_F(VideoPipelineTest, AdtsAacFromMpegTsIsCopiedIntoMp4AndMatroska) {
+  for (OutputContainer container :
+       {OutputContainer::kFragmentedMp4, OutputContainer::kMatroska}) {
+    const bool mkv = container == OutputContainer::kMatroska;
+    SCOPED_TRACE(mkv ? "matroska" : "mp4");
+    CollectingSink sink;
+    VideoPipeline::Options options = BaseOptions(1);
+    options.container = container;
+    Run(Bytes("aac.ts"), options, &sink);
+    ExpectOutputsMatch("aac.ts", &sink, 1, 160, 120, true, mkv ? "mkv" : "mp4");
+    auto out =
+        testing::ProbeMovie(Path(mkv ? "aac.ts.out0.mkv" : "aac.ts.out0.mp4"));
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(out->audio_codec, "aac");
+  }
+}
+
+TEST_F(VideoPipelineTest, AudioAtARateAacLacksIsResampled) {
+  // Used to end the job with INTERNAL "opening the AAC encoder".
+  CollectingSink sink;
+  Run(Bytes("pcm_7khz.mkv"), BaseOptions(1), &sink);
+  ExpectOutputsMatch("pcm_7khz.mkv", &sink, 1, 160, 120, true);
+  auto out = testing::ProbeMovie(Path("pcm_7khz.mkv.out0.mp4"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->audio_codec, "aac");
+}
+
+TEST_F(VideoPipelineTest, AudioTheMuxerRefusesIsTranscoded) {
+  // Used to end the job with INTERNAL "cannot write the output header".
+  CollectingSink sink;
+  Run(Bytes("mp3_8khz.mkv"), BaseOptions(1), &sink);
+  ExpectOutputsMatch("mp3_8khz.mkv", &sink, 1, 160, 120, true);
+  auto out = testing::ProbeMovie(Path("mp3_8khz.mkv.out0.mp4"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->audio_codec, "aac");
+}
+
 // --- Other ends. ---
 
 TEST_F(VideoPipelineTest, CancelMidUploadFreesTheJob) {
@@ -459,6 +537,39 @@ TEST_F(VideoPipelineTest, CancelMidUploadFreesTheJob) {
   pipeline->reset();
   EXPECT_EQ(queue_.open_jobs(), 0);
   EXPECT_EQ((*spool)->Append("more").code(), absl::StatusCode::kCancelled);
+}
+
+TEST_F(VideoPipelineTest, CancelWhileTheQueueDeliversDoesNotDeadlock) {
+  // The queue's Job destructor waits for a running on_result; the pipeline
+  // must not destroy its job while holding the lock on_result takes.
+  FakeJobQueue::Options hold;
+  hold.deliver_while_closing = true;
+  FakeJobQueue holding(hold);
+  VideoPipeline::Options options = BaseOptions(1);
+  options.open_job = [&](JobOptions o) {
+    return holding.OpenJob(std::move(o));
+  };
+  CollectingSink sink;
+  auto spool = Spool::Create({});
+  ASSERT_TRUE(spool.ok());
+  auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
+  ASSERT_TRUE(pipeline.ok());
+  ASSERT_TRUE((*spool)->Append(Bytes("long.mp4")).ok());
+  (*spool)->Finish();
+  for (int i = 0; i < 6000 && holding.frames_submitted() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_GT(holding.frames_submitted(), 0);
+  (*pipeline)->Cancel(absl::CancelledError("client cancelled"));
+  // A deadlock never finishes: give it very long, then report it (and leave
+  // the stuck pipeline alone: destroying it would hang the test).
+  if (!sink.finished_.WaitForNotificationWithTimeout(absl::Seconds(60))) {
+    pipeline->release();
+    FAIL() << "the pipeline deadlocked destroying its job";
+  }
+  pipeline->reset();
+  EXPECT_EQ(sink.result_.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(holding.open_jobs(), 0);
 }
 
 TEST_F(VideoPipelineTest, QueueErrorsEndTheJob) {

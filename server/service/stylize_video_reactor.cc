@@ -221,20 +221,40 @@ void StylizeVideoReactor::OnReadDone(bool ok) {
     {
       absl::MutexLock lock(&mu_);
       bytes_in_ += static_cast<int64_t>(request_.chunk().size());
+      ++appends_in_flight_;
     }
-    absl::Status s = spool_->Append(request_.chunk());
+    // Storing may write megabytes to the spill file: not on gRPC's thread.
+    // The next read starts only after it, so chunks stay in order.
+    service_->pool()->Post(
+        [this, chunk = std::move(*request_.mutable_chunk())] {
+          AppendChunk(chunk);
+        });
     request_.clear_chunk();
-    if (!s.ok()) {
-      // An aborted spool means the pipeline failed: its status wins.
-      Fail(ToGrpcStatus(s));
-      return;
-    }
+    return;
   } else {
     Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                       "empty StylizeVideoRequest: set job or chunk"));
     return;
   }
   ReadNextWhenWanted();
+}
+
+void StylizeVideoReactor::AppendChunk(const std::string& chunk) {
+  absl::Status s = spool_->Append(chunk);
+  if (s.ok()) {
+    ReadNextWhenWanted();
+  } else {
+    // An aborted spool means the pipeline failed: its status wins.
+    Fail(ToGrpcStatus(s));
+  }
+  bool delete_now = false;
+  {
+    absl::MutexLock lock(&mu_);
+    --appends_in_flight_;
+    delete_now = done_ && appends_in_flight_ == 0;
+  }
+  // OnDone came meanwhile and left the deletion to this task (a pool thread).
+  if (delete_now) delete this;
 }
 
 void StylizeVideoReactor::ReadNextWhenWanted() {
@@ -477,6 +497,7 @@ void StylizeVideoReactor::OnDone() {
   {
     absl::MutexLock lock(&mu_);
     done_ = true;
+    if (appends_in_flight_ > 0) return;  // AppendChunk deletes
   }
   // Deleting joins the pipeline's threads: not on a gRPC thread.
   service_->pool()->Post([this] { delete this; });

@@ -93,6 +93,8 @@ class StylizeVideoReactor final : public VideoReactor,
 
   // Handles the first message; returns the error that ends the call.
   grpc::Status StartJob(const v1::VideoJob& job);
+  // Stores one upload chunk (on the work pool), then reads on.
+  void AppendChunk(const std::string& chunk);
   // Reads the next message now, or once the spool wants more bytes.
   void ReadNextWhenWanted();
   void StartReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -152,6 +154,9 @@ class StylizeVideoReactor final : public VideoReactor,
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   // OnIdle is cancelling the call: Finish waits (see OnIdle).
   bool cancelling_ ABSL_GUARDED_BY(mu_) = false;
+  // AppendChunk tasks posted and not finished; the last one deletes the
+  // reactor if OnDone came meanwhile.
+  int appends_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   // What the job's log line reports.
   VideoJobRecord record_ ABSL_GUARDED_BY(mu_);
   int64_t bytes_in_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes the media fuzzer's seed corpus into DIR (default ./media_corpus):
+# Writes the media fuzzers' seed corpus into DIR (default ./media_corpus):
 # tiny movies in the containers and codecs the server meets most, made with
 # the ffmpeg tool (a few KB each).
 set -euo pipefail
@@ -18,3 +18,21 @@ ff $src -c:v mpeg4 "$dir/mpeg4.mov"
 ff $src "$dir/anim.gif"
 ff $src -pix_fmt yuv420p "$dir/raw.y4m"
 ff $tone -c:a aac -b:a 16k "$dir/audio_only.m4a"
+# Unusual media of the movie path: MPEG-TS whose MP2 audio turns from stereo
+# 48 kHz to mono 22.05 kHz (two segments joined), ADTS AAC in MPEG-TS, PCM
+# in MOV (transcoded); then copies of some one byte longer (the movie path
+# fuzzer picks MP4 or Matroska by the input's size parity: both get each).
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ff $src -f lavfi -i sine=frequency=440:sample_rate=48000:duration=0.6 -ac 2 \
+  -c:v libx264 -preset ultrafast -c:a mp2 -shortest -f mpegts "$tmp/a.ts"
+ff $src -f lavfi -i sine=frequency=660:sample_rate=22050:duration=0.6 -ac 1 \
+  -c:v libx264 -preset ultrafast -c:a mp2 -shortest -output_ts_offset 0.6 \
+  -f mpegts "$tmp/b.ts"
+cat "$tmp/a.ts" "$tmp/b.ts" >"$dir/mp2_layout_change.ts"
+ff $src $tone -c:v libx264 -preset ultrafast -c:a aac -b:a 16k -shortest -f mpegts "$dir/adts_aac.ts"
+ff $src $tone -c:v libx264 -preset ultrafast -c:a pcm_s16le -shortest "$dir/pcm.mov"
+for f in mp2_layout_change.ts adts_aac.ts h264_aac.mp4; do
+  cp "$dir/$f" "$dir/plus1_$f"
+  printf '\0' >>"$dir/plus1_$f"
+done

@@ -42,13 +42,15 @@ struct Upload {
   size_t chunk_size = 16 * 1024;
   // Cancel the call after this many bytes (npos: never).
   size_t cancel_after = std::string::npos;
+  // The call's deadline.
+  int deadline_seconds = 300;
 };
 
 VideoCall CallVideo(v1::Stylizer::Stub* stub, const v1::VideoJob& job,
                     const std::string& bytes, const Upload& upload = {}) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(300));
+                       std::chrono::seconds(upload.deadline_seconds));
   auto stream = stub->StylizeVideo(&context);
   absl::Notification cancelled;
   std::thread writer([&] {
@@ -119,6 +121,29 @@ class VideoE2eTest : public ::testing::Test {
         {"silent.mp4", src + x264},
         {"audio_only.m4a",
          "-f lavfi -i sine=frequency=440:duration=1 -c:a aac"},
+        // MPEG-TS segments whose MP2 audio differs (stereo 48 kHz, then mono
+        // 22.05 kHz); a test joins them.
+        {"mp2_stereo48k.ts",
+         src +
+             "-f lavfi -i sine=frequency=440:sample_rate=48000:duration=1.5 "
+             "-ac 2 " +
+             x264 + "-c:a mp2 -f mpegts"},
+        {"mp2_mono22k.ts",
+         src +
+             "-f lavfi -i sine=frequency=660:sample_rate=22050:duration=1.5 "
+             "-ac 1 " +
+             x264 + "-c:a mp2 -output_ts_offset 1.5 -f mpegts"},
+        // Broadcast / HLS style: AAC in ADTS form.
+        {"aac.ts", src + tone + x264 + "-c:a aac -shortest -f mpegts"},
+        // Over 10 MiB in few frames (8 channels of 96 kHz 32-bit PCM), with
+        // the index at the end and at the front.
+        {"large.mov",
+         "-f lavfi -i testsrc2=size=64x48:rate=5:duration=4 "
+         "-f lavfi -i anoisesrc=sample_rate=96000:duration=4 "
+         "-ac 8 -c:a pcm_s32le " +
+             x264},
+        {"large_faststart.mov",
+         "-i '" + Path("large.mov") + "' -c copy -movflags +faststart"},
     };
     for (const auto& [name, args] : specs) {
       absl::Status s = movies::MakeMovie(args, Path(name));
@@ -265,6 +290,44 @@ TEST_F(VideoE2eTest, EmptyStyleListMeansEveryStyleAndDownscaleWorks) {
   VideoCall call = CallVideo(stub_.get(), job, Bytes("moov_at_end.mp4"));
   ExpectRoundTrip("moov_at_end.mp4", call, 4, 80, 60, false);
   for (uint32_t i = 0; i < 4; ++i) EXPECT_EQ(call.outputs.count(i), 1u);
+}
+
+TEST_F(VideoE2eTest, AudioLayoutChangeMidStreamIsResampled) {
+  // Used to kill the server (SIGSEGV in the resampler).
+  const std::string name = "mp2_layout_change.ts";
+  ASSERT_TRUE(movies::WriteFile(Path(name), Bytes("mp2_stereo48k.ts") +
+                                                Bytes("mp2_mono22k.ts"))
+                  .ok());
+  ExpectRoundTrip(name, CallVideo(stub_.get(), TwoStyles(), Bytes(name)), 2,
+                  160, 120, true);
+  ExpectStillServing();
+}
+
+TEST_F(VideoE2eTest, AdtsAacFromMpegTsIntoMp4AndMatroska) {
+  ExpectRoundTrip("aac.ts",
+                  CallVideo(stub_.get(), TwoStyles(), Bytes("aac.ts")), 2, 160,
+                  120, true);
+  v1::VideoJob mkv = TwoStyles();
+  mkv.set_container(v1::CONTAINER_MATROSKA);
+  ExpectRoundTrip("aac.ts", CallVideo(stub_.get(), mkv, Bytes("aac.ts")), 2,
+                  160, 120, true);
+}
+
+TEST_F(VideoE2eTest, LargeMp4WithoutInputSizeCompletes) {
+  // The demuxer wants the file size; the upload used to stop 8 MiB ahead of
+  // it and the call hung until its deadline.
+  for (const char* name : {"large.mov", "large_faststart.mov"}) {
+    SCOPED_TRACE(name);
+    std::string bytes = Bytes(name);
+    ASSERT_GT(bytes.size(), size_t{10} << 20);
+    v1::VideoJob job = TwoStyles();
+    job.set_drop_audio(true);
+    Upload upload;
+    upload.chunk_size = 64 * 1024;
+    upload.deadline_seconds = 120;
+    ExpectRoundTrip(name, CallVideo(stub_.get(), job, bytes, upload), 2, 64, 48,
+                    false);
+  }
 }
 
 TEST_F(VideoE2eTest, BadInputIsInvalidArgument) {

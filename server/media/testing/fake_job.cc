@@ -85,9 +85,17 @@ class FakeJob : public Job {
             },
             this));
         if (stopping_) return;  // destroyed: no more callbacks
-        request = std::move(pending_.front());
-        pending_.pop_front();
-        cancelled = cancelled_;
+        if (queue_->options_.deliver_while_closing) {
+          mu_.Await(absl::Condition(&stopping_));
+          request = std::move(pending_.front());
+          pending_.clear();
+          cancelled = true;
+          // on_result runs while ~FakeJob waits in join().
+        } else {
+          request = std::move(pending_.front());
+          pending_.pop_front();
+          cancelled = cancelled_;
+        }
       }
       FrameResult result;
       result.sequence = request.sequence;
@@ -111,6 +119,7 @@ class FakeJob : public Job {
       options_.on_result(std::move(result));
       absl::MutexLock lock(&mu_);
       --in_flight_;
+      if (queue_->options_.deliver_while_closing) return;
     }
   }
 

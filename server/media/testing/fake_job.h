@@ -29,6 +29,10 @@ class FakeJobQueue {
     // Fails the frame with this sequence number with fail_status (-1: none).
     int64_t fail_sequence = -1;
     absl::Status fail_status = absl::ResourceExhaustedError("fake failure");
+    // Holds every result back until the job is destroyed, then delivers the
+    // first one from inside the destructor's wait, as the real queue may (its
+    // destructor waits for a running on_result).
+    bool deliver_while_closing = false;
   };
 
   FakeJobQueue() : FakeJobQueue(Options()) {}
