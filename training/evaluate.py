@@ -13,11 +13,22 @@ Values are means over the photos. Prints a Markdown table and PASS/FAIL;
 --picture writes the model card's picture (one photo in every style, with the
 paintings as thumbnails).
 
+Then the frame-to-frame measures (stylizer_training/temporal.py), per style:
+- static flicker: each held-out photo repeated for 2 s (--still-frames at
+  30 fps) with independent noise of sigma 2 grey levels on every frame; mean
+  |S_t - S_(t-1)| of the outputs and its ratio to the inputs';
+- warping error: a pan and zoom over each held-out photo by known sub-pixel
+  amounts; occlusion-masked |S_t - warp(S_(t-1))| with the exact flow, in grey
+  levels (the inputs' own error, interpolation and rounding, is the floor);
+- flow-free ratio on the bundled sample movie (evaluate_movie.py);
+- grid energy: the outputs' share of spectral energy at periods 2 and 4
+  pixels over the photos' share (1.0: no grid added).
+--no-temporal skips them.
+
     /usr/bin/python3 training/evaluate.py --model models/default.pt --styles DIR \
         [--photos training/content_photos.txt] [--picture docs/model-card-styles.png]
 """
 import argparse
-import json
 import os
 import sys
 
@@ -27,20 +38,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stylizer_training.archive import load_archive, style_function  # noqa: E402
 from stylizer_training.data import find_styles, read_photo_list  # noqa: E402
 from stylizer_training.images import center_crop, load_rgb, resize_short  # noqa: E402
 from stylizer_training.metrics import (GramDistance, colour_distance,  # noqa: E402
                                        edge_correlation, grey_level_difference)
+from stylizer_training.movie import read_frames  # noqa: E402
+from stylizer_training.temporal import (flow_free_ratio, grid_energy,  # noqa: E402
+                                        motion_warping_error, static_flicker)
 
 BAR = {"colour": 0.30, "gram": 0.30, "edges": 0.2, "distinct": 8.0}
-
-
-def load_model(path: str):
-    """(scripted module, style names) of a serving archive."""
-    extra = {"stylizer/styles.json": ""}
-    module = torch.jit.load(path, map_location="cpu", _extra_files=extra)
-    styles = json.loads(extra["stylizer/styles.json"])
-    return module.eval(), [s["name"] for s in sorted(styles, key=lambda s: s["index"])]
 
 
 @torch.no_grad()
@@ -99,6 +106,51 @@ def table(names, mean, diff) -> str:
     return "\n".join(lines), ok
 
 
+def evaluate_temporal(module, names, photos, outputs, sources, movie, still_frames):
+    """Per style: static flicker, warping error, flow-free ratio on the movie
+    and grid energy, each averaged over the photos (see the module doc)."""
+    rows = []
+    for s, name in enumerate(names):
+        stylize = style_function(module, len(names), s)
+        flicker = [static_flicker(stylize, p, frames=still_frames) for p in photos]
+        warp = [motion_warping_error(stylize, src, tuple(p.shape[1:])) for src, p in
+                zip(sources, photos)]
+        grid = grid_energy(photos, [o[s] for o in outputs])
+        row = {
+            "style": name,
+            "flicker": sum(f["output"] for f in flicker) / len(flicker),
+            "flicker_in": sum(f["input"] for f in flicker) / len(flicker),
+            "warp": sum(w["output"] for w in warp) / len(warp),
+            "warp_in": sum(w["input"] for w in warp) / len(warp),
+            "grid": grid["ratio"],
+            "movie": flow_free_ratio(stylize, movie)["ratio"] if movie is not None else float("nan"),
+        }
+        rows.append(row)
+    return rows
+
+
+def temporal_table(rows) -> str:
+    """Markdown table of the frame-to-frame measures, with a mean row."""
+    lines = ["| style | static flicker (grey levels) | flicker ratio | warping error (grey levels)"
+             " | flow-free ratio (sample movie) | grid energy ratio |",
+             "|---|---|---|---|---|---|"]
+    for r in rows + [mean_row(rows)]:
+        lines.append(f"| {r['style']} | {r['flicker']:.2f} | {r['flicker'] / r['flicker_in']:.2f} | "
+                     f"{r['warp']:.2f} | {r['movie']:.2f} | {r['grid']:.2f} |")
+    inputs = mean_row(rows)
+    lines.append("")
+    lines.append(f"inputs: static flicker {inputs['flicker_in']:.2f} grey levels, warping error "
+                 f"{inputs['warp_in']:.2f} grey levels (interpolation and rounding floor)")
+    return "\n".join(lines)
+
+
+def mean_row(rows):
+    keys = [k for k in rows[0] if k != "style"]
+    out = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+    out["style"] = "**mean**"
+    return out
+
+
 def picture(photo, outs, paintings, names, path: str, max_bytes: int = 1000000) -> None:
     """3x3 grid: the photo, then each style with its painting as an inset thumbnail."""
     from PIL import Image, ImageDraw
@@ -141,15 +193,22 @@ def main() -> int:
     ap.add_argument("--picture", default="", help="write the style grid PNG here")
     ap.add_argument("--picture-photo", type=int, default=0, help="held-out photo for it")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-temporal", action="store_true", help="skip the frame-to-frame measures")
+    ap.add_argument("--still-frames", type=int, default=60,
+                    help="frames of the static flicker test (2 s at 30 fps)")
+    ap.add_argument("--movie", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                    "..", "tests", "data", "sample.mp4"),
+                    help="real footage for the flow-free ratio ('' to skip)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    module, names = load_model(args.model)
+    module, names = load_archive(args.model)
     _, heldout = read_photo_list(args.photos)
     if not heldout:
         print("error: the photo list marks no 'heldout' photo", file=sys.stderr)
         return 2
-    photos = [center_crop(load_rgb(p, 1024), args.height, args.width) for p in heldout]
+    full = [load_rgb(p, 1024) for p in heldout]
+    photos = [center_crop(f, args.height, args.width) for f in full]
     paintings = [resize_short(load_rgb(p), args.painting_size)
                  for p in find_styles(args.styles, names)]
     mean, diff, outputs = evaluate(module, names, paintings, photos)
@@ -160,6 +219,15 @@ def main() -> int:
         i = args.picture_photo
         picture(photos[i], outputs[i], paintings, names, args.picture)
         print(f"picture: {args.picture} ({os.path.getsize(args.picture)} bytes)")
+    if not args.no_temporal:
+        # The pan and zoom runs over a crop 1.5 times the frame, so that every
+        # frame is made of real photo.
+        sources = [center_crop(f, args.height * 3 // 2, args.width * 3 // 2) for f in full]
+        movie = read_frames(args.movie, 320, 180) if args.movie else None
+        rows = evaluate_temporal(module, names, photos, outputs, sources, movie,
+                                 args.still_frames)
+        print("\nframe to frame:\n")
+        print(temporal_table(rows))
     return 0 if ok else 1
 
 
