@@ -224,12 +224,13 @@ void StylizeVideoReactor::OnReadDone(bool ok) {
       ++appends_in_flight_;
     }
     // Storing may write megabytes to the spill file: not on gRPC's thread.
-    // The next read starts only after it, so chunks stay in order.
-    service_->pool()->Post(
-        [this, chunk = std::move(*request_.mutable_chunk())] {
-          AppendChunk(chunk);
-        });
+    // The next read starts only after it, so chunks stay in order. request_
+    // is emptied before the task is posted: the task starts the next read
+    // into request_, which may complete before this thread runs again.
+    std::string chunk = std::move(*request_.mutable_chunk());
     request_.clear_chunk();
+    service_->pool()->Post(
+        [this, chunk = std::move(chunk)] { AppendChunk(chunk); });
     return;
   } else {
     Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
