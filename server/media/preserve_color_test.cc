@@ -1,0 +1,164 @@
+// Tests of the BT.601 luminance transfer behind preserve_color.
+#include "server/media/preserve_color.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace stylizer {
+namespace media {
+namespace {
+
+// Full-range BT.601 (JPEG) components of one RGB pixel, in floating point.
+struct Ycc {
+  double y, cb, cr;
+};
+Ycc ToYcc(const uint8_t* p) {
+  const double r = p[0], g = p[1], b = p[2];
+  return {0.299 * r + 0.587 * g + 0.114 * b,
+          128 - 0.168736 * r - 0.331264 * g + 0.5 * b,
+          128 + 0.5 * r - 0.418688 * g - 0.081312 * b};
+}
+
+RgbFrame RandomFrame(int width, int height, int lo, int hi, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> value(lo, hi);
+  RgbFrame frame;
+  frame.width = width;
+  frame.height = height;
+  frame.pixels.resize(size_t{3} * width * height);
+  for (uint8_t& v : frame.pixels) v = static_cast<uint8_t>(value(rng));
+  return frame;
+}
+
+RgbFrame Uniform(int width, int height, uint8_t r, uint8_t g, uint8_t b) {
+  RgbFrame frame;
+  frame.width = width;
+  frame.height = height;
+  for (int i = 0; i < width * height; ++i) {
+    frame.pixels.insert(frame.pixels.end(), {r, g, b});
+  }
+  return frame;
+}
+
+TEST(PreserveColorTest, GreyOutputTakesTheInputsChroma) {
+  const RgbFrame input = RandomFrame(61, 37, 30, 225, 1);
+  for (int grey : {60, 90, 128, 160, 200}) {
+    RgbFrame styled = Uniform(61, 37, grey, grey, grey);
+    ASSERT_TRUE(PreserveColor(input, &styled).ok());
+    int checked = 0;
+    for (size_t i = 0; i < input.pixels.size(); i += 3) {
+      const uint8_t* in = &input.pixels[i];
+      const uint8_t* out = &styled.pixels[i];
+      const Ycc a = ToYcc(in);
+      // Where the ideal result leaves the RGB cube a channel clips and the
+      // chroma moves: those pixels are checked by the clamp test.
+      bool inside = true;
+      for (int c = 0; c < 3; ++c) {
+        const double ideal = in[c] + grey - a.y;
+        inside = inside && ideal >= 0 && ideal <= 255;
+      }
+      if (!inside) continue;
+      ++checked;
+      const Ycc b = ToYcc(out);
+      SCOPED_TRACE(::testing::Message()
+                   << "grey " << grey << " pixel " << i / 3);
+      EXPECT_NEAR(b.y, grey, 1.0);
+      EXPECT_NEAR(b.cb, a.cb, 1.5);
+      EXPECT_NEAR(b.cr, a.cr, 1.5);
+    }
+    // The random input has colours of every saturation: most fit.
+    EXPECT_GT(checked, static_cast<int>(input.pixels.size() / 3 / 2))
+        << "grey " << grey;
+  }
+}
+
+TEST(PreserveColorTest, ModeratePicturesStayInsideTheCube) {
+  // A picture and a stylized version with moderate colours: nothing clips,
+  // so every pixel has the styled luminance and the input's chroma.
+  const RgbFrame input = RandomFrame(64, 48, 70, 185, 2);
+  RgbFrame styled = RandomFrame(64, 48, 100, 160, 3);
+  const RgbFrame before = styled;
+  ASSERT_TRUE(PreserveColor(input, &styled).ok());
+  for (size_t i = 0; i < input.pixels.size(); i += 3) {
+    const Ycc in = ToYcc(&input.pixels[i]);
+    const Ycc was = ToYcc(&before.pixels[i]);
+    const Ycc out = ToYcc(&styled.pixels[i]);
+    ASSERT_NEAR(out.y, was.y, 1.0) << "pixel " << i / 3;
+    ASSERT_NEAR(out.cb, in.cb, 1.5) << "pixel " << i / 3;
+    ASSERT_NEAR(out.cr, in.cr, 1.5) << "pixel " << i / 3;
+  }
+}
+
+TEST(PreserveColorTest, IdentityOutputIsUnchanged) {
+  const RgbFrame input = RandomFrame(33, 17, 0, 255, 4);
+  RgbFrame styled = input;
+  ASSERT_TRUE(PreserveColor(input, &styled).ok());
+  EXPECT_EQ(styled.pixels, input.pixels);
+}
+
+TEST(PreserveColorTest, ExtremesClampPerChannel) {
+  struct Case {
+    uint8_t in[3], styled[3], want[3];
+  };
+  const Case cases[] = {
+      // Red brightened to white: Y 76 -> 255, G and B rise, R clips.
+      {{255, 0, 0}, {255, 255, 255}, {255, 179, 179}},
+      // Red darkened to black: R falls by 76, G and B clip at 0.
+      {{255, 0, 0}, {0, 0, 0}, {179, 0, 0}},
+      // Black and white swap completely (grey input: chroma is neutral).
+      {{0, 0, 0}, {255, 255, 255}, {255, 255, 255}},
+      {{255, 255, 255}, {0, 0, 0}, {0, 0, 0}},
+      // Saturated blue under white: Y 29 -> 255, every channel clips or
+      // nearly.
+      {{0, 0, 255}, {255, 255, 255}, {226, 226, 255}},
+  };
+  for (const Case& c : cases) {
+    uint8_t out[3] = {c.styled[0], c.styled[1], c.styled[2]};
+    PreserveColor(c.in, out, 1);
+    EXPECT_EQ(out[0], c.want[0]);
+    EXPECT_EQ(out[1], c.want[1]);
+    EXPECT_EQ(out[2], c.want[2]);
+  }
+}
+
+TEST(PreserveColorTest, EveryLengthMatchesThePerPixelFormula) {
+  // The vectorised body and its scalar tail agree with the formula
+  // out = clip(in + Y(styled) - Y(in)) for every length up to a few vectors.
+  for (size_t n = 0; n <= 80; ++n) {
+    RgbFrame input = RandomFrame(static_cast<int>(n), 1, 0, 255, 10 + n);
+    RgbFrame styled = RandomFrame(static_cast<int>(n), 1, 0, 255, 200 + n);
+    std::vector<uint8_t> out = styled.pixels;
+    PreserveColor(input.pixels.data(), out.data(), n);
+    for (size_t i = 0; i < 3 * n; i += 3) {
+      const double dy = ToYcc(&styled.pixels[i]).y - ToYcc(&input.pixels[i]).y;
+      for (int c = 0; c < 3; ++c) {
+        const double want = std::clamp(input.pixels[i + c] + dy, 0.0, 255.0);
+        ASSERT_NEAR(out[i + c], want, 0.51)
+            << "length " << n << " pixel " << i / 3 << " channel " << c;
+      }
+    }
+  }
+}
+
+TEST(PreserveColorTest, RefusesFramesOfDifferentSizes) {
+  const RgbFrame input = RandomFrame(8, 4, 0, 255, 5);
+  RgbFrame styled = RandomFrame(4, 8, 0, 255, 6);
+  const RgbFrame before = styled;
+  absl::Status s = PreserveColor(input, &styled);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(styled.pixels, before.pixels);
+
+  RgbFrame truncated = input;
+  truncated.pixels.pop_back();
+  s = PreserveColor(truncated, &styled);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+}
+
+}  // namespace
+}  // namespace media
+}  // namespace stylizer
