@@ -61,7 +61,7 @@ absl::Status PreserveColor(const RgbFrame& input, RgbFrame* styled) {
   const size_t bytes = static_cast<size_t>(input.width) * input.height * 3;
   if (input.width != styled->width || input.height != styled->height ||
       input.pixels.size() != bytes || styled->pixels.size() != bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    return absl::InternalError(absl::StrCat(
         "preserve_color needs the stylized frame at the input's size: input ",
         input.width, "x", input.height, " (", input.pixels.size(),
         " bytes), stylized ", styled->width, "x", styled->height, " (",

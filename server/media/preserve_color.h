@@ -26,8 +26,9 @@ namespace media {
 // number of pixels). The buffers must not overlap.
 void PreserveColor(const uint8_t* input, uint8_t* styled, size_t pixels);
 
-// The same on frames. INVALID_ARGUMENT (and `styled` untouched) unless both
-// frames have the same size and width * height * 3 bytes.
+// The same on frames. INTERNAL (and `styled` untouched) unless both frames
+// have the same size and width * height * 3 bytes: the callers pass a frame
+// and its stylized output, so a mismatch is a bug, not a bad request.
 absl::Status PreserveColor(const RgbFrame& input, RgbFrame* styled);
 
 }  // namespace media

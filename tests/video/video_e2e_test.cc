@@ -2,6 +2,8 @@
 // random test archive on the CPU), movies made with the ffmpeg tool, every
 // output checked with ffprobe; every bad-input case and a cancel mid-upload,
 // with the server still serving afterwards.
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -408,6 +410,74 @@ TEST_F(VideoE2eTest, CancelMidUploadFreesTheJob) {
       testing::WaitFor([&] { return server_->queue()->queued_items() == 0; },
                        absl::Seconds(10)));
   ExpectStillServing();
+}
+
+// Mean absolute differences of two movies' decoded yuv420p frames (as the
+// encoder stored them), over the frames both have: of Y, and of U and V.
+struct YuvDiff {
+  double luma = 0;
+  double chroma = 0;
+};
+
+absl::StatusOr<YuvDiff> CompareMovies(const std::string& a,
+                                      const std::string& b, int width,
+                                      int height) {
+  auto decode = [](const std::string& path) {
+    return movies::RunCommand(absl::StrCat("ffmpeg -nostdin -v error -i '",
+                                           path,
+                                           "' -f rawvideo -pix_fmt yuv420p -"));
+  };
+  absl::StatusOr<std::string> x = decode(a);
+  if (!x.ok()) return x.status();
+  absl::StatusOr<std::string> y = decode(b);
+  if (!y.ok()) return y.status();
+  const size_t luma = size_t{1} * width * height;
+  const size_t frame = luma + 2 * (luma / 4);
+  const size_t frames = std::min(x->size(), y->size()) / frame;
+  if (frames == 0) return absl::InternalError("no frames decoded");
+  YuvDiff d;
+  for (size_t f = 0; f < frames; ++f) {
+    for (size_t i = 0; i < frame; ++i) {
+      const size_t at = f * frame + i;
+      const int diff = std::abs(static_cast<uint8_t>((*x)[at]) -
+                                static_cast<uint8_t>((*y)[at]));
+      (i < luma ? d.luma : d.chroma) += diff;
+    }
+  }
+  d.luma /= static_cast<double>(frames * luma);
+  d.chroma /= static_cast<double>(frames * (frame - luma));
+  return d;
+}
+
+TEST_F(VideoE2eTest, PreserveColorKeepsTheMoviesChroma) {
+  const std::string input = "silent.mp4";
+  v1::VideoJob job;
+  job.add_styles()->set_index(0);
+  VideoCall plain = CallVideo(stub_.get(), job, Bytes(input));
+  job.set_preserve_color(true);
+  VideoCall kept = CallVideo(stub_.get(), job, Bytes(input));
+  ExpectRoundTrip(input, plain, 1, 160, 120, false);
+  ExpectRoundTrip(input, kept, 1, 160, 120, false);
+  const std::string plain_path = Path("preserve_color.plain.mp4");
+  const std::string kept_path = Path("preserve_color.kept.mp4");
+  ASSERT_TRUE(movies::WriteFile(plain_path, plain.outputs[0]).ok());
+  ASSERT_TRUE(movies::WriteFile(kept_path, kept.outputs[0]).ok());
+
+  absl::StatusOr<YuvDiff> with =
+      CompareMovies(Path(input), kept_path, 160, 120);
+  ASSERT_TRUE(with.ok()) << with.status();
+  absl::StatusOr<YuvDiff> without =
+      CompareMovies(Path(input), plain_path, 160, 120);
+  ASSERT_TRUE(without.ok()) << without.status();
+  absl::StatusOr<YuvDiff> styled =
+      CompareMovies(plain_path, kept_path, 160, 120);
+  ASSERT_TRUE(styled.ok()) << styled.status();
+  // Two lossy encodes and 4:2:0 chroma lie between the input's colours and
+  // the output's; the model alone moves them far more.
+  EXPECT_LT(with->chroma, 3.0);
+  EXPECT_GT(without->chroma, 5.0);
+  EXPECT_GT(with->luma, 3.0) << "the luminance should be stylized";
+  EXPECT_LT(styled->luma, 3.0) << "the luminance should be the model's";
 }
 
 }  // namespace
