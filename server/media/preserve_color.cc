@@ -1,27 +1,25 @@
 // BT.601 luminance transfer; see preserve_color.h.
 #include "server/media/preserve_color.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace stylizer {
 namespace media {
 namespace {
 
-// BT.601 luma weights in 14-bit fixed point (0.299, 0.587, 0.114 x 16384,
-// rounded so that they sum to exactly 16384: equal RGB deltas give that
-// delta as luma).
-constexpr int32_t kShift = 14;
-constexpr int32_t kWr = 4899;
-constexpr int32_t kWg = 9617;
-constexpr int32_t kWb = 1868;
-static_assert(kWr + kWg + kWb == 1 << kShift, "luma weights must sum to 1");
-// Added before the shift: one half for rounding, plus 256 << kShift so the
-// shifted value is never negative (|delta| <= 255 << kShift); taken off
-// after.
-constexpr int32_t kBias = (1 << (kShift - 1)) + (256 << kShift);
+// BT.601 luma weights.
+constexpr float kWr = 0.299f;
+constexpr float kWg = 0.587f;
+constexpr float kWb = 0.114f;
+// Stands in for a zero chroma offset in a divisor (the quotient then only
+// has to be >= 1, or is multiplied by zero).
+constexpr float kTiny = 1e-6f;
 
-inline uint8_t Clip(int32_t v) {
-  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+inline uint8_t ToByte(float v) {
+  return static_cast<uint8_t>(
+      static_cast<int>(std::min(255.0f, std::max(0.0f, v)) + 0.5f));
 }
 
 // The compiler vectorises the loop below only where it may shuffle bytes
@@ -36,18 +34,28 @@ inline uint8_t Clip(int32_t v) {
 STYLIZER_VECTOR_CLONES
 void TransferLuma(const uint8_t* __restrict input, uint8_t* __restrict styled,
                   size_t pixels) {
-  // One pass over whole pixels, branch-free (the clips become min/max).
+  // One branch-free pass (the min/max and the selects vectorise).
   for (size_t i = 0; i < pixels; ++i) {
-    const int32_t r = input[3 * i];
-    const int32_t g = input[3 * i + 1];
-    const int32_t b = input[3 * i + 2];
-    const int32_t delta = kWr * (styled[3 * i] - r) +
-                          kWg * (styled[3 * i + 1] - g) +
-                          kWb * (styled[3 * i + 2] - b);
-    const int32_t dy = ((delta + kBias) >> kShift) - 256;
-    styled[3 * i] = Clip(r + dy);
-    styled[3 * i + 1] = Clip(g + dy);
-    styled[3 * i + 2] = Clip(b + dy);
+    const float r = input[3 * i];
+    const float g = input[3 * i + 1];
+    const float b = input[3 * i + 2];
+    const float y_in = kWr * r + kWg * g + kWb * b;
+    const float y =
+        kWr * styled[3 * i] + kWg * styled[3 * i + 1] + kWb * styled[3 * i + 2];
+    // The input's chroma as offsets from its grey (they average to zero
+    // under the luma weights, so hi >= 0 >= lo).
+    const float dr = r - y_in;
+    const float dg = g - y_in;
+    const float db = b - y_in;
+    const float hi = std::max(dr, std::max(dg, db));
+    const float lo = std::min(dr, std::min(dg, db));
+    // The largest k <= 1 that keeps y + k * offset inside 0..255 on every
+    // channel: 1 unless the input's colour does not exist at luminance y.
+    const float k = std::min(1.0f, std::min((255.0f - y) / std::max(hi, kTiny),
+                                            y / std::max(-lo, kTiny)));
+    styled[3 * i] = ToByte(y + k * dr);
+    styled[3 * i + 1] = ToByte(y + k * dg);
+    styled[3 * i + 2] = ToByte(y + k * db);
   }
 }
 

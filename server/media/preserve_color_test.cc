@@ -2,6 +2,7 @@
 #include "server/media/preserve_color.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -22,6 +23,21 @@ Ycc ToYcc(const uint8_t* p) {
   return {0.299 * r + 0.587 * g + 0.114 * b,
           128 - 0.168736 * r - 0.331264 * g + 0.5 * b,
           128 + 0.5 * r - 0.418688 * g - 0.081312 * b};
+}
+
+// The method in double precision: the styled luminance plus the input's
+// chroma offsets, scaled by the largest k <= 1 that stays inside 0..255.
+std::array<double, 3> Reference(const uint8_t* in, const uint8_t* styled) {
+  const double y_in = ToYcc(in).y;
+  const double y = ToYcc(styled).y;
+  double k = 1;
+  for (int c = 0; c < 3; ++c) {
+    const double d = in[c] - y_in;
+    if (d > 0) k = std::min(k, (255 - y) / d);
+    if (d < 0) k = std::min(k, y / -d);
+  }
+  return {y + k * (in[0] - y_in), y + k * (in[1] - y_in),
+          y + k * (in[2] - y_in)};
 }
 
 RgbFrame RandomFrame(int width, int height, int lo, int hi, unsigned seed) {
@@ -46,40 +62,46 @@ RgbFrame Uniform(int width, int height, uint8_t r, uint8_t g, uint8_t b) {
 }
 
 TEST(PreserveColorTest, GreyOutputTakesTheInputsChroma) {
-  const RgbFrame input = RandomFrame(61, 37, 30, 225, 1);
-  for (int grey : {60, 90, 128, 160, 200}) {
+  const RgbFrame input = RandomFrame(61, 37, 0, 255, 1);
+  for (int grey : {20, 90, 128, 200, 240}) {
     RgbFrame styled = Uniform(61, 37, grey, grey, grey);
     ASSERT_TRUE(PreserveColor(input, &styled).ok());
-    int checked = 0;
+    int inside = 0;
     for (size_t i = 0; i < input.pixels.size(); i += 3) {
       const uint8_t* in = &input.pixels[i];
-      const uint8_t* out = &styled.pixels[i];
       const Ycc a = ToYcc(in);
-      // Where the ideal result leaves the RGB cube a channel clips and the
-      // chroma moves: those pixels are checked by the clamp test.
-      bool inside = true;
-      for (int c = 0; c < 3; ++c) {
-        const double ideal = in[c] + grey - a.y;
-        inside = inside && ideal >= 0 && ideal <= 255;
-      }
-      if (!inside) continue;
-      ++checked;
-      const Ycc b = ToYcc(out);
+      const Ycc b = ToYcc(&styled.pixels[i]);
       SCOPED_TRACE(::testing::Message()
                    << "grey " << grey << " pixel " << i / 3);
-      EXPECT_NEAR(b.y, grey, 1.0);
-      EXPECT_NEAR(b.cb, a.cb, 1.5);
-      EXPECT_NEAR(b.cr, a.cr, 1.5);
+      // The luminance is the styled one everywhere.
+      ASSERT_NEAR(b.y, grey, 1.0);
+      bool fits = true;
+      for (int c = 0; c < 3; ++c) {
+        const double ideal = in[c] + grey - a.y;
+        fits = fits && ideal >= 0 && ideal <= 255;
+      }
+      if (fits) {  // the input's colour exists at this luminance: exact
+        ++inside;
+        ASSERT_NEAR(b.cb, a.cb, 1.5);
+        ASSERT_NEAR(b.cr, a.cr, 1.5);
+      } else {  // same hue, less saturated
+        const double in_c = std::hypot(a.cb - 128, a.cr - 128);
+        const double out_c = std::hypot(b.cb - 128, b.cr - 128);
+        ASSERT_LT(out_c, in_c + 1.0);
+        const double k = out_c / in_c;
+        ASSERT_NEAR(b.cb - 128, k * (a.cb - 128), 1.5);
+        ASSERT_NEAR(b.cr - 128, k * (a.cr - 128), 1.5);
+      }
     }
-    // The random input has colours of every saturation: most fit.
-    EXPECT_GT(checked, static_cast<int>(input.pixels.size() / 3 / 2))
-        << "grey " << grey;
+    // Both kinds of pixel occur.
+    EXPECT_GT(inside, 100) << "grey " << grey;
+    EXPECT_LT(inside, 61 * 37) << "grey " << grey;
   }
 }
 
 TEST(PreserveColorTest, ModeratePicturesStayInsideTheCube) {
-  // A picture and a stylized version with moderate colours: nothing clips,
-  // so every pixel has the styled luminance and the input's chroma.
+  // A picture and a stylized version with moderate colours: every colour
+  // fits, so every pixel has the styled luminance and the input's chroma.
   const RgbFrame input = RandomFrame(64, 48, 70, 185, 2);
   RgbFrame styled = RandomFrame(64, 48, 100, 160, 3);
   const RgbFrame before = styled;
@@ -101,21 +123,23 @@ TEST(PreserveColorTest, IdentityOutputIsUnchanged) {
   EXPECT_EQ(styled.pixels, input.pixels);
 }
 
-TEST(PreserveColorTest, ExtremesClampPerChannel) {
+TEST(PreserveColorTest, ExtremesStayInsideTheCubeWithTheStyledLuminance) {
   struct Case {
     uint8_t in[3], styled[3], want[3];
   };
   const Case cases[] = {
-      // Red brightened to white: Y 76 -> 255, G and B rise, R clips.
-      {{255, 0, 0}, {255, 255, 255}, {255, 179, 179}},
-      // Red darkened to black: R falls by 76, G and B clip at 0.
-      {{255, 0, 0}, {0, 0, 0}, {179, 0, 0}},
-      // Black and white swap completely (grey input: chroma is neutral).
+      // Saturated red has no colour of its hue at Y = 255 or 0 but white and
+      // black.
+      {{255, 0, 0}, {255, 255, 255}, {255, 255, 255}},
+      {{255, 0, 0}, {0, 0, 0}, {0, 0, 0}},
+      // At Y = 128 red keeps its hue with 71 % of its chroma: R at 255.
+      {{255, 0, 0}, {128, 128, 128}, {255, 74, 74}},
+      // Blue at Y = 128: 56 % of its chroma, B at 255.
+      {{0, 0, 255}, {128, 128, 128}, {112, 112, 255}},
+      // Black and white have no chroma: the output is the styled grey.
       {{0, 0, 0}, {255, 255, 255}, {255, 255, 255}},
       {{255, 255, 255}, {0, 0, 0}, {0, 0, 0}},
-      // Saturated blue under white: Y 29 -> 255, every channel clips or
-      // nearly.
-      {{0, 0, 255}, {255, 255, 255}, {226, 226, 255}},
+      {{255, 255, 255}, {10, 200, 30}, {124, 124, 124}},
   };
   for (const Case& c : cases) {
     uint8_t out[3] = {c.styled[0], c.styled[1], c.styled[2]};
@@ -127,18 +151,18 @@ TEST(PreserveColorTest, ExtremesClampPerChannel) {
 }
 
 TEST(PreserveColorTest, EveryLengthMatchesThePerPixelFormula) {
-  // The vectorised body and its scalar tail agree with the formula
-  // out = clip(in + Y(styled) - Y(in)) for every length up to a few vectors.
+  // The vectorised body and its scalar tail agree with the method computed
+  // in double precision, for every length up to a few vectors.
   for (size_t n = 0; n <= 80; ++n) {
     RgbFrame input = RandomFrame(static_cast<int>(n), 1, 0, 255, 10 + n);
     RgbFrame styled = RandomFrame(static_cast<int>(n), 1, 0, 255, 200 + n);
     std::vector<uint8_t> out = styled.pixels;
     PreserveColor(input.pixels.data(), out.data(), n);
     for (size_t i = 0; i < 3 * n; i += 3) {
-      const double dy = ToYcc(&styled.pixels[i]).y - ToYcc(&input.pixels[i]).y;
+      const std::array<double, 3> want =
+          Reference(&input.pixels[i], &styled.pixels[i]);
       for (int c = 0; c < 3; ++c) {
-        const double want = std::clamp(input.pixels[i + c] + dy, 0.0, 255.0);
-        ASSERT_NEAR(out[i + c], want, 0.51)
+        ASSERT_NEAR(out[i + c], want[c], 0.51)
             << "length " << n << " pixel " << i / 3 << " channel " << c;
       }
     }

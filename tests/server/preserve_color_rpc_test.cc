@@ -45,6 +45,44 @@ YccDiff Compare(const RgbFrame& a, const RgbFrame& b) {
   return d;
 }
 
+// Checks that `kept` (an output with preserve_color) has the luminance of
+// `plain` (the same output without it) and the chroma of `input` wherever
+// that colour exists at that luminance (elsewhere the server lowers the
+// saturation; see docs/api.md). Means and fractions, not every pixel: the
+// model may round a pixel differently in another batch.
+void ExpectPreserved(const RgbFrame& input, const RgbFrame& plain,
+                     const RgbFrame& kept) {
+  ASSERT_EQ(input.pixels.size(), kept.pixels.size());
+  ASSERT_EQ(plain.pixels.size(), kept.pixels.size());
+  const size_t n = input.pixels.size() / 3;
+  double luma_error = 0, chroma_error = 0;
+  size_t fits = 0, close = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* in = &input.pixels[3 * i];
+    const uint8_t* model = &plain.pixels[3 * i];
+    const uint8_t* out = &kept.pixels[3 * i];
+    const double y_in = 0.299 * in[0] + 0.587 * in[1] + 0.114 * in[2];
+    const double y = 0.299 * model[0] + 0.587 * model[1] + 0.114 * model[2];
+    const double dr = out[0] - in[0], dg = out[1] - in[1], db = out[2] - in[2];
+    luma_error +=
+        std::abs(0.299 * out[0] + 0.587 * out[1] + 0.114 * out[2] - y);
+    bool inside = true;
+    for (int c = 0; c < 3; ++c) {
+      inside = inside && in[c] + y - y_in >= 1 && in[c] + y - y_in <= 254;
+    }
+    if (!inside) continue;
+    ++fits;
+    const double cb = -0.168736 * dr - 0.331264 * dg + 0.5 * db;
+    const double cr = 0.5 * dr - 0.418688 * dg - 0.081312 * db;
+    chroma_error += (std::abs(cb) + std::abs(cr)) / 2;
+    close += std::abs(cb) <= 2 && std::abs(cr) <= 2;
+  }
+  EXPECT_LT(luma_error / n, 1.0) << "the luminance should be the model's";
+  ASSERT_GT(fits, n / 2) << "most test colours should fit";
+  EXPECT_LT(chroma_error / fits, 1.0) << "the chroma should be the input's";
+  EXPECT_GT(close, fits * 99 / 100);
+}
+
 class PreserveColorRpcTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -76,9 +114,8 @@ class PreserveColorRpcTest : public ::testing::Test {
   std::unique_ptr<v1::Stylizer::Stub> stub_;
 };
 
-// The bounds below hold with wide margins: preserved outputs measured about
-// 0.3 levels of mean chroma difference, plain ones over 10.
-constexpr double kMaxPreservedChroma = 2.0;
+// Without preserve_color the random test model moves the colours by about
+// 45 levels on average; 5 leaves a wide margin.
 constexpr double kMinPlainChroma = 5.0;
 
 TEST_F(PreserveColorRpcTest, StylizeImageKeepsTheInputsChroma) {
@@ -94,11 +131,9 @@ TEST_F(PreserveColorRpcTest, StylizeImageKeepsTheInputsChroma) {
   ASSERT_EQ(kept.size(), 2u);
   for (int i = 0; i < 2; ++i) {
     SCOPED_TRACE(::testing::Message() << "output " << i);
-    const YccDiff vs_input = Compare(input, kept[i]);
-    EXPECT_LT(vs_input.chroma, kMaxPreservedChroma);
-    EXPECT_GT(vs_input.luma, 3.0) << "the luminance should be stylized";
-    EXPECT_LT(Compare(plain[i], kept[i]).luma, 1.5)
-        << "the luminance should be the model's";
+    ExpectPreserved(input, plain[i], kept[i]);
+    EXPECT_GT(Compare(input, kept[i]).luma, 3.0)
+        << "the luminance should be stylized";
     EXPECT_GT(Compare(input, plain[i]).chroma, kMinPlainChroma)
         << "without the option the model changes the colours";
   }
@@ -110,40 +145,41 @@ TEST_F(PreserveColorRpcTest, StylizeFramesAppliesItPerFrame) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
   std::unique_ptr<Stream> stream = stub_->StylizeFrames(&context);
-  // Frames 0 and 2 ask for it, frame 1 does not (it does not carry over);
-  // the styles do carry over from frame 0.
-  const bool preserve[] = {true, false, true};
-  std::vector<RgbFrame> inputs;
-  for (int i = 0; i < 3; ++i) {
-    inputs.push_back(TestFrame(kW, kH, 10 + i));
+  // Two pictures, each with and without the option (it does not carry
+  // over to the next frame); the style does carry over from frame 0.
+  const bool preserve[] = {true, false, false, true};
+  const RgbFrame pictures[] = {TestFrame(kW, kH, 10), TestFrame(kW, kH, 11)};
+  for (int i = 0; i < 4; ++i) {
     v1::StylizeFramesRequest request;
     request.set_sequence(i);
-    *request.mutable_image() = RawImage(inputs.back());
+    *request.mutable_image() = RawImage(pictures[i / 2]);
     if (i == 0) *request.add_styles() = Index(2);
     request.set_preserve_color(preserve[i]);
     ASSERT_TRUE(stream->Write(request));
   }
   stream->WritesDone();
+  std::vector<RgbFrame> outputs;
   v1::StylizeFramesResponse response;
-  int n = 0;
   while (stream->Read(&response)) {
-    SCOPED_TRACE(::testing::Message() << "frame " << n);
-    ASSERT_LT(n, 3);
+    ASSERT_EQ(response.sequence(), outputs.size());
     ASSERT_EQ(response.images_size(), 1);
     absl::StatusOr<RgbFrame> out = Decode(response.images(0).image());
     ASSERT_TRUE(out.ok()) << out.status();
-    const YccDiff d = Compare(inputs[n], *out);
-    if (preserve[n]) {
-      EXPECT_LT(d.chroma, kMaxPreservedChroma);
-      EXPECT_GT(d.luma, 3.0);
-    } else {
-      EXPECT_GT(d.chroma, kMinPlainChroma);
-    }
-    ++n;
+    outputs.push_back(*std::move(out));
   }
   grpc::Status status = stream->Finish();
   EXPECT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(n, 3);
+  ASSERT_EQ(outputs.size(), 4u);
+  {
+    SCOPED_TRACE("picture 0");
+    ExpectPreserved(pictures[0], outputs[1], outputs[0]);
+    EXPECT_GT(Compare(pictures[0], outputs[1]).chroma, kMinPlainChroma);
+  }
+  {
+    SCOPED_TRACE("picture 1");
+    ExpectPreserved(pictures[1], outputs[2], outputs[3]);
+    EXPECT_GT(Compare(pictures[1], outputs[2]).chroma, kMinPlainChroma);
+  }
 }
 
 }  // namespace
