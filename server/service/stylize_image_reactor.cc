@@ -135,13 +135,15 @@ void StylizeImageReactor::EncodeOutput(int i) {
   if (color_source_ != nullptr) {
     s = media::PreserveColor(*color_source_, &result_.outputs[i]);
   }
-  if (s.ok())
+  if (s.ok()) {
     s = EncodeImage(result_.outputs[i], format_, out->mutable_image());
+  }
   if (!s.ok()) {
     absl::MutexLock lock(&error_mu_);
     if (encode_error_.ok()) encode_error_ = s;
   }
   if (encodes_left_.fetch_sub(1) == 1) {
+    color_source_.reset();  // every output has its colours
     absl::Status error;
     {
       absl::MutexLock lock(&error_mu_);
