@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, styles, "",
 ABSL_FLAG(std::string, out, "",
           "image: output file, or directory for several styles (default: .); "
           "video: output directory (default: .)");
+ABSL_FLAG(bool, preserve_color, false,
+          "image/video: keep the input's colours; the outputs take only the "
+          "stylized luminance (done by the server)");
 // video.
 ABSL_FLAG(int32_t, max_side, 0,
           "video: downscale so the longer side is at most N pixels (0 = keep)");
@@ -149,11 +152,12 @@ usage: stylizer [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]
 
 commands:
   styles                      the model's styles (index and name), device, precision
-  image INPUT [--styles=SPEC] [--out=PATH]
+  image INPUT [--styles=SPEC] [--out=PATH] [--preserve_color]
                               stylize a PNG or JPEG; one file per style
                               (<stem>.<style>.png when several)
   video INPUT [--styles=SPEC] [--out=DIR] [--max_side=N] [--crf=N]
         [--container=mp4|mkv] [--drop_audio] [--contact_sheet=FILE.png]
+        [--preserve_color]
                               stylize a movie; writes DIR/<stem>.<style>.<ext>
   bench [--mode=image|frames|video] [--concurrency=N] [--duration=D | --count=N]
         [--size=WxH] [--input=MOVIE] [--json]
@@ -170,8 +174,8 @@ flags:
   const char* order[] = {
       "server",  "tls",        "ca",       "cert",         "key",
       "token_file", "timeout", "retries",  "progress",     "styles",
-      "out",     "max_side",   "crf",      "container",    "drop_audio",
-      "contact_sheet", "mode", "concurrency", "duration",  "count",
+      "out",     "preserve_color", "max_side", "crf",      "container",
+      "drop_audio", "contact_sheet", "mode", "concurrency", "duration", "count",
       "size",    "input",      "json",     "wait",         "service"};
   for (const char* name : order) {
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);

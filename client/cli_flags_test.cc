@@ -50,6 +50,7 @@ TEST(CliFlagsTest, Help) {
   EXPECT_EQ(Parse({"help"})->command, "help");
   const std::string help = HelpText();
   EXPECT_THAT(help, HasSubstr("--contact_sheet"));
+  EXPECT_THAT(help, HasSubstr("--preserve_color"));
   EXPECT_THAT(help, HasSubstr("(default: localhost:50051)"));
   EXPECT_THAT(help, HasSubstr("exit codes"));
 }

@@ -76,7 +76,8 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
 absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   if (inv.args.size() != 1) {
     return UsageError(
-        "usage: stylizer image INPUT [--styles=SPEC] [--out=PATH]");
+        "usage: stylizer image INPUT [--styles=SPEC] [--out=PATH] "
+        "[--preserve_color]");
   }
   const std::string& input = inv.args[0];
   auto data = ReadFile(input);
@@ -98,6 +99,7 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   request.mutable_image()->set_encoded(*std::move(data));
   for (const auto& s : *styles) *request.add_styles() = s.style;
   request.set_output_format(plan->format);
+  request.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
   auto response = (*client)->StylizeImage(request);
   if (!response.ok()) return response.status();
   if (response->images_size() != static_cast<int>(styles->size())) {

@@ -95,7 +95,7 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     return UsageError(
         "usage: stylizer video INPUT [--styles=SPEC] [--out=DIR] "
         "[--max_side=N] [--crf=N] [--container=mp4|mkv] [--drop_audio] "
-        "[--contact_sheet=FILE.png]");
+        "[--contact_sheet=FILE.png] [--preserve_color]");
   }
   const std::string& input = inv.args[0];
   std::string ext;
@@ -147,6 +147,7 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   job.set_crf(crf);
   job.set_max_side(max_side);
   job.set_drop_audio(absl::GetFlag(FLAGS_drop_audio));
+  job.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
   job.set_input_size((*source)->size());
 
   std::optional<ProgressReporter> progress;

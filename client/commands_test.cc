@@ -160,6 +160,22 @@ TEST_F(CommandsTest, ImageNaming) {
   EXPECT_EQ(ExitCodeFor(Run("image", {Path("photo.png")})), kExitUsage);
 }
 
+TEST_F(CommandsTest, PreserveColorReachesImageAndVideoRequests) {
+  absl::SetFlag(&FLAGS_out, Path("color_out") + "/");
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  ASSERT_TRUE(Run("image", {Path("photo.png")}).ok());
+  EXPECT_FALSE(server_.service().last_preserve_color());
+  absl::SetFlag(&FLAGS_preserve_color, true);
+  ASSERT_TRUE(Run("image", {Path("photo.png")}).ok());
+  EXPECT_TRUE(server_.service().last_preserve_color());
+  absl::SetFlag(&FLAGS_preserve_color, false);
+  ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok());
+  EXPECT_FALSE(server_.service().last_preserve_color());
+  absl::SetFlag(&FLAGS_preserve_color, true);
+  ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok());
+  EXPECT_TRUE(server_.service().last_preserve_color());
+}
+
 TEST_F(CommandsTest, ImageFailuresWriteNothing) {
   const std::string out = Path("img_fail");
   absl::SetFlag(&FLAGS_out, out);

@@ -29,6 +29,11 @@ std::vector<Style> FakeStylizerService::last_styles() const {
   return last_styles_;
 }
 
+bool FakeStylizerService::last_preserve_color() const {
+  absl::MutexLock lock(&mu_);
+  return last_preserve_color_;
+}
+
 bool FakeStylizerService::TakeUnavailable() {
   ++calls;
   int n = fail_unavailable.load();
@@ -61,6 +66,7 @@ grpc::Status FakeStylizerService::StylizeImage(
   {
     absl::MutexLock lock(&mu_);
     last_styles_.assign(request->styles().begin(), request->styles().end());
+    last_preserve_color_ = request->preserve_color();
   }
   const Image& image = request->image();
   if (image.has_encoded() && !LooksLikeImage(image.encoded())) {
@@ -112,6 +118,7 @@ grpc::Status FakeStylizerService::StylizeVideo(
   {
     absl::MutexLock lock(&mu_);
     last_styles_.assign(job.styles().begin(), job.styles().end());
+    last_preserve_color_ = job.preserve_color();
   }
   std::string data;
   while (stream->Read(&request)) {

@@ -31,6 +31,8 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
 
   // The styles of the last StylizeImage or StylizeVideo request.
   std::vector<stylizer::v1::Style> last_styles() const;
+  // The preserve_color of the last StylizeImage or StylizeVideo request.
+  bool last_preserve_color() const;
 
   grpc::Status GetModelInfo(grpc::ServerContext* context,
                             const stylizer::v1::GetModelInfoRequest* request,
@@ -53,6 +55,7 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   bool TakeUnavailable();
   mutable absl::Mutex mu_;
   std::vector<stylizer::v1::Style> last_styles_ ABSL_GUARDED_BY(mu_);
+  bool last_preserve_color_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // The fake service on 127.0.0.1:<free port>, with the standard health service

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/media/frame_convert.h"
+#include "server/media/preserve_color.h"
 
 namespace stylizer {
 namespace media {
@@ -24,6 +25,9 @@ struct VideoPipeline::Entry {
   bool ready = false;
   absl::Status status;
   std::vector<RgbFrame> outputs;
+  // kVideo with preserve_color: the decoded input, whose colours every
+  // output takes (the window's byte limit already counts it).
+  std::shared_ptr<const RgbFrame> color_source;
   // kAudio: the packet, shared read-only by the writers.
   AvPacketPtr packet;
   // Writers done with this entry.
@@ -282,6 +286,7 @@ absl::Status VideoPipeline::DecodeLoop(MovieReader* reader, int width,
     entry->sequence = sequence;
     entry->pts = frame.pts;
     entry->duration = frame.pkt_duration;
+    if (options_.preserve_color) entry->color_source = rgb;
     item->frame.reset();
     if (!PushEntry(std::move(entry))) return error();
     FrameRequest request;
@@ -336,6 +341,12 @@ void VideoPipeline::WriterLoop(int index, MovieWriter* writer) {
     switch (entry->kind) {
       case Entry::Kind::kVideo:
         if (entry->status.ok()) {
+          // color_source is set before the entry enters the window and never
+          // changes; the entry stays until this writer has consumed it.
+          if (entry->color_source != nullptr) {
+            s = PreserveColor(*entry->color_source, &frame);
+            if (!s.ok()) break;
+          }
           const absl::Time encode_start = absl::Now();
           s = writer->WriteVideo(frame, entry->pts, entry->duration);
           if (options_.on_encode_time) {

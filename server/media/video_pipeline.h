@@ -67,6 +67,9 @@ class VideoPipeline {
     int encoder_threads = 0;
     // Leave the audio out of the outputs.
     bool drop_audio = false;
+    // Keep the input's colours: each output frame takes only the stylized
+    // luminance (see preserve_color.h), done by the output's writer thread.
+    bool preserve_color = false;
     // Frames submitted to the job and not yet returned. Default 8.
     int max_frames_in_flight = 8;
     // Stylized frames waiting for the slowest encoder. Default 8.

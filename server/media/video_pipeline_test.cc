@@ -138,6 +138,12 @@ class VideoPipelineTest : public ::testing::Test {
         {"rotated.mp4", "-i '" + Path("unrotated.mp4") +
                             "' -c copy -metadata:s:v:0 rotate=90"},
         {"silent.mp4", src + x264},
+        // Soft colours with smooth edges (most exist at other luminances;
+        // 4:2:0 chroma blurs little): for preserve_color.
+        {"pastel.mp4",
+         "-f lavfi -i testsrc2=size=160x120:rate=15:duration=1 -vf "
+         "eq=saturation=0.5,gblur=sigma=1.5 " +
+             x264},
         {"audio_only.m4a",
          "-f lavfi -i sine=frequency=440:duration=1 -c:a aac"},
         {"long.mp4",
@@ -636,6 +642,61 @@ TEST_F(VideoPipelineTest, RejectsBadOptions) {
   options.crf = 60;
   EXPECT_EQ(VideoPipeline::Start(options, spool->get(), &sink).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(VideoPipelineTest, PreserveColorKeepsTheInputsChroma) {
+  // The fake "stylizes" by inverting, which also inverts the chroma; with
+  // preserve_color the output must be the inverted luminance in the input's
+  // colours.
+  VideoPipeline::Options options = BaseOptions(1);
+  options.preserve_color = true;
+  CollectingSink sink;
+  Run(Bytes("pastel.mp4"), options, &sink);
+  ExpectOutputsMatch("pastel.mp4", &sink, 1, 160, 120, false);
+  const std::string out_path = Path("pastel.mp4.out0.mp4");
+  std::string rgb[2];
+  const std::string paths[] = {Path("pastel.mp4"), out_path};
+  for (int i = 0; i < 2; ++i) {
+    auto decoded = testing::RunCommand(
+        absl::StrCat("ffmpeg -nostdin -v error -i '", paths[i],
+                     "' -f rawvideo -pix_fmt rgb24 -"));
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    rgb[i] = *std::move(decoded);
+  }
+  ASSERT_EQ(rgb[0].size(), rgb[1].size());
+  ASSERT_FALSE(rgb[0].empty());
+  const size_t n = rgb[0].size() / 3;
+  double luma_error = 0, chroma_error = 0, inverted_chroma = 0;
+  size_t fits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double in[3], out[3];
+    for (int c = 0; c < 3; ++c) {
+      in[c] = static_cast<uint8_t>(rgb[0][3 * i + c]);
+      out[c] = static_cast<uint8_t>(rgb[1][3 * i + c]);
+    }
+    const double y_in = 0.299 * in[0] + 0.587 * in[1] + 0.114 * in[2];
+    const double y_out = 0.299 * out[0] + 0.587 * out[1] + 0.114 * out[2];
+    luma_error += std::abs(y_out - (255 - y_in));
+    // Chroma (Cb, Cr) of the input, as offsets from its grey.
+    const double cb = 0.5 * in[2] - 0.168736 * in[0] - 0.331264 * in[1];
+    const double cr = 0.5 * in[0] - 0.418688 * in[1] - 0.081312 * in[2];
+    inverted_chroma += (std::abs(2 * cb) + std::abs(2 * cr)) / 2;
+    bool inside = true;
+    for (int c = 0; c < 3; ++c) {
+      const double v = in[c] + 255 - 2 * y_in;
+      inside = inside && v >= 4 && v <= 251;
+    }
+    if (!inside) continue;
+    ++fits;
+    const double out_cb = 0.5 * out[2] - 0.168736 * out[0] - 0.331264 * out[1];
+    const double out_cr = 0.5 * out[0] - 0.418688 * out[1] - 0.081312 * out[2];
+    chroma_error += (std::abs(out_cb - cb) + std::abs(out_cr - cr)) / 2;
+  }
+  EXPECT_LT(luma_error / n, 4.0);
+  ASSERT_GT(fits, n / 2);
+  EXPECT_LT(chroma_error / fits, 3.0);
+  // What plain inversion would have given, for scale.
+  EXPECT_GT(inverted_chroma / n, 10.0);
 }
 
 }  // namespace

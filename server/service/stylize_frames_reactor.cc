@@ -2,6 +2,7 @@
 #include "server/service/stylize_frames_reactor.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/media/preserve_color.h"
 #include "server/service/image_codec.h"
 #include "server/service/status_util.h"
 #include "server/service/work_pool.h"
@@ -144,6 +145,8 @@ void StylizeFramesReactor::ProcessRequest() {
   pending_meta_.client_sequence = request_.sequence();
   pending_meta_.output_indices = styles_->output_indices;
   pending_meta_.format = format;
+  pending_meta_.color_source =
+      request_.preserve_color() ? pending_.frame : nullptr;
   pending_meta_.memory = std::move(memory);
   TrySubmitPending();
 }
@@ -226,6 +229,10 @@ void StylizeFramesReactor::EncodeResults() {
     for (size_t i = 0; status.ok() && i < result.outputs.size(); ++i) {
       v1::StyledImage* out = response.add_images();
       out->set_output_index(meta.output_indices[i]);
+      if (meta.color_source != nullptr) {
+        status = media::PreserveColor(*meta.color_source, &result.outputs[i]);
+        if (!status.ok()) break;
+      }
       status =
           EncodeImage(result.outputs[i], meta.format, out->mutable_image());
       bytes += out->image().has_raw() ? out->image().raw().rgb().size()

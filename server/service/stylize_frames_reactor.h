@@ -53,6 +53,9 @@ class StylizeFramesReactor
     uint64_t client_sequence = 0;
     std::vector<uint32_t> output_indices;
     v1::ImageFormat format = v1::IMAGE_FORMAT_UNSPECIFIED;
+    // The decoded input when the frame asks for preserve_color, else null
+    // (already counted in `memory`).
+    std::shared_ptr<const RgbFrame> color_source;
     // The frame's input and outputs in the memory budget, held until its
     // response is written.
     MemoryBudget::Reservation memory;

@@ -2,6 +2,7 @@
 #include "server/service/stylize_image_reactor.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/media/preserve_color.h"
 #include "server/service/image_codec.h"
 #include "server/service/status_util.h"
 #include "server/service/work_pool.h"
@@ -62,6 +63,7 @@ void StylizeImageReactor::DecodeAndSubmit() {
   FrameRequest frame_request;
   frame_request.frame = std::make_shared<const RgbFrame>(*std::move(frame));
   frame_request.style_weights = std::move(styles->weights);
+  if (request_->preserve_color()) color_source_ = frame_request.frame;
 
   grpc::Status failure;
   {
@@ -129,13 +131,19 @@ void StylizeImageReactor::OnResult(FrameResult result) {
 void StylizeImageReactor::EncodeOutput(int i) {
   v1::StyledImage* out = response_->mutable_images(i);
   out->set_output_index(output_indices_[i]);
-  absl::Status s =
-      EncodeImage(result_.outputs[i], format_, out->mutable_image());
+  absl::Status s;
+  if (color_source_ != nullptr) {
+    s = media::PreserveColor(*color_source_, &result_.outputs[i]);
+  }
+  if (s.ok()) {
+    s = EncodeImage(result_.outputs[i], format_, out->mutable_image());
+  }
   if (!s.ok()) {
     absl::MutexLock lock(&error_mu_);
     if (encode_error_.ok()) encode_error_ = s;
   }
   if (encodes_left_.fetch_sub(1) == 1) {
+    color_source_.reset();  // every output has its colours
     absl::Status error;
     {
       absl::MutexLock lock(&error_mu_);

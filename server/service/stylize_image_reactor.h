@@ -66,6 +66,8 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
   // Set by DecodeAndSubmit, read by the encode tasks.
   std::vector<uint32_t> output_indices_;
   v1::ImageFormat format_ = v1::IMAGE_FORMAT_UNSPECIFIED;
+  // The decoded input when the request asks for preserve_color, else null.
+  std::shared_ptr<const RgbFrame> color_source_;
   FrameResult result_;
   std::atomic<int> encodes_left_{0};
   absl::Mutex error_mu_;

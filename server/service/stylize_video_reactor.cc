@@ -153,6 +153,7 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
   p.preset = options_.preset;
   p.encoder_threads = options_.encoder_threads;
   p.drop_audio = job.drop_audio();
+  p.preserve_color = job.preserve_color();
   p.max_frames_in_flight = options_.max_frames_in_flight;
   p.max_pending_frames = options_.max_pending_frames;
   p.max_window_bytes = options_.max_window_bytes;
