@@ -48,6 +48,9 @@ void StylizeImageReactor::DecodeAndSubmit() {
   absl::StatusOr<ResolvedStyles> styles =
       service_->ResolveStyles(request_->styles());
   if (!styles.ok()) return FinishOnce(ToGrpcStatus(styles.status()));
+  if (absl::Status s = ReserveMemory(styles->weights.size()); !s.ok()) {
+    return FinishOnce(ToGrpcStatus(s));
+  }
   absl::StatusOr<RgbFrame> frame =
       DecodeImage(image, service_->limits().max_frame_pixels);
   if (!frame.ok()) return FinishOnce(ToGrpcStatus(frame.status()));
@@ -93,6 +96,39 @@ void StylizeImageReactor::DecodeAndSubmit() {
     }
   }
   if (!failure.ok()) FinishOnce(failure);
+}
+
+absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
+  const v1::Image& image = request_->image();
+  uint64_t width = 0;
+  uint64_t height = 0;
+  if (image.has_raw()) {
+    width = image.raw().width();
+    height = image.raw().height();
+    if (image.raw().rgb().size() != width * height * 3) {
+      return absl::OkStatus();  // DecodeImage says why
+    }
+  } else {
+    absl::StatusOr<ImageSize> size = ProbeImageSize(image.encoded());
+    if (!size.ok()) return absl::OkStatus();  // DecodeImage says why
+    width = size->width;
+    height = size->height;
+  }
+  const uint64_t max_pixels = service_->limits().max_frame_pixels;
+  if (width == 0 || height == 0 || width * height > max_pixels) {
+    return absl::OkStatus();  // DecodeImage refuses it before allocating
+  }
+  // Held until the response is sent: the decoded input, and per style the
+  // stylized frame and its encoded copy in the response (at most the raw
+  // size: PNG of noise, or RAW).
+  const int64_t frame_bytes = static_cast<int64_t>(width * height * 3);
+  const int64_t n = static_cast<int64_t>(styles);
+  absl::StatusOr<MemoryBudget::Reservation> reserved = service_->ReserveMemory(
+      frame_bytes * (1 + 2 * n),
+      absl::StrCat("a ", width, "x", height, " image with ", n, " styles"));
+  if (!reserved.ok()) return reserved.status();
+  memory_ = *std::move(reserved);
+  return absl::OkStatus();
 }
 
 void StylizeImageReactor::OnResult(FrameResult result) {
