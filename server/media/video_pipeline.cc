@@ -12,6 +12,13 @@
 namespace stylizer {
 namespace media {
 
+// EstimateEncoderBytes: bytes per output pixel, per pixel and encoder
+// thread, and per encoder regardless of size (x264 context, muxer and I/O
+// buffers).
+constexpr int64_t kEncoderBytesPerPixel = 48;
+constexpr int64_t kEncoderBytesPerPixelPerThread = 8;
+constexpr int64_t kEncoderFixedBytes = int64_t{2} << 20;
+
 // One frame or audio packet of the input, in input order.
 struct VideoPipeline::Entry {
   enum class Kind { kVideo, kAudio, kEnd };
@@ -146,6 +153,24 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
       in_flight = std::max(1, std::min(in_flight, window_frames / 2));
     }
   }
+  int encoder_threads = options_.encoder_threads;
+  if (encoder_threads <= 0) {
+    int cores = static_cast<int>(std::thread::hardware_concurrency());
+    encoder_threads = std::clamp(cores / num_outputs_, 1, 8);
+  }
+  if (options_.reserve_memory) {
+    VideoMemory memory;
+    memory.width = width;
+    memory.height = height;
+    memory.outputs = num_outputs_;
+    memory.window_frames = window_frames;
+    const int64_t frame = static_cast<int64_t>(width) * height * 3;
+    memory.window_bytes = window_frames * frame * (num_outputs_ + 1) + frame;
+    memory.encoder_bytes =
+        num_outputs_ * EstimateEncoderBytes(width, height, encoder_threads);
+    absl::Status s = options_.reserve_memory(memory);
+    if (!s.ok()) return s;
+  }
   {
     absl::MutexLock lock(&mu_);
     frames_estimate_ = info.frames_estimate;
@@ -181,11 +206,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     w.audio_in = audio;
     w.crf = options_.crf;
     w.preset = options_.preset;
-    w.encoder_threads = options_.encoder_threads;
-    if (w.encoder_threads <= 0) {
-      int cores = static_cast<int>(std::thread::hardware_concurrency());
-      w.encoder_threads = std::clamp(cores / num_outputs_, 1, 8);
-    }
+    w.encoder_threads = encoder_threads;
     w.on_bytes = [this, i](absl::string_view bytes) {
       return sink_->OnOutputChunk(i, bytes);
     };
@@ -222,6 +243,14 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   }
   MaybeReportProgress();
   return summary;
+}
+
+int64_t VideoPipeline::EstimateEncoderBytes(int width, int height,
+                                            int threads) {
+  const int64_t pixels = static_cast<int64_t>(width) * height;
+  return pixels * (kEncoderBytesPerPixel +
+                   kEncoderBytesPerPixelPerThread * std::max(threads, 1)) +
+         kEncoderFixedBytes;
 }
 
 bool VideoPipeline::PushEntry(std::unique_ptr<Entry> entry) {
