@@ -29,6 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/batching/job_queue.h"
@@ -117,11 +118,13 @@ class VideoPipeline {
                                                               VideoSink* sink);
 
   // Estimated memory of one output's H.264 encoder and muxer for frames of
-  // `width` x `height` with `threads` encoder threads: x264's frames in
-  // flight (lookahead, B-frames, references, one per thread), the converted
-  // YUV frame and the muxer's buffers. See docs/server.md for the numbers it
-  // was fitted to.
-  static int64_t EstimateEncoderBytes(int width, int height, int threads);
+  // `width` x `height` with x264 `preset` and `threads` encoder threads:
+  // x264's frames in flight (lookahead, B-frames, references, more per
+  // thread), the converted YUV frame and the muxer's fragment. Fitted, a
+  // little above, to the heap growth measured for each preset (see
+  // docs/server.md); an unknown preset counts as the costliest.
+  static int64_t EstimateEncoderBytes(int width, int height,
+                                      absl::string_view preset, int threads);
 
   // Cancels (if still running) and waits for the threads to end.
   ~VideoPipeline();

@@ -16,6 +16,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "server/media/testing/test_movies.h"
+#include "server/media/video_pipeline.h"
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
 #include "server/service/testing/copy_model.h"
@@ -33,12 +34,22 @@ namespace movies = media::testing;
 
 constexpr int64_t kGrpcShare = 600000;
 constexpr int64_t kMiB = 1 << 20;
-// A one-style job's fixed cost: 4 MiB of spool memory, 1 MiB of unsent
+// A one-style job's fixed cost: 12 MiB of spool memory, 1 MiB of unsent
 // output and one 64 KiB chunk per output plus one.
-constexpr int64_t kFixedOneStyle = 4 * kMiB + kMiB + 2 * 64 * 1024;
+constexpr int64_t kFixedOneStyle = 12 * kMiB + kMiB + 2 * 64 * 1024;
+
+// The frames of a 64x48 job with one style: a window of 16 frames (input and
+// output) plus the one being decoded, and one encoder (ultrafast, 1 thread).
+int64_t SmallFrames() {
+  return 16 * 64 * 48 * 3 * 2 + 64 * 48 * 3 +
+         media::VideoPipeline::EstimateEncoderBytes(64, 48, "ultrafast", 1);
+}
+
 // Room for one job's fixed cost and the frames of a small movie, not for two
 // fixed costs.
-constexpr int64_t kBudget = kGrpcShare + 9000000;
+int64_t Budget() {
+  return kGrpcShare + kFixedOneStyle + SmallFrames() + 100000;
+}
 
 bool Eventually(const std::function<bool()>& condition) {
   const absl::Time end = absl::Now() + absl::Seconds(60);
@@ -114,11 +125,11 @@ class VideoMemoryBudgetTest : public ::testing::Test {
     o.queue.max_batch_size = 4;
     o.queue.batch_timeout = absl::Milliseconds(1);
     o.work_threads = 2;
-    o.memory_budget_bytes = kBudget;
+    o.memory_budget_bytes = Budget();
     o.max_receive_message_bytes = 300000;
     o.grpc_memory_quota_bytes = kGrpcShare;
     StylizeVideoOptions video;
-    video.spool_memory_bytes = 4 * kMiB;
+    video.spool_memory_bytes = 12 * kMiB;
     video.max_pending_output_bytes = kMiB;
     video.preset = "ultrafast";
     video.encoder_threads = 1;
@@ -160,6 +171,7 @@ std::string* VideoMemoryBudgetTest::dir_ = nullptr;
 // hint. Once the first ends, the second runs, and everything is given back.
 TEST_F(VideoMemoryBudgetTest, ASecondMovieIsRefusedWhileTheFirstRuns) {
   ASSERT_EQ(Reserved(), kGrpcShare);
+  ASSERT_GT(kFixedOneStyle, SmallFrames() + 100000);  // two do not fit
   const std::string movie = Bytes("small.mp4");
   ASSERT_FALSE(movie.empty());
   {
@@ -174,8 +186,9 @@ TEST_F(VideoMemoryBudgetTest, ASecondMovieIsRefusedWhileTheFirstRuns) {
     VideoCall second = CallVideo(stub_.get(), OneStyle(), movie);
     EXPECT_EQ(second.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
         << second.status.error_message();
-    EXPECT_THAT(second.status.error_message(),
-                HasSubstr(absl::StrCat("upload spool (", 4 * kMiB, " bytes)")));
+    EXPECT_THAT(
+        second.status.error_message(),
+        HasSubstr(absl::StrCat("upload spool (", 12 * kMiB, " bytes)")));
     EXPECT_THAT(second.status.error_message(), HasSubstr("retry"));
     EXPECT_FALSE(second.accepted);
     EXPECT_EQ(Reserved(), kGrpcShare + kFixedOneStyle);
@@ -207,8 +220,8 @@ TEST_F(VideoMemoryBudgetTest, AnAnnouncedSmallUploadIsChargedItsSize) {
   request.mutable_job()->set_input_size(1000);
   ASSERT_TRUE(stream->Write(request));
   ASSERT_TRUE(Eventually([&] { return Reserved() > kGrpcShare; }));
-  // One spool block of 1 MiB instead of 4 MiB.
-  EXPECT_EQ(Reserved(), kGrpcShare + kFixedOneStyle - 3 * kMiB);
+  // One spool block of 1 MiB instead of 12 MiB.
+  EXPECT_EQ(Reserved(), kGrpcShare + kFixedOneStyle - 11 * kMiB);
   context.TryCancel();
   v1::StylizeVideoResponse response;
   while (stream->Read(&response)) {
