@@ -105,18 +105,20 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
   if (image.has_raw()) {
     width = image.raw().width();
     height = image.raw().height();
-    if (image.raw().rgb().size() != width * height * 3) {
-      return absl::OkStatus();  // DecodeImage says why
-    }
   } else {
     absl::StatusOr<ImageSize> size = ProbeImageSize(image.encoded());
     if (!size.ok()) return absl::OkStatus();  // DecodeImage says why
-    width = size->width;
-    height = size->height;
+    width = static_cast<uint64_t>(size->width);
+    height = static_cast<uint64_t>(size->height);
   }
+  // Sizes DecodeImage refuses before allocating anything (each side checked
+  // first, so that the product cannot overflow), and raw pixels of the wrong
+  // length, are left to it.
   const uint64_t max_pixels = service_->limits().max_frame_pixels;
-  if (width == 0 || height == 0 || width * height > max_pixels) {
-    return absl::OkStatus();  // DecodeImage refuses it before allocating
+  if (width == 0 || height == 0 || width > max_pixels || height > max_pixels ||
+      width * height > max_pixels ||
+      (image.has_raw() && image.raw().rgb().size() != width * height * 3)) {
+    return absl::OkStatus();
   }
   // Held until the response is sent: the decoded input, and per style the
   // stylized frame and its encoded copy in the response (at most the raw

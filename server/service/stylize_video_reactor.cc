@@ -44,7 +44,7 @@ v1::VideoInfo ToProto(const media::MovieInfo& info, int width, int height) {
 // each output may add one such chunk past max_pending_output_bytes.
 constexpr int64_t kMaxChunkBytes = 64 * 1024;
 
-// A refusal for a job that could never fit says what makes it smaller.
+// A refusal of a job's frames says what makes them smaller.
 absl::Status WithVideoHint(absl::Status status) {
   if (status.code() != absl::StatusCode::kResourceExhausted) return status;
   return absl::Status(status.code(),
