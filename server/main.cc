@@ -103,7 +103,8 @@ ABSL_FLAG(int, max_send_message_bytes, 512 << 20,
           "Largest response message in bytes (StylizeImage returns every "
           "style in one message).");
 ABSL_FLAG(int64_t, memory_budget_bytes, 0,
-          "Bytes the server may hold for its callers (decoded frames, gRPC "
+          "Bytes the server may hold for its callers (decoded frames and "
+          "images, video jobs' spool memory, frame windows and encoders, gRPC "
           "buffers, the queue). Past it calls get RESOURCE_EXHAUSTED instead "
           "of the process being killed for memory. 0 = 80% of the "
           "container's cgroup memory limit, else of the machine's memory; "

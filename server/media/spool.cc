@@ -67,7 +67,17 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Create(const Options& options) {
   return std::unique_ptr<Spool>(new Spool(options));
 }
 
-Spool::Spool(const Options& options) : options_(options) {}
+Spool::Spool(const Options& options)
+    : options_(options), memory_limit_(options.memory_limit) {}
+
+size_t Spool::MaxMemoryBytes(size_t memory_limit) {
+  return (memory_limit + kBlockSize - 1) / kBlockSize * kBlockSize;
+}
+
+void Spool::LimitMemory(size_t bytes) {
+  absl::MutexLock lock(&mu_);
+  memory_limit_ = std::min(memory_limit_, bytes);
+}
 
 Spool::~Spool() {
   absl::MutexLock lock(&mu_);
@@ -126,7 +136,7 @@ absl::Status Spool::Append(absl::string_view bytes) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "upload is larger than the limit of ", options_.max_size, " bytes"));
     }
-    if (fd_ < 0 && size_ + bytes.size() > options_.memory_limit) {
+    if (fd_ < 0 && size_ + bytes.size() > memory_limit_) {
       absl::Status s = SpillLocked();
       if (!s.ok()) return s;
     }

@@ -53,6 +53,15 @@ class Spool {
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
+  // The memory a spool whose memory limit is `memory_limit` can hold at most
+  // (the limit rounded up to its allocation blocks).
+  static size_t MaxMemoryBytes(size_t memory_limit);
+
+  // Lowers the bytes kept in memory to `bytes` (when lower than now), e.g.
+  // to the announced size of a small upload: the memory the job is charged
+  // for is then all it can use. Call before the first Append.
+  void LimitMemory(size_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+
   // --- Writer side (never blocks on the reader) ---
 
   // Appends the next bytes of the upload. RESOURCE_EXHAUSTED past max_size,
@@ -112,6 +121,7 @@ class Spool {
 
   const Options options_;
   mutable absl::Mutex mu_;
+  size_t memory_limit_ ABSL_GUARDED_BY(mu_);
   // In-memory bytes in fixed blocks (no reallocation peaks), until the spill.
   std::vector<std::unique_ptr<char[]>> blocks_ ABSL_GUARDED_BY(mu_);
   int fd_ ABSL_GUARDED_BY(mu_) = -1;

@@ -57,6 +57,23 @@ TEST(SpoolTest, MovesToAFileBeyondTheMemoryLimit) {
   EXPECT_EQ(c, data[42]);
 }
 
+// A job charged for a small announced upload can use no more memory: past
+// the lowered limit the bytes go to the file.
+TEST(SpoolTest, LimitMemoryMovesToAFileSooner) {
+  auto spool = MakeSpool();  // the default 16 MiB limit
+  spool->LimitMemory(10);
+  spool->LimitMemory(1000);  // only ever lowered
+  ASSERT_TRUE(spool->Append("0123456789").ok());
+  EXPECT_FALSE(spool->on_disk());
+  ASSERT_TRUE(spool->Append("more than announced").ok());
+  EXPECT_TRUE(spool->on_disk());
+  spool->Finish();
+  EXPECT_EQ(ReadAll(spool.get()), "0123456789more than announced");
+  EXPECT_EQ(Spool::MaxMemoryBytes(10), size_t{1} << 20);  // one block
+  EXPECT_EQ(Spool::MaxMemoryBytes(size_t{16} << 20), size_t{16} << 20);
+  EXPECT_EQ(Spool::MaxMemoryBytes((size_t{16} << 20) + 1), size_t{17} << 20);
+}
+
 TEST(SpoolTest, ReadsAcrossMemoryBlocks) {
   auto spool = MakeSpool();
   std::string data(3 * (1 << 20) + 12345, '\0');

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,23 @@
 
 namespace stylizer {
 namespace media {
+
+// EstimateEncoderBytes: per x264 preset, bytes per output pixel with one
+// encoder thread and for each further thread; plus fixed bytes per encoder
+// and per thread (x264's contexts and scratch buffers).
+struct EncoderCost {
+  absl::string_view preset;
+  int64_t bytes_per_pixel;
+  int64_t bytes_per_pixel_per_thread;
+};
+constexpr EncoderCost kEncoderCosts[] = {
+    {"ultrafast", 45, 15}, {"superfast", 90, 24}, {"veryfast", 140, 24},
+    {"faster", 165, 24},   {"fast", 210, 24},     {"medium", 260, 26},
+    {"slow", 315, 26},     {"slower", 335, 26},   {"veryslow", 445, 30},
+    {"placebo", 670, 30},
+};
+constexpr int64_t kEncoderFixedBytes = int64_t{6} << 20;
+constexpr int64_t kEncoderThreadBytes = int64_t{3} << 19;  // 1.5 MiB
 
 // One frame or audio packet of the input, in input order.
 struct VideoPipeline::Entry {
@@ -150,6 +168,25 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
       in_flight = std::max(1, std::min(in_flight, window_frames / 2));
     }
   }
+  int encoder_threads = options_.encoder_threads;
+  if (encoder_threads <= 0) {
+    int cores = static_cast<int>(std::thread::hardware_concurrency());
+    encoder_threads = std::clamp(cores / num_outputs_, 1, 8);
+  }
+  if (options_.reserve_memory) {
+    VideoMemory memory;
+    memory.width = width;
+    memory.height = height;
+    memory.outputs = num_outputs_;
+    memory.window_frames = window_frames;
+    const int64_t frame = static_cast<int64_t>(width) * height * 3;
+    memory.window_bytes = window_frames * frame * (num_outputs_ + 1) + frame;
+    memory.encoder_bytes =
+        num_outputs_ *
+        EstimateEncoderBytes(width, height, options_.preset, encoder_threads);
+    absl::Status s = options_.reserve_memory(memory);
+    if (!s.ok()) return s;
+  }
   {
     absl::MutexLock lock(&mu_);
     frames_estimate_ = info.frames_estimate;
@@ -185,11 +222,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     w.audio_in = audio;
     w.crf = options_.crf;
     w.preset = options_.preset;
-    w.encoder_threads = options_.encoder_threads;
-    if (w.encoder_threads <= 0) {
-      int cores = static_cast<int>(std::thread::hardware_concurrency());
-      w.encoder_threads = std::clamp(cores / num_outputs_, 1, 8);
-    }
+    w.encoder_threads = encoder_threads;
     w.on_bytes = [this, i](absl::string_view bytes) {
       return sink_->OnOutputChunk(i, bytes);
     };
@@ -226,6 +259,20 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   }
   MaybeReportProgress();
   return summary;
+}
+
+int64_t VideoPipeline::EstimateEncoderBytes(int width, int height,
+                                            absl::string_view preset,
+                                            int threads) {
+  EncoderCost cost = kEncoderCosts[std::size(kEncoderCosts) - 1];
+  for (const EncoderCost& c : kEncoderCosts) {
+    if (c.preset == preset) cost = c;
+  }
+  threads = std::max(threads, 1);
+  const int64_t pixels = static_cast<int64_t>(width) * height;
+  return pixels * (cost.bytes_per_pixel +
+                   cost.bytes_per_pixel_per_thread * (threads - 1)) +
+         kEncoderFixedBytes + kEncoderThreadBytes * threads;
 }
 
 bool VideoPipeline::PushEntry(std::unique_ptr<Entry> entry) {

@@ -29,6 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/batching/job_queue.h"
@@ -39,6 +40,19 @@
 
 namespace stylizer {
 namespace media {
+
+// What a job will hold once its frame size is known, for the server's memory
+// budget: the window's RGB frames and the encoders' estimated working memory.
+struct VideoMemory {
+  int width = 0;  // stylized frames
+  int height = 0;
+  int outputs = 0;
+  int window_frames = 0;
+  int64_t window_bytes = 0;   // window_frames x (input + outputs), plus the
+                              // frame being decoded
+  int64_t encoder_bytes = 0;  // all outputs' encoders and muxers together
+  int64_t total() const { return window_bytes + encoder_bytes; }
+};
 
 class VideoPipeline {
  public:
@@ -88,6 +102,10 @@ class VideoPipeline {
     absl::Time deadline = absl::InfiniteFuture();
     // For logs.
     std::string name;
+    // Optional: called once the input is probed, before JobAccepted, any
+    // decoding or encoder: a non-OK return (RESOURCE_EXHAUSTED when the
+    // memory budget cannot hold the job) ends the job with that status.
+    std::function<absl::Status(const VideoMemory&)> reserve_memory;
     // Optional timing hooks (called on the job's threads; must be cheap and
     // thread-safe): demux + decode + convert of one frame, and convert +
     // encode + mux of one frame of one output.
@@ -101,6 +119,15 @@ class VideoPipeline {
   static absl::StatusOr<std::unique_ptr<VideoPipeline>> Start(Options options,
                                                               Spool* spool,
                                                               VideoSink* sink);
+
+  // Estimated memory of one output's H.264 encoder and muxer for frames of
+  // `width` x `height` with x264 `preset` and `threads` encoder threads:
+  // x264's frames in flight (lookahead, B-frames, references, more per
+  // thread), the converted YUV frame and the muxer's fragment. Fitted, a
+  // little above, to the heap growth measured for each preset (see
+  // docs/server.md); an unknown preset counts as the costliest.
+  static int64_t EstimateEncoderBytes(int width, int height,
+                                      absl::string_view preset, int threads);
 
   // Cancels (if still running) and waits for the threads to end.
   ~VideoPipeline();

@@ -237,7 +237,19 @@ class Metrics::Impl : public QueueObserver {
         serving_(Plain(prometheus::BuildGauge()
                            .Name("stylizer_serving")
                            .Help("1 while the health service says SERVING")
-                           .Register(*registry_))) {
+                           .Register(*registry_))),
+        memory_budget_(
+            Plain(prometheus::BuildGauge()
+                      .Name("stylizer_memory_budget_bytes")
+                      .Help("The memory budget for what the server holds for "
+                            "callers (--memory_budget_bytes; 0 = no budget)")
+                      .Register(*registry_))),
+        memory_reserved_(Plain(
+            prometheus::BuildGauge()
+                .Name("stylizer_memory_reserved_bytes")
+                .Help("Bytes reserved in the memory budget now: gRPC's quota, "
+                      "frames, images and video jobs being served")
+                .Register(*registry_))) {
     prometheus::BuildGauge()
         .Name("stylizer_build_info")
         .Help("Build of this server (value 1)")
@@ -366,6 +378,8 @@ class Metrics::Impl : public QueueObserver {
   Histogram& encode_;
   Family<Gauge>& model_info_;
   Gauge& serving_;
+  Gauge& memory_budget_;
+  Gauge& memory_reserved_;
 
  private:
   // The single series of a family without labels.
@@ -458,6 +472,14 @@ void Metrics::SetDeviceMemoryCallback(DeviceMemoryCallback callback) {
 }
 
 void Metrics::SetServing(bool serving) { impl_->serving_.Set(serving ? 1 : 0); }
+
+void Metrics::SetMemoryBudget(int64_t capacity_bytes) {
+  impl_->memory_budget_.Set(static_cast<double>(capacity_bytes));
+}
+
+void Metrics::SetMemoryReserved(int64_t bytes) {
+  impl_->memory_reserved_.Set(static_cast<double>(bytes));
+}
 
 void Metrics::RecordRequest(absl::string_view method, absl::StatusCode code,
                             absl::Duration duration) {

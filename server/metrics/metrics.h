@@ -16,6 +16,7 @@
 //   video_job_duration_seconds             decode_seconds, encode_seconds
 //   model_info{name,device,precision,styles}  build_info{version,compiler}
 //   serving                                device_memory_bytes{device,kind}
+//   memory_budget_bytes                    memory_reserved_bytes
 // docs/operations.md explains each one and its buckets.
 #ifndef STYLIZER_SERVER_METRICS_METRICS_H_
 #define STYLIZER_SERVER_METRICS_METRICS_H_
@@ -134,6 +135,11 @@ class Metrics {
   void SetDeviceMemoryCallback(DeviceMemoryCallback callback);
   // Sets the serving gauge (1 = health SERVING, 0 = not serving/draining).
   void SetServing(bool serving);
+  // Sets memory_budget_bytes: the server's memory budget (0 = none).
+  void SetMemoryBudget(int64_t capacity_bytes);
+  // Sets memory_reserved_bytes: the bytes reserved in it now. Cheap (one
+  // atomic store): the budget calls it on every reservation and release.
+  void SetMemoryReserved(int64_t bytes);
 
   // --- RPC hooks (thread-safe, cheap; never block) ---
 

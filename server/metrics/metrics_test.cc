@@ -301,6 +301,26 @@ TEST_F(MetricsTest, ServingGauge) {
               Optional(0.0));
 }
 
+TEST_F(MetricsTest, MemoryBudgetGauges) {
+  // Present from the start (0: no budget, nothing reserved).
+  std::vector<Sample> samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(samples, "stylizer_memory_budget_bytes"),
+              Optional(0.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_memory_reserved_bytes"),
+              Optional(0.0));
+  metrics_->SetMemoryBudget(int64_t{12} << 30);
+  metrics_->SetMemoryReserved(3000000);
+  samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(samples, "stylizer_memory_budget_bytes"),
+              Optional(static_cast<double>(int64_t{12} << 30)));
+  EXPECT_THAT(FindValue(samples, "stylizer_memory_reserved_bytes"),
+              Optional(3000000.0));
+  metrics_->SetMemoryReserved(0);
+  EXPECT_THAT(
+      FindValue(ScrapeHttp(*metrics_), "stylizer_memory_reserved_bytes"),
+      Optional(0.0));
+}
+
 TEST_F(MetricsTest, DeviceMemoryIsSampledAtScrapeTime) {
   EXPECT_EQ(CountSeries(ScrapeHttp(*metrics_), "stylizer_device_memory_bytes"),
             0);

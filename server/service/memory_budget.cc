@@ -28,8 +28,8 @@ void MemoryBudget::Reservation::Release() {
   bytes_ = 0;
 }
 
-MemoryBudget::MemoryBudget(int64_t capacity_bytes)
-    : capacity_(capacity_bytes) {}
+MemoryBudget::MemoryBudget(int64_t capacity_bytes, Observer observer)
+    : capacity_(capacity_bytes), observer_(std::move(observer)) {}
 
 absl::StatusOr<MemoryBudget::Reservation> MemoryBudget::Reserve(
     int64_t bytes, absl::string_view what) {
@@ -52,6 +52,7 @@ absl::StatusOr<MemoryBudget::Reservation> MemoryBudget::Reserve(
                      bytes, "); retry in a few seconds or on another replica"));
   }
   reserved_ += bytes;
+  if (observer_) observer_(reserved_);
   return Reservation(this, bytes);
 }
 
@@ -63,6 +64,7 @@ int64_t MemoryBudget::reserved() const {
 void MemoryBudget::Give(int64_t bytes) {
   absl::MutexLock lock(&mu_);
   reserved_ -= bytes;
+  if (observer_) observer_(reserved_);
 }
 
 }  // namespace stylizer

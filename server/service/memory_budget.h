@@ -7,6 +7,7 @@
 #define STYLIZER_SERVER_SERVICE_MEMORY_BUDGET_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -40,8 +41,13 @@ class MemoryBudget {
     int64_t bytes_ = 0;
   };
 
+  // Told the bytes reserved after every reservation and release (under the
+  // budget's lock, so calls come in order): must be quick and must not call
+  // back into the budget. For the stylizer_memory_reserved_bytes gauge.
+  using Observer = std::function<void(int64_t reserved_bytes)>;
+
   // `capacity_bytes` > 0. The budget must outlive its reservations.
-  explicit MemoryBudget(int64_t capacity_bytes);
+  explicit MemoryBudget(int64_t capacity_bytes, Observer observer = nullptr);
   MemoryBudget(const MemoryBudget&) = delete;
   MemoryBudget& operator=(const MemoryBudget&) = delete;
 
@@ -59,6 +65,7 @@ class MemoryBudget {
   void Give(int64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
   const int64_t capacity_;
+  const Observer observer_;
   mutable absl::Mutex mu_;
   int64_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
 };

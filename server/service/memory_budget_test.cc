@@ -4,6 +4,7 @@
 #include "server/service/memory_budget.h"
 
 #include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -64,6 +65,20 @@ TEST(MemoryBudgetTest, MoreThanTheWholeBudgetSaysSo) {
   EXPECT_EQ(budget.Reserve(-1, "x").status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(budget.Reserve(0, "nothing").ok());
+}
+
+TEST(MemoryBudgetTest, ObserverHearsEveryChange) {
+  std::vector<int64_t> seen;
+  MemoryBudget budget(100,
+                      [&seen](int64_t reserved) { seen.push_back(reserved); });
+  {
+    absl::StatusOr<MemoryBudget::Reservation> a = budget.Reserve(60, "a");
+    ASSERT_TRUE(a.ok());
+    EXPECT_FALSE(budget.Reserve(50, "b").ok());  // refused: nothing changes
+    absl::StatusOr<MemoryBudget::Reservation> c = budget.Reserve(30, "c");
+    ASSERT_TRUE(c.ok());
+  }
+  EXPECT_THAT(seen, ::testing::ElementsAre(60, 90, 60, 0));
 }
 
 }  // namespace

@@ -182,8 +182,15 @@ absl::Status Server::Start() {
                           : std::max(1u, std::thread::hardware_concurrency());
   pool_ = std::make_unique<WorkPool>(threads);
   if (options_.memory_budget_bytes > 0) {
-    memory_budget_ =
-        std::make_unique<MemoryBudget>(options_.memory_budget_bytes);
+    MemoryBudget::Observer observer;
+    if (Metrics* metrics = options_.metrics) {
+      metrics->SetMemoryBudget(options_.memory_budget_bytes);
+      observer = [metrics](int64_t reserved) {
+        metrics->SetMemoryReserved(reserved);
+      };
+    }
+    memory_budget_ = std::make_unique<MemoryBudget>(
+        options_.memory_budget_bytes, std::move(observer));
     if (options_.grpc_memory_quota_bytes > 0) {
       absl::StatusOr<MemoryBudget::Reservation> share = memory_budget_->Reserve(
           options_.grpc_memory_quota_bytes, "gRPC's buffer quota");

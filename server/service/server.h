@@ -68,7 +68,8 @@ class Server {
     // 4K outputs in one response).
     int max_send_message_bytes = 512 << 20;
     // One bound on the bytes the server holds for callers (see
-    // memory_budget.h): decoded frames of StylizeFrames are reserved in it,
+    // memory_budget.h): StylizeFrames frames, StylizeImage calls and video
+    // jobs (spool, window, encoders, unsent output) are reserved in it,
     // gRPC's buffer quota is carved out of it, and the queue's
     // max_queued_bytes is capped by what remains. Default 0 = no budget.
     int64_t memory_budget_bytes = 0;

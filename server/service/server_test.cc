@@ -9,12 +9,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "server/metrics/metrics.h"
 #include "server/service/image_codec.h"
 #include "server/service/testing/copy_model.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
@@ -249,6 +251,125 @@ TEST_F(MemoryBudgetServerTest, FrameStreamsReserveAndGiveBack) {
   EXPECT_TRUE(Eventually([&] {
     return server_->memory_budget()->reserved() == 600000;
   })) << server_->memory_budget()->reserved();
+}
+
+// A CopyModel whose batches wait while it is held.
+class GatedCopyModel : public testing::CopyModel {
+ public:
+  GatedCopyModel() : CopyModel(4) {}
+  absl::Status Stylize(const FrameBatch& batch) override {
+    absl::MutexLock lock(&mu_);
+    ++waiting_;
+    mu_.Await(absl::Condition(
+        +[](bool* held) { return !*held; }, &held_));
+    --waiting_;
+    return CopyModel::Stylize(batch);
+  }
+  void Hold(bool held) {
+    absl::MutexLock lock(&mu_);
+    held_ = held;
+  }
+  bool Waiting() {
+    absl::MutexLock lock(&mu_);
+    return waiting_ > 0;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// The servers' metrics, shared by the tests of this process (they must
+// outlive every server).
+Metrics* TestMetrics() {
+  static Metrics* metrics = [] {
+    Metrics::Options options;
+    options.port = -1;
+    return Metrics::Create(options).value().release();
+  }();
+  return metrics;
+}
+
+class ImageMemoryBudgetTest : public MemoryBudgetServerTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    MemoryBudgetServerTest::Configure(o);
+    o->metrics = TestMetrics();
+    o->load_model = [this]() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
+      auto model = std::make_unique<GatedCopyModel>();
+      model_ = model.get();
+      return std::unique_ptr<StyleModel>(std::move(model));
+    };
+  }
+  int64_t Reserved() const { return server_->memory_budget()->reserved(); }
+
+  GatedCopyModel* model_ = nullptr;  // owned by the server
+};
+
+// A still image holds its decoded input and its outputs (raw and encoded) in
+// the budget from before decoding until its response is sent; one that does
+// not fit beside it is refused with RESOURCE_EXHAUSTED and a retry hint; the
+// gauges follow.
+TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
+  EXPECT_EQ(Reserved(), 600000);
+  model_->Hold(true);
+  // 100x100 with 2 styles: 30000 * (1 + 2 * 2) = 150000 bytes.
+  v1::StylizeImageRequest held_request;
+  *held_request.mutable_image() = Raw(Frame(100, 100, 1));
+  held_request.add_styles()->set_index(1);
+  held_request.add_styles()->set_index(2);
+  held_request.set_output_format(v1::IMAGE_FORMAT_PNG);
+  grpc::Status held_status;
+  v1::StylizeImageResponse held_response;
+  std::thread held_call([&] {
+    grpc::ClientContext context;
+    held_status = stub_->StylizeImage(&context, held_request, &held_response);
+  });
+  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+  EXPECT_EQ(Reserved(), 750000);
+  const std::string scraped = TestMetrics()->Scrape();
+  EXPECT_THAT(scraped,
+              ::testing::HasSubstr("stylizer_memory_budget_bytes 2000000"));
+  EXPECT_THAT(scraped,
+              ::testing::HasSubstr("stylizer_memory_reserved_bytes 750000"));
+
+  // 150x150 with 9 styles: 67500 * 19 = 1282500 bytes, more than the
+  // 1250000 left beside the held image, though alone it fits in the 1400000
+  // left beside gRPC's share. Sized from the PNG's header.
+  v1::StylizeImageRequest big;
+  ASSERT_TRUE(
+      EncodeImage(Frame(150, 150, 2), v1::IMAGE_FORMAT_PNG, big.mutable_image())
+          .ok());
+  for (int i = 0; i < 9; ++i) big.add_styles()->set_index(i % 4);
+  big.set_output_format(v1::IMAGE_FORMAT_JPEG);  // a small response
+  {
+    grpc::ClientContext context;
+    v1::StylizeImageResponse response;
+    const grpc::Status status = stub_->StylizeImage(&context, big, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << status.error_message();
+    EXPECT_THAT(status.error_message(),
+                ::testing::HasSubstr("150x150 image with 9 styles"));
+    EXPECT_THAT(status.error_message(), ::testing::HasSubstr("retry"));
+  }
+  EXPECT_EQ(Reserved(), 750000);
+
+  model_->Hold(false);
+  held_call.join();
+  ASSERT_TRUE(held_status.ok()) << held_status.error_message();
+  ASSERT_EQ(held_response.images_size(), 2);
+  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
+  EXPECT_THAT(TestMetrics()->Scrape(),
+              ::testing::HasSubstr("stylizer_memory_reserved_bytes 600000"));
+
+  // Alone it fits, and is given back once answered.
+  grpc::ClientContext context;
+  v1::StylizeImageResponse response;
+  const grpc::Status status = stub_->StylizeImage(&context, big, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.images_size(), 9);
+  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
 }
 
 class IdleTimeoutServerTest : public ServerTest {

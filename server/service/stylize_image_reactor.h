@@ -40,6 +40,11 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
 
   // Work-pool steps.
   void DecodeAndSubmit();
+  // Reserves the decoded input and the outputs of `styles` styles in the
+  // memory budget, sized from the image's header; sets memory_. Leaves
+  // images whose size cannot be read or is over the pixel limit to
+  // DecodeImage, which refuses them.
+  absl::Status ReserveMemory(size_t styles);
   void EncodeOutput(int i);
 
   // Queue thread: the frame's outputs (or why there are none).
@@ -57,6 +62,10 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
 
   // gRPC's reference (dropped in OnDone) plus one per pending task or result.
   std::atomic<int> refs_{1};
+
+  // The call's bytes in the memory budget, given back when the reactor is
+  // deleted (the response has been sent or the call has ended).
+  MemoryBudget::Reservation memory_;
 
   absl::Mutex mu_;
   std::unique_ptr<Job> job_ ABSL_GUARDED_BY(mu_);

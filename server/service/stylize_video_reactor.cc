@@ -40,6 +40,19 @@ v1::VideoInfo ToProto(const media::MovieInfo& info, int width, int height) {
   return out;
 }
 
+// The most bytes an encoder hands on at once (MovieWriter's I/O buffer):
+// each output may add one such chunk past max_pending_output_bytes.
+constexpr int64_t kMaxChunkBytes = 64 * 1024;
+
+// A refusal of a job's frames says what makes them smaller.
+absl::Status WithVideoHint(absl::Status status) {
+  if (status.code() != absl::StatusCode::kResourceExhausted) return status;
+  return absl::Status(status.code(),
+                      absl::StrCat(status.message(),
+                                   " (a smaller max_side or fewer styles "
+                                   "lowers what a video job needs)"));
+}
+
 size_t ResponseBytes(const v1::StylizeVideoResponse& r) {
   return r.has_chunk() ? r.chunk().data().size() : 64;
 }
@@ -138,6 +151,11 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
                      options_.max_upload_bytes, " bytes"));
   }
   output_indices_ = styles->output_indices;
+  if (absl::Status s = ReserveFixedMemory(
+          job.input_size(), static_cast<int>(output_indices_.size()));
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
 
   media::VideoPipeline::Options p;
   p.style_weights = std::move(styles->weights);
@@ -161,6 +179,9 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
   p.progress_interval = options_.progress_interval;
   p.deadline = CallDeadline(*context_);
   p.name = absl::StrCat(kMethod, " ", job_id_);
+  p.reserve_memory = [this](const media::VideoMemory& memory) {
+    return ReserveFrameMemory(memory);
+  };
   if (Metrics* metrics = service_->metrics()) {
     p.on_decode_time = [metrics](absl::Duration d) {
       metrics->RecordDecode(d);
@@ -181,6 +202,43 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
   }
   if (cancel != nullptr) cancel->Cancel(absl::CancelledError("the call ended"));
   return grpc::Status::OK;
+}
+
+absl::Status StylizeVideoReactor::ReserveFixedMemory(uint64_t input_size,
+                                                     int outputs) {
+  size_t spool_limit = options_.spool_memory_bytes;
+  if (input_size > 0 && input_size < spool_limit) {
+    // A small announced upload: charge its size and keep no more in memory
+    // (a client that sends more spills to the temporary file).
+    spool_limit = static_cast<size_t>(input_size);
+    spool_->LimitMemory(spool_limit);
+  }
+  const int64_t spool_bytes =
+      static_cast<int64_t>(media::Spool::MaxMemoryBytes(spool_limit));
+  const int64_t output_bytes =
+      static_cast<int64_t>(options_.max_pending_output_bytes) +
+      (outputs + 1) * kMaxChunkBytes;
+  absl::StatusOr<MemoryBudget::Reservation> reserved = service_->ReserveMemory(
+      spool_bytes + output_bytes,
+      absl::StrCat("a video job's upload spool (", spool_bytes,
+                   " bytes) and unsent output (", output_bytes, " bytes)"));
+  if (!reserved.ok()) return reserved.status();
+  fixed_memory_ = *std::move(reserved);
+  return absl::OkStatus();
+}
+
+absl::Status StylizeVideoReactor::ReserveFrameMemory(
+    const media::VideoMemory& memory) {
+  absl::StatusOr<MemoryBudget::Reservation> reserved = service_->ReserveMemory(
+      memory.total(),
+      absl::StrCat("the frame window (", memory.window_frames, " frames, ",
+                   memory.window_bytes, " bytes) and ", memory.outputs,
+                   " encoders (", memory.encoder_bytes, " bytes) of a ",
+                   memory.width, "x", memory.height, " video job"));
+  if (!reserved.ok()) return WithVideoHint(reserved.status());
+  absl::MutexLock lock(&mu_);
+  frame_memory_ = *std::move(reserved);
+  return absl::OkStatus();
 }
 
 void StylizeVideoReactor::OnReadDone(bool ok) {

@@ -93,6 +93,11 @@ class StylizeVideoReactor final : public VideoReactor,
 
   // Handles the first message; returns the error that ends the call.
   grpc::Status StartJob(const v1::VideoJob& job);
+  // Reserves the job's fixed cost (see fixed_memory_); RESOURCE_EXHAUSTED
+  // with the numbers when the budget cannot hold it now.
+  absl::Status ReserveFixedMemory(uint64_t input_size, int outputs);
+  // The pipeline's reserve_memory hook (on its thread).
+  absl::Status ReserveFrameMemory(const media::VideoMemory& memory);
   // Stores one upload chunk (on the work pool), then reads on.
   void AppendChunk(const std::string& chunk);
   // Reads the next message now, or once the spool wants more bytes.
@@ -136,9 +141,15 @@ class StylizeVideoReactor final : public VideoReactor,
 
   // Declared before pipeline_: destroyed after it.
   std::unique_ptr<media::Spool> spool_;
+  // The job's bytes in the memory budget: its fixed cost (spool memory and
+  // responses waiting to be written), reserved when the VideoJob arrives,
+  // and its frame window and encoders, reserved once the input is probed.
+  // Given back when the reactor is deleted, after the pipeline has ended.
+  MemoryBudget::Reservation fixed_memory_;  // read path only
 
   absl::Mutex mu_;
   std::unique_ptr<media::VideoPipeline> pipeline_ ABSL_GUARDED_BY(mu_);
+  MemoryBudget::Reservation frame_memory_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::StylizeVideoResponse> responses_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   v1::StylizeVideoResponse writing_ ABSL_GUARDED_BY(mu_);
