@@ -11,7 +11,11 @@
 #include "client/rpc_errors.h"
 
 // Global flags.
-ABSL_FLAG(std::string, server, "localhost:50051", "host:port of stylizer-server");
+ABSL_FLAG(std::string, server, "localhost:50051",
+          "stylizer-server as a gRPC target: host:port, dns:///name:port or "
+          "ipv4:addr:port,addr:port,...; calls are balanced round-robin over "
+          "every address the name resolves to, skipping replicas that are not "
+          "SERVING");
 ABSL_FLAG(bool, tls, false, "connect with TLS (implied by --ca and --cert)");
 ABSL_FLAG(std::string, ca, "",
           "PEM file of the CA that signed the server's certificate (empty: "
