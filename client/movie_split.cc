@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <memory>
 
 extern "C" {
@@ -487,17 +488,55 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   }
   size_t part = 0;
   bool have_v = false, have_a = false;
+  // Packets read ahead of `vp` in the current part. A Matroska reader knows
+  // no decode time for the first packets of a movie with B-frames; the muxer
+  // needs increasing ones, so they get the ticks just before the first known
+  // one (Matroska stores none anyway).
+  std::deque<PacketPtr> ahead;
+  constexpr size_t kMaxLookahead = 256;
+  auto fill = [&]() -> absl::Status {
+    while (ahead.empty() && part < parts.size()) {
+      while (ahead.size() < kMaxLookahead) {
+        PacketPtr p(av_packet_alloc());
+        if (p == nullptr) return absl::ResourceExhaustedError("out of memory");
+        auto more = NextPacket(parts[part].get(), part_video[part], p.get());
+        if (!more.ok()) return more.status();
+        if (!*more) break;
+        const bool known = p->dts != AV_NOPTS_VALUE;
+        ahead.push_back(std::move(p));
+        if (known) break;
+      }
+      if (ahead.empty()) {
+        ++part;
+        continue;
+      }
+      int64_t next = ahead.back()->dts;
+      if (next == AV_NOPTS_VALUE) {
+        next = ahead.back()->pts;
+        for (const auto& p : ahead) next = std::min(next, p->pts);
+        int64_t k = static_cast<int64_t>(ahead.size());
+        for (auto& p : ahead) p->dts = next - k--;
+      } else {
+        int64_t k = static_cast<int64_t>(ahead.size()) - 1;
+        for (auto& p : ahead) {
+          if (p->dts == AV_NOPTS_VALUE) p->dts = next - k;
+          --k;
+        }
+      }
+      for (auto& p : ahead) {
+        if (p->pts != AV_NOPTS_VALUE) p->pts -= part_shift[part];
+        if (p->dts != AV_NOPTS_VALUE) p->dts -= part_shift[part];
+      }
+    }
+    return absl::OkStatus();
+  };
   auto next_video = [&]() -> absl::Status {
     have_v = false;
-    while (part < parts.size()) {
-      auto more = NextPacket(parts[part].get(), part_video[part], vp.get());
-      if (!more.ok()) return more.status();
-      if (*more) {
-        have_v = true;
-        return absl::OkStatus();
-      }
-      ++part;
-    }
+    absl::Status st = fill();
+    if (!st.ok() || ahead.empty()) return st;
+    av_packet_move_ref(vp.get(), ahead.front().get());
+    ahead.pop_front();
+    have_v = true;
     return absl::OkStatus();
   };
   auto next_audio = [&]() -> absl::Status {
@@ -513,8 +552,7 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   while (s.ok() && (have_v || have_a)) {
     bool video_first = have_v;
     if (have_v && have_a) {
-      int64_t vt = vp->dts != AV_NOPTS_VALUE ? vp->dts : vp->pts;
-      if (vt != AV_NOPTS_VALUE) vt -= part_shift[part];
+      const int64_t vt = vp->dts != AV_NOPTS_VALUE ? vp->dts : vp->pts;
       const int64_t at = ap->dts != AV_NOPTS_VALUE ? ap->dts : ap->pts;
       const AVRational vtb = parts[part]->streams[part_video[part]]->time_base;
       const AVRational atb = src->streams[src_audio]->time_base;
@@ -522,9 +560,6 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
                     av_compare_ts(vt, vtb, at, atb) <= 0;
     }
     if (video_first) {
-      const int64_t shift = part_shift[part];
-      if (vp->pts != AV_NOPTS_VALUE) vp->pts -= shift;
-      if (vp->dts != AV_NOPTS_VALUE) vp->dts -= shift;
       s = WritePacket(out.get(), vp.get(),
                       parts[part]->streams[part_video[part]]->time_base,
                       out_video);
