@@ -6,6 +6,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <unordered_map>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -165,6 +166,50 @@ absl::StatusOr<bool> NextPacket(AVFormatContext* f, int index, AVPacket* p) {
     if (p->stream_index == index) return true;
     av_packet_unref(p);
   }
+}
+
+// Decode times for the joined video as one encoder would have made them.
+// Each segment's encoder starts its decode times before its first frame by
+// a delay that depends on the first frames' spacing; after that, an encoder
+// with B-frames (x264) gives packet i the i-th smallest presentation time,
+// `delay` packets back. That pattern is read off the first segment and
+// applied across the whole movie. Empty when the first segment does not
+// follow it (then overlapping decode times are only moved up).
+std::vector<int64_t> OneEncoderDecodeTimes(
+    const std::vector<std::vector<std::pair<int64_t, int64_t>>>& parts,
+    const std::vector<int64_t>& shifts) {
+  std::vector<int64_t> pts_all;
+  std::vector<int64_t> dts0, pts0;
+  for (size_t k = 0; k < parts.size(); ++k) {
+    for (const auto& [pts, dts] : parts[k]) {
+      if (pts == AV_NOPTS_VALUE || dts == AV_NOPTS_VALUE) return {};
+      pts_all.push_back(pts - shifts[k]);
+      if (k == 0) {
+        pts0.push_back(pts - shifts[k]);
+        dts0.push_back(dts - shifts[k]);
+      }
+    }
+  }
+  std::vector<int64_t> sorted0 = pts0;
+  std::sort(sorted0.begin(), sorted0.end());
+  constexpr size_t kMaxDelay = 16;
+  for (size_t d = 0; d <= kMaxDelay && d + 2 < dts0.size(); ++d) {
+    bool fits = true;
+    for (size_t i = d + 1; i < dts0.size() && fits; ++i) {
+      fits = dts0[i] == sorted0[i - d];
+    }
+    if (!fits) continue;
+    std::vector<int64_t> sorted = pts_all;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<int64_t> dts(pts_all.size());
+    for (size_t i = 0; i < dts.size(); ++i) {
+      dts[i] = i <= d ? dts0[i] : sorted[i - d];
+      // A valid decode order only: increasing, never after presentation.
+      if ((i > 0 && dts[i] <= dts[i - 1]) || dts[i] > pts_all[i]) return {};
+    }
+    return dts;
+  }
+  return {};
 }
 
 }  // namespace
@@ -360,9 +405,12 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   std::vector<int> part_video;
   // Ticks (in the part's time base) by which the part's muxer delayed it.
   std::vector<int64_t> part_shift;
+  // Each part's presentation and decode times in decode order, as read.
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> part_times;
   for (size_t i = 0; i < stylized.size(); ++i) {
     const std::string& path = stylized[i];
     int64_t min_pts = AV_NOPTS_VALUE;
+    part_times.emplace_back();
     {
       auto scan = OpenInput(path);
       if (!scan.ok()) return scan.status();
@@ -381,6 +429,7 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
             (min_pts == AV_NOPTS_VALUE || p->pts < min_pts)) {
           min_pts = p->pts;
         }
+        part_times.back().emplace_back(p->pts, p->dts);
         av_packet_unref(p.get());
       }
     }
@@ -408,19 +457,39 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
           "versions or settings?); run without --split");
     }
   }
-  InputPtr src;
-  int src_audio = -1;
-  if (with_audio) {
-    auto input = OpenInput(source);
-    if (!input.ok()) return input.status();
-    src = *std::move(input);
-    src_audio = BestAudio(src.get(), BestVideo(src.get()));
-    if (src_audio >= 0) {
-      for (unsigned i = 0; i < src->nb_streams; ++i) {
-        if (static_cast<int>(i) != src_audio) {
-          src->streams[i]->discard = AVDISCARD_ALL;
-        }
+  // The source: its video's rates, aspect and rotation (as the server copies
+  // them into its outputs), and its sound.
+  auto opened = OpenInput(source);
+  if (!opened.ok()) return opened.status();
+  InputPtr src = *std::move(opened);
+  const int src_video = BestVideo(src.get());
+  if (src_video < 0) {
+    return absl::InvalidArgumentError("the input has no video stream");
+  }
+  const int src_audio = with_audio ? BestAudio(src.get(), src_video) : -1;
+  // The server gives each frame the duration of its source frame; a joined
+  // packet read back from a segment has the gap to the next one instead,
+  // which a fragmented MP4 keeps for the last frame of each fragment.
+  const AVRational src_tb = src->streams[src_video]->time_base;
+  std::unordered_map<int64_t, int64_t> src_durations;
+  {
+    auto scan = OpenInput(source);
+    if (!scan.ok()) return scan.status();
+    PacketPtr p(av_packet_alloc());
+    if (p == nullptr) return absl::ResourceExhaustedError("out of memory");
+    while (true) {
+      auto more = NextPacket(scan->get(), src_video, p.get());
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      if (p->pts != AV_NOPTS_VALUE && p->duration > 0) {
+        src_durations[p->pts] = p->duration;
       }
+      av_packet_unref(p.get());
+    }
+  }
+  for (unsigned i = 0; i < src->nb_streams; ++i) {
+    if (static_cast<int>(i) != src_audio) {
+      src->streams[i]->discard = AVDISCARD_ALL;
     }
   }
 
@@ -461,6 +530,12 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     return absl::ResourceExhaustedError("out of memory");
   absl::Status s = CopyVideoStreamSetup(first, out_video);
   if (!s.ok()) return s;
+  {
+    const AVStream* in = src->streams[src_video];
+    out_video->avg_frame_rate = in->avg_frame_rate;
+    out_video->r_frame_rate = in->r_frame_rate;
+    out_video->sample_aspect_ratio = in->sample_aspect_ratio;
+  }
   AVStream* out_audio = nullptr;
   if (src_audio >= 0) {
     const AVStream* in = src->streams[src_audio];
@@ -493,6 +568,10 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   // needs increasing ones, so they get the ticks just before the first known
   // one (Matroska stores none anyway).
   std::deque<PacketPtr> ahead;
+  const std::vector<int64_t> one_encoder_dts =
+      matroska ? std::vector<int64_t>()
+               : OneEncoderDecodeTimes(part_times, part_shift);
+  size_t decode_index = 0;
   constexpr size_t kMaxLookahead = 256;
   auto fill = [&]() -> absl::Status {
     while (ahead.empty() && part < parts.size()) {
@@ -527,6 +606,17 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
         if (p->pts != AV_NOPTS_VALUE) p->pts -= part_shift[part];
         if (p->dts != AV_NOPTS_VALUE) p->dts -= part_shift[part];
       }
+      if (!one_encoder_dts.empty()) {
+        for (auto& p : ahead) p->dts = one_encoder_dts[decode_index++];
+      }
+      const AVRational tb = parts[part]->streams[part_video[part]]->time_base;
+      for (auto& p : ahead) {
+        if (p->pts == AV_NOPTS_VALUE) continue;
+        auto it = src_durations.find(av_rescale_q(p->pts, tb, src_tb));
+        if (it != src_durations.end()) {
+          p->duration = av_rescale_q(it->second, src_tb, tb);
+        }
+      }
     }
     return absl::OkStatus();
   };
@@ -547,6 +637,7 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     have_a = *more;
     return absl::OkStatus();
   };
+  int64_t last_video_dts = AV_NOPTS_VALUE;
   s = next_video();
   if (s.ok()) s = next_audio();
   while (s.ok() && (have_v || have_a)) {
@@ -560,6 +651,21 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
                     av_compare_ts(vt, vtb, at, atb) <= 0;
     }
     if (video_first) {
+      // Each segment's encoder started its decode times a little before its
+      // first frame; where that overlaps the previous segment's last decode
+      // time, move them up (presentation times never change).
+      if (vp->dts != AV_NOPTS_VALUE) {
+        if (last_video_dts != AV_NOPTS_VALUE && vp->dts <= last_video_dts) {
+          vp->dts = last_video_dts + 1;
+        }
+        if (vp->pts != AV_NOPTS_VALUE && vp->dts > vp->pts) {
+          s = absl::InternalError(
+              "the segments' decode times cannot be joined; run without "
+              "--split");
+          break;
+        }
+        last_video_dts = vp->dts;
+      }
       s = WritePacket(out.get(), vp.get(),
                       parts[part]->streams[part_video[part]]->time_base,
                       out_video);

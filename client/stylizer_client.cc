@@ -223,6 +223,27 @@ absl::StatusOr<StylizeImageResponse> StylizerClient::StylizeImage(
   return response;
 }
 
+std::set<std::string> StylizerClient::AwaitReplicas(int count,
+                                                    absl::Duration wait) {
+  std::set<std::string> seen;
+  const absl::Time deadline = absl::Now() + wait;
+  while (static_cast<int>(seen.size()) < count && absl::Now() < deadline) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    if (!Track(&ctx)) break;
+    ModelInfo info;
+    const grpc::Status st =
+        stub_->GetModelInfo(&ctx, GetModelInfoRequest(), &info);
+    Untrack(&ctx);
+    const size_t before = seen.size();
+    if (st.ok()) seen.insert(ctx.peer());
+    // Nothing new: let the other connections come up.
+    if (seen.size() == before) absl::SleepFor(absl::Milliseconds(20));
+  }
+  return seen;
+}
+
 absl::StatusOr<HealthState> StylizerClient::CheckHealth(
     absl::string_view service) {
   auto health = grpc::health::v1::Health::NewStub(health_channel_);
@@ -319,6 +340,7 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
   bool summary_seen = false;
   StylizeVideoResponse response;
   while (stream->Read(&response)) {
+    if (!result.output_started) observer->OnPeer(ctx.peer());
     result.output_started = true;
     switch (response.msg_case()) {
       case StylizeVideoResponse::kAccepted:

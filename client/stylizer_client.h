@@ -64,6 +64,9 @@ class VideoObserver {
   virtual ~VideoObserver() = default;
   // Bytes of the upload sent so far, of `total` (0 if unknown).
   virtual void OnUploadProgress(uint64_t sent, uint64_t total) {}
+  // The address of the replica serving this attempt (gRPC's peer string,
+  // e.g. "ipv4:127.0.0.1:50051"), once its first response arrived.
+  virtual void OnPeer(const std::string& peer) {}
   // The server probed the input and accepted the job.
   virtual absl::Status OnAccepted(const stylizer::v1::JobAccepted& accepted) {
     return absl::OkStatus();
@@ -96,6 +99,12 @@ class StylizerClient {
   // Stylizes one image.
   absl::StatusOr<stylizer::v1::StylizeImageResponse> StylizeImage(
       const stylizer::v1::StylizeImageRequest& request);
+
+  // Calls GetModelInfo (cheap) until `count` distinct replicas have answered
+  // or `wait` has passed, so that calls started next find every replica
+  // connected (round robin uses only replicas that are ready). Returns the
+  // replicas that answered (gRPC peer strings).
+  std::set<std::string> AwaitReplicas(int count, absl::Duration wait);
 
   // grpc.health.v1.Health/Check for `service` ("" = the whole server). When
   // the target has several addresses, each check asks the next one in turn
