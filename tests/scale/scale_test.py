@@ -28,6 +28,8 @@ SERVER = os.environ.get("STYLIZER_SERVER_BIN",
 MODEL = os.environ.get("STYLIZER_TEST_MODEL",
                        os.path.join(BUILD, "testdata", "random4.pt"))
 REPLICAS = 3
+MAX_FRAME_PIXELS = 40000
+STYLES = "klimt,mosaic"
 # Generous bound for polling loops (the CI machine is small and busy).
 PATIENCE_S = 180
 
@@ -52,7 +54,9 @@ class Replica:
             [SERVER, f"--port={self.port}",
              f"--metrics_port={self.metrics_port}", "--host=127.0.0.1",
              f"--model={MODEL}", "--device=cpu", "--precision=fp32",
-             "--threads=1", "--drain_timeout=300s"],
+             "--threads=1", "--drain_timeout=300s",
+             # Small enough that a 320x240 movie is refused (INVALID_ARGUMENT).
+             f"--max_frame_pixels={MAX_FRAME_PIXELS}"],
             stdout=self.log, stderr=subprocess.STDOUT)
 
     def metrics(self):
@@ -91,6 +95,31 @@ def cli(*args, server, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+                    "-y", *args], check=True)
+
+
+def structure(path):
+    """What must not change when a movie is split: every packet's stream,
+    presentation time and duration (sorted by stream and time: frame by
+    frame), decoded frame counts, stream and container durations. Not decode
+    times: they follow each encoder's B-frame choices."""
+    packets = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries",
+         "packet=stream_index,pts_time,duration_time", "-of", "csv",
+         path], check=True, capture_output=True, text=True).stdout.split()
+    packets.sort(key=lambda line: (line.split(",")[1],
+                                   float(line.split(",")[2])))
+    info = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+         "stream=codec_type,codec_name,width,height,time_base,duration,"
+         "nb_read_frames:format=duration", "-of", "json", path],
+        check=True, capture_output=True, text=True).stdout)
+    return {"packets": packets, "streams": info["streams"],
+            "format": info["format"]}
+
+
 def wait_until(what, predicate):
     deadline = time.monotonic() + PATIENCE_S
     while not predicate():
@@ -107,6 +136,19 @@ class ScaleTest(unittest.TestCase):
                 raise unittest.SkipTest(f"{path} is not built")
         cls.tmp = tempfile.mkdtemp(prefix="scale_test.")
         cls.replicas = [None] * REPLICAS
+        # 20 s, 10 fps with every 7th frame dropped (variable frame rate), a
+        # keyframe every 2 s, B-frames, and AAC sound.
+        cls.movie = os.path.join(cls.tmp, "movie.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=128x72:r=10:d=20",
+               "-f", "lavfi", "-i", "sine=f=440:d=20",
+               "-vf", "select='not(eq(mod(n\\,7)\\,3))'", "-fps_mode", "vfr",
+               "-c:v", "libx264", "-g", "20", "-bf", "2", "-pix_fmt",
+               "yuv420p", "-c:a", "aac", "-shortest", cls.movie)
+        cls.big_movie = os.path.join(cls.tmp, "big.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=10:d=4",
+               "-c:v", "libx264", "-g", "10", "-pix_fmt", "yuv420p",
+               cls.big_movie)
+        cls.reference = None
         try:
             for i in range(REPLICAS):
                 cls.start_replica(i)
@@ -196,6 +238,130 @@ class ScaleTest(unittest.TestCase):
         drained.stop()
         self.start_replica(len(self.replicas) - 1)
         self.await_serving(len(self.replicas) - 1)
+
+
+    # --- one movie over many replicas ---
+
+    def split_env(self):
+        """A private temporary directory for the CLI, to check it is left
+        empty."""
+        tmpdir = tempfile.mkdtemp(dir=self.tmp, prefix="clitmp.")
+        return tmpdir, dict(os.environ, TMPDIR=tmpdir)
+
+    def unsplit_reference(self):
+        """The movie stylized in one job on one replica (computed once)."""
+        if ScaleTest.reference is None:
+            out = os.path.join(self.tmp, "unsplit")
+            r = cli("video", self.movie, f"--styles={STYLES}", f"--out={out}",
+                    server=self.replicas[0].addr)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            ScaleTest.reference = {
+                style: structure(os.path.join(out, f"movie.{style}.mp4"))
+                for style in STYLES.split(",")}
+        return ScaleTest.reference
+
+    def assert_matches_unsplit(self, out):
+        reference = self.unsplit_reference()
+        self.assertEqual(sorted(os.listdir(out)),
+                         sorted(f"movie.{s}.mp4" for s in reference))
+        for style, want in reference.items():
+            got = structure(os.path.join(out, f"movie.{style}.mp4"))
+            self.assertEqual(got["streams"], want["streams"], style)
+            self.assertEqual(got["format"], want["format"], style)
+            self.assertEqual(len(got["packets"]), len(want["packets"]), style)
+            for g, w in zip(got["packets"], want["packets"]):
+                self.assertEqual(g, w, style)
+
+    def test_split_movie_matches_the_unsplit_one(self):
+        self.unsplit_reference()
+        before = [r.calls("StylizeVideo") for r in self.replicas]
+        out = os.path.join(self.tmp, "split3")
+        tmpdir, env = self.split_env()
+        r = subprocess.run(
+            [CLI, f"--server={self.target()}", "--progress=plain", "video",
+             self.movie, f"--styles={STYLES}", f"--out={out}", "--split=3",
+             "--verbose"], capture_output=True, text=True, timeout=600,
+            env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("split into 3 segments", r.stderr)
+        self.assertEqual(len(re.findall(r"^segment \d/3: \d+ frames from ",
+                                        r.stderr, re.M)), 3, r.stderr)
+        self.assertEqual(os.listdir(tmpdir), [])
+        self.assert_matches_unsplit(out)
+        got = [r.calls("StylizeVideo") - b
+               for r, b in zip(self.replicas, before)]
+        self.assertEqual(sum(got), 3, got)
+        # Sent at once after every replica was connected: round robin gives
+        # each its own (two at least, a wide margin).
+        self.assertGreaterEqual(sum(1 for n in got if n > 0), 2, got)
+
+    def test_split_survives_a_killed_replica(self):
+        self.unsplit_reference()
+        out = os.path.join(self.tmp, "killed")
+        tmpdir, env = self.split_env()
+        frames_before = [r.count("stylizer_frames_total")
+                         for r in self.replicas]
+        job = subprocess.Popen(
+            [CLI, f"--server={self.target()}", "--progress=plain", "video",
+             self.movie, f"--styles={STYLES}", f"--out={out}", "--split=3",
+             "--verbose"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=env)
+        victim = None
+        try:
+            # Kill a replica that is busy with a segment, mid-way.
+            def busy():
+                nonlocal victim
+                for i, rep in enumerate(self.replicas):
+                    if (rep.count("stylizer_active_streams",
+                                  method="StylizeVideo") >= 1 and
+                            rep.count("stylizer_frames_total") >
+                            frames_before[i]):
+                        victim = i
+                        return True
+                return job.poll() is not None
+            wait_until("a replica busy with a segment", busy)
+            self.assertIsNotNone(victim, "the job ended before any replica "
+                                 "was seen working")
+            self.replicas[victim].proc.kill()
+            self.replicas[victim].proc.wait()
+            stdout, stderr = job.communicate(timeout=600)
+        finally:
+            if job.poll() is None:
+                job.kill()
+                job.wait()
+        self.assertEqual(job.returncode, 0, stderr)
+        self.assertIn("sending it again from its start", stderr)
+        self.assertEqual(os.listdir(tmpdir), [])
+        self.assert_matches_unsplit(out)
+        self.replicas[victim].stop()
+        self.start_replica(victim)
+        self.await_serving(victim)
+
+    def test_split_invalid_argument_fails_at_once(self):
+        out = os.path.join(self.tmp, "refused")
+        tmpdir, env = self.split_env()
+        r = subprocess.run(
+            [CLI, f"--server={self.target()}", "--progress=none", "video",
+             self.big_movie, "--styles=klimt", f"--out={out}", "--split=2"],
+            capture_output=True, text=True, timeout=600, env=env)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        last = r.stderr.strip().splitlines()[-1]
+        self.assertTrue(last.startswith("stylizer: error: "), last)
+        self.assertIn("max_side", last)  # the server's message
+        self.assertNotIn("sending it again", r.stderr)
+        self.assertFalse(os.path.exists(out))
+        self.assertEqual(os.listdir(tmpdir), [])
+
+    def test_short_movie_is_not_split(self):
+        short = os.path.join(self.tmp, "short.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=1", "-c:v",
+               "libx264", "-pix_fmt", "yuv420p", short)
+        out = os.path.join(self.tmp, "short")
+        r = cli("video", short, "--styles=klimt", f"--out={out}",
+                "--split=auto", server=self.target())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("not split:", r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(out, "short.klimt.mp4")))
 
 
 if __name__ == "__main__":
