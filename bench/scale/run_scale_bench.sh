@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One movie, the same CPU budget, two layouts: one stylizer-server with
 # --threads=2, against two servers with --threads=1 each behind one ipv4:
-# target with `stylizer video --split=2`. Makes the movie with the ffmpeg CLI,
+# target with `stylizer video --split=2` (and, as a control, one server with
+# --threads=1). Makes the movie with the ffmpeg CLI,
 # times each whole job from the client side (upload to last byte written),
 # checks that both outputs have the same frames and times, and prints one
 # markdown table row per layout.
@@ -68,6 +69,13 @@ n=$(ffprobe -v error -select_streams v -count_packets \
 
 echo "| layout | movie | frames | styles | wall s | frames/s |"
 echo "|---|---|---|---|---|---|"
+# Control: one server, one thread (what each of the two below has).
+start_server 1
+a=$addr
+single=$(timed_video "$a" "$work/single")
+stop_servers
+python3 -c "print('| 1 server, --threads=1 | ${SECONDS_} s ${SIZE} ${FPS} fps | $n | $STYLES | $single | %.1f |' % ($n / $single))"
+
 start_server 2
 a=$addr
 one=$(timed_video "$a" "$work/one")
