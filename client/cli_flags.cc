@@ -11,7 +11,11 @@
 #include "client/rpc_errors.h"
 
 // Global flags.
-ABSL_FLAG(std::string, server, "localhost:50051", "host:port of stylizer-server");
+ABSL_FLAG(std::string, server, "localhost:50051",
+          "stylizer-server as a gRPC target: host:port, dns:///name:port or "
+          "ipv4:addr:port,addr:port,...; calls are balanced round-robin over "
+          "every address the name resolves to, skipping replicas that are not "
+          "SERVING");
 ABSL_FLAG(bool, tls, false, "connect with TLS (implied by --ca and --cert)");
 ABSL_FLAG(std::string, ca, "",
           "PEM file of the CA that signed the server's certificate (empty: "
@@ -50,6 +54,15 @@ ABSL_FLAG(bool, drop_audio, false, "video: leave the sound out of the outputs");
 ABSL_FLAG(std::string, contact_sheet, "",
           "video: also write FILE.png with a frame of the input and of every "
           "output side by side");
+ABSL_FLAG(std::string, split, "",
+          "video: cut the movie at keyframes into segments sent at once, "
+          "spread over the replicas of --server, and join the results: auto "
+          "(one segment per address, each at least 10 s) or N (default: no "
+          "split)");
+ABSL_FLAG(
+    bool, verbose, false,
+    "video: more notes (with --split: each segment's replica, per-replica "
+    "counts)");
 // bench.
 ABSL_FLAG(std::string, mode, "image",
           "bench: image (StylizeImage calls), frames (StylizeFrames streams) "
@@ -57,8 +70,10 @@ ABSL_FLAG(std::string, mode, "image",
 ABSL_FLAG(int32_t, concurrency, 1, "bench: calls (or streams) in flight");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "bench: how long to run (ignored when --count is set)");
-ABSL_FLAG(int64_t, count, 0, "bench: stop after this many requests (0 = use --duration)");
-ABSL_FLAG(std::string, size, "640x360", "bench: frame size WxH for image/frames modes");
+ABSL_FLAG(int64_t, count, 0,
+          "bench: stop after this many requests (0 = use --duration)");
+ABSL_FLAG(std::string, size, "640x360",
+          "bench: frame size WxH for image/frames modes");
 ABSL_FLAG(std::string, input, "", "bench: movie file for --mode=video");
 ABSL_FLAG(bool, json, false, "bench: print the report as one JSON object");
 // health.
@@ -122,8 +137,8 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
       }
     }
     if (flag == nullptr) {
-      return UsageError(absl::StrCat("unknown flag ", arg,
-                                     " (see stylizer --help)"));
+      return UsageError(
+          absl::StrCat("unknown flag ", arg, " (see stylizer --help)"));
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
@@ -172,17 +187,19 @@ exit codes: 0 success, 1 failure (one line says why), 2 usage error.
 flags:
 )";
   const char* order[] = {
-      "server",  "tls",        "ca",       "cert",         "key",
-      "token_file", "timeout", "retries",  "progress",     "styles",
-      "out",     "preserve_color", "max_side", "crf",      "container",
-      "drop_audio", "contact_sheet", "mode", "concurrency", "duration", "count",
-      "size",    "input",      "json",     "wait",         "service"};
+      "server",         "tls",        "ca",          "cert",
+      "key",            "token_file", "timeout",     "retries",
+      "progress",       "styles",     "out",         "preserve_color",
+      "max_side",       "crf",        "container",   "drop_audio",
+      "contact_sheet",  "split",      "verbose",     "mode",
+      "concurrency",    "duration",   "count",       "size",
+      "input",          "json",       "wait",        "service"};
   for (const char* name : order) {
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr) continue;
-    absl::StrAppend(&text, "  --", name, "  ", flag->Help(), " (default: ",
-                    flag->DefaultValue().empty() ? "\"\"" : flag->DefaultValue(),
-                    ")\n");
+    absl::StrAppend(
+        &text, "  --", name, "  ", flag->Help(), " (default: ",
+        flag->DefaultValue().empty() ? "\"\"" : flag->DefaultValue(), ")\n");
   }
   return text;
 }

@@ -29,6 +29,8 @@ ABSL_DECLARE_FLAG(int32_t, crf);
 ABSL_DECLARE_FLAG(std::string, container);
 ABSL_DECLARE_FLAG(bool, drop_audio);
 ABSL_DECLARE_FLAG(std::string, contact_sheet);
+ABSL_DECLARE_FLAG(std::string, split);
+ABSL_DECLARE_FLAG(bool, verbose);
 ABSL_DECLARE_FLAG(std::string, mode);
 ABSL_DECLARE_FLAG(int32_t, concurrency);
 ABSL_DECLARE_FLAG(absl::Duration, duration);

@@ -9,14 +9,17 @@
 #include <system_error>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
-#include "client/interrupt.h"
 #include "client/contact_sheet.h"
+#include "client/interrupt.h"
 #include "client/output_files.h"
 #include "client/progress.h"
 #include "client/rpc_errors.h"
+#include "client/split_video.h"
+#include "client/target_addresses.h"
 #include "client/video_outputs.h"
 
 namespace stylizer::client {
@@ -25,8 +28,7 @@ namespace {
 // Forwards a job's messages to the output files and the progress display.
 class CliVideoObserver : public VideoObserver {
  public:
-  CliVideoObserver(VideoOutputs* files, ProgressReporter* progress,
-                   int outputs)
+  CliVideoObserver(VideoOutputs* files, ProgressReporter* progress, int outputs)
       : files_(files), progress_(progress), outputs_(outputs) {}
 
   void OnUploadProgress(uint64_t sent, uint64_t total) override {
@@ -38,13 +40,15 @@ class CliVideoObserver : public VideoObserver {
       const std::string scaled =
           in.output_width() > 0 && (in.output_width() != in.width() ||
                                     in.output_height() != in.height())
-              ? absl::StrFormat(" -> %dx%d", in.output_width(), in.output_height())
+              ? absl::StrFormat(" -> %dx%d", in.output_width(),
+                                in.output_height())
               : "";
       progress_->Note(absl::StrFormat(
           "job %s: %dx%d%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d outputs",
-          a.job_id(), in.width(), in.height(), scaled, in.fps(), in.duration_seconds(),
-          in.frames_estimate(), in.video_codec(),
-          in.has_audio() ? absl::StrCat(" + ", in.audio_codec()) : " (no sound)",
+          a.job_id(), in.width(), in.height(), scaled, in.fps(),
+          in.duration_seconds(), in.frames_estimate(), in.video_codec(),
+          in.has_audio() ? absl::StrCat(" + ", in.audio_codec())
+                         : " (no sound)",
           outputs_));
       progress_->OnAccepted(in.frames_estimate(), outputs_);
     }
@@ -95,7 +99,7 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     return UsageError(
         "usage: stylizer video INPUT [--styles=SPEC] [--out=DIR] "
         "[--max_side=N] [--crf=N] [--container=mp4|mkv] [--drop_audio] "
-        "[--contact_sheet=FILE.png] [--preserve_color]");
+        "[--contact_sheet=FILE.png] [--preserve_color] [--split=auto|N]");
   }
   const std::string& input = inv.args[0];
   std::string ext;
@@ -112,6 +116,15 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   if (!sheet.empty() && FileExtension(sheet) != "png") {
     return UsageError("--contact_sheet must name a .png file");
   }
+  const std::string split = absl::GetFlag(FLAGS_split);
+  int split_segments = 0;  // 0: auto
+  if (!split.empty() && split != "auto" &&
+      (!absl::SimpleAtoi(split, &split_segments) || split_segments < 1 ||
+       split_segments > 256)) {
+    return UsageError(absl::StrCat("--split=", split,
+                                   ": use auto or a number of segments "
+                                   "from 1 to 256"));
+  }
   const std::string progress_mode = absl::GetFlag(FLAGS_progress);
   if (progress_mode != "auto" && progress_mode != "bars" &&
       progress_mode != "plain" && progress_mode != "none") {
@@ -123,8 +136,8 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     std::error_code ec;
     if (std::filesystem::exists(out, ec) &&
         !std::filesystem::is_directory(out, ec)) {
-      return UsageError(absl::StrCat("--out=", out,
-                                     " is a file; give a directory"));
+      return UsageError(
+          absl::StrCat("--out=", out, " is a file; give a directory"));
     }
   }
 
@@ -153,32 +166,69 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   std::optional<ProgressReporter> progress;
   if (progress_mode != "none") {
     ProgressReporter::Options po;
-    po.tty = progress_mode == "bars" || (progress_mode == "auto" && io.err_is_tty);
+    po.tty =
+        progress_mode == "bars" || (progress_mode == "auto" && io.err_is_tty);
     po.out = io.err;
     progress.emplace(po);
   }
-  VideoOutputs files(out, FileStem(input), labels, ext);
-  CliVideoObserver observer(&files, progress ? &*progress : nullptr,
-                            static_cast<int>(labels.size()));
-  absl::Status status = (*client)->StylizeVideo(job, source->get(), &observer);
-  if (status.ok()) status = files.Commit();
-  if (progress) progress->Finish(status.ok());
-  if (!status.ok()) {
-    files.Discard();
-    return status;
+  const bool matroska = *container == stylizer::v1::CONTAINER_MATROSKA;
+  ProgressReporter* reporter = progress ? &*progress : nullptr;
+  std::optional<SplitPlan> plan;
+  const int replicas = CountTargetAddresses((*client)->options().server);
+  if (!split.empty() && split_segments != 1) {
+    SplitRequest request;
+    request.requested = split_segments;
+    request.replicas = replicas;
+    auto planned = PlanSplit(input, request, matroska, job.drop_audio());
+    if (!planned.ok()) return planned.status();
+    plan = *std::move(planned);
+    if (!plan->note.empty()) *io.err << plan->note << "\n";
   }
-  for (const std::string& p : files.Paths()) *io.out << p << "\n";
+
+  std::vector<std::string> paths;
+  if (plan && !plan->cuts.empty()) {
+    SplitJob split_job;
+    split_job.input = input;
+    split_job.job = job;
+    split_job.cuts = plan->cuts;
+    split_job.labels = labels;
+    split_job.out_dir = out;
+    split_job.stem = FileStem(input);
+    split_job.ext = ext;
+    split_job.matroska = matroska;
+    split_job.replicas = replicas;
+    split_job.verbose = absl::GetFlag(FLAGS_verbose);
+    auto done = RunSplitVideo(**client, split_job, reporter, io.err);
+    if (progress) progress->Finish(done.ok());
+    if (!done.ok()) return done.status();
+    paths = *std::move(done);
+  } else {
+    VideoOutputs files(out, FileStem(input), labels, ext);
+    CliVideoObserver observer(&files, reporter,
+                              static_cast<int>(labels.size()));
+    absl::Status status =
+        (*client)->StylizeVideo(job, source->get(), &observer);
+    if (status.ok()) status = files.Commit();
+    if (progress) progress->Finish(status.ok());
+    if (!status.ok()) {
+      files.Discard();
+      return status;
+    }
+    paths = files.Paths();
+  }
+  for (const std::string& p : paths) *io.out << p << "\n";
   if (!sheet.empty()) {
     std::vector<ContactSheetTile> tiles = {{input, "input"}};
-    const auto paths = files.Paths();
-    for (size_t i = 0; i < paths.size(); ++i) tiles.push_back({paths[i], labels[i]});
+    for (size_t i = 0; i < paths.size(); ++i)
+      tiles.push_back({paths[i], labels[i]});
     const std::string dir = std::filesystem::path(sheet).parent_path().string();
     absl::Status s = dir.empty() ? absl::OkStatus() : EnsureDirectory(dir);
     if (s.ok()) s = WriteContactSheet(tiles, sheet);
     if (!s.ok()) {
-      return absl::Status(s.code(),
-                          absl::StrCat("the movies are complete, but the contact "
-                                       "sheet failed: ", s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat("the movies are complete, but the contact "
+                                 "sheet failed: ",
+                                 s.message()));
     }
     *io.out << sheet << "\n";
   }

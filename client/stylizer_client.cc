@@ -2,22 +2,21 @@
 // concurrent upload/download of StylizeVideo; see stylizer_client.h.
 #include "client/stylizer_client.h"
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
 #include <atomic>
 #include <future>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/channel_arguments.h>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace stylizer::client {
 namespace {
@@ -32,6 +31,24 @@ using stylizer::v1::VideoJob;
 
 constexpr absl::Duration kDefaultHealthTimeout = absl::Seconds(5);
 
+// Calls are spread over every address the target resolves to, one call to
+// the next ready replica in turn, and a replica whose health (a Watch of the
+// whole server, "", which every standard health service answers) is not
+// SERVING gets no new calls until it is again. gRPC's core runs the health
+// watch itself; it needs a policy that honours it (round_robin does, the
+// default pick_first does not). A server without the health service counts
+// as healthy.
+constexpr char kBalancedServiceConfig[] = R"json({
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "healthCheckConfig": {"serviceName": ""}
+})json";
+
+// The health command's channel: round_robin without health checking, so that
+// a NOT_SERVING replica can still be asked (and say so).
+constexpr char kHealthServiceConfig[] = R"json({
+  "loadBalancingConfig": [{"round_robin": {}}]
+})json";
+
 absl::StatusOr<std::string> ReadPem(const std::string& path,
                                     absl::string_view what) {
   auto data = ReadFile(path);
@@ -40,54 +57,6 @@ absl::StatusOr<std::string> ReadPem(const std::string& path,
         absl::StrCat("cannot read the ", what, ": ", data.status().message()));
   }
   return data;
-}
-
-// Encodes grpc.health.v1.HealthCheckRequest{service}.
-std::string EncodeHealthRequest(absl::string_view service) {
-  std::string out;
-  if (service.empty()) return out;
-  out.push_back(0x0a);  // field 1, length-delimited
-  uint64_t len = service.size();
-  while (len >= 0x80) {
-    out.push_back(static_cast<char>((len & 0x7f) | 0x80));
-    len >>= 7;
-  }
-  out.push_back(static_cast<char>(len));
-  out.append(service.data(), service.size());
-  return out;
-}
-
-bool ReadVarint(absl::string_view* in, uint64_t* value) {
-  *value = 0;
-  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
-    const uint8_t byte = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    *value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
-}
-
-// Decodes grpc.health.v1.HealthCheckResponse's `status` (field 1, enum).
-absl::StatusOr<uint64_t> DecodeHealthStatus(absl::string_view in) {
-  uint64_t status = 0;
-  while (!in.empty()) {
-    uint64_t key = 0, value = 0;
-    if (!ReadVarint(&in, &key)) break;
-    const int wire = static_cast<int>(key & 7);
-    if (wire == 0) {
-      if (!ReadVarint(&in, &value)) break;
-      if ((key >> 3) == 1) status = value;
-    } else if (wire == 2) {
-      if (!ReadVarint(&in, &value) || value > in.size()) break;
-      in.remove_prefix(value);
-    } else {
-      break;
-    }
-    if (in.empty()) return status;
-  }
-  if (in.empty()) return status;
-  return absl::InternalError("malformed grpc.health.v1 response");
 }
 
 }  // namespace
@@ -109,7 +78,9 @@ absl::string_view HealthStateName(HealthState state) {
 absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
     const ClientOptions& options) {
   if (options.server.empty()) {
-    return UsageError("--server is empty; give host:port");
+    return UsageError(
+        "--server is empty; give host:port or a gRPC target such as "
+        "dns:///name:port or ipv4:addr:port,addr:port");
   }
   if (options.cert_file.empty() != options.key_file.empty()) {
     return UsageError("--cert and --key go together (mutual TLS)");
@@ -128,8 +99,8 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
     }
   }
   std::shared_ptr<grpc::ChannelCredentials> creds;
-  const bool tls = options.tls || !options.ca_file.empty() ||
-                   !options.cert_file.empty();
+  const bool tls =
+      options.tls || !options.ca_file.empty() || !options.cert_file.empty();
   if (tls) {
     grpc::SslCredentialsOptions ssl;
     if (!options.ca_file.empty()) {
@@ -156,20 +127,29 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 4000);
+  grpc::ChannelArguments health_args = args;
+  args.SetServiceConfigJSON(kBalancedServiceConfig);
+  health_args.SetServiceConfigJSON(kHealthServiceConfig);
   auto channel = grpc::CreateCustomChannel(options.server, creds, args);
+  auto health_channel =
+      grpc::CreateCustomChannel(options.server, creds, health_args);
   return std::unique_ptr<StylizerClient>(
-      new StylizerClient(std::move(channel), options, std::move(token)));
+      new StylizerClient(std::move(channel), std::move(health_channel), options,
+                         std::move(token)));
 }
 
 std::unique_ptr<StylizerClient> StylizerClient::CreateForChannel(
     std::shared_ptr<grpc::Channel> channel, const ClientOptions& options) {
-  return std::unique_ptr<StylizerClient>(
-      new StylizerClient(std::move(channel), options, ""));
+  auto health_channel = channel;
+  return std::unique_ptr<StylizerClient>(new StylizerClient(
+      std::move(channel), std::move(health_channel), options, ""));
 }
 
 StylizerClient::StylizerClient(std::shared_ptr<grpc::Channel> channel,
+                               std::shared_ptr<grpc::Channel> health_channel,
                                ClientOptions options, std::string token)
     : channel_(std::move(channel)),
+      health_channel_(std::move(health_channel)),
       stub_(stylizer::v1::Stylizer::NewStub(channel_)),
       options_(std::move(options)),
       token_(std::move(token)) {}
@@ -219,7 +199,8 @@ absl::StatusOr<ModelInfo> StylizerClient::GetModelInfo() {
     grpc::ClientContext ctx;
     Prepare(&ctx);
     if (!Track(&ctx)) return AttemptResult{absl::CancelledError("interrupted")};
-    const grpc::Status st = stub_->GetModelInfo(&ctx, GetModelInfoRequest(), &info);
+    const grpc::Status st =
+        stub_->GetModelInfo(&ctx, GetModelInfoRequest(), &info);
     Untrack(&ctx);
     return AttemptResult{Finished(st)};
   });
@@ -242,47 +223,56 @@ absl::StatusOr<StylizeImageResponse> StylizerClient::StylizeImage(
   return response;
 }
 
+std::set<std::string> StylizerClient::AwaitReplicas(int count,
+                                                    absl::Duration wait) {
+  std::set<std::string> seen;
+  const absl::Time deadline = absl::Now() + wait;
+  while (static_cast<int>(seen.size()) < count && absl::Now() < deadline) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    if (!Track(&ctx)) break;
+    ModelInfo info;
+    const grpc::Status st =
+        stub_->GetModelInfo(&ctx, GetModelInfoRequest(), &info);
+    Untrack(&ctx);
+    const size_t before = seen.size();
+    if (st.ok()) seen.insert(ctx.peer());
+    // Nothing new: let the other connections come up.
+    if (seen.size() == before) absl::SleepFor(absl::Milliseconds(20));
+  }
+  return seen;
+}
+
 absl::StatusOr<HealthState> StylizerClient::CheckHealth(
     absl::string_view service) {
-  grpc::GenericStub generic(channel_);
-  const std::string encoded = EncodeHealthRequest(service);
-  grpc::ByteBuffer response;
+  auto health = grpc::health::v1::Health::NewStub(health_channel_);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(std::string(service));
+  grpc::health::v1::HealthCheckResponse response;
   absl::Status s = RunWithRetry(options_.retry, [&] {
     grpc::ClientContext ctx;
     Prepare(&ctx);
     if (options_.timeout <= absl::ZeroDuration()) {
       ctx.set_deadline(absl::ToChronoTime(absl::Now() + kDefaultHealthTimeout));
     }
-    grpc::Slice slice(encoded);
-    grpc::ByteBuffer request(&slice, 1);
-    std::promise<grpc::Status> done;
-    generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                      &request, &response,
-                      [&done](grpc::Status st) { done.set_value(std::move(st)); });
-    grpc::Status st = done.get_future().get();
+    if (!Track(&ctx)) return AttemptResult{absl::CancelledError("interrupted")};
+    const grpc::Status st = health->Check(&ctx, request, &response);
+    Untrack(&ctx);
     if (st.error_code() == grpc::StatusCode::NOT_FOUND) {
       return AttemptResult{absl::NotFoundError("unknown service")};
     }
-    return AttemptResult{Convert(st)};
+    return AttemptResult{Finished(st)};
   });
   if (absl::IsNotFound(s)) return HealthState::kServiceUnknown;
   if (!s.ok()) return s;
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) {
-    return absl::InternalError("cannot read the health response");
-  }
-  std::string bytes;
-  for (const auto& sl : slices) {
-    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-  }
-  auto status = DecodeHealthStatus(bytes);
-  if (!status.ok()) return status.status();
-  switch (*status) {
-    case 1:
+  using grpc::health::v1::HealthCheckResponse;
+  switch (response.status()) {
+    case HealthCheckResponse::SERVING:
       return HealthState::kServing;
-    case 2:
+    case HealthCheckResponse::NOT_SERVING:
       return HealthState::kNotServing;
-    case 3:
+    case HealthCheckResponse::SERVICE_UNKNOWN:
       return HealthState::kServiceUnknown;
     default:
       return HealthState::kUnknown;
@@ -324,7 +314,8 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
   std::thread uploader([&] {
     StylizeVideoRequest first;
     *first.mutable_job() = job;
-    if (job.input_size() == 0) first.mutable_job()->set_input_size(source->size());
+    if (job.input_size() == 0)
+      first.mutable_job()->set_input_size(source->size());
     if (!stream->Write(first)) return;  // the call ended; Finish() says why
     std::string buf(options_.upload_chunk_bytes, '\0');
     uint64_t sent = 0;
@@ -349,6 +340,7 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
   bool summary_seen = false;
   StylizeVideoResponse response;
   while (stream->Read(&response)) {
+    if (!result.output_started) observer->OnPeer(ctx.peer());
     result.output_started = true;
     switch (response.msg_case()) {
       case StylizeVideoResponse::kAccepted:

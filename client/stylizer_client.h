@@ -6,13 +6,13 @@
 #ifndef STYLIZER_CLIENT_STYLIZER_CLIENT_H_
 #define STYLIZER_CLIENT_STYLIZER_CLIENT_H_
 
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
 #include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
-
-#include <grpcpp/channel.h>
-#include <grpcpp/client_context.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -26,7 +26,10 @@
 namespace stylizer::client {
 
 struct ClientOptions {
-  // host:port of the server. Default "localhost:50051".
+  // The server as any gRPC target: host:port, dns:///name:port,
+  // ipv4:addr:port,addr:port,... Calls are balanced round-robin over every
+  // address it resolves to, skipping replicas whose health is not SERVING.
+  // Default "localhost:50051".
   std::string server = "localhost:50051";
   // Use TLS. Default false; implied by ca_file/cert_file.
   bool tls = false;
@@ -61,6 +64,9 @@ class VideoObserver {
   virtual ~VideoObserver() = default;
   // Bytes of the upload sent so far, of `total` (0 if unknown).
   virtual void OnUploadProgress(uint64_t sent, uint64_t total) {}
+  // The address of the replica serving this attempt (gRPC's peer string,
+  // e.g. "ipv4:127.0.0.1:50051"), once its first response arrived.
+  virtual void OnPeer(const std::string& peer) {}
   // The server probed the input and accepted the job.
   virtual absl::Status OnAccepted(const stylizer::v1::JobAccepted& accepted) {
     return absl::OkStatus();
@@ -94,7 +100,15 @@ class StylizerClient {
   absl::StatusOr<stylizer::v1::StylizeImageResponse> StylizeImage(
       const stylizer::v1::StylizeImageRequest& request);
 
-  // grpc.health.v1.Health/Check for `service` ("" = the whole server).
+  // Calls GetModelInfo (cheap) until `count` distinct replicas have answered
+  // or `wait` has passed, so that calls started next find every replica
+  // connected (round robin uses only replicas that are ready). Returns the
+  // replicas that answered (gRPC peer strings).
+  std::set<std::string> AwaitReplicas(int count, absl::Duration wait);
+
+  // grpc.health.v1.Health/Check for `service` ("" = the whole server). When
+  // the target has several addresses, each check asks the next one in turn
+  // (NOT_SERVING replicas included).
   absl::StatusOr<HealthState> CheckHealth(absl::string_view service = "");
 
   // Runs a video job: sends `job`, then the bytes of `source` in chunks on a
@@ -119,8 +133,9 @@ class StylizerClient {
   const ClientOptions& options() const { return options_; }
 
  private:
-  StylizerClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options,
-                 std::string token);
+  StylizerClient(std::shared_ptr<grpc::Channel> channel,
+                 std::shared_ptr<grpc::Channel> health_channel,
+                 ClientOptions options, std::string token);
   // Sets deadline and credentials on a fresh context.
   void Prepare(grpc::ClientContext* context) const;
   AttemptResult VideoAttempt(const stylizer::v1::VideoJob& job,
@@ -132,6 +147,8 @@ class StylizerClient {
   absl::Status Finished(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
   std::shared_ptr<grpc::Channel> channel_;
+  // Health checks: balanced without skipping unhealthy replicas.
+  std::shared_ptr<grpc::Channel> health_channel_;
   std::unique_ptr<stylizer::v1::Stylizer::Stub> stub_;
   ClientOptions options_;
   std::string token_;

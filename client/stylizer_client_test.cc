@@ -2,19 +2,21 @@
 // the video upload/download, retries, health, and option errors.
 #include "client/stylizer_client.h"
 
-#include <map>
-#include <string>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "client/testing/fake_stylizer_service.h"
 
 namespace stylizer::client {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeServer;
+using ::testing::HasSubstr;
 
 ClientOptions FastOptions(const std::string& server) {
   ClientOptions o;
@@ -179,6 +181,70 @@ TEST(StylizerClientTest, Health) {
   EXPECT_EQ(*(*client)->CheckHealth("no.such.Service"),
             HealthState::kServiceUnknown);
   EXPECT_EQ(HealthStateName(HealthState::kServing), "SERVING");
+}
+
+// One target naming three replicas: calls go to each in turn.
+TEST(StylizerClientTest, CallsAreSpreadOverEveryAddressOfTheTarget) {
+  FakeServer a, b, c;
+  const std::string target =
+      absl::StrCat("ipv4:", a.address(), ",", b.address(), ",", c.address());
+  auto client = StylizerClient::Create(FastOptions(target));
+  ASSERT_TRUE(client.ok()) << client.status();
+  // Replicas become ready one by one: call until each has had a call.
+  for (int i = 0;
+       i < 5000 && (a.service().calls == 0 || b.service().calls == 0 ||
+                    c.service().calls == 0);
+       ++i) {
+    ASSERT_TRUE((*client)->GetModelInfo().ok());
+  }
+  const int a0 = a.service().calls, b0 = b.service().calls,
+            c0 = c.service().calls;
+  ASSERT_GT(a0 * b0 * c0, 0) << "a replica never got a call";
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE((*client)->GetModelInfo().ok());
+  // Round robin over three ready replicas: 10 each (a wide margin here).
+  EXPECT_GE(a.service().calls - a0, 5);
+  EXPECT_GE(b.service().calls - b0, 5);
+  EXPECT_GE(c.service().calls - c0, 5);
+  EXPECT_EQ(a.service().calls + b.service().calls + c.service().calls,
+            a0 + b0 + c0 + 30);
+}
+
+// A replica whose health says NOT_SERVING gets no new calls; the health
+// command still reaches it.
+TEST(StylizerClientTest, NotServingReplicaGetsNoCalls) {
+  FakeServer a, b;
+  b.SetServing(false);
+  // The unhealthy replica first: pick_first would send everything there.
+  const std::string target =
+      absl::StrCat("ipv4:", b.address(), ",", a.address());
+  auto client = StylizerClient::Create(FastOptions(target));
+  ASSERT_TRUE(client.ok()) << client.status();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*client)->GetModelInfo().ok());
+  EXPECT_EQ(b.service().calls.load(), 0);
+  EXPECT_EQ(a.service().calls.load(), 20);
+  std::set<HealthState> seen;
+  for (int i = 0; i < 20 && seen.size() < 2; ++i) {
+    auto h = (*client)->CheckHealth();
+    ASSERT_TRUE(h.ok()) << h.status();
+    seen.insert(*h);
+  }
+  EXPECT_EQ(seen, (std::set<HealthState>{HealthState::kServing,
+                                         HealthState::kNotServing}));
+}
+
+// With the only replica NOT_SERVING, calls fail UNAVAILABLE (after retries)
+// rather than reaching it; health still answers NOT_SERVING.
+TEST(StylizerClientTest, NoServingReplicaIsUnavailable) {
+  FakeServer a;
+  a.SetServing(false);
+  ClientOptions o = FastOptions(a.address());
+  o.retry.max_retries = 1;
+  auto client = StylizerClient::Create(o);
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ((*client)->GetModelInfo().status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(a.service().calls.load(), 0);
+  EXPECT_EQ(*(*client)->CheckHealth(), HealthState::kNotServing);
 }
 
 TEST(StylizerClientTest, UnreachableServerIsUnavailableAfterRetries) {

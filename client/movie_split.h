@@ -1,0 +1,80 @@
+// Cutting a movie into segments at keyframes and joining stylized segments
+// back into one movie, both in process with libavformat and stream copy (no
+// re-encode), for `stylizer video --split`. Timestamps are never shifted: a
+// segment keeps the source's presentation timestamps, the server keeps them
+// in its output, and the join copies them, so the joined movie has the same
+// frames at the same times as an unsplit job's output. The sound is not sent
+// with the segments; the join copies it once from the source.
+#ifndef STYLIZER_CLIENT_MOVIE_SPLIT_H_
+#define STYLIZER_CLIENT_MOVIE_SPLIT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace stylizer::client {
+
+// What splitting needs to know about a source movie.
+struct SplitProbe {
+  // Presentation times (seconds) of the video keyframes, in file order.
+  std::vector<double> keyframes;
+  // Length of the video in seconds (0 if unknown).
+  double duration_seconds = 0;
+  // Why the movie cannot be split at all ("" = it can), e.g. a codec that no
+  // segment container carries exactly.
+  std::string unsplittable;
+  // Why the sound cannot be copied into `container` outputs as the server
+  // would ("" = it can, or there is no sound); per output container.
+  std::string audio_not_copyable_mp4;
+  std::string audio_not_copyable_mkv;
+  bool has_audio = false;
+};
+
+// Reads the source's packets (not decoding them) to list its keyframes.
+absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path);
+
+// Start times of the segments after the first (each one a keyframe time),
+// for at most `segments` segments of at least `min_seconds` each: the cut
+// nearest each even share of the duration that keeps every segment at least
+// `min_seconds` long and one keyframe apart. Fewer cuts (maybe none) when the
+// keyframes or the length do not allow more.
+std::vector<double> ChooseCuts(const std::vector<double>& keyframes,
+                               double duration_seconds, int segments,
+                               double min_seconds);
+
+// One cut of the source.
+struct Segment {
+  std::string path;
+  // Its earliest presentation timestamp, in time base num/den.
+  int64_t first_pts = 0;
+  int tb_num = 0;
+  int tb_den = 1;
+};
+
+// Writes the video of `source` (no sound, no other streams) as
+// cuts.size() + 1 files "<dir>/segment-<i>.<ext>" by stream copy, segment i
+// starting at the keyframe at cuts[i - 1].
+absl::StatusOr<std::vector<Segment>> WriteSegments(
+    const std::string& source, const std::vector<double>& cuts,
+    const std::string& dir);
+
+// Joins stylized segments (stylized[i] is the server's movie of segments[i])
+// into `out_path` by stream copy, in the server's container layout
+// (`matroska`: Matroska, else fragmented MP4), adding the source's best audio
+// stream, packet for packet, when `with_audio`. A fragmented MP4 whose first
+// decode time would be negative (B-frames) is stored shifted later by that
+// much, all streams alike; each segment's shift is taken back out (its first
+// frame is at the segment's first_pts) so that the join is shifted once, as
+// the unsplit movie is. Writes through a temporary name; on failure nothing
+// is left at `out_path`.
+absl::Status JoinSegments(const std::vector<Segment>& segments,
+                          const std::vector<std::string>& stylized,
+                          const std::string& source, bool with_audio,
+                          bool matroska, const std::string& out_path);
+
+}  // namespace stylizer::client
+
+#endif  // STYLIZER_CLIENT_MOVIE_SPLIT_H_

@@ -1,0 +1,193 @@
+// Tests of keyframe cuts and joins on movies made with the ffmpeg CLI: a
+// movie cut into segments and joined again (no server in between) has the
+// source's frames and sound at the source's times.
+#include "client/movie_split.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+extern "C" {
+#include <libavformat/avformat.h>
+}
+
+#include "absl/strings/str_cat.h"
+
+namespace stylizer::client {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+TEST(ChooseCutsTest, EvenSharesAtKeyframes) {
+  std::vector<double> keys;
+  for (int i = 0; i < 15; ++i) keys.push_back(2.0 * i);  // 0, 2, ..., 28
+  EXPECT_THAT(ChooseCuts(keys, 30, 3, 10), ElementsAre(10, 20));
+  EXPECT_THAT(ChooseCuts(keys, 30, 2, 0), ElementsAre(14));  // nearest to 15
+  // Three segments of >= 10 s do not fit in 25 s: two do.
+  EXPECT_THAT(ChooseCuts(keys, 25, 3, 10), ElementsAre(12));
+  EXPECT_THAT(ChooseCuts(keys, 19, 4, 10), IsEmpty());
+  EXPECT_THAT(ChooseCuts(keys, 30, 1, 0), IsEmpty());
+}
+
+TEST(ChooseCutsTest, FewKeyframesGiveFewerSegments) {
+  EXPECT_THAT(ChooseCuts({0}, 60, 4, 0), IsEmpty());
+  EXPECT_THAT(ChooseCuts({0, 2, 4}, 6, 5, 0), ElementsAre(2, 4));
+  // A keyframe is never used twice, and a segment is never empty.
+  EXPECT_THAT(ChooseCuts({0, 29}, 30, 3, 0), ElementsAre(29));
+}
+
+// Presentation times (seconds, sorted) of the packets of the best stream of
+// `type` in `path`.
+std::vector<double> PacketTimes(const std::string& path, AVMediaType type) {
+  std::vector<double> times;
+  AVFormatContext* f = nullptr;
+  if (avformat_open_input(&f, path.c_str(), nullptr, nullptr) < 0) return times;
+  avformat_find_stream_info(f, nullptr);
+  const int index = av_find_best_stream(f, type, -1, -1, nullptr, 0);
+  AVPacket* p = av_packet_alloc();
+  while (index >= 0 && av_read_frame(f, p) >= 0) {
+    if (p->stream_index == index) {
+      times.push_back(p->pts * av_q2d(f->streams[index]->time_base));
+    }
+    av_packet_unref(p);
+  }
+  av_packet_free(&p);
+  avformat_close_input(&f);
+  std::sort(times.begin(), times.end());
+  return times;
+}
+
+void ExpectSameTimes(const std::vector<double>& got,
+                     const std::vector<double>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i], want[i], 1e-6) << "packet " << i;
+  }
+}
+
+class MovieSplitTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() /
+                        absl::StrCat("movie_split_test.", getpid()));
+    fs::create_directories(*dir_);
+    // 6 s at 10 fps with every 7th frame dropped (variable frame rate), a
+    // keyframe every second, B-frames, and AAC sound.
+    const std::string cmd = absl::StrCat(
+        "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+        "testsrc2=s=96x64:r=10:d=6 "
+        "-f lavfi -i sine=f=440:d=6 -vf \"select='not(eq(mod(n\\,7)\\,3))'\" "
+        "-fps_mode vfr -c:v libx264 -g 10 -bf 2 -pix_fmt yuv420p -c:a aac "
+        "-shortest ",
+        Path("vfr.mp4"));
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string Path(const std::string& name) {
+    return (*dir_ / name).string();
+  }
+  static fs::path* dir_;
+};
+fs::path* MovieSplitTest::dir_ = nullptr;
+
+TEST_F(MovieSplitTest, ProbeListsKeyframes) {
+  auto probe = ProbeForSplit(Path("vfr.mp4"));
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->unsplittable, "");
+  EXPECT_TRUE(probe->has_audio);
+  EXPECT_EQ(probe->audio_not_copyable_mp4, "");
+  EXPECT_GE(probe->keyframes.size(), 5u);
+  EXPECT_NEAR(probe->duration_seconds, 6, 0.2);
+}
+
+TEST_F(MovieSplitTest, CutAndJoinedAgainIsTheSource) {
+  const std::string source = Path("vfr.mp4");
+  auto probe = ProbeForSplit(source);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  const auto cuts = ChooseCuts(probe->keyframes, probe->duration_seconds, 3, 0);
+  ASSERT_EQ(cuts.size(), 2u);
+  const std::string dir = Path("segments");
+  fs::create_directories(dir);
+  auto segments = WriteSegments(source, cuts, dir);
+  ASSERT_TRUE(segments.ok()) << segments.status();
+  ASSERT_EQ(segments->size(), 3u);
+  const auto want_video = PacketTimes(source, AVMEDIA_TYPE_VIDEO);
+  size_t total = 0;
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < segments->size(); ++i) {
+    const std::string& path = (*segments)[i].path;
+    paths.push_back(path);
+    const auto times = PacketTimes(path, AVMEDIA_TYPE_VIDEO);
+    ASSERT_FALSE(times.empty());
+    // Segments keep the source's times: segment i starts at its cut.
+    if (i > 0) {
+      EXPECT_NEAR(times.front(), cuts[i - 1], 1e-6);
+    }
+    EXPECT_TRUE(PacketTimes(path, AVMEDIA_TYPE_AUDIO).empty());
+    total += times.size();
+  }
+  EXPECT_EQ(total, want_video.size());
+
+  // The unsplit movie through the same muxer is the reference (a fragmented
+  // MP4 delays a movie with B-frames as a whole; the join must do the same).
+  const std::string whole_dir = Path("whole");
+  fs::create_directories(whole_dir);
+  auto whole = WriteSegments(source, {}, whole_dir);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_EQ(whole->size(), 1u);
+  for (bool matroska : {false, true}) {
+    const std::string ext = matroska ? ".mkv" : ".mp4";
+    const std::string ref = Path("reference" + ext);
+    ASSERT_TRUE(
+        JoinSegments(*whole, {(*whole)[0].path}, source, true, matroska, ref)
+            .ok());
+    ASSERT_EQ(PacketTimes(ref, AVMEDIA_TYPE_VIDEO).size(), want_video.size());
+    // Stand-ins for the server's outputs: each segment alone through the
+    // output muxer (a fragmented MP4 delays only the first one).
+    std::vector<std::string> stylized;
+    for (size_t i = 0; i < segments->size(); ++i) {
+      stylized.push_back(Path(absl::StrCat("stylized-", i, ext)));
+      ASSERT_TRUE(JoinSegments({(*segments)[i]}, {paths[i]}, source, false,
+                               matroska, stylized.back())
+                      .ok());
+    }
+    const std::string out = Path("joined" + ext);
+    absl::Status s =
+        JoinSegments(*segments, stylized, source, true, matroska, out);
+    ASSERT_TRUE(s.ok()) << s << " matroska=" << matroska;
+    ExpectSameTimes(PacketTimes(out, AVMEDIA_TYPE_VIDEO),
+                    PacketTimes(ref, AVMEDIA_TYPE_VIDEO));
+    ExpectSameTimes(PacketTimes(out, AVMEDIA_TYPE_AUDIO),
+                    PacketTimes(ref, AVMEDIA_TYPE_AUDIO));
+  }
+  const std::string silent = Path("silent.mp4");
+  ASSERT_TRUE(
+      JoinSegments(*segments, paths, source, false, false, silent).ok());
+  EXPECT_TRUE(PacketTimes(silent, AVMEDIA_TYPE_AUDIO).empty());
+}
+
+TEST_F(MovieSplitTest, FailedJoinLeavesNothing) {
+  const std::string out = Path("never.mp4");
+  Segment missing;
+  missing.path = Path("missing.mp4");
+  EXPECT_FALSE(
+      JoinSegments({missing}, {missing.path}, Path("vfr.mp4"), true, false, out)
+          .ok());
+  EXPECT_FALSE(fs::exists(out));
+  for (const auto& entry : fs::directory_iterator(*dir_)) {
+    EXPECT_EQ(entry.path().string().find(".part-"), std::string::npos)
+        << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace stylizer::client

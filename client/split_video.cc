@@ -1,0 +1,387 @@
+// One movie over many replicas; see split_video.h.
+#include "client/split_video.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <system_error>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "client/byte_source.h"
+#include "client/movie_split.h"
+#include "client/output_files.h"
+#include "client/retry.h"
+#include "client/video_outputs.h"
+
+namespace stylizer::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A private directory under the system's temporary directory, removed with
+// everything in it when this goes away.
+class TempDir {
+ public:
+  static absl::StatusOr<std::unique_ptr<TempDir>> Create() {
+    std::error_code ec;
+    std::string pattern =
+        (fs::temp_directory_path(ec) / "stylizer-split-XXXXXX").string();
+    if (ec) pattern = "/tmp/stylizer-split-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return absl::InternalError(
+          absl::StrCat("cannot make a temporary directory for the segments (",
+                       pattern, ")"));
+    }
+    return std::unique_ptr<TempDir>(new TempDir(pattern));
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// Sums the segments' progress into the one display.
+class SplitProgress {
+ public:
+  SplitProgress(ProgressReporter* progress, size_t segments, int outputs,
+                uint64_t upload_total)
+      : progress_(progress),
+        outputs_(outputs),
+        upload_total_(upload_total),
+        state_(segments) {}
+
+  void Upload(size_t k, uint64_t sent) {
+    if (progress_ == nullptr) return;
+    absl::MutexLock lock(&mu_);
+    state_[k].sent = sent;
+    uint64_t total = 0;
+    for (const auto& s : state_) total += s.sent;
+    progress_->OnUpload(total, upload_total_);
+  }
+  void Accepted(size_t k, uint64_t estimate) {
+    if (progress_ == nullptr) return;
+    absl::MutexLock lock(&mu_);
+    state_[k].estimate = estimate;
+    progress_->OnAccepted(EstimateLocked(), outputs_);
+  }
+  void Frames(size_t k, uint64_t done, uint64_t estimate, double fps) {
+    if (progress_ == nullptr) return;
+    absl::MutexLock lock(&mu_);
+    state_[k].done = done;
+    if (estimate > 0) state_[k].estimate = estimate;
+    state_[k].fps = fps;
+    uint64_t total_done = 0;
+    double total_fps = 0;
+    for (const auto& s : state_) {
+      total_done += s.done;
+      total_fps += s.fps;
+    }
+    progress_->OnFrames(total_done, EstimateLocked(), total_fps);
+  }
+  void Bytes(uint64_t bytes) {
+    if (progress_ != nullptr) progress_->OnOutputBytes(bytes);
+  }
+  // A failed attempt: its segment starts over.
+  void Reset(size_t k) {
+    if (progress_ == nullptr) return;
+    absl::MutexLock lock(&mu_);
+    const uint64_t estimate = state_[k].estimate;
+    state_[k] = Segment();
+    state_[k].estimate = estimate;
+  }
+
+ private:
+  struct Segment {
+    uint64_t sent = 0, done = 0, estimate = 0;
+    double fps = 0;
+  };
+  uint64_t EstimateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    uint64_t total = 0;
+    for (const auto& s : state_) total += s.estimate;
+    return total;
+  }
+
+  ProgressReporter* const progress_;
+  const int outputs_;
+  const uint64_t upload_total_;
+  absl::Mutex mu_;
+  std::vector<Segment> state_ ABSL_GUARDED_BY(mu_);
+};
+
+// One attempt of one segment: its outputs to files, its progress to the sum.
+class SegmentObserver : public VideoObserver {
+ public:
+  SegmentObserver(VideoOutputs* files, SplitProgress* progress, size_t k)
+      : files_(files), progress_(progress), k_(k) {}
+
+  void OnUploadProgress(uint64_t sent, uint64_t total) override {
+    progress_->Upload(k_, sent);
+  }
+  void OnPeer(const std::string& peer) override { peer_ = peer; }
+  absl::Status OnAccepted(const stylizer::v1::JobAccepted& a) override {
+    progress_->Accepted(k_, a.input().frames_estimate());
+    return files_->OnAccepted(a);
+  }
+  void OnProgress(const stylizer::v1::Progress& p) override {
+    progress_->Frames(k_, p.frames_done(), p.frames_estimate(), p.fps());
+  }
+  absl::Status OnChunk(uint32_t index, absl::string_view data) override {
+    progress_->Bytes(data.size());
+    return files_->OnChunk(index, data);
+  }
+  absl::Status OnSummary(const stylizer::v1::JobSummary& s) override {
+    for (const auto& o : s.outputs()) frames_ = std::max(frames_, o.frames());
+    progress_->Frames(k_, frames_, frames_, 0);
+    return files_->OnSummary(s);
+  }
+
+  const std::string& peer() const { return peer_; }
+  uint64_t frames() const { return frames_; }
+
+ private:
+  VideoOutputs* const files_;
+  SplitProgress* const progress_;
+  const size_t k_;
+  std::string peer_;
+  uint64_t frames_ = 0;
+};
+
+// A replica that died, drained or broke the stream mid-way: the segment can
+// be sent again from its start, to another replica. Not: our own cancel
+// ("interrupted"), and not a verdict on the input (INVALID_ARGUMENT, ...).
+bool ReplicaFailed(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kUnknown:
+      return true;
+    case absl::StatusCode::kCancelled:
+      return s.message() != "interrupted";
+    case absl::StatusCode::kInternal:
+      return absl::StrContains(s.message(), "without a summary");
+    default:
+      return false;
+  }
+}
+
+void Say(ProgressReporter* progress, std::ostream* notes,
+         const std::string& line) {
+  if (progress != nullptr) {
+    progress->Note(line);
+  } else if (notes != nullptr) {
+    *notes << line << "\n";
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<SplitPlan> PlanSplit(const std::string& input,
+                                    const SplitRequest& request, bool matroska,
+                                    bool drop_audio) {
+  auto probe = ProbeForSplit(input);
+  if (!probe.ok()) return probe.status();
+  SplitPlan plan;
+  if (!probe->unsplittable.empty()) {
+    plan.note = absl::StrCat("not split: ", probe->unsplittable);
+    return plan;
+  }
+  const std::string& audio =
+      matroska ? probe->audio_not_copyable_mkv : probe->audio_not_copyable_mp4;
+  if (!drop_audio && probe->has_audio && !audio.empty()) {
+    plan.note = absl::StrCat("not split: ", audio,
+                             " (split jobs copy the sound from the source)");
+    return plan;
+  }
+  const bool automatic = request.requested <= 0;
+  const int wanted = automatic ? request.replicas : request.requested;
+  if (wanted < 2) {
+    plan.note =
+        "not split: the server target names one replica (--split=auto makes "
+        "one segment per replica)";
+    return plan;
+  }
+  const double min_seconds = automatic ? request.min_auto_seconds : 0;
+  plan.cuts = ChooseCuts(probe->keyframes, probe->duration_seconds, wanted,
+                         min_seconds);
+  if (plan.cuts.empty()) {
+    if (probe->keyframes.size() <= 1) {
+      plan.note = "not split: the movie has a single keyframe";
+    } else if (automatic) {
+      plan.note = absl::StrFormat(
+          "not split: the movie (%.1f s) is too short for two segments of at "
+          "least %.0f s",
+          probe->duration_seconds, min_seconds);
+    } else {
+      plan.note = "not split: no keyframe to cut at";
+    }
+  } else if (static_cast<int>(plan.cuts.size()) + 1 < wanted) {
+    plan.note = absl::StrFormat(
+        "split into %d segments, not %d (the movie's keyframes%s allow no "
+        "more)",
+        plan.cuts.size() + 1, wanted, automatic ? " and length" : "");
+  }
+  return plan;
+}
+
+absl::StatusOr<std::vector<std::string>> RunSplitVideo(
+    StylizerClient& client, const SplitJob& job, ProgressReporter* progress,
+    std::ostream* notes) {
+  auto tmp = TempDir::Create();
+  if (!tmp.ok()) return tmp.status();
+  const std::string in_dir = (*tmp)->path() + "/in";
+  std::error_code ec;
+  fs::create_directories(in_dir, ec);
+  auto segments = WriteSegments(job.input, job.cuts, in_dir);
+  if (!segments.ok()) return segments.status();
+  const size_t n = segments->size();
+  uint64_t upload_total = 0;
+  for (const Segment& s : *segments) {
+    upload_total += fs::file_size(s.path, ec);
+  }
+  // Round robin sends calls only to replicas already connected: give the
+  // others a moment, or every segment may go to the first one.
+  const std::set<std::string> replicas =
+      client.AwaitReplicas(job.replicas, absl::Seconds(3));
+  Say(progress, notes,
+      absl::StrFormat("split into %d segments at keyframes; sending them at "
+                      "once to %d replica%s",
+                      n, replicas.size(), replicas.size() == 1 ? "" : "s"));
+  SplitProgress sum(progress, n, static_cast<int>(job.labels.size()),
+                    upload_total);
+
+  struct Result {
+    std::vector<std::string> paths;  // this segment's stylized movies
+    std::string peer;
+    uint64_t frames = 0;
+    std::unique_ptr<VideoOutputs> files;
+  };
+  std::vector<Result> results(n);
+  absl::Mutex mu;
+  absl::Status first_error;  // guarded by mu
+  bool failed = false;       // guarded by mu
+  auto job_failed = [&] {
+    absl::MutexLock lock(&mu);
+    return failed;
+  };
+
+  std::vector<std::thread> threads;
+  for (size_t k = 0; k < n; ++k) {
+    threads.emplace_back([&, k] {
+      const Segment& seg = (*segments)[k];
+      for (int attempt = 1; attempt <= job.max_attempts; ++attempt) {
+        if (job_failed()) return;
+        auto files = std::make_unique<VideoOutputs>(
+            absl::StrCat((*tmp)->path(), "/out-", k, "-", attempt), "segment",
+            job.labels, job.ext);
+        SegmentObserver observer(files.get(), &sum, k);
+        absl::Status s;
+        auto source = FileSource::Open(seg.path);
+        if (source.ok()) {
+          stylizer::v1::VideoJob segment_job = job.job;
+          segment_job.set_drop_audio(true);  // joined from the source once
+          segment_job.set_input_size((*source)->size());
+          s = client.StylizeVideo(segment_job, source->get(), &observer);
+          if (s.ok()) s = files->Commit();
+        } else {
+          s = source.status();
+        }
+        if (s.ok()) {
+          results[k].paths = files->Paths();
+          results[k].peer = observer.peer();
+          results[k].frames = observer.frames();
+          results[k].files = std::move(files);
+          if (job.verbose) {
+            Say(progress, notes,
+                absl::StrFormat(
+                    "segment %d/%d: %d frames from %s", k + 1, n,
+                    observer.frames(),
+                    observer.peer().empty() ? "?" : observer.peer()));
+          }
+          return;
+        }
+        files->Discard();
+        sum.Reset(k);
+        if (ReplicaFailed(s) && attempt < job.max_attempts && !job_failed()) {
+          Say(progress, notes,
+              absl::StrFormat(
+                  "segment %d/%d: the replica%s failed mid-way (%s); sending "
+                  "it "
+                  "again from its start (attempt %d of %d)",
+                  k + 1, n,
+                  observer.peer().empty() ? "" : " " + observer.peer(),
+                  s.message(), attempt + 1, job.max_attempts));
+          absl::SleepFor(BackoffFor(client.options().retry, attempt - 1));
+          continue;
+        }
+        {
+          absl::MutexLock lock(&mu);
+          if (!failed) {
+            failed = true;
+            first_error = s;
+          }
+        }
+        // One failed segment fails the job: stop the others now.
+        client.CancelAll();
+        return;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  {
+    absl::MutexLock lock(&mu);
+    if (failed) return first_error;
+  }
+
+  if (job.verbose) {
+    std::map<std::string, std::pair<int, uint64_t>> per_replica;
+    for (const Result& r : results) {
+      auto& entry = per_replica[r.peer.empty() ? "?" : r.peer];
+      entry.first += 1;
+      entry.second += r.frames;
+    }
+    for (const auto& [peer, counts] : per_replica) {
+      Say(progress, notes,
+          absl::StrFormat("replica %s: %d segment%s, %d frames", peer,
+                          counts.first, counts.first == 1 ? "" : "s",
+                          counts.second));
+    }
+  }
+
+  const bool made_dir = !fs::exists(job.out_dir, ec);
+  if (absl::Status s = EnsureDirectory(job.out_dir); !s.ok()) return s;
+  std::vector<std::string> done;
+  const bool with_audio = !job.job.drop_audio();
+  for (size_t i = 0; i < job.labels.size(); ++i) {
+    std::vector<std::string> parts;
+    for (const Result& r : results) parts.push_back(r.paths.at(i));
+    const std::string out =
+        OutputPath(job.out_dir, job.stem, job.labels[i], job.ext);
+    absl::Status s = JoinSegments(*segments, parts, job.input, with_audio,
+                                  job.matroska, out);
+    if (!s.ok()) {
+      for (const std::string& p : done) fs::remove(p, ec);
+      if (made_dir) fs::remove(job.out_dir, ec);
+      return absl::Status(
+          s.code(), absl::StrCat("joining the segments of ", job.labels[i],
+                                 ": ", s.message()));
+    }
+    done.push_back(out);
+  }
+  return done;
+}
+
+}  // namespace stylizer::client

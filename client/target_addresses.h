@@ -1,0 +1,20 @@
+// How many server addresses a gRPC target names, for `video --split=auto`
+// (one segment per replica). gRPC's balancer does not expose its resolved
+// addresses, so this resolves the target the same way once: ipv4:/ipv6:
+// lists are counted, a DNS name (dns:///name:port or name:port) is looked up.
+#ifndef STYLIZER_CLIENT_TARGET_ADDRESSES_H_
+#define STYLIZER_CLIENT_TARGET_ADDRESSES_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace stylizer::client {
+
+// The number of distinct addresses `target` resolves to now; 1 for schemes
+// with one endpoint (unix:) and when the name does not resolve.
+int CountTargetAddresses(absl::string_view target);
+
+}  // namespace stylizer::client
+
+#endif  // STYLIZER_CLIENT_TARGET_ADDRESSES_H_
