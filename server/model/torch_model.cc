@@ -52,24 +52,26 @@ absl::StatusOr<c10::Device> ParseDevice(const std::string& spec) {
       return absl::InvalidArgumentError(absl::StrCat(
           "device \"", spec, "\" is not auto, cpu, cuda or cuda:N"));
     }
-#ifdef STYLIZER_WITH_CUDA
-    const std::string build = "this CUDA build of LibTorch";
-#else
-    const std::string build =
-        "this is a CPU-only build of LibTorch (build against the CUDA "
-        "LibTorch, see docs/model-runtime.md)";
-#endif
     const int count = torch::cuda::is_available()
                           ? static_cast<int>(torch::cuda::device_count())
                           : 0;
     if (index < 0 || index >= count) {
+#ifdef STYLIZER_WITH_CUDA
+      const std::string why =
+          count == 0 ? absl::StrCat(" (", CudaUnavailableReason(), ")") : "";
       return absl::FailedPreconditionError(absl::StrCat(
-          "device \"", spec, "\" requested but ", build, " sees ", count,
-          " usable CUDA device(s)",
-          count == 0 ? " (no NVIDIA driver, no GPU visible to this process, "
-                       "or CUDA_VISIBLE_DEVICES hides them)"
-                     : "",
-          "; use --device=cpu, or run on a machine with a GPU"));
+          "device \"", spec, "\" requested but LibTorch (a CUDA build) sees ",
+          count, " usable CUDA device(s)", why,
+          "; use --device=cpu, or run where the GPU and its driver are "
+          "visible"));
+#else
+      return absl::FailedPreconditionError(absl::StrCat(
+          "device \"", spec,
+          "\" requested but this LibTorch is a CPU-only "
+          "build: it sees 0 usable CUDA device(s); use --device=cpu, or build "
+          "against the CUDA LibTorch (docs/model-runtime.md, \"LibTorch "
+          "builds\")"));
+#endif
     }
     return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
   }

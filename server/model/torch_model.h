@@ -24,8 +24,8 @@ namespace stylizer {
 // How batches run on a CUDA device (used only by CUDA builds of LibTorch; see
 // docs/model-runtime.md, "CUDA devices").
 struct CudaRuntimeOptions {
-  // torch.backends.cudnn.benchmark, with one warm-up per (batch, H, W)
-  // shape the first time it is seen. Default on.
+  // torch.backends.cudnn.benchmark: the first batch of each (chunk, H, W)
+  // shape autotunes its convolutions (and pays for it). Default on.
   bool cudnn_benchmark = true;
   // Most frames of one forward; a larger batch runs as several chunks whose
   // copies overlap the neighbouring chunk's forward. 0 (default): from the
@@ -33,10 +33,9 @@ struct CudaRuntimeOptions {
   int max_chunk_frames = 0;
   // Share of the free device memory the chunk size plans for. Default 0.7.
   double memory_fraction = 0.7;
-  // Unmeasured options (off by default, see docs): run the module on
-  // channels-last tensors; replay each (batch, H, W) shape as a CUDA graph.
+  // Unmeasured (off by default, see docs/model-runtime.md): feed the module
+  // channels-last tensors.
   bool channels_last = false;
-  bool cuda_graphs = false;
 };
 
 struct TorchModelOptions {

@@ -278,6 +278,21 @@ TEST(TorchModelCreateTest, AutoPicksAPrecisionAndSaysWhy) {
 
 absl::Status CreateStatus(const TorchModelOptions& options);
 
+// --device=cuda without a usable GPU fails before the archive is loaded,
+// saying what is missing (a CPU-only LibTorch, or no driver/visible GPU).
+TEST(TorchModelCreateTest, CudaWithoutAGpuFailsSayingWhy) {
+  TorchModelOptions options = Fp32Options(TestData("random4.pt"));
+  options.device = "cuda";
+  absl::Status s = CreateStatus(options);
+  if (s.ok()) GTEST_SKIP() << "this machine has a GPU";
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("sees 0 usable CUDA device(s)"));
+  EXPECT_THAT(s.message(), HasSubstr("--device=cpu"));
+  options.archive_path = TestData("no-such-model.pt");  // device checked first
+  EXPECT_EQ(CreateStatus(options).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 // On a CPU without native bf16 (a 2-core AVX2 machine, described to the
 // runtime), auto does not try bf16 at all and logs why: bf16 emulation took
 // 35x the time of fp32 there and delayed start-up by minutes.
