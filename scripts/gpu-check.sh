@@ -87,6 +87,9 @@ if [[ $torch_version != "$want" ]]; then
   fi
 fi
 echo "== LibTorch used: $torch_root ($torch_version)" >>"$out/env.txt"
+if [[ ! -d $bundle/lib ]]; then
+  tar -C "$bundle" -xJf "$bundle/lib.tar.xz"
+fi
 export LD_LIBRARY_PATH="$bundle/lib:$torch_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if ldd "$bin/stylizer-server" 2>&1 | grep -q "GLIBCXX.*not found"; then
   export LD_LIBRARY_PATH="$bundle/lib/compat:$LD_LIBRARY_PATH"
@@ -139,9 +142,9 @@ for r in rows:
     gflops = r["fps"] * FLOP_PER_PIXEL * w * h / 1e9
     peak = roof.get((p, w, h), {})
     conv, mm = peak.get("gflops", 0), peak.get("matmul_gflops", 0)
-    print(f"| {p} | {w}x{h} | {r['batch']} | {r['fps']:.1f} | {1e3 / r['fps']:.2f} | {gflops:.0f} | "
-          f"{conv:.0f} | {gflops / conv:.0%} | {mm:.0f} | " + (f"{gflops / mm:.0%} |" if mm else "- |")
-          if conv else f"| {p} | {w}x{h} | {r['batch']} | {r['fps']:.1f} | - | {gflops:.0f} | - | - | - | - |")
+    share = lambda x: f"{gflops / x:.0%}" if x else "-"
+    print(f"| {p} | {w}x{h} | {r['batch']} | {r['fps']:.1f} | {1e3 / r['fps']:.2f} | {gflops:.0f} "
+          f"| {conv:.0f} | {share(conv)} | {mm:.0f} | {share(mm)} |")
 PY
 note "model-only done"
 
@@ -158,6 +161,17 @@ server_start=$(date +%s.%N)
   >"$out/server.log" 2>&1 &
 server_pid=$!
 for ((i = 0; i < 1800; i++)); do
+  if ! kill -0 "$server_pid" 2>/dev/null && grep -q "cannot serve metrics" "$out/server.log"; then
+    # Known issue of the LibTorch 2.11 build (scripts/test.d/60-cuda-build.sh):
+    # the Prometheus endpoint may not start. Run without it; no split then.
+    note "the metrics endpoint did not start; running without metrics"
+    metrics_port=-1
+    "$bin/stylizer-server" --host=127.0.0.1 --port="$port" --metrics_port=-1 \
+      --model="$bundle/models/default.pt" --device="$device" --max_batch_size="$max_batch" \
+      --max_queued_items=$((max_batch * 16)) --video_frames_in_flight=$((max_batch * 2)) \
+      >>"$out/server.log" 2>&1 &
+    server_pid=$!
+  fi
   kill -0 "$server_pid" 2>/dev/null || { note "the server exited:"; tail -5 "$out/server.log" >&2; exit 1; }
   "$bin/stylizer" --server="127.0.0.1:$port" health >/dev/null 2>&1 && break
   sleep 0.1
@@ -169,8 +183,11 @@ job_start=$(date +%s.%N)
   --out="$work/outputs/" >"$work/cli.txt" 2>&1 || { cat "$work/cli.txt" >&2; exit 1; }
 job_seconds=$(since "$job_start")
 styles=$(find "$work/outputs" -type f | wc -l)
-curl -s "http://127.0.0.1:$metrics_port/metrics" >"$out/metrics.txt" 2>/dev/null ||
+if [[ $metrics_port == -1 ]]; then
+  echo "no metrics: the endpoint did not start (see server.log)" >"$out/metrics.txt"
+else
   "$python" -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$metrics_port/metrics').read().decode())" >"$out/metrics.txt"
+fi
 "$python" - "$out/metrics.txt" "$job_seconds" "$clip_seconds" "$styles" "$serving" "$device" "$clip_size" >"$out/e2e.txt" <<'PY'
 import re, sys
 path, wall, clip_s, styles, serving, device, size = sys.argv[1:]
