@@ -56,10 +56,26 @@ ABSL_FLAG(std::string, model, "",
           "default.pt and <source dir>/models/default.pt.");
 ABSL_FLAG(std::string, device, "auto",
           "auto (first CUDA device if any, else the CPU), cpu, cuda or cuda:N. "
-          "A missing CUDA device is an error, never a silent fallback.");
+          "A missing CUDA device (a CPU-only LibTorch, no driver, no visible "
+          "GPU) fails at start saying which; never a silent fallback.");
 ABSL_FLAG(std::string, precision, "auto",
-          "auto (fastest precision that stays within 35 dB PSNR of fp32), "
-          "fp32, bf16 or fp16 (CUDA only).");
+          "auto (times fp32 and each lower precision the device runs "
+          "natively, keeps the fastest within 35 dB PSNR of fp32; on a CPU "
+          "without avx512_bf16/amx_bf16 only fp32), fp32, bf16 or fp16 (CUDA, "
+          "or a CPU with avx512_fp16/amx_fp16 on LibTorch 2).");
+ABSL_FLAG(bool, cudnn_benchmark, true,
+          "CUDA: let cuDNN autotune the convolutions of each (batch, height, "
+          "width) shape the first time it runs.");
+ABSL_FLAG(int, cuda_max_chunk_frames, 0,
+          "CUDA: most frames of one forward pass (a larger batch runs in "
+          "chunks whose copies overlap the neighbouring forward); 0 = what "
+          "fits in the device memory free at load.");
+ABSL_FLAG(double, cuda_memory_fraction, 0.7,
+          "CUDA: share of the device memory free at load that the chunk size "
+          "plans for; out of memory still halves the chunk and retries.");
+ABSL_FLAG(bool, channels_last, false,
+          "CUDA: feed the model channels-last tensors (unmeasured; see "
+          "docs/model-runtime.md).");
 ABSL_FLAG(int, threads, 0,
           "CPU threads of one forward pass (LibTorch intra-op); 0 = one per "
           "hardware thread.");
@@ -278,6 +294,10 @@ Server::Options ServerOptions(Metrics* metrics) {
   model.device = absl::GetFlag(FLAGS_device);
   model.precision = absl::GetFlag(FLAGS_precision);
   model.threads = absl::GetFlag(FLAGS_threads);
+  model.cuda.cudnn_benchmark = absl::GetFlag(FLAGS_cudnn_benchmark);
+  model.cuda.max_chunk_frames = absl::GetFlag(FLAGS_cuda_max_chunk_frames);
+  model.cuda.memory_fraction = absl::GetFlag(FLAGS_cuda_memory_fraction);
+  model.cuda.channels_last = absl::GetFlag(FLAGS_channels_last);
   model.log = [](absl::string_view line) {
     LogEvent(LogLevel::kInfo, "model").Str("note", line);
   };

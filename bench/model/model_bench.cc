@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -68,32 +68,64 @@ Timing BestTimes(Fn fn, double min_seconds) {
 // GFLOP/s of a 3x3, 128->128 convolution on the residual blocks' input for
 // a width x height frame: 1x128x(height/4+4)x(width/4+4), 1x128x184x324 at
 // 1280x720. Best of NCHW and channels-last. Measured per frame size, since
-// oneDNN's efficiency falls on smaller maps.
+// oneDNN's efficiency falls on smaller maps. On a GPU also a 8192^3 matrix
+// product (the device's peak for the dtype) and the convolution at batch 8.
 void Roofline(const std::string& precision, int threads, double min_seconds,
-              int width, int height) {
+              int width, int height, const std::string& device_name) {
   torch::InferenceMode guard;
   at::set_num_threads(threads);
-  const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat;
+  const c10::Device device(device_name);
+  const auto dtype = precision == "bf16"   ? torch::kBFloat16
+                     : precision == "fp16" ? torch::kHalf
+                                           : torch::kFloat;
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+  };
   const int64_t c = 128, h = (height + 3) / 4 + 4, w = (width + 3) / 4 + 4;
-  const double flops = 2.0 * c * c * 9 * (h - 2) * (w - 2);
+  const int64_t batch = device.is_cuda() ? 8 : 1;
+  const double flops = 2.0 * batch * c * c * 9 * (h - 2) * (w - 2);
+  const auto options = torch::TensorOptions().dtype(dtype).device(device);
   Timing best;
   for (bool channels_last : {false, true}) {
     auto format = channels_last ? at::MemoryFormat::ChannelsLast
                                 : at::MemoryFormat::Contiguous;
-    torch::Tensor x = torch::rand({1, c, h, w}).to(dtype).contiguous(format);
-    torch::Tensor k = (torch::rand({c, c, 3, 3}) * 0.01).to(dtype).contiguous(format);
-    torch::Tensor b = torch::zeros({c}).to(dtype);
-    const Timing t = BestTimes([&] { torch::conv2d(x, k, b); }, min_seconds);
+    torch::Tensor x =
+        torch::rand({batch, c, h, w}).to(options).contiguous(format);
+    torch::Tensor k =
+        (torch::rand({c, c, 3, 3}) * 0.01).to(options).contiguous(format);
+    torch::Tensor b = torch::zeros({c}).to(options);
+    const Timing t = BestTimes(
+        [&] {
+          torch::conv2d(x, k, b);
+          sync();
+        },
+        min_seconds);
     best.wall = std::min(best.wall, t.wall);
     best.cpu = std::min(best.cpu, t.cpu);
   }
+  double matmul_gflops = 0;
+  if (device.is_cuda()) {
+    const int64_t n = 8192;
+    torch::Tensor a = torch::rand({n, n}, options),
+                  m = torch::rand({n, n}, options);
+    const Timing t = BestTimes(
+        [&] {
+          torch::matmul(a, m);
+          sync();
+        },
+        min_seconds);
+    matmul_gflops = 2.0 * n * n * n / t.wall / 1e9;
+  }
   std::printf(
-      "{\"kind\":\"roofline\",\"precision\":\"%s\",\"threads\":%d,"
-      "\"width\":%d,\"height\":%d,\"map\":\"%lldx%lld\","
-      "\"gflops\":%.1f,\"gflops_per_cpu_second\":%.1f}\n",
-      precision.c_str(), threads, width, height, static_cast<long long>(h),
+      "{\"kind\":\"roofline\",\"precision\":\"%s\",\"device\":\"%s\","
+      "\"threads\":%d,\"width\":%d,\"height\":%d,\"batch\":%lld,\"map\":\"%"
+      "lldx%lld\","
+      "\"gflops\":%.1f,\"gflops_per_cpu_second\":%.1f,\"matmul_gflops\":%.1f}"
+      "\n",
+      precision.c_str(), device_name.c_str(), threads, width, height,
+      static_cast<long long>(batch), static_cast<long long>(h),
       static_cast<long long>(w), flops / best.wall / 1e9,
-      flops / best.cpu / 1e9);
+      flops / best.cpu / 1e9, matmul_gflops);
   std::fflush(stdout);
 }
 
@@ -107,14 +139,16 @@ int main(int argc, char** argv) {
   for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_sizes), ',')) {
     std::vector<std::string> wh = absl::StrSplit(s, 'x');
     int w = 0, h = 0;
-    if (wh.size() != 2 || !absl::SimpleAtoi(wh[0], &w) || !absl::SimpleAtoi(wh[1], &h)) {
+    if (wh.size() != 2 || !absl::SimpleAtoi(wh[0], &w) ||
+        !absl::SimpleAtoi(wh[1], &h)) {
       std::cerr << "bad size " << s << " (want WxH)\n";
       return 2;
     }
     sizes.emplace_back(w, h);
   }
   std::vector<int> batches;
-  for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
+  for (absl::string_view s :
+       absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
     int b = 0;
     if (!absl::SimpleAtoi(s, &b) || b < 1) {
       std::cerr << "bad batch size " << s << "\n";
@@ -125,8 +159,11 @@ int main(int argc, char** argv) {
   const std::vector<std::string> precisions =
       absl::StrSplit(absl::GetFlag(FLAGS_precisions), ',');
   for (const std::string& precision : precisions) {
-    if (absl::GetFlag(FLAGS_roofline) && absl::GetFlag(FLAGS_device) == "cpu") {
-      for (auto [w, h] : sizes) Roofline(precision, threads, min_seconds, w, h);
+    if (absl::GetFlag(FLAGS_roofline)) {
+      for (auto [w, h] : sizes) {
+        Roofline(precision, threads, min_seconds, w, h,
+                 absl::GetFlag(FLAGS_device));
+      }
     }
     stylizer::TorchModelOptions options;
     options.archive_path = absl::GetFlag(FLAGS_archive);
@@ -148,10 +185,11 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < frames.size(); ++i) frames[i] = (i * 7919) >> 5;
         std::vector<float> weights(static_cast<size_t>(b) * n, 0.0f);
         for (int i = 0; i < b; ++i) weights[i * n + i % n] = 1.0f;
-        stylizer::FrameBatch batch{b, h, w, frames.data(), weights.data(), frames.data()};
+        stylizer::FrameBatch batch{
+            b, h, w, frames.data(), weights.data(), frames.data()};
         absl::Status status;
-        const Timing t = BestTimes([&] { status = (*model)->Stylize(batch); },
-                                   min_seconds);
+        const Timing t =
+            BestTimes([&] { status = (*model)->Stylize(batch); }, min_seconds);
         if (!status.ok()) {
           std::cerr << "Stylize failed: " << status << "\n";
           return 1;

@@ -1,10 +1,12 @@
 // CpuTensorCache: size-keyed free lists of blocks from c10::alloc_cpu (64-byte
-// aligned) behind c10::SetCPUAllocator.
+// aligned) behind c10::SetCPUAllocator. Builds against LibTorch 1.13 and 2.x
+// (2.x made allocate() non-const and added copy_data()).
 #include "server/model/cpu_tensor_cache.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 #include <c10/util/Exception.h>
+#include <torch/version.h>
 
 #include <iterator>
 #include <map>
@@ -18,11 +20,17 @@ namespace {
 constexpr size_t kMinCachedBytes = size_t{1} << 20;
 constexpr size_t kGranule = size_t{1} << 16;  // sizes rounded up to 64 KiB
 
+#if TORCH_VERSION_MAJOR >= 2
+#define STYLIZER_ALLOCATE_CONST
+#else
+#define STYLIZER_ALLOCATE_CONST const
+#endif
+
 class CpuTensorCache final : public c10::Allocator {
  public:
   explicit CpuTensorCache(c10::Allocator* fallback) : fallback_(fallback) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate(size_t n) STYLIZER_ALLOCATE_CONST override {
     if (n < kMinCachedBytes) return fallback_->allocate(n);
     const size_t size = (n + kGranule - 1) / kGranule * kGranule;
     void* block = nullptr;
@@ -56,6 +64,13 @@ class CpuTensorCache final : public c10::Allocator {
   // Blocks are their own context, so raw_allocate/raw_deallocate (used by
   // oneDNN conversions) work too.
   c10::DeleterFnPtr raw_deleter() const override { return &Release; }
+
+#if TORCH_VERSION_MAJOR >= 2
+  void copy_data(void* dest, const void* src,
+                 std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+#endif
 
   void SetLimit(size_t max_cached_bytes) {
     absl::MutexLock lock(&mu_);
@@ -123,7 +138,8 @@ void InstallCpuTensorCache(size_t max_cached_bytes) {
   absl::MutexLock lock(&install_mu);
   if (CpuTensorCache::instance == nullptr) {
     // Never destroyed: tensors may outlive every other object.
-    CpuTensorCache::instance = new CpuTensorCache(c10::GetDefaultCPUAllocator());
+    CpuTensorCache::instance =
+        new CpuTensorCache(c10::GetDefaultCPUAllocator());
     c10::SetCPUAllocator(CpuTensorCache::instance, /*priority=*/1);
   }
   CpuTensorCache::instance->SetLimit(max_cached_bytes);

@@ -7,16 +7,36 @@
 #define STYLIZER_SERVER_MODEL_TORCH_MODEL_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/model/cpu_features.h"
 #include "server/model/style_model.h"
 
 namespace stylizer {
+
+// How batches run on a CUDA device (used only by CUDA builds of LibTorch; see
+// docs/model-runtime.md, "CUDA devices").
+struct CudaRuntimeOptions {
+  // torch.backends.cudnn.benchmark: the first batch of each (chunk, H, W)
+  // shape autotunes its convolutions (and pays for it). Default on.
+  bool cudnn_benchmark = true;
+  // Most frames of one forward; a larger batch runs as several chunks whose
+  // copies overlap the neighbouring chunk's forward. 0 (default): from the
+  // device memory free at load and the memory one warm-up frame needed.
+  int max_chunk_frames = 0;
+  // Share of the free device memory the chunk size plans for. Default 0.7.
+  double memory_fraction = 0.7;
+  // Unmeasured (off by default, see docs/model-runtime.md): feed the module
+  // channels-last tensors.
+  bool channels_last = false;
+};
 
 struct TorchModelOptions {
   // Path of the serving archive (torch.jit.save file with stylizer/styles.json
@@ -29,11 +49,27 @@ struct TorchModelOptions {
   std::string device = "auto";
 
   // "auto" (default), "fp32", "bf16" or "fp16". auto times every precision
-  // the device supports (CUDA: fp16, bf16 where the GPU has it, fp32; CPU:
-  // bf16, fp32) on a warm-up frame and keeps the fastest whose output stays
-  // within min_psnr_db of fp32; the choice and its reason are logged. fp16 on
-  // the CPU is an error (LibTorch has no CPU fp16 convolutions).
+  // the device runs natively (CUDA: fp32, fp16, bf16 where the GPU has it;
+  // CPU: fp32, bf16 with avx512_bf16/amx_bf16, fp16 with avx512_fp16/amx_fp16
+  // on LibTorch 2) on a warm-up frame and keeps the fastest whose output
+  // stays within min_psnr_db of fp32; the choice, the skipped precisions and
+  // the reasons are logged. fp16 on a CPU without fp16 kernels is an error.
   std::string precision = "auto";
+
+  // Under "auto", a candidate other than fp32 whose trial has run longer
+  // (wall time) than both trial_budget_seconds and trial_budget_vs_fp32 x
+  // the fp32 trial is stopped after the call in flight and ranked last: a
+  // precision that slow cannot win, and emulated ones would delay start-up
+  // by minutes. Defaults 2 s and 2x.
+  double trial_budget_seconds = 2.0;
+  double trial_budget_vs_fp32 = 2.0;
+
+  // What the CPU runs natively; empty (default) = detect (CPUID and the
+  // oneDNN ISA limit). Tests set it to describe other machines.
+  std::optional<CpuFeatures> cpu_features;
+
+  // CUDA devices only.
+  CudaRuntimeOptions cuda;
 
   // Quality floor for low precisions under "auto": PSNR in dB of the 8-bit
   // output against fp32 on the warm-up frame. Default 35.
@@ -68,7 +104,8 @@ class TorchModel : public StyleModel {
   //   NotFound            the archive file does not exist;
   //   InvalidArgument     corrupt archive, missing or bad styles.json, zero
   //                       styles, a forward() that does not honour the
-  //                       interface, a bad option value, fp16 on the CPU;
+  //                       interface, a bad option value, fp16 on a CPU
+  //                       without fp16 kernels;
   //   FailedPrecondition  a CUDA device was requested but is not available;
   //   ResourceExhausted   the device ran out of memory while loading;
   //   Internal            anything else LibTorch reports.
@@ -91,6 +128,15 @@ class TorchModel : public StyleModel {
 
   // Why the device and precision were chosen (also logged at Create).
   const std::string& selection_note() const;
+
+  // Counters of the device runtime (zeros on the CPU).
+  struct RuntimeStats {
+    int64_t oom_retries = 0;  // batches re-run in halves after device OOM
+    int64_t device_memory_allocated_bytes = 0;  // caching allocator, now
+    int64_t device_memory_reserved_bytes = 0;
+    int max_chunk_frames = 0;  // frames per forward now
+  };
+  RuntimeStats runtime_stats() const;
 
  private:
   struct Impl;

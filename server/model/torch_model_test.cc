@@ -7,8 +7,8 @@
 #include <sys/resource.h>
 
 #include <cmath>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -65,7 +65,8 @@ std::vector<uint8_t> Frames(int b, int h, int w, int seed = 0) {
 std::vector<float> OneHot(int num_styles, std::vector<int> styles,
                           float scale = 1.0f) {
   std::vector<float> w(styles.size() * num_styles, 0.0f);
-  for (size_t i = 0; i < styles.size(); ++i) w[i * num_styles + styles[i]] = scale;
+  for (size_t i = 0; i < styles.size(); ++i)
+    w[i * num_styles + styles[i]] = scale;
   return w;
 }
 
@@ -109,7 +110,8 @@ TorchModel* TorchModelTest::model_ = nullptr;
 TEST_F(TorchModelTest, DescribesTheArchive) {
   const ModelDescription& d = model_->description();
   EXPECT_EQ(d.name, "random4");
-  EXPECT_THAT(d.style_names, ::testing::ElementsAre("klimt", "mosaic", "outcry", "picasso"));
+  EXPECT_THAT(d.style_names,
+              ::testing::ElementsAre("klimt", "mosaic", "outcry", "picasso"));
   EXPECT_EQ(d.device, "cpu");
   EXPECT_EQ(d.precision, "fp32");
   EXPECT_THAT(d.model_json, HasSubstr("dumoulin2017"));
@@ -145,7 +147,8 @@ TEST_F(TorchModelTest, MatchesOriginalNetwork) {
     int max_diff = 0;
     size_t exact = 0;
     for (size_t i = 0; i < out.size(); ++i) {
-      const int d = std::abs(int{out[i]} - int{static_cast<uint8_t>(expected[i])});
+      const int d =
+          std::abs(int{out[i]} - int{static_cast<uint8_t>(expected[i])});
       max_diff = std::max(max_diff, d);
       exact += d == 0;
     }
@@ -159,7 +162,8 @@ TEST_F(TorchModelTest, OneHotBlendEqualsIndexAndBatchesAreIndependent) {
   const int h = 40, w = 36;
   const std::vector<uint8_t> frame = Frames(1, h, w);
   std::vector<uint8_t> three;
-  for (int i = 0; i < 3; ++i) three.insert(three.end(), frame.begin(), frame.end());
+  for (int i = 0; i < 3; ++i)
+    three.insert(three.end(), frame.begin(), frame.end());
   // Styles 2, 0 and 2 (scaled by 7: rows need not sum to 1).
   std::vector<float> rows = OneHot(4, {2, 0, 2});
   for (int i = 8; i < 12; ++i) rows[i] *= 7.0f;
@@ -208,24 +212,26 @@ TEST_F(TorchModelTest, RejectsBadWeightsAndBatches) {
   const std::vector<uint8_t> frames = Frames(2, 16, 16);
   std::vector<uint8_t> out(frames.size());
   const float nan = std::nanf("");
-  for (const std::vector<float>& weights : std::vector<std::vector<float>>{
-           {1, 0, 0, 0, 0, -1, 1, 0},     // negative
-           {1, 0, 0, 0, 0, 0, 0, 0},      // all zero
-           {1, 0, 0, 0, nan, 1, 0, 0},    // NaN
-           {1, 0, 0, 0, INFINITY, 0, 0, 0}}) {
+  for (const std::vector<float>& weights :
+       std::vector<std::vector<float>>{{1, 0, 0, 0, 0, -1, 1, 0},   // negative
+                                       {1, 0, 0, 0, 0, 0, 0, 0},    // all zero
+                                       {1, 0, 0, 0, nan, 1, 0, 0},  // NaN
+                                       {1, 0, 0, 0, INFINITY, 0, 0, 0}}) {
     FrameBatch batch{2, 16, 16, frames.data(), weights.data(), out.data()};
     absl::Status s = model_->Stylize(batch);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
     EXPECT_THAT(s.message(), HasSubstr("frame 1"));
   }
   const std::vector<float> ok = OneHot(4, {0, 0});
-  for (FrameBatch batch : {FrameBatch{0, 16, 16, frames.data(), ok.data(), out.data()},
-                           FrameBatch{2, 0, 16, frames.data(), ok.data(), out.data()},
-                           FrameBatch{2, 16, -3, frames.data(), ok.data(), out.data()},
-                           FrameBatch{2, 16, 16, nullptr, ok.data(), out.data()},
-                           FrameBatch{2, 16, 16, frames.data(), nullptr, out.data()},
-                           FrameBatch{2, 16, 16, frames.data(), ok.data(), nullptr}}) {
-    EXPECT_EQ(model_->Stylize(batch).code(), absl::StatusCode::kInvalidArgument);
+  for (FrameBatch batch :
+       {FrameBatch{0, 16, 16, frames.data(), ok.data(), out.data()},
+        FrameBatch{2, 0, 16, frames.data(), ok.data(), out.data()},
+        FrameBatch{2, 16, -3, frames.data(), ok.data(), out.data()},
+        FrameBatch{2, 16, 16, nullptr, ok.data(), out.data()},
+        FrameBatch{2, 16, 16, frames.data(), nullptr, out.data()},
+        FrameBatch{2, 16, 16, frames.data(), ok.data(), nullptr}}) {
+    EXPECT_EQ(model_->Stylize(batch).code(),
+              absl::StatusCode::kInvalidArgument);
   }
 }
 
@@ -263,10 +269,71 @@ TEST(TorchModelCreateTest, AutoPicksAPrecisionAndSaysWhy) {
   auto model = TorchModel::Create(options);
   ASSERT_TRUE(model.ok()) << model.status();
   const std::string& precision = (*model)->description().precision;
-  EXPECT_TRUE(precision == "fp32" || precision == "bf16" || precision == "fp16");
+  EXPECT_TRUE(precision == "fp32" || precision == "bf16" ||
+              precision == "fp16");
   EXPECT_THAT((*model)->selection_note(), HasSubstr("auto"));
   ASSERT_FALSE(lines.empty());
   EXPECT_THAT(lines.back(), HasSubstr(absl::StrCat("precision ", precision)));
+}
+
+absl::Status CreateStatus(const TorchModelOptions& options);
+
+// --device=cuda without a usable GPU fails before the archive is loaded,
+// saying what is missing (a CPU-only LibTorch, or no driver/visible GPU).
+TEST(TorchModelCreateTest, CudaWithoutAGpuFailsSayingWhy) {
+  TorchModelOptions options = Fp32Options(TestData("random4.pt"));
+  options.device = "cuda";
+  absl::Status s = CreateStatus(options);
+  if (s.ok()) GTEST_SKIP() << "this machine has a GPU";
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("sees 0 usable CUDA device(s)"));
+  EXPECT_THAT(s.message(), HasSubstr("--device=cpu"));
+  options.archive_path = TestData("no-such-model.pt");  // device checked first
+  EXPECT_EQ(CreateStatus(options).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// On a CPU without native bf16 (a 2-core AVX2 machine, described to the
+// runtime), auto does not try bf16 at all and logs why: bf16 emulation took
+// 35x the time of fp32 there and delayed start-up by minutes.
+TEST(TorchModelCreateTest, AutoSkipsBf16WithoutNativeSupport) {
+  TorchModelOptions options = Fp32Options(TestData("random4.pt"));
+  options.precision = "auto";
+  options.cpu_features = CpuFeatures{};  // AVX2 only
+  std::vector<std::string> lines;
+  options.log = [&](absl::string_view line) { lines.emplace_back(line); };
+  auto model = TorchModel::Create(options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->description().precision, "fp32");
+  EXPECT_THAT((*model)->selection_note(),
+              HasSubstr("bf16 skipped: no native bf16"));
+  const std::string& note = (*model)->selection_note();
+  EXPECT_EQ(note.find("CPU-ms"), note.rfind("CPU-ms"))
+      << "more than one trial: " << note;
+  ASSERT_FALSE(lines.empty());
+  EXPECT_THAT(lines.front(), HasSubstr("bf16 skipped"));
+}
+
+// A candidate past its time budget is stopped and ranked last; fp32, the
+// reference, always runs to the end.
+TEST(TorchModelCreateTest, TrialPastItsBudgetIsAbandoned) {
+  TorchModelOptions options = Fp32Options(TestData("random4.pt"));
+  options.precision = "auto";
+  CpuFeatures bf16_cpu;
+  bf16_cpu.avx512_bf16 = true;
+  options.cpu_features = bf16_cpu;
+  options.precision = "bf16";
+  if (!TorchModel::Create(options).ok()) GTEST_SKIP() << "no bf16 here";
+  options.precision = "auto";
+  options.trial_budget_seconds = 0;
+  options.trial_budget_vs_fp32 = 0;
+  auto model = TorchModel::Create(options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->description().precision, "fp32");
+  EXPECT_THAT((*model)->selection_note(),
+              HasSubstr("abandoned past its 0.0 s budget"));
+  options.trial_budget_seconds = -1;
+  EXPECT_EQ(CreateStatus(options).code(), absl::StatusCode::kInvalidArgument);
 }
 
 absl::Status CreateStatus(const TorchModelOptions& options) {
@@ -277,21 +344,24 @@ TEST(TorchModelCreateTest, MissingArchive) {
   absl::Status s = CreateStatus(Fp32Options(TestData("no-such-model.pt")));
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
   EXPECT_THAT(s.message(), HasSubstr("export_seed.py"));
-  EXPECT_EQ(CreateStatus(Fp32Options("")).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CreateStatus(Fp32Options("")).code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CreateStatus(Fp32Options(BuildDir() + "/testdata")).code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST(TorchModelCreateTest, CorruptAndTruncatedArchives) {
   const std::string garbage = TestData("model_test_garbage.pt");
-  std::ofstream(garbage, std::ios::binary) << "this is not a TorchScript archive";
+  std::ofstream(garbage, std::ios::binary)
+      << "this is not a TorchScript archive";
   absl::Status s = CreateStatus(Fp32Options(garbage));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_THAT(s.message(), HasSubstr("corrupt"));
 
   const std::vector<char> good = ReadFile(TestData("random4.pt"));
   const std::string truncated = TestData("model_test_truncated.pt");
-  std::ofstream(truncated, std::ios::binary).write(good.data(), good.size() / 2);
+  std::ofstream(truncated, std::ios::binary)
+      .write(good.data(), good.size() / 2);
   s = CreateStatus(Fp32Options(truncated));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
 }
@@ -301,13 +371,14 @@ TEST(TorchModelCreateTest, BrokenMetadataAndInterfaces) {
     const char* file;
     const char* message;
   };
-  for (const Case& c : {Case{"no_styles.pt", "styles.json"},
-                        Case{"zero_styles.pt", "zero styles"},
-                        Case{"fewer_styles.pt", "3 styles"},
-                        Case{"wrong_output.pt", "shape"},
-                        Case{"out_of_range.pt", "outside [0,1]"}}) {
+  for (const Case& c :
+       {Case{"no_styles.pt", "styles.json"},
+        Case{"zero_styles.pt", "zero styles"},
+        Case{"fewer_styles.pt", "3 styles"}, Case{"wrong_output.pt", "shape"},
+        Case{"out_of_range.pt", "outside [0,1]"}}) {
     absl::Status s = CreateStatus(Fp32Options(Golden(c.file)));
-    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.file << ": " << s;
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument)
+        << c.file << ": " << s;
     EXPECT_THAT(s.message(), HasSubstr(c.message)) << c.file;
   }
 }
@@ -324,6 +395,7 @@ TEST(TorchModelCreateTest, BadOptions) {
   options.precision = "fp8";
   EXPECT_EQ(CreateStatus(options).code(), absl::StatusCode::kInvalidArgument);
   options.precision = "fp16";
+  options.cpu_features = CpuFeatures{};  // no fp16 instructions
   absl::Status s = CreateStatus(options);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("CUDA"));

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Fetches the CUDA build of LibTorch that stylizer's GPU build compiles against:
+# the PyPI torch wheel (pinned, the version of the GPU machines and of
+# docker/Dockerfile.cuda) plus the three NVIDIA wheels whose libraries the
+# machine's CUDA toolkit lacks (cuSPARSELt, NVSHMEM, cuFile), unpacked with
+# `pip install --target` into one cache folder. Everything else libtorch_cuda
+# loads (cudart, cuBLAS, cuDNN, NCCL, ...) comes from the CUDA 13 toolkit.
+# Idempotent: a complete install is only checked. Prints the LibTorch root
+# (the folder to pass as -DSTYLIZER_TORCH_ROOT=...) on its last line.
+#   scripts/install-torch-wheel.sh [--print-root]
+# Environment: STYLIZER_CACHE_DIR (default ~/.cache/stylizer), PYTHON (a
+# CPython 3.9-3.13 whose pip fetches the wheels; default python3).
+set -euo pipefail
+
+TORCH_VERSION=2.11.0
+# The versions torch 2.11.0's metadata pins (cuda-toolkit 13.0.2 extras).
+EXTRA_WHEELS=(
+  nvidia-cusparselt-cu13==0.8.0
+  nvidia-nvshmem-cu13==3.4.5
+  "nvidia-cufile==1.15.1.6.*"
+)
+cache=${STYLIZER_CACHE_DIR:-$HOME/.cache/stylizer}
+prefix="$cache/torch-$TORCH_VERSION"
+root="$prefix/torch"
+python=${PYTHON:-python3}
+
+if [[ ${1:-} == --print-root ]]; then
+  echo "$root"
+  exit 0
+fi
+if [[ -f $prefix/.complete ]]; then
+  echo "install-torch-wheel: torch $TORCH_VERSION present in $prefix" >&2
+  echo "$root"
+  exit 0
+fi
+mkdir -p "$cache/wheels"
+start=$(date +%s)
+# The wheels only: torch's Python dependencies are not needed to link.
+"$python" -m pip download --quiet --no-deps --only-binary=:all: \
+  --dest "$cache/wheels" "torch==$TORCH_VERSION" "${EXTRA_WHEELS[@]}"
+tmp="$prefix.partial"
+rm -rf "$tmp"
+shopt -s nullglob
+wheels=("$cache/wheels"/torch-"$TORCH_VERSION"-*.whl
+        "$cache/wheels"/nvidia_cusparselt_cu13-*.whl
+        "$cache/wheels"/nvidia_nvshmem_cu13-*.whl
+        "$cache/wheels"/nvidia_cufile-*.whl)
+"$python" -m pip install --quiet --no-deps --no-index --no-compile --root-user-action=ignore \
+  --target "$tmp" "${wheels[@]}"
+[[ -f $tmp/torch/share/cmake/Torch/TorchConfig.cmake ]] ||
+  { echo "install-torch-wheel: no TorchConfig.cmake in the wheel" >&2; exit 1; }
+rm -rf "$prefix"
+mv "$tmp" "$prefix"
+touch "$prefix/.complete"
+echo "install-torch-wheel: torch $TORCH_VERSION in $prefix ($(du -sh "$prefix" | cut -f1), $(( $(date +%s) - start )) s)" >&2
+echo "$root"
