@@ -16,6 +16,8 @@ PACKAGES=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev openssl curl python3-skimage python3-yaml
+  # hostile-client tests and the soak benchmark: a Python gRPC client
+  python3-grpcio python3-grpc-tools python3-protobuf
 )
 
 # The manifest checks run on Node.js; keep a newer one the machine already has.

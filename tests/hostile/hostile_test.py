@@ -717,7 +717,7 @@ class IdleStreamsTest(HostileTestCase):
     def hold_streams(self, open_call, count):
         """Opens `count` calls whose request stream then stays silent;
         returns (code, details, seconds) of each, after they end (or are
-        cancelled by this test after 60 s)."""
+        cancelled by this test after 30 s)."""
         release = threading.Event()
         results = [None] * count
 
@@ -729,7 +729,7 @@ class IdleStreamsTest(HostileTestCase):
         def one(i):
             start = time.monotonic()
             call = open_call(idle_requests)
-            timer = threading.Timer(60, call.cancel)
+            timer = threading.Timer(30, call.cancel)
             timer.start()
             try:
                 for _ in call:
@@ -751,7 +751,7 @@ class IdleStreamsTest(HostileTestCase):
 
     def assert_idle_ended(self, results):
         for code, details, seconds in results:
-            # A call this test cancelled after 60 s shows up as CANCELLED.
+            # A call this test cancelled after 30 s shows up as CANCELLED.
             self.assert_status(code, details, Code.DEADLINE_EXCEEDED,
                                "idle", "stream_idle_timeout")
 
@@ -786,17 +786,24 @@ class FairnessTest(HostileTestCase):
     """Row 9: a movie among many image callers."""
 
     IMAGE_CALLERS = 24
+    # Frames the movie must get done while every image caller keeps calling.
+    FRAMES_WANTED = 5
+    # How long that may take: a few seconds of model time even with the
+    # movie's fair share cut to one 25th; 90 s is a very wide margin.
+    PROGRESS_WITHIN_S = 90
 
     def test_row9_movie_progresses_among_24_image_callers(self):
-        """FAILS ON main @ 65128ad: the movie gets 0 frames in 80 s. The
-        callers keep sending until the movie is done; it must finish."""
+        """FAILS ON main @ 65128ad: the movie gets 0 frames in 80 s. Here:
+        the movie (5 s, 2 styles, max_side=64) must get FRAMES_WANTED frames
+        done while 24 callers send 128x96 images without pause; then the
+        callers stop and the movie must complete."""
         path = media.small_movie(os.path.join(self.tmp, "five.mp4"),
                                  seconds=5, size="128x96", rate=10)
         with open(path, "rb") as f:
             movie = f.read()
         stop = threading.Event()
-        counts = {"images": 0, "refused": 0}
         lock = threading.Lock()
+        counts = {"images": 0, "refused": 0, "errors": []}
         request = pb.StylizeImageRequest(image=raw_image(128, 96),
                                          styles=[pb.Style(index=2)])
 
@@ -806,36 +813,53 @@ class FairnessTest(HostileTestCase):
                 with lock:
                     if code == Code.OK:
                         counts["images"] += 1
+                    elif code == Code.RESOURCE_EXHAUSTED:
+                        counts["refused"] += 1  # queue full: a fair answer
                     else:
-                        counts["refused"] += 1
-                if code not in (Code.OK, Code.RESOURCE_EXHAUSTED):
-                    counts.setdefault("errors", []).append((code, details))
+                        counts["errors"].append((code, details))
 
         callers = [threading.Thread(target=image_caller)
                    for _ in range(self.IMAGE_CALLERS)]
         for t in callers:
             t.start()
+        result = VideoResult()
+        progressed = None
         try:
-            # Let the callers fill the queue before the movie arrives.
+            # The callers are all busy before the movie arrives.
             while counts["images"] + counts["refused"] < self.IMAGE_CALLERS:
                 time.sleep(0.1)
-            # Deadline: 100 frames x 2 styles of 64x48 are a few seconds of
-            # model time on one core; 120 s is a very wide margin.
-            result = run_video(self.stub, video_requests(pb.VideoJob(
+            call = self.stub.StylizeVideo(video_requests(pb.VideoJob(
                 styles=[pb.Style(index=0), pb.Style(index=1)], max_side=64),
-                movie), timeout=120)
-            callers_done = counts["images"]
+                movie), timeout=self.PROGRESS_WITHIN_S + CALL_TIMEOUT_S)
+            starved = threading.Timer(self.PROGRESS_WITHIN_S, call.cancel)
+            starved.start()
+            try:
+                for response in call:
+                    result.take(response)
+                    if progressed is None and result.progress and \
+                            result.progress[-1].frames_done >= \
+                            self.FRAMES_WANTED:
+                        starved.cancel()
+                        progressed = dict(counts, errors=None)
+                        stop.set()  # the rest of the movie runs alone
+            except grpc.RpcError as e:
+                result.code, result.details = e.code(), e.details() or ""
+            starved.cancel()
         finally:
             stop.set()
             for t in callers:
                 t.join()
         done = max((p.frames_done for p in result.progress), default=0)
-        self.assertEqual(result.code, Code.OK,
-                         f"{result.details}; movie frames done: {done}; "
-                         f"images served meanwhile: {callers_done}")
+        self.assertIsNotNone(
+            progressed, f"the movie got {done} frames done in "
+            f"{self.PROGRESS_WITHIN_S} s while the callers got "
+            f"{counts['images']} images ({result.code.name} "
+            f"{result.details})")
+        self.assertGreater(progressed["images"], 0,
+                           "no image was served before the movie progressed")
+        self.assertEqual(result.code, Code.OK, result.details)
         self.assert_outputs_play(result, 2, frames=50)
-        self.assertGreater(callers_done, 0, "no image was served meanwhile")
-        self.assertNotIn("errors", counts)
+        self.assertEqual(counts["errors"], [])
 
 
 if __name__ == "__main__":

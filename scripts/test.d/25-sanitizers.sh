@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs the server's unit and integration tests under AddressSanitizer (with
+# LeakSanitizer) and UndefinedBehaviorSanitizer: a clang build of the whole
+# server with LibTorch in its own build directory, then every GoogleTest
+# binary that CTest runs from server/ (unit tests next to the code) and from
+# tests/server, tests/video and tests/metrics (integration tests on real
+# loopback servers, stylizer-server itself included). Client, CLI, Python
+# and promtool tests are not server code and stay out.
+#
+# LibTorch, gRPC, protobuf and FFmpeg are Debian's uninstrumented libraries:
+# ASan still checks every access our code makes (also into their buffers)
+# and intercepts their malloc/free; it cannot see accesses inside them.
+#
+# Any sanitizer report fails the test that triggered it (halt_on_error, and
+# UBSan does not recover). Takes 20-40 minutes on 2 cores, most of it the
+# instrumented build (ccache helps on later runs).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
+CC_BIN=$(command -v clang || command -v clang-14)
+CXX_BIN=$(command -v clang++ || command -v clang++-14)
+sanitize="-fsanitize=address,undefined"
+sanitize+=" -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+flags="$sanitize -g -O1"
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache
+            -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+mkdir -p "$ASAN_BUILD_DIR"
+CC=$CC_BIN CXX=$CXX_BIN cmake -S . -B "$ASAN_BUILD_DIR" -G Ninja \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="$flags" \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="$sanitize" \
+  -DCMAKE_SHARED_LINKER_FLAGS="$sanitize" \
+  -DSTYLIZER_BUILD_BENCH=OFF "${launcher[@]}" \
+  >"$ASAN_BUILD_DIR/configure.log" 2>&1 ||
+  { cat "$ASAN_BUILD_DIR/configure.log"; exit 1; }
+
+# The tests: those declared with stylizer_cc_test (GoogleTest binaries) in a
+# CMakeLists.txt under server/ or tests/{server,video,metrics}, read from
+# CTest's own description of where each test was declared.
+mapfile -t tests < <(
+  ctest --test-dir "$ASAN_BUILD_DIR" -N --show-only=json-v1 |
+    python3 -c '
+import json, os, sys
+source = os.path.realpath(sys.argv[1])
+wanted = ("server/", "tests/server/", "tests/video/", "tests/metrics/")
+info = json.load(sys.stdin)
+graph = info["backtraceGraph"]
+for test in info["tests"]:
+    node, commands, declared_in = test.get("backtrace"), set(), None
+    while node is not None:
+        entry = graph["nodes"][node]
+        if "command" in entry:
+            commands.add(graph["commands"][entry["command"]])
+        path = os.path.relpath(graph["files"][entry["file"]], source)
+        if path.endswith("CMakeLists.txt") and declared_in is None:
+            declared_in = path
+        node = entry.get("parent")
+    if "stylizer_cc_test" in commands and declared_in and \
+            declared_in.startswith(wanted):
+        print(test["name"])
+' "$PWD")
+[ ${#tests[@]} -gt 0 ] || { echo "sanitizers: no tests found" >&2; exit 1; }
+echo "sanitizers: ${#tests[@]} tests: ${tests[*]}"
+cmake --build "$ASAN_BUILD_DIR" -j "${JOBS:-2}" \
+  --target stylizer-server stylizer_testdata "${tests[@]}"
+
+export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:exitcode=67:detect_leaks=1:detect_stack_use_after_return=0:strict_string_checks=1:check_initialization_order=1:detect_odr_violation=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=68"
+regex="^($(IFS='|'; echo "${tests[*]}"))\$"
+ctest --test-dir "$ASAN_BUILD_DIR" --output-on-failure -j "${CTEST_JOBS:-2}" \
+  -R "$regex" --timeout "${SANITIZER_TEST_TIMEOUT:-1200}"
+echo "sanitizers: no reports in ${#tests[@]} tests"
