@@ -35,8 +35,8 @@ _stubs = None
 
 
 def stubs():
-    """Returns (grpc, stylizer_pb2, stylizer_pb2_grpc, health_pb2, health_pb2_grpc),
-    generating the Python stubs once per process."""
+    """Returns (grpc, stylizer_pb2, stylizer_pb2_grpc, health_pb2,
+    health_pb2_grpc), generating the Python stubs once per process."""
     global _stubs
     if _stubs is not None:
         return _stubs
@@ -137,8 +137,9 @@ class ServerProcess:
         end = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with "
-                                   f"{self.proc.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n"
+                    f"{self.log_tail()}")
             try:
                 self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
                 break
