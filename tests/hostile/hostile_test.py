@@ -567,9 +567,10 @@ class VideoProtocolTest(HostileTestCase):
                            "limit", "max_upload_bytes")
 
     def test_extra_declared_size_smaller_than_upload(self):
-        """FAILS ON main @ 65128ad: the server reads only input_size bytes
-        and answers INVALID_ARGUMENT "the input has no video stream", which
-        sends the caller looking in the wrong place."""
+        """FAILS ON main @ 65128ad in most runs (5 of 6 here; the outcome
+        depends on timing): the server reads only input_size bytes and
+        answers INVALID_ARGUMENT "the input has no video stream", which sends
+        the caller looking in the wrong place."""
         data = self.movie()
         r = self.run_messages([
             pb.StylizeVideoRequest(job=self.job(input_size=100)),
