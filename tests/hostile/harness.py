@@ -170,17 +170,21 @@ class ServerProcess:
                 return
             limit = self.guard_limit_kb
             if limit is not None and rss > limit:
-                proc.kill()
+                # Marked first: a big process takes a while to exit after
+                # SIGKILL, and callers must not take it for alive meanwhile.
                 self.guard_tripped = (
                     f"the memory guard killed the server at {rss // 1024} MiB "
                     f"RSS (limit {limit // 1024} MiB)")
+                proc.kill()
+                proc.wait()
                 return
 
     def address(self):
         return f"127.0.0.1:{self.port}"
 
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        return (self.proc is not None and self.guard_tripped is None and
+                self.proc.poll() is None)
 
     def exit_description(self):
         rc = self.proc.returncode

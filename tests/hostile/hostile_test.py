@@ -169,12 +169,12 @@ class HostileTestCase(unittest.TestCase):
     def assert_server_fine(self):
         """The server is alive, serves a small image, and its peak RSS during
         the test stayed within the budget."""
-        if not self.server.alive():
+        peak_kb = self.server.hwm_kb()
+        if not self.server.alive() or peak_kb is None:
             self.server.proc.wait()
             self.fail(self.server.guard_tripped or
                       f"the server died ({self.server.exit_description()}); "
                       f"log:\n{self.server.log_tail()}")
-        peak_kb = self.server.hwm_kb()
         code, details, response = call_image(
             self.stub, pb.StylizeImageRequest(image=raw_image(32, 24),
                                               styles=[pb.Style(index=1)]))
@@ -192,6 +192,9 @@ class HostileTestCase(unittest.TestCase):
         """`code` is `expected` (or one of them) and the message names at
         least one of `words` (case-insensitive)."""
         allowed = expected if isinstance(expected, tuple) else (expected,)
+        if code not in allowed and self.server.guard_tripped:
+            self.fail(f"{self.server.guard_tripped} (the call got "
+                      f"{code.name} {details!r})")
         self.assertIn(code, allowed, f"message: {details!r}")
         if words and code != Code.OK:
             self.assertTrue(
@@ -288,7 +291,8 @@ class MovieRowsTest(HostileTestCase):
         index at the end lies beyond the spool's read-ahead)."""
         data = self.large_mp4()
         job = pb.VideoJob(styles=[pb.Style(index=0)], max_side=64)
-        result = run_video(self.stub, video_requests(job, data))
+        # 10 frames: seconds of work; 60 s is wide and bounds the hang.
+        result = run_video(self.stub, video_requests(job, data), timeout=60)
         self.assertEqual(result.code, Code.OK, result.details)
         self.assert_outputs_play(result, 1, frames=10)
 
@@ -474,12 +478,13 @@ class ThinFrameTest(HostileTestCase):
         self.server.reset_hwm()
         code, details, _ = call_image(self.stub, pb.StylizeImageRequest(
             image=raw_image(width, height), styles=[pb.Style(index=0)]))
-        if not self.server.alive():
+        peak_kb = self.server.hwm_kb()
+        if not self.server.alive() or peak_kb is None:
             self.server.proc.wait()
             self.fail(self.server.guard_tripped or
                       f"{width}x{height}: the server died "
                       f"({self.server.exit_description()})")
-        return code, details, self.server.hwm_kb() - self.server.idle_rss_kb
+        return code, details, peak_kb - self.server.idle_rss_kb
 
     def test_row5_thin_frame_costs_at_most_twice_a_square(self):
         """FAILS ON main @ 65128ad: 262144x1 costs ~2.4 GB, a 512x512
