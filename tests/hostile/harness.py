@@ -217,6 +217,24 @@ class ServerProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                       "runtime error:", "WARNING: ThreadSanitizer")
+
+    def sanitizer_report(self):
+        """The first sanitizer report in the server's log, if the binary is
+        an instrumented build (scripts/test.d/25-sanitizers.sh) and found
+        something; else None."""
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return None
+        for mark in self.SANITIZER_MARKS:
+            at = text.find(mark)
+            if at >= 0:
+                return text[max(0, at - 200):at + 3000]
+        return None
+
     def stop(self, timeout=60):
         """SIGTERM, then SIGKILL; returns the exit code."""
         if self.proc is None:

@@ -148,9 +148,14 @@ class HostileTestCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         server = getattr(cls, "server", None)
+        report = None
         if server is not None:
             server.stop()
+            # An instrumented server reports leaks when it exits.
+            report = server.sanitizer_report()
         harness.rmtree(getattr(cls, "tmp", None) or "/nonexistent")
+        if report:
+            raise AssertionError(f"sanitizer report at exit:\n{report}")
 
     def setUp(self):
         if not self.server.alive():
@@ -168,7 +173,12 @@ class HostileTestCase(unittest.TestCase):
 
     def assert_server_fine(self):
         """The server is alive, serves a small image, and its peak RSS during
-        the test stayed within the budget."""
+        the test stayed within the budget (and, for an instrumented server,
+        no sanitizer spoke)."""
+        report = self.server.sanitizer_report()
+        if report:
+            self.server.stop()  # the next test starts a clean one
+            self.fail(f"sanitizer report in the server's log:\n{report}")
         peak_kb = self.server.hwm_kb()
         if not self.server.alive() or peak_kb is None:
             self.server.proc.wait()
