@@ -65,10 +65,12 @@ class Record:
         self.lock = threading.Lock()
         self.calls = []  # (kind, start, end, code, work units)
         self.rss = []  # (t, kB)
+        self.messages = {}  # (kind, code) -> the first message seen
 
-    def add(self, kind, start, code, work):
+    def add(self, kind, start, code, work, message=""):
         with self.lock:
             self.calls.append((kind, start, time.monotonic(), code, work))
+            self.messages.setdefault((kind, code), message)
 
     def bin_of(self, t):
         return int((t - self.t0) // self.interval)
@@ -94,14 +96,19 @@ class Caller(threading.Thread):
     def run(self):
         while time.monotonic() < self.until:
             start = time.monotonic()
+            message = ""
             try:
                 work = getattr(self, "call_" + self.kind)()
                 code = "OK"
             except grpc.RpcError as e:
-                code, work = e.code().name, 0
+                code, work, message = e.code().name, 0, e.details() or ""
             except Exception as e:  # a client-side bug: show it, go on
                 code, work = f"client:{type(e).__name__}", 0
-            self.record.add(self.kind, start, code, work)
+                message = str(e)
+            self.record.add(self.kind, start, code, work, message)
+            if code in ("RESOURCE_EXHAUSTED", "UNAVAILABLE"):
+                # Back off as a well-behaved client does before retrying.
+                time.sleep(self.rng.uniform(0.5, 1.5))
 
     # Each call_* returns the work it got done (images or frames).
 
@@ -291,6 +298,11 @@ def report(record, args, kinds, health, rss_idle_kb):
             value = f"{value:.0f}"
         add(f"| {key} | {value} |")
     add(f"| unintended errors | {errors_total} |")
+    add("")
+    add("First message of each error:\n")
+    for (kind, code), message in sorted(record.messages.items()):
+        if code != "OK" and code not in INTENDED.get(kind, ()):
+            add(f"* {kind} {code}: {message[:160]}")
     return "\n".join(lines)
 
 
