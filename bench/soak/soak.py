@@ -216,7 +216,8 @@ def percentile(sorted_values, q):
 
 
 def end_health(address, pid):
-    """Alive, health status, a normal small image, RSS now."""
+    """Alive, health status, a normal small image, a one-frame stream (a
+    stream slot is free), RSS now."""
     channel = harness.channel(address)
     out = {"alive": pid is None or harness.proc_status_kb(pid, "VmRSS")
            is not None}
@@ -233,6 +234,14 @@ def end_health(address, pid):
         out["image"] = f"OK in {time.monotonic() - start:.2f} s"
     except grpc.RpcError as e:
         out["image"] = f"{e.code().name}: {e.details()}"
+    try:
+        answers = list(pb_grpc.StylizerStub(channel).StylizeFrames(iter([
+            pb.StylizeFramesRequest(sequence=1, image=raw(32, 24),
+                                    styles=[pb.Style(index=0)])]),
+            timeout=30))
+        out["frame stream"] = f"OK, {len(answers)} answer"
+    except grpc.RpcError as e:
+        out["frame stream"] = f"{e.code().name}: {e.details()}"
     if pid is not None:
         out["rss_mib"] = (harness.proc_status_kb(pid, "VmRSS") or 0) / 1024
         out["peak_rss_mib"] = (harness.proc_status_kb(pid, "VmHWM") or 0) / 1024
