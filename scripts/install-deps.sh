@@ -18,6 +18,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev openssl curl python3-skimage python3-yaml
   # the deployment checks' PyPI tools live in a venv (scripts/install-pytools.sh)
   python3-venv
+  # hostile-client tests and the soak benchmark: a Python gRPC client
+  python3-grpcio python3-grpc-tools python3-protobuf
 )
 
 missing=()

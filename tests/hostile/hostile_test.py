@@ -1,0 +1,885 @@
+#!/usr/bin/env python3
+"""Hostile clients against the real stylizer-server process.
+
+Each test sends one input or call pattern that a careless or malicious client
+could send (issue 13's table, one test per row, plus protocol abuse), then
+checks:
+  * the status code and that its message says something a person can act on;
+  * that the server process is still alive and still serves a normal small
+    StylizeImage afterwards;
+  * the server's peak RSS during the test (VmHWM, reset before each test)
+    stays within MEMORY_BUDGET_MIB of its RSS when the test began.
+
+Tests named test_rowN_* are the rows of the issue's table, in its order; the
+ones marked "FAILS ON main @ 65128ad" in their docstring fail before the
+fixes of issue 13 (the expected behaviour is the fixed one).
+
+Run one row:  python3 tests/hostile/hostile_test.py -v -k row6
+Environment: see harness.py (CTest sets it).
+"""
+import math
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import media  # noqa: E402
+
+grpc, pb, pb_grpc, health_pb, health_grpc = harness.stubs()
+Code = grpc.StatusCode
+
+MEMORY_BUDGET_MIB = 512
+# The harness kills a server that grows this far above a test's start (an
+# unbounded input would otherwise take the whole machine).
+MEMORY_GUARD_MIB = 1536
+# Client deadline of ordinary calls: a safety net far above what any call
+# needs on a loaded 2-core machine, so that a hang fails instead of blocking.
+CALL_TIMEOUT_S = 90
+# Flags of every server in the suite: one CPU thread per forward pass and
+# two work threads keep the tests cheap on a shared 2-core CI machine
+# (several CPU threads spin-waiting for each other there are much slower).
+COMMON_FLAGS = ["--threads=1", "--work_threads=2"]
+FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
+
+
+def raw_image(width, height):
+    return pb.Image(raw=pb.RawImage(width=width, height=height,
+                                    rgb=media.raw_rgb(width, height)))
+
+
+def video_requests(job, data, chunk_bytes=64 << 10):
+    yield pb.StylizeVideoRequest(job=job)
+    for i in range(0, len(data), chunk_bytes):
+        yield pb.StylizeVideoRequest(chunk=data[i:i + chunk_bytes])
+
+
+class VideoResult:
+    """What a StylizeVideo call returned: code, details, per-output bytes."""
+
+    def __init__(self):
+        self.code = Code.OK
+        self.details = ""
+        self.accepted = None
+        self.summary = None
+        self.outputs = {}
+        self.progress = []
+
+    def take(self, response):
+        kind = response.WhichOneof("msg")
+        if kind == "accepted":
+            self.accepted = response.accepted
+        elif kind == "progress":
+            self.progress.append(response.progress)
+        elif kind == "chunk":
+            index = response.chunk.output_index
+            self.outputs[index] = self.outputs.get(index, b"") + \
+                response.chunk.data
+        elif kind == "summary":
+            self.summary = response.summary
+
+
+def run_video(stub, requests, timeout=CALL_TIMEOUT_S):
+    result = VideoResult()
+    try:
+        for response in stub.StylizeVideo(requests, timeout=timeout):
+            result.take(response)
+    except grpc.RpcError as e:
+        result.code, result.details = e.code(), e.details() or ""
+    return result
+
+
+def call_image(stub, request, timeout=CALL_TIMEOUT_S):
+    """(code, details, response) of a StylizeImage call."""
+    try:
+        return Code.OK, "", stub.StylizeImage(request, timeout=timeout)
+    except grpc.RpcError as e:
+        return e.code(), e.details() or "", None
+
+
+def probe_file(path):
+    """ffprobe's view of an output: (video frames decoded, audio codec or
+    None, end of the last audio packet in seconds or None)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+         "stream=codec_type,codec_name,nb_read_frames", "-of", "csv=p=0",
+         path], capture_output=True, text=True)
+    video_frames, audio = None, None
+    for line in out.stdout.splitlines():
+        fields = line.split(",")
+        if "video" in fields:
+            video_frames = int(fields[-1]) if fields[-1].isdigit() else None
+        elif "audio" in fields:
+            audio = fields[0]
+    audio_end = None
+    if audio is not None:
+        packets = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "a",
+             "-show_entries", "packet=pts_time,duration_time", "-of",
+             "csv=p=0", path], capture_output=True, text=True)
+        for line in packets.stdout.splitlines():
+            try:
+                pts, duration = (float(x) for x in line.split(",")[:2])
+            except ValueError:
+                continue
+            audio_end = max(audio_end or 0, pts + duration)
+    return video_frames, audio, audio_end
+
+
+class HostileTestCase(unittest.TestCase):
+    """One server per class; restarted if a test killed it."""
+
+    server_flags = []
+
+    @classmethod
+    def setUpClass(cls):
+        for path in (harness.SERVER_BIN, harness.MODEL):
+            if not os.path.exists(path):
+                raise unittest.SkipTest(f"{path} is not built")
+        cls.tmp = harness.tmpdir("stylizer-hostile-")
+        cls.server = harness.ServerProcess(
+            cls.tmp, COMMON_FLAGS + cls.server_flags, name=cls.__name__)
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        server = getattr(cls, "server", None)
+        report = None
+        if server is not None:
+            server.stop()
+            # An instrumented server reports leaks when it exits.
+            report = server.sanitizer_report()
+        harness.rmtree(getattr(cls, "tmp", None) or "/nonexistent")
+        if report:
+            raise AssertionError(f"sanitizer report at exit:\n{report}")
+
+    def setUp(self):
+        if not self.server.alive():
+            self.server.stop()
+            self.server.start()
+        self.stub = self.server.stub
+        self.server.reset_hwm()
+        self.rss_before_kb = self.server.rss_kb()
+        self.server.set_memory_guard(MEMORY_GUARD_MIB)
+
+    def tearDown(self):
+        self.assert_server_fine()
+
+    # -- checks --------------------------------------------------------------
+
+    def assert_server_fine(self):
+        """The server is alive, serves a small image, and its peak RSS during
+        the test stayed within the budget (and, for an instrumented server,
+        no sanitizer spoke)."""
+        report = self.server.sanitizer_report()
+        if report:
+            self.server.stop()  # the next test starts a clean one
+            self.fail(f"sanitizer report in the server's log:\n{report}")
+        peak_kb = self.server.hwm_kb()
+        if not self.server.alive() or peak_kb is None:
+            self.server.proc.wait()
+            self.fail(self.server.guard_tripped or
+                      f"the server died ({self.server.exit_description()}); "
+                      f"log:\n{self.server.log_tail()}")
+        code, details, response = call_image(
+            self.stub, pb.StylizeImageRequest(image=raw_image(32, 24),
+                                              styles=[pb.Style(index=1)]))
+        self.assertEqual(code, Code.OK,
+                         f"a normal image after the test: {details}")
+        self.assertEqual(len(response.images), 1)
+        self.assertEqual(len(response.images[0].image.raw.rgb), 32 * 24 * 3)
+        growth_mib = (peak_kb - self.rss_before_kb) / 1024
+        self.assertLessEqual(
+            growth_mib, MEMORY_BUDGET_MIB,
+            f"peak RSS {peak_kb // 1024} MiB is {growth_mib:.0f} MiB above "
+            f"the {self.rss_before_kb // 1024} MiB at the test's start")
+
+    def assert_status(self, code, details, expected, *words):
+        """`code` is `expected` (or one of them) and the message names at
+        least one of `words` (case-insensitive)."""
+        allowed = expected if isinstance(expected, tuple) else (expected,)
+        if code not in allowed and self.server.guard_tripped:
+            self.fail(f"{self.server.guard_tripped} (the call got "
+                      f"{code.name} {details!r})")
+        self.assertIn(code, allowed, f"message: {details!r}")
+        if words and code != Code.OK:
+            self.assertTrue(
+                any(w.lower() in details.lower() for w in words),
+                f"{code.name} message {details!r} names none of {words}")
+
+    def assert_outputs_play(self, result, count, frames=None, audio=None,
+                            audio_seconds=None, suffix=".mp4"):
+        """`count` outputs that ffprobe decodes (with `frames` video frames,
+        an audio stream of codec `audio` and audio ending within 0.3 s of
+        `audio_seconds`, where given)."""
+        self.assertEqual(sorted(result.outputs), list(range(count)))
+        for index, data in result.outputs.items():
+            path = os.path.join(self.tmp, f"out-{self.id()}-{index}{suffix}")
+            with open(path, "wb") as f:
+                f.write(data)
+            got_frames, got_audio, audio_end = probe_file(path)
+            if frames is not None:
+                self.assertEqual(got_frames, frames, f"output {index}")
+            else:
+                self.assertGreater(got_frames or 0, 0, f"output {index}")
+            if audio is not None:
+                self.assertEqual(got_audio, audio, f"output {index}")
+            if audio_seconds is not None:
+                self.assertIsNotNone(audio_end, f"output {index}: no audio")
+                self.assertAlmostEqual(
+                    audio_end, audio_seconds, delta=0.3,
+                    msg=f"output {index}: the audio ends at {audio_end:.2f} "
+                    f"s, the input's at {audio_seconds} s")
+
+
+class MovieRowsTest(HostileTestCase):
+    """Rows 1-3: movies the server should take (or refuse cleanly)."""
+
+    def two_style_job(self, **fields):
+        return pb.VideoJob(styles=[pb.Style(index=0), pb.Style(index=1)],
+                           max_side=64, **fields)
+
+    def assert_audio_change_handled(self, first, second):
+        path = media.ts_with_audio_change(
+            os.path.join(self.tmp, f"change-{first}-{second}.ts"), first,
+            second)
+        with open(path, "rb") as f:
+            data = f.read()
+        result = run_video(self.stub, video_requests(self.two_style_job(),
+                                                     data))
+        # Completing (audio resampled or re-encoded, its timing intact) or
+        # refusing the audio change with a clear message are both
+        # acceptable; dying is not.
+        self.assert_status(result.code, result.details,
+                           (Code.OK, Code.INVALID_ARGUMENT), "audio")
+        if result.code == Code.OK:
+            self.assert_outputs_play(result, 2, frames=40, audio_seconds=4)
+
+    def test_row1_ts_mp2_stereo_to_mono_mid_stream(self):
+        """FAILS ON main @ 65128ad: the server dies (SIGSEGV)."""
+        self.assert_audio_change_handled((2, 48000), (1, 48000))
+
+    def test_row1_ts_mp2_48k_to_22k_mid_stream(self):
+        """FAILS ON main @ 65128ad: here OK, but the 48 kHz half is
+        re-encoded as 22.05 kHz, so the audio lasts 6.6 s instead of 4 s
+        (the issue saw SIGSEGV with other inputs)."""
+        self.assert_audio_change_handled((2, 48000), (2, 22050))
+
+    def assert_aac_ts_converts(self, container, suffix):
+        path = media.ts_with_aac(os.path.join(self.tmp, "aac.ts"))
+        with open(path, "rb") as f:
+            data = f.read()
+        result = run_video(self.stub, video_requests(
+            self.two_style_job(container=container), data))
+        self.assertEqual(result.code, Code.OK, result.details)
+        self.assert_outputs_play(result, 2, frames=20, audio="aac",
+                                 audio_seconds=2, suffix=suffix)
+
+    def test_row2_ts_aac_to_mp4(self):
+        """FAILS ON main @ 65128ad: INTERNAL "writing the output: Operation
+        not permitted" (ADTS AAC copied into MP4 without aac_adtstoasc)."""
+        self.assert_aac_ts_converts(pb.CONTAINER_MP4, ".mp4")
+
+    def test_row2_ts_aac_to_matroska(self):
+        """FAILS ON main @ 65128ad: INTERNAL "writing the output: Operation
+        not permitted"."""
+        self.assert_aac_ts_converts(pb.CONTAINER_MATROSKA, ".mkv")
+
+    def large_mp4(self):
+        path = os.path.join(self.tmp, "large.mp4")
+        if not os.path.exists(path):
+            media.large_mp4(path)
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_row3_large_mp4_without_input_size(self):
+        """FAILS ON main @ 65128ad: hangs until the client's deadline (the
+        index at the end lies beyond the spool's read-ahead)."""
+        data = self.large_mp4()
+        job = pb.VideoJob(styles=[pb.Style(index=0)], max_side=64)
+        # 10 frames: seconds of work; 60 s is wide and bounds the hang.
+        result = run_video(self.stub, video_requests(job, data), timeout=60)
+        self.assertEqual(result.code, Code.OK, result.details)
+        self.assert_outputs_play(result, 1, frames=10)
+
+    def test_row3_large_mp4_with_input_size(self):
+        """The same file with input_size (works on main: the control)."""
+        data = self.large_mp4()
+        job = pb.VideoJob(styles=[pb.Style(index=0)], max_side=64,
+                          input_size=len(data))
+        result = run_video(self.stub, video_requests(job, data))
+        self.assertEqual(result.code, Code.OK, result.details)
+        self.assert_outputs_play(result, 1, frames=10)
+
+
+class ImageRowsTest(HostileTestCase):
+    """Rows 4, 5, 7 and 8: still images and styles."""
+
+    @classmethod
+    def bomb(cls):
+        if not hasattr(cls, "_bomb"):
+            cls._bomb = media.zlib_bomb()
+        return cls._bomb
+
+    def assert_bomb_cheap(self, encoded):
+        start = time.monotonic()
+        code, details, response = call_image(self.stub, pb.StylizeImageRequest(
+            image=pb.Image(encoded=encoded), styles=[pb.Style(index=0)]))
+        elapsed = time.monotonic() - start
+        # The pixels are fine: serving them (ignoring or bounding the
+        # ancillary chunk) or refusing the chunk are both acceptable.
+        self.assert_status(code, details, (Code.OK, Code.INVALID_ARGUMENT),
+                           "png", "chunk", "metadata", "profile", "text")
+        if code == Code.OK:
+            self.assertEqual(len(response.images), 1)
+        # A 16x16 image takes well under a second; 15 s is a wide margin
+        # against a loaded machine, and far below inflating 1 GiB twice.
+        self.assertLess(elapsed, 15, "a 16x16 PNG took this long")
+        # The memory check in tearDown catches the inflated chunk.
+
+    def test_row4_png_ztxt_bomb(self):
+        """FAILS ON main @ 65128ad: OK after 10-33 s and +2-3 GB RSS."""
+        self.assert_bomb_cheap(media.png_with_ztxt_bomb(self.bomb()))
+
+    def test_row4_png_iccp_bomb(self):
+        """FAILS ON main @ 65128ad: OK after 10-33 s and +2-3 GB RSS."""
+        self.assert_bomb_cheap(media.png_with_iccp_bomb(self.bomb()))
+
+    def test_row7_jpeg_cut_at_25_percent(self):
+        """FAILS ON main @ 65128ad: OK with a half-grey picture."""
+        data = media.jpeg(os.path.join(self.tmp, "whole.jpg"))
+        code, details, _ = call_image(self.stub, pb.StylizeImageRequest(
+            image=pb.Image(encoded=data[:len(data) // 4]),
+            styles=[pb.Style(index=0)]))
+        self.assert_status(code, details, Code.INVALID_ARGUMENT,
+                           "truncated", "incomplete", "corrupt", "jpeg",
+                           "decode")
+
+    def test_row7_png_bad_crc(self):
+        """FAILS ON main @ 65128ad: OK with a half-grey picture."""
+        code, details, _ = call_image(self.stub, pb.StylizeImageRequest(
+            image=pb.Image(encoded=media.png(64, 64, bad_idat_crc=True)),
+            styles=[pb.Style(index=0)]))
+        self.assert_status(code, details, Code.INVALID_ARGUMENT,
+                           "crc", "corrupt", "png", "decode", "checksum")
+
+    def test_row8_blend_flt_max_weights(self):
+        """FAILS ON main @ 65128ad: INVALID_ARGUMENT "weight is inf". Two
+        equal weights of one style are that style."""
+        image = raw_image(48, 32)
+        code, details, blended = call_image(self.stub, pb.StylizeImageRequest(
+            image=image, styles=[pb.Style(blend=pb.StyleBlend(
+                indices=[0, 0], weights=[FLT_MAX, FLT_MAX]))]))
+        self.assertEqual(code, Code.OK, details)
+        code, details, plain = call_image(self.stub, pb.StylizeImageRequest(
+            image=image, styles=[pb.Style(index=0)]))
+        self.assertEqual(code, Code.OK, details)
+        a = blended.images[0].image.raw.rgb
+        b = plain.images[0].image.raw.rgb
+        self.assertEqual(len(a), len(b))
+        mean_diff = sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+        self.assertLess(mean_diff, 2.0, "blend [0,0] differs from style 0")
+
+    # -- beyond the table ----------------------------------------------------
+
+    def test_extra_bad_blends_are_refused(self):
+        cases = [
+            ([0, 1], [0, 0], "zero"),
+            ([0, 1], [math.nan, 1], "weight"),
+            ([0, 1], [-1, 1], "negative"),
+            ([0, 1], [1], "weight"),
+            ([0, 99], [1, 1], "range"),
+            ([], [], "indices"),
+        ]
+        for indices, weights, word in cases:
+            with self.subTest(indices=indices, weights=weights):
+                code, details, _ = call_image(
+                    self.stub, pb.StylizeImageRequest(
+                        image=raw_image(16, 16),
+                        styles=[pb.Style(blend=pb.StyleBlend(
+                            indices=indices, weights=weights))]))
+                self.assert_status(code, details, Code.INVALID_ARGUMENT, word)
+
+    def test_extra_wrong_field_combinations(self):
+        cases = [
+            ("no image", pb.StylizeImageRequest(styles=[pb.Style(index=0)]),
+             ("image",)),
+            ("raw size mismatch", pb.StylizeImageRequest(
+                image=pb.Image(raw=pb.RawImage(width=16, height=16,
+                                               rgb=b"\x00" * 100))),
+             ("bytes", "768")),
+            ("raw zero width", pb.StylizeImageRequest(
+                image=pb.Image(raw=pb.RawImage(width=0, height=16))),
+             ("width",)),
+            ("empty style", pb.StylizeImageRequest(
+                image=raw_image(16, 16), styles=[pb.Style()]),
+             ("style",)),
+            ("style out of range", pb.StylizeImageRequest(
+                image=raw_image(16, 16), styles=[pb.Style(index=1000)]),
+             ("range", "1000")),
+            ("too many styles", pb.StylizeImageRequest(
+                image=raw_image(16, 16),
+                styles=[pb.Style(index=0)] * 65),
+             ("65", "64", "styles")),
+            ("unknown output format", pb.StylizeImageRequest(
+                image=raw_image(16, 16), styles=[pb.Style(index=0)],
+                output_format=99), ("format",)),
+            ("empty encoded", pb.StylizeImageRequest(
+                image=pb.Image(encoded=b""), styles=[pb.Style(index=0)]),
+             ("empty", "image")),
+            ("garbage encoded", pb.StylizeImageRequest(
+                image=pb.Image(encoded=os.urandom(4096)),
+                styles=[pb.Style(index=0)]), ("png", "jpeg", "decode")),
+            ("huge PNG header", pb.StylizeImageRequest(
+                image=pb.Image(encoded=media.png_header_only(100000, 100000)),
+                styles=[pb.Style(index=0)]), ("pixels", "limit", "100000")),
+        ]
+        for name, request, words in cases:
+            with self.subTest(name):
+                code, details, _ = call_image(self.stub, request)
+                self.assert_status(code, details, Code.INVALID_ARGUMENT,
+                                   *words)
+
+    def test_extra_malformed_protobuf_bytes(self):
+        """Bytes that are not a StylizeImageRequest at all."""
+        method = self.server.channel.unary_unary(
+            "/stylizer.v1.Stylizer/StylizeImage",
+            request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        for name, payload in [
+                ("truncated varint", b"\x0a\xff\xff\xff\xff\xff"),
+                ("length beyond the end", b"\x0a\x40\x12\x3e\x08"),
+                ("wrong wire type", b"\x0d\x00\x00\x00"),
+                ("random", os.urandom(512))]:
+            with self.subTest(name):
+                try:
+                    method(payload, timeout=CALL_TIMEOUT_S)
+                    code, details = Code.OK, ""
+                except grpc.RpcError as e:
+                    code, details = e.code(), e.details() or ""
+                # gRPC's own parser answers before the service: its callback
+                # API fails a unary call whose request does not parse with
+                # UNIMPLEMENTED and no message, which the service cannot
+                # change. What matters is a clean error and a server that
+                # lives on.
+                self.assertIn(code, (Code.INVALID_ARGUMENT, Code.INTERNAL,
+                                     Code.UNIMPLEMENTED), details)
+
+    def test_extra_tiny_deadline_on_a_big_image(self):
+        code, details, _ = call_image(
+            self.stub, pb.StylizeImageRequest(image=raw_image(1024, 768)),
+            timeout=0.05)
+        self.assertEqual(code, Code.DEADLINE_EXCEEDED, details)
+
+
+class ThinFrameTest(HostileTestCase):
+    """Row 5: frames of one row. The model pads each side to a multiple of 4
+    and its convolutions pad further, so a 1-pixel-high frame costs many
+    times a square frame of the same pixel count unless the server refuses
+    or handles it. Own server: the RSS left cached by other tests would blur
+    the comparison."""
+
+    def cost_kb(self, width, height):
+        """(code, details, peak RSS above the server's idle RSS) of one
+        image, in kB."""
+        self.server.reset_hwm()
+        code, details, _ = call_image(self.stub, pb.StylizeImageRequest(
+            image=raw_image(width, height), styles=[pb.Style(index=0)]))
+        peak_kb = self.server.hwm_kb()
+        if not self.server.alive() or peak_kb is None:
+            self.server.proc.wait()
+            self.fail(self.server.guard_tripped or
+                      f"{width}x{height}: the server died "
+                      f"({self.server.exit_description()})")
+        return code, details, peak_kb - self.server.idle_rss_kb
+
+    def test_row5_thin_frame_costs_at_most_twice_a_square(self):
+        """FAILS ON main @ 65128ad: 262144x1 costs ~2.4 GB, a 512x512
+        frame (the same pixels) ~0.2 GB. The issue's rule, checked at a
+        size a CI machine can afford."""
+        code, details, square_kb = self.cost_kb(512, 512)
+        self.assertEqual(code, Code.OK, details)
+        self.server.set_memory_guard(max(2 * square_kb // 1024, 256) + 256)
+        code, details, thin_kb = self.cost_kb(262144, 1)
+        self.assert_status(code, details, (Code.OK, Code.INVALID_ARGUMENT),
+                           "width", "height", "aspect", "side", "262144")
+        if code == Code.OK:
+            self.assertLessEqual(
+                thin_kb, 2 * square_kb,
+                f"262144x1 peaked {thin_kb // 1024} MiB above idle, 512x512 "
+                f"{square_kb // 1024} MiB")
+
+    def test_row5_raw_image_8847360x1(self):
+        """FAILS ON main @ 65128ad: ~10-21 GB RSS (the OOM killer ends it).
+        Expected: INVALID_ARGUMENT naming the shape, or a cheap path. A
+        square frame of these 8.8 M pixels costs ~8 GB on the CPU at fp32,
+        more than a CI machine has to spare, so here even "at most twice a
+        square frame" is over the memory guard: the test above checks that
+        rule at a smaller size."""
+        width = 8847360
+        code, details, _ = self.cost_kb(width, 1)
+        self.assert_status(code, details, (Code.OK, Code.INVALID_ARGUMENT),
+                           "width", "height", "aspect", "side", str(width))
+
+
+
+class VideoProtocolTest(HostileTestCase):
+    """StylizeVideo protocol abuse, uploads that stop, readers that stall."""
+
+    @classmethod
+    def movie(cls):
+        if not hasattr(cls, "_movie"):
+            path = media.small_movie(os.path.join(cls.tmp, "small.mp4"))
+            with open(path, "rb") as f:
+                cls._movie = f.read()
+        return cls._movie
+
+    def job(self, **fields):
+        fields.setdefault("styles", [pb.Style(index=0)])
+        fields.setdefault("max_side", 64)
+        return pb.VideoJob(**fields)
+
+    def run_messages(self, messages):
+        return run_video(self.stub, iter(messages))
+
+    def test_extra_chunk_before_job(self):
+        r = self.run_messages([pb.StylizeVideoRequest(chunk=self.movie()),
+                               pb.StylizeVideoRequest(job=self.job())])
+        self.assert_status(r.code, r.details, Code.INVALID_ARGUMENT,
+                           "first message", "VideoJob")
+
+    def test_extra_job_repeated(self):
+        data = self.movie()
+        r = self.run_messages([
+            pb.StylizeVideoRequest(job=self.job()),
+            pb.StylizeVideoRequest(chunk=data[:1000]),
+            pb.StylizeVideoRequest(job=self.job()),
+            pb.StylizeVideoRequest(chunk=data[1000:])])
+        self.assert_status(r.code, r.details, Code.INVALID_ARGUMENT, "twice")
+
+    def test_extra_no_job_at_all(self):
+        r = self.run_messages([])
+        self.assert_status(r.code, r.details, Code.INVALID_ARGUMENT,
+                           "VideoJob")
+
+    def test_extra_zero_byte_upload(self):
+        r = self.run_messages([pb.StylizeVideoRequest(job=self.job())])
+        self.assert_status(r.code, r.details, Code.INVALID_ARGUMENT, "empty")
+
+    def test_extra_empty_chunks_only(self):
+        r = self.run_messages([pb.StylizeVideoRequest(job=self.job())] +
+                              [pb.StylizeVideoRequest(chunk=b"")] * 100)
+        self.assert_status(r.code, r.details, Code.INVALID_ARGUMENT, "empty")
+
+    def test_extra_huge_declared_input_size(self):
+        r = self.run_messages([
+            pb.StylizeVideoRequest(job=self.job(input_size=(1 << 64) - 1)),
+            pb.StylizeVideoRequest(chunk=self.movie())])
+        self.assert_status(r.code, r.details, Code.RESOURCE_EXHAUSTED,
+                           "limit", "max_upload_bytes")
+
+    def test_extra_declared_size_smaller_than_upload(self):
+        """FAILS ON main @ 65128ad in most runs (5 of 6 here; the outcome
+        depends on timing): the server reads only input_size bytes and
+        answers INVALID_ARGUMENT "the input has no video stream", which sends
+        the caller looking in the wrong place."""
+        data = self.movie()
+        r = self.run_messages([
+            pb.StylizeVideoRequest(job=self.job(input_size=100)),
+            pb.StylizeVideoRequest(chunk=data)])
+        # Either the declared size is enforced (INVALID_ARGUMENT naming it) or
+        # it is only a hint and the movie is served; never a crash or hang.
+        self.assert_status(r.code, r.details,
+                           (Code.OK, Code.INVALID_ARGUMENT), "input_size")
+
+    def test_extra_wrong_job_fields(self):
+        cases = [
+            ("crf", self.job(crf=99)),
+            ("container", self.job(container=99)),
+            ("codec", self.job(codec=99)),
+            ("style", self.job(styles=[pb.Style(index=1000)])),
+            ("blend", self.job(styles=[pb.Style(blend=pb.StyleBlend())])),
+        ]
+        for word, job in cases:
+            with self.subTest(word):
+                r = self.run_messages([pb.StylizeVideoRequest(job=job),
+                                       pb.StylizeVideoRequest(
+                                           chunk=self.movie())])
+                self.assert_status(r.code, r.details, Code.INVALID_ARGUMENT,
+                                   word)
+
+    def test_extra_garbage_upload(self):
+        r = self.run_messages([pb.StylizeVideoRequest(job=self.job()),
+                               pb.StylizeVideoRequest(chunk=os.urandom(65536))])
+        self.assert_status(r.code, r.details, Code.INVALID_ARGUMENT,
+                           "not a movie", "recognis")
+
+    def test_extra_truncated_movie(self):
+        data = self.movie()
+        r = self.run_messages([pb.StylizeVideoRequest(job=self.job()),
+                               pb.StylizeVideoRequest(
+                                   chunk=data[:len(data) // 2])])
+        self.assert_status(r.code, r.details, Code.INVALID_ARGUMENT,
+                           "truncated", "not a movie")
+
+    def test_extra_malformed_protobuf_stream(self):
+        method = self.server.channel.stream_stream(
+            "/stylizer.v1.Stylizer/StylizeVideo",
+            request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        try:
+            for _ in method(iter([b"\x0a\xff\xff\xff", b"\x12\x05ab"]),
+                            timeout=CALL_TIMEOUT_S):
+                pass
+            code, details = Code.OK, ""
+        except grpc.RpcError as e:
+            code, details = e.code(), e.details() or ""
+        self.assertIn(code, (Code.INVALID_ARGUMENT, Code.INTERNAL), details)
+
+    def test_extra_client_cancels_mid_upload(self):
+        data = self.movie()
+        gate = threading.Event()
+
+        def requests():
+            yield pb.StylizeVideoRequest(job=self.job())
+            yield pb.StylizeVideoRequest(chunk=data[:len(data) // 2])
+            gate.wait(CALL_TIMEOUT_S)
+
+        call = self.stub.StylizeVideo(requests(), timeout=CALL_TIMEOUT_S)
+        threading.Timer(0.5, call.cancel).start()
+        with self.assertRaises(grpc.RpcError) as caught:
+            for _ in call:
+                pass
+        gate.set()
+        self.assertEqual(caught.exception.code(), Code.CANCELLED)
+
+    def test_extra_client_process_dies_mid_upload(self):
+        """A client process that exits abruptly (no RST_STREAM, no GOAWAY:
+        the kernel closes its socket) half way through an upload."""
+        data = self.movie()
+        path = os.path.join(self.tmp, "half.mp4")
+        with open(path, "wb") as f:
+            f.write(data)
+        child = f"""
+import os, sys, time
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+import harness
+grpc, pb, pb_grpc, _, _ = harness.stubs()
+data = open({path!r}, 'rb').read()
+def requests():
+    yield pb.StylizeVideoRequest(job=pb.VideoJob(styles=[pb.Style(index=0)]))
+    yield pb.StylizeVideoRequest(chunk=data[:len(data) // 2])
+    time.sleep(0.5)
+    os._exit(0)
+stub = pb_grpc.StylizerStub(harness.channel({self.server.address()!r}))
+for _ in stub.StylizeVideo(requests(), timeout=60):
+    pass
+"""
+        subprocess.run([sys.executable, "-c", child], timeout=CALL_TIMEOUT_S,
+                       env=dict(os.environ))
+        # The server notices the closed connection; tearDown checks it lives.
+
+    def test_extra_slow_video_reader(self):
+        """A caller that uploads, then reads nothing for a while: the server
+        stops producing (bounded output) and finishes once it reads."""
+        data = self.movie()
+        call = self.stub.StylizeVideo(video_requests(
+            self.job(styles=[pb.Style(index=0), pb.Style(index=1)],
+                     max_side=0), data), timeout=CALL_TIMEOUT_S)
+        first = next(call)  # the server has accepted the job
+        self.assertEqual(first.WhichOneof("msg"), "accepted")
+        time.sleep(3)  # not a synchronisation: the time a slow reader idles
+        result = VideoResult()
+        for response in call:
+            result.take(response)
+        self.assertIsNotNone(result.summary)
+        self.assertEqual(sorted(result.outputs), [0, 1])
+
+    def test_extra_slow_frames_reader(self):
+        """A frame stream that keeps sending big frames and never reads: the
+        server stops reading (flow control), so memory stays bounded."""
+        sent = [0]
+        stop = threading.Event()
+        frame = raw_image(512, 512)
+
+        def requests():
+            while not stop.is_set():
+                sent[0] += 1
+                yield pb.StylizeFramesRequest(sequence=sent[0], image=frame,
+                                              styles=[pb.Style(index=0)])
+
+        call = self.stub.StylizeFrames(requests(), timeout=CALL_TIMEOUT_S)
+        # Wait until the client is blocked by flow control: `sent` stops
+        # growing. Each round lasts long enough for many frames to pass.
+        last = -1
+        for _ in range(60):
+            time.sleep(0.5)
+            if sent[0] == last:
+                break
+            last = sent[0]
+        held = sent[0]
+        stop.set()
+        call.cancel()
+        # 512x512 raw is 768 KiB a frame: an unbounded reader would let the
+        # client push far more than this in the time it had.
+        self.assertLess(held, 300, "frames the server took without the "
+                        "caller reading any answer")
+
+
+class IdleStreamsTest(HostileTestCase):
+    """Row 6: callers that open streams and then send nothing."""
+
+    server_flags = ["--max_concurrent_streams=4", "--stream_idle_timeout=2s"]
+
+    def hold_streams(self, open_call, count):
+        """Opens `count` calls whose request stream then stays silent;
+        returns (code, details, seconds) of each, after they end (or are
+        cancelled by this test after 30 s)."""
+        release = threading.Event()
+        results = [None] * count
+
+        def idle_requests(first):
+            if first is not None:
+                yield first
+            release.wait(120)
+
+        def one(i):
+            start = time.monotonic()
+            call = open_call(idle_requests)
+            timer = threading.Timer(30, call.cancel)
+            timer.start()
+            try:
+                for _ in call:
+                    pass
+                results[i] = (Code.OK, "", time.monotonic() - start)
+            except grpc.RpcError as e:
+                results[i] = (e.code(), e.details() or "",
+                              time.monotonic() - start)
+            timer.cancel()
+
+        threads = [threading.Thread(target=one, args=(i,))
+                   for i in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        release.set()
+        return results
+
+    def assert_idle_ended(self, results):
+        for code, details, seconds in results:
+            # A call this test cancelled after 30 s shows up as CANCELLED.
+            self.assert_status(code, details, Code.DEADLINE_EXCEEDED,
+                               "idle", "stream_idle_timeout")
+
+    def test_row6_four_video_streams_send_job_then_nothing(self):
+        """FAILS ON main @ 65128ad: the 4 calls hold every stream slot until
+        the client gives up."""
+        job = pb.StylizeVideoRequest(job=pb.VideoJob(
+            styles=[pb.Style(index=0)], max_side=64))
+        results = self.hold_streams(
+            lambda reqs: self.stub.StylizeVideo(reqs(job), timeout=300), 4)
+        self.assert_idle_ended(results)
+        # The slots are free again: a real movie goes through.
+        data = media.small_movie(os.path.join(self.tmp, "after.mp4"))
+        with open(data, "rb") as f:
+            movie = f.read()
+        result = run_video(self.stub, video_requests(pb.VideoJob(
+            styles=[pb.Style(index=0)], max_side=64), movie))
+        self.assertEqual(result.code, Code.OK, result.details)
+
+    def test_row6_four_frame_streams_send_nothing(self):
+        """FAILS ON main @ 65128ad (the flag is not used yet)."""
+        results = self.hold_streams(
+            lambda reqs: self.stub.StylizeFrames(reqs(None), timeout=300), 4)
+        self.assert_idle_ended(results)
+        call = self.stub.StylizeFrames(iter([pb.StylizeFramesRequest(
+            sequence=1, image=raw_image(16, 16), styles=[pb.Style(index=0)])]),
+            timeout=CALL_TIMEOUT_S)
+        self.assertEqual([r.sequence for r in call], [1])
+
+
+class FairnessTest(HostileTestCase):
+    """Row 9: a movie among many image callers."""
+
+    IMAGE_CALLERS = 24
+    # Frames the movie must get done while every image caller keeps calling.
+    FRAMES_WANTED = 5
+    # How long that may take: a few seconds of model time even with the
+    # movie's fair share cut to one 25th; 90 s is a very wide margin.
+    PROGRESS_WITHIN_S = 90
+
+    def test_row9_movie_progresses_among_24_image_callers(self):
+        """FAILS ON main @ 65128ad: the movie gets 0 frames in 80 s. Here:
+        the movie (5 s, 2 styles, max_side=64) must get FRAMES_WANTED frames
+        done while 24 callers send 128x96 images without pause; then the
+        callers stop and the movie must complete."""
+        path = media.small_movie(os.path.join(self.tmp, "five.mp4"),
+                                 seconds=5, size="128x96", rate=10)
+        with open(path, "rb") as f:
+            movie = f.read()
+        stop = threading.Event()
+        lock = threading.Lock()
+        counts = {"images": 0, "refused": 0, "errors": []}
+        request = pb.StylizeImageRequest(image=raw_image(128, 96),
+                                         styles=[pb.Style(index=2)])
+
+        def image_caller():
+            while not stop.is_set():
+                code, details, _ = call_image(self.stub, request, timeout=60)
+                with lock:
+                    if code == Code.OK:
+                        counts["images"] += 1
+                    elif code == Code.RESOURCE_EXHAUSTED:
+                        counts["refused"] += 1  # queue full: a fair answer
+                    else:
+                        counts["errors"].append((code, details))
+
+        callers = [threading.Thread(target=image_caller)
+                   for _ in range(self.IMAGE_CALLERS)]
+        for t in callers:
+            t.start()
+        result = VideoResult()
+        progressed = None
+        try:
+            # The callers are all busy before the movie arrives.
+            while counts["images"] + counts["refused"] < self.IMAGE_CALLERS:
+                time.sleep(0.1)
+            call = self.stub.StylizeVideo(video_requests(pb.VideoJob(
+                styles=[pb.Style(index=0), pb.Style(index=1)], max_side=64),
+                movie), timeout=self.PROGRESS_WITHIN_S + CALL_TIMEOUT_S)
+            starved = threading.Timer(self.PROGRESS_WITHIN_S, call.cancel)
+            starved.start()
+            try:
+                for response in call:
+                    result.take(response)
+                    if progressed is None and result.progress and \
+                            result.progress[-1].frames_done >= \
+                            self.FRAMES_WANTED:
+                        starved.cancel()
+                        progressed = dict(counts, errors=None)
+                        stop.set()  # the rest of the movie runs alone
+            except grpc.RpcError as e:
+                result.code, result.details = e.code(), e.details() or ""
+            starved.cancel()
+        finally:
+            stop.set()
+            for t in callers:
+                t.join()
+        done = max((p.frames_done for p in result.progress), default=0)
+        self.assertIsNotNone(
+            progressed, f"the movie got {done} frames done in "
+            f"{self.PROGRESS_WITHIN_S} s while the callers got "
+            f"{counts['images']} images ({result.code.name} "
+            f"{result.details})")
+        self.assertGreater(progressed["images"], 0,
+                           "no image was served before the movie progressed")
+        self.assertEqual(result.code, Code.OK, result.details)
+        self.assert_outputs_play(result, 2, frames=50)
+        self.assertEqual(counts["errors"], [])
+
+
+if __name__ == "__main__":
+    unittest.main()
