@@ -3,6 +3,7 @@
 # Extra arguments go to CMake's configure step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/ccache-env.sh
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 if [ ! -f "$BUILD_DIR/build.ninja" ] || [ $# -gt 0 ]; then

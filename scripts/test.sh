@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+# Every build of the suite (main, sanitizers, fuzzers, CUDA) goes through
+# ccache, keyed on paths relative to the checkout, so a later run, in any
+# clone, rebuilds only what changed.
+source scripts/ccache-env.sh
 ./scripts/build.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "${CTEST_JOBS:-2}"
 for suite in scripts/test.d/*.sh; do
