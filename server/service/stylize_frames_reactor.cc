@@ -33,7 +33,7 @@ StylizeFramesReactor::StylizeFramesReactor(ServiceContext* service,
 
 StylizeFramesReactor::~StylizeFramesReactor() {
   idle_.Stop();  // waits for an OnIdle that is running now
-  job_.reset();  // closes the job before the stream slot is given back
+  job_.reset();
 }
 
 bool StylizeFramesReactor::Open() {
@@ -358,12 +358,16 @@ void StylizeFramesReactor::MaybeFinishLocked() {
   if (failure_.has_value()) {
     finished_ = true;
     log_.Finish(*failure_);
+    // The slot is free before the client can see the status: a caller that
+    // opens its next stream at once must find it free.
+    slot_.reset();
     Finish(*failure_);
     return;
   }
   if (reads_done_ && unanswered_ == 0) {
     finished_ = true;
     log_.Finish(grpc::Status::OK);
+    slot_.reset();
     Finish(grpc::Status::OK);
   }
 }

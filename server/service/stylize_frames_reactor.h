@@ -100,7 +100,7 @@ class StylizeFramesReactor
   ServiceContext* const service_;
   grpc::CallbackServerContext* const context_;
   CallLog log_;
-  std::unique_ptr<ServiceContext::StreamSlot> slot_;
+  std::unique_ptr<ServiceContext::StreamSlot> slot_;  // reset when finishing
   std::unique_ptr<Job> job_;  // set in Open(), then only used
 
   // gRPC's reference (dropped in OnDone) plus one per pool task, pending

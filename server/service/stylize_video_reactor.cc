@@ -550,6 +550,9 @@ void StylizeVideoReactor::FinishLocked(const grpc::Status& status) {
     metrics->LogVideoJob(record_);
   }
   log_.Finish(status);
+  // The slot is free before the client can see the status (the reactor is
+  // destroyed later, on the work pool, after its pipeline's threads end).
+  slot_.reset();
   Finish(status);
 }
 

@@ -132,7 +132,7 @@ class StylizeVideoReactor final : public VideoReactor,
   const std::string job_id_;
   const absl::Time start_;
   CallLog log_;
-  std::unique_ptr<ServiceContext::StreamSlot> slot_;
+  std::unique_ptr<ServiceContext::StreamSlot> slot_;  // reset when finishing
   std::vector<uint32_t> output_indices_;
 
   // The read buffer; touched only by the read path (one read in flight).

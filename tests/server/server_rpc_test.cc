@@ -516,6 +516,30 @@ TEST_F(ServerRpcTest, TooManyStreamsAreRefused) {
   EXPECT_TRUE(first->Finish().ok());
 }
 
+// A stream's slot is free once the client has its final status (not only
+// once the server has destroyed the call's reactor, which happens later, on
+// another thread): back-to-back streams with a limit of one all get in.
+TEST_F(ServerRpcTest, AFinishedStreamsSlotIsFreeWhenItsStatusArrives) {
+  Server::Options options = TestServerOptions(&model_);
+  options.limits.max_concurrent_streams = 1;
+  StartWith(options);
+  if (HasFatalFailure()) return;
+  v1::StylizeFramesRequest request;
+  *request.mutable_image() = RawImage(TestFrame(kW, kH, 0));
+  for (int i = 0; i < 30; ++i) {
+    grpc::ClientContext context;
+    std::unique_ptr<FramesStream> stream = stub_->StylizeFrames(&context);
+    request.set_sequence(0);
+    stream->Write(request);
+    stream->WritesDone();
+    v1::StylizeFramesResponse response;
+    while (stream->Read(&response)) {
+    }
+    grpc::Status status = stream->Finish();
+    ASSERT_TRUE(status.ok()) << "stream " << i << ": " << status.error_message();
+  }
+}
+
 TEST_F(ServerRpcTest, StylizeVideoWithoutPipelineIsUnimplemented) {
   grpc::ClientContext context;
   auto stream = stub_->StylizeVideo(&context);
