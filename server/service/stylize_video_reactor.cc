@@ -264,6 +264,7 @@ void StylizeVideoReactor::OnReadDone(bool ok) {
       return;
     }
     job_received_ = true;
+    declared_size_ = request_.job().input_size();
     grpc::Status status = StartJob(request_.job());
     if (!status.ok()) {
       Fail(status);
@@ -277,6 +278,18 @@ void StylizeVideoReactor::OnReadDone(bool ok) {
       return;
     }
     log_.AddBytesIn(request_.chunk().size());
+    if (declared_size_ > 0 &&
+        received_ + request_.chunk().size() > declared_size_) {
+      // The reader trusts input_size: past it, it would see a truncated
+      // file and blame the movie.
+      Fail(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("the upload is longer than the job's input_size (",
+                       declared_size_, " bytes): set input_size to the "
+                       "file's exact size, or 0 when it is not known")));
+      return;
+    }
+    received_ += request_.chunk().size();
     {
       absl::MutexLock lock(&mu_);
       bytes_in_ += static_cast<int64_t>(request_.chunk().size());
