@@ -10,7 +10,14 @@
 # missing, which is checked too.
 # Environment: CUDA_BUILD_DIR (default build-cuda), CUDA_HOME (default
 # /usr/local/cuda), JOBS, CTEST_JOBS, CUDA_CTEST_REGEX (a subset of tests),
-# CUDA_CTEST_EXCLUDE (a regex of tests left out; none by default).
+# CUDA_CTEST_EXCLUDE (a regex of tests left out).
+#
+# By default the long end-to-end suites (whole movies through the CLI, the
+# hostile clients, the replica tests: about 12 minutes on 2 cores) run only
+# against the main build; every unit test and every integration test of the
+# server (RPCs, security, metrics with a real Prometheus, the process tests
+# of the real binary) runs here too. CUDA_CTEST_EXCLUDE= runs them all.
+CUDA_CTEST_EXCLUDE=${CUDA_CTEST_EXCLUDE-^(cli_e2e_test|video_e2e_test|hostile_.*|scale_test)\$}
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CUDA_BUILD_DIR=${CUDA_BUILD_DIR:-build-cuda}
