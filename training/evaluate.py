@@ -23,7 +23,8 @@ Then the frame-to-frame measures (stylizer_training/temporal.py), per style:
 - flow-free ratio on the bundled sample movie (evaluate_movie.py);
 - grid energy: the outputs' share of spectral energy at periods 2 and 4
   pixels over the photos' share (1.0: no grid added).
---no-temporal skips them.
+--no-temporal skips them; --temporal-styles, --still-frames, --motion-frames
+and a smaller --width/--height make a quick check.
 
     /usr/bin/python3 training/evaluate.py --model models/default.pt --styles DIR \
         [--photos training/content_photos.txt] [--picture docs/model-card-styles.png]
@@ -106,15 +107,19 @@ def table(names, mean, diff) -> str:
     return "\n".join(lines), ok
 
 
-def evaluate_temporal(module, names, photos, outputs, sources, movie, still_frames):
-    """Per style: static flicker, warping error, flow-free ratio on the movie
-    and grid energy, each averaged over the photos (see the module doc)."""
+def evaluate_temporal(module, names, photos, outputs, sources, movie, still_frames,
+                      motion_frames=30, only=None):
+    """Per style (all, or those named in `only`): static flicker, warping
+    error, flow-free ratio on the movie and grid energy, each averaged over the
+    photos (see the module doc)."""
     rows = []
     for s, name in enumerate(names):
+        if only and name not in only:
+            continue
         stylize = style_function(module, len(names), s)
         flicker = [static_flicker(stylize, p, frames=still_frames) for p in photos]
-        warp = [motion_warping_error(stylize, src, tuple(p.shape[1:])) for src, p in
-                zip(sources, photos)]
+        warp = [motion_warping_error(stylize, src, tuple(p.shape[1:]), motion_frames)
+                for src, p in zip(sources, photos)]
         grid = grid_energy(photos, [o[s] for o in outputs])
         row = {
             "style": name,
@@ -196,6 +201,11 @@ def main() -> int:
     ap.add_argument("--no-temporal", action="store_true", help="skip the frame-to-frame measures")
     ap.add_argument("--still-frames", type=int, default=60,
                     help="frames of the static flicker test (2 s at 30 fps)")
+    ap.add_argument("--motion-frames", type=int, default=30,
+                    help="frames of the pan-and-zoom warping test")
+    ap.add_argument("--temporal-styles", default="",
+                    help="comma-separated styles for the frame-to-frame measures "
+                         "(default: all; fewer for a quick check)")
     ap.add_argument("--movie", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                     "..", "tests", "data", "sample.mp4"),
                     help="real footage for the flow-free ratio ('' to skip)")
@@ -224,8 +234,14 @@ def main() -> int:
         # frame is made of real photo.
         sources = [center_crop(f, args.height * 3 // 2, args.width * 3 // 2) for f in full]
         movie = read_frames(args.movie, 320, 180) if args.movie else None
+        only = [n for n in args.temporal_styles.split(",") if n]
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            print(f"error: --temporal-styles names unknown styles {unknown}; the archive "
+                  f"has {names}", file=sys.stderr)
+            return 2
         rows = evaluate_temporal(module, names, photos, outputs, sources, movie,
-                                 args.still_frames)
+                                 args.still_frames, args.motion_frames, only)
         print("\nframe to frame:\n")
         print(temporal_table(rows))
     return 0 if ok else 1

@@ -33,7 +33,9 @@ DEFAULT_PHOTOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conte
 # Options that change what is trained; a resumed run keeps the checkpoint's.
 MODEL_OPTS = ("size", "style_size", "batch", "lr", "loss_net", "stat", "loss_seeds",
               "loss_weights", "loss_width", "style_weight", "rgb_weight", "content_weight",
-              "content_tap", "tv_weight", "crop_min", "seed", "style_names")
+              "content_tap", "tv_weight", "crop_min", "seed", "style_names", "loss_pool",
+              "noise_weight", "noise_sigma", "equivariance_weight", "framediff_weight",
+              "spectral_weight", "motion_shift", "motion_zoom", "motion_rotate")
 
 
 def parse_args(argv=None):
@@ -72,6 +74,26 @@ def parse_args(argv=None):
     ap.add_argument("--content-weight", type=float, default=1.0)
     ap.add_argument("--tv-weight", type=float, default=0.0,
                     help="weight of a total-variation term (smooths pixel-grid artefacts)")
+    ap.add_argument("--loss-pool", default="max", choices=("max", "blur"),
+                    help="pooling of the VGG-16 loss network (blur: anti-aliased)")
+    ap.add_argument("--noise-weight", type=float, default=0.0,
+                    help="weight of the noise-stability term: f(x + noise) ~ f(x)")
+    ap.add_argument("--noise-sigma", type=float, default=0.02,
+                    help="standard deviation of that noise, in [0, 1] units")
+    ap.add_argument("--equivariance-weight", type=float, default=0.0,
+                    help="weight of the equivariance term: f(T(x)) ~ T(f(x)) for small "
+                         "random shifts, zooms and rotations T")
+    ap.add_argument("--framediff-weight", type=float, default=0.0,
+                    help="weight of the frame-difference term: f(T(x)) - f(x) ~ T(x) - x")
+    ap.add_argument("--spectral-weight", type=float, default=0.0,
+                    help="weight of the stride-energy term (output energy at periods 2 "
+                         "and 4 pixels above the input's)")
+    ap.add_argument("--motion-shift", type=float, default=3.0,
+                    help="largest random shift of T, in pixels per axis")
+    ap.add_argument("--motion-zoom", type=float, default=0.03,
+                    help="largest random zoom of T (fraction)")
+    ap.add_argument("--motion-rotate", type=float, default=2.0,
+                    help="largest random rotation of T, in degrees")
     ap.add_argument("--content-tap", type=int, default=2,
                     help="which loss-network tap the content term uses (0-based)")
     ap.add_argument("--init", default=None,
@@ -125,7 +147,12 @@ def main(argv=None) -> int:
         "loss_weights": args.loss_weights, "loss_width": args.loss_width,
         "style_weight": args.style_weight, "rgb_weight": args.rgb_weight,
         "content_weight": args.content_weight, "content_tap": args.content_tap,
-        "tv_weight": args.tv_weight,
+        "tv_weight": args.tv_weight, "loss_pool": args.loss_pool,
+        "noise_weight": args.noise_weight, "noise_sigma": args.noise_sigma,
+        "equivariance_weight": args.equivariance_weight,
+        "framediff_weight": args.framediff_weight, "spectral_weight": args.spectral_weight,
+        "motion_shift": args.motion_shift, "motion_zoom": args.motion_zoom,
+        "motion_rotate": args.motion_rotate,
         "crop_min": args.crop_min, "seed": args.seed,
         "style_names": args.style_names.split(","),
     }

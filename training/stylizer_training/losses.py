@@ -56,16 +56,32 @@ def mean_cov(feat: torch.Tensor):
     return mu, gram(centred) * c
 
 
+class BlurMaxPool2d(nn.Module):
+    """Anti-aliased max-pool (Zhang, ICML 2019): max over 2x2 windows at
+    stride 1, then a [1, 2, 1] binomial blur, then every second pixel. A plain
+    2x2 max-pool at stride 2 aliases: patterns of period 2 and 4 pixels change
+    its output a lot or not at all depending on their phase."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, stride=1)
+        k = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
+        k = (k[:, None] * k[None, :] / 16).expand(c, 1, 3, 3).contiguous()
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, stride=2, groups=c)
+
+
 class VGG16Features(nn.Module):
     """VGG-16 `features` up to the deepest requested tap (torchvision layout).
 
     `weights`: path of a torchvision VGG-16 state_dict (`features.N.weight`
     keys; a whole-model file or a features-only file with `N.weight` keys both
     work); None gives random N(0, 2/fan_in) weights drawn from `seed`.
+    `pool`: "max" (VGG's own) or "blur" (`BlurMaxPool2d`, anti-aliased).
     """
 
     def __init__(self, taps: Sequence[str] = RANDOM_TAPS, weights: Optional[str] = None,
-                 seed: int = 0, width: float = 1.0, normalize: bool = True):
+                 seed: int = 0, width: float = 1.0, normalize: bool = True,
+                 pool: str = "max"):
         super().__init__()
         self.tap_idx = [VGG16_RELU[t] for t in taps]
         last = max(self.tap_idx)
@@ -73,7 +89,7 @@ class VGG16Features(nn.Module):
         in_ch = 3
         for v in VGG16_CFG:
             if v == "M":
-                layers.append(nn.MaxPool2d(2, 2))
+                layers.append(nn.MaxPool2d(2, 2) if pool == "max" else BlurMaxPool2d())
             else:
                 out_ch = max(1, int(v * width))
                 layers += [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU(inplace=False)]
@@ -207,11 +223,13 @@ class Identity(nn.Module):
 
 
 def build_loss_network(name: str, seed: int = 0, weights: Optional[str] = None,
-                       width: float = 1.0) -> nn.Module:
-    """`vgg16` (random from seed, or `weights`) or `filterbank`."""
+                       width: float = 1.0, pool: str = "max") -> nn.Module:
+    """`vgg16` (random from seed, or `weights`; `pool` max or blur) or `filterbank`."""
+    if pool not in ("max", "blur"):
+        raise ValueError(f"unknown pooling {pool!r} (max, blur)")
     if name == "vgg16":
         taps = PRETRAINED_TAPS if weights else RANDOM_TAPS
-        return VGG16Features(taps=taps, weights=weights, seed=seed, width=width)
+        return VGG16Features(taps=taps, weights=weights, seed=seed, width=width, pool=pool)
     if name == "filterbank":
         return RandomFilterBank(seed=seed)
     raise ValueError(f"unknown loss network {name!r} (vgg16, filterbank)")

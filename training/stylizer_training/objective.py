@@ -23,12 +23,13 @@ class StyleObjective(nn.Module):
     def __init__(self, loss_net: str = "vgg16", stat: str = "centred",
                  seeds: Sequence[int] = (1,), weights: Optional[str] = None,
                  width: float = 1.0, style_weight: float = 1.0, rgb_weight: float = 1.0,
-                 content_weight: float = 1.0, content_tap: int = 2, tv_weight: float = 0.0):
+                 content_weight: float = 1.0, content_tap: int = 2, tv_weight: float = 0.0,
+                 pool: str = "max"):
         super().__init__()
         if weights:
             seeds = (0,)  # one fixed network
         self.nets = nn.ModuleList(build_loss_network(loss_net, seed=s, weights=weights,
-                                                     width=width) for s in seeds)
+                                                     width=width, pool=pool) for s in seeds)
         self.stats = StyleStats(stat)
         self.rgb_stats = StyleStats("centred")
         self.rgb = Identity()

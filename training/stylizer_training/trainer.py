@@ -18,6 +18,9 @@ import torch
 from .images import load_rgb, random_crop
 from .network import FastStylizationNetwork
 from .objective import StyleObjective
+from .stability import (add_noise, equivariance_loss, frame_difference_loss,
+                        noise_stability_loss, random_motion, stride_energy_loss, valid_mask,
+                        warp)
 
 CHECKPOINT_VERSION = 1
 
@@ -96,7 +99,7 @@ class Trainer:
             weights=opts.get("loss_weights"), width=opts["loss_width"],
             style_weight=opts["style_weight"], rgb_weight=opts["rgb_weight"],
             content_weight=opts["content_weight"], content_tap=opts["content_tap"],
-            tv_weight=opts.get("tv_weight", 0.0))
+            tv_weight=opts.get("tv_weight", 0.0), pool=opts.get("loss_pool", "max"))
         self.objective.set_styles(paintings)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=opts["lr"])
         self.step = 0
@@ -140,10 +143,47 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         out = self.net(content, torch.tensor(y))
         total, terms = self.objective(out, content, y)
+        total = total + self.stability_terms(content, y, out, terms)
         total.backward()
         self.optimizer.step()
         terms["total"] = float(total)
         return terms
+
+    def stability_terms(self, content: torch.Tensor, y: Sequence[int], out: torch.Tensor,
+                        terms: Dict[str, float]) -> torch.Tensor:
+        """The weighted frame-to-frame terms (stability.py); each adds its
+        name to `terms`. Equivariance and frame difference share one forward
+        pass of a moved (and noisy) copy of the batch."""
+        o = self.opts
+        total = out.new_zeros(())
+        styles = torch.tensor(y)
+        net = lambda x: self.net(x, styles)  # noqa: E731
+        sigma = o.get("noise_sigma", 0.02)
+        if o.get("noise_weight", 0.0) > 0:
+            loss = noise_stability_loss(net, content, out, sigma)
+            total = total + o["noise_weight"] * loss
+            terms["noise"] = float(loss)
+        if o.get("equivariance_weight", 0.0) > 0 or o.get("framediff_weight", 0.0) > 0:
+            size = tuple(content.shape[2:])
+            theta = random_motion(len(content), o.get("motion_shift", 3.0),
+                                  o.get("motion_zoom", 0.03), o.get("motion_rotate", 2.0), size)
+            margin = 4 + int(o.get("motion_shift", 3.0))
+            mask = valid_mask(theta, size, margin)
+            moved = add_noise(warp(content, theta), sigma / 2)
+            out_moved = net(moved)
+            if o.get("equivariance_weight", 0.0) > 0:
+                loss = equivariance_loss(out, out_moved, theta, mask)
+                total = total + o["equivariance_weight"] * loss
+                terms["equi"] = float(loss)
+            if o.get("framediff_weight", 0.0) > 0:
+                loss = frame_difference_loss(content, moved, out, out_moved, mask)
+                total = total + o["framediff_weight"] * loss
+                terms["fdiff"] = float(loss)
+        if o.get("spectral_weight", 0.0) > 0:
+            loss = stride_energy_loss(out, content)
+            total = total + o["spectral_weight"] * loss
+            terms["grid"] = float(loss)
+        return total
 
     def request_stop(self, *_):
         """Signal handler: finish the current step, checkpoint, stop."""
