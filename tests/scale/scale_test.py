@@ -272,12 +272,6 @@ class ScaleTest(unittest.TestCase):
             for g, w in zip(got["packets"], want["packets"]):
                 self.assertEqual(g, w, style)
 
-    # Known bug, open: since the server's fragmented MP4 output writes its
-    # header with the first fragment (delay_moov), a joined movie of a
-    # B-frame source starts 0.2 s (the B-frame delay) later than the unsplit
-    # output, and its sound's first packet is moved; docs/cli.md says so.
-    @unittest.skip("known bug: joined movies start one B-frame delay late "
-                   "(docs/cli.md, --split)")
     def test_split_movie_matches_the_unsplit_one(self):
         self.unsplit_reference()
         before = [r.calls("StylizeVideo") for r in self.replicas]
@@ -301,12 +295,6 @@ class ScaleTest(unittest.TestCase):
         # each its own (two at least, a wide margin).
         self.assertGreaterEqual(sum(1 for n in got if n > 0), 2, got)
 
-    # Known bug, open: since the server's fragmented MP4 output writes its
-    # header with the first fragment (delay_moov), a joined movie of a
-    # B-frame source starts 0.2 s (the B-frame delay) later than the unsplit
-    # output, and its sound's first packet is moved; docs/cli.md says so.
-    @unittest.skip("known bug: joined movies start one B-frame delay late "
-                   "(docs/cli.md, --split)")
     def test_split_survives_a_killed_replica(self):
         self.unsplit_reference()
         out = os.path.join(self.tmp, "killed")
