@@ -46,7 +46,7 @@ def stubs():
     # starting with grpc/ would be shadowed by the installed grpc package.
     health_dir = os.path.join(out, "src", "stylizer_health")
     os.makedirs(health_dir)
-    shutil.copy(os.path.join(SOURCE, "tests", "server", "protos", "grpc",
+    shutil.copy(os.path.join(SOURCE, "proto", "grpc",
                              "health", "v1", "health.proto"), health_dir)
     protos = [
         (os.path.join(SOURCE, "proto"), "stylizer/v1/stylizer.proto"),
