@@ -278,22 +278,27 @@ void StylizeVideoReactor::OnReadDone(bool ok) {
       return;
     }
     log_.AddBytesIn(request_.chunk().size());
-    if (declared_size_ > 0 &&
-        received_ + request_.chunk().size() > declared_size_) {
+    const uint64_t chunk_size = request_.chunk().size();
+    bool too_long = false;
+    {
+      absl::MutexLock lock(&mu_);
+      too_long = declared_size_ > 0 &&
+                 static_cast<uint64_t>(bytes_in_) + chunk_size > declared_size_;
+      if (!too_long) {
+        bytes_in_ += static_cast<int64_t>(chunk_size);
+        ++appends_in_flight_;
+      }
+    }
+    if (too_long) {
       // The reader trusts input_size: past it, it would see a truncated
       // file and blame the movie.
       Fail(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat("the upload is longer than the job's input_size (",
-                       declared_size_, " bytes): set input_size to the "
+                       declared_size_,
+                       " bytes): set input_size to the "
                        "file's exact size, or 0 when it is not known")));
       return;
-    }
-    received_ += request_.chunk().size();
-    {
-      absl::MutexLock lock(&mu_);
-      bytes_in_ += static_cast<int64_t>(request_.chunk().size());
-      ++appends_in_flight_;
     }
     // Storing may write megabytes to the spill file: not on gRPC's thread.
     // The next read starts only after it, so chunks stay in order. request_

@@ -139,7 +139,6 @@ class StylizeVideoReactor final : public VideoReactor,
   v1::StylizeVideoRequest request_;
   bool job_received_ = false;  // read path only
   uint64_t declared_size_ = 0;  // the job's input_size; read path only
-  uint64_t received_ = 0;       // movie bytes read so far; read path only
 
   // Declared before pipeline_: destroyed after it.
   std::unique_ptr<media::Spool> spool_;
