@@ -371,6 +371,70 @@ TEST(ImageCodecTest, RefusesTruncatedAndDamagedImages) {
   EXPECT_TRUE(DecodeImage(Encoded(p + "trailer"), kLimit).ok());
 }
 
+// A PNG of `w` x `h` 8-bit RGB pixels (interlaced: Adam7) whose image data
+// is `raw` (filtered scanlines) deflated into one IDAT chunk.
+std::string PngWithImageData(uint32_t w, uint32_t h, bool interlaced,
+                             const std::string& raw) {
+  std::string ihdr = BigEndian32(w) + BigEndian32(h);
+  ihdr += std::string("\x08\x02\x00\x00", 4);  // depth, RGB, deflate, filter
+  ihdr += interlaced ? '\x01' : '\x00';
+  uLongf size = compressBound(raw.size());
+  std::string z(size, '\0');
+  EXPECT_EQ(compress(reinterpret_cast<Bytef*>(z.data()), &size,
+                     reinterpret_cast<const Bytef*>(raw.data()), raw.size()),
+            Z_OK);
+  z.resize(size);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + PngChunk("IHDR", ihdr) +
+         PngChunk("IDAT", z) + PngChunk("IEND", "");
+}
+
+// Found while fixing issue 13: a PNG whose image data inflates to fewer rows
+// than its header declares (a file cut inside its zlib stream, then given a
+// correct IEND) decoded to OK with the missing rows blank: FFmpeg's decoder
+// only logs "IEND without all image".
+TEST(ImageCodecTest, RefusesPngWithFewerRowsThanItsHeader) {
+  constexpr uint32_t kW = 16, kH = 16;
+  const std::string row = std::string(1, '\0') + std::string(kW * 3, '\x60');
+  std::string all_rows;
+  for (uint32_t y = 0; y < kH; ++y) all_rows += row;
+
+  auto whole = DecodeImage(Encoded(PngWithImageData(kW, kH, false, all_rows)),
+                           kLimit);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->pixels, std::vector<uint8_t>(kW * kH * 3, 0x60));
+
+  for (size_t rows : {size_t{8}, size_t{15}}) {
+    auto cut = DecodeImage(
+        Encoded(PngWithImageData(kW, kH, false,
+                                 all_rows.substr(0, rows * row.size()))),
+        kLimit);
+    EXPECT_EQ(cut.status().code(), absl::StatusCode::kInvalidArgument)
+        << rows << " rows: " << cut.status();
+    EXPECT_THAT(cut.status().message(), HasSubstr("truncated"));
+    EXPECT_THAT(cut.status().message(), HasSubstr("16x16"));
+  }
+  // One byte short of the last row.
+  auto short_row = DecodeImage(
+      Encoded(PngWithImageData(kW, kH, false,
+                               all_rows.substr(0, all_rows.size() - 1))),
+      kLimit);
+  EXPECT_EQ(short_row.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Interlaced (Adam7) PNGs store seven passes; for 16x16 RGB they hold
+// 14 + 14 + 26 + 52 + 100 + 200 + 392 = 798 bytes of filtered rows.
+TEST(ImageCodecTest, InterlacedPngNeedsEveryPass) {
+  const std::string passes(798, '\0');  // filter 0, black pixels
+  auto whole =
+      DecodeImage(Encoded(PngWithImageData(16, 16, true, passes)), kLimit);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->width, 16);
+  auto cut = DecodeImage(
+      Encoded(PngWithImageData(16, 16, true, passes.substr(0, 797))), kLimit);
+  EXPECT_EQ(cut.status().code(), absl::StatusCode::kInvalidArgument)
+      << cut.status();
+}
+
 // Issue 13: a raw 8847360x1 image (inside the pixel limit) took about 10 GB
 // in the model. Thin shapes are refused from the header or the raw size, so
 // before any decoding (media/frame_shape.h has the rule).

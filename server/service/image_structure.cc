@@ -1,8 +1,10 @@
 // PNG chunk and JPEG marker walks; see image_structure.h.
 #include "server/service/image_structure.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +12,7 @@
 extern "C" {
 #include <libavutil/crc.h>
 }
+#include <zlib.h>
 
 namespace stylizer {
 namespace {
@@ -33,6 +36,103 @@ bool IsCompressedMetadata(absl::string_view type) {
 
 bool IsRestartMarker(uint8_t m) { return m >= 0xD0 && m <= 0xD7; }
 
+// The IHDR fields that fix how many bytes the image data inflates to.
+struct PngHeader {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  int bits_per_pixel = 0;  // 0: not a valid colour type / depth pair
+  bool interlaced = false;
+};
+
+PngHeader ParseIhdr(const unsigned char* d) {
+  PngHeader h;
+  h.width = BigEndian32(d);
+  h.height = BigEndian32(d + 4);
+  const int depth = d[8];
+  int channels = 0;
+  switch (d[9]) {  // colour type
+    case 0: channels = 1; break;  // grey
+    case 2: channels = 3; break;  // RGB
+    case 3: channels = 1; break;  // palette index
+    case 4: channels = 2; break;  // grey + alpha
+    case 6: channels = 4; break;  // RGBA
+    default: break;
+  }
+  if (depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16) {
+    h.bits_per_pixel = channels * depth;
+  }
+  h.interlaced = d[12] == 1;
+  return h;
+}
+
+// Bytes of filtered scanlines (one filter byte per row) that a w x h pass
+// needs; 0 for an empty pass.
+uint64_t PassBytes(uint64_t w, uint64_t h, int bits_per_pixel) {
+  if (w == 0 || h == 0) return 0;
+  return h * (1 + (w * bits_per_pixel + 7) / 8);
+}
+
+// What the IDAT stream must inflate to: the rows of the whole picture, or of
+// the seven Adam7 passes.
+uint64_t ExpectedImageBytes(const PngHeader& h) {
+  if (!h.interlaced) return PassBytes(h.width, h.height, h.bits_per_pixel);
+  static constexpr int kAdam7[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8},
+                                       {0, 4, 4, 8}, {2, 0, 4, 4},
+                                       {0, 2, 2, 4}, {1, 0, 2, 2},
+                                       {0, 1, 1, 2}};
+  uint64_t total = 0;
+  for (const auto& [x0, y0, dx, dy] : kAdam7) {
+    const uint64_t w = h.width > uint32_t(x0) ? (h.width - x0 + dx - 1) / dx : 0;
+    const uint64_t hh =
+        h.height > uint32_t(y0) ? (h.height - y0 + dy - 1) / dy : 0;
+    total += PassBytes(w, hh, h.bits_per_pixel);
+  }
+  return total;
+}
+
+// FFmpeg's PNG decoder (5.x) accepts image data that ends early, with only a
+// log line, and returns the missing rows blank; so the stream is inflated
+// here first, counting (not keeping) what it yields, up to `expected` bytes.
+absl::Status CheckImageDataLength(const std::vector<absl::string_view>& idat,
+                                  const PngHeader& header) {
+  if (header.bits_per_pixel == 0) return absl::OkStatus();  // decoder's call
+  const uint64_t expected = ExpectedImageBytes(header);
+  z_stream z{};
+  if (inflateInit(&z) != Z_OK) {
+    return absl::InternalError("cannot start zlib to check a PNG image");
+  }
+  unsigned char sink[1 << 15];
+  uint64_t produced = 0;
+  int rc = Z_OK;
+  for (absl::string_view piece : idat) {
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(piece.data()));
+    z.avail_in = static_cast<uInt>(piece.size());
+    while (z.avail_in > 0 && rc == Z_OK && produced < expected) {
+      z.next_out = sink;
+      z.avail_out = static_cast<uInt>(
+          std::min<uint64_t>(sizeof(sink), expected - produced));
+      rc = inflate(&z, Z_NO_FLUSH);
+      produced += (z.next_out - sink);
+      if (rc == Z_BUF_ERROR) rc = Z_OK;  // needs more input: next chunk
+    }
+    if (rc != Z_OK || produced >= expected) break;
+  }
+  inflateEnd(&z);
+  if (rc != Z_OK && rc != Z_STREAM_END) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the PNG image cannot be decoded: its image data is not a valid "
+        "zlib stream (",
+        z.msg != nullptr ? z.msg : "zlib error", ")"));
+  }
+  if (produced < expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the PNG image is truncated: its image data holds ", produced,
+        " of the ", expected, " bytes that its ", header.width, "x",
+        header.height, " pixels need; send the complete file"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png) {
@@ -41,7 +141,8 @@ absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png) {
   std::string out;
   out.reserve(png.size());
   out.append(png.data(), kPngSignatureSize);
-  bool has_image_data = false;
+  PngHeader header;
+  std::vector<absl::string_view> idat;
   size_t pos = kPngSignatureSize;
   while (true) {
     const size_t left = png.size() - pos;
@@ -68,14 +169,18 @@ absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png) {
     }
     const size_t chunk_size = kPngChunkOverhead + length;
     if (!IsCompressedMetadata(type)) out.append(png.data() + pos, chunk_size);
-    if (type == "IDAT") has_image_data = true;
+    if (type == "IHDR" && length == 13 && pos == kPngSignatureSize) {
+      header = ParseIhdr(p + pos + 8);
+    }
+    if (type == "IDAT") idat.push_back(png.substr(pos + 8, length));
     pos += chunk_size;
     if (type == "IEND") break;  // anything after IEND is ignored
   }
-  if (!has_image_data) {
+  if (idat.empty()) {
     return absl::InvalidArgumentError(
         "the PNG image has no image data (no IDAT chunk)");
   }
+  if (absl::Status s = CheckImageDataLength(idat, header); !s.ok()) return s;
   return out;
 }
 

@@ -17,7 +17,9 @@ namespace stylizer {
 // and colour profiles, which FFmpeg's PNG decoder inflates into memory with no
 // limit (a 1 MiB chunk can inflate to 1 GiB) and which the service never
 // uses. INVALID_ARGUMENT if a chunk is cut off, a chunk's CRC does not match,
-// the file has no image data (IDAT) or ends before its IEND chunk.
+// the file has no image data (IDAT) or ends before its IEND chunk, or the
+// image data is not a zlib stream that inflates to every row the header
+// declares (inflated once, counted, not kept).
 absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png);
 
 // Walks the markers of the JPEG file `jpeg` (SOI already checked), skipping
