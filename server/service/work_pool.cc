@@ -8,10 +8,13 @@
 
 namespace stylizer {
 
-WorkPool::WorkPool(int num_threads, int max_queued)
+WorkPool::WorkPool(int num_threads, int max_queued, int max_parked)
     : max_queued_(max_queued > 0
                       ? max_queued
-                      : kQueuedTasksPerThread * std::max(1, num_threads)) {
+                      : kQueuedTasksPerThread * std::max(1, num_threads)),
+      max_parked_(max_parked >= 0
+                      ? max_parked
+                      : kParkedTasksPerThread * std::max(1, num_threads)) {
   num_threads = std::max(1, num_threads);
   threads_.reserve(num_threads);
   for (int i = 0; i < num_threads; ++i) {
@@ -34,19 +37,25 @@ void WorkPool::Post(std::function<void()> task) {
 
 absl::Status WorkPool::TryPost(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
-  const int64_t waiting = static_cast<int64_t>(tasks_.size() + parked_.size());
-  if (waiting >= max_queued_) {
-    const int64_t threads = static_cast<int64_t>(threads_.size());
-    const int64_t retry_ms = std::max<int64_t>(
-        1, absl::ToInt64Milliseconds(task_time_ *
-                                     ((waiting + threads - 1) / threads)));
-    return absl::ResourceExhaustedError(
-        absl::StrCat("server is busy: ", waiting, " tasks are waiting for its ",
-                     threads, " worker threads (limit ", max_queued_,
-                     "); retry in about ", retry_ms, " ms"));
+  if (parked_.empty() && static_cast<int>(tasks_.size()) < max_queued_) {
+    tasks_.push_back(std::move(task));
+    return absl::OkStatus();
   }
-  tasks_.push_back(std::move(task));
-  return absl::OkStatus();
+  if (static_cast<int>(parked_.size()) < max_parked_) {
+    parked_.push_back(std::move(task));
+    return absl::OkStatus();
+  }
+  const int64_t waiting = static_cast<int64_t>(tasks_.size() + parked_.size());
+  const int64_t threads = static_cast<int64_t>(threads_.size());
+  // task_time_ averages every task, the many short continuations included,
+  // so the drain estimate is low; the floor keeps the hint useful.
+  const absl::Duration drain = task_time_ * ((waiting + threads - 1) / threads);
+  const int64_t retry_ms =
+      absl::ToInt64Milliseconds(std::max(drain, kMinRetryHint));
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "server is busy: ", waiting, " tasks are waiting for its ", threads,
+      " worker threads (limit ", max_queued_ + max_parked_,
+      "); retry in about ", retry_ms, " ms"));
 }
 
 void WorkPool::PostWhenRoom(std::function<void()> task) {

@@ -4,10 +4,13 @@
 //
 // Its queue is bounded (kQueuedTasksPerThread tasks per thread) where new
 // work enters: a new unary call's first task goes through TryPost, which
-// refuses with RESOURCE_EXHAUSTED and a retry hint when the queue is full; a
-// stream's next message goes through PostWhenRoom, which parks it (the
-// stream reads no further meanwhile, which pushes back on its client). Tasks
-// of work already admitted (encoding a result, cancelling, cleaning up) go
+// parks it when the queue is full, and refuses with RESOURCE_EXHAUSTED and a
+// retry hint only once kParkedTasksPerThread tasks per thread are parked too
+// (a burst of callers waits its turn; only a backlog that would take long to
+// drain is refused). A stream's next message goes through PostWhenRoom,
+// which always parks it (the stream reads no further meanwhile, which pushes
+// back on its client; the stream slots bound how many there are). Tasks of
+// work already admitted (encoding a result, cancelling, cleaning up) go
 // through Post, which never refuses, so an admitted call always completes.
 #ifndef STYLIZER_SERVER_SERVICE_WORK_POOL_H_
 #define STYLIZER_SERVER_SERVICE_WORK_POOL_H_
@@ -30,10 +33,18 @@ class WorkPool {
   // Tasks that may wait in the queue per thread before TryPost refuses and
   // PostWhenRoom parks.
   static constexpr int kQueuedTasksPerThread = 4;
+  // Tasks per thread that TryPost parks behind a full queue before it
+  // refuses. A parked unary call holds only its request message, which the
+  // gRPC memory quota already counts.
+  static constexpr int kParkedTasksPerThread = 32;
+  // The shortest retry hint TryPost gives: a client that retries sooner
+  // finds the same backlog.
+  static constexpr absl::Duration kMinRetryHint = absl::Milliseconds(250);
 
   // Starts `num_threads` threads (at least 1); the queue holds
-  // `max_queued` tasks (0: kQueuedTasksPerThread per thread).
-  explicit WorkPool(int num_threads, int max_queued = 0);
+  // `max_queued` tasks (0: kQueuedTasksPerThread per thread), and TryPost
+  // parks up to `max_parked` more (-1: kParkedTasksPerThread per thread).
+  explicit WorkPool(int num_threads, int max_queued = 0, int max_parked = -1);
   // Runs every task already posted or parked, then joins the threads.
   ~WorkPool();
 
@@ -44,8 +55,10 @@ class WorkPool {
   // queue is full. Never blocks for long.
   void Post(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Queues `task` if the queue has room; otherwise drops it and returns
-  // RESOURCE_EXHAUSTED with "retry in about N ms". Never blocks.
+  // Queues `task` if the queue has room, else parks it if fewer than
+  // max_parked() tasks are parked; otherwise drops it and returns
+  // RESOURCE_EXHAUSTED with "retry in about N ms" (N: the time the tasks
+  // ahead need, at least kMinRetryHint). Never blocks.
   absl::Status TryPost(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Queues `task` if the queue has room; otherwise parks it until there is,
@@ -54,6 +67,7 @@ class WorkPool {
   void PostWhenRoom(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_);
 
   int max_queued() const { return max_queued_; }
+  int max_parked() const { return max_parked_; }
   // Tasks queued (not yet started) and parked now.
   int queued() const ABSL_LOCKS_EXCLUDED(mu_);
   int parked() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -62,6 +76,7 @@ class WorkPool {
   void Loop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const int max_queued_;
+  const int max_parked_;
   mutable absl::Mutex mu_;
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   std::deque<std::function<void()>> parked_ ABSL_GUARDED_BY(mu_);
