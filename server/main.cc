@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/memory_trimmer.h"
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
 #include "server/model/torch_model.h"
@@ -113,6 +114,10 @@ ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Seconds(60),
           "A StylizeFrames or StylizeVideo call that sends nothing for this "
           "long (or takes none of the server's messages) ends with "
           "DEADLINE_EXCEEDED and frees its stream slot. 0 or inf = never.");
+ABSL_FLAG(absl::Duration, malloc_trim_interval, absl::Seconds(10),
+          "How often the server hands memory that the allocator holds free "
+          "back to the kernel (malloc_trim), so that RSS follows what is "
+          "live rather than the busiest moment so far. 0 = never.");
 ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
           "Largest request message in bytes (a raw 4K RGB frame is ~26 MB).");
 ABSL_FLAG(int, max_send_message_bytes, 512 << 20,
@@ -389,6 +394,7 @@ int Run() {
         .Int("port", metrics->port());
   }
 
+  MemoryTrimmer trimmer(absl::GetFlag(FLAGS_malloc_trim_interval));
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::BuildAndStart(ServerOptions(metrics.get()));
   if (!server.ok()) {
