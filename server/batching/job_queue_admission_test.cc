@@ -273,15 +273,58 @@ TEST_F(AdmissionTest, QueueCapacityInItemsIsSharedAndFlowControlled) {
   EXPECT_EQ(queue->queued_items(), 0);
 }
 
+// Issue 13's soak: 2 of 4061 still images were refused "job queue is full"
+// while movies and frame streams, which wait for room rather than fail,
+// held all 512 items. Streaming jobs now stop at seven eighths of the
+// capacity; a single-frame job still gets the rest.
+TEST_F(AdmissionTest, StreamingJobsLeaveRoomForSingleFrameJobs) {
+  options_.max_queued_items = 16;
+  options_.max_batch_size = 16;  // all stay queued
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log_a, log_b, log_image;
+  JobOptions stream;
+  stream.max_frames_in_flight = 8;
+  auto a = Open(*queue, &log_a, stream);
+  auto b = Open(*queue, &log_b, stream);
+  for (int i = 0; i < 4; ++i) {
+    FrameRequest r = MakeRequest(2, 2, i, {0, 1}, kStyles, i);
+    ASSERT_TRUE(a->TrySubmit(&r).ok()) << i;  // 8 items: a's half
+  }
+  for (int i = 0; i < 3; ++i) {
+    FrameRequest r = MakeRequest(2, 2, 10 + i, {0, 1}, kStyles, i);
+    ASSERT_TRUE(b->TrySubmit(&r).ok()) << i;  // 14 of 16
+  }
+  EXPECT_EQ(queue->queued_items(), 14);
+  FrameRequest more = MakeRequest(2, 2, 20, {0}, kStyles, 3);
+  absl::Status status = b->TrySubmit(&more);  // 15 > 16 - 16 / 8
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+
+  JobOptions single;
+  single.max_frames_in_flight = 1;
+  auto image = Open(*queue, &log_image, single);
+  FrameRequest still = MakeRequest(2, 2, 30, {0, 1}, kStyles, 0);
+  ASSERT_TRUE(image->TrySubmit(&still).ok());  // 16 of 16
+  EXPECT_EQ(queue->queued_items(), 16);
+  model_.ReleaseAll();
+  queue->Drain();
+  ASSERT_EQ(log_image.size(), 1u);
+  EXPECT_TRUE(log_image.results()[0].status.ok());
+}
+
 TEST_F(AdmissionTest, QueueCapacityInBytes) {
   options_.max_queued_bytes = 4 * 4 * 3 * 4;  // four 4x4 items
   options_.max_batch_size = 8;                // all stay queued
   auto queue = MakeQueue();
   model_.Hold();
   ResultLog log_a, log_b, log_c;
-  auto a = Open(*queue, &log_a);
-  auto b = Open(*queue, &log_b);
-  auto c = Open(*queue, &log_c);
+  // Single-frame jobs (still images) may fill the whole queue; streaming
+  // jobs leave an eighth of it (StreamingJobsLeaveRoomForSingleFrameJobs).
+  JobOptions single;
+  single.max_frames_in_flight = 1;
+  auto a = Open(*queue, &log_a, single);
+  auto b = Open(*queue, &log_b, single);
+  auto c = Open(*queue, &log_c, single);
   FrameRequest a1 = MakeRequest(4, 4, 1, {0, 1}, kStyles, 1);
   FrameRequest b1 = MakeRequest(4, 4, 2, {0, 1}, kStyles, 1);
   ASSERT_TRUE(a->TrySubmit(&a1).ok());

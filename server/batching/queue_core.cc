@@ -18,6 +18,12 @@ namespace {
 // One job may hold at most this fraction of the queue's capacity, so that a
 // long movie never locks every other caller out.
 constexpr int64_t kJobShareDivisor = 2;
+// Streaming jobs (more than one frame in flight) leave this fraction of the
+// queue's capacity to single-frame jobs (StylizeImage): streams wait for room,
+// a still image is refused, so without it a few movies and frame streams
+// could fill the queue and every image caller in the meantime would get
+// RESOURCE_EXHAUSTED (2 of 4061 images in the 5-minute soak).
+constexpr int64_t kSingleFrameReserveDivisor = 8;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -96,8 +102,13 @@ bool QueueCore::HasRoomLocked(const JobState& job, int64_t items,
   if (static_cast<int64_t>(job.frames.size()) >= job.max_in_flight) {
     return false;
   }
-  if (items_ + items > options_.max_queued_items ||
-      bytes_ + bytes > options_.max_queued_bytes) {
+  const bool streaming = job.max_in_flight > 1;
+  const int64_t item_reserve =
+      streaming ? options_.max_queued_items / kSingleFrameReserveDivisor : 0;
+  const int64_t byte_reserve =
+      streaming ? options_.max_queued_bytes / kSingleFrameReserveDivisor : 0;
+  if (items_ + items > options_.max_queued_items - item_reserve ||
+      bytes_ + bytes > options_.max_queued_bytes - byte_reserve) {
     return false;
   }
   // A job's share; a job holding nothing may always take one frame that fits
