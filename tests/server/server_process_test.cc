@@ -220,12 +220,13 @@ TEST_F(ServerProcessTest, ServesImagesReflectionAndDrainsOnSigterm) {
   }
   {  // A damaged PNG: INVALID_ARGUMENT, and FFmpeg's complaint is logged as a
      // structured line, not raw text. Its chunks and CRCs are intact (else
-     // the server refuses it before FFmpeg sees it); its IDAT is no zlib.
+     // the server refuses it before FFmpeg sees it); its header declares a
+     // bit depth of 3, which only FFmpeg's decoder checks.
     grpc::ClientContext context;
     v1::StylizeImageRequest request;
     request.mutable_image()->set_encoded(
         std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10"
-                    "\x08\x02\0\0\0\x90\x91\x68\x36"
+                    "\x03\x02\0\0\0\xe7\x41\x59\x27"
                     "\0\0\0\x04IDAT\xff\xff\xff\xff\x34\x98\xc7\xe4"
                     "\0\0\0\0IEND\xae\x42\x60\x82",
                     61));
