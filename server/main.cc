@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/memory_trimmer.h"
@@ -290,7 +292,33 @@ int64_t MemoryBudgetBytes() {
   return budget;
 }
 
-Server::Options ServerOptions(Metrics* metrics) {
+// The loaded model, for the device-memory sampler of /metrics: a scrape may
+// run while the server is torn down, so the sampler reads the model only
+// under this lock, and Run() clears it before the model is destroyed.
+struct LoadedModel {
+  absl::Mutex mu;
+  const TorchModel* model ABSL_GUARDED_BY(mu) = nullptr;
+};
+
+// The caching allocator's figures and the OOM count of a CUDA model; nothing
+// for a CPU model or before the model is loaded.
+std::vector<DeviceMemoryStats> SampleDeviceMemory(LoadedModel* loaded) {
+  absl::MutexLock lock(&loaded->mu);
+  if (loaded->model == nullptr) return {};
+  const std::string& device = loaded->model->description().device;
+  if (!absl::StartsWith(device, "cuda")) return {};
+  const TorchModel::RuntimeStats s = loaded->model->runtime_stats();
+  DeviceMemoryStats stats;
+  stats.device = device;
+  stats.allocated_bytes = s.device_memory_allocated_bytes;
+  stats.reserved_bytes = s.device_memory_reserved_bytes;
+  stats.total_bytes = s.device_memory_total_bytes;
+  stats.oom_retries = s.oom_retries;
+  return {stats};
+}
+
+Server::Options ServerOptions(Metrics* metrics,
+                              std::shared_ptr<LoadedModel> loaded_model) {
   Server::Options o;
   o.host = absl::GetFlag(FLAGS_host);
   o.port = absl::GetFlag(FLAGS_port);
@@ -306,13 +334,22 @@ Server::Options ServerOptions(Metrics* metrics) {
   model.log = [](absl::string_view line) {
     LogEvent(LogLevel::kInfo, "model").Str("note", line);
   };
-  o.load_model = [model]() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
+  o.load_model = [model, loaded_model]()
+      -> absl::StatusOr<std::unique_ptr<StyleModel>> {
     LogEvent(LogLevel::kInfo, "loading_model").Str("path", model.archive_path);
     absl::StatusOr<std::unique_ptr<TorchModel>> loaded =
         TorchModel::Create(model);
     if (!loaded.ok()) return loaded.status();
+    {
+      absl::MutexLock lock(&loaded_model->mu);
+      loaded_model->model = loaded->get();
+    }
     return std::unique_ptr<StyleModel>(*std::move(loaded));
   };
+  if (metrics != nullptr) {
+    metrics->SetDeviceMemoryCallback(
+        [loaded_model] { return SampleDeviceMemory(loaded_model.get()); });
+  }
   o.queue.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   o.queue.batch_timeout = absl::GetFlag(FLAGS_batch_timeout);
   o.queue.max_queued_items = absl::GetFlag(FLAGS_max_queued_items);
@@ -395,8 +432,9 @@ int Run() {
   }
 
   MemoryTrimmer trimmer(absl::GetFlag(FLAGS_malloc_trim_interval));
+  auto loaded_model = std::make_shared<LoadedModel>();
   absl::StatusOr<std::unique_ptr<Server>> server =
-      Server::BuildAndStart(ServerOptions(metrics.get()));
+      Server::BuildAndStart(ServerOptions(metrics.get(), loaded_model));
   if (!server.ok()) {
     LogEvent(LogLevel::kError, "startup_failed")
         .Str("error", server.status().ToString());
@@ -420,6 +458,10 @@ int Run() {
     _exit(1);
   }).detach();
   (*server)->Drain(drain_timeout);
+  {
+    absl::MutexLock lock(&loaded_model->mu);
+    loaded_model->model = nullptr;  // the server owns it and goes next
+  }
   server->reset();
   metrics.reset();
   return 0;

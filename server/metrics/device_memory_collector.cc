@@ -39,7 +39,18 @@ std::vector<prometheus::MetricFamily> DeviceMemoryCollector::Collect() const {
       family.metric.push_back(std::move(metric));
     }
   }
-  return {std::move(family)};
+  prometheus::MetricFamily ooms;
+  ooms.name = "stylizer_device_oom_retries_total";
+  ooms.help =
+      "Batches that ran out of device memory and were run again in halves";
+  ooms.type = prometheus::MetricType::Counter;
+  for (const DeviceMemoryStats& device : stats) {
+    prometheus::ClientMetric metric;
+    metric.label = {{"device", device.device}};
+    metric.counter.value = static_cast<double>(device.oom_retries);
+    ooms.metric.push_back(std::move(metric));
+  }
+  return {std::move(family), std::move(ooms)};
 }
 
 }  // namespace stylizer

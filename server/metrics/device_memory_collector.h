@@ -1,7 +1,8 @@
 // A prometheus Collectable that samples device memory at scrape time through
 // a callback the model runtime provides (CUDA builds), so that this component
 // needs no LibTorch. Emits stylizer_device_memory_bytes{device,kind} with kind
-// allocated, reserved or total. Internal to the metrics component.
+// allocated, reserved or total, and stylizer_device_oom_retries_total{device}.
+// Internal to the metrics component.
 #ifndef STYLIZER_SERVER_METRICS_DEVICE_MEMORY_COLLECTOR_H_
 #define STYLIZER_SERVER_METRICS_DEVICE_MEMORY_COLLECTOR_H_
 

@@ -42,6 +42,7 @@ struct DeviceMemoryStats {
   int64_t allocated_bytes = 0;  // held by live tensors
   int64_t reserved_bytes = 0;   // held by the caching allocator
   int64_t total_bytes = 0;      // physical memory of the device
+  int64_t oom_retries = 0;      // batches re-run in halves after running out
 };
 
 // Called at scrape time (on an exposer thread); must be thread-safe and quick.

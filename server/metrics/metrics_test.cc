@@ -332,6 +332,7 @@ TEST_F(MetricsTest, DeviceMemoryIsSampledAtScrapeTime) {
     stats.allocated_bytes = 100 * calls;
     stats.reserved_bytes = 200;
     stats.total_bytes = 1000;
+    stats.oom_retries = 3;
     return std::vector<DeviceMemoryStats>{stats};
   });
   auto first = ScrapeHttp(*metrics_);
@@ -345,6 +346,9 @@ TEST_F(MetricsTest, DeviceMemoryIsSampledAtScrapeTime) {
   EXPECT_THAT(FindValue(second, "stylizer_device_memory_bytes",
                         {{"device", "cuda:0"}, {"kind", "total"}}),
               Optional(1000.0));
+  EXPECT_THAT(FindValue(second, "stylizer_device_oom_retries_total",
+                        {{"device", "cuda:0"}}),
+              Optional(3.0));
 }
 
 TEST_F(MetricsTest, ConcurrentUpdatesAreAllCounted) {

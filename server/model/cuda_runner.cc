@@ -133,6 +133,8 @@ TorchModel::RuntimeStats CudaRunner::Stats() const {
         c10::cuda::CUDACachingAllocator::getDeviceStats(device_.index());
     stats.device_memory_allocated_bytes = s.allocated_bytes[kAggregate].current;
     stats.device_memory_reserved_bytes = s.reserved_bytes[kAggregate].current;
+    stats.device_memory_total_bytes = static_cast<int64_t>(
+        at::cuda::getDeviceProperties(device_.index())->totalGlobalMem);
   } catch (const std::exception&) {
     // Stats are best effort; a broken device shows up in Stylize.
   }
