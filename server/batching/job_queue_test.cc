@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -128,6 +129,43 @@ TEST_F(JobQueueTest, BatchClosesWhenFull) {
     // The fake clock never moved: no wait, no compute time.
     EXPECT_EQ(results[i].queue_wait, absl::ZeroDuration());
   }
+}
+
+// With one model instance per device, the next batch goes to an idle
+// device. It used to wait in the ready slot of a busy one: each worker's host
+// assembles its device's next batch while that device runs, so two batches
+// ran one after the other on one GPU while the other GPU had nothing to do.
+TEST_F(JobQueueTest, NextBatchGoesToAnIdleDeviceNotBehindABusyOne) {
+  FakeModel second{kStyles};
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_size = 1;
+  auto created = JobQueue::Create(options, {&model_, &second}, nullptr);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<JobQueue> queue = *std::move(created);
+  model_.Hold();
+  second.Hold();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  FrameRequest first = MakeRequest(4, 2, 0, {0}, kStyles, 0);
+  ASSERT_TRUE(job->TrySubmit(&first).ok());
+  // Whichever device took the first batch is now busy (held).
+  while (model_.calls_started() + second.calls_started() < 1) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  FrameRequest next = MakeRequest(4, 2, 1, {1}, kStyles, 1);
+  ASSERT_TRUE(job->TrySubmit(&next).ok());
+  // Both devices run at once (a wide margin; no timing is asserted).
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (!(model_.calls_started() == 1 && second.calls_started() == 1) &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(model_.calls_started(), 1);
+  EXPECT_EQ(second.calls_started(), 1);
+  model_.ReleaseAll();
+  second.ReleaseAll();
+  log.WaitFor(2);
+  queue->Drain();
 }
 
 TEST_F(JobQueueTest, BatchClosesWhenOldestItemTimesOut) {

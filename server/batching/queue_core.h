@@ -100,8 +100,13 @@ class QueueCore {
   struct WorkerSlots {
     std::unique_ptr<Batch> ready;                 // closed, assembled
     std::deque<std::unique_ptr<Batch>> finished;  // computed
+    bool running = false;  // the device thread is inside the model
     bool device_done = false;
   };
+  // Whether a worker other than `w` has a device with nothing to do (not
+  // running, no batch ready): the next batch should go there rather than
+  // wait in the ready slot of `w`, whose device is busy.
+  bool OtherDeviceIdleLocked(int w) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // Admission.
   absl::Status ValidateRequest(const FrameRequest& request) const;

@@ -203,14 +203,29 @@ std::vector<bool> QueueCore::DeadItemsLocked(const Batch& batch, absl::Time now,
   return dead;
 }
 
+bool QueueCore::OtherDeviceIdleLocked(int w) const {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const WorkerSlots& other = slots_[i];
+    if (static_cast<int>(i) != w && !other.running && other.ready == nullptr &&
+        !other.device_done) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void QueueCore::RunHost(int w) {
   absl::MutexLock lock(&mu_);
   WorkerSlots& me = slots_[w];
   while (true) {
     const absl::Time now = clock_->Now();
     ExpireDeadlinesLocked(now);
-    // First keep the device fed: close and assemble the next batch.
-    if (me.ready == nullptr && !stopping_) {
+    // First keep the device fed: close and assemble the next batch. A host
+    // whose device is busy leaves it to an idle device's host (several
+    // models or GPUs): pipelining it here would make it wait for this
+    // device while another one has nothing to do.
+    const bool leave_to_idle = me.running && OtherDeviceIdleLocked(w);
+    if (me.ready == nullptr && !stopping_ && !leave_to_idle) {
       std::unique_ptr<Batch> batch = FormBatchLocked(now);
       if (batch != nullptr) {
         mu_.Unlock();
@@ -252,7 +267,8 @@ void QueueCore::RunHost(int w) {
     // the oldest item's batch must close (or a deadline passes).
     const bool slot_empty = me.ready == nullptr;
     const uint64_t epoch = epoch_;
-    const absl::Time wake = NextWakeLocked(slot_empty && !stopping_);
+    const absl::Time wake =
+        NextWakeLocked(slot_empty && !stopping_ && !leave_to_idle);
     auto changed = [&]() {
       mu_.AssertReaderHeld();
       return !me.finished.empty() || me.device_done || epoch_ != epoch ||
@@ -304,6 +320,7 @@ void QueueCore::RunDevice(int w) {
       mu_.Lock();
       me.finished.push_back(std::move(dropped));
     }
+    me.running = true;
     mu_.Unlock();
     {
       absl::MutexLock model_lock(device.model_mu);
@@ -315,6 +332,7 @@ void QueueCore::RunDevice(int w) {
       observer_->OnBatch(static_cast<int>(batch->items.size()), batch->compute);
     }
     mu_.Lock();
+    me.running = false;
     me.finished.push_back(std::move(batch));
   }
   me.device_done = true;
