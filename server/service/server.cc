@@ -75,7 +75,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
 }
 
 absl::Status Validate(const Server::Options& o) {
-  if (!o.load_model) {
+  if (!o.load_model && !o.load_models) {
     return absl::InvalidArgumentError("no model loader given");
   }
   if (o.port < 0 || o.port > 65535) {
@@ -266,11 +266,14 @@ void Server::SetHealth(bool serving) {
 void Server::LoadModel() {
   const absl::Time start = absl::Now();
   absl::Status status;
-  absl::StatusOr<std::unique_ptr<StyleModel>> model = options_.load_model();
-  if (model.ok()) {
-    model_ = *std::move(model);
+  absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>> models =
+      LoadInstances();
+  if (models.ok()) {
+    models_ = *std::move(models);
+    std::vector<StyleModel*> instances;
+    for (const auto& m : models_) instances.push_back(m.get());
     absl::StatusOr<std::unique_ptr<JobQueue>> queue = JobQueue::Create(
-        options_.queue, model_.get(),
+        options_.queue, instances,
         options_.metrics != nullptr ? options_.metrics->queue_observer()
                                     : nullptr);
     if (queue.ok()) {
@@ -280,10 +283,14 @@ void Server::LoadModel() {
       status = queue.status();
     }
   } else {
-    status = model.status();
+    status = models.status();
   }
   if (status.ok()) {
-    const ModelDescription& d = model_->description();
+    const ModelDescription& d = models_.front()->description();
+    std::string devices = d.device;
+    for (size_t i = 1; i < models_.size(); ++i) {
+      absl::StrAppend(&devices, ",", models_[i]->description().device);
+    }
     if (options_.metrics != nullptr) {
       options_.metrics->SetModel(d);
       options_.metrics->SetQueueCapacity(options_.queue.max_queued_items,
@@ -294,7 +301,7 @@ void Server::LoadModel() {
     LogEvent(LogLevel::kInfo, "serving")
         .Str("model", d.name)
         .Int("styles", static_cast<int64_t>(d.style_names.size()))
-        .Str("device", d.device)
+        .Str("device", devices)
         .Str("precision", d.precision)
         .Seconds("load_seconds", absl::Now() - start);
   } else {
@@ -307,6 +314,33 @@ void Server::LoadModel() {
     options_.on_load_failure(status);
 }
 
+absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>>
+Server::LoadInstances() {
+  std::vector<std::unique_ptr<StyleModel>> models;
+  if (options_.load_models) {
+    absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>> loaded =
+        options_.load_models();
+    if (!loaded.ok()) return loaded.status();
+    models = *std::move(loaded);
+  } else {
+    absl::StatusOr<std::unique_ptr<StyleModel>> loaded = options_.load_model();
+    if (!loaded.ok()) return loaded.status();
+    models.push_back(*std::move(loaded));
+  }
+  if (models.empty() || models.front() == nullptr) {
+    return absl::InternalError("the model loader returned no model");
+  }
+  const std::vector<std::string>& styles =
+      models.front()->description().style_names;
+  for (const auto& m : models) {
+    if (m == nullptr || m->description().style_names != styles) {
+      return absl::InternalError(
+          "the model instances of the devices differ in their styles");
+    }
+  }
+  return models;
+}
+
 absl::Status Server::WarmUp() {
   // One small frame through the queue and the model.
   auto frame = std::make_shared<RgbFrame>();
@@ -315,7 +349,7 @@ absl::Status Server::WarmUp() {
   frame->pixels.assign(64 * 48 * 3, 128);
   FrameRequest request;
   request.frame = frame;
-  std::vector<float> row(model_->num_styles(), 0.0f);
+  std::vector<float> row(models_.front()->num_styles(), 0.0f);
   row[0] = 1.0f;
   request.style_weights.push_back(std::move(row));
   absl::Notification done;

@@ -39,6 +39,10 @@ class WorkPool;
 // Loads the model; runs on the server's loader thread.
 using ModelLoader =
     std::function<absl::StatusOr<std::unique_ptr<StyleModel>>()>;
+// Loads one instance of the model per device (several GPUs); the queue runs
+// its workers on each. Every instance must have the same styles.
+using ModelsLoader = std::function<
+    absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>>()>;
 
 class Server {
  public:
@@ -48,9 +52,11 @@ class Server {
     // TCP port. Default 50051. 0 picks a free port (see port()).
     int port = 50051;
 
-    // Loads the model (required). Called once, on a background thread, after
-    // the port is open.
+    // Loads the model (this or load_models is required). Called once, on a
+    // background thread, after the port is open.
     ModelLoader load_model;
+    // Loads one instance per device, instead of load_model when set.
+    ModelsLoader load_models;
     // Batching, capacities and per-job limits of the job queue.
     JobQueue::Options queue;
     // Limits every RPC enforces (pixels, styles, streams, buffering).
@@ -169,7 +175,11 @@ class Server {
   std::unique_ptr<StylizerService> service_;
   std::unique_ptr<grpc::Server> server_;
 
-  std::unique_ptr<StyleModel> model_;
+  // Calls load_models, or load_model for one instance; checks that every
+  // instance has the same styles.
+  absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>> LoadInstances();
+
+  std::vector<std::unique_ptr<StyleModel>> models_;  // one per device
   std::unique_ptr<JobQueue> queue_;
   std::thread loader_;
   absl::Notification loaded_;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
@@ -155,6 +156,89 @@ bool Eventually(const std::function<bool()>& condition) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   return true;
+}
+
+// A CopyModel whose Stylize waits at a gate, counting the calls that began.
+class GatedModel : public testing::CopyModel {
+ public:
+  absl::Status Stylize(const FrameBatch& batch) override {
+    ++started_;
+    gate_->WaitForNotification();
+    return testing::CopyModel::Stylize(batch);
+  }
+  std::atomic<int> started_{0};
+  absl::Notification* gate_ = nullptr;
+};
+
+// Issue 12: one queue worker per device. With two instances (two GPUs), a
+// second batch runs on the second instance while the first is busy.
+class TwoDeviceServerTest : public ServerTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    o->load_model = nullptr;
+    o->load_models = [this]()
+        -> absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>> {
+      std::vector<std::unique_ptr<StyleModel>> models;
+      for (GatedModel** m : {&a_, &b_}) {
+        auto model = std::make_unique<GatedModel>();
+        model->gate_ = &gate_;
+        *m = model.get();
+        models.push_back(std::move(model));
+      }
+      return models;
+    };
+    o->queue.max_batch_size = 1;
+    o->warmup = false;
+  }
+  void TearDown() override {
+    if (!gate_.HasBeenNotified()) gate_.Notify();
+    ServerTest::TearDown();
+  }
+  absl::Notification gate_;
+  GatedModel* a_ = nullptr;
+  GatedModel* b_ = nullptr;
+};
+
+TEST_F(TwoDeviceServerTest, BatchesRunOnEveryInstanceAtOnce) {
+  std::vector<std::thread> callers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 2; ++i) {
+    callers.emplace_back([&, i] {
+      grpc::ClientContext context;
+      v1::StylizeImageRequest request;
+      *request.mutable_image() = Raw(Frame(8, 8, i));
+      request.add_styles()->set_index(0);
+      v1::StylizeImageResponse response;
+      if (stub_->StylizeImage(&context, request, &response).ok()) ++ok;
+    });
+  }
+  // Both instances are inside Stylize at once: one batch each.
+  EXPECT_TRUE(Eventually(
+      [&] { return a_->started_.load() == 1 && b_->started_.load() == 1; }))
+      << "instance calls: " << a_->started_.load() << ", "
+      << b_->started_.load();
+  gate_.Notify();
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(ok.load(), 2);
+}
+
+TEST(ServerInstancesTest, InstancesWithDifferentStylesFailTheLoad) {
+  Server::Options o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.load_models =
+      []() -> absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>> {
+    std::vector<std::unique_ptr<StyleModel>> models;
+    models.push_back(std::make_unique<testing::CopyModel>(4));
+    models.push_back(std::make_unique<testing::CopyModel>(3));
+    return models;
+  };
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::BuildAndStart(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const absl::Status ready = (*server)->WaitUntilReady();
+  EXPECT_FALSE(ready.ok());
+  EXPECT_THAT(ready.message(), ::testing::HasSubstr("differ in their styles"));
+  (*server)->Drain(absl::ZeroDuration());
 }
 
 class MemoryBudgetServerTest : public ServerTest {
