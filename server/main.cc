@@ -58,7 +58,9 @@ ABSL_FLAG(std::string, model, "",
           "exists of $STYLIZER_MODEL, <binary dir>/../share/stylizer/models/"
           "default.pt and <source dir>/models/default.pt.");
 ABSL_FLAG(std::string, device, "auto",
-          "auto (first CUDA device if any, else the CPU), cpu, cuda or cuda:N. "
+          "auto (every visible CUDA device if any, else the CPU), cpu, cuda "
+          "(every visible CUDA device: one model instance each, one queue) "
+          "or cuda:N (that device only). "
           "A missing CUDA device (a CPU-only LibTorch, no driver, no visible "
           "GPU) fails at start saying which; never a silent fallback.");
 ABSL_FLAG(std::string, precision, "auto",
@@ -297,24 +299,27 @@ int64_t MemoryBudgetBytes() {
 // under this lock, and Run() clears it before the model is destroyed.
 struct LoadedModel {
   absl::Mutex mu;
-  const TorchModel* model ABSL_GUARDED_BY(mu) = nullptr;
+  std::vector<const TorchModel*> models ABSL_GUARDED_BY(mu);  // per device
 };
 
 // The caching allocator's figures and the OOM count of a CUDA model; nothing
 // for a CPU model or before the model is loaded.
 std::vector<DeviceMemoryStats> SampleDeviceMemory(LoadedModel* loaded) {
   absl::MutexLock lock(&loaded->mu);
-  if (loaded->model == nullptr) return {};
-  const std::string& device = loaded->model->description().device;
-  if (!absl::StartsWith(device, "cuda")) return {};
-  const TorchModel::RuntimeStats s = loaded->model->runtime_stats();
-  DeviceMemoryStats stats;
-  stats.device = device;
-  stats.allocated_bytes = s.device_memory_allocated_bytes;
-  stats.reserved_bytes = s.device_memory_reserved_bytes;
-  stats.total_bytes = s.device_memory_total_bytes;
-  stats.oom_retries = s.oom_retries;
-  return {stats};
+  std::vector<DeviceMemoryStats> all;
+  for (const TorchModel* model : loaded->models) {
+    const std::string& device = model->description().device;
+    if (!absl::StartsWith(device, "cuda")) continue;
+    const TorchModel::RuntimeStats s = model->runtime_stats();
+    DeviceMemoryStats stats;
+    stats.device = device;
+    stats.allocated_bytes = s.device_memory_allocated_bytes;
+    stats.reserved_bytes = s.device_memory_reserved_bytes;
+    stats.total_bytes = s.device_memory_total_bytes;
+    stats.oom_retries = s.oom_retries;
+    all.push_back(stats);
+  }
+  return all;
 }
 
 Server::Options ServerOptions(Metrics* metrics,
@@ -334,17 +339,30 @@ Server::Options ServerOptions(Metrics* metrics,
   model.log = [](absl::string_view line) {
     LogEvent(LogLevel::kInfo, "model").Str("note", line);
   };
-  o.load_model = [model, loaded_model]()
-      -> absl::StatusOr<std::unique_ptr<StyleModel>> {
-    LogEvent(LogLevel::kInfo, "loading_model").Str("path", model.archive_path);
-    absl::StatusOr<std::unique_ptr<TorchModel>> loaded =
-        TorchModel::Create(model);
-    if (!loaded.ok()) return loaded.status();
-    {
-      absl::MutexLock lock(&loaded_model->mu);
-      loaded_model->model = loaded->get();
+  // One instance per device that --device names (every visible GPU for
+  // "cuda" and "auto"); the queue runs its workers on each.
+  o.load_models = [model, loaded_model]()
+      -> absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>> {
+    std::vector<std::unique_ptr<StyleModel>> instances;
+    std::vector<const TorchModel*> views;
+    TorchModelOptions options = model;
+    for (const std::string& device : TorchModel::ExpandDevices(model.device)) {
+      options.device = device;
+      LogEvent(LogLevel::kInfo, "loading_model")
+          .Str("path", model.archive_path)
+          .Str("device", device);
+      absl::StatusOr<std::unique_ptr<TorchModel>> loaded =
+          TorchModel::Create(options);
+      if (!loaded.ok()) return loaded.status();
+      // The devices are alike: the first one's measured precision serves
+      // the rest without timing it again.
+      options.precision = (*loaded)->description().precision;
+      views.push_back(loaded->get());
+      instances.push_back(*std::move(loaded));
     }
-    return std::unique_ptr<StyleModel>(*std::move(loaded));
+    absl::MutexLock lock(&loaded_model->mu);
+    loaded_model->models = std::move(views);
+    return instances;
   };
   if (metrics != nullptr) {
     metrics->SetDeviceMemoryCallback(
@@ -460,7 +478,7 @@ int Run() {
   (*server)->Drain(drain_timeout);
   {
     absl::MutexLock lock(&loaded_model->mu);
-    loaded_model->model = nullptr;  // the server owns it and goes next
+    loaded_model->models.clear();  // the server owns them and goes next
   }
   server->reset();
   metrics.reset();

@@ -359,6 +359,18 @@ const std::string& TorchModel::selection_note() const {
   return impl_->selection_note;
 }
 
+std::vector<std::string> TorchModel::ExpandDevices(const std::string& spec) {
+  const std::string s = absl::AsciiStrToLower(spec);
+  if (s != "cuda" && s != "auto") return {spec};
+  const int count = torch::cuda::is_available()
+                        ? static_cast<int>(torch::cuda::device_count())
+                        : 0;
+  if (count < 1) return {spec};
+  std::vector<std::string> devices;
+  for (int i = 0; i < count; ++i) devices.push_back(absl::StrCat("cuda:", i));
+  return devices;
+}
+
 TorchModel::RuntimeStats TorchModel::runtime_stats() const {
 #ifdef STYLIZER_WITH_CUDA
   if (impl_->cuda) return impl_->cuda->Stats();

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -111,6 +112,12 @@ class TorchModel : public StyleModel {
   //   Internal            anything else LibTorch reports.
   static absl::StatusOr<std::unique_ptr<TorchModel>> Create(
       const TorchModelOptions& options);
+
+  // The devices a --device spec stands for, one model instance each: "cuda",
+  // and "auto" where a CUDA device is usable, name every visible CUDA device
+  // ("cuda:0", "cuda:1", ...); anything else names one device and comes back
+  // as is (an invalid spec too: Create refuses it with the reason).
+  static std::vector<std::string> ExpandDevices(const std::string& spec);
 
   ~TorchModel() override;
   TorchModel(const TorchModel&) = delete;

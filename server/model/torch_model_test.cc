@@ -293,6 +293,22 @@ TEST(TorchModelCreateTest, CudaWithoutAGpuFailsSayingWhy) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// --device=cuda and auto stand for every visible GPU (one model instance
+// each); a named device, or a machine without a usable GPU, gives one.
+TEST(TorchModelDevicesTest, CudaAndAutoExpandToEveryVisibleGpu) {
+  EXPECT_EQ(TorchModel::ExpandDevices("cpu"), std::vector<std::string>{"cpu"});
+  EXPECT_EQ(TorchModel::ExpandDevices("cuda:1"),
+            std::vector<std::string>{"cuda:1"});
+  EXPECT_EQ(TorchModel::ExpandDevices("cuda:x"),
+            std::vector<std::string>{"cuda:x"});  // Create says why
+  const std::vector<std::string> all = TorchModel::ExpandDevices("cuda");
+  EXPECT_EQ(TorchModel::ExpandDevices("auto").size(), all.size());
+  if (all == std::vector<std::string>{"cuda"}) return;  // no usable GPU
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i], "cuda:" + std::to_string(i));
+  }
+}
+
 // On a CPU without native bf16 (a 2-core AVX2 machine, described to the
 // runtime), auto does not try bf16 at all and logs why: bf16 emulation took
 // 35x the time of fp32 there and delayed start-up by minutes.
