@@ -29,6 +29,21 @@ cmake --build "$FUZZ_BUILD_DIR" -j "${JOBS:-2}" \
 seeds="$FUZZ_BUILD_DIR/media_seeds"
 rm -rf "$seeds"
 tests/fuzz/make_corpus.sh "$seeds"
+# Inputs that once crashed a target, each replayed 100 times in one process
+# first: the one in tests/fuzz/regressions crashed only once the heap's layout
+# put the end of a frame's pixels at the end of a mapped page (after about 17
+# runs), so a single run would not catch its return.
+regressions=(tests/fuzz/regressions/movie_path-*)
+if [ -e "${regressions[0]}" ]; then
+  replay=()
+  for input in "${regressions[@]}"; do
+    for _ in $(seq 100); do replay+=("$input"); done
+  done
+  echo "movie_path_fuzzer: replaying ${#regressions[@]} regression input(s) x100"
+  ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+    "$FUZZ_BUILD_DIR/tests/fuzz/movie_path_fuzzer" "${replay[@]}" 2>&1 |
+    grep -v '^Executed\|^Running' | tail -n 25
+fi
 for target in media_fuzzer movie_path_fuzzer; do
   corpus="$FUZZ_BUILD_DIR/${target}_corpus"
   mkdir -p "$corpus"

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "server/media/pixel_format.h"
@@ -79,7 +80,11 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
                            1 << 16);
   out->width = out_width_;
   out->height = out_height_;
-  out->pixels.resize(static_cast<size_t>(out_width_) * out_height_ * 3);
+  // Room after the last row, in case swscale's SIMD output code stores past
+  // it as its input code reads past it (see CopyToPaddedRgb).
+  const size_t bytes = static_cast<size_t>(out_width_) * out_height_ * 3;
+  out->pixels.reserve(bytes + kSwsPaddingBytes);
+  out->pixels.resize(bytes);
   uint8_t* dst[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
   int dst_stride[4] = {out_width_ * 3, 0, 0, 0};
   int rows =
@@ -87,6 +92,26 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   if (rows != out_height_) {
     return absl::InternalError("converting a frame to RGB failed");
   }
+  return absl::OkStatus();
+}
+
+absl::Status CopyToPaddedRgb(const RgbFrame& rgb, AvFramePtr* frame) {
+  if (*frame == nullptr || (*frame)->width != rgb.width ||
+      (*frame)->height != rgb.height) {
+    AvFramePtr made = MakeFrame();
+    if (made == nullptr) return absl::ResourceExhaustedError("out of memory");
+    made->format = AV_PIX_FMT_RGB24;
+    made->width = rgb.width;
+    made->height = rgb.height;
+    const int rc = av_frame_get_buffer(made.get(), 0);
+    if (rc < 0) return AvError(rc, "allocating an RGB frame");
+    // The padding is read too (and discarded): make it defined.
+    std::memset(made->buf[0]->data, 0, made->buf[0]->size);
+    *frame = std::move(made);
+  }
+  av_image_copy_plane((*frame)->data[0], (*frame)->linesize[0],
+                      rgb.pixels.data(), rgb.width * 3, rgb.width * 3,
+                      rgb.height);
   return absl::OkStatus();
 }
 
@@ -114,10 +139,9 @@ absl::StatusOr<AvFramePtr> YuvConverter::Convert(const RgbFrame& rgb) {
   frame->height = height_;
   int ret = av_frame_get_buffer(frame.get(), 0);
   if (ret < 0) return AvError(ret, "allocating a YUV frame");
-  const uint8_t* src[4] = {rgb.pixels.data(), nullptr, nullptr, nullptr};
-  int src_stride[4] = {width_ * 3, 0, 0, 0};
-  sws_scale(sws_.get(), src, src_stride, 0, height_, frame->data,
-            frame->linesize);
+  if (absl::Status s = CopyToPaddedRgb(rgb, &padded_); !s.ok()) return s;
+  sws_scale(sws_.get(), padded_->data, padded_->linesize, 0, height_,
+            frame->data, frame->linesize);
   return frame;
 }
 

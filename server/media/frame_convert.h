@@ -37,6 +37,18 @@ class RgbConverter {
   SwsContextPtr sws_;
 };
 
+// Copies `rgb` into *frame, an RGB24 AVFrame with av_frame_get_buffer's
+// padding after every row and after the last, made (and its padding zeroed)
+// when *frame is null or of another size, else reused. swscale's SIMD input
+// code reads up to 16 bytes past the end of a row, so it must never be given
+// an RgbFrame's own vector: for the last row that read leaves the buffer
+// (the image fuzzer found it for still images, a 1x30 frame; the movie path
+// fuzzer for stylized 2x32 frames, a SEGV when the vector ended at a page).
+absl::Status CopyToPaddedRgb(const RgbFrame& rgb, AvFramePtr* frame);
+
+// Spare capacity kept after the pixels of an RgbFrame that swscale writes.
+inline constexpr size_t kSwsPaddingBytes = 64;
+
 // RGB24 -> YUV 4:2:0 for the encoder, with the given colour matrix (BT.601
 // when unspecified) and limited range.
 class YuvConverter {
@@ -52,6 +64,7 @@ class YuvConverter {
   int height_;
   AVColorSpace colorspace_;
   SwsContextPtr sws_;
+  AvFramePtr padded_;  // swscale's input: see CopyToPaddedRgb
 };
 
 }  // namespace media

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/media/av_util.h"
+#include "server/media/frame_convert.h"
 #include "server/media/frame_shape.h"
 #include "server/media/pixel_format.h"
 #include "server/service/image_structure.h"
@@ -141,7 +142,9 @@ absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
   }
   out->width = frame.width;
   out->height = frame.height;
-  out->pixels.resize(static_cast<size_t>(frame.width) * frame.height * 3);
+  const size_t bytes = static_cast<size_t>(frame.width) * frame.height * 3;
+  out->pixels.reserve(bytes + media::kSwsPaddingBytes);
+  out->pixels.resize(bytes);
   uint8_t* dst[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
   int dst_stride[4] = {frame.width * 3, 0, 0, 0};
   const int rows = sws_scale(sws.get(), frame.data, frame.linesize, 0,
@@ -275,21 +278,6 @@ absl::StatusOr<AvCodecContextPtr> OpenEncoder(AVCodecID id,
 
 // `rgb` in a frame of FFmpeg's own allocation: rows aligned and padded,
 // as FFmpeg's SIMD code expects of its input.
-absl::StatusOr<AvFramePtr> PaddedCopy(const RgbFrame& rgb) {
-  AvFramePtr frame(av_frame_alloc());
-  if (!frame) return absl::ResourceExhaustedError("out of memory");
-  frame->format = AV_PIX_FMT_RGB24;
-  frame->width = rgb.width;
-  frame->height = rgb.height;
-  const int rc = av_frame_get_buffer(frame.get(), 0);
-  if (rc < 0) return media::AvError(rc, "cannot allocate an RGB frame");
-  // The padding is read too (and discarded): make it defined.
-  std::memset(frame->buf[0]->data, 0, frame->buf[0]->size);
-  av_image_copy_plane(frame->data[0], frame->linesize[0], rgb.pixels.data(),
-                      rgb.width * 3, rgb.width * 3, rgb.height);
-  return frame;
-}
-
 absl::StatusOr<std::string> EncodePng(const RgbFrame& rgb) {
   absl::StatusOr<AvCodecContextPtr> ctx =
       OpenEncoder(AV_CODEC_ID_PNG, rgb, AV_PIX_FMT_RGB24, "PNG");
@@ -328,12 +316,11 @@ absl::StatusOr<std::string> EncodeJpeg(const RgbFrame& rgb) {
   if (!sws) return absl::InternalError("cannot convert RGB to YUV for JPEG");
   const int* coefs = sws_getCoefficients(SWS_CS_ITU601);
   sws_setColorspaceDetails(sws.get(), coefs, 1, coefs, 1, 0, 1 << 16, 1 << 16);
-  // swscale's SIMD input code reads up to 16 bytes past the end of a row, so
-  // it gets a padded copy of the pixels, never the vector itself (the image
-  // fuzzer found a 1x30 frame reading past the end of the heap).
-  absl::StatusOr<AvFramePtr> padded = PaddedCopy(rgb);
-  if (!padded.ok()) return padded.status();
-  sws_scale(sws.get(), (*padded)->data, (*padded)->linesize, 0, rgb.height,
+  // A padded copy of the pixels, never the vector itself (see
+  // media::CopyToPaddedRgb).
+  AvFramePtr padded;
+  if (absl::Status s = media::CopyToPaddedRgb(rgb, &padded); !s.ok()) return s;
+  sws_scale(sws.get(), padded->data, padded->linesize, 0, rgb.height,
             frame->data, frame->linesize);
   return EncodeOne(ctx->get(), frame.get(), "JPEG");
 }
