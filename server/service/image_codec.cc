@@ -13,6 +13,7 @@
 #include "server/service/image_structure.h"
 
 extern "C" {
+#include <libavutil/intreadwrite.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/error.h>
 #include <libavutil/frame.h>
@@ -41,14 +42,6 @@ bool IsJpeg(absl::string_view d) {
          static_cast<uint8_t>(d[2]) == 0xFF;
 }
 
-uint32_t BigEndian32(const unsigned char* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
-         (uint32_t{p[2]} << 8) | uint32_t{p[3]};
-}
-uint16_t BigEndian16(const unsigned char* p) {
-  return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
-
 absl::StatusOr<ImageSize> ProbePng(absl::string_view d) {
   // Signature (8), chunk length (4), "IHDR" (4), width (4), height (4).
   const auto* p = reinterpret_cast<const unsigned char*>(d.data());
@@ -56,7 +49,7 @@ absl::StatusOr<ImageSize> ProbePng(absl::string_view d) {
     return absl::InvalidArgumentError(
         "the PNG image is truncated or damaged: no IHDR header");
   }
-  const uint32_t w = BigEndian32(p + 16), h = BigEndian32(p + 20);
+  const uint32_t w = AV_RB32(p + 16), h = AV_RB32(p + 20);
   if (w == 0 || h == 0 || w > 0x7fffffff || h > 0x7fffffff) {
     return absl::InvalidArgumentError(
         absl::StrCat("the PNG header gives an invalid size ", w, "x", h));
@@ -83,13 +76,13 @@ absl::StatusOr<ImageSize> ProbeJpeg(absl::string_view d) {
       i += 2;  // markers without a length
       continue;
     }
-    const uint16_t length = BigEndian16(p + i + 2);
+    const uint16_t length = AV_RB16(p + i + 2);
     const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 &&
                      marker != 0xC8 && marker != 0xCC;
     if (sof) {
       // length(2) precision(1) height(2) width(2)
       if (i + 9 > d.size()) break;
-      const int h = BigEndian16(p + i + 5), w = BigEndian16(p + i + 7);
+      const int h = AV_RB16(p + i + 5), w = AV_RB16(p + i + 7);
       if (w == 0 || h == 0) {
         return absl::InvalidArgumentError(
             absl::StrCat("the JPEG header gives an invalid size ", w, "x", h));

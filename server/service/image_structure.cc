@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 
 extern "C" {
+#include <libavutil/intreadwrite.h>
 #include <libavutil/crc.h>
 }
 #include <zlib.h>
@@ -20,11 +21,6 @@ namespace {
 constexpr size_t kPngSignatureSize = 8;
 // Chunk length (4) + type (4) + CRC (4) around the chunk's data.
 constexpr size_t kPngChunkOverhead = 12;
-
-uint32_t BigEndian32(const unsigned char* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
-         (uint32_t{p[2]} << 8) | uint32_t{p[3]};
-}
 
 // Compressed ancillary chunks: FFmpeg's PNG decoder (5.x) inflates zTXt and
 // iCCP into a growing buffer with no size limit before it looks at the
@@ -46,8 +42,8 @@ struct PngHeader {
 
 PngHeader ParseIhdr(const unsigned char* d) {
   PngHeader h;
-  h.width = BigEndian32(d);
-  h.height = BigEndian32(d + 4);
+  h.width = AV_RB32(d);
+  h.height = AV_RB32(d + 4);
   const int depth = d[8];
   int channels = 0;
   switch (d[9]) {  // colour type
@@ -151,7 +147,7 @@ absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png) {
           "the PNG image is truncated: it ends at byte ", png.size(),
           " without its IEND chunk; send the complete file"));
     }
-    const uint32_t length = BigEndian32(p + pos);
+    const uint32_t length = AV_RB32(p + pos);
     const absl::string_view type = png.substr(pos + 4, 4);
     if (length > left - kPngChunkOverhead) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -159,7 +155,7 @@ absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png) {
           " chunk at byte ", pos, " declares ", length, " bytes but only ",
           left - kPngChunkOverhead, " follow; send the complete file"));
     }
-    const uint32_t stored_crc = BigEndian32(p + pos + 8 + length);
+    const uint32_t stored_crc = AV_RB32(p + pos + 8 + length);
     const uint32_t crc =
         av_crc(crc_table, UINT32_MAX, p + pos + 4, length + 4) ^ UINT32_MAX;
     if (crc != stored_crc) {
