@@ -81,6 +81,12 @@ ABSL_FLAG(double, cuda_memory_fraction, 0.7,
 ABSL_FLAG(bool, channels_last, false,
           "CUDA: feed the model channels-last tensors (unmeasured; see "
           "docs/model-runtime.md).");
+ABSL_FLAG(bool, cuda_graphs, false,
+          "CUDA: capture each chunk shape's forward as a CUDA graph on first "
+          "use and replay it (unmeasured; see docs/model-runtime.md).");
+ABSL_FLAG(int, cuda_graph_shapes, 8,
+          "CUDA: most captured graphs kept per device (each holds its own "
+          "activation memory); the least recently used one goes first.");
 ABSL_FLAG(int, threads, 0,
           "CPU threads of one forward pass (LibTorch intra-op); 0 = one per "
           "hardware thread.");
@@ -336,6 +342,8 @@ Server::Options ServerOptions(Metrics* metrics,
   model.cuda.max_chunk_frames = absl::GetFlag(FLAGS_cuda_max_chunk_frames);
   model.cuda.memory_fraction = absl::GetFlag(FLAGS_cuda_memory_fraction);
   model.cuda.channels_last = absl::GetFlag(FLAGS_channels_last);
+  model.cuda.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
+  model.cuda.cuda_graph_shapes = absl::GetFlag(FLAGS_cuda_graph_shapes);
   model.log = [](absl::string_view line) {
     LogEvent(LogLevel::kInfo, "model").Str("note", line);
   };

@@ -27,6 +27,19 @@ constexpr size_t kAggregate =
 // Side of the frame that measures the memory of one frame at load.
 constexpr int kProbeSide = 256;
 
+// Ends a capture left open on `stream` by a failed one, so that the stream
+// runs work again; the half-made graph is discarded.
+void EndBrokenCapture(const c10::cuda::CUDAStream& stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream.stream(), &status) == cudaSuccess &&
+      status != cudaStreamCaptureStatusNone) {
+    cudaGraph_t broken = nullptr;
+    cudaStreamEndCapture(stream.stream(), &broken);
+    if (broken != nullptr) cudaGraphDestroy(broken);
+  }
+  (void)cudaGetLastError();  // capture errors are not sticky: clear them
+}
+
 int64_t AllocatedBytes(c10::Device device) {
   return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index())
       .allocated_bytes[kAggregate]
@@ -66,10 +79,10 @@ absl::StatusOr<std::unique_ptr<CudaRunner>> CudaRunner::Create(
     int num_styles, const CudaRuntimeOptions& options,
     std::function<void(absl::string_view)> log) {
   if (options.max_chunk_frames < 0 || !(options.memory_fraction > 0) ||
-      options.memory_fraction > 1) {
+      options.memory_fraction > 1 || options.cuda_graph_shapes < 1) {
     return absl::InvalidArgumentError(
-        "CUDA options: max_chunk_frames must be >= 0 and memory_fraction in "
-        "(0, 1]");
+        "CUDA options: max_chunk_frames must be >= 0, memory_fraction in "
+        "(0, 1] and cuda_graph_shapes >= 1");
   }
   try {
     c10::cuda::CUDAGuard guard(device);
@@ -115,13 +128,17 @@ std::string CudaRunner::Describe() const {
   const cudaDeviceProp* p = at::cuda::getDeviceProperties(device_.index());
   return absl::StrFormat(
       "%s (sm_%d%d), %.0f MiB free at load, %.1f MiB per 1080p frame, "
-      "chunks of up to %s frames, cudnn benchmark %s%s",
+      "chunks of up to %s frames, cudnn benchmark %s%s%s",
       p->name, p->major, p->minor, free_bytes_at_load_ / 1048576.0,
       bytes_per_pixel_ * 1920 * 1088 / 1048576.0,
       options_.max_chunk_frames > 0 ? absl::StrCat(options_.max_chunk_frames)
                                     : std::string("what fits"),
       options_.cudnn_benchmark ? "on" : "off",
-      options_.channels_last ? ", channels-last (unmeasured)" : "");
+      options_.channels_last ? ", channels-last (unmeasured)" : "",
+      options_.cuda_graphs
+          ? absl::StrCat(", CUDA graphs for up to ", options_.cuda_graph_shapes,
+                         " shapes (unmeasured)")
+          : std::string());
 }
 
 TorchModel::RuntimeStats CudaRunner::Stats() const {
@@ -153,6 +170,75 @@ int CudaRunner::ChunkFrames(int batch, int ph, int pw) const {
     fit = std::min<int64_t>(fit, options_.max_chunk_frames);
   }
   return static_cast<int>(std::clamp<int64_t>(fit, 1, batch));
+}
+
+torch::Tensor CudaRunner::Forward(const torch::Tensor& x,
+                                  const torch::Tensor& weights, int h, int w) {
+  torch::Tensor y = module_.forward({x, weights}).toTensor();
+  if (y.sizes() != x.sizes()) {
+    throw std::runtime_error(absl::StrCat("model returned shape ",
+                                          c10::str(y.sizes()), " for input ",
+                                          c10::str(x.sizes())));
+  }
+  if (y.size(2) != h || y.size(3) != w) y = y.slice(2, 0, h).slice(3, 0, w);
+  return Levels(y).to(torch::kByte).permute({0, 2, 3, 1}).contiguous();
+}
+
+CudaRunner::CapturedForward* CudaRunner::Graph(int count, int h, int w,
+                                               int ph, int pw) {
+  if (!options_.cuda_graphs) return nullptr;
+  const GraphKey key{count, h, w};
+  if (uncapturable_.count(key) > 0) return nullptr;
+  if (auto it = graphs_.find(key); it != graphs_.end()) {
+    it->second->last_used = ++graph_uses_;
+    return it->second.get();
+  }
+  if (static_cast<int>(graphs_.size()) >= options_.cuda_graph_shapes) {
+    auto oldest = std::min_element(
+        graphs_.begin(), graphs_.end(), [](const auto& a, const auto& b) {
+          return a.second->last_used < b.second->last_used;
+        });
+    // Its last replay must be over before its memory goes back.
+    compute_stream_.synchronize();
+    graphs_.erase(oldest);
+  }
+  auto g = std::make_unique<CapturedForward>();
+  const auto options = torch::TensorOptions().device(device_);
+  g->input = torch::full({count, 3, ph, pw}, 0.5, options.dtype(dtype_));
+  if (options_.channels_last)
+    g->input = g->input.contiguous(at::MemoryFormat::ChannelsLast);
+  g->weights = torch::full({count, num_styles_}, 1.0 / num_styles_,
+                           options.dtype(torch::kFloat));
+  // Warm-up outside the graph: cuDNN's autotuning and TorchScript's
+  // profiling runs allocate and synchronise, which a capture may not.
+  for (int i = 0; i < 3; ++i) Forward(g->input, g->weights, h, w);
+  compute_stream_.synchronize();
+  try {
+    // Thread-local: another device's worker thread may call CUDA meanwhile.
+    g->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+    g->levels = Forward(g->input, g->weights, h, w);
+    g->graph.capture_end();
+  } catch (const std::exception& e) {
+    try {
+      g->graph.capture_end();
+    } catch (const std::exception&) {
+    }
+    EndBrokenCapture(compute_stream_);
+    if (IsOutOfMemory(e)) throw;
+    uncapturable_.insert(key);
+    if (log_) {
+      log_(absl::StrCat("cannot capture a CUDA graph for ", count, " x ", w,
+                        "x", h, " on ", device_.str(),
+                        " (runs without one): ", e.what()));
+    }
+    return nullptr;
+  }
+  if (log_) {
+    log_(absl::StrCat("captured a CUDA graph for ", count, " x ", w, "x", h,
+                      " on ", device_.str()));
+  }
+  g->last_used = ++graph_uses_;
+  return graphs_.emplace(key, std::move(g)).first->second.get();
 }
 
 uint8_t* CudaRunner::Pinned(std::array<torch::Tensor, 2>& buffers, int slot,
@@ -219,14 +305,16 @@ void CudaRunner::RunChunks(const FrameBatch& batch, int chunk,
       const torch::Tensor wt = PrepareWeights(
           batch.style_weights + static_cast<size_t>(first) * num_styles_, count,
           num_styles_, device_);
-      torch::Tensor y = module_.forward({x, wt}).toTensor();
-      if (y.sizes() != x.sizes()) {
-        throw std::runtime_error(
-            absl::StrCat("model returned shape ", c10::str(y.sizes()),
-                         " for input ", c10::str(x.sizes())));
+      if (CapturedForward* g = Graph(count, h, w, ph, pw)) {
+        g->input.copy_(x);
+        g->weights.copy_(wt);
+        g->graph.replay();
+        // The next replay rewrites g->levels while this chunk's download
+        // may still read it: download a copy (a small device-to-device one).
+        levels = g->levels.clone();
+      } else {
+        levels = Forward(x, wt, h, w);
       }
-      if (ph != h || pw != w) y = y.slice(2, 0, h).slice(3, 0, w);
-      levels = Levels(y).to(torch::kByte).permute({0, 2, 3, 1}).contiguous();
       computed[slot].record(compute_stream_);
     }
     // Chunk i-2's result still sits in this output slot: hand it over first.
@@ -278,6 +366,7 @@ absl::Status CudaRunner::Stylize(const FrameBatch& batch) {
         ++oom_retries_;
         chunk = (chunk + 1) / 2;
         oom_limit_pixels_ = int64_t{chunk} * ph * pw;
+        graphs_.clear();  // their activation memory goes back too
         c10::cuda::CUDACachingAllocator::emptyCache();
         if (log_) {
           log_(absl::StrCat("out of memory on ", device_.str(), " with ",

@@ -3,18 +3,21 @@
 // whose host-to-device and device-to-host copies run on a copy stream and
 // overlap the neighbouring chunk's forward on a compute stream (ordered by
 // events), cuDNN autotuning per (chunk, H, W) shape, a chunk size planned from
-// the device memory free at load, and out-of-memory handled by halving the
-// chunk (counted). Internal to stylizer::model; see docs/model-runtime.md.
+// the device memory free at load, out-of-memory handled by halving the chunk
+// (counted), and optionally each shape's forward replayed as a CUDA graph.
+// Internal to stylizer::model; see docs/model-runtime.md.
 #ifndef STYLIZER_SERVER_MODEL_CUDA_RUNNER_H_
 #define STYLIZER_SERVER_MODEL_CUDA_RUNNER_H_
 
 #include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/script.h>
 
 #include <array>
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -68,6 +71,27 @@ class CudaRunner {
   uint8_t* Pinned(std::array<torch::Tensor, 2>& buffers, int slot,
                   size_t bytes);
 
+  // The forward from the prepared input x (count x 3 x ph x pw, dtype) and
+  // normalised style weights to the output levels (count x h x w x 3 bytes).
+  torch::Tensor Forward(const torch::Tensor& x, const torch::Tensor& weights,
+                        int h, int w);
+
+  // One chunk shape's forward captured as a CUDA graph: it reads `input`
+  // and `weights` and writes `levels`, all fixed device tensors.
+  struct CapturedForward {
+    at::cuda::CUDAGraph graph;
+    torch::Tensor input;
+    torch::Tensor weights;
+    torch::Tensor levels;
+    uint64_t last_used = 0;
+  };
+  using GraphKey = std::tuple<int, int, int>;  // frames, h, w
+  // The captured forward for this shape, capturing it on first use (on the
+  // compute stream, after warm-up calls); nullptr when graphs are off or
+  // this shape could not be captured (it then runs eagerly). Throws on
+  // device errors, out of memory included.
+  CapturedForward* Graph(int count, int h, int w, int ph, int pw);
+
   const c10::Device device_;
   torch::jit::Module module_;
   const c10::ScalarType dtype_;
@@ -84,6 +108,11 @@ class CudaRunner {
   int64_t free_bytes_at_load_ = 0;
   // Shapes (chunk, H, W) cuDNN has autotuned.
   std::set<std::tuple<int, int, int>> tuned_shapes_;
+  // Captured forwards (at most options_.cuda_graph_shapes), and the shapes
+  // whose capture failed for a reason other than memory.
+  std::map<GraphKey, std::unique_ptr<CapturedForward>> graphs_;
+  std::set<GraphKey> uncapturable_;
+  uint64_t graph_uses_ = 0;
   // After an OOM: the largest chunk known to fit, per padded pixel count.
   int64_t oom_limit_pixels_ = 0;
   std::atomic<int64_t> oom_retries_{0};

@@ -37,6 +37,12 @@ struct CudaRuntimeOptions {
   // Unmeasured (off by default, see docs/model-runtime.md): feed the module
   // channels-last tensors.
   bool channels_last = false;
+  // Unmeasured (off by default, see docs/model-runtime.md): capture each
+  // (frames, H, W) chunk shape's forward as a CUDA graph on its first use
+  // and replay it; at most `cuda_graph_shapes` graphs are kept (least
+  // recently used dropped), since each holds its own activation memory.
+  bool cuda_graphs = false;
+  int cuda_graph_shapes = 8;
 };
 
 struct TorchModelOptions {
