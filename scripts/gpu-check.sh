@@ -6,7 +6,10 @@
 #   env.txt        nvidia-smi, torch/CUDA versions, glibc, the LibTorch used
 #   ldd.txt        how the bundle's binaries resolve their libraries
 #   model.jsonl    model-only rows (model_bench): frames/s per precision, size,
-#                  batch; bf16/fp16/fp32 conv and matmul rooflines
+#                  batch; bf16/fp16/fp32 conv and matmul rooflines; then the
+#                  runtime variants (channels-last, CUDA graphs) at the
+#                  largest size, each with its largest level difference
+#                  from the plain runtime
 #   model.md       the same as a table: frames/s, GFLOP/s, share of roofline
 #   server.log     the real stylizer-server's log
 #   e2e.txt        the `stylizer video` run: wall time, frames/s, the
@@ -20,11 +23,15 @@
 #   --sizes LIST (1280x720,1920x1080)  --batches LIST
 #   (1,4,8,16)  --precisions LIST (cuda: fp32,fp16,bf16; cpu: fp32,bf16)
 #   --min-seconds S (1, per model configuration)  --max-batch N (16)
+#   --variants LIST (cuda: channels_last,cuda_graphs,channels_last+cuda_graphs;
+#   cpu: none)  --variant-batches LIST (1,8)  --variant-precisions LIST
+#   (cuda: fp16,bf16; cpu: fp32)
 set -euo pipefail
 bundle=$(cd "$(dirname "$0")" && pwd)
 device=cuda out=gpu-check-results torch_root="" clip_size=1920x1080
 clip_seconds=20 sizes=1280x720,1920x1080 batches=1,4,8,16
-precisions="" min_seconds=1 max_batch=16
+precisions="" min_seconds=1 max_batch=16 variants=unset variant_batches=1,8
+variant_precisions=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --device) device=$2; shift 2 ;;
@@ -37,11 +44,16 @@ while [[ $# -gt 0 ]]; do
     --precisions) precisions=$2; shift 2 ;;
     --min-seconds) min_seconds=$2; shift 2 ;;
     --max-batch) max_batch=$2; shift 2 ;;
+    --variants) variants=$2; shift 2 ;;
+    --variant-batches) variant_batches=$2; shift 2 ;;
+    --variant-precisions) variant_precisions=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ -z $precisions ]] && { [[ $device == cpu ]] && precisions=fp32,bf16 || precisions=fp32,fp16,bf16; }
+[[ $variants == unset ]] && { [[ $device == cpu ]] && variants="" || variants=channels_last,cuda_graphs,channels_last+cuda_graphs; }
+[[ -z $variant_precisions ]] && { [[ $device == cpu ]] && variant_precisions=fp32 || variant_precisions=fp16,bf16; }
 [[ -x $bundle/bin/stylizer-server ]] || { echo "gpu-check: no bundle at $bundle (run scripts/gpu-bundle.sh)" >&2; exit 1; }
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -128,13 +140,25 @@ note "model-only benchmark: $precisions at $sizes, batches $batches"
 "$bin/model_bench" --archive="$bundle/models/default.pt" --device="$device" \
   --precisions="$precisions" --sizes="$sizes" --batches="$batches" \
   --threads="$(nproc)" --min_seconds="$min_seconds" >"$out/model.jsonl"
+# The runtime variants the issue asks to evaluate, at the largest size.
+largest=${sizes##*,}
+for v in ${variants//,/ }; do
+  flags=()
+  [[ $v == *channels_last* ]] && flags+=(--channels_last)
+  [[ $v == *cuda_graphs* ]] && flags+=(--cuda_graphs)
+  note "model-only variant $v: $variant_precisions at $largest, batches $variant_batches"
+  "$bin/model_bench" --archive="$bundle/models/default.pt" --device="$device" \
+    --precisions="$variant_precisions" --sizes="$largest" --batches="$variant_batches" \
+    --threads="$(nproc)" --min_seconds="$min_seconds" --roofline=false "${flags[@]}" \
+    >>"$out/model.jsonl" || note "variant $v failed (rows above it stand)"
+done
 "$python" - "$out/model.jsonl" >"$out/model.md" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 FLOP_PER_PIXEL = 2 * 153.8e3  # the original network's multiply-adds x 2
 roof = {(r["precision"], r["width"], r["height"]): r for r in rows if r["kind"] == "roofline"}
-print("| precision | size | batch | frames/s | ms/frame | GFLOP/s | conv roofline GFLOP/s | of conv roofline | matmul GFLOP/s | of matmul |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| precision | variant | size | batch | frames/s | ms/frame | GFLOP/s | conv roofline GFLOP/s | of conv roofline | matmul GFLOP/s | of matmul | max level diff from plain |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     if r["kind"] != "model":
         continue
@@ -143,8 +167,9 @@ for r in rows:
     peak = roof.get((p, w, h), {})
     conv, mm = peak.get("gflops", 0), peak.get("matmul_gflops", 0)
     share = lambda x: f"{gflops / x:.0%}" if x else "-"
-    print(f"| {p} | {w}x{h} | {r['batch']} | {r['fps']:.1f} | {1e3 / r['fps']:.2f} | {gflops:.0f} "
-          f"| {conv:.0f} | {share(conv)} | {mm:.0f} | {share(mm)} |")
+    diff = r.get("max_level_diff", -1)
+    print(f"| {p} | {r.get('variant', 'plain')} | {w}x{h} | {r['batch']} | {r['fps']:.1f} | {1e3 / r['fps']:.2f} | {gflops:.0f} "
+          f"| {conv:.0f} | {share(conv)} | {mm:.0f} | {share(mm)} | {diff if diff >= 0 else '-'} |")
 PY
 note "model-only done"
 

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -34,6 +35,12 @@ ABSL_FLAG(double, min_seconds, 2.0,
 ABSL_FLAG(int, cpu_tensor_cache_mb, 1024,
           "TorchModelOptions::cpu_tensor_cache_bytes in MiB (0 = off)");
 ABSL_FLAG(bool, roofline, true, "also measure the 3x3 convolution roofline");
+ABSL_FLAG(bool, channels_last, false,
+          "CUDA: run the model channels-last (CudaRuntimeOptions)");
+ABSL_FLAG(bool, cuda_graphs, false,
+          "CUDA: replay each shape's forward as a CUDA graph "
+          "(CudaRuntimeOptions); each row then also reports the largest "
+          "level difference against the plain runtime on the same frames");
 
 namespace {
 
@@ -172,6 +179,26 @@ int main(int argc, char** argv) {
     options.threads = threads;
     options.cpu_tensor_cache_bytes =
         static_cast<size_t>(absl::GetFlag(FLAGS_cpu_tensor_cache_mb)) << 20;
+    const bool variant =
+        absl::GetFlag(FLAGS_channels_last) || absl::GetFlag(FLAGS_cuda_graphs);
+    // The plain runtime, as the reference for a variant's outputs.
+    absl::StatusOr<std::unique_ptr<stylizer::TorchModel>> plain;
+    if (variant) {
+      plain = stylizer::TorchModel::Create(options);
+      if (!plain.ok()) {
+        std::cerr << "cannot load the model in " << precision << ": "
+                  << plain.status() << "\n";
+        return 1;
+      }
+    }
+    options.cuda.channels_last = absl::GetFlag(FLAGS_channels_last);
+    options.cuda.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
+    const std::string variant_name =
+        !variant ? "plain"
+        : absl::GetFlag(FLAGS_channels_last) && absl::GetFlag(FLAGS_cuda_graphs)
+            ? "channels_last+cuda_graphs"
+        : absl::GetFlag(FLAGS_channels_last) ? "channels_last"
+                                             : "cuda_graphs";
     auto model = stylizer::TorchModel::Create(options);
     if (!model.ok()) {
       std::cerr << "cannot load the model in " << precision << ": "
@@ -194,12 +221,31 @@ int main(int argc, char** argv) {
           std::cerr << "Stylize failed: " << status << "\n";
           return 1;
         }
+        // A variant must give the plain runtime's levels: compare one batch
+        // of fresh frames (the timed calls stylized `frames` in place).
+        int max_diff = -1;
+        if (variant) {
+          std::vector<uint8_t> a(frames.size()), c(frames.size());
+          for (size_t i = 0; i < a.size(); ++i) a[i] = (i * 7919) >> 5;
+          std::vector<uint8_t> ref = a;
+          stylizer::FrameBatch va{b, h, w, a.data(), weights.data(), c.data()};
+          stylizer::FrameBatch vr{b, h, w, ref.data(), weights.data(),
+                                  ref.data()};
+          if (!(*model)->Stylize(va).ok() || !(*plain)->Stylize(vr).ok()) {
+            std::cerr << "Stylize failed in the comparison\n";
+            return 1;
+          }
+          max_diff = 0;
+          for (size_t i = 0; i < c.size(); ++i)
+            max_diff = std::max(max_diff, std::abs(int{c[i]} - int{ref[i]}));
+        }
         std::printf(
             "{\"kind\":\"model\",\"impl\":\"cpp\",\"precision\":\"%s\","
-            "\"width\":%d,\"height\":%d,\"batch\":%d,\"threads\":%d,"
-            "\"seconds_per_batch\":%.5f,\"fps\":%.3f,"
-            "\"cpu_seconds_per_batch\":%.5f}\n",
-            precision.c_str(), w, h, b, threads, t.wall, b / t.wall, t.cpu);
+            "\"variant\":\"%s\",\"width\":%d,\"height\":%d,\"batch\":%d,"
+            "\"threads\":%d,\"seconds_per_batch\":%.5f,\"fps\":%.3f,"
+            "\"cpu_seconds_per_batch\":%.5f,\"max_level_diff\":%d}\n",
+            precision.c_str(), variant_name.c_str(), w, h, b, threads, t.wall,
+            b / t.wall, t.cpu, max_diff);
         std::fflush(stdout);
       }
     }

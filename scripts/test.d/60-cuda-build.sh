@@ -55,6 +55,15 @@ if out=$("$server" --device=cuda --metrics_port=-1 --port=0 2>&1); then
 fi
 grep -q "usable CUDA device" <<<"$out" ||
   { echo "60-cuda-build: unclear error without a GPU: $out" >&2; exit 1; }
+# The model bench's runtime-variant rows (what scripts/gpu-check.sh times on a
+# GPU) and their comparison with the plain runtime run here too; on the CPU
+# the CUDA options change nothing, so the outputs must match exactly.
+bench_out=$("$CUDA_BUILD_DIR/bench/model/model_bench" --archive=models/default.pt \
+  --device=cpu --precisions=fp32 --sizes=40x24 --batches=2 --threads=1 \
+  --min_seconds=0 --roofline=false --channels_last --cuda_graphs 2>&1) ||
+  { echo "60-cuda-build: model_bench with variants failed: $bench_out" >&2; exit 1; }
+grep -q '"variant":"channels_last+cuda_graphs".*"max_level_diff":0}' <<<"$bench_out" ||
+  { echo "60-cuda-build: model_bench variant row missing or different: $bench_out" >&2; exit 1; }
 ctest_args=(--test-dir "$CUDA_BUILD_DIR" --output-on-failure -j "${CTEST_JOBS:-2}")
 [[ -n ${CUDA_CTEST_REGEX:-} ]] && ctest_args+=(-R "$CUDA_CTEST_REGEX")
 [[ -n ${CUDA_CTEST_EXCLUDE:-} ]] && ctest_args+=(-E "$CUDA_CTEST_EXCLUDE")
