@@ -13,11 +13,11 @@
 #include "server/service/image_structure.h"
 
 extern "C" {
-#include <libavutil/intreadwrite.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/error.h>
 #include <libavutil/frame.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/intreadwrite.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 }

@@ -19,6 +19,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+extern "C" {
+#include <libavutil/intreadwrite.h>
+}
+
 namespace stylizer {
 namespace {
 
@@ -326,10 +330,7 @@ TEST(ImageCodecTest, RefusesTruncatedAndDamagedImages) {
   std::string bad_crc = p;
   bad_crc[kIdat + 8 + 100] ^= 0x10;  // one bit of the image data
   std::string bad_crc_only = p;
-  const uint32_t idat_length = (uint32_t(uint8_t(p[kIdat])) << 24) |
-                               (uint32_t(uint8_t(p[kIdat + 1])) << 16) |
-                               (uint32_t(uint8_t(p[kIdat + 2])) << 8) |
-                               uint8_t(p[kIdat + 3]);
+  const uint32_t idat_length = AV_RB32(p.data() + kIdat);
   bad_crc_only[kIdat + 8 + idat_length] ^= 0x01;  // the stored CRC itself
 
   const std::vector<std::pair<std::string, const char*>> cases = {

@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 
 extern "C" {
-#include <libavutil/intreadwrite.h>
 #include <libavutil/crc.h>
+#include <libavutil/intreadwrite.h>
 }
 #include <zlib.h>
 

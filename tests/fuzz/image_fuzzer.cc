@@ -13,6 +13,7 @@
 
 extern "C" {
 #include <libavutil/crc.h>
+#include <libavutil/intreadwrite.h>
 #include <libavutil/log.h>
 }
 
@@ -47,17 +48,11 @@ std::string WithCorrectPngCrcs(std::string bytes) {
   auto* p = reinterpret_cast<uint8_t*>(bytes.data());
   size_t pos = 8;
   while (bytes.size() - pos >= 12) {
-    const uint32_t length = (uint32_t{p[pos]} << 24) |
-                            (uint32_t{p[pos + 1]} << 16) |
-                            (uint32_t{p[pos + 2]} << 8) | p[pos + 3];
+    const uint32_t length = AV_RB32(p + pos);
     if (length > bytes.size() - pos - 12) break;
     const uint32_t crc =
         av_crc(table, UINT32_MAX, p + pos + 4, length + 4) ^ UINT32_MAX;
-    uint8_t* out = p + pos + 8 + length;
-    out[0] = crc >> 24;
-    out[1] = crc >> 16;
-    out[2] = crc >> 8;
-    out[3] = crc;
+    AV_WB32(p + pos + 8 + length, crc);
     pos += 12 + length;
   }
   return bytes;
