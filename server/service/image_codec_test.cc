@@ -104,7 +104,10 @@ TEST(ImageCodecTest, TinyAndOddSizesRoundTrip) {
         ASSERT_TRUE(out.ok()) << w << "x" << h << ": " << out.status();
         EXPECT_EQ(out->width, w);
         EXPECT_EQ(out->height, h);
-        if (format == v1::IMAGE_FORMAT_PNG) EXPECT_EQ(out->pixels, in.pixels);
+        // PNG is lossless; JPEG only has to decode to the right size.
+        if (format == v1::IMAGE_FORMAT_PNG) {
+          EXPECT_EQ(out->pixels, in.pixels);
+        }
       }
     }
   }
