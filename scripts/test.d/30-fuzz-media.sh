@@ -8,24 +8,13 @@
 # suite.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
+export FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 # A fixed seed: a CI run replays the mutations an earlier run checked (a
 # random one could find a new bug in any run and fail an unrelated change).
 # FUZZ_SEED=0 lets libFuzzer pick one, for exploring.
 FUZZ_SEED=${FUZZ_SEED:-1}
-sanitize="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1"
-# Tests stay on (tests/fuzz lives there); only the fuzz target is built.
-mkdir -p "$FUZZ_BUILD_DIR"
-CC=clang CXX=clang++ cmake -S . -B "$FUZZ_BUILD_DIR" -G Ninja \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_CXX_FLAGS="$sanitize" \
-  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address" \
-  -DSTYLIZER_FUZZ=ON -DSTYLIZER_WITH_TORCH=OFF -DSTYLIZER_BUILD_BENCH=OFF \
-  >"$FUZZ_BUILD_DIR/configure.log" 2>&1 ||
-  { cat "$FUZZ_BUILD_DIR/configure.log"; exit 1; }
-cmake --build "$FUZZ_BUILD_DIR" -j "${JOBS:-2}" \
-  --target media_fuzzer movie_path_fuzzer
+tests/fuzz/build.sh media_fuzzer movie_path_fuzzer
 seeds="$FUZZ_BUILD_DIR/media_seeds"
 rm -rf "$seeds"
 tests/fuzz/make_corpus.sh "$seeds"

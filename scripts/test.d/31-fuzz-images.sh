@@ -7,23 +7,13 @@
 # suite.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
+export FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 # A fixed seed: a CI run replays the mutations an earlier run checked (a
 # random one could find a new bug in any run and fail an unrelated change).
 # FUZZ_SEED=0 lets libFuzzer pick one, for exploring.
 FUZZ_SEED=${FUZZ_SEED:-1}
-sanitize="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1"
-# The same configuration as 30-fuzz-media.sh, so the two share one build.
-mkdir -p "$FUZZ_BUILD_DIR"
-CC=clang CXX=clang++ cmake -S . -B "$FUZZ_BUILD_DIR" -G Ninja \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_CXX_FLAGS="$sanitize" \
-  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address" \
-  -DSTYLIZER_FUZZ=ON -DSTYLIZER_WITH_TORCH=OFF -DSTYLIZER_BUILD_BENCH=OFF \
-  >"$FUZZ_BUILD_DIR/configure.log" 2>&1 ||
-  { cat "$FUZZ_BUILD_DIR/configure.log"; exit 1; }
-cmake --build "$FUZZ_BUILD_DIR" -j "${JOBS:-2}" --target image_fuzzer
+tests/fuzz/build.sh image_fuzzer
 corpus="$FUZZ_BUILD_DIR/image_corpus"
 seeds="$FUZZ_BUILD_DIR/image_seeds"
 rm -rf "$seeds"
