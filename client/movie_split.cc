@@ -16,6 +16,7 @@ extern "C" {
 
 #include "absl/strings/str_cat.h"
 #include "client/output_files.h"
+#include "server/media/audio_copy_rule.h"
 
 namespace stylizer::client {
 namespace {
@@ -104,27 +105,6 @@ const char* SegmentMuxer(const AVStream* video) {
     return "mp4";
   }
   return nullptr;
-}
-
-// Mirrors the server's rule for copying sound into its outputs (MP4 gets the
-// codecs common players read; Matroska whatever it can hold).
-bool ServerCopiesAudio(bool matroska, AVCodecID codec) {
-  if (!matroska) {
-    switch (codec) {
-      case AV_CODEC_ID_AAC:
-      case AV_CODEC_ID_MP3:
-      case AV_CODEC_ID_OPUS:
-      case AV_CODEC_ID_AC3:
-      case AV_CODEC_ID_EAC3:
-      case AV_CODEC_ID_ALAC:
-        break;
-      default:
-        return false;
-    }
-  }
-  return avformat_query_codec(
-             av_guess_format(matroska ? "matroska" : "mp4", nullptr, nullptr),
-             codec, FF_COMPLIANCE_NORMAL) == 1;
 }
 
 absl::Status CopyVideoStreamSetup(const AVStream* in, AVStream* out) {
@@ -233,8 +213,8 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
     const AVCodecID codec = f->streams[a]->codecpar->codec_id;
     const std::string why = absl::StrCat("its sound (", avcodec_get_name(codec),
                                          ") would be transcoded by the server");
-    if (!ServerCopiesAudio(false, codec)) probe.audio_not_copyable_mp4 = why;
-    if (!ServerCopiesAudio(true, codec)) probe.audio_not_copyable_mkv = why;
+    if (!media::CanCopyAudio(false, codec)) probe.audio_not_copyable_mp4 = why;
+    if (!media::CanCopyAudio(true, codec)) probe.audio_not_copyable_mkv = why;
   }
   PacketPtr p(av_packet_alloc());
   if (p == nullptr) return absl::ResourceExhaustedError("out of memory");

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/media/aac_adts.h"
+#include "server/media/audio_copy_rule.h"
 #include "server/media/audio_transcoder.h"
 
 extern "C" {
@@ -28,26 +29,6 @@ struct DictionaryGuard {
   AVDictionary* dict = nullptr;
   ~DictionaryGuard() { av_dict_free(&dict); }
 };
-
-// Whether `codec` can go into the container as it is. MP4 gets only codecs
-// that common players read from MP4 (FFmpeg would also write e.g. Vorbis).
-bool CanCopyAudio(OutputContainer container, const AVOutputFormat* format,
-                  AVCodecID codec) {
-  if (container == OutputContainer::kFragmentedMp4) {
-    switch (codec) {
-      case AV_CODEC_ID_AAC:
-      case AV_CODEC_ID_MP3:
-      case AV_CODEC_ID_OPUS:
-      case AV_CODEC_ID_AC3:
-      case AV_CODEC_ID_EAC3:
-      case AV_CODEC_ID_ALAC:
-        break;
-      default:
-        return false;
-    }
-  }
-  return avformat_query_codec(format, codec, FF_COMPLIANCE_NORMAL) == 1;
-}
 
 }  // namespace
 
@@ -242,7 +223,7 @@ absl::Status MovieWriter::AddAudioStream() {
     return absl::ResourceExhaustedError("out of memory");
   // AAC still in ADTS form has no configuration for the header: re-encode.
   if (!force_transcode_ && !IsAdtsAac(*in->codecpar) &&
-      CanCopyAudio(options_.container, format_->oformat,
+      CanCopyAudio(options_.container == OutputContainer::kMatroska,
                    in->codecpar->codec_id)) {
     int ret = avcodec_parameters_copy(audio_out_->codecpar, in->codecpar);
     if (ret < 0) return AvError(ret, "copying the audio stream's parameters");
