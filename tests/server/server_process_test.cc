@@ -15,7 +15,10 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
@@ -392,12 +395,31 @@ TEST_F(ServerProcessTest, IdleStreamsEndAndFreeTheirSlots) {
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
+// The value of stylizer_active_streams{method="<method>"} in a scrape of the
+// server's metrics, or -1 when the scrape fails or has no such series.
+double ActiveStreams(int metrics_port, absl::string_view method) {
+  absl::StatusOr<HttpResponse> scrape = HttpGet(metrics_port, "/metrics");
+  if (!scrape.ok() || scrape->status != 200) return -1;
+  const std::string series =
+      absl::StrCat("stylizer_active_streams{method=\"", method, "\"} ");
+  for (absl::string_view line : absl::StrSplit(scrape->body, '\n')) {
+    double value = 0;
+    if (absl::ConsumePrefix(&line, series) && absl::SimpleAtod(line, &value)) {
+      return value;
+    }
+  }
+  return -1;
+}
+
 // A client that sends frames but never reads the answers: the server stops
 // reading (flow control), and after the idle timeout ends the stream, so its
 // slot is free for others.
 TEST_F(ServerProcessTest, FrameStreamThatNeverReadsEndsAndFreesItsSlot) {
+  absl::StatusOr<int> metrics_port = PickFreePort();
+  ASSERT_TRUE(metrics_port.ok()) << metrics_port.status();
   StartServer({"--stream_idle_timeout=1s", "--max_concurrent_streams=1",
-               "--max_frames_buffered_per_stream=2"});
+               "--max_frames_buffered_per_stream=2",
+               absl::StrCat("--metrics_port=", *metrics_port)});
   if (HasFatalFailure()) return;
   // A connection of its own, so that its unread answers block no one else.
   grpc::ChannelArguments args;
@@ -415,6 +437,16 @@ TEST_F(ServerProcessTest, FrameStreamThatNeverReadsEndsAndFreesItsSlot) {
   for (int i = 0; i < 4; ++i) {
     frame.set_sequence(i);
     if (!hostile->Write(frame)) break;  // the server ended the call
+  }
+  // The writes return once the bytes are sent, not once the server has taken
+  // the call: wait until it holds the only slot (or has already timed it
+  // out), or the other stream below, on another connection, could take the
+  // slot first and the hostile one would be refused instead of timed out.
+  const absl::Time admitted_by = absl::Now() + absl::Seconds(60);
+  while (ActiveStreams(*metrics_port, "StylizeFrames") < 1 &&
+         !absl::StrContains(process_->Log(), "stream idle timeout") &&
+         absl::Now() < admitted_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 
   auto stub = v1::Stylizer::NewStub(channel_);
