@@ -99,12 +99,18 @@ if [[ $torch_version != "$want" ]]; then
   fi
 fi
 echo "== LibTorch used: $torch_root ($torch_version)" >>"$out/env.txt"
-if [[ ! -d $bundle/lib ]]; then
-  tar -C "$bundle" -xJf "$bundle/lib.tar.xz"
+# The libraries are unpacked into this run's scratch folder, not into the
+# bundle: the bundle stays small enough to travel again.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+libdir=$bundle/lib
+if [[ ! -d $libdir ]]; then
+  libdir=$work/lib
+  tar -C "$work" -xJf "$bundle/lib.tar.xz"
 fi
-export LD_LIBRARY_PATH="$bundle/lib:$torch_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$libdir:$torch_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if ldd "$bin/stylizer-server" 2>&1 | grep -q "GLIBCXX.*not found"; then
-  export LD_LIBRARY_PATH="$bundle/lib/compat:$LD_LIBRARY_PATH"
+  export LD_LIBRARY_PATH="$libdir/compat:$LD_LIBRARY_PATH"
   echo "== using the bundle's libstdc++ (this machine's is older)" >>"$out/env.txt"
 fi
 {
@@ -131,7 +137,7 @@ fi
 cleanup() {
   [[ -n $util_pid ]] && kill "$util_pid" 2>/dev/null || true
   [[ -n ${server_pid:-} ]] && kill "$server_pid" 2>/dev/null || true
-  rm -rf "${work:-}"
+  rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -174,7 +180,6 @@ PY
 note "model-only done"
 
 # --- end to end: the real server and the real CLI on a clip made here
-work=$(mktemp -d)
 note "making a ${clip_seconds} s ${clip_size} clip"
 "$bin/make_clip" --out="$work/clip.mp4" --size="$clip_size" --seconds="$clip_seconds" --fps=30 >&2
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
