@@ -16,6 +16,8 @@ PACKAGES=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev openssl curl python3-skimage python3-yaml
+  # the GPU bundle packs its libraries with xz (scripts/gpu-bundle.sh)
+  xz-utils
   # the deployment checks' PyPI tools live in a venv (scripts/install-pytools.sh)
   python3-venv
   # hostile-client tests and the soak benchmark: a Python gRPC client
