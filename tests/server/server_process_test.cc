@@ -15,10 +15,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
@@ -26,6 +23,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "server/metrics/testing/exposition.h"
 #include "server/metrics/testing/http_get.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 #include "tests/metrics/subprocess.h"
@@ -400,15 +398,11 @@ TEST_F(ServerProcessTest, IdleStreamsEndAndFreeTheirSlots) {
 double ActiveStreams(int metrics_port, absl::string_view method) {
   absl::StatusOr<HttpResponse> scrape = HttpGet(metrics_port, "/metrics");
   if (!scrape.ok() || scrape->status != 200) return -1;
-  const std::string series =
-      absl::StrCat("stylizer_active_streams{method=\"", method, "\"} ");
-  for (absl::string_view line : absl::StrSplit(scrape->body, '\n')) {
-    double value = 0;
-    if (absl::ConsumePrefix(&line, series) && absl::SimpleAtod(line, &value)) {
-      return value;
-    }
-  }
-  return -1;
+  absl::StatusOr<std::vector<Sample>> samples = ParseExposition(scrape->body);
+  if (!samples.ok()) return -1;
+  return FindValue(*samples, "stylizer_active_streams",
+                   {{"method", std::string(method)}})
+      .value_or(-1);
 }
 
 // A client that sends frames but never reads the answers: the server stops
