@@ -237,6 +237,7 @@ print(f"job wall time {wall:.1f} s: {frames / wall:.1f} input frames/s, {stylize
 # fastest plain model_bench row at the clip's size in the precision the
 # server chose.
 chosen = re.findall(r" serving .*precision=([a-z0-9]+)", open(server_log).read())
+precision = chosen[-1] if chosen else "unknown"
 rows = open(model_rows) if os.path.exists(model_rows) else []
 w, h = (int(v) for v in size.split("x"))
 best = None
@@ -247,15 +248,15 @@ for line in rows:
         continue
     if (row.get("kind") == "model" and row.get("variant", "plain") == "plain"
             and row.get("width") == w and row.get("height") == h
-            and chosen and row.get("precision") == chosen[-1]
+            and row.get("precision") == precision
             and (best is None or row["fps"] > best["fps"])):
         best = row
 if best:
-    print(f"against model only at {size} in {best['precision']} (best: batch {best['batch']}, "
+    print(f"against model only at {size} in {precision} (best: batch {best['batch']}, "
           f"{best['fps']:.1f} frames/s): {stylized / best['fps']:.2f}")
 else:
     print(f"against model only: no model-only row at {size} in the server's precision "
-          f"({chosen[-1] if chosen else 'unknown'}); add the size to --sizes")
+          f"({precision}); add the size to --sizes")
 for name, what in (("stylizer_decode_seconds", "decode (per input frame)"),
                    ("stylizer_inference_seconds", "model (per batch)"),
                    ("stylizer_encode_seconds", "encode (per output frame)")):

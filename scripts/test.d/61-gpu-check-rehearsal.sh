@@ -5,7 +5,7 @@
 # gpu-check.sh --device cpu at tiny sizes, then checks what it wrote: its 8
 # files, every library resolved, the model rows of each precision and the
 # variant row with the plain runtime's output, and the end-to-end job with
-# all 8 styles and its ratio to model only. About 3 minutes on 2 cores
+# all 8 styles and its ratio to model only. About 2 minutes on 2 cores
 # (most of it compressing the bundle's libraries).
 # Environment: CUDA_BUILD_DIR (default build-cuda).
 set -euo pipefail
