@@ -500,5 +500,49 @@ TEST_F(IdleTimeoutServerTest, EveryStreamEndsWhateverComesFirst) {
   }));
 }
 
+class SlowIdleTimeoutServerTest : public ServerTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    // Longer than the test's own steps below, so that the stream fails on
+    // its bad frame before the timer could end it.
+    o->limits.stream_idle_timeout = absl::Seconds(2);
+  }
+};
+
+// A stream that fails (here on a bad frame) while an answer waits on a client
+// that does not read cannot Finish until that write ends: the idle timer must
+// still end it, or the call holds its slot and memory for as long as the
+// client keeps the connection open.
+TEST_F(SlowIdleTimeoutServerTest, FailedStreamWithAStalledWriteStillEnds) {
+  // A connection of its own, so that its unread answers block no one else.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto stub = v1::Stylizer::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", server_->port()),
+      grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;  // no deadline: only the server can end it
+  auto stream = stub->StylizeFrames(&context);
+  // Three raw 1024x1024 frames in every style: 36 MB of answers, far more
+  // than the stream's flow-control window, so the first write stalls.
+  v1::StylizeFramesRequest request;
+  *request.mutable_image() = Raw(Frame(1024, 1024, 0));
+  for (int i = 0; i < 3; ++i) {
+    request.set_sequence(i);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  absl::SleepFor(absl::Milliseconds(500));  // the answers reach the write
+  request.set_sequence(3);
+  request.add_styles()->set_index(99);  // no such style: INVALID_ARGUMENT
+  stream->Write(request);
+  EXPECT_TRUE(Eventually([&] {
+    return server_->context()->active_streams() == 0;
+  })) << "the failed stream never ended";
+  context.TryCancel();  // so that the test ends either way
+  v1::StylizeFramesResponse response;
+  while (stream->Read(&response)) {
+  }
+  stream->Finish();
+}
+
 }  // namespace
 }  // namespace stylizer

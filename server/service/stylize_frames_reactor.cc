@@ -311,11 +311,19 @@ void StylizeFramesReactor::OnIdle() {
   {
     absl::MutexLock lock(&mu_);
     // Progress may have raced the timer; a finished call has nothing to end.
-    if (finished_ || failure_.has_value() || !WaitingOnClientLocked()) return;
+    if (finished_ || cancelling_ || !WaitingOnClientLocked()) return;
     const bool stalled_write = write_in_flight_;
-    cancelling_ = stalled_write;
-    FailLocked(StreamIdleStatus(idle_.timeout(), stalled_write));
-    if (!stalled_write) return;  // Finish went out; the read ends with it
+    if (failure_.has_value()) {
+      // Failed already (a bad frame, the memory budget) while a write was
+      // out: Finish waits for that write, so on the client just the same,
+      // and only cancelling the call ends it.
+      if (!stalled_write) return;
+      cancelling_ = true;
+    } else {
+      cancelling_ = stalled_write;
+      FailLocked(StreamIdleStatus(idle_.timeout(), stalled_write));
+      if (!stalled_write) return;  // Finish went out; the read ends with it
+    }
   }
   // A write the client does not take never completes, and Finish waits for
   // it: cancel the call (outside mu_: OnCancel takes it) so the write fails.

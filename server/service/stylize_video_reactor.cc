@@ -359,18 +359,24 @@ void StylizeVideoReactor::ClientProgressedLocked() {
 
 void StylizeVideoReactor::OnIdle() {
   bool stalled_write = false;
+  bool failed_already = false;
   {
     absl::MutexLock lock(&mu_);
-    if (finished_ || failure_.has_value() ||
-        (!read_in_flight_ && !write_in_flight_)) {
+    if (finished_ || cancelling_ || (!read_in_flight_ && !write_in_flight_)) {
       return;
     }
     stalled_write = write_in_flight_;
+    // Failed already (a second VideoJob, a broken movie) while a write was
+    // out: Finish waits for that write, so on the client just the same, and
+    // only cancelling the call ends it. (A write that starts after this
+    // check arms the timer again, and its expiry comes back here.)
+    failed_already = failure_.has_value();
+    if (failed_already && !stalled_write) return;
     // The context lives until OnDone, which Finish lets come: hold Finish
     // back until TryCancel below has returned.
     cancelling_ = stalled_write;
   }
-  Fail(StreamIdleStatus(idle_.timeout(), stalled_write));
+  if (!failed_already) Fail(StreamIdleStatus(idle_.timeout(), stalled_write));
   if (!stalled_write) return;
   // A write the client does not take never completes, and Finish waits for
   // it: cancelling the call makes the write fail.

@@ -1,0 +1,130 @@
+// StylizeVideo's idle timeout on a real server (loopback port, job queue, a
+// copying model, the real pipeline): a call that fails while one of its
+// answers waits on a client that does not read still ends, and gives back its
+// slot, once that write has stalled for the idle timeout.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "server/media/testing/test_movies.h"
+#include "server/service/server.h"
+#include "server/service/stylize_video_reactor.h"
+#include "server/service/testing/copy_model.h"
+#include "stylizer/v1/stylizer.grpc.pb.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace stylizer {
+namespace {
+
+namespace movies = media::testing;
+
+bool Eventually(const std::function<bool()>& condition) {
+  const absl::Time end = absl::Now() + absl::Seconds(30);
+  while (!condition()) {
+    if (absl::Now() > end) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+class VideoIdleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    av_log_set_level(AV_LOG_ERROR);
+    dir_ = movies::MakeTempDir("video-idle-test");
+    // A small upload (a plain picture, strongly compressed) that becomes a
+    // large output at CRF 1; its index first, so that (with input_size)
+    // decoding starts before the upload ends.
+    ASSERT_TRUE(movies::MakeMovie(
+                    "-f lavfi -i testsrc2=size=1280x720:rate=30:duration=4 "
+                    "-c:v libx264 -preset ultrafast -crf 40 -pix_fmt yuv420p "
+                    "-movflags +faststart",
+                    dir_ + "/movie.mp4")
+                    .ok());
+    Server::Options o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.load_model = []() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
+      return std::unique_ptr<StyleModel>(new testing::CopyModel(4));
+    };
+    o.queue.max_batch_size = 4;
+    o.queue.batch_timeout = absl::Milliseconds(1);
+    o.work_threads = 2;
+    // Longer than the steps below, so that the call fails on its second
+    // VideoJob before the timer could end it.
+    o.limits.stream_idle_timeout = absl::Seconds(3);
+    StylizeVideoOptions video;
+    video.preset = "ultrafast";
+    video.encoder_threads = 1;
+    o.video = MakeStylizeVideoReactorFactory(video);
+    absl::StatusOr<std::unique_ptr<Server>> server = Server::BuildAndStart(o);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ASSERT_TRUE(server_->WaitUntilReady().ok());
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Drain(absl::Seconds(10));
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string dir_;
+  std::unique_ptr<Server> server_;
+};
+
+// The call fails (a second VideoJob) while its output waits on a client that
+// does not read: Finish waits on that write, and the idle timer must still
+// end the call.
+TEST_F(VideoIdleTest, FailedCallWithAStalledWriteStillEnds) {
+  absl::StatusOr<std::string> movie = movies::ReadFile(dir_ + "/movie.mp4");
+  ASSERT_TRUE(movie.ok()) << movie.status();
+  // A connection of its own, so that its unread answers block no one else,
+  // with a fixed 64 KiB window (no growth by bandwidth probes): the output
+  // fills it within a few frames.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  auto stub = v1::Stylizer::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", server_->port()),
+      grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;  // no deadline: only the server can end it
+  auto stream = stub->StylizeVideo(&context);
+  v1::StylizeVideoRequest request;
+  request.mutable_job()->add_styles()->set_index(1);
+  request.mutable_job()->set_crf(1);
+  request.mutable_job()->set_input_size(movie->size());
+  ASSERT_TRUE(stream->Write(request));
+  // All but the last bytes: the upload stays open, the movie's frames are
+  // stylized and their output fills the stream's window.
+  const size_t kept_back = 4096;
+  ASSERT_GT(movie->size(), kept_back);
+  for (size_t pos = 0; pos + kept_back < movie->size(); pos += 16 * 1024) {
+    request.set_chunk(
+        movie->substr(pos, std::min<size_t>(16 * 1024,
+                                            movie->size() - kept_back - pos)));
+    ASSERT_TRUE(stream->Write(request));
+  }
+  absl::SleepFor(absl::Seconds(1));  // the output stalls meanwhile
+  request.mutable_job()->add_styles()->set_index(0);  // a second VideoJob
+  stream->Write(request);
+  EXPECT_TRUE(Eventually([&] {
+    return server_->context()->active_streams() == 0;
+  })) << "the failed call never ended";
+  context.TryCancel();  // so that the test ends either way
+  v1::StylizeVideoResponse response;
+  while (stream->Read(&response)) {
+  }
+  stream->Finish();
+}
+
+}  // namespace
+}  // namespace stylizer
