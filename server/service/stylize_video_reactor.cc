@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -161,7 +163,9 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
   p.style_weights = std::move(styles->weights);
   JobQueue* queue = service_->queue();
   p.open_job = [queue](JobOptions o) { return queue->OpenJob(std::move(o)); };
-  p.max_side = static_cast<int>(job.max_side());
+  // Any max_side above the movie's size leaves it alone, however large.
+  p.max_side = static_cast<int>(std::min<uint32_t>(
+      job.max_side(), std::numeric_limits<int32_t>::max()));
   p.max_frame_pixels =
       static_cast<int64_t>(service_->limits().max_frame_pixels);
   p.container = job.container() == v1::CONTAINER_MATROSKA

@@ -301,6 +301,16 @@ TEST_F(VideoE2eTest, EmptyStyleListMeansEveryStyleAndDownscaleWorks) {
   for (uint32_t i = 0; i < 4; ++i) EXPECT_EQ(call.outputs.count(i), 1u);
 }
 
+// max_side is a uint32: any value above the movie's size leaves it alone,
+// however large (it used to wrap to a negative int and be refused).
+TEST_F(VideoE2eTest, MaxSideAboveTheMovieKeepsItsSize) {
+  v1::VideoJob job = TwoStyles();
+  job.set_max_side(3000000000u);
+  ExpectRoundTrip("silent.mp4",
+                  CallVideo(stub_.get(), job, Bytes("silent.mp4")), 2, 160,
+                  120, false);
+}
+
 TEST_F(VideoE2eTest, AudioLayoutChangeMidStreamIsResampled) {
   // Used to kill the server (SIGSEGV in the resampler).
   const std::string name = "mp2_layout_change.ts";
