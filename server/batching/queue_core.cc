@@ -92,7 +92,9 @@ absl::Status QueueCore::ValidateRequest(const FrameRequest& request) const {
         absl::StrCat("frame of ", frame->width, "x", frame->height, " with ",
                      items, " styles needs ", items, " items and ",
                      items * bytes, " bytes; one job may hold at most ",
-                     max_items, " items and ", max_bytes, " bytes"));
+                     max_items, " items and ", max_bytes,
+                     " bytes (half the queue); send a smaller frame or fewer "
+                     "styles per frame"));
   }
   return absl::OkStatus();
 }

@@ -500,6 +500,34 @@ TEST_F(IdleTimeoutServerTest, EveryStreamEndsWhateverComesFirst) {
   }));
 }
 
+class SmallQueueServerTest : public ServerTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    // One job may hold half of it: 32768 bytes, 10 64x64 RGB frames' worth
+    // less a little, so a 64x64 frame in 4 styles (49152 bytes) never fits.
+    o->queue.max_queued_bytes = 65536;
+  }
+};
+
+// A frame larger than one job's share of the queue can never be taken: the
+// stream ends with INVALID_ARGUMENT naming the frame, as any bad frame does.
+TEST_F(SmallQueueServerTest, FrameOverTheQueueShareNamesItsSequence) {
+  grpc::ClientContext context;
+  auto stream = stub_->StylizeFrames(&context);
+  v1::StylizeFramesRequest request;
+  request.set_sequence(7);
+  *request.mutable_image() = Raw(Frame(64, 64, 0));  // every style: 4
+  stream->Write(request);
+  stream->WritesDone();
+  v1::StylizeFramesResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              ::testing::StartsWith("frame with sequence 7: "));
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("32768 bytes"));
+}
+
 class SlowIdleTimeoutServerTest : public ServerTest {
  protected:
   void Configure(Server::Options* o) override {

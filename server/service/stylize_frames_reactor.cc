@@ -183,7 +183,12 @@ void StylizeFramesReactor::TrySubmitPending() {
     });
     return;
   }
-  FailLocked(ToGrpcStatus(status));
+  // Anything else is this frame's fault (say over one job's share of the
+  // queue): named like any other bad frame.
+  FailLocked(ToGrpcStatus(
+      absl::Status(status.code(), absl::StrCat("frame with sequence ",
+                                               pending_meta_.client_sequence,
+                                               ": ", status.message()))));
 }
 
 void StylizeFramesReactor::OnResult(FrameResult result) {
