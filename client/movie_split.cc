@@ -12,6 +12,7 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/error.h>
+#include <libavutil/log.h>
 }
 
 #include "absl/strings/str_cat.h"
@@ -210,11 +211,16 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   const int a = BestAudio(f, v);
   probe.has_audio = a >= 0;
   if (a >= 0) {
-    const AVCodecID codec = f->streams[a]->codecpar->codec_id;
-    const std::string why = absl::StrCat("its sound (", avcodec_get_name(codec),
-                                         ") would be transcoded by the server");
-    if (!media::CanCopyAudio(false, codec)) probe.audio_not_copyable_mp4 = why;
-    if (!media::CanCopyAudio(true, codec)) probe.audio_not_copyable_mkv = why;
+    const AVCodecParameters& sound = *f->streams[a]->codecpar;
+    const std::string why =
+        absl::StrCat("its sound (", avcodec_get_name(sound.codec_id),
+                     ") would be transcoded by the server");
+    // The muxers' refusals are answers here, not errors to print.
+    const int level = av_log_get_level();
+    av_log_set_level(AV_LOG_FATAL);
+    if (!media::CopiesAudio(false, sound)) probe.audio_not_copyable_mp4 = why;
+    if (!media::CopiesAudio(true, sound)) probe.audio_not_copyable_mkv = why;
+    av_log_set_level(level);
   }
   PacketPtr p(av_packet_alloc());
   if (p == nullptr) return absl::ResourceExhaustedError("out of memory");

@@ -109,6 +109,24 @@ TEST_F(MovieSplitTest, ProbeListsKeyframes) {
   EXPECT_NEAR(probe->duration_seconds, 6, 0.2);
 }
 
+// MP3 under 16 kHz: the server's MP4 muxer refuses to copy it (and the
+// server re-encodes it), so a split into MP4, which copies the sound from the
+// source when joining, is not planned; Matroska takes it.
+TEST_F(MovieSplitTest, ProbeKnowsTheMuxerRefusesLowRateMp3InMp4) {
+  const std::string cmd = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=s=96x64:r=10:d=2 "
+      "-f lavfi -i sine=f=440:d=2:sample_rate=8000 -c:v libx264 -g 10 "
+      "-pix_fmt yuv420p -c:a libmp3lame -shortest ",
+      Path("mp3_8khz.mov"));
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto probe = ProbeForSplit(Path("mp3_8khz.mov"));
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_TRUE(probe->has_audio);
+  EXPECT_THAT(probe->audio_not_copyable_mp4,
+              ::testing::HasSubstr("would be transcoded"));
+  EXPECT_EQ(probe->audio_not_copyable_mkv, "");
+}
+
 TEST_F(MovieSplitTest, CutAndJoinedAgainIsTheSource) {
   const std::string source = Path("vfr.mp4");
   auto probe = ProbeForSplit(source);

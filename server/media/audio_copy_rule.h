@@ -1,5 +1,5 @@
 // Which input sound the server copies into its output movies as it is: the
-// rule the muxer follows (movie_writer.cc) and the CLI's `--split` predicts
+// rule the writer follows (movie_writer.cc) and the CLI's `--split` predicts
 // (client/movie_split.cc), kept in one place so the two cannot drift apart.
 #ifndef STYLIZER_SERVER_MEDIA_AUDIO_COPY_RULE_H_
 #define STYLIZER_SERVER_MEDIA_AUDIO_COPY_RULE_H_
@@ -8,6 +8,7 @@
 
 extern "C" {
 #include <libavcodec/codec_id.h>
+#include <libavcodec/codec_par.h>
 }
 
 namespace stylizer {
@@ -18,6 +19,16 @@ namespace media {
 // (FFmpeg's muxer would also take e.g. Vorbis); Matroska whatever FFmpeg's
 // muxer accepts. Everything else is transcoded.
 bool CanCopyAudio(bool matroska, AVCodecID codec);
+
+// Whether the muxer also takes the stream's parameters as they are (FFmpeg's
+// MP4 muxer refuses MP3 under 16 kHz, for one): a header with just this
+// stream, written to memory with the server's own MP4 flags, must succeed.
+// A refusal is logged by FFmpeg's muxer (at AV_LOG_ERROR).
+bool MuxerTakesAudio(bool matroska, const AVCodecParameters& parameters);
+
+// What the server does with this sound: copies it when both hold (its writer
+// tries the copy and re-encodes when the muxer refuses it).
+bool CopiesAudio(bool matroska, const AVCodecParameters& parameters);
 
 }  // namespace media
 }  // namespace stylizer

@@ -2,6 +2,11 @@
 
 #include "gtest/gtest.h"
 
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavutil/log.h>
+}
+
 namespace stylizer::media {
 namespace {
 
@@ -27,6 +32,28 @@ TEST(AudioCopyRuleTest, Mp4RefusesWhatFfmpegWouldMuxButPlayersSkip) {
 TEST(AudioCopyRuleTest, NeitherTakesWhatItsMuxerCannotHold) {
   EXPECT_FALSE(CanCopyAudio(/*matroska=*/false, AV_CODEC_ID_NONE));
   EXPECT_FALSE(CanCopyAudio(/*matroska=*/true, AV_CODEC_ID_NONE));
+}
+
+AVCodecParameters* Mp3(int sample_rate) {
+  AVCodecParameters* p = avcodec_parameters_alloc();
+  p->codec_type = AVMEDIA_TYPE_AUDIO;
+  p->codec_id = AV_CODEC_ID_MP3;
+  p->sample_rate = sample_rate;
+  p->frame_size = 1152;
+  av_channel_layout_default(&p->ch_layout, 1);
+  return p;
+}
+
+TEST(AudioCopyRuleTest, Mp4RefusesMp3UnderSixteenKilohertz) {
+  AVCodecParameters* low = Mp3(8000);
+  AVCodecParameters* usual = Mp3(44100);
+  av_log_set_level(AV_LOG_QUIET);  // the refusal below is expected
+  EXPECT_FALSE(CopiesAudio(/*matroska=*/false, *low));
+  EXPECT_TRUE(CopiesAudio(/*matroska=*/true, *low));
+  EXPECT_TRUE(CopiesAudio(/*matroska=*/false, *usual));
+  EXPECT_TRUE(CopiesAudio(/*matroska=*/true, *usual));
+  avcodec_parameters_free(&low);
+  avcodec_parameters_free(&usual);
 }
 
 }  // namespace
