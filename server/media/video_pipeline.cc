@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/media/frame_convert.h"
+#include "server/media/frame_shape.h"
 #include "server/media/preserve_color.h"
 
 namespace stylizer {
@@ -145,6 +146,13 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   if (!reader.ok()) return reader.status();
   const MovieInfo& info = (*reader)->info();
   auto [width, height] = OutputSize(info.width, info.height, options_.max_side);
+  // The reader checked the movie's own shape; the model gets these frames.
+  if (absl::Status shape = CheckFrameShape(width, height); !shape.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("with max_side ", options_.max_side, " the frames become ",
+                     width, "x", height, ": ", shape.message(),
+                     " (a larger max_side, or none, keeps them wide enough)"));
+  }
   if (options_.max_frame_pixels > 0 &&
       static_cast<int64_t>(width) * height > options_.max_frame_pixels) {
     int side = static_cast<int>(

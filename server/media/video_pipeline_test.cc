@@ -470,6 +470,24 @@ TEST_F(VideoPipelineTest, FramesOverThePixelLimitAreInvalid) {
   EXPECT_FALSE(sink.accepted_.HasBeenNotified());
 }
 
+// The shape rule holds for the frames the model gets: a 2048x48 movie is
+// fine, but max_side=1024 would make it 1024x24, too thin to stylize.
+TEST_F(VideoPipelineTest, MaxSideThatMakesFramesTooThinIsInvalid) {
+  const std::string path = Path("wide_2048x48.mp4");
+  ASSERT_TRUE(testing::MakeMovie(
+                  "-f lavfi -i testsrc2=size=2048x48:rate=15:duration=0.5 "
+                  "-c:v libx264 -preset ultrafast -pix_fmt yuv420p",
+                  path)
+                  .ok());
+  CollectingSink sink;
+  VideoPipeline::Options options = BaseOptions();
+  options.max_side = 1024;
+  Run(testing::ReadFile(path).value_or(""), options, &sink);
+  ExpectInvalid(sink, "1024x24 frame is too thin");
+  ExpectInvalid(sink, "max_side");
+  EXPECT_FALSE(sink.accepted_.HasBeenNotified());
+}
+
 // --- Unusual media. ---
 
 TEST_F(VideoPipelineTest, AudioLayoutAndRateChangeMidStreamIsResampled) {
