@@ -61,6 +61,55 @@ std::string CodecName(AVCodecID id) {
   return name != nullptr ? name : "unknown";
 }
 
+// The video frames the input's index lists to be shown; 0 if unknown.
+// MP4 and MOV count every sample in nb_frames, also those an edit list
+// hides: a lossless trim (or QuickTime's) keeps the samples from the
+// keyframe before the cut on. libavformat's index flags those to be
+// discarded after decoding (and leaves out those past the next keyframe
+// after the edit), so its other entries are the frames that show.
+int64_t IndexedFrames(const AVFormatContext* format, AVStream* video) {
+  if (video->nb_frames <= 0) return 0;
+  if (!av_match_name("mov", format->iformat->name)) return video->nb_frames;
+  int64_t shown = 0;
+  const int entries = avformat_index_get_entries_count(video);
+  for (int i = 0; i < entries; ++i) {
+    const AVIndexEntry* entry = avformat_index_get_entry(video, i);
+    if (entry != nullptr && !(entry->flags & AVINDEX_DISCARD_FRAME)) ++shown;
+  }
+  return std::min(video->nb_frames, shown);
+}
+
+// FFmpeg lists cover art (MP3's and M4A's pictures, Matroska's attached
+// images) as a video stream of one frame: not a movie.
+bool IsVideo(const AVStream* stream) {
+  return stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+         !(stream->disposition & AV_DISPOSITION_ATTACHED_PIC);
+}
+
+// av_find_best_stream for video, attached pictures left out: it ranks them
+// with the real video streams, and takes one when the video has no decoder.
+// The index, AVERROR_STREAM_NOT_FOUND or AVERROR_DECODER_NOT_FOUND.
+int FindVideoStream(AVFormatContext* format, const AVCodec** codec) {
+  int best = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, codec, 0);
+  if (best < 0 || IsVideo(format->streams[best])) return best;
+  best = AVERROR_STREAM_NOT_FOUND;
+  for (unsigned i = 0; i < format->nb_streams; ++i) {
+    if (!IsVideo(format->streams[i])) continue;
+    best = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, static_cast<int>(i),
+                               -1, codec, 0);
+    if (best >= 0) break;
+  }
+  return best;
+}
+
+// The first video stream that is not an attached picture; -1 if none.
+int FirstVideoStream(const AVFormatContext* format) {
+  for (unsigned i = 0; i < format->nb_streams; ++i) {
+    if (IsVideo(format->streams[i])) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 }  // namespace
 
 // The AVIOContext callbacks: reads and seeks over the spool. Remembers the
@@ -214,19 +263,19 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   if (ret < 0) return InputError(ret, "cannot read the movie's streams");
 
   const AVCodec* codec = nullptr;
-  ret =
-      av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  ret = FindVideoStream(format_.get(), &codec);
+  if (ret == AVERROR_DECODER_NOT_FOUND) {
+    const int index = FirstVideoStream(format_.get());
+    if (index >= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the input's video codec (",
+                       CodecName(format_->streams[index]->codecpar->codec_id),
+                       ") cannot be decoded"));
+    }
+    ret = AVERROR_STREAM_NOT_FOUND;  // only pictures, undecodable ones
+  }
   if (ret == AVERROR_STREAM_NOT_FOUND) {
     return absl::InvalidArgumentError("the input has no video stream");
-  }
-  if (ret == AVERROR_DECODER_NOT_FOUND) {
-    int index = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1,
-                                    nullptr, 0);
-    std::string name =
-        index >= 0 ? CodecName(format_->streams[index]->codecpar->codec_id)
-                   : "unknown";
-    return absl::InvalidArgumentError(
-        absl::StrCat("the input's video codec (", name, ") cannot be decoded"));
   }
   if (ret < 0) return InputError(ret, "cannot find the video stream");
   video_index_ = ret;
@@ -277,15 +326,28 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};
   info_.frame_rate = rate;
   info_.fps = av_q2d(rate);
+  const double time_base = av_q2d(video->time_base);
+  const double start =
+      video->start_time != AV_NOPTS_VALUE ? video->start_time * time_base : 0;
   if (video->duration != AV_NOPTS_VALUE && video->duration > 0) {
-    info_.duration_seconds = video->duration * av_q2d(video->time_base);
+    // The stream's own (MP4, MOV: what its edit list shows).
+    declared_end_ = start + video->duration * time_base;
   } else if (format_->duration != AV_NOPTS_VALUE && format_->duration > 0) {
-    info_.duration_seconds =
-        static_cast<double>(format_->duration) / AV_TIME_BASE;
+    // Only the container's (Matroska, WebM, FLV: no duration per stream):
+    // where its longest stream ends, audio included. FFmpeg counts it from
+    // the first timestamp, except Matroska's, the segment's, from 0.
+    declared_end_ = static_cast<double>(format_->duration) / AV_TIME_BASE;
+    if (format_->start_time != AV_NOPTS_VALUE &&
+        !av_match_name("matroska", format_->iformat->name)) {
+      declared_end_ += static_cast<double>(format_->start_time) / AV_TIME_BASE;
+    }
+    declared_end_is_container_ = true;
   }
+  if (declared_end_ > start) info_.duration_seconds = declared_end_ - start;
+  index_frames_ = IndexedFrames(format_.get(), video);
   info_.frames_estimate =
-      video->nb_frames > 0 ? video->nb_frames
-                           : std::llround(info_.duration_seconds * info_.fps);
+      index_frames_ > 0 ? index_frames_
+                        : std::llround(info_.duration_seconds * info_.fps);
   info_.has_audio = audio_index_ >= 0;
   info_.video_codec = CodecName(par->codec_id);
   if (info_.has_audio) {
@@ -346,22 +408,24 @@ int MovieReader::ReadPacket(AVPacket* packet) {
 absl::Status MovieReader::CheckComplete() const {
   // A cut-off file often just ends early; its index or header still tells
   // how long it should have been.
-  const AVStream* video = format_->streams[video_index_];
-  int64_t expected = video->nb_frames;
-  if (expected > 0 &&
-      frames_decoded_ < expected - std::max<int64_t>(2, expected / 50)) {
+  if (index_frames_ > 0 &&
+      frames_decoded_ <
+          index_frames_ - std::max<int64_t>(2, index_frames_ / 50)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "the input is truncated: its index lists ", expected,
+        "the input is truncated: its index lists ", index_frames_,
         " video frames but only ", frames_decoded_, " could be read"));
   }
-  if (info_.duration_seconds > 0 && first_pts_ != AV_NOPTS_VALUE &&
-      last_end_pts_ != AV_NOPTS_VALUE) {
-    double got = (last_end_pts_ - first_pts_) * av_q2d(video->time_base);
-    double missing = info_.duration_seconds - got;
+  if (info_.duration_seconds > 0 && last_end_pts_ != AV_NOPTS_VALUE) {
+    double reached =
+        last_end_pts_ * av_q2d(format_->streams[video_index_]->time_base);
+    // The container's end may be the audio's (audio outlasting the video).
+    if (declared_end_is_container_) reached = std::max(reached, audio_end_);
+    double missing = declared_end_ - reached;
     if (missing > std::max(1.0, 0.05 * info_.duration_seconds)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the input is truncated: it declares ", info_.duration_seconds,
-          " s of video but only ", got, " s could be read"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the input is truncated: it declares ",
+                       info_.duration_seconds, " s of video but only ",
+                       info_.duration_seconds - missing, " s could be read"));
     }
   }
   return absl::OkStatus();
@@ -388,7 +452,6 @@ absl::StatusOr<MovieReader::Item> MovieReader::Next() {
           if (last_end_pts_ == AV_NOPTS_VALUE || end > last_end_pts_) {
             last_end_pts_ = end;
           }
-          if (first_pts_ == AV_NOPTS_VALUE) first_pts_ = frame->pts;
         }
         Item item;
         item.kind = Item::Kind::kVideoFrame;
@@ -434,6 +497,13 @@ absl::StatusOr<MovieReader::Item> MovieReader::Next() {
       continue;
     }
     if (packet_->stream_index == audio_index_) {
+      const int64_t pts =
+          packet_->pts != AV_NOPTS_VALUE ? packet_->pts : packet_->dts;
+      if (pts != AV_NOPTS_VALUE) {
+        audio_end_ = std::max(
+            audio_end_, (pts + std::max<int64_t>(packet_->duration, 0)) *
+                            av_q2d(format_->streams[audio_index_]->time_base));
+      }
       Item item;
       item.kind = Item::Kind::kAudioPacket;
       item.packet = std::exchange(packet_, MakePacket());

@@ -24,7 +24,8 @@ struct MovieInfo {
   int height = 0;
   AVRational frame_rate = {0, 1};  // average (or, failing that, real) rate
   double fps = 0;
-  double duration_seconds = 0;  // of the video stream; 0 if unknown
+  double duration_seconds = 0;  // of the video stream, or from its start to
+                                // the container's end; 0 if unknown
   int64_t frames_estimate = 0;  // from the container or duration x fps
   bool has_audio = false;
   std::string video_codec;  // FFmpeg codec names
@@ -84,7 +85,7 @@ class MovieReader {
   absl::Status OpenInternal(Spool* spool, const Options& options);
   absl::Status InputError(int error, const std::string& what);
   // After the last frame: INVALID_ARGUMENT if far fewer frames or seconds
-  // came out than the container declared.
+  // came out than the container declared (index_frames_, declared_end_).
   absl::Status CheckComplete() const;
   // AAC in ADTS form has no configuration in the stream header, which MP4
   // and Matroska need up front: reads ahead to the first audio packet and
@@ -105,8 +106,15 @@ class MovieReader {
   bool decoder_flushed_ = false;
   int64_t frames_decoded_ = 0;
   int64_t decode_errors_ = 0;
-  int64_t first_pts_ = AV_NOPTS_VALUE;
-  int64_t last_end_pts_ = AV_NOPTS_VALUE;
+  int64_t last_end_pts_ = AV_NOPTS_VALUE;  // of the video frames
+  double audio_end_ = 0;  // seconds: the end of the last audio packet
+  // What the input declares: the video frames its index lists to be shown
+  // (0 if unknown), and where, in seconds on its timestamps' clock, the
+  // video ends (when info_.duration_seconds > 0); or, with
+  // declared_end_is_container_, where the longest of its streams ends.
+  int64_t index_frames_ = 0;
+  double declared_end_ = 0;
+  bool declared_end_is_container_ = false;
   int64_t max_decode_pixels_ = 0;
   MovieInfo info_;
 };

@@ -1,0 +1,261 @@
+// What MovieReader takes for a whole movie: ordinary files whose index or
+// header declares more than they show (MP4 trimmed by an edit list,
+// Matroska whose audio outlasts the video or whose timestamps start late)
+// read to the end, while files really cut off are still refused as
+// truncated; cover art is not a movie. Movies are made with the ffmpeg tool.
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/media/movie_reader.h"
+#include "server/media/testing/test_movies.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace stylizer {
+namespace media {
+namespace {
+
+using ::testing::HasSubstr;
+
+const char kX264[] = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p ";
+
+// What reading a movie to its end gave.
+struct ReadResult {
+  absl::Status status;  // of Open, or of the Next that failed
+  MovieInfo info;
+  int64_t frames = 0;
+};
+
+ReadResult ReadBytes(const std::string& bytes) {
+  ReadResult result;
+  auto spool = Spool::Create({});
+  if (!spool.ok()) {
+    result.status = spool.status();
+    return result;
+  }
+  result.status = (*spool)->Append(bytes);
+  if (!result.status.ok()) return result;
+  (*spool)->Finish();
+  auto reader = MovieReader::Open(spool->get(), {});
+  if (!reader.ok()) {
+    result.status = reader.status();
+    return result;
+  }
+  result.info = (*reader)->info();
+  while (true) {
+    absl::StatusOr<MovieReader::Item> item = (*reader)->Next();
+    if (!item.ok()) {
+      result.status = item.status();
+      break;
+    }
+    if (item->kind == MovieReader::Item::Kind::kEnd) break;
+  }
+  result.frames = (*reader)->frames_decoded();
+  return result;
+}
+
+class MovieReaderCompleteTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    av_log_set_level(AV_LOG_QUIET);
+    dir_ = new std::string(testing::MakeTempDir("movie-reader-complete-test"));
+  }
+
+  static std::string Path(const std::string& name) {
+    return absl::StrCat(*dir_, "/", name);
+  }
+
+  // Makes `name` with `ffmpeg <args>`.
+  static void Make(const std::string& name, const std::string& args) {
+    absl::Status s = testing::MakeMovie(args, Path(name));
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  static std::string Bytes(const std::string& name) {
+    auto bytes = testing::ReadFile(Path(name));
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    return bytes.value_or("");
+  }
+
+  static ReadResult Read(const std::string& name) {
+    return ReadBytes(Bytes(name));
+  }
+
+  // Frames ffprobe decodes from `name`.
+  static int64_t FramesOf(const std::string& name) {
+    auto probed = testing::ProbeMovie(Path(name));
+    EXPECT_TRUE(probed.ok()) << probed.status();
+    return probed.ok() ? probed->frames : -1;
+  }
+
+  static std::string* dir_;
+};
+
+std::string* MovieReaderCompleteTest::dir_ = nullptr;
+
+// --- Truncation: MP4. ---
+
+TEST_F(MovieReaderCompleteTest, Mp4TrimmedByAnEditListIsComplete) {
+  // One keyframe: a lossless cut at 5 s keeps every sample from 0 s and an
+  // edit list that shows 5 s to 8 s. The index lists 242 samples, 92 show.
+  ASSERT_NO_FATAL_FAILURE(
+      Make("uncut.mp4",
+           absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=30:duration=10 ",
+                        kX264, "-bf 2 -g 300")));
+  ASSERT_NO_FATAL_FAILURE(
+      Make("trimmed.mp4", absl::StrCat("-ss 5 -i '", Path("uncut.mp4"),
+                                       "' -c copy -t 3 -movflags +faststart")));
+  const int64_t shown = FramesOf("trimmed.mp4");
+  ASSERT_GT(shown, 80);
+  ASSERT_LT(shown, 100);
+  std::string bytes = Bytes("trimmed.mp4");
+  ReadResult read = ReadBytes(bytes);
+  EXPECT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.frames, shown);
+  EXPECT_NEAR(read.info.duration_seconds, 3, 0.2);
+  EXPECT_NEAR(read.info.frames_estimate, shown, 5);
+
+  // Cut off, it is still truncated: the frames shown are the file's last.
+  ReadResult cut = ReadBytes(bytes.substr(0, bytes.size() * 80 / 100));
+  EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
+      << cut.status;
+  EXPECT_THAT(std::string(cut.status.message()), HasSubstr("truncated"));
+}
+
+TEST_F(MovieReaderCompleteTest, Mp4MissingItsLastFramesIsTruncated) {
+  // 10 s at 30 fps, index first: cut 5 % off the end, well under the
+  // second that the duration check forgives; the frame count catches it.
+  ASSERT_NO_FATAL_FAILURE(
+      Make("whole.mp4",
+           absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=30:duration=10 ",
+                        kX264, "-movflags +faststart")));
+  std::string bytes = Bytes("whole.mp4");
+  ReadResult whole = ReadBytes(bytes);
+  ASSERT_TRUE(whole.status.ok()) << whole.status;
+  ASSERT_EQ(whole.frames, 300);
+  ReadResult cut = ReadBytes(bytes.substr(0, bytes.size() * 95 / 100));
+  EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
+      << cut.status;
+  EXPECT_THAT(std::string(cut.status.message()), HasSubstr("truncated"));
+  EXPECT_GT(cut.frames, 270);
+}
+
+TEST_F(MovieReaderCompleteTest, AviMissingItsEndIsTruncated) {
+  // The header's frame count is all that is left to tell (the index at the
+  // end is gone, and the duration is guessed from what remains).
+  ASSERT_NO_FATAL_FAILURE(
+      Make("whole.avi",
+           absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=30:duration=5 ",
+                        kX264)));
+  std::string bytes = Bytes("whole.avi");
+  ReadResult cut = ReadBytes(bytes.substr(0, bytes.size() * 2 / 3));
+  EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
+      << cut.status;
+  EXPECT_THAT(std::string(cut.status.message()), HasSubstr("truncated"));
+}
+
+// --- Truncation: Matroska (no duration per stream). ---
+
+TEST_F(MovieReaderCompleteTest, MatroskaWithAudioLongerThanTheVideoIsComplete) {
+  ASSERT_NO_FATAL_FAILURE(
+      Make("long_audio.mkv",
+           absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=30:duration=5 "
+                        "-f lavfi -i sine=frequency=440:duration=8 ",
+                        kX264, "-c:a libopus")));
+  ReadResult read = Read("long_audio.mkv");
+  EXPECT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.frames, 150);
+}
+
+TEST_F(MovieReaderCompleteTest, LateTimestampsAreComplete) {
+  // Timestamps from 5 s to 10 s. Matroska's duration (10 s) counts from 0,
+  // FLV's (5 s) from the first timestamp.
+  for (const std::string name : {"late.mkv", "late.flv"}) {
+    SCOPED_TRACE(name);
+    ASSERT_NO_FATAL_FAILURE(
+        Make(name,
+             absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=30:duration=5 ",
+                          kX264, "-output_ts_offset 5")));
+    ReadResult read = Read(name);
+    EXPECT_TRUE(read.status.ok()) << read.status;
+    EXPECT_EQ(read.frames, 150);
+    EXPECT_NEAR(read.info.duration_seconds, 5, 0.1);
+    EXPECT_NEAR(read.info.frames_estimate, 150, 3);
+  }
+}
+
+TEST_F(MovieReaderCompleteTest, TruncatedMatroskaIsInvalid) {
+  for (const std::string offset : {"0", "5"}) {
+    SCOPED_TRACE(absl::StrCat("timestamps from ", offset, " s"));
+    const std::string name = absl::StrCat("cut_from_", offset, ".mkv");
+    ASSERT_NO_FATAL_FAILURE(Make(
+        name, absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=30:duration=9 "
+                           "-f lavfi -i sine=frequency=440:duration=9 ",
+                           kX264, "-c:a libopus -output_ts_offset ", offset)));
+    std::string bytes = Bytes(name);
+    ReadResult cut = ReadBytes(bytes.substr(0, bytes.size() * 2 / 3));
+    EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
+        << cut.status;
+    EXPECT_THAT(std::string(cut.status.message()), HasSubstr("truncated"));
+  }
+}
+
+// --- Attached pictures (cover art) are not video. ---
+
+TEST_F(MovieReaderCompleteTest, SongWithCoverArtHasNoVideoStream) {
+  ASSERT_NO_FATAL_FAILURE(
+      Make("cover.png", "-f lavfi -i color=c=red:size=64x64 -frames:v 1"));
+  ASSERT_NO_FATAL_FAILURE(
+      Make("song.mp3", absl::StrCat("-f lavfi -i sine=frequency=440:duration=3 "
+                                    "-i '",
+                                    Path("cover.png"),
+                                    "' -map 0 -map 1 -c:a libmp3lame -c:v png "
+                                    "-disposition:v attached_pic")));
+  ReadResult read = Read("song.mp3");
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+      << read.status;
+  EXPECT_THAT(std::string(read.status.message()),
+              HasSubstr("the input has no video stream"));
+}
+
+TEST_F(MovieReaderCompleteTest, CoverArtBesideAVideoIsNotTheVideo) {
+  ASSERT_NO_FATAL_FAILURE(
+      Make("cover.png", "-f lavfi -i color=c=red:size=64x64 -frames:v 1"));
+  // MP4 with iTunes-style cover art: the video track is read.
+  ASSERT_NO_FATAL_FAILURE(Make(
+      "covered.mp4",
+      absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=15:duration=2 -i '",
+                   Path("cover.png"), "' -map 0 -map 1 ", kX264,
+                   "-c:v:1 png -disposition:v:1 attached_pic")));
+  ReadResult mp4 = Read("covered.mp4");
+  EXPECT_TRUE(mp4.status.ok()) << mp4.status;
+  EXPECT_EQ(mp4.frames, 30);
+  EXPECT_EQ(mp4.info.width, 64);
+  EXPECT_EQ(mp4.info.video_codec, "h264");
+
+  // Matroska with a picture attached and a video codec without a decoder:
+  // FFmpeg's best decodable video stream is then the picture; the video's
+  // codec is what cannot be decoded.
+  ASSERT_NO_FATAL_FAILURE(
+      Make("attached.mkv",
+           absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=15:duration=2 ",
+                        kX264, "-attach '", Path("cover.png"),
+                        "' -metadata:s:t mimetype=image/png")));
+  std::string bytes = Bytes("attached.mkv");
+  size_t at = bytes.find("V_MPEG4/ISO/AVC");
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, 15, "V_MPEG4/ISO/XYZ");
+  ReadResult mkv = ReadBytes(bytes);
+  EXPECT_EQ(mkv.status.code(), absl::StatusCode::kInvalidArgument)
+      << mkv.status;
+  EXPECT_THAT(std::string(mkv.status.message()),
+              HasSubstr("cannot be decoded"));
+}
+
+}  // namespace
+}  // namespace media
+}  // namespace stylizer
