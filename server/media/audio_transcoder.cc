@@ -3,12 +3,16 @@
 #include "server/media/audio_transcoder.h"
 
 #include <algorithm>
+#include <cmath>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
 extern "C" {
 #include <libavutil/audio_fifo.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/mathematics.h>
+#include <libavutil/samplefmt.h>
 #include <libswresample/swresample.h>
 }
 
@@ -30,6 +34,15 @@ int EncoderRate(const AVCodec* codec, int rate) {
   }
   return above != 0 ? above : highest;
 }
+
+// Samples of silence put into the FIFO (and encoded) at a time: bounds the
+// memory a long hole takes.
+constexpr int kSilenceChunk = 16384;
+
+// Timestamps (in output samples) beyond this are nonsense (about 3000 years
+// at 48 kHz): such frames are treated as having none. Keeps all arithmetic
+// on them far from overflowing.
+constexpr int64_t kMaxTimestamp = int64_t{1} << 52;
 
 }  // namespace
 
@@ -138,10 +151,25 @@ absl::Status AudioTranscoder::ConfigureResampler(const AVFrame& frame) {
   return absl::OkStatus();
 }
 
-absl::Status AudioTranscoder::Resample(const AVFrame* frame) {
+absl::Status AudioTranscoder::Resample(const AVFrame* frame, int skip) {
   if (swr_ == nullptr) return absl::OkStatus();  // nothing decoded yet
   const AVCodecContext* enc = encoder_.get();
-  int in_samples = frame != nullptr ? frame->nb_samples : 0;
+  int in_samples = frame != nullptr ? frame->nb_samples - skip : 0;
+  if (frame != nullptr && in_samples <= 0) return absl::OkStatus();
+  // The frame's planes (one for packed samples), past the skipped samples.
+  std::vector<const uint8_t*> in;
+  if (frame != nullptr) {
+    const auto format = static_cast<AVSampleFormat>(frame->format);
+    const bool planar = av_sample_fmt_is_planar(format) != 0;
+    const int channels = frame->ch_layout.nb_channels;
+    const size_t offset = static_cast<size_t>(skip) *
+                          av_get_bytes_per_sample(format) *
+                          (planar ? 1 : channels);
+    in.resize(planar ? channels : 1);
+    for (size_t i = 0; i < in.size(); ++i) {
+      in[i] = frame->extended_data[i] + offset;
+    }
+  }
   int out_samples = swr_get_out_samples(swr_, in_samples);
   if (out_samples <= 0) return absl::OkStatus();
   AvFramePtr out = MakeFrame();
@@ -152,10 +180,7 @@ absl::Status AudioTranscoder::Resample(const AVFrame* frame) {
   ret = av_frame_get_buffer(out.get(), 0);
   if (ret < 0) return AvError(ret, "allocating audio samples");
   int got = swr_convert(swr_, out->data, out_samples,
-                        frame != nullptr
-                            ? const_cast<const uint8_t**>(frame->extended_data)
-                            : nullptr,
-                        in_samples);
+                        frame != nullptr ? in.data() : nullptr, in_samples);
   if (got < 0) return AvError(got, "resampling audio");
   if (got > 0 && av_audio_fifo_write(fifo_, reinterpret_cast<void**>(out->data),
                                      got) < got) {
@@ -199,6 +224,93 @@ absl::Status AudioTranscoder::EncodeFromFifo(bool flush, const Emit& emit) {
   return absl::OkStatus();
 }
 
+int64_t AudioTranscoder::QueuedSamples() {
+  int64_t queued = av_audio_fifo_size(fifo_);
+  if (swr_ != nullptr) queued += swr_get_delay(swr_, encoder_->sample_rate);
+  return queued;
+}
+
+absl::Status AudioTranscoder::InsertSilence(int64_t samples, const Emit& emit) {
+  // Straight into the FIFO, in the encoder's format and rate (the cost of a
+  // hole does not depend on the input's rate), a piece at a time.
+  if (samples <= 0) return absl::OkStatus();
+  AvFramePtr silence = MakeFrame();
+  silence->format = encoder_->sample_fmt;
+  silence->nb_samples =
+      static_cast<int>(std::min<int64_t>(samples, kSilenceChunk));
+  int ret = av_channel_layout_copy(&silence->ch_layout, &encoder_->ch_layout);
+  if (ret < 0) return AvError(ret, "audio layout");
+  ret = av_frame_get_buffer(silence.get(), 0);
+  if (ret < 0) return AvError(ret, "allocating audio samples");
+  av_samples_set_silence(silence->extended_data, 0, silence->nb_samples,
+                         silence->ch_layout.nb_channels, encoder_->sample_fmt);
+  for (int64_t left = samples; left > 0;) {
+    const int n = static_cast<int>(std::min<int64_t>(left, kSilenceChunk));
+    if (av_audio_fifo_write(fifo_, reinterpret_cast<void**>(silence->data), n) <
+        n) {
+      return absl::ResourceExhaustedError("audio buffer");
+    }
+    absl::Status s = EncodeFromFifo(false, emit);
+    if (!s.ok()) return s;
+    left -= n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AudioTranscoder::Align(const Emit& emit, int* skip) {
+  *skip = 0;
+  const AVFrame& f = *decoded_;
+  if (f.best_effort_timestamp == AV_NOPTS_VALUE) {
+    return absl::OkStatus();  // follows what came before
+  }
+  const int64_t at =
+      av_rescale_q(f.best_effort_timestamp, in_time_base_, encoder_->time_base);
+  if (at < -kMaxTimestamp || at > kMaxTimestamp) return absl::OkStatus();
+  if (next_pts_ == AV_NOPTS_VALUE) {
+    next_pts_ = at - QueuedSamples();  // the first timestamp: start there
+    return absl::OkStatus();
+  }
+  // > 0: a hole before the frame; < 0: it overlaps what came before.
+  const int64_t offset = at - (next_pts_ + QueuedSamples());
+  const int rate = encoder_->sample_rate;
+  const int64_t tolerance = std::llround(kMaxSyncError * rate);
+  if (offset < (dropping_ ? 0 : -tolerance)) {
+    // Keeping the samples that would play twice would put everything after
+    // them late: drop them.
+    const int64_t overlap = av_rescale(-offset, f.sample_rate, rate);
+    dropping_ = overlap >= f.nb_samples;
+    *skip = dropping_ ? f.nb_samples : static_cast<int>(overlap);
+    return absl::OkStatus();
+  }
+  dropping_ = false;
+  if (offset <= tolerance) return absl::OkStatus();
+  // What the resampler holds comes before the hole: drain it (the frame gets
+  // a new one), and measure the hole from the FIFO's exact end.
+  absl::Status s = Resample(nullptr);
+  if (!s.ok()) return s;
+  swr_free(&swr_);
+  const int64_t hole = at - (next_pts_ + av_audio_fifo_size(fifo_));
+  const int64_t budget =
+      std::llround(kFreeSilence * rate) + decoded_samples_ - silence_samples_;
+  if (hole <= budget) {
+    silence_samples_ += std::max<int64_t>(hole, 0);
+    s = InsertSilence(hole, emit);
+  } else {
+    // Too long to fill: encode what came before at its timestamps (only the
+    // last encoder frame may be short: pad it with silence) and carry on at
+    // the frame's own.
+    const int frame_size =
+        encoder_->frame_size > 0 ? encoder_->frame_size : 1024;
+    s = InsertSilence(
+        (frame_size - av_audio_fifo_size(fifo_) % frame_size) % frame_size,
+        emit);
+    if (s.ok()) s = EncodeFromFifo(false, emit);  // even with nothing padded
+    if (s.ok()) next_pts_ = std::max(next_pts_, at);
+  }
+  if (s.ok()) s = ConfigureResampler(f);
+  return s;
+}
+
 absl::Status AudioTranscoder::Push(const AVPacket* packet, const Emit& emit) {
   int ret = avcodec_send_packet(decoder_.get(), packet);
   if (ret < 0 && ret != AVERROR_EOF) {
@@ -209,11 +321,6 @@ absl::Status AudioTranscoder::Push(const AVPacket* packet, const Emit& emit) {
     ret = avcodec_receive_frame(decoder_.get(), decoded_.get());
     if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) break;
     if (ret < 0) break;  // undecodable audio: keep what we have
-    if (next_pts_ == AV_NOPTS_VALUE &&
-        decoded_->best_effort_timestamp != AV_NOPTS_VALUE) {
-      next_pts_ = av_rescale_q(decoded_->best_effort_timestamp, in_time_base_,
-                               encoder_->time_base);
-    }
     // The decoder reports each frame's own parameters; they may change
     // mid-stream and are never taken from the stream's header.
     const AVFrame& f = *decoded_;
@@ -224,7 +331,13 @@ absl::Status AudioTranscoder::Push(const AVPacket* packet, const Emit& emit) {
       continue;  // nothing usable
     }
     absl::Status s = ConfigureResampler(f);
-    if (s.ok()) s = Resample(decoded_.get());
+    int skip = 0;
+    if (s.ok()) s = Align(emit, &skip);
+    if (s.ok() && skip < f.nb_samples) {
+      decoded_samples_ +=
+          av_rescale(f.nb_samples - skip, encoder_->sample_rate, f.sample_rate);
+      s = Resample(decoded_.get(), skip);
+    }
     av_frame_unref(decoded_.get());
     if (!s.ok()) return s;
     s = EncodeFromFifo(false, emit);
