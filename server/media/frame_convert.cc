@@ -17,8 +17,9 @@ namespace stylizer {
 namespace media {
 namespace {
 
-int SwsColorspace(AVColorSpace cs) {
-  switch (cs) {
+// swscale's name for a matrix YuvMatrix returns.
+int SwsColorspace(AVColorSpace matrix) {
+  switch (matrix) {
     case AVCOL_SPC_BT709:
       return SWS_CS_ITU709;
     case AVCOL_SPC_FCC:
@@ -26,14 +27,31 @@ int SwsColorspace(AVColorSpace cs) {
     case AVCOL_SPC_SMPTE240M:
       return SWS_CS_SMPTE240M;
     case AVCOL_SPC_BT2020_NCL:
-    case AVCOL_SPC_BT2020_CL:
       return SWS_CS_BT2020;
-    default:
+    default:  // BT.470BG, SMPTE 170M
       return SWS_CS_ITU601;
   }
 }
 
 }  // namespace
+
+AVColorSpace YuvMatrix(AVColorSpace tagged, int width, int height) {
+  switch (tagged) {
+    case AVCOL_SPC_BT709:
+    case AVCOL_SPC_FCC:
+    case AVCOL_SPC_BT470BG:
+    case AVCOL_SPC_SMPTE170M:
+    case AVCOL_SPC_SMPTE240M:
+    case AVCOL_SPC_BT2020_NCL:
+      return tagged;
+    case AVCOL_SPC_BT2020_CL:
+      return AVCOL_SPC_BT2020_NCL;
+    default:
+      // What players commonly assume for untagged pictures (mpv's rule).
+      return width >= 1280 || height > 576 ? AVCOL_SPC_BT709
+                                           : AVCOL_SPC_SMPTE170M;
+  }
+}
 
 std::pair<int, int> OutputSize(int width, int height, int max_side) {
   double w = width, h = height;
@@ -73,8 +91,8 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
                                         : "unknown",
         " to RGB"));
   }
-  const int* coefficients =
-      sws_getCoefficients(SwsColorspace(frame.colorspace));
+  const int* coefficients = sws_getCoefficients(
+      SwsColorspace(YuvMatrix(frame.colorspace, frame.width, frame.height)));
   sws_setColorspaceDetails(ctx, coefficients, full_range ? 1 : 0,
                            sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
                            1 << 16);

@@ -20,7 +20,8 @@ namespace media {
 // 2 x 2.
 std::pair<int, int> OutputSize(int width, int height, int max_side);
 
-// Decoded frames (any pixel format and size) -> RGB24 at a fixed size.
+// Decoded frames (any pixel format and size) -> RGB24 at a fixed size; YUV
+// frames are read with the matrix YuvMatrix gives for their tag and size.
 class RgbConverter {
  public:
   RgbConverter(int out_width, int out_height)
@@ -49,20 +50,36 @@ absl::Status CopyToPaddedRgb(const RgbFrame& rgb, AvFramePtr* frame);
 // Spare capacity kept after the pixels of an RgbFrame that swscale writes.
 inline constexpr size_t kSwsPaddingBytes = 64;
 
-// RGB24 -> YUV 4:2:0 for the encoder, with the given colour matrix (BT.601
-// when unspecified) and limited range.
+// The YCbCr matrix these conversions use for pixels of width x height
+// tagged `tagged`, both ways (decoded frames -> RGB, RGB -> the encoder's
+// YUV), and so the matrix an output is tagged with: the tag itself when
+// swscale has that matrix (BT.601 as BT.470BG or SMPTE 170M, BT.709, FCC,
+// SMPTE 240M, BT.2020; BT.2020 constant luminance as the non-constant one,
+// the only one swscale has), else what players assume for an untagged
+// picture of that size, BT.709 when width >= 1280 or height > 576, else
+// BT.601 (SMPTE 170M). That covers unspecified, and RGB, YCgCo and the other
+// matrices a 4:2:0 output cannot be made with.
+AVColorSpace YuvMatrix(AVColorSpace tagged, int width, int height);
+
+// RGB24 -> YUV 4:2:0 for the encoder, limited range, with the matrix
+// YuvMatrix gives for an input tagged `input_colorspace` at this size.
 class YuvConverter {
  public:
-  YuvConverter(int width, int height, AVColorSpace colorspace)
-      : width_(width), height_(height), colorspace_(colorspace) {}
+  YuvConverter(int width, int height, AVColorSpace input_colorspace)
+      : width_(width),
+        height_(height),
+        colorspace_(YuvMatrix(input_colorspace, width, height)) {}
 
   // Returns a new yuv420p frame of width x height holding `rgb`.
   absl::StatusOr<AvFramePtr> Convert(const RgbFrame& rgb);
 
+  // The matrix the frames are made with: what the output must be tagged.
+  AVColorSpace colorspace() const { return colorspace_; }
+
  private:
   int width_;
   int height_;
-  AVColorSpace colorspace_;
+  AVColorSpace colorspace_;  // as YuvMatrix gives it
   SwsContextPtr sws_;
   AvFramePtr padded_;  // swscale's input: see CopyToPaddedRgb
 };

@@ -16,6 +16,7 @@ extern "C" {
 #include <libavutil/dict.h>
 #include <libavutil/intreadwrite.h>
 #include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
 }
 
 namespace stylizer {
@@ -29,6 +30,24 @@ struct DictionaryGuard {
   AVDictionary* dict = nullptr;
   ~DictionaryGuard() { av_dict_free(&dict); }
 };
+
+// An input's primaries or transfer as the output's tag: reserved and unknown
+// values (a damaged or hostile header) become unspecified.
+AVColorPrimaries KnownOrUnspecified(AVColorPrimaries p) {
+  if (p == AVCOL_PRI_RESERVED0 || p == AVCOL_PRI_RESERVED ||
+      av_color_primaries_name(p) == nullptr) {
+    return AVCOL_PRI_UNSPECIFIED;
+  }
+  return p;
+}
+AVColorTransferCharacteristic KnownOrUnspecified(
+    AVColorTransferCharacteristic t) {
+  if (t == AVCOL_TRC_RESERVED0 || t == AVCOL_TRC_RESERVED ||
+      av_color_transfer_name(t) == nullptr) {
+    return AVCOL_TRC_UNSPECIFIED;
+  }
+  return t;
+}
 
 }  // namespace
 
@@ -139,10 +158,16 @@ absl::Status MovieWriter::Init() {
   enc->sample_aspect_ratio = in->codecpar->sample_aspect_ratio;
   enc->gop_size = std::max(1, static_cast<int>(std::lround(2 * av_q2d(rate))));
   enc->thread_count = options_.encoder_threads;
+  // The tags say how the pixels were made: limited range and the matrix the
+  // converter uses (never the input's when it could not use that: an RGB or
+  // YCgCo input is converted with BT.601 or BT.709, and tagged so). The
+  // RGB colours are the input's, so are its primaries and transfer.
+  yuv_ = std::make_unique<YuvConverter>(options_.width, options_.height,
+                                        in->codecpar->color_space);
   enc->color_range = AVCOL_RANGE_MPEG;
-  enc->colorspace = in->codecpar->color_space;
-  enc->color_primaries = in->codecpar->color_primaries;
-  enc->color_trc = in->codecpar->color_trc;
+  enc->colorspace = yuv_->colorspace();
+  enc->color_primaries = KnownOrUnspecified(in->codecpar->color_primaries);
+  enc->color_trc = KnownOrUnspecified(in->codecpar->color_trc);
   if (format_->oformat->flags & AVFMT_GLOBALHEADER) {
     enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }
@@ -152,8 +177,6 @@ absl::Status MovieWriter::Init() {
               0);
   ret = avcodec_open2(enc, codec, &codec_options.dict);
   if (ret < 0) return AvError(ret, "cannot open the H.264 encoder");
-  yuv_ = std::make_unique<YuvConverter>(options_.width, options_.height,
-                                        in->codecpar->color_space);
   packet_ = MakePacket();
 
   video_out_ = avformat_new_stream(format_.get(), nullptr);

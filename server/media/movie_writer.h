@@ -38,8 +38,10 @@ class MovieWriter {
     // Output frame size (even).
     int width = 0;
     int height = 0;
-    // The input video stream: time base, frame rate, colour tags and display
-    // matrix are taken from it. Required.
+    // The input video stream: time base, frame rate, colour primaries and
+    // transfer, and display matrix are taken from it; its matrix tag picks
+    // the conversion's (YuvMatrix), which the output is tagged with.
+    // Required.
     const AVStream* video_in = nullptr;
     // The input audio stream to carry over; null for none.
     const AVStream* audio_in = nullptr;

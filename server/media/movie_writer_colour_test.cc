@@ -1,0 +1,265 @@
+// The colour tags of an output describe how its pixels were made: the matrix
+// tag is the one the RGB -> YUV conversion used (never the input's when the
+// converter could not use it: RGB, YCgCo), range limited, primaries and
+// transfer those of the input. Checked on movies made with the ffmpeg tool,
+// run through the video pipeline (the fake queue inverts every pixel), read
+// back with ffprobe and decoded with the ffmpeg tool, which follows the tags:
+// the decoded output must be the inverted decoded input.
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "server/media/frame_convert.h"
+#include "server/media/movie_writer.h"
+#include "server/media/testing/fake_job.h"
+#include "server/media/testing/test_movies.h"
+#include "server/media/video_pipeline.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace stylizer {
+namespace media {
+namespace {
+
+class OutputSink : public VideoSink {
+ public:
+  void OnAccepted(const MovieInfo&, int, int) override {}
+  void OnProgress(const VideoProgress&) override {}
+  absl::Status OnOutputChunk(int index, absl::string_view bytes) override {
+    absl::MutexLock lock(&mu_);
+    outputs_[index].append(bytes.data(), bytes.size());
+    return absl::OkStatus();
+  }
+  void OnFinished(absl::StatusOr<VideoSummary> result) override {
+    {
+      absl::MutexLock lock(&mu_);
+      result_ = std::move(result);
+    }
+    finished_.Notify();
+  }
+
+  absl::Mutex mu_;
+  std::map<int, std::string> outputs_;
+  absl::StatusOr<VideoSummary> result_ = absl::UnknownError("not finished");
+  absl::Notification finished_;
+};
+
+// ffprobe's names for the first video stream's colour tags.
+struct Tags {
+  std::string space, range, primaries, transfer;
+};
+
+class MovieWriterColourTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    av_log_set_level(AV_LOG_ERROR);
+    dir_ = new std::string(testing::MakeTempDir("movie-writer-colour-test"));
+  }
+
+  static std::string Path(const std::string& name) {
+    return absl::StrCat(*dir_, "/", name);
+  }
+
+  // Makes `name` from a blurred test pattern (smooth colours: 4:2:0 changes
+  // them little) of the given size with `codec_args`, runs it through the
+  // pipeline into `name`.out.mp4 and returns that path.
+  std::string Stylize(const std::string& name, const std::string& size,
+                      const std::string& codec_args) {
+    const std::string in = Path(name);
+    absl::Status made = testing::MakeMovie(
+        absl::StrCat("-f lavfi -i testsrc2=size=", size,
+                     ":rate=10:duration=0.3 -vf gblur=sigma=3 ", codec_args),
+        in);
+    EXPECT_TRUE(made.ok()) << made;
+    auto bytes = testing::ReadFile(in);
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    testing::FakeJobQueue queue;
+    VideoPipeline::Options options;
+    options.style_weights.push_back({1.f, 0.f, 0.f, 0.f});
+    options.open_job = [&queue](JobOptions o) {
+      return queue.OpenJob(std::move(o));
+    };
+    options.preset = "ultrafast";
+    options.crf = 10;
+    OutputSink sink;
+    auto spool = Spool::Create({});
+    EXPECT_TRUE(spool.ok());
+    auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
+    EXPECT_TRUE(pipeline.ok()) << pipeline.status();
+    if (!pipeline.ok()) return "";
+    EXPECT_TRUE((*spool)->Append(bytes.value_or("")).ok());
+    (*spool)->Finish();
+    sink.finished_.WaitForNotification();
+    pipeline->reset();
+    EXPECT_TRUE(sink.result_.ok()) << sink.result_.status();
+    const std::string out = in + ".out.mp4";
+    EXPECT_TRUE(testing::WriteFile(out, sink.outputs_[0]).ok());
+    return out;
+  }
+
+  static Tags Probe(const std::string& path) {
+    auto text = testing::RunCommand(absl::StrCat(
+        "ffprobe -v error -select_streams v:0 -show_entries "
+        "stream=color_space,color_range,color_primaries,color_transfer "
+        "-of default=nw=1 '",
+        path, "'"));
+    EXPECT_TRUE(text.ok()) << text.status();
+    Tags tags;
+    for (absl::string_view line : absl::StrSplit(text.value_or(""), '\n')) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(line, '=');
+      std::string value(absl::StripAsciiWhitespace(kv.second));
+      if (kv.first == "color_space") tags.space = value;
+      if (kv.first == "color_range") tags.range = value;
+      if (kv.first == "color_primaries") tags.primaries = value;
+      if (kv.first == "color_transfer") tags.transfer = value;
+    }
+    return tags;
+  }
+
+  // Mean absolute difference, over every channel of every pixel, between
+  // the decoded output and the inverted decoded input (both as RGB24, as
+  // the ffmpeg tool reads their tags; `in_args` may tell it how to read an
+  // untagged input).
+  static double InversionError(const std::string& in, const std::string& out,
+                               const std::string& in_args = "") {
+    std::string rgb[2];
+    const std::string paths[] = {in, out};
+    for (int i = 0; i < 2; ++i) {
+      auto decoded = testing::RunCommand(
+          absl::StrCat("ffmpeg -nostdin -v error -i '", paths[i], "' ",
+                       i == 0 ? in_args : "", " -f rawvideo -pix_fmt rgb24 -"));
+      EXPECT_TRUE(decoded.ok()) << decoded.status();
+      rgb[i] = decoded.value_or("");
+    }
+    EXPECT_EQ(rgb[0].size(), rgb[1].size());
+    if (rgb[0].size() != rgb[1].size() || rgb[0].empty()) return 1e9;
+    double sum = 0;
+    for (size_t i = 0; i < rgb[0].size(); ++i) {
+      sum += std::abs(255 - static_cast<uint8_t>(rgb[0][i]) -
+                      static_cast<uint8_t>(rgb[1][i]));
+    }
+    return sum / static_cast<double>(rgb[0].size());
+  }
+
+  static std::string* dir_;
+};
+
+std::string* MovieWriterColourTest::dir_ = nullptr;
+
+// A matrix converted with BT.601 may carry either BT.601 tag.
+bool IsBt601(const std::string& space) {
+  return space == "smpte170m" || space == "bt470bg";
+}
+
+// What the 4:2:0 round trips of the blurred pattern cost with the right
+// matrix: 1.3 (RGB input) to 2.1 (YUV input); BT.601 pixels read as BT.709
+// are off by 9.
+constexpr double kMaxError = 4.0;
+
+TEST_F(MovieWriterColourTest, RgbInputIsTaggedWithTheMatrixItWasConvertedWith) {
+  // libx264rgb: planar GBR pixels, matrix tag "gbr"; sRGB on BT.709.
+  const std::string out =
+      Stylize("rgb.mkv", "160x120",
+              "-c:v libx264rgb -preset ultrafast -qp 0 "
+              "-color_primaries bt709 -color_trc iec61966-2-1");
+  const Tags tags = Probe(out);
+  EXPECT_NE(tags.space, "gbr");
+  EXPECT_TRUE(IsBt601(tags.space)) << tags.space;
+  EXPECT_EQ(tags.range, "tv");
+  EXPECT_EQ(tags.primaries, "bt709");
+  EXPECT_EQ(tags.transfer, "iec61966-2-1");
+  EXPECT_LT(InversionError(Path("rgb.mkv"), out), kMaxError);
+}
+
+TEST_F(MovieWriterColourTest, HdRgbInputGetsBt709) {
+  // High definition: what players assume there (and so what the converter
+  // uses) is BT.709.
+  const std::string out = Stylize("rgb_hd.mkv", "1280x720",
+                                  "-c:v libx264rgb -preset ultrafast -qp 0");
+  const Tags tags = Probe(out);
+  EXPECT_EQ(tags.space, "bt709");
+  EXPECT_EQ(tags.range, "tv");
+  EXPECT_LT(InversionError(Path("rgb_hd.mkv"), out), kMaxError);
+}
+
+TEST_F(MovieWriterColourTest, YcgcoInputIsNotTaggedYcgco) {
+  // swscale has no YCgCo matrix: the converter uses BT.601 at this size.
+  const std::string out = Stylize(
+      "ycgco.mkv", "160x120",
+      "-c:v libx264 -preset ultrafast -pix_fmt yuv420p -colorspace ycgco");
+  const Tags tags = Probe(out);
+  EXPECT_TRUE(IsBt601(tags.space)) << tags.space;
+  EXPECT_EQ(tags.range, "tv");
+}
+
+TEST_F(MovieWriterColourTest, Bt709InputKeepsItsTags) {
+  const std::string out =
+      Stylize("bt709.mkv", "160x120",
+              "-c:v libx264 -preset ultrafast -pix_fmt yuv420p "
+              "-colorspace bt709 -color_primaries bt709 -color_trc bt709");
+  const Tags tags = Probe(out);
+  EXPECT_EQ(tags.space, "bt709");
+  EXPECT_EQ(tags.range, "tv");
+  EXPECT_EQ(tags.primaries, "bt709");
+  EXPECT_EQ(tags.transfer, "bt709");
+  EXPECT_LT(InversionError(Path("bt709.mkv"), out), kMaxError);
+}
+
+TEST_F(MovieWriterColourTest, UntaggedSdInputIsTaggedBt601) {
+  const std::string out =
+      Stylize("untagged.mkv", "160x120",
+              "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  const Tags tags = Probe(out);
+  EXPECT_TRUE(IsBt601(tags.space)) << tags.space;
+  EXPECT_EQ(tags.range, "tv");
+  EXPECT_LT(InversionError(Path("untagged.mkv"), out), kMaxError);
+}
+
+TEST_F(MovieWriterColourTest, UntaggedHdInputIsReadAndTaggedAsBt709) {
+  // Players show an untagged HD picture with BT.709: so is it read, and the
+  // output says so (the ffmpeg tool itself would read it as BT.601).
+  const std::string out =
+      Stylize("untagged_hd.mkv", "1280x720",
+              "-c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  const Tags tags = Probe(out);
+  EXPECT_EQ(tags.space, "bt709");
+  EXPECT_EQ(tags.range, "tv");
+  EXPECT_LT(InversionError(Path("untagged_hd.mkv"), out,
+                           "-vf scale=in_color_matrix=bt709"),
+            kMaxError);
+}
+
+// The one rule both converters and the writer's tag follow.
+TEST(YuvMatrixTest, KeepsWhatSwscaleHasAndGuessesTheRestBySize) {
+  EXPECT_EQ(YuvMatrix(AVCOL_SPC_BT709, 160, 120), AVCOL_SPC_BT709);
+  EXPECT_EQ(YuvMatrix(AVCOL_SPC_BT470BG, 1920, 1080), AVCOL_SPC_BT470BG);
+  EXPECT_EQ(YuvMatrix(AVCOL_SPC_SMPTE170M, 1920, 1080), AVCOL_SPC_SMPTE170M);
+  EXPECT_EQ(YuvMatrix(AVCOL_SPC_FCC, 160, 120), AVCOL_SPC_FCC);
+  EXPECT_EQ(YuvMatrix(AVCOL_SPC_SMPTE240M, 160, 120), AVCOL_SPC_SMPTE240M);
+  EXPECT_EQ(YuvMatrix(AVCOL_SPC_BT2020_NCL, 160, 120), AVCOL_SPC_BT2020_NCL);
+  // swscale has the non-constant-luminance matrix only.
+  EXPECT_EQ(YuvMatrix(AVCOL_SPC_BT2020_CL, 160, 120), AVCOL_SPC_BT2020_NCL);
+  for (AVColorSpace other :
+       {AVCOL_SPC_UNSPECIFIED, AVCOL_SPC_RGB, AVCOL_SPC_YCGCO,
+        AVCOL_SPC_RESERVED, AVCOL_SPC_ICTCP, AVCOL_SPC_CHROMA_DERIVED_NCL,
+        static_cast<AVColorSpace>(200)}) {
+    SCOPED_TRACE(other);
+    EXPECT_EQ(YuvMatrix(other, 720, 576), AVCOL_SPC_SMPTE170M);
+    EXPECT_EQ(YuvMatrix(other, 1280, 720), AVCOL_SPC_BT709);
+    EXPECT_EQ(YuvMatrix(other, 1024, 768), AVCOL_SPC_BT709);
+  }
+}
+
+}  // namespace
+}  // namespace media
+}  // namespace stylizer
