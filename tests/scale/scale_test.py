@@ -352,6 +352,27 @@ class ScaleTest(unittest.TestCase):
         self.assertFalse(os.path.exists(out))
         self.assertEqual(os.listdir(tmpdir), [])
 
+    def test_matroska_movie_splits(self):
+        # Matroska segments keep the source's times, and Matroska declares
+        # its duration from timestamp 0: the server used to refuse every
+        # segment after the first as truncated.
+        mkv = os.path.join(self.tmp, "movie.mkv")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=8",
+               "-f", "lavfi", "-i", "sine=f=440:d=8", "-c:v", "libx264",
+               "-g", "20", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+               mkv)
+        out = os.path.join(self.tmp, "matroska")
+        r = cli("video", mkv, "--styles=klimt", f"--out={out}", "--split=2",
+                "--verbose", server=self.target())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("split into 2 segments", r.stderr)
+        frames = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0",
+             "-count_packets", "-show_entries", "stream=nb_read_packets",
+             "-of", "csv=p=0", os.path.join(out, "movie.klimt.mp4")],
+            check=True, capture_output=True, text=True).stdout.strip()
+        self.assertEqual(frames, "80")
+
     def test_short_movie_is_not_split(self):
         short = os.path.join(self.tmp, "short.mp4")
         ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=1", "-c:v",
