@@ -17,6 +17,7 @@
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "server/service/token_text.h"
 
 namespace stylizer::client {
 namespace {
@@ -96,6 +97,10 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
     if (token.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("the token file ", options.token_file, " is empty"));
+    }
+    if (absl::Status text = CheckTokenText(token); !text.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the token file ", options.token_file, ": ", text.message()));
     }
   }
   std::shared_ptr<grpc::ChannelCredentials> creds;

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -267,6 +269,16 @@ TEST(StylizerClientTest, OptionErrors) {
   o.token_file = "/nonexistent/token";
   EXPECT_THAT(StylizerClient::Create(o).status().message(),
               HasSubstr("cannot read the token file"));
+  // A token that cannot go in a header is refused here, by name, not by a
+  // gRPC assertion (which aborted and printed the token) at the first call.
+  o = ClientOptions();
+  o.token_file = ::testing::TempDir() + "/two_line_token";
+  { std::ofstream(o.token_file) << "secret-token-0123456789\nsecond-line\n"; }
+  const absl::Status two_lines = StylizerClient::Create(o).status();
+  EXPECT_EQ(two_lines.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(two_lines.message(), HasSubstr("0x0a"));
+  EXPECT_THAT(two_lines.message(), ::testing::Not(HasSubstr("secret")));
+  std::remove(o.token_file.c_str());
   o = ClientOptions();
   o.ca_file = "/nonexistent/ca.pem";
   EXPECT_THAT(StylizerClient::Create(o).status().message(),

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/service/token_text.h"
 
 namespace stylizer {
 
@@ -32,6 +33,7 @@ absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromToken(
         "the auth token has ", token.size(),
         " characters; use at least 16 (e.g. `openssl rand -hex 32`)"));
   }
+  if (absl::Status text = CheckTokenText(token); !text.ok()) return text;
   return std::unique_ptr<TokenAuth>(new TokenAuth(std::move(token)));
 }
 

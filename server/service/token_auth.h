@@ -17,7 +17,8 @@ class TokenAuth {
  public:
   // Reads the token from `path` (surrounding whitespace and newlines
   // trimmed). NOT_FOUND / PERMISSION_DENIED if unreadable, INVALID_ARGUMENT if
-  // empty or shorter than 16 characters.
+  // empty, shorter than 16 characters or not one line of visible ASCII
+  // (CheckTokenText).
   static absl::StatusOr<std::unique_ptr<TokenAuth>> FromFile(
       const std::string& path);
   // Uses `token` directly (same checks as FromFile).

@@ -4,10 +4,14 @@
 #include <cstdio>
 #include <fstream>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace stylizer {
 namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kToken[] = "0123456789abcdef0123";
 
@@ -49,6 +53,16 @@ TEST(TokenAuthTest, RefusesMissingFileAndShortToken) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(TokenAuth::FromToken("short\n").status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// A token no client can send (it cannot go in a header) is refused at start,
+// without echoing it.
+TEST(TokenAuthTest, RefusesATokenOfTwoLines) {
+  const absl::Status status =
+      TokenAuth::FromToken("secret-token-0123456789\nsecond-line\n").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("0x0a"));
+  EXPECT_THAT(std::string(status.message()), Not(HasSubstr("secret")));
 }
 
 }  // namespace
