@@ -36,6 +36,22 @@ TEST(RpcErrorsTest, EachCodeReadsClearly) {
                             "h:1")
                   .message(),
               HasSubstr("cannot reach stylizer-server at h:1"));
+  // A later attempt of a retried call to nothing ends with another last
+  // error; the channel never connected all the same.
+  EXPECT_THAT(
+      FromRpcStatus(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       "connections to all backends failing; last error: "
+                       "UNKNOWN: ipv4:127.0.0.1:1: tcp handshaker shutdown"),
+          "h:1")
+          .message(),
+      HasSubstr("cannot reach stylizer-server at h:1"));
+  // A server that answers UNAVAILABLE itself is there, only not ready.
+  EXPECT_THAT(FromRpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                         "the model is still loading"),
+                            "h:1")
+                  .message(),
+              HasSubstr("is unavailable (starting up or shutting down"));
 }
 
 TEST(RpcErrorsTest, ExitCodes) {
