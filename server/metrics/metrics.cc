@@ -4,7 +4,9 @@
 
 #include <exception>
 #include <sstream>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +33,17 @@ using prometheus::Counter;
 using prometheus::Family;
 using prometheus::Gauge;
 using prometheus::Histogram;
+
+// The /metrics HTTP server (CivetWeb) serves each connection on one of its
+// worker threads, from the first byte of the request to the response. A
+// client that connects and then sends nothing (or half a request) holds its
+// worker until the request timeout, so the timeout is short and the workers
+// several: it takes more than kExposerThreads such clients at once to delay
+// a scrape at all, and each one then costs it at most kExposerRequestTimeoutMs
+// (CivetWeb's default is 30 s, three times Prometheus' default scrape
+// timeout). A scraper sends its whole request at once, so 2 s is ample.
+constexpr int kExposerThreads = 8;
+constexpr int kExposerRequestTimeoutMs = 2000;
 
 // Bucket boundaries, chosen for what each histogram measures (the reasoning
 // is in docs/operations.md).
@@ -430,7 +443,20 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
     }
     const std::string listen = absl::StrCat(address, ":", options.port);
     try {
-      impl->exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
+      // One request per connection (no keep-alive): a scraper's connection
+      // never holds a worker between scrapes.
+      const std::pair<const char*, std::string> settings[] = {
+          {"listening_ports", listen},
+          {"num_threads", absl::StrCat(kExposerThreads)},
+          {"request_timeout_ms", absl::StrCat(kExposerRequestTimeoutMs)},
+          {"enable_keep_alive", "no"}};
+      std::vector<std::string> civetweb;  // name, value, name, value, ...
+      for (const auto& [name, value] : settings) {
+        civetweb.push_back(name);
+        civetweb.push_back(value);
+      }
+      impl->exposer_ =
+          std::make_unique<prometheus::Exposer>(std::move(civetweb));
     } catch (const std::exception& e) {
       return absl::UnavailableError(
           absl::StrCat("cannot serve metrics on ", listen, ": ", e.what(),

@@ -106,7 +106,9 @@ class Metrics {
     DeviceMemoryCallback device_memory;
   };
 
-  // Builds the registry and, unless port is -1, starts the HTTP exposer.
+  // Builds the registry and, unless port is -1, starts the HTTP exposer
+  // (8 worker threads, one request per connection, 2 s for a client to send
+  // its request: idle connections cannot hold scrapes up for long).
   // InvalidArgument for a port outside [-1, 65535]; Unavailable when the port
   // cannot be bound.
   static absl::StatusOr<std::unique_ptr<Metrics>> Create(

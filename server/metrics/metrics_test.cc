@@ -2,12 +2,20 @@
 // scrape, labels stay bounded, the exposer's port handling and errors.
 #include "server/metrics/metrics.h"
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -404,6 +412,90 @@ TEST(MetricsCreateTest, UnresolvableBindAddressIsUnavailable) {
   options.bind_address = "not-an-address";
   EXPECT_EQ(Metrics::Create(options).status().code(),
             absl::StatusCode::kUnavailable);
+}
+
+// Client connections that send `prefix` (possibly nothing) and then go
+// quiet, as a stuck or hostile client would; closed on destruction.
+class IdleClients {
+ public:
+  IdleClients(int port, int count, absl::string_view prefix) {
+    for (int i = 0; i < count; ++i) {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0) continue;
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        close(fd);
+        continue;
+      }
+      if (!prefix.empty()) {
+        (void)!send(fd, prefix.data(), prefix.size(), MSG_NOSIGNAL);
+      }
+      fds_.push_back(fd);
+    }
+  }
+  ~IdleClients() {
+    for (int fd : fds_) close(fd);
+  }
+  IdleClients(const IdleClients&) = delete;
+  IdleClients& operator=(const IdleClients&) = delete;
+
+  const std::vector<int>& fds() const { return fds_; }
+
+ private:
+  std::vector<int> fds_;
+};
+
+// Whether the server closes `fd` (end of stream, or a reset) before
+// `deadline`; whatever it sends first (an error page) is read and dropped.
+bool ClosedByServerBefore(int fd, absl::Time deadline) {
+  char buffer[4096];
+  for (;;) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    pollfd p{fd, POLLIN, 0};
+    const int ready =
+        poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) return true;
+  }
+}
+
+// Idle clients (connections that send nothing, or half a request line) hold
+// an HTTP worker each only until the request timeout: with more of them than
+// workers, a scrape still answers well within Prometheus' default 10 s scrape
+// timeout (it used to wait 30 s per pair of idle clients).
+TEST(MetricsExposerTest, IdleClientsDoNotBlockScrapes) {
+  auto metrics = Metrics::Create(LoopbackOptions());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const int port = (*metrics)->port();
+  IdleClients silent(port, 6, "");
+  IdleClients partial(port, 6, "GET /metr");
+  ASSERT_EQ(silent.fds().size() + partial.fds().size(), 12u);
+  const absl::Time start = absl::Now();
+  auto response = HttpGet(port, "/metrics");
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(response.ok()) << response.status() << " after " << took;
+  EXPECT_EQ(response->status, 200);
+  EXPECT_THAT(response->body, HasSubstr("stylizer_build_info"));
+  EXPECT_LT(took, absl::Seconds(10));
+}
+
+// The server drops an idle client after the request timeout instead of
+// keeping it (and a worker) for 30 s.
+TEST(MetricsExposerTest, IdleClientsAreDisconnected) {
+  auto metrics = Metrics::Create(LoopbackOptions());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  IdleClients silent((*metrics)->port(), 2, "");
+  IdleClients partial((*metrics)->port(), 2, "GET /metrics HTTP/1.1\r\n");
+  ASSERT_EQ(silent.fds().size() + partial.fds().size(), 4u);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  for (int fd : silent.fds()) EXPECT_TRUE(ClosedByServerBefore(fd, deadline));
+  for (int fd : partial.fds()) EXPECT_TRUE(ClosedByServerBefore(fd, deadline));
 }
 
 TEST(MetricsCreateTest, NoExposerStillRecords) {
