@@ -4,14 +4,17 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/config.h"
@@ -23,6 +26,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -45,7 +49,7 @@ ABSL_FLAG(std::string, host, "[::]",
 ABSL_FLAG(int, port, 50051, "TCP port of the gRPC API.");
 ABSL_FLAG(int, metrics_port, 9464,
           "TCP port of the Prometheus endpoint /metrics; 0 picks a free port, "
-          "-1 turns the endpoint off.");
+          "-1 turns the endpoint off (other negative values are refused).");
 ABSL_FLAG(std::string, metrics_host, "0.0.0.0",
           "Interface /metrics listens on (0.0.0.0 = every IPv4 address, so a "
           "Prometheus on another host can scrape it; 127.0.0.1 = this machine "
@@ -114,7 +118,8 @@ ABSL_FLAG(int, max_concurrent_streams, 64,
           "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(uint64_t, max_frame_pixels, 4096ull * 2160ull,
           "Largest frame (width x height) accepted, checked from the image "
-          "header before anything is allocated. Default: DCI 4K (4096x2160).");
+          "header before anything is allocated. Default: DCI 4K (4096x2160); "
+          "at most 2147483647.");
 ABSL_FLAG(int, max_styles_per_request, 64,
           "Most outputs (styles) one image or frame may ask for.");
 ABSL_FLAG(int, max_frames_buffered_per_stream, 8,
@@ -139,7 +144,7 @@ ABSL_FLAG(int64_t, memory_budget_bytes, 0,
           "buffers, the queue). Past it calls get RESOURCE_EXHAUSTED instead "
           "of the process being killed for memory. 0 = 80% of the "
           "container's cgroup memory limit, else of the machine's memory; "
-          "-1 = no budget.");
+          "-1 = no budget (other negative values are refused).");
 ABSL_FLAG(int64_t, grpc_memory_quota_bytes, 0,
           "Memory gRPC may use for its buffers, taken from the memory budget; "
           "0 = a quarter of the budget, -1 = no quota.");
@@ -166,7 +171,8 @@ ABSL_FLAG(uint64_t, video_window_bytes, uint64_t{512} << 20,
           "Most bytes of decoded and stylized frames one video job holds "
           "between its decoder and its slowest encoder.");
 ABSL_FLAG(std::string, x264_preset, "veryfast",
-          "libx264 preset of the output movies (ultrafast ... veryslow).");
+          "libx264 preset of the output movies (ultrafast, superfast, "
+          "veryfast, faster, fast, medium, slow, slower, veryslow, placebo).");
 ABSL_FLAG(int, encoder_threads, 0,
           "libx264 threads per output movie; 0 = the machine's cores shared "
           "among the job's outputs, 1-8 each.");
@@ -197,7 +203,7 @@ ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM/SIGINT: how long calls in flight may run on before they "
           "are cancelled (health turns NOT_SERVING and new calls get "
-          "UNAVAILABLE at once).");
+          "UNAVAILABLE at once). Not negative; 0 = cancel them at once.");
 
 // --- security ---
 ABSL_FLAG(std::string, tls_cert, "",
@@ -260,6 +266,83 @@ std::filesystem::path ExecutableDir() {
   return error ? std::filesystem::path() : exe.parent_path();
 }
 
+// The presets libx264 knows (x264_preset_names); any other name would fail
+// every StylizeVideo call when its encoder opens.
+constexpr const char* kX264Presets[] = {
+    "ultrafast", "superfast", "veryfast", "faster",   "fast",
+    "medium",    "slow",      "slower",   "veryslow", "placebo"};
+
+// Largest --max_frame_pixels: FFmpeg's own range for a decoder's pixel limit
+// (its max_pixels option, 0 to INT_MAX), which the image decoders are given.
+constexpr uint64_t kMaxFramePixelsLimit = INT32_MAX;
+
+// Flag values that would let the server start and then fail every call that
+// uses them, or silently mean something other than what they say, are
+// refused before anything starts (exit 1, like the other startup errors).
+// The message names the flag and the accepted values.
+absl::Status CheckFlags() {
+  const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  if (metrics_port != -1 && (metrics_port < 0 || metrics_port > 65535)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics_port must be in [0, 65535] (or -1 for no "
+                     "/metrics), got ",
+                     metrics_port));
+  }
+  const uint64_t max_frame_pixels = absl::GetFlag(FLAGS_max_frame_pixels);
+  if (max_frame_pixels < 1 || max_frame_pixels > kMaxFramePixelsLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_frame_pixels must be in [1, ", kMaxFramePixelsLimit,
+                     "], got ", max_frame_pixels));
+  }
+  const int64_t memory_budget = absl::GetFlag(FLAGS_memory_budget_bytes);
+  if (memory_budget < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--memory_budget_bytes must be >= 0 (0 = automatic) or "
+                     "-1 for no budget, got ",
+                     memory_budget));
+  }
+  if (absl::GetFlag(FLAGS_max_upload_bytes) < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_upload_bytes must be at least 1, got ",
+                     absl::GetFlag(FLAGS_max_upload_bytes)));
+  }
+  const std::pair<const char*, int> windows[] = {
+      {"--video_frames_in_flight", absl::GetFlag(FLAGS_video_frames_in_flight)},
+      {"--video_pending_frames", absl::GetFlag(FLAGS_video_pending_frames)}};
+  for (const auto& [name, value] : windows) {
+    if (value < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be at least 1, got ", value));
+    }
+  }
+  const uint64_t window_bytes = absl::GetFlag(FLAGS_video_window_bytes);
+  if (window_bytes > static_cast<uint64_t>(INT64_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--video_window_bytes must be at most ", INT64_MAX,
+                     " (0 = no byte limit), got ", window_bytes));
+  }
+  const std::string preset = absl::GetFlag(FLAGS_x264_preset);
+  if (std::find(std::begin(kX264Presets), std::end(kX264Presets), preset) ==
+      std::end(kX264Presets)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--x264_preset must be one of ", absl::StrJoin(kX264Presets, ", "),
+        "; got \"", preset, "\""));
+  }
+  const int crf = absl::GetFlag(FLAGS_default_crf);
+  if (crf < 0 || crf > 51) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--default_crf must be in [0, 51], got ", crf));
+  }
+  const absl::Duration drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  if (drain_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--drain_timeout must not be negative (0 = cancel calls "
+                     "in flight at once), got ",
+                     absl::FormatDuration(drain_timeout)));
+  }
+  return absl::OkStatus();
+}
+
 // --model, or the first bundled archive that exists.
 std::string ModelPath() {
   const std::string flag = absl::GetFlag(FLAGS_model);
@@ -288,7 +371,7 @@ std::string ModelPath() {
 // (logged, so operators see what the server assumed).
 int64_t MemoryBudgetBytes() {
   const int64_t flag = absl::GetFlag(FLAGS_memory_budget_bytes);
-  if (flag != 0) return std::max<int64_t>(flag, 0);  // -1: no budget
+  if (flag != 0) return std::max<int64_t>(flag, 0);  // -1 (checked): none
   absl::StatusOr<MemoryLimit> limit = DetectMemoryLimit();
   // Nothing readable (not Linux?): assume a small machine rather than none.
   const int64_t budget =
@@ -429,6 +512,10 @@ Server::Options ServerOptions(Metrics* metrics,
 
 int Run() {
   SetLogFormat(absl::GetFlag(FLAGS_log_format));
+  if (absl::Status flags = CheckFlags(); !flags.ok()) {
+    LogEvent(LogLevel::kError, "startup_failed").Str("error", flags.ToString());
+    return 1;
+  }
   av_log_set_level(AV_LOG_ERROR);
   av_log_set_callback(&FfmpegLog);
   // Signals are taken synchronously by the main thread (sigwait): block them

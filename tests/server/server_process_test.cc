@@ -8,10 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -305,6 +308,91 @@ TEST_F(ServerProcessTest, MissingModelExitsNonZero) {
   ASSERT_TRUE(exit_code.ok()) << exit_code.status();
   EXPECT_NE(*exit_code, 0);
   EXPECT_THAT((*process)->Log(), HasSubstr("missing.pt"));
+}
+
+// Flag values that used to start a server which then failed every call using
+// them (a crf or preset the encoder refuses, an empty video window, a pixel
+// limit that wraps negative) or silently meant something else (a negative
+// metrics port, memory budget or drain timeout) exit 1 at once, before the
+// model loads, with a startup_failed line naming the flag. All start
+// together, so that a value the server wrongly accepts costs one wait.
+TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      // {flag=value, what the error must name}
+      {"--default_crf=99", "--default_crf"},
+      {"--default_crf=-1", "--default_crf"},
+      {"--x264_preset=bogus", "--x264_preset"},
+      {"--video_frames_in_flight=0", "--video_frames_in_flight"},
+      {"--video_pending_frames=0", "--video_pending_frames"},
+      {"--video_window_bytes=18446744073709551615", "--video_window_bytes"},
+      {"--max_upload_bytes=0", "--max_upload_bytes"},
+      {"--max_frame_pixels=18446744073709551615", "--max_frame_pixels"},
+      {"--max_frame_pixels=2147483648", "--max_frame_pixels"},
+      {"--metrics_port=-5", "--metrics_port"},
+      {"--memory_budget_bytes=-7", "--memory_budget_bytes"},
+      {"--drain_timeout=-20s", "--drain_timeout"},
+  };
+  std::vector<std::unique_ptr<Subprocess>> processes;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    absl::StatusOr<int> port = PickFreePort();
+    ASSERT_TRUE(port.ok()) << port.status();
+    // The bad flag comes last, so it wins over the harmless defaults (and a
+    // server that wrongly accepts it would start and serve).
+    absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
+        {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", *port),
+         "--host=127.0.0.1", "--metrics_port=-1",
+         "--model=" + BuildDir() + "/testdata/random4.pt", "--device=cpu",
+         "--precision=fp32", "--threads=1", "--work_threads=1", cases[i].first},
+        absl::StrCat(dir_->path(), "/bad_flag_", i, ".log"));
+    ASSERT_TRUE(process.ok()) << process.status();
+    processes.push_back(*std::move(process));
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].first);
+    absl::StatusOr<int> exit_code = processes[i]->Wait(
+        std::max(deadline - absl::Now(), absl::ZeroDuration()));
+    const std::string log = processes[i]->Log();
+    if (!exit_code.ok()) {
+      ADD_FAILURE() << exit_code.status() << "\n" << log;
+      continue;
+    }
+    EXPECT_EQ(*exit_code, 1) << log;
+    EXPECT_THAT(log, HasSubstr("startup_failed"));
+    EXPECT_THAT(log, HasSubstr(cases[i].second));
+    EXPECT_THAT(log, ::testing::Not(HasSubstr("loading_model")));
+  }
+}
+
+// The ends of those ranges are accepted: the server starts, decodes PNG and
+// JPEG under the largest pixel limit, and drains (a 0 s drain cancels at
+// once) with exit 0.
+TEST_F(ServerProcessTest, FlagsAtTheEndsOfTheirRangesAreAccepted) {
+  StartServer({"--default_crf=51", "--x264_preset=placebo",
+               "--video_frames_in_flight=1", "--video_pending_frames=1",
+               "--video_window_bytes=0", "--max_upload_bytes=1",
+               "--max_frame_pixels=2147483647", "--metrics_port=0",
+               "--memory_budget_bytes=-1", "--drain_timeout=0s"});
+  if (HasFatalFailure()) return;
+  auto stub = v1::Stylizer::NewStub(channel_);
+  // Raw in, PNG out; that PNG in, JPEG out; that JPEG in.
+  v1::Image image = RawTestImage(32, 24);
+  for (v1::ImageFormat format :
+       {v1::IMAGE_FORMAT_PNG, v1::IMAGE_FORMAT_JPEG, v1::IMAGE_FORMAT_RAW}) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    v1::StylizeImageRequest request;
+    *request.mutable_image() = image;
+    request.add_styles()->set_index(0);
+    request.set_output_format(format);
+    v1::StylizeImageResponse response;
+    grpc::Status status = stub->StylizeImage(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << format << ": " << status.error_message();
+    ASSERT_EQ(response.images_size(), 1);
+    image = response.images(0).image();
+  }
+  EXPECT_EQ(image.raw().width(), 32u);
+  EXPECT_EQ(process_->Stop(absl::Seconds(30)), 0) << process_->Log();
 }
 
 // One frame through a fresh StylizeFrames stream, retried while every stream
