@@ -340,6 +340,48 @@ absl::Status CheckFlags() {
                      "in flight at once), got ",
                      absl::FormatDuration(drain_timeout)));
   }
+  // No other duration means anything below zero either.
+  const std::pair<const char*, absl::Duration> durations[] = {
+      {"--batch_timeout", absl::GetFlag(FLAGS_batch_timeout)},
+      {"--stream_idle_timeout", absl::GetFlag(FLAGS_stream_idle_timeout)},
+      {"--malloc_trim_interval", absl::GetFlag(FLAGS_malloc_trim_interval)},
+      {"--progress_interval", absl::GetFlag(FLAGS_progress_interval)},
+      {"--keepalive_time", absl::GetFlag(FLAGS_keepalive_time)},
+      {"--keepalive_timeout", absl::GetFlag(FLAGS_keepalive_timeout)},
+      {"--keepalive_min_client_interval",
+       absl::GetFlag(FLAGS_keepalive_min_client_interval)},
+      {"--max_connection_idle", absl::GetFlag(FLAGS_max_connection_idle)},
+      {"--max_connection_age", absl::GetFlag(FLAGS_max_connection_age)},
+      {"--max_connection_age_grace",
+       absl::GetFlag(FLAGS_max_connection_age_grace)}};
+  for (const auto& [name, value] : durations) {
+    if (value < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, " must not be negative, got ", absl::FormatDuration(value)));
+    }
+  }
+  // Thread counts: 0 = automatic, below that nothing.
+  const std::pair<const char*, int> thread_counts[] = {
+      {"--threads", absl::GetFlag(FLAGS_threads)},
+      {"--work_threads", absl::GetFlag(FLAGS_work_threads)},
+      {"--encoder_threads", absl::GetFlag(FLAGS_encoder_threads)}};
+  for (const auto& [name, value] : thread_counts) {
+    if (value < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, " must be at least 0 (0 = automatic), got ", value));
+    }
+  }
+  // Byte counts the video jobs reserve in the memory budget as int64.
+  const std::pair<const char*, uint64_t> job_bytes[] = {
+      {"--spool_memory_bytes", absl::GetFlag(FLAGS_spool_memory_bytes)},
+      {"--video_pending_output_bytes",
+       absl::GetFlag(FLAGS_video_pending_output_bytes)}};
+  for (const auto& [name, value] : job_bytes) {
+    if (value > static_cast<uint64_t>(INT64_MAX)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, " must be at most ", INT64_MAX, ", got ", value));
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -331,6 +331,10 @@ TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
       {"--metrics_port=-5", "--metrics_port"},
       {"--memory_budget_bytes=-7", "--memory_budget_bytes"},
       {"--drain_timeout=-20s", "--drain_timeout"},
+      {"--batch_timeout=-1ms", "--batch_timeout"},
+      {"--max_connection_age=-1s", "--max_connection_age"},
+      {"--encoder_threads=-2", "--encoder_threads"},
+      {"--spool_memory_bytes=18446744073709551615", "--spool_memory_bytes"},
   };
   std::vector<std::unique_ptr<Subprocess>> processes;
   for (size_t i = 0; i < cases.size(); ++i) {
