@@ -76,6 +76,14 @@ absl::StatusOr<ImageSize> ProbeJpeg(absl::string_view d) {
       i += 2;  // markers without a length
       continue;
     }
+    if (marker < 0xC0) {
+      // Not a marker to FFmpeg's decoder, which would look for one inside
+      // what follows rather than skip it by a length (see image_structure.h);
+      // the probe must not find a frame header that the decoder does not.
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "the JPEG image is damaged: 0xFF%02X at byte %d is not a marker",
+          marker, i));
+    }
     const uint16_t length = AV_RB16(p + i + 2);
     const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 &&
                      marker != 0xC8 && marker != 0xCC;
@@ -148,20 +156,46 @@ absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
   return absl::OkStatus();
 }
 
+// The decoder's get_buffer2 while decoding an image: it may allocate one
+// picture, of the size that ProbeImageSize read from the header and that the
+// callers checked (and StylizeImage reserved memory for). A JPEG decoder
+// allocates a picture for each frame header it finds, at that header's size;
+// the marker walk leaves one, and this holds whatever the walk missed.
+struct PictureGuard {
+  ImageSize expected;
+  int pictures = 0;
+  ImageSize refused;  // the size of the picture refused, if any
+};
+
+int GetProbedPictureBuffer(AVCodecContext* ctx, AVFrame* frame, int flags) {
+  auto* guard = static_cast<PictureGuard*>(ctx->opaque);
+  if (++guard->pictures > 1 || frame->width != guard->expected.width ||
+      frame->height != guard->expected.height) {
+    guard->refused = ImageSize{frame->width, frame->height};
+    return AVERROR_INVALIDDATA;
+  }
+  return avcodec_default_get_buffer2(ctx, frame, flags);
+}
+
+absl::Status SizeDiffersFromHeader(const char* kind, int width, int height,
+                                   const ImageSize& header) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("the ", kind, " image is inconsistent: its decoded size ",
+                   width, "x", height, " differs from its header (",
+                   header.width, "x", header.height, "); re-encode it"));
+}
+
+// `size` is what ProbeImageSize read from `data`, already checked.
 absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
-                                       uint64_t max_pixels) {
+                                       const ImageSize& size) {
   const char* kind = png ? "PNG" : "JPEG";
   // The decoders accept cut-off files (and return what they could decode),
-  // so completeness is checked on the file's structure first.
-  std::string png_without_metadata;
-  if (png) {
-    absl::StatusOr<std::string> checked = CheckPngAndDropMetadata(data);
-    if (!checked.ok()) return checked.status();
-    png_without_metadata = *std::move(checked);
-    data = png_without_metadata;
-  } else if (absl::Status s = CheckJpegComplete(data); !s.ok()) {
-    return s;
-  }
+  // so completeness is checked on the file's structure first; what they are
+  // given is the checked file without its metadata.
+  absl::StatusOr<std::string> checked =
+      png ? CheckPngAndDropMetadata(data) : CheckJpegAndDropMetadata(data);
+  if (!checked.ok()) return checked.status();
+  data = *checked;
   const AVCodec* codec =
       avcodec_find_decoder(png ? AV_CODEC_ID_PNG : AV_CODEC_ID_MJPEG);
   if (codec == nullptr) {
@@ -174,9 +208,18 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
   if (!ctx || !packet || !frame) {
     return absl::ResourceExhaustedError("out of memory decoding an image");
   }
-  // Second line of defence behind ProbeImageSize: the decoder itself refuses
-  // to allocate a larger picture.
-  ctx->max_pixels = static_cast<int64_t>(max_pixels);
+  // Second line of defence behind ProbeImageSize and the structure checks:
+  // the decoder allocates one picture, of the probed size, and nothing
+  // larger. Its own pixel check counts the width rounded up to its SIMD
+  // alignment (at most 64), so the limit allows for that: the exact count
+  // refused pictures inside the server's limit whose width is not a multiple
+  // of it (4000x2211 with a 4096x2160 limit).
+  PictureGuard guard;
+  guard.expected = size;
+  ctx->opaque = &guard;
+  ctx->get_buffer2 = GetProbedPictureBuffer;
+  ctx->max_pixels = (static_cast<int64_t>(size.width) + 63) / 64 * 64 *
+                    static_cast<int64_t>(size.height);
   ctx->thread_count = 1;
   // Damaged data is an error, not a partly grey picture: check chunk CRCs
   // (PNG) and stop at the first bitstream error (AV_EF_EXPLODE).
@@ -199,6 +242,16 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
   if (rc >= 0) rc = avcodec_send_packet(ctx.get(), nullptr);  // flush
   if (rc >= 0 || rc == AVERROR_EOF)
     rc = avcodec_receive_frame(ctx.get(), frame.get());
+  if (guard.pictures > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ", kind,
+                     " image is inconsistent: it holds more than one picture; "
+                     "re-encode it"));
+  }
+  if (guard.refused.width != 0 || guard.refused.height != 0) {
+    return SizeDiffersFromHeader(kind, guard.refused.width,
+                                 guard.refused.height, size);
+  }
   if (rc < 0) {
     return media::AvError(
         rc, absl::StrCat("the ", kind, " image cannot be decoded"),
@@ -213,9 +266,8 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
     return absl::InvalidArgumentError(
         absl::StrCat("the ", kind, " image decoded to an empty picture"));
   }
-  if (absl::Status s = CheckSize(frame->width, frame->height, max_pixels);
-      !s.ok()) {
-    return s;
+  if (frame->width != size.width || frame->height != size.height) {
+    return SizeDiffersFromHeader(kind, frame->width, frame->height, size);
   }
   RgbFrame out;
   if (absl::Status s = ToRgb(*frame, &out); !s.ok()) return s;
@@ -347,7 +399,7 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
           !s.ok()) {
         return s;
       }
-      return DecodeEncoded(data, IsPng(data), max_pixels);
+      return DecodeEncoded(data, IsPng(data), *size);
     }
     case v1::Image::kRaw: {
       const v1::RawImage& raw = image.raw();

@@ -24,14 +24,21 @@ struct ImageSize {
 
 // Reads the size of a PNG (IHDR) or JPEG (first SOFn marker) without decoding.
 // INVALID_ARGUMENT if `encoded` is neither or its header is damaged.
+// DecodeImage refuses a JPEG with more than one SOFn marker, so this is the
+// size it decodes (what StylizeImage reserves memory for).
 absl::StatusOr<ImageSize> ProbeImageSize(absl::string_view encoded);
 
 // Decodes `image` (PNG, JPEG, or raw RGB24) into RGB24. Alpha is dropped,
 // 16-bit samples are reduced to 8, grey and palette images are expanded;
-// metadata is ignored (compressed PNG metadata is dropped unread, see
-// image_structure.h). Returns INVALID_ARGUMENT for an empty, undecodable,
-// truncated, damaged or inconsistent image and for one over `max_pixels` or
+// metadata is ignored (compressed PNG metadata and JPEG APPn metadata
+// segments are dropped unread, see image_structure.h). Returns
+// INVALID_ARGUMENT for an empty, undecodable, truncated, damaged or
+// inconsistent image (a JPEG with more than one frame header, a decoded size
+// other than the header's), a JPEG of more than kMaxJpegScans scans
+// (image_structure.h), and for one over `max_pixels` or
 // of a shape media::CheckFrameShape refuses (both checked before decoding).
+// The decoder may allocate only one picture, of the size ProbeImageSize
+// reads.
 absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
                                      uint64_t max_pixels);
 

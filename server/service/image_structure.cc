@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 extern "C" {
 #include <libavutil/crc.h>
@@ -31,6 +32,24 @@ bool IsCompressedMetadata(absl::string_view type) {
 }
 
 bool IsRestartMarker(uint8_t m) { return m >= 0xD0 && m <= 0xD7; }
+
+// JPEG markers (the byte after 0xFF). FFmpeg's decoder takes only
+// 0xC0-0xFE for markers.
+constexpr uint8_t kFirstMarker = 0xC0;
+constexpr uint8_t kDht = 0xC4;
+constexpr uint8_t kSoi = 0xD8;
+constexpr uint8_t kEoi = 0xD9;
+constexpr uint8_t kSos = 0xDA;
+constexpr uint8_t kDqt = 0xDB;
+constexpr uint8_t kDri = 0xDD;
+constexpr uint8_t kApp0 = 0xE0;
+constexpr uint8_t kApp14 = 0xEE;
+constexpr uint8_t kApp15 = 0xEF;
+constexpr uint8_t kCom = 0xFE;
+
+// SOF0-3: the frame headers of baseline, extended, progressive and lossless
+// Huffman-coded JPEG, the ones FFmpeg decodes.
+bool IsFrameHeader(uint8_t m) { return m >= 0xC0 && m <= 0xC3; }
 
 // The IHDR fields that fix how many bytes the image data inflates to.
 struct PngHeader {
@@ -180,29 +199,63 @@ absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png) {
   return out;
 }
 
-absl::Status CheckJpegComplete(absl::string_view jpeg) {
+absl::StatusOr<std::string> CheckJpegAndDropMetadata(absl::string_view jpeg) {
   const auto* p = reinterpret_cast<const unsigned char*>(jpeg.data());
   const size_t size = jpeg.size();
-  size_t i = 2;  // after SOI
+  std::string out;
+  out.reserve(size + 2 * kMaxJpegScans + 2);
+  out.append(jpeg.data(), 2);  // SOI
+  size_t frame_at = 0;         // the frame header's byte; 0: none yet
+  int frame_width = 0, frame_height = 0;
+  int scans = 0;
+  size_t i = 2;
+  // Every step moves i forward, and each byte is looked at a bounded number
+  // of times (memchr, or one segment or scan each), so the walk is linear in
+  // the file's size whatever it holds.
   while (i + 2 <= size) {
     if (p[i] != 0xFF) {
       // Stray bytes between segments: libjpeg skips them with a warning, and
-      // so does FFmpeg; look for the next marker.
+      // so does FFmpeg; look for the next marker. They are not copied.
       const void* ff = std::memchr(p + i, 0xFF, size - i);
       if (ff == nullptr) break;
       i = static_cast<const unsigned char*>(ff) - p;
       continue;
     }
     const uint8_t marker = p[i + 1];
-    if (marker == 0xFF) {  // fill byte
+    // A fill byte, or 0xFF followed by a byte that FFmpeg does not take for
+    // a marker (it only knows 0xC0-0xFE): go on looking, as it does.
+    if (marker == 0xFF || marker < kFirstMarker) {
       ++i;
       continue;
     }
-    if (marker == 0xD9) return absl::OkStatus();  // EOI
-    if (marker == 0x01 || marker == 0xD8 || IsRestartMarker(marker)) {
-      i += 2;  // markers without a segment
+    if (IsRestartMarker(marker)) {  // outside a scan: nothing to restart
+      i += 2;
       continue;
     }
+    if (marker == kEoi) {
+      if (frame_at == 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the JPEG image is damaged: it has no frame header (SOFn marker) "
+            "before its end-of-image marker at byte ",
+            i));
+      }
+      if (scans > kMaxJpegScans) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the JPEG image has ", scans, " scans, more than the limit of ",
+            kMaxJpegScans,
+            "; re-encode it (baseline or standard progressive JPEGs have at "
+            "most a few dozen)"));
+      }
+      out.append(jpeg.data() + i, 2);
+      return out;  // anything after the end-of-image marker is ignored
+    }
+    if (marker == kSoi) {
+      out.append(jpeg.data() + i, 2);
+      i += 2;
+      continue;
+    }
+    // The other markers start a segment: a 16-bit length that counts itself,
+    // then the segment's contents.
     if (i + 4 > size) break;
     const size_t length = (size_t{p[i + 2]} << 8) | p[i + 3];
     if (length < 2) {
@@ -210,22 +263,109 @@ absl::Status CheckJpegComplete(absl::string_view jpeg) {
           absl::StrCat("the JPEG image is damaged: the segment at byte ", i,
                        " has an invalid length"));
     }
-    i += 2 + length;
-    if (marker != 0xDA) continue;
-    // Entropy-coded data runs to the next marker; inside it 0xFF is followed
-    // by a stuffed 0x00 or a restart marker.
-    while (i < size) {
-      const void* ff = std::memchr(p + i, 0xFF, size - i);
-      if (ff == nullptr) {
-        i = size;
-        break;
+    if (length > size - i - 2) break;  // cut off
+    const unsigned char* body = p + i + 4;
+    const size_t body_size = length - 2;
+    const absl::string_view segment = jpeg.substr(i, 2 + length);
+    if (IsFrameHeader(marker)) {
+      // Precision (1), height (2), width (2), component count (1), then 3
+      // bytes per component.
+      if (body_size < 6 || body_size != 6 + 3 * size_t{body[5]}) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the JPEG image is damaged: its frame header at byte ", i, " is ",
+            length, " bytes long, which does not match its component count"));
       }
-      i = static_cast<const unsigned char*>(ff) - p;
-      if (i + 1 >= size) break;
-      const uint8_t next = p[i + 1];
-      if (next != 0x00 && !IsRestartMarker(next)) break;
-      i += 2;
+      const int height = AV_RB16(body + 1), width = AV_RB16(body + 3);
+      if (frame_at != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the JPEG image has more than one frame header (SOFn marker): the "
+            "one at byte ",
+            frame_at, " declares ", frame_width, "x", frame_height,
+            ", the one at byte ", i, " ", width, "x", height,
+            "; a JPEG file holds one picture, and decoders differ in which "
+            "header they use, so re-encode it"));
+      }
+      frame_at = i;
+      frame_width = width;
+      frame_height = height;
+      out.append(segment.data(), segment.size());
+    } else if (marker == kSos) {
+      // Component count (1), 2 bytes per component, then 3 bytes. FFmpeg
+      // reads the header through its marker unescaping, so a 0xFF in it
+      // would move everything after it.
+      const size_t components = body_size > 0 ? body[0] : 0;
+      if (frame_at == 0 || components == 0 || components > 4 ||
+          body_size != 4 + 2 * components ||
+          std::memchr(body, 0xFF, body_size) != nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the JPEG image is damaged: the scan header at byte ", i,
+            frame_at == 0 ? " comes before its frame header" : " is invalid"));
+      }
+      ++scans;
+      // Entropy-coded data runs to the next marker; inside it 0xFF is
+      // followed by a stuffed 0x00 or a restart marker.
+      size_t end = i + 2 + length;
+      while (end < size) {
+        const void* ff = std::memchr(p + end, 0xFF, size - end);
+        if (ff == nullptr) {
+          end = size;
+          break;
+        }
+        end = static_cast<const unsigned char*>(ff) - p;
+        if (end + 1 >= size) break;
+        const uint8_t next = p[end + 1];
+        if (next != 0x00 && !IsRestartMarker(next)) break;
+        end += 2;
+      }
+      // Past the limit the scans are only counted, for the message.
+      if (scans <= kMaxJpegScans) {
+        out.append(jpeg.data() + i, end - i);
+        // FFmpeg goes on after a scan from the byte after the last one its
+        // entropy decoder read. It is given the scan up to and including the
+        // next marker's 0xFF, and its bit reader stops at most one byte past
+        // that, so it can land on the marker's second byte and miss the
+        // marker. With two fill bytes (valid JPEG) it lands on a 0xFF of the
+        // marker's at worst.
+        out.append("\xff\xff", 2);
+      }
+      i = end;
+      continue;
+    } else if (marker == kDqt) {
+      // Tables of 1 + 64 bytes (8-bit) or 1 + 128 (16-bit) that fill the
+      // segment exactly: FFmpeg would look for markers in any rest.
+      size_t at = 0;
+      while (at < body_size && (body[at] >> 4) <= 1 &&
+             at + 1 + 64 * (1 + (body[at] >> 4)) <= body_size) {
+        at += 1 + 64 * (1 + (body[at] >> 4));
+      }
+      if (at != body_size) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the JPEG image is damaged: its quantisation tables at byte ", i,
+            " do not fill their segment"));
+      }
+      out.append(segment.data(), segment.size());
+    } else if (marker == kDht || marker == kDri || marker == kCom) {
+      // FFmpeg reads these to their end (or fails on them).
+      out.append(segment.data(), segment.size());
+    } else if (marker >= kApp0 && marker <= kApp15) {
+      // Metadata, dropped: EXIF (with its thumbnail), ICC profiles, XMP,
+      // JFIF. Adobe's APP14 is kept: its transform flag says whether three
+      // or four components are YCbCr or RGB (CMYK).
+      if (marker == kApp14 && body_size >= 12 &&
+          std::memcmp(body, "Adobe", 5) == 0) {
+        out.append(segment.data(), segment.size());
+      }
+    } else {
+      // SOF5-7 and SOF13-15 (hierarchical), SOF9-11 (arithmetic coding), JPG,
+      // DAC, DNL, DHP, EXP and JPG0-13 (including JPEG-LS): not decodable,
+      // and FFmpeg looks for markers inside them instead of skipping them.
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "the JPEG image has a 0xFF%02X marker at byte %d, which is not part "
+          "of a baseline, progressive or lossless Huffman-coded JPEG; "
+          "re-encode it as a standard JPEG",
+          marker, i));
     }
+    i += 2 + length;
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "the JPEG image is truncated: its ", size,
