@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,11 +18,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/media/audio_transcoder.h"
-#include "server/media/testing/fake_job.h"
+#include "server/media/testing/invert_movie.h"
 #include "server/media/testing/test_movies.h"
 #include "server/media/video_pipeline.h"
 
@@ -39,51 +36,15 @@ namespace {
 
 // --- End to end: the pipeline with the inverting fake queue. ---
 
-class OutputSink : public VideoSink {
- public:
-  void OnAccepted(const MovieInfo&, int, int) override {}
-  void OnProgress(const VideoProgress&) override {}
-  absl::Status OnOutputChunk(int index, absl::string_view bytes) override {
-    absl::MutexLock lock(&mu_);
-    outputs_[index].append(bytes.data(), bytes.size());
-    return absl::OkStatus();
-  }
-  void OnFinished(absl::StatusOr<VideoSummary> result) override {
-    {
-      absl::MutexLock lock(&mu_);
-      result_ = std::move(result);
-    }
-    finished_.Notify();
-  }
-
-  absl::Mutex mu_;
-  std::map<int, std::string> outputs_;
-  absl::StatusOr<VideoSummary> result_ = absl::UnknownError("not finished");
-  absl::Notification finished_;
-};
-
 // Runs `input` through the pipeline (one output, MP4) into `output`.
 void Stylize(const std::string& input, const std::string& output) {
   auto bytes = testing::ReadFile(input);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
-  testing::FakeJobQueue queue;
   VideoPipeline::Options options;
-  options.style_weights.push_back({1.f, 0.f, 0.f, 0.f});
-  options.open_job = [&queue](JobOptions o) {
-    return queue.OpenJob(std::move(o));
-  };
   options.preset = "ultrafast";
-  OutputSink sink;
-  auto spool = Spool::Create({});
-  ASSERT_TRUE(spool.ok());
-  auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
-  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
-  ASSERT_TRUE((*spool)->Append(*bytes).ok());
-  (*spool)->Finish();
-  sink.finished_.WaitForNotification();
-  pipeline->reset();
-  ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
-  ASSERT_TRUE(testing::WriteFile(output, sink.outputs_[0]).ok());
+  absl::StatusOr<std::string> out = testing::InvertMovie(*bytes, options);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(testing::WriteFile(output, *out).ok());
 }
 
 double Number(const absl::StatusOr<std::string>& text) {

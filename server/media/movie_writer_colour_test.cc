@@ -7,19 +7,16 @@
 // the decoded output must be the inverted decoded input.
 #include <cmath>
 #include <cstdlib>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/media/frame_convert.h"
 #include "server/media/movie_writer.h"
-#include "server/media/testing/fake_job.h"
+#include "server/media/testing/invert_movie.h"
 #include "server/media/testing/test_movies.h"
 #include "server/media/video_pipeline.h"
 
@@ -30,29 +27,6 @@ extern "C" {
 namespace stylizer {
 namespace media {
 namespace {
-
-class OutputSink : public VideoSink {
- public:
-  void OnAccepted(const MovieInfo&, int, int) override {}
-  void OnProgress(const VideoProgress&) override {}
-  absl::Status OnOutputChunk(int index, absl::string_view bytes) override {
-    absl::MutexLock lock(&mu_);
-    outputs_[index].append(bytes.data(), bytes.size());
-    return absl::OkStatus();
-  }
-  void OnFinished(absl::StatusOr<VideoSummary> result) override {
-    {
-      absl::MutexLock lock(&mu_);
-      result_ = std::move(result);
-    }
-    finished_.Notify();
-  }
-
-  absl::Mutex mu_;
-  std::map<int, std::string> outputs_;
-  absl::StatusOr<VideoSummary> result_ = absl::UnknownError("not finished");
-  absl::Notification finished_;
-};
 
 // ffprobe's names for the first video stream's colour tags.
 struct Tags {
@@ -83,27 +57,14 @@ class MovieWriterColourTest : public ::testing::Test {
     EXPECT_TRUE(made.ok()) << made;
     auto bytes = testing::ReadFile(in);
     EXPECT_TRUE(bytes.ok()) << bytes.status();
-    testing::FakeJobQueue queue;
     VideoPipeline::Options options;
-    options.style_weights.push_back({1.f, 0.f, 0.f, 0.f});
-    options.open_job = [&queue](JobOptions o) {
-      return queue.OpenJob(std::move(o));
-    };
     options.preset = "ultrafast";
     options.crf = 10;
-    OutputSink sink;
-    auto spool = Spool::Create({});
-    EXPECT_TRUE(spool.ok());
-    auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
-    EXPECT_TRUE(pipeline.ok()) << pipeline.status();
-    if (!pipeline.ok()) return "";
-    EXPECT_TRUE((*spool)->Append(bytes.value_or("")).ok());
-    (*spool)->Finish();
-    sink.finished_.WaitForNotification();
-    pipeline->reset();
-    EXPECT_TRUE(sink.result_.ok()) << sink.result_.status();
+    absl::StatusOr<std::string> stylized =
+        testing::InvertMovie(bytes.value_or(""), options);
+    EXPECT_TRUE(stylized.ok()) << stylized.status();
     const std::string out = in + ".out.mp4";
-    EXPECT_TRUE(testing::WriteFile(out, sink.outputs_[0]).ok());
+    EXPECT_TRUE(testing::WriteFile(out, stylized.value_or("")).ok());
     return out;
   }
 
