@@ -25,12 +25,14 @@ absl::Status FromRpcStatus(const grpc::Status& status,
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       // gRPC's words for a channel that never connected (the last error
-      // varies: a retried call may end on an attempt it cut short); a
-      // server that answers UNAVAILABLE itself is there, only not ready.
-      if (absl::StrContains(detail, "failed to connect") ||
-          absl::StrContains(detail, "connections to all backends failing") ||
-          absl::StrContains(detail, "Connection refused") ||
-          absl::StrContains(detail, "DNS resolution failed")) {
+      // varies: a retried call may end on an attempt it cut short). A
+      // server whose health says NOT_SERVING ("backend unhealthy"), or that
+      // answers UNAVAILABLE itself, is there, only not ready.
+      if (!absl::StrContains(detail, "backend unhealthy") &&
+          (absl::StrContains(detail, "failed to connect") ||
+           absl::StrContains(detail, "connections to all backends failing") ||
+           absl::StrContains(detail, "Connection refused") ||
+           absl::StrContains(detail, "DNS resolution failed"))) {
         text = absl::StrCat("cannot reach stylizer-server at ", server,
                             " (is it running there?): ", detail);
       } else {

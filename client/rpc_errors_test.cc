@@ -46,7 +46,16 @@ TEST(RpcErrorsTest, EachCodeReadsClearly) {
           "h:1")
           .message(),
       HasSubstr("cannot reach stylizer-server at h:1"));
-  // A server that answers UNAVAILABLE itself is there, only not ready.
+  // A server whose health check says NOT_SERVING is there, only not ready.
+  EXPECT_THAT(
+      FromRpcStatus(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       "connections to all backends failing; last error: "
+                       "UNAVAILABLE: backend unhealthy"),
+          "h:1")
+          .message(),
+      HasSubstr("is unavailable (starting up or shutting down"));
+  // Nor is one that answers UNAVAILABLE itself.
   EXPECT_THAT(FromRpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                          "the model is still loading"),
                             "h:1")

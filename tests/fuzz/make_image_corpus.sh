@@ -2,7 +2,8 @@
 # Writes the image fuzzer's seed corpus into DIR (default ./image_corpus):
 # small PNGs and JPEGs in the pixel formats FFmpeg's decoders hand back (made
 # with the ffmpeg tool), hostile images (compressed PNG
-# metadata that inflates far beyond its size, a JPEG cut short, a PNG with a
+# metadata that inflates far beyond its size, a JPEG cut short, a JPEG with
+# two frame headers, one with a JPEG inside its EXIF segment, a PNG with a
 # bad CRC or without its end), and raw images (4-byte little-endian width and
 # height, then RGB24) of ordinary and thin shapes.
 set -euo pipefail
@@ -37,7 +38,17 @@ for kind, head in ((b"zTXt", b"Comment\0\0"), (b"iCCP", b"icc\0\0"),
 idat = png.index(b"IDAT") - 4
 bad_crc = bytearray(png)
 bad_crc[idat + 8 + struct.unpack(">I", png[idat:idat + 4])[0]] ^= 1
+# JPEG structure the walk refuses or drops: a second frame header (declaring
+# 64x48 before the real one), and an EXIF segment holding a whole JPEG.
+sof = jpg.index(b"\xff\xc0")
+sof_len = struct.unpack(">H", jpg[sof + 2:sof + 4])[0]
+decoy = bytearray(jpg[sof:sof + 2 + sof_len])
+decoy[5:9] = struct.pack(">HH", 48, 64)
+exif = b"Exif\0\0" + jpg
 files = {
+    "two_sof.jpg": jpg[:sof] + bytes(decoy) + jpg[sof:],
+    "exif_thumbnail.jpg": jpg[:2] + b"\xff\xe1" +
+        struct.pack(">H", len(exif) + 2) + exif + jpg[2:],
     "bad_crc.png": bytes(bad_crc),
     "no_iend.png": png[:-12],
     "truncated.png": png[: len(png) // 2],
