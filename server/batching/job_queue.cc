@@ -80,7 +80,22 @@ class JobQueueImpl final : public JobQueue {
   std::thread notifier_;
 };
 
-absl::Status ValidateOptions(const JobQueue::Options& o) {
+// One mutex per distinct model instance, shared by its workers.
+class ModelLocks {
+ public:
+  absl::Mutex* For(StyleModel* model) {
+    std::unique_ptr<absl::Mutex>& mu = locks_[model];
+    if (mu == nullptr) mu = std::make_unique<absl::Mutex>();
+    return mu.get();
+  }
+
+ private:
+  std::map<StyleModel*, std::unique_ptr<absl::Mutex>> locks_;
+};
+
+}  // namespace
+
+absl::Status JobQueue::ValidateOptions(const JobQueue::Options& o) {
   if (o.max_batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_batch_size must be at least 1, got ", o.max_batch_size));
@@ -111,21 +126,6 @@ absl::Status ValidateOptions(const JobQueue::Options& o) {
   }
   return absl::OkStatus();
 }
-
-// One mutex per distinct model instance, shared by its workers.
-class ModelLocks {
- public:
-  absl::Mutex* For(StyleModel* model) {
-    std::unique_ptr<absl::Mutex>& mu = locks_[model];
-    if (mu == nullptr) mu = std::make_unique<absl::Mutex>();
-    return mu.get();
-  }
-
- private:
-  std::map<StyleModel*, std::unique_ptr<absl::Mutex>> locks_;
-};
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<JobQueue>> JobQueue::Create(
     const Options& options, StyleModel* model, QueueObserver* observer) {

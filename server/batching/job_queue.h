@@ -127,6 +127,10 @@ class JobQueue {
   // where the struct is defined (job_queue_options.h).
   struct Options;
 
+  // INVALID_ARGUMENT naming the first option out of range (what Create
+  // checks first), so that a server can refuse them before loading a model.
+  static absl::Status ValidateOptions(const Options& options);
+
   // Validates `options` and starts the workers. `model` must outlive the
   // queue; `observer` may be null.
   static absl::StatusOr<std::unique_ptr<JobQueue>> Create(

@@ -162,6 +162,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
   if (absl::Status s = Validate(options); !s.ok()) return s;
   absl::StatusOr<Options> effective = ApplyMemoryBudget(options);
   if (!effective.ok()) return effective.status();
+  // The queue is made once the model has loaded (which may take minutes on
+  // a GPU): its options are refused now instead.
+  if (absl::Status s = JobQueue::ValidateOptions(effective->queue); !s.ok()) {
+    return s;
+  }
   std::unique_ptr<Server> server(new Server(*effective));
   if (absl::Status s = server->Start(); !s.ok()) return s;
   return server;

@@ -335,6 +335,10 @@ TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
       {"--max_connection_age=-1s", "--max_connection_age"},
       {"--encoder_threads=-2", "--encoder_threads"},
       {"--spool_memory_bytes=18446744073709551615", "--spool_memory_bytes"},
+      // The queue's own rules, checked before the model loads too.
+      {"--max_batch_size=0", "max_batch_size must be at least 1"},
+      {"--max_frames_in_flight_per_job=0", "max_frames_in_flight_per_job"},
+      {"--max_queued_items=4", "max_queued_items (4)"},
   };
   std::vector<std::unique_ptr<Subprocess>> processes;
   for (size_t i = 0; i < cases.size(); ++i) {
