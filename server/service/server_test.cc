@@ -456,6 +456,68 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
   EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
 }
 
+class GatedServerTest : public ServerTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    o->metrics = TestMetrics();
+    o->load_model = [this]() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
+      auto model = std::make_unique<GatedCopyModel>();
+      model_ = model.get();
+      return std::unique_ptr<StyleModel>(std::move(model));
+    };
+  }
+  // The count of finished `method` calls that ended with `code`.
+  double Finished(const std::string& method, const std::string& code) {
+    const std::string line = absl::StrCat("stylizer_requests_total{code=\"",
+                                          code, "\",method=\"", method, "\"} ");
+    const std::string scraped = TestMetrics()->Scrape();
+    const size_t at = scraped.find(line);
+    if (at == std::string::npos) return 0;
+    return std::stod(scraped.substr(at + line.size()));
+  }
+
+  GatedCopyModel* model_ = nullptr;  // owned by the server
+};
+
+// A call whose client deadline passes while its work runs ends, for the
+// server's log and metrics too, as DEADLINE_EXCEEDED: the client's cancel
+// arrives a moment before the server's own copy of the deadline, and used to
+// be counted as a client cancelling.
+TEST_F(GatedServerTest, DeadlineDuringTheWorkIsCountedAsDeadline) {
+  const double image_before = Finished("StylizeImage", "DEADLINE_EXCEEDED");
+  const double frames_before = Finished("StylizeFrames", "DEADLINE_EXCEEDED");
+  model_->Hold(true);
+  {
+    v1::StylizeImageRequest request;
+    *request.mutable_image() = Raw(Frame(16, 16, 0));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() +
+                                            absl::Milliseconds(300)));
+    v1::StylizeImageResponse response;
+    EXPECT_EQ(stub_->StylizeImage(&context, request, &response).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() +
+                                            absl::Milliseconds(300)));
+    auto stream = stub_->StylizeFrames(&context);
+    v1::StylizeFramesRequest request;
+    *request.mutable_image() = Raw(Frame(16, 16, 0));
+    stream->Write(request);
+    v1::StylizeFramesResponse response;
+    EXPECT_FALSE(stream->Read(&response));
+    EXPECT_EQ(stream->Finish().error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  model_->Hold(false);
+  EXPECT_TRUE(Eventually([&] {
+    return server_->context()->active_calls() == 0;
+  }));
+  EXPECT_EQ(Finished("StylizeImage", "DEADLINE_EXCEEDED"), image_before + 1);
+  EXPECT_EQ(Finished("StylizeFrames", "DEADLINE_EXCEEDED"), frames_before + 1);
+}
+
 class IdleTimeoutServerTest : public ServerTest {
  protected:
   void Configure(Server::Options* o) override {

@@ -72,8 +72,7 @@ void StylizeImageReactor::DecodeAndSubmit() {
   {
     absl::MutexLock lock(&mu_);
     if (cancelled_) {
-      failure = grpc::Status(grpc::StatusCode::CANCELLED,
-                             "the client cancelled the call");
+      failure = cancel_status_;
     } else {
       JobOptions options;
       options.deadline = CallDeadline(*context_);
@@ -207,14 +206,18 @@ void StylizeImageReactor::EncodeOutput(int i) {
 void StylizeImageReactor::OnCancel() {
   absl::MutexLock lock(&mu_);
   cancelled_ = true;
+  cancel_status_ = CancelledCallStatus(*context_);
   if (job_ != nullptr) job_->Cancel();  // the result arrives as CANCELLED
 }
 
-void StylizeImageReactor::FinishOnce(const grpc::Status& status) {
+void StylizeImageReactor::FinishOnce(const grpc::Status& given) {
+  grpc::Status status = given;
   {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     finished_ = true;
+    // A call the client ended ends for that reason, whatever the work said.
+    if (cancelled_ && !status.ok()) status = cancel_status_;
   }
   log_.Finish(status);
   Finish(status);

@@ -70,6 +70,9 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
   absl::Mutex mu_;
   std::unique_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  // Why (CancelledCallStatus), for the log and metrics: the job's result
+  // only says CANCELLED.
+  grpc::Status cancel_status_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 
   // Set by DecodeAndSubmit, read by the encode tasks.
