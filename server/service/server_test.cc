@@ -20,10 +20,13 @@
 #include "server/metrics/metrics.h"
 #include "server/service/image_codec.h"
 #include "server/service/testing/copy_model.h"
+#include "server/service/testing/eventually.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
 namespace stylizer {
 namespace {
+
+using ::stylizer::testing::Eventually;
 
 RgbFrame Frame(int w, int h, int seed) {
   RgbFrame f;
@@ -146,16 +149,6 @@ TEST_F(ServerTest, DrainWithoutTimeoutEndsOpenStreams) {
   }
   const grpc::Status status = stream->Finish();
   EXPECT_FALSE(status.ok());
-}
-
-// Polls `condition` (wide margin; no timing is asserted).
-bool Eventually(const std::function<bool()>& condition) {
-  const absl::Time end = absl::Now() + absl::Seconds(30);
-  while (!condition()) {
-    if (absl::Now() > end) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
 }
 
 // A CopyModel whose Stylize waits at a gate, counting the calls that began.

@@ -20,6 +20,7 @@
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
 #include "server/service/testing/copy_model.h"
+#include "server/service/testing/eventually.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
 extern "C" {
@@ -31,6 +32,11 @@ namespace {
 
 using ::testing::HasSubstr;
 namespace movies = media::testing;
+using ::stylizer::testing::Eventually;
+
+// How long a reservation may take to come or go (video jobs end on threads
+// of their own).
+constexpr absl::Duration kPatience = absl::Seconds(60);
 
 constexpr int64_t kGrpcShare = 600000;
 constexpr int64_t kMiB = 1 << 20;
@@ -49,15 +55,6 @@ int64_t SmallFrames() {
 // fixed costs.
 int64_t Budget() {
   return kGrpcShare + kFixedOneStyle + SmallFrames() + 100000;
-}
-
-bool Eventually(const std::function<bool()>& condition) {
-  const absl::Time end = absl::Now() + absl::Seconds(60);
-  while (!condition()) {
-    if (absl::Now() > end) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
 }
 
 // What one StylizeVideo call returned.
@@ -180,7 +177,7 @@ TEST_F(VideoMemoryBudgetTest, ASecondMovieIsRefusedWhileTheFirstRuns) {
     v1::StylizeVideoRequest request;
     *request.mutable_job() = OneStyle();
     ASSERT_TRUE(first->Write(request));
-    ASSERT_TRUE(Eventually([&] { return Reserved() > kGrpcShare; }));
+    ASSERT_TRUE(Eventually([&] { return Reserved() > kGrpcShare; }, kPatience));
     EXPECT_EQ(Reserved(), kGrpcShare + kFixedOneStyle);
 
     VideoCall second = CallVideo(stub_.get(), OneStyle(), movie);
@@ -199,14 +196,14 @@ TEST_F(VideoMemoryBudgetTest, ASecondMovieIsRefusedWhileTheFirstRuns) {
     }
     EXPECT_EQ(first->Finish().error_code(), grpc::StatusCode::CANCELLED);
   }
-  ASSERT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }))
+  ASSERT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }, kPatience))
       << Reserved();
 
   VideoCall alone = CallVideo(stub_.get(), OneStyle(), movie);
   EXPECT_TRUE(alone.status.ok()) << alone.status.error_message();
   EXPECT_TRUE(alone.summary);
   EXPECT_GT(alone.output_bytes, 0);
-  EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }))
+  EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }, kPatience))
       << Reserved();
 }
 
@@ -219,7 +216,7 @@ TEST_F(VideoMemoryBudgetTest, AnAnnouncedSmallUploadIsChargedItsSize) {
   *request.mutable_job() = OneStyle();
   request.mutable_job()->set_input_size(1000);
   ASSERT_TRUE(stream->Write(request));
-  ASSERT_TRUE(Eventually([&] { return Reserved() > kGrpcShare; }));
+  ASSERT_TRUE(Eventually([&] { return Reserved() > kGrpcShare; }, kPatience));
   // One spool block of 1 MiB instead of 12 MiB.
   EXPECT_EQ(Reserved(), kGrpcShare + kFixedOneStyle - 11 * kMiB);
   context.TryCancel();
@@ -227,7 +224,7 @@ TEST_F(VideoMemoryBudgetTest, AnAnnouncedSmallUploadIsChargedItsSize) {
   while (stream->Read(&response)) {
   }
   stream->Finish();
-  EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }))
+  EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }, kPatience))
       << Reserved();
 }
 
@@ -247,7 +244,7 @@ TEST_F(VideoMemoryBudgetTest, FramesThatDoNotFitAreRefusedAfterTheProbe) {
   EXPECT_THAT(call.status.error_message(), HasSubstr("2 encoders"));
   EXPECT_THAT(call.status.error_message(), HasSubstr("320x240 video job"));
   EXPECT_THAT(call.status.error_message(), HasSubstr("max_side"));
-  EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }))
+  EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }, kPatience))
       << Reserved();
 
   // As the hint says: downscaled, with one style, it fits.
@@ -256,7 +253,7 @@ TEST_F(VideoMemoryBudgetTest, FramesThatDoNotFitAreRefusedAfterTheProbe) {
   call = CallVideo(stub_.get(), job, Bytes("large.mp4"));
   EXPECT_TRUE(call.status.ok()) << call.status.error_message();
   EXPECT_TRUE(call.summary);
-  EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }))
+  EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }, kPatience))
       << Reserved();
 }
 

@@ -16,6 +16,7 @@
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
 #include "server/service/testing/copy_model.h"
+#include "server/service/testing/eventually.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
 extern "C" {
@@ -26,15 +27,7 @@ namespace stylizer {
 namespace {
 
 namespace movies = media::testing;
-
-bool Eventually(const std::function<bool()>& condition) {
-  const absl::Time end = absl::Now() + absl::Seconds(30);
-  while (!condition()) {
-    if (absl::Now() > end) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
+using ::stylizer::testing::Eventually;
 
 class VideoIdleTest : public ::testing::Test {
  protected:
