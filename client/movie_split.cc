@@ -535,11 +535,10 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   }
   AVDictionary* options = nullptr;
   if (!matroska) {
-    // The server's own fragmented MP4 flags (server/media/movie_writer.cc):
-    // with delay_moov the edit list knows the first packet, so a B-frame
-    // source starts at the same time as in an unsplit output.
-    av_dict_set(&options, "movflags",
-                "frag_keyframe+empty_moov+delay_moov+default_base_moof", 0);
+    // The server's own fragmented MP4 flags: with delay_moov the edit list
+    // knows the first packet, so a B-frame source starts at the same time as
+    // in an unsplit output.
+    av_dict_set(&options, "movflags", media::kServerMp4Flags, 0);
   }
   ret = avformat_write_header(out.get(), &options);
   av_dict_free(&options);

@@ -46,8 +46,7 @@ bool MuxerTakesAudio(bool matroska, const AVCodecParameters& parameters) {
                                           : 48000};
     AVDictionary* options = nullptr;
     if (!matroska) {
-      av_dict_set(&options, "movflags",
-                  "frag_keyframe+empty_moov+delay_moov+default_base_moof", 0);
+      av_dict_set(&options, "movflags", kServerMp4Flags, 0);
     }
     taken = avformat_write_header(out, &options) >= 0;
     av_dict_free(&options);

@@ -1,6 +1,7 @@
 // Which input sound the server copies into its output movies as it is: the
 // rule the writer follows (movie_writer.cc) and the CLI's `--split` predicts
-// (client/movie_split.cc), kept in one place so the two cannot drift apart.
+// (client/movie_split.cc), and the MP4 muxer flags both write with, kept in
+// one place so the two cannot drift apart.
 #ifndef STYLIZER_SERVER_MEDIA_AUDIO_COPY_RULE_H_
 #define STYLIZER_SERVER_MEDIA_AUDIO_COPY_RULE_H_
 
@@ -13,6 +14,13 @@ extern "C" {
 
 namespace stylizer {
 namespace media {
+
+// The `movflags` of the server's fragmented MP4 outputs, which the CLI's
+// `--split` join writes too, and with which MuxerTakesAudio asks the muxer.
+// delay_moov: the (empty) moov waits for the first fragment, so that its
+// edit lists can say where each track starts.
+inline constexpr char kServerMp4Flags[] =
+    "frag_keyframe+empty_moov+delay_moov+default_base_moof";
 
 // Whether sound in `codec` goes into a Matroska (`matroska`) or MP4 output
 // without re-encoding. MP4 gets only the codecs common players read from MP4

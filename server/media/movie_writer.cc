@@ -208,8 +208,7 @@ absl::Status MovieWriter::Init() {
     // lists can say where each track starts: transcoded AAC begins with
     // priming samples before the video, and without them the muxer would
     // stretch the first video frame by that much.
-    av_dict_set(&mux_options.dict, "movflags",
-                "frag_keyframe+empty_moov+delay_moov+default_base_moof", 0);
+    av_dict_set(&mux_options.dict, "movflags", kServerMp4Flags, 0);
   }
   ret = avformat_write_header(format_.get(), &mux_options.dict);
   if (ret < 0) {
