@@ -67,7 +67,9 @@ since() { "$python" -c 'import sys, time; print(f"{time.time() - float(sys.argv[
 {
   echo "== date"; date -u
   echo "== nvidia-smi"; nvidia-smi 2>&1 || echo "(no nvidia-smi)"
-  echo "== glibc"; ldd --version 2>&1 | head -n 1
+  # sed, not head: head stops reading after the line, and under pipefail
+  # the SIGPIPE that ends ldd (a script writing line by line) ended the run.
+  echo "== glibc"; ldd --version 2>&1 | sed -n 1p
   echo "== CPU"; nproc; grep -m1 "model name" /proc/cpuinfo || true
   echo "== python torch"
   [[ -n $python ]] && "$python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpus", torch.cuda.device_count())' 2>&1 || echo "(no python torch)"
@@ -109,7 +111,8 @@ if [[ ! -d $libdir ]]; then
   tar -C "$work" -xJf "$bundle/lib.tar.xz"
 fi
 export LD_LIBRARY_PATH="$libdir:$torch_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-if ldd "$bin/stylizer-server" 2>&1 | grep -q "GLIBCXX.*not found"; then
+# grep without -q reads all of ldd's output (see sed above).
+if ldd "$bin/stylizer-server" 2>&1 | grep "GLIBCXX.*not found" >/dev/null; then
   export LD_LIBRARY_PATH="$libdir/compat:$LD_LIBRARY_PATH"
   echo "== using the bundle's libstdc++ (this machine's is older)" >>"$out/env.txt"
 fi
