@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -225,15 +226,17 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   PacketPtr p(av_packet_alloc());
   if (p == nullptr) return absl::ResourceExhaustedError("out of memory");
   int64_t first = AV_NOPTS_VALUE, end = AV_NOPTS_VALUE;
+  // Times in decode order, and the positions of the keyframes among them.
+  std::vector<int64_t> times;
+  std::vector<size_t> keys;
   while (true) {
     auto more = NextPacket(f, v, p.get());
     if (!more.ok()) return more.status();
     if (!*more) break;
     const int64_t t = PacketTime(*p);
     if (t != AV_NOPTS_VALUE) {
-      if (p->flags & AV_PKT_FLAG_KEY) {
-        probe.keyframes.push_back(Seconds(t, video->time_base));
-      }
+      if (p->flags & AV_PKT_FLAG_KEY) keys.push_back(times.size());
+      times.push_back(t);
       if (first == AV_NOPTS_VALUE || t < first) first = t;
       const int64_t e = t + std::max<int64_t>(p->duration, 0);
       if (end == AV_NOPTS_VALUE || e > end) end = e;
@@ -242,6 +245,22 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   }
   if (first != AV_NOPTS_VALUE) {
     probe.duration_seconds = Seconds(end - first, video->time_base);
+  }
+  // A keyframe that opens its GOP (x264's open-gop, MPEG-2's default, HEVC's
+  // CRA) is followed in decode order by frames shown before it, which refer
+  // to the GOP before: a segment starting there would decode without them.
+  // Only the first keyframe (the start, not a cut) and closed ones are kept.
+  std::vector<int64_t> later_min(times.size() + 1, INT64_MAX);
+  for (size_t i = times.size(); i-- > 0;) {
+    later_min[i] = std::min(later_min[i + 1], times[i]);
+  }
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const size_t i = keys[k];
+    if (k > 0 && later_min[i + 1] < times[i]) {
+      ++probe.open_keyframes;
+      continue;
+    }
+    probe.keyframes.push_back(Seconds(times[i], video->time_base));
   }
   return probe;
 }

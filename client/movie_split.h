@@ -19,8 +19,13 @@ namespace stylizer::client {
 
 // What splitting needs to know about a source movie.
 struct SplitProbe {
-  // Presentation times (seconds) of the video keyframes, in file order.
+  // Presentation times (seconds) of the video keyframes where a segment can
+  // start, in file order: the first keyframe, then each keyframe that no
+  // later frame in decode order shows before (a closed GOP's).
   std::vector<double> keyframes;
+  // Keyframes after the first left out because they open their GOP: frames
+  // after them in decode order show before them and need the GOP before.
+  int open_keyframes = 0;
   // Length of the video in seconds (0 if unknown).
   double duration_seconds = 0;
   // Why the movie cannot be split at all ("" = it can), e.g. a codec that no

@@ -127,6 +127,29 @@ TEST_F(MovieSplitTest, ProbeKnowsTheMuxerRefusesLowRateMp3InMp4) {
   EXPECT_EQ(probe->audio_not_copyable_mkv, "");
 }
 
+// x264's open GOPs with a fixed B-frame pattern and a keyframe every 8
+// frames: each keyframe after the first is shown after a frame that follows
+// it in decode order and refers to the GOP before, except one forced IDR
+// frame at 3 s. Cutting at an open keyframe loses such frames (the server
+// cannot decode them); only the IDR frame is a cut.
+TEST_F(MovieSplitTest, ProbeLeavesOutKeyframesThatOpenTheirGop) {
+  const std::string cmd = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+      "testsrc2=s=96x64:r=10:d=6 -c:v libx264 -x264-params "
+      "open-gop=1:keyint=8:min-keyint=8:bframes=2:b-adapt=0:scenecut=0 "
+      "-force_key_frames \"expr:eq(n,30)\" -forced-idr 1 -pix_fmt yuv420p ",
+      Path("open_gop.mp4"));
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto probe = ProbeForSplit(Path("open_gop.mp4"));
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  ASSERT_EQ(probe->keyframes.size(), 2u);
+  EXPECT_NEAR(probe->keyframes[0], 0, 1e-6);
+  EXPECT_NEAR(probe->keyframes[1], 3, 1e-6);
+  EXPECT_EQ(probe->open_keyframes, 6);
+  EXPECT_EQ(ChooseCuts(probe->keyframes, probe->duration_seconds, 3, 0),
+            std::vector<double>{3.0});
+}
+
 TEST_F(MovieSplitTest, CutAndJoinedAgainIsTheSource) {
   const std::string source = Path("vfr.mp4");
   auto probe = ProbeForSplit(source);

@@ -218,7 +218,12 @@ absl::StatusOr<SplitPlan> PlanSplit(const std::string& input,
   plan.cuts = ChooseCuts(probe->keyframes, probe->duration_seconds, wanted,
                          min_seconds);
   if (plan.cuts.empty()) {
-    if (probe->keyframes.size() <= 1) {
+    if (probe->keyframes.size() <= 1 && probe->open_keyframes > 0) {
+      plan.note =
+          "not split: every keyframe after the first opens its GOP (frames "
+          "after it in decode order show before it), so a cut there would "
+          "lose frames";
+    } else if (probe->keyframes.size() <= 1) {
       plan.note = "not split: the movie has a single keyframe";
     } else if (automatic) {
       plan.note = absl::StrFormat(
@@ -231,8 +236,12 @@ absl::StatusOr<SplitPlan> PlanSplit(const std::string& input,
   } else if (static_cast<int>(plan.cuts.size()) + 1 < wanted) {
     plan.note = absl::StrFormat(
         "split into %d segments, not %d (the movie's keyframes%s allow no "
-        "more)",
-        plan.cuts.size() + 1, wanted, automatic ? " and length" : "");
+        "more%s)",
+        plan.cuts.size() + 1, wanted, automatic ? " and length" : "",
+        probe->open_keyframes > 0
+            ? absl::StrFormat("; %d open a GOP and cannot be cut at",
+                              probe->open_keyframes)
+            : "");
   }
   return plan;
 }

@@ -373,6 +373,33 @@ class ScaleTest(unittest.TestCase):
             check=True, capture_output=True, text=True).stdout.strip()
         self.assertEqual(frames, "80")
 
+    def test_open_gop_movie_is_cut_only_where_a_gop_closes(self):
+        # x264's open GOPs with a fixed B-frame pattern: each keyframe but
+        # one (a forced IDR frame at 10 s) is followed in decode order by a
+        # frame shown before it that needs the GOP before. Cuts there used
+        # to lose those frames (198 of 200 came back).
+        movie = os.path.join(self.tmp, "open_gop.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=128x72:r=10:d=20",
+               "-c:v", "libx264", "-x264-params",
+               "open-gop=1:keyint=20:min-keyint=20:bframes=2:b-adapt=0:"
+               "scenecut=0", "-force_key_frames", "expr:eq(n,100)",
+               "-forced-idr", "1", "-pix_fmt", "yuv420p", movie)
+        outputs = {}
+        for split in ("1", "3"):
+            out = os.path.join(self.tmp, f"open_gop_split{split}")
+            r = cli("video", movie, "--styles=klimt", f"--out={out}",
+                    f"--split={split}", server=self.target())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            outputs[split] = structure(os.path.join(out,
+                                                    "open_gop.klimt.mp4"))
+        self.assertIn("split into 2 segments, not 3", r.stderr)
+        self.assertIn("open a GOP", r.stderr)
+        want, got = outputs["1"], outputs["3"]
+        self.assertEqual(want["streams"][0]["nb_read_frames"], "200")
+        self.assertEqual(got["streams"], want["streams"])
+        self.assertEqual(got["format"], want["format"])
+        self.assertEqual(got["packets"], want["packets"])
+
     def test_short_movie_is_not_split(self):
         short = os.path.join(self.tmp, "short.mp4")
         ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=1", "-c:v",
