@@ -84,13 +84,16 @@ class SplitProgress {
     state_[k].done = done;
     if (estimate > 0) state_[k].estimate = estimate;
     state_[k].fps = fps;
-    uint64_t total_done = 0;
-    double total_fps = 0;
-    for (const auto& s : state_) {
-      total_done += s.done;
-      total_fps += s.fps;
-    }
-    progress_->OnFrames(total_done, EstimateLocked(), total_fps);
+    ReportFramesLocked();
+  }
+  // Segment k's summary: its rate no longer counts in the current one.
+  void Finished(size_t k, uint64_t frames) {
+    if (progress_ == nullptr) return;
+    absl::MutexLock lock(&mu_);
+    state_[k].done = state_[k].estimate = frames;
+    state_[k].fps = 0;
+    state_[k].finished = true;
+    ReportFramesLocked();
   }
   void Bytes(uint64_t bytes) {
     if (progress_ != nullptr) progress_->OnOutputBytes(bytes);
@@ -108,7 +111,24 @@ class SplitProgress {
   struct Segment {
     uint64_t sent = 0, done = 0, estimate = 0;
     double fps = 0;
+    bool finished = false;
   };
+  // The rate is the sum of the running segments' rates; once every segment
+  // has finished, the whole job's (frames over the time since the start),
+  // so the last line does not read 0 fps.
+  void ReportFramesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    uint64_t total_done = 0;
+    double total_fps = 0;
+    bool all_finished = true;
+    for (const auto& s : state_) {
+      total_done += s.done;
+      total_fps += s.fps;
+      all_finished = all_finished && s.finished;
+    }
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start_);
+    if (all_finished && seconds > 0) total_fps = total_done / seconds;
+    progress_->OnFrames(total_done, EstimateLocked(), total_fps);
+  }
   uint64_t EstimateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     uint64_t total = 0;
     for (const auto& s : state_) total += s.estimate;
@@ -118,6 +138,7 @@ class SplitProgress {
   ProgressReporter* const progress_;
   const int outputs_;
   const uint64_t upload_total_;
+  const absl::Time start_ = absl::Now();
   absl::Mutex mu_;
   std::vector<Segment> state_ ABSL_GUARDED_BY(mu_);
 };
@@ -145,7 +166,7 @@ class SegmentObserver : public VideoObserver {
   }
   absl::Status OnSummary(const stylizer::v1::JobSummary& s) override {
     for (const auto& o : s.outputs()) frames_ = std::max(frames_, o.frames());
-    progress_->Frames(k_, frames_, frames_, 0);
+    progress_->Finished(k_, frames_);
     return files_->OnSummary(s);
   }
 

@@ -286,6 +286,15 @@ class ScaleTest(unittest.TestCase):
         self.assertIn("split into 3 segments", r.stderr)
         self.assertEqual(len(re.findall(r"^segment \d/3: \d+ frames from ",
                                         r.stderr, re.M)), 3, r.stderr)
+        # The last progress line gives the whole job's rate (it used to
+        # read "0 fps, ETA ?": finished segments count 0 in the current
+        # rate).
+        last = re.findall(r"^progress: .*$", r.stderr, re.M)[-1]
+        rate = re.search(r"frames (\d+) of ~(\d+), ([\d.]+) fps, ETA 0:00",
+                         last)
+        self.assertIsNotNone(rate, last)
+        self.assertEqual(rate.group(1), rate.group(2), last)
+        self.assertGreater(float(rate.group(3)), 0, last)
         self.assertEqual(os.listdir(tmpdir), [])
         self.assert_matches_unsplit(out)
         got = [r.calls("StylizeVideo") - b
