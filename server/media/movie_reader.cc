@@ -283,12 +283,6 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   ret = av_find_best_stream(format_.get(), AVMEDIA_TYPE_AUDIO, -1, video_index_,
                             nullptr, 0);
   audio_index_ = ret >= 0 ? ret : -1;
-  for (unsigned i = 0; i < format_->nb_streams; ++i) {
-    if (static_cast<int>(i) != video_index_ &&
-        static_cast<int>(i) != audio_index_) {
-      format_->streams[i]->discard = AVDISCARD_ALL;
-    }
-  }
 
   const AVCodecParameters* par = video->codecpar;
   if (par->width <= 0 || par->height <= 0) {
@@ -343,6 +337,17 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
     }
     declared_end_is_container_ = true;
   }
+  // Streams not used are not read, except where the declared end is the
+  // container's: it may be theirs (subtitles past the last frame), so their
+  // packets' ends are followed (and then dropped).
+  if (!declared_end_is_container_) {
+    for (unsigned i = 0; i < format_->nb_streams; ++i) {
+      if (static_cast<int>(i) != video_index_ &&
+          static_cast<int>(i) != audio_index_) {
+        format_->streams[i]->discard = AVDISCARD_ALL;
+      }
+    }
+  }
   if (declared_end_ > start) info_.duration_seconds = declared_end_ - start;
   index_frames_ = IndexedFrames(format_.get(), video);
   info_.frames_estimate =
@@ -382,6 +387,8 @@ void MovieReader::LearnAdtsConfig(AVStream* audio) {
     }
     if (is_audio || packet->stream_index == video_index_) {
       read_ahead_.push_back(std::move(packet));
+    } else {
+      NoteOtherStreamPacket(*packet);
     }
     if (!is_audio) continue;
     if (!(*filter)->Convert(copy.get()).ok()) return;
@@ -396,6 +403,16 @@ void MovieReader::LearnAdtsConfig(AVStream* audio) {
     audio->codecpar->extradata_size = static_cast<int>(config.size());
     return;
   }
+}
+
+void MovieReader::NoteOtherStreamPacket(const AVPacket& packet) {
+  if (packet.pts == AV_NOPTS_VALUE || packet.stream_index < 0 ||
+      packet.stream_index >= static_cast<int>(format_->nb_streams)) {
+    return;
+  }
+  other_end_ = std::max(
+      other_end_, (packet.pts + std::max<int64_t>(packet.duration, 0)) *
+                      av_q2d(format_->streams[packet.stream_index]->time_base));
 }
 
 int MovieReader::ReadPacket(AVPacket* packet) {
@@ -419,7 +436,9 @@ absl::Status MovieReader::CheckComplete() const {
     double reached =
         last_end_pts_ * av_q2d(format_->streams[video_index_]->time_base);
     // The container's end may be the audio's (audio outlasting the video).
-    if (declared_end_is_container_) reached = std::max(reached, audio_end_);
+    if (declared_end_is_container_) {
+      reached = std::max({reached, audio_end_, other_end_});
+    }
     double missing = declared_end_ - reached;
     if (missing > std::max(1.0, 0.05 * info_.duration_seconds)) {
       return absl::InvalidArgumentError(
@@ -509,6 +528,7 @@ absl::StatusOr<MovieReader::Item> MovieReader::Next() {
       item.packet = std::exchange(packet_, MakePacket());
       return item;
     }
+    NoteOtherStreamPacket(*packet_);
     av_packet_unref(packet_.get());
   }
 }

@@ -94,6 +94,9 @@ class MovieReader {
   void LearnAdtsConfig(AVStream* audio);
   // av_read_frame, after the packets LearnAdtsConfig read ahead.
   int ReadPacket(AVPacket* packet);
+  // A packet of a stream that is neither the video nor the audio: where it
+  // ends counts towards the container's declared end.
+  void NoteOtherStreamPacket(const AVPacket& packet);
 
   std::unique_ptr<SpoolIo> io_;
   AvInputPtr format_;
@@ -108,6 +111,9 @@ class MovieReader {
   int64_t decode_errors_ = 0;
   int64_t last_end_pts_ = AV_NOPTS_VALUE;  // of the video frames
   double audio_end_ = 0;  // seconds: the end of the last audio packet
+  // Seconds: the latest end of a packet of another stream (only read where
+  // declared_end_is_container_).
+  double other_end_ = 0;
   // What the input declares: the video frames its index lists to be shown
   // (0 if unknown), and where, in seconds on its timestamps' clock, the
   // video ends (when info_.duration_seconds > 0); or, with

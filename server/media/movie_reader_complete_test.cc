@@ -1,8 +1,9 @@
 // What MovieReader takes for a whole movie: ordinary files whose index or
 // header declares more than they show (MP4 trimmed by an edit list,
-// Matroska whose audio outlasts the video or whose timestamps start late)
-// read to the end, while files really cut off are still refused as
+// Matroska whose audio or subtitles outlast the video or whose timestamps
+// start late) read to the end, while files really cut off are still refused as
 // truncated; cover art is not a movie. Movies are made with the ffmpeg tool.
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -169,6 +170,31 @@ TEST_F(MovieReaderCompleteTest, MatroskaWithAudioLongerThanTheVideoIsComplete) {
   ReadResult read = Read("long_audio.mkv");
   EXPECT_TRUE(read.status.ok()) << read.status;
   EXPECT_EQ(read.frames, 150);
+}
+
+// Matroska's duration is where its longest stream ends: here a subtitle
+// shown from 6 to 8 s, past the 5 s of video and sound. Such movies were
+// refused as truncated ("declares 8 s of video but only 5 s could be read").
+TEST_F(MovieReaderCompleteTest, MatroskaWithSubtitlesPastTheVideoIsComplete) {
+  const std::string srt = Path("late.srt");
+  {
+    std::ofstream out(srt);
+    out << "1\n00:00:01,000 --> 00:00:02,000\nhello\n\n"
+           "2\n00:00:06,000 --> 00:00:08,000\nthe end\n";
+  }
+  ASSERT_NO_FATAL_FAILURE(Make(
+      "late_subtitles.mkv",
+      absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=30:duration=5 "
+                   "-f lavfi -i sine=frequency=440:duration=5 -i ", srt,
+                   " -map 0 -map 1 -map 2 ", kX264, "-c:a libopus -c:s srt")));
+  ReadResult read = Read("late_subtitles.mkv");
+  EXPECT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.frames, 150);
+  // Cut at two thirds it is still truncated: the subtitles end there too.
+  std::string bytes = Bytes("late_subtitles.mkv");
+  ReadResult cut = ReadBytes(bytes.substr(0, bytes.size() * 2 / 3));
+  EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
+      << cut.status;
 }
 
 TEST_F(MovieReaderCompleteTest, LateTimestampsAreComplete) {
