@@ -32,6 +32,11 @@ ff $src -f lavfi -i sine=frequency=660:sample_rate=22050:duration=0.6 -ac 1 \
 cat "$tmp/a.ts" "$tmp/b.ts" >"$dir/mp2_layout_change.ts"
 ff $src $tone -c:v libx264 -preset ultrafast -c:a aac -b:a 16k -shortest -f mpegts "$dir/adts_aac.ts"
 ff $src $tone -c:v libx264 -preset ultrafast -c:a pcm_s16le -shortest "$dir/pcm.mov"
+# Matroska with a subtitle track that ends after the video (the reader
+# follows the unused streams' packets where the container declares the end).
+printf '1\n00:00:00,100 --> 00:00:01,500\nhi\n' >"$tmp/late.srt"
+ff $src $tone -i "$tmp/late.srt" -map 0 -map 1 -map 2 -c:v libx264 \
+  -preset ultrafast -c:a libopus -b:a 8k -c:s srt "$dir/subtitles.mkv"
 for f in mp2_layout_change.ts adts_aac.ts h264_aac.mp4; do
   cp "$dir/$f" "$dir/plus1_$f"
   printf '\0' >>"$dir/plus1_$f"
