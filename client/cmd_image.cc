@@ -94,6 +94,7 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   if (!styles.ok()) return styles.status();
   auto plan = PlanOutputs(input, *styles);
   if (!plan.ok()) return plan.status();
+  if (absl::Status s = CheckOutputTargets(plan->paths); !s.ok()) return s;
 
   stylizer::v1::StylizeImageRequest request;
   request.mutable_image()->set_encoded(*std::move(data));

@@ -156,6 +156,14 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     *job.add_styles() = s.style;
     labels.push_back(s.label);
   }
+  // A directory where an output goes, say, would fail the job only once all
+  // its work is done.
+  std::vector<std::string> targets;
+  for (const std::string& label : labels) {
+    targets.push_back(OutputPath(out, FileStem(input), label, ext));
+  }
+  if (!sheet.empty()) targets.push_back(sheet);
+  if (absl::Status s = CheckOutputTargets(targets); !s.ok()) return s;
   job.set_container(*container);
   job.set_crf(crf);
   job.set_max_side(max_side);

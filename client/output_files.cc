@@ -62,6 +62,34 @@ absl::Status EnsureDirectory(const std::string& dir) {
   return absl::OkStatus();
 }
 
+absl::Status CheckOutputTargets(const std::vector<std::string>& paths) {
+  std::error_code ec;
+  for (const std::string& path : paths) {
+    if (fs::is_directory(path, ec)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " is a directory, so no output can be written there; move it "
+                "or give another --out"));
+    }
+    // The nearest ancestor that exists must be a directory we may write to.
+    fs::path dir = fs::path(path).parent_path();
+    if (dir.empty()) dir = ".";
+    while (!fs::exists(dir, ec) && dir.has_parent_path() &&
+           dir.parent_path() != dir) {
+      dir = dir.parent_path();
+    }
+    if (!fs::exists(dir, ec)) dir = ".";
+    if (!fs::is_directory(dir, ec)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir.string(), " is not a directory, so ", path,
+          " cannot be written; give another --out"));
+    }
+    if (access(dir.c_str(), W_OK | X_OK) != 0) {
+      return ErrnoStatus("cannot write into", dir.string(), errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -26,6 +27,13 @@ std::string OutputPath(absl::string_view dir, absl::string_view stem,
 
 // Creates `dir` and its parents if missing; error if it exists as a non-directory.
 absl::Status EnsureDirectory(const std::string& dir);
+
+// Checks, before any work is done for them, that files can be put at
+// `paths`: none is a directory, and each one's directory is a directory this
+// process may write into, or can be made (its nearest existing ancestor is).
+// FailedPrecondition naming the path otherwise (PermissionDenied where
+// writing is not allowed). Output files replace regular files.
+absl::Status CheckOutputTargets(const std::vector<std::string>& paths);
 
 // Reads a whole file. NotFound for a missing file, InvalidArgument for a
 // directory, the OS error text otherwise.

@@ -94,5 +94,28 @@ TEST_F(OutputFilesTest, Errors) {
   EXPECT_FALSE(EnsureDirectory((dir_ / "file").string()).ok());
 }
 
+TEST_F(OutputFilesTest, CheckOutputTargets) {
+  const std::string ok = (dir_ / "a.klimt.mp4").string();
+  const std::string deep = (dir_ / "new/deeper/a.klimt.mp4").string();
+  ASSERT_TRUE(AtomicFile::WriteWhole(ok, "old").ok());
+  // A regular file is replaced; missing directories are made later.
+  EXPECT_TRUE(CheckOutputTargets({ok, deep}).ok());
+  EXPECT_FALSE(fs::exists(dir_ / "new"));  // checking makes nothing
+  EXPECT_TRUE(CheckOutputTargets({"relative-and-missing/a.png"}).ok());
+
+  fs::create_directories(dir_ / "a.mosaic.mp4");
+  absl::Status s =
+      CheckOutputTargets({ok, (dir_ / "a.mosaic.mp4").string()});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("a.mosaic.mp4 is a directory"));
+
+  ASSERT_TRUE(AtomicFile::WriteWhole((dir_ / "plain").string(), "f").ok());
+  s = CheckOutputTargets({(dir_ / "plain/sub/a.png").string()});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("plain is not a directory"));
+}
+
 }  // namespace
 }  // namespace stylizer::client

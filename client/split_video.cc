@@ -391,6 +391,11 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
     }
   }
 
+  std::vector<std::string> targets;
+  for (const std::string& label : job.labels) {
+    targets.push_back(OutputPath(job.out_dir, job.stem, label, job.ext));
+  }
+  if (absl::Status s = CheckOutputTargets(targets); !s.ok()) return s;
   const bool made_dir = !fs::exists(job.out_dir, ec);
   if (absl::Status s = EnsureDirectory(job.out_dir); !s.ok()) return s;
   std::vector<std::string> done;

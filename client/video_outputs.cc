@@ -78,6 +78,11 @@ absl::Status VideoOutputs::Commit() {
           " bytes arrived, the server wrote ", out.bytes()));
     }
   }
+  // Checked again before the first rename, so that a directory made at an
+  // output's path during the job fails it before any output is in place.
+  std::vector<std::string> finals;
+  for (const auto& [index, file] : files_) finals.push_back(file->final_path());
+  if (absl::Status s = CheckOutputTargets(finals); !s.ok()) return s;
   for (auto& [index, file] : files_) {
     if (absl::Status s = file->Commit(); !s.ok()) return s;
   }

@@ -266,6 +266,33 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual(max(v["width"], v["height"]), 48)
         self.assertIsNone(stream(info, "audio"))
 
+    def test_video_output_that_is_a_directory_fails_before_any_work(self):
+        # It used to fail only at the rename, after the whole job, leaving
+        # the outputs renamed before it in place.
+        out = self.out_dir("taken")
+        os.makedirs(os.path.join(out, "clip.picasso.mp4"))
+        r = self.cli("video", self.movie, "--styles=klimt,picasso",
+                     f"--out={out}")
+        self.assert_failed_cleanly(r, 1, "clip.picasso.mp4 is a directory")
+        self.assertNotIn("progress:", r.stderr)  # nothing was uploaded
+        self.assertEqual(os.listdir(out), ["clip.picasso.mp4"])
+        # The same for a contact sheet under a file.
+        blocker = os.path.join(out, "file")
+        with open(blocker, "w") as f:
+            f.write("x")
+        r = self.cli("video", self.movie, "--styles=klimt", f"--out={out}",
+                     f"--contact_sheet={blocker}/sheet.png")
+        self.assert_failed_cleanly(r, 1, "is not a directory")
+        self.assertEqual(sorted(os.listdir(out)), ["clip.picasso.mp4", "file"])
+
+    def test_image_output_that_is_a_directory_fails_before_the_call(self):
+        out = self.out_dir("taken")
+        os.makedirs(os.path.join(out, "photo.picasso.png"))
+        r = self.cli("image", self.png, "--styles=klimt,picasso",
+                     f"--out={out}")
+        self.assert_failed_cleanly(r, 1, "photo.picasso.png is a directory")
+        self.assertEqual(os.listdir(out), ["photo.picasso.png"])
+
     def test_video_non_video_input(self):
         out = self.out_dir("x")
         r = self.cli("video", self.text, f"--out={out}")
