@@ -42,8 +42,8 @@ absl::StatusOr<std::vector<float>> BlendRow(const v1::StyleBlend& blend,
     const float w = blend.weights().empty() ? 1.0f : blend.weights(i);
     if (!std::isfinite(w) || w < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("styles[", position, "]: blend weight ", i, " is ", w,
-                       "; weights must be finite and non-negative"));
+          absl::StrCat("styles[", position, "]: blend.weights[", i, "] is ",
+                       w, "; weights must be finite and non-negative"));
     }
     sums[index] += w;
     sum += w;

@@ -83,8 +83,8 @@ TEST(ResolveStylesTest, RefusesBadStyles) {
       {Blend({}, {}), "no indices"},
       {Blend({0, 1}, {1}), "2 indices but 1 weights"},
       {Blend({0, 9}, {1, 1}), "blend index 9 is out of range"},
-      {Blend({0, 1}, {1, -1}), "finite and non-negative"},
-      {Blend({0, 1}, {1, nan}), "finite and non-negative"},
+      {Blend({0, 1}, {1, -1}), "blend.weights[1] is -1; weights must be finite"},
+      {Blend({0, 1}, {1, nan}), "blend.weights[1] is nan; weights must be finite"},
       {Blend({0, 1}, {0, 0}), "all zero"},
   };
   for (const Case& c : cases) {
