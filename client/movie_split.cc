@@ -18,6 +18,7 @@ extern "C" {
 
 #include "absl/strings/str_cat.h"
 #include "client/output_files.h"
+#include "server/media/aac_adts.h"
 #include "server/media/audio_copy_rule.h"
 
 namespace stylizer::client {
@@ -194,6 +195,33 @@ std::vector<int64_t> OneEncoderDecodeTimes(
   return {};
 }
 
+// AAC in ADTS form (MPEG-TS, raw .aac) carries its configuration in each
+// packet's header; MP4 and Matroska want it once, as the stream's extradata,
+// and bare packets. The configuration as the server takes it: from the first
+// audio packets. NotFound if none of them reveals it (the server then
+// transcodes the sound).
+absl::StatusOr<std::string> AdtsConfig(const std::string& source,
+                                       int audio) {
+  auto input = OpenInput(source);
+  if (!input.ok()) return input.status();
+  const AVStream* st = (*input)->streams[audio];
+  auto filter = media::AdtsToAsc::Create(*st->codecpar, st->time_base);
+  if (!filter.ok()) return filter.status();
+  PacketPtr p(av_packet_alloc());
+  if (p == nullptr) return absl::ResourceExhaustedError("out of memory");
+  constexpr int kMaxPackets = 64;
+  for (int i = 0; i < kMaxPackets; ++i) {
+    auto more = NextPacket(input->get(), audio, p.get());
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    absl::Status s = (*filter)->Convert(p.get());
+    av_packet_unref(p.get());
+    if (!s.ok()) return s;
+    if (!(*filter)->config().empty()) return (*filter)->config();
+  }
+  return absl::NotFoundError("no AAC configuration in the first packets");
+}
+
 }  // namespace
 
 absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
@@ -221,6 +249,9 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
     av_log_set_level(AV_LOG_FATAL);
     if (!media::CopiesAudio(false, sound)) probe.audio_not_copyable_mp4 = why;
     if (!media::CopiesAudio(true, sound)) probe.audio_not_copyable_mkv = why;
+    if (media::IsAdtsAac(sound) && !AdtsConfig(path, a).ok()) {
+      probe.audio_not_copyable_mp4 = probe.audio_not_copyable_mkv = why;
+    }
     av_log_set_level(level);
   }
   PacketPtr p(av_packet_alloc());
@@ -542,6 +573,7 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     out_video->sample_aspect_ratio = in->sample_aspect_ratio;
   }
   AVStream* out_audio = nullptr;
+  std::unique_ptr<media::AdtsToAsc> adts;  // for ADTS AAC sound
   if (src_audio >= 0) {
     const AVStream* in = src->streams[src_audio];
     out_audio = avformat_new_stream(out.get(), nullptr);
@@ -551,6 +583,21 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     if (ret < 0) return AvError("copying the sound's parameters", ret);
     out_audio->codecpar->codec_tag = 0;
     out_audio->time_base = in->time_base;
+    if (media::IsAdtsAac(*in->codecpar)) {
+      auto config = AdtsConfig(source, src_audio);
+      if (!config.ok()) return config.status();
+      auto filter = media::AdtsToAsc::Create(*in->codecpar, in->time_base);
+      if (!filter.ok()) return filter.status();
+      adts = *std::move(filter);
+      auto* extradata = static_cast<uint8_t*>(
+          av_mallocz(config->size() + AV_INPUT_BUFFER_PADDING_SIZE));
+      if (extradata == nullptr) {
+        return absl::ResourceExhaustedError("out of memory");
+      }
+      std::memcpy(extradata, config->data(), config->size());
+      out_audio->codecpar->extradata = extradata;
+      out_audio->codecpar->extradata_size = static_cast<int>(config->size());
+    }
   }
   AVDictionary* options = nullptr;
   if (!matroska) {
@@ -679,8 +726,11 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
       av_packet_unref(vp.get());
       if (s.ok()) s = next_video();
     } else {
-      s = WritePacket(out.get(), ap.get(), src->streams[src_audio]->time_base,
-                      out_audio);
+      if (adts != nullptr) s = adts->Convert(ap.get());
+      if (s.ok()) {
+        s = WritePacket(out.get(), ap.get(),
+                        src->streams[src_audio]->time_base, out_audio);
+      }
       av_packet_unref(ap.get());
       if (s.ok()) s = next_audio();
     }

@@ -382,6 +382,30 @@ class ScaleTest(unittest.TestCase):
             check=True, capture_output=True, text=True).stdout.strip()
         self.assertEqual(frames, "80")
 
+    def test_mpegts_movie_with_aac_splits(self):
+        # MPEG-TS carries AAC in ADTS form: the join copied it unconverted
+        # and failed after all the work ("writing a movie: Operation not
+        # permitted"). The split output must equal the unsplit one.
+        ts = os.path.join(self.tmp, "movie.ts")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=8",
+               "-f", "lavfi", "-i", "sine=f=440:d=8", "-c:v", "libx264",
+               "-g", "20", "-bf", "2", "-pix_fmt", "yuv420p", "-c:a", "aac",
+               "-f", "mpegts", ts)
+        outputs = {}
+        for split in ("1", "2"):
+            out = os.path.join(self.tmp, f"mpegts_split{split}")
+            r = cli("video", ts, "--styles=klimt", f"--out={out}",
+                    f"--split={split}", server=self.target())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            outputs[split] = structure(os.path.join(out, "movie.klimt.mp4"))
+        self.assertIn("split into 2 segments", r.stderr)
+        want, got = outputs["1"], outputs["2"]
+        self.assertEqual([s["codec_name"] for s in got["streams"]],
+                         ["h264", "aac"])
+        self.assertEqual(got["streams"], want["streams"])
+        self.assertEqual(got["format"], want["format"])
+        self.assertEqual(got["packets"], want["packets"])
+
     def test_open_gop_movie_is_cut_only_where_a_gop_closes(self):
         # x264's open GOPs with a fixed B-frame pattern: each keyframe but
         # one (a forced IDR frame at 10 s) is followed in decode order by a
