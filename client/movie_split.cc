@@ -260,10 +260,13 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   // Times in decode order, and the positions of the keyframes among them.
   std::vector<int64_t> times;
   std::vector<size_t> keys;
+  int64_t packets = 0, without_pts = 0;
   while (true) {
     auto more = NextPacket(f, v, p.get());
     if (!more.ok()) return more.status();
     if (!*more) break;
+    ++packets;
+    if (p->pts == AV_NOPTS_VALUE) ++without_pts;
     const int64_t t = PacketTime(*p);
     if (t != AV_NOPTS_VALUE) {
       if (p->flags & AV_PKT_FLAG_KEY) keys.push_back(times.size());
@@ -276,6 +279,16 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   }
   if (first != AV_NOPTS_VALUE) {
     probe.duration_seconds = Seconds(end - first, video->time_base);
+  }
+  // Segments keep the source's presentation times; where a source stores
+  // only decode times for some frames (AVI with B-frames, MPEG-PS, raw
+  // streams) there are none to keep, and cuts lost frames (4 of 600 in an
+  // AVI, 2 of 600 in an MPEG-PS).
+  if (without_pts > 0 && probe.unsplittable.empty()) {
+    probe.unsplittable = absl::StrCat(
+        without_pts, " of its ", packets, " video packets carry no "
+        "presentation time (", f->iformat->name, "), so segments could not "
+        "keep its frames' times");
   }
   // A keyframe that opens its GOP (x264's open-gop, MPEG-2's default, HEVC's
   // CRA) is followed in decode order by frames shown before it, which refer
