@@ -10,6 +10,7 @@
 #include "server/media/frame_convert.h"
 #include "server/media/frame_shape.h"
 #include "server/media/pixel_format.h"
+#include "server/service/image_orientation.h"
 #include "server/service/image_structure.h"
 
 extern "C" {
@@ -192,8 +193,10 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
   // The decoders accept cut-off files (and return what they could decode),
   // so completeness is checked on the file's structure first; what they are
   // given is the checked file without its metadata.
+  int orientation = 0;
   absl::StatusOr<std::string> checked =
-      png ? CheckPngAndDropMetadata(data) : CheckJpegAndDropMetadata(data);
+      png ? CheckPngAndDropMetadata(data)
+          : CheckJpegAndDropMetadata(data, &orientation);
   if (!checked.ok()) return checked.status();
   data = *checked;
   const AVCodec* codec =
@@ -271,6 +274,10 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
   }
   RgbFrame out;
   if (absl::Status s = ToRgb(*frame, &out); !s.ok()) return s;
+  frame.reset();  // before the turned copy is made
+  if (absl::Status s = ApplyExifOrientation(orientation, &out); !s.ok()) {
+    return s;
+  }
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/service/image_orientation.h"
 
 extern "C" {
 #include <libavutil/crc.h>
@@ -43,6 +44,7 @@ constexpr uint8_t kSos = 0xDA;
 constexpr uint8_t kDqt = 0xDB;
 constexpr uint8_t kDri = 0xDD;
 constexpr uint8_t kApp0 = 0xE0;
+constexpr uint8_t kApp1 = 0xE1;
 constexpr uint8_t kApp14 = 0xEE;
 constexpr uint8_t kApp15 = 0xEF;
 constexpr uint8_t kCom = 0xFE;
@@ -199,7 +201,10 @@ absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png) {
   return out;
 }
 
-absl::StatusOr<std::string> CheckJpegAndDropMetadata(absl::string_view jpeg) {
+absl::StatusOr<std::string> CheckJpegAndDropMetadata(absl::string_view jpeg,
+                                                     int* orientation) {
+  if (orientation != nullptr) *orientation = 0;
+  bool seen_exif = false;
   const auto* p = reinterpret_cast<const unsigned char*>(jpeg.data());
   const size_t size = jpeg.size();
   std::string out;
@@ -354,6 +359,14 @@ absl::StatusOr<std::string> CheckJpegAndDropMetadata(absl::string_view jpeg) {
       if (marker == kApp14 && body_size >= 12 &&
           std::memcmp(body, "Adobe", 5) == 0) {
         out.append(segment.data(), segment.size());
+      }
+      // The first EXIF segment's orientation is applied to the pixels.
+      if (marker == kApp1 && orientation != nullptr && !seen_exif) {
+        const absl::string_view contents = jpeg.substr(i + 4, body_size);
+        if (contents.substr(0, 6) == absl::string_view("Exif\0\0", 6)) {
+          seen_exif = true;
+          *orientation = ExifOrientation(contents);
+        }
       }
     } else {
       // SOF5-7 and SOF13-15 (hierarchical), SOF9-11 (arithmetic coding), JPG,

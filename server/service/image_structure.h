@@ -67,7 +67,11 @@ inline constexpr int kMaxJpegScans = 256;
 // a whole JPEG), which this walk never counted. Without the metadata
 // segments, and with the fill bytes, FFmpeg finds exactly the markers that
 // the walk did.
-absl::StatusOr<std::string> CheckJpegAndDropMetadata(absl::string_view jpeg);
+//
+// With `orientation`, also stores there the EXIF orientation (1-8) of the
+// first EXIF APP1 segment, or 0 if there is none (image_orientation.h).
+absl::StatusOr<std::string> CheckJpegAndDropMetadata(
+    absl::string_view jpeg, int* orientation = nullptr);
 
 }  // namespace stylizer
 

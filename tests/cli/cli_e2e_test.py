@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -165,6 +166,28 @@ class CliEndToEndTest(unittest.TestCase):
         r = self.cli("image", self.png, "--styles=2", f"--out={out}")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(stream(probe(out), "video")["codec_name"], "mjpeg")
+
+    def test_image_phone_photo_comes_out_upright(self):
+        # A phone's portrait photo: a 64x48 picture with EXIF orientation 6
+        # ("rotate 90 degrees clockwise"). Viewers show it 48x64; so is the
+        # output (the tag used to be dropped with the metadata, and the output
+        # came out lying on its side).
+        stored = os.path.join(self.tmp, "stored.jpg")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
+               stored)
+        with open(stored, "rb") as f:
+            jpeg = f.read()
+        ifd = struct.pack("<HHHIHH", 1, 0x0112, 3, 1, 6, 0) + b"\0\0\0\0"
+        body = b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd
+        app1 = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+        photo = os.path.join(self.tmp, "portrait.jpg")
+        with open(photo, "wb") as f:
+            f.write(jpeg[:2] + app1 + jpeg[2:])
+        out = os.path.join(self.out_dir("upright"), "out.png")
+        r = self.cli("image", photo, "--styles=klimt", f"--out={out}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        v = stream(probe(out), "video")
+        self.assertEqual((v["width"], v["height"]), (48, 64))
 
     def test_image_names_and_blends(self):
         out = self.out_dir("blend")

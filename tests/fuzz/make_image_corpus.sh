@@ -3,7 +3,8 @@
 # small PNGs and JPEGs in the pixel formats FFmpeg's decoders hand back (made
 # with the ffmpeg tool), hostile images (compressed PNG
 # metadata that inflates far beyond its size, a JPEG cut short, a JPEG with
-# two frame headers, one with a JPEG inside its EXIF segment, a PNG with a
+# two frame headers, one with a JPEG inside its EXIF segment, one with an
+# EXIF orientation, a PNG with a
 # bad CRC or without its end), and raw images (4-byte little-endian width and
 # height, then RGB24) of ordinary and thin shapes.
 set -euo pipefail
@@ -45,7 +46,14 @@ sof_len = struct.unpack(">H", jpg[sof + 2:sof + 4])[0]
 decoy = bytearray(jpg[sof:sof + 2 + sof_len])
 decoy[5:9] = struct.pack(">HH", 48, 64)
 exif = b"Exif\0\0" + jpg
+# A phone photo's EXIF: big-endian TIFF, IFD0 with a camera make and the
+# orientation (6: rotate 90 degrees clockwise), which the decoder applies.
+ifd0 = (struct.pack(">H", 2) + struct.pack(">HHIHH", 0x010F, 2, 4, 0, 0) +
+        struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0) + struct.pack(">I", 0))
+oriented = b"Exif\0\0MM\0*" + struct.pack(">I", 8) + ifd0
 files = {
+    "exif_orientation_6.jpg": jpg[:2] + b"\xff\xe1" +
+        struct.pack(">H", len(oriented) + 2) + oriented + jpg[2:],
     "two_sof.jpg": jpg[:sof] + bytes(decoy) + jpg[sof:],
     "exif_thumbnail.jpg": jpg[:2] + b"\xff\xe1" +
         struct.pack(">H", len(exif) + 2) + exif + jpg[2:],

@@ -1,0 +1,116 @@
+// EXIF orientation: reading the tag and turning the pixels; see
+// image_orientation.h.
+#include "server/service/image_orientation.h"
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace stylizer {
+namespace {
+
+constexpr char kExifHeader[] = {'E', 'x', 'i', 'f', 0, 0};
+constexpr uint16_t kOrientationTag = 0x0112;
+constexpr uint16_t kTypeShort = 3;
+constexpr size_t kIfdEntrySize = 12;
+
+// Reads TIFF integers in the byte order the TIFF header declares.
+class TiffReader {
+ public:
+  TiffReader(const unsigned char* data, size_t size, bool big_endian)
+      : data_(data), size_(size), big_endian_(big_endian) {}
+  bool U16(size_t at, uint16_t* v) const {
+    if (at > size_ || size_ - at < 2) return false;
+    *v = big_endian_ ? (data_[at] << 8) | data_[at + 1]
+                     : (data_[at + 1] << 8) | data_[at];
+    return true;
+  }
+  bool U32(size_t at, uint32_t* v) const {
+    uint16_t a, b;
+    if (!U16(at, &a) || !U16(at + 2, &b)) return false;
+    *v = big_endian_ ? (uint32_t{a} << 16) | b : (uint32_t{b} << 16) | a;
+    return true;
+  }
+
+ private:
+  const unsigned char* data_;
+  size_t size_;
+  bool big_endian_;
+};
+
+}  // namespace
+
+int ExifOrientation(absl::string_view app1_body) {
+  if (app1_body.size() < sizeof(kExifHeader) ||
+      std::memcmp(app1_body.data(), kExifHeader, sizeof(kExifHeader)) != 0) {
+    return 0;
+  }
+  const absl::string_view tiff = app1_body.substr(sizeof(kExifHeader));
+  const auto* p = reinterpret_cast<const unsigned char*>(tiff.data());
+  if (tiff.size() < 8) return 0;
+  bool big_endian;
+  if (std::memcmp(p, "MM\0*", 4) == 0) {
+    big_endian = true;
+  } else if (std::memcmp(p, "II*\0", 4) == 0) {
+    big_endian = false;
+  } else {
+    return 0;
+  }
+  const TiffReader r(p, tiff.size(), big_endian);
+  uint32_t ifd = 0;
+  uint16_t entries = 0;
+  if (!r.U32(4, &ifd) || !r.U16(ifd, &entries)) return 0;
+  for (uint32_t i = 0; i < entries; ++i) {
+    const size_t at = size_t{ifd} + 2 + i * kIfdEntrySize;
+    uint16_t tag, type, value;
+    uint32_t count;
+    if (!r.U16(at, &tag) || !r.U16(at + 2, &type) || !r.U32(at + 4, &count) ||
+        !r.U16(at + 8, &value)) {
+      return 0;
+    }
+    if (tag != kOrientationTag) continue;
+    if (type != kTypeShort || count != 1 || value < 1 || value > 8) return 0;
+    return value;
+  }
+  return 0;
+}
+
+absl::Status ApplyExifOrientation(int orientation, RgbFrame* frame) {
+  if (orientation == 0 || orientation == 1) return absl::OkStatus();
+  if (orientation < 0 || orientation > 8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("EXIF orientation ", orientation, " is not 1-8"));
+  }
+  const int w = frame->width, h = frame->height;
+  const bool swap = orientation >= 5;
+  const int out_w = swap ? h : w, out_h = swap ? w : h;
+  std::vector<uint8_t> out(frame->pixels.size());
+  const uint8_t* in = frame->pixels.data();
+  for (int y = 0; y < out_h; ++y) {
+    uint8_t* row = out.data() + static_cast<size_t>(y) * out_w * 3;
+    for (int x = 0; x < out_w; ++x) {
+      // The input pixel (u, v) shown at (x, y).
+      int u = x, v = y;
+      switch (orientation) {
+        case 2: u = w - 1 - x; v = y; break;
+        case 3: u = w - 1 - x; v = h - 1 - y; break;
+        case 4: u = x; v = h - 1 - y; break;
+        case 5: u = y; v = x; break;
+        case 6: u = y; v = h - 1 - x; break;
+        case 7: u = w - 1 - y; v = h - 1 - x; break;
+        case 8: u = w - 1 - y; v = x; break;
+      }
+      std::memcpy(row + static_cast<size_t>(x) * 3,
+                  in + (static_cast<size_t>(v) * w + u) * 3, 3);
+    }
+  }
+  frame->pixels = std::move(out);
+  frame->width = out_w;
+  frame->height = out_h;
+  return absl::OkStatus();
+}
+
+}  // namespace stylizer
