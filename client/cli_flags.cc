@@ -62,7 +62,7 @@ ABSL_FLAG(std::string, split, "",
 ABSL_FLAG(
     bool, verbose, false,
     "video: more notes (with --split: each segment's replica, per-replica "
-    "counts)");
+    "counts); any command: FFmpeg's warnings about the files it reads");
 // bench.
 ABSL_FLAG(std::string, mode, "image",
           "bench: image (StylizeImage calls), frames (StylizeFrames streams) "

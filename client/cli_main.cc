@@ -4,16 +4,26 @@
 
 #include <iostream>
 
+#include "absl/flags/flag.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/interrupt.h"
 #include "client/rpc_errors.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
 
 int main(int argc, char** argv) {
   using namespace stylizer::client;  // NOLINT
   InstallInterruptHandler();
   absl::StatusOr<Invocation> inv = ParseCommandLine(argc, argv);
   absl::Status status = inv.status();
+  // FFmpeg's own lines ("[mov,mp4,...] stream 0, timescale not set") mean
+  // little to a user, and a failure is one line of the command's own: they
+  // are shown with --verbose only, warnings and up.
+  av_log_set_level(absl::GetFlag(FLAGS_verbose) ? AV_LOG_WARNING
+                                                 : AV_LOG_QUIET);
   if (status.ok()) {
     CommandIo io{&std::cout, &std::cerr, isatty(STDERR_FILENO) == 1};
     status = RunCommand(*inv, io);

@@ -316,6 +316,27 @@ class CliEndToEndTest(unittest.TestCase):
         self.assert_failed_cleanly(r, 1, "photo.picasso.png is a directory")
         self.assertEqual(os.listdir(out), ["photo.picasso.png"])
 
+    def test_video_prints_no_ffmpeg_lines(self):
+        # An MP4 with cover art made FFmpeg print "[mov,mp4,...] stream 2,
+        # timescale not set" among the command's own lines.
+        cover = os.path.join(self.tmp, "cover.png")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
+               cover)
+        movie = os.path.join(self.tmp, "with_cover.mp4")
+        ffmpeg("-i", self.movie, "-i", cover, "-map", "0", "-map", "1",
+               "-c:v:0", "copy", "-c:a", "copy", "-c:v:1", "png",
+               "-disposition:v:1", "attached_pic", movie)
+        out = self.out_dir("cover")
+        r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
+                     "--split=2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([l for l in r.stderr.splitlines()
+                          if l.startswith("[")], [], r.stderr)
+        r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
+                     "--split=2", "--verbose")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("timescale not set", r.stderr)
+
     def test_video_non_video_input(self):
         out = self.out_dir("x")
         r = self.cli("video", self.text, f"--out={out}")
