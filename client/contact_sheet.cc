@@ -10,6 +10,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/display.h>
 #include <libavutil/error.h>
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
@@ -63,6 +64,41 @@ absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
   int dst_stride[4] = {width * 3, 0, 0, 0};
   sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height, dst,
             dst_stride);
+  return out;
+}
+
+// Degrees (0, 90, 180 or 270) that players turn the stream's frames
+// clockwise by, from its display matrix (read as ffmpeg's autorotate reads
+// it: a phone's portrait movie is stored landscape and turned 90).
+int ClockwiseRotation(const AVStream* stream) {
+  size_t size = 0;
+  const uint8_t* matrix =
+      av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size);
+  if (matrix == nullptr || size < 9 * sizeof(int32_t)) return 0;
+  double theta =
+      -av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
+  if (std::isnan(theta)) return 0;
+  theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
+  return static_cast<int>(std::lround(theta / 90)) % 4 * 90;
+}
+
+// `in` turned clockwise by `degrees` (90, 180 or 270; else unchanged).
+RgbImage Rotated(const RgbImage& in, int degrees) {
+  if (degrees != 90 && degrees != 180 && degrees != 270) return in;
+  const int w = in.width, h = in.height;
+  RgbImage out;
+  out.width = degrees == 180 ? w : h;
+  out.height = degrees == 180 ? h : w;
+  out.rgb.resize(in.rgb.size());
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      // The stored pixel (u, v) shown at (x, y).
+      const int u = degrees == 90 ? y : degrees == 180 ? w - 1 - x : w - 1 - y;
+      const int v = degrees == 90 ? h - 1 - x : degrees == 180 ? h - 1 - y : x;
+      std::memcpy(&out.rgb[(static_cast<size_t>(y) * out.width + x) * 3],
+                  &in.rgb[(static_cast<size_t>(v) * w + u) * 3], 3);
+    }
+  }
   return out;
 }
 
@@ -154,7 +190,13 @@ absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
     return absl::InvalidArgumentError(
         absl::StrCat("no decodable frame in ", path));
   }
-  return ToRgb(best.get(), width, height);
+  // Scaled to the stored orientation of the size asked for, then turned.
+  const int degrees = ClockwiseRotation(stream);
+  const bool sideways = degrees == 90 || degrees == 270;
+  auto rgb = ToRgb(best.get(), sideways ? height : width,
+                   sideways ? width : height);
+  if (!rgb.ok()) return rgb.status();
+  return Rotated(*rgb, degrees);
 }
 
 absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
@@ -226,8 +268,10 @@ absl::Status WriteContactSheet(const std::vector<ContactSheetTile>& tiles,
           absl::StrCat("no frame size in ", tiles[0].movie_path));
     }
     AVRational sar = par->sample_aspect_ratio;
-    const double aspect = static_cast<double>(par->width) / par->height *
-                          (sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1.0);
+    double aspect = static_cast<double>(par->width) / par->height *
+                    (sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1.0);
+    const int degrees = ClockwiseRotation(fmt->streams[index]);
+    if (degrees == 90 || degrees == 270) aspect = 1 / aspect;
     tw = std::max(2, static_cast<int>(std::lround(th * aspect / 2)) * 2);
   }
   const int n = static_cast<int>(tiles.size());

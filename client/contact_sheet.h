@@ -23,7 +23,7 @@ struct RgbImage {
 
 struct ContactSheetOptions {
   // Height of every tile in pixels; widths keep the first movie's aspect
-  // ratio. Default 180.
+  // ratio as players show it (turned by its rotation). Default 180.
   int tile_height = 180;
   // Columns of the grid; 0 picks ceil(sqrt(tiles)). Default 0.
   int columns = 0;
@@ -41,7 +41,9 @@ struct ContactSheetTile {
 };
 
 // Decodes the frame at `position` (fraction of the duration) of the first
-// video stream of `path`, scaled to width x height. Errors carry FFmpeg's text.
+// video stream of `path`, turned as players show it (the stream's display
+// rotation, in steps of 90 degrees) and scaled to width x height. Errors
+// carry FFmpeg's text.
 absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
                                    int width, int height);
 

@@ -10,6 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "client/output_files.h"
 
+extern "C" {
+#include <libavformat/avformat.h>
+}
+
 namespace stylizer::client {
 namespace {
 
@@ -50,6 +54,45 @@ TEST_F(ContactSheetTest, GrabsTheMiddleFrame) {
   const uint8_t* p = &img->rgb[(30 * 48 + 2) * 3];
   EXPECT_GT(p[0], 200);
   EXPECT_LT(p[2], 60);
+}
+
+// A portrait movie: stored 96x64 (red on the left, blue on the right) with
+// a display rotation that players apply. ffmpeg's `rotate=90` tag turns it
+// a quarter counter-clockwise: ffmpeg's own player shows it 64x96 with the
+// blue half on top, and so must the sheet. Its tiles used to lie on their
+// side.
+TEST_F(ContactSheetTest, TilesAreTurnedAsPlayersShowThem) {
+  const std::string stored = Path("halves.mp4");
+  const std::string turned = Path("portrait.mp4");
+  std::string cmd = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+      "\"color=c=red:s=48x64:r=10:d=1[l];color=c=blue:s=48x64:r=10:d=1[r];"
+      "[l][r]hstack\" -c:v libx264 -pix_fmt yuv420p ", stored,
+      " && ffmpeg -nostdin -loglevel error -y -i ", stored,
+      " -c copy -metadata:s:v:0 rotate=90 ", turned);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto img = GrabFrame(turned, 0.5, 32, 48);
+  ASSERT_TRUE(img.ok()) << img.status();
+  ASSERT_EQ(img->width, 32);
+  ASSERT_EQ(img->height, 48);
+  auto at = [&](int x, int y) { return &img->rgb[(y * 32 + x) * 3]; };
+  EXPECT_GT(at(16, 4)[2], 200);   // blue on top
+  EXPECT_LT(at(16, 4)[0], 60);
+  EXPECT_GT(at(16, 44)[0], 200);  // red below
+  EXPECT_LT(at(16, 44)[2], 60);
+  // The sheet's tiles take the turned movie's shape: taller than wide.
+  const std::string out = Path("portrait_sheet.png");
+  ContactSheetOptions o;
+  o.tile_height = 48;
+  ASSERT_TRUE(WriteContactSheet({{turned, "input"}}, out, o).ok());
+  auto sheet = GrabFrame(out, 0, 1, 1);
+  ASSERT_TRUE(sheet.ok()) << sheet.status();
+  // One tile of 32x48 (aspect 64:96) with a 6-pixel gap around it.
+  AVFormatContext* f = nullptr;
+  ASSERT_EQ(avformat_open_input(&f, out.c_str(), nullptr, nullptr), 0);
+  ASSERT_GE(avformat_find_stream_info(f, nullptr), 0);
+  EXPECT_EQ(f->streams[0]->codecpar->width, 6 + 32 + 6);
+  avformat_close_input(&f);
 }
 
 TEST_F(ContactSheetTest, PngRoundTrips) {
