@@ -261,12 +261,23 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   std::vector<int64_t> times;
   std::vector<size_t> keys;
   int64_t packets = 0, without_pts = 0;
+  // The latest presentation time the edit list shows, and the times of the
+  // packets it hides (AV_PKT_FLAG_DISCARD).
+  int64_t last_shown = AV_NOPTS_VALUE;
+  std::vector<int64_t> hidden;
   while (true) {
     auto more = NextPacket(f, v, p.get());
     if (!more.ok()) return more.status();
     if (!*more) break;
     ++packets;
     if (p->pts == AV_NOPTS_VALUE) ++without_pts;
+    if (p->pts != AV_NOPTS_VALUE) {
+      if (p->flags & AV_PKT_FLAG_DISCARD) {
+        hidden.push_back(p->pts);
+      } else if (last_shown == AV_NOPTS_VALUE || p->pts > last_shown) {
+        last_shown = p->pts;
+      }
+    }
     const int64_t t = PacketTime(*p);
     if (t != AV_NOPTS_VALUE) {
       if (p->flags & AV_PKT_FLAG_KEY) keys.push_back(times.size());
@@ -289,6 +300,22 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
         without_pts, " of its ", packets, " video packets carry no "
         "presentation time (", f->iformat->name, "), so segments could not "
         "keep its frames' times");
+  }
+  // An edit list that hides frames at the start is kept by the first
+  // segment (its muxer hides what comes before time 0); one that hides
+  // frames at the end cannot be: the last segment would show them, and the
+  // packets cannot be left out (later frames may be decoded from them).
+  const int64_t hidden_at_end =
+      last_shown == AV_NOPTS_VALUE
+          ? 0
+          : std::count_if(hidden.begin(), hidden.end(),
+                          [&](int64_t t) { return t > last_shown; });
+  if (hidden_at_end > 0 && probe.unsplittable.empty()) {
+    probe.unsplittable = absl::StrCat(
+        "its edit list hides its last ",
+        hidden_at_end == 1 ? std::string("frame")
+                           : absl::StrCat(hidden_at_end, " frames"),
+        ", which a segment would show");
   }
   // A keyframe that opens its GOP (x264's open-gop, MPEG-2's default, HEVC's
   // CRA) is followed in decode order by frames shown before it, which refer

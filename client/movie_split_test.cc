@@ -175,6 +175,35 @@ TEST_F(MovieSplitTest, ProbeRefusesPacketsWithoutPresentationTimes) {
   }
 }
 
+// ffmpeg's MP4 of a movie whose frame rate drops from 30 to 10 fps ends its
+// edit list before its last frame. The server honours the edit list (it
+// shows one frame fewer); a segment would show that frame, so a split gave
+// one frame more than the unsplit job. Such a movie is not split.
+TEST_F(MovieSplitTest, ProbeRefusesAnEditListThatHidesTheLastFrame) {
+  const std::string path = Path("hidden_end.mp4");
+  const std::string cmd = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+      "testsrc2=s=96x64:r=30:d=3 -f lavfi -i testsrc2=s=96x64:r=10:d=3 "
+      "-filter_complex \"[0][1]concat=n=2:v=1:a=0\" -fps_mode vfr "
+      "-c:v libx264 -g 30 -pix_fmt yuv420p ",
+      path);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto probe = ProbeForSplit(path);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->unsplittable,
+            "its edit list hides its last frame, which a segment would show");
+  // An edit list that hides frames at the start (a lossless trim) is kept
+  // by the first segment: such a movie is split.
+  const std::string trimmed = Path("trimmed.mp4");
+  const std::string trim = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -ss 0.5 -i ", Path("vfr.mp4"),
+      " -c copy ", trimmed);
+  ASSERT_EQ(std::system(trim.c_str()), 0) << trim;
+  probe = ProbeForSplit(trimmed);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->unsplittable, "");
+}
+
 TEST_F(MovieSplitTest, CutAndJoinedAgainIsTheSource) {
   const std::string source = Path("vfr.mp4");
   auto probe = ProbeForSplit(source);
