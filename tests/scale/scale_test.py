@@ -272,6 +272,25 @@ class ScaleTest(unittest.TestCase):
             for g, w in zip(got["packets"], want["packets"]):
                 self.assertEqual(g, w, style)
 
+    def split_matches_unsplit(self, movie, name, segments):
+        """Stylizes `movie` (klimt) unsplit and with --split=`segments`,
+        asserts the two outputs have the same structure, and returns the
+        split one's and the split run's notes."""
+        outputs = {}
+        for split in (1, segments):
+            out = os.path.join(self.tmp, f"{name}_split{split}")
+            r = cli("video", movie, "--styles=klimt", f"--out={out}",
+                    f"--split={split}", server=self.target())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            stem = os.path.splitext(os.path.basename(movie))[0]
+            outputs[split] = structure(os.path.join(out,
+                                                    f"{stem}.klimt.mp4"))
+        want, got = outputs[1], outputs[segments]
+        self.assertEqual(got["streams"], want["streams"])
+        self.assertEqual(got["format"], want["format"])
+        self.assertEqual(got["packets"], want["packets"])
+        return got, r.stderr
+
     def test_split_movie_matches_the_unsplit_one(self):
         self.unsplit_reference()
         before = [r.calls("StylizeVideo") for r in self.replicas]
@@ -391,20 +410,10 @@ class ScaleTest(unittest.TestCase):
                "-f", "lavfi", "-i", "sine=f=440:d=8", "-c:v", "libx264",
                "-g", "20", "-bf", "2", "-pix_fmt", "yuv420p", "-c:a", "aac",
                "-f", "mpegts", ts)
-        outputs = {}
-        for split in ("1", "2"):
-            out = os.path.join(self.tmp, f"mpegts_split{split}")
-            r = cli("video", ts, "--styles=klimt", f"--out={out}",
-                    f"--split={split}", server=self.target())
-            self.assertEqual(r.returncode, 0, r.stderr)
-            outputs[split] = structure(os.path.join(out, "movie.klimt.mp4"))
-        self.assertIn("split into 2 segments", r.stderr)
-        want, got = outputs["1"], outputs["2"]
+        got, notes = self.split_matches_unsplit(ts, "mpegts", 2)
+        self.assertIn("split into 2 segments", notes)
         self.assertEqual([s["codec_name"] for s in got["streams"]],
                          ["h264", "aac"])
-        self.assertEqual(got["streams"], want["streams"])
-        self.assertEqual(got["format"], want["format"])
-        self.assertEqual(got["packets"], want["packets"])
 
     def test_open_gop_movie_is_cut_only_where_a_gop_closes(self):
         # x264's open GOPs with a fixed B-frame pattern: each keyframe but
@@ -417,21 +426,10 @@ class ScaleTest(unittest.TestCase):
                "open-gop=1:keyint=20:min-keyint=20:bframes=2:b-adapt=0:"
                "scenecut=0", "-force_key_frames", "expr:eq(n,100)",
                "-forced-idr", "1", "-pix_fmt", "yuv420p", movie)
-        outputs = {}
-        for split in ("1", "3"):
-            out = os.path.join(self.tmp, f"open_gop_split{split}")
-            r = cli("video", movie, "--styles=klimt", f"--out={out}",
-                    f"--split={split}", server=self.target())
-            self.assertEqual(r.returncode, 0, r.stderr)
-            outputs[split] = structure(os.path.join(out,
-                                                    "open_gop.klimt.mp4"))
-        self.assertIn("split into 2 segments, not 3", r.stderr)
-        self.assertIn("open a GOP", r.stderr)
-        want, got = outputs["1"], outputs["3"]
-        self.assertEqual(want["streams"][0]["nb_read_frames"], "200")
-        self.assertEqual(got["streams"], want["streams"])
-        self.assertEqual(got["format"], want["format"])
-        self.assertEqual(got["packets"], want["packets"])
+        got, notes = self.split_matches_unsplit(movie, "open_gop", 3)
+        self.assertIn("split into 2 segments, not 3", notes)
+        self.assertIn("open a GOP", notes)
+        self.assertEqual(got["streams"][0]["nb_read_frames"], "200")
 
     def test_short_movie_is_not_split(self):
         short = os.path.join(self.tmp, "short.mp4")
