@@ -222,6 +222,30 @@ absl::StatusOr<std::string> AdtsConfig(const std::string& source,
   return absl::NotFoundError("no AAC configuration in the first packets");
 }
 
+// The keyframes (positions in `times`, presentation times in decode order)
+// where a segment can start. A keyframe that opens its GOP (x264's open-gop,
+// MPEG-2's default, HEVC's CRA) is followed in decode order by frames shown
+// before it, which refer to the GOP before: a segment starting there would
+// decode without them. Only the first keyframe (the start, not a cut) and
+// closed ones are kept; *open counts the others.
+std::vector<size_t> CutPoints(const std::vector<int64_t>& times,
+                              const std::vector<size_t>& keys, int* open) {
+  std::vector<int64_t> later_min(times.size() + 1, INT64_MAX);
+  for (size_t i = times.size(); i-- > 0;) {
+    later_min[i] = std::min(later_min[i + 1], times[i]);
+  }
+  std::vector<size_t> cuts;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const size_t i = keys[k];
+    if (k > 0 && later_min[i + 1] < times[i]) {
+      ++*open;
+      continue;
+    }
+    cuts.push_back(i);
+  }
+  return cuts;
+}
+
 }  // namespace
 
 absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
@@ -317,20 +341,7 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
                            : absl::StrCat(hidden_at_end, " frames"),
         ", which a segment would show");
   }
-  // A keyframe that opens its GOP (x264's open-gop, MPEG-2's default, HEVC's
-  // CRA) is followed in decode order by frames shown before it, which refer
-  // to the GOP before: a segment starting there would decode without them.
-  // Only the first keyframe (the start, not a cut) and closed ones are kept.
-  std::vector<int64_t> later_min(times.size() + 1, INT64_MAX);
-  for (size_t i = times.size(); i-- > 0;) {
-    later_min[i] = std::min(later_min[i + 1], times[i]);
-  }
-  for (size_t k = 0; k < keys.size(); ++k) {
-    const size_t i = keys[k];
-    if (k > 0 && later_min[i + 1] < times[i]) {
-      ++probe.open_keyframes;
-      continue;
-    }
+  for (size_t i : CutPoints(times, keys, &probe.open_keyframes)) {
     probe.keyframes.push_back(Seconds(times[i], video->time_base));
   }
   return probe;
