@@ -286,10 +286,17 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   // others a moment, or every segment may go to the first one.
   const std::set<std::string> replicas =
       client.AwaitReplicas(job.replicas, absl::Seconds(3));
+  // Calls in flight, at most `max_in_flight`; each attempt holds one.
+  const int max_in_flight =
+      std::max(1, std::max(job.replicas, 1) * job.segments_per_replica);
   Say(progress, notes,
-      absl::StrFormat("split into %d segments at keyframes; sending them at "
-                      "once to %d replica%s",
-                      n, replicas.size(), replicas.size() == 1 ? "" : "s"));
+      absl::StrFormat("split into %d segments at keyframes; sending %s to %d "
+                      "replica%s",
+                      n,
+                      static_cast<int>(n) <= max_in_flight
+                          ? std::string("them at once")
+                          : absl::StrCat(max_in_flight, " at a time"),
+                      replicas.size(), replicas.size() == 1 ? "" : "s"));
   SplitProgress sum(progress, n, static_cast<int>(job.labels.size()),
                     upload_total);
 
@@ -308,12 +315,28 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
     return failed;
   };
 
+  int in_flight = 0;  // guarded by mu
+  auto take_slot = [&] {
+    absl::MutexLock lock(&mu);
+    auto free_or_failed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return failed || in_flight < max_in_flight;
+    };
+    mu.Await(absl::Condition(&free_or_failed));
+    if (failed) return false;
+    ++in_flight;
+    return true;
+  };
+  auto give_slot = [&] {
+    absl::MutexLock lock(&mu);
+    --in_flight;
+  };
+
   std::vector<std::thread> threads;
   for (size_t k = 0; k < n; ++k) {
     threads.emplace_back([&, k] {
       const Segment& seg = (*segments)[k];
       for (int attempt = 1; attempt <= job.max_attempts; ++attempt) {
-        if (job_failed()) return;
+        if (!take_slot()) return;
         auto files = std::make_unique<VideoOutputs>(
             absl::StrCat((*tmp)->path(), "/out-", k, "-", attempt), "segment",
             job.labels, job.ext);
@@ -329,6 +352,7 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
         } else {
           s = source.status();
         }
+        give_slot();
         if (s.ok()) {
           results[k].paths = files->Paths();
           results[k].peer = observer.peer();

@@ -54,6 +54,12 @@ struct SplitJob {
   int replicas = 1;
   // Attempts of one segment whose replica failed mid-way. Default 3.
   int max_attempts = 3;
+  // Segments sent at once per replica; the others wait for those to
+  // finish. One job already keeps up to 64 frames in a replica's queue
+  // (--max_frames_in_flight_per_job), and each call takes one of its stream
+  // slots (--max_concurrent_streams, 64): 100 segments sent at once to one
+  // replica were refused. Default 4.
+  int segments_per_replica = 4;
   // Print per-replica counts and every retry.
   bool verbose = false;
 };

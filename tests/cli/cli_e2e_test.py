@@ -337,6 +337,23 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("timescale not set", r.stderr)
 
+    def test_video_split_into_more_segments_than_the_server_has_slots(self):
+        # 70 one-frame segments to one server with 64 stream slots: they
+        # were all sent at once, and the job failed at once with the
+        # server's "already serves 64 streams". Now 4 go at a time.
+        movie = os.path.join(self.tmp, "all_keyframes.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=7", "-c:v",
+               "libx264", "-g", "1", "-pix_fmt", "yuv420p", movie)
+        out = self.out_dir("many")
+        r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
+                     "--split=70")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("split into 70 segments at keyframes; sending 4 at a "
+                      "time to 1 replica", r.stderr)
+        v = stream(probe(os.path.join(out, "all_keyframes.klimt.mp4")),
+                   "video")
+        self.assertEqual(int(v["nb_read_frames"]), 70)
+
     def test_video_non_video_input(self):
         out = self.out_dir("x")
         r = self.cli("video", self.text, f"--out={out}")
