@@ -348,8 +348,10 @@ class CliEndToEndTest(unittest.TestCase):
         r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
                      "--split=70")
         self.assertEqual(r.returncode, 0, r.stderr)
+        # (Not the replica count: under load the first answer may take
+        # longer than the 3 s the CLI waits for it.)
         self.assertIn("split into 70 segments at keyframes; sending 4 at a "
-                      "time to 1 replica", r.stderr)
+                      "time to ", r.stderr)
         v = stream(probe(os.path.join(out, "all_keyframes.klimt.mp4")),
                    "video")
         self.assertEqual(int(v["nb_read_frames"]), 70)
