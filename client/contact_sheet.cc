@@ -10,7 +10,6 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
-#include <libavutil/display.h>
 #include <libavutil/error.h>
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
@@ -19,6 +18,7 @@ extern "C" {
 #include "absl/strings/str_cat.h"
 #include "client/output_files.h"
 #include "client/tiny_font.h"
+#include "server/media/av_util.h"
 
 namespace stylizer::client {
 namespace {
@@ -68,18 +68,10 @@ absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
 }
 
 // Degrees (0, 90, 180 or 270) that players turn the stream's frames
-// clockwise by, from its display matrix (read as ffmpeg's autorotate reads
-// it: a phone's portrait movie is stored landscape and turned 90).
+// clockwise by, as ffmpeg's autorotate does: a phone's portrait movie is
+// stored landscape and turned 90. The server reads the same matrix.
 int ClockwiseRotation(const AVStream* stream) {
-  size_t size = 0;
-  const uint8_t* matrix =
-      av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size);
-  if (matrix == nullptr || size < 9 * sizeof(int32_t)) return 0;
-  double theta =
-      -av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
-  if (std::isnan(theta)) return 0;
-  theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
-  return static_cast<int>(std::lround(theta / 90)) % 4 * 90;
+  return (360 - media::DisplayRotationDegrees(stream)) % 360;
 }
 
 // `in` turned clockwise by `degrees` (90, 180 or 270; else unchanged).

@@ -640,14 +640,9 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
       auto filter = media::AdtsToAsc::Create(*in->codecpar, in->time_base);
       if (!filter.ok()) return filter.status();
       adts = *std::move(filter);
-      auto* extradata = static_cast<uint8_t*>(
-          av_mallocz(config->size() + AV_INPUT_BUFFER_PADDING_SIZE));
-      if (extradata == nullptr) {
-        return absl::ResourceExhaustedError("out of memory");
-      }
-      std::memcpy(extradata, config->data(), config->size());
-      out_audio->codecpar->extradata = extradata;
-      out_audio->codecpar->extradata_size = static_cast<int>(config->size());
+      absl::Status set =
+          media::SetAudioSpecificConfig(*config, out_audio->codecpar);
+      if (!set.ok()) return set;
     }
   }
   AVDictionary* options = nullptr;

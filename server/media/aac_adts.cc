@@ -1,6 +1,8 @@
 // The aac_adtstoasc bitstream filter, one packet at a time (see aac_adts.h).
 #include "server/media/aac_adts.h"
 
+#include <cstring>
+
 extern "C" {
 #include <libavcodec/bsf.h>
 }
@@ -10,6 +12,18 @@ namespace media {
 
 bool IsAdtsAac(const AVCodecParameters& par) {
   return par.codec_id == AV_CODEC_ID_AAC && par.extradata_size == 0;
+}
+
+absl::Status SetAudioSpecificConfig(const std::string& config,
+                                    AVCodecParameters* par) {
+  auto* extradata = static_cast<uint8_t*>(
+      av_mallocz(config.size() + AV_INPUT_BUFFER_PADDING_SIZE));
+  if (extradata == nullptr) return absl::ResourceExhaustedError("out of memory");
+  std::memcpy(extradata, config.data(), config.size());
+  av_freep(&par->extradata);
+  par->extradata = extradata;
+  par->extradata_size = static_cast<int>(config.size());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<AdtsToAsc>> AdtsToAsc::Create(

@@ -21,6 +21,11 @@ namespace media {
 // Whether `par` is AAC that may come in ADTS form: AAC without extradata.
 bool IsAdtsAac(const AVCodecParameters& par);
 
+// Makes `config` (an AudioSpecificConfig, AdtsToAsc::config()) the
+// extradata of `par`, replacing any. RESOURCE_EXHAUSTED if out of memory.
+absl::Status SetAudioSpecificConfig(const std::string& config,
+                                    AVCodecParameters* par);
+
 class AdtsToAsc {
  public:
   // An aac_adtstoasc filter for a stream with parameters `par`.

@@ -1,11 +1,13 @@
 // FFmpeg error text and allocation helpers (see av_util.h).
 #include "server/media/av_util.h"
 
+#include <cmath>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 
 extern "C" {
+#include <libavutil/display.h>
 #include <libavutil/error.h>
 }
 
@@ -35,6 +37,17 @@ AvPacketPtr MakePacket() {
   AVPacket* p = av_packet_alloc();
   if (p == nullptr) std::abort();
   return AvPacketPtr(p);
+}
+
+int DisplayRotationDegrees(const AVStream* stream) {
+  const uint8_t* matrix =
+      av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
+  if (matrix == nullptr) return 0;
+  double theta = std::round(
+      av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix)));
+  if (std::isnan(theta)) return 0;
+  theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
+  return static_cast<int>(std::lround(theta / 90.0) * 90) % 360;
 }
 
 }  // namespace media

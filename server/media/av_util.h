@@ -71,6 +71,10 @@ using AvInputPtr =
 using AvOutputPtr =
     std::unique_ptr<AVFormatContext, AvOutputFormatContextDeleter>;
 
+// The display rotation of `stream` (its display matrix), counter-clockwise as
+// ffprobe reports it, rounded to 0, 90, 180 or 270 degrees; 0 if it has none.
+int DisplayRotationDegrees(const AVStream* stream);
+
 // Allocating constructors; they abort only if the process is out of memory.
 AvFramePtr MakeFrame();
 AvPacketPtr MakePacket();

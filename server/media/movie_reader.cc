@@ -2,8 +2,6 @@
 #include "server/media/movie_reader.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -14,7 +12,6 @@
 extern "C" {
 #include <libavutil/avstring.h>
 #include <libavutil/dict.h>
-#include <libavutil/display.h>
 #include <libavutil/mem.h>
 }
 
@@ -23,19 +20,6 @@ namespace media {
 namespace {
 
 constexpr int kIoBufferSize = 64 * 1024;
-
-int RotationDegrees(const AVStream* stream) {
-  const uint8_t* matrix =
-      av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
-  if (matrix == nullptr) return 0;
-  // Counter-clockwise, as ffprobe reports it.
-  double theta = std::round(
-      av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix)));
-  if (std::isnan(theta)) return 0;
-  theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
-  int degrees = static_cast<int>(std::lround(theta / 90.0) * 90) % 360;
-  return degrees;
-}
 
 // The upload is the only input: a playlist or concat file must never make
 // the demuxer open other files or URLs.
@@ -360,7 +344,7 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
         CodecName(format_->streams[audio_index_]->codecpar->codec_id);
   }
   info_.container = format_->iformat->name;
-  info_.rotation_degrees = RotationDegrees(video);
+  info_.rotation_degrees = DisplayRotationDegrees(video);
   if (audio_index_ >= 0 &&
       IsAdtsAac(*format_->streams[audio_index_]->codecpar)) {
     LearnAdtsConfig(format_->streams[audio_index_]);
@@ -393,14 +377,10 @@ void MovieReader::LearnAdtsConfig(AVStream* audio) {
     if (!is_audio) continue;
     if (!(*filter)->Convert(copy.get()).ok()) return;
     const std::string& config = (*filter)->config();
-    if (config.empty()) return;
-    auto* extradata = static_cast<uint8_t*>(
-        av_mallocz(config.size() + AV_INPUT_BUFFER_PADDING_SIZE));
-    if (extradata == nullptr) return;
-    std::memcpy(extradata, config.data(), config.size());
-    av_freep(&audio->codecpar->extradata);
-    audio->codecpar->extradata = extradata;
-    audio->codecpar->extradata_size = static_cast<int>(config.size());
+    if (!config.empty()) {
+      // Out of memory leaves the stream as it is: the writer transcodes.
+      SetAudioSpecificConfig(config, audio->codecpar).IgnoreError();
+    }
     return;
   }
 }
