@@ -19,6 +19,7 @@ extern "C" {
 #include "client/output_files.h"
 #include "client/tiny_font.h"
 #include "server/media/av_util.h"
+#include "server/media/rgb_turn.h"
 
 namespace stylizer::client {
 namespace {
@@ -74,24 +75,15 @@ int ClockwiseRotation(const AVStream* stream) {
   return (360 - media::DisplayRotationDegrees(stream)) % 360;
 }
 
-// `in` turned clockwise by `degrees` (90, 180 or 270; else unchanged).
-RgbImage Rotated(const RgbImage& in, int degrees) {
-  if (degrees != 90 && degrees != 180 && degrees != 270) return in;
-  const int w = in.width, h = in.height;
-  RgbImage out;
-  out.width = degrees == 180 ? w : h;
-  out.height = degrees == 180 ? h : w;
-  out.rgb.resize(in.rgb.size());
-  for (int y = 0; y < out.height; ++y) {
-    for (int x = 0; x < out.width; ++x) {
-      // The stored pixel (u, v) shown at (x, y).
-      const int u = degrees == 90 ? y : degrees == 180 ? w - 1 - x : w - 1 - y;
-      const int v = degrees == 90 ? h - 1 - x : degrees == 180 ? h - 1 - y : x;
-      std::memcpy(&out.rgb[(static_cast<size_t>(y) * out.width + x) * 3],
-                  &in.rgb[(static_cast<size_t>(v) * w + u) * 3], 3);
-    }
-  }
-  return out;
+// `image` turned clockwise by `degrees` (90, 180 or 270; else unchanged).
+RgbImage Rotated(RgbImage image, int degrees) {
+  const int orientation = degrees == 90    ? media::kTurnClockwise90
+                          : degrees == 180 ? media::kTurn180
+                          : degrees == 270 ? media::kTurnClockwise270
+                                           : 1;
+  image.rgb =
+      media::TurnRgb24(image.rgb, &image.width, &image.height, orientation);
+  return image;
 }
 
 }  // namespace
@@ -188,7 +180,7 @@ absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
   auto rgb = ToRgb(best.get(), sideways ? height : width,
                    sideways ? width : height);
   if (!rgb.ok()) return rgb.status();
-  return Rotated(*rgb, degrees);
+  return Rotated(*std::move(rgb), degrees);
 }
 
 absl::StatusOr<std::string> EncodePng(const RgbImage& image) {

@@ -4,10 +4,9 @@
 
 #include <cstdint>
 #include <cstring>
-#include <utility>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/media/rgb_turn.h"
 
 namespace stylizer {
 namespace {
@@ -84,32 +83,8 @@ absl::Status ApplyExifOrientation(int orientation, RgbFrame* frame) {
     return absl::InvalidArgumentError(
         absl::StrCat("EXIF orientation ", orientation, " is not 1-8"));
   }
-  const int w = frame->width, h = frame->height;
-  const bool swap = orientation >= 5;
-  const int out_w = swap ? h : w, out_h = swap ? w : h;
-  std::vector<uint8_t> out(frame->pixels.size());
-  const uint8_t* in = frame->pixels.data();
-  for (int y = 0; y < out_h; ++y) {
-    uint8_t* row = out.data() + static_cast<size_t>(y) * out_w * 3;
-    for (int x = 0; x < out_w; ++x) {
-      // The input pixel (u, v) shown at (x, y).
-      int u = x, v = y;
-      switch (orientation) {
-        case 2: u = w - 1 - x; v = y; break;
-        case 3: u = w - 1 - x; v = h - 1 - y; break;
-        case 4: u = x; v = h - 1 - y; break;
-        case 5: u = y; v = x; break;
-        case 6: u = y; v = h - 1 - x; break;
-        case 7: u = w - 1 - y; v = h - 1 - x; break;
-        case 8: u = w - 1 - y; v = x; break;
-      }
-      std::memcpy(row + static_cast<size_t>(x) * 3,
-                  in + (static_cast<size_t>(v) * w + u) * 3, 3);
-    }
-  }
-  frame->pixels = std::move(out);
-  frame->width = out_w;
-  frame->height = out_h;
+  frame->pixels = media::TurnRgb24(frame->pixels, &frame->width,
+                                   &frame->height, orientation);
   return absl::OkStatus();
 }
 
