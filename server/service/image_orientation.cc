@@ -42,11 +42,13 @@ class TiffReader {
 
 }  // namespace
 
+bool IsExifSegment(absl::string_view app1_body) {
+  return app1_body.size() >= sizeof(kExifHeader) &&
+         std::memcmp(app1_body.data(), kExifHeader, sizeof(kExifHeader)) == 0;
+}
+
 int ExifOrientation(absl::string_view app1_body) {
-  if (app1_body.size() < sizeof(kExifHeader) ||
-      std::memcmp(app1_body.data(), kExifHeader, sizeof(kExifHeader)) != 0) {
-    return 0;
-  }
+  if (!IsExifSegment(app1_body)) return 0;
   const absl::string_view tiff = app1_body.substr(sizeof(kExifHeader));
   const auto* p = reinterpret_cast<const unsigned char*>(tiff.data());
   if (tiff.size() < 8) return 0;

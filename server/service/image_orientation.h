@@ -13,6 +13,10 @@
 
 namespace stylizer {
 
+// Whether the contents of a JPEG APP1 segment (after its length) are EXIF:
+// they start "Exif\0\0" (XMP, say, is an APP1 segment too).
+bool IsExifSegment(absl::string_view app1_body);
+
 // The orientation (1-8) that the contents of a JPEG APP1 segment (after its
 // length: "Exif\0\0", then a TIFF header and IFD0) give, or 0 if the segment
 // is not EXIF, has no orientation tag in IFD0, or is malformed (then the

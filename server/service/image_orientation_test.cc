@@ -13,8 +13,6 @@
 namespace stylizer {
 namespace {
 
-using ::testing::ElementsAreArray;
-
 // An EXIF APP1 body: "Exif\0\0", a TIFF header and IFD0 with `tags` entries
 // of (tag, type, count, 16-bit value), in the given byte order.
 struct Entry {

@@ -363,7 +363,7 @@ absl::StatusOr<std::string> CheckJpegAndDropMetadata(absl::string_view jpeg,
       // The first EXIF segment's orientation is applied to the pixels.
       if (marker == kApp1 && orientation != nullptr && !seen_exif) {
         const absl::string_view contents = jpeg.substr(i + 4, body_size);
-        if (contents.substr(0, 6) == absl::string_view("Exif\0\0", 6)) {
+        if (IsExifSegment(contents)) {
           seen_exif = true;
           *orientation = ExifOrientation(contents);
         }
