@@ -158,10 +158,8 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   }
   // A directory where an output goes, say, would fail the job only once all
   // its work is done.
-  std::vector<std::string> targets;
-  for (const std::string& label : labels) {
-    targets.push_back(OutputPath(out, FileStem(input), label, ext));
-  }
+  std::vector<std::string> targets =
+      OutputPaths(out, FileStem(input), labels, ext);
   if (!sheet.empty()) targets.push_back(sheet);
   if (absl::Status s = CheckOutputTargets(targets); !s.ok()) return s;
   job.set_container(*container);

@@ -294,13 +294,12 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
     if (!more.ok()) return more.status();
     if (!*more) break;
     ++packets;
-    if (p->pts == AV_NOPTS_VALUE) ++without_pts;
-    if (p->pts != AV_NOPTS_VALUE) {
-      if (p->flags & AV_PKT_FLAG_DISCARD) {
-        hidden.push_back(p->pts);
-      } else if (last_shown == AV_NOPTS_VALUE || p->pts > last_shown) {
-        last_shown = p->pts;
-      }
+    if (p->pts == AV_NOPTS_VALUE) {
+      ++without_pts;
+    } else if (p->flags & AV_PKT_FLAG_DISCARD) {
+      hidden.push_back(p->pts);
+    } else if (last_shown == AV_NOPTS_VALUE || p->pts > last_shown) {
+      last_shown = p->pts;
     }
     const int64_t t = PacketTime(*p);
     if (t != AV_NOPTS_VALUE) {

@@ -47,6 +47,17 @@ std::string OutputPath(absl::string_view dir, absl::string_view stem,
   return p.string();
 }
 
+std::vector<std::string> OutputPaths(absl::string_view dir,
+                                     absl::string_view stem,
+                                     const std::vector<std::string>& labels,
+                                     absl::string_view ext) {
+  std::vector<std::string> paths;
+  for (const std::string& label : labels) {
+    paths.push_back(OutputPath(dir, stem, label, ext));
+  }
+  return paths;
+}
+
 absl::Status EnsureDirectory(const std::string& dir) {
   std::error_code ec;
   if (fs::is_directory(dir, ec)) return absl::OkStatus();

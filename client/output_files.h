@@ -25,6 +25,12 @@ std::string FileExtension(absl::string_view path);
 std::string OutputPath(absl::string_view dir, absl::string_view stem,
                        absl::string_view label, absl::string_view ext);
 
+// OutputPath(dir, stem, label, ext) for each of `labels`, in order.
+std::vector<std::string> OutputPaths(absl::string_view dir,
+                                     absl::string_view stem,
+                                     const std::vector<std::string>& labels,
+                                     absl::string_view ext);
+
 // Creates `dir` and its parents if missing; error if it exists as a non-directory.
 absl::Status EnsureDirectory(const std::string& dir);
 

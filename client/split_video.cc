@@ -415,10 +415,8 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
     }
   }
 
-  std::vector<std::string> targets;
-  for (const std::string& label : job.labels) {
-    targets.push_back(OutputPath(job.out_dir, job.stem, label, job.ext));
-  }
+  const std::vector<std::string> targets =
+      OutputPaths(job.out_dir, job.stem, job.labels, job.ext);
   if (absl::Status s = CheckOutputTargets(targets); !s.ok()) return s;
   const bool made_dir = !fs::exists(job.out_dir, ec);
   if (absl::Status s = EnsureDirectory(job.out_dir); !s.ok()) return s;
@@ -427,8 +425,7 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   for (size_t i = 0; i < job.labels.size(); ++i) {
     std::vector<std::string> parts;
     for (const Result& r : results) parts.push_back(r.paths.at(i));
-    const std::string out =
-        OutputPath(job.out_dir, job.stem, job.labels[i], job.ext);
+    const std::string& out = targets[i];
     absl::Status s = JoinSegments(*segments, parts, job.input, with_audio,
                                   job.matroska, out);
     if (!s.ok()) {

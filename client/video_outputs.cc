@@ -20,11 +20,7 @@ VideoOutputs::~VideoOutputs() {
 }
 
 std::vector<std::string> VideoOutputs::Paths() const {
-  std::vector<std::string> paths;
-  for (const std::string& label : labels_) {
-    paths.push_back(OutputPath(dir_, stem_, label, ext_));
-  }
-  return paths;
+  return OutputPaths(dir_, stem_, labels_, ext_);
 }
 
 absl::Status VideoOutputs::OnAccepted(const stylizer::v1::JobAccepted& accepted) {
