@@ -115,7 +115,8 @@ absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
   return absl::FromChrono(deadline);
 }
 
-grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context) {
+grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context,
+                                 absl::string_view message) {
   // The client's cancel at its deadline arrives a moment before the server's
   // copy of that deadline, which counts from when the call arrived: a cancel
   // this close to the deadline is the deadline.
@@ -124,8 +125,7 @@ grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         "the call's deadline passed");
   }
-  return grpc::Status(grpc::StatusCode::CANCELLED,
-                      "the client cancelled the call");
+  return grpc::Status(grpc::StatusCode::CANCELLED, std::string(message));
 }
 
 grpc::Status StreamIdleStatus(absl::Duration timeout, bool stalled_write) {

@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/repeated_field.h"
@@ -171,9 +172,13 @@ class ServiceContext {
 // JobOptions::deadline.
 absl::Time CallDeadline(const grpc::CallbackServerContext& context);
 
-// What a streaming call that gRPC cancelled ends with (for OnCancel):
-// DEADLINE_EXCEEDED once its deadline has passed, else CANCELLED.
-grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context);
+// What a streaming call that gRPC cancelled ends with (for OnCancel, and for
+// a write that failed because the call had ended, which may come before
+// OnCancel): DEADLINE_EXCEEDED once its deadline has passed, else CANCELLED
+// with `message`.
+grpc::Status CancelledCallStatus(
+    const grpc::CallbackServerContext& context,
+    absl::string_view message = "the client cancelled the call");
 
 // What a stream ends with when its idle timer runs out: DEADLINE_EXCEEDED,
 // saying whether the client sent nothing or took none of the answers

@@ -286,8 +286,9 @@ void StylizeFramesReactor::OnWriteDone(bool ok) {
   write_in_flight_ = false;
   writing_memory_.Release();
   if (!ok) {
-    FailLocked(grpc::Status(grpc::StatusCode::CANCELLED,
-                            "the client stopped receiving"));
+    // The call has ended; at its deadline, that is the deadline (OnCancel,
+    // which would say so, may come after this).
+    FailLocked(CancelledCallStatus(*context_, "the client stopped receiving"));
     return;
   }
   --unanswered_;
@@ -378,10 +379,17 @@ void StylizeFramesReactor::MaybeFinishLocked() {
     return;
   }
   if (reads_done_ && unanswered_ == 0) {
+    // A read also ends when the call is cancelled, and OnCancel may come
+    // after it: a call that ended so ends for that reason, not OK (a
+    // deadline that passed while the last frame was computed was counted
+    // as OK when its answer came before OnCancel).
+    const grpc::Status status = context_->IsCancelled()
+                                    ? CancelledCallStatus(*context_)
+                                    : grpc::Status::OK;
     finished_ = true;
-    log_.Finish(grpc::Status::OK);
+    log_.Finish(status);
     slot_.reset();
-    Finish(grpc::Status::OK);
+    Finish(status);
   }
 }
 

@@ -519,8 +519,9 @@ void StylizeVideoReactor::OnWriteDone(bool ok) {
       return;
     }
   }
-  Fail(grpc::Status(grpc::StatusCode::CANCELLED,
-                    "the client stopped receiving"));
+  // The call has ended; at its deadline, that is the deadline (OnCancel,
+  // which would say so, may come after this).
+  Fail(CancelledCallStatus(*context_, "the client stopped receiving"));
 }
 
 void StylizeVideoReactor::OnCancel() { Fail(CancelledCallStatus(*context_)); }
