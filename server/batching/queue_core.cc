@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer {
 namespace batching_internal {
@@ -138,15 +139,19 @@ absl::Status QueueCore::NoRoomLocked(const JobState& job, int64_t items,
   const int64_t retry_ms = std::max<int64_t>(
       1, absl::ToInt64Milliseconds(batch_time_ * batches_ahead));
   if (static_cast<int64_t>(job.frames.size()) >= job.max_in_flight) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("job has ", job.frames.size(), " frames in flight (limit ",
-                     job.max_in_flight, "); retry in about ", retry_ms, " ms"));
+    return WithRetryDelay(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "job has ", job.frames.size(), " frames in flight (limit ",
+            job.max_in_flight, "); retry in about ", retry_ms, " ms")),
+        absl::Milliseconds(retry_ms));
   }
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "job queue is full (", items_, " of ", options_.max_queued_items,
-      " items, ", bytes_, " of ", options_.max_queued_bytes,
-      " bytes; this frame needs ", items, " items, ", bytes,
-      " bytes); retry in about ", retry_ms, " ms"));
+  return WithRetryDelay(
+      absl::ResourceExhaustedError(absl::StrCat(
+          "job queue is full (", items_, " of ", options_.max_queued_items,
+          " items, ", bytes_, " of ", options_.max_queued_bytes,
+          " bytes; this frame needs ", items, " items, ", bytes,
+          " bytes); retry in about ", retry_ms, " ms")),
+      absl::Milliseconds(retry_ms));
 }
 
 absl::Status QueueCore::Submit(const std::shared_ptr<JobState>& job,

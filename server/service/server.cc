@@ -197,10 +197,11 @@ absl::Status Server::Start() {
     memory_budget_ = std::make_unique<MemoryBudget>(
         options_.memory_budget_bytes, std::move(observer));
     if (options_.grpc_memory_quota_bytes > 0) {
-      absl::StatusOr<MemoryBudget::Reservation> share = memory_budget_->Reserve(
-          options_.grpc_memory_quota_bytes, "gRPC's buffer quota");
-      if (!share.ok()) return share.status();
-      grpc_share_ = *std::move(share);
+      if (absl::Status s = memory_budget_->SetAside(
+              options_.grpc_memory_quota_bytes, "gRPC's buffer quota");
+          !s.ok()) {
+        return s;
+      }
     }
   }
   context_ = std::make_unique<ServiceContext>(

@@ -168,7 +168,6 @@ class Server {
   int port_ = 0;
   // Declared before the context: reservations end before the budget does.
   std::unique_ptr<MemoryBudget> memory_budget_;
-  MemoryBudget::Reservation grpc_share_;  // gRPC's quota, held for good
   std::unique_ptr<TokenAuth> auth_;
   std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<ServiceContext> context_;

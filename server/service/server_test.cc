@@ -5,6 +5,7 @@
 #include "server/service/server.h"
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -19,6 +20,8 @@
 #include "gtest/gtest.h"
 #include "server/metrics/metrics.h"
 #include "server/service/image_codec.h"
+#include "server/service/retry_info.h"
+#include "server/service/status_util.h"
 #include "server/service/testing/copy_model.h"
 #include "server/service/testing/eventually.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
@@ -323,7 +326,11 @@ TEST_F(MemoryBudgetServerTest, FrameStreamsReserveAndGiveBack) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
     EXPECT_THAT(status.error_message(),
                 ::testing::HasSubstr("250x250 frame with 8 styles"));
-    EXPECT_THAT(status.error_message(), ::testing::HasSubstr("retry"));
+    // It can never fit (gRPC's share is set aside for good): no retry hint,
+    // where it used to say "retry in a few seconds".
+    EXPECT_THAT(status.error_message(),
+                ::testing::HasSubstr("that one call can have; send less"));
+    EXPECT_FALSE(RetryDelay(FromGrpcStatus(status)).has_value());
   }
   EXPECT_TRUE(Eventually([&] {
     return server_->memory_budget()->reserved() == 600000;
@@ -429,6 +436,12 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
     EXPECT_THAT(status.error_message(),
                 ::testing::HasSubstr("150x150 image with 9 styles"));
     EXPECT_THAT(status.error_message(), ::testing::HasSubstr("retry"));
+    EXPECT_TRUE(RetryDelay(FromGrpcStatus(status)).has_value());
+    const auto& trailers = context.GetServerTrailingMetadata();
+    const auto pushback = trailers.find("grpc-retry-pushback-ms");
+    ASSERT_NE(pushback, trailers.end());
+    EXPECT_EQ(std::string(pushback->second.data(), pushback->second.size()),
+              "2000");
   }
   EXPECT_EQ(Reserved(), 750000);
 

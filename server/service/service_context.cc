@@ -5,9 +5,20 @@
 #include "absl/time/clock.h"
 #include "grpcpp/security/auth_context.h"
 #include "server/metrics/metrics.h"
+#include "server/service/retry_info.h"
+#include "server/service/status_util.h"
 #include "server/service/token_auth.h"
 
 namespace stylizer {
+namespace {
+
+// Retry hints (retry_info.h). A stream slot frees when some call ends: no
+// telling when, so a client polls about once a second. A starting server is
+// SERVING within seconds.
+constexpr absl::Duration kStreamSlotRetryDelay = absl::Seconds(1);
+constexpr absl::Duration kStartingRetryDelay = absl::Seconds(1);
+
+}  // namespace
 
 ServiceContext::ServiceContext(const ServiceLimits& limits, WorkPool* pool,
                                const TokenAuth* auth, Metrics* metrics,
@@ -61,9 +72,11 @@ grpc::Status ServiceContext::Admit(
   }
   switch (state()) {
     case ServingState::kStarting:
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "the model is still loading; retry in a few "
-                          "seconds (health reports SERVING when ready)");
+      return ToGrpcStatus(WithRetryDelay(
+          absl::UnavailableError("the model is still loading; retry in a few "
+                                 "seconds (health reports SERVING when "
+                                 "ready)"),
+          kStartingRetryDelay));
     case ServingState::kDraining:
       return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                           "the server is shutting down; retry on another "
@@ -81,9 +94,9 @@ absl::StatusOr<ResolvedStyles> ServiceContext::ResolveStyles(
 }
 
 absl::StatusOr<MemoryBudget::Reservation> ServiceContext::ReserveMemory(
-    int64_t bytes, absl::string_view what) const {
+    int64_t bytes, absl::string_view what, int64_t held_by_caller) const {
   if (memory_budget_ == nullptr) return MemoryBudget::Reservation();
-  return memory_budget_->Reserve(bytes, what);
+  return memory_budget_->Reserve(bytes, what, held_by_caller);
 }
 
 ServiceContext::StreamSlot::~StreamSlot() {
@@ -97,9 +110,11 @@ ServiceContext::AcquireStreamSlot(absl::string_view method) {
   {
     absl::MutexLock lock(&mu_);
     if (active_streams_ >= limits_.max_concurrent_streams) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the server already serves ", active_streams_,
-          " streams (its limit); retry later or on another replica"));
+      return WithRetryDelay(
+          absl::ResourceExhaustedError(absl::StrCat(
+              "the server already serves ", active_streams_,
+              " streams (its limit); retry later or on another replica")),
+          kStreamSlotRetryDelay);
     }
     ++active_streams_;
   }

@@ -106,9 +106,11 @@ class ServiceContext {
   // May be null (tests).
   Metrics* metrics() const { return metrics_; }
   // Reserves `bytes` in the server's memory budget for `what` (an empty
-  // reservation when there is no budget); RESOURCE_EXHAUSTED past it.
+  // reservation when there is no budget); RESOURCE_EXHAUSTED past it, with a
+  // retry hint unless `bytes` beside the `held_by_caller` bytes this call
+  // already holds could never fit (MemoryBudget::Reserve).
   absl::StatusOr<MemoryBudget::Reservation> ReserveMemory(
-      int64_t bytes, absl::string_view what) const;
+      int64_t bytes, absl::string_view what, int64_t held_by_caller = 0) const;
   // The thread running every stream's idle timer (stream_idle_timeout).
   TimerThread* timers() const { return timers_.get(); }
 

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/media/preserve_color.h"
 #include "server/service/image_codec.h"
+#include "server/service/retry_info.h"
 #include "server/service/status_util.h"
 #include "server/service/work_pool.h"
 
@@ -186,7 +187,7 @@ void StylizeFramesReactor::TrySubmitPending() {
   // Anything else is this frame's fault (say over one job's share of the
   // queue): named like any other bad frame.
   FailLocked(ToGrpcStatus(
-      absl::Status(status.code(), absl::StrCat("frame with sequence ",
+      Reworded(status, status.code(), absl::StrCat("frame with sequence ",
                                                pending_meta_.client_sequence,
                                                ": ", status.message()))));
 }
@@ -375,6 +376,7 @@ void StylizeFramesReactor::MaybeFinishLocked() {
     // The slot is free before the client can see the status: a caller that
     // opens its next stream at once must find it free.
     slot_.reset();
+    AddRetryPushback(context_, *failure_);
     Finish(*failure_);
     return;
   }

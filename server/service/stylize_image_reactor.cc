@@ -220,6 +220,7 @@ void StylizeImageReactor::FinishOnce(const grpc::Status& given) {
     if (cancelled_ && !status.ok()) status = cancel_status_;
   }
   log_.Finish(status);
+  AddRetryPushback(context_, status);
   Finish(status);
 }
 

@@ -17,7 +17,9 @@
 #include "gtest/gtest.h"
 #include "server/media/testing/test_movies.h"
 #include "server/media/video_pipeline.h"
+#include "server/service/retry_info.h"
 #include "server/service/server.h"
+#include "server/service/status_util.h"
 #include "server/service/stylize_video_reactor.h"
 #include "server/service/testing/copy_model.h"
 #include "server/service/testing/eventually.h"
@@ -187,6 +189,8 @@ TEST_F(VideoMemoryBudgetTest, ASecondMovieIsRefusedWhileTheFirstRuns) {
         second.status.error_message(),
         HasSubstr(absl::StrCat("upload spool (", 12 * kMiB, " bytes)")));
     EXPECT_THAT(second.status.error_message(), HasSubstr("retry"));
+    // Busy: the hint a client waits for (RetryInfo in the details).
+    EXPECT_TRUE(RetryDelay(FromGrpcStatus(second.status)).has_value());
     EXPECT_FALSE(second.accepted);
     EXPECT_EQ(Reserved(), kGrpcShare + kFixedOneStyle);
 
@@ -244,6 +248,10 @@ TEST_F(VideoMemoryBudgetTest, FramesThatDoNotFitAreRefusedAfterTheProbe) {
   EXPECT_THAT(call.status.error_message(), HasSubstr("2 encoders"));
   EXPECT_THAT(call.status.error_message(), HasSubstr("320x240 video job"));
   EXPECT_THAT(call.status.error_message(), HasSubstr("max_side"));
+  // Its own fixed cost is what leaves no room: waiting cannot help, so no
+  // retry hint (it had one, and clients retried it in vain).
+  EXPECT_THAT(call.status.error_message(), HasSubstr("this call already holds"));
+  EXPECT_FALSE(RetryDelay(FromGrpcStatus(call.status)).has_value());
   EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }, kPatience))
       << Reserved();
 

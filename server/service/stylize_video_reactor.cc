@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "server/metrics/metrics.h"
+#include "server/service/retry_info.h"
 #include "server/service/status_util.h"
 #include "server/service/work_pool.h"
 
@@ -49,8 +50,8 @@ constexpr int64_t kMaxChunkBytes = 64 * 1024;
 // A refusal of a job's frames says what makes them smaller.
 absl::Status WithVideoHint(absl::Status status) {
   if (status.code() != absl::StatusCode::kResourceExhausted) return status;
-  return absl::Status(status.code(),
-                      absl::StrCat(status.message(),
+  return Reworded(status, status.code(),
+                  absl::StrCat(status.message(),
                                    " (a smaller max_side or fewer styles "
                                    "lowers what a video job needs)"));
 }
@@ -238,7 +239,8 @@ absl::Status StylizeVideoReactor::ReserveFrameMemory(
       absl::StrCat("the frame window (", memory.window_frames, " frames, ",
                    memory.window_bytes, " bytes) and ", memory.outputs,
                    " encoders (", memory.encoder_bytes, " bytes) of a ",
-                   memory.width, "x", memory.height, " video job"));
+                   memory.width, "x", memory.height, " video job"),
+      fixed_memory_.bytes());
   if (!reserved.ok()) return WithVideoHint(reserved.status());
   absl::MutexLock lock(&mu_);
   frame_memory_ = *std::move(reserved);
@@ -582,6 +584,7 @@ void StylizeVideoReactor::FinishLocked(const grpc::Status& status) {
   // The slot is free before the client can see the status (the reactor is
   // destroyed later, on the work pool, after its pipeline's threads end).
   slot_.reset();
+  AddRetryPushback(context_, status);
   Finish(status);
 }
 

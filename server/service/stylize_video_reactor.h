@@ -146,7 +146,8 @@ class StylizeVideoReactor final : public VideoReactor,
   // responses waiting to be written), reserved when the VideoJob arrives,
   // and its frame window and encoders, reserved once the input is probed.
   // Given back when the reactor is deleted, after the pipeline has ended.
-  MemoryBudget::Reservation fixed_memory_;  // read path only
+  // Set on the read path before the pipeline starts; the pipeline reads it.
+  MemoryBudget::Reservation fixed_memory_;
 
   absl::Mutex mu_;
   std::unique_ptr<media::VideoPipeline> pipeline_ ABSL_GUARDED_BY(mu_);

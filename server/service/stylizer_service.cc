@@ -2,6 +2,7 @@
 #include "server/service/stylizer_service.h"
 
 #include "server/service/call_log.h"
+#include "server/service/status_util.h"
 #include "server/service/stylize_frames_reactor.h"
 #include "server/service/stylize_image_reactor.h"
 
@@ -16,6 +17,7 @@ class RefusedVideoReactor : public VideoReactor {
                       const grpc::Status& status)
       : log_(service, "StylizeVideo", *context) {
     log_.Finish(status);
+    AddRetryPushback(context, status);
     Finish(status);
   }
   void OnDone() override { delete this; }
@@ -51,6 +53,7 @@ grpc::ServerUnaryReactor* StylizerService::GetModelInfo(
     response->set_model_json(model.model_json);
   }
   log.Finish(status);
+  AddRetryPushback(context, status);
   reactor->Finish(status);
   return reactor;
 }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer {
 
@@ -52,10 +53,12 @@ absl::Status WorkPool::TryPost(std::function<void()> task) {
   const absl::Duration drain = task_time_ * ((waiting + threads - 1) / threads);
   const int64_t retry_ms =
       absl::ToInt64Milliseconds(std::max(drain, kMinRetryHint));
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "server is busy: ", waiting, " tasks are waiting for its ", threads,
-      " worker threads (limit ", max_queued_ + max_parked_,
-      "); retry in about ", retry_ms, " ms"));
+  return WithRetryDelay(
+      absl::ResourceExhaustedError(absl::StrCat(
+          "server is busy: ", waiting, " tasks are waiting for its ", threads,
+          " worker threads (limit ", max_queued_ + max_parked_,
+          "); retry in about ", retry_ms, " ms")),
+      absl::Milliseconds(retry_ms));
 }
 
 void WorkPool::PostWhenRoom(std::function<void()> task) {

@@ -3,6 +3,8 @@
 // stubs. Covers every RPC, ordering under 16 concurrent streams, cancellation
 // and deadlines reaching the queue, and every error row of the API contract.
 #include <atomic>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -12,7 +14,9 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
+#include "server/service/retry_info.h"
 #include "server/service/server.h"
+#include "server/service/status_util.h"
 #include "server/service/testing/style_protos.h"
 #include "tests/server/server_test_util.h"
 
@@ -512,6 +516,17 @@ TEST_F(ServerRpcTest, TooManyStreamsAreRefused) {
   }
   grpc::Status status = second->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Busy, not too large: a retry hint in the status's details (RetryInfo)
+  // and in the trailer that gRPC's own retry policies read.
+  const std::optional<absl::Duration> delay =
+      RetryDelay(FromGrpcStatus(status));
+  ASSERT_TRUE(delay.has_value()) << "no RetryInfo in the details";
+  EXPECT_EQ(*delay, absl::Seconds(1));
+  const auto& trailers = second_context.GetServerTrailingMetadata();
+  const auto pushback = trailers.find("grpc-retry-pushback-ms");
+  ASSERT_NE(pushback, trailers.end()) << "no grpc-retry-pushback-ms trailer";
+  EXPECT_EQ(std::string(pushback->second.data(), pushback->second.size()),
+            "1000");
   first->WritesDone();
   EXPECT_TRUE(first->Finish().ok());
 }
