@@ -28,8 +28,9 @@ ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "deadline of each call, e.g. 30s or 10m; for a video job it covers "
           "the whole job (0: none; health uses 5s)");
 ABSL_FLAG(int32_t, retries, 3,
-          "retries, with backoff, of a call that failed UNAVAILABLE before any "
-          "output arrived");
+          "retries of a call that failed before any output arrived because "
+          "the server was unavailable, or busy (then no sooner than it asks); "
+          "with backoff");
 ABSL_FLAG(std::string, progress, "auto",
           "progress display: auto (bars on a terminal, else plain lines), "
           "bars, plain, or none");

@@ -117,7 +117,8 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
     auto probe = FileSource::Open(input);  // fail early on a bad path
     if (!probe.ok()) return probe.status();
   }
-  auto client = ConnectFromFlags();
+  // Busy refusals are what a load test is for: counted, not retried.
+  auto client = ConnectFromFlags(/*retry_busy=*/false);
   if (!client.ok()) return client.status();
   auto styles = ResolveStyles(**client, "0");
   if (!styles.ok()) return styles.status();

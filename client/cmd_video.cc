@@ -28,8 +28,12 @@ namespace {
 // Forwards a job's messages to the output files and the progress display.
 class CliVideoObserver : public VideoObserver {
  public:
-  CliVideoObserver(VideoOutputs* files, ProgressReporter* progress, int outputs)
-      : files_(files), progress_(progress), outputs_(outputs) {}
+  CliVideoObserver(VideoOutputs* files, ProgressReporter* progress, int outputs,
+                   int max_retries)
+      : files_(files),
+        progress_(progress),
+        outputs_(outputs),
+        max_retries_(max_retries) {}
 
   void OnUploadProgress(uint64_t sent, uint64_t total) override {
     if (progress_) progress_->OnUpload(sent, total);
@@ -59,6 +63,14 @@ class CliVideoObserver : public VideoObserver {
       progress_->OnFrames(p.frames_done(), p.frames_estimate(), p.fps());
     }
   }
+  void OnRetry(const absl::Status& why, absl::Duration wait,
+               int retry) override {
+    if (progress_) {
+      progress_->Note(absl::StrCat("retry ", retry, " of ", max_retries_, " in ",
+                                   absl::FormatDuration(wait), ": ",
+                                   ErrorLine(why)));
+    }
+  }
   absl::Status OnChunk(uint32_t index, absl::string_view data) override {
     if (progress_) progress_->OnOutputBytes(data.size());
     return files_->OnChunk(index, data);
@@ -77,6 +89,7 @@ class CliVideoObserver : public VideoObserver {
   VideoOutputs* files_;
   ProgressReporter* progress_;
   int outputs_;
+  int max_retries_;
 };
 
 absl::StatusOr<stylizer::v1::Container> ContainerFlag(std::string* ext) {
@@ -211,7 +224,8 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   } else {
     VideoOutputs files(out, FileStem(input), labels, ext);
     CliVideoObserver observer(&files, reporter,
-                              static_cast<int>(labels.size()));
+                              static_cast<int>(labels.size()),
+                              (*client)->options().retry.max_retries);
     absl::Status status =
         (*client)->StylizeVideo(job, source->get(), &observer);
     if (status.ok()) status = files.Commit();

@@ -35,14 +35,17 @@ ClientOptions ClientOptionsFromFlags() {
   return o;
 }
 
-absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags() {
+absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags(
+    bool retry_busy) {
   if (absl::GetFlag(FLAGS_timeout) < absl::ZeroDuration()) {
     return UsageError("--timeout must not be negative");
   }
   if (absl::GetFlag(FLAGS_retries) < 0) {
     return UsageError("--retries must not be negative");
   }
-  return StylizerClient::Create(ClientOptionsFromFlags());
+  ClientOptions options = ClientOptionsFromFlags();
+  options.retry.retry_busy = retry_busy;
+  return StylizerClient::Create(options);
 }
 
 absl::StatusOr<std::vector<ResolvedStyle>> ResolveStyles(

@@ -27,8 +27,9 @@ struct CommandIo {
 // The client options from the global flags (and $STYLIZER_SERVER).
 ClientOptions ClientOptionsFromFlags();
 
-// Connects with the global flags.
-absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags();
+// Connects with the global flags; `retry_busy` as in RetryPolicy.
+absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags(
+    bool retry_busy = true);
 
 // Fetches the model's styles and parses --styles (or `default_spec` when the
 // flag is empty). A bad SPEC is a usage error.

@@ -223,5 +223,19 @@ TEST_F(CommandsTest, BenchJson) {
   EXPECT_EQ(ExitCodeFor(Run("bench", {})), kExitUsage);
 }
 
+// A load test reports a busy server's refusals; it does not retry them.
+TEST_F(CommandsTest, BenchCountsBusyRefusals) {
+  absl::SetFlag(&FLAGS_json, true);
+  absl::SetFlag(&FLAGS_count, 5);
+  absl::SetFlag(&FLAGS_size, "16x16");
+  absl::SetFlag(&FLAGS_mode, "image");
+  server_.service().fail_busy = 2;
+  const absl::Status s = Run("bench", {});
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  // 5 calls: 3 answered, 2 refused, none sent again.
+  EXPECT_THAT(out_.str(), HasSubstr("\"requests\":3,\"errors\":2,\"frames\":3"));
+  EXPECT_THAT(out_.str(), HasSubstr("\"RESOURCE_EXHAUSTED\":2"));
+}
+
 }  // namespace
 }  // namespace stylizer::client

@@ -1,15 +1,23 @@
-// Backoff retries for UNAVAILABLE before any output; see retry.h.
+// Backoff retries before any output; see retry.h.
 #include "client/retry.h"
 
 #include <algorithm>
 
 #include "absl/time/clock.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer::client {
 
-bool IsRetryable(const AttemptResult& result) {
-  return result.status.code() == absl::StatusCode::kUnavailable &&
-         !result.output_started;
+bool IsRetryable(const RetryPolicy& policy, const AttemptResult& result) {
+  if (result.output_started) return false;
+  switch (result.status.code()) {
+    case absl::StatusCode::kUnavailable:
+      return true;
+    case absl::StatusCode::kResourceExhausted:
+      return policy.retry_busy && RetryDelay(result.status).has_value();
+    default:
+      return false;
+  }
 }
 
 absl::Duration BackoffFor(const RetryPolicy& policy, int retry) {
@@ -20,16 +28,26 @@ absl::Duration BackoffFor(const RetryPolicy& policy, int retry) {
   return std::min(d, policy.max_backoff);
 }
 
+absl::Duration WaitBeforeRetry(const RetryPolicy& policy, int retry,
+                               const absl::Status& status) {
+  const absl::Duration backoff = BackoffFor(policy, retry);
+  const auto hint = RetryDelay(status);
+  if (!hint.has_value()) return backoff;
+  return std::max(backoff, std::min(*hint, kMaxServerRetryDelay));
+}
+
 absl::Status RunWithRetry(const RetryPolicy& policy,
                           absl::FunctionRef<AttemptResult()> attempt,
-                          const std::function<void(absl::Duration)>& sleep) {
+                          const std::function<void(absl::Duration)>& sleep,
+                          const RetryNotice& notice) {
   for (int retry = 0;; ++retry) {
     AttemptResult result = attempt();
-    if (result.status.ok() || !IsRetryable(result) ||
+    if (result.status.ok() || !IsRetryable(policy, result) ||
         retry >= policy.max_retries) {
       return result.status;
     }
-    const absl::Duration wait = BackoffFor(policy, retry);
+    const absl::Duration wait = WaitBeforeRetry(policy, retry, result.status);
+    if (notice) notice(result.status, wait, retry + 1);
     if (sleep) {
       sleep(wait);
     } else {

@@ -1,6 +1,9 @@
 // Retry with exponential backoff, only where it is safe: an attempt that
-// failed with UNAVAILABLE before any output arrived (nothing was written, the
-// server did no visible work) is tried again; everything else is final.
+// failed before any output arrived (nothing was written, the server did no
+// visible work) with UNAVAILABLE, or with RESOURCE_EXHAUSTED that the server
+// marked as busy with a retry hint (server/service/retry_info.h), is tried
+// again, no sooner than the hint says; everything else is final (an input
+// too large for the server is refused without a hint).
 #ifndef STYLIZER_CLIENT_RETRY_H_
 #define STYLIZER_CLIENT_RETRY_H_
 
@@ -21,6 +24,9 @@ struct RetryPolicy {
   double multiplier = 2.0;
   // Longest single wait. Default 4 s.
   absl::Duration max_backoff = absl::Seconds(4);
+  // Whether a busy server's refusal (RESOURCE_EXHAUSTED with a retry hint)
+  // is retried. Default true; a load generator reports it instead.
+  bool retry_busy = true;
 };
 
 // The outcome of one attempt.
@@ -30,18 +36,35 @@ struct AttemptResult {
   bool output_started = false;
 };
 
-// Whether an attempt with this outcome may be tried again.
-bool IsRetryable(const AttemptResult& result);
+// Whether an attempt with this outcome may be tried again under `policy`.
+bool IsRetryable(const RetryPolicy& policy, const AttemptResult& result);
 
 // The wait before retry number `retry` (0-based), without jitter.
 absl::Duration BackoffFor(const RetryPolicy& policy, int retry);
 
+// The wait before retry number `retry` after a failure with `status`: the
+// backoff, or the server's retry hint if that is longer (at most
+// kMaxServerRetryDelay).
+absl::Duration WaitBeforeRetry(const RetryPolicy& policy, int retry,
+                               const absl::Status& status);
+
+// The longest retry hint obeyed: a server asking for more is waited for this
+// long.
+inline constexpr absl::Duration kMaxServerRetryDelay = absl::Seconds(30);
+
+// Told, before each wait, why the last attempt failed, how long the wait is,
+// and the retry's number (1-based).
+using RetryNotice =
+    std::function<void(const absl::Status& why, absl::Duration wait, int retry)>;
+
 // Runs `attempt` until it succeeds, fails in a non-retryable way, or the
-// retries are spent; waits with `sleep` (default absl::SleepFor) between
-// attempts. Returns the last attempt's status.
+// retries are spent; tells `notice` (if any), then waits with `sleep`
+// (default absl::SleepFor) between attempts. Returns the last attempt's
+// status.
 absl::Status RunWithRetry(
     const RetryPolicy& policy, absl::FunctionRef<AttemptResult()> attempt,
-    const std::function<void(absl::Duration)>& sleep = nullptr);
+    const std::function<void(absl::Duration)>& sleep = nullptr,
+    const RetryNotice& notice = nullptr);
 
 }  // namespace stylizer::client
 

@@ -1,9 +1,14 @@
 // Tests of the UNAVAILABLE-before-output retry policy.
 #include "client/retry.h"
 
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+
+#include "server/service/retry_info.h"
 
 namespace stylizer::client {
 namespace {
@@ -59,6 +64,7 @@ TEST(RetryTest, NeverRetriesAfterOutputOrOtherCodes) {
       no_sleep);
   EXPECT_EQ(calls, 1);
   calls = 0;
+  // RESOURCE_EXHAUSTED without a retry hint: the input is too large.
   for (auto code : {absl::StatusCode::kInvalidArgument,
                     absl::StatusCode::kDeadlineExceeded,
                     absl::StatusCode::kResourceExhausted,
@@ -69,6 +75,86 @@ TEST(RetryTest, NeverRetriesAfterOutputOrOtherCodes) {
         no_sleep);
   }
   EXPECT_EQ(calls, 4);
+}
+
+// A busy server (RESOURCE_EXHAUSTED with a retry hint) is asked again, no
+// sooner than it says; before any output only.
+TEST(RetryTest, RetriesABusyServerAfterItsHint) {
+  RetryPolicy p;
+  p.initial_backoff = absl::Milliseconds(250);
+  std::vector<absl::Duration> waits;
+  int calls = 0;
+  const absl::Status busy = WithRetryDelay(
+      absl::ResourceExhaustedError("busy"), absl::Milliseconds(1500));
+  absl::Status s = RunWithRetry(
+      p,
+      [&] {
+        ++calls;
+        return AttemptResult{calls < 3 ? busy : absl::OkStatus()};
+      },
+      [&](absl::Duration d) { waits.push_back(d); });
+  EXPECT_TRUE(s.ok());
+  EXPECT_EQ(calls, 3);
+  ASSERT_EQ(waits.size(), 2u);
+  EXPECT_EQ(waits[0], absl::Milliseconds(1500));  // the hint, not 250 ms
+  EXPECT_EQ(waits[1], absl::Milliseconds(1500));
+
+  calls = 0;
+  (void)RunWithRetry(
+      p, [&] { ++calls; return AttemptResult{busy, true}; },
+      [](absl::Duration) {});
+  EXPECT_EQ(calls, 1);  // output had started
+}
+
+TEST(RetryTest, NoticeHearsEachRetryBeforeItsWait) {
+  std::vector<std::string> heard;
+  int calls = 0;
+  (void)RunWithRetry(
+      RetryPolicy(),
+      [&] {
+        ++calls;
+        return AttemptResult{calls < 3 ? absl::UnavailableError("down")
+                                       : absl::OkStatus()};
+      },
+      [](absl::Duration) {},
+      [&](const absl::Status& why, absl::Duration wait, int retry) {
+        heard.push_back(absl::StrCat(retry, " ", absl::FormatDuration(wait),
+                                     " ", why.message()));
+      });
+  EXPECT_EQ(heard, (std::vector<std::string>{"1 250ms down", "2 500ms down"}));
+}
+
+TEST(RetryTest, ABusyServerIsNotRetriedWhenThePolicySaysSo) {
+  RetryPolicy p;
+  p.retry_busy = false;  // a load generator
+  int calls = 0;
+  const absl::Status s = RunWithRetry(
+      p,
+      [&] {
+        ++calls;
+        return AttemptResult{WithRetryDelay(
+            absl::ResourceExhaustedError("busy"), absl::Seconds(1))};
+      },
+      [](absl::Duration) {});
+  EXPECT_TRUE(absl::IsResourceExhausted(s));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(RetryTest, WaitIsTheLongerOfBackoffAndHintWithinACap) {
+  RetryPolicy p;
+  p.initial_backoff = absl::Milliseconds(100);
+  p.max_backoff = absl::Seconds(4);
+  const absl::Status plain = absl::UnavailableError("down");
+  EXPECT_EQ(WaitBeforeRetry(p, 2, plain), absl::Milliseconds(400));
+  const absl::Status short_hint =
+      WithRetryDelay(absl::UnavailableError("x"), absl::Milliseconds(10));
+  EXPECT_EQ(WaitBeforeRetry(p, 2, short_hint), absl::Milliseconds(400));
+  const absl::Status long_hint =
+      WithRetryDelay(absl::ResourceExhaustedError("x"), absl::Seconds(2));
+  EXPECT_EQ(WaitBeforeRetry(p, 0, long_hint), absl::Seconds(2));
+  const absl::Status huge_hint =
+      WithRetryDelay(absl::ResourceExhaustedError("x"), absl::Hours(1));
+  EXPECT_EQ(WaitBeforeRetry(p, 0, huge_hint), kMaxServerRetryDelay);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer::client {
 namespace {
@@ -55,10 +57,19 @@ absl::Status FromRpcStatus(const grpc::Status& status,
       text = absl::StrCat("the server rejected the input: ", detail);
       break;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      text = absl::StrCat(
-          "the server is busy or the input is too large (try again later or "
-          "with a smaller input): ",
-          detail);
+      // The server marks a refusal that clears by itself with a retry hint.
+      if (const auto delay = RetryDelay(
+              WithRetryDelayFrom(absl::UnknownError(""), status.error_details()));
+          delay.has_value()) {
+        text = absl::StrCat("the server at ", server,
+                            " is busy (it asks to retry in ",
+                            absl::FormatDuration(*delay),
+                            "; --retries sets how often we do): ", detail);
+      } else {
+        text = absl::StrCat(
+            "the input is too large for the server (send a smaller one): ",
+            detail);
+      }
       break;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       text = absl::StrCat(
@@ -81,7 +92,8 @@ absl::Status FromRpcStatus(const grpc::Status& status,
                           absl::StatusCodeToString(code), ": ", detail);
       break;
   }
-  return absl::Status(code, text);
+  // The hint travels on, for the retry policy (retry.h).
+  return WithRetryDelayFrom(absl::Status(code, text), status.error_details());
 }
 
 absl::Status UsageError(absl::string_view message) {

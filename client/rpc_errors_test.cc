@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "server/service/retry_info.h"
+
 namespace stylizer::client {
 namespace {
 
@@ -17,7 +19,7 @@ TEST(RpcErrorsTest, EachCodeReadsClearly) {
       {grpc::StatusCode::UNAVAILABLE, "is unavailable (starting up or shutting down"},
       {grpc::StatusCode::UNAUTHENTICATED, "refused our credentials"},
       {grpc::StatusCode::INVALID_ARGUMENT, "rejected the input"},
-      {grpc::StatusCode::RESOURCE_EXHAUSTED, "busy or the input is too large"},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, "too large for the server"},
       {grpc::StatusCode::DEADLINE_EXCEEDED, "raise --timeout"},
       {grpc::StatusCode::INTERNAL, "see its log"},
       {grpc::StatusCode::UNIMPLEMENTED, "does not offer"},
@@ -61,6 +63,29 @@ TEST(RpcErrorsTest, EachCodeReadsClearly) {
                             "h:1")
                   .message(),
               HasSubstr("is unavailable (starting up or shutting down"));
+}
+
+// A refusal the server marks as busy reads so, and keeps its hint for the
+// retry policy.
+TEST(RpcErrorsTest, ABusyServerReadsAsBusyAndKeepsItsHint) {
+  const std::string details = RpcStatusDetails(WithRetryDelay(
+      absl::ResourceExhaustedError("slots"), absl::Milliseconds(1200)));
+  const absl::Status s = FromRpcStatus(
+      grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "slots", details),
+      "h:1");
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("the server at h:1 is busy (it asks to "
+                                   "retry in 1.2s; --retries"));
+  ASSERT_TRUE(RetryDelay(s).has_value());
+  EXPECT_EQ(*RetryDelay(s), absl::Milliseconds(1200));
+
+  const absl::Status too_big = FromRpcStatus(
+      grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "over the limit"),
+      "h:1");
+  EXPECT_THAT(std::string(too_big.message()),
+              ::testing::HasSubstr("too large for the server"));
+  EXPECT_FALSE(RetryDelay(too_big).has_value());
 }
 
 TEST(RpcErrorsTest, ExitCodes) {

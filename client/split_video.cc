@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -20,6 +22,7 @@
 #include "client/movie_split.h"
 #include "client/output_files.h"
 #include "client/retry.h"
+#include "client/rpc_errors.h"
 #include "client/video_outputs.h"
 
 namespace stylizer::client {
@@ -146,8 +149,10 @@ class SplitProgress {
 // One attempt of one segment: its outputs to files, its progress to the sum.
 class SegmentObserver : public VideoObserver {
  public:
-  SegmentObserver(VideoOutputs* files, SplitProgress* progress, size_t k)
-      : files_(files), progress_(progress), k_(k) {}
+  // `say` prints a note line.
+  SegmentObserver(VideoOutputs* files, SplitProgress* progress, size_t k,
+                  std::function<void(const std::string&)> say)
+      : files_(files), progress_(progress), k_(k), say_(std::move(say)) {}
 
   void OnUploadProgress(uint64_t sent, uint64_t total) override {
     progress_->Upload(k_, sent);
@@ -169,6 +174,12 @@ class SegmentObserver : public VideoObserver {
     progress_->Finished(k_, frames_);
     return files_->OnSummary(s);
   }
+  // A busy or unavailable replica (client retries, retry.h).
+  void OnRetry(const absl::Status& why, absl::Duration wait,
+               int retry) override {
+    say_(absl::StrCat("segment ", k_ + 1, ": retry ", retry, " in ",
+                      absl::FormatDuration(wait), ": ", ErrorLine(why)));
+  }
 
   const std::string& peer() const { return peer_; }
   uint64_t frames() const { return frames_; }
@@ -177,6 +188,7 @@ class SegmentObserver : public VideoObserver {
   VideoOutputs* const files_;
   SplitProgress* const progress_;
   const size_t k_;
+  const std::function<void(const std::string&)> say_;
   std::string peer_;
   uint64_t frames_ = 0;
 };
@@ -340,7 +352,9 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
         auto files = std::make_unique<VideoOutputs>(
             absl::StrCat((*tmp)->path(), "/out-", k, "-", attempt), "segment",
             job.labels, job.ext);
-        SegmentObserver observer(files.get(), &sum, k);
+        SegmentObserver observer(
+            files.get(), &sum, k,
+            [&](const std::string& line) { Say(progress, notes, line); });
         absl::Status s;
         auto source = FileSource::Open(seg.path);
         if (source.ok()) {

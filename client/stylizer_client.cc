@@ -294,8 +294,10 @@ StylizerClient::OpenFrameStream(grpc::ClientContext* context) {
 absl::Status StylizerClient::StylizeVideo(const VideoJob& job,
                                           ByteSource* source,
                                           VideoObserver* observer) {
-  return RunWithRetry(options_.retry,
-                      [&] { return VideoAttempt(job, source, observer); });
+  return RunWithRetry(
+      options_.retry, [&] { return VideoAttempt(job, source, observer); },
+      nullptr, [observer](const absl::Status& why, absl::Duration wait,
+                          int retry) { observer->OnRetry(why, wait, retry); });
 }
 
 AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,

@@ -44,7 +44,8 @@ struct ClientOptions {
   std::string token_file;
   // Deadline of each call (for a video job: the whole job). Default 0: none.
   absl::Duration timeout = absl::ZeroDuration();
-  // Retries of calls that failed UNAVAILABLE before any output.
+  // Retries of calls that failed before any output because the server was
+  // unavailable or busy (retry.h).
   RetryPolicy retry;
   // Size of each uploaded movie chunk. Default 256 KiB.
   size_t upload_chunk_bytes = 256 * 1024;
@@ -80,6 +81,11 @@ class VideoObserver {
   virtual absl::Status OnSummary(const stylizer::v1::JobSummary& summary) {
     return absl::OkStatus();
   }
+  // An attempt failed before any output in a way that is retried (the server
+  // was unavailable, or busy: see retry.h); retry number `retry` starts
+  // after `wait`.
+  virtual void OnRetry(const absl::Status& why, absl::Duration wait,
+                       int retry) {}
 };
 
 class StylizerClient {

@@ -114,6 +114,43 @@ TEST(StylizerClientTest, RetriesUnavailableBeforeOutput) {
   EXPECT_EQ(server.service().calls.load(), 3);
 }
 
+// A busy server's refusal (RESOURCE_EXHAUSTED with a retry hint) is retried
+// like UNAVAILABLE: the upload is sent again from its first byte.
+TEST(StylizerClientTest, RetriesABusyServer) {
+  FakeServer server;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  ASSERT_TRUE(client.ok());
+  server.service().fail_busy = 2;
+  StringSource source(FakeMovie(3000));
+  stylizer::v1::VideoJob job;
+  Collector c;
+  const absl::Status s = (*client)->StylizeVideo(job, &source, &c);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(c.outputs[3].size(), 3000u);
+  EXPECT_EQ(server.service().calls.load(), 3);
+
+  server.service().fail_busy = 1;
+  stylizer::v1::StylizeImageRequest image;
+  image.mutable_image()->set_encoded("\x89PNG fake");
+  EXPECT_TRUE((*client)->StylizeImage(image).ok());
+}
+
+TEST(StylizerClientTest, ABusyServerIsNotRetriedWhenThePolicySaysSo) {
+  FakeServer server;
+  ClientOptions options = FastOptions(server.address());
+  options.retry.retry_busy = false;
+  auto client = StylizerClient::Create(options);
+  ASSERT_TRUE(client.ok());
+  server.service().fail_busy = 1;
+  stylizer::v1::StylizeImageRequest image;
+  image.mutable_image()->set_encoded("\x89PNG fake");
+  const auto r = (*client)->StylizeImage(image);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("is busy"));
+  EXPECT_EQ(server.service().calls.load(), 1);
+}
+
 TEST(StylizerClientTest, NoRetryOnceOutputArrived) {
   FakeServer server;
   auto client = StylizerClient::Create(FastOptions(server.address()));

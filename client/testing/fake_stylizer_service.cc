@@ -7,6 +7,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer::client::testing {
 namespace {
@@ -20,6 +22,14 @@ bool LooksLikeImage(const std::string& b) {
 bool LooksLikeMovie(const std::string& b) {
   return (b.size() > 8 && b.compare(4, 4, "ftyp") == 0) ||
          absl::StartsWith(b, "\x1a\x45\xdf\xa3");
+}
+
+// What a busy server answers (server/service/retry_info.h).
+grpc::Status BusyStatus() {
+  const absl::Status busy = WithRetryDelay(
+      absl::ResourceExhaustedError("the fake is busy"), absl::Milliseconds(10));
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      std::string(busy.message()), RpcStatusDetails(busy));
 }
 
 }  // namespace
@@ -38,6 +48,13 @@ bool FakeStylizerService::TakeUnavailable() {
   ++calls;
   int n = fail_unavailable.load();
   while (n > 0 && !fail_unavailable.compare_exchange_weak(n, n - 1)) {
+  }
+  return n > 0;
+}
+
+bool FakeStylizerService::TakeBusy() {
+  int n = fail_busy.load();
+  while (n > 0 && !fail_busy.compare_exchange_weak(n, n - 1)) {
   }
   return n > 0;
 }
@@ -63,6 +80,7 @@ grpc::Status FakeStylizerService::StylizeImage(
     grpc::ServerContext*, const StylizeImageRequest* request,
     StylizeImageResponse* response) {
   if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
+  if (TakeBusy()) return BusyStatus();
   {
     absl::MutexLock lock(&mu_);
     last_styles_.assign(request->styles().begin(), request->styles().end());
@@ -110,6 +128,7 @@ grpc::Status FakeStylizerService::StylizeVideo(
     grpc::ServerReaderWriter<StylizeVideoResponse, StylizeVideoRequest>*
         stream) {
   if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
+  if (TakeBusy()) return BusyStatus();
   StylizeVideoRequest request;
   if (!stream->Read(&request) || !request.has_job()) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "the job message must come first"};

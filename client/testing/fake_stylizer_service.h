@@ -1,7 +1,8 @@
 // A fake stylizer.v1.Stylizer server for the client's unit tests: a real gRPC
 // server on a loopback port whose "stylization" echoes its input (so a movie
 // comes back as playable copies, one per style), with knobs to inject
-// failures (UNAVAILABLE for the next N calls, an error midway through a job).
+// failures (UNAVAILABLE or a busy refusal for the next N calls, an error
+// midway through a job).
 #ifndef STYLIZER_CLIENT_TESTING_FAKE_STYLIZER_SERVICE_H_
 #define STYLIZER_CLIENT_TESTING_FAKE_STYLIZER_SERVICE_H_
 
@@ -24,6 +25,9 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
                                           "picasso"};
   // The next this-many calls fail with UNAVAILABLE before any output.
   std::atomic<int> fail_unavailable{0};
+  // The next this-many StylizeImage and StylizeVideo calls are refused as a
+  // busy server refuses them: RESOURCE_EXHAUSTED with a 10 ms retry hint.
+  std::atomic<int> fail_busy{0};
   // If > 0, a video job fails with INTERNAL after sending this many chunks.
   std::atomic<int> fail_after_chunks{0};
   // Calls received, of any method.
@@ -53,6 +57,7 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
 
  private:
   bool TakeUnavailable();
+  bool TakeBusy();
   mutable absl::Mutex mu_;
   std::vector<stylizer::v1::Style> last_styles_ ABSL_GUARDED_BY(mu_);
   bool last_preserve_color_ ABSL_GUARDED_BY(mu_) = false;

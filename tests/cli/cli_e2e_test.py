@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -73,6 +74,27 @@ def stop_server(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
 
+def start_server(cls, *flags):
+    """Starts stylizer-server for a test class on a free loopback port with
+    the test archive and `flags`; sets cls.port, cls.server and
+    cls.server_log (in cls.tmp)."""
+    cls.port = free_port()
+    cls.server_log = open(os.path.join(cls.tmp, "server.log"), "w")
+    cls.server = subprocess.Popen(
+        [SERVER, f"--port={cls.port}", f"--metrics_port={free_port()}",
+         "--host=127.0.0.1", f"--model={MODEL}", "--device=cpu",
+         "--precision=fp32", *flags],
+        stdout=cls.server_log, stderr=subprocess.STDOUT)
+
+
+def wait_until_healthy(cls):
+    """Waits until cls.cli("health") says SERVING, or stops the class."""
+    r = cls.cli("health", "--wait=180s")
+    if r.returncode != 0:
+        cls.tearDownClass()
+        raise RuntimeError("server did not become healthy:\n" + r.stderr)
+
+
 class CliEndToEndTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -92,19 +114,9 @@ class CliEndToEndTest(unittest.TestCase):
         cls.text = os.path.join(cls.tmp, "notes.txt")
         with open(cls.text, "w") as f:
             f.write("this is not a picture or a movie\n")
-        cls.port = free_port()
+        start_server(cls, "--threads=2")
         cls.server_addr = f"127.0.0.1:{cls.port}"
-        cls.server_log = open(os.path.join(cls.tmp, "server.log"), "w")
-        cls.server = subprocess.Popen(
-            [SERVER, f"--port={cls.port}", f"--metrics_port={free_port()}",
-             "--host=127.0.0.1", f"--model={MODEL}", "--device=cpu",
-             "--precision=fp32",
-             "--threads=2"],
-            stdout=cls.server_log, stderr=subprocess.STDOUT)
-        r = cls.cli("health", "--wait=180s")
-        if r.returncode != 0:
-            cls.tearDownClass()
-            raise RuntimeError("server did not become healthy:\n" + r.stderr)
+        wait_until_healthy(cls)
 
     @classmethod
     def tearDownClass(cls):
@@ -414,6 +426,139 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertIn("requests/s", r.stdout)
 
 
+class CliBusyServerTest(unittest.TestCase):
+    """A server whose one stream slot another caller holds: it refuses with
+    RESOURCE_EXHAUSTED and a retry hint, and the CLI waits as asked and then
+    gets in, where it used to fail at once."""
+
+    @classmethod
+    def setUpClass(cls):
+        for path in (CLI, SERVER, MODEL):
+            if not os.path.exists(path):
+                raise unittest.SkipTest(f"{path} is not built")
+        cls.tmp = tempfile.mkdtemp(prefix="cli_e2e_busy.")
+        cls.movie = os.path.join(cls.tmp, "clip.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=1",
+               "-c:v", "libx264", "-pix_fmt", "yuv420p", cls.movie)
+        start_server(cls, "--threads=2", "--max_concurrent_streams=1",
+                     "--stream_idle_timeout=120s")
+        cls.addr = f"127.0.0.1:{cls.port}"
+        wait_until_healthy(cls)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_server(cls)
+
+    @classmethod
+    def cli(cls, *args):
+        return subprocess.run(
+            [CLI, f"--server={cls.addr}", "--progress=plain", *args],
+            capture_output=True, text=True, timeout=300)
+
+    def hold_the_slot(self):
+        """Opens a StylizeFrames stream that sends nothing (no stubs needed:
+        raw bytes), and waits until the server refuses a second stream.
+        Returns (a function that frees the slot, the refused call's
+        trailers)."""
+        import grpc
+        channel = grpc.insecure_channel(self.addr)
+        self.addCleanup(channel.close)
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        def silent():
+            release.wait(60)
+            return
+            yield  # a generator that yields nothing
+
+        frames = channel.stream_stream(
+            "/stylizer.v1.Stylizer/StylizeFrames",
+            request_serializer=lambda b: b,
+            response_deserializer=lambda b: b)
+        holder = None
+
+        def free():
+            holder.cancel()
+            release.set()
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            # A probe that got in first refuses the holder: open it again.
+            if holder is None or holder.done():
+                holder = frames(silent())
+                self.addCleanup(holder.cancel)
+                time.sleep(0.05)
+            probe = frames(iter([]), timeout=10)
+            try:
+                for _ in probe:
+                    pass
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    return free, dict(e.trailing_metadata() or ())
+                raise
+            time.sleep(0.05)  # the holder is not in yet
+        self.fail("the silent stream never took the slot")
+
+    def test_video_waits_for_a_busy_server(self):
+        free, trailers = self.hold_the_slot()
+        # What any gRPC client sees: the pushback gRPC's retry policies obey,
+        # and a google.rpc.Status with a RetryInfo in the details.
+        self.assertEqual(trailers.get("grpc-retry-pushback-ms"), "1000")
+        self.assertIn(b"type.googleapis.com/google.rpc.RetryInfo",
+                      trailers.get("grpc-status-details-bin", b""))
+        out = os.path.join(self.tmp, "out")
+        cli = subprocess.Popen(
+            [CLI, f"--server={self.addr}", "--progress=plain", "video",
+             self.movie, "--styles=klimt", f"--out={out}", "--retries=20"],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        lines = []
+        try:
+            # It used to fail here at once; now it says it waits, and
+            # waits until the slot is free.
+            for line in cli.stderr:
+                lines.append(line)
+                if "retry 1 of 20 in 1s" in line:
+                    free()
+                    break
+            lines += cli.stderr.readlines()
+            self.assertEqual(cli.wait(timeout=120), 0, "".join(lines))
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.wait()
+            cli.stderr.close()
+        said = "".join(lines)
+        self.assertIn("is busy (it asks to retry in 1s", said)
+        self.assertIn("already serves 1 streams", said)
+        v = stream(probe(os.path.join(out, "clip.klimt.mp4")), "video")
+        self.assertEqual(int(v["nb_read_frames"]), 10)
+
+    def test_split_segments_take_turns_at_the_one_slot(self):
+        # Three segments at once to a server with one stream slot: two were
+        # refused busy, and the job failed. Now they wait their turn.
+        movie = os.path.join(self.tmp, "gops.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=3", "-c:v",
+               "libx264", "-g", "10", "-pix_fmt", "yuv420p", movie)
+        out = os.path.join(self.tmp, "out_split")
+        r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
+                     "--split=3", "--retries=30")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("retry 1 in ", r.stderr)
+        self.assertIn("already serves 1 streams", r.stderr)
+        v = stream(probe(os.path.join(out, "gops.klimt.mp4")), "video")
+        self.assertEqual(int(v["nb_read_frames"]), 30)
+
+    def test_without_retries_the_busy_error_says_what_to_do(self):
+        self.hold_the_slot()
+        out = os.path.join(self.tmp, "out0")
+        r = self.cli("video", self.movie, "--styles=klimt", f"--out={out}",
+                     "--retries=0")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        last = r.stderr.strip().splitlines()[-1]
+        self.assertIn("is busy (it asks to retry in 1s; --retries", last)
+        self.assertFalse(os.path.exists(os.path.join(out, "clip.klimt.mp4")))
+
+
 def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True,
                    capture_output=True)
@@ -448,22 +593,12 @@ class CliSecurityTest(unittest.TestCase):
         cls.bad_token = os.path.join(cls.tmp, "bad_token")
         with open(cls.bad_token, "w") as f:
             f.write("not-the-right-token-but-long-enough\n")
-        cls.port = free_port()
-        cls.addr = f"127.0.0.1:{cls.port}"
         t = cls.tmp
-        cls.server_log = open(os.path.join(t, "server.log"), "w")
-        cls.server = subprocess.Popen(
-            [SERVER, f"--port={cls.port}", f"--metrics_port={free_port()}",
-             "--host=127.0.0.1", f"--model={MODEL}", "--device=cpu",
-             "--precision=fp32",
-             f"--tls_cert={t}/server.pem", f"--tls_key={t}/server.key",
-             f"--tls_client_ca={t}/ca.pem", f"--auth_token_file={cls.token}"],
-            stdout=cls.server_log, stderr=subprocess.STDOUT)
-        r = cls.cli("health", "--wait=180s")
-        if r.returncode != 0:
-            cls.tearDownClass()
-            raise RuntimeError("secure server did not become healthy:\n" +
-                               r.stderr)
+        start_server(cls, f"--tls_cert={t}/server.pem",
+                     f"--tls_key={t}/server.key", f"--tls_client_ca={t}/ca.pem",
+                     f"--auth_token_file={cls.token}")
+        cls.addr = f"127.0.0.1:{cls.port}"
+        wait_until_healthy(cls)
 
     @classmethod
     def tearDownClass(cls):
