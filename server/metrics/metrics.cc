@@ -162,6 +162,13 @@ class Metrics::Impl : public QueueObserver {
                 .Name("stylizer_request_duration_seconds")
                 .Help("Wall time of finished RPCs, first message to status")
                 .Register(*registry_)),
+        busy_refusals_(prometheus::BuildCounter()
+                           .Name("stylizer_busy_refusals_total")
+                           .Help("RPCs refused because the server was busy "
+                                 "(RESOURCE_EXHAUSTED with a retry hint: "
+                                 "stream slots, memory budget, queue or work "
+                                 "pool held by other calls), by method")
+                           .Register(*registry_)),
         active_streams_(prometheus::BuildGauge()
                             .Name("stylizer_active_streams")
                             .Help("RPCs in progress by method")
@@ -373,6 +380,7 @@ class Metrics::Impl : public QueueObserver {
 
   Family<Counter>& requests_;
   Family<Histogram>& request_duration_;
+  Family<Counter>& busy_refusals_;
   Family<Gauge>& active_streams_;
   Family<Counter>& received_bytes_;
   Family<Counter>& sent_bytes_;
@@ -515,6 +523,12 @@ void Metrics::RecordRequest(absl::string_view method, absl::StatusCode code,
 void Metrics::FinishRpc(const RpcRecord& record) {
   const absl::StatusCode code = record.status.code();
   impl_->RecordRequest(record.method, code, record.duration);
+  if (code == absl::StatusCode::kResourceExhausted &&
+      record.retry_delay.has_value()) {
+    impl_->busy_refusals_
+        .Add({{"method", std::string(MethodLabel(record.method))}})
+        .Increment();
+  }
   impl_->AddBytes(impl_->received_bytes_, record.method, record.bytes_in);
   impl_->AddBytes(impl_->sent_bytes_, record.method, record.bytes_out);
   LogRpc(record);
@@ -528,6 +542,9 @@ void LogRpc(const RpcRecord& record) {
       .Str("code", CodeLabel(code));
   if (!record.status.ok()) line.Str("message", record.status.message());
   if (!record.job_id.empty()) line.Str("job_id", record.job_id);
+  if (record.retry_delay.has_value()) {
+    line.Int("retry_ms", absl::ToInt64Milliseconds(*record.retry_delay));
+  }
   line.Int("frames", record.frames)
       .Int("bytes_in", record.bytes_in)
       .Int("bytes_out", record.bytes_out)

@@ -7,6 +7,7 @@
 // the four RPCs or "other", codes are canonical status-code names, styles are
 // the model's style names or "blend"):
 //   requests_total{method,code}            request_duration_seconds{method}
+//   busy_refusals_total{method}
 //   active_streams{method}                 received_bytes_total{method}
 //   sent_bytes_total{method}               frames_total{style}
 //   items_dropped_total{reason}            queue_items, queue_bytes
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +63,9 @@ struct RpcRecord {
   int64_t bytes_in = 0;   // payload bytes received (image bytes, chunks)
   int64_t bytes_out = 0;  // payload bytes sent
   std::string job_id;     // video jobs; logged only when non-empty
+  // The retry hint the client was given: set when the server refused the
+  // call because it was busy (server/service/retry_info.h).
+  std::optional<absl::Duration> retry_delay;
 };
 
 // The one log line of a finished RPC (method, peer, code, message, job id,

@@ -32,6 +32,7 @@ using ::stylizer::testing::HttpGet;
 using ::stylizer::testing::ParseExposition;
 using ::stylizer::testing::Sample;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Optional;
 
 ModelDescription TwoStyles() {
@@ -223,6 +224,32 @@ TEST_F(MetricsTest, FinishRpcRecordsAndLogsOneLine) {
                                  "code=INVALID_ARGUMENT"));
   EXPECT_THAT(log_[0], HasSubstr("message=\"style index 9 out of range\""));
   EXPECT_THAT(log_[0], HasSubstr("seconds=0.003"));
+}
+
+// Busy refusals (a retry hint given) are counted apart from inputs too
+// large, which are RESOURCE_EXHAUSTED too, and their hint is logged.
+TEST_F(MetricsTest, BusyRefusalsAreCountedApartAndLogTheirHint) {
+  RpcRecord busy;
+  busy.method = "StylizeFrames";
+  busy.status = absl::ResourceExhaustedError("the server already serves 1");
+  busy.retry_delay = absl::Seconds(1);
+  metrics_->FinishRpc(busy);
+  RpcRecord too_large;
+  too_large.method = "StylizeFrames";
+  too_large.status = absl::ResourceExhaustedError("send less at once");
+  metrics_->FinishRpc(too_large);
+
+  auto samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(samples, "stylizer_requests_total",
+                        {{"method", "StylizeFrames"},
+                         {"code", "RESOURCE_EXHAUSTED"}}),
+              Optional(2.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_busy_refusals_total",
+                        {{"method", "StylizeFrames"}}),
+              Optional(1.0));
+  ASSERT_EQ(log_.size(), 2u);
+  EXPECT_THAT(log_[0], HasSubstr(" retry_ms=1000 "));
+  EXPECT_THAT(log_[1], Not(HasSubstr("retry_ms")));
 }
 
 TEST_F(MetricsTest, VideoJobsAndCodecTimes) {

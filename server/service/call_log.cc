@@ -3,6 +3,7 @@
 
 #include "server/metrics/metrics.h"
 #include "server/service/service_context.h"
+#include "server/service/retry_info.h"
 #include "server/service/status_util.h"
 
 namespace stylizer {
@@ -33,6 +34,7 @@ void CallLog::Finish(const grpc::Status& status) {
   record.method = method_;
   record.peer = peer_;
   record.status = FromGrpcStatus(status);
+  record.retry_delay = RetryDelay(record.status);
   record.duration = absl::Now() - start_;
   record.frames = frames_.load();
   record.bytes_in = bytes_in_.load();

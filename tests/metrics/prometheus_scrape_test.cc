@@ -107,6 +107,11 @@ TEST(MetricsDocsTest, DashboardAlertsAndDocsNameOnlyExportedSeries) {
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   // Series that appear only once something happens.
   (*metrics)->queue_observer()->OnItemDropped(absl::CancelledError("gone"));
+  RpcRecord busy;
+  busy.method = "StylizeImage";
+  busy.status = absl::ResourceExhaustedError("busy");
+  busy.retry_delay = absl::Seconds(1);
+  (*metrics)->FinishRpc(busy);
   const std::set<std::string> exported = ExportedNames((*metrics)->Scrape());
   ASSERT_GT(exported.size(), 20u);
   for (const char* doc : {"docs/grafana-dashboard.json",
