@@ -63,6 +63,8 @@ struct RpcRecord {
   int64_t bytes_in = 0;   // payload bytes received (image bytes, chunks)
   int64_t bytes_out = 0;  // payload bytes sent
   std::string job_id;     // video jobs; logged only when non-empty
+  // The caller's x-request-id (call_log.h); logged only when non-empty.
+  std::string request_id;
   // The retry hint the client was given: set when the server refused the
   // call because it was busy (server/service/retry_info.h).
   std::optional<absl::Duration> retry_delay;

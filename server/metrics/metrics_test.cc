@@ -208,6 +208,7 @@ TEST_F(MetricsTest, FinishRpcRecordsAndLogsOneLine) {
   record.status = absl::InvalidArgumentError("style index 9 out of range");
   record.duration = absl::Milliseconds(3);
   record.bytes_in = 100;
+  record.request_id = "5f2c9e0d";
   metrics_->FinishRpc(record);
 
   auto samples = ScrapeHttp(*metrics_);
@@ -223,6 +224,7 @@ TEST_F(MetricsTest, FinishRpcRecordsAndLogsOneLine) {
                                  "peer=ipv4:127.0.0.1:4242 "
                                  "code=INVALID_ARGUMENT"));
   EXPECT_THAT(log_[0], HasSubstr("message=\"style index 9 out of range\""));
+  EXPECT_THAT(log_[0], HasSubstr(" request_id=5f2c9e0d "));
   EXPECT_THAT(log_[0], HasSubstr("seconds=0.003"));
 }
 

@@ -1,18 +1,34 @@
 // Per-RPC metrics and log line; see call_log.h.
 #include "server/service/call_log.h"
 
+#include <algorithm>
+
 #include "server/metrics/metrics.h"
 #include "server/service/service_context.h"
 #include "server/service/retry_info.h"
 #include "server/service/status_util.h"
 
 namespace stylizer {
+namespace {
+
+std::string RequestId(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("x-request-id");
+  if (it == metadata.end()) return std::string();
+  // gRPC admits only visible ASCII and spaces in a header value; the log
+  // quotes what needs quoting.
+  return std::string(it->second.data(),
+                     std::min(it->second.size(), kMaxRequestIdBytes));
+}
+
+}  // namespace
 
 CallLog::CallLog(ServiceContext* service, absl::string_view method,
                  const grpc::CallbackServerContext& context)
     : service_(service),
       method_(method),
       peer_(context.peer()),
+      request_id_(RequestId(context)),
       start_(absl::Now()) {
   service_->CallStarted();
 }
@@ -33,6 +49,7 @@ void CallLog::Finish(const grpc::Status& status) {
   RpcRecord record;
   record.method = method_;
   record.peer = peer_;
+  record.request_id = request_id_;
   record.status = FromGrpcStatus(status);
   record.retry_delay = RetryDelay(record.status);
   record.duration = absl::Now() - start_;

@@ -1,6 +1,11 @@
-// CallLog: the record one RPC keeps of itself (method, peer, start time,
-// frames, bytes) and reports exactly once when it finishes: to the metrics
-// (requests_total, request_duration_seconds, bytes) and as one "rpc" log line.
+// CallLog: the record one RPC keeps of itself (method, peer, the caller's
+// request id, start time, frames, bytes) and reports exactly once when it
+// finishes: to the metrics (requests_total, request_duration_seconds, bytes)
+// and as one "rpc" log line.
+//
+// The request id is the client's x-request-id metadata (the header proxies
+// and tracing set, and the stylizer CLI sends), at most kMaxRequestIdBytes of
+// it: it lets an operator find the call a user reports.
 // The call counts as active (graceful drain waits for it) until the CallLog is
 // destroyed, which reactors do after OnDone: only then has the call's status
 // reached the client, so closing the port cannot cut it off.
@@ -8,6 +13,7 @@
 #define STYLIZER_SERVER_SERVICE_CALL_LOG_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -21,6 +27,9 @@
 namespace stylizer {
 
 class ServiceContext;
+
+// The most bytes of a caller's x-request-id that are kept.
+inline constexpr size_t kMaxRequestIdBytes = 128;
 
 class CallLog {
  public:
@@ -54,6 +63,7 @@ class CallLog {
   ServiceContext* const service_;
   const std::string method_;
   const std::string peer_;
+  const std::string request_id_;
   const absl::Time start_;
   std::atomic<int64_t> frames_{0};
   std::atomic<int64_t> bytes_in_{0};

@@ -255,6 +255,7 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
   {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+    context.AddMetadata("x-request-id", "good-image-1");
     v1::StylizeImageResponse response;
     grpc::Status status =
         stub_->StylizeImage(&context, image_request, &response);
@@ -268,6 +269,8 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
     bad.clear_styles();
     *bad.add_styles() = Index(99);
     grpc::ClientContext context;
+    // An id longer than the server keeps: its first 128 bytes are logged.
+    context.AddMetadata("x-request-id", "bad-" + std::string(196, 'x'));
     v1::StylizeImageResponse response;
     grpc::Status status = stub_->StylizeImage(&context, bad, &response);
     ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -357,9 +360,14 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
     if (fields.at("event").string_value() != "rpc") continue;
     if (fields.at("method").string_value() != "StylizeImage") continue;
     ++image_rpcs;
+    ASSERT_TRUE(fields.count("request_id")) << line;
     if (fields.at("code").string_value() == "INVALID_ARGUMENT") {
       ++invalid_argument_rpcs;
       EXPECT_THAT(fields.at("message").string_value(), HasSubstr("99"));
+      EXPECT_EQ(fields.at("request_id").string_value(),
+                "bad-" + std::string(124, 'x'));
+    } else {
+      EXPECT_EQ(fields.at("request_id").string_value(), "good-image-1");
     }
   }
   EXPECT_EQ(image_rpcs, 2);
