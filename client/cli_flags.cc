@@ -31,6 +31,10 @@ ABSL_FLAG(int32_t, retries, 3,
           "retries of a call that failed before any output arrived because "
           "the server was unavailable, or busy (then no sooner than it asks); "
           "with backoff");
+ABSL_FLAG(std::string, request_id, "",
+          "sent as x-request-id with every call of this command, logged by "
+          "the server, and named in its error line (empty: a new random id "
+          "per command)");
 ABSL_FLAG(std::string, progress, "auto",
           "progress display: auto (bars on a terminal, else plain lines), "
           "bars, plain, or none");
@@ -190,7 +194,7 @@ flags:
   const char* order[] = {
       "server",         "tls",        "ca",          "cert",
       "key",            "token_file", "timeout",     "retries",
-      "progress",       "styles",     "out",         "preserve_color",
+      "request_id",     "progress",       "styles",     "out",         "preserve_color",
       "max_side",       "crf",        "container",   "drop_audio",
       "contact_sheet",  "split",      "verbose",     "mode",
       "concurrency",    "duration",   "count",       "size",

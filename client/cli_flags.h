@@ -20,6 +20,7 @@ ABSL_DECLARE_FLAG(std::string, key);
 ABSL_DECLARE_FLAG(std::string, token_file);
 ABSL_DECLARE_FLAG(absl::Duration, timeout);
 ABSL_DECLARE_FLAG(int32_t, retries);
+ABSL_DECLARE_FLAG(std::string, request_id);
 ABSL_DECLARE_FLAG(std::string, progress);
 ABSL_DECLARE_FLAG(std::string, styles);
 ABSL_DECLARE_FLAG(std::string, out);

@@ -3,6 +3,7 @@
 #include "client/commands.h"
 
 #include "absl/flags/flag.h"
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -22,6 +23,11 @@ absl::Status ExpectArgs(const Invocation& inv, size_t n, const char* usage) {
 
 }  // namespace
 
+std::string NewRequestId() {
+  absl::BitGen bits;
+  return absl::StrFormat("%016x", absl::Uniform<uint64_t>(bits));
+}
+
 ClientOptions ClientOptionsFromFlags() {
   ClientOptions o;
   o.server = absl::GetFlag(FLAGS_server);
@@ -32,6 +38,8 @@ ClientOptions ClientOptionsFromFlags() {
   o.token_file = absl::GetFlag(FLAGS_token_file);
   o.timeout = absl::GetFlag(FLAGS_timeout);
   o.retry.max_retries = std::max(0, absl::GetFlag(FLAGS_retries));
+  o.request_id = absl::GetFlag(FLAGS_request_id);
+  if (o.request_id.empty()) o.request_id = NewRequestId();
   return o;
 }
 

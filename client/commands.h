@@ -24,7 +24,11 @@ struct CommandIo {
   bool err_is_tty = false;
 };
 
-// The client options from the global flags (and $STYLIZER_SERVER).
+// A new random request id: 16 hex digits.
+std::string NewRequestId();
+
+// The client options from the global flags (and $STYLIZER_SERVER); the
+// request id is --request_id, or a new one.
 ClientOptions ClientOptionsFromFlags();
 
 // Connects with the global flags; `retry_busy` as in RetryPolicy.

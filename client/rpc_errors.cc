@@ -17,7 +17,8 @@ constexpr char kUsagePayload[] = "type.stylizer.dev/cli.usage";
 }  // namespace
 
 absl::Status FromRpcStatus(const grpc::Status& status,
-                           absl::string_view server) {
+                           absl::string_view server,
+                           absl::string_view request_id) {
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   const std::string detail = status.error_message().empty()
@@ -92,6 +93,8 @@ absl::Status FromRpcStatus(const grpc::Status& status,
                           absl::StatusCodeToString(code), ": ", detail);
       break;
   }
+  // The id an operator finds the call by in the server's log.
+  if (!request_id.empty()) absl::StrAppend(&text, " (request id ", request_id, ")");
   // The hint travels on, for the retry policy (retry.h).
   return WithRetryDelayFrom(absl::Status(code, text), status.error_details());
 }

@@ -19,8 +19,10 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
 // Converts the status of an RPC to `server` into an absl::Status with the same
-// code and a clear one-line message. OK stays OK.
-absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server);
+// code and a clear one-line message, ending "(request id ID)" when the call
+// carried `request_id`. OK stays OK.
+absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
+                           absl::string_view request_id = "");
 
 // Marks `status` as a usage error (bad flags or arguments): exit code 2.
 absl::Status UsageError(absl::string_view message);

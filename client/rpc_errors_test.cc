@@ -88,6 +88,14 @@ TEST(RpcErrorsTest, ABusyServerReadsAsBusyAndKeepsItsHint) {
   EXPECT_FALSE(RetryDelay(too_big).has_value());
 }
 
+TEST(RpcErrorsTest, TheRequestIdEndsTheLine) {
+  const absl::Status s = FromRpcStatus(
+      grpc::Status(grpc::StatusCode::INTERNAL, "boom"), "h:1", "5f2c9e0d");
+  EXPECT_EQ(s.message(),
+            "the server failed (see its log): boom (request id 5f2c9e0d)");
+  EXPECT_TRUE(FromRpcStatus(grpc::Status::OK, "h:1", "5f2c9e0d").ok());
+}
+
 TEST(RpcErrorsTest, ExitCodes) {
   EXPECT_EQ(ExitCodeFor(absl::OkStatus()), kExitOk);
   EXPECT_EQ(ExitCodeFor(absl::NotFoundError("x")), kExitFailure);

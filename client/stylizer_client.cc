@@ -22,6 +22,9 @@
 namespace stylizer::client {
 namespace {
 
+// The most of an x-request-id the server keeps (server/service/call_log.h).
+constexpr size_t kMaxRequestIdChars = 128;
+
 using stylizer::v1::GetModelInfoRequest;
 using stylizer::v1::ModelInfo;
 using stylizer::v1::StylizeImageRequest;
@@ -85,6 +88,16 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
   }
   if (options.cert_file.empty() != options.key_file.empty()) {
     return UsageError("--cert and --key go together (mutual TLS)");
+  }
+  if (!options.request_id.empty()) {
+    if (options.request_id.size() > kMaxRequestIdChars) {
+      return UsageError(absl::StrCat(
+          "--request_id has ", options.request_id.size(),
+          " characters; the server keeps at most ", kMaxRequestIdChars));
+    }
+    if (absl::Status text = CheckTokenText(options.request_id); !text.ok()) {
+      return UsageError(absl::StrCat("--request_id: ", text.message()));
+    }
   }
   std::string token;
   if (!options.token_file.empty()) {
@@ -166,10 +179,13 @@ void StylizerClient::Prepare(grpc::ClientContext* context) const {
   if (!token_.empty()) {
     context->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
   }
+  if (!options_.request_id.empty()) {
+    context->AddMetadata("x-request-id", options_.request_id);
+  }
 }
 
 absl::Status StylizerClient::Convert(const grpc::Status& status) const {
-  return FromRpcStatus(status, options_.server);
+  return FromRpcStatus(status, options_.server, options_.request_id);
 }
 
 void StylizerClient::CancelAll() {

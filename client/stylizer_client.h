@@ -42,6 +42,10 @@ struct ClientOptions {
   // File holding a bearer token sent as "authorization: Bearer <token>".
   // Default "": no token.
   std::string token_file;
+  // Sent as x-request-id metadata with every call (at most 128 visible ASCII
+  // characters), logged by the server with each call, and named in the
+  // message of every call that fails at the server. Default "": none.
+  std::string request_id;
   // Deadline of each call (for a video job: the whole job). Default 0: none.
   absl::Duration timeout = absl::ZeroDuration();
   // Retries of calls that failed before any output because the server was

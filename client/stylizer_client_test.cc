@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "client/rpc_errors.h"
 #include "client/testing/fake_stylizer_service.h"
 
 namespace stylizer::client {
@@ -149,6 +150,34 @@ TEST(StylizerClientTest, ABusyServerIsNotRetriedWhenThePolicySaysSo) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("is busy"));
   EXPECT_EQ(server.service().calls.load(), 1);
+}
+
+// The request id travels as x-request-id and ends the message of a call
+// that failed at the server; one that is not a header value is refused.
+TEST(StylizerClientTest, RequestIdIsSentAndNamedInErrors) {
+  FakeServer server;
+  ClientOptions options = FastOptions(server.address());
+  options.request_id = "job-42.a";
+  auto client = StylizerClient::Create(options);
+  ASSERT_TRUE(client.ok());
+  stylizer::v1::StylizeImageRequest image;
+  image.mutable_image()->set_encoded("not an image");
+  const auto r = (*client)->StylizeImage(image);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(server.service().last_request_id(), "job-42.a");
+  EXPECT_THAT(std::string(r.status().message()),
+              ::testing::EndsWith("(request id job-42.a)"));
+
+  for (const std::string& bad : {std::string("has space"),
+                                std::string("new\nline"),
+                                std::string(129, 'x')}) {
+    options.request_id = bad;
+    const auto refused = StylizerClient::Create(options);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_TRUE(IsUsageError(refused.status())) << refused.status();
+    EXPECT_THAT(std::string(refused.status().message()),
+                HasSubstr("--request_id"));
+  }
 }
 
 TEST(StylizerClientTest, NoRetryOnceOutputArrived) {

@@ -44,6 +44,11 @@ bool FakeStylizerService::last_preserve_color() const {
   return last_preserve_color_;
 }
 
+std::string FakeStylizerService::last_request_id() const {
+  absl::MutexLock lock(&mu_);
+  return last_request_id_;
+}
+
 bool FakeStylizerService::TakeUnavailable() {
   ++calls;
   int n = fail_unavailable.load();
@@ -77,8 +82,15 @@ grpc::Status FakeStylizerService::GetModelInfo(grpc::ServerContext*,
 }
 
 grpc::Status FakeStylizerService::StylizeImage(
-    grpc::ServerContext*, const StylizeImageRequest* request,
+    grpc::ServerContext* context, const StylizeImageRequest* request,
     StylizeImageResponse* response) {
+  {
+    const auto it = context->client_metadata().find("x-request-id");
+    absl::MutexLock lock(&mu_);
+    last_request_id_ = it == context->client_metadata().end()
+                           ? ""
+                           : std::string(it->second.data(), it->second.size());
+  }
   if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
   if (TakeBusy()) return BusyStatus();
   {

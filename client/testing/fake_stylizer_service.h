@@ -37,6 +37,8 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   std::vector<stylizer::v1::Style> last_styles() const;
   // The preserve_color of the last StylizeImage or StylizeVideo request.
   bool last_preserve_color() const;
+  // The x-request-id metadata of the last StylizeImage call ("" if none).
+  std::string last_request_id() const;
 
   grpc::Status GetModelInfo(grpc::ServerContext* context,
                             const stylizer::v1::GetModelInfoRequest* request,
@@ -61,6 +63,7 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   mutable absl::Mutex mu_;
   std::vector<stylizer::v1::Style> last_styles_ ABSL_GUARDED_BY(mu_);
   bool last_preserve_color_ ABSL_GUARDED_BY(mu_) = false;
+  std::string last_request_id_ ABSL_GUARDED_BY(mu_);
 };
 
 // The fake service on 127.0.0.1:<free port>, with the standard health service

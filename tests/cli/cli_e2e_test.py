@@ -11,6 +11,7 @@ CTest), or STYLIZER_BUILD_DIR to find them.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -233,6 +234,39 @@ class CliEndToEndTest(unittest.TestCase):
         out = self.out_dir("x")
         r = self.cli("image", broken, f"--out={out}")
         self.assert_failed_cleanly(r, 1, "the server rejected the input", out)
+
+    def test_a_failed_call_names_the_request_id_the_server_logged(self):
+        broken = os.path.join(self.tmp, "broken_for_id.png")
+        with open(self.png, "rb") as f:
+            data = f.read()
+        with open(broken, "wb") as f:
+            f.write(data[:40])
+        out = self.out_dir("x")
+        # Given, and made up (16 hex digits) when not given.
+        r = self.cli("image", broken, f"--out={out}", "--request_id=e2e-req-7")
+        self.assert_failed_cleanly(r, 1, "(request id e2e-req-7)", out)
+        r = self.cli("image", broken, f"--out={out}")
+        self.assert_failed_cleanly(r, 1, "(request id ", out)
+        made_up = re.search(r"\(request id ([0-9a-f]{16})\)$",
+                            r.stderr.strip().splitlines()[-1])
+        self.assertIsNotNone(made_up, r.stderr)
+        # The server writes its line as the call ends, perhaps a moment
+        # after the CLI has the status: poll the log.
+        wanted = [r"rpc method=StylizeImage .*request_id=" + re.escape(i) + " "
+                  for i in ("e2e-req-7", made_up.group(1))]
+        deadline = time.monotonic() + 10
+        while True:
+            with open(os.path.join(self.tmp, "server.log")) as f:
+                log = f.read()
+            if all(re.search(w, log) for w in wanted) or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        for w in wanted:
+            self.assertRegex(log, w)
+        r = self.cli("styles", "--request_id=two words")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--request_id", r.stderr)
 
     def test_image_missing_file(self):
         out = self.out_dir("x")
