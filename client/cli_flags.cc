@@ -72,7 +72,9 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, mode, "image",
           "bench: image (StylizeImage calls), frames (StylizeFrames streams) "
           "or video (StylizeVideo jobs of --input)");
-ABSL_FLAG(int32_t, concurrency, 1, "bench: calls (or streams) in flight");
+ABSL_FLAG(int32_t, concurrency, 0,
+          "calls (or streams) in flight: bench workers (default 1); images "
+          "at once for image with several inputs (default 4)");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "bench: how long to run (ignored when --count is set)");
 ABSL_FLAG(int64_t, count, 0,
@@ -172,9 +174,11 @@ usage: stylizer [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]
 
 commands:
   styles                      the model's styles (index and name), device, precision
-  image INPUT [--styles=SPEC] [--out=PATH] [--preserve_color]
-                              stylize a PNG or JPEG; one file per style
-                              (<stem>.<style>.png when several)
+  image INPUT... [--styles=SPEC] [--out=PATH] [--preserve_color]
+        [--concurrency=N]
+                              stylize PNG or JPEG files; one file per input
+                              and style (<stem>.<style>.png when several);
+                              several inputs go N at a time (default 4)
   video INPUT [--styles=SPEC] [--out=DIR] [--max_side=N] [--crf=N]
         [--container=mp4|mkv] [--drop_audio] [--contact_sheet=FILE.png]
         [--preserve_color]

@@ -96,6 +96,7 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
   }
   LoadOptions load;
   load.concurrency = absl::GetFlag(FLAGS_concurrency);
+  if (load.concurrency == 0) load.concurrency = 1;  // the default
   load.duration = absl::GetFlag(FLAGS_duration);
   load.count = absl::GetFlag(FLAGS_count);
   if (load.concurrency < 1 || load.concurrency > 1024) {

@@ -1,16 +1,24 @@
-// `stylizer image INPUT [--styles=SPEC] [--out=PATH]`: one PNG or JPEG in, one
-// stylized image per style out, all written only when every one arrived.
+// `stylizer image INPUT... [--styles=SPEC] [--out=PATH]`: PNG or JPEG files
+// in, one stylized image per style and input out; an input's images are
+// written only when every one of them arrived. Several inputs are sent a few
+// at a time, so that the server batches them together.
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <system_error>
+#include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
 #include "client/interrupt.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer::client {
 namespace {
@@ -71,48 +79,33 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
   return plan;
 }
 
-}  // namespace
-
-absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
-  if (inv.args.size() != 1) {
-    return UsageError(
-        "usage: stylizer image INPUT [--styles=SPEC] [--out=PATH] "
-        "[--preserve_color]");
-  }
-  const std::string& input = inv.args[0];
+// One input's call and files; the paths written.
+absl::StatusOr<std::vector<std::string>> StylizeOne(
+    StylizerClient& client, const std::string& input,
+    const std::vector<ResolvedStyle>& styles, const Plan& plan) {
   auto data = ReadFile(input);
   if (!data.ok()) return data.status();
   if (!IsPngOrJpeg(*data)) {
     return absl::InvalidArgumentError(
         absl::StrCat(input, " is not a PNG or JPEG image"));
   }
-  auto client = ConnectFromFlags();
-  if (!client.ok()) return client.status();
-  // Ctrl-C cancels the calls; the temporary files are then deleted.
-  CancelOnInterrupt on_interrupt([c = client->get()] { c->CancelAll(); });
-  auto styles = ResolveStyles(**client, "all");
-  if (!styles.ok()) return styles.status();
-  auto plan = PlanOutputs(input, *styles);
-  if (!plan.ok()) return plan.status();
-  if (absl::Status s = CheckOutputTargets(plan->paths); !s.ok()) return s;
-
   stylizer::v1::StylizeImageRequest request;
   request.mutable_image()->set_encoded(*std::move(data));
-  for (const auto& s : *styles) *request.add_styles() = s.style;
-  request.set_output_format(plan->format);
+  for (const auto& s : styles) *request.add_styles() = s.style;
+  request.set_output_format(plan.format);
   request.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
-  auto response = (*client)->StylizeImage(request);
+  auto response = client.StylizeImage(request);
   if (!response.ok()) return response.status();
-  if (response->images_size() != static_cast<int>(styles->size())) {
+  if (response->images_size() != static_cast<int>(styles.size())) {
     return absl::InternalError(absl::StrCat(
         "the server returned ", response->images_size(), " images for ",
-        styles->size(), " styles"));
+        styles.size(), " styles"));
   }
   // Write every image under a temporary name, then rename them all.
   std::error_code ec;
-  const bool dir_existed = fs::exists(plan->dir, ec);
-  if (absl::Status s = EnsureDirectory(plan->dir); !s.ok()) return s;
-  std::vector<std::unique_ptr<AtomicFile>> files(styles->size());
+  const bool dir_existed = fs::exists(plan.dir, ec);
+  if (absl::Status s = EnsureDirectory(plan.dir); !s.ok()) return s;
+  std::vector<std::unique_ptr<AtomicFile>> files(styles.size());
   absl::Status status;
   for (const auto& image : response->images()) {
     const uint32_t i = image.output_index();
@@ -121,7 +114,7 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
           "the server returned an unexpected image (output ", i, ")"));
       break;
     }
-    auto file = AtomicFile::Create(plan->paths[i]);
+    auto file = AtomicFile::Create(plan.paths[i]);
     if (!file.ok()) {
       status = file.status();
       break;
@@ -135,10 +128,142 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   }
   if (!status.ok()) {
     files.clear();
-    if (!dir_existed) fs::remove(plan->dir, ec);
+    if (!dir_existed) fs::remove(plan.dir, ec);
     return status;
   }
-  for (const std::string& p : plan->paths) *io.out << p << "\n";
+  return plan.paths;
+}
+
+// Whether a failure is this input's own (the next input may well work), or
+// ends the whole command (no server, refused credentials, interrupted).
+bool IsThisInputsFault(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kDeadlineExceeded:
+      return true;
+    case absl::StatusCode::kResourceExhausted:
+      return !RetryDelay(s).has_value();  // too large, not busy
+    default:
+      return false;
+  }
+}
+
+// The images in flight at once for several inputs: --concurrency, or by
+// default (0) kDefaultImagesInFlight (the server batches them together).
+constexpr int kDefaultImagesInFlight = 4;
+
+int ImagesInFlight() {
+  const int flag = absl::GetFlag(FLAGS_concurrency);
+  return flag > 0 ? flag : kDefaultImagesInFlight;
+}
+
+}  // namespace
+
+absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
+  if (inv.args.empty()) {
+    return UsageError(
+        "usage: stylizer image INPUT... [--styles=SPEC] [--out=PATH] "
+        "[--preserve_color] [--concurrency=N]");
+  }
+  const std::vector<std::string>& inputs = inv.args;
+  const bool several = inputs.size() > 1;
+  if (absl::GetFlag(FLAGS_concurrency) < 0 ||
+      absl::GetFlag(FLAGS_concurrency) > 1024) {
+    return UsageError("--concurrency must be within 1..1024");
+  }
+  if (several && !FileExtension(absl::GetFlag(FLAGS_out)).empty() &&
+      !fs::is_directory(absl::GetFlag(FLAGS_out))) {
+    return UsageError(absl::StrCat("--out=", absl::GetFlag(FLAGS_out),
+                                   ": several inputs need a directory"));
+  }
+  if (!several) {
+    // One input: read and check it before connecting.
+    auto data = ReadFile(inputs[0]);
+    if (!data.ok()) return data.status();
+    if (!IsPngOrJpeg(*data)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(inputs[0], " is not a PNG or JPEG image"));
+    }
+  }
+  auto client = ConnectFromFlags();
+  if (!client.ok()) return client.status();
+  // Ctrl-C cancels the calls; the temporary files are then deleted.
+  CancelOnInterrupt on_interrupt([c = client->get()] { c->CancelAll(); });
+  auto styles = ResolveStyles(**client, "all");
+  if (!styles.ok()) return styles.status();
+
+  // Every input's outputs, checked before any call: no two inputs may write
+  // the same file (a/x.png and b/x.jpg), and no path may be unusable.
+  std::vector<Plan> plans;
+  std::map<std::string, size_t> writer;
+  std::vector<std::string> all_paths;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    auto plan = PlanOutputs(inputs[k], *styles);
+    if (!plan.ok()) return plan.status();
+    for (const std::string& path : plan->paths) {
+      const auto [it, fresh] = writer.emplace(path, k);
+      if (!fresh) {
+        return UsageError(absl::StrCat(inputs[it->second], " and ", inputs[k],
+                                       " would both write ", path,
+                                       "; rename one or stylize them apart"));
+      }
+      all_paths.push_back(path);
+    }
+    plans.push_back(*std::move(plan));
+  }
+  if (absl::Status s = CheckOutputTargets(all_paths); !s.ok()) return s;
+
+  if (!several) {
+    auto paths = StylizeOne(**client, inputs[0], *styles, plans[0]);
+    if (!paths.ok()) return paths.status();
+    for (const std::string& p : *paths) *io.out << p << "\n";
+    return absl::OkStatus();
+  }
+
+  // Several: a few calls in flight, each input written as it arrives. An
+  // input's own failure is named and the others go on; any other failure
+  // (no server, credentials) stops them all.
+  absl::Mutex mu;
+  size_t next = 0;
+  int failed = 0;
+  absl::Status fatal;
+  auto worker = [&] {
+    while (true) {
+      size_t k;
+      {
+        absl::MutexLock lock(&mu);
+        if (next >= inputs.size() || !fatal.ok()) return;
+        k = next++;
+      }
+      auto paths = StylizeOne(**client, inputs[k], *styles, plans[k]);
+      absl::MutexLock lock(&mu);
+      if (paths.ok()) {
+        for (const std::string& p : *paths) *io.out << p << "\n";
+        io.out->flush();
+      } else if (IsThisInputsFault(paths.status())) {
+        ++failed;
+        *io.err << "stylizer: " << inputs[k] << ": "
+                << ErrorLine(paths.status()) << "\n";
+      } else if (fatal.ok()) {
+        fatal = paths.status();
+        (*client)->CancelAll();
+      }
+    }
+  };
+  const int threads =
+      std::min<int>(ImagesInFlight(), static_cast<int>(inputs.size()));
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back(worker);
+  for (std::thread& t : pool) t.join();
+  if (!fatal.ok()) return fatal;
+  if (failed > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        failed, " of ", inputs.size(), " images failed (each is named above)"));
+  }
   return absl::OkStatus();
 }
 

@@ -190,6 +190,63 @@ TEST_F(CommandsTest, ImageFailuresWriteNothing) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// Several inputs: each one's images, named by its stem; an input's own
+// failure is named and the others are still written.
+TEST_F(CommandsTest, SeveralImagesEachWrittenAndFailuresNamed) {
+  const std::string out = Path("many_out");
+  absl::SetFlag(&FLAGS_out, out);
+  absl::SetFlag(&FLAGS_styles, "klimt,outcry");
+  fs::copy_file(Path("photo.png"), Path("second.png"),
+                fs::copy_options::overwrite_existing);
+  ASSERT_TRUE(AtomicFile::WriteWhole(Path("notes2.txt"), "hello").ok());
+  absl::Status s = Run("image", {Path("photo.png"), Path("second.png")});
+  ASSERT_TRUE(s.ok()) << s << err_.str();
+  for (const char* name : {"photo.klimt.png", "photo.outcry.png",
+                           "second.klimt.png", "second.outcry.png"}) {
+    EXPECT_TRUE(fs::exists(out + "/" + name)) << name;
+    EXPECT_THAT(out_.str(), HasSubstr(out + "/" + name + "\n"));
+  }
+
+  fs::remove_all(out);
+  s = Run("image", {Path("photo.png"), Path("notes2.txt"), Path("missing.png"),
+                    Path("second.png")});
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_THAT(s.message(), HasSubstr("2 of 4 images failed"));
+  EXPECT_THAT(err_.str(), HasSubstr("notes2.txt: " + Path("notes2.txt") +
+                                    " is not a PNG or JPEG image"));
+  EXPECT_THAT(err_.str(), HasSubstr("missing.png: "));
+  EXPECT_TRUE(fs::exists(out + "/photo.klimt.png"));
+  EXPECT_TRUE(fs::exists(out + "/second.outcry.png"));
+  EXPECT_FALSE(fs::exists(out + "/notes2.klimt.png"));
+}
+
+TEST_F(CommandsTest, SeveralImagesAreRefusedWhatCannotWork) {
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  fs::create_directories(Path("elsewhere"));
+  fs::copy_file(Path("photo.png"), Path("elsewhere/photo.png"),
+                fs::copy_options::overwrite_existing);
+  absl::SetFlag(&FLAGS_out, Path("clash_out"));
+  // Two inputs that would write the same file: refused before any call.
+  const int calls = server_.service().calls.load();
+  absl::Status s =
+      Run("image", {Path("photo.png"), Path("elsewhere/photo.png")});
+  EXPECT_EQ(ExitCodeFor(s), kExitUsage);
+  EXPECT_THAT(s.message(), HasSubstr("would both write"));
+  EXPECT_EQ(server_.service().calls.load(), calls + 1);  // GetModelInfo only
+  EXPECT_FALSE(fs::exists(Path("clash_out")));
+  // A file name for --out.
+  absl::SetFlag(&FLAGS_out, Path("one.png"));
+  s = Run("image", {Path("photo.png"), Path("photo.png")});
+  EXPECT_EQ(ExitCodeFor(s), kExitUsage);
+  EXPECT_THAT(s.message(), HasSubstr("several inputs need a directory"));
+  // No server: one error for the command, not one per input.
+  absl::SetFlag(&FLAGS_out, Path("nowhere_out"));
+  absl::SetFlag(&FLAGS_server, "127.0.0.1:1");
+  s = Run("image", {Path("photo.png"), Path("elsewhere/photo.png")});
+  EXPECT_THAT(s.message(), HasSubstr("cannot reach stylizer-server"));
+  EXPECT_EQ(err_.str().find("photo.png:"), std::string::npos) << err_.str();
+}
+
 TEST_F(CommandsTest, StylesAndHealth) {
   ASSERT_TRUE(Run("styles", {}).ok());
   EXPECT_THAT(out_.str(), HasSubstr("model fake on cpu (fp32), 4 styles"));

@@ -180,6 +180,32 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(stream(probe(out), "video")["codec_name"], "mjpeg")
 
+    def test_image_several_inputs_in_one_command(self):
+        # Ten photos of two sizes and both formats, 4 in flight; one input
+        # that is not an image is named and the others are still written.
+        src = self.out_dir("many_in")
+        os.makedirs(src, exist_ok=True)
+        inputs = []
+        for i in range(10):
+            ext = "png" if i % 2 == 0 else "jpg"
+            path = os.path.join(src, f"p{i}.{ext}")
+            ffmpeg("-f", "lavfi", "-i",
+                   f"testsrc2=s={64 + 16 * (i % 3)}x48", "-frames:v", "1",
+                   path)
+            inputs.append(path)
+        out = self.out_dir("many")
+        r = self.cli("image", *inputs, self.text, "--styles=klimt,outcry",
+                     f"--out={out}")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("1 of 11 images failed", r.stderr.strip().splitlines()[-1])
+        self.assertIn("notes.txt: ", r.stderr)
+        self.assertEqual(len(r.stdout.split()), 20, r.stdout)
+        for i in range(10):
+            for style in ("klimt", "outcry"):
+                v = stream(probe(os.path.join(out, f"p{i}.{style}.png")),
+                           "video")
+                self.assertEqual(int(v["width"]), 64 + 16 * (i % 3))
+
     def test_image_phone_photo_comes_out_upright(self):
         # A phone's portrait photo: a 64x48 picture with EXIF orientation 6
         # ("rotate 90 degrees clockwise"). Viewers show it 48x64; so is the
