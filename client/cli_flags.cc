@@ -195,14 +195,16 @@ exit codes: 0 success, 1 failure (one line says why), 2 usage error.
 
 flags:
 )";
-  const char* order[] = {
-      "server",         "tls",        "ca",          "cert",
-      "key",            "token_file", "timeout",     "retries",
-      "request_id",     "progress",       "styles",     "out",         "preserve_color",
-      "max_side",       "crf",        "container",   "drop_audio",
-      "contact_sheet",  "split",      "verbose",     "mode",
-      "concurrency",    "duration",   "count",       "size",
-      "input",          "json",       "wait",        "service"};
+  const char* order[] = {"server",         "tls",        "ca",
+                         "cert",           "key",        "token_file",
+                         "timeout",        "retries",    "request_id",
+                         "progress",       "styles",     "out",
+                         "preserve_color", "max_side",   "crf",
+                         "container",      "drop_audio", "contact_sheet",
+                         "split",          "verbose",    "mode",
+                         "concurrency",    "duration",   "count",
+                         "size",           "input",      "json",
+                         "wait",           "service"};
   for (const char* name : order) {
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr) continue;

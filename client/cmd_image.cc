@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "client/commands.h"
 #include "client/interrupt.h"
 #include "client/output_files.h"
@@ -97,9 +97,9 @@ absl::StatusOr<std::vector<std::string>> StylizeOne(
   auto response = client.StylizeImage(request);
   if (!response.ok()) return response.status();
   if (response->images_size() != static_cast<int>(styles.size())) {
-    return absl::InternalError(absl::StrCat(
-        "the server returned ", response->images_size(), " images for ",
-        styles.size(), " styles"));
+    return absl::InternalError(
+        absl::StrCat("the server returned ", response->images_size(),
+                     " images for ", styles.size(), " styles"));
   }
   // Write every image under a temporary name, then rename them all.
   std::error_code ec;

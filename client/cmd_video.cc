@@ -66,8 +66,8 @@ class CliVideoObserver : public VideoObserver {
   void OnRetry(const absl::Status& why, absl::Duration wait,
                int retry) override {
     if (progress_) {
-      progress_->Note(absl::StrCat("retry ", retry, " of ", max_retries_, " in ",
-                                   absl::FormatDuration(wait), ": ",
+      progress_->Note(absl::StrCat("retry ", retry, " of ", max_retries_,
+                                   " in ", absl::FormatDuration(wait), ": ",
                                    ErrorLine(why)));
     }
   }
@@ -223,8 +223,7 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     paths = *std::move(done);
   } else {
     VideoOutputs files(out, FileStem(input), labels, ext);
-    CliVideoObserver observer(&files, reporter,
-                              static_cast<int>(labels.size()),
+    CliVideoObserver observer(&files, reporter, static_cast<int>(labels.size()),
                               (*client)->options().retry.max_retries);
     absl::Status status =
         (*client)->StylizeVideo(job, source->get(), &observer);

@@ -290,7 +290,8 @@ TEST_F(CommandsTest, BenchCountsBusyRefusals) {
   const absl::Status s = Run("bench", {});
   EXPECT_EQ(ExitCodeFor(s), kExitFailure);
   // 5 calls: 3 answered, 2 refused, none sent again.
-  EXPECT_THAT(out_.str(), HasSubstr("\"requests\":3,\"errors\":2,\"frames\":3"));
+  EXPECT_THAT(out_.str(),
+              HasSubstr("\"requests\":3,\"errors\":2,\"frames\":3"));
   EXPECT_THAT(out_.str(), HasSubstr("\"RESOURCE_EXHAUSTED\":2"));
 }
 

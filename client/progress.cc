@@ -42,8 +42,7 @@ std::string FormatEta(double seconds) {
 
 std::string FormatFps(double fps) {
   if (!std::isfinite(fps) || fps <= 0) return "0";
-  return fps < 10 ? absl::StrFormat("%.2f", fps)
-                   : absl::StrFormat("%.1f", fps);
+  return fps < 10 ? absl::StrFormat("%.2f", fps) : absl::StrFormat("%.1f", fps);
 }
 
 double EtaSeconds(const ProgressState& st) {

@@ -54,8 +54,8 @@ inline constexpr absl::Duration kMaxServerRetryDelay = absl::Seconds(30);
 
 // Told, before each wait, why the last attempt failed, how long the wait is,
 // and the retry's number (1-based).
-using RetryNotice =
-    std::function<void(const absl::Status& why, absl::Duration wait, int retry)>;
+using RetryNotice = std::function<void(const absl::Status& why,
+                                       absl::Duration wait, int retry)>;
 
 // Runs `attempt` until it succeeds, fails in a non-retryable way, or the
 // retries are spent; tells `notice` (if any), then waits with `sleep`

@@ -1,13 +1,12 @@
-// Tests of the UNAVAILABLE-before-output retry policy.
+// Tests of the retry policy: UNAVAILABLE and busy refusals, before output.
 #include "client/retry.h"
+
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "absl/strings/str_cat.h"
-
 #include "server/service/retry_info.h"
 
 namespace stylizer::client {
@@ -84,8 +83,8 @@ TEST(RetryTest, RetriesABusyServerAfterItsHint) {
   p.initial_backoff = absl::Milliseconds(250);
   std::vector<absl::Duration> waits;
   int calls = 0;
-  const absl::Status busy = WithRetryDelay(
-      absl::ResourceExhaustedError("busy"), absl::Milliseconds(1500));
+  const absl::Status busy = WithRetryDelay(absl::ResourceExhaustedError("busy"),
+                                           absl::Milliseconds(1500));
   absl::Status s = RunWithRetry(
       p,
       [&] {
@@ -101,7 +100,11 @@ TEST(RetryTest, RetriesABusyServerAfterItsHint) {
 
   calls = 0;
   (void)RunWithRetry(
-      p, [&] { ++calls; return AttemptResult{busy, true}; },
+      p,
+      [&] {
+        ++calls;
+        return AttemptResult{busy, true};
+      },
       [](absl::Duration) {});
   EXPECT_EQ(calls, 1);  // output had started
 }

@@ -16,8 +16,7 @@ constexpr char kUsagePayload[] = "type.stylizer.dev/cli.usage";
 
 }  // namespace
 
-absl::Status FromRpcStatus(const grpc::Status& status,
-                           absl::string_view server,
+absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
                            absl::string_view request_id) {
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
@@ -59,8 +58,8 @@ absl::Status FromRpcStatus(const grpc::Status& status,
       break;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       // The server marks a refusal that clears by itself with a retry hint.
-      if (const auto delay = RetryDelay(
-              WithRetryDelayFrom(absl::UnknownError(""), status.error_details()));
+      if (const auto delay = RetryDelay(WithRetryDelayFrom(
+              absl::UnknownError(""), status.error_details()));
           delay.has_value()) {
         text = absl::StrCat("the server at ", server,
                             " is busy (it asks to retry in ",
@@ -94,7 +93,8 @@ absl::Status FromRpcStatus(const grpc::Status& status,
       break;
   }
   // The id an operator finds the call by in the server's log.
-  if (!request_id.empty()) absl::StrAppend(&text, " (request id ", request_id, ")");
+  if (!request_id.empty())
+    absl::StrAppend(&text, " (request id ", request_id, ")");
   // The hint travels on, for the retry policy (retry.h).
   return WithRetryDelayFrom(absl::Status(code, text), status.error_details());
 }

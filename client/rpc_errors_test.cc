@@ -16,7 +16,8 @@ TEST(RpcErrorsTest, EachCodeReadsClearly) {
     grpc::StatusCode code;
     const char* says;
   } cases[] = {
-      {grpc::StatusCode::UNAVAILABLE, "is unavailable (starting up or shutting down"},
+      {grpc::StatusCode::UNAVAILABLE,
+       "is unavailable (starting up or shutting down"},
       {grpc::StatusCode::UNAUTHENTICATED, "refused our credentials"},
       {grpc::StatusCode::INVALID_ARGUMENT, "rejected the input"},
       {grpc::StatusCode::RESOURCE_EXHAUSTED, "too large for the server"},

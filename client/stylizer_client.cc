@@ -312,8 +312,10 @@ absl::Status StylizerClient::StylizeVideo(const VideoJob& job,
                                           VideoObserver* observer) {
   return RunWithRetry(
       options_.retry, [&] { return VideoAttempt(job, source, observer); },
-      nullptr, [observer](const absl::Status& why, absl::Duration wait,
-                          int retry) { observer->OnRetry(why, wait, retry); });
+      nullptr,
+      [observer](const absl::Status& why, absl::Duration wait, int retry) {
+        observer->OnRetry(why, wait, retry);
+      });
 }
 
 AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,

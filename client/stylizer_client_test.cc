@@ -168,9 +168,9 @@ TEST(StylizerClientTest, RequestIdIsSentAndNamedInErrors) {
   EXPECT_THAT(std::string(r.status().message()),
               ::testing::EndsWith("(request id job-42.a)"));
 
-  for (const std::string& bad : {std::string("has space"),
-                                std::string("new\nline"),
-                                std::string(129, 'x')}) {
+  for (const std::string& bad :
+       {std::string("has space"), std::string("new\nline"),
+        std::string(129, 'x')}) {
     options.request_id = bad;
     const auto refused = StylizerClient::Create(options);
     ASSERT_FALSE(refused.ok()) << bad;

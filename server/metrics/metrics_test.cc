@@ -242,10 +242,10 @@ TEST_F(MetricsTest, BusyRefusalsAreCountedApartAndLogTheirHint) {
   metrics_->FinishRpc(too_large);
 
   auto samples = ScrapeHttp(*metrics_);
-  EXPECT_THAT(FindValue(samples, "stylizer_requests_total",
-                        {{"method", "StylizeFrames"},
-                         {"code", "RESOURCE_EXHAUSTED"}}),
-              Optional(2.0));
+  EXPECT_THAT(
+      FindValue(samples, "stylizer_requests_total",
+                {{"method", "StylizeFrames"}, {"code", "RESOURCE_EXHAUSTED"}}),
+      Optional(2.0));
   EXPECT_THAT(FindValue(samples, "stylizer_busy_refusals_total",
                         {{"method", "StylizeFrames"}}),
               Optional(1.0));

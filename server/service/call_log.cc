@@ -4,8 +4,8 @@
 #include <algorithm>
 
 #include "server/metrics/metrics.h"
-#include "server/service/service_context.h"
 #include "server/service/retry_info.h"
+#include "server/service/service_context.h"
 #include "server/service/status_util.h"
 
 namespace stylizer {

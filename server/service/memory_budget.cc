@@ -52,12 +52,13 @@ absl::StatusOr<MemoryBudget::Reservation> MemoryBudget::Reserve(
     if (bytes > most - held_by_caller) {
       return absl::ResourceExhaustedError(absl::StrCat(
           what, " needs ", bytes, " bytes",
-          held_by_caller > 0
-              ? absl::StrCat(" beside the ", held_by_caller,
-                             " this call already holds")
-              : "",
-          ", more than the ", most, " bytes of this server's whole memory "
-          "budget (", capacity_, " bytes, ", set_aside_,
+          held_by_caller > 0 ? absl::StrCat(" beside the ", held_by_caller,
+                                            " this call already holds")
+                             : "",
+          ", more than the ", most,
+          " bytes of this server's whole memory "
+          "budget (",
+          capacity_, " bytes, ", set_aside_,
           " of them set aside) that one call can have; send less at once"));
     }
     return WithRetryDelay(

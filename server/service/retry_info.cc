@@ -30,9 +30,8 @@ std::optional<absl::Duration> DelayOf(const google::rpc::RetryInfo& info) {
 
 absl::Status WithRetryDelay(absl::Status status, absl::Duration delay) {
   if (status.ok()) return status;
-  const int64_t ms =
-      std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(
-                               delay, absl::Milliseconds(1))));
+  const int64_t ms = std::max<int64_t>(
+      1, absl::ToInt64Milliseconds(absl::Ceil(delay, absl::Milliseconds(1))));
   google::rpc::RetryInfo info;
   info.mutable_retry_delay()->set_seconds(ms / 1000);
   info.mutable_retry_delay()->set_nanos(static_cast<int32_t>(ms % 1000) *

@@ -39,7 +39,7 @@ std::string RpcStatusDetails(const absl::Status& status);
 // `status` with the delay of the RetryInfo in `details` (a serialized
 // google.rpc.Status, as a gRPC status's error_details), if it has one.
 absl::Status WithRetryDelayFrom(absl::Status status,
-                                 const std::string& details);
+                                const std::string& details);
 
 // The value of the grpc-retry-pushback-ms trailer for a call that ends with
 // `status`: the delay in ms when it carries one, "-1" (do not retry) for a

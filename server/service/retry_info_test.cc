@@ -39,9 +39,8 @@ TEST(RetryInfoTest, DetailsAreAGoogleRpcStatusWithRetryInfo) {
   EXPECT_EQ(info.retry_delay().nanos(), 500000000);
 
   // And back, onto a status of the client's own wording.
-  const absl::Status back =
-      WithRetryDelayFrom(absl::ResourceExhaustedError("the server is busy"),
-                         RpcStatusDetails(s));
+  const absl::Status back = WithRetryDelayFrom(
+      absl::ResourceExhaustedError("the server is busy"), RpcStatusDetails(s));
   ASSERT_TRUE(RetryDelay(back).has_value());
   EXPECT_EQ(*RetryDelay(back), absl::Milliseconds(2500));
   EXPECT_EQ(back.message(), "the server is busy");
@@ -55,8 +54,8 @@ TEST(RetryInfoTest, NoHintNoDetails) {
 TEST(RetryInfoTest, DetailsWithoutAUsableRetryInfoAddNothing) {
   const absl::Status base = absl::ResourceExhaustedError("x");
   EXPECT_FALSE(RetryDelay(WithRetryDelayFrom(base, "")).has_value());
-  EXPECT_FALSE(RetryDelay(WithRetryDelayFrom(base, "\xff\xff garbage"))
-                   .has_value());
+  EXPECT_FALSE(
+      RetryDelay(WithRetryDelayFrom(base, "\xff\xff garbage")).has_value());
   google::rpc::Status other;  // a detail of another type
   other.add_details()->PackFrom(google::rpc::DebugInfo());
   EXPECT_FALSE(RetryDelay(WithRetryDelayFrom(base, other.SerializeAsString()))

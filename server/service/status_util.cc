@@ -11,8 +11,7 @@ namespace stylizer {
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()),
-                      RpcStatusDetails(status));
+                      std::string(status.message()), RpcStatusDetails(status));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
@@ -26,7 +25,8 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 void AddRetryPushback(grpc::ServerContextBase* context,
                       const grpc::Status& status) {
   const std::optional<std::string> ms = RetryPushbackMs(FromGrpcStatus(status));
-  if (ms.has_value()) context->AddTrailingMetadata("grpc-retry-pushback-ms", *ms);
+  if (ms.has_value())
+    context->AddTrailingMetadata("grpc-retry-pushback-ms", *ms);
 }
 
 }  // namespace stylizer

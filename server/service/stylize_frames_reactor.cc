@@ -186,10 +186,10 @@ void StylizeFramesReactor::TrySubmitPending() {
   }
   // Anything else is this frame's fault (say over one job's share of the
   // queue): named like any other bad frame.
-  FailLocked(ToGrpcStatus(
-      Reworded(status, status.code(), absl::StrCat("frame with sequence ",
-                                               pending_meta_.client_sequence,
-                                               ": ", status.message()))));
+  FailLocked(ToGrpcStatus(Reworded(
+      status, status.code(),
+      absl::StrCat("frame with sequence ", pending_meta_.client_sequence, ": ",
+                   status.message()))));
 }
 
 void StylizeFramesReactor::OnResult(FrameResult result) {

@@ -250,7 +250,8 @@ TEST_F(VideoMemoryBudgetTest, FramesThatDoNotFitAreRefusedAfterTheProbe) {
   EXPECT_THAT(call.status.error_message(), HasSubstr("max_side"));
   // Its own fixed cost is what leaves no room: waiting cannot help, so no
   // retry hint (it had one, and clients retried it in vain).
-  EXPECT_THAT(call.status.error_message(), HasSubstr("this call already holds"));
+  EXPECT_THAT(call.status.error_message(),
+              HasSubstr("this call already holds"));
   EXPECT_FALSE(RetryDelay(FromGrpcStatus(call.status)).has_value());
   EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }, kPatience))
       << Reserved();

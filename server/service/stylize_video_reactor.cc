@@ -52,8 +52,8 @@ absl::Status WithVideoHint(absl::Status status) {
   if (status.code() != absl::StatusCode::kResourceExhausted) return status;
   return Reworded(status, status.code(),
                   absl::StrCat(status.message(),
-                                   " (a smaller max_side or fewer styles "
-                                   "lowers what a video job needs)"));
+                               " (a smaller max_side or fewer styles "
+                               "lowers what a video job needs)"));
 }
 
 size_t ResponseBytes(const v1::StylizeVideoResponse& r) {
