@@ -9,10 +9,9 @@
 #define STYLIZER_SERVER_MEMORY_TRIMMER_H_
 
 #include <functional>
-#include <thread>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/service/periodic.h"
 
 namespace stylizer {
 
@@ -22,7 +21,6 @@ class MemoryTrimmer {
   // its own until destroyed; does nothing if `interval` is not positive.
   explicit MemoryTrimmer(absl::Duration interval,
                          std::function<void()> trim = nullptr);
-  ~MemoryTrimmer();
 
   MemoryTrimmer(const MemoryTrimmer&) = delete;
   MemoryTrimmer& operator=(const MemoryTrimmer&) = delete;
@@ -31,11 +29,7 @@ class MemoryTrimmer {
   static void TrimNow();
 
  private:
-  const absl::Duration interval_;
-  const std::function<void()> trim_;
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  Periodic periodic_;
 };
 
 }  // namespace stylizer
