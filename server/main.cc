@@ -213,9 +213,15 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle; when set, clients must present a certificate signed "
           "by it (mutual TLS). Needs --tls_cert and --tls_key.");
 ABSL_FLAG(std::string, auth_token_file, "",
-          "File holding a bearer token (at least 16 characters). When set, "
-          "every Stylizer call must send the metadata `authorization: Bearer "
-          "<token>`; health checks and reflection stay open.");
+          "File holding bearer tokens, one per line (each at least 16 "
+          "characters; blank lines and # comments skipped). When set, every "
+          "Stylizer call must send the metadata `authorization: Bearer "
+          "<token>` with one of them; health checks and reflection stay "
+          "open.");
+ABSL_FLAG(absl::Duration, auth_token_reload_interval, absl::Seconds(10),
+          "How often --auth_token_file is read again: a changed file's "
+          "tokens replace the old ones without a restart (a file that holds "
+          "no usable token is logged and ignored). 0: never.");
 ABSL_FLAG(bool, reflection, true,
           "Serve gRPC server reflection (lets grpcurl list and call the API).");
 
@@ -530,6 +536,8 @@ Server::Options ServerOptions(Metrics* metrics,
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   o.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  o.auth_token_reload_interval =
+      absl::GetFlag(FLAGS_auth_token_reload_interval);
   o.enable_reflection = absl::GetFlag(FLAGS_reflection);
   o.metrics = metrics;
   StylizeVideoOptions video;

@@ -181,6 +181,20 @@ absl::Status Server::Start() {
         TokenAuth::FromFile(options_.auth_token_file);
     if (!auth.ok()) return auth.status();
     auth_ = *std::move(auth);
+    auth_reload_ = std::make_unique<Periodic>(
+        options_.auth_token_reload_interval, [auth = auth_.get()] {
+          const absl::StatusOr<TokenAuth::Reload> reload =
+              auth->ReloadIfChanged();
+          if (!reload.ok()) {
+            // Once per change of the file; the tokens in use stay.
+            LogEvent(LogLevel::kError, "auth_tokens_not_reloaded")
+                .Str("message", reload.status().message())
+                .Int("tokens_in_use", auth->token_count());
+          } else if (*reload == TokenAuth::Reload::kReloaded) {
+            LogEvent(LogLevel::kInfo, "auth_tokens_reloaded")
+                .Int("tokens", auth->token_count());
+          }
+        });
   }
   const int threads = options_.work_threads > 0
                           ? options_.work_threads

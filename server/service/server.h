@@ -23,6 +23,7 @@
 #include "server/batching/job_queue_options.h"
 #include "server/model/style_model.h"
 #include "server/service/memory_budget.h"
+#include "server/service/periodic.h"
 #include "server/service/service_context.h"
 #include "server/service/stylizer_service.h"
 
@@ -107,9 +108,13 @@ class Server {
     std::string tls_cert_file;
     std::string tls_key_file;
     std::string tls_client_ca_file;
-    // File holding the bearer token every Stylizer call must carry (health
-    // and reflection stay open). Default: none (no token auth).
+    // File holding the bearer tokens (one per line) every Stylizer call must
+    // carry one of (health and reflection stay open). Default: none (no
+    // token auth).
     std::string auth_token_file;
+    // How often the token file is read again; a changed file's tokens
+    // replace the old ones (token_auth.h). 0: never. Default 10 s.
+    absl::Duration auth_token_reload_interval = absl::Seconds(10);
     // Serve grpc.reflection.v1alpha.ServerReflection. Default true.
     bool enable_reflection = true;
 
@@ -169,6 +174,8 @@ class Server {
   // Declared before the context: reservations end before the budget does.
   std::unique_ptr<MemoryBudget> memory_budget_;
   std::unique_ptr<TokenAuth> auth_;
+  // Reloads auth_'s file; declared after it, so it stops first.
+  std::unique_ptr<Periodic> auth_reload_;
   std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<ServiceContext> context_;
   std::unique_ptr<StylizerService> service_;

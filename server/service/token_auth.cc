@@ -5,13 +5,44 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "server/service/token_text.h"
 
 namespace stylizer {
+namespace {
+
+constexpr size_t kMinTokenChars = 16;
+
+// One token's checks; the message never holds the token.
+absl::Status CheckToken(absl::string_view token) {
+  if (token.size() < kMinTokenChars) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the auth token has ", token.size(), " characters; use at least ",
+        kMinTokenChars, " (e.g. `openssl rand -hex 32`)"));
+  }
+  return CheckTokenText(token);
+}
+
+absl::StatusOr<std::string> ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    const std::string what = absl::StrCat("cannot read the auth token file ",
+                                          path, ": ", std::strerror(err));
+    return err == EACCES ? absl::PermissionDeniedError(what)
+                         : absl::NotFoundError(what);
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   // Walk the longer string fully so the time depends on lengths only.
@@ -25,36 +56,73 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return diff == 0;
 }
 
+absl::StatusOr<std::vector<std::string>> TokenAuth::ParseTokens(
+    absl::string_view contents) {
+  std::vector<std::string> tokens;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(contents, '\n')) {
+    ++line_number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || absl::StartsWith(line, "#")) continue;
+    if (absl::Status s = CheckToken(line); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", line_number, ": ", s.message()));
+    }
+    if (static_cast<int>(tokens.size()) == kMaxTokens) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("more than ", kMaxTokens, " tokens"));
+    }
+    tokens.emplace_back(line);
+  }
+  if (tokens.empty()) {
+    return absl::InvalidArgumentError(
+        "no token (one per line; blank lines and lines starting with # are "
+        "skipped)");
+  }
+  return tokens;
+}
+
 absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromToken(
     std::string token) {
   token = std::string(absl::StripAsciiWhitespace(token));
-  if (token.size() < 16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the auth token has ", token.size(),
-        " characters; use at least 16 (e.g. `openssl rand -hex 32`)"));
-  }
-  if (absl::Status text = CheckTokenText(token); !text.ok()) return text;
-  return std::unique_ptr<TokenAuth>(new TokenAuth(std::move(token)));
+  if (absl::Status s = CheckToken(token); !s.ok()) return s;
+  return std::unique_ptr<TokenAuth>(
+      new TokenAuth("", "", std::vector<std::string>{std::move(token)}));
 }
 
 absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromFile(
     const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    const std::string what = absl::StrCat("cannot read the auth token file ",
-                                          path, ": ", std::strerror(err));
-    return err == EACCES ? absl::PermissionDeniedError(what)
-                         : absl::NotFoundError(what);
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  absl::StatusOr<std::unique_ptr<TokenAuth>> auth = FromToken(buffer.str());
-  if (!auth.ok()) {
+  absl::StatusOr<std::string> contents = ReadWhole(path);
+  if (!contents.ok()) return contents.status();
+  absl::StatusOr<std::vector<std::string>> tokens = ParseTokens(*contents);
+  if (!tokens.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", auth.status().message()));
+        absl::StrCat(path, ": ", tokens.status().message()));
   }
-  return auth;
+  return std::unique_ptr<TokenAuth>(
+      new TokenAuth(path, *std::move(contents), *std::move(tokens)));
+}
+
+absl::StatusOr<TokenAuth::Reload> TokenAuth::ReloadIfChanged() {
+  if (path_.empty()) return Reload::kUnchanged;
+  absl::StatusOr<std::string> contents = ReadWhole(path_);
+  if (!contents.ok()) return contents.status();
+  absl::MutexLock lock(&mu_);
+  if (*contents == contents_) return Reload::kUnchanged;
+  // Remembered even when unusable: the error is reported once per change.
+  contents_ = *contents;
+  absl::StatusOr<std::vector<std::string>> tokens = ParseTokens(*contents);
+  if (!tokens.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": ", tokens.status().message()));
+  }
+  tokens_ = *std::move(tokens);
+  return Reload::kReloaded;
+}
+
+int TokenAuth::token_count() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(tokens_.size());
 }
 
 absl::Status TokenAuth::Check(absl::string_view authorization) const {
@@ -69,9 +137,16 @@ absl::Status TokenAuth::Check(absl::string_view authorization) const {
         "the authorization metadata must read `Bearer <token>`");
   }
   authorization.remove_prefix(kPrefix.size());
-  if (!ConstantTimeEquals(absl::StripAsciiWhitespace(authorization), token_)) {
-    return absl::UnauthenticatedError("invalid bearer token");
+  const absl::string_view sent = absl::StripAsciiWhitespace(authorization);
+  bool match = false;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    // Every token is compared: the time does not tell which one matched.
+    for (const std::string& token : tokens_) {
+      match = ConstantTimeEquals(sent, token) || match;
+    }
   }
+  if (!match) return absl::UnauthenticatedError("invalid bearer token");
   return absl::OkStatus();
 }
 

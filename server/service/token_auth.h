@@ -1,37 +1,77 @@
 // Bearer-token authentication: every Stylizer call must carry the metadata
-// "authorization: Bearer <token>" with the token read from a file at startup.
-// The comparison takes the same time wherever the tokens differ.
+// "authorization: Bearer <token>" with one of the tokens of a file. The
+// comparison takes the same time wherever the tokens differ.
+//
+// The file holds one token per line (blank lines and lines starting with #
+// are skipped), so that a new token can be added before clients move to it
+// and the old one removed after: rotation without downtime. The server
+// re-reads the file every so often (ReloadIfChanged), as a Kubernetes Secret
+// mounted as a volume is updated in place.
 #ifndef STYLIZER_SERVER_SERVICE_TOKEN_AUTH_H_
 #define STYLIZER_SERVER_SERVICE_TOKEN_AUTH_H_
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace stylizer {
 
 class TokenAuth {
  public:
-  // Reads the token from `path` (surrounding whitespace and newlines
-  // trimmed). NOT_FOUND / PERMISSION_DENIED if unreadable, INVALID_ARGUMENT if
-  // empty, shorter than 16 characters or not one line of visible ASCII
-  // (CheckTokenText).
+  // The most tokens a file may hold.
+  static constexpr int kMaxTokens = 64;
+
+  // Reads the tokens from `path` (ParseTokens). NOT_FOUND / PERMISSION_DENIED
+  // if unreadable, INVALID_ARGUMENT if it holds no usable token list.
   static absl::StatusOr<std::unique_ptr<TokenAuth>> FromFile(
       const std::string& path);
-  // Uses `token` directly (same checks as FromFile).
+  // Uses `token` directly (surrounding whitespace trimmed; at least 16
+  // characters of visible ASCII, CheckTokenText).
   static absl::StatusOr<std::unique_ptr<TokenAuth>> FromToken(
       std::string token);
 
-  // Checks one "authorization" metadata value (absent = empty). Returns OK or
-  // UNAUTHENTICATED with a message that never reveals the expected token.
-  absl::Status Check(absl::string_view authorization) const;
+  // The tokens of a token file's contents: one per line, surrounding
+  // whitespace trimmed, blank lines and lines starting with # skipped; each
+  // at least 16 characters of visible ASCII; 1 to kMaxTokens of them.
+  // INVALID_ARGUMENT naming the line (never the token) otherwise.
+  static absl::StatusOr<std::vector<std::string>> ParseTokens(
+      absl::string_view contents);
+
+  // Checks one "authorization" metadata value (absent = empty) against every
+  // token. Returns OK or UNAUTHENTICATED with a message that never reveals a
+  // token. Thread-safe.
+  absl::Status Check(absl::string_view authorization) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // What a reload did.
+  enum class Reload { kUnchanged, kReloaded };
+  // Reads the file again (FromFile only): kUnchanged if its contents are
+  // those last read, kReloaded when its new tokens replace the old ones;
+  // an error (the old tokens stay) if it cannot be read or holds no usable
+  // token list. Thread-safe.
+  absl::StatusOr<Reload> ReloadIfChanged() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The number of tokens accepted now.
+  int token_count() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  explicit TokenAuth(std::string token) : token_(std::move(token)) {}
-  const std::string token_;
+  TokenAuth(std::string path, std::string contents,
+            std::vector<std::string> tokens)
+      : path_(std::move(path)),
+        contents_(std::move(contents)),
+        tokens_(std::move(tokens)) {}
+
+  const std::string path_;  // empty for FromToken
+  mutable absl::Mutex mu_;
+  // The file's contents when last read, changed or not usable.
+  std::string contents_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> tokens_ ABSL_GUARDED_BY(mu_);
 };
 
 // True when a and b are equal; the time taken depends only on their lengths,

@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/str_cat.h"
 
 namespace stylizer {
 namespace {
@@ -63,6 +64,95 @@ TEST(TokenAuthTest, RefusesATokenOfTwoLines) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), HasSubstr("0x0a"));
   EXPECT_THAT(std::string(status.message()), Not(HasSubstr("secret")));
+}
+
+constexpr char kOther[] = "fedcba9876543210fedcba";
+
+absl::Status CheckBearer(const TokenAuth& auth, const std::string& token) {
+  return auth.Check("Bearer " + token);
+}
+
+// "reloaded", "unchanged", or the error.
+std::string ReloadOutcome(TokenAuth& auth) {
+  const absl::StatusOr<TokenAuth::Reload> r = auth.ReloadIfChanged();
+  if (!r.ok()) return r.status().ToString();
+  return *r == TokenAuth::Reload::kReloaded ? "reloaded" : "unchanged";
+}
+
+// One token per line, blank lines and comments skipped: during a rotation
+// both the old and the new token are accepted.
+TEST(TokenAuthTest, AFileMayHoldSeveralTokens) {
+  const std::string path = ::testing::TempDir() + "/tokens";
+  {
+    std::ofstream(path) << "# rotation: new token first\n"
+                        << kOther << "\n\n   " << kToken << "  \n";
+  }
+  auto auth = TokenAuth::FromFile(path);
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_EQ((*auth)->token_count(), 2);
+  EXPECT_TRUE(CheckBearer(**auth, kToken).ok());
+  EXPECT_TRUE(CheckBearer(**auth, kOther).ok());
+  EXPECT_FALSE(CheckBearer(**auth, "# rotation: new token first").ok());
+  std::remove(path.c_str());
+}
+
+TEST(TokenAuthTest, ParseNamesTheBadLineNeverTheToken) {
+  auto short_line =
+      TokenAuth::ParseTokens(std::string(kToken) + "\nsecret-short\n");
+  EXPECT_EQ(short_line.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(short_line.status().message()),
+              HasSubstr("line 2: the auth token has 12 characters"));
+  EXPECT_THAT(std::string(short_line.status().message()),
+              Not(HasSubstr("secret")));
+  auto inner_space = TokenAuth::ParseTokens("secret-token 0123456789\n");
+  EXPECT_THAT(std::string(inner_space.status().message()),
+              HasSubstr("line 1: "));
+  EXPECT_THAT(std::string(inner_space.status().message()),
+              Not(HasSubstr("secret")));
+  EXPECT_THAT(std::string(TokenAuth::ParseTokens("# only a comment\n\n")
+                              .status()
+                              .message()),
+              HasSubstr("no token"));
+  std::string many;
+  for (int i = 0; i <= TokenAuth::kMaxTokens; ++i) {
+    absl::StrAppend(&many, kToken, i, "\n");
+  }
+  EXPECT_THAT(std::string(TokenAuth::ParseTokens(many).status().message()),
+              HasSubstr("more than 64 tokens"));
+}
+
+// The file is read again: a new token works and a removed one stops
+// working, without a restart; a file with no usable token is refused once
+// and the tokens in use stay.
+TEST(TokenAuthTest, ReloadsAChangedFileAndKeepsTheOldTokensOnABadOne) {
+  const std::string path = ::testing::TempDir() + "/rotating";
+  { std::ofstream(path) << kToken << "\n"; }
+  auto auth = TokenAuth::FromFile(path);
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_EQ(ReloadOutcome(**auth), "unchanged");
+
+  { std::ofstream(path) << kToken << "\n" << kOther << "\n"; }
+  EXPECT_EQ(ReloadOutcome(**auth), "reloaded");
+  EXPECT_TRUE(CheckBearer(**auth, kOther).ok());
+  EXPECT_TRUE(CheckBearer(**auth, kToken).ok());
+
+  { std::ofstream(path) << kOther << "\n"; }
+  EXPECT_EQ(ReloadOutcome(**auth), "reloaded");
+  EXPECT_TRUE(CheckBearer(**auth, kOther).ok());
+  EXPECT_EQ(CheckBearer(**auth, kToken).code(),
+            absl::StatusCode::kUnauthenticated);
+
+  { std::ofstream(path) << "short\n"; }  // a mistake while editing
+  const auto bad = (*auth)->ReloadIfChanged();
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr(path));
+  EXPECT_EQ(ReloadOutcome(**auth), "unchanged");  // reported once
+  EXPECT_TRUE(CheckBearer(**auth, kOther).ok());
+
+  std::remove(path.c_str());  // gone: an error, the tokens stay
+  EXPECT_EQ((*auth)->ReloadIfChanged().status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(CheckBearer(**auth, kOther).ok());
 }
 
 }  // namespace

@@ -3,9 +3,11 @@
 // the right caller and refuses the wrong one; health stays open.
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
@@ -220,6 +222,48 @@ TEST_F(ServerSecurityTest, TokenAuthGuardsEveryStylizerMethodButNotHealth) {
     }
     EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
   }
+}
+
+// Rotating the token without a restart: the file is edited (new token
+// added, then the old one removed) and the server follows within its reload
+// interval; a broken edit leaves the tokens in use.
+TEST_F(ServerSecurityTest, TokenFileChangesTakeEffectWithoutARestart) {
+  const std::string path = File("rotating-token");
+  const std::string old_token = "old-token-0123456789abcdef";
+  const std::string new_token = "new-token-0123456789abcdef";
+  { std::ofstream(path) << old_token << "\n"; }
+  Server::Options options = TestServerOptions(&model_);
+  options.auth_token_file = path;
+  options.auth_token_reload_interval = absl::Milliseconds(20);
+  Start(options);
+  if (HasFatalFailure()) return;
+  auto channel = PlainChannel(server_->port());
+  auto works = [&](const std::string& token) {
+    return Info(channel, "Bearer " + token).ok();
+  };
+  // Polls until `done` holds (the reload runs every 20 ms).
+  auto within_seconds = [](const std::function<bool()>& done) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (!done() && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return done();
+  };
+  EXPECT_TRUE(works(old_token));
+  EXPECT_FALSE(works(new_token));
+
+  { std::ofstream(path) << new_token << "\n" << old_token << "\n"; }
+  EXPECT_TRUE(within_seconds([&] { return works(new_token); }));
+  EXPECT_TRUE(works(old_token));  // both during the rotation
+
+  { std::ofstream(path) << "half-typed\n"; }
+  absl::SleepFor(absl::Milliseconds(200));  // ten reloads, all refused
+  EXPECT_TRUE(works(new_token));
+  EXPECT_TRUE(works(old_token));
+
+  { std::ofstream(path) << new_token << "\n"; }
+  EXPECT_TRUE(within_seconds([&] { return !works(old_token); }));
+  EXPECT_TRUE(works(new_token));
 }
 
 TEST_F(ServerSecurityTest, BadSecurityOptionsAreRefusedAtStart) {
