@@ -212,6 +212,10 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle; when set, clients must present a certificate signed "
           "by it (mutual TLS). Needs --tls_cert and --tls_key.");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
+          "How often --tls_cert, --tls_key and --tls_client_ca are read "
+          "again: new connections then use a renewed certificate without a "
+          "restart (whole seconds, at least 1). 0: read once at start.");
 ABSL_FLAG(std::string, auth_token_file, "",
           "File holding bearer tokens, one per line (each at least 16 "
           "characters; blank lines and # comments skipped). When set, every "
@@ -535,6 +539,7 @@ Server::Options ServerOptions(Metrics* metrics,
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  o.tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
   o.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
   o.auth_token_reload_interval =
       absl::GetFlag(FLAGS_auth_token_reload_interval);

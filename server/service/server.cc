@@ -10,6 +10,8 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "server/metrics/log.h"
@@ -51,27 +53,49 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     }
     return grpc::InsecureServerCredentials();
   }
+  // Read once here so that a missing or unreadable file fails the start.
   absl::StatusOr<std::string> cert =
       ReadFile(o.tls_cert_file, "TLS certificate");
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = ReadFile(o.tls_key_file, "TLS key");
   if (!key.ok()) return key.status();
-  // With a client CA, a certificate that is sent must verify (else the
-  // handshake fails); one that is missing is refused per call by
-  // ServiceContext::Admit with UNAUTHENTICATED, so health probes without a
-  // certificate still work.
-  grpc::SslServerCredentialsOptions ssl(
-      o.tls_client_ca_file.empty()
-          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-          : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   if (!o.tls_client_ca_file.empty()) {
     absl::StatusOr<std::string> ca =
         ReadFile(o.tls_client_ca_file, "TLS client CA");
     if (!ca.ok()) return ca.status();
-    ssl.pem_root_certs = *ca;
   }
-  ssl.pem_key_cert_pairs.push_back({*key, *cert});
-  return grpc::SslServerCredentials(ssl);
+  if (o.tls_reload_interval <= absl::ZeroDuration()) {
+    grpc::SslServerCredentialsOptions ssl(
+        o.tls_client_ca_file.empty()
+            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+            : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    if (!o.tls_client_ca_file.empty()) {
+      ssl.pem_root_certs = *ReadFile(o.tls_client_ca_file, "TLS client CA");
+    }
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    return grpc::SslServerCredentials(ssl);
+  }
+  // gRPC's own file watcher reads the files again every interval; new
+  // handshakes use what it read last (a renewed certificate, a new client
+  // CA bundle), connections already open keep theirs.
+  const unsigned int seconds = static_cast<unsigned int>(std::max<int64_t>(
+      1, absl::ToInt64Seconds(o.tls_reload_interval)));
+  auto provider =
+      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+          o.tls_key_file, o.tls_cert_file, o.tls_client_ca_file, seconds);
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_identity_key_cert_pairs();
+  // With a client CA, a certificate that is sent must verify (else the
+  // handshake fails); one that is missing is refused per call by
+  // ServiceContext::Admit with UNAUTHENTICATED, so health probes without a
+  // certificate still work.
+  if (o.tls_client_ca_file.empty()) {
+    tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    tls.watch_root_certs();
+    tls.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(tls);
 }
 
 absl::Status Validate(const Server::Options& o) {

@@ -108,6 +108,10 @@ class Server {
     std::string tls_cert_file;
     std::string tls_key_file;
     std::string tls_client_ca_file;
+    // How often the three TLS files are read again (a renewed certificate
+    // is then used by new connections without a restart); rounded to whole
+    // seconds, at least 1. 0: read once at start. Default 60 s.
+    absl::Duration tls_reload_interval = absl::Seconds(60);
     // File holding the bearer tokens (one per line) every Stylizer call must
     // carry one of (health and reflection stay open). Default: none (no
     // token auth).

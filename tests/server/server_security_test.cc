@@ -1,6 +1,7 @@
 // Integration tests of the server's security: TLS, mutual TLS (certificates
 // made by the test with the openssl CLI) and bearer-token auth. Each accepts
 // the right caller and refuses the wrong one; health stays open.
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -33,7 +34,8 @@ std::string ReadAll(const std::string& path) {
 }
 
 // A CA, a server certificate for 127.0.0.1/localhost, a client certificate
-// from the same CA, and a client certificate from an unrelated CA.
+// from the same CA, a client certificate from an unrelated CA, and a second
+// server certificate from that other CA (a renewal a client can tell).
 class Pki {
  public:
   static void Make(const std::string& dir) {
@@ -48,6 +50,10 @@ class Pki {
         " -keyout server.key -out server.csr -subj /CN=localhost\n",
         "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key "
         "-CAcreateserial -out server.crt -days 2 -extfile san.ext\n",
+        "openssl req ", ec,
+        " -keyout renewed.key -out renewed.csr -subj /CN=localhost\n",
+        "openssl x509 -req -in renewed.csr -CA rogue.crt -CAkey rogue.key "
+        "-CAcreateserial -out renewed.crt -days 2 -extfile san.ext\n",
         "for c in client:ca intruder:rogue; do n=${c%%:*}; a=${c##*:};"
         " openssl req ",
         ec,
@@ -264,6 +270,38 @@ TEST_F(ServerSecurityTest, TokenFileChangesTakeEffectWithoutARestart) {
   { std::ofstream(path) << new_token << "\n"; }
   EXPECT_TRUE(within_seconds([&] { return !works(old_token); }));
   EXPECT_TRUE(works(new_token));
+}
+
+// A renewed certificate (here from another CA, so that a client can tell
+// which one it got) is used by new connections once written over the old
+// files, without a restart.
+TEST_F(ServerSecurityTest, ARenewedCertificateIsServedWithoutARestart) {
+  auto put = [&](const std::string& from, const std::string& to) {
+    const std::string tmp = File(to + ".tmp");
+    std::ofstream(tmp) << ReadAll(File(from));
+    ASSERT_EQ(std::rename(tmp.c_str(), File(to).c_str()), 0);
+  };
+  put("server.crt", "live.crt");
+  put("server.key", "live.key");
+  Server::Options options = TestServerOptions(&model_);
+  options.tls_cert_file = File("live.crt");
+  options.tls_key_file = File("live.key");
+  options.tls_reload_interval = absl::Seconds(1);
+  Start(options);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(Info(TlsChannel("ca")).ok());
+  EXPECT_EQ(Info(TlsChannel("rogue")).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+
+  put("renewed.key", "live.key");
+  put("renewed.crt", "live.crt");
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (!Info(TlsChannel("rogue")).ok() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(Info(TlsChannel("rogue")).ok()) << "the renewal was not served";
+  EXPECT_EQ(Info(TlsChannel("ca")).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST_F(ServerSecurityTest, BadSecurityOptionsAreRefusedAtStart) {
