@@ -24,6 +24,7 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
                                  ? std::string("no detail given")
                                  : status.error_message();
   std::string text;
+  bool reached = true;  // whether the call reached a server that logs it
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       // gRPC's words for a channel that never connected (the last error
@@ -37,6 +38,7 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
            absl::StrContains(detail, "DNS resolution failed"))) {
         text = absl::StrCat("cannot reach stylizer-server at ", server,
                             " (is it running there?): ", detail);
+        reached = false;
       } else {
         text = absl::StrCat("the server at ", server,
                             " is unavailable (starting up or shutting down; "
@@ -93,8 +95,9 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
       break;
   }
   // The id an operator finds the call by in the server's log.
-  if (!request_id.empty())
+  if (reached && !request_id.empty()) {
     absl::StrAppend(&text, " (request id ", request_id, ")");
+  }
   // The hint travels on, for the retry policy (retry.h).
   return WithRetryDelayFrom(absl::Status(code, text), status.error_details());
 }

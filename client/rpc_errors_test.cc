@@ -95,6 +95,13 @@ TEST(RpcErrorsTest, TheRequestIdEndsTheLine) {
   EXPECT_EQ(s.message(),
             "the server failed (see its log): boom (request id 5f2c9e0d)");
   EXPECT_TRUE(FromRpcStatus(grpc::Status::OK, "h:1", "5f2c9e0d").ok());
+  // No server logged a call that never connected.
+  const absl::Status unreached = FromRpcStatus(
+      grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to connect"), "h:1",
+      "5f2c9e0d");
+  EXPECT_THAT(std::string(unreached.message()), HasSubstr("cannot reach"));
+  EXPECT_THAT(std::string(unreached.message()),
+              ::testing::Not(HasSubstr("request id")));
 }
 
 TEST(RpcErrorsTest, ExitCodes) {
