@@ -19,9 +19,12 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "pylib"))
+from stream_slots import SlotHolder  # noqa: E402
 
 BUILD = os.environ.get("STYLIZER_BUILD_DIR", "build")
 CLI = os.environ.get("STYLIZER_CLI", os.path.join(BUILD, "client", "stylizer"))
@@ -516,48 +519,11 @@ class CliBusyServerTest(unittest.TestCase):
             capture_output=True, text=True, timeout=300)
 
     def hold_the_slot(self):
-        """Opens a StylizeFrames stream that sends nothing (no stubs needed:
-        raw bytes), and waits until the server refuses a second stream.
-        Returns (a function that frees the slot, the refused call's
-        trailers)."""
-        import grpc
-        channel = grpc.insecure_channel(self.addr)
-        self.addCleanup(channel.close)
-        release = threading.Event()
-        self.addCleanup(release.set)
-
-        def silent():
-            release.wait(60)
-            return
-            yield  # a generator that yields nothing
-
-        frames = channel.stream_stream(
-            "/stylizer.v1.Stylizer/StylizeFrames",
-            request_serializer=lambda b: b,
-            response_deserializer=lambda b: b)
-        holder = None
-
-        def free():
-            holder.cancel()
-            release.set()
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            # A probe that got in first refuses the holder: open it again.
-            if holder is None or holder.done():
-                holder = frames(silent())
-                self.addCleanup(holder.cancel)
-                time.sleep(0.05)
-            probe = frames(iter([]), timeout=10)
-            try:
-                for _ in probe:
-                    pass
-            except grpc.RpcError as e:
-                if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    return free, dict(e.trailing_metadata() or ())
-                raise
-            time.sleep(0.05)  # the holder is not in yet
-        self.fail("the silent stream never took the slot")
+        """Holds the server's one stream slot (SlotHolder); returns (a
+        function that frees it, the refused probe's trailers)."""
+        holder = SlotHolder(self.addr)
+        self.addCleanup(holder.close)
+        return holder.free, holder.hold_one()
 
     def test_video_waits_for_a_busy_server(self):
         free, trailers = self.hold_the_slot()

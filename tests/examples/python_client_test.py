@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Runs examples/python/stylize_client.py as a user would, against a real
+stylizer-server with the 4-style random test archive: an image in two
+styles, a movie in one, and a movie sent while the server's only stream slot
+is held, which the example must wait out (its retry on the server's hint).
+
+Environment: STYLIZER_SERVER_BIN, STYLIZER_TEST_MODEL (set by CTest), or
+STYLIZER_BUILD_DIR to find them.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import grpc
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "pylib"))
+from stream_slots import SlotHolder  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("STYLIZER_BUILD_DIR", os.path.join(ROOT, "build"))
+SERVER = os.environ.get("STYLIZER_SERVER_BIN",
+                        os.path.join(BUILD, "server", "stylizer-server"))
+MODEL = os.environ.get("STYLIZER_TEST_MODEL",
+                       os.path.join(BUILD, "testdata", "random4.pt"))
+EXAMPLE = os.path.join(ROOT, "examples", "python", "stylize_client.py")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args],
+                   check=True)
+
+
+def frames(path):
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of",
+         "json", path], capture_output=True, text=True, check=True).stdout
+    video = [s for s in json.loads(out)["streams"]
+             if s["codec_type"] == "video"][0]
+    return int(video["nb_read_frames"]), video["codec_name"]
+
+
+class PythonClientExampleTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        for path in (SERVER, MODEL):
+            if not os.path.exists(path):
+                raise unittest.SkipTest(f"{path} is not built")
+        cls.tmp = tempfile.mkdtemp(prefix="python_client_test.")
+        cls.png = os.path.join(cls.tmp, "photo.png")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
+               cls.png)
+        cls.movie = os.path.join(cls.tmp, "clip.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=1", "-c:v",
+               "libx264", "-pix_fmt", "yuv420p", cls.movie)
+        cls.stubs = os.path.join(cls.tmp, "stubs")
+        os.makedirs(cls.stubs)
+        subprocess.run([sys.executable, "-m", "grpc_tools.protoc",
+                        "-I" + os.path.join(ROOT, "proto"),
+                        "--python_out=" + cls.stubs,
+                        "--grpc_python_out=" + cls.stubs,
+                        "stylizer/v1/stylizer.proto"], check=True)
+        cls.addr = f"127.0.0.1:{free_port()}"
+        cls.log = open(os.path.join(cls.tmp, "server.log"), "w")
+        # One stream slot, so that a held stream makes the server busy.
+        cls.server = subprocess.Popen(
+            [SERVER, f"--port={cls.addr.split(':')[1]}", "--host=127.0.0.1",
+             "--metrics_port=-1", f"--model={MODEL}", "--device=cpu",
+             "--precision=fp32", "--threads=2", "--max_concurrent_streams=1",
+             "--stream_idle_timeout=120s"],
+            stdout=cls.log, stderr=subprocess.STDOUT)
+        channel = grpc.insecure_channel(cls.addr)
+        grpc.channel_ready_future(channel).result(timeout=180)
+        channel.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.terminate()
+        try:
+            cls.server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            cls.server.kill()
+        cls.log.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def example(self, *args, **kwargs):
+        return subprocess.run(
+            [sys.executable, EXAMPLE, f"--server={self.addr}",
+             f"--stubs={self.stubs}", *args],
+            capture_output=True, text=True, timeout=240, **kwargs)
+
+    def test_image_in_two_styles(self):
+        out = os.path.join(self.tmp, "image_out")
+        r = self.example("image", self.png, out, "0", "3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        paths = r.stdout.split()
+        self.assertEqual([os.path.basename(p) for p in paths],
+                         ["photo.0.png", "photo.1.png"])
+        for p in paths:
+            self.assertEqual(frames(p), (1, "png"))
+
+    def test_movie_in_one_style(self):
+        out = os.path.join(self.tmp, "video_out")
+        r = self.example("video", self.movie, out, "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("job ", r.stderr)
+        (path,) = r.stdout.split()
+        self.assertEqual(frames(path), (10, "h264"))
+        self.assertEqual(os.listdir(out), ["clip.0.mp4"])  # no .part left
+
+    def test_movie_waits_for_a_busy_server(self):
+        holder = SlotHolder(self.addr)
+        try:
+            holder.hold_one()
+            out = os.path.join(self.tmp, "busy_out")
+            example = subprocess.Popen(
+                [sys.executable, EXAMPLE, f"--server={self.addr}",
+                 f"--stubs={self.stubs}", "video", self.movie, out, "1"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            said = []
+            for line in example.stderr:
+                said.append(line)
+                if "retry 1 in 1.0 s" in line:
+                    break
+            holder.free()
+            stdout, rest = example.communicate(timeout=240)
+            said.append(rest)
+            self.assertEqual(example.returncode, 0, "".join(said))
+            self.assertIn("RESOURCE_EXHAUSTED, retry 1 in 1.0 s",
+                          "".join(said))
+            self.assertEqual(frames(stdout.split()[0]), (10, "h264"))
+        finally:
+            holder.close()
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0]] + [a for a in sys.argv[1:] if a != "--"])
