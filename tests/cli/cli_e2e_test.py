@@ -78,6 +78,15 @@ def stop_server(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
 
+def make_class_dir(cls, prefix):
+    """Skips the class when the binaries are not built; else gives it a
+    temporary folder, cls.tmp."""
+    for path in (CLI, SERVER, MODEL):
+        if not os.path.exists(path):
+            raise unittest.SkipTest(f"{path} is not built")
+    cls.tmp = tempfile.mkdtemp(prefix=prefix)
+
+
 def start_server(cls, *flags):
     """Starts stylizer-server for a test class on a free loopback port with
     the test archive and `flags`; sets cls.port, cls.server and
@@ -102,10 +111,7 @@ def wait_until_healthy(cls):
 class CliEndToEndTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        for path in (CLI, SERVER, MODEL):
-            if not os.path.exists(path):
-                raise unittest.SkipTest(f"{path} is not built")
-        cls.tmp = tempfile.mkdtemp(prefix="cli_e2e_test.")
+        make_class_dir(cls, "cli_e2e_test.")
         cls.movie = os.path.join(cls.tmp, "clip.mp4")
         # 1 s, 10 fps, 96x64, with a tone: 10 frames.
         ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=1",
@@ -496,10 +502,7 @@ class CliBusyServerTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        for path in (CLI, SERVER, MODEL):
-            if not os.path.exists(path):
-                raise unittest.SkipTest(f"{path} is not built")
-        cls.tmp = tempfile.mkdtemp(prefix="cli_e2e_busy.")
+        make_class_dir(cls, "cli_e2e_busy.")
         cls.movie = os.path.join(cls.tmp, "clip.mp4")
         ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=1",
                "-c:v", "libx264", "-pix_fmt", "yuv420p", cls.movie)
@@ -595,10 +598,7 @@ class CliSecurityTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        for path in (CLI, SERVER, MODEL):
-            if not os.path.exists(path):
-                raise unittest.SkipTest(f"{path} is not built")
-        cls.tmp = tempfile.mkdtemp(prefix="cli_e2e_security.")
+        make_class_dir(cls, "cli_e2e_security.")
         ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
               "-nodes"]
         openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem",
