@@ -239,6 +239,11 @@ TEST_F(CommandsTest, SeveralImagesAreRefusedWhatCannotWork) {
   s = Run("image", {Path("photo.png"), Path("photo.png")});
   EXPECT_EQ(ExitCodeFor(s), kExitUsage);
   EXPECT_THAT(s.message(), HasSubstr("several inputs need a directory"));
+  absl::SetFlag(&FLAGS_out, Path("clash_out"));
+  absl::SetFlag(&FLAGS_concurrency, -1);
+  EXPECT_EQ(ExitCodeFor(Run("image", {Path("photo.png"), Path("second.png")})),
+            kExitUsage);
+  absl::SetFlag(&FLAGS_concurrency, 0);
   // No server: one error for the command, not one per input.
   absl::SetFlag(&FLAGS_out, Path("nowhere_out"));
   absl::SetFlag(&FLAGS_server, "127.0.0.1:1");
