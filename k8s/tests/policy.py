@@ -20,6 +20,10 @@ manifests ask for it, consistently:
   - the autoscaler's metric is served by the prometheus-adapter rule;
   - the model the server is pointed at (--model or $STYLIZER_MODEL) is the
     image's bundled one or lies on a volume mounted read-only;
+  - the credential files (--auth_token_file, --tls_cert, --tls_key,
+    --tls_client_ca) lie on a Secret volume mounted read-only and whole
+    (not through subPath, which the kubelet never updates: rotation without
+    a restart needs the file to change in place);
   - per overlay: gpu asks for nvidia.com/gpu, GPU nodes and --device=cuda;
     cpu asks for no GPU and --device=cpu.
 
@@ -500,6 +504,34 @@ def check_model(deployment, flags, report):
              f'({IMAGE_MODEL_DIR}) nor on a mounted volume')
 
 
+CREDENTIAL_FLAGS = ('auth_token_file', 'tls_cert', 'tls_key', 'tls_client_ca')
+
+
+def check_credentials(deployment, flags, report):
+  where = f'Deployment/{_name(deployment)}'
+  container = _server_container(deployment)
+  volumes = {v.get('name'): v for v in deployment['spec']['template']['spec']
+             .get('volumes') or []}
+  for flag in CREDENTIAL_FLAGS:
+    path = flags.get(flag)
+    if not path:
+      continue
+    mount = next((m for m in container.get('volumeMounts') or []
+                  if path.startswith(m.get('mountPath', '').rstrip('/') + '/')
+                  or path == m.get('mountPath')), None)
+    if mount is None:
+      report.add(where, f'--{flag}={path} is not on a mounted volume')
+      continue
+    if 'secret' not in volumes.get(mount.get('name'), {}):
+      report.add(where, f'--{flag}={path} is not on a Secret volume')
+    if mount.get('subPath') or mount.get('subPathExpr'):
+      report.add(where, f'--{flag}={path} is mounted through subPath: the '
+                 f'kubelet never updates it, so it cannot rotate')
+    if not mount.get('readOnly'):
+      report.add(where, f'--{flag}={path} is on a volume not mounted '
+                 f'read-only')
+
+
 def check_profile(objects, deployment, flags, profile, report):
   where = f'Deployment/{_name(deployment)}'
   spec = deployment['spec']['template']['spec']
@@ -550,6 +582,7 @@ def check(objects, profile, adapter_rules):
   check_probes_and_lifecycle(deployment, flags, report)
   check_ports_and_services(objects, deployment, flags, report)
   check_model(deployment, flags, report)
+  check_credentials(deployment, flags, report)
   check_service_monitors(objects, report)
   if _kind(objects, 'HorizontalPodAutoscaler'):
     check_adapter_rules(adapter_rules, report)

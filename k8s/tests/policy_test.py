@@ -227,6 +227,35 @@ class PolicyTest(unittest.TestCase):
                        rules=rules)
     self.assertFinding(rendered('gpu'), 'no rules', rules=[])
 
+  def test_credentials_on_a_whole_secret_volume(self):
+    example = render.build(os.path.join(K8S, 'examples', 'token-auth'))
+    self.assertEqual(policy.check(example, 'gpu', ADAPTER_RULES), [])
+    # Mounted through subPath: the kubelet never updates the file.
+    objects = copy.deepcopy(example)
+    for mount in server(objects)['volumeMounts']:
+      if mount['name'] == 'auth':
+        mount['mountPath'] = '/etc/stylizer/auth/tokens'
+        mount['subPath'] = 'tokens'
+    self.assertFinding(objects, 'mounted through subPath')
+    # Writable, or not a Secret.
+    objects = copy.deepcopy(example)
+    for mount in server(objects)['volumeMounts']:
+      if mount['name'] == 'auth':
+        mount['readOnly'] = False
+    self.assertFinding(objects, 'not mounted read-only')
+    objects = copy.deepcopy(example)
+    spec = of_kind(objects, 'Deployment')['spec']['template']['spec']
+    for volume in spec['volumes']:
+      if volume['name'] == 'auth':
+        del volume['secret']
+        volume['emptyDir'] = {}
+    self.assertFinding(objects, 'is not on a Secret volume')
+    # A certificate flag with no volume under it.
+    objects = rendered('gpu')
+    set_flag(objects, 'device.flags', '--tls_cert=/certs/tls.crt')
+    self.assertFinding(objects, r'--tls_cert=/certs/tls.crt is not on a '
+                       'mounted volume')
+
   def test_model_location(self):
     example = render.build(os.path.join(K8S, 'examples', 'model-volume'))
     self.assertEqual(policy.check(example, 'gpu', ADAPTER_RULES), [])

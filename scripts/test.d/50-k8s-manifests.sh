@@ -9,8 +9,8 @@
 #     staging of the real binaries and the real server accepting every
 #     overlay's flag files, and those binaries run as the images run them
 #     (docker/runtime_smoke_test.py);
-#  3. every kustomization (base, overlays/gpu, overlays/cpu and the example
-#     examples/model-volume) rendered, checked against the Kubernetes and
+#  3. every kustomization (base, overlays/gpu, overlays/cpu and the examples
+#     examples/model-volume and examples/token-auth) rendered, checked against the Kubernetes and
 #     Prometheus Operator schemas (unknown fields refused) and the policy
 #     checks; and, where a kustomize is installed, compared with its render.
 set -euo pipefail
@@ -68,7 +68,8 @@ else
 fi
 
 echo "-- manifests"
-kustomizations=(base overlays/gpu overlays/cpu examples/model-volume)
+kustomizations=(base overlays/gpu overlays/cpu examples/model-volume
+                examples/token-auth)
 for overlay in "${kustomizations[@]}"; do
   name=$(basename "$overlay")
   case "$name" in base|gpu|cpu) profile=$name ;; *) profile=gpu ;; esac
