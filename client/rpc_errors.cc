@@ -14,6 +14,12 @@ namespace {
 
 constexpr char kUsagePayload[] = "type.stylizer.dev/cli.usage";
 
+// How gRPC reports a stream the server reset with ENHANCE_YOUR_CALM (its
+// resource quota is spent: docs/server.md, "Memory budget"), and the wait
+// the client then takes as the hint.
+constexpr char kGrpcQuotaRefusal[] = "RST_STREAM with error code 11";
+constexpr absl::Duration kGrpcQuotaRetryDelay = absl::Seconds(1);
+
 }  // namespace
 
 absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
@@ -25,6 +31,7 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
                                  : status.error_message();
   std::string text;
   bool reached = true;  // whether the call reached a server that logs it
+  std::string details = status.error_details();
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       // gRPC's words for a channel that never connected (the last error
@@ -59,9 +66,16 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
       text = absl::StrCat("the server rejected the input: ", detail);
       break;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      // gRPC's own refusal when the server's buffer quota is spent (HTTP/2
+      // ENHANCE_YOUR_CALM) carries no hint but is busy too: it gets one.
+      if (details.empty() &&
+          absl::StrContains(detail, kGrpcQuotaRefusal)) {
+        details = RpcStatusDetails(WithRetryDelay(absl::ResourceExhaustedError(
+            detail), kGrpcQuotaRetryDelay));
+      }
       // The server marks a refusal that clears by itself with a retry hint.
-      if (const auto delay = RetryDelay(WithRetryDelayFrom(
-              absl::UnknownError(""), status.error_details()));
+      if (const auto delay = RetryDelay(
+              WithRetryDelayFrom(absl::UnknownError(""), details));
           delay.has_value()) {
         text = absl::StrCat("the server at ", server,
                             " is busy (it asks to retry in ",
@@ -99,7 +113,7 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
     absl::StrAppend(&text, " (request id ", request_id, ")");
   }
   // The hint travels on, for the retry policy (retry.h).
-  return WithRetryDelayFrom(absl::Status(code, text), status.error_details());
+  return WithRetryDelayFrom(absl::Status(code, text), details);
 }
 
 absl::Status UsageError(absl::string_view message) {

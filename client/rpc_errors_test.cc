@@ -89,6 +89,25 @@ TEST(RpcErrorsTest, ABusyServerReadsAsBusyAndKeepsItsHint) {
   EXPECT_FALSE(RetryDelay(too_big).has_value());
 }
 
+// gRPC's own refusal when the server's buffer quota is spent comes without
+// a hint; it is busy all the same.
+TEST(RpcErrorsTest, GrpcsQuotaRefusalReadsAsBusy) {
+  const absl::Status s = FromRpcStatus(
+      grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                   "Received RST_STREAM with error code 11"),
+      "h:1");
+  EXPECT_THAT(std::string(s.message()), HasSubstr("is busy"));
+  ASSERT_TRUE(RetryDelay(s).has_value());
+  EXPECT_EQ(*RetryDelay(s), absl::Seconds(1));
+  // Its other RESOURCE_EXHAUSTED is about size, and final.
+  const absl::Status big = FromRpcStatus(
+      grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                   "Received message larger than max (11520190 vs. 4194304)"),
+      "h:1");
+  EXPECT_THAT(std::string(big.message()), HasSubstr("too large"));
+  EXPECT_FALSE(RetryDelay(big).has_value());
+}
+
 TEST(RpcErrorsTest, TheRequestIdEndsTheLine) {
   const absl::Status s = FromRpcStatus(
       grpc::Status(grpc::StatusCode::INTERNAL, "boom"), "h:1", "5f2c9e0d");
