@@ -206,6 +206,17 @@ void StylizerClient::Untrack(grpc::ClientContext* context) {
   active_.erase(context);
 }
 
+absl::Status StylizerClient::Retry(absl::FunctionRef<AttemptResult()> attempt,
+                                   const RetryNotice& notice) {
+  return RunWithRetry(
+      options_.retry, attempt,
+      [this](absl::Duration wait) {
+        absl::MutexLock lock(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(&cancelled_), wait);
+      },
+      notice);
+}
+
 absl::Status StylizerClient::Finished(const grpc::Status& status) {
   {
     absl::MutexLock lock(&mu_);
@@ -216,7 +227,7 @@ absl::Status StylizerClient::Finished(const grpc::Status& status) {
 
 absl::StatusOr<ModelInfo> StylizerClient::GetModelInfo() {
   ModelInfo info;
-  absl::Status s = RunWithRetry(options_.retry, [&] {
+  absl::Status s = Retry([&] {
     grpc::ClientContext ctx;
     Prepare(&ctx);
     if (!Track(&ctx)) return AttemptResult{absl::CancelledError("interrupted")};
@@ -232,7 +243,7 @@ absl::StatusOr<ModelInfo> StylizerClient::GetModelInfo() {
 absl::StatusOr<StylizeImageResponse> StylizerClient::StylizeImage(
     const StylizeImageRequest& request) {
   StylizeImageResponse response;
-  absl::Status s = RunWithRetry(options_.retry, [&] {
+  absl::Status s = Retry([&] {
     grpc::ClientContext ctx;
     Prepare(&ctx);
     if (!Track(&ctx)) return AttemptResult{absl::CancelledError("interrupted")};
@@ -271,7 +282,7 @@ absl::StatusOr<HealthState> StylizerClient::CheckHealth(
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(std::string(service));
   grpc::health::v1::HealthCheckResponse response;
-  absl::Status s = RunWithRetry(options_.retry, [&] {
+  absl::Status s = Retry([&] {
     grpc::ClientContext ctx;
     Prepare(&ctx);
     if (options_.timeout <= absl::ZeroDuration()) {
@@ -310,12 +321,9 @@ StylizerClient::OpenFrameStream(grpc::ClientContext* context) {
 absl::Status StylizerClient::StylizeVideo(const VideoJob& job,
                                           ByteSource* source,
                                           VideoObserver* observer) {
-  return RunWithRetry(
-      options_.retry, [&] { return VideoAttempt(job, source, observer); },
-      nullptr,
-      [observer](const absl::Status& why, absl::Duration wait, int retry) {
-        observer->OnRetry(why, wait, retry);
-      });
+  return Retry([&] { return VideoAttempt(job, source, observer); },
+               [observer](const absl::Status& why, absl::Duration wait,
+                          int retry) { observer->OnRetry(why, wait, retry); });
 }
 
 AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,

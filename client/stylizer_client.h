@@ -155,6 +155,11 @@ class StylizerClient {
   void Untrack(grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_);
   // The status of a call, "interrupted" after CancelAll().
   absl::Status Finished(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  // RunWithRetry with options_.retry, whose waits CancelAll() cuts short (a
+  // busy server may ask for seconds).
+  absl::Status Retry(absl::FunctionRef<AttemptResult()> attempt,
+                     const RetryNotice& notice = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   std::shared_ptr<grpc::Channel> channel_;
   // Health checks: balanced without skipping unhealthy replicas.

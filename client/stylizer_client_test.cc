@@ -10,8 +10,10 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "client/rpc_errors.h"
 #include "client/testing/fake_stylizer_service.h"
 
@@ -134,6 +136,33 @@ TEST(StylizerClientTest, RetriesABusyServer) {
   stylizer::v1::StylizeImageRequest image;
   image.mutable_image()->set_encoded("\x89PNG fake");
   EXPECT_TRUE((*client)->StylizeImage(image).ok());
+}
+
+// A busy server may ask for a long wait: CancelAll (Ctrl-C) ends it at once.
+TEST(StylizerClientTest, CancelAllCutsARetryWaitShort) {
+  FakeServer server;
+  ClientOptions options = FastOptions(server.address());
+  options.retry.max_retries = 3;
+  auto client = StylizerClient::Create(options);
+  ASSERT_TRUE(client.ok());
+  server.service().fail_busy = 1;
+  server.service().busy_hint_ms = 20000;
+  stylizer::v1::StylizeImageRequest image;
+  image.mutable_image()->set_encoded("\x89PNG fake");
+  absl::Status status;
+  absl::Time returned;
+  std::thread call([&] {
+    status = (*client)->StylizeImage(image).status();
+    returned = absl::Now();
+  });
+  absl::SleepFor(absl::Milliseconds(300));  // the call is in its wait
+  const absl::Time cancelled = absl::Now();
+  (*client)->CancelAll();
+  call.join();
+  EXPECT_THAT(std::string(status.message()), HasSubstr("interrupted"));
+  // The wait was 20 s; a wide margin for a loaded machine.
+  EXPECT_LT(returned - cancelled, absl::Seconds(10));
+  EXPECT_EQ(server.service().calls.load(), 1);
 }
 
 TEST(StylizerClientTest, ABusyServerIsNotRetriedWhenThePolicySaysSo) {

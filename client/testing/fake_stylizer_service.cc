@@ -25,9 +25,10 @@ bool LooksLikeMovie(const std::string& b) {
 }
 
 // What a busy server answers (server/service/retry_info.h).
-grpc::Status BusyStatus() {
-  const absl::Status busy = WithRetryDelay(
-      absl::ResourceExhaustedError("the fake is busy"), absl::Milliseconds(10));
+grpc::Status BusyStatus(int hint_ms) {
+  const absl::Status busy =
+      WithRetryDelay(absl::ResourceExhaustedError("the fake is busy"),
+                     absl::Milliseconds(hint_ms));
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                       std::string(busy.message()), RpcStatusDetails(busy));
 }
@@ -92,7 +93,7 @@ grpc::Status FakeStylizerService::StylizeImage(
                            : std::string(it->second.data(), it->second.size());
   }
   if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
-  if (TakeBusy()) return BusyStatus();
+  if (TakeBusy()) return BusyStatus(busy_hint_ms.load());
   {
     absl::MutexLock lock(&mu_);
     last_styles_.assign(request->styles().begin(), request->styles().end());
@@ -140,7 +141,7 @@ grpc::Status FakeStylizerService::StylizeVideo(
     grpc::ServerReaderWriter<StylizeVideoResponse, StylizeVideoRequest>*
         stream) {
   if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
-  if (TakeBusy()) return BusyStatus();
+  if (TakeBusy()) return BusyStatus(busy_hint_ms.load());
   StylizeVideoRequest request;
   if (!stream->Read(&request) || !request.has_job()) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "the job message must come first"};

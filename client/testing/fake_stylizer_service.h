@@ -26,8 +26,10 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // The next this-many calls fail with UNAVAILABLE before any output.
   std::atomic<int> fail_unavailable{0};
   // The next this-many StylizeImage and StylizeVideo calls are refused as a
-  // busy server refuses them: RESOURCE_EXHAUSTED with a 10 ms retry hint.
+  // busy server refuses them: RESOURCE_EXHAUSTED with a retry hint of
+  // busy_hint_ms.
   std::atomic<int> fail_busy{0};
+  std::atomic<int> busy_hint_ms{10};
   // If > 0, a video job fails with INTERNAL after sending this many chunks.
   std::atomic<int> fail_after_chunks{0};
   // Calls received, of any method.
