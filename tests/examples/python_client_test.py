@@ -7,6 +7,7 @@ is held, which the example must wait out (its retry on the server's hint).
 Environment: STYLIZER_SERVER_BIN, STYLIZER_TEST_MODEL (set by CTest), or
 STYLIZER_BUILD_DIR to find them.
 """
+import importlib
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import grpc
@@ -80,9 +82,27 @@ class PythonClientExampleTest(unittest.TestCase):
              "--precision=fp32", "--threads=2", "--max_concurrent_streams=1",
              "--stream_idle_timeout=120s"],
             stdout=cls.log, stderr=subprocess.STDOUT)
-        channel = grpc.insecure_channel(cls.addr)
-        grpc.channel_ready_future(channel).result(timeout=180)
-        channel.close()
+        cls.wait_until_serving()
+
+    @classmethod
+    def wait_until_serving(cls):
+        # GetModelInfo answers UNAVAILABLE until the model is loaded and
+        # warm (minutes on a loaded machine), then OK.
+        sys.path.insert(0, cls.stubs)
+        pb = importlib.import_module("stylizer.v1.stylizer_pb2")
+        pb_grpc = importlib.import_module("stylizer.v1.stylizer_pb2_grpc")
+        with grpc.insecure_channel(cls.addr) as channel:
+            stub = pb_grpc.StylizerStub(channel)
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=10)
+                    return
+                except grpc.RpcError as e:
+                    if (e.code() != grpc.StatusCode.UNAVAILABLE or
+                            time.monotonic() > deadline):
+                        raise
+                time.sleep(0.2)
 
     @classmethod
     def tearDownClass(cls):
