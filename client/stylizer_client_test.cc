@@ -155,7 +155,12 @@ TEST(StylizerClientTest, CancelAllCutsARetryWaitShort) {
     status = (*client)->StylizeImage(image).status();
     returned = absl::Now();
   });
-  absl::SleepFor(absl::Milliseconds(300));  // the call is in its wait
+  // Once the fake refused the call, the client is about to wait (or waits).
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (server.service().calls.load() < 1 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  absl::SleepFor(absl::Milliseconds(50));
   const absl::Time cancelled = absl::Now();
   (*client)->CancelAll();
   call.join();
