@@ -59,19 +59,19 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = ReadFile(o.tls_key_file, "TLS key");
   if (!key.ok()) return key.status();
+  std::string ca;
   if (!o.tls_client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca =
+    absl::StatusOr<std::string> read =
         ReadFile(o.tls_client_ca_file, "TLS client CA");
-    if (!ca.ok()) return ca.status();
+    if (!read.ok()) return read.status();
+    ca = *std::move(read);
   }
   if (o.tls_reload_interval <= absl::ZeroDuration()) {
     grpc::SslServerCredentialsOptions ssl(
         o.tls_client_ca_file.empty()
             ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
             : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
-    if (!o.tls_client_ca_file.empty()) {
-      ssl.pem_root_certs = *ReadFile(o.tls_client_ca_file, "TLS client CA");
-    }
+    ssl.pem_root_certs = ca;
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     return grpc::SslServerCredentials(ssl);
   }
