@@ -1,6 +1,9 @@
 // gRPC status -> clear one-line absl::Status, and exit codes; see rpc_errors.h.
 #include "client/rpc_errors.h"
 
+#include <optional>
+#include <utility>
+
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -31,7 +34,8 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
                                  : status.error_message();
   std::string text;
   bool reached = true;  // whether the call reached a server that logs it
-  std::string details = status.error_details();
+  // The server marks a refusal that clears by itself with a retry hint.
+  std::optional<absl::Duration> delay = RetryDelayIn(status.error_details());
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       // gRPC's words for a channel that never connected (the last error
@@ -68,15 +72,10 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       // gRPC's own refusal when the server's buffer quota is spent (HTTP/2
       // ENHANCE_YOUR_CALM) carries no hint but is busy too: it gets one.
-      if (details.empty() &&
-          absl::StrContains(detail, kGrpcQuotaRefusal)) {
-        details = RpcStatusDetails(WithRetryDelay(absl::ResourceExhaustedError(
-            detail), kGrpcQuotaRetryDelay));
+      if (!delay.has_value() && absl::StrContains(detail, kGrpcQuotaRefusal)) {
+        delay = kGrpcQuotaRetryDelay;
       }
-      // The server marks a refusal that clears by itself with a retry hint.
-      if (const auto delay = RetryDelay(
-              WithRetryDelayFrom(absl::UnknownError(""), details));
-          delay.has_value()) {
+      if (delay.has_value()) {
         text = absl::StrCat("the server at ", server,
                             " is busy (it asks to retry in ",
                             absl::FormatDuration(*delay),
@@ -113,7 +112,9 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
     absl::StrAppend(&text, " (request id ", request_id, ")");
   }
   // The hint travels on, for the retry policy (retry.h).
-  return WithRetryDelayFrom(absl::Status(code, text), details);
+  absl::Status converted(code, text);
+  return delay.has_value() ? WithRetryDelay(std::move(converted), *delay)
+                           : converted;
 }
 
 absl::Status UsageError(absl::string_view message) {

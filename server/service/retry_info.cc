@@ -70,19 +70,26 @@ std::string RpcStatusDetails(const absl::Status& status) {
   return rpc.SerializeAsString();
 }
 
-absl::Status WithRetryDelayFrom(absl::Status status,
-                                const std::string& details) {
-  if (status.ok() || details.empty()) return status;
+std::optional<absl::Duration> RetryDelayIn(const std::string& details) {
+  if (details.empty()) return std::nullopt;
   google::rpc::Status rpc;
-  if (!rpc.ParseFromString(details)) return status;
+  if (!rpc.ParseFromString(details)) return std::nullopt;
   for (const google::protobuf::Any& any : rpc.details()) {
     google::rpc::RetryInfo info;
     if (!any.Is<google::rpc::RetryInfo>() || !any.UnpackTo(&info)) continue;
     if (std::optional<absl::Duration> d = DelayOf(info); d.has_value()) {
-      return WithRetryDelay(std::move(status), *d);
+      return d;
     }
   }
-  return status;
+  return std::nullopt;
+}
+
+absl::Status WithRetryDelayFrom(absl::Status status,
+                                const std::string& details) {
+  if (status.ok()) return status;
+  const std::optional<absl::Duration> delay = RetryDelayIn(details);
+  return delay.has_value() ? WithRetryDelay(std::move(status), *delay)
+                           : status;
 }
 
 std::optional<std::string> RetryPushbackMs(const absl::Status& status) {

@@ -36,8 +36,11 @@ absl::Status Reworded(const absl::Status& from, absl::StatusCode code,
 // carries none (gRPC then sends no details).
 std::string RpcStatusDetails(const absl::Status& status);
 
-// `status` with the delay of the RetryInfo in `details` (a serialized
-// google.rpc.Status, as a gRPC status's error_details), if it has one.
+// The delay of the first usable RetryInfo in `details` (a serialized
+// google.rpc.Status, as a gRPC status's error_details), if any.
+std::optional<absl::Duration> RetryDelayIn(const std::string& details);
+
+// `status` with the delay RetryDelayIn(details) finds, if it finds one.
 absl::Status WithRetryDelayFrom(absl::Status status,
                                 const std::string& details);
 
