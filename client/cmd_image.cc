@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -79,18 +81,23 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
   return plan;
 }
 
-// One input's call and files; the paths written.
-absl::StatusOr<std::vector<std::string>> StylizeOne(
-    StylizerClient& client, const std::string& input,
-    const std::vector<ResolvedStyle>& styles, const Plan& plan) {
+// The bytes of `input`, checked locally to be a PNG or JPEG.
+absl::StatusOr<std::string> ReadImage(const std::string& input) {
   auto data = ReadFile(input);
   if (!data.ok()) return data.status();
   if (!IsPngOrJpeg(*data)) {
     return absl::InvalidArgumentError(
         absl::StrCat(input, " is not a PNG or JPEG image"));
   }
+  return data;
+}
+
+// One input's call and files (`data`: its bytes); the paths written.
+absl::StatusOr<std::vector<std::string>> StylizeOne(
+    StylizerClient& client, std::string data,
+    const std::vector<ResolvedStyle>& styles, const Plan& plan) {
   stylizer::v1::StylizeImageRequest request;
-  request.mutable_image()->set_encoded(*std::move(data));
+  request.mutable_image()->set_encoded(std::move(data));
   for (const auto& s : styles) *request.add_styles() = s.style;
   request.set_output_format(plan.format);
   request.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
@@ -180,14 +187,11 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
     return UsageError(absl::StrCat("--out=", absl::GetFlag(FLAGS_out),
                                    ": several inputs need a directory"));
   }
+  // One input is read and checked before connecting; several, each in turn.
+  absl::StatusOr<std::string> single;
   if (!several) {
-    // One input: read and check it before connecting.
-    auto data = ReadFile(inputs[0]);
-    if (!data.ok()) return data.status();
-    if (!IsPngOrJpeg(*data)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(inputs[0], " is not a PNG or JPEG image"));
-    }
+    single = ReadImage(inputs[0]);
+    if (!single.ok()) return single.status();
   }
   auto client = ConnectFromFlags();
   if (!client.ok()) return client.status();
@@ -218,7 +222,7 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   if (absl::Status s = CheckOutputTargets(all_paths); !s.ok()) return s;
 
   if (!several) {
-    auto paths = StylizeOne(**client, inputs[0], *styles, plans[0]);
+    auto paths = StylizeOne(**client, *std::move(single), *styles, plans[0]);
     if (!paths.ok()) return paths.status();
     for (const std::string& p : *paths) *io.out << p << "\n";
     return absl::OkStatus();
@@ -239,7 +243,10 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
         if (next >= inputs.size() || !fatal.ok()) return;
         k = next++;
       }
-      auto paths = StylizeOne(**client, inputs[k], *styles, plans[k]);
+      absl::StatusOr<std::string> data = ReadImage(inputs[k]);
+      absl::StatusOr<std::vector<std::string>> paths =
+          data.ok() ? StylizeOne(**client, *std::move(data), *styles, plans[k])
+                    : data.status();
       absl::MutexLock lock(&mu);
       if (paths.ok()) {
         for (const std::string& p : *paths) *io.out << p << "\n";
