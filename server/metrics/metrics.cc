@@ -576,11 +576,12 @@ void Metrics::RecordEncode(absl::Duration per_frame) {
   impl_->encode_.Observe(absl::ToDoubleSeconds(per_frame));
 }
 
-void Metrics::LogVideoJob(const VideoJobRecord& record) {
+void LogVideoJob(const VideoJobRecord& record) {
   const absl::StatusCode code = record.status.code();
   LogEvent line(LevelFor(code), "job");
-  line.Str("job_id", record.job_id)
-      .Str("peer", record.peer)
+  line.Str("job_id", record.job_id);
+  if (!record.request_id.empty()) line.Str("request_id", record.request_id);
+  line.Str("peer", record.peer)
       .Str("code", CodeLabel(code));
   if (!record.status.ok()) line.Str("message", record.status.message());
   line.Int("width", record.width)

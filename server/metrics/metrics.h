@@ -81,6 +81,8 @@ void LogRpc(const RpcRecord& record);
 struct VideoJobRecord {
   std::string job_id;
   std::string peer;
+  // The caller's x-request-id (call_log.h); logged only when non-empty.
+  std::string request_id;
   absl::Status status;  // outcome: OK, INVALID_ARGUMENT, CANCELLED, ...
   absl::Duration duration;
   int64_t frames = 0;  // frames decoded from the input
@@ -90,6 +92,11 @@ struct VideoJobRecord {
   int width = 0;
   int height = 0;
 };
+
+// Logs a finished video job's details as one "job" line (job id, request id,
+// input size, outputs, frames). Records no metric, so a server without
+// metrics writes it too: the job's StylizeVideo RPC is what counts.
+void LogVideoJob(const VideoJobRecord& record);
 
 class Metrics {
  public:
@@ -174,10 +181,6 @@ class Metrics {
   void RecordDecode(absl::Duration per_frame);
   // Time to convert + encode + mux one frame of one output.
   void RecordEncode(absl::Duration per_frame);
-  // Logs a finished video job's details as one "job" line (input size,
-  // outputs, frames). Records nothing: its StylizeVideo RPC does.
-  void LogVideoJob(const VideoJobRecord& record);
-
   // The current exposition text (what GET /metrics returns). For tests and
   // debugging.
   std::string Scrape() const;

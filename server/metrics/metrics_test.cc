@@ -297,19 +297,20 @@ TEST_F(MetricsTest, LogVideoJobLogsAndRecordsNothing) {
   VideoJobRecord job;
   job.job_id = "job-1";
   job.peer = "ipv6:[::1]:5000";
+  job.request_id = "5f2c9e0d";
   job.status = absl::InvalidArgumentError("no video stream");
   job.duration = absl::Seconds(1);
   job.width = 640;
   job.height = 360;
   job.frames = 48;
   job.outputs = 2;
-  metrics_->LogVideoJob(job);
+  LogVideoJob(job);
   auto samples = ScrapeHttp(*metrics_);
   EXPECT_THAT(FindValue(samples, "stylizer_video_job_duration_seconds_count"),
               Optional(0.0));
   ASSERT_EQ(log_.size(), 1u);
   EXPECT_THAT(log_[0], HasSubstr(" warning job job_id=job-1 "
-                                 "peer=ipv6:[::1]:5000 code=INVALID_ARGUMENT "
+                                 "request_id=5f2c9e0d peer=ipv6:[::1]:5000 code=INVALID_ARGUMENT "
                                  "message=\"no video stream\" width=640 "
                                  "height=360 frames=48 outputs=2"));
 }

@@ -53,6 +53,9 @@ class CallLog {
     bytes_out_.fetch_add(n, std::memory_order_relaxed);
   }
 
+  // The caller's x-request-id, cut to kMaxRequestIdBytes; empty if none.
+  const std::string& request_id() const { return request_id_; }
+
   // Tags the call's log line with a video job id. Thread-safe.
   void SetJobId(absl::string_view job_id) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -568,18 +568,17 @@ void StylizeVideoReactor::MaybeFinishLocked() {
 
 void StylizeVideoReactor::FinishLocked(const grpc::Status& status) {
   finished_ = true;
-  if (Metrics* metrics = service_->metrics()) {
-    record_.job_id = job_id_;
-    record_.peer = context_->peer();
-    record_.status =
-        absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                     status.error_message());
-    record_.duration = absl::Now() - start_;
-    record_.outputs = static_cast<int>(output_indices_.size());
-    record_.bytes_in = bytes_in_;
-    record_.bytes_out = bytes_out_;
-    metrics->LogVideoJob(record_);
-  }
+  record_.job_id = job_id_;
+  record_.peer = context_->peer();
+  record_.request_id = log_.request_id();
+  record_.status =
+      absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                   status.error_message());
+  record_.duration = absl::Now() - start_;
+  record_.outputs = static_cast<int>(output_indices_.size());
+  record_.bytes_in = bytes_in_;
+  record_.bytes_out = bytes_out_;
+  LogVideoJob(record_);
   log_.Finish(status);
   // The slot is free before the client can see the status (the reactor is
   // destroyed later, on the work pool, after its pipeline's threads end).

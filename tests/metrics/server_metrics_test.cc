@@ -74,6 +74,7 @@ VideoOutcome RunVideoJob(v1::Stylizer::Stub& stub, const std::string& movie,
                          const v1::VideoJob& job) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+  context.AddMetadata("x-request-id", "movie-1");
   auto stream = stub.StylizeVideo(&context);
   VideoOutcome outcome;
   // Read concurrently with the upload so flow control never stalls either.
@@ -380,6 +381,7 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
     ++job_lines;
     EXPECT_EQ(fields.at("code").string_value(), "OK");
     EXPECT_EQ(fields.at("job_id").string_value(), video.job_id);
+    EXPECT_EQ(fields.at("request_id").string_value(), "movie-1");
     EXPECT_EQ(fields.at("outputs").number_value(), 2);
     EXPECT_EQ(fields.at("frames").number_value(), kMovieFrames);
     EXPECT_EQ(fields.at("bytes_in").number_value(),

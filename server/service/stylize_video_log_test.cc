@@ -1,0 +1,125 @@
+// The "job" log line of a movie, on a real server (loopback port, job queue,
+// a copying model) without a metrics endpoint (`--metrics_port=-1`): the line
+// is written all the same, and it names the caller's x-request-id next to the
+// job id, so an operator can go from a user's report to the job.
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "server/media/testing/test_movies.h"
+#include "server/metrics/log.h"
+#include "server/service/server.h"
+#include "server/service/stylize_video_reactor.h"
+#include "server/service/testing/copy_model.h"
+#include "stylizer/v1/stylizer.grpc.pb.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace stylizer {
+namespace {
+
+using ::testing::HasSubstr;
+namespace movies = media::testing;
+
+class VideoJobLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    av_log_set_level(AV_LOG_ERROR);
+    dir_ = movies::MakeTempDir("video-log-test");
+    ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=64x48:rate=10:"
+                                  "duration=1 -c:v libx264 -preset ultrafast "
+                                  "-pix_fmt yuv420p",
+                                  dir_ + "/small.mp4")
+                    .ok());
+    SetLogSink([this](absl::string_view line) {
+      absl::MutexLock lock(&mu_);
+      lines_.emplace_back(line);
+    });
+    Server::Options o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.load_model = []() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
+      return std::unique_ptr<StyleModel>(new testing::CopyModel(4));
+    };
+    StylizeVideoOptions video;
+    video.preset = "ultrafast";
+    video.encoder_threads = 1;
+    o.video = MakeStylizeVideoReactorFactory(video);
+    // No o.metrics: the server of --metrics_port=-1.
+    absl::StatusOr<std::unique_ptr<Server>> server = Server::BuildAndStart(o);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ASSERT_TRUE(server_->WaitUntilReady().ok());
+    stub_ = v1::Stylizer::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                            grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Drain(absl::Seconds(10));
+    server_.reset();
+    SetLogSink(nullptr);
+  }
+
+  std::vector<std::string> LinesWith(absl::string_view text) {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> found;
+    for (const std::string& line : lines_) {
+      if (absl::StrContains(line, text)) found.push_back(line);
+    }
+    return found;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<v1::Stylizer::Stub> stub_;
+  absl::Mutex mu_;
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
+  const std::string movie = movies::ReadFile(dir_ + "/small.mp4").value_or("");
+  ASSERT_FALSE(movie.empty());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(120));
+  context.AddMetadata("x-request-id", "movie-7f3a");
+  auto stream = stub_->StylizeVideo(&context);
+  std::thread writer([&] {
+    v1::StylizeVideoRequest request;
+    request.mutable_job()->add_styles()->set_index(1);
+    if (!stream->Write(request)) return;
+    request.set_chunk(movie);
+    if (stream->Write(request)) stream->WritesDone();
+  });
+  std::string job_id;
+  v1::StylizeVideoResponse response;
+  while (stream->Read(&response)) {
+    if (response.has_accepted()) job_id = response.accepted().job_id();
+  }
+  writer.join();
+  const grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(job_id.empty());
+
+  // The job line is written before the status is sent.
+  const std::vector<std::string> jobs = LinesWith(" job job_id=");
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_THAT(jobs[0],
+              HasSubstr(" job job_id=" + job_id + " request_id=movie-7f3a "));
+  EXPECT_THAT(jobs[0], HasSubstr(" code=OK "));
+  EXPECT_THAT(jobs[0], HasSubstr(" frames=10 "));
+}
+
+}  // namespace
+}  // namespace stylizer
