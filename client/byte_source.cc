@@ -1,4 +1,4 @@
-// File and memory byte sources for uploads; see byte_source.h.
+// File, memory and stream byte sources for uploads; see byte_source.h.
 #include "client/byte_source.h"
 
 #include <errno.h>
@@ -64,6 +64,29 @@ absl::StatusOr<size_t> StringSource::Read(char* buf, size_t n) {
   std::memcpy(buf, data_.data() + pos_, take);
   pos_ += take;
   return take;
+}
+
+absl::Status StreamSource::Rewind() {
+  if (!read_any_) return absl::OkStatus();
+  return absl::FailedPreconditionError(NoRewindReason());
+}
+
+absl::StatusOr<size_t> StreamSource::Read(char* buf, size_t n) {
+  if (n == 0 || in_->eof()) return 0;
+  in_->read(buf, static_cast<std::streamsize>(n));
+  const size_t got = static_cast<size_t>(in_->gcount());
+  if (in_->bad()) {
+    return absl::InternalError(absl::StrCat("cannot read ", what_));
+  }
+  read_any_ = read_any_ || got > 0;
+  return got;
+}
+
+std::string StreamSource::NoRewindReason() const {
+  if (!read_any_) return std::string();
+  return absl::StrCat("the movie came from ", what_,
+                      ", which cannot be read twice (give stylizer a file "
+                      "to let it retry)");
 }
 
 }  // namespace stylizer::client

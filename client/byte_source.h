@@ -1,9 +1,11 @@
-// Re-readable sources of upload bytes for StylizeVideo: a file on disk, or
-// bytes in memory. Rewind() lets a retry upload the same bytes again.
+// Sources of upload bytes for StylizeVideo: a file on disk or bytes in memory,
+// which Rewind() lets a retry upload again, and a pipe (standard input),
+// which can be read once.
 #ifndef STYLIZER_CLIENT_BYTE_SOURCE_H_
 #define STYLIZER_CLIENT_BYTE_SOURCE_H_
 
 #include <cstdint>
+#include <istream>
 #include <memory>
 #include <string>
 
@@ -22,6 +24,9 @@ class ByteSource {
   virtual absl::Status Rewind() = 0;
   // Reads up to `n` bytes into `buf`; 0 means the end was reached.
   virtual absl::StatusOr<size_t> Read(char* buf, size_t n) = 0;
+  // Why Rewind() would fail now (bytes were read that cannot be read
+  // again), or empty.
+  virtual std::string NoRewindReason() const { return std::string(); }
 };
 
 // Bytes of a regular file, read as they are uploaded (never all in memory).
@@ -58,6 +63,25 @@ class StringSource : public ByteSource {
  private:
   std::string data_;
   size_t pos_ = 0;
+};
+
+// Bytes of a stream read as they are uploaded, such as standard input fed
+// by a pipe: never all in memory, and so read only once. Rewind() succeeds
+// until the first byte is read. Its size is unknown (0).
+class StreamSource : public ByteSource {
+ public:
+  // Reads `in` (not owned); `what` names it in messages ("standard input").
+  StreamSource(std::istream* in, std::string what)
+      : in_(in), what_(std::move(what)) {}
+  uint64_t size() const override { return 0; }
+  absl::Status Rewind() override;
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override;
+  std::string NoRewindReason() const override;
+
+ private:
+  std::istream* const in_;
+  const std::string what_;
+  bool read_any_ = false;
 };
 
 }  // namespace stylizer::client

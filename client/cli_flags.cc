@@ -181,8 +181,11 @@ commands:
                               several inputs go N at a time (default 4)
   video INPUT [--styles=SPEC] [--out=DIR] [--max_side=N] [--crf=N]
         [--container=mp4|mkv] [--drop_audio] [--contact_sheet=FILE.png]
-        [--preserve_color]
+        [--preserve_color] [--split=auto|N]
                               stylize a movie; writes DIR/<stem>.<style>.<ext>
+
+INPUT '-' reads standard input; --out=- writes the one output (one style) to
+standard output, e.g. stylizer image - --styles=klimt --out=- <in.jpg >out.png
   bench [--mode=image|frames|video] [--concurrency=N] [--duration=D | --count=N]
         [--size=WxH] [--input=MOVIE] [--json]
                               load generator: throughput and latency percentiles

@@ -1,7 +1,8 @@
 // `stylizer image INPUT... [--styles=SPEC] [--out=PATH]`: PNG or JPEG files
 // in, one stylized image per style and input out; an input's images are
 // written only when every one of them arrived. Several inputs are sent a few
-// at a time, so that the server batches them together.
+// at a time, so that the server batches them together. An input `-` is read
+// from standard input; `--out=-` writes the one image to standard output.
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -46,8 +47,14 @@ struct Plan {
   std::string dir;
 };
 
+// The output file stem of an input.
+std::string StemOf(const std::string& input) {
+  return input == kStdioName ? kStdinStem : FileStem(input);
+}
+
 // Where the outputs go. --out is a file when it has an image extension and is
-// not a directory; otherwise a directory.
+// not a directory; otherwise a directory. "-" (standard output) has no plan:
+// the one image is written there.
 absl::StatusOr<Plan> PlanOutputs(const std::string& input,
                                  const std::vector<ResolvedStyle>& styles) {
   std::string out = absl::GetFlag(FLAGS_out);
@@ -59,7 +66,7 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
   if (is_dir) {
     plan.dir = out;
     for (const auto& s : styles) {
-      plan.paths.push_back(OutputPath(out, FileStem(input), s.label, "png"));
+      plan.paths.push_back(OutputPath(out, StemOf(input), s.label, "png"));
     }
     return plan;
   }
@@ -81,15 +88,55 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
   return plan;
 }
 
-// The bytes of `input`, checked locally to be a PNG or JPEG.
-absl::StatusOr<std::string> ReadImage(const std::string& input) {
-  auto data = ReadFile(input);
+// All of `in`'s bytes.
+absl::StatusOr<std::string> ReadAll(std::istream* in) {
+  std::string data;
+  char buf[1 << 16];
+  while (in->read(buf, sizeof(buf)) || in->gcount() > 0) {
+    data.append(buf, static_cast<size_t>(in->gcount()));
+  }
+  if (in->bad()) return absl::InternalError("cannot read standard input");
+  return data;
+}
+
+// The bytes of `input` (a file, or "-": `in`), checked locally to be a PNG
+// or JPEG.
+absl::StatusOr<std::string> ReadImage(const std::string& input,
+                                      std::istream* in) {
+  const bool from_stdin = input == kStdioName;
+  auto data = from_stdin ? ReadAll(in) : ReadFile(input);
   if (!data.ok()) return data.status();
   if (!IsPngOrJpeg(*data)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(input, " is not a PNG or JPEG image"));
+        absl::StrCat(from_stdin ? "standard input" : input,
+                     data->empty() ? " is empty" : " is not a PNG or JPEG image"));
   }
   return data;
+}
+
+// Stylizes one image (`data`) in one style and writes it to `out`.
+absl::Status StylizeToStream(StylizerClient& client, std::string data,
+                             const ResolvedStyle& style, std::ostream* out) {
+  stylizer::v1::StylizeImageRequest request;
+  request.mutable_image()->set_encoded(std::move(data));
+  *request.add_styles() = style.style;
+  request.set_output_format(stylizer::v1::IMAGE_FORMAT_PNG);
+  request.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
+  auto response = client.StylizeImage(request);
+  if (!response.ok()) return response.status();
+  if (response->images_size() != 1 ||
+      !response->images(0).image().has_encoded()) {
+    return absl::InternalError(absl::StrCat(
+        "the server returned ", response->images_size(),
+        " images for one style"));
+  }
+  const std::string& png = response->images(0).image().encoded();
+  out->write(png.data(), static_cast<std::streamsize>(png.size()));
+  out->flush();
+  if (!out->good()) {
+    return absl::UnavailableError("cannot write to standard output");
+  }
+  return absl::OkStatus();
 }
 
 // One input's call and files (`data`: its bytes); the paths written.
@@ -173,7 +220,7 @@ int ImagesInFlight() {
 absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   if (inv.args.empty()) {
     return UsageError(
-        "usage: stylizer image INPUT... [--styles=SPEC] [--out=PATH] "
+        "usage: stylizer image INPUT... [--styles=SPEC] [--out=PATH|-] "
         "[--preserve_color] [--concurrency=N]");
   }
   const std::vector<std::string>& inputs = inv.args;
@@ -187,10 +234,25 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
     return UsageError(absl::StrCat("--out=", absl::GetFlag(FLAGS_out),
                                    ": several inputs need a directory"));
   }
+  if (std::count(inputs.begin(), inputs.end(), kStdioName) > 1) {
+    return UsageError("standard input (-) can be read only once");
+  }
+  if (std::count(inputs.begin(), inputs.end(), kStdioName) > 0) {
+    if (absl::Status s = CheckStdinUsable(io); !s.ok()) return s;
+  }
+  const bool to_stdout = absl::GetFlag(FLAGS_out) == kStdioName;
+  if (to_stdout && several) {
+    return UsageError("--out=- writes one image; several inputs need a directory");
+  }
+  if (to_stdout && io.out_is_tty) {
+    return UsageError(
+        "--out=- writes the image to standard output, which is a terminal; "
+        "pipe it to a program or redirect it to a file");
+  }
   // One input is read and checked before connecting; several, each in turn.
   absl::StatusOr<std::string> single;
   if (!several) {
-    single = ReadImage(inputs[0]);
+    single = ReadImage(inputs[0], io.in);
     if (!single.ok()) return single.status();
   }
   auto client = ConnectFromFlags();
@@ -199,6 +261,15 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   CancelOnInterrupt on_interrupt([c = client->get()] { c->CancelAll(); });
   auto styles = ResolveStyles(**client, "all");
   if (!styles.ok()) return styles.status();
+  if (to_stdout) {
+    if (styles->size() != 1) {
+      return UsageError(absl::StrCat(
+          "--out=- writes one image, and --styles names ", styles->size(),
+          " styles; pick one (--styles=NAME) or give --out a directory"));
+    }
+    return StylizeToStream(**client, *std::move(single), styles->front(),
+                           io.out);
+  }
 
   // Every input's outputs, checked before any call: no two inputs may write
   // the same file (a/x.png and b/x.jpg), and no path may be unusable.
@@ -243,7 +314,7 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
         if (next >= inputs.size() || !fatal.ok()) return;
         k = next++;
       }
-      absl::StatusOr<std::string> data = ReadImage(inputs[k]);
+      absl::StatusOr<std::string> data = ReadImage(inputs[k], io.in);
       absl::StatusOr<std::vector<std::string>> paths =
           data.ok() ? StylizeOne(**client, *std::move(data), *styles, plans[k])
                     : data.status();

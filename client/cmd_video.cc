@@ -1,6 +1,8 @@
 // `stylizer video INPUT --out=DIR ...`: uploads a movie in chunks while the
 // stylized movies stream back into DIR/<stem>.<style>.<ext> (temp names,
 // renamed when complete), shows progress, and optionally draws a contact sheet.
+// INPUT `-` reads standard input as it arrives; `--out=-` writes the one
+// output to standard output as it arrives.
 #include <unistd.h>
 
 #include <filesystem>
@@ -25,11 +27,44 @@
 namespace stylizer::client {
 namespace {
 
-// Forwards a job's messages to the output files and the progress display.
+// Writes the one output of a job to a stream (standard output) as its bytes
+// arrive; the summary must agree with what was written.
+class StreamOutput : public VideoObserver {
+ public:
+  explicit StreamOutput(std::ostream* out) : out_(out) {}
+  absl::Status OnChunk(uint32_t index, absl::string_view data) override {
+    if (index != 0) {
+      return absl::InternalError(absl::StrCat(
+          "the server sent output ", index, " of a job with one output"));
+    }
+    out_->write(data.data(), static_cast<std::streamsize>(data.size()));
+    out_->flush();
+    if (!out_->good()) {
+      return absl::UnavailableError(
+          "cannot write to standard output (the reader went away)");
+    }
+    written_ += data.size();
+    return absl::OkStatus();
+  }
+  absl::Status OnSummary(const stylizer::v1::JobSummary& s) override {
+    if (s.outputs_size() != 1 || s.outputs(0).bytes() != written_) {
+      return absl::InternalError(absl::StrCat(
+          "the server's summary does not match the ", written_,
+          " bytes written to standard output; the movie may be incomplete"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::ostream* const out_;
+  uint64_t written_ = 0;
+};
+
+// Forwards a job's messages to the outputs and the progress display.
 class CliVideoObserver : public VideoObserver {
  public:
-  CliVideoObserver(VideoOutputs* files, ProgressReporter* progress, int outputs,
-                   int max_retries)
+  CliVideoObserver(VideoObserver* files, ProgressReporter* progress,
+                   int outputs, int max_retries)
       : files_(files),
         progress_(progress),
         outputs_(outputs),
@@ -86,7 +121,7 @@ class CliVideoObserver : public VideoObserver {
   }
 
  private:
-  VideoOutputs* files_;
+  VideoObserver* files_;
   ProgressReporter* progress_;
   int outputs_;
   int max_retries_;
@@ -110,7 +145,7 @@ absl::StatusOr<stylizer::v1::Container> ContainerFlag(std::string* ext) {
 absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   if (inv.args.size() != 1) {
     return UsageError(
-        "usage: stylizer video INPUT [--styles=SPEC] [--out=DIR] "
+        "usage: stylizer video INPUT|- [--styles=SPEC] [--out=DIR|-] "
         "[--max_side=N] [--crf=N] [--container=mp4|mkv] [--drop_audio] "
         "[--contact_sheet=FILE.png] [--preserve_color] [--split=auto|N]");
   }
@@ -145,7 +180,30 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   }
   std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) out = ".";
-  {
+  const bool from_stdin = input == kStdioName;
+  const bool to_stdout = out == kStdioName;
+  if (from_stdin) {
+    if (absl::Status s = CheckStdinUsable(io); !s.ok()) return s;
+    if (!split.empty() && split != "1") {
+      return UsageError(
+          "--split reads the movie several times to cut it; give a file, "
+          "not standard input");
+    }
+  }
+  if (!sheet.empty() && (from_stdin || to_stdout)) {
+    return UsageError(
+        "--contact_sheet reads the input and the outputs again; give files, "
+        "not standard input or output");
+  }
+  if (to_stdout && io.out_is_tty) {
+    return UsageError(
+        "--out=- writes the movie to standard output, which is a terminal; "
+        "pipe it to a program or redirect it to a file");
+  }
+  if (to_stdout && !split.empty() && split != "1") {
+    return UsageError("--split writes files; give --out a directory");
+  }
+  if (!to_stdout) {
     std::error_code ec;
     if (std::filesystem::exists(out, ec) &&
         !std::filesystem::is_directory(out, ec)) {
@@ -154,8 +212,15 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     }
   }
 
-  auto source = FileSource::Open(input);
-  if (!source.ok()) return source.status();
+  std::unique_ptr<ByteSource> source;
+  if (from_stdin) {
+    source = std::make_unique<StreamSource>(io.in, "standard input");
+  } else {
+    auto file = FileSource::Open(input);
+    if (!file.ok()) return file.status();
+    source = *std::move(file);
+  }
+  const std::string stem = from_stdin ? kStdinStem : FileStem(input);
   auto client = ConnectFromFlags();
   if (!client.ok()) return client.status();
   // Ctrl-C cancels the calls; the temporary files are then deleted.
@@ -169,18 +234,24 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     *job.add_styles() = s.style;
     labels.push_back(s.label);
   }
+  if (to_stdout && labels.size() != 1) {
+    return UsageError(absl::StrCat(
+        "--out=- writes one movie, and --styles names ", labels.size(),
+        " styles; pick one (--styles=NAME) or give --out a directory"));
+  }
   // A directory where an output goes, say, would fail the job only once all
   // its work is done.
-  std::vector<std::string> targets =
-      OutputPaths(out, FileStem(input), labels, ext);
-  if (!sheet.empty()) targets.push_back(sheet);
-  if (absl::Status s = CheckOutputTargets(targets); !s.ok()) return s;
+  if (!to_stdout) {
+    std::vector<std::string> targets = OutputPaths(out, stem, labels, ext);
+    if (!sheet.empty()) targets.push_back(sheet);
+    if (absl::Status s = CheckOutputTargets(targets); !s.ok()) return s;
+  }
   job.set_container(*container);
   job.set_crf(crf);
   job.set_max_side(max_side);
   job.set_drop_audio(absl::GetFlag(FLAGS_drop_audio));
   job.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
-  job.set_input_size((*source)->size());
+  job.set_input_size(source->size());
 
   std::optional<ProgressReporter> progress;
   if (progress_mode != "none") {
@@ -212,7 +283,7 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     split_job.cuts = plan->cuts;
     split_job.labels = labels;
     split_job.out_dir = out;
-    split_job.stem = FileStem(input);
+    split_job.stem = stem;
     split_job.ext = ext;
     split_job.matroska = matroska;
     split_job.replicas = replicas;
@@ -221,12 +292,18 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     if (progress) progress->Finish(done.ok());
     if (!done.ok()) return done.status();
     paths = *std::move(done);
+  } else if (to_stdout) {
+    StreamOutput stdout_output(io.out);
+    CliVideoObserver observer(&stdout_output, reporter, 1,
+                              (*client)->options().retry.max_retries);
+    absl::Status status = (*client)->StylizeVideo(job, source.get(), &observer);
+    if (progress) progress->Finish(status.ok());
+    return status;
   } else {
-    VideoOutputs files(out, FileStem(input), labels, ext);
+    VideoOutputs files(out, stem, labels, ext);
     CliVideoObserver observer(&files, reporter, static_cast<int>(labels.size()),
                               (*client)->options().retry.max_retries);
-    absl::Status status =
-        (*client)->StylizeVideo(job, source->get(), &observer);
+    absl::Status status = (*client)->StylizeVideo(job, source.get(), &observer);
     if (status.ok()) status = files.Commit();
     if (progress) progress->Finish(status.ok());
     if (!status.ok()) {

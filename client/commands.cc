@@ -72,6 +72,18 @@ absl::StatusOr<std::vector<ResolvedStyle>> ResolveStyles(
   return styles;
 }
 
+absl::Status CheckStdinUsable(const CommandIo& io) {
+  if (io.in == nullptr) {
+    return UsageError("this command cannot read standard input (-)");
+  }
+  if (io.in_is_tty) {
+    return UsageError(
+        "the input - is standard input, which is a terminal; pipe the file "
+        "into it (stylizer ... - < FILE) or name the file");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunStyles(const Invocation& inv, const CommandIo& io) {
   if (absl::Status s = ExpectArgs(inv, 0, "styles"); !s.ok()) return s;
   auto client = ConnectFromFlags();

@@ -4,6 +4,7 @@
 #ifndef STYLIZER_CLIENT_COMMANDS_H_
 #define STYLIZER_CLIENT_COMMANDS_H_
 
+#include <istream>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -19,10 +20,23 @@ namespace stylizer::client {
 
 // Where a command writes.
 struct CommandIo {
-  std::ostream* out;  // results (paths, listings, reports)
+  std::ostream* out;  // results (paths, listings, reports; or, with --out=-,
+                      // the stylized image or movie)
   std::ostream* err;  // progress and notes
   bool err_is_tty = false;
+  std::istream* in = nullptr;  // the input named "-"
+  bool out_is_tty = false;     // --out=- is refused on a terminal
+  bool in_is_tty = false;      // and so is the input "-"
 };
+
+// The input argument that names standard input, and the output stem it
+// gets in a directory (stdin.<style>.<ext>).
+inline constexpr char kStdioName[] = "-";
+inline constexpr char kStdinStem[] = "stdin";
+
+// OK if the input "-" can be read: a usage error when there is no standard
+// input, or when it is a terminal (the command would wait for typing).
+absl::Status CheckStdinUsable(const CommandIo& io);
 
 // A new random request id: 16 hex digits.
 std::string NewRequestId();

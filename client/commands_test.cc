@@ -46,10 +46,14 @@ class CommandsTest : public ::testing::Test {
     absl::SetFlag(&FLAGS_progress, "plain");
     absl::SetFlag(&FLAGS_retries, 0);
   }
-  absl::Status Run(const std::string& command, std::vector<std::string> args) {
+  // Runs a command; `stdin_data` is what it reads from standard input.
+  absl::Status Run(const std::string& command, std::vector<std::string> args,
+                   const std::string& stdin_data = "",
+                   bool out_is_tty = false, bool in_is_tty = false) {
     out_.str("");
     err_.str("");
-    CommandIo io{&out_, &err_, false};
+    std::istringstream in(stdin_data);
+    CommandIo io{&out_, &err_, false, &in, out_is_tty, in_is_tty};
     return RunCommand(Invocation{command, std::move(args)}, io);
   }
   static std::string Path(const std::string& name) {
@@ -158,6 +162,78 @@ TEST_F(CommandsTest, ImageNaming) {
   EXPECT_TRUE(fs::exists(out + "/two.mosaic.png"));
   absl::SetFlag(&FLAGS_out, out + "/three.gif");
   EXPECT_EQ(ExitCodeFor(Run("image", {Path("photo.png")})), kExitUsage);
+}
+
+// "-" reads standard input and, as --out, writes standard output: one
+// image or movie in one style, byte for byte what the server sent.
+TEST_F(CommandsTest, StandardInputAndOutput) {
+  const std::string photo = *ReadFile(Path("photo.png"));
+  const std::string clip = *ReadFile(Path("clip.mp4"));
+  absl::SetFlag(&FLAGS_styles, "outcry");
+  absl::SetFlag(&FLAGS_out, "-");
+  absl::Status s = Run("image", {"-"}, photo);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(out_.str(), photo);  // the fake server sends the input back
+  s = Run("video", {"-"}, clip);
+  ASSERT_TRUE(s.ok()) << s << err_.str();
+  EXPECT_EQ(out_.str(), clip);
+  s = Run("video", {Path("clip.mp4")});
+  ASSERT_TRUE(s.ok()) << s << err_.str();
+  EXPECT_EQ(out_.str(), clip);
+
+  // Into a directory, standard input is named "stdin".
+  const std::string out = Path("stdio_out");
+  absl::SetFlag(&FLAGS_out, out);
+  absl::SetFlag(&FLAGS_styles, "klimt,outcry");
+  ASSERT_TRUE(Run("image", {"-", Path("photo.png")}, photo).ok());
+  EXPECT_TRUE(fs::exists(out + "/stdin.outcry.png"));
+  EXPECT_TRUE(fs::exists(out + "/photo.klimt.png"));
+  s = Run("video", {"-"}, clip);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(out_.str(), absl::StrCat(out, "/stdin.klimt.mp4\n", out,
+                                     "/stdin.outcry.mp4\n"));
+  EXPECT_EQ(fs::file_size(out + "/stdin.klimt.mp4"), clip.size());
+}
+
+TEST_F(CommandsTest, StandardInputAndOutputUsageErrors) {
+  const std::string photo = *ReadFile(Path("photo.png"));
+  const std::string clip = *ReadFile(Path("clip.mp4"));
+  auto usage = [&](const std::string& command, std::vector<std::string> args,
+                   const std::string& stdin_data, const std::string& says,
+                   bool out_is_tty = false, bool in_is_tty = false) {
+    absl::Status s =
+        Run(command, std::move(args), stdin_data, out_is_tty, in_is_tty);
+    EXPECT_EQ(ExitCodeFor(s), kExitUsage) << s;
+    EXPECT_THAT(s.message(), HasSubstr(says));
+    EXPECT_EQ(out_.str(), "");
+  };
+  absl::SetFlag(&FLAGS_out, "-");
+  absl::SetFlag(&FLAGS_styles, "klimt,outcry");
+  usage("image", {"-"}, photo, "--styles names 2 styles; pick one");
+  usage("video", {"-"}, clip, "--styles names 2 styles; pick one");
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  usage("image", {"-"}, photo, "standard output, which is a terminal", true);
+  usage("video", {"-"}, clip, "standard output, which is a terminal", true);
+  usage("image", {"-", Path("photo.png")}, photo,
+        "several inputs need a directory");
+  absl::SetFlag(&FLAGS_split, "3");
+  usage("video", {Path("clip.mp4")}, "", "--split writes files");
+  absl::SetFlag(&FLAGS_out, Path("stdio_err"));
+  usage("video", {"-"}, clip, "give a file, not standard input");
+  absl::SetFlag(&FLAGS_split, "");
+  absl::SetFlag(&FLAGS_contact_sheet, Path("stdio_err") + "/sheet.png");
+  usage("video", {"-"}, clip, "--contact_sheet reads the input");
+  absl::SetFlag(&FLAGS_contact_sheet, "");
+  usage("image", {"-", "-"}, photo, "can be read only once");
+  usage("image", {"-"}, photo, "standard input, which is a terminal", false,
+        true);
+  usage("video", {"-"}, clip, "standard input, which is a terminal", false,
+        true);
+  EXPECT_FALSE(fs::exists(Path("stdio_err")));
+
+  // Not an image: named as standard input.
+  absl::Status s = Run("image", {"-"}, "");
+  EXPECT_THAT(s.message(), HasSubstr("standard input is empty"));
 }
 
 TEST_F(CommandsTest, PreserveColorReachesImageAndVideoRequests) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/service/retry_info.h"
 
@@ -45,6 +46,12 @@ absl::Status RunWithRetry(const RetryPolicy& policy,
     if (result.status.ok() || !IsRetryable(policy, result) ||
         retry >= policy.max_retries) {
       return result.status;
+    }
+    if (!result.no_retry_reason.empty()) {
+      return Reworded(result.status, result.status.code(),
+                      absl::StrCat(result.status.message(),
+                                   "; not tried again: ",
+                                   result.no_retry_reason));
     }
     const absl::Duration wait = WaitBeforeRetry(policy, retry, result.status);
     if (notice) notice(result.status, wait, retry + 1);

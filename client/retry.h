@@ -8,6 +8,7 @@
 #define STYLIZER_CLIENT_RETRY_H_
 
 #include <functional>
+#include <string>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -34,6 +35,10 @@ struct AttemptResult {
   absl::Status status;
   // True once any response (or output byte) arrived: never retried then.
   bool output_started = false;
+  // Why this attempt cannot be made again (its input came from a pipe and
+  // was partly read), or empty. A failure that would otherwise be retried
+  // is returned with this reason appended.
+  std::string no_retry_reason;
 };
 
 // Whether an attempt with this outcome may be tried again under `policy`.

@@ -54,6 +54,30 @@ TEST(RetryTest, GivesUpAfterMaxRetries) {
   EXPECT_EQ(calls, 3);
 }
 
+TEST(RetryTest, AnInputThatCannotBeSentAgainEndsTheRetriesAndSaysWhy) {
+  RetryPolicy p;
+  int calls = 0;
+  auto no_sleep = [](absl::Duration) {};
+  AttemptResult spent{WithRetryDelay(
+      absl::ResourceExhaustedError("busy"), absl::Seconds(1))};
+  spent.no_retry_reason = "standard input cannot be read twice";
+  absl::Status s = RunWithRetry(
+      p, [&] { ++calls; return spent; }, no_sleep);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(absl::IsResourceExhausted(s));
+  EXPECT_EQ(s.message(),
+            "busy; not tried again: standard input cannot be read twice");
+  EXPECT_EQ(RetryDelay(s), absl::Seconds(1));  // still told apart from "too large"
+
+  // A failure no retry could mend keeps its own message.
+  calls = 0;
+  AttemptResult bad{absl::InvalidArgumentError("not a movie")};
+  bad.no_retry_reason = "standard input cannot be read twice";
+  s = RunWithRetry(p, [&] { ++calls; return bad; }, no_sleep);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(s.message(), "not a movie");
+}
+
 TEST(RetryTest, NeverRetriesAfterOutputOrOtherCodes) {
   int calls = 0;
   auto no_sleep = [](absl::Duration) {};

@@ -402,6 +402,7 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
   uploader.join();
   const grpc::Status finish = stream->Finish();
   Untrack(&ctx);
+  result.no_retry_reason = source->NoRewindReason();
   if (!observer_status.ok()) {
     result.status = observer_status;
   } else if (!upload_status.ok()) {

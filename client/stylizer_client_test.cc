@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -136,6 +137,45 @@ TEST(StylizerClientTest, RetriesABusyServer) {
   stylizer::v1::StylizeImageRequest image;
   image.mutable_image()->set_encoded("\x89PNG fake");
   EXPECT_TRUE((*client)->StylizeImage(image).ok());
+}
+
+// A movie read from a pipe cannot be sent twice: once its bytes were read,
+// a refusal that a file would have been retried after is final, and says
+// why. A file's upload is sent again.
+TEST(StylizerClientTest, AMovieFromAPipeIsNotSentTwice) {
+  FakeServer server;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  ASSERT_TRUE(client.ok());
+  stylizer::v1::VideoJob job;
+  job.add_styles()->set_index(2);
+
+  server.service().fail_busy_after_upload = 1;
+  std::istringstream pipe(FakeMovie(3000));
+  StreamSource stdin_source(&pipe, "standard input");
+  Collector c;
+  absl::Status s = (*client)->StylizeVideo(job, &stdin_source, &c);
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_THAT(s.message(), HasSubstr("; not tried again: the movie came from "
+                                     "standard input, which cannot be read "
+                                     "twice"));
+  EXPECT_EQ(server.service().calls.load(), 1);
+
+  server.service().fail_busy_after_upload = 1;
+  StringSource file(FakeMovie(3000));
+  Collector again;
+  s = (*client)->StylizeVideo(job, &file, &again);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(again.outputs[0].size(), 3000u);
+  EXPECT_EQ(server.service().calls.load(), 3);
+
+  // Read whole, once, by a job that works.
+  std::istringstream second(FakeMovie(5000));
+  StreamSource whole(&second, "standard input");
+  Collector ok;
+  s = (*client)->StylizeVideo(job, &whole, &ok);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(ok.outputs[0], FakeMovie(5000));
+  EXPECT_EQ(ok.total_, 0u);  // the size of a pipe is not known
 }
 
 // A busy server may ask for a long wait: CancelAll (Ctrl-C) ends it at once.

@@ -159,6 +159,12 @@ grpc::Status FakeStylizerService::StylizeVideo(
     }
     data += request.chunk();
   }
+  {
+    int n = fail_busy_after_upload.load();
+    while (n > 0 && !fail_busy_after_upload.compare_exchange_weak(n, n - 1)) {
+    }
+    if (n > 0) return BusyStatus(busy_hint_ms.load());
+  }
   if (!LooksLikeMovie(data)) {
     return {grpc::StatusCode::INVALID_ARGUMENT,
             "cannot read the upload as a movie: Invalid data found when "

@@ -30,6 +30,10 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // busy_hint_ms.
   std::atomic<int> fail_busy{0};
   std::atomic<int> busy_hint_ms{10};
+  // The next this-many StylizeVideo calls read the whole upload, then are
+  // refused as busy (before any output), as a server whose memory ran short
+  // while the upload arrived.
+  std::atomic<int> fail_busy_after_upload{0};
   // If > 0, a video job fails with INTERNAL after sending this many chunks.
   std::atomic<int> fail_after_chunks{0};
   // Calls received, of any method.

@@ -356,6 +356,47 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(out)),
                          sorted([f"clip.{n}.mp4" for n in STYLES] + ["contact.png"]))
 
+    def test_pipes_in_and_out(self):
+        # A live MPEG-TS from ffmpeg piped in, the stylized Matroska piped
+        # out into a file; and a photo through stdin and stdout.
+        out = os.path.join(self.out_dir("pipes"))
+        os.makedirs(out)
+        movie = os.path.join(out, "piped.mkv")
+        maker = subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+             "testsrc2=s=96x64:r=10:d=2", "-f", "lavfi", "-i",
+             "sine=f=440:d=2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+             "-c:a", "aac", "-f", "mpegts", "pipe:1"],
+            stdout=subprocess.PIPE)
+        with open(movie, "wb") as sink:
+            r = subprocess.run(
+                [CLI, f"--server={self.server_addr}", "--progress=plain",
+                 "video", "-", "--styles=klimt", "--container=mkv",
+                 "--out=-"],
+                stdin=maker.stdout, stdout=sink, stderr=subprocess.PIPE,
+                text=False, timeout=300)
+        maker.stdout.close()
+        self.assertEqual(maker.wait(), 0)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        info = probe(movie)
+        self.assertIn("matroska", info["format"]["format_name"])
+        v = stream(info, "video")
+        self.assertEqual((v["width"], v["height"]), (96, 64))
+        self.assertEqual(int(v["nb_read_frames"]), 20)
+        self.assertIsNotNone(stream(info, "audio"))
+
+        photo = os.path.join(out, "piped.png")
+        with open(self.png, "rb") as source, open(photo, "wb") as sink:
+            r = subprocess.run(
+                [CLI, f"--server={self.server_addr}", "image", "-",
+                 "--styles=outcry", "--out=-"],
+                stdin=source, stdout=sink, stderr=subprocess.PIPE,
+                timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        v = stream(probe(photo), "video")
+        self.assertEqual((v["codec_name"], v["width"], v["height"]),
+                         ("png", 64, 48))
+
     def test_video_mkv_blend_downscaled_silent(self):
         out = self.out_dir("mkv")
         r = self.cli("video", self.movie, "--styles=klimt:1+picasso:1",
