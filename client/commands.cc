@@ -96,6 +96,9 @@ absl::Status RunStyles(const Invocation& inv, const CommandIo& io) {
       info->name().empty() ? "(unnamed)" : info->name(), info->device(),
       info->precision(), info->styles_size(), info->max_batch_size(),
       info->max_frame_pixels());
+  if (!info->archive_sha256().empty()) {
+    *io.out << "archive sha256 " << info->archive_sha256() << "\n";
+  }
   for (const auto& s : info->styles()) {
     *io.out << absl::StrFormat("%5d  %s\n", s.index(), s.name());
   }

@@ -30,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/archive_file.h"
 #include "server/memory_trimmer.h"
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
@@ -489,6 +490,13 @@ Server::Options ServerOptions(Metrics* metrics,
     std::vector<std::unique_ptr<StyleModel>> instances;
     std::vector<const TorchModel*> views;
     TorchModelOptions options = model;
+    // Read once for every device, and digested; a file that cannot be read
+    // is left to the runtime, whose message names what to do.
+    if (absl::StatusOr<ArchiveFile> file = ReadArchiveFile(model.archive_path);
+        file.ok()) {
+      options.archive_bytes = std::move(file->bytes);
+      options.archive_sha256 = std::move(file->sha256);
+    }
     for (const std::string& device : TorchModel::ExpandDevices(model.device)) {
       options.device = device;
       LogEvent(LogLevel::kInfo, "loading_model")

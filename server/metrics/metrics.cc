@@ -325,7 +325,8 @@ class Metrics::Impl : public QueueObserver {
         &model_info_.Add({{"name", model.name},
                           {"device", model.device},
                           {"precision", model.precision},
-                          {"styles", absl::StrJoin(model.style_names, ",")}});
+                          {"styles", absl::StrJoin(model.style_names, ",")},
+                          {"sha256", model.archive_sha256}});
     model_info_gauge_->Set(1);
     style_frames_.clear();
     for (const std::string& style : model.style_names) {

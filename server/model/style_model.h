@@ -40,6 +40,7 @@ struct ModelDescription {
   std::string device;                    // "cpu", "cuda:0", ...
   std::string precision;                 // "fp32", "bf16", "fp16"
   std::string model_json;                // the archive's model.json text
+  std::string archive_sha256;  // SHA-256 of the archive file (hex); may be empty
 };
 
 // A multi-style network. Implementations are thread-compatible: the caller

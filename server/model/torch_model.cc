@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -85,27 +86,35 @@ struct LoadedArchive {
   ModelDescription description;
 };
 
-absl::StatusOr<LoadedArchive> LoadServingArchive(const std::string& path) {
+// Loads the archive at `path`, or from `bytes` (the file's, read by the
+// caller) when given.
+absl::StatusOr<LoadedArchive> LoadServingArchive(
+    const std::string& path, const std::shared_ptr<const std::string>& bytes) {
   std::error_code ec;
   if (path.empty()) {
     return absl::InvalidArgumentError(
         "no model archive given; pass the path of a serving archive made by "
         "training/export_seed.py");
   }
-  if (!std::filesystem::exists(path, ec)) {
+  if (bytes == nullptr && !std::filesystem::exists(path, ec)) {
     return absl::NotFoundError(
         absl::StrCat("model archive ", path,
                      " does not exist; pass the path of a "
                      "serving archive made by training/export_seed.py"));
   }
-  if (std::filesystem::is_directory(path, ec)) {
+  if (bytes == nullptr && std::filesystem::is_directory(path, ec)) {
     return absl::InvalidArgumentError(
         absl::StrCat("model archive ", path, " is a directory, not a file"));
   }
   LoadedArchive loaded;
   torch::jit::ExtraFilesMap extra{{kStylesJsonPath, ""}, {kModelJsonPath, ""}};
   try {
-    loaded.module = torch::jit::load(path, c10::Device(c10::kCPU), extra);
+    if (bytes != nullptr) {
+      std::istringstream in(*bytes);
+      loaded.module = torch::jit::load(in, c10::Device(c10::kCPU), extra);
+    } else {
+      loaded.module = torch::jit::load(path, c10::Device(c10::kCPU), extra);
+    }
     loaded.module.eval();
   } catch (const std::exception& e) {
     return StatusFromException(
@@ -397,9 +406,11 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
   auto plan = PlanPrecisions(options.precision, caps);
   if (!plan.ok()) return plan.status();
 
-  auto loaded = LoadServingArchive(options.archive_path);
+  auto loaded =
+      LoadServingArchive(options.archive_path, options.archive_bytes);
   if (!loaded.ok()) return loaded.status();
   impl->description = std::move(loaded->description);
+  impl->description.archive_sha256 = options.archive_sha256;
   const int num_styles = static_cast<int>(impl->description.style_names.size());
   if (impl->device.is_cpu() && options.cpu_tensor_cache_bytes > 0) {
     InstallCpuTensorCache(options.cpu_tensor_cache_bytes);

@@ -50,6 +50,12 @@ struct TorchModelOptions {
   // and stylizer/model.json). Required.
   std::string archive_path;
 
+  // The archive's bytes, when the caller read the file already: loaded from
+  // these (archive_path then only names it in messages). And its digest,
+  // reported as ModelDescription::archive_sha256 (server/archive_file.h).
+  std::shared_ptr<const std::string> archive_bytes;
+  std::string archive_sha256;
+
   // "auto" (default): the first CUDA device if LibTorch sees one, else the
   // CPU. "cpu", "cuda" (= "cuda:0") or "cuda:N" force a device; a CUDA device
   // that is missing is an error, never a silent fallback.

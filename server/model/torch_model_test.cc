@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -380,6 +381,28 @@ TEST(TorchModelCreateTest, CorruptAndTruncatedArchives) {
       .write(good.data(), good.size() / 2);
   s = CreateStatus(Fp32Options(truncated));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+}
+
+// Bytes the caller read are loaded instead of the file (which may be gone
+// by then), and the caller's digest is reported; bad bytes are refused like
+// a bad file, named by the path.
+TEST(TorchModelCreateTest, LoadsTheBytesTheCallerRead) {
+  const std::vector<char> good = ReadFile(TestData("random4.pt"));
+  TorchModelOptions options = Fp32Options(TestData("gone-by-now.pt"));
+  options.archive_bytes =
+      std::make_shared<const std::string>(good.begin(), good.end());
+  options.archive_sha256 = "ab12";
+  auto model = TorchModel::Create(options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->description().name, "random4");
+  EXPECT_EQ((*model)->description().style_names.size(), 4u);
+  EXPECT_EQ((*model)->description().archive_sha256, "ab12");
+
+  options.archive_bytes = std::make_shared<const std::string>(
+      good.begin(), good.begin() + good.size() / 2);
+  absl::Status s = CreateStatus(options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s.message(), HasSubstr("gone-by-now.pt"));
 }
 
 TEST(TorchModelCreateTest, BrokenMetadataAndInterfaces) {

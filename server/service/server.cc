@@ -347,6 +347,7 @@ void Server::LoadModel() {
         .Int("styles", static_cast<int64_t>(d.style_names.size()))
         .Str("device", devices)
         .Str("precision", d.precision)
+        .Str("sha256", d.archive_sha256)
         .Seconds("load_seconds", absl::Now() - start);
   } else {
     LogEvent(LogLevel::kError, "model_load_failed")

@@ -51,6 +51,7 @@ grpc::ServerUnaryReactor* StylizerService::GetModelInfo(
     response->set_max_batch_size(context_->max_batch_size());
     response->set_max_frame_pixels(context_->limits().max_frame_pixels);
     response->set_model_json(model.model_json);
+    response->set_archive_sha256(model.archive_sha256);
   }
   log.Finish(status);
   AddRetryPushback(context, status);

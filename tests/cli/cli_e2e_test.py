@@ -9,6 +9,7 @@ images made here with the ffmpeg CLI.
 Environment: STYLIZER_CLI, STYLIZER_SERVER_BIN, STYLIZER_TEST_MODEL (set by
 CTest), or STYLIZER_BUILD_DIR to find them.
 """
+import hashlib
 import json
 import os
 import re
@@ -168,6 +169,10 @@ class CliEndToEndTest(unittest.TestCase):
         for i, name in enumerate(STYLES):
             self.assertRegex(r.stdout, rf"\b{i}\s+{name}\b")
         self.assertIn("cpu", r.stdout)
+        # Which archive the server loaded, by content.
+        with open(MODEL, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        self.assertIn(f"archive sha256 {digest}\n", r.stdout)
 
     # --- image ---
 

@@ -20,6 +20,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/archive_file.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 #include "tests/metrics/prometheus_server.h"
 #include "tests/metrics/status_matchers.h"
@@ -333,6 +334,13 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
   EXPECT_EQ(Value("stylizer_encode_seconds_count"),
             static_cast<double>(video_frames));
   EXPECT_EQ(Value("count(stylizer_model_info{name=\"" + model_.name() + "\"})"),
+            1);
+  // The archive's digest, in GetModelInfo and model_info alike.
+  auto archive = ReadArchiveFile(BuildDir() + "/testdata/random4.pt");
+  ASSERT_TRUE(archive.ok()) << archive.status();
+  EXPECT_EQ(model_.archive_sha256(), archive->sha256);
+  EXPECT_EQ(Value("count(stylizer_model_info{sha256=\"" + archive->sha256 +
+                  "\"})"),
             1);
   // Bytes as the client counted them; nothing left in flight.
   EXPECT_EQ(Value("stylizer_received_bytes_total{method=\"StylizeVideo\"}"),
