@@ -543,6 +543,7 @@ void LogRpc(const RpcRecord& record) {
       .Str("code", CodeLabel(code));
   if (!record.status.ok()) line.Str("message", record.status.message());
   if (!record.request_id.empty()) line.Str("request_id", record.request_id);
+  if (!record.trace_id.empty()) line.Str("trace_id", record.trace_id);
   if (!record.job_id.empty()) line.Str("job_id", record.job_id);
   if (record.retry_delay.has_value()) {
     line.Int("retry_ms", absl::ToInt64Milliseconds(*record.retry_delay));
@@ -582,6 +583,7 @@ void LogVideoJob(const VideoJobRecord& record) {
   LogEvent line(LevelFor(code), "job");
   line.Str("job_id", record.job_id);
   if (!record.request_id.empty()) line.Str("request_id", record.request_id);
+  if (!record.trace_id.empty()) line.Str("trace_id", record.trace_id);
   line.Str("peer", record.peer)
       .Str("code", CodeLabel(code));
   if (!record.status.ok()) line.Str("message", record.status.message());

@@ -65,6 +65,8 @@ struct RpcRecord {
   std::string job_id;     // video jobs; logged only when non-empty
   // The caller's x-request-id (call_log.h); logged only when non-empty.
   std::string request_id;
+  // The trace id of the caller's traceparent; logged only when non-empty.
+  std::string trace_id;
   // The retry hint the client was given: set when the server refused the
   // call because it was busy (server/service/retry_info.h).
   std::optional<absl::Duration> retry_delay;
@@ -83,6 +85,8 @@ struct VideoJobRecord {
   std::string peer;
   // The caller's x-request-id (call_log.h); logged only when non-empty.
   std::string request_id;
+  // The trace id of the caller's traceparent; logged only when non-empty.
+  std::string trace_id;
   absl::Status status;  // outcome: OK, INVALID_ARGUMENT, CANCELLED, ...
   absl::Duration duration;
   int64_t frames = 0;  // frames decoded from the input

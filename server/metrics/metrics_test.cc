@@ -209,6 +209,7 @@ TEST_F(MetricsTest, FinishRpcRecordsAndLogsOneLine) {
   record.duration = absl::Milliseconds(3);
   record.bytes_in = 100;
   record.request_id = "5f2c9e0d";
+  record.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
   metrics_->FinishRpc(record);
 
   auto samples = ScrapeHttp(*metrics_);
@@ -224,7 +225,8 @@ TEST_F(MetricsTest, FinishRpcRecordsAndLogsOneLine) {
                                  "peer=ipv4:127.0.0.1:4242 "
                                  "code=INVALID_ARGUMENT"));
   EXPECT_THAT(log_[0], HasSubstr("message=\"style index 9 out of range\""));
-  EXPECT_THAT(log_[0], HasSubstr(" request_id=5f2c9e0d "));
+  EXPECT_THAT(log_[0], HasSubstr(" request_id=5f2c9e0d "
+                                 "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 "));
   EXPECT_THAT(log_[0], HasSubstr("seconds=0.003"));
 }
 
@@ -298,6 +300,7 @@ TEST_F(MetricsTest, LogVideoJobLogsAndRecordsNothing) {
   job.job_id = "job-1";
   job.peer = "ipv6:[::1]:5000";
   job.request_id = "5f2c9e0d";
+  job.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
   job.status = absl::InvalidArgumentError("no video stream");
   job.duration = absl::Seconds(1);
   job.width = 640;
@@ -310,7 +313,9 @@ TEST_F(MetricsTest, LogVideoJobLogsAndRecordsNothing) {
               Optional(0.0));
   ASSERT_EQ(log_.size(), 1u);
   EXPECT_THAT(log_[0], HasSubstr(" warning job job_id=job-1 "
-                                 "request_id=5f2c9e0d peer=ipv6:[::1]:5000 code=INVALID_ARGUMENT "
+                                 "request_id=5f2c9e0d "
+                                 "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 "
+                                 "peer=ipv6:[::1]:5000 code=INVALID_ARGUMENT "
                                  "message=\"no video stream\" width=640 "
                                  "height=360 frames=48 outputs=2"));
 }

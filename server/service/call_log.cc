@@ -7,6 +7,7 @@
 #include "server/service/retry_info.h"
 #include "server/service/service_context.h"
 #include "server/service/status_util.h"
+#include "server/service/trace_context.h"
 
 namespace stylizer {
 namespace {
@@ -21,6 +22,14 @@ std::string RequestId(const grpc::CallbackServerContext& context) {
                      std::min(it->second.size(), kMaxRequestIdBytes));
 }
 
+std::string TraceId(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("traceparent");
+  if (it == metadata.end()) return std::string();
+  return TraceIdFromTraceparent(
+      absl::string_view(it->second.data(), it->second.size()));
+}
+
 }  // namespace
 
 CallLog::CallLog(ServiceContext* service, absl::string_view method,
@@ -29,6 +38,7 @@ CallLog::CallLog(ServiceContext* service, absl::string_view method,
       method_(method),
       peer_(context.peer()),
       request_id_(RequestId(context)),
+      trace_id_(TraceId(context)),
       start_(absl::Now()) {
   service_->CallStarted();
 }
@@ -50,6 +60,7 @@ void CallLog::Finish(const grpc::Status& status) {
   record.method = method_;
   record.peer = peer_;
   record.request_id = request_id_;
+  record.trace_id = trace_id_;
   record.status = FromGrpcStatus(status);
   record.retry_delay = RetryDelay(record.status);
   record.duration = absl::Now() - start_;

@@ -5,7 +5,9 @@
 //
 // The request id is the client's x-request-id metadata (the header proxies
 // and tracing set, and the stylizer CLI sends), at most kMaxRequestIdBytes of
-// it: it lets an operator find the call a user reports.
+// it: it lets an operator find the call a user reports. The trace id of a
+// W3C traceparent header (trace_context.h) is logged too, to go from a trace
+// to the call's log lines.
 // The call counts as active (graceful drain waits for it) until the CallLog is
 // destroyed, which reactors do after OnDone: only then has the call's status
 // reached the client, so closing the port cannot cut it off.
@@ -55,6 +57,9 @@ class CallLog {
 
   // The caller's x-request-id, cut to kMaxRequestIdBytes; empty if none.
   const std::string& request_id() const { return request_id_; }
+  // The trace id of the caller's W3C traceparent header; empty if none or
+  // invalid.
+  const std::string& trace_id() const { return trace_id_; }
 
   // Tags the call's log line with a video job id. Thread-safe.
   void SetJobId(absl::string_view job_id) ABSL_LOCKS_EXCLUDED(mu_);
@@ -67,6 +72,7 @@ class CallLog {
   const std::string method_;
   const std::string peer_;
   const std::string request_id_;
+  const std::string trace_id_;
   const absl::Time start_;
   std::atomic<int64_t> frames_{0};
   std::atomic<int64_t> bytes_in_{0};

@@ -1,7 +1,8 @@
 // The "job" log line of a movie, on a real server (loopback port, job queue,
 // a copying model) without a metrics endpoint (`--metrics_port=-1`): the line
-// is written all the same, and it names the caller's x-request-id next to the
-// job id, so an operator can go from a user's report to the job.
+// is written all the same, and it names the caller's x-request-id and the
+// trace id of its traceparent next to the job id, so an operator can go from
+// a user's report, or a trace, to the job.
 #include <memory>
 #include <string>
 #include <thread>
@@ -94,6 +95,8 @@ TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(120));
   context.AddMetadata("x-request-id", "movie-7f3a");
+  context.AddMetadata(
+      "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   auto stream = stub_->StylizeVideo(&context);
   std::thread writer([&] {
     v1::StylizeVideoRequest request;

@@ -571,6 +571,7 @@ void StylizeVideoReactor::FinishLocked(const grpc::Status& status) {
   record_.job_id = job_id_;
   record_.peer = context_->peer();
   record_.request_id = log_.request_id();
+  record_.trace_id = log_.trace_id();
   record_.status =
       absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                    status.error_message());

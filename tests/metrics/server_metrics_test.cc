@@ -258,6 +258,9 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
     context.AddMetadata("x-request-id", "good-image-1");
+    context.AddMetadata(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     v1::StylizeImageResponse response;
     grpc::Status status =
         stub_->StylizeImage(&context, image_request, &response);
@@ -273,6 +276,10 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
     grpc::ClientContext context;
     // An id longer than the server keeps: its first 128 bytes are logged.
     context.AddMetadata("x-request-id", "bad-" + std::string(196, 'x'));
+    // Not a valid traceparent (upper case): ignored, as W3C says.
+    context.AddMetadata(
+        "traceparent",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01");
     v1::StylizeImageResponse response;
     grpc::Status status = stub_->StylizeImage(&context, bad, &response);
     ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -375,8 +382,12 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
       EXPECT_THAT(fields.at("message").string_value(), HasSubstr("99"));
       EXPECT_EQ(fields.at("request_id").string_value(),
                 "bad-" + std::string(124, 'x'));
+      EXPECT_EQ(fields.count("trace_id"), 0u) << line;
     } else {
       EXPECT_EQ(fields.at("request_id").string_value(), "good-image-1");
+      ASSERT_TRUE(fields.count("trace_id")) << line;
+      EXPECT_EQ(fields.at("trace_id").string_value(),
+                "4bf92f3577b34da6a3ce929d0e0e4736");
     }
   }
   EXPECT_EQ(image_rpcs, 2);
