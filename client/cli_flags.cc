@@ -179,10 +179,11 @@ commands:
                               stylize PNG or JPEG files; one file per input
                               and style (<stem>.<style>.png when several);
                               several inputs go N at a time (default 4)
-  video INPUT [--styles=SPEC] [--out=DIR] [--max_side=N] [--crf=N]
+  video INPUT... [--styles=SPEC] [--out=DIR] [--max_side=N] [--crf=N]
         [--container=mp4|mkv] [--drop_audio] [--contact_sheet=FILE.png]
         [--preserve_color] [--split=auto|N]
-                              stylize a movie; writes DIR/<stem>.<style>.<ext>
+                              stylize movies, one after another; writes
+                              DIR/<stem>.<style>.<ext>
 
 INPUT '-' reads standard input; --out=- writes the one output (one style) to
 standard output, e.g. stylizer image - --styles=klimt --out=- <in.jpg >out.png

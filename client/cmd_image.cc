@@ -21,7 +21,6 @@
 #include "client/interrupt.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
-#include "server/service/retry_info.h"
 
 namespace stylizer::client {
 namespace {
@@ -186,24 +185,6 @@ absl::StatusOr<std::vector<std::string>> StylizeOne(
     return status;
   }
   return plan.paths;
-}
-
-// Whether a failure is this input's own (the next input may well work), or
-// ends the whole command (no server, refused credentials, interrupted).
-bool IsThisInputsFault(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kDeadlineExceeded:
-      return true;
-    case absl::StatusCode::kResourceExhausted:
-      return !RetryDelay(s).has_value();  // too large, not busy
-    default:
-      return false;
-  }
 }
 
 // The images in flight at once for several inputs: --concurrency, or by

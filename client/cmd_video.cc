@@ -1,14 +1,19 @@
-// `stylizer video INPUT --out=DIR ...`: uploads a movie in chunks while the
+// `stylizer video INPUT... --out=DIR ...`: uploads a movie in chunks while the
 // stylized movies stream back into DIR/<stem>.<style>.<ext> (temp names,
 // renamed when complete), shows progress, and optionally draws a contact sheet.
+// Several inputs go one after another; one's own failure is named and the
+// others go on.
 // INPUT `-` reads standard input as it arrives; `--out=-` writes the one
 // output to standard output as it arrives.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <system_error>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
@@ -140,19 +145,141 @@ absl::StatusOr<stylizer::v1::Container> ContainerFlag(std::string* ext) {
   return UsageError(absl::StrCat("--container=", c, ": use mp4 or mkv"));
 }
 
+// What every movie of one command shares: the checked flags.
+struct VideoSettings {
+  std::string out;  // a directory, or "-"
+  bool to_stdout = false;
+  std::string ext;
+  bool matroska = false;
+  std::string sheet;
+  std::string split;
+  int split_segments = 0;  // 0: auto
+  std::string progress_mode;
+};
+
+// The upload source of `input`: standard input for "-", else the file.
+absl::StatusOr<std::unique_ptr<ByteSource>> OpenInput(const std::string& input,
+                                                      const CommandIo& io) {
+  if (input == kStdioName) {
+    return std::make_unique<StreamSource>(io.in, "standard input");
+  }
+  auto file = FileSource::Open(input);
+  if (!file.ok()) return file.status();
+  return std::unique_ptr<ByteSource>(*std::move(file));
+}
+
+// One movie: `input` (`source`, or opened here when null) into its outputs,
+// with the job message `job` (styles and flags set) and the style `labels`.
+// Returns the paths written (none for standard output).
+absl::StatusOr<std::vector<std::string>> StylizeMovie(
+    StylizerClient& client, const VideoSettings& settings,
+    stylizer::v1::VideoJob job, const std::vector<std::string>& labels,
+    const std::string& input, std::unique_ptr<ByteSource> source,
+    const CommandIo& io) {
+  const bool from_stdin = input == kStdioName;
+  if (source == nullptr) {
+    auto opened = OpenInput(input, io);
+    if (!opened.ok()) return opened.status();
+    source = *std::move(opened);
+  }
+  const std::string stem = from_stdin ? kStdinStem : FileStem(input);
+  job.set_input_size(source->size());
+
+  std::optional<ProgressReporter> progress;
+  if (settings.progress_mode != "none") {
+    ProgressReporter::Options po;
+    po.tty = settings.progress_mode == "bars" ||
+             (settings.progress_mode == "auto" && io.err_is_tty);
+    po.out = io.err;
+    progress.emplace(po);
+  }
+  ProgressReporter* reporter = progress ? &*progress : nullptr;
+  std::optional<SplitPlan> plan;
+  const int replicas = CountTargetAddresses(client.options().server);
+  if (!settings.split.empty() && settings.split_segments != 1) {
+    SplitRequest request;
+    request.requested = settings.split_segments;
+    request.replicas = replicas;
+    auto planned =
+        PlanSplit(input, request, settings.matroska, job.drop_audio());
+    if (!planned.ok()) return planned.status();
+    plan = *std::move(planned);
+    if (!plan->note.empty()) *io.err << plan->note << "\n";
+  }
+
+  std::vector<std::string> paths;
+  if (plan && !plan->cuts.empty()) {
+    SplitJob split_job;
+    split_job.input = input;
+    split_job.job = job;
+    split_job.cuts = plan->cuts;
+    split_job.labels = labels;
+    split_job.out_dir = settings.out;
+    split_job.stem = stem;
+    split_job.ext = settings.ext;
+    split_job.matroska = settings.matroska;
+    split_job.replicas = replicas;
+    split_job.verbose = absl::GetFlag(FLAGS_verbose);
+    auto done = RunSplitVideo(client, split_job, reporter, io.err);
+    if (progress) progress->Finish(done.ok());
+    if (!done.ok()) return done.status();
+    paths = *std::move(done);
+  } else if (settings.to_stdout) {
+    StreamOutput stdout_output(io.out);
+    CliVideoObserver observer(&stdout_output, reporter, 1,
+                              client.options().retry.max_retries);
+    absl::Status status = client.StylizeVideo(job, source.get(), &observer);
+    if (progress) progress->Finish(status.ok());
+    if (!status.ok()) return status;
+    return paths;
+  } else {
+    VideoOutputs files(settings.out, stem, labels, settings.ext);
+    CliVideoObserver observer(&files, reporter, static_cast<int>(labels.size()),
+                              client.options().retry.max_retries);
+    absl::Status status = client.StylizeVideo(job, source.get(), &observer);
+    if (status.ok()) status = files.Commit();
+    if (progress) progress->Finish(status.ok());
+    if (!status.ok()) {
+      files.Discard();
+      return status;
+    }
+    paths = files.Paths();
+  }
+  if (!settings.sheet.empty()) {
+    std::vector<ContactSheetTile> tiles = {{input, "input"}};
+    for (size_t i = 0; i < paths.size(); ++i)
+      tiles.push_back({paths[i], labels[i]});
+    const std::string dir =
+        std::filesystem::path(settings.sheet).parent_path().string();
+    absl::Status s = dir.empty() ? absl::OkStatus() : EnsureDirectory(dir);
+    if (s.ok()) s = WriteContactSheet(tiles, settings.sheet);
+    if (!s.ok()) {
+      for (const std::string& p : paths) *io.out << p << "\n";
+      return absl::Status(
+          s.code(), absl::StrCat("the movies are complete, but the contact "
+                                 "sheet failed: ",
+                                 s.message()));
+    }
+    paths.push_back(settings.sheet);
+  }
+  return paths;
+}
+
 }  // namespace
 
 absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
-  if (inv.args.size() != 1) {
+  if (inv.args.empty()) {
     return UsageError(
-        "usage: stylizer video INPUT|- [--styles=SPEC] [--out=DIR|-] "
+        "usage: stylizer video INPUT... [--styles=SPEC] [--out=DIR|-] "
         "[--max_side=N] [--crf=N] [--container=mp4|mkv] [--drop_audio] "
         "[--contact_sheet=FILE.png] [--preserve_color] [--split=auto|N]");
   }
-  const std::string& input = inv.args[0];
-  std::string ext;
-  auto container = ContainerFlag(&ext);
+  const std::vector<std::string>& inputs = inv.args;
+  const bool several = inputs.size() > 1;
+  VideoSettings settings;
+  auto container = ContainerFlag(&settings.ext);
   if (!container.ok()) return container.status();
+  settings.matroska = *container == stylizer::v1::CONTAINER_MATROSKA;
   const int crf = absl::GetFlag(FLAGS_crf);
   if (crf < 0 || crf > 51) return UsageError("--crf must be within 0..51");
   const int max_side = absl::GetFlag(FLAGS_max_side);
@@ -160,29 +287,39 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   if (max_side > 0 && max_side < 16) {
     return UsageError("--max_side must be at least 16 (or 0 to keep the size)");
   }
-  const std::string sheet = absl::GetFlag(FLAGS_contact_sheet);
-  if (!sheet.empty() && FileExtension(sheet) != "png") {
+  settings.sheet = absl::GetFlag(FLAGS_contact_sheet);
+  if (!settings.sheet.empty() && FileExtension(settings.sheet) != "png") {
     return UsageError("--contact_sheet must name a .png file");
   }
-  const std::string split = absl::GetFlag(FLAGS_split);
-  int split_segments = 0;  // 0: auto
+  if (!settings.sheet.empty() && several) {
+    return UsageError(
+        "--contact_sheet draws one movie; give one input (or run the "
+        "command once per movie)");
+  }
+  settings.split = absl::GetFlag(FLAGS_split);
+  const std::string& split = settings.split;
   if (!split.empty() && split != "auto" &&
-      (!absl::SimpleAtoi(split, &split_segments) || split_segments < 1 ||
-       split_segments > 256)) {
+      (!absl::SimpleAtoi(split, &settings.split_segments) ||
+       settings.split_segments < 1 || settings.split_segments > 256)) {
     return UsageError(absl::StrCat("--split=", split,
                                    ": use auto or a number of segments "
                                    "from 1 to 256"));
   }
-  const std::string progress_mode = absl::GetFlag(FLAGS_progress);
-  if (progress_mode != "auto" && progress_mode != "bars" &&
-      progress_mode != "plain" && progress_mode != "none") {
+  settings.progress_mode = absl::GetFlag(FLAGS_progress);
+  if (settings.progress_mode != "auto" && settings.progress_mode != "bars" &&
+      settings.progress_mode != "plain" && settings.progress_mode != "none") {
     return UsageError("--progress must be auto, bars, plain or none");
   }
-  std::string out = absl::GetFlag(FLAGS_out);
-  if (out.empty()) out = ".";
-  const bool from_stdin = input == kStdioName;
-  const bool to_stdout = out == kStdioName;
-  if (from_stdin) {
+  settings.out = absl::GetFlag(FLAGS_out);
+  if (settings.out.empty()) settings.out = ".";
+  const std::string& out = settings.out;
+  settings.to_stdout = out == kStdioName;
+  const bool to_stdout = settings.to_stdout;
+  const auto stdin_inputs = std::count(inputs.begin(), inputs.end(), kStdioName);
+  if (stdin_inputs > 1) {
+    return UsageError("standard input (-) can be read only once");
+  }
+  if (stdin_inputs > 0) {
     if (absl::Status s = CheckStdinUsable(io); !s.ok()) return s;
     if (!split.empty() && split != "1") {
       return UsageError(
@@ -190,10 +327,14 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
           "not standard input");
     }
   }
-  if (!sheet.empty() && (from_stdin || to_stdout)) {
+  if (!settings.sheet.empty() && (stdin_inputs > 0 || to_stdout)) {
     return UsageError(
         "--contact_sheet reads the input and the outputs again; give files, "
         "not standard input or output");
+  }
+  if (to_stdout && several) {
+    return UsageError(
+        "--out=- writes one movie; several inputs need a directory");
   }
   if (to_stdout && io.out_is_tty) {
     return UsageError(
@@ -211,16 +352,15 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
           absl::StrCat("--out=", out, " is a file; give a directory"));
     }
   }
-
-  std::unique_ptr<ByteSource> source;
-  if (from_stdin) {
-    source = std::make_unique<StreamSource>(io.in, "standard input");
-  } else {
-    auto file = FileSource::Open(input);
-    if (!file.ok()) return file.status();
-    source = *std::move(file);
+  // One input is opened before connecting, so a typo fails at once;
+  // several are opened each in turn, and one missing is named.
+  std::unique_ptr<ByteSource> single;
+  if (!several) {
+    auto opened = OpenInput(inputs[0], io);
+    if (!opened.ok()) return opened.status();
+    single = *std::move(opened);
   }
-  const std::string stem = from_stdin ? kStdinStem : FileStem(input);
+
   auto client = ConnectFromFlags();
   if (!client.ok()) return client.status();
   // Ctrl-C cancels the calls; the temporary files are then deleted.
@@ -239,11 +379,27 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
         "--out=- writes one movie, and --styles names ", labels.size(),
         " styles; pick one (--styles=NAME) or give --out a directory"));
   }
-  // A directory where an output goes, say, would fail the job only once all
-  // its work is done.
+  // Every movie's outputs, checked before the first upload: no two inputs
+  // may write one file (a/x.mp4 and b/x.mov), and a directory where an
+  // output goes, say, would fail a job only once all its work is done.
   if (!to_stdout) {
-    std::vector<std::string> targets = OutputPaths(out, stem, labels, ext);
-    if (!sheet.empty()) targets.push_back(sheet);
+    std::map<std::string, size_t> writer;
+    std::vector<std::string> targets;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const std::string stem =
+          inputs[k] == kStdioName ? kStdinStem : FileStem(inputs[k]);
+      for (const std::string& path :
+           OutputPaths(out, stem, labels, settings.ext)) {
+        const auto [it, fresh] = writer.emplace(path, k);
+        if (!fresh) {
+          return UsageError(absl::StrCat(
+              inputs[it->second], " and ", inputs[k], " would both write ",
+              path, "; rename one or stylize them apart"));
+        }
+        targets.push_back(path);
+      }
+    }
+    if (!settings.sheet.empty()) targets.push_back(settings.sheet);
     if (absl::Status s = CheckOutputTargets(targets); !s.ok()) return s;
   }
   job.set_container(*container);
@@ -251,82 +407,37 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   job.set_max_side(max_side);
   job.set_drop_audio(absl::GetFlag(FLAGS_drop_audio));
   job.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
-  job.set_input_size(source->size());
 
-  std::optional<ProgressReporter> progress;
-  if (progress_mode != "none") {
-    ProgressReporter::Options po;
-    po.tty =
-        progress_mode == "bars" || (progress_mode == "auto" && io.err_is_tty);
-    po.out = io.err;
-    progress.emplace(po);
+  if (!several) {
+    auto paths = StylizeMovie(**client, settings, job, labels, inputs[0],
+                              std::move(single), io);
+    if (!paths.ok()) return paths.status();
+    for (const std::string& p : *paths) *io.out << p << "\n";
+    return absl::OkStatus();
   }
-  const bool matroska = *container == stylizer::v1::CONTAINER_MATROSKA;
-  ProgressReporter* reporter = progress ? &*progress : nullptr;
-  std::optional<SplitPlan> plan;
-  const int replicas = CountTargetAddresses((*client)->options().server);
-  if (!split.empty() && split_segments != 1) {
-    SplitRequest request;
-    request.requested = split_segments;
-    request.replicas = replicas;
-    auto planned = PlanSplit(input, request, matroska, job.drop_audio());
-    if (!planned.ok()) return planned.status();
-    plan = *std::move(planned);
-    if (!plan->note.empty()) *io.err << plan->note << "\n";
-  }
-
-  std::vector<std::string> paths;
-  if (plan && !plan->cuts.empty()) {
-    SplitJob split_job;
-    split_job.input = input;
-    split_job.job = job;
-    split_job.cuts = plan->cuts;
-    split_job.labels = labels;
-    split_job.out_dir = out;
-    split_job.stem = stem;
-    split_job.ext = ext;
-    split_job.matroska = matroska;
-    split_job.replicas = replicas;
-    split_job.verbose = absl::GetFlag(FLAGS_verbose);
-    auto done = RunSplitVideo(**client, split_job, reporter, io.err);
-    if (progress) progress->Finish(done.ok());
-    if (!done.ok()) return done.status();
-    paths = *std::move(done);
-  } else if (to_stdout) {
-    StreamOutput stdout_output(io.out);
-    CliVideoObserver observer(&stdout_output, reporter, 1,
-                              (*client)->options().retry.max_retries);
-    absl::Status status = (*client)->StylizeVideo(job, source.get(), &observer);
-    if (progress) progress->Finish(status.ok());
-    return status;
-  } else {
-    VideoOutputs files(out, stem, labels, ext);
-    CliVideoObserver observer(&files, reporter, static_cast<int>(labels.size()),
-                              (*client)->options().retry.max_retries);
-    absl::Status status = (*client)->StylizeVideo(job, source.get(), &observer);
-    if (status.ok()) status = files.Commit();
-    if (progress) progress->Finish(status.ok());
-    if (!status.ok()) {
-      files.Discard();
-      return status;
+  // Several: one after another (each job already keeps the server's device
+  // busy with its frames in every style). A movie's own failure is named
+  // and the others go on; any other failure stops the command.
+  int failed = 0;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    *io.err << "movie " << (k + 1) << " of " << inputs.size() << ": "
+            << inputs[k] << "\n";
+    auto paths =
+        StylizeMovie(**client, settings, job, labels, inputs[k], nullptr, io);
+    if (paths.ok()) {
+      for (const std::string& p : *paths) *io.out << p << "\n";
+      io.out->flush();
+    } else if (IsThisInputsFault(paths.status())) {
+      ++failed;
+      *io.err << "stylizer: " << inputs[k] << ": "
+              << ErrorLine(paths.status()) << "\n";
+    } else {
+      return paths.status();
     }
-    paths = files.Paths();
   }
-  for (const std::string& p : paths) *io.out << p << "\n";
-  if (!sheet.empty()) {
-    std::vector<ContactSheetTile> tiles = {{input, "input"}};
-    for (size_t i = 0; i < paths.size(); ++i)
-      tiles.push_back({paths[i], labels[i]});
-    const std::string dir = std::filesystem::path(sheet).parent_path().string();
-    absl::Status s = dir.empty() ? absl::OkStatus() : EnsureDirectory(dir);
-    if (s.ok()) s = WriteContactSheet(tiles, sheet);
-    if (!s.ok()) {
-      return absl::Status(
-          s.code(), absl::StrCat("the movies are complete, but the contact "
-                                 "sheet failed: ",
-                                 s.message()));
-    }
-    *io.out << sheet << "\n";
+  if (failed > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        failed, " of ", inputs.size(), " movies failed (each is named above)"));
   }
   return absl::OkStatus();
 }

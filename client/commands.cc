@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "client/rpc_errors.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer::client {
 namespace {
@@ -70,6 +71,22 @@ absl::StatusOr<std::vector<ResolvedStyle>> ResolveStyles(
     return styles.status();
   }
   return styles;
+}
+
+bool IsThisInputsFault(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kDeadlineExceeded:
+      return true;
+    case absl::StatusCode::kResourceExhausted:
+      return !RetryDelay(s).has_value();  // too large, not busy
+    default:
+      return false;
+  }
 }
 
 absl::Status CheckStdinUsable(const CommandIo& io) {

@@ -34,6 +34,12 @@ struct CommandIo {
 inline constexpr char kStdioName[] = "-";
 inline constexpr char kStdinStem[] = "stdin";
 
+// Whether a failure of one input's call is that input's own (the next input
+// may well work: not an image or movie, missing, rejected, too large), or
+// ends a command of several inputs (no server, refused credentials, a busy
+// server after its retries, interrupted).
+bool IsThisInputsFault(const absl::Status& s);
+
 // OK if the input "-" can be read: a usage error when there is no standard
 // input, or when it is a terminal (the command would wait for typing).
 absl::Status CheckStdinUsable(const CommandIo& io);

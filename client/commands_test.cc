@@ -328,6 +328,58 @@ TEST_F(CommandsTest, SeveralImagesAreRefusedWhatCannotWork) {
   EXPECT_EQ(err_.str().find("photo.png:"), std::string::npos) << err_.str();
 }
 
+// Several movies, one after another: each one's outputs, named by its
+// stem; a movie's own failure is named and the others still go on.
+TEST_F(CommandsTest, SeveralMoviesEachWrittenAndFailuresNamed) {
+  const std::string out = Path("movies_out");
+  absl::SetFlag(&FLAGS_out, out);
+  absl::SetFlag(&FLAGS_styles, "klimt,outcry");
+  fs::copy_file(Path("clip.mp4"), Path("second.mp4"),
+                fs::copy_options::overwrite_existing);
+  ASSERT_TRUE(AtomicFile::WriteWhole(Path("notes3.txt"), "hello").ok());
+  absl::Status s = Run("video", {Path("clip.mp4"), Path("notes3.txt"),
+                                 Path("missing.mp4"), Path("second.mp4")});
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_THAT(s.message(), HasSubstr("2 of 4 movies failed"));
+  EXPECT_THAT(err_.str(), HasSubstr("movie 2 of 4: " + Path("notes3.txt")));
+  EXPECT_THAT(err_.str(), HasSubstr("stylizer: " + Path("notes3.txt") +
+                                    ": the server rejected the input"));
+  EXPECT_THAT(err_.str(), HasSubstr("stylizer: " + Path("missing.mp4") + ": "));
+  for (const char* name : {"clip.klimt.mp4", "clip.outcry.mp4",
+                           "second.klimt.mp4", "second.outcry.mp4"}) {
+    EXPECT_EQ(fs::file_size(out + "/" + name), fs::file_size(Path("clip.mp4")))
+        << name;
+    EXPECT_THAT(out_.str(), HasSubstr(out + "/" + name + "\n"));
+  }
+  EXPECT_FALSE(fs::exists(out + "/notes3.klimt.mp4"));
+
+  // Refused before any upload: two inputs writing one file, a contact sheet
+  // or standard output for several.
+  fs::create_directories(Path("other"));
+  fs::copy_file(Path("clip.mp4"), Path("other/clip.mp4"),
+                fs::copy_options::overwrite_existing);
+  absl::SetFlag(&FLAGS_out, Path("clash_movies"));
+  s = Run("video", {Path("clip.mp4"), Path("other/clip.mp4")});
+  EXPECT_EQ(ExitCodeFor(s), kExitUsage) << s;
+  EXPECT_THAT(s.message(), HasSubstr("would both write"));
+  absl::SetFlag(&FLAGS_contact_sheet, Path("clash_movies") + "/sheet.png");
+  s = Run("video", {Path("clip.mp4"), Path("second.mp4")});
+  EXPECT_EQ(ExitCodeFor(s), kExitUsage) << s;
+  EXPECT_THAT(s.message(), HasSubstr("--contact_sheet draws one movie"));
+  absl::SetFlag(&FLAGS_contact_sheet, "");
+  absl::SetFlag(&FLAGS_out, "-");
+  s = Run("video", {Path("clip.mp4"), Path("second.mp4")});
+  EXPECT_EQ(ExitCodeFor(s), kExitUsage) << s;
+  EXPECT_FALSE(fs::exists(Path("clash_movies")));
+
+  // No server: one error for the command, not one per movie.
+  absl::SetFlag(&FLAGS_out, Path("nowhere_movies"));
+  absl::SetFlag(&FLAGS_server, "127.0.0.1:1");
+  s = Run("video", {Path("clip.mp4"), Path("second.mp4")});
+  EXPECT_THAT(s.message(), HasSubstr("cannot reach stylizer-server"));
+  EXPECT_EQ(err_.str().find("stylizer: "), std::string::npos) << err_.str();
+}
+
 TEST_F(CommandsTest, StylesAndHealth) {
   ASSERT_TRUE(Run("styles", {}).ok());
   EXPECT_THAT(out_.str(), HasSubstr("model fake on cpu (fp32), 4 styles"));

@@ -361,6 +361,29 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(out)),
                          sorted([f"clip.{n}.mp4" for n in STYLES] + ["contact.png"]))
 
+    def test_video_several_movies_in_one_command(self):
+        # Two movies (one Matroska without sound) and a text file: both
+        # movies in both styles, the text file named, exit 1.
+        src = os.path.join(self.tmp, "several")
+        os.makedirs(src, exist_ok=True)
+        second = os.path.join(src, "second.mkv")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=1",
+               "-c:v", "libx264", "-pix_fmt", "yuv420p", second)
+        out = self.out_dir("several")
+        r = self.cli("video", self.movie, self.text, second,
+                     "--styles=klimt,outcry", f"--out={out}")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("1 of 3 movies failed", r.stderr.strip().splitlines()[-1])
+        self.assertIn(f"stylizer: {self.text}: ", r.stderr)
+        self.assertEqual(len(r.stdout.split()), 4, r.stdout)
+        for stem, size, frames in (("clip", (96, 64), 10),
+                                   ("second", (64, 48), 10)):
+            for style in ("klimt", "outcry"):
+                v = stream(probe(os.path.join(out, f"{stem}.{style}.mp4")),
+                           "video")
+                self.assertEqual((v["width"], v["height"]), size)
+                self.assertEqual(int(v["nb_read_frames"]), frames)
+
     def test_pipes_in_and_out(self):
         # A live MPEG-TS from ffmpeg piped in, the stylized Matroska piped
         # out into a file; and a photo through stdin and stdout.
