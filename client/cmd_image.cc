@@ -300,15 +300,9 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
           data.ok() ? StylizeOne(**client, *std::move(data), *styles, plans[k])
                     : data.status();
       absl::MutexLock lock(&mu);
-      if (paths.ok()) {
-        for (const std::string& p : *paths) *io.out << p << "\n";
-        io.out->flush();
-      } else if (IsThisInputsFault(paths.status())) {
-        ++failed;
-        *io.err << "stylizer: " << inputs[k] << ": "
-                << ErrorLine(paths.status()) << "\n";
-      } else if (fatal.ok()) {
-        fatal = paths.status();
+      absl::Status ends = ReportInputOutcome(inputs[k], paths, io, &failed);
+      if (!ends.ok() && fatal.ok()) {
+        fatal = ends;
         (*client)->CancelAll();
       }
     }

@@ -422,18 +422,11 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   for (size_t k = 0; k < inputs.size(); ++k) {
     *io.err << "movie " << (k + 1) << " of " << inputs.size() << ": "
             << inputs[k] << "\n";
-    auto paths =
-        StylizeMovie(**client, settings, job, labels, inputs[k], nullptr, io);
-    if (paths.ok()) {
-      for (const std::string& p : *paths) *io.out << p << "\n";
-      io.out->flush();
-    } else if (IsThisInputsFault(paths.status())) {
-      ++failed;
-      *io.err << "stylizer: " << inputs[k] << ": "
-              << ErrorLine(paths.status()) << "\n";
-    } else {
-      return paths.status();
-    }
+    absl::Status fatal = ReportInputOutcome(
+        inputs[k],
+        StylizeMovie(**client, settings, job, labels, inputs[k], nullptr, io),
+        io, &failed);
+    if (!fatal.ok()) return fatal;
   }
   if (failed > 0) {
     return absl::InvalidArgumentError(absl::StrCat(

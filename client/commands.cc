@@ -89,6 +89,22 @@ bool IsThisInputsFault(const absl::Status& s) {
   }
 }
 
+absl::Status ReportInputOutcome(
+    const std::string& input,
+    const absl::StatusOr<std::vector<std::string>>& paths,
+    const CommandIo& io, int* failed) {
+  if (paths.ok()) {
+    for (const std::string& p : *paths) *io.out << p << "\n";
+    io.out->flush();
+    return absl::OkStatus();
+  }
+  if (!IsThisInputsFault(paths.status())) return paths.status();
+  ++*failed;
+  *io.err << "stylizer: " << input << ": " << ErrorLine(paths.status())
+          << "\n";
+  return absl::OkStatus();
+}
+
 absl::Status CheckStdinUsable(const CommandIo& io) {
   if (io.in == nullptr) {
     return UsageError("this command cannot read standard input (-)");

@@ -40,6 +40,14 @@ inline constexpr char kStdinStem[] = "stdin";
 // server after its retries, interrupted).
 bool IsThisInputsFault(const absl::Status& s);
 
+// One input's outcome in a command of several: its paths on io.out, or its
+// own failure (IsThisInputsFault) as "stylizer: INPUT: reason" on io.err,
+// counted in *failed. Returns any other failure, which ends the command.
+absl::Status ReportInputOutcome(
+    const std::string& input,
+    const absl::StatusOr<std::vector<std::string>>& paths,
+    const CommandIo& io, int* failed);
+
 // OK if the input "-" can be read: a usage error when there is no standard
 // input, or when it is a terminal (the command would wait for typing).
 absl::Status CheckStdinUsable(const CommandIo& io);
