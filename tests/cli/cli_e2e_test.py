@@ -14,8 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -25,6 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "pylib"))
+from server_process import ServerProcess, free_port  # noqa: E402
 from stream_slots import SlotHolder  # noqa: E402
 
 BUILD = os.environ.get("STYLIZER_BUILD_DIR", "build")
@@ -34,12 +33,6 @@ SERVER = os.environ.get("STYLIZER_SERVER_BIN",
 MODEL = os.environ.get("STYLIZER_TEST_MODEL",
                        os.path.join(BUILD, "testdata", "random4.pt"))
 STYLES = ["klimt", "mosaic", "outcry", "picasso"]
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ffmpeg(*args):
@@ -65,16 +58,8 @@ def stream(info, kind):
 
 def stop_server(cls):
     """Stops a test class's server (SIGTERM, then SIGKILL) and removes its files."""
-    server = getattr(cls, "server", None)
-    if server is not None and server.poll() is None:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    if getattr(cls, "server_log", None):
-        cls.server_log.close()
+    if getattr(cls, "server", None) is not None:
+        cls.server.stop()
     if getattr(cls, "tmp", None):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
@@ -90,15 +75,11 @@ def make_class_dir(cls, prefix):
 
 def start_server(cls, *flags):
     """Starts stylizer-server for a test class on a free loopback port with
-    the test archive and `flags`; sets cls.port, cls.server and
-    cls.server_log (in cls.tmp)."""
-    cls.port = free_port()
-    cls.server_log = open(os.path.join(cls.tmp, "server.log"), "w")
-    cls.server = subprocess.Popen(
-        [SERVER, f"--port={cls.port}", f"--metrics_port={free_port()}",
-         "--host=127.0.0.1", f"--model={MODEL}", "--device=cpu",
-         "--precision=fp32", *flags],
-        stdout=cls.server_log, stderr=subprocess.STDOUT)
+    the test archive and `flags`, its log cls.tmp/server.log; sets cls.port
+    and cls.server (a ServerProcess)."""
+    cls.server = ServerProcess(SERVER, MODEL,
+                               os.path.join(cls.tmp, "server.log"), *flags)
+    cls.port = cls.server.port
 
 
 def wait_until_healthy(cls):

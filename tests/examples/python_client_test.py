@@ -11,7 +11,6 @@ import importlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "pylib"))
+from server_process import ServerProcess  # noqa: E402
 from stream_slots import SlotHolder  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -31,12 +31,6 @@ SERVER = os.environ.get("STYLIZER_SERVER_BIN",
 MODEL = os.environ.get("STYLIZER_TEST_MODEL",
                        os.path.join(BUILD, "testdata", "random4.pt"))
 EXAMPLE = os.path.join(ROOT, "examples", "python", "stylize_client.py")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ffmpeg(*args):
@@ -73,15 +67,12 @@ class PythonClientExampleTest(unittest.TestCase):
                         "--python_out=" + cls.stubs,
                         "--grpc_python_out=" + cls.stubs,
                         "stylizer/v1/stylizer.proto"], check=True)
-        cls.addr = f"127.0.0.1:{free_port()}"
-        cls.log = open(os.path.join(cls.tmp, "server.log"), "w")
         # One stream slot, so that a held stream makes the server busy.
-        cls.server = subprocess.Popen(
-            [SERVER, f"--port={cls.addr.split(':')[1]}", "--host=127.0.0.1",
-             "--metrics_port=-1", f"--model={MODEL}", "--device=cpu",
-             "--precision=fp32", "--threads=2", "--max_concurrent_streams=1",
-             "--stream_idle_timeout=120s"],
-            stdout=cls.log, stderr=subprocess.STDOUT)
+        cls.server = ServerProcess(
+            SERVER, MODEL, os.path.join(cls.tmp, "server.log"),
+            "--threads=2", "--max_concurrent_streams=1",
+            "--stream_idle_timeout=120s", metrics=False)
+        cls.addr = cls.server.addr
         cls.wait_until_serving()
 
     @classmethod
@@ -106,12 +97,7 @@ class PythonClientExampleTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.terminate()
-        try:
-            cls.server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            cls.server.kill()
-        cls.log.close()
+        cls.server.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def example(self, *args, **kwargs):

@@ -13,13 +13,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "pylib"))
+from server_process import ServerProcess  # noqa: E402
 
 BUILD = os.environ.get("STYLIZER_BUILD_DIR", "build")
 CLI = os.environ.get("STYLIZER_CLI", os.path.join(BUILD, "client", "stylizer"))
@@ -34,30 +37,16 @@ STYLES = "klimt,mosaic"
 PATIENCE_S = 180
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Replica:
+class Replica(ServerProcess):
     """One stylizer-server process on loopback."""
 
     def __init__(self, tmp, name):
         self.name = name
-        self.port = free_port()
-        self.metrics_port = free_port()
-        self.addr = f"127.0.0.1:{self.port}"
-        self.log_path = os.path.join(tmp, f"{name}.log")
-        self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [SERVER, f"--port={self.port}",
-             f"--metrics_port={self.metrics_port}", "--host=127.0.0.1",
-             f"--model={MODEL}", "--device=cpu", "--precision=fp32",
-             "--threads=1", "--drain_timeout=300s",
-             # Small enough that a 320x240 movie is refused (INVALID_ARGUMENT).
-             f"--max_frame_pixels={MAX_FRAME_PIXELS}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+        super().__init__(
+            SERVER, MODEL, os.path.join(tmp, f"{name}.log"),
+            "--threads=1", "--drain_timeout=300s",
+            # Small enough that a 320x240 movie is refused (INVALID_ARGUMENT).
+            f"--max_frame_pixels={MAX_FRAME_PIXELS}")
 
     def metrics(self):
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
@@ -78,16 +67,6 @@ class Replica:
 
     def calls(self, method):
         return self.count("stylizer_requests_total", method=method)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def cli(*args, server, timeout=600):
