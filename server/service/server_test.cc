@@ -23,6 +23,7 @@
 #include "server/service/retry_info.h"
 #include "server/service/status_util.h"
 #include "server/service/testing/copy_model.h"
+#include "server/service/testing/loopback_server.h"
 #include "server/service/testing/eventually.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
@@ -51,24 +52,14 @@ v1::Image Raw(const RgbFrame& f) {
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Server::Options o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.load_model = []() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
-      return std::unique_ptr<StyleModel>(new testing::CopyModel(4));
-    };
-    o.queue.max_batch_size = 4;
-    o.queue.batch_timeout = absl::Milliseconds(1);
+    Server::Options o = testing::LoopbackServerOptions();
     o.queue.max_frames_in_flight_per_job = 3;
-    o.work_threads = 2;
     Configure(&o);
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::BuildAndStart(o);
+    absl::StatusOr<std::unique_ptr<Server>> server =
+        testing::StartReadyServer(o);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    ASSERT_TRUE(server_->WaitUntilReady().ok());
-    stub_ = v1::Stylizer::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                            grpc::InsecureChannelCredentials()));
+    stub_ = testing::LoopbackStub(*server_);
   }
   void TearDown() override {
     if (server_ != nullptr) server_->Drain(absl::Seconds(10));

@@ -21,7 +21,7 @@
 #include "server/service/server.h"
 #include "server/service/status_util.h"
 #include "server/service/stylize_video_reactor.h"
-#include "server/service/testing/copy_model.h"
+#include "server/service/testing/loopback_server.h"
 #include "server/service/testing/eventually.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
@@ -115,15 +115,7 @@ class VideoMemoryBudgetTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    Server::Options o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.load_model = []() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
-      return std::unique_ptr<StyleModel>(new testing::CopyModel(4));
-    };
-    o.queue.max_batch_size = 4;
-    o.queue.batch_timeout = absl::Milliseconds(1);
-    o.work_threads = 2;
+    Server::Options o = testing::LoopbackServerOptions();
     o.memory_budget_bytes = Budget();
     o.max_receive_message_bytes = 300000;
     o.grpc_memory_quota_bytes = kGrpcShare;
@@ -133,13 +125,11 @@ class VideoMemoryBudgetTest : public ::testing::Test {
     video.preset = "ultrafast";
     video.encoder_threads = 1;
     o.video = MakeStylizeVideoReactorFactory(video);
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::BuildAndStart(o);
+    absl::StatusOr<std::unique_ptr<Server>> server =
+        testing::StartReadyServer(o);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    ASSERT_TRUE(server_->WaitUntilReady().ok());
-    stub_ = v1::Stylizer::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                            grpc::InsecureChannelCredentials()));
+    stub_ = testing::LoopbackStub(*server_);
   }
   void TearDown() override {
     if (server_ != nullptr) server_->Drain(absl::Seconds(10));

@@ -15,7 +15,7 @@
 #include "server/media/testing/test_movies.h"
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
-#include "server/service/testing/copy_model.h"
+#include "server/service/testing/loopback_server.h"
 #include "server/service/testing/eventually.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
@@ -43,15 +43,7 @@ class VideoIdleTest : public ::testing::Test {
                     "-movflags +faststart",
                     dir_ + "/movie.mp4")
                     .ok());
-    Server::Options o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.load_model = []() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
-      return std::unique_ptr<StyleModel>(new testing::CopyModel(4));
-    };
-    o.queue.max_batch_size = 4;
-    o.queue.batch_timeout = absl::Milliseconds(1);
-    o.work_threads = 2;
+    Server::Options o = testing::LoopbackServerOptions();
     // Longer than the steps below, so that the call fails on its second
     // VideoJob before the timer could end it.
     o.limits.stream_idle_timeout = absl::Seconds(3);
@@ -59,10 +51,10 @@ class VideoIdleTest : public ::testing::Test {
     video.preset = "ultrafast";
     video.encoder_threads = 1;
     o.video = MakeStylizeVideoReactorFactory(video);
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::BuildAndStart(o);
+    absl::StatusOr<std::unique_ptr<Server>> server =
+        testing::StartReadyServer(o);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    ASSERT_TRUE(server_->WaitUntilReady().ok());
   }
   void TearDown() override {
     if (server_ != nullptr) server_->Drain(absl::Seconds(10));

@@ -13,14 +13,12 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "server/media/testing/test_movies.h"
 #include "server/metrics/log.h"
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
-#include "server/service/testing/copy_model.h"
+#include "server/service/testing/loopback_server.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
 extern "C" {
@@ -47,24 +45,17 @@ class VideoJobLogTest : public ::testing::Test {
       absl::MutexLock lock(&mu_);
       lines_.emplace_back(line);
     });
-    Server::Options o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.load_model = []() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
-      return std::unique_ptr<StyleModel>(new testing::CopyModel(4));
-    };
+    Server::Options o = testing::LoopbackServerOptions();
     StylizeVideoOptions video;
     video.preset = "ultrafast";
     video.encoder_threads = 1;
     o.video = MakeStylizeVideoReactorFactory(video);
     // No o.metrics: the server of --metrics_port=-1.
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::BuildAndStart(o);
+    absl::StatusOr<std::unique_ptr<Server>> server =
+        testing::StartReadyServer(o);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    ASSERT_TRUE(server_->WaitUntilReady().ok());
-    stub_ = v1::Stylizer::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                            grpc::InsecureChannelCredentials()));
+    stub_ = testing::LoopbackStub(*server_);
   }
   void TearDown() override {
     if (server_ != nullptr) server_->Drain(absl::Seconds(10));
