@@ -74,13 +74,15 @@ ABSL_FLAG(std::string, mode, "image",
           "or video (StylizeVideo jobs of --input)");
 ABSL_FLAG(int32_t, concurrency, 0,
           "calls (or streams) in flight: bench workers (default 1); images "
-          "at once for image with several inputs (default 4)");
+          "at once for image with several inputs (default 4); frames in "
+          "flight for frames (default 4)");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "bench: how long to run (ignored when --count is set)");
 ABSL_FLAG(int64_t, count, 0,
           "bench: stop after this many requests (0 = use --duration)");
 ABSL_FLAG(std::string, size, "640x360",
-          "bench: frame size WxH for image/frames modes");
+          "bench: frame size WxH for image/frames modes; frames: the size of "
+          "the raw frames read");
 ABSL_FLAG(std::string, input, "", "bench: movie file for --mode=video");
 ABSL_FLAG(bool, json, false, "bench: print the report as one JSON object");
 // health.
@@ -94,7 +96,7 @@ namespace {
 
 const std::set<std::string>& Commands() {
   static const auto* commands = new std::set<std::string>{
-      "styles", "image", "video", "bench", "health", "help"};
+      "styles", "image", "video", "frames", "bench", "health", "help"};
   return *commands;
 }
 
@@ -154,8 +156,8 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
   }
   if (positional.empty()) {
     return UsageError(
-        "no command given; one of: styles, image, video, bench, health (see "
-        "stylizer --help)");
+        "no command given; one of: styles, image, video, frames, bench, "
+        "health (see stylizer --help)");
   }
   inv.command = positional[0];
   if (Commands().count(inv.command) == 0) {
@@ -187,6 +189,10 @@ commands:
 
 INPUT '-' reads standard input; --out=- writes the one output (one style) to
 standard output, e.g. stylizer image - --styles=klimt --out=- <in.jpg >out.png
+  frames --size=WxH --styles=NAME [--concurrency=N]
+                              raw RGB24 frames from standard input, stylized
+                              one by one (N in flight, default 4), to standard
+                              output: live video through ffmpeg
   bench [--mode=image|frames|video] [--concurrency=N] [--duration=D | --count=N]
         [--size=WxH] [--input=MOVIE] [--json]
                               load generator: throughput and latency percentiles

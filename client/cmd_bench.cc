@@ -21,17 +21,6 @@ namespace {
 using stylizer::v1::StylizeFramesRequest;
 using stylizer::v1::StylizeFramesResponse;
 
-absl::Status ParseSize(const std::string& text, int* w, int* h) {
-  std::vector<std::string> parts = absl::StrSplit(text, 'x');
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], w) ||
-      !absl::SimpleAtoi(parts[1], h) || *w < 4 || *h < 4 || *w > 8192 ||
-      *h > 8192) {
-    return UsageError(absl::StrCat(
-        "--size=", text, ": give WxH, each within 4..8192, e.g. 640x360"));
-  }
-  return absl::OkStatus();
-}
-
 // A smooth, deterministic test picture (gradients with a diagonal pattern).
 stylizer::v1::Image TestFrame(int w, int h) {
   stylizer::v1::Image image;

@@ -4,6 +4,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/random/random.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -87,6 +89,17 @@ bool IsThisInputsFault(const absl::Status& s) {
     default:
       return false;
   }
+}
+
+absl::Status ParseSize(const std::string& text, int* w, int* h) {
+  std::vector<std::string> parts = absl::StrSplit(text, 'x');
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], w) ||
+      !absl::SimpleAtoi(parts[1], h) || *w < 4 || *h < 4 || *w > 8192 ||
+      *h > 8192) {
+    return UsageError(absl::StrCat(
+        "--size=", text, ": give WxH, each within 4..8192, e.g. 640x360"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ReportInputOutcome(
@@ -173,6 +186,7 @@ absl::Status RunCommand(const Invocation& inv, const CommandIo& io) {
   if (inv.command == "image") return RunImage(inv, io);
   if (inv.command == "video") return RunVideo(inv, io);
   if (inv.command == "bench") return RunBench(inv, io);
+  if (inv.command == "frames") return RunFrames(inv, io);
   if (inv.command == "health") return RunHealth(inv, io);
   if (inv.command == "help") {
     *io.out << HelpText();

@@ -34,6 +34,9 @@ struct CommandIo {
 inline constexpr char kStdioName[] = "-";
 inline constexpr char kStdinStem[] = "stdin";
 
+// Parses --size: "WxH", each side within 4..8192; else a usage error.
+absl::Status ParseSize(const std::string& text, int* w, int* h);
+
 // Whether a failure of one input's call is that input's own (the next input
 // may well work: not an image or movie, missing, rejected, too large), or
 // ends a command of several inputs (no server, refused credentials, a busy
@@ -76,6 +79,9 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io);
 absl::Status RunVideo(const Invocation& inv, const CommandIo& io);
 // `stylizer bench`
 absl::Status RunBench(const Invocation& inv, const CommandIo& io);
+// `frames`: raw RGB24 frames from standard input, stylized in one style, to
+// standard output (cmd_frames.cc).
+absl::Status RunFrames(const Invocation& inv, const CommandIo& io);
 // `stylizer health`
 absl::Status RunHealth(const Invocation& inv, const CommandIo& io);
 

@@ -380,6 +380,49 @@ TEST_F(CommandsTest, SeveralMoviesEachWrittenAndFailuresNamed) {
   EXPECT_EQ(err_.str().find("stylizer: "), std::string::npos) << err_.str();
 }
 
+// frames: raw RGB24 frames in, the stream's answers out, in order and byte
+// for byte (the fake server sends each frame back).
+TEST_F(CommandsTest, FramesFromStandardInputToStandardOutput) {
+  std::string frames;
+  for (int k = 0; k < 7; ++k) {
+    for (int i = 0; i < 8 * 6 * 3; ++i) {
+      frames.push_back(static_cast<char>(k * 31 + i));
+    }
+  }
+  absl::SetFlag(&FLAGS_size, "8x6");
+  absl::SetFlag(&FLAGS_styles, "outcry");
+  absl::SetFlag(&FLAGS_concurrency, 2);
+  absl::Status s = Run("frames", {}, frames);
+  ASSERT_TRUE(s.ok()) << s << err_.str();
+  EXPECT_EQ(out_.str(), frames);
+  EXPECT_THAT(err_.str(), HasSubstr("frames: 7 of 8x6"));
+
+  // A cut last frame: the whole ones are written, the error says what to
+  // check.
+  s = Run("frames", {}, frames.substr(0, 3 * 144 + 100));
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_THAT(s.message(), HasSubstr("ended 100 bytes into a frame of 144"));
+  EXPECT_THAT(s.message(), HasSubstr("is --size the size of the frames?"));
+  EXPECT_EQ(out_.str(), frames.substr(0, 3 * 144));
+
+  // Usage mistakes, before any frame is sent.
+  absl::SetFlag(&FLAGS_styles, "klimt,outcry");
+  s = Run("frames", {}, frames);
+  EXPECT_EQ(ExitCodeFor(s), kExitUsage);
+  EXPECT_THAT(s.message(), HasSubstr("names 2 styles"));
+  absl::SetFlag(&FLAGS_styles, "");
+  EXPECT_EQ(ExitCodeFor(Run("frames", {}, frames)), kExitUsage);
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  EXPECT_EQ(ExitCodeFor(Run("frames", {}, frames, /*out_is_tty=*/true)),
+            kExitUsage);
+  EXPECT_EQ(ExitCodeFor(Run("frames", {}, frames, false, /*in_is_tty=*/true)),
+            kExitUsage);
+  EXPECT_EQ(ExitCodeFor(Run("frames", {"extra"}, frames)), kExitUsage);
+  absl::SetFlag(&FLAGS_size, "8by6");
+  EXPECT_EQ(ExitCodeFor(Run("frames", {}, frames)), kExitUsage);
+  EXPECT_EQ(out_.str(), "");
+}
+
 TEST_F(CommandsTest, StylesAndHealth) {
   ASSERT_TRUE(Run("styles", {}).ok());
   EXPECT_THAT(out_.str(), HasSubstr("model fake on cpu (fp32), 4 styles"));

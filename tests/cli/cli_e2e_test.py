@@ -365,6 +365,45 @@ class CliEndToEndTest(unittest.TestCase):
                 self.assertEqual((v["width"], v["height"]), size)
                 self.assertEqual(int(v["nb_read_frames"]), frames)
 
+    def test_frames_from_a_live_pipe_in_order(self):
+        # Raw frames from ffmpeg through `frames`, and frame 7 alone through
+        # `image`: the stream's 8th picture is that one (in order, same model).
+        w, h, n = 96, 64, 12
+        raw = subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+             f"testsrc2=s={w}x{h}:r=10", "-frames:v", str(n), "-f", "rawvideo",
+             "-pix_fmt", "rgb24", "pipe:1"], check=True,
+            capture_output=True).stdout
+        frame = w * h * 3
+        self.assertEqual(len(raw), n * frame)
+        r = subprocess.run(
+            [CLI, f"--server={self.server_addr}", "frames", f"--size={w}x{h}",
+             "--styles=klimt"], input=raw, capture_output=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertEqual(len(r.stdout), n * frame)
+        self.assertNotEqual(r.stdout, raw)
+        out = self.out_dir("frames")
+        os.makedirs(out)
+        still = os.path.join(out, "seventh.png")
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f",
+             "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-i", "pipe:0",
+             "-frames:v", "1", still], input=raw[7 * frame:8 * frame],
+            check=True)
+        styled = os.path.join(out, "seventh.klimt.png")
+        r2 = self.cli("image", still, "--styles=klimt", f"--out={styled}")
+        self.assertEqual(r2.returncode, 0, r2.stderr)
+        alone = subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", styled, "-f",
+             "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], check=True,
+            capture_output=True).stdout
+
+        def mean_diff(a, b):
+            return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+
+        self.assertLess(mean_diff(r.stdout[7 * frame:8 * frame], alone), 1.0)
+        self.assertGreater(mean_diff(r.stdout[0:frame], alone), 2.0)
+
     def test_pipes_in_and_out(self):
         # A live MPEG-TS from ffmpeg piped in, the stylized Matroska piped
         # out into a file; and a photo through stdin and stdout.

@@ -1,0 +1,188 @@
+// `stylizer frames --size=WxH --styles=NAME`: raw RGB24 frames of WxH from
+// standard input, stylized one by one over a StylizeFrames stream, written in
+// order to standard output as raw RGB24 frames of the same size, each as soon
+// as it comes back. For live sources (a camera through ffmpeg) whose frames
+// cannot wait for a container's fragment: latency is the frames in flight.
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "client/commands.h"
+#include "client/interrupt.h"
+#include "client/rpc_errors.h"
+#include "grpcpp/client_context.h"
+
+namespace stylizer::client {
+namespace {
+
+using stylizer::v1::StylizeFramesRequest;
+using stylizer::v1::StylizeFramesResponse;
+
+// The frames sent and not yet answered, at most `limit`: the reader of
+// standard input waits for room, so a fast source cannot run ahead of the
+// server by more than that.
+class InFlight {
+ public:
+  explicit InFlight(int limit) : limit_(limit) {}
+  // Waits for room; false once Close() was called.
+  bool Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    room_.wait(lock, [&] { return closed_ || count_ < limit_; });
+    if (closed_) return false;
+    ++count_;
+    return true;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    --count_;
+    room_.notify_all();
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    room_.notify_all();
+  }
+
+ private:
+  const int limit_;
+  std::mutex mu_;
+  std::condition_variable room_;
+  int count_ = 0;
+  bool closed_ = false;
+};
+
+// The frames in flight by default: enough to keep a batch of the server's
+// device busy while the next frame is read, few enough that the output
+// stays within a few frames of the input.
+constexpr int kDefaultFramesInFlight = 4;
+
+}  // namespace
+
+absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
+  if (!inv.args.empty()) {
+    return UsageError(
+        "usage: stylizer frames --size=WxH --styles=NAME "
+        "[--concurrency=FRAMES_IN_FLIGHT] < raw-rgb24 > raw-rgb24");
+  }
+  int width = 0;
+  int height = 0;
+  if (absl::Status s = ParseSize(absl::GetFlag(FLAGS_size), &width, &height);
+      !s.ok()) {
+    return s;
+  }
+  const int in_flight_flag = absl::GetFlag(FLAGS_concurrency);
+  if (in_flight_flag < 0 || in_flight_flag > 64) {
+    return UsageError("--concurrency (frames in flight) must be within 1..64");
+  }
+  const int in_flight =
+      in_flight_flag > 0 ? in_flight_flag : kDefaultFramesInFlight;
+  if (absl::GetFlag(FLAGS_styles).empty()) {
+    return UsageError("frames needs --styles=NAME (one style or one blend)");
+  }
+  if (absl::Status s = CheckStdinUsable(io); !s.ok()) return s;
+  if (io.out_is_tty) {
+    return UsageError(
+        "frames writes raw pictures to standard output, which is a "
+        "terminal; pipe it to a program (ffplay, ffmpeg) or a file");
+  }
+  auto client = ConnectFromFlags();
+  if (!client.ok()) return client.status();
+  auto styles = ResolveStyles(**client, "");
+  if (!styles.ok()) return styles.status();
+  if (styles->size() != 1) {
+    return UsageError(absl::StrCat(
+        "frames writes one stylized stream; --styles names ", styles->size(),
+        " styles (pick one, or a blend such as klimt:0.7+mosaic:0.3)"));
+  }
+
+  const size_t frame_bytes = static_cast<size_t>(width) * height * 3;
+  grpc::ClientContext context;
+  auto stream = (*client)->OpenFrameStream(&context);
+  // Ctrl-C ends the stream; the frames already written stay.
+  CancelOnInterrupt on_interrupt([&context] { context.TryCancel(); });
+
+  InFlight window(in_flight);
+  size_t leftover = 0;  // bytes of a last, incomplete frame
+  absl::Status read_status;
+  std::thread sender([&] {
+    std::string rgb(frame_bytes, '\0');
+    for (uint64_t sequence = 0;; ++sequence) {
+      io.in->read(rgb.data(), static_cast<std::streamsize>(frame_bytes));
+      const size_t got = static_cast<size_t>(io.in->gcount());
+      if (io.in->bad()) {
+        read_status = absl::InternalError("cannot read standard input");
+        break;
+      }
+      if (got < frame_bytes) {
+        leftover = got;
+        break;
+      }
+      if (!window.Acquire()) return;  // the call ended
+      StylizeFramesRequest request;
+      request.set_sequence(sequence);
+      if (sequence == 0) *request.add_styles() = styles->front().style;
+      request.set_output_format(stylizer::v1::IMAGE_FORMAT_RAW);
+      auto* raw = request.mutable_image()->mutable_raw();
+      raw->set_width(width);
+      raw->set_height(height);
+      raw->set_rgb(rgb);
+      if (!stream->Write(request)) return;  // Finish() says why
+    }
+    stream->WritesDone();
+  });
+
+  const absl::Time start = absl::Now();
+  uint64_t frames = 0;
+  absl::Status write_status;
+  StylizeFramesResponse response;
+  while (stream->Read(&response)) {
+    window.Release();
+    if (response.images_size() != 1 || !response.images(0).image().has_raw() ||
+        response.images(0).image().raw().rgb().size() != frame_bytes) {
+      write_status = absl::InternalError(
+          absl::StrCat("the server's answer to frame ", response.sequence(),
+                       " is not one raw ", width, "x", height, " picture"));
+    } else {
+      const std::string& rgb = response.images(0).image().raw().rgb();
+      io.out->write(rgb.data(), static_cast<std::streamsize>(rgb.size()));
+      io.out->flush();
+      if (!io.out->good()) {
+        write_status = absl::UnavailableError(
+            "cannot write to standard output (the reader went away)");
+      }
+    }
+    if (!write_status.ok()) {
+      context.TryCancel();
+      break;
+    }
+    ++frames;
+  }
+  window.Close();
+  sender.join();
+  const grpc::Status finish = stream->Finish();
+  if (!write_status.ok()) return write_status;
+  if (!read_status.ok()) return read_status;
+  if (!finish.ok()) return (*client)->Convert(finish);
+  if (absl::GetFlag(FLAGS_progress) != "none") {
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    *io.err << absl::StrFormat("frames: %d of %dx%d in %.1f s (%.1f fps)\n",
+                               frames, width, height, seconds,
+                               seconds > 0 ? frames / seconds : 0.0);
+  }
+  if (leftover > 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("standard input ended ", leftover,
+                     " bytes into a frame of ", frame_bytes, " (", width, "x",
+                     height, " RGB24): is --size the size of the frames? The ",
+                     frames, " whole frames before it were written"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace stylizer::client
