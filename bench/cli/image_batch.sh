@@ -33,7 +33,7 @@ for i in $(seq 1 "$N"); do
 done
 "$cli" --server="127.0.0.1:$port" health --wait=300s >/dev/null
 "$cli" --server="127.0.0.1:$port" styles | head -1
-styles=$("$cli" --server="127.0.0.1:$port" styles | tail -n +2 | grep -c .)
+styles=$("$cli" --server="127.0.0.1:$port" styles | grep -cE '^ *[0-9]+  ')
 [ "$STYLES" = all ] || styles=$(tr ',' '\n' <<<"$STYLES" | grep -c .)
 
 # Sum and count of stylizer_batch_size, from /metrics.
