@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `stylizer frames` on raw frames through a pipe: starts stylizer-server on a
+# free loopback port, makes N raw RGB24 frames with the ffmpeg CLI (into a
+# file first, so that making them is not timed), and times one
+# `stylizer frames` command over them at each number of frames in flight,
+# printing one markdown table row per run (wall time, frames/s, the wall
+# time per frame, and the server's mean batch size from its /metrics).
+#   usage: bench/cli/frames_pipe.sh [MODEL] [N] [SIZE] [IN_FLIGHT...]
+#   env:   BUILD_DIR (default build), STYLE (default klimt), SERVER_FLAGS
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD_DIR=${BUILD_DIR:-build}
+MODEL=${1:-models/default.pt}
+N=${2:-120}
+SIZE=${3:-640x360}
+IN_FLIGHT=${4:-"1 2 4 8"}
+STYLE=${STYLE:-klimt}
+cli=$BUILD_DIR/client/stylizer
+[ -f "$MODEL" ] || MODEL=$BUILD_DIR/testdata/random4.pt
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+mport=$(free_port)
+work=$(mktemp -d)
+"$BUILD_DIR/server/stylizer-server" --host=127.0.0.1 --port="$port" \
+  --metrics_port="$mport" --model="$MODEL" ${SERVER_FLAGS:-} >"$work/server.log" 2>&1 &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=s=$SIZE:r=30" \
+  -frames:v "$N" -f rawvideo -pix_fmt rgb24 "$work/frames.rgb"
+"$cli" --server="127.0.0.1:$port" health --wait=300s >/dev/null
+"$cli" --server="127.0.0.1:$port" styles | head -1
+
+# Sum and count of stylizer_batch_size, from /metrics.
+batch_sums() {
+  curl -s "http://127.0.0.1:$mport/metrics" |
+    awk '/^stylizer_batch_size_sum /{s=$2} /^stylizer_batch_size_count /{c=$2} END{print s+0, c+0}'
+}
+
+echo
+echo "| frames | size | style | in flight | wall s | frames/s | ms per frame | mean batch |"
+echo "|---|---|---|---|---|---|---|---|"
+for c in $IN_FLIGHT; do
+  read -r s0 c0 < <(batch_sums)
+  start=$(date +%s.%N)
+  "$cli" --server="127.0.0.1:$port" --progress=none frames --size="$SIZE" \
+    --styles="$STYLE" --concurrency="$c" <"$work/frames.rgb" >/dev/null
+  end=$(date +%s.%N)
+  read -r s1 c1 < <(batch_sums)
+  python3 - "$N" "$SIZE" "$STYLE" "$c" "$start" "$end" "$s0" "$c0" "$s1" "$c1" <<'PY'
+import sys
+n, size, style, c = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+start, end, s0, c0, s1, c1 = map(float, sys.argv[5:])
+wall = end - start
+batch = (s1 - s0) / (c1 - c0) if c1 > c0 else 0
+print(f"| {n} | {size} | {style} | {c} | {wall:.2f} | {n / wall:.2f} | "
+      f"{1000 * wall / n:.1f} | {batch:.2f} |")
+PY
+done
