@@ -143,8 +143,13 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
   StylizeFramesResponse response;
   while (stream->Read(&response)) {
     window.Release();
-    if (response.images_size() != 1 || !response.images(0).image().has_raw() ||
-        response.images(0).image().raw().rgb().size() != frame_bytes) {
+    if (response.sequence() != frames) {
+      write_status = absl::InternalError(
+          absl::StrCat("the server answered frame ", response.sequence(),
+                       " where frame ", frames, " was due"));
+    } else if (response.images_size() != 1 ||
+               !response.images(0).image().has_raw() ||
+               response.images(0).image().raw().rgb().size() != frame_bytes) {
       write_status = absl::InternalError(
           absl::StrCat("the server's answer to frame ", response.sequence(),
                        " is not one raw ", width, "x", height, " picture"));
