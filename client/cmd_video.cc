@@ -32,39 +32,6 @@
 namespace stylizer::client {
 namespace {
 
-// Writes the one output of a job to a stream (standard output) as its bytes
-// arrive; the summary must agree with what was written.
-class StreamOutput : public VideoObserver {
- public:
-  explicit StreamOutput(std::ostream* out) : out_(out) {}
-  absl::Status OnChunk(uint32_t index, absl::string_view data) override {
-    if (index != 0) {
-      return absl::InternalError(absl::StrCat(
-          "the server sent output ", index, " of a job with one output"));
-    }
-    out_->write(data.data(), static_cast<std::streamsize>(data.size()));
-    out_->flush();
-    if (!out_->good()) {
-      return absl::UnavailableError(
-          "cannot write to standard output (the reader went away)");
-    }
-    written_ += data.size();
-    return absl::OkStatus();
-  }
-  absl::Status OnSummary(const stylizer::v1::JobSummary& s) override {
-    if (s.outputs_size() != 1 || s.outputs(0).bytes() != written_) {
-      return absl::InternalError(absl::StrCat(
-          "the server's summary does not match the ", written_,
-          " bytes written to standard output; the movie may be incomplete"));
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  std::ostream* const out_;
-  uint64_t written_ = 0;
-};
-
 // Forwards a job's messages to the outputs and the progress display.
 class CliVideoObserver : public VideoObserver {
  public:
@@ -225,7 +192,7 @@ absl::StatusOr<std::vector<std::string>> StylizeMovie(
     if (!done.ok()) return done.status();
     paths = *std::move(done);
   } else if (settings.to_stdout) {
-    StreamOutput stdout_output(io.out);
+    StreamVideoOutput stdout_output(io.out, "standard output");
     CliVideoObserver observer(&stdout_output, reporter, 1,
                               client.options().retry.max_retries);
     absl::Status status = client.StylizeVideo(job, source.get(), &observer);

@@ -95,4 +95,30 @@ void VideoOutputs::Discard() {
   }
 }
 
+absl::Status StreamVideoOutput::OnChunk(uint32_t output_index,
+                                        absl::string_view data) {
+  if (output_index != 0) {
+    return absl::InternalError(absl::StrCat(
+        "the server sent output ", output_index, " of a job with one output"));
+  }
+  out_->write(data.data(), static_cast<std::streamsize>(data.size()));
+  out_->flush();
+  if (!out_->good()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot write to ", what_, " (the reader went away)"));
+  }
+  written_ += data.size();
+  return absl::OkStatus();
+}
+
+absl::Status StreamVideoOutput::OnSummary(
+    const stylizer::v1::JobSummary& summary) {
+  if (summary.outputs_size() != 1 || summary.outputs(0).bytes() != written_) {
+    return absl::DataLossError(absl::StrCat(
+        "the server's summary does not match the ", written_,
+        " bytes written to ", what_, "; the movie may be incomplete"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace stylizer::client

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,27 @@ class VideoOutputs : public VideoObserver {
   stylizer::v1::JobAccepted accepted_;
   stylizer::v1::JobSummary summary_;
   bool have_summary_ = false;
+};
+
+// Writes the one output of a job to a stream (standard output, for
+// `--out=-`) as its bytes arrive; a second output is an error, and so is a
+// summary that disagrees with what was written. What was written stays
+// written whatever happens after.
+class StreamVideoOutput : public VideoObserver {
+ public:
+  // `out` is not owned; `what` names it in messages.
+  StreamVideoOutput(std::ostream* out, std::string what)
+      : out_(out), what_(std::move(what)) {}
+
+  absl::Status OnChunk(uint32_t output_index, absl::string_view data) override;
+  absl::Status OnSummary(const stylizer::v1::JobSummary& summary) override;
+
+  uint64_t bytes_written() const { return written_; }
+
+ private:
+  std::ostream* const out_;
+  const std::string what_;
+  uint64_t written_ = 0;
 };
 
 }  // namespace stylizer::client

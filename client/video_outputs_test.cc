@@ -3,6 +3,7 @@
 #include "client/video_outputs.h"
 
 #include <filesystem>
+#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -103,6 +104,42 @@ TEST_F(VideoOutputsTest, UnexpectedOutputIndexIsAnError) {
   absl::Status s =
       client_->StylizeVideo(stylizer::v1::VideoJob(), &source, &outputs);
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+}
+
+TEST_F(VideoOutputsTest, OneOutputStreamsIntoAnOstream) {
+  std::ostringstream out;
+  StreamVideoOutput output(&out, "standard output");
+  StringSource source(movie_);
+  stylizer::v1::VideoJob job;
+  job.add_styles()->set_index(2);
+  ASSERT_TRUE(client_->StylizeVideo(job, &source, &output).ok());
+  EXPECT_EQ(out.str(), movie_);  // the fake sends the upload back
+  EXPECT_EQ(output.bytes_written(), movie_.size());
+
+  // Several outputs cannot share one stream.
+  std::ostringstream several;
+  StreamVideoOutput refused(&several, "standard output");
+  StringSource again(movie_);
+  absl::Status s =
+      client_->StylizeVideo(stylizer::v1::VideoJob(), &again, &refused);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+
+  // A summary that disagrees with the bytes written.
+  std::ostringstream short_out;
+  StreamVideoOutput checked(&short_out, "standard output");
+  ASSERT_TRUE(checked.OnChunk(0, "abc").ok());
+  stylizer::v1::JobSummary summary;
+  summary.add_outputs()->set_bytes(4);
+  s = checked.OnSummary(summary);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("3 bytes written to standard output"));
+
+  // A reader that went away.
+  std::ostringstream closed;
+  closed.setstate(std::ios::badbit);
+  StreamVideoOutput gone(&closed, "standard output");
+  EXPECT_EQ(gone.OnChunk(0, "abc").code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace
