@@ -84,7 +84,9 @@ ABSL_FLAG(std::string, size, "640x360",
           "bench: frame size WxH for image/frames modes; frames: the size of "
           "the raw frames read");
 ABSL_FLAG(std::string, input, "", "bench: movie file for --mode=video");
-ABSL_FLAG(bool, json, false, "bench: print the report as one JSON object");
+ABSL_FLAG(bool, json, false,
+          "bench: print the report as one JSON object; styles: print the "
+          "model info as JSON (protobuf's mapping, the .proto's field names)");
 // health.
 ABSL_FLAG(absl::Duration, wait, absl::ZeroDuration(),
           "health: keep asking until SERVING or this much time has passed");
@@ -175,7 +177,8 @@ std::string HelpText() {
 usage: stylizer [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]
 
 commands:
-  styles                      the model's styles (index and name), device, precision
+  styles [--json]             the model's styles (index and name), device,
+                              precision, archive digest
   image INPUT... [--styles=SPEC] [--out=PATH] [--preserve_color]
         [--concurrency=N]
                               stylize PNG or JPEG files; one file per input

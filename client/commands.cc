@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "client/rpc_errors.h"
+#include "google/protobuf/util/json_util.h"
 #include "server/service/retry_info.h"
 
 namespace stylizer::client {
@@ -136,6 +137,20 @@ absl::Status RunStyles(const Invocation& inv, const CommandIo& io) {
   if (!client.ok()) return client.status();
   auto info = (*client)->GetModelInfo();
   if (!info.ok()) return info.status();
+  if (absl::GetFlag(FLAGS_json)) {
+    // The ModelInfo message in protobuf's JSON mapping, field names as in
+    // the .proto: for scripts.
+    std::string json;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = true;
+    if (!google::protobuf::util::MessageToJsonString(*info, &json, options)
+             .ok()) {
+      return absl::InternalError("cannot print the model info as JSON");
+    }
+    *io.out << json << "\n";
+    return absl::OkStatus();
+  }
   *io.out << absl::StrFormat(
       "model %s on %s (%s), %d styles, batches up to %d, frames up to %d "
       "pixels\n",

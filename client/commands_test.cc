@@ -427,6 +427,14 @@ TEST_F(CommandsTest, StylesAndHealth) {
   ASSERT_TRUE(Run("styles", {}).ok());
   EXPECT_THAT(out_.str(), HasSubstr("model fake on cpu (fp32), 4 styles"));
   EXPECT_THAT(out_.str(), HasSubstr("    2  outcry\n"));
+  absl::SetFlag(&FLAGS_json, true);
+  absl::Status json = Run("styles", {});
+  ASSERT_TRUE(json.ok()) << json;
+  EXPECT_THAT(out_.str(), HasSubstr("\"name\":\"fake\""));
+  EXPECT_THAT(out_.str(), HasSubstr("{\"index\":2,\"name\":\"outcry\"}"));
+  EXPECT_THAT(out_.str(), HasSubstr("\"max_batch_size\":8"));
+  EXPECT_THAT(out_.str(), HasSubstr("\"archive_sha256\":\"\""));
+  absl::SetFlag(&FLAGS_json, false);
   ASSERT_TRUE(Run("health", {}).ok());
   EXPECT_EQ(out_.str(), "SERVING\n");
   server_.SetServing(false);

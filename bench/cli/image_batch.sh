@@ -33,7 +33,8 @@ for i in $(seq 1 "$N"); do
 done
 "$cli" --server="127.0.0.1:$port" health --wait=300s >/dev/null
 "$cli" --server="127.0.0.1:$port" styles | head -1
-styles=$("$cli" --server="127.0.0.1:$port" styles | grep -cE '^ *[0-9]+  ')
+styles=$("$cli" --server="127.0.0.1:$port" styles --json |
+  python3 -c 'import json, sys; print(len(json.load(sys.stdin)["styles"]))')
 [ "$STYLES" = all ] || styles=$(tr ',' '\n' <<<"$STYLES" | grep -c .)
 
 # Sum and count of stylizer_batch_size, from /metrics.

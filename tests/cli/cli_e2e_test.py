@@ -154,6 +154,12 @@ class CliEndToEndTest(unittest.TestCase):
         with open(MODEL, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
         self.assertIn(f"archive sha256 {digest}\n", r.stdout)
+        r = self.cli("styles", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        info = json.loads(r.stdout)
+        self.assertEqual(info["archive_sha256"], digest)
+        self.assertEqual([s["name"] for s in info["styles"]], STYLES)
+        self.assertEqual(info["device"], "cpu")
 
     # --- image ---
 
