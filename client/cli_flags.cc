@@ -46,6 +46,9 @@ ABSL_FLAG(std::string, styles, "",
 ABSL_FLAG(std::string, out, "",
           "image: output file, or directory for several styles (default: .); "
           "video: output directory (default: .)");
+ABSL_FLAG(std::string, format, "",
+          "image: png or jpg, for outputs in a directory or on standard "
+          "output (default png; a --out file's extension decides for it)");
 ABSL_FLAG(bool, preserve_color, false,
           "image/video: keep the input's colours; the outputs take only the "
           "stylized luminance (done by the server)");
@@ -179,8 +182,8 @@ usage: stylizer [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]
 commands:
   styles [--json]             the model's styles (index and name), device,
                               precision, archive digest
-  image INPUT... [--styles=SPEC] [--out=PATH] [--preserve_color]
-        [--concurrency=N]
+  image INPUT... [--styles=SPEC] [--out=PATH] [--format=png|jpg]
+        [--preserve_color] [--concurrency=N]
                               stylize PNG or JPEG files; one file per input
                               and style (<stem>.<style>.png when several);
                               several inputs go N at a time (default 4)
@@ -212,6 +215,7 @@ flags:
                          "cert",           "key",        "token_file",
                          "timeout",        "retries",    "request_id",
                          "progress",       "styles",     "out",
+                         "format",
                          "preserve_color", "max_side",   "crf",
                          "container",      "drop_audio", "contact_sheet",
                          "split",          "verbose",    "mode",

@@ -24,6 +24,7 @@ ABSL_DECLARE_FLAG(std::string, request_id);
 ABSL_DECLARE_FLAG(std::string, progress);
 ABSL_DECLARE_FLAG(std::string, styles);
 ABSL_DECLARE_FLAG(std::string, out);
+ABSL_DECLARE_FLAG(std::string, format);
 ABSL_DECLARE_FLAG(bool, preserve_color);
 ABSL_DECLARE_FLAG(int32_t, max_side);
 ABSL_DECLARE_FLAG(int32_t, crf);

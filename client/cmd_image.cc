@@ -51,6 +51,18 @@ std::string StemOf(const std::string& input) {
   return input == kStdioName ? kStdinStem : FileStem(input);
 }
 
+// --format: PNG, JPEG, or UNSPECIFIED when not given (the output's own
+// extension decides, PNG for a directory or standard output).
+absl::StatusOr<ImageFormat> FormatFlag() {
+  const std::string format = absl::GetFlag(FLAGS_format);
+  if (format.empty()) return stylizer::v1::IMAGE_FORMAT_UNSPECIFIED;
+  const ImageFormat f = FormatOf(format);
+  if (f == stylizer::v1::IMAGE_FORMAT_UNSPECIFIED) {
+    return UsageError(absl::StrCat("--format=", format, ": use png or jpg"));
+  }
+  return f;
+}
+
 // Where the outputs go. --out is a file when it has an image extension and is
 // not a directory; otherwise a directory. "-" (standard output) has no plan:
 // the one image is written there.
@@ -58,14 +70,19 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
                                  const std::vector<ResolvedStyle>& styles) {
   std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) out = ".";
+  auto format = FormatFlag();
+  if (!format.ok()) return format.status();
   std::error_code ec;
   const bool is_dir = fs::is_directory(out, ec) || absl::EndsWith(out, "/") ||
                       FileExtension(out).empty();
   Plan plan;
   if (is_dir) {
     plan.dir = out;
+    const bool jpeg = *format == stylizer::v1::IMAGE_FORMAT_JPEG;
+    if (jpeg) plan.format = stylizer::v1::IMAGE_FORMAT_JPEG;
     for (const auto& s : styles) {
-      plan.paths.push_back(OutputPath(out, StemOf(input), s.label, "png"));
+      plan.paths.push_back(
+          OutputPath(out, StemOf(input), s.label, jpeg ? "jpg" : "png"));
     }
     return plan;
   }
@@ -74,6 +91,12 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
   if (plan.format == stylizer::v1::IMAGE_FORMAT_UNSPECIFIED) {
     return UsageError(absl::StrCat("--out=", out,
                                    ": name a .png or .jpg file, or a directory"));
+  }
+  if (*format != stylizer::v1::IMAGE_FORMAT_UNSPECIFIED &&
+      *format != plan.format) {
+    return UsageError(absl::StrCat("--format=", absl::GetFlag(FLAGS_format),
+                                   " and --out=", out,
+                                   " disagree; leave --format out for a file"));
   }
   plan.dir = fs::path(out).parent_path().string();
   if (plan.dir.empty()) plan.dir = ".";
@@ -113,13 +136,15 @@ absl::StatusOr<std::string> ReadImage(const std::string& input,
   return data;
 }
 
-// Stylizes one image (`data`) in one style and writes it to `out`.
+// Stylizes one image (`data`) in one style and writes it to `out` as
+// `format` (PNG or JPEG).
 absl::Status StylizeToStream(StylizerClient& client, std::string data,
-                             const ResolvedStyle& style, std::ostream* out) {
+                             const ResolvedStyle& style, ImageFormat format,
+                             std::ostream* out) {
   stylizer::v1::StylizeImageRequest request;
   request.mutable_image()->set_encoded(std::move(data));
   *request.add_styles() = style.style;
-  request.set_output_format(stylizer::v1::IMAGE_FORMAT_PNG);
+  request.set_output_format(format);
   request.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
   auto response = client.StylizeImage(request);
   if (!response.ok()) return response.status();
@@ -202,6 +227,7 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   if (inv.args.empty()) {
     return UsageError(
         "usage: stylizer image INPUT... [--styles=SPEC] [--out=PATH|-] "
+        "[--format=png|jpg] "
         "[--preserve_color] [--concurrency=N]");
   }
   const std::vector<std::string>& inputs = inv.args;
@@ -248,7 +274,12 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
           "--out=- writes one image, and --styles names ", styles->size(),
           " styles; pick one (--styles=NAME) or give --out a directory"));
     }
+    auto format = FormatFlag();
+    if (!format.ok()) return format.status();
     return StylizeToStream(**client, *std::move(single), styles->front(),
+                           *format == stylizer::v1::IMAGE_FORMAT_JPEG
+                               ? stylizer::v1::IMAGE_FORMAT_JPEG
+                               : stylizer::v1::IMAGE_FORMAT_PNG,
                            io.out);
   }
 

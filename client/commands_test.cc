@@ -162,6 +162,19 @@ TEST_F(CommandsTest, ImageNaming) {
   EXPECT_TRUE(fs::exists(out + "/two.mosaic.png"));
   absl::SetFlag(&FLAGS_out, out + "/three.gif");
   EXPECT_EQ(ExitCodeFor(Run("image", {Path("photo.png")})), kExitUsage);
+  // --format: JPEG files in a directory; a file's extension must agree.
+  absl::SetFlag(&FLAGS_out, out + "/jpegs");
+  absl::SetFlag(&FLAGS_format, "jpg");
+  ASSERT_TRUE(Run("image", {Path("photo.png")}).ok());
+  EXPECT_EQ(out_.str(), out + "/jpegs/photo.klimt.jpg\n" + out +
+                            "/jpegs/photo.mosaic.jpg\n");
+  absl::SetFlag(&FLAGS_out, out + "/four.png");
+  absl::Status s = Run("image", {Path("photo.png")});
+  EXPECT_EQ(ExitCodeFor(s), kExitUsage);
+  EXPECT_THAT(s.message(), HasSubstr("disagree"));
+  absl::SetFlag(&FLAGS_format, "gif");
+  absl::SetFlag(&FLAGS_out, out + "/jpegs");
+  EXPECT_EQ(ExitCodeFor(Run("image", {Path("photo.png")})), kExitUsage);
 }
 
 // "-" reads standard input and, as --out, writes standard output: one

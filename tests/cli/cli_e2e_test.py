@@ -450,6 +450,17 @@ class CliEndToEndTest(unittest.TestCase):
         v = stream(probe(photo), "video")
         self.assertEqual((v["codec_name"], v["width"], v["height"]),
                          ("png", 64, 48))
+        jpeg = os.path.join(out, "piped.jpg")
+        with open(self.png, "rb") as source, open(jpeg, "wb") as sink:
+            r = subprocess.run(
+                [CLI, f"--server={self.server_addr}", "image", "-",
+                 "--styles=outcry", "--out=-", "--format=jpg"],
+                stdin=source, stdout=sink, stderr=subprocess.PIPE,
+                timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        v = stream(probe(jpeg), "video")
+        self.assertEqual((v["codec_name"], v["width"], v["height"]),
+                         ("mjpeg", 64, 48))
 
     def test_video_mkv_blend_downscaled_silent(self):
         out = self.out_dir("mkv")
