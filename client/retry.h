@@ -38,7 +38,7 @@ struct AttemptResult {
   // Why this attempt cannot be made again (its input came from a pipe and
   // was partly read), or empty. A failure that would otherwise be retried
   // is returned with this reason appended.
-  std::string no_retry_reason;
+  std::string no_retry_reason = std::string();
 };
 
 // Whether an attempt with this outcome may be tried again under `policy`.
