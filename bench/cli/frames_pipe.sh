@@ -15,28 +15,11 @@ N=${2:-120}
 SIZE=${3:-640x360}
 IN_FLIGHT=${4:-"1 2 4 8"}
 STYLE=${STYLE:-klimt}
-cli=$BUILD_DIR/client/stylizer
-[ -f "$MODEL" ] || MODEL=$BUILD_DIR/testdata/random4.pt
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-port=$(free_port)
-mport=$(free_port)
-work=$(mktemp -d)
-"$BUILD_DIR/server/stylizer-server" --host=127.0.0.1 --port="$port" \
-  --metrics_port="$mport" --model="$MODEL" ${SERVER_FLAGS:-} >"$work/server.log" 2>&1 &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/cli/local_server.sh
+start_local_server
 ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=s=$SIZE:r=30" \
   -frames:v "$N" -f rawvideo -pix_fmt rgb24 "$work/frames.rgb"
-"$cli" --server="127.0.0.1:$port" health --wait=300s >/dev/null
-"$cli" --server="127.0.0.1:$port" styles | head -1
-
-# Sum and count of stylizer_batch_size, from /metrics.
-batch_sums() {
-  curl -s "http://127.0.0.1:$mport/metrics" |
-    awk '/^stylizer_batch_size_sum /{s=$2} /^stylizer_batch_size_count /{c=$2} END{print s+0, c+0}'
-}
+wait_local_server
 
 echo
 echo "| frames | size | style | in flight | wall s | frames/s | ms per frame | mean batch |"
@@ -44,7 +27,7 @@ echo "|---|---|---|---|---|---|---|---|"
 for c in $IN_FLIGHT; do
   read -r s0 c0 < <(batch_sums)
   start=$(date +%s.%N)
-  "$cli" --server="127.0.0.1:$port" --progress=none frames --size="$SIZE" \
+  "$cli" --server="$addr" --progress=none frames --size="$SIZE" \
     --styles="$STYLE" --concurrency="$c" <"$work/frames.rgb" >/dev/null
   end=$(date +%s.%N)
   read -r s1 c1 < <(batch_sums)

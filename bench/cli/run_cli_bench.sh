@@ -12,17 +12,9 @@ MODEL=${1:-models/default.pt}
 SIZE=${2:-640x360}
 DURATION=${3:-20s}
 STYLES=${STYLES:-0}
-cli=$BUILD_DIR/client/stylizer
-[ -f "$MODEL" ] || MODEL=$BUILD_DIR/testdata/random4.pt
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-log=$(mktemp)
-"$BUILD_DIR/server/stylizer-server" --host=127.0.0.1 --port="$port" \
-  --metrics_port="$mport" --model="$MODEL" ${SERVER_FLAGS:-} >"$log" 2>&1 &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
-"$cli" --server="127.0.0.1:$port" health --wait=300s >/dev/null
-"$cli" --server="127.0.0.1:$port" styles | head -1
+. bench/cli/local_server.sh
+start_local_server
+wait_local_server
 
 row() {
   python3 -c 'import json,sys
@@ -36,14 +28,13 @@ echo "| mode | size / input | styles | concurrency | requests | errors | request
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for mode in image frames; do
   for c in 1 2 4; do
-    "$cli" --server="127.0.0.1:$port" bench --json --mode=$mode --concurrency=$c \
+    "$cli" --server="$addr" bench --json --mode=$mode --concurrency=$c \
       --duration="$DURATION" --size="$SIZE" --styles="$STYLES" | row || true
   done
 done
-if "$cli" --server="127.0.0.1:$port" bench --json --mode=video --count=1 \
-     --input=tests/data/sample.mp4 --styles="$STYLES" >/tmp/cli_bench_video.json 2>/dev/null; then
-  row </tmp/cli_bench_video.json
+if "$cli" --server="$addr" bench --json --mode=video --count=1 \
+     --input=tests/data/sample.mp4 --styles="$STYLES" >"$work/video.json" 2>/dev/null; then
+  row <"$work/video.json"
 else
-  echo "(video mode: $(tail -1 /tmp/cli_bench_video.json 2>/dev/null || echo unavailable))" >&2
+  echo "(video mode: $(tail -1 "$work/video.json" 2>/dev/null || echo unavailable))" >&2
 fi
-rm -f /tmp/cli_bench_video.json
