@@ -5,7 +5,6 @@
 // from standard input; `--out=-` writes the one image to standard output.
 #include <algorithm>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -46,11 +45,6 @@ struct Plan {
   std::string dir;
 };
 
-// The output file stem of an input.
-std::string StemOf(const std::string& input) {
-  return input == kStdioName ? kStdinStem : FileStem(input);
-}
-
 // --format: PNG, JPEG, or UNSPECIFIED when not given (the output's own
 // extension decides, PNG for a directory or standard output).
 absl::StatusOr<ImageFormat> FormatFlag() {
@@ -82,7 +76,7 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
     if (jpeg) plan.format = stylizer::v1::IMAGE_FORMAT_JPEG;
     for (const auto& s : styles) {
       plan.paths.push_back(
-          OutputPath(out, StemOf(input), s.label, jpeg ? "jpg" : "png"));
+          OutputPath(out, InputStem(input), s.label, jpeg ? "jpg" : "png"));
     }
     return plan;
   }
@@ -286,23 +280,16 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   // Every input's outputs, checked before any call: no two inputs may write
   // the same file (a/x.png and b/x.jpg), and no path may be unusable.
   std::vector<Plan> plans;
-  std::map<std::string, size_t> writer;
-  std::vector<std::string> all_paths;
-  for (size_t k = 0; k < inputs.size(); ++k) {
-    auto plan = PlanOutputs(inputs[k], *styles);
+  std::vector<std::vector<std::string>> paths;
+  for (const std::string& input : inputs) {
+    auto plan = PlanOutputs(input, *styles);
     if (!plan.ok()) return plan.status();
-    for (const std::string& path : plan->paths) {
-      const auto [it, fresh] = writer.emplace(path, k);
-      if (!fresh) {
-        return UsageError(absl::StrCat(inputs[it->second], " and ", inputs[k],
-                                       " would both write ", path,
-                                       "; rename one or stylize them apart"));
-      }
-      all_paths.push_back(path);
-    }
+    paths.push_back(plan->paths);
     plans.push_back(*std::move(plan));
   }
-  if (absl::Status s = CheckOutputTargets(all_paths); !s.ok()) return s;
+  auto all_paths = DistinctOutputPaths(inputs, paths);
+  if (!all_paths.ok()) return all_paths.status();
+  if (absl::Status s = CheckOutputTargets(*all_paths); !s.ok()) return s;
 
   if (!several) {
     auto paths = StylizeOne(**client, *std::move(single), *styles, plans[0]);

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -143,13 +142,12 @@ absl::StatusOr<std::vector<std::string>> StylizeMovie(
     stylizer::v1::VideoJob job, const std::vector<std::string>& labels,
     const std::string& input, std::unique_ptr<ByteSource> source,
     const CommandIo& io) {
-  const bool from_stdin = input == kStdioName;
   if (source == nullptr) {
     auto opened = OpenInput(input, io);
     if (!opened.ok()) return opened.status();
     source = *std::move(opened);
   }
-  const std::string stem = from_stdin ? kStdinStem : FileStem(input);
+  const std::string stem = InputStem(input);
   job.set_input_size(source->size());
 
   std::optional<ProgressReporter> progress;
@@ -350,24 +348,15 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   // may write one file (a/x.mp4 and b/x.mov), and a directory where an
   // output goes, say, would fail a job only once all its work is done.
   if (!to_stdout) {
-    std::map<std::string, size_t> writer;
-    std::vector<std::string> targets;
-    for (size_t k = 0; k < inputs.size(); ++k) {
-      const std::string stem =
-          inputs[k] == kStdioName ? kStdinStem : FileStem(inputs[k]);
-      for (const std::string& path :
-           OutputPaths(out, stem, labels, settings.ext)) {
-        const auto [it, fresh] = writer.emplace(path, k);
-        if (!fresh) {
-          return UsageError(absl::StrCat(
-              inputs[it->second], " and ", inputs[k], " would both write ",
-              path, "; rename one or stylize them apart"));
-        }
-        targets.push_back(path);
-      }
+    std::vector<std::vector<std::string>> paths;
+    for (const std::string& input : inputs) {
+      paths.push_back(
+          OutputPaths(out, InputStem(input), labels, settings.ext));
     }
-    if (!settings.sheet.empty()) targets.push_back(settings.sheet);
-    if (absl::Status s = CheckOutputTargets(targets); !s.ok()) return s;
+    auto targets = DistinctOutputPaths(inputs, paths);
+    if (!targets.ok()) return targets.status();
+    if (!settings.sheet.empty()) targets->push_back(settings.sheet);
+    if (absl::Status s = CheckOutputTargets(*targets); !s.ok()) return s;
   }
   job.set_container(*container);
   job.set_crf(crf);

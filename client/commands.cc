@@ -2,6 +2,8 @@
 // `styles`, `health`, and the dispatcher.
 #include "client/commands.h"
 
+#include <map>
+
 #include "absl/flags/flag.h"
 #include "absl/random/random.h"
 #include "absl/strings/numbers.h"
@@ -9,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/service/retry_info.h"
@@ -117,6 +120,29 @@ absl::Status ReportInputOutcome(
   *io.err << "stylizer: " << input << ": " << ErrorLine(paths.status())
           << "\n";
   return absl::OkStatus();
+}
+
+std::string InputStem(const std::string& input) {
+  return input == kStdioName ? kStdinStem : FileStem(input);
+}
+
+absl::StatusOr<std::vector<std::string>> DistinctOutputPaths(
+    const std::vector<std::string>& inputs,
+    const std::vector<std::vector<std::string>>& paths) {
+  std::map<std::string, size_t> writer;
+  std::vector<std::string> all;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    for (const std::string& path : paths[k]) {
+      const auto [it, fresh] = writer.emplace(path, k);
+      if (!fresh) {
+        return UsageError(absl::StrCat(inputs[it->second], " and ", inputs[k],
+                                       " would both write ", path,
+                                       "; rename one or stylize them apart"));
+      }
+      all.push_back(path);
+    }
+  }
+  return all;
 }
 
 absl::Status CheckStdinUsable(const CommandIo& io) {

@@ -34,6 +34,16 @@ struct CommandIo {
 inline constexpr char kStdioName[] = "-";
 inline constexpr char kStdinStem[] = "stdin";
 
+// The stem of an input's outputs: its file name's, or kStdinStem for "-".
+std::string InputStem(const std::string& input);
+
+// Every input's output paths (`paths[k]` for `inputs[k]`) in one list; a
+// usage error naming both when two inputs would write one file (a/x.png and
+// b/x.jpg).
+absl::StatusOr<std::vector<std::string>> DistinctOutputPaths(
+    const std::vector<std::string>& inputs,
+    const std::vector<std::vector<std::string>>& paths);
+
 // Parses --size: "WxH", each side within 4..8192; else a usage error.
 absl::Status ParseSize(const std::string& text, int* w, int* h);
 
