@@ -44,7 +44,8 @@ CallLog::CallLog(ServiceContext* service, absl::string_view method,
 }
 
 CallLog::~CallLog() {
-  Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call was abandoned"));
+  Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call was abandoned"))
+      .IgnoreError();  // too late for a trailer
   service_->CallEnded();
 }
 
@@ -53,15 +54,16 @@ void CallLog::SetJobId(absl::string_view job_id) {
   job_id_ = std::string(job_id);
 }
 
-void CallLog::Finish(const grpc::Status& status) {
-  if (finished_.exchange(true)) return;
+absl::Status CallLog::Finish(const grpc::Status& status) {
+  absl::Status finished = FromGrpcStatus(status);
+  if (finished_.exchange(true)) return finished;
   Metrics* const metrics = service_->metrics();
   RpcRecord record;
   record.method = method_;
   record.peer = peer_;
   record.request_id = request_id_;
   record.trace_id = trace_id_;
-  record.status = FromGrpcStatus(status);
+  record.status = finished;
   record.retry_delay = RetryDelay(record.status);
   record.duration = absl::Now() - start_;
   record.frames = frames_.load();
@@ -76,6 +78,7 @@ void CallLog::Finish(const grpc::Status& status) {
   } else {
     LogRpc(record);
   }
+  return finished;
 }
 
 }  // namespace stylizer

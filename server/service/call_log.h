@@ -20,6 +20,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -65,7 +66,9 @@ class CallLog {
   void SetJobId(absl::string_view job_id) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Reports the call with its final status. Only the first call reports.
-  void Finish(const grpc::Status& status);
+  // Returns `status` as the log has it: an absl::Status with the retry hint
+  // of its details, if any (FromGrpcStatus), for AddRetryPushback.
+  absl::Status Finish(const grpc::Status& status);
 
  private:
   ServiceContext* const service_;

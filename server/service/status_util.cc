@@ -23,8 +23,8 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 }
 
 void AddRetryPushback(grpc::ServerContextBase* context,
-                      const grpc::Status& status) {
-  const std::optional<std::string> ms = RetryPushbackMs(FromGrpcStatus(status));
+                      const absl::Status& status) {
+  const std::optional<std::string> ms = RetryPushbackMs(status);
   if (ms.has_value())
     context->AddTrailingMetadata("grpc-retry-pushback-ms", *ms);
 }

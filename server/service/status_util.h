@@ -17,11 +17,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 // Adds the grpc-retry-pushback-ms trailer that a call ending with `status`
-// should carry (see RetryPushbackMs), so that gRPC's own retry policies wait
-// as long as the server asks, and never retry an input that is too large.
-// Call it just before Finish.
+// (as FromGrpcStatus or CallLog::Finish gives it) should carry (see
+// RetryPushbackMs), so that gRPC's own retry policies wait as long as the
+// server asks, and never retry an input that is too large. Call it just
+// before Finish.
 void AddRetryPushback(grpc::ServerContextBase* context,
-                      const grpc::Status& status);
+                      const absl::Status& status);
 
 }  // namespace stylizer
 

@@ -372,11 +372,11 @@ void StylizeFramesReactor::MaybeFinishLocked() {
   if (finished_ || write_in_flight_ || cancelling_) return;
   if (failure_.has_value()) {
     finished_ = true;
-    log_.Finish(*failure_);
+    const absl::Status logged = log_.Finish(*failure_);
     // The slot is free before the client can see the status: a caller that
     // opens its next stream at once must find it free.
     slot_.reset();
-    AddRetryPushback(context_, *failure_);
+    AddRetryPushback(context_, logged);
     Finish(*failure_);
     return;
   }
@@ -389,7 +389,7 @@ void StylizeFramesReactor::MaybeFinishLocked() {
                                     ? CancelledCallStatus(*context_)
                                     : grpc::Status::OK;
     finished_ = true;
-    log_.Finish(status);
+    log_.Finish(status).IgnoreError();  // OK or cancelled: no retry trailer
     slot_.reset();
     Finish(status);
   }

@@ -219,8 +219,7 @@ void StylizeImageReactor::FinishOnce(const grpc::Status& given) {
     // A call the client ended ends for that reason, whatever the work said.
     if (cancelled_ && !status.ok()) status = cancel_status_;
   }
-  log_.Finish(status);
-  AddRetryPushback(context_, status);
+  AddRetryPushback(context_, log_.Finish(status));
   Finish(status);
 }
 

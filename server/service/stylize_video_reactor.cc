@@ -580,11 +580,11 @@ void StylizeVideoReactor::FinishLocked(const grpc::Status& status) {
   record_.bytes_in = bytes_in_;
   record_.bytes_out = bytes_out_;
   LogVideoJob(record_);
-  log_.Finish(status);
+  const absl::Status logged = log_.Finish(status);
   // The slot is free before the client can see the status (the reactor is
   // destroyed later, on the work pool, after its pipeline's threads end).
   slot_.reset();
-  AddRetryPushback(context_, status);
+  AddRetryPushback(context_, logged);
   Finish(status);
 }
 

@@ -16,8 +16,7 @@ class RefusedVideoReactor : public VideoReactor {
                       grpc::CallbackServerContext* context,
                       const grpc::Status& status)
       : log_(service, "StylizeVideo", *context) {
-    log_.Finish(status);
-    AddRetryPushback(context, status);
+    AddRetryPushback(context, log_.Finish(status));
     Finish(status);
   }
   void OnDone() override { delete this; }
@@ -53,8 +52,7 @@ grpc::ServerUnaryReactor* StylizerService::GetModelInfo(
     response->set_model_json(model.model_json);
     response->set_archive_sha256(model.archive_sha256);
   }
-  log.Finish(status);
-  AddRetryPushback(context, status);
+  AddRetryPushback(context, log.Finish(status));
   reactor->Finish(status);
   return reactor;
 }
