@@ -17,13 +17,11 @@
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "server/service/request_id.h"
 #include "server/service/token_text.h"
 
 namespace stylizer::client {
 namespace {
-
-// The most of an x-request-id the server keeps (server/service/call_log.h).
-constexpr size_t kMaxRequestIdChars = 128;
 
 using stylizer::v1::GetModelInfoRequest;
 using stylizer::v1::ModelInfo;
@@ -90,10 +88,10 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
     return UsageError("--cert and --key go together (mutual TLS)");
   }
   if (!options.request_id.empty()) {
-    if (options.request_id.size() > kMaxRequestIdChars) {
+    if (options.request_id.size() > kMaxRequestIdBytes) {
       return UsageError(absl::StrCat(
           "--request_id has ", options.request_id.size(),
-          " characters; the server keeps at most ", kMaxRequestIdChars));
+          " characters; the server keeps at most ", kMaxRequestIdBytes));
     }
     if (absl::Status text = CheckTokenText(options.request_id); !text.ok()) {
       return UsageError(absl::StrCat("--request_id: ", text.message()));

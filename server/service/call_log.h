@@ -26,13 +26,11 @@
 #include "absl/time/time.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
+#include "server/service/request_id.h"
 
 namespace stylizer {
 
 class ServiceContext;
-
-// The most bytes of a caller's x-request-id that are kept.
-inline constexpr size_t kMaxRequestIdBytes = 128;
 
 class CallLog {
  public:
