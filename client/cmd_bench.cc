@@ -7,10 +7,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "client/commands.h"
 #include "client/load_generator.h"
 #include "client/rpc_errors.h"

@@ -1,14 +1,11 @@
 // Reading and digesting the model archive; see archive_file.h.
 #include "server/archive_file.h"
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <algorithm>
+#include <utility>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/str_cat.h"
+#include "server/service/file_read.h"
 
 extern "C" {
 #include <libavutil/mem.h>
@@ -35,26 +32,11 @@ std::string Sha256Hex(absl::string_view bytes) {
 }
 
 absl::StatusOr<ArchiveFile> ReadArchiveFile(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model archive ", path, " is a directory, not a file"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot open model archive ", path,
-                                            ": ", std::strerror(errno)));
-  }
-  std::ostringstream data;
-  data << in.rdbuf();
-  if (in.bad()) {
-    return absl::DataLossError(
-        absl::StrCat("cannot read model archive ", path));
-  }
+  absl::StatusOr<std::string> data = ReadWholeFile(path, "model archive");
+  if (!data.ok()) return data.status();
   ArchiveFile file;
-  auto bytes = std::make_shared<std::string>(std::move(data).str());
-  file.sha256 = Sha256Hex(*bytes);
-  file.bytes = std::move(bytes);
+  file.sha256 = Sha256Hex(*data);
+  file.bytes = std::make_shared<const std::string>(*std::move(data));
   return file;
 }
 

@@ -1,8 +1,6 @@
 // Builds, starts and drains the gRPC server; see server.h.
 #include "server/service/server.h"
 
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +13,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "server/metrics/log.h"
+#include "server/service/file_read.h"
 #include "server/metrics/metrics.h"
 #include "server/service/token_auth.h"
 #include "server/service/work_pool.h"
@@ -26,18 +25,13 @@ constexpr char kServiceName[] = "stylizer.v1.Stylizer";
 
 absl::StatusOr<std::string> ReadFile(const std::string& path,
                                      absl::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot read the ", what, " file ", path));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (buffer.str().empty()) {
+  absl::StatusOr<std::string> data =
+      ReadWholeFile(path, absl::StrCat(what, " file"));
+  if (data.ok() && data->empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the ", what, " file ", path, " is empty"));
   }
-  return buffer.str();
+  return data;
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(

@@ -1,22 +1,22 @@
 // Bearer-token check; see token_auth.h.
 #include "server/service/token_auth.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/service/file_read.h"
 #include "server/service/token_text.h"
 
 namespace stylizer {
 namespace {
 
 constexpr size_t kMinTokenChars = 16;
+
+// How messages name the file.
+constexpr char kWhat[] = "auth token file";
 
 // One token's checks; the message never holds the token.
 absl::Status CheckToken(absl::string_view token) {
@@ -26,20 +26,6 @@ absl::Status CheckToken(absl::string_view token) {
         kMinTokenChars, " (e.g. `openssl rand -hex 32`)"));
   }
   return CheckTokenText(token);
-}
-
-absl::StatusOr<std::string> ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    const std::string what = absl::StrCat("cannot read the auth token file ",
-                                          path, ": ", std::strerror(err));
-    return err == EACCES ? absl::PermissionDeniedError(what)
-                         : absl::NotFoundError(what);
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 }  // namespace
@@ -92,7 +78,7 @@ absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromToken(
 
 absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromFile(
     const std::string& path) {
-  absl::StatusOr<std::string> contents = ReadWhole(path);
+  absl::StatusOr<std::string> contents = ReadWholeFile(path, kWhat);
   if (!contents.ok()) return contents.status();
   absl::StatusOr<std::vector<std::string>> tokens = ParseTokens(*contents);
   if (!tokens.ok()) {
@@ -105,7 +91,7 @@ absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromFile(
 
 absl::StatusOr<TokenAuth::Reload> TokenAuth::ReloadIfChanged() {
   if (path_.empty()) return Reload::kUnchanged;
-  absl::StatusOr<std::string> contents = ReadWhole(path_);
+  absl::StatusOr<std::string> contents = ReadWholeFile(path_, kWhat);
   if (!contents.ok()) return contents.status();
   absl::MutexLock lock(&mu_);
   if (*contents == contents_) return Reload::kUnchanged;
