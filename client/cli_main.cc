@@ -25,9 +25,13 @@ int main(int argc, char** argv) {
   av_log_set_level(absl::GetFlag(FLAGS_verbose) ? AV_LOG_WARNING
                                                  : AV_LOG_QUIET);
   if (status.ok()) {
-    CommandIo io{&std::cout, &std::cerr, isatty(STDERR_FILENO) == 1,
-                 &std::cin, isatty(STDOUT_FILENO) == 1,
-                 isatty(STDIN_FILENO) == 1};
+    CommandIo io{&std::cout,
+                 &std::cerr,
+                 isatty(STDERR_FILENO) == 1,
+                 &std::cin,
+                 isatty(STDOUT_FILENO) == 1,
+                 isatty(STDIN_FILENO) == 1,
+                 STDIN_FILENO};
     status = RunCommand(*inv, io);
   }
   std::cout.flush();

@@ -3,13 +3,20 @@
 // order to standard output as raw RGB24 frames of the same size, each as soon
 // as it comes back. For live sources (a camera through ffmpeg) whose frames
 // cannot wait for a container's fragment: latency is the frames in flight.
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "absl/flags/flag.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -56,6 +63,37 @@ class InFlight {
   int count_ = 0;
   bool closed_ = false;
 };
+
+// Reads one frame of `size` bytes into `buffer`; returns the bytes read, fewer
+// only where the input ended. With a descriptor it reads that directly and
+// waits for data in slices of 100 ms, checking `stop` (the call ended) in
+// between: a read() blocked on a silent source could not be interrupted, and
+// the command would wait for a frame that may never come.
+absl::StatusOr<size_t> ReadFrame(const CommandIo& io,
+                                 const std::atomic<bool>& stop, char* buffer,
+                                 size_t size) {
+  if (io.in_fd < 0) {
+    io.in->read(buffer, static_cast<std::streamsize>(size));
+    if (io.in->bad()) return absl::InternalError("cannot read standard input");
+    return static_cast<size_t>(io.in->gcount());
+  }
+  size_t got = 0;
+  while (got < size) {
+    if (stop.load()) return absl::CancelledError("the call ended");
+    pollfd ready{io.in_fd, POLLIN, 0};
+    const int polled = poll(&ready, 1, /*timeout_ms=*/100);
+    if (polled == 0 || (polled < 0 && errno == EINTR)) continue;
+    const ssize_t n = read(io.in_fd, buffer + got, size - got);
+    if (n == 0) break;  // the end of the input
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return absl::InternalError(
+          absl::StrCat("cannot read standard input: ", strerror(errno)));
+    }
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
 
 // The frames in flight by default: enough to keep a batch of the server's
 // device busy while the next frame is read, few enough that the output
@@ -108,19 +146,21 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
   CancelOnInterrupt on_interrupt([&context] { context.TryCancel(); });
 
   InFlight window(in_flight);
+  std::atomic<bool> call_ended{false};
   size_t leftover = 0;  // bytes of a last, incomplete frame
   absl::Status read_status;
   std::thread sender([&] {
     std::string rgb(frame_bytes, '\0');
     for (uint64_t sequence = 0;; ++sequence) {
-      io.in->read(rgb.data(), static_cast<std::streamsize>(frame_bytes));
-      const size_t got = static_cast<size_t>(io.in->gcount());
-      if (io.in->bad()) {
-        read_status = absl::InternalError("cannot read standard input");
+      absl::StatusOr<size_t> got =
+          ReadFrame(io, call_ended, rgb.data(), frame_bytes);
+      if (call_ended.load()) return;  // Finish() says why
+      if (!got.ok()) {
+        read_status = got.status();
         break;
       }
-      if (got < frame_bytes) {
-        leftover = got;
+      if (*got < frame_bytes) {
+        leftover = *got;
         break;
       }
       if (!window.Acquire()) return;  // the call ended
@@ -168,6 +208,7 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
     }
     ++frames;
   }
+  call_ended = true;
   window.Close();
   sender.join();
   const grpc::Status finish = stream->Finish();

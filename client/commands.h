@@ -27,6 +27,10 @@ struct CommandIo {
   std::istream* in = nullptr;  // the input named "-"
   bool out_is_tty = false;     // --out=- is refused on a terminal
   bool in_is_tty = false;      // and so is the input "-"
+  // Standard input's descriptor when `in` reads it, else -1. A command that
+  // waits on a live source (frames) reads it directly, so that it can stop
+  // waiting when its call ends while the source sends nothing.
+  int in_fd = -1;
 };
 
 // The input argument that names standard input, and the output stem it

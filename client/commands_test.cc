@@ -3,12 +3,16 @@
 // output naming, styles, health, bench, and the write-nothing failures.
 #include "client/commands.h"
 
-#include <cstdlib>
-#include <filesystem>
-#include <sstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <ext/stdio_filebuf.h>
+#include <filesystem>
+#include <future>
+#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
@@ -434,6 +438,37 @@ TEST_F(CommandsTest, FramesFromStandardInputToStandardOutput) {
   absl::SetFlag(&FLAGS_size, "8by6");
   EXPECT_EQ(ExitCodeFor(Run("frames", {}, frames)), kExitUsage);
   EXPECT_EQ(out_.str(), "");
+}
+
+// The server ends the stream (a drain, say) while the source sends nothing:
+// the command ends with the server's reason at once, not at the source's
+// next frame, which may never come.
+TEST_F(CommandsTest, FramesEndWhenTheServerDoesWhileTheSourceIsSilent) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const std::string frame(8 * 6 * 3, '\x5a');
+  ASSERT_EQ(write(fds[1], frame.data(), frame.size()),
+            static_cast<ssize_t>(frame.size()));
+  server_.service().end_frames_after = 1;
+  absl::SetFlag(&FLAGS_size, "8x6");
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  // Standard input as the CLI has it: a stream over the pipe, and its
+  // descriptor (the stream's buffer closes it).
+  __gnu_cxx::stdio_filebuf<char> pipe_buffer(fds[0], std::ios::in);
+  std::istream in(&pipe_buffer);
+  CommandIo io{&out_, &err_, false, &in, false, false, fds[0]};
+  auto run = std::async(std::launch::async, [&] {
+    return RunCommand(Invocation{"frames", {}}, io);
+  });
+  const bool ended =
+      run.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  close(fds[1]);  // lets a command that still waits end, so the test ends
+  absl::Status s = run.get();
+  EXPECT_TRUE(ended) << "frames kept waiting for the source after the "
+                        "server had ended the stream";
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_THAT(s.message(), HasSubstr("draining"));
+  EXPECT_EQ(out_.str(), frame);
 }
 
 TEST_F(CommandsTest, StylesAndHealth) {

@@ -122,6 +122,8 @@ grpc::Status FakeStylizerService::StylizeFrames(
   if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
   StylizeFramesRequest request;
   int styles = static_cast<int>(style_names.size());
+  const int end_after = end_frames_after.load();
+  int answered = 0;
   while (stream->Read(&request)) {
     if (request.styles_size() > 0) styles = request.styles_size();
     StylizeFramesResponse response;
@@ -132,6 +134,9 @@ grpc::Status FakeStylizerService::StylizeFrames(
       *out->mutable_image() = request.image();
     }
     if (!stream->Write(response)) break;
+    if (++answered == end_after) {
+      return {grpc::StatusCode::UNAVAILABLE, "the server is draining"};
+    }
   }
   return grpc::Status::OK;
 }

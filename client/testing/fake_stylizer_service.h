@@ -36,6 +36,9 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   std::atomic<int> fail_busy_after_upload{0};
   // If > 0, a video job fails with INTERNAL after sending this many chunks.
   std::atomic<int> fail_after_chunks{0};
+  // If > 0, a frame stream ends with UNAVAILABLE ("draining") as soon as it
+  // has answered this many frames, without waiting for the next one.
+  std::atomic<int> end_frames_after{0};
   // Calls received, of any method.
   std::atomic<int> calls{0};
 

@@ -410,6 +410,40 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertLess(mean_diff(r.stdout[7 * frame:8 * frame], alone), 1.0)
         self.assertGreater(mean_diff(r.stdout[0:frame], alone), 2.0)
 
+    def test_frames_ends_when_the_server_does_while_the_source_is_silent(self):
+        # A source that stops sending (a camera that hangs): a server with
+        # a 2 s idle limit ends the stream, and the command ends with its
+        # reason at once, where it used to wait for a frame that never came.
+        server = ServerProcess(SERVER, MODEL,
+                               os.path.join(self.tmp, "idle_server.log"),
+                               "--threads=1", "--stream_idle_timeout=2s",
+                               metrics=False)
+        self.addCleanup(server.stop)
+        r = subprocess.run([CLI, f"--server={server.addr}", "health",
+                            "--wait=180s"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        w, h = 16, 16
+        cli = subprocess.Popen(
+            [CLI, f"--server={server.addr}", "frames", f"--size={w}x{h}",
+             "--styles=klimt"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cli.stdin.write(bytes(w * h * 3))  # one frame, then silence
+        cli.stdin.flush()
+        try:
+            code = cli.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            code = None
+        cli.stdin.close()  # ends a command that still waits
+        out, err = cli.stdout.read(), cli.stderr.read()
+        cli.wait(timeout=60)
+        cli.stdout.close()
+        cli.stderr.close()
+        self.assertIsNotNone(code, "frames still waited for its source "
+                             "60 s after the server ended the stream")
+        self.assertEqual(code, 1, err.decode())
+        self.assertIn("sent nothing for 2s", err.decode())
+        self.assertEqual(len(out), w * h * 3)
+
     def test_pipes_in_and_out(self):
         # A live MPEG-TS from ffmpeg piped in, the stylized Matroska piped
         # out into a file; and a photo through stdin and stdout.
