@@ -53,9 +53,15 @@ class CliVideoObserver : public VideoObserver {
               ? absl::StrFormat(" -> %dx%d", in.output_width(),
                                 in.output_height())
               : "";
+      // Counter-clockwise, as ffprobe says it: why a player shows the
+      // outputs turned.
+      const std::string rotated =
+          in.rotation_degrees() != 0
+              ? absl::StrFormat(" rotated %d", in.rotation_degrees())
+              : "";
       progress_->Note(absl::StrFormat(
-          "job %s: %dx%d%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d outputs",
-          a.job_id(), in.width(), in.height(), scaled, in.fps(),
+          "job %s: %dx%d%s%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d outputs",
+          a.job_id(), in.width(), in.height(), rotated, scaled, in.fps(),
           in.duration_seconds(), in.frames_estimate(), in.video_codec(),
           in.has_audio() ? absl::StrCat(" + ", in.audio_codec())
                          : " (no sound)",

@@ -2,16 +2,18 @@
 #include "server/media/movie_reader.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "server/media/frame_shape.h"
 #include "server/media/aac_adts.h"
+#include "server/media/frame_shape.h"
 
 extern "C" {
 #include <libavutil/avstring.h>
 #include <libavutil/dict.h>
+#include <libavutil/frame.h>
 #include <libavutil/mem.h>
 }
 
@@ -344,12 +346,65 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
         CodecName(format_->streams[audio_index_]->codecpar->codec_id);
   }
   info_.container = format_->iformat->name;
+  if (par->codec_id == AV_CODEC_ID_MJPEG && audio_index_ < 0 &&
+      av_stream_get_side_data(video, AV_PKT_DATA_DISPLAYMATRIX, nullptr) ==
+          nullptr) {
+    TakeFirstFrameOrientation(video);
+  }
   info_.rotation_degrees = DisplayRotationDegrees(video);
   if (audio_index_ >= 0 &&
       IsAdtsAac(*format_->streams[audio_index_]->codecpar)) {
     LearnAdtsConfig(format_->streams[audio_index_]);
   }
   return absl::OkStatus();
+}
+
+void MovieReader::TakeFirstFrameOrientation(AVStream* video) {
+  AvFramePtr frame = MakeFrame();
+  while (true) {
+    int ret = avcodec_receive_frame(decoder_.get(), frame.get());
+    if (ret == 0) break;
+    if (ret != AVERROR(EAGAIN) || demux_done_) return;
+    ret = ReadPacket(packet_.get());
+    if (ret == AVERROR_EOF) {
+      demux_done_ = true;
+      avcodec_send_packet(decoder_.get(), nullptr);
+      continue;
+    }
+    if (ret < 0) return;
+    if (packet_->stream_index == video_index_) {
+      ret = avcodec_send_packet(decoder_.get(), packet_.get());
+      av_packet_unref(packet_.get());
+      if (ret == AVERROR(ENOMEM)) return;
+      if (ret < 0) ++decode_errors_;  // a damaged packet: skip it
+      continue;
+    }
+    NoteOtherStreamPacket(*packet_);
+    av_packet_unref(packet_.get());
+  }
+  const AVFrameSideData* matrix =
+      av_frame_get_side_data(frame.get(), AV_FRAME_DATA_DISPLAYMATRIX);
+  if (matrix != nullptr && matrix->size == 9 * sizeof(int32_t)) {
+    uint8_t* copy =
+        av_stream_new_side_data(video, AV_PKT_DATA_DISPLAYMATRIX, matrix->size);
+    if (copy != nullptr) std::memcpy(copy, matrix->data, matrix->size);
+  }
+  first_frame_ = std::move(frame);
+}
+
+MovieReader::Item MovieReader::VideoFrameItem(AvFramePtr frame) {
+  ++frames_decoded_;
+  frame->pts = frame->best_effort_timestamp;
+  if (frame->pts != AV_NOPTS_VALUE) {
+    int64_t end = frame->pts + std::max<int64_t>(frame->pkt_duration, 0);
+    if (last_end_pts_ == AV_NOPTS_VALUE || end > last_end_pts_) {
+      last_end_pts_ = end;
+    }
+  }
+  Item item;
+  item.kind = Item::Kind::kVideoFrame;
+  item.frame = std::move(frame);
+  return item;
 }
 
 void MovieReader::LearnAdtsConfig(AVStream* audio) {
@@ -439,24 +494,12 @@ const AVStream* MovieReader::audio_stream() const {
 }
 
 absl::StatusOr<MovieReader::Item> MovieReader::Next() {
+  if (first_frame_ != nullptr) return VideoFrameItem(std::move(first_frame_));
   while (true) {
     if (!decoder_flushed_) {
       AvFramePtr frame = MakeFrame();
       int ret = avcodec_receive_frame(decoder_.get(), frame.get());
-      if (ret == 0) {
-        ++frames_decoded_;
-        frame->pts = frame->best_effort_timestamp;
-        if (frame->pts != AV_NOPTS_VALUE) {
-          int64_t end = frame->pts + std::max<int64_t>(frame->pkt_duration, 0);
-          if (last_end_pts_ == AV_NOPTS_VALUE || end > last_end_pts_) {
-            last_end_pts_ = end;
-          }
-        }
-        Item item;
-        item.kind = Item::Kind::kVideoFrame;
-        item.frame = std::move(frame);
-        return item;
-      }
+      if (ret == 0) return VideoFrameItem(std::move(frame));
       if (ret == AVERROR_EOF) {
         decoder_flushed_ = true;
         if (frames_decoded_ == 0) {

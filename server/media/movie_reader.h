@@ -92,6 +92,15 @@ class MovieReader {
   // takes it from its ADTS header (the packets read are kept for Next()).
   // Leaves the stream as it is if no usable packet comes soon.
   void LearnAdtsConfig(AVStream* audio);
+  // A JPEG's EXIF orientation comes out of FFmpeg's decoder as the display
+  // matrix of the frame, not of the stream, which is what outputs copy and
+  // the probe reports. For a lone MJPEG stream (a photo sent as a movie)
+  // without a matrix of its own, decodes the first frame now (kept for
+  // Next()) and gives its matrix, if any, to the stream. Errors are left for
+  // Next() to meet.
+  void TakeFirstFrameOrientation(AVStream* video);
+  // Counts a decoded frame and wraps it as an item.
+  Item VideoFrameItem(AvFramePtr frame);
   // av_read_frame, after the packets LearnAdtsConfig read ahead.
   int ReadPacket(AVPacket* packet);
   // A packet of a stream that is neither the video nor the audio: where it
@@ -103,6 +112,7 @@ class MovieReader {
   AvCodecContextPtr decoder_;
   AvPacketPtr packet_;
   std::deque<AvPacketPtr> read_ahead_;
+  AvFramePtr first_frame_;  // decoded by TakeFirstFrameOrientation
   int video_index_ = -1;
   int audio_index_ = -1;
   bool demux_done_ = false;

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -138,6 +139,8 @@ class VideoPipelineTest : public ::testing::Test {
         {"rotated.mp4", "-i '" + Path("unrotated.mp4") +
                             "' -c copy -metadata:s:v:0 rotate=90"},
         {"silent.mp4", src + x264},
+        // A still photo (one JPEG, no EXIF yet: the test adds it).
+        {"photo.jpg", "-f lavfi -i testsrc2=size=64x32 -frames:v 1 -update 1"},
         // Soft colours with smooth edges (most exist at other luminances;
         // 4:2:0 chroma blurs little): for preserve_color.
         {"pastel.mp4",
@@ -374,6 +377,49 @@ TEST_F(VideoPipelineTest, RotationMetadataIsKept) {
   auto out = testing::ProbeMovie(Path("rotated.mp4.out0.mp4"));
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->rotation, 90);
+}
+
+// `jpeg` with an EXIF segment holding only `orientation`, right after its
+// start-of-image marker, as a camera writes it (little-endian TIFF).
+std::string WithExifOrientation(std::string jpeg, int orientation) {
+  std::string body("Exif\0\0II*\0\x08\0\0\0\x01\0", 16);
+  body += std::string("\x12\x01\x03\0\x01\0\0\0", 8);  // tag 274, SHORT
+  body += static_cast<char>(orientation);
+  body += std::string(7, '\0');  // the value's other bytes, no next IFD
+  const size_t length = body.size() + 2;
+  const std::string app1 = std::string("\xFF\xE1", 2) +
+                           static_cast<char>(length >> 8) +
+                           static_cast<char>(length & 0xFF) + body;
+  return jpeg.insert(2, app1);
+}
+
+// A photo sent as a movie: its EXIF orientation, which FFmpeg's decoder
+// gives the frame rather than the stream, becomes the input's rotation and
+// the outputs' display matrix, so players show it the way up the image API
+// turns it. Orientation 6 is "turn 90 degrees clockwise to view": 270
+// counter-clockwise (ffprobe: -90).
+TEST_F(VideoPipelineTest, APhotosExifOrientationBecomesItsRotation) {
+  for (const auto& [orientation, rotation] :
+       {std::pair{6, 270}, std::pair{3, 180}, std::pair{1, 0}}) {
+    SCOPED_TRACE(absl::StrCat("orientation ", orientation));
+    const std::string name = absl::StrCat("photo", orientation, ".jpg");
+    ASSERT_TRUE(
+        testing::WriteFile(Path(name),
+                           WithExifOrientation(Bytes("photo.jpg"), orientation))
+            .ok());
+    CollectingSink sink;
+    Run(Bytes(name), BaseOptions(1), &sink);
+    ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+    EXPECT_EQ(sink.info_.rotation_degrees, rotation);
+    const std::string out_path = Path(name + ".out.mp4");
+    ASSERT_TRUE(testing::WriteFile(out_path, sink.outputs_[0]).ok());
+    auto out = testing::ProbeMovie(out_path);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(out->frames, 1);
+    EXPECT_EQ(out->width, 64);
+    EXPECT_EQ(out->height, 32);
+    EXPECT_EQ((out->rotation + 360) % 360, rotation);
+  }
 }
 
 TEST_F(VideoPipelineTest, NoAudioAndDropAudio) {

@@ -228,6 +228,18 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         v = stream(probe(out), "video")
         self.assertEqual((v["width"], v["height"]), (48, 64))
+        # The same photo as a one-frame movie: the pixels stay as stored and
+        # the output carries the orientation as a display matrix, as a phone
+        # movie's (it used to have none: a movie lying on its side).
+        movies = self.out_dir("movie")
+        r = self.cli("video", photo, "--styles=klimt", f"--out={movies}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("rotated 270", r.stderr)
+        v = stream(probe(os.path.join(movies, "portrait.klimt.mp4")), "video")
+        self.assertEqual((v["width"], v["height"], v["nb_read_frames"]),
+                         (64, 48, "1"))
+        rotations = [d.get("rotation") for d in v.get("side_data_list", [])]
+        self.assertEqual(rotations, [-90])
 
     def test_image_names_and_blends(self):
         out = self.out_dir("blend")
