@@ -59,9 +59,13 @@ class CliVideoObserver : public VideoObserver {
           in.rotation_degrees() != 0
               ? absl::StrFormat(" rotated %d", in.rotation_degrees())
               : "";
+      const std::string hdr =
+          in.hdr_transfer().empty()
+              ? ""
+              : absl::StrCat(" HDR (", in.hdr_transfer(), ") -> SDR");
       progress_->Note(absl::StrFormat(
-          "job %s: %dx%d%s%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d outputs",
-          a.job_id(), in.width(), in.height(), rotated, scaled, in.fps(),
+          "job %s: %dx%d%s%s%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d outputs",
+          a.job_id(), in.width(), in.height(), rotated, scaled, hdr, in.fps(),
           in.duration_seconds(), in.frames_estimate(), in.video_codec(),
           in.has_audio() ? absl::StrCat(" + ", in.audio_codec())
                          : " (no sound)",

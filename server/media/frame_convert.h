@@ -4,7 +4,10 @@
 #ifndef STYLIZER_SERVER_MEDIA_FRAME_CONVERT_H_
 #define STYLIZER_SERVER_MEDIA_FRAME_CONVERT_H_
 
+#include <cstdint>
+#include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/batching/job_queue.h"
@@ -20,12 +23,17 @@ namespace media {
 // 2 x 2.
 std::pair<int, int> OutputSize(int width, int height, int max_side);
 
+class HdrToSdr;
+
 // Decoded frames (any pixel format and size) -> RGB24 at a fixed size; YUV
 // frames are read with the matrix YuvMatrix gives for their tag and size.
+// With `hdr_to_sdr` (HdrToSdr::ForStream of an HDR stream), frames are read
+// at 16 bits per component and tone-mapped to SDR BT.709.
 class RgbConverter {
  public:
-  RgbConverter(int out_width, int out_height)
-      : out_width_(out_width), out_height_(out_height) {}
+  RgbConverter(int out_width, int out_height,
+               std::shared_ptr<const HdrToSdr> hdr_to_sdr = nullptr);
+  ~RgbConverter();
 
   // Converts `frame` to out_width x out_height packed RGB24 into *out.
   // Frames of a different size are cropped to even sides when that alone
@@ -35,6 +43,8 @@ class RgbConverter {
  private:
   int out_width_;
   int out_height_;
+  std::shared_ptr<const HdrToSdr> hdr_to_sdr_;
+  AvFramePtr planes_;  // with hdr_to_sdr_: swscale's 16-bit output
   SwsContextPtr sws_;
 };
 

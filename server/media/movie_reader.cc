@@ -9,12 +9,14 @@
 #include "absl/strings/str_cat.h"
 #include "server/media/aac_adts.h"
 #include "server/media/frame_shape.h"
+#include "server/media/hdr_to_sdr.h"
 
 extern "C" {
 #include <libavutil/avstring.h>
 #include <libavutil/dict.h>
 #include <libavutil/frame.h>
 #include <libavutil/mem.h>
+#include <libavutil/pixdesc.h>
 }
 
 namespace stylizer {
@@ -352,6 +354,9 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
     TakeFirstFrameOrientation(video);
   }
   info_.rotation_degrees = DisplayRotationDegrees(video);
+  if (HdrToSdr::IsHdr(par->color_trc)) {
+    info_.hdr_transfer = av_color_transfer_name(par->color_trc);
+  }
   if (audio_index_ >= 0 &&
       IsAdtsAac(*format_->streams[audio_index_]->codecpar)) {
     LearnAdtsConfig(format_->streams[audio_index_]);

@@ -33,6 +33,9 @@ struct MovieInfo {
   std::string container;     // FFmpeg demuxer name
   int rotation_degrees = 0;  // display rotation, counter-clockwise
                              // as ffprobe reports it: 0/90/180/270
+  // FFmpeg's name of an HDR transfer ("smpte2084", "arib-std-b67"): the
+  // frames are tone-mapped to SDR BT.709 (HdrToSdr). Empty for SDR video.
+  std::string hdr_transfer;
 };
 
 class MovieReader {

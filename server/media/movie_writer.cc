@@ -161,13 +161,19 @@ absl::Status MovieWriter::Init() {
   // The tags say how the pixels were made: limited range and the matrix the
   // converter uses (never the input's when it could not use that: an RGB or
   // YCgCo input is converted with BT.601 or BT.709, and tagged so). The
-  // RGB colours are the input's, so are its primaries and transfer.
-  yuv_ = std::make_unique<YuvConverter>(options_.width, options_.height,
-                                        in->codecpar->color_space);
+  // RGB colours are the input's, so are its primaries and transfer (unless
+  // they were tone-mapped to BT.709).
+  yuv_ = std::make_unique<YuvConverter>(
+      options_.width, options_.height,
+      options_.sdr_bt709 ? AVCOL_SPC_BT709 : in->codecpar->color_space);
   enc->color_range = AVCOL_RANGE_MPEG;
   enc->colorspace = yuv_->colorspace();
-  enc->color_primaries = KnownOrUnspecified(in->codecpar->color_primaries);
-  enc->color_trc = KnownOrUnspecified(in->codecpar->color_trc);
+  enc->color_primaries =
+      options_.sdr_bt709 ? AVCOL_PRI_BT709
+                         : KnownOrUnspecified(in->codecpar->color_primaries);
+  enc->color_trc = options_.sdr_bt709
+                       ? AVCOL_TRC_BT709
+                       : KnownOrUnspecified(in->codecpar->color_trc);
   if (format_->oformat->flags & AVFMT_GLOBALHEADER) {
     enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }

@@ -43,6 +43,10 @@ class MovieWriter {
     // the conversion's (YuvMatrix), which the output is tagged with.
     // Required.
     const AVStream* video_in = nullptr;
+    // The frames were tone-mapped from HDR to SDR BT.709 (HdrToSdr): the
+    // output is made and tagged BT.709 (matrix, primaries, transfer), not
+    // as the input.
+    bool sdr_bt709 = false;
     // The input audio stream to carry over; null for none.
     const AVStream* audio_in = nullptr;
     // x264 constant rate factor (0-51). Default 20.

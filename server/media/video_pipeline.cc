@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/media/frame_convert.h"
 #include "server/media/frame_shape.h"
+#include "server/media/hdr_to_sdr.h"
 #include "server/media/preserve_color.h"
 
 namespace stylizer {
@@ -218,6 +219,11 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     job_ = job;
   }
 
+  // HDR frames become SDR BT.709 as they are read, and the outputs are
+  // tagged so.
+  std::shared_ptr<const HdrToSdr> hdr_to_sdr =
+      HdrToSdr::ForStream(*(*reader)->video_stream());
+  RgbConverter converter(width, height, hdr_to_sdr);
   const AVStream* audio =
       options_.drop_audio ? nullptr : (*reader)->audio_stream();
   std::vector<std::unique_ptr<MovieWriter>> writers;
@@ -227,6 +233,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     w.width = width;
     w.height = height;
     w.video_in = (*reader)->video_stream();
+    w.sdr_bt709 = hdr_to_sdr != nullptr;
     w.audio_in = audio;
     w.crf = options_.crf;
     w.preset = options_.preset;
@@ -244,7 +251,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   for (int i = 0; i < num_outputs_; ++i) {
     threads.emplace_back([this, i, w = writers[i].get()] { WriterLoop(i, w); });
   }
-  absl::Status decoded = DecodeLoop(reader->get(), width, height, job.get());
+  absl::Status decoded = DecodeLoop(reader->get(), &converter, job.get());
   if (!decoded.ok()) Cancel(decoded);
   for (std::thread& t : threads) t.join();
   absl::Status s = error();
@@ -307,9 +314,8 @@ bool VideoPipeline::PushEntry(std::unique_ptr<Entry> entry) {
   return true;
 }
 
-absl::Status VideoPipeline::DecodeLoop(MovieReader* reader, int width,
-                                       int height, Job* job) {
-  RgbConverter converter(width, height);
+absl::Status VideoPipeline::DecodeLoop(MovieReader* reader,
+                                       RgbConverter* converter, Job* job) {
   uint64_t sequence = 0;
   while (true) {
     const absl::Time decode_start = absl::Now();
@@ -332,7 +338,7 @@ absl::Status VideoPipeline::DecodeLoop(MovieReader* reader, int width,
     }
     const AVFrame& frame = *item->frame;
     auto rgb = std::make_shared<RgbFrame>();
-    absl::Status s = converter.Convert(frame, rgb.get());
+    absl::Status s = converter->Convert(frame, rgb.get());
     if (!s.ok()) return s;
     if (options_.on_decode_time) {
       options_.on_decode_time(absl::Now() - decode_start);

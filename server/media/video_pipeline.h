@@ -41,6 +41,8 @@
 namespace stylizer {
 namespace media {
 
+class RgbConverter;
+
 // What a job will hold once its frame size is known, for the server's memory
 // budget: the window's RGB frames and the encoders' estimated working memory.
 struct VideoMemory {
@@ -145,7 +147,8 @@ class VideoPipeline {
   VideoPipeline(Options options, Spool* spool, VideoSink* sink);
   void Run();
   absl::StatusOr<VideoSummary> RunJob();
-  absl::Status DecodeLoop(MovieReader* reader, int width, int height, Job* job);
+  absl::Status DecodeLoop(MovieReader* reader, RgbConverter* converter,
+                          Job* job);
   void WriterLoop(int index, MovieWriter* writer);
   void OnResult(FrameResult result) ABSL_LOCKS_EXCLUDED(mu_);
   // Appends an entry once the window has room; false if the job failed.

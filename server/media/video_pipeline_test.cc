@@ -4,6 +4,7 @@
 // within one frame, size, audio exactly when expected, rotation kept.
 #include "server/media/video_pipeline.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -139,6 +140,19 @@ class VideoPipelineTest : public ::testing::Test {
         {"rotated.mp4", "-i '" + Path("unrotated.mp4") +
                             "' -c copy -metadata:s:v:0 rotate=90"},
         {"silent.mp4", src + x264},
+        // HDR, as phones (HLG) and HDR10 masters (PQ) make it: 10-bit
+        // BT.2020, the test picture's white at 1000 cd/m2.
+        {"hdr_pq.mkv",
+         "-f lavfi -i testsrc2=size=160x120:rate=10:duration=0.5 -vf "
+         "zscale=tin=bt709:min=bt709:pin=bt709:t=smpte2084:m=bt2020nc:"
+         "p=bt2020:npl=1000,format=yuv420p10le -c:v libx264 -crf 10 "
+         "-color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc"},
+        {"hdr_hlg.mkv",
+         "-f lavfi -i testsrc2=size=160x120:rate=10:duration=0.5 -vf "
+         "zscale=tin=bt709:min=bt709:pin=bt709:t=arib-std-b67:m=bt2020nc:"
+         "p=bt2020:npl=1000,format=yuv420p10le -c:v libx264 -crf 10 "
+         "-color_primaries bt2020 -color_trc arib-std-b67 -colorspace "
+         "bt2020nc"},
         // A still photo (one JPEG, no EXIF yet: the test adds it).
         {"photo.jpg", "-f lavfi -i testsrc2=size=64x32 -frames:v 1 -update 1"},
         // Soft colours with smooth edges (most exist at other luminances;
@@ -419,6 +433,64 @@ TEST_F(VideoPipelineTest, APhotosExifOrientationBecomesItsRotation) {
     EXPECT_EQ(out->width, 64);
     EXPECT_EQ(out->height, 32);
     EXPECT_EQ((out->rotation + 360) % 360, rotation);
+  }
+}
+
+// HDR video is tone-mapped to SDR BT.709 before the model sees it, as
+// FFmpeg's own filter chain does it (zscale and tonemap, an implementation
+// of its own), and the outputs are tagged BT.709. The fake job inverts the
+// pixels, so the output is the inverted reference; lossless x264, and the
+// reference made 4:2:0 as the output is.
+TEST_F(VideoPipelineTest, HdrIsToneMappedToSdrBt709) {
+  for (const auto& [name, transfer] :
+       {std::pair{"hdr_pq.mkv", "smpte2084"},
+        std::pair{"hdr_hlg.mkv", "arib-std-b67"}}) {
+    SCOPED_TRACE(name);
+    VideoPipeline::Options options = BaseOptions(1);
+    options.crf = 0;  // lossless: what differs is the conversion
+    CollectingSink sink;
+    Run(Bytes(name), options, &sink);
+    ExpectOutputsMatch(name, &sink, 1, 160, 120, false);
+    EXPECT_EQ(sink.info_.hdr_transfer, transfer);
+    const std::string out_path = Path(absl::StrCat(name, ".out0.mp4"));
+    auto tags = testing::RunCommand(absl::StrCat(
+        "ffprobe -v error -select_streams v:0 -show_entries "
+        "stream=color_space,color_transfer,color_primaries -of csv=p=0 '",
+        out_path, "'"));
+    ASSERT_TRUE(tags.ok()) << tags.status();
+    EXPECT_EQ(*tags, "bt709,bt709,bt709\n");
+    auto reference = testing::RunCommand(absl::StrCat(
+        "ffmpeg -nostdin -v error -i '", Path(name),
+        "' -vf zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
+        "tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,"
+        "format=yuv420p,scale=in_color_matrix=bt709:in_range=tv,format=rgb24 "
+        "-f rawvideo -"));
+    ASSERT_TRUE(reference.ok()) << reference.status();
+    auto ours = testing::RunCommand(absl::StrCat(
+        "ffmpeg -nostdin -v error -i '", out_path,
+        "' -vf scale=in_color_matrix=bt709:in_range=tv,format=rgb24 "
+        "-f rawvideo -"));
+    ASSERT_TRUE(ours.ok()) << ours.status();
+    ASSERT_EQ(ours->size(), reference->size());
+    ASSERT_FALSE(ours->empty());
+    double error = 0, spread = 0;
+    std::vector<int> errors;
+    for (size_t i = 0; i < ours->size(); ++i) {
+      const int want = 255 - static_cast<uint8_t>((*reference)[i]);
+      errors.push_back(std::abs(static_cast<uint8_t>((*ours)[i]) - want));
+      error += errors.back();
+      spread += std::abs(want - 128);
+    }
+    error /= static_cast<double>(ours->size());
+    spread /= static_cast<double>(ours->size());
+    std::nth_element(errors.begin(), errors.begin() + errors.size() / 2,
+                     errors.end());
+    // Most pixels agree within a level or two; the mean is the two chroma
+    // resamplers' (swscale's, zimg's) at the test picture's sharp colour
+    // edges. The coded values taken as SDR, as before, differ by 58-72.
+    EXPECT_LE(errors[errors.size() / 2], 3) << "median difference";
+    EXPECT_LT(error, 8.0) << "mean difference from FFmpeg's tone mapping";
+    EXPECT_GT(spread, 40.0);  // a picture, not a flat grey
   }
 }
 

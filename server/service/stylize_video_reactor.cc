@@ -40,6 +40,7 @@ v1::VideoInfo ToProto(const media::MovieInfo& info, int width, int height) {
   out.set_output_width(width);
   out.set_output_height(height);
   out.set_container(info.container);
+  out.set_hdr_transfer(info.hdr_transfer);
   return out;
 }
 

@@ -508,6 +508,24 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual((v["codec_name"], v["width"], v["height"]),
                          ("mjpeg", 64, 48))
 
+    def test_video_hdr_phone_clip_comes_out_sdr(self):
+        # A phone's HDR clip (10-bit HLG, BT.2020): tone-mapped to SDR and
+        # tagged BT.709, where it used to come out as 8-bit HLG.
+        hlg = os.path.join(self.tmp, "phone_hlg.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=0.5", "-vf",
+               "format=yuv420p10le", "-c:v", "libx264", "-color_primaries",
+               "bt2020", "-color_trc", "arib-std-b67", "-colorspace",
+               "bt2020nc", hlg)
+        out = self.out_dir("hdr")
+        r = self.cli("video", hlg, "--styles=klimt", f"--out={out}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("96x64 HDR (arib-std-b67) -> SDR,", r.stderr)
+        v = stream(probe(os.path.join(out, "phone_hlg.klimt.mp4")), "video")
+        self.assertEqual((v["pix_fmt"], v["color_transfer"],
+                          v["color_primaries"], v["color_space"]),
+                         ("yuv420p", "bt709", "bt709", "bt709"))
+        self.assertEqual(v["nb_read_frames"], "5")
+
     def test_video_mkv_blend_downscaled_silent(self):
         out = self.out_dir("mkv")
         r = self.cli("video", self.movie, "--styles=klimt:1+picasso:1",

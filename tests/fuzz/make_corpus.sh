@@ -37,6 +37,15 @@ ff $src $tone -c:v libx264 -preset ultrafast -c:a pcm_s16le -shortest "$dir/pcm.
 printf '1\n00:00:00,100 --> 00:00:01,500\nhi\n' >"$tmp/late.srt"
 ff $src $tone -i "$tmp/late.srt" -map 0 -map 1 -map 2 -c:v libx264 \
   -preset ultrafast -c:a libopus -b:a 8k -c:s srt "$dir/subtitles.mkv"
+# HDR (tone-mapped to SDR): 10-bit PQ with HDR10 metadata in the H.264
+# SEI, 10-bit HLG.
+ff $src -vf format=yuv420p10le -c:v libx264 -preset ultrafast \
+  -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc \
+  -x264-params "mastering-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):cll=1000,400" \
+  "$dir/hdr10_pq.mkv"
+ff $src -vf format=yuv420p10le -c:v libx264 -preset ultrafast \
+  -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc \
+  "$dir/hlg.mp4"
 for f in mp2_layout_change.ts adts_aac.ts h264_aac.mp4; do
   cp "$dir/$f" "$dir/plus1_$f"
   printf '\0' >>"$dir/plus1_$f"

@@ -7,6 +7,7 @@
 
 #include "absl/strings/string_view.h"
 #include "server/media/frame_convert.h"
+#include "server/media/hdr_to_sdr.h"
 #include "server/media/movie_reader.h"
 #include "server/media/spool.h"
 
@@ -40,7 +41,10 @@ void Run(const uint8_t* data, size_t size) {
   const stylizer::media::MovieInfo& info = (*reader)->info();
   auto [width, height] =
       stylizer::media::OutputSize(info.width, info.height, 64);
-  stylizer::media::RgbConverter converter(width, height);
+  // HDR inputs are tone-mapped as the server does it.
+  stylizer::media::RgbConverter converter(
+      width, height,
+      stylizer::media::HdrToSdr::ForStream(*(*reader)->video_stream()));
   for (int i = 0; i < kMaxItems; ++i) {
     auto item = (*reader)->Next();
     if (!item.ok() || item->kind == MovieReader::Item::Kind::kEnd) return;

@@ -6,9 +6,11 @@
 // sanitizer report is a bug; errors returned as absl::Status are expected.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "absl/strings/string_view.h"
 #include "server/media/frame_convert.h"
+#include "server/media/hdr_to_sdr.h"
 #include "server/media/movie_reader.h"
 #include "server/media/movie_writer.h"
 #include "server/media/spool.h"
@@ -49,7 +51,11 @@ void Run(const uint8_t* data, size_t size) {
                               : stylizer::media::OutputContainer::kMatroska;
   w.width = width;
   w.height = height;
+  // HDR inputs are tone-mapped as the server does it.
+  std::shared_ptr<const stylizer::media::HdrToSdr> hdr_to_sdr =
+      stylizer::media::HdrToSdr::ForStream(*(*reader)->video_stream());
   w.video_in = (*reader)->video_stream();
+  w.sdr_bt709 = hdr_to_sdr != nullptr;
   w.audio_in = (*reader)->audio_stream();
   w.preset = "ultrafast";
   w.encoder_threads = 1;
@@ -57,7 +63,7 @@ void Run(const uint8_t* data, size_t size) {
   auto writer = MovieWriter::Create(w);
   if (!writer.ok()) return;
 
-  stylizer::media::RgbConverter converter(width, height);
+  stylizer::media::RgbConverter converter(width, height, hdr_to_sdr);
   for (int i = 0; i < kMaxItems; ++i) {
     auto item = (*reader)->Next();
     if (!item.ok()) return;
