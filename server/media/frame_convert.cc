@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/media/hdr_to_sdr.h"
 #include "server/media/pixel_format.h"
+#include "server/media/vector_clones.h"
 
 extern "C" {
 #include <libavutil/imgutils.h>
@@ -18,6 +19,18 @@ extern "C" {
 namespace stylizer {
 namespace media {
 namespace {
+
+// Three planes' rows of `n` pixels -> one packed RGB24 row.
+STYLIZER_VECTOR_CLONES
+void InterleaveRgb(const uint8_t* __restrict r, const uint8_t* __restrict g,
+                   const uint8_t* __restrict b, int n,
+                   uint8_t* __restrict rgb) {
+  for (int i = 0; i < n; ++i) {
+    rgb[3 * i] = r[i];
+    rgb[3 * i + 1] = g[i];
+    rgb[3 * i + 2] = b[i];
+  }
+}
 
 // swscale's name for a matrix YuvMatrix returns.
 int SwsColorspace(AVColorSpace matrix) {
@@ -89,13 +102,15 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
     src_w = out_width_;
     src_h = out_height_;
   }
+  // swscale writes planes (GBRP, or GBRP16 for HDR frames) 4 to 7 times
+  // faster than packed RGB24 or RGB48, with the same values (for a 1080p
+  // frame on one core, bicubic with full chroma interpolation: 3.7 against
+  // 17 ms from 8-bit 4:2:0, 4 against 28 ms from 10-bit); the planes are
+  // then interleaved, or tone-mapped, row by row.
   const bool tone_map = hdr_to_sdr_ != nullptr;
-  // HDR frames are read into 16-bit planes: swscale writes those about 7
-  // times faster than packed RGB48 (4 against 28 ms for a 10-bit 1080p
-  // frame on one core), and the tone mapping reads planes as well.
+  const AVPixelFormat planar = tone_map ? AV_PIX_FMT_GBRP16 : AV_PIX_FMT_GBRP;
   SwsContext* ctx = sws_getCachedContext(
-      sws_.release(), src_w, src_h, src_format, out_width_, out_height_,
-      tone_map ? AV_PIX_FMT_GBRP16 : AV_PIX_FMT_RGB24,
+      sws_.release(), src_w, src_h, src_format, out_width_, out_height_, planar,
       SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr,
       nullptr);
   sws_.reset(ctx);
@@ -111,48 +126,42 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   sws_setColorspaceDetails(ctx, coefficients, full_range ? 1 : 0,
                            sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
                            1 << 16);
-  out->width = out_width_;
-  out->height = out_height_;
-  // Room after the last row, in case swscale's SIMD output code stores past
-  // it as its input code reads past it (see CopyToPaddedRgb).
-  const size_t pixels = static_cast<size_t>(out_width_) * out_height_;
-  out->pixels.reserve(pixels * 3 + kSwsPaddingBytes);
-  out->pixels.resize(pixels * 3);
-  if (tone_map) {
-    if (planes_ == nullptr) {
-      planes_ = MakeFrame();
-      planes_->format = AV_PIX_FMT_GBRP16;
-      planes_->width = out_width_;
-      planes_->height = out_height_;
-      const int rc = av_frame_get_buffer(planes_.get(), 0);
-      if (rc < 0) {
-        planes_.reset();
-        return AvError(rc, "allocating 16-bit RGB planes");
-      }
+  if (planes_ == nullptr) {
+    planes_ = MakeFrame();
+    planes_->format = planar;
+    planes_->width = out_width_;
+    planes_->height = out_height_;
+    const int rc = av_frame_get_buffer(planes_.get(), 0);
+    if (rc < 0) {
+      planes_.reset();
+      return AvError(rc, "allocating RGB planes");
     }
-    const int rows = sws_scale(ctx, frame.data, frame.linesize, 0, src_h,
-                               planes_->data, planes_->linesize);
-    if (rows != out_height_) {
-      return absl::InternalError("converting a frame to RGB failed");
-    }
-    // GBRP's planes are green, blue, red.
-    for (int y = 0; y < out_height_; ++y) {
-      auto row = [&](int plane) {
-        return reinterpret_cast<const uint16_t*>(planes_->data[plane] +
-                                                 y * planes_->linesize[plane]);
-      };
-      hdr_to_sdr_->Convert(
-          row(2), row(0), row(1), out_width_,
-          out->pixels.data() + 3 * static_cast<size_t>(y) * out_width_);
-    }
-    return absl::OkStatus();
   }
-  uint8_t* dst[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
-  int dst_stride[4] = {out_width_ * 3, 0, 0, 0};
-  int rows =
-      sws_scale(ctx, frame.data, frame.linesize, 0, src_h, dst, dst_stride);
+  const int rows = sws_scale(ctx, frame.data, frame.linesize, 0, src_h,
+                             planes_->data, planes_->linesize);
   if (rows != out_height_) {
     return absl::InternalError("converting a frame to RGB failed");
+  }
+  out->width = out_width_;
+  out->height = out_height_;
+  const size_t pixels = static_cast<size_t>(out_width_) * out_height_;
+  out->pixels.resize(pixels * 3);
+  // GBRP's planes are green, blue, red.
+  const uint8_t* plane[3] = {planes_->data[2], planes_->data[0],
+                             planes_->data[1]};
+  const int stride[3] = {planes_->linesize[2], planes_->linesize[0],
+                         planes_->linesize[1]};
+  for (int y = 0; y < out_height_; ++y) {
+    uint8_t* row = out->pixels.data() + 3 * static_cast<size_t>(y) * out_width_;
+    if (tone_map) {
+      auto codes = [&](int c) {
+        return reinterpret_cast<const uint16_t*>(plane[c] + y * stride[c]);
+      };
+      hdr_to_sdr_->Convert(codes(0), codes(1), codes(2), out_width_, row);
+    } else {
+      InterleaveRgb(plane[0] + y * stride[0], plane[1] + y * stride[1],
+                    plane[2] + y * stride[2], out_width_, row);
+    }
   }
   return absl::OkStatus();
 }

@@ -44,7 +44,7 @@ class RgbConverter {
   int out_width_;
   int out_height_;
   std::shared_ptr<const HdrToSdr> hdr_to_sdr_;
-  AvFramePtr planes_;  // with hdr_to_sdr_: swscale's 16-bit output
+  AvFramePtr planes_;  // swscale's output: GBRP, or GBRP16 with hdr_to_sdr_
   SwsContextPtr sws_;
 };
 

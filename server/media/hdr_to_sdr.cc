@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "server/media/vector_clones.h"
+
 extern "C" {
 #include <libavutil/mastering_display_metadata.h>
 #include <libavutil/pixdesc.h>
@@ -136,15 +138,6 @@ std::string HdrToSdr::transfer_name() const {
                                     ? AVCOL_TRC_SMPTE2084
                                     : AVCOL_TRC_ARIB_STD_B67);
 }
-
-// GCC vectorises the middle pass (8 pixels at a time) where it may use AVX2;
-// the baseline x86-64 build gets an AVX2 clone chosen at load time, as the
-// preserve_color loop does.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define STYLIZER_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define STYLIZER_VECTOR_CLONES
-#endif
 
 namespace {
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "server/media/vector_clones.h"
 
 namespace stylizer {
 namespace media {
@@ -21,15 +22,6 @@ inline uint8_t ToByte(float v) {
   return static_cast<uint8_t>(
       static_cast<int>(std::min(255.0f, std::max(0.0f, v)) + 0.5f));
 }
-
-// The compiler vectorises the loop below only where it may shuffle bytes
-// (SSSE3 and up): the baseline x86-64 build gets an AVX2 clone chosen at load
-// time (GCC's function multiversioning) next to the plain one.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define STYLIZER_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define STYLIZER_VECTOR_CLONES
-#endif
 
 STYLIZER_VECTOR_CLONES
 void TransferLuma(const uint8_t* __restrict input, uint8_t* __restrict styled,
