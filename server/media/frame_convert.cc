@@ -142,28 +142,38 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   if (rows != out_height_) {
     return absl::InternalError("converting a frame to RGB failed");
   }
+  if (!tone_map) {
+    PackGbrp(*planes_, out);
+    return absl::OkStatus();
+  }
   out->width = out_width_;
   out->height = out_height_;
-  const size_t pixels = static_cast<size_t>(out_width_) * out_height_;
-  out->pixels.resize(pixels * 3);
-  // GBRP's planes are green, blue, red.
-  const uint8_t* plane[3] = {planes_->data[2], planes_->data[0],
-                             planes_->data[1]};
-  const int stride[3] = {planes_->linesize[2], planes_->linesize[0],
-                         planes_->linesize[1]};
+  out->pixels.resize(static_cast<size_t>(out_width_) * out_height_ * 3);
   for (int y = 0; y < out_height_; ++y) {
-    uint8_t* row = out->pixels.data() + 3 * static_cast<size_t>(y) * out_width_;
-    if (tone_map) {
-      auto codes = [&](int c) {
-        return reinterpret_cast<const uint16_t*>(plane[c] + y * stride[c]);
-      };
-      hdr_to_sdr_->Convert(codes(0), codes(1), codes(2), out_width_, row);
-    } else {
-      InterleaveRgb(plane[0] + y * stride[0], plane[1] + y * stride[1],
-                    plane[2] + y * stride[2], out_width_, row);
-    }
+    // GBRP's planes are green, blue, red.
+    auto codes = [&](int plane) {
+      return reinterpret_cast<const uint16_t*>(planes_->data[plane] +
+                                               y * planes_->linesize[plane]);
+    };
+    hdr_to_sdr_->Convert(
+        codes(2), codes(0), codes(1), out_width_,
+        out->pixels.data() + 3 * static_cast<size_t>(y) * out_width_);
   }
   return absl::OkStatus();
+}
+
+void PackGbrp(const AVFrame& gbrp, RgbFrame* out) {
+  out->width = gbrp.width;
+  out->height = gbrp.height;
+  out->pixels.resize(static_cast<size_t>(gbrp.width) * gbrp.height * 3);
+  for (int y = 0; y < gbrp.height; ++y) {
+    // GBRP's planes are green, blue, red.
+    auto row = [&](int plane) {
+      return gbrp.data[plane] + y * gbrp.linesize[plane];
+    };
+    InterleaveRgb(row(2), row(0), row(1), gbrp.width,
+                  out->pixels.data() + 3 * static_cast<size_t>(y) * gbrp.width);
+  }
 }
 
 absl::Status CopyToPaddedRgb(const RgbFrame& rgb, AvFramePtr* frame) {

@@ -127,20 +127,37 @@ absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
   bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
   const AVPixelFormat src =
       PlainPixelFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
-  SwsContextPtr sws(sws_getContext(
-      frame.width, frame.height, src, frame.width, frame.height,
-      AV_PIX_FMT_RGB24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
-      nullptr, nullptr, nullptr));
+  // A YUV picture (JPEG) goes through planes, which swscale writes 4 to 7
+  // times faster (media::PackGbrp); RGB ones (PNG) have direct packers.
+  const bool yuv = IsYuv(src);
+  SwsContextPtr sws(
+      sws_getContext(frame.width, frame.height, src, frame.width, frame.height,
+                     yuv ? AV_PIX_FMT_GBRP : AV_PIX_FMT_RGB24,
+                     SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+                     nullptr, nullptr, nullptr));
   if (sws == nullptr) {
     const char* name = av_get_pix_fmt_name(src);
     return absl::InvalidArgumentError(
         absl::StrCat("the image's pixel format ", name ? name : "unknown",
                      " cannot be converted to RGB"));
   }
-  if (IsYuv(src)) {
+  if (yuv) {
     const int* coefs = sws_getCoefficients(SWS_CS_ITU601);
     sws_setColorspaceDetails(sws.get(), coefs, full_range ? 1 : 0, coefs, 1, 0,
                              1 << 16, 1 << 16);
+    AvFramePtr planes = media::MakeFrame();
+    planes->format = AV_PIX_FMT_GBRP;
+    planes->width = frame.width;
+    planes->height = frame.height;
+    const int rc = av_frame_get_buffer(planes.get(), 0);
+    if (rc < 0) return media::AvError(rc, "allocating the RGB planes");
+    const int rows = sws_scale(sws.get(), frame.data, frame.linesize, 0,
+                               frame.height, planes->data, planes->linesize);
+    if (rows != frame.height) {
+      return media::AvError(rows, "converting the image to RGB failed");
+    }
+    media::PackGbrp(*planes, out);
+    return absl::OkStatus();
   }
   out->width = frame.width;
   out->height = frame.height;
