@@ -20,6 +20,7 @@ extern "C" {
 #include "client/output_files.h"
 #include "client/tiny_font.h"
 #include "server/media/av_util.h"
+#include "server/media/hdr_to_sdr.h"
 #include "server/media/rgb_turn.h"
 
 namespace stylizer::client {
@@ -53,10 +54,9 @@ absl::Status AvError(absl::string_view what, int err) {
 }
 
 absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
-  SwsPtr sws(sws_getContext(frame->width, frame->height,
-                            static_cast<AVPixelFormat>(frame->format), width,
-                            height, AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr,
-                            nullptr, nullptr));
+  SwsPtr sws(sws_getContext(
+      frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
+      width, height, AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr));
   if (!sws) return absl::InternalError("cannot set up frame conversion");
   RgbImage out;
   out.width = width;
@@ -66,6 +66,49 @@ absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
   int dst_stride[4] = {width * 3, 0, 0, 0};
   sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height, dst,
             dst_stride);
+  return out;
+}
+
+// An HDR frame scaled to width x height and tone-mapped to SDR, as the
+// server reads it (media::HdrToSdr), so that the input's tile matches the
+// stylized ones.
+absl::StatusOr<RgbImage> ToSdrRgb(const AVFrame* frame,
+                                  const media::HdrToSdr& hdr_to_sdr, int width,
+                                  int height) {
+  SwsPtr sws(sws_getContext(frame->width, frame->height,
+                            static_cast<AVPixelFormat>(frame->format), width,
+                            height, AV_PIX_FMT_GBRP16, SWS_BICUBIC, nullptr,
+                            nullptr, nullptr));
+  if (!sws) return absl::InternalError("cannot set up frame conversion");
+  // HDR video is BT.2020 (or, rarely, BT.709).
+  const int* matrix = sws_getCoefficients(
+      frame->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709 : SWS_CS_BT2020);
+  sws_setColorspaceDetails(
+      sws.get(), matrix, frame->color_range == AVCOL_RANGE_JPEG ? 1 : 0,
+      sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
+  FramePtr planes(av_frame_alloc());
+  if (!planes) return absl::InternalError("out of memory");
+  planes->format = AV_PIX_FMT_GBRP16;
+  planes->width = width;
+  planes->height = height;
+  if (const int err = av_frame_get_buffer(planes.get(), 0); err < 0) {
+    return AvError("cannot allocate a frame", err);
+  }
+  sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height,
+            planes->data, planes->linesize);
+  RgbImage out;
+  out.width = width;
+  out.height = height;
+  out.rgb.resize(static_cast<size_t>(width) * height * 3);
+  for (int y = 0; y < height; ++y) {
+    // GBRP's planes are green, blue, red.
+    auto row = [&](int plane) {
+      return reinterpret_cast<const uint16_t*>(planes->data[plane] +
+                                               y * planes->linesize[plane]);
+    };
+    hdr_to_sdr.Convert(row(2), row(0), row(1), width,
+                       out.rgb.data() + 3 * static_cast<size_t>(y) * width);
+  }
   return out;
 }
 
@@ -104,7 +147,8 @@ absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
   const AVCodec* codec = nullptr;
   const int index =
       av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
-  if (index < 0) return AvError(absl::StrCat("no video stream in ", path), index);
+  if (index < 0)
+    return AvError(absl::StrCat("no video stream in ", path), index);
   AVStream* stream = fmt->streams[index];
   CodecPtr dec(avcodec_alloc_context3(codec));
   if (!dec) return absl::InternalError("out of memory");
@@ -120,7 +164,8 @@ absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
   } else if (fmt->duration > 0) {
     duration = static_cast<double>(fmt->duration) / AV_TIME_BASE;
   }
-  const int64_t start = stream->start_time == AV_NOPTS_VALUE ? 0 : stream->start_time;
+  const int64_t start =
+      stream->start_time == AV_NOPTS_VALUE ? 0 : stream->start_time;
   const int64_t target =
       start + static_cast<int64_t>(std::clamp(position, 0.0, 1.0) * duration /
                                    av_q2d(stream->time_base));
@@ -178,8 +223,13 @@ absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
   // Scaled to the stored orientation of the size asked for, then turned.
   const int degrees = ClockwiseRotation(stream);
   const bool sideways = degrees == 90 || degrees == 270;
-  auto rgb = ToRgb(best.get(), sideways ? height : width,
-                   sideways ? width : height);
+  const int tile_w = sideways ? height : width;
+  const int tile_h = sideways ? width : height;
+  const std::unique_ptr<media::HdrToSdr> hdr_to_sdr =
+      media::HdrToSdr::ForStream(*stream);
+  auto rgb = hdr_to_sdr != nullptr
+                 ? ToSdrRgb(best.get(), *hdr_to_sdr, tile_w, tile_h)
+                 : ToRgb(best.get(), tile_w, tile_h);
   if (!rgb.ok()) return rgb.status();
   return Rotated(*std::move(rgb), degrees);
 }
@@ -225,7 +275,8 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
 absl::Status WriteContactSheet(const std::vector<ContactSheetTile>& tiles,
                                const std::string& png_path,
                                const ContactSheetOptions& options) {
-  if (tiles.empty()) return absl::InvalidArgumentError("no movies for the sheet");
+  if (tiles.empty())
+    return absl::InvalidArgumentError("no movies for the sheet");
   if (options.tile_height < 16 || options.tile_height > 2160) {
     return absl::InvalidArgumentError("tile height must be within 16..2160");
   }
@@ -236,7 +287,8 @@ absl::Status WriteContactSheet(const std::vector<ContactSheetTile>& tiles,
     AVFormatContext* raw = nullptr;
     int err = avformat_open_input(&raw, tiles[0].movie_path.c_str(), nullptr,
                                   nullptr);
-    if (err < 0) return AvError(absl::StrCat("cannot open ", tiles[0].movie_path), err);
+    if (err < 0)
+      return AvError(absl::StrCat("cannot open ", tiles[0].movie_path), err);
     FormatPtr fmt(raw);
     if ((err = avformat_find_stream_info(fmt.get(), nullptr)) < 0) {
       return AvError(absl::StrCat("cannot read ", tiles[0].movie_path), err);
@@ -278,9 +330,10 @@ absl::Status WriteContactSheet(const std::vector<ContactSheetTile>& tiles,
     const int x0 = gap + (i % cols) * (tw + gap);
     const int y0 = gap + (i / cols) * (th + caption_h);
     for (int y = 0; y < th; ++y) {
-      std::memcpy(&sheet.rgb[(static_cast<size_t>(y0 + y) * sheet.width + x0) * 3],
-                  &frame->rgb[static_cast<size_t>(y) * tw * 3],
-                  static_cast<size_t>(tw) * 3);
+      std::memcpy(
+          &sheet.rgb[(static_cast<size_t>(y0 + y) * sheet.width + x0) * 3],
+          &frame->rgb[static_cast<size_t>(y) * tw * 3],
+          static_cast<size_t>(tw) * 3);
     }
     // The caption, cut to the tile's width.
     std::string caption = tiles[i].caption;

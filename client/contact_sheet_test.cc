@@ -1,11 +1,11 @@
 // Tests of the contact sheet on movies made with the ffmpeg CLI.
 #include "client/contact_sheet.h"
 
-#include <cstdlib>
-#include <filesystem>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "client/output_files.h"
@@ -30,9 +30,12 @@ class ContactSheetTest : public ::testing::Test {
     for (const char* color : {"red", "blue"}) {
       const std::string cmd = absl::StrCat(
           "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
-          "\"color=c=", color, ":s=96x64:r=10:d=2,"
+          "\"color=c=",
+          color,
+          ":s=96x64:r=10:d=2,"
           "drawbox=x=t*20:y=10:w=16:h=16:c=white:t=fill\" "
-          "-c:v libx264 -pix_fmt yuv420p ", (*dir_ / color).string(), ".mp4");
+          "-c:v libx264 -pix_fmt yuv420p ",
+          (*dir_ / color).string(), ".mp4");
       ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     }
   }
@@ -67,8 +70,8 @@ TEST_F(ContactSheetTest, TilesAreTurnedAsPlayersShowThem) {
   std::string cmd = absl::StrCat(
       "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
       "\"color=c=red:s=48x64:r=10:d=1[l];color=c=blue:s=48x64:r=10:d=1[r];"
-      "[l][r]hstack\" -c:v libx264 -pix_fmt yuv420p ", stored,
-      " && ffmpeg -nostdin -loglevel error -y -i ", stored,
+      "[l][r]hstack\" -c:v libx264 -pix_fmt yuv420p ",
+      stored, " && ffmpeg -nostdin -loglevel error -y -i ", stored,
       " -c copy -metadata:s:v:0 rotate=90 ", turned);
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   auto img = GrabFrame(turned, 0.5, 32, 48);
@@ -76,7 +79,7 @@ TEST_F(ContactSheetTest, TilesAreTurnedAsPlayersShowThem) {
   ASSERT_EQ(img->width, 32);
   ASSERT_EQ(img->height, 48);
   auto at = [&](int x, int y) { return &img->rgb[(y * 32 + x) * 3]; };
-  EXPECT_GT(at(16, 4)[2], 200);   // blue on top
+  EXPECT_GT(at(16, 4)[2], 200);  // blue on top
   EXPECT_LT(at(16, 4)[0], 60);
   EXPECT_GT(at(16, 44)[0], 200);  // red below
   EXPECT_LT(at(16, 44)[2], 60);
@@ -95,6 +98,36 @@ TEST_F(ContactSheetTest, TilesAreTurnedAsPlayersShowThem) {
   avformat_close_input(&f);
 }
 
+// An HDR movie's tile is tone-mapped to SDR as the server does it, so that
+// it matches the stylized tiles: an HLG grey at half signal is not shown as
+// the mid-grey its code would be in SDR. Its colours agree with FFmpeg's own
+// zscale/tonemap chain.
+TEST_F(ContactSheetTest, AnHdrMoviesTileIsToneMapped) {
+  const std::string hlg = Path("hlg.mkv");
+  const std::string reference = Path("hlg_reference.png");
+  const std::string cmd = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+      "\"color=c=0xC08040:s=64x48:r=10:d=1\" -vf "
+      "zscale=tin=bt709:min=bt709:pin=bt709:t=arib-std-b67:m=bt2020nc:"
+      "p=bt2020:npl=1000,format=yuv420p10le -c:v libx264 -color_primaries "
+      "bt2020 -color_trc arib-std-b67 -colorspace bt2020nc ",
+      hlg, " && ffmpeg -nostdin -loglevel error -y -i ", hlg,
+      " -frames:v 1 -vf zscale=t=linear:npl=100,format=gbrpf32le,"
+      "zscale=p=bt709,tonemap=tonemap=mobius:desat=0,"
+      "zscale=t=bt709:m=bt709:r=pc,format=rgb24 ",
+      reference);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto tile = GrabFrame(hlg, 0.5, 32, 24);
+  auto want = GrabFrame(reference, 0, 32, 24);
+  ASSERT_TRUE(tile.ok()) << tile.status();
+  ASSERT_TRUE(want.ok()) << want.status();
+  const uint8_t* got = &tile->rgb[(12 * 32 + 16) * 3];
+  const uint8_t* ref = &want->rgb[(12 * 32 + 16) * 3];
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(got[c], ref[c], 4) << "component " << c;
+  }
+}
+
 TEST_F(ContactSheetTest, PngRoundTrips) {
   RgbImage img;
   img.width = 3;
@@ -109,12 +142,13 @@ TEST_F(ContactSheetTest, WritesAGrid) {
   const std::string out = Path("sheet.png");
   ContactSheetOptions o;
   o.tile_height = 32;
-  absl::Status s = WriteContactSheet(
-      {{Path("red.mp4"), "input"}, {Path("blue.mp4"), "klimt"},
-       {Path("red.mp4"), "mosaic"}},
-      out, o);
+  absl::Status s = WriteContactSheet({{Path("red.mp4"), "input"},
+                                      {Path("blue.mp4"), "klimt"},
+                                      {Path("red.mp4"), "mosaic"}},
+                                     out, o);
   ASSERT_TRUE(s.ok()) << s;
-  auto sheet = GrabFrame(out, 0, 2 * 6 + 2 * (48 + 6) - 6 + 6, 6 + 2 * (32 + 7 + 12));
+  auto sheet =
+      GrabFrame(out, 0, 2 * 6 + 2 * (48 + 6) - 6 + 6, 6 + 2 * (32 + 7 + 12));
   ASSERT_TRUE(sheet.ok()) << sheet.status();  // FFmpeg reads it back
   auto data = ReadFile(out);
   ASSERT_TRUE(data.ok());
