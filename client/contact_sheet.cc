@@ -100,15 +100,7 @@ absl::StatusOr<RgbImage> ToSdrRgb(const AVFrame* frame,
   out.width = width;
   out.height = height;
   out.rgb.resize(static_cast<size_t>(width) * height * 3);
-  for (int y = 0; y < height; ++y) {
-    // GBRP's planes are green, blue, red.
-    auto row = [&](int plane) {
-      return reinterpret_cast<const uint16_t*>(planes->data[plane] +
-                                               y * planes->linesize[plane]);
-    };
-    hdr_to_sdr.Convert(row(2), row(0), row(1), width,
-                       out.rgb.data() + 3 * static_cast<size_t>(y) * width);
-  }
+  hdr_to_sdr.ConvertGbrp16(*planes, out.rgb.data());
   return out;
 }
 

@@ -149,16 +149,7 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   out->width = out_width_;
   out->height = out_height_;
   out->pixels.resize(static_cast<size_t>(out_width_) * out_height_ * 3);
-  for (int y = 0; y < out_height_; ++y) {
-    // GBRP's planes are green, blue, red.
-    auto codes = [&](int plane) {
-      return reinterpret_cast<const uint16_t*>(planes_->data[plane] +
-                                               y * planes_->linesize[plane]);
-    };
-    hdr_to_sdr_->Convert(
-        codes(2), codes(0), codes(1), out_width_,
-        out->pixels.data() + 3 * static_cast<size_t>(y) * out_width_);
-  }
+  hdr_to_sdr_->ConvertGbrp16(*planes_, out->pixels.data());
   return absl::OkStatus();
 }
 

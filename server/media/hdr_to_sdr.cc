@@ -195,5 +195,17 @@ void HdrToSdr::Convert(const uint16_t* r_codes, const uint16_t* g_codes,
   }
 }
 
+void HdrToSdr::ConvertGbrp16(const AVFrame& gbrp16, uint8_t* rgb24) const {
+  for (int y = 0; y < gbrp16.height; ++y) {
+    // GBRP's planes are green, blue, red.
+    auto row = [&](int plane) {
+      return reinterpret_cast<const uint16_t*>(gbrp16.data[plane] +
+                                               y * gbrp16.linesize[plane]);
+    };
+    Convert(row(2), row(0), row(1), gbrp16.width,
+            rgb24 + 3 * static_cast<size_t>(y) * gbrp16.width);
+  }
+}
+
 }  // namespace media
 }  // namespace stylizer

@@ -46,6 +46,10 @@ class HdrToSdr {
   void Convert(const uint16_t* r, const uint16_t* g, const uint16_t* b,
                size_t pixels, uint8_t* rgb24) const;
 
+  // A whole GBRP16 frame (as swscale writes it, which it does several times
+  // faster than packed RGB48) to packed RGB24 of its size, row by row.
+  void ConvertGbrp16(const AVFrame& gbrp16, uint8_t* rgb24) const;
+
   // FFmpeg's name of the transfer ("smpte2084", "arib-std-b67").
   std::string transfer_name() const;
   double peak_nits() const { return peak_nits_; }
