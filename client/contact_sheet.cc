@@ -21,7 +21,9 @@ extern "C" {
 #include "client/tiny_font.h"
 #include "server/media/av_util.h"
 #include "server/media/hdr_to_sdr.h"
+#include "server/media/pixel_format.h"
 #include "server/media/rgb_turn.h"
+#include "server/media/yuv_matrix.h"
 
 namespace stylizer::client {
 namespace {
@@ -53,18 +55,41 @@ absl::Status AvError(absl::string_view what, int err) {
   return absl::InvalidArgumentError(absl::StrCat(what, ": ", text));
 }
 
-absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
-  SwsPtr sws(sws_getContext(
-      frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
-      width, height, AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr));
+// A scaler of `frame` to width x height in `format` that reads YUV with the
+// matrix and range the server reads it with (media::YuvMatrix: the tag,
+// else by size), not swscale's default BT.601 and limited range.
+absl::StatusOr<SwsPtr> ReadingScaler(const AVFrame& frame, int width,
+                                     int height, AVPixelFormat format) {
+  bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
+  const AVPixelFormat source =
+      PlainPixelFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
+  // The server's flags too: swscale's fast path is up to 4 levels off.
+  SwsPtr sws(sws_getContext(frame.width, frame.height, source, width, height,
+                            format,
+                            SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+                            nullptr, nullptr, nullptr));
   if (!sws) return absl::InternalError("cannot set up frame conversion");
+  if (IsYuv(source)) {
+    const int* matrix = sws_getCoefficients(media::SwsColorspace(
+        media::YuvMatrix(frame.colorspace, frame.width, frame.height)));
+    sws_setColorspaceDetails(sws.get(), matrix, full_range ? 1 : 0,
+                             sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
+                             1 << 16);
+  }
+  return sws;
+}
+
+absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
+  absl::StatusOr<SwsPtr> sws =
+      ReadingScaler(*frame, width, height, AV_PIX_FMT_RGB24);
+  if (!sws.ok()) return sws.status();
   RgbImage out;
   out.width = width;
   out.height = height;
   out.rgb.resize(static_cast<size_t>(width) * height * 3);
   uint8_t* dst[4] = {out.rgb.data(), nullptr, nullptr, nullptr};
   int dst_stride[4] = {width * 3, 0, 0, 0};
-  sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height, dst,
+  sws_scale(sws->get(), frame->data, frame->linesize, 0, frame->height, dst,
             dst_stride);
   return out;
 }
@@ -75,17 +100,9 @@ absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
 absl::StatusOr<RgbImage> ToSdrRgb(const AVFrame* frame,
                                   const media::HdrToSdr& hdr_to_sdr, int width,
                                   int height) {
-  SwsPtr sws(sws_getContext(frame->width, frame->height,
-                            static_cast<AVPixelFormat>(frame->format), width,
-                            height, AV_PIX_FMT_GBRP16, SWS_BICUBIC, nullptr,
-                            nullptr, nullptr));
-  if (!sws) return absl::InternalError("cannot set up frame conversion");
-  // HDR video is BT.2020 (or, rarely, BT.709).
-  const int* matrix = sws_getCoefficients(
-      frame->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709 : SWS_CS_BT2020);
-  sws_setColorspaceDetails(
-      sws.get(), matrix, frame->color_range == AVCOL_RANGE_JPEG ? 1 : 0,
-      sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
+  absl::StatusOr<SwsPtr> sws =
+      ReadingScaler(*frame, width, height, AV_PIX_FMT_GBRP16);
+  if (!sws.ok()) return sws.status();
   FramePtr planes(av_frame_alloc());
   if (!planes) return absl::InternalError("out of memory");
   planes->format = AV_PIX_FMT_GBRP16;
@@ -94,7 +111,7 @@ absl::StatusOr<RgbImage> ToSdrRgb(const AVFrame* frame,
   if (const int err = av_frame_get_buffer(planes.get(), 0); err < 0) {
     return AvError("cannot allocate a frame", err);
   }
-  sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height,
+  sws_scale(sws->get(), frame->data, frame->linesize, 0, frame->height,
             planes->data, planes->linesize);
   RgbImage out;
   out.width = width;

@@ -128,6 +128,27 @@ TEST_F(ContactSheetTest, AnHdrMoviesTileIsToneMapped) {
   }
 }
 
+// An HD movie's tiles are read with its BT.709 matrix, as the server reads
+// the frames (media::YuvMatrix), not swscale's default BT.601, which shifts
+// this steel blue by 5 levels (red and blue).
+TEST_F(ContactSheetTest, AnHdMoviesTileKeepsItsColours) {
+  const std::string hd = Path("steel_blue_hd.mp4");
+  const std::string cmd = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+      "\"color=c=0x3070C0:s=1280x720:r=10:d=0.5,format=rgb24\" -vf "
+      "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p -colorspace "
+      "bt709 -c:v libx264 -qp 0 ",
+      hd);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto tile = GrabFrame(hd, 0.5, 64, 36);
+  ASSERT_TRUE(tile.ok()) << tile.status();
+  const uint8_t* got = &tile->rgb[(18 * 64 + 32) * 3];
+  const int want[3] = {0x30, 0x70, 0xC0};
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(got[c], want[c], 2) << "component " << c;
+  }
+}
+
 TEST_F(ContactSheetTest, PngRoundTrips) {
   RgbImage img;
   img.width = 3;

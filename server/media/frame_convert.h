@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "server/batching/job_queue.h"
 #include "server/media/av_util.h"
+#include "server/media/yuv_matrix.h"
 
 namespace stylizer {
 namespace media {
@@ -66,16 +67,7 @@ absl::Status CopyToPaddedRgb(const RgbFrame& rgb, AvFramePtr* frame);
 // Spare capacity kept after the pixels of an RgbFrame that swscale writes.
 inline constexpr size_t kSwsPaddingBytes = 64;
 
-// The YCbCr matrix these conversions use for pixels of width x height
-// tagged `tagged`, both ways (decoded frames -> RGB, RGB -> the encoder's
-// YUV), and so the matrix an output is tagged with: the tag itself when
-// swscale has that matrix (BT.601 as BT.470BG or SMPTE 170M, BT.709, FCC,
-// SMPTE 240M, BT.2020; BT.2020 constant luminance as the non-constant one,
-// the only one swscale has), else what players assume for an untagged
-// picture of that size, BT.709 when width >= 1280 or height > 576, else
-// BT.601 (SMPTE 170M). That covers unspecified, and RGB, YCgCo and the other
-// matrices a 4:2:0 output cannot be made with.
-AVColorSpace YuvMatrix(AVColorSpace tagged, int width, int height);
+// YuvMatrix (yuv_matrix.h) gives the matrix of both converters.
 
 // RGB24 -> YUV 4:2:0 for the encoder, limited range, with the matrix
 // YuvMatrix gives for an input tagged `input_colorspace` at this size.

@@ -4,6 +4,7 @@
 #define STYLIZER_SERVER_MEDIA_PIXEL_FORMAT_H_
 
 extern "C" {
+#include <libavutil/pixdesc.h>
 #include <libavutil/pixfmt.h>
 }
 
@@ -33,6 +34,14 @@ inline AVPixelFormat PlainPixelFormat(AVPixelFormat f, bool* full_range) {
     default:
       return f;
   }
+}
+
+// Whether `f` holds YUV (or YCbCr) colour: converting it to RGB takes a
+// matrix and a range. False for RGB, palette and grey formats.
+inline bool IsYuv(AVPixelFormat f) {
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(f);
+  return desc != nullptr && desc->nb_components >= 3 &&
+         !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL));
 }
 
 }  // namespace stylizer

@@ -117,12 +117,6 @@ absl::Status CheckSize(uint64_t width, uint64_t height, uint64_t max_pixels) {
                                 static_cast<int64_t>(height));
 }
 
-bool IsYuv(AVPixelFormat f) {
-  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(f);
-  return desc != nullptr && desc->nb_components >= 3 &&
-         !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL));
-}
-
 absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
   bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
   const AVPixelFormat src =

@@ -1,0 +1,33 @@
+// The YCbCr matrix rule of every conversion between a movie's frames and
+// RGB: the server's (frames to the model, stylized frames to the encoder)
+// and the CLI's contact sheet tiles. FFmpeg alone, so that the CLI links it
+// without the server's media code.
+#ifndef STYLIZER_SERVER_MEDIA_YUV_MATRIX_H_
+#define STYLIZER_SERVER_MEDIA_YUV_MATRIX_H_
+
+extern "C" {
+#include <libavutil/pixfmt.h>
+}
+
+namespace stylizer {
+namespace media {
+
+// The matrix for pixels of width x height tagged `tagged`, both ways
+// (decoded frames -> RGB, RGB -> the encoder's YUV), and so the matrix an
+// output is tagged with: the tag itself when swscale has that matrix
+// (BT.601 as BT.470BG or SMPTE 170M, BT.709, FCC, SMPTE 240M, BT.2020;
+// BT.2020 constant luminance as the non-constant one, the only one swscale
+// has), else what players assume for an untagged picture of that size,
+// BT.709 when width >= 1280 or height > 576, else BT.601 (SMPTE 170M). That
+// covers unspecified, and RGB, YCgCo and the other matrices a 4:2:0 output
+// cannot be made with.
+AVColorSpace YuvMatrix(AVColorSpace tagged, int width, int height);
+
+// swscale's SWS_CS_* name for a matrix YuvMatrix returns (for
+// sws_getCoefficients).
+int SwsColorspace(AVColorSpace matrix);
+
+}  // namespace media
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MEDIA_YUV_MATRIX_H_
