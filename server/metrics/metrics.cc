@@ -587,9 +587,9 @@ void LogVideoJob(const VideoJobRecord& record) {
   line.Str("peer", record.peer)
       .Str("code", CodeLabel(code));
   if (!record.status.ok()) line.Str("message", record.status.message());
-  line.Int("width", record.width)
-      .Int("height", record.height)
-      .Int("frames", record.frames)
+  line.Int("width", record.width).Int("height", record.height);
+  if (!record.hdr_transfer.empty()) line.Str("hdr", record.hdr_transfer);
+  line.Int("frames", record.frames)
       .Int("outputs", record.outputs)
       .Int("bytes_in", record.bytes_in)
       .Int("bytes_out", record.bytes_out)

@@ -95,6 +95,9 @@ struct VideoJobRecord {
   int64_t bytes_out = 0;
   int width = 0;
   int height = 0;
+  // The input's HDR transfer ("smpte2084", "arib-std-b67") when its frames
+  // were tone-mapped to SDR; logged as `hdr` only when non-empty.
+  std::string hdr_transfer;
 };
 
 // Logs a finished video job's details as one "job" line (job id, request id,

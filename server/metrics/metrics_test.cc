@@ -305,6 +305,7 @@ TEST_F(MetricsTest, LogVideoJobLogsAndRecordsNothing) {
   job.duration = absl::Seconds(1);
   job.width = 640;
   job.height = 360;
+  job.hdr_transfer = "arib-std-b67";
   job.frames = 48;
   job.outputs = 2;
   LogVideoJob(job);
@@ -317,7 +318,8 @@ TEST_F(MetricsTest, LogVideoJobLogsAndRecordsNothing) {
                                  "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 "
                                  "peer=ipv6:[::1]:5000 code=INVALID_ARGUMENT "
                                  "message=\"no video stream\" width=640 "
-                                 "height=360 frames=48 outputs=2"));
+                                 "height=360 hdr=arib-std-b67 frames=48 "
+                                 "outputs=2"));
 }
 
 TEST_F(MetricsTest, SetModelReplacesModelInfo) {

@@ -29,6 +29,7 @@ namespace stylizer {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace movies = media::testing;
 
 class VideoJobLogTest : public ::testing::Test {
@@ -63,6 +64,28 @@ class VideoJobLogTest : public ::testing::Test {
     SetLogSink(nullptr);
   }
 
+  // Sends `movie` as one job in one style; returns the call's status and
+  // sets *accepted.
+  grpc::Status RunJob(const std::string& movie, grpc::ClientContext* context,
+                      v1::JobAccepted* accepted) {
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::seconds(120));
+    auto stream = stub_->StylizeVideo(context);
+    std::thread writer([&] {
+      v1::StylizeVideoRequest request;
+      request.mutable_job()->add_styles()->set_index(1);
+      if (!stream->Write(request)) return;
+      request.set_chunk(movie);
+      if (stream->Write(request)) stream->WritesDone();
+    });
+    v1::StylizeVideoResponse response;
+    while (stream->Read(&response)) {
+      if (response.has_accepted()) *accepted = response.accepted();
+    }
+    writer.join();
+    return stream->Finish();
+  }
+
   std::vector<std::string> LinesWith(absl::string_view text) {
     absl::MutexLock lock(&mu_);
     std::vector<std::string> found;
@@ -83,28 +106,15 @@ TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
   const std::string movie = movies::ReadFile(dir_ + "/small.mp4").value_or("");
   ASSERT_FALSE(movie.empty());
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(120));
   context.AddMetadata("x-request-id", "movie-7f3a");
   context.AddMetadata(
       "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
-  auto stream = stub_->StylizeVideo(&context);
-  std::thread writer([&] {
-    v1::StylizeVideoRequest request;
-    request.mutable_job()->add_styles()->set_index(1);
-    if (!stream->Write(request)) return;
-    request.set_chunk(movie);
-    if (stream->Write(request)) stream->WritesDone();
-  });
-  std::string job_id;
-  v1::StylizeVideoResponse response;
-  while (stream->Read(&response)) {
-    if (response.has_accepted()) job_id = response.accepted().job_id();
-  }
-  writer.join();
-  const grpc::Status status = stream->Finish();
+  v1::JobAccepted accepted;
+  const grpc::Status status = RunJob(movie, &context, &accepted);
   ASSERT_TRUE(status.ok()) << status.error_message();
+  const std::string job_id = accepted.job_id();
   ASSERT_FALSE(job_id.empty());
+  EXPECT_EQ(accepted.input().hdr_transfer(), "");
 
   // The job line is written before the status is sent.
   const std::vector<std::string> jobs = LinesWith(" job job_id=");
@@ -113,6 +123,29 @@ TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
               HasSubstr(" job job_id=" + job_id + " request_id=movie-7f3a "));
   EXPECT_THAT(jobs[0], HasSubstr(" code=OK "));
   EXPECT_THAT(jobs[0], HasSubstr(" frames=10 "));
+  EXPECT_THAT(jobs[0], Not(HasSubstr(" hdr=")));
+}
+
+// An HDR movie: JobAccepted names its transfer (the frames are tone-mapped
+// to SDR), and so does the job line, for operators who count such jobs.
+TEST_F(VideoJobLogTest, AnHdrMovieIsNamedInJobAcceptedAndTheJobLine) {
+  ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=64x48:rate=10:"
+                                "duration=0.5 -vf format=yuv420p10le -c:v "
+                                "libx264 -preset ultrafast -color_primaries "
+                                "bt2020 -color_trc arib-std-b67 -colorspace "
+                                "bt2020nc",
+                                dir_ + "/hlg.mkv")
+                  .ok());
+  const std::string movie = movies::ReadFile(dir_ + "/hlg.mkv").value_or("");
+  ASSERT_FALSE(movie.empty());
+  grpc::ClientContext context;
+  v1::JobAccepted accepted;
+  const grpc::Status status = RunJob(movie, &context, &accepted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(accepted.input().hdr_transfer(), "arib-std-b67");
+  const std::vector<std::string> jobs = LinesWith(" job job_id=");
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_THAT(jobs[0], HasSubstr(" height=48 hdr=arib-std-b67 frames=5 "));
 }
 
 }  // namespace

@@ -399,6 +399,7 @@ void StylizeVideoReactor::OnAccepted(const media::MovieInfo& info,
     absl::MutexLock lock(&mu_);
     record_.width = output_width;
     record_.height = output_height;
+    record_.hdr_transfer = info.hdr_transfer;
   }
   v1::StylizeVideoResponse response;
   v1::JobAccepted* accepted = response.mutable_accepted();
