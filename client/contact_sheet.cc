@@ -234,8 +234,13 @@ absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
   const bool sideways = degrees == 90 || degrees == 270;
   const int tile_w = sideways ? height : width;
   const int tile_h = sideways ? width : height;
-  const std::unique_ptr<media::HdrToSdr> hdr_to_sdr =
+  std::unique_ptr<media::HdrToSdr> hdr_to_sdr =
       media::HdrToSdr::ForStream(*stream);
+  if (hdr_to_sdr != nullptr) {
+    if (auto with_peak = hdr_to_sdr->WithPeakOf(*best)) {
+      hdr_to_sdr = std::move(with_peak);
+    }
+  }
   auto rgb = hdr_to_sdr != nullptr
                  ? ToSdrRgb(best.get(), *hdr_to_sdr, tile_w, tile_h)
                  : ToRgb(best.get(), tile_w, tile_h);

@@ -74,6 +74,14 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   // 17 ms from 8-bit 4:2:0, 4 against 28 ms from 10-bit); the planes are
   // then interleaved, or tone-mapped, row by row.
   const bool tone_map = hdr_to_sdr_ != nullptr;
+  if (tone_map && !frame_peak_checked_) {
+    // A PQ stream without a peak in its container may carry one in its
+    // first frame (HEVC SEI).
+    frame_peak_checked_ = true;
+    if (auto with_peak = hdr_to_sdr_->WithPeakOf(frame)) {
+      hdr_to_sdr_ = std::move(with_peak);
+    }
+  }
   const AVPixelFormat planar = tone_map ? AV_PIX_FMT_GBRP16 : AV_PIX_FMT_GBRP;
   SwsContext* ctx = sws_getCachedContext(
       sws_.release(), src_w, src_h, src_format, out_width_, out_height_, planar,

@@ -29,7 +29,8 @@ class HdrToSdr;
 // Decoded frames (any pixel format and size) -> RGB24 at a fixed size; YUV
 // frames are read with the matrix YuvMatrix gives for their tag and size.
 // With `hdr_to_sdr` (HdrToSdr::ForStream of an HDR stream), frames are read
-// at 16 bits per component and tone-mapped to SDR BT.709.
+// at 16 bits per component and tone-mapped to SDR BT.709, with the peak of
+// the first frame's HDR10 side data where the container gave none.
 class RgbConverter {
  public:
   RgbConverter(int out_width, int out_height,
@@ -45,6 +46,7 @@ class RgbConverter {
   int out_width_;
   int out_height_;
   std::shared_ptr<const HdrToSdr> hdr_to_sdr_;
+  bool frame_peak_checked_ = false;  // HdrToSdr::WithPeakOf, once
   AvFramePtr planes_;  // swscale's output: GBRP, or GBRP16 with hdr_to_sdr_
   SwsContextPtr sws_;
 };

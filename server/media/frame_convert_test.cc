@@ -7,8 +7,11 @@
 #include <tuple>
 
 #include "gtest/gtest.h"
+#include "server/media/hdr_to_sdr.h"
 
 extern "C" {
+#include <libavformat/avformat.h>
+#include <libavutil/mastering_display_metadata.h>
 #include <libavutil/pixfmt.h>
 #include <libswscale/swscale.h>
 }
@@ -106,6 +109,53 @@ TEST(RgbConverterTest, MatchesSwscalesPackedRgbExactly) {
     }
     EXPECT_EQ(differing, 0) << "rows that differ";
   }
+}
+
+// An HDR10 stream whose container has no peak (MPEG-TS, raw HEVC): the
+// converter takes the one the first frame carries (SEI side data). A grey of
+// 1000 cd/m2 is white with the default peak of 1000 and below white with the
+// frame's 2000 (Mobius keeps most of the range: 3 codes apart).
+TEST(RgbConverterTest, TakesTheHdrPeakOfTheFirstFrame) {
+  AVFormatContext* format = avformat_alloc_context();
+  ASSERT_NE(format, nullptr);
+  AVStream* stream = avformat_new_stream(format, nullptr);
+  ASSERT_NE(stream, nullptr);
+  stream->codecpar->color_trc = AVCOL_TRC_SMPTE2084;
+  stream->codecpar->color_primaries = AVCOL_PRI_BT2020;
+  auto grey = [](bool with_peak) {
+    AvFramePtr frame = MakeFrame();
+    frame->format = AV_PIX_FMT_YUV420P10;
+    frame->width = 16;
+    frame->height = 8;
+    frame->colorspace = AVCOL_SPC_BT2020_NCL;
+    frame->color_trc = AVCOL_TRC_SMPTE2084;
+    EXPECT_GE(av_frame_get_buffer(frame.get(), 0), 0);
+    // PQ 1000 cd/m2 is 0.7518 of the signal: 10-bit limited-range luma 723.
+    for (int p = 0; p < 3; ++p) {
+      for (int y = 0; y < (p == 0 ? 8 : 4); ++y) {
+        auto* row = reinterpret_cast<uint16_t*>(frame->data[p] +
+                                                y * frame->linesize[p]);
+        for (int x = 0; x < (p == 0 ? 16 : 8); ++x) row[x] = p == 0 ? 723 : 512;
+      }
+    }
+    if (with_peak) {
+      AVMasteringDisplayMetadata* m =
+          av_mastering_display_metadata_create_side_data(frame.get());
+      m->has_luminance = 1;
+      m->max_luminance = av_make_q(2000, 1);
+      m->min_luminance = av_make_q(1, 10000);
+    }
+    return frame;
+  };
+  for (const bool with_peak : {false, true}) {
+    RgbConverter converter(16, 8, HdrToSdr::ForStream(*stream));
+    RgbFrame rgb;
+    ASSERT_TRUE(converter.Convert(*grey(with_peak), &rgb).ok());
+    // With 2000: Mobius(10) for a peak of 20 is 0.975 of white, code 252.
+    EXPECT_NEAR(rgb.pixels[0], with_peak ? 252 : 255, 1);
+    EXPECT_EQ(rgb.pixels[0], rgb.pixels[1]);
+  }
+  avformat_free_context(format);
 }
 
 TEST(RgbConverterTest, ConvertsAndCropsOddFrames) {

@@ -52,27 +52,34 @@ double HlgToLinear(double code) {
 // is display light, so a BT.1886 display shows that light (as zimg does).
 double Bt1886InverseEotf(double light) { return std::pow(light, 1 / 2.4); }
 
-// The source's peak light in cd/m2 from a PQ stream's metadata: the content
-// light level (MaxCLL), else the mastering display's peak, else 0.
-double MetadataPeakNits(const AVStream& stream) {
-  size_t size = 0;
-  const uint8_t* data =
-      av_stream_get_side_data(&stream, AV_PKT_DATA_CONTENT_LIGHT_LEVEL, &size);
-  if (data != nullptr && size >= sizeof(AVContentLightMetadata)) {
-    const auto* cll = reinterpret_cast<const AVContentLightMetadata*>(data);
+// The source's peak light in cd/m2 from HDR10 metadata (side data of a
+// stream or of a frame): the content light level (MaxCLL), else the
+// mastering display's peak, else 0.
+double PeakNits(const uint8_t* cll_data, size_t cll_size,
+                const uint8_t* mastering_data, size_t mastering_size) {
+  if (cll_data != nullptr && cll_size >= sizeof(AVContentLightMetadata)) {
+    const auto* cll = reinterpret_cast<const AVContentLightMetadata*>(cll_data);
     if (cll->MaxCLL > 0) return cll->MaxCLL;
   }
-  data = av_stream_get_side_data(&stream,
-                                 AV_PKT_DATA_MASTERING_DISPLAY_METADATA, &size);
-  if (data != nullptr && size >= sizeof(AVMasteringDisplayMetadata)) {
+  if (mastering_data != nullptr &&
+      mastering_size >= sizeof(AVMasteringDisplayMetadata)) {
     const auto* mastering =
-        reinterpret_cast<const AVMasteringDisplayMetadata*>(data);
+        reinterpret_cast<const AVMasteringDisplayMetadata*>(mastering_data);
     if (mastering->has_luminance && mastering->max_luminance.den > 0) {
       const double peak = av_q2d(mastering->max_luminance);
       if (std::isfinite(peak) && peak > 0) return peak;
     }
   }
   return 0;
+}
+
+double StreamPeakNits(const AVStream& stream) {
+  size_t cll_size = 0, mastering_size = 0;
+  const uint8_t* cll = av_stream_get_side_data(
+      &stream, AV_PKT_DATA_CONTENT_LIGHT_LEVEL, &cll_size);
+  const uint8_t* mastering = av_stream_get_side_data(
+      &stream, AV_PKT_DATA_MASTERING_DISPLAY_METADATA, &mastering_size);
+  return PeakNits(cll, cll_size, mastering, mastering_size);
 }
 
 }  // namespace
@@ -84,9 +91,11 @@ bool HdrToSdr::IsHdr(AVColorTransferCharacteristic transfer) {
 std::unique_ptr<HdrToSdr> HdrToSdr::ForStream(const AVStream& stream) {
   const AVCodecParameters& par = *stream.codecpar;
   if (par.color_trc == AVCOL_TRC_SMPTE2084) {
-    const double peak = MetadataPeakNits(stream);
-    return std::make_unique<HdrToSdr>(Transfer::kPq, par.color_primaries,
-                                      peak > 0 ? peak : kDefaultPeakNits);
+    const double peak = StreamPeakNits(stream);
+    auto made = std::make_unique<HdrToSdr>(Transfer::kPq, par.color_primaries,
+                                           peak > 0 ? peak : kDefaultPeakNits);
+    made->peak_from_metadata_ = peak > 0;
+    return made;
   }
   if (par.color_trc == AVCOL_TRC_ARIB_STD_B67) {
     return std::make_unique<HdrToSdr>(Transfer::kHlg, par.color_primaries,
@@ -98,6 +107,7 @@ std::unique_ptr<HdrToSdr> HdrToSdr::ForStream(const AVStream& stream) {
 HdrToSdr::HdrToSdr(Transfer transfer, AVColorPrimaries primaries,
                    double peak_nits)
     : transfer_(transfer),
+      primaries_(primaries),
       // Below SDR white there is nothing to map; above PQ's range nothing
       // can be.
       peak_nits_(std::clamp(peak_nits, 100.0, 10000.0)),
@@ -131,6 +141,22 @@ HdrToSdr::HdrToSdr(Transfer transfer, AVColorPrimaries primaries,
     to_bt709_ = {1.6604910f,  -0.5876411f, -0.0728499f, -0.1245505f, 1.1328999f,
                  -0.0083494f, -0.0181508f, -0.1005789f, 1.1187297f};
   }
+}
+
+std::unique_ptr<HdrToSdr> HdrToSdr::WithPeakOf(const AVFrame& frame) const {
+  if (transfer_ != Transfer::kPq || peak_from_metadata_) return nullptr;
+  const AVFrameSideData* cll =
+      av_frame_get_side_data(&frame, AV_FRAME_DATA_CONTENT_LIGHT_LEVEL);
+  const AVFrameSideData* mastering =
+      av_frame_get_side_data(&frame, AV_FRAME_DATA_MASTERING_DISPLAY_METADATA);
+  const double peak = PeakNits(cll != nullptr ? cll->data : nullptr,
+                               cll != nullptr ? cll->size : 0,
+                               mastering != nullptr ? mastering->data : nullptr,
+                               mastering != nullptr ? mastering->size : 0);
+  if (peak <= 0) return nullptr;
+  auto made = std::make_unique<HdrToSdr>(transfer_, primaries_, peak);
+  made->peak_from_metadata_ = true;
+  return made;
 }
 
 std::string HdrToSdr::transfer_name() const {

@@ -33,10 +33,16 @@ class HdrToSdr {
   // STD-B67), the conversion of its frames; null for any other stream. The
   // peak comes from the stream's content light level or mastering display
   // metadata (PQ), else 1000 cd/m2, the nominal peak of HLG and FFmpeg's
-  // default.
+  // default (see WithPeakOf).
   static std::unique_ptr<HdrToSdr> ForStream(const AVStream& stream);
   // Whether `transfer` is one ForStream converts.
   static bool IsHdr(AVColorTransferCharacteristic transfer);
+
+  // For a PQ stream whose container gave no peak: the conversion with the
+  // peak its first frame carries (HDR10 side data, as FFmpeg's HEVC decoder
+  // exports it from the SEI of an MPEG-TS or raw stream); null when this one
+  // has its peak from metadata already, or the frame carries none.
+  std::unique_ptr<HdrToSdr> WithPeakOf(const AVFrame& frame) const;
 
   // `peak_nits`: the source's brightest light, mapped to SDR white.
   HdrToSdr(Transfer transfer, AVColorPrimaries primaries, double peak_nits);
@@ -56,7 +62,9 @@ class HdrToSdr {
 
  private:
   Transfer transfer_;
+  AVColorPrimaries primaries_;
   double peak_nits_;
+  bool peak_from_metadata_ = false;  // not the default 1000 cd/m2
   double peak_;  // in units of 100 cd/m2
   // Mobius curve constants for peak_ (see Convert).
   float mobius_a_ = 0;

@@ -155,6 +155,50 @@ TEST(HdrToSdrTest, ForStreamReadsTheTransferAndThePeak) {
   avformat_free_context(format);
 }
 
+// HEVC carries HDR10 metadata in SEI, which FFmpeg gives the frames; an
+// MPEG-TS or raw stream has none in its container. The first frame's peak
+// then replaces the default, once; a container's peak is never replaced.
+TEST(HdrToSdrTest, WithPeakOfTakesAFramesPeakWhereTheStreamHadNone) {
+  AVFormatContext* format = avformat_alloc_context();
+  ASSERT_NE(format, nullptr);
+  AVStream* stream = avformat_new_stream(format, nullptr);
+  ASSERT_NE(stream, nullptr);
+  stream->codecpar->color_trc = AVCOL_TRC_SMPTE2084;
+  auto plain = HdrToSdr::ForStream(*stream);
+  ASSERT_NE(plain, nullptr);
+
+  AVFrame* frame = av_frame_alloc();
+  ASSERT_NE(frame, nullptr);
+  EXPECT_EQ(plain->WithPeakOf(*frame), nullptr);  // no side data
+  AVMasteringDisplayMetadata* mastering =
+      av_mastering_display_metadata_create_side_data(frame);
+  ASSERT_NE(mastering, nullptr);
+  mastering->has_luminance = 1;
+  mastering->max_luminance = av_make_q(2000, 1);
+  mastering->min_luminance = av_make_q(1, 10000);
+  auto from_frame = plain->WithPeakOf(*frame);
+  ASSERT_NE(from_frame, nullptr);
+  EXPECT_EQ(from_frame->peak_nits(), 2000);
+  EXPECT_EQ(from_frame->transfer_name(), "smpte2084");
+  EXPECT_EQ(from_frame->WithPeakOf(*frame), nullptr);  // once
+  // The brighter peak leaves room: 1000 cd/m2 is no longer white.
+  const uint16_t c = PqCode(1000);
+  EXPECT_EQ(Pixel(*plain, c, c, c)[0], 255);
+  EXPECT_LT(Pixel(*from_frame, c, c, c)[0], 255);
+
+  // A container's peak stands; HLG has a fixed peak.
+  auto* cll = reinterpret_cast<AVContentLightMetadata*>(av_stream_new_side_data(
+      stream, AV_PKT_DATA_CONTENT_LIGHT_LEVEL, sizeof(AVContentLightMetadata)));
+  ASSERT_NE(cll, nullptr);
+  cll->MaxCLL = 600;
+  cll->MaxFALL = 200;
+  EXPECT_EQ(HdrToSdr::ForStream(*stream)->WithPeakOf(*frame), nullptr);
+  stream->codecpar->color_trc = AVCOL_TRC_ARIB_STD_B67;
+  EXPECT_EQ(HdrToSdr::ForStream(*stream)->WithPeakOf(*frame), nullptr);
+  av_frame_free(&frame);
+  avformat_free_context(format);
+}
+
 }  // namespace
 }  // namespace media
 }  // namespace stylizer
