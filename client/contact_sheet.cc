@@ -121,11 +121,54 @@ absl::StatusOr<RgbImage> ToSdrRgb(const AVFrame* frame,
   return out;
 }
 
+// Whether the server takes `video`'s orientation from its first frame, as
+// MovieReader decides it: a lone MJPEG stream (a photo) without a display
+// matrix of its own, whose EXIF orientation FFmpeg's decoder gives the frame.
+bool OrientedByFirstFrame(AVFormatContext* fmt, const AVStream* video) {
+  return video->codecpar->codec_id == AV_CODEC_ID_MJPEG &&
+         av_stream_get_side_data(video, AV_PKT_DATA_DISPLAYMATRIX, nullptr) ==
+             nullptr &&
+         av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0) < 0;
+}
+
 // Degrees (0, 90, 180 or 270) that players turn the stream's frames
-// clockwise by, as ffmpeg's autorotate does: a phone's portrait movie is
-// stored landscape and turned 90. The server reads the same matrix.
-int ClockwiseRotation(const AVStream* stream) {
-  return (360 - media::DisplayRotationDegrees(stream)) % 360;
+// clockwise by, as ffmpeg's autorotate does (a phone's portrait movie is
+// stored landscape and turned 90): the stream's display matrix, as the
+// server reads it, or `first_frame`'s where the server takes that one.
+int ClockwiseRotation(AVFormatContext* fmt, const AVStream* stream,
+                      const AVFrame* first_frame) {
+  const int degrees =
+      first_frame != nullptr && OrientedByFirstFrame(fmt, stream)
+          ? media::DisplayRotationDegrees(first_frame)
+          : media::DisplayRotationDegrees(stream);
+  return (360 - degrees) % 360;
+}
+
+// The first decoded frame of stream `index`, or null: for the EXIF
+// orientation of a photo, which only its frame carries.
+FramePtr FirstFrame(AVFormatContext* fmt, int index) {
+  const AVCodecParameters* par = fmt->streams[index]->codecpar;
+  const AVCodec* codec = avcodec_find_decoder(par->codec_id);
+  if (codec == nullptr) return nullptr;
+  CodecPtr dec(avcodec_alloc_context3(codec));
+  if (!dec || avcodec_parameters_to_context(dec.get(), par) < 0 ||
+      avcodec_open2(dec.get(), codec, nullptr) < 0) {
+    return nullptr;
+  }
+  PacketPtr packet(av_packet_alloc());
+  FramePtr frame(av_frame_alloc());
+  if (!packet || !frame) return nullptr;
+  while (av_read_frame(fmt, packet.get()) >= 0) {
+    const bool ours = packet->stream_index == index;
+    if (ours) avcodec_send_packet(dec.get(), packet.get());
+    av_packet_unref(packet.get());
+    if (ours && avcodec_receive_frame(dec.get(), frame.get()) == 0) {
+      return frame;
+    }
+  }
+  avcodec_send_packet(dec.get(), nullptr);
+  if (avcodec_receive_frame(dec.get(), frame.get()) == 0) return frame;
+  return nullptr;
 }
 
 // `image` turned clockwise by `degrees` (90, 180 or 270; else unchanged).
@@ -230,7 +273,8 @@ absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
         absl::StrCat("no decodable frame in ", path));
   }
   // Scaled to the stored orientation of the size asked for, then turned.
-  const int degrees = ClockwiseRotation(stream);
+  // (A photo has one frame: the one grabbed is its first.)
+  const int degrees = ClockwiseRotation(fmt.get(), stream, best.get());
   const bool sideways = degrees == 90 || degrees == 270;
   const int tile_w = sideways ? height : width;
   const int tile_h = sideways ? width : height;
@@ -321,7 +365,12 @@ absl::Status WriteContactSheet(const std::vector<ContactSheetTile>& tiles,
     AVRational sar = par->sample_aspect_ratio;
     double aspect = static_cast<double>(par->width) / par->height *
                     (sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1.0);
-    const int degrees = ClockwiseRotation(fmt->streams[index]);
+    const AVStream* stream = fmt->streams[index];
+    FramePtr first;
+    if (OrientedByFirstFrame(fmt.get(), stream)) {
+      first = FirstFrame(fmt.get(), index);
+    }
+    const int degrees = ClockwiseRotation(fmt.get(), stream, first.get());
     if (degrees == 90 || degrees == 270) aspect = 1 / aspect;
     tw = std::max(2, static_cast<int>(std::lround(th * aspect / 2)) * 2);
   }

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/output_files.h"
+#include "server/media/testing/test_movies.h"
 
 extern "C" {
 #include <libavformat/avformat.h>
@@ -147,6 +148,42 @@ TEST_F(ContactSheetTest, AnHdMoviesTileKeepsItsColours) {
   for (int c = 0; c < 3; ++c) {
     EXPECT_NEAR(got[c], want[c], 2) << "component " << c;
   }
+}
+
+// A portrait photo sent as a movie: stored 64x48 with EXIF orientation 6.
+// The server's outputs carry that turn (from the decoded frame), so the
+// sheet turns the input's tile too and makes the tiles portrait; they used
+// to be landscape, the outputs squeezed into them.
+TEST_F(ContactSheetTest, APhotosTileIsTurnedByItsExifOrientation) {
+  const std::string stored = Path("stored.jpg");
+  const std::string cmd = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+      "\"color=c=red:s=32x48:r=1:d=1[l];color=c=blue:s=32x48:r=1:d=1[r];"
+      "[l][r]hstack\" -frames:v 1 -update 1 ",
+      stored);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto jpeg = media::testing::ReadFile(stored);
+  ASSERT_TRUE(jpeg.ok()) << jpeg.status();
+  const std::string photo = Path("portrait.jpg");
+  ASSERT_TRUE(media::testing::WriteFile(
+                  photo, media::testing::WithExifOrientation(*jpeg, 6))
+                  .ok());
+  // Orientation 6: turned 90 clockwise, the left (red) half on top.
+  auto img = GrabFrame(photo, 0.5, 24, 32);
+  ASSERT_TRUE(img.ok()) << img.status();
+  auto at = [&](int x, int y) { return &img->rgb[(y * 24 + x) * 3]; };
+  EXPECT_GT(at(12, 4)[0], 200);  // red on top
+  EXPECT_LT(at(12, 4)[2], 60);
+  EXPECT_GT(at(12, 28)[2], 200);  // blue below
+  const std::string out = Path("photo_sheet.png");
+  ContactSheetOptions o;
+  o.tile_height = 48;
+  ASSERT_TRUE(WriteContactSheet({{photo, "input"}}, out, o).ok());
+  AVFormatContext* f = nullptr;
+  ASSERT_EQ(avformat_open_input(&f, out.c_str(), nullptr, nullptr), 0);
+  ASSERT_GE(avformat_find_stream_info(f, nullptr), 0);
+  EXPECT_EQ(f->streams[0]->codecpar->width, 6 + 36 + 6);  // 48 x 3/4
+  avformat_close_input(&f);
 }
 
 TEST_F(ContactSheetTest, PngRoundTrips) {

@@ -39,15 +39,31 @@ AvPacketPtr MakePacket() {
   return AvPacketPtr(p);
 }
 
-int DisplayRotationDegrees(const AVStream* stream) {
-  const uint8_t* matrix =
-      av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
+namespace {
+
+// A display matrix's rotation, counter-clockwise, in quarter turns.
+int MatrixRotationDegrees(const uint8_t* matrix) {
   if (matrix == nullptr) return 0;
   double theta = std::round(
       av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix)));
   if (std::isnan(theta)) return 0;
   theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
   return static_cast<int>(std::lround(theta / 90.0) * 90) % 360;
+}
+
+}  // namespace
+
+int DisplayRotationDegrees(const AVStream* stream) {
+  return MatrixRotationDegrees(
+      av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nullptr));
+}
+
+int DisplayRotationDegrees(const AVFrame* frame) {
+  const AVFrameSideData* matrix =
+      av_frame_get_side_data(frame, AV_FRAME_DATA_DISPLAYMATRIX);
+  return MatrixRotationDegrees(
+      matrix != nullptr && matrix->size >= 9 * sizeof(int32_t) ? matrix->data
+                                                               : nullptr);
 }
 
 }  // namespace media

@@ -74,6 +74,9 @@ using AvOutputPtr =
 // The display rotation of `stream` (its display matrix), counter-clockwise as
 // ffprobe reports it, rounded to 0, 90, 180 or 270 degrees; 0 if it has none.
 int DisplayRotationDegrees(const AVStream* stream);
+// The same for a decoded frame's display matrix (FFmpeg's MJPEG decoder
+// gives a JPEG's EXIF orientation to the frame only).
+int DisplayRotationDegrees(const AVFrame* frame);
 
 // Allocating constructors; they abort only if the process is out of memory.
 AvFramePtr MakeFrame();

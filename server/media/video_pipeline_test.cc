@@ -393,20 +393,6 @@ TEST_F(VideoPipelineTest, RotationMetadataIsKept) {
   EXPECT_EQ(out->rotation, 90);
 }
 
-// `jpeg` with an EXIF segment holding only `orientation`, right after its
-// start-of-image marker, as a camera writes it (little-endian TIFF).
-std::string WithExifOrientation(std::string jpeg, int orientation) {
-  std::string body("Exif\0\0II*\0\x08\0\0\0\x01\0", 16);
-  body += std::string("\x12\x01\x03\0\x01\0\0\0", 8);  // tag 274, SHORT
-  body += static_cast<char>(orientation);
-  body += std::string(7, '\0');  // the value's other bytes, no next IFD
-  const size_t length = body.size() + 2;
-  const std::string app1 = std::string("\xFF\xE1", 2) +
-                           static_cast<char>(length >> 8) +
-                           static_cast<char>(length & 0xFF) + body;
-  return jpeg.insert(2, app1);
-}
-
 // A photo sent as a movie: its EXIF orientation, which FFmpeg's decoder
 // gives the frame rather than the stream, becomes the input's rotation and
 // the outputs' display matrix, so players show it the way up the image API
@@ -418,8 +404,8 @@ TEST_F(VideoPipelineTest, APhotosExifOrientationBecomesItsRotation) {
     SCOPED_TRACE(absl::StrCat("orientation ", orientation));
     const std::string name = absl::StrCat("photo", orientation, ".jpg");
     ASSERT_TRUE(
-        testing::WriteFile(Path(name),
-                           WithExifOrientation(Bytes("photo.jpg"), orientation))
+        testing::WriteFile(Path(name), testing::WithExifOrientation(
+                                           Bytes("photo.jpg"), orientation))
             .ok());
     CollectingSink sink;
     Run(Bytes(name), BaseOptions(1), &sink);

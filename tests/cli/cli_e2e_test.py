@@ -232,8 +232,14 @@ class CliEndToEndTest(unittest.TestCase):
         # the output carries the orientation as a display matrix, as a phone
         # movie's (it used to have none: a movie lying on its side).
         movies = self.out_dir("movie")
-        r = self.cli("video", photo, "--styles=klimt", f"--out={movies}")
+        sheet = os.path.join(movies, "sheet.png")
+        r = self.cli("video", photo, "--styles=klimt", f"--out={movies}",
+                     f"--contact_sheet={sheet}")
         self.assertEqual(r.returncode, 0, r.stderr)
+        # Its two tiles are portrait too (136x180; landscape 240x180 before,
+        # the stylized one squeezed in).
+        v = stream(probe(sheet), "video")
+        self.assertEqual(v["width"], 6 + 2 * (136 + 6))
         self.assertIn("rotated 270", r.stderr)
         v = stream(probe(os.path.join(movies, "portrait.klimt.mp4")), "video")
         self.assertEqual((v["width"], v["height"], v["nb_read_frames"]),

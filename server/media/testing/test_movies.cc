@@ -73,6 +73,18 @@ absl::Status WriteFile(const std::string& path, const std::string& data) {
   return absl::OkStatus();
 }
 
+std::string WithExifOrientation(std::string jpeg, int orientation) {
+  std::string body("Exif\0\0II*\0\x08\0\0\0\x01\0", 16);
+  body += std::string("\x12\x01\x03\0\x01\0\0\0", 8);  // tag 274, SHORT
+  body += static_cast<char>(orientation);
+  body += std::string(7, '\0');  // the value's other bytes, no next IFD
+  const size_t length = body.size() + 2;
+  const std::string app1 = std::string("\xFF\xE1", 2) +
+                           static_cast<char>(length >> 8) +
+                           static_cast<char>(length & 0xFF) + body;
+  return jpeg.insert(2, app1);
+}
+
 absl::StatusOr<ProbedMovie> ProbeMovie(const std::string& path) {
   ProbedMovie m;
   absl::StatusOr<std::string> streams = RunCommand(absl::StrCat(

@@ -28,6 +28,10 @@ absl::Status MakeMovie(const std::string& args, const std::string& path);
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 absl::Status WriteFile(const std::string& path, const std::string& data);
 
+// `jpeg` with an EXIF segment holding only `orientation` (1-8) right after
+// its start-of-image marker, as a camera writes it (little-endian TIFF).
+std::string WithExifOrientation(std::string jpeg, int orientation);
+
 // What ffprobe says about a movie.
 struct ProbedMovie {
   int width = 0;
