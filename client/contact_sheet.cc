@@ -28,31 +28,17 @@ extern "C" {
 namespace stylizer::client {
 namespace {
 
-struct FormatCloser {
-  void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
-};
-struct CodecFreer {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameFreer {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketFreer {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsFreer {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
-using FormatPtr = std::unique_ptr<AVFormatContext, FormatCloser>;
-using CodecPtr = std::unique_ptr<AVCodecContext, CodecFreer>;
-using FramePtr = std::unique_ptr<AVFrame, FrameFreer>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketFreer>;
-using SwsPtr = std::unique_ptr<SwsContext, SwsFreer>;
+// FFmpeg's owners, as the server's media code has them.
+using FormatPtr = media::AvInputPtr;
+using CodecPtr = media::AvCodecContextPtr;
+using FramePtr = media::AvFramePtr;
+using PacketPtr = media::AvPacketPtr;
+using SwsPtr = media::SwsContextPtr;
 
+// What the sheet reports for an FFmpeg failure: the input is at fault.
 absl::Status AvError(absl::string_view what, int err) {
-  char text[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(err, text, sizeof(text));
-  return absl::InvalidArgumentError(absl::StrCat(what, ": ", text));
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": ", media::AvErrorText(err)));
 }
 
 // A scaler of `frame` to width x height in `format` that reads YUV with the
@@ -103,21 +89,16 @@ absl::StatusOr<RgbImage> ToSdrRgb(const AVFrame* frame,
   absl::StatusOr<SwsPtr> sws =
       ReadingScaler(*frame, width, height, AV_PIX_FMT_GBRP16);
   if (!sws.ok()) return sws.status();
-  FramePtr planes(av_frame_alloc());
-  if (!planes) return absl::InternalError("out of memory");
-  planes->format = AV_PIX_FMT_GBRP16;
-  planes->width = width;
-  planes->height = height;
-  if (const int err = av_frame_get_buffer(planes.get(), 0); err < 0) {
-    return AvError("cannot allocate a frame", err);
-  }
+  absl::StatusOr<FramePtr> planes = media::MakeVideoFrame(
+      AV_PIX_FMT_GBRP16, width, height, "cannot allocate a frame");
+  if (!planes.ok()) return planes.status();
   sws_scale(sws->get(), frame->data, frame->linesize, 0, frame->height,
-            planes->data, planes->linesize);
+            (*planes)->data, (*planes)->linesize);
   RgbImage out;
   out.width = width;
   out.height = height;
   out.rgb.resize(static_cast<size_t>(width) * height * 3);
-  hdr_to_sdr.ConvertGbrp16(*planes, out.rgb.data());
+  hdr_to_sdr.ConvertGbrp16(**planes, out.rgb.data());
   return out;
 }
 

@@ -33,6 +33,17 @@ AvFramePtr MakeFrame() {
   return AvFramePtr(f);
 }
 
+absl::StatusOr<AvFramePtr> MakeVideoFrame(AVPixelFormat format, int width,
+                                          int height, absl::string_view what) {
+  AvFramePtr frame = MakeFrame();
+  frame->format = format;
+  frame->width = width;
+  frame->height = height;
+  const int rc = av_frame_get_buffer(frame.get(), 0);
+  if (rc < 0) return AvError(rc, what);
+  return frame;
+}
+
 AvPacketPtr MakePacket() {
   AVPacket* p = av_packet_alloc();
   if (p == nullptr) std::abort();

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 extern "C" {
@@ -81,6 +82,12 @@ int DisplayRotationDegrees(const AVFrame* frame);
 // Allocating constructors; they abort only if the process is out of memory.
 AvFramePtr MakeFrame();
 AvPacketPtr MakePacket();
+
+// A picture frame of `format` and size with its buffers (av_frame_get_buffer:
+// aligned rows, padding after each); AvError naming `what` when the buffers
+// cannot be had.
+absl::StatusOr<AvFramePtr> MakeVideoFrame(AVPixelFormat format, int width,
+                                          int height, absl::string_view what);
 
 }  // namespace media
 }  // namespace stylizer

@@ -101,15 +101,10 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
                            sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
                            1 << 16);
   if (planes_ == nullptr) {
-    planes_ = MakeFrame();
-    planes_->format = planar;
-    planes_->width = out_width_;
-    planes_->height = out_height_;
-    const int rc = av_frame_get_buffer(planes_.get(), 0);
-    if (rc < 0) {
-      planes_.reset();
-      return AvError(rc, "allocating RGB planes");
-    }
+    absl::StatusOr<AvFramePtr> planes = MakeVideoFrame(
+        planar, out_width_, out_height_, "allocating RGB planes");
+    if (!planes.ok()) return planes.status();
+    planes_ = *std::move(planes);
   }
   const int rows = sws_scale(ctx, frame.data, frame.linesize, 0, src_h,
                              planes_->data, planes_->linesize);
@@ -144,16 +139,12 @@ void PackGbrp(const AVFrame& gbrp, RgbFrame* out) {
 absl::Status CopyToPaddedRgb(const RgbFrame& rgb, AvFramePtr* frame) {
   if (*frame == nullptr || (*frame)->width != rgb.width ||
       (*frame)->height != rgb.height) {
-    AvFramePtr made = MakeFrame();
-    if (made == nullptr) return absl::ResourceExhaustedError("out of memory");
-    made->format = AV_PIX_FMT_RGB24;
-    made->width = rgb.width;
-    made->height = rgb.height;
-    const int rc = av_frame_get_buffer(made.get(), 0);
-    if (rc < 0) return AvError(rc, "allocating an RGB frame");
+    absl::StatusOr<AvFramePtr> made = MakeVideoFrame(
+        AV_PIX_FMT_RGB24, rgb.width, rgb.height, "allocating an RGB frame");
+    if (!made.ok()) return made.status();
     // The padding is read too (and discarded): make it defined.
-    std::memset(made->buf[0]->data, 0, made->buf[0]->size);
-    *frame = std::move(made);
+    std::memset((*made)->buf[0]->data, 0, (*made)->buf[0]->size);
+    *frame = *std::move(made);
   }
   av_image_copy_plane((*frame)->data[0], (*frame)->linesize[0],
                       rgb.pixels.data(), rgb.width * 3, rgb.width * 3,
@@ -179,15 +170,12 @@ absl::StatusOr<AvFramePtr> YuvConverter::Convert(const RgbFrame& rgb) {
                              sws_getCoefficients(SwsColorspace(colorspace_)), 0,
                              0, 1 << 16, 1 << 16);
   }
-  AvFramePtr frame = MakeFrame();
-  frame->format = AV_PIX_FMT_YUV420P;
-  frame->width = width_;
-  frame->height = height_;
-  int ret = av_frame_get_buffer(frame.get(), 0);
-  if (ret < 0) return AvError(ret, "allocating a YUV frame");
+  absl::StatusOr<AvFramePtr> frame = MakeVideoFrame(
+      AV_PIX_FMT_YUV420P, width_, height_, "allocating a YUV frame");
+  if (!frame.ok()) return frame.status();
   if (absl::Status s = CopyToPaddedRgb(rgb, &padded_); !s.ok()) return s;
   sws_scale(sws_.get(), padded_->data, padded_->linesize, 0, height_,
-            frame->data, frame->linesize);
+            (*frame)->data, (*frame)->linesize);
   return frame;
 }
 

@@ -139,18 +139,17 @@ absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
     const int* coefs = sws_getCoefficients(SWS_CS_ITU601);
     sws_setColorspaceDetails(sws.get(), coefs, full_range ? 1 : 0, coefs, 1, 0,
                              1 << 16, 1 << 16);
-    AvFramePtr planes = media::MakeFrame();
-    planes->format = AV_PIX_FMT_GBRP;
-    planes->width = frame.width;
-    planes->height = frame.height;
-    const int rc = av_frame_get_buffer(planes.get(), 0);
-    if (rc < 0) return media::AvError(rc, "allocating the RGB planes");
-    const int rows = sws_scale(sws.get(), frame.data, frame.linesize, 0,
-                               frame.height, planes->data, planes->linesize);
+    absl::StatusOr<AvFramePtr> planes =
+        media::MakeVideoFrame(AV_PIX_FMT_GBRP, frame.width, frame.height,
+                              "allocating the RGB planes");
+    if (!planes.ok()) return planes.status();
+    const int rows =
+        sws_scale(sws.get(), frame.data, frame.linesize, 0, frame.height,
+                  (*planes)->data, (*planes)->linesize);
     if (rows != frame.height) {
       return media::AvError(rows, "converting the image to RGB failed");
     }
-    media::PackGbrp(*planes, out);
+    media::PackGbrp(**planes, out);
     return absl::OkStatus();
   }
   out->width = frame.width;
