@@ -29,15 +29,13 @@ class ContactSheetTest : public ::testing::Test {
     fs::create_directories(*dir_);
     // Two 2-second 96x64 movies: red and blue, with a moving box.
     for (const char* color : {"red", "blue"}) {
-      const std::string cmd = absl::StrCat(
-          "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
-          "\"color=c=",
-          color,
-          ":s=96x64:r=10:d=2,"
-          "drawbox=x=t*20:y=10:w=16:h=16:c=white:t=fill\" "
-          "-c:v libx264 -pix_fmt yuv420p ",
-          (*dir_ / color).string(), ".mp4");
-      ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+      const absl::Status made = media::testing::MakeMovie(
+          absl::StrCat("-f lavfi -i \"color=c=", color,
+                       ":s=96x64:r=10:d=2,"
+                       "drawbox=x=t*20:y=10:w=16:h=16:c=white:t=fill\" "
+                       "-c:v libx264 -pix_fmt yuv420p"),
+          (*dir_ / color).string() + ".mp4");
+      ASSERT_TRUE(made.ok()) << made;
     }
   }
   static void TearDownTestSuite() {
@@ -48,6 +46,14 @@ class ContactSheetTest : public ::testing::Test {
   static fs::path* dir_;
 };
 fs::path* ContactSheetTest::dir_ = nullptr;
+
+// ffmpeg input arguments for a picture red on its left half and blue on its
+// right, each half `w` x `h`, at `rate` frames per second for a second.
+std::string RedBlueHalves(int w, int h, int rate) {
+  const std::string half = absl::StrCat("s=", w, "x", h, ":r=", rate, ":d=1");
+  return absl::StrCat("-f lavfi -i \"color=c=red:", half,
+                      "[l];color=c=blue:", half, "[r];[l][r]hstack\"");
+}
 
 TEST_F(ContactSheetTest, GrabsTheMiddleFrame) {
   auto img = GrabFrame(Path("red.mp4"), 0.5, 48, 32);
@@ -68,13 +74,14 @@ TEST_F(ContactSheetTest, GrabsTheMiddleFrame) {
 TEST_F(ContactSheetTest, TilesAreTurnedAsPlayersShowThem) {
   const std::string stored = Path("halves.mp4");
   const std::string turned = Path("portrait.mp4");
-  std::string cmd = absl::StrCat(
-      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
-      "\"color=c=red:s=48x64:r=10:d=1[l];color=c=blue:s=48x64:r=10:d=1[r];"
-      "[l][r]hstack\" -c:v libx264 -pix_fmt yuv420p ",
-      stored, " && ffmpeg -nostdin -loglevel error -y -i ", stored,
-      " -c copy -metadata:s:v:0 rotate=90 ", turned);
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  absl::Status made = media::testing::MakeMovie(
+      absl::StrCat(RedBlueHalves(48, 64, 10), " -c:v libx264 -pix_fmt yuv420p"),
+      stored);
+  ASSERT_TRUE(made.ok()) << made;
+  made = media::testing::MakeMovie(
+      absl::StrCat("-i '", stored, "' -c copy -metadata:s:v:0 rotate=90"),
+      turned);
+  ASSERT_TRUE(made.ok()) << made;
   auto img = GrabFrame(turned, 0.5, 32, 48);
   ASSERT_TRUE(img.ok()) << img.status();
   ASSERT_EQ(img->width, 32);
@@ -106,18 +113,21 @@ TEST_F(ContactSheetTest, TilesAreTurnedAsPlayersShowThem) {
 TEST_F(ContactSheetTest, AnHdrMoviesTileIsToneMapped) {
   const std::string hlg = Path("hlg.mkv");
   const std::string reference = Path("hlg_reference.png");
-  const std::string cmd = absl::StrCat(
-      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
-      "\"color=c=0xC08040:s=64x48:r=10:d=1\" -vf "
+  absl::Status made = media::testing::MakeMovie(
+      "-f lavfi -i \"color=c=0xC08040:s=64x48:r=10:d=1\" -vf "
       "zscale=tin=bt709:min=bt709:pin=bt709:t=arib-std-b67:m=bt2020nc:"
       "p=bt2020:npl=1000,format=yuv420p10le -c:v libx264 -color_primaries "
-      "bt2020 -color_trc arib-std-b67 -colorspace bt2020nc ",
-      hlg, " && ffmpeg -nostdin -loglevel error -y -i ", hlg,
-      " -frames:v 1 -vf zscale=t=linear:npl=100,format=gbrpf32le,"
-      "zscale=p=bt709,tonemap=tonemap=mobius:desat=0,"
-      "zscale=t=bt709:m=bt709:r=pc,format=rgb24 ",
+      "bt2020 -color_trc arib-std-b67 -colorspace bt2020nc",
+      hlg);
+  ASSERT_TRUE(made.ok()) << made;
+  made = media::testing::MakeMovie(
+      absl::StrCat("-i '", hlg,
+                   "' -frames:v 1 -vf zscale=t=linear:npl=100,"
+                   "format=gbrpf32le,zscale=p=bt709,"
+                   "tonemap=tonemap=mobius:desat=0,"
+                   "zscale=t=bt709:m=bt709:r=pc,format=rgb24"),
       reference);
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ASSERT_TRUE(made.ok()) << made;
   auto tile = GrabFrame(hlg, 0.5, 32, 24);
   auto want = GrabFrame(reference, 0, 32, 24);
   ASSERT_TRUE(tile.ok()) << tile.status();
@@ -134,13 +144,12 @@ TEST_F(ContactSheetTest, AnHdrMoviesTileIsToneMapped) {
 // this steel blue by 5 levels (red and blue).
 TEST_F(ContactSheetTest, AnHdMoviesTileKeepsItsColours) {
   const std::string hd = Path("steel_blue_hd.mp4");
-  const std::string cmd = absl::StrCat(
-      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
-      "\"color=c=0x3070C0:s=1280x720:r=10:d=0.5,format=rgb24\" -vf "
-      "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p -colorspace "
-      "bt709 -c:v libx264 -qp 0 ",
+  const absl::Status made = media::testing::MakeMovie(
+      "-f lavfi -i \"color=c=0x3070C0:s=1280x720:r=10:d=0.5,format=rgb24\" "
+      "-vf scale=out_color_matrix=bt709:out_range=tv,format=yuv420p "
+      "-colorspace bt709 -c:v libx264 -qp 0",
       hd);
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ASSERT_TRUE(made.ok()) << made;
   auto tile = GrabFrame(hd, 0.5, 64, 36);
   ASSERT_TRUE(tile.ok()) << tile.status();
   const uint8_t* got = &tile->rgb[(18 * 64 + 32) * 3];
@@ -156,12 +165,9 @@ TEST_F(ContactSheetTest, AnHdMoviesTileKeepsItsColours) {
 // to be landscape, the outputs squeezed into them.
 TEST_F(ContactSheetTest, APhotosTileIsTurnedByItsExifOrientation) {
   const std::string stored = Path("stored.jpg");
-  const std::string cmd = absl::StrCat(
-      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
-      "\"color=c=red:s=32x48:r=1:d=1[l];color=c=blue:s=32x48:r=1:d=1[r];"
-      "[l][r]hstack\" -frames:v 1 -update 1 ",
-      stored);
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const absl::Status made = media::testing::MakeMovie(
+      absl::StrCat(RedBlueHalves(32, 48, 1), " -frames:v 1 -update 1"), stored);
+  ASSERT_TRUE(made.ok()) << made;
   auto jpeg = media::testing::ReadFile(stored);
   ASSERT_TRUE(jpeg.ok()) << jpeg.status();
   const std::string photo = Path("portrait.jpg");
