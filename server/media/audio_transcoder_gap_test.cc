@@ -150,9 +150,7 @@ class TranscoderTest : public ::testing::TestWithParam<int> {
     av_log_set_level(AV_LOG_ERROR);
     in_rate_ = GetParam();
     packet_samples_ = in_rate_ / 100;  // 10 ms
-    format_ = avformat_alloc_context();
-    ASSERT_NE(format_, nullptr);
-    stream_ = avformat_new_stream(format_, nullptr);
+    stream_ = bare_.stream();
     ASSERT_NE(stream_, nullptr);
     AVCodecParameters* par = stream_->codecpar;
     par->codec_type = AVMEDIA_TYPE_AUDIO;
@@ -169,7 +167,6 @@ class TranscoderTest : public ::testing::TestWithParam<int> {
     rate_ = transcoder_->encoder()->sample_rate;
     ASSERT_EQ(rate_, in_rate_ == 7000 ? 7350 : in_rate_);
   }
-  void TearDown() override { avformat_free_context(format_); }
 
   // One 10 ms packet of the 440 Hz tone at `pts_ms`, its phase continuing
   // from the previous packet.
@@ -260,7 +257,7 @@ class TranscoderTest : public ::testing::TestWithParam<int> {
     return std::sqrt(sum / static_cast<double>(b - a));
   }
 
-  AVFormatContext* format_ = nullptr;
+  media::testing::BareStream bare_;
   AVStream* stream_ = nullptr;
   std::unique_ptr<AudioTranscoder> transcoder_;
   int in_rate_ = 0;

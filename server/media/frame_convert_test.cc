@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "server/media/hdr_to_sdr.h"
+#include "server/media/testing/test_movies.h"
 
 extern "C" {
 #include <libavformat/avformat.h>
@@ -116,9 +117,8 @@ TEST(RgbConverterTest, MatchesSwscalesPackedRgbExactly) {
 // 1000 cd/m2 is white with the default peak of 1000 and below white with the
 // frame's 2000 (Mobius keeps most of the range: 3 codes apart).
 TEST(RgbConverterTest, TakesTheHdrPeakOfTheFirstFrame) {
-  AVFormatContext* format = avformat_alloc_context();
-  ASSERT_NE(format, nullptr);
-  AVStream* stream = avformat_new_stream(format, nullptr);
+  media::testing::BareStream bare;
+  AVStream* stream = bare.stream();
   ASSERT_NE(stream, nullptr);
   stream->codecpar->color_trc = AVCOL_TRC_SMPTE2084;
   stream->codecpar->color_primaries = AVCOL_PRI_BT2020;
@@ -155,7 +155,6 @@ TEST(RgbConverterTest, TakesTheHdrPeakOfTheFirstFrame) {
     EXPECT_NEAR(rgb.pixels[0], with_peak ? 252 : 255, 1);
     EXPECT_EQ(rgb.pixels[0], rgb.pixels[1]);
   }
-  avformat_free_context(format);
 }
 
 TEST(RgbConverterTest, ConvertsAndCropsOddFrames) {

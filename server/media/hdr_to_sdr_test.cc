@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "server/media/testing/test_movies.h"
 
 extern "C" {
 #include <libavutil/mastering_display_metadata.h>
@@ -113,9 +114,8 @@ TEST(HdrToSdrTest, Bt2020PrimariesBecomeBt709s) {
 }
 
 TEST(HdrToSdrTest, ForStreamReadsTheTransferAndThePeak) {
-  AVFormatContext* format = avformat_alloc_context();
-  ASSERT_NE(format, nullptr);
-  AVStream* stream = avformat_new_stream(format, nullptr);
+  media::testing::BareStream bare;
+  AVStream* stream = bare.stream();
   ASSERT_NE(stream, nullptr);
   stream->codecpar->color_trc = AVCOL_TRC_BT709;
   EXPECT_EQ(HdrToSdr::ForStream(*stream), nullptr);
@@ -152,16 +152,14 @@ TEST(HdrToSdrTest, ForStreamReadsTheTransferAndThePeak) {
   EXPECT_EQ(HdrToSdr::ForStream(*stream)->peak_nits(), 100);
   cll->MaxCLL = 60000;
   EXPECT_EQ(HdrToSdr::ForStream(*stream)->peak_nits(), 10000);
-  avformat_free_context(format);
 }
 
 // HEVC carries HDR10 metadata in SEI, which FFmpeg gives the frames; an
 // MPEG-TS or raw stream has none in its container. The first frame's peak
 // then replaces the default, once; a container's peak is never replaced.
 TEST(HdrToSdrTest, WithPeakOfTakesAFramesPeakWhereTheStreamHadNone) {
-  AVFormatContext* format = avformat_alloc_context();
-  ASSERT_NE(format, nullptr);
-  AVStream* stream = avformat_new_stream(format, nullptr);
+  media::testing::BareStream bare;
+  AVStream* stream = bare.stream();
   ASSERT_NE(stream, nullptr);
   stream->codecpar->color_trc = AVCOL_TRC_SMPTE2084;
   auto plain = HdrToSdr::ForStream(*stream);
@@ -196,7 +194,6 @@ TEST(HdrToSdrTest, WithPeakOfTakesAFramesPeakWhereTheStreamHadNone) {
   stream->codecpar->color_trc = AVCOL_TRC_ARIB_STD_B67;
   EXPECT_EQ(HdrToSdr::ForStream(*stream)->WithPeakOf(*frame), nullptr);
   av_frame_free(&frame);
-  avformat_free_context(format);
 }
 
 }  // namespace

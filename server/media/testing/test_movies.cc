@@ -73,6 +73,10 @@ absl::Status WriteFile(const std::string& path, const std::string& data) {
   return absl::OkStatus();
 }
 
+BareStream::BareStream() : format_(avformat_alloc_context()) {
+  if (format_ != nullptr) stream_ = avformat_new_stream(format_.get(), nullptr);
+}
+
 std::string WithExifOrientation(std::string jpeg, int orientation) {
   std::string body("Exif\0\0II*\0\x08\0\0\0\x01\0", 16);
   body += std::string("\x12\x01\x03\0\x01\0\0\0", 8);  // tag 274, SHORT

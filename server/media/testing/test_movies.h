@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/media/av_util.h"
 
 namespace stylizer {
 namespace media {
@@ -31,6 +32,19 @@ absl::Status WriteFile(const std::string& path, const std::string& data);
 // `jpeg` with an EXIF segment holding only `orientation` (1-8) right after
 // its start-of-image marker, as a camera writes it (little-endian TIFF).
 std::string WithExifOrientation(std::string jpeg, int orientation);
+
+// One stream of a bare format context, for tests of code that reads an
+// AVStream's parameters and side data; freed with this. stream() is null
+// only if FFmpeg could not allocate it.
+class BareStream {
+ public:
+  BareStream();
+  AVStream* stream() const { return stream_; }
+
+ private:
+  AvOutputPtr format_;
+  AVStream* stream_ = nullptr;
+};
 
 // What ffprobe says about a movie.
 struct ProbedMovie {
