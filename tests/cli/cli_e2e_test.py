@@ -491,28 +491,20 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual(int(v["nb_read_frames"]), 20)
         self.assertIsNotNone(stream(info, "audio"))
 
-        photo = os.path.join(out, "piped.png")
-        with open(self.png, "rb") as source, open(photo, "wb") as sink:
-            r = subprocess.run(
-                [CLI, f"--server={self.server_addr}", "image", "-",
-                 "--styles=outcry", "--out=-"],
-                stdin=source, stdout=sink, stderr=subprocess.PIPE,
-                timeout=300)
-        self.assertEqual(r.returncode, 0, r.stderr.decode())
-        v = stream(probe(photo), "video")
-        self.assertEqual((v["codec_name"], v["width"], v["height"]),
-                         ("png", 64, 48))
-        jpeg = os.path.join(out, "piped.jpg")
-        with open(self.png, "rb") as source, open(jpeg, "wb") as sink:
-            r = subprocess.run(
-                [CLI, f"--server={self.server_addr}", "image", "-",
-                 "--styles=outcry", "--out=-", "--format=jpg"],
-                stdin=source, stdout=sink, stderr=subprocess.PIPE,
-                timeout=300)
-        self.assertEqual(r.returncode, 0, r.stderr.decode())
-        v = stream(probe(jpeg), "video")
-        self.assertEqual((v["codec_name"], v["width"], v["height"]),
-                         ("mjpeg", 64, 48))
+        # A photo through stdin and stdout: PNG by default, JPEG asked for.
+        for name, flags, codec in (("piped.png", [], "png"),
+                                   ("piped.jpg", ["--format=jpg"], "mjpeg")):
+            photo = os.path.join(out, name)
+            with open(self.png, "rb") as source, open(photo, "wb") as sink:
+                r = subprocess.run(
+                    [CLI, f"--server={self.server_addr}", "image", "-",
+                     "--styles=outcry", "--out=-", *flags],
+                    stdin=source, stdout=sink, stderr=subprocess.PIPE,
+                    timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            v = stream(probe(photo), "video")
+            self.assertEqual((v["codec_name"], v["width"], v["height"]),
+                             (codec, 64, 48))
 
     def test_video_hdr_phone_clip_comes_out_sdr(self):
         # A phone's HDR clip (10-bit HLG, BT.2020): tone-mapped to SDR and
