@@ -72,7 +72,8 @@ inline constexpr size_t kSwsPaddingBytes = 64;
 // YuvMatrix (yuv_matrix.h) gives the matrix of both converters.
 
 // RGB24 -> YUV 4:2:0 for the encoder, limited range, with the matrix
-// YuvMatrix gives for an input tagged `input_colorspace` at this size.
+// YuvMatrix gives for an input tagged `input_colorspace` at this size; the
+// chroma is every pixel's, halved across and down by a bicubic filter.
 class YuvConverter {
  public:
   YuvConverter(int width, int height, AVColorSpace input_colorspace)
@@ -80,7 +81,9 @@ class YuvConverter {
         height_(height),
         colorspace_(YuvMatrix(input_colorspace, width, height)) {}
 
-  // Returns a new yuv420p frame of width x height holding `rgb`.
+  // Returns a yuv420p frame of width x height holding `rgb`: a reference to
+  // the buffers of the last call's frame when no other reference to them is
+  // left, else to new ones.
   absl::StatusOr<AvFramePtr> Convert(const RgbFrame& rgb);
 
   // The matrix the frames are made with: what the output must be tagged.
@@ -92,6 +95,7 @@ class YuvConverter {
   AVColorSpace colorspace_;  // as YuvMatrix gives it
   SwsContextPtr sws_;
   AvFramePtr padded_;  // swscale's input: see CopyToPaddedRgb
+  AvFramePtr last_;    // the buffers of the last frame returned
 };
 
 }  // namespace media

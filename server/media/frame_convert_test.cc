@@ -191,6 +191,93 @@ TEST(YuvConverterTest, RoundTripsGray) {
   for (uint8_t p : again.pixels) EXPECT_NEAR(p, 100, 3);
 }
 
+TEST(YuvConverterTest, RoundTripsGrayAtTheSmallestSizes) {
+  for (auto [w, h] : {std::pair{2, 2}, {2, 32}, {32, 2}, {6, 2}, {2, 6}}) {
+    RgbFrame rgb;
+    rgb.width = w;
+    rgb.height = h;
+    rgb.pixels.assign(static_cast<size_t>(w) * h * 3, 180);
+    YuvConverter yuv(w, h, AVCOL_SPC_BT709);
+    auto frame = yuv.Convert(rgb);
+    ASSERT_TRUE(frame.ok()) << w << "x" << h << ": " << frame.status();
+    RgbConverter back(w, h);
+    RgbFrame again;
+    ASSERT_TRUE(back.Convert(**frame, &again).ok());
+    for (uint8_t p : again.pixels) EXPECT_NEAR(p, 180, 3) << w << "x" << h;
+  }
+}
+
+// One-pixel stripes of red and blue, across or down: each chroma sample
+// covers two columns and two rows, so it must be their mean, not one stripe's
+// colour nor a ringing mix. At the edges the filter repeats the last pixel,
+// which leans the two outer samples towards the outer stripe.
+TEST(YuvConverterTest, ChromaOfOnePixelStripesIsTheirMean) {
+  constexpr int kW = 64, kH = 16;
+  for (bool columns : {true, false}) {
+    RgbFrame rgb;
+    rgb.width = kW;
+    rgb.height = kH;
+    rgb.pixels.resize(kW * kH * 3);
+    for (int y = 0; y < kH; ++y) {
+      for (int x = 0; x < kW; ++x) {
+        const bool red = (columns ? x : y) % 2 == 0;
+        uint8_t* p = &rgb.pixels[3 * (y * kW + x)];
+        p[0] = red ? 200 : 20;
+        p[1] = 20;
+        p[2] = red ? 20 : 200;
+      }
+    }
+    RgbFrame mean = rgb;
+    for (int i = 0; i < kW * kH; ++i) {
+      mean.pixels[3 * i] = mean.pixels[3 * i + 2] = 110;
+    }
+    YuvConverter yuv(kW, kH, AVCOL_SPC_BT709);
+    auto striped = yuv.Convert(rgb);
+    ASSERT_TRUE(striped.ok()) << striped.status();
+    YuvConverter yuv_mean(kW, kH, AVCOL_SPC_BT709);
+    auto flat = yuv_mean.Convert(mean);
+    ASSERT_TRUE(flat.ok()) << flat.status();
+    for (int plane = 1; plane < 3; ++plane) {
+      for (int y = 0; y < kH / 2; ++y) {
+        for (int x = 0; x < kW / 2; ++x) {
+          const AVFrame& a = **striped;
+          const AVFrame& b = **flat;
+          const int i = columns ? x : y, n = (columns ? kW : kH) / 2;
+          const bool edge = i < 2 || i >= n - 2;  // the filter spans 8 pixels
+          EXPECT_NEAR(a.data[plane][y * a.linesize[plane] + x],
+                      b.data[plane][y * b.linesize[plane] + x], edge ? 16 : 1)
+              << (columns ? "columns" : "rows") << ", plane " << plane << " at "
+              << x << "," << y;
+        }
+      }
+    }
+  }
+}
+
+RgbFrame FlatRgb(int width, int height, uint8_t value) {
+  RgbFrame rgb;
+  rgb.width = width;
+  rgb.height = height;
+  rgb.pixels.assign(static_cast<size_t>(width) * height * 3, value);
+  return rgb;
+}
+
+TEST(YuvConverterTest, NeverWritesOverAFrameSomeoneStillHolds) {
+  YuvConverter yuv(16, 8, AVCOL_SPC_BT709);
+  auto dark = yuv.Convert(FlatRgb(16, 8, 30));
+  ASSERT_TRUE(dark.ok()) << dark.status();
+  const uint8_t dark_luma = (*dark)->data[0][0];
+  auto light = yuv.Convert(FlatRgb(16, 8, 220));
+  ASSERT_TRUE(light.ok()) << light.status();
+  EXPECT_NE((*light)->data[0], (*dark)->data[0]);
+  EXPECT_GT((*light)->data[0][0], dark_luma + 100);
+  for (int y = 0; y < 8; ++y) {
+    for (int x = 0; x < 16; ++x) {
+      EXPECT_EQ((*dark)->data[0][y * (*dark)->linesize[0] + x], dark_luma);
+    }
+  }
+}
+
 TEST(YuvConverterTest, RejectsFramesOfTheWrongSize) {
   RgbFrame rgb;
   rgb.width = 4;
