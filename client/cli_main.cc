@@ -1,5 +1,6 @@
 // The `stylizer` command-line client: parses the command line, runs the
 // command, prints one clear line on failure, exits 0 / 1 / 2.
+#include <signal.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -17,6 +18,10 @@ extern "C" {
 int main(int argc, char** argv) {
   using namespace stylizer::client;  // NOLINT
   InstallInterruptHandler();
+  // A reader that goes away (`stylizer video x.mp4 --out=- | head -c 1`)
+  // makes writes fail with EPIPE, which the commands report ("cannot write
+  // to standard output"), instead of a silent death by SIGPIPE (status 141).
+  signal(SIGPIPE, SIG_IGN);
   absl::StatusOr<Invocation> inv = ParseCommandLine(argc, argv);
   absl::Status status = inv.status();
   // FFmpeg's own lines ("[mov,mp4,...] stream 0, timescale not set") mean

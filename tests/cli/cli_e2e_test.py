@@ -9,6 +9,7 @@ images made here with the ffmpeg CLI.
 Environment: STYLIZER_CLI, STYLIZER_SERVER_BIN, STYLIZER_TEST_MODEL (set by
 CTest), or STYLIZER_BUILD_DIR to find them.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -505,6 +506,25 @@ class CliEndToEndTest(unittest.TestCase):
             v = stream(probe(photo), "video")
             self.assertEqual((v["codec_name"], v["width"], v["height"]),
                              (codec, 64, 48))
+
+    def test_a_reader_that_goes_away_gets_an_error_line(self):
+        # `... --out=- | head -c 1`: the pipe's reader is gone before the
+        # output comes. The command says so and exits 1 (not 141, SIGPIPE).
+        for args, source in ((["video", self.movie, "--styles=klimt"], None),
+                             (["image", "-", "--styles=klimt"], self.png)):
+            with contextlib.ExitStack() as stack:
+                stdin = (stack.enter_context(open(source, "rb"))
+                         if source else subprocess.DEVNULL)
+                p = subprocess.Popen(
+                    [CLI, f"--server={self.server_addr}", "--progress=plain",
+                     *args, "--out=-"],
+                    stdin=stdin, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True)
+                p.stdout.close()
+                _, err = p.communicate(timeout=300)
+            self.assertEqual(p.returncode, 1, f"{args[0]}: {err}")
+            self.assertIn("stylizer: error: cannot write to standard output",
+                          err.strip().splitlines()[-1])
 
     def test_video_hdr_phone_clip_comes_out_sdr(self):
         # A phone's HDR clip (10-bit HLG, BT.2020): tone-mapped to SDR and
