@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,7 +49,8 @@ absl::Status FileSource::Rewind() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<size_t> FileSource::Read(char* buf, size_t n) {
+absl::StatusOr<size_t> FileSource::Read(char* buf, size_t n,
+                                        const std::atomic<bool>&) {
   while (true) {
     const ssize_t got = read(fd_, buf, n);
     if (got >= 0) return static_cast<size_t>(got);
@@ -59,7 +61,8 @@ absl::StatusOr<size_t> FileSource::Read(char* buf, size_t n) {
   }
 }
 
-absl::StatusOr<size_t> StringSource::Read(char* buf, size_t n) {
+absl::StatusOr<size_t> StringSource::Read(char* buf, size_t n,
+                                          const std::atomic<bool>&) {
   const size_t take = std::min(n, data_.size() - pos_);
   std::memcpy(buf, data_.data() + pos_, take);
   pos_ += take;
@@ -71,12 +74,21 @@ absl::Status StreamSource::Rewind() {
   return absl::FailedPreconditionError(NoRewindReason());
 }
 
-absl::StatusOr<size_t> StreamSource::Read(char* buf, size_t n) {
-  if (n == 0 || in_->eof()) return 0;
-  in_->read(buf, static_cast<std::streamsize>(n));
-  const size_t got = static_cast<size_t>(in_->gcount());
-  if (in_->bad()) {
-    return absl::InternalError(absl::StrCat("cannot read ", what_));
+absl::StatusOr<size_t> StreamSource::Read(char* buf, size_t n,
+                                          const std::atomic<bool>& stop) {
+  if (n == 0) return 0;
+  size_t got = 0;
+  if (in_ == nullptr) {
+    absl::StatusOr<size_t> some = ReadSome(fd_, buf, n, stop, what_);
+    if (!some.ok()) return some.status();
+    got = *some;
+  } else {
+    if (in_->eof()) return 0;
+    in_->read(buf, static_cast<std::streamsize>(n));
+    got = static_cast<size_t>(in_->gcount());
+    if (in_->bad()) {
+      return absl::InternalError(absl::StrCat("cannot read ", what_));
+    }
   }
   read_any_ = read_any_ || got > 0;
   return got;
@@ -87,6 +99,23 @@ std::string StreamSource::NoRewindReason() const {
   return absl::StrCat("the movie came from ", what_,
                       ", which cannot be read twice (give stylizer a file "
                       "to let it retry)");
+}
+
+absl::StatusOr<size_t> ReadSome(int fd, char* buf, size_t n,
+                                const std::atomic<bool>& stop,
+                                const std::string& what) {
+  while (true) {
+    if (stop.load()) return absl::CancelledError("the call ended");
+    pollfd ready{fd, POLLIN, 0};
+    const int polled = poll(&ready, 1, /*timeout_ms=*/100);
+    if (polled == 0 || (polled < 0 && errno == EINTR)) continue;
+    const ssize_t got = read(fd, buf, n);
+    if (got >= 0) return static_cast<size_t>(got);
+    if (errno != EINTR && errno != EAGAIN) {
+      return absl::InternalError(
+          absl::StrCat("cannot read ", what, ": ", strerror(errno)));
+    }
+  }
 }
 
 }  // namespace stylizer::client

@@ -4,6 +4,7 @@
 #ifndef STYLIZER_CLIENT_BYTE_SOURCE_H_
 #define STYLIZER_CLIENT_BYTE_SOURCE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <istream>
 #include <memory>
@@ -22,8 +23,11 @@ class ByteSource {
   virtual uint64_t size() const = 0;
   // Starts reading again from the first byte.
   virtual absl::Status Rewind() = 0;
-  // Reads up to `n` bytes into `buf`; 0 means the end was reached.
-  virtual absl::StatusOr<size_t> Read(char* buf, size_t n) = 0;
+  // Reads up to `n` bytes into `buf`; 0 means the end was reached. A source
+  // that waits for its bytes (a pipe) gives up once `stop` is set, with
+  // CANCELLED.
+  virtual absl::StatusOr<size_t> Read(char* buf, size_t n,
+                                      const std::atomic<bool>& stop) = 0;
   // Why Rewind() would fail now (bytes were read that cannot be read
   // again), or empty.
   virtual std::string NoRewindReason() const { return std::string(); }
@@ -39,7 +43,8 @@ class FileSource : public ByteSource {
   ~FileSource() override;
   uint64_t size() const override { return size_; }
   absl::Status Rewind() override;
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override;
+  absl::StatusOr<size_t> Read(char* buf, size_t n,
+                              const std::atomic<bool>& stop) override;
 
  private:
   FileSource(std::string path, int fd, uint64_t size)
@@ -58,7 +63,8 @@ class StringSource : public ByteSource {
     pos_ = 0;
     return absl::OkStatus();
   }
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override;
+  absl::StatusOr<size_t> Read(char* buf, size_t n,
+                              const std::atomic<bool>& stop) override;
 
  private:
   std::string data_;
@@ -70,19 +76,33 @@ class StringSource : public ByteSource {
 // until the first byte is read. Its size is unknown (0).
 class StreamSource : public ByteSource {
  public:
-  // Reads `in` (not owned); `what` names it in messages ("standard input").
+  // Reads the descriptor `fd` (not owned): each Read returns the bytes that
+  // have come, as soon as some have, so a live source is sent as it
+  // arrives. `what` names it in messages ("standard input").
+  StreamSource(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
+  // Reads `in` (not owned), filling each Read: for tests.
   StreamSource(std::istream* in, std::string what)
       : in_(in), what_(std::move(what)) {}
   uint64_t size() const override { return 0; }
   absl::Status Rewind() override;
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override;
+  absl::StatusOr<size_t> Read(char* buf, size_t n,
+                              const std::atomic<bool>& stop) override;
   std::string NoRewindReason() const override;
 
  private:
-  std::istream* const in_;
+  const int fd_ = -1;
+  std::istream* const in_ = nullptr;
   const std::string what_;
   bool read_any_ = false;
 };
+
+// Reads up to `n` bytes of the descriptor `fd` into `buf`, returning once
+// some have come (0 at the end of the input). It waits in poll() slices of
+// 100 ms and gives up with CANCELLED once `stop` is set: a read() blocked on
+// a silent pipe could not be interrupted. `what` names it in messages.
+absl::StatusOr<size_t> ReadSome(int fd, char* buf, size_t n,
+                                const std::atomic<bool>& stop,
+                                const std::string& what);
 
 }  // namespace stylizer::client
 

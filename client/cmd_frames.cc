@@ -3,11 +3,7 @@
 // order to standard output as raw RGB24 frames of the same size, each as soon
 // as it comes back. For live sources (a camera through ffmpeg) whose frames
 // cannot wait for a container's fragment: latency is the frames in flight.
-#include <poll.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <memory>
@@ -20,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "client/byte_source.h"
 #include "client/commands.h"
 #include "client/interrupt.h"
 #include "client/rpc_errors.h"
@@ -65,10 +62,10 @@ class InFlight {
 };
 
 // Reads one frame of `size` bytes into `buffer`; returns the bytes read, fewer
-// only where the input ended. With a descriptor it reads that directly and
-// waits for data in slices of 100 ms, checking `stop` (the call ended) in
-// between: a read() blocked on a silent source could not be interrupted, and
-// the command would wait for a frame that may never come.
+// only where the input ended. With a descriptor it reads that with ReadSome,
+// which gives up once `stop` is set (the call ended): a read() blocked on a
+// silent source could not be interrupted, and the command would wait for a
+// frame that may never come.
 absl::StatusOr<size_t> ReadFrame(const CommandIo& io,
                                  const std::atomic<bool>& stop, char* buffer,
                                  size_t size) {
@@ -79,18 +76,11 @@ absl::StatusOr<size_t> ReadFrame(const CommandIo& io,
   }
   size_t got = 0;
   while (got < size) {
-    if (stop.load()) return absl::CancelledError("the call ended");
-    pollfd ready{io.in_fd, POLLIN, 0};
-    const int polled = poll(&ready, 1, /*timeout_ms=*/100);
-    if (polled == 0 || (polled < 0 && errno == EINTR)) continue;
-    const ssize_t n = read(io.in_fd, buffer + got, size - got);
-    if (n == 0) break;  // the end of the input
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return absl::InternalError(
-          absl::StrCat("cannot read standard input: ", strerror(errno)));
-    }
-    got += static_cast<size_t>(n);
+    absl::StatusOr<size_t> n =
+        ReadSome(io.in_fd, buffer + got, size - got, stop, "standard input");
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;  // the end of the input
+    got += *n;
   }
   return got;
 }

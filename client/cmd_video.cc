@@ -137,6 +137,9 @@ struct VideoSettings {
 absl::StatusOr<std::unique_ptr<ByteSource>> OpenInput(const std::string& input,
                                                       const CommandIo& io) {
   if (input == kStdioName) {
+    if (io.in_fd >= 0) {
+      return std::make_unique<StreamSource>(io.in_fd, "standard input");
+    }
     return std::make_unique<StreamSource>(io.in, "standard input");
   }
   auto file = FileSource::Open(input);

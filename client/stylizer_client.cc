@@ -351,7 +351,8 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
     std::string buf(options_.upload_chunk_bytes, '\0');
     uint64_t sent = 0;
     while (!stop.load()) {
-      auto n = source->Read(buf.data(), buf.size());
+      auto n = source->Read(buf.data(), buf.size(), stop);
+      if (stop.load()) return;  // the call ended; Finish() says why
       if (!n.ok()) {
         upload_status = n.status();
         ctx.TryCancel();
@@ -397,6 +398,9 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
       break;
     }
   }
+  // The call is over: an uploader still waiting for a pipe's next bytes
+  // gives up (within 100 ms) rather than keeping the command alive.
+  stop.store(true);
   uploader.join();
   const grpc::Status finish = stream->Finish();
   Untrack(&ctx);

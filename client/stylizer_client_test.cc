@@ -4,6 +4,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "client/rpc_errors.h"
 #include "client/testing/fake_stylizer_service.h"
@@ -137,6 +139,86 @@ TEST(StylizerClientTest, RetriesABusyServer) {
   stylizer::v1::StylizeImageRequest image;
   image.mutable_image()->set_encoded("\x89PNG fake");
   EXPECT_TRUE((*client)->StylizeImage(image).ok());
+}
+
+// A pipe whose writer keeps it open: the bytes written so far are all there
+// is until Close().
+class OpenPipe {
+ public:
+  OpenPipe() {
+    if (pipe(fds_) != 0) std::abort();
+  }
+  ~OpenPipe() {
+    Close();
+    close(fds_[0]);
+  }
+  int read_fd() const { return fds_[0]; }
+  void Write(const std::string& bytes) {
+    ASSERT_EQ(write(fds_[1], bytes.data(), bytes.size()),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  void Close() {
+    if (fds_[1] >= 0) close(fds_[1]);
+    fds_[1] = -1;
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+// A live source (a capture piped in) is sent as its bytes come, not once a
+// whole upload chunk (256 KiB) has piled up or the pipe has closed.
+TEST(StylizerClientTest, AMovieFromAPipeIsSentAsItArrives) {
+  FakeServer server;
+  ClientOptions options = FastOptions(server.address());
+  options.upload_chunk_bytes = 64 * 1024;  // more than the pipe holds
+  auto client = StylizerClient::Create(options);
+  ASSERT_TRUE(client.ok());
+  stylizer::v1::VideoJob job;
+  job.add_styles()->set_index(1);
+  OpenPipe pipe;
+  pipe.Write(FakeMovie(3000));
+  StreamSource source(pipe.read_fd(), "standard input");
+  Collector c;
+  absl::Status s;
+  std::thread call([&] { s = (*client)->StylizeVideo(job, &source, &c); });
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (server.service().upload_bytes.load() < 3000 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(server.service().upload_bytes.load(), 3000)
+      << "the bytes in the pipe were not sent while it stayed open";
+  pipe.Write(std::string(500, 'x'));
+  pipe.Close();
+  call.join();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(c.outputs[0].size(), 3500u);
+}
+
+// The server refuses the movie while the pipe is open and silent: the call
+// ends with the server's reason at once, not when the pipe next delivers.
+TEST(StylizerClientTest, AnEndedCallDoesNotWaitForASilentPipe) {
+  FakeServer server;
+  server.service().refuse_video_after_bytes = 1000;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  ASSERT_TRUE(client.ok());
+  stylizer::v1::VideoJob job;
+  OpenPipe pipe;
+  pipe.Write(FakeMovie(3000));
+  StreamSource source(pipe.read_fd(), "standard input");
+  Collector c;
+  absl::Notification done;
+  absl::Status s;
+  std::thread call([&] {
+    s = (*client)->StylizeVideo(job, &source, &c);
+    done.Notify();
+  });
+  const bool ended = done.WaitForNotificationWithTimeout(absl::Seconds(30));
+  pipe.Close();  // lets a call that still waits end, so the test can
+  call.join();
+  ASSERT_TRUE(ended) << "still waiting for the pipe 30 s after the refusal";
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
 }
 
 // A movie read from a pipe cannot be sent twice: once its bytes were read,

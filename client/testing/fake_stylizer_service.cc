@@ -163,6 +163,12 @@ grpc::Status FakeStylizerService::StylizeVideo(
       return {grpc::StatusCode::INVALID_ARGUMENT, "the job message was repeated"};
     }
     data += request.chunk();
+    upload_bytes += static_cast<int64_t>(request.chunk().size());
+    const int refuse_after = refuse_video_after_bytes.load();
+    if (refuse_after > 0 && data.size() >= static_cast<size_t>(refuse_after)) {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "cannot read the upload as a movie"};
+    }
   }
   {
     int n = fail_busy_after_upload.load();

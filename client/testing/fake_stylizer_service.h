@@ -34,6 +34,11 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // refused as busy (before any output), as a server whose memory ran short
   // while the upload arrived.
   std::atomic<int> fail_busy_after_upload{0};
+  // If > 0, a video job is refused (INVALID_ARGUMENT) as soon as this many
+  // upload bytes have come, without waiting for the rest.
+  std::atomic<int> refuse_video_after_bytes{0};
+  // Upload bytes of StylizeVideo calls received so far, all calls together.
+  std::atomic<int64_t> upload_bytes{0};
   // If > 0, a video job fails with INTERNAL after sending this many chunks.
   std::atomic<int> fail_after_chunks{0};
   // If > 0, a frame stream ends with UNAVAILABLE ("draining") as soon as it

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -462,6 +463,48 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual(code, 1, err.decode())
         self.assertIn("sent nothing for 2s", err.decode())
         self.assertEqual(len(out), w * h * 3)
+
+    def test_video_from_a_silent_pipe_ends_with_the_call(self):
+        # A live capture piped in that stops sending, with the pipe left
+        # open: the command ends when the call does (the server's 2 s idle
+        # limit; a SIGTERM), where it used to wait for the pipe's next bytes.
+        server = ServerProcess(SERVER, MODEL,
+                               os.path.join(self.tmp, "idle_video.log"),
+                               "--threads=1", "--stream_idle_timeout=2s",
+                               metrics=False)
+        self.addCleanup(server.stop)
+        r = subprocess.run([CLI, f"--server={server.addr}", "health",
+                            "--wait=180s"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ts = os.path.join(self.out_dir("silent"), "clip.ts")
+        os.makedirs(os.path.dirname(ts))
+        ffmpeg("-i", self.movie, "-c", "copy", "-f", "mpegts", ts)
+        with open(ts, "rb") as f:
+            movie = f.read()
+        for how, says in (("idle", "sent nothing for 2s"),
+                          ("signal", "interrupted")):
+            cli = subprocess.Popen(
+                [CLI, f"--server={server.addr}", "--progress=plain", "video",
+                 "-", "--styles=klimt", f"--out={self.out_dir(how)}"],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE)
+            cli.stdin.write(movie[:len(movie) // 2])  # then silence
+            cli.stdin.flush()
+            if how == "signal":
+                time.sleep(1)
+                cli.send_signal(signal.SIGTERM)
+            try:
+                code = cli.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                code = None
+            cli.stdin.close()  # ends a command that still waits
+            err = cli.stderr.read().decode()
+            cli.wait(timeout=60)
+            cli.stderr.close()
+            self.assertIsNotNone(code, f"{how}: video still waited for its "
+                                 "source 60 s after the call ended")
+            self.assertEqual(code, 1, f"{how}: {err}")
+            self.assertIn(says, err.strip().splitlines()[-1], how)
 
     def test_pipes_in_and_out(self):
         # A live MPEG-TS from ffmpeg piped in, the stylized Matroska piped
