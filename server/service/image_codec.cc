@@ -402,6 +402,26 @@ absl::StatusOr<ImageSize> ProbeImageSize(absl::string_view encoded) {
       "); send a PNG or JPEG file, or raw RGB in image.raw"));
 }
 
+ImageSize DecodedSize(const v1::Image& image, uint64_t max_pixels) {
+  uint64_t width = 0;
+  uint64_t height = 0;
+  if (image.has_raw()) {
+    width = image.raw().width();
+    height = image.raw().height();
+  } else {
+    absl::StatusOr<ImageSize> size = ProbeImageSize(image.encoded());
+    if (!size.ok()) return ImageSize();
+    width = static_cast<uint64_t>(size->width);
+    height = static_cast<uint64_t>(size->height);
+  }
+  if (width == 0 || height == 0 || width > max_pixels || height > max_pixels ||
+      width * height > max_pixels ||
+      (image.has_raw() && image.raw().rgb().size() != width * height * 3)) {
+    return ImageSize();
+  }
+  return ImageSize{static_cast<int>(width), static_cast<int>(height)};
+}
+
 absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
                                      uint64_t max_pixels) {
   switch (image.data_case()) {

@@ -28,6 +28,14 @@ struct ImageSize {
 // size it decodes (what StylizeImage reserves memory for).
 absl::StatusOr<ImageSize> ProbeImageSize(absl::string_view encoded);
 
+// The size of the RGB24 frame DecodeImage makes of `image`, from the PNG or
+// JPEG header or the raw fields, before decoding; 0x0 where DecodeImage
+// refuses the image before allocating it: an undecodable header, a side of
+// 0, a size over `max_pixels` (each side checked first, so that the product
+// cannot overflow), raw pixels of the wrong length. What a call reserves in
+// the memory budget for before it decodes.
+ImageSize DecodedSize(const v1::Image& image, uint64_t max_pixels);
+
 // Decodes `image` (PNG, JPEG, or raw RGB24) into RGB24. Alpha is dropped,
 // 16-bit samples are reduced to 8, grey and palette images are expanded;
 // metadata is ignored (compressed PNG metadata and JPEG APPn metadata

@@ -191,6 +191,24 @@ TEST(ImageCodecTest, RefusesOversizeHeadersBeforeDecoding) {
   ASSERT_TRUE(ok.ok());
 }
 
+// The size a call reserves memory for before decoding: the header's, or 0x0
+// for what DecodeImage refuses before allocating.
+TEST(ImageCodecTest, DecodedSizeComesFromTheHeader) {
+  constexpr uint64_t kLimit = 4096 * 4096;
+  const ImageSize png = DecodedSize(Encoded(PngHeader(3840, 2160)), kLimit);
+  EXPECT_EQ(png.width, 3840);
+  EXPECT_EQ(png.height, 2160);
+  EXPECT_EQ(DecodedSize(Encoded(PngHeader(100000, 100000)), kLimit).width, 0);
+  EXPECT_EQ(DecodedSize(Encoded("not a picture"), kLimit).width, 0);
+  v1::Image raw;
+  raw.mutable_raw()->set_width(4);
+  raw.mutable_raw()->set_height(2);
+  raw.mutable_raw()->set_rgb(std::string(4 * 2 * 3, '\0'));
+  EXPECT_EQ(DecodedSize(raw, kLimit).width, 4);
+  raw.mutable_raw()->set_rgb(std::string(5, '\0'));  // the wrong length
+  EXPECT_EQ(DecodedSize(raw, kLimit).width, 0);
+}
+
 TEST(ImageCodecTest, RefusesMalformedImages) {
   v1::Image png;
   ASSERT_TRUE(EncodeImage(Gradient(32, 32), v1::IMAGE_FORMAT_PNG, &png).ok());

@@ -453,6 +453,60 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
   EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
 }
 
+// A frame that does not fit beside a held image, though alone it would, is
+// refused as busy, with the retry hint of StylizeImage's refusal (it used to
+// lose it to the "frame with sequence N" prefix, and say never to retry). It
+// is sized from the PNG's header before anything is decoded.
+TEST_F(ImageMemoryBudgetTest, FramesThatDoNotFitBesideOthersAreToldToRetry) {
+  model_->Hold(true);
+  v1::StylizeImageRequest held_request;  // 150000 bytes, as above
+  *held_request.mutable_image() = Raw(Frame(100, 100, 1));
+  held_request.add_styles()->set_index(1);
+  held_request.add_styles()->set_index(2);
+  grpc::Status held_status;
+  std::thread held_call([&] {
+    grpc::ClientContext context;
+    v1::StylizeImageResponse response;
+    held_status = stub_->StylizeImage(&context, held_request, &response);
+  });
+  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+  ASSERT_EQ(Reserved(), 750000);
+
+  // 210x210 with 9 styles: 132300 * 10 = 1323000 bytes, more than the
+  // 1250000 left, less than the 1400000 left beside gRPC's share alone.
+  grpc::ClientContext context;
+  auto stream = stub_->StylizeFrames(&context);
+  v1::StylizeFramesRequest request;
+  request.set_sequence(7);
+  ASSERT_TRUE(EncodeImage(Frame(210, 210, 3), v1::IMAGE_FORMAT_PNG,
+                          request.mutable_image())
+                  .ok());
+  for (int i = 0; i < 9; ++i) request.add_styles()->set_index(i % 4);
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  v1::StylizeFramesResponse response;
+  while (stream->Read(&response)) {
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(),
+              ::testing::HasSubstr("frame with sequence 7: "));
+  EXPECT_THAT(status.error_message(),
+              ::testing::HasSubstr("210x210 frame with 9 styles"));
+  EXPECT_TRUE(RetryDelay(FromGrpcStatus(status)).has_value());
+  const auto& trailers = context.GetServerTrailingMetadata();
+  const auto pushback = trailers.find("grpc-retry-pushback-ms");
+  ASSERT_NE(pushback, trailers.end());
+  EXPECT_EQ(std::string(pushback->second.data(), pushback->second.size()),
+            "2000");
+
+  model_->Hold(false);
+  held_call.join();
+  EXPECT_TRUE(held_status.ok()) << held_status.error_message();
+  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
+}
+
 class GatedServerTest : public ServerTest {
  protected:
   void Configure(Server::Options* o) override {

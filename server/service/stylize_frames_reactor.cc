@@ -105,6 +105,28 @@ void StylizeFramesReactor::ProcessRequest() {
       error = styles.status();
     }
   }
+  // What the server holds for this frame until its answer is written: the
+  // decoded input and one output per style, reserved from the header before
+  // anything is decoded (a frame DecodeImage refuses unallocated is left to
+  // it).
+  MemoryBudget::Reservation memory;
+  if (error.ok()) {
+    const ImageSize size =
+        DecodedSize(image, service_->limits().max_frame_pixels);
+    if (size.width > 0) {
+      const int64_t frame_bytes = int64_t{size.width} * size.height * 3;
+      absl::StatusOr<MemoryBudget::Reservation> reserved =
+          service_->ReserveMemory(
+              frame_bytes * static_cast<int64_t>(1 + styles_->weights.size()),
+              absl::StrCat("a ", size.width, "x", size.height, " frame with ",
+                           styles_->weights.size(), " styles"));
+      if (reserved.ok()) {
+        memory = *std::move(reserved);
+      } else {
+        error = reserved.status();
+      }
+    }
+  }
   absl::StatusOr<RgbFrame> frame;
   if (error.ok()) {
     frame = DecodeImage(image, service_->limits().max_frame_pixels);
@@ -116,27 +138,13 @@ void StylizeFramesReactor::ProcessRequest() {
     error = absl::InvalidArgumentError(
         absl::StrCat("unknown output_format ", static_cast<int>(format)));
   }
-  MemoryBudget::Reservation memory;
-  if (error.ok()) {
-    // What the server holds for this frame until its answer is written: the
-    // decoded input and one output per style.
-    const int64_t frame_bytes = int64_t{frame->width} * frame->height * 3;
-    absl::StatusOr<MemoryBudget::Reservation> reserved =
-        service_->ReserveMemory(
-            frame_bytes * static_cast<int64_t>(1 + styles_->weights.size()),
-            absl::StrCat("a ", frame->width, "x", frame->height, " frame with ",
-                         styles_->weights.size(), " styles"));
-    if (reserved.ok()) {
-      memory = *std::move(reserved);
-    } else {
-      error = reserved.status();
-    }
-  }
   if (!error.ok()) {
+    // Reworded keeps a busy refusal's retry hint (a payload).
     absl::MutexLock lock(&mu_);
-    FailLocked(ToGrpcStatus(absl::Status(
-        error.code(), absl::StrCat("frame with sequence ", request_.sequence(),
-                                   ": ", error.message()))));
+    FailLocked(ToGrpcStatus(
+        Reworded(error, error.code(),
+                 absl::StrCat("frame with sequence ", request_.sequence(), ": ",
+                              error.message()))));
     return;
   }
   pending_ = FrameRequest();

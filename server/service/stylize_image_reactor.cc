@@ -100,35 +100,19 @@ void StylizeImageReactor::DecodeAndSubmit() {
 }
 
 absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
-  const v1::Image& image = request_->image();
-  uint64_t width = 0;
-  uint64_t height = 0;
-  if (image.has_raw()) {
-    width = image.raw().width();
-    height = image.raw().height();
-  } else {
-    absl::StatusOr<ImageSize> size = ProbeImageSize(image.encoded());
-    if (!size.ok()) return absl::OkStatus();  // DecodeImage says why
-    width = static_cast<uint64_t>(size->width);
-    height = static_cast<uint64_t>(size->height);
-  }
-  // Sizes DecodeImage refuses before allocating anything (each side checked
-  // first, so that the product cannot overflow), and raw pixels of the wrong
-  // length, are left to it.
-  const uint64_t max_pixels = service_->limits().max_frame_pixels;
-  if (width == 0 || height == 0 || width > max_pixels || height > max_pixels ||
-      width * height > max_pixels ||
-      (image.has_raw() && image.raw().rgb().size() != width * height * 3)) {
-    return absl::OkStatus();
-  }
+  // An image DecodeImage refuses before allocating is left to it.
+  const ImageSize size =
+      DecodedSize(request_->image(), service_->limits().max_frame_pixels);
+  if (size.width == 0) return absl::OkStatus();
   // Held until the response is sent: the decoded input, and per style the
   // stylized frame and its encoded copy in the response (at most the raw
   // size: PNG of noise, or RAW).
-  const int64_t frame_bytes = static_cast<int64_t>(width * height * 3);
+  const int64_t frame_bytes = int64_t{size.width} * size.height * 3;
   const int64_t n = static_cast<int64_t>(styles);
-  absl::StatusOr<MemoryBudget::Reservation> reserved = service_->ReserveMemory(
-      frame_bytes * (1 + 2 * n),
-      absl::StrCat("a ", width, "x", height, " image with ", n, " styles"));
+  absl::StatusOr<MemoryBudget::Reservation> reserved =
+      service_->ReserveMemory(frame_bytes * (1 + 2 * n),
+                              absl::StrCat("a ", size.width, "x", size.height,
+                                           " image with ", n, " styles"));
   if (!reserved.ok()) return reserved.status();
   memory_ = *std::move(reserved);
   return absl::OkStatus();
