@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
@@ -124,6 +125,41 @@ TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
   EXPECT_THAT(jobs[0], HasSubstr(" code=OK "));
   EXPECT_THAT(jobs[0], HasSubstr(" frames=10 "));
   EXPECT_THAT(jobs[0], Not(HasSubstr(" hdr=")));
+}
+
+// A client that cancels its call, before its VideoJob or while uploading:
+// the call is logged (and counted) as CANCELLED. The cancel ends the
+// server's pending read too, and that used to be taken for the end of the
+// upload: "the stream ended before the VideoJob message" (INVALID_ARGUMENT)
+// or a truncated movie handed to the decoder.
+TEST_F(VideoJobLogTest, ACancelledCallIsLoggedAsCancelled) {
+  const std::string movie = movies::ReadFile(dir_ + "/small.mp4").value_or("");
+  ASSERT_FALSE(movie.empty());
+  constexpr int kCalls = 8;
+  for (int i = 0; i < kCalls; ++i) {
+    grpc::ClientContext context;
+    auto stream = stub_->StylizeVideo(&context);
+    if (i % 2 == 1) {
+      v1::StylizeVideoRequest request;
+      request.mutable_job()->add_styles()->set_index(1);
+      ASSERT_TRUE(stream->Write(request));
+      request.set_chunk(movie.substr(0, movie.size() / 2));
+      ASSERT_TRUE(stream->Write(request));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+    context.TryCancel();
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  std::vector<std::string> calls;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while ((calls = LinesWith(" rpc method=StylizeVideo ")).size() < kCalls &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(calls.size(), static_cast<size_t>(kCalls));
+  for (const std::string& line : calls) {
+    EXPECT_THAT(line, HasSubstr("code=CANCELLED")) << line;
+  }
 }
 
 // An HDR movie: JobAccepted names its transfer (the frames are tone-mapped

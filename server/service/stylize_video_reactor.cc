@@ -254,7 +254,15 @@ void StylizeVideoReactor::OnReadDone(bool ok) {
     read_in_flight_ = false;
     ClientProgressedLocked();
   }
-  if (!ok) {  // the client half-closed: the upload is complete
+  if (!ok) {
+    // A read also ends when the call is cancelled, and OnCancel may come
+    // after it: the upload is then not complete, and no VideoJob is not the
+    // client's mistake.
+    if (context_->IsCancelled()) {
+      Fail(CancelledCallStatus(*context_));
+      return;
+    }
+    // The client half-closed: the upload is complete.
     if (!job_received_) {
       Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "the stream ended before the VideoJob message"));
