@@ -439,6 +439,10 @@ void Server::Drain(absl::Duration timeout) {
   server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() : deadline));
   if (loader_.joinable()) loader_.join();
   if (queue_ != nullptr) queue_->Drain();
+  // A movie's decoder thread may still be about to open its job (a drain
+  // past its deadline cancels calls whose pipelines run on): from here it
+  // gets UNAVAILABLE instead of a destroyed queue.
+  context_->ReleaseQueue();
   queue_.reset();  // stops the queue's threads
   pool_.reset();   // runs the reactors' last tasks, then stops
   server_->Wait();

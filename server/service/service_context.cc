@@ -35,11 +35,30 @@ ServiceContext::ServiceContext(const ServiceLimits& limits, WorkPool* pool,
 void ServiceContext::SetServing(const ModelDescription* model, JobQueue* queue,
                                 int max_batch_size) {
   model_ = model;
-  queue_ = queue;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    queue_ = queue;
+  }
   max_batch_size_ = max_batch_size;
   ServingState expected = ServingState::kStarting;
   state_.compare_exchange_strong(expected, ServingState::kServing,
                                  std::memory_order_acq_rel);
+}
+
+absl::StatusOr<std::unique_ptr<Job>> ServiceContext::OpenJob(
+    JobOptions options) const {
+  // Held while the queue opens the job (it does not block), so that
+  // ReleaseQueue waits for it.
+  absl::MutexLock lock(&queue_mu_);
+  if (queue_ == nullptr) {
+    return absl::UnavailableError("the server is shutting down");
+  }
+  return queue_->OpenJob(std::move(options));
+}
+
+void ServiceContext::ReleaseQueue() {
+  absl::MutexLock lock(&queue_mu_);
+  queue_ = nullptr;
 }
 
 void ServiceContext::SetDraining() {

@@ -96,7 +96,14 @@ class ServiceContext {
   int num_styles() const {
     return static_cast<int>(model_->style_names.size());
   }
-  JobQueue* queue() const { return queue_; }
+  // Opens a job on the queue; UNAVAILABLE once the queue is draining or gone
+  // (ReleaseQueue). A movie's decoder thread opens its job after the probe,
+  // and may still be running when a drain that passed its deadline destroys
+  // the queue.
+  absl::StatusOr<std::unique_ptr<Job>> OpenJob(JobOptions options) const;
+  // Called before the queue is destroyed: OpenJob answers UNAVAILABLE from
+  // then on, and no OpenJob is still running on it when this returns.
+  void ReleaseQueue();
   int max_batch_size() const { return max_batch_size_; }
 
   const ServiceLimits& limits() const { return limits_; }
@@ -162,8 +169,9 @@ class ServiceContext {
   // Written once by SetServing() before state_ becomes kServing (release),
   // read after Admit() saw kServing or kDraining (acquire).
   const ModelDescription* model_ = nullptr;
-  JobQueue* queue_ = nullptr;
   int max_batch_size_ = 0;
+  mutable absl::Mutex queue_mu_;
+  JobQueue* queue_ ABSL_GUARDED_BY(queue_mu_) = nullptr;
 
   mutable absl::Mutex mu_;
   int active_streams_ ABSL_GUARDED_BY(mu_) = 0;

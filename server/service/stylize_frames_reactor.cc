@@ -56,7 +56,7 @@ bool StylizeFramesReactor::Open() {
       OnResult(std::move(result));
     };
     absl::StatusOr<std::unique_ptr<Job>> job =
-        service_->queue()->OpenJob(std::move(options));
+        service_->OpenJob(std::move(options));
     if (job.ok()) {
       job_ = *std::move(job);
     } else {

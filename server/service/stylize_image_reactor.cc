@@ -82,7 +82,7 @@ void StylizeImageReactor::DecodeAndSubmit() {
         OnResult(std::move(result));
       };
       absl::StatusOr<std::unique_ptr<Job>> job =
-          service_->queue()->OpenJob(std::move(options));
+          service_->OpenJob(std::move(options));
       if (!job.ok()) {
         failure = ToGrpcStatus(job.status());
       } else {

@@ -163,8 +163,10 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
 
   media::VideoPipeline::Options p;
   p.style_weights = std::move(styles->weights);
-  JobQueue* queue = service_->queue();
-  p.open_job = [queue](JobOptions o) { return queue->OpenJob(std::move(o)); };
+  ServiceContext* service = service_;
+  p.open_job = [service](JobOptions o) {
+    return service->OpenJob(std::move(o));
+  };
   // Any max_side above the movie's size leaves it alone, however large.
   p.max_side = static_cast<int>(std::min<uint32_t>(
       job.max_side(), std::numeric_limits<int32_t>::max()));
