@@ -296,8 +296,12 @@ void QueueCore::RunDevice(int w) {
       continue;
     }
     // A batch whose every item was cancelled or expired while it waited in
-    // the slot is not worth the device's time.
-    absl::Status dead = DeadBatchLocked(*batch, clock_->Now());
+    // the slot is not worth the device's time. One reading of the clock for
+    // both checks: with two, a deadline between them made the batch alive
+    // to the first and every item dead to the second, and an empty batch
+    // went to the device.
+    const absl::Time now = clock_->Now();
+    absl::Status dead = DeadBatchLocked(*batch, now);
     if (!dead.ok()) {
       batch->status = std::move(dead);
       me.finished.push_back(std::move(batch));
@@ -307,7 +311,7 @@ void QueueCore::RunDevice(int w) {
     // waited for the device leave it now: they never reach the model, and
     // the host delivers them as a failed batch of their own.
     absl::Status why;
-    std::vector<bool> remove = DeadItemsLocked(*batch, clock_->Now(), &why);
+    std::vector<bool> remove = DeadItemsLocked(*batch, now, &why);
     if (!remove.empty()) {
       std::unique_ptr<Batch> dropped = NewBatchLocked();
       dropped->id = next_batch_id_++;
