@@ -452,7 +452,10 @@ absl::StatusOr<std::vector<Segment>> WriteSegments(
       if (s.ok()) s = open();
       if (!s.ok()) break;
     }
-    if (p->pts != AV_NOPTS_VALUE &&
+    // The first frame the segment shows: frames an edit list hides (a
+    // lossless trim keeps the GOP before its cut) are decoded and dropped
+    // by the server, so the stylized segment starts at the first shown one.
+    if (p->pts != AV_NOPTS_VALUE && !(p->flags & AV_PKT_FLAG_DISCARD) &&
         (segments.back().first_pts == AV_NOPTS_VALUE ||
          p->pts < segments.back().first_pts)) {
       segments.back().first_pts = p->pts;

@@ -53,7 +53,8 @@ std::vector<double> ChooseCuts(const std::vector<double>& keyframes,
 // One cut of the source.
 struct Segment {
   std::string path;
-  // Its earliest presentation timestamp, in time base num/den.
+  // Its earliest presentation timestamp of a frame it shows (not one an
+  // edit list hides), in time base num/den.
   int64_t first_pts = 0;
   int tb_num = 0;
   int tb_den = 1;

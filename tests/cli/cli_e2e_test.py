@@ -668,6 +668,37 @@ class CliEndToEndTest(unittest.TestCase):
                    "video")
         self.assertEqual(int(v["nb_read_frames"]), 70)
 
+    def shown_frame_times(self, path):
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v",
+             "-show_entries", "frame=pts_time", "-of", "csv=p=0", path],
+            check=True, capture_output=True, text=True).stdout
+        return [round(float(t.strip(",")), 3) for t in out.split()]
+
+    def test_video_split_matches_unsplit_for_a_lossless_trim(self):
+        # `ffmpeg -ss 1.5 -c copy` keeps the GOP before the cut and hides
+        # its frames with an edit list. The first segment's start was taken
+        # from the hidden frames, and every frame of it came out 1.5 s early
+        # (its first ones hidden, then a frozen gap).
+        source = os.path.join(self.tmp, "trim_source.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=6", "-c:v",
+               "libx264", "-g", "20", "-bf", "0", "-pix_fmt", "yuv420p",
+               source)
+        trimmed = os.path.join(self.tmp, "trimmed.mp4")
+        ffmpeg("-ss", "1.5", "-i", source, "-c", "copy", trimmed)
+        times = {}
+        for split in ("1", "2"):
+            out = self.out_dir(f"split{split}")
+            r = self.cli("video", trimmed, "--styles=klimt", f"--out={out}",
+                         f"--split={split}")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            if split == "2":
+                self.assertIn("split into 2 segments", r.stderr)
+            times[split] = self.shown_frame_times(
+                os.path.join(out, "trimmed.klimt.mp4"))
+        self.assertEqual(times["1"][0], 0.0)
+        self.assertEqual(times["2"], times["1"])
+
     def test_video_non_video_input(self):
         out = self.out_dir("x")
         r = self.cli("video", self.text, f"--out={out}")
