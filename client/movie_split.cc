@@ -289,11 +289,19 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   // packets it hides (AV_PKT_FLAG_DISCARD).
   int64_t last_shown = AV_NOPTS_VALUE;
   std::vector<int64_t> hidden;
+  // Decode times that do not increase (joined recordings), which no segment
+  // muxer takes.
+  int64_t last_dts = AV_NOPTS_VALUE;
+  int64_t backwards = 0;
   while (true) {
     auto more = NextPacket(f, v, p.get());
     if (!more.ok()) return more.status();
     if (!*more) break;
     ++packets;
+    if (p->dts != AV_NOPTS_VALUE) {
+      if (last_dts != AV_NOPTS_VALUE && p->dts <= last_dts) ++backwards;
+      last_dts = p->dts;
+    }
     if (p->pts == AV_NOPTS_VALUE) {
       ++without_pts;
     } else if (p->flags & AV_PKT_FLAG_DISCARD) {
@@ -323,6 +331,12 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
         without_pts, " of its ", packets, " video packets carry no "
         "presentation time (", f->iformat->name, "), so segments could not "
         "keep its frames' times");
+  }
+  if (backwards > 0 && probe.unsplittable.empty()) {
+    probe.unsplittable = absl::StrCat(
+        "its video's timestamps go back ", backwards,
+        backwards == 1 ? " time" : " times",
+        " (joined recordings?), which no segment can keep");
   }
   // An edit list that hides frames at the start is kept by the first
   // segment (its muxer hides what comes before time 0); one that hides

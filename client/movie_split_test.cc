@@ -204,6 +204,30 @@ TEST_F(MovieSplitTest, ProbeRefusesAnEditListThatHidesTheLastFrame) {
   EXPECT_EQ(probe->unsplittable, "");
 }
 
+// Two recordings joined byte for byte (`cat a.ts a.ts`): the timestamps
+// start again halfway. Segments could not be written ("writing a movie:
+// Invalid argument", and the command failed); such a movie is not split.
+TEST_F(MovieSplitTest, ProbeRefusesTimestampsThatGoBack) {
+  const std::string ts = Path("once.ts");
+  const std::string cmd = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+      "testsrc2=s=96x64:r=10:d=2 -c:v libx264 -g 10 -pix_fmt yuv420p "
+      "-f mpegts ",
+      ts);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const std::string twice = Path("twice.ts");
+  ASSERT_EQ(
+      std::system(absl::StrCat("cat ", ts, " ", ts, " > ", twice).c_str()), 0);
+  auto probe = ProbeForSplit(twice);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->unsplittable,
+            "its video's timestamps go back 1 time (joined recordings?), "
+            "which no segment can keep");
+  probe = ProbeForSplit(ts);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->unsplittable, "");
+}
+
 TEST_F(MovieSplitTest, CutAndJoinedAgainIsTheSource) {
   const std::string source = Path("vfr.mp4");
   auto probe = ProbeForSplit(source);
