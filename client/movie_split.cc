@@ -333,10 +333,10 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
         "keep its frames' times");
   }
   if (backwards > 0 && probe.unsplittable.empty()) {
-    probe.unsplittable = absl::StrCat(
-        "its video's timestamps go back ", backwards,
-        backwards == 1 ? " time" : " times",
-        " (joined recordings?), which no segment can keep");
+    probe.unsplittable =
+        absl::StrCat("its video's timestamps go back ", backwards,
+                     backwards == 1 ? " time" : " times",
+                     " (joined recordings?), which no segment can keep");
   }
   // An edit list that hides frames at the start is kept by the first
   // segment (its muxer hides what comes before time 0); one that hides
