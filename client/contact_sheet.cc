@@ -112,17 +112,16 @@ bool OrientedByFirstFrame(AVFormatContext* fmt, const AVStream* video) {
          av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0) < 0;
 }
 
-// Degrees (0, 90, 180 or 270) that players turn the stream's frames
-// clockwise by, as ffmpeg's autorotate does (a phone's portrait movie is
-// stored landscape and turned 90): the stream's display matrix, as the
-// server reads it, or `first_frame`'s where the server takes that one.
-int ClockwiseRotation(AVFormatContext* fmt, const AVStream* stream,
+// The orientation (rgb_turn.h) that shows the stream's frames as players
+// do, as ffmpeg's autorotate does (a phone's portrait movie is stored
+// landscape and turned 90): from the stream's display matrix, as the server
+// reads it, or `first_frame`'s where the server takes that one.
+int PlayerOrientation(AVFormatContext* fmt, const AVStream* stream,
                       const AVFrame* first_frame) {
-  const int degrees =
+  return media::UprightOrientation(
       first_frame != nullptr && OrientedByFirstFrame(fmt, stream)
           ? media::DisplayRotationDegrees(first_frame)
-          : media::DisplayRotationDegrees(stream);
-  return (360 - degrees) % 360;
+          : media::DisplayRotationDegrees(stream));
 }
 
 // The first decoded frame of stream `index`, or null: for the EXIF
@@ -150,17 +149,6 @@ FramePtr FirstFrame(AVFormatContext* fmt, int index) {
   avcodec_send_packet(dec.get(), nullptr);
   if (avcodec_receive_frame(dec.get(), frame.get()) == 0) return frame;
   return nullptr;
-}
-
-// `image` turned clockwise by `degrees` (90, 180 or 270; else unchanged).
-RgbImage Rotated(RgbImage image, int degrees) {
-  const int orientation = degrees == 90    ? media::kTurnClockwise90
-                          : degrees == 180 ? media::kTurn180
-                          : degrees == 270 ? media::kTurnClockwise270
-                                           : 1;
-  image.rgb =
-      media::TurnRgb24(image.rgb, &image.width, &image.height, orientation);
-  return image;
 }
 
 }  // namespace
@@ -255,8 +243,8 @@ absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
   }
   // Scaled to the stored orientation of the size asked for, then turned.
   // (A photo has one frame: the one grabbed is its first.)
-  const int degrees = ClockwiseRotation(fmt.get(), stream, best.get());
-  const bool sideways = degrees == 90 || degrees == 270;
+  const int orientation = PlayerOrientation(fmt.get(), stream, best.get());
+  const bool sideways = orientation >= 5;
   const int tile_w = sideways ? height : width;
   const int tile_h = sideways ? width : height;
   std::unique_ptr<media::HdrToSdr> hdr_to_sdr =
@@ -270,7 +258,8 @@ absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
                  ? ToSdrRgb(best.get(), *hdr_to_sdr, tile_w, tile_h)
                  : ToRgb(best.get(), tile_w, tile_h);
   if (!rgb.ok()) return rgb.status();
-  return Rotated(*std::move(rgb), degrees);
+  rgb->rgb = media::TurnRgb24(rgb->rgb, &rgb->width, &rgb->height, orientation);
+  return rgb;
 }
 
 absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
@@ -351,8 +340,9 @@ absl::Status WriteContactSheet(const std::vector<ContactSheetTile>& tiles,
     if (OrientedByFirstFrame(fmt.get(), stream)) {
       first = FirstFrame(fmt.get(), index);
     }
-    const int degrees = ClockwiseRotation(fmt.get(), stream, first.get());
-    if (degrees == 90 || degrees == 270) aspect = 1 / aspect;
+    if (PlayerOrientation(fmt.get(), stream, first.get()) >= 5) {
+      aspect = 1 / aspect;
+    }
     tw = std::max(2, static_cast<int>(std::lround(th * aspect / 2)) * 2);
   }
   const int n = static_cast<int>(tiles.size());

@@ -197,7 +197,7 @@ absl::Status MovieWriter::Init() {
   size_t matrix_size = 0;
   const uint8_t* matrix =
       av_stream_get_side_data(in, AV_PKT_DATA_DISPLAYMATRIX, &matrix_size);
-  if (matrix != nullptr && matrix_size > 0) {
+  if (matrix != nullptr && matrix_size > 0 && !options_.turned_upright) {
     uint8_t* copy = av_stream_new_side_data(
         video_out_, AV_PKT_DATA_DISPLAYMATRIX, matrix_size);
     if (copy == nullptr) return absl::ResourceExhaustedError("out of memory");

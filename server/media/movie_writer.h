@@ -43,6 +43,9 @@ class MovieWriter {
     // the conversion's (YuvMatrix), which the output is tagged with.
     // Required.
     const AVStream* video_in = nullptr;
+    // The frames were turned upright from the input's display rotation: the
+    // output gets no display matrix.
+    bool turned_upright = false;
     // The frames were tone-mapped from HDR to SDR BT.709 (HdrToSdr): the
     // output is made and tagged BT.709 (matrix, primaries, transfer), not
     // as the input.

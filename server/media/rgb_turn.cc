@@ -6,6 +6,19 @@
 namespace stylizer {
 namespace media {
 
+int UprightOrientation(int ccw_degrees) {
+  switch (ccw_degrees) {
+    case 90:
+      return kTurnClockwise270;
+    case 180:
+      return kTurn180;
+    case 270:
+      return kTurnClockwise90;
+    default:
+      return 1;
+  }
+}
+
 std::vector<uint8_t> TurnRgb24(const std::vector<uint8_t>& rgb, int* width,
                                int* height, int orientation) {
   if (orientation < 2 || orientation > 8) return rgb;

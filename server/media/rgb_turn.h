@@ -21,6 +21,12 @@ inline constexpr int kTurnClockwise270 = 8;
 // 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
 // counter-clockwise. 5-8 swap width and height (*width and *height are
 // updated); other values leave the picture as it is.
+// The orientation that shows a picture upright whose display rotation is
+// `ccw_degrees` counter-clockwise (DisplayRotationDegrees: 0, 90, 180 or
+// 270), as players turn it: clockwise by 360 - ccw_degrees. 1 (as stored)
+// for 0 or any other value.
+int UprightOrientation(int ccw_degrees);
+
 std::vector<uint8_t> TurnRgb24(const std::vector<uint8_t>& rgb, int* width,
                                int* height, int orientation);
 

@@ -12,6 +12,7 @@
 #include "server/media/frame_shape.h"
 #include "server/media/hdr_to_sdr.h"
 #include "server/media/preserve_color.h"
+#include "server/media/rgb_turn.h"
 
 namespace stylizer {
 namespace media {
@@ -146,7 +147,17 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
       MovieReader::Open(spool_, reader_options);
   if (!reader.ok()) return reader.status();
   const MovieInfo& info = (*reader)->info();
-  auto [width, height] = OutputSize(info.width, info.height, options_.max_side);
+  // The size frames are read at (as stored), and the outputs' size: Matroska
+  // outputs cannot carry the input's display rotation (FFmpeg 5.1's muxer
+  // writes no display matrix), so their frames are turned upright instead.
+  const auto [read_width, read_height] =
+      OutputSize(info.width, info.height, options_.max_side);
+  const int upright = options_.container == OutputContainer::kMatroska
+                          ? UprightOrientation(info.rotation_degrees)
+                          : 1;
+  const bool sideways = upright >= 5;  // a quarter turn swaps the sides
+  const int width = sideways ? read_height : read_width;
+  const int height = sideways ? read_width : read_height;
   // The reader checked the movie's own shape; the model gets these frames.
   if (absl::Status shape = CheckFrameShape(width, height); !shape.ok()) {
     return absl::InvalidArgumentError(
@@ -223,7 +234,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   // tagged so.
   std::shared_ptr<const HdrToSdr> hdr_to_sdr =
       HdrToSdr::ForStream(*(*reader)->video_stream());
-  RgbConverter converter(width, height, hdr_to_sdr);
+  RgbConverter converter(read_width, read_height, hdr_to_sdr);
   const AVStream* audio =
       options_.drop_audio ? nullptr : (*reader)->audio_stream();
   std::vector<std::unique_ptr<MovieWriter>> writers;
@@ -234,6 +245,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     w.height = height;
     w.video_in = (*reader)->video_stream();
     w.sdr_bt709 = hdr_to_sdr != nullptr;
+    w.turned_upright = upright != 1;
     w.audio_in = audio;
     w.crf = options_.crf;
     w.preset = options_.preset;
@@ -251,7 +263,8 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   for (int i = 0; i < num_outputs_; ++i) {
     threads.emplace_back([this, i, w = writers[i].get()] { WriterLoop(i, w); });
   }
-  absl::Status decoded = DecodeLoop(reader->get(), &converter, job.get());
+  absl::Status decoded =
+      DecodeLoop(reader->get(), &converter, upright, job.get());
   if (!decoded.ok()) Cancel(decoded);
   for (std::thread& t : threads) t.join();
   absl::Status s = error();
@@ -315,7 +328,8 @@ bool VideoPipeline::PushEntry(std::unique_ptr<Entry> entry) {
 }
 
 absl::Status VideoPipeline::DecodeLoop(MovieReader* reader,
-                                       RgbConverter* converter, Job* job) {
+                                       RgbConverter* converter, int orientation,
+                                       Job* job) {
   uint64_t sequence = 0;
   while (true) {
     const absl::Time decode_start = absl::Now();
@@ -340,6 +354,10 @@ absl::Status VideoPipeline::DecodeLoop(MovieReader* reader,
     auto rgb = std::make_shared<RgbFrame>();
     absl::Status s = converter->Convert(frame, rgb.get());
     if (!s.ok()) return s;
+    if (orientation != 1) {
+      rgb->pixels =
+          TurnRgb24(rgb->pixels, &rgb->width, &rgb->height, orientation);
+    }
     if (options_.on_decode_time) {
       options_.on_decode_time(absl::Now() - decode_start);
     }

@@ -147,8 +147,10 @@ class VideoPipeline {
   VideoPipeline(Options options, Spool* spool, VideoSink* sink);
   void Run();
   absl::StatusOr<VideoSummary> RunJob();
+  // Reads frames, converts them to RGB, turns them by `orientation`
+  // (rgb_turn.h; 1 = as stored), and feeds the window and the job.
   absl::Status DecodeLoop(MovieReader* reader, RgbConverter* converter,
-                          Job* job);
+                          int orientation, Job* job);
   void WriterLoop(int index, MovieWriter* writer);
   void OnResult(FrameResult result) ABSL_LOCKS_EXCLUDED(mu_);
   // Appends an entry once the window has room; false if the job failed.

@@ -393,6 +393,44 @@ TEST_F(VideoPipelineTest, RotationMetadataIsKept) {
   EXPECT_EQ(out->rotation, 90);
 }
 
+// Matroska outputs cannot carry a display matrix (FFmpeg 5.1's muxer writes
+// none), and a phone's portrait clip came out lying on its side. Their
+// frames are turned upright instead: 108x192, as ffmpeg shows the input.
+TEST_F(VideoPipelineTest, MatroskaOutputsOfARotatedMovieAreTurnedUpright) {
+  CollectingSink sink;
+  VideoPipeline::Options options = BaseOptions(1);
+  options.container = OutputContainer::kMatroska;
+  Run(Bytes("rotated.mp4"), options, &sink);
+  ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+  EXPECT_EQ(sink.info_.rotation_degrees, 90);  // the input's
+  const std::string out_path = Path("rotated.mp4.upright.mkv");
+  ASSERT_TRUE(testing::WriteFile(out_path, sink.outputs_[0]).ok());
+  auto out = testing::ProbeMovie(out_path);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->width, 108);
+  EXPECT_EQ(out->height, 192);
+  EXPECT_EQ(out->rotation, 0);
+  EXPECT_EQ(out->frames, 15);
+  // The first frame, inverted back (the fake job inverts), against the
+  // input's first frame as ffmpeg turns it for display.
+  auto frame = [](const std::string& path, bool invert) {
+    return testing::RunCommand(absl::StrCat(
+        "ffmpeg -nostdin -loglevel error -i '", path, "' -frames:v 1 ",
+        invert ? "-vf negate " : "", "-f rawvideo -pix_fmt rgb24 -"));
+  };
+  auto want = frame(Path("rotated.mp4"), false);
+  auto got = frame(out_path, true);
+  ASSERT_TRUE(want.ok() && got.ok());
+  ASSERT_EQ(want->size(), 108u * 192 * 3);
+  ASSERT_EQ(got->size(), want->size());
+  double diff = 0;
+  for (size_t i = 0; i < got->size(); ++i) {
+    diff += std::abs(static_cast<uint8_t>((*got)[i]) -
+                     static_cast<uint8_t>((*want)[i]));
+  }
+  EXPECT_LT(diff / got->size(), 8) << "not the picture players show";
+}
+
 // A photo sent as a movie: its EXIF orientation, which FFmpeg's decoder
 // gives the frame rather than the stream, becomes the input's rotation and
 // the outputs' display matrix, so players show it the way up the image API
