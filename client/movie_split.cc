@@ -753,6 +753,23 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     have_a = *more;
     return absl::OkStatus();
   };
+  // Moved back as the server moves an unsplit job's output, so that it
+  // starts at 0 (media::LateStartMicros), in the source's time bases as the
+  // server rounds it.
+  const int64_t shift_us = media::LateStartMicros(
+      src->streams[src_video],
+      src_audio >= 0 ? src->streams[src_audio] : nullptr);
+  const int64_t video_shift =
+      av_rescale_q_rnd(shift_us, AV_TIME_BASE_Q, src_tb, AV_ROUND_DOWN);
+  const int64_t audio_shift =
+      src_audio >= 0
+          ? av_rescale_q_rnd(shift_us, AV_TIME_BASE_Q,
+                             src->streams[src_audio]->time_base, AV_ROUND_DOWN)
+          : 0;
+  auto shift_back = [](AVPacket* p, int64_t by) {
+    if (p->pts != AV_NOPTS_VALUE) p->pts -= by;
+    if (p->dts != AV_NOPTS_VALUE) p->dts -= by;
+  };
   int64_t last_video_dts = AV_NOPTS_VALUE;
   s = next_video();
   if (s.ok()) s = next_audio();
@@ -782,13 +799,14 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
         }
         last_video_dts = vp->dts;
       }
-      s = WritePacket(out.get(), vp.get(),
-                      parts[part]->streams[part_video[part]]->time_base,
-                      out_video);
+      const AVRational tb = parts[part]->streams[part_video[part]]->time_base;
+      shift_back(vp.get(), av_rescale_q(video_shift, src_tb, tb));
+      s = WritePacket(out.get(), vp.get(), tb, out_video);
       av_packet_unref(vp.get());
       if (s.ok()) s = next_video();
     } else {
       if (adts != nullptr) s = adts->Convert(ap.get());
+      shift_back(ap.get(), audio_shift);
       if (s.ok()) {
         s = WritePacket(out.get(), ap.get(),
                         src->streams[src_audio]->time_base, out_audio);

@@ -1,10 +1,12 @@
 // Cutting a movie into segments at keyframes and joining stylized segments
 // back into one movie, both in process with libavformat and stream copy (no
-// re-encode), for `stylizer video --split`. Timestamps are never shifted: a
-// segment keeps the source's presentation timestamps, the server keeps them
-// in its output, and the join copies them, so the joined movie has the same
-// frames at the same times as an unsplit job's output. The sound is not sent
-// with the segments; the join copies it once from the source.
+// re-encode), for `stylizer video --split`. A segment keeps the source's
+// presentation timestamps; the server moves each output back to start at 0
+// (media::LateStartMicros), and the join puts every segment back at its
+// source times, then moves the whole movie back as the server moves an
+// unsplit job's output, so the joined movie has the same frames at the same
+// times as that output. The sound is not sent with the segments; the join
+// copies it once from the source.
 #ifndef STYLIZER_CLIENT_MOVIE_SPLIT_H_
 #define STYLIZER_CLIENT_MOVIE_SPLIT_H_
 

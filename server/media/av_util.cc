@@ -1,7 +1,9 @@
 // FFmpeg error text and allocation helpers (see av_util.h).
 #include "server/media/av_util.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -63,6 +65,16 @@ int MatrixRotationDegrees(const uint8_t* matrix) {
 }
 
 }  // namespace
+
+int64_t LateStartMicros(const AVStream* video, const AVStream* audio) {
+  int64_t start = INT64_MAX;
+  for (const AVStream* stream : {video, audio}) {
+    if (stream == nullptr || stream->start_time == AV_NOPTS_VALUE) continue;
+    start = std::min(start, av_rescale_q(stream->start_time, stream->time_base,
+                                         AV_TIME_BASE_Q));
+  }
+  return start == INT64_MAX || start <= 0 ? 0 : start;
+}
 
 int DisplayRotationDegrees(const AVStream* stream) {
   return MatrixRotationDegrees(

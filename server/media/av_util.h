@@ -79,6 +79,14 @@ int DisplayRotationDegrees(const AVStream* stream);
 // gives a JPEG's EXIF orientation to the frame only).
 int DisplayRotationDegrees(const AVFrame* frame);
 
+// How long after time 0 a movie of these streams starts, in microseconds:
+// the earlier of their start times, or 0 when that is at or before 0 or
+// unknown. `audio` may be null (no sound in the output). An MPEG-TS starts
+// at 1.4 s, a capture at its clock's time; outputs are moved back by this,
+// as ffmpeg moves its outputs, so that an MP4 does not open with an empty
+// edit of that length (nothing to show in players that honour edit lists).
+int64_t LateStartMicros(const AVStream* video, const AVStream* audio);
+
 // Allocating constructors; they abort only if the process is out of memory.
 AvFramePtr MakeFrame();
 AvPacketPtr MakePacket();

@@ -118,6 +118,14 @@ absl::Status MovieWriter::Failed(absl::Status status) {
 absl::Status MovieWriter::Init() {
   const AVStream* in = options_.video_in;
   time_base_ = in->time_base;
+  // Rounded down: a shifted timestamp is never negative for rounding.
+  video_shift_ = av_rescale_q_rnd(options_.shift_back_us, AV_TIME_BASE_Q,
+                                  in->time_base, AV_ROUND_DOWN);
+  if (options_.audio_in != nullptr) {
+    audio_shift_ =
+        av_rescale_q_rnd(options_.shift_back_us, AV_TIME_BASE_Q,
+                         options_.audio_in->time_base, AV_ROUND_DOWN);
+  }
   AVRational rate = in->avg_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = in->r_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};
@@ -302,6 +310,8 @@ absl::Status MovieWriter::WriteVideo(const RgbFrame& rgb, int64_t pts,
   if (finished_) return absl::FailedPreconditionError("writer finished");
   if (pts == AV_NOPTS_VALUE) {
     pts = last_pts_ == AV_NOPTS_VALUE ? 0 : end_pts_;
+  } else {
+    pts -= video_shift_;
   }
   if (last_pts_ != AV_NOPTS_VALUE && pts <= last_pts_) pts = last_pts_ + 1;
   if (duration <= 0) duration = default_duration_;
@@ -323,14 +333,16 @@ absl::Status MovieWriter::WriteVideo(const RgbFrame& rgb, int64_t pts,
 absl::Status MovieWriter::WriteAudio(const AVPacket& packet) {
   if (!error_.ok()) return error_;
   if (audio_out_ == nullptr) return absl::OkStatus();
-  if (transcoder_ != nullptr) {
-    return transcoder_->Push(&packet, [this](AVPacket* out) {
-      return WritePacket(out, transcoder_->encoder()->time_base, audio_out_);
-    });
-  }
   AvPacketPtr copy = MakePacket();
   int ret = av_packet_ref(copy.get(), &packet);
   if (ret < 0) return Failed(AvError(ret, "copying an audio packet"));
+  if (copy->pts != AV_NOPTS_VALUE) copy->pts -= audio_shift_;
+  if (copy->dts != AV_NOPTS_VALUE) copy->dts -= audio_shift_;
+  if (transcoder_ != nullptr) {
+    return transcoder_->Push(copy.get(), [this](AVPacket* out) {
+      return WritePacket(out, transcoder_->encoder()->time_base, audio_out_);
+    });
+  }
   const AVCodecParameters& par = *options_.audio_in->codecpar;
   if (!adts_checked_ && par.codec_id == AV_CODEC_ID_AAC) {
     // AAC from MPEG-TS comes with ADTS headers (the reader has found its

@@ -43,6 +43,9 @@ class MovieWriter {
     // the conversion's (YuvMatrix), which the output is tagged with.
     // Required.
     const AVStream* video_in = nullptr;
+    // Input timestamps (video and sound) are moved back by this many
+    // microseconds (LateStartMicros), so that the output starts at 0.
+    int64_t shift_back_us = 0;
     // The frames were turned upright from the input's display rotation: the
     // output gets no display matrix.
     bool turned_upright = false;
@@ -104,6 +107,9 @@ class MovieWriter {
   // on the second try when the muxer refused the copied stream).
   const bool force_transcode_;
   AVRational time_base_ = {1, 25};
+  // options_.shift_back_us in the input video's and audio's time bases.
+  int64_t video_shift_ = 0;
+  int64_t audio_shift_ = 0;
   AvioContextPtr io_;
   AvOutputPtr format_;
   AvCodecContextPtr encoder_;

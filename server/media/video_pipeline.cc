@@ -246,6 +246,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     w.video_in = (*reader)->video_stream();
     w.sdr_bt709 = hdr_to_sdr != nullptr;
     w.turned_upright = upright != 1;
+    w.shift_back_us = LateStartMicros((*reader)->video_stream(), audio);
     w.audio_in = audio;
     w.crf = options_.crf;
     w.preset = options_.preset;

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -610,6 +611,58 @@ TEST_F(VideoPipelineTest, FramesOverThePixelLimitAreInvalid) {
   Run(Bytes("moov_at_end.mp4"), options, &sink);
   ExpectInvalid(sink, "max_side");
   EXPECT_FALSE(sink.accepted_.HasBeenNotified());
+}
+
+// Stream start times (seconds) of `path` as ffprobe reads them, edit lists
+// applied: {video, audio}.
+std::pair<double, double> StartTimes(const std::string& path) {
+  auto out = testing::RunCommand(absl::StrCat(
+      "ffprobe -v error -show_entries stream=codec_type,start_time -of "
+      "csv=p=0 '",
+      path, "'"));
+  double video = -1, audio = -1;
+  for (absl::string_view line : absl::StrSplit(out.value_or(""), '\n')) {
+    std::vector<std::string> f = absl::StrSplit(line, ',');
+    if (f.size() < 2) continue;
+    double t = -1;
+    if (!absl::SimpleAtod(f[1], &t)) continue;
+    (f[0] == "video" ? video : audio) = t;
+  }
+  return {video, audio};
+}
+
+// A capture whose clock reads 100 s (an MPEG-TS adds its own 1.4 s): the
+// outputs start at 0, as ffmpeg's do, with the sound where it was against
+// the picture. An MP4 output used to open with an empty edit of 101.4 s,
+// a minute and a half of nothing in players that honour edit lists.
+TEST_F(VideoPipelineTest, ALateStartingInputGivesOutputsThatStartAtZero) {
+  const std::string path = Path("late.ts");
+  ASSERT_TRUE(testing::MakeMovie(
+                  "-f lavfi -i testsrc2=size=160x120:rate=10:duration=2 "
+                  "-f lavfi -i sine=frequency=440:duration=2 -c:v libx264 "
+                  "-preset ultrafast -pix_fmt yuv420p -c:a aac "
+                  "-output_ts_offset 100 -f mpegts",
+                  path)
+                  .ok());
+  const auto [in_video, in_audio] = StartTimes(path);
+  ASSERT_GT(in_video, 100);
+  ASSERT_GT(in_audio, 100);
+  for (OutputContainer container :
+       {OutputContainer::kFragmentedMp4, OutputContainer::kMatroska}) {
+    const bool mkv = container == OutputContainer::kMatroska;
+    SCOPED_TRACE(mkv ? "matroska" : "mp4");
+    CollectingSink sink;
+    VideoPipeline::Options options = BaseOptions(1);
+    options.container = container;
+    Run(testing::ReadFile(path).value_or(""), options, &sink);
+    ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+    const std::string out = Path(mkv ? "late.out.mkv" : "late.out.mp4");
+    ASSERT_TRUE(testing::WriteFile(out, sink.outputs_[0]).ok());
+    const auto [video, audio] = StartTimes(out);
+    EXPECT_NEAR(std::min(video, audio), 0, 0.002);
+    EXPECT_NEAR(audio - video, in_audio - in_video, 0.025);
+    EXPECT_EQ(sink.result_->outputs[0].frames, 20);
+  }
 }
 
 // The shape rule holds for the frames the model gets: a 2048x48 movie is

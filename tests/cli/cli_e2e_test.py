@@ -675,29 +675,55 @@ class CliEndToEndTest(unittest.TestCase):
             check=True, capture_output=True, text=True).stdout
         return [round(float(t.strip(",")), 3) for t in out.split()]
 
-    def test_video_split_matches_unsplit_for_a_lossless_trim(self):
-        # `ffmpeg -ss 1.5 -c copy` keeps the GOP before the cut and hides
-        # its frames with an edit list. The first segment's start was taken
-        # from the hidden frames, and every frame of it came out 1.5 s early
-        # (its first ones hidden, then a frozen gap).
+    def start_times(self, path):
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries",
+             "stream=codec_type,start_time", "-of", "csv=p=0", path],
+            check=True, capture_output=True, text=True).stdout
+        return {kind: float(t) for kind, t in
+                (line.split(",")[:2] for line in out.split())}
+
+    def test_video_split_matches_unsplit(self):
+        # Two sources whose outputs were wrong:
+        # - `ffmpeg -ss 1.5 -c copy` keeps the GOP before the cut and hides
+        #   its frames with an edit list. The first segment's start was
+        #   taken from the hidden frames, and every frame of it came out
+        #   1.5 s early (its first ones hidden, then a frozen gap).
+        # - a capture whose MPEG-TS clock reads 100 s: every MP4 output
+        #   opened with an empty edit of 101.4 s (nothing to show for that
+        #   long). Outputs now start at 0, as ffmpeg's do, split or not.
         source = os.path.join(self.tmp, "trim_source.mp4")
         ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=6", "-c:v",
                "libx264", "-g", "20", "-bf", "0", "-pix_fmt", "yuv420p",
                source)
         trimmed = os.path.join(self.tmp, "trimmed.mp4")
         ffmpeg("-ss", "1.5", "-i", source, "-c", "copy", trimmed)
-        times = {}
-        for split in ("1", "2"):
-            out = self.out_dir(f"split{split}")
-            r = self.cli("video", trimmed, "--styles=klimt", f"--out={out}",
-                         f"--split={split}")
-            self.assertEqual(r.returncode, 0, r.stderr)
-            if split == "2":
-                self.assertIn("split into 2 segments", r.stderr)
-            times[split] = self.shown_frame_times(
-                os.path.join(out, "trimmed.klimt.mp4"))
-        self.assertEqual(times["1"][0], 0.0)
-        self.assertEqual(times["2"], times["1"])
+        late = os.path.join(self.tmp, "late.ts")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=6", "-f",
+               "lavfi", "-i", "sine=f=440:d=6", "-c:v", "libx264", "-g",
+               "20", "-pix_fmt", "yuv420p", "-c:a", "aac",
+               "-output_ts_offset", "100", "-f", "mpegts", late)
+        for movie in (trimmed, late):
+            name = os.path.splitext(os.path.basename(movie))[0]
+            times, starts = {}, {}
+            for split in ("1", "2"):
+                out = self.out_dir(f"{name}{split}")
+                r = self.cli("video", movie, "--styles=klimt",
+                             f"--out={out}", f"--split={split}")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                if split == "2":
+                    self.assertIn("split into 2 segments", r.stderr)
+                output = os.path.join(out, f"{name}.klimt.mp4")
+                times[split] = self.shown_frame_times(output)
+                starts[split] = self.start_times(output)
+            # The earlier stream starts at 0 (the sound, 23 ms before the
+            # picture, in the capture).
+            self.assertEqual(min(starts["1"].values()), 0.0, name)
+            self.assertLess(times["1"][0], 0.05, name)
+            self.assertEqual(times["2"], times["1"], name)
+            for kind, t in starts["1"].items():
+                self.assertAlmostEqual(starts["2"][kind], t, 3,
+                                       f"{name} {kind}")
 
     def test_video_non_video_input(self):
         out = self.out_dir("x")
