@@ -204,6 +204,11 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
   const grpc::Status finish = stream->Finish();
   if (!write_status.ok()) return write_status;
   if (!read_status.ok()) return read_status;
+  // Our own cancel, at Ctrl-C: said as image and video say it, not as if the
+  // server had cancelled.
+  if (finish.error_code() == grpc::StatusCode::CANCELLED && Interrupted()) {
+    return absl::CancelledError("interrupted");
+  }
   if (!finish.ok()) return (*client)->Convert(finish);
   if (absl::GetFlag(FLAGS_progress) != "none") {
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);

@@ -506,6 +506,32 @@ class CliEndToEndTest(unittest.TestCase):
             self.assertEqual(code, 1, f"{how}: {err}")
             self.assertIn(says, err.strip().splitlines()[-1], how)
 
+    def test_frames_interrupted(self):
+        # Ctrl-C while frames are streamed: the frames already answered stay
+        # on standard output, and the command says "interrupted", as image
+        # and video do (it used to say "the request was cancelled").
+        w, h = 16, 16
+        cli = subprocess.Popen(
+            [CLI, f"--server={self.server_addr}", "frames", f"--size={w}x{h}",
+             "--styles=klimt"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        cli.stdin.write(bytes(w * h * 3))
+        cli.stdin.flush()
+        got = cli.stdout.read(w * h * 3)  # the first answer has come
+        cli.send_signal(signal.SIGINT)
+        try:
+            code = cli.wait(timeout=60)
+        finally:
+            cli.stdin.close()
+            err = cli.stderr.read().decode()
+            cli.wait(timeout=60)
+            cli.stdout.close()
+            cli.stderr.close()
+        self.assertEqual(len(got), w * h * 3)
+        self.assertEqual(code, 1, err)
+        self.assertEqual(err.strip().splitlines()[-1],
+                         "stylizer: error: interrupted", err)
+
     def test_pipes_in_and_out(self):
         # A live MPEG-TS from ffmpeg piped in, the stylized Matroska piped
         # out into a file; and a photo through stdin and stdout.
