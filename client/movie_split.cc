@@ -395,7 +395,7 @@ std::vector<double> ChooseCuts(const std::vector<double>& keyframes,
 
 absl::StatusOr<std::vector<Segment>> WriteSegments(
     const std::string& source, const std::vector<double>& cuts,
-    const std::string& dir) {
+    const std::string& dir, const std::function<bool()>& stopped) {
   auto input = OpenInput(source);
   if (!input.ok()) return input.status();
   AVFormatContext* in = input->get();
@@ -451,6 +451,10 @@ absl::StatusOr<std::vector<Segment>> WriteSegments(
   size_t next_cut = 0;
   absl::Status s = open();
   while (s.ok()) {
+    if (stopped && stopped()) {
+      s = absl::CancelledError("interrupted");
+      break;
+    }
     auto more = NextPacket(in, v, p.get());
     if (!more.ok()) {
       s = more.status();
@@ -500,7 +504,8 @@ absl::StatusOr<std::vector<Segment>> WriteSegments(
 absl::Status JoinSegments(const std::vector<Segment>& segments,
                           const std::vector<std::string>& stylized,
                           const std::string& source, bool with_audio,
-                          bool matroska, const std::string& out_path) {
+                          bool matroska, const std::string& out_path,
+                          const std::function<bool()>& stopped) {
   if (stylized.empty() || stylized.size() != segments.size()) {
     return absl::InvalidArgumentError("one stylized movie per segment");
   }
@@ -774,6 +779,10 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   s = next_video();
   if (s.ok()) s = next_audio();
   while (s.ok() && (have_v || have_a)) {
+    if (stopped && stopped()) {
+      s = absl::CancelledError("interrupted");
+      break;
+    }
     bool video_first = have_v;
     if (have_v && have_a) {
       const int64_t vt = vp->dts != AV_NOPTS_VALUE ? vp->dts : vp->pts;

@@ -11,6 +11,7 @@
 #define STYLIZER_CLIENT_MOVIE_SPLIT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -64,10 +65,12 @@ struct Segment {
 
 // Writes the video of `source` (no sound, no other streams) as
 // cuts.size() + 1 files "<dir>/segment-<i>.<ext>" by stream copy, segment i
-// starting at the keyframe at cuts[i - 1].
+// starting at the keyframe at cuts[i - 1]. Once `stopped` (if given) returns
+// true, asked between packets, it ends with CANCELLED ("interrupted") and
+// leaves no segment behind.
 absl::StatusOr<std::vector<Segment>> WriteSegments(
     const std::string& source, const std::vector<double>& cuts,
-    const std::string& dir);
+    const std::string& dir, const std::function<bool()>& stopped = {});
 
 // Joins stylized segments (stylized[i] is the server's movie of segments[i])
 // into `out_path` by stream copy, in the server's container layout
@@ -77,11 +80,13 @@ absl::StatusOr<std::vector<Segment>> WriteSegments(
 // much, all streams alike; each segment's shift is taken back out (its first
 // frame is at the segment's first_pts) so that the join is shifted once, as
 // the unsplit movie is. Writes through a temporary name; on failure nothing
-// is left at `out_path`.
+// is left at `out_path`. Once `stopped` (if given) returns true, asked
+// between packets, it ends with CANCELLED ("interrupted").
 absl::Status JoinSegments(const std::vector<Segment>& segments,
                           const std::vector<std::string>& stylized,
                           const std::string& source, bool with_audio,
-                          bool matroska, const std::string& out_path);
+                          bool matroska, const std::string& out_path,
+                          const std::function<bool()>& stopped = {});
 
 }  // namespace stylizer::client
 

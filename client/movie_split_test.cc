@@ -345,6 +345,35 @@ TEST_F(MovieSplitTest, TsWithAdtsSoundJoins) {
   }
 }
 
+// Ctrl-C while segments are written or joined (no call is in flight then):
+// asked between packets, both stop with "interrupted" and leave nothing. They
+// used to run on, and the command ended as if no signal had come.
+TEST_F(MovieSplitTest, CuttingAndJoiningStopWhenAsked) {
+  const std::string source = Path("vfr.mp4");
+  auto probe = ProbeForSplit(source);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  const auto cuts = ChooseCuts(probe->keyframes, probe->duration_seconds, 2, 0);
+  ASSERT_EQ(cuts.size(), 1u);
+  const std::string dir = Path("stopped-segments");
+  fs::create_directories(dir);
+  int asked = 0;
+  auto after_ten = [&asked] { return ++asked > 10; };
+  auto stopped = WriteSegments(source, cuts, dir, after_ten);
+  EXPECT_EQ(stopped.status(), absl::CancelledError("interrupted"));
+  EXPECT_TRUE(fs::is_empty(dir));
+
+  auto segments = WriteSegments(source, cuts, dir);
+  ASSERT_TRUE(segments.ok()) << segments.status();
+  std::vector<std::string> paths;
+  for (const Segment& seg : *segments) paths.push_back(seg.path);
+  const std::string out = Path("stopped-join.mp4");
+  asked = 0;
+  EXPECT_EQ(JoinSegments(*segments, paths, source, true, false, out, after_ten),
+            absl::CancelledError("interrupted"));
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_GT(asked, 10);
+}
+
 TEST_F(MovieSplitTest, FailedJoinLeavesNothing) {
   const std::string out = Path("never.mp4");
   Segment missing;

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/byte_source.h"
+#include "client/interrupt.h"
 #include "client/movie_split.h"
 #include "client/output_files.h"
 #include "client/retry.h"
@@ -287,7 +288,8 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   const std::string in_dir = (*tmp)->path() + "/in";
   std::error_code ec;
   fs::create_directories(in_dir, ec);
-  auto segments = WriteSegments(job.input, job.cuts, in_dir);
+  // Ctrl-C cancels the calls; these loops of our own ask for it too.
+  auto segments = WriteSegments(job.input, job.cuts, in_dir, Interrupted);
   if (!segments.ok()) return segments.status();
   const size_t n = segments->size();
   uint64_t upload_total = 0;
@@ -441,10 +443,11 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
     for (const Result& r : results) parts.push_back(r.paths.at(i));
     const std::string& out = targets[i];
     absl::Status s = JoinSegments(*segments, parts, job.input, with_audio,
-                                  job.matroska, out);
+                                  job.matroska, out, Interrupted);
     if (!s.ok()) {
       for (const std::string& p : done) fs::remove(p, ec);
       if (made_dir) fs::remove(job.out_dir, ec);
+      if (Interrupted()) return absl::CancelledError("interrupted");
       return absl::Status(
           s.code(), absl::StrCat("joining the segments of ", job.labels[i],
                                  ": ", s.message()));
