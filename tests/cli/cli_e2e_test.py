@@ -430,18 +430,23 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertLess(mean_diff(r.stdout[7 * frame:8 * frame], alone), 1.0)
         self.assertGreater(mean_diff(r.stdout[0:frame], alone), 2.0)
 
-    def test_frames_ends_when_the_server_does_while_the_source_is_silent(self):
-        # A source that stops sending (a camera that hangs): a server with
-        # a 2 s idle limit ends the stream, and the command ends with its
-        # reason at once, where it used to wait for a frame that never came.
-        server = ServerProcess(SERVER, MODEL,
-                               os.path.join(self.tmp, "idle_server.log"),
+    def start_idle_server(self, log):
+        """A server of its own for this test that ends a stream after 2 s
+        without a message from the client; stopped at the test's end."""
+        server = ServerProcess(SERVER, MODEL, os.path.join(self.tmp, log),
                                "--threads=1", "--stream_idle_timeout=2s",
                                metrics=False)
         self.addCleanup(server.stop)
         r = subprocess.run([CLI, f"--server={server.addr}", "health",
                             "--wait=180s"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
+        return server
+
+    def test_frames_ends_when_the_server_does_while_the_source_is_silent(self):
+        # A source that stops sending (a camera that hangs): a server with
+        # a 2 s idle limit ends the stream, and the command ends with its
+        # reason at once, where it used to wait for a frame that never came.
+        server = self.start_idle_server("idle_server.log")
         w, h = 16, 16
         cli = subprocess.Popen(
             [CLI, f"--server={server.addr}", "frames", f"--size={w}x{h}",
@@ -468,14 +473,7 @@ class CliEndToEndTest(unittest.TestCase):
         # A live capture piped in that stops sending, with the pipe left
         # open: the command ends when the call does (the server's 2 s idle
         # limit; a SIGTERM), where it used to wait for the pipe's next bytes.
-        server = ServerProcess(SERVER, MODEL,
-                               os.path.join(self.tmp, "idle_video.log"),
-                               "--threads=1", "--stream_idle_timeout=2s",
-                               metrics=False)
-        self.addCleanup(server.stop)
-        r = subprocess.run([CLI, f"--server={server.addr}", "health",
-                            "--wait=180s"], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        server = self.start_idle_server("idle_video.log")
         ts = os.path.join(self.out_dir("silent"), "clip.ts")
         os.makedirs(os.path.dirname(ts))
         ffmpeg("-i", self.movie, "-c", "copy", "-f", "mpegts", ts)
