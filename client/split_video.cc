@@ -289,7 +289,9 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   std::error_code ec;
   fs::create_directories(in_dir, ec);
   // Ctrl-C cancels the calls; these loops of our own ask for it too.
-  auto segments = WriteSegments(job.input, job.cuts, in_dir, Interrupted);
+  const std::function<bool()> stopped =
+      job.stopped ? job.stopped : std::function<bool()>(Interrupted);
+  auto segments = WriteSegments(job.input, job.cuts, in_dir, stopped);
   if (!segments.ok()) return segments.status();
   const size_t n = segments->size();
   uint64_t upload_total = 0;
@@ -436,25 +438,46 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   if (absl::Status s = CheckOutputTargets(targets); !s.ok()) return s;
   const bool made_dir = !fs::exists(job.out_dir, ec);
   if (absl::Status s = EnsureDirectory(job.out_dir); !s.ok()) return s;
-  std::vector<std::string> done;
+  // Each style is joined under a hidden name beside its target, and all are
+  // renamed into place once every join has worked: a join that fails (or
+  // Ctrl-C) leaves the files already at the targets as they were, where the
+  // outputs joined before it used to have replaced them and then been
+  // deleted.
+  std::vector<std::string> joined;
+  auto remove_joined = [&] {
+    for (const std::string& p : joined) fs::remove(p, ec);
+    if (made_dir) fs::remove(job.out_dir, ec);
+  };
   const bool with_audio = !job.job.drop_audio();
   for (size_t i = 0; i < job.labels.size(); ++i) {
     std::vector<std::string> parts;
     for (const Result& r : results) parts.push_back(r.paths.at(i));
-    const std::string& out = targets[i];
+    const fs::path target(targets[i]);
+    const std::string hidden =
+        (target.parent_path() / ("." + target.filename().string() + ".joined"))
+            .string();
     absl::Status s = JoinSegments(*segments, parts, job.input, with_audio,
-                                  job.matroska, out, Interrupted);
+                                  job.matroska, hidden, stopped);
     if (!s.ok()) {
-      for (const std::string& p : done) fs::remove(p, ec);
-      if (made_dir) fs::remove(job.out_dir, ec);
-      if (Interrupted()) return absl::CancelledError("interrupted");
+      remove_joined();
+      if (stopped()) return absl::CancelledError("interrupted");
       return absl::Status(
           s.code(), absl::StrCat("joining the segments of ", job.labels[i],
                                  ": ", s.message()));
     }
-    done.push_back(out);
+    joined.push_back(hidden);
   }
-  return done;
+  for (size_t i = 0; i < joined.size(); ++i) {
+    std::error_code moved;
+    fs::rename(joined[i], targets[i], moved);
+    if (moved) {
+      for (size_t j = i; j < joined.size(); ++j) fs::remove(joined[j], ec);
+      return absl::InternalError(absl::StrCat("cannot move the joined movie to ",
+                                              targets[i], ": ",
+                                              moved.message()));
+    }
+  }
+  return targets;
 }
 
 }  // namespace stylizer::client

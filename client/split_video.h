@@ -10,6 +10,7 @@
 #define STYLIZER_CLIENT_SPLIT_VIDEO_H_
 
 #include <ostream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,10 @@ struct SplitJob {
   int segments_per_replica = 4;
   // Print per-replica counts and every retry.
   bool verbose = false;
+  // Asked between packets while the movie is cut and the outputs joined (no
+  // call is in flight then, for Ctrl-C to cancel): true stops the job with
+  // "interrupted". Null: client::Interrupted.
+  std::function<bool()> stopped;
 };
 
 // Runs the job; on success returns the output paths (one per label). Notes

@@ -1,0 +1,108 @@
+// Tests of RunSplitVideo against the in-process fake server, whose
+// "stylized" movie of a segment is the segment itself: the outputs of a job
+// whose join is stopped part-way.
+#include "client/split_video.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "client/movie_split.h"
+#include "client/stylizer_client.h"
+#include "client/testing/fake_stylizer_service.h"
+#include "gtest/gtest.h"
+
+namespace stylizer::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Contents(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class SplitVideoTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        fs::temp_directory_path() / absl::StrCat("split_video_test.", getpid());
+    fs::create_directories(dir_ / "out");
+    movie_ = (dir_ / "clip.mp4").string();
+    const std::string cmd = absl::StrCat(
+        "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+        "testsrc2=s=96x64:r=10:d=4 -c:v libx264 -g 10 -pix_fmt yuv420p ",
+        movie_);
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A job of two styles (klimt, mosaic) cut in two.
+  SplitJob Job() {
+    SplitJob job;
+    job.input = movie_;
+    job.job.add_styles()->set_index(0);
+    job.job.add_styles()->set_index(1);
+    job.cuts = {2.0};
+    job.labels = {"klimt", "mosaic"};
+    job.out_dir = (dir_ / "out").string();
+    job.stem = "clip";
+    job.ext = "mp4";
+    return job;
+  }
+
+  fs::path dir_;
+  std::string movie_;
+};
+
+// Ctrl-C (or any failure) while the second style is joined: the file that
+// was at the first style's target is still there, unchanged. The first
+// output used to replace it, and then be deleted with it.
+TEST_F(SplitVideoTest, AJoinThatStopsLeavesTheTargetsAsTheyWere) {
+  testing::FakeServer server;
+  ClientOptions options;
+  options.server = server.address();
+  auto client = StylizerClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  // How often a whole job asks whether to stop.
+  SplitJob job = Job();
+  int asked = 0;
+  job.stopped = [&asked] {
+    ++asked;
+    return false;
+  };
+  auto paths = RunSplitVideo(**client, job, nullptr, nullptr);
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  ASSERT_EQ(paths->size(), 2u);
+  const int whole = asked;
+  ASSERT_GT(whole, 20);
+
+  // Again over files already there, stopped near the end of the last join.
+  for (const std::string& path : *paths) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << "kept";
+  }
+  asked = 0;
+  job.stopped = [&asked, whole] { return ++asked >= whole - 3; };
+  auto stopped = RunSplitVideo(**client, job, nullptr, nullptr);
+  EXPECT_EQ(stopped.status(), absl::CancelledError("interrupted"));
+  for (const std::string& path : *paths) {
+    EXPECT_EQ(Contents(path), "kept") << path;
+  }
+  // Nothing else is left in the output directory.
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_ / "out")) {
+    ++entries;
+  }
+  EXPECT_EQ(entries, 2);
+}
+
+}  // namespace
+}  // namespace stylizer::client
