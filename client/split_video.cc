@@ -472,9 +472,9 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
     fs::rename(joined[i], targets[i], moved);
     if (moved) {
       for (size_t j = i; j < joined.size(); ++j) fs::remove(joined[j], ec);
-      return absl::InternalError(absl::StrCat("cannot move the joined movie to ",
-                                              targets[i], ": ",
-                                              moved.message()));
+      return absl::InternalError(
+          absl::StrCat("cannot move the joined movie to ", targets[i], ": ",
+                       moved.message()));
     }
   }
   return targets;

@@ -9,8 +9,8 @@
 #ifndef STYLIZER_CLIENT_SPLIT_VIDEO_H_
 #define STYLIZER_CLIENT_SPLIT_VIDEO_H_
 
-#include <ostream>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
