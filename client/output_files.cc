@@ -59,18 +59,18 @@ std::vector<std::string> OutputPaths(absl::string_view dir,
 }
 
 absl::Status EnsureDirectory(const std::string& dir) {
-  std::error_code ec;
+  // Made first, then looked at: checking first raced with another thread
+  // making it (not a directory yet, then something there).
+  std::error_code made, ec;
+  fs::create_directories(dir, made);
   if (fs::is_directory(dir, ec)) return absl::OkStatus();
   if (fs::exists(dir, ec)) {
     return absl::FailedPreconditionError(
         absl::StrCat(dir, " exists and is not a directory"));
   }
-  fs::create_directories(dir, ec);
-  if (ec) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create directory ", dir, ": ", ec.message()));
-  }
-  return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      "cannot create directory ", dir, ": ",
+      made ? made.message() : std::string("it vanished")));
 }
 
 absl::Status CheckOutputTargets(const std::vector<std::string>& paths) {

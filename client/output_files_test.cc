@@ -1,10 +1,14 @@
 // Tests of output naming and temp-then-rename writing.
 #include "client/output_files.h"
 
-#include <filesystem>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace stylizer::client {
 namespace {
@@ -82,8 +86,9 @@ TEST_F(OutputFilesTest, WriteWholeReplaces) {
 }
 
 TEST_F(OutputFilesTest, Errors) {
-  EXPECT_EQ(AtomicFile::Create((dir_ / "no/such/dir/x").string()).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      AtomicFile::Create((dir_ / "no/such/dir/x").string()).status().code(),
+      absl::StatusCode::kNotFound);
   EXPECT_EQ(ReadFile((dir_ / "missing").string()).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(ReadFile(dir_.string()).status().code(),
@@ -92,6 +97,32 @@ TEST_F(OutputFilesTest, Errors) {
   EXPECT_TRUE(fs::is_directory(dir_ / "x/y"));
   ASSERT_TRUE(AtomicFile::WriteWhole((dir_ / "file").string(), "f").ok());
   EXPECT_FALSE(EnsureDirectory((dir_ / "file").string()).ok());
+}
+
+// Several images into a directory not yet made: each worker ensures it. One
+// that found no directory, then the one another worker had just made, called
+// it "exists and is not a directory" (`stylizer image - a.png --out=new/`
+// failed now and then).
+TEST_F(OutputFilesTest, EnsureDirectoryFromManyThreadsAtOnce) {
+  constexpr int kRounds = 1000, kThreads = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string dir =
+        (dir_ / "race" / std::to_string(round) / "out").string();
+    std::vector<absl::Status> results(kThreads);
+    std::vector<std::thread> threads;
+    std::atomic<int> ready{0};  // all start together, for the race
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        ++ready;
+        while (ready.load() < kThreads) std::this_thread::yield();
+        results[t] = EnsureDirectory(dir);
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    for (const absl::Status& s : results) {
+      ASSERT_TRUE(s.ok()) << "round " << round << ": " << s;
+    }
+  }
 }
 
 TEST_F(OutputFilesTest, CheckOutputTargets) {
@@ -104,8 +135,7 @@ TEST_F(OutputFilesTest, CheckOutputTargets) {
   EXPECT_TRUE(CheckOutputTargets({"relative-and-missing/a.png"}).ok());
 
   fs::create_directories(dir_ / "a.mosaic.mp4");
-  absl::Status s =
-      CheckOutputTargets({ok, (dir_ / "a.mosaic.mp4").string()});
+  absl::Status s = CheckOutputTargets({ok, (dir_ / "a.mosaic.mp4").string()});
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()),
               ::testing::HasSubstr("a.mosaic.mp4 is a directory"));
