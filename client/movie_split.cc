@@ -764,12 +764,10 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   const int64_t shift_us = media::LateStartMicros(
       src->streams[src_video],
       src_audio >= 0 ? src->streams[src_audio] : nullptr);
-  const int64_t video_shift =
-      av_rescale_q_rnd(shift_us, AV_TIME_BASE_Q, src_tb, AV_ROUND_DOWN);
+  const int64_t video_shift = media::LateStartTicks(shift_us, src_tb);
   const int64_t audio_shift =
       src_audio >= 0
-          ? av_rescale_q_rnd(shift_us, AV_TIME_BASE_Q,
-                             src->streams[src_audio]->time_base, AV_ROUND_DOWN)
+          ? media::LateStartTicks(shift_us, src->streams[src_audio]->time_base)
           : 0;
   auto shift_back = [](AVPacket* p, int64_t by) {
     if (p->pts != AV_NOPTS_VALUE) p->pts -= by;

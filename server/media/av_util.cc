@@ -76,6 +76,10 @@ int64_t LateStartMicros(const AVStream* video, const AVStream* audio) {
   return start == INT64_MAX || start <= 0 ? 0 : start;
 }
 
+int64_t LateStartTicks(int64_t micros, AVRational time_base) {
+  return av_rescale_q_rnd(micros, AV_TIME_BASE_Q, time_base, AV_ROUND_DOWN);
+}
+
 int DisplayRotationDegrees(const AVStream* stream) {
   return MatrixRotationDegrees(
       av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nullptr));

@@ -86,6 +86,10 @@ int DisplayRotationDegrees(const AVFrame* frame);
 // as ffmpeg moves its outputs, so that an MP4 does not open with an empty
 // edit of that length (nothing to show in players that honour edit lists).
 int64_t LateStartMicros(const AVStream* video, const AVStream* audio);
+// LateStartMicros's `micros` in ticks of `time_base`, rounded down (a
+// timestamp moved back by it is never negative for rounding): the one rule
+// the server's writer and the CLI's --split join both move streams by.
+int64_t LateStartTicks(int64_t micros, AVRational time_base);
 
 // Allocating constructors; they abort only if the process is out of memory.
 AvFramePtr MakeFrame();

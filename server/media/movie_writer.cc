@@ -118,13 +118,10 @@ absl::Status MovieWriter::Failed(absl::Status status) {
 absl::Status MovieWriter::Init() {
   const AVStream* in = options_.video_in;
   time_base_ = in->time_base;
-  // Rounded down: a shifted timestamp is never negative for rounding.
-  video_shift_ = av_rescale_q_rnd(options_.shift_back_us, AV_TIME_BASE_Q,
-                                  in->time_base, AV_ROUND_DOWN);
+  video_shift_ = LateStartTicks(options_.shift_back_us, in->time_base);
   if (options_.audio_in != nullptr) {
-    audio_shift_ =
-        av_rescale_q_rnd(options_.shift_back_us, AV_TIME_BASE_Q,
-                         options_.audio_in->time_base, AV_ROUND_DOWN);
+    audio_shift_ = LateStartTicks(options_.shift_back_us,
+                                  options_.audio_in->time_base);
   }
   AVRational rate = in->avg_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = in->r_frame_rate;

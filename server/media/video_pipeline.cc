@@ -237,6 +237,9 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   RgbConverter converter(read_width, read_height, hdr_to_sdr);
   const AVStream* audio =
       options_.drop_audio ? nullptr : (*reader)->audio_stream();
+  // Every output moves back by the same amount (one input, one rule).
+  const int64_t shift_back_us =
+      LateStartMicros((*reader)->video_stream(), audio);
   std::vector<std::unique_ptr<MovieWriter>> writers;
   for (int i = 0; i < num_outputs_; ++i) {
     MovieWriter::Options w;
@@ -246,7 +249,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     w.video_in = (*reader)->video_stream();
     w.sdr_bt709 = hdr_to_sdr != nullptr;
     w.turned_upright = upright != 1;
-    w.shift_back_us = LateStartMicros((*reader)->video_stream(), audio);
+    w.shift_back_us = shift_back_us;
     w.audio_in = audio;
     w.crf = options_.crf;
     w.preset = options_.preset;
