@@ -774,6 +774,7 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     if (p->dts != AV_NOPTS_VALUE) p->dts -= by;
   };
   int64_t last_video_dts = AV_NOPTS_VALUE;
+  int64_t last_audio_dts = AV_NOPTS_VALUE;  // in out_audio's time base
   s = next_video();
   if (s.ok()) s = next_audio();
   while (s.ok() && (have_v || have_a)) {
@@ -814,9 +815,20 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     } else {
       if (adts != nullptr) s = adts->Convert(ap.get());
       shift_back(ap.get(), audio_shift);
-      if (s.ok()) {
-        s = WritePacket(out.get(), ap.get(),
-                        src->streams[src_audio]->time_base, out_audio);
+      const AVRational atb = src->streams[src_audio]->time_base;
+      // Sound that goes back (joined recordings) would stop the muxer; it is
+      // left out, as MovieWriter::WriteAudio leaves it out of an unsplit
+      // job's outputs (compared in the output's time base, as there).
+      const int64_t dts =
+          ap->dts == AV_NOPTS_VALUE
+              ? AV_NOPTS_VALUE
+              : av_rescale_q(ap->dts, atb, out_audio->time_base);
+      const bool goes_back = dts != AV_NOPTS_VALUE &&
+                             last_audio_dts != AV_NOPTS_VALUE &&
+                             dts <= last_audio_dts;
+      if (s.ok() && !goes_back) {
+        if (dts != AV_NOPTS_VALUE) last_audio_dts = dts;
+        s = WritePacket(out.get(), ap.get(), atb, out_audio);
       }
       av_packet_unref(ap.get());
       if (s.ok()) s = next_audio();

@@ -707,8 +707,15 @@ class CliEndToEndTest(unittest.TestCase):
         return {kind: float(t) for kind, t in
                 (line.split(",")[:2] for line in out.split())}
 
+    def sound_packet_times(self, path):
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "a",
+             "-show_entries", "packet=pts_time", "-of", "csv=p=0", path],
+            check=True, capture_output=True, text=True).stdout
+        return [round(float(t.strip(",")), 3) for t in out.split()]
+
     def test_video_split_matches_unsplit(self):
-        # Two sources whose outputs were wrong:
+        # Three sources whose outputs were wrong:
         # - `ffmpeg -ss 1.5 -c copy` keeps the GOP before the cut and hides
         #   its frames with an edit list. The first segment's start was
         #   taken from the hidden frames, and every frame of it came out
@@ -727,9 +734,25 @@ class CliEndToEndTest(unittest.TestCase):
                "lavfi", "-i", "sine=f=440:d=6", "-c:v", "libx264", "-g",
                "20", "-pix_fmt", "yuv420p", "-c:a", "aac",
                "-output_ts_offset", "100", "-f", "mpegts", late)
-        for movie in (trimmed, late):
+        # - two captures joined byte for byte, the second one's sound a
+        #   second ahead of its picture: the picture goes forward, the sound
+        #   goes back. The join failed after every segment was stylized.
+        parts = []
+        for k, (v_at, a_at) in enumerate((("0", "0"), ("4", "1"))):
+            parts.append(os.path.join(self.tmp, f"part{k}.ts"))
+            ffmpeg("-itsoffset", v_at, "-f", "lavfi", "-i",
+                   "testsrc2=s=96x64:r=10:d=3", "-itsoffset", a_at, "-f",
+                   "lavfi", "-i", "sine=f=440:d=3", "-c:v", "libx264", "-g",
+                   "10", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts",
+                   parts[-1])
+        joined = os.path.join(self.tmp, "joined.ts")
+        with open(joined, "wb") as f:
+            for part in parts:
+                with open(part, "rb") as src:
+                    f.write(src.read())
+        for movie in (trimmed, late, joined):
             name = os.path.splitext(os.path.basename(movie))[0]
-            times, starts = {}, {}
+            times, starts, sounds = {}, {}, {}
             for split in ("1", "2"):
                 out = self.out_dir(f"{name}{split}")
                 r = self.cli("video", movie, "--styles=klimt",
@@ -740,11 +763,13 @@ class CliEndToEndTest(unittest.TestCase):
                 output = os.path.join(out, f"{name}.klimt.mp4")
                 times[split] = self.shown_frame_times(output)
                 starts[split] = self.start_times(output)
+                sounds[split] = self.sound_packet_times(output)
             # The earlier stream starts at 0 (the sound, 23 ms before the
             # picture, in the capture).
             self.assertEqual(min(starts["1"].values()), 0.0, name)
             self.assertLess(times["1"][0], 0.05, name)
             self.assertEqual(times["2"], times["1"], name)
+            self.assertEqual(sounds["2"], sounds["1"], name)
             for kind, t in starts["1"].items():
                 self.assertAlmostEqual(starts["2"][kind], t, 3,
                                        f"{name} {kind}")
