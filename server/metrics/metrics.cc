@@ -49,11 +49,11 @@ constexpr int kExposerRequestTimeoutMs = 2000;
 // is in docs/operations.md).
 
 // Whole RPCs: a still image on a GPU takes milliseconds, a CPU image a few
-// seconds, a movie minutes to an hour.
+// seconds, a movie minutes to hours (as far as video jobs' buckets).
 const Histogram::BucketBoundaries& RequestBuckets() {
   static const auto* b = new Histogram::BucketBoundaries{
-      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,    2.5,
-      5,     10,   30,    60,   120, 300,  600, 1800, 3600};
+      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,  1,    2.5,  5,
+      10,    30,   60,    120,  300, 600,  1800, 3600, 7200, 14400};
   return *b;
 }
 
@@ -279,10 +279,15 @@ class Metrics::Impl : public QueueObserver {
               {"compiler", CompilerLabel()}})
         .Set(1);
     // Create the usual series up front so that rate() and dashboards see
-    // zeros instead of gaps.
+    // zeros instead of gaps. rate() takes a series' first sample as its
+    // start, so a counter the alerts read (docs/prometheus-alerts.yml) that
+    // appeared at its first event would hide that event: those are here too.
     for (absl::string_view method : kMethods) {
       const std::string m(method);
-      requests_.Add({{"method", m}, {"code", "OK"}});
+      for (absl::string_view code :
+           {"OK", "INTERNAL", "UNKNOWN", "DATA_LOSS"}) {
+        requests_.Add({{"method", m}, {"code", std::string(code)}});
+      }
       request_duration_.Add({{"method", m}}, RequestBuckets());
     }
     for (absl::string_view method : kPayloadMethods) {
@@ -290,8 +295,16 @@ class Metrics::Impl : public QueueObserver {
       active_streams_.Add({{"method", m}});
       received_bytes_.Add({{"method", m}});
       sent_bytes_.Add({{"method", m}});
+      busy_refusals_.Add({{"method", m}});
     }
-    video_jobs_.Add({{"outcome", "OK"}});
+    for (absl::string_view outcome :
+         {"OK", "INTERNAL", "UNKNOWN", "DATA_LOSS"}) {
+      video_jobs_.Add({{"outcome", std::string(outcome)}});
+    }
+    for (absl::string_view reason :
+         {"CANCELLED", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL"}) {
+      items_dropped_.Add({{"reason", std::string(reason)}});
+    }
     blend_frames_ = &frames_.Add({{"style", "blend"}});
     if (!options.model.name.empty()) SetModel(options.model);
     SetQueueCapacity(options.queue_capacity_items,

@@ -28,6 +28,7 @@ namespace {
 using ::stylizer::testing::IsOkAndHolds;
 using ::stylizer::testing::PrometheusServer;
 using ::stylizer::testing::TempDir;
+using ::testing::ElementsAre;
 
 // Generous: the machine may be busy with other tests.
 constexpr absl::Duration kWait = absl::Seconds(60);
