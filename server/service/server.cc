@@ -310,13 +310,15 @@ void Server::LoadModel() {
     models_ = *std::move(models);
     std::vector<StyleModel*> instances;
     for (const auto& m : models_) instances.push_back(m.get());
-    absl::StatusOr<std::unique_ptr<JobQueue>> queue = JobQueue::Create(
-        options_.queue, instances,
+    queue_observer_ = std::make_unique<GatedObserver>(
         options_.metrics != nullptr ? options_.metrics->queue_observer()
                                     : nullptr);
+    absl::StatusOr<std::unique_ptr<JobQueue>> queue =
+        JobQueue::Create(options_.queue, instances, queue_observer_.get());
     if (queue.ok()) {
       queue_ = *std::move(queue);
       if (options_.warmup) status = WarmUp();
+      queue_observer_->Open();  // the warm-up is not traffic
     } else {
       status = queue.status();
     }

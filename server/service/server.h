@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "server/batching/gated_observer.h"
 #include "server/batching/job_queue.h"
 #include "server/batching/job_queue_options.h"
 #include "server/model/style_model.h"
@@ -190,6 +191,9 @@ class Server {
   absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>> LoadInstances();
 
   std::vector<std::unique_ptr<StyleModel>> models_;  // one per device
+  // The queue's observer: the metrics', opened once the warm-up is done
+  // (declared before queue_, which it outlives).
+  std::unique_ptr<GatedObserver> queue_observer_;
   std::unique_ptr<JobQueue> queue_;
   std::thread loader_;
   absl::Notification loaded_;

@@ -238,11 +238,16 @@ class ServerMetricsTest : public ::testing::Test {
 };
 
 TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
-  // Baselines after the first scrape: warm-up may already have run batches.
+  // The start-up warm-up frame is not traffic: it was counted as a frame
+  // and a batch, under a style label "0" (the style names were not set yet).
   const double frames0 = Value("sum(stylizer_frames_total)");
   const double batches0 = Value("stylizer_batch_size_count");
   const double batch_items0 = Value("stylizer_batch_size_sum");
   const double inferences0 = Value("stylizer_inference_seconds_count");
+  EXPECT_EQ(frames0, 0);
+  EXPECT_EQ(batches0, 0);
+  EXPECT_EQ(inferences0, 0);
+  EXPECT_EQ(Value("count(stylizer_frames_total{style=\"0\"})"), 0);
   const double requests0 = Value("sum(stylizer_requests_total)");
   const std::string style1 = model_.styles(1).name();
   const double style1_frames0 =
