@@ -38,6 +38,13 @@ class JsonReader {
   explicit JsonReader(absl::string_view text) : text_(text) {}
 
   absl::StatusOr<JsonValue> ReadDocument() {
+    // JSON is UTF-8 (RFC 8259), and the names and the text itself go into
+    // proto3 strings, which must be: a stray byte would break every
+    // GetModelInfo answer rather than the load.
+    if (!ValidUtf8()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid JSON at offset ", pos_, ": not UTF-8 text"));
+    }
     JsonValue value;
     if (!ReadValue(value, 0)) return Error();
     SkipSpace();
@@ -136,8 +143,53 @@ class JsonReader {
     return true;
   }
 
+  // True if text_ is well-formed UTF-8 (no overlong forms, surrogates or
+  // code points past U+10FFFF); else false with pos_ at the first bad byte.
+  bool ValidUtf8() {
+    const auto byte = [this](size_t i) {
+      return i < text_.size() ? static_cast<unsigned char>(text_[i]) : 0u;
+    };
+    size_t i = 0;
+    while (i < text_.size()) {
+      const unsigned b = byte(i);
+      int extra = 0;
+      unsigned low = 0x80, high = 0xBF;  // range of the second byte
+      if (b < 0x80) {
+        ++i;
+        continue;
+      } else if (b >= 0xC2 && b <= 0xDF) {
+        extra = 1;
+      } else if (b >= 0xE0 && b <= 0xEF) {
+        extra = 2;
+        if (b == 0xE0) low = 0xA0;   // overlong
+        if (b == 0xED) high = 0x9F;  // surrogates
+      } else if (b >= 0xF0 && b <= 0xF4) {
+        extra = 3;
+        if (b == 0xF0) low = 0x90;   // overlong
+        if (b == 0xF4) high = 0x8F;  // past U+10FFFF
+      } else {
+        pos_ = i;
+        return false;
+      }
+      for (int k = 1; k <= extra; ++k) {
+        const unsigned c = byte(i + k);
+        if (c < (k == 1 ? low : 0x80u) || c > (k == 1 ? high : 0xBFu)) {
+          pos_ = i;
+          return false;
+        }
+      }
+      i += 1 + extra;
+    }
+    return true;
+  }
+
   static void AppendUtf8(unsigned code, std::string& out) {
-    if (code < 0x80) {
+    if (code >= 0x10000) {
+      out += static_cast<char>(0xF0 | (code >> 18));
+      out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    } else if (code < 0x80) {
       out += static_cast<char>(code);
     } else if (code < 0x800) {
       out += static_cast<char>(0xC0 | (code >> 6));
@@ -175,6 +227,19 @@ class JsonReader {
         case 'u': {
           unsigned code;
           if (!ReadHex4(code)) return false;
+          // Past U+FFFF, JSON writers (Python's json.dumps among them)
+          // write a UTF-16 surrogate pair: \ud83c\udfa8 is one emoji.
+          if (code >= 0xDC00 && code <= 0xDFFF) {
+            return Fail("\\u escape of a lone low surrogate");
+          }
+          if (code >= 0xD800 && code <= 0xDBFF) {
+            unsigned low;
+            if (!Consume("\\u") || !ReadHex4(low) || low < 0xDC00 ||
+                low > 0xDFFF) {
+              return Fail("\\u escape of a high surrogate without its pair");
+            }
+            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+          }
           AppendUtf8(code, out);
           break;
         }

@@ -56,6 +56,46 @@ TEST(ParseStylesJsonTest, RejectsMalformedJson) {
   }
 }
 
+// Python's json.dumps (the exporter's) writes a character past U+FFFF as a
+// surrogate pair. Each half became three bytes of its own, invalid UTF-8:
+// the names went into GetModelInfo's proto3 strings, and every client's
+// GetModelInfo failed ("Exception deserializing response").
+TEST(ParseStylesJsonTest, SurrogatePairsAreOneCharacter) {
+  auto names = ParseStylesJson(
+      R"([{"index": 0, "name": "\ud83c\udfa8art"}, {"index": 1, "name": "\u00e9"}])");
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_THAT(*names, ElementsAre("\xf0\x9f\x8e\xa8"
+                                  "art",
+                                  "\xc3\xa9"));
+  // Raw UTF-8 reads the same.
+  names = ParseStylesJson("[{\"index\": 0, \"name\": \"\xf0\x9f\x8e\xa8\"}]");
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_THAT(*names, ElementsAre("\xf0\x9f\x8e\xa8"));
+}
+
+TEST(ParseStylesJsonTest, RejectsWhatIsNotUtf8) {
+  for (const char* json : {
+           R"([{"index": 0, "name": "\ud83c"}])",           // high half alone
+           R"([{"index": 0, "name": "\ud83cx"}])",          // followed by text
+           R"([{"index": 0, "name": "\ud83c\u0041"}])",     // not a low half
+           R"([{"index": 0, "name": "\udfa8"}])",           // low half alone
+           "[{\"index\": 0, \"name\": \"\xff\"}]",          // not UTF-8
+           "[{\"index\": 0, \"name\": \"\xc0\xaf\"}]",      // overlong
+           "[{\"index\": 0, \"name\": \"\xed\xa0\x80\"}]",  // raw surrogate
+           "[{\"index\": 0, \"name\": \"\xf4\x90\x80\x80\"}]",  // > U+10FFFF
+           "[{\"index\": 0, \"name\": \"\xe2\x82\"}]",          // cut short
+       }) {
+    EXPECT_EQ(ParseStylesJson(json).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << json;
+  }
+  // The model's own name and its whole text too (it is sent as it is).
+  EXPECT_EQ(ParseModelName("{\"name\": \"a\", \"note\": \"\xff\"}", "x")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ParseModelNameTest, ReadsNameOrFallsBack) {
   EXPECT_EQ(*ParseModelName(R"({"name": "seed8", "num_styles": 8})", "x"), "seed8");
   EXPECT_EQ(*ParseModelName(R"({"architecture": "a"})", "stem"), "stem");
