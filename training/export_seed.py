@@ -7,7 +7,8 @@
 CKPT is a PyTorch file holding the state_dict of FastStylizationNetwork, or a
 dict holding it under a common key ("state_dict", "model", "model_state_dict",
 "network", "net", "style_model"); "module." prefixes (DataParallel) are
-stripped and fp16/bf16 weights are converted to fp32. --random N makes a
+stripped and fp16/bf16 weights are converted to fp32. The style names are
+--names, else those a train.py checkpoint saved, else the original's. --random N makes a
 randomly initialised N-style archive for tests, with gamma/beta spread wide
 enough that the styles differ visibly.
 """
@@ -23,6 +24,15 @@ from stylizer_training.export import (ExportError, count_styles,  # noqa: E402
 from stylizer_training.network import FastStylizationNetwork  # noqa: E402
 
 CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "network", "net", "style_model")
+
+
+def checkpoint_style_names(obj):
+    """The style names a train.py checkpoint saved (its opts), else None."""
+    if isinstance(obj, dict) and isinstance(obj.get("opts"), dict):
+        names = obj["opts"].get("style_names")
+        if isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names):
+            return list(names)
+    return None
 
 
 def extract_state_dict(obj) -> dict:
@@ -62,7 +72,8 @@ def main(argv=None) -> int:
                         help="random N-style network (for tests)")
     parser.add_argument("--out", required=True, help="archive to write (.pt)")
     parser.add_argument("--names", help="comma-separated style names in index order "
-                        "(default: the original's names, or style0, style1, ...)")
+                        "(default: those a train.py checkpoint saved, else the original's names, "
+                        "or style0, style1, ...)")
     parser.add_argument("--name", help="model name in model.json (default: file stem)")
     parser.add_argument("--source", help="where the weights came from (model.json)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
@@ -83,10 +94,16 @@ def main(argv=None) -> int:
             except Exception as e:  # pickle, zip and torch errors alike
                 raise ExportError(f"cannot read checkpoint {args.checkpoint}: {e}")
             state_dict = extract_state_dict(loaded)
+            saved_names = checkpoint_style_names(loaded)
             source = args.source or os.path.basename(args.checkpoint)
             training = "converted from a FastStylizationNetwork checkpoint"
         n_styles = count_styles(state_dict)
-        names = (args.names.split(",") if args.names else default_style_names(n_styles))
+        if args.names:
+            names = args.names.split(",")
+        elif args.random is None and saved_names is not None:
+            names = saved_names  # a train.py checkpoint knows its styles
+        else:
+            names = default_style_names(n_styles)
         metadata = {"source": source, "training": training}
         if args.name:
             metadata["name"] = args.name

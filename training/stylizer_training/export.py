@@ -133,11 +133,18 @@ def export_archive(state_dict: Mapping[str, torch.Tensor], style_names: Sequence
     model["num_styles"] = n_styles
     model["interface"] = ("forward(images float[B,3,H,W] in [0,1], H and W multiples of 4; "
                           "style_weights float[B,N]) -> float[B,3,H,W] in [0,1]")
-    extra = {
-        STYLES_FILE: json.dumps([{"index": i, "name": n} for i, n in enumerate(names)],
-                                indent=1),
-        MODEL_FILE: json.dumps(model, indent=1, sort_keys=True, default=str),
-    }
+    try:
+        # allow_nan=False: NaN and Infinity are not JSON; the server would
+        # refuse the archive at load ("invalid JSON ... expected a value").
+        extra = {
+            STYLES_FILE: json.dumps([{"index": i, "name": n} for i, n in enumerate(names)],
+                                    indent=1),
+            MODEL_FILE: json.dumps(model, indent=1, sort_keys=True, default=str,
+                                   allow_nan=False),
+        }
+    except ValueError as e:
+        raise ExportError(f"metadata cannot be written as JSON: {e} "
+                          "(NaN and infinities are not JSON; write them as strings)")
     buffer = io.BytesIO()
     torch.jit.save(scripted, buffer, _extra_files=extra)
     out_dir = os.path.dirname(os.path.abspath(out_path))

@@ -1,0 +1,59 @@
+"""Tests of the exporter: what it writes must be what the server reads."""
+import json
+import os
+import tempfile
+import unittest
+import zipfile
+
+import torch
+
+import export_seed
+from stylizer_training.export import ExportError, export_archive
+
+
+def archive_file(path, name):
+    """The text of `name` (e.g. stylizer/styles.json) inside a saved archive."""
+    with zipfile.ZipFile(path) as z:
+        for entry in z.namelist():
+            if entry.endswith("/extra/" + name):
+                return z.read(entry).decode("utf-8")
+    raise KeyError(name)
+
+
+class ExportTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def test_nan_in_metadata_is_refused_at_export(self):
+        # NaN is not JSON: the archive was written, and the server refused it
+        # at load ("invalid JSON ... expected a value").
+        state = export_seed.random_state_dict(2, 0)
+        with self.assertRaisesRegex(ExportError, "NaN"):
+            export_archive(state, ["a", "b"], self.path("nan.pt"),
+                           {"training": {"final_loss": float("nan")}})
+        self.assertFalse(os.path.exists(self.path("nan.pt")))
+
+    def test_a_trainer_checkpoint_keeps_its_style_names(self):
+        # train.py saves its style names in the checkpoint's opts; the
+        # conversion labelled the styles with the original's names instead.
+        ckpt = {"model": export_seed.random_state_dict(2, 0), "step": 10,
+                "opts": {"style_names": ["mosaic", "van_gogh"]}}
+        torch.save(ckpt, self.path("run.ckpt"))
+        out = self.path("run.pt")
+        self.assertEqual(export_seed.main(["--checkpoint", self.path("run.ckpt"),
+                                           "--out", out]), 0)
+        styles = json.loads(archive_file(out, "stylizer/styles.json"))
+        self.assertEqual([s["name"] for s in styles], ["mosaic", "van_gogh"])
+        # --names still wins.
+        self.assertEqual(export_seed.main(["--checkpoint", self.path("run.ckpt"),
+                                           "--out", out, "--names", "x,y"]), 0)
+        styles = json.loads(archive_file(out, "stylizer/styles.json"))
+        self.assertEqual([s["name"] for s in styles], ["x", "y"])
+
+
+if __name__ == "__main__":
+    unittest.main()
