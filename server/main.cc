@@ -364,7 +364,10 @@ absl::Status CheckFlags() {
       {"--max_connection_idle", absl::GetFlag(FLAGS_max_connection_idle)},
       {"--max_connection_age", absl::GetFlag(FLAGS_max_connection_age)},
       {"--max_connection_age_grace",
-       absl::GetFlag(FLAGS_max_connection_age_grace)}};
+       absl::GetFlag(FLAGS_max_connection_age_grace)},
+      {"--tls_reload_interval", absl::GetFlag(FLAGS_tls_reload_interval)},
+      {"--auth_token_reload_interval",
+       absl::GetFlag(FLAGS_auth_token_reload_interval)}};
   for (const auto& [name, value] : durations) {
     if (value < absl::ZeroDuration()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -376,11 +379,33 @@ absl::Status CheckFlags() {
       {"--threads", absl::GetFlag(FLAGS_threads)},
       {"--work_threads", absl::GetFlag(FLAGS_work_threads)},
       {"--encoder_threads", absl::GetFlag(FLAGS_encoder_threads)}};
+  // Above kMaxThreads is a typo, not a machine: thread creation would fail
+  // (an abort, or a load that never ends) under a pids or memory limit.
+  constexpr int kMaxThreads = 1024;
   for (const auto& [name, value] : thread_counts) {
-    if (value < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, " must be at least 0 (0 = automatic), got ", value));
+    if (value < 0 || value > kMaxThreads) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be in [0, ", kMaxThreads,
+                       "] (0 = automatic), got ", value));
     }
+  }
+  // The CUDA runtime's own, checked here too so that a GPU server does not
+  // find out after a load of minutes (and a CPU one not at all).
+  if (absl::GetFlag(FLAGS_cuda_max_chunk_frames) < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cuda_max_chunk_frames must be at least 0 (0 = what "
+                     "fits), got ",
+                     absl::GetFlag(FLAGS_cuda_max_chunk_frames)));
+  }
+  if (const double f = absl::GetFlag(FLAGS_cuda_memory_fraction);
+      !(f > 0 && f <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cuda_memory_fraction must be in (0, 1], got ", f));
+  }
+  if (absl::GetFlag(FLAGS_cuda_graph_shapes) < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cuda_graph_shapes must be at least 1, got ",
+                     absl::GetFlag(FLAGS_cuda_graph_shapes)));
   }
   // Byte counts the video jobs reserve in the memory budget as int64.
   const std::pair<const char*, uint64_t> job_bytes[] = {

@@ -335,6 +335,17 @@ TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
       {"--max_connection_age=-1s", "--max_connection_age"},
       {"--encoder_threads=-2", "--encoder_threads"},
       {"--spool_memory_bytes=18446744073709551615", "--spool_memory_bytes"},
+      // A negative reload interval meant "never reload"; a huge thread
+      // count aborted (work pool) or hung the load (LibTorch); the CUDA
+      // options were checked only after the model had loaded on the GPU.
+      {"--tls_reload_interval=-1s", "--tls_reload_interval"},
+      {"--auth_token_reload_interval=-5s", "--auth_token_reload_interval"},
+      {"--work_threads=100000", "--work_threads"},
+      {"--threads=100000", "--threads"},
+      {"--cuda_memory_fraction=2", "--cuda_memory_fraction"},
+      {"--cuda_memory_fraction=0", "--cuda_memory_fraction"},
+      {"--cuda_max_chunk_frames=-3", "--cuda_max_chunk_frames"},
+      {"--cuda_graph_shapes=0", "--cuda_graph_shapes"},
       // The queue's own rules, checked before the model loads too.
       {"--max_batch_size=0", "max_batch_size must be at least 1"},
       {"--max_frames_in_flight_per_job=0", "max_frames_in_flight_per_job"},
