@@ -35,6 +35,7 @@
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
 #include "server/model/torch_model.h"
+#include "server/service/cpu_limit.h"
 #include "server/service/memory_limit.h"
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
@@ -94,7 +95,7 @@ ABSL_FLAG(int, cuda_graph_shapes, 8,
           "activation memory); the least recently used one goes first.");
 ABSL_FLAG(int, threads, 0,
           "CPU threads of one forward pass (LibTorch intra-op); 0 = one per "
-          "hardware thread.");
+          "CPU this process may use (affinity and cgroup CPU quota).");
 
 // --- batching and queue ---
 ABSL_FLAG(int, max_batch_size, 8,
@@ -151,7 +152,7 @@ ABSL_FLAG(int64_t, grpc_memory_quota_bytes, 0,
           "0 = a quarter of the budget, -1 = no quota.");
 ABSL_FLAG(int, work_threads, 0,
           "Threads decoding and encoding still images and frames; 0 = one per "
-          "hardware thread.");
+          "CPU this process may use (affinity and cgroup CPU quota).");
 
 // --- video jobs (StylizeVideo) ---
 ABSL_FLAG(uint64_t, spool_memory_bytes, uint64_t{16} << 20,
@@ -175,8 +176,8 @@ ABSL_FLAG(std::string, x264_preset, "veryfast",
           "libx264 preset of the output movies (ultrafast, superfast, "
           "veryfast, faster, fast, medium, slow, slower, veryslow, placebo).");
 ABSL_FLAG(int, encoder_threads, 0,
-          "libx264 threads per output movie; 0 = the machine's cores shared "
-          "among the job's outputs, 1-8 each.");
+          "libx264 threads per output movie; 0 = the CPUs this process may "
+          "use shared among the job's outputs, 1-8 each.");
 ABSL_FLAG(int, default_crf, 20,
           "Constant rate factor of the outputs when the job gives 0 (0-51, "
           "lower = better and bigger).");
@@ -461,6 +462,20 @@ int64_t MemoryBudgetBytes() {
   return budget;
 }
 
+// The CPUs the "0 = automatic" thread counts are sized for: the affinity
+// and the cgroup's CPU quota (a pod limited to 4 CPUs on a 64-core node
+// gets 4, not 64 threads throttled by the quota). Read and logged once.
+int AutomaticCpus() {
+  static const int cpus = [] {
+    const CpuLimit limit = DetectCpuLimit();
+    LogEvent(LogLevel::kInfo, "cpu_limit")
+        .Int("cpus", limit.cpus)
+        .Str("source", limit.source);
+    return limit.cpus;
+  }();
+  return cpus;
+}
+
 // The loaded model, for the device-memory sampler of /metrics: a scrape may
 // run while the server is torn down, so the sampler reads the model only
 // under this lock, and Run() clears it before the model is destroyed.
@@ -498,7 +513,9 @@ Server::Options ServerOptions(Metrics* metrics,
   model.archive_path = ModelPath();
   model.device = absl::GetFlag(FLAGS_device);
   model.precision = absl::GetFlag(FLAGS_precision);
-  model.threads = absl::GetFlag(FLAGS_threads);
+  model.threads = absl::GetFlag(FLAGS_threads) > 0
+                      ? absl::GetFlag(FLAGS_threads)
+                      : AutomaticCpus();
   model.cuda.cudnn_benchmark = absl::GetFlag(FLAGS_cudnn_benchmark);
   model.cuda.max_chunk_frames = absl::GetFlag(FLAGS_cuda_max_chunk_frames);
   model.cuda.memory_fraction = absl::GetFlag(FLAGS_cuda_memory_fraction);
@@ -557,7 +574,9 @@ Server::Options ServerOptions(Metrics* metrics,
   o.limits.stream_idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
   o.limits.max_frames_buffered_per_stream =
       absl::GetFlag(FLAGS_max_frames_buffered_per_stream);
-  o.work_threads = absl::GetFlag(FLAGS_work_threads);
+  o.work_threads = absl::GetFlag(FLAGS_work_threads) > 0
+                       ? absl::GetFlag(FLAGS_work_threads)
+                       : AutomaticCpus();
   o.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
   o.max_send_message_bytes = absl::GetFlag(FLAGS_max_send_message_bytes);
   o.memory_budget_bytes = MemoryBudgetBytes();
@@ -590,6 +609,7 @@ Server::Options ServerOptions(Metrics* metrics,
       static_cast<int64_t>(absl::GetFlag(FLAGS_video_window_bytes));
   video.preset = absl::GetFlag(FLAGS_x264_preset);
   video.encoder_threads = absl::GetFlag(FLAGS_encoder_threads);
+  video.cores = AutomaticCpus();
   video.default_crf = absl::GetFlag(FLAGS_default_crf);
   video.progress_interval = absl::GetFlag(FLAGS_progress_interval);
   o.video = MakeStylizeVideoReactorFactory(video);

@@ -190,7 +190,10 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   }
   int encoder_threads = options_.encoder_threads;
   if (encoder_threads <= 0) {
-    int cores = static_cast<int>(std::thread::hardware_concurrency());
+    const int cores =
+        options_.cores > 0
+            ? options_.cores
+            : static_cast<int>(std::thread::hardware_concurrency());
     encoder_threads = std::clamp(cores / num_outputs_, 1, 8);
   }
   if (options_.reserve_memory) {

@@ -81,6 +81,9 @@ class VideoPipeline {
     // among the outputs: cores / outputs, between 1 and 8 (x264's own choice
     // would give every encoder 1.5 x cores threads).
     int encoder_threads = 0;
+    // The cores encoder_threads 0 shares out; 0 = hardware_concurrency().
+    // The server passes the CPUs its cgroup quota allows (cpu_limit.h).
+    int cores = 0;
     // Leave the audio out of the outputs.
     bool drop_audio = false;
     // Keep the input's colours: each output frame takes only the stylized

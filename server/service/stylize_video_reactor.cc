@@ -178,6 +178,7 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
   p.crf = job.crf() > 0 ? static_cast<int>(job.crf()) : options_.default_crf;
   p.preset = options_.preset;
   p.encoder_threads = options_.encoder_threads;
+  p.cores = options_.cores;
   p.drop_audio = job.drop_audio();
   p.preserve_color = job.preserve_color();
   p.max_frames_in_flight = options_.max_frames_in_flight;

@@ -60,6 +60,8 @@ struct StylizeVideoOptions {
   // job's outputs, 1 to 8 each). Defaults "veryfast", 0.
   std::string preset = "veryfast";
   int encoder_threads = 0;
+  // The CPUs encoder_threads 0 shares out (0 = hardware_concurrency()).
+  int cores = 0;
   // crf used when the job says 0. Default 20.
   int default_crf = 20;
   // Least time between Progress messages. Default 1 s.

@@ -78,21 +78,19 @@ class ServerProcessTest : public ::testing::Test {
 
   // Starts the server (with `flags` after the test's own, so they win) and
   // waits until health says SERVING.
-  void StartServer(const std::vector<std::string>& flags = {}) {
+  // `wrapper` runs the server (e.g. {"taskset", "-c", "0"}).
+  void StartServer(const std::vector<std::string>& flags = {},
+                   const std::vector<std::string>& wrapper = {}) {
     absl::StatusOr<int> port = PickFreePort();
     ASSERT_TRUE(port.ok()) << port.status();
     port_ = *port;
-    std::vector<std::string> argv = {
-        STYLIZER_SERVER_BINARY,
-        absl::StrCat("--port=", port_),
-        "--host=127.0.0.1",
-        "--metrics_port=-1",
-        "--model=" + BuildDir() + "/testdata/random4.pt",
-        "--device=cpu",
-        "--precision=fp32",
-        "--threads=1",
-        "--work_threads=2",
-        "--drain_timeout=60s"};
+    std::vector<std::string> argv = wrapper;
+    argv.insert(argv.end(),
+                {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", port_),
+                 "--host=127.0.0.1", "--metrics_port=-1",
+                 "--model=" + BuildDir() + "/testdata/random4.pt",
+                 "--device=cpu", "--precision=fp32", "--threads=1",
+                 "--work_threads=2", "--drain_timeout=60s"});
     argv.insert(argv.end(), flags.begin(), flags.end());
     absl::StatusOr<std::unique_ptr<Subprocess>> process =
         Subprocess::Start(argv, dir_->path() + "/server.log");
@@ -308,6 +306,18 @@ TEST_F(ServerProcessTest, MissingModelExitsNonZero) {
   ASSERT_TRUE(exit_code.ok()) << exit_code.status();
   EXPECT_NE(*exit_code, 0);
   EXPECT_THAT((*process)->Log(), HasSubstr("missing.pt"));
+}
+
+// "0 = automatic" thread counts were the machine's hardware threads, which
+// ignore the CPUs the process may run on and its cgroup CPU quota: a pod
+// limited to 4 CPUs on a 64-core node ran 64 LibTorch and 64 work threads,
+// throttled by the quota. Pinned to one CPU, the server now uses one.
+TEST_F(ServerProcessTest, AutomaticThreadCountsFollowTheCpusItMayUse) {
+  StartServer({"--threads=0", "--work_threads=0"},
+              {"/usr/bin/taskset", "-c", "0"});
+  const std::string log = process_->Log();
+  EXPECT_THAT(log, HasSubstr("cpu_limit cpus=1 source=sched_getaffinity"));
+  EXPECT_THAT(log, HasSubstr(", 1 CPU threads"));
 }
 
 // Flag values that used to start a server which then failed every call using
