@@ -259,11 +259,55 @@ struct TorchModel::Impl {
     module.eval();
     const torch::Tensor x =
         PrepareInput(in.card, in.side, in.side, device, dtype);
+    // Every call of the trial, not only the first, may throw (a kernel that
+    // fails on its second call, running out of memory while timing): each
+    // fails the candidate, as a first call that throws does.
     absl::StatusOr<torch::Tensor> y;
     const std::clock_t c0 = std::clock();
+    double first_call = 0;
+    bool out_of_range = false;
     try {
       y = CheckedForward(module, x, in.weights);
       Synchronize(device);
+      if (y.ok()) {
+        first_call =
+            device.is_cpu()
+                ? static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC
+                : std::chrono::duration<double>(Clock::now() - start).count();
+        // Every precision's output must be finite and in [0,1]: fp16 can
+        // overflow where fp32 does not, and an explicit --precision runs
+        // no fp32 trial to compare with.
+        const torch::Tensor yf = y->to(torch::kFloat);
+        out_of_range = !torch::isfinite(yf).all().item<bool>() ||
+                       yf.min().item<float>() < -1e-3f ||
+                       yf.max().item<float>() > 1.001f;
+      }
+      if (y.ok() && !out_of_range) {
+        const torch::Tensor levels = Levels(*y);
+        if (precision == Precision::kFp32) reference = levels;
+        trial.result.psnr_db = reference.defined()
+                                   ? Psnr(levels, reference)
+                                   : std::numeric_limits<double>::infinity();
+        trial.result.seconds = std::numeric_limits<double>::infinity();
+        if (over_budget()) {
+          trial.result.abandoned = true;
+        } else {
+          module.forward({x, in.weights});
+          for (int i = 0; i < 3 && !(trial.result.abandoned = over_budget());
+               ++i) {
+            Synchronize(device);
+            const Clock::time_point t0 = Clock::now();
+            const std::clock_t c1 = std::clock();
+            module.forward({x, in.weights});
+            Synchronize(device);
+            const double seconds =
+                device.is_cpu()
+                    ? static_cast<double>(std::clock() - c1) / CLOCKS_PER_SEC
+                    : std::chrono::duration<double>(Clock::now() - t0).count();
+            trial.result.seconds = std::min(trial.result.seconds, seconds);
+          }
+        }
+      }
     } catch (const std::exception& e) {
       absl::Status s = StatusFromException(
           e,
@@ -285,42 +329,24 @@ struct TorchModel::Impl {
       return absl::InvalidArgumentError(
           absl::StrCat(in.where, ": wrong interface: ", y.status().message()));
     }
-    const double first_call =
-        device.is_cpu()
-            ? static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC
-            : std::chrono::duration<double>(Clock::now() - start).count();
-    const torch::Tensor levels = Levels(*y);
-    if (precision == Precision::kFp32) {
-      const torch::Tensor yf = y->to(torch::kFloat);
-      if (!torch::isfinite(yf).all().item<bool>() ||
-          yf.min().item<float>() < -1e-3f || yf.max().item<float>() > 1.001f) {
+    if (out_of_range) {
+      const std::string what =
+          absl::StrCat(in.where,
+                       ": forward() returned values outside [0,1] (or NaN) on "
+                       "the warm-up frames in ",
+                       PrecisionName(precision));
+      if (must_work) {
         return absl::InvalidArgumentError(
-            absl::StrCat(in.where,
-                         ": wrong interface: forward() returned values outside "
-                         "[0,1] (or NaN) on the warm-up frames"));
+            absl::StrCat(what, precision == Precision::kFp32
+                                   ? "; wrong interface"
+                                   : "; wrong interface, or a precision too "
+                                     "narrow for this network (try fp32)"));
       }
-      reference = levels;
-    }
-    trial.result.psnr_db = reference.defined()
-                               ? Psnr(levels, reference)
-                               : std::numeric_limits<double>::infinity();
-    trial.result.seconds = std::numeric_limits<double>::infinity();
-    if (over_budget()) {
-      trial.result.abandoned = true;
-    } else {
-      module.forward({x, in.weights});
-      for (int i = 0; i < 3 && !(trial.result.abandoned = over_budget()); ++i) {
-        Synchronize(device);
-        const Clock::time_point t0 = Clock::now();
-        const std::clock_t c1 = std::clock();
-        module.forward({x, in.weights});
-        Synchronize(device);
-        const double seconds =
-            device.is_cpu()
-                ? static_cast<double>(std::clock() - c1) / CLOCKS_PER_SEC
-                : std::chrono::duration<double>(Clock::now() - t0).count();
-        trial.result.seconds = std::min(trial.result.seconds, seconds);
-      }
+      Log(what);
+      trial.result.failed = true;
+      trial.note =
+          absl::StrCat(PrecisionName(precision), " gives values outside [0,1]");
+      return trial;
     }
     if (trial.result.seconds == std::numeric_limits<double>::infinity()) {
       trial.result.seconds = first_call;  // abandoned before a timed call

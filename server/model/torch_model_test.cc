@@ -422,6 +422,41 @@ TEST(TorchModelCreateTest, BrokenMetadataAndInterfaces) {
   }
 }
 
+// An explicit --precision=bf16 ran no fp32 trial, and only the fp32 trial
+// checked the range: a module whose values are outside [0,1] was served
+// (white frames), where fp32 refused it.
+TEST(TorchModelCreateTest, EveryPrecisionChecksTheOutputRange) {
+  TorchModelOptions options = Fp32Options(Golden("out_of_range.pt"));
+  CpuFeatures bf16_cpu;
+  bf16_cpu.avx512_bf16 = true;
+  options.cpu_features = bf16_cpu;
+  options.precision = "bf16";
+  absl::Status s = CreateStatus(options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s.message(), HasSubstr("outside [0,1]"));
+  EXPECT_THAT(s.message(), HasSubstr("bf16"));
+}
+
+// Only a candidate's first call could fail it: a bf16 kernel that threw on
+// a later trial call failed the whole load (INTERNAL), where the documented
+// rule drops the candidate and serves fp32.
+TEST(TorchModelCreateTest, ACandidateFailingOnALaterCallIsDropped) {
+  TorchModelOptions options = Fp32Options(Golden("bf16_fails_later.pt"));
+  CpuFeatures bf16_cpu;
+  bf16_cpu.avx512_bf16 = true;
+  options.cpu_features = bf16_cpu;
+  options.precision = "auto";
+  auto model = TorchModel::Create(options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->description().precision, "fp32");
+  EXPECT_THAT((*model)->selection_note(), HasSubstr("bf16 unsupported"));
+  // Asked for by name, it fails the load with the reason.
+  options.precision = "bf16";
+  absl::Status s = CreateStatus(options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s.message(), HasSubstr("second call"));
+}
+
 TEST(TorchModelCreateTest, BadOptions) {
   TorchModelOptions options = Fp32Options(TestData("random4.pt"));
   options.device = "tpu";

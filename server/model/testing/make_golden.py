@@ -12,7 +12,8 @@ It also writes broken archives for the runtime's error tests: no_styles.pt
 (no stylizer/styles.json), zero_styles.pt (an empty list),
 fewer_styles.pt (styles.json names 3 styles, the network has 4),
 wrong_output.pt (forward returns a smaller image), out_of_range.pt (forward
-returns values outside [0, 1]).
+returns values outside [0, 1]), bf16_fails_later.pt (an identity whose bf16
+forward throws from its second call on).
 
 Output: <out>/manifest.txt with one line per case "name batch height width"
 (after a header line "styles N"), and <out>/<name>.input (uint8 NHWC),
@@ -75,6 +76,21 @@ class _OutOfRange(torch.nn.Module):
         return images * 4.0 - 1.0
 
 
+class _FailsOnSecondBf16Call(torch.nn.Module):
+    """Fine in fp32; in bf16 its first call works and the second throws."""
+
+    def __init__(self):
+        super().__init__()
+        self.bf16_calls = 0
+
+    def forward(self, images: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        if images.dtype == torch.bfloat16:
+            self.bf16_calls += 1
+            if self.bf16_calls > 1:
+                raise RuntimeError("bf16 kernel failed on the second call")
+        return images
+
+
 def write_broken_archives(archive, out_dir):
     """Archives that break one rule each (see the module docstring)."""
     styles4 = '[{"index":0,"name":"a"},{"index":1,"name":"b"},' \
@@ -89,7 +105,8 @@ def write_broken_archives(archive, out_dir):
                    _extra_files={"stylizer/styles.json": '[{"index":0,"name":"a"},'
                                  '{"index":1,"name":"b"},{"index":2,"name":"c"}]',
                                  "stylizer/model.json": model})
-    for name, m in (("wrong_output.pt", _WrongOutput()), ("out_of_range.pt", _OutOfRange())):
+    for name, m in (("wrong_output.pt", _WrongOutput()), ("out_of_range.pt", _OutOfRange()),
+                    ("bf16_fails_later.pt", _FailsOnSecondBf16Call())):
         torch.jit.save(torch.jit.script(m), os.path.join(out_dir, name),
                        _extra_files={"stylizer/styles.json": styles4, "stylizer/model.json": model})
 
