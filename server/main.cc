@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdarg>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -668,6 +669,13 @@ int Run() {
     return 1;
   }
   LogEvent(LogLevel::kInfo, "signal").Str("signal", strsignal(signal));
+  if ((*server)->loading()) {
+    // Nothing was served, and the load cannot be interrupted: waiting for
+    // it (minutes on a GPU) would outlast the drain watchdog and exit 1.
+    LogEvent(LogLevel::kInfo, "stopped").Bool("while_loading", true);
+    std::fflush(nullptr);
+    _exit(0);
+  }
   const absl::Duration drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   // Past the drain timeout every call is cancelled, and each must then end
   // on its own. A call that never does would hold shutdown forever: give it

@@ -152,6 +152,12 @@ class Server {
   // loading failed (its status).
   absl::Status WaitUntilReady();
 
+  // True while the model is still loading or warming up. A load cannot be
+  // interrupted (a LibTorch call may run for minutes), and no call has been
+  // served yet, so a shutdown then has nothing to drain: the process may
+  // exit at once (main.cc).
+  bool loading() const { return !loaded_.HasBeenNotified(); }
+
   // Graceful shutdown: health goes NOT_SERVING and new Stylizer calls get
   // UNAVAILABLE at once (the port stays open, so health checks see it); calls
   // in flight may finish for `timeout`; then the port closes, what is left is

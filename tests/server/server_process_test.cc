@@ -320,6 +320,33 @@ TEST_F(ServerProcessTest, AutomaticThreadCountsFollowTheCpusItMayUse) {
   EXPECT_THAT(log, HasSubstr(", 1 CPU threads"));
 }
 
+// SIGTERM while the model loads: nothing has been served, and a load cannot
+// be interrupted. Drain waited for the load (minutes on a GPU), past the
+// drain watchdog, and the server exited 1 with drain_stuck 15 s later.
+TEST_F(ServerProcessTest, SigtermWhileLoadingExitsAtOnce) {
+  absl::StatusOr<int> port = PickFreePort();
+  ASSERT_TRUE(port.ok());
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
+      {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", *port),
+       "--host=127.0.0.1", "--metrics_port=-1", "--device=cpu",
+       "--precision=fp32", "--threads=1", "--drain_timeout=0s",
+       "--model=" + BuildDir() + "/testdata/model_golden/never_loads.pt"},
+      dir_->path() + "/never_loads.log");
+  ASSERT_TRUE(process.ok()) << process.status();
+  const absl::Time end = absl::Now() + absl::Seconds(60);
+  while ((*process)->Log().find("loading_model") == std::string::npos) {
+    ASSERT_TRUE((*process)->Running()) << (*process)->Log();
+    ASSERT_LT(absl::Now(), end) << (*process)->Log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // in LibTorch
+  ASSERT_EQ(kill((*process)->pid(), SIGTERM), 0);
+  absl::StatusOr<int> exit_code = (*process)->Wait(absl::Seconds(10));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status() << (*process)->Log();
+  EXPECT_EQ(*exit_code, 0) << (*process)->Log();
+  EXPECT_THAT((*process)->Log(), HasSubstr("stopped while_loading=true"));
+}
+
 // Flag values that used to start a server which then failed every call using
 // them (a crf or preset the encoder refuses, an empty video window, a pixel
 // limit that wraps negative) or silently meant something else (a negative

@@ -13,7 +13,8 @@ It also writes broken archives for the runtime's error tests: no_styles.pt
 fewer_styles.pt (styles.json names 3 styles, the network has 4),
 wrong_output.pt (forward returns a smaller image), out_of_range.pt (forward
 returns values outside [0, 1]), bf16_fails_later.pt (an identity whose bf16
-forward throws from its second call on).
+forward throws from its second call on), never_loads.pt (its warm-up forward
+never returns).
 
 Output: <out>/manifest.txt with one line per case "name batch height width"
 (after a header line "styles N"), and <out>/<name>.input (uint8 NHWC),
@@ -91,6 +92,16 @@ class _FailsOnSecondBf16Call(torch.nn.Module):
         return images
 
 
+class _NeverReturns(torch.nn.Module):
+    """A forward that spins for ever: a load that never ends (its warm-up)."""
+
+    def forward(self, images: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        x = images
+        while bool(x.sum() > -1.0):
+            x = x * 1.0
+        return x
+
+
 def write_broken_archives(archive, out_dir):
     """Archives that break one rule each (see the module docstring)."""
     styles4 = '[{"index":0,"name":"a"},{"index":1,"name":"b"},' \
@@ -106,7 +117,8 @@ def write_broken_archives(archive, out_dir):
                                  '{"index":1,"name":"b"},{"index":2,"name":"c"}]',
                                  "stylizer/model.json": model})
     for name, m in (("wrong_output.pt", _WrongOutput()), ("out_of_range.pt", _OutOfRange()),
-                    ("bf16_fails_later.pt", _FailsOnSecondBf16Call())):
+                    ("bf16_fails_later.pt", _FailsOnSecondBf16Call()),
+                    ("never_loads.pt", _NeverReturns())):
         torch.jit.save(torch.jit.script(m), os.path.join(out_dir, name),
                        _extra_files={"stylizer/styles.json": styles4, "stylizer/model.json": model})
 
