@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/media/wait_time.h"
 
 namespace stylizer {
 namespace media {
@@ -220,7 +221,10 @@ absl::StatusOr<size_t> Spool::ReadAt(uint64_t offset, char* out, size_t size) {
   size_t n = 0;
   {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(&Wait::Ready, &wait));
+    {
+      ScopedWait waiting;  // for the client's bytes: not decode time
+      mu_.Await(absl::Condition(&Wait::Ready, &wait));
+    }
     if (!abort_status_.ok()) return abort_status_;
     if (offset >= size_) return size_t{0};
     n = static_cast<size_t>(std::min<uint64_t>(size, size_ - offset));

@@ -6,7 +6,9 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "server/media/wait_time.h"
 
 namespace stylizer {
 namespace media {
@@ -98,6 +100,32 @@ TEST(SpoolTest, ReadsWaitForBytesThatHaveNotArrived) {
   spool->Finish();
   reader.join();
   EXPECT_EQ(got, "abcdef");
+}
+
+// The time a read waits for the client's bytes is the reader thread's wait
+// time (wait_time.h), which the pipeline leaves out of its per-frame decode
+// time: a slow upload made decoding look slow in stylizer_decode_seconds.
+TEST(SpoolTest, AReadWaitingForBytesCountsAsWaiting) {
+  auto spool = MakeSpool();
+  absl::Notification reading;
+  absl::Duration waited;
+  std::thread reader([&] {
+    const absl::Duration before = ThreadWaitTime();
+    reading.Notify();
+    char buf[4];
+    EXPECT_EQ(*spool->ReadAt(0, buf, 4), 3u);
+    waited = ThreadWaitTime() - before;
+  });
+  reading.WaitForNotification();
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(spool->Append("abc").ok());
+  reader.join();
+  EXPECT_GE(waited, absl::Milliseconds(250));
+  // Bytes already there: no wait worth counting.
+  const absl::Duration before = ThreadWaitTime();
+  char buf[4];
+  EXPECT_EQ(*spool->ReadAt(0, buf, 4), 3u);
+  EXPECT_LT(ThreadWaitTime() - before, absl::Milliseconds(250));
 }
 
 TEST(SpoolTest, ReadingPastTheEndOfAFinishedUploadIsEndOfFile) {

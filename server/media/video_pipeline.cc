@@ -13,6 +13,7 @@
 #include "server/media/hdr_to_sdr.h"
 #include "server/media/preserve_color.h"
 #include "server/media/rgb_turn.h"
+#include "server/media/wait_time.h"
 
 namespace stylizer {
 namespace media {
@@ -340,6 +341,7 @@ absl::Status VideoPipeline::DecodeLoop(MovieReader* reader,
   uint64_t sequence = 0;
   while (true) {
     const absl::Time decode_start = absl::Now();
+    const absl::Duration waited_before = ThreadWaitTime();
     absl::StatusOr<MovieReader::Item> item = reader->Next();
     if (!item.ok()) return item.status();
     auto entry = std::make_unique<Entry>();
@@ -366,7 +368,8 @@ absl::Status VideoPipeline::DecodeLoop(MovieReader* reader,
           TurnRgb24(rgb->pixels, &rgb->width, &rgb->height, orientation);
     }
     if (options_.on_decode_time) {
-      options_.on_decode_time(absl::Now() - decode_start);
+      options_.on_decode_time(absl::Now() - decode_start -
+                              (ThreadWaitTime() - waited_before));
     }
     entry->kind = Entry::Kind::kVideo;
     entry->sequence = sequence;
@@ -434,9 +437,11 @@ void VideoPipeline::WriterLoop(int index, MovieWriter* writer) {
             if (!s.ok()) break;
           }
           const absl::Time encode_start = absl::Now();
+          const absl::Duration waited_before = ThreadWaitTime();
           s = writer->WriteVideo(frame, entry->pts, entry->duration);
           if (options_.on_encode_time) {
-            options_.on_encode_time(absl::Now() - encode_start);
+            options_.on_encode_time(absl::Now() - encode_start -
+                                    (ThreadWaitTime() - waited_before));
           }
         } else {
           s = entry->status;

@@ -241,13 +241,13 @@ class Metrics::Impl : public QueueObserver {
         decode_(Plain(prometheus::BuildHistogram()
                           .Name("stylizer_decode_seconds")
                           .Help("Demux + decode + RGB conversion time per "
-                                "input frame")
+                                "input frame, less waits for upload bytes")
                           .Register(*registry_),
                       CodecBuckets())),
         encode_(Plain(prometheus::BuildHistogram()
                           .Name("stylizer_encode_seconds")
                           .Help("Conversion + encode + mux time per output "
-                                "frame")
+                                "frame, less waits for a slow reader")
                           .Register(*registry_),
                       CodecBuckets())),
         model_info_(prometheus::BuildGauge()

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "server/media/wait_time.h"
 #include "server/metrics/metrics.h"
 #include "server/service/retry_info.h"
 #include "server/service/status_util.h"
@@ -456,7 +457,9 @@ absl::Status StylizeVideoReactor::OnOutputChunk(int output_index,
   log_.AddBytesOut(bytes.size());
   bytes_out_ += static_cast<int64_t>(bytes.size());
   EnqueueLocked(std::move(response));
-  // A slow reader: hold this encoder until the backlog drains.
+  // A slow reader: hold this encoder until the backlog drains (not encode
+  // time: media::ScopedWait).
+  media::ScopedWait waiting;
   mu_.Await(absl::Condition(
       +[](StylizeVideoReactor* r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         return r->pipeline_failing_ || r->failure_.has_value() ||
