@@ -19,7 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stylizer_training.data import STYLE_NAMES, find_styles, load_paintings, read_photo_list  # noqa: E402
+from stylizer_training.data import find_styles, load_paintings, read_photo_list  # noqa: E402
 from stylizer_training.images import center_crop, load_rgb, save_rgb  # noqa: E402
 from stylizer_training.metrics import (GramDistance, colour_distance,  # noqa: E402
                                        edge_correlation)
@@ -75,8 +75,10 @@ def main() -> int:
     _, heldout = read_photo_list(args.photos)
     photo = center_crop(load_rgb(heldout[args.photo_index], 1024), args.size, args.size)
     names = args.style_names.split(",")
-    all_paintings = load_paintings(find_styles(args.styles, STYLE_NAMES), args.style_size)
-    idx = [STYLE_NAMES.index(n) for n in names]
+    # Only the chosen paintings: any names the styles folder has (the
+    # original 8 are not required).
+    all_paintings = load_paintings(find_styles(args.styles, names), args.style_size)
+    idx = list(range(len(names)))
     judge = GramDistance()
     judge_targets = {i: judge.grams(all_paintings[i]) for i in idx}
     if args.out:

@@ -39,7 +39,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stylizer_training.archive import load_archive, style_function  # noqa: E402
+from stylizer_training.archive import (load_archive, run_archive,  # noqa: E402
+                                       style_function)
 from stylizer_training.data import find_styles, read_photo_list  # noqa: E402
 from stylizer_training.images import center_crop, load_rgb, resize_short  # noqa: E402
 from stylizer_training.metrics import (GramDistance, colour_distance,  # noqa: E402
@@ -54,8 +55,8 @@ BAR = {"colour": 0.30, "gram": 0.30, "edges": 0.2, "distinct": 8.0}
 @torch.no_grad()
 def stylize_all(module, photo: torch.Tensor, n_styles: int) -> torch.Tensor:
     """[N, 3, H, W]: the photo in every style."""
-    return module(photo[None].expand(n_styles, -1, -1, -1).contiguous(),
-                  torch.eye(n_styles)).clamp(0, 1)
+    return run_archive(module, photo[None].expand(n_styles, -1, -1, -1),
+                       torch.eye(n_styles)).clamp(0, 1)
 
 
 def evaluate(module, names, paintings, photos):
