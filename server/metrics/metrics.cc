@@ -352,8 +352,11 @@ class Metrics::Impl : public QueueObserver {
     queue_capacity_bytes_.Set(static_cast<double>(bytes));
   }
 
+  // `busy_refusal`: refused with a retry hint; for StylizeVideo, counted
+  // as a job but kept out of the job durations (a refusal takes
+  // microseconds, and under overload would drag their quantiles to 0).
   void RecordRequest(absl::string_view method, absl::StatusCode code,
-                     absl::Duration duration) {
+                     absl::Duration duration, bool busy_refusal = false) {
     const std::string m(MethodLabel(method));
     const std::string code_label = CodeLabel(code);
     requests_.Add({{"method", m}, {"code", code_label}}).Increment();
@@ -363,7 +366,9 @@ class Metrics::Impl : public QueueObserver {
     // first, exactly once).
     if (m == "StylizeVideo") {
       video_jobs_.Add({{"outcome", code_label}}).Increment();
-      video_job_duration_.Observe(absl::ToDoubleSeconds(duration));
+      if (!busy_refusal) {
+        video_job_duration_.Observe(absl::ToDoubleSeconds(duration));
+      }
     }
   }
 
@@ -536,9 +541,10 @@ void Metrics::RecordRequest(absl::string_view method, absl::StatusCode code,
 
 void Metrics::FinishRpc(const RpcRecord& record) {
   const absl::StatusCode code = record.status.code();
-  impl_->RecordRequest(record.method, code, record.duration);
-  if (code == absl::StatusCode::kResourceExhausted &&
-      record.retry_delay.has_value()) {
+  const bool busy = code == absl::StatusCode::kResourceExhausted &&
+                    record.retry_delay.has_value();
+  impl_->RecordRequest(record.method, code, record.duration, busy);
+  if (busy) {
     impl_->busy_refusals_
         .Add({{"method", std::string(MethodLabel(record.method))}})
         .Increment();

@@ -350,6 +350,31 @@ TEST_F(MetricsTest, VideoJobsAndCodecTimes) {
   EXPECT_THAT(log_[0], HasSubstr("job_id=job-2"));
 }
 
+// A StylizeVideo call refused because the server was busy is counted as a
+// video job (by its outcome) but is not a job duration: refusals take
+// microseconds, and under overload pulled the job-time quantiles to 0.
+TEST_F(MetricsTest, BusyRefusedVideoCallsAreNoJobDuration) {
+  RpcRecord refused;
+  refused.method = "StylizeVideo";
+  refused.status = absl::ResourceExhaustedError("all stream slots are taken");
+  refused.retry_delay = absl::Seconds(1);
+  refused.duration = absl::Microseconds(300);
+  metrics_->FinishRpc(refused);
+  RpcRecord done;
+  done.method = "StylizeVideo";
+  done.duration = absl::Seconds(20);
+  metrics_->FinishRpc(done);
+  auto samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(samples, "stylizer_video_jobs_total",
+                        {{"outcome", "RESOURCE_EXHAUSTED"}}),
+              Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_video_job_duration_seconds_count"),
+              Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_video_job_duration_seconds_bucket",
+                        {{"le", "10"}}),
+              Optional(0.0));
+}
+
 TEST_F(MetricsTest, LogVideoJobLogsAndRecordsNothing) {
   VideoJobRecord job;
   job.job_id = "job-1";
