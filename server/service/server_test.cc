@@ -416,6 +416,11 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
               ::testing::HasSubstr("stylizer_memory_budget_bytes 2000000"));
   EXPECT_THAT(scraped,
               ::testing::HasSubstr("stylizer_memory_reserved_bytes 750000"));
+  // An image in progress is an RPC in progress (the gauge never moved for
+  // StylizeImage, which takes no stream slot).
+  EXPECT_THAT(scraped,
+              ::testing::HasSubstr(
+                  "stylizer_active_streams{method=\"StylizeImage\"} 1"));
 
   // 150x150 with 9 styles: 67500 * 19 = 1282500 bytes, more than the
   // 1250000 left beside the held image, though alone it fits in the 1400000
@@ -447,6 +452,9 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
   EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
   EXPECT_THAT(TestMetrics()->Scrape(),
               ::testing::HasSubstr("stylizer_memory_reserved_bytes 600000"));
+  EXPECT_THAT(TestMetrics()->Scrape(),
+              ::testing::HasSubstr(
+                  "stylizer_active_streams{method=\"StylizeImage\"} 0"));
 
   // Alone it fits, and is given back once answered.
   grpc::ClientContext context;

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/media/preserve_color.h"
+#include "server/metrics/metrics.h"
 #include "server/service/image_codec.h"
 #include "server/service/status_util.h"
 #include "server/service/work_pool.h"
@@ -40,7 +41,13 @@ StylizeImageReactor::StylizeImageReactor(ServiceContext* service,
       context_(context),
       request_(request),
       response_(response),
-      log_(service, "StylizeImage", *context) {}
+      log_(service, "StylizeImage", *context) {
+  // An RPC in progress (stylizer_active_streams), though it takes no stream
+  // slot; FinishOnce ends it.
+  if (Metrics* metrics = service_->metrics()) {
+    metrics->StreamStarted("StylizeImage");
+  }
+}
 
 void StylizeImageReactor::DecodeAndSubmit() {
   const v1::Image& image = request_->image();
@@ -200,6 +207,9 @@ void StylizeImageReactor::FinishOnce(const grpc::Status& given) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     finished_ = true;
+    if (Metrics* metrics = service_->metrics()) {
+      metrics->StreamEnded("StylizeImage");
+    }
     // A call the client ended ends for that reason, whatever the work said.
     if (cancelled_ && !status.ok()) status = cancel_status_;
   }
