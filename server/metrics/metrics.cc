@@ -258,6 +258,13 @@ class Metrics::Impl : public QueueObserver {
                            .Name("stylizer_serving")
                            .Help("1 while the health service says SERVING")
                            .Register(*registry_))),
+        device_workers_(
+            Plain(prometheus::BuildGauge()
+                      .Name("stylizer_device_workers")
+                      .Help("Device workers of the job queue, one per device "
+                            "(each GPU, or the CPU); 0 until the model is "
+                            "loaded")
+                      .Register(*registry_))),
         memory_budget_(
             Plain(prometheus::BuildGauge()
                       .Name("stylizer_memory_budget_bytes")
@@ -418,6 +425,7 @@ class Metrics::Impl : public QueueObserver {
   Histogram& encode_;
   Family<Gauge>& model_info_;
   Gauge& serving_;
+  Gauge& device_workers_;
   Gauge& memory_budget_;
   Gauge& memory_reserved_;
 
@@ -525,6 +533,10 @@ void Metrics::SetDeviceMemoryCallback(DeviceMemoryCallback callback) {
 }
 
 void Metrics::SetServing(bool serving) { impl_->serving_.Set(serving ? 1 : 0); }
+
+void Metrics::SetDeviceWorkers(int workers) {
+  impl_->device_workers_.Set(workers);
+}
 
 void Metrics::SetMemoryBudget(int64_t capacity_bytes) {
   impl_->memory_budget_.Set(static_cast<double>(capacity_bytes));

@@ -16,7 +16,7 @@
 //   inference_seconds                      video_jobs_total{outcome}
 //   video_job_duration_seconds             decode_seconds, encode_seconds
 //   model_info{name,device,precision,styles}  build_info{version,compiler}
-//   serving                                device_memory_bytes{device,kind}
+//   serving, device_workers                device_memory_bytes{device,kind}
 //   memory_budget_bytes                    memory_reserved_bytes
 // docs/operations.md explains each one and its buckets.
 #ifndef STYLIZER_SERVER_METRICS_METRICS_H_
@@ -159,6 +159,9 @@ class Metrics {
   void SetDeviceMemoryCallback(DeviceMemoryCallback callback);
   // Sets the serving gauge (1 = health SERVING, 0 = not serving/draining).
   void SetServing(bool serving);
+  // Sets device_workers: the job queue's workers, one per device. Inference
+  // seconds per second divided by it is the devices' mean busy share.
+  void SetDeviceWorkers(int workers);
   // Sets memory_budget_bytes: the server's memory budget (0 = none).
   void SetMemoryBudget(int64_t capacity_bytes);
   // Sets memory_reserved_bytes: the bytes reserved in it now. Cheap (one

@@ -333,6 +333,7 @@ void Server::LoadModel() {
     }
     if (options_.metrics != nullptr) {
       options_.metrics->SetModel(d);
+      options_.metrics->SetDeviceWorkers(static_cast<int>(models_.size()));
       options_.metrics->SetQueueCapacity(options_.queue.max_queued_items,
                                          options_.queue.max_queued_bytes);
     }

@@ -248,6 +248,8 @@ TEST_F(ServerMetricsTest, PrometheusSeesFramesBatchesAndErrors) {
   EXPECT_EQ(batches0, 0);
   EXPECT_EQ(inferences0, 0);
   EXPECT_EQ(Value("count(stylizer_frames_total{style=\"0\"})"), 0);
+  // One device, one worker: what the busy share divides by.
+  EXPECT_EQ(Value("stylizer_device_workers"), 1);
   const double requests0 = Value("sum(stylizer_requests_total)");
   const std::string style1 = model_.styles(1).name();
   const double style1_frames0 =
