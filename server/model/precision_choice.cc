@@ -28,6 +28,13 @@ absl::StatusOr<PrecisionPlan> PlanPrecisions(absl::string_view requested,
   if (p == "fp32") {
     plan.candidates = {Precision::kFp32};
   } else if (p == "bf16") {
+    if (device.cuda && !device.cuda_bf16) {
+      // cuDNN has no bf16 convolutions before Ampere: the trial would throw,
+      // and its error would blame the archive.
+      return absl::InvalidArgumentError(
+          "precision bf16 needs a GPU of compute capability 8.0 or later "
+          "(Ampere); this GPU has no bf16 arithmetic: use fp16 or fp32");
+    }
     plan.candidates = {Precision::kBf16};
     if (!device.cuda && !cpu.NativeBf16()) {
       plan.warning =

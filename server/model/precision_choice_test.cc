@@ -86,6 +86,22 @@ TEST(PlanPrecisionsTest, AutoOnCuda) {
   EXPECT_THAT(plan->skipped, ElementsAre(HasSubstr("no bf16")));
 }
 
+// bf16 asked for on a GPU without bf16 arithmetic (before compute
+// capability 8.0) is refused naming the GPU; its trial used to fail with a
+// message saying the archive must implement forward().
+TEST(PlanPrecisionsTest, Bf16OnAGpuWithoutIt) {
+  DeviceCapabilities gpu;
+  gpu.cuda = true;
+  gpu.cuda_bf16 = false;
+  auto plan = PlanPrecisions("bf16", gpu);
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(plan.status().message(), HasSubstr("compute capability 8.0"));
+  gpu.cuda_bf16 = true;
+  plan = PlanPrecisions("bf16", gpu);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(plan->candidates, ElementsAre(Precision::kBf16));
+}
+
 TEST(PlanPrecisionsTest, ExplicitChoices) {
   auto plan = PlanPrecisions("bf16", Avx2Cpu());
   ASSERT_TRUE(plan.ok());
