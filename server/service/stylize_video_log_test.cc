@@ -19,6 +19,7 @@
 #include "server/metrics/log.h"
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
+#include "server/service/testing/eventually.h"
 #include "server/service/testing/loopback_server.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
@@ -52,6 +53,7 @@ class VideoJobLogTest : public ::testing::Test {
     video.preset = "ultrafast";
     video.encoder_threads = 1;
     o.video = MakeStylizeVideoReactorFactory(video);
+    Configure(&o);
     // No o.metrics: the server of --metrics_port=-1.
     absl::StatusOr<std::unique_ptr<Server>> server =
         testing::StartReadyServer(o);
@@ -59,6 +61,7 @@ class VideoJobLogTest : public ::testing::Test {
     server_ = *std::move(server);
     stub_ = testing::LoopbackStub(*server_);
   }
+  virtual void Configure(Server::Options* o) {}
   void TearDown() override {
     if (server_ != nullptr) server_->Drain(absl::Seconds(10));
     server_.reset();
@@ -182,6 +185,34 @@ TEST_F(VideoJobLogTest, AnHdrMovieIsNamedInJobAcceptedAndTheJobLine) {
   const std::vector<std::string> jobs = LinesWith(" job job_id=");
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_THAT(jobs[0], HasSubstr(" height=48 hdr=arib-std-b67 frames=5 "));
+}
+
+class VideoJobLogOneStreamTest : public VideoJobLogTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    o->limits.max_concurrent_streams = 1;
+  }
+};
+
+// A call refused at the door (no stream slot free) was never a job the
+// server took on: its rpc line says so, and no job line is written (one was,
+// with the job id of a job that never existed).
+TEST_F(VideoJobLogOneStreamTest, ARefusedCallWritesNoJobLine) {
+  grpc::ClientContext holder_context;
+  auto holder = stub_->StylizeVideo(&holder_context);
+  // The holder's slot is taken once its reactor has started.
+  ASSERT_TRUE(testing::Eventually(
+      [&] { return server_->context()->active_streams() == 1; }));
+  grpc::ClientContext context;
+  context.AddMetadata("x-request-id", "refused-1");
+  v1::JobAccepted accepted;
+  const grpc::Status status = RunJob("", &context, &accepted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+  EXPECT_EQ(LinesWith("request_id=refused-1").size(), 1u);  // the rpc line
+  EXPECT_TRUE(LinesWith(" job job_id=").empty());
+  holder_context.TryCancel();
+  holder->Finish().ok();
 }
 
 }  // namespace

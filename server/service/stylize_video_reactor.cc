@@ -595,7 +595,9 @@ void StylizeVideoReactor::FinishLocked(const grpc::Status& status) {
   record_.outputs = static_cast<int>(output_indices_.size());
   record_.bytes_in = bytes_in_;
   record_.bytes_out = bytes_out_;
-  LogVideoJob(record_);
+  // A call refused at the door (no stream slot) was no job: its rpc line is
+  // all there is to say.
+  if (slot_ != nullptr) LogVideoJob(record_);
   const absl::Status logged = log_.Finish(status);
   // The slot is free before the client can see the status (the reactor is
   // destroyed later, on the work pool, after its pipeline's threads end).
