@@ -150,5 +150,54 @@ class PythonClientExampleTest(unittest.TestCase):
             holder.close()
 
 
+class UnicodeStyleNamesTest(unittest.TestCase):
+    """Style names past U+FFFF reach clients intact. The exporter's JSON
+    escapes them as surrogate pairs, which the server turned into invalid
+    UTF-8: every GetModelInfo failed in the client ("Exception deserializing
+    response"), and the CLI said the server did not offer the call."""
+
+    def test_get_model_info_names_them(self):
+        for path in (SERVER, MODEL):
+            if not os.path.exists(path):
+                self.skipTest(f"{path} is not built")
+        sys.path.insert(0, os.path.join(ROOT, "training"))
+        from export_seed import random_state_dict
+        from stylizer_training.export import export_archive
+        tmp = tempfile.mkdtemp(prefix="unicode_names_test.")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        archive = os.path.join(tmp, "emoji.pt")
+        names = ["\U0001F3A8 art", "caf\u00e9", "\u6c34\u58a8"]
+        export_archive(random_state_dict(3, 0), names, archive,
+                       {"name": "palette \U0001F58C"})
+        stubs = os.path.join(tmp, "stubs")
+        os.makedirs(stubs)
+        subprocess.run([sys.executable, "-m", "grpc_tools.protoc",
+                        "-I" + os.path.join(ROOT, "proto"),
+                        "--python_out=" + stubs, "--grpc_python_out=" + stubs,
+                        "stylizer/v1/stylizer.proto"], check=True)
+        sys.path.insert(0, stubs)
+        pb = importlib.import_module("stylizer.v1.stylizer_pb2")
+        pb_grpc = importlib.import_module("stylizer.v1.stylizer_pb2_grpc")
+        server = ServerProcess(SERVER, archive, os.path.join(tmp, "server.log"),
+                               "--threads=1", "--precision=fp32",
+                               metrics=False)
+        self.addCleanup(server.stop)
+        with grpc.insecure_channel(server.addr) as channel:
+            stub = pb_grpc.StylizerStub(channel)
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    info = stub.GetModelInfo(pb.GetModelInfoRequest(),
+                                             timeout=10)
+                    break
+                except grpc.RpcError as e:
+                    if (e.code() != grpc.StatusCode.UNAVAILABLE or
+                            time.monotonic() > deadline):
+                        raise
+                time.sleep(0.2)
+        self.assertEqual([s.name for s in info.styles], names)
+        self.assertEqual(info.name, "palette \U0001F58C")
+
+
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0]] + [a for a in sys.argv[1:] if a != "--"])
