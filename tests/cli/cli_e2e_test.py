@@ -692,12 +692,15 @@ class CliEndToEndTest(unittest.TestCase):
                    "video")
         self.assertEqual(int(v["nb_read_frames"]), 70)
 
-    def shown_frame_times(self, path):
+    def probed_times(self, path, stream, entry):
         out = subprocess.run(
-            ["ffprobe", "-v", "error", "-select_streams", "v",
-             "-show_entries", "frame=pts_time", "-of", "csv=p=0", path],
+            ["ffprobe", "-v", "error", "-select_streams", stream,
+             "-show_entries", entry, "-of", "csv=p=0", path],
             check=True, capture_output=True, text=True).stdout
         return [round(float(t.strip(",")), 3) for t in out.split()]
+
+    def shown_frame_times(self, path):
+        return self.probed_times(path, "v", "frame=pts_time")
 
     def start_times(self, path):
         out = subprocess.run(
@@ -708,11 +711,7 @@ class CliEndToEndTest(unittest.TestCase):
                 (line.split(",")[:2] for line in out.split())}
 
     def sound_packet_times(self, path):
-        out = subprocess.run(
-            ["ffprobe", "-v", "error", "-select_streams", "a",
-             "-show_entries", "packet=pts_time", "-of", "csv=p=0", path],
-            check=True, capture_output=True, text=True).stdout
-        return [round(float(t.strip(",")), 3) for t in out.split()]
+        return self.probed_times(path, "a", "packet=pts_time")
 
     def test_video_split_matches_unsplit(self):
         # Three sources whose outputs were wrong:

@@ -47,6 +47,35 @@ def frames(path):
     return int(video["nb_read_frames"]), video["codec_name"]
 
 
+def make_stubs(out_dir):
+    """Generates the Python stubs of the API into out_dir; returns (pb,
+    pb_grpc)."""
+    os.makedirs(out_dir)
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc",
+                    "-I" + os.path.join(ROOT, "proto"),
+                    "--python_out=" + out_dir, "--grpc_python_out=" + out_dir,
+                    "stylizer/v1/stylizer.proto"], check=True)
+    sys.path.insert(0, out_dir)
+    return (importlib.import_module("stylizer.v1.stylizer_pb2"),
+            importlib.import_module("stylizer.v1.stylizer_pb2_grpc"))
+
+
+def wait_for_model_info(addr, pb, pb_grpc):
+    """The server's ModelInfo, once it answers: UNAVAILABLE until the model
+    is loaded and warm (minutes on a loaded machine)."""
+    with grpc.insecure_channel(addr) as channel:
+        stub = pb_grpc.StylizerStub(channel)
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                return stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=10)
+            except grpc.RpcError as e:
+                if (e.code() != grpc.StatusCode.UNAVAILABLE or
+                        time.monotonic() > deadline):
+                    raise
+            time.sleep(0.2)
+
+
 class PythonClientExampleTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -61,39 +90,14 @@ class PythonClientExampleTest(unittest.TestCase):
         ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=1", "-c:v",
                "libx264", "-pix_fmt", "yuv420p", cls.movie)
         cls.stubs = os.path.join(cls.tmp, "stubs")
-        os.makedirs(cls.stubs)
-        subprocess.run([sys.executable, "-m", "grpc_tools.protoc",
-                        "-I" + os.path.join(ROOT, "proto"),
-                        "--python_out=" + cls.stubs,
-                        "--grpc_python_out=" + cls.stubs,
-                        "stylizer/v1/stylizer.proto"], check=True)
+        pb, pb_grpc = make_stubs(cls.stubs)
         # One stream slot, so that a held stream makes the server busy.
         cls.server = ServerProcess(
             SERVER, MODEL, os.path.join(cls.tmp, "server.log"),
             "--threads=2", "--max_concurrent_streams=1",
             "--stream_idle_timeout=120s", metrics=False)
         cls.addr = cls.server.addr
-        cls.wait_until_serving()
-
-    @classmethod
-    def wait_until_serving(cls):
-        # GetModelInfo answers UNAVAILABLE until the model is loaded and
-        # warm (minutes on a loaded machine), then OK.
-        sys.path.insert(0, cls.stubs)
-        pb = importlib.import_module("stylizer.v1.stylizer_pb2")
-        pb_grpc = importlib.import_module("stylizer.v1.stylizer_pb2_grpc")
-        with grpc.insecure_channel(cls.addr) as channel:
-            stub = pb_grpc.StylizerStub(channel)
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=10)
-                    return
-                except grpc.RpcError as e:
-                    if (e.code() != grpc.StatusCode.UNAVAILABLE or
-                            time.monotonic() > deadline):
-                        raise
-                time.sleep(0.2)
+        wait_for_model_info(cls.addr, pb, pb_grpc)
 
     @classmethod
     def tearDownClass(cls):
@@ -169,32 +173,12 @@ class UnicodeStyleNamesTest(unittest.TestCase):
         names = ["\U0001F3A8 art", "caf\u00e9", "\u6c34\u58a8"]
         export_archive(random_state_dict(3, 0), names, archive,
                        {"name": "palette \U0001F58C"})
-        stubs = os.path.join(tmp, "stubs")
-        os.makedirs(stubs)
-        subprocess.run([sys.executable, "-m", "grpc_tools.protoc",
-                        "-I" + os.path.join(ROOT, "proto"),
-                        "--python_out=" + stubs, "--grpc_python_out=" + stubs,
-                        "stylizer/v1/stylizer.proto"], check=True)
-        sys.path.insert(0, stubs)
-        pb = importlib.import_module("stylizer.v1.stylizer_pb2")
-        pb_grpc = importlib.import_module("stylizer.v1.stylizer_pb2_grpc")
+        pb, pb_grpc = make_stubs(os.path.join(tmp, "stubs"))
         server = ServerProcess(SERVER, archive, os.path.join(tmp, "server.log"),
                                "--threads=1", "--precision=fp32",
                                metrics=False)
         self.addCleanup(server.stop)
-        with grpc.insecure_channel(server.addr) as channel:
-            stub = pb_grpc.StylizerStub(channel)
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    info = stub.GetModelInfo(pb.GetModelInfoRequest(),
-                                             timeout=10)
-                    break
-                except grpc.RpcError as e:
-                    if (e.code() != grpc.StatusCode.UNAVAILABLE or
-                            time.monotonic() > deadline):
-                        raise
-                time.sleep(0.2)
+        info = wait_for_model_info(server.addr, pb, pb_grpc)
         self.assertEqual([s.name for s in info.styles], names)
         self.assertEqual(info.name, "palette \U0001F58C")
 
