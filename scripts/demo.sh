@@ -23,7 +23,9 @@ say() { echo "demo: $*"; }
 
 if [ "${SKIP_SETUP:-0}" != 1 ]; then
   ./scripts/install-deps.sh
-  BUILD_DIR=$BUILD_DIR ./scripts/build.sh
+  # What the demo runs only: the server, the CLI and the test archive (its
+  # fallback model); scripts/test.sh builds the rest.
+  BUILD_DIR=$BUILD_DIR TARGETS="stylizer-server stylizer stylizer_testdata" ./scripts/build.sh
 fi
 
 server_bin=$BUILD_DIR/server/stylizer-server

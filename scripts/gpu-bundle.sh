@@ -10,16 +10,23 @@
 # build's libstdc++ for hosts with an older one), models/default.pt,
 # gpu-check.sh, torch-version.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 build=build-cuda
 out=out/gpu-bundle
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --build) build=$2; shift 2 ;;
-    --out) out=$2; shift 2 ;;
+    --build) build=$(realpath -m "$2"); shift 2 ;;
+    --out) out=$(realpath -m "$2"); shift 2 ;;
     *) echo "gpu-bundle: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+# Paths given are the caller's (resolved above), the defaults the checkout's.
+cd "$(dirname "$0")/.."
+# --out is emptied first: refuse a folder that holds something else than an
+# earlier bundle (--out . or --out ~ would have been wiped).
+if [[ -d $out && -n $(ls -A "$out") && ! -f $out/torch-version ]]; then
+  echo "gpu-bundle: $out is not empty and holds no earlier bundle; name a new folder" >&2
+  exit 2
+fi
 bins=("$build/server/stylizer-server" "$build/client/stylizer"
       "$build/bench/model/model_bench" "$build/bench/model/make_clip")
 for b in "${bins[@]}"; do

@@ -6,6 +6,9 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev ccache
+  # llvm-symbolizer: sanitizer and fuzzer reports name functions (and the
+  # leak suppressions, which match function names, can apply)
+  llvm
   # model runtime and exporter/trainer
   libtorch-dev python3-torch python3-numpy
   # RPC
@@ -18,8 +21,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev openssl curl python3-skimage python3-yaml
   # the GPU bundle packs its libraries with xz (scripts/gpu-bundle.sh)
   xz-utils
-  # the deployment checks' PyPI tools live in a venv (scripts/install-pytools.sh)
-  python3-venv
+  # the deployment checks' PyPI tools live in a venv (scripts/install-pytools.sh);
+  # pip fetches the pinned CUDA LibTorch wheel (scripts/install-torch-wheel.sh)
+  python3-venv python3-pip
   # hostile-client tests and the soak benchmark: a Python gRPC client
   python3-grpcio python3-grpc-tools python3-protobuf
 )

@@ -33,18 +33,23 @@ if [[ -f $prefix/.complete ]]; then
   echo "$root"
   exit 0
 fi
-mkdir -p "$cache/wheels"
+# One wheel folder per torch version and Python: the globs below then match
+# exactly the pinned wheels (a folder shared across versions or Pythons gave
+# pip two of a package).
+pytag=$("$python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+wheels_dir="$cache/wheels/torch-$TORCH_VERSION-$pytag"
+mkdir -p "$wheels_dir"
 start=$(date +%s)
 # The wheels only: torch's Python dependencies are not needed to link.
 "$python" -m pip download --quiet --no-deps --only-binary=:all: \
-  --dest "$cache/wheels" "torch==$TORCH_VERSION" "${EXTRA_WHEELS[@]}"
+  --dest "$wheels_dir" "torch==$TORCH_VERSION" "${EXTRA_WHEELS[@]}"
 tmp="$prefix.partial"
 rm -rf "$tmp"
 shopt -s nullglob
-wheels=("$cache/wheels"/torch-"$TORCH_VERSION"-*.whl
-        "$cache/wheels"/nvidia_cusparselt_cu13-*.whl
-        "$cache/wheels"/nvidia_nvshmem_cu13-*.whl
-        "$cache/wheels"/nvidia_cufile-*.whl)
+wheels=("$wheels_dir"/torch-"$TORCH_VERSION"-*.whl
+        "$wheels_dir"/nvidia_cusparselt_cu13-*.whl
+        "$wheels_dir"/nvidia_nvshmem_cu13-*.whl
+        "$wheels_dir"/nvidia_cufile-*.whl)
 "$python" -m pip install --quiet --no-deps --no-index --no-compile --root-user-action=ignore \
   --target "$tmp" "${wheels[@]}"
 [[ -f $tmp/torch/share/cmake/Torch/TorchConfig.cmake ]] ||

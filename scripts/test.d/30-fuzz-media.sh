@@ -10,8 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-# A fixed seed: a CI run replays the mutations an earlier run checked (a
-# random one could find a new bug in any run and fail an unrelated change).
+# A fixed seed and a corpus made afresh from the seeds: a CI run replays the
+# mutations an earlier run checked (a random seed, or the corpus an earlier
+# run grew, could find a new bug in any run and fail an unrelated change).
 # FUZZ_SEED=0 lets libFuzzer pick one, for exploring.
 FUZZ_SEED=${FUZZ_SEED:-1}
 tests/fuzz/build.sh media_fuzzer movie_path_fuzzer
@@ -35,6 +36,7 @@ if [ -e "${regressions[0]}" ]; then
 fi
 for target in media_fuzzer movie_path_fuzzer; do
   corpus="$FUZZ_BUILD_DIR/${target}_corpus"
+  rm -rf "$corpus"
   mkdir -p "$corpus"
   echo "$target: $(ls "$seeds" | wc -l) seeds, ${FUZZ_SECONDS}s"
   # fast_unwind_on_malloc=0: FFmpeg's libraries have no frame pointers, so
