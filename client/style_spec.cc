@@ -1,9 +1,11 @@
 // Implementation of the style SPEC parser (see style_spec.h).
 #include "client/style_spec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -39,7 +41,10 @@ std::string StyleName(const ModelInfo& model, uint32_t index) {
 absl::StatusOr<uint32_t> ResolveRef(absl::string_view ref,
                                     const ModelInfo& model) {
   uint32_t index = 0;
-  if (!ref.empty() && absl::ascii_isdigit(ref[0])) {
+  // Digits only: an index. A name may start with one ("1920s").
+  if (!ref.empty() && std::all_of(ref.begin(), ref.end(), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+      })) {
     if (!absl::SimpleAtoi(ref, &index)) {
       return absl::InvalidArgumentError(
           absl::StrCat("bad style index '", ref, "'; ", KnownStyles(model)));
@@ -140,8 +145,11 @@ absl::StatusOr<ResolvedStyle> ParseItem(absl::string_view item,
 std::string SafeLabel(absl::string_view label) {
   std::string out;
   for (char c : label) {
+    // Bytes of UTF-8 characters past ASCII stay ("café", "水墨"): names
+    // come from GetModelInfo, whose strings are valid UTF-8.
     const bool ok = absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-                    c == '.' || c == '_' || c == '+' || c == '-';
+                    c == '.' || c == '_' || c == '+' || c == '-' ||
+                    static_cast<unsigned char>(c) >= 0x80;
     out.push_back(ok ? c : '_');
   }
   while (!out.empty() && out[0] == '.') out[0] = '_';
@@ -177,11 +185,37 @@ absl::StatusOr<std::vector<ResolvedStyle>> ParseStyleSpec(
     if (!r.ok()) return r.status();
     out.push_back(*std::move(r));
   }
-  std::set<std::string> labels;
+  // The same output twice is an error: the same style, or blends of the
+  // same styles with the same normalised weights in any order (labels round
+  // weights, and two names can clean up to one label: they do not decide).
+  std::set<std::vector<std::pair<uint32_t, float>>> outputs;
   for (const ResolvedStyle& r : out) {
-    if (!labels.insert(r.label).second) {
+    std::vector<std::pair<uint32_t, float>> key;
+    if (r.style.has_blend()) {
+      for (int i = 0; i < r.style.blend().indices_size(); ++i) {
+        key.emplace_back(r.style.blend().indices(i),
+                         r.style.blend().weights(i));
+      }
+      std::sort(key.begin(), key.end());
+    } else {
+      key.emplace_back(r.style.index(), 1.0f);
+    }
+    if (!outputs.insert(std::move(key)).second) {
       return absl::InvalidArgumentError(absl::StrCat(
           "style '", r.label, "' is requested twice in '", spec, "'"));
+    }
+  }
+  // Distinct outputs whose labels meet ("night sky" and "night_sky") get
+  // the style's index, or the item's place for a blend, after the label.
+  std::set<std::string> labels;
+  for (size_t i = 0; i < out.size(); ++i) {
+    ResolvedStyle& r = out[i];
+    const std::string base = r.label;
+    const uint32_t tag =
+        r.style.has_blend() ? static_cast<uint32_t>(i + 1) : r.style.index();
+    for (int n = 0; !labels.insert(r.label).second; ++n) {
+      r.label = n == 0 ? absl::StrCat(base, "-", tag)
+                       : absl::StrCat(base, "-", tag, "-", n);
     }
   }
   return out;

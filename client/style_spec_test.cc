@@ -123,6 +123,55 @@ TEST(StyleSpecTest, SafeLabel) {
   EXPECT_EQ(SafeLabel("x0.5+y0.5"), "x0.5+y0.5");
 }
 
+stylizer::v1::ModelInfo ModelNamed(std::vector<std::string> names) {
+  stylizer::v1::ModelInfo m;
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto* s = m.add_styles();
+    s->set_index(static_cast<uint32_t>(i));
+    s->set_name(names[i]);
+  }
+  return m;
+}
+
+// Names that clean up to one label ("night sky", "night_sky") made every
+// `all` (the default of image and video) fail with "requested twice": they
+// are distinct outputs, labelled apart by their index. Names past ASCII keep
+// their letters.
+TEST(StyleSpecTest, DistinctStylesWhoseLabelsMeetAreToldApart) {
+  auto r = ParseStyleSpec("all", ModelNamed({"night sky", "night_sky",
+                                             "caf\xc3\xa9", "caf\xc3\xa8"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->size(), 4u);
+  EXPECT_EQ((*r)[0].label, "night_sky");
+  EXPECT_EQ((*r)[1].label, "night_sky-1");
+  EXPECT_EQ((*r)[2].label, "caf\xc3\xa9");
+  EXPECT_EQ((*r)[3].label, "caf\xc3\xa8");
+  // Blends whose rounded labels meet are distinct outputs too.
+  r = ParseStyleSpec("0:0.3331+2:0.6669,0:0.3332+2:0.6668",
+                     ModelNamed({"a", "b", "c"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].label, "a0.333+c0.667");
+  EXPECT_EQ((*r)[1].label, "a0.333+c0.667-2");
+}
+
+// A name that starts with a digit was read as a bad index.
+TEST(StyleSpecTest, NamesMayStartWithADigit) {
+  auto r = ParseStyleSpec("1920s,0", ModelNamed({"klimt", "1920s"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].style.index(), 1u);
+  EXPECT_EQ((*r)[0].label, "1920s");
+  EXPECT_EQ((*r)[1].style.index(), 0u);
+  // Digits only are an index: "1" is 1920s too, requested twice.
+  r = ParseStyleSpec("1920s,1", ModelNamed({"klimt", "1920s", "x"}));
+  EXPECT_THAT(r.status().message(), HasSubstr("requested twice"));
+}
+
+// The same blend in another order is the same output: it was computed twice.
+TEST(StyleSpecTest, ABlendInAnotherOrderIsTheSameOutput) {
+  auto r = ParseStyleSpec("klimt+mosaic,mosaic+klimt", Model());
+  EXPECT_THAT(r.status().message(), HasSubstr("requested twice"));
+}
+
 TEST(StyleSpecTest, UnsafeNamesBecomeSafeLabels) {
   stylizer::v1::ModelInfo m;
   auto* s = m.add_styles();
