@@ -12,14 +12,25 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer::client {
 namespace {
 
-bool StopsTheRun(absl::StatusCode code) {
-  return code != absl::StatusCode::kResourceExhausted &&
-         code != absl::StatusCode::kDeadlineExceeded &&
-         code != absl::StatusCode::kAborted;
+// Overload goes on being measured; anything else ends the run. A
+// RESOURCE_EXHAUSTED without the server's retry hint is not overload: the
+// input is too large for the server, and every later request would be too
+// (the movie was uploaded again thousands of times).
+bool StopsTheRun(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kResourceExhausted:
+      return !RetryDelay(status).has_value();
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+      return false;
+    default:
+      return true;
+  }
 }
 
 std::string JsonEscape(const std::string& s) {
@@ -102,7 +113,7 @@ LoadReport RunLoad(const LoadOptions& options, const LoadRequest& request) {
         if (report.first_error.empty()) {
           report.first_error = std::string(frames.status().message());
         }
-        if (StopsTheRun(frames.status().code())) stop.store(true);
+        if (StopsTheRun(frames.status())) stop.store(true);
       }
     }
   };
