@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <iostream>
 
 #include "absl/flags/flag.h"
@@ -40,6 +41,15 @@ int main(int argc, char** argv) {
     status = RunCommand(*inv, io);
   }
   std::cout.flush();
+  // What the command printed may only fail now, when it leaves the buffer
+  // (a full disk, a closed pipe): that is a failure too, not exit 0.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) || std::cout.fail()) {
+    if (status.ok()) {
+      status = absl::UnavailableError(
+          "cannot write to standard output (a full disk, or the reader went "
+          "away)");
+    }
+  }
   if (!status.ok()) {
     std::cerr << "stylizer: error: " << ErrorLine(status) << "\n";
   }

@@ -593,6 +593,19 @@ class CliEndToEndTest(unittest.TestCase):
             self.assertIn("stylizer: error: cannot write to standard output",
                           err.strip().splitlines()[-1])
 
+    def test_a_full_disk_on_standard_output_is_an_error(self):
+        # `stylizer styles --json > report.json` on a full disk: nothing was
+        # written and the command exited 0.
+        for args in (["styles", "--json"], ["styles"], ["health"]):
+            with open("/dev/full", "w") as full:
+                r = subprocess.run(
+                    [CLI, f"--server={self.server_addr}", *args],
+                    stdout=full, stderr=subprocess.PIPE, text=True,
+                    timeout=60)
+            self.assertEqual(r.returncode, 1, f"{args}: {r.stderr}")
+            self.assertIn("stylizer: error: cannot write to standard output",
+                          r.stderr.strip().splitlines()[-1])
+
     def test_video_hdr_phone_clip_comes_out_sdr(self):
         # A phone's HDR clip (10-bit HLG, BT.2020): tone-mapped to SDR and
         # tagged BT.709, where it used to come out as 8-bit HLG.
