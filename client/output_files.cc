@@ -9,11 +9,14 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace stylizer::client {
 namespace {
@@ -126,6 +129,26 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return data;
 }
 
+namespace {
+
+// The process's umask, read without changing it (umask(2) can only be read
+// by setting it, which would race with other threads creating files).
+mode_t CurrentUmask() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    absl::string_view rest(line);
+    if (absl::ConsumePrefix(&rest, "Umask:")) {
+      unsigned value = 0;
+      std::istringstream(std::string(rest)) >> std::oct >> value;
+      return static_cast<mode_t>(value & 0777);
+    }
+  }
+  return 022;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(
     const std::string& final_path) {
   fs::path p(final_path);
@@ -138,7 +161,9 @@ absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(
   buf.push_back('\0');
   const int fd = mkostemp(buf.data(), O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot create a file in", dir.string(), errno);
-  fchmod(fd, 0644);
+  // What open(2) would have made (mkostemp makes 0600): the user's umask
+  // decides, as for any file a command writes.
+  fchmod(fd, 0666 & ~CurrentUmask());
   return std::unique_ptr<AtomicFile>(
       new AtomicFile(final_path, std::string(buf.data()), fd));
 }

@@ -3,6 +3,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <filesystem>
@@ -83,6 +84,25 @@ TEST_F(OutputFilesTest, WriteWholeReplaces) {
   ASSERT_TRUE(AtomicFile::WriteWhole(path, "two").ok());
   EXPECT_EQ(*ReadFile(path), "two");
   EXPECT_EQ(Entries(), 1);
+}
+
+// Outputs were always 0644, whatever the user's umask: under umask 077 a
+// stylized photo was readable by everyone.
+TEST_F(OutputFilesTest, TheUmaskDecidesTheMode) {
+  const mode_t old = umask(077);
+  const std::string path = (dir_ / "private.png").string();
+  const absl::Status written = AtomicFile::WriteWhole(path, "x");
+  umask(022);
+  const std::string shared = (dir_ / "shared.png").string();
+  const absl::Status written_shared = AtomicFile::WriteWhole(shared, "x");
+  umask(old);
+  ASSERT_TRUE(written.ok()) << written;
+  ASSERT_TRUE(written_shared.ok()) << written_shared;
+  EXPECT_EQ(fs::status(path).permissions(),
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(shared).permissions(),
+            fs::perms::owner_read | fs::perms::owner_write |
+                fs::perms::group_read | fs::perms::others_read);
 }
 
 TEST_F(OutputFilesTest, Errors) {
