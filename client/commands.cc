@@ -7,12 +7,13 @@
 #include "absl/flags/flag.h"
 #include "absl/random/random.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
+#include "client/target_addresses.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/service/retry_info.h"
 
@@ -57,6 +58,9 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags(
   }
   if (absl::GetFlag(FLAGS_retries) < 0) {
     return UsageError("--retries must not be negative");
+  }
+  if (absl::Status s = CheckTargetPorts(absl::GetFlag(FLAGS_server)); !s.ok()) {
+    return UsageError(s.message());
   }
   ClientOptions options = ClientOptionsFromFlags();
   options.retry.retry_busy = retry_busy;
@@ -198,6 +202,9 @@ absl::Status RunHealth(const Invocation& inv, const CommandIo& io) {
   if (wait < absl::ZeroDuration()) return UsageError("--wait must not be negative");
   if (absl::GetFlag(FLAGS_timeout) < absl::ZeroDuration()) {
     return UsageError("--timeout must not be negative");
+  }
+  if (absl::Status s = CheckTargetPorts(absl::GetFlag(FLAGS_server)); !s.ok()) {
+    return UsageError(s.message());
   }
   ClientOptions options = ClientOptionsFromFlags();
   options.retry.max_retries = 0;  // a health check is itself a poll

@@ -4,14 +4,81 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <set>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
 namespace stylizer::client {
+namespace {
+
+// The port text of one address, or "" if it names none: "h:50051",
+// "[::1]:50051", "1.2.3.4:5"; a bare IPv6 literal ("::1") has no port.
+absl::string_view PortOf(absl::string_view address) {
+  if (absl::StartsWith(address, "[")) {
+    const size_t close = address.find(']');
+    if (close == absl::string_view::npos) return "";
+    absl::string_view rest = address.substr(close + 1);
+    return absl::ConsumePrefix(&rest, ":") ? rest : "";
+  }
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos ||
+      address.find(':') != colon) {  // none, or an IPv6 literal
+    return "";
+  }
+  return address.substr(colon + 1);
+}
+
+absl::Status CheckPort(absl::string_view address, absl::string_view target) {
+  absl::string_view port = PortOf(address);
+  absl::string_view digits = port;
+  absl::ConsumePrefix(&digits, "-");
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+      })) {
+    return absl::OkStatus();  // no number: gRPC says what it makes of it
+  }
+  int value = 0;
+  if (port.size() > 6 || !absl::SimpleAtoi(port, &value) || value < 1 ||
+      value > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--server=", target, ": port ", port, " is outside 1-65535"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckTargetPorts(absl::string_view target) {
+  const absl::string_view whole = target;
+  if (absl::ConsumePrefix(&target, "ipv4:") ||
+      absl::ConsumePrefix(&target, "ipv6:")) {
+    for (absl::string_view a : absl::StrSplit(target, ',', absl::SkipEmpty())) {
+      if (absl::Status s = CheckPort(a, whole); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+  if (absl::ConsumePrefix(&target, "dns:")) {
+    if (absl::ConsumePrefix(&target, "//")) {
+      const size_t slash = target.find('/');
+      if (slash == absl::string_view::npos) return absl::OkStatus();
+      target.remove_prefix(slash + 1);
+    }
+  } else if (absl::StartsWith(target, "unix:") ||
+             absl::StartsWith(target, "unix-abstract:") ||
+             absl::StartsWith(target, "vsock:") ||
+             (target.find(":/") != absl::string_view::npos &&
+              !absl::StartsWith(target, "["))) {
+    return absl::OkStatus();  // no TCP port
+  }
+  return CheckPort(target, whole);
+}
 
 int CountTargetAddresses(absl::string_view target) {
   if (absl::ConsumePrefix(&target, "ipv4:") ||

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace stylizer::client {
@@ -14,6 +15,11 @@ namespace stylizer::client {
 // The number of distinct addresses `target` resolves to now; 1 for schemes
 // with one endpoint (unix:) and when the name does not resolve.
 int CountTargetAddresses(absl::string_view target);
+
+// InvalidArgument when a numeric port of `target` (host:port, [v6]:port,
+// dns:///host:port, each address of an ipv4:/ipv6: list) is outside
+// [1, 65535]: gRPC would take it modulo 65536 and reach another port.
+absl::Status CheckTargetPorts(absl::string_view target);
 
 }  // namespace stylizer::client
 
