@@ -127,12 +127,21 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
     };
   } else if (mode == "frames") {
     const stylizer::v1::Image frame = TestFrame(w, h);
+    const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
+    const absl::Time stream_deadline =
+        load.count == 0 && timeout > absl::ZeroDuration()
+            ? absl::Now() + load.duration + timeout
+            : absl::InfiniteFuture();
     request = [&, frame](int worker) -> absl::StatusOr<int64_t> {
       FrameStream& fs = streams[worker];
       StylizeFramesRequest req;
       if (!fs.stream) {
         fs.context = std::make_unique<grpc::ClientContext>();
-        fs.stream = c.OpenFrameStream(fs.context.get());
+        // One stream carries every frame of the worker: --timeout is per
+        // frame, so the stream's own deadline is the run's end plus it
+        // (none when counting frames). A deadline of --timeout from the
+        // first frame failed every run longer than --timeout.
+        fs.stream = c.OpenFrameStream(fs.context.get(), stream_deadline);
         for (const auto& s : *styles) *req.add_styles() = s.style;
       }
       req.set_sequence(fs.sequence++);

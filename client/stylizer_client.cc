@@ -311,8 +311,14 @@ absl::StatusOr<HealthState> StylizerClient::CheckHealth(
 
 std::unique_ptr<grpc::ClientReaderWriter<stylizer::v1::StylizeFramesRequest,
                                          stylizer::v1::StylizeFramesResponse>>
-StylizerClient::OpenFrameStream(grpc::ClientContext* context) {
+StylizerClient::OpenFrameStream(grpc::ClientContext* context,
+                                std::optional<absl::Time> deadline) {
   Prepare(context);
+  if (deadline.has_value()) {
+    context->set_deadline(*deadline == absl::InfiniteFuture()
+                              ? std::chrono::system_clock::time_point::max()
+                              : absl::ToChronoTime(*deadline));
+  }
   return stub_->StylizeFrames(context);
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -127,11 +128,13 @@ class StylizerClient {
   absl::Status StylizeVideo(const stylizer::v1::VideoJob& job,
                             ByteSource* source, VideoObserver* observer);
 
-  // Opens a StylizeFrames stream (for the load generator). `context` must
-  // outlive the stream; it gets the deadline and token set here.
+  // Opens a StylizeFrames stream. `context` must outlive the stream; it
+  // gets the token and a deadline set here: --timeout from now, or
+  // `deadline` when given (absl::InfiniteFuture(): none).
   std::unique_ptr<grpc::ClientReaderWriter<stylizer::v1::StylizeFramesRequest,
                                            stylizer::v1::StylizeFramesResponse>>
-  OpenFrameStream(grpc::ClientContext* context);
+  OpenFrameStream(grpc::ClientContext* context,
+                  std::optional<absl::Time> deadline = std::nullopt);
 
   // Converts a status of this client's RPCs into a clear absl::Status.
   absl::Status Convert(const grpc::Status& status) const;

@@ -829,6 +829,16 @@ class CliEndToEndTest(unittest.TestCase):
         rep = self.bench("--mode=frames", "--count=6", "--concurrency=2")
         self.check_report(rep, 6, 1)
 
+    def test_bench_frames_runs_longer_than_its_timeout(self):
+        # --timeout is per frame; each worker's stream carries every frame.
+        # The stream got --timeout as its own deadline, so a 3 s run with
+        # --timeout=1s failed with DEADLINE_EXCEEDED ("raise --timeout")
+        # while every frame took milliseconds.
+        rep = self.bench("--mode=frames", "--duration=3s", "--timeout=1s",
+                         "--size=16x16")
+        self.assertEqual(rep["errors"], 0, rep)
+        self.assertGreater(rep["requests"], 0)
+
     def test_bench_video(self):
         r = self.cli("bench", "--json", "--mode=video", f"--input={self.movie}",
                      "--count=1")
