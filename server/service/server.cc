@@ -1,11 +1,16 @@
 // Builds, starts and drains the gRPC server; see server.h.
 #include "server/service/server.h"
 
+#include <algorithm>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/impl/server_builder_plugin.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
@@ -13,8 +18,8 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "server/metrics/log.h"
-#include "server/service/file_read.h"
 #include "server/metrics/metrics.h"
+#include "server/service/file_read.h"
 #include "server/service/token_auth.h"
 #include "server/service/work_pool.h"
 
@@ -171,6 +176,21 @@ int Millis(absl::Duration d) {
       std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
 }
 
+// A builder option that removes the server reflection plugin.
+class WithoutReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
+                         plugins) override {
+    plugins->erase(
+        std::remove_if(plugins->begin(), plugins->end(),
+                       [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                         return p->name() == "proto_server_reflection";
+                       }),
+        plugins->end());
+  }
+};
+
 }  // namespace
 
 Server::Server(const Options& options) : options_(options) {}
@@ -243,10 +263,14 @@ absl::Status Server::Start() {
   service_ = std::make_unique<StylizerService>(context_.get(), options_.video);
 
   grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
   if (options_.enable_reflection) {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  } else {
+    // Linking gRPC's reflection library registers its plugin for every
+    // builder (a static initializer): only taking it out turns it off.
+    builder.SetOption(std::make_unique<WithoutReflection>());
   }
-  grpc::ServerBuilder builder;
   const std::string address = absl::StrCat(options_.host, ":", options_.port);
   builder.AddListeningPort(address, *credentials, &port_);
   builder.RegisterService(service_.get());

@@ -294,6 +294,19 @@ TEST_F(ServerProcessTest, ServesImagesReflectionAndDrainsOnSigterm) {
   EXPECT_THAT("\n" + log, ::testing::Not(HasSubstr("\n[png @")));
 }
 
+// --reflection=false left reflection on: linking gRPC's reflection library
+// registers its plugin for every server builder, whatever the flag said.
+TEST_F(ServerProcessTest, ReflectionCanBeTurnedOff) {
+  StartServer({"--reflection=false"});
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(ListServices(channel_), "read failed");
+  grpc::ClientContext context;
+  v1::ModelInfo info;
+  EXPECT_TRUE(v1::Stylizer::NewStub(channel_)
+                  ->GetModelInfo(&context, v1::GetModelInfoRequest(), &info)
+                  .ok());
+}
+
 TEST_F(ServerProcessTest, MissingModelExitsNonZero) {
   absl::StatusOr<int> port = PickFreePort();
   ASSERT_TRUE(port.ok());
