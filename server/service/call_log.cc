@@ -16,10 +16,8 @@ std::string RequestId(const grpc::CallbackServerContext& context) {
   const auto& metadata = context.client_metadata();
   const auto it = metadata.find("x-request-id");
   if (it == metadata.end()) return std::string();
-  // gRPC admits only visible ASCII and spaces in a header value; the log
-  // quotes what needs quoting.
-  return std::string(it->second.data(),
-                     std::min(it->second.size(), kMaxRequestIdBytes));
+  return LoggedRequestId(
+      absl::string_view(it->second.data(), it->second.size()));
 }
 
 std::string TraceId(const grpc::CallbackServerContext& context) {
