@@ -92,8 +92,14 @@ absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromFile(
 absl::StatusOr<TokenAuth::Reload> TokenAuth::ReloadIfChanged() {
   if (path_.empty()) return Reload::kUnchanged;
   absl::StatusOr<std::string> contents = ReadWholeFile(path_, kWhat);
-  if (!contents.ok()) return contents.status();
   absl::MutexLock lock(&mu_);
+  if (!contents.ok()) {
+    const std::string error = contents.status().ToString();
+    if (error == read_error_) return Reload::kUnchanged;  // reported once
+    read_error_ = error;
+    return contents.status();
+  }
+  read_error_.clear();
   if (*contents == contents_) return Reload::kUnchanged;
   // Remembered even when unusable: the error is reported once per change.
   contents_ = *contents;

@@ -71,6 +71,9 @@ class TokenAuth {
   mutable absl::Mutex mu_;
   // The file's contents when last read, changed or not usable.
   std::string contents_ ABSL_GUARDED_BY(mu_);
+  // The last failure to read the file ("" after a good read): the same
+  // failure again is no change, so it is reported once.
+  std::string read_error_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> tokens_ ABSL_GUARDED_BY(mu_);
 };
 

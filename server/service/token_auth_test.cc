@@ -153,6 +153,14 @@ TEST(TokenAuthTest, ReloadsAChangedFileAndKeepsTheOldTokensOnABadOne) {
   EXPECT_EQ((*auth)->ReloadIfChanged().status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_TRUE(CheckBearer(**auth, kOther).ok());
+  // Reported once too: it was logged at every reload while the file was
+  // missing.
+  EXPECT_EQ(ReloadOutcome(**auth), "unchanged");
+  EXPECT_EQ(ReloadOutcome(**auth), "unchanged");
+  // Back with new tokens: reloaded.
+  { std::ofstream(path) << kToken << "\n"; }
+  EXPECT_EQ(ReloadOutcome(**auth), "reloaded");
+  EXPECT_TRUE(CheckBearer(**auth, kToken).ok());
 }
 
 }  // namespace
