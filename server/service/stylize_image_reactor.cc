@@ -41,7 +41,9 @@ StylizeImageReactor::StylizeImageReactor(ServiceContext* service,
       context_(context),
       request_(request),
       response_(response),
-      log_(service, "StylizeImage", *context) {
+      log_(service, "StylizeImage", *context),
+      unsent_(service->timers(), service->limits().stream_idle_timeout,
+              [context] { context->TryCancel(); }) {
   // An RPC in progress (stylizer_active_streams), though it takes no stream
   // slot; FinishOnce ends it.
   if (Metrics* metrics = service_->metrics()) {
@@ -214,10 +216,16 @@ void StylizeImageReactor::FinishOnce(const grpc::Status& given) {
     if (cancelled_ && !status.ok()) status = cancel_status_;
   }
   AddRetryPushback(context_, log_.Finish(status));
+  // Armed before Finish: OnDone (which stops it and may delete this) can
+  // come as soon as Finish is called.
+  unsent_.Restart();
   Finish(status);
 }
 
-void StylizeImageReactor::OnDone() { Unref(); }
+void StylizeImageReactor::OnDone() {
+  unsent_.Stop();
+  Unref();
+}
 
 void StylizeImageReactor::Unref() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;

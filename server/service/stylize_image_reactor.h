@@ -14,6 +14,7 @@
 #include "grpcpp/support/server_callback.h"
 #include "server/batching/job_queue.h"
 #include "server/service/call_log.h"
+#include "server/service/idle_timer.h"
 #include "server/service/service_context.h"
 #include "stylizer/v1/stylizer.pb.h"
 
@@ -66,6 +67,11 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
   // The call's bytes in the memory budget, given back when the reactor is
   // deleted (the response has been sent or the call has ended).
   MemoryBudget::Reservation memory_;
+
+  // Armed when the response is handed to gRPC: a client that does not take
+  // it (an HTTP/2 window of 0) within --stream_idle_timeout is cancelled,
+  // so that its reservation comes back. Stopped in OnDone.
+  IdleTimer unsent_;
 
   absl::Mutex mu_;
   std::unique_ptr<Job> job_ ABSL_GUARDED_BY(mu_);

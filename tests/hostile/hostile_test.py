@@ -19,6 +19,7 @@ Environment: see harness.py (CTest sets it).
 """
 import math
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -91,6 +92,64 @@ def run_video(stub, requests, timeout=CALL_TIMEOUT_S):
     except grpc.RpcError as e:
         result.code, result.details = e.code(), e.details() or ""
     return result
+
+
+def raw_h2_call_never_read(host, port, path, message, wait_s):
+    """Makes one gRPC call over a hand-written HTTP/2 connection whose
+    stream window is 0 (SETTINGS_INITIAL_WINDOW_SIZE), so that no response
+    byte can be sent, and never opens it. Acknowledges SETTINGS and PING, as
+    a live client does. Returns how the call's stream ended: "RST_STREAM",
+    "GOAWAY", "trailers", or "" if it had not after `wait_s` seconds."""
+    def frame(kind, flags, stream, payload):
+        return (struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) +
+                struct.pack(">I", stream) + payload)
+
+    def header(name, value):  # HPACK literal without indexing, new name
+        assert len(name) < 127 and len(value) < 127
+        return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+    headers = b"".join(header(k, v) for k, v in (
+        (b":method", b"POST"), (b":scheme", b"http"), (b":path", path.encode()),
+        (b":authority", host.encode()), (b"content-type", b"application/grpc"),
+        (b"te", b"trailers")))
+    body = b"\x00" + struct.pack(">I", len(message)) + message
+    with socket.create_connection((host, port), timeout=wait_s) as s:
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" +
+                  frame(4, 0, 0, struct.pack(">HI", 4, 0)))  # window 0
+        s.sendall(frame(1, 4, 1, headers))  # HEADERS, END_HEADERS
+        for i in range(0, len(body), 16384):
+            last = i + 16384 >= len(body)
+            s.sendall(frame(0, 1 if last else 0, 1, body[i:i + 16384]))
+        deadline = time.monotonic() + wait_s
+        data = b""
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                more = s.recv(65536)
+            except socket.timeout:
+                break
+            if not more:
+                return "GOAWAY"
+            data += more
+            while len(data) >= 9:
+                length = int.from_bytes(data[:3], "big")
+                if len(data) < 9 + length:
+                    break
+                kind, flags = data[3], data[4]
+                stream = int.from_bytes(data[5:9], "big") & 0x7fffffff
+                payload = data[9:9 + length]
+                data = data[9 + length:]
+                if kind == 4 and not flags & 1:  # SETTINGS: acknowledge
+                    s.sendall(frame(4, 1, 0, b""))
+                elif kind == 6 and not flags & 1:  # PING: answer
+                    s.sendall(frame(6, 1, 0, payload))
+                elif kind == 3 and stream == 1:
+                    return "RST_STREAM"
+                elif kind == 7:
+                    return "GOAWAY"
+                elif kind == 1 and stream == 1 and flags & 1:
+                    return "trailers"
+    return ""
 
 
 def call_image(stub, request, timeout=CALL_TIMEOUT_S):
@@ -804,6 +863,28 @@ class IdleStreamsTest(HostileTestCase):
             sequence=1, image=raw_image(16, 16), styles=[pb.Style(index=0)])]),
             timeout=CALL_TIMEOUT_S)
         self.assertEqual([r.sequence for r in call], [1])
+
+
+    def test_extra_image_client_that_never_takes_its_answer(self):
+        """A still image whose client announces an HTTP/2 window of 0 and
+        never opens it: the computed answer cannot be sent. The call held its
+        memory-budget reservation for as long as the client kept the
+        connection (other callers got "memory budget is spent"); it is now
+        cancelled after --stream_idle_timeout (2 s here), as idle streams
+        are: the server ends the stream."""
+        host, port = self.server.address().rsplit(":", 1)
+        request = pb.StylizeImageRequest(
+            image=raw_image(128, 96), styles=[pb.Style(index=i)
+                                              for i in range(4)])
+        start = time.monotonic()
+        ended = raw_h2_call_never_read(
+            host, int(port), "/stylizer.v1.Stylizer/StylizeImage",
+            request.SerializeToString(), wait_s=20)
+        # Ended by the server: its trailers (CANCELLED) or a reset. No
+        # answer could have been sent through a window of 0.
+        self.assertIn(ended, ("trailers", "RST_STREAM"),
+                      "the server still held the call after 20 s")
+        self.assertLess(time.monotonic() - start, 20)
 
 
 class FairnessTest(HostileTestCase):
