@@ -13,6 +13,8 @@ PACKAGES=(
   libtorch-dev python3-torch python3-numpy
   # RPC
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  # TLS files checked before a reload (server/service/tls_files.h)
+  libssl-dev
   # metrics
   prometheus-cpp-dev prometheus
   # media

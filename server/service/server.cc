@@ -20,6 +20,7 @@
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
 #include "server/service/file_read.h"
+#include "server/service/tls_files.h"
 #include "server/service/token_auth.h"
 #include "server/service/work_pool.h"
 
@@ -39,8 +40,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path,
   return data;
 }
 
+// `files`: the checked copies the watcher reads (null when the files are
+// read once, --tls_reload_interval=0).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
-    const Server::Options& o) {
+    const Server::Options& o, const TlsFiles* files) {
   if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
     return absl::InvalidArgumentError(
         "TLS needs both a certificate (--tls_cert) and its key (--tls_key)");
@@ -76,12 +79,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   }
   // gRPC's own file watcher reads the files again every interval; new
   // handshakes use what it read last (a renewed certificate, a new client
-  // CA bundle), connections already open keep theirs.
+  // CA bundle), connections already open keep theirs. It reads the checked
+  // copies (tls_files.h): a key that does not match its certificate would
+  // fail every new handshake.
   const unsigned int seconds = static_cast<unsigned int>(std::max<int64_t>(
       1, absl::ToInt64Seconds(o.tls_reload_interval)));
   auto provider =
       std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-          o.tls_key_file, o.tls_cert_file, o.tls_client_ca_file, seconds);
+          files->key_path(), files->cert_path(), files->ca_path(), seconds);
   grpc::experimental::TlsServerCredentialsOptions tls(provider);
   tls.watch_identity_key_cert_pairs();
   // With a client CA, a certificate that is sent must verify (else the
@@ -211,8 +216,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
 }
 
 absl::Status Server::Start() {
+  if (!options_.tls_cert_file.empty() && !options_.tls_key_file.empty() &&
+      options_.tls_reload_interval > absl::ZeroDuration()) {
+    absl::StatusOr<std::unique_ptr<TlsFiles>> files =
+        TlsFiles::Create(options_.tls_key_file, options_.tls_cert_file,
+                         options_.tls_client_ca_file);
+    if (!files.ok()) return files.status();
+    tls_files_ = *std::move(files);
+    tls_reload_ = std::make_unique<Periodic>(
+        options_.tls_reload_interval, [files = tls_files_.get()] {
+          const absl::StatusOr<TlsFiles::Refresh> refresh =
+              files->RefreshFromOriginals();
+          if (!refresh.ok()) {
+            // Once per change of the files; the last good ones stay.
+            LogEvent(LogLevel::kError, "tls_files_not_reloaded")
+                .Str("message", refresh.status().message());
+          } else if (*refresh == TlsFiles::Refresh::kStaged) {
+            LogEvent(LogLevel::kInfo, "tls_files_reloaded");
+          }
+        });
+  }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      Credentials(options_);
+      Credentials(options_, tls_files_.get());
   if (!credentials.ok()) return credentials.status();
   if (!options_.auth_token_file.empty()) {
     absl::StatusOr<std::unique_ptr<TokenAuth>> auth =

@@ -27,6 +27,7 @@
 #include "server/service/periodic.h"
 #include "server/service/service_context.h"
 #include "server/service/stylizer_service.h"
+#include "server/service/tls_files.h"
 
 namespace grpc {
 class Server;
@@ -187,6 +188,10 @@ class Server {
   std::unique_ptr<TokenAuth> auth_;
   // Reloads auth_'s file; declared after it, so it stops first.
   std::unique_ptr<Periodic> auth_reload_;
+  // With --tls_reload_interval: the checked copies of the TLS files that
+  // gRPC's watcher reads, and the task that refreshes them.
+  std::unique_ptr<TlsFiles> tls_files_;
+  std::unique_ptr<Periodic> tls_reload_;
   std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<ServiceContext> context_;
   std::unique_ptr<StylizerService> service_;

@@ -304,6 +304,39 @@ TEST_F(ServerSecurityTest, ARenewedCertificateIsServedWithoutARestart) {
             grpc::StatusCode::UNAVAILABLE);
 }
 
+// A renewal caught half-way, the new key beside the old certificate: gRPC's
+// watcher read them as they were and every new handshake failed, health
+// probes included, until both were in place. The server keeps serving the
+// last pair that matched, then takes the new pair once it is whole.
+TEST_F(ServerSecurityTest, AHalfDoneRenewalKeepsTheOldCertificateServing) {
+  auto put = [&](const std::string& from, const std::string& to) {
+    const std::string tmp = File(to + ".tmp");
+    std::ofstream(tmp) << ReadAll(File(from));
+    ASSERT_EQ(std::rename(tmp.c_str(), File(to).c_str()), 0);
+  };
+  put("server.crt", "half.crt");
+  put("server.key", "half.key");
+  Server::Options options = TestServerOptions(&model_);
+  options.tls_cert_file = File("half.crt");
+  options.tls_key_file = File("half.key");
+  options.tls_reload_interval = absl::Seconds(1);
+  Start(options);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(Info(TlsChannel("ca")).ok());
+
+  put("renewed.key", "half.key");    // the key first, its certificate later
+  absl::SleepFor(absl::Seconds(3));  // three reloads of both
+  EXPECT_TRUE(Info(TlsChannel("ca")).ok())
+      << "a key without its certificate stopped new connections";
+
+  put("renewed.crt", "half.crt");
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (!Info(TlsChannel("rogue")).ok() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(Info(TlsChannel("rogue")).ok()) << "the renewal was not served";
+}
+
 TEST_F(ServerSecurityTest, BadSecurityOptionsAreRefusedAtStart) {
   Server::Options options = TestServerOptions(&model_);
   options.tls_cert_file = File("server.crt");  // no key
@@ -312,6 +345,14 @@ TEST_F(ServerSecurityTest, BadSecurityOptionsAreRefusedAtStart) {
   options.tls_key_file = File("missing.key");
   EXPECT_EQ(Server::BuildAndStart(options).status().code(),
             absl::StatusCode::kNotFound);
+  // A key that does not match its certificate, read again or not.
+  for (absl::Duration reload : {absl::ZeroDuration(), absl::Seconds(1)}) {
+    options = TestServerOptions(&model_);
+    options.tls_cert_file = File("server.crt");
+    options.tls_key_file = File("renewed.key");
+    options.tls_reload_interval = reload;
+    EXPECT_FALSE(Server::BuildAndStart(options).ok()) << reload;
+  }
   options = TestServerOptions(&model_);
   options.auth_token_file = File("missing-token");
   EXPECT_EQ(Server::BuildAndStart(options).status().code(),

@@ -1,0 +1,210 @@
+// Checked copies of the TLS files for the certificate watcher; see
+// tls_files.h.
+#include "server/service/tls_files.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "server/service/file_read.h"
+
+namespace stylizer {
+namespace {
+
+// Never prompts for a passphrase (an encrypted key is refused).
+int NoPassphrase(char*, int, int, void*) { return 0; }
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+
+std::unique_ptr<BIO, BioFree> Bio(absl::string_view pem) {
+  return std::unique_ptr<BIO, BioFree>(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+  out.close();
+  if (!out) {
+    return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
+  chmod(path.c_str(), 0600);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckTlsFiles(absl::string_view cert_pem,
+                           absl::string_view key_pem,
+                           absl::string_view ca_pem) {
+  absl::Status status;
+  std::unique_ptr<X509, X509Free> cert(
+      PEM_read_bio_X509(Bio(cert_pem).get(), nullptr, NoPassphrase, nullptr));
+  std::unique_ptr<EVP_PKEY, KeyFree> key(PEM_read_bio_PrivateKey(
+      Bio(key_pem).get(), nullptr, NoPassphrase, nullptr));
+  if (cert == nullptr) {
+    status = absl::InvalidArgumentError(
+        "the TLS certificate file holds no PEM certificate");
+  } else if (key == nullptr) {
+    status = absl::InvalidArgumentError(
+        "the TLS key file holds no PEM private key (or an encrypted one)");
+  } else if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    status = absl::InvalidArgumentError(
+        "the TLS key does not match the certificate (replace both together)");
+  } else if (!ca_pem.empty()) {
+    auto bio = Bio(ca_pem);
+    int count = 0;
+    while (X509* ca =
+               PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr)) {
+      X509_free(ca);
+      ++count;
+    }
+    if (count == 0) {
+      status = absl::InvalidArgumentError(
+          "the TLS client CA file holds no PEM certificate");
+    }
+  }
+  ERR_clear_error();  // the thread's OpenSSL errors are gRPC's too
+  return status;
+}
+
+absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::Create(
+    const std::string& key_path, const std::string& cert_path,
+    const std::string& ca_path) {
+  absl::StatusOr<std::string> key = ReadWholeFile(key_path, "TLS key file");
+  if (!key.ok()) return key.status();
+  absl::StatusOr<std::string> cert =
+      ReadWholeFile(cert_path, "TLS certificate file");
+  if (!cert.ok()) return cert.status();
+  std::string ca;
+  if (!ca_path.empty()) {
+    absl::StatusOr<std::string> read =
+        ReadWholeFile(ca_path, "TLS client CA file");
+    if (!read.ok()) return read.status();
+    ca = *std::move(read);
+  }
+  if (absl::Status s = CheckTlsFiles(*cert, *key, ca); !s.ok()) return s;
+  const char* tmp = getenv("TMPDIR");
+  std::string pattern = absl::StrCat(
+      tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/stylizer-tls-XXXXXX");
+  if (mkdtemp(pattern.data()) == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("cannot make a private directory for the TLS files (",
+                     pattern, "): ", strerror(errno)));
+  }
+  std::unique_ptr<TlsFiles> files(
+      new TlsFiles(key_path, cert_path, ca_path, pattern));
+  absl::MutexLock lock(&files->mu_);
+  if (absl::Status s = files->StageLocked(*key, *cert, ca); !s.ok()) return s;
+  files->staged_ =
+      absl::StrCat(*key, std::string(1, '\0'), *cert, std::string(1, '\0'), ca);
+  return files;
+}
+
+TlsFiles::TlsFiles(std::string key_path, std::string cert_path,
+                   std::string ca_path, std::string dir)
+    : key_source_(std::move(key_path)),
+      cert_source_(std::move(cert_path)),
+      ca_source_(std::move(ca_path)),
+      dir_(std::move(dir)) {}
+
+TlsFiles::~TlsFiles() {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+std::string TlsFiles::key_path() const { return dir_ + "/current/key.pem"; }
+std::string TlsFiles::cert_path() const { return dir_ + "/current/cert.pem"; }
+std::string TlsFiles::ca_path() const {
+  return ca_source_.empty() ? std::string() : dir_ + "/current/ca.pem";
+}
+
+absl::Status TlsFiles::StageLocked(const std::string& key,
+                                   const std::string& cert,
+                                   const std::string& ca) {
+  const int version = ++version_;
+  const std::string name = absl::StrCat("v", version);
+  const std::string vdir = absl::StrCat(dir_, "/", name);
+  if (mkdir(vdir.c_str(), 0700) != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot make ", vdir, ": ", strerror(errno)));
+  }
+  for (auto [file, data] :
+       {std::pair<const char*, const std::string*>{"key.pem", &key},
+        {"cert.pem", &cert},
+        {"ca.pem", &ca}}) {
+    if (absl::Status s = WriteFile(absl::StrCat(vdir, "/", file), *data);
+        !s.ok()) {
+      return s;
+    }
+  }
+  const std::string link = dir_ + "/current";
+  const std::string next = dir_ + "/current.next";
+  unlink(next.c_str());
+  if (symlink(name.c_str(), next.c_str()) != 0 ||
+      rename(next.c_str(), link.c_str()) != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot switch ", link, ": ", strerror(errno)));
+  }
+  // The version before stays for a read that is under way; older ones go.
+  std::error_code ignored;
+  std::filesystem::remove_all(absl::StrCat(dir_, "/v", version - 2), ignored);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TlsFiles::Refresh> TlsFiles::RefreshFromOriginals() {
+  absl::StatusOr<std::string> key = ReadWholeFile(key_source_, "TLS key file");
+  absl::StatusOr<std::string> cert =
+      ReadWholeFile(cert_source_, "TLS certificate file");
+  absl::StatusOr<std::string> ca = std::string();
+  if (!ca_source_.empty()) {
+    ca = ReadWholeFile(ca_source_, "TLS client CA file");
+  }
+  absl::Status read = !key.ok()    ? key.status()
+                      : !cert.ok() ? cert.status()
+                                   : ca.status();
+  absl::MutexLock lock(&mu_);
+  if (!read.ok()) {
+    const std::string why = read.ToString();
+    if (why == rejected_) return Refresh::kUnchanged;  // reported once
+    rejected_ = why;
+    return read;
+  }
+  const std::string contents = absl::StrCat(*key, std::string(1, '\0'), *cert,
+                                            std::string(1, '\0'), *ca);
+  if (contents == staged_) {
+    rejected_.clear();
+    return Refresh::kUnchanged;
+  }
+  if (contents == rejected_) return Refresh::kUnchanged;
+  if (absl::Status s = CheckTlsFiles(*cert, *key, *ca); !s.ok()) {
+    rejected_ = contents;
+    return s;
+  }
+  if (absl::Status s = StageLocked(*key, *cert, *ca); !s.ok()) return s;
+  staged_ = contents;
+  rejected_.clear();
+  return Refresh::kStaged;
+}
+
+}  // namespace stylizer

@@ -1,0 +1,129 @@
+// Tests of the checked TLS file copies: what passes the check, what a
+// refresh stages, and that a bad renewal leaves the last good files.
+#include "server/service/tls_files.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace stylizer {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void Write(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << text;
+  fs::rename(tmp, path);
+}
+
+class TlsFilesTest : public ::testing::Test {
+ protected:
+  // Two self-signed certificates with their keys (a.*, b.*), and a CA.
+  static void SetUpTestSuite() {
+    dir_ = new std::string(
+        absl::StrCat(::testing::TempDir(), "/tls_files_test.", getpid()));
+    fs::create_directories(*dir_);
+    const std::string script =
+        absl::StrCat("set -e; cd ", *dir_, "; exec >openssl.log 2>&1\n",
+                     "for n in a b; do openssl req -x509 -newkey ec -pkeyopt "
+                     "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=$n "
+                     "-keyout $n.key -out $n.crt; done\n");
+    ASSERT_EQ(std::system(script.c_str()), 0) << Read(*dir_ + "/openssl.log");
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string File(const std::string& name) {
+    return *dir_ + "/" + name;
+  }
+  static std::string* dir_;
+};
+std::string* TlsFilesTest::dir_ = nullptr;
+
+TEST_F(TlsFilesTest, CheckWantsAKeyThatMatchesItsCertificate) {
+  const std::string a_crt = Read(File("a.crt")), a_key = Read(File("a.key"));
+  const std::string b_key = Read(File("b.key"));
+  EXPECT_TRUE(CheckTlsFiles(a_crt, a_key, "").ok());
+  EXPECT_TRUE(CheckTlsFiles(a_crt, a_key, Read(File("b.crt"))).ok());
+  absl::Status s = CheckTlsFiles(a_crt, b_key, "");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("does not match"));
+  EXPECT_THAT(CheckTlsFiles("garbage", a_key, "").message(),
+              HasSubstr("no PEM certificate"));
+  EXPECT_THAT(CheckTlsFiles(a_crt, a_crt, "").message(),
+              HasSubstr("no PEM private key"));
+  // A half-written key: the first half of the file.
+  EXPECT_FALSE(
+      CheckTlsFiles(a_crt, a_key.substr(0, a_key.size() / 2), "").ok());
+  EXPECT_THAT(CheckTlsFiles(a_crt, a_key, "not a CA").message(),
+              HasSubstr("client CA"));
+}
+
+// A key renewed before its certificate (or the other way round) was read
+// by gRPC's watcher as it was, and every new handshake failed until both
+// were in place. The copies move only to a pair that matches.
+TEST_F(TlsFilesTest, ABadRenewalLeavesTheLastGoodFiles) {
+  Write(File("live.key"), Read(File("a.key")));
+  Write(File("live.crt"), Read(File("a.crt")));
+  auto files = TlsFiles::Create(File("live.key"), File("live.crt"), "");
+  ASSERT_TRUE(files.ok()) << files.status();
+  const std::string staged_dir = fs::path((*files)->key_path()).parent_path();
+  EXPECT_EQ(Read((*files)->key_path()), Read(File("a.key")));
+  EXPECT_EQ(Read((*files)->cert_path()), Read(File("a.crt")));
+  EXPECT_EQ((*files)->ca_path(), "");
+  EXPECT_EQ(*(*files)->RefreshFromOriginals(), TlsFiles::Refresh::kUnchanged);
+
+  Write(File("live.key"), Read(File("b.key")));  // the key first
+  auto refresh = (*files)->RefreshFromOriginals();
+  EXPECT_EQ(refresh.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*(*files)->RefreshFromOriginals(),  // reported once
+            TlsFiles::Refresh::kUnchanged);
+  EXPECT_EQ(Read((*files)->key_path()), Read(File("a.key")));
+
+  Write(File("live.crt"), Read(File("b.crt")));  // then its certificate
+  EXPECT_EQ(*(*files)->RefreshFromOriginals(), TlsFiles::Refresh::kStaged);
+  EXPECT_EQ(Read((*files)->key_path()), Read(File("b.key")));
+  EXPECT_EQ(Read((*files)->cert_path()), Read(File("b.crt")));
+
+  fs::remove(File("live.key"));  // gone: reported once, the copies stay
+  EXPECT_EQ((*files)->RefreshFromOriginals().status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(*(*files)->RefreshFromOriginals(), TlsFiles::Refresh::kUnchanged);
+  EXPECT_EQ(Read((*files)->key_path()), Read(File("b.key")));
+
+  const std::string dir = fs::path(staged_dir).parent_path();
+  EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all,
+            fs::perms::owner_all);
+  files->reset();
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST_F(TlsFilesTest, CreateRefusesBadFiles) {
+  EXPECT_EQ(
+      TlsFiles::Create(File("missing.key"), File("a.crt"), "").status().code(),
+      absl::StatusCode::kNotFound);
+  auto files = TlsFiles::Create(File("b.key"), File("a.crt"), "");
+  EXPECT_EQ(files.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(files.status().message(), HasSubstr("does not match"));
+}
+
+}  // namespace
+}  // namespace stylizer
