@@ -82,6 +82,13 @@ class ServerSecurityTest : public ::testing::Test {
 
   std::string File(const std::string& name) { return *dir_ + "/" + name; }
 
+  // Replaces file `to` by a copy of `from` in one rename, as a renewal does.
+  void Put(const std::string& from, const std::string& to) {
+    const std::string tmp = File(to + ".tmp");
+    std::ofstream(tmp) << ReadAll(File(from));
+    ASSERT_EQ(std::rename(tmp.c_str(), File(to).c_str()), 0);
+  }
+
   void Start(Server::Options options) {
     absl::StatusOr<std::unique_ptr<Server>> server =
         Server::BuildAndStart(options);
@@ -276,13 +283,8 @@ TEST_F(ServerSecurityTest, TokenFileChangesTakeEffectWithoutARestart) {
 // which one it got) is used by new connections once written over the old
 // files, without a restart.
 TEST_F(ServerSecurityTest, ARenewedCertificateIsServedWithoutARestart) {
-  auto put = [&](const std::string& from, const std::string& to) {
-    const std::string tmp = File(to + ".tmp");
-    std::ofstream(tmp) << ReadAll(File(from));
-    ASSERT_EQ(std::rename(tmp.c_str(), File(to).c_str()), 0);
-  };
-  put("server.crt", "live.crt");
-  put("server.key", "live.key");
+  Put("server.crt", "live.crt");
+  Put("server.key", "live.key");
   Server::Options options = TestServerOptions(&model_);
   options.tls_cert_file = File("live.crt");
   options.tls_key_file = File("live.key");
@@ -293,8 +295,8 @@ TEST_F(ServerSecurityTest, ARenewedCertificateIsServedWithoutARestart) {
   EXPECT_EQ(Info(TlsChannel("rogue")).error_code(),
             grpc::StatusCode::UNAVAILABLE);
 
-  put("renewed.key", "live.key");
-  put("renewed.crt", "live.crt");
+  Put("renewed.key", "live.key");
+  Put("renewed.crt", "live.crt");
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
   while (!Info(TlsChannel("rogue")).ok() && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(100));
@@ -309,13 +311,8 @@ TEST_F(ServerSecurityTest, ARenewedCertificateIsServedWithoutARestart) {
 // probes included, until both were in place. The server keeps serving the
 // last pair that matched, then takes the new pair once it is whole.
 TEST_F(ServerSecurityTest, AHalfDoneRenewalKeepsTheOldCertificateServing) {
-  auto put = [&](const std::string& from, const std::string& to) {
-    const std::string tmp = File(to + ".tmp");
-    std::ofstream(tmp) << ReadAll(File(from));
-    ASSERT_EQ(std::rename(tmp.c_str(), File(to).c_str()), 0);
-  };
-  put("server.crt", "half.crt");
-  put("server.key", "half.key");
+  Put("server.crt", "half.crt");
+  Put("server.key", "half.key");
   Server::Options options = TestServerOptions(&model_);
   options.tls_cert_file = File("half.crt");
   options.tls_key_file = File("half.key");
@@ -324,12 +321,12 @@ TEST_F(ServerSecurityTest, AHalfDoneRenewalKeepsTheOldCertificateServing) {
   if (HasFatalFailure()) return;
   EXPECT_TRUE(Info(TlsChannel("ca")).ok());
 
-  put("renewed.key", "half.key");    // the key first, its certificate later
+  Put("renewed.key", "half.key");    // the key first, its certificate later
   absl::SleepFor(absl::Seconds(3));  // three reloads of both
   EXPECT_TRUE(Info(TlsChannel("ca")).ok())
       << "a key without its certificate stopped new connections";
 
-  put("renewed.crt", "half.crt");
+  Put("renewed.crt", "half.crt");
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
   while (!Info(TlsChannel("rogue")).ok() && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(100));
