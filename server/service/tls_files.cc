@@ -2,6 +2,7 @@
 // tls_files.h.
 #include "server/service/tls_files.h"
 
+#include <ftw.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -14,7 +15,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +39,19 @@ struct KeyFree {
 std::unique_ptr<BIO, BioFree> Bio(absl::string_view pem) {
   return std::unique_ptr<BIO, BioFree>(
       BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+// Removes `path` and everything under it, quietly. Not std::filesystem:
+// the PyPI torch wheel's libtorch.so exports its own std::filesystem
+// symbols, and the server's calls bound to them crashed.
+void RemoveTree(const std::string& path) {
+  nftw(
+      path.c_str(),
+      [](const char* file, const struct stat*, int, struct FTW*) {
+        remove(file);
+        return 0;
+      },
+      16, FTW_DEPTH | FTW_PHYS);
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& data) {
@@ -128,10 +141,7 @@ TlsFiles::TlsFiles(std::string key_path, std::string cert_path,
       ca_source_(std::move(ca_path)),
       dir_(std::move(dir)) {}
 
-TlsFiles::~TlsFiles() {
-  std::error_code ignored;
-  std::filesystem::remove_all(dir_, ignored);
-}
+TlsFiles::~TlsFiles() { RemoveTree(dir_); }
 
 std::string TlsFiles::key_path() const { return dir_ + "/current/key.pem"; }
 std::string TlsFiles::cert_path() const { return dir_ + "/current/cert.pem"; }
@@ -167,8 +177,7 @@ absl::Status TlsFiles::StageLocked(const std::string& key,
         absl::StrCat("cannot switch ", link, ": ", strerror(errno)));
   }
   // The version before stays for a read that is under way; older ones go.
-  std::error_code ignored;
-  std::filesystem::remove_all(absl::StrCat(dir_, "/v", version - 2), ignored);
+  if (version > 2) RemoveTree(absl::StrCat(dir_, "/v", version - 2));
   return absl::OkStatus();
 }
 
