@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -76,9 +77,18 @@ absl::Status EnsureDirectory(const std::string& dir) {
       made ? made.message() : std::string("it vanished")));
 }
 
-absl::Status CheckOutputTargets(const std::vector<std::string>& paths) {
+absl::Status CheckOutputTargets(const std::vector<std::string>& paths,
+                                size_t extra_name_bytes) {
   std::error_code ec;
   for (const std::string& path : paths) {
+    const std::string name = fs::path(path).filename().string();
+    if (name.size() + extra_name_bytes > NAME_MAX) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the output name ", name, " is ", name.size(),
+          " bytes, too long for the file system once its temporary name's ",
+          extra_name_bytes, " are added (", NAME_MAX,
+          " at most); rename the input or give --out=FILE"));
+    }
     if (fs::is_directory(path, ec)) {
       return absl::FailedPreconditionError(absl::StrCat(
           path, " is a directory, so no output can be written there; move it "

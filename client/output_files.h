@@ -38,8 +38,13 @@ absl::Status EnsureDirectory(const std::string& dir);
 // `paths`: none is a directory, and each one's directory is a directory this
 // process may write into, or can be made (its nearest existing ancestor is).
 // FailedPrecondition naming the path otherwise (PermissionDenied where
-// writing is not allowed). Output files replace regular files.
-absl::Status CheckOutputTargets(const std::vector<std::string>& paths);
+// writing is not allowed). Output files replace regular files. A file name
+// that is too long once the temporary name's `extra_name_bytes` are added
+// (AtomicFile's ".<name>.part-XXXXXX": 13) is refused too: it failed only
+// when the output was written, after the server's work.
+inline constexpr size_t kTempNameExtraBytes = 13;
+absl::Status CheckOutputTargets(const std::vector<std::string>& paths,
+                                size_t extra_name_bytes = kTempNameExtraBytes);
 
 // Reads a whole file. NotFound for a missing file, InvalidArgument for a
 // directory, the OS error text otherwise.

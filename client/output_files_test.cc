@@ -105,6 +105,21 @@ TEST_F(OutputFilesTest, TheUmaskDecidesTheMode) {
                 fs::perms::group_read | fs::perms::others_read);
 }
 
+// A name of 243-255 bytes is a valid file name, but its temporary name
+// (13 bytes more) is not: the output failed to be written after the server
+// had done the work. It is refused before, naming the file.
+TEST_F(OutputFilesTest, NamesTooLongForTheirTemporaryNameAreRefusedFirst) {
+  const std::string fits = (dir_ / std::string(242, 'a')).string();
+  EXPECT_TRUE(CheckOutputTargets({fits}).ok());
+  ASSERT_TRUE(AtomicFile::WriteWhole(fits, "x").ok());
+  const std::string too_long = (dir_ / std::string(243, 'b')).string();
+  absl::Status s = CheckOutputTargets({too_long});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("243 bytes"));
+  EXPECT_FALSE(AtomicFile::WriteWhole(too_long, "x").ok());
+  EXPECT_FALSE(CheckOutputTargets({fits}, kTempNameExtraBytes + 8).ok());
+}
+
 TEST_F(OutputFilesTest, Errors) {
   EXPECT_EQ(
       AtomicFile::Create((dir_ / "no/such/dir/x").string()).status().code(),
