@@ -171,6 +171,13 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
                                    "health"));
   }
   inv.args.assign(positional.begin() + 1, positional.end());
+  // Checked for every command (only video checked it: `image --progress=x`
+  // ran with exit 0).
+  const std::string progress = absl::GetFlag(FLAGS_progress);
+  if (progress != "auto" && progress != "bars" && progress != "plain" &&
+      progress != "none") {
+    return UsageError("--progress must be auto, bars, plain or none");
+  }
   return inv;
 }
 

@@ -69,6 +69,8 @@ TEST(CliFlagsTest, MistakesAreUsageErrors) {
       {{"video", "--timeout=soon"}, "bad value for --timeout"},
       {{"video", "--styles"}, "needs a value"},
       {{"video", "--nostyles"}, "unknown flag"},
+      {{"image", "a.png", "--progress=bogus"}, "--progress must be"},
+      {{"health", "--progress=loud"}, "--progress must be"},
   };
   for (const Case& c : cases) {
     auto inv = Parse(c.args);
