@@ -391,23 +391,14 @@ absl::Status CheckFlags() {
                        "] (0 = automatic), got ", value));
     }
   }
-  // The CUDA runtime's own, checked here too so that a GPU server does not
+  // The CUDA runtime's own check, run here too so that a GPU server does not
   // find out after a load of minutes (and a CPU one not at all).
-  if (absl::GetFlag(FLAGS_cuda_max_chunk_frames) < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--cuda_max_chunk_frames must be at least 0 (0 = what "
-                     "fits), got ",
-                     absl::GetFlag(FLAGS_cuda_max_chunk_frames)));
-  }
-  if (const double f = absl::GetFlag(FLAGS_cuda_memory_fraction);
-      !(f > 0 && f <= 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--cuda_memory_fraction must be in (0, 1], got ", f));
-  }
-  if (absl::GetFlag(FLAGS_cuda_graph_shapes) < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--cuda_graph_shapes must be at least 1, got ",
-                     absl::GetFlag(FLAGS_cuda_graph_shapes)));
+  CudaRuntimeOptions cuda;
+  cuda.max_chunk_frames = absl::GetFlag(FLAGS_cuda_max_chunk_frames);
+  cuda.memory_fraction = absl::GetFlag(FLAGS_cuda_memory_fraction);
+  cuda.cuda_graph_shapes = absl::GetFlag(FLAGS_cuda_graph_shapes);
+  if (absl::Status s = ValidateCudaRuntimeOptions(cuda); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", s.message()));
   }
   // Byte counts the video jobs reserve in the memory budget as int64.
   const std::pair<const char*, uint64_t> job_bytes[] = {

@@ -78,11 +78,8 @@ absl::StatusOr<std::unique_ptr<CudaRunner>> CudaRunner::Create(
     c10::Device device, torch::jit::Module module, c10::ScalarType dtype,
     int num_styles, const CudaRuntimeOptions& options,
     std::function<void(absl::string_view)> log) {
-  if (options.max_chunk_frames < 0 || !(options.memory_fraction > 0) ||
-      options.memory_fraction > 1 || options.cuda_graph_shapes < 1) {
-    return absl::InvalidArgumentError(
-        "CUDA options: max_chunk_frames must be >= 0, memory_fraction in "
-        "(0, 1] and cuda_graph_shapes >= 1");
+  if (absl::Status s = ValidateCudaRuntimeOptions(options); !s.ok()) {
+    return s;
   }
   try {
     c10::cuda::CUDAGuard guard(device);

@@ -364,6 +364,26 @@ struct TorchModel::Impl {
   }
 };
 
+absl::Status ValidateCudaRuntimeOptions(const CudaRuntimeOptions& options) {
+  if (options.max_chunk_frames < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cuda_max_chunk_frames must be at least 0 (0 = what "
+                     "fits), got ",
+                     options.max_chunk_frames));
+  }
+  if (!(options.memory_fraction > 0 && options.memory_fraction <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cuda_memory_fraction must be in (0, 1], got ",
+                     options.memory_fraction));
+  }
+  if (options.cuda_graph_shapes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cuda_graph_shapes must be at least 1, got ",
+                     options.cuda_graph_shapes));
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 absl::Status ValidateOptions(const TorchModelOptions& options) {

@@ -45,6 +45,11 @@ struct CudaRuntimeOptions {
   int cuda_graph_shapes = 8;
 };
 
+// InvalidArgument naming the first CUDA option out of range, by its flag's
+// name without "--" ("cuda_memory_fraction must be in (0, 1], got 2"): the
+// runtime's own check, which the server also runs before any load.
+absl::Status ValidateCudaRuntimeOptions(const CudaRuntimeOptions& options);
+
 struct TorchModelOptions {
   // Path of the serving archive (torch.jit.save file with stylizer/styles.json
   // and stylizer/model.json). Required.
