@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
 #include "client/load_generator.h"
+#include "client/retry.h"
 #include "client/rpc_errors.h"
 
 namespace stylizer::client {
@@ -132,29 +133,39 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
         load.count == 0 && timeout > absl::ZeroDuration()
             ? absl::Now() + load.duration + timeout
             : absl::InfiniteFuture();
-    request = [&, frame](int worker) -> absl::StatusOr<int64_t> {
+    // A frame whose stream broke before its answer (UNAVAILABLE: a replica
+    // went away) is sent again on a new stream, as --retries says; busy
+    // refusals are counted, as in the other modes.
+    RetryPolicy policy = c.options().retry;
+    policy.retry_busy = false;
+    request = [&, frame, policy](int worker) -> absl::StatusOr<int64_t> {
       FrameStream& fs = streams[worker];
-      StylizeFramesRequest req;
-      if (!fs.stream) {
-        fs.context = std::make_unique<grpc::ClientContext>();
-        // One stream carries every frame of the worker: --timeout is per
-        // frame, so the stream's own deadline is the run's end plus it
-        // (none when counting frames). A deadline of --timeout from the
-        // first frame failed every run longer than --timeout.
-        fs.stream = c.OpenFrameStream(fs.context.get(), stream_deadline);
-        for (const auto& s : *styles) *req.add_styles() = s.style;
-      }
-      req.set_sequence(fs.sequence++);
-      *req.mutable_image() = frame;
-      req.set_output_format(stylizer::v1::IMAGE_FORMAT_RAW);
-      StylizeFramesResponse resp;
-      if (!fs.stream->Write(req) || !fs.stream->Read(&resp)) {
-        grpc::Status s = fs.Close();
-        absl::Status st = c.Convert(s);
-        if (st.ok()) st = absl::InternalError("the frame stream ended early");
-        return st;
-      }
-      return resp.images_size();
+      int64_t images = 0;
+      absl::Status status = RunWithRetry(policy, [&]() -> AttemptResult {
+        StylizeFramesRequest req;
+        if (!fs.stream) {
+          fs.context = std::make_unique<grpc::ClientContext>();
+          // One stream carries every frame of the worker: --timeout is per
+          // frame, so the stream's own deadline is the run's end plus it
+          // (none when counting frames). A deadline of --timeout from the
+          // first frame failed every run longer than --timeout.
+          fs.stream = c.OpenFrameStream(fs.context.get(), stream_deadline);
+          for (const auto& s : *styles) *req.add_styles() = s.style;
+        }
+        req.set_sequence(fs.sequence++);
+        *req.mutable_image() = frame;
+        req.set_output_format(stylizer::v1::IMAGE_FORMAT_RAW);
+        StylizeFramesResponse resp;
+        if (!fs.stream->Write(req) || !fs.stream->Read(&resp)) {
+          absl::Status st = c.Convert(fs.Close());
+          if (st.ok()) st = absl::InternalError("the frame stream ended early");
+          return {st};
+        }
+        images = resp.images_size();
+        return {absl::OkStatus()};
+      });
+      if (!status.ok()) return status;
+      return images;
     };
   } else {
     for (const auto& s : *styles) *job.add_styles() = s.style;

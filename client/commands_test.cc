@@ -527,5 +527,20 @@ TEST_F(CommandsTest, BenchCountsBusyRefusals) {
   EXPECT_THAT(out_.str(), HasSubstr("\"RESOURCE_EXHAUSTED\":2"));
 }
 
+// --retries covers UNAVAILABLE in frames mode too: a frame whose stream
+// broke before its answer is sent again on a new stream.
+TEST_F(CommandsTest, BenchFramesSendAgainAfterAStreamBreaks) {
+  absl::SetFlag(&FLAGS_json, true);
+  absl::SetFlag(&FLAGS_count, 5);
+  absl::SetFlag(&FLAGS_size, "16x16");
+  absl::SetFlag(&FLAGS_mode, "frames");
+  absl::SetFlag(&FLAGS_retries, 3);
+  server_.service().end_frames_after = 2;  // every stream, after 2 answers
+  const absl::Status s = Run("bench", {});
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_THAT(out_.str(),
+              HasSubstr("\"requests\":5,\"errors\":0,\"frames\":5"));
+}
+
 }  // namespace
 }  // namespace stylizer::client

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/retry.h"
 #include "server/service/retry_info.h"
 
 namespace stylizer::client {
@@ -55,6 +56,18 @@ std::string JsonEscape(const std::string& s) {
     }
   }
   return out;
+}
+
+// How long a worker waits before its next request after `status`: the
+// server's retry hint after a busy refusal (at most kMaxServerRetryDelay),
+// else nothing. Without it each worker re-sent its refused request at once,
+// flooding a busy server with uploads it could only refuse again.
+absl::Duration PauseAfter(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kResourceExhausted) {
+    return absl::ZeroDuration();
+  }
+  return std::min(RetryDelay(status).value_or(absl::ZeroDuration()),
+                  kMaxServerRetryDelay);
 }
 
 }  // namespace
@@ -102,18 +115,30 @@ LoadReport RunLoad(const LoadOptions& options, const LoadRequest& request) {
       const absl::Time t0 = absl::Now();
       absl::StatusOr<int64_t> frames = request(worker);
       const double ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
-      absl::MutexLock lock(&mu);
-      if (frames.ok()) {
-        ++report.requests;
-        report.frames += *frames;
-        latencies.push_back(ms);
-      } else {
-        ++report.errors;
-        ++report.errors_by_code[absl::StatusCodeToString(frames.status().code())];
-        if (report.first_error.empty()) {
-          report.first_error = std::string(frames.status().message());
+      {
+        absl::MutexLock lock(&mu);
+        if (frames.ok()) {
+          ++report.requests;
+          report.frames += *frames;
+          latencies.push_back(ms);
+        } else {
+          ++report.errors;
+          ++report.errors_by_code[absl::StatusCodeToString(
+              frames.status().code())];
+          if (report.first_error.empty()) {
+            report.first_error = std::string(frames.status().message());
+          }
+          if (StopsTheRun(frames.status())) stop.store(true);
         }
-        if (StopsTheRun(frames.status())) stop.store(true);
+      }
+      if (!frames.ok()) {
+        // In short steps, so that the run's end or a stop is not delayed.
+        const absl::Time resume = absl::Now() + PauseAfter(frames.status());
+        while (!stop.load() && absl::Now() < resume &&
+               (options.count > 0 || absl::Now() < deadline)) {
+          absl::SleepFor(
+              std::min(resume - absl::Now(), absl::Milliseconds(20)));
+        }
       }
     }
   };

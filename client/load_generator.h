@@ -53,7 +53,9 @@ using LoadRequest = std::function<absl::StatusOr<int64_t>(int worker)>;
 
 // Runs the load. A failure that more requests cannot fix (UNAVAILABLE,
 // UNAUTHENTICATED, INVALID_ARGUMENT, ...) stops every worker; overload
-// answers (RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED) are counted and the run goes on.
+// answers (RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED) are counted and the run goes
+// on; after a busy refusal the worker waits the server's retry hint (at most
+// kMaxServerRetryDelay, never past the run's end) before its next request.
 LoadReport RunLoad(const LoadOptions& options, const LoadRequest& request);
 
 // The p-th percentile (0 <= p <= 100) of `values` by linear interpolation
