@@ -61,9 +61,10 @@ ABSL_FLAG(std::string, metrics_host, "0.0.0.0",
 // --- model ---
 ABSL_FLAG(std::string, model, "",
           "Serving archive to load (a TorchScript file made by "
-          "training/export_seed.py or the trainer). Empty: the first that "
-          "exists of $STYLIZER_MODEL, <binary dir>/../share/stylizer/models/"
-          "default.pt and <source dir>/models/default.pt.");
+          "training/export_seed.py or the trainer). Empty: $STYLIZER_MODEL "
+          "when set (a missing file is an error), else the first that exists "
+          "of <binary dir>/../share/stylizer/models/default.pt and <source "
+          "dir>/models/default.pt.");
 ABSL_FLAG(std::string, device, "auto",
           "auto (every visible CUDA device if any, else the CPU), cpu, cuda "
           "(every visible CUDA device: one model instance each, one queue) "
@@ -414,14 +415,17 @@ absl::Status CheckFlags() {
   return absl::OkStatus();
 }
 
-// --model, or the first bundled archive that exists.
+// --model, else $STYLIZER_MODEL, else the first bundled archive that exists.
+// A $STYLIZER_MODEL that names no file is the loader's error to report: an
+// operator who set it (a mounted volume, say) must not be served the bundled
+// model because of a typo or an empty volume.
 std::string ModelPath() {
   const std::string flag = absl::GetFlag(FLAGS_model);
   if (!flag.empty()) return flag;
-  std::vector<std::filesystem::path> candidates;
   if (const char* env = std::getenv("STYLIZER_MODEL"); env && *env) {
-    candidates.emplace_back(env);
+    return env;
   }
+  std::vector<std::filesystem::path> candidates;
   const std::filesystem::path exe_dir = ExecutableDir();
   if (!exe_dir.empty()) {
     candidates.push_back(exe_dir / ".." / "share" / "stylizer" / "models" /

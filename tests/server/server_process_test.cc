@@ -321,6 +321,23 @@ TEST_F(ServerProcessTest, MissingModelExitsNonZero) {
   EXPECT_THAT((*process)->Log(), HasSubstr("missing.pt"));
 }
 
+// $STYLIZER_MODEL naming no file (a typo, a volume not mounted) fails the
+// start naming it: the bundled model was served in its place, with no error.
+TEST_F(ServerProcessTest, MissingModelOfTheEnvironmentExitsNonZero) {
+  absl::StatusOr<int> port = PickFreePort();
+  ASSERT_TRUE(port.ok());
+  absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
+      {"/usr/bin/env", "STYLIZER_MODEL=" + dir_->path() + "/volume/styles.pt",
+       STYLIZER_SERVER_BINARY, absl::StrCat("--port=", *port),
+       "--metrics_port=-1"},
+      dir_->path() + "/missing-env.log");
+  ASSERT_TRUE(process.ok());
+  absl::StatusOr<int> exit_code = (*process)->Wait(absl::Seconds(60));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_NE(*exit_code, 0);
+  EXPECT_THAT((*process)->Log(), HasSubstr("volume/styles.pt"));
+}
+
 // "0 = automatic" thread counts were the machine's hardware threads, which
 // ignore the CPUs the process may run on and its cgroup CPU quota: a pod
 // limited to 4 CPUs on a 64-core node ran 64 LibTorch and 64 work threads,
