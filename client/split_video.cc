@@ -302,6 +302,9 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   // others a moment, or every segment may go to the first one.
   const std::set<std::string> replicas =
       client.AwaitReplicas(job.replicas, absl::Seconds(3));
+  // The segments' calls: a failed segment cancels the others through it,
+  // and leaves `client` usable for the command's next movie.
+  const std::unique_ptr<StylizerClient> segment_client = client.Child();
   // Calls in flight, at most `max_in_flight`; each attempt holds one.
   const int max_in_flight =
       std::max(1, std::max(job.replicas, 1) * job.segments_per_replica);
@@ -365,7 +368,8 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
           stylizer::v1::VideoJob segment_job = job.job;
           segment_job.set_drop_audio(true);  // joined from the source once
           segment_job.set_input_size((*source)->size());
-          s = client.StylizeVideo(segment_job, source->get(), &observer);
+          s = segment_client->StylizeVideo(segment_job, source->get(),
+                                           &observer);
           if (s.ok()) s = files->Commit();
         } else {
           s = source.status();
@@ -407,7 +411,7 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
           }
         }
         // One failed segment fails the job: stop the others now.
-        client.CancelAll();
+        segment_client->CancelAll();
         return;
       }
     });

@@ -104,5 +104,30 @@ TEST_F(SplitVideoTest, AJoinThatStopsLeavesTheTargetsAsTheyWere) {
   EXPECT_EQ(entries, 2);
 }
 
+// A failed segment cancels the job's other segments, but not the client:
+// the command's next movie runs. It used to fail "interrupted", as after
+// Ctrl-C, which still ends every segment.
+TEST_F(SplitVideoTest, AFailedJobLeavesTheClientUsableForTheNextMovie) {
+  testing::FakeServer server;
+  ClientOptions options;
+  options.server = server.address();
+  auto client = StylizerClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  server.service().refuse_video_after_bytes = 1;
+  auto refused = RunSplitVideo(**client, Job(), nullptr, nullptr);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
+      << refused.status();
+
+  server.service().refuse_video_after_bytes = 0;
+  auto paths = RunSplitVideo(**client, Job(), nullptr, nullptr);
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  EXPECT_EQ(paths->size(), 2u);
+
+  (*client)->CancelAll();  // Ctrl-C
+  auto interrupted = RunSplitVideo(**client, Job(), nullptr, nullptr);
+  EXPECT_EQ(interrupted.status(), absl::CancelledError("interrupted"));
+}
+
 }  // namespace
 }  // namespace stylizer::client

@@ -190,6 +190,25 @@ void StylizerClient::CancelAll() {
   absl::MutexLock lock(&mu_);
   cancelled_ = true;
   for (grpc::ClientContext* ctx : active_) ctx->TryCancel();
+  // Lock order: parent, then child (Child() and the destructor agree).
+  for (StylizerClient* child : children_) child->CancelAll();
+}
+
+std::unique_ptr<StylizerClient> StylizerClient::Child() {
+  std::unique_ptr<StylizerClient> child(
+      new StylizerClient(channel_, health_channel_, options_, token_));
+  child->parent_ = this;
+  absl::MutexLock lock(&mu_);
+  children_.insert(child.get());
+  if (cancelled_) child->CancelAll();
+  return child;
+}
+
+StylizerClient::~StylizerClient() {
+  if (parent_ != nullptr) {
+    absl::MutexLock lock(&parent_->mu_);
+    parent_->children_.erase(this);
+  }
 }
 
 bool StylizerClient::Track(grpc::ClientContext* context) {

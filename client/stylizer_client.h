@@ -139,9 +139,18 @@ class StylizerClient {
   // Converts a status of this client's RPCs into a clear absl::Status.
   absl::Status Convert(const grpc::Status& status) const;
 
-  // Cancels every call in progress (except frame streams) and makes later
-  // calls fail with CANCELLED "interrupted". Thread-safe.
+  // Cancels every call in progress (except frame streams), this client's
+  // children's included, and makes later calls fail with CANCELLED
+  // "interrupted". Thread-safe.
   void CancelAll() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A client on the same channels whose CancelAll() ends only its own calls,
+  // while this client's CancelAll() (Ctrl-C) ends the child's too: a split
+  // job stops its other segments when one fails, and the command goes on to
+  // its next movie. Must not outlive this client.
+  std::unique_ptr<StylizerClient> Child() ABSL_LOCKS_EXCLUDED(mu_);
+
+  ~StylizerClient();
 
   const ClientOptions& options() const { return options_; }
 
@@ -173,6 +182,9 @@ class StylizerClient {
   absl::Mutex mu_;
   std::set<grpc::ClientContext*> active_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  // The client this one is a Child() of, or null.
+  StylizerClient* parent_ = nullptr;
+  std::set<StylizerClient*> children_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace stylizer::client
