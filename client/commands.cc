@@ -2,6 +2,7 @@
 // `styles`, `health`, and the dispatcher.
 #include "client/commands.h"
 
+#include <filesystem>
 #include <map>
 
 #include "absl/flags/flag.h"
@@ -130,6 +131,20 @@ std::string InputStem(const std::string& input) {
   return input == kStdioName ? kStdinStem : FileStem(input);
 }
 
+namespace {
+
+// One spelling of a path for comparing: absolute, symbolic links of its
+// existing part resolved, "." and ".." gone.
+std::string SamePathKey(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(path, ec);
+  if (ec) return path;
+  std::filesystem::path resolved = std::filesystem::weakly_canonical(p, ec);
+  return (ec ? p.lexically_normal() : resolved).string();
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<std::string>> DistinctOutputPaths(
     const std::vector<std::string>& inputs,
     const std::vector<std::vector<std::string>>& paths) {
@@ -144,6 +159,25 @@ absl::StatusOr<std::vector<std::string>> DistinctOutputPaths(
                                        "; rename one or stylize them apart"));
       }
       all.push_back(path);
+    }
+  }
+  // Inputs are read in turn: an output that is a later input would replace
+  // it before it is read (a second run over `clips/*.mp4 --out=clips` finds
+  // the first run's outputs among its inputs).
+  std::map<std::string, size_t> input_at;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (inputs[k] != kStdioName) input_at.emplace(SamePathKey(inputs[k]), k);
+  }
+  for (size_t k = 0; k < inputs.size() && input_at.size() > 1; ++k) {
+    for (const std::string& path : paths[k]) {
+      const auto it = input_at.find(SamePathKey(path));
+      if (it != input_at.end() && it->second != k) {
+        return UsageError(
+            absl::StrCat(inputs[k], " would write ", path,
+                         ", which is the input ", inputs[it->second],
+                         "; leave it out of the inputs or give --out "
+                         "another directory"));
+      }
     }
   }
   return all;

@@ -43,7 +43,8 @@ std::string InputStem(const std::string& input);
 
 // Every input's output paths (`paths[k]` for `inputs[k]`) in one list; a
 // usage error naming both when two inputs would write one file (a/x.png and
-// b/x.jpg).
+// b/x.jpg), or when an input's output is another input (a.mp4 and
+// a.klimt.mp4 with --styles=klimt).
 absl::StatusOr<std::vector<std::string>> DistinctOutputPaths(
     const std::vector<std::string>& inputs,
     const std::vector<std::vector<std::string>>& paths);

@@ -389,6 +389,19 @@ TEST_F(CommandsTest, SeveralMoviesEachWrittenAndFailuresNamed) {
   EXPECT_EQ(ExitCodeFor(s), kExitUsage) << s;
   EXPECT_FALSE(fs::exists(Path("clash_movies")));
 
+  // An output that is another input: it would be replaced before it is
+  // read, and then stylized twice.
+  absl::SetFlag(&FLAGS_out, Path(""));
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  fs::copy_file(Path("clip.mp4"), Path("clip.klimt.mp4"),
+                fs::copy_options::overwrite_existing);
+  const uintmax_t before = fs::file_size(Path("clip.klimt.mp4"));
+  s = Run("video", {Path("clip.mp4"), Path("./clip.klimt.mp4")});
+  EXPECT_EQ(ExitCodeFor(s), kExitUsage) << s;
+  EXPECT_THAT(s.message(), HasSubstr("which is the input"));
+  EXPECT_EQ(fs::file_size(Path("clip.klimt.mp4")), before);
+  absl::SetFlag(&FLAGS_styles, "klimt,outcry");
+
   // No server: one error for the command, not one per movie.
   absl::SetFlag(&FLAGS_out, Path("nowhere_movies"));
   absl::SetFlag(&FLAGS_server, "127.0.0.1:1");
