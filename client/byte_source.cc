@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace stylizer::client {
 
@@ -46,14 +47,27 @@ absl::Status FileSource::Rewind() {
     return absl::InternalError(
         absl::StrCat("cannot rewind ", path_, ": ", strerror(errno)));
   }
+  pos_ = 0;
   return absl::OkStatus();
 }
 
 absl::StatusOr<size_t> FileSource::Read(char* buf, size_t n,
                                         const std::atomic<bool>&) {
+  // Never past the size the job announced: the server refuses an upload
+  // longer than that (a recording that grew).
+  n = static_cast<size_t>(std::min<uint64_t>(n, size_ - pos_));
+  if (n == 0) return 0;
   while (true) {
     const ssize_t got = read(fd_, buf, n);
-    if (got >= 0) return static_cast<size_t>(got);
+    if (got == 0) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s became shorter while it was read (%d bytes, %d when opened)",
+          path_, pos_, size_));
+    }
+    if (got > 0) {
+      pos_ += static_cast<uint64_t>(got);
+      return static_cast<size_t>(got);
+    }
     if (errno != EINTR) {
       return absl::InternalError(
           absl::StrCat("cannot read ", path_, ": ", strerror(errno)));

@@ -37,7 +37,9 @@ class ByteSource {
 class FileSource : public ByteSource {
  public:
   // Opens `path`. NotFound if missing, InvalidArgument if not a regular file
-  // or empty.
+  // or empty. Reads give the file's first size() bytes, its size when
+  // opened: a file still being written (a recording) is uploaded as it was
+  // then, as the size the job announced says; one that shrank is an error.
   static absl::StatusOr<std::unique_ptr<FileSource>> Open(
       const std::string& path);
   ~FileSource() override;
@@ -52,6 +54,7 @@ class FileSource : public ByteSource {
   std::string path_;
   int fd_;
   uint64_t size_;
+  uint64_t pos_ = 0;  // bytes read since the start or the last Rewind
 };
 
 // Bytes held in memory.
