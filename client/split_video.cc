@@ -304,7 +304,12 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
       client.AwaitReplicas(job.replicas, absl::Seconds(3));
   // The segments' calls: a failed segment cancels the others through it,
   // and leaves `client` usable for the command's next movie.
-  const std::unique_ptr<StylizerClient> segment_client = client.Child();
+  // --timeout bounds the segments together, as it bounds an unsplit job:
+  // from here, not from each segment's start.
+  const absl::Duration timeout = client.options().timeout;
+  const std::unique_ptr<StylizerClient> segment_client =
+      client.Child(timeout > absl::ZeroDuration() ? absl::Now() + timeout
+                                                  : absl::InfiniteFuture());
   // Calls in flight, at most `max_in_flight`; each attempt holds one.
   const int max_in_flight =
       std::max(1, std::max(job.replicas, 1) * job.segments_per_replica);

@@ -129,5 +129,24 @@ TEST_F(SplitVideoTest, AFailedJobLeavesTheClientUsableForTheNextMovie) {
   EXPECT_EQ(interrupted.status(), absl::CancelledError("interrupted"));
 }
 
+// --timeout bounds a split job as a whole, as it bounds an unsplit one:
+// each segment's call had a deadline of its own, so a job of 16 segments
+// could run 16 times as long.
+TEST_F(SplitVideoTest, TheTimeoutBoundsTheWholeJob) {
+  testing::FakeServer server;
+  server.service().video_delay_ms = 700;
+  ClientOptions options;
+  options.server = server.address();
+  options.timeout = absl::Seconds(1);
+  options.retry.max_retries = 0;
+  auto client = StylizerClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  SplitJob job = Job();
+  job.segments_per_replica = 1;  // one after the other: 1.4 s in all
+  auto paths = RunSplitVideo(**client, job, nullptr, nullptr);
+  EXPECT_EQ(paths.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << paths.status();
+}
+
 }  // namespace
 }  // namespace stylizer::client

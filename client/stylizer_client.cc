@@ -171,8 +171,12 @@ StylizerClient::StylizerClient(std::shared_ptr<grpc::Channel> channel,
       token_(std::move(token)) {}
 
 void StylizerClient::Prepare(grpc::ClientContext* context) const {
+  absl::Time deadline = job_deadline_;
   if (options_.timeout > absl::ZeroDuration()) {
-    context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+    deadline = std::min(deadline, absl::Now() + options_.timeout);
+  }
+  if (deadline != absl::InfiniteFuture()) {
+    context->set_deadline(absl::ToChronoTime(deadline));
   }
   if (!token_.empty()) {
     context->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
@@ -194,10 +198,11 @@ void StylizerClient::CancelAll() {
   for (StylizerClient* child : children_) child->CancelAll();
 }
 
-std::unique_ptr<StylizerClient> StylizerClient::Child() {
+std::unique_ptr<StylizerClient> StylizerClient::Child(absl::Time deadline) {
   std::unique_ptr<StylizerClient> child(
       new StylizerClient(channel_, health_channel_, options_, token_));
   child->parent_ = this;
+  child->job_deadline_ = std::min(deadline, job_deadline_);
   absl::MutexLock lock(&mu_);
   children_.insert(child.get());
   if (cancelled_) child->CancelAll();

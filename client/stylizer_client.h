@@ -147,8 +147,11 @@ class StylizerClient {
   // A client on the same channels whose CancelAll() ends only its own calls,
   // while this client's CancelAll() (Ctrl-C) ends the child's too: a split
   // job stops its other segments when one fails, and the command goes on to
-  // its next movie. Must not outlive this client.
-  std::unique_ptr<StylizerClient> Child() ABSL_LOCKS_EXCLUDED(mu_);
+  // its next movie. Its calls end by `deadline` at the latest (a split job's
+  // --timeout bounds all its segments together). Must not outlive this
+  // client.
+  std::unique_ptr<StylizerClient> Child(
+      absl::Time deadline = absl::InfiniteFuture()) ABSL_LOCKS_EXCLUDED(mu_);
 
   ~StylizerClient();
 
@@ -184,6 +187,8 @@ class StylizerClient {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   // The client this one is a Child() of, or null.
   StylizerClient* parent_ = nullptr;
+  // Every call's deadline at the latest (Child()).
+  absl::Time job_deadline_ = absl::InfiniteFuture();
   std::set<StylizerClient*> children_ ABSL_GUARDED_BY(mu_);
 };
 

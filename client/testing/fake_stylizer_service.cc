@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/service/retry_info.h"
 
@@ -147,6 +148,9 @@ grpc::Status FakeStylizerService::StylizeVideo(
         stream) {
   if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
   if (TakeBusy()) return BusyStatus(busy_hint_ms.load());
+  if (const int delay = video_delay_ms.load(); delay > 0) {
+    absl::SleepFor(absl::Milliseconds(delay));
+  }
   StylizeVideoRequest request;
   if (!stream->Read(&request) || !request.has_job()) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "the job message must come first"};

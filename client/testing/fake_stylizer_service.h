@@ -44,6 +44,8 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // If > 0, a frame stream ends with UNAVAILABLE ("draining") as soon as it
   // has answered this many frames, without waiting for the next one.
   std::atomic<int> end_frames_after{0};
+  // If > 0, each StylizeVideo call waits this long before reading its job.
+  std::atomic<int> video_delay_ms{0};
   // Calls received, of any method.
   std::atomic<int> calls{0};
 
