@@ -34,12 +34,15 @@ namespace {
 // Forwards a job's messages to the outputs and the progress display.
 class CliVideoObserver : public VideoObserver {
  public:
+  // `notes` gets the retry lines when there is no progress display
+  // (--progress=none): a wait of up to 30 s must not look like a hang.
   CliVideoObserver(VideoObserver* files, ProgressReporter* progress,
-                   int outputs, int max_retries)
+                   int outputs, int max_retries, std::ostream* notes)
       : files_(files),
         progress_(progress),
         outputs_(outputs),
-        max_retries_(max_retries) {}
+        max_retries_(max_retries),
+        notes_(notes) {}
 
   void OnUploadProgress(uint64_t sent, uint64_t total) override {
     if (progress_) progress_->OnUpload(sent, total);
@@ -81,10 +84,13 @@ class CliVideoObserver : public VideoObserver {
   }
   void OnRetry(const absl::Status& why, absl::Duration wait,
                int retry) override {
+    const std::string line =
+        absl::StrCat("retry ", retry, " of ", max_retries_, " in ",
+                     absl::FormatDuration(wait), ": ", ErrorLine(why));
     if (progress_) {
-      progress_->Note(absl::StrCat("retry ", retry, " of ", max_retries_,
-                                   " in ", absl::FormatDuration(wait), ": ",
-                                   ErrorLine(why)));
+      progress_->Note(line);
+    } else if (notes_ != nullptr) {
+      *notes_ << line << std::endl;
     }
   }
   absl::Status OnChunk(uint32_t index, absl::string_view data) override {
@@ -106,6 +112,7 @@ class CliVideoObserver : public VideoObserver {
   ProgressReporter* progress_;
   int outputs_;
   int max_retries_;
+  std::ostream* notes_;
 };
 
 absl::StatusOr<stylizer::v1::Container> ContainerFlag(std::string* ext) {
@@ -205,7 +212,7 @@ absl::StatusOr<std::vector<std::string>> StylizeMovie(
   } else if (settings.to_stdout) {
     StreamVideoOutput stdout_output(io.out, "standard output");
     CliVideoObserver observer(&stdout_output, reporter, 1,
-                              client.options().retry.max_retries);
+                              client.options().retry.max_retries, io.err);
     absl::Status status = client.StylizeVideo(job, source.get(), &observer);
     if (progress) progress->Finish(status.ok());
     if (!status.ok()) return status;
@@ -213,7 +220,7 @@ absl::StatusOr<std::vector<std::string>> StylizeMovie(
   } else {
     VideoOutputs files(settings.out, stem, labels, settings.ext);
     CliVideoObserver observer(&files, reporter, static_cast<int>(labels.size()),
-                              client.options().retry.max_retries);
+                              client.options().retry.max_retries, io.err);
     absl::Status status = client.StylizeVideo(job, source.get(), &observer);
     if (status.ok()) status = files.Commit();
     if (progress) progress->Finish(status.ok());

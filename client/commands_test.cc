@@ -106,6 +106,20 @@ TEST_F(CommandsTest, VideoMkvNamesAndFlags) {
   EXPECT_EQ(err_.str(), "");
 }
 
+// The line before each retry's wait is printed without a progress display
+// too: a silent wait of up to 30 s looked like a hang.
+TEST_F(CommandsTest, VideoRetriesAreSaidWithoutProgress) {
+  absl::SetFlag(&FLAGS_out, Path("retry_out"));
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  absl::SetFlag(&FLAGS_progress, "none");
+  absl::SetFlag(&FLAGS_retries, 3);
+  server_.service().fail_busy = 1;
+  const absl::Status s = Run("video", {Path("clip.mp4")});
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(err_.str(), HasSubstr("retry 1 of 3 in "));
+  EXPECT_THAT(err_.str(), HasSubstr("busy"));
+}
+
 TEST_F(CommandsTest, FailedVideoWritesNothing) {
   server_.service().fail_after_chunks = 1;
   const std::string out = Path("failed_out");
