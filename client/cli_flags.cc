@@ -159,16 +159,17 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
       return UsageError(absl::StrCat("bad value for --", name, ": ", error));
     }
   }
+  // One list for both messages (the second one had lost `frames`).
+  constexpr char kCommandList[] =
+      "one of: styles, image, video, frames, bench, health (see stylizer "
+      "--help)";
   if (positional.empty()) {
-    return UsageError(
-        "no command given; one of: styles, image, video, frames, bench, "
-        "health (see stylizer --help)");
+    return UsageError(absl::StrCat("no command given; ", kCommandList));
   }
   inv.command = positional[0];
   if (Commands().count(inv.command) == 0) {
-    return UsageError(absl::StrCat("unknown command '", inv.command,
-                                   "'; one of: styles, image, video, bench, "
-                                   "health"));
+    return UsageError(
+        absl::StrCat("unknown command '", inv.command, "'; ", kCommandList));
   }
   inv.args.assign(positional.begin() + 1, positional.end());
   // Checked for every command (only video checked it: `image --progress=x`

@@ -64,6 +64,7 @@ TEST(CliFlagsTest, MistakesAreUsageErrors) {
       {{}, "no command given"},
       {{"--server=x"}, "no command given"},
       {{"paint"}, "unknown command 'paint'"},
+      {{"frame"}, "one of: styles, image, video, frames, bench, health"},
       {{"video", "--colour=red"}, "unknown flag --colour=red"},
       {{"video", "--crf=high"}, "bad value for --crf"},
       {{"video", "--timeout=soon"}, "bad value for --timeout"},
