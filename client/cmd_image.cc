@@ -174,9 +174,10 @@ absl::StatusOr<std::vector<std::string>> StylizeOne(
                      " images for ", styles.size(), " styles"));
   }
   // Write every image under a temporary name, then rename them all.
-  std::error_code ec;
-  const bool dir_existed = fs::exists(plan.dir, ec);
-  if (absl::Status s = EnsureDirectory(plan.dir); !s.ok()) return s;
+  std::string made_dir;
+  if (absl::Status s = EnsureDirectory(plan.dir, &made_dir); !s.ok()) {
+    return s;
+  }
   std::vector<std::unique_ptr<AtomicFile>> files(styles.size());
   absl::Status status;
   for (const auto& image : response->images()) {
@@ -200,7 +201,7 @@ absl::StatusOr<std::vector<std::string>> StylizeOne(
   }
   if (!status.ok()) {
     files.clear();
-    if (!dir_existed) fs::remove(plan.dir, ec);
+    RemoveMadeDirectories(plan.dir, made_dir);
     return status;
   }
   return plan.paths;

@@ -130,6 +130,16 @@ TEST_F(CommandsTest, FailedVideoWritesNothing) {
   EXPECT_THAT(s.message(), HasSubstr("encoder exploded"));
   EXPECT_FALSE(fs::exists(out));
   EXPECT_EQ(out_.str(), "");
+
+  // Every directory the command made goes, not only the last (new/deep
+  // stayed); one that was there stays.
+  absl::SetFlag(&FLAGS_contact_sheet, "");
+  fs::create_directories(Path("kept"));
+  absl::SetFlag(&FLAGS_out, Path("kept/new/deep/dir/"));
+  s = Run("video", {Path("clip.mp4")});
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_FALSE(fs::exists(Path("kept/new"))) << s;
+  EXPECT_TRUE(fs::exists(Path("kept")));
 }
 
 TEST_F(CommandsTest, VideoOfANonMovie) {

@@ -62,10 +62,31 @@ std::vector<std::string> OutputPaths(absl::string_view dir,
   return paths;
 }
 
-absl::Status EnsureDirectory(const std::string& dir) {
+namespace {
+
+// `dir` absolute, without "." or ".." or a trailing slash.
+fs::path AbsoluteDirectory(const std::string& dir) {
+  std::error_code ec;
+  fs::path p = fs::absolute(dir, ec).lexically_normal();
+  if (p.filename().empty() && p.has_relative_path()) p = p.parent_path();
+  return p;
+}
+
+}  // namespace
+
+absl::Status EnsureDirectory(const std::string& dir, std::string* made_top) {
+  std::error_code made, ec;
+  if (made_top != nullptr) {
+    // The highest missing ancestor is the highest directory made below.
+    made_top->clear();
+    for (fs::path p = AbsoluteDirectory(dir);
+         p.has_relative_path() && !fs::exists(p, ec) && !ec;
+         p = p.parent_path()) {
+      *made_top = p.string();
+    }
+  }
   // Made first, then looked at: checking first raced with another thread
   // making it (not a directory yet, then something there).
-  std::error_code made, ec;
   fs::create_directories(dir, made);
   if (fs::is_directory(dir, ec)) return absl::OkStatus();
   if (fs::exists(dir, ec)) {
@@ -75,6 +96,17 @@ absl::Status EnsureDirectory(const std::string& dir) {
   return absl::PermissionDeniedError(absl::StrCat(
       "cannot create directory ", dir, ": ",
       made ? made.message() : std::string("it vanished")));
+}
+
+void RemoveMadeDirectories(const std::string& dir, const std::string& made) {
+  if (made.empty()) return;
+  std::error_code ec;
+  const fs::path top(made);
+  for (fs::path p = AbsoluteDirectory(dir); p.has_relative_path();
+       p = p.parent_path()) {
+    if (!fs::remove(p, ec) || ec) return;  // not empty: stop there
+    if (p == top) return;
+  }
 }
 
 absl::Status CheckOutputTargets(const std::vector<std::string>& paths,

@@ -31,8 +31,16 @@ std::vector<std::string> OutputPaths(absl::string_view dir,
                                      const std::vector<std::string>& labels,
                                      absl::string_view ext);
 
-// Creates `dir` and its parents if missing; error if it exists as a non-directory.
-absl::Status EnsureDirectory(const std::string& dir);
+// Creates `dir` and its parents if missing; error if it exists as a
+// non-directory. `made`, when given, gets the highest directory it created
+// ("" when `dir` was there), for RemoveMadeDirectories.
+absl::Status EnsureDirectory(const std::string& dir,
+                             std::string* made = nullptr);
+
+// Removes `dir` and its parents up to `made` (from EnsureDirectory), each
+// only if empty: a failed command leaves no directories it made behind
+// (`--out=new/deep/dir` left `new/deep`). Nothing when `made` is "".
+void RemoveMadeDirectories(const std::string& dir, const std::string& made);
 
 // Checks, before any work is done for them, that files can be put at
 // `paths`: none is a directory, and each one's directory is a directory this

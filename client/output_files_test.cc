@@ -182,5 +182,27 @@ TEST_F(OutputFilesTest, CheckOutputTargets) {
               ::testing::HasSubstr("plain is not a directory"));
 }
 
+// The directories EnsureDirectory made are removed bottom-up while empty,
+// up to the highest it made; those that were there stay.
+TEST_F(OutputFilesTest, MadeDirectoriesAreRemovedUpToTheHighest) {
+  const std::string deep = (dir_ / "a" / "b" / "c").string() + "/";
+  std::string made;
+  ASSERT_TRUE(EnsureDirectory(deep, &made).ok());
+  EXPECT_EQ(made, (dir_ / "a").string());
+  RemoveMadeDirectories(deep, made);
+  EXPECT_FALSE(fs::exists(dir_ / "a"));
+  EXPECT_TRUE(fs::exists(dir_));
+
+  ASSERT_TRUE(EnsureDirectory(deep, &made).ok());
+  std::string again;
+  ASSERT_TRUE(EnsureDirectory(deep, &again).ok());
+  EXPECT_EQ(again, "");  // there already
+  // A file beside the path keeps its directory and those above it.
+  ASSERT_TRUE(AtomicFile::WriteWhole((dir_ / "a" / "note").string(), "x").ok());
+  RemoveMadeDirectories(deep, made);
+  EXPECT_FALSE(fs::exists(dir_ / "a" / "b"));
+  EXPECT_TRUE(fs::exists(dir_ / "a" / "note"));
+}
+
 }  // namespace
 }  // namespace stylizer::client

@@ -445,8 +445,10 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   const std::vector<std::string> targets =
       OutputPaths(job.out_dir, job.stem, job.labels, job.ext);
   if (absl::Status s = CheckOutputTargets(targets); !s.ok()) return s;
-  const bool made_dir = !fs::exists(job.out_dir, ec);
-  if (absl::Status s = EnsureDirectory(job.out_dir); !s.ok()) return s;
+  std::string made_dir;
+  if (absl::Status s = EnsureDirectory(job.out_dir, &made_dir); !s.ok()) {
+    return s;
+  }
   // Each style is joined under a hidden name beside its target, and all are
   // renamed into place once every join has worked: a join that fails (or
   // Ctrl-C) leaves the files already at the targets as they were, where the
@@ -455,7 +457,7 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   std::vector<std::string> joined;
   auto remove_joined = [&] {
     for (const std::string& p : joined) fs::remove(p, ec);
-    if (made_dir) fs::remove(job.out_dir, ec);
+    RemoveMadeDirectories(job.out_dir, made_dir);
   };
   const bool with_audio = !job.job.drop_audio();
   for (size_t i = 0; i < job.labels.size(); ++i) {

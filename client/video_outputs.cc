@@ -37,10 +37,9 @@ absl::Status VideoOutputs::OnChunk(uint32_t index, absl::string_view data) {
   auto& file = files_[index];
   if (file == nullptr) {
     if (files_.size() == 1) {
-      std::error_code ec;
-      const bool existed = std::filesystem::exists(dir_, ec);
-      if (absl::Status s = EnsureDirectory(dir_); !s.ok()) return s;
-      made_dir_ = !existed;
+      if (absl::Status s = EnsureDirectory(dir_, &made_dir_); !s.ok()) {
+        return s;
+      }
     }
     auto created = AtomicFile::Create(OutputPath(dir_, stem_, labels_[index], ext_));
     if (!created.ok()) return created.status();
@@ -88,11 +87,8 @@ absl::Status VideoOutputs::Commit() {
 
 void VideoOutputs::Discard() {
   files_.clear();  // each AtomicFile deletes its temporary file
-  if (made_dir_) {
-    std::error_code ec;
-    std::filesystem::remove(dir_, ec);  // only if empty
-    made_dir_ = false;
-  }
+  RemoveMadeDirectories(dir_, made_dir_);  // only if empty
+  made_dir_.clear();
 }
 
 absl::Status StreamVideoOutput::OnChunk(uint32_t output_index,

@@ -31,7 +31,7 @@ class VideoOutputs : public VideoObserver {
   // output or its summary disagrees with what arrived.
   absl::Status Commit();
 
-  // Deletes the temporary files (and the directory if this made it and it is
+  // Deletes the temporary files (and the directories this made, if they are
   // empty). Also done by the destructor when Commit() was not reached.
   void Discard();
 
@@ -49,7 +49,8 @@ class VideoOutputs : public VideoObserver {
   const std::string stem_;
   const std::vector<std::string> labels_;
   const std::string ext_;
-  bool made_dir_ = false;
+  // The highest directory made for the outputs ("" if none).
+  std::string made_dir_;
   bool committed_ = false;
   std::map<uint32_t, std::unique_ptr<AtomicFile>> files_;
   stylizer::v1::JobAccepted accepted_;
