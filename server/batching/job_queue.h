@@ -60,6 +60,12 @@ struct JobOptions {
   // Most frames of this job admitted but not yet delivered; 0 = the queue's
   // default (Options::max_frames_in_flight_per_job).
   int max_frames_in_flight = 0;
+  // A single-frame job (a still image): refused when the queue is full,
+  // never made to wait, so it may use the eighth of the queue that every
+  // other job leaves free. Not inferred from max_frames_in_flight: a movie
+  // of big frames in many styles may be allowed one frame at a time, and
+  // such movies filled the reserve. Default false.
+  bool single_frame = false;
   // Label for logs.
   std::string name;
   // Called once per submitted frame, in submission order, on a queue thread

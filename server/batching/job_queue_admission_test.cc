@@ -302,10 +302,44 @@ TEST_F(AdmissionTest, StreamingJobsLeaveRoomForSingleFrameJobs) {
 
   JobOptions single;
   single.max_frames_in_flight = 1;
+  single.single_frame = true;
   auto image = Open(*queue, &log_image, single);
   FrameRequest still = MakeRequest(2, 2, 30, {0, 1}, kStyles, 0);
   ASSERT_TRUE(image->TrySubmit(&still).ok());  // 16 of 16
   EXPECT_EQ(queue->queued_items(), 16);
+  model_.ReleaseAll();
+  queue->Drain();
+  ASSERT_EQ(log_image.size(), 1u);
+  EXPECT_TRUE(log_image.results()[0].status.ok());
+}
+
+// A movie of big frames in many styles may be allowed one frame in flight;
+// it is still a stream and leaves the reserve to still images (such movies
+// took for single-frame jobs filled it).
+TEST_F(AdmissionTest, OneFrameStreamsLeaveRoomForSingleFrameJobs) {
+  options_.max_queued_items = 16;
+  options_.max_batch_size = 16;  // all stay queued
+  auto queue = MakeQueue();
+  model_.Hold();
+  std::vector<ResultLog> logs(8);
+  std::vector<std::unique_ptr<Job>> movies;
+  JobOptions movie;
+  movie.max_frames_in_flight = 1;
+  for (int i = 0; i < 8; ++i) movies.push_back(Open(*queue, &logs[i], movie));
+  for (int i = 0; i < 7; ++i) {
+    FrameRequest r = MakeRequest(2, 2, i, {0, 1}, kStyles, 0);
+    ASSERT_TRUE(movies[i]->TrySubmit(&r).ok()) << i;  // 14 of 16
+  }
+  FrameRequest eighth = MakeRequest(2, 2, 7, {0, 1}, kStyles, 0);
+  EXPECT_EQ(movies[7]->TrySubmit(&eighth).code(),
+            absl::StatusCode::kResourceExhausted);
+  ResultLog log_image;
+  JobOptions single;
+  single.max_frames_in_flight = 1;
+  single.single_frame = true;
+  auto image = Open(*queue, &log_image, single);
+  FrameRequest still = MakeRequest(2, 2, 30, {0, 1}, kStyles, 0);
+  ASSERT_TRUE(image->TrySubmit(&still).ok());  // 16 of 16
   model_.ReleaseAll();
   queue->Drain();
   ASSERT_EQ(log_image.size(), 1u);
@@ -322,6 +356,7 @@ TEST_F(AdmissionTest, QueueCapacityInBytes) {
   // jobs leave an eighth of it (StreamingJobsLeaveRoomForSingleFrameJobs).
   JobOptions single;
   single.max_frames_in_flight = 1;
+  single.single_frame = true;
   auto a = Open(*queue, &log_a, single);
   auto b = Open(*queue, &log_b, single);
   auto c = Open(*queue, &log_c, single);

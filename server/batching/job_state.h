@@ -70,6 +70,7 @@ struct JobState {
   std::string name;
   absl::Time deadline = absl::InfiniteFuture();
   int max_in_flight = 0;
+  bool single_frame = false;  // JobOptions::single_frame
   std::function<void(FrameResult)> on_result;
 
   // Guarded. No more admission; queued items dropped.

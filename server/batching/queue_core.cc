@@ -47,6 +47,7 @@ absl::StatusOr<std::shared_ptr<JobState>> QueueCore::OpenJob(
   job->max_in_flight = options.max_frames_in_flight > 0
                            ? options.max_frames_in_flight
                            : options_.max_frames_in_flight_per_job;
+  job->single_frame = options.single_frame;
   job->on_result = std::move(options.on_result);
   absl::MutexLock lock(&mu_);
   if (draining_ || stopping_) {
@@ -105,7 +106,7 @@ bool QueueCore::HasRoomLocked(const JobState& job, int64_t items,
   if (static_cast<int64_t>(job.frames.size()) >= job.max_in_flight) {
     return false;
   }
-  const bool streaming = job.max_in_flight > 1;
+  const bool streaming = !job.single_frame;
   const int64_t item_reserve =
       streaming ? options_.max_queued_items / kSingleFrameReserveDivisor : 0;
   const int64_t byte_reserve =

@@ -87,6 +87,7 @@ void StylizeImageReactor::DecodeAndSubmit() {
       options.deadline = CallDeadline(*context_);
       options.name = "StylizeImage";
       options.max_frames_in_flight = 1;
+      options.single_frame = true;
       options.on_result = [this](FrameResult result) {
         OnResult(std::move(result));
       };
