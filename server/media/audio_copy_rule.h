@@ -22,6 +22,11 @@ namespace media {
 inline constexpr char kServerMp4Flags[] =
     "frag_keyframe+empty_moov+delay_moov+default_base_moof";
 
+// The server's MP4 `frag_duration`: a fragment is cut once a track holds
+// 4 s, twice the video's keyframe interval, so that it only ever applies
+// where there is no video (sound after the last frame).
+inline constexpr char kMaxFragmentMicroseconds[] = "4000000";
+
 // Whether sound in `codec` goes into a Matroska (`matroska`) or MP4 output
 // without re-encoding. MP4 gets only the codecs common players read from MP4
 // (FFmpeg's muxer would also take e.g. Vorbis); Matroska whatever FFmpeg's

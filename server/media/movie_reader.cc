@@ -2,6 +2,7 @@
 #include "server/media/movie_reader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -311,18 +312,30 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   const double time_base = av_q2d(video->time_base);
   const double start =
       video->start_time != AV_NOPTS_VALUE ? video->start_time * time_base : 0;
+  // The container's end (Matroska, WebM, FLV have no duration per stream):
+  // where its longest stream ends, audio included. FFmpeg counts it from the
+  // first timestamp, except Matroska's, the segment's, from 0.
+  double container_end = 0;
+  if (format_->duration != AV_NOPTS_VALUE && format_->duration > 0) {
+    container_end = static_cast<double>(format_->duration) / AV_TIME_BASE;
+    if (format_->start_time != AV_NOPTS_VALUE &&
+        !av_match_name("matroska", format_->iformat->name)) {
+      container_end += static_cast<double>(format_->start_time) / AV_TIME_BASE;
+    }
+  }
   if (video->duration != AV_NOPTS_VALUE && video->duration > 0) {
     // The stream's own (MP4, MOV: what its edit list shows).
     declared_end_ = start + video->duration * time_base;
-  } else if (format_->duration != AV_NOPTS_VALUE && format_->duration > 0) {
-    // Only the container's (Matroska, WebM, FLV: no duration per stream):
-    // where its longest stream ends, audio included. FFmpeg counts it from
-    // the first timestamp, except Matroska's, the segment's, from 0.
-    declared_end_ = static_cast<double>(format_->duration) / AV_TIME_BASE;
-    if (format_->start_time != AV_NOPTS_VALUE &&
-        !av_match_name("matroska", format_->iformat->name)) {
-      declared_end_ += static_cast<double>(format_->start_time) / AV_TIME_BASE;
+    // Unless FFmpeg filled it in from the container's, as it does for a
+    // stream without one: that end may be the sound's (a Matroska movie
+    // whose picture is 0.5 s and sound 30 s was refused as truncated).
+    if (container_end > 0 &&
+        std::abs(declared_end_ - container_end) <=
+            std::max(1e-3, time_base)) {
+      declared_end_is_container_ = true;
     }
+  } else if (container_end > 0) {
+    declared_end_ = container_end;
     declared_end_is_container_ = true;
   }
   // Streams not used are not read, except where the declared end is the

@@ -220,6 +220,12 @@ absl::Status MovieWriter::Init() {
     // priming samples before the video, and without them the muxer would
     // stretch the first video frame by that much.
     av_dict_set(&mux_options.dict, "movflags", kServerMp4Flags, 0);
+    // frag_keyframe alone cuts only at video keyframes (every 2 s), and the
+    // muxer holds a fragment in memory until it is cut: sound that runs on
+    // after the last video frame was all held, in every output, until the
+    // end. A fragment is also cut once a track has this much.
+    av_dict_set(&mux_options.dict, "frag_duration", kMaxFragmentMicroseconds,
+                0);
   }
   ret = avformat_write_header(format_.get(), &mux_options.dict);
   if (ret < 0) {

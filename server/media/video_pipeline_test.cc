@@ -316,6 +316,41 @@ TEST_F(VideoPipelineTest, FaststartMp4StartsBeforeTheUploadEnds) {
   ExpectOutputsMatch("faststart.mp4", &sink, 1, 160, 120, true);
 }
 
+// Sound that runs on after the video's last frame (a music video whose
+// picture ends first; a hostile movie of one frame and gigabytes of sound)
+// is written in fragments of a few seconds. The MP4 muxer cut fragments only
+// at video keyframes, so it held all of that sound in memory, in every
+// output, until the end.
+TEST_F(VideoPipelineTest, SoundAfterTheLastFrameIsWrittenAsItComes) {
+  const std::string name = "short_picture_long_sound.mkv";
+  ASSERT_TRUE(testing::MakeMovie(
+                  "-f lavfi -i testsrc2=size=64x48:rate=10:duration=0.5 "
+                  "-f lavfi -i sine=frequency=440:sample_rate=44100:"
+                  "duration=30 -c:v libx264 -preset ultrafast -pix_fmt "
+                  "yuv420p -c:a aac",
+                  Path(name))
+                  .ok());
+  CollectingSink sink;
+  Run(Bytes(name), BaseOptions(1), &sink);
+  ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+  // A fragment per 4 s of sound or so: 30 s make several (one before).
+  const std::string& out = sink.outputs_[0];
+  int fragments = 0;
+  for (size_t at = out.find("moof"); at != std::string::npos;
+       at = out.find("moof", at + 4)) {
+    ++fragments;
+  }
+  EXPECT_GE(fragments, 5);
+  auto probe = testing::ProbeMovie(Path(name));
+  ASSERT_TRUE(probe.ok());
+  ASSERT_TRUE(testing::WriteFile(Path(name + ".out.mp4"), out).ok());
+  auto written = testing::ProbeMovie(Path(name + ".out.mp4"));
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_TRUE(written->decodes_cleanly);
+  EXPECT_TRUE(written->has_audio);
+  EXPECT_EQ(written->frames, probe->frames);
+}
+
 TEST_F(VideoPipelineTest, MatroskaVp9OpusIntoMp4CopiesOpus) {
   CollectingSink sink;
   Run(Bytes("vp9_opus.mkv"), BaseOptions(2), &sink);
