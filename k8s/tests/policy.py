@@ -504,6 +504,38 @@ def check_model(deployment, flags, report):
              f'({IMAGE_MODEL_DIR}) nor on a mounted volume')
 
 
+# The server's --max_upload_bytes default (server/main.cc).
+DEFAULT_MAX_UPLOAD_BYTES = 8 << 30
+
+
+def check_upload_space(deployment, flags, report):
+  """Movie uploads spool to the TMPDIR volume (or --spool_dir): two of the
+  largest at once must fit its sizeLimit, or one upload the server accepts
+  gets the pod evicted, ending every call on it."""
+  where = f'Deployment/{_name(deployment)}'
+  container = _server_container(deployment)
+  env = {e.get('name'): e.get('value') for e in container.get('env') or []}
+  spool = (flags.get('spool_dir') or env.get('TMPDIR') or '/tmp').rstrip('/')
+  volumes = {v.get('name'): v for v in deployment['spec']['template']['spec']
+             .get('volumes') or []}
+  mount = next((m for m in container.get('volumeMounts') or []
+                if m.get('mountPath', '').rstrip('/') == spool), None)
+  limit = ((volumes.get(mount.get('name')) or {}).get('emptyDir') or
+           {}).get('sizeLimit') if mount else None
+  if limit is None:
+    return  # no emptyDir there: check_security reports it
+  try:
+    max_upload = int(flags.get('max_upload_bytes', DEFAULT_MAX_UPLOAD_BYTES))
+  except ValueError:
+    report.add(where, f"--max_upload_bytes={flags['max_upload_bytes']} is "
+               f'not a number of bytes')
+    return
+  if 2 * max_upload > parse_quantity(limit):
+    report.add(where, f'--max_upload_bytes={max_upload}: two uploads that '
+               f'large do not fit the {spool} volume (sizeLimit {limit}); '
+               f'lower the flag or raise the limit')
+
+
 CREDENTIAL_FLAGS = ('auth_token_file', 'tls_cert', 'tls_key', 'tls_client_ca')
 
 
@@ -582,6 +614,7 @@ def check(objects, profile, adapter_rules):
   check_probes_and_lifecycle(deployment, flags, report)
   check_ports_and_services(objects, deployment, flags, report)
   check_model(deployment, flags, report)
+  check_upload_space(deployment, flags, report)
   check_credentials(deployment, flags, report)
   check_service_monitors(objects, report)
   if _kind(objects, 'HorizontalPodAutoscaler'):

@@ -97,6 +97,17 @@ class PolicyTest(unittest.TestCase):
     ]
     self.assertFinding(objects, 'TMPDIR /tmp is not a writable')
 
+  def test_uploads_must_fit_the_spool_volume(self):
+    # The default 8 GiB upload against the CPU overlay's 3Gi /tmp.
+    objects = rendered('cpu')
+    cm = of_kind(objects, 'ConfigMap')
+    for key in cm['data']:
+      cm['data'][key] = '\n'.join(
+          line for line in cm['data'][key].splitlines()
+          if not line.startswith('--max_upload_bytes')) + '\n'
+    self.assertFinding(objects, 'two uploads that large do not fit the /tmp '
+                       r'volume \(sizeLimit 3Gi\)', profile='cpu')
+
   def test_probes_must_be_grpc_on_the_server_port(self):
     objects = rendered('gpu')
     server(objects)['readinessProbe'] = {'httpGet': {'port': 9464,

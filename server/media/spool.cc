@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/media/wait_time.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer {
 namespace media {
@@ -43,13 +44,30 @@ absl::StatusOr<int> OpenAnonymousFile(const std::string& dir) {
   return fd;
 }
 
+// How long a caller refused for a full spool disk is asked to wait: other
+// uploads end and free their space.
+constexpr absl::Duration kDiskFullRetryDelay = absl::Seconds(5);
+
 absl::Status WriteAll(int fd, const char* data, size_t size, uint64_t offset) {
   while (size > 0) {
     ssize_t n = pwrite(fd, data, size, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
+      const int err = errno;
+      if (err == ENOSPC || err == EDQUOT) {
+        // The uploads of the calls in progress fill the disk: busy, not a
+        // fault of the server's (INTERNAL, which clients do not retry).
+        return WithRetryDelay(
+            absl::ResourceExhaustedError(absl::StrCat(
+                "the server's disk for uploads (--spool_dir, else $TMPDIR) "
+                "is full (",
+                std::strerror(err),
+                "); retry when other uploads have ended, or send a smaller "
+                "movie")),
+            kDiskFullRetryDelay);
+      }
       return absl::InternalError(
-          absl::StrCat("writing the spool file: ", std::strerror(errno)));
+          absl::StrCat("writing the spool file: ", std::strerror(err)));
     }
     data += n;
     size -= static_cast<size_t>(n);

@@ -2,6 +2,13 @@
 // upload, abort, size limit and writer pacing.
 #include "server/media/spool.h"
 
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -9,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/media/wait_time.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer {
 namespace media {
@@ -39,6 +47,44 @@ TEST(SpoolTest, KeepsSmallUploadsInMemory) {
   EXPECT_FALSE(spool->on_disk());
   EXPECT_EQ(ReadAll(spool.get()), "hello world");
   EXPECT_EQ(spool->FinalSize(), 11u);
+}
+
+// A full disk is a busy server (other uploads hold the space), with a retry
+// hint, not INTERNAL, which clients take for a bug and do not retry. Run in
+// a child process with a 256 KiB tmpfs of its own (skipped where the test
+// may not mount one).
+TEST(SpoolTest, AFullDiskIsResourceExhaustedWithARetryHint) {
+  char dir_template[] = "/tmp/spool-test-full-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=256k") != 0) {
+      _exit(77);
+    }
+    Spool::Options options;
+    options.memory_limit = 16;
+    options.temp_dir = dir;
+    auto spool = Spool::Create(options);
+    if (!spool.ok()) _exit(2);
+    absl::Status s;
+    const std::string chunk(64 * 1024, 'x');
+    for (int i = 0; i < 16 && s.ok(); ++i) s = (*spool)->Append(chunk);
+    const bool right = absl::IsResourceExhausted(s) &&
+                       RetryDelay(s).has_value() &&
+                       s.message().find("is full") != absl::string_view::npos;
+    if (!right) fprintf(stderr, "got %s\n", s.ToString().c_str());
+    _exit(right ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  rmdir(dir.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot mount a tmpfs here";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST(SpoolTest, MovesToAFileBeyondTheMemoryLimit) {
