@@ -72,6 +72,7 @@ class JobQueueImpl final : public JobQueue {
   void Drain() override { core_->Drain(); }
   int64_t queued_items() const override { return core_->queued_items(); }
   int64_t queued_bytes() const override { return core_->queued_bytes(); }
+  int64_t queued_lanes() const override { return core_->queued_lanes(); }
 
  private:
   // Shared with every Job handle, which may outlive the queue.

@@ -168,6 +168,10 @@ class JobQueue {
 
   // Bytes those items account for (width * height * 3 each).
   virtual int64_t queued_bytes() const { return 0; }
+
+  // The jobs' per-frame-size lanes: one per size with queued items (an
+  // emptied lane is freed).
+  virtual int64_t queued_lanes() const { return 0; }
 };
 
 }  // namespace stylizer

@@ -242,6 +242,32 @@ TEST_F(JobQueueTest, OnlySameSizeItemsShareABatch) {
   }
 }
 
+// A stream whose frames change size keeps no lane per size it ever sent:
+// an emptied lane is freed. They stayed for the job's life (a few hundred
+// bytes each, uncounted, all scanned under the queue's lock at every batch).
+TEST_F(JobQueueTest, EmptiedLanesAreFreed) {
+  JobQueue::Options options = BaseOptions();
+  options.batch_timeout = absl::ZeroDuration();
+  auto queue = MakeQueue(options);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 40; ++i) {
+    FrameRequest request = MakeRequest(2 + i, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->Submit(&request).ok());
+    log.WaitFor(i + 1);
+  }
+  EXPECT_EQ(queue->queued_lanes(), 0);
+  // Cancelling drops the lanes with their items.
+  model_.Hold();
+  for (int i = 0; i < 3; ++i) {
+    FrameRequest request = MakeRequest(2 + i, 4, 50 + i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  job->Cancel();
+  EXPECT_EQ(queue->queued_lanes(), 0);
+  model_.ReleaseAll();
+}
+
 TEST_F(JobQueueTest, ItemsAreTakenRoundRobinAcrossJobs) {
   auto queue = MakeQueue(BaseOptions());
   model_.Hold();

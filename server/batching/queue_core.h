@@ -83,6 +83,8 @@ class QueueCore {
 
   int64_t queued_items() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t queued_bytes() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Per-shape lanes of all jobs: one per shape with queued items.
+  int64_t queued_lanes() const ABSL_LOCKS_EXCLUDED(mu_);
   int num_workers() const { return static_cast<int>(worker_models_.size()); }
 
   // Thread bodies. Host: forms and assembles batches for worker `w`, copies

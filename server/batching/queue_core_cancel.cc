@@ -58,6 +58,7 @@ void QueueCore::DropQueuedItemsLocked(JobState* job,
     }
     lane->items.clear();
   }
+  job->lanes.clear();  // all empty now
   job->queued_items = 0;
   DeactivateLocked(job);
   if (items > 0) {

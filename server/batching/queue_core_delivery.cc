@@ -103,6 +103,13 @@ int64_t QueueCore::queued_bytes() const {
   return bytes_;
 }
 
+int64_t QueueCore::queued_lanes() const {
+  absl::MutexLock lock(&mu_);
+  int64_t lanes = 0;
+  for (const auto& [id, job] : jobs_) lanes += job->lanes.size();
+  return lanes;
+}
+
 void QueueCore::RunNotifier() {
   absl::MutexLock lock(&mu_);
   auto has_work = [this]() {

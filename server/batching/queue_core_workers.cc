@@ -93,12 +93,14 @@ std::unique_ptr<Batch> QueueCore::FormBatchLocked(absl::Time now) {
     }
   }
   // The served jobs go to the back, in their ring order; emptied lanes leave
-  // their shape, jobs without queued items leave the ring.
+  // their shape and are freed (a stream whose frames keep changing size
+  // kept one per size it ever sent, each scanned under mu_ at every batch),
+  // jobs without queued items leave the ring.
   for (Lane* lane : served) {
     JobState* job = lane->job;
     if (lane->items.empty()) {
       queue.ring.erase(lane->ring_pos);
-      lane->in_ring = false;
+      job->lanes.erase(lane->shape);  // frees `lane`
     }
     active_.erase(job->active_pos);
     if (job->queued_items > 0) {
