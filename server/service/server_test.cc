@@ -23,8 +23,9 @@
 #include "server/service/retry_info.h"
 #include "server/service/status_util.h"
 #include "server/service/testing/copy_model.h"
-#include "server/service/testing/loopback_server.h"
 #include "server/service/testing/eventually.h"
+#include "server/service/testing/loopback_server.h"
+#include "server/service/work_pool.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
 namespace stylizer {
@@ -575,6 +576,46 @@ TEST_F(GatedServerTest, DeadlineDuringTheWorkIsCountedAsDeadline) {
   }));
   EXPECT_EQ(Finished("StylizeImage", "DEADLINE_EXCEEDED"), image_before + 1);
   EXPECT_EQ(Finished("StylizeFrames", "DEADLINE_EXCEEDED"), frames_before + 1);
+}
+
+class OneWorkThreadServerTest : public GatedServerTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    GatedServerTest::Configure(o);
+    o->work_threads = 1;
+  }
+};
+
+// The deadline passes after the model's work, while the answer is encoded
+// (its task waits behind another on the work pool): the client gets
+// DEADLINE_EXCEEDED, and the log and metrics said OK.
+TEST_F(OneWorkThreadServerTest, DeadlineWhileEncodingIsCountedAsDeadline) {
+  const double ok_before = Finished("StylizeImage", "OK");
+  const double deadline_before = Finished("StylizeImage", "DEADLINE_EXCEEDED");
+  model_->Hold(true);
+  grpc::Status status;
+  std::thread call([&] {
+    v1::StylizeImageRequest request;
+    *request.mutable_image() = Raw(Frame(16, 16, 0));
+    grpc::ClientContext context;
+    context.set_deadline(
+        absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+    v1::StylizeImageResponse response;
+    status = stub_->StylizeImage(&context, request, &response);
+  });
+  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+  absl::Notification release;
+  server_->context()->pool()->Post([&] { release.WaitForNotification(); });
+  model_->Hold(false);  // the encoding waits behind the task above
+  call.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The server's own copy of the deadline, a moment after the client's.
+  absl::SleepFor(absl::Milliseconds(300));
+  release.Notify();
+  EXPECT_TRUE(
+      Eventually([&] { return server_->context()->active_calls() == 0; }));
+  EXPECT_EQ(Finished("StylizeImage", "DEADLINE_EXCEEDED"), deadline_before + 1);
+  EXPECT_EQ(Finished("StylizeImage", "OK"), ok_before);
 }
 
 class IdleTimeoutServerTest : public ServerTest {

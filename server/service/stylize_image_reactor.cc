@@ -180,7 +180,12 @@ void StylizeImageReactor::EncodeOutput(int i) {
       absl::MutexLock lock(&error_mu_);
       error = encode_error_;
     }
-    if (error.ok()) {
+    if (error.ok() && CallEnded()) {
+      // The client cancelled, or the deadline passed, while the outputs
+      // were encoded: it gets that, so the log and metrics say so too (they
+      // said OK, with the bytes it never got).
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, ""));
+    } else if (error.ok()) {
       int64_t bytes = 0;
       for (const v1::StyledImage& image : response_->images()) {
         bytes += image.image().has_raw() ? image.image().raw().rgb().size()
@@ -202,6 +207,16 @@ void StylizeImageReactor::OnCancel() {
   cancelled_ = true;
   cancel_status_ = CancelledCallStatus(*context_);
   if (job_ != nullptr) job_->Cancel();  // the result arrives as CANCELLED
+}
+
+bool StylizeImageReactor::CallEnded() {
+  absl::MutexLock lock(&mu_);
+  if (!cancelled_ && context_->IsCancelled()) {
+    // Before OnCancel has run.
+    cancelled_ = true;
+    cancel_status_ = CancelledCallStatus(*context_);
+  }
+  return cancelled_;
 }
 
 void StylizeImageReactor::FinishOnce(const grpc::Status& given) {

@@ -51,6 +51,9 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
   // Queue thread: the frame's outputs (or why there are none).
   void OnResult(FrameResult result);
 
+  // Whether the call ended on the client's side (cancelled, or past its
+  // deadline); notes cancel_status_ if OnCancel has not yet.
+  bool CallEnded() ABSL_LOCKS_EXCLUDED(mu_);
   void FinishOnce(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref();
