@@ -56,8 +56,24 @@ std::string CodecName(AVCodecID id) {
 // keyframe before the cut on. libavformat's index flags those to be
 // discarded after decoding (and leaves out those past the next keyframe
 // after the edit), so its other entries are the frames that show.
+//
+// AVI's header counts the empty chunks a muxer writes for the gaps of
+// variable-frame-rate video (FFmpeg's, capture tools'), which the demuxer
+// never returns; its index lists only chunks with data, each at its chunk
+// number. Such movies were refused as truncated after the whole job. Where
+// the index ends before the header's last frame (a file cut off, whose
+// index was rebuilt from what is left), the header's count stands.
 int64_t IndexedFrames(const AVFormatContext* format, AVStream* video) {
   if (video->nb_frames <= 0) return 0;
+  if (av_match_name("avi", format->iformat->name)) {
+    const int entries = avformat_index_get_entries_count(video);
+    const AVIndexEntry* last =
+        entries > 0 ? avformat_index_get_entry(video, entries - 1) : nullptr;
+    if (last != nullptr && last->timestamp + 1 >= video->nb_frames) {
+      return std::min<int64_t>(video->nb_frames, entries);
+    }
+    return video->nb_frames;
+  }
   if (!av_match_name("mov", format->iformat->name)) return video->nb_frames;
   int64_t shown = 0;
   const int entries = avformat_index_get_entries_count(video);

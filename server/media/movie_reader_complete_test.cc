@@ -159,6 +159,20 @@ TEST_F(MovieReaderCompleteTest, AviMissingItsEndIsTruncated) {
   EXPECT_THAT(std::string(cut.status.message()), HasSubstr("truncated"));
 }
 
+// Variable-frame-rate video in AVI: the muxer writes empty chunks for the
+// gaps (30 of 120 here), which the header counts and the demuxer skips.
+// Such movies were refused as truncated, after the whole job.
+TEST_F(MovieReaderCompleteTest, AviWithEmptyChunksForGapsIsComplete) {
+  ASSERT_NO_FATAL_FAILURE(
+      Make("gaps.avi",
+           "-f lavfi -i testsrc2=size=64x48:rate=30:duration=4 -vf "
+           "\"select='not(between(n\\,30\\,59))'\" -c:v mpeg4 "
+           "-fps_mode passthrough"));
+  ReadResult read = Read("gaps.avi");
+  EXPECT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.frames, 90);
+}
+
 // --- Truncation: Matroska (no duration per stream). ---
 
 TEST_F(MovieReaderCompleteTest, MatroskaWithAudioLongerThanTheVideoIsComplete) {
