@@ -141,11 +141,28 @@ absl::Status AudioTranscoder::ConfigureResampler(const AVFrame& frame) {
   ret = swr_alloc_set_opts2(
       &swr_, &enc->ch_layout, enc->sample_fmt, enc->sample_rate, &in_layout,
       static_cast<AVSampleFormat>(swr_format_), swr_rate_, 0, nullptr);
+  // More than 8 channels without names (a field recorder's tracks) have no
+  // usual layout, so swresample cannot choose a downmix and failed the job
+  // at its first sound: the encoder's channels take the first ones.
+  const bool unnamed = in_layout.order == AV_CHANNEL_ORDER_UNSPEC;
+  const int in_channels = in_layout.nb_channels;
   av_channel_layout_uninit(&in_layout);
+  if (ret >= 0 && unnamed) {
+    const int out_channels = enc->ch_layout.nb_channels;
+    std::vector<double> matrix(static_cast<size_t>(out_channels) * in_channels,
+                               0.0);
+    for (int c = 0; c < out_channels && c < in_channels; ++c) {
+      matrix[static_cast<size_t>(c) * in_channels + c] = 1.0;
+    }
+    ret = swr_set_matrix(swr_, matrix.data(), in_channels);
+  }
   if (ret >= 0) ret = swr_init(swr_);
   if (ret < 0) {
     swr_free(&swr_);
-    return AvError(ret, "configuring the audio resampler",
+    return AvError(ret,
+                   absl::StrCat("the input's audio (", in_channels,
+                                " channels) cannot be converted for AAC; ask "
+                                "for drop_audio"),
                    absl::StatusCode::kInvalidArgument);
   }
   return absl::OkStatus();

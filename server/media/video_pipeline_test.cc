@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
@@ -719,6 +720,37 @@ TEST_F(VideoPipelineTest, MaxSideThatMakesFramesTooThinIsInvalid) {
 }
 
 // --- Unusual media. ---
+
+// Ten channels without names (a field recorder's tracks) have no usual
+// layout to downmix from: the job failed at its first sound ("configuring
+// the audio resampler: Invalid argument"). The AAC output takes the first
+// two channels.
+TEST_F(VideoPipelineTest, TenUnnamedChannelsBecomeStereoAac) {
+  std::string tone = "sin(440*2*PI*t)";
+  for (int c = 1; c < 10; ++c) tone += "|sin(440*2*PI*t)";
+  const std::string name = "ten_channels.mkv";
+  ASSERT_TRUE(testing::MakeMovie(
+                  absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=10:"
+                               "duration=1 -f lavfi -i \"aevalsrc=exprs=",
+                               tone,
+                               ":sample_rate=48000:duration=1\" -c:v libx264 "
+                               "-preset ultrafast -pix_fmt yuv420p -c:a "
+                               "pcm_s16le"),
+                  Path(name))
+                  .ok());
+  CollectingSink sink;
+  Run(Bytes(name), BaseOptions(1), &sink);
+  ExpectOutputsMatch(name, &sink, 1, 64, 48, true);
+  auto out = testing::ProbeMovie(Path(name + ".out0.mp4"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->audio_codec, "aac");
+  auto channels = testing::RunCommand(absl::StrCat(
+      "ffprobe -v error -select_streams a:0 -show_entries stream=channels "
+      "-of csv=p=0 '",
+      Path(name + ".out0.mp4"), "'"));
+  ASSERT_TRUE(channels.ok()) << channels.status();
+  EXPECT_EQ(absl::StripAsciiWhitespace(*channels), "2");
+}
 
 TEST_F(VideoPipelineTest, AudioLayoutAndRateChangeMidStreamIsResampled) {
   // MP2 goes into MP4 through the AAC transcoder, whose resampler must follow
