@@ -26,7 +26,8 @@ struct Batch {
   std::vector<uint8_t> input;
   std::vector<uint8_t> output;
   std::vector<float> weights;
-  // When the batch left the queue (the end of its items' queue wait).
+  // When the batch left the queue, then when the device started it: the end
+  // of its items' queue wait.
   absl::Time closed;
   // Outcome of Stylize and the device time it took.
   absl::Status status;

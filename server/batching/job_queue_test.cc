@@ -135,6 +135,31 @@ TEST_F(JobQueueTest, BatchClosesWhenFull) {
 // device. It used to wait in the ready slot of a busy one: each worker's host
 // assembles its device's next batch while that device runs, so two batches
 // ran one after the other on one GPU while the other GPU had nothing to do.
+// A batch formed while the device runs the one before waits for it: that is
+// queue wait too (stylizer_queue_wait_seconds ended when the batch was
+// formed, and missed up to a whole batch's device time).
+TEST_F(JobQueueTest, QueueWaitLastsUntilTheDeviceStartsTheBatch) {
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_size = 1;
+  options.batch_timeout = absl::ZeroDuration();
+  auto queue = MakeQueue(options);
+  model_.Hold();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  FrameRequest first = MakeRequest(2, 2, 0, {0}, kStyles, 0);
+  ASSERT_TRUE(job->TrySubmit(&first).ok());
+  while (model_.calls_started() < 1) absl::SleepFor(absl::Milliseconds(1));
+  FrameRequest second = MakeRequest(2, 2, 1, {0}, kStyles, 1);
+  ASSERT_TRUE(job->TrySubmit(&second).ok());
+  // Let the host form the second batch (it waits for the busy device).
+  absl::SleepFor(absl::Milliseconds(200));
+  clock_.Advance(absl::Seconds(1));
+  model_.ReleaseAll();
+  log.WaitFor(2);
+  EXPECT_GE(log.results()[1].queue_wait, absl::Seconds(1));
+  queue->Drain();
+}
+
 TEST_F(JobQueueTest, NextBatchGoesToAnIdleDeviceNotBehindABusyOne) {
   FakeModel second{kStyles};
   JobQueue::Options options = BaseOptions();

@@ -331,6 +331,9 @@ void QueueCore::RunDevice(int w) {
     {
       absl::MutexLock model_lock(device.model_mu);
       const absl::Time start = clock_->Now();
+      // The items' wait ends here, not when the batch was formed: a batch
+      // formed while the device ran the one before waited that long too.
+      batch->closed = start;
       batch->status = RunOnDevice(*device.model, batch->View(), num_styles_);
       batch->compute = clock_->Now() - start;
     }
