@@ -9,7 +9,11 @@
 # (the folder to pass as -DSTYLIZER_TORCH_ROOT=...) on its last line.
 #   scripts/install-torch-wheel.sh [--print-root]
 # Environment: STYLIZER_CACHE_DIR (default ~/.cache/stylizer), PYTHON (a
-# CPython 3.9-3.13 whose pip fetches the wheels; default python3).
+# CPython 3.9-3.13 whose pip fetches the wheels; default python3),
+# TORCH_WHEEL (a torch wheel file to use instead of PyPI's, fetched from a
+# mirror: the NVIDIA wheels still come from pip's index, PIP_INDEX_URL),
+# TORCH_WHEEL_SHA256 (when set, the torch wheel used, given or downloaded,
+# must have this SHA-256).
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
@@ -40,13 +44,33 @@ pytag=$("$python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_in
 wheels_dir="$cache/wheels/torch-$TORCH_VERSION-$pytag"
 mkdir -p "$wheels_dir"
 start=$(date +%s)
+shopt -s nullglob
+check_sha256() {  # the torch wheel against TORCH_WHEEL_SHA256, if set
+  [[ -z ${TORCH_WHEEL_SHA256:-} ]] && return 0
+  echo "$TORCH_WHEEL_SHA256  $1" | sha256sum --quiet -c - ||
+    { echo "install-torch-wheel: $1 does not have the SHA-256 $TORCH_WHEEL_SHA256" >&2; exit 1; }
+}
+fetch=("${EXTRA_WHEELS[@]}")
+if [[ -n ${TORCH_WHEEL:-} ]]; then
+  name=$(basename "$TORCH_WHEEL")
+  [[ $name == torch-"$TORCH_VERSION"-*.whl ]] ||
+    { echo "install-torch-wheel: TORCH_WHEEL=$TORCH_WHEEL is not named as a torch $TORCH_VERSION wheel (torch-$TORCH_VERSION-*.whl)" >&2; exit 1; }
+  check_sha256 "$TORCH_WHEEL"
+  rm -f "$wheels_dir"/torch-*.whl
+  cp "$TORCH_WHEEL" "$wheels_dir/$name"
+else
+  fetch=("torch==$TORCH_VERSION" "${fetch[@]}")
+fi
 # The wheels only: torch's Python dependencies are not needed to link.
 "$python" -m pip download --quiet --no-deps --only-binary=:all: \
-  --dest "$wheels_dir" "torch==$TORCH_VERSION" "${EXTRA_WHEELS[@]}"
+  --dest "$wheels_dir" "${fetch[@]}"
+torch_wheels=("$wheels_dir"/torch-"$TORCH_VERSION"-*.whl)
+[[ ${#torch_wheels[@]} -eq 1 ]] ||
+  { echo "install-torch-wheel: expected one torch wheel in $wheels_dir, found ${#torch_wheels[@]}" >&2; exit 1; }
+check_sha256 "${torch_wheels[0]}"
 tmp="$prefix.partial"
 rm -rf "$tmp"
-shopt -s nullglob
-wheels=("$wheels_dir"/torch-"$TORCH_VERSION"-*.whl
+wheels=("${torch_wheels[0]}"
         "$wheels_dir"/nvidia_cusparselt_cu13-*.whl
         "$wheels_dir"/nvidia_nvshmem_cu13-*.whl
         "$wheels_dir"/nvidia_cufile-*.whl)

@@ -47,6 +47,26 @@ echo "-- Dockerfiles"
 echo "hadolint: docker/Dockerfile.cpu docker/Dockerfile.cuda ok"
 "$PY" docker/lint.py docker/Dockerfile.cpu docker/Dockerfile.cuda
 for script in docker/*.sh; do bash -n "$script"; done
+# Dockerfile.cuda's LIBTORCH_URL / LIBTORCH_SHA256 reach the wheel script as
+# TORCH_WHEEL / TORCH_WHEEL_SHA256: a wheel of the wrong name or checksum is
+# refused before anything is fetched.
+fake="$work/wheel/torch-2.11.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+mkdir -p "$(dirname "$fake")" && echo "not a wheel" > "$fake"
+expect_refusal() {  # expect_refusal WHAT MESSAGE ENV...
+  local what=$1 says=$2; shift 2
+  if env STYLIZER_CACHE_DIR="$work/wheel-cache" "$@" \
+      scripts/install-torch-wheel.sh > "$work/wheel.log" 2>&1; then
+    echo "install-torch-wheel.sh accepted $what" >&2; exit 1
+  fi
+  grep -q "$says" "$work/wheel.log" || {
+    cat "$work/wheel.log"; echo "install-torch-wheel.sh: no '$says' for $what" >&2; exit 1; }
+}
+expect_refusal "a wrong checksum" "does not have the SHA-256" \
+  TORCH_WHEEL="$fake" TORCH_WHEEL_SHA256="$(printf '0%.0s' {1..64})"
+cp "$fake" "$work/wheel/mirror.whl"
+expect_refusal "a wheel named otherwise" "is not named as a torch" \
+  TORCH_WHEEL="$work/wheel/mirror.whl"
+echo "install-torch-wheel.sh: mirror wheels checked by name and SHA-256"
 # The images configure with tests and benchmarks off: keep that working.
 cmake -S . -B "$work/image-configure" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DSTYLIZER_BUILD_TESTS=OFF -DSTYLIZER_BUILD_BENCH=OFF > "$work/configure.log" 2>&1 || {
