@@ -35,19 +35,32 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_ROOT = os.path.join(HERE, "..", "..", "proto")
 CHUNK_BYTES = 256 * 1024
 RETRIES = 5
+# How gRPC reports a stream the server reset because its buffer quota is
+# spent (HTTP/2 ENHANCE_YOUR_CALM): a busy server without a retry hint.
+GRPC_QUOTA_REFUSAL = "RST_STREAM with error code 11"
 
 
 def load_stubs(stubs_dir=None):
-    """Returns (stylizer_pb2, stylizer_pb2_grpc)."""
+    """Returns (stylizer_pb2, stylizer_pb2_grpc). Without `stubs_dir` they
+    are generated into a temporary folder, removed once they are imported
+    (a service calling this example often left one behind per call)."""
     if stubs_dir is None:
-        stubs_dir = tempfile.mkdtemp(prefix="stylizer-stubs-")
-        subprocess.run([sys.executable, "-m", "grpc_tools.protoc",
-                        "-I" + PROTO_ROOT, "--python_out=" + stubs_dir,
-                        "--grpc_python_out=" + stubs_dir,
-                        "stylizer/v1/stylizer.proto"], check=True)
+        with tempfile.TemporaryDirectory(prefix="stylizer-stubs-") as tmp:
+            return load_stubs(generate_stubs(tmp))
     sys.path.insert(0, stubs_dir)
-    return (importlib.import_module("stylizer.v1.stylizer_pb2"),
-            importlib.import_module("stylizer.v1.stylizer_pb2_grpc"))
+    try:
+        return (importlib.import_module("stylizer.v1.stylizer_pb2"),
+                importlib.import_module("stylizer.v1.stylizer_pb2_grpc"))
+    finally:
+        sys.path.remove(stubs_dir)
+
+
+def generate_stubs(out_dir):
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc",
+                    "-I" + PROTO_ROOT, "--python_out=" + out_dir,
+                    "--grpc_python_out=" + out_dir,
+                    "stylizer/v1/stylizer.proto"], check=True)
+    return out_dir
 
 
 class Client:
@@ -168,7 +181,11 @@ def retry_wait(error, attempt):
     pushback = dict(error.trailing_metadata() or ()).get(
         "grpc-retry-pushback-ms")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        # Busy: the server says when. Without a hint (or -1): too large.
+        # Busy: the server says when. gRPC's own refusal when the server's
+        # buffer quota is spent carries no hint but is busy too: 1 s.
+        # Without a hint (or -1) otherwise: too large, final.
+        if pushback is None and GRPC_QUOTA_REFUSAL in (error.details() or ""):
+            return max(1.0, 0.25 * 2 ** attempt)
         if pushback is None or int(pushback) < 0:
             return None
         return max(int(pushback) / 1000, 0.25 * 2 ** attempt)

@@ -8,6 +8,7 @@ Environment: STYLIZER_SERVER_BIN, STYLIZER_TEST_MODEL (set by CTest), or
 STYLIZER_BUILD_DIR to find them.
 """
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -152,6 +153,64 @@ class PythonClientExampleTest(unittest.TestCase):
             self.assertEqual(frames(stdout.split()[0]), (10, "h264"))
         finally:
             holder.close()
+
+
+    def test_stubs_made_on_the_fly_leave_no_folder(self):
+        # Without --stubs the example makes them in a temporary folder; each
+        # run left one behind.
+        tmpdir = os.path.join(self.tmp, "own_tmp")
+        os.makedirs(tmpdir)
+        out = os.path.join(self.tmp, "fly_out")
+        r = subprocess.run(
+            [sys.executable, EXAMPLE, f"--server={self.addr}", "image",
+             self.png, out, "1"],
+            capture_output=True, text=True, timeout=240,
+            env=dict(os.environ, TMPDIR=tmpdir))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.listdir(tmpdir), [])
+
+
+class FakeRpcError(grpc.RpcError):
+    def __init__(self, code, details, pushback=None):
+        self._code, self._details = code, details
+        self._trailers = (("grpc-retry-pushback-ms", pushback),) if (
+            pushback is not None) else ()
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+    def trailing_metadata(self):
+        return self._trailers
+
+
+class RetryWaitTest(unittest.TestCase):
+    """Which failures the example retries, and after how long."""
+
+    @classmethod
+    def setUpClass(cls):
+        spec = importlib.util.spec_from_file_location("stylize_client",
+                                                      EXAMPLE)
+        cls.example = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cls.example)
+
+    def wait(self, *args):
+        return self.example.retry_wait(FakeRpcError(*args), 0)
+
+    def test_busy_too_large_and_quota(self):
+        busy = grpc.StatusCode.RESOURCE_EXHAUSTED
+        self.assertEqual(self.wait(busy, "busy", "2000"), 2.0)
+        self.assertIsNone(self.wait(busy, "too large", "-1"))
+        self.assertIsNone(self.wait(busy, "too large"))
+        # gRPC's own refusal when the server's buffer quota is spent: busy,
+        # without a hint; it was taken as too large and final.
+        self.assertEqual(
+            self.wait(busy, "Received RST_STREAM with error code 11"), 1.0)
+        self.assertEqual(self.wait(grpc.StatusCode.UNAVAILABLE, "draining"),
+                         0.25)
+        self.assertIsNone(self.wait(grpc.StatusCode.INVALID_ARGUMENT, "bad"))
 
 
 class UnicodeStyleNamesTest(unittest.TestCase):
