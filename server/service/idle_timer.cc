@@ -1,6 +1,8 @@
 // Stream idle timers on one thread; see idle_timer.h.
 #include "server/service/idle_timer.h"
 
+#include <algorithm>
+
 namespace stylizer {
 
 TimerThread::TimerThread(const Clock* clock)
@@ -73,11 +75,12 @@ void IdleTimer::ArmIfDisarmed() {
   thread_->ArmLocked(this, thread_->clock_->Now() + timeout_);
 }
 
-void IdleTimer::Restart() {
+void IdleTimer::Restart(absl::Duration extra) {
   if (!enabled_) return;
   absl::MutexLock lock(&thread_->mu_);
   if (stopped_) return;
-  thread_->ArmLocked(this, thread_->clock_->Now() + timeout_);
+  thread_->ArmLocked(this, thread_->clock_->Now() + timeout_ +
+                               std::max(extra, absl::ZeroDuration()));
 }
 
 void IdleTimer::Disarm() {

@@ -76,8 +76,9 @@ class IdleTimer {
   // Arms the timer counting from now, unless it is armed already (then its
   // deadline stays).
   void ArmIfDisarmed();
-  // Arms the timer counting from now (client progress).
-  void Restart();
+  // Arms the timer counting from now (client progress), with `extra` time
+  // on top of the timeout (a large message the client needs time to take).
+  void Restart(absl::Duration extra = absl::ZeroDuration());
   // No callback until armed again.
   void Disarm();
   // Disarms for good and waits for a callback that is running now. Call

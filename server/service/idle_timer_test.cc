@@ -8,6 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/batching/testing/fake_clock.h"
+#include "server/service/service_context.h"
 
 namespace stylizer {
 namespace {
@@ -33,6 +34,31 @@ TEST_F(IdleTimerTest, FiresOnceAfterTheTimeout) {
   clock_.Advance(absl::Seconds(10));
   done.WaitForNotification();
   EXPECT_EQ(fired.load(), 1);
+}
+
+// A restart with extra time (a large message to take) fires that much
+// later than the timeout.
+TEST_F(IdleTimerTest, RestartWithExtraTimeFiresThatMuchLater) {
+  std::atomic<int> fired{0};
+  absl::Notification done;
+  IdleTimer timer(&thread_, absl::Seconds(10), [&] {
+    ++fired;
+    done.Notify();
+  });
+  timer.Restart(absl::Seconds(5));
+  clock_.BlockUntilWaiterWithDeadline(t0_ + absl::Seconds(15));
+  clock_.Advance(absl::Seconds(14));
+  EXPECT_EQ(fired.load(), 0);
+  clock_.Advance(absl::Seconds(1));
+  done.WaitForNotification();
+  EXPECT_EQ(fired.load(), 1);
+}
+
+// 212 MB (8 styles of a 4K frame as raw RGB) get 202 s on top.
+TEST(TimeToSendTest, IsTheSizeAtTheSlowestReadersRate) {
+  EXPECT_EQ(TimeToSend(0), absl::ZeroDuration());
+  EXPECT_EQ(TimeToSend(int64_t{3} << 20), absl::Seconds(3));
+  EXPECT_GT(TimeToSend(212'000'000), absl::Seconds(200));
 }
 
 // Callbacks run in deadline order on one thread, so a second timer that

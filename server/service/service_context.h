@@ -190,6 +190,19 @@ grpc::Status CancelledCallStatus(
     const grpc::CallbackServerContext& context,
     absl::string_view message = "the client cancelled the call");
 
+// The slowest reader the idle timeout allows for: a message is given its
+// size at this rate on top of --stream_idle_timeout to be taken, since gRPC
+// reports a write done only once all of it has gone (8 styles of a 4K frame
+// as raw RGB, 212 MB, take 68 s at 25 Mbit/s, and were cancelled at 60 s
+// while their bytes flowed).
+inline constexpr int64_t kSlowestReaderBytesPerSecond = 1 << 20;
+
+// The time beyond the idle timeout a message of `bytes` is given.
+inline absl::Duration TimeToSend(int64_t bytes) {
+  return absl::Seconds(static_cast<double>(bytes) /
+                       kSlowestReaderBytesPerSecond);
+}
+
 // What a stream ends with when its idle timer runs out: DEADLINE_EXCEEDED,
 // saying whether the client sent nothing or took none of the answers
 // (`stalled_write`) for `timeout`.

@@ -286,7 +286,9 @@ void StylizeFramesReactor::StartWriteIfIdleLocked() {
   writing_memory_ = std::move(response_memory_.front());
   response_memory_.pop_front();
   write_in_flight_ = true;
-  idle_.ArmIfDisarmed();
+  // From now, with the time a slow reader needs for this message on top.
+  idle_.Restart(
+      TimeToSend(static_cast<int64_t>(writing_response_.ByteSizeLong())));
   StartWrite(&writing_response_);
 }
 

@@ -233,8 +233,9 @@ void StylizeImageReactor::FinishOnce(const grpc::Status& given) {
   }
   AddRetryPushback(context_, log_.Finish(status));
   // Armed before Finish: OnDone (which stops it and may delete this) can
-  // come as soon as Finish is called.
-  unsent_.Restart();
+  // come as soon as Finish is called. A large answer gets the time to send
+  // it at the slowest rate allowed on top.
+  unsent_.Restart(TimeToSend(static_cast<int64_t>(response_->ByteSizeLong())));
   Finish(status);
 }
 
