@@ -10,9 +10,11 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/movie_split.h"
+#include "client/progress.h"
 #include "client/stylizer_client.h"
 #include "client/testing/fake_stylizer_service.h"
 #include "gtest/gtest.h"
@@ -127,6 +129,39 @@ TEST_F(SplitVideoTest, AFailedJobLeavesTheClientUsableForTheNextMovie) {
   (*client)->CancelAll();  // Ctrl-C
   auto interrupted = RunSplitVideo(**client, Job(), nullptr, nullptr);
   EXPECT_EQ(interrupted.status(), absl::CancelledError("interrupted"));
+}
+
+// The frame estimate counts the segments still waiting for a call slot (at
+// the frames per byte of those accepted): it counted only the accepted ones,
+// so with one segment at a time the first half read as the whole job.
+TEST_F(SplitVideoTest, TheFrameEstimateCountsSegmentsNotYetSent) {
+  testing::FakeServer server;
+  ClientOptions options;
+  options.server = server.address();
+  auto client = StylizerClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::ostringstream lines;
+  ProgressReporter::Options progress_options;
+  progress_options.out = &lines;
+  progress_options.plain_interval = absl::ZeroDuration();
+  ProgressReporter progress(progress_options);
+  SplitJob job = Job();
+  job.segments_per_replica = 1;  // the second waits for the first
+  auto paths = RunSplitVideo(**client, job, &progress, nullptr);
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  // Every estimate printed, the first included, is near the last (the
+  // fake server's 10 frames per segment: 20).
+  std::vector<int> estimates;
+  const std::string text = lines.str();
+  for (size_t at = text.find("of ~"); at != std::string::npos;
+       at = text.find("of ~", at + 4)) {
+    estimates.push_back(std::atoi(text.c_str() + at + 4));
+  }
+  ASSERT_FALSE(estimates.empty()) << text;
+  EXPECT_EQ(estimates.back(), 20);
+  for (int estimate : estimates) {
+    EXPECT_GE(estimate, estimates.back() * 3 / 4) << text;
+  }
 }
 
 // --timeout bounds a split job as a whole, as it bounds an unsplit one:
