@@ -231,8 +231,11 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
       absl::GetFlag(FLAGS_concurrency) > 1024) {
     return UsageError("--concurrency must be within 1..1024");
   }
+  // The error_code form: the throwing one aborted the command on a name
+  // too long or a symbolic link loop.
+  std::error_code out_error;
   if (several && !FileExtension(absl::GetFlag(FLAGS_out)).empty() &&
-      !fs::is_directory(absl::GetFlag(FLAGS_out))) {
+      !fs::is_directory(absl::GetFlag(FLAGS_out), out_error)) {
     return UsageError(absl::StrCat("--out=", absl::GetFlag(FLAGS_out),
                                    ": several inputs need a directory"));
   }
@@ -250,6 +253,15 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
     return UsageError(
         "--out=- writes the image to standard output, which is a terminal; "
         "pipe it to a program or redirect it to a file");
+  }
+  // --format and the --out extension are usage errors before any call (they
+  // were found only after connecting: exit 1, "cannot reach", when no server
+  // was there).
+  if (auto format = FormatFlag(); !format.ok()) return format.status();
+  if (!to_stdout) {
+    if (auto plan = PlanOutputs(inputs[0], {}); !plan.ok()) {
+      return plan.status();
+    }
   }
   // One input is read and checked before connecting; several, each in turn.
   absl::StatusOr<std::string> single;

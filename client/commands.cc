@@ -168,7 +168,7 @@ absl::StatusOr<std::vector<std::string>> DistinctOutputPaths(
   for (size_t k = 0; k < inputs.size(); ++k) {
     if (inputs[k] != kStdioName) input_at.emplace(SamePathKey(inputs[k]), k);
   }
-  for (size_t k = 0; k < inputs.size() && input_at.size() > 1; ++k) {
+  for (size_t k = 0; k < inputs.size() && !input_at.empty(); ++k) {
     for (const std::string& path : paths[k]) {
       const auto it = input_at.find(SamePathKey(path));
       if (it != input_at.end() && it->second != k) {

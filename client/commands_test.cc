@@ -205,6 +205,42 @@ TEST_F(CommandsTest, ImageNaming) {
   EXPECT_EQ(ExitCodeFor(Run("image", {Path("photo.png")})), kExitUsage);
 }
 
+// Standard input's outputs may be another input too (a second run finds
+// stdin.klimt.png among its inputs): "-" and one file were not checked.
+TEST(DistinctOutputPathsTest, StandardInputsOutputThatIsAnInput) {
+  const std::string file =
+      (fs::temp_directory_path() / "stdin.klimt.png").string();
+  const auto paths = DistinctOutputPaths(
+      {"-", file},
+      {{file},
+       {(fs::temp_directory_path() / "stdin.klimt.klimt.png").string()}});
+  EXPECT_TRUE(IsUsageError(paths.status())) << paths.status();
+  EXPECT_THAT(paths.status().message(), HasSubstr("which is the input"));
+}
+
+// Mistakes in --format and --out are usage errors before any call (they
+// were found after connecting: exit 1, "cannot reach", with no server), and
+// an --out the file system cannot look up is one too (it aborted the
+// command).
+TEST_F(CommandsTest, ImageOutputMistakesNeedNoServer) {
+  absl::SetFlag(&FLAGS_server, "127.0.0.1:1");
+  for (const auto& [format, out] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"gif", Path("no_server")},
+           {"", Path("no_server/b.gif")},
+           {"jpg", Path("no_server/b.png")}}) {
+    absl::SetFlag(&FLAGS_format, format);
+    absl::SetFlag(&FLAGS_out, out);
+    const absl::Status s = Run("image", {Path("photo.png")});
+    EXPECT_EQ(ExitCodeFor(s), kExitUsage) << format << " " << out << ": " << s;
+  }
+  absl::SetFlag(&FLAGS_format, "");
+  absl::SetFlag(&FLAGS_out, Path(std::string(300, 'x') + ".png"));
+  const absl::Status s = Run("image", {Path("photo.png"), Path("photo.png")});
+  EXPECT_EQ(ExitCodeFor(s), kExitUsage) << s;
+  EXPECT_THAT(s.message(), HasSubstr("several inputs need a directory"));
+}
+
 // "-" reads standard input and, as --out, writes standard output: one
 // image or movie in one style, byte for byte what the server sent.
 TEST_F(CommandsTest, StandardInputAndOutput) {
