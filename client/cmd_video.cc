@@ -176,6 +176,7 @@ absl::StatusOr<std::vector<std::string>> StylizeMovie(
     po.tty = settings.progress_mode == "bars" ||
              (settings.progress_mode == "auto" && io.err_is_tty);
     po.out = io.err;
+    if (po.tty) po.columns = TerminalColumns(STDERR_FILENO);
     progress.emplace(po);
   }
   ProgressReporter* reporter = progress ? &*progress : nullptr;

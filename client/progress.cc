@@ -1,6 +1,8 @@
 // Terminal bars and plain progress lines; see progress.h.
 #include "client/progress.h"
 
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -51,28 +53,53 @@ double EtaSeconds(const ProgressState& st) {
   return static_cast<double>(st.frames_estimate - st.frames_done) / st.fps;
 }
 
-std::string RenderTtyLine(const ProgressState& st) {
+namespace {
+
+// The terminal line with bars of these widths (0: no bar).
+std::string RenderTtyLineWithBars(const ProgressState& st, int upload_bar,
+                                  int frames_bar) {
   std::string line = "upload ";
   if (st.upload_total > 0) {
     const double f = static_cast<double>(st.upload_sent) / st.upload_total;
-    absl::StrAppend(&line, RenderBar(f, 10),
-                    absl::StrFormat(" %3d%%", static_cast<int>(f * 100 + 1e-9)));
+    if (upload_bar > 0) absl::StrAppend(&line, RenderBar(f, upload_bar), " ");
+    absl::StrAppend(&line,
+                    absl::StrFormat("%3d%%", static_cast<int>(f * 100 + 1e-9)));
   } else {
     absl::StrAppend(&line, FormatBytes(st.upload_sent));
   }
   if (!st.accepted) return absl::StrCat(line, "  waiting for the server...");
   absl::StrAppend(&line, "  frames ");
   if (st.frames_estimate > 0) {
-    absl::StrAppend(
-        &line,
-        RenderBar(static_cast<double>(st.frames_done) / st.frames_estimate, 20),
-        " ", st.frames_done, "/", st.frames_estimate);
+    if (frames_bar > 0) {
+      absl::StrAppend(
+          &line,
+          RenderBar(static_cast<double>(st.frames_done) / st.frames_estimate,
+                    frames_bar),
+          " ");
+    }
+    absl::StrAppend(&line, st.frames_done, "/", st.frames_estimate);
   } else {
     absl::StrAppend(&line, st.frames_done);
   }
   absl::StrAppend(&line, absl::StrFormat("  %s fps  ETA %s  out %s", FormatFps(st.fps),
                                          FormatEta(EtaSeconds(st)),
                                          FormatBytes(st.output_bytes)));
+  return line;
+}
+
+}  // namespace
+
+std::string RenderTtyLine(const ProgressState& st, int columns) {
+  // Narrower bars, then none, until the line fits: a line wider than the
+  // terminal wraps, and each redraw then added a row (93 columns on 80).
+  for (const auto [upload_bar, frames_bar] :
+       {std::pair{10, 20}, std::pair{0, 20}, std::pair{0, 10},
+        std::pair{0, 0}}) {
+    std::string line = RenderTtyLineWithBars(st, upload_bar, frames_bar);
+    if (columns <= 0 || static_cast<int>(line.size()) < columns) return line;
+  }
+  std::string line = RenderTtyLineWithBars(st, 0, 0);
+  line.resize(static_cast<size_t>(columns - 1));
   return line;
 }
 
@@ -168,7 +195,7 @@ void ProgressReporter::MaybeDraw(bool force) {
   last_draw_ = now;
   drawn_ = true;
   if (options_.tty) {
-    std::string line = RenderTtyLine(state_);
+    std::string line = RenderTtyLine(state_, options_.columns);
     const size_t width = line.size();
     if (width < last_width_) line.append(last_width_ - width, ' ');
     last_width_ = width;
@@ -177,6 +204,14 @@ void ProgressReporter::MaybeDraw(bool force) {
     *out_ << RenderPlainLine(state_, now - start_) << "\n";
   }
   out_->flush();
+}
+
+int TerminalColumns(int fd) {
+  struct winsize size {};
+  if (ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) {
+    return size.ws_col;
+  }
+  return 80;
 }
 
 }  // namespace stylizer::client

@@ -38,8 +38,12 @@ std::string FormatEta(double seconds);
 std::string FormatFps(double fps);
 // Seconds left from the state's fps and estimate; -1 when unknown.
 double EtaSeconds(const ProgressState& state);
-// The live terminal line (no carriage return or newline).
-std::string RenderTtyLine(const ProgressState& state);
+// The live terminal line (no carriage return or newline), narrower than
+// `columns` when that is positive (bars shrink, then go).
+std::string RenderTtyLine(const ProgressState& state, int columns = 0);
+
+// The width of the terminal on `fd`, or 80 when it cannot be told.
+int TerminalColumns(int fd);
 // The plain periodic line (no newline).
 std::string RenderPlainLine(const ProgressState& state, absl::Duration elapsed);
 
@@ -53,6 +57,9 @@ class ProgressReporter {
     absl::Duration plain_interval = absl::Seconds(2);
     // Shortest time between terminal redraws. Default 100 ms.
     absl::Duration tty_interval = absl::Milliseconds(100);
+    // The terminal's width: the live line stays narrower. 0: no limit.
+    // Default 0.
+    int columns = 0;
     // Where to draw. Default std::cerr.
     std::ostream* out = nullptr;
     // The clock. Default absl::Now.

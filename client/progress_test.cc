@@ -58,6 +58,28 @@ TEST(ProgressFormatTest, Lines) {
   EXPECT_THAT(plain, Not(HasSubstr("\r")));
 }
 
+// The live line fits the terminal: at 93 columns on an 80-column one it
+// wrapped, and every redraw added a row. Bars shrink, then go.
+TEST(ProgressRenderTest, TheLiveLineFitsTheTerminal) {
+  ProgressState st;
+  st.upload_sent = st.upload_total = 5'000'000;
+  st.accepted = true;
+  st.frames_done = 12345;
+  st.frames_estimate = 67890;
+  st.fps = 7.1;
+  st.output_bytes = 123'456'789;
+  EXPECT_GT(RenderTtyLine(st).size(), 80u);
+  for (int columns : {120, 80, 60, 40}) {
+    const std::string line = RenderTtyLine(st, columns);
+    EXPECT_LT(static_cast<int>(line.size()), columns) << line;
+    if (columns >= 60) {
+      EXPECT_THAT(line, HasSubstr("12345/67890")) << line;
+      EXPECT_THAT(line, HasSubstr("ETA")) << line;
+    }
+  }
+  EXPECT_THAT(RenderTtyLine(st, 120), HasSubstr("[##########] 100%"));
+}
+
 TEST(ProgressReporterTest, PlainLinesAreRateLimited) {
   std::ostringstream out;
   absl::Time now = absl::UnixEpoch();
