@@ -370,9 +370,7 @@ absl::Status WriteContactSheet(const std::vector<ContactSheetTile>& tiles,
           static_cast<size_t>(tw) * 3);
     }
     // The caption, cut to the tile's width.
-    std::string caption = tiles[i].caption;
-    const size_t fits = static_cast<size_t>(tw / (6 * scale));
-    if (caption.size() > fits) caption.resize(fits);
+    const std::string caption(FirstChars(tiles[i].caption, tw / (6 * scale)));
     const int tx = x0 + (tw - TextWidth(caption, scale)) / 2;
     DrawText(caption, tx, y0 + th + gap, scale, ink, sheet.rgb.data(),
              sheet.width, sheet.height);

@@ -6,9 +6,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/output_files.h"
+#include "client/tiny_font.h"
 #include "server/media/testing/test_movies.h"
 
 extern "C" {
@@ -190,6 +192,23 @@ TEST_F(ContactSheetTest, APhotosTileIsTurnedByItsExifOrientation) {
   ASSERT_GE(avformat_find_stream_info(f, nullptr), 0);
   EXPECT_EQ(f->streams[0]->codecpar->width, 6 + 36 + 6);  // 48 x 3/4
   avformat_close_input(&f);
+}
+
+// A caption past ASCII (a style named "café") has one '?' per character,
+// and is measured and cut by characters; it was one '?' per byte.
+TEST(TinyFontTest, CharactersPastAsciiAreOneQuestionMarkEach) {
+  EXPECT_EQ(TextChars("caf\xc3\xa9"), 4);
+  EXPECT_EQ(TextWidth("caf\xc3\xa9", 1), 24);
+  EXPECT_EQ(FirstChars("\xe6\xb0\xb4\xe5\xa2\xa8", 1), "\xe6\xb0\xb4");
+  EXPECT_EQ(FirstChars("abc", 5), "abc");
+  const uint8_t ink[3] = {255, 255, 255};
+  auto draw = [&](absl::string_view text) {
+    std::vector<uint8_t> buffer(24 * 8 * 3, 0);
+    DrawText(text, 0, 0, 1, ink, buffer.data(), 24, 8);
+    return buffer;
+  };
+  EXPECT_EQ(draw("E\xc3\xa9"), draw("E?"));
+  EXPECT_EQ(draw("\xe6\xb0\xb4x"), draw("?x"));
 }
 
 TEST_F(ContactSheetTest, PngRoundTrips) {

@@ -47,15 +47,43 @@ const Glyph& GlyphFor(char c) {
 
 }  // namespace
 
+namespace {
+
+// UTF-8 continuation bytes belong to the character before them.
+bool Continues(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+}
+
+}  // namespace
+
+int TextChars(absl::string_view text) {
+  int n = 0;
+  for (char c : text) n += Continues(c) ? 0 : 1;
+  return n;
+}
+
+absl::string_view FirstChars(absl::string_view text, int n) {
+  size_t end = 0;
+  for (int seen = 0; end < text.size(); ++end) {
+    if (!Continues(text[end]) && seen++ == n) break;
+  }
+  return text.substr(0, end);
+}
+
 int TextWidth(absl::string_view text, int scale) {
-  return static_cast<int>(text.size()) * 6 * scale;
+  return TextChars(text) * 6 * scale;
 }
 
 void DrawText(absl::string_view text, int x, int y, int scale,
               const uint8_t rgb[3], uint8_t* buffer, int width, int height) {
+  int index = -1;  // of the character
   for (size_t i = 0; i < text.size(); ++i) {
-    const Glyph& g = GlyphFor(text[i]);
-    const int gx = x + static_cast<int>(i) * 6 * scale;
+    if (Continues(text[i])) continue;
+    ++index;
+    // Past ASCII: '?', whatever its bytes.
+    const Glyph& g =
+        GlyphFor(static_cast<unsigned char>(text[i]) < 0x80 ? text[i] : '?');
+    const int gx = x + index * 6 * scale;
     for (int col = 0; col < 5; ++col) {
       for (int row = 0; row < 7; ++row) {
         if (!(g.cols[col] & (1 << row))) continue;

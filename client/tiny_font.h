@@ -9,6 +9,15 @@
 
 namespace stylizer::client {
 
+// `text` is UTF-8: each character past ASCII (a style named "café") is one
+// '?', as an unknown ASCII one is; it was one per byte.
+
+// Characters (code points) in `text`.
+int TextChars(absl::string_view text);
+
+// The first `n` characters of `text` (never half of one).
+absl::string_view FirstChars(absl::string_view text, int n);
+
 // Width in pixels of `text` drawn at `scale` (6 columns per character,
 // including one of spacing, times scale).
 int TextWidth(absl::string_view text, int scale);
