@@ -87,12 +87,12 @@ absl::StatusOr<std::unique_ptr<CudaRunner>> CudaRunner::Create(
     std::unique_ptr<CudaRunner> runner(new CudaRunner(
         device, std::move(module), dtype, num_styles, options, std::move(log)));
     // The memory one frame needs: the peak of a forward on one probe frame
-    // above what was allocated before (weights), per padded pixel.
+    // above what was allocated before (weights), per padded pixel. Measured
+    // on a second forward: the first tunes cuDNN's algorithms (benchmark
+    // mode), whose trial workspaces, as large as the free memory allows,
+    // would count as the frame's and shrink every chunk.
     c10::InferenceMode inference;
-    c10::cuda::CUDACachingAllocator::emptyCache();
-    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
-    const int64_t before = AllocatedBytes(device);
-    {
+    auto probe = [&] {
       std::vector<float> row(num_styles, 0.0f);
       row[0] = 1.0f;
       torch::Tensor x = PrepareInput(TestCard(1, kProbeSide), kProbeSide,
@@ -100,7 +100,12 @@ absl::StatusOr<std::unique_ptr<CudaRunner>> CudaRunner::Create(
       torch::Tensor w = PrepareWeights(row.data(), 1, num_styles, device);
       runner->module_.forward({x, w});
       Synchronize(device);
-    }
+    };
+    probe();
+    c10::cuda::CUDACachingAllocator::emptyCache();
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+    const int64_t before = AllocatedBytes(device);
+    probe();
     const int64_t peak =
         c10::cuda::CUDACachingAllocator::getDeviceStats(device.index())
             .allocated_bytes[kAggregate]
@@ -363,8 +368,11 @@ absl::Status CudaRunner::Stylize(const FrameBatch& batch) {
         ++oom_retries_;
         chunk = (chunk + 1) / 2;
         oom_limit_pixels_ = int64_t{chunk} * ph * pw;
-        graphs_.clear();  // their activation memory goes back too
-        c10::cuda::CUDACachingAllocator::emptyCache();
+        // Their activation memory goes back too. No emptyCache(): it empties
+        // every GPU's cache, under the other workers' running batches, and
+        // the allocator already frees this device's unused cached blocks
+        // before it reports out of memory.
+        graphs_.clear();
         if (log_) {
           log_(absl::StrCat("out of memory on ", device_.str(), " with ",
                             batch.batch_size, " frames of ", batch.width, "x",

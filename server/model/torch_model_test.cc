@@ -10,15 +10,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <memory>
 #include <iostream>
 #include <iterator>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/model/torch_util.h"
 
 namespace stylizer {
 namespace {
@@ -498,6 +500,23 @@ void StylizeUnderMemoryCap() {
   absl::Status s = (*model)->Stylize(batch);
   std::cerr << s << std::endl;
   std::exit(s.code() == absl::StatusCode::kResourceExhausted ? 0 : 3);
+}
+
+// cuBLAS and cuDNN allocate outside the caching allocator; their failures
+// are out of memory too (ResourceExhausted, with the batch split), not
+// INTERNAL.
+TEST(TorchUtilTest, LibraryAllocationFailuresAreOutOfMemory) {
+  EXPECT_TRUE(IsOutOfMemory(std::runtime_error(
+      "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate")));
+  EXPECT_TRUE(IsOutOfMemory(
+      std::runtime_error("cuDNN error: CUDNN_STATUS_ALLOC_FAILED")));
+  EXPECT_FALSE(
+      IsOutOfMemory(std::runtime_error("cuDNN error: CUDNN_STATUS_BAD_PARAM")));
+  EXPECT_EQ(
+      StatusFromException(std::runtime_error("CUBLAS_STATUS_ALLOC_FAILED"),
+                          "stylizing", absl::StatusCode::kInternal)
+          .code(),
+      absl::StatusCode::kResourceExhausted);
 }
 
 // Running out of memory is ResourceExhausted, not a crash. Runs in a child

@@ -66,7 +66,11 @@ bool IsOutOfMemory(const std::exception& e) {
          dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
          absl::StrContains(full, "out of memory") ||
          absl::StrContains(full, "not enough memory") ||
-         absl::StrContains(full, "can't allocate memory");
+         absl::StrContains(full, "can't allocate memory") ||
+         // cuBLAS and cuDNN allocate outside the caching allocator (a new
+         // thread's first handle, a workspace): their words for it.
+         absl::StrContains(full, "ALLOC_FAILED") ||
+         absl::StrContains(full, "CUDA_ERROR_OUT_OF_MEMORY");
 }
 
 absl::Status StatusFromException(const std::exception& e,
