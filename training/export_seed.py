@@ -3,6 +3,7 @@
 
     python3 training/export_seed.py --checkpoint CKPT --out ARCHIVE.pt [--names a,b,...]
     python3 training/export_seed.py --random N --out ARCHIVE.pt [--seed S]
+    python3 training/export_seed.py --archive OLD.pt --out ARCHIVE.pt
 
 CKPT is a PyTorch file holding the state_dict of FastStylizationNetwork, or a
 dict holding it under a common key ("state_dict", "model", "model_state_dict",
@@ -10,7 +11,8 @@ dict holding it under a common key ("state_dict", "model", "model_state_dict",
 stripped and fp16/bf16 weights are converted to fp32. The style names are
 --names, else those a train.py checkpoint saved, else the original's. --random N makes a
 randomly initialised N-style archive for tests, with gamma/beta spread wide
-enough that the styles differ visibly.
+enough that the styles differ visibly. --archive re-exports a serving archive
+with the current serving code: its weights, style names and metadata are kept.
 """
 import argparse
 import os
@@ -20,7 +22,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stylizer_training.export import (ExportError, count_styles,  # noqa: E402
-                                      default_style_names, export_archive)
+                                      default_style_names, export_archive,
+                                      load_archive_metadata)
 from stylizer_training.network import FastStylizationNetwork  # noqa: E402
 
 CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "network", "net", "style_model")
@@ -68,6 +71,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="state_dict file of FastStylizationNetwork")
+    source.add_argument("--archive", help="a serving archive to export again with the "
+                        "current serving code (weights, names and metadata kept)")
     source.add_argument("--random", type=int, metavar="N",
                         help="random N-style network (for tests)")
     parser.add_argument("--out", required=True, help="archive to write (.pt)")
@@ -80,6 +85,25 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     try:
+        if args.archive is not None:
+            try:
+                module = torch.jit.load(args.archive, map_location="cpu")
+                saved = load_archive_metadata(args.archive)
+            except Exception as e:  # a missing, damaged or foreign file
+                raise ExportError(f"cannot read archive {args.archive}: {e}")
+            state_dict = {k: v.float() for k, v in module.state_dict().items()}
+            n_styles = count_styles(state_dict)
+            names = args.names.split(",") if args.names else [
+                s["name"] for s in sorted(saved["styles"], key=lambda s: s["index"])]
+            metadata = {k: v for k, v in saved["model"].items()
+                        if k not in ("architecture", "num_styles", "interface")}
+            if args.name:
+                metadata["name"] = args.name
+            if args.source:
+                metadata["source"] = args.source
+            export_archive(state_dict, names, args.out, metadata)
+            print(f"wrote {args.out}: {n_styles} styles ({', '.join(names)})")
+            return 0
         if args.random is not None:
             if args.random < 1:
                 raise ExportError("--random needs at least one style")

@@ -54,6 +54,23 @@ class ExportTest(unittest.TestCase):
         styles = json.loads(archive_file(out, "stylizer/styles.json"))
         self.assertEqual([s["name"] for s in styles], ["x", "y"])
 
+    def test_an_archive_is_exported_again_with_its_names_and_metadata(self):
+        # How models/default.pt takes a fix of the serving code: same
+        # weights, names and metadata.
+        first = self.path("first.pt")
+        export_archive(export_seed.random_state_dict(2, 0), ["ink", "oil"], first,
+                       {"name": "mine", "training": {"steps": 7}})
+        again = self.path("again.pt")
+        self.assertEqual(export_seed.main(["--archive", first, "--out", again]), 0)
+        for name in ("stylizer/styles.json", "stylizer/model.json"):
+            self.assertEqual(json.loads(archive_file(again, name)),
+                             json.loads(archive_file(first, name)), name)
+        a = torch.jit.load(first).state_dict()
+        b = torch.jit.load(again).state_dict()
+        self.assertTrue(all(torch.equal(a[k], b[k]) for k in a))
+        self.assertEqual(export_seed.main(["--archive", self.path("none.pt"),
+                                           "--out", again]), 2)
+
 
 if __name__ == "__main__":
     unittest.main()

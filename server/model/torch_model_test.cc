@@ -123,7 +123,9 @@ TEST_F(TorchModelTest, DescribesTheArchive) {
 }
 
 // The runtime equals the original network (eager PyTorch) within one 8-bit
-// level, for one-hot rows, an odd size (pad + crop) and a blend.
+// level, for one-hot rows, an odd size (pad + crop), a blend, flat frames
+// (black, a fade: they came out as full-contrast texture) and frames whose
+// spread is tiny beside their mean.
 TEST_F(TorchModelTest, MatchesOriginalNetwork) {
   std::ifstream manifest(Golden("manifest.txt"));
   ASSERT_TRUE(manifest.good()) << "missing " << Golden("manifest.txt")
@@ -158,7 +160,7 @@ TEST_F(TorchModelTest, MatchesOriginalNetwork) {
     EXPECT_LE(max_diff, 1);
     EXPECT_GE(static_cast<double>(exact) / out.size(), 0.99);
   }
-  EXPECT_EQ(cases, 3);
+  EXPECT_EQ(cases, 5);
 }
 
 TEST_F(TorchModelTest, OneHotBlendEqualsIndexAndBatchesAreIndependent) {

@@ -75,12 +75,15 @@ def _norm_image(x: torch.Tensor, gamma: Optional[torch.Tensor],
     """
     h, w, c = x.shape[2], x.shape[3], x.shape[1]
     rows = x.float().permute(0, 2, 3, 1).reshape(h, w, c)
-    s1 = rows.sum(1).double().sum(0)
+    mean = rows.sum(1).double().sum(0) / (h * w)
+    # Two passes: the variance of the deviations from the mean. E[x^2] -
+    # E[x]^2 from fp32 sums cancelled most of the variance of a plane whose
+    # mean is large beside its spread (a dark or flat scene): 2-12 % of the
+    # output levels of such frames differed from the original network's.
     # Squares then a sum: several times faster here than vector_norm, whose
     # reduction over the middle dimension LibTorch does not vectorise.
-    s2 = (rows * rows).sum(1).double().sum(0)
-    mean = s1 / (h * w)
-    var = (s2 / (h * w) - mean * mean).clamp(min=0.0)
+    d = rows - mean.float()
+    var = (d * d).sum(1).double().sum(0) / (h * w)
     return F.batch_norm(x, mean.float(), var.float(), gamma, beta, False, 0.0, 1e-5)
 
 
@@ -171,11 +174,24 @@ class ServingUpsampling(nn.Module):
         return torch.cat(phases, 0)
 
     def _phases(self, x: torch.Tensor, padded: torch.Tensor) -> torch.Tensor:
-        """ReLU'd 2x2 convolution of all four phases: [B, 4*O, H+1, W+1]."""
+        """ReLU'd 2x2 convolution of all four phases: [B, 4*O, H+1, W+1].
+
+        The phases add the 3x3 taps in different groupings, so on a flat
+        input they differed by rounding, in a 2x2 pattern that the instance
+        norm after (its variance far below eps) blew up into full-contrast
+        texture on black frames, fades and title cards (the original network
+        gives a flat frame). So each image's per-channel mean is taken out
+        before the convolution and its share, bias + mean x the kernel's sum,
+        the same for all four phases, added after: a flat input then gives
+        four phases within rounding of a tiny remainder.
+        """
         bias = self.conv.bias
         assert bias is not None
-        y = F.conv2d(padded, self.subpixel_weight().to(x.dtype),
-                     torch.cat([bias, bias, bias, bias]).to(x.dtype))
+        mean = x.float().mean(dim=[2, 3])  # [B, I]
+        share = bias.float() + torch.mm(mean, self.conv.weight.float().sum(dim=[2, 3]).t())
+        y = F.conv2d(padded - mean.to(x.dtype)[:, :, None, None],
+                     self.subpixel_weight().to(x.dtype))
+        y = y + share.repeat(1, 4).to(x.dtype)[:, :, None, None]
         return torch.relu_(y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -147,6 +147,17 @@ def main():
     cases.append(("blend_52x40", frames, torch.tensor([blend]),
                   run_original(blended_network(state_dict, n, blend), frames, [0])))
 
+    # Flat frames (black, a fade, a title card) and frames whose spread is
+    # tiny beside their mean: the serving code's rounding once turned the
+    # first into full-contrast texture and lost the second's variance.
+    flat = torch.stack([torch.full((48, 64, 3), v, dtype=torch.uint8) for v in (0, 30, 200)])
+    cases.append(("flat_64x48", flat, torch.eye(n)[[0, 1 % n, n - 1]],
+                  run_original(net, flat, [0, 1 % n, n - 1])))
+    low = torch.full((2, 48, 64, 3), 16, dtype=torch.uint8)
+    low[:, :, 32:] = 17
+    cases.append(("low_contrast_64x48", low, torch.eye(n)[[0, n - 1]],
+                  run_original(net, low, [0, n - 1])))
+
     write_broken_archives(args.archive, args.out)
     with open(os.path.join(args.out, "manifest.txt.tmp"), "w") as manifest:
         manifest.write(f"styles {n}\n")
