@@ -57,6 +57,11 @@ std::string CudaUnavailableReason() {
   return "the CUDA runtime reports devices, but LibTorch cannot use them";
 }
 
+void UseIeeeFp32OnCuda() {
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
+}
+
 bool CudaDeviceHasBf16(c10::Device device) {
   return at::cuda::getDeviceProperties(device.index())->major >= 8;
 }

@@ -38,6 +38,12 @@ std::string CudaUnavailableReason();
 // Whether the GPU has bf16 arithmetic (compute capability 8.0 or later).
 bool CudaDeviceHasBf16(c10::Device device);
 
+// Makes fp32 on CUDA devices IEEE fp32 for the whole process: LibTorch lets
+// cuDNN convolutions (and cuBLAS) use TF32, 10 mantissa bits, on Ampere and
+// newer by default, so "fp32" was not fp32, and neither was the reference
+// the fp16 and bf16 trials are held to.
+void UseIeeeFp32OnCuda();
+
 class CudaRunner {
  public:
   // `module` is already on `device` in `dtype`. Measures the device memory

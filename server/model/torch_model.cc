@@ -462,6 +462,10 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
     InstallCpuTensorCache(options.cpu_tensor_cache_bytes);
   }
   impl->description.device = impl->device.str();
+#ifdef STYLIZER_WITH_CUDA
+  // Before the trials: their fp32 is the reference the others are held to.
+  if (impl->device.is_cuda()) UseIeeeFp32OnCuda();
+#endif
   for (const std::string& line : plan->skipped) impl->Log(line);
   if (!plan->warning.empty()) impl->Log(plan->warning);
 
