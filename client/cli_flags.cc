@@ -83,9 +83,9 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "bench: how long to run (ignored when --count is set)");
 ABSL_FLAG(int64_t, count, 0,
           "bench: stop after this many requests (0 = use --duration)");
-ABSL_FLAG(std::string, size, "640x360",
-          "bench: frame size WxH for image/frames modes; frames: the size of "
-          "the raw frames read");
+ABSL_FLAG(std::string, size, "",
+          "bench: frame size WxH for image/frames modes (default 640x360); "
+          "frames: the size of the raw frames read (required)");
 ABSL_FLAG(std::string, input, "", "bench: movie file for --mode=video");
 ABSL_FLAG(bool, json, false,
           "bench: print the report as one JSON object; styles: print the "

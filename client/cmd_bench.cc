@@ -95,7 +95,9 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
     return UsageError("give a positive --duration or a --count");
   }
   int w = 0, h = 0;
-  if (absl::Status s = ParseSize(absl::GetFlag(FLAGS_size), &w, &h); !s.ok()) {
+  std::string size = absl::GetFlag(FLAGS_size);
+  if (size.empty()) size = "640x360";
+  if (absl::Status s = ParseSize(size, &w, &h); !s.ok()) {
     return s;
   }
   const std::string input = absl::GetFlag(FLAGS_input);

@@ -98,6 +98,13 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
         "usage: stylizer frames --size=WxH --styles=NAME "
         "[--concurrency=FRAMES_IN_FLIGHT] < raw-rgb24 > raw-rgb24");
   }
+  // No default: raw frames carry no size, and a wrong one (640x360, bench's
+  // default, taken for 1280x720 input) scrambled every frame without an
+  // error.
+  if (absl::GetFlag(FLAGS_size).empty()) {
+    return UsageError(
+        "frames needs --size=WxH, the size of the raw RGB24 frames it reads");
+  }
   int width = 0;
   int height = 0;
   if (absl::Status s = ParseSize(absl::GetFlag(FLAGS_size), &width, &height);

@@ -510,6 +510,11 @@ TEST_F(CommandsTest, FramesFromStandardInputToStandardOutput) {
   EXPECT_EQ(ExitCodeFor(Run("frames", {"extra"}, frames)), kExitUsage);
   absl::SetFlag(&FLAGS_size, "8by6");
   EXPECT_EQ(ExitCodeFor(Run("frames", {}, frames)), kExitUsage);
+  // No --size: raw frames carry none, and bench's 640x360 was assumed.
+  absl::SetFlag(&FLAGS_size, "");
+  const absl::Status no_size = Run("frames", {}, frames);
+  EXPECT_EQ(ExitCodeFor(no_size), kExitUsage) << no_size;
+  EXPECT_THAT(no_size.message(), HasSubstr("frames needs --size=WxH"));
   EXPECT_EQ(out_.str(), "");
 }
 
