@@ -196,8 +196,10 @@ absl::StatusOr<std::vector<std::string>> StylizeOne(
     status = files[i]->Append(image.image().encoded());
     if (!status.ok()) break;
   }
-  for (size_t i = 0; status.ok() && i < files.size(); ++i) {
-    status = files[i]->Commit();
+  if (status.ok()) {
+    std::vector<AtomicFile*> in_order;
+    for (auto& file : files) in_order.push_back(file.get());
+    status = CommitAll(in_order);
   }
   if (!status.ok()) {
     files.clear();

@@ -17,6 +17,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 
 namespace stylizer::client {
@@ -237,6 +238,21 @@ absl::Status AtomicFile::Append(absl::string_view data) {
     left -= static_cast<size_t>(n);
   }
   size_ += data.size();
+  return absl::OkStatus();
+}
+
+absl::Status CommitAll(const std::vector<AtomicFile*>& files) {
+  std::vector<std::string> done;
+  for (AtomicFile* file : files) {
+    absl::Status s = file->Commit();
+    if (!s.ok()) {
+      if (done.empty()) return s;
+      return absl::Status(s.code(),
+                          absl::StrCat(s.message(), " (already in place: ",
+                                       absl::StrJoin(done, ", "), ")"));
+    }
+    done.push_back(file->final_path());
+  }
   return absl::OkStatus();
 }
 

@@ -103,6 +103,13 @@ class AtomicFile {
   uint64_t size_ = 0;
 };
 
+// Renames each file into place, in order. One that cannot be renamed (a
+// file at its target that may not be replaced) stops there, with an error
+// that names the outputs already in place: they stay, since a rename that
+// replaced a file cannot be taken back, and a message naming only the
+// failure left them unknown.
+absl::Status CommitAll(const std::vector<AtomicFile*>& files);
+
 }  // namespace stylizer::client
 
 #endif  // STYLIZER_CLIENT_OUTPUT_FILES_H_

@@ -15,6 +15,7 @@ namespace stylizer::client {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::HasSubstr;
 
 class OutputFilesTest : public ::testing::Test {
  protected:
@@ -202,6 +203,26 @@ TEST_F(OutputFilesTest, MadeDirectoriesAreRemovedUpToTheHighest) {
   RemoveMadeDirectories(deep, made);
   EXPECT_FALSE(fs::exists(dir_ / "a" / "b"));
   EXPECT_TRUE(fs::exists(dir_ / "a" / "note"));
+}
+
+// A rename that fails part-way names the outputs already in place (they
+// stay: a rename that replaced a file cannot be taken back).
+TEST_F(OutputFilesTest, CommitAllNamesWhatIsAlreadyInPlace) {
+  const std::string first = (dir_ / "a.klimt.png").string();
+  const std::string second = (dir_ / "a.mosaic.png").string();
+  auto a = AtomicFile::Create(first);
+  auto b = AtomicFile::Create(second);
+  ASSERT_TRUE(a.ok() && b.ok());
+  // Made at the second's target after the checks: a rename cannot replace
+  // a directory that holds something.
+  fs::create_directories(fs::path(second) / "x");
+  const absl::Status s = CommitAll({a->get(), b->get()});
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("cannot rename to " + second));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("already in place: " + first));
+  EXPECT_TRUE(fs::exists(first));
 }
 
 }  // namespace

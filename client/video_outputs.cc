@@ -78,9 +78,9 @@ absl::Status VideoOutputs::Commit() {
   std::vector<std::string> finals;
   for (const auto& [index, file] : files_) finals.push_back(file->final_path());
   if (absl::Status s = CheckOutputTargets(finals); !s.ok()) return s;
-  for (auto& [index, file] : files_) {
-    if (absl::Status s = file->Commit(); !s.ok()) return s;
-  }
+  std::vector<AtomicFile*> in_order;
+  for (auto& [index, file] : files_) in_order.push_back(file.get());
+  if (absl::Status s = CommitAll(in_order); !s.ok()) return s;
   committed_ = true;
   return absl::OkStatus();
 }
