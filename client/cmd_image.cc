@@ -4,6 +4,7 @@
 // at a time, so that the server batches them together. An input `-` is read
 // from standard input; `--out=-` writes the one image to standard output.
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/byte_source.h"
 #include "client/commands.h"
 #include "client/interrupt.h"
 #include "client/output_files.h"
@@ -104,10 +106,23 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
   return plan;
 }
 
-// All of `in`'s bytes.
-absl::StatusOr<std::string> ReadAll(std::istream* in) {
+// All of standard input's bytes. From its descriptor where there is one,
+// in slices that `stop` ends: a read blocked on a silent pipe held the
+// command (Ctrl-C, another input's fatal failure) until the pipe closed.
+absl::StatusOr<std::string> ReadAll(const CommandIo& io,
+                                    const std::atomic<bool>& stop) {
   std::string data;
   char buf[1 << 16];
+  if (io.in_fd >= 0) {
+    while (true) {
+      absl::StatusOr<size_t> got =
+          ReadSome(io.in_fd, buf, sizeof(buf), stop, "standard input");
+      if (!got.ok()) return got.status();
+      if (*got == 0) return data;
+      data.append(buf, *got);
+    }
+  }
+  std::istream* in = io.in;
   while (in->read(buf, sizeof(buf)) || in->gcount() > 0) {
     data.append(buf, static_cast<size_t>(in->gcount()));
   }
@@ -115,12 +130,13 @@ absl::StatusOr<std::string> ReadAll(std::istream* in) {
   return data;
 }
 
-// The bytes of `input` (a file, or "-": `in`), checked locally to be a PNG
-// or JPEG.
+// The bytes of `input` (a file, or "-": standard input), checked locally to
+// be a PNG or JPEG.
 absl::StatusOr<std::string> ReadImage(const std::string& input,
-                                      std::istream* in) {
+                                      const CommandIo& io,
+                                      const std::atomic<bool>& stop) {
   const bool from_stdin = input == kStdioName;
-  auto data = from_stdin ? ReadAll(in) : ReadFile(input);
+  auto data = from_stdin ? ReadAll(io, stop) : ReadFile(input);
   if (!data.ok()) return data.status();
   if (!IsPngOrJpeg(*data)) {
     return absl::InvalidArgumentError(
@@ -266,15 +282,21 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
     }
   }
   // One input is read and checked before connecting; several, each in turn.
+  // Set to stop a read of standard input: Ctrl-C, or a failure that ends
+  // the command.
+  std::atomic<bool> stop_reading{false};
   absl::StatusOr<std::string> single;
   if (!several) {
-    single = ReadImage(inputs[0], io.in);
+    single = ReadImage(inputs[0], io, stop_reading);
     if (!single.ok()) return single.status();
   }
   auto client = ConnectFromFlags();
   if (!client.ok()) return client.status();
   // Ctrl-C cancels the calls; the temporary files are then deleted.
-  CancelOnInterrupt on_interrupt([c = client->get()] { c->CancelAll(); });
+  CancelOnInterrupt on_interrupt([c = client->get(), &stop_reading] {
+    stop_reading = true;
+    c->CancelAll();
+  });
   auto styles = ResolveStyles(**client, "all");
   if (!styles.ok()) return styles.status();
   if (to_stdout) {
@@ -328,7 +350,7 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
         if (next >= inputs.size() || !fatal.ok()) return;
         k = next++;
       }
-      absl::StatusOr<std::string> data = ReadImage(inputs[k], io.in);
+      absl::StatusOr<std::string> data = ReadImage(inputs[k], io, stop_reading);
       absl::StatusOr<std::vector<std::string>> paths =
           data.ok() ? StylizeOne(**client, *std::move(data), *styles, plans[k])
                     : data.status();
@@ -336,6 +358,7 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
       absl::Status ends = ReportInputOutcome(inputs[k], paths, io, &failed);
       if (!ends.ok() && fatal.ok()) {
         fatal = ends;
+        stop_reading = true;
         (*client)->CancelAll();
       }
     }

@@ -549,6 +549,30 @@ TEST_F(CommandsTest, FramesEndWhenTheServerDoesWhileTheSourceIsSilent) {
   EXPECT_EQ(out_.str(), frame);
 }
 
+// Standard input among several images, its pipe silent, while another
+// input's failure ends the command: the command ends at once. Its read of
+// standard input held it until the pipe closed.
+TEST_F(CommandsTest, ImagesEndWhileStandardInputIsSilent) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  absl::SetFlag(&FLAGS_out, Path("silent_out"));
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  server_.service().fail_busy = 1;  // the file's call: busy, no retries
+  __gnu_cxx::stdio_filebuf<char> pipe_buffer(fds[0], std::ios::in);
+  std::istream in(&pipe_buffer);
+  CommandIo io{&out_, &err_, false, &in, false, false, fds[0]};
+  auto run = std::async(std::launch::async, [&] {
+    return RunCommand(Invocation{"image", {"-", Path("photo.png")}}, io);
+  });
+  const bool ended =
+      run.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  close(fds[1]);  // lets a command that still waits end, so the test ends
+  const absl::Status s = run.get();
+  EXPECT_TRUE(ended) << "image kept reading standard input after a failure "
+                        "had ended the command";
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+}
+
 TEST_F(CommandsTest, StylesAndHealth) {
   ASSERT_TRUE(Run("styles", {}).ok());
   EXPECT_THAT(out_.str(), HasSubstr("model fake on cpu (fp32), 4 styles"));
