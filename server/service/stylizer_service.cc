@@ -25,6 +25,27 @@ class RefusedVideoReactor : public VideoReactor {
   CallLog log_;
 };
 
+// Ends a unary call whose answer is ready. Its CallLog lives until OnDone,
+// as call_log.h requires: with the default reactor it went when the handler
+// returned, before the answer was sent, so a drain that found no call
+// active could close the port under it (GetModelInfo during SIGTERM).
+class AnsweredUnaryReactor : public grpc::ServerUnaryReactor {
+ public:
+  AnsweredUnaryReactor(ServiceContext* service,
+                       grpc::CallbackServerContext* context,
+                       absl::string_view method)
+      : context_(context), log_(service, method, *context) {}
+  void FinishWith(const grpc::Status& status) {
+    AddRetryPushback(context_, log_.Finish(status));
+    Finish(status);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::CallbackServerContext* const context_;
+  CallLog log_;
+};
+
 }  // namespace
 
 StylizerService::StylizerService(ServiceContext* context,
@@ -34,8 +55,7 @@ StylizerService::StylizerService(ServiceContext* context,
 grpc::ServerUnaryReactor* StylizerService::GetModelInfo(
     grpc::CallbackServerContext* context,
     const v1::GetModelInfoRequest* request, v1::ModelInfo* response) {
-  CallLog log(context_, "GetModelInfo", *context);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new AnsweredUnaryReactor(context_, context, "GetModelInfo");
   grpc::Status status = context_->Admit(*context);
   if (status.ok()) {
     const ModelDescription& model = context_->model();
@@ -52,8 +72,7 @@ grpc::ServerUnaryReactor* StylizerService::GetModelInfo(
     response->set_model_json(model.model_json);
     response->set_archive_sha256(model.archive_sha256);
   }
-  AddRetryPushback(context, log.Finish(status));
-  reactor->Finish(status);
+  reactor->FinishWith(status);
   return reactor;
 }
 
