@@ -466,6 +466,38 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
   EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
 }
 
+// A frame that does not fit beside the stream's own unanswered frame waits
+// for that frame's answer, which gives its memory back: it was refused as
+// busy, and a retry met the same frame every time.
+TEST_F(ImageMemoryBudgetTest, AFrameWaitsForTheMemoryOfItsOwnStream) {
+  model_->Hold(true);
+  grpc::ClientContext context;
+  auto stream = stub_->StylizeFrames(&context);
+  // 400x400 in one style: 480000 * 2 = 960000 bytes each; one fits the
+  // 1400000 left, two do not (and one is within a job's half of the queue).
+  for (int sequence : {1, 2}) {
+    v1::StylizeFramesRequest request;
+    request.set_sequence(sequence);
+    ASSERT_TRUE(EncodeImage(Frame(400, 400, sequence), v1::IMAGE_FORMAT_PNG,
+                            request.mutable_image())
+                    .ok());
+    request.add_styles()->set_index(1);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+  absl::SleepFor(absl::Milliseconds(300));  // the second frame is read
+  EXPECT_EQ(Reserved(), 600000 + 960000);
+  model_->Hold(false);
+  stream->WritesDone();
+  v1::StylizeFramesResponse response;
+  std::vector<uint64_t> answered;
+  while (stream->Read(&response)) answered.push_back(response.sequence());
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(answered, (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
+}
+
 // A frame that does not fit beside a held image, though alone it would, is
 // refused as busy, with the retry hint of StylizeImage's refusal (it used to
 // lose it to the "frame with sequence N" prefix, and say never to retry). It

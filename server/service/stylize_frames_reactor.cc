@@ -93,8 +93,11 @@ void StylizeFramesReactor::ProcessRequest() {
     if (failure_.has_value()) return;
   }
   const v1::Image& image = request_.image();
-  log_.AddBytesIn(image.has_raw() ? image.raw().rgb().size()
-                                  : image.encoded().size());
+  if (!request_counted_) {
+    log_.AddBytesIn(image.has_raw() ? image.raw().rgb().size()
+                                    : image.encoded().size());
+    request_counted_ = true;
+  }
   absl::Status error;
   if (!request_.styles().empty() || !styles_.has_value()) {
     absl::StatusOr<ResolvedStyles> styles =
@@ -122,6 +125,16 @@ void StylizeFramesReactor::ProcessRequest() {
                            styles_->weights.size(), " styles"));
       if (reserved.ok()) {
         memory = *std::move(reserved);
+      } else if (RetryDelay(reserved.status()).has_value()) {
+        // Busy. Where this stream's own unanswered frames hold memory, the
+        // frame waits for their writes, which give it back: told to retry,
+        // it was told to wait for itself, and every retry failed the same.
+        absl::MutexLock lock(&mu_);
+        if (unanswered_ > 0 && !failure_.has_value()) {
+          frame_waits_for_write_ = true;
+          return;
+        }
+        error = reserved.status();
       } else {
         error = reserved.status();
       }
@@ -275,6 +288,7 @@ void StylizeFramesReactor::StartReadIfRoomLocked() {
     return;
   }
   read_in_flight_ = true;
+  request_counted_ = false;
   if (WaitingOnClientLocked()) idle_.ArmIfDisarmed();
   StartRead(&request_);
 }
@@ -303,7 +317,15 @@ void StylizeFramesReactor::OnWriteDone(bool ok) {
     return;
   }
   --unanswered_;
-  if (read_waits_for_write_) {
+  if (frame_waits_for_write_) {
+    // The memory this write held is back: the waiting frame tries again.
+    frame_waits_for_write_ = false;
+    Ref();
+    service_->pool()->Post([this] {
+      ProcessRequest();
+      Unref();
+    });
+  } else if (read_waits_for_write_) {  // never both: a waiting frame is read
     read_waits_for_write_ = false;
     StartReadIfRoomLocked();
   }

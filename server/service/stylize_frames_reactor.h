@@ -134,6 +134,12 @@ class StylizeFramesReactor
   int unanswered_ ABSL_GUARDED_BY(mu_) = 0;
   // The next read waits for a write (too many frames unanswered).
   bool read_waits_for_write_ ABSL_GUARDED_BY(mu_) = false;
+  // The frame read waits for a write: the memory budget could not hold it
+  // beside this stream's own unanswered frames, which give theirs back as
+  // they are written.
+  bool frame_waits_for_write_ ABSL_GUARDED_BY(mu_) = false;
+  // request_'s bytes were counted (a frame that waited is processed again).
+  bool request_counted_ = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> failure_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
