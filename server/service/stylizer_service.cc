@@ -9,35 +9,19 @@
 namespace stylizer {
 namespace {
 
-// Ends a StylizeVideo call at once with a fixed status.
-class RefusedVideoReactor : public VideoReactor {
+// Ends a call with a status once its answer (if any) is ready: a refused
+// StylizeVideo, or GetModelInfo. Its CallLog lives until OnDone, as
+// call_log.h requires (a CallLog that went when the handler returned, before
+// the answer was sent, let a drain close the port under it).
+template <typename Reactor>
+class StatusReactor : public Reactor {
  public:
-  RefusedVideoReactor(ServiceContext* service,
-                      grpc::CallbackServerContext* context,
-                      const grpc::Status& status)
-      : log_(service, "StylizeVideo", *context) {
-    AddRetryPushback(context, log_.Finish(status));
-    Finish(status);
-  }
-  void OnDone() override { delete this; }
-
- private:
-  CallLog log_;
-};
-
-// Ends a unary call whose answer is ready. Its CallLog lives until OnDone,
-// as call_log.h requires: with the default reactor it went when the handler
-// returned, before the answer was sent, so a drain that found no call
-// active could close the port under it (GetModelInfo during SIGTERM).
-class AnsweredUnaryReactor : public grpc::ServerUnaryReactor {
- public:
-  AnsweredUnaryReactor(ServiceContext* service,
-                       grpc::CallbackServerContext* context,
-                       absl::string_view method)
+  StatusReactor(ServiceContext* service, grpc::CallbackServerContext* context,
+                absl::string_view method)
       : context_(context), log_(service, method, *context) {}
   void FinishWith(const grpc::Status& status) {
     AddRetryPushback(context_, log_.Finish(status));
-    Finish(status);
+    this->Finish(status);
   }
   void OnDone() override { delete this; }
 
@@ -55,7 +39,8 @@ StylizerService::StylizerService(ServiceContext* context,
 grpc::ServerUnaryReactor* StylizerService::GetModelInfo(
     grpc::CallbackServerContext* context,
     const v1::GetModelInfoRequest* request, v1::ModelInfo* response) {
-  auto* reactor = new AnsweredUnaryReactor(context_, context, "GetModelInfo");
+  auto* reactor = new StatusReactor<grpc::ServerUnaryReactor>(context_, context,
+                                                              "GetModelInfo");
   grpc::Status status = context_->Admit(*context);
   if (status.ok()) {
     const ModelDescription& model = context_->model();
@@ -96,7 +81,10 @@ VideoReactor* StylizerService::StylizeVideo(
     status = grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                           "this server build does not stylize videos");
   }
-  return new RefusedVideoReactor(context_, context, status);
+  auto* refused =
+      new StatusReactor<VideoReactor>(context_, context, "StylizeVideo");
+  refused->FinishWith(status);
+  return refused;
 }
 
 }  // namespace stylizer
