@@ -275,11 +275,11 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   // --format and the --out extension are usage errors before any call (they
   // were found only after connecting: exit 1, "cannot reach", when no server
   // was there).
-  if (auto format = FormatFlag(); !format.ok()) return format.status();
-  if (!to_stdout) {
-    if (auto plan = PlanOutputs(inputs[0], {}); !plan.ok()) {
-      return plan.status();
-    }
+  // (PlanOutputs checks --format as well.)
+  if (absl::Status s = to_stdout ? FormatFlag().status()
+                                 : PlanOutputs(inputs[0], {}).status();
+      !s.ok()) {
+    return s;
   }
   // One input is read and checked before connecting; several, each in turn.
   // Set to stop a read of standard input: Ctrl-C, or a failure that ends
