@@ -46,6 +46,13 @@ class SplitVideoTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // Options of a client of `server`.
+  static ClientOptions OptionsFor(const testing::FakeServer& server) {
+    ClientOptions options;
+    options.server = server.address();
+    return options;
+  }
+
   // A job of two styles (klimt, mosaic) cut in two.
   SplitJob Job() {
     SplitJob job;
@@ -69,9 +76,7 @@ class SplitVideoTest : public ::testing::Test {
 // output used to replace it, and then be deleted with it.
 TEST_F(SplitVideoTest, AJoinThatStopsLeavesTheTargetsAsTheyWere) {
   testing::FakeServer server;
-  ClientOptions options;
-  options.server = server.address();
-  auto client = StylizerClient::Create(options);
+  auto client = StylizerClient::Create(OptionsFor(server));
   ASSERT_TRUE(client.ok()) << client.status();
 
   // How often a whole job asks whether to stop.
@@ -111,9 +116,7 @@ TEST_F(SplitVideoTest, AJoinThatStopsLeavesTheTargetsAsTheyWere) {
 // Ctrl-C, which still ends every segment.
 TEST_F(SplitVideoTest, AFailedJobLeavesTheClientUsableForTheNextMovie) {
   testing::FakeServer server;
-  ClientOptions options;
-  options.server = server.address();
-  auto client = StylizerClient::Create(options);
+  auto client = StylizerClient::Create(OptionsFor(server));
   ASSERT_TRUE(client.ok()) << client.status();
 
   server.service().refuse_video_after_bytes = 1;
@@ -136,9 +139,7 @@ TEST_F(SplitVideoTest, AFailedJobLeavesTheClientUsableForTheNextMovie) {
 // so with one segment at a time the first half read as the whole job.
 TEST_F(SplitVideoTest, TheFrameEstimateCountsSegmentsNotYetSent) {
   testing::FakeServer server;
-  ClientOptions options;
-  options.server = server.address();
-  auto client = StylizerClient::Create(options);
+  auto client = StylizerClient::Create(OptionsFor(server));
   ASSERT_TRUE(client.ok()) << client.status();
   std::ostringstream lines;
   ProgressReporter::Options progress_options;
@@ -170,8 +171,7 @@ TEST_F(SplitVideoTest, TheFrameEstimateCountsSegmentsNotYetSent) {
 TEST_F(SplitVideoTest, TheTimeoutBoundsTheWholeJob) {
   testing::FakeServer server;
   server.service().video_delay_ms = 700;
-  ClientOptions options;
-  options.server = server.address();
+  ClientOptions options = OptionsFor(server);
   options.timeout = absl::Seconds(1);
   options.retry.max_retries = 0;
   auto client = StylizerClient::Create(options);

@@ -20,6 +20,14 @@
 namespace stylizer {
 namespace {
 
+// The options of a still image's job: one frame, refused when full.
+JobOptions StillImage() {
+  JobOptions options;
+  options.max_frames_in_flight = 1;
+  options.single_frame = true;
+  return options;
+}
+
 using ::stylizer::testing::FakeClock;
 using ::stylizer::testing::FakeModel;
 using ::stylizer::testing::MakeRequest;
@@ -300,9 +308,7 @@ TEST_F(AdmissionTest, StreamingJobsLeaveRoomForSingleFrameJobs) {
   absl::Status status = b->TrySubmit(&more);  // 15 > 16 - 16 / 8
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
 
-  JobOptions single;
-  single.max_frames_in_flight = 1;
-  single.single_frame = true;
+  const JobOptions single = StillImage();
   auto image = Open(*queue, &log_image, single);
   FrameRequest still = MakeRequest(2, 2, 30, {0, 1}, kStyles, 0);
   ASSERT_TRUE(image->TrySubmit(&still).ok());  // 16 of 16
@@ -334,9 +340,7 @@ TEST_F(AdmissionTest, OneFrameStreamsLeaveRoomForSingleFrameJobs) {
   EXPECT_EQ(movies[7]->TrySubmit(&eighth).code(),
             absl::StatusCode::kResourceExhausted);
   ResultLog log_image;
-  JobOptions single;
-  single.max_frames_in_flight = 1;
-  single.single_frame = true;
+  const JobOptions single = StillImage();
   auto image = Open(*queue, &log_image, single);
   FrameRequest still = MakeRequest(2, 2, 30, {0, 1}, kStyles, 0);
   ASSERT_TRUE(image->TrySubmit(&still).ok());  // 16 of 16
@@ -354,9 +358,7 @@ TEST_F(AdmissionTest, QueueCapacityInBytes) {
   ResultLog log_a, log_b, log_c;
   // Single-frame jobs (still images) may fill the whole queue; streaming
   // jobs leave an eighth of it (StreamingJobsLeaveRoomForSingleFrameJobs).
-  JobOptions single;
-  single.max_frames_in_flight = 1;
-  single.single_frame = true;
+  const JobOptions single = StillImage();
   auto a = Open(*queue, &log_a, single);
   auto b = Open(*queue, &log_b, single);
   auto c = Open(*queue, &log_c, single);
