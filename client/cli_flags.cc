@@ -200,9 +200,6 @@ commands:
         [--preserve_color] [--split=auto|N]
                               stylize movies, one after another; writes
                               DIR/<stem>.<style>.<ext>
-
-INPUT '-' reads standard input; --out=- writes the one output (one style) to
-standard output, e.g. stylizer image - --styles=klimt --out=- <in.jpg >out.png
   frames --size=WxH --styles=NAME [--concurrency=N]
                               raw RGB24 frames from standard input, stylized
                               one by one (N in flight, default 4), to standard
@@ -211,6 +208,9 @@ standard output, e.g. stylizer image - --styles=klimt --out=- <in.jpg >out.png
         [--size=WxH] [--input=MOVIE] [--json]
                               load generator: throughput and latency percentiles
   health [--wait=D]           exit 0 if the server's health is SERVING, else 1
+
+INPUT '-' reads standard input; --out=- writes the one output (one style) to
+standard output, e.g. stylizer image - --styles=klimt --out=- <in.jpg >out.png
 
 SPEC: 'all', style indices, style names, or blends such as klimt:0.7+mosaic:0.3,
 separated by commas, e.g. --styles=all or --styles=0,mosaic,klimt:0.5+outcry:0.5
@@ -233,9 +233,16 @@ flags:
   for (const char* name : order) {
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr) continue;
-    absl::StrAppend(
-        &text, "  --", name, "  ", flag->Help(), " (default: ",
-        flag->DefaultValue().empty() ? "\"\"" : flag->DefaultValue(), ")\n");
+    const std::string help = flag->Help();
+    absl::StrAppend(&text, "  --", name, "  ", help);
+    // A flag whose default depends on the command says so in its help; its
+    // stored default ("" or 0) would only contradict that.
+    if (!absl::StrContains(help, "default")) {
+      absl::StrAppend(
+          &text, " (default: ",
+          flag->DefaultValue().empty() ? "\"\"" : flag->DefaultValue(), ")");
+    }
+    absl::StrAppend(&text, "\n");
   }
   return text;
 }

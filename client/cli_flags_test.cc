@@ -6,6 +6,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "client/rpc_errors.h"
 
 namespace stylizer::client {
@@ -53,6 +56,17 @@ TEST(CliFlagsTest, Help) {
   EXPECT_THAT(help, HasSubstr("--preserve_color"));
   EXPECT_THAT(help, HasSubstr("(default: localhost:50051)"));
   EXPECT_THAT(help, HasSubstr("exit codes"));
+  // The note on '-' follows the list of commands instead of splitting it.
+  EXPECT_LT(help.find("health [--wait=D]"), help.find("INPUT '-'"));
+  // A flag whose help gives its defaults does not get a second, stored one.
+  for (absl::string_view line : absl::StrSplit(help, '\n')) {
+    for (absl::string_view stored : {"(default: \"\")", "(default: 0)"}) {
+      if (!absl::EndsWith(line, stored)) continue;
+      EXPECT_FALSE(absl::StrContains(
+          line.substr(0, line.size() - stored.size()), "default"))
+          << line;
+    }
+  }
 }
 
 TEST(CliFlagsTest, MistakesAreUsageErrors) {
