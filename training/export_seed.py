@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stylizer_training.export import (ExportError, count_styles,  # noqa: E402
-                                      default_style_names, export_archive,
+                                      default_style_names, export_archive, split_style_names,
                                       load_archive_metadata)
 from stylizer_training.network import FastStylizationNetwork  # noqa: E402
 
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
                 raise ExportError(f"cannot read archive {args.archive}: {e}")
             state_dict = {k: v.float() for k, v in module.state_dict().items()}
             n_styles = count_styles(state_dict)
-            names = args.names.split(",") if args.names else [
+            names = split_style_names(args.names) if args.names else [
                 s["name"] for s in sorted(saved["styles"], key=lambda s: s["index"])]
             metadata = {k: v for k, v in saved["model"].items()
                         if k not in ("architecture", "num_styles", "interface")}
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
             training = "converted from a FastStylizationNetwork checkpoint"
         n_styles = count_styles(state_dict)
         if args.names:
-            names = args.names.split(",")
+            names = split_style_names(args.names)
         elif args.random is None and saved_names is not None:
             names = saved_names  # a train.py checkpoint knows its styles
         else:

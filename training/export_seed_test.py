@@ -37,6 +37,48 @@ class ExportTest(unittest.TestCase):
                            {"training": {"final_loss": float("nan")}})
         self.assertFalse(os.path.exists(self.path("nan.pt")))
 
+    def test_names_the_cli_cannot_choose_are_refused(self):
+        # "1920" was read as an index by --styles, " mosaic" could not be
+        # named at all (the CLI strips the reference), nor "a+b" or "all".
+        state = export_seed.random_state_dict(2, 0)
+        for bad in ("1920", " mosaic", "mosaic ", "a+b", "a,b", "a:b", "ALL", "", "a\nb"):
+            with self.subTest(name=bad):
+                with self.assertRaises(ExportError):
+                    export_archive(state, [bad, "x"], self.path("bad.pt"), {})
+                self.assertFalse(os.path.exists(self.path("bad.pt")))
+        with self.assertRaisesRegex(ExportError, "unique"):
+            export_archive(state, ["x", "x"], self.path("bad.pt"), {})
+        # Names that start with a digit, or are not ASCII, are fine.
+        export_archive(state, ["1920s", "nuit étoilée"], self.path("good.pt"), {})
+
+    def test_spaces_after_the_commas_of_names_are_dropped(self):
+        out = self.path("spaced.pt")
+        self.assertEqual(export_seed.main(["--random", "2", "--names", "klimt, mosaic",
+                                           "--out", out]), 0)
+        styles = json.loads(archive_file(out, "stylizer/styles.json"))
+        self.assertEqual([s["name"] for s in styles], ["klimt", "mosaic"])
+
+    def test_the_gpu_path_of_the_module_is_checked_too(self):
+        # CUDA tensors take ServingNetwork._batch, which the check never ran:
+        # an archive whose GPU path was wrong was written.
+        from stylizer_training import export, serving
+
+        class WrongOnGpus(serving.ServingNetwork):
+            def _batch(self, images: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+                out = torch.empty_like(images)
+                for i in range(images.shape[0]):
+                    out[i:i + 1] = self._image(images[i:i + 1], w[i:i + 1])
+                return out.flip([1])  # blue and red swapped
+
+        state = export_seed.random_state_dict(2, 0)
+        export.ServingNetwork = WrongOnGpus
+        try:
+            with self.assertRaisesRegex(ExportError, "whole-batch"):
+                export_archive(state, ["a", "b"], self.path("gpu.pt"), {})
+        finally:
+            export.ServingNetwork = serving.ServingNetwork
+        self.assertFalse(os.path.exists(self.path("gpu.pt")))
+
     def test_a_trainer_checkpoint_keeps_its_style_names(self):
         # train.py saves its style names in the checkpoint's opts; the
         # conversion labelled the styles with the original's names instead.

@@ -79,18 +79,57 @@ def _verify(original: FastStylizationNetwork, scripted: torch.jit.ScriptModule,
             n_styles: int) -> None:
     """Raises ExportError unless scripted == original on small inputs, per
     style: noise, and a flat frame (where rounding in the serving code once
-    became full-contrast texture)."""
+    became full-contrast texture). Both of the module's paths are compared:
+    the per-image one that CPU tensors take, and the whole-batch one that CUDA
+    tensors take (run here on the CPU, where it computes the same thing)."""
     gen = torch.Generator().manual_seed(0)
     index = torch.arange(n_styles)
+    eye = torch.eye(n_styles)
     for what, images in (("noise", torch.rand(n_styles, 3, 36, 44, generator=gen)),
                          ("a flat frame", torch.full((n_styles, 3, 36, 44), 0.3))):
         with torch.no_grad():
             want = original(images, index)
-            got = scripted(images, torch.eye(n_styles))
-        diff = (want - got).abs().max().item()
-        if not diff <= VERIFY_TOLERANCE:
-            raise ExportError(f"exported module differs from the original network by {diff} "
-                              f"on {what} (tolerance {VERIFY_TOLERANCE})")
+            paths = (("", scripted(images, eye)),
+                     (" (whole-batch path, used on GPUs)", scripted._batch(images, eye)))
+        for path, got in paths:
+            diff = (want - got).abs().max().item()
+            if not diff <= VERIFY_TOLERANCE:
+                raise ExportError(f"exported module differs from the original network by "
+                                  f"{diff} on {what}{path} (tolerance {VERIFY_TOLERANCE})")
+
+
+# Characters the stylizer CLI reads as part of a style spec ("a:0.7+b,c").
+_SPEC_CHARACTERS = ",+:"
+
+
+def check_style_names(names: Sequence[str]) -> None:
+    """Raises ExportError unless every name can be chosen by name with the
+    stylizer CLI's --styles: non-empty and unique, no surrounding white space
+    (the CLI strips it), not digits only (read as an index), not 'all', and
+    none of the spec's separators , + : or control characters."""
+    if len(set(names)) != len(names):
+        raise ExportError(f"style names must be unique: {list(names)}")
+    for n in names:
+        why = None
+        if not n.strip():
+            why = "is empty"
+        elif n != n.strip():
+            why = "begins or ends with white space"
+        elif n.isascii() and n.isdigit():
+            why = "is digits only, which --styles reads as a style index"
+        elif n.lower() == "all":
+            why = "is 'all', which --styles reads as every style"
+        elif any(c in _SPEC_CHARACTERS for c in n):
+            why = f"holds one of {' '.join(_SPEC_CHARACTERS)}, which separate --styles' parts"
+        elif any(ord(c) < 32 or ord(c) == 127 for c in n):
+            why = "holds a control character"
+        if why:
+            raise ExportError(f"style name {n!r} {why}; rename it")
+
+
+def split_style_names(text: str) -> List[str]:
+    """The names of a comma-separated list such as --names, each stripped."""
+    return [n.strip() for n in text.split(",")]
 
 
 def export_archive(state_dict: Mapping[str, torch.Tensor], style_names: Sequence[str],
@@ -99,7 +138,7 @@ def export_archive(state_dict: Mapping[str, torch.Tensor], style_names: Sequence
 
     state_dict: parameters of `FastStylizationNetwork(N)` (any float dtype,
       any device); N is read from it.
-    style_names: N unique, non-empty names in index order.
+    style_names: N names in index order (check_style_names).
     metadata: stored in stylizer/model.json. Recognised keys: "name" (default:
       the file name without extension), "source" (where the weights came from),
       "training" (free-form notes: dict or string); any other key is kept too.
@@ -113,8 +152,7 @@ def export_archive(state_dict: Mapping[str, torch.Tensor], style_names: Sequence
     names = [str(n) for n in style_names]
     if len(names) != n_styles:
         raise ExportError(f"{len(names)} style names given for {n_styles} styles")
-    if any(not n.strip() for n in names) or len(set(names)) != len(names):
-        raise ExportError(f"style names must be non-empty and unique: {names}")
+    check_style_names(names)
     if not isinstance(metadata, dict):
         raise ExportError("metadata must be a dict")
 
