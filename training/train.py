@@ -108,6 +108,14 @@ def parse_args(argv=None):
     args = ap.parse_args(argv)
     if args.size % 4:
         ap.error("--size must be a multiple of 4")
+    if args.checkpoint_every < 1:
+        ap.error("--checkpoint-every must be at least 1")
+    from stylizer_training.export import ExportError, check_style_names, split_style_names
+    args.style_names = split_style_names(args.style_names)
+    try:
+        check_style_names(args.style_names)  # before training, not at its export
+    except ExportError as e:
+        ap.error(f"--style-names: {e}")
     if args.export_only and not args.export:
         ap.error("--export-only needs --export")
     return args
@@ -154,7 +162,7 @@ def main(argv=None) -> int:
         "motion_shift": args.motion_shift, "motion_zoom": args.motion_zoom,
         "motion_rotate": args.motion_rotate,
         "crop_min": args.crop_min, "seed": args.seed,
-        "style_names": args.style_names.split(","),
+        "style_names": args.style_names,
     }
     if ckpt is not None:
         for k in MODEL_OPTS:  # a resumed run trains the same thing

@@ -93,6 +93,8 @@ class Trainer:
         self.opts = dict(opts)
         self.log = log
         self.n_styles = len(paintings)
+        # Seeded first: the network's starting weights are drawn here.
+        torch.manual_seed(opts["seed"])
         self.net = FastStylizationNetwork(self.n_styles)
         self.objective = StyleObjective(
             loss_net=opts["loss_net"], stat=opts["stat"], seeds=opts["loss_seeds"],
@@ -105,7 +107,6 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
         self.rng = random.Random(opts["seed"])
-        torch.manual_seed(opts["seed"])
         load_side = max(512, 4 * opts["size"])
         self.photos: List[torch.Tensor] = [load_rgb(p, load_side) for p in photos]
         if not self.photos:

@@ -55,6 +55,34 @@ class PiecesTest(unittest.TestCase):
 
 
 class TrainScriptTest(unittest.TestCase):
+    def test_bad_arguments_are_refused_before_training(self):
+        base = ["--checkpoint", "x.ckpt"]
+        for extra in (["--checkpoint-every", "0"],  # was a ZeroDivisionError after step 1
+                      ["--style-names", "a,1920"]):  # was refused only at the export
+            with self.subTest(extra=extra):
+                with self.assertRaises(SystemExit) as cm:
+                    train.parse_args(base + extra)
+                self.assertEqual(cm.exception.code, 2)
+        self.assertEqual(train.parse_args(base + ["--style-names", "a, b"]).style_names,
+                         ["a", "b"])
+
+    def test_the_seed_decides_the_starting_weights(self):
+        from stylizer_training.trainer import Trainer
+        with tempfile.TemporaryDirectory() as d:
+            write_image(os.path.join(d, "p.png"), 1)
+            painting = torch.rand(3, 24, 24)
+
+            def first_weights(seed, before):
+                torch.manual_seed(before)  # whatever came before
+                opts = vars(train.parse_args(["--checkpoint", "x", "--seed", str(seed),
+                                              "--size", "16", "--style-size", "24"]))
+                opts["loss_seeds"] = [1]
+                return Trainer(opts, [os.path.join(d, "p.png")], [painting],
+                               log=lambda _: None).net.conv1.weight.detach().clone()
+
+            self.assertTrue(torch.equal(first_weights(0, before=1), first_weights(0, before=2)))
+            self.assertFalse(torch.equal(first_weights(0, before=1), first_weights(1, before=1)))
+
     def test_train_resume_export(self):
         from stylizer_training.export import load_archive_metadata
         torch.set_num_threads(1)
