@@ -298,6 +298,9 @@ absl::Status Server::Start() {
   }
   const std::string address = absl::StrCat(options_.host, ":", options_.port);
   builder.AddListeningPort(address, *credentials, &port_);
+  // gRPC sets SO_REUSEPORT by default: a second server on this port would
+  // start too, and the kernel would split new connections between the two.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_send_message_bytes);

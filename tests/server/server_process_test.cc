@@ -321,6 +321,24 @@ TEST_F(ServerProcessTest, MissingModelExitsNonZero) {
   EXPECT_THAT((*process)->Log(), HasSubstr("missing.pt"));
 }
 
+// A second server on a port another one listens on started: gRPC sets
+// SO_REUSEPORT, so both listened and the kernel split new connections
+// between them (another model, a stale build, an old instance draining).
+TEST_F(ServerProcessTest, APortInUseFailsTheStart) {
+  StartServer();
+  absl::StatusOr<std::unique_ptr<Subprocess>> second = Subprocess::Start(
+      {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", port_),
+       "--host=127.0.0.1", "--metrics_port=-1",
+       "--model=" + BuildDir() + "/testdata/random4.pt", "--device=cpu"},
+      dir_->path() + "/second.log");
+  ASSERT_TRUE(second.ok());
+  absl::StatusOr<int> exit_code = (*second)->Wait(absl::Seconds(60));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status() << (*second)->Log();
+  EXPECT_NE(*exit_code, 0);
+  EXPECT_THAT((*second)->Log(), HasSubstr("cannot listen"));
+  EXPECT_EQ(Check(), HealthCheckResponse::SERVING);
+}
+
 // $STYLIZER_MODEL naming no file (a typo, a volume not mounted) fails the
 // start naming it: the bundled model was served in its place, with no error.
 TEST_F(ServerProcessTest, MissingModelOfTheEnvironmentExitsNonZero) {
