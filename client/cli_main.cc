@@ -1,8 +1,10 @@
 // The `stylizer` command-line client: parses the command line, runs the
 // command, prints one clear line on failure, exits 0 / 1 / 2.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <iostream>
 
@@ -15,6 +17,31 @@
 extern "C" {
 #include <libavutil/log.h>
 }
+
+namespace {
+
+// A standard descriptor the caller closed (`stylizer frames <&-`) would be
+// the number of the next file opened, gRPC's eventfd: the command read
+// gRPC's wakeups as frames and hung. Each is held by /dev/null opened the
+// other way round, so that it still fails as a closed one does ("cannot read
+// standard input", "cannot write to standard output").
+void HoldClosedStandardDescriptors(int, char**, char**) {
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    const int held =
+        open("/dev/null", fd == STDIN_FILENO ? O_WRONLY : O_RDONLY);
+    if (held >= 0 && held != fd) {  // lower ones are open: it is fd
+      dup2(held, fd);
+      close(held);
+    }
+  }
+}
+
+// Before any library's initialisers: libgrpc opens its eventfd as it loads.
+__attribute__((section(".preinit_array"), used)) void (*const kHoldFirst)(
+    int, char**, char**) = HoldClosedStandardDescriptors;
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace stylizer::client;  // NOLINT

@@ -593,6 +593,21 @@ class CliEndToEndTest(unittest.TestCase):
             self.assertIn("stylizer: error: cannot write to standard output",
                           err.strip().splitlines()[-1])
 
+    def test_closed_standard_input_or_output_is_an_error(self):
+        # `stylizer frames ... <&-`: descriptor 0 became gRPC's eventfd, and
+        # the command read its wakeups as frames until killed.
+        for args, closed, says in (
+                (["frames", "--size=64x48", "--styles=klimt"], 0,
+                 "standard input"),
+                (["video", "-", "--styles=klimt", f"--out={self.out_dir('closed')}"], 0,
+                 "standard input"),
+                (["styles"], 1, "cannot write to standard output")):
+            r = subprocess.run(
+                [CLI, f"--server={self.server_addr}", "--progress=none", *args],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                preexec_fn=lambda fd=closed: os.close(fd))
+            self.assert_failed_cleanly(r, 1, says)
+
     def test_a_full_disk_on_standard_output_is_an_error(self):
         # `stylizer styles --json > report.json` on a full disk: nothing was
         # written and the command exited 0.
