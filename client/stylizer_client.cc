@@ -17,6 +17,7 @@
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "server/service/pem_check.h"
 #include "server/service/request_id.h"
 #include "server/service/token_text.h"
 
@@ -119,9 +120,14 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
       options.tls || !options.ca_file.empty() || !options.cert_file.empty();
   if (tls) {
     grpc::SslCredentialsOptions ssl;
+    // Checked here: gRPC would log lines of its own at every attempt, and
+    // each would fail as if the server were unavailable.
     if (!options.ca_file.empty()) {
       auto ca = ReadPem(options.ca_file, "CA file (--ca)");
       if (!ca.ok()) return ca.status();
+      if (absl::Status s = CheckCertificates(*ca, "CA file (--ca)"); !s.ok()) {
+        return s;
+      }
       ssl.pem_root_certs = *ca;
     }
     if (!options.cert_file.empty()) {
@@ -129,6 +135,11 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
       if (!cert.ok()) return cert.status();
       auto key = ReadPem(options.key_file, "client key (--key)");
       if (!key.ok()) return key.status();
+      if (absl::Status s = CheckCertificateAndKey(
+              *cert, *key, "client certificate (--cert)", "client key (--key)");
+          !s.ok()) {
+        return s;
+      }
       ssl.pem_cert_chain = *cert;
       ssl.pem_private_key = *key;
     }

@@ -505,6 +505,21 @@ TEST(StylizerClientTest, OptionErrors) {
   o.ca_file = "/nonexistent/ca.pem";
   EXPECT_THAT(StylizerClient::Create(o).status().message(),
               HasSubstr("CA file"));
+  // Files that are not PEM are named here. gRPC logged lines of its own at
+  // each attempt, and the command failed as if the server were unavailable.
+  const std::string garbage = ::testing::TempDir() + "/garbage.pem";
+  { std::ofstream(garbage) << "garbage\n"; }
+  o = ClientOptions();
+  o.ca_file = garbage;
+  absl::Status s = StylizerClient::Create(o).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("CA file (--ca) holds no PEM"));
+  o = ClientOptions();
+  o.cert_file = o.key_file = garbage;
+  s = StylizerClient::Create(o).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("client certificate (--cert) holds no"));
+  std::remove(garbage.c_str());
 }
 
 }  // namespace

@@ -3,11 +3,6 @@
 #include "server/service/tls_files.h"
 
 #include <ftw.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -19,27 +14,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/service/file_read.h"
+#include "server/service/pem_check.h"
 
 namespace stylizer {
 namespace {
-
-// Never prompts for a passphrase (an encrypted key is refused).
-int NoPassphrase(char*, int, int, void*) { return 0; }
-
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-
-std::unique_ptr<BIO, BioFree> Bio(absl::string_view pem) {
-  return std::unique_ptr<BIO, BioFree>(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
 
 // Removes `path` and everything under it, quietly. Not std::filesystem:
 // the PyPI torch wheel's libtorch.so exports its own std::filesystem
@@ -70,34 +48,11 @@ absl::Status WriteFile(const std::string& path, const std::string& data) {
 absl::Status CheckTlsFiles(absl::string_view cert_pem,
                            absl::string_view key_pem,
                            absl::string_view ca_pem) {
-  absl::Status status;
-  std::unique_ptr<X509, X509Free> cert(
-      PEM_read_bio_X509(Bio(cert_pem).get(), nullptr, NoPassphrase, nullptr));
-  std::unique_ptr<EVP_PKEY, KeyFree> key(PEM_read_bio_PrivateKey(
-      Bio(key_pem).get(), nullptr, NoPassphrase, nullptr));
-  if (cert == nullptr) {
-    status = absl::InvalidArgumentError(
-        "the TLS certificate file holds no PEM certificate");
-  } else if (key == nullptr) {
-    status = absl::InvalidArgumentError(
-        "the TLS key file holds no PEM private key (or an encrypted one)");
-  } else if (X509_check_private_key(cert.get(), key.get()) != 1) {
-    status = absl::InvalidArgumentError(
-        "the TLS key does not match the certificate (replace both together)");
-  } else if (!ca_pem.empty()) {
-    auto bio = Bio(ca_pem);
-    int count = 0;
-    while (X509* ca =
-               PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr)) {
-      X509_free(ca);
-      ++count;
-    }
-    if (count == 0) {
-      status = absl::InvalidArgumentError(
-          "the TLS client CA file holds no PEM certificate");
-    }
+  absl::Status status = CheckCertificateAndKey(
+      cert_pem, key_pem, "TLS certificate file", "TLS key file");
+  if (status.ok() && !ca_pem.empty()) {
+    status = CheckCertificates(ca_pem, "TLS client CA file");
   }
-  ERR_clear_error();  // the thread's OpenSSL errors are gRPC's too
   return status;
 }
 
