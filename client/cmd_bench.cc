@@ -140,7 +140,9 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
     // refusals are counted, as in the other modes.
     RetryPolicy policy = c.options().retry;
     policy.retry_busy = false;
-    request = [&, frame, policy](int worker) -> absl::StatusOr<int64_t> {
+    // By value: RunLoad calls it after this block has ended.
+    request = [&, frame, policy,
+               stream_deadline](int worker) -> absl::StatusOr<int64_t> {
       FrameStream& fs = streams[worker];
       int64_t images = 0;
       absl::Status status = RunWithRetry(policy, [&]() -> AttemptResult {
