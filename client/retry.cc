@@ -54,6 +54,12 @@ absl::Status RunWithRetry(const RetryPolicy& policy,
                                    result.no_retry_reason));
     }
     const absl::Duration wait = WaitBeforeRetry(policy, retry, result.status);
+    if (absl::Now() + wait >= policy.give_up_at) {
+      return Reworded(result.status, result.status.code(),
+                      absl::StrCat(result.status.message(),
+                                   "; not tried again: the deadline "
+                                   "(--timeout) comes before the retry"));
+    }
     if (notice) notice(result.status, wait, retry + 1);
     if (sleep) {
       sleep(wait);

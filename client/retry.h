@@ -28,6 +28,9 @@ struct RetryPolicy {
   // Whether a busy server's refusal (RESOURCE_EXHAUSTED with a retry hint)
   // is retried. Default true; a load generator reports it instead.
   bool retry_busy = true;
+  // No retry whose wait would end at or after this (a job's deadline): the
+  // last attempt's failure is returned, saying so. Default: none.
+  absl::Time give_up_at = absl::InfiniteFuture();
 };
 
 // The outcome of one attempt.
@@ -63,9 +66,9 @@ using RetryNotice = std::function<void(const absl::Status& why,
                                        absl::Duration wait, int retry)>;
 
 // Runs `attempt` until it succeeds, fails in a non-retryable way, or the
-// retries are spent; tells `notice` (if any), then waits with `sleep`
-// (default absl::SleepFor) between attempts. Returns the last attempt's
-// status.
+// retries (or the time to policy.give_up_at) are spent; tells `notice` (if
+// any), then waits with `sleep` (default absl::SleepFor) between attempts.
+// Returns the last attempt's status.
 absl::Status RunWithRetry(
     const RetryPolicy& policy, absl::FunctionRef<AttemptResult()> attempt,
     const std::function<void(absl::Duration)>& sleep = nullptr,

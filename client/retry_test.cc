@@ -1,6 +1,7 @@
 // Tests of the retry policy: UNAVAILABLE and busy refusals, before output.
 #include "client/retry.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -11,6 +12,8 @@
 
 namespace stylizer::client {
 namespace {
+
+using ::testing::HasSubstr;
 
 TEST(RetryTest, BackoffGrowsAndCaps) {
   RetryPolicy p;
@@ -131,6 +134,29 @@ TEST(RetryTest, RetriesABusyServerAfterItsHint) {
       },
       [](absl::Duration) {});
   EXPECT_EQ(calls, 1);  // output had started
+}
+
+// A retry whose wait would end after the deadline is not made: it could
+// only fail. The waits ignored every deadline.
+TEST(RetryTest, NoRetryWhoseWaitEndsAfterTheDeadline) {
+  RetryPolicy p;
+  p.give_up_at = absl::Now() + absl::Seconds(10);
+  int calls = 0;
+  std::vector<absl::Duration> waits;
+  const absl::Status s = RunWithRetry(
+      p,
+      [&] {
+        ++calls;
+        return AttemptResult{
+            WithRetryDelay(absl::ResourceExhaustedError("busy"),
+                           calls == 1 ? absl::Seconds(1) : absl::Hours(1))};
+      },
+      [&](absl::Duration d) { waits.push_back(d); });
+  EXPECT_TRUE(absl::IsResourceExhausted(s));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("not tried again: the deadline"));
+  EXPECT_EQ(calls, 2);  // the first wait (1 s) fits, the second (30 s) not
+  EXPECT_EQ(waits, std::vector<absl::Duration>{absl::Seconds(1)});
 }
 
 TEST(RetryTest, NoticeHearsEachRetryBeforeItsWait) {

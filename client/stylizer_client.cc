@@ -181,11 +181,18 @@ StylizerClient::StylizerClient(std::shared_ptr<grpc::Channel> channel,
       options_(std::move(options)),
       token_(std::move(token)) {}
 
-void StylizerClient::Prepare(grpc::ClientContext* context) const {
+absl::Time StylizerClient::CallDeadline() const {
   absl::Time deadline = job_deadline_;
   if (options_.timeout > absl::ZeroDuration()) {
     deadline = std::min(deadline, absl::Now() + options_.timeout);
   }
+  return deadline;
+}
+
+void StylizerClient::Prepare(grpc::ClientContext* context,
+                             std::optional<absl::Time> given) const {
+  const absl::Time deadline =
+      given.has_value() ? std::min(*given, job_deadline_) : CallDeadline();
   if (deadline != absl::InfiniteFuture()) {
     context->set_deadline(absl::ToChronoTime(deadline));
   }
@@ -240,9 +247,12 @@ void StylizerClient::Untrack(grpc::ClientContext* context) {
 }
 
 absl::Status StylizerClient::Retry(absl::FunctionRef<AttemptResult()> attempt,
-                                   const RetryNotice& notice) {
+                                   const RetryNotice& notice,
+                                   absl::Time give_up_at) {
+  RetryPolicy policy = options_.retry;
+  policy.give_up_at = std::min({policy.give_up_at, give_up_at, job_deadline_});
   return RunWithRetry(
-      options_.retry, attempt,
+      policy, attempt,
       [this](absl::Duration wait) {
         absl::MutexLock lock(&mu_);
         mu_.AwaitWithTimeout(absl::Condition(&cancelled_), wait);
@@ -360,21 +370,25 @@ StylizerClient::OpenFrameStream(grpc::ClientContext* context,
 absl::Status StylizerClient::StylizeVideo(const VideoJob& job,
                                           ByteSource* source,
                                           VideoObserver* observer) {
-  return Retry([&] { return VideoAttempt(job, source, observer); },
+  // --timeout bounds the whole job, its retries and their waits included.
+  const absl::Time deadline = CallDeadline();
+  return Retry([&] { return VideoAttempt(job, source, observer, deadline); },
                [observer](const absl::Status& why, absl::Duration wait,
-                          int retry) { observer->OnRetry(why, wait, retry); });
+                          int retry) { observer->OnRetry(why, wait, retry); },
+               deadline);
 }
 
 AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
                                            ByteSource* source,
-                                           VideoObserver* observer) {
+                                           VideoObserver* observer,
+                                           absl::Time deadline) {
   AttemptResult result;
   if (absl::Status s = source->Rewind(); !s.ok()) {
     result.status = s;
     return result;
   }
   grpc::ClientContext ctx;
-  Prepare(&ctx);
+  Prepare(&ctx, deadline);
   if (!Track(&ctx)) {
     result.status = absl::CancelledError("interrupted");
     return result;

@@ -161,19 +161,27 @@ class StylizerClient {
   StylizerClient(std::shared_ptr<grpc::Channel> channel,
                  std::shared_ptr<grpc::Channel> health_channel,
                  ClientOptions options, std::string token);
-  // Sets deadline and credentials on a fresh context.
-  void Prepare(grpc::ClientContext* context) const;
+  // The deadline of a call starting now: --timeout from now, never after
+  // job_deadline_ (absl::InfiniteFuture(): none).
+  absl::Time CallDeadline() const;
+  // Sets credentials and a deadline on a fresh context: `deadline`, else
+  // CallDeadline().
+  void Prepare(grpc::ClientContext* context,
+               std::optional<absl::Time> deadline = std::nullopt) const;
   AttemptResult VideoAttempt(const stylizer::v1::VideoJob& job,
-                             ByteSource* source, VideoObserver* observer);
+                             ByteSource* source, VideoObserver* observer,
+                             absl::Time deadline);
   // Registers a call's context for CancelAll(); false once cancelled.
   bool Track(grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_);
   void Untrack(grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_);
   // The status of a call, "interrupted" after CancelAll().
   absl::Status Finished(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
   // RunWithRetry with options_.retry, whose waits CancelAll() cuts short (a
-  // busy server may ask for seconds).
+  // busy server may ask for seconds), and none that would end after
+  // `give_up_at` or job_deadline_.
   absl::Status Retry(absl::FunctionRef<AttemptResult()> attempt,
-                     const RetryNotice& notice = nullptr)
+                     const RetryNotice& notice = nullptr,
+                     absl::Time give_up_at = absl::InfiniteFuture())
       ABSL_LOCKS_EXCLUDED(mu_);
 
   std::shared_ptr<grpc::Channel> channel_;

@@ -141,6 +141,29 @@ TEST(StylizerClientTest, RetriesABusyServer) {
   EXPECT_TRUE((*client)->StylizeImage(image).ok());
 }
 
+// --timeout bounds a video job with its retries: each attempt had a
+// deadline of its own, and the waits between them none. A server busy for
+// good, asking for 1 s each time, held a 2 s job for 13 s.
+TEST(StylizerClientTest, TheTimeoutBoundsAVideoJobWithItsRetries) {
+  FakeServer server;
+  ClientOptions options = FastOptions(server.address());
+  options.timeout = absl::Seconds(2);
+  options.retry.max_retries = 6;
+  auto client = StylizerClient::Create(options);
+  ASSERT_TRUE(client.ok());
+  server.service().fail_busy = 100;
+  server.service().busy_hint_ms = 1000;
+  StringSource source(FakeMovie(3000));
+  stylizer::v1::VideoJob job;
+  Collector c;
+  const absl::Time start = absl::Now();
+  const absl::Status s = (*client)->StylizeVideo(job, &source, &c);
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("the deadline (--timeout)"));
+  EXPECT_LE(server.service().calls.load(), 2);  // at 0 s and 1 s, not at 2 s
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+}
+
 // A pipe whose writer keeps it open: the bytes written so far are all there
 // is until Close().
 class OpenPipe {
