@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs the server's unit and integration tests under AddressSanitizer (with
-# LeakSanitizer) and UndefinedBehaviorSanitizer: a clang build of the whole
-# server with LibTorch in its own build directory, then every GoogleTest
-# binary that CTest runs from server/ (unit tests next to the code) and from
-# tests/server, tests/video and tests/metrics (integration tests on real
-# loopback servers, stylizer-server itself included; video_e2e_test only in
-# part, see SANITIZER_EXCLUDE below). Client, CLI, Python and
-# promtool tests are not server code and stay out.
+# Runs the server's and the client library's unit and integration tests
+# under AddressSanitizer (with LeakSanitizer) and UndefinedBehaviorSanitizer:
+# a clang build of the whole server with LibTorch in its own build directory,
+# then every GoogleTest binary that CTest runs from server/ and client/ (unit
+# tests next to the code; the client's run the CLI's commands against fake
+# servers) and from tests/server, tests/video and tests/metrics (integration
+# tests on real loopback servers, stylizer-server itself included;
+# video_e2e_test only in part, see SANITIZER_EXCLUDE below). The CLI's
+# end-to-end, Python and promtool tests stay out.
 #
 # LibTorch, gRPC, protobuf and FFmpeg are Debian's uninstrumented libraries:
 # ASan still checks every access our code makes (also into their buffers)
@@ -48,7 +49,7 @@ mapfile -t tests < <(
     python3 -c '
 import json, os, sys
 source = os.path.realpath(sys.argv[1])
-wanted = ("server/", "tests/server/", "tests/video/", "tests/metrics/")
+wanted = ("server/", "client/", "tests/server/", "tests/video/", "tests/metrics/")
 info = json.load(sys.stdin)
 graph = info["backtraceGraph"]
 for test in info["tests"]:
