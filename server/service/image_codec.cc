@@ -1,6 +1,7 @@
 // PNG / JPEG / raw image coding with FFmpeg; see image_codec.h.
 #include "server/service/image_codec.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -473,6 +474,37 @@ v1::ImageFormat ResolveOutputFormat(v1::ImageFormat requested,
   if (requested != v1::IMAGE_FORMAT_UNSPECIFIED) return requested;
   return input.data_case() == v1::Image::kRaw ? v1::IMAGE_FORMAT_RAW
                                               : v1::IMAGE_FORMAT_PNG;
+}
+
+absl::Status CheckOutputs(v1::ImageFormat format, int width, int height,
+                          int64_t styles, int64_t max_message_bytes) {
+  if (!v1::ImageFormat_IsValid(format) ||
+      format == v1::IMAGE_FORMAT_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown output_format ", static_cast<int>(format)));
+  }
+  const bool jpeg = format == v1::IMAGE_FORMAT_JPEG;
+  if (jpeg && std::max(width, height) > kMaxJpegSide) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a ", width, "x", height, " frame cannot be answered as JPEG (at most ",
+        kMaxJpegSide, " pixels a side); ask for PNG or RAW"));
+  }
+  // PNG's worst case (noise) is the raw size plus a filter byte a row and
+  // zlib's few bytes per 16 KiB block; 1 KiB per output covers the rest.
+  const int64_t pixels = int64_t{width} * height;
+  const int64_t each =
+      (jpeg ? pixels * 3 / 2 : pixels * 3 + pixels * 3 / 1024 + height) + 1024;
+  const int64_t needed = each * styles;
+  if (needed > max_message_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ", styles, " outputs of a ", width, "x", height, " frame as ",
+        v1::ImageFormat_Name(format), " may need ", needed,
+        " bytes, more than the server sends in one message ",
+        "(--max_send_message_bytes, ", max_message_bytes,
+        "); ask for fewer styles per request", jpeg ? "" : ", JPEG",
+        " or a smaller frame"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status EncodeImage(const RgbFrame& frame, v1::ImageFormat format,

@@ -55,6 +55,19 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
 v1::ImageFormat ResolveOutputFormat(v1::ImageFormat requested,
                                     const v1::Image& input);
 
+// Largest side FFmpeg's JPEG encoder writes (the format's own limit is 65535).
+inline constexpr int kMaxJpegSide = 65500;
+
+// OK if `styles` outputs of a width x height frame can be answered in
+// `format` (a resolved one: not UNSPECIFIED) within one message of at most
+// `max_message_bytes`: a known format, JPEG sides of at most kMaxJpegSide,
+// and the outputs' largest size (RAW and PNG: about 3 bytes a pixel, JPEG
+// 4:2:0: 1.5) within the limit. Else INVALID_ARGUMENT saying what to ask for
+// instead. Checked before the frame is queued: the encoder's failure, or
+// gRPC's refusal of the message, came only after the model had run.
+absl::Status CheckOutputs(v1::ImageFormat format, int width, int height,
+                          int64_t styles, int64_t max_message_bytes);
+
 // Encodes `frame` as `format` (PNG, JPEG at quality about 95, or RAW) into
 // *out. INVALID_ARGUMENT for an unknown format, INTERNAL if the encoder fails.
 absl::Status EncodeImage(const RgbFrame& frame, v1::ImageFormat format,

@@ -114,6 +114,20 @@ TEST(ImageCodecTest, TinyAndOddSizesRoundTrip) {
   }
 }
 
+TEST(ImageCodecTest, CheckOutputsKnowsWhatCanBeSent) {
+  EXPECT_TRUE(CheckOutputs(v1::IMAGE_FORMAT_JPEG, 65500, 32, 1, 1 << 30).ok());
+  EXPECT_EQ(CheckOutputs(v1::IMAGE_FORMAT_JPEG, 32, 65501, 1, 1 << 30).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(CheckOutputs(v1::IMAGE_FORMAT_PNG, 65535, 32, 1, 1 << 30).ok());
+  // 100x100 RGB is 30000 bytes; PNG may need a little more, JPEG half.
+  EXPECT_FALSE(CheckOutputs(v1::IMAGE_FORMAT_RAW, 100, 100, 2, 60000).ok());
+  EXPECT_FALSE(CheckOutputs(v1::IMAGE_FORMAT_PNG, 100, 100, 2, 60000).ok());
+  EXPECT_TRUE(CheckOutputs(v1::IMAGE_FORMAT_PNG, 100, 100, 2, 70000).ok());
+  EXPECT_TRUE(CheckOutputs(v1::IMAGE_FORMAT_JPEG, 100, 100, 2, 60000).ok());
+  EXPECT_FALSE(
+      CheckOutputs(static_cast<v1::ImageFormat>(9), 8, 8, 1, 1 << 20).ok());
+}
+
 TEST(ImageCodecTest, RawRoundTrip) {
   const RgbFrame in = Gradient(3, 2);
   v1::Image raw;

@@ -281,8 +281,10 @@ absl::Status Server::Start() {
       }
     }
   }
+  ServiceLimits limits = options_.limits;
+  limits.max_response_bytes = options_.max_send_message_bytes;
   context_ = std::make_unique<ServiceContext>(
-      options_.limits, pool_.get(), auth_.get(), options_.metrics,
+      limits, pool_.get(), auth_.get(), options_.metrics,
       /*require_client_certificate=*/!options_.tls_client_ca_file.empty(),
       memory_budget_.get());
   service_ = std::make_unique<StylizerService>(context_.get(), options_.video);

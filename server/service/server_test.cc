@@ -92,6 +92,62 @@ TEST_F(ServerTest, ImageOutputsCarryTheirPixelsAndIndices) {
   }
 }
 
+// JPEG output of a frame wider than FFmpeg's JPEG encoder allows (65500)
+// failed INTERNAL ("cannot open the JPEG encoder") after the model had run,
+// which the server-error alert counts: any client could page the operator.
+TEST_F(ServerTest, JpegOutputWiderThanJpegAllowsIsRefusedFirst) {
+  v1::StylizeImageRequest request;
+  *request.mutable_image() = Raw(Frame(65504, 32, 1));
+  request.add_styles()->set_index(0);
+  request.set_output_format(v1::IMAGE_FORMAT_JPEG);
+  grpc::ClientContext context;
+  v1::StylizeImageResponse response;
+  grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("ask for PNG"));
+
+  grpc::ClientContext stream_context;
+  auto stream = stub_->StylizeFrames(&stream_context);
+  v1::StylizeFramesRequest frame;
+  frame.set_sequence(3);
+  *frame.mutable_image() = request.image();
+  frame.add_styles()->set_index(0);
+  frame.set_output_format(v1::IMAGE_FORMAT_JPEG);
+  stream->Write(frame);
+  stream->WritesDone();
+  v1::StylizeFramesResponse answer;
+  EXPECT_FALSE(stream->Read(&answer));
+  status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              ::testing::StartsWith("frame with sequence 3: "));
+}
+
+class SmallMessageServerTest : public ServerTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    o->max_send_message_bytes = 64 << 10;
+  }
+};
+
+// Outputs that cannot fit in one message were computed and encoded, logged
+// OK, and then refused by gRPC (RESOURCE_EXHAUSTED at the client).
+TEST_F(SmallMessageServerTest, OutputsOverTheMessageLimitAreRefusedFirst) {
+  v1::StylizeImageRequest request;
+  *request.mutable_image() = Raw(Frame(128, 96, 1));  // 36864 bytes a style
+  request.set_output_format(v1::IMAGE_FORMAT_PNG);    // every style: 4
+  grpc::ClientContext context;
+  v1::StylizeImageResponse response;
+  const grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              ::testing::HasSubstr("--max_send_message_bytes, 65536"));
+  // One style fits.
+  request.add_styles()->set_index(2);
+  grpc::ClientContext one_context;
+  EXPECT_TRUE(stub_->StylizeImage(&one_context, request, &response).ok());
+}
+
 TEST_F(ServerTest, ConcurrentStreamsGetTheirOwnFramesInOrder) {
   constexpr int kStreams = 6;
   constexpr int kFrames = 25;

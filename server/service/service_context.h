@@ -52,6 +52,9 @@ struct ServiceLimits {
   // Time the server spends on the call's work never counts. Zero or
   // infinite: never.
   absl::Duration stream_idle_timeout = absl::Seconds(60);
+  // Largest message the server sends (--max_send_message_bytes): one
+  // image's or frame's outputs must fit in it (CheckOutputs).
+  int64_t max_response_bytes = 512 << 20;
 };
 
 // Where the server is in its life.

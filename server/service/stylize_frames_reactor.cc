@@ -147,9 +147,10 @@ void StylizeFramesReactor::ProcessRequest() {
   }
   const v1::ImageFormat format =
       ResolveOutputFormat(request_.output_format(), image);
-  if (error.ok() && !v1::ImageFormat_IsValid(format)) {
-    error = absl::InvalidArgumentError(
-        absl::StrCat("unknown output_format ", static_cast<int>(format)));
+  if (error.ok()) {
+    error = CheckOutputs(format, frame->width, frame->height,
+                         static_cast<int64_t>(styles_->weights.size()),
+                         service_->limits().max_response_bytes);
   }
   if (!error.ok()) {
     // Reworded keeps a busy refusal's retry hint (a payload).

@@ -66,10 +66,12 @@ void StylizeImageReactor::DecodeAndSubmit() {
   if (!frame.ok()) return FinishOnce(ToGrpcStatus(frame.status()));
   output_indices_ = std::move(styles->output_indices);
   format_ = ResolveOutputFormat(request_->output_format(), image);
-  if (!v1::ImageFormat_IsValid(format_)) {
-    return FinishOnce(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("unknown output_format ", static_cast<int>(format_))));
+  if (absl::Status s =
+          CheckOutputs(format_, frame->width, frame->height,
+                       static_cast<int64_t>(output_indices_.size()),
+                       service_->limits().max_response_bytes);
+      !s.ok()) {
+    return FinishOnce(ToGrpcStatus(s));
   }
 
   FrameRequest frame_request;
