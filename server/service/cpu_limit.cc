@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -22,7 +23,12 @@ namespace {
 // ceil(quota / period), or nullopt for no quota ("max", -1) or bad text.
 std::optional<int> QuotaCpus(int64_t quota, int64_t period) {
   if (quota <= 0 || period <= 0) return std::nullopt;
-  return static_cast<int>(std::max<int64_t>(1, (quota + period - 1) / period));
+  // quota / period, rounded up without overflow, then capped to an int: the
+  // kernel takes quotas of thousands of millions of CPUs ("3000000000000
+  // 1000"), which wrapped to a negative count.
+  const int64_t cpus = quota / period + (quota % period != 0 ? 1 : 0);
+  return static_cast<int>(
+      std::clamp<int64_t>(cpus, 1, std::numeric_limits<int>::max()));
 }
 
 std::optional<int64_t> ReadNumber(absl::string_view text) {

@@ -78,6 +78,12 @@ TEST_F(CpuLimitTest, TheMachineWhenNoQuotaOrAQuotaAboveIt) {
   EXPECT_EQ(Detect(6).cpus, 1);
   Write("sys/fs/cgroup/cpu.max", "lots\n");
   EXPECT_EQ(Detect(6).cpus, 6);
+  // A quota of 3e9 CPUs, which the kernel accepts, is above the machine:
+  // it wrapped to a negative count, which won as the lowest.
+  Write("sys/fs/cgroup/cpu.max", "3000000000000 1000\n");
+  EXPECT_EQ(Detect(6).cpus, 6);
+  Write("sys/fs/cgroup/cpu.max", "9223372036854775807 1\n");
+  EXPECT_EQ(Detect(6).cpus, 6);
 }
 
 TEST_F(CpuLimitTest, NothingReadableIsTheMachine) {
