@@ -80,6 +80,33 @@ TEST_F(LogTest, JsonIsOneObjectPerLine) {
   EXPECT_THAT(lines_[0], HasSubstr("\"audio\":false}"));
 }
 
+// FFmpeg's error lines quote bytes of the uploaded file ("Unexpected
+// Content-type : \xff\xfe/jpeg"), or are cut inside a character: they were
+// written as they were, and the line was not UTF-8, so not JSON.
+TEST_F(LogTest, BytesThatAreNotUtf8BecomeReplacementCharacters) {
+  SetLogFormat(LogFormat::kJson);
+  LogEvent(LogLevel::kError, "ffmpeg")
+      .Str("quoted", "type : \xff\xfe/jpeg")
+      .Str("cut", "caf\xc3")
+      .Str("overlong", "\xc0\xaf")
+      .Str("surrogate", "\xed\xa0\x80")
+      .Str("fine", "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x8e\xa8");
+  SetLogFormat(LogFormat::kText);
+  LogEvent(LogLevel::kError, "ffmpeg").Str("quoted", "\xff");
+  ASSERT_EQ(lines_.size(), 2u);
+  EXPECT_THAT(lines_[0],
+              HasSubstr("\"quoted\":\"type : \xef\xbf\xbd\xef\xbf\xbd/jpeg\""));
+  EXPECT_THAT(lines_[0], HasSubstr("\"cut\":\"caf\xef\xbf\xbd\""));
+  EXPECT_THAT(lines_[0],
+              HasSubstr("\"overlong\":\"\xef\xbf\xbd\xef\xbf\xbd\""));
+  EXPECT_THAT(
+      lines_[0],
+      HasSubstr("\"surrogate\":\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""));
+  EXPECT_THAT(lines_[0], HasSubstr("\"fine\":\"caf\xc3\xa9 \xe2\x9c\x93 "
+                                   "\xf0\x9f\x8e\xa8\""));
+  EXPECT_THAT(lines_[1], HasSubstr("quoted=\"\xef\xbf\xbd\""));
+}
+
 TEST(LogFormatFlagTest, ParsesAndUnparses) {
   LogFormat format = LogFormat::kText;
   std::string error;
