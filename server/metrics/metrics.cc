@@ -359,11 +359,14 @@ class Metrics::Impl : public QueueObserver {
     queue_capacity_bytes_.Set(static_cast<double>(bytes));
   }
 
-  // `busy_refusal`: refused with a retry hint; for StylizeVideo, counted
-  // as a job but kept out of the job durations (a refusal takes
-  // microseconds, and under overload would drag their quantiles to 0).
+  // For StylizeVideo, counted as a job, but a job duration only if
+  // `job_started` (the call got a job id: it was not refused at the door,
+  // for a missing token, a model still loading, a drain) and it was not
+  // `busy_refusal` (refused with a retry hint). Refusals take microseconds,
+  // and any caller could drag the quantiles to 0 with them.
   void RecordRequest(absl::string_view method, absl::StatusCode code,
-                     absl::Duration duration, bool busy_refusal = false) {
+                     absl::Duration duration, bool job_started = true,
+                     bool busy_refusal = false) {
     const std::string m(MethodLabel(method));
     const std::string code_label = CodeLabel(code);
     requests_.Add({{"method", m}, {"code", code_label}}).Increment();
@@ -373,7 +376,7 @@ class Metrics::Impl : public QueueObserver {
     // first, exactly once).
     if (m == "StylizeVideo") {
       video_jobs_.Add({{"outcome", code_label}}).Increment();
-      if (!busy_refusal) {
+      if (job_started && !busy_refusal) {
         video_job_duration_.Observe(absl::ToDoubleSeconds(duration));
       }
     }
@@ -555,7 +558,8 @@ void Metrics::FinishRpc(const RpcRecord& record) {
   const absl::StatusCode code = record.status.code();
   const bool busy = code == absl::StatusCode::kResourceExhausted &&
                     record.retry_delay.has_value();
-  impl_->RecordRequest(record.method, code, record.duration, busy);
+  impl_->RecordRequest(record.method, code, record.duration,
+                       /*job_started=*/!record.job_id.empty(), busy);
   if (busy) {
     impl_->busy_refusals_
         .Add({{"method", std::string(MethodLabel(record.method))}})

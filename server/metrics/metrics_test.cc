@@ -363,6 +363,7 @@ TEST_F(MetricsTest, BusyRefusedVideoCallsAreNoJobDuration) {
   RpcRecord done;
   done.method = "StylizeVideo";
   done.duration = absl::Seconds(20);
+  done.job_id = "job-3";
   metrics_->FinishRpc(done);
   auto samples = ScrapeHttp(*metrics_);
   EXPECT_THAT(FindValue(samples, "stylizer_video_jobs_total",
@@ -372,6 +373,27 @@ TEST_F(MetricsTest, BusyRefusedVideoCallsAreNoJobDuration) {
               Optional(1.0));
   EXPECT_THAT(FindValue(samples, "stylizer_video_job_duration_seconds_bucket",
                         {{"le", "10"}}),
+              Optional(0.0));
+}
+
+// So is one refused at the door (no token, a model still loading, a
+// drain), before it became a job with an id: any caller could pull the job
+// quantiles to 0 with calls that lack a token.
+TEST_F(MetricsTest, VideoCallsRefusedAtTheDoorAreNoJobDuration) {
+  for (const absl::Status& status :
+       {absl::UnauthenticatedError("no token"),
+        absl::UnavailableError("the model is still loading")}) {
+    RpcRecord refused;
+    refused.method = "StylizeVideo";
+    refused.status = status;
+    refused.duration = absl::Microseconds(20);
+    metrics_->FinishRpc(refused);
+  }
+  auto samples = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(samples, "stylizer_video_jobs_total",
+                        {{"outcome", "UNAUTHENTICATED"}}),
+              Optional(1.0));
+  EXPECT_THAT(FindValue(samples, "stylizer_video_job_duration_seconds_count"),
               Optional(0.0));
 }
 
