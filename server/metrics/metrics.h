@@ -15,8 +15,9 @@
 //   queue_wait_seconds                     batch_size
 //   inference_seconds                      video_jobs_total{outcome}
 //   video_job_duration_seconds             decode_seconds, encode_seconds
-//   model_info{name,device,precision,styles}  build_info{version,compiler}
-//   serving, device_workers                device_memory_bytes{device,kind}
+//   model_info{name,device,precision,styles,sha256}
+//   build_info{version,compiler}           serving, device_workers
+//   device_memory_bytes{device,kind}       device_oom_retries_total{device}
 //   memory_budget_bytes                    memory_reserved_bytes
 // docs/operations.md explains each one and its buckets.
 #ifndef STYLIZER_SERVER_METRICS_METRICS_H_

@@ -339,8 +339,9 @@ absl::StatusOr<AvCodecContextPtr> OpenEncoder(AVCodecID id,
   return ctx;
 }
 
-// `rgb` in a frame of FFmpeg's own allocation: rows aligned and padded,
-// as FFmpeg's SIMD code expects of its input.
+// The encoder reads `rgb` where it is, unpadded: with its default filter
+// (none) it copies each row as it is, reading no byte past the pixels
+// (tests/fuzz covers odd widths).
 absl::StatusOr<std::string> EncodePng(const RgbFrame& rgb) {
   absl::StatusOr<AvCodecContextPtr> ctx =
       OpenEncoder(AV_CODEC_ID_PNG, rgb, AV_PIX_FMT_RGB24, "PNG");
