@@ -14,6 +14,8 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "server/media/testing/test_movies.h"
 #include "server/metrics/log.h"
@@ -185,6 +187,52 @@ TEST_F(VideoJobLogTest, AnHdrMovieIsNamedInJobAcceptedAndTheJobLine) {
   const std::vector<std::string> jobs = LinesWith(" job job_id=");
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_THAT(jobs[0], HasSubstr(" height=48 hdr=arib-std-b67 frames=5 "));
+}
+
+// The bytes sent are counted as their writes complete. They were counted as
+// the encoders queued them: a call that ended with output queued for a
+// client that never read it logged (and counted in sent_bytes_total) up to
+// --video_pending_output_bytes it never sent.
+TEST_F(VideoJobLogTest, BytesOutAreTheBytesWritten) {
+  // A small upload that becomes a large output at CRF 1.
+  ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=1280x720:rate=30:"
+                                "duration=4 -c:v libx264 -preset ultrafast "
+                                "-crf 40 -pix_fmt yuv420p",
+                                dir_ + "/large-output.mp4")
+                  .ok());
+  const std::string movie =
+      movies::ReadFile(dir_ + "/large-output.mp4").value_or("");
+  ASSERT_FALSE(movie.empty());
+  // Its own connection with a fixed 64 KiB window (no growth by bandwidth
+  // probes): the output the client does not read stalls after that much.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  auto stub = v1::Stylizer::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  auto stream = stub->StylizeVideo(&context);
+  v1::StylizeVideoRequest request;
+  request.mutable_job()->add_styles()->set_index(1);
+  request.mutable_job()->set_crf(1);
+  ASSERT_TRUE(stream->Write(request));
+  request.set_chunk(movie);
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  // Nothing read: the encoders fill the server's output backlog (4 MiB).
+  absl::SleepFor(absl::Seconds(3));
+  context.TryCancel();
+  stream->Finish();
+  std::vector<std::string> jobs;
+  ASSERT_TRUE(testing::Eventually(
+      [&] { return !(jobs = LinesWith(" job job_id=")).empty(); }));
+  const size_t at = jobs[0].find(" bytes_out=");
+  ASSERT_NE(at, std::string::npos) << jobs[0];
+  const int64_t bytes_out = std::stoll(jobs[0].substr(at + 11));
+  // The window, gRPC's and the sockets' buffers: far below the backlog.
+  EXPECT_LT(bytes_out, 2 << 20) << jobs[0];
 }
 
 class VideoJobLogOneStreamTest : public VideoJobLogTest {

@@ -454,8 +454,6 @@ absl::Status StylizeVideoReactor::OnOutputChunk(int output_index,
   if (pipeline_failing_ || failure_.has_value()) {
     return absl::CancelledError("the call is ending");
   }
-  log_.AddBytesOut(bytes.size());
-  bytes_out_ += static_cast<int64_t>(bytes.size());
   EnqueueLocked(std::move(response));
   // A slow reader: hold this encoder until the backlog drains (not encode
   // time: media::ScopedWait).
@@ -529,6 +527,13 @@ void StylizeVideoReactor::OnWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
     write_in_flight_ = false;
     queued_bytes_ -= std::min(queued_bytes_, ResponseBytes(writing_));
+    // Counted as sent once written: a call that ends drops what it had
+    // queued.
+    if (ok && writing_.has_chunk()) {
+      const int64_t sent = static_cast<int64_t>(writing_.chunk().data().size());
+      log_.AddBytesOut(sent);
+      bytes_out_ += sent;
+    }
     writing_.Clear();
     if (ok) {
       StartWriteIfIdleLocked();
