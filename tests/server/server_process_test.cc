@@ -451,7 +451,7 @@ TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
     ASSERT_TRUE(process.ok()) << process.status();
     processes.push_back(*std::move(process));
   }
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  const absl::Time deadline = absl::Now() + absl::Seconds(120);
   for (size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE(cases[i].first);
     absl::StatusOr<int> exit_code = processes[i]->Wait(
@@ -507,7 +507,7 @@ grpc::Status FrameStreamWhenASlotIsFree(v1::Stylizer::Stub* stub,
   const absl::Time end = absl::Now() + patience;
   while (true) {
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
     auto stream = stub->StylizeFrames(&context);
     v1::StylizeFramesRequest frame;
     *frame.mutable_image() = RawTestImage(32, 24);
@@ -581,7 +581,7 @@ TEST_F(ServerProcessTest, IdleStreamsEndAndFreeTheirSlots) {
 
   // The slots are free again.
   grpc::Status status =
-      FrameStreamWhenASlotIsFree(stub.get(), absl::Seconds(60));
+      FrameStreamWhenASlotIsFree(stub.get(), absl::Seconds(120));
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
@@ -607,9 +607,12 @@ TEST_F(ServerProcessTest, FrameStreamThatNeverReadsEndsAndFreesItsSlot) {
                "--max_frames_buffered_per_stream=2",
                absl::StrCat("--metrics_port=", *metrics_port)});
   if (HasFatalFailure()) return;
-  // A connection of its own, so that its unread answers block no one else.
+  // A connection of its own, so that its unread answers block no one else,
+  // with a fixed 64 KiB window (no growth by bandwidth probes).
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
   auto hostile_stub = v1::Stylizer::NewStub(
       grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port_),
                                 grpc::InsecureChannelCredentials(), args));
@@ -617,9 +620,11 @@ TEST_F(ServerProcessTest, FrameStreamThatNeverReadsEndsAndFreesItsSlot) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
   auto hostile = hostile_stub->StylizeFrames(&context);
   v1::StylizeFramesRequest frame;
-  // Every style of a raw 512x512 frame: 3 MB per answer, more than the
-  // stream's flow-control window holds.
-  *frame.mutable_image() = RawTestImage(512, 512);
+  // One style of a raw 256x256 frame: 196 KB per answer, more than the
+  // stream's window holds, and little model time on a loaded machine (every
+  // style of 512x512 frames took most of the waits below there).
+  *frame.mutable_image() = RawTestImage(256, 256);
+  frame.add_styles()->set_index(0);
   for (int i = 0; i < 4; ++i) {
     frame.set_sequence(i);
     if (!hostile->Write(frame)) break;  // the server ended the call
@@ -637,7 +642,7 @@ TEST_F(ServerProcessTest, FrameStreamThatNeverReadsEndsAndFreesItsSlot) {
 
   auto stub = v1::Stylizer::NewStub(channel_);
   grpc::Status status =
-      FrameStreamWhenASlotIsFree(stub.get(), absl::Seconds(60));
+      FrameStreamWhenASlotIsFree(stub.get(), absl::Seconds(120));
   EXPECT_TRUE(status.ok()) << status.error_message();
 
   v1::StylizeFramesResponse response;
@@ -677,7 +682,7 @@ TEST_F(ServerProcessTest, ConnectionAgeSparesTheCallInFlight) {
   stream->WritesDone();
   grpc::Status status = stream->Finish();
   EXPECT_TRUE(status.ok()) << status.error_message();
-  status = FrameStreamWhenASlotIsFree(stub.get(), absl::Seconds(60));
+  status = FrameStreamWhenASlotIsFree(stub.get(), absl::Seconds(120));
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
