@@ -100,10 +100,11 @@ void ControlledModel::FailWidth(int width) {
   fail_width_ = width;
 }
 
-void ControlledModel::AwaitHeldBatch() {
+bool ControlledModel::AwaitHeldBatch() {
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](int* held) { return *held > 0; }, &held_));
+  return mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](int* held) { return *held > 0; }, &held_),
+                              absl::Minutes(1));
 }
 
 int ControlledModel::batches() const {

@@ -41,7 +41,9 @@ class ControlledModel : public StyleModel {
   // Batches of frames this wide fail with INTERNAL.
   void FailWidth(int width);
   // Waits until a batch is waiting in Stylize() (while held).
-  void AwaitHeldBatch();
+  // False if no batch is held within a minute (the test then fails instead
+  // of hanging until CTest's timeout).
+  [[nodiscard]] bool AwaitHeldBatch();
   // Batches run (or started) so far.
   int batches() const;
 
