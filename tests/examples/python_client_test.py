@@ -61,12 +61,13 @@ def make_stubs(out_dir):
             importlib.import_module("stylizer.v1.stylizer_pb2_grpc"))
 
 
-def wait_for_model_info(addr, pb, pb_grpc):
-    """The server's ModelInfo, once it answers: UNAVAILABLE until the model
-    is loaded and warm (minutes on a loaded machine)."""
-    with grpc.insecure_channel(addr) as channel:
+def wait_for_model_info(server, pb, pb_grpc):
+    """The ModelInfo of `server` (a ServerProcess), once it answers:
+    UNAVAILABLE until the model is loaded and warm (minutes on a loaded
+    machine). RuntimeError, with the log, if the process exits first."""
+    with grpc.insecure_channel(server.addr) as channel:
         stub = pb_grpc.StylizerStub(channel)
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 240
         while True:
             try:
                 return stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=10)
@@ -74,6 +75,9 @@ def wait_for_model_info(addr, pb, pb_grpc):
                 if (e.code() != grpc.StatusCode.UNAVAILABLE or
                         time.monotonic() > deadline):
                     raise
+            if not server.running():
+                with open(server.log_path, errors="replace") as f:
+                    raise RuntimeError(f"stylizer-server exited:\n{f.read()[-4000:]}")
             time.sleep(0.2)
 
 
@@ -98,7 +102,12 @@ class PythonClientExampleTest(unittest.TestCase):
             "--threads=2", "--max_concurrent_streams=1",
             "--stream_idle_timeout=120s", metrics=False)
         cls.addr = cls.server.addr
-        wait_for_model_info(cls.addr, pb, pb_grpc)
+        try:
+            wait_for_model_info(cls.server, pb, pb_grpc)
+        except Exception:
+            # tearDownClass does not run when setUpClass fails.
+            cls.server.stop()
+            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -237,7 +246,7 @@ class UnicodeStyleNamesTest(unittest.TestCase):
                                "--threads=1", "--precision=fp32",
                                metrics=False)
         self.addCleanup(server.stop)
-        info = wait_for_model_info(server.addr, pb, pb_grpc)
+        info = wait_for_model_info(server, pb, pb_grpc)
         self.assertEqual([s.name for s in info.styles], names)
         self.assertEqual(info.name, "palette \U0001F58C")
 

@@ -11,11 +11,12 @@ suite (tests/hostile/) and the soak benchmark (bench/soak/).
 Environment (set by CTest; defaults work from the source root after a build):
 STYLIZER_SERVER_BIN, STYLIZER_MODEL, STYLIZER_SOURCE_DIR, STYLIZER_BUILD_DIR.
 """
+import atexit
 import importlib
 import os
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ def stubs():
         return _stubs
     import grpc  # noqa: F401  (python3-grpcio)
     out = tempfile.mkdtemp(prefix="stylizer-stubs-")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     # The health proto is copied under another folder name: a module path
     # starting with grpc/ would be shadowed by the installed grpc package.
     health_dir = os.path.join(out, "src", "stylizer_health")
@@ -76,12 +78,6 @@ def channel(address):
         ("grpc.max_receive_message_length", 512 << 20),
         ("grpc.max_send_message_length", 512 << 20),
     ])
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def proc_status_kb(pid, field):
@@ -121,38 +117,59 @@ class ServerProcess:
 
     def start(self, timeout=120):
         grpc, pb, pb_grpc, _, _ = stubs()
-        self.port = free_port()
         self.starts += 1
         self.log_path = os.path.join(self.workdir,
                                      f"{self.name}-{self.starts}.log")
         self._log = open(self.log_path, "wb")
-        args = [SERVER_BIN, f"--port={self.port}", "--host=127.0.0.1",
+        # Port 0: the server picks a free port and logs it (one picked here
+        # and released could be taken by another test first).
+        args = [SERVER_BIN, "--port=0", "--host=127.0.0.1",
                 "--metrics_port=-1", f"--model={MODEL}", "--device=cpu",
                 "--precision=fp32", *self.flags]
         self.proc = subprocess.Popen(args, stdout=self._log,
                                      stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
-        self.channel = channel(self.address())
-        self.stub = pb_grpc.StylizerStub(self.channel)
-        end = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.proc.returncode}:\n"
-                    f"{self.log_tail()}")
-            try:
-                self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
-                break
-            except grpc.RpcError:
-                if time.monotonic() > end:
-                    raise RuntimeError(f"{self.name} not ready:\n"
-                                       f"{self.log_tail()}")
-                time.sleep(0.1)
+        try:
+            self._await_ready(grpc, pb, pb_grpc, timeout)
+        except RuntimeError:
+            self.proc.kill()  # not left running behind a failed setUpClass
+            self.proc.wait()
+            raise
         self.idle_rss_kb = self.rss_kb()
         self.guard_tripped = None
         self._guard_stop.clear()
         self._guard = threading.Thread(target=self._guard_loop, daemon=True)
         self._guard.start()
+
+    def _await_ready(self, grpc, pb, pb_grpc, timeout):
+        """Reads the port from the log, then waits until GetModelInfo
+        answers; RuntimeError, with the log, if the process exits or the
+        time runs out first."""
+        end = time.monotonic() + timeout
+        self.port = None
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n"
+                    f"{self.log_tail()}")
+            if time.monotonic() > end:
+                raise RuntimeError(f"{self.name} not ready:\n"
+                                   f"{self.log_tail()}")
+            if self.port is None:
+                with open(self.log_path, "rb") as f:
+                    found = re.search(rb"\blistening port=(\d+)", f.read())
+                if found:
+                    self.port = int(found.group(1))
+                    self.channel = channel(self.address())
+                    self.stub = pb_grpc.StylizerStub(self.channel)
+                else:
+                    time.sleep(0.05)
+                    continue
+            try:
+                self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
+                return
+            except grpc.RpcError:
+                time.sleep(0.1)
 
     def set_memory_guard(self, mib_above_now):
         """Kills the server once its RSS exceeds its current RSS plus

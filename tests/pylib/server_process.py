@@ -1,13 +1,18 @@
 """A stylizer-server process for the Python tests.
 
-ServerProcess starts the server binary on free loopback ports with a model
-archive on the CPU in fp32 (no start-up precision trials) and the test's own
-flags, its output appended to a log file; stop() sends SIGTERM (a graceful
-drain) and kills it if it has not exited within a minute.
+ServerProcess starts the server binary on loopback ports that the server
+picks itself (port 0: a port picked here and released could be taken by
+another test before the server bound it), reads them from its log, with a
+model archive on the CPU in fp32 (no start-up precision trials) and the
+test's own flags, its output appended to a log file; stop() sends SIGTERM (a
+graceful drain) and kills it if it has not exited within a minute.
 """
+import os
+import re
 import signal
 import socket
 import subprocess
+import time
 
 
 def free_port():
@@ -20,17 +25,41 @@ def free_port():
 class ServerProcess:
     def __init__(self, server, model, log_path, *flags, metrics=True):
         """Starts `server` with `model` and `flags`; `metrics`: serve
-        /metrics on a free port (else --metrics_port=-1)."""
-        self.port = free_port()
-        self.metrics_port = free_port() if metrics else -1
-        self.addr = f"127.0.0.1:{self.port}"
+        /metrics too (else --metrics_port=-1). Returns once the ports are
+        bound (the model may still be loading); raises RuntimeError, with
+        the log, if the process exits first."""
         self.log_path = log_path
         self._log = open(log_path, "a")
+        start = os.path.getsize(log_path)
         self.proc = subprocess.Popen(
-            [server, f"--port={self.port}",
-             f"--metrics_port={self.metrics_port}", "--host=127.0.0.1",
-             f"--model={model}", "--device=cpu", "--precision=fp32", *flags],
+            [server, "--port=0", f"--metrics_port={0 if metrics else -1}",
+             "--host=127.0.0.1", f"--model={model}", "--device=cpu",
+             "--precision=fp32", *flags],
             stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            self.port = self._logged_port(start, r"\blistening port=(\d+)")
+            self.metrics_port = (self._logged_port(start, r"\bmetrics host=\S+ port=(\d+)")
+                                 if metrics else -1)
+        except RuntimeError:
+            self.stop(signal.SIGKILL)
+            raise
+        self.addr = f"127.0.0.1:{self.port}"
+
+    def _logged_port(self, start, pattern, timeout=120):
+        """The port the log line matching `pattern` names, read from byte
+        `start` of the log on."""
+        end = time.monotonic() + timeout
+        while True:
+            with open(self.log_path, errors="replace") as f:
+                f.seek(start)
+                text = f.read()
+            found = re.search(pattern, text)
+            if found:
+                return int(found.group(1))
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"stylizer-server did not bind its ports "
+                                   f"(exit status {self.proc.poll()}):\n{text[-4000:]}")
+            time.sleep(0.05)
 
     def running(self):
         return self.proc.poll() is None
