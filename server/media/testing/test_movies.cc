@@ -1,13 +1,17 @@
 // ffmpeg/ffprobe command-line helpers for movie tests (see test_movies.h).
 #include "server/media/testing/test_movies.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
+#include <mutex>
 #include <sstream>
 #include <vector>
 
@@ -41,14 +45,50 @@ absl::StatusOr<std::string> RunCommand(const std::string& command) {
   return out;
 }
 
+namespace {
+
+// The directories MakeTempDir made, removed when the process exits (tests
+// left hundreds of megabytes of movies behind). Never freed: read at exit.
+std::mutex made_mu;
+std::vector<std::string>* made = nullptr;
+pid_t made_by = 0;  // a forked child that exits leaves them to its parent
+
+void RemoveMadeDirectories() {
+  std::lock_guard<std::mutex> lock(made_mu);
+  if (getpid() != made_by) return;
+  for (const std::string& dir : *made) {
+    // Not std::filesystem: the PyPI torch wheel's libtorch.so exports its
+    // own std::filesystem symbols.
+    nftw(
+        dir.c_str(),
+        [](const char* path, const struct stat*, int, struct FTW*) {
+          remove(path);
+          return 0;
+        },
+        16, FTW_DEPTH | FTW_PHYS);
+  }
+}
+
+}  // namespace
+
 std::string MakeTempDir(const std::string& prefix) {
   const char* base = std::getenv("TEST_TMPDIR");
   std::string pattern =
       absl::StrCat(base != nullptr ? base : "/tmp", "/", prefix, "-XXXXXX");
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
-  char* dir = mkdtemp(buf.data());
-  return dir != nullptr ? std::string(dir) : std::string("/tmp");
+  if (mkdtemp(buf.data()) == nullptr) {
+    std::cerr << "cannot make a directory " << pattern << "\n";
+    std::abort();  // a test cannot run without its files
+  }
+  std::lock_guard<std::mutex> lock(made_mu);
+  if (made == nullptr) {
+    made = new std::vector<std::string>();
+    made_by = getpid();
+    std::atexit(RemoveMadeDirectories);
+  }
+  made->emplace_back(buf.data());
+  return made->back();
 }
 
 absl::Status MakeMovie(const std::string& args, const std::string& path) {

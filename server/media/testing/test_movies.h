@@ -19,7 +19,8 @@ namespace testing {
 // when it exits non-zero.
 absl::StatusOr<std::string> RunCommand(const std::string& command);
 
-// A fresh directory under $TEST_TMPDIR or /tmp for one test's files.
+// A fresh directory under $TEST_TMPDIR or /tmp for one test's files,
+// removed with everything in it when the process exits normally.
 std::string MakeTempDir(const std::string& prefix);
 
 // Creates `path` by running `ffmpeg -y <args> <path>` (quiet).
