@@ -15,12 +15,14 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "client/byte_source.h"
 #include "client/commands.h"
 #include "client/interrupt.h"
 #include "client/rpc_errors.h"
 #include "grpcpp/client_context.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer::client {
 namespace {
@@ -216,7 +218,15 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
   if (finish.error_code() == grpc::StatusCode::CANCELLED && Interrupted()) {
     return absl::CancelledError("interrupted");
   }
-  if (!finish.ok()) return (*client)->Convert(finish);
+  if (!finish.ok()) {
+    const absl::Status status = (*client)->Convert(finish);
+    // One stream, not retried: --retries has no say.
+    return Reworded(status, status.code(),
+                    absl::StrReplaceAll(status.message(),
+                                        {{kRetriesNote,
+                                          "; frames does not retry: run it "
+                                          "again then"}}));
+  }
   if (absl::GetFlag(FLAGS_progress) != "none") {
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     *io.err << absl::StrFormat("frames: %d of %dx%d in %.1f s (%.1f fps)\n",

@@ -487,6 +487,15 @@ TEST_F(CommandsTest, FramesFromStandardInputToStandardOutput) {
   EXPECT_EQ(out_.str(), frames);
   EXPECT_THAT(err_.str(), HasSubstr("frames: 7 of 8x6"));
 
+  // A busy server: frames opens one stream and does not retry it, so the
+  // error does not point at --retries.
+  server_.service().fail_busy = 1;
+  s = Run("frames", {}, frames);
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_THAT(s.message(), HasSubstr("is busy"));
+  EXPECT_THAT(s.message(), HasSubstr("frames does not retry"));
+  EXPECT_THAT(s.message(), Not(HasSubstr("--retries")));
+
   // A cut last frame: the whole ones are written, the error says what to
   // check.
   s = Run("frames", {}, frames.substr(0, 3 * 144 + 100));

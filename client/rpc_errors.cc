@@ -76,10 +76,9 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
         delay = kGrpcQuotaRetryDelay;
       }
       if (delay.has_value()) {
-        text = absl::StrCat("the server at ", server,
-                            " is busy (it asks to retry in ",
-                            absl::FormatDuration(*delay),
-                            "; --retries sets how often we do): ", detail);
+        text = absl::StrCat(
+            "the server at ", server, " is busy (it asks to retry in ",
+            absl::FormatDuration(*delay), kRetriesNote, "): ", detail);
       } else {
         text = absl::StrCat(
             "the input is too large for the server (send a smaller one): ",
@@ -87,8 +86,13 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
       }
       break;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      text = absl::StrCat(
-          "the request took longer than allowed (raise --timeout): ", detail);
+      // The server's idle timeout: --timeout has nothing to do with it.
+      if (absl::StrContains(detail, "--stream_idle_timeout")) {
+        text = absl::StrCat("the server ended the stream: ", detail);
+      } else {
+        text = absl::StrCat(
+            "the request took longer than allowed (raise --timeout): ", detail);
+      }
       break;
     case grpc::StatusCode::CANCELLED:
       text = absl::StrCat("the request was cancelled: ", detail);

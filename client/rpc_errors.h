@@ -18,6 +18,9 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
+// Ends a busy refusal's message: the commands that retry say so.
+inline constexpr char kRetriesNote[] = "; --retries sets how often we do";
+
 // Converts the status of an RPC to `server` into an absl::Status with the same
 // code and a clear one-line message, ending "(request id ID)" when the call
 // carried `request_id`. OK stays OK.

@@ -108,6 +108,18 @@ TEST(RpcErrorsTest, GrpcsQuotaRefusalReadsAsBusy) {
   EXPECT_FALSE(RetryDelay(big).has_value());
 }
 
+// The server's idle timeout ended the stream: --timeout (maybe not even
+// set) has nothing to do with it.
+TEST(RpcErrorsTest, TheServersIdleTimeoutIsNotOurTimeout) {
+  const absl::Status s = FromRpcStatus(
+      grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                   "the client sent nothing for 2s (the server's stream idle "
+                   "timeout, --stream_idle_timeout); the stream is closed"),
+      "h:1");
+  EXPECT_THAT(s.message(), HasSubstr("the server ended the stream: "));
+  EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("raise --timeout")));
+}
+
 TEST(RpcErrorsTest, TheRequestIdEndsTheLine) {
   const absl::Status s = FromRpcStatus(
       grpc::Status(grpc::StatusCode::INTERNAL, "boom"), "h:1", "5f2c9e0d");

@@ -121,6 +121,7 @@ grpc::Status FakeStylizerService::StylizeFrames(
     grpc::ServerReaderWriter<StylizeFramesResponse, StylizeFramesRequest>*
         stream) {
   if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
+  if (TakeBusy()) return BusyStatus(busy_hint_ms.load());
   StylizeFramesRequest request;
   int styles = static_cast<int>(style_names.size());
   const int end_after = end_frames_after.load();
