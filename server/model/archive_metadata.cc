@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/utf8.h"
 
 namespace stylizer {
 namespace {
@@ -146,39 +147,13 @@ class JsonReader {
   // True if text_ is well-formed UTF-8 (no overlong forms, surrogates or
   // code points past U+10FFFF); else false with pos_ at the first bad byte.
   bool ValidUtf8() {
-    const auto byte = [this](size_t i) {
-      return i < text_.size() ? static_cast<unsigned char>(text_[i]) : 0u;
-    };
-    size_t i = 0;
-    while (i < text_.size()) {
-      const unsigned b = byte(i);
-      int extra = 0;
-      unsigned low = 0x80, high = 0xBF;  // range of the second byte
-      if (b < 0x80) {
-        ++i;
-        continue;
-      } else if (b >= 0xC2 && b <= 0xDF) {
-        extra = 1;
-      } else if (b >= 0xE0 && b <= 0xEF) {
-        extra = 2;
-        if (b == 0xE0) low = 0xA0;   // overlong
-        if (b == 0xED) high = 0x9F;  // surrogates
-      } else if (b >= 0xF0 && b <= 0xF4) {
-        extra = 3;
-        if (b == 0xF0) low = 0x90;   // overlong
-        if (b == 0xF4) high = 0x8F;  // past U+10FFFF
-      } else {
+    for (size_t i = 0; i < text_.size();) {
+      const size_t n = Utf8SequenceLength(text_, i);
+      if (n == 0) {
         pos_ = i;
         return false;
       }
-      for (int k = 1; k <= extra; ++k) {
-        const unsigned c = byte(i + k);
-        if (c < (k == 1 ? low : 0x80u) || c > (k == 1 ? high : 0xBFu)) {
-          pos_ = i;
-          return false;
-        }
-      }
-      i += 1 + extra;
+      i += n;
     }
     return true;
   }
