@@ -303,6 +303,12 @@ absl::Status Server::Start() {
   // gRPC sets SO_REUSEPORT by default: a second server on this port would
   // start too, and the kernel would split new connections between the two.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Compressed requests are refused (UNIMPLEMENTED): gRPC inflates a message
+  // whole before it checks its size, so 4 MB of gzip became 4 GiB of memory
+  // before any limit or token applied. Images and movies are compressed
+  // already.
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_send_message_bytes);

@@ -123,6 +123,25 @@ TEST_F(ServerTest, JpegOutputWiderThanJpegAllowsIsRefusedFirst) {
               ::testing::StartsWith("frame with sequence 3: "));
 }
 
+// A compressed request is refused before it is inflated: gRPC inflates a
+// message whole before checking its size, so any caller (health and
+// GetModelInfo need no token) could make 4 MB of gzip take 4 GiB.
+TEST_F(ServerTest, CompressedRequestsAreRefused) {
+  for (grpc_compression_algorithm algorithm :
+       {GRPC_COMPRESS_GZIP, GRPC_COMPRESS_DEFLATE}) {
+    grpc::ClientContext context;
+    context.set_compression_algorithm(algorithm);
+    v1::GetModelInfoRequest request;
+    v1::ModelInfo info;
+    const grpc::Status status = stub_->GetModelInfo(&context, request, &info);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+        << algorithm << ": " << status.error_message();
+  }
+  grpc::ClientContext plain;
+  v1::ModelInfo info;
+  EXPECT_TRUE(stub_->GetModelInfo(&plain, {}, &info).ok());
+}
+
 class SmallMessageServerTest : public ServerTest {
  protected:
   void Configure(Server::Options* o) override {
