@@ -235,6 +235,34 @@ TEST_F(VideoJobLogTest, BytesOutAreTheBytesWritten) {
   EXPECT_LT(bytes_out, 2 << 20) << jobs[0];
 }
 
+// An upload that ends before the input_size its job announced is refused:
+// a Matroska or MPEG-TS movie cut short came out OK with the frames it had,
+// and an MP4 was called truncated.
+TEST_F(VideoJobLogTest, AnUploadShorterThanItsInputSizeIsRefused) {
+  const std::string movie = movies::ReadFile(dir_ + "/small.mp4").value_or("");
+  ASSERT_FALSE(movie.empty());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(120));
+  auto stream = stub_->StylizeVideo(&context);
+  v1::StylizeVideoRequest request;
+  request.mutable_job()->add_styles()->set_index(1);
+  request.mutable_job()->set_input_size(movie.size());
+  ASSERT_TRUE(stream->Write(request));
+  request.set_chunk(movie.substr(0, movie.size() / 2));
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  v1::StylizeVideoResponse response;
+  while (stream->Read(&response)) {
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(
+      status.error_message(),
+      HasSubstr(absl::StrCat("the upload ended after ", movie.size() / 2,
+                             " of the ", movie.size(), " bytes")));
+}
+
 class VideoJobLogOneStreamTest : public VideoJobLogTest {
  protected:
   void Configure(Server::Options* o) override {

@@ -272,6 +272,24 @@ void StylizeVideoReactor::OnReadDone(bool ok) {
                         "the stream ended before the VideoJob message"));
       return;
     }
+    int64_t received = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      received = bytes_in_;
+    }
+    // Shorter than announced: the reader, trusting input_size, would take
+    // it for a truncated movie, or stylize the part as a whole one.
+    if (declared_size_ > 0 &&
+        static_cast<uint64_t>(received) < declared_size_) {
+      Fail(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("the upload ended after ", received, " of the ",
+                       declared_size_,
+                       " bytes the job's input_size announced: send the "
+                       "whole file, or input_size 0 when its size is not "
+                       "known")));
+      return;
+    }
     spool_->Finish();
     return;
   }
