@@ -1,6 +1,7 @@
 // stylizer-server: serves one multi-style network over gRPC (see
 // docs/server.md). Flags configure the model, batching, limits, security and
 // shutdown; SIGTERM or SIGINT drains gracefully and exits 0.
+#include <grpc/support/log.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -270,6 +271,18 @@ void FfmpegLog(void* avcl, int level, const char* format, va_list args) {
   LogEvent(level <= AV_LOG_ERROR ? LogLevel::kWarning : LogLevel::kInfo,
            "ffmpeg")
       .Str("message", text);
+}
+
+// gRPC's own lines (a TLS handshake that a plaintext client failed, a port
+// it could not bind) go through the structured log too: written raw, they
+// broke --log_format=json's one object per line. gRPC prints only errors.
+void GrpcLog(gpr_log_func_args* args) {
+  LogEvent(args->severity == GPR_LOG_SEVERITY_ERROR ? LogLevel::kWarning
+                                                    : LogLevel::kInfo,
+           "grpc")
+      .Str("message", args->message != nullptr ? args->message : "")
+      .Str("source", absl::StrCat(args->file != nullptr ? args->file : "?", ":",
+                                  args->line));
 }
 
 // The directory of this executable, or "" if unknown.
@@ -622,6 +635,7 @@ int Run() {
   }
   av_log_set_level(AV_LOG_ERROR);
   av_log_set_callback(&FfmpegLog);
+  gpr_set_log_function(&GrpcLog);
   // Signals are taken synchronously by the main thread (sigwait): block them
   // before any thread starts so that every thread inherits the mask.
   sigset_t signals;

@@ -19,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
@@ -328,14 +329,22 @@ TEST_F(ServerProcessTest, APortInUseFailsTheStart) {
   StartServer();
   absl::StatusOr<std::unique_ptr<Subprocess>> second = Subprocess::Start(
       {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", port_),
-       "--host=127.0.0.1", "--metrics_port=-1",
+       "--host=127.0.0.1", "--metrics_port=-1", "--log_format=json",
        "--model=" + BuildDir() + "/testdata/random4.pt", "--device=cpu"},
       dir_->path() + "/second.log");
   ASSERT_TRUE(second.ok());
   absl::StatusOr<int> exit_code = (*second)->Wait(absl::Seconds(60));
   ASSERT_TRUE(exit_code.ok()) << exit_code.status() << (*second)->Log();
   EXPECT_NE(*exit_code, 0);
-  EXPECT_THAT((*second)->Log(), HasSubstr("cannot listen"));
+  const std::string log = (*second)->Log();
+  EXPECT_THAT(log, HasSubstr("cannot listen"));
+  // gRPC's own complaint ("No address added out of total 1 resolved") is a
+  // JSON line like the rest: it was written raw.
+  EXPECT_THAT(log, HasSubstr("\"event\":\"grpc\""));
+  for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
+    EXPECT_TRUE(absl::StartsWith(line, "{") && absl::EndsWith(line, "}"))
+        << line;
+  }
   EXPECT_EQ(Check(), HealthCheckResponse::SERVING);
 }
 
