@@ -1,6 +1,7 @@
 // The `stylizer` command-line client: parses the command line, runs the
 // command, prints one clear line on failure, exits 0 / 1 / 2.
 #include <fcntl.h>
+#include <grpc/support/log.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -37,6 +38,15 @@ void HoldClosedStandardDescriptors(int, char**, char**) {
   }
 }
 
+// gRPC's own error lines ("Handshake failed" for --tls against a plaintext
+// server): a failure is one line of the command's own, which says what
+// happened; --verbose shows them.
+void GrpcLogWhenVerbose(gpr_log_func_args* args) {
+  if (!absl::GetFlag(FLAGS_verbose)) return;
+  std::cerr << "grpc: " << (args->message != nullptr ? args->message : "")
+            << "\n";
+}
+
 // Before any library's initialisers: libgrpc opens its eventfd as it loads.
 __attribute__((section(".preinit_array"), used)) void (*const kHoldFirst)(
     int, char**, char**) = HoldClosedStandardDescriptors;
@@ -57,6 +67,7 @@ int main(int argc, char** argv) {
   // are shown with --verbose only, warnings and up.
   av_log_set_level(absl::GetFlag(FLAGS_verbose) ? AV_LOG_WARNING
                                                  : AV_LOG_QUIET);
+  gpr_set_log_function(&GrpcLogWhenVerbose);
   if (status.ok()) {
     CommandIo io{&std::cout,
                  &std::cerr,

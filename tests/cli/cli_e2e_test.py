@@ -1038,6 +1038,19 @@ class CliSecurityTest(unittest.TestCase):
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn(self.addr, r.stderr)
 
+    def test_a_failed_handshake_is_one_line(self):
+        # --tls with the system's roots, which do not trust this server's CA:
+        # gRPC's own "Handshake failed" lines came before the command's.
+        r = subprocess.run([CLI, f"--server={self.addr}", "--tls", "--retries=0", "styles"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertTrue(r.stderr.startswith("stylizer: error: "), r.stderr)
+        # --verbose shows them.
+        r = subprocess.run([CLI, f"--server={self.addr}", "--tls", "--retries=0", "--verbose",
+                            "styles"], capture_output=True, text=True, timeout=120)
+        self.assertIn("grpc: ", r.stderr)
+
     def test_unreadable_token_file(self):
         r = self.cli("styles", token=os.path.join(self.tmp, "missing"))
         self.assertEqual(r.returncode, 1, r.stderr)
