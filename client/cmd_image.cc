@@ -287,8 +287,13 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   std::atomic<bool> stop_reading{false};
   absl::StatusOr<std::string> single;
   if (!several) {
+    // Ctrl-C ends a read of standard input that waits on a silent pipe.
+    CancelOnInterrupt while_reading([&stop_reading] { stop_reading = true; });
     single = ReadImage(inputs[0], io, stop_reading);
-    if (!single.ok()) return single.status();
+    if (!single.ok()) {
+      return Interrupted() ? absl::CancelledError("interrupted")
+                           : single.status();
+    }
   }
   auto client = ConnectFromFlags();
   if (!client.ok()) return client.status();

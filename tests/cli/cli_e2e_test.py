@@ -530,6 +530,26 @@ class CliEndToEndTest(unittest.TestCase):
         self.assertEqual(err.strip().splitlines()[-1],
                          "stylizer: error: interrupted", err)
 
+    def test_image_from_a_silent_pipe_interrupted(self):
+        # Ctrl-C while `image -` waits for standard input, before any call:
+        # the command ended with status 130 and no line.
+        cli = subprocess.Popen(
+            [CLI, f"--server={self.server_addr}", "image", "-", "--styles=klimt",
+             f"--out={self.out_dir('silent')}"], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            time.sleep(3)  # reading by now (a later signal is the same)
+            cli.send_signal(signal.SIGINT)
+            code = cli.wait(timeout=60)
+        finally:
+            cli.stdin.close()
+            err = cli.stderr.read().decode()
+            cli.wait(timeout=60)
+            cli.stderr.close()
+        self.assertEqual(code, 1, err)
+        self.assertEqual(err.strip().splitlines()[-1],
+                         "stylizer: error: interrupted", err)
+
     def test_pipes_in_and_out(self):
         # A live MPEG-TS from ffmpeg piped in, the stylized Matroska piped
         # out into a file; and a photo through stdin and stdout.
