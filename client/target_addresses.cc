@@ -35,7 +35,23 @@ absl::string_view PortOf(absl::string_view address) {
   return address.substr(colon + 1);
 }
 
+// Whether `address` is a dotted IPv4 literal ("127.0.0.1").
+bool IsIpv4Literal(absl::string_view address) {
+  return std::count(address.begin(), address.end(), '.') == 3 &&
+         std::all_of(address.begin(), address.end(), [](char c) {
+           return c == '.' ||
+                  absl::ascii_isdigit(static_cast<unsigned char>(c));
+         });
+}
+
 absl::Status CheckPort(absl::string_view address, absl::string_view target) {
+  // gRPC dials port 0 for both ("127.0.0.1", "h:"); a name without a port
+  // gets 443, as gRPC documents.
+  if (IsIpv4Literal(address) || absl::EndsWith(address, ":")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--server=", target, " names no port: give one, e.g. ",
+                     absl::StripSuffix(address, ":"), ":50051"));
+  }
   absl::string_view port = PortOf(address);
   absl::string_view digits = port;
   absl::ConsumePrefix(&digits, "-");
@@ -70,6 +86,8 @@ absl::Status CheckTargetPorts(absl::string_view target) {
       if (slash == absl::string_view::npos) return absl::OkStatus();
       target.remove_prefix(slash + 1);
     }
+    // The DNS resolver gives any host without a port 443.
+    if (target.find(':') == absl::string_view::npos) return absl::OkStatus();
   } else if (absl::StartsWith(target, "unix:") ||
              absl::StartsWith(target, "unix-abstract:") ||
              absl::StartsWith(target, "vsock:") ||

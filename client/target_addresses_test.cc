@@ -29,14 +29,16 @@ TEST(CheckTargetPortsTest, PortsOutsideTheirRangeAreRefused) {
   for (const char* bad :
        {"127.0.0.1:115303", "h:-1", "h:0", "h:65536", "[::1]:70000",
         "dns:///h:99999", "ipv4:127.0.0.1:1,127.0.0.1:70000",
-        "h:99999999999999999999"}) {
+        "h:99999999999999999999", "127.0.0.1",
+        "h:", "[::1]:", "ipv4:127.0.0.1:1,127.0.0.2"}) {
     EXPECT_EQ(CheckTargetPorts(bad).code(), absl::StatusCode::kInvalidArgument)
         << bad;
   }
   for (const char* good :
        {"127.0.0.1:50051", "h:65535", "h:1", "h", "[::1]:50051", "::1",
         "dns:///h:443", "dns://8.8.8.8:53/h:50051", "ipv6:[::1]:1,[::1]:2",
-        "unix:/tmp/s.sock", "unix:///tmp/s.sock", "h:https"}) {
+        "unix:/tmp/s.sock", "unix:///tmp/s.sock", "h:https",
+        "dns:///127.0.0.1"}) {
     EXPECT_TRUE(CheckTargetPorts(good).ok()) << good;
   }
 }
