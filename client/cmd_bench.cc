@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "client/commands.h"
 #include "client/load_generator.h"
 #include "client/retry.h"
@@ -184,6 +185,9 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
   }
 
   LoadReport report = RunLoad(load, request);
+  // Busy refusals are counted, never retried: --retries has no say there.
+  report.first_error =
+      absl::StrReplaceAll(report.first_error, {{kRetriesNote, ""}});
   for (FrameStream& fs : streams) fs.Close();
 
   std::string styles_text;
@@ -197,8 +201,8 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
                           {{"mode", mode},
                            {"server", c.options().server},
                            {"size", size_text},
-                           {"styles", styles_text},
-                           {"concurrency", absl::StrCat(load.concurrency)}})
+                           {"styles", styles_text}},
+                          {{"concurrency", load.concurrency}})
             << "\n";
   } else {
     *io.out << ReportText(

@@ -636,6 +636,11 @@ TEST_F(CommandsTest, BenchCountsBusyRefusals) {
   EXPECT_THAT(out_.str(),
               HasSubstr("\"requests\":3,\"errors\":2,\"frames\":3"));
   EXPECT_THAT(out_.str(), HasSubstr("\"RESOURCE_EXHAUSTED\":2"));
+  EXPECT_THAT(out_.str(), HasSubstr("\"concurrency\":1,"));  // a number
+  // The refusal's message does not point at --retries: bench never retries
+  // a busy server.
+  EXPECT_THAT(out_.str(), HasSubstr("is busy"));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("--retries")));
 }
 
 // --retries covers UNAVAILABLE in frames mode too: a frame whose stream

@@ -171,10 +171,14 @@ std::string ReportText(const LoadReport& r, const std::string& title) {
 }
 
 std::string ReportJson(const LoadReport& r,
-                       const std::map<std::string, std::string>& context) {
+                       const std::map<std::string, std::string>& context,
+                       const std::map<std::string, int64_t>& numbers) {
   std::string json = "{";
   for (const auto& [k, v] : context) {
     absl::StrAppend(&json, "\"", JsonEscape(k), "\":\"", JsonEscape(v), "\",");
+  }
+  for (const auto& [k, v] : numbers) {
+    absl::StrAppend(&json, "\"", JsonEscape(k), "\":", v, ",");
   }
   absl::StrAppendFormat(
       &json,

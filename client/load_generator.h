@@ -68,9 +68,11 @@ void Summarize(std::vector<double> latencies_ms, LoadReport* report);
 // The report as a human-readable block, preceded by `title`.
 std::string ReportText(const LoadReport& report, const std::string& title);
 
-// The report as one JSON object; `context` adds string fields (mode, size, ...).
+// The report as one JSON object; `context` adds string fields (mode, size,
+// ...), `numbers` integer ones (concurrency).
 std::string ReportJson(const LoadReport& report,
-                       const std::map<std::string, std::string>& context);
+                       const std::map<std::string, std::string>& context,
+                       const std::map<std::string, int64_t>& numbers = {});
 
 }  // namespace stylizer::client
 

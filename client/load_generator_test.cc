@@ -157,8 +157,10 @@ TEST(LoadGeneratorTest, Reports) {
   EXPECT_DOUBLE_EQ(r.requests_per_second, 5);
   EXPECT_DOUBLE_EQ(r.frames_per_second, 20);
   EXPECT_DOUBLE_EQ(r.latency_p50_ms, 20);
-  const std::string json = ReportJson(r, {{"mode", "image"}});
+  const std::string json =
+      ReportJson(r, {{"mode", "image"}}, {{"concurrency", 4}});
   EXPECT_THAT(json, HasSubstr("\"mode\":\"image\""));
+  EXPECT_THAT(json, HasSubstr("\"concurrency\":4,"));  // a number
   EXPECT_THAT(json, HasSubstr("\"requests\":10"));
   EXPECT_THAT(json, HasSubstr("\"p50\":20.000"));
   EXPECT_THAT(json, HasSubstr("\"UNAVAILABLE\":1"));
