@@ -728,7 +728,9 @@ int main(int argc, char** argv) {
     }
     return std::string(path);
   };
-  usage.version_string = [] { return std::string("stylizer-server\n"); };
+  usage.version_string = [] {
+    return std::string("stylizer-server " STYLIZER_VERSION "\n");
+  };
   absl::SetFlagsUsageConfig(usage);
 #if defined(ABSL_LTS_RELEASE_VERSION) && ABSL_LTS_RELEASE_VERSION <= 20220623
   // This Abseil (Debian 12's) exits 1 after printing --help; a help or

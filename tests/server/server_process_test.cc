@@ -161,6 +161,15 @@ TEST_F(ServerProcessTest, HelpExplainsTheFlags) {
                            "--grpc_memory_quota_bytes"}) {
     EXPECT_THAT(text, HasSubstr(flag));
   }
+  // --version says which version (it printed the name alone).
+  const std::string version_log = dir_->path() + "/version.log";
+  EXPECT_TRUE(
+      RunToCompletion({STYLIZER_SERVER_BINARY, "--version"}, version_log).ok());
+  std::ifstream version_in(version_log);
+  std::string version;
+  std::getline(version_in, version);
+  EXPECT_THAT(version, ::testing::MatchesRegex(
+                           "stylizer-server [0-9]+\\.[0-9]+\\.[0-9]+"));
 }
 
 // Asks server reflection for its service list (raw protobuf bytes over a
