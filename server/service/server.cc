@@ -497,6 +497,7 @@ void Server::Drain(absl::Duration timeout) {
   // Calls in flight run on (new ones are refused by Admit) until they end or
   // the deadline passes.
   const bool idle = context_->WaitUntilIdle(deadline);
+  if (!idle) context_->SetCancellingForDrain();
   // Closes the port and cancels what is left: at once when our calls are
   // done (only health watchers remain), else at the deadline.
   server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() : deadline));

@@ -685,6 +685,29 @@ TEST_F(GatedServerTest, DeadlineDuringTheWorkIsCountedAsDeadline) {
   EXPECT_EQ(Finished("StylizeFrames", "DEADLINE_EXCEEDED"), frames_before + 1);
 }
 
+// A call still running when the drain's time runs out is cancelled by the
+// server: it is logged and counted UNAVAILABLE, as its client sees it, not
+// as a client's cancel (CANCELLED "the client cancelled the call").
+TEST_F(GatedServerTest, CallsTheDrainCutShortAreUnavailable) {
+  const double unavailable_before = Finished("StylizeFrames", "UNAVAILABLE");
+  const double cancelled_before = Finished("StylizeFrames", "CANCELLED");
+  grpc::ClientContext context;
+  auto stream = stub_->StylizeFrames(&context);
+  v1::StylizeFramesRequest request;
+  *request.mutable_image() = Raw(Frame(8, 8, 0));
+  ASSERT_TRUE(stream->Write(request));
+  v1::StylizeFramesResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  server_->Drain(absl::ZeroDuration());  // the client never half-closes
+  while (stream->Read(&response)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(Eventually([&] {
+    return Finished("StylizeFrames", "UNAVAILABLE") == unavailable_before + 1;
+  })) << Finished("StylizeFrames", "UNAVAILABLE");
+  EXPECT_EQ(Finished("StylizeFrames", "CANCELLED"), cancelled_before);
+}
+
 class OneWorkThreadServerTest : public GatedServerTest {
  protected:
   void Configure(Server::Options* o) override {

@@ -149,8 +149,14 @@ absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
   return absl::FromChrono(deadline);
 }
 
-grpc::Status CancelledCallStatus(const grpc::CallbackServerContext& context,
+grpc::Status CancelledCallStatus(const ServiceContext& service,
+                                 const grpc::CallbackServerContext& context,
                                  absl::string_view message) {
+  if (service.cancelling_for_drain()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "the server is shutting down and the call did not "
+                        "end within its drain timeout (--drain_timeout)");
+  }
   // The client's cancel at its deadline arrives a moment before the server's
   // copy of that deadline, which counts from when the call arrived: a cancel
   // this close to the deadline is the deadline.

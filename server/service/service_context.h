@@ -87,6 +87,15 @@ class ServiceContext {
   // Moves to kDraining: from now on Admit() refuses with UNAVAILABLE.
   void SetDraining();
   ServingState state() const { return state_.load(std::memory_order_acquire); }
+  // Called when the drain's time has run out, before the calls still
+  // running are cancelled: they end UNAVAILABLE (the server stopped them),
+  // not as cancelled by their clients.
+  void SetCancellingForDrain() {
+    cancelling_for_drain_.store(true, std::memory_order_release);
+  }
+  bool cancelling_for_drain() const {
+    return cancelling_for_drain_.load(std::memory_order_acquire);
+  }
 
   // The first check of every Stylizer RPC: the caller's client certificate
   // (mutual TLS) and bearer token (when those are on), then the serving
@@ -169,6 +178,7 @@ class ServiceContext {
   const std::unique_ptr<TimerThread> timers_;
 
   std::atomic<ServingState> state_{ServingState::kStarting};
+  std::atomic<bool> cancelling_for_drain_{false};
   // Written once by SetServing() before state_ becomes kServing (release),
   // read after Admit() saw kServing or kDraining (acquire).
   const ModelDescription* model_ = nullptr;
@@ -187,10 +197,11 @@ absl::Time CallDeadline(const grpc::CallbackServerContext& context);
 
 // What a streaming call that gRPC cancelled ends with (for OnCancel, and for
 // a write that failed because the call had ended, which may come before
-// OnCancel): DEADLINE_EXCEEDED once its deadline has passed, else CANCELLED
-// with `message`.
+// OnCancel): UNAVAILABLE if `service` cancelled it for the end of a drain,
+// DEADLINE_EXCEEDED once its deadline has passed, else CANCELLED with
+// `message`.
 grpc::Status CancelledCallStatus(
-    const grpc::CallbackServerContext& context,
+    const ServiceContext& service, const grpc::CallbackServerContext& context,
     absl::string_view message = "the client cancelled the call");
 
 // The slowest reader the idle timeout allows for: a message is given its

@@ -314,7 +314,8 @@ void StylizeFramesReactor::OnWriteDone(bool ok) {
   if (!ok) {
     // The call has ended; at its deadline, that is the deadline (OnCancel,
     // which would say so, may come after this).
-    FailLocked(CancelledCallStatus(*context_, "the client stopped receiving"));
+    FailLocked(CancelledCallStatus(*service_, *context_,
+                                   "the client stopped receiving"));
     return;
   }
   --unanswered_;
@@ -375,7 +376,7 @@ void StylizeFramesReactor::OnIdle() {
 
 void StylizeFramesReactor::OnCancel() {
   absl::MutexLock lock(&mu_);
-  FailLocked(CancelledCallStatus(*context_));
+  FailLocked(CancelledCallStatus(*service_, *context_));
 }
 
 void StylizeFramesReactor::FailLocked(const grpc::Status& status) {
@@ -419,7 +420,7 @@ void StylizeFramesReactor::MaybeFinishLocked() {
     // deadline that passed while the last frame was computed was counted
     // as OK when its answer came before OnCancel).
     const grpc::Status status = context_->IsCancelled()
-                                    ? CancelledCallStatus(*context_)
+                                    ? CancelledCallStatus(*service_, *context_)
                                     : grpc::Status::OK;
     finished_ = true;
     log_.Finish(status).IgnoreError();  // OK or cancelled: no retry trailer

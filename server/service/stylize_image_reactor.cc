@@ -207,7 +207,7 @@ void StylizeImageReactor::EncodeOutput(int i) {
 void StylizeImageReactor::OnCancel() {
   absl::MutexLock lock(&mu_);
   cancelled_ = true;
-  cancel_status_ = CancelledCallStatus(*context_);
+  cancel_status_ = CancelledCallStatus(*service_, *context_);
   if (job_ != nullptr) job_->Cancel();  // the result arrives as CANCELLED
 }
 
@@ -216,7 +216,7 @@ bool StylizeImageReactor::CallEnded() {
   if (!cancelled_ && context_->IsCancelled()) {
     // Before OnCancel has run.
     cancelled_ = true;
-    cancel_status_ = CancelledCallStatus(*context_);
+    cancel_status_ = CancelledCallStatus(*service_, *context_);
   }
   return cancelled_;
 }

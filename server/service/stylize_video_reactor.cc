@@ -263,7 +263,7 @@ void StylizeVideoReactor::OnReadDone(bool ok) {
     // after it: the upload is then not complete, and no VideoJob is not the
     // client's mistake.
     if (context_->IsCancelled()) {
-      Fail(CancelledCallStatus(*context_));
+      Fail(CancelledCallStatus(*service_, *context_));
       return;
     }
     // The client half-closed: the upload is complete.
@@ -562,10 +562,13 @@ void StylizeVideoReactor::OnWriteDone(bool ok) {
   }
   // The call has ended; at its deadline, that is the deadline (OnCancel,
   // which would say so, may come after this).
-  Fail(CancelledCallStatus(*context_, "the client stopped receiving"));
+  Fail(CancelledCallStatus(*service_, *context_,
+                           "the client stopped receiving"));
 }
 
-void StylizeVideoReactor::OnCancel() { Fail(CancelledCallStatus(*context_)); }
+void StylizeVideoReactor::OnCancel() {
+  Fail(CancelledCallStatus(*service_, *context_));
+}
 
 void StylizeVideoReactor::Fail(const grpc::Status& status) {
   media::VideoPipeline* pipeline = nullptr;
