@@ -25,6 +25,7 @@
 #include "server/service/testing/copy_model.h"
 #include "server/service/testing/eventually.h"
 #include "server/service/testing/loopback_server.h"
+#include "server/service/testing/raw_stream.h"
 #include "server/service/work_pool.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
@@ -140,6 +141,31 @@ TEST_F(ServerTest, CompressedRequestsAreRefused) {
   grpc::ClientContext plain;
   v1::ModelInfo info;
   EXPECT_TRUE(stub_->GetModelInfo(&plain, {}, &info).ok());
+}
+
+// A damaged message in the middle of a frame stream fails it, naming it.
+// gRPC's typed reactor took it for the client's half-close: the stream
+// ended OK, and the frames after it were never read.
+TEST_F(ServerTest, ADamagedMessageFailsTheFrameStream) {
+  v1::StylizeFramesRequest frame;
+  *frame.mutable_image() = Raw(Frame(8, 8, 0));
+  frame.add_styles()->set_index(0);
+  frame.set_sequence(1);
+  const std::string first = frame.SerializeAsString();
+  frame.set_sequence(3);
+  const std::string third = frame.SerializeAsString();
+  // Field 2 (image) whose length runs past the end of the message.
+  const std::string damaged("\x12\xff\xff\xff\xff\x0f", 6);
+  const testing::RawStreamResult result = testing::RawStreamCall(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                          grpc::InsecureChannelCredentials()),
+      "/stylizer.v1.Stylizer/StylizeFrames", {first, damaged, third});
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << result.status.error_message();
+  EXPECT_THAT(result.status.error_message(),
+              ::testing::HasSubstr("message 2 of the stream is not a "
+                                   "StylizeFramesRequest"));
+  EXPECT_LE(result.responses, 1);
 }
 
 class SmallMessageServerTest : public ServerTest {

@@ -13,9 +13,8 @@ namespace {
 constexpr char kMethod[] = "StylizeFrames";
 }  // namespace
 
-grpc::ServerBidiReactor<v1::StylizeFramesRequest, v1::StylizeFramesResponse>*
-StylizeFramesReactor::Start(ServiceContext* service,
-                            grpc::CallbackServerContext* context) {
+RawBidiReactor* StylizeFramesReactor::Start(
+    ServiceContext* service, grpc::CallbackServerContext* context) {
   auto* reactor = new StylizeFramesReactor(service, context);
   if (reactor->Open()) {
     absl::MutexLock lock(&reactor->mu_);
@@ -69,7 +68,18 @@ bool StylizeFramesReactor::Open() {
   return false;
 }
 
-void StylizeFramesReactor::OnReadDone(bool ok) {
+void StylizeFramesReactor::OnMalformedRead() {
+  absl::MutexLock lock(&mu_);
+  read_in_flight_ = false;
+  ClientProgressedLocked();
+  FailLocked(grpc::Status(
+      grpc::StatusCode::INVALID_ARGUMENT,
+      absl::StrCat("message ", messages_read_ + 1,
+                   " of the stream is not a StylizeFramesRequest (damaged or "
+                   "of another type); the frames after it were not read")));
+}
+
+void StylizeFramesReactor::OnMessageRead(bool ok) {
   absl::MutexLock lock(&mu_);
   read_in_flight_ = false;
   ClientProgressedLocked();
@@ -78,6 +88,7 @@ void StylizeFramesReactor::OnReadDone(bool ok) {
     MaybeFinishLocked();
     return;
   }
+  ++messages_read_;
   if (failure_.has_value()) return;
   Ref();
   // A full work pool parks the message; the stream reads on once it ran.

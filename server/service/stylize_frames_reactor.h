@@ -26,23 +26,24 @@
 #include "server/batching/job_queue.h"
 #include "server/service/call_log.h"
 #include "server/service/idle_timer.h"
+#include "server/service/parsing_reactor.h"
 #include "server/service/service_context.h"
 #include "stylizer/v1/stylizer.pb.h"
 
 namespace stylizer {
 
 class StylizeFramesReactor
-    : public grpc::ServerBidiReactor<v1::StylizeFramesRequest,
-                                     v1::StylizeFramesResponse> {
+    : public ParsingBidiReactor<v1::StylizeFramesRequest,
+                                v1::StylizeFramesResponse> {
  public:
   // Starts the stream (or finishes it at once when refused). The reactor
   // deletes itself once gRPC is done with it and every task, result and
   // callback it started has ended.
-  static grpc::ServerBidiReactor<v1::StylizeFramesRequest,
-                                 v1::StylizeFramesResponse>*
-  Start(ServiceContext* service, grpc::CallbackServerContext* context);
+  static RawBidiReactor* Start(ServiceContext* service,
+                               grpc::CallbackServerContext* context);
 
-  void OnReadDone(bool ok) override;
+  void OnMessageRead(bool ok) override;
+  void OnMalformedRead() override;
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
@@ -141,6 +142,8 @@ class StylizeFramesReactor
   // request_'s bytes were counted (a frame that waited is processed again).
   bool request_counted_ = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  // Messages read so far (for the error of a damaged one).
+  int64_t messages_read_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<grpc::Status> failure_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 

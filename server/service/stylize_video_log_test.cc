@@ -23,6 +23,7 @@
 #include "server/service/stylize_video_reactor.h"
 #include "server/service/testing/eventually.h"
 #include "server/service/testing/loopback_server.h"
+#include "server/service/testing/raw_stream.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
 extern "C" {
@@ -261,6 +262,36 @@ TEST_F(VideoJobLogTest, AnUploadShorterThanItsInputSizeIsRefused) {
       status.error_message(),
       HasSubstr(absl::StrCat("the upload ended after ", movie.size() / 2,
                              " of the ", movie.size(), " bytes")));
+}
+
+// A damaged message in the middle of an upload fails the job, naming it:
+// gRPC's typed reactor took it for the end of the upload, and the part
+// before it was stylized as a whole movie (or called truncated).
+TEST_F(VideoJobLogTest, ADamagedMessageFailsTheUpload) {
+  ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=64x48:rate=10:"
+                                "duration=1 -c:v libx264 -preset ultrafast "
+                                "-pix_fmt yuv420p -f mpegts",
+                                dir_ + "/small.ts")
+                  .ok());
+  const std::string movie = movies::ReadFile(dir_ + "/small.ts").value_or("");
+  ASSERT_FALSE(movie.empty());
+  v1::StylizeVideoRequest job;
+  job.mutable_job()->add_styles()->set_index(1);
+  v1::StylizeVideoRequest head, tail;
+  head.set_chunk(movie.substr(0, movie.size() * 6 / 10));
+  tail.set_chunk(movie.substr(movie.size() * 6 / 10));
+  // Field 2 (chunk) whose length runs past the end of the message.
+  const std::string damaged("\x12\xff\xff\xff\xff\x0f", 6);
+  const testing::RawStreamResult result = testing::RawStreamCall(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                          grpc::InsecureChannelCredentials()),
+      "/stylizer.v1.Stylizer/StylizeVideo",
+      {job.SerializeAsString(), head.SerializeAsString(), damaged,
+       tail.SerializeAsString()});
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << result.status.error_message();
+  EXPECT_THAT(result.status.error_message(),
+              HasSubstr("is not a StylizeVideoRequest"));
 }
 
 class VideoJobLogOneStreamTest : public VideoJobLogTest {

@@ -72,9 +72,9 @@ VideoReactorFactory MakeStylizeVideoReactorFactory(
       };
 }
 
-VideoReactor* StylizeVideoReactor::Start(ServiceContext* service,
-                                         grpc::CallbackServerContext* context,
-                                         const StylizeVideoOptions& options) {
+RawBidiReactor* StylizeVideoReactor::Start(ServiceContext* service,
+                                           grpc::CallbackServerContext* context,
+                                           const StylizeVideoOptions& options) {
   auto* reactor = new StylizeVideoReactor(service, context, options);
   absl::StatusOr<std::unique_ptr<ServiceContext::StreamSlot>> slot =
       service->AcquireStreamSlot(kMethod);
@@ -252,7 +252,23 @@ absl::Status StylizeVideoReactor::ReserveFrameMemory(
   return absl::OkStatus();
 }
 
-void StylizeVideoReactor::OnReadDone(bool ok) {
+void StylizeVideoReactor::OnMalformedRead() {
+  int64_t received = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    read_in_flight_ = false;
+    ClientProgressedLocked();
+    received = bytes_in_;
+  }
+  // A damaged upload is not a shorter movie: it ends here, named.
+  Fail(grpc::Status(
+      grpc::StatusCode::INVALID_ARGUMENT,
+      absl::StrCat("a message of the upload, after ", received,
+                   " bytes of the movie, is not a StylizeVideoRequest "
+                   "(damaged or of another type)")));
+}
+
+void StylizeVideoReactor::OnMessageRead(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     read_in_flight_ = false;

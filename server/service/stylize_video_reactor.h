@@ -78,11 +78,12 @@ class StylizeVideoReactor final : public VideoReactor,
   // Starts the call (the service has already admitted it) or finishes it at
   // once when no stream slot is free. The reactor deletes itself, off gRPC's
   // threads, once gRPC is done with it; deleting waits for the pipeline.
-  static VideoReactor* Start(ServiceContext* service,
-                             grpc::CallbackServerContext* context,
-                             const StylizeVideoOptions& options);
+  static RawBidiReactor* Start(ServiceContext* service,
+                               grpc::CallbackServerContext* context,
+                               const StylizeVideoOptions& options);
 
-  void OnReadDone(bool ok) override;
+  void OnMessageRead(bool ok) override;
+  void OnMalformedRead() override;
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
   void OnDone() override;

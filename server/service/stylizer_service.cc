@@ -68,12 +68,12 @@ grpc::ServerUnaryReactor* StylizerService::StylizeImage(
   return StylizeImageReactor::Start(context_, context, request, response);
 }
 
-grpc::ServerBidiReactor<v1::StylizeFramesRequest, v1::StylizeFramesResponse>*
-StylizerService::StylizeFrames(grpc::CallbackServerContext* context) {
+RawBidiReactor* StylizerService::StylizeFrames(
+    grpc::CallbackServerContext* context) {
   return StylizeFramesReactor::Start(context_, context);
 }
 
-VideoReactor* StylizerService::StylizeVideo(
+RawBidiReactor* StylizerService::StylizeVideo(
     grpc::CallbackServerContext* context) {
   grpc::Status status = context_->Admit(*context);
   if (status.ok() && video_) return video_(context_, context);
@@ -82,7 +82,7 @@ VideoReactor* StylizerService::StylizeVideo(
                           "this server build does not stylize videos");
   }
   auto* refused =
-      new StatusReactor<VideoReactor>(context_, context, "StylizeVideo");
+      new StatusReactor<RawBidiReactor>(context_, context, "StylizeVideo");
   refused->FinishWith(status);
   return refused;
 }

@@ -9,18 +9,26 @@
 
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
+#include "server/service/parsing_reactor.h"
 #include "server/service/service_context.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
 namespace stylizer {
 
+// The streams are served raw and their reactors parse the requests
+// (parsing_reactor.h), so that a damaged message fails the call.
 using VideoReactor =
-    grpc::ServerBidiReactor<v1::StylizeVideoRequest, v1::StylizeVideoResponse>;
+    ParsingBidiReactor<v1::StylizeVideoRequest, v1::StylizeVideoResponse>;
 // Makes the reactor of one StylizeVideo call (it deletes itself in OnDone).
-using VideoReactorFactory =
-    std::function<VideoReactor*(ServiceContext*, grpc::CallbackServerContext*)>;
+using VideoReactorFactory = std::function<RawBidiReactor*(
+    ServiceContext*, grpc::CallbackServerContext*)>;
 
-class StylizerService final : public v1::Stylizer::CallbackService {
+class StylizerService final
+    : public v1::Stylizer::WithCallbackMethod_GetModelInfo<
+          v1::Stylizer::WithCallbackMethod_StylizeImage<
+              v1::Stylizer::WithRawCallbackMethod_StylizeFrames<
+                  v1::Stylizer::WithRawCallbackMethod_StylizeVideo<
+                      v1::Stylizer::Service>>>> {
  public:
   // `context` must outlive the service. Without `video`, StylizeVideo answers
   // UNIMPLEMENTED.
@@ -38,11 +46,10 @@ class StylizerService final : public v1::Stylizer::CallbackService {
       v1::StylizeImageResponse* response) override;
 
   // An ordered frame stream (StylizeFramesReactor).
-  grpc::ServerBidiReactor<v1::StylizeFramesRequest, v1::StylizeFramesResponse>*
-  StylizeFrames(grpc::CallbackServerContext* context) override;
+  RawBidiReactor* StylizeFrames(grpc::CallbackServerContext* context) override;
 
   // A whole movie (the video pipeline's reactor).
-  VideoReactor* StylizeVideo(grpc::CallbackServerContext* context) override;
+  RawBidiReactor* StylizeVideo(grpc::CallbackServerContext* context) override;
 
  private:
   ServiceContext* const context_;
