@@ -351,7 +351,17 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   if (!client.ok()) return client.status();
   // Ctrl-C cancels the calls; the temporary files are then deleted.
   CancelOnInterrupt on_interrupt([c = client->get()] { c->CancelAll(); });
-  auto styles = ResolveStyles(**client, "all");
+  // Said as the job's own retries are (a server still loading, or not up
+  // yet, made the command wait silently).
+  const int max_retries = (*client)->options().retry.max_retries;
+  auto styles =
+      ResolveStyles(**client, "all",
+                    [&io, max_retries](const absl::Status& why,
+                                       absl::Duration wait, int retry) {
+                      *io.err << "retry " << retry << " of " << max_retries
+                              << " in " << absl::FormatDuration(wait) << ": "
+                              << ErrorLine(why) << std::endl;
+                    });
   if (!styles.ok()) return styles.status();
 
   stylizer::v1::VideoJob job;

@@ -69,8 +69,9 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags(
 }
 
 absl::StatusOr<std::vector<ResolvedStyle>> ResolveStyles(
-    StylizerClient& client, const std::string& default_spec) {
-  auto info = client.GetModelInfo();
+    StylizerClient& client, const std::string& default_spec,
+    const RetryNotice& notice) {
+  auto info = client.GetModelInfo(notice);
   if (!info.ok()) return info.status();
   std::string spec = absl::GetFlag(FLAGS_styles);
   if (spec.empty()) spec = default_spec;

@@ -82,9 +82,11 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags(
     bool retry_busy = true);
 
 // Fetches the model's styles and parses --styles (or `default_spec` when the
-// flag is empty). A bad SPEC is a usage error.
+// flag is empty). A bad SPEC is a usage error. `notice` (if any) hears the
+// retries of the fetch.
 absl::StatusOr<std::vector<ResolvedStyle>> ResolveStyles(
-    StylizerClient& client, const std::string& default_spec);
+    StylizerClient& client, const std::string& default_spec,
+    const RetryNotice& notice = nullptr);
 
 // `stylizer styles`
 absl::Status RunStyles(const Invocation& inv, const CommandIo& io);

@@ -118,6 +118,13 @@ TEST_F(CommandsTest, VideoRetriesAreSaidWithoutProgress) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_THAT(err_.str(), HasSubstr("retry 1 of 3 in "));
   EXPECT_THAT(err_.str(), HasSubstr("busy"));
+  // So are those of the first call, for the model's styles (a server still
+  // loading): the command waited silently.
+  err_.str("");
+  server_.service().fail_unavailable = 1;
+  ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok());
+  EXPECT_THAT(err_.str(), HasSubstr("retry 1 of 3 in "));
+  EXPECT_THAT(err_.str(), HasSubstr("warming up"));
 }
 
 TEST_F(CommandsTest, FailedVideoWritesNothing) {

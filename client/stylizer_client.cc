@@ -268,17 +268,21 @@ absl::Status StylizerClient::Finished(const grpc::Status& status) {
   return Convert(status);
 }
 
-absl::StatusOr<ModelInfo> StylizerClient::GetModelInfo() {
+absl::StatusOr<ModelInfo> StylizerClient::GetModelInfo(
+    const RetryNotice& notice) {
   ModelInfo info;
-  absl::Status s = Retry([&] {
-    grpc::ClientContext ctx;
-    Prepare(&ctx);
-    if (!Track(&ctx)) return AttemptResult{absl::CancelledError("interrupted")};
-    const grpc::Status st =
-        stub_->GetModelInfo(&ctx, GetModelInfoRequest(), &info);
-    Untrack(&ctx);
-    return AttemptResult{Finished(st)};
-  });
+  absl::Status s = Retry(
+      [&] {
+        grpc::ClientContext ctx;
+        Prepare(&ctx);
+        if (!Track(&ctx))
+          return AttemptResult{absl::CancelledError("interrupted")};
+        const grpc::Status st =
+            stub_->GetModelInfo(&ctx, GetModelInfoRequest(), &info);
+        Untrack(&ctx);
+        return AttemptResult{Finished(st)};
+      },
+      notice);
   if (!s.ok()) return s;
   return info;
 }

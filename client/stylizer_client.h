@@ -105,7 +105,9 @@ class StylizerClient {
       std::shared_ptr<grpc::Channel> channel, const ClientOptions& options);
 
   // The model's description and styles.
-  absl::StatusOr<stylizer::v1::ModelInfo> GetModelInfo();
+  // `notice` (if any) hears each retry before its wait.
+  absl::StatusOr<stylizer::v1::ModelInfo> GetModelInfo(
+      const RetryNotice& notice = nullptr);
 
   // Stylizes one image.
   absl::StatusOr<stylizer::v1::StylizeImageResponse> StylizeImage(
