@@ -120,7 +120,7 @@ absl::Status CheckOutputTargets(const std::vector<std::string>& paths,
           "the output name ", name, " is ", name.size(),
           " bytes, too long for the file system once its temporary name's ",
           extra_name_bytes, " are added (", NAME_MAX,
-          " at most); rename the input or give --out=FILE"));
+          " at most); rename the input (or, for an image, give --out=FILE)"));
     }
     if (fs::is_directory(path, ec)) {
       return absl::FailedPreconditionError(absl::StrCat(
