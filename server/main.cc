@@ -333,14 +333,31 @@ absl::Status CheckFlags() {
         absl::StrCat("--max_upload_bytes must be at least 1, got ",
                      absl::GetFlag(FLAGS_max_upload_bytes)));
   }
-  const std::pair<const char*, int> windows[] = {
+  const std::pair<const char*, int> at_least_one[] = {
       {"--video_frames_in_flight", absl::GetFlag(FLAGS_video_frames_in_flight)},
-      {"--video_pending_frames", absl::GetFlag(FLAGS_video_pending_frames)}};
-  for (const auto& [name, value] : windows) {
+      {"--video_pending_frames", absl::GetFlag(FLAGS_video_pending_frames)},
+      {"--max_concurrent_streams", absl::GetFlag(FLAGS_max_concurrent_streams)},
+      {"--max_styles_per_request", absl::GetFlag(FLAGS_max_styles_per_request)},
+      {"--max_frames_buffered_per_stream",
+       absl::GetFlag(FLAGS_max_frames_buffered_per_stream)}};
+  for (const auto& [name, value] : at_least_one) {
     if (value < 1) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, " must be at least 1, got ", value));
     }
+  }
+  const int queue_workers = absl::GetFlag(FLAGS_queue_workers);
+  if (queue_workers < 1 || queue_workers > kMaxWorkersPerModel) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--queue_workers must be in [1, ", kMaxWorkersPerModel,
+                     "], got ", queue_workers));
+  }
+  const int64_t grpc_quota = absl::GetFlag(FLAGS_grpc_memory_quota_bytes);
+  if (grpc_quota < -1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--grpc_memory_quota_bytes must be >= 0 (0 = a quarter of the "
+        "budget) or -1 for no quota, got ",
+        grpc_quota));
   }
   const uint64_t window_bytes = absl::GetFlag(FLAGS_video_window_bytes);
   if (window_bytes > static_cast<uint64_t>(INT64_MAX)) {

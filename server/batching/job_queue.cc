@@ -20,8 +20,6 @@ namespace {
 using batching_internal::JobState;
 using batching_internal::QueueCore;
 
-constexpr int kMaxWorkersPerModel = 16;
-
 class JobHandle final : public Job {
  public:
   JobHandle(std::shared_ptr<QueueCore> core, std::shared_ptr<JobState> job)

@@ -11,6 +11,9 @@
 
 namespace stylizer {
 
+// The most device workers one model instance may have (Options::workers).
+inline constexpr int kMaxWorkersPerModel = 16;
+
 struct JobQueue::Options {
   // Most items (frame x style-weight row) in one device batch. Default 8.
   // Must be >= 1.
@@ -40,7 +43,7 @@ struct JobQueue::Options {
   // (assembles the next batch and delivers results) and one device thread
   // (runs StyleModel::Stylize); calls on one model instance are serialised,
   // so more than one worker per instance only deepens the host pipeline.
-  // Default 1. Must be in [1, 16].
+  // Default 1. Must be in [1, kMaxWorkersPerModel].
   int workers = 1;
 
   // Time source for batch timeouts, deadlines and the measured durations.

@@ -168,7 +168,8 @@ absl::StatusOr<Server::Options> ApplyMemoryBudget(Server::Options o) {
         absl::StrCat("the gRPC memory quota (", grpc_share,
                      " bytes) must be smaller than the memory budget (",
                      o.memory_budget_bytes,
-                     " bytes); raise --memory_budget_bytes or lower "
+                     " bytes); raise --memory_budget_bytes, or lower "
+                     "--grpc_memory_quota_bytes or "
                      "--max_receive_message_bytes"));
   }
   o.queue.max_queued_bytes = std::min<int64_t>(

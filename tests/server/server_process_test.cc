@@ -441,6 +441,11 @@ TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
       // A negative reload interval meant "never reload"; a huge thread
       // count aborted (work pool) or hung the load (LibTorch); the CUDA
       // options were checked only after the model had loaded on the GPU.
+      // Named as flags (the message named fields, or several at once).
+      {"--queue_workers=0", "--queue_workers must be in"},
+      {"--max_concurrent_streams=0", "--max_concurrent_streams must be"},
+      {"--max_styles_per_request=0", "--max_styles_per_request must be"},
+      {"--grpc_memory_quota_bytes=-2", "--grpc_memory_quota_bytes must be"},
       {"--tls_reload_interval=-1s", "--tls_reload_interval"},
       {"--auth_token_reload_interval=-5s", "--auth_token_reload_interval"},
       {"--work_threads=100000", "--work_threads"},
