@@ -115,7 +115,9 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
   }
   const int in_flight_flag = absl::GetFlag(FLAGS_concurrency);
   if (in_flight_flag < 0 || in_flight_flag > 64) {
-    return UsageError("--concurrency (frames in flight) must be within 1..64");
+    return UsageError(
+        "--concurrency (frames in flight) must be within 1..64 (0: the "
+        "default, 4)");
   }
   const int in_flight =
       in_flight_flag > 0 ? in_flight_flag : kDefaultFramesInFlight;
