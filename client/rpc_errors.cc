@@ -55,6 +55,8 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
                             " is unavailable (starting up or shutting down; "
                             "try again): ",
                             detail);
+        // Refused by the client's own health check: no server saw the call.
+        if (absl::StrContains(detail, "backend unhealthy")) reached = false;
       }
       break;
     case grpc::StatusCode::UNAUTHENTICATED:

@@ -133,6 +133,15 @@ TEST(RpcErrorsTest, TheRequestIdEndsTheLine) {
   EXPECT_THAT(std::string(unreached.message()), HasSubstr("cannot reach"));
   EXPECT_THAT(std::string(unreached.message()),
               ::testing::Not(HasSubstr("request id")));
+  // Nor one the channel's health check kept from a server still loading.
+  const absl::Status unhealthy = FromRpcStatus(
+      grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                   "connections to all backends failing; last error: "
+                   "UNAVAILABLE: backend unhealthy"),
+      "h:1", "5f2c9e0d");
+  EXPECT_THAT(std::string(unhealthy.message()), HasSubstr("is unavailable"));
+  EXPECT_THAT(std::string(unhealthy.message()),
+              ::testing::Not(HasSubstr("request id")));
 }
 
 TEST(RpcErrorsTest, ExitCodes) {
