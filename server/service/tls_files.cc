@@ -2,7 +2,6 @@
 // tls_files.h.
 #include "server/service/tls_files.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -13,24 +12,12 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/remove_tree.h"
 #include "server/service/file_read.h"
 #include "server/service/pem_check.h"
 
 namespace stylizer {
 namespace {
-
-// Removes `path` and everything under it, quietly. Not std::filesystem:
-// the PyPI torch wheel's libtorch.so exports its own std::filesystem
-// symbols, and the server's calls bound to them crashed.
-void RemoveTree(const std::string& path) {
-  nftw(
-      path.c_str(),
-      [](const char* file, const struct stat*, int, struct FTW*) {
-        remove(file);
-        return 0;
-      },
-      16, FTW_DEPTH | FTW_PHYS);
-}
 
 absl::Status WriteFile(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -1,7 +1,6 @@
 // ffmpeg/ffprobe command-line helpers for movie tests (see test_movies.h).
 #include "server/media/testing/test_movies.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -19,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/common/remove_tree.h"
 
 namespace stylizer {
 namespace media {
@@ -56,17 +56,7 @@ pid_t made_by = 0;  // a forked child that exits leaves them to its parent
 void RemoveMadeDirectories() {
   std::lock_guard<std::mutex> lock(made_mu);
   if (getpid() != made_by) return;
-  for (const std::string& dir : *made) {
-    // Not std::filesystem: the PyPI torch wheel's libtorch.so exports its
-    // own std::filesystem symbols.
-    nftw(
-        dir.c_str(),
-        [](const char* path, const struct stat*, int, struct FTW*) {
-          remove(path);
-          return 0;
-        },
-        16, FTW_DEPTH | FTW_PHYS);
-  }
+  for (const std::string& dir : *made) RemoveTree(dir);
 }
 
 }  // namespace
