@@ -69,6 +69,24 @@ class ServerTest : public ::testing::Test {
   // Changes to the fixture's options, for derived fixtures.
   virtual void Configure(Server::Options* options) {}
 
+  // Opens a frame stream, has one frame answered, drains the server with no
+  // time left while the client never half-closes, and returns the stream's
+  // status.
+  grpc::Status DrainWithAStreamOpen() {
+    grpc::ClientContext context;
+    auto stream = stub_->StylizeFrames(&context);
+    v1::StylizeFramesRequest request;
+    *request.mutable_image() = Raw(Frame(8, 8, 0));
+    v1::StylizeFramesResponse response;
+    if (!stream->Write(request) || !stream->Read(&response)) {
+      ADD_FAILURE() << "the stream's first frame was not answered";
+    }
+    server_->Drain(absl::ZeroDuration());
+    while (stream->Read(&response)) {
+    }
+    return stream->Finish();
+  }
+
   std::unique_ptr<Server> server_;
   std::unique_ptr<v1::Stylizer::Stub> stub_;
 };
@@ -233,18 +251,7 @@ TEST_F(ServerTest, ConcurrentStreamsGetTheirOwnFramesInOrder) {
 }
 
 TEST_F(ServerTest, DrainWithoutTimeoutEndsOpenStreams) {
-  grpc::ClientContext context;
-  auto stream = stub_->StylizeFrames(&context);
-  v1::StylizeFramesRequest request;
-  *request.mutable_image() = Raw(Frame(8, 8, 0));
-  ASSERT_TRUE(stream->Write(request));
-  v1::StylizeFramesResponse response;
-  ASSERT_TRUE(stream->Read(&response));
-  server_->Drain(absl::ZeroDuration());  // the client never half-closes
-  while (stream->Read(&response)) {
-  }
-  const grpc::Status status = stream->Finish();
-  EXPECT_FALSE(status.ok());
+  EXPECT_FALSE(DrainWithAStreamOpen().ok());
 }
 
 // A CopyModel whose Stylize waits at a gate, counting the calls that began.
@@ -717,17 +724,7 @@ TEST_F(GatedServerTest, DeadlineDuringTheWorkIsCountedAsDeadline) {
 TEST_F(GatedServerTest, CallsTheDrainCutShortAreUnavailable) {
   const double unavailable_before = Finished("StylizeFrames", "UNAVAILABLE");
   const double cancelled_before = Finished("StylizeFrames", "CANCELLED");
-  grpc::ClientContext context;
-  auto stream = stub_->StylizeFrames(&context);
-  v1::StylizeFramesRequest request;
-  *request.mutable_image() = Raw(Frame(8, 8, 0));
-  ASSERT_TRUE(stream->Write(request));
-  v1::StylizeFramesResponse response;
-  ASSERT_TRUE(stream->Read(&response));
-  server_->Drain(absl::ZeroDuration());  // the client never half-closes
-  while (stream->Read(&response)) {
-  }
-  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(DrainWithAStreamOpen().error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_TRUE(Eventually([&] {
     return Finished("StylizeFrames", "UNAVAILABLE") == unavailable_before + 1;
   })) << Finished("StylizeFrames", "UNAVAILABLE");
