@@ -504,6 +504,23 @@ class CliEndToEndTest(unittest.TestCase):
             self.assertEqual(code, 1, f"{how}: {err}")
             self.assertIn(says, err.strip().splitlines()[-1], how)
 
+    def assert_interrupted(self, cli):
+        """Sends `cli` (a Popen with stdin and stderr piped) SIGINT and
+        checks that it ends with status 1 and "interrupted"."""
+        cli.send_signal(signal.SIGINT)
+        try:
+            code = cli.wait(timeout=60)
+        finally:
+            cli.stdin.close()
+            err = cli.stderr.read().decode()
+            cli.wait(timeout=60)
+            for pipe in (cli.stdout, cli.stderr):
+                if pipe:
+                    pipe.close()
+        self.assertEqual(code, 1, err)
+        self.assertEqual(err.strip().splitlines()[-1],
+                         "stylizer: error: interrupted", err)
+
     def test_frames_interrupted(self):
         # Ctrl-C while frames are streamed: the frames already answered stay
         # on standard output, and the command says "interrupted", as image
@@ -516,19 +533,8 @@ class CliEndToEndTest(unittest.TestCase):
         cli.stdin.write(bytes(w * h * 3))
         cli.stdin.flush()
         got = cli.stdout.read(w * h * 3)  # the first answer has come
-        cli.send_signal(signal.SIGINT)
-        try:
-            code = cli.wait(timeout=60)
-        finally:
-            cli.stdin.close()
-            err = cli.stderr.read().decode()
-            cli.wait(timeout=60)
-            cli.stdout.close()
-            cli.stderr.close()
+        self.assert_interrupted(cli)
         self.assertEqual(len(got), w * h * 3)
-        self.assertEqual(code, 1, err)
-        self.assertEqual(err.strip().splitlines()[-1],
-                         "stylizer: error: interrupted", err)
 
     def test_image_from_a_silent_pipe_interrupted(self):
         # Ctrl-C while `image -` waits for standard input, before any call:
@@ -537,18 +543,8 @@ class CliEndToEndTest(unittest.TestCase):
             [CLI, f"--server={self.server_addr}", "image", "-", "--styles=klimt",
              f"--out={self.out_dir('silent')}"], stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            time.sleep(3)  # reading by now (a later signal is the same)
-            cli.send_signal(signal.SIGINT)
-            code = cli.wait(timeout=60)
-        finally:
-            cli.stdin.close()
-            err = cli.stderr.read().decode()
-            cli.wait(timeout=60)
-            cli.stderr.close()
-        self.assertEqual(code, 1, err)
-        self.assertEqual(err.strip().splitlines()[-1],
-                         "stylizer: error: interrupted", err)
+        time.sleep(3)  # reading by now (a later signal is the same)
+        self.assert_interrupted(cli)
 
     def test_pipes_in_and_out(self):
         # A live MPEG-TS from ffmpeg piped in, the stylized Matroska piped
