@@ -30,6 +30,7 @@ void Batch::Clear() {
   height = 0;
   items.clear();
   status = absl::OkStatus();
+  item_status.clear();
   compute = absl::ZeroDuration();
 }
 

@@ -29,8 +29,12 @@ struct Batch {
   // When the batch left the queue, then when the device started it: the end
   // of its items' queue wait.
   absl::Time closed;
-  // Outcome of Stylize and the device time it took.
+  // Outcome of the batch and the device time it took. When the device ran
+  // it, item_status holds each item's own outcome (a batch split after an
+  // out-of-memory can partly succeed) and `status` the first failure; when
+  // the batch failed as a whole (cancelled, expired) item_status is empty.
   absl::Status status;
+  std::vector<absl::Status> item_status;
   absl::Duration compute;
 
   // Empties the batch, keeping the buffers' memory unless the last batch
@@ -49,6 +53,11 @@ struct Batch {
 
   // The StyleModel view of the buffers.
   FrameBatch View();
+
+  // Item `i`'s outcome.
+  const absl::Status& ItemStatus(size_t i) const {
+    return item_status.empty() ? status : item_status[i];
+  }
 
   // Copies item `i`'s output out of the output buffer.
   RgbFrame CopyOutput(size_t i) const;

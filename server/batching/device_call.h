@@ -5,16 +5,21 @@
 #define STYLIZER_SERVER_BATCHING_DEVICE_CALL_H_
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "server/model/style_model.h"
 
 namespace stylizer {
 namespace batching_internal {
 
-// Runs `batch` on `model`. On RESOURCE_EXHAUSTED with more than one frame,
-// runs each half the same way; a single frame that does not fit fails with
-// RESOURCE_EXHAUSTED. `num_styles` is the length of each style-weight row.
+// Runs `batch` on `model` and sets frame_status[i] (batch_size entries) to
+// the outcome of frame i. On RESOURCE_EXHAUSTED with more than one frame,
+// runs each half the same way, both halves whatever the other's outcome: only
+// a single frame that does not fit fails with RESOURCE_EXHAUSTED, and the
+// frames that did fit keep their results. Returns OK when every frame
+// succeeded, else the first frame's failure. `num_styles` is the length of
+// each style-weight row.
 absl::Status RunOnDevice(StyleModel& model, const FrameBatch& batch,
-                         int num_styles);
+                         int num_styles, absl::Span<absl::Status> frame_status);
 
 }  // namespace batching_internal
 }  // namespace stylizer

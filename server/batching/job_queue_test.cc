@@ -504,6 +504,42 @@ TEST_F(JobQueueTest, ResultsArriveInSubmissionOrderWhateverBatchFinishesFirst) {
   EXPECT_EQ(second.max_concurrent_calls(), 1);
 }
 
+TEST_F(JobQueueTest, CancelFailsAFrameComputedButWaitingForAnEarlierOne) {
+  FakeModel first(kStyles);
+  FakeModel second(kStyles);
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_size = 1;
+  options.batch_timeout = absl::ZeroDuration();
+  auto created = JobQueue::Create(options, {&first, &second}, nullptr);
+  ASSERT_TRUE(created.ok());
+  std::unique_ptr<JobQueue> queue = *std::move(created);
+  first.Hold();
+  second.Hold();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 2; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  first.WaitForCalls(1);
+  second.WaitForCalls(1);
+  // Frame 1 finishes and waits in the reorder buffer behind frame 0.
+  const bool zero_on_first = first.calls()[0].first_bytes[0] == 0;
+  FakeModel& early = zero_on_first ? second : first;
+  FakeModel& late = zero_on_first ? first : second;
+  early.ReleaseAll();
+  while (queue->queued_items() > 1) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(log.size(), 0u);
+  job->Cancel();
+  log.WaitFor(2);
+  for (const FrameResult& result : log.results()) {
+    EXPECT_EQ(result.status.code(), absl::StatusCode::kCancelled);
+    EXPECT_TRUE(result.outputs.empty());
+  }
+  late.ReleaseAll();
+  queue->Drain();
+}
+
 TEST_F(JobQueueTest, WorkersOnOneModelNeverCallItConcurrently) {
   JobQueue::Options options = BaseOptions();
   options.workers = 3;
@@ -626,6 +662,31 @@ TEST_F(JobQueueTest, AFrameTheDeviceHasNoMemoryForFails) {
   log.WaitFor(1);
   EXPECT_EQ(log.results()[0].status.code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(JobQueueTest, AFrameTheDeviceHasNoMemoryForFailsAloneInItsBatch) {
+  auto queue = MakeQueue(BaseOptions());
+  // 4 fails, 2 fails, then frame 0 alone fails: frame 1 and the second half
+  // (frames 2 and 3, maybe other callers') still run and keep their results.
+  for (int i = 0; i < 3; ++i) {
+    model_.FailNext(absl::ResourceExhaustedError("out of memory"));
+  }
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 4; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {i}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  log.WaitFor(4);
+  std::vector<int> sizes;
+  for (const auto& call : model_.calls()) sizes.push_back(call.batch_size);
+  EXPECT_THAT(sizes, ElementsAre(4, 2, 1, 1, 2));
+  auto results = log.results();
+  EXPECT_EQ(results[0].status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(results[0].outputs.empty());
+  for (int i = 1; i < 4; ++i) {
+    EXPECT_TRUE(OutputsMatch(results[i], 2, 2, i, {i}, kStyles));
+  }
 }
 
 TEST_F(JobQueueTest, AModelThatThrowsFailsItsBatchWithInternal) {

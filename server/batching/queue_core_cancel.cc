@@ -20,10 +20,12 @@ void QueueCore::CancelLocked(const std::shared_ptr<JobState>& job,
   if (job->cancelled) return;
   job->cancelled = true;
   DropQueuedItemsLocked(job.get(), reason);
-  // Frames with items still on the device fail now; those items' results
-  // are discarded when their batch finishes.
+  // Every undelivered frame fails now: those with items still on the device
+  // (their results are discarded when their batch finishes), and those
+  // computed already but waiting behind an earlier frame in the reorder
+  // buffer. A frame that failed keeps its own reason.
   for (const std::shared_ptr<FrameState>& frame : job->frames) {
-    if (frame->done) continue;
+    if (frame->done && !frame->status.ok()) continue;
     frame->done = true;
     frame->status = reason;
     frame->outputs.clear();

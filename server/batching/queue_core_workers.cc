@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "server/batching/device_call.h"
 #include "server/batching/queue_core.h"
 
@@ -133,7 +134,6 @@ std::unique_ptr<Batch> QueueCore::NewBatchLocked() {
 
 void QueueCore::FinishBatchLocked(Batch* batch,
                                   std::vector<RgbFrame>* outputs) {
-  const bool ok = batch->status.ok();
   // Jobs touched, in first-seen order, to deliver once each.
   std::vector<std::shared_ptr<JobState>> jobs;
   for (size_t i = 0; i < batch->items.size(); ++i) {
@@ -148,10 +148,11 @@ void QueueCore::FinishBatchLocked(Batch* batch,
       frame.compute += batch->compute;
       frame.last_batch = batch->id;
     }
-    if (ok) {
+    const absl::Status& status = batch->ItemStatus(i);
+    if (status.ok()) {
       frame.outputs[batch->items[i].row] = std::move((*outputs)[i]);
     } else if (frame.status.ok()) {
-      frame.status = batch->status;
+      frame.status = status;
     }
     if (frame.items_left > 0) continue;
     frame.done = true;
@@ -162,7 +163,7 @@ void QueueCore::FinishBatchLocked(Batch* batch,
   }
   ReportDepthLocked();
   WakeRoomWaitersLocked();
-  if (ok) {
+  if (batch->status.ok()) {
     // Smoothed device time per batch, for the retry hint.
     batch_time_ = (batch_time_ * 7 + batch->compute) / 8;
   }
@@ -242,20 +243,18 @@ void QueueCore::RunHost(int w) {
       std::unique_ptr<Batch> batch = std::move(me.finished.front());
       me.finished.pop_front();
       mu_.Unlock();
-      std::vector<RgbFrame> outputs;
-      if (batch->status.ok()) {
-        outputs.reserve(batch->items.size());
-        for (size_t i = 0; i < batch->items.size(); ++i) {
-          outputs.push_back(batch->CopyOutput(i));
-          if (observer_ != nullptr) {
-            const Item& item = batch->items[i];
-            observer_->OnItemDone(item.frame->style_weights[item.row],
-                                  batch->closed - item.enqueued);
-          }
-        }
-      } else if (observer_ != nullptr) {
-        for (size_t i = 0; i < batch->items.size(); ++i) {
-          observer_->OnItemDropped(batch->status);
+      // One output per item; a failed item's stays empty.
+      std::vector<RgbFrame> outputs(batch->items.size());
+      for (size_t i = 0; i < batch->items.size(); ++i) {
+        const absl::Status& status = batch->ItemStatus(i);
+        if (status.ok()) outputs[i] = batch->CopyOutput(i);
+        if (observer_ == nullptr) continue;
+        if (status.ok()) {
+          const Item& item = batch->items[i];
+          observer_->OnItemDone(item.frame->style_weights[item.row],
+                                batch->closed - item.enqueued);
+        } else {
+          observer_->OnItemDropped(status);
         }
       }
       mu_.Lock();
@@ -334,7 +333,9 @@ void QueueCore::RunDevice(int w) {
       // The items' wait ends here, not when the batch was formed: a batch
       // formed while the device ran the one before waited that long too.
       batch->closed = start;
-      batch->status = RunOnDevice(*device.model, batch->View(), num_styles_);
+      batch->item_status.resize(batch->items.size());
+      batch->status = RunOnDevice(*device.model, batch->View(), num_styles_,
+                                  absl::MakeSpan(batch->item_status));
       batch->compute = clock_->Now() - start;
     }
     if (observer_ != nullptr) {
