@@ -68,7 +68,7 @@ inline constexpr int kMaxJpegSide = 65500;
 absl::Status CheckOutputs(v1::ImageFormat format, int width, int height,
                           int64_t styles, int64_t max_message_bytes);
 
-// Encodes `frame` as `format` (PNG, JPEG at quality about 95, or RAW) into
+// Encodes `frame` as `format` (PNG, JPEG at quantiser scale 2, or RAW) into
 // *out. INVALID_ARGUMENT for an unknown format, INTERNAL if the encoder fails.
 absl::Status EncodeImage(const RgbFrame& frame, v1::ImageFormat format,
                          v1::Image* out);

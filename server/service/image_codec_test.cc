@@ -91,6 +91,32 @@ TEST(ImageCodecTest, JpegRoundTripIsClose) {
   EXPECT_GT(Psnr(in, *out), 30);
 }
 
+// A flat colour stays flat to the last column whatever the width: swscale's
+// default chroma averaged the last odd column with the padding's black.
+TEST(ImageCodecTest, JpegKeepsTheLastColumnOfAnOddWidth) {
+  for (int w : {64, 65, 67}) {
+    RgbFrame in;
+    in.width = w;
+    in.height = 45;
+    in.pixels.resize(static_cast<size_t>(w) * 45 * 3);
+    for (size_t i = 0; i < in.pixels.size(); i += 3) {
+      in.pixels[i] = 200;
+      in.pixels[i + 1] = 100;
+      in.pixels[i + 2] = 30;
+    }
+    v1::Image jpeg;
+    ASSERT_TRUE(EncodeImage(in, v1::IMAGE_FORMAT_JPEG, &jpeg).ok());
+    auto out = DecodeImage(jpeg, kLimit);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->pixels.size(), in.pixels.size());
+    int worst = 0;
+    for (size_t i = 0; i < in.pixels.size(); ++i) {
+      worst = std::max(worst, std::abs(int(out->pixels[i]) - in.pixels[i]));
+    }
+    EXPECT_LE(worst, 3) << w << "x45";
+  }
+}
+
 // Every small and odd size round-trips through both encoders (the image
 // fuzzer found swscale reading past the end of a 1x30 frame's pixels when
 // encoding JPEG; run this under valgrind to see such reads).
