@@ -13,8 +13,11 @@ manifests ask for it, consistently:
   - startup, readiness and liveness probes are native gRPC probes on the
     server's --port, and the startup probe allows for model load;
   - a preStop sleep, and terminationGracePeriodSeconds > preStop sleep +
-    --drain_timeout (read from the ConfigMap flag files the server is started
-    with);
+    --drain_timeout + the server's 15 s stuck-drain grace (read from the
+    ConfigMap flag files the server is started with);
+  - where the model may run on the CPU (cpu and base): the memory budget plus
+    the model's working memory for a batch of the largest frames fits under
+    the container's memory limit;
   - ports, Services, the headless Service, the PodDisruptionBudget, the
     ServiceMonitor and the HorizontalPodAutoscaler all point at the server;
   - the autoscaler's metric is served by the prometheus-adapter rule;
@@ -45,6 +48,24 @@ QUEUE_METRIC = 'stylizer_queue_items'
 IMAGE_MODEL_DIR = '/usr/share/stylizer/models'
 # The startup probe must give model load and warm-up at least this long.
 MIN_STARTUP_SECONDS = 120
+# A drain still running this long after --drain_timeout ends the server
+# (kStuckDrainGrace in server/main.cc): the kubelet's SIGKILL must not come
+# first, or the drain_stuck line that says why is lost.
+STUCK_DRAIN_GRACE_SECONDS = 15
+
+# The model's host memory on a CPU, which --memory_budget_bytes does not
+# count (docs/server.md, "Sizing"): the server's peak resident memory over
+# still images, fp32 (the most; bf16 takes less), measured with
+# bench/memory/model_memory.sh. A base (resident memory before the first
+# call and what the first forward of a shape adds), then bytes per pixel of
+# a frame and per pixel of each further frame of a batch; 10 % added.
+MODEL_BASE_BYTES = 0.85e9 * 1.1
+MODEL_BYTES_PER_PIXEL = 430 * 1.1
+MODEL_BYTES_PER_BATCH_PIXEL = 35 * 1.1
+# The server's defaults (server/main.cc).
+DEFAULT_MAX_FRAME_PIXELS = 4096 * 2160
+DEFAULT_MAX_BATCH_SIZE = 8
+DEFAULT_BUDGET_FRACTION = 0.8
 
 _DURATION_UNITS = {
     'ns': 1e-9, 'us': 1e-6, 'µs': 1e-6, 'ms': 1e-3, 's': 1.0, 'm': 60.0,
@@ -298,9 +319,11 @@ def check_probes_and_lifecycle(deployment, flags, report):
     report.add(where, f'--drain_timeout: {e}')
     return
   grace = spec.get('terminationGracePeriodSeconds', 30)
-  if not grace > sleep + drain:
+  if not grace > sleep + drain + STUCK_DRAIN_GRACE_SECONDS:
     report.add(where, f'terminationGracePeriodSeconds {grace} is not longer '
-               f'than preStop sleep {sleep:g}s + --drain_timeout {drain:g}s')
+               f'than preStop sleep {sleep:g}s + --drain_timeout {drain:g}s '
+               f'+ the server\'s {STUCK_DRAIN_GRACE_SECONDS}s stuck-drain '
+               f'grace')
 
 
 def check_ports_and_services(objects, deployment, flags, report):
@@ -536,6 +559,47 @@ def check_upload_space(deployment, flags, report):
                f'lower the flag or raise the limit')
 
 
+def model_host_bytes(max_frame_pixels, max_batch_size):
+  """The model's host memory on a CPU at its largest: a batch of
+  max_batch_size frames of max_frame_pixels."""
+  return (MODEL_BASE_BYTES + max_frame_pixels *
+          (MODEL_BYTES_PER_PIXEL +
+           (max_batch_size - 1) * MODEL_BYTES_PER_BATCH_PIXEL))
+
+
+def check_host_memory(deployment, flags, report):
+  """A model on the CPU keeps its activations in the container's memory,
+  outside --memory_budget_bytes: the budget plus the model's working memory
+  for a batch of the largest frames must fit under the memory limit, or one
+  large image (or a few at once) gets the pod killed for memory, ending
+  every call on it."""
+  if flags.get('device', 'auto').startswith('cuda'):
+    return
+  where = f'Deployment/{_name(deployment)}'
+  limits = (_server_container(deployment).get('resources') or
+            {}).get('limits') or {}
+  if 'memory' not in limits:
+    return  # check_resources reports it
+  try:
+    limit = parse_quantity(limits['memory'])
+    pixels = int(flags.get('max_frame_pixels', DEFAULT_MAX_FRAME_PIXELS))
+    batch = int(flags.get('max_batch_size', DEFAULT_MAX_BATCH_SIZE))
+    budget = int(flags.get('memory_budget_bytes', 0))
+  except ValueError as e:
+    report.add(where, f'memory flags: {e}')
+    return
+  if budget <= 0:
+    budget = DEFAULT_BUDGET_FRACTION * limit
+  model = model_host_bytes(pixels, batch)
+  if budget + model > limit:
+    report.add(
+        where, f'memory limit {limits["memory"]} is below the memory budget '
+        f'({budget / 2**30:.2f} GiB) + the model\'s working memory on a CPU '
+        f'for {batch} frame(s) of --max_frame_pixels={pixels} '
+        f'({model / 2**30:.2f} GiB); set --max_frame_pixels and '
+        f'--memory_budget_bytes lower, or the limit higher')
+
+
 CREDENTIAL_FLAGS = ('auth_token_file', 'tls_cert', 'tls_key', 'tls_client_ca')
 
 
@@ -615,6 +679,7 @@ def check(objects, profile, adapter_rules):
   check_ports_and_services(objects, deployment, flags, report)
   check_model(deployment, flags, report)
   check_upload_space(deployment, flags, report)
+  check_host_memory(deployment, flags, report)
   check_credentials(deployment, flags, report)
   check_service_monitors(objects, report)
   if _kind(objects, 'HorizontalPodAutoscaler'):

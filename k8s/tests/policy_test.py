@@ -138,6 +138,37 @@ class PolicyTest(unittest.TestCase):
         'terminationGracePeriodSeconds'] = 70
     self.assertFinding(objects, 'terminationGracePeriodSeconds 70')
 
+  def test_grace_period_covers_the_stuck_drain_grace(self):
+    # 10 s preStop + 60 s drain fit in 75 s, but the server waits 15 s more
+    # before it gives up on a stuck drain.
+    objects = rendered('gpu')
+    of_kind(objects, 'Deployment')['spec']['template']['spec'][
+        'terminationGracePeriodSeconds'] = 75
+    self.assertFinding(objects, "terminationGracePeriodSeconds 75 .* \\+ the "
+                       "server's 15s stuck-drain grace")
+
+  def test_model_memory_on_a_cpu_fits_the_limit(self):
+    # The default 4K frames: one batch of them takes more than the 3Gi pod.
+    for profile in ('cpu', 'base'):
+      objects = rendered(profile)
+      cm = of_kind(objects, 'ConfigMap')
+      for key in cm['data']:
+        cm['data'][key] = '\n'.join(
+            line for line in cm['data'][key].splitlines()
+            if not line.startswith('--max_frame_pixels')) + '\n'
+      self.assertFinding(objects, 'below the memory budget .* working memory '
+                         'on a CPU .* --max_frame_pixels=8847360',
+                         profile=profile)
+    # The default budget (80 % of the limit) leaves too little beside it.
+    objects = rendered('cpu')
+    set_flag(objects, 'device.flags', '--memory_budget_bytes=0')
+    self.assertFinding(objects, r'memory limit 3Gi is below the memory budget '
+                       r'\(2.40 GiB\)', profile='cpu')
+    # A GPU keeps the activations in its own memory.
+    objects = rendered('gpu')
+    set_flag(objects, 'device.flags', '--max_frame_pixels=8847360')
+    self.assertEqual(policy.check(objects, 'gpu', ADAPTER_RULES), [])
+
   def test_drain_timeout_must_be_set_and_parse(self):
     objects = rendered('gpu')
     cm = of_kind(objects, 'ConfigMap')
