@@ -160,7 +160,12 @@ absl::Status MovieWriter::Init() {
   enc->pix_fmt = AV_PIX_FMT_YUV420P;
   enc->time_base = time_base_;
   enc->framerate = rate;
-  enc->sample_aspect_ratio = in->codecpar->sample_aspect_ratio;
+  // What players show: the container's ratio (an MP4 'pasp' box, Matroska's
+  // display size), else the bitstream's.
+  AVRational sar =
+      av_guess_sample_aspect_ratio(nullptr, const_cast<AVStream*>(in), nullptr);
+  if (options_.turned_sideways && sar.num > 0) sar = av_inv_q(sar);
+  enc->sample_aspect_ratio = sar;
   enc->gop_size = std::max(1, static_cast<int>(std::lround(2 * av_q2d(rate))));
   enc->thread_count = options_.encoder_threads;
   // The tags say how the pixels were made: limited range and the matrix the

@@ -49,6 +49,9 @@ class MovieWriter {
     // The frames were turned upright from the input's display rotation: the
     // output gets no display matrix.
     bool turned_upright = false;
+    // ...by a quarter turn: the sides swapped, so the sample aspect ratio is
+    // inverted.
+    bool turned_sideways = false;
     // The frames were tone-mapped from HDR to SDR BT.709 (HdrToSdr): the
     // output is made and tagged BT.709 (matrix, primaries, transfer), not
     // as the input.

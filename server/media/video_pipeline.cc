@@ -253,6 +253,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     w.video_in = (*reader)->video_stream();
     w.sdr_bt709 = hdr_to_sdr != nullptr;
     w.turned_upright = upright != 1;
+    w.turned_sideways = sideways;
     w.shift_back_us = shift_back_us;
     w.audio_in = audio;
     w.crf = options_.crf;

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -141,6 +142,13 @@ class VideoPipelineTest : public ::testing::Test {
         // Phone style: stored landscape, shown portrait (set by a remux).
         {"rotated.mp4", "-i '" + Path("unrotated.mp4") +
                             "' -c copy -metadata:s:v:0 rotate=90"},
+        // Anamorphic by the container only (the H.264 stream says 1:1), as
+        // `-aspect` on a remux makes it; and that turned a quarter.
+        {"container_sar.mp4",
+         "-i '" + Path("unrotated.mp4") + "' -c copy -aspect 4:3"},
+        {"container_sar_rotated.mp4",
+         "-i '" + Path("unrotated.mp4") +
+             "' -c copy -aspect 4:3 -metadata:s:v:0 rotate=90"},
         {"silent.mp4", src + x264},
         // HDR, as phones (HLG) and HDR10 masters (PQ) make it: 10-bit
         // BT.2020, the test picture's white at 1000 cd/m2.
@@ -466,6 +474,49 @@ TEST_F(VideoPipelineTest, MatroskaOutputsOfARotatedMovieAreTurnedUpright) {
                      static_cast<uint8_t>((*want)[i]));
   }
   EXPECT_LT(diff / got->size(), 8) << "not the picture players show";
+}
+
+// The sample aspect ratio players show (the container's, else the
+// bitstream's), as ffprobe reports it.
+std::string ShownSampleAspectRatio(const std::string& path) {
+  auto out = testing::RunCommand(absl::StrCat(
+      "ffprobe -v error -select_streams v:0 -show_entries "
+      "stream=sample_aspect_ratio -of csv=p=0 '",
+      path, "'"));
+  if (!out.ok()) return "?";
+  // The first field (a display matrix adds its own after a comma).
+  return std::string(absl::StripAsciiWhitespace(
+      std::vector<std::string>(absl::StrSplit(*out, ','))[0]));
+}
+
+// A ratio stored by the container only was lost (the outputs came out
+// square), and a quarter turn into Matroska kept it unswapped.
+TEST_F(VideoPipelineTest, TheShownSampleAspectRatioIsKept) {
+  // 192x108 shown 4:3: samples 3:4.
+  ASSERT_EQ(ShownSampleAspectRatio(Path("container_sar.mp4")), "3:4");
+  struct Case {
+    const char* input;
+    OutputContainer container;
+    const char* want;
+  };
+  for (const Case& c :
+       {Case{"container_sar.mp4", OutputContainer::kFragmentedMp4, "3:4"},
+        Case{"container_sar.mp4", OutputContainer::kMatroska, "3:4"},
+        Case{"container_sar_rotated.mp4", OutputContainer::kFragmentedMp4, "3:4"},
+        // Turned upright: 108x192 samples shown 3:4 on their side.
+        Case{"container_sar_rotated.mp4", OutputContainer::kMatroska,
+             "4:3"}}) {
+    CollectingSink sink;
+    VideoPipeline::Options options = BaseOptions(1);
+    options.container = c.container;
+    Run(Bytes(c.input), options, &sink);
+    ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+    const std::string out_path = Path(absl::StrCat(
+        c.input, ".sar.",
+        c.container == OutputContainer::kMatroska ? "mkv" : "mp4"));
+    ASSERT_TRUE(testing::WriteFile(out_path, sink.outputs_[0]).ok());
+    EXPECT_EQ(ShownSampleAspectRatio(out_path), c.want) << out_path;
+  }
 }
 
 // A photo sent as a movie: its EXIF orientation, which FFmpeg's decoder
