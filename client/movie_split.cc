@@ -110,6 +110,16 @@ const char* SegmentMuxer(const AVStream* video) {
   return nullptr;
 }
 
+// Gives `out` the sample aspect ratio players see in `in`: the container's,
+// else the bitstream's. The muxers refuse a stream whose two differ (as
+// after `ffmpeg -c copy -aspect`), so both get it.
+void CopySampleAspectRatio(const AVStream* in, AVStream* out) {
+  const AVRational sar =
+      av_guess_sample_aspect_ratio(nullptr, const_cast<AVStream*>(in), nullptr);
+  out->sample_aspect_ratio = sar;
+  out->codecpar->sample_aspect_ratio = sar;
+}
+
 absl::Status CopyVideoStreamSetup(const AVStream* in, AVStream* out) {
   int ret = avcodec_parameters_copy(out->codecpar, in->codecpar);
   if (ret < 0) return AvError("copying the video parameters", ret);
@@ -117,7 +127,7 @@ absl::Status CopyVideoStreamSetup(const AVStream* in, AVStream* out) {
   out->time_base = in->time_base;
   out->avg_frame_rate = in->avg_frame_rate;
   out->r_frame_rate = in->r_frame_rate;
-  out->sample_aspect_ratio = in->sample_aspect_ratio;
+  CopySampleAspectRatio(in, out);
   size_t size = 0;
   const uint8_t* matrix =
       av_stream_get_side_data(in, AV_PKT_DATA_DISPLAYMATRIX, &size);
@@ -412,11 +422,19 @@ absl::StatusOr<std::vector<Segment>> WriteSegments(
   std::vector<Segment> segments;
   OutputPtr out;
   AVStream* out_video = nullptr;
+  // The segment being written: its header is written (a trailer without
+  // one crashes FFmpeg), or its file is to be removed on failure.
+  bool header_written = false;
+  std::string opened_path;
   auto finish = [&]() -> absl::Status {
     if (out == nullptr) return absl::OkStatus();
-    int ret = av_write_trailer(out.get());
+    int ret = header_written ? av_write_trailer(out.get()) : 0;
     avio_closep(&out->pb);
     out.reset();
+    if (!header_written && !opened_path.empty()) {
+      std::remove(opened_path.c_str());
+    }
+    opened_path.clear();
     if (ret < 0) return AvError("finishing a segment", ret);
     return absl::OkStatus();
   };
@@ -432,10 +450,13 @@ absl::StatusOr<std::vector<Segment>> WriteSegments(
       return absl::ResourceExhaustedError("out of memory");
     absl::Status s = CopyVideoStreamSetup(video, out_video);
     if (!s.ok()) return s;
+    header_written = false;
     ret = avio_open(&out->pb, path.c_str(), AVIO_FLAG_WRITE);
     if (ret < 0) return AvError(absl::StrCat("cannot write ", path), ret);
+    opened_path = path;
     ret = avformat_write_header(out.get(), nullptr);
     if (ret < 0) return AvError("writing a segment header", ret);
+    header_written = true;
     paths.push_back(path);
     Segment seg;
     seg.path = path;
@@ -642,7 +663,7 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     const AVStream* in = src->streams[src_video];
     out_video->avg_frame_rate = in->avg_frame_rate;
     out_video->r_frame_rate = in->r_frame_rate;
-    out_video->sample_aspect_ratio = in->sample_aspect_ratio;
+    CopySampleAspectRatio(in, out_video);
   }
   AVStream* out_audio = nullptr;
   std::unique_ptr<media::AdtsToAsc> adts;  // for ADTS AAC sound

@@ -448,6 +448,57 @@ TEST_F(MovieSplitTest, CuttingAndJoiningStopWhenAsked) {
   EXPECT_GT(asked, 10);
 }
 
+// The effective sample aspect ratio of a movie's video: the container's,
+// else the bitstream's (what players use).
+AVRational SampleAspectRatio(const std::string& path) {
+  AVFormatContext* f = nullptr;
+  if (avformat_open_input(&f, path.c_str(), nullptr, nullptr) < 0) {
+    return AVRational{-1, 1};
+  }
+  avformat_find_stream_info(f, nullptr);
+  const int v = av_find_best_stream(f, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  AVRational sar =
+      v < 0 ? AVRational{-1, 1}
+            : av_guess_sample_aspect_ratio(f, f->streams[v], nullptr);
+  avformat_close_input(&f);
+  return sar;
+}
+
+// `-c copy -aspect 16:9` stores the aspect ratio in the container only, the
+// bitstream keeps 1:1. The segment muxer refused the two different ratios,
+// and the trailer was then written on a segment without a header: SIGSEGV.
+TEST_F(MovieSplitTest, AContainerAspectRatioIsKeptThroughCutAndJoin) {
+  const std::string square = Path("square.mp4");
+  const std::string wide = Path("container-sar.mp4");
+  const std::string cmd = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+      "testsrc2=s=96x64:r=10:d=3 -c:v libx264 -g 10 -pix_fmt yuv420p ",
+      square, " && ffmpeg -nostdin -loglevel error -y -i ", square,
+      " -c copy -aspect 16:9 ", wide);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const AVRational sar = SampleAspectRatio(wide);
+  ASSERT_EQ(av_cmp_q(sar, AVRational{32, 27}), 0)  // 16:9 over 96x64
+      << sar.num << ":" << sar.den;
+  const std::string dir = Path("sar-segments");
+  fs::create_directories(dir);
+  auto segments = WriteSegments(wide, {1.0, 2.0}, dir);
+  ASSERT_TRUE(segments.ok()) << segments.status();
+  ASSERT_EQ(segments->size(), 3u);
+  std::vector<std::string> paths;
+  for (const Segment& segment : *segments) {
+    paths.push_back(segment.path);
+    const AVRational got = SampleAspectRatio(segment.path);
+    EXPECT_EQ(av_cmp_q(got, sar), 0) << got.num << ":" << got.den;
+  }
+  for (bool matroska : {false, true}) {
+    const std::string out = Path(matroska ? "sar.mkv" : "sar.mp4");
+    absl::Status s = JoinSegments(*segments, paths, wide, false, matroska, out);
+    ASSERT_TRUE(s.ok()) << s;
+    const AVRational got = SampleAspectRatio(out);
+    EXPECT_EQ(av_cmp_q(got, sar), 0) << got.num << ":" << got.den;
+  }
+}
+
 TEST_F(MovieSplitTest, FailedJoinLeavesNothing) {
   const std::string out = Path("never.mp4");
   Segment missing;
