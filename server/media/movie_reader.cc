@@ -285,8 +285,16 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   if (ret < 0) return InputError(ret, "cannot find the video stream");
   video_index_ = ret;
   AVStream* video = format_->streams[video_index_];
+  // A sound track FFmpeg can decode first: a default track in a codec it
+  // does not know (AC-4, MPEG-H) would fail the job beside a playable one.
+  // With none decodable, the best one (the writer says why it cannot copy).
+  const AVCodec* audio_decoder = nullptr;
   ret = av_find_best_stream(format_.get(), AVMEDIA_TYPE_AUDIO, -1, video_index_,
-                            nullptr, 0);
+                            &audio_decoder, 0);
+  if (ret == AVERROR_DECODER_NOT_FOUND) {
+    ret = av_find_best_stream(format_.get(), AVMEDIA_TYPE_AUDIO, -1,
+                              video_index_, nullptr, 0);
+  }
   audio_index_ = ret >= 0 ? ret : -1;
 
   const AVCodecParameters* par = video->codecpar;

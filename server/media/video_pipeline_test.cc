@@ -149,6 +149,9 @@ class VideoPipelineTest : public ::testing::Test {
         {"container_sar_rotated.mp4",
          "-i '" + Path("unrotated.mp4") +
              "' -c copy -aspect 4:3 -metadata:s:v:0 rotate=90"},
+        // Two sound tracks: PCM first (the default), then AAC.
+        {"two_sounds.mkv", src + tone + tone + "-map 0:v -map 1:a -map 2:a " +
+                               x264 + "-c:a:0 pcm_s16le -c:a:1 aac -shortest"},
         {"silent.mp4", src + x264},
         // HDR, as phones (HLG) and HDR10 masters (PQ) make it: 10-bit
         // BT.2020, the test picture's white at 1000 cd/m2.
@@ -517,6 +520,23 @@ TEST_F(VideoPipelineTest, TheShownSampleAspectRatioIsKept) {
     ASSERT_TRUE(testing::WriteFile(out_path, sink.outputs_[0]).ok());
     EXPECT_EQ(ShownSampleAspectRatio(out_path), c.want) << out_path;
   }
+}
+
+// A default sound track in a codec FFmpeg cannot decode (AC-4 or MPEG-H in
+// a broadcast recording) failed the job although another track played.
+TEST_F(VideoPipelineTest, AnUndecodableDefaultSoundGivesWayToAPlayableOne) {
+  std::string bytes = Bytes("two_sounds.mkv");
+  const size_t at = bytes.find("A_PCM/INT/LIT");
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, 13, "A_ZZZ/INT/LIT");  // a codec id FFmpeg does not know
+  CollectingSink sink;
+  Run(bytes, BaseOptions(1), &sink);
+  ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+  const std::string out_path = Path("two_sounds.out.mp4");
+  ASSERT_TRUE(testing::WriteFile(out_path, sink.outputs_[0]).ok());
+  auto out = testing::ProbeMovie(out_path);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->audio_codec, "aac");
 }
 
 // A photo sent as a movie: its EXIF orientation, which FFmpeg's decoder
