@@ -118,6 +118,10 @@ absl::StatusOr<ResolvedStyle> ParseItem(absl::string_view item,
   }
   ResolvedStyle out;
   if (terms.size() == 1) {
+    if (terms[0].weight <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the weight of '", item, "' is zero"));
+    }
     out.style.set_index(terms[0].index);
     out.label = SafeLabel(StyleName(model, terms[0].index));
     return out;
@@ -186,13 +190,15 @@ absl::StatusOr<std::vector<ResolvedStyle>> ParseStyleSpec(
     out.push_back(*std::move(r));
   }
   // The same output twice is an error: the same style, or blends of the
-  // same styles with the same normalised weights in any order (labels round
-  // weights, and two names can clean up to one label: they do not decide).
+  // same styles with the same normalised weights in any order, terms of
+  // weight 0 left out (labels round weights, and two names can clean up to
+  // one label: they do not decide).
   std::set<std::vector<std::pair<uint32_t, float>>> outputs;
   for (const ResolvedStyle& r : out) {
     std::vector<std::pair<uint32_t, float>> key;
     if (r.style.has_blend()) {
       for (int i = 0; i < r.style.blend().indices_size(); ++i) {
+        if (r.style.blend().weights(i) == 0) continue;
         key.emplace_back(r.style.blend().indices(i),
                          r.style.blend().weights(i));
       }
