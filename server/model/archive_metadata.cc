@@ -107,15 +107,31 @@ class JsonReader {
     return ReadNumber(out);
   }
 
+  // JSON's number grammar exactly: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?
+  // [0-9]+)?, so that what is served also loads in Python's json (no "+1",
+  // "01", ".5" or "1.").
   bool ReadNumber(JsonValue& out) {
     const size_t start = pos_;
-    while (pos_ < text_.size() &&
-           (absl::ascii_isdigit(text_[pos_]) || text_[pos_] == '-' ||
-            text_[pos_] == '+' || text_[pos_] == '.' || text_[pos_] == 'e' ||
-            text_[pos_] == 'E')) {
+    auto digits = [&] {
+      const size_t from = pos_;
+      while (pos_ < text_.size() && absl::ascii_isdigit(text_[pos_])) ++pos_;
+      return pos_ - from;
+    };
+    auto at = [&](char c) { return pos_ < text_.size() && text_[pos_] == c; };
+    if (at('-')) ++pos_;
+    const size_t int_start = pos_;
+    const size_t int_digits = digits();
+    bool ok = int_digits > 0 && (text_[int_start] != '0' || int_digits == 1);
+    if (ok && at('.')) {
       ++pos_;
+      ok = digits() > 0;
     }
-    if (start == pos_ ||
+    if (ok && (at('e') || at('E'))) {
+      ++pos_;
+      if (at('+') || at('-')) ++pos_;
+      ok = digits() > 0;
+    }
+    if (!ok ||
         !absl::SimpleAtod(text_.substr(start, pos_ - start), &out.number) ||
         !std::isfinite(out.number)) {
       pos_ = start;

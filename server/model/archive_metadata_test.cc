@@ -2,6 +2,7 @@
 // styles.json, and malformed JSON that must fail cleanly.
 #include "server/model/archive_metadata.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -53,6 +54,24 @@ TEST(ParseStylesJsonTest, RejectsMalformedJson) {
         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}) {
     auto names = ParseStylesJson(json);
     EXPECT_EQ(names.status().code(), absl::StatusCode::kInvalidArgument) << json;
+  }
+}
+
+// Numbers outside JSON's grammar were read (SimpleAtod takes them), so the
+// server served archives that Python's json, and the training tools, refuse.
+TEST(ParseStylesJsonTest, NumbersFollowJsonsGrammar) {
+  for (const char* index : {"+0", "01", "00", ".5", "1.", "1e", "1e+", "-",
+                            "--1", "0x1", "1.5.5", "-01"}) {
+    const std::string json =
+        absl::StrCat(R"([{"index": )", index, R"(, "name": "a"}])");
+    EXPECT_EQ(ParseStylesJson(json).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << json;
+  }
+  for (const char* index : {"0", "0.0", "-0", "0e0", "0E+0", "0.0e-1"}) {
+    const std::string json =
+        absl::StrCat(R"([{"index": )", index, R"(, "name": "a"}])");
+    EXPECT_TRUE(ParseStylesJson(json).ok()) << json;
   }
 }
 
