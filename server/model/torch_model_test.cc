@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -186,6 +187,17 @@ TEST_F(TorchModelTest, OneHotBlendEqualsIndexAndBatchesAreIndependent) {
   const std::vector<uint8_t> blend = Run(frame, 1, h, w, {1, 0, 1, 0});
   EXPECT_GT(MaxDiff(blend, alone0), 5);
   EXPECT_GT(MaxDiff(blend, alone2), 5);
+}
+
+// Rows are normalised in double: in float the sum of two FLT_MAX weights
+// was inf, the row became 0, and the network's own normalisation 0/0 = NaN.
+TEST_F(TorchModelTest, HugeWeightsAreNormalisedLikeSmallOnes) {
+  const int h = 40, w = 36;
+  const std::vector<uint8_t> frame = Frames(1, h, w);
+  const float big = std::numeric_limits<float>::max();
+  const std::vector<uint8_t> huge = Run(frame, 1, h, w, {big, 0, big, 0});
+  const std::vector<uint8_t> even = Run(frame, 1, h, w, {1, 0, 1, 0});
+  EXPECT_EQ(huge, even);
 }
 
 TEST_F(TorchModelTest, AnySizeComesBackAtItsSize) {

@@ -120,10 +120,13 @@ torch::Tensor PrepareInput(const torch::Tensor& frames_u8, int padded_h,
 
 torch::Tensor PrepareWeights(const float* weights, int batch, int num_styles,
                              c10::Device device) {
+  // Normalised in double on the host: in float, a row of huge weights
+  // (FLT_MAX twice) sums to inf and becomes 0, then NaN in the network.
   torch::Tensor w = torch::from_blob(const_cast<float*>(weights),
-                                     {batch, num_styles}, torch::kFloat);
-  w = w.to(device);
-  return w / w.sum(1, /*keepdim=*/true);
+                                     {batch, num_styles}, torch::kFloat)
+                        .to(torch::kDouble);
+  w = w / w.sum(1, /*keepdim=*/true);
+  return w.to(torch::kFloat).to(device);
 }
 
 torch::Tensor TestCard(int batch, int side) {

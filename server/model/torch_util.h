@@ -44,7 +44,7 @@ torch::Tensor PrepareInput(const torch::Tensor& frames_u8, int padded_h,
                            int padded_w, c10::Device device,
                            c10::ScalarType dtype);
 
-// Rows of style weights normalised to sum 1, on `device`.
+// Rows of style weights normalised to sum 1 (in double), as float on `device`.
 torch::Tensor PrepareWeights(const float* weights, int batch, int num_styles,
                              c10::Device device);
 
