@@ -12,7 +12,8 @@ project's conventions or a resolved build argument:
     latest, or a digest) with the arguments resolved to their defaults
     (hadolint does not resolve them);
   - multi-stage: the build stage runs the project's own install and build
-    scripts, the final stage runs neither;
+    scripts (leaving the build's job count to build.sh unless JOBS is
+    given), the final stage runs neither;
   - every script a RUN calls and every COPY source exists in the repository
     and is not excluded by .dockerignore; scripts are executable; a model a
     RUN reads (--model models/...) is not excluded (and, while it is not yet
@@ -286,6 +287,15 @@ class Linter:
     for script in ('./scripts/install-deps.sh', './scripts/build.sh'):
       if script not in text:
         self.add(1, f'no build stage runs {script}')
+    # build.sh lowers its job count where the builder's memory is short,
+    # but only when JOBS is empty: a default of $(nproc) turns that off.
+    for _, body, _ in stages:
+      for i in body:
+        if (i.keyword == 'RUN' and 'build.sh' in i.text and
+            re.search(r'JOBS=\S*nproc', i.text)):
+          self.add(i.line, 'JOBS defaults to $(nproc) for scripts/build.sh, '
+                   'which then never lowers it for a builder short of memory '
+                   '(pass JOBS through as it is)')
     # Every file the build reads comes from the context: COPY . . or more.
     copies = [i for _, body, _ in stages for i in body if i.keyword == 'COPY']
     if not any(shlex.split(i.text)[0] in ('.', './') for i in copies):

@@ -135,6 +135,12 @@ class LintTest(unittest.TestCase):
     self.assertFinding(GOOD.replace('RUN ./scripts/install-deps.sh\n', ''),
                        'no build stage runs ./scripts/install-deps.sh')
 
+  def test_build_jobs_are_left_to_the_build_script(self):
+    self.assertFinding(
+        GOOD.replace('RUN ./scripts/build.sh',
+                     'RUN JOBS="${JOBS:-$(nproc)}" ./scripts/build.sh'),
+        r'JOBS defaults to \$\(nproc\)')
+
   def test_runtime_user(self):
     # A root USER is hadolint's DL3002; a missing one only lint.py sees.
     self.assertFinding(GOOD.replace('USER 10001:10001\n', ''), 'has no USER')
