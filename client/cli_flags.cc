@@ -20,6 +20,10 @@ ABSL_FLAG(bool, tls, false, "connect with TLS (implied by --ca and --cert)");
 ABSL_FLAG(std::string, ca, "",
           "PEM file of the CA that signed the server's certificate (empty: "
           "the system's roots)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "the name the server's certificate must carry when it is not the "
+          "host of --server, e.g. --server=127.0.0.1:50051 in the server's "
+          "pod, certificate for stylizer.stylizer.svc (implies TLS)");
 ABSL_FLAG(std::string, cert, "", "PEM client certificate for mutual TLS");
 ABSL_FLAG(std::string, key, "", "PEM private key of --cert");
 ABSL_FLAG(std::string, token_file, "",
@@ -219,17 +223,37 @@ exit codes: 0 success, 1 failure (one line says why), 2 usage error.
 
 flags:
 )";
-  const char* order[] = {"server",         "tls",        "ca",
-                         "cert",           "key",        "token_file",
-                         "timeout",        "retries",    "request_id",
-                         "progress",       "styles",     "out",
+  const char* order[] = {"server",
+                         "tls",
+                         "ca",
+                         "tls_server_name",
+                         "cert",
+                         "key",
+                         "token_file",
+                         "timeout",
+                         "retries",
+                         "request_id",
+                         "progress",
+                         "styles",
+                         "out",
                          "format",
-                         "preserve_color", "max_side",   "crf",
-                         "container",      "drop_audio", "contact_sheet",
-                         "split",          "verbose",    "mode",
-                         "concurrency",    "duration",   "count",
-                         "size",           "input",      "json",
-                         "wait",           "service"};
+                         "preserve_color",
+                         "max_side",
+                         "crf",
+                         "container",
+                         "drop_audio",
+                         "contact_sheet",
+                         "split",
+                         "verbose",
+                         "mode",
+                         "concurrency",
+                         "duration",
+                         "count",
+                         "size",
+                         "input",
+                         "json",
+                         "wait",
+                         "service"};
   for (const char* name : order) {
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr) continue;

@@ -42,6 +42,7 @@ ClientOptions ClientOptionsFromFlags() {
   o.server = absl::GetFlag(FLAGS_server);
   o.tls = absl::GetFlag(FLAGS_tls);
   o.ca_file = absl::GetFlag(FLAGS_ca);
+  o.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   o.cert_file = absl::GetFlag(FLAGS_cert);
   o.key_file = absl::GetFlag(FLAGS_key);
   o.token_file = absl::GetFlag(FLAGS_token_file);

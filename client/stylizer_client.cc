@@ -116,8 +116,9 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
     }
   }
   std::shared_ptr<grpc::ChannelCredentials> creds;
-  const bool tls =
-      options.tls || !options.ca_file.empty() || !options.cert_file.empty();
+  const bool tls = options.tls || !options.ca_file.empty() ||
+                   !options.cert_file.empty() ||
+                   !options.tls_server_name.empty();
   if (tls) {
     grpc::SslCredentialsOptions ssl;
     // Checked here: gRPC would log lines of its own at every attempt, and
@@ -154,6 +155,9 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 4000);
+  if (tls && !options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
   grpc::ChannelArguments health_args = args;
   args.SetServiceConfigJSON(kBalancedServiceConfig);
   health_args.SetServiceConfigJSON(kHealthServiceConfig);

@@ -32,11 +32,15 @@ struct ClientOptions {
   // address it resolves to, skipping replicas whose health is not SERVING.
   // Default "localhost:50051".
   std::string server = "localhost:50051";
-  // Use TLS. Default false; implied by ca_file/cert_file.
+  // Use TLS. Default false; implied by ca_file/cert_file/tls_server_name.
   bool tls = false;
   // PEM file of the CA that signed the server's certificate. Default "": the
   // system roots.
   std::string ca_file;
+  // The name the server's certificate must carry, when it is not the host
+  // of `server` (an exec probe dialling 127.0.0.1 of a server whose
+  // certificate names its Service). Default "": the host of `server`.
+  std::string tls_server_name;
   // PEM client certificate and key for mutual TLS (both or neither).
   std::string cert_file;
   std::string key_file;

@@ -1054,6 +1054,15 @@ class CliSecurityTest(unittest.TestCase):
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn(self.addr, r.stderr)
 
+    def test_tls_server_name(self):
+        # An exec probe dials 127.0.0.1 of a server whose certificate names
+        # its Service: the name to check is given apart from the address.
+        r = self.cli("--tls_server_name=localhost", "health")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.cli("--tls_server_name=stylizer.example", "health")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(self.addr, r.stderr)
+
     def test_a_failed_handshake_is_one_line(self):
         # --tls with the system's roots, which do not trust this server's CA:
         # gRPC's own "Handshake failed" lines came before the command's.
