@@ -476,7 +476,8 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
   auto impl = std::make_unique<Impl>(options);
   if (options.port >= 0) {
     std::string address = options.bind_address;
-    if (address.find(':') != std::string::npos && address.front() != '[') {
+    const bool ipv6 = address.find(':') != std::string::npos;
+    if (ipv6 && address.front() != '[') {
       address = absl::StrCat("[", address, "]");  // IPv6 literal
     }
     const std::string listen = absl::StrCat(address, ":", options.port);
@@ -496,9 +497,14 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
       impl->exposer_ =
           std::make_unique<prometheus::Exposer>(std::move(civetweb));
     } catch (const std::exception& e) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot serve metrics on ", listen, ": ", e.what(),
-                       " (port in use? pick another with --metrics_port)"));
+      // Debian 12's civetweb, under prometheus-cpp, is built without IPv6:
+      // every IPv6 address fails the same way a port in use does.
+      return absl::UnavailableError(absl::StrCat(
+          "cannot serve metrics on ", listen, ": ", e.what(),
+          ipv6 ? " (the HTTP server library of this build, civetweb, may "
+                 "have no IPv6 support: give --metrics_host an IPv4 address, "
+                 "such as 0.0.0.0, or check that the port is free)"
+               : " (port in use? pick another with --metrics_port)"));
     }
     impl->exposer_->RegisterCollectable(impl->registry_);
     impl->exposer_->RegisterCollectable(impl->device_memory_);

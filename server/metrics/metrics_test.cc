@@ -536,6 +536,21 @@ TEST(MetricsCreateTest, PortInUseIsUnavailable) {
               HasSubstr(absl::StrCat("127.0.0.1:", options.port)));
 }
 
+// Debian 12's civetweb has no IPv6: an IPv6 address failed with "port in
+// use?", which sent operators the wrong way. Where the library has IPv6,
+// the endpoint simply works.
+TEST(MetricsCreateTest, AnIPv6AddressThatCannotBeServedSaysSo) {
+  Metrics::Options options = LoopbackOptions();
+  options.bind_address = "::1";
+  auto metrics = Metrics::Create(options);
+  if (metrics.ok()) GTEST_SKIP() << "this civetweb listens on IPv6";
+  EXPECT_EQ(metrics.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(metrics.status().message(), HasSubstr("[::1]:"));
+  EXPECT_THAT(metrics.status().message(), HasSubstr("no IPv6 support"));
+  EXPECT_THAT(metrics.status().message(),
+              Not(HasSubstr("port in use? pick another")));
+}
+
 TEST(MetricsCreateTest, BadPortIsInvalidArgument) {
   for (int port : {-2, 65536, 100000}) {
     Metrics::Options options = LoopbackOptions();
