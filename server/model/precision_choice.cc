@@ -73,7 +73,8 @@ absl::StatusOr<PrecisionPlan> PlanPrecisions(absl::string_view requested,
         plan.skipped.push_back(
             "fp16 skipped: this LibTorch has no fp16 CPU convolutions");
       } else {
-        plan.skipped.push_back("fp16 skipped: no avx512_fp16/amx_fp16");
+        plan.skipped.push_back(absl::StrCat(
+            "fp16 skipped: no native fp16 on this CPU (", cpu.Describe(), ")"));
       }
     }
   } else {

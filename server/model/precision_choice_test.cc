@@ -56,6 +56,20 @@ TEST(PlanPrecisionsTest, AutoOnAnAvx2CpuTriesOnlyFp32AndSaysWhy) {
   EXPECT_THAT(plan->skipped[1], HasSubstr("fp16 skipped"));
 }
 
+// The fp16 line said "no avx512_fp16/amx_fp16" on a CPU that has them when
+// ONEDNN_MAX_CPU_ISA ruled them out.
+TEST(PlanPrecisionsTest, AnIsaLimitIsNamedAsTheReason) {
+  DeviceCapabilities d = SapphireRapidsCpu(true);
+  d.cpu.onednn_isa_limit = "AVX2";
+  auto plan = PlanPrecisions("auto", d);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_THAT(plan->candidates, ElementsAre(Precision::kFp32));
+  ASSERT_EQ(plan->skipped.size(), 2u);
+  for (const std::string& line : plan->skipped) {
+    EXPECT_THAT(line, HasSubstr("oneDNN limited to AVX2")) << line;
+  }
+}
+
 TEST(PlanPrecisionsTest, AutoOnABf16Cpu) {
   auto plan = PlanPrecisions("AUTO", SapphireRapidsCpu(false));
   ASSERT_TRUE(plan.ok());
