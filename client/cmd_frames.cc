@@ -150,6 +150,11 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
   std::atomic<bool> call_ended{false};
   size_t leftover = 0;  // bytes of a last, incomplete frame
   absl::Status read_status;
+  // Frames handed to the stream (counted before each Write, so an answer
+  // never comes before its count), and whether the input's end was sent:
+  // an OK end of the stream before either is answered lost frames.
+  std::atomic<uint64_t> sent{0};
+  bool writes_done = false;
   std::thread sender([&] {
     std::string rgb(frame_bytes, '\0');
     for (uint64_t sequence = 0;; ++sequence) {
@@ -173,9 +178,10 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
       raw->set_width(width);
       raw->set_height(height);
       raw->set_rgb(rgb);
+      sent = sequence + 1;
       if (!stream->Write(request)) return;  // Finish() says why
     }
-    stream->WritesDone();
+    writes_done = stream->WritesDone();
   });
 
   const absl::Time start = absl::Now();
@@ -183,6 +189,13 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
   absl::Status write_status;
   StylizeFramesResponse response;
   while (stream->Read(&response)) {
+    if (response.sequence() >= sent.load()) {
+      write_status = absl::InternalError(
+          absl::StrCat("the server answered frame ", response.sequence(),
+                       ", which was not sent (", sent.load(), " were)"));
+      context.TryCancel();
+      break;
+    }
     window.Release();
     if (response.sequence() != frames) {
       write_status = absl::InternalError(
@@ -228,6 +241,15 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
                                         {{kRetriesNote,
                                           "; frames does not retry: run it "
                                           "again then"}}));
+  }
+  // The server ends a stream OK only once the input has ended and every
+  // frame is answered: anything less lost frames.
+  if (frames < sent.load() || !writes_done) {
+    return absl::InternalError(
+        absl::StrCat("the server ended the stream after answering ", frames,
+                     " of the ", sent.load(), " frames sent",
+                     writes_done ? "" : ", before standard input ended",
+                     "; the answers written are those frames'"));
   }
   if (absl::GetFlag(FLAGS_progress) != "none") {
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);

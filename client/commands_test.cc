@@ -534,6 +534,35 @@ TEST_F(CommandsTest, FramesFromStandardInputToStandardOutput) {
   EXPECT_EQ(out_.str(), "");
 }
 
+// A buggy or hostile server: a stream ended OK before every frame was
+// answered, or answers to frames never sent. The command exited 0 with
+// frames missing, and extra answers drove its window below zero (a hang).
+TEST_F(CommandsTest, FramesTrustNoStreamThatLostFrames) {
+  std::string frames;
+  for (int k = 0; k < 5; ++k) frames += std::string(8 * 6 * 3, 'a' + k);
+  absl::SetFlag(&FLAGS_size, "8x6");
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  absl::SetFlag(&FLAGS_concurrency, 1);
+  server_.service().end_frames_ok_after = 2;
+  absl::Status s = Run("frames", {}, frames);
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure) << s;
+  EXPECT_THAT(s.message(), HasSubstr("ended the stream after answering 2"));
+  EXPECT_EQ(out_.str(), frames.substr(0, 2 * 144));
+
+  server_.service().end_frames_ok_after = 0;
+  server_.service().answers_per_frame = 3;
+  auto run =
+      std::async(std::launch::async, [&] { return Run("frames", {}, frames); });
+  ASSERT_EQ(run.wait_for(std::chrono::seconds(60)), std::future_status::ready)
+      << "frames hung on answers to frames never sent";
+  s = run.get();
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure) << s;
+  // "...frame 1, which was not sent", or, where the sender was quicker,
+  // "...frame 1 where frame 3 was due".
+  EXPECT_THAT(s.message(), HasSubstr("the server answered frame"));
+  server_.service().answers_per_frame = 1;
+}
+
 // The server ends the stream (a drain, say) while the source sends nothing:
 // the command ends with the server's reason at once, not at the source's
 // next frame, which may never come.

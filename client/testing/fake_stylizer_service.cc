@@ -125,6 +125,7 @@ grpc::Status FakeStylizerService::StylizeFrames(
   StylizeFramesRequest request;
   int styles = static_cast<int>(style_names.size());
   const int end_after = end_frames_after.load();
+  const int end_ok_after = end_frames_ok_after.load();
   int answered = 0;
   while (stream->Read(&request)) {
     if (request.styles_size() > 0) styles = request.styles_size();
@@ -135,10 +136,14 @@ grpc::Status FakeStylizerService::StylizeFrames(
       out->set_output_index(i);
       *out->mutable_image() = request.image();
     }
-    if (!stream->Write(response)) break;
+    for (int k = 0; k < answers_per_frame.load(); ++k) {
+      response.set_sequence(request.sequence() + k);
+      if (!stream->Write(response)) return grpc::Status::OK;
+    }
     if (++answered == end_after) {
       return {grpc::StatusCode::UNAVAILABLE, "the server is draining"};
     }
+    if (answered == end_ok_after) return grpc::Status::OK;
   }
   return grpc::Status::OK;
 }

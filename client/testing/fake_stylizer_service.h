@@ -44,6 +44,12 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // If > 0, a frame stream ends with UNAVAILABLE ("draining") as soon as it
   // has answered this many frames, without waiting for the next one.
   std::atomic<int> end_frames_after{0};
+  // If > 0, a frame stream ends OK as soon as it has answered this many
+  // frames, as no real server does (it answers every frame first).
+  std::atomic<int> end_frames_ok_after{0};
+  // Each frame of a frame stream is answered this many times (a buggy
+  // server's answers for frames never sent).
+  std::atomic<int> answers_per_frame{1};
   // If > 0, each StylizeVideo call waits this long before reading its job.
   std::atomic<int> video_delay_ms{0};
   // Calls received, of any method.
