@@ -437,6 +437,15 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
   while (stream->Read(&response)) {
     if (!result.output_started) observer->OnPeer(ctx.peer());
     result.output_started = true;
+    if (summary_seen) {
+      // The summary closes the job: bytes after it (to standard output,
+      // say) would follow the check that the movie was complete.
+      observer_status = absl::InternalError(
+          "the server sent a message after the job's summary");
+      stop.store(true);
+      ctx.TryCancel();
+      break;
+    }
     switch (response.msg_case()) {
       case StylizeVideoResponse::kAccepted:
         observer_status = observer->OnAccepted(response.accepted());

@@ -65,12 +65,23 @@ absl::Status VideoOutputs::Commit() {
           "the server sent no bytes for output ", i, " (", labels_[i], ")"));
     }
   }
-  for (const auto& out : summary_.outputs()) {
-    auto it = files_.find(out.output_index());
-    if (it != files_.end() && out.bytes() > 0 && out.bytes() != it->second->size()) {
+  // Every output's bytes must be in the summary and match what arrived: a
+  // summary that leaves an output out (or says 0 bytes) proves nothing.
+  for (uint32_t i = 0; i < labels_.size(); ++i) {
+    const stylizer::v1::OutputSummary* listed = nullptr;
+    for (const auto& out : summary_.outputs()) {
+      if (out.output_index() == i) listed = &out;
+    }
+    const uint64_t arrived = files_.at(i)->size();
+    if (listed == nullptr) {
       return absl::DataLossError(absl::StrCat(
-          "output ", out.output_index(), " is incomplete: ", it->second->size(),
-          " bytes arrived, the server wrote ", out.bytes()));
+          "the server's summary does not list output ", i, " (", labels_[i],
+          "): its ", arrived, " bytes cannot be checked"));
+    }
+    if (listed->bytes() != arrived) {
+      return absl::DataLossError(
+          absl::StrCat("output ", i, " is incomplete: ", arrived,
+                       " bytes arrived, the server wrote ", listed->bytes()));
     }
   }
   // Checked again before the first rename, so that a directory made at an

@@ -97,6 +97,33 @@ TEST_F(VideoOutputsTest, MissingOutputIsAnError) {
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("(c)"));
 }
 
+// Outputs were renamed into place unchecked when the summary listed none of
+// them, or 0 bytes; with --out=- bytes after the summary reached standard
+// output after its check.
+TEST_F(VideoOutputsTest, ASummaryThatProvesNothingIsAnError) {
+  stylizer::v1::VideoJob job;
+  job.add_styles()->set_index(0);
+  for (int bad : {1, 2}) {
+    server_.service().bad_summary = bad;
+    VideoOutputs outputs(root_.string(), "clip", {"a"}, "mp4");
+    StringSource source(movie_);
+    ASSERT_TRUE(client_->StylizeVideo(job, &source, &outputs).ok());
+    absl::Status s = outputs.Commit();
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << bad << ": " << s;
+    EXPECT_FALSE(fs::exists(outputs.Paths()[0])) << bad;
+  }
+  server_.service().bad_summary = 3;
+  std::ostringstream out;
+  StreamVideoOutput output(&out, "standard output");
+  StringSource source(movie_);
+  absl::Status s = client_->StylizeVideo(job, &source, &output);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("after the job's summary"));
+  EXPECT_EQ(out.str(), movie_);
+  server_.service().bad_summary = 0;
+}
+
 TEST_F(VideoOutputsTest, UnexpectedOutputIndexIsAnError) {
   VideoOutputs outputs(root_.string(), "clip", {"a"}, "mp4");
   StringSource source(movie_);

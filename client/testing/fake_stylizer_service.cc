@@ -223,15 +223,20 @@ grpc::Status FakeStylizerService::StylizeVideo(
       ++sent;
     }
   }
-  for (int i = 0; i < outputs; ++i) {
+  for (int i = 0; i < outputs && bad_summary != 1; ++i) {
     auto* o = summary.add_outputs();
     o->set_output_index(i);
-    o->set_bytes(data.size());
+    o->set_bytes(bad_summary == 2 ? 0 : data.size());
     o->set_frames(10);
   }
   response.Clear();
   *response.mutable_summary() = summary;
   stream->Write(response);
+  if (bad_summary == 3) {
+    response.Clear();
+    response.mutable_chunk()->set_data("late");
+    stream->Write(response);
+  }
   return grpc::Status::OK;
 }
 

@@ -50,6 +50,9 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // Each frame of a frame stream is answered this many times (a buggy
   // server's answers for frames never sent).
   std::atomic<int> answers_per_frame{1};
+  // How a video job's summary goes wrong, as a buggy server's could: 1 lists
+  // no outputs, 2 gives each 0 bytes, 3 sends one more chunk after it.
+  std::atomic<int> bad_summary{0};
   // If > 0, each StylizeVideo call waits this long before reading its job.
   std::atomic<int> video_delay_ms{0};
   // Calls received, of any method.
