@@ -26,6 +26,7 @@
 #include "client/rpc_errors.h"
 #include "client/split_video.h"
 #include "client/target_addresses.h"
+#include "client/terminal_text.h"
 #include "client/video_outputs.h"
 
 namespace stylizer::client {
@@ -68,9 +69,10 @@ class CliVideoObserver : public VideoObserver {
               : absl::StrCat(" HDR (", in.hdr_transfer(), ") -> SDR");
       progress_->Note(absl::StrFormat(
           "job %s: %dx%d%s%s%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d outputs",
-          a.job_id(), in.width(), in.height(), rotated, scaled, hdr, in.fps(),
-          in.duration_seconds(), in.frames_estimate(), in.video_codec(),
-          in.has_audio() ? absl::StrCat(" + ", in.audio_codec())
+          TerminalSafe(a.job_id()), in.width(), in.height(), rotated, scaled,
+          TerminalSafe(hdr), in.fps(), in.duration_seconds(),
+          in.frames_estimate(), TerminalSafe(in.video_codec()),
+          in.has_audio() ? absl::StrCat(" + ", TerminalSafe(in.audio_codec()))
                          : " (no sound)",
           outputs_));
       progress_->OnAccepted(in.frames_estimate(), outputs_);

@@ -15,6 +15,7 @@
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "client/target_addresses.h"
+#include "client/terminal_text.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/service/retry_info.h"
 
@@ -220,14 +221,15 @@ absl::Status RunStyles(const Invocation& inv, const CommandIo& io) {
   *io.out << absl::StrFormat(
       "model %s on %s (%s), %d styles, batches up to %d, frames up to %d "
       "pixels\n",
-      info->name().empty() ? "(unnamed)" : info->name(), info->device(),
-      info->precision(), info->styles_size(), info->max_batch_size(),
-      info->max_frame_pixels());
+      info->name().empty() ? "(unnamed)" : TerminalSafe(info->name()),
+      TerminalSafe(info->device()), TerminalSafe(info->precision()),
+      info->styles_size(), info->max_batch_size(), info->max_frame_pixels());
   if (!info->archive_sha256().empty()) {
-    *io.out << "archive sha256 " << info->archive_sha256() << "\n";
+    *io.out << "archive sha256 " << TerminalSafe(info->archive_sha256())
+            << "\n";
   }
   for (const auto& s : info->styles()) {
-    *io.out << absl::StrFormat("%5d  %s\n", s.index(), s.name());
+    *io.out << absl::StrFormat("%5d  %s\n", s.index(), TerminalSafe(s.name()));
   }
   return absl::OkStatus();
 }

@@ -618,6 +618,22 @@ TEST_F(CommandsTest, ImagesEndWhileStandardInputIsSilent) {
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
 }
 
+// Names from a hostile server carried escape sequences to the terminal.
+TEST_F(CommandsTest, StylesPrintsNoControlCharactersOfTheServers) {
+  const std::vector<std::string> names = server_.service().style_names;
+  server_.service().style_names = {"\x1b]0;PWNED\x07", "\x1b[31mred", "ok",
+                                   "\xc2\x9b"
+                                   "2J"};
+  absl::Status s = Run("styles", {});
+  server_.service().style_names = names;
+  ASSERT_TRUE(s.ok()) << s;
+  for (char c : out_.str()) {
+    EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20) << int(c);
+  }
+  EXPECT_THAT(out_.str(), HasSubstr("\\x1b[31mred"));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("\xc2\x9b")));
+}
+
 TEST_F(CommandsTest, StylesAndHealth) {
   ASSERT_TRUE(Run("styles", {}).ok());
   EXPECT_THAT(out_.str(), HasSubstr("model fake on cpu (fp32), 4 styles"));

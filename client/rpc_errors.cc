@@ -10,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "client/terminal_text.h"
 #include "server/service/retry_info.h"
 
 namespace stylizer::client {
@@ -142,6 +143,8 @@ std::string ErrorLine(const absl::Status& status) {
   std::string line = absl::StrReplaceAll(status.message(),
                                          {{"\r\n", " "}, {"\n", " "}, {"\r", " "}});
   absl::StripTrailingAsciiWhitespace(&line);
+  // The message may be the server's: no escape sequences of its own.
+  line = TerminalSafe(line);
   if (line.empty()) line = absl::StatusCodeToString(status.code());
   return line;
 }

@@ -156,6 +156,9 @@ TEST(RpcErrorsTest, ExitCodes) {
 TEST(RpcErrorsTest, ErrorLineIsOneLine) {
   EXPECT_EQ(ErrorLine(absl::InternalError("a\nb\r\nc\n")), "a b c");
   EXPECT_EQ(ErrorLine(absl::InternalError("")), "INTERNAL");
+  // A server's escape sequences would rewrite the line on a terminal.
+  EXPECT_EQ(ErrorLine(absl::UnavailableError("busy \x1b[2K\x1b[32mall fine")),
+            "busy \\x1b[2K\\x1b[32mall fine");
 }
 
 }  // namespace

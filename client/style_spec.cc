@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "client/terminal_text.h"
 
 namespace stylizer::client {
 namespace {
@@ -24,7 +25,7 @@ using stylizer::v1::ModelInfo;
 std::string KnownStyles(const ModelInfo& model) {
   std::vector<std::string> parts;
   for (const auto& s : model.styles()) {
-    parts.push_back(absl::StrCat(s.index(), "=", s.name()));
+    parts.push_back(absl::StrCat(s.index(), "=", TerminalSafe(s.name())));
   }
   return absl::StrCat("known styles: ", absl::StrJoin(parts, ", "),
                       " (or 'all')");
@@ -155,6 +156,15 @@ std::string SafeLabel(absl::string_view label) {
                     c == '.' || c == '_' || c == '+' || c == '-' ||
                     static_cast<unsigned char>(c) >= 0x80;
     out.push_back(ok ? c : '_');
+  }
+  // C1 controls (U+0080..U+009F: C2 80..C2 9F), which a terminal may obey
+  // when the path is printed, become one '_'.
+  for (size_t i = 0; i + 1 < out.size(); ++i) {
+    if (static_cast<unsigned char>(out[i]) == 0xc2 &&
+        static_cast<unsigned char>(out[i + 1]) < 0xa0 &&
+        static_cast<unsigned char>(out[i + 1]) >= 0x80) {
+      out.replace(i, 2, "_");
+    }
   }
   while (!out.empty() && out[0] == '.') out[0] = '_';
   return out.empty() ? "style" : out;

@@ -124,6 +124,11 @@ TEST(StyleSpecTest, SafeLabel) {
   EXPECT_EQ(SafeLabel(".hidden"), "_hidden");
   EXPECT_EQ(SafeLabel(""), "style");
   EXPECT_EQ(SafeLabel("x0.5+y0.5"), "x0.5+y0.5");
+  // Characters past ASCII stay, but not the C1 controls (U+009B is CSI).
+  EXPECT_EQ(SafeLabel("caf\xc3\xa9"), "caf\xc3\xa9");
+  EXPECT_EQ(SafeLabel("a\xc2\x9b"
+                      "31mb\xc2\x85"),
+            "a_31mb_");
 }
 
 stylizer::v1::ModelInfo ModelNamed(std::vector<std::string> names) {
