@@ -770,6 +770,57 @@ TEST_F(OneWorkThreadServerTest, DeadlineWhileEncodingIsCountedAsDeadline) {
   EXPECT_EQ(Finished("StylizeImage", "OK"), ok_before);
 }
 
+// Still images whose clients gave up while their calls waited for the work
+// pool were decoded all the same, one after another, ahead of live calls.
+// They now end as soon as the pool takes them.
+TEST_F(OneWorkThreadServerTest, ImagesWhoseClientsLeftAreNotDecoded) {
+  // Noise: a JPEG that takes a while to decode (about 0.1 s each).
+  RgbFrame noise;
+  noise.width = 4000;
+  noise.height = 2000;
+  noise.pixels.resize(size_t{4000} * 2000 * 3);
+  uint32_t state = 1;
+  for (uint8_t& p : noise.pixels) {
+    state = state * 1664525u + 1013904223u;
+    p = static_cast<uint8_t>(state >> 24);
+  }
+  v1::StylizeImageRequest request;
+  ASSERT_TRUE(
+      EncodeImage(noise, v1::IMAGE_FORMAT_JPEG, request.mutable_image()).ok());
+  absl::Notification release;
+  server_->context()->pool()->Post([&] { release.WaitForNotification(); });
+  constexpr int kCalls = 20;  // 4 queued on the pool, 16 parked behind
+  std::vector<std::thread> calls;
+  std::atomic<int> expired{0};
+  for (int i = 0; i < kCalls; ++i) {
+    calls.emplace_back([&] {
+      grpc::ClientContext context;
+      context.set_deadline(
+          absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+      v1::StylizeImageResponse response;
+      if (stub_->StylizeImage(&context, request, &response).error_code() ==
+          grpc::StatusCode::DEADLINE_EXCEEDED) {
+        ++expired;
+      }
+    });
+  }
+  for (std::thread& t : calls) t.join();
+  EXPECT_EQ(expired.load(), kCalls);
+  absl::SleepFor(absl::Milliseconds(300));  // the server's copy of deadlines
+  // The pool's next free moment after the dead calls' tasks: about no time,
+  // not twenty decodes of 8 megapixels (over a second). A wide margin for
+  // loaded machines.
+  const absl::Time released = absl::Now();
+  release.Notify();
+  absl::Notification marker;
+  server_->context()->pool()->Post([&] { marker.Notify(); });
+  ASSERT_TRUE(marker.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  EXPECT_LT(absl::Now() - released, absl::Milliseconds(300))
+      << "the pool decoded images for clients that had left";
+  EXPECT_TRUE(
+      Eventually([&] { return server_->context()->active_calls() == 0; }));
+}
+
 class IdleTimeoutServerTest : public ServerTest {
  protected:
   void Configure(Server::Options* o) override {

@@ -55,6 +55,11 @@ void StylizeImageReactor::DecodeAndSubmit() {
   const v1::Image& image = request_->image();
   log_.AddBytesIn(image.has_raw() ? image.raw().rgb().size()
                                   : image.encoded().size());
+  // A call whose client left (or whose deadline passed) while it waited
+  // for the pool ends here: no memory, no decode ahead of live calls.
+  if (CallEnded()) {
+    return FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "ended"));
+  }
   absl::StatusOr<ResolvedStyles> styles =
       service_->ResolveStyles(request_->styles());
   if (!styles.ok()) return FinishOnce(ToGrpcStatus(styles.status()));
