@@ -45,6 +45,11 @@ class ParsingBidiReactor : public RawBidiReactor {
     RawBidiReactor::StartWrite(&write_buffer_);
   }
 
+  // Frees the last write's serialized bytes: call it from OnWriteDone. The
+  // buffer otherwise keeps them until the next write, outside any memory
+  // reservation (a stream that goes quiet held its last answer).
+  void ReleaseWriteBuffer() { write_buffer_.Clear(); }
+
   virtual void OnMessageRead(bool ok) = 0;
   virtual void OnMalformedRead() = 0;
 

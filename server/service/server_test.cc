@@ -4,6 +4,8 @@
 // real loopback port with the real job queue.
 #include "server/service/server.h"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <string>
 #include <thread>
@@ -819,6 +821,41 @@ TEST_F(OneWorkThreadServerTest, ImagesWhoseClientsLeftAreNotDecoded) {
       << "the pool decoded images for clients that had left";
   EXPECT_TRUE(
       Eventually([&] { return server_->context()->active_calls() == 0; }));
+}
+
+// Heap bytes in use now, in the arena and in mmap'd blocks.
+int64_t HeapBytesInUse() {
+  const struct mallinfo2 info = mallinfo2();
+  return static_cast<int64_t>(info.uordblks + info.hblkhd);
+}
+
+// A frame stream that goes quiet after an answer held that answer twice (the
+// message and its serialized copy) and its last request, outside the memory
+// budget, until the next write or the stream's end.
+TEST_F(ServerTest, AQuietFrameStreamHoldsNoAnswerItWrote) {
+  v1::StylizeFramesRequest request;
+  *request.mutable_image() = Raw(Frame(512, 512, 1));  // 768 KiB
+  for (int i = 0; i < 4; ++i) request.add_styles()->set_index(i);
+  grpc::ClientContext context;
+  auto stream = stub_->StylizeFrames(&context);
+  ASSERT_TRUE(stream->Write(request));
+  {
+    v1::StylizeFramesResponse response;  // 3 MiB: the client's limit is 4
+    ASSERT_TRUE(stream->Read(&response));
+    ASSERT_EQ(response.images_size(), 4);
+  }
+  // What the quiet stream holds: the heap now, against the heap once the
+  // stream has ended (the process's own caches are in both).
+  absl::SleepFor(absl::Milliseconds(500));
+  const int64_t quiet = HeapBytesInUse();
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(
+      Eventually([&] { return server_->context()->active_calls() == 0; }));
+  absl::SleepFor(absl::Milliseconds(500));
+  const int64_t ended = HeapBytesInUse();
+  // It held 2 x 3 MiB of answer, the request and its decoded frame.
+  EXPECT_LT(quiet - ended, int64_t{1} << 20) << quiet - ended << " bytes";
 }
 
 class IdleTimeoutServerTest : public ServerTest {

@@ -182,6 +182,9 @@ void StylizeFramesReactor::ProcessRequest() {
   pending_meta_.color_source =
       request_.preserve_color() ? pending_.frame : nullptr;
   pending_meta_.memory = std::move(memory);
+  // The request's picture is decoded: its bytes (a raw 4K frame is 26 MB)
+  // go now, not when the next request is read, which may be long after.
+  request_.clear_image();
   TrySubmitPending();
 }
 
@@ -197,6 +200,7 @@ void StylizeFramesReactor::TrySubmitPending() {
   const absl::Status status = job_->TrySubmit(&pending_);
   absl::MutexLock lock(&mu_);
   if (status.ok()) {
+    pending_ = FrameRequest();  // the queue holds the frame while it needs it
     ++unanswered_;
     StartReadIfRoomLocked();
     return;
@@ -307,20 +311,22 @@ void StylizeFramesReactor::StartReadIfRoomLocked() {
 
 void StylizeFramesReactor::StartWriteIfIdleLocked() {
   if (write_in_flight_ || responses_.empty() || failure_.has_value()) return;
-  writing_response_ = std::move(responses_.front());
+  // Serialized by StartWrite, then freed: only the serialized copy lives
+  // while the write runs, which is what writing_memory_ holds for it.
+  const v1::StylizeFramesResponse response = std::move(responses_.front());
   responses_.pop_front();
   writing_memory_ = std::move(response_memory_.front());
   response_memory_.pop_front();
   write_in_flight_ = true;
   // From now, with the time a slow reader needs for this message on top.
-  idle_.Restart(
-      TimeToSend(static_cast<int64_t>(writing_response_.ByteSizeLong())));
-  StartWrite(&writing_response_);
+  idle_.Restart(TimeToSend(static_cast<int64_t>(response.ByteSizeLong())));
+  StartWrite(&response);
 }
 
 void StylizeFramesReactor::OnWriteDone(bool ok) {
   absl::MutexLock lock(&mu_);
   write_in_flight_ = false;
+  ReleaseWriteBuffer();
   writing_memory_.Release();
   if (!ok) {
     // The call has ended; at its deadline, that is the deadline (OnCancel,

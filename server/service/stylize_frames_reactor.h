@@ -122,10 +122,10 @@ class StylizeFramesReactor
   std::deque<FrameResult> results_ ABSL_GUARDED_BY(mu_);
   bool encoding_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<v1::StylizeFramesResponse> responses_ ABSL_GUARDED_BY(mu_);
-  // The reservations of responses_ (same order) and of writing_response_.
+  // The reservations of responses_ (same order) and of the answer being
+  // written (its serialized bytes, in the write buffer).
   std::deque<MemoryBudget::Reservation> response_memory_ ABSL_GUARDED_BY(mu_);
   MemoryBudget::Reservation writing_memory_ ABSL_GUARDED_BY(mu_);
-  v1::StylizeFramesResponse writing_response_ ABSL_GUARDED_BY(mu_);
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   // OnIdle is cancelling the call: Finish waits (the context lives only

@@ -569,6 +569,7 @@ void StylizeVideoReactor::OnWriteDone(bool ok) {
       bytes_out_ += sent;
     }
     writing_.Clear();
+    ReleaseWriteBuffer();
     if (ok) {
       StartWriteIfIdleLocked();
       ClientProgressedLocked();
