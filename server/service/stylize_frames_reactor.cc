@@ -318,8 +318,10 @@ void StylizeFramesReactor::StartWriteIfIdleLocked() {
   writing_memory_ = std::move(response_memory_.front());
   response_memory_.pop_front();
   write_in_flight_ = true;
-  // From now, with the time a slow reader needs for this message on top.
-  idle_.Restart(TimeToSend(static_cast<int64_t>(response.ByteSizeLong())));
+  // From now, with the time a slow reader needs for this message on top
+  // (kept by every restart while the write runs).
+  writing_extra_ = TimeToSend(static_cast<int64_t>(response.ByteSizeLong()));
+  idle_.Restart(writing_extra_);
   StartWrite(&response);
 }
 
@@ -359,7 +361,9 @@ bool StylizeFramesReactor::WaitingOnClientLocked() const {
 
 void StylizeFramesReactor::ClientProgressedLocked() {
   if (WaitingOnClientLocked()) {
-    idle_.Restart();
+    // A write in flight keeps its time to send: a plain restart cut a slow
+    // reader off at the second of two large answers.
+    idle_.Restart(write_in_flight_ ? writing_extra_ : absl::ZeroDuration());
   } else {
     idle_.Disarm();
   }

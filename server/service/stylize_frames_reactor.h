@@ -126,6 +126,8 @@ class StylizeFramesReactor
   // written (its serialized bytes, in the write buffer).
   std::deque<MemoryBudget::Reservation> response_memory_ ABSL_GUARDED_BY(mu_);
   MemoryBudget::Reservation writing_memory_ ABSL_GUARDED_BY(mu_);
+  // The time a slow reader needs for the answer being written (TimeToSend).
+  absl::Duration writing_extra_ ABSL_GUARDED_BY(mu_);
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   // OnIdle is cancelling the call: Finish waits (the context lives only
