@@ -3,6 +3,8 @@
 // written only when every one of them arrived. Several inputs are sent a few
 // at a time, so that the server batches them together. An input `-` is read
 // from standard input; `--out=-` writes the one image to standard output.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -130,18 +132,59 @@ absl::StatusOr<std::string> ReadAll(const CommandIo& io,
   return data;
 }
 
+// Whether `head`, the first bytes read so far, can still start a PNG or a
+// JPEG.
+bool MayBePngOrJpeg(absl::string_view head) {
+  for (absl::string_view signature : {absl::string_view("\x89PNG\r\n\x1a\n"),
+                                      absl::string_view("\xff\xd8\xff")}) {
+    const size_t n = std::min(head.size(), signature.size());
+    if (head.substr(0, n) == signature.substr(0, n)) return true;
+  }
+  return false;
+}
+
+// The bytes of descriptor `fd`, in slices that `stop` ends, refused as soon
+// as its first bytes cannot start a PNG or JPEG: a movie or a device given
+// by mistake was read whole into memory first (/dev/zero without end), and
+// Ctrl-C waited for the read.
+absl::StatusOr<std::string> ReadImageBytes(int fd, const std::string& what,
+                                           const std::atomic<bool>& stop) {
+  std::string data;
+  char buf[1 << 16];
+  while (true) {
+    absl::StatusOr<size_t> got = ReadSome(fd, buf, sizeof(buf), stop, what);
+    if (!got.ok()) return got.status();
+    if (*got == 0) return data;
+    data.append(buf, *got);
+    if (!MayBePngOrJpeg(data)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " is not a PNG or JPEG image"));
+    }
+  }
+}
+
 // The bytes of `input` (a file, or "-": standard input), checked locally to
 // be a PNG or JPEG.
 absl::StatusOr<std::string> ReadImage(const std::string& input,
                                       const CommandIo& io,
                                       const std::atomic<bool>& stop) {
   const bool from_stdin = input == kStdioName;
-  auto data = from_stdin ? ReadAll(io, stop) : ReadFile(input);
+  const std::string what = from_stdin ? "standard input" : input;
+  absl::StatusOr<std::string> data;
+  if (from_stdin && io.in_fd < 0) {
+    data = ReadAll(io, stop);  // a stream without a descriptor (tests)
+  } else if (from_stdin) {
+    data = ReadImageBytes(io.in_fd, what, stop);
+  } else {
+    absl::StatusOr<int> fd = OpenForReading(input);
+    if (!fd.ok()) return fd.status();
+    data = ReadImageBytes(*fd, what, stop);
+    close(*fd);
+  }
   if (!data.ok()) return data.status();
   if (!IsPngOrJpeg(*data)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(from_stdin ? "standard input" : input,
-                     data->empty() ? " is empty" : " is not a PNG or JPEG image"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, data->empty() ? " is empty" : " is not a PNG or JPEG image"));
   }
   return data;
 }

@@ -3,8 +3,10 @@
 // output naming, styles, health, bench, and the write-nothing failures.
 #include "client/commands.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -632,6 +634,28 @@ TEST_F(CommandsTest, StylesPrintsNoControlCharactersOfTheServers) {
   }
   EXPECT_THAT(out_.str(), HasSubstr("\\x1b[31mred"));
   EXPECT_THAT(out_.str(), Not(HasSubstr("\xc2\x9b")));
+}
+
+// An input whose first bytes are no PNG or JPEG is refused then, not read to
+// its end first: a movie given by mistake was read whole into memory, a
+// device (/dev/zero) until memory ran out, a pipe until it closed.
+TEST_F(CommandsTest, ImageRefusesAnInputByItsFirstBytes) {
+  const std::string fifo = Path("not_an_image.fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  absl::SetFlag(&FLAGS_out, Path("fifo_out"));
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  auto run =
+      std::async(std::launch::async, [&] { return Run("image", {fifo}); });
+  const int writer = open(fifo.c_str(), O_WRONLY);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(write(writer, "\x1a\x45\xdf\xa3mkv!", 8), 8);  // Matroska's start
+  const bool ended =
+      run.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  close(writer);  // lets a command that still reads end, so the test ends
+  const absl::Status s = run.get();
+  EXPECT_TRUE(ended) << "image read the whole input before checking it";
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure) << s;
+  EXPECT_THAT(s.message(), HasSubstr("is not a PNG or JPEG image"));
 }
 
 TEST_F(CommandsTest, StylesAndHealth) {

@@ -147,7 +147,7 @@ absl::Status CheckOutputTargets(const std::vector<std::string>& paths,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
+absl::StatusOr<int> OpenForReading(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     return absl::InvalidArgumentError(
@@ -155,6 +155,13 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   }
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot open", path, errno);
+  return fd;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  absl::StatusOr<int> opened = OpenForReading(path);
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
   std::string data;
   char buf[1 << 16];
   while (true) {

@@ -58,6 +58,10 @@ absl::Status CheckOutputTargets(const std::vector<std::string>& paths,
 // directory, the OS error text otherwise.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
+// A descriptor of file `path` opened for reading (the caller closes it);
+// INVALID_ARGUMENT for a directory, the errno's meaning otherwise.
+absl::StatusOr<int> OpenForReading(const std::string& path);
+
 // A file written under a temporary name and renamed into place by Commit().
 // Destroying an uncommitted AtomicFile deletes the temporary file.
 class AtomicFile {
