@@ -16,6 +16,9 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 
+// How long the command has after the first signal to end by itself.
+constexpr time_t kInterruptGraceSeconds = 5;
+
 struct Registry {
   absl::Mutex mu;
   std::list<std::function<void()>*> cancels ABSL_GUARDED_BY(mu);
@@ -35,15 +38,26 @@ void InstallInterruptHandler() {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::thread([] {
-    while (true) {
-      int sig = 0;
-      if (sigwait(&set, &sig) != 0) continue;
-      if (g_interrupted.exchange(true)) _exit(130);  // the second signal
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0) {
+    }
+    g_interrupted = true;
+    {
       Registry& r = GetRegistry();
       absl::MutexLock lock(&r.mu);
       if (r.cancels.empty()) _exit(130);
       for (auto* cancel : r.cancels) (*cancel)();
     }
+    // The command now ends on its own, within moments. A thread blocked in
+    // a write to a pipe nobody reads (`frames | a paused player`) never
+    // sees the cancel, though: past the grace the process ends here, as
+    // the orderly path would have said it. A second signal ends it at once.
+    const timespec grace{kInterruptGraceSeconds, 0};
+    siginfo_t info;
+    if (sigtimedwait(&set, &info, &grace) > 0) _exit(130);
+    static const char kLine[] = "stylizer: error: interrupted\n";
+    (void)!write(STDERR_FILENO, kLine, sizeof(kLine) - 1);
+    _exit(1);
   }).detach();
 }
 

@@ -1,7 +1,9 @@
 // Ctrl-C and SIGTERM handling for the CLI: the first signal cancels the calls
 // in progress (so that the command can delete its temporary files and report
 // "interrupted"); a second one, or one while nothing is cancellable, exits at
-// once with status 130.
+// once with status 130. A command still running 5 s after the first signal
+// (a write blocked on a pipe nobody reads) is ended then: "interrupted",
+// status 1.
 #ifndef STYLIZER_CLIENT_INTERRUPT_H_
 #define STYLIZER_CLIENT_INTERRUPT_H_
 

@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -535,6 +536,41 @@ class CliEndToEndTest(unittest.TestCase):
         got = cli.stdout.read(w * h * 3)  # the first answer has come
         self.assert_interrupted(cli)
         self.assertEqual(len(got), w * h * 3)
+
+    def test_frames_interrupted_while_nobody_reads_its_output(self):
+        # Ctrl-C while the answers' writes are blocked on a pipe nobody
+        # reads (a paused player): the write never saw the cancel, and one
+        # signal did nothing at all.
+        w, h = 64, 64
+        cli = subprocess.Popen(
+            [CLI, f"--server={self.server_addr}", "frames", f"--size={w}x{h}",
+             "--styles=klimt"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def feed():
+            try:
+                for _ in range(40):  # 480 KiB of answers: the pipe holds 64
+                    cli.stdin.write(bytes(w * h * 3))
+                    cli.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                pass
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        time.sleep(5)  # the answers have filled the pipe by now
+        cli.send_signal(signal.SIGINT)
+        try:
+            code = cli.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            cli.kill()
+            cli.wait()
+            self.fail("one SIGINT did not end frames blocked on its output")
+        err = cli.stderr.read().decode()
+        for pipe in (cli.stdin, cli.stdout, cli.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()
+        self.assertEqual(code, 1, err)
+        self.assertEqual(err.strip().splitlines()[-1],
+                         "stylizer: error: interrupted", err)
 
     def test_image_from_a_silent_pipe_interrupted(self):
         # Ctrl-C while `image -` waits for standard input, before any call:
