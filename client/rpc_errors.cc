@@ -10,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "client/retry.h"
 #include "client/terminal_text.h"
 #include "server/service/retry_info.h"
 
@@ -79,9 +80,15 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
         delay = kGrpcQuotaRetryDelay;
       }
       if (delay.has_value()) {
+        // A hint past the longest wait obeyed is said as that: a broken
+        // server's "retry in 1281023894007607h45m4.999s" says nothing.
         text = absl::StrCat(
             "the server at ", server, " is busy (it asks to retry in ",
-            absl::FormatDuration(*delay), kRetriesNote, "): ", detail);
+            *delay > kMaxServerRetryDelay
+                ? absl::StrCat("more than ",
+                               absl::FormatDuration(kMaxServerRetryDelay))
+                : absl::FormatDuration(*delay),
+            kRetriesNote, "): ", detail);
       } else {
         text = absl::StrCat(
             "the input is too large for the server (send a smaller one): ",

@@ -81,6 +81,16 @@ TEST(RpcErrorsTest, ABusyServerReadsAsBusyAndKeepsItsHint) {
   ASSERT_TRUE(RetryDelay(s).has_value());
   EXPECT_EQ(*RetryDelay(s), absl::Milliseconds(1200));
 
+  // A hint past the longest wait obeyed reads as that.
+  const absl::Status huge = FromRpcStatus(
+      grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED, "slots",
+          RpcStatusDetails(WithRetryDelay(absl::ResourceExhaustedError("slots"),
+                                          absl::Hours(1281023894007607)))),
+      "h:1");
+  EXPECT_THAT(std::string(huge.message()),
+              ::testing::HasSubstr("it asks to retry in more than 30s;"));
+
   const absl::Status too_big = FromRpcStatus(
       grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "over the limit"),
       "h:1");
