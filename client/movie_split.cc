@@ -441,6 +441,7 @@ absl::StatusOr<std::vector<Segment>> WriteSegments(
   auto open = [&]() -> absl::Status {
     const std::string path =
         absl::StrCat(dir, "/segment-", paths.size(), ".", ext);
+    header_written = false;  // before anything can fail
     AVFormatContext* raw = nullptr;
     int ret = avformat_alloc_output_context2(&raw, nullptr, muxer, nullptr);
     if (ret < 0) return AvError("creating a segment", ret);
@@ -450,7 +451,6 @@ absl::StatusOr<std::vector<Segment>> WriteSegments(
       return absl::ResourceExhaustedError("out of memory");
     absl::Status s = CopyVideoStreamSetup(video, out_video);
     if (!s.ok()) return s;
-    header_written = false;
     ret = avio_open(&out->pb, path.c_str(), AVIO_FLAG_WRITE);
     if (ret < 0) return AvError(absl::StrCat("cannot write ", path), ret);
     opened_path = path;
@@ -663,7 +663,8 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     const AVStream* in = src->streams[src_video];
     out_video->avg_frame_rate = in->avg_frame_rate;
     out_video->r_frame_rate = in->r_frame_rate;
-    CopySampleAspectRatio(in, out_video);
+    // The sample aspect ratio stays the stylized part's (from `first`): a
+    // server that turned the frames upright for Matroska inverted it.
   }
   AVStream* out_audio = nullptr;
   std::unique_ptr<media::AdtsToAsc> adts;  // for ADTS AAC sound

@@ -497,6 +497,19 @@ TEST_F(MovieSplitTest, AContainerAspectRatioIsKeptThroughCutAndJoin) {
     const AVRational got = SampleAspectRatio(out);
     EXPECT_EQ(av_cmp_q(got, sar), 0) << got.num << ":" << got.den;
   }
+  // The stylized parts' ratio wins over the source's: a server that turned
+  // a rotated movie upright for Matroska inverted it.
+  const std::string part = Path("sar-part.mkv");
+  const std::string remux = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -i ", paths[0],
+      " -c copy -aspect 3:4 ", part);
+  ASSERT_EQ(std::system(remux.c_str()), 0) << remux;
+  const std::string out = Path("sar-turned.mkv");
+  ASSERT_TRUE(
+      JoinSegments({(*segments)[0]}, {part}, wide, false, true, out).ok());
+  const AVRational got = SampleAspectRatio(out);
+  EXPECT_EQ(av_cmp_q(got, AVRational{1, 2}), 0)  // 3:4 over 96x64
+      << got.num << ":" << got.den;
 }
 
 TEST_F(MovieSplitTest, FailedJoinLeavesNothing) {
