@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/retry.h"
+#include "client/terminal_text.h"
 #include "server/service/retry_info.h"
 
 namespace stylizer::client {
@@ -165,7 +166,8 @@ std::string ReportText(const LoadReport& r, const std::string& title) {
     absl::StrAppend(&text, "  errors      ", n, " x ", code, "\n");
   }
   if (!r.first_error.empty()) {
-    absl::StrAppend(&text, "  first error ", r.first_error, "\n");
+    // The server's words: no escape sequences of its own on the terminal.
+    absl::StrAppend(&text, "  first error ", TerminalSafe(r.first_error), "\n");
   }
   return text;
 }

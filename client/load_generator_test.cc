@@ -166,6 +166,10 @@ TEST(LoadGeneratorTest, Reports) {
   EXPECT_THAT(json, HasSubstr("\"UNAVAILABLE\":1"));
   EXPECT_THAT(json, HasSubstr("a \\\"quoted\\\"\\nline"));
   EXPECT_THAT(ReportText(r, "bench"), HasSubstr("5.00 requests/s"));
+  // The text report is for a terminal: the server's words are escaped.
+  r.first_error = "busy \x1b[2K\rfine";
+  EXPECT_THAT(ReportText(r, "bench"),
+              HasSubstr("first error busy \\x1b[2K\\x0dfine\n"));
 }
 
 }  // namespace

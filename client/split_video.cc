@@ -418,7 +418,7 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
                   "again from its start (attempt %d of %d)",
                   k + 1, n,
                   observer.peer().empty() ? "" : " " + observer.peer(),
-                  s.message(), attempt + 1, job.max_attempts));
+                  ErrorLine(s), attempt + 1, job.max_attempts));
           absl::SleepFor(BackoffFor(client.options().retry, attempt - 1));
           continue;
         }
