@@ -21,14 +21,23 @@ absl::Status CallModel(StyleModel& model, const FrameBatch& batch) {
   }
 }
 
-}  // namespace
-
-absl::Status RunOnDevice(StyleModel& model, const FrameBatch& batch,
-                         int num_styles,
-                         absl::Span<absl::Status> frame_status) {
+// RunOnDevice's recursion. `gave_up` is set once a single frame has not fit:
+// the frames of the batch not yet run (all of that size) fail then without a
+// call, rather than each going to the device to fail the same way.
+absl::Status RunHalves(StyleModel& model, const FrameBatch& batch,
+                       int num_styles, absl::Span<absl::Status> frame_status,
+                       bool* gave_up) {
+  if (*gave_up) {
+    const absl::Status status = absl::ResourceExhaustedError(
+        "the device has no memory for a frame of this size (another frame "
+        "of the same batch did not fit alone)");
+    for (absl::Status& frame : frame_status) frame = status;
+    return status;
+  }
   absl::Status status = CallModel(model, batch);
   if (status.code() != absl::StatusCode::kResourceExhausted ||
       batch.batch_size <= 1) {
+    if (status.code() == absl::StatusCode::kResourceExhausted) *gave_up = true;
     for (absl::Status& frame : frame_status) frame = status;
     return status;
   }
@@ -40,13 +49,22 @@ absl::Status RunOnDevice(StyleModel& model, const FrameBatch& batch,
   second.input += half * batch.frame_bytes();
   second.output += half * batch.frame_bytes();
   second.style_weights += static_cast<size_t>(half) * num_styles;
-  // The second half runs even when the first did not fit: they are frames
-  // of other callers, and the memory may be free again.
-  absl::Status first_status =
-      RunOnDevice(model, first, num_styles, frame_status.subspan(0, half));
+  // The second half runs even when the first failed otherwise: a failure
+  // of one half's frames is no reason to fail the other's.
+  absl::Status first_status = RunHalves(model, first, num_styles,
+                                        frame_status.subspan(0, half), gave_up);
   absl::Status second_status =
-      RunOnDevice(model, second, num_styles, frame_status.subspan(half));
+      RunHalves(model, second, num_styles, frame_status.subspan(half), gave_up);
   return first_status.ok() ? second_status : first_status;
+}
+
+}  // namespace
+
+absl::Status RunOnDevice(StyleModel& model, const FrameBatch& batch,
+                         int num_styles,
+                         absl::Span<absl::Status> frame_status) {
+  bool gave_up = false;
+  return RunHalves(model, batch, num_styles, frame_status, &gave_up);
 }
 
 }  // namespace batching_internal

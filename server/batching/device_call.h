@@ -13,11 +13,13 @@ namespace batching_internal {
 
 // Runs `batch` on `model` and sets frame_status[i] (batch_size entries) to
 // the outcome of frame i. On RESOURCE_EXHAUSTED with more than one frame,
-// runs each half the same way, both halves whatever the other's outcome: only
-// a single frame that does not fit fails with RESOURCE_EXHAUSTED, and the
-// frames that did fit keep their results. Returns OK when every frame
-// succeeded, else the first frame's failure. `num_styles` is the length of
-// each style-weight row.
+// runs each half the same way, the first half, then the second: the frames
+// that fit keep their results whatever the other half's outcome. Once a
+// single frame does not fit, it and the frames not yet run (all of that
+// size) fail with RESOURCE_EXHAUSTED without further calls: a batch of 16
+// the device has no memory for costs 5 calls, not 31. Returns OK when every
+// frame succeeded, else the first frame's failure. `num_styles` is the
+// length of each style-weight row.
 absl::Status RunOnDevice(StyleModel& model, const FrameBatch& batch,
                          int num_styles, absl::Span<absl::Status> frame_status);
 

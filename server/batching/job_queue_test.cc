@@ -664,13 +664,15 @@ TEST_F(JobQueueTest, AFrameTheDeviceHasNoMemoryForFails) {
             absl::StatusCode::kResourceExhausted);
 }
 
-TEST_F(JobQueueTest, AFrameTheDeviceHasNoMemoryForFailsAloneInItsBatch) {
+TEST_F(JobQueueTest, FramesThatFitKeepTheirResultsWhenOthersOfTheBatchDoNot) {
   auto queue = MakeQueue(BaseOptions());
-  // 4 fails, 2 fails, then frame 0 alone fails: frame 1 and the second half
-  // (frames 2 and 3, maybe other callers') still run and keep their results.
-  for (int i = 0; i < 3; ++i) {
-    model_.FailNext(absl::ResourceExhaustedError("out of memory"));
-  }
+  // 4 fails; its first half (frames 0 and 1, maybe other callers') fits;
+  // the second half fails, and frame 2 alone too: then frame 3, of the same
+  // size, fails without a call. Frames 0 and 1 keep their results.
+  model_.FailNext(absl::ResourceExhaustedError("out of memory"));
+  model_.FailNext(absl::OkStatus());
+  model_.FailNext(absl::ResourceExhaustedError("out of memory"));
+  model_.FailNext(absl::ResourceExhaustedError("out of memory"));
   ResultLog log;
   auto job = Open(*queue, &log);
   for (int i = 0; i < 4; ++i) {
@@ -680,12 +682,38 @@ TEST_F(JobQueueTest, AFrameTheDeviceHasNoMemoryForFailsAloneInItsBatch) {
   log.WaitFor(4);
   std::vector<int> sizes;
   for (const auto& call : model_.calls()) sizes.push_back(call.batch_size);
-  EXPECT_THAT(sizes, ElementsAre(4, 2, 1, 1, 2));
+  EXPECT_THAT(sizes, ElementsAre(4, 2, 2, 1));
   auto results = log.results();
-  EXPECT_EQ(results[0].status.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_TRUE(results[0].outputs.empty());
-  for (int i = 1; i < 4; ++i) {
+  for (int i = 0; i < 2; ++i) {
     EXPECT_TRUE(OutputsMatch(results[i], 2, 2, i, {i}, kStyles));
+  }
+  for (int i = 2; i < 4; ++i) {
+    EXPECT_EQ(results[i].status.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_TRUE(results[i].outputs.empty());
+  }
+}
+
+// A batch the device has no memory for even one frame of: halving stops at
+// the first single frame, 16 -> 8 -> 4 -> 2 -> 1, not one call per frame.
+TEST_F(JobQueueTest, ABatchOfFramesThatNeverFitCostsLogarithmicallyManyCalls) {
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_size = 16;
+  auto queue = MakeQueue(options);
+  for (int i = 0; i < 40; ++i) {
+    model_.FailNext(absl::ResourceExhaustedError("out of memory"));
+  }
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 16; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  log.WaitFor(16);
+  std::vector<int> sizes;
+  for (const auto& call : model_.calls()) sizes.push_back(call.batch_size);
+  EXPECT_THAT(sizes, ElementsAre(16, 8, 4, 2, 1));
+  for (const FrameResult& result : log.results()) {
+    EXPECT_EQ(result.status.code(), absl::StatusCode::kResourceExhausted);
   }
 }
 

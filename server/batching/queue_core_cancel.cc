@@ -138,8 +138,8 @@ void QueueCore::Abort() {
   draining_ = true;
   stopping_ = true;
   ++epoch_;
-  const absl::Status reason =
-      absl::CancelledError("job queue shut down before the frame was computed");
+  const absl::Status reason = absl::CancelledError(
+      "job queue shut down before the frame was delivered");
   std::vector<std::shared_ptr<JobState>> jobs;
   for (auto& [id, job] : jobs_) jobs.push_back(job);
   for (const auto& job : jobs) CancelLocked(job, reason);
