@@ -56,7 +56,7 @@ STUCK_DRAIN_GRACE_SECONDS = 15
 # The model's host memory on a CPU, which --memory_budget_bytes does not
 # count (docs/server.md, "Sizing"): the server's peak resident memory over
 # still images, fp32 (the most; bf16 takes less), measured with
-# bench/memory/model_memory.sh. A base (resident memory before the first
+# bench/model/host_memory.sh. A base (resident memory before the first
 # call and what the first forward of a shape adds), then bytes per pixel of
 # a frame and per pixel of each further frame of a batch; 10 % added.
 MODEL_BASE_BYTES = 0.85e9 * 1.1
@@ -588,7 +588,12 @@ def check_host_memory(deployment, flags, report):
   except ValueError as e:
     report.add(where, f'memory flags: {e}')
     return
-  if budget <= 0:
+  if budget < 0:
+    report.add(where, '--memory_budget_bytes=-1: no memory budget, so the '
+               'calls\' memory and the model\'s working memory on a CPU '
+               'cannot be held under the memory limit; set a budget')
+    return
+  if budget == 0:
     budget = DEFAULT_BUDGET_FRACTION * limit
   model = model_host_bytes(pixels, batch)
   if budget + model > limit:

@@ -164,6 +164,10 @@ class PolicyTest(unittest.TestCase):
     set_flag(objects, 'device.flags', '--memory_budget_bytes=0')
     self.assertFinding(objects, r'memory limit 3Gi is below the memory budget '
                        r'\(2.40 GiB\)', profile='cpu')
+    # No budget at all cannot be held under any limit.
+    objects = rendered('cpu')
+    set_flag(objects, 'device.flags', '--memory_budget_bytes=-1')
+    self.assertFinding(objects, 'no memory budget', profile='cpu')
     # A GPU keeps the activations in its own memory.
     objects = rendered('gpu')
     set_flag(objects, 'device.flags', '--max_frame_pixels=8847360')
