@@ -419,7 +419,14 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
                   k + 1, n,
                   observer.peer().empty() ? "" : " " + observer.peer(),
                   ErrorLine(s), attempt + 1, job.max_attempts));
-          absl::SleepFor(BackoffFor(client.options().retry, attempt - 1));
+          // In slices that Ctrl-C and another segment's failure end: the
+          // command has 5 s after a signal to clean up (interrupt.h).
+          const absl::Time resume =
+              absl::Now() + BackoffFor(client.options().retry, attempt - 1);
+          while (absl::Now() < resume && !Interrupted() && !job_failed()) {
+            absl::SleepFor(
+                std::min(resume - absl::Now(), absl::Milliseconds(50)));
+          }
           continue;
         }
         {
