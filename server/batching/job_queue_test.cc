@@ -49,6 +49,13 @@ class JobQueueTest : public ::testing::Test {
     return *std::move(queue);
   }
 
+  // The batch size of each model call so far, in order.
+  std::vector<int> CallSizes() const {
+    std::vector<int> sizes;
+    for (const auto& call : model_.calls()) sizes.push_back(call.batch_size);
+    return sizes;
+  }
+
   std::unique_ptr<Job> Open(JobQueue& queue, ResultLog* log) {
     JobOptions options;
     options.on_result = log->on_result();
@@ -642,9 +649,7 @@ TEST_F(JobQueueTest, ABatchTheDeviceHasNoMemoryForRunsInHalves) {
     ASSERT_TRUE(job->TrySubmit(&request).ok());
   }
   log.WaitFor(4);
-  std::vector<int> sizes;
-  for (const auto& call : model_.calls()) sizes.push_back(call.batch_size);
-  EXPECT_THAT(sizes, ElementsAre(4, 2, 1, 1, 2));
+  EXPECT_THAT(CallSizes(), ElementsAre(4, 2, 1, 1, 2));
   for (int i = 0; i < 4; ++i) {
     EXPECT_TRUE(OutputsMatch(log.results()[i], 2, 2, i, {i}, kStyles));
   }
@@ -680,9 +685,7 @@ TEST_F(JobQueueTest, FramesThatFitKeepTheirResultsWhenOthersOfTheBatchDoNot) {
     ASSERT_TRUE(job->TrySubmit(&request).ok());
   }
   log.WaitFor(4);
-  std::vector<int> sizes;
-  for (const auto& call : model_.calls()) sizes.push_back(call.batch_size);
-  EXPECT_THAT(sizes, ElementsAre(4, 2, 2, 1));
+  EXPECT_THAT(CallSizes(), ElementsAre(4, 2, 2, 1));
   auto results = log.results();
   for (int i = 0; i < 2; ++i) {
     EXPECT_TRUE(OutputsMatch(results[i], 2, 2, i, {i}, kStyles));
@@ -709,9 +712,7 @@ TEST_F(JobQueueTest, ABatchOfFramesThatNeverFitCostsLogarithmicallyManyCalls) {
     ASSERT_TRUE(job->TrySubmit(&request).ok());
   }
   log.WaitFor(16);
-  std::vector<int> sizes;
-  for (const auto& call : model_.calls()) sizes.push_back(call.batch_size);
-  EXPECT_THAT(sizes, ElementsAre(16, 8, 4, 2, 1));
+  EXPECT_THAT(CallSizes(), ElementsAre(16, 8, 4, 2, 1));
   for (const FrameResult& result : log.results()) {
     EXPECT_EQ(result.status.code(), absl::StatusCode::kResourceExhausted);
   }
