@@ -859,43 +859,6 @@ TEST_F(ServerTest, AQuietFrameStreamHoldsNoAnswerItWrote) {
   EXPECT_LT(quiet - ended, int64_t{1} << 20) << quiet - ended << " bytes";
 }
 
-class SlowReaderServerTest : public ServerTest {
- protected:
-  void Configure(Server::Options* o) override {
-    o->limits.stream_idle_timeout = absl::Seconds(1);
-  }
-};
-
-// A large answer gets the time a slow reader needs for it on top of the idle
-// timeout (TimeToSend: 48 MiB at 1 MiB/s). The first answer had it; the
-// next, queued behind it, lost it to the plain timeout when the first write
-// completed, and the slow reader was cut off after one answer.
-TEST_F(SlowReaderServerTest, EveryLargeAnswerGetsTheTimeToSendIt) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  auto stub = v1::Stylizer::NewStub(
-      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                grpc::InsecureChannelCredentials(), args));
-  grpc::ClientContext context;
-  auto stream = stub->StylizeFrames(&context);
-  for (int sequence = 0; sequence < 2; ++sequence) {
-    v1::StylizeFramesRequest request;
-    request.set_sequence(sequence);
-    *request.mutable_image() = Raw(Frame(2048, 2048, sequence));
-    for (int i = 0; i < 4; ++i) request.add_styles()->set_index(i);
-    ASSERT_TRUE(stream->Write(request));
-  }
-  stream->WritesDone();
-  v1::StylizeFramesResponse response;
-  ASSERT_TRUE(stream->Read(&response));
-  // Past the idle timeout, well within it plus 48 s for the second answer.
-  absl::SleepFor(absl::Seconds(3));
-  ASSERT_TRUE(stream->Read(&response));
-  EXPECT_EQ(response.sequence(), 1u);
-  const grpc::Status status = stream->Finish();
-  EXPECT_TRUE(status.ok()) << status.error_message();
-}
-
 class IdleTimeoutServerTest : public ServerTest {
  protected:
   void Configure(Server::Options* o) override {
@@ -976,6 +939,36 @@ class SlowIdleTimeoutServerTest : public ServerTest {
     o->limits.stream_idle_timeout = absl::Seconds(2);
   }
 };
+
+// A large answer gets the time a slow reader needs for it on top of the idle
+// timeout (2 s here; TimeToSend: 48 MiB at 1 MiB/s). The first answer had it;
+// the next, queued behind it, lost it to the plain timeout when the first write
+// completed, and the slow reader was cut off after one answer.
+TEST_F(SlowIdleTimeoutServerTest, EveryLargeAnswerGetsTheTimeToSendIt) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  auto stub = v1::Stylizer::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  auto stream = stub->StylizeFrames(&context);
+  for (int sequence = 0; sequence < 2; ++sequence) {
+    v1::StylizeFramesRequest request;
+    request.set_sequence(sequence);
+    *request.mutable_image() = Raw(Frame(2048, 2048, sequence));
+    for (int i = 0; i < 4; ++i) request.add_styles()->set_index(i);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  stream->WritesDone();
+  v1::StylizeFramesResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  // Past the idle timeout, well within it plus 48 s for the second answer.
+  absl::SleepFor(absl::Seconds(3));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.sequence(), 1u);
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
 
 // A stream that fails (here on a bad frame) while an answer waits on a client
 // that does not read cannot Finish until that write ends: the idle timer must
