@@ -39,6 +39,15 @@ def set_flag(objects, key, line):
   cm['data'][key] += line + '\n'
 
 
+def drop_flag(objects, flag):
+  """Removes every line setting `flag` from the flag files."""
+  cm = of_kind(objects, 'ConfigMap')
+  for key in cm['data']:
+    cm['data'][key] = '\n'.join(
+        line for line in cm['data'][key].splitlines()
+        if not line.startswith(flag)) + '\n'
+
+
 class PolicyTest(unittest.TestCase):
 
   def assertFinding(self, objects, pattern, profile='gpu', rules=None):
@@ -100,11 +109,7 @@ class PolicyTest(unittest.TestCase):
   def test_uploads_must_fit_the_spool_volume(self):
     # The default 8 GiB upload against the CPU overlay's 3Gi /tmp.
     objects = rendered('cpu')
-    cm = of_kind(objects, 'ConfigMap')
-    for key in cm['data']:
-      cm['data'][key] = '\n'.join(
-          line for line in cm['data'][key].splitlines()
-          if not line.startswith('--max_upload_bytes')) + '\n'
+    drop_flag(objects, '--max_upload_bytes')
     self.assertFinding(objects, 'two uploads that large do not fit the /tmp '
                        r'volume \(sizeLimit 3Gi\)', profile='cpu')
 
@@ -151,11 +156,7 @@ class PolicyTest(unittest.TestCase):
     # The default 4K frames: one batch of them takes more than the 3Gi pod.
     for profile in ('cpu', 'base'):
       objects = rendered(profile)
-      cm = of_kind(objects, 'ConfigMap')
-      for key in cm['data']:
-        cm['data'][key] = '\n'.join(
-            line for line in cm['data'][key].splitlines()
-            if not line.startswith('--max_frame_pixels')) + '\n'
+      drop_flag(objects, '--max_frame_pixels')
       self.assertFinding(objects, 'below the memory budget .* working memory '
                          'on a CPU .* --max_frame_pixels=8847360',
                          profile=profile)
