@@ -511,13 +511,18 @@ class CliEndToEndTest(unittest.TestCase):
         cli.send_signal(signal.SIGINT)
         try:
             code = cli.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            code = None
+            cli.kill()  # so that reading its stderr below ends
         finally:
-            cli.stdin.close()
+            with contextlib.suppress(OSError):
+                cli.stdin.close()
             err = cli.stderr.read().decode()
             cli.wait(timeout=60)
             for pipe in (cli.stdout, cli.stderr):
                 if pipe:
                     pipe.close()
+        self.assertIsNotNone(code, "one SIGINT did not end the command")
         self.assertEqual(code, 1, err)
         self.assertEqual(err.strip().splitlines()[-1],
                          "stylizer: error: interrupted", err)
@@ -557,20 +562,7 @@ class CliEndToEndTest(unittest.TestCase):
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
         time.sleep(5)  # the answers have filled the pipe by now
-        cli.send_signal(signal.SIGINT)
-        try:
-            code = cli.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            cli.kill()
-            cli.wait()
-            self.fail("one SIGINT did not end frames blocked on its output")
-        err = cli.stderr.read().decode()
-        for pipe in (cli.stdin, cli.stdout, cli.stderr):
-            with contextlib.suppress(OSError):
-                pipe.close()
-        self.assertEqual(code, 1, err)
-        self.assertEqual(err.strip().splitlines()[-1],
-                         "stylizer: error: interrupted", err)
+        self.assert_interrupted(cli)
 
     def test_image_from_a_silent_pipe_interrupted(self):
         # Ctrl-C while `image -` waits for standard input, before any call:
