@@ -31,9 +31,13 @@ namespace {
 namespace fs = std::filesystem;
 using stylizer::v1::ImageFormat;
 
+// The first bytes of every PNG and every JPEG.
+constexpr absl::string_view kPngSignature("\x89PNG\r\n\x1a\n", 8);
+constexpr absl::string_view kJpegSignature("\xff\xd8\xff", 3);
+
 bool IsPngOrJpeg(const std::string& data) {
-  return absl::StartsWith(data, "\x89PNG\r\n\x1a\n") ||
-         absl::StartsWith(data, "\xff\xd8\xff");
+  return absl::StartsWith(data, kPngSignature) ||
+         absl::StartsWith(data, kJpegSignature);
 }
 
 // Output format of a file name: PNG, JPEG, or UNSPECIFIED if neither.
@@ -135,8 +139,7 @@ absl::StatusOr<std::string> ReadAll(const CommandIo& io,
 // Whether `head`, the first bytes read so far, can still start a PNG or a
 // JPEG.
 bool MayBePngOrJpeg(absl::string_view head) {
-  for (absl::string_view signature : {absl::string_view("\x89PNG\r\n\x1a\n"),
-                                      absl::string_view("\xff\xd8\xff")}) {
+  for (absl::string_view signature : {kPngSignature, kJpegSignature}) {
     const size_t n = std::min(head.size(), signature.size());
     if (head.substr(0, n) == signature.substr(0, n)) return true;
   }
