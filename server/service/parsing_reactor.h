@@ -33,7 +33,7 @@ class ParsingBidiReactor : public RawBidiReactor {
   }
 
   // Writes `response`, serialized now (it may change once this returns); one
-  // write at a time, as gRPC requires. OnWriteDone says when it is done.
+  // write at a time, as gRPC requires. OnMessageWritten says when it is done.
   void StartWrite(const Response* response) {
     write_buffer_.Clear();
     bool own_buffer = false;
@@ -45,13 +45,10 @@ class ParsingBidiReactor : public RawBidiReactor {
     RawBidiReactor::StartWrite(&write_buffer_);
   }
 
-  // Frees the last write's serialized bytes: call it from OnWriteDone. The
-  // buffer otherwise keeps them until the next write, outside any memory
-  // reservation (a stream that goes quiet held its last answer).
-  void ReleaseWriteBuffer() { write_buffer_.Clear(); }
-
   virtual void OnMessageRead(bool ok) = 0;
   virtual void OnMalformedRead() = 0;
+  // The last write is done (ok) or the call has ended (!ok).
+  virtual void OnMessageWritten(bool ok) = 0;
 
  private:
   void OnReadDone(bool ok) final {
@@ -66,6 +63,13 @@ class ParsingBidiReactor : public RawBidiReactor {
       return;
     }
     OnMessageRead(true);
+  }
+
+  void OnWriteDone(bool ok) final {
+    // The serialized bytes go now: kept until the next write, they were
+    // held outside any memory reservation by a stream gone quiet.
+    write_buffer_.Clear();
+    OnMessageWritten(ok);
   }
 
   Request* reading_ = nullptr;

@@ -325,10 +325,9 @@ void StylizeFramesReactor::StartWriteIfIdleLocked() {
   StartWrite(&response);
 }
 
-void StylizeFramesReactor::OnWriteDone(bool ok) {
+void StylizeFramesReactor::OnMessageWritten(bool ok) {
   absl::MutexLock lock(&mu_);
   write_in_flight_ = false;
-  ReleaseWriteBuffer();
   writing_memory_.Release();
   if (!ok) {
     // The call has ended; at its deadline, that is the deadline (OnCancel,

@@ -44,7 +44,7 @@ class StylizeFramesReactor
 
   void OnMessageRead(bool ok) override;
   void OnMalformedRead() override;
-  void OnWriteDone(bool ok) override;
+  void OnMessageWritten(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
 

@@ -556,7 +556,7 @@ void StylizeVideoReactor::StartWriteIfIdleLocked() {
   StartWrite(&writing_);
 }
 
-void StylizeVideoReactor::OnWriteDone(bool ok) {
+void StylizeVideoReactor::OnMessageWritten(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     write_in_flight_ = false;
@@ -569,7 +569,6 @@ void StylizeVideoReactor::OnWriteDone(bool ok) {
       bytes_out_ += sent;
     }
     writing_.Clear();
-    ReleaseWriteBuffer();
     if (ok) {
       StartWriteIfIdleLocked();
       ClientProgressedLocked();

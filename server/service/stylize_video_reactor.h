@@ -84,7 +84,7 @@ class StylizeVideoReactor final : public VideoReactor,
 
   void OnMessageRead(bool ok) override;
   void OnMalformedRead() override;
-  void OnWriteDone(bool ok) override;
+  void OnMessageWritten(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
 
