@@ -53,12 +53,18 @@ absl::Status CheckPort(absl::string_view address, absl::string_view target) {
                      absl::StripSuffix(address, ":"), ":50051"));
   }
   absl::string_view port = PortOf(address);
+  if (port.empty()) return absl::OkStatus();  // a name: gRPC's 443
   absl::string_view digits = port;
   absl::ConsumePrefix(&digits, "-");
   if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) {
         return absl::ascii_isdigit(static_cast<unsigned char>(c));
       })) {
-    return absl::OkStatus();  // no number: gRPC says what it makes of it
+    // gRPC's resolver knows these two service names and dials port 0 for
+    // any other ("h:ssh", "h:5o051").
+    if (port == "http" || port == "https") return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--server=", target, ": port '", port,
+        "' is not a number (gRPC knows only the names http and https)"));
   }
   int value = 0;
   if (port.size() > 6 || !absl::SimpleAtoi(port, &value) || value < 1 ||

@@ -23,22 +23,24 @@ TEST(CountTargetAddressesTest, OneAddress) {
 }
 
 // gRPC takes a port modulo 65536: --server=h:115303 reached port 49767 and
-// h:-1 tried 65535. Such ports are refused; names and schemes without a TCP
-// port pass.
+// h:-1 tried 65535; it dials port 0 for a named port other than http and
+// https ("h:ssh", a typo such as "h:5oo51"). Such ports are refused; names
+// and schemes without a TCP port pass.
 TEST(CheckTargetPortsTest, PortsOutsideTheirRangeAreRefused) {
   for (const char* bad :
        {"127.0.0.1:115303", "h:-1", "h:0", "h:65536", "[::1]:70000",
         "dns:///h:99999", "ipv4:127.0.0.1:1,127.0.0.1:70000",
         "h:99999999999999999999", "127.0.0.1",
-        "h:", "[::1]:", "ipv4:127.0.0.1:1,127.0.0.2"}) {
+        "h:", "[::1]:", "ipv4:127.0.0.1:1,127.0.0.2", "h:ssh", "h:5oo51",
+        "127.0.0.1:abc", "[::1]:x", "dns:///h:port", "h:-"}) {
     EXPECT_EQ(CheckTargetPorts(bad).code(), absl::StatusCode::kInvalidArgument)
         << bad;
   }
   for (const char* good :
        {"127.0.0.1:50051", "h:65535", "h:1", "h", "[::1]:50051", "::1",
         "dns:///h:443", "dns://8.8.8.8:53/h:50051", "ipv6:[::1]:1,[::1]:2",
-        "unix:/tmp/s.sock", "unix:///tmp/s.sock", "h:https",
-        "dns:///127.0.0.1"}) {
+        "unix:/tmp/s.sock", "unix:///tmp/s.sock", "h:https", "dns:///127.0.0.1",
+        "h:http", "dns:///h:https"}) {
     EXPECT_TRUE(CheckTargetPorts(good).ok()) << good;
   }
 }
