@@ -517,7 +517,8 @@ TEST(StylizerClientTest, OptionErrors) {
   // A token that cannot go in a header is refused here, by name, not by a
   // gRPC assertion (which aborted and printed the token) at the first call.
   o = ClientOptions();
-  o.token_file = ::testing::TempDir() + "/two_line_token";
+  o.token_file =
+      absl::StrCat(::testing::TempDir(), "/two_line_token.", getpid());
   { std::ofstream(o.token_file) << "secret-token-0123456789\nsecond-line\n"; }
   const absl::Status two_lines = StylizerClient::Create(o).status();
   EXPECT_EQ(two_lines.code(), absl::StatusCode::kInvalidArgument);
@@ -530,7 +531,8 @@ TEST(StylizerClientTest, OptionErrors) {
               HasSubstr("CA file"));
   // Files that are not PEM are named here. gRPC logged lines of its own at
   // each attempt, and the command failed as if the server were unavailable.
-  const std::string garbage = ::testing::TempDir() + "/garbage.pem";
+  const std::string garbage =
+      absl::StrCat(::testing::TempDir(), "/garbage.", getpid(), ".pem");
   { std::ofstream(garbage) << "garbage\n"; }
   o = ClientOptions();
   o.ca_file = garbage;

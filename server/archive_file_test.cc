@@ -1,9 +1,12 @@
 // Tests of the archive read and its SHA-256 (FIPS 180-2 test vectors).
 #include "server/archive_file.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -22,7 +25,8 @@ TEST(ArchiveFileTest, Sha256OfKnownInputs) {
 }
 
 TEST(ArchiveFileTest, ReadsTheFileOnceWithItsDigest) {
-  const std::string path = ::testing::TempDir() + "/archive_file_test.pt";
+  const std::string path = absl::StrCat(::testing::TempDir(),
+                                        "/archive_file_test.", getpid(), ".pt");
   {
     std::ofstream out(path, std::ios::binary);
     out << "abc";

@@ -1,9 +1,12 @@
 // Tests of reading a whole configured file.
 #include "server/service/file_read.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -13,7 +16,8 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(FileReadTest, ReadsTheBytesAndNamesWhatFails) {
-  const std::string path = ::testing::TempDir() + "/file_read_test.bin";
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/file_read_test.", getpid(), ".bin");
   {
     std::ofstream out(path, std::ios::binary);
     out << std::string("a\0b", 3);

@@ -1,12 +1,14 @@
 // Tests of the bearer-token check and the constant-time comparison.
 #include "server/service/token_auth.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "absl/strings/str_cat.h"
 
 namespace stylizer {
 namespace {
@@ -41,7 +43,8 @@ TEST(TokenAuthTest, AcceptsOnlyTheRightBearerToken) {
 }
 
 TEST(TokenAuthTest, ReadsAndTrimsTheFile) {
-  const std::string path = ::testing::TempDir() + "/token";
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/token.", getpid());
   { std::ofstream(path) << "  " << kToken << "\n"; }
   auto auth = TokenAuth::FromFile(path);
   ASSERT_TRUE(auth.ok()) << auth.status();
@@ -82,7 +85,8 @@ std::string ReloadOutcome(TokenAuth& auth) {
 // One token per line, blank lines and comments skipped: during a rotation
 // both the old and the new token are accepted.
 TEST(TokenAuthTest, AFileMayHoldSeveralTokens) {
-  const std::string path = ::testing::TempDir() + "/tokens";
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/tokens.", getpid());
   {
     std::ofstream(path) << "# rotation: new token first\n"
                         << kOther << "\n\n   " << kToken << "  \n";
@@ -125,7 +129,8 @@ TEST(TokenAuthTest, ParseNamesTheBadLineNeverTheToken) {
 // working, without a restart; a file with no usable token is refused once
 // and the tokens in use stay.
 TEST(TokenAuthTest, ReloadsAChangedFileAndKeepsTheOldTokensOnABadOne) {
-  const std::string path = ::testing::TempDir() + "/rotating";
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/rotating.", getpid());
   { std::ofstream(path) << kToken << "\n"; }
   auto auth = TokenAuth::FromFile(path);
   ASSERT_TRUE(auth.ok()) << auth.status();
@@ -161,6 +166,7 @@ TEST(TokenAuthTest, ReloadsAChangedFileAndKeepsTheOldTokensOnABadOne) {
   { std::ofstream(path) << kToken << "\n"; }
   EXPECT_EQ(ReloadOutcome(**auth), "reloaded");
   EXPECT_TRUE(CheckBearer(**auth, kToken).ok());
+  std::remove(path.c_str());
 }
 
 }  // namespace

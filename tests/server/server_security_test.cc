@@ -1,6 +1,8 @@
 // Integration tests of the server's security: TLS, mutual TLS (certificates
 // made by the test with the openssl CLI) and bearer-token auth. Each accepts
 // the right caller and refuses the wrong one; health stays open.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -70,7 +72,8 @@ class Pki {
 class ServerSecurityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(::testing::TempDir() + "/stylizer_pki");
+    dir_ = new std::string(
+        absl::StrCat(::testing::TempDir(), "/stylizer_pki.", getpid()));
     std::system(("rm -rf " + *dir_ + " && mkdir -p " + *dir_).c_str());
     Pki::Make(*dir_);
     std::ofstream(*dir_ + "/token") << kToken << "\n";
