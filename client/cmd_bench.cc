@@ -66,10 +66,24 @@ struct FrameStream {
   grpc::Status Close() {
     if (!stream) return grpc::Status::OK;
     stream->WritesDone();
+    // Finish waits for answers nobody read (a server that sent more than
+    // one per frame): read them first.
+    StylizeFramesResponse unread;
+    while (stream->Read(&unread)) {
+    }
     grpc::Status s = stream->Finish();
     stream.reset();
     context.reset();
     return s;
+  }
+
+  // Ends a stream whose answers can no longer be matched to its frames.
+  void Abandon() {
+    if (!stream) return;
+    context->TryCancel();
+    stream->Finish();
+    stream.reset();
+    context.reset();
   }
 };
 
@@ -165,6 +179,17 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
           absl::Status st = c.Convert(fs.Close());
           if (st.ok()) st = absl::InternalError("the frame stream ended early");
           return {st};
+        }
+        // A load test counts only answers that are its frames': an answer
+        // to another frame, or with an image missing, is an error, and the
+        // stream is not used again.
+        if (resp.sequence() != req.sequence() ||
+            resp.images_size() != static_cast<int>(styles->size())) {
+          fs.Abandon();
+          return {absl::InternalError(absl::StrCat(
+              "the server answered frame ", req.sequence(), " with ",
+              resp.images_size(), " images for frame ", resp.sequence(), " (",
+              styles->size(), " styles were asked)"))};
         }
         images = resp.images_size();
         return {absl::OkStatus()};

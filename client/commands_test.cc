@@ -734,5 +734,26 @@ TEST_F(CommandsTest, BenchFramesSendAgainAfterAStreamBreaks) {
               HasSubstr("\"requests\":5,\"errors\":0,\"frames\":5"));
 }
 
+// An answer that is not the frame's own (a stream out of step: three answers
+// to each frame) is an error, not a frame stylized.
+TEST_F(CommandsTest, BenchFramesCountOnlyTheFramesOwnAnswers) {
+  absl::SetFlag(&FLAGS_json, true);
+  absl::SetFlag(&FLAGS_count, 4);
+  absl::SetFlag(&FLAGS_concurrency, 1);
+  absl::SetFlag(&FLAGS_size, "16x16");
+  absl::SetFlag(&FLAGS_mode, "frames");
+  server_.service().answers_per_frame = 3;
+  const absl::Status s = Run("bench", {});
+  server_.service().answers_per_frame = 1;
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure) << s;
+  // Frame 0 is answered 0, 1 and 2: frames 1 and 2 read the answers that
+  // look like theirs, frame 3 reads frame 1's first answer.
+  EXPECT_THAT(out_.str(),
+              HasSubstr("\"requests\":3,\"errors\":1,\"frames\":3"));
+  EXPECT_THAT(out_.str(),
+              HasSubstr("the server answered frame 3 with 1 images for frame "
+                        "1 (1 styles were asked)"));
+}
+
 }  // namespace
 }  // namespace stylizer::client
