@@ -187,9 +187,13 @@ absl::StatusOr<RgbImage> GrabFrame(const std::string& path, double position,
   }
   const int64_t start =
       stream->start_time == AV_NOPTS_VALUE ? 0 : stream->start_time;
+  // In double first: a file's duration may be more ticks than int64 holds.
+  const double offset =
+      std::clamp(position, 0.0, 1.0) * duration / av_q2d(stream->time_base);
   const int64_t target =
-      start + static_cast<int64_t>(std::clamp(position, 0.0, 1.0) * duration /
-                                   av_q2d(stream->time_base));
+      std::isfinite(offset) && offset < 4e18 && start < INT64_MAX / 2
+          ? start + static_cast<int64_t>(offset)
+          : start;
   if (target > start &&
       av_seek_frame(fmt.get(), index, target, AVSEEK_FLAG_BACKWARD) >= 0) {
     avcodec_flush_buffers(dec.get());

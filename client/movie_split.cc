@@ -324,13 +324,17 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
       if (p->flags & AV_PKT_FLAG_KEY) keys.push_back(times.size());
       times.push_back(t);
       if (first == AV_NOPTS_VALUE || t < first) first = t;
-      const int64_t e = t + std::max<int64_t>(p->duration, 0);
+      int64_t e = 0;  // saturated: a file may hold any timestamps
+      if (__builtin_add_overflow(t, std::max<int64_t>(p->duration, 0), &e)) {
+        e = INT64_MAX;
+      }
       if (end == AV_NOPTS_VALUE || e > end) end = e;
     }
     av_packet_unref(p.get());
   }
   if (first != AV_NOPTS_VALUE) {
-    probe.duration_seconds = Seconds(end - first, video->time_base);
+    probe.duration_seconds =
+        Seconds(end, video->time_base) - Seconds(first, video->time_base);
   }
   // Segments keep the source's presentation times; where a source stores
   // only decode times for some frames (AVI with B-frames, MPEG-PS, raw
@@ -382,8 +386,9 @@ std::vector<double> ChooseCuts(const std::vector<double>& keyframes,
   const double min_len = std::max(min_seconds, 0.0);
   // With fewer segments of at least min_len, shares grow instead.
   if (min_len > 0) {
-    segments = std::min<int>(
-        segments, static_cast<int>(std::floor(duration_seconds / min_len)));
+    // In double: a movie's span may be more seconds than an int holds.
+    const double fit = std::floor(duration_seconds / min_len);
+    if (fit < segments) segments = static_cast<int>(fit);
   }
   double prev = start;
   for (int i = 1; i < segments; ++i) {

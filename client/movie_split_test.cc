@@ -35,6 +35,14 @@ TEST(ChooseCutsTest, EvenSharesAtKeyframes) {
   EXPECT_THAT(ChooseCuts(keys, 30, 1, 0), IsEmpty());
 }
 
+// A span of more seconds than an int holds (a timestamp jump in the file)
+// still gets its cut: the segment count went through an int, out of range.
+TEST(ChooseCutsTest, AHugeSpanIsCutAsAnyOther) {
+  const std::vector<double> cuts = ChooseCuts({0, 5e10}, 1e11, 2, 10);
+  ASSERT_EQ(cuts.size(), 1u);
+  EXPECT_EQ(cuts[0], 5e10);
+}
+
 TEST(ChooseCutsTest, FewKeyframesGiveFewerSegments) {
   EXPECT_THAT(ChooseCuts({0}, 60, 4, 0), IsEmpty());
   EXPECT_THAT(ChooseCuts({0, 2, 4}, 6, 5, 0), ElementsAre(2, 4));

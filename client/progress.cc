@@ -34,7 +34,9 @@ std::string FormatBytes(uint64_t bytes) {
 }
 
 std::string FormatEta(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  // Past a million hours (a server's estimate gone wild) there is nothing
+  // to show, and the count would not fit an integer.
+  if (!std::isfinite(seconds) || seconds < 0 || seconds >= 3.6e9) return "?";
   const int64_t s = static_cast<int64_t>(std::ceil(seconds));
   if (s >= 3600) {
     return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);

@@ -24,6 +24,9 @@ TEST(ProgressFormatTest, Pieces) {
   EXPECT_EQ(FormatEta(3.2), "0:04");
   EXPECT_EQ(FormatEta(3723), "1:02:03");
   EXPECT_EQ(FormatEta(-1), "?");
+  EXPECT_EQ(FormatEta(3.6e9 - 1), "999999:59:59");
+  EXPECT_EQ(FormatEta(1.8446744073709552e19), "?");  // no overflow
+  EXPECT_EQ(FormatEta(1e300), "?");
   EXPECT_EQ(FormatFps(0.04), "0.04");
   EXPECT_EQ(FormatFps(31.04), "31.0");
   EXPECT_EQ(FormatFps(0), "0");

@@ -141,14 +141,19 @@ class SplitProgress {
   // to leave them out: with 4 of 16 segments at a time, the bar neared
   // 100 % a quarter of the way through.
   uint64_t EstimateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    uint64_t total = 0, known_bytes = 0, unknown_bytes = 0;
+    // In double, and capped: the estimates are the server's numbers.
+    double total = 0;
+    uint64_t known_bytes = 0, unknown_bytes = 0;
     for (size_t k = 0; k < state_.size(); ++k) {
-      total += state_[k].estimate;
+      total += static_cast<double>(state_[k].estimate);
       (state_[k].estimate > 0 ? known_bytes : unknown_bytes) += sizes_[k];
     }
-    if (total == 0 || known_bytes == 0) return total;
-    return total + static_cast<uint64_t>(static_cast<double>(total) *
-                                         unknown_bytes / known_bytes);
+    if (total > 0 && known_bytes > 0) {
+      total += total * static_cast<double>(unknown_bytes) /
+               static_cast<double>(known_bytes);
+    }
+    constexpr double kMost = 1e18;  // below 2^64, far above any movie
+    return static_cast<uint64_t>(std::min(total, kMost));
   }
 
   ProgressReporter* const progress_;

@@ -165,6 +165,38 @@ TEST_F(SplitVideoTest, TheFrameEstimateCountsSegmentsNotYetSent) {
   }
 }
 
+// A server's estimate near 2^64 frames per segment: the sum is capped, it
+// does not wrap around (nor go through an out-of-range conversion).
+TEST_F(SplitVideoTest, AServersHugeEstimatesAreCappedNotWrapped) {
+  testing::FakeServer server;
+  server.service().frames_estimate = UINT64_MAX;
+  auto client = StylizerClient::Create(OptionsFor(server));
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::ostringstream lines;
+  ProgressReporter::Options progress_options;
+  progress_options.out = &lines;
+  progress_options.plain_interval = absl::ZeroDuration();
+  ProgressReporter progress(progress_options);
+  SplitJob job = Job();
+  job.segments_per_replica = 1;
+  auto paths = RunSplitVideo(**client, job, &progress, nullptr);
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  // Each line's estimate: at least the frames done, at most the cap.
+  const std::string text = lines.str();
+  int seen = 0;
+  for (size_t at = text.find("frames "); at != std::string::npos;
+       at = text.find("frames ", at + 7)) {
+    char* rest = nullptr;
+    const uint64_t done = std::strtoull(text.c_str() + at + 7, &rest, 10);
+    if (std::string(rest, 5) != " of ~") continue;
+    const uint64_t estimate = std::strtoull(rest + 5, nullptr, 10);
+    EXPECT_GE(estimate, done) << text;
+    EXPECT_LE(estimate, 1000000000000000000ULL) << text;
+    ++seen;
+  }
+  EXPECT_GT(seen, 0) << text;
+}
+
 // --timeout bounds a split job as a whole, as it bounds an unsplit one:
 // each segment's call had a deadline of its own, so a job of 16 segments
 // could run 16 times as long.

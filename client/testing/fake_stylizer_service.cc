@@ -197,11 +197,11 @@ grpc::Status FakeStylizerService::StylizeVideo(
   accepted->mutable_input()->set_width(64);
   accepted->mutable_input()->set_height(48);
   accepted->mutable_input()->set_fps(10);
-  accepted->mutable_input()->set_frames_estimate(10);
+  accepted->mutable_input()->set_frames_estimate(frames_estimate.load());
   stream->Write(response);
   response.Clear();
   response.mutable_progress()->set_frames_done(5);
-  response.mutable_progress()->set_frames_estimate(10);
+  response.mutable_progress()->set_frames_estimate(frames_estimate.load());
   response.mutable_progress()->set_bytes_received(data.size());
   stream->Write(response);
   const int outputs = job.styles_size() > 0
