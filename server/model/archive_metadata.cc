@@ -72,8 +72,8 @@ class JsonReader {
     }
   }
 
-  bool Fail(const char* what) {
-    error_ = what;
+  bool Fail(absl::string_view what) {
+    error_ = std::string(what);
     return false;
   }
 
@@ -282,6 +282,11 @@ class JsonReader {
       SkipSpace();
       if (pos_ >= text_.size() || text_[pos_] != ':') return Fail("expected ':'");
       ++pos_;
+      // Python's json keeps the last of a repeated key, this reader found
+      // the first: one archive named its styles two ways. Refused instead.
+      if (out.Find(key) != nullptr) {
+        return Fail(absl::StrCat("the key \"", key, "\" appears twice"));
+      }
       out.object.emplace_back(std::move(key), JsonValue());
       if (!ReadValue(out.object.back().second, depth + 1)) return false;
       SkipSpace();
@@ -298,7 +303,7 @@ class JsonReader {
 
   absl::string_view text_;
   size_t pos_ = 0;
-  const char* error_ = "";
+  std::string error_;
 };
 
 }  // namespace

@@ -75,6 +75,17 @@ TEST(ParseStylesJsonTest, NumbersFollowJsonsGrammar) {
   }
 }
 
+// Python's json takes the last of a repeated key and this reader took the
+// first: the server and the training tools named the styles differently.
+TEST(ParseStylesJsonTest, ARepeatedKeyIsRefused) {
+  const absl::StatusOr<std::vector<std::string>> names =
+      ParseStylesJson(R"([{"index": 0, "name": "klimt", "index": 1},)"
+                      R"( {"index": 1, "name": "mosaic", "index": 0}])");
+  EXPECT_EQ(names.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(names.status().message()),
+              HasSubstr("\"index\" appears twice"));
+}
+
 // Python's json.dumps (the exporter's) writes a character past U+FFFF as a
 // surrogate pair. Each half became three bytes of its own, invalid UTF-8:
 // the names went into GetModelInfo's proto3 strings, and every client's
