@@ -521,12 +521,15 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
     held_status = stub_->StylizeImage(&context, held_request, &held_response);
   });
   ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
-  EXPECT_EQ(Reserved(), 750000);
+  // And the request itself, held by the call until it ends.
+  const int64_t held_bytes =
+      750000 + static_cast<int64_t>(held_request.ByteSizeLong());
+  EXPECT_EQ(Reserved(), held_bytes);
   const std::string scraped = TestMetrics()->Scrape();
   EXPECT_THAT(scraped,
               ::testing::HasSubstr("stylizer_memory_budget_bytes 2000000"));
-  EXPECT_THAT(scraped,
-              ::testing::HasSubstr("stylizer_memory_reserved_bytes 750000"));
+  EXPECT_THAT(scraped, ::testing::HasSubstr(absl::StrCat(
+                           "stylizer_memory_reserved_bytes ", held_bytes)));
   // An image in progress is an RPC in progress (the gauge never moved for
   // StylizeImage, which takes no stream slot).
   EXPECT_THAT(scraped,
@@ -535,7 +538,8 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
 
   // 150x150 with 9 styles: 67500 * 19 = 1282500 bytes, more than the
   // 1250000 left beside the held image, though alone it fits in the 1400000
-  // left beside gRPC's share. Sized from the PNG's header.
+  // left beside gRPC's share. Sized from the PNG's header (its own bytes
+  // are reserved first, and given back with the refusal).
   v1::StylizeImageRequest big;
   ASSERT_TRUE(
       EncodeImage(Frame(150, 150, 2), v1::IMAGE_FORMAT_PNG, big.mutable_image())
@@ -554,7 +558,8 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
     EXPECT_TRUE(RetryDelay(FromGrpcStatus(status)).has_value());
     EXPECT_EQ(PushbackTrailer(context), "2000");
   }
-  EXPECT_EQ(Reserved(), 750000);
+  EXPECT_TRUE(Eventually([&] { return Reserved() == held_bytes; }))
+      << Reserved();
 
   model_->Hold(false);
   held_call.join();
@@ -573,6 +578,59 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
   const grpc::Status status = stub_->StylizeImage(&context, big, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.images_size(), 9);
+  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
+}
+
+// The request's own bytes count from the moment gRPC hands it over: small
+// pictures in large messages (a JPEG carrying 260 KB of comments) were
+// held, parked and queued at a few KB each, outside the budget.
+TEST_F(ImageMemoryBudgetTest, ARequestsOwnBytesAreReserved) {
+  model_->Hold(true);
+  v1::StylizeImageRequest padded;
+  ASSERT_TRUE(EncodeImage(Frame(16, 16, 1), v1::IMAGE_FORMAT_JPEG,
+                          padded.mutable_image())
+                  .ok());
+  // Four COM segments (FF FE, 16-bit length) after the start marker.
+  std::string comments;
+  for (int i = 0; i < 4; ++i) {
+    comments += "\xff\xfe\xfd\xe8";  // length 65000, itself included
+    comments.append(65000 - 2, 'c');
+  }
+  padded.mutable_image()->mutable_encoded()->insert(2, comments);
+  padded.add_styles()->set_index(1);
+  const int64_t bytes = static_cast<int64_t>(padded.ByteSizeLong());
+  // 1400000 left beside gRPC's share: five such requests fit, the sixth
+  // does not.
+  std::vector<std::thread> calls;
+  std::vector<grpc::Status> statuses(5);
+  for (int i = 0; i < 5; ++i) {
+    calls.emplace_back([&, i] {
+      grpc::ClientContext context;
+      v1::StylizeImageResponse response;
+      statuses[i] = stub_->StylizeImage(&context, padded, &response);
+    });
+    ASSERT_TRUE(Eventually([&] {
+      return Reserved() >= 600000 + (i + 1) * bytes;
+    })) << Reserved();
+  }
+  {
+    grpc::ClientContext context;  // a deadline: accepted, it would wait
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    v1::StylizeImageResponse response;
+    const grpc::Status status =
+        stub_->StylizeImage(&context, padded, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << status.error_message();
+    EXPECT_THAT(status.error_message(),
+                ::testing::HasSubstr(absl::StrCat("a request of ", bytes)));
+    EXPECT_TRUE(RetryDelay(FromGrpcStatus(status)).has_value());
+  }
+  model_->Hold(false);
+  for (std::thread& t : calls) t.join();
+  for (const grpc::Status& status : statuses) {
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
   EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
 }
 
@@ -596,7 +654,51 @@ TEST_F(ImageMemoryBudgetTest, AFrameWaitsForTheMemoryOfItsOwnStream) {
   }
   ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
   absl::SleepFor(absl::Milliseconds(300));  // the second frame is read
-  EXPECT_EQ(Reserved(), 600000 + 960000);
+  // The first frame, and the second's message (its PNG) until decoded.
+  EXPECT_GT(Reserved(), 600000 + 960000);
+  EXPECT_LT(Reserved(), 600000 + 960000 + 480000);
+  model_->Hold(false);
+  stream->WritesDone();
+  v1::StylizeFramesResponse response;
+  std::vector<uint64_t> answered;
+  while (stream->Read(&response)) answered.push_back(response.sequence());
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(answered, (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
+}
+
+// A frame message's own bytes are reserved when it is read. One that does
+// not fit beside the stream's unanswered frame waits for that frame's
+// answer, unread into the pool and undecoded, and then goes on.
+TEST_F(ImageMemoryBudgetTest, AFrameMessageWaitsForMemoryForItsOwnBytes) {
+  model_->Hold(true);
+  grpc::ClientContext context;
+  auto stream = stub_->StylizeFrames(&context);
+  v1::StylizeFramesRequest first;
+  first.set_sequence(1);
+  first.add_styles()->set_index(1);
+  // 450x450 in one style: 607500 * 2 = 1215000 of the 1400000 left.
+  ASSERT_TRUE(EncodeImage(Frame(450, 450, 1), v1::IMAGE_FORMAT_PNG,
+                          first.mutable_image())
+                  .ok());
+  ASSERT_TRUE(stream->Write(first));
+  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+  // A 16x16 JPEG in a 260 KB message: more than the 185000 left.
+  v1::StylizeFramesRequest second;
+  second.set_sequence(2);
+  ASSERT_TRUE(EncodeImage(Frame(16, 16, 2), v1::IMAGE_FORMAT_JPEG,
+                          second.mutable_image())
+                  .ok());
+  std::string comments;
+  for (int i = 0; i < 4; ++i) {
+    comments += "\xff\xfe\xfd\xe8";
+    comments.append(65000 - 2, 'c');
+  }
+  second.mutable_image()->mutable_encoded()->insert(2, comments);
+  ASSERT_TRUE(stream->Write(second));
+  absl::SleepFor(absl::Milliseconds(300));  // the second message is read
+  EXPECT_EQ(Reserved(), 600000 + 1215000);  // nothing of it decoded
   model_->Hold(false);
   stream->WritesDone();
   v1::StylizeFramesResponse response;
@@ -625,7 +727,8 @@ TEST_F(ImageMemoryBudgetTest, FramesThatDoNotFitBesideOthersAreToldToRetry) {
     held_status = stub_->StylizeImage(&context, held_request, &response);
   });
   ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
-  ASSERT_EQ(Reserved(), 750000);
+  ASSERT_EQ(Reserved(),
+            750000 + static_cast<int64_t>(held_request.ByteSizeLong()));
 
   // 210x210 with 9 styles: 132300 * 10 = 1323000 bytes, more than the
   // 1250000 left, less than the 1400000 left beside gRPC's share alone.

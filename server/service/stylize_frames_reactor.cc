@@ -90,6 +90,26 @@ void StylizeFramesReactor::OnMessageRead(bool ok) {
   }
   ++messages_read_;
   if (failure_.has_value()) return;
+  AcceptRequestLocked();
+}
+
+void StylizeFramesReactor::AcceptRequestLocked() {
+  if (failure_.has_value()) return;
+  const int64_t bytes = static_cast<int64_t>(request_.ByteSizeLong());
+  absl::StatusOr<MemoryBudget::Reservation> held = service_->ReserveMemory(
+      bytes, absl::StrCat("a frame message of ", bytes, " bytes"));
+  if (!held.ok()) {
+    if (RetryDelay(held.status()).has_value() && unanswered_ > 0) {
+      request_waits_for_write_ = true;  // this stream's answers hold memory
+      return;
+    }
+    FailLocked(ToGrpcStatus(
+        Reworded(held.status(), held.status().code(),
+                 absl::StrCat("frame with sequence ", request_.sequence(), ": ",
+                              held.status().message()))));
+    return;
+  }
+  request_memory_ = *std::move(held);
   Ref();
   // A full work pool parks the message; the stream reads on once it ran.
   service_->pool()->PostWhenRoom([this] {
@@ -133,7 +153,8 @@ void StylizeFramesReactor::ProcessRequest() {
           service_->ReserveMemory(
               frame_bytes * static_cast<int64_t>(1 + styles_->weights.size()),
               absl::StrCat("a ", size.width, "x", size.height, " frame with ",
-                           styles_->weights.size(), " styles"));
+                           styles_->weights.size(), " styles"),
+              request_memory_.bytes());
       if (reserved.ok()) {
         memory = *std::move(reserved);
       } else if (RetryDelay(reserved.status()).has_value()) {
@@ -185,6 +206,7 @@ void StylizeFramesReactor::ProcessRequest() {
   // The request's picture is decoded: its bytes (a raw 4K frame is 26 MB)
   // go now, not when the next request is read, which may be long after.
   request_.clear_image();
+  request_memory_.Release();
   TrySubmitPending();
 }
 
@@ -337,7 +359,11 @@ void StylizeFramesReactor::OnMessageWritten(bool ok) {
     return;
   }
   --unanswered_;
-  if (frame_waits_for_write_) {
+  if (request_waits_for_write_) {
+    // The memory this write held is back: the message read tries again.
+    request_waits_for_write_ = false;
+    AcceptRequestLocked();
+  } else if (frame_waits_for_write_) {
     // The memory this write held is back: the waiting frame tries again.
     frame_waits_for_write_ = false;
     Ref();

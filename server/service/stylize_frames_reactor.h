@@ -78,6 +78,10 @@ class StylizeFramesReactor
   // Work pool: encodes queued results one after the other (per-stream order).
   void EncodeResults();
 
+  // Reserves request_'s bytes and hands it to the work pool. Where the
+  // budget is busy and this stream's unanswered frames hold memory, waits
+  // for their writes (request_waits_for_write_); fails the call otherwise.
+  void AcceptRequestLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartReadIfRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartWriteIfIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the stream with `status` (the first one wins), dropping unsent
@@ -110,6 +114,9 @@ class StylizeFramesReactor
 
   // The read buffer; touched only by the read path (one read in flight).
   v1::StylizeFramesRequest request_;
+  // request_'s bytes in the memory budget, from its read until its picture
+  // is decoded (gRPC's buffer quota stops counting them once parsed).
+  MemoryBudget::Reservation request_memory_;
   // Styles of the previous frame (the first frame: every style).
   std::optional<ResolvedStyles> styles_;
   // Decoded frame waiting for room in the queue.
@@ -137,6 +144,9 @@ class StylizeFramesReactor
   int unanswered_ ABSL_GUARDED_BY(mu_) = 0;
   // The next read waits for a write (too many frames unanswered).
   bool read_waits_for_write_ ABSL_GUARDED_BY(mu_) = false;
+  // The message read waits for a write to give back the memory that its
+  // bytes need.
+  bool request_waits_for_write_ ABSL_GUARDED_BY(mu_) = false;
   // The frame read waits for a write: the memory budget could not hold it
   // beside this stream's own unanswered frames, which give theirs back as
   // they are written.

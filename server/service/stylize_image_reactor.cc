@@ -20,6 +20,17 @@ grpc::ServerUnaryReactor* StylizeImageReactor::Start(
     reactor->FinishOnce(admitted);
     return reactor;
   }
+  // The request as gRPC handed it over (up to --max_receive_message_bytes),
+  // held until the call ends: gRPC's buffer quota stops counting it once it
+  // is parsed, so the budget does, before the call waits for the pool.
+  const int64_t request_bytes = static_cast<int64_t>(request->ByteSizeLong());
+  absl::StatusOr<MemoryBudget::Reservation> held = service->ReserveMemory(
+      request_bytes, absl::StrCat("a request of ", request_bytes, " bytes"));
+  if (!held.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(held.status()));
+    return reactor;
+  }
+  reactor->request_memory_ = *std::move(held);
   reactor->Ref();
   // A full work pool refuses new calls (RESOURCE_EXHAUSTED, retry hint).
   absl::Status queued = service->pool()->TryPost([reactor] {
@@ -129,7 +140,8 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
   absl::StatusOr<MemoryBudget::Reservation> reserved =
       service_->ReserveMemory(frame_bytes * (1 + 2 * n),
                               absl::StrCat("a ", size.width, "x", size.height,
-                                           " image with ", n, " styles"));
+                                           " image with ", n, " styles"),
+                              request_memory_.bytes());
   if (!reserved.ok()) return reserved.status();
   memory_ = *std::move(reserved);
   return absl::OkStatus();

@@ -68,7 +68,9 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
   std::atomic<int> refs_{1};
 
   // The call's bytes in the memory budget, given back when the reactor is
-  // deleted (the response has been sent or the call has ended).
+  // deleted (the response has been sent or the call has ended): the request
+  // message, and what DecodeAndSubmit reserves.
+  MemoryBudget::Reservation request_memory_;
   MemoryBudget::Reservation memory_;
 
   // Armed when the response is handed to gRPC: a client that does not take

@@ -34,8 +34,8 @@ class WorkPool {
   // PostWhenRoom parks.
   static constexpr int kQueuedTasksPerThread = 4;
   // Tasks per thread that TryPost parks behind a full queue before it
-  // refuses. A parked unary call holds only its request message, which the
-  // gRPC memory quota already counts.
+  // refuses. A parked unary call holds only its request message, which it
+  // reserved in the memory budget before it was posted.
   static constexpr int kParkedTasksPerThread = 32;
   // The shortest retry hint TryPost gives: a client that retries sooner
   // finds the same backlog.
