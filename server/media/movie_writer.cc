@@ -347,10 +347,28 @@ absl::Status MovieWriter::WriteAudio(const AVPacket& packet) {
   if (copy->pts != AV_NOPTS_VALUE) copy->pts -= audio_shift_;
   if (copy->dts != AV_NOPTS_VALUE) copy->dts -= audio_shift_;
   if (transcoder_ != nullptr) {
+    // The decoder leaves out what the edit list hides.
     return transcoder_->Push(copy.get(), [this](AVPacket* out) {
       return WritePacket(out, transcoder_->encoder()->time_base, audio_out_);
     });
   }
+  // Copied, the sound an edit list hides played: a trim with `-c copy`
+  // began with a second of sound from before its start. One such packet is
+  // kept ahead of the first shown one, as the decoder's preroll (AAC's
+  // priming packet, which every MP4 from an AAC encoder hides).
+  if (copy->flags & AV_PKT_FLAG_DISCARD) {
+    hidden_audio_ = std::move(copy);
+    return absl::OkStatus();
+  }
+  if (hidden_audio_ != nullptr) {
+    AvPacketPtr preroll = std::move(hidden_audio_);
+    preroll->flags &= ~AV_PKT_FLAG_DISCARD;
+    if (absl::Status s = CopyAudio(preroll.get()); !s.ok()) return s;
+  }
+  return CopyAudio(copy.get());
+}
+
+absl::Status MovieWriter::CopyAudio(AVPacket* copy) {
   const AVCodecParameters& par = *options_.audio_in->codecpar;
   if (!adts_checked_ && par.codec_id == AV_CODEC_ID_AAC) {
     // AAC from MPEG-TS comes with ADTS headers (the reader has found its
@@ -363,11 +381,11 @@ absl::Status MovieWriter::WriteAudio(const AVPacket& packet) {
       adts_ = *std::move(adts);
     }
   }
-  if (adts_ != nullptr && !adts_->Convert(copy.get()).ok()) {
+  if (adts_ != nullptr && !adts_->Convert(copy).ok()) {
     return absl::OkStatus();  // a damaged packet: leave it out
   }
   AVRational from = options_.audio_in->time_base;
-  av_packet_rescale_ts(copy.get(), from, audio_out_->time_base);
+  av_packet_rescale_ts(copy, from, audio_out_->time_base);
   copy->stream_index = audio_out_->index;
   if (copy->dts != AV_NOPTS_VALUE) {
     // A stream that jumps back (joined recordings) would stop the muxer:
@@ -377,7 +395,7 @@ absl::Status MovieWriter::WriteAudio(const AVPacket& packet) {
     }
     last_audio_dts_ = copy->dts;
   }
-  ret = av_interleaved_write_frame(format_.get(), copy.get());
+  const int ret = av_interleaved_write_frame(format_.get(), copy);
   if (ret < 0) {
     // Our own stream's packets never fail here: the input's audio did.
     return Failed(AudioRefused(AvError(ret, "writing the output")));

@@ -101,6 +101,8 @@ class MovieWriter {
   // An error the input's audio caused: INVALID_ARGUMENT naming the codec.
   absl::Status AudioRefused(absl::Status status) const;
   absl::Status DrainEncoder();
+  // Writes one audio packet as it is (after the ADTS strip and the shift).
+  absl::Status CopyAudio(AVPacket* copy);
   absl::Status WritePacket(AVPacket* packet, AVRational from, AVStream* stream);
   absl::Status Failed(absl::Status status);
   static int WriteCallback(void* opaque, uint8_t* data, int size);
@@ -140,6 +142,10 @@ class MovieWriter {
   int64_t default_duration_ = 1;
   // Last copied audio packet's dts (output time base).
   int64_t last_audio_dts_ = AV_NOPTS_VALUE;
+  // The last copied audio packet the input's edit list hides (a lossless
+  // trim's sound before its start): written only as the preroll of the
+  // first one shown, the others are left out.
+  AvPacketPtr hidden_audio_;
   // Durations of frames inside the encoder, by pts (x264 does not carry
   // them to its packets).
   std::map<int64_t, int64_t> durations_;

@@ -774,6 +774,43 @@ TEST_F(VideoPipelineTest, ALateStartingInputGivesOutputsThatStartAtZero) {
 
 // The shape rule holds for the frames the model gets: a 2048x48 movie is
 // fine, but max_side=1024 would make it 1024x24, too thin to stylize.
+// A lossless trim (`ffmpeg -ss 1.5 -i in.mp4 -c copy`) keeps the sound
+// before its start, hidden by its edit list. Copied, it was played: the
+// outputs began with 1 s of sound from before the trim (an MP4's audio at
+// -1.0 s, a Matroska's picture at +1.0 s). Only one packet is kept ahead,
+// as the decoder's preroll.
+TEST_F(VideoPipelineTest, SoundATrimHidesStaysHidden) {
+  const std::string source = Path("untrimmed.mp4");
+  ASSERT_TRUE(testing::MakeMovie(
+                  "-f lavfi -i testsrc2=size=160x90:rate=30:duration=6 "
+                  "-f lavfi -i sine=sample_rate=48000:duration=6 -c:v libx264 "
+                  "-preset ultrafast -bf 3 -g 60 -pix_fmt yuv420p -c:a aac",
+                  source)
+                  .ok());
+  const std::string path = Path("trimmed.mp4");
+  ASSERT_TRUE(testing::MakeMovie(
+                  absl::StrCat("-ss 1.5 -i '", source, "' -t 3 -c copy"), path)
+                  .ok());
+  for (OutputContainer container :
+       {OutputContainer::kFragmentedMp4, OutputContainer::kMatroska}) {
+    const bool mkv = container == OutputContainer::kMatroska;
+    SCOPED_TRACE(mkv ? "matroska" : "mp4");
+    CollectingSink sink;
+    VideoPipeline::Options options = BaseOptions(1);
+    options.container = container;
+    Run(testing::ReadFile(path).value_or(""), options, &sink);
+    ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+    const std::string out = Path(mkv ? "trimmed.out.mkv" : "trimmed.out.mp4");
+    ASSERT_TRUE(testing::WriteFile(out, sink.outputs_[0]).ok());
+    const auto [video, audio] = StartTimes(out);
+    // AAC's frame is 21.3 ms at 48 kHz: one packet of preroll at most
+    // (Matroska, without negative times, starts the picture after it).
+    EXPECT_LT(video, 0.05);
+    EXPECT_GT(audio - video, -0.05);
+    EXPECT_LE(audio - video, 0.002);
+  }
+}
+
 TEST_F(VideoPipelineTest, MaxSideThatMakesFramesTooThinIsInvalid) {
   const std::string path = Path("wide_2048x48.mp4");
   ASSERT_TRUE(testing::MakeMovie(
