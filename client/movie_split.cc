@@ -706,6 +706,11 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
 
   // Merge the segments' video (in order) with the source's sound by time.
   PacketPtr vp(av_packet_alloc()), ap(av_packet_alloc());
+  // Sound the source's edit list hides, left out as MovieWriter leaves it
+  // out of an unsplit job's outputs: all but the last such packet, which
+  // goes ahead of the first shown one (`after_preroll` holds that one).
+  PacketPtr preroll(av_packet_alloc()), after_preroll(av_packet_alloc());
+  bool have_preroll = false, have_after_preroll = false;
   if (vp == nullptr || ap == nullptr) {
     return absl::ResourceExhaustedError("out of memory");
   }
@@ -780,9 +785,29 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   auto next_audio = [&]() -> absl::Status {
     have_a = false;
     if (out_audio == nullptr) return absl::OkStatus();
-    auto more = NextPacket(src.get(), src_audio, ap.get());
-    if (!more.ok()) return more.status();
-    have_a = *more;
+    if (have_after_preroll) {
+      av_packet_move_ref(ap.get(), after_preroll.get());
+      have_after_preroll = false;
+      have_a = true;
+      return absl::OkStatus();
+    }
+    while (true) {
+      auto more = NextPacket(src.get(), src_audio, ap.get());
+      if (!more.ok()) return more.status();
+      if (!*more) return absl::OkStatus();
+      if (!(ap->flags & AV_PKT_FLAG_DISCARD)) break;
+      av_packet_unref(preroll.get());
+      av_packet_move_ref(preroll.get(), ap.get());
+      have_preroll = true;
+    }
+    if (have_preroll) {
+      av_packet_move_ref(after_preroll.get(), ap.get());
+      av_packet_move_ref(ap.get(), preroll.get());
+      ap->flags &= ~AV_PKT_FLAG_DISCARD;
+      have_preroll = false;
+      have_after_preroll = true;
+    }
+    have_a = true;
     return absl::OkStatus();
   };
   // Moved back as the server moves an unsplit job's output, so that it

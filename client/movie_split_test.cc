@@ -307,6 +307,37 @@ TEST_F(MovieSplitTest, CutAndJoinedAgainIsTheSource) {
 // outputs have it. The join copied the packets as they were, and every
 // --split of such a movie failed at the end ("writing a movie: Operation not
 // permitted").
+// The sound a lossless trim's edit list hides is left out of the join, as
+// the server leaves it out of an unsplit job's outputs (but for one packet
+// of preroll): it opened the joined movie with a second of sound from before
+// the trim.
+TEST_F(MovieSplitTest, SoundATrimHidesStaysHiddenInTheJoin) {
+  const std::string source = Path("trimmed.mp4");
+  const std::string cmd =
+      absl::StrCat("ffmpeg -nostdin -loglevel error -y -ss 1.5 -i ",
+                   Path("vfr.mp4"), " -t 3 -c copy ", source);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const std::string dir = Path("trimmed-whole");
+  fs::create_directories(dir);
+  auto whole = WriteSegments(source, {}, dir);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  for (bool matroska : {false, true}) {
+    SCOPED_TRACE(matroska ? "matroska" : "mp4");
+    const std::string out =
+        Path(matroska ? "trimmed-joined.mkv" : "trimmed-joined.mp4");
+    ASSERT_TRUE(
+        JoinSegments(*whole, {(*whole)[0].path}, source, true, matroska, out)
+            .ok());
+    const auto video = PacketTimes(out, AVMEDIA_TYPE_VIDEO);
+    const auto audio = PacketTimes(out, AVMEDIA_TYPE_AUDIO);
+    ASSERT_FALSE(video.empty());
+    ASSERT_FALSE(audio.empty());
+    // One AAC packet (23 ms at 44.1 kHz) of preroll at most.
+    EXPECT_GT(audio.front() - video.front(), -0.05);
+    EXPECT_LE(audio.front() - video.front(), 0.002);
+  }
+}
+
 TEST_F(MovieSplitTest, TsWithAdtsSoundJoins) {
   const std::string source = Path("adts.ts");
   const std::string cmd = absl::StrCat(
