@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "server/media/aac_adts.h"
 #include "server/media/audio_copy_rule.h"
 #include "server/media/audio_transcoder.h"
@@ -287,10 +288,42 @@ absl::Status MovieWriter::AddAudioStream() {
   return absl::OkStatus();
 }
 
+absl::Status MovieWriter::CheckMp4Gap(const AVPacket& packet,
+                                      const AVStream& stream,
+                                      int64_t last_dts) const {
+  if (options_.container == OutputContainer::kMatroska ||
+      packet.dts == AV_NOPTS_VALUE || last_dts == AV_NOPTS_VALUE) {
+    return absl::OkStatus();
+  }
+  // MP4 keeps each sample's duration in 32 bits of its track's time scale;
+  // the muxer refused a longer one ("patches welcome"), an INTERNAL error
+  // at the end of the job, after every frame was computed.
+  int64_t gap = 0;
+  if (!__builtin_sub_overflow(packet.dts, last_dts, &gap) && gap <= INT32_MAX) {
+    return absl::OkStatus();
+  }
+  const bool video = &stream == video_out_;
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "the movie's %s jumps by %.0f s at %.3f s: an MP4 output holds at most "
+      "%.0f s between two %s at its time scale; ask for Matroska "
+      "(container=MATROSKA) or mend the input's timestamps",
+      video ? "picture" : "sound",
+      (static_cast<double>(packet.dts) - static_cast<double>(last_dts)) *
+          av_q2d(stream.time_base),
+      static_cast<double>(last_dts) * av_q2d(stream.time_base),
+      INT32_MAX * av_q2d(stream.time_base), video ? "frames" : "packets"));
+}
+
 absl::Status MovieWriter::WritePacket(AVPacket* packet, AVRational from,
                                       AVStream* stream) {
   av_packet_rescale_ts(packet, from, stream->time_base);
   packet->stream_index = stream->index;
+  int64_t& last_dts =
+      last_dts_.try_emplace(stream->index, AV_NOPTS_VALUE).first->second;
+  if (absl::Status s = CheckMp4Gap(*packet, *stream, last_dts); !s.ok()) {
+    return Failed(s);
+  }
+  if (packet->dts != AV_NOPTS_VALUE) last_dts = packet->dts;
   int ret = av_interleaved_write_frame(format_.get(), packet);
   if (ret < 0) return Failed(AvError(ret, "writing the output"));
   return absl::OkStatus();
@@ -392,6 +425,10 @@ absl::Status MovieWriter::CopyAudio(AVPacket* copy) {
     // such packets are left out.
     if (last_audio_dts_ != AV_NOPTS_VALUE && copy->dts <= last_audio_dts_) {
       return absl::OkStatus();
+    }
+    if (absl::Status s = CheckMp4Gap(*copy, *audio_out_, last_audio_dts_);
+        !s.ok()) {
+      return Failed(s);
     }
     last_audio_dts_ = copy->dts;
   }

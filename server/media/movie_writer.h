@@ -103,6 +103,10 @@ class MovieWriter {
   absl::Status DrainEncoder();
   // Writes one audio packet as it is (after the ADTS strip and the shift).
   absl::Status CopyAudio(AVPacket* copy);
+  // INVALID_ARGUMENT where `packet` (in `stream`'s time base) follows
+  // `last_dts` by more than an MP4 sample can last.
+  absl::Status CheckMp4Gap(const AVPacket& packet, const AVStream& stream,
+                           int64_t last_dts) const;
   absl::Status WritePacket(AVPacket* packet, AVRational from, AVStream* stream);
   absl::Status Failed(absl::Status status);
   static int WriteCallback(void* opaque, uint8_t* data, int size);
@@ -142,6 +146,8 @@ class MovieWriter {
   int64_t default_duration_ = 1;
   // Last copied audio packet's dts (output time base).
   int64_t last_audio_dts_ = AV_NOPTS_VALUE;
+  // Last dts written through WritePacket, by output stream index.
+  std::map<int, int64_t> last_dts_;
   // The last copied audio packet the input's edit list hides (a lossless
   // trim's sound before its start): written only as the preroll of the
   // first one shown, the others are left out.

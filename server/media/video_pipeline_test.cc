@@ -811,6 +811,31 @@ TEST_F(VideoPipelineTest, SoundATrimHidesStaysHidden) {
   }
 }
 
+// Frames 11.6 days apart (a recording with a hole, timestamps gone wrong):
+// an MP4 sample cannot last that long. The job failed with INTERNAL ("Not
+// yet implemented in FFmpeg") once every frame was computed; it is now the
+// input's fault, named, where the gap is met. Matroska takes it.
+TEST_F(VideoPipelineTest, AGapAnMp4CannotHoldIsTheInputsFault) {
+  const std::string path = Path("gap.mkv");
+  ASSERT_TRUE(testing::MakeMovie(
+                  "-f lavfi -i testsrc2=size=160x120:rate=20:duration=0.5 "
+                  "-vf \"setpts='if(lt(N,5),N*0.05,1e6+N*0.05)/TB'\" "
+                  "-fps_mode passthrough -c:v libx264 -preset ultrafast "
+                  "-pix_fmt yuv420p",
+                  path)
+                  .ok());
+  CollectingSink mp4;
+  Run(Bytes("gap.mkv"), BaseOptions(1), &mp4);
+  ExpectInvalid(mp4, "the movie's picture jumps by 1000000 s at 0.200 s");
+  EXPECT_THAT(std::string(mp4.result_.status().message()),
+              HasSubstr("ask for Matroska"));
+  CollectingSink mkv;
+  VideoPipeline::Options options = BaseOptions(1);
+  options.container = OutputContainer::kMatroska;
+  Run(Bytes("gap.mkv"), options, &mkv);
+  EXPECT_TRUE(mkv.result_.ok()) << mkv.result_.status();
+}
+
 TEST_F(VideoPipelineTest, MaxSideThatMakesFramesTooThinIsInvalid) {
   const std::string path = Path("wide_2048x48.mp4");
   ASSERT_TRUE(testing::MakeMovie(
