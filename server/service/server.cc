@@ -28,6 +28,8 @@ namespace stylizer {
 namespace {
 
 constexpr char kServiceName[] = "stylizer.v1.Stylizer";
+// Threads gRPC may start for synchronous services (reflection).
+constexpr int kMaxSyncServerThreads = 16;
 
 absl::StatusOr<std::string> ReadFile(const std::string& path,
                                      absl::string_view what) {
@@ -317,6 +319,11 @@ absl::Status Server::Start() {
   if (options_.grpc_memory_quota_bytes > 0) {
     quota.Resize(static_cast<size_t>(options_.grpc_memory_quota_bytes));
   }
+  // The stylizer and health services are callback services; reflection is
+  // synchronous, and each of its open streams held a server thread, with no
+  // limit and no token (2000 idle streams: 2000 threads). Past this many,
+  // further reflection calls wait for a thread.
+  quota.SetMaxThreads(kMaxSyncServerThreads);
   builder.SetResourceQuota(quota);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
                              Millis(options_.keepalive_time));

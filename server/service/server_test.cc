@@ -7,6 +7,7 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "server/metrics/metrics.h"
@@ -147,6 +149,63 @@ TEST_F(ServerTest, JpegOutputWiderThanJpegAllowsIsRefusedFirst) {
 // A compressed request is refused before it is inflated: gRPC inflates a
 // message whole before checking its size, so any caller (health and
 // GetModelInfo need no token) could make 4 MB of gzip take 4 GiB.
+// The threads of this process now.
+int ThreadCount() {
+  int n = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)entry;
+    ++n;
+  }
+  return n;
+}
+
+// gRPC's reflection service is synchronous: each open stream held a server
+// thread of its own, with no limit, and reflection needs no token. 200 idle
+// streams made 200 threads (2000 made 2000), enough to meet a pod's process
+// limit. The server's sync threads are now capped.
+TEST_F(ServerTest, ReflectionStreamsTakeBoundedThreads) {
+  const int before = ThreadCount();
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                          grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  constexpr int kStreams = 150;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::GenericClientAsyncReaderWriter>> calls;
+  for (int i = 0; i < kStreams; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    calls.push_back(stub.PrepareCall(
+        contexts.back().get(),
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq));
+    calls.back()->StartCall(reinterpret_cast<void*>(1));
+  }
+  absl::SleepFor(absl::Seconds(2));  // the server takes the calls
+  const int during = ThreadCount();
+  // The stylizer's own (callback) methods are served meanwhile.
+  {
+    grpc::ClientContext context;
+    v1::StylizeImageRequest request;
+    *request.mutable_image() = Raw(Frame(8, 8, 0));
+    v1::StylizeImageResponse response;
+    const grpc::Status status =
+        stub_->StylizeImage(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  for (auto& context : contexts) context->TryCancel();
+  for (auto& call : calls) {
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(2));
+  }
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+  EXPECT_LT(during - before, kStreams / 2) << before << " -> " << during;
+}
+
 TEST_F(ServerTest, CompressedRequestsAreRefused) {
   for (grpc_compression_algorithm algorithm :
        {GRPC_COMPRESS_GZIP, GRPC_COMPRESS_DEFLATE}) {
