@@ -68,6 +68,10 @@ class JobQueueImpl final : public JobQueue {
   }
 
   void Drain() override { core_->Drain(); }
+  absl::Status CheckFrameFits(int width, int height,
+                              int64_t items) const override {
+    return core_->CheckFrameFits(width, height, items);
+  }
   int64_t queued_items() const override { return core_->queued_items(); }
   int64_t queued_bytes() const override { return core_->queued_bytes(); }
   int64_t queued_lanes() const override { return core_->queued_lanes(); }

@@ -163,6 +163,14 @@ class JobQueue {
   // of waiting for batch_timeout. Not from a queue thread (on_result).
   virtual void Drain() = 0;
 
+  // INVALID_ARGUMENT where a width x height frame in `items` styles can
+  // never be admitted (more than one job's share of the queue), so that a
+  // caller can refuse it from its header, before decoding it.
+  virtual absl::Status CheckFrameFits(int width, int height,
+                                      int64_t items) const {
+    return absl::OkStatus();
+  }
+
   // Items and bytes queued or running now.
   virtual int64_t queued_items() const = 0;
 

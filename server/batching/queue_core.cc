@@ -84,17 +84,23 @@ absl::Status QueueCore::ValidateRequest(const FrameRequest& request) const {
     absl::Status status = ValidateStyleWeights(row, num_styles_);
     if (!status.ok()) return status;
   }
-  const int64_t items = static_cast<int64_t>(request.style_weights.size());
+  return CheckFrameFits(frame->width, frame->height,
+                        static_cast<int64_t>(request.style_weights.size()));
+}
+
+absl::Status QueueCore::CheckFrameFits(int width, int height,
+                                       int64_t items) const {
+  const int64_t bytes = int64_t{width} * height * 3;
   const int64_t max_items =
       std::max<int64_t>(1, options_.max_queued_items / kJobShareDivisor);
   const int64_t max_bytes =
       std::max<int64_t>(1, options_.max_queued_bytes / kJobShareDivisor);
   if (items > max_items || items * bytes > max_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("frame of ", frame->width, "x", frame->height, " with ",
-                     items, " styles needs ", items, " items and ",
-                     items * bytes, " bytes; one job may hold at most ",
-                     max_items, " items and ", max_bytes,
+        absl::StrCat("frame of ", width, "x", height, " with ", items,
+                     " styles needs ", items, " items and ", items * bytes,
+                     " bytes; one job may hold at most ", max_items,
+                     " items and ", max_bytes,
                      " bytes (half the queue); send a smaller frame or fewer "
                      "styles per frame"));
   }

@@ -81,6 +81,10 @@ class QueueCore {
   // worker loops have returned.
   void StopNotifier() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // INVALID_ARGUMENT where a width x height frame in `items` styles needs
+  // more than one job's share of the queue (half of it): such a frame is
+  // never admitted.
+  absl::Status CheckFrameFits(int width, int height, int64_t items) const;
   int64_t queued_items() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t queued_bytes() const ABSL_LOCKS_EXCLUDED(mu_);
   // Per-shape lanes of all jobs: one per shape with queued items.

@@ -472,7 +472,8 @@ TEST_F(MemoryBudgetServerTest, FrameStreamsReserveAndGiveBack) {
     EXPECT_TRUE(stream->Finish().ok());
     EXPECT_EQ(n, 10);
   }
-  {  // 250x250 with 8 styles: 1687500 bytes, more than the 1400000 left.
+  {  // 250x250 with 8 styles: 1687500 bytes, more than the 1400000 left,
+     // and 1500000 bytes of the queue, more than a job's half of it.
     grpc::ClientContext context;
     auto stream = stub_->StylizeFrames(&context);
     v1::StylizeFramesRequest request;
@@ -484,13 +485,13 @@ TEST_F(MemoryBudgetServerTest, FrameStreamsReserveAndGiveBack) {
     while (stream->Read(&response)) {
     }
     const grpc::Status status = stream->Finish();
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    // It can never be admitted: the caller's error, said from the header
+    // before anything is reserved (it used to say "retry in a few
+    // seconds", then "send less" as RESOURCE_EXHAUSTED).
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(status.error_message(),
-                ::testing::HasSubstr("250x250 frame with 8 styles"));
-    // It can never fit (gRPC's share is set aside for good): no retry hint,
-    // where it used to say "retry in a few seconds".
-    EXPECT_THAT(status.error_message(),
-                ::testing::HasSubstr("that one call can have; send less"));
+                ::testing::HasSubstr("frame of 250x250 with 8 styles"));
+    EXPECT_THAT(status.error_message(), ::testing::HasSubstr("half the queue"));
     EXPECT_FALSE(RetryDelay(FromGrpcStatus(status)).has_value());
   }
   EXPECT_TRUE(Eventually([&] {
@@ -769,6 +770,53 @@ TEST_F(ImageMemoryBudgetTest, AFrameMessageWaitsForMemoryForItsOwnBytes) {
   EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
 }
 
+// A frame that no wait can ever admit (over one job's half of the queue) is
+// refused from its header as the caller's error, even while the budget is
+// busy: it was told to retry, reserved and decoded first, and then refused
+// at submission.
+TEST_F(ImageMemoryBudgetTest, AFrameOverTheJobsShareIsRefusedBeforeTheBudget) {
+  model_->Hold(true);
+  v1::StylizeImageRequest held_request;  // 150000 bytes, as above
+  *held_request.mutable_image() = Raw(Frame(100, 100, 1));
+  held_request.add_styles()->set_index(1);
+  held_request.add_styles()->set_index(2);
+  grpc::Status held_status;
+  std::thread held_call([&] {
+    grpc::ClientContext context;
+    v1::StylizeImageResponse response;
+    held_status = stub_->StylizeImage(&context, held_request, &response);
+  });
+  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+
+  // 380x380 in 2 styles: 433200 * 2 = 866400 bytes of the queue, more than
+  // a job's 700000; its 1299600 bytes of memory fit the budget alone, not
+  // beside the held image.
+  grpc::ClientContext context;
+  auto stream = stub_->StylizeFrames(&context);
+  v1::StylizeFramesRequest request;
+  request.set_sequence(3);
+  ASSERT_TRUE(EncodeImage(Frame(380, 380, 3), v1::IMAGE_FORMAT_PNG,
+                          request.mutable_image())
+                  .ok());
+  for (int i = 0; i < 2; ++i) request.add_styles()->set_index(i);
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  v1::StylizeFramesResponse response;
+  while (stream->Read(&response)) {
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(),
+              ::testing::HasSubstr("frame with sequence 3: frame of 380x380"));
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("half the queue"));
+
+  model_->Hold(false);
+  held_call.join();
+  EXPECT_TRUE(held_status.ok()) << held_status.error_message();
+  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
+}
+
 // A frame that does not fit beside a held image, though alone it would, is
 // refused as busy, with the retry hint of StylizeImage's refusal (it used to
 // lose it to the "frame with sequence N" prefix, and say never to retry). It
@@ -789,16 +837,17 @@ TEST_F(ImageMemoryBudgetTest, FramesThatDoNotFitBesideOthersAreToldToRetry) {
   ASSERT_EQ(Reserved(),
             750000 + static_cast<int64_t>(held_request.ByteSizeLong()));
 
-  // 210x210 with 9 styles: 132300 * 10 = 1323000 bytes, more than the
-  // 1250000 left, less than the 1400000 left beside gRPC's share alone.
+  // 462x462 in one style: 640332 * 2 = 1280664 bytes, more than the
+  // 1220000 or so left, less than the 1400000 left beside gRPC's share
+  // alone (with its small PNG), and within a job's half of the queue.
   grpc::ClientContext context;
   auto stream = stub_->StylizeFrames(&context);
   v1::StylizeFramesRequest request;
   request.set_sequence(7);
-  ASSERT_TRUE(EncodeImage(Frame(210, 210, 3), v1::IMAGE_FORMAT_PNG,
+  ASSERT_TRUE(EncodeImage(Frame(462, 462, 3), v1::IMAGE_FORMAT_PNG,
                           request.mutable_image())
                   .ok());
-  for (int i = 0; i < 9; ++i) request.add_styles()->set_index(i % 4);
+  request.add_styles()->set_index(1);
   ASSERT_TRUE(stream->Write(request));
   stream->WritesDone();
   v1::StylizeFramesResponse response;
@@ -810,7 +859,7 @@ TEST_F(ImageMemoryBudgetTest, FramesThatDoNotFitBesideOthersAreToldToRetry) {
   EXPECT_THAT(status.error_message(),
               ::testing::HasSubstr("frame with sequence 7: "));
   EXPECT_THAT(status.error_message(),
-              ::testing::HasSubstr("210x210 frame with 9 styles"));
+              ::testing::HasSubstr("462x462 frame with 1 styles"));
   EXPECT_TRUE(RetryDelay(FromGrpcStatus(status)).has_value());
   EXPECT_EQ(PushbackTrailer(context), "2000");
 

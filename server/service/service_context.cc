@@ -56,6 +56,13 @@ absl::StatusOr<std::unique_ptr<Job>> ServiceContext::OpenJob(
   return queue_->OpenJob(std::move(options));
 }
 
+absl::Status ServiceContext::CheckFrameFits(int width, int height,
+                                            int64_t items) const {
+  absl::MutexLock lock(&queue_mu_);
+  if (queue_ == nullptr) return absl::OkStatus();
+  return queue_->CheckFrameFits(width, height, items);
+}
+
 void ServiceContext::ReleaseQueue() {
   absl::MutexLock lock(&queue_mu_);
   queue_ = nullptr;

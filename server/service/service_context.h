@@ -113,6 +113,9 @@ class ServiceContext {
   // and may still be running when a drain that passed its deadline destroys
   // the queue.
   absl::StatusOr<std::unique_ptr<Job>> OpenJob(JobOptions options) const;
+  // JobQueue::CheckFrameFits on the queue (OK once it is gone: OpenJob
+  // then answers).
+  absl::Status CheckFrameFits(int width, int height, int64_t items) const;
   // Called before the queue is destroyed: OpenJob answers UNAVAILABLE from
   // then on, and no OpenJob is still running on it when this returns.
   void ReleaseQueue();

@@ -74,6 +74,7 @@ void StylizeImageReactor::DecodeAndSubmit() {
   absl::StatusOr<ResolvedStyles> styles =
       service_->ResolveStyles(request_->styles());
   if (!styles.ok()) return FinishOnce(ToGrpcStatus(styles.status()));
+  format_ = ResolveOutputFormat(request_->output_format(), image);
   if (absl::Status s = ReserveMemory(styles->weights.size()); !s.ok()) {
     return FinishOnce(ToGrpcStatus(s));
   }
@@ -81,7 +82,6 @@ void StylizeImageReactor::DecodeAndSubmit() {
       DecodeImage(image, service_->limits().max_frame_pixels);
   if (!frame.ok()) return FinishOnce(ToGrpcStatus(frame.status()));
   output_indices_ = std::move(styles->output_indices);
-  format_ = ResolveOutputFormat(request_->output_format(), image);
   if (absl::Status s =
           CheckOutputs(format_, frame->width, frame->height,
                        static_cast<int64_t>(output_indices_.size()),
@@ -137,6 +137,17 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
   // size: PNG of noise, or RAW).
   const int64_t frame_bytes = int64_t{size.width} * size.height * 3;
   const int64_t n = static_cast<int64_t>(styles);
+  // What no wait can fix is refused first, from the header: it reserved
+  // (4K in 63 styles: 3.2 GB) and decoded the whole image for nothing.
+  if (absl::Status s = CheckOutputs(format_, size.width, size.height, n,
+                                    service_->limits().max_response_bytes);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = service_->CheckFrameFits(size.width, size.height, n);
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<MemoryBudget::Reservation> reserved =
       service_->ReserveMemory(frame_bytes * (1 + 2 * n),
                               absl::StrCat("a ", size.width, "x", size.height,
