@@ -210,7 +210,7 @@ std::vector<int64_t> OneEncoderDecodeTimes(
 // and bare packets. The configuration as the server takes it: from the first
 // audio packets. NotFound if none of them reveals it (the server then
 // transcodes the sound).
-absl::StatusOr<std::string> AdtsConfig(const std::string& source,
+absl::StatusOr<std::string> AdtsConfig(const std::string& source, int video,
                                        int audio) {
   auto input = OpenInput(source);
   if (!input.ok()) return input.status();
@@ -219,15 +219,29 @@ absl::StatusOr<std::string> AdtsConfig(const std::string& source,
   if (!filter.ok()) return filter.status();
   PacketPtr p(av_packet_alloc());
   if (p == nullptr) return absl::ResourceExhaustedError("out of memory");
-  constexpr int kMaxPackets = 64;
-  for (int i = 0; i < kMaxPackets; ++i) {
-    auto more = NextPacket(input->get(), audio, p.get());
-    if (!more.ok()) return more.status();
-    if (!*more) break;
+  // As media::MovieReader looks: the first audio packet, within the
+  // look-ahead counted over the picture's and the sound's packets.
+  int packets = 0;
+  int64_t bytes = 0;
+  while (packets < media::kAdtsLookAheadPackets &&
+         bytes < media::kAdtsLookAheadBytes) {
+    const int ret = av_read_frame(input->get(), p.get());
+    if (ret == AVERROR_EOF) break;
+    if (ret < 0) return AvError("reading a movie", ret);
+    const int index = p->stream_index;
+    if (index == video || index == audio) {
+      ++packets;
+      bytes += p->size;
+    }
+    if (index != audio) {
+      av_packet_unref(p.get());
+      continue;
+    }
     absl::Status s = (*filter)->Convert(p.get());
     av_packet_unref(p.get());
     if (!s.ok()) return s;
-    if (!(*filter)->config().empty()) return (*filter)->config();
+    if ((*filter)->config().empty()) break;
+    return (*filter)->config();
   }
   return absl::NotFoundError("no AAC configuration in the first packets");
 }
@@ -283,7 +297,7 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
     av_log_set_level(AV_LOG_FATAL);
     if (!media::CopiesAudio(false, sound)) probe.audio_not_copyable_mp4 = why;
     if (!media::CopiesAudio(true, sound)) probe.audio_not_copyable_mkv = why;
-    if (media::IsAdtsAac(sound) && !AdtsConfig(path, a).ok()) {
+    if (media::IsAdtsAac(sound) && !AdtsConfig(path, v, a).ok()) {
       probe.audio_not_copyable_mp4 = probe.audio_not_copyable_mkv = why;
     }
     av_log_set_level(level);
@@ -683,7 +697,7 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     out_audio->codecpar->codec_tag = 0;
     out_audio->time_base = in->time_base;
     if (media::IsAdtsAac(*in->codecpar)) {
-      auto config = AdtsConfig(source, src_audio);
+      auto config = AdtsConfig(source, src_video, src_audio);
       if (!config.ok()) return config.status();
       auto filter = media::AdtsToAsc::Create(*in->codecpar, in->time_base);
       if (!filter.ok()) return filter.status();

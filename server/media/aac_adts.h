@@ -26,6 +26,14 @@ bool IsAdtsAac(const AVCodecParameters& par);
 absl::Status SetAudioSpecificConfig(const std::string& config,
                                     AVCodecParameters* par);
 
+// How far the configuration of ADTS AAC (MPEG-TS sound) is looked for: in
+// the first audio packet, among the first packets of the picture and the
+// sound, no more than these many or bytes. Past them the server transcodes
+// the sound. The CLI's split applies the same rule, so that a split job
+// copies the sound where an unsplit one does.
+inline constexpr int kAdtsLookAheadPackets = 512;
+inline constexpr int64_t kAdtsLookAheadBytes = int64_t{8} << 20;
+
 class AdtsToAsc {
  public:
   // An aac_adtstoasc filter for a stream with parameters `par`.

@@ -453,14 +453,20 @@ void MovieReader::LearnAdtsConfig(AVStream* audio) {
   absl::StatusOr<std::unique_ptr<AdtsToAsc>> filter =
       AdtsToAsc::Create(*audio->codecpar, audio->time_base);
   if (!filter.ok()) return;
-  // Audio interleaves closely with video in practice; give up (the writer
-  // then transcodes) rather than buffer much.
-  constexpr int kMaxReadAhead = 64;
-  while (static_cast<int>(read_ahead_.size()) < kMaxReadAhead) {
+  // Sound may start seconds after the picture (a capture, a trim); past
+  // the look-ahead, give up (the writer then transcodes) rather than buffer
+  // much. It was 64 packets, 2.6 s of 25 fps video, and the CLI's split
+  // looked further: a split job copied the sound an unsplit one re-encoded.
+  int64_t bytes = 0;
+  while (static_cast<int>(read_ahead_.size()) < kAdtsLookAheadPackets &&
+         bytes < kAdtsLookAheadBytes) {
     AvPacketPtr packet = MakePacket();
     if (av_read_frame(format_.get(), packet.get()) < 0)
       return;  // Next() sees it again
     const bool is_audio = packet->stream_index == audio_index_;
+    if (is_audio || packet->stream_index == video_index_) {
+      bytes += packet->size;
+    }
     AvPacketPtr copy;
     if (is_audio) {
       copy = MakePacket();

@@ -774,6 +774,31 @@ TEST_F(VideoPipelineTest, ALateStartingInputGivesOutputsThatStartAtZero) {
 
 // The shape rule holds for the frames the model gets: a 2048x48 movie is
 // fine, but max_side=1024 would make it 1024x24, too thin to stylize.
+// MPEG-TS sound (AAC in ADTS form) that starts 3 s after the picture: its
+// configuration lay past the reader's look-ahead of 64 packets (2.6 s of
+// 25 fps video), so it was re-encoded, where the CLI's split copied it.
+// Copied, the sound keeps its place to the tick (a new encoder's priming
+// moves it by 21 ms).
+TEST_F(VideoPipelineTest, LateAdtsSoundIsCopied) {
+  const std::string path = Path("late_sound.ts");
+  ASSERT_TRUE(testing::MakeMovie(
+                  "-f lavfi -i testsrc2=size=160x120:rate=25:duration=6 "
+                  "-itsoffset 3 -f lavfi -i sine=frequency=440:duration=3 "
+                  "-map 0:v -map 1:a -c:v libx264 -preset ultrafast -g 50 "
+                  "-pix_fmt yuv420p -c:a aac -f mpegts",
+                  path)
+                  .ok());
+  const auto [in_video, in_audio] = StartTimes(path);
+  ASSERT_GT(in_audio - in_video, 2.9);
+  CollectingSink sink;
+  Run(testing::ReadFile(path).value_or(""), BaseOptions(1), &sink);
+  ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+  const std::string out = Path("late_sound.out.mp4");
+  ASSERT_TRUE(testing::WriteFile(out, sink.outputs_[0]).ok());
+  const auto [video, audio] = StartTimes(out);
+  EXPECT_NEAR(audio - video, in_audio - in_video, 0.003);
+}
+
 // A lossless trim (`ffmpeg -ss 1.5 -i in.mp4 -c copy`) keeps the sound
 // before its start, hidden by its edit list. Copied, it was played: the
 // outputs began with 1 s of sound from before the trim (an MP4's audio at
