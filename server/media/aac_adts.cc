@@ -30,7 +30,8 @@ absl::StatusOr<std::unique_ptr<AdtsToAsc>> AdtsToAsc::Create(
     const AVCodecParameters& par, AVRational time_base) {
   const AVBitStreamFilter* filter = av_bsf_get_by_name("aac_adtstoasc");
   if (filter == nullptr) {
-    return absl::UnavailableError("FFmpeg lacks the aac_adtstoasc filter");
+    return absl::InternalError(
+        "this server's FFmpeg lacks the aac_adtstoasc filter (a build fault)");
   }
   std::unique_ptr<AdtsToAsc> self(new AdtsToAsc());
   int ret = av_bsf_alloc(filter, &self->bsf_);

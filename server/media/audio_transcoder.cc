@@ -80,7 +80,10 @@ absl::Status AudioTranscoder::Init(const AVStream* in, bool global_header) {
   }
 
   const AVCodec* aac = avcodec_find_encoder(AV_CODEC_ID_AAC);
-  if (aac == nullptr) return absl::UnavailableError("no AAC encoder");
+  if (aac == nullptr) {
+    return absl::InternalError(
+        "this server's FFmpeg has no AAC encoder (a build fault)");
+  }
   encoder_.reset(avcodec_alloc_context3(aac));
   if (encoder_ == nullptr) return absl::ResourceExhaustedError("out of memory");
   AVCodecContext* enc = encoder_.get();

@@ -151,7 +151,8 @@ absl::Status MovieWriter::Init() {
 
   const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
   if (codec == nullptr) {
-    return absl::UnavailableError("the libx264 encoder is not available");
+    return absl::InternalError(
+        "this server's FFmpeg has no libx264 encoder (a build fault)");
   }
   encoder_.reset(avcodec_alloc_context3(codec));
   if (encoder_ == nullptr) return absl::ResourceExhaustedError("out of memory");
