@@ -80,7 +80,8 @@ absl::Status StatusFromException(const std::exception& e,
   if (IsOutOfMemory(e)) {
     return absl::ResourceExhaustedError(
         absl::StrCat(context,
-                     ": the device ran out of memory; use smaller batches or "
+                     ": the device ran out of memory (the job queue has "
+                     "already retried in smaller batches); send smaller "
                      "frames (",
                      message, ")"));
   }
