@@ -14,6 +14,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -94,8 +95,14 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
           "--request_id has ", options.request_id.size(),
           " characters; the server keeps at most ", kMaxRequestIdBytes));
     }
-    if (absl::Status text = CheckTokenText(options.request_id); !text.ok()) {
-      return UsageError(absl::StrCat("--request_id: ", text.message()));
+    for (size_t i = 0; i < options.request_id.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(options.request_id[i]);
+      if (c < 0x21 || c > 0x7e) {
+        return UsageError(absl::StrFormat(
+            "--request_id holds byte 0x%02x at position %d; a request id is "
+            "visible ASCII characters, without spaces",
+            c, i + 1));
+      }
     }
   }
   std::string token;

@@ -25,6 +25,7 @@ namespace {
 
 using testing::FakeServer;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 ClientOptions FastOptions(const std::string& server) {
   ClientOptions o;
@@ -356,6 +357,9 @@ TEST(StylizerClientTest, RequestIdIsSentAndNamedInErrors) {
     EXPECT_TRUE(IsUsageError(refused.status())) << refused.status();
     EXPECT_THAT(std::string(refused.status().message()),
                 HasSubstr("--request_id"));
+    // Its own words: it spoke of a token and `openssl rand`.
+    EXPECT_THAT(std::string(refused.status().message()),
+                Not(HasSubstr("token")));
   }
 }
 
