@@ -194,9 +194,9 @@ TEST_F(ServerTest, ReflectionStreamsTakeBoundedThreads) {
     EXPECT_TRUE(status.ok()) << status.error_message();
   }
   for (auto& context : contexts) context->TryCancel();
-  for (auto& call : calls) {
-    grpc::Status status;
-    call->Finish(&status, reinterpret_cast<void*>(2));
+  std::vector<grpc::Status> statuses(kStreams);  // written as calls finish
+  for (int i = 0; i < kStreams; ++i) {
+    calls[i]->Finish(&statuses[i], reinterpret_cast<void*>(2));
   }
   cq.Shutdown();
   void* tag = nullptr;
