@@ -72,6 +72,33 @@ void ServiceContext::SetDraining() {
   state_.store(ServingState::kDraining, std::memory_order_release);
 }
 
+grpc::Status ServiceContext::CheckToken(
+    const grpc::CallbackServerContext& context) const {
+  if (auth_ == nullptr) return grpc::Status::OK;
+  absl::string_view authorization;
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it != metadata.end()) {
+    authorization = absl::string_view(it->second.data(), it->second.size());
+  }
+  if (absl::Status s = auth_->Check(authorization); !s.ok()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        std::string(s.message()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ServiceContext::StillAuthorized(
+    const grpc::CallbackServerContext& context) const {
+  grpc::Status token = CheckToken(context);
+  if (token.ok()) return token;
+  return grpc::Status(
+      grpc::StatusCode::UNAUTHENTICATED,
+      absl::StrCat("the token this stream was opened with is no longer "
+                   "accepted (it left the server's token file): ",
+                   token.error_message()));
+}
+
 grpc::Status ServiceContext::Admit(
     const grpc::CallbackServerContext& context) const {
   if (require_client_certificate_) {
@@ -84,18 +111,7 @@ grpc::Status ServiceContext::Admit(
                           "by its client CA (mutual TLS)");
     }
   }
-  if (auth_ != nullptr) {
-    absl::string_view authorization;
-    const auto& metadata = context.client_metadata();
-    auto it = metadata.find("authorization");
-    if (it != metadata.end()) {
-      authorization = absl::string_view(it->second.data(), it->second.size());
-    }
-    if (absl::Status s = auth_->Check(authorization); !s.ok()) {
-      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                          std::string(s.message()));
-    }
-  }
+  if (grpc::Status token = CheckToken(context); !token.ok()) return token;
   switch (state()) {
     case ServingState::kStarting:
       return ToGrpcStatus(WithRetryDelay(

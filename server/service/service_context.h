@@ -102,6 +102,11 @@ class ServiceContext {
   // state. Returns OK, UNAUTHENTICATED or UNAVAILABLE with a message for the
   // caller.
   grpc::Status Admit(const grpc::CallbackServerContext& context) const;
+  // The bearer-token part of Admit, asked again by a stream at each message
+  // it reads: a token that a reload of the token file removed ends the
+  // streams opened with it (UNAUTHENTICATED), not only new calls.
+  grpc::Status StillAuthorized(
+      const grpc::CallbackServerContext& context) const;
 
   // Model and queue; valid (non-null) once Admit() has returned OK.
   const ModelDescription& model() const { return *model_; }
@@ -186,6 +191,8 @@ class ServiceContext {
   // read after Admit() saw kServing or kDraining (acquire).
   const ModelDescription* model_ = nullptr;
   int max_batch_size_ = 0;
+  grpc::Status CheckToken(const grpc::CallbackServerContext& context) const;
+
   mutable absl::Mutex queue_mu_;
   JobQueue* queue_ ABSL_GUARDED_BY(queue_mu_) = nullptr;
 

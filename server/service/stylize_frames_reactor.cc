@@ -90,6 +90,10 @@ void StylizeFramesReactor::OnMessageRead(bool ok) {
   }
   ++messages_read_;
   if (failure_.has_value()) return;
+  if (grpc::Status token = service_->StillAuthorized(*context_); !token.ok()) {
+    FailLocked(token);
+    return;
+  }
   AcceptRequestLocked();
 }
 

@@ -309,6 +309,10 @@ void StylizeVideoReactor::OnMessageRead(bool ok) {
     spool_->Finish();
     return;
   }
+  if (grpc::Status token = service_->StillAuthorized(*context_); !token.ok()) {
+    Fail(token);
+    return;
+  }
   if (request_.has_job()) {
     if (job_received_) {
       Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,

@@ -282,6 +282,49 @@ TEST_F(ServerSecurityTest, TokenFileChangesTakeEffectWithoutARestart) {
   EXPECT_TRUE(works(new_token));
 }
 
+// A token the file no longer holds ends the streams opened with it at their
+// next message: a frame stream went on being answered, for as long as its
+// client liked.
+TEST_F(ServerSecurityTest, ARemovedTokenEndsTheStreamsOpenedWithIt) {
+  const std::string path = File("revoked-token");
+  const std::string old_token = "old-token-0123456789abcdef";
+  const std::string new_token = "new-token-0123456789abcdef";
+  { std::ofstream(path) << old_token << "\n" << new_token << "\n"; }
+  Server::Options options = TestServerOptions(&model_);
+  options.auth_token_file = path;
+  options.auth_token_reload_interval = absl::Milliseconds(20);
+  Start(options);
+  if (HasFatalFailure()) return;
+  auto channel = PlainChannel(server_->port());
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + old_token);
+  auto stub = v1::Stylizer::NewStub(channel);
+  auto stream = stub->StylizeFrames(&context);
+  v1::StylizeFramesRequest request;
+  *request.mutable_image() = RawImage(TestFrame(8, 8, 1));
+  request.add_styles()->set_index(0);
+  v1::StylizeFramesResponse response;
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));  // answered while the token holds
+
+  { std::ofstream(path) << new_token << "\n"; }
+  ASSERT_TRUE(
+      WaitFor([&] { return !Info(channel, "Bearer " + old_token).ok(); },
+              absl::Seconds(30)));
+  request.set_sequence(1);
+  request.clear_styles();
+  stream->Write(request);
+  stream->WritesDone();
+  int answered = 0;
+  while (stream->Read(&response)) ++answered;
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("no longer accepted"));
+  EXPECT_EQ(answered, 0);
+  EXPECT_TRUE(Info(channel, "Bearer " + new_token).ok());
+}
+
 // A renewed certificate (here from another CA, so that a client can tell
 // which one it got) is used by new connections once written over the old
 // files, without a restart.
