@@ -558,8 +558,64 @@ class ImageMemoryBudgetTest : public MemoryBudgetServerTest {
   }
   int64_t Reserved() const { return server_->memory_budget()->reserved(); }
 
+  // Holds the model and starts a 100x100 image in 2 styles (30000 * (1 + 2 *
+  // 2) = 150000 bytes, and its request's), which waits in the model until
+  // ReleaseTheImage.
+  void HoldAnImage() {
+    model_->Hold(true);
+    *held_request_.mutable_image() = Raw(Frame(100, 100, 1));
+    held_request_.add_styles()->set_index(1);
+    held_request_.add_styles()->set_index(2);
+    held_call_ = std::thread([this] {
+      grpc::ClientContext context;
+      v1::StylizeImageResponse response;
+      held_status_ = stub_->StylizeImage(&context, held_request_, &response);
+    });
+    ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+  }
+  // Lets the model go: the held image is answered.
+  void ReleaseTheImage() {
+    model_->Hold(false);
+    held_call_.join();
+    EXPECT_TRUE(held_status_.ok()) << held_status_.error_message();
+  }
+  void TearDown() override {
+    if (held_call_.joinable()) ReleaseTheImage();
+    MemoryBudgetServerTest::TearDown();
+  }
+
+  // Sends `request` as the only frame of a stream and returns its status.
+  grpc::Status OneFrameStream(const v1::StylizeFramesRequest& request,
+                              grpc::ClientContext* context) {
+    auto stream = stub_->StylizeFrames(context);
+    EXPECT_TRUE(stream->Write(request));
+    stream->WritesDone();
+    v1::StylizeFramesResponse response;
+    while (stream->Read(&response)) {
+    }
+    return stream->Finish();
+  }
+
   GatedCopyModel* model_ = nullptr;  // owned by the server
+  v1::StylizeImageRequest held_request_;
+  grpc::Status held_status_;
+  std::thread held_call_;
 };
+
+// A 16x16 JPEG in a message of about 260 KB: four COM segments (FF FE,
+// 16-bit length) of 65000 bytes after its start marker.
+v1::Image JpegWithComments(int seed) {
+  v1::Image image;
+  EXPECT_TRUE(
+      EncodeImage(Frame(16, 16, seed), v1::IMAGE_FORMAT_JPEG, &image).ok());
+  std::string comments;
+  for (int i = 0; i < 4; ++i) {
+    comments += "\xff\xfe\xfd\xe8";  // length 65000, itself included
+    comments.append(65000 - 2, 'c');
+  }
+  image.mutable_encoded()->insert(2, comments);
+  return image;
+}
 
 // A still image holds its decoded input and its outputs (raw and encoded) in
 // the budget from before decoding until its response is sent; one that does
@@ -647,16 +703,7 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
 TEST_F(ImageMemoryBudgetTest, ARequestsOwnBytesAreReserved) {
   model_->Hold(true);
   v1::StylizeImageRequest padded;
-  ASSERT_TRUE(EncodeImage(Frame(16, 16, 1), v1::IMAGE_FORMAT_JPEG,
-                          padded.mutable_image())
-                  .ok());
-  // Four COM segments (FF FE, 16-bit length) after the start marker.
-  std::string comments;
-  for (int i = 0; i < 4; ++i) {
-    comments += "\xff\xfe\xfd\xe8";  // length 65000, itself included
-    comments.append(65000 - 2, 'c');
-  }
-  padded.mutable_image()->mutable_encoded()->insert(2, comments);
+  *padded.mutable_image() = JpegWithComments(1);
   padded.add_styles()->set_index(1);
   const int64_t bytes = static_cast<int64_t>(padded.ByteSizeLong());
   // 1400000 left beside gRPC's share: five such requests fit, the sixth
@@ -747,15 +794,7 @@ TEST_F(ImageMemoryBudgetTest, AFrameMessageWaitsForMemoryForItsOwnBytes) {
   // A 16x16 JPEG in a 260 KB message: more than the 185000 left.
   v1::StylizeFramesRequest second;
   second.set_sequence(2);
-  ASSERT_TRUE(EncodeImage(Frame(16, 16, 2), v1::IMAGE_FORMAT_JPEG,
-                          second.mutable_image())
-                  .ok());
-  std::string comments;
-  for (int i = 0; i < 4; ++i) {
-    comments += "\xff\xfe\xfd\xe8";
-    comments.append(65000 - 2, 'c');
-  }
-  second.mutable_image()->mutable_encoded()->insert(2, comments);
+  *second.mutable_image() = JpegWithComments(2);
   ASSERT_TRUE(stream->Write(second));
   absl::SleepFor(absl::Milliseconds(300));  // the second message is read
   EXPECT_EQ(Reserved(), 600000 + 1215000);  // nothing of it decoded
@@ -775,45 +814,26 @@ TEST_F(ImageMemoryBudgetTest, AFrameMessageWaitsForMemoryForItsOwnBytes) {
 // busy: it was told to retry, reserved and decoded first, and then refused
 // at submission.
 TEST_F(ImageMemoryBudgetTest, AFrameOverTheJobsShareIsRefusedBeforeTheBudget) {
-  model_->Hold(true);
-  v1::StylizeImageRequest held_request;  // 150000 bytes, as above
-  *held_request.mutable_image() = Raw(Frame(100, 100, 1));
-  held_request.add_styles()->set_index(1);
-  held_request.add_styles()->set_index(2);
-  grpc::Status held_status;
-  std::thread held_call([&] {
-    grpc::ClientContext context;
-    v1::StylizeImageResponse response;
-    held_status = stub_->StylizeImage(&context, held_request, &response);
-  });
-  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+  ASSERT_NO_FATAL_FAILURE(HoldAnImage());
 
   // 380x380 in 2 styles: 433200 * 2 = 866400 bytes of the queue, more than
   // a job's 700000; its 1299600 bytes of memory fit the budget alone, not
   // beside the held image.
-  grpc::ClientContext context;
-  auto stream = stub_->StylizeFrames(&context);
   v1::StylizeFramesRequest request;
   request.set_sequence(3);
   ASSERT_TRUE(EncodeImage(Frame(380, 380, 3), v1::IMAGE_FORMAT_PNG,
                           request.mutable_image())
                   .ok());
   for (int i = 0; i < 2; ++i) request.add_styles()->set_index(i);
-  ASSERT_TRUE(stream->Write(request));
-  stream->WritesDone();
-  v1::StylizeFramesResponse response;
-  while (stream->Read(&response)) {
-  }
-  const grpc::Status status = stream->Finish();
+  grpc::ClientContext context;
+  const grpc::Status status = OneFrameStream(request, &context);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
       << status.error_message();
   EXPECT_THAT(status.error_message(),
               ::testing::HasSubstr("frame with sequence 3: frame of 380x380"));
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("half the queue"));
 
-  model_->Hold(false);
-  held_call.join();
-  EXPECT_TRUE(held_status.ok()) << held_status.error_message();
+  ReleaseTheImage();
   EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
 }
 
@@ -822,38 +842,21 @@ TEST_F(ImageMemoryBudgetTest, AFrameOverTheJobsShareIsRefusedBeforeTheBudget) {
 // lose it to the "frame with sequence N" prefix, and say never to retry). It
 // is sized from the PNG's header before anything is decoded.
 TEST_F(ImageMemoryBudgetTest, FramesThatDoNotFitBesideOthersAreToldToRetry) {
-  model_->Hold(true);
-  v1::StylizeImageRequest held_request;  // 150000 bytes, as above
-  *held_request.mutable_image() = Raw(Frame(100, 100, 1));
-  held_request.add_styles()->set_index(1);
-  held_request.add_styles()->set_index(2);
-  grpc::Status held_status;
-  std::thread held_call([&] {
-    grpc::ClientContext context;
-    v1::StylizeImageResponse response;
-    held_status = stub_->StylizeImage(&context, held_request, &response);
-  });
-  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+  ASSERT_NO_FATAL_FAILURE(HoldAnImage());
   ASSERT_EQ(Reserved(),
-            750000 + static_cast<int64_t>(held_request.ByteSizeLong()));
+            750000 + static_cast<int64_t>(held_request_.ByteSizeLong()));
 
   // 462x462 in one style: 640332 * 2 = 1280664 bytes, more than the
   // 1220000 or so left, less than the 1400000 left beside gRPC's share
   // alone (with its small PNG), and within a job's half of the queue.
-  grpc::ClientContext context;
-  auto stream = stub_->StylizeFrames(&context);
   v1::StylizeFramesRequest request;
   request.set_sequence(7);
   ASSERT_TRUE(EncodeImage(Frame(462, 462, 3), v1::IMAGE_FORMAT_PNG,
                           request.mutable_image())
                   .ok());
   request.add_styles()->set_index(1);
-  ASSERT_TRUE(stream->Write(request));
-  stream->WritesDone();
-  v1::StylizeFramesResponse response;
-  while (stream->Read(&response)) {
-  }
-  const grpc::Status status = stream->Finish();
+  grpc::ClientContext context;
+  const grpc::Status status = OneFrameStream(request, &context);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << status.error_message();
   EXPECT_THAT(status.error_message(),
@@ -863,9 +866,7 @@ TEST_F(ImageMemoryBudgetTest, FramesThatDoNotFitBesideOthersAreToldToRetry) {
   EXPECT_TRUE(RetryDelay(FromGrpcStatus(status)).has_value());
   EXPECT_EQ(PushbackTrailer(context), "2000");
 
-  model_->Hold(false);
-  held_call.join();
-  EXPECT_TRUE(held_status.ok()) << held_status.error_message();
+  ReleaseTheImage();
   EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
 }
 
