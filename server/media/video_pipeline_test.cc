@@ -253,6 +253,17 @@ class VideoPipelineTest : public ::testing::Test {
     EXPECT_EQ(queue_.open_jobs(), 0);
   }
 
+  // Stylizes the movie at `input` into one output in `container`, which
+  // must succeed, and writes it to `out`.
+  void RunToFile(const std::string& input, OutputContainer container,
+                 const std::string& out, CollectingSink* sink) {
+    VideoPipeline::Options options = BaseOptions(1);
+    options.container = container;
+    Run(testing::ReadFile(input).value_or(""), options, sink);
+    ASSERT_TRUE(sink->result_.ok()) << sink->result_.status();
+    ASSERT_TRUE(testing::WriteFile(out, sink->outputs_[0]).ok());
+  }
+
   // Writes each output to a file and checks it against the input.
   void ExpectOutputsMatch(const std::string& input, CollectingSink* sink,
                           int outputs, int width, int height, bool audio,
@@ -759,12 +770,8 @@ TEST_F(VideoPipelineTest, ALateStartingInputGivesOutputsThatStartAtZero) {
     const bool mkv = container == OutputContainer::kMatroska;
     SCOPED_TRACE(mkv ? "matroska" : "mp4");
     CollectingSink sink;
-    VideoPipeline::Options options = BaseOptions(1);
-    options.container = container;
-    Run(testing::ReadFile(path).value_or(""), options, &sink);
-    ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
     const std::string out = Path(mkv ? "late.out.mkv" : "late.out.mp4");
-    ASSERT_TRUE(testing::WriteFile(out, sink.outputs_[0]).ok());
+    ASSERT_NO_FATAL_FAILURE(RunToFile(path, container, out, &sink));
     const auto [video, audio] = StartTimes(out);
     EXPECT_NEAR(std::min(video, audio), 0, 0.002);
     EXPECT_NEAR(audio - video, in_audio - in_video, 0.025);
@@ -791,10 +798,9 @@ TEST_F(VideoPipelineTest, LateAdtsSoundIsCopied) {
   const auto [in_video, in_audio] = StartTimes(path);
   ASSERT_GT(in_audio - in_video, 2.9);
   CollectingSink sink;
-  Run(testing::ReadFile(path).value_or(""), BaseOptions(1), &sink);
-  ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
   const std::string out = Path("late_sound.out.mp4");
-  ASSERT_TRUE(testing::WriteFile(out, sink.outputs_[0]).ok());
+  ASSERT_NO_FATAL_FAILURE(
+      RunToFile(path, OutputContainer::kFragmentedMp4, out, &sink));
   const auto [video, audio] = StartTimes(out);
   EXPECT_NEAR(audio - video, in_audio - in_video, 0.003);
 }
@@ -821,12 +827,8 @@ TEST_F(VideoPipelineTest, SoundATrimHidesStaysHidden) {
     const bool mkv = container == OutputContainer::kMatroska;
     SCOPED_TRACE(mkv ? "matroska" : "mp4");
     CollectingSink sink;
-    VideoPipeline::Options options = BaseOptions(1);
-    options.container = container;
-    Run(testing::ReadFile(path).value_or(""), options, &sink);
-    ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
     const std::string out = Path(mkv ? "trimmed.out.mkv" : "trimmed.out.mp4");
-    ASSERT_TRUE(testing::WriteFile(out, sink.outputs_[0]).ok());
+    ASSERT_NO_FATAL_FAILURE(RunToFile(path, container, out, &sink));
     const auto [video, audio] = StartTimes(out);
     // AAC's frame is 21.3 ms at 48 kHz: one packet of preroll at most
     // (Matroska, without negative times, starts the picture after it).
