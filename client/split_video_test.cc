@@ -67,6 +67,24 @@ class SplitVideoTest : public ::testing::Test {
     return job;
   }
 
+  // Runs Job() against `server`, one segment at a time (the second waits
+  // for the first), and sets *text to its plain progress lines.
+  void RunOneSegmentAtATime(const testing::FakeServer& server,
+                            std::string* text) {
+    auto client = StylizerClient::Create(OptionsFor(server));
+    ASSERT_TRUE(client.ok()) << client.status();
+    std::ostringstream lines;
+    ProgressReporter::Options progress_options;
+    progress_options.out = &lines;
+    progress_options.plain_interval = absl::ZeroDuration();
+    ProgressReporter progress(progress_options);
+    SplitJob job = Job();
+    job.segments_per_replica = 1;
+    auto paths = RunSplitVideo(**client, job, &progress, nullptr);
+    ASSERT_TRUE(paths.ok()) << paths.status();
+    *text = lines.str();
+  }
+
   fs::path dir_;
   std::string movie_;
 };
@@ -139,21 +157,11 @@ TEST_F(SplitVideoTest, AFailedJobLeavesTheClientUsableForTheNextMovie) {
 // so with one segment at a time the first half read as the whole job.
 TEST_F(SplitVideoTest, TheFrameEstimateCountsSegmentsNotYetSent) {
   testing::FakeServer server;
-  auto client = StylizerClient::Create(OptionsFor(server));
-  ASSERT_TRUE(client.ok()) << client.status();
-  std::ostringstream lines;
-  ProgressReporter::Options progress_options;
-  progress_options.out = &lines;
-  progress_options.plain_interval = absl::ZeroDuration();
-  ProgressReporter progress(progress_options);
-  SplitJob job = Job();
-  job.segments_per_replica = 1;  // the second waits for the first
-  auto paths = RunSplitVideo(**client, job, &progress, nullptr);
-  ASSERT_TRUE(paths.ok()) << paths.status();
+  std::string text;
+  ASSERT_NO_FATAL_FAILURE(RunOneSegmentAtATime(server, &text));
   // Every estimate printed, the first included, is near the last (the
   // fake server's 10 frames per segment: 20).
   std::vector<int> estimates;
-  const std::string text = lines.str();
   for (size_t at = text.find("of ~"); at != std::string::npos;
        at = text.find("of ~", at + 4)) {
     estimates.push_back(std::atoi(text.c_str() + at + 4));
@@ -170,19 +178,9 @@ TEST_F(SplitVideoTest, TheFrameEstimateCountsSegmentsNotYetSent) {
 TEST_F(SplitVideoTest, AServersHugeEstimatesAreCappedNotWrapped) {
   testing::FakeServer server;
   server.service().frames_estimate = UINT64_MAX;
-  auto client = StylizerClient::Create(OptionsFor(server));
-  ASSERT_TRUE(client.ok()) << client.status();
-  std::ostringstream lines;
-  ProgressReporter::Options progress_options;
-  progress_options.out = &lines;
-  progress_options.plain_interval = absl::ZeroDuration();
-  ProgressReporter progress(progress_options);
-  SplitJob job = Job();
-  job.segments_per_replica = 1;
-  auto paths = RunSplitVideo(**client, job, &progress, nullptr);
-  ASSERT_TRUE(paths.ok()) << paths.status();
+  std::string text;
+  ASSERT_NO_FATAL_FAILURE(RunOneSegmentAtATime(server, &text));
   // Each line's estimate: at least the frames done, at most the cap.
-  const std::string text = lines.str();
   int seen = 0;
   for (size_t at = text.find("frames "); at != std::string::npos;
        at = text.find("frames ", at + 7)) {
