@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -98,6 +97,14 @@ class ServerSecurityTest : public ::testing::Test {
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_TRUE(server_->WaitUntilReady().ok());
+  }
+
+  // Starts a server whose tokens are read from `path`, again every 20 ms.
+  void StartWithTokenFile(const std::string& path) {
+    Server::Options options = TestServerOptions(&model_);
+    options.auth_token_file = path;
+    options.auth_token_reload_interval = absl::Milliseconds(20);
+    Start(options);
   }
 
   void TearDown() override {
@@ -248,28 +255,17 @@ TEST_F(ServerSecurityTest, TokenFileChangesTakeEffectWithoutARestart) {
   const std::string old_token = "old-token-0123456789abcdef";
   const std::string new_token = "new-token-0123456789abcdef";
   { std::ofstream(path) << old_token << "\n"; }
-  Server::Options options = TestServerOptions(&model_);
-  options.auth_token_file = path;
-  options.auth_token_reload_interval = absl::Milliseconds(20);
-  Start(options);
+  StartWithTokenFile(path);
   if (HasFatalFailure()) return;
   auto channel = PlainChannel(server_->port());
   auto works = [&](const std::string& token) {
     return Info(channel, "Bearer " + token).ok();
   };
-  // Polls until `done` holds (the reload runs every 20 ms).
-  auto within_seconds = [](const std::function<bool()>& done) {
-    const absl::Time give_up = absl::Now() + absl::Seconds(30);
-    while (!done() && absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return done();
-  };
   EXPECT_TRUE(works(old_token));
   EXPECT_FALSE(works(new_token));
 
   { std::ofstream(path) << new_token << "\n" << old_token << "\n"; }
-  EXPECT_TRUE(within_seconds([&] { return works(new_token); }));
+  EXPECT_TRUE(WaitFor([&] { return works(new_token); }));
   EXPECT_TRUE(works(old_token));  // both during the rotation
 
   { std::ofstream(path) << "half-typed\n"; }
@@ -278,7 +274,7 @@ TEST_F(ServerSecurityTest, TokenFileChangesTakeEffectWithoutARestart) {
   EXPECT_TRUE(works(old_token));
 
   { std::ofstream(path) << new_token << "\n"; }
-  EXPECT_TRUE(within_seconds([&] { return !works(old_token); }));
+  EXPECT_TRUE(WaitFor([&] { return !works(old_token); }));
   EXPECT_TRUE(works(new_token));
 }
 
@@ -290,10 +286,7 @@ TEST_F(ServerSecurityTest, ARemovedTokenEndsTheStreamsOpenedWithIt) {
   const std::string old_token = "old-token-0123456789abcdef";
   const std::string new_token = "new-token-0123456789abcdef";
   { std::ofstream(path) << old_token << "\n" << new_token << "\n"; }
-  Server::Options options = TestServerOptions(&model_);
-  options.auth_token_file = path;
-  options.auth_token_reload_interval = absl::Milliseconds(20);
-  Start(options);
+  StartWithTokenFile(path);
   if (HasFatalFailure()) return;
   auto channel = PlainChannel(server_->port());
   grpc::ClientContext context;
