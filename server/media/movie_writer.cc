@@ -315,12 +315,15 @@ absl::Status MovieWriter::CheckMp4Gap(const AVPacket& packet,
       INT32_MAX * av_q2d(stream.time_base), video ? "frames" : "packets"));
 }
 
+int64_t& MovieWriter::LastDts(const AVStream& stream) {
+  return last_dts_.try_emplace(stream.index, AV_NOPTS_VALUE).first->second;
+}
+
 absl::Status MovieWriter::WritePacket(AVPacket* packet, AVRational from,
                                       AVStream* stream) {
   av_packet_rescale_ts(packet, from, stream->time_base);
   packet->stream_index = stream->index;
-  int64_t& last_dts =
-      last_dts_.try_emplace(stream->index, AV_NOPTS_VALUE).first->second;
+  int64_t& last_dts = LastDts(*stream);
   if (absl::Status s = CheckMp4Gap(*packet, *stream, last_dts); !s.ok()) {
     return Failed(s);
   }
@@ -424,14 +427,14 @@ absl::Status MovieWriter::CopyAudio(AVPacket* copy) {
   if (copy->dts != AV_NOPTS_VALUE) {
     // A stream that jumps back (joined recordings) would stop the muxer:
     // such packets are left out.
-    if (last_audio_dts_ != AV_NOPTS_VALUE && copy->dts <= last_audio_dts_) {
+    int64_t& last_dts = LastDts(*audio_out_);
+    if (last_dts != AV_NOPTS_VALUE && copy->dts <= last_dts) {
       return absl::OkStatus();
     }
-    if (absl::Status s = CheckMp4Gap(*copy, *audio_out_, last_audio_dts_);
-        !s.ok()) {
+    if (absl::Status s = CheckMp4Gap(*copy, *audio_out_, last_dts); !s.ok()) {
       return Failed(s);
     }
-    last_audio_dts_ = copy->dts;
+    last_dts = copy->dts;
   }
   const int ret = av_interleaved_write_frame(format_.get(), copy);
   if (ret < 0) {

@@ -107,6 +107,8 @@ class MovieWriter {
   // `last_dts` by more than an MP4 sample can last.
   absl::Status CheckMp4Gap(const AVPacket& packet, const AVStream& stream,
                            int64_t last_dts) const;
+  // last_dts_'s entry for `stream` (AV_NOPTS_VALUE before its first packet).
+  int64_t& LastDts(const AVStream& stream);
   absl::Status WritePacket(AVPacket* packet, AVRational from, AVStream* stream);
   absl::Status Failed(absl::Status status);
   static int WriteCallback(void* opaque, uint8_t* data, int size);
@@ -144,9 +146,7 @@ class MovieWriter {
   int64_t last_pts_ = AV_NOPTS_VALUE;
   int64_t end_pts_ = AV_NOPTS_VALUE;
   int64_t default_duration_ = 1;
-  // Last copied audio packet's dts (output time base).
-  int64_t last_audio_dts_ = AV_NOPTS_VALUE;
-  // Last dts written through WritePacket, by output stream index.
+  // The last dts written to each output stream (its time base), by index.
   std::map<int, int64_t> last_dts_;
   // The last copied audio packet the input's edit list hides (a lossless
   // trim's sound before its start): written only as the preroll of the
