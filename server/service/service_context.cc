@@ -5,6 +5,7 @@
 #include "absl/time/clock.h"
 #include "grpcpp/security/auth_context.h"
 #include "server/metrics/metrics.h"
+#include "server/service/image_codec.h"
 #include "server/service/retry_info.h"
 #include "server/service/status_util.h"
 #include "server/service/token_auth.h"
@@ -56,11 +57,17 @@ absl::StatusOr<std::unique_ptr<Job>> ServiceContext::OpenJob(
   return queue_->OpenJob(std::move(options));
 }
 
-absl::Status ServiceContext::CheckFrameFits(int width, int height,
-                                            int64_t items) const {
+absl::Status ServiceContext::CheckPictureFits(v1::ImageFormat format, int width,
+                                              int height,
+                                              int64_t styles) const {
+  if (absl::Status s = CheckOutputs(format, width, height, styles,
+                                    limits_.max_response_bytes);
+      !s.ok()) {
+    return s;
+  }
   absl::MutexLock lock(&queue_mu_);
   if (queue_ == nullptr) return absl::OkStatus();
-  return queue_->CheckFrameFits(width, height, items);
+  return queue_->CheckFrameFits(width, height, styles);
 }
 
 void ServiceContext::ReleaseQueue() {

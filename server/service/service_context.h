@@ -118,9 +118,13 @@ class ServiceContext {
   // and may still be running when a drain that passed its deadline destroys
   // the queue.
   absl::StatusOr<std::unique_ptr<Job>> OpenJob(JobOptions options) const;
-  // JobQueue::CheckFrameFits on the queue (OK once it is gone: OpenJob
-  // then answers).
-  absl::Status CheckFrameFits(int width, int height, int64_t items) const;
+  // INVALID_ARGUMENT for a width x height picture in `styles` styles that no
+  // wait can admit: outputs in `format` over the response limit
+  // (CheckOutputs), or over one job's share of the queue
+  // (JobQueue::CheckFrameFits; not asked once the queue is gone, when
+  // OpenJob answers). Asked from the header, before reserving or decoding.
+  absl::Status CheckPictureFits(v1::ImageFormat format, int width, int height,
+                                int64_t styles) const;
   // Called before the queue is destroyed: OpenJob answers UNAVAILABLE from
   // then on, and no OpenJob is still running on it when this returns.
   void ReleaseQueue();

@@ -155,12 +155,9 @@ void StylizeFramesReactor::ProcessRequest() {
     if (size.width > 0) {
       // What no wait can fix is refused from the header, before reserving
       // and decoding.
-      error = CheckOutputs(ResolveOutputFormat(request_.output_format(), image),
-                           size.width, size.height, styles,
-                           service_->limits().max_response_bytes);
-      if (error.ok()) {
-        error = service_->CheckFrameFits(size.width, size.height, styles);
-      }
+      error = service_->CheckPictureFits(
+          ResolveOutputFormat(request_.output_format(), image), size.width,
+          size.height, styles);
     }
     if (error.ok() && size.width > 0) {
       const int64_t frame_bytes = int64_t{size.width} * size.height * 3;

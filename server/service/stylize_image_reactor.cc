@@ -139,12 +139,8 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
   const int64_t n = static_cast<int64_t>(styles);
   // What no wait can fix is refused first, from the header: it reserved
   // (4K in 63 styles: 3.2 GB) and decoded the whole image for nothing.
-  if (absl::Status s = CheckOutputs(format_, size.width, size.height, n,
-                                    service_->limits().max_response_bytes);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = service_->CheckFrameFits(size.width, size.height, n);
+  if (absl::Status s =
+          service_->CheckPictureFits(format_, size.width, size.height, n);
       !s.ok()) {
     return s;
   }
