@@ -3,9 +3,11 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -27,6 +29,7 @@ TEST(ArchiveFileTest, Sha256OfKnownInputs) {
 TEST(ArchiveFileTest, ReadsTheFileOnceWithItsDigest) {
   const std::string path = absl::StrCat(::testing::TempDir(),
                                         "/archive_file_test.", getpid(), ".pt");
+  const absl::Cleanup remove = [&path] { std::remove(path.c_str()); };
   {
     std::ofstream out(path, std::ios::binary);
     out << "abc";

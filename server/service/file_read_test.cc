@@ -3,9 +3,11 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -18,6 +20,7 @@ using ::testing::HasSubstr;
 TEST(FileReadTest, ReadsTheBytesAndNamesWhatFails) {
   const std::string path =
       absl::StrCat(::testing::TempDir(), "/file_read_test.", getpid(), ".bin");
+  const absl::Cleanup remove = [&path] { std::remove(path.c_str()); };
   {
     std::ofstream out(path, std::ios::binary);
     out << std::string("a\0b", 3);

@@ -741,8 +741,10 @@ stub = pb_grpc.StylizerStub(harness.channel({self.server.address()!r}))
 for _ in stub.StylizeVideo(requests(), timeout=60):
     pass
 """
+        # The child's os._exit skips the atexit that removes its generated
+        # stubs: they go under this class's folder, which tearDownClass removes.
         subprocess.run([sys.executable, "-c", child], timeout=CALL_TIMEOUT_S,
-                       env=dict(os.environ))
+                       env=dict(os.environ, TMPDIR=self.tmp))
         # The server notices the closed connection; tearDown checks it lives.
 
     def test_extra_slow_video_reader(self):
