@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/ext/health_check_service_server_builder_option.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/impl/server_builder_plugin.h"
 #include "grpcpp/resource_quota.h"
@@ -28,6 +28,9 @@ namespace stylizer {
 namespace {
 
 constexpr char kServiceName[] = "stylizer.v1.Stylizer";
+// A client's health checking opens one Watch per connection and service;
+// more on one connection is a leak or an attack.
+constexpr int kMaxHealthWatchersPerConnection = 16;
 // Threads gRPC may start for synchronous services (reflection).
 constexpr int kMaxSyncServerThreads = 16;
 
@@ -118,6 +121,11 @@ absl::Status Validate(const Server::Options& o) {
     return absl::InvalidArgumentError(
         "max_frame_pixels, max_styles_per_request, max_concurrent_streams and "
         "max_frames_buffered_per_stream must be positive");
+  }
+  if (o.max_health_watchers < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_health_watchers must not be negative, got ",
+                     o.max_health_watchers));
   }
   if (o.max_receive_message_bytes < 1024 || o.max_send_message_bytes < 1024) {
     return absl::InvalidArgumentError(
@@ -292,8 +300,15 @@ absl::Status Server::Start() {
       memory_budget_.get());
   service_ = std::make_unique<StylizerService>(context_.get(), options_.video);
 
-  grpc::EnableDefaultHealthCheckService(true);
+  health_ = std::make_unique<HealthService>(
+      std::vector<std::string>{kServiceName}, options_.max_health_watchers,
+      kMaxHealthWatchersPerConnection);
   grpc::ServerBuilder builder;
+  // gRPC's own health service off (it starts SERVING, and its Watch streams
+  // have no bound), whatever EnableDefaultHealthCheckService said.
+  builder.SetOption(
+      std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+  builder.RegisterService(health_.get());
   if (options_.enable_reflection) {
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   } else {
@@ -360,12 +375,7 @@ absl::Status Server::Start() {
 }
 
 void Server::SetHealth(bool serving) {
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  if (health == nullptr) return;
-  // The service first, the server-wide "" last: whoever sees "" change can
-  // rely on the service already having the same status.
-  health->SetServingStatus(kServiceName, serving);
-  health->SetServingStatus("", serving);
+  health_->SetServing(serving);
   if (options_.metrics != nullptr) options_.metrics->SetServing(serving);
 }
 
@@ -501,7 +511,7 @@ void Server::Drain(absl::Duration timeout) {
   context_->SetDraining();
   const absl::Time deadline = start + timeout;
   SetHealth(false);
-  if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
+  health_->Shutdown();
   // Calls in flight run on (new ones are refused by Admit) until they end or
   // the deadline passes.
   const bool idle = context_->WaitUntilIdle(deadline);

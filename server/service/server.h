@@ -1,9 +1,9 @@
 // Server: assembles the whole gRPC server in one place (STYLE.md 9): listening
 // port and credentials (TLS, mutual TLS), message size limits, keepalive, a
-// resource quota, the Stylizer service, the standard health service and
-// server reflection. The model loads on a background thread after the port is
-// open, so health answers NOT_SERVING until the model is loaded and warmed,
-// then SERVING, and NOT_SERVING again while draining.
+// resource quota, the Stylizer service, the standard health protocol
+// (health_service.h) and server reflection. The model loads on a background
+// thread after the port is open, so health answers NOT_SERVING until the model
+// is loaded and warmed, then SERVING, and NOT_SERVING again while draining.
 #ifndef STYLIZER_SERVER_SERVICE_SERVER_H_
 #define STYLIZER_SERVER_SERVICE_SERVER_H_
 
@@ -23,6 +23,7 @@
 #include "server/batching/job_queue.h"
 #include "server/batching/job_queue_options.h"
 #include "server/model/style_model.h"
+#include "server/service/health_service.h"
 #include "server/service/memory_budget.h"
 #include "server/service/periodic.h"
 #include "server/service/service_context.h"
@@ -123,6 +124,11 @@ class Server {
     absl::Duration auth_token_reload_interval = absl::Seconds(10);
     // Serve grpc.reflection.v1alpha.ServerReflection. Default true.
     bool enable_reflection = true;
+    // Health Watch streams served at once, from all connections (they need
+    // no token and stay open; each costs about 16 KiB); past this many, or
+    // 16 on one connection, Watch answers RESOURCE_EXHAUSTED. Check is
+    // never limited. Default 4096.
+    int max_health_watchers = 4096;
 
     // Metrics to report to (requests, streams, queue, model info). May be
     // null. Must outlive the server.
@@ -195,6 +201,7 @@ class Server {
   std::unique_ptr<WorkPool> pool_;
   std::unique_ptr<ServiceContext> context_;
   std::unique_ptr<StylizerService> service_;
+  std::unique_ptr<HealthService> health_;  // outlives server_'s calls
   std::unique_ptr<grpc::Server> server_;
 
   // Calls load_models, or load_model for one instance; checks that every

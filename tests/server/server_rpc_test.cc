@@ -581,6 +581,48 @@ HealthCheckResponse::ServingStatus Check(grpc::Channel* channel) {
   return status.ok() ? response.status() : HealthCheckResponse::UNKNOWN;
 }
 
+// Watch streams need no token and never end by themselves: the server
+// bounds them (gRPC's default health service did not: 4000 held 65 MiB).
+TEST_F(ServerRpcTest, HealthWatchStreamsAreBounded) {
+  TearDown();
+  server_.reset();
+  Server::Options options = TestServerOptions(&model_);
+  options.max_health_watchers = 2;
+  absl::StatusOr<std::unique_ptr<Server>> started =
+      Server::BuildAndStart(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  server_ = *std::move(started);
+  ASSERT_TRUE(server_->WaitUntilReady().ok());
+  channel_ = PlainChannel(server_->port());
+  stub_ = v1::Stylizer::NewStub(channel_);
+  auto health = Health::NewStub(channel_);
+
+  HealthCheckRequest request;
+  request.set_service("");
+  HealthCheckResponse update;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<HealthCheckResponse>>> watches;
+  for (int i = 0; i < 3; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    watches.push_back(health->Watch(contexts.back().get(), request));
+  }
+  ASSERT_TRUE(watches[0]->Read(&update));
+  EXPECT_EQ(update.status(), HealthCheckResponse::SERVING);
+  ASSERT_TRUE(watches[1]->Read(&update));
+  EXPECT_FALSE(watches[2]->Read(&update));
+  grpc::Status refused = watches[2]->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("health Watch streams"));
+  EXPECT_EQ(Check(channel_.get()), HealthCheckResponse::SERVING);
+
+  for (int i = 0; i < 2; ++i) {
+    contexts[i]->TryCancel();
+    while (watches[i]->Read(&update)) {
+    }
+    watches[i]->Finish();
+  }
+}
+
 // Reads a Watch stream until it reports `want`. The health protocol lets a
 // server repeat the current status (gRPC's built-in service does when a status
 // is set again), so repeats of `previous` are skipped; any other status, or
