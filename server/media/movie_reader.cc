@@ -333,6 +333,7 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};
   info_.frame_rate = rate;
   info_.fps = av_q2d(rate);
+  TakeStartFromPackets(video);
   const double time_base = av_q2d(video->time_base);
   const double start =
       video->start_time != AV_NOPTS_VALUE ? video->start_time * time_base : 0;
@@ -457,27 +458,14 @@ void MovieReader::LearnAdtsConfig(AVStream* audio) {
   // the look-ahead, give up (the writer then transcodes) rather than buffer
   // much. It was 64 packets, 2.6 s of 25 fps video, and the CLI's split
   // looked further: a split job copied the sound an unsplit one re-encoded.
-  int64_t bytes = 0;
-  while (static_cast<int>(read_ahead_.size()) < kAdtsLookAheadPackets &&
-         bytes < kAdtsLookAheadBytes) {
-    AvPacketPtr packet = MakePacket();
-    if (av_read_frame(format_.get(), packet.get()) < 0)
-      return;  // Next() sees it again
-    const bool is_audio = packet->stream_index == audio_index_;
-    if (is_audio || packet->stream_index == video_index_) {
-      bytes += packet->size;
+  for (size_t i = 0;; ++i) {
+    while (i == read_ahead_.size()) {
+      if (!ReadAhead()) return;
     }
-    AvPacketPtr copy;
-    if (is_audio) {
-      copy = MakePacket();
-      if (av_packet_ref(copy.get(), packet.get()) < 0) return;
-    }
-    if (is_audio || packet->stream_index == video_index_) {
-      read_ahead_.push_back(std::move(packet));
-    } else {
-      NoteOtherStreamPacket(*packet);
-    }
-    if (!is_audio) continue;
+    const AVPacket& packet = *read_ahead_[i];
+    if (packet.stream_index != audio_index_) continue;
+    AvPacketPtr copy = MakePacket();
+    if (av_packet_ref(copy.get(), &packet) < 0) return;
     if (!(*filter)->Convert(copy.get()).ok()) return;
     const std::string& config = (*filter)->config();
     if (!config.empty()) {
@@ -486,6 +474,54 @@ void MovieReader::LearnAdtsConfig(AVStream* audio) {
     }
     return;
   }
+}
+
+void MovieReader::TakeStartFromPackets(AVStream* video) {
+  int64_t earliest = AV_NOPTS_VALUE;
+  bool first = true;
+  for (size_t i = 0;; ++i) {
+    while (i == read_ahead_.size()) {
+      if (!ReadAhead()) break;
+    }
+    if (i == read_ahead_.size()) break;  // the end, or the look-ahead's
+    const AVPacket& packet = *read_ahead_[i];
+    if (packet.stream_index != video_index_) continue;
+    if (packet.dts != AV_NOPTS_VALUE && first) return;  // FFmpeg's is right
+    first = false;
+    if (packet.pts != AV_NOPTS_VALUE &&
+        (earliest == AV_NOPTS_VALUE || packet.pts < earliest)) {
+      earliest = packet.pts;
+    }
+    if (packet.dts != AV_NOPTS_VALUE) break;  // reordering reaches no further
+  }
+  if (earliest == AV_NOPTS_VALUE || earliest == video->start_time) return;
+  // FFmpeg filled in the start and the duration together, both the
+  // container's: the duration is not the stream's own either.
+  if (format_->duration != AV_NOPTS_VALUE &&
+      video->duration ==
+          av_rescale_q(format_->duration, AV_TIME_BASE_Q, video->time_base)) {
+    video->duration = AV_NOPTS_VALUE;
+  }
+  video->start_time = earliest;
+}
+
+bool MovieReader::ReadAhead() {
+  if (static_cast<int>(read_ahead_.size()) >= kAdtsLookAheadPackets ||
+      read_ahead_bytes_ >= kAdtsLookAheadBytes) {
+    return false;
+  }
+  AvPacketPtr packet = MakePacket();
+  if (av_read_frame(format_.get(), packet.get()) < 0) {
+    return false;  // Next() meets it again
+  }
+  if (packet->stream_index == video_index_ ||
+      packet->stream_index == audio_index_) {
+    read_ahead_bytes_ += packet->size;
+    read_ahead_.push_back(std::move(packet));
+  } else {
+    NoteOtherStreamPacket(*packet);
+  }
+  return true;
 }
 
 void MovieReader::NoteOtherStreamPacket(const AVPacket& packet) {
@@ -502,6 +538,7 @@ int MovieReader::ReadPacket(AVPacket* packet) {
   if (read_ahead_.empty()) return av_read_frame(format_.get(), packet);
   av_packet_move_ref(packet, read_ahead_.front().get());
   read_ahead_.pop_front();
+  read_ahead_bytes_ -= packet->size;
   return 0;
 }
 

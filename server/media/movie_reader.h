@@ -95,6 +95,20 @@ class MovieReader {
   // takes it from its ADTS header (the packets read are kept for Next()).
   // Leaves the stream as it is if no usable packet comes soon.
   void LearnAdtsConfig(AVStream* audio);
+  // FFmpeg gives a video stream whose first packets carry no decode time
+  // (H.264 with B-frames in Matroska, in a clip of a few frames) the
+  // container's start, which may be the sound's: a 3-frame clip whose sound
+  // starts 1 s later was refused as truncated ("-0.857 s could be read"),
+  // and its frames would have moved before 0. For such a stream the start
+  // becomes the earliest presentation time among its packets up to the
+  // first with a decode time (reordering reaches no further), read ahead
+  // within the look-ahead's bounds and kept for Next().
+  void TakeStartFromPackets(AVStream* video);
+  // Reads one more packet into read_ahead_ (the video's and the sound's;
+  // another stream's is noted and dropped). False at the end of the input,
+  // on an error (Next() meets it again), or past kAdtsLookAheadPackets or
+  // kAdtsLookAheadBytes.
+  bool ReadAhead();
   // A JPEG's EXIF orientation comes out of FFmpeg's decoder as the display
   // matrix of the frame, not of the stream, which is what outputs copy and
   // the probe reports. For a lone MJPEG stream (a photo sent as a movie)
@@ -104,7 +118,7 @@ class MovieReader {
   void TakeFirstFrameOrientation(AVStream* video);
   // Counts a decoded frame and wraps it as an item.
   Item VideoFrameItem(AvFramePtr frame);
-  // av_read_frame, after the packets LearnAdtsConfig read ahead.
+  // av_read_frame, after the packets read ahead.
   int ReadPacket(AVPacket* packet);
   // A packet of a stream that is neither the video nor the audio: where it
   // ends counts towards the container's declared end.
@@ -115,6 +129,7 @@ class MovieReader {
   AvCodecContextPtr decoder_;
   AvPacketPtr packet_;
   std::deque<AvPacketPtr> read_ahead_;
+  int64_t read_ahead_bytes_ = 0;  // the sizes of the packets in read_ahead_
   AvFramePtr first_frame_;  // decoded by TakeFirstFrameOrientation
   int video_index_ = -1;
   int audio_index_ = -1;

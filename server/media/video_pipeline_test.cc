@@ -180,7 +180,10 @@ class VideoPipelineTest : public ::testing::Test {
          "-f lavfi -i testsrc2=size=64x48:rate=15:duration=10 " + x264},
         // Two MPEG-TS segments whose MP2 audio differs (stereo 48 kHz, then
         // mono 22.05 kHz); the test concatenates them, as a broadcast
-        // recording switching programmes does.
+        // recording switching programmes does. The second's offset puts its
+        // first frame one frame after the first's last (an offset of 1 s
+        // left 0.057 s, and the outputs' check, decoding at 1/15 s, then
+        // failed or passed with the rounding of the start).
         {"mp2_stereo48k.ts",
          "-f lavfi -i testsrc2=size=160x120:rate=15:duration=1 "
          "-f lavfi -i sine=frequency=440:sample_rate=48000:duration=1 "
@@ -190,7 +193,7 @@ class VideoPipelineTest : public ::testing::Test {
          "-f lavfi -i testsrc2=size=160x120:rate=15:duration=1 "
          "-f lavfi -i sine=frequency=660:sample_rate=22050:duration=1 "
          "-ac 1 " +
-             x264 + "-c:a mp2 -output_ts_offset 1 -f mpegts"},
+             x264 + "-c:a mp2 -output_ts_offset 1.01 -f mpegts"},
         // PCM at a rate AAC does not have (transcoded at 7350 Hz, whose priming
         // is 139 ms: it must not shift the video).
         {"pcm_7khz.mkv",
