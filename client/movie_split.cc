@@ -20,6 +20,7 @@ extern "C" {
 #include "client/output_files.h"
 #include "server/media/aac_adts.h"
 #include "server/media/audio_copy_rule.h"
+#include "server/media/hidden_sound.h"
 
 namespace stylizer::client {
 namespace {
@@ -721,10 +722,8 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   // Merge the segments' video (in order) with the source's sound by time.
   PacketPtr vp(av_packet_alloc()), ap(av_packet_alloc());
   // Sound the source's edit list hides, left out as MovieWriter leaves it
-  // out of an unsplit job's outputs: all but the last such packet, which
-  // goes ahead of the first shown one (`after_preroll` holds that one).
-  PacketPtr preroll(av_packet_alloc()), after_preroll(av_packet_alloc());
-  bool have_preroll = false, have_after_preroll = false;
+  // out of an unsplit job's outputs.
+  media::HiddenSound hidden_sound;
   if (vp == nullptr || ap == nullptr) {
     return absl::ResourceExhaustedError("out of memory");
   }
@@ -799,27 +798,11 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   auto next_audio = [&]() -> absl::Status {
     have_a = false;
     if (out_audio == nullptr) return absl::OkStatus();
-    if (have_after_preroll) {
-      av_packet_move_ref(ap.get(), after_preroll.get());
-      have_after_preroll = false;
-      have_a = true;
-      return absl::OkStatus();
-    }
-    while (true) {
+    while (!hidden_sound.Pop(ap.get())) {
       auto more = NextPacket(src.get(), src_audio, ap.get());
       if (!more.ok()) return more.status();
       if (!*more) return absl::OkStatus();
-      if (!(ap->flags & AV_PKT_FLAG_DISCARD)) break;
-      av_packet_unref(preroll.get());
-      av_packet_move_ref(preroll.get(), ap.get());
-      have_preroll = true;
-    }
-    if (have_preroll) {
-      av_packet_move_ref(after_preroll.get(), ap.get());
-      av_packet_move_ref(ap.get(), preroll.get());
-      ap->flags &= ~AV_PKT_FLAG_DISCARD;
-      have_preroll = false;
-      have_after_preroll = true;
+      hidden_sound.Push(ap.get());
     }
     have_a = true;
     return absl::OkStatus();

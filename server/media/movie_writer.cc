@@ -389,20 +389,12 @@ absl::Status MovieWriter::WriteAudio(const AVPacket& packet) {
       return WritePacket(out, transcoder_->encoder()->time_base, audio_out_);
     });
   }
-  // Copied, the sound an edit list hides played: a trim with `-c copy`
-  // began with a second of sound from before its start. One such packet is
-  // kept ahead of the first shown one, as the decoder's preroll (AAC's
-  // priming packet, which every MP4 from an AAC encoder hides).
-  if (copy->flags & AV_PKT_FLAG_DISCARD) {
-    hidden_audio_ = std::move(copy);
-    return absl::OkStatus();
+  // Copied, the sound an edit list hides played (hidden_sound.h).
+  hidden_sound_.Push(copy.get());
+  while (hidden_sound_.Pop(copy.get())) {
+    if (absl::Status s = CopyAudio(copy.get()); !s.ok()) return s;
   }
-  if (hidden_audio_ != nullptr) {
-    AvPacketPtr preroll = std::move(hidden_audio_);
-    preroll->flags &= ~AV_PKT_FLAG_DISCARD;
-    if (absl::Status s = CopyAudio(preroll.get()); !s.ok()) return s;
-  }
-  return CopyAudio(copy.get());
+  return absl::OkStatus();
 }
 
 absl::Status MovieWriter::CopyAudio(AVPacket* copy) {

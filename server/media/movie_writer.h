@@ -19,6 +19,7 @@
 #include "server/batching/job_queue.h"
 #include "server/media/av_util.h"
 #include "server/media/frame_convert.h"
+#include "server/media/hidden_sound.h"
 
 namespace stylizer {
 namespace media {
@@ -148,10 +149,9 @@ class MovieWriter {
   int64_t default_duration_ = 1;
   // The last dts written to each output stream (its time base), by index.
   std::map<int, int64_t> last_dts_;
-  // The last copied audio packet the input's edit list hides (a lossless
-  // trim's sound before its start): written only as the preroll of the
-  // first one shown, the others are left out.
-  AvPacketPtr hidden_audio_;
+  // Copied sound the input's edit list hides: left out, but for the
+  // preroll of the first packet shown.
+  HiddenSound hidden_sound_;
   // Durations of frames inside the encoder, by pts (x264 does not carry
   // them to its packets).
   std::map<int64_t, int64_t> durations_;
