@@ -100,6 +100,10 @@ HealthService::~HealthService() = default;
 
 void HealthService::SetServing(bool serving) {
   absl::MutexLock lock(&mu_);
+  SetServingLocked(serving);
+}
+
+void HealthService::SetServingLocked(bool serving) {
   if (shut_down_ || serving_ == serving) return;
   serving_ = serving;
   // Watchers of "" last: whoever sees the server's status change can rely
@@ -113,9 +117,9 @@ void HealthService::SetServing(bool serving) {
 }
 
 void HealthService::Shutdown() {
-  SetServing(false);
   absl::MutexLock lock(&mu_);
-  shut_down_ = true;
+  SetServingLocked(false);
+  shut_down_ = true;  // in the same hold: no SetServing(true) slips between
 }
 
 int HealthService::watchers() const {
@@ -159,11 +163,15 @@ grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
   std::string peer = context->peer();
   absl::MutexLock lock(&mu_);
   if (static_cast<int>(watchers_.size()) >= max_watchers_) {
+    // UNIMPLEMENTED, not RESOURCE_EXHAUSTED: a gRPC client's health checking
+    // then assumes the server healthy, where any other refusal marks it
+    // unhealthy. A flood of watchers from elsewhere (they need no token)
+    // would otherwise keep every new health-checking client away.
     return new Watcher(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("this server already serves ", max_watchers_,
-                     " health Watch streams, its limit; use Check, or "
-                     "watch from fewer connections")));
+        grpc::StatusCode::UNIMPLEMENTED,
+        absl::StrCat("health Watch is not offered past ", max_watchers_,
+                     " streams, and this server serves that many; use "
+                     "Check")));
   }
   int& on_connection = per_connection_[peer];
   if (on_connection >= max_watchers_per_connection_) {

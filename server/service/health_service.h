@@ -5,10 +5,12 @@
 //     SERVING between the port opening and the server's first status;
 //   * Watch streams are bounded. They need no token (probes carry none) and
 //     never end by themselves: with gRPC's service, 4000 idle ones on one
-//     connection held 65 MiB. Past max_watchers in all, or
-//     max_watchers_per_connection on one connection (a client's health
-//     checking opens one per connection), Watch answers RESOURCE_EXHAUSTED.
-//     Check always answers.
+//     connection held 65 MiB. Past max_watchers_per_connection on one
+//     connection (a client's health checking opens one per connection),
+//     Watch answers RESOURCE_EXHAUSTED. Past max_watchers in all (0: Watch
+//     off), it answers UNIMPLEMENTED, which a gRPC client's health checking
+//     takes as "assume healthy": a flood of watchers from elsewhere cannot
+//     keep new clients away. Check always answers.
 // The statuses of the known services ("" for the whole server, and the
 // names given) change together; Shutdown fixes them at NOT_SERVING.
 #ifndef STYLIZER_SERVER_SERVICE_HEALTH_SERVICE_H_
@@ -58,6 +60,7 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
   // The status of `service`, SERVICE_UNKNOWN for a name not served.
   ServingStatus StatusLocked(const std::string& service) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetServingLocked(bool serving) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Remove(Watcher* watcher);
 
   const std::set<std::string> services_;

@@ -125,9 +125,10 @@ class Server {
     // Serve grpc.reflection.v1alpha.ServerReflection. Default true.
     bool enable_reflection = true;
     // Health Watch streams served at once, from all connections (they need
-    // no token and stay open; each costs about 16 KiB); past this many, or
-    // 16 on one connection, Watch answers RESOURCE_EXHAUSTED. Check is
-    // never limited. Default 4096.
+    // no token and stay open; each costs about 16 KiB); past this many,
+    // Watch answers UNIMPLEMENTED (0: Watch off), past 16 on one connection
+    // RESOURCE_EXHAUSTED (health_service.h). Check is never limited.
+    // Default 4096.
     int max_health_watchers = 4096;
 
     // Metrics to report to (requests, streams, queue, model info). May be
