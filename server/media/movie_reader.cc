@@ -355,8 +355,7 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
     // stream without one: that end may be the sound's (a Matroska movie
     // whose picture is 0.5 s and sound 30 s was refused as truncated).
     if (container_end > 0 &&
-        std::abs(declared_end_ - container_end) <=
-            std::max(1e-3, time_base)) {
+        std::abs(declared_end_ - container_end) <= std::max(1e-3, time_base)) {
       declared_end_is_container_ = true;
     }
   } else if (container_end > 0) {
@@ -477,17 +476,33 @@ void MovieReader::LearnAdtsConfig(AVStream* audio) {
 }
 
 void MovieReader::TakeStartFromPackets(AVStream* video) {
+  // Only where FFmpeg filled both in from the container
+  // (fill_all_stream_timings): a stream whose start FFmpeg found itself
+  // keeps it (an open-GOP HEVC cut's leading pictures, which the decoder
+  // drops, come before its first frame).
+  if (format_->start_time == AV_NOPTS_VALUE ||
+      format_->duration == AV_NOPTS_VALUE ||
+      video->start_time !=
+          av_rescale_q(format_->start_time, AV_TIME_BASE_Q, video->time_base) ||
+      video->duration !=
+          av_rescale_q(format_->duration, AV_TIME_BASE_Q, video->time_base)) {
+    return;
+  }
+  // Reordering (B-frames, pyramids) reaches no further than this.
+  constexpr int kMaxReorderPackets = 32;
   int64_t earliest = AV_NOPTS_VALUE;
-  bool first = true;
-  for (size_t i = 0;; ++i) {
+  int video_packets = 0;
+  for (size_t i = 0; video_packets < kMaxReorderPackets; ++i) {
     while (i == read_ahead_.size()) {
       if (!ReadAhead()) break;
     }
     if (i == read_ahead_.size()) break;  // the end, or the look-ahead's
     const AVPacket& packet = *read_ahead_[i];
     if (packet.stream_index != video_index_) continue;
-    if (packet.dts != AV_NOPTS_VALUE && first) return;  // FFmpeg's is right
-    first = false;
+    if (video_packets++ == 0 &&
+        (packet.dts != AV_NOPTS_VALUE || packet.pts == AV_NOPTS_VALUE)) {
+      return;  // FFmpeg's start is right, or the packets know no better
+    }
     if (packet.pts != AV_NOPTS_VALUE &&
         (earliest == AV_NOPTS_VALUE || packet.pts < earliest)) {
       earliest = packet.pts;
@@ -495,13 +510,8 @@ void MovieReader::TakeStartFromPackets(AVStream* video) {
     if (packet.dts != AV_NOPTS_VALUE) break;  // reordering reaches no further
   }
   if (earliest == AV_NOPTS_VALUE || earliest == video->start_time) return;
-  // FFmpeg filled in the start and the duration together, both the
-  // container's: the duration is not the stream's own either.
-  if (format_->duration != AV_NOPTS_VALUE &&
-      video->duration ==
-          av_rescale_q(format_->duration, AV_TIME_BASE_Q, video->time_base)) {
-    video->duration = AV_NOPTS_VALUE;
-  }
+  // The duration was the container's too, not the stream's own.
+  video->duration = AV_NOPTS_VALUE;
   video->start_time = earliest;
 }
 
@@ -510,9 +520,13 @@ bool MovieReader::ReadAhead() {
       read_ahead_bytes_ >= kAdtsLookAheadBytes) {
     return false;
   }
+  if (read_ahead_error_ != 0) return false;
   AvPacketPtr packet = MakePacket();
-  if (av_read_frame(format_.get(), packet.get()) < 0) {
-    return false;  // Next() meets it again
+  if (const int ret = av_read_frame(format_.get(), packet.get()); ret < 0) {
+    // Kept for Next(), after the packets read before it: a demuxer that
+    // resynchronises (Matroska) would not report a damaged stretch again.
+    if (ret != AVERROR_EOF) read_ahead_error_ = ret;
+    return false;
   }
   if (packet->stream_index == video_index_ ||
       packet->stream_index == audio_index_) {
@@ -535,7 +549,10 @@ void MovieReader::NoteOtherStreamPacket(const AVPacket& packet) {
 }
 
 int MovieReader::ReadPacket(AVPacket* packet) {
-  if (read_ahead_.empty()) return av_read_frame(format_.get(), packet);
+  if (read_ahead_.empty()) {
+    if (read_ahead_error_ != 0) return std::exchange(read_ahead_error_, 0);
+    return av_read_frame(format_.get(), packet);
+  }
   av_packet_move_ref(packet, read_ahead_.front().get());
   read_ahead_.pop_front();
   read_ahead_bytes_ -= packet->size;

@@ -97,17 +97,19 @@ class MovieReader {
   void LearnAdtsConfig(AVStream* audio);
   // FFmpeg gives a video stream whose first packets carry no decode time
   // (H.264 with B-frames in Matroska, in a clip of a few frames) the
-  // container's start, which may be the sound's: a 3-frame clip whose sound
-  // starts 1 s later was refused as truncated ("-0.857 s could be read"),
-  // and its frames would have moved before 0. For such a stream the start
-  // becomes the earliest presentation time among its packets up to the
-  // first with a decode time (reordering reaches no further), read ahead
-  // within the look-ahead's bounds and kept for Next().
+  // container's start and duration, and the start may be the sound's: a
+  // 3-frame clip whose sound starts 1 s later was refused as truncated
+  // ("-0.857 s could be read"), and its frames would have moved before 0.
+  // For a stream whose start and duration are the container's and whose
+  // first packet has no decode time, the start becomes the earliest
+  // presentation time among its packets up to the first with a decode time
+  // (at most 32), read ahead and kept for Next(), and the duration is
+  // dropped (the container's end stands for it).
   void TakeStartFromPackets(AVStream* video);
   // Reads one more packet into read_ahead_ (the video's and the sound's;
   // another stream's is noted and dropped). False at the end of the input,
-  // on an error (Next() meets it again), or past kAdtsLookAheadPackets or
-  // kAdtsLookAheadBytes.
+  // on an error (kept in read_ahead_error_ for Next()), or past
+  // kAdtsLookAheadPackets or kAdtsLookAheadBytes.
   bool ReadAhead();
   // A JPEG's EXIF orientation comes out of FFmpeg's decoder as the display
   // matrix of the frame, not of the stream, which is what outputs copy and
@@ -130,6 +132,9 @@ class MovieReader {
   AvPacketPtr packet_;
   std::deque<AvPacketPtr> read_ahead_;
   int64_t read_ahead_bytes_ = 0;  // the sizes of the packets in read_ahead_
+  // An error (not the end) met reading ahead, for ReadPacket to return once
+  // read_ahead_ is empty; 0 if none.
+  int read_ahead_error_ = 0;
   AvFramePtr first_frame_;  // decoded by TakeFirstFrameOrientation
   int video_index_ = -1;
   int audio_index_ = -1;
