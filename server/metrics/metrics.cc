@@ -571,8 +571,6 @@ void Metrics::FinishRpc(const RpcRecord& record) {
         .Add({{"method", std::string(MethodLabel(record.method))}})
         .Increment();
   }
-  impl_->AddBytes(impl_->received_bytes_, record.method, record.bytes_in);
-  impl_->AddBytes(impl_->sent_bytes_, record.method, record.bytes_out);
   LogRpc(record);
 }
 

@@ -52,7 +52,7 @@ struct DeviceMemoryStats {
 using DeviceMemoryCallback = std::function<std::vector<DeviceMemoryStats>()>;
 
 // Everything one RPC reports when it ends: recorded as requests_total,
-// request_duration_seconds, bytes (and, for StylizeVideo, as one video job in
+// request_duration_seconds (and, for StylizeVideo, as one video job in
 // video_jobs_total and video_job_duration_seconds), and logged as one "rpc"
 // line.
 struct RpcRecord {
@@ -61,8 +61,10 @@ struct RpcRecord {
   absl::Status status;  // the status sent to the client (code + message)
   absl::Duration duration;
   int64_t frames = 0;     // frames stylized (per output), logged only
-  int64_t bytes_in = 0;   // payload bytes received (image bytes, chunks)
-  int64_t bytes_out = 0;  // payload bytes sent
+  // Payload bytes received (image bytes, chunks) and sent; logged only (the
+  // byte counters take them as they flow: AddBytesReceived, AddBytesSent).
+  int64_t bytes_in = 0;
+  int64_t bytes_out = 0;
   std::string job_id;     // video jobs; logged only when non-empty
   // The caller's x-request-id (call_log.h); logged only when non-empty.
   std::string request_id;
@@ -181,8 +183,8 @@ class Metrics {
   // A streaming RPC started / ended: active_streams{method} +1 / -1.
   void StreamStarted(absl::string_view method);
   void StreamEnded(absl::string_view method);
-  // Payload bytes received from / sent to clients, as they flow (use either
-  // these or RpcRecord's bytes for a given RPC, not both).
+  // Payload bytes received from / sent to clients, as they flow, so that a
+  // long stream's bytes show while it runs.
   void AddBytesReceived(absl::string_view method, int64_t bytes);
   void AddBytesSent(absl::string_view method, int64_t bytes);
 

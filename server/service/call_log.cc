@@ -47,6 +47,18 @@ CallLog::~CallLog() {
   service_->CallEnded();
 }
 
+void CallLog::AddBytesIn(int64_t n) {
+  bytes_in_.fetch_add(n, std::memory_order_relaxed);
+  if (Metrics* metrics = service_->metrics()) {
+    metrics->AddBytesReceived(method_, n);
+  }
+}
+
+void CallLog::AddBytesOut(int64_t n) {
+  bytes_out_.fetch_add(n, std::memory_order_relaxed);
+  if (Metrics* metrics = service_->metrics()) metrics->AddBytesSent(method_, n);
+}
+
 void CallLog::SetJobId(absl::string_view job_id) {
   absl::MutexLock lock(&mu_);
   job_id_ = std::string(job_id);

@@ -1,7 +1,7 @@
 // CallLog: the record one RPC keeps of itself (method, peer, the caller's
 // request id, start time, frames, bytes) and reports exactly once when it
-// finishes: to the metrics (requests_total, request_duration_seconds, bytes)
-// and as one "rpc" log line.
+// finishes: to the metrics (requests_total, request_duration_seconds) and
+// as one "rpc" log line. Bytes reach the metrics as they flow.
 //
 // The request id is the client's x-request-id metadata (the header proxies
 // and tracing set, and the stylizer CLI sends), at most kMaxRequestIdBytes of
@@ -46,13 +46,11 @@ class CallLog {
 
   // Counts stylized outputs (frames x styles). Thread-safe.
   void AddFrames(int64_t n) { frames_.fetch_add(n, std::memory_order_relaxed); }
-  // Counts payload bytes received / sent. Thread-safe.
-  void AddBytesIn(int64_t n) {
-    bytes_in_.fetch_add(n, std::memory_order_relaxed);
-  }
-  void AddBytesOut(int64_t n) {
-    bytes_out_.fetch_add(n, std::memory_order_relaxed);
-  }
+  // Counts payload bytes received / sent, for the log line and, at once,
+  // the metrics' byte counters (a long stream's bytes used to show only at
+  // its end). Thread-safe.
+  void AddBytesIn(int64_t n);
+  void AddBytesOut(int64_t n);
 
   // The caller's x-request-id, cut to kMaxRequestIdBytes; empty if none.
   const std::string& request_id() const { return request_id_; }

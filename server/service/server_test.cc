@@ -602,6 +602,47 @@ class ImageMemoryBudgetTest : public MemoryBudgetServerTest {
   std::thread held_call_;
 };
 
+// The value of one sample of the shared metrics ("name{labels}"), 0 if
+// absent.
+double MetricValue(const std::string& sample) {
+  const std::string scraped = TestMetrics()->Scrape();
+  const size_t at = scraped.find("\n" + sample + " ");
+  if (at == std::string::npos) return 0;
+  return std::stod(scraped.substr(at + sample.size() + 2));
+}
+
+// A stream's bytes reach the counters as they flow: they used to be added
+// when the call ended, so an hour-long stream showed none until then.
+TEST_F(ImageMemoryBudgetTest, AStreamsBytesAreCountedWhileItRuns) {
+  const std::string in =
+      "stylizer_received_bytes_total{method=\"StylizeFrames\"}";
+  const std::string out = "stylizer_sent_bytes_total{method=\"StylizeFrames\"}";
+  const double in0 = MetricValue(in);
+  const double out0 = MetricValue(out);
+  grpc::ClientContext context;
+  auto stream = stub_->StylizeFrames(&context);
+  v1::StylizeFramesRequest request;
+  *request.mutable_image() = Raw(Frame(16, 16, 1));
+  request.add_styles()->set_index(0);
+  ASSERT_TRUE(stream->Write(request));
+  v1::StylizeFramesResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_EQ(response.images_size(), 1);
+  const double sent = response.images(0).image().raw().rgb().size();
+  EXPECT_EQ(sent, 16 * 16 * 3);
+  // The stream is still open.
+  EXPECT_EQ(MetricValue(in) - in0, 16 * 16 * 3);
+  EXPECT_TRUE(Eventually([&] { return MetricValue(out) - out0 == sent; }))
+      << MetricValue(out) - out0;
+  stream->WritesDone();
+  while (stream->Read(&response)) {
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  // Nothing counted twice at the end.
+  EXPECT_EQ(MetricValue(in) - in0, 16 * 16 * 3);
+  EXPECT_EQ(MetricValue(out) - out0, sent);
+}
+
 // A 16x16 JPEG in a message of about 260 KB: four COM segments (FF FE,
 // 16-bit length) of 65000 bytes after its start marker.
 v1::Image JpegWithComments(int seed) {

@@ -320,8 +320,8 @@ void StylizeFramesReactor::EncodeResults() {
       if (!status.ok()) {
         FailLocked(ToGrpcStatus(status));
       } else if (!failure_.has_value()) {
-        log_.AddBytesOut(bytes);
         log_.AddFrames(response.images_size());
+        response_bytes_.push_back(bytes);
         responses_.push_back(std::move(response));
         response_memory_.push_back(std::move(meta.memory));
         StartWriteIfIdleLocked();
@@ -351,6 +351,8 @@ void StylizeFramesReactor::StartWriteIfIdleLocked() {
   responses_.pop_front();
   writing_memory_ = std::move(response_memory_.front());
   response_memory_.pop_front();
+  writing_bytes_ = response_bytes_.front();
+  response_bytes_.pop_front();
   write_in_flight_ = true;
   // From now, with the time a slow reader needs for this message on top
   // (kept by every restart while the write runs).
@@ -371,6 +373,7 @@ void StylizeFramesReactor::OnMessageWritten(bool ok) {
     return;
   }
   --unanswered_;
+  log_.AddBytesOut(writing_bytes_);
   if (request_waits_for_write_) {
     // The memory this write held is back: the message read tries again.
     request_waits_for_write_ = false;
@@ -448,6 +451,7 @@ void StylizeFramesReactor::FailLocked(const grpc::Status& status) {
   failure_ = status;
   responses_.clear();
   response_memory_.clear();
+  response_bytes_.clear();
   if (job_ != nullptr) {
     // Drops the job's queued frames at once (their results come back as
     // CANCELLED). Off this thread: never call into the queue under mu_.

@@ -133,6 +133,11 @@ class StylizeFramesReactor
   // written (its serialized bytes, in the write buffer).
   std::deque<MemoryBudget::Reservation> response_memory_ ABSL_GUARDED_BY(mu_);
   MemoryBudget::Reservation writing_memory_ ABSL_GUARDED_BY(mu_);
+  // The payload bytes of responses_ (same order) and of the answer being
+  // written: counted as sent once its write completes (they were counted
+  // when encoded, with answers the client never got).
+  std::deque<int64_t> response_bytes_ ABSL_GUARDED_BY(mu_);
+  int64_t writing_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // The time a slow reader needs for the answer being written (TimeToSend).
   absl::Duration writing_extra_ ABSL_GUARDED_BY(mu_);
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
