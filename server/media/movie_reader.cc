@@ -253,6 +253,14 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
     return InputError(ret, "the input is not a movie FFmpeg recognises");
   }
   format_.reset(raw);
+  // MPEG-TS and MPEG-PS declare no duration: FFmpeg reads the timestamps at
+  // the end of the input for one, which waits for the whole upload (a
+  // 2-hour recording was spooled whole before its first frame was decoded,
+  // and a live pipe was not accepted until it closed). Skipped while the
+  // upload runs: such a duration comes from the bit rate, if at all, and is
+  // only an estimate (duration_is_estimate_). An upload already whole is
+  // read to its end at no cost.
+  format_->skip_estimate_duration_from_pts = !spool->FinalSize().has_value();
   // The probe decodes a few frames of every stream: hold its decoders to the
   // pixel limit, so that a huge frame is refused below (INVALID_ARGUMENT)
   // before any frame of that size is allocated. How much it reads is bounded
@@ -374,6 +382,8 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
     }
   }
   if (declared_end_ > start) info_.duration_seconds = declared_end_ - start;
+  duration_is_estimate_ =
+      format_->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE;
   index_frames_ = IndexedFrames(format_.get(), video);
   info_.frames_estimate =
       index_frames_ > 0 ? index_frames_
@@ -569,7 +579,8 @@ absl::Status MovieReader::CheckComplete() const {
         "the input is truncated: its index lists ", index_frames_,
         " video frames but only ", frames_decoded_, " could be read"));
   }
-  if (info_.duration_seconds > 0 && last_end_pts_ != AV_NOPTS_VALUE) {
+  if (info_.duration_seconds > 0 && !duration_is_estimate_ &&
+      last_end_pts_ != AV_NOPTS_VALUE) {
     double reached =
         last_end_pts_ * av_q2d(format_->streams[video_index_]->time_base);
     // The container's end may be the audio's (audio outlasting the video).

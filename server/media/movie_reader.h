@@ -132,6 +132,9 @@ class MovieReader {
   AvPacketPtr packet_;
   std::deque<AvPacketPtr> read_ahead_;
   int64_t read_ahead_bytes_ = 0;  // the sizes of the packets in read_ahead_
+  // The duration is FFmpeg's guess from the bit rate (MPEG-TS, MPEG-PS):
+  // good for a progress estimate, not for telling a truncated input.
+  bool duration_is_estimate_ = false;
   // An error (not the end) met reading ahead, for ReadPacket to return once
   // read_ahead_ is empty; 0 if none.
   int read_ahead_error_ = 0;

@@ -205,6 +205,10 @@ class VideoPipelineTest : public ::testing::Test {
              x264 + "-c:a libmp3lame -shortest"},
         // Broadcast / HLS style: AAC in ADTS form, no global header.
         {"aac.ts", src + tone + x264 + "-c:a aac -shortest -f mpegts"},
+        {"long.ts",
+         "-f lavfi -i testsrc2=size=160x120:rate=15:duration=6 "
+         "-f lavfi -i sine=frequency=440:duration=6 " +
+             x264 + "-c:a aac -shortest -f mpegts"},
     };
     for (const Spec& spec : specs) {
       absl::Status s = testing::MakeMovie(spec.args, Path(spec.name));
@@ -315,31 +319,37 @@ TEST_F(VideoPipelineTest, Mp4WithIndexAtTheEnd) {
   EXPECT_EQ(sink.last_progress_.frames_done, sink.result_->outputs[0].frames);
 }
 
-TEST_F(VideoPipelineTest, FaststartMp4StartsBeforeTheUploadEnds) {
-  std::string bytes = Bytes("faststart.mp4");
-  CollectingSink sink;
-  auto spool = Spool::Create({});
-  ASSERT_TRUE(spool.ok());
-  VideoPipeline::Options options = BaseOptions(1);
-  options.reader.expected_size = bytes.size();
-  auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
-  ASSERT_TRUE(pipeline.ok());
-  size_t half = bytes.size() * 3 / 4;
-  ASSERT_TRUE((*spool)->Append(bytes.substr(0, half)).ok());
-  // Accepted, and output produced, with half of the file uploaded.
-  ASSERT_TRUE(sink.accepted_.WaitForNotificationWithTimeout(absl::Seconds(60)));
-  bool some_output = false;
-  for (int i = 0; i < 600 && !some_output; ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    absl::MutexLock lock(&sink.mu_);
-    some_output = sink.outputs_[0].size() > 2000;
+// Decoding starts as soon as the container can be read. MPEG-TS used to
+// wait for the whole upload: FFmpeg read its last timestamps for a duration.
+TEST_F(VideoPipelineTest, FaststartMp4AndMpegTsStartBeforeTheUploadEnds) {
+  for (const std::string name : {"faststart.mp4", "long.ts"}) {
+    SCOPED_TRACE(name);
+    std::string bytes = Bytes(name);
+    CollectingSink sink;
+    auto spool = Spool::Create({});
+    ASSERT_TRUE(spool.ok());
+    VideoPipeline::Options options = BaseOptions(1);
+    options.reader.expected_size = bytes.size();
+    auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
+    ASSERT_TRUE(pipeline.ok());
+    size_t part = bytes.size() * 3 / 4;
+    ASSERT_TRUE((*spool)->Append(bytes.substr(0, part)).ok());
+    // Accepted, and output produced, with three quarters uploaded.
+    ASSERT_TRUE(
+        sink.accepted_.WaitForNotificationWithTimeout(absl::Seconds(60)));
+    bool some_output = false;
+    for (int i = 0; i < 600 && !some_output; ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      absl::MutexLock lock(&sink.mu_);
+      some_output = sink.outputs_[0].size() > 2000;
+    }
+    EXPECT_TRUE(some_output);
+    ASSERT_TRUE((*spool)->Append(bytes.substr(part)).ok());
+    (*spool)->Finish();
+    sink.finished_.WaitForNotification();
+    pipeline->reset();
+    ExpectOutputsMatch(name, &sink, 1, 160, 120, true);
   }
-  EXPECT_TRUE(some_output);
-  ASSERT_TRUE((*spool)->Append(bytes.substr(half)).ok());
-  (*spool)->Finish();
-  sink.finished_.WaitForNotification();
-  pipeline->reset();
-  ExpectOutputsMatch("faststart.mp4", &sink, 1, 160, 120, true);
 }
 
 // Sound that runs on after the video's last frame (a music video whose
