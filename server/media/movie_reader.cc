@@ -7,7 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "server/media/aac_adts.h"
 #include "server/media/frame_shape.h"
 #include "server/media/hdr_to_sdr.h"
@@ -132,6 +134,9 @@ class MovieReader::SpoolIo {
 
   AVIOContext* context() { return context_.get(); }
   const absl::Status& spool_status() const { return spool_status_; }
+  // While set, a seek to the end of an upload of unknown size fails at
+  // once instead of waiting for the upload to end.
+  void set_end_unknown_is_error(bool on) { end_unknown_is_error_ = on; }
 
  private:
   static int Read(void* opaque, uint8_t* buf, int size) {
@@ -171,6 +176,7 @@ class MovieReader::SpoolIo {
         break;
       case SEEK_END: {
         int64_t size = self->KnownSize();
+        if (size < 0 && self->end_unknown_is_error_) return AVERROR(ENOSYS);
         if (size < 0) {
           absl::StatusOr<uint64_t> final_size =
               self->spool_->WaitForFinalSize();
@@ -193,6 +199,7 @@ class MovieReader::SpoolIo {
 
   Spool* spool_;
   uint64_t expected_size_;
+  bool end_unknown_is_error_ = false;
   uint64_t position_ = 0;
   absl::Status spool_status_;
   AvioContextPtr context_;
@@ -241,10 +248,18 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
         "the input is a ", input_format->name,
         " file, which refers to other files; upload the movie itself"));
   }
-  if (ret >= 0)
+  if (ret >= 0) {
+    // Matroska's header reading asks for the input's size too (below): for
+    // a pipe it waited for the end. MP4's still does (documented: it needs
+    // the size to find its index).
+    const absl::string_view name = input_format->name;
+    io_->set_end_unknown_is_error(absl::StrContains(name, "matroska") ||
+                                  name == "mpegts" || name == "mpeg");
     ret = avformat_open_input(&raw, nullptr, input_format, nullptr);
-  else
+    io_->set_end_unknown_is_error(false);
+  } else {
     avformat_free_context(raw);
+  }
   if (ret < 0) {  // raw has been freed
     std::optional<uint64_t> size = spool->FinalSize();
     if (io_->spool_status().ok() && size.has_value() && *size == 0) {
@@ -270,8 +285,14 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   for (AVDictionary*& d : stream_options) {
     av_dict_set(&d, "max_pixels", max_pixels.c_str(), 0);
   }
+  // The probe ends by asking for the input's size (avio_size, for duration
+  // estimates), which for an upload of unknown size (a pipe) waited for the
+  // upload's end: a live pipe was accepted only once it closed, whatever
+  // its container. Unknown, the size is left out of those estimates.
+  io_->set_end_unknown_is_error(true);
   ret = avformat_find_stream_info(
       format_.get(), stream_options.empty() ? nullptr : stream_options.data());
+  io_->set_end_unknown_is_error(false);
   for (AVDictionary*& d : stream_options) av_dict_free(&d);
   if (ret < 0) return InputError(ret, "cannot read the movie's streams");
 

@@ -209,6 +209,10 @@ class VideoPipelineTest : public ::testing::Test {
          "-f lavfi -i testsrc2=size=160x120:rate=15:duration=6 "
          "-f lavfi -i sine=frequency=440:duration=6 " +
              x264 + "-c:a aac -shortest -f mpegts"},
+        {"long.mkv",
+         "-f lavfi -i testsrc2=size=160x120:rate=15:duration=6 "
+         "-f lavfi -i sine=frequency=440:duration=6 " +
+             x264 + "-c:a aac -shortest"},
     };
     for (const Spec& spec : specs) {
       absl::Status s = testing::MakeMovie(spec.args, Path(spec.name));
@@ -320,16 +324,26 @@ TEST_F(VideoPipelineTest, Mp4WithIndexAtTheEnd) {
 }
 
 // Decoding starts as soon as the container can be read. MPEG-TS used to
-// wait for the whole upload: FFmpeg read its last timestamps for a duration.
-TEST_F(VideoPipelineTest, FaststartMp4AndMpegTsStartBeforeTheUploadEnds) {
-  for (const std::string name : {"faststart.mp4", "long.ts"}) {
-    SCOPED_TRACE(name);
+// wait for the whole upload (FFmpeg read its last timestamps for a
+// duration), and so did every upload of unknown size, a pipe (the probe
+// asked for the size at its end).
+TEST_F(VideoPipelineTest, UploadsStartBeforeTheyEnd) {
+  const struct {
+    const char* name;
+    bool size_announced;
+  } cases[] = {{"faststart.mp4", true},
+               {"long.ts", true},
+               {"long.ts", false},
+               {"long.mkv", false}};
+  for (const auto& c : cases) {
+    const std::string name = c.name;
+    SCOPED_TRACE(absl::StrCat(name, c.size_announced ? "" : " from a pipe"));
     std::string bytes = Bytes(name);
     CollectingSink sink;
     auto spool = Spool::Create({});
     ASSERT_TRUE(spool.ok());
     VideoPipeline::Options options = BaseOptions(1);
-    options.reader.expected_size = bytes.size();
+    if (c.size_announced) options.reader.expected_size = bytes.size();
     auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
     ASSERT_TRUE(pipeline.ok());
     size_t part = bytes.size() * 3 / 4;
