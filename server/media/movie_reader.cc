@@ -271,11 +271,14 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   // MPEG-TS and MPEG-PS declare no duration: FFmpeg reads the timestamps at
   // the end of the input for one, which waits for the whole upload (a
   // 2-hour recording was spooled whole before its first frame was decoded,
-  // and a live pipe was not accepted until it closed). Skipped while the
-  // upload runs: such a duration comes from the bit rate, if at all, and is
-  // only an estimate (duration_is_estimate_). An upload already whole is
-  // read to its end at no cost.
-  format_->skip_estimate_duration_from_pts = !spool->FinalSize().has_value();
+  // and a live pipe was not accepted until it closed). Done only for an
+  // upload already whole, or announced small (a short wait, and the job
+  // gets its duration and ETA); otherwise the duration comes from the bit
+  // rate, if at all, and is only an estimate (duration_is_estimate_).
+  format_->skip_estimate_duration_from_pts =
+      !spool->FinalSize().has_value() &&
+      (options.expected_size == 0 ||
+       options.expected_size > options.max_wait_for_duration_bytes);
   // The probe decodes a few frames of every stream: hold its decoders to the
   // pixel limit, so that a huge frame is refused below (INVALID_ARGUMENT)
   // before any frame of that size is allocated. How much it reads is bounded

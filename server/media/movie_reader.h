@@ -50,6 +50,11 @@ class MovieReader {
     // Lets demuxers that want the file size (MP4) start before the upload
     // ends; without it they wait for the end.
     uint64_t expected_size = 0;
+    // MPEG-TS and MPEG-PS: an upload announced at most this size is let in
+    // to its end before decoding starts, for FFmpeg's exact duration (and
+    // the job's ETA); a larger one, or one of unknown size, starts at once
+    // with the duration estimated or unknown. Default 64 MiB.
+    uint64_t max_wait_for_duration_bytes = uint64_t{64} << 20;
   };
 
   // One demuxed-and-decoded unit, in input order.

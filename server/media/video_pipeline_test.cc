@@ -344,6 +344,8 @@ TEST_F(VideoPipelineTest, UploadsStartBeforeTheyEnd) {
     ASSERT_TRUE(spool.ok());
     VideoPipeline::Options options = BaseOptions(1);
     if (c.size_announced) options.reader.expected_size = bytes.size();
+    // As if larger than the uploads let in whole for an MPEG-TS duration.
+    options.reader.max_wait_for_duration_bytes = 0;
     auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
     ASSERT_TRUE(pipeline.ok());
     size_t part = bytes.size() * 3 / 4;
@@ -364,6 +366,31 @@ TEST_F(VideoPipelineTest, UploadsStartBeforeTheyEnd) {
     pipeline->reset();
     ExpectOutputsMatch(name, &sink, 1, 160, 120, true);
   }
+}
+
+// A small MPEG-TS announced with its size is let in whole first, so that
+// the job gets FFmpeg's exact duration, and an ETA.
+TEST_F(VideoPipelineTest, ASmallMpegTsWaitsForItsDuration) {
+  std::string bytes = Bytes("long.ts");
+  CollectingSink sink;
+  auto spool = Spool::Create({});
+  ASSERT_TRUE(spool.ok());
+  VideoPipeline::Options options = BaseOptions(1);
+  options.reader.expected_size = bytes.size();
+  auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
+  ASSERT_TRUE(pipeline.ok());
+  size_t part = bytes.size() * 3 / 4;
+  ASSERT_TRUE((*spool)->Append(bytes.substr(0, part)).ok());
+  // Not a timing assertion: it cannot be accepted before its end arrives.
+  EXPECT_FALSE(
+      sink.accepted_.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+  ASSERT_TRUE((*spool)->Append(bytes.substr(part)).ok());
+  (*spool)->Finish();
+  sink.finished_.WaitForNotification();
+  pipeline->reset();
+  EXPECT_NEAR(sink.info_.duration_seconds, 6, 0.2);
+  EXPECT_NEAR(sink.info_.frames_estimate, 90, 3);
+  ExpectOutputsMatch("long.ts", &sink, 1, 160, 120, true);
 }
 
 // Sound that runs on after the video's last frame (a music video whose
