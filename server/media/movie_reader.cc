@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -134,9 +135,13 @@ class MovieReader::SpoolIo {
 
   AVIOContext* context() { return context_.get(); }
   const absl::Status& spool_status() const { return spool_status_; }
-  // While set, a seek to the end of an upload of unknown size fails at
-  // once instead of waiting for the upload to end.
-  void set_end_unknown_is_error(bool on) { end_unknown_is_error_ = on; }
+  // While the returned guard lives (and `on`), a seek to the end of an
+  // upload of unknown size fails at once instead of waiting for the
+  // upload to end.
+  [[nodiscard]] auto EndUnknownIsError(bool on) {
+    end_unknown_is_error_ = on;
+    return absl::MakeCleanup([this] { end_unknown_is_error_ = false; });
+  }
 
  private:
   static int Read(void* opaque, uint8_t* buf, int size) {
@@ -253,10 +258,10 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
     // a pipe it waited for the end. MP4's still does (documented: it needs
     // the size to find its index).
     const absl::string_view name = input_format->name;
-    io_->set_end_unknown_is_error(absl::StrContains(name, "matroska") ||
-                                  name == "mpegts" || name == "mpeg");
+    const auto end_unknown =
+        io_->EndUnknownIsError(absl::StrContains(name, "matroska") ||
+                               name == "mpegts" || name == "mpeg");
     ret = avformat_open_input(&raw, nullptr, input_format, nullptr);
-    io_->set_end_unknown_is_error(false);
   } else {
     avformat_free_context(raw);
   }
@@ -292,10 +297,12 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   // estimates), which for an upload of unknown size (a pipe) waited for the
   // upload's end: a live pipe was accepted only once it closed, whatever
   // its container. Unknown, the size is left out of those estimates.
-  io_->set_end_unknown_is_error(true);
-  ret = avformat_find_stream_info(
-      format_.get(), stream_options.empty() ? nullptr : stream_options.data());
-  io_->set_end_unknown_is_error(false);
+  {
+    const auto end_unknown = io_->EndUnknownIsError(true);
+    ret = avformat_find_stream_info(format_.get(), stream_options.empty()
+                                                       ? nullptr
+                                                       : stream_options.data());
+  }
   for (AVDictionary*& d : stream_options) av_dict_free(&d);
   if (ret < 0) return InputError(ret, "cannot read the movie's streams");
 
@@ -492,10 +499,9 @@ void MovieReader::LearnAdtsConfig(AVStream* audio) {
   // much. It was 64 packets, 2.6 s of 25 fps video, and the CLI's split
   // looked further: a split job copied the sound an unsplit one re-encoded.
   for (size_t i = 0;; ++i) {
-    while (i == read_ahead_.size()) {
-      if (!ReadAhead()) return;
-    }
-    const AVPacket& packet = *read_ahead_[i];
+    const AVPacket* ahead = PacketAhead(i);
+    if (ahead == nullptr) return;
+    const AVPacket& packet = *ahead;
     if (packet.stream_index != audio_index_) continue;
     AvPacketPtr copy = MakePacket();
     if (av_packet_ref(copy.get(), &packet) < 0) return;
@@ -527,11 +533,9 @@ void MovieReader::TakeStartFromPackets(AVStream* video) {
   int64_t earliest = AV_NOPTS_VALUE;
   int video_packets = 0;
   for (size_t i = 0; video_packets < kMaxReorderPackets; ++i) {
-    while (i == read_ahead_.size()) {
-      if (!ReadAhead()) break;
-    }
-    if (i == read_ahead_.size()) break;  // the end, or the look-ahead's
-    const AVPacket& packet = *read_ahead_[i];
+    const AVPacket* ahead = PacketAhead(i);
+    if (ahead == nullptr) break;  // the end, or the look-ahead's
+    const AVPacket& packet = *ahead;
     if (packet.stream_index != video_index_) continue;
     if (video_packets++ == 0 &&
         (packet.dts != AV_NOPTS_VALUE || packet.pts == AV_NOPTS_VALUE)) {
@@ -547,6 +551,13 @@ void MovieReader::TakeStartFromPackets(AVStream* video) {
   // The duration was the container's too, not the stream's own.
   video->duration = AV_NOPTS_VALUE;
   video->start_time = earliest;
+}
+
+const AVPacket* MovieReader::PacketAhead(size_t i) {
+  while (i >= read_ahead_.size()) {
+    if (!ReadAhead()) return nullptr;
+  }
+  return read_ahead_[i].get();
 }
 
 bool MovieReader::ReadAhead() {

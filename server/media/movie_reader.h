@@ -116,6 +116,9 @@ class MovieReader {
   // on an error (kept in read_ahead_error_ for Next()), or past
   // kAdtsLookAheadPackets or kAdtsLookAheadBytes.
   bool ReadAhead();
+  // The i-th packet read ahead (0 is the next Next() meets), reading ahead
+  // as far as needed; null where ReadAhead() stops first.
+  const AVPacket* PacketAhead(size_t i);
   // A JPEG's EXIF orientation comes out of FFmpeg's decoder as the display
   // matrix of the frame, not of the stream, which is what outputs copy and
   // the probe reports. For a lone MJPEG stream (a photo sent as a movie)

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -264,6 +265,39 @@ class VideoPipelineTest : public ::testing::Test {
     EXPECT_EQ(queue_.open_jobs(), 0);
   }
 
+  // A job whose upload arrives in two parts: Start() sends the first three
+  // quarters of `bytes`, Finish() the rest, and waits for the job's end.
+  class UploadInTwoParts {
+   public:
+    UploadInTwoParts(std::string bytes, CollectingSink* sink)
+        : bytes_(std::move(bytes)), sink_(sink) {}
+    void Start(VideoPipeline::Options options) {
+      auto spool = Spool::Create({});
+      ASSERT_TRUE(spool.ok()) << spool.status();
+      spool_ = *std::move(spool);
+      auto pipeline = VideoPipeline::Start(options, spool_.get(), sink_);
+      ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+      pipeline_ = *std::move(pipeline);
+      ASSERT_TRUE(
+          spool_->Append(absl::string_view(bytes_).substr(0, Part())).ok());
+    }
+    void Finish() {
+      ASSERT_NE(pipeline_, nullptr);
+      ASSERT_TRUE(
+          spool_->Append(absl::string_view(bytes_).substr(Part())).ok());
+      spool_->Finish();
+      sink_->finished_.WaitForNotification();
+      pipeline_.reset();
+    }
+
+   private:
+    size_t Part() const { return bytes_.size() * 3 / 4; }
+    std::string bytes_;
+    CollectingSink* sink_;
+    std::unique_ptr<Spool> spool_;
+    std::unique_ptr<VideoPipeline> pipeline_;
+  };
+
   // Stylizes the movie at `input` into one output in `container`, which
   // must succeed, and writes it to `out`.
   void RunToFile(const std::string& input, OutputContainer container,
@@ -340,16 +374,12 @@ TEST_F(VideoPipelineTest, UploadsStartBeforeTheyEnd) {
     SCOPED_TRACE(absl::StrCat(name, c.size_announced ? "" : " from a pipe"));
     std::string bytes = Bytes(name);
     CollectingSink sink;
-    auto spool = Spool::Create({});
-    ASSERT_TRUE(spool.ok());
     VideoPipeline::Options options = BaseOptions(1);
     if (c.size_announced) options.reader.expected_size = bytes.size();
     // As if larger than the uploads let in whole for an MPEG-TS duration.
     options.reader.max_wait_for_duration_bytes = 0;
-    auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
-    ASSERT_TRUE(pipeline.ok());
-    size_t part = bytes.size() * 3 / 4;
-    ASSERT_TRUE((*spool)->Append(bytes.substr(0, part)).ok());
+    UploadInTwoParts upload(std::move(bytes), &sink);
+    ASSERT_NO_FATAL_FAILURE(upload.Start(options));
     // Accepted, and output produced, with three quarters uploaded.
     ASSERT_TRUE(
         sink.accepted_.WaitForNotificationWithTimeout(absl::Seconds(60)));
@@ -360,10 +390,7 @@ TEST_F(VideoPipelineTest, UploadsStartBeforeTheyEnd) {
       some_output = sink.outputs_[0].size() > 2000;
     }
     EXPECT_TRUE(some_output);
-    ASSERT_TRUE((*spool)->Append(bytes.substr(part)).ok());
-    (*spool)->Finish();
-    sink.finished_.WaitForNotification();
-    pipeline->reset();
+    ASSERT_NO_FATAL_FAILURE(upload.Finish());
     ExpectOutputsMatch(name, &sink, 1, 160, 120, true);
   }
 }
@@ -373,21 +400,14 @@ TEST_F(VideoPipelineTest, UploadsStartBeforeTheyEnd) {
 TEST_F(VideoPipelineTest, ASmallMpegTsWaitsForItsDuration) {
   std::string bytes = Bytes("long.ts");
   CollectingSink sink;
-  auto spool = Spool::Create({});
-  ASSERT_TRUE(spool.ok());
   VideoPipeline::Options options = BaseOptions(1);
   options.reader.expected_size = bytes.size();
-  auto pipeline = VideoPipeline::Start(options, spool->get(), &sink);
-  ASSERT_TRUE(pipeline.ok());
-  size_t part = bytes.size() * 3 / 4;
-  ASSERT_TRUE((*spool)->Append(bytes.substr(0, part)).ok());
+  UploadInTwoParts upload(std::move(bytes), &sink);
+  ASSERT_NO_FATAL_FAILURE(upload.Start(options));
   // Not a timing assertion: it cannot be accepted before its end arrives.
   EXPECT_FALSE(
       sink.accepted_.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
-  ASSERT_TRUE((*spool)->Append(bytes.substr(part)).ok());
-  (*spool)->Finish();
-  sink.finished_.WaitForNotification();
-  pipeline->reset();
+  ASSERT_NO_FATAL_FAILURE(upload.Finish());
   EXPECT_NEAR(sink.info_.duration_seconds, 6, 0.2);
   EXPECT_NEAR(sink.info_.frames_estimate, 90, 3);
   ExpectOutputsMatch("long.ts", &sink, 1, 160, 120, true);
