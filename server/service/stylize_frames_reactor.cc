@@ -226,12 +226,22 @@ void StylizeFramesReactor::TrySubmitPending() {
   {
     absl::MutexLock lock(&mu_);
     if (failure_.has_value()) return;
+  }
+  {
     // Queued before submitting: the result may arrive before TrySubmit
-    // returns.
+    // returns. (A failure from now on drops it in EncodeResults.)
+    absl::MutexLock lock(&results_mu_);
     submitted_.push_back(std::move(pending_meta_));
   }
   Ref();  // held by the frame's result
   const absl::Status status = job_->TrySubmit(&pending_);
+  if (!status.ok()) {
+    // The last one is this frame's: one frame of a stream is submitted at
+    // a time.
+    absl::MutexLock lock(&results_mu_);
+    pending_meta_ = std::move(submitted_.back());  // for the retry
+    submitted_.pop_back();
+  }
   absl::MutexLock lock(&mu_);
   if (status.ok()) {
     pending_ = FrameRequest();  // the queue holds the frame while it needs it
@@ -239,8 +249,6 @@ void StylizeFramesReactor::TrySubmitPending() {
     StartReadIfRoomLocked();
     return;
   }
-  pending_meta_ = std::move(submitted_.back());  // for the retry
-  submitted_.pop_back();
   Unref();  // no result will come (the caller's reference keeps us alive)
   if (status.code() == absl::StatusCode::kResourceExhausted &&
       !failure_.has_value()) {
@@ -264,7 +272,7 @@ void StylizeFramesReactor::TrySubmitPending() {
 }
 
 void StylizeFramesReactor::OnResult(FrameResult result) {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&results_mu_);
   results_.push_back(std::move(result));
   if (encoding_) return;
   encoding_ = true;
@@ -280,7 +288,7 @@ void StylizeFramesReactor::EncodeResults() {
     FrameResult result;
     FrameMeta meta;
     {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(&results_mu_);
       if (results_.empty()) {
         encoding_ = false;
         return;
@@ -289,6 +297,9 @@ void StylizeFramesReactor::EncodeResults() {
       results_.pop_front();
       meta = std::move(submitted_.front());
       submitted_.pop_front();
+    }
+    {
+      absl::MutexLock lock(&mu_);
       if (failure_.has_value()) {  // the stream is ending: drop the result
         Unref();
         continue;
