@@ -75,6 +75,13 @@ class MovieReader {
 
   // The probe's findings.
   const MovieInfo& info() const { return info_; }
+  // Whether info().frames_estimate is missing or a guess from the bit rate
+  // (MPEG-TS over max_wait_for_duration_bytes, a stream without a
+  // duration): the caller may do better from how far the frames reach into
+  // the input (AVFrame::pkt_pos).
+  bool frames_estimate_is_guess() const {
+    return info_.frames_estimate <= 0 || duration_is_estimate_;
+  }
   // The input's streams (for copying parameters and side data); audio may be
   // null.
   const AVStream* video_stream() const;

@@ -340,6 +340,7 @@ absl::Status VideoPipeline::DecodeLoop(MovieReader* reader,
                                        RgbConverter* converter, int orientation,
                                        Job* job) {
   uint64_t sequence = 0;
+  const bool estimate_from_position = reader->frames_estimate_is_guess();
   while (true) {
     const absl::Time decode_start = absl::Now();
     const absl::Duration waited_before = ThreadWaitTime();
@@ -377,8 +378,10 @@ absl::Status VideoPipeline::DecodeLoop(MovieReader* reader,
     entry->pts = frame.pts;
     entry->duration = frame.pkt_duration;
     if (options_.preserve_color) entry->color_source = rgb;
+    const int64_t position = frame.pkt_pos;
     item->frame.reset();
     if (!PushEntry(std::move(entry))) return error();
+    if (estimate_from_position) EstimateFramesFromPosition(position);
     FrameRequest request;
     request.frame = std::move(rgb);
     request.style_weights = options_.style_weights;
@@ -387,6 +390,22 @@ absl::Status VideoPipeline::DecodeLoop(MovieReader* reader,
     if (!s.ok()) return s;
     MaybeReportProgress();
   }
+}
+
+void VideoPipeline::EstimateFramesFromPosition(int64_t position) {
+  uint64_t size = options_.reader.expected_size;
+  if (size == 0) size = spool_->FinalSize().value_or(0);
+  // The first frames say little (a keyframe is many times the size of the
+  // frames after it): from 2 % of the input on.
+  if (size == 0 || position <= 0 ||
+      static_cast<uint64_t>(position) < size / 50) {
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  frames_estimate_ = std::max<int64_t>(
+      frames_decoded_,
+      std::llround(static_cast<double>(frames_decoded_) *
+                   static_cast<double>(size) / static_cast<double>(position)));
 }
 
 void VideoPipeline::OnResult(FrameResult result) {

@@ -159,6 +159,11 @@ class VideoPipeline {
   // Appends an entry once the window has room; false if the job failed.
   bool PushEntry(std::unique_ptr<Entry> entry) ABSL_LOCKS_EXCLUDED(mu_);
   void MaybeReportProgress() ABSL_LOCKS_EXCLUDED(mu_);
+  // For an input whose frame count the probe could only guess: the
+  // estimate becomes the frames decoded so far scaled by the input's size
+  // over `position`, the byte offset of the last frame's packet, once the
+  // size is known (announced, or the upload has ended).
+  void EstimateFramesFromPosition(int64_t position) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status error() const ABSL_LOCKS_EXCLUDED(mu_);
 
   const Options options_;

@@ -413,6 +413,25 @@ TEST_F(VideoPipelineTest, ASmallMpegTsWaitsForItsDuration) {
   ExpectOutputsMatch("long.ts", &sink, 1, 160, 120, true);
 }
 
+// An input the probe gives no duration (MPEG-TS over 64 MiB, here as if)
+// gets its frame count estimated from how far its frames reach into it:
+// without one, the client showed no ETA for the whole job.
+TEST_F(VideoPipelineTest, AnInputWithoutADurationIsEstimatedFromItsBytes) {
+  std::string bytes = Bytes("long.ts");
+  CollectingSink sink;
+  VideoPipeline::Options options = BaseOptions(1);
+  options.reader.expected_size = bytes.size();
+  options.reader.max_wait_for_duration_bytes = 0;
+  options.progress_interval = absl::ZeroDuration();  // after every frame
+  UploadInTwoParts upload(std::move(bytes), &sink);
+  ASSERT_NO_FATAL_FAILURE(upload.Start(options));
+  ASSERT_TRUE(sink.accepted_.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  EXPECT_EQ(sink.info_.frames_estimate, 0);  // the probe's: none
+  ASSERT_NO_FATAL_FAILURE(upload.Finish());
+  ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+  EXPECT_NEAR(sink.last_progress_.frames_estimate, 90, 9);
+}
+
 // Sound that runs on after the video's last frame (a music video whose
 // picture ends first; a hostile movie of one frame and gigabytes of sound)
 // is written in fragments of a few seconds. The MP4 muxer cut fragments only
