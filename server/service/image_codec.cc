@@ -11,6 +11,7 @@
 #include "server/media/frame_convert.h"
 #include "server/media/frame_shape.h"
 #include "server/media/pixel_format.h"
+#include "server/service/image_alpha.h"
 #include "server/service/image_orientation.h"
 #include "server/service/image_structure.h"
 
@@ -119,6 +120,7 @@ absl::Status CheckSize(uint64_t width, uint64_t height, uint64_t max_pixels) {
 }
 
 absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
+  if (FlattenOverWhite(frame, out)) return absl::OkStatus();
   bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
   const AVPixelFormat src =
       PlainPixelFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
@@ -206,7 +208,7 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
   // given is the checked file without its metadata.
   int orientation = 0;
   absl::StatusOr<std::string> checked =
-      png ? CheckPngAndDropMetadata(data)
+      png ? CheckPngAndDropMetadata(data, &orientation)
           : CheckJpegAndDropMetadata(data, &orientation);
   if (!checked.ok()) return checked.status();
   data = *checked;

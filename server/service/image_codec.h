@@ -36,8 +36,9 @@ absl::StatusOr<ImageSize> ProbeImageSize(absl::string_view encoded);
 // the memory budget for before it decodes.
 ImageSize DecodedSize(const v1::Image& image, uint64_t max_pixels);
 
-// Decodes `image` (PNG, JPEG, or raw RGB24) into RGB24. Alpha is dropped,
-// 16-bit samples are reduced to 8, grey and palette images are expanded;
+// Decodes `image` (PNG, JPEG, or raw RGB24) into RGB24. A picture with alpha
+// is composited over white (image_alpha.h), 16-bit samples are reduced to 8,
+// grey and palette images are expanded;
 // metadata is ignored (compressed PNG metadata and JPEG APPn metadata
 // segments are dropped unread, see image_structure.h). Returns
 // INVALID_ARGUMENT for an empty, undecodable, truncated, damaged or

@@ -451,6 +451,87 @@ std::string PngWithImageData(uint32_t w, uint32_t h, bool interlaced,
          PngChunk("IDAT", z) + PngChunk("IEND", "");
 }
 
+// A PNG of `w` x `h` pixels of colour type `colour_type` and bit depth
+// `depth`, from `rows` (each row's filter byte included), with `chunks`
+// (PLTE, tRNS) before its image data.
+std::string Png(uint32_t w, uint32_t h, int colour_type, int depth,
+                const std::string& rows, const std::string& chunks = "") {
+  std::string ihdr = BigEndian32(w) + BigEndian32(h);
+  ihdr += static_cast<char>(depth);
+  ihdr += static_cast<char>(colour_type);
+  ihdr += std::string("\x00\x00\x00", 3);  // deflate, filter, no interlace
+  uLongf size = compressBound(rows.size());
+  std::string z(size, '\0');
+  EXPECT_EQ(compress(reinterpret_cast<Bytef*>(z.data()), &size,
+                     reinterpret_cast<const Bytef*>(rows.data()), rows.size()),
+            Z_OK);
+  z.resize(size);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + PngChunk("IHDR", ihdr) + chunks +
+         PngChunk("IDAT", z) + PngChunk("IEND", "");
+}
+
+// Transparency is composited over white. It was dropped, which left the
+// colour under the transparent pixels (0,0,0,0 as optimisers store it): a
+// logo on a transparent background came back on a black one.
+TEST(ImageCodecTest, TransparentPixelsComeOutOverWhite) {
+  // Each picture is 3 pixels: transparent black, half-transparent red (or
+  // grey 0), opaque blue (or grey 0).
+  const struct {
+    const char* name;
+    std::string png;
+    std::vector<uint8_t> want;
+  } cases[] = {
+      {"rgba",
+       Png(3, 1, 6, 8,
+           std::string("\0"
+                       "\0\0\0\0"
+                       "\xff\0\0\x80"
+                       "\0\0\xff\xff",
+                       13)),
+       {255, 255, 255, 255, 127, 127, 0, 0, 255}},
+      {"grey and alpha",
+       Png(3, 1, 4, 8,
+           std::string("\0"
+                       "\0\0"
+                       "\0\x80"
+                       "\0\xff",
+                       7)),
+       {255, 255, 255, 127, 127, 127, 0, 0, 0}},
+      {"rgba 16-bit",
+       Png(3, 1, 6, 16,
+           std::string("\0"
+                       "\0\0\0\0\0\0\0\0"
+                       "\xff\xff\0\0\0\0\x80\0"
+                       "\0\0\0\0\xff\xff\xff\xff",
+                       25)),
+       {255, 255, 255, 255, 127, 127, 0, 0, 255}},
+      {"grey and alpha 16-bit",
+       Png(3, 1, 4, 16,
+           std::string("\0"
+                       "\0\0\0\0"
+                       "\0\0\x80\0"
+                       "\0\0\xff\xff",
+                       13)),
+       {255, 255, 255, 127, 127, 127, 0, 0, 0}},
+      {"palette with tRNS",
+       Png(3, 1, 3, 8, std::string("\0\0\1\2", 4),
+           PngChunk("PLTE", std::string("\0\0\0"
+                                        "\xff\0\0"
+                                        "\0\0\xff",
+                                        9)) +
+               PngChunk("tRNS", std::string("\0\x80", 2))),
+       {255, 255, 255, 255, 127, 127, 0, 0, 255}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<RgbFrame> out = DecodeImage(Encoded(c.png), kLimit);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->width, 3);
+    ASSERT_EQ(out->height, 1);
+    EXPECT_EQ(out->pixels, c.want);
+  }
+}
+
 // Found while fixing issue 13: a PNG whose image data inflates to fewer rows
 // than its header declares (a file cut inside its zlib stream, then given a
 // correct IEND) decoded to OK with the missing rows blank: FFmpeg's decoder

@@ -49,7 +49,10 @@ bool IsExifSegment(absl::string_view app1_body) {
 
 int ExifOrientation(absl::string_view app1_body) {
   if (!IsExifSegment(app1_body)) return 0;
-  const absl::string_view tiff = app1_body.substr(sizeof(kExifHeader));
+  return TiffOrientation(app1_body.substr(sizeof(kExifHeader)));
+}
+
+int TiffOrientation(absl::string_view tiff) {
   const auto* p = reinterpret_cast<const unsigned char*>(tiff.data());
   if (tiff.size() < 8) return 0;
   bool big_endian;

@@ -1,7 +1,9 @@
 // Tests of EXIF orientation: reading the tag (both byte orders, malformed
 // segments ignored), turning the pixels for each of the 8 values, and JPEG
-// photos decoded upright through DecodeImage.
+// and PNG photos decoded upright through DecodeImage.
 #include "server/service/image_orientation.h"
+
+#include <zlib.h>
 
 #include <string>
 
@@ -123,9 +125,8 @@ TEST(ApplyExifOrientationTest, EachValueAsViewersShowIt) {
             absl::StatusCode::kInvalidArgument);
 }
 
-// A JPEG of a 64x32 picture, red on the left and blue on the right, with an
-// EXIF segment (orientation `orientation`) after its start-of-image marker.
-std::string TaggedJpeg(int orientation) {
+// A 64x32 picture, red on the left and blue on the right, encoded.
+std::string RedAndBlue(v1::ImageFormat format) {
   RgbFrame f;
   f.width = 64;
   f.height = 32;
@@ -136,8 +137,14 @@ std::string TaggedJpeg(int orientation) {
     }
   }
   v1::Image image;
-  EXPECT_TRUE(EncodeImage(f, v1::IMAGE_FORMAT_JPEG, &image).ok());
-  std::string jpeg = image.encoded();
+  EXPECT_TRUE(EncodeImage(f, format, &image).ok());
+  return image.encoded();
+}
+
+// RedAndBlue as a JPEG with an EXIF segment (orientation `orientation`)
+// after its start-of-image marker.
+std::string TaggedJpeg(int orientation) {
+  std::string jpeg = RedAndBlue(v1::IMAGE_FORMAT_JPEG);
   const std::string body =
       ExifBody(false, {{0x0112, 3, 1, static_cast<uint16_t>(orientation)}});
   const size_t length = body.size() + 2;
@@ -146,13 +153,32 @@ std::string TaggedJpeg(int orientation) {
   return jpeg.insert(2, app1);
 }
 
+std::string BigEndian32(uint32_t v) {
+  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+}
+
+// RedAndBlue as a PNG with an eXIf chunk (orientation `orientation`) after
+// its header, big-endian or little-endian.
+std::string TaggedPng(int orientation, bool big_endian) {
+  std::string png = RedAndBlue(v1::IMAGE_FORMAT_PNG);
+  const std::string body =
+      "eXIf" +
+      ExifBody(big_endian, {{0x0112, 3, 1, static_cast<uint16_t>(orientation)}})
+          .substr(6);  // the chunk holds no "Exif\0\0"
+  const uint32_t crc =
+      crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size());
+  constexpr size_t kAfterIhdr = 8 + 12 + 13;
+  return png.insert(kAfterIhdr,
+                    BigEndian32(body.size() - 4) + body + BigEndian32(crc));
+}
+
 // Red, or blue, at (x, y) of a decoded frame.
 char ColourAt(const RgbFrame& f, int x, int y) {
   const uint8_t* p = &f.pixels[(static_cast<size_t>(y) * f.width + x) * 3];
   return p[0] > 200 && p[2] < 60 ? 'R' : p[2] > 200 && p[0] < 60 ? 'B' : '?';
 }
 
-TEST(ApplyExifOrientationTest, JpegPhotosAreDecodedUpright) {
+TEST(ApplyExifOrientationTest, PhotosAreDecodedUpright) {
   const struct {
     int orientation, width, height;
     char top_left, bottom_right;
@@ -163,15 +189,23 @@ TEST(ApplyExifOrientationTest, JpegPhotosAreDecodedUpright) {
       {8, 32, 64, 'B', 'R'},
   };
   for (const auto& c : cases) {
-    SCOPED_TRACE(absl::StrCat("orientation ", c.orientation));
-    v1::Image image;
-    image.set_encoded(TaggedJpeg(c.orientation));
-    auto frame = DecodeImage(image, 4096 * 2160);
-    ASSERT_TRUE(frame.ok()) << frame.status();
-    EXPECT_EQ(frame->width, c.width);
-    EXPECT_EQ(frame->height, c.height);
-    EXPECT_EQ(ColourAt(*frame, 2, 2), c.top_left);
-    EXPECT_EQ(ColourAt(*frame, c.width - 3, c.height - 3), c.bottom_right);
+    // A PNG's eXIf chunk too: viewers (browsers among them) apply it, and
+    // it was not read.
+    const std::pair<const char*, std::string> files[] = {
+        {"JPEG", TaggedJpeg(c.orientation)},
+        {"PNG", TaggedPng(c.orientation, /*big_endian=*/true)},
+        {"little-endian PNG", TaggedPng(c.orientation, false)}};
+    for (const auto& [kind, bytes] : files) {
+      SCOPED_TRACE(absl::StrCat(kind, " orientation ", c.orientation));
+      v1::Image image;
+      image.set_encoded(bytes);
+      auto frame = DecodeImage(image, 4096 * 2160);
+      ASSERT_TRUE(frame.ok()) << frame.status();
+      EXPECT_EQ(frame->width, c.width);
+      EXPECT_EQ(frame->height, c.height);
+      EXPECT_EQ(ColourAt(*frame, 2, 2), c.top_left);
+      EXPECT_EQ(ColourAt(*frame, c.width - 3, c.height - 3), c.bottom_right);
+    }
   }
 }
 

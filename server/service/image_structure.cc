@@ -152,7 +152,10 @@ absl::Status CheckImageDataLength(const std::vector<absl::string_view>& idat,
 
 }  // namespace
 
-absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png) {
+absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png,
+                                                    int* orientation) {
+  if (orientation != nullptr) *orientation = 0;
+  bool seen_exif = false;
   const auto* p = reinterpret_cast<const unsigned char*>(png.data());
   const AVCRC* crc_table = av_crc_get_table(AV_CRC_32_IEEE_LE);
   std::string out;
@@ -190,6 +193,12 @@ absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png) {
       header = ParseIhdr(p + pos + 8);
     }
     if (type == "IDAT") idat.push_back(png.substr(pos + 8, length));
+    if (type == "eXIf" && !seen_exif) {
+      seen_exif = true;  // a file has one; a second is not read
+      if (orientation != nullptr) {
+        *orientation = TiffOrientation(png.substr(pos + 8, length));
+      }
+    }
     pos += chunk_size;
     if (type == "IEND") break;  // anything after IEND is ignored
   }

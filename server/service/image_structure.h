@@ -22,7 +22,11 @@ namespace stylizer {
 // the file has no image data (IDAT) or ends before its IEND chunk, or the
 // image data is not a zlib stream that inflates to every row the header
 // declares (inflated once, counted, not kept).
-absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png);
+//
+// With `orientation`, also stores there the EXIF orientation (1-8) of the
+// first eXIf chunk, or 0 if there is none (image_orientation.h).
+absl::StatusOr<std::string> CheckPngAndDropMetadata(absl::string_view png,
+                                                    int* orientation = nullptr);
 
 // The most scans (start-of-scan segments) a JPEG may have. FFmpeg's decoder
 // makes a pass over every block of a component for each scan, so a file that
