@@ -58,7 +58,8 @@ ABSL_FLAG(bool, preserve_color, false,
           "stylized luminance (done by the server)");
 // video.
 ABSL_FLAG(int32_t, max_side, 0,
-          "video: downscale so the longer side is at most N pixels (0 = keep)");
+          "image/video: downscale so the longer side is at most N pixels "
+          "(0 = keep; done by the server)");
 ABSL_FLAG(int32_t, crf, 0,
           "video: encoder quality 1-51, lower is better (0 = server default)");
 ABSL_FLAG(std::string, container, "mp4", "video: output container, mp4 or mkv");
@@ -195,7 +196,7 @@ commands:
   styles [--json]             the model's styles (index and name), device,
                               precision, archive digest
   image INPUT... [--styles=SPEC] [--out=PATH] [--format=png|jpg]
-        [--preserve_color] [--concurrency=N]
+        [--max_side=N] [--preserve_color] [--concurrency=N]
                               stylize PNG or JPEG files; one file per input
                               and style (<stem>.<style>.png when several);
                               several inputs go N at a time (default 4)

@@ -202,6 +202,7 @@ absl::Status StylizeToStream(StylizerClient& client, std::string data,
   *request.add_styles() = style.style;
   request.set_output_format(format);
   request.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
+  request.set_max_side(static_cast<uint32_t>(absl::GetFlag(FLAGS_max_side)));
   auto response = client.StylizeImage(request);
   if (!response.ok()) return response.status();
   if (response->images_size() != 1 ||
@@ -228,6 +229,7 @@ absl::StatusOr<std::vector<std::string>> StylizeOne(
   for (const auto& s : styles) *request.add_styles() = s.style;
   request.set_output_format(plan.format);
   request.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
+  request.set_max_side(static_cast<uint32_t>(absl::GetFlag(FLAGS_max_side)));
   auto response = client.StylizeImage(request);
   if (!response.ok()) return response.status();
   if (response->images_size() != static_cast<int>(styles.size())) {
@@ -286,8 +288,11 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
   if (inv.args.empty()) {
     return UsageError(
         "usage: stylizer image INPUT... [--styles=SPEC] [--out=PATH|-] "
-        "[--format=png|jpg] "
+        "[--format=png|jpg] [--max_side=N] "
         "[--preserve_color] [--concurrency=N]");
+  }
+  if (absl::GetFlag(FLAGS_max_side) < 0) {
+    return UsageError("--max_side must not be negative (0 keeps the size)");
   }
   const std::vector<std::string>& inputs = inv.args;
   const bool several = inputs.size() > 1;

@@ -4,8 +4,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "server/media/frame_convert.h"
-
 extern "C" {
 #include <libavutil/intreadwrite.h>
 #include <libavutil/pixfmt.h>
@@ -22,70 +20,85 @@ inline uint8_t OverWhite(uint32_t c, uint32_t a, uint32_t max) {
   return static_cast<uint8_t>((v * 255 + square / 2) / square);
 }
 
-// Calls `pixel(row, x, rgb)` for every pixel, rgb pointing into `out`.
+// Calls `pixel(row, x, rgb)` for every pixel, rgb pointing to its output.
 template <typename Fn>
-void ForEachPixel(const AVFrame& frame, RgbFrame* out, Fn pixel) {
-  out->width = frame.width;
-  out->height = frame.height;
-  const size_t bytes = static_cast<size_t>(frame.width) * frame.height * 3;
-  out->pixels.reserve(bytes + media::kSwsPaddingBytes);
-  out->pixels.resize(bytes);
-  uint8_t* rgb = out->pixels.data();
+void ForEachPixel(const AVFrame& frame, uint8_t* rgb, ptrdiff_t stride,
+                  Fn pixel) {
   for (int y = 0; y < frame.height; ++y) {
     const uint8_t* row =
         frame.data[0] + static_cast<ptrdiff_t>(y) * frame.linesize[0];
-    for (int x = 0; x < frame.width; ++x, rgb += 3) pixel(row, x, rgb);
+    uint8_t* out = rgb + y * stride;
+    for (int x = 0; x < frame.width; ++x, out += 3) pixel(row, x, out);
   }
 }
 
 }  // namespace
 
-bool FlattenOverWhite(const AVFrame& frame, RgbFrame* out) {
-  switch (frame.format) {
+bool HasAlphaToFlatten(int format) {
+  switch (format) {
     case AV_PIX_FMT_RGBA:
-      ForEachPixel(frame, out, [](const uint8_t* row, int x, uint8_t* rgb) {
-        const uint8_t* p = row + 4 * x;
-        for (int c = 0; c < 3; ++c) rgb[c] = OverWhite(p[c], p[3], 255);
-      });
-      return true;
     case AV_PIX_FMT_YA8:
-      ForEachPixel(frame, out, [](const uint8_t* row, int x, uint8_t* rgb) {
-        const uint8_t* p = row + 2 * x;
-        std::memset(rgb, OverWhite(p[0], p[1], 255), 3);
-      });
-      return true;
     case AV_PIX_FMT_RGBA64BE:
-      ForEachPixel(frame, out, [](const uint8_t* row, int x, uint8_t* rgb) {
-        const uint8_t* p = row + 8 * x;
-        const uint32_t a = AV_RB16(p + 6);
-        for (int c = 0; c < 3; ++c) {
-          rgb[c] = OverWhite(AV_RB16(p + 2 * c), a, 65535);
-        }
-      });
-      return true;
     case AV_PIX_FMT_YA16BE:
-      ForEachPixel(frame, out, [](const uint8_t* row, int x, uint8_t* rgb) {
-        const uint8_t* p = row + 4 * x;
-        std::memset(rgb, OverWhite(AV_RB16(p), AV_RB16(p + 2), 65535), 3);
-      });
+    case AV_PIX_FMT_PAL8:
       return true;
-    case AV_PIX_FMT_PAL8: {
-      // The palette: 256 native-endian 0xAARRGGBB words (an opaque one
-      // where the file has no tRNS chunk).
-      const auto* palette = reinterpret_cast<const uint32_t*>(frame.data[1]);
-      if (palette == nullptr) return false;
-      ForEachPixel(frame, out,
-                   [palette](const uint8_t* row, int x, uint8_t* rgb) {
-                     const uint32_t argb = palette[row[x]];
-                     const uint32_t a = argb >> 24;
-                     rgb[0] = OverWhite((argb >> 16) & 0xff, a, 255);
-                     rgb[1] = OverWhite((argb >> 8) & 0xff, a, 255);
-                     rgb[2] = OverWhite(argb & 0xff, a, 255);
-                   });
-      return true;
-    }
     default:
       return false;
+  }
+}
+
+void FlattenOverWhite(const AVFrame& frame, uint8_t* rgb, ptrdiff_t stride) {
+  switch (frame.format) {
+    case AV_PIX_FMT_RGBA:
+      ForEachPixel(frame, rgb, stride,
+                   [](const uint8_t* row, int x, uint8_t* out) {
+                     const uint8_t* p = row + 4 * x;
+                     for (int c = 0; c < 3; ++c) {
+                       out[c] = OverWhite(p[c], p[3], 255);
+                     }
+                   });
+      return;
+    case AV_PIX_FMT_YA8:
+      ForEachPixel(frame, rgb, stride,
+                   [](const uint8_t* row, int x, uint8_t* out) {
+                     const uint8_t* p = row + 2 * x;
+                     std::memset(out, OverWhite(p[0], p[1], 255), 3);
+                   });
+      return;
+    case AV_PIX_FMT_RGBA64BE:
+      ForEachPixel(frame, rgb, stride,
+                   [](const uint8_t* row, int x, uint8_t* out) {
+                     const uint8_t* p = row + 8 * x;
+                     const uint32_t a = AV_RB16(p + 6);
+                     for (int c = 0; c < 3; ++c) {
+                       out[c] = OverWhite(AV_RB16(p + 2 * c), a, 65535);
+                     }
+                   });
+      return;
+    case AV_PIX_FMT_YA16BE:
+      ForEachPixel(
+          frame, rgb, stride, [](const uint8_t* row, int x, uint8_t* out) {
+            const uint8_t* p = row + 4 * x;
+            std::memset(out, OverWhite(AV_RB16(p), AV_RB16(p + 2), 65535), 3);
+          });
+      return;
+    case AV_PIX_FMT_PAL8: {
+      // The palette: 256 native-endian 0xAARRGGBB words (opaque where the
+      // file has no tRNS chunk).
+      const auto* palette = reinterpret_cast<const uint32_t*>(frame.data[1]);
+      ForEachPixel(frame, rgb, stride,
+                   [palette](const uint8_t* row, int x, uint8_t* out) {
+                     const uint32_t argb =
+                         palette != nullptr ? palette[row[x]] : 0;
+                     const uint32_t a = argb >> 24;
+                     out[0] = OverWhite((argb >> 16) & 0xff, a, 255);
+                     out[1] = OverWhite((argb >> 8) & 0xff, a, 255);
+                     out[2] = OverWhite(argb & 0xff, a, 255);
+                   });
+      return;
+    }
+    default:
+      return;
   }
 }
 

@@ -6,7 +6,8 @@
 #ifndef STYLIZER_SERVER_SERVICE_IMAGE_ALPHA_H_
 #define STYLIZER_SERVER_SERVICE_IMAGE_ALPHA_H_
 
-#include "server/batching/job_queue.h"
+#include <cstddef>
+#include <cstdint>
 
 extern "C" {
 #include <libavutil/frame.h>
@@ -14,10 +15,14 @@ extern "C" {
 
 namespace stylizer {
 
-// Writes `frame` composited over white into `out` (RGB24) and returns true,
-// if its pixel format is one PNG's decoder hands over with alpha (rgba,
-// ya8, rgba64be, ya16be, pal8); returns false, touching nothing, otherwise.
-bool FlattenOverWhite(const AVFrame& frame, RgbFrame* out);
+// Whether `format` is one that PNG's decoder hands over with alpha (rgba,
+// ya8, rgba64be, ya16be, pal8), which FlattenOverWhite takes.
+bool HasAlphaToFlatten(int format);
+
+// Writes `frame` (HasAlphaToFlatten of its format) composited over white as
+// RGB24: frame.height rows of frame.width pixels, `stride` bytes apart from
+// `rgb`.
+void FlattenOverWhite(const AVFrame& frame, uint8_t* rgb, ptrdiff_t stride);
 
 }  // namespace stylizer
 

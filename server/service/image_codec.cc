@@ -2,6 +2,7 @@
 #include "server/service/image_codec.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 
@@ -119,19 +120,48 @@ absl::Status CheckSize(uint64_t width, uint64_t height, uint64_t max_pixels) {
                                 static_cast<int64_t>(height));
 }
 
-absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
-  if (FlattenOverWhite(frame, out)) return absl::OkStatus();
-  bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
+// Converts a decoded picture to RGB24 of `target` size: the picture's own,
+// or smaller (max_side), then averaged over the area each output pixel
+// covers. A picture with alpha is first flattened over white at its own
+// size: a filter over straight alpha would darken the edges of what is
+// opaque.
+absl::Status ToRgb(const AVFrame& decoded, ImageSize target, RgbFrame* out) {
+  const bool scaled =
+      target.width != decoded.width || target.height != decoded.height;
+  const AVFrame* frame = &decoded;
+  AvFramePtr flat;
+  if (HasAlphaToFlatten(decoded.format)) {
+    if (!scaled) {
+      out->width = decoded.width;
+      out->height = decoded.height;
+      const size_t bytes =
+          static_cast<size_t>(decoded.width) * decoded.height * 3;
+      out->pixels.reserve(bytes + media::kSwsPaddingBytes);
+      out->pixels.resize(bytes);
+      FlattenOverWhite(decoded, out->pixels.data(), decoded.width * 3);
+      return absl::OkStatus();
+    }
+    // swscale's input: padded rows (see media::CopyToPaddedRgb).
+    absl::StatusOr<AvFramePtr> made =
+        media::MakeVideoFrame(AV_PIX_FMT_RGB24, decoded.width, decoded.height,
+                              "allocating the flattened picture");
+    if (!made.ok()) return made.status();
+    flat = *std::move(made);
+    std::memset(flat->buf[0]->data, 0, flat->buf[0]->size);
+    FlattenOverWhite(decoded, flat->data[0], flat->linesize[0]);
+    frame = flat.get();
+  }
+  bool full_range = frame->color_range == AVCOL_RANGE_JPEG;
   const AVPixelFormat src =
-      PlainPixelFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
+      PlainPixelFormat(static_cast<AVPixelFormat>(frame->format), &full_range);
   // A YUV picture (JPEG) goes through planes, which swscale writes 4 to 7
   // times faster (media::PackGbrp); RGB ones (PNG) have direct packers.
   const bool yuv = IsYuv(src);
-  SwsContextPtr sws(
-      sws_getContext(frame.width, frame.height, src, frame.width, frame.height,
-                     yuv ? AV_PIX_FMT_GBRP : AV_PIX_FMT_RGB24,
-                     SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
-                     nullptr, nullptr, nullptr));
+  SwsContextPtr sws(sws_getContext(
+      frame->width, frame->height, src, target.width, target.height,
+      yuv ? AV_PIX_FMT_GBRP : AV_PIX_FMT_RGB24,
+      (scaled ? SWS_AREA : SWS_BICUBIC) | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+      nullptr, nullptr, nullptr));
   if (sws == nullptr) {
     const char* name = av_get_pix_fmt_name(src);
     return absl::InvalidArgumentError(
@@ -143,28 +173,28 @@ absl::Status ToRgb(const AVFrame& frame, RgbFrame* out) {
     sws_setColorspaceDetails(sws.get(), coefs, full_range ? 1 : 0, coefs, 1, 0,
                              1 << 16, 1 << 16);
     absl::StatusOr<AvFramePtr> planes =
-        media::MakeVideoFrame(AV_PIX_FMT_GBRP, frame.width, frame.height,
+        media::MakeVideoFrame(AV_PIX_FMT_GBRP, target.width, target.height,
                               "allocating the RGB planes");
     if (!planes.ok()) return planes.status();
     const int rows =
-        sws_scale(sws.get(), frame.data, frame.linesize, 0, frame.height,
+        sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height,
                   (*planes)->data, (*planes)->linesize);
-    if (rows != frame.height) {
+    if (rows != target.height) {
       return media::AvError(rows, "converting the image to RGB failed");
     }
     media::PackGbrp(**planes, out);
     return absl::OkStatus();
   }
-  out->width = frame.width;
-  out->height = frame.height;
-  const size_t bytes = static_cast<size_t>(frame.width) * frame.height * 3;
+  out->width = target.width;
+  out->height = target.height;
+  const size_t bytes = static_cast<size_t>(target.width) * target.height * 3;
   out->pixels.reserve(bytes + media::kSwsPaddingBytes);
   out->pixels.resize(bytes);
   uint8_t* dst[4] = {out->pixels.data(), nullptr, nullptr, nullptr};
-  int dst_stride[4] = {frame.width * 3, 0, 0, 0};
-  const int rows = sws_scale(sws.get(), frame.data, frame.linesize, 0,
-                             frame.height, dst, dst_stride);
-  if (rows != frame.height) {
+  int dst_stride[4] = {target.width * 3, 0, 0, 0};
+  const int rows = sws_scale(sws.get(), frame->data, frame->linesize, 0,
+                             frame->height, dst, dst_stride);
+  if (rows != target.height) {
     return media::AvError(rows, "converting the image to RGB failed");
   }
   return absl::OkStatus();
@@ -201,7 +231,8 @@ absl::Status SizeDiffersFromHeader(const char* kind, int width, int height,
 
 // `size` is what ProbeImageSize read from `data`, already checked.
 absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
-                                       const ImageSize& size) {
+                                       const ImageSize& size,
+                                       const ImageSize& target) {
   const char* kind = png ? "PNG" : "JPEG";
   // The decoders accept cut-off files (and return what they could decode),
   // so completeness is checked on the file's structure first; what they are
@@ -286,7 +317,7 @@ absl::StatusOr<RgbFrame> DecodeEncoded(absl::string_view data, bool png,
     return SizeDiffersFromHeader(kind, frame->width, frame->height, size);
   }
   RgbFrame out;
-  if (absl::Status s = ToRgb(*frame, &out); !s.ok()) return s;
+  if (absl::Status s = ToRgb(*frame, target, &out); !s.ok()) return s;
   frame.reset();  // before the turned copy is made
   if (absl::Status s = ApplyExifOrientation(orientation, &out); !s.ok()) {
     return s;
@@ -429,8 +460,22 @@ ImageSize DecodedSize(const v1::Image& image, uint64_t max_pixels) {
   return ImageSize{static_cast<int>(width), static_cast<int>(height)};
 }
 
+ImageSize ScaledImageSize(ImageSize size, uint32_t max_side) {
+  const int longer = std::max(size.width, size.height);
+  if (max_side == 0 || longer <= 0 ||
+      static_cast<uint32_t>(longer) <= max_side) {
+    return size;
+  }
+  const double scale = static_cast<double>(max_side) / longer;
+  auto side = [&](int s) {
+    return s == longer ? static_cast<int>(max_side)
+                       : std::max(1, static_cast<int>(std::lround(s * scale)));
+  };
+  return ImageSize{side(size.width), side(size.height)};
+}
+
 absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
-                                     uint64_t max_pixels) {
+                                     uint64_t max_pixels, uint32_t max_side) {
   switch (image.data_case()) {
     case v1::Image::kEncoded: {
       const std::string& data = image.encoded();
@@ -443,7 +488,8 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
           !s.ok()) {
         return s;
       }
-      return DecodeEncoded(data, IsPng(data), *size);
+      return DecodeEncoded(data, IsPng(data), *size,
+                           ScaledImageSize(*size, max_side));
     }
     case v1::Image::kRaw: {
       const v1::RawImage& raw = image.raw();
@@ -465,6 +511,21 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
       RgbFrame out;
       out.width = static_cast<int>(raw.width());
       out.height = static_cast<int>(raw.height());
+      const ImageSize target =
+          ScaledImageSize(ImageSize{out.width, out.height}, max_side);
+      if (target.width != out.width || target.height != out.height) {
+        // The pixels as a decoded picture, with the padding swscale reads
+        // (media::CopyToPaddedRgb).
+        absl::StatusOr<AvFramePtr> padded = media::MakeVideoFrame(
+            AV_PIX_FMT_RGB24, out.width, out.height, "allocating the picture");
+        if (!padded.ok()) return padded.status();
+        std::memset((*padded)->buf[0]->data, 0, (*padded)->buf[0]->size);
+        av_image_copy_plane((*padded)->data[0], (*padded)->linesize[0],
+                            reinterpret_cast<const uint8_t*>(raw.rgb().data()),
+                            out.width * 3, out.width * 3, out.height);
+        if (absl::Status s = ToRgb(**padded, target, &out); !s.ok()) return s;
+        return out;
+      }
       out.pixels.assign(raw.rgb().begin(), raw.rgb().end());
       return out;
     }

@@ -48,8 +48,23 @@ ImageSize DecodedSize(const v1::Image& image, uint64_t max_pixels);
 // of a shape media::CheckFrameShape refuses (both checked before decoding).
 // The decoder may allocate only one picture, of the size ProbeImageSize
 // reads.
+//
+// With `max_side`, the picture comes out at ScaledImageSize (before its EXIF
+// orientation turns it), each output pixel the average of the area it
+// covers; `max_pixels` still limits the picture decoded.
 absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
-                                     uint64_t max_pixels);
+                                     uint64_t max_pixels,
+                                     uint32_t max_side = 0);
+
+// The most pixels a still image sent with max_side may have (the frame
+// limit, --max_frame_pixels, applies to the picture it is scaled to): what
+// a movie's decoder takes, and a 50-megapixel camera's photos.
+inline constexpr uint64_t kMaxImagePixelsToScale = uint64_t{8192} * 8192;
+
+// The size a picture of `size` is stylized at with `max_side` (0: its own):
+// the longer side at most max_side, the aspect kept (the shorter side
+// rounded, at least 1); never larger. The same whichever way it is turned.
+ImageSize ScaledImageSize(ImageSize size, uint32_t max_side);
 
 // The format to answer in: `requested`, or when unspecified RAW for a raw
 // input and PNG for an encoded one.

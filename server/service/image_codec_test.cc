@@ -532,6 +532,72 @@ TEST(ImageCodecTest, TransparentPixelsComeOutOverWhite) {
   }
 }
 
+TEST(ImageCodecTest, ScaledImageSizeKeepsTheAspect) {
+  EXPECT_EQ(ScaledImageSize({4032, 3024}, 1024).width, 1024);
+  EXPECT_EQ(ScaledImageSize({4032, 3024}, 1024).height, 768);
+  EXPECT_EQ(ScaledImageSize({3024, 4032}, 1024).width, 768);
+  EXPECT_EQ(ScaledImageSize({3024, 4032}, 1024).height, 1024);
+  EXPECT_EQ(ScaledImageSize({101, 50}, 10).height, 5);      // 4.95, rounded
+  EXPECT_EQ(ScaledImageSize({1000, 1}, 10).height, 1);      // at least 1
+  EXPECT_EQ(ScaledImageSize({640, 480}, 0).width, 640);     // 0: as is
+  EXPECT_EQ(ScaledImageSize({640, 480}, 2000).width, 640);  // never up
+}
+
+// A picture scaled with max_side keeps its colours (each output pixel the
+// mean of the area it covers), whatever it was sent as.
+TEST(ImageCodecTest, MaxSideScalesEveryKindOfImage) {
+  // Left half red, right half blue, 300x150.
+  RgbFrame frame;
+  frame.width = 300;
+  frame.height = 150;
+  for (int y = 0; y < 150; ++y) {
+    for (int x = 0; x < 300; ++x) {
+      frame.pixels.insert(frame.pixels.end(), {uint8_t(x < 150 ? 255 : 0), 0,
+                                               uint8_t(x < 150 ? 0 : 255)});
+    }
+  }
+  for (v1::ImageFormat format :
+       {v1::IMAGE_FORMAT_RAW, v1::IMAGE_FORMAT_PNG, v1::IMAGE_FORMAT_JPEG}) {
+    SCOPED_TRACE(v1::ImageFormat_Name(format));
+    v1::Image image;
+    ASSERT_TRUE(EncodeImage(frame, format, &image).ok());
+    absl::StatusOr<RgbFrame> out = DecodeImage(image, kLimit, 100);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->width, 100);
+    ASSERT_EQ(out->height, 50);
+    const uint8_t* left = &out->pixels[(25 * 100 + 10) * 3];
+    const uint8_t* right = &out->pixels[(25 * 100 + 90) * 3];
+    EXPECT_NEAR(left[0], 255, 6);
+    EXPECT_NEAR(left[2], 0, 6);
+    EXPECT_NEAR(right[0], 0, 6);
+    EXPECT_NEAR(right[2], 255, 6);
+  }
+}
+
+// Transparency is flattened before scaling: scaling straight alpha first
+// darkened the pixels where opaque and transparent meet.
+TEST(ImageCodecTest, MaxSideScalesTransparentPicturesWithoutDarkEdges) {
+  // Opaque red on the left 151 columns, transparent black after: every
+  // picture over white has a red channel of 255, whatever is averaged.
+  std::string rows;
+  for (int y = 0; y < 60; ++y) {
+    rows += '\0';
+    for (int x = 0; x < 300; ++x) {
+      rows += x <= 150 ? std::string("\xff\0\0\xff", 4) : std::string(4, '\0');
+    }
+  }
+  absl::StatusOr<RgbFrame> out =
+      DecodeImage(Encoded(Png(300, 60, 6, 8, rows)), kLimit, 100);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->width, 100);
+  ASSERT_EQ(out->height, 20);
+  int darkest = 255;
+  for (size_t i = 0; i < out->pixels.size(); i += 3) {
+    darkest = std::min<int>(darkest, out->pixels[i]);
+  }
+  EXPECT_GE(darkest, 253);
+}
+
 // Found while fixing issue 13: a PNG whose image data inflates to fewer rows
 // than its header declares (a file cut inside its zlib stream, then given a
 // correct IEND) decoded to OK with the missing rows blank: FFmpeg's decoder

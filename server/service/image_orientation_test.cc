@@ -209,5 +209,20 @@ TEST(ApplyExifOrientationTest, PhotosAreDecodedUpright) {
   }
 }
 
+// max_side scales the picture as stored, then it is turned: a portrait
+// photo comes out upright at max_side tall.
+TEST(ApplyExifOrientationTest, ScaledPhotosAreTurnedToo) {
+  for (const std::string& bytes : {TaggedJpeg(6), TaggedPng(6, true)}) {
+    v1::Image image;
+    image.set_encoded(bytes);
+    auto frame = DecodeImage(image, 4096 * 2160, /*max_side=*/16);
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    EXPECT_EQ(frame->width, 8);
+    EXPECT_EQ(frame->height, 16);
+    EXPECT_EQ(ColourAt(*frame, 4, 1), 'R');
+    EXPECT_EQ(ColourAt(*frame, 4, 14), 'B');
+  }
+}
+
 }  // namespace
 }  // namespace stylizer

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -245,6 +247,85 @@ TEST_F(ServerTest, ADamagedMessageFailsTheFrameStream) {
               ::testing::HasSubstr("message 2 of the stream is not a "
                                    "StylizeFramesRequest"));
   EXPECT_LE(result.responses, 1);
+}
+
+class SmallFrameServerTest : public ServerTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    o->limits.max_frame_pixels = 64 * 64;
+  }
+};
+
+// The size of the PNG `image`, decoded.
+std::pair<int, int> DecodedPngSize(const v1::Image& image) {
+  absl::StatusOr<RgbFrame> out = DecodeImage(image, 1 << 24);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? std::make_pair(out->width, out->height)
+                  : std::make_pair(0, 0);
+}
+
+// An image over the frame limit (a phone's 12-megapixel photo against the
+// default 4K) was refused with "downscale it first", and neither the API
+// nor the CLI could: max_side has the server scale it, and the refusal
+// names the max_side that fits.
+TEST_F(SmallFrameServerTest, ImagesOverTheLimitAreScaledWithMaxSide) {
+  v1::StylizeImageRequest request;
+  *request.mutable_image() = Raw(Frame(200, 100, 1));
+  request.add_styles()->set_index(0);
+  request.set_output_format(v1::IMAGE_FORMAT_PNG);
+  {
+    grpc::ClientContext context;
+    v1::StylizeImageResponse response;
+    const grpc::Status status =
+        stub_->StylizeImage(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    // 90x45 is 4050 pixels; 91x46 would be 4186.
+    EXPECT_THAT(status.error_message(),
+                ::testing::HasSubstr("set max_side to 90 or less"));
+  }
+  for (const auto& [max_side, width, height] :
+       {std::tuple{90, 90, 45}, std::tuple{64, 64, 32}, std::tuple{3, 3, 2}}) {
+    SCOPED_TRACE(max_side);
+    request.set_max_side(max_side);
+    grpc::ClientContext context;
+    v1::StylizeImageResponse response;
+    const grpc::Status status =
+        stub_->StylizeImage(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.images_size(), 1);
+    EXPECT_EQ(DecodedPngSize(response.images(0).image()),
+              std::make_pair(width, height));
+  }
+  request.set_max_side(91);
+  grpc::ClientContext context;
+  v1::StylizeImageResponse response;
+  const grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              ::testing::HasSubstr("91x46 with max_side 91"));
+}
+
+// max_side may not make a picture thinner than every RPC accepts.
+TEST_F(ServerTest, MaxSideKeepsTheShapeRule) {
+  v1::StylizeImageRequest request;
+  *request.mutable_image() = Raw(Frame(8000, 100, 1));
+  request.add_styles()->set_index(0);
+  request.set_output_format(v1::IMAGE_FORMAT_RAW);
+  request.set_max_side(2000);
+  grpc::ClientContext context;
+  v1::StylizeImageResponse response;
+  grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              ::testing::HasSubstr("with max_side 2000 the image becomes "
+                                   "2000x25"));
+  request.set_max_side(4000);
+  grpc::ClientContext ok_context;
+  status = stub_->StylizeImage(&ok_context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.images_size(), 1);
+  EXPECT_EQ(response.images(0).image().raw().width(), 4000u);
+  EXPECT_EQ(response.images(0).image().raw().height(), 50u);
 }
 
 class SmallMessageServerTest : public ServerTest {

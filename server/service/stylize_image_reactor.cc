@@ -1,7 +1,11 @@
 // StylizeImage; see stylize_image_reactor.h.
 #include "server/service/stylize_image_reactor.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
+#include "server/media/frame_shape.h"
 #include "server/media/preserve_color.h"
 #include "server/metrics/metrics.h"
 #include "server/service/image_codec.h"
@@ -79,7 +83,7 @@ void StylizeImageReactor::DecodeAndSubmit() {
     return FinishOnce(ToGrpcStatus(s));
   }
   absl::StatusOr<RgbFrame> frame =
-      DecodeImage(image, service_->limits().max_frame_pixels);
+      DecodeImage(image, DecodeLimit(), request_->max_side());
   if (!frame.ok()) return FinishOnce(ToGrpcStatus(frame.status()));
   output_indices_ = std::move(styles->output_indices);
   if (absl::Status s =
@@ -127,25 +131,72 @@ void StylizeImageReactor::DecodeAndSubmit() {
   if (!failure.ok()) FinishOnce(failure);
 }
 
+uint64_t StylizeImageReactor::DecodeLimit() const {
+  const uint64_t frame_limit = service_->limits().max_frame_pixels;
+  return request_->max_side() > 0
+             ? std::max(frame_limit, kMaxImagePixelsToScale)
+             : frame_limit;
+}
+
 absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
+  const uint64_t max_pixels = service_->limits().max_frame_pixels;
+  const uint32_t max_side = request_->max_side();
+  // Read up to the larger limit, so that an image over the frame limit is
+  // told the max_side that fits.
+  const ImageSize size = DecodedSize(
+      request_->image(), std::max(max_pixels, kMaxImagePixelsToScale));
   // An image DecodeImage refuses before allocating is left to it.
-  const ImageSize size =
-      DecodedSize(request_->image(), service_->limits().max_frame_pixels);
   if (size.width == 0) return absl::OkStatus();
-  // Held until the response is sent: the decoded input, and per style the
-  // stylized frame and its encoded copy in the response (at most the raw
-  // size: PNG of noise, or RAW).
-  const int64_t frame_bytes = int64_t{size.width} * size.height * 3;
+  const ImageSize out = ScaledImageSize(size, max_side);
+  const int64_t out_pixels = int64_t{out.width} * out.height;
+  if (static_cast<uint64_t>(out_pixels) > max_pixels) {
+    // The longest side whose picture fits (its shorter side rounded).
+    const double aspect = static_cast<double>(std::max(out.width, out.height)) /
+                          std::min(out.width, out.height);
+    uint32_t side = static_cast<uint32_t>(std::sqrt(max_pixels * aspect));
+    while (side > 1) {
+      const ImageSize fits = ScaledImageSize(size, side);
+      if (static_cast<uint64_t>(fits.width) * fits.height <= max_pixels) break;
+      --side;
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the image is ", size.width, "x", size.height, " (",
+        int64_t{size.width} * size.height, " pixels)",
+        max_side > 0 ? absl::StrCat(", ", out.width, "x", out.height,
+                                    " with max_side ", max_side)
+                     : "",
+        ", over the server's limit of ", max_pixels,
+        " pixels; set max_side to ", side,
+        " or less to have the server scale it down, or downscale it first"));
+  }
+  if (max_side > 0) {
+    if (absl::Status shape = media::CheckFrameShape(out.width, out.height);
+        !shape.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("with max_side ", max_side, " the image becomes ",
+                       out.width, "x", out.height, ": ", shape.message(),
+                       " (a larger max_side, or none, keeps it wide enough)"));
+    }
+  }
+  // Held until the response is sent: the decoded input (at the size it is
+  // stylized, and a picture of its own size while it is scaled), and per
+  // style the stylized frame and its encoded copy in the response (at most
+  // the raw size: PNG of noise, or RAW).
+  const int64_t out_bytes = out_pixels * 3;
+  const int64_t scaling_bytes =
+      out.width != size.width || out.height != size.height
+          ? int64_t{size.width} * size.height * 3
+          : 0;
   const int64_t n = static_cast<int64_t>(styles);
   // What no wait can fix is refused first, from the header: it reserved
   // (4K in 63 styles: 3.2 GB) and decoded the whole image for nothing.
   if (absl::Status s =
-          service_->CheckPictureFits(format_, size.width, size.height, n);
+          service_->CheckPictureFits(format_, out.width, out.height, n);
       !s.ok()) {
     return s;
   }
   absl::StatusOr<MemoryBudget::Reservation> reserved =
-      service_->ReserveMemory(frame_bytes * (1 + 2 * n),
+      service_->ReserveMemory(scaling_bytes + out_bytes * (1 + 2 * n),
                               absl::StrCat("a ", size.width, "x", size.height,
                                            " image with ", n, " styles"),
                               request_memory_.bytes());

@@ -42,10 +42,16 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
   // Work-pool steps.
   void DecodeAndSubmit();
   // Reserves the decoded input and the outputs of `styles` styles in the
-  // memory budget, sized from the image's header; sets memory_. Leaves
-  // images whose size cannot be read or is over the pixel limit to
-  // DecodeImage, which refuses them.
+  // memory budget, sized from the image's header; sets memory_. Refuses
+  // first what no wait can fix: an image over the pixel limit (naming the
+  // max_side that fits), one that max_side makes too thin, outputs too
+  // large to send. Leaves images whose size cannot be read, or that are
+  // over the decode limit, to DecodeImage, which refuses them.
   absl::Status ReserveMemory(size_t styles);
+  // The most pixels an image may have: the frame limit, or with max_side
+  // (the picture scaled down after decoding) the larger of that and
+  // kMaxImagePixelsToScale.
+  uint64_t DecodeLimit() const;
   void EncodeOutput(int i);
 
   // Queue thread: the frame's outputs (or why there are none).
