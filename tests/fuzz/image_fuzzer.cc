@@ -1,6 +1,7 @@
 // libFuzzer target over still-image decoding as StylizeImage and
 // StylizeFrames do it: DecodeImage on the bytes (PNG and JPEG by their
-// signature, anything else as a raw RGB24 image), then EncodeImage of the
+// signature, anything else as a raw RGB24 image; once more with a max_side
+// for what decodes), then EncodeImage of the
 // result as PNG, JPEG and raw. A PNG is decoded once as it is and once with
 // its chunk CRCs corrected, so that mutations reach the decoder itself. Any
 // crash, leak or sanitizer report is a bug; errors returned as absl::Status are
@@ -61,8 +62,13 @@ std::string WithCorrectPngCrcs(std::string bytes) {
 void DecodeAndEncode(const stylizer::v1::Image& image) {
   absl::StatusOr<stylizer::RgbFrame> frame =
       stylizer::DecodeImage(image, kMaxPixels);
-  if (!frame.ok() ||
-      static_cast<size_t>(frame->width) * frame->height > kMaxEncodePixels) {
+  if (!frame.ok()) return;
+  // Once more scaled down (StylizeImageRequest.max_side), to a side that
+  // follows from the picture: flattening, area scaling, padded copies.
+  const uint32_t max_side =
+      1 + static_cast<uint32_t>(frame->width * 7 + frame->height) % 300;
+  (void)stylizer::DecodeImage(image, kMaxPixels, max_side);
+  if (static_cast<size_t>(frame->width) * frame->height > kMaxEncodePixels) {
     return;
   }
   for (auto format :
