@@ -24,6 +24,7 @@
 #include "client/interrupt.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
+#include "server/common/image_kind.h"
 
 namespace stylizer::client {
 namespace {
@@ -146,6 +147,19 @@ bool MayBePngOrJpeg(absl::string_view head) {
   return false;
 }
 
+// `what` (its bytes: `data`) is not a PNG or JPEG, naming its format where
+// that is known.
+absl::Status NotPngOrJpeg(const std::string& what, absl::string_view data) {
+  if (data.empty()) return absl::InvalidArgumentError(what + " is empty");
+  if (absl::string_view kind = OtherImageKind(data); !kind.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is a ", kind,
+                     " image; the server takes PNG or JPEG: convert it first"));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " is not a PNG or JPEG image"));
+}
+
 // The bytes of descriptor `fd`, in slices that `stop` ends, refused as soon
 // as its first bytes cannot start a PNG or JPEG: a movie or a device given
 // by mistake was read whole into memory first (/dev/zero without end), and
@@ -159,10 +173,7 @@ absl::StatusOr<std::string> ReadImageBytes(int fd, const std::string& what,
     if (!got.ok()) return got.status();
     if (*got == 0) return data;
     data.append(buf, *got);
-    if (!MayBePngOrJpeg(data)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " is not a PNG or JPEG image"));
-    }
+    if (!MayBePngOrJpeg(data)) return NotPngOrJpeg(what, data);
   }
 }
 
@@ -185,10 +196,7 @@ absl::StatusOr<std::string> ReadImage(const std::string& input,
     close(*fd);
   }
   if (!data.ok()) return data.status();
-  if (!IsPngOrJpeg(*data)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, data->empty() ? " is empty" : " is not a PNG or JPEG image"));
-  }
+  if (!IsPngOrJpeg(*data)) return NotPngOrJpeg(what, *data);
   return data;
 }
 

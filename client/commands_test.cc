@@ -344,6 +344,16 @@ TEST_F(CommandsTest, ImageFailuresWriteNothing) {
   ASSERT_TRUE(AtomicFile::WriteWhole(Path("notes.txt"), "hello").ok());
   absl::Status s = Run("image", {Path("notes.txt")});
   EXPECT_THAT(s.message(), HasSubstr("is not a PNG or JPEG image"));
+  // A known format is named, with what to do.
+  ASSERT_TRUE(
+      AtomicFile::WriteWhole(Path("photo.heic"), std::string("\0\0\0\x18"
+                                                             "ftypheic",
+                                                             12) +
+                                                     std::string(100, '\0'))
+          .ok());
+  s = Run("image", {Path("photo.heic")});
+  EXPECT_THAT(s.message(), HasSubstr("photo.heic is a HEIF image; the server "
+                                     "takes PNG or JPEG: convert it first"));
   s = Run("image", {Path("missing.png")});
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   absl::SetFlag(&FLAGS_server, "127.0.0.1:1");

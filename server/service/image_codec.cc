@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/common/image_kind.h"
 #include "server/media/av_util.h"
 #include "server/media/frame_convert.h"
 #include "server/media/frame_shape.h"
@@ -433,6 +434,12 @@ absl::StatusOr<ImageSize> ProbeImageSize(absl::string_view encoded) {
   std::string head;
   for (size_t i = 0; i < std::min<size_t>(encoded.size(), 8); ++i) {
     absl::StrAppendFormat(&head, "%02x", static_cast<uint8_t>(encoded[i]));
+  }
+  if (absl::string_view kind = OtherImageKind(encoded); !kind.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "image.encoded is a ", kind, " image (it starts with bytes ", head,
+        "), which this server does not decode; convert it to PNG or JPEG, or "
+        "send raw RGB in image.raw"));
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "image.encoded is neither PNG nor JPEG (it starts with bytes ",

@@ -261,7 +261,9 @@ TEST(ImageCodecTest, RefusesMalformedImages) {
   const std::vector<std::pair<v1::Image, const char*>> cases = {
       {v1::Image(), "no image"},
       {Encoded(""), "empty"},
-      {Encoded("GIF89a not supported"), "neither PNG nor JPEG"},
+      {Encoded("not an image at all"), "neither PNG nor JPEG"},
+      // A known format is named: it says what to convert from.
+      {Encoded("GIF89a not supported"), "is a GIF image"},
       {Encoded(png.encoded().substr(0, 20)), "PNG"},
       {Encoded(png.encoded().substr(0, 60)), "PNG"},
       {Encoded(corrupt), "PNG"},
