@@ -33,6 +33,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/archive_file.h"
+#include "server/drain_watchdog.h"
 #include "server/memory_trimmer.h"
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
@@ -706,13 +707,14 @@ int Run() {
   // Past the drain timeout every call is cancelled, and each must then end
   // on its own. A call that never does would hold shutdown forever: give it
   // a bounded grace, then exit non-zero so the orchestrator restarts us.
-  std::thread([drain_timeout] {
-    absl::SleepFor(drain_timeout + kStuckDrainGrace);
-    LogEvent(LogLevel::kError, "drain_stuck")
-        .Seconds("waited_seconds", drain_timeout + kStuckDrainGrace);
-    _exit(1);
-  }).detach();
-  (*server)->Drain(drain_timeout);
+  {
+    DrainWatchdog watchdog(drain_timeout + kStuckDrainGrace, [drain_timeout] {
+      LogEvent(LogLevel::kError, "drain_stuck")
+          .Seconds("waited_seconds", drain_timeout + kStuckDrainGrace);
+      _exit(1);
+    });
+    (*server)->Drain(drain_timeout);
+  }  // disarmed: the calls have ended
   {
     absl::MutexLock lock(&loaded_model->mu);
     loaded_model->models.clear();  // the server owns them and goes next
