@@ -1067,6 +1067,65 @@ TEST_F(GatedServerTest, CallsTheDrainCutShortAreUnavailable) {
   EXPECT_EQ(Finished("StylizeFrames", "CANCELLED"), cancelled_before);
 }
 
+// An answer the client never took was logged and counted OK, its bytes as
+// sent: the rpc line was written before the answer was handed to gRPC. Here
+// the client reads nothing, then cancels with the answer stuck in the
+// connection, as a client that stopped reading (or its idle timer) does.
+TEST_F(GatedServerTest, AnAnswerTheClientNeverTookIsNotCountedOk) {
+  const std::string sent = "stylizer_sent_bytes_total{method=\"StylizeImage\"}";
+  const double ok_before = Finished("StylizeImage", "OK");
+  const double cancelled_before = Finished("StylizeImage", "CANCELLED");
+  const double sent_before = MetricValue(sent);
+  // A connection of its own, and a call that never asks for its answer:
+  // 2048x2048 raw in 2 styles, 24 MiB, far more than the stream's window.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  grpc::GenericStub stub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                grpc::InsecureChannelCredentials(), args));
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  auto call =
+      stub.PrepareCall(&context, "/stylizer.v1.Stylizer/StylizeImage", &cq);
+  const auto await = [&cq](intptr_t tag) {
+    void* got = nullptr;
+    bool ok = false;
+    return cq.Next(&got, &ok) && reinterpret_cast<intptr_t>(got) == tag && ok;
+  };
+  model_->Hold(true);
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(await(1));
+  v1::StylizeImageRequest request;
+  *request.mutable_image() = Raw(Frame(2048, 2048, 0));
+  request.add_styles()->set_index(0);
+  request.add_styles()->set_index(1);
+  grpc::Slice slice(request.SerializeAsString());
+  grpc::ByteBuffer buffer(&slice, 1);
+  call->Write(buffer, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(await(2));
+  call->WritesDone(reinterpret_cast<void*>(3));
+  ASSERT_TRUE(await(3));
+  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+  model_->Hold(false);
+  // The raw answer is copied out in milliseconds, then handed to gRPC.
+  absl::SleepFor(absl::Seconds(1));
+  context.TryCancel();
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  EXPECT_TRUE(await(4));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(Eventually([&] {
+    return Finished("StylizeImage", "CANCELLED") == cancelled_before + 1;
+  })) << Finished("StylizeImage", "CANCELLED");
+  EXPECT_EQ(Finished("StylizeImage", "OK"), ok_before);
+  EXPECT_EQ(MetricValue(sent), sent_before);
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 class OneWorkThreadServerTest : public GatedServerTest {
  protected:
   void Configure(Server::Options* o) override {

@@ -57,8 +57,10 @@ StylizeImageReactor::StylizeImageReactor(ServiceContext* service,
       request_(request),
       response_(response),
       log_(service, "StylizeImage", *context),
-      unsent_(service->timers(), service->limits().stream_idle_timeout,
-              [context] { context->TryCancel(); }) {
+      unsent_(service->timers(), service->limits().stream_idle_timeout, [this] {
+        unsent_expired_ = true;
+        context_->TryCancel();
+      }) {
   // An RPC in progress (stylizer_active_streams), though it takes no stream
   // slot; FinishOnce ends it.
   if (Metrics* metrics = service_->metrics()) {
@@ -263,13 +265,12 @@ void StylizeImageReactor::EncodeOutput(int i) {
       // said OK, with the bytes it never got).
       FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, ""));
     } else if (error.ok()) {
-      int64_t bytes = 0;
       for (const v1::StyledImage& image : response_->images()) {
-        bytes += image.image().has_raw() ? image.image().raw().rgb().size()
-                                         : image.image().encoded().size();
+        answer_bytes_ += image.image().has_raw()
+                             ? image.image().raw().rgb().size()
+                             : image.image().encoded().size();
       }
-      log_.AddBytesOut(bytes);
-      log_.AddFrames(response_->images_size());
+      answer_images_ = response_->images_size();
       FinishOnce(grpc::Status::OK);
     } else {
       response_->Clear();
@@ -302,13 +303,11 @@ void StylizeImageReactor::FinishOnce(const grpc::Status& given) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     finished_ = true;
-    if (Metrics* metrics = service_->metrics()) {
-      metrics->StreamEnded("StylizeImage");
-    }
     // A call the client ended ends for that reason, whatever the work said.
     if (cancelled_ && !status.ok()) status = cancel_status_;
   }
-  AddRetryPushback(context_, log_.Finish(status));
+  final_status_ = status;  // read in OnDone, which Finish leads to
+  AddRetryPushback(context_, FromGrpcStatus(status));
   // Armed before Finish: OnDone (which stops it and may delete this) can
   // come as soon as Finish is called. A large answer gets the time to send
   // it at the slowest rate allowed on top.
@@ -318,6 +317,24 @@ void StylizeImageReactor::FinishOnce(const grpc::Status& given) {
 
 void StylizeImageReactor::OnDone() {
   unsent_.Stop();
+  grpc::Status status = final_status_;
+  if (status.ok() && context_->IsCancelled()) {
+    // The answer did not reach the client: it stopped reading (and
+    // unsent_ gave up on it), left, or lost its connection.
+    status = unsent_expired_
+                 ? StreamIdleStatus(service_->limits().stream_idle_timeout,
+                                    /*stalled_write=*/true)
+                 : CancelledCallStatus(*service_, *context_,
+                                       "the client left before it had the "
+                                       "answer");
+  } else if (status.ok()) {
+    log_.AddBytesOut(answer_bytes_);
+    log_.AddFrames(answer_images_);
+  }
+  if (Metrics* metrics = service_->metrics()) {
+    metrics->StreamEnded("StylizeImage");
+  }
+  log_.Finish(status).IgnoreError();
   Unref();
 }
 

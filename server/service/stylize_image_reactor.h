@@ -83,6 +83,15 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
   // it (an HTTP/2 window of 0) within --stream_idle_timeout is cancelled,
   // so that its reservation comes back. Stopped in OnDone.
   IdleTimer unsent_;
+  std::atomic<bool> unsent_expired_{false};
+
+  // What the call finished with (FinishOnce), and for an answer the bytes
+  // and images it carries. They are logged and counted in OnDone, when gRPC
+  // says whether the answer reached the client: an answer a client never
+  // took was counted OK, with its bytes as sent.
+  grpc::Status final_status_;
+  int64_t answer_bytes_ = 0;
+  int answer_images_ = 0;
 
   absl::Mutex mu_;
   std::unique_ptr<Job> job_ ABSL_GUARDED_BY(mu_);
