@@ -820,5 +820,30 @@ TEST_F(JobQueueTest, ObserverSeesDepthBatchesItemsAndDrops) {
   EXPECT_EQ(observer.last_bytes_, 0);
 }
 
+// A caller's deadline reaches its job as a cancel a moment before the
+// queue's own copy of it passes: what that drops is counted as the deadline,
+// not as the caller cancelling.
+TEST_F(JobQueueTest, ACancelAtTheDeadlineDropsAsTheDeadline) {
+  CountingObserver observer;
+  auto queue = MakeQueue(BaseOptions(), &observer);
+  for (const auto& [until_deadline, code] :
+       {std::pair{absl::Milliseconds(50), absl::StatusCode::kDeadlineExceeded},
+        std::pair{absl::Seconds(10), absl::StatusCode::kCancelled}}) {
+    ResultLog log;
+    JobOptions options;
+    options.on_result = log.on_result();
+    options.deadline = clock_.Now() + until_deadline;
+    auto job = queue->OpenJob(std::move(options));
+    ASSERT_TRUE(job.ok()) << job.status();
+    FrameRequest request = MakeRequest(2, 2, 1, {0, 2}, kStyles, 1);
+    ASSERT_TRUE((*job)->TrySubmit(&request).ok());
+    (*job)->Cancel();  // still queued: the fake clock holds the batch open
+    log.WaitFor(1);
+    EXPECT_EQ(log.results()[0].status.code(), code);
+    absl::MutexLock lock(&observer.mu_);
+    EXPECT_EQ(observer.dropped_[code], 2);
+  }
+}
+
 }  // namespace
 }  // namespace stylizer

@@ -12,6 +12,16 @@ namespace batching_internal {
 
 void QueueCore::Cancel(const std::shared_ptr<JobState>& job) {
   absl::MutexLock lock(&mu_);
+  // A call's deadline reaches its job first as a cancel (gRPC's OnCancel on
+  // the client's own cancel at its deadline), a moment before the queue's
+  // copy of the deadline passes: what that drops was counted CANCELLED, as
+  // if the caller had given up. (The same slack as CancelledCallStatus.)
+  constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(100);
+  if (clock_->Now() + kDeadlineSlack >= job->deadline) {
+    CancelLocked(job, absl::DeadlineExceededError(
+                          "job deadline passed before the frame was computed"));
+    return;
+  }
   CancelLocked(job, absl::CancelledError("job was cancelled"));
 }
 
