@@ -107,6 +107,11 @@ void VideoPipeline::Cancel(absl::Status status) {
   if (job != nullptr) job->Cancel();
 }
 
+int64_t VideoPipeline::frames_done() const {
+  absl::MutexLock lock(&mu_);
+  return frames_done_;
+}
+
 bool VideoPipeline::finished() const {
   absl::MutexLock lock(&mu_);
   return finished_;
@@ -136,6 +141,13 @@ void VideoPipeline::Run() {
     Cancel(result.status());
     absl::Status s = error();
     if (!s.ok()) result = s;
+    // What the outputs hold so far (a failed job has no summary): the last
+    // report may be a progress interval old.
+    {
+      absl::MutexLock lock(&mu_);
+      last_progress_ = absl::InfinitePast();  // force a final report
+    }
+    MaybeReportProgress();
   }
   sink_->OnFinished(std::move(result));
   absl::MutexLock lock(&mu_);

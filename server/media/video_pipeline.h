@@ -143,6 +143,9 @@ class VideoPipeline {
 
   // Whether the sink has had OnFinished.
   bool finished() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Frames written to every output so far. Never call it holding a lock
+  // that a VideoSink callback takes.
+  int64_t frames_done() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Entry;

@@ -234,6 +234,15 @@ TEST_F(VideoJobLogTest, BytesOutAreTheBytesWritten) {
   const int64_t bytes_out = std::stoll(jobs[0].substr(at + 11));
   // The window, gRPC's and the sockets' buffers: far below the backlog.
   EXPECT_LT(bytes_out, 2 << 20) << jobs[0];
+  // The call's line counts the outputs produced before the cancel (it said
+  // frames=0 for every job that did not end OK).
+  std::vector<std::string> calls;
+  ASSERT_TRUE(testing::Eventually([&] {
+    return !(calls = LinesWith(" rpc method=StylizeVideo ")).empty();
+  }));
+  const size_t frames_at = calls[0].find(" frames=");
+  ASSERT_NE(frames_at, std::string::npos) << calls[0];
+  EXPECT_GT(std::stoll(calls[0].substr(frames_at + 8)), 0) << calls[0];
 }
 
 // An upload that ends before the input_size its job announced is refused:

@@ -470,6 +470,7 @@ void StylizeVideoReactor::OnProgress(const media::VideoProgress& progress) {
   p->set_bytes_received(progress.bytes_received);
   absl::MutexLock lock(&mu_);
   record_.frames = progress.frames_decoded;
+  frames_done_ = progress.frames_done;
   if (progress_queued_) {  // replace the one not yet sent
     for (auto it = responses_.rbegin(); it != responses_.rend(); ++it) {
       if (it->has_progress()) {
@@ -594,6 +595,15 @@ void StylizeVideoReactor::Fail(const grpc::Status& status) {
   media::VideoPipeline* pipeline = nullptr;
   {
     absl::MutexLock lock(&mu_);
+    pipeline = pipeline_.get();
+  }
+  // For the rpc line, which the call may write below: the outputs produced
+  // so far, not as of the last progress report. Outside mu_, like every
+  // call into the pipeline (it calls back into this reactor).
+  const int64_t frames_done = pipeline != nullptr ? pipeline->frames_done() : 0;
+  {
+    absl::MutexLock lock(&mu_);
+    frames_done_ = std::max(frames_done_, frames_done);
     if (finished_) return;
     if (failure_.has_value()) {
       // Already failing (say OnCancel while a write was in flight): the
@@ -644,6 +654,12 @@ void StylizeVideoReactor::FinishLocked(const grpc::Status& status) {
   // A call refused at the door (no stream slot) was no job: its rpc line is
   // all there is to say.
   if (slot_ != nullptr) LogVideoJob(record_);
+  if (!status.ok()) {
+    // The rpc line's frames are the outputs produced, also of a job that
+    // ends early (it said 0 after outputs had been sent): as of the last
+    // progress report (a failing pipeline makes one as it ends).
+    log_.AddFrames(frames_done_ * static_cast<int64_t>(output_indices_.size()));
+  }
   const absl::Status logged = log_.Finish(status);
   // The slot is free before the client can see the status (the reactor is
   // destroyed later, on the work pool, after its pipeline's threads end).

@@ -175,6 +175,8 @@ class StylizeVideoReactor final : public VideoReactor,
   int appends_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   // What the job's log line reports.
   VideoJobRecord record_ ABSL_GUARDED_BY(mu_);
+  // Frames in every output at the last progress report.
+  int64_t frames_done_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t bytes_in_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t bytes_out_ ABSL_GUARDED_BY(mu_) = 0;
 
