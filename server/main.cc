@@ -1,11 +1,13 @@
 // stylizer-server: serves one multi-style network over gRPC (see
 // docs/server.md). Flags configure the model, batching, limits, security and
 // shutdown; SIGTERM or SIGINT drains gracefully and exits 0.
+#include <arpa/inet.h>
 #include <grpc/support/log.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdarg>
 #include <cstdint>
@@ -34,6 +36,7 @@
 #include "absl/time/time.h"
 #include "server/archive_file.h"
 #include "server/drain_watchdog.h"
+#include "server/media/spool.h"
 #include "server/memory_trimmer.h"
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
@@ -243,6 +246,10 @@ ABSL_FLAG(stylizer::LogFormat, log_format, stylizer::LogFormat::kText,
 namespace stylizer {
 namespace {
 
+// Set by the model loader's failure callback before it raises SIGUSR1: the
+// main thread tells that from another process's SIGUSR1.
+std::atomic<bool> g_load_failed{false};
+
 // How long after the drain timeout a shutdown that is still waiting for a
 // call gives up (see the drain in Run).
 constexpr absl::Duration kStuckDrainGrace = absl::Seconds(15);
@@ -308,7 +315,49 @@ constexpr uint64_t kMaxFramePixelsLimit = INT32_MAX;
 // uses them, or silently mean something other than what they say, are
 // refused before anything starts (exit 1, like the other startup errors).
 // The message names the flag and the accepted values.
+// `value` of --`flag` (--host, --metrics_host): a host name, an IPv4
+// address, or an IPv6 one with or without brackets. Anything else gave
+// "cannot listen on ... (port in use, or the TLS files do not match?)".
+absl::Status CheckHostFlag(absl::string_view flag, const std::string& value) {
+  if (value.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag,
+        " is empty: give an address (0.0.0.0 for every IPv4 one, "
+        "[::] for every address, 127.0.0.1 for this machine only)"));
+  }
+  if (value.find(':') == std::string::npos) return absl::OkStatus();
+  std::string literal = value;
+  if (literal.size() >= 2 && literal.front() == '[' && literal.back() == ']') {
+    literal = literal.substr(1, literal.size() - 2);
+  }
+  in6_addr address;
+  if (inet_pton(AF_INET6, literal.c_str(), &address) == 1) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, "=", value,
+      " is not an address: give the address alone (the port has a flag of "
+      "its own), and an IPv6 one as ::1 or [::1]"));
+}
+
 absl::Status CheckFlags() {
+  for (const auto& [flag, value] :
+       {std::pair<absl::string_view, std::string>{"host",
+                                                  absl::GetFlag(FLAGS_host)},
+        {"metrics_host", absl::GetFlag(FLAGS_metrics_host)}}) {
+    if (absl::Status s = CheckHostFlag(flag, value); !s.ok()) return s;
+  }
+  // Uploads past the spool's memory go to a file there.
+  if (absl::Status spool =
+          media::Spool::CheckTempDir(absl::GetFlag(FLAGS_spool_dir));
+      !spool.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        absl::GetFlag(FLAGS_spool_dir).empty()
+            ? "--spool_dir is unset, so uploads spool to $TMPDIR (else /tmp), "
+              "which must be a directory the server can write: "
+            : "--spool_dir must be a directory the server can write: ",
+        spool.message()));
+  }
   const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
   if (metrics_port != -1 && (metrics_port < 0 || metrics_port > 65535)) {
     return absl::InvalidArgumentError(
@@ -560,11 +609,14 @@ Server::Options ServerOptions(Metrics* metrics,
     std::vector<const TorchModel*> views;
     TorchModelOptions options = model;
     // Read once for every device, and digested; a file that cannot be read
-    // is left to the runtime, whose message names what to do.
+    // is left to the runtime, whose message names what to do, except one
+    // the server may not read (it was called corrupt: "re-export it").
     if (absl::StatusOr<ArchiveFile> file = ReadArchiveFile(model.archive_path);
         file.ok()) {
       options.archive_bytes = std::move(file->bytes);
       options.archive_sha256 = std::move(file->sha256);
+    } else if (absl::IsPermissionDenied(file.status())) {
+      return file.status();
     }
     for (const std::string& device : TorchModel::ExpandDevices(model.device)) {
       options.device = device;
@@ -641,13 +693,31 @@ Server::Options ServerOptions(Metrics* metrics,
   video.progress_interval = absl::GetFlag(FLAGS_progress_interval);
   o.video = MakeStylizeVideoReactorFactory(video);
   // A failed load wakes the main thread, which exits non-zero.
-  o.on_load_failure = [](const absl::Status&) { kill(getpid(), SIGUSR1); };
+  o.on_load_failure = [](const absl::Status&) {
+    g_load_failed.store(true);
+    kill(getpid(), SIGUSR1);
+  };
   return o;
 }
 
-int Run() {
+// The server takes flags only: an argument (`stylizer-server my.pt`) was
+// ignored, and the bundled model served in its place.
+absl::Status CheckNoArguments(const std::vector<std::string>& arguments) {
+  if (arguments.empty()) return absl::OkStatus();
+  const std::string& first = arguments.front();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unexpected argument '", first, "': stylizer-server takes flags only",
+      absl::EndsWith(first, ".pt")
+          ? absl::StrCat(" (for a model, --model=", first, ")")
+          : "",
+      "; see --help"));
+}
+
+int Run(const std::vector<std::string>& arguments) {
   SetLogFormat(absl::GetFlag(FLAGS_log_format));
-  if (absl::Status flags = CheckFlags(); !flags.ok()) {
+  absl::Status flags = CheckNoArguments(arguments);
+  if (flags.ok()) flags = CheckFlags();
+  if (!flags.ok()) {
     LogEvent(LogLevel::kError, "startup_failed").Str("error", flags.ToString());
     return 1;
   }
@@ -690,16 +760,25 @@ int Run() {
     return 1;
   }
   int signal = 0;
-  sigwait(&signals, &signal);
-  if (signal == SIGUSR1) {  // the model could not be loaded
-    (*server)->Drain(absl::ZeroDuration());
-    return 1;
+  while (true) {
+    sigwait(&signals, &signal);
+    if (signal != SIGUSR1) break;
+    if (g_load_failed.load()) {  // the model could not be loaded
+      (*server)->Drain(absl::ZeroDuration());
+      return 1;
+    }
+    // Another process's SIGUSR1 (a log rotator, a status probe) was taken
+    // for a failed load: the server drained at once, cancelling its calls,
+    // and exited 1 without a word.
+    LogEvent(LogLevel::kWarning, "signal_ignored")
+        .Str("signal", strsignal(signal));
   }
   LogEvent(LogLevel::kInfo, "signal").Str("signal", strsignal(signal));
   if ((*server)->loading()) {
     // Nothing was served, and the load cannot be interrupted: waiting for
     // it (minutes on a GPU) would outlast the drain watchdog and exit 1.
     LogEvent(LogLevel::kInfo, "stopped").Bool("while_loading", true);
+    (*server)->RemoveTlsCopies();  // _exit runs no destructor
     std::fflush(nullptr);
     _exit(0);
   }
@@ -708,11 +787,15 @@ int Run() {
   // on its own. A call that never does would hold shutdown forever: give it
   // a bounded grace, then exit non-zero so the orchestrator restarts us.
   {
-    DrainWatchdog watchdog(drain_timeout + kStuckDrainGrace, [drain_timeout] {
-      LogEvent(LogLevel::kError, "drain_stuck")
-          .Seconds("waited_seconds", drain_timeout + kStuckDrainGrace);
-      _exit(1);
-    });
+    Server* const serving = server->get();
+    DrainWatchdog watchdog(
+        drain_timeout + kStuckDrainGrace, [drain_timeout, serving] {
+          LogEvent(LogLevel::kError, "drain_stuck")
+              .Seconds("waited_seconds", drain_timeout + kStuckDrainGrace);
+          serving->RemoveTlsCopies();
+          std::fflush(nullptr);
+          _exit(1);
+        });
     (*server)->Drain(drain_timeout);
   }  // disarmed: the calls have ended
   {
@@ -755,7 +838,7 @@ int main(int argc, char** argv) {
   // This Abseil (Debian 12's) exits 1 after printing --help; a help or
   // version request that was answered exits 0 here, as scripts expect.
   // Newer Abseil does so itself.
-  absl::flags_internal::ParseCommandLineImpl(
+  const std::vector<char*> rest = absl::flags_internal::ParseCommandLineImpl(
       argc, argv, absl::flags_internal::ArgvListAction::kRemoveParsedArgs,
       absl::flags_internal::UsageFlagsAction::kIgnoreUsage,
       absl::flags_internal::OnUndefinedFlag::kAbortIfUndefined);
@@ -764,7 +847,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 #else
-  absl::ParseCommandLine(argc, argv);
+  const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
 #endif
-  return stylizer::Run();
+  // rest[0] is the program.
+  return stylizer::Run(std::vector<std::string>(rest.begin() + 1, rest.end()));
 }

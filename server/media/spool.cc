@@ -44,6 +44,17 @@ absl::StatusOr<int> OpenAnonymousFile(const std::string& dir) {
   return fd;
 }
 
+}  // namespace
+
+absl::Status Spool::CheckTempDir(const std::string& temp_dir) {
+  absl::StatusOr<int> fd = OpenAnonymousFile(TempDir(temp_dir));
+  if (!fd.ok()) return fd.status();
+  close(*fd);
+  return absl::OkStatus();
+}
+
+namespace {
+
 // How long a caller refused for a full spool disk is asked to wait: other
 // uploads end and free their space.
 constexpr absl::Duration kDiskFullRetryDelay = absl::Seconds(5);

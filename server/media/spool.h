@@ -48,6 +48,12 @@ class Spool {
 
   // Validates options (limits > 0). Creates no file until it is needed.
   static absl::StatusOr<std::unique_ptr<Spool>> Create(const Options& options);
+
+  // Whether spools with Options::temp_dir `temp_dir` can make their file:
+  // creates one there and closes it. For a check at start: a directory that
+  // is missing or read-only failed only the first upload past the memory
+  // limit, with INTERNAL.
+  static absl::Status CheckTempDir(const std::string& temp_dir);
   ~Spool();
 
   Spool(const Spool&) = delete;

@@ -19,6 +19,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
+#include "server/common/host_port.h"
 #include "server/metrics/device_memory_collector.h"
 #include "server/metrics/log.h"
 
@@ -475,12 +476,8 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
   }
   auto impl = std::make_unique<Impl>(options);
   if (options.port >= 0) {
-    std::string address = options.bind_address;
-    const bool ipv6 = address.find(':') != std::string::npos;
-    if (ipv6 && address.front() != '[') {
-      address = absl::StrCat("[", address, "]");  // IPv6 literal
-    }
-    const std::string listen = absl::StrCat(address, ":", options.port);
+    const bool ipv6 = options.bind_address.find(':') != std::string::npos;
+    const std::string listen = HostPort(options.bind_address, options.port);
     try {
       // One request per connection (no keep-alive): a scraper's connection
       // never holds a worker between scrapes.

@@ -17,6 +17,7 @@
 #include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "server/common/host_port.h"
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
 #include "server/service/file_read.h"
@@ -316,7 +317,7 @@ absl::Status Server::Start() {
     // builder (a static initializer): only taking it out turns it off.
     builder.SetOption(std::make_unique<WithoutReflection>());
   }
-  const std::string address = absl::StrCat(options_.host, ":", options_.port);
+  const std::string address = HostPort(options_.host, options_.port);
   builder.AddListeningPort(address, *credentials, &port_);
   // gRPC sets SO_REUSEPORT by default: a second server on this port would
   // start too, and the kernel would split new connections between the two.
@@ -363,6 +364,7 @@ absl::Status Server::Start() {
   }
   SetHealth(false);
   LogEvent(LogLevel::kInfo, "listening")
+      .Str("host", options_.host)
       .Int("port", port_)
       .Bool("tls", !options_.tls_cert_file.empty())
       .Bool("mtls", !options_.tls_client_ca_file.empty())
@@ -530,6 +532,10 @@ void Server::Drain(absl::Duration timeout) {
   server_->Wait();
   LogEvent(LogLevel::kInfo, "stopped")
       .Seconds("drain_seconds", absl::Now() - start);
+}
+
+void Server::RemoveTlsCopies() {
+  if (tls_files_ != nullptr) tls_files_->RemoveCopies();
 }
 
 Server::~Server() { Drain(absl::ZeroDuration()); }

@@ -166,6 +166,12 @@ class Server {
   // exit at once (main.cc).
   bool loading() const { return !loaded_.HasBeenNotified(); }
 
+  // Removes the private copies of the TLS files (tls_files.h) now, for a
+  // process about to end without running destructors (_exit): they held a
+  // copy of the private key in the temp directory, which on Kubernetes
+  // outlives a restart of the container.
+  void RemoveTlsCopies();
+
   // Graceful shutdown: health goes NOT_SERVING and new Stylizer calls get
   // UNAVAILABLE at once (the port stays open, so health checks see it); calls
   // in flight may finish for `timeout`; then the port closes, what is left is

@@ -85,6 +85,8 @@ TlsFiles::TlsFiles(std::string key_path, std::string cert_path,
 
 TlsFiles::~TlsFiles() { RemoveTree(dir_); }
 
+void TlsFiles::RemoveCopies() { RemoveTree(dir_); }
+
 std::string TlsFiles::key_path() const { return dir_ + "/current/key.pem"; }
 std::string TlsFiles::cert_path() const { return dir_ + "/current/cert.pem"; }
 std::string TlsFiles::ca_path() const {

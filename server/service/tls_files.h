@@ -40,6 +40,10 @@ class TlsFiles {
   TlsFiles(const TlsFiles&) = delete;
   TlsFiles& operator=(const TlsFiles&) = delete;
 
+  // Removes the private directory and the copies in it now (the destructor
+  // does too), for a process about to _exit.
+  void RemoveCopies();
+
   // The staged copies, for the certificate watcher ("" for no CA).
   std::string key_path() const;
   std::string cert_path() const;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -220,6 +221,18 @@ TEST_F(ServerProcessTest, ServesImagesReflectionAndDrainsOnSigterm) {
   EXPECT_THAT(services, HasSubstr("stylizer.v1.Stylizer"));
   EXPECT_THAT(services, HasSubstr("grpc.health.v1.Health"));
 
+  // Another process's SIGUSR1 (a log rotator's, say) is not a failed model
+  // load: the server drained at once and exited 1, without a word.
+  ASSERT_EQ(kill(process_->pid(), SIGUSR1), 0);
+  const absl::Time logged = absl::Now() + absl::Seconds(30);
+  while (process_->Log().find("signal_ignored") == std::string::npos &&
+         absl::Now() < logged) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_THAT(process_->Log(), HasSubstr("signal_ignored"));
+  ASSERT_TRUE(process_->Running()) << process_->Log();
+  EXPECT_EQ(Check(), HealthCheckResponse::SERVING);
+
   auto stub = v1::Stylizer::NewStub(channel_);
   {
     grpc::ClientContext context;
@@ -389,13 +402,25 @@ TEST_F(ServerProcessTest, AutomaticThreadCountsFollowTheCpusItMayUse) {
 // SIGTERM while the model loads: nothing has been served, and a load cannot
 // be interrupted. Drain waited for the load (minutes on a GPU), past the
 // drain watchdog, and the server exited 1 with drain_stuck 15 s later.
+// With TLS, its private copies of the files (the key among them) were left
+// in the temp directory: _exit runs no destructor.
 TEST_F(ServerProcessTest, SigtermWhileLoadingExitsAtOnce) {
   absl::StatusOr<int> port = PickFreePort();
   ASSERT_TRUE(port.ok());
+  const std::string tls = dir_->path() + "/tls";
+  const std::string tmp = dir_->path() + "/tmp";
+  ASSERT_EQ(std::system(("mkdir -p " + tls + " " + tmp + " && cd " + tls +
+                         " && openssl req -x509 -newkey ec -pkeyopt "
+                         "ec_paramgen_curve:prime256v1 -nodes -keyout key.pem "
+                         "-out cert.pem -days 2 -subj /CN=localhost "
+                         ">openssl.log 2>&1")
+                            .c_str()),
+            0);
   absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(
-      {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", *port),
-       "--host=127.0.0.1", "--metrics_port=-1", "--device=cpu",
-       "--precision=fp32", "--threads=1", "--drain_timeout=0s",
+      {"/usr/bin/env", "TMPDIR=" + tmp, STYLIZER_SERVER_BINARY,
+       absl::StrCat("--port=", *port), "--host=127.0.0.1", "--metrics_port=-1",
+       "--device=cpu", "--precision=fp32", "--threads=1", "--drain_timeout=0s",
+       "--tls_cert=" + tls + "/cert.pem", "--tls_key=" + tls + "/key.pem",
        "--model=" + BuildDir() + "/testdata/model_golden/never_loads.pt"},
       dir_->path() + "/never_loads.log");
   ASSERT_TRUE(process.ok()) << process.status();
@@ -411,6 +436,8 @@ TEST_F(ServerProcessTest, SigtermWhileLoadingExitsAtOnce) {
   ASSERT_TRUE(exit_code.ok()) << exit_code.status() << (*process)->Log();
   EXPECT_EQ(*exit_code, 0) << (*process)->Log();
   EXPECT_THAT((*process)->Log(), HasSubstr("stopped while_loading=true"));
+  EXPECT_TRUE(std::filesystem::is_empty(tmp))
+      << std::filesystem::directory_iterator(tmp)->path();
 }
 
 // Flag values that used to start a server which then failed every call using
@@ -458,6 +485,14 @@ TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
       {"--max_batch_size=0", "max_batch_size must be at least 1"},
       {"--max_frames_in_flight_per_job=0", "max_frames_in_flight_per_job"},
       {"--max_queued_items=4", "max_queued_items (4)"},
+      // An argument was ignored (the bundled model served in its place); a
+      // spool directory that cannot be written failed only the first large
+      // upload (INTERNAL); a host with a port, or none, failed to bind with
+      // a guess at the cause.
+      {"stray.pt", "unexpected argument 'stray.pt'"},
+      {"--spool_dir=/nonexistent/dir", "--spool_dir must be a directory"},
+      {"--host=127.0.0.1:5000", "--host=127.0.0.1:5000 is not an address"},
+      {"--host=", "--host is empty"},
   };
   std::vector<std::unique_ptr<Subprocess>> processes;
   for (size_t i = 0; i < cases.size(); ++i) {
