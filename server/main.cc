@@ -457,6 +457,41 @@ absl::Status CheckFlags() {
           name, " must not be negative, got ", absl::FormatDuration(value)));
     }
   }
+  // And these must be above zero (the server's own checks did not name the
+  // flag: "keepalive durations must be positive").
+  const std::pair<const char*, absl::Duration> positive_durations[] = {
+      {"--keepalive_time", absl::GetFlag(FLAGS_keepalive_time)},
+      {"--keepalive_timeout", absl::GetFlag(FLAGS_keepalive_timeout)},
+      {"--max_connection_idle", absl::GetFlag(FLAGS_max_connection_idle)},
+      {"--max_connection_age", absl::GetFlag(FLAGS_max_connection_age)}};
+  for (const auto& [name, value] : positive_durations) {
+    if (value <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be above 0 (inf = no limit), got ",
+                       absl::FormatDuration(value)));
+    }
+  }
+  if (absl::GetFlag(FLAGS_batch_timeout) == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(
+        "--batch_timeout must be finite: a batch would wait forever for its "
+        "last frame");
+  }
+  const int port = absl::GetFlag(FLAGS_port);
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--port must be in [0, 65535] (0 = any free port), got ", port));
+  }
+  for (const auto& [name, value] :
+       {std::pair<const char*, int64_t>{
+            "--max_receive_message_bytes",
+            absl::GetFlag(FLAGS_max_receive_message_bytes)},
+        {"--max_send_message_bytes",
+         absl::GetFlag(FLAGS_max_send_message_bytes)}}) {
+    if (value < 1024) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be at least 1024, got ", value));
+    }
+  }
   // Thread counts: 0 = automatic, below that nothing.
   const std::pair<const char*, int> thread_counts[] = {
       {"--threads", absl::GetFlag(FLAGS_threads)},

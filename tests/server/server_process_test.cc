@@ -493,6 +493,11 @@ TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
       {"--spool_dir=/nonexistent/dir", "--spool_dir must be a directory"},
       {"--host=127.0.0.1:5000", "--host=127.0.0.1:5000 is not an address"},
       {"--host=", "--host is empty"},
+      // Refused by the server's own checks, without naming the flag.
+      {"--port=-1", "--port must be in"},
+      {"--keepalive_time=0s", "--keepalive_time must be above 0"},
+      {"--batch_timeout=inf", "--batch_timeout must be finite"},
+      {"--max_send_message_bytes=10", "--max_send_message_bytes must be"},
   };
   std::vector<std::unique_ptr<Subprocess>> processes;
   for (size_t i = 0; i < cases.size(); ++i) {
