@@ -31,8 +31,13 @@ std::string Sha256Hex(absl::string_view bytes) {
       absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
+// Far above any style network (the bundled one is a few MB): a guard
+// against a wrong path, such as a disk image, read whole into memory.
+constexpr uint64_t kMaxArchiveBytes = uint64_t{4} << 30;
+
 absl::StatusOr<ArchiveFile> ReadArchiveFile(const std::string& path) {
-  absl::StatusOr<std::string> data = ReadWholeFile(path, "model archive");
+  absl::StatusOr<std::string> data =
+      ReadWholeFile(path, "model archive", kMaxArchiveBytes);
   if (!data.ok()) return data.status();
   ArchiveFile file;
   file.sha256 = Sha256Hex(*data);

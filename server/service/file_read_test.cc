@@ -1,6 +1,7 @@
 // Tests of reading a whole configured file.
 #include "server/service/file_read.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -38,6 +39,28 @@ TEST(FileReadTest, ReadsTheBytesAndNamesWhatFails) {
   auto dir = ReadWholeFile(::testing::TempDir(), "model archive");
   EXPECT_EQ(dir.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(dir.status().message(), HasSubstr("is a directory"));
+
+  // Over the limit given.
+  auto large = ReadWholeFile(path, "test file", /*max_bytes=*/2);
+  EXPECT_EQ(large.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(large.status().message(),
+              HasSubstr("is 3 bytes, more than such a file may be (2)"));
+}
+
+// A device read forever (--auth_token_file=/dev/zero), and a FIFO blocked
+// the start until a writer came: both are refused before they are opened.
+TEST(FileReadTest, RefusesWhatIsNotARegularFile) {
+  auto zero = ReadWholeFile("/dev/zero", "auth token file");
+  EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(zero.status().message(), HasSubstr("not a regular file"));
+
+  const std::string fifo =
+      absl::StrCat(::testing::TempDir(), "/file_read_test.", getpid(), ".fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const absl::Cleanup remove = [&fifo] { std::remove(fifo.c_str()); };
+  auto pipe = ReadWholeFile(fifo, "TLS key file");
+  EXPECT_EQ(pipe.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(pipe.status().message(), HasSubstr("not a regular file"));
 }
 
 }  // namespace
