@@ -817,6 +817,21 @@ int Run(const std::vector<std::string>& arguments) {
     std::fflush(nullptr);
     _exit(0);
   }
+  // A second SIGTERM or SIGINT (Ctrl-C again) ends the drain at once: it was
+  // ignored, and a person had to wait out --drain_timeout or kill -9.
+  std::thread([server = server->get()] {
+    sigset_t again;
+    sigemptyset(&again);
+    sigaddset(&again, SIGTERM);
+    sigaddset(&again, SIGINT);
+    int second = 0;
+    sigwait(&again, &second);
+    LogEvent(LogLevel::kWarning, "signal_again")
+        .Str("signal", strsignal(second));
+    server->RemoveTlsCopies();  // _exit runs no destructor
+    std::fflush(nullptr);
+    _exit(1);
+  }).detach();
   const absl::Duration drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   // Past the drain timeout every call is cancelled, and each must then end
   // on its own. A call that never does would hold shutdown forever: give it

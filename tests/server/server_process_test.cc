@@ -440,6 +440,34 @@ TEST_F(ServerProcessTest, SigtermWhileLoadingExitsAtOnce) {
       << std::filesystem::directory_iterator(tmp)->path();
 }
 
+// A second SIGTERM or SIGINT during the drain ends it at once (exit 1): it
+// was ignored, and the drain ran its whole --drain_timeout (60 s here).
+TEST_F(ServerProcessTest, ASecondSignalEndsTheDrainAtOnce) {
+  StartServer();
+  if (HasFatalFailure()) return;
+  grpc::ClientContext context;
+  auto stream = v1::Stylizer::NewStub(channel_)->StylizeFrames(&context);
+  v1::StylizeFramesRequest frame;
+  *frame.mutable_image() = RawTestImage(16, 16);
+  v1::StylizeFramesResponse response;
+  ASSERT_TRUE(stream->Write(frame));
+  ASSERT_TRUE(stream->Read(&response));  // open: the drain waits for it
+  ASSERT_EQ(kill(process_->pid(), SIGTERM), 0);
+  const absl::Time end = absl::Now() + absl::Seconds(30);
+  while (process_->Log().find("draining") == std::string::npos &&
+         absl::Now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_THAT(process_->Log(), HasSubstr("draining"));
+  ASSERT_EQ(kill(process_->pid(), SIGINT), 0);
+  absl::StatusOr<int> exit_code = process_->Wait(absl::Seconds(20));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status() << process_->Log();
+  EXPECT_EQ(*exit_code, 1) << process_->Log();
+  EXPECT_THAT(process_->Log(), HasSubstr("signal_again"));
+  context.TryCancel();
+  stream->Finish();
+}
+
 // Flag values that used to start a server which then failed every call using
 // them (a crf or preset the encoder refuses, an empty video window, a pixel
 // limit that wraps negative) or silently meant something else (a negative
