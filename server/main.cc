@@ -481,6 +481,11 @@ absl::Status CheckFlags() {
     return absl::InvalidArgumentError(absl::StrCat(
         "--port must be in [0, 65535] (0 = any free port), got ", port));
   }
+  if (port != 0 && port == metrics_port) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--port and --metrics_port are both ", port,
+                     ": the gRPC API and /metrics need a port each"));
+  }
   for (const auto& [name, value] :
        {std::pair<const char*, int64_t>{
             "--max_receive_message_bytes",

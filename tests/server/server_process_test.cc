@@ -20,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -526,6 +527,8 @@ TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
       {"--keepalive_time=0s", "--keepalive_time must be above 0"},
       {"--batch_timeout=inf", "--batch_timeout must be finite"},
       {"--max_send_message_bytes=10", "--max_send_message_bytes must be"},
+      {"--metrics_port=PORT",
+       "--port and --metrics_port are both"},  // --port's
   };
   std::vector<std::unique_ptr<Subprocess>> processes;
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -537,7 +540,8 @@ TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
         {STYLIZER_SERVER_BINARY, absl::StrCat("--port=", *port),
          "--host=127.0.0.1", "--metrics_port=-1",
          "--model=" + BuildDir() + "/testdata/random4.pt", "--device=cpu",
-         "--precision=fp32", "--threads=1", "--work_threads=1", cases[i].first},
+         "--precision=fp32", "--threads=1", "--work_threads=1",
+         absl::StrReplaceAll(cases[i].first, {{"PORT", absl::StrCat(*port)}})},
         absl::StrCat(dir_->path(), "/bad_flag_", i, ".log"));
     ASSERT_TRUE(process.ok()) << process.status();
     processes.push_back(*std::move(process));
