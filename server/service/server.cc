@@ -364,8 +364,8 @@ absl::Status Server::Start() {
   }
   SetHealth(false);
   LogEvent(LogLevel::kInfo, "listening")
+      .Int("port", port_)  // first: scripts read "listening port=N"
       .Str("host", options_.host)
-      .Int("port", port_)
       .Bool("tls", !options_.tls_cert_file.empty())
       .Bool("mtls", !options_.tls_client_ca_file.empty())
       .Bool("token_auth", auth_ != nullptr)
