@@ -19,9 +19,10 @@ TEST(DrainWatchdogTest, GivesUpAtItsLimit) {
 TEST(DrainWatchdogTest, ADisarmedWatchdogNeverGivesUp) {
   std::atomic<bool> gave_up{false};
   {
-    DrainWatchdog watchdog(absl::Milliseconds(50), [&] { gave_up = true; });
+    // A limit no descheduling of this thread before Disarm reaches.
+    DrainWatchdog watchdog(absl::Seconds(2), [&] { gave_up = true; });
     watchdog.Disarm();
-    absl::SleepFor(absl::Milliseconds(200));  // well past its limit
+    absl::SleepFor(absl::Milliseconds(2500));  // past its limit
   }
   EXPECT_FALSE(gave_up);
 }

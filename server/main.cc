@@ -330,6 +330,8 @@ absl::Status CheckHostFlag(absl::string_view flag, const std::string& value) {
   if (literal.size() >= 2 && literal.front() == '[' && literal.back() == ']') {
     literal = literal.substr(1, literal.size() - 2);
   }
+  // A link-local address names its interface: fe80::1%eth0.
+  literal = literal.substr(0, literal.find('%'));
   in6_addr address;
   if (inet_pton(AF_INET6, literal.c_str(), &address) == 1) {
     return absl::OkStatus();
@@ -481,7 +483,16 @@ absl::Status CheckFlags() {
     return absl::InvalidArgumentError(absl::StrCat(
         "--port must be in [0, 65535] (0 = any free port), got ", port));
   }
-  if (port != 0 && port == metrics_port) {
+  // The same port on two addresses is fine, unless one of them is every
+  // address.
+  const auto every_address = [](const std::string& host) {
+    return host == "0.0.0.0" || host == "::" || host == "[::]";
+  };
+  const std::string host = absl::GetFlag(FLAGS_host);
+  const std::string metrics_host = absl::GetFlag(FLAGS_metrics_host);
+  if (port != 0 && port == metrics_port &&
+      (host == metrics_host || every_address(host) ||
+       every_address(metrics_host))) {
     return absl::InvalidArgumentError(
         absl::StrCat("--port and --metrics_port are both ", port,
                      ": the gRPC API and /metrics need a port each"));
@@ -648,15 +659,16 @@ Server::Options ServerOptions(Metrics* metrics,
     std::vector<std::unique_ptr<StyleModel>> instances;
     std::vector<const TorchModel*> views;
     TorchModelOptions options = model;
-    // Read once for every device, and digested; a file that cannot be read
-    // is left to the runtime, whose message names what to do, except one
-    // the server may not read (it was called corrupt: "re-export it").
+    // Read once for every device, and digested. A missing file is left to
+    // the runtime, whose message names what to do; any other failure is
+    // the file's (one the server may not read was called corrupt,
+    // "re-export it", and the runtime opened a named pipe and waited).
     if (absl::StatusOr<ArchiveFile> file = ReadArchiveFile(model.archive_path);
         file.ok()) {
       options.archive_bytes = std::move(file->bytes);
       options.archive_sha256 = std::move(file->sha256);
-    } else if (absl::IsPermissionDenied(file.status())) {
-      return file.status();
+    } else if (!absl::IsNotFound(file.status())) {
+      return file.status();  // unreadable, a directory, a pipe, too large
     }
     for (const std::string& device : TorchModel::ExpandDevices(model.device)) {
       options.device = device;
@@ -823,17 +835,30 @@ int Run(const std::vector<std::string>& arguments) {
     _exit(0);
   }
   // A second SIGTERM or SIGINT (Ctrl-C again) ends the drain at once: it was
-  // ignored, and a person had to wait out --drain_timeout or kill -9.
-  std::thread([server = server->get()] {
+  // ignored, and a person had to wait out --drain_timeout or kill -9. Once
+  // the drain is over, one is ignored (the teardown is short, and the
+  // server goes with it).
+  struct Draining {
+    absl::Mutex mu;
+    Server* server ABSL_GUARDED_BY(mu);
+  };
+  auto draining = std::make_shared<Draining>();
+  {
+    absl::MutexLock lock(&draining->mu);
+    draining->server = server->get();
+  }
+  std::thread([draining] {
     sigset_t again;
     sigemptyset(&again);
     sigaddset(&again, SIGTERM);
     sigaddset(&again, SIGINT);
     int second = 0;
     sigwait(&again, &second);
+    absl::MutexLock lock(&draining->mu);  // held: the drain cannot end now
+    if (draining->server == nullptr) return;
     LogEvent(LogLevel::kWarning, "signal_again")
         .Str("signal", strsignal(second));
-    server->RemoveTlsCopies();  // _exit runs no destructor
+    draining->server->RemoveTlsCopies();  // _exit runs no destructor
     std::fflush(nullptr);
     _exit(1);
   }).detach();
@@ -853,6 +878,10 @@ int Run(const std::vector<std::string>& arguments) {
         });
     (*server)->Drain(drain_timeout);
   }  // disarmed: the calls have ended
+  {
+    absl::MutexLock lock(&draining->mu);
+    draining->server = nullptr;
+  }
   {
     absl::MutexLock lock(&loaded_model->mu);
     loaded_model->models.clear();  // the server owns them and goes next

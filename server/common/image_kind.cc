@@ -19,6 +19,21 @@ absl::string_view IsoImageKind(absl::string_view head) {
   return {};
 }
 
+// "BM", then (after the file header's 14 bytes) the size of a DIB header
+// of one of the kinds there are: "BM" alone starts plenty of text.
+bool IsBmp(absl::string_view head) {
+  if (head.size() < 18 || !absl::StartsWith(head, "BM")) return false;
+  const auto byte = [&](size_t i) {
+    return static_cast<uint32_t>(static_cast<uint8_t>(head[i]));
+  };
+  const uint32_t dib =
+      byte(14) | byte(15) << 8 | byte(16) << 16 | byte(17) << 24;
+  for (uint32_t size : {12u, 16u, 40u, 52u, 56u, 64u, 108u, 124u}) {
+    if (dib == size) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 absl::string_view OtherImageKind(absl::string_view head) {
@@ -29,7 +44,7 @@ absl::string_view OtherImageKind(absl::string_view head) {
   if (absl::StartsWith(head, "GIF87a") || absl::StartsWith(head, "GIF89a")) {
     return "GIF";
   }
-  if (head.size() >= 14 && absl::StartsWith(head, "BM")) return "BMP";
+  if (IsBmp(head)) return "BMP";
   if (absl::StartsWith(head, absl::string_view("II*\0", 4)) ||
       absl::StartsWith(head, absl::string_view("MM\0*", 4))) {
     return "TIFF";

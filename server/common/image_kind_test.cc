@@ -15,8 +15,9 @@ std::string Bytes(const char* s, size_t n) { return std::string(s, n); }
 TEST(OtherImageKindTest, NamesWhatItKnows) {
   EXPECT_EQ(OtherImageKind(Bytes("RIFF\x24\x08\0\0WEBPVP8 ", 16)), "WebP");
   EXPECT_EQ(OtherImageKind("GIF89a\x01\0\x01\0"), "GIF");
-  EXPECT_EQ(OtherImageKind(Bytes("BM\x36\x0c\0\0\0\0\0\0\x36\0\0\0", 14)),
-            "BMP");
+  EXPECT_EQ(
+      OtherImageKind(Bytes("BM\x36\x0c\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0", 18)),
+      "BMP");
   EXPECT_EQ(OtherImageKind(Bytes("II*\0\x08\0\0\0", 8)), "TIFF");
   EXPECT_EQ(OtherImageKind(Bytes("MM\0*\0\0\0\x08", 8)), "TIFF");
   EXPECT_EQ(OtherImageKind(Bytes("\0\0\0\x18"
@@ -45,6 +46,7 @@ TEST(OtherImageKindTest, NamesNothingElse) {
                                  16)),
             "");
   EXPECT_EQ(OtherImageKind("hello, world"), "");
+  EXPECT_EQ(OtherImageKind("BMW and Audi make cars"), "");  // no DIB header
   EXPECT_EQ(OtherImageKind(Bytes("\0\0\1\0\0\0", 6)), "");  // no icons
   EXPECT_EQ(OtherImageKind("GIF"), "");                     // too short
 }

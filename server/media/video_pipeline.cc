@@ -141,13 +141,6 @@ void VideoPipeline::Run() {
     Cancel(result.status());
     absl::Status s = error();
     if (!s.ok()) result = s;
-    // What the outputs hold so far (a failed job has no summary): the last
-    // report may be a progress interval old.
-    {
-      absl::MutexLock lock(&mu_);
-      last_progress_ = absl::InfinitePast();  // force a final report
-    }
-    MaybeReportProgress();
   }
   sink_->OnFinished(std::move(result));
   absl::MutexLock lock(&mu_);

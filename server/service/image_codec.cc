@@ -467,6 +467,38 @@ ImageSize DecodedSize(const v1::Image& image, uint64_t max_pixels) {
   return ImageSize{static_cast<int>(width), static_cast<int>(height)};
 }
 
+int64_t ScalingWorkBytes(const v1::Image& image, ImageSize size) {
+  const int64_t pixels = int64_t{size.width} * size.height;
+  if (!image.has_encoded()) return pixels * 3;  // the padded copy
+  const std::string& data = image.encoded();
+  if (!IsPng(data) || data.size() < 26) return pixels * 4;  // JPEG
+  // IHDR: width, height, bit depth (byte 24), colour type (byte 25).
+  const int depth = static_cast<uint8_t>(data[24]);
+  const int colour_type = static_cast<uint8_t>(data[25]);
+  int channels = 4;
+  bool alpha = true;
+  switch (colour_type) {
+    case 0:
+      channels = 1;
+      alpha = false;
+      break;  // grey
+    case 2:
+      channels = 3;
+      alpha = false;
+      break;  // RGB
+    case 3:
+      channels = 1;
+      break;  // palette (tRNS or not)
+    case 4:
+      channels = 2;
+      break;  // grey and alpha
+    default:
+      break;  // RGBA
+  }
+  const int64_t decoded = pixels * channels * (depth == 16 ? 2 : 1);
+  return decoded + (alpha ? pixels * 3 : 0);
+}
+
 ImageSize ScaledImageSize(ImageSize size, uint32_t max_side) {
   const int longer = std::max(size.width, size.height);
   if (max_side == 0 || longer <= 0 ||

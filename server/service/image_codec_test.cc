@@ -545,6 +545,30 @@ TEST(ImageCodecTest, ScaledImageSizeKeepsTheAspect) {
   EXPECT_EQ(ScaledImageSize({640, 480}, 2000).width, 640);  // never up
 }
 
+// What decoding a large picture to a smaller one holds, by its kind: a
+// 16-bit RGBA PNG's picture is 8 bytes a pixel, and its flattened copy 3
+// more (it was reserved at 3 in all).
+TEST(ImageCodecTest, ScalingWorkBytesFollowTheDecodedPicture) {
+  const ImageSize size{10, 10};
+  const std::string no_rows;
+  EXPECT_EQ(ScalingWorkBytes(Encoded(Png(10, 10, 6, 16, no_rows)), size),
+            100 * (8 + 3));
+  EXPECT_EQ(ScalingWorkBytes(Encoded(Png(10, 10, 6, 8, no_rows)), size),
+            100 * (4 + 3));
+  EXPECT_EQ(ScalingWorkBytes(Encoded(Png(10, 10, 2, 8, no_rows)), size),
+            100 * 3);
+  EXPECT_EQ(ScalingWorkBytes(Encoded(Png(10, 10, 0, 16, no_rows)), size),
+            100 * 2);
+  EXPECT_EQ(ScalingWorkBytes(Encoded(Png(10, 10, 3, 8, no_rows)), size),
+            100 * (1 + 3));  // a palette may have alpha
+  v1::Image jpeg;
+  ASSERT_TRUE(EncodeImage(Gradient(10, 10), v1::IMAGE_FORMAT_JPEG, &jpeg).ok());
+  EXPECT_EQ(ScalingWorkBytes(jpeg, size), 100 * 4);
+  v1::Image raw;
+  ASSERT_TRUE(EncodeImage(Gradient(10, 10), v1::IMAGE_FORMAT_RAW, &raw).ok());
+  EXPECT_EQ(ScalingWorkBytes(raw, size), 100 * 3);
+}
+
 // A picture scaled with max_side keeps its colours (each output pixel the
 // mean of the area it covers), whatever it was sent as.
 TEST(ImageCodecTest, MaxSideScalesEveryKindOfImage) {

@@ -14,7 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -1105,10 +1107,25 @@ TEST_F(GatedServerTest, AnAnswerTheClientNeverTookIsNotCountedOk) {
   ASSERT_TRUE(await(2));
   call->WritesDone(reinterpret_cast<void*>(3));
   ASSERT_TRUE(await(3));
+  // Every style's frames stylized so far, in the shared metrics.
+  const auto stylized = [] {
+    double sum = 0;
+    for (absl::string_view line :
+         absl::StrSplit(TestMetrics()->Scrape(), '\n')) {
+      if (absl::StartsWith(line, "stylizer_frames_total{")) {
+        sum += std::stod(std::string(line.substr(line.rfind(' ') + 1)));
+      }
+    }
+    return sum;
+  };
+  const double stylized_before = stylized();
   ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
   model_->Hold(false);
-  // The raw answer is copied out in milliseconds, then handed to gRPC.
-  absl::SleepFor(absl::Seconds(1));
+  // Once the model has run, the raw answer is copied out in milliseconds
+  // and handed to gRPC. (Cancelled before that, the call is CANCELLED with
+  // or without the fix: the test would pass without testing it.)
+  ASSERT_TRUE(Eventually([&] { return stylized() >= stylized_before + 2; }));
+  absl::SleepFor(absl::Milliseconds(500));
   context.TryCancel();
   grpc::Status status;
   call->Finish(&status, reinterpret_cast<void*>(4));

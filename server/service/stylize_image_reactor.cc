@@ -181,13 +181,13 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
     }
   }
   // Held until the response is sent: the decoded input (at the size it is
-  // stylized, and a picture of its own size while it is scaled), and per
-  // style the stylized frame and its encoded copy in the response (at most
-  // the raw size: PNG of noise, or RAW).
+  // stylized, and what decoding a larger one to it takes: ScalingWorkBytes),
+  // and per style the stylized frame and its encoded copy in the response
+  // (at most the raw size: PNG of noise, or RAW).
   const int64_t out_bytes = out_pixels * 3;
   const int64_t scaling_bytes =
       out.width != size.width || out.height != size.height
-          ? int64_t{size.width} * size.height * 3
+          ? ScalingWorkBytes(request_->image(), size)
           : 0;
   const int64_t n = static_cast<int64_t>(styles);
   // What no wait can fix is refused first, from the header: it reserved

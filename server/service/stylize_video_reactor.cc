@@ -532,9 +532,14 @@ void StylizeVideoReactor::OnFinished(
     frames += o.frames;
   }
   summary->set_elapsed_seconds(result->elapsed_seconds);
-  log_.AddFrames(frames);
   absl::MutexLock lock(&mu_);
   if (!result->outputs.empty()) record_.frames = result->outputs[0].frames;
+  if (finished_) return;  // logged already, as the call ended
+  // Counted once: FinishLocked counts a call that did not end OK from
+  // frames_done_, which this is now.
+  frames_done_ = frames / std::max<int64_t>(1, output_indices_.size());
+  log_.AddFrames(frames);
+  frames_counted_ = true;
   if (failure_.has_value()) return;
   summary_queued_ = true;
   EnqueueLocked(std::move(response));
@@ -654,11 +659,12 @@ void StylizeVideoReactor::FinishLocked(const grpc::Status& status) {
   // A call refused at the door (no stream slot) was no job: its rpc line is
   // all there is to say.
   if (slot_ != nullptr) LogVideoJob(record_);
-  if (!status.ok()) {
+  if (!frames_counted_) {
     // The rpc line's frames are the outputs produced, also of a job that
-    // ends early (it said 0 after outputs had been sent): as of the last
-    // progress report (a failing pipeline makes one as it ends).
+    // ends early (it said 0 after outputs had been sent): as Fail() read
+    // them from the pipeline, or the last progress report.
     log_.AddFrames(frames_done_ * static_cast<int64_t>(output_indices_.size()));
+    frames_counted_ = true;
   }
   const absl::Status logged = log_.Finish(status);
   // The slot is free before the client can see the status (the reactor is
