@@ -475,28 +475,15 @@ int64_t ScalingWorkBytes(const v1::Image& image, ImageSize size) {
   // IHDR: width, height, bit depth (byte 24), colour type (byte 25).
   const int depth = static_cast<uint8_t>(data[24]);
   const int colour_type = static_cast<uint8_t>(data[25]);
-  int channels = 4;
-  bool alpha = true;
-  switch (colour_type) {
-    case 0:
-      channels = 1;
-      alpha = false;
-      break;  // grey
-    case 2:
-      channels = 3;
-      alpha = false;
-      break;  // RGB
-    case 3:
-      channels = 1;
-      break;  // palette (tRNS or not)
-    case 4:
-      channels = 2;
-      break;  // grey and alpha
-    default:
-      break;  // RGBA
-  }
+  // Samples a pixel as decoded, by colour type: grey and RGB may carry a
+  // tRNS chunk, which the decoder turns into an alpha channel, so every PNG
+  // is counted with one (grey 0 -> 2, RGB 2 -> 4, palette 3 -> 1 index,
+  // grey and alpha 4 -> 2, RGBA 6 -> 4).
+  const int channels = colour_type == 3                       ? 1
+                       : colour_type == 0 || colour_type == 4 ? 2
+                                                              : 4;
   const int64_t decoded = pixels * channels * (depth == 16 ? 2 : 1);
-  return decoded + (alpha ? pixels * 3 : 0);
+  return decoded + pixels * 3;  // and the flattened copy
 }
 
 ImageSize ScaledImageSize(ImageSize size, uint32_t max_side) {

@@ -64,8 +64,8 @@ inline constexpr uint64_t kMaxImagePixelsToScale = uint64_t{8192} * 8192;
 // The most bytes decoding `image`, of `size` pixels, holds at once besides
 // its output when it is scaled (max_side): the decoder's own picture (a PNG's
 // by its colour type and bit depth, up to 8 bytes a pixel; a JPEG's at most
-// 4, CMYK) and, for a picture that may have alpha, the copy flattened over
-// white (3), or a raw picture's padded copy (3).
+// 4, CMYK) and, for a PNG (any may have alpha: a tRNS chunk), the copy
+// flattened over white (3); for a raw picture, its padded copy (3).
 int64_t ScalingWorkBytes(const v1::Image& image, ImageSize size);
 
 // The size a picture of `size` is stylized at with `max_side` (0: its own):

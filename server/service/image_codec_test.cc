@@ -515,6 +515,15 @@ TEST(ImageCodecTest, TransparentPixelsComeOutOverWhite) {
                        "\0\0\xff\xff",
                        13)),
        {255, 255, 255, 127, 127, 127, 0, 0, 0}},
+      {"rgb with tRNS (black is transparent)",
+       Png(3, 1, 2, 8,
+           std::string("\0"
+                       "\0\0\0"
+                       "\xff\0\0"
+                       "\0\0\xff",
+                       10),
+           PngChunk("tRNS", std::string(6, '\0'))),
+       {255, 255, 255, 255, 0, 0, 0, 0, 255}},
       {"palette with tRNS",
        Png(3, 1, 3, 8, std::string("\0\0\1\2", 4),
            PngChunk("PLTE", std::string("\0\0\0"
@@ -555,10 +564,11 @@ TEST(ImageCodecTest, ScalingWorkBytesFollowTheDecodedPicture) {
             100 * (8 + 3));
   EXPECT_EQ(ScalingWorkBytes(Encoded(Png(10, 10, 6, 8, no_rows)), size),
             100 * (4 + 3));
+  // Grey and RGB may have a tRNS chunk: counted with alpha.
   EXPECT_EQ(ScalingWorkBytes(Encoded(Png(10, 10, 2, 8, no_rows)), size),
-            100 * 3);
+            100 * (4 + 3));
   EXPECT_EQ(ScalingWorkBytes(Encoded(Png(10, 10, 0, 16, no_rows)), size),
-            100 * 2);
+            100 * (4 + 3));
   EXPECT_EQ(ScalingWorkBytes(Encoded(Png(10, 10, 3, 8, no_rows)), size),
             100 * (1 + 3));  // a palette may have alpha
   v1::Image jpeg;
