@@ -436,32 +436,18 @@ TEST(ImageCodecTest, RefusesTruncatedAndDamagedImages) {
   EXPECT_TRUE(DecodeImage(Encoded(p + "trailer"), kLimit).ok());
 }
 
-// A PNG of `w` x `h` 8-bit RGB pixels (interlaced: Adam7) whose image data
-// is `raw` (filtered scanlines) deflated into one IDAT chunk.
-std::string PngWithImageData(uint32_t w, uint32_t h, bool interlaced,
-                             const std::string& raw) {
-  std::string ihdr = BigEndian32(w) + BigEndian32(h);
-  ihdr += std::string("\x08\x02\x00\x00", 4);  // depth, RGB, deflate, filter
-  ihdr += interlaced ? '\x01' : '\x00';
-  uLongf size = compressBound(raw.size());
-  std::string z(size, '\0');
-  EXPECT_EQ(compress(reinterpret_cast<Bytef*>(z.data()), &size,
-                     reinterpret_cast<const Bytef*>(raw.data()), raw.size()),
-            Z_OK);
-  z.resize(size);
-  return std::string("\x89PNG\r\n\x1a\n", 8) + PngChunk("IHDR", ihdr) +
-         PngChunk("IDAT", z) + PngChunk("IEND", "");
-}
-
 // A PNG of `w` x `h` pixels of colour type `colour_type` and bit depth
-// `depth`, from `rows` (each row's filter byte included), with `chunks`
-// (PLTE, tRNS) before its image data.
+// `depth` (interlaced: Adam7), from `rows` (each row's filter byte
+// included) deflated into one IDAT chunk, with `chunks` (PLTE, tRNS) before
+// it.
 std::string Png(uint32_t w, uint32_t h, int colour_type, int depth,
-                const std::string& rows, const std::string& chunks = "") {
+                const std::string& rows, const std::string& chunks = "",
+                bool interlaced = false) {
   std::string ihdr = BigEndian32(w) + BigEndian32(h);
   ihdr += static_cast<char>(depth);
   ihdr += static_cast<char>(colour_type);
-  ihdr += std::string("\x00\x00\x00", 3);  // deflate, filter, no interlace
+  ihdr += std::string("\x00\x00", 2);  // deflate, filter
+  ihdr += interlaced ? '\x01' : '\x00';
   uLongf size = compressBound(rows.size());
   std::string z(size, '\0');
   EXPECT_EQ(compress(reinterpret_cast<Bytef*>(z.data()), &size,
@@ -470,6 +456,12 @@ std::string Png(uint32_t w, uint32_t h, int colour_type, int depth,
   z.resize(size);
   return std::string("\x89PNG\r\n\x1a\n", 8) + PngChunk("IHDR", ihdr) + chunks +
          PngChunk("IDAT", z) + PngChunk("IEND", "");
+}
+
+// A PNG of `w` x `h` 8-bit RGB pixels whose image data is `raw`.
+std::string PngWithImageData(uint32_t w, uint32_t h, bool interlaced,
+                             const std::string& raw) {
+  return Png(w, h, /*colour_type=*/2, /*depth=*/8, raw, "", interlaced);
 }
 
 // Transparency is composited over white. It was dropped, which left the
