@@ -535,9 +535,7 @@ void StylizeVideoReactor::OnFinished(
   absl::MutexLock lock(&mu_);
   if (!result->outputs.empty()) record_.frames = result->outputs[0].frames;
   if (finished_) return;  // logged already, as the call ended
-  // Counted once: FinishLocked counts a call that did not end OK from
-  // frames_done_, which this is now.
-  frames_done_ = frames / std::max<int64_t>(1, output_indices_.size());
+  // Counted once: FinishLocked counts only a call that had no summary.
   log_.AddFrames(frames);
   frames_counted_ = true;
   if (failure_.has_value()) return;

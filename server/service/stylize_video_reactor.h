@@ -175,8 +175,8 @@ class StylizeVideoReactor final : public VideoReactor,
   int appends_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   // What the job's log line reports.
   VideoJobRecord record_ ABSL_GUARDED_BY(mu_);
-  // Frames in every output: at the last progress report, when Fail() asked
-  // the pipeline, or at the summary.
+  // Frames in every output: at the last progress report, or when Fail()
+  // asked the pipeline.
   int64_t frames_done_ ABSL_GUARDED_BY(mu_) = 0;
   // The call's log has its frames (added once).
   bool frames_counted_ ABSL_GUARDED_BY(mu_) = false;
