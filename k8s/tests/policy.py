@@ -62,7 +62,8 @@ STUCK_DRAIN_GRACE_SECONDS = 15
 MODEL_BASE_BYTES = 0.85e9 * 1.1
 MODEL_BYTES_PER_PIXEL = 430 * 1.1
 MODEL_BYTES_PER_BATCH_PIXEL = 35 * 1.1
-# The server's defaults (server/main.cc).
+# The server's defaults (server/server_flags.cc; the budget share in
+# server/server_options.cc).
 DEFAULT_MAX_FRAME_PIXELS = 4096 * 2160
 DEFAULT_MAX_BATCH_SIZE = 8
 DEFAULT_BUDGET_FRACTION = 0.8
@@ -527,7 +528,7 @@ def check_model(deployment, flags, report):
              f'({IMAGE_MODEL_DIR}) nor on a mounted volume')
 
 
-# The server's --max_upload_bytes default (server/main.cc).
+# The server's --max_upload_bytes default (server/server_flags.cc).
 DEFAULT_MAX_UPLOAD_BYTES = 8 << 30
 
 

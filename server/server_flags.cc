@@ -1,0 +1,473 @@
+// The flags of stylizer-server (docs/server.md) and their checks.
+#include "server/server_flags.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "server/batching/job_queue_options.h"
+#include "server/media/spool.h"
+#include "server/model/torch_model.h"
+
+// --- network ---
+ABSL_FLAG(std::string, host, "[::]",
+          "Interface the gRPC server listens on ([::] = every IPv4 and IPv6 "
+          "address; 127.0.0.1 = this machine only).");
+ABSL_FLAG(int, port, 50051, "TCP port of the gRPC API.");
+ABSL_FLAG(int, metrics_port, 9464,
+          "TCP port of the Prometheus endpoint /metrics; 0 picks a free port, "
+          "-1 turns the endpoint off (other negative values are refused).");
+ABSL_FLAG(std::string, metrics_host, "0.0.0.0",
+          "Interface /metrics listens on (0.0.0.0 = every IPv4 address, so a "
+          "Prometheus on another host can scrape it; 127.0.0.1 = this machine "
+          "only). /metrics needs no token: keep it off public networks.");
+
+// --- model ---
+ABSL_FLAG(std::string, model, "",
+          "Serving archive to load (a TorchScript file made by "
+          "training/export_seed.py or the trainer). Empty: $STYLIZER_MODEL "
+          "when set (a missing file is an error), else the first that exists "
+          "of <binary dir>/../share/stylizer/models/default.pt and <source "
+          "dir>/models/default.pt.");
+ABSL_FLAG(std::string, device, "auto",
+          "auto (every visible CUDA device if any, else the CPU), cpu, cuda "
+          "(every visible CUDA device: one model instance each, one queue) "
+          "or cuda:N (that device only). "
+          "A missing CUDA device (a CPU-only LibTorch, no driver, no visible "
+          "GPU) fails at start saying which; never a silent fallback.");
+ABSL_FLAG(std::string, precision, "auto",
+          "auto (times fp32 and each lower precision the device runs "
+          "natively, keeps the fastest within 35 dB PSNR of fp32; on a CPU "
+          "without avx512_bf16/amx_bf16 only fp32), fp32, bf16 or fp16 (CUDA, "
+          "or a CPU with avx512_fp16/amx_fp16 on LibTorch 2).");
+ABSL_FLAG(bool, cudnn_benchmark, true,
+          "CUDA: let cuDNN autotune the convolutions of each (batch, height, "
+          "width) shape the first time it runs.");
+ABSL_FLAG(int, cuda_max_chunk_frames, 0,
+          "CUDA: most frames of one forward pass (a larger batch runs in "
+          "chunks whose copies overlap the neighbouring forward); 0 = what "
+          "fits in the device memory free at load.");
+ABSL_FLAG(double, cuda_memory_fraction, 0.7,
+          "CUDA: share of the device memory free at load that the chunk size "
+          "plans for; out of memory still halves the chunk and retries.");
+ABSL_FLAG(bool, channels_last, false,
+          "CUDA: feed the model channels-last tensors (unmeasured; see "
+          "docs/model-runtime.md).");
+ABSL_FLAG(bool, cuda_graphs, false,
+          "CUDA: capture each chunk shape's forward as a CUDA graph on first "
+          "use and replay it (unmeasured; see docs/model-runtime.md).");
+ABSL_FLAG(int, cuda_graph_shapes, 8,
+          "CUDA: most captured graphs kept per device (each holds its own "
+          "activation memory); the least recently used one goes first.");
+ABSL_FLAG(int, threads, 0,
+          "CPU threads of one forward pass (LibTorch intra-op); 0 = one per "
+          "CPU this process may use (affinity and cgroup CPU quota).");
+
+// --- batching and queue ---
+ABSL_FLAG(int, max_batch_size, 8,
+          "Most work items (frame x style) the model runs in one batch.");
+ABSL_FLAG(absl::Duration, batch_timeout, absl::Milliseconds(5),
+          "Longest time the oldest item of an unfilled batch waits for more "
+          "items of its size (e.g. 5ms; 0 = send at once).");
+ABSL_FLAG(int64_t, max_queued_items, 512,
+          "Queue capacity in work items, across all callers. A still image "
+          "that does not fit gets RESOURCE_EXHAUSTED; streams wait.");
+ABSL_FLAG(int64_t, max_queued_bytes, int64_t{1} << 30,
+          "Queue capacity in bytes of pixels (width x height x 3 per item).");
+ABSL_FLAG(int, max_frames_in_flight_per_job, 64,
+          "Frames one caller may have in the queue at once.");
+ABSL_FLAG(int, queue_workers, 1,
+          "Batch pipelines per model (more overlap host work with the "
+          "device; calls on the model are still one at a time).");
+
+// --- limits ---
+ABSL_FLAG(int, max_concurrent_streams, 64,
+          "Most StylizeFrames + StylizeVideo calls open at once; more get "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(uint64_t, max_frame_pixels, 4096ull * 2160ull,
+          "Largest frame (width x height) accepted, checked from the image "
+          "header before anything is allocated. Default: DCI 4K (4096x2160); "
+          "at most 2147483647.");
+ABSL_FLAG(int, max_styles_per_request, 64,
+          "Most outputs (styles) one image or frame may ask for.");
+ABSL_FLAG(int, max_frames_buffered_per_stream, 8,
+          "Frames a StylizeFrames stream may have read but not yet answered; "
+          "the server stops reading that stream until the client catches up.");
+ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Seconds(60),
+          "A StylizeFrames or StylizeVideo call that sends nothing for this "
+          "long (or takes none of the server's messages) ends with "
+          "DEADLINE_EXCEEDED and frees its stream slot. 0 or inf = never.");
+ABSL_FLAG(absl::Duration, malloc_trim_interval, absl::Seconds(10),
+          "How often the server hands memory that the allocator holds free "
+          "back to the kernel (malloc_trim), so that RSS follows what is "
+          "live rather than the busiest moment so far. 0 = never.");
+ABSL_FLAG(int, max_receive_message_bytes, 64 << 20,
+          "Largest request message in bytes (a raw 4K RGB frame is ~26 MB).");
+ABSL_FLAG(int, max_send_message_bytes, 512 << 20,
+          "Largest response message in bytes (StylizeImage returns every "
+          "style in one message).");
+ABSL_FLAG(int64_t, memory_budget_bytes, 0,
+          "Bytes the server may hold for its callers (decoded frames and "
+          "images, video jobs' spool memory, frame windows and encoders, gRPC "
+          "buffers, the queue). Past it calls get RESOURCE_EXHAUSTED instead "
+          "of the process being killed for memory. 0 = 80% of the "
+          "container's cgroup memory limit, else of the machine's memory; "
+          "-1 = no budget (other negative values are refused).");
+ABSL_FLAG(int64_t, grpc_memory_quota_bytes, 0,
+          "Memory gRPC may use for its buffers, taken from the memory budget; "
+          "0 = a quarter of the budget, -1 = no quota.");
+ABSL_FLAG(int, work_threads, 0,
+          "Threads decoding and encoding still images and frames; 0 = one per "
+          "CPU this process may use (affinity and cgroup CPU quota).");
+
+// --- video jobs (StylizeVideo) ---
+ABSL_FLAG(uint64_t, spool_memory_bytes, uint64_t{16} << 20,
+          "Upload bytes of one video job kept in memory before the rest "
+          "spills to a temporary file (always deleted).");
+ABSL_FLAG(uint64_t, max_upload_bytes, uint64_t{8} << 30,
+          "Largest movie upload; bigger ones end with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::string, spool_dir, "",
+          "Directory of the spill files; empty = $TMPDIR or /tmp.");
+ABSL_FLAG(int, video_frames_in_flight, 8,
+          "Frames of one video job in the job queue at once.");
+ABSL_FLAG(int, video_pending_frames, 8,
+          "Stylized frames of one job waiting for its slowest encoder.");
+ABSL_FLAG(uint64_t, video_pending_output_bytes, uint64_t{4} << 20,
+          "Response bytes of one job waiting to be sent before its encoders "
+          "pause (a slow client slows the job, it never grows memory).");
+ABSL_FLAG(uint64_t, video_window_bytes, uint64_t{512} << 20,
+          "Most bytes of decoded and stylized frames one video job holds "
+          "between its decoder and its slowest encoder.");
+ABSL_FLAG(std::string, x264_preset, "veryfast",
+          "libx264 preset of the output movies (ultrafast, superfast, "
+          "veryfast, faster, fast, medium, slow, slower, veryslow, placebo).");
+ABSL_FLAG(int, encoder_threads, 0,
+          "libx264 threads per output movie; 0 = the CPUs this process may "
+          "use shared among the job's outputs, 1-8 each.");
+ABSL_FLAG(int, default_crf, 20,
+          "Constant rate factor of the outputs when the job gives 0 (0-51, "
+          "lower = better and bigger).");
+ABSL_FLAG(absl::Duration, progress_interval, absl::Seconds(1),
+          "Least time between two Progress messages of a video job.");
+
+// --- connections and shutdown ---
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(60),
+          "Interval of the server's keepalive pings on idle connections.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "How long a keepalive ping may go unanswered before the connection "
+          "is closed.");
+ABSL_FLAG(absl::Duration, keepalive_min_client_interval, absl::Seconds(10),
+          "Shortest interval between client pings the server tolerates.");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(10),
+          "A connection without calls for this long is closed (GOAWAY; "
+          "clients reconnect when they need to). inf = never.");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
+          "A connection this old gets GOAWAY: no new calls on it, so clients "
+          "reconnect and spread over replicas. inf = never.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
+          "How long calls on a connection past --max_connection_age may run "
+          "on before it is closed. Default inf: a long movie upload is never "
+          "cut; idle streams end by --stream_idle_timeout instead.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
+          "On SIGTERM/SIGINT: how long calls in flight may run on before they "
+          "are cancelled (health turns NOT_SERVING and new calls get "
+          "UNAVAILABLE at once). Not negative; 0 = cancel them at once.");
+
+// --- security ---
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of the server; with --tls_key turns TLS on.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; when set, clients must present a certificate signed "
+          "by it (mutual TLS). Needs --tls_cert and --tls_key.");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
+          "How often --tls_cert, --tls_key and --tls_client_ca are read "
+          "again: new connections then use a renewed certificate without a "
+          "restart (whole seconds, at least 1). 0: read once at start.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding bearer tokens, one per line (each at least 16 "
+          "characters; blank lines and # comments skipped). When set, every "
+          "Stylizer call must send the metadata `authorization: Bearer "
+          "<token>` with one of them; health checks and reflection stay "
+          "open.");
+ABSL_FLAG(absl::Duration, auth_token_reload_interval, absl::Seconds(10),
+          "How often --auth_token_file is read again: a changed file's "
+          "tokens replace the old ones without a restart (a file that holds "
+          "no usable token is logged and ignored). 0: never.");
+ABSL_FLAG(bool, reflection, true,
+          "Serve gRPC server reflection (lets grpcurl list and call the API).");
+
+// --- logging ---
+ABSL_FLAG(stylizer::LogFormat, log_format, stylizer::LogFormat::kText,
+          "text (logfmt, for people) or json (one object per line, for log "
+          "pipelines).");
+
+namespace stylizer {
+namespace {
+
+// The presets libx264 knows (x264_preset_names); any other name would fail
+// every StylizeVideo call when its encoder opens.
+constexpr const char* kX264Presets[] = {
+    "ultrafast", "superfast", "veryfast", "faster",   "fast",
+    "medium",    "slow",      "slower",   "veryslow", "placebo"};
+
+// Largest --max_frame_pixels: FFmpeg's own range for a decoder's pixel limit
+// (its max_pixels option, 0 to INT_MAX), which the image decoders are given.
+constexpr uint64_t kMaxFramePixelsLimit = INT32_MAX;
+
+// `value` of --`flag` (--host, --metrics_host): a host name, an IPv4
+// address, or an IPv6 one with or without brackets. Anything else gave
+// "cannot listen on ... (port in use, or the TLS files do not match?)".
+absl::Status CheckHostFlag(absl::string_view flag, const std::string& value) {
+  if (value.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag,
+        " is empty: give an address (0.0.0.0 for every IPv4 one, "
+        "[::] for every address, 127.0.0.1 for this machine only)"));
+  }
+  if (value.find(':') == std::string::npos) return absl::OkStatus();
+  std::string literal = value;
+  if (literal.size() >= 2 && literal.front() == '[' && literal.back() == ']') {
+    literal = literal.substr(1, literal.size() - 2);
+  }
+  // A link-local address names its interface: fe80::1%eth0.
+  literal = literal.substr(0, literal.find('%'));
+  in6_addr address;
+  if (inet_pton(AF_INET6, literal.c_str(), &address) == 1) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, "=", value,
+      " is not an address: give the address alone (the port has a flag of "
+      "its own), and an IPv6 one as ::1 or [::1]"));
+}
+
+}  // namespace
+
+absl::Status CheckFlags() {
+  for (const auto& [flag, value] :
+       {std::pair<absl::string_view, std::string>{"host",
+                                                  absl::GetFlag(FLAGS_host)},
+        {"metrics_host", absl::GetFlag(FLAGS_metrics_host)}}) {
+    if (absl::Status s = CheckHostFlag(flag, value); !s.ok()) return s;
+  }
+  // Uploads past the spool's memory go to a file there.
+  if (absl::Status spool =
+          media::Spool::CheckTempDir(absl::GetFlag(FLAGS_spool_dir));
+      !spool.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        absl::GetFlag(FLAGS_spool_dir).empty()
+            ? "--spool_dir is unset, so uploads spool to $TMPDIR (else /tmp), "
+              "which must be a directory the server can write: "
+            : "--spool_dir must be a directory the server can write: ",
+        spool.message()));
+  }
+  const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  if (metrics_port != -1 && (metrics_port < 0 || metrics_port > 65535)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics_port must be in [0, 65535] (or -1 for no "
+                     "/metrics), got ",
+                     metrics_port));
+  }
+  const uint64_t max_frame_pixels = absl::GetFlag(FLAGS_max_frame_pixels);
+  if (max_frame_pixels < 1 || max_frame_pixels > kMaxFramePixelsLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_frame_pixels must be in [1, ", kMaxFramePixelsLimit,
+                     "], got ", max_frame_pixels));
+  }
+  const int64_t memory_budget = absl::GetFlag(FLAGS_memory_budget_bytes);
+  if (memory_budget < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--memory_budget_bytes must be >= 0 (0 = automatic) or "
+                     "-1 for no budget, got ",
+                     memory_budget));
+  }
+  if (absl::GetFlag(FLAGS_max_upload_bytes) < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_upload_bytes must be at least 1, got ",
+                     absl::GetFlag(FLAGS_max_upload_bytes)));
+  }
+  const std::pair<const char*, int> at_least_one[] = {
+      {"--video_frames_in_flight", absl::GetFlag(FLAGS_video_frames_in_flight)},
+      {"--video_pending_frames", absl::GetFlag(FLAGS_video_pending_frames)},
+      {"--max_concurrent_streams", absl::GetFlag(FLAGS_max_concurrent_streams)},
+      {"--max_styles_per_request", absl::GetFlag(FLAGS_max_styles_per_request)},
+      {"--max_frames_buffered_per_stream",
+       absl::GetFlag(FLAGS_max_frames_buffered_per_stream)}};
+  for (const auto& [name, value] : at_least_one) {
+    if (value < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be at least 1, got ", value));
+    }
+  }
+  const int queue_workers = absl::GetFlag(FLAGS_queue_workers);
+  if (queue_workers < 1 || queue_workers > kMaxWorkersPerModel) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--queue_workers must be in [1, ", kMaxWorkersPerModel,
+                     "], got ", queue_workers));
+  }
+  const int64_t grpc_quota = absl::GetFlag(FLAGS_grpc_memory_quota_bytes);
+  if (grpc_quota < -1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--grpc_memory_quota_bytes must be >= 0 (0 = a quarter of the "
+        "budget) or -1 for no quota, got ",
+        grpc_quota));
+  }
+  const uint64_t window_bytes = absl::GetFlag(FLAGS_video_window_bytes);
+  if (window_bytes > static_cast<uint64_t>(INT64_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--video_window_bytes must be at most ", INT64_MAX,
+                     " (0 = no byte limit), got ", window_bytes));
+  }
+  const std::string preset = absl::GetFlag(FLAGS_x264_preset);
+  if (std::find(std::begin(kX264Presets), std::end(kX264Presets), preset) ==
+      std::end(kX264Presets)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--x264_preset must be one of ", absl::StrJoin(kX264Presets, ", "),
+        "; got \"", preset, "\""));
+  }
+  const int crf = absl::GetFlag(FLAGS_default_crf);
+  if (crf < 0 || crf > 51) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--default_crf must be in [0, 51], got ", crf));
+  }
+  const absl::Duration drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  if (drain_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--drain_timeout must not be negative (0 = cancel calls "
+                     "in flight at once), got ",
+                     absl::FormatDuration(drain_timeout)));
+  }
+  // No other duration means anything below zero either.
+  const std::pair<const char*, absl::Duration> durations[] = {
+      {"--batch_timeout", absl::GetFlag(FLAGS_batch_timeout)},
+      {"--stream_idle_timeout", absl::GetFlag(FLAGS_stream_idle_timeout)},
+      {"--malloc_trim_interval", absl::GetFlag(FLAGS_malloc_trim_interval)},
+      {"--progress_interval", absl::GetFlag(FLAGS_progress_interval)},
+      {"--keepalive_time", absl::GetFlag(FLAGS_keepalive_time)},
+      {"--keepalive_timeout", absl::GetFlag(FLAGS_keepalive_timeout)},
+      {"--keepalive_min_client_interval",
+       absl::GetFlag(FLAGS_keepalive_min_client_interval)},
+      {"--max_connection_idle", absl::GetFlag(FLAGS_max_connection_idle)},
+      {"--max_connection_age", absl::GetFlag(FLAGS_max_connection_age)},
+      {"--max_connection_age_grace",
+       absl::GetFlag(FLAGS_max_connection_age_grace)},
+      {"--tls_reload_interval", absl::GetFlag(FLAGS_tls_reload_interval)},
+      {"--auth_token_reload_interval",
+       absl::GetFlag(FLAGS_auth_token_reload_interval)}};
+  for (const auto& [name, value] : durations) {
+    if (value < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, " must not be negative, got ", absl::FormatDuration(value)));
+    }
+  }
+  // And these must be above zero (the server's own checks did not name the
+  // flag: "keepalive durations must be positive").
+  const std::pair<const char*, absl::Duration> positive_durations[] = {
+      {"--keepalive_time", absl::GetFlag(FLAGS_keepalive_time)},
+      {"--keepalive_timeout", absl::GetFlag(FLAGS_keepalive_timeout)},
+      {"--max_connection_idle", absl::GetFlag(FLAGS_max_connection_idle)},
+      {"--max_connection_age", absl::GetFlag(FLAGS_max_connection_age)}};
+  for (const auto& [name, value] : positive_durations) {
+    if (value <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be above 0 (inf = no limit), got ",
+                       absl::FormatDuration(value)));
+    }
+  }
+  if (absl::GetFlag(FLAGS_batch_timeout) == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(
+        "--batch_timeout must be finite: a batch would wait forever for its "
+        "last frame");
+  }
+  const int port = absl::GetFlag(FLAGS_port);
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--port must be in [0, 65535] (0 = any free port), got ", port));
+  }
+  // The same port on two addresses is fine, unless one of them is every
+  // address.
+  const auto every_address = [](const std::string& host) {
+    return host == "0.0.0.0" || host == "::" || host == "[::]";
+  };
+  const std::string host = absl::GetFlag(FLAGS_host);
+  const std::string metrics_host = absl::GetFlag(FLAGS_metrics_host);
+  if (port != 0 && port == metrics_port &&
+      (host == metrics_host || every_address(host) ||
+       every_address(metrics_host))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--port and --metrics_port are both ", port,
+                     ": the gRPC API and /metrics need a port each"));
+  }
+  for (const auto& [name, value] :
+       {std::pair<const char*, int64_t>{
+            "--max_receive_message_bytes",
+            absl::GetFlag(FLAGS_max_receive_message_bytes)},
+        {"--max_send_message_bytes",
+         absl::GetFlag(FLAGS_max_send_message_bytes)}}) {
+    if (value < 1024) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be at least 1024, got ", value));
+    }
+  }
+  // Thread counts: 0 = automatic, below that nothing.
+  const std::pair<const char*, int> thread_counts[] = {
+      {"--threads", absl::GetFlag(FLAGS_threads)},
+      {"--work_threads", absl::GetFlag(FLAGS_work_threads)},
+      {"--encoder_threads", absl::GetFlag(FLAGS_encoder_threads)}};
+  // Above kMaxThreads is a typo, not a machine: thread creation would fail
+  // (an abort, or a load that never ends) under a pids or memory limit.
+  constexpr int kMaxThreads = 1024;
+  for (const auto& [name, value] : thread_counts) {
+    if (value < 0 || value > kMaxThreads) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be in [0, ", kMaxThreads,
+                       "] (0 = automatic), got ", value));
+    }
+  }
+  // The CUDA runtime's own check, run here too so that a GPU server does not
+  // find out after a load of minutes (and a CPU one not at all).
+  CudaRuntimeOptions cuda;
+  cuda.max_chunk_frames = absl::GetFlag(FLAGS_cuda_max_chunk_frames);
+  cuda.memory_fraction = absl::GetFlag(FLAGS_cuda_memory_fraction);
+  cuda.cuda_graph_shapes = absl::GetFlag(FLAGS_cuda_graph_shapes);
+  if (absl::Status s = ValidateCudaRuntimeOptions(cuda); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", s.message()));
+  }
+  // Byte counts the video jobs reserve in the memory budget as int64.
+  const std::pair<const char*, uint64_t> job_bytes[] = {
+      {"--spool_memory_bytes", absl::GetFlag(FLAGS_spool_memory_bytes)},
+      {"--video_pending_output_bytes",
+       absl::GetFlag(FLAGS_video_pending_output_bytes)}};
+  for (const auto& [name, value] : job_bytes) {
+    if (value > static_cast<uint64_t>(INT64_MAX)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be at most ", INT64_MAX, ", got ", value));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNoArguments(const std::vector<std::string>& arguments) {
+  if (arguments.empty()) return absl::OkStatus();
+  const std::string& first = arguments.front();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unexpected argument '", first, "': stylizer-server takes flags only",
+      absl::EndsWith(first, ".pt")
+          ? absl::StrCat(" (for a model, --model=", first, ")")
+          : "",
+      "; see --help"));
+}
+
+}  // namespace stylizer
