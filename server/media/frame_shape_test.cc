@@ -1,17 +1,14 @@
 // Tests of the frame shape rule: thin frames refused with the reason, small
-// and ordinary frames accepted.
+// and ordinary frames accepted. Movies: video_pipeline_test (the rule
+// applies to the frames the model gets, after max_side).
 #include "server/media/frame_shape.h"
 
-#include <memory>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/media/movie_reader.h"
-#include "server/media/spool.h"
-#include "server/media/testing/test_movies.h"
 
 namespace stylizer {
 namespace media {
@@ -47,31 +44,6 @@ TEST(FrameShapeTest, RefusesThinFramesWithTheReason) {
 }
 
 // Movies go through the same rule when the reader opens them.
-TEST(FrameShapeTest, MovieReaderRefusesThinMovies) {
-  const std::string dir = testing::MakeTempDir("frame_shape");
-  for (const char* size : {"4800x2", "96x96"}) {
-    const std::string path = absl::StrCat(dir, "/", size, ".mkv");
-    ASSERT_TRUE(
-        testing::MakeMovie(absl::StrCat("-f lavfi -i color=size=", size,
-                                        ":rate=5:duration=0.4 -c:v ffv1"),
-                           path)
-            .ok());
-    absl::StatusOr<std::string> bytes = testing::ReadFile(path);
-    ASSERT_TRUE(bytes.ok()) << bytes.status();
-    auto spool = Spool::Create({});
-    ASSERT_TRUE(spool.ok()) << spool.status();
-    ASSERT_TRUE((*spool)->Append(*bytes).ok());
-    (*spool)->Finish();
-    auto reader = MovieReader::Open(spool->get(), {});
-    if (std::string(size) == "96x96") {
-      EXPECT_TRUE(reader.ok()) << reader.status();
-    } else {
-      EXPECT_EQ(reader.status().code(), absl::StatusCode::kInvalidArgument);
-      EXPECT_THAT(reader.status().message(), HasSubstr("too thin"));
-    }
-  }
-}
-
 }  // namespace
 }  // namespace media
 }  // namespace stylizer

@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/media/aac_adts.h"
-#include "server/media/frame_shape.h"
 #include "server/media/hdr_to_sdr.h"
 
 extern "C" {
@@ -346,8 +345,6 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
         "the input's frames (", par->width, "x", par->height,
         ") are larger than the limit of ", max_decode_pixels_, " pixels"));
   }
-  if (absl::Status s = CheckFrameShape(par->width, par->height); !s.ok())
-    return s;
   decoder_.reset(avcodec_alloc_context3(codec));
   if (decoder_ == nullptr) {
     return absl::ResourceExhaustedError("cannot allocate the decoder");

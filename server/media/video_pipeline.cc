@@ -164,8 +164,13 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   const bool sideways = upright >= 5;  // a quarter turn swaps the sides
   const int width = sideways ? read_height : read_width;
   const int height = sideways ? read_width : read_height;
-  // The reader checked the movie's own shape; the model gets these frames.
+  // The shape rule is the model's: it applies to these frames, not to the
+  // movie's own (a 2000x20 strip scaled to 64x2 is a small frame).
   if (absl::Status shape = CheckFrameShape(width, height); !shape.ok()) {
+    if (OutputSize(info.width, info.height, 0) ==
+        std::make_pair(read_width, read_height)) {
+      return shape;  // max_side left the size as it is
+    }
     return absl::InvalidArgumentError(
         absl::StrCat("with max_side ", options_.max_side, " the frames become ",
                      width, "x", height, ": ", shape.message(),

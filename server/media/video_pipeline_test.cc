@@ -972,6 +972,37 @@ TEST_F(VideoPipelineTest, MaxSideThatMakesFramesTooThinIsInvalid) {
   EXPECT_FALSE(sink.accepted_.HasBeenNotified());
 }
 
+// A thin movie is refused as it is, before any output is accepted.
+TEST_F(VideoPipelineTest, AThinMovieIsInvalid) {
+  const std::string path = Path("strip_4800x2.mkv");
+  ASSERT_TRUE(
+      testing::MakeMovie(
+          "-f lavfi -i color=size=4800x2:rate=5:duration=0.4 -c:v ffv1", path)
+          .ok());
+  CollectingSink sink;
+  Run(testing::ReadFile(path).value_or(""), BaseOptions(), &sink);
+  ExpectInvalid(sink, "a 4800x2 frame is too thin");
+  EXPECT_FALSE(sink.accepted_.HasBeenNotified());
+}
+
+// The shape rule is the model's: a strip that max_side scales to a small
+// frame is stylized. It was refused from the movie's own size.
+TEST_F(VideoPipelineTest, MaxSideMayMakeAThinMovieSmall) {
+  const std::string path = Path("strip_2000x20.mkv");
+  ASSERT_TRUE(
+      testing::MakeMovie(
+          "-f lavfi -i testsrc2=size=2000x20:rate=5:duration=0.4 -c:v ffv1",
+          path)
+          .ok());
+  CollectingSink sink;
+  VideoPipeline::Options options = BaseOptions();
+  options.max_side = 64;
+  Run(testing::ReadFile(path).value_or(""), options, &sink);
+  ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+  ASSERT_FALSE(sink.result_->outputs.empty());
+  EXPECT_EQ(sink.result_->outputs[0].frames, 2);
+}
+
 // --- Unusual media. ---
 
 // Ten channels without names (a field recorder's tracks) have no usual

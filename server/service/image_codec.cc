@@ -109,16 +109,27 @@ absl::StatusOr<ImageSize> ProbeJpeg(absl::string_view d) {
       "the JPEG image is truncated or damaged: no frame header");
 }
 
-// The pixel limit, then the shape rule (media/frame_shape.h).
-absl::Status CheckSize(uint64_t width, uint64_t height, uint64_t max_pixels) {
+// The pixel limit on the picture as sent, then the shape rule
+// (media/frame_shape.h) on the picture the model gets: with max_side, the
+// scaled one (a 5000x20 strip scaled to 200x1 is a small frame, not a thin
+// one).
+absl::Status CheckSize(uint64_t width, uint64_t height, uint64_t max_pixels,
+                       uint32_t max_side) {
   if (width * height > max_pixels) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the image is ", width, "x", height, " (", width * height,
-                     " pixels), over the server's limit of ", max_pixels,
-                     " pixels; downscale it first"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the image is ", width, "x", height, " (", width * height,
+        " pixels), over ",
+        max_side > 0
+            ? absl::StrCat(
+                  "the largest picture the server scales down, ", max_pixels,
+                  " pixels",
+                  max_pixels == kMaxImagePixelsToScale ? " (8192x8192)" : "")
+            : absl::StrCat("the server's limit of ", max_pixels, " pixels"),
+        "; downscale it first"));
   }
-  return media::CheckFrameShape(static_cast<int64_t>(width),
-                                static_cast<int64_t>(height));
+  const ImageSize scaled = ScaledImageSize(
+      ImageSize{static_cast<int>(width), static_cast<int>(height)}, max_side);
+  return media::CheckFrameShape(scaled.width, scaled.height);
 }
 
 // Converts a decoded picture to RGB24 of `target` size: the picture's own,
@@ -510,7 +521,8 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
       }
       absl::StatusOr<ImageSize> size = ProbeImageSize(data);
       if (!size.ok()) return size.status();
-      if (absl::Status s = CheckSize(size->width, size->height, max_pixels);
+      if (absl::Status s =
+              CheckSize(size->width, size->height, max_pixels, max_side);
           !s.ok()) {
         return s;
       }
@@ -524,7 +536,8 @@ absl::StatusOr<RgbFrame> DecodeImage(const v1::Image& image,
             absl::StrCat("image.raw has size ", raw.width(), "x", raw.height(),
                          "; width and height must be positive"));
       }
-      if (absl::Status s = CheckSize(raw.width(), raw.height(), max_pixels);
+      if (absl::Status s =
+              CheckSize(raw.width(), raw.height(), max_pixels, max_side);
           !s.ok()) {
         return s;
       }

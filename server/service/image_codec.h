@@ -44,8 +44,9 @@ ImageSize DecodedSize(const v1::Image& image, uint64_t max_pixels);
 // INVALID_ARGUMENT for an empty, undecodable, truncated, damaged or
 // inconsistent image (a JPEG with more than one frame header, a decoded size
 // other than the header's), a JPEG of more than kMaxJpegScans scans
-// (image_structure.h), and for one over `max_pixels` or
-// of a shape media::CheckFrameShape refuses (both checked before decoding).
+// (image_structure.h), and for one over `max_pixels` or whose picture
+// (scaled by `max_side`) has a shape media::CheckFrameShape refuses (both
+// checked before decoding).
 // The decoder may allocate only one picture, of the size ProbeImageSize
 // reads.
 //

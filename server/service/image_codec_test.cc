@@ -696,6 +696,51 @@ TEST(ImageCodecTest, RefusesThinShapes) {
   EXPECT_TRUE(DecodeImage(thin_but_small, kLimit).ok());
 }
 
+// The shape rule is the model's: with max_side it applies to the picture
+// the model gets. A 5000x20 strip scaled to 200x1 is a small frame, and was
+// refused as a thin one.
+TEST(ImageCodecTest, TheShapeRuleAppliesToTheScaledPicture) {
+  for (const auto& [width, height, max_side, out_width, out_height] :
+       {std::tuple{5000, 20, 200, 200, 1}, std::tuple{3000, 31, 64, 64, 1}}) {
+    SCOPED_TRACE(absl::StrCat(width, "x", height, " max_side ", max_side));
+    v1::Image strip;
+    ASSERT_TRUE(
+        EncodeImage(Gradient(width, height), v1::IMAGE_FORMAT_PNG, &strip)
+            .ok());
+    EXPECT_EQ(DecodeImage(strip, kLimit).status().code(),
+              absl::StatusCode::kInvalidArgument);  // thin as it is
+    absl::StatusOr<RgbFrame> scaled = DecodeImage(strip, kLimit, max_side);
+    ASSERT_TRUE(scaled.ok()) << scaled.status();
+    EXPECT_EQ(scaled->width, out_width);
+    EXPECT_EQ(scaled->height, out_height);
+    v1::Image raw;
+    raw.mutable_raw()->set_width(width);
+    raw.mutable_raw()->set_height(height);
+    const RgbFrame pixels = Gradient(width, height);
+    raw.mutable_raw()->set_rgb(
+        std::string(pixels.pixels.begin(), pixels.pixels.end()));
+    EXPECT_TRUE(DecodeImage(raw, kLimit, max_side).ok());
+  }
+  // Scaled, but still thin: refused.
+  v1::Image strip;
+  ASSERT_TRUE(
+      EncodeImage(Gradient(8000, 20), v1::IMAGE_FORMAT_PNG, &strip).ok());
+  EXPECT_THAT(DecodeImage(strip, kLimit, 4000).status().message(),
+              HasSubstr("4000x10 frame is too thin"));
+}
+
+// With max_side the limit is on what the server decodes to scale down; the
+// refusal said "the server's limit of 67108864 pixels", which is not the
+// frame limit a client reads from GetModelInfo.
+TEST(ImageCodecTest, OverTheScalingLimitSaysWhichLimit) {
+  auto png =
+      DecodeImage(Encoded(PngHeader(9000, 9000)), kMaxImagePixelsToScale, 64);
+  EXPECT_EQ(png.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(png.status().message(),
+              HasSubstr("over the largest picture the server scales down, "
+                        "67108864 pixels (8192x8192)"));
+}
+
 // ---------------------------------------------------------------------------
 // Hand-built JPEGs for the marker walk (issue 16).
 

@@ -330,6 +330,55 @@ TEST_F(ServerTest, MaxSideKeepsTheShapeRule) {
   EXPECT_EQ(response.images(0).image().raw().height(), 50u);
 }
 
+// A strip that max_side scales to a small frame is served; it was refused
+// as thin, from its size as sent.
+TEST_F(ServerTest, MaxSideMayMakeAStripSmall) {
+  v1::StylizeImageRequest request;
+  *request.mutable_image() = Raw(Frame(5000, 20, 1));
+  request.add_styles()->set_index(0);
+  request.set_output_format(v1::IMAGE_FORMAT_RAW);
+  request.set_max_side(200);
+  grpc::ClientContext context;
+  v1::StylizeImageResponse response;
+  const grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.images_size(), 1);
+  EXPECT_EQ(response.images(0).image().raw().width(), 200u);
+  EXPECT_EQ(response.images(0).image().raw().height(), 1u);
+}
+
+class TinyFrameServerTest : public ServerTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    o->limits.max_frame_pixels = 10000;
+  }
+};
+
+// The max_side a refusal names must work: for a thin image the largest that
+// fits the pixel limit (707: 707x14) is too thin, and a smaller one (452:
+// 452x9, a small frame) is not.
+TEST_F(TinyFrameServerTest, TheMaxSideNamedKeepsTheShapeRule) {
+  v1::StylizeImageRequest request;
+  *request.mutable_image() = Raw(Frame(1000, 20, 1));
+  request.add_styles()->set_index(0);
+  request.set_output_format(v1::IMAGE_FORMAT_RAW);
+  {
+    grpc::ClientContext context;
+    v1::StylizeImageResponse response;
+    const grpc::Status status =
+        stub_->StylizeImage(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(),
+                ::testing::HasSubstr("set max_side to 455 or less"));
+  }
+  request.set_max_side(455);
+  grpc::ClientContext context;
+  v1::StylizeImageResponse response;
+  const grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.images(0).image().raw().width(), 455u);
+}
+
 class SmallMessageServerTest : public ServerTest {
  protected:
   void Configure(Server::Options* o) override {

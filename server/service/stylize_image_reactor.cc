@@ -152,13 +152,17 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
   const ImageSize out = ScaledImageSize(size, max_side);
   const int64_t out_pixels = int64_t{out.width} * out.height;
   if (static_cast<uint64_t>(out_pixels) > max_pixels) {
-    // The longest side whose picture fits (its shorter side rounded).
+    // The longest side whose picture fits (its shorter side rounded) and
+    // keeps the shape rule: a thin picture may need to be small.
     const double aspect = static_cast<double>(std::max(out.width, out.height)) /
                           std::min(out.width, out.height);
     uint32_t side = static_cast<uint32_t>(std::sqrt(max_pixels * aspect));
     while (side > 1) {
       const ImageSize fits = ScaledImageSize(size, side);
-      if (static_cast<uint64_t>(fits.width) * fits.height <= max_pixels) break;
+      if (static_cast<uint64_t>(fits.width) * fits.height <= max_pixels &&
+          media::CheckFrameShape(fits.width, fits.height).ok()) {
+        break;
+      }
       --side;
     }
     return absl::InvalidArgumentError(absl::StrCat(
