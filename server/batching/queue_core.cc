@@ -98,7 +98,8 @@ absl::Status QueueCore::CheckFrameFits(int width, int height,
   if (items > max_items || items * bytes > max_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("frame of ", width, "x", height, " with ", items,
-                     " styles needs ", items, " items and ", items * bytes,
+                     items == 1 ? " style needs " : " styles needs ", items,
+                     items == 1 ? " item and " : " items and ", items * bytes,
                      " bytes; one job may hold at most ", max_items,
                      " items and ", max_bytes,
                      " bytes (half the queue); send a smaller frame or fewer "

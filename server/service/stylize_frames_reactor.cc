@@ -165,7 +165,8 @@ void StylizeFramesReactor::ProcessRequest() {
           service_->ReserveMemory(
               frame_bytes * static_cast<int64_t>(1 + styles_->weights.size()),
               absl::StrCat("a ", size.width, "x", size.height, " frame with ",
-                           styles_->weights.size(), " styles"),
+                           styles_->weights.size(),
+                           styles_->weights.size() == 1 ? " style" : " styles"),
               request_memory_.bytes());
       if (reserved.ok()) {
         memory = *std::move(reserved);

@@ -201,11 +201,11 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<MemoryBudget::Reservation> reserved =
-      service_->ReserveMemory(scaling_bytes + out_bytes * (1 + 2 * n),
-                              absl::StrCat("a ", size.width, "x", size.height,
-                                           " image with ", n, " styles"),
-                              request_memory_.bytes());
+  absl::StatusOr<MemoryBudget::Reservation> reserved = service_->ReserveMemory(
+      scaling_bytes + out_bytes * (1 + 2 * n),
+      absl::StrCat("a ", size.width, "x", size.height, " image with ", n,
+                   n == 1 ? " style" : " styles"),
+      request_memory_.bytes());
   if (!reserved.ok()) return reserved.status();
   memory_ = *std::move(reserved);
   return absl::OkStatus();
