@@ -66,6 +66,9 @@ def generate_stubs(out_dir):
 class Client:
     def __init__(self, server, pb, pb_grpc, token=None, timeout=600):
         self.pb = pb
+        # grpcio's default receive limit is 4 MiB, and one StylizeImage
+        # answer holds every style of the image (a 640x640 RAW image in 4
+        # styles is 4.9 MB); the send limit is for large images and chunks.
         self.stub = pb_grpc.StylizerStub(grpc.insecure_channel(server, options=[
             ("grpc.max_receive_message_length", 256 << 20),
             ("grpc.max_send_message_length", 256 << 20)]))
