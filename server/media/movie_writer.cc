@@ -343,10 +343,51 @@ absl::Status MovieWriter::DrainEncoder() {
       if (packet_->duration <= 0) packet_->duration = it->second;
       durations_.erase(it);
     }
-    absl::Status s = WritePacket(packet_.get(), time_base_, video_out_);
-    av_packet_unref(packet_.get());
-    if (!s.ok()) return s;
+    if (first_video_dts_ == AV_NOPTS_VALUE) first_video_dts_ = packet_->dts;
+    if (!flushing_ || options_.container == OutputContainer::kMatroska) {
+      absl::Status s = WritePacket(packet_.get(), time_base_, video_out_);
+      av_packet_unref(packet_.get());
+      if (!s.ok()) return s;
+      continue;
+    }
+    // An MP4 track lasts from its first decode time to its last one plus
+    // that packet's duration: the last packet of the flush is held back
+    // until Finish can stretch it (WriteLastMp4Packet). Only the flush's:
+    // one held while the job runs would hold up the sound that runs on
+    // after the last frame (the muxer interleaves by time). An encoder with
+    // B-frames, the case to mend, always has frames left for its flush.
+    if (held_video_ != nullptr) {
+      absl::Status s = WritePacket(held_video_.get(), time_base_, video_out_);
+      av_packet_unref(held_video_.get());
+      if (!s.ok()) return s;
+    } else {
+      held_video_ = MakePacket();
+    }
+    av_packet_move_ref(held_video_.get(), packet_.get());
   }
+}
+
+absl::Status MovieWriter::WriteLastMp4Packet() {
+  if (held_video_ == nullptr || held_video_->data == nullptr) {
+    return absl::OkStatus();
+  }
+  // A fragmented MP4's track lasts as long as its samples: from the first
+  // decode time to the last one plus that packet's duration, which the
+  // edit list then starts later by the encoder's delay (the first frame's
+  // pts less the first dts). With B-frames the last packet in decode order
+  // is not the last frame shown, so the frames' own durations made a movie
+  // with a pause before its last frames (a screen recording's) shorter than
+  // its frames: players said 1 s of its 2.03. Stretched, the samples last
+  // from the first frame shown to the end of the last.
+  if (held_video_->dts != AV_NOPTS_VALUE && end_pts_ != AV_NOPTS_VALUE &&
+      first_video_dts_ != AV_NOPTS_VALUE) {
+    const int64_t delay = first_pts_ - first_video_dts_;
+    held_video_->duration =
+        std::max(held_video_->duration, end_pts_ - held_video_->dts - delay);
+  }
+  absl::Status s = WritePacket(held_video_.get(), time_base_, video_out_);
+  av_packet_unref(held_video_.get());
+  return s;
 }
 
 absl::Status MovieWriter::WriteVideo(const RgbFrame& rgb, int64_t pts,
@@ -442,7 +483,9 @@ absl::Status MovieWriter::Finish() {
   finished_ = true;
   int ret = avcodec_send_frame(encoder_.get(), nullptr);
   if (ret < 0) return Failed(AvError(ret, "flushing the H.264 encoder"));
+  flushing_ = true;
   absl::Status s = DrainEncoder();
+  if (s.ok()) s = WriteLastMp4Packet();
   if (!s.ok()) return s;
   if (transcoder_ != nullptr) {
     s = transcoder_->Push(nullptr, [this](AVPacket* out) {

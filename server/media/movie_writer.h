@@ -102,6 +102,9 @@ class MovieWriter {
   // An error the input's audio caused: INVALID_ARGUMENT naming the codec.
   absl::Status AudioRefused(absl::Status status) const;
   absl::Status DrainEncoder();
+  // Writes the held last video packet of an MP4, its duration stretched to
+  // the end of the last frame shown.
+  absl::Status WriteLastMp4Packet();
   // Writes one audio packet as it is (after the ADTS strip and the shift).
   absl::Status CopyAudio(AVPacket* copy);
   // INVALID_ARGUMENT where `packet` (in `stream`'s time base) follows
@@ -155,6 +158,11 @@ class MovieWriter {
   // Durations of frames inside the encoder, by pts (x264 does not carry
   // them to its packets).
   std::map<int64_t, int64_t> durations_;
+  // MP4: the last video packet of the encoder's flush, written when the
+  // next one comes or, stretched, by Finish (WriteLastMp4Packet).
+  bool flushing_ = false;
+  AvPacketPtr held_video_;
+  int64_t first_video_dts_ = AV_NOPTS_VALUE;  // of the encoder's packets
 };
 
 }  // namespace media

@@ -1003,6 +1003,69 @@ TEST_F(VideoPipelineTest, MaxSideMayMakeAThinMovieSmall) {
   EXPECT_EQ(sink.result_->outputs[0].frames, 2);
 }
 
+// The container's duration, what players show (ffprobe's format duration).
+double ContainerSeconds(const std::string& path) {
+  absl::StatusOr<std::string> out = testing::RunCommand(
+      "ffprobe -v error -show_entries format=duration -of csv=p=0 '" + path +
+      "'");
+  double seconds = 0;
+  return out.ok() && absl::SimpleAtod(*out, &seconds) ? seconds : -1;
+}
+
+// An MP4 track ended at its last packet in decode order, which with
+// B-frames is not the last frame shown: a movie whose last frame comes after
+// a pause (a screen recording) said 1 s of its 2.03.
+TEST_F(VideoPipelineTest, MpFourOutputsLastAsLongAsTheirFrames) {
+  const struct {
+    const char* name;
+    const char* pts;  // setpts expression over frame N at 30 fps
+    double seconds;   // the input's length
+  } kCases[] = {
+      {"steady.mkv", "N/30/TB", 1.0},
+      {"pause_before_last.mkv", "if(lt(N,29),N/30/TB,2/TB)", 2.0 + 1.0 / 30},
+      {"second_frame_missing.mkv", "if(eq(N,0),0,(N+1)/30/TB)", 31.0 / 30},
+  };
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.name);
+    const std::string input = Path(c.name);
+    ASSERT_TRUE(testing::MakeMovie(
+                    absl::StrCat("-f lavfi -i testsrc2=size=160x96:rate=30:"
+                                 "duration=1 -vf \"setpts='",
+                                 c.pts,
+                                 "'\" -fps_mode passthrough -c:v libx264 "
+                                 "-preset ultrafast -pix_fmt yuv420p"),
+                    input)
+                    .ok());
+    auto in = testing::ProbeMovie(input);
+    ASSERT_TRUE(in.ok()) << in.status();
+    for (OutputContainer container :
+         {OutputContainer::kFragmentedMp4, OutputContainer::kMatroska}) {
+      const std::string out = absl::StrCat(
+          input,
+          container == OutputContainer::kMatroska ? ".out.mkv" : ".out.mp4");
+      VideoPipeline::Options options = BaseOptions(1);
+      options.container = container;
+      options.preset = "veryfast";  // the server's default: B-frames
+      CollectingSink sink;
+      Run(testing::ReadFile(input).value_or(""), options, &sink);
+      ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
+      ASSERT_TRUE(testing::WriteFile(out, sink.outputs_[0]).ok());
+      auto probed = testing::ProbeMovie(out);
+      ASSERT_TRUE(probed.ok()) << probed.status();
+      EXPECT_EQ(probed->frames, 30);
+      // Within the last frame's own duration, which neither a fragmented
+      // MP4's packets nor a streamed Matroska's last frame give.
+      EXPECT_NEAR(probed->duration, in->duration, 1.0 / 30 + 1e-3);
+      if (container == OutputContainer::kFragmentedMp4) {
+        // At most a frame long: a gap at the start stays in the encoder's
+        // first decode times.
+        EXPECT_GE(ContainerSeconds(out), c.seconds - 1e-3);
+        EXPECT_LE(ContainerSeconds(out), c.seconds + 1.0 / 30 + 1e-3);
+      }
+    }
+  }
+}
+
 // --- Unusual media. ---
 
 // Ten channels without names (a field recorder's tracks) have no usual
