@@ -402,15 +402,47 @@ absl::StatusOr<std::string> EncodePng(const RgbFrame& rgb) {
   return EncodeOne(ctx->get(), frame.get(), "PNG");
 }
 
+// `rgb` in a picture of even sides, its last column and row repeated where
+// a side is odd (and swscale's padding after each row).
+absl::StatusOr<AvFramePtr> EvenRgbCopy(const RgbFrame& rgb) {
+  const int width = (rgb.width + 1) & ~1;
+  const int height = (rgb.height + 1) & ~1;
+  absl::StatusOr<AvFramePtr> even = media::MakeVideoFrame(
+      AV_PIX_FMT_RGB24, width, height, "allocating the JPEG's picture");
+  if (!even.ok()) return even.status();
+  AVFrame* f = even->get();
+  std::memset(f->buf[0]->data, 0, f->buf[0]->size);  // read, and discarded
+  const size_t row_bytes = static_cast<size_t>(rgb.width) * 3;
+  for (int y = 0; y < height; ++y) {
+    uint8_t* row = f->data[0] + static_cast<ptrdiff_t>(y) * f->linesize[0];
+    std::memcpy(row,
+                rgb.pixels.data() + std::min(y, rgb.height - 1) * row_bytes,
+                row_bytes);
+    if (width != rgb.width)
+      std::memcpy(row + row_bytes, row + row_bytes - 3, 3);
+  }
+  return even;
+}
+
 absl::StatusOr<std::string> EncodeJpeg(const RgbFrame& rgb) {
   absl::StatusOr<AvCodecContextPtr> ctx =
       OpenEncoder(AV_CODEC_ID_MJPEG, rgb, AV_PIX_FMT_YUVJ420P, "JPEG");
   if (!ctx.ok()) return ctx.status();
+  // 4:2:0 chroma of a picture of even sides: with an odd side, the last
+  // chroma sample covers one column (or row) of pixels, and swscale gave it
+  // half its colour (an odd width) or a mix with its neighbour (an odd
+  // height) whatever its flags. Converted from a copy whose last column
+  // and row are repeated, that sample is the mean of its own pixels; the
+  // frame is then cropped to the picture's size for the encoder.
+  absl::StatusOr<AvFramePtr> even = EvenRgbCopy(rgb);
+  if (!even.ok()) return even.status();
+  const int width = (*even)->width;
+  const int height = (*even)->height;
   AvFramePtr frame(av_frame_alloc());
   if (!frame) return absl::ResourceExhaustedError("out of memory");
   frame->format = AV_PIX_FMT_YUVJ420P;
-  frame->width = rgb.width;
-  frame->height = rgb.height;
+  frame->width = width;
+  frame->height = height;
   frame->color_range = AVCOL_RANGE_JPEG;
   int rc = av_frame_get_buffer(frame.get(), 0);
   if (rc < 0) {
@@ -418,22 +450,19 @@ absl::StatusOr<std::string> EncodeJpeg(const RgbFrame& rgb) {
   }
   // Same planes as yuvj420p; the plain name plus a full-range flag keeps
   // swscale from warning about the deprecated "J" formats.
-  // SWS_FULL_CHR_H_INP: chroma from every pixel, then filtered. The default
-  // averages pixel pairs, and the last column of an odd width with the
-  // padding's black (half the saturation there).
+  // SWS_FULL_CHR_H_INP: chroma from every pixel, then filtered (the default
+  // averages pixel pairs).
   SwsContextPtr sws(sws_getContext(
-      rgb.width, rgb.height, AV_PIX_FMT_RGB24, rgb.width, rgb.height,
-      AV_PIX_FMT_YUV420P, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP,
-      nullptr, nullptr, nullptr));
+      width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_YUV420P,
+      SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, nullptr, nullptr,
+      nullptr));
   if (!sws) return absl::InternalError("cannot convert RGB to YUV for JPEG");
   const int* coefs = sws_getCoefficients(SWS_CS_ITU601);
   sws_setColorspaceDetails(sws.get(), coefs, 1, coefs, 1, 0, 1 << 16, 1 << 16);
-  // A padded copy of the pixels, never the vector itself (see
-  // media::CopyToPaddedRgb).
-  AvFramePtr padded;
-  if (absl::Status s = media::CopyToPaddedRgb(rgb, &padded); !s.ok()) return s;
-  sws_scale(sws.get(), padded->data, padded->linesize, 0, rgb.height,
-            frame->data, frame->linesize);
+  sws_scale(sws.get(), (*even)->data, (*even)->linesize, 0, height, frame->data,
+            frame->linesize);
+  frame->width = rgb.width;
+  frame->height = rgb.height;
   return EncodeOne(ctx->get(), frame.get(), "JPEG");
 }
 

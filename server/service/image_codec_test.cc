@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 
 extern "C" {
+#include <libavcodec/avcodec.h>
 #include <libavutil/intreadwrite.h>
 }
 
@@ -114,6 +115,65 @@ TEST(ImageCodecTest, JpegKeepsTheLastColumnOfAnOddWidth) {
       worst = std::max(worst, std::abs(int(out->pixels[i]) - in.pixels[i]));
     }
     EXPECT_LE(worst, 3) << w << "x45";
+  }
+}
+
+// The Cr sample of the last chroma column (`last_column`) or row of a JPEG,
+// as FFmpeg's decoder gives its 4:2:0 planes, at the middle of that side;
+// -1 if it cannot be decoded.
+int LastCr(const std::string& jpeg, bool last_column) {
+  const AVCodec* codec = avcodec_find_decoder(AV_CODEC_ID_MJPEG);
+  AVCodecContext* ctx = avcodec_alloc_context3(codec);
+  AVPacket* packet = av_packet_alloc();
+  AVFrame* frame = av_frame_alloc();
+  int cr = -1;
+  if (avcodec_open2(ctx, codec, nullptr) == 0 &&
+      av_new_packet(packet, static_cast<int>(jpeg.size())) == 0) {
+    std::memcpy(packet->data, jpeg.data(), jpeg.size());
+    if (avcodec_send_packet(ctx, packet) == 0 &&
+        avcodec_receive_frame(ctx, frame) == 0) {
+      const int cw = (frame->width + 1) / 2;
+      const int ch = (frame->height + 1) / 2;
+      const int x = last_column ? cw - 1 : cw / 2;
+      const int y = last_column ? ch / 2 : ch - 1;
+      cr = frame->data[2][y * frame->linesize[2] + x];
+    }
+  }
+  av_frame_free(&frame);
+  av_packet_free(&packet);
+  avcodec_free_context(&ctx);
+  return cr;
+}
+
+// An odd side's last column (or row) is a chroma sample of its own, which
+// must carry its colour: the docs promise it. It came out with half its
+// colour (an odd width: averaged with the padding) or mixed with its
+// neighbour (an odd height).
+TEST(ImageCodecTest, JpegKeepsTheColourOfAnOddSidesLastPixels) {
+  // Full-range BT.601 Cr of (220, 40, 40): 128 + 0.5 R - 0.4187 G
+  // - 0.0813 B.
+  const int red_cr = 218;
+  for (const auto& [w, h, column] :
+       {std::tuple{33, 32, true}, std::tuple{31, 20, true},
+        std::tuple{32, 33, false}, std::tuple{20, 17, false}}) {
+    SCOPED_TRACE(absl::StrCat(w, "x", h));
+    RgbFrame in;
+    in.width = w;
+    in.height = h;
+    in.pixels.assign(static_cast<size_t>(w) * h * 3, 128);  // grey
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        if ((column && x == w - 1) || (!column && y == h - 1)) {
+          uint8_t* p = &in.pixels[(static_cast<size_t>(y) * w + x) * 3];
+          p[0] = 220;
+          p[1] = 40;
+          p[2] = 40;
+        }
+      }
+    }
+    v1::Image jpeg;
+    ASSERT_TRUE(EncodeImage(in, v1::IMAGE_FORMAT_JPEG, &jpeg).ok());
+    EXPECT_NEAR(LastCr(jpeg.encoded(), column), red_cr, 12);
   }
 }
 
