@@ -226,6 +226,35 @@ TEST_F(ServerTest, CompressedRequestsAreRefused) {
   EXPECT_TRUE(stub_->GetModelInfo(&plain, {}, &info).ok());
 }
 
+// A damaged unary request fails as the caller's error, naming what it is
+// not: gRPC's typed unary methods answered UNIMPLEMENTED with no message,
+// which reads as a client built for another server.
+TEST_F(ServerTest, ADamagedUnaryRequestIsInvalid) {
+  // Field 1 (image) whose length runs past the end of the message.
+  const std::string damaged("\x0a\xff\xff\xff\xff\x0f", 6);
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                          grpc::InsecureChannelCredentials());
+  for (const auto& [method, message] :
+       {std::pair<std::string, std::string>{"StylizeImage",
+                                            "StylizeImageRequest"},
+        {"GetModelInfo", "GetModelInfoRequest"}}) {
+    SCOPED_TRACE(method);
+    const testing::RawStreamResult result = testing::RawStreamCall(
+        channel, "/stylizer.v1.Stylizer/" + method, {damaged});
+    EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << result.status.error_message();
+    EXPECT_THAT(result.status.error_message(),
+                ::testing::HasSubstr("is not a " + message));
+    EXPECT_EQ(result.responses, 0);
+  }
+  // Served as before.
+  grpc::ClientContext context;
+  v1::ModelInfo info;
+  EXPECT_TRUE(stub_->GetModelInfo(&context, {}, &info).ok());
+  EXPECT_GT(info.styles_size(), 0);
+}
+
 // A damaged message in the middle of a frame stream fails it, naming it.
 // gRPC's typed reactor took it for the client's half-close: the stream
 // ended OK, and the frames after it were never read.

@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/support/log.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "server/media/frame_shape.h"
 #include "server/media/preserve_color.h"
 #include "server/metrics/metrics.h"
@@ -16,9 +18,8 @@ namespace stylizer {
 
 grpc::ServerUnaryReactor* StylizeImageReactor::Start(
     ServiceContext* service, grpc::CallbackServerContext* context,
-    const v1::StylizeImageRequest* request,
-    v1::StylizeImageResponse* response) {
-  auto* reactor = new StylizeImageReactor(service, context, request, response);
+    const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+  auto* reactor = new StylizeImageReactor(service, context, response);
   grpc::Status admitted = service->Admit(*context);
   if (!admitted.ok()) {
     reactor->FinishOnce(admitted);
@@ -27,7 +28,7 @@ grpc::ServerUnaryReactor* StylizeImageReactor::Start(
   // The request as gRPC handed it over (up to --max_receive_message_bytes),
   // held until the call ends: gRPC's buffer quota stops counting it once it
   // is parsed, so the budget does, before the call waits for the pool.
-  const int64_t request_bytes = static_cast<int64_t>(request->ByteSizeLong());
+  const int64_t request_bytes = static_cast<int64_t>(request->Length());
   absl::StatusOr<MemoryBudget::Reservation> held = service->ReserveMemory(
       request_bytes, absl::StrCat("a request of ", request_bytes, " bytes"));
   if (!held.ok()) {
@@ -35,6 +36,20 @@ grpc::ServerUnaryReactor* StylizeImageReactor::Start(
     return reactor;
   }
   reactor->request_memory_ = *std::move(held);
+  // Parsed as gRPC's typed method parses: the buffer's bytes are consumed
+  // and released (gRPC owns the buffer until the call ends and hands it
+  // over const; emptied now, the call holds one copy of the image, not
+  // two).
+  if (!grpc::SerializationTraits<v1::StylizeImageRequest>::Deserialize(
+           const_cast<grpc::ByteBuffer*>(request), &reactor->request_)
+           .ok()) {
+    reactor->FinishOnce(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("the request (", request_bytes,
+                     " bytes) is not a StylizeImageRequest (damaged, or a "
+                     "message of another type)")));
+    return reactor;
+  }
   reactor->Ref();
   // A full work pool refuses new calls (RESOURCE_EXHAUSTED, retry hint).
   absl::Status queued = service->pool()->TryPost([reactor] {
@@ -50,12 +65,10 @@ grpc::ServerUnaryReactor* StylizeImageReactor::Start(
 
 StylizeImageReactor::StylizeImageReactor(ServiceContext* service,
                                          grpc::CallbackServerContext* context,
-                                         const v1::StylizeImageRequest* request,
-                                         v1::StylizeImageResponse* response)
+                                         grpc::ByteBuffer* response)
     : service_(service),
       context_(context),
-      request_(request),
-      response_(response),
+      raw_response_(response),
       log_(service, "StylizeImage", *context),
       unsent_(service->timers(), service->limits().stream_idle_timeout, [this] {
         unsent_expired_ = true;
@@ -69,7 +82,7 @@ StylizeImageReactor::StylizeImageReactor(ServiceContext* service,
 }
 
 void StylizeImageReactor::DecodeAndSubmit() {
-  const v1::Image& image = request_->image();
+  const v1::Image& image = request_.image();
   log_.AddBytesIn(image.has_raw() ? image.raw().rgb().size()
                                   : image.encoded().size());
   // A call whose client left (or whose deadline passed) while it waited
@@ -78,14 +91,14 @@ void StylizeImageReactor::DecodeAndSubmit() {
     return FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "ended"));
   }
   absl::StatusOr<ResolvedStyles> styles =
-      service_->ResolveStyles(request_->styles());
+      service_->ResolveStyles(request_.styles());
   if (!styles.ok()) return FinishOnce(ToGrpcStatus(styles.status()));
-  format_ = ResolveOutputFormat(request_->output_format(), image);
+  format_ = ResolveOutputFormat(request_.output_format(), image);
   if (absl::Status s = ReserveMemory(styles->weights.size()); !s.ok()) {
     return FinishOnce(ToGrpcStatus(s));
   }
   absl::StatusOr<RgbFrame> frame =
-      DecodeImage(image, DecodeLimit(), request_->max_side());
+      DecodeImage(image, DecodeLimit(), request_.max_side());
   if (!frame.ok()) return FinishOnce(ToGrpcStatus(frame.status()));
   output_indices_ = std::move(styles->output_indices);
   if (absl::Status s =
@@ -99,7 +112,7 @@ void StylizeImageReactor::DecodeAndSubmit() {
   FrameRequest frame_request;
   frame_request.frame = std::make_shared<const RgbFrame>(*std::move(frame));
   frame_request.style_weights = std::move(styles->weights);
-  if (request_->preserve_color()) color_source_ = frame_request.frame;
+  if (request_.preserve_color()) color_source_ = frame_request.frame;
 
   grpc::Status failure;
   {
@@ -135,18 +148,17 @@ void StylizeImageReactor::DecodeAndSubmit() {
 
 uint64_t StylizeImageReactor::DecodeLimit() const {
   const uint64_t frame_limit = service_->limits().max_frame_pixels;
-  return request_->max_side() > 0
-             ? std::max(frame_limit, kMaxImagePixelsToScale)
-             : frame_limit;
+  return request_.max_side() > 0 ? std::max(frame_limit, kMaxImagePixelsToScale)
+                                 : frame_limit;
 }
 
 absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
   const uint64_t max_pixels = service_->limits().max_frame_pixels;
-  const uint32_t max_side = request_->max_side();
+  const uint32_t max_side = request_.max_side();
   // Read up to the larger limit, so that an image over the frame limit is
   // told the max_side that fits.
   const ImageSize size = DecodedSize(
-      request_->image(), std::max(max_pixels, kMaxImagePixelsToScale));
+      request_.image(), std::max(max_pixels, kMaxImagePixelsToScale));
   // An image DecodeImage refuses before allocating is left to it.
   if (size.width == 0) return absl::OkStatus();
   const ImageSize out = ScaledImageSize(size, max_side);
@@ -191,7 +203,7 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
   const int64_t out_bytes = out_pixels * 3;
   const int64_t scaling_bytes =
       out.width != size.width || out.height != size.height
-          ? ScalingWorkBytes(request_->image(), size)
+          ? ScalingWorkBytes(request_.image(), size)
           : 0;
   const int64_t n = static_cast<int64_t>(styles);
   // What no wait can fix is refused first, from the header: it reserved
@@ -229,7 +241,7 @@ void StylizeImageReactor::OnResult(FrameResult result) {
     }
     result_ = std::move(result);
     const int n = static_cast<int>(result_.outputs.size());
-    for (int i = 0; i < n; ++i) response_->add_images();
+    for (int i = 0; i < n; ++i) response_.add_images();
     encodes_left_.store(n);
     // One task per output so that the styles of a large image encode in
     // parallel; the last one to end finishes the call. The result's reference
@@ -243,7 +255,7 @@ void StylizeImageReactor::OnResult(FrameResult result) {
 }
 
 void StylizeImageReactor::EncodeOutput(int i) {
-  v1::StyledImage* out = response_->mutable_images(i);
+  v1::StyledImage* out = response_.mutable_images(i);
   out->set_output_index(output_indices_[i]);
   absl::Status s;
   if (color_source_ != nullptr) {
@@ -269,15 +281,15 @@ void StylizeImageReactor::EncodeOutput(int i) {
       // said OK, with the bytes it never got).
       FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, ""));
     } else if (error.ok()) {
-      for (const v1::StyledImage& image : response_->images()) {
+      for (const v1::StyledImage& image : response_.images()) {
         answer_bytes_ += image.image().has_raw()
                              ? image.image().raw().rgb().size()
                              : image.image().encoded().size();
       }
-      answer_images_ = response_->images_size();
+      answer_images_ = response_.images_size();
       FinishOnce(grpc::Status::OK);
     } else {
-      response_->Clear();
+      response_.Clear();
       FinishOnce(ToGrpcStatus(error));
     }
   }
@@ -310,12 +322,22 @@ void StylizeImageReactor::FinishOnce(const grpc::Status& given) {
     // A call the client ended ends for that reason, whatever the work said.
     if (cancelled_ && !status.ok()) status = cancel_status_;
   }
+  if (status.ok()) {
+    // As gRPC's typed method serializes: a message the server built always
+    // serializes (it is far below protobuf's 2 GiB limit). The message's
+    // own copy goes at once.
+    bool own_buffer = false;
+    GPR_ASSERT(grpc::SerializationTraits<v1::StylizeImageResponse>::Serialize(
+                   response_, raw_response_, &own_buffer)
+                   .ok());
+  }
+  response_.Clear();
   final_status_ = status;  // read in OnDone, which Finish leads to
   AddRetryPushback(context_, FromGrpcStatus(status));
   // Armed before Finish: OnDone (which stops it and may delete this) can
   // come as soon as Finish is called. A large answer gets the time to send
   // it at the slowest rate allowed on top.
-  unsent_.Restart(TimeToSend(static_cast<int64_t>(response_->ByteSizeLong())));
+  unsent_.Restart(TimeToSend(static_cast<int64_t>(raw_response_->Length())));
   Finish(status);
 }
 

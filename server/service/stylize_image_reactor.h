@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/server_context.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "server/batching/job_queue.h"
 #include "server/service/call_log.h"
@@ -24,10 +25,14 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
  public:
   // Starts the call. The reactor deletes itself once gRPC is done with it and
   // every task it started has ended.
+  // The method is registered raw: `request` is parsed here (bytes that are
+  // not a StylizeImageRequest fail the call with INVALID_ARGUMENT, where
+  // gRPC's typed method answered UNIMPLEMENTED with no message), and the
+  // answer is serialized into `response`.
   static grpc::ServerUnaryReactor* Start(ServiceContext* service,
                                          grpc::CallbackServerContext* context,
-                                         const v1::StylizeImageRequest* request,
-                                         v1::StylizeImageResponse* response);
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response);
 
   void OnCancel() override;
   void OnDone() override;
@@ -35,8 +40,7 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
  private:
   StylizeImageReactor(ServiceContext* service,
                       grpc::CallbackServerContext* context,
-                      const v1::StylizeImageRequest* request,
-                      v1::StylizeImageResponse* response);
+                      grpc::ByteBuffer* response);
   ~StylizeImageReactor() override = default;
 
   // Work-pool steps.
@@ -66,8 +70,9 @@ class StylizeImageReactor : public grpc::ServerUnaryReactor {
 
   ServiceContext* const service_;
   grpc::CallbackServerContext* const context_;
-  const v1::StylizeImageRequest* const request_;
-  v1::StylizeImageResponse* const response_;
+  v1::StylizeImageRequest request_;    // parsed in Start
+  v1::StylizeImageResponse response_;  // serialized by FinishOnce
+  grpc::ByteBuffer* const raw_response_;
   CallLog log_;
 
   // gRPC's reference (dropped in OnDone) plus one per pending task or result.

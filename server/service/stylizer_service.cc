@@ -1,6 +1,8 @@
 // The Stylizer service's method table; see stylizer_service.h.
 #include "server/service/stylizer_service.h"
 
+#include "grpc/support/log.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "server/service/call_log.h"
 #include "server/service/status_util.h"
 #include "server/service/stylize_frames_reactor.h"
@@ -37,34 +39,48 @@ StylizerService::StylizerService(ServiceContext* context,
     : context_(context), video_(std::move(video)) {}
 
 grpc::ServerUnaryReactor* StylizerService::GetModelInfo(
-    grpc::CallbackServerContext* context,
-    const v1::GetModelInfoRequest* request, v1::ModelInfo* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   auto* reactor = new StatusReactor<grpc::ServerUnaryReactor>(context_, context,
                                                               "GetModelInfo");
   grpc::Status status = context_->Admit(*context);
+  grpc::ByteBuffer bytes = *request;  // the slices, shared
+  v1::GetModelInfoRequest parsed;
+  if (status.ok() &&
+      !grpc::SerializationTraits<v1::GetModelInfoRequest>::Deserialize(&bytes,
+                                                                       &parsed)
+           .ok()) {
+    status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the request is not a GetModelInfoRequest (damaged, "
+                          "or a message of another type)");
+  }
   if (status.ok()) {
+    v1::ModelInfo info;
     const ModelDescription& model = context_->model();
-    response->set_name(model.name);
+    info.set_name(model.name);
     for (size_t i = 0; i < model.style_names.size(); ++i) {
-      v1::StyleInfo* style = response->add_styles();
+      v1::StyleInfo* style = info.add_styles();
       style->set_index(static_cast<uint32_t>(i));
       style->set_name(model.style_names[i]);
     }
-    response->set_device(model.device);
-    response->set_precision(model.precision);
-    response->set_max_batch_size(context_->max_batch_size());
-    response->set_max_frame_pixels(context_->limits().max_frame_pixels);
-    response->set_model_json(model.model_json);
-    response->set_archive_sha256(model.archive_sha256);
+    info.set_device(model.device);
+    info.set_precision(model.precision);
+    info.set_max_batch_size(context_->max_batch_size());
+    info.set_max_frame_pixels(context_->limits().max_frame_pixels);
+    info.set_model_json(model.model_json);
+    info.set_archive_sha256(model.archive_sha256);
+    bool own_buffer = false;
+    GPR_ASSERT(grpc::SerializationTraits<v1::ModelInfo>::Serialize(
+                   info, response, &own_buffer)
+                   .ok());
   }
   reactor->FinishWith(status);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* StylizerService::StylizeImage(
-    grpc::CallbackServerContext* context,
-    const v1::StylizeImageRequest* request,
-    v1::StylizeImageResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   return StylizeImageReactor::Start(context_, context, request, response);
 }
 

@@ -23,9 +23,12 @@ using VideoReactor =
 using VideoReactorFactory = std::function<RawBidiReactor*(
     ServiceContext*, grpc::CallbackServerContext*)>;
 
+// Every method is served raw and parses its own requests: gRPC's typed
+// unary methods answer bytes that are not their request with UNIMPLEMENTED
+// and no message, which reads as a client built for another server.
 class StylizerService final
-    : public v1::Stylizer::WithCallbackMethod_GetModelInfo<
-          v1::Stylizer::WithCallbackMethod_StylizeImage<
+    : public v1::Stylizer::WithRawCallbackMethod_GetModelInfo<
+          v1::Stylizer::WithRawCallbackMethod_StylizeImage<
               v1::Stylizer::WithRawCallbackMethod_StylizeFrames<
                   v1::Stylizer::WithRawCallbackMethod_StylizeVideo<
                       v1::Stylizer::Service>>>> {
@@ -34,16 +37,16 @@ class StylizerService final
   // UNIMPLEMENTED.
   StylizerService(ServiceContext* context, VideoReactorFactory video);
 
-  // Describes the loaded model and the server's limits.
+  // Describes the loaded model and the server's limits (a ModelInfo for a
+  // GetModelInfoRequest).
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
-                                         const v1::GetModelInfoRequest* request,
-                                         v1::ModelInfo* response) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
 
   // One image, one output per style (StylizeImageReactor).
-  grpc::ServerUnaryReactor* StylizeImage(
-      grpc::CallbackServerContext* context,
-      const v1::StylizeImageRequest* request,
-      v1::StylizeImageResponse* response) override;
+  grpc::ServerUnaryReactor* StylizeImage(grpc::CallbackServerContext* context,
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
 
   // An ordered frame stream (StylizeFramesReactor).
   RawBidiReactor* StylizeFrames(grpc::CallbackServerContext* context) override;
