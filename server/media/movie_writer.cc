@@ -50,6 +50,33 @@ AVColorTransferCharacteristic KnownOrUnspecified(
   return t;
 }
 
+// The primaries and transfer players assume for a picture of `matrix` that
+// says no more (BT.709 for BT.709; the SD systems' for BT.601); unspecified
+// for the others.
+AVColorPrimaries AssumedPrimaries(AVColorSpace matrix) {
+  switch (matrix) {
+    case AVCOL_SPC_BT709:
+      return AVCOL_PRI_BT709;
+    case AVCOL_SPC_SMPTE170M:
+      return AVCOL_PRI_SMPTE170M;
+    case AVCOL_SPC_BT470BG:
+      return AVCOL_PRI_BT470BG;
+    default:
+      return AVCOL_PRI_UNSPECIFIED;
+  }
+}
+AVColorTransferCharacteristic AssumedTransfer(AVColorSpace matrix) {
+  switch (matrix) {
+    case AVCOL_SPC_BT709:
+      return AVCOL_TRC_BT709;
+    case AVCOL_SPC_SMPTE170M:
+    case AVCOL_SPC_BT470BG:
+      return AVCOL_TRC_SMPTE170M;  // BT.709's curve, as SD cameras use it
+    default:
+      return AVCOL_TRC_UNSPECIFIED;
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MovieWriter>> MovieWriter::Create(
@@ -186,6 +213,15 @@ absl::Status MovieWriter::Init() {
   enc->color_trc = options_.sdr_bt709
                        ? AVCOL_TRC_BT709
                        : KnownOrUnspecified(in->codecpar->color_trc);
+  // What the input leaves unsaid is what players assume for its matrix, and
+  // the output says so: an MP4 gets its colour box ('colr') only with all
+  // three tags, and a player that reads only that box may assume otherwise.
+  if (enc->color_primaries == AVCOL_PRI_UNSPECIFIED) {
+    enc->color_primaries = AssumedPrimaries(enc->colorspace);
+  }
+  if (enc->color_trc == AVCOL_TRC_UNSPECIFIED) {
+    enc->color_trc = AssumedTransfer(enc->colorspace);
+  }
   if (format_->oformat->flags & AVFMT_GLOBALHEADER) {
     enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }

@@ -176,6 +176,15 @@ TEST_F(MovieWriterColourTest, Bt709InputKeepsItsTags) {
   EXPECT_LT(InversionError(Path("bt709.mkv"), out), kMaxError);
 }
 
+// Whether the MP4 at `path` has a colour box ('colr'), which FFmpeg writes
+// only for a stream with matrix, primaries and transfer all tagged.
+bool HasColourBox(const std::string& path) {
+  return testing::ReadFile(path).value_or("").find("colr") != std::string::npos;
+}
+
+// An untagged input's output says all that players assume for it: its
+// primaries and transfer had stayed unspecified, so the MP4 had no colour
+// box and a player reading only that box could assume another matrix.
 TEST_F(MovieWriterColourTest, UntaggedSdInputIsTaggedBt601) {
   const std::string out =
       Stylize("untagged.mkv", "160x120",
@@ -183,7 +192,23 @@ TEST_F(MovieWriterColourTest, UntaggedSdInputIsTaggedBt601) {
   const Tags tags = Probe(out);
   EXPECT_TRUE(IsBt601(tags.space)) << tags.space;
   EXPECT_EQ(tags.range, "tv");
+  EXPECT_TRUE(IsBt601(tags.primaries)) << tags.primaries;
+  EXPECT_EQ(tags.transfer, "smpte170m");
+  EXPECT_TRUE(HasColourBox(out));
   EXPECT_LT(InversionError(Path("untagged.mkv"), out), kMaxError);
+}
+
+// An input that names its matrix only is completed from it alike.
+TEST_F(MovieWriterColourTest, AMatrixAloneIsCompletedFromIt) {
+  const std::string out =
+      Stylize("matrix_only.mkv", "160x120",
+              "-c:v libx264 -preset ultrafast -pix_fmt yuv420p "
+              "-colorspace bt709");
+  const Tags tags = Probe(out);
+  EXPECT_EQ(tags.space, "bt709");
+  EXPECT_EQ(tags.primaries, "bt709");
+  EXPECT_EQ(tags.transfer, "bt709");
+  EXPECT_TRUE(HasColourBox(out));
 }
 
 TEST_F(MovieWriterColourTest, UntaggedHdInputIsReadAndTaggedAsBt709) {
@@ -195,6 +220,9 @@ TEST_F(MovieWriterColourTest, UntaggedHdInputIsReadAndTaggedAsBt709) {
   const Tags tags = Probe(out);
   EXPECT_EQ(tags.space, "bt709");
   EXPECT_EQ(tags.range, "tv");
+  EXPECT_EQ(tags.primaries, "bt709");
+  EXPECT_EQ(tags.transfer, "bt709");
+  EXPECT_TRUE(HasColourBox(out));
   EXPECT_LT(InversionError(Path("untagged_hd.mkv"), out,
                            "-vf scale=in_color_matrix=bt709"),
             kMaxError);
