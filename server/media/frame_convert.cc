@@ -13,6 +13,7 @@
 
 extern "C" {
 #include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
 #include <libavutil/pixfmt.h>
 }
 
@@ -62,9 +63,35 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
   AVPixelFormat src_format =
       PlainPixelFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
+  // An interlaced frame (a camcorder's or a broadcast's 1080i) holds two
+  // fields taken a field's time apart: read as one picture, whatever moves
+  // is combed, and the model paints the combs. Such a frame is read as its
+  // first field alone, every other row of each plane, which the bicubic
+  // filter scales to the full height: half the vertical detail, no combs.
+  // (FFmpeg's deinterlacers are in libavfilter, which the server does not
+  // link: see docs/video.md, "HDR input".)
+  const uint8_t* src_data[AV_NUM_DATA_POINTERS] = {};
+  int src_linesize[AV_NUM_DATA_POINTERS] = {};
+  const int planes = av_pix_fmt_count_planes(src_format);
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(src_format);
+  const bool fields =
+      frame.interlaced_frame && frame.height >= 2 && planes > 0 &&
+      desc != nullptr &&
+      !(desc->flags & (AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM |
+                       AV_PIX_FMT_FLAG_HWACCEL));
+  const int first_row = fields && !frame.top_field_first ? 1 : 0;
+  for (int p = 0; p < AV_NUM_DATA_POINTERS; ++p) {
+    src_data[p] = frame.data[p];
+    src_linesize[p] = frame.linesize[p];
+    if (fields && p < planes) {
+      src_data[p] += static_cast<ptrdiff_t>(first_row) * frame.linesize[p];
+      src_linesize[p] *= 2;
+    }
+  }
   // Crop (odd sides) when the even-rounded input is the output size.
-  int src_w = frame.width, src_h = frame.height;
-  if ((src_w & ~1) == out_width_ && (src_h & ~1) == out_height_) {
+  int src_w = frame.width;
+  int src_h = fields ? (frame.height + 1 - first_row) / 2 : frame.height;
+  if (!fields && (src_w & ~1) == out_width_ && (src_h & ~1) == out_height_) {
     src_w = out_width_;
     src_h = out_height_;
   }
@@ -106,7 +133,7 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
     if (!planes.ok()) return planes.status();
     planes_ = *std::move(planes);
   }
-  const int rows = sws_scale(ctx, frame.data, frame.linesize, 0, src_h,
+  const int rows = sws_scale(ctx, src_data, src_linesize, 0, src_h,
                              planes_->data, planes_->linesize);
   if (rows != out_height_) {
     return absl::InternalError("converting a frame to RGB failed");

@@ -5,7 +5,9 @@
 #include <cstring>
 #include <random>
 #include <tuple>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/media/hdr_to_sdr.h"
 #include "server/media/testing/test_movies.h"
@@ -167,6 +169,47 @@ TEST(RgbConverterTest, ConvertsAndCropsOddFrames) {
   ASSERT_EQ(rgb.pixels.size(), 32u * 16 * 3);
   // Limited-range luma 126 is about 127 in full-range gray.
   for (uint8_t p : rgb.pixels) EXPECT_NEAR(p, 127, 3);
+}
+
+// An interlaced frame is read as its first field: a frame whose top field
+// is white and bottom field black (a white object gone in a field's time)
+// came out combed, white and black rows, which the model then painted.
+TEST(RgbConverterTest, ReadsAnInterlacedFrameAsItsFirstField) {
+  for (const int height : {64, 63}) {
+    AvFramePtr frame = GrayYuvFrame(64, height, 235);
+    for (int y = 1; y < height; y += 2) {
+      memset(frame->data[0] + y * frame->linesize[0], 16, 64);
+    }
+    // Each row's mean, across the output's pixels.
+    auto row_means = [](const RgbFrame& rgb) {
+      std::vector<double> means;
+      for (int y = 0; y < rgb.height; ++y) {
+        double sum = 0;
+        for (int i = 0; i < rgb.width * 3; ++i) {
+          sum += rgb.pixels[static_cast<size_t>(y) * rgb.width * 3 + i];
+        }
+        means.push_back(sum / (rgb.width * 3));
+      }
+      return means;
+    };
+    RgbConverter converter(64, 64);
+    RgbFrame rgb;
+    frame->interlaced_frame = 1;
+    for (const bool top_first : {true, false}) {
+      SCOPED_TRACE(absl::StrCat(height, " rows, top field first ", top_first));
+      frame->top_field_first = top_first ? 1 : 0;
+      ASSERT_TRUE(converter.Convert(*frame, &rgb).ok());
+      ASSERT_EQ(rgb.height, 64);
+      for (double mean : row_means(rgb))
+        EXPECT_NEAR(mean, top_first ? 255 : 0, 2);
+    }
+    // A progressive frame is read as it is.
+    frame->interlaced_frame = 0;
+    ASSERT_TRUE(converter.Convert(*frame, &rgb).ok());
+    const std::vector<double> means = row_means(rgb);
+    EXPECT_NEAR(means[0], 255, 2);
+    EXPECT_NEAR(means[1], 0, 2);
+  }
 }
 
 TEST(RgbConverterTest, Downscales) {

@@ -5,6 +5,7 @@
 // run through the video pipeline (the fake queue inverts every pixel), read
 // back with ffprobe and decoded with the ffmpeg tool, which follows the tags:
 // the decoded output must be the inverted decoded input.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -226,6 +227,39 @@ TEST_F(MovieWriterColourTest, UntaggedHdInputIsReadAndTaggedAsBt709) {
   EXPECT_LT(InversionError(Path("untagged_hd.mkv"), out,
                            "-vf scale=in_color_matrix=bt709"),
             kMaxError);
+}
+
+// An interlaced movie (x264's interlaced coding, as a camcorder's 1080i)
+// whose top fields are white and bottom fields black: each frame was read
+// as one picture, rows alternating, and stylized combed. Read as its first
+// field, each output frame is flat.
+TEST_F(MovieWriterColourTest, InterlacedFramesAreReadAsTheirFirstField) {
+  const std::string in = Path("interlaced.mkv");
+  ASSERT_TRUE(testing::MakeMovie(
+                  "-f lavfi -i nullsrc=size=64x64:rate=50:duration=0.4 -vf "
+                  "\"geq=lum='if(mod(N,2),16,235)':cb=128:cr=128,"
+                  "tinterlace=interleave_top,setfield=tff\" -c:v libx264 "
+                  "-preset ultrafast -flags +ildct+ilme -x264opts tff=1 "
+                  "-pix_fmt yuv420p",
+                  in)
+                  .ok());
+  VideoPipeline::Options options;
+  options.preset = "ultrafast";
+  options.crf = 10;
+  absl::StatusOr<std::string> stylized =
+      testing::InvertMovie(testing::ReadFile(in).value_or(""), options);
+  ASSERT_TRUE(stylized.ok()) << stylized.status();
+  const std::string out = in + ".out.mp4";
+  ASSERT_TRUE(testing::WriteFile(out, *stylized).ok());
+  auto grey = testing::RunCommand(
+      absl::StrCat("ffmpeg -nostdin -v error -i '", out,
+                   "' -frames:v 1 -f rawvideo -pix_fmt gray -"));
+  ASSERT_TRUE(grey.ok()) << grey.status();
+  ASSERT_EQ(grey->size(), 64u * 64);
+  // The white top field, inverted: black everywhere, no white rows.
+  int brightest = 0;
+  for (char c : *grey) brightest = std::max(brightest, int(uint8_t(c)));
+  EXPECT_LT(brightest, 40);
 }
 
 // The one rule both converters and the writer's tag follow.
