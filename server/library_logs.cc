@@ -2,8 +2,12 @@
 
 #include <grpc/support/log.h>
 
+#include <atomic>
 #include <cstdarg>
+#include <functional>
+#include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/metrics/log.h"
@@ -38,10 +42,18 @@ void FfmpegLog(void* avcl, int level, const char* format, va_list args) {
       .Str("message", text);
 }
 
+std::function<void()>* g_on_listener_failed = nullptr;  // set once
+std::atomic<bool> g_listener_failed{false};
+
 // gRPC's own lines (a TLS handshake that a plaintext client failed, a port
 // it could not bind) go through the structured log too: written raw, they
 // broke --log_format=json's one object per line. gRPC prints only errors.
 void GrpcLog(gpr_log_func_args* args) {
+  if (args->message != nullptr &&
+      absl::StartsWith(args->message, "Failed accept4") &&
+      g_on_listener_failed != nullptr && !g_listener_failed.exchange(true)) {
+    (*g_on_listener_failed)();
+  }
   LogEvent(args->severity == GPR_LOG_SEVERITY_ERROR ? LogLevel::kWarning
                                                     : LogLevel::kInfo,
            "grpc")
@@ -52,7 +64,11 @@ void GrpcLog(gpr_log_func_args* args) {
 
 }  // namespace
 
-void RouteLibraryLogs() {
+void RouteLibraryLogs(std::function<void()> on_listener_failed) {
+  if (on_listener_failed) {
+    g_on_listener_failed =
+        new std::function<void()>(std::move(on_listener_failed));  // for good
+  }
   av_log_set_level(AV_LOG_ERROR);
   av_log_set_callback(&FfmpegLog);
   gpr_set_log_function(&GrpcLog);

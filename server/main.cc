@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/drain_watchdog.h"
+#include "server/file_limit.h"
 #include "server/library_logs.h"
 #include "server/memory_trimmer.h"
 #include "server/metrics/log.h"
@@ -38,6 +39,8 @@ namespace {
 // Set by the model loader's failure callback before it raises SIGUSR1: the
 // main thread tells that from another process's SIGUSR1.
 std::atomic<bool> g_load_failed{false};
+// Set, likewise, when gRPC stopped accepting connections (library_logs.h).
+std::atomic<bool> g_listener_failed{false};
 
 // How long after the drain timeout a shutdown that is still waiting for a
 // call gives up (see the drain in Run).
@@ -51,7 +54,17 @@ int Run(const std::vector<std::string>& arguments) {
     LogEvent(LogLevel::kError, "startup_failed").Str("error", flags.ToString());
     return 1;
   }
-  RouteLibraryLogs();
+  const FileLimit files = RaiseOpenFileLimit();
+  LogEvent(files.soft < 4096 && files.soft >= 0 ? LogLevel::kWarning
+                                                : LogLevel::kInfo,
+           "file_limit")
+      .Int("open_files", files.soft)
+      .Int("raised_from", files.before)
+      .Int("hard_limit", files.hard);
+  RouteLibraryLogs([] {
+    g_listener_failed.store(true);
+    kill(getpid(), SIGUSR1);
+  });
   // Signals are taken synchronously by the main thread (sigwait): block them
   // before any thread starts so that every thread inherits the mask.
   sigset_t signals;
@@ -92,6 +105,7 @@ int Run(const std::vector<std::string>& arguments) {
     return 1;
   }
   int signal = 0;
+  int exit_code = 0;
   while (true) {
     sigwait(&signals, &signal);
     if (signal != SIGUSR1) break;
@@ -99,20 +113,35 @@ int Run(const std::vector<std::string>& arguments) {
       (*server)->Drain(absl::ZeroDuration());
       return 1;
     }
+    if (g_listener_failed.load()) {
+      // No new connection will ever be accepted: the calls in flight are
+      // drained as for SIGTERM, and the exit code has the server restarted.
+      // It served on, unreachable, with health SERVING on its old
+      // connections.
+      LogEvent(LogLevel::kError, "listener_failed")
+          .Str("error",
+               "gRPC stopped accepting connections (accept4 failed; out of "
+               "file descriptors?): draining, then exiting 1 to be restarted; "
+               "raise the open-file limit (ulimit -n)");
+      exit_code = 1;
+      break;
+    }
     // Another process's SIGUSR1 (a log rotator, a status probe) was taken
     // for a failed load: the server drained at once, cancelling its calls,
     // and exited 1 without a word.
     LogEvent(LogLevel::kWarning, "signal_ignored")
         .Str("signal", strsignal(signal));
   }
-  LogEvent(LogLevel::kInfo, "signal").Str("signal", strsignal(signal));
+  if (signal != SIGUSR1) {
+    LogEvent(LogLevel::kInfo, "signal").Str("signal", strsignal(signal));
+  }
   if ((*server)->loading()) {
     // Nothing was served, and the load cannot be interrupted: waiting for
     // it (minutes on a GPU) would outlast the drain watchdog and exit 1.
     LogEvent(LogLevel::kInfo, "stopped").Bool("while_loading", true);
     (*server)->RemoveTlsCopies();  // _exit runs no destructor
     std::fflush(nullptr);
-    _exit(0);
+    _exit(exit_code);
   }
   // A second SIGTERM or SIGINT (Ctrl-C again) ends the drain at once: it was
   // ignored, and a person had to wait out --drain_timeout or kill -9. Once
@@ -168,7 +197,7 @@ int Run(const std::vector<std::string>& arguments) {
   }
   server->reset();
   metrics.reset();
-  return 0;
+  return exit_code;
 }
 
 }  // namespace

@@ -405,6 +405,39 @@ TEST_F(ServerProcessTest, AutomaticThreadCountsFollowTheCpusItMayUse) {
 // drain watchdog, and the server exited 1 with drain_stuck 15 s later.
 // With TLS, its private copies of the files (the key among them) were left
 // in the temp directory: _exit runs no destructor.
+// Out of file descriptors, gRPC's accept4 fails, and this gRPC never
+// accepts another connection: the server served on unreachable, health
+// SERVING on the connections it had. It now says so, drains and exits 1, to
+// be restarted. (A hard limit of 64 keeps the soft limit it raises low.)
+TEST_F(ServerProcessTest, AListenerOutOfDescriptorsEndsTheServer) {
+  StartServer({}, {"/usr/bin/prlimit", "--nofile=64:64"});
+  std::vector<int> sockets;
+  for (int i = 0; i < 100; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    // Accepted by the kernel's backlog whether or not the server takes it.
+    (void)connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    sockets.push_back(fd);
+  }
+  absl::StatusOr<int> exit_code = process_->Wait(absl::Seconds(60));
+  for (int fd : sockets) close(fd);
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status() << process_->Log();
+  EXPECT_EQ(*exit_code, 1) << process_->Log();
+  EXPECT_THAT(process_->Log(), HasSubstr("listener_failed"));
+  EXPECT_THAT(process_->Log(), HasSubstr("stopped"));
+}
+
+// The soft open-file limit is raised to the hard one, and logged.
+TEST_F(ServerProcessTest, TheOpenFileLimitIsRaised) {
+  StartServer({}, {"/usr/bin/prlimit", "--nofile=512:4096"});
+  EXPECT_THAT(process_->Log(),
+              HasSubstr("file_limit open_files=4096 raised_from=512"));
+}
+
 TEST_F(ServerProcessTest, SigtermWhileLoadingExitsAtOnce) {
   absl::StatusOr<int> port = PickFreePort();
   ASSERT_TRUE(port.ok());
