@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/service/retry_info.h"
@@ -53,7 +54,13 @@ absl::Status RunWithRetry(const RetryPolicy& policy,
                                    "; not tried again: ",
                                    result.no_retry_reason));
     }
-    const absl::Duration wait = WaitBeforeRetry(policy, retry, result.status);
+    absl::Duration wait = WaitBeforeRetry(policy, retry, result.status);
+    if (policy.jitter > 0) {
+      thread_local absl::BitGen random;
+      wait =
+          absl::Floor(wait + wait * absl::Uniform(random, 0.0, policy.jitter),
+                      absl::Milliseconds(1));  // as people read it
+    }
     if (absl::Now() + wait >= policy.give_up_at) {
       return Reworded(result.status, result.status.code(),
                       absl::StrCat(result.status.message(),

@@ -31,6 +31,11 @@ struct RetryPolicy {
   // No retry whose wait would end at or after this (a job's deadline): the
   // last attempt's failure is returned, saying so. Default: none.
   absl::Time give_up_at = absl::InfiniteFuture();
+  // Each wait is made longer by up to this share of it, at random: clients
+  // the server refused together (two uploads that filled its disk, a burst
+  // over its stream slots) came back together, and were refused together
+  // again, as long as the same hint made them wait alike. Default 0.25.
+  double jitter = 0.25;
 };
 
 // The outcome of one attempt.
@@ -67,7 +72,8 @@ using RetryNotice = std::function<void(const absl::Status& why,
 
 // Runs `attempt` until it succeeds, fails in a non-retryable way, or the
 // retries (or the time to policy.give_up_at) are spent; tells `notice` (if
-// any), then waits with `sleep` (default absl::SleepFor) between attempts.
+// any), then waits with `sleep` (default absl::SleepFor) between attempts:
+// WaitBeforeRetry, lengthened by up to policy.jitter of it.
 // Returns the last attempt's status.
 absl::Status RunWithRetry(
     const RetryPolicy& policy, absl::FunctionRef<AttemptResult()> attempt,

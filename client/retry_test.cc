@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ TEST(RetryTest, BackoffGrowsAndCaps) {
 
 TEST(RetryTest, RetriesUnavailableThenSucceeds) {
   RetryPolicy p;
+  p.jitter = 0;  // the waits exactly
   std::vector<absl::Duration> waits;
   int calls = 0;
   absl::Status s = RunWithRetry(
@@ -108,6 +110,7 @@ TEST(RetryTest, NeverRetriesAfterOutputOrOtherCodes) {
 TEST(RetryTest, RetriesABusyServerAfterItsHint) {
   RetryPolicy p;
   p.initial_backoff = absl::Milliseconds(250);
+  p.jitter = 0;
   std::vector<absl::Duration> waits;
   int calls = 0;
   const absl::Status busy = WithRetryDelay(absl::ResourceExhaustedError("busy"),
@@ -141,6 +144,7 @@ TEST(RetryTest, RetriesABusyServerAfterItsHint) {
 TEST(RetryTest, NoRetryWhoseWaitEndsAfterTheDeadline) {
   RetryPolicy p;
   p.give_up_at = absl::Now() + absl::Seconds(10);
+  p.jitter = 0;
   int calls = 0;
   std::vector<absl::Duration> waits;
   const absl::Status s = RunWithRetry(
@@ -162,8 +166,10 @@ TEST(RetryTest, NoRetryWhoseWaitEndsAfterTheDeadline) {
 TEST(RetryTest, NoticeHearsEachRetryBeforeItsWait) {
   std::vector<std::string> heard;
   int calls = 0;
+  RetryPolicy exact;
+  exact.jitter = 0;
   (void)RunWithRetry(
-      RetryPolicy(),
+      exact,
       [&] {
         ++calls;
         return AttemptResult{calls < 3 ? absl::UnavailableError("down")
@@ -208,6 +214,30 @@ TEST(RetryTest, WaitIsTheLongerOfBackoffAndHintWithinACap) {
   const absl::Status huge_hint =
       WithRetryDelay(absl::ResourceExhaustedError("x"), absl::Hours(1));
   EXPECT_EQ(WaitBeforeRetry(p, 0, huge_hint), kMaxServerRetryDelay);
+}
+
+// Clients refused together with one hint (two uploads that filled the
+// server's disk: 5 s each) waited exactly alike, came back together and
+// were refused together again, four times running. Each wait is now the
+// hint or backoff lengthened by up to a quarter, at random.
+TEST(RetryTest, WaitsAreSpreadAboveTheHint) {
+  RetryPolicy p;
+  p.max_retries = 1;
+  const absl::Status busy =
+      WithRetryDelay(absl::ResourceExhaustedError("busy"), absl::Seconds(5));
+  std::vector<absl::Duration> waits;
+  for (int run = 0; run < 20; ++run) {
+    (void)RunWithRetry(
+        p, [&] { return AttemptResult{busy}; },
+        [&](absl::Duration d) { waits.push_back(d); });
+  }
+  ASSERT_EQ(waits.size(), 20u);
+  for (absl::Duration d : waits) {
+    EXPECT_GE(d, absl::Seconds(5));
+    EXPECT_LE(d, absl::Seconds(5) * 1.25);
+  }
+  std::sort(waits.begin(), waits.end());
+  EXPECT_GT(waits.back() - waits.front(), absl::Milliseconds(100));
 }
 
 }  // namespace
