@@ -2,6 +2,7 @@
 #include "server/media/spool.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +28,10 @@ std::string TempDir(const std::string& configured) {
   return "/tmp";
 }
 
+// How long a caller refused for a full spool disk (or for want of a file
+// descriptor) is asked to wait: other uploads end and free their space.
+constexpr absl::Duration kOutOfSpaceRetryDelay = absl::Seconds(5);
+
 // Opens a file with no name, so nothing is left behind whatever happens.
 absl::StatusOr<int> OpenAnonymousFile(const std::string& dir) {
   int fd = -1;
@@ -37,8 +42,18 @@ absl::StatusOr<int> OpenAnonymousFile(const std::string& dir) {
   std::string path = absl::StrCat(dir, "/stylizer-spool-XXXXXX");
   fd = mkostemp(path.data(), O_CLOEXEC);
   if (fd < 0) {
+    const int err = errno;
+    if (err == EMFILE || err == ENFILE) {
+      // Out of file descriptors: the calls in progress hold them, and give
+      // them back as they end; busy, not a fault of the server's.
+      return WithRetryDelay(
+          absl::ResourceExhaustedError(absl::StrCat(
+              "the server cannot open a spool file for the upload now (",
+              std::strerror(err), "); retry when other calls have ended")),
+          kOutOfSpaceRetryDelay);
+    }
     return absl::InternalError(absl::StrCat("cannot create a spool file in ",
-                                            dir, ": ", std::strerror(errno)));
+                                            dir, ": ", std::strerror(err)));
   }
   unlink(path.c_str());
   return fd;
@@ -55,16 +70,22 @@ absl::Status Spool::CheckTempDir(const std::string& temp_dir) {
 
 namespace {
 
-// How long a caller refused for a full spool disk is asked to wait: other
-// uploads end and free their space.
-constexpr absl::Duration kDiskFullRetryDelay = absl::Seconds(5);
-
 absl::Status WriteAll(int fd, const char* data, size_t size, uint64_t offset) {
   while (size > 0) {
     ssize_t n = pwrite(fd, data, size, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
+      struct statvfs disk {};
+      if (err == ENOSPC && fstatvfs(fd, &disk) == 0 &&
+          offset + size > uint64_t{disk.f_blocks} * disk.f_frsize) {
+        // Larger than the whole disk: no wait can make room for it.
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the movie is larger than the server's whole disk for uploads "
+            "(--spool_dir, else $TMPDIR: ",
+            uint64_t{disk.f_blocks} * disk.f_frsize,
+            " bytes); send a smaller movie"));
+      }
       if (err == ENOSPC || err == EDQUOT) {
         // The uploads of the calls in progress fill the disk: busy, not a
         // fault of the server's (INTERNAL, which clients do not retry).
@@ -75,7 +96,7 @@ absl::Status WriteAll(int fd, const char* data, size_t size, uint64_t offset) {
                 std::strerror(err),
                 "); retry when other uploads have ended, or send a smaller "
                 "movie")),
-            kDiskFullRetryDelay);
+            kOutOfSpaceRetryDelay);
       }
       return absl::InternalError(
           absl::StrCat("writing the spool file: ", std::strerror(err)));

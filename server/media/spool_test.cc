@@ -5,10 +5,12 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -53,37 +55,101 @@ TEST(SpoolTest, KeepsSmallUploadsInMemory) {
 // hint, not INTERNAL, which clients take for a bug and do not retry. Run in
 // a child process with a 256 KiB tmpfs of its own (skipped where the test
 // may not mount one).
-TEST(SpoolTest, AFullDiskIsResourceExhaustedWithARetryHint) {
+// Runs `body` in a child with a 256 KiB tmpfs of its own at a new
+// directory; its exit code (77: no tmpfs could be mounted here).
+int WithSmallDisk(const std::function<int(const std::string&)>& body) {
   char dir_template[] = "/tmp/spool-test-full-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  if (mkdtemp(dir_template) == nullptr) return 2;
   const std::string dir = dir_template;
   const pid_t child = fork();
-  ASSERT_GE(child, 0);
+  if (child < 0) return 2;
   if (child == 0) {
     if (unshare(CLONE_NEWNS) != 0 ||
         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
         mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=256k") != 0) {
       _exit(77);
     }
-    Spool::Options options;
-    options.memory_limit = 16;
-    options.temp_dir = dir;
-    auto spool = Spool::Create(options);
-    if (!spool.ok()) _exit(2);
-    absl::Status s;
-    const std::string chunk(64 * 1024, 'x');
-    for (int i = 0; i < 16 && s.ok(); ++i) s = (*spool)->Append(chunk);
+    _exit(body(dir));
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  rmdir(dir.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+}
+
+// Appends `bytes` bytes to a spool that moves to a file in `dir` at once.
+absl::Status SpoolBytes(const std::string& dir, size_t bytes) {
+  Spool::Options options;
+  options.memory_limit = 16;
+  options.temp_dir = dir;
+  auto spool = Spool::Create(options);
+  if (!spool.ok()) return spool.status();
+  absl::Status s;
+  const std::string chunk(16 * 1024, 'x');
+  for (size_t done = 0; done < bytes && s.ok(); done += chunk.size()) {
+    s = (*spool)->Append(chunk);
+  }
+  return s;
+}
+
+// The disk full of other uploads: busy, with a retry hint.
+TEST(SpoolTest, AFullDiskIsResourceExhaustedWithARetryHint) {
+  const int code = WithSmallDisk([](const std::string& dir) {
+    // Another upload's file holds 160 KiB of the 256.
+    FILE* other = fopen((dir + "/other").c_str(), "w");
+    if (other == nullptr) return 2;
+    const std::string filler(160 * 1024, 'o');
+    fwrite(filler.data(), 1, filler.size(), other);
+    fclose(other);
+    const absl::Status s = SpoolBytes(dir, 192 * 1024);
     const bool right = absl::IsResourceExhausted(s) &&
                        RetryDelay(s).has_value() &&
                        s.message().find("is full") != absl::string_view::npos;
+    if (!right) fprintf(stderr, "got %s\n", s.ToString().c_str());
+    return right ? 0 : 1;
+  });
+  if (code == 77) GTEST_SKIP() << "cannot mount a tmpfs here";
+  EXPECT_EQ(code, 0);
+}
+
+// A movie larger than the whole disk never fits: refused without a hint.
+// The hint had the CLI upload it four times over before giving up.
+TEST(SpoolTest, AMovieLargerThanTheDiskIsRefusedForGood) {
+  const int code = WithSmallDisk([](const std::string& dir) {
+    const absl::Status s = SpoolBytes(dir, 512 * 1024);
+    const bool right =
+        absl::IsResourceExhausted(s) && !RetryDelay(s).has_value() &&
+        s.message().find("larger than the server's whole disk") !=
+            absl::string_view::npos;
+    if (!right) fprintf(stderr, "got %s\n", s.ToString().c_str());
+    return right ? 0 : 1;
+  });
+  if (code == 77) GTEST_SKIP() << "cannot mount a tmpfs here";
+  EXPECT_EQ(code, 0);
+}
+
+// Out of file descriptors: busy, with a retry hint (it was INTERNAL, a
+// server fault for the alerts).
+TEST(SpoolTest, NoFileDescriptorIsResourceExhaustedWithARetryHint) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = 32;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(2);
+    while (dup(0) >= 0) {
+    }
+    const absl::Status s = SpoolBytes("", 64 * 1024);
+    const bool right =
+        absl::IsResourceExhausted(s) && RetryDelay(s).has_value() &&
+        s.message().find("cannot open a spool file") != absl::string_view::npos;
     if (!right) fprintf(stderr, "got %s\n", s.ToString().c_str());
     _exit(right ? 0 : 1);
   }
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
-  rmdir(dir.c_str());
   ASSERT_TRUE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot mount a tmpfs here";
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
