@@ -13,6 +13,7 @@
 #include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/interrupt.h"
+#include "client/output_files.h"
 #include "client/rpc_errors.h"
 
 extern "C" {
@@ -78,15 +79,12 @@ int main(int argc, char** argv) {
                  STDIN_FILENO};
     status = RunCommand(*inv, io);
   }
+  errno = 0;
   std::cout.flush();
   // What the command printed may only fail now, when it leaves the buffer
   // (a full disk, a closed pipe): that is a failure too, not exit 0.
   if (std::fflush(stdout) != 0 || std::ferror(stdout) || std::cout.fail()) {
-    if (status.ok()) {
-      status = absl::UnavailableError(
-          "cannot write to standard output (a full disk, or the reader went "
-          "away)");
-    }
+    if (status.ok()) status = WriteFailed("standard output", errno);
   }
   if (!status.ok()) {
     std::cerr << "stylizer: error: " << ErrorLine(status) << "\n";

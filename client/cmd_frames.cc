@@ -4,6 +4,7 @@
 // as it comes back. For live sources (a camera through ffmpeg) whose frames
 // cannot wait for a container's fragment: latency is the frames in flight.
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "client/byte_source.h"
 #include "client/commands.h"
 #include "client/interrupt.h"
+#include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "grpcpp/client_context.h"
 #include "server/service/retry_info.h"
@@ -209,11 +211,11 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
                        " is not one raw ", width, "x", height, " picture"));
     } else {
       const std::string& rgb = response.images(0).image().raw().rgb();
+      errno = 0;
       io.out->write(rgb.data(), static_cast<std::streamsize>(rgb.size()));
       io.out->flush();
       if (!io.out->good()) {
-        write_status = absl::UnavailableError(
-            "cannot write to standard output (the reader went away)");
+        write_status = WriteFailed("standard output", errno);
       }
     }
     if (!write_status.ok()) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -220,11 +221,10 @@ absl::Status StylizeToStream(StylizerClient& client, std::string data,
         " images for one style"));
   }
   const std::string& png = response->images(0).image().encoded();
+  errno = 0;
   out->write(png.data(), static_cast<std::streamsize>(png.size()));
   out->flush();
-  if (!out->good()) {
-    return absl::UnavailableError("cannot write to standard output");
-  }
+  if (!out->good()) return WriteFailed("standard output", errno);
   return absl::OkStatus();
 }
 

@@ -292,4 +292,17 @@ void AtomicFile::Discard() {
   unlink(temp_path_.c_str());
 }
 
+absl::Status WriteFailed(absl::string_view what, int err) {
+  if (err == EPIPE) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot write to ", what, " (the reader went away)"));
+  }
+  if (err != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot write to ", what, ": ", std::strerror(err)));
+  }
+  return absl::UnavailableError(absl::StrCat(
+      "cannot write to ", what, " (a full disk, or the reader went away)"));
+}
+
 }  // namespace stylizer::client

@@ -54,6 +54,11 @@ inline constexpr size_t kTempNameExtraBytes = 13;
 absl::Status CheckOutputTargets(const std::vector<std::string>& paths,
                                 size_t extra_name_bytes = kTempNameExtraBytes);
 
+// The failure to write to `what` (standard output, say), from the errno of
+// the write: a full disk says so ("No space left on device"), a closed pipe
+// is "the reader went away". UNAVAILABLE.
+absl::Status WriteFailed(absl::string_view what, int err);
+
 // Reads a whole file. NotFound for a missing file, InvalidArgument for a
 // directory, the OS error text otherwise.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

@@ -1,10 +1,12 @@
 // Temp-then-rename writing of a video job's outputs; see video_outputs.h.
 #include "client/video_outputs.h"
 
+#include <cerrno>
 #include <filesystem>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "client/output_files.h"
 
 namespace stylizer::client {
 
@@ -108,11 +110,11 @@ absl::Status StreamVideoOutput::OnChunk(uint32_t output_index,
     return absl::InternalError(absl::StrCat(
         "the server sent output ", output_index, " of a job with one output"));
   }
+  errno = 0;
   out_->write(data.data(), static_cast<std::streamsize>(data.size()));
   out_->flush();
   if (!out_->good()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot write to ", what_, " (the reader went away)"));
+    return WriteFailed(what_, errno);
   }
   written_ += data.size();
   return absl::OkStatus();
