@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "client/output_files.h"
 
 namespace stylizer::client {
 namespace {
@@ -45,7 +46,10 @@ void InstallInterruptHandler() {
     {
       Registry& r = GetRegistry();
       absl::MutexLock lock(&r.mu);
-      if (r.cancels.empty()) _exit(130);
+      if (r.cancels.empty()) {
+        RemoveLeftovers();
+        _exit(130);
+      }
       for (auto* cancel : r.cancels) (*cancel)();
     }
     // The command now ends on its own, within moments. A thread blocked in
@@ -54,7 +58,14 @@ void InstallInterruptHandler() {
     // the orderly path would have said it. A second signal ends it at once.
     const timespec grace{kInterruptGraceSeconds, 0};
     siginfo_t info;
-    if (sigtimedwait(&set, &info, &grace) > 0) _exit(130);
+    // Either way no destructor runs: the unfinished outputs' temporary
+    // files and the segments' directory are removed here (a second Ctrl-C
+    // left `.NAME.part-XXXXXX` files beside the outputs).
+    if (sigtimedwait(&set, &info, &grace) > 0) {
+      RemoveLeftovers();
+      _exit(130);
+    }
+    RemoveLeftovers();
     static const char kLine[] = "stylizer: error: interrupted\n";
     (void)!write(STDERR_FILENO, kLine, sizeof(kLine) - 1);
     _exit(1);

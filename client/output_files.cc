@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <system_error>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 
 namespace stylizer::client {
 namespace {
@@ -199,6 +201,42 @@ mode_t CurrentUmask() {
 
 }  // namespace
 
+namespace {
+
+struct Leftovers {
+  absl::Mutex mu;
+  std::set<std::string> paths ABSL_GUARDED_BY(mu);
+};
+
+Leftovers& GetLeftovers() {
+  static Leftovers* leftovers = new Leftovers;  // used until _exit
+  return *leftovers;
+}
+
+}  // namespace
+
+void RegisterLeftover(const std::string& path) {
+  Leftovers& l = GetLeftovers();
+  absl::MutexLock lock(&l.mu);
+  l.paths.insert(path);
+}
+
+void UnregisterLeftover(const std::string& path) {
+  Leftovers& l = GetLeftovers();
+  absl::MutexLock lock(&l.mu);
+  l.paths.erase(path);
+}
+
+void RemoveLeftovers() {
+  Leftovers& l = GetLeftovers();
+  absl::MutexLock lock(&l.mu);
+  for (const std::string& path : l.paths) {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  l.paths.clear();
+}
+
 absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(
     const std::string& final_path) {
   fs::path p(final_path);
@@ -214,6 +252,7 @@ absl::StatusOr<std::unique_ptr<AtomicFile>> AtomicFile::Create(
   // What open(2) would have made (mkostemp makes 0600): the user's umask
   // decides, as for any file a command writes.
   fchmod(fd, 0666 & ~CurrentUmask());
+  RegisterLeftover(buf.data());
   return std::unique_ptr<AtomicFile>(
       new AtomicFile(final_path, std::string(buf.data()), fd));
 }
@@ -281,6 +320,7 @@ absl::Status AtomicFile::Commit() {
     return ErrnoStatus("cannot rename to", final_path_, err);
   }
   done_ = true;
+  UnregisterLeftover(temp_path_);
   return absl::OkStatus();
 }
 
@@ -290,6 +330,7 @@ void AtomicFile::Discard() {
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   unlink(temp_path_.c_str());
+  UnregisterLeftover(temp_path_);
 }
 
 absl::Status WriteFailed(absl::string_view what, int err) {

@@ -67,6 +67,15 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 // INVALID_ARGUMENT for a directory, the errno's meaning otherwise.
 absl::StatusOr<int> OpenForReading(const std::string& path);
 
+// Paths removed (a directory with all in it) by RemoveLeftovers: what an
+// exit that runs no destructor (a second Ctrl-C, `_exit`) would leave
+// behind. AtomicFile registers its temporary file while it is unfinished.
+void RegisterLeftover(const std::string& path);
+void UnregisterLeftover(const std::string& path);
+// Removes every registered path. For the interrupt thread, just before it
+// ends the process.
+void RemoveLeftovers();
+
 // A file written under a temporary name and renamed into place by Commit().
 // Destroying an uncommitted AtomicFile deletes the temporary file.
 class AtomicFile {

@@ -79,6 +79,25 @@ TEST_F(OutputFilesTest, UncommittedFileLeavesNothing) {
   EXPECT_EQ(Entries(), 0);
 }
 
+// An exit that runs no destructor (a second Ctrl-C) left the unfinished
+// outputs' temporary files behind: RemoveLeftovers, which the interrupt
+// thread calls before it ends the process, removes them, and nothing else.
+TEST_F(OutputFilesTest, LeftoversAreTheUnfinishedFiles) {
+  auto done = AtomicFile::Create((dir_ / "done.mp4").string());
+  auto unfinished = AtomicFile::Create((dir_ / "unfinished.mp4").string());
+  ASSERT_TRUE(done.ok() && unfinished.ok());
+  ASSERT_TRUE((*done)->Commit().ok());
+  ASSERT_TRUE((*unfinished)->Append("partial").ok());
+  const fs::path made = dir_ / "segments";
+  fs::create_directories(made / "inner");
+  RegisterLeftover(made.string());
+  EXPECT_EQ(Entries(), 3);  // done.mp4, the unfinished one's .part, segments
+  RemoveLeftovers();
+  EXPECT_EQ(Entries(), 1);
+  EXPECT_TRUE(fs::exists(dir_ / "done.mp4"));
+  EXPECT_FALSE(fs::exists((*unfinished)->temp_path()));
+}
+
 TEST_F(OutputFilesTest, WriteWholeReplaces) {
   const std::string path = (dir_ / "d.png").string();
   ASSERT_TRUE(AtomicFile::WriteWhole(path, "one").ok());

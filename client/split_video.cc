@@ -45,11 +45,13 @@ class TempDir {
           absl::StrCat("cannot make a temporary directory for the segments (",
                        pattern, ")"));
     }
+    RegisterLeftover(pattern);
     return std::unique_ptr<TempDir>(new TempDir(pattern));
   }
   ~TempDir() {
     std::error_code ec;
     fs::remove_all(path_, ec);
+    UnregisterLeftover(path_);
   }
   const std::string& path() const { return path_; }
 

@@ -505,6 +505,42 @@ class CliEndToEndTest(unittest.TestCase):
             self.assertEqual(code, 1, f"{how}: {err}")
             self.assertIn(says, err.strip().splitlines()[-1], how)
 
+    def test_a_second_interrupt_leaves_no_part_files(self):
+        # Ctrl-C twice (or `timeout -s INT`, which signals the process and
+        # its group): the second ends the command at once, and its
+        # unfinished outputs' `.NAME.part-XXXXXX` files stayed behind.
+        out = self.out_dir("twice")
+        ts = os.path.join(self.out_dir("twice_src"), "clip.ts")
+        os.makedirs(os.path.dirname(ts))
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=30",
+               "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+               "yuv420p", "-f", "mpegts", ts)
+        with open(ts, "rb") as f:
+            movie = f.read()
+        cli = subprocess.Popen(
+            [CLI, f"--server={self.server_addr}", "--progress=none", "video",
+             "-", "--styles=klimt", f"--out={out}"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
+        cli.stdin.write(movie[:len(movie) * 3 // 4])  # then silence
+        cli.stdin.flush()
+        deadline = time.time() + 60
+        while time.time() < deadline and not (
+                os.path.isdir(out) and
+                any(".part-" in name for name in os.listdir(out))):
+            time.sleep(0.05)
+        self.assertTrue(any(".part-" in name for name in os.listdir(out)),
+                        "no output was started")
+        cli.send_signal(signal.SIGINT)
+        time.sleep(0.02)  # two signals at once would be taken as one
+        cli.send_signal(signal.SIGINT)
+        code = cli.wait(timeout=60)
+        cli.stdin.close()
+        cli.stderr.close()
+        self.assertIn(code, (1, 130))
+        left = os.listdir(out) if os.path.isdir(out) else []
+        self.assertEqual([n for n in left if ".part-" in n], [])
+
     def assert_interrupted(self, cli):
         """Sends `cli` (a Popen with stdin and stderr piped) SIGINT and
         checks that it ends with status 1 and "interrupted"."""
