@@ -75,8 +75,8 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   const int planes = av_pix_fmt_count_planes(src_format);
   const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(src_format);
   const bool fields =
-      frame.interlaced_frame && frame.height >= 2 && planes > 0 &&
-      desc != nullptr &&
+      read_fields_ && frame.interlaced_frame && frame.height >= 2 &&
+      planes > 0 && desc != nullptr &&
       !(desc->flags & (AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM |
                        AV_PIX_FMT_FLAG_HWACCEL));
   const int first_row = fields && !frame.top_field_first ? 1 : 0;
@@ -91,9 +91,14 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   // Crop (odd sides) when the even-rounded input is the output size.
   int src_w = frame.width;
   int src_h = fields ? (frame.height + 1 - first_row) / 2 : frame.height;
-  if (!fields && (src_w & ~1) == out_width_ && (src_h & ~1) == out_height_) {
+  if (fields && first_row == 1 && desc->log2_chroma_h > 0 && (src_h & 1)) {
+    // The bottom field of 4:2:0 rows 4k + 2: its last chroma row would be
+    // one past the plane's.
+    --src_h;
+  }
+  if ((src_w & ~1) == out_width_ && (fields || (src_h & ~1) == out_height_)) {
     src_w = out_width_;
-    src_h = out_height_;
+    if (!fields) src_h = out_height_;
   }
   // swscale writes planes (GBRP, or GBRP16 for HDR frames) 4 to 7 times
   // faster than packed RGB24 or RGB48, with the same values (for a 1080p

@@ -39,14 +39,21 @@ class RgbConverter {
 
   // Converts `frame` to out_width x out_height packed RGB24 into *out.
   // Frames of a different size are cropped to even sides when that alone
-  // fits, otherwise scaled (bicubic).
+  // fits, otherwise scaled (bicubic). A frame marked interlaced is read as
+  // its first field, scaled to the full height (docs/video.md).
   absl::Status Convert(const AVFrame& frame, RgbFrame* out);
+
+  // Whether frames marked interlaced hold two fields (default), or one
+  // each: FFmpeg's HEVC decoder gives every field as a picture of its own,
+  // marked interlaced, which must be read whole.
+  void set_read_fields(bool read_fields) { read_fields_ = read_fields; }
 
  private:
   int out_width_;
   int out_height_;
   std::shared_ptr<const HdrToSdr> hdr_to_sdr_;
   bool frame_peak_checked_ = false;  // HdrToSdr::WithPeakOf, once
+  bool read_fields_ = true;
   AvFramePtr planes_;  // swscale's output: GBRP, or GBRP16 with hdr_to_sdr_
   SwsContextPtr sws_;
 };

@@ -249,6 +249,8 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   std::shared_ptr<const HdrToSdr> hdr_to_sdr =
       HdrToSdr::ForStream(*(*reader)->video_stream());
   RgbConverter converter(read_width, read_height, hdr_to_sdr);
+  converter.set_read_fields((*reader)->video_stream()->codecpar->codec_id !=
+                            AV_CODEC_ID_HEVC);
   const AVStream* audio =
       options_.drop_audio ? nullptr : (*reader)->audio_stream();
   // Every output moves back by the same amount (one input, one rule).
