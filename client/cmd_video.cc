@@ -68,13 +68,13 @@ class CliVideoObserver : public VideoObserver {
               ? ""
               : absl::StrCat(" HDR (", in.hdr_transfer(), ") -> SDR");
       progress_->Note(absl::StrFormat(
-          "job %s: %dx%d%s%s%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d outputs",
+          "job %s: %dx%d%s%s%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d %s",
           TerminalSafe(a.job_id()), in.width(), in.height(), rotated, scaled,
           TerminalSafe(hdr), in.fps(), in.duration_seconds(),
           in.frames_estimate(), TerminalSafe(in.video_codec()),
           in.has_audio() ? absl::StrCat(" + ", TerminalSafe(in.audio_codec()))
                          : " (no sound)",
-          outputs_));
+          outputs_, outputs_ == 1 ? "output" : "outputs"));
       progress_->OnAccepted(in.frames_estimate(), outputs_);
     }
     return files_->OnAccepted(a);

@@ -10,6 +10,8 @@
 #define STYLIZER_SERVER_MEDIA_FRAME_SHAPE_H_
 
 #include <cstdint>
+#include <functional>
+#include <utility>
 
 #include "absl/status/status.h"
 
@@ -27,6 +29,17 @@ inline constexpr int64_t kSmallFramePixels = 64 * 64;
 // INVALID_ARGUMENT saying why and what to do. Sizes must be positive (the
 // callers check that, and the pixel limit, first).
 absl::Status CheckFrameShape(int64_t width, int64_t height);
+
+// The width and height of a picture scaled with a max_side of `side`.
+using ScaledSize = std::function<std::pair<int64_t, int64_t>(int64_t side)>;
+
+// The largest max_side in [1, longest] whose picture, `scaled(side)`, has at
+// most `max_pixels` pixels and keeps the shape rule; 0 if none does.
+// `scaled` must not shrink as the side grows. The suggestion a refusal
+// gives: found by bisection (a linear search from a 67108864x1 image's side
+// took over a second).
+int64_t LargestFittingSide(int64_t longest, int64_t max_pixels,
+                           const ScaledSize& scaled);
 
 }  // namespace media
 }  // namespace stylizer

@@ -3,7 +3,7 @@
 #include "server/media/video_pipeline.h"
 
 #include <algorithm>
-#include <cmath>
+#include <cstdint>
 #include <iterator>
 #include <utility>
 
@@ -164,27 +164,44 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   const bool sideways = upright >= 5;  // a quarter turn swaps the sides
   const int width = sideways ? read_height : read_width;
   const int height = sideways ? read_width : read_height;
+  // The largest max_side whose frames fit the limit and keep the shape
+  // rule (a thin movie's may need to be small), for the refusals below.
+  auto fitting_side = [&] {
+    return LargestFittingSide(
+        std::max(info.width, info.height),
+        options_.max_frame_pixels > 0 ? options_.max_frame_pixels : INT64_MAX,
+        [&](int64_t side) {
+          const auto [w, h] =
+              OutputSize(info.width, info.height, static_cast<int>(side));
+          return std::pair<int64_t, int64_t>(w, h);
+        });
+  };
   // The shape rule is the model's: it applies to these frames, not to the
   // movie's own (a 2000x20 strip scaled to 64x2 is a small frame).
   if (absl::Status shape = CheckFrameShape(width, height); !shape.ok()) {
-    if (OutputSize(info.width, info.height, 0) ==
-        std::make_pair(read_width, read_height)) {
-      return shape;  // max_side left the size as it is
+    const auto [own_width, own_height] = OutputSize(info.width, info.height, 0);
+    const bool wide_as_sent = CheckFrameShape(own_width, own_height).ok();
+    const int64_t side = fitting_side();
+    const std::string remedy =
+        wide_as_sent ? " (a larger max_side, or none, keeps them wide enough)"
+        : side > 0   ? absl::StrCat(" (or set max_side to ", side,
+                                    " or less: the server scales the frames "
+                                      "down to small ones, which may be thin)")
+                     : "";
+    if (own_width == read_width && own_height == read_height) {
+      // max_side left the size as it is.
+      return absl::InvalidArgumentError(absl::StrCat(shape.message(), remedy));
     }
     return absl::InvalidArgumentError(
         absl::StrCat("with max_side ", options_.max_side, " the frames become ",
-                     width, "x", height, ": ", shape.message(),
-                     " (a larger max_side, or none, keeps them wide enough)"));
+                     width, "x", height, ": ", shape.message(), remedy));
   }
   if (options_.max_frame_pixels > 0 &&
       static_cast<int64_t>(width) * height > options_.max_frame_pixels) {
-    int side = static_cast<int>(
-        std::sqrt(static_cast<double>(options_.max_frame_pixels) *
-                  std::max(width, height) / std::min(width, height)));
     return absl::InvalidArgumentError(absl::StrCat(
         "frames of ", width, "x", height, " exceed the server's limit of ",
         options_.max_frame_pixels, " pixels per frame; set max_side to ",
-        side & ~1, " or less"));
+        fitting_side(), " or less"));
   }
   // The window's frame limit, lowered for big frames x many styles.
   int window_frames =

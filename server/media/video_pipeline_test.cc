@@ -982,7 +982,26 @@ TEST_F(VideoPipelineTest, AThinMovieIsInvalid) {
   CollectingSink sink;
   Run(testing::ReadFile(path).value_or(""), BaseOptions(), &sink);
   ExpectInvalid(sink, "a 4800x2 frame is too thin");
+  // 2048x2 is a small frame (2049 is rounded down to an even 2048).
+  ExpectInvalid(sink, "(or set max_side to 2049 or less");
   EXPECT_FALSE(sink.accepted_.HasBeenNotified());
+}
+
+// The max_side a refusal names keeps the shape rule: for a 2000x40 movie
+// against 10000 pixels, 706 (706x14) fits the limit but is too thin; 474
+// (474x8) is a small frame.
+TEST_F(VideoPipelineTest, TheMaxSideNamedForAMovieKeepsTheShapeRule) {
+  const std::string path = Path("strip_2000x40.mkv");
+  ASSERT_TRUE(
+      testing::MakeMovie(
+          "-f lavfi -i testsrc2=size=2000x40:rate=5:duration=0.4 -c:v ffv1",
+          path)
+          .ok());
+  CollectingSink sink;
+  VideoPipeline::Options options = BaseOptions();
+  options.max_frame_pixels = 10000;
+  Run(testing::ReadFile(path).value_or(""), options, &sink);
+  ExpectInvalid(sink, "set max_side to 474 or less");
 }
 
 // The shape rule is the model's: a strip that max_side scales to a small

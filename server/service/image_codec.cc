@@ -632,9 +632,9 @@ absl::Status CheckOutputs(v1::ImageFormat format, int width, int height,
   const int64_t needed = each * styles;
   if (needed > max_message_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "the ", styles, " outputs of a ", width, "x", height, " frame as ",
-        v1::ImageFormat_Name(format), " may need ", needed,
-        " bytes, more than the server sends in one message ",
+        "the ", styles, styles == 1 ? " output" : " outputs", " of a ", width,
+        "x", height, " frame as ", v1::ImageFormat_Name(format), " may need ",
+        needed, " bytes, more than the server sends in one message ",
         "(--max_send_message_bytes, ", max_message_bytes,
         "); ask for fewer styles per request", jpeg ? "" : ", JPEG",
         " or a smaller frame"));

@@ -376,6 +376,35 @@ TEST_F(ServerTest, MaxSideMayMakeAStripSmall) {
   EXPECT_EQ(response.images(0).image().raw().height(), 1u);
 }
 
+// A picture too thin to stylize is told the max_side that makes it a small
+// frame: a larger max_side, which it was told, only made it wider.
+TEST_F(ServerTest, AThinImageIsToldTheMaxSideThatSavesIt) {
+  v1::StylizeImageRequest request;
+  *request.mutable_image() = Raw(Frame(2000, 20, 1));
+  request.add_styles()->set_index(0);
+  request.set_output_format(v1::IMAGE_FORMAT_RAW);
+  for (const uint32_t max_side : {0u, 1000u}) {
+    SCOPED_TRACE(max_side);
+    request.set_max_side(max_side);
+    grpc::ClientContext context;
+    v1::StylizeImageResponse response;
+    const grpc::Status status =
+        stub_->StylizeImage(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(),
+                ::testing::HasSubstr("too thin to stylize"));
+    // 649x6 is 3894 pixels; 650x7 would be 4550.
+    EXPECT_THAT(status.error_message(),
+                ::testing::HasSubstr("(or set max_side to 649 or less"));
+    EXPECT_THAT(status.error_message(),
+                ::testing::Not(::testing::HasSubstr("a larger max_side")));
+  }
+  request.set_max_side(649);
+  grpc::ClientContext context;
+  v1::StylizeImageResponse response;
+  EXPECT_TRUE(stub_->StylizeImage(&context, request, &response).ok());
+}
+
 class TinyFrameServerTest : public ServerTest {
  protected:
   void Configure(Server::Options* o) override {

@@ -2,7 +2,8 @@
 #include "server/service/stylize_image_reactor.h"
 
 #include <algorithm>
-#include <cmath>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "grpc/support/log.h"
@@ -40,14 +41,21 @@ grpc::ServerUnaryReactor* StylizeImageReactor::Start(
   // and released (gRPC owns the buffer until the call ends and hands it
   // over const; emptied now, the call holds one copy of the image, not
   // two).
+  if (!request->Valid()) {
+    reactor->FinishOnce(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     "the call carried no StylizeImageRequest"));
+    return reactor;
+  }
   if (!grpc::SerializationTraits<v1::StylizeImageRequest>::Deserialize(
            const_cast<grpc::ByteBuffer*>(request), &reactor->request_)
            .ok()) {
     reactor->FinishOnce(grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
         absl::StrCat("the request (", request_bytes,
-                     " bytes) is not a StylizeImageRequest (damaged, or a "
-                     "message of another type)")));
+                     request_bytes == 1 ? " byte" : " bytes",
+                     ") is not a StylizeImageRequest (damaged, or a message "
+                     "of another type)")));
     return reactor;
   }
   reactor->Ref();
@@ -163,20 +171,18 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
   if (size.width == 0) return absl::OkStatus();
   const ImageSize out = ScaledImageSize(size, max_side);
   const int64_t out_pixels = int64_t{out.width} * out.height;
+  // The largest max_side whose picture fits the limit and keeps the shape
+  // rule (a thin picture may need to be small), for the refusals below.
+  auto fitting_side = [&] {
+    return media::LargestFittingSide(
+        std::max(size.width, size.height), static_cast<int64_t>(max_pixels),
+        [&](int64_t side) {
+          const ImageSize s =
+              ScaledImageSize(size, static_cast<uint32_t>(side));
+          return std::pair<int64_t, int64_t>(s.width, s.height);
+        });
+  };
   if (static_cast<uint64_t>(out_pixels) > max_pixels) {
-    // The longest side whose picture fits (its shorter side rounded) and
-    // keeps the shape rule: a thin picture may need to be small.
-    const double aspect = static_cast<double>(std::max(out.width, out.height)) /
-                          std::min(out.width, out.height);
-    uint32_t side = static_cast<uint32_t>(std::sqrt(max_pixels * aspect));
-    while (side > 1) {
-      const ImageSize fits = ScaledImageSize(size, side);
-      if (static_cast<uint64_t>(fits.width) * fits.height <= max_pixels &&
-          media::CheckFrameShape(fits.width, fits.height).ok()) {
-        break;
-      }
-      --side;
-    }
     return absl::InvalidArgumentError(absl::StrCat(
         "the image is ", size.width, "x", size.height, " (",
         int64_t{size.width} * size.height, " pixels)",
@@ -184,17 +190,26 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
                                     " with max_side ", max_side)
                      : "",
         ", over the server's limit of ", max_pixels,
-        " pixels; set max_side to ", side,
+        " pixels; set max_side to ", fitting_side(),
         " or less to have the server scale it down, or downscale it first"));
   }
-  if (max_side > 0) {
-    if (absl::Status shape = media::CheckFrameShape(out.width, out.height);
-        !shape.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("with max_side ", max_side, " the image becomes ",
-                       out.width, "x", out.height, ": ", shape.message(),
-                       " (a larger max_side, or none, keeps it wide enough)"));
-    }
+  if (absl::Status shape = media::CheckFrameShape(out.width, out.height);
+      !shape.ok()) {
+    // Too thin to stylize: what max_side can do about it.
+    const bool wide_as_sent =
+        media::CheckFrameShape(size.width, size.height).ok();
+    const int64_t side = fitting_side();
+    const std::string remedy =
+        wide_as_sent ? " (a larger max_side, or none, keeps it wide enough)"
+        : side > 0   ? absl::StrCat(" (or set max_side to ", side,
+                                    " or less: the server scales it down to a "
+                                      "small frame, which may be thin)")
+                     : "";
+    return absl::InvalidArgumentError(
+        max_side > 0 ? absl::StrCat("with max_side ", max_side,
+                                    " the image becomes ", out.width, "x",
+                                    out.height, ": ", shape.message(), remedy)
+                     : absl::StrCat(shape.message(), remedy));
   }
   // Held until the response is sent: the decoded input (at the size it is
   // stylized, and what decoding a larger one to it takes: ScalingWorkBytes),
@@ -324,14 +339,15 @@ void StylizeImageReactor::FinishOnce(const grpc::Status& given) {
   }
   if (status.ok()) {
     // As gRPC's typed method serializes: a message the server built always
-    // serializes (it is far below protobuf's 2 GiB limit). The message's
-    // own copy goes at once.
+    // serializes (it is far below protobuf's 2 GiB limit).
     bool own_buffer = false;
     GPR_ASSERT(grpc::SerializationTraits<v1::StylizeImageResponse>::Serialize(
                    response_, raw_response_, &own_buffer)
                    .ok());
   }
-  response_.Clear();
+  // The message's own copy of the images goes at once (Clear would keep
+  // their strings' memory until the reactor is deleted).
+  v1::StylizeImageResponse().Swap(&response_);
   final_status_ = status;  // read in OnDone, which Finish leads to
   AddRetryPushback(context_, FromGrpcStatus(status));
   // Armed before Finish: OnDone (which stops it and may delete this) can

@@ -243,8 +243,9 @@ absl::Status StylizeVideoReactor::ReserveFrameMemory(
       memory.total(),
       absl::StrCat("the frame window (", memory.window_frames, " frames, ",
                    memory.window_bytes, " bytes) and ", memory.outputs,
-                   " encoders (", memory.encoder_bytes, " bytes) of a ",
-                   memory.width, "x", memory.height, " video job"),
+                   memory.outputs == 1 ? " encoder (" : " encoders (",
+                   memory.encoder_bytes, " bytes) of a ", memory.width, "x",
+                   memory.height, " video job"),
       fixed_memory_.bytes());
   if (!reserved.ok()) return WithVideoHint(reserved.status());
   absl::MutexLock lock(&mu_);

@@ -46,6 +46,10 @@ grpc::ServerUnaryReactor* StylizerService::GetModelInfo(
   grpc::Status status = context_->Admit(*context);
   grpc::ByteBuffer bytes = *request;  // the slices, shared
   v1::GetModelInfoRequest parsed;
+  if (status.ok() && !request->Valid()) {
+    status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the call carried no GetModelInfoRequest");
+  }
   if (status.ok() &&
       !grpc::SerializationTraits<v1::GetModelInfoRequest>::Deserialize(&bytes,
                                                                        &parsed)
