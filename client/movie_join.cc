@@ -283,13 +283,21 @@ class JoinedVideo {
     absl::Status s = Fill();
     if (!s.ok()) return s;
     if (ahead_.empty()) return false;
+    time_base_ = parts_[part_].time_base();
     av_packet_move_ref(p, ahead_.front().get());
     ahead_.pop_front();
     return true;
   }
 
+  // Whether a packet follows the one Next gave last.
+  absl::StatusOr<bool> More() {
+    absl::Status s = Fill();
+    if (!s.ok()) return s;
+    return !ahead_.empty();
+  }
+
   // The time base of the packet Next gave last.
-  AVRational time_base() const { return parts_[part_].time_base(); }
+  AVRational time_base() const { return time_base_; }
 
  private:
   // Reads the next packets once none are ahead: one with a decode time, and
@@ -356,9 +364,48 @@ class JoinedVideo {
   const AVRational source_time_base_;
   std::vector<int64_t> one_encoder_dts_;  // empty: only moved up
   size_t part_ = 0;
+  AVRational time_base_ = {1, 1};
   size_t decode_index_ = 0;
   std::deque<media::AvPacketPtr> ahead_;  // read ahead, of parts_[part_]
 };
+
+// The video written so far, in microseconds: its first frame shown, its
+// first decode time, and the end of its last frame shown.
+struct TrackSpan {
+  int64_t first_pts = AV_NOPTS_VALUE;
+  int64_t first_dts = AV_NOPTS_VALUE;
+  int64_t end = AV_NOPTS_VALUE;
+};
+
+// Counts `p` (in `tb`) into `track`, and stretches it if it is the last
+// packet, as MovieWriter::WriteLastMp4Packet stretches an unsplit output's:
+// an MP4 track lasts as long as its samples, which with B-frames end at the
+// last packet in decode order, not at the last frame shown (a movie whose
+// last frame followed a pause came out 1 s short, split, and whole before).
+absl::Status StretchLastMp4Packet(JoinedVideo* video, AVRational tb,
+                                  AVPacket* p, TrackSpan* track) {
+  constexpr AVRational kMicros = {1, 1000000};
+  if (p->pts != AV_NOPTS_VALUE) {
+    const int64_t pts = av_rescale_q(p->pts, tb, kMicros);
+    const int64_t end =
+        av_rescale_q(p->pts + std::max<int64_t>(p->duration, 0), tb, kMicros);
+    if (track->first_pts == AV_NOPTS_VALUE || pts < track->first_pts) {
+      track->first_pts = pts;
+    }
+    if (track->end == AV_NOPTS_VALUE || end > track->end) track->end = end;
+  }
+  if (p->dts == AV_NOPTS_VALUE) return absl::OkStatus();
+  if (track->first_dts == AV_NOPTS_VALUE) {
+    track->first_dts = av_rescale_q(p->dts, tb, kMicros);
+  }
+  absl::StatusOr<bool> more = video->More();
+  if (!more.ok()) return more.status();
+  if (*more || track->first_pts == AV_NOPTS_VALUE) return absl::OkStatus();
+  const int64_t delay = track->first_pts - track->first_dts;
+  const int64_t wanted = track->end - av_rescale_q(p->dts, tb, kMicros) - delay;
+  p->duration = std::max(p->duration, av_rescale_q(wanted, kMicros, tb));
+  return absl::OkStatus();
+}
 
 void ShiftBack(AVPacket* p, int64_t by) {
   if (p->pts != AV_NOPTS_VALUE) p->pts -= by;
@@ -476,6 +523,7 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
           : 0;
   int64_t last_video_dts = AV_NOPTS_VALUE;
   int64_t last_audio_dts = AV_NOPTS_VALUE;  // in out_audio's time base
+  TrackSpan track;
   s = next_video();
   if (s.ok()) s = next_audio();
   while (s.ok() && (have_v || have_a)) {
@@ -509,6 +557,10 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
       }
       const AVRational tb = video.time_base();
       ShiftBack(vp.get(), av_rescale_q(video_shift, src_tb, tb));
+      if (!matroska) {
+        s = StretchLastMp4Packet(&video, tb, vp.get(), &track);
+        if (!s.ok()) break;
+      }
       s = WritePacket(out, vp.get(), tb, out_video);
       av_packet_unref(vp.get());
       if (s.ok()) s = next_video();

@@ -869,9 +869,18 @@ class CliEndToEndTest(unittest.TestCase):
             for part in parts:
                 with open(part, "rb") as src:
                     f.write(src.read())
-        for movie in (trimmed, late, joined):
+        # - a screen recording whose last frame follows a pause: an MP4
+        #   track ends at its last packet in decode order, and the server
+        #   stretches that packet to the last frame's end; the join did not
+        #   (2 s of 3.03 in players).
+        paused = os.path.join(self.tmp, "paused.mkv")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=30:d=2", "-vf",
+               "setpts='if(lt(N,59),N/30/TB,3/TB)'", "-fps_mode",
+               "passthrough", "-c:v", "libx264", "-g", "15", "-pix_fmt",
+               "yuv420p", paused)
+        for movie in (trimmed, late, joined, paused):
             name = os.path.splitext(os.path.basename(movie))[0]
-            times, starts, sounds = {}, {}, {}
+            times, starts, sounds, lengths = {}, {}, {}, {}
             for split in ("1", "2"):
                 out = self.out_dir(f"{name}{split}")
                 r = self.cli("video", movie, "--styles=klimt",
@@ -883,12 +892,19 @@ class CliEndToEndTest(unittest.TestCase):
                 times[split] = self.shown_frame_times(output)
                 starts[split] = self.start_times(output)
                 sounds[split] = self.sound_packet_times(output)
+                lengths[split] = float(subprocess.run(
+                    ["ffprobe", "-v", "error", "-show_entries",
+                     "format=duration", "-of", "csv=p=0", output],
+                    capture_output=True, text=True, check=True).stdout)
             # The earlier stream starts at 0 (the sound, 23 ms before the
             # picture, in the capture).
             self.assertEqual(min(starts["1"].values()), 0.0, name)
             self.assertLess(times["1"][0], 0.05, name)
             self.assertEqual(times["2"], times["1"], name)
             self.assertEqual(sounds["2"], sounds["1"], name)
+            self.assertAlmostEqual(lengths["2"], lengths["1"], 2, name)
+            if movie == paused:
+                self.assertAlmostEqual(lengths["1"], 3.033, 2)
             for kind, t in starts["1"].items():
                 self.assertAlmostEqual(starts["2"][kind], t, 3,
                                        f"{name} {kind}")
