@@ -70,7 +70,10 @@ absl::Status Spool::CheckTempDir(const std::string& temp_dir) {
 
 namespace {
 
-absl::Status WriteAll(int fd, const char* data, size_t size, uint64_t offset) {
+// Writes `size` bytes at `offset` of the spool file `fd`, for an upload of
+// at least `upload_size` bytes.
+absl::Status WriteAll(int fd, const char* data, size_t size, uint64_t offset,
+                      uint64_t upload_size) {
   while (size > 0) {
     ssize_t n = pwrite(fd, data, size, static_cast<off_t>(offset));
     if (n < 0) {
@@ -78,7 +81,8 @@ absl::Status WriteAll(int fd, const char* data, size_t size, uint64_t offset) {
       const int err = errno;
       struct statvfs disk {};
       if (err == ENOSPC && fstatvfs(fd, &disk) == 0 &&
-          offset + size > uint64_t{disk.f_blocks} * disk.f_frsize) {
+          std::max(upload_size, offset + size) >
+              uint64_t{disk.f_blocks} * disk.f_frsize) {
         // Larger than the whole disk: no wait can make room for it.
         return absl::ResourceExhaustedError(absl::StrCat(
             "the movie is larger than the server's whole disk for uploads "
@@ -130,6 +134,11 @@ void Spool::LimitMemory(size_t bytes) {
   memory_limit_ = std::min(memory_limit_, bytes);
 }
 
+void Spool::ExpectSize(uint64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  expected_size_ = bytes;
+}
+
 Spool::~Spool() {
   absl::MutexLock lock(&mu_);
   if (fd_ >= 0) close(fd_);
@@ -169,7 +178,8 @@ absl::Status Spool::SpillLocked() {
   for (uint64_t done = 0; done < size_ && s.ok(); done += kBlockSize) {
     size_t n =
         static_cast<size_t>(std::min<uint64_t>(kBlockSize, size_ - done));
-    s = WriteAll(fd_, blocks_[done / kBlockSize].get(), n, done);
+    s = WriteAll(fd_, blocks_[done / kBlockSize].get(), n, done,
+                 expected_size_);
   }
   blocks_.clear();
   blocks_.shrink_to_fit();
@@ -192,7 +202,8 @@ absl::Status Spool::Append(absl::string_view bytes) {
       if (!s.ok()) return s;
     }
     if (fd_ >= 0) {
-      absl::Status s = WriteAll(fd_, bytes.data(), bytes.size(), size_);
+      absl::Status s =
+          WriteAll(fd_, bytes.data(), bytes.size(), size_, expected_size_);
       if (!s.ok()) return s;
     } else {
       AppendToMemoryLocked(bytes);

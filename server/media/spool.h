@@ -68,6 +68,11 @@ class Spool {
   // for is then all it can use. Call before the first Append.
   void LimitMemory(size_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The size the client announced for the whole upload (0: unknown). A full
+  // disk smaller than that is refused for good (no retry hint), however
+  // much of the upload has come.
+  void ExpectSize(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+
   // --- Writer side (never blocks on the reader) ---
 
   // Appends the next bytes of the upload. RESOURCE_EXHAUSTED past max_size,
@@ -132,6 +137,7 @@ class Spool {
   std::vector<std::unique_ptr<char[]>> blocks_ ABSL_GUARDED_BY(mu_);
   int fd_ ABSL_GUARDED_BY(mu_) = -1;
   uint64_t size_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t expected_size_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reader_high_water_ ABSL_GUARDED_BY(mu_) = 0;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   // The reader waited for the final size (see WaitForFinalSize).

@@ -77,13 +77,16 @@ int WithSmallDisk(const std::function<int(const std::string&)>& body) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
 }
 
-// Appends `bytes` bytes to a spool that moves to a file in `dir` at once.
-absl::Status SpoolBytes(const std::string& dir, size_t bytes) {
+// Appends `bytes` bytes to a spool that moves to a file in `dir` at once,
+// announced as `announced` bytes (0: not announced).
+absl::Status SpoolBytes(const std::string& dir, size_t bytes,
+                        uint64_t announced = 0) {
   Spool::Options options;
   options.memory_limit = 16;
   options.temp_dir = dir;
   auto spool = Spool::Create(options);
   if (!spool.ok()) return spool.status();
+  (*spool)->ExpectSize(announced);
   absl::Status s;
   const std::string chunk(16 * 1024, 'x');
   for (size_t done = 0; done < bytes && s.ok(); done += chunk.size()) {
@@ -117,6 +120,27 @@ TEST(SpoolTest, AFullDiskIsResourceExhaustedWithARetryHint) {
 TEST(SpoolTest, AMovieLargerThanTheDiskIsRefusedForGood) {
   const int code = WithSmallDisk([](const std::string& dir) {
     const absl::Status s = SpoolBytes(dir, 512 * 1024);
+    const bool right =
+        absl::IsResourceExhausted(s) && !RetryDelay(s).has_value() &&
+        s.message().find("larger than the server's whole disk") !=
+            absl::string_view::npos;
+    if (!right) fprintf(stderr, "got %s\n", s.ToString().c_str());
+    return right ? 0 : 1;
+  });
+  if (code == 77) GTEST_SKIP() << "cannot mount a tmpfs here";
+  EXPECT_EQ(code, 0);
+}
+
+// With other files on the disk, the upload meets the full disk before its
+// own size passes the disk's: its announced size says it can never fit.
+TEST(SpoolTest, AnAnnouncedMovieLargerThanTheDiskIsRefusedForGood) {
+  const int code = WithSmallDisk([](const std::string& dir) {
+    FILE* other = fopen((dir + "/other").c_str(), "w");
+    if (other == nullptr) return 2;
+    const std::string filler(160 * 1024, 'o');
+    fwrite(filler.data(), 1, filler.size(), other);
+    fclose(other);
+    const absl::Status s = SpoolBytes(dir, 192 * 1024, 1 << 20);
     const bool right =
         absl::IsResourceExhausted(s) && !RetryDelay(s).has_value() &&
         s.message().find("larger than the server's whole disk") !=
