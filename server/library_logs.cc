@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "server/media/av_util.h"
 #include "server/metrics/log.h"
 
 extern "C" {
@@ -25,6 +26,7 @@ namespace {
 // context for operators.
 void FfmpegLog(void* avcl, int level, const char* format, va_list args) {
   if (level > av_log_get_level()) return;
+  if (media::FfmpegLogsQuietOnThisThread()) return;  // an abandoned upload
   char line[1024];
   int print_prefix = 1;
   va_list copy;

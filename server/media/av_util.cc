@@ -93,5 +93,17 @@ int DisplayRotationDegrees(const AVFrame* frame) {
                                                                : nullptr);
 }
 
+namespace {
+thread_local bool g_ffmpeg_quiet = false;
+}  // namespace
+
+void QuietFfmpegLogsOnThisThread() { g_ffmpeg_quiet = true; }
+
+bool FfmpegLogsQuietOnThisThread() { return g_ffmpeg_quiet; }
+
+FfmpegCallScope::FfmpegCallScope() : was_quiet_(g_ffmpeg_quiet) {}
+
+FfmpegCallScope::~FfmpegCallScope() { g_ffmpeg_quiet = was_quiet_; }
+
 }  // namespace media
 }  // namespace stylizer

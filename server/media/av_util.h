@@ -91,6 +91,26 @@ int64_t LateStartMicros(const AVStream* video, const AVStream* audio);
 // the server's writer and the CLI's --split join both move streams by.
 int64_t LateStartTicks(int64_t micros, AVRational time_base);
 
+// What a demuxer logs once its upload was abandoned (a client's cancel, a
+// full disk): "moov atom not found", "error reading header". Such lines are
+// no news of the input, carry no job, and read like a broken file. A reader
+// calls QuietFfmpegLogsOnThisThread() when its input is abandoned; the
+// server's FFmpeg log callback drops this thread's lines while
+// FfmpegLogsQuietOnThisThread(), until the innermost FfmpegCallScope on the
+// thread ends (one is put around every call into FFmpeg that reads).
+void QuietFfmpegLogsOnThisThread();
+bool FfmpegLogsQuietOnThisThread();
+class FfmpegCallScope {
+ public:
+  FfmpegCallScope();
+  ~FfmpegCallScope();
+  FfmpegCallScope(const FfmpegCallScope&) = delete;
+  FfmpegCallScope& operator=(const FfmpegCallScope&) = delete;
+
+ private:
+  bool was_quiet_;
+};
+
 // Allocating constructors; they abort only if the process is out of memory.
 AvFramePtr MakeFrame();
 AvPacketPtr MakePacket();

@@ -150,6 +150,7 @@ class MovieReader::SpoolIo {
                              static_cast<size_t>(size));
     if (!n.ok()) {
       self->spool_status_ = n.status();
+      QuietFfmpegLogsOnThisThread();  // the upload was abandoned
       return AVERROR_EXIT;
     }
     if (*n == 0) return AVERROR_EOF;
@@ -186,6 +187,7 @@ class MovieReader::SpoolIo {
               self->spool_->WaitForFinalSize();
           if (!final_size.ok()) {
             self->spool_status_ = final_size.status();
+            QuietFfmpegLogsOnThisThread();  // the upload was abandoned
             return AVERROR_EXIT;
           }
           size = static_cast<int64_t>(*final_size);
@@ -231,6 +233,7 @@ absl::Status MovieReader::InputError(int error, const std::string& what) {
 }
 
 absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
+  const FfmpegCallScope ffmpeg_logs;
   max_decode_pixels_ = options.max_decode_pixels;
   io_ = std::make_unique<SpoolIo>(spool, options.expected_size);
   if (io_->context() == nullptr) {
@@ -564,6 +567,7 @@ bool MovieReader::ReadAhead() {
   }
   if (read_ahead_error_ != 0) return false;
   AvPacketPtr packet = MakePacket();
+  const FfmpegCallScope ffmpeg_logs;
   if (const int ret = av_read_frame(format_.get(), packet.get()); ret < 0) {
     // Kept for Next(), after the packets read before it: a demuxer that
     // resynchronises (Matroska) would not report a damaged stretch again.
@@ -593,6 +597,7 @@ void MovieReader::NoteOtherStreamPacket(const AVPacket& packet) {
 int MovieReader::ReadPacket(AVPacket* packet) {
   if (read_ahead_.empty()) {
     if (read_ahead_error_ != 0) return std::exchange(read_ahead_error_, 0);
+    const FfmpegCallScope ffmpeg_logs;
     return av_read_frame(format_.get(), packet);
   }
   av_packet_move_ref(packet, read_ahead_.front().get());
