@@ -80,7 +80,7 @@ struct StylizedPart {
   int video = -1;
   // Ticks (in the part's time base) by which the part's muxer delayed it.
   int64_t shift = 0;
-  PacketTimes times;  // as read
+  PacketTimes times;  // as read; moved out by JoinedVideo
 
   AVRational time_base() const { return input->streams[video]->time_base; }
 };
@@ -267,15 +267,14 @@ class JoinedVideo {
       : parts_(std::move(parts)),
         source_durations_(std::move(source_durations)),
         source_time_base_(source_time_base) {
-    if (!matroska) {
-      std::vector<PacketTimes> times;
-      std::vector<int64_t> shifts;
-      for (const StylizedPart& part : parts_) {
-        times.push_back(part.times);
-        shifts.push_back(part.shift);
-      }
-      one_encoder_dts_ = OneEncoderDecodeTimes(times, shifts);
+    // The parts' times serve only here: moved out, not copied.
+    std::vector<PacketTimes> times;
+    std::vector<int64_t> shifts;
+    for (StylizedPart& part : parts_) {
+      times.push_back(std::move(part.times));
+      shifts.push_back(part.shift);
     }
+    if (!matroska) one_encoder_dts_ = OneEncoderDecodeTimes(times, shifts);
   }
 
   // Moves the next packet into `p`; false after the last.
@@ -401,8 +400,9 @@ absl::Status StretchLastMp4Packet(JoinedVideo* video, AVRational tb,
   absl::StatusOr<bool> more = video->More();
   if (!more.ok()) return more.status();
   if (*more || track->first_pts == AV_NOPTS_VALUE) return absl::OkStatus();
-  const int64_t delay = track->first_pts - track->first_dts;
-  const int64_t wanted = track->end - av_rescale_q(p->dts, tb, kMicros) - delay;
+  const int64_t wanted = media::StretchedLastDuration(
+      0, av_rescale_q(p->dts, tb, kMicros), track->end, track->first_pts,
+      track->first_dts);
   p->duration = std::max(p->duration, av_rescale_q(wanted, kMicros, tb));
   return absl::OkStatus();
 }

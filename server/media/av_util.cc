@@ -93,6 +93,12 @@ int DisplayRotationDegrees(const AVFrame* frame) {
                                                                : nullptr);
 }
 
+int64_t StretchedLastDuration(int64_t duration, int64_t dts, int64_t end,
+                              int64_t first_pts, int64_t first_dts) {
+  const int64_t delay = first_pts - first_dts;
+  return std::max(duration, end - dts - delay);
+}
+
 namespace {
 thread_local bool g_ffmpeg_quiet = false;
 }  // namespace

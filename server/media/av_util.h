@@ -111,6 +111,16 @@ class FfmpegCallScope {
   bool was_quiet_;
 };
 
+// The duration the last packet in decode order of an MP4 video track needs:
+// the track lasts from its first decode time to that packet's plus its
+// duration, and its edit list starts the encoder's delay (`first_pts` less
+// `first_dts`) later; with B-frames that packet is not the last frame shown.
+// At least `duration`, so that the track ends with `end`, the end of the
+// last frame shown. All in one time base. The server's writer and the CLI's
+// --split join stretch their last packet alike.
+int64_t StretchedLastDuration(int64_t duration, int64_t dts, int64_t end,
+                              int64_t first_pts, int64_t first_dts);
+
 // Allocating constructors; they abort only if the process is out of memory.
 AvFramePtr MakeFrame();
 AvPacketPtr MakePacket();

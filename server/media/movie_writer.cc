@@ -417,9 +417,9 @@ absl::Status MovieWriter::WriteLastMp4Packet() {
   // from the first frame shown to the end of the last.
   if (held_video_->dts != AV_NOPTS_VALUE && end_pts_ != AV_NOPTS_VALUE &&
       first_video_dts_ != AV_NOPTS_VALUE) {
-    const int64_t delay = first_pts_ - first_video_dts_;
     held_video_->duration =
-        std::max(held_video_->duration, end_pts_ - held_video_->dts - delay);
+        StretchedLastDuration(held_video_->duration, held_video_->dts, end_pts_,
+                              first_pts_, first_video_dts_);
   }
   absl::Status s = WritePacket(held_video_.get(), time_base_, video_out_);
   av_packet_unref(held_video_.get());
