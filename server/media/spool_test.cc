@@ -17,20 +17,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "server/common/sanitized.h"
 #include "server/media/wait_time.h"
 #include "server/service/retry_info.h"
-
-// The sanitizers' own checks need file descriptors (UBSan's vptr check
-// opens a pipe to test memory), and out of them they report errors that are
-// not there: the tests that exhaust descriptors skip under them.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STYLIZER_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define STYLIZER_SANITIZED 1
-#endif
 
 namespace stylizer {
 namespace media {

@@ -29,22 +29,11 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "server/common/sanitized.h"
 #include "server/metrics/testing/exposition.h"
 #include "server/metrics/testing/http_get.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 #include "tests/metrics/subprocess.h"
-
-// The sanitizers' own checks need file descriptors (UBSan's vptr check
-// opens a pipe to test memory), and out of them they report errors that are
-// not there: the tests that exhaust descriptors skip under them.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STYLIZER_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define STYLIZER_SANITIZED 1
-#endif
 
 namespace stylizer::testing {
 namespace {
