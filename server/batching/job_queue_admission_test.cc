@@ -16,6 +16,7 @@
 #include "server/batching/testing/fake_clock.h"
 #include "server/batching/testing/fake_model.h"
 #include "server/batching/testing/test_util.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer {
 namespace {
@@ -126,6 +127,9 @@ TEST_F(AdmissionTest, JobLimitRefusesWithRetryHintThenNotifiesWhenRoom) {
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(status.message(), HasSubstr("frames in flight"));
   EXPECT_THAT(status.message(), HasSubstr("retry in about"));
+  // The hint a client acts on is the status's RetryInfo, not the text.
+  ASSERT_TRUE(RetryDelay(status).has_value());
+  EXPECT_GT(*RetryDelay(status), absl::ZeroDuration());
   ASSERT_NE(third.frame, nullptr);  // ownership stays with the caller
   EXPECT_EQ(third.style_weights.size(), 1u);
 
@@ -260,6 +264,8 @@ TEST_F(AdmissionTest, QueueCapacityInItemsIsSharedAndFlowControlled) {
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(status.message(), HasSubstr("job queue is full"));
   EXPECT_THAT(status.message(), HasSubstr("retry in about"));
+  ASSERT_TRUE(RetryDelay(status).has_value());
+  EXPECT_GT(*RetryDelay(status), absl::ZeroDuration());
 
   // A blocking Submit waits for the room instead.
   std::atomic<bool> returned{false};

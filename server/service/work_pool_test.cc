@@ -11,11 +11,12 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/service/retry_info.h"
 
 namespace stylizer {
 namespace {
@@ -91,6 +92,9 @@ TEST(WorkPoolTest, TryPostRefusesWhenFullWithRetryHint) {
     EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
     EXPECT_THAT(full.message(), HasSubstr("retry in about"));
     EXPECT_THAT(full.message(), HasSubstr("2 tasks are waiting"));
+    // The hint a client acts on is the status's RetryInfo, not the text.
+    ASSERT_TRUE(RetryDelay(full).has_value());
+    EXPECT_GE(*RetryDelay(full), WorkPool::kMinRetryHint);
     EXPECT_EQ(pool.queued(), 2);
     blocker.Release();
   }  // the destructor runs what was queued

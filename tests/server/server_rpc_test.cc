@@ -242,9 +242,17 @@ TEST_F(ServerRpcTest, FullQueueRefusesAStillImage) {
   // 4 more queued: the queue (8 items) is full.
   ASSERT_TRUE(WaitFor([&] { return QueuedItems() == 8; })) << QueuedItems();
   v1::StylizeImageResponse response;
-  grpc::Status third = Image(request, &response);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  grpc::Status third = stub_->StylizeImage(&context, request, &response);
   EXPECT_EQ(third.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << third.error_message();
+  // Busy: the hint clients act on (RetryInfo, and the trailer gRPC's retry
+  // policies read), not only the words "retry in about".
+  EXPECT_TRUE(RetryDelay(FromGrpcStatus(third)).has_value())
+      << "no RetryInfo in the details";
+  EXPECT_EQ(context.GetServerTrailingMetadata().count("grpc-retry-pushback-ms"),
+            1u);
   model_.Release();
   blocker1.join();
   blocker2.join();
