@@ -297,6 +297,44 @@ TEST_F(ServerRpcTest, DeadlineExceededDropsTheQueuedWork) {
   EXPECT_EQ(model_.batches(), 1 + 2);  // warm-up + the two blockers
 }
 
+// The same for a client that cancels a call with no deadline: only the
+// reactor's cancel can drop the work (the queue has no deadline to see).
+TEST_F(ServerRpcTest, ACancelledImageCallDropsTheQueuedWork) {
+  model_.Hold();
+  v1::StylizeImageRequest request;
+  *request.mutable_image() = RawImage(TestFrame(kW, kH, 0));
+  grpc::Status first, second;
+  std::thread blocker1([&] {
+    v1::StylizeImageResponse response;
+    first = Image(request, &response);
+  });
+  ASSERT_TRUE(model_.AwaitHeldBatch());  // 4 items on the device
+  std::thread blocker2([&] {
+    v1::StylizeImageResponse response;
+    second = Image(request, &response);
+  });
+  ASSERT_TRUE(WaitFor([&] { return QueuedItems() == 8; })) << QueuedItems();
+  grpc::ClientContext context;  // no deadline
+  grpc::Status cancelled;
+  std::thread cancelled_call([&] {
+    v1::StylizeImageResponse response;
+    cancelled = stub_->StylizeImage(&context, request, &response);
+  });
+  EXPECT_TRUE(WaitFor([&] { return QueuedItems() == 12; })) << QueuedItems();
+  context.TryCancel();
+  cancelled_call.join();
+  EXPECT_EQ(cancelled.error_code(), grpc::StatusCode::CANCELLED);
+  // Its items were dropped while the device was still busy, never computed.
+  EXPECT_TRUE(WaitFor([&] { return QueuedItems() == 8; })) << QueuedItems();
+  model_.Release();
+  blocker1.join();
+  blocker2.join();
+  EXPECT_TRUE(first.ok());
+  EXPECT_TRUE(second.ok());
+  EXPECT_TRUE(WaitFor([&] { return QueuedItems() == 0; }));
+  EXPECT_EQ(model_.batches(), 1 + 2);  // warm-up + the two blockers
+}
+
 using FramesStream = grpc::ClientReaderWriter<v1::StylizeFramesRequest,
                                               v1::StylizeFramesResponse>;
 
