@@ -164,7 +164,7 @@ absl::StatusOr<std::vector<std::string>> DistinctOutputPaths(
       all.push_back(path);
     }
   }
-  // Inputs are read in turn: an output that is a later input would replace
+  // Inputs are read in turn: an output that is another input would replace
   // it before it is read (a second run over `clips/*.mp4 --out=clips` finds
   // the first run's outputs among its inputs).
   std::map<std::string, size_t> input_at;
@@ -174,7 +174,14 @@ absl::StatusOr<std::vector<std::string>> DistinctOutputPaths(
   for (size_t k = 0; k < inputs.size() && !input_at.empty(); ++k) {
     for (const std::string& path : paths[k]) {
       const auto it = input_at.find(SamePathKey(path));
-      if (it != input_at.end() && it->second != k) {
+      if (it != input_at.end() && it->second == k) {
+        // As ffmpeg refuses its input as its output: a name typed after
+        // --out by mistake replaced the photo for good.
+        return UsageError(absl::StrCat(
+            inputs[k], " would write ", path,
+            ", which is that input itself; give --out another name"));
+      }
+      if (it != input_at.end()) {
         return UsageError(
             absl::StrCat(inputs[k], " would write ", path,
                          ", which is the input ", inputs[it->second],

@@ -174,6 +174,14 @@ TEST_F(CommandsTest, VideoUsageErrors) {
   EXPECT_EQ(ExitCodeFor(Run("video", {})), kExitUsage);
   absl::SetFlag(&FLAGS_out, Path("clip.mp4"));  // a file, not a directory
   EXPECT_EQ(ExitCodeFor(Run("video", {Path("clip.mp4")})), kExitUsage);
+  // A movie's name that does not exist yet: it made a directory called so.
+  for (const char* name : {"styled.mp4", "styled.MKV"}) {
+    absl::SetFlag(&FLAGS_out, Path(name));
+    const absl::Status s = Run("video", {Path("clip.mp4")});
+    EXPECT_EQ(ExitCodeFor(s), kExitUsage) << name << ": " << s;
+    EXPECT_THAT(s.message(), HasSubstr("video writes into a directory"));
+    EXPECT_FALSE(fs::exists(Path(name)));
+  }
   absl::SetFlag(&FLAGS_out, "");
   absl::SetFlag(&FLAGS_styles, "waves");
   absl::Status s = Run("video", {Path("clip.mp4")});
@@ -225,6 +233,19 @@ TEST(DistinctOutputPathsTest, StandardInputsOutputThatIsAnInput) {
        {(fs::temp_directory_path() / "stdin.klimt.klimt.png").string()}});
   EXPECT_TRUE(IsUsageError(paths.status())) << paths.status();
   EXPECT_THAT(paths.status().message(), HasSubstr("which is the input"));
+}
+
+// An output that is its own input is refused too: `image p.png --out=p.png`
+// replaced the photo with its stylized version, exit 0.
+TEST(DistinctOutputPathsTest, AnOutputThatIsItsOwnInput) {
+  const std::string file = (fs::temp_directory_path() / "own.png").string();
+  for (const std::string& out :
+       {file, (fs::temp_directory_path() / "." / "own.png").string()}) {
+    const auto paths = DistinctOutputPaths({file}, {{out}});
+    EXPECT_TRUE(IsUsageError(paths.status())) << out << ": " << paths.status();
+    EXPECT_THAT(paths.status().message(), HasSubstr("that input itself"));
+  }
+  EXPECT_TRUE(DistinctOutputPaths({file}, {{file + ".klimt.png"}}).ok());
 }
 
 // Mistakes in --format and --out are usage errors before any call (they
