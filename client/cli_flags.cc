@@ -1,6 +1,7 @@
 // Flag definitions and the usage-error-safe parser of `stylizer`.
 #include "client/cli_flags.h"
 
+#include <map>
 #include <set>
 
 #include "absl/flags/flag.h"
@@ -110,11 +111,66 @@ const std::set<std::string>& Commands() {
   return *commands;
 }
 
+// Flags every command takes.
+const std::set<std::string>& GlobalFlags() {
+  static const auto* flags = new std::set<std::string>{
+      "server",  "tls",        "ca",         "tls_server_name",
+      "cert",    "key",        "token_file", "timeout",
+      "retries", "request_id", "progress",   "verbose"};
+  return *flags;
+}
+
+// The commands that take each of the other flags: given to another command,
+// a flag is a usage error, not ignored (`image --contact_sheet=x.png` wrote
+// no sheet, `video --size=320x180` kept the input's size, both exit 0).
+const std::map<std::string, std::set<std::string>>& FlagCommands() {
+  static const auto* commands =
+      new std::map<std::string, std::set<std::string>>{
+          {"styles", {"image", "video", "frames", "bench"}},
+          {"out", {"image", "video"}},
+          {"format", {"image"}},
+          {"preserve_color", {"image", "video"}},
+          {"max_side", {"image", "video"}},
+          {"crf", {"video"}},
+          {"container", {"video"}},
+          {"drop_audio", {"video"}},
+          {"contact_sheet", {"video"}},
+          {"split", {"video"}},
+          {"mode", {"bench"}},
+          {"concurrency", {"image", "frames", "bench"}},
+          {"duration", {"bench"}},
+          {"count", {"bench"}},
+          {"size", {"frames", "bench"}},
+          {"input", {"bench"}},
+          {"json", {"styles", "bench"}},
+          {"wait", {"health"}},
+          {"service", {"health"}}};
+  return *commands;
+}
+
+absl::Status CheckFlagsApply(const std::string& command,
+                             const std::vector<std::string>& given) {
+  for (const std::string& name : given) {
+    if (GlobalFlags().count(name) != 0) continue;
+    const auto it = FlagCommands().find(name);
+    if (it == FlagCommands().end() || it->second.count(command) != 0) continue;
+    return UsageError(absl::StrCat(
+        "--", name, " does not apply to ", command, " (it is for ",
+        absl::StrJoin(it->second, " and "), "; see stylizer --help)"));
+  }
+  return absl::OkStatus();
+}
+
+bool IsBoolWord(absl::string_view word) {
+  return word == "true" || word == "false";
+}
+
 }  // namespace
 
 absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
   Invocation inv;
   std::vector<std::string> positional;
+  std::vector<std::string> given;  // flag names, as set
   bool flags_done = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -148,6 +204,13 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
       }
     } else if (flag != nullptr && !has_value) {
       if (flag->IsOfType<bool>()) {
+        // Abseil reads `--preserve_color false` as the flag set and an
+        // input named "false": the photo was stylized with it on.
+        if (i + 1 < argc && IsBoolWord(argv[i + 1])) {
+          return UsageError(absl::StrCat("write --", name, "=", argv[i + 1],
+                                         ": a true/false flag takes its "
+                                         "value after '='"));
+        }
         value = "true";
       } else if (i + 1 < argc) {
         value = argv[++i];
@@ -161,8 +224,17 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
+      if (flag->IsOfType<absl::Duration>()) {
+        absl::StrAppend(&error, " (a duration has a unit: 30s, 5m, 1h)");
+      }
       return UsageError(absl::StrCat("bad value for --", name, ": ", error));
     }
+    if (name == "styles" && value.empty()) {
+      // An unset shell variable (--styles="$STYLE") ran every style.
+      return UsageError(
+          "--styles is empty; name the styles, or 'all' (see stylizer styles)");
+    }
+    given.push_back(name);
   }
   // One list for both messages (the second one had lost `frames`).
   constexpr char kCommandList[] =
@@ -177,6 +249,9 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
         absl::StrCat("unknown command '", inv.command, "'; ", kCommandList));
   }
   inv.args.assign(positional.begin() + 1, positional.end());
+  if (inv.command != "help") {
+    if (absl::Status s = CheckFlagsApply(inv.command, given); !s.ok()) return s;
+  }
   // Checked for every command (only video checked it: `image --progress=x`
   // ran with exit 0).
   const std::string progress = absl::GetFlag(FLAGS_progress);

@@ -40,9 +40,10 @@ TEST(CliFlagsTest, GlobalAndCommandFlagsAnywhere) {
 
 TEST(CliFlagsTest, NegatedBoolAndDoubleDash) {
   absl::FlagSaver saver;
-  auto inv = Parse({"--json", "--nojson", "image", "--", "--weird-name.png"});
+  auto inv = Parse({"--preserve_color", "--nopreserve_color", "image", "--",
+                    "--weird-name.png"});
   ASSERT_TRUE(inv.ok()) << inv.status();
-  EXPECT_FALSE(absl::GetFlag(FLAGS_json));
+  EXPECT_FALSE(absl::GetFlag(FLAGS_preserve_color));
   EXPECT_THAT(inv->args, ElementsAre("--weird-name.png"));
 }
 
@@ -69,6 +70,29 @@ TEST(CliFlagsTest, Help) {
   }
 }
 
+// The global flags go with every command, and each command takes its own.
+TEST(CliFlagsTest, EachCommandTakesItsFlags) {
+  absl::FlagSaver saver;
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"styles", "--json", "--server=h:1", "--verbose"},
+           {"health", "--wait=5s", "--service=stylizer.v1.Stylizer",
+            "--timeout=1s", "--progress=none"},
+           {"image", "a.png", "--styles=all", "--out=o", "--format=jpg",
+            "--preserve_color", "--max_side=64", "--concurrency=2"},
+           {"video", "a.mp4", "--styles=0", "--out=o", "--max_side=64",
+            "--crf=20", "--container=mkv", "--drop_audio", "--split=auto",
+            "--contact_sheet=s.png", "--preserve_color=false"},
+           {"frames", "--size=64x64", "--styles=0", "--concurrency=2"},
+           {"bench", "--mode=video", "--input=a.mp4", "--count=3",
+            "--duration=5s", "--concurrency=2", "--size=64x64", "--json",
+            "--styles=1", "--retries=0", "--request_id=x"},
+           {"help", "--crf=20"}}) {
+    auto inv = Parse(args);
+    EXPECT_TRUE(inv.ok()) << args[0] << ": " << inv.status();
+  }
+}
+
 TEST(CliFlagsTest, MistakesAreUsageErrors) {
   absl::FlagSaver saver;
   struct Case {
@@ -86,6 +110,22 @@ TEST(CliFlagsTest, MistakesAreUsageErrors) {
       {{"video", "--nostyles"}, "unknown flag"},
       {{"image", "a.png", "--progress=bogus"}, "--progress must be"},
       {{"health", "--progress=loud"}, "--progress must be"},
+      {{"video", "--timeout=5"}, "a duration has a unit"},
+      // A flag of another command did nothing, with exit 0.
+      {{"image", "a.png", "--contact_sheet=x.png"},
+       "--contact_sheet does not apply to image (it is for video;"},
+      {{"video", "a.mp4", "--size=320x180"},
+       "--size does not apply to video (it is for bench and frames;"},
+      {{"--crf=20", "image", "a.png"}, "--crf does not apply to image"},
+      {{"styles", "--styles=klimt"}, "--styles does not apply to styles"},
+      {{"health", "--json"}, "--json does not apply to health"},
+      {{"frames", "--nodrop_audio"}, "--drop_audio does not apply to frames"},
+      // An unset shell variable ran every style.
+      {{"image", "a.png", "--styles="}, "--styles is empty"},
+      // "false" was an input, and the flag was on.
+      {{"image", "a.png", "--preserve_color", "false"},
+       "write --preserve_color=false"},
+      {{"video", "--drop_audio", "true", "a.mp4"}, "write --drop_audio=true"},
   };
   for (const Case& c : cases) {
     auto inv = Parse(c.args);

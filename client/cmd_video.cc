@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -338,6 +339,19 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
         !std::filesystem::is_directory(out, ec)) {
       return UsageError(
           absl::StrCat("--out=", out, " is a file; give a directory"));
+    }
+    // `--out=styled.mp4`, as for `image --out=styled.png`, made a directory
+    // of that name: a name with a movie's extension is taken for a file.
+    const std::string ext =
+        absl::AsciiStrToLower(std::filesystem::path(out).extension().string());
+    if (!std::filesystem::exists(out, ec) &&
+        (ext == ".mp4" || ext == ".mkv" || ext == ".mov" || ext == ".m4v" ||
+         ext == ".webm")) {
+      return UsageError(absl::StrCat(
+          "--out=", out,
+          " looks like a file, but video writes into a directory "
+          "(DIR/<stem>.<style>.<ext>); give a directory, or --out=- > FILE "
+          "for one movie in one style"));
     }
   }
   // One input is opened before connecting, so a typo fails at once;

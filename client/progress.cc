@@ -121,10 +121,11 @@ std::string RenderPlainLine(const ProgressState& st, absl::Duration elapsed) {
   if (st.frames_estimate > 0) {
     absl::StrAppend(&line, " of ~", st.frames_estimate);
   }
-  absl::StrAppend(&line, absl::StrFormat(", %s fps, ETA %s, %d outputs %s",
-                                         FormatFps(st.fps), FormatEta(EtaSeconds(st)),
-                                         st.outputs,
-                                         FormatBytes(st.output_bytes)));
+  absl::StrAppend(
+      &line, absl::StrFormat(", %s fps, ETA %s, %d %s %s", FormatFps(st.fps),
+                             FormatEta(EtaSeconds(st)), st.outputs,
+                             st.outputs == 1 ? "output" : "outputs",
+                             FormatBytes(st.output_bytes)));
   return line;
 }
 

@@ -59,6 +59,9 @@ TEST(ProgressFormatTest, Lines) {
   EXPECT_THAT(plain, HasSubstr("progress: 3.0s elapsed, upload 50%"));
   EXPECT_THAT(plain, HasSubstr("frames 40 of ~80"));
   EXPECT_THAT(plain, Not(HasSubstr("\r")));
+  EXPECT_THAT(plain, HasSubstr("4 outputs"));
+  st.outputs = 1;
+  EXPECT_THAT(RenderPlainLine(st, absl::Seconds(3)), HasSubstr(" 1 output "));
 }
 
 // The live line fits the terminal: at 93 columns on an 80-column one it
