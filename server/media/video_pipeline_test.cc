@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -337,6 +338,32 @@ class VideoPipelineTest : public ::testing::Test {
       EXPECT_NEAR(summary.duration_seconds, in->duration,
                   in->frame_duration + 1e-3);
     }
+    // Output k holds style k: the fake job divides output k's pixels by
+    // k + 1, which survives the encoding (no test looked past output 0, so
+    // writers taking one another's frames went unseen).
+    const std::optional<double> first = FirstFrameMean(input, 0, ext);
+    ASSERT_TRUE(first.has_value());
+    EXPECT_GT(*first, 40.0);
+    for (int i = 1; i < outputs; ++i) {
+      const std::optional<double> mean = FirstFrameMean(input, i, ext);
+      ASSERT_TRUE(mean.has_value());
+      EXPECT_NEAR(*mean * (i + 1), *first, 0.05 * *first)
+          << "output " << i << " does not hold style " << i;
+    }
+  }
+
+  // The mean of the first frame's RGB samples of output `i` written by
+  // ExpectOutputsMatch.
+  std::optional<double> FirstFrameMean(const std::string& input, int i,
+                                       const std::string& ext) {
+    auto rgb = testing::RunCommand(
+        absl::StrCat("ffmpeg -nostdin -loglevel error -i '",
+                     Path(absl::StrCat(input, ".out", i, ".", ext)),
+                     "' -frames:v 1 -f rawvideo -pix_fmt rgb24 -"));
+    if (!rgb.ok() || rgb->empty()) return std::nullopt;
+    double sum = 0;
+    for (const char c : *rgb) sum += static_cast<uint8_t>(c);
+    return sum / rgb->size();
   }
 
   static std::string* dir_;

@@ -111,7 +111,7 @@ class FakeJob : public Job {
         for (size_t k = 0; k < request.style_weights.size(); ++k) {
           RgbFrame out = *request.frame;
           for (uint8_t& p : out.pixels) {
-            p = static_cast<uint8_t>(255 - p + k);
+            p = static_cast<uint8_t>((255 - p) / (k + 1));
           }
           result.outputs.push_back(std::move(out));
         }

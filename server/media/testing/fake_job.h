@@ -1,8 +1,9 @@
 // A stand-in for the job queue in tests of the video pipeline: each job runs
 // its frames on a thread of its own and "stylizes" output k of a frame by
-// inverting its pixels (and, for k > 0, adding k). Results come back in order,
-// as the real queue's do. It can fail a chosen frame and counts open jobs, so
-// tests can check that a job is freed.
+// inverting its pixels (and, for k > 0, dividing them by k + 1, so that
+// tests can tell the outputs apart after lossy encoding). Results come back in
+// order, as the real queue's do. It can fail a chosen frame and counts open
+// jobs, so tests can check that a job is freed.
 #ifndef STYLIZER_SERVER_MEDIA_TESTING_FAKE_JOB_H_
 #define STYLIZER_SERVER_MEDIA_TESTING_FAKE_JOB_H_
 
