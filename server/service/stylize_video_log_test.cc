@@ -331,6 +331,69 @@ TEST_F(VideoJobLogTest, ADamagedMessageFailsTheUpload) {
               HasSubstr("is not a StylizeVideoRequest"));
 }
 
+class VideoJobBacklogTest : public VideoJobLogTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    StylizeVideoOptions video;
+    video.preset = "ultrafast";
+    video.encoder_threads = 1;
+    video.max_pending_output_bytes = 256 << 10;
+    o->video = MakeStylizeVideoReactorFactory(video);
+  }
+};
+
+// A client that stops reading stops the job: the encoders wait while the
+// output backlog is over its bound, so the window fills and decoding stops,
+// instead of the whole movie being stylized, encoded and held in memory for
+// a reader that may never come. (No test looked at the bound: with its wait
+// gone every test passed.) Bytes, not time, cap the frames here, so a slow
+// machine cannot fail the test; on one slow enough the unbounded job might
+// not finish in the wait either, and the test would miss that fault there.
+TEST_F(VideoJobBacklogTest, AClientThatStopsReadingStopsTheJob) {
+  // Noise: every frame is large at CRF 1 (about 60 KB at 320x180).
+  constexpr int kFrames = 100;
+  ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=320x180:rate=10:"
+                                "duration=10 -vf noise=alls=60:allf=t "
+                                "-c:v libx264 -preset ultrafast -crf 30 "
+                                "-pix_fmt yuv420p",
+                                dir_ + "/noise.mp4")
+                  .ok());
+  const std::string movie = movies::ReadFile(dir_ + "/noise.mp4").value_or("");
+  ASSERT_FALSE(movie.empty());
+  // A fixed 64 KiB window (no growth by bandwidth probes).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  auto stub = v1::Stylizer::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  auto stream = stub->StylizeVideo(&context);
+  v1::StylizeVideoRequest request;
+  request.mutable_job()->add_styles()->set_index(1);
+  request.mutable_job()->set_crf(1);
+  ASSERT_TRUE(stream->Write(request));
+  request.set_chunk(movie);
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  // Nothing read. Unbounded, the copying model and ultrafast encoder finish
+  // the 100 frames in about a second here.
+  absl::SleepFor(absl::Seconds(5));
+  context.TryCancel();
+  stream->Finish();
+  std::vector<std::string> jobs;
+  ASSERT_TRUE(testing::Eventually(
+      [&] { return !(jobs = LinesWith(" job job_id=")).empty(); }));
+  const size_t at = jobs[0].find(" frames=");
+  ASSERT_NE(at, std::string::npos) << jobs[0];
+  const int frames = std::stoi(jobs[0].substr(at + 8));
+  // The frames decoded, as last reported: 256 KiB of backlog and 64 KiB of
+  // window hold a few frames, the frame window a few more (0 was reported
+  // here; 100 with the wait gone).
+  EXPECT_LT(frames, kFrames * 6 / 10) << jobs[0];
+}
+
 class VideoJobLogOneStreamTest : public VideoJobLogTest {
  protected:
   void Configure(Server::Options* o) override {
