@@ -18,6 +18,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/contact_sheet.h"
 #include "client/output_files.h"
@@ -95,6 +96,30 @@ TEST_F(CommandsTest, VideoWritesEveryStyleAndAContactSheet) {
   ASSERT_EQ(styles.size(), 2u);
   EXPECT_EQ(styles[0].index(), 0u);
   EXPECT_FLOAT_EQ(styles[1].blend().weights(1), 0.75f);
+}
+
+// Each file holds its own style's output, whatever order the outputs come
+// in: the fake tags output i and sends the outputs last first (with every
+// output the same bytes, a file under another style's name went unseen).
+TEST_F(CommandsTest, EachFileHoldsItsOwnStylesOutput) {
+  server_.service().tag_outputs = true;
+  const auto ends_with_tag = [](const std::string& path, int output_index) {
+    const absl::StatusOr<std::string> bytes = ReadFile(path);
+    return bytes.ok() &&
+           absl::EndsWith(*bytes,
+                          testing::FakeStylizerService::TagOf(output_index));
+  };
+  const std::string out = Path("own_style");
+  absl::SetFlag(&FLAGS_out, out);
+  absl::SetFlag(&FLAGS_styles, "outcry,klimt,mosaic");
+  ASSERT_TRUE(Run("image", {Path("photo.png")}).ok()) << err_.str();
+  EXPECT_TRUE(ends_with_tag(out + "/photo.outcry.png", 0));
+  EXPECT_TRUE(ends_with_tag(out + "/photo.klimt.png", 1));
+  EXPECT_TRUE(ends_with_tag(out + "/photo.mosaic.png", 2));
+  ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok()) << err_.str();
+  EXPECT_TRUE(ends_with_tag(out + "/clip.outcry.mp4", 0));
+  EXPECT_TRUE(ends_with_tag(out + "/clip.klimt.mp4", 1));
+  EXPECT_TRUE(ends_with_tag(out + "/clip.mosaic.mp4", 2));
 }
 
 TEST_F(CommandsTest, VideoMkvNamesAndFlags) {

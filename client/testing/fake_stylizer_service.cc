@@ -108,12 +108,19 @@ grpc::Status FakeStylizerService::StylizeImage(
   const int n = request->styles_size() > 0
                     ? request->styles_size()
                     : static_cast<int>(style_names.size());
-  for (int i = 0; i < n; ++i) {
+  const bool tag = tag_outputs.load();
+  for (int k = 0; k < n; ++k) {
+    const int i = tag ? n - 1 - k : k;
     auto* out = response->add_images();
     out->set_output_index(i);
     *out->mutable_image() = image;
+    if (tag) out->mutable_image()->mutable_encoded()->append(TagOf(i));
   }
   return grpc::Status::OK;
+}
+
+std::string FakeStylizerService::TagOf(int output_index) {
+  return absl::StrCat("|output=", output_index);
 }
 
 grpc::Status FakeStylizerService::StylizeFrames(
@@ -211,14 +218,19 @@ grpc::Status FakeStylizerService::StylizeVideo(
   const size_t piece = data.size() / 3 + 1;
   int sent = 0;
   JobSummary summary;
+  const bool tag = tag_outputs.load();
   for (size_t off = 0; off < data.size(); off += piece) {
-    for (int i = 0; i < outputs; ++i) {
+    for (int k = 0; k < outputs; ++k) {
+      const int i = tag ? outputs - 1 - k : k;
       if (fail_after_chunks > 0 && sent >= fail_after_chunks) {
         return {grpc::StatusCode::INTERNAL, "encoder exploded"};
       }
       response.Clear();
       response.mutable_chunk()->set_output_index(i);
       response.mutable_chunk()->set_data(data.substr(off, piece));
+      if (tag && off + piece >= data.size()) {
+        response.mutable_chunk()->mutable_data()->append(TagOf(i));
+      }
       if (!stream->Write(response)) return {grpc::StatusCode::CANCELLED, ""};
       ++sent;
     }
@@ -226,7 +238,8 @@ grpc::Status FakeStylizerService::StylizeVideo(
   for (int i = 0; i < outputs && bad_summary != 1; ++i) {
     auto* o = summary.add_outputs();
     o->set_output_index(i);
-    o->set_bytes(bad_summary == 2 ? 0 : data.size());
+    o->set_bytes(bad_summary == 2 ? 0
+                                  : data.size() + (tag ? TagOf(i).size() : 0));
     o->set_frames(10);
   }
   response.Clear();

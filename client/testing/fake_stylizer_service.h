@@ -55,6 +55,12 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   std::atomic<int> bad_summary{0};
   // The frame count a video job's acceptance and progress announce.
   std::atomic<uint64_t> frames_estimate{10};
+  // If set, output i of an image or movie ends with the bytes TagOf(i), and
+  // the outputs come last first: tests can tell which output a file holds
+  // (they were all the same bytes, so a file under another style's name
+  // went unseen).
+  std::atomic<bool> tag_outputs{false};
+  static std::string TagOf(int output_index);
   // If > 0, each StylizeVideo call waits this long before reading its job.
   std::atomic<int> video_delay_ms{0};
   // Calls received, of any method.
