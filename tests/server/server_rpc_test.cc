@@ -472,6 +472,41 @@ TEST_F(ServerRpcTest, CancelledStreamFreesItsQueueItems) {
       WaitFor([&] { return server_->context()->active_streams() == 0; }));
 }
 
+// A frame stream is read on only while fewer than
+// max_frames_buffered_per_stream of its frames are unanswered: the rest wait
+// in the client's flow-control window, not in the server's memory. (No test
+// set the limit: with its check gone every test passed.)
+TEST_F(ServerRpcTest, AFrameStreamIsReadOnlyWhileItsBufferHasRoom) {
+  Server::Options options = TestServerOptions(&model_);
+  options.limits.max_frames_buffered_per_stream = 2;
+  StartWith(options);
+  if (HasFatalFailure()) return;
+  model_.Hold();
+  grpc::ClientContext context;
+  std::unique_ptr<FramesStream> stream = stub_->StylizeFrames(&context);
+  constexpr int kFrames = 5;
+  for (int i = 0; i < kFrames; ++i) {  // small: every write completes
+    v1::StylizeFramesRequest request;
+    request.set_sequence(i);
+    *request.mutable_image() = RawImage(TestFrame(kW, kH, i));
+    ASSERT_TRUE(stream->Write(request));
+  }
+  stream->WritesDone();
+  // Two frames of 4 styles each are taken, and no more while they wait.
+  ASSERT_TRUE(WaitFor([&] { return QueuedItems() == 8; })) << QueuedItems();
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(QueuedItems(), 8);
+  model_.Release();
+  v1::StylizeFramesResponse response;
+  int answered = 0;
+  while (stream->Read(&response)) {
+    EXPECT_EQ(response.sequence(), static_cast<uint64_t>(answered));
+    ++answered;
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(answered, kFrames);
+}
+
 TEST_F(ServerRpcTest, StreamDeadlineExceeded) {
   model_.Hold();
   grpc::ClientContext context;
