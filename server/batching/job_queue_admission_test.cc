@@ -356,6 +356,48 @@ TEST_F(AdmissionTest, OneFrameStreamsLeaveRoomForSingleFrameJobs) {
   EXPECT_TRUE(log_image.results()[0].status.ok());
 }
 
+// The same two rules in bytes, with items to spare: a job holds at most half
+// of the queue's bytes, and streaming jobs stop at seven eighths of them. (Only
+// the item rules were tested: with either byte rule gone every test passed.)
+TEST_F(AdmissionTest, JobSharesAndTheReserveCountBytesToo) {
+  options_.max_queued_items = 1000;
+  options_.max_queued_bytes = 16 * 2 * 2 * 3;  // sixteen 2x2 items: 192
+  options_.max_batch_size = 16;                // all stay queued
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log_a, log_b, log_image;
+  JobOptions stream;
+  stream.max_frames_in_flight = 8;
+  auto a = Open(*queue, &log_a, stream);
+  auto b = Open(*queue, &log_b, stream);
+  for (int i = 0; i < 4; ++i) {  // 2 items of 12 bytes a frame
+    FrameRequest r = MakeRequest(2, 2, i, {0, 1}, kStyles, i);
+    ASSERT_TRUE(a->TrySubmit(&r).ok()) << i;  // 96 bytes: a's half
+  }
+  FrameRequest over_share = MakeRequest(2, 2, 4, {0, 1}, kStyles, 4);
+  absl::Status status = a->TrySubmit(&over_share);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  for (int i = 0; i < 3; ++i) {
+    FrameRequest r = MakeRequest(2, 2, 10 + i, {0, 1}, kStyles, i);
+    ASSERT_TRUE(b->TrySubmit(&r).ok()) << i;  // 168 of 192
+  }
+  EXPECT_EQ(queue->queued_bytes(), 168);
+  FrameRequest over_reserve = MakeRequest(2, 2, 20, {0, 1}, kStyles, 3);
+  status = b->TrySubmit(&over_reserve);  // 192 > 192 - 192 / 8
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(status.message(), HasSubstr("bytes"));
+
+  const JobOptions single = StillImage();
+  auto image = Open(*queue, &log_image, single);
+  FrameRequest still = MakeRequest(2, 2, 30, {0, 1}, kStyles, 0);
+  EXPECT_TRUE(image->TrySubmit(&still).ok());  // 192 of 192
+  EXPECT_EQ(queue->queued_bytes(), 192);
+  model_.ReleaseAll();
+  queue->Drain();
+  ASSERT_EQ(log_image.size(), 1u);
+  EXPECT_TRUE(log_image.results()[0].status.ok());
+}
+
 TEST_F(AdmissionTest, QueueCapacityInBytes) {
   options_.max_queued_bytes = 4 * 4 * 3 * 4;  // four 4x4 items
   options_.max_batch_size = 8;                // all stay queued
