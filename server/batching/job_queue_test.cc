@@ -274,6 +274,30 @@ TEST_F(JobQueueTest, OnlySameSizeItemsShareABatch) {
   }
 }
 
+// The first job in the ring is passed over while none of its sizes may close
+// a batch: a job behind it with a full batch goes first, and the lone frame
+// waits for company or its timeout. (Sent early, it was a batch of one; no
+// test had a job ahead whose size could not close.)
+TEST_F(JobQueueTest, AJobWhoseSizeCannotCloseIsPassedOver) {
+  auto queue = MakeQueue(BaseOptions());  // batches of 4, no timeout
+  ResultLog log_a, log_b;
+  auto a = Open(*queue, &log_a);
+  auto b = Open(*queue, &log_b);
+  FrameRequest lone = MakeRequest(2, 2, 1, {0}, kStyles, 0);
+  ASSERT_TRUE(a->TrySubmit(&lone).ok());  // a is first in the ring
+  FrameRequest full = MakeRequest(4, 4, 2, {0, 1, 2, 3}, kStyles, 0);
+  ASSERT_TRUE(b->TrySubmit(&full).ok());
+  log_b.WaitFor(1);
+  auto calls = model_.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].width, 4);
+  EXPECT_EQ(calls[0].batch_size, 4);
+  EXPECT_EQ(queue->queued_items(), 1);  // the lone frame waits
+  EXPECT_EQ(log_a.size(), 0u);
+  queue->Drain();  // which closes every batch
+  EXPECT_EQ(log_a.size(), 1u);
+}
+
 // A stream whose frames change size keeps no lane per size it ever sent:
 // an emptied lane is freed. They stayed for the job's life (a few hundred
 // bytes each, uncounted, all scanned under the queue's lock at every batch).
