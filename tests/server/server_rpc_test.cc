@@ -18,6 +18,7 @@
 #include "server/service/server.h"
 #include "server/service/status_util.h"
 #include "server/service/testing/style_protos.h"
+#include "server/service/work_pool.h"
 #include "tests/server/server_test_util.h"
 
 namespace stylizer::testing {
@@ -258,6 +259,50 @@ TEST_F(ServerRpcTest, FullQueueRefusesAStillImage) {
   blocker2.join();
   EXPECT_TRUE(first.ok()) << first.error_message();
   EXPECT_TRUE(second.ok()) << second.error_message();
+}
+
+// Still images wait for the bounded work pool, and past what it queues and
+// parks they are refused as busy, with a retry hint: the pool never grows
+// without bound under a burst. (Only the pool's own test refused; a call
+// that posted without the bound passed every test.)
+TEST_F(ServerRpcTest, AFullWorkPoolRefusesAStillImageAsBusy) {
+  Server::Options options = TestServerOptions(&model_);
+  options.work_threads = 1;
+  StartWith(options);
+  if (HasFatalFailure()) return;
+  WorkPool* pool = server_->context()->pool();
+  absl::Notification release;
+  absl::Notification blocking;
+  pool->Post([&] {
+    blocking.Notify();
+    release.WaitForNotification();
+  });
+  blocking.WaitForNotification();
+  const int room = pool->max_queued() + pool->max_parked();
+  v1::StylizeImageRequest request;
+  *request.mutable_image() = RawImage(TestFrame(kW, kH, 0));
+  *request.add_styles() = Index(0);  // all fit the job queue at once
+  std::vector<grpc::Status> waiting(room);
+  std::vector<std::thread> calls;
+  for (int i = 0; i < room; ++i) {
+    calls.emplace_back([&, i] {
+      v1::StylizeImageResponse response;
+      waiting[i] = Image(request, &response);
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return pool->queued() + pool->parked() == room; }))
+      << pool->queued() << " queued, " << pool->parked() << " parked";
+  v1::StylizeImageResponse response;
+  const grpc::Status refused = Image(request, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("server is busy"));
+  EXPECT_TRUE(RetryDelay(FromGrpcStatus(refused)).has_value());
+  release.Notify();
+  for (std::thread& call : calls) call.join();
+  for (int i = 0; i < room; ++i) {
+    EXPECT_TRUE(waiting[i].ok()) << i << ": " << waiting[i].error_message();
+  }
 }
 
 TEST_F(ServerRpcTest, DeadlineExceededDropsTheQueuedWork) {
