@@ -991,9 +991,13 @@ TEST_F(ImageMemoryBudgetTest, AFrameWaitsForTheMemoryOfItsOwnStream) {
     ASSERT_TRUE(stream->Write(request));
   }
   ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
-  absl::SleepFor(absl::Milliseconds(300));  // the second frame is read
-  // The first frame, and the second's message (its PNG) until decoded.
-  EXPECT_GT(Reserved(), 600000 + 960000);
+  // The first frame, and the second's message (its PNG) until decoded; a
+  // fixed sleep before this check failed on a slow machine.
+  ASSERT_TRUE(Eventually([&] { return Reserved() > 600000 + 960000; }))
+      << Reserved();
+  // Had the second frame been reserved beside the first, it would show by
+  // now.
+  absl::SleepFor(absl::Milliseconds(300));
   EXPECT_LT(Reserved(), 600000 + 960000 + 480000);
   model_->Hold(false);
   stream->WritesDone();
