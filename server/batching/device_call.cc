@@ -3,6 +3,7 @@
 #include "server/batching/device_call.h"
 
 #include <exception>
+#include <new>
 
 #include "absl/strings/str_cat.h"
 
@@ -13,6 +14,11 @@ namespace {
 absl::Status CallModel(StyleModel& model, const FrameBatch& batch) {
   try {
     return model.Stylize(batch);
+  } catch (const std::bad_alloc&) {
+    // Out of memory, as a model that returns its own status says it: the
+    // batch is halved (it failed whole, as INTERNAL).
+    return absl::ResourceExhaustedError(
+        "the model ran out of memory for the batch (std::bad_alloc)");
   } catch (const std::exception& e) {
     return absl::InternalError(
         absl::StrCat("model threw an exception: ", e.what()));

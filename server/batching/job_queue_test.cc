@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <new>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -768,6 +769,40 @@ TEST_F(JobQueueTest, AModelThatThrowsFailsItsBatchWithInternal) {
   log.WaitFor(4);
   EXPECT_EQ(log.results()[0].status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(log.results()[0].status.message(), HasSubstr("boom"));
+}
+
+// std::bad_alloc is running out of memory, as RESOURCE_EXHAUSTED is: the
+// batch is halved until it fits (it failed whole, as INTERNAL).
+TEST_F(JobQueueTest, AModelThatThrowsBadAllocHasItsBatchHalved) {
+  class AllocFailingModel final : public StyleModel {
+   public:
+    explicit AllocFailingModel(FakeModel* inner) : inner_(inner) {}
+    const ModelDescription& description() const override {
+      return inner_->description();
+    }
+    absl::Status Stylize(const FrameBatch& batch) override {
+      if (batch.batch_size > 1) throw std::bad_alloc();
+      return inner_->Stylize(batch);
+    }
+
+   private:
+    FakeModel* inner_;
+  } failing(&model_);
+  auto created = JobQueue::Create(BaseOptions(), &failing, nullptr);
+  ASSERT_TRUE(created.ok());
+  std::unique_ptr<JobQueue> queue = *std::move(created);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 4; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  log.WaitFor(4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(OutputsMatch(log.results()[i], 2, 2, i, {0}, kStyles))
+        << log.results()[i].status;
+  }
+  EXPECT_EQ(CallSizes(), std::vector<int>(4, 1));  // what reached the fake
 }
 
 TEST_F(JobQueueTest, ResultsArriveOnAQueueThread) {
