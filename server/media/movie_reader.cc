@@ -370,7 +370,6 @@ absl::Status MovieReader::OpenInternal(Spool* spool, const Options& options) {
   AVRational rate = video->avg_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = video->r_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};
-  info_.frame_rate = rate;
   info_.fps = av_q2d(rate);
   TakeStartFromPackets(video);
   const double time_base = av_q2d(video->time_base);

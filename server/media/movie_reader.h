@@ -22,8 +22,7 @@ namespace media {
 struct MovieInfo {
   int width = 0;  // coded frame size, before rotation
   int height = 0;
-  AVRational frame_rate = {0, 1};  // average (or, failing that, real) rate
-  double fps = 0;
+  double fps = 0;  // average (else real) frame rate; 25 when neither is known
   double duration_seconds = 0;  // of the video stream, or from its start to
                                 // the container's end; 0 if unknown
   int64_t frames_estimate = 0;  // from the container or duration x fps

@@ -147,8 +147,6 @@ absl::Status Validate(const Server::Options& o) {
   return absl::OkStatus();
 }
 
-// Milliseconds for a gRPC channel argument; gRPC reads INT_MAX as "never",
-// so an infinite (or very long) duration turns the limit off.
 // Resolves the memory budget's share for gRPC (0 = a quarter of the budget,
 // at least two of the largest requests) and caps the queue's bytes by what
 // the budget has left. INVALID_ARGUMENT when the gRPC quota cannot hold two
@@ -188,6 +186,8 @@ absl::StatusOr<Server::Options> ApplyMemoryBudget(Server::Options o) {
   return o;
 }
 
+// Milliseconds for a gRPC channel argument; gRPC reads INT_MAX as "never",
+// so an infinite (or very long) duration turns the limit off.
 int Millis(absl::Duration d) {
   return static_cast<int>(
       std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
