@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "client/rpc_errors.h"
 
 // Global flags.
@@ -50,7 +51,8 @@ ABSL_FLAG(std::string, styles, "",
           "first style)");
 ABSL_FLAG(std::string, out, "",
           "image: output file, or directory for several styles (default: .); "
-          "video: output directory (default: .)");
+          "video: output directory (default: .); -: standard output (one "
+          "output)");
 ABSL_FLAG(std::string, format, "",
           "image: png or jpg, for outputs in a directory or on standard "
           "output (default png; a --out file's extension decides for it)");
@@ -62,7 +64,8 @@ ABSL_FLAG(int32_t, max_side, 0,
           "image/video: downscale so the longer side is at most N pixels "
           "(0 = keep; done by the server)");
 ABSL_FLAG(int32_t, crf, 0,
-          "video: encoder quality 1-51, lower is better (0 = server default)");
+          "video: encoder quality 1-51, lower is better (default: 0, the "
+          "server's)");
 ABSL_FLAG(std::string, container, "mp4", "video: output container, mp4 or mkv");
 ABSL_FLAG(bool, drop_audio, false, "video: leave the sound out of the outputs");
 ABSL_FLAG(std::string, contact_sheet, "",
@@ -191,7 +194,12 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
       value = body.substr(eq + 1);
     }
     if (name == "help" || name == "h" || name == "helpfull") {
+      // `stylizer video --help`: that command's help.
       inv.command = "help";
+      if (!positional.empty() && Commands().count(positional[0]) != 0 &&
+          positional[0] != "help") {
+        inv.args = {positional[0]};
+      }
       return inv;
     }
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
@@ -262,22 +270,120 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
   return inv;
 }
 
+namespace {
+
+// The order of the flags in the help: global ones first, then by command.
+const std::vector<std::string>& FlagOrder() {
+  static const auto* order = new std::vector<std::string>{"server",
+                                                          "tls",
+                                                          "ca",
+                                                          "tls_server_name",
+                                                          "cert",
+                                                          "key",
+                                                          "token_file",
+                                                          "timeout",
+                                                          "retries",
+                                                          "request_id",
+                                                          "progress",
+                                                          "styles",
+                                                          "out",
+                                                          "format",
+                                                          "preserve_color",
+                                                          "max_side",
+                                                          "crf",
+                                                          "container",
+                                                          "drop_audio",
+                                                          "contact_sheet",
+                                                          "split",
+                                                          "verbose",
+                                                          "mode",
+                                                          "concurrency",
+                                                          "duration",
+                                                          "count",
+                                                          "size",
+                                                          "input",
+                                                          "json",
+                                                          "wait",
+                                                          "service"};
+  return *order;
+}
+
+std::string FlagLine(absl::string_view name) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  if (flag == nullptr) return "";
+  const std::string help = flag->Help();
+  std::string line = absl::StrCat("  --", name, "  ", help);
+  // A flag whose default depends on the command says so in its help; its
+  // stored default ("" or 0) would only contradict that.
+  if (!absl::StrContains(help, "default")) {
+    absl::StrAppend(
+        &line, " (default: ",
+        flag->DefaultValue().empty() ? "\"\"" : flag->DefaultValue(), ")");
+  }
+  return absl::StrCat(line, "\n");
+}
+
+// The lines of the full help's command list that describe `command`.
+std::string CommandBlock(const std::string& full, const std::string& command) {
+  std::string block;
+  bool in_block = false;
+  for (absl::string_view line : absl::StrSplit(full, '\n')) {
+    if (line.empty()) {
+      if (in_block) break;
+      continue;
+    }
+    if (absl::StartsWith(line, "  ") && line.size() > 2 && line[2] != ' ') {
+      in_block = absl::StartsWith(line.substr(2), command + " ") ||
+                 line.substr(2) == command;
+    }
+    if (in_block) absl::StrAppend(&block, line, "\n");
+  }
+  return block;
+}
+
+}  // namespace
+
+std::string HelpText(const std::string& command) {
+  const std::string full = HelpText();
+  if (command.empty() || Commands().count(command) == 0 || command == "help") {
+    return full;
+  }
+  std::string text = absl::StrCat("usage: stylizer [GLOBAL FLAGS] ",
+                                  CommandBlock(full, command).substr(2));
+  std::string own, global;
+  for (const std::string& name : FlagOrder()) {
+    const auto it = FlagCommands().find(name);
+    if (GlobalFlags().count(name) != 0) {
+      absl::StrAppend(&global, FlagLine(name));
+    } else if (it != FlagCommands().end() && it->second.count(command) != 0) {
+      absl::StrAppend(&own, FlagLine(name));
+    }
+  }
+  if (!own.empty()) absl::StrAppend(&text, "\nflags of ", command, ":\n", own);
+  absl::StrAppend(&text, "\nglobal flags:\n", global);
+  absl::StrAppend(&text,
+                  "\nexit codes: 0 success, 1 failure (one line says why), 2 "
+                  "usage error. Every command: stylizer --help\n");
+  return text;
+}
+
 std::string HelpText() {
   std::string text = R"(stylizer: the command-line client of stylizer-server.
 
 usage: stylizer [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]
+       stylizer COMMAND --help     one command's usage and flags
 
 commands:
   styles [--json]             the model's styles (index and name), device,
                               precision, archive digest
-  image INPUT... [--styles=SPEC] [--out=PATH] [--format=png|jpg]
+  image INPUT... [--styles=SPEC] [--out=PATH|-] [--format=png|jpg]
         [--max_side=N] [--preserve_color] [--concurrency=N]
                               stylize PNG or JPEG files; one file per input
                               and style (<stem>.<style>.png when several);
                               several inputs go N at a time (default 4)
-  video INPUT... [--styles=SPEC] [--out=DIR] [--max_side=N] [--crf=N]
+  video INPUT... [--styles=SPEC] [--out=DIR|-] [--max_side=N] [--crf=N]
         [--container=mp4|mkv] [--drop_audio] [--contact_sheet=FILE.png]
-        [--preserve_color] [--split=auto|N]
+        [--preserve_color] [--split=auto|N] [--verbose]
                               stylize movies, one after another; writes
                               DIR/<stem>.<style>.<ext>
   frames --size=WxH --styles=NAME [--concurrency=N]
@@ -285,9 +391,10 @@ commands:
                               one by one (N in flight, default 4), to standard
                               output: live video through ffmpeg
   bench [--mode=image|frames|video] [--concurrency=N] [--duration=D | --count=N]
-        [--size=WxH] [--input=MOVIE] [--json]
+        [--size=WxH] [--input=MOVIE] [--styles=SPEC] [--json]
                               load generator: throughput and latency percentiles
-  health [--wait=D]           exit 0 if the server's health is SERVING, else 1
+  health [--wait=D] [--service=NAME]
+                              exit 0 if the server's health is SERVING, else 1
 
 INPUT '-' reads standard input; --out=- writes the one output (one style) to
 standard output, e.g. stylizer image - --styles=klimt --out=- <in.jpg >out.png
@@ -299,50 +406,8 @@ exit codes: 0 success, 1 failure (one line says why), 2 usage error.
 
 flags:
 )";
-  const char* order[] = {"server",
-                         "tls",
-                         "ca",
-                         "tls_server_name",
-                         "cert",
-                         "key",
-                         "token_file",
-                         "timeout",
-                         "retries",
-                         "request_id",
-                         "progress",
-                         "styles",
-                         "out",
-                         "format",
-                         "preserve_color",
-                         "max_side",
-                         "crf",
-                         "container",
-                         "drop_audio",
-                         "contact_sheet",
-                         "split",
-                         "verbose",
-                         "mode",
-                         "concurrency",
-                         "duration",
-                         "count",
-                         "size",
-                         "input",
-                         "json",
-                         "wait",
-                         "service"};
-  for (const char* name : order) {
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    if (flag == nullptr) continue;
-    const std::string help = flag->Help();
-    absl::StrAppend(&text, "  --", name, "  ", help);
-    // A flag whose default depends on the command says so in its help; its
-    // stored default ("" or 0) would only contradict that.
-    if (!absl::StrContains(help, "default")) {
-      absl::StrAppend(
-          &text, " (default: ",
-          flag->DefaultValue().empty() ? "\"\"" : flag->DefaultValue(), ")");
-    }
-    absl::StrAppend(&text, "\n");
+  for (const std::string& name : FlagOrder()) {
+    absl::StrAppend(&text, FlagLine(name));
   }
   return text;
 }

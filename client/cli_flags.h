@@ -60,6 +60,9 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv);
 
 // The --help text: usage, commands, and every flag with its help and default.
 std::string HelpText();
+// `command`'s help: its usage, its own flags, the global flags. The full
+// help for "" or a name that is not a command.
+std::string HelpText(const std::string& command);
 
 }  // namespace stylizer::client
 

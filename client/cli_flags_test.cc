@@ -16,6 +16,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 absl::StatusOr<Invocation> Parse(std::vector<std::string> args) {
   args.insert(args.begin(), "stylizer");
@@ -68,6 +69,28 @@ TEST(CliFlagsTest, Help) {
           << line;
     }
   }
+}
+
+// `stylizer video --help` and `stylizer help video`: that command's usage,
+// its own flags and the global ones, not another command's.
+TEST(CliFlagsTest, EachCommandHasItsHelp) {
+  absl::FlagSaver saver;
+  auto inv = Parse({"video", "--help"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->command, "help");
+  EXPECT_THAT(inv->args, ElementsAre("video"));
+  EXPECT_THAT(Parse({"help", "image"})->args, ElementsAre("image"));
+  const std::string video = HelpText("video");
+  EXPECT_THAT(video,
+              HasSubstr("usage: stylizer [GLOBAL FLAGS] video INPUT..."));
+  EXPECT_THAT(video, HasSubstr("--contact_sheet"));
+  EXPECT_THAT(video, HasSubstr("--server"));
+  EXPECT_THAT(video, Not(HasSubstr("--format")));
+  EXPECT_THAT(video, Not(HasSubstr("frames --size")));
+  const std::string health = HelpText("health");
+  EXPECT_THAT(health, HasSubstr("--service"));
+  EXPECT_THAT(health, Not(HasSubstr("--styles")));
+  EXPECT_EQ(HelpText("nope"), HelpText());
 }
 
 // The global flags go with every command, and each command takes its own.

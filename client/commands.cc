@@ -282,7 +282,14 @@ absl::Status RunCommand(const Invocation& inv, const CommandIo& io) {
   if (inv.command == "frames") return RunFrames(inv, io);
   if (inv.command == "health") return RunHealth(inv, io);
   if (inv.command == "help") {
-    *io.out << HelpText();
+    // `stylizer help video`, `stylizer video --help`.
+    if (!inv.args.empty() && inv.args[0] != "help" &&
+        HelpText(inv.args[0]) == HelpText()) {
+      return UsageError(absl::StrCat("no command '", inv.args[0],
+                                     "'; one of: styles, image, video, "
+                                     "frames, bench, health"));
+    }
+    *io.out << (inv.args.empty() ? HelpText() : HelpText(inv.args[0]));
     return absl::OkStatus();
   }
   return UsageError(absl::StrCat("unknown command '", inv.command, "'"));
