@@ -2,6 +2,7 @@
 // (StylizeImage calls with a raw WxH frame), frames (one StylizeFrames stream
 // per worker, one frame in flight each), video (whole StylizeVideo jobs of
 // --input). Prints throughput and latency percentiles, or JSON with --json.
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "client/commands.h"
+#include "client/interrupt.h"
 #include "client/load_generator.h"
 #include "client/retry.h"
 #include "client/rpc_errors.h"
@@ -209,7 +211,18 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
     };
   }
 
-  LoadReport report = RunLoad(load, request);
+  // Ctrl-C ends the run with the report so far (it ended the command with
+  // nothing printed): calls in flight are cancelled and not counted.
+  std::atomic<bool> interrupted{false};
+  load.stop_early = &interrupted;
+  LoadReport report;
+  {
+    CancelOnInterrupt on_interrupt([&interrupted, &c] {
+      interrupted = true;
+      c.CancelAll();
+    });
+    report = RunLoad(load, request);
+  }
   // Busy refusals are counted, never retried: --retries has no say there.
   report.first_error =
       absl::StrReplaceAll(report.first_error, {{kRetriesNote, ""}});
@@ -236,6 +249,7 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
                                 mode, size_text, styles_text, load.concurrency,
                                 c.options().server));
   }
+  if (report.stopped_early) return absl::CancelledError("interrupted");
   if (report.errors > 0) {
     return absl::UnknownError(absl::StrCat(report.errors, " of ",
                                            report.errors + report.requests,

@@ -106,8 +106,11 @@ LoadReport RunLoad(const LoadOptions& options, const LoadRequest& request) {
   std::vector<double> latencies;
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + options.duration;
+  const auto stopped_early = [&options] {
+    return options.stop_early != nullptr && options.stop_early->load();
+  };
   auto work = [&](int worker) {
-    while (!stop.load()) {
+    while (!stop.load() && !stopped_early()) {
       if (options.count > 0) {
         if (issued.fetch_add(1) >= options.count) return;
       } else if (absl::Now() >= deadline) {
@@ -116,6 +119,7 @@ LoadReport RunLoad(const LoadOptions& options, const LoadRequest& request) {
       const absl::Time t0 = absl::Now();
       absl::StatusOr<int64_t> frames = request(worker);
       const double ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+      if (stopped_early()) return;  // cut short: not counted
       {
         absl::MutexLock lock(&mu);
         if (frames.ok()) {
@@ -135,7 +139,7 @@ LoadReport RunLoad(const LoadOptions& options, const LoadRequest& request) {
       if (!frames.ok()) {
         // In short steps, so that the run's end or a stop is not delayed.
         const absl::Time resume = absl::Now() + PauseAfter(frames.status());
-        while (!stop.load() && absl::Now() < resume &&
+        while (!stop.load() && !stopped_early() && absl::Now() < resume &&
                (options.count > 0 || absl::Now() < deadline)) {
           absl::SleepFor(
               std::min(resume - absl::Now(), absl::Milliseconds(20)));
@@ -146,6 +150,7 @@ LoadReport RunLoad(const LoadOptions& options, const LoadRequest& request) {
   std::vector<std::thread> threads;
   for (int i = 0; i < workers; ++i) threads.emplace_back(work, i);
   for (auto& t : threads) t.join();
+  report.stopped_early = stopped_early();
   report.elapsed_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   Summarize(std::move(latencies), &report);
   return report;
@@ -164,6 +169,11 @@ std::string ReportText(const LoadReport& r, const std::string& title) {
                         r.latency_p99_ms, r.latency_max_ms);
   for (const auto& [code, n] : r.errors_by_code) {
     absl::StrAppend(&text, "  errors      ", n, " x ", code, "\n");
+  }
+  if (r.stopped_early) {
+    absl::StrAppend(&text,
+                    "  interrupted the run so far; the requests cut short "
+                    "are not counted\n");
   }
   if (!r.first_error.empty()) {
     // The server's words: no escape sequences of its own on the terminal.
@@ -197,7 +207,8 @@ std::string ReportJson(const LoadReport& r,
     first = false;
   }
   absl::StrAppend(&json, "},\"first_error\":\"", JsonEscape(r.first_error),
-                  "\"}");
+                  "\",\"interrupted\":", r.stopped_early ? "true" : "false",
+                  "}");
   return json;
 }
 

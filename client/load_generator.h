@@ -4,6 +4,7 @@
 #ifndef STYLIZER_CLIENT_LOAD_GENERATOR_H_
 #define STYLIZER_CLIENT_LOAD_GENERATOR_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -22,6 +23,10 @@ struct LoadOptions {
   absl::Duration duration = absl::Seconds(10);
   // Total requests to issue; 0 = run for `duration`. Default 0.
   int64_t count = 0;
+  // Optional. Once it reads true (Ctrl-C), no request starts, and a request
+  // that ends after it is not counted (it was cut short): the report covers
+  // the run so far.
+  const std::atomic<bool>* stop_early = nullptr;
 };
 
 struct LoadReport {
@@ -31,6 +36,8 @@ struct LoadReport {
   int64_t errors = 0;
   // Stylized frames (frames x styles) returned by the successful requests.
   int64_t frames = 0;
+  // Whether stop_early ended the run.
+  bool stopped_early = false;
   // Wall time from the first request to the last answer.
   double elapsed_seconds = 0;
   double requests_per_second = 0;

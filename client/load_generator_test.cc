@@ -68,6 +68,29 @@ TEST(LoadGeneratorTest, DurationModeStops) {
   EXPECT_GE(r.latency_p50_ms, 1.0);
 }
 
+// Ctrl-C: the run ends with the report so far; requests that end after it
+// (cut short, as the CLI cancels them) are not counted.
+TEST(LoadGeneratorTest, StopEarlyEndsTheRunWithWhatItHas) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> calls{0};
+  LoadOptions o;
+  o.concurrency = 2;
+  o.duration = absl::Hours(1);
+  o.stop_early = &stop;
+  LoadReport r = RunLoad(o, [&](int) -> absl::StatusOr<int64_t> {
+    if (++calls == 10) stop = true;
+    if (stop) return absl::CancelledError("interrupted");
+    return 1;
+  });
+  EXPECT_TRUE(r.stopped_early);
+  EXPECT_GE(r.requests, 8);
+  EXPECT_LT(r.requests, 10);
+  EXPECT_EQ(r.errors, 0);
+  EXPECT_THAT(ReportText(r, "t"), HasSubstr("interrupted"));
+  EXPECT_THAT(ReportJson(r, {}), HasSubstr("\"interrupted\":true"));
+  EXPECT_THAT(ReportJson(LoadReport{}, {}), HasSubstr("\"interrupted\":false"));
+}
+
 TEST(LoadGeneratorTest, FatalErrorStopsOverloadDoesNot) {
   LoadOptions o;
   o.concurrency = 1;

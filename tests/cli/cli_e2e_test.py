@@ -541,6 +541,23 @@ class CliEndToEndTest(unittest.TestCase):
         left = os.listdir(out) if os.path.isdir(out) else []
         self.assertEqual([n for n in left if ".part-" in n], [])
 
+    def test_an_interrupted_bench_reports_the_run_so_far(self):
+        # Ctrl-C during a load test printed nothing and exited 130: the
+        # measurements so far were lost.
+        cli = subprocess.Popen(
+            [CLI, f"--server={self.server_addr}", "bench", "--duration=120s",
+             "--size=64x64", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        cli.send_signal(signal.SIGINT)
+        out, err = cli.communicate(timeout=60)
+        self.assertEqual(cli.returncode, 1, err)
+        self.assertIn("stylizer: error: interrupted", err)
+        report = json.loads(out)
+        self.assertTrue(report["interrupted"])
+        self.assertLess(report["elapsed_seconds"], 60)
+        self.assertEqual(report["errors"], 0, report)
+
     def assert_interrupted(self, cli):
         """Sends `cli` (a Popen with stdin and stderr piped) SIGINT and
         checks that it ends with status 1 and "interrupted"."""
