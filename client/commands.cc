@@ -125,7 +125,11 @@ absl::Status ReportInputOutcome(
   }
   if (!IsThisInputsFault(paths.status())) return paths.status();
   ++*failed;
-  *io.err << "stylizer: " << input << ": " << ErrorLine(paths.status())
+  // Named once: "stylizer: a.txt: a.txt is not a PNG or JPEG image" said it
+  // twice.
+  const std::string line = ErrorLine(paths.status());
+  *io.err << "stylizer: "
+          << (absl::StrContains(line, input) ? "" : input + ": ") << line
           << "\n";
   return absl::OkStatus();
 }
