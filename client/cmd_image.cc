@@ -148,6 +148,29 @@ bool MayBePngOrJpeg(absl::string_view head) {
   return false;
 }
 
+// Whether `head` (a file's first bytes) starts as a movie does: MP4 and
+// QuickTime (a box type at byte 4; HEIF and AVIF are named as images before
+// this is asked), Matroska and WebM, AVI, MPEG-TS, MPEG-PS, FLV.
+bool LooksLikeMovie(absl::string_view head) {
+  if (head.size() >= 8) {
+    const absl::string_view box = head.substr(4, 4);
+    if (box == "ftyp" || box == "moov" || box == "mdat" || box == "wide" ||
+        box == "free") {
+      return true;
+    }
+  }
+  if (absl::StartsWith(head, "\x1a\x45\xdf\xa3") ||
+      absl::StartsWith(head, "FLV") ||
+      absl::StartsWith(head, absl::string_view("\0\0\x01\xba", 4))) {
+    return true;
+  }
+  if (absl::StartsWith(head, "RIFF") && head.size() >= 12 &&
+      head.substr(8, 3) == "AVI") {
+    return true;
+  }
+  return head.size() > 188 && head[0] == 0x47 && head[188] == 0x47;
+}
+
 // `what` (its bytes: `data`) is not a PNG or JPEG, naming its format where
 // that is known.
 absl::Status NotPngOrJpeg(const std::string& what, absl::string_view data) {
@@ -156,6 +179,12 @@ absl::Status NotPngOrJpeg(const std::string& what, absl::string_view data) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, " is a ", kind,
                      " image; the server takes PNG or JPEG: convert it first"));
+  }
+  if (LooksLikeMovie(data)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what,
+                     " is a movie, not a PNG or JPEG image; stylize it with "
+                     "stylizer video"));
   }
   return absl::InvalidArgumentError(
       absl::StrCat(what, " is not a PNG or JPEG image"));

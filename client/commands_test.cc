@@ -714,7 +714,11 @@ TEST_F(CommandsTest, ImageRefusesAnInputByItsFirstBytes) {
   const absl::Status s = run.get();
   EXPECT_TRUE(ended) << "image read the whole input before checking it";
   EXPECT_EQ(ExitCodeFor(s), kExitFailure) << s;
-  EXPECT_THAT(s.message(), HasSubstr("is not a PNG or JPEG image"));
+  EXPECT_THAT(s.message(), HasSubstr("is a movie, not a PNG or JPEG image"));
+  EXPECT_THAT(s.message(), HasSubstr("stylizer video"));
+  // A movie file, too.
+  const absl::Status movie = Run("image", {Path("clip.mp4")});
+  EXPECT_THAT(movie.message(), HasSubstr("stylize it with stylizer video"));
 }
 
 TEST_F(CommandsTest, StylesAndHealth) {
