@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -58,7 +59,8 @@ struct Plan {
 // --format: PNG, JPEG, or UNSPECIFIED when not given (the output's own
 // extension decides, PNG for a directory or standard output).
 absl::StatusOr<ImageFormat> FormatFlag() {
-  const std::string format = absl::GetFlag(FLAGS_format);
+  // Any case, as --out's extension (--format=JPG was refused).
+  const std::string format = absl::AsciiStrToLower(absl::GetFlag(FLAGS_format));
   if (format.empty()) return stylizer::v1::IMAGE_FORMAT_UNSPECIFIED;
   const ImageFormat f = FormatOf(format);
   if (f == stylizer::v1::IMAGE_FORMAT_UNSPECIFIED) {

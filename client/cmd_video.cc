@@ -119,7 +119,7 @@ class CliVideoObserver : public VideoObserver {
 };
 
 absl::StatusOr<stylizer::v1::Container> ContainerFlag(std::string* ext) {
-  const std::string c = absl::GetFlag(FLAGS_container);
+  const std::string c = absl::AsciiStrToLower(absl::GetFlag(FLAGS_container));
   if (c == "mp4") {
     *ext = "mp4";
     return stylizer::v1::CONTAINER_MP4;

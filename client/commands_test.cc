@@ -125,7 +125,7 @@ TEST_F(CommandsTest, EachFileHoldsItsOwnStylesOutput) {
 TEST_F(CommandsTest, VideoMkvNamesAndFlags) {
   const std::string out = Path("mkv_out");
   absl::SetFlag(&FLAGS_out, out);
-  absl::SetFlag(&FLAGS_container, "mkv");
+  absl::SetFlag(&FLAGS_container, "MKV");
   absl::SetFlag(&FLAGS_styles, "3");
   absl::SetFlag(&FLAGS_progress, "none");
   ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok());
@@ -234,7 +234,7 @@ TEST_F(CommandsTest, ImageNaming) {
   EXPECT_EQ(ExitCodeFor(Run("image", {Path("photo.png")})), kExitUsage);
   // --format: JPEG files in a directory; a file's extension must agree.
   absl::SetFlag(&FLAGS_out, out + "/jpegs");
-  absl::SetFlag(&FLAGS_format, "jpg");
+  absl::SetFlag(&FLAGS_format, "JPG");  // any case, as an extension
   ASSERT_TRUE(Run("image", {Path("photo.png")}).ok());
   EXPECT_EQ(out_.str(), out + "/jpegs/photo.klimt.jpg\n" + out +
                             "/jpegs/photo.mosaic.jpg\n");
