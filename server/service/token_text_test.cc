@@ -23,6 +23,10 @@ TEST(TokenTextTest, SecondLinesSpacesAndControlBytesAreNamedNotEchoed) {
   EXPECT_FALSE(CheckTokenText("two words-0123456789").ok());
   EXPECT_FALSE(CheckTokenText("ctl\x01-0123456789abcdef").ok());
   EXPECT_FALSE(CheckTokenText("caf\xc3\xa9-0123456789abcdef").ok());
+  // The header's scheme, copied with the token, is named as such.
+  const absl::Status bearer = CheckTokenText("Bearer 0123456789abcdef");
+  EXPECT_THAT(bearer.message(), HasSubstr("starts with 'Bearer '"));
+  EXPECT_THAT(bearer.message(), Not(HasSubstr("0123456789")));
 }
 
 }  // namespace
