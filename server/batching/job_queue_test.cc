@@ -4,6 +4,7 @@
 #include "server/batching/job_queue.h"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -743,20 +744,29 @@ TEST_F(JobQueueTest, ABatchOfFramesThatNeverFitCostsLogarithmicallyManyCalls) {
   }
 }
 
-TEST_F(JobQueueTest, AModelThatThrowsFailsItsBatchWithInternal) {
-  class ThrowingModel final : public StyleModel {
-   public:
-    explicit ThrowingModel(FakeModel* inner) : inner_(inner) {}
-    const ModelDescription& description() const override {
-      return inner_->description();
-    }
-    absl::Status Stylize(const FrameBatch& batch) override {
-      throw std::runtime_error("boom");
-    }
+// The fake's description, with `stylize` for its Stylize (which may call
+// the fake's).
+class ModelWith final : public StyleModel {
+ public:
+  ModelWith(FakeModel* inner,
+            std::function<absl::Status(const FrameBatch&)> stylize)
+      : inner_(inner), stylize_(std::move(stylize)) {}
+  const ModelDescription& description() const override {
+    return inner_->description();
+  }
+  absl::Status Stylize(const FrameBatch& batch) override {
+    return stylize_(batch);
+  }
 
-   private:
-    FakeModel* inner_;
-  } throwing(&model_);
+ private:
+  FakeModel* inner_;
+  std::function<absl::Status(const FrameBatch&)> stylize_;
+};
+
+TEST_F(JobQueueTest, AModelThatThrowsFailsItsBatchWithInternal) {
+  ModelWith throwing(&model_, [](const FrameBatch&) -> absl::Status {
+    throw std::runtime_error("boom");
+  });
   auto created = JobQueue::Create(BaseOptions(), &throwing, nullptr);
   ASSERT_TRUE(created.ok());
   std::unique_ptr<JobQueue> queue = *std::move(created);
@@ -774,20 +784,10 @@ TEST_F(JobQueueTest, AModelThatThrowsFailsItsBatchWithInternal) {
 // std::bad_alloc is running out of memory, as RESOURCE_EXHAUSTED is: the
 // batch is halved until it fits (it failed whole, as INTERNAL).
 TEST_F(JobQueueTest, AModelThatThrowsBadAllocHasItsBatchHalved) {
-  class AllocFailingModel final : public StyleModel {
-   public:
-    explicit AllocFailingModel(FakeModel* inner) : inner_(inner) {}
-    const ModelDescription& description() const override {
-      return inner_->description();
-    }
-    absl::Status Stylize(const FrameBatch& batch) override {
-      if (batch.batch_size > 1) throw std::bad_alloc();
-      return inner_->Stylize(batch);
-    }
-
-   private:
-    FakeModel* inner_;
-  } failing(&model_);
+  ModelWith failing(&model_, [this](const FrameBatch& batch) {
+    if (batch.batch_size > 1) throw std::bad_alloc();
+    return model_.Stylize(batch);
+  });
   auto created = JobQueue::Create(BaseOptions(), &failing, nullptr);
   ASSERT_TRUE(created.ok());
   std::unique_ptr<JobQueue> queue = *std::move(created);

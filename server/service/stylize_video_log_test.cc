@@ -93,6 +93,38 @@ class VideoJobLogTest : public ::testing::Test {
     return stream->Finish();
   }
 
+  // Sends `movie` as one job in one style at CRF 1 on a connection of its
+  // own with a fixed 64 KiB window (no growth by bandwidth probes), reads
+  // nothing for `wait`, cancels, and returns the job's log line: the output
+  // a client does not read stalls after that window.
+  std::string RunUnreadJob(const std::string& movie, absl::Duration wait) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+    auto stub = v1::Stylizer::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                  grpc::InsecureChannelCredentials(), args));
+    grpc::ClientContext context;
+    auto stream = stub->StylizeVideo(&context);
+    v1::StylizeVideoRequest request;
+    request.mutable_job()->add_styles()->set_index(1);
+    request.mutable_job()->set_crf(1);
+    if (!stream->Write(request)) return "";
+    request.set_chunk(movie);
+    if (!stream->Write(request)) return "";
+    stream->WritesDone();
+    absl::SleepFor(wait);
+    context.TryCancel();
+    stream->Finish();
+    std::vector<std::string> jobs;
+    if (!testing::Eventually(
+            [&] { return !(jobs = LinesWith(" job job_id=")).empty(); })) {
+      return "";
+    }
+    return jobs[0];
+  }
+
   std::vector<std::string> LinesWith(absl::string_view text) {
     absl::MutexLock lock(&mu_);
     std::vector<std::string> found;
@@ -204,36 +236,14 @@ TEST_F(VideoJobLogTest, BytesOutAreTheBytesWritten) {
   const std::string movie =
       movies::ReadFile(dir_ + "/large-output.mp4").value_or("");
   ASSERT_FALSE(movie.empty());
-  // Its own connection with a fixed 64 KiB window (no growth by bandwidth
-  // probes): the output the client does not read stalls after that much.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
-  auto stub = v1::Stylizer::NewStub(
-      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                grpc::InsecureChannelCredentials(), args));
-  grpc::ClientContext context;
-  auto stream = stub->StylizeVideo(&context);
-  v1::StylizeVideoRequest request;
-  request.mutable_job()->add_styles()->set_index(1);
-  request.mutable_job()->set_crf(1);
-  ASSERT_TRUE(stream->Write(request));
-  request.set_chunk(movie);
-  ASSERT_TRUE(stream->Write(request));
-  stream->WritesDone();
   // Nothing read: the encoders fill the server's output backlog (4 MiB).
-  absl::SleepFor(absl::Seconds(3));
-  context.TryCancel();
-  stream->Finish();
-  std::vector<std::string> jobs;
-  ASSERT_TRUE(testing::Eventually(
-      [&] { return !(jobs = LinesWith(" job job_id=")).empty(); }));
-  const size_t at = jobs[0].find(" bytes_out=");
-  ASSERT_NE(at, std::string::npos) << jobs[0];
-  const int64_t bytes_out = std::stoll(jobs[0].substr(at + 11));
+  const std::string job = RunUnreadJob(movie, absl::Seconds(3));
+  ASSERT_FALSE(job.empty());
+  const size_t at = job.find(" bytes_out=");
+  ASSERT_NE(at, std::string::npos) << job;
+  const int64_t bytes_out = std::stoll(job.substr(at + 11));
   // The window, gRPC's and the sockets' buffers: far below the backlog.
-  EXPECT_LT(bytes_out, 2 << 20) << jobs[0];
+  EXPECT_LT(bytes_out, 2 << 20) << job;
 }
 
 // A call that ends early counts in its rpc line the outputs it had produced:
@@ -360,38 +370,17 @@ TEST_F(VideoJobBacklogTest, AClientThatStopsReadingStopsTheJob) {
                   .ok());
   const std::string movie = movies::ReadFile(dir_ + "/noise.mp4").value_or("");
   ASSERT_FALSE(movie.empty());
-  // A fixed 64 KiB window (no growth by bandwidth probes).
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
-  auto stub = v1::Stylizer::NewStub(
-      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                grpc::InsecureChannelCredentials(), args));
-  grpc::ClientContext context;
-  auto stream = stub->StylizeVideo(&context);
-  v1::StylizeVideoRequest request;
-  request.mutable_job()->add_styles()->set_index(1);
-  request.mutable_job()->set_crf(1);
-  ASSERT_TRUE(stream->Write(request));
-  request.set_chunk(movie);
-  ASSERT_TRUE(stream->Write(request));
-  stream->WritesDone();
   // Nothing read. Unbounded, the copying model and ultrafast encoder finish
   // the 100 frames in about a second here.
-  absl::SleepFor(absl::Seconds(5));
-  context.TryCancel();
-  stream->Finish();
-  std::vector<std::string> jobs;
-  ASSERT_TRUE(testing::Eventually(
-      [&] { return !(jobs = LinesWith(" job job_id=")).empty(); }));
-  const size_t at = jobs[0].find(" frames=");
-  ASSERT_NE(at, std::string::npos) << jobs[0];
-  const int frames = std::stoi(jobs[0].substr(at + 8));
+  const std::string job = RunUnreadJob(movie, absl::Seconds(5));
+  ASSERT_FALSE(job.empty());
+  const size_t at = job.find(" frames=");
+  ASSERT_NE(at, std::string::npos) << job;
+  const int frames = std::stoi(job.substr(at + 8));
   // The frames decoded, as last reported: 256 KiB of backlog and 64 KiB of
   // window hold a few frames, the frame window a few more (0 was reported
   // here; 100 with the wait gone).
-  EXPECT_LT(frames, kFrames * 6 / 10) << jobs[0];
+  EXPECT_LT(frames, kFrames * 6 / 10) << job;
 }
 
 class VideoJobLogOneStreamTest : public VideoJobLogTest {
