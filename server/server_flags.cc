@@ -139,6 +139,12 @@ ABSL_FLAG(uint64_t, max_upload_bytes, uint64_t{8} << 30,
           "Largest movie upload; bigger ones end with RESOURCE_EXHAUSTED.");
 ABSL_FLAG(std::string, spool_dir, "",
           "Directory of the spill files; empty = $TMPDIR or /tmp.");
+ABSL_FLAG(uint64_t, spool_disk_bytes, 0,
+          "What the spill files of all video jobs may fill together; past it "
+          "an upload is refused as busy (retry hint). 0 = the disk's size. "
+          "Spill files have no name, so a volume's size limit that is "
+          "measured by walking the directory (a kubelet's emptyDir "
+          "sizeLimit) never sees them: set this below it.");
 ABSL_FLAG(int, video_frames_in_flight, 8,
           "Frames of one video job in the job queue at once.");
 ABSL_FLAG(int, video_pending_frames, 8,

@@ -46,6 +46,7 @@ ABSL_DECLARE_FLAG(int, work_threads);
 ABSL_DECLARE_FLAG(uint64_t, spool_memory_bytes);
 ABSL_DECLARE_FLAG(uint64_t, max_upload_bytes);
 ABSL_DECLARE_FLAG(std::string, spool_dir);
+ABSL_DECLARE_FLAG(uint64_t, spool_disk_bytes);
 ABSL_DECLARE_FLAG(int, video_frames_in_flight);
 ABSL_DECLARE_FLAG(int, video_pending_frames);
 ABSL_DECLARE_FLAG(uint64_t, video_pending_output_bytes);

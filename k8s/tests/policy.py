@@ -533,9 +533,11 @@ DEFAULT_MAX_UPLOAD_BYTES = 8 << 30
 
 
 def check_upload_space(deployment, flags, report):
-  """Movie uploads spool to the TMPDIR volume (or --spool_dir): two of the
-  largest at once must fit its sizeLimit, or one upload the server accepts
-  gets the pod evicted, ending every call on it."""
+  """Movie uploads spool to the TMPDIR volume (or --spool_dir) in files with
+  no name, which the kubelet's walk of the volume does not see: its sizeLimit
+  never fires, and uploads past it fill the node's disk. --spool_disk_bytes
+  must keep them within the sizeLimit, and take the largest upload the
+  server accepts; two of the largest at once must fit the volume."""
   where = f'Deployment/{_name(deployment)}'
   container = _server_container(deployment)
   env = {e.get('name'): e.get('value') for e in container.get('env') or []}
@@ -558,6 +560,20 @@ def check_upload_space(deployment, flags, report):
     report.add(where, f'--max_upload_bytes={max_upload}: two uploads that '
                f'large do not fit the {spool} volume (sizeLimit {limit}); '
                f'lower the flag or raise the limit')
+  try:
+    disk = int(flags.get('spool_disk_bytes', '0'))
+  except ValueError:
+    report.add(where, f"--spool_disk_bytes={flags['spool_disk_bytes']} is "
+               f'not a number of bytes')
+    return
+  if disk <= 0 or disk > parse_quantity(limit):
+    report.add(where, f'--spool_disk_bytes={disk} does not keep the uploads '
+               f'within the {spool} volume (sizeLimit {limit}), whose limit '
+               f'does not see their nameless files; set it below the limit')
+  elif disk < max_upload:
+    report.add(where, f'--spool_disk_bytes={disk} is below '
+               f'--max_upload_bytes={max_upload}: the largest uploads would '
+               f'always be refused')
 
 
 def model_host_bytes(max_frame_pixels, max_batch_size):

@@ -113,6 +113,16 @@ class PolicyTest(unittest.TestCase):
     self.assertFinding(objects, 'two uploads that large do not fit the /tmp '
                        r'volume \(sizeLimit 3Gi\)', profile='cpu')
 
+  def test_the_spool_disk_budget_keeps_uploads_within_the_volume(self):
+    objects = rendered('gpu')
+    drop_flag(objects, '--spool_disk_bytes')
+    self.assertFinding(objects, '--spool_disk_bytes=0 does not keep the '
+                       r'uploads within the /tmp volume \(sizeLimit 16Gi\)')
+    objects = rendered('gpu')
+    drop_flag(objects, '--spool_disk_bytes')
+    set_flag(objects, 'device.flags', '--spool_disk_bytes=1073741824')
+    self.assertFinding(objects, 'is below --max_upload_bytes')
+
   def test_probes_must_be_grpc_on_the_server_port(self):
     objects = rendered('gpu')
     server(objects)['readinessProbe'] = {'httpGet': {'port': 9464,

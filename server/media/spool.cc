@@ -52,8 +52,12 @@ absl::StatusOr<int> OpenAnonymousFile(const std::string& dir) {
               std::strerror(err), "); retry when other calls have ended")),
           kOutOfSpaceRetryDelay);
     }
-    return absl::InternalError(absl::StrCat("cannot create a spool file in ",
-                                            dir, ": ", std::strerror(err)));
+    // Without the path: the message reaches the caller, and the operator
+    // knows the flag.
+    return absl::InternalError(absl::StrCat(
+        "cannot create a spool file in the server's directory for uploads "
+        "(--spool_dir, else $TMPDIR): ",
+        std::strerror(err)));
   }
   unlink(path.c_str());
   return fd;
@@ -63,7 +67,11 @@ absl::StatusOr<int> OpenAnonymousFile(const std::string& dir) {
 
 absl::Status Spool::CheckTempDir(const std::string& temp_dir) {
   absl::StatusOr<int> fd = OpenAnonymousFile(TempDir(temp_dir));
-  if (!fd.ok()) return fd.status();
+  if (!fd.ok()) {
+    return absl::Status(
+        fd.status().code(),
+        absl::StrCat(TempDir(temp_dir), ": ", fd.status().message()));
+  }
   close(*fd);
   return absl::OkStatus();
 }
@@ -142,6 +150,15 @@ void Spool::ExpectSize(uint64_t bytes) {
 Spool::~Spool() {
   absl::MutexLock lock(&mu_);
   if (fd_ >= 0) close(fd_);
+  if (options_.disk_budget != nullptr) options_.disk_budget->Give(disk_taken_);
+}
+
+absl::Status Spool::TakeDiskLocked(uint64_t bytes) {
+  if (options_.disk_budget == nullptr) return absl::OkStatus();
+  absl::Status s = options_.disk_budget->Take(
+      bytes, std::max(expected_size_, size_ + bytes));
+  if (s.ok()) disk_taken_ += bytes;
+  return s;
 }
 
 void Spool::AppendToMemoryLocked(absl::string_view bytes) {
@@ -171,6 +188,7 @@ void Spool::ReadFromMemoryLocked(uint64_t offset, char* out,
 }
 
 absl::Status Spool::SpillLocked() {
+  if (absl::Status s = TakeDiskLocked(size_); !s.ok()) return s;
   absl::StatusOr<int> fd = OpenAnonymousFile(TempDir(options_.temp_dir));
   if (!fd.ok()) return fd.status();
   fd_ = *fd;
@@ -202,8 +220,10 @@ absl::Status Spool::Append(absl::string_view bytes) {
       if (!s.ok()) return s;
     }
     if (fd_ >= 0) {
-      absl::Status s =
-          WriteAll(fd_, bytes.data(), bytes.size(), size_, expected_size_);
+      absl::Status s = TakeDiskLocked(bytes.size());
+      if (s.ok()) {
+        s = WriteAll(fd_, bytes.data(), bytes.size(), size_, expected_size_);
+      }
       if (!s.ok()) return s;
     } else {
       AppendToMemoryLocked(bytes);

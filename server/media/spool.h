@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "server/media/disk_budget.h"
 
 namespace stylizer {
 namespace media {
@@ -44,6 +45,10 @@ class Spool {
     // How far the received bytes may run ahead of the reader before
     // WantsMore() turns false. Default 8 MiB.
     size_t read_ahead = size_t{8} << 20;
+    // The disk every spool may fill together; the bytes written to the
+    // temporary file are taken from it, and given back when the spool is
+    // destroyed. Null: no budget but the disk's size.
+    DiskBudget* disk_budget = nullptr;
   };
 
   // Validates options (limits > 0). Creates no file until it is needed.
@@ -75,7 +80,8 @@ class Spool {
 
   // --- Writer side (never blocks on the reader) ---
 
-  // Appends the next bytes of the upload. RESOURCE_EXHAUSTED past max_size,
+  // Appends the next bytes of the upload. RESOURCE_EXHAUSTED past max_size
+  // or past the disk budget (with a retry hint when other uploads hold it),
   // FAILED_PRECONDITION after Finish(), the abort status after Abort(),
   // INTERNAL if the temporary file cannot be written.
   absl::Status Append(absl::string_view bytes) ABSL_LOCKS_EXCLUDED(mu_);
@@ -121,6 +127,9 @@ class Spool {
  private:
   explicit Spool(const Options& options);
   absl::Status SpillLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes `bytes` more of the disk budget (if any) for the temporary file.
+  absl::Status TakeDiskLocked(uint64_t bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AppendToMemoryLocked(absl::string_view bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadFromMemoryLocked(uint64_t offset, char* out, size_t size) const
@@ -136,6 +145,8 @@ class Spool {
   // In-memory bytes in fixed blocks (no reallocation peaks), until the spill.
   std::vector<std::unique_ptr<char[]>> blocks_ ABSL_GUARDED_BY(mu_);
   int fd_ ABSL_GUARDED_BY(mu_) = -1;
+  // Bytes taken from options_.disk_budget.
+  uint64_t disk_taken_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t size_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t expected_size_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reader_high_water_ ABSL_GUARDED_BY(mu_) = 0;

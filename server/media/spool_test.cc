@@ -16,8 +16,10 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/common/sanitized.h"
+#include "server/media/disk_budget.h"
 #include "server/media/wait_time.h"
 #include "server/service/retry_info.h"
 
@@ -50,6 +52,68 @@ TEST(SpoolTest, KeepsSmallUploadsInMemory) {
   EXPECT_FALSE(spool->on_disk());
   EXPECT_EQ(ReadAll(spool.get()), "hello world");
   EXPECT_EQ(spool->FinalSize(), 11u);
+}
+
+// A spool directory that went away fails the upload without naming the
+// directory to the caller (it reached every client); the check at start,
+// for the operator, names it.
+TEST(SpoolTest, AMissingDirectoryIsNotNamedToTheCaller) {
+  const std::string dir = "/nonexistent-spool-dir-for-the-test";
+  Spool::Options options;
+  options.memory_limit = 4;
+  options.temp_dir = dir;
+  auto spool = MakeSpool(options);
+  const absl::Status s = spool->Append("more than four bytes");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("--spool_dir"));
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::Not(::testing::HasSubstr(dir)));
+  EXPECT_THAT(std::string(Spool::CheckTempDir(dir).message()),
+              ::testing::HasSubstr(dir));
+}
+
+// The spools' bytes on disk come out of one budget (--spool_disk_bytes):
+// past it an upload is busy (retry hint) while others hold the room, refused
+// for good when it is larger than the whole budget; a spool gives its bytes
+// back when it goes. Memory is not counted.
+TEST(SpoolTest, TheSpoolsShareADiskBudget) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  DiskBudget budget(3 * kMiB);
+  Spool::Options options;
+  options.memory_limit = kMiB;
+  options.disk_budget = &budget;
+  const std::string mib(kMiB, 'x');
+  auto first = MakeSpool(options);
+  ASSERT_TRUE(first->Append(mib).ok());
+  EXPECT_EQ(budget.used(), 0u);  // in memory
+  ASSERT_TRUE(first->Append(mib).ok());
+  EXPECT_TRUE(first->on_disk());
+  EXPECT_EQ(budget.used(), 2 * kMiB);
+  auto second = MakeSpool(options);
+  ASSERT_TRUE(second->Append(mib).ok());
+  absl::Status busy = second->Append(mib);  // 4 MiB on disk with the spill
+  EXPECT_EQ(busy.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(busy.message()),
+              ::testing::HasSubstr("--spool_disk_bytes"));
+  EXPECT_TRUE(RetryDelay(busy).has_value());
+  // Larger than the whole budget, as announced: no wait helps.
+  auto large = MakeSpool(options);
+  large->ExpectSize(4 * kMiB);
+  ASSERT_TRUE(large->Append(mib).ok());
+  absl::Status never = large->Append(mib);
+  EXPECT_EQ(never.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(RetryDelay(never).has_value()) << never;
+  EXPECT_THAT(std::string(never.message()),
+              ::testing::HasSubstr("larger than the server's disk"));
+  EXPECT_EQ(budget.used(), 3 * kMiB);  // the second's first MiB went out
+  first.reset();
+  EXPECT_EQ(budget.used(), kMiB);
+  second.reset();
+  EXPECT_EQ(budget.used(), 0u);
+  auto third = MakeSpool(options);
+  ASSERT_TRUE(third->Append(mib).ok());
+  EXPECT_TRUE(third->Append(mib).ok());  // the first's room
+  EXPECT_EQ(budget.used(), 2 * kMiB);
 }
 
 // A full disk is a busy server (other uploads hold the space), with a retry

@@ -17,9 +17,12 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "server/media/disk_budget.h"
 #include "server/media/testing/test_movies.h"
 #include "server/metrics/log.h"
+#include "server/service/retry_info.h"
 #include "server/service/server.h"
+#include "server/service/status_util.h"
 #include "server/service/stylize_video_reactor.h"
 #include "server/service/testing/eventually.h"
 #include "server/service/testing/loopback_server.h"
@@ -381,6 +384,44 @@ TEST_F(VideoJobBacklogTest, AClientThatStopsReadingStopsTheJob) {
   // window hold a few frames, the frame window a few more (0 was reported
   // here; 100 with the wait gone).
   EXPECT_LT(frames, kFrames * 6 / 10) << job;
+}
+
+class VideoJobDiskBudgetTest : public VideoJobLogTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    StylizeVideoOptions video;
+    video.preset = "ultrafast";
+    video.encoder_threads = 1;
+    video.spool_memory_bytes = 1;  // every upload goes to the disk
+    video.spool_disk_budget = std::make_shared<media::DiskBudget>(1000);
+    o->video = MakeStylizeVideoReactorFactory(video);
+  }
+};
+
+// The calls' spool files share the disk budget (--spool_disk_bytes): an
+// upload larger than all of it is refused for good, naming the flag, and
+// what it took is given back.
+TEST_F(VideoJobDiskBudgetTest, AnUploadLargerThanTheDiskBudgetIsRefused) {
+  const std::string movie = movies::ReadFile(dir_ + "/small.mp4").value_or("");
+  ASSERT_GT(movie.size(), 1000u);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(120));
+  auto stream = stub_->StylizeVideo(&context);
+  v1::StylizeVideoRequest request;
+  request.mutable_job()->add_styles()->set_index(1);
+  request.mutable_job()->set_input_size(movie.size());
+  ASSERT_TRUE(stream->Write(request));
+  request.set_chunk(movie);
+  stream->Write(request);
+  stream->WritesDone();
+  v1::StylizeVideoResponse response;
+  while (stream->Read(&response)) {
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("--spool_disk_bytes: 1000"));
+  EXPECT_FALSE(RetryDelay(FromGrpcStatus(status)).has_value());
 }
 
 class VideoJobLogOneStreamTest : public VideoJobLogTest {

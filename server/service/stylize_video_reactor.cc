@@ -85,6 +85,7 @@ RawBidiReactor* StylizeVideoReactor::Start(ServiceContext* service,
     spool.memory_limit = options.spool_memory_bytes;
     spool.max_size = options.max_upload_bytes;
     spool.temp_dir = options.spool_dir;
+    spool.disk_budget = options.spool_disk_budget.get();
     absl::StatusOr<std::unique_ptr<media::Spool>> created =
         media::Spool::Create(spool);
     if (created.ok()) {

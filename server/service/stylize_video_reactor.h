@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
+#include "server/media/disk_budget.h"
 #include "server/media/spool.h"
 #include "server/media/video_pipeline.h"
 #include "server/media/video_sink.h"
@@ -45,6 +46,9 @@ struct StylizeVideoOptions {
   uint64_t max_upload_bytes = uint64_t{8} << 30;
   // Directory of the spill files; empty = $TMPDIR or /tmp.
   std::string spool_dir;
+  // What the spill files of every job may fill together (shared by the
+  // calls); null: the disk's size.
+  std::shared_ptr<media::DiskBudget> spool_disk_budget;
   // Frames of one job in the queue at once. Default 8.
   int max_frames_in_flight = 8;
   // Stylized frames waiting for the slowest encoder. Default 8.
