@@ -22,6 +22,7 @@
 #include "server/common/host_port.h"
 #include "server/metrics/device_memory_collector.h"
 #include "server/metrics/log.h"
+#include "server/metrics/log_sampler.h"
 
 #ifndef STYLIZER_VERSION
 #define STYLIZER_VERSION "unknown"
@@ -43,6 +44,9 @@ using prometheus::Histogram;
 // a scrape at all, and each one then costs it at most kExposerRequestTimeoutMs
 // (CivetWeb's default is 30 s, three times Prometheus' default scrape
 // timeout). A scraper sends its whole request at once, so 2 s is ample.
+// rpc lines of refused credentials written a second, at most.
+constexpr int kRefusalLinesPerSecond = 20;
+
 constexpr int kExposerThreads = 8;
 constexpr int kExposerRequestTimeoutMs = 2000;
 
@@ -573,6 +577,14 @@ void Metrics::FinishRpc(const RpcRecord& record) {
 
 void LogRpc(const RpcRecord& record) {
   const absl::StatusCode code = record.status.code();
+  // Refusals of a caller's credentials: what a flood of them writes is
+  // bounded (the metrics count every one).
+  int64_t left_out = 0;
+  if (code == absl::StatusCode::kUnauthenticated ||
+      code == absl::StatusCode::kPermissionDenied) {
+    static LogSampler* const sampler = new LogSampler(kRefusalLinesPerSecond);
+    if (!sampler->Admit(absl::Now(), &left_out)) return;
+  }
   LogEvent line(LevelFor(code), "rpc");
   line.Str("method", record.method)
       .Str("peer", record.peer)
@@ -588,6 +600,7 @@ void LogRpc(const RpcRecord& record) {
       .Int("bytes_in", record.bytes_in)
       .Int("bytes_out", record.bytes_out)
       .Seconds("seconds", record.duration);
+  if (left_out > 0) line.Int("refusals_not_logged", left_out);
 }
 
 void Metrics::StreamStarted(absl::string_view method) {

@@ -289,6 +289,31 @@ TEST_F(MetricsTest, FinishRpcRecordsAndLogsOneLine) {
   EXPECT_THAT(log_[0], HasSubstr("seconds=0.003"));
 }
 
+// A flood of calls refused for their credentials writes a bounded number of
+// lines (one connection made 20000 a second); every call is still counted,
+// and the next line written says how many were left out.
+TEST_F(MetricsTest, RefusedCredentialsAreLoggedAtABoundedRate) {
+  RpcRecord record;
+  record.method = "StylizeImage";
+  record.status = absl::UnauthenticatedError("no token");
+  for (int i = 0; i < 500; ++i) metrics_->FinishRpc(record);
+  EXPECT_THAT(
+      FindValue(ScrapeHttp(*metrics_), "stylizer_requests_total",
+                {{"method", "StylizeImage"}, {"code", "UNAUTHENTICATED"}}),
+      Optional(500.0));
+  EXPECT_LE(log_.size(), 40u);  // a burst of 20, and what a slow run refills
+  EXPECT_GE(log_.size(), 20u);
+  absl::SleepFor(absl::Milliseconds(200));  // room for one more line
+  const size_t before = log_.size();
+  metrics_->FinishRpc(record);
+  ASSERT_EQ(log_.size(), before + 1);
+  EXPECT_THAT(log_.back(), HasSubstr(" refusals_not_logged="));
+  // Other calls are not held back.
+  record.status = absl::InvalidArgumentError("bad");
+  for (int i = 0; i < 50; ++i) metrics_->FinishRpc(record);
+  EXPECT_EQ(log_.size(), before + 51);
+}
+
 // Busy refusals (a retry hint given) are counted apart from inputs too
 // large, which are RESOURCE_EXHAUSTED too, and their hint is logged.
 TEST_F(MetricsTest, BusyRefusalsAreCountedApartAndLogTheirHint) {
