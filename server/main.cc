@@ -77,7 +77,7 @@ int Run(const std::vector<std::string>& arguments) {
   std::unique_ptr<Metrics> metrics;
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
     Metrics::Options mo;
-    mo.bind_address = absl::GetFlag(FLAGS_metrics_host);
+    mo.bind_address = MetricsHost();
     mo.port = absl::GetFlag(FLAGS_metrics_port);
     absl::StatusOr<std::unique_ptr<Metrics>> m = Metrics::Create(mo);
     if (!m.ok()) {
@@ -87,7 +87,7 @@ int Run(const std::vector<std::string>& arguments) {
     }
     metrics = *std::move(m);
     LogEvent(LogLevel::kInfo, "metrics")
-        .Str("host", absl::GetFlag(FLAGS_metrics_host))
+        .Str("host", MetricsHost())
         .Int("port", metrics->port());
   }
 

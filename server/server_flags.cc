@@ -28,10 +28,11 @@ ABSL_FLAG(int, port, 50051, "TCP port of the gRPC API.");
 ABSL_FLAG(int, metrics_port, 9464,
           "TCP port of the Prometheus endpoint /metrics; 0 picks a free port, "
           "-1 turns the endpoint off (other negative values are refused).");
-ABSL_FLAG(std::string, metrics_host, "0.0.0.0",
+ABSL_FLAG(std::string, metrics_host, "",
           "Interface /metrics listens on (0.0.0.0 = every IPv4 address, so a "
           "Prometheus on another host can scrape it; 127.0.0.1 = this machine "
-          "only). /metrics needs no token: keep it off public networks.");
+          "only). Empty: 127.0.0.1 when --host is this machine only, else "
+          "0.0.0.0. /metrics needs no token: keep it off public networks.");
 
 // --- model ---
 ABSL_FLAG(std::string, model, "",
@@ -261,12 +262,28 @@ absl::Status CheckHostFlag(absl::string_view flag, const std::string& value) {
 
 }  // namespace
 
+std::string MetricsHost() {
+  const std::string given = absl::GetFlag(FLAGS_metrics_host);
+  if (!given.empty()) return given;
+  // A server told to listen on this machine only kept /metrics on every
+  // address.
+  const std::string host = absl::GetFlag(FLAGS_host);
+  const bool loopback = absl::StartsWith(host, "127.") || host == "::1" ||
+                        host == "[::1]" || host == "localhost";
+  return loopback ? "127.0.0.1" : "0.0.0.0";
+}
+
 absl::Status CheckFlags() {
-  for (const auto& [flag, value] :
-       {std::pair<absl::string_view, std::string>{"host",
-                                                  absl::GetFlag(FLAGS_host)},
-        {"metrics_host", absl::GetFlag(FLAGS_metrics_host)}}) {
-    if (absl::Status s = CheckHostFlag(flag, value); !s.ok()) return s;
+  if (absl::Status s = CheckHostFlag("host", absl::GetFlag(FLAGS_host));
+      !s.ok()) {
+    return s;
+  }
+  if (!absl::GetFlag(FLAGS_metrics_host).empty()) {
+    if (absl::Status s =
+            CheckHostFlag("metrics_host", absl::GetFlag(FLAGS_metrics_host));
+        !s.ok()) {
+      return s;
+    }
   }
   // Uploads past the spool's memory go to a file there.
   if (absl::Status spool =
@@ -408,7 +425,7 @@ absl::Status CheckFlags() {
     return host == "0.0.0.0" || host == "::" || host == "[::]";
   };
   const std::string host = absl::GetFlag(FLAGS_host);
-  const std::string metrics_host = absl::GetFlag(FLAGS_metrics_host);
+  const std::string metrics_host = MetricsHost();
   if (port != 0 && port == metrics_port &&
       (host == metrics_host || every_address(host) ||
        every_address(metrics_host))) {

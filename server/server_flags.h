@@ -73,6 +73,10 @@ ABSL_DECLARE_FLAG(stylizer::LogFormat, log_format);
 
 namespace stylizer {
 
+// The interface /metrics listens on: --metrics_host, or, empty, 127.0.0.1
+// when --host is this machine only, else 0.0.0.0.
+std::string MetricsHost();
+
 // Flag values that would let the server start and then fail every call that
 // uses them, or silently mean something other than what they say: an
 // InvalidArgumentError whose message names the flag and the accepted values.

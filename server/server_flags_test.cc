@@ -40,8 +40,27 @@ TEST_F(ServerFlagsTest, HostsAreAddressesWithoutAPort) {
   absl::SetFlag(&FLAGS_host, "localhost:50051");
   EXPECT_THAT(Refusal().message(), HasSubstr("--host=localhost:50051 is not"));
   absl::SetFlag(&FLAGS_host, "0.0.0.0");
+  absl::SetFlag(&FLAGS_metrics_host, "localhost:9464");
+  EXPECT_THAT(Refusal().message(),
+              HasSubstr("--metrics_host=localhost:9464 is not"));
+}
+
+// An empty --metrics_host follows --host: a server told to listen on this
+// machine only kept /metrics on every address.
+TEST_F(ServerFlagsTest, MetricsFollowTheHostUnlessTold) {
   absl::SetFlag(&FLAGS_metrics_host, "");
-  EXPECT_THAT(Refusal().message(), HasSubstr("--metrics_host is empty"));
+  for (const char* host : {"127.0.0.1", "::1", "[::1]", "localhost"}) {
+    absl::SetFlag(&FLAGS_host, host);
+    EXPECT_EQ(MetricsHost(), "127.0.0.1") << host;
+    EXPECT_TRUE(CheckFlags().ok()) << host;
+  }
+  for (const char* host : {"[::]", "0.0.0.0", "10.0.0.7"}) {
+    absl::SetFlag(&FLAGS_host, host);
+    EXPECT_EQ(MetricsHost(), "0.0.0.0") << host;
+  }
+  absl::SetFlag(&FLAGS_host, "127.0.0.1");
+  absl::SetFlag(&FLAGS_metrics_host, "0.0.0.0");
+  EXPECT_EQ(MetricsHost(), "0.0.0.0");
 }
 
 TEST_F(ServerFlagsTest, TheApiAndMetricsNeedAPortEach) {

@@ -842,5 +842,18 @@ TEST_F(ServerProcessTest, MetricsHostBindsOnlyThatAddress) {
   EXPECT_FALSE(CanConnect("127.0.0.2", *metrics_port));
 }
 
+// Without --metrics_host, /metrics follows --host=127.0.0.1 (it listened on
+// every address).
+TEST_F(ServerProcessTest, MetricsFollowALoopbackHost) {
+  absl::StatusOr<int> metrics_port = PickFreePort();
+  ASSERT_TRUE(metrics_port.ok()) << metrics_port.status();
+  StartServer({absl::StrCat("--metrics_port=", *metrics_port)});
+  if (HasFatalFailure()) return;
+  absl::StatusOr<HttpResponse> scrape = HttpGet(*metrics_port, "/metrics");
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  EXPECT_EQ(scrape->status, 200);
+  EXPECT_FALSE(CanConnect("127.0.0.2", *metrics_port));
+}
+
 }  // namespace
 }  // namespace stylizer::testing
