@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/terminal_text.h"
+#include "server/common/utf8.h"
 
 namespace stylizer::client {
 namespace {
@@ -164,6 +165,19 @@ std::string SafeLabel(absl::string_view label) {
         static_cast<unsigned char>(out[i + 1]) < 0xa0 &&
         static_cast<unsigned char>(out[i + 1]) >= 0x80) {
       out.replace(i, 2, "_");
+    }
+  }
+  // So do the characters that change the direction or hide, with which a
+  // name could show a file name other than the one written.
+  for (size_t i = 0; i < out.size();) {
+    const size_t length = Utf8SequenceLength(out, i);
+    if (length == 0) {
+      ++i;
+    } else if (DirectionalOrInvisibleAt(out, i, length) != 0) {
+      out.replace(i, length, "_");
+      ++i;
+    } else {
+      i += length;
     }
   }
   while (!out.empty() && out[0] == '.') out[0] = '_';

@@ -129,6 +129,14 @@ TEST(StyleSpecTest, SafeLabel) {
   EXPECT_EQ(SafeLabel("a\xc2\x9b"
                       "31mb\xc2\x85"),
             "a_31mb_");
+  // Nor a right-to-left override (U+202E), isolates or invisible ones: a
+  // file name "in.x<RLO>gnp.exe.png" shows as "in.xexe.png".
+  EXPECT_EQ(SafeLabel("x\xe2\x80\xaegnp.exe"), "x_gnp.exe");
+  EXPECT_EQ(SafeLabel("a\xe2\x81\xa6"
+                      "b\xe2\x80\x8b"
+                      "c\xef\xbb\xbf"),
+            "a_b_c_");
+  EXPECT_EQ(SafeLabel("\xe2\x80\x94"), "\xe2\x80\x94");  // an em dash stays
 }
 
 stylizer::v1::ModelInfo ModelNamed(std::vector<std::string> names) {

@@ -8,6 +8,19 @@
 
 namespace stylizer::client {
 
+uint32_t DirectionalOrInvisibleAt(absl::string_view text, size_t i,
+                                  size_t length) {
+  const auto at = [&](size_t k) { return static_cast<uint8_t>(text[i + k]); };
+  if (length == 2 && at(0) == 0xd8 && at(1) == 0x9c) return 0x061c;
+  if (length != 3) return 0;
+  const uint32_t cp = (uint32_t{at(0)} & 0x0f) << 12 |
+                      (uint32_t{at(1)} & 0x3f) << 6 | (at(2) & 0x3f);
+  const bool hit = (cp >= 0x200b && cp <= 0x200f) ||
+                   (cp >= 0x202a && cp <= 0x202e) ||
+                   (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+  return hit ? cp : 0;
+}
+
 std::string TerminalSafe(absl::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -24,6 +37,11 @@ std::string TerminalSafe(absl::string_view text) {
         static_cast<uint8_t>(text[i + 1]) < 0xa0) {
       absl::StrAppendFormat(&out, "\\u%04x", static_cast<uint8_t>(text[i + 1]));
       i += 2;
+      continue;
+    }
+    if (const uint32_t cp = DirectionalOrInvisibleAt(text, i, length)) {
+      absl::StrAppendFormat(&out, "\\u%04x", cp);
+      i += length;
       continue;
     }
     out.append(text.data() + i, length);

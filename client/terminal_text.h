@@ -5,6 +5,8 @@
 #ifndef STYLIZER_CLIENT_TERMINAL_TEXT_H_
 #define STYLIZER_CLIENT_TERMINAL_TEXT_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -15,7 +17,16 @@ namespace stylizer::client {
 // written as \xNN or \u00NN, and every byte that is not part of well-formed
 // UTF-8 as \xNN. Printable ASCII and other UTF-8 characters stay as they
 // are.
+// Also the characters that change the direction or hide in text (U+061C,
+// U+200B to U+200F, U+202A to U+202E, U+2066 to U+2069, U+FEFF), as \uNNNN:
+// a style name with a right-to-left override showed "in.x<U+202E>gnp.exe.png"
+// as "in.xexe.png".
 std::string TerminalSafe(absl::string_view text);
+
+// The code point of such a character at `text[i]` (`length` bytes of
+// well-formed UTF-8), else 0.
+uint32_t DirectionalOrInvisibleAt(absl::string_view text, size_t i,
+                                  size_t length);
 
 }  // namespace stylizer::client
 

@@ -28,6 +28,12 @@ TEST(TerminalSafeTest, ControlsAndBrokenBytesAreWrittenOut) {
   EXPECT_EQ(TerminalSafe("\xc2\x80\xc2\x9f"), "\\u0080\\u009f");
   EXPECT_EQ(TerminalSafe("\xff\xc3"), "\\xff\\xc3");  // not UTF-8
   EXPECT_EQ(TerminalSafe(std::string("a\0b", 3)), "a\\x00b");
+  // The characters that turn text around or hide.
+  EXPECT_EQ(TerminalSafe("x\xe2\x80\xaegnp.exe"), "x\\u202egnp.exe");
+  EXPECT_EQ(TerminalSafe("\xe2\x81\xa9\xd8\x9c\xe2\x80\x8f"),
+            "\\u2069\\u061c\\u200f");
+  EXPECT_EQ(TerminalSafe("\xe2\x80\x94\xe6\xb0\xb4"),
+            "\xe2\x80\x94\xe6\xb0\xb4");
 }
 
 }  // namespace
