@@ -3,6 +3,7 @@
 #include "client/commands.h"
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 
 #include "absl/flags/flag.h"
@@ -67,6 +68,16 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags(
   }
   ClientOptions options = ClientOptionsFromFlags();
   options.retry.retry_busy = retry_busy;
+  // gRPC refuses call credentials on a plaintext channel; the token goes as
+  // metadata, so the rule is kept here, as a warning.
+  if (!options.token_file.empty() && !options.tls && options.ca_file.empty() &&
+      options.cert_file.empty() && options.tls_server_name.empty() &&
+      !TargetIsLocal(options.server)) {
+    std::cerr << "stylizer: warning: --token_file without TLS: the token "
+                 "crosses the network to "
+              << TerminalSafe(options.server)
+              << " unencrypted (add --tls or --ca)\n";
+  }
   return StylizerClient::Create(options);
 }
 

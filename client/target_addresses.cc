@@ -75,7 +75,50 @@ absl::Status CheckPort(absl::string_view address, absl::string_view target) {
   return absl::OkStatus();
 }
 
+// The host of one address ("h:50051", "[::1]:50051", "::1", "h").
+absl::string_view HostOf(absl::string_view address) {
+  if (absl::StartsWith(address, "[")) {
+    const size_t close = address.find(']');
+    return close == absl::string_view::npos ? address
+                                            : address.substr(1, close - 1);
+  }
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || address.find(':') != colon) {
+    return address;  // no port, or an IPv6 literal
+  }
+  return address.substr(0, colon);
+}
+
+bool IsLoopbackHost(absl::string_view host) {
+  return host == "localhost" || host == "::1" ||
+         (absl::StartsWith(host, "127.") && IsIpv4Literal(host));
+}
+
 }  // namespace
+
+bool TargetIsLocal(absl::string_view target) {
+  if (absl::StartsWith(target, "unix:") ||
+      absl::StartsWith(target, "unix-abstract:")) {
+    return true;
+  }
+  if (absl::ConsumePrefix(&target, "ipv4:") ||
+      absl::ConsumePrefix(&target, "ipv6:")) {
+    bool any = false;
+    for (absl::string_view a : absl::StrSplit(target, ',', absl::SkipEmpty())) {
+      if (!IsLoopbackHost(HostOf(a))) return false;
+      any = true;
+    }
+    return any;
+  }
+  if (absl::ConsumePrefix(&target, "dns:")) {
+    if (absl::ConsumePrefix(&target, "//")) {
+      const size_t slash = target.find('/');
+      if (slash == absl::string_view::npos) return false;
+      target.remove_prefix(slash + 1);
+    }
+  }
+  return IsLoopbackHost(HostOf(target));
+}
 
 absl::Status CheckTargetPorts(absl::string_view target) {
   const absl::string_view whole = target;

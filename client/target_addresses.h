@@ -16,6 +16,10 @@ namespace stylizer::client {
 // with one endpoint (unix:) and when the name does not resolve.
 int CountTargetAddresses(absl::string_view target);
 
+// Whether every address `target` names is this machine (a loopback address,
+// localhost, a Unix socket): what a plaintext call to it sends stays here.
+bool TargetIsLocal(absl::string_view target);
+
 // InvalidArgument when a numeric port of `target` (host:port, [v6]:port,
 // dns:///host:port, each address of an ipv4:/ipv6: list) is outside
 // [1, 65535]: gRPC would take it modulo 65536 and reach another port.

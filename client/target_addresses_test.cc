@@ -45,5 +45,22 @@ TEST(CheckTargetPortsTest, PortsOutsideTheirRangeAreRefused) {
   }
 }
 
+// A plaintext call to these stays on this machine: a token may go without
+// TLS without a warning.
+TEST(TargetIsLocalTest, LoopbackAndUnixSocketsOnly) {
+  for (const char* local :
+       {"localhost:50051", "127.0.0.1:50051", "127.3.4.5:1", "[::1]:50051",
+        "ipv4:127.0.0.1:1,127.0.0.2:2", "ipv6:[::1]:1", "dns:///localhost:1",
+        "dns://8.8.8.8/localhost:1", "unix:/run/stylizer.sock"}) {
+    EXPECT_TRUE(TargetIsLocal(local)) << local;
+  }
+  for (const char* remote :
+       {"stylizer:50051", "10.0.0.7:50051", "[2001:db8::1]:50051",
+        "ipv4:127.0.0.1:1,10.0.0.7:2", "dns:///stylizer.svc:50051",
+        "127.0.0.1.evil.example:50051", "localhost.evil:1"}) {
+    EXPECT_FALSE(TargetIsLocal(remote)) << remote;
+  }
+}
+
 }  // namespace
 }  // namespace stylizer::client
