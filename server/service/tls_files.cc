@@ -9,9 +9,16 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
+#include <system_error>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "server/common/remove_tree.h"
 #include "server/service/file_read.h"
 #include "server/service/pem_check.h"
@@ -30,7 +37,42 @@ absl::Status WriteFile(const std::string& path, const std::string& data) {
   return absl::OkStatus();
 }
 
+// "PID STARTTIME" of a running process (its start in clock ticks since boot,
+// /proc/PID/stat's 22nd field), or "" when there is none: a PID alone comes
+// back after a restart (in a container the server is always PID 1).
+std::string ProcessStamp(long pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  const size_t name_end = stat.rfind(')');  // the name may hold anything
+  if (name_end == std::string::npos) return "";
+  std::vector<std::string> fields =
+      absl::StrSplit(stat.substr(name_end + 1), ' ', absl::SkipEmpty());
+  // After the name: state is field 3, starttime field 22.
+  if (fields.size() < 20) return "";
+  return absl::StrCat(pid, " ", fields[19]);
+}
+
 }  // namespace
+
+int TlsFiles::RemoveOrphanedCopies(const std::string& tmp_dir) {
+  std::error_code ec;
+  int removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(tmp_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!absl::StartsWith(name, "stylizer-tls-")) continue;
+    std::ifstream in(entry.path() / "owner");
+    long pid = 0;
+    std::string starttime;
+    // A directory without an owner is left alone: it may be another
+    // server's, of a version that wrote none.
+    if (!(in >> pid >> starttime)) continue;
+    if (ProcessStamp(pid) == absl::StrCat(pid, " ", starttime)) continue;
+    RemoveTree(entry.path().string());
+    ++removed;
+  }
+  return removed;
+}
 
 absl::Status CheckTlsFiles(absl::string_view cert_pem,
                            absl::string_view key_pem,
@@ -60,12 +102,21 @@ absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::Create(
   }
   if (absl::Status s = CheckTlsFiles(*cert, *key, ca); !s.ok()) return s;
   const char* tmp = getenv("TMPDIR");
-  std::string pattern = absl::StrCat(
-      tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/stylizer-tls-XXXXXX");
+  const std::string tmp_dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  // The copies of a server killed (SIGKILL, out of memory) stayed, key and
+  // all: on Kubernetes on a disk-backed volume that outlives the restart.
+  RemoveOrphanedCopies(tmp_dir);
+  std::string pattern = absl::StrCat(tmp_dir, "/stylizer-tls-XXXXXX");
   if (mkdtemp(pattern.data()) == nullptr) {
     return absl::InternalError(
         absl::StrCat("cannot make a private directory for the TLS files (",
                      pattern, "): ", strerror(errno)));
+  }
+  if (absl::Status s =
+          WriteFile(absl::StrCat(pattern, "/owner"), ProcessStamp(getpid()));
+      !s.ok()) {
+    RemoveTree(pattern);
+    return s;
   }
   std::unique_ptr<TlsFiles> files(
       new TlsFiles(key_path, cert_path, ca_path, pattern));

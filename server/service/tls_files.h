@@ -30,8 +30,15 @@ absl::Status CheckTlsFiles(absl::string_view cert_pem,
 class TlsFiles {
  public:
   // Reads and checks the originals (`ca_path` may be empty: no client CA)
-  // and stages them. NotFound for a missing file, InvalidArgument for bad
-  // contents, Internal if the private directory cannot be made.
+  // and stages them in $TMPDIR/stylizer-tls-XXXXXX, with an `owner` file
+  // naming this process, after removing the copies of servers that are
+  // gone (RemoveOrphanedCopies). NotFound for a missing file,
+  // InvalidArgument for bad contents, Internal if the private directory
+  // cannot be made.
+  // Removes the stylizer-tls-* directories in `tmp_dir` whose owner process
+  // (PID and start time) no longer runs; returns how many.
+  static int RemoveOrphanedCopies(const std::string& tmp_dir);
+
   static absl::StatusOr<std::unique_ptr<TlsFiles>> Create(
       const std::string& key_path, const std::string& cert_path,
       const std::string& ca_path);

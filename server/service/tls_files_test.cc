@@ -125,5 +125,43 @@ TEST_F(TlsFilesTest, CreateRefusesBadFiles) {
   EXPECT_THAT(files.status().message(), HasSubstr("does not match"));
 }
 
+// The copies of a server that was killed (SIGKILL, out of memory) stayed,
+// private key and all. The next one removes those whose process is gone,
+// and only those.
+TEST_F(TlsFilesTest, TheCopiesOfAServerThatIsGoneAreRemoved) {
+  const std::string tmp = File("tmp");
+  fs::create_directories(tmp);
+  const auto make = [&](const std::string& name, const std::string& owner) {
+    fs::create_directories(tmp + "/" + name + "/v1");
+    std::ofstream(tmp + "/" + name + "/v1/key.pem") << "key";
+    if (!owner.empty()) std::ofstream(tmp + "/" + name + "/owner") << owner;
+  };
+  make("stylizer-tls-gone", "999999999 12345");  // no such process
+  make("stylizer-tls-reused", "1 3");  // PID 1, started at another time
+  make("stylizer-tls-old", "");        // a version that wrote no owner
+  make("other-dir", "999999999 12345");
+  const char* saved = getenv("TMPDIR");
+  const std::string saved_value = saved != nullptr ? saved : "";
+  setenv("TMPDIR", tmp.c_str(), 1);
+  auto files = TlsFiles::Create(File("a.key"), File("a.crt"), "");
+  if (saved != nullptr) {
+    setenv("TMPDIR", saved_value.c_str(), 1);
+  } else {
+    unsetenv("TMPDIR");
+  }
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_FALSE(fs::exists(tmp + "/stylizer-tls-gone"));
+  EXPECT_FALSE(fs::exists(tmp + "/stylizer-tls-reused"));
+  EXPECT_TRUE(fs::exists(tmp + "/stylizer-tls-old"));
+  EXPECT_TRUE(fs::exists(tmp + "/other-dir"));
+  // Its own copies name it, and the next server leaves them alone.
+  const std::string own =
+      fs::path((*files)->key_path()).parent_path().parent_path().string();
+  EXPECT_THAT(Read(own + "/owner"),
+              ::testing::StartsWith(absl::StrCat(getpid(), " ")));
+  EXPECT_EQ(TlsFiles::RemoveOrphanedCopies(tmp), 0);
+  EXPECT_TRUE(fs::exists((*files)->key_path()));
+}
+
 }  // namespace
 }  // namespace stylizer
