@@ -10,11 +10,15 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/interrupt.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
+#include "client/target_addresses.h"
 
 extern "C" {
 #include <libavutil/log.h>
@@ -87,7 +91,19 @@ int main(int argc, char** argv) {
     if (status.ok()) status = WriteFailed("standard output", errno);
   }
   if (!status.ok()) {
-    std::cerr << "stylizer: error: " << ErrorLine(status) << "\n";
+    std::string line = ErrorLine(status);
+    // gRPC says the same of an address where nothing listens and of a TLS
+    // handshake that failed (a plaintext client against a TLS server, an
+    // untrusted CA, another name): a person went looking for a server that
+    // was running all along.
+    if (absl::StartsWith(status.message(), kCannotReach) &&
+        AcceptsConnections(absl::GetFlag(FLAGS_server), absl::Seconds(1))) {
+      absl::StrAppend(&line,
+                      " [something takes connections there: if it is "
+                      "stylizer-server, its TLS setup and ours differ; check "
+                      "--tls, --ca and --tls_server_name]");
+    }
+    std::cerr << "stylizer: error: " << line << "\n";
   }
   return ExitCodeFor(status);
 }

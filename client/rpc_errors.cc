@@ -49,20 +49,11 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
            absl::StrContains(detail, "connections to all backends failing") ||
            absl::StrContains(detail, "Connection refused") ||
            absl::StrContains(detail, "DNS resolution failed"))) {
-        // Refused or unresolved: nothing listens there. Otherwise the
-        // connection may have come up and failed its handshake: a plaintext
-        // client against a TLS server, an untrusted CA or another name all
-        // read like this, and the server was running all along.
-        const bool nothing_there =
-            absl::StrContains(detail, "Connection refused") ||
-            absl::StrContains(detail, "DNS resolution failed");
-        text = absl::StrCat(
-            "cannot reach stylizer-server at ", server,
-            nothing_there
-                ? " (is it running there?): "
-                : " (is it running there? if it is, its TLS setup and ours "
-                  "differ: check --tls, --ca and --tls_server_name): ",
-            detail);
+        // A failed TLS handshake reads the same (gRPC's last error varies
+        // with the attempt its retries cut short): the CLI looks whether
+        // the address takes connections (TlsHint).
+        text = absl::StrCat(kCannotReach, server,
+                            " (is it running there?): ", detail);
         reached = false;
       } else {
         text = absl::StrCat("the server at ", server,

@@ -40,6 +40,9 @@ int ExitCodeFor(const absl::Status& status);
 // the message, with newlines folded into spaces.
 std::string ErrorLine(const absl::Status& status);
 
+// How the message of a call that reached no server begins.
+inline constexpr char kCannotReach[] = "cannot reach stylizer-server at ";
+
 }  // namespace stylizer::client
 
 #endif  // STYLIZER_CLIENT_RPC_ERRORS_H_

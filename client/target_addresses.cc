@@ -2,9 +2,12 @@
 #include "client/target_addresses.h"
 
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <set>
 #include <vector>
 
@@ -94,7 +97,74 @@ bool IsLoopbackHost(absl::string_view host) {
          (absl::StartsWith(host, "127.") && IsIpv4Literal(host));
 }
 
+// The addresses ("host:port", "[v6]:port", "host") `target` lists, or none
+// for a scheme without TCP ports.
+std::vector<std::string> AddressesOf(absl::string_view target) {
+  std::vector<std::string> out;
+  if (absl::ConsumePrefix(&target, "ipv4:") ||
+      absl::ConsumePrefix(&target, "ipv6:")) {
+    for (absl::string_view a : absl::StrSplit(target, ',', absl::SkipEmpty())) {
+      out.emplace_back(a);
+    }
+    return out;
+  }
+  if (absl::ConsumePrefix(&target, "dns:")) {
+    if (absl::ConsumePrefix(&target, "//")) {
+      const size_t slash = target.find('/');
+      if (slash == absl::string_view::npos) return out;
+      target.remove_prefix(slash + 1);
+    }
+  } else if (absl::StartsWith(target, "unix:") ||
+             absl::StartsWith(target, "unix-abstract:") ||
+             absl::StartsWith(target, "vsock:") ||
+             (target.find(":/") != absl::string_view::npos &&
+              !absl::StartsWith(target, "["))) {
+    return out;
+  }
+  out.emplace_back(target);
+  return out;
+}
+
+bool ConnectsWithin(const addrinfo& address, absl::Duration timeout) {
+  const int fd = socket(address.ai_family,
+                        address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        address.ai_protocol);
+  if (fd < 0) return false;
+  bool connected = connect(fd, address.ai_addr, address.ai_addrlen) == 0;
+  if (!connected && errno == EINPROGRESS) {
+    pollfd ready{fd, POLLOUT, 0};
+    int error = 0;
+    socklen_t length = sizeof(error);
+    connected =
+        poll(&ready, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) ==
+            1 &&
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 &&
+        error == 0;
+  }
+  close(fd);
+  return connected;
+}
+
 }  // namespace
+
+bool AcceptsConnections(absl::string_view target, absl::Duration timeout) {
+  for (const std::string& address : AddressesOf(target)) {
+    const std::string host(HostOf(address));
+    std::string port(PortOf(address));
+    if (port.empty()) port = "443";
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) continue;
+    bool any = false;
+    for (addrinfo* a = found; a != nullptr && !any; a = a->ai_next) {
+      any = ConnectsWithin(*a, timeout);
+    }
+    freeaddrinfo(found);
+    if (any) return true;
+  }
+  return false;
+}
 
 bool TargetIsLocal(absl::string_view target) {
   if (absl::StartsWith(target, "unix:") ||

@@ -9,12 +9,18 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace stylizer::client {
 
 // The number of distinct addresses `target` resolves to now; 1 for schemes
 // with one endpoint (unix:) and when the name does not resolve.
 int CountTargetAddresses(absl::string_view target);
+
+// Whether some address `target` names takes a TCP connection within
+// `timeout` (a name is resolved; no port: gRPC's 443). False for schemes
+// without TCP ports (unix:, vsock:).
+bool AcceptsConnections(absl::string_view target, absl::Duration timeout);
 
 // Whether every address `target` names is this machine (a loopback address,
 // localhost, a Unix socket): what a plaintext call to it sends stays here.

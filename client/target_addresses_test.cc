@@ -1,7 +1,14 @@
-// Tests of counting a gRPC target's addresses (numeric names only: no DNS).
+// Tests of reading a gRPC target's addresses (numeric names and localhost
+// only: no DNS).
 #include "client/target_addresses.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
 
 namespace stylizer::client {
 namespace {
@@ -60,6 +67,33 @@ TEST(TargetIsLocalTest, LoopbackAndUnixSocketsOnly) {
         "127.0.0.1.evil.example:50051", "localhost.evil:1"}) {
     EXPECT_FALSE(TargetIsLocal(remote)) << remote;
   }
+}
+
+// The CLI's look at an address that gRPC could not reach: a listening
+// port takes the connection, a closed one does not.
+TEST(AcceptsConnectionsTest, AListeningPortAndAClosedOne) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(
+      bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
+      0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  socklen_t length = sizeof(address);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  const int port = ntohs(address.sin_port);
+  const absl::Duration second = absl::Seconds(1);
+  EXPECT_TRUE(AcceptsConnections(absl::StrCat("127.0.0.1:", port), second));
+  EXPECT_TRUE(AcceptsConnections(absl::StrCat("localhost:", port), second));
+  EXPECT_TRUE(AcceptsConnections(
+      absl::StrCat("ipv4:127.0.0.1:1,127.0.0.1:", port), second));
+  EXPECT_TRUE(
+      AcceptsConnections(absl::StrCat("dns:///127.0.0.1:", port), second));
+  close(listener);
+  EXPECT_FALSE(AcceptsConnections(absl::StrCat("127.0.0.1:", port), second));
+  EXPECT_FALSE(AcceptsConnections("unix:/nonexistent.sock", second));
 }
 
 }  // namespace

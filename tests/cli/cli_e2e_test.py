@@ -332,6 +332,8 @@ class CliEndToEndTest(unittest.TestCase):
                      ["styles"], ["health"]):
             r = self.cli(*args, "--retries=1", server=dead)
             self.assert_failed_cleanly(r, 1, f"cannot reach stylizer-server at {dead}", out)
+            # Nothing listens there: no word of TLS.
+            self.assertNotIn("--tls", r.stderr)
 
     def test_usage_errors(self):
         for args, says in (([], "no command given"),
@@ -1165,6 +1167,10 @@ class CliSecurityTest(unittest.TestCase):
             r = self.cli("styles", token=self.token, **kwargs)
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn(self.addr, r.stderr)
+        # Plaintext against TLS reads as "cannot reach": the address takes
+        # connections, so the TLS flags are named (people went looking for
+        # a server that was running).
+        self.assertIn("its TLS setup and ours differ", r.stderr)
 
     def test_tls_server_name(self):
         # An exec probe dials 127.0.0.1 of a server whose certificate names
