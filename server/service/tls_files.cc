@@ -2,8 +2,10 @@
 // tls_files.h.
 #include "server/service/tls_files.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,14 +13,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <system_error>
-#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "server/common/remove_tree.h"
 #include "server/service/file_read.h"
 #include "server/service/pem_check.h"
@@ -37,21 +36,11 @@ absl::Status WriteFile(const std::string& path, const std::string& data) {
   return absl::OkStatus();
 }
 
-// "PID STARTTIME" of a running process (its start in clock ticks since boot,
-// /proc/PID/stat's 22nd field), or "" when there is none: a PID alone comes
-// back after a restart (in a container the server is always PID 1).
-std::string ProcessStamp(long pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)),
-                   std::istreambuf_iterator<char>());
-  const size_t name_end = stat.rfind(')');  // the name may hold anything
-  if (name_end == std::string::npos) return "";
-  std::vector<std::string> fields =
-      absl::StrSplit(stat.substr(name_end + 1), ' ', absl::SkipEmpty());
-  // After the name: state is field 3, starttime field 22.
-  if (fields.size() < 20) return "";
-  return absl::StrCat(pid, " ", fields[19]);
-}
+// The lock a server holds on its copies for as long as it runs: the kernel
+// lets it go when the process ends, however it ends, in any PID namespace
+// (a PID and start time were taken for another server's in a container of
+// its own).
+constexpr char kLockFile[] = "/lock";
 
 }  // namespace
 
@@ -61,15 +50,17 @@ int TlsFiles::RemoveOrphanedCopies(const std::string& tmp_dir) {
   for (const auto& entry : std::filesystem::directory_iterator(tmp_dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (!absl::StartsWith(name, "stylizer-tls-")) continue;
-    std::ifstream in(entry.path() / "owner");
-    long pid = 0;
-    std::string starttime;
-    // A directory without an owner is left alone: it may be another
-    // server's, of a version that wrote none.
-    if (!(in >> pid >> starttime)) continue;
-    if (ProcessStamp(pid) == absl::StrCat(pid, " ", starttime)) continue;
-    RemoveTree(entry.path().string());
-    ++removed;
+    // A directory without a lock file is left alone: it may be another
+    // server's, of a version that made none.
+    const int fd = open((entry.path().string() + kLockFile).c_str(),
+                        O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    const bool orphaned = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    if (orphaned) {
+      RemoveTree(entry.path().string());
+      ++removed;
+    }
+    close(fd);
   }
   return removed;
 }
@@ -112,14 +103,19 @@ absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::Create(
         absl::StrCat("cannot make a private directory for the TLS files (",
                      pattern, "): ", strerror(errno)));
   }
-  if (absl::Status s =
-          WriteFile(absl::StrCat(pattern, "/owner"), ProcessStamp(getpid()));
-      !s.ok()) {
+  const int lock_fd =
+      open(absl::StrCat(pattern, kLockFile).c_str(),
+           O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (lock_fd >= 0) close(lock_fd);
     RemoveTree(pattern);
-    return s;
+    return absl::InternalError(
+        absl::StrCat("cannot lock the private directory for the TLS files (",
+                     pattern, "): ", strerror(err)));
   }
   std::unique_ptr<TlsFiles> files(
-      new TlsFiles(key_path, cert_path, ca_path, pattern));
+      new TlsFiles(key_path, cert_path, ca_path, pattern, lock_fd));
   absl::MutexLock lock(&files->mu_);
   if (absl::Status s = files->StageLocked(*key, *cert, ca); !s.ok()) return s;
   files->staged_ =
@@ -128,13 +124,17 @@ absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::Create(
 }
 
 TlsFiles::TlsFiles(std::string key_path, std::string cert_path,
-                   std::string ca_path, std::string dir)
+                   std::string ca_path, std::string dir, int lock_fd)
     : key_source_(std::move(key_path)),
       cert_source_(std::move(cert_path)),
       ca_source_(std::move(ca_path)),
-      dir_(std::move(dir)) {}
+      dir_(std::move(dir)),
+      lock_fd_(lock_fd) {}
 
-TlsFiles::~TlsFiles() { RemoveTree(dir_); }
+TlsFiles::~TlsFiles() {
+  RemoveTree(dir_);
+  close(lock_fd_);
+}
 
 void TlsFiles::RemoveCopies() { RemoveTree(dir_); }
 

@@ -30,13 +30,13 @@ absl::Status CheckTlsFiles(absl::string_view cert_pem,
 class TlsFiles {
  public:
   // Reads and checks the originals (`ca_path` may be empty: no client CA)
-  // and stages them in $TMPDIR/stylizer-tls-XXXXXX, with an `owner` file
-  // naming this process, after removing the copies of servers that are
-  // gone (RemoveOrphanedCopies). NotFound for a missing file,
+  // and stages them in $TMPDIR/stylizer-tls-XXXXXX, whose `lock` file this
+  // process holds locked while it runs, after removing the copies of
+  // servers that are gone (RemoveOrphanedCopies). NotFound for a missing file,
   // InvalidArgument for bad contents, Internal if the private directory
   // cannot be made.
-  // Removes the stylizer-tls-* directories in `tmp_dir` whose owner process
-  // (PID and start time) no longer runs; returns how many.
+  // Removes the stylizer-tls-* directories in `tmp_dir` whose lock no
+  // process holds (their server is gone); returns how many.
   static int RemoveOrphanedCopies(const std::string& tmp_dir);
 
   static absl::StatusOr<std::unique_ptr<TlsFiles>> Create(
@@ -64,7 +64,7 @@ class TlsFiles {
 
  private:
   TlsFiles(std::string key_path, std::string cert_path, std::string ca_path,
-           std::string dir);
+           std::string dir, int lock_fd);
   // Writes the three files into a new version directory and points
   // <dir>/current at it (one rename: the watcher sees old or new files,
   // never a mix).
@@ -74,6 +74,7 @@ class TlsFiles {
 
   const std::string key_source_, cert_source_, ca_source_;
   const std::string dir_;  // private, 0700
+  const int lock_fd_;      // holds dir_/lock while this server runs
   absl::Mutex mu_;
   int version_ ABSL_GUARDED_BY(mu_) = 0;
   std::string staged_ ABSL_GUARDED_BY(mu_);    // key + cert + ca staged

@@ -2,6 +2,8 @@
 // refresh stages, and that a bad renewal leaves the last good files.
 #include "server/service/tls_files.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -126,20 +128,24 @@ TEST_F(TlsFilesTest, CreateRefusesBadFiles) {
 }
 
 // The copies of a server that was killed (SIGKILL, out of memory) stayed,
-// private key and all. The next one removes those whose process is gone,
-// and only those.
+// private key and all. The next one removes those whose lock no process
+// holds, and only those.
 TEST_F(TlsFilesTest, TheCopiesOfAServerThatIsGoneAreRemoved) {
   const std::string tmp = File("tmp");
   fs::create_directories(tmp);
-  const auto make = [&](const std::string& name, const std::string& owner) {
+  const auto make = [&](const std::string& name, bool lock_file) {
     fs::create_directories(tmp + "/" + name + "/v1");
     std::ofstream(tmp + "/" + name + "/v1/key.pem") << "key";
-    if (!owner.empty()) std::ofstream(tmp + "/" + name + "/owner") << owner;
+    if (lock_file) std::ofstream(tmp + "/" + name + "/lock");
   };
-  make("stylizer-tls-gone", "999999999 12345");  // no such process
-  make("stylizer-tls-reused", "1 3");  // PID 1, started at another time
-  make("stylizer-tls-old", "");        // a version that wrote no owner
-  make("other-dir", "999999999 12345");
+  make("stylizer-tls-gone", true);   // its server ended: nobody holds it
+  make("stylizer-tls-alive", true);  // held below, as a running server does
+  make("stylizer-tls-old", false);   // a version that made no lock
+  make("other-dir", true);
+  // Another open file description: flock() conflicts as across processes.
+  const int held = open((tmp + "/stylizer-tls-alive/lock").c_str(), O_RDWR);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(flock(held, LOCK_EX | LOCK_NB), 0);
   const char* saved = getenv("TMPDIR");
   const std::string saved_value = saved != nullptr ? saved : "";
   setenv("TMPDIR", tmp.c_str(), 1);
@@ -151,16 +157,16 @@ TEST_F(TlsFilesTest, TheCopiesOfAServerThatIsGoneAreRemoved) {
   }
   ASSERT_TRUE(files.ok()) << files.status();
   EXPECT_FALSE(fs::exists(tmp + "/stylizer-tls-gone"));
-  EXPECT_FALSE(fs::exists(tmp + "/stylizer-tls-reused"));
+  EXPECT_TRUE(fs::exists(tmp + "/stylizer-tls-alive"));
   EXPECT_TRUE(fs::exists(tmp + "/stylizer-tls-old"));
   EXPECT_TRUE(fs::exists(tmp + "/other-dir"));
-  // Its own copies name it, and the next server leaves them alone.
-  const std::string own =
-      fs::path((*files)->key_path()).parent_path().parent_path().string();
-  EXPECT_THAT(Read(own + "/owner"),
-              ::testing::StartsWith(absl::StrCat(getpid(), " ")));
+  // Its own copies are held: the next server leaves them alone.
   EXPECT_EQ(TlsFiles::RemoveOrphanedCopies(tmp), 0);
   EXPECT_TRUE(fs::exists((*files)->key_path()));
+  // Once the holder lets go, they are orphans.
+  close(held);
+  EXPECT_EQ(TlsFiles::RemoveOrphanedCopies(tmp), 1);
+  EXPECT_FALSE(fs::exists(tmp + "/stylizer-tls-alive"));
 }
 
 }  // namespace
