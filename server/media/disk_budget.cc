@@ -28,8 +28,9 @@ absl::Status DiskBudget::Take(uint64_t bytes, uint64_t upload_size) {
   }
   return WithRetryDelay(
       absl::ResourceExhaustedError(absl::StrCat(
-          "the uploads in progress fill the server's disk for uploads (", used_,
-          " of ", limit_,
+          "the uploads of the jobs in progress fill the server's disk for "
+          "uploads (",
+          used_, " of ", limit_,
           " bytes, --spool_disk_bytes); retry when other uploads have ended, "
           "or send a smaller movie")),
       kRetryDelay);

@@ -142,9 +142,13 @@ void Spool::LimitMemory(size_t bytes) {
   memory_limit_ = std::min(memory_limit_, bytes);
 }
 
-void Spool::ExpectSize(uint64_t bytes) {
+absl::Status Spool::ExpectSize(uint64_t bytes) {
   absl::MutexLock lock(&mu_);
   expected_size_ = bytes;
+  // An upload that will go to the disk takes its room now: refused before
+  // its bytes are sent rather than part way, and again at every retry.
+  if (bytes > memory_limit_) return TakeDiskLocked(bytes);
+  return absl::OkStatus();
 }
 
 Spool::~Spool() {
@@ -153,11 +157,13 @@ Spool::~Spool() {
   if (options_.disk_budget != nullptr) options_.disk_budget->Give(disk_taken_);
 }
 
-absl::Status Spool::TakeDiskLocked(uint64_t bytes) {
-  if (options_.disk_budget == nullptr) return absl::OkStatus();
-  absl::Status s = options_.disk_budget->Take(
-      bytes, std::max(expected_size_, size_ + bytes));
-  if (s.ok()) disk_taken_ += bytes;
+absl::Status Spool::TakeDiskLocked(uint64_t total) {
+  if (options_.disk_budget == nullptr || total <= disk_taken_) {
+    return absl::OkStatus();
+  }
+  absl::Status s = options_.disk_budget->Take(total - disk_taken_,
+                                              std::max(expected_size_, total));
+  if (s.ok()) disk_taken_ = total;
   return s;
 }
 
@@ -220,7 +226,7 @@ absl::Status Spool::Append(absl::string_view bytes) {
       if (!s.ok()) return s;
     }
     if (fd_ >= 0) {
-      absl::Status s = TakeDiskLocked(bytes.size());
+      absl::Status s = TakeDiskLocked(size_ + bytes.size());
       if (s.ok()) {
         s = WriteAll(fd_, bytes.data(), bytes.size(), size_, expected_size_);
       }

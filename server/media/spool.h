@@ -75,8 +75,9 @@ class Spool {
 
   // The size the client announced for the whole upload (0: unknown). A full
   // disk smaller than that is refused for good (no retry hint), however
-  // much of the upload has come.
-  void ExpectSize(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+  // much of the upload has come. An upload over the memory limit takes its
+  // room in the disk budget now (the budget's refusal if it does not fit).
+  absl::Status ExpectSize(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Writer side (never blocks on the reader) ---
 
@@ -127,8 +128,9 @@ class Spool {
  private:
   explicit Spool(const Options& options);
   absl::Status SpillLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Takes `bytes` more of the disk budget (if any) for the temporary file.
-  absl::Status TakeDiskLocked(uint64_t bytes)
+  // Takes what the disk budget (if any) has not given this spool yet of
+  // `total` bytes in the temporary file.
+  absl::Status TakeDiskLocked(uint64_t total)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AppendToMemoryLocked(absl::string_view bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -96,15 +96,17 @@ TEST(SpoolTest, TheSpoolsShareADiskBudget) {
   EXPECT_THAT(std::string(busy.message()),
               ::testing::HasSubstr("--spool_disk_bytes"));
   EXPECT_TRUE(RetryDelay(busy).has_value());
-  // Larger than the whole budget, as announced: no wait helps.
+  // An announced upload takes its room before any byte: larger than the
+  // whole budget, no wait helps; larger than what is free, it is busy.
   auto large = MakeSpool(options);
-  large->ExpectSize(4 * kMiB);
-  ASSERT_TRUE(large->Append(mib).ok());
-  absl::Status never = large->Append(mib);
+  absl::Status never = large->ExpectSize(4 * kMiB);
   EXPECT_EQ(never.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_FALSE(RetryDelay(never).has_value()) << never;
   EXPECT_THAT(std::string(never.message()),
               ::testing::HasSubstr("larger than the server's disk"));
+  auto later = MakeSpool(options);
+  EXPECT_TRUE(RetryDelay(later->ExpectSize(2 * kMiB)).has_value());
+  EXPECT_TRUE(MakeSpool(options)->ExpectSize(kMiB / 2).ok());  // in memory
   EXPECT_EQ(budget.used(), 3 * kMiB);  // the second's first MiB went out
   first.reset();
   EXPECT_EQ(budget.used(), kMiB);
@@ -114,6 +116,14 @@ TEST(SpoolTest, TheSpoolsShareADiskBudget) {
   ASSERT_TRUE(third->Append(mib).ok());
   EXPECT_TRUE(third->Append(mib).ok());  // the first's room
   EXPECT_EQ(budget.used(), 2 * kMiB);
+  // An announced one holds its room from the start, and takes no more.
+  third.reset();
+  auto announced = MakeSpool(options);
+  ASSERT_TRUE(announced->ExpectSize(kMiB + 1).ok());
+  EXPECT_EQ(budget.used(), kMiB + 1);
+  ASSERT_TRUE(announced->Append(mib).ok());
+  ASSERT_TRUE(announced->Append("x").ok());
+  EXPECT_EQ(budget.used(), kMiB + 1);
 }
 
 // A full disk is a busy server (other uploads hold the space), with a retry
@@ -151,7 +161,7 @@ absl::Status SpoolBytes(const std::string& dir, size_t bytes,
   options.temp_dir = dir;
   auto spool = Spool::Create(options);
   if (!spool.ok()) return spool.status();
-  (*spool)->ExpectSize(announced);
+  if (absl::Status e = (*spool)->ExpectSize(announced); !e.ok()) return e;
   absl::Status s;
   const std::string chunk(16 * 1024, 'x');
   for (size_t done = 0; done < bytes && s.ok(); done += chunk.size()) {

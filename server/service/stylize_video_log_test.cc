@@ -389,39 +389,85 @@ TEST_F(VideoJobBacklogTest, AClientThatStopsReadingStopsTheJob) {
 class VideoJobDiskBudgetTest : public VideoJobLogTest {
  protected:
   void Configure(Server::Options* o) override {
+    movie_ = movies::ReadFile(dir_ + "/small.mp4").value_or("");
+    budget_ = std::make_shared<media::DiskBudget>(movie_.size() + 100);
     StylizeVideoOptions video;
     video.preset = "ultrafast";
     video.encoder_threads = 1;
     video.spool_memory_bytes = 1;  // every upload goes to the disk
-    video.spool_disk_budget = std::make_shared<media::DiskBudget>(1000);
+    video.spool_disk_budget = budget_;
     o->video = MakeStylizeVideoReactorFactory(video);
   }
+
+  // Opens a job announcing `input_size` and sends `chunk` (maybe none).
+  std::unique_ptr<grpc::ClientReaderWriter<v1::StylizeVideoRequest,
+                                           v1::StylizeVideoResponse>>
+  Open(grpc::ClientContext* context, uint64_t input_size,
+       const std::string& chunk) {
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::seconds(120));
+    auto stream = stub_->StylizeVideo(context);
+    v1::StylizeVideoRequest request;
+    request.mutable_job()->add_styles()->set_index(1);
+    request.mutable_job()->set_input_size(input_size);
+    stream->Write(request);
+    if (!chunk.empty()) {
+      request.set_chunk(chunk);
+      stream->Write(request);
+    }
+    return stream;
+  }
+
+  static grpc::Status Finish(
+      grpc::ClientReaderWriter<v1::StylizeVideoRequest,
+                               v1::StylizeVideoResponse>* stream) {
+    stream->WritesDone();
+    v1::StylizeVideoResponse response;
+    while (stream->Read(&response)) {
+    }
+    return stream->Finish();
+  }
+
+  std::string movie_;
+  std::shared_ptr<media::DiskBudget> budget_;
 };
 
-// The calls' spool files share the disk budget (--spool_disk_bytes): an
-// upload larger than all of it is refused for good, naming the flag, and
-// what it took is given back.
-TEST_F(VideoJobDiskBudgetTest, AnUploadLargerThanTheDiskBudgetIsRefused) {
-  const std::string movie = movies::ReadFile(dir_ + "/small.mp4").value_or("");
-  ASSERT_GT(movie.size(), 1000u);
+// The calls' spool files share the disk budget (--spool_disk_bytes), and an
+// announced upload takes its room before it sends a byte: busy (retry hint)
+// while another upload holds it, refused for good when larger than all of
+// it; a job gives its room back when it ends.
+TEST_F(VideoJobDiskBudgetTest, UploadsShareTheDiskBudget) {
+  ASSERT_FALSE(movie_.empty());
+  grpc::ClientContext holder_context;
+  auto holder =
+      Open(&holder_context, movie_.size(), movie_.substr(0, movie_.size() / 2));
+  ASSERT_TRUE(
+      testing::Eventually([&] { return budget_->used() == movie_.size(); }));
+
+  grpc::ClientContext busy_context;
+  const grpc::Status busy =
+      Finish(Open(&busy_context, movie_.size(), "").get());
+  EXPECT_EQ(busy.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(busy.error_message(), HasSubstr("--spool_disk_bytes"));
+  EXPECT_TRUE(RetryDelay(FromGrpcStatus(busy)).has_value());
+
+  grpc::ClientContext large_context;
+  const grpc::Status large =
+      Finish(Open(&large_context, 3 * movie_.size(), "").get());
+  EXPECT_EQ(large.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(large.error_message(),
+              HasSubstr("larger than the server's disk"));
+  EXPECT_FALSE(RetryDelay(FromGrpcStatus(large)).has_value());
+
+  holder_context.TryCancel();
+  Finish(holder.get());
+  ASSERT_TRUE(testing::Eventually([&] { return budget_->used() == 0; }))
+      << budget_->used();
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(120));
-  auto stream = stub_->StylizeVideo(&context);
-  v1::StylizeVideoRequest request;
-  request.mutable_job()->add_styles()->set_index(1);
-  request.mutable_job()->set_input_size(movie.size());
-  ASSERT_TRUE(stream->Write(request));
-  request.set_chunk(movie);
-  stream->Write(request);
-  stream->WritesDone();
-  v1::StylizeVideoResponse response;
-  while (stream->Read(&response)) {
-  }
-  const grpc::Status status = stream->Finish();
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(status.error_message(), HasSubstr("--spool_disk_bytes: 1000"));
-  EXPECT_FALSE(RetryDelay(FromGrpcStatus(status)).has_value());
+  const grpc::Status whole =
+      Finish(Open(&context, movie_.size(), movie_).get());
+  EXPECT_TRUE(whole.ok()) << whole.error_message();
+  EXPECT_TRUE(testing::Eventually([&] { return budget_->used() == 0; }));
 }
 
 class VideoJobLogOneStreamTest : public VideoJobLogTest {

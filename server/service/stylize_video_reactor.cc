@@ -217,7 +217,7 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
 
 absl::Status StylizeVideoReactor::ReserveFixedMemory(uint64_t input_size,
                                                      int outputs) {
-  spool_->ExpectSize(input_size);
+  if (absl::Status s = spool_->ExpectSize(input_size); !s.ok()) return s;
   size_t spool_limit = options_.spool_memory_bytes;
   if (input_size > 0 && input_size < spool_limit) {
     // A small announced upload: charge its size and keep no more in memory
