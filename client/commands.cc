@@ -139,9 +139,9 @@ absl::Status ReportInputOutcome(
   // Named once: "stylizer: a.txt: a.txt is not a PNG or JPEG image" said it
   // twice.
   const std::string line = ErrorLine(paths.status());
-  *io.err << "stylizer: "
-          << (absl::StrContains(line, input) ? "" : input + ": ") << line
-          << "\n";
+  const bool names_it = absl::StartsWith(line, input + " ") ||
+                        absl::StartsWith(line, "cannot open " + input + ":");
+  *io.err << "stylizer: " << (names_it ? "" : input + ": ") << line << "\n";
   return absl::OkStatus();
 }
 

@@ -435,6 +435,14 @@ TEST_F(CommandsTest, SeveralImagesEachWrittenAndFailuresNamed) {
                                     " is not a PNG or JPEG image"));
   EXPECT_THAT(err_.str(),
               HasSubstr("stylizer: cannot open " + Path("missing.png") + ": "));
+  // A name that only appears inside the reason is still given (a file "e"
+  // went unnamed).
+  const std::string cwd = fs::current_path().string();
+  fs::current_path(*dir_);
+  ASSERT_TRUE(AtomicFile::WriteWhole(Path("e"), "not a movie").ok());
+  s = Run("video", {"e", "clip.mp4"});
+  fs::current_path(cwd);
+  EXPECT_THAT(err_.str(), HasSubstr("stylizer: e: the server rejected"));
   EXPECT_TRUE(fs::exists(out + "/photo.klimt.png"));
   EXPECT_TRUE(fs::exists(out + "/second.outcry.png"));
   EXPECT_FALSE(fs::exists(out + "/notes2.klimt.png"));
