@@ -55,6 +55,19 @@ ClientOptions ClientOptionsFromFlags() {
   return o;
 }
 
+// gRPC refuses call credentials on a plaintext channel; the token goes as
+// metadata, so the rule is kept here, as a warning.
+void WarnOfATokenInPlaintext(const ClientOptions& options) {
+  if (!options.token_file.empty() && !options.tls && options.ca_file.empty() &&
+      options.cert_file.empty() && options.tls_server_name.empty() &&
+      !TargetIsLocal(options.server)) {
+    std::cerr << "stylizer: warning: --token_file without TLS: the token "
+                 "crosses the network to "
+              << TerminalSafe(options.server)
+              << " unencrypted (add --tls or --ca)\n";
+  }
+}
+
 absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags(
     bool retry_busy) {
   if (absl::GetFlag(FLAGS_timeout) < absl::ZeroDuration()) {
@@ -68,16 +81,7 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> ConnectFromFlags(
   }
   ClientOptions options = ClientOptionsFromFlags();
   options.retry.retry_busy = retry_busy;
-  // gRPC refuses call credentials on a plaintext channel; the token goes as
-  // metadata, so the rule is kept here, as a warning.
-  if (!options.token_file.empty() && !options.tls && options.ca_file.empty() &&
-      options.cert_file.empty() && options.tls_server_name.empty() &&
-      !TargetIsLocal(options.server)) {
-    std::cerr << "stylizer: warning: --token_file without TLS: the token "
-                 "crosses the network to "
-              << TerminalSafe(options.server)
-              << " unencrypted (add --tls or --ca)\n";
-  }
+  WarnOfATokenInPlaintext(options);
   return StylizerClient::Create(options);
 }
 
@@ -268,6 +272,7 @@ absl::Status RunHealth(const Invocation& inv, const CommandIo& io) {
   }
   ClientOptions options = ClientOptionsFromFlags();
   options.retry.max_retries = 0;  // a health check is itself a poll
+  WarnOfATokenInPlaintext(options);
   auto client = StylizerClient::Create(options);
   if (!client.ok()) return client.status();
   const absl::Time deadline = absl::Now() + wait;

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/common/host_port.h"
 
 namespace stylizer::client {
 namespace {
@@ -92,9 +93,10 @@ absl::string_view HostOf(absl::string_view address) {
   return address.substr(0, colon);
 }
 
-bool IsLoopbackHost(absl::string_view host) {
-  return host == "localhost" || host == "::1" ||
-         (absl::StartsWith(host, "127.") && IsIpv4Literal(host));
+// Where a plaintext call stays on this machine: loopback, and the
+// unspecified addresses, which connect to this machine.
+bool StaysHere(absl::string_view host) {
+  return IsLoopbackHost(host) || host == "0.0.0.0" || host == "::";
 }
 
 // The addresses ("host:port", "[v6]:port", "host") `target` lists, or none
@@ -175,7 +177,7 @@ bool TargetIsLocal(absl::string_view target) {
       absl::ConsumePrefix(&target, "ipv6:")) {
     bool any = false;
     for (absl::string_view a : absl::StrSplit(target, ',', absl::SkipEmpty())) {
-      if (!IsLoopbackHost(HostOf(a))) return false;
+      if (!StaysHere(HostOf(a))) return false;
       any = true;
     }
     return any;
@@ -187,7 +189,7 @@ bool TargetIsLocal(absl::string_view target) {
       target.remove_prefix(slash + 1);
     }
   }
-  return IsLoopbackHost(HostOf(target));
+  return StaysHere(HostOf(target));
 }
 
 absl::Status CheckTargetPorts(absl::string_view target) {

@@ -58,7 +58,8 @@ TEST(TargetIsLocalTest, LoopbackAndUnixSocketsOnly) {
   for (const char* local :
        {"localhost:50051", "127.0.0.1:50051", "127.3.4.5:1", "[::1]:50051",
         "ipv4:127.0.0.1:1,127.0.0.2:2", "ipv6:[::1]:1", "dns:///localhost:1",
-        "dns://8.8.8.8/localhost:1", "unix:/run/stylizer.sock"}) {
+        "dns://8.8.8.8/localhost:1", "unix:/run/stylizer.sock", "LOCALHOST:1",
+        "0.0.0.0:50051", "[::]:50051"}) {
     EXPECT_TRUE(TargetIsLocal(local)) << local;
   }
   for (const char* remote :

@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "server/batching/job_queue_options.h"
+#include "server/common/host_port.h"
 #include "server/media/spool.h"
 #include "server/model/torch_model.h"
 
@@ -267,10 +268,7 @@ std::string MetricsHost() {
   if (!given.empty()) return given;
   // A server told to listen on this machine only kept /metrics on every
   // address.
-  const std::string host = absl::GetFlag(FLAGS_host);
-  const bool loopback = absl::StartsWith(host, "127.") || host == "::1" ||
-                        host == "[::1]" || host == "localhost";
-  return loopback ? "127.0.0.1" : "0.0.0.0";
+  return IsLoopbackHost(absl::GetFlag(FLAGS_host)) ? "127.0.0.1" : "0.0.0.0";
 }
 
 absl::Status CheckFlags() {
@@ -426,8 +424,12 @@ absl::Status CheckFlags() {
   };
   const std::string host = absl::GetFlag(FLAGS_host);
   const std::string metrics_host = MetricsHost();
+  // localhost is 127.0.0.1 here (where an empty --metrics_host puts it).
+  const auto address = [](const std::string& name) {
+    return absl::EqualsIgnoreCase(name, "localhost") ? "127.0.0.1" : name;
+  };
   if (port != 0 && port == metrics_port &&
-      (host == metrics_host || every_address(host) ||
+      (address(host) == address(metrics_host) || every_address(host) ||
        every_address(metrics_host))) {
     return absl::InvalidArgumentError(
         absl::StrCat("--port and --metrics_port are both ", port,

@@ -72,6 +72,11 @@ TEST_F(ServerFlagsTest, TheApiAndMetricsNeedAPortEach) {
   absl::SetFlag(&FLAGS_host, "127.0.0.1");
   absl::SetFlag(&FLAGS_metrics_host, "127.0.0.2");
   EXPECT_TRUE(CheckFlags().ok());
+  // localhost, and /metrics following it to 127.0.0.1, is one address.
+  absl::SetFlag(&FLAGS_host, "localhost");
+  absl::SetFlag(&FLAGS_metrics_host, "");
+  EXPECT_THAT(Refusal().message(),
+              HasSubstr("--port and --metrics_port are both 9000"));
   // Port 0 picks a free port for each.
   absl::SetFlag(&FLAGS_host, "[::]");
   absl::SetFlag(&FLAGS_port, 0);

@@ -11,6 +11,12 @@ namespace stylizer {
 
 std::string HostPort(absl::string_view host, int port);
 
+// Whether `host` (a name, an IPv4 address, an IPv6 one with or without
+// brackets) is this machine's loopback: localhost in any case, 127.0.0.0/8,
+// ::1. The one rule of the server's /metrics default and the CLI's
+// plaintext-token warning.
+bool IsLoopbackHost(absl::string_view host);
+
 }  // namespace stylizer
 
 #endif  // STYLIZER_SERVER_COMMON_HOST_PORT_H_

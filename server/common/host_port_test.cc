@@ -15,4 +15,15 @@ TEST(HostPortTest, BracketsIpv6Literals) {
 }
 
 }  // namespace
+TEST(IsLoopbackHostTest, LocalhostLoopbackAddressesAndNothingElse) {
+  for (const char* host :
+       {"localhost", "LOCALHOST", "127.0.0.1", "127.3.4.5", "::1", "[::1]"}) {
+    EXPECT_TRUE(IsLoopbackHost(host)) << host;
+  }
+  for (const char* host : {"0.0.0.0", "[::]", "10.0.0.7", "127.0.0.1.evil",
+                           "localhost.evil", "stylizer", ""}) {
+    EXPECT_FALSE(IsLoopbackHost(host)) << host;
+  }
+}
+
 }  // namespace stylizer
