@@ -165,10 +165,19 @@ absl::Status CheckFlagsApply(const std::string& command,
 }
 
 bool IsBoolWord(absl::string_view word) {
-  return word == "true" || word == "false";
+  return absl::EqualsIgnoreCase(word, "true") ||
+         absl::EqualsIgnoreCase(word, "false");
 }
 
 }  // namespace
+
+std::vector<std::string> CommandsOfFlag(absl::string_view name) {
+  const std::string key(name);
+  if (GlobalFlags().count(key) != 0) return {"every command"};
+  const auto it = FlagCommands().find(key);
+  if (it == FlagCommands().end()) return {};
+  return std::vector<std::string>(it->second.begin(), it->second.end());
+}
 
 absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
   Invocation inv;

@@ -10,6 +10,7 @@
 
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 ABSL_DECLARE_FLAG(std::string, server);
@@ -57,6 +58,10 @@ struct Invocation {
 // Parses argv, setting the flags above. Flags may come before or after the
 // command; "--" ends flags. Usage errors are marked with UsageError().
 absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv);
+
+// The commands that take flag `name` ({"every command"} for a global one);
+// none for a flag the CLI does not have.
+std::vector<std::string> CommandsOfFlag(absl::string_view name);
 
 // The --help text: usage, commands, and every flag with its help and default.
 std::string HelpText();

@@ -93,6 +93,22 @@ TEST(CliFlagsTest, EachCommandHasItsHelp) {
   EXPECT_EQ(HelpText("nope"), HelpText());
 }
 
+// Every flag in the help is global or belongs to some commands: one in
+// neither list went with every command unchecked.
+TEST(CliFlagsTest, EveryFlagHasItsCommands) {
+  int flags = 0;
+  for (absl::string_view line : absl::StrSplit(HelpText(), '\n')) {
+    if (!absl::StartsWith(line, "  --")) continue;
+    const std::string name(line.substr(4, line.find(' ', 4) - 4));
+    EXPECT_FALSE(CommandsOfFlag(name).empty()) << name;
+    ++flags;
+  }
+  EXPECT_EQ(flags, 31);
+  EXPECT_THAT(CommandsOfFlag("server"), ElementsAre("every command"));
+  EXPECT_THAT(CommandsOfFlag("json"), ElementsAre("bench", "styles"));
+  EXPECT_TRUE(CommandsOfFlag("colour").empty());
+}
+
 // The global flags go with every command, and each command takes its own.
 TEST(CliFlagsTest, EachCommandTakesItsFlags) {
   absl::FlagSaver saver;
@@ -149,6 +165,7 @@ TEST(CliFlagsTest, MistakesAreUsageErrors) {
       {{"image", "a.png", "--preserve_color", "false"},
        "write --preserve_color=false"},
       {{"video", "--drop_audio", "true", "a.mp4"}, "write --drop_audio=true"},
+      {{"video", "--drop_audio", "False", "a.mp4"}, "write --drop_audio=False"},
   };
   for (const Case& c : cases) {
     auto inv = Parse(c.args);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -128,9 +129,20 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
   // Busy refusals are what a load test is for: counted, not retried.
   auto client = ConnectFromFlags(/*retry_busy=*/false);
   if (!client.ok()) return client.status();
-  auto styles = ResolveStyles(**client, "0");
-  if (!styles.ok()) return styles.status();
   StylizerClient& c = **client;
+  // Ctrl-C ends the run with the report so far (it ended the command with
+  // nothing printed): calls in flight are cancelled and not counted. From
+  // here on, so that a signal while the styles are asked for ends the run
+  // before it starts, not the command without a word.
+  std::atomic<bool> interrupted{false};
+  load.stop_early = &interrupted;
+  std::optional<CancelOnInterrupt> on_interrupt;
+  on_interrupt.emplace([&interrupted, &c] {
+    interrupted = true;
+    c.CancelAll();
+  });
+  auto styles = ResolveStyles(c, "0");
+  if (!styles.ok()) return styles.status();
 
   LoadRequest request;
   std::vector<FrameStream> streams(load.concurrency);
@@ -211,18 +223,8 @@ absl::Status RunBench(const Invocation& inv, const CommandIo& io) {
     };
   }
 
-  // Ctrl-C ends the run with the report so far (it ended the command with
-  // nothing printed): calls in flight are cancelled and not counted.
-  std::atomic<bool> interrupted{false};
-  load.stop_early = &interrupted;
-  LoadReport report;
-  {
-    CancelOnInterrupt on_interrupt([&interrupted, &c] {
-      interrupted = true;
-      c.CancelAll();
-    });
-    report = RunLoad(load, request);
-  }
+  LoadReport report = RunLoad(load, request);
+  on_interrupt.reset();
   // Busy refusals are counted, never retried: --retries has no say there.
   report.first_error =
       absl::StrReplaceAll(report.first_error, {{kRetriesNote, ""}});

@@ -137,6 +137,9 @@ TEST(StyleSpecTest, SafeLabel) {
                       "c\xef\xbb\xbf"),
             "a_b_c_");
   EXPECT_EQ(SafeLabel("\xe2\x80\x94"), "\xe2\x80\x94");  // an em dash stays
+  // The joiners stay: Persian and Indic names and emoji need them.
+  EXPECT_EQ(SafeLabel("\xd9\x85\xe2\x80\x8c\xd9\x86"),
+            "\xd9\x85\xe2\x80\x8c\xd9\x86");
 }
 
 stylizer::v1::ModelInfo ModelNamed(std::vector<std::string> names) {

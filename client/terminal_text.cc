@@ -15,7 +15,9 @@ uint32_t DirectionalOrInvisibleAt(absl::string_view text, size_t i,
   if (length != 3) return 0;
   const uint32_t cp = (uint32_t{at(0)} & 0x0f) << 12 |
                       (uint32_t{at(1)} & 0x3f) << 6 | (at(2) & 0x3f);
-  const bool hit = (cp >= 0x200b && cp <= 0x200f) ||
+  // Not the joiners U+200C and U+200D: Persian, Indic scripts and emoji
+  // need them.
+  const bool hit = cp == 0x200b || cp == 0x200e || cp == 0x200f ||
                    (cp >= 0x202a && cp <= 0x202e) ||
                    (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
   return hit ? cp : 0;

@@ -18,7 +18,8 @@ namespace stylizer::client {
 // UTF-8 as \xNN. Printable ASCII and other UTF-8 characters stay as they
 // are.
 // Also the characters that change the direction or hide in text (U+061C,
-// U+200B to U+200F, U+202A to U+202E, U+2066 to U+2069, U+FEFF), as \uNNNN:
+// U+200B, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069, U+FEFF; not
+// the joiners U+200C and U+200D, which scripts and emoji need), as \uNNNN:
 // a style name with a right-to-left override showed "in.x<U+202E>gnp.exe.png"
 // as "in.xexe.png".
 std::string TerminalSafe(absl::string_view text);

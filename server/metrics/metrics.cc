@@ -31,6 +31,9 @@
 namespace stylizer {
 namespace {
 
+// rpc lines of refused credentials written a second, at most.
+constexpr int kRefusalLinesPerSecond = 20;
+
 using prometheus::Counter;
 using prometheus::Family;
 using prometheus::Gauge;
@@ -44,9 +47,6 @@ using prometheus::Histogram;
 // a scrape at all, and each one then costs it at most kExposerRequestTimeoutMs
 // (CivetWeb's default is 30 s, three times Prometheus' default scrape
 // timeout). A scraper sends its whole request at once, so 2 s is ample.
-// rpc lines of refused credentials written a second, at most.
-constexpr int kRefusalLinesPerSecond = 20;
-
 constexpr int kExposerThreads = 8;
 constexpr int kExposerRequestTimeoutMs = 2000;
 

@@ -293,6 +293,9 @@ TEST_F(MetricsTest, FinishRpcRecordsAndLogsOneLine) {
 // lines (one connection made 20000 a second); every call is still counted,
 // and the next line written says how many were left out.
 TEST_F(MetricsTest, RefusedCredentialsAreLoggedAtABoundedRate) {
+  // The sampler is the process's: a second apart, whatever ran before has
+  // left it its whole burst.
+  absl::SleepFor(absl::Seconds(1.1));
   RpcRecord record;
   record.method = "StylizeImage";
   record.status = absl::UnauthenticatedError("no token");

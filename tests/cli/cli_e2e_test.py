@@ -552,7 +552,7 @@ class CliEndToEndTest(unittest.TestCase):
             [CLI, f"--server={self.server_addr}", "bench", "--duration=120s",
              "--size=64x64", "--json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(3)
+        time.sleep(5)  # well past its start: the run is on
         cli.send_signal(signal.SIGINT)
         out, err = cli.communicate(timeout=60)
         self.assertEqual(cli.returncode, 1, err)
