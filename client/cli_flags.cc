@@ -171,6 +171,10 @@ bool IsBoolWord(absl::string_view word) {
 
 }  // namespace
 
+std::string CommandList() {
+  return "styles, image, video, frames, bench, health";
+}
+
 std::vector<std::string> CommandsOfFlag(absl::string_view name) {
   const std::string key(name);
   if (GlobalFlags().count(key) != 0) return {"every command"};
@@ -254,9 +258,8 @@ absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv) {
     given.push_back(name);
   }
   // One list for both messages (the second one had lost `frames`).
-  constexpr char kCommandList[] =
-      "one of: styles, image, video, frames, bench, health (see stylizer "
-      "--help)";
+  const std::string kCommandList =
+      absl::StrCat("one of: ", CommandList(), " (see stylizer --help)");
   if (positional.empty()) {
     return UsageError(absl::StrCat("no command given; ", kCommandList));
   }

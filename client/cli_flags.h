@@ -59,6 +59,9 @@ struct Invocation {
 // command; "--" ends flags. Usage errors are marked with UsageError().
 absl::StatusOr<Invocation> ParseCommandLine(int argc, char** argv);
 
+// "styles, image, video, ...": the commands, for the messages that list them.
+std::string CommandList();
+
 // The commands that take flag `name` ({"every command"} for a global one);
 // none for a flag the CLI does not have.
 std::vector<std::string> CommandsOfFlag(absl::string_view name);

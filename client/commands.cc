@@ -306,8 +306,7 @@ absl::Status RunCommand(const Invocation& inv, const CommandIo& io) {
     if (!inv.args.empty() && inv.args[0] != "help" &&
         HelpText(inv.args[0]) == HelpText()) {
       return UsageError(absl::StrCat("no command '", inv.args[0],
-                                     "'; one of: styles, image, video, "
-                                     "frames, bench, health"));
+                                     "'; one of: ", CommandList()));
     }
     *io.out << (inv.args.empty() ? HelpText() : HelpText(inv.args[0]));
     return absl::OkStatus();
