@@ -173,23 +173,10 @@ bool TargetIsLocal(absl::string_view target) {
       absl::StartsWith(target, "unix-abstract:")) {
     return true;
   }
-  if (absl::ConsumePrefix(&target, "ipv4:") ||
-      absl::ConsumePrefix(&target, "ipv6:")) {
-    bool any = false;
-    for (absl::string_view a : absl::StrSplit(target, ',', absl::SkipEmpty())) {
-      if (!StaysHere(HostOf(a))) return false;
-      any = true;
-    }
-    return any;
-  }
-  if (absl::ConsumePrefix(&target, "dns:")) {
-    if (absl::ConsumePrefix(&target, "//")) {
-      const size_t slash = target.find('/');
-      if (slash == absl::string_view::npos) return false;
-      target.remove_prefix(slash + 1);
-    }
-  }
-  return StaysHere(HostOf(target));
+  const std::vector<std::string> addresses = AddressesOf(target);
+  return !addresses.empty() &&
+         std::all_of(addresses.begin(), addresses.end(),
+                     [](const std::string& a) { return StaysHere(HostOf(a)); });
 }
 
 absl::Status CheckTargetPorts(absl::string_view target) {
