@@ -158,22 +158,15 @@ std::string SafeLabel(absl::string_view label) {
                     static_cast<unsigned char>(c) >= 0x80;
     out.push_back(ok ? c : '_');
   }
-  // C1 controls (U+0080..U+009F: C2 80..C2 9F), which a terminal may obey
-  // when the path is printed, become one '_'.
-  for (size_t i = 0; i + 1 < out.size(); ++i) {
-    if (static_cast<unsigned char>(out[i]) == 0xc2 &&
-        static_cast<unsigned char>(out[i + 1]) < 0xa0 &&
-        static_cast<unsigned char>(out[i + 1]) >= 0x80) {
-      out.replace(i, 2, "_");
-    }
-  }
-  // So do the characters that change the direction or hide, with which a
-  // name could show a file name other than the one written.
+  // C1 controls (U+0080..U+009F), which a terminal may obey when the path
+  // is printed, and the characters that change the direction or hide, with
+  // which a name could show a file name other than the one written, become
+  // one '_' each.
   for (size_t i = 0; i < out.size();) {
     const size_t length = Utf8SequenceLength(out, i);
     if (length == 0) {
       ++i;
-    } else if (DirectionalOrInvisibleAt(out, i, length) != 0) {
+    } else if (HiddenCharacterAt(out, i, length) != 0) {
       out.replace(i, length, "_");
       ++i;
     } else {

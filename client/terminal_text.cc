@@ -8,9 +8,10 @@
 
 namespace stylizer::client {
 
-uint32_t DirectionalOrInvisibleAt(absl::string_view text, size_t i,
-                                  size_t length) {
+uint32_t HiddenCharacterAt(absl::string_view text, size_t i, size_t length) {
   const auto at = [&](size_t k) { return static_cast<uint8_t>(text[i + k]); };
+  // C1 controls: U+0080..U+009F, encoded as C2 80..C2 9F.
+  if (length == 2 && at(0) == 0xc2 && at(1) < 0xa0) return at(1);
   if (length == 2 && at(0) == 0xd8 && at(1) == 0x9c) return 0x061c;
   if (length != 3) return 0;
   const uint32_t cp = (uint32_t{at(0)} & 0x0f) << 12 |
@@ -34,14 +35,7 @@ std::string TerminalSafe(absl::string_view text) {
       ++i;
       continue;
     }
-    // C1 controls: U+0080..U+009F, encoded as C2 80..C2 9F.
-    if (length == 2 && byte == 0xc2 &&
-        static_cast<uint8_t>(text[i + 1]) < 0xa0) {
-      absl::StrAppendFormat(&out, "\\u%04x", static_cast<uint8_t>(text[i + 1]));
-      i += 2;
-      continue;
-    }
-    if (const uint32_t cp = DirectionalOrInvisibleAt(text, i, length)) {
+    if (const uint32_t cp = HiddenCharacterAt(text, i, length)) {
       absl::StrAppendFormat(&out, "\\u%04x", cp);
       i += length;
       continue;

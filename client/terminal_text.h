@@ -24,10 +24,9 @@ namespace stylizer::client {
 // as "in.xexe.png".
 std::string TerminalSafe(absl::string_view text);
 
-// The code point of such a character at `text[i]` (`length` bytes of
-// well-formed UTF-8), else 0.
-uint32_t DirectionalOrInvisibleAt(absl::string_view text, size_t i,
-                                  size_t length);
+// The code point of a C1 control or of such a character at `text[i]`
+// (`length` bytes of well-formed UTF-8), else 0.
+uint32_t HiddenCharacterAt(absl::string_view text, size_t i, size_t length);
 
 }  // namespace stylizer::client
 
