@@ -57,5 +57,18 @@ int64_t LargestFittingSide(int64_t longest, int64_t max_pixels,
       fits, [&](int64_t side) { return pixels(side) <= kSmallFramePixels; });
 }
 
+std::string ThinPictureRemedy(bool wide_as_sent, int64_t fitting_side,
+                              bool movie) {
+  if (wide_as_sent) {
+    return absl::StrCat(" (a larger max_side, or none, keeps ",
+                        movie ? "them" : "it", " wide enough)");
+  }
+  if (fitting_side <= 0) return "";
+  return absl::StrCat(
+      " (or set max_side to ", fitting_side, " or less: the server scales ",
+      movie ? "the frames down to small ones" : "it down to a small frame",
+      ", which may be thin)");
+}
+
 }  // namespace media
 }  // namespace stylizer

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -40,6 +41,13 @@ using ScaledSize = std::function<std::pair<int64_t, int64_t>(int64_t side)>;
 // took over a second).
 int64_t LargestFittingSide(int64_t longest, int64_t max_pixels,
                            const ScaledSize& scaled);
+
+// What max_side can do for a picture refused as too thin, in parentheses
+// after the refusal (" (...)"), or "": a larger max_side, or none, when the
+// picture as sent is wide enough; else `fitting_side` (LargestFittingSide)
+// when there is one. Of a movie's frames (`movie`) or of an image.
+std::string ThinPictureRemedy(bool wide_as_sent, int64_t fitting_side,
+                              bool movie);
 
 }  // namespace media
 }  // namespace stylizer

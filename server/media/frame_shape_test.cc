@@ -86,6 +86,20 @@ TEST(LargestFittingSideTest, IsQuickForAnyLength) {
   EXPECT_LT(calls, 100);
 }
 
+TEST(ThinPictureRemedyTest, WhatMaxSideCanDoForAMovieOrAnImage) {
+  EXPECT_EQ(ThinPictureRemedy(true, 0, true),
+            " (a larger max_side, or none, keeps them wide enough)");
+  EXPECT_EQ(ThinPictureRemedy(true, 649, false),
+            " (a larger max_side, or none, keeps it wide enough)");
+  EXPECT_EQ(ThinPictureRemedy(false, 64, true),
+            " (or set max_side to 64 or less: the server scales the frames "
+            "down to small ones, which may be thin)");
+  EXPECT_EQ(ThinPictureRemedy(false, 649, false),
+            " (or set max_side to 649 or less: the server scales it down to "
+            "a small frame, which may be thin)");
+  EXPECT_EQ(ThinPictureRemedy(false, 0, false), "");
+}
+
 }  // namespace
 }  // namespace media
 }  // namespace stylizer

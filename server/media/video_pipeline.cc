@@ -181,13 +181,8 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   if (absl::Status shape = CheckFrameShape(width, height); !shape.ok()) {
     const auto [own_width, own_height] = OutputSize(info.width, info.height, 0);
     const bool wide_as_sent = CheckFrameShape(own_width, own_height).ok();
-    const int64_t side = fitting_side();
     const std::string remedy =
-        wide_as_sent ? " (a larger max_side, or none, keeps them wide enough)"
-        : side > 0   ? absl::StrCat(" (or set max_side to ", side,
-                                    " or less: the server scales the frames "
-                                      "down to small ones, which may be thin)")
-                     : "";
+        ThinPictureRemedy(wide_as_sent, fitting_side(), /*movie=*/true);
     if (own_width == read_width && own_height == read_height) {
       // max_side left the size as it is.
       return absl::InvalidArgumentError(absl::StrCat(shape.message(), remedy));

@@ -198,13 +198,8 @@ absl::Status StylizeImageReactor::ReserveMemory(size_t styles) {
     // Too thin to stylize: what max_side can do about it.
     const bool wide_as_sent =
         media::CheckFrameShape(size.width, size.height).ok();
-    const int64_t side = fitting_side();
     const std::string remedy =
-        wide_as_sent ? " (a larger max_side, or none, keeps it wide enough)"
-        : side > 0   ? absl::StrCat(" (or set max_side to ", side,
-                                    " or less: the server scales it down to a "
-                                      "small frame, which may be thin)")
-                     : "";
+        media::ThinPictureRemedy(wide_as_sent, fitting_side(), /*movie=*/false);
     return absl::InvalidArgumentError(
         max_side > 0 ? absl::StrCat("with max_side ", max_side,
                                     " the image becomes ", out.width, "x",
