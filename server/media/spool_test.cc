@@ -190,17 +190,22 @@ TEST(SpoolTest, AFullDiskIsResourceExhaustedWithARetryHint) {
   EXPECT_EQ(code, 0);
 }
 
+// 0 when `s` refuses the movie for good as larger than the whole disk (no
+// retry hint), else 1 (for a child's exit status), saying what it was.
+int RefusedForGood(const absl::Status& s) {
+  const bool right = absl::IsResourceExhausted(s) && !RetryDelay(s).has_value() &&
+                     s.message().find("larger than the server's whole disk") !=
+                         absl::string_view::npos;
+  if (!right) fprintf(stderr, "got %s\n", s.ToString().c_str());
+  return right ? 0 : 1;
+}
+
 // A movie larger than the whole disk never fits: refused without a hint.
 // The hint had the CLI upload it four times over before giving up.
 TEST(SpoolTest, AMovieLargerThanTheDiskIsRefusedForGood) {
   const int code = WithSmallDisk([](const std::string& dir) {
     const absl::Status s = SpoolBytes(dir, 512 * 1024);
-    const bool right =
-        absl::IsResourceExhausted(s) && !RetryDelay(s).has_value() &&
-        s.message().find("larger than the server's whole disk") !=
-            absl::string_view::npos;
-    if (!right) fprintf(stderr, "got %s\n", s.ToString().c_str());
-    return right ? 0 : 1;
+    return RefusedForGood(s);
   });
   if (code == 77) GTEST_SKIP() << "cannot mount a tmpfs here";
   EXPECT_EQ(code, 0);
@@ -216,12 +221,7 @@ TEST(SpoolTest, AnAnnouncedMovieLargerThanTheDiskIsRefusedForGood) {
     fwrite(filler.data(), 1, filler.size(), other);
     fclose(other);
     const absl::Status s = SpoolBytes(dir, 192 * 1024, 1 << 20);
-    const bool right =
-        absl::IsResourceExhausted(s) && !RetryDelay(s).has_value() &&
-        s.message().find("larger than the server's whole disk") !=
-            absl::string_view::npos;
-    if (!right) fprintf(stderr, "got %s\n", s.ToString().c_str());
-    return right ? 0 : 1;
+    return RefusedForGood(s);
   });
   if (code == 77) GTEST_SKIP() << "cannot mount a tmpfs here";
   EXPECT_EQ(code, 0);
