@@ -763,22 +763,34 @@ class ModelWith final : public StyleModel {
   std::function<absl::Status(const FrameBatch&)> stylize_;
 };
 
+// Four 2x2 frames in one style through a queue on `model`, one job; their
+// results in order (none if the queue cannot be made or a frame is refused).
+std::vector<FrameResult> FourFramesThrough(StyleModel* model,
+                                           JobQueue::Options options) {
+  auto queue = JobQueue::Create(options, model, nullptr);
+  if (!queue.ok()) return {};
+  ResultLog log;
+  JobOptions job_options;
+  job_options.on_result = log.on_result();
+  auto job = (*queue)->OpenJob(std::move(job_options));
+  if (!job.ok()) return {};
+  for (int i = 0; i < 4; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    if (!(*job)->TrySubmit(&request).ok()) return {};
+  }
+  log.WaitFor(4);
+  return log.results();
+}
+
 TEST_F(JobQueueTest, AModelThatThrowsFailsItsBatchWithInternal) {
   ModelWith throwing(&model_, [](const FrameBatch&) -> absl::Status {
     throw std::runtime_error("boom");
   });
-  auto created = JobQueue::Create(BaseOptions(), &throwing, nullptr);
-  ASSERT_TRUE(created.ok());
-  std::unique_ptr<JobQueue> queue = *std::move(created);
-  ResultLog log;
-  auto job = Open(*queue, &log);
-  for (int i = 0; i < 4; ++i) {
-    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
-    ASSERT_TRUE(job->TrySubmit(&request).ok());
-  }
-  log.WaitFor(4);
-  EXPECT_EQ(log.results()[0].status.code(), absl::StatusCode::kInternal);
-  EXPECT_THAT(log.results()[0].status.message(), HasSubstr("boom"));
+  const std::vector<FrameResult> results =
+      FourFramesThrough(&throwing, BaseOptions());
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[0].status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(results[0].status.message(), HasSubstr("boom"));
 }
 
 // std::bad_alloc is running out of memory, as RESOURCE_EXHAUSTED is: the
@@ -788,19 +800,12 @@ TEST_F(JobQueueTest, AModelThatThrowsBadAllocHasItsBatchHalved) {
     if (batch.batch_size > 1) throw std::bad_alloc();
     return model_.Stylize(batch);
   });
-  auto created = JobQueue::Create(BaseOptions(), &failing, nullptr);
-  ASSERT_TRUE(created.ok());
-  std::unique_ptr<JobQueue> queue = *std::move(created);
-  ResultLog log;
-  auto job = Open(*queue, &log);
+  const std::vector<FrameResult> results =
+      FourFramesThrough(&failing, BaseOptions());
+  ASSERT_EQ(results.size(), 4u);
   for (int i = 0; i < 4; ++i) {
-    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
-    ASSERT_TRUE(job->TrySubmit(&request).ok());
-  }
-  log.WaitFor(4);
-  for (int i = 0; i < 4; ++i) {
-    EXPECT_TRUE(OutputsMatch(log.results()[i], 2, 2, i, {0}, kStyles))
-        << log.results()[i].status;
+    EXPECT_TRUE(OutputsMatch(results[i], 2, 2, i, {0}, kStyles))
+        << results[i].status;
   }
   EXPECT_EQ(CallSizes(), std::vector<int>(4, 1));  // what reached the fake
 }
