@@ -60,6 +60,7 @@ class ServerRpcTest : public ::testing::Test {
 
   void TearDown() override {
     model_.Release();
+    for (std::thread& blocker : blockers_) blocker.join();
     if (server_ != nullptr) server_->Drain(absl::Seconds(10));
   }
 
@@ -73,10 +74,41 @@ class ServerRpcTest : public ::testing::Test {
 
   int64_t QueuedItems() { return server_->queue()->queued_items(); }
 
+  // Holds the model with two calls of `request` (4 styles) in the server:
+  // one batch on the device, and 4 more items queued behind it.
+  void HoldTwoImages(const v1::StylizeImageRequest& request) {
+    model_.Hold();
+    blockers_.emplace_back([this, request] {
+      v1::StylizeImageResponse response;
+      blocked_[0] = Image(request, &response);
+    });
+    ASSERT_TRUE(model_.AwaitHeldBatch());  // 4 items on the device
+    blockers_.emplace_back([this, request] {
+      v1::StylizeImageResponse response;
+      blocked_[1] = Image(request, &response);
+    });
+    // Taken into the next batch while the device is busy.
+    ASSERT_TRUE(WaitFor([&] { return QueuedItems() == 8; })) << QueuedItems();
+  }
+
+  // Lets the two calls finish: both OK, nothing left queued, and only their
+  // batches computed after the warm-up.
+  void ReleaseTwoImages() {
+    model_.Release();
+    for (std::thread& blocker : blockers_) blocker.join();
+    blockers_.clear();
+    EXPECT_TRUE(blocked_[0].ok());
+    EXPECT_TRUE(blocked_[1].ok());
+    EXPECT_TRUE(WaitFor([&] { return QueuedItems() == 0; }));
+    EXPECT_EQ(model_.batches(), 1 + 2);  // warm-up + the two blockers
+  }
+
   ControlledModel model_{SharedRandomModel()};
   std::unique_ptr<Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Stylizer::Stub> stub_;
+  std::vector<std::thread> blockers_;
+  grpc::Status blocked_[2];
 };
 
 TEST_F(ServerRpcTest, GetModelInfoDescribesTheModel) {
@@ -306,21 +338,10 @@ TEST_F(ServerRpcTest, AFullWorkPoolRefusesAStillImageAsBusy) {
 }
 
 TEST_F(ServerRpcTest, DeadlineExceededDropsTheQueuedWork) {
-  model_.Hold();
   v1::StylizeImageRequest request;
   *request.mutable_image() = RawImage(TestFrame(kW, kH, 0));
-  grpc::Status first, second;
-  std::thread blocker1([&] {
-    v1::StylizeImageResponse response;
-    first = Image(request, &response);
-  });
-  ASSERT_TRUE(model_.AwaitHeldBatch());  // 4 items on the device
-  std::thread blocker2([&] {
-    v1::StylizeImageResponse response;
-    second = Image(request, &response);
-  });
-  // 4 more, taken into the next batch while the device is busy.
-  ASSERT_TRUE(WaitFor([&] { return QueuedItems() == 8; })) << QueuedItems();
+  HoldTwoImages(request);
+  if (HasFatalFailure()) return;
   grpc::Status late;
   // Its deadline leaves a loaded machine time to queue it and to see it
   // queued before it is dropped.
@@ -333,32 +354,16 @@ TEST_F(ServerRpcTest, DeadlineExceededDropsTheQueuedWork) {
   EXPECT_EQ(late.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   // The late call's items were dropped, never computed.
   EXPECT_TRUE(WaitFor([&] { return QueuedItems() == 8; })) << QueuedItems();
-  model_.Release();
-  blocker1.join();
-  blocker2.join();
-  EXPECT_TRUE(first.ok());
-  EXPECT_TRUE(second.ok());
-  EXPECT_TRUE(WaitFor([&] { return QueuedItems() == 0; }));
-  EXPECT_EQ(model_.batches(), 1 + 2);  // warm-up + the two blockers
+  ReleaseTwoImages();
 }
 
 // The same for a client that cancels a call with no deadline: only the
 // reactor's cancel can drop the work (the queue has no deadline to see).
 TEST_F(ServerRpcTest, ACancelledImageCallDropsTheQueuedWork) {
-  model_.Hold();
   v1::StylizeImageRequest request;
   *request.mutable_image() = RawImage(TestFrame(kW, kH, 0));
-  grpc::Status first, second;
-  std::thread blocker1([&] {
-    v1::StylizeImageResponse response;
-    first = Image(request, &response);
-  });
-  ASSERT_TRUE(model_.AwaitHeldBatch());  // 4 items on the device
-  std::thread blocker2([&] {
-    v1::StylizeImageResponse response;
-    second = Image(request, &response);
-  });
-  ASSERT_TRUE(WaitFor([&] { return QueuedItems() == 8; })) << QueuedItems();
+  HoldTwoImages(request);
+  if (HasFatalFailure()) return;
   grpc::ClientContext context;  // no deadline
   grpc::Status cancelled;
   std::thread cancelled_call([&] {
@@ -371,13 +376,7 @@ TEST_F(ServerRpcTest, ACancelledImageCallDropsTheQueuedWork) {
   EXPECT_EQ(cancelled.error_code(), grpc::StatusCode::CANCELLED);
   // Its items were dropped while the device was still busy, never computed.
   EXPECT_TRUE(WaitFor([&] { return QueuedItems() == 8; })) << QueuedItems();
-  model_.Release();
-  blocker1.join();
-  blocker2.join();
-  EXPECT_TRUE(first.ok());
-  EXPECT_TRUE(second.ok());
-  EXPECT_TRUE(WaitFor([&] { return QueuedItems() == 0; }));
-  EXPECT_EQ(model_.batches(), 1 + 2);  // warm-up + the two blockers
+  ReleaseTwoImages();
 }
 
 using FramesStream = grpc::ClientReaderWriter<v1::StylizeFramesRequest,
