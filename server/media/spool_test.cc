@@ -193,7 +193,8 @@ TEST(SpoolTest, AFullDiskIsResourceExhaustedWithARetryHint) {
 // 0 when `s` refuses the movie for good as larger than the whole disk (no
 // retry hint), else 1 (for a child's exit status), saying what it was.
 int RefusedForGood(const absl::Status& s) {
-  const bool right = absl::IsResourceExhausted(s) && !RetryDelay(s).has_value() &&
+  const bool right = absl::IsResourceExhausted(s) &&
+                     !RetryDelay(s).has_value() &&
                      s.message().find("larger than the server's whole disk") !=
                          absl::string_view::npos;
   if (!right) fprintf(stderr, "got %s\n", s.ToString().c_str());
