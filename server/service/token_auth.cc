@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "server/service/file_read.h"
 #include "server/service/token_text.h"
 
@@ -92,6 +93,21 @@ absl::StatusOr<std::unique_ptr<TokenAuth>> TokenAuth::FromFile(
 absl::StatusOr<TokenAuth::Reload> TokenAuth::ReloadIfChanged() {
   if (path_.empty()) return Reload::kUnchanged;
   absl::StatusOr<std::string> contents = ReadWholeFile(path_, kWhat);
+  bool changed = false;
+  if (contents.ok()) {
+    absl::MutexLock lock(&mu_);
+    changed = *contents != contents_;
+  }
+  if (changed) {
+    if (settle_) {
+      settle_();
+    } else {
+      absl::SleepFor(kSettleTime);
+    }
+    const absl::StatusOr<std::string> again = ReadWholeFile(path_, kWhat);
+    // Still being written (or gone meanwhile): the next reload looks again.
+    if (!again.ok() || *again != *contents) return Reload::kUnchanged;
+  }
   absl::MutexLock lock(&mu_);
   if (!contents.ok()) {
     const std::string error = contents.status().ToString();

@@ -10,6 +10,7 @@
 #ifndef STYLIZER_SERVER_SERVICE_TOKEN_AUTH_H_
 #define STYLIZER_SERVER_SERVICE_TOKEN_AUTH_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace stylizer {
 
@@ -54,8 +56,19 @@ class TokenAuth {
   // Reads the file again (FromFile only): kUnchanged if its contents are
   // those last read, kReloaded when its new tokens replace the old ones;
   // an error (the old tokens stay) if it cannot be read or holds no usable
-  // token list. Thread-safe.
+  // token list. A changed file is read twice, kSettleTime apart, and taken
+  // only when both reads agree (else kUnchanged, until the next reload): a
+  // file written in place, by an editor or `echo >`, may be read half
+  // written, and the first 16 characters of a token pass every check.
+  // Kubernetes swaps a Secret's files whole. Thread-safe.
   absl::StatusOr<Reload> ReloadIfChanged() ABSL_LOCKS_EXCLUDED(mu_);
+  static constexpr absl::Duration kSettleTime = absl::Milliseconds(200);
+
+  // Tests: runs `wait` between the two reads of a changed file instead of
+  // sleeping kSettleTime.
+  void SetSettleForTest(std::function<void()> wait) {
+    settle_ = std::move(wait);
+  }
 
   // The number of tokens accepted now.
   int token_count() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -68,6 +81,7 @@ class TokenAuth {
         tokens_(std::move(tokens)) {}
 
   const std::string path_;  // empty for FromToken
+  std::function<void()> settle_;  // empty: sleep kSettleTime
   mutable absl::Mutex mu_;
   // The file's contents when last read, changed or not usable.
   std::string contents_ ABSL_GUARDED_BY(mu_);

@@ -169,5 +169,32 @@ TEST(TokenAuthTest, ReloadsAChangedFileAndKeepsTheOldTokensOnABadOne) {
   std::remove(path.c_str());
 }
 
+// A file written in place may be read half written: a token cut after its
+// 16th character passes every check. A change is taken only when a second
+// read agrees; here the writer finishes between the two reads.
+TEST(TokenAuthTest, AHalfWrittenFileIsNotTaken) {
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/half_written.", getpid());
+  { std::ofstream(path) << kToken << "\n"; }
+  auto auth = TokenAuth::FromFile(path);
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  const std::string cut(kOther, 20);
+  { std::ofstream(path) << kToken << "\n" << cut; }
+  (*auth)->SetSettleForTest([&] {
+    std::ofstream(path) << kToken << "\n" << kOther << "\n";
+  });
+  EXPECT_EQ(ReloadOutcome(**auth), "unchanged");
+  EXPECT_EQ(CheckBearer(**auth, cut).code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(CheckBearer(**auth, kToken).ok());
+  // Written whole: the next reload takes it.
+  (*auth)->SetSettleForTest([] {});
+  EXPECT_EQ(ReloadOutcome(**auth), "reloaded");
+  EXPECT_TRUE(CheckBearer(**auth, kOther).ok());
+  EXPECT_EQ(CheckBearer(**auth, cut).code(),
+            absl::StatusCode::kUnauthenticated);
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace stylizer
