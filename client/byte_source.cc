@@ -15,6 +15,17 @@
 #include "absl/strings/str_format.h"
 
 namespace stylizer::client {
+namespace {
+
+// A failed read of an input (EIO on a bad disk, a stale NFS handle) is that
+// input's fault, as a failed open is: the other inputs of the command go on
+// (IsThisInputsFault). It ended the whole command as INTERNAL.
+absl::Status CannotRead(absl::string_view what, int err) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("cannot read ", what, ": ", strerror(err)));
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Open(
     const std::string& path) {
@@ -68,10 +79,7 @@ absl::StatusOr<size_t> FileSource::Read(char* buf, size_t n,
       pos_ += static_cast<uint64_t>(got);
       return static_cast<size_t>(got);
     }
-    if (errno != EINTR) {
-      return absl::InternalError(
-          absl::StrCat("cannot read ", path_, ": ", strerror(errno)));
-    }
+    if (errno != EINTR) return CannotRead(path_, errno);
   }
 }
 
@@ -100,9 +108,7 @@ absl::StatusOr<size_t> StreamSource::Read(char* buf, size_t n,
     if (in_->eof()) return 0;
     in_->read(buf, static_cast<std::streamsize>(n));
     got = static_cast<size_t>(in_->gcount());
-    if (in_->bad()) {
-      return absl::InternalError(absl::StrCat("cannot read ", what_));
-    }
+    if (in_->bad()) return CannotRead(what_, EIO);
   }
   read_any_ = read_any_ || got > 0;
   return got;
@@ -125,10 +131,7 @@ absl::StatusOr<size_t> ReadSome(int fd, char* buf, size_t n,
     if (polled == 0 || (polled < 0 && errno == EINTR)) continue;
     const ssize_t got = read(fd, buf, n);
     if (got >= 0) return static_cast<size_t>(got);
-    if (errno != EINTR && errno != EAGAIN) {
-      return absl::InternalError(
-          absl::StrCat("cannot read ", what, ": ", strerror(errno)));
-    }
+    if (errno != EINTR && errno != EAGAIN) return CannotRead(what, errno);
   }
 }
 

@@ -1,6 +1,7 @@
 // Tests of FileSource against files that change while they are read.
 #include "client/byte_source.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -71,6 +72,45 @@ TEST_F(FileSourceTest, AFileThatShrinksIsAnError) {
   EXPECT_THAT(all.status().message(),
               HasSubstr("became shorter while it was read (400 bytes, 1000 "
                         "when opened)"));
+}
+
+// A read that fails (EIO on a bad disk; here EISDIR, from a directory put in
+// the file's place after it was opened) is the input's own failure, as a
+// failed open is: INVALID_ARGUMENT naming it, so that the other inputs of a
+// command go on. It was INTERNAL, which ended them all.
+TEST_F(FileSourceTest, AFailedReadIsTheInputsOwnFailure) {
+  auto source = FileSource::Open(path_);
+  ASSERT_TRUE(source.ok()) << source.status();
+  // The source's descriptor: the one this process has open on path_.
+  int fd = -1;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code error;
+    if (std::filesystem::read_symlink(entry.path(), error) == path_) {
+      fd = std::stoi(entry.path().filename().string());
+    }
+  }
+  ASSERT_GE(fd, 0);
+  const int dir = open(::testing::TempDir().c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dir, 0);
+  ASSERT_EQ(dup2(dir, fd), fd);
+  close(dir);
+  absl::StatusOr<std::string> all = ReadAll(**source);
+  EXPECT_EQ(all.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      all.status().message(),
+      HasSubstr(absl::StrCat("cannot read ", path_, ": Is a directory")));
+
+  // Standard input and image files are read with ReadSome.
+  const int dir2 = open(::testing::TempDir().c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dir2, 0);
+  char buf[16];
+  const std::atomic<bool> stop{false};
+  absl::StatusOr<size_t> got = ReadSome(dir2, buf, sizeof(buf), stop, "in.png");
+  close(dir2);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(got.status().message(),
+              HasSubstr("cannot read in.png: Is a directory"));
 }
 
 }  // namespace
