@@ -19,6 +19,7 @@
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "client/target_addresses.h"
+#include "client/terminal_text.h"
 
 extern "C" {
 #include <libavutil/log.h>
@@ -96,12 +97,22 @@ int main(int argc, char** argv) {
     // handshake that failed (a plaintext client against a TLS server, an
     // untrusted CA, another name): a person went looking for a server that
     // was running all along.
+    const std::string server = absl::GetFlag(FLAGS_server);
     if (absl::StartsWith(status.message(), kCannotReach) &&
-        AcceptsConnections(absl::GetFlag(FLAGS_server), absl::Seconds(1))) {
+        AcceptsConnections(server, absl::Seconds(1))) {
       absl::StrAppend(&line,
                       " [something takes connections there: if it is "
                       "stylizer-server, its TLS setup and ours differ; check "
                       "--tls, --ca and --tls_server_name]");
+    } else if (absl::StartsWith(status.message(), kCannotReach) &&
+               NamesNoPort(server)) {
+      // gRPC's default port is not the server's: `--server=localhost`
+      // looked for a server that was running on 50051 all along.
+      absl::StrAppend(&line,
+                      " [--server names no port, so gRPC dialled 443; "
+                      "stylizer-server listens on 50051 unless told "
+                      "otherwise: add the port, e.g. --server=",
+                      TerminalSafe(server), ":50051]");
     }
     std::cerr << "stylizer: error: " << line << "\n";
   }

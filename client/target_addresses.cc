@@ -179,6 +179,12 @@ bool TargetIsLocal(absl::string_view target) {
                      [](const std::string& a) { return StaysHere(HostOf(a)); });
 }
 
+bool NamesNoPort(absl::string_view target) {
+  const std::vector<std::string> addresses = AddressesOf(target);
+  return std::any_of(addresses.begin(), addresses.end(),
+                     [](const std::string& a) { return PortOf(a).empty(); });
+}
+
 absl::Status CheckTargetPorts(absl::string_view target) {
   const absl::string_view whole = target;
   if (absl::ConsumePrefix(&target, "ipv4:") ||

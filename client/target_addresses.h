@@ -26,6 +26,10 @@ bool AcceptsConnections(absl::string_view target, absl::Duration timeout);
 // localhost, a Unix socket): what a plaintext call to it sends stays here.
 bool TargetIsLocal(absl::string_view target);
 
+// Whether some address of `target` names no port ("localhost",
+// "dns:///svc"), which gRPC dials on 443, not the server's 50051.
+bool NamesNoPort(absl::string_view target);
+
 // InvalidArgument when a numeric port of `target` (host:port, [v6]:port,
 // dns:///host:port, each address of an ipv4:/ipv6: list) is outside
 // [1, 65535]: gRPC would take it modulo 65536 and reach another port.

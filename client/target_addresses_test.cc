@@ -70,6 +70,19 @@ TEST(TargetIsLocalTest, LoopbackAndUnixSocketsOnly) {
   }
 }
 
+// Targets that gRPC dials on 443, which the CLI then names.
+TEST(NamesNoPortTest, AHostWithoutAPort) {
+  for (const char* portless : {"localhost", "stylizer", "dns:///stylizer.svc",
+                               "[::1]", "::1", "ipv4:127.0.0.1:1,10.0.0.7"}) {
+    EXPECT_TRUE(NamesNoPort(portless)) << portless;
+  }
+  for (const char* with_port :
+       {"localhost:50051", "[::1]:50051", "dns:///stylizer.svc:50051",
+        "unix:/run/stylizer.sock", "ipv4:127.0.0.1:1,10.0.0.7:2"}) {
+    EXPECT_FALSE(NamesNoPort(with_port)) << with_port;
+  }
+}
+
 // The CLI's look at an address that gRPC could not reach: a listening
 // port takes the connection, a closed one does not.
 TEST(AcceptsConnectionsTest, AListeningPortAndAClosedOne) {

@@ -334,6 +334,13 @@ class CliEndToEndTest(unittest.TestCase):
             self.assert_failed_cleanly(r, 1, f"cannot reach stylizer-server at {dead}", out)
             # Nothing listens there: no word of TLS.
             self.assertNotIn("--tls", r.stderr)
+            self.assertNotIn("dialled 443", r.stderr)
+        # gRPC dials a name without a port on 443, not on the server's
+        # 50051: the error says so (nothing listens on 443 here).
+        r = self.cli("styles", "--retries=0", server="localhost")
+        self.assert_failed_cleanly(r, 1, "cannot reach stylizer-server at localhost")
+        self.assertIn("gRPC dialled 443", r.stderr)
+        self.assertIn("--server=localhost:50051", r.stderr)
 
     def test_usage_errors(self):
         for args, says in (([], "no command given"),
