@@ -748,12 +748,12 @@ class ImageMemoryBudgetTest : public MemoryBudgetServerTest {
   }
   int64_t Reserved() const { return server_->memory_budget()->reserved(); }
 
-  // Holds the model and starts a 100x100 image in 2 styles (30000 * (1 + 2 *
-  // 2) = 150000 bytes, and its request's), which waits in the model until
-  // ReleaseTheImage.
-  void HoldAnImage() {
+  // Holds the model and starts a `side` x `side` image in 2 styles (for 100:
+  // 30000 * (1 + 2 * 2) = 150000 bytes, and its request's), which waits in
+  // the model until ReleaseTheImage.
+  void HoldAnImage(int side = 100) {
     model_->Hold(true);
-    *held_request_.mutable_image() = Raw(Frame(100, 100, 1));
+    *held_request_.mutable_image() = Raw(Frame(side, side, 1));
     held_request_.add_styles()->set_index(1);
     held_request_.add_styles()->set_index(2);
     held_call_ = std::thread([this] {
@@ -846,6 +846,36 @@ v1::Image JpegWithComments(int seed) {
   }
   image.mutable_encoded()->insert(2, comments);
   return image;
+}
+
+// A frame holds, like a still image, its decoded input and per style its
+// output and that output's encoded copy, which live together while it is
+// encoded: it reserved one copy per style.
+TEST_F(ImageMemoryBudgetTest, AFrameReservesItsOutputsAndTheirEncodedCopies) {
+  EXPECT_EQ(Reserved(), 600000);
+  model_->Hold(true);
+  grpc::ClientContext context;
+  auto stream = stub_->StylizeFrames(&context);
+  v1::StylizeFramesRequest request;
+  *request.mutable_image() = Raw(Frame(100, 100, 1));
+  request.add_styles()->set_index(1);
+  request.add_styles()->set_index(2);
+  request.set_output_format(v1::IMAGE_FORMAT_PNG);
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
+  // 100x100 with 2 styles: 30000 * (1 + 2 * 2) bytes; the message's own
+  // reservation is given back once it is decoded.
+  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000 + 150000; }))
+      << Reserved();
+  model_->Hold(false);
+  v1::StylizeFramesResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.images_size(), 2);
+  stream->WritesDone();
+  while (stream->Read(&response)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
 }
 
 // A still image holds its decoded input and its outputs (raw and encoded) in
@@ -979,12 +1009,12 @@ TEST_F(ImageMemoryBudgetTest, AFrameWaitsForTheMemoryOfItsOwnStream) {
   model_->Hold(true);
   grpc::ClientContext context;
   auto stream = stub_->StylizeFrames(&context);
-  // 400x400 in one style: 480000 * 2 = 960000 bytes each; one fits the
+  // 320x320 in one style: 307200 * 3 = 921600 bytes each; one fits the
   // 1400000 left, two do not (and one is within a job's half of the queue).
   for (int sequence : {1, 2}) {
     v1::StylizeFramesRequest request;
     request.set_sequence(sequence);
-    ASSERT_TRUE(EncodeImage(Frame(400, 400, sequence), v1::IMAGE_FORMAT_PNG,
+    ASSERT_TRUE(EncodeImage(Frame(320, 320, sequence), v1::IMAGE_FORMAT_PNG,
                             request.mutable_image())
                     .ok());
     request.add_styles()->set_index(1);
@@ -993,12 +1023,12 @@ TEST_F(ImageMemoryBudgetTest, AFrameWaitsForTheMemoryOfItsOwnStream) {
   ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
   // The first frame, and the second's message (its PNG) until decoded; a
   // fixed sleep before this check failed on a slow machine.
-  ASSERT_TRUE(Eventually([&] { return Reserved() > 600000 + 960000; }))
+  ASSERT_TRUE(Eventually([&] { return Reserved() > 600000 + 921600; }))
       << Reserved();
   // Had the second frame been reserved beside the first, it would show by
   // now.
   absl::SleepFor(absl::Milliseconds(300));
-  EXPECT_LT(Reserved(), 600000 + 960000 + 480000);
+  EXPECT_LT(Reserved(), 600000 + 921600 + 460800);
   model_->Hold(false);
   stream->WritesDone();
   v1::StylizeFramesResponse response;
@@ -1020,19 +1050,21 @@ TEST_F(ImageMemoryBudgetTest, AFrameMessageWaitsForMemoryForItsOwnBytes) {
   v1::StylizeFramesRequest first;
   first.set_sequence(1);
   first.add_styles()->set_index(1);
-  // 450x450 in one style: 607500 * 2 = 1215000 of the 1400000 left.
-  ASSERT_TRUE(EncodeImage(Frame(450, 450, 1), v1::IMAGE_FORMAT_PNG,
+  first.add_styles()->set_index(2);
+  // 278x278 in two styles: 231852 * 5 = 1159260 of the 1400000 left (and
+  // 231852 * 2 within a job's 700000 of the queue).
+  ASSERT_TRUE(EncodeImage(Frame(278, 278, 1), v1::IMAGE_FORMAT_PNG,
                           first.mutable_image())
                   .ok());
   ASSERT_TRUE(stream->Write(first));
   ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
-  // A 16x16 JPEG in a 260 KB message: more than the 185000 left.
+  // A 16x16 JPEG in a 260 KB message: more than the 240740 left.
   v1::StylizeFramesRequest second;
   second.set_sequence(2);
   *second.mutable_image() = JpegWithComments(2);
   ASSERT_TRUE(stream->Write(second));
   absl::SleepFor(absl::Milliseconds(300));  // the second message is read
-  EXPECT_EQ(Reserved(), 600000 + 1215000);  // nothing of it decoded
+  EXPECT_EQ(Reserved(), 600000 + 1159260);  // nothing of it decoded
   model_->Hold(false);
   stream->WritesDone();
   v1::StylizeFramesResponse response;
@@ -1052,8 +1084,10 @@ TEST_F(ImageMemoryBudgetTest, AFrameOverTheJobsShareIsRefusedBeforeTheBudget) {
   ASSERT_NO_FATAL_FAILURE(HoldAnImage());
 
   // 380x380 in 2 styles: 433200 * 2 = 866400 bytes of the queue, more than
-  // a job's 700000; its 1299600 bytes of memory fit the budget alone, not
-  // beside the held image.
+  // a job's 700000. Its 433200 * 5 bytes of memory are more than the budget
+  // too (here a job's share of the queue is half the budget, and a frame
+  // holds more than twice its queue bytes): the queue's refusal, which says
+  // what to change, comes first.
   v1::StylizeFramesRequest request;
   request.set_sequence(3);
   ASSERT_TRUE(EncodeImage(Frame(380, 380, 3), v1::IMAGE_FORMAT_PNG,
@@ -1077,16 +1111,17 @@ TEST_F(ImageMemoryBudgetTest, AFrameOverTheJobsShareIsRefusedBeforeTheBudget) {
 // lose it to the "frame with sequence N" prefix, and say never to retry). It
 // is sized from the PNG's header before anything is decoded.
 TEST_F(ImageMemoryBudgetTest, FramesThatDoNotFitBesideOthersAreToldToRetry) {
-  ASSERT_NO_FATAL_FAILURE(HoldAnImage());
-  ASSERT_EQ(Reserved(),
-            750000 + static_cast<int64_t>(held_request_.ByteSizeLong()));
+  // 200x200 in 2 styles: 120000 * 5 = 600000 bytes, and its request's.
+  ASSERT_NO_FATAL_FAILURE(HoldAnImage(200));
+  ASSERT_EQ(Reserved(), 600000 + 600000 +
+                            static_cast<int64_t>(held_request_.ByteSizeLong()));
 
-  // 462x462 in one style: 640332 * 2 = 1280664 bytes, more than the
-  // 1220000 or so left, less than the 1400000 left beside gRPC's share
-  // alone (with its small PNG), and within a job's half of the queue.
+  // 300x300 in one style: 270000 * 3 = 810000 bytes, more than the 680000
+  // or so left, less than the 1400000 left beside gRPC's share alone (with
+  // its PNG), and within a job's 700000 of the queue.
   v1::StylizeFramesRequest request;
   request.set_sequence(7);
-  ASSERT_TRUE(EncodeImage(Frame(462, 462, 3), v1::IMAGE_FORMAT_PNG,
+  ASSERT_TRUE(EncodeImage(Frame(300, 300, 3), v1::IMAGE_FORMAT_PNG,
                           request.mutable_image())
                   .ok());
   request.add_styles()->set_index(1);
@@ -1097,7 +1132,7 @@ TEST_F(ImageMemoryBudgetTest, FramesThatDoNotFitBesideOthersAreToldToRetry) {
   EXPECT_THAT(status.error_message(),
               ::testing::HasSubstr("frame with sequence 7: "));
   EXPECT_THAT(status.error_message(),
-              ::testing::HasSubstr("462x462 frame with 1 style"));
+              ::testing::HasSubstr("300x300 frame with 1 style"));
   EXPECT_THAT(status.error_message(),
               ::testing::Not(::testing::HasSubstr("1 styles")));
   EXPECT_TRUE(RetryDelay(FromGrpcStatus(status)).has_value());

@@ -144,9 +144,10 @@ void StylizeFramesReactor::ProcessRequest() {
     }
   }
   // What the server holds for this frame until its answer is written: the
-  // decoded input and one output per style, reserved from the header before
-  // anything is decoded (a frame DecodeImage refuses unallocated is left to
-  // it).
+  // decoded input and per style its output and that output's encoded copy
+  // in the response (both live while it is encoded; at most the raw size),
+  // as a still image does. Reserved from the header before anything is
+  // decoded (a frame DecodeImage refuses unallocated is left to it).
   MemoryBudget::Reservation memory;
   if (error.ok()) {
     const ImageSize size =
@@ -163,7 +164,8 @@ void StylizeFramesReactor::ProcessRequest() {
       const int64_t frame_bytes = int64_t{size.width} * size.height * 3;
       absl::StatusOr<MemoryBudget::Reservation> reserved =
           service_->ReserveMemory(
-              frame_bytes * static_cast<int64_t>(1 + styles_->weights.size()),
+              frame_bytes *
+                  static_cast<int64_t>(1 + 2 * styles_->weights.size()),
               absl::StrCat("a ", size.width, "x", size.height, " frame with ",
                            styles_->weights.size(),
                            styles_->weights.size() == 1 ? " style" : " styles"),
