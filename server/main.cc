@@ -1,6 +1,7 @@
 // stylizer-server: serves one multi-style network over gRPC (see
 // docs/server.md). Flags configure the model, batching, limits, security and
-// shutdown; SIGTERM or SIGINT drains gracefully and exits 0.
+// shutdown; SIGTERM or SIGINT drains gracefully and exits 0; SIGHUP reloads
+// the TLS and token files.
 #include <signal.h>
 #include <unistd.h>
 
@@ -72,6 +73,10 @@ int Run(const std::vector<std::string>& arguments) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGUSR1);
+  // SIGHUP reloads the TLS and token files; by default it ended the server
+  // at once, without a drain (a closed terminal, a `kill -HUP` meant as
+  // "reload").
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::unique_ptr<Metrics> metrics;
@@ -108,6 +113,13 @@ int Run(const std::vector<std::string>& arguments) {
   int exit_code = 0;
   while (true) {
     sigwait(&signals, &signal);
+    if (signal == SIGHUP) {
+      const Server::FilesReloading reloading = (*server)->ReloadFilesNow();
+      LogEvent(LogLevel::kInfo, "reload_requested")
+          .Bool("tls_files", reloading.tls_files)
+          .Bool("auth_tokens", reloading.auth_tokens);
+      continue;
+    }
     if (signal != SIGUSR1) break;
     if (g_load_failed.load()) {  // the model could not be loaded
       (*server)->Drain(absl::ZeroDuration());
@@ -208,7 +220,8 @@ int main(int argc, char** argv) {
       "Serves a multi-style stylization network over gRPC "
       "(stylizer.v1.Stylizer, grpc.health.v1.Health, reflection).\n"
       "Usage: stylizer-server [--model=ARCHIVE.pt] [--port=50051] [flags]\n"
-      "SIGTERM or SIGINT drains gracefully and exits 0. See docs/server.md.");
+      "SIGTERM or SIGINT drains gracefully and exits 0; SIGHUP reloads the TLS "
+      "and token files. See docs/server.md.");
   // --help lists the flags of server/server_flags.cc; --helpfull lists all.
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view path) {

@@ -11,14 +11,23 @@ Periodic::Periodic(absl::Duration interval, std::function<void()> task)
   thread_ = std::thread([this] {
     absl::MutexLock lock(&mu_);
     while (true) {
-      // Wakes early only to stop.
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), interval_);
+      // Wakes early to stop, or to run now.
+      mu_.AwaitWithTimeout(absl::Condition(this, &Periodic::ShouldWake),
+                           interval_);
       if (stopping_) return;
+      run_now_ = false;
       mu_.Unlock();
       task_();
       mu_.Lock();
     }
   });
+}
+
+bool Periodic::ShouldWake() const { return stopping_ || run_now_; }
+
+void Periodic::RunNow() {
+  absl::MutexLock lock(&mu_);
+  run_now_ = true;
 }
 
 Periodic::~Periodic() {

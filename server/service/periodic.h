@@ -1,5 +1,6 @@
 // Periodic: runs a task every so often on a thread of its own until
-// destroyed (the memory trimmer, the auth token file's reload).
+// destroyed (the memory trimmer, the auth token file's reload), and at once
+// when asked (RunNow: SIGHUP reloads the files).
 #ifndef STYLIZER_SERVER_SERVICE_PERIODIC_H_
 #define STYLIZER_SERVER_SERVICE_PERIODIC_H_
 
@@ -20,14 +21,22 @@ class Periodic {
   // Stops at once (a running task finishes first) and joins the thread.
   ~Periodic();
 
+  // Has the thread run the task now, then again every interval from then;
+  // a request made while the task runs runs it once more after. Does
+  // nothing without a positive interval. Returns at once.
+  void RunNow() ABSL_LOCKS_EXCLUDED(mu_);
+
   Periodic(const Periodic&) = delete;
   Periodic& operator=(const Periodic&) = delete;
 
  private:
+  bool ShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const absl::Duration interval_;
   const std::function<void()> task_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool run_now_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -534,6 +534,21 @@ void Server::Drain(absl::Duration timeout) {
       .Seconds("drain_seconds", absl::Now() - start);
 }
 
+Server::FilesReloading Server::ReloadFilesNow() {
+  FilesReloading reloading;
+  if (tls_reload_ != nullptr &&
+      options_.tls_reload_interval > absl::ZeroDuration()) {
+    tls_reload_->RunNow();
+    reloading.tls_files = true;
+  }
+  if (auth_reload_ != nullptr &&
+      options_.auth_token_reload_interval > absl::ZeroDuration()) {
+    auth_reload_->RunNow();
+    reloading.auth_tokens = true;
+  }
+  return reloading;
+}
+
 void Server::RemoveTlsCopies() {
   if (tls_files_ != nullptr) tls_files_->RemoveCopies();
 }

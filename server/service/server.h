@@ -166,6 +166,17 @@ class Server {
   // exit at once (main.cc).
   bool loading() const { return !loaded_.HasBeenNotified(); }
 
+  // What ReloadFilesNow asked to be read again.
+  struct FilesReloading {
+    bool tls_files = false;    // with --tls_reload_interval
+    bool auth_tokens = false;  // with --auth_token_reload_interval
+  };
+  // SIGHUP: reads the TLS files and the token file again now, on their
+  // reload threads, as their intervals would (each logs what it found).
+  // Only the files that are reloaded at all (a positive interval). Returns
+  // at once.
+  FilesReloading ReloadFilesNow();
+
   // Removes the private copies of the TLS files (tls_files.h) now, for a
   // process about to end without running destructors (_exit): they held a
   // copy of the private key in the temp directory, which on Kubernetes

@@ -506,6 +506,39 @@ TEST_F(ServerProcessTest, ASecondSignalEndsTheDrainAtOnce) {
   stream->Finish();
 }
 
+// SIGHUP reads the token file again at once: a rotated token works without
+// waiting for the hourly reload, and the server serves on. SIGHUP's default
+// action had ended it at once, without a drain.
+TEST_F(ServerProcessTest, SighupReloadsTheTokenFileAtOnce) {
+  const std::string path = dir_->path() + "/tokens";
+  const std::string old_token = "old-token-0123456789abcdef";
+  const std::string new_token = "new-token-0123456789abcdef";
+  { std::ofstream(path) << old_token << "\n"; }
+  StartServer({"--auth_token_file=" + path, "--auth_token_reload_interval=1h"});
+  if (HasFatalFailure()) return;
+  auto stub = v1::Stylizer::NewStub(channel_);
+  auto works = [&](const std::string& token) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    v1::ModelInfo info;
+    return stub->GetModelInfo(&context, {}, &info).ok();
+  };
+  EXPECT_TRUE(works(old_token));
+  { std::ofstream(path) << new_token << "\n"; }
+  ASSERT_EQ(kill(process_->pid(), SIGHUP), 0);
+  const absl::Time end = absl::Now() + absl::Seconds(30);
+  while (!works(new_token) && absl::Now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(works(new_token)) << process_->Log();
+  EXPECT_FALSE(works(old_token));
+  ASSERT_TRUE(process_->Running()) << process_->Log();
+  EXPECT_EQ(Check(), HealthCheckResponse::SERVING);
+  EXPECT_THAT(process_->Log(),
+              HasSubstr("reload_requested tls_files=false auth_tokens=true"));
+  EXPECT_THAT(process_->Log(), HasSubstr("auth_tokens_reloaded"));
+}
+
 // Flag values that used to start a server which then failed every call using
 // them (a crf or preset the encoder refuses, an empty video window, a pixel
 // limit that wraps negative) or silently meant something else (a negative
