@@ -4,6 +4,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -149,12 +150,33 @@ int ExitCodeFor(const absl::Status& status) {
   return IsUsageError(status) ? kExitUsage : kExitFailure;
 }
 
+std::string InFlagTerms(absl::string_view text) {
+  constexpr absl::string_view kField = "max_side";
+  auto word_char = [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
+  };
+  std::string out;
+  size_t from = 0;
+  for (size_t at = text.find(kField); at != absl::string_view::npos;
+       at = text.find(kField, at + kField.size())) {
+    const size_t end = at + kField.size();
+    const bool whole =
+        (at == 0 || (!word_char(text[at - 1]) && text[at - 1] != '-')) &&
+        (end == text.size() || !word_char(text[end]));
+    if (!whole) continue;
+    absl::StrAppend(&out, text.substr(from, at - from), "--");
+    from = at;
+  }
+  absl::StrAppend(&out, text.substr(from));
+  return out;
+}
+
 std::string ErrorLine(const absl::Status& status) {
   std::string line = absl::StrReplaceAll(status.message(),
                                          {{"\r\n", " "}, {"\n", " "}, {"\r", " "}});
   absl::StripTrailingAsciiWhitespace(&line);
   // The message may be the server's: no escape sequences of its own.
-  line = TerminalSafe(line);
+  line = InFlagTerms(TerminalSafe(line));
   if (line.empty()) line = absl::StatusCodeToString(status.code());
   return line;
 }

@@ -37,8 +37,14 @@ bool IsUsageError(const absl::Status& status);
 int ExitCodeFor(const absl::Status& status);
 
 // The single line the CLI prints for a failed status (no trailing newline):
-// the message, with newlines folded into spaces.
+// the message, with newlines folded into spaces, terminal-safe, in flag
+// terms (InFlagTerms).
 std::string ErrorLine(const absl::Status& status);
+
+// `text` with the request fields a server's message names spelled as the
+// CLI's flags: "set max_side to 640" reads "set --max_side to 640" (the
+// flag of `image` and `video` that sets the field). ErrorLine applies it.
+std::string InFlagTerms(absl::string_view text);
 
 // How the message of a call that reached no server begins.
 inline constexpr char kCannotReach[] = "cannot reach stylizer-server at ";

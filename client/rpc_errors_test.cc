@@ -164,6 +164,25 @@ TEST(RpcErrorsTest, ExitCodes) {
   EXPECT_FALSE(IsUsageError(absl::InvalidArgumentError("x")));
 }
 
+// The server names its request fields; the CLI's user knows its flags.
+TEST(RpcErrorsTest, ServerFieldsAreSaidAsTheCliFlags) {
+  EXPECT_EQ(InFlagTerms("the image is 9000x9000 (81000000 pixels), over the "
+                        "server's limit of 8294400 pixels; set max_side to "
+                        "2880 or less"),
+            "the image is 9000x9000 (81000000 pixels), over the server's "
+            "limit of 8294400 pixels; set --max_side to 2880 or less");
+  EXPECT_EQ(InFlagTerms("with max_side 3 the image becomes 3x1"),
+            "with --max_side 3 the image becomes 3x1");
+  EXPECT_EQ(InFlagTerms("max_side"), "--max_side");
+  // Already a flag, or a part of another word: as it is.
+  for (const char* same : {"--max_side=4", "a max_sides b", "my_max_side",
+                           "max_side_x", "no field here", ""}) {
+    EXPECT_EQ(InFlagTerms(same), same);
+  }
+  EXPECT_EQ(ErrorLine(absl::InvalidArgumentError("set max_side to 10")),
+            "set --max_side to 10");
+}
+
 TEST(RpcErrorsTest, ErrorLineIsOneLine) {
   EXPECT_EQ(ErrorLine(absl::InternalError("a\nb\r\nc\n")), "a b c");
   EXPECT_EQ(ErrorLine(absl::InternalError("")), "INTERNAL");
