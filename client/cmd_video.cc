@@ -26,6 +26,7 @@
 #include "client/progress.h"
 #include "client/rpc_errors.h"
 #include "client/split_video.h"
+#include "client/still_image.h"
 #include "client/target_addresses.h"
 #include "client/terminal_text.h"
 #include "client/video_outputs.h"
@@ -154,6 +155,13 @@ absl::StatusOr<std::unique_ptr<ByteSource>> OpenInput(const std::string& input,
   }
   auto file = FileSource::Open(input);
   if (!file.ok()) return file.status();
+  // The server makes a one-frame movie of a still picture, in every style:
+  // a mistake for `stylizer image`, as a movie given to `image` is.
+  if (absl::string_view kind = StillImageKind(input); !kind.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(input, " is a still picture (", kind,
+                     "), not a movie; stylize it with stylizer image"));
+  }
   return std::unique_ptr<ByteSource>(*std::move(file));
 }
 
