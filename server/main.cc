@@ -22,6 +22,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/drain_watchdog.h"
@@ -30,6 +31,7 @@
 #include "server/memory_trimmer.h"
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
+#include "server/secret_files.h"
 #include "server/server_flags.h"
 #include "server/server_options.h"
 #include "server/service/server.h"
@@ -62,6 +64,18 @@ int Run(const std::vector<std::string>& arguments) {
       .Int("open_files", files.soft)
       .Int("raised_from", files.before)
       .Int("hard_limit", files.hard);
+  for (const OpenSecret& secret : SecretsReadableByOthers(
+           {{"--tls_key", absl::GetFlag(FLAGS_tls_key)},
+            {"--auth_token_file", absl::GetFlag(FLAGS_auth_token_file)}})) {
+    LogEvent(LogLevel::kWarning, "secret_readable_by_others")
+        .Str("flag", secret.flag)
+        .Str("path", secret.path)
+        .Str("mode", absl::StrFormat("%04o", secret.mode))
+        .Str("hint",
+             "any user of this machine may read it: chmod 600 (or 640 for "
+             "its group); on Kubernetes, mount the Secret with defaultMode "
+             "0440 and the pod's fsGroup");
+  }
   RouteLibraryLogs([] {
     g_listener_failed.store(true);
     kill(getpid(), SIGUSR1);

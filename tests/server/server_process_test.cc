@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -537,6 +538,18 @@ TEST_F(ServerProcessTest, SighupReloadsTheTokenFileAtOnce) {
   EXPECT_THAT(process_->Log(),
               HasSubstr("reload_requested tls_files=false auth_tokens=true"));
   EXPECT_THAT(process_->Log(), HasSubstr("auth_tokens_reloaded"));
+}
+
+// A token file any user may read is named at start, and served with.
+TEST_F(ServerProcessTest, ASecretOthersMayReadIsWarnedOf) {
+  const std::string path = dir_->path() + "/tokens";
+  { std::ofstream(path) << "token-0123456789abcdef\n"; }
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  StartServer({"--auth_token_file=" + path});
+  if (HasFatalFailure()) return;
+  EXPECT_THAT(process_->Log(), HasSubstr("warning secret_readable_by_others "
+                                         "flag=--auth_token_file path=" +
+                                         path + " mode=0644"));
 }
 
 // Flag values that used to start a server which then failed every call using
