@@ -426,6 +426,45 @@ def check_service_monitors(objects, report):
         report.add(where, 'scrapeTimeout exceeds interval')
 
 
+def _admits_port(rule, port_name, port_number):
+  """Whether one ingress rule admits the container port (a rule without
+  ports admits every port)."""
+  ports = rule.get('ports')
+  if not ports:
+    return True
+  return any(p.get('port') in (port_name, port_number) or 'port' not in p
+             for p in ports)
+
+
+def check_network_policies(objects, deployment, report):
+  """A NetworkPolicy over the server pods must still admit its clients to
+  the grpc port, and Prometheus to the metrics port when a ServiceMonitor
+  scrapes it: a policy selects pods, and everything it does not admit is
+  dropped."""
+  template = deployment['spec']['template']
+  pod_labels = (template.get('metadata') or {}).get('labels') or {}
+  ports = {p.get('name'): p.get('containerPort')
+           for p in _server_container(deployment).get('ports') or []}
+  for policy in _kind(objects, 'NetworkPolicy'):
+    spec = policy.get('spec') or {}
+    selector = (spec.get('podSelector') or {}).get('matchLabels') or {}
+    if selector and not _labels_match(selector, pod_labels):
+      continue  # about other pods
+    types = spec.get('policyTypes') or ['Ingress']
+    if 'Ingress' not in types:
+      continue
+    where = f'NetworkPolicy/{_name(policy)}'
+    rules = spec.get('ingress') or []
+    wanted = [('grpc', 'its clients')]
+    if _kind(objects, 'ServiceMonitor'):
+      wanted.append(('metrics', 'Prometheus'))
+    for port_name, who in wanted:
+      if not any(_admits_port(r, port_name, ports.get(port_name))
+                 for r in rules):
+        report.add(where, f"admits nothing to the server's {port_name} port: "
+                   f'{who} would be cut off')
+
+
 def adapter_metric_names(rules):
   """The custom metric names a prometheus-adapter rule list serves."""
   names = set()
@@ -704,6 +743,7 @@ def check(objects, profile, adapter_rules):
   check_host_memory(deployment, flags, report)
   check_credentials(deployment, flags, report)
   check_service_monitors(objects, report)
+  check_network_policies(objects, deployment, report)
   if _kind(objects, 'HorizontalPodAutoscaler'):
     check_adapter_rules(adapter_rules, report)
   check_autoscalers(objects, adapter_rules, report)

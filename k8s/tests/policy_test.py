@@ -313,6 +313,37 @@ class PolicyTest(unittest.TestCase):
     self.assertFinding(objects, r'--tls_cert=/certs/tls.crt is not on a '
                        'mounted volume')
 
+  def test_network_policy_admits_clients_and_prometheus(self):
+    example = render.build(os.path.join(K8S, 'examples', 'network-policy'))
+    self.assertEqual(policy.check(example, 'gpu', ADAPTER_RULES), [])
+    # The clients' rule gone: the server is cut off from every client.
+    objects = copy.deepcopy(example)
+    rules = of_kind(objects, 'NetworkPolicy')['spec']['ingress']
+    del rules[0]
+    self.assertFinding(objects, "admits nothing to the server's grpc port: "
+                       'its clients would be cut off')
+    # The metrics rule on another port: Prometheus cannot scrape.
+    objects = copy.deepcopy(example)
+    rules = of_kind(objects, 'NetworkPolicy')['spec']['ingress']
+    rules[1]['ports'] = [{'port': 8080, 'protocol': 'TCP'}]
+    self.assertFinding(objects, "admits nothing to the server's metrics port: "
+                       'Prometheus would be cut off')
+    # Without a ServiceMonitor, nothing scrapes the pods: no finding.
+    objects = [o for o in objects if o['kind'] != 'ServiceMonitor']
+    self.assertFalse(any('metrics port' in f for f in
+                         policy.check(objects, 'gpu', ADAPTER_RULES)))
+    # The port by number is as good as by name; a policy of other pods is
+    # not about the server.
+    objects = copy.deepcopy(example)
+    rules = of_kind(objects, 'NetworkPolicy')['spec']['ingress']
+    rules[0]['ports'] = [{'port': 50051}]
+    self.assertEqual(policy.check(objects, 'gpu', ADAPTER_RULES), [])
+    objects = copy.deepcopy(example)
+    netpol = of_kind(objects, 'NetworkPolicy')
+    netpol['spec']['ingress'] = []
+    netpol['spec']['podSelector'] = {'matchLabels': {'app': 'other'}}
+    self.assertEqual(policy.check(objects, 'gpu', ADAPTER_RULES), [])
+
   def test_model_location(self):
     example = render.build(os.path.join(K8S, 'examples', 'model-volume'))
     self.assertEqual(policy.check(example, 'gpu', ADAPTER_RULES), [])

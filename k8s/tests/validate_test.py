@@ -39,7 +39,8 @@ class ValidateTest(unittest.TestCase):
 
   def test_project_kustomizations_are_valid(self):
     for kustomization in ('base', 'overlays/gpu', 'overlays/cpu',
-                          'examples/model-volume', 'examples/token-auth'):
+                          'examples/model-volume', 'examples/token-auth',
+                          'examples/network-policy'):
       with self.subTest(kustomization=kustomization):
         self.assertEqual(validate.validate(rendered(kustomization)), [])
 

@@ -10,9 +10,10 @@
 #     overlay's flag files, and those binaries run as the images run them
 #     (docker/runtime_smoke_test.py);
 #  3. every kustomization (base, overlays/gpu, overlays/cpu and the examples
-#     examples/model-volume and examples/token-auth) rendered, checked against the Kubernetes and
-#     Prometheus Operator schemas (unknown fields refused) and the policy
-#     checks; and, where a kustomize is installed, compared with its render.
+#     examples/model-volume, examples/token-auth and examples/network-policy)
+#     rendered, checked against the Kubernetes and Prometheus Operator schemas
+#     (unknown fields refused) and the policy checks; and, where a kustomize
+#     is installed, compared with its render.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
@@ -89,7 +90,7 @@ fi
 
 echo "-- manifests"
 kustomizations=(base overlays/gpu overlays/cpu examples/model-volume
-                examples/token-auth)
+                examples/token-auth examples/network-policy)
 for overlay in "${kustomizations[@]}"; do
   name=$(basename "$overlay")
   case "$name" in base|gpu|cpu) profile=$name ;; *) profile=gpu ;; esac
