@@ -155,12 +155,14 @@ absl::StatusOr<std::unique_ptr<ByteSource>> OpenInput(const std::string& input,
   }
   auto file = FileSource::Open(input);
   if (!file.ok()) return file.status();
-  // The server makes a one-frame movie of a still picture, in every style:
-  // a mistake for `stylizer image`, as a movie given to `image` is.
+  // The server makes a one-frame movie of a still picture, upright as the
+  // photo's EXIF says: wanted at times (a still in a film), more often a
+  // slip for `stylizer image`, which the note names.
   if (absl::string_view kind = StillImageKind(input); !kind.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(input, " is a still picture (", kind,
-                     "), not a movie; stylize it with stylizer image"));
+    *io.err << "stylizer: note: " << TerminalSafe(input)
+            << " is a still picture (" << kind
+            << "): each output is a one-frame movie (stylizer image makes "
+               "pictures)\n";
   }
   return std::unique_ptr<ByteSource>(*std::move(file));
 }

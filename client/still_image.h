@@ -1,5 +1,6 @@
 // Whether a file given to `stylizer video` is a still picture: a PNG or a
-// JPEG made a movie of one frame per style, where `stylizer image` was meant.
+// JPEG makes a movie of one frame per style, and `stylizer image` was often
+// meant (the command says so in a note).
 #ifndef STYLIZER_CLIENT_STILL_IMAGE_H_
 #define STYLIZER_CLIENT_STILL_IMAGE_H_
 

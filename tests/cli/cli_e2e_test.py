@@ -241,6 +241,9 @@ class CliEndToEndTest(unittest.TestCase):
         r = self.cli("video", photo, "--styles=klimt", f"--out={movies}",
                      f"--contact_sheet={sheet}")
         self.assertEqual(r.returncode, 0, r.stderr)
+        # Said, since `stylizer image` was more often meant.
+        self.assertIn(f"stylizer: note: {photo} is a still picture (JPEG): "
+                      "each output is a one-frame movie", r.stderr)
         # Its two tiles are portrait too (136x180; landscape 240x180 before,
         # the stylized one squeezed in).
         v = stream(probe(sheet), "video")
