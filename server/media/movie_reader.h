@@ -97,6 +97,28 @@ class MovieReader {
   class SpoolIo;
   MovieReader() = default;
   absl::Status OpenInternal(Spool* spool, const Options& options);
+  // OpenInternal's steps, in this order; those returning a Status return
+  // the error that ends the opening.
+  //
+  // Opens the container over `spool` (io_, format_): refuses a format that
+  // refers to other files, and an empty upload.
+  absl::Status OpenContainer(Spool* spool, const Options& options);
+  // Reads the streams' parameters, the probe's decoders held to
+  // max_decode_pixels_.
+  absl::Status ReadStreamInfo(Spool* spool, const Options& options);
+  // Chooses the video stream, with its decoder (*codec), and the sound
+  // track: video_index_, audio_index_.
+  absl::Status ChooseStreams(const AVCodec** codec);
+  // Checks the video's frame size and opens its decoder (decoder_).
+  absl::Status OpenDecoder(AVStream* video, const AVCodec* codec,
+                           const Options& options);
+  // The frame size and rate, where the video starts and where it is
+  // declared to end (declared_end_, info_.duration_seconds), and which
+  // streams are not read.
+  void LearnTiming(AVStream* video);
+  // The rest of info_ (frame count, codecs, container, rotation, HDR), and
+  // an ADTS sound track's configuration.
+  void DescribeStreams(AVStream* video);
   absl::Status InputError(int error, const std::string& what);
   // After the last frame: INVALID_ARGUMENT if far fewer frames or seconds
   // came out than the container declared (index_frames_, declared_end_).

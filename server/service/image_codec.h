@@ -1,7 +1,8 @@
 // Still-image coding for the RPC layer: PNG and JPEG in and out through
 // FFmpeg's image codecs (libavcodec png / mjpeg, libswscale), raw RGB24 in and
 // out, and the pixel limit and the frame shape rule checked from the header
-// before anything is allocated.
+// before anything is allocated. Defined in image_probe.cc (sizes from the
+// headers), image_decode.cc and image_encode.cc.
 #ifndef STYLIZER_SERVER_SERVICE_IMAGE_CODEC_H_
 #define STYLIZER_SERVER_SERVICE_IMAGE_CODEC_H_
 

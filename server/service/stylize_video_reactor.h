@@ -100,11 +100,22 @@ class StylizeVideoReactor final : public VideoReactor,
 
   // Handles the first message; returns the error that ends the call.
   grpc::Status StartJob(const v1::VideoJob& job);
+  // The pipeline's options for `job`, whose styles resolved to
+  // `style_weights`.
+  media::VideoPipeline::Options PipelineOptions(
+      const v1::VideoJob& job, std::vector<std::vector<float>> style_weights);
   // Reserves the job's fixed cost (see fixed_memory_); RESOURCE_EXHAUSTED
   // with the numbers when the budget cannot hold it now.
   absl::Status ReserveFixedMemory(uint64_t input_size, int outputs);
   // The pipeline's reserve_memory hook (on its thread).
   absl::Status ReserveFrameMemory(const media::VideoMemory& memory);
+  // OnMessageRead when the reads have ended: the call was cancelled, or the
+  // client half-closed and the upload is complete (if it has the bytes the
+  // job's input_size announced).
+  void EndUpload();
+  // OnMessageRead's chunk after the VideoJob: counted against the job's
+  // input_size, then posted to the work pool (AppendChunk).
+  void StoreChunk();
   // Stores one upload chunk (on the work pool), then reads on.
   void AppendChunk(const std::string& chunk);
   // Reads the next message now, or once the spool wants more bytes.

@@ -1,0 +1,80 @@
+// Stream and codec helpers of MovieReader; see movie_streams.h.
+#include "server/media/movie_streams.h"
+
+#include <algorithm>
+
+extern "C" {
+#include <libavutil/avstring.h>
+}
+
+namespace stylizer {
+namespace media {
+
+int RefuseIoOpen(AVFormatContext* s, AVIOContext** pb, const char* url,
+                 int flags, AVDictionary** options) {
+  return AVERROR(EPERM);
+}
+
+bool IsIndirectFormat(const char* name) {
+  static const char* const kIndirect[] = {
+      "concat", "hls", "applehttp", "dash", "image2",
+      "imf",    "sdp", "rtsp",      "rtp",  "ffmetadata"};
+  for (const char* bad : kIndirect) {
+    if (av_match_name(bad, name)) return true;
+  }
+  return false;
+}
+
+std::string CodecName(AVCodecID id) {
+  const char* name = avcodec_get_name(id);
+  return name != nullptr ? name : "unknown";
+}
+
+int64_t IndexedFrames(const AVFormatContext* format, AVStream* video) {
+  if (video->nb_frames <= 0) return 0;
+  if (av_match_name("avi", format->iformat->name)) {
+    const int entries = avformat_index_get_entries_count(video);
+    const AVIndexEntry* last =
+        entries > 0 ? avformat_index_get_entry(video, entries - 1) : nullptr;
+    if (last != nullptr && last->timestamp + 1 >= video->nb_frames) {
+      return std::min<int64_t>(video->nb_frames, entries);
+    }
+    return video->nb_frames;
+  }
+  if (!av_match_name("mov", format->iformat->name)) return video->nb_frames;
+  int64_t shown = 0;
+  const int entries = avformat_index_get_entries_count(video);
+  for (int i = 0; i < entries; ++i) {
+    const AVIndexEntry* entry = avformat_index_get_entry(video, i);
+    if (entry != nullptr && !(entry->flags & AVINDEX_DISCARD_FRAME)) ++shown;
+  }
+  return std::min(video->nb_frames, shown);
+}
+
+bool IsVideo(const AVStream* stream) {
+  return stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+         !(stream->disposition & AV_DISPOSITION_ATTACHED_PIC);
+}
+
+int FindVideoStream(AVFormatContext* format, const AVCodec** codec) {
+  int best = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, codec, 0);
+  if (best < 0 || IsVideo(format->streams[best])) return best;
+  best = AVERROR_STREAM_NOT_FOUND;
+  for (unsigned i = 0; i < format->nb_streams; ++i) {
+    if (!IsVideo(format->streams[i])) continue;
+    best = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, static_cast<int>(i),
+                               -1, codec, 0);
+    if (best >= 0) break;
+  }
+  return best;
+}
+
+int FirstVideoStream(const AVFormatContext* format) {
+  for (unsigned i = 0; i < format->nb_streams; ++i) {
+    if (IsVideo(format->streams[i])) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace media
+}  // namespace stylizer

@@ -1,0 +1,60 @@
+// Stateless stream and codec helpers of MovieReader's opening of an input:
+// which demuxers and file openings an upload may use, which stream is the
+// video, how many frames the index lists. Internal to MovieReader.
+#ifndef STYLIZER_SERVER_MEDIA_MOVIE_STREAMS_H_
+#define STYLIZER_SERVER_MEDIA_MOVIE_STREAMS_H_
+
+#include <cstdint>
+#include <string>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+}
+
+namespace stylizer {
+namespace media {
+
+// The upload is the only input: a playlist or concat file must never make
+// the demuxer open other files or URLs.
+int RefuseIoOpen(AVFormatContext* s, AVIOContext** pb, const char* url,
+                 int flags, AVDictionary** options);
+
+// Demuxers whose input names other files or URLs (playlists, manifests,
+// scripts, image patterns): never for uploads.
+bool IsIndirectFormat(const char* name);
+
+// FFmpeg's name of the codec; "unknown" if it has none.
+std::string CodecName(AVCodecID id);
+
+// The video frames the input's index lists to be shown; 0 if unknown.
+// MP4 and MOV count every sample in nb_frames, also those an edit list
+// hides: a lossless trim (or QuickTime's) keeps the samples from the
+// keyframe before the cut on. libavformat's index flags those to be
+// discarded after decoding (and leaves out those past the next keyframe
+// after the edit), so its other entries are the frames that show.
+//
+// AVI's header counts the empty chunks a muxer writes for the gaps of
+// variable-frame-rate video (FFmpeg's, capture tools'), which the demuxer
+// never returns; its index lists only chunks with data, each at its chunk
+// number. Such movies were refused as truncated after the whole job. Where
+// the index ends before the header's last frame (a file cut off, whose
+// index was rebuilt from what is left), the header's count stands.
+int64_t IndexedFrames(const AVFormatContext* format, AVStream* video);
+
+// FFmpeg lists cover art (MP3's and M4A's pictures, Matroska's attached
+// images) as a video stream of one frame: not a movie.
+bool IsVideo(const AVStream* stream);
+
+// av_find_best_stream for video, attached pictures left out: it ranks them
+// with the real video streams, and takes one when the video has no decoder.
+// The index, AVERROR_STREAM_NOT_FOUND or AVERROR_DECODER_NOT_FOUND.
+int FindVideoStream(AVFormatContext* format, const AVCodec** codec);
+
+// The first video stream that is not an attached picture; -1 if none.
+int FirstVideoStream(const AVFormatContext* format);
+
+}  // namespace media
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MEDIA_MOVIE_STREAMS_H_
