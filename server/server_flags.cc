@@ -79,6 +79,13 @@ ABSL_FLAG(int, threads, 0,
 // --- batching and queue ---
 ABSL_FLAG(int, max_batch_size, 8,
           "Most work items (frame x style) the model runs in one batch.");
+ABSL_FLAG(int64_t, max_batch_pixels, 0,
+          "Most pixels (width x height, summed over its items) in one batch; "
+          "a batch always takes one item. A forward pass cannot be stopped: "
+          "this bounds how long a large frame's batch holds the device from "
+          "other callers, or runs on after its caller left. 0 = automatic "
+          "(1048576 on the CPU, where batching large frames gains nothing; "
+          "no cap on CUDA), -1 = no cap.");
 ABSL_FLAG(absl::Duration, batch_timeout, absl::Milliseconds(5),
           "Longest time the oldest item of an unfilled batch waits for more "
           "items of its size (e.g. 5ms; 0 = send at once).");
@@ -406,6 +413,12 @@ absl::Status CheckFlags() {
           absl::StrCat(name, " must be above 0 (inf = no limit), got ",
                        absl::FormatDuration(value)));
     }
+  }
+  if (absl::GetFlag(FLAGS_max_batch_pixels) < -1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_batch_pixels must be -1 (no cap), 0 (automatic) or a number "
+        "of pixels, got ",
+        absl::GetFlag(FLAGS_max_batch_pixels)));
   }
   if (absl::GetFlag(FLAGS_batch_timeout) == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(

@@ -27,6 +27,7 @@ ABSL_DECLARE_FLAG(bool, cuda_graphs);
 ABSL_DECLARE_FLAG(int, cuda_graph_shapes);
 ABSL_DECLARE_FLAG(int, threads);
 ABSL_DECLARE_FLAG(int, max_batch_size);
+ABSL_DECLARE_FLAG(int64_t, max_batch_pixels);
 ABSL_DECLARE_FLAG(absl::Duration, batch_timeout);
 ABSL_DECLARE_FLAG(int64_t, max_queued_items);
 ABSL_DECLARE_FLAG(int64_t, max_queued_bytes);

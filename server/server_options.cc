@@ -177,6 +177,7 @@ Server::Options ServerOptions(
         [loaded_model] { return SampleDeviceMemory(loaded_model.get()); });
   }
   o.queue.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  o.max_batch_pixels = absl::GetFlag(FLAGS_max_batch_pixels);
   o.queue.batch_timeout = absl::GetFlag(FLAGS_batch_timeout);
   o.queue.max_queued_items = absl::GetFlag(FLAGS_max_queued_items);
   o.queue.max_queued_bytes = absl::GetFlag(FLAGS_max_queued_bytes);

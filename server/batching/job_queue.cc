@@ -109,6 +109,11 @@ absl::Status JobQueue::ValidateOptions(const JobQueue::Options& o) {
         absl::StrCat("batch_timeout must be finite and non-negative, got ",
                      absl::FormatDuration(o.batch_timeout)));
   }
+  if (o.max_batch_pixels < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_batch_pixels must be 0 (no cap) or more, got ",
+                     o.max_batch_pixels));
+  }
   if (o.max_queued_items < o.max_batch_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_queued_items (", o.max_queued_items,

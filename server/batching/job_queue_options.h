@@ -19,6 +19,14 @@ struct JobQueue::Options {
   // Must be >= 1.
   int max_batch_size = 8;
 
+  // Most pixels (width * height summed over its items) in one device batch;
+  // a batch always takes at least one item. 0: no cap (max_batch_size
+  // alone). A forward pass cannot be interrupted: this bounds how long one
+  // batch holds the device, so that what a large frame's batch keeps from
+  // other jobs, or spends after its caller left, is one smaller batch's
+  // time. Must be >= 0.
+  int64_t max_batch_pixels = 0;
+
   // Longest time the oldest item of a not-yet-full batch waits for company
   // before the batch is sent anyway. Default 5 ms. Zero sends every batch as
   // soon as the worker is free. Must be >= 0.

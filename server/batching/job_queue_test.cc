@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -83,6 +84,9 @@ TEST_F(JobQueueTest, CreateRejectsBadOptions) {
   o = BaseOptions();
   o.batch_timeout = absl::Milliseconds(-1);
   expect_invalid(o, "batch_timeout");
+  o = BaseOptions();
+  o.max_batch_pixels = -1;
+  expect_invalid(o, "max_batch_pixels");
   o = BaseOptions();
   o.max_queued_items = 2;
   expect_invalid(o, "max_queued_items");
@@ -242,6 +246,70 @@ TEST_F(JobQueueTest, ZeroTimeoutSendsAtOnce) {
   ASSERT_TRUE(job->TrySubmit(&request).ok());
   log.WaitFor(1);
   EXPECT_TRUE(log.results()[0].status.ok());
+}
+
+// max_batch_pixels caps a batch by its pixels: a batch of 4x2 frames (8
+// pixels) under a cap of 16 is full at two, one of 8x4 (32 pixels, over the
+// cap alone) still takes one, one of 2x2 frames takes max_batch_size.
+TEST_F(JobQueueTest, ABatchHoldsNoMoreThanMaxBatchPixels) {
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_pixels = 16;
+  auto queue = MakeQueue(options);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  int sequence = 0;
+  for (auto [w, h] : std::vector<std::pair<int, int>>{{4, 2}, {8, 4}, {2, 2}}) {
+    for (int i = 0; i < 4; ++i, ++sequence) {
+      FrameRequest request =
+          MakeRequest(w, h, sequence, {0}, kStyles, sequence);
+      ASSERT_TRUE(job->TrySubmit(&request).ok());
+    }
+  }
+  // Only full batches close (the timeout is an hour): 2 + 2, 1 x 4, 4.
+  log.WaitFor(12);
+  std::map<std::pair<int, int>, std::vector<int>> sizes;
+  for (const auto& call : model_.calls()) {
+    sizes[{call.width, call.height}].push_back(call.batch_size);
+  }
+  EXPECT_THAT(sizes[std::make_pair(4, 2)], ElementsAre(2, 2));
+  EXPECT_THAT(sizes[std::make_pair(8, 4)], ElementsAre(1, 1, 1, 1));
+  EXPECT_THAT(sizes[std::make_pair(2, 2)], ElementsAre(4));
+}
+
+// What the cap is for: a forward pass cannot be stopped, so a large frame's
+// styles, each batch of them capped, leave the device between batches. A
+// job cancelled after its first batch has the rest dropped (they ran on,
+// all in one batch); another job's frame goes next, not after them.
+TEST_F(JobQueueTest, ACappedBatchLetsOtherJobsInAndACancelStopTheRest) {
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_pixels = 8;  // one 4x2 item per batch
+  options.batch_timeout = absl::ZeroDuration();
+  auto queue = MakeQueue(options);
+  model_.Hold();
+  ResultLog big_log, small_log;
+  auto big = Open(*queue, &big_log);
+  FrameRequest request = MakeRequest(4, 2, 0, {0, 1, 2, 3}, kStyles, 0);
+  ASSERT_TRUE(big->TrySubmit(&request).ok());
+  model_.WaitForCalls(1);  // the first style runs
+  auto small = Open(*queue, &small_log);
+  FrameRequest other = MakeRequest(2, 2, 7, {0}, kStyles, 0);
+  ASSERT_TRUE(small->TrySubmit(&other).ok());
+  big->Cancel();
+  model_.ReleaseAll();
+  small_log.WaitFor(1);
+  big_log.WaitFor(1);
+  EXPECT_TRUE(small_log.results()[0].status.ok());
+  EXPECT_EQ(big_log.results()[0].status.code(), absl::StatusCode::kCancelled);
+  queue->Drain();
+  // The big frame's first style, perhaps the one assembled while it ran:
+  // the other styles never reached the device (uncapped, all four ran in
+  // its one batch). Then the small frame.
+  int big_items = 0;
+  for (const auto& call : model_.calls()) {
+    if (call.width == 4) big_items += call.batch_size;
+  }
+  EXPECT_LE(big_items, 2);
+  EXPECT_EQ(model_.calls().back().width, 2);
 }
 
 TEST_F(JobQueueTest, OnlySameSizeItemsShareABatch) {

@@ -139,6 +139,14 @@ bool QueueCore::HasRoomToResumeLocked(const JobState& job, int64_t items,
          static_cast<int64_t>(job.frames.size()) + slack <= job.max_in_flight;
 }
 
+int64_t QueueCore::MaxBatchItems(const Shape& shape) const {
+  const int64_t most = options_.max_batch_size;
+  if (options_.max_batch_pixels <= 0) return most;
+  const int64_t pixels =
+      std::max<int64_t>(1, int64_t{shape.first} * shape.second);
+  return std::clamp<int64_t>(options_.max_batch_pixels / pixels, 1, most);
+}
+
 absl::Status QueueCore::NoRoomLocked(const JobState& job, int64_t items,
                                      int64_t bytes) const {
   const int64_t lanes =
@@ -245,8 +253,8 @@ void QueueCore::AdmitLocked(const std::shared_ptr<JobState>& job,
   job->held_bytes += rows * frame->item_bytes;
   items_ += rows;
   bytes_ += rows * frame->item_bytes;
-  if (before == 0 || (before < options_.max_batch_size &&
-                      queue.items >= options_.max_batch_size)) {
+  const int64_t full = MaxBatchItems(shape);
+  if (before == 0 || (before < full && queue.items >= full)) {
     ++epoch_;
   }
   ReportDepthLocked();

@@ -90,6 +90,9 @@ class QueueCore {
   // Per-shape lanes of all jobs: one per shape with queued items.
   int64_t queued_lanes() const ABSL_LOCKS_EXCLUDED(mu_);
   int num_workers() const { return static_cast<int>(worker_models_.size()); }
+  // The most items one batch of `shape` takes: max_batch_size, and no more
+  // than max_batch_pixels allow (at least one).
+  int64_t MaxBatchItems(const Shape& shape) const;
 
   // Thread bodies. Host: forms and assembles batches for worker `w`, copies
   // out and delivers finished ones. Device: runs worker `w`'s ready batch.

@@ -35,7 +35,7 @@ std::unique_ptr<Batch> QueueCore::FormBatchLocked(absl::Time now) {
   // the ring, however many jobs come and go and whatever their shapes.
   std::set<Shape> may_close;
   for (auto& [shape, queue] : shapes_) {
-    if (draining_ || queue.items >= options_.max_batch_size ||
+    if (draining_ || queue.items >= MaxBatchItems(shape) ||
         OldestLocked(queue) + options_.batch_timeout <= now) {
       may_close.insert(shape);
     }
@@ -77,7 +77,7 @@ std::unique_ptr<Batch> QueueCore::FormBatchLocked(absl::Time now) {
   batch->closed = now;
   // One item per lane per round, so every job of that shape gets a share.
   std::vector<Lane*> served;  // in ring order: the first round adds them
-  const size_t max_items = static_cast<size_t>(options_.max_batch_size);
+  const size_t max_items = static_cast<size_t>(MaxBatchItems(shape));
   for (bool took = true; took && batch->items.size() < max_items;) {
     took = false;
     for (Lane* lane : lanes) {

@@ -393,8 +393,11 @@ void Server::LoadModel() {
     queue_observer_ = std::make_unique<GatedObserver>(
         options_.metrics != nullptr ? options_.metrics->queue_observer()
                                     : nullptr);
+    JobQueue::Options queue_options = options_.queue;
+    queue_options.max_batch_pixels = BatchPixelCap(
+        options_.max_batch_pixels, models_.front()->description().device);
     absl::StatusOr<std::unique_ptr<JobQueue>> queue =
-        JobQueue::Create(options_.queue, instances, queue_observer_.get());
+        JobQueue::Create(queue_options, instances, queue_observer_.get());
     if (queue.ok()) {
       queue_ = *std::move(queue);
       if (options_.warmup) status = WarmUp();
@@ -425,6 +428,8 @@ void Server::LoadModel() {
         .Str("device", devices)
         .Str("precision", d.precision)
         .Str("sha256", d.archive_sha256)
+        .Int("max_batch_pixels",
+             BatchPixelCap(options_.max_batch_pixels, d.device))
         .Seconds("load_seconds", absl::Now() - start);
   } else {
     LogEvent(LogLevel::kError, "model_load_failed")
@@ -532,6 +537,12 @@ void Server::Drain(absl::Duration timeout) {
   server_->Wait();
   LogEvent(LogLevel::kInfo, "stopped")
       .Seconds("drain_seconds", absl::Now() - start);
+}
+
+int64_t BatchPixelCap(int64_t setting, absl::string_view device) {
+  if (setting > 0) return setting;
+  if (setting < 0) return 0;
+  return device == "cpu" ? kCpuMaxBatchPixels : 0;
 }
 
 Server::FilesReloading Server::ReloadFilesNow() {

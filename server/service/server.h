@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -48,6 +49,15 @@ using ModelLoader =
 using ModelsLoader = std::function<
     absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>>()>;
 
+// The automatic cap on a batch's pixels on the CPU (1024x1024): per frame, a
+// batch of large frames runs no faster there than one frame at a time
+// (docs/performance.md), and a forward pass cannot be stopped.
+inline constexpr int64_t kCpuMaxBatchPixels = int64_t{1} << 20;
+
+// The job queue's max_batch_pixels (0: no cap) for Options::max_batch_pixels
+// `setting` on a model on `device` ("cpu", "cuda:0").
+int64_t BatchPixelCap(int64_t setting, absl::string_view device);
+
 class Server {
  public:
   struct Options {
@@ -61,8 +71,13 @@ class Server {
     ModelLoader load_model;
     // Loads one instance per device, instead of load_model when set.
     ModelsLoader load_models;
-    // Batching, capacities and per-job limits of the job queue.
+    // Batching, capacities and per-job limits of the job queue (its
+    // max_batch_pixels comes from max_batch_pixels below).
     JobQueue::Options queue;
+    // Most pixels in one batch: 0 = automatic, once the model's device is
+    // known (kCpuMaxBatchPixels on the CPU, no cap on CUDA); -1 = no cap;
+    // else that many.
+    int64_t max_batch_pixels = 0;
     // Limits every RPC enforces (pixels, styles, streams, buffering).
     ServiceLimits limits;
     // Threads decoding and encoding images. Default 0 = one per hardware

@@ -588,6 +588,16 @@ TEST(ServerInstancesTest, InstancesWithDifferentStylesFailTheLoad) {
   (*server)->Drain(absl::ZeroDuration());
 }
 
+// --max_batch_pixels: automatic is a cap on the CPU only; -1 none; a number
+// that many.
+TEST(BatchPixelCapTest, AutomaticCapsTheCpuOnly) {
+  EXPECT_EQ(BatchPixelCap(0, "cpu"), kCpuMaxBatchPixels);
+  EXPECT_EQ(BatchPixelCap(0, "cuda:0"), 0);
+  EXPECT_EQ(BatchPixelCap(-1, "cpu"), 0);
+  EXPECT_EQ(BatchPixelCap(500000, "cpu"), 500000);
+  EXPECT_EQ(BatchPixelCap(500000, "cuda:1"), 500000);
+}
+
 class MemoryBudgetServerTest : public ServerTest {
  protected:
   void Configure(Server::Options* o) override {
