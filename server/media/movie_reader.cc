@@ -112,6 +112,8 @@ const AVStream* MovieReader::video_stream() const {
   return format_->streams[video_index_];
 }
 
+const AVDictionary* MovieReader::metadata() const { return format_->metadata; }
+
 const AVStream* MovieReader::audio_stream() const {
   return audio_index_ >= 0 ? format_->streams[audio_index_] : nullptr;
 }

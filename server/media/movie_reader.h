@@ -85,6 +85,8 @@ class MovieReader {
   // null.
   const AVStream* video_stream() const;
   const AVStream* audio_stream() const;
+  // The container's tags (title, creation_time, ...); may be null.
+  const AVDictionary* metadata() const;
 
   // The next decoded frame or audio packet; kEnd after the last one.
   // INVALID_ARGUMENT when the input turns out corrupt, truncated or too big.

@@ -12,6 +12,7 @@
 #include "server/media/aac_adts.h"
 #include "server/media/audio_copy_rule.h"
 #include "server/media/audio_transcoder.h"
+#include "server/media/movie_tags.h"
 
 extern "C" {
 #include <libavutil/dict.h>
@@ -254,6 +255,23 @@ absl::Status MovieWriter::Init() {
   if (options_.audio_in != nullptr) {
     absl::Status s = AddAudioStream();
     if (!s.ok()) return s;
+  }
+  // The recording's tags (title, creation_time, the sound's language), as
+  // ffmpeg keeps them by default: they were all dropped.
+  if (absl::Status s = CopyKeptTags(options_.metadata_in, &format_->metadata);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CopyKeptTags(in->metadata, &video_out_->metadata);
+      !s.ok()) {
+    return s;
+  }
+  if (audio_out_ != nullptr) {
+    if (absl::Status s =
+            CopyKeptTags(options_.audio_in->metadata, &audio_out_->metadata);
+        !s.ok()) {
+      return s;
+    }
   }
 
   DictionaryGuard mux_options;

@@ -3,7 +3,7 @@
 // piece of the file to a callback as soon as the muxer produces it. The input's
 // audio stream, if any, is copied packet by packet (or transcoded to AAC when
 // the container cannot hold its codec), and the input's timestamps, frame
-// rate and rotation metadata are kept.
+// rate, rotation metadata and descriptive tags (movie_tags.h) are kept.
 #ifndef STYLIZER_SERVER_MEDIA_MOVIE_WRITER_H_
 #define STYLIZER_SERVER_MEDIA_MOVIE_WRITER_H_
 
@@ -59,6 +59,10 @@ class MovieWriter {
     bool sdr_bt709 = false;
     // The input audio stream to carry over; null for none.
     const AVStream* audio_in = nullptr;
+    // The input container's tags; those that describe the recording
+    // (KeepsTag) are written to the output, as are its streams' (video_in's,
+    // audio_in's). May be null.
+    const AVDictionary* metadata_in = nullptr;
     // x264 constant rate factor (0-51). Default 20.
     int crf = 20;
     // x264 preset. Default "veryfast".

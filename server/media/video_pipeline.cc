@@ -280,6 +280,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     w.turned_sideways = sideways;
     w.shift_back_us = shift_back_us;
     w.audio_in = audio;
+    w.metadata_in = (*reader)->metadata();
     w.crf = options_.crf;
     w.preset = options_.preset;
     w.encoder_threads = encoder_threads;

@@ -36,6 +36,7 @@ namespace {
 
 using testing::FakeJobQueue;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::ProbedMovie;
 
 // Collects a job's events; can hold back output chunks to act as a slow
@@ -570,6 +571,40 @@ TEST_F(VideoPipelineTest, RotationMetadataIsKept) {
   auto out = testing::ProbeMovie(Path("rotated.mp4.out0.mp4"));
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->rotation, 90);
+}
+
+// The recording's tags are kept, in MP4 and Matroska: its title and
+// creation time (which galleries sort by), its sound's language; where it
+// was recorded and how it was encoded are not. Every tag was dropped.
+TEST_F(VideoPipelineTest, TheRecordingsTagsAreKept) {
+  const std::string path = Path("tagged.mp4");
+  ASSERT_TRUE(testing::MakeMovie(
+                  "-f lavfi -i testsrc2=size=96x64:rate=10:duration=1 "
+                  "-f lavfi -i sine=frequency=440:duration=1 "
+                  "-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac "
+                  "-metadata title=Holiday "
+                  "-metadata creation_time=2024-05-01T10:00:00Z "
+                  "-metadata location=+48.8577+002.2950/ "
+                  "-metadata:s:a:0 language=fra",
+                  path)
+                  .ok());
+  for (OutputContainer container :
+       {OutputContainer::kFragmentedMp4, OutputContainer::kMatroska}) {
+    const bool mkv = container == OutputContainer::kMatroska;
+    const std::string out = Path(mkv ? "tagged.out.mkv" : "tagged.out.mp4");
+    CollectingSink sink;
+    ASSERT_NO_FATAL_FAILURE(RunToFile(path, container, out, &sink));
+    auto tags = testing::RunCommand(
+        "ffprobe -v error -show_entries format_tags:stream_tags -of "
+        "default=noprint_wrappers=1 " +
+        out);
+    ASSERT_TRUE(tags.ok()) << tags.status();
+    EXPECT_THAT(*tags, HasSubstr("TAG:title=Holiday")) << out;
+    EXPECT_THAT(*tags, HasSubstr("2024-05-01T10:00:00")) << *tags;
+    EXPECT_THAT(*tags, HasSubstr("TAG:language=fra")) << *tags;
+    EXPECT_THAT(*tags, Not(HasSubstr("48.8577"))) << *tags;
+    EXPECT_THAT(*tags, Not(HasSubstr("location"))) << *tags;
+  }
 }
 
 // Matroska outputs cannot carry a display matrix (FFmpeg 5.1's muxer writes
