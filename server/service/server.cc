@@ -83,16 +83,19 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     return grpc::SslServerCredentials(ssl);
   }
-  // gRPC's own file watcher reads the files again every interval; new
+  // gRPC's own file watcher reads the files again every second; new
   // handshakes use what it read last (a renewed certificate, a new client
   // CA bundle), connections already open keep theirs. It reads the checked
-  // copies (tls_files.h): a key that does not match its certificate would
-  // fail every new handshake.
-  const unsigned int seconds = static_cast<unsigned int>(std::max<int64_t>(
-      1, absl::ToInt64Seconds(o.tls_reload_interval)));
+  // copies (tls_files.h), which change only when the originals did and
+  // passed the checks (every --tls_reload_interval, or at SIGHUP): a key
+  // that does not match its certificate would fail every new handshake. It
+  // read them once an interval, so a renewal took up to two intervals, and
+  // SIGHUP's up to one.
+  constexpr unsigned int kWatcherRefreshSeconds = 1;
   auto provider =
       std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-          files->key_path(), files->cert_path(), files->ca_path(), seconds);
+          files->key_path(), files->cert_path(), files->ca_path(),
+          kWatcherRefreshSeconds);
   grpc::experimental::TlsServerCredentialsOptions tls(provider);
   tls.watch_identity_key_cert_pairs();
   // With a client CA, a certificate that is sent must verify (else the

@@ -345,6 +345,29 @@ TEST_F(ServerSecurityTest, ARenewedCertificateIsServedWithoutARestart) {
             grpc::StatusCode::UNAVAILABLE);
 }
 
+// SIGHUP (Server::ReloadFilesNow) has a renewal served within seconds
+// however long the reload interval: it used to wait for gRPC's watcher,
+// which read the server's checked copies only once an interval.
+TEST_F(ServerSecurityTest, ARenewalIsServedSoonAfterAReloadIsAskedFor) {
+  Put("server.crt", "live.crt");
+  Put("server.key", "live.key");
+  Server::Options options = TestServerOptions(&model_);
+  options.tls_cert_file = File("live.crt");
+  options.tls_key_file = File("live.key");
+  options.tls_reload_interval = absl::Hours(1);
+  Start(options);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(Info(TlsChannel("ca")).ok());
+  Put("renewed.key", "live.key");
+  Put("renewed.crt", "live.crt");
+  EXPECT_TRUE(server_->ReloadFilesNow().tls_files);
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!Info(TlsChannel("rogue")).ok() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(Info(TlsChannel("rogue")).ok()) << "the renewal was not served";
+}
+
 // A renewal caught half-way, the new key beside the old certificate: gRPC's
 // watcher read them as they were and every new handshake failed, health
 // probes included, until both were in place. The server keeps serving the
