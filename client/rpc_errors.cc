@@ -32,9 +32,11 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
                            absl::string_view request_id) {
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
+  // The server's words name its request fields; the CLI's user knows the
+  // flags.
   const std::string detail = status.error_message().empty()
                                  ? std::string("no detail given")
-                                 : status.error_message();
+                                 : InFlagTerms(status.error_message());
   std::string text;
   bool reached = true;  // whether the call reached a server that logs it
   // The server marks a refusal that clears by itself with a retry hint.
@@ -152,17 +154,22 @@ int ExitCodeFor(const absl::Status& status) {
 
 std::string InFlagTerms(absl::string_view text) {
   constexpr absl::string_view kField = "max_side";
+  // A part of a longer name (a file max_side.png, a path a/max_side) is not
+  // the field.
   auto word_char = [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+           c == '.' || c == '/' || c == '-';
   };
   std::string out;
   size_t from = 0;
   for (size_t at = text.find(kField); at != absl::string_view::npos;
        at = text.find(kField, at + kField.size())) {
     const size_t end = at + kField.size();
-    const bool whole =
-        (at == 0 || (!word_char(text[at - 1]) && text[at - 1] != '-')) &&
-        (end == text.size() || !word_char(text[end]));
+    // A sentence's full stop may follow the field.
+    const bool ends_word =
+        end == text.size() || !word_char(text[end]) ||
+        (text[end] == '.' && (end + 1 == text.size() || text[end + 1] == ' '));
+    const bool whole = (at == 0 || !word_char(text[at - 1])) && ends_word;
     if (!whole) continue;
     absl::StrAppend(&out, text.substr(from, at - from), "--");
     from = at;
@@ -176,7 +183,7 @@ std::string ErrorLine(const absl::Status& status) {
                                          {{"\r\n", " "}, {"\n", " "}, {"\r", " "}});
   absl::StripTrailingAsciiWhitespace(&line);
   // The message may be the server's: no escape sequences of its own.
-  line = InFlagTerms(TerminalSafe(line));
+  line = TerminalSafe(line);
   if (line.empty()) line = absl::StatusCodeToString(status.code());
   return line;
 }

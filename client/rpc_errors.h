@@ -37,13 +37,13 @@ bool IsUsageError(const absl::Status& status);
 int ExitCodeFor(const absl::Status& status);
 
 // The single line the CLI prints for a failed status (no trailing newline):
-// the message, with newlines folded into spaces, terminal-safe, in flag
-// terms (InFlagTerms).
+// the message, with newlines folded into spaces, terminal-safe.
 std::string ErrorLine(const absl::Status& status);
 
 // `text` with the request fields a server's message names spelled as the
 // CLI's flags: "set max_side to 640" reads "set --max_side to 640" (the
-// flag of `image` and `video` that sets the field). ErrorLine applies it.
+// flag of `image` and `video` that sets the field). FromRpcStatus applies it
+// to the server's words.
 std::string InFlagTerms(absl::string_view text);
 
 // How the message of a call that reached no server begins.

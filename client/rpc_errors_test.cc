@@ -174,13 +174,22 @@ TEST(RpcErrorsTest, ServerFieldsAreSaidAsTheCliFlags) {
   EXPECT_EQ(InFlagTerms("with max_side 3 the image becomes 3x1"),
             "with --max_side 3 the image becomes 3x1");
   EXPECT_EQ(InFlagTerms("max_side"), "--max_side");
-  // Already a flag, or a part of another word: as it is.
-  for (const char* same : {"--max_side=4", "a max_sides b", "my_max_side",
-                           "max_side_x", "no field here", ""}) {
+  EXPECT_EQ(InFlagTerms("a smaller max_side."), "a smaller --max_side.");
+  // Already a flag, or a part of another word or name: as it is.
+  for (const char* same :
+       {"--max_side=4", "a max_sides b", "my_max_side", "max_side_x",
+        "max_side.png", "dir/max_side", "x.max_side", "no field here", ""}) {
     EXPECT_EQ(InFlagTerms(same), same);
   }
-  EXPECT_EQ(ErrorLine(absl::InvalidArgumentError("set max_side to 10")),
-            "set --max_side to 10");
+  // The server's words only: a file of the CLI's named max_side is not the
+  // field (`stylizer image max_side` said "cannot open --max_side").
+  EXPECT_THAT(
+      ErrorLine(FromRpcStatus(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                           "set max_side to 10"),
+                              "h:1")),
+      HasSubstr("set --max_side to 10"));
+  EXPECT_EQ(ErrorLine(absl::NotFoundError("cannot open max_side: x")),
+            "cannot open max_side: x");
 }
 
 TEST(RpcErrorsTest, ErrorLineIsOneLine) {
