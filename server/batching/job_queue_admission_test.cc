@@ -67,6 +67,44 @@ class AdmissionTest : public ::testing::Test {
   FakeModel model_{kStyles};
 };
 
+// The retry hint is the items ahead at the recent device time per item. It
+// counted batches of max_batch_size: where max_batch_pixels makes each
+// batch one item, a hint up to max_batch_size times too short, and clients
+// came back to a queue as full as before.
+TEST_F(AdmissionTest, TheRetryHintCountsItemsNotFullBatches) {
+  options_.clock = nullptr;  // the model's cost is real time
+  options_.max_batch_size = 8;
+  options_.max_batch_pixels = 8;  // one 4x2 item per batch
+  options_.max_queued_items = 8;
+  options_.batch_timeout = absl::ZeroDuration();
+  auto queue = MakeQueue();
+  model_.SetCost(absl::Milliseconds(40), absl::ZeroDuration());
+  ResultLog warm_log;
+  auto warm = Open(*queue, &warm_log);
+  for (int i = 0; i < 2; ++i) {  // eight one-item batches of 40 ms
+    FrameRequest request = MakeRequest(4, 2, i, {0, 1, 2, 3}, kStyles, i);
+    ASSERT_TRUE(warm->Submit(&request).ok());
+  }
+  warm_log.WaitFor(2);
+  // Four items ahead, the device held; the next frame of a stream finds
+  // no room (the rest is kept for still images).
+  model_.Hold();
+  ResultLog log;
+  auto a = Open(*queue, &log);
+  auto b = Open(*queue, &log);
+  FrameRequest a1 = MakeRequest(4, 2, 10, {0, 1, 2, 3}, kStyles, 0);
+  ASSERT_TRUE(a->TrySubmit(&a1).ok());
+  FrameRequest b1 = MakeRequest(4, 2, 11, {0, 1, 2, 3}, kStyles, 0);
+  const absl::Status status = b->TrySubmit(&b1);
+  ASSERT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  ASSERT_TRUE(RetryDelay(status).has_value());
+  // The smoothed time per item is over 25 ms after eight 40 ms batches:
+  // four items ahead, 100 ms or more (it said about 30: one batch).
+  EXPECT_GE(*RetryDelay(status), absl::Milliseconds(75)) << status;
+  model_.ReleaseAll();
+  log.WaitFor(1);
+}
+
 TEST_F(AdmissionTest, BadRequestsAreInvalidArgumentAndUntouched) {
   auto queue = MakeQueue();
   ResultLog log;

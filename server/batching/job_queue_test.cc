@@ -276,6 +276,31 @@ TEST_F(JobQueueTest, ABatchHoldsNoMoreThanMaxBatchPixels) {
   EXPECT_THAT(sizes[std::make_pair(2, 2)], ElementsAre(4));
 }
 
+// A batch that the cap fills before max_batch_size goes at once: the host
+// thread is woken when the cap's count arrives, not only at max_batch_size
+// (it would have waited for the hour-long timeout).
+TEST_F(JobQueueTest, ABatchFullUnderTheCapGoesAtOnce) {
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_pixels = 16;  // two 4x2 items
+  auto queue = MakeQueue(options);
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  FrameRequest first = MakeRequest(4, 2, 0, {0}, kStyles, 0);
+  ASSERT_TRUE(job->TrySubmit(&first).ok());
+  // The host thread waits for the lone item's timeout, then the second
+  // comes.
+  clock_.BlockUntilWaiterWithDeadline(clock_.Now() + absl::Hours(1));
+  FrameRequest second = MakeRequest(4, 2, 1, {0}, kStyles, 1);
+  ASSERT_TRUE(job->TrySubmit(&second).ok());
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (model_.calls_started() == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  ASSERT_EQ(model_.calls_started(), 1) << "the full batch did not go";
+  log.WaitFor(2);
+  EXPECT_EQ(model_.calls()[0].batch_size, 2);
+}
+
 // What the cap is for: a forward pass cannot be stopped, so a large frame's
 // styles, each batch of them capped, leave the device between batches. A
 // job cancelled after its first batch has the rest dropped (they ran on,

@@ -149,11 +149,13 @@ int64_t QueueCore::MaxBatchItems(const Shape& shape) const {
 
 absl::Status QueueCore::NoRoomLocked(const JobState& job, int64_t items,
                                      int64_t bytes) const {
-  const int64_t lanes =
-      std::max<int64_t>(1, int64_t{options_.max_batch_size} * num_workers());
-  const int64_t batches_ahead = std::max<int64_t>(1, CeilDiv(items_, lanes));
-  const int64_t retry_ms = std::max<int64_t>(
-      1, absl::ToInt64Milliseconds(batch_time_ * batches_ahead));
+  // The items ahead, shared by the workers, at the recent time per item.
+  // (It counted batches of max_batch_size: under max_batch_pixels a hint up
+  // to that many times too short.)
+  const int64_t per_worker =
+      std::max<int64_t>(1, CeilDiv(items_, int64_t{num_workers()}));
+  const int64_t retry_ms =
+      std::max<int64_t>(1, absl::ToInt64Milliseconds(item_time_ * per_worker));
   if (static_cast<int64_t>(job.frames.size()) >= job.max_in_flight) {
     return WithRetryDelay(
         absl::ResourceExhaustedError(absl::StrCat(

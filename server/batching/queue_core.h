@@ -199,8 +199,9 @@ class QueueCore {
   int64_t pending_frames_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_job_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 1;
-  // Recent device time per batch, for the retry hint.
-  absl::Duration batch_time_ ABSL_GUARDED_BY(mu_) = absl::Milliseconds(10);
+  // Recent device time per item, for the retry hint: per item, since
+  // batches differ in size (a capped batch of large frames holds one).
+  absl::Duration item_time_ ABSL_GUARDED_BY(mu_) = absl::Microseconds(1250);
   std::map<uint64_t, std::shared_ptr<JobState>> jobs_ ABSL_GUARDED_BY(mu_);
   // Jobs with a finite deadline not yet passed.
   std::set<std::pair<absl::Time, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);

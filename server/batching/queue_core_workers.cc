@@ -164,8 +164,9 @@ void QueueCore::FinishBatchLocked(Batch* batch,
   ReportDepthLocked();
   WakeRoomWaitersLocked();
   if (batch->status.ok()) {
-    // Smoothed device time per batch, for the retry hint.
-    batch_time_ = (batch_time_ * 7 + batch->compute) / 8;
+    // Smoothed device time per item, for the retry hint.
+    const int64_t n = std::max<int64_t>(1, batch->items.size());
+    item_time_ = (item_time_ * 7 + batch->compute / n) / 8;
   }
   for (const std::shared_ptr<JobState>& job : jobs) DeliverLocked(job);
 }
