@@ -48,13 +48,26 @@ bool IsIpv4Literal(absl::string_view address) {
          });
 }
 
+// Whether `address` is an IPv6 literal without a port ("::1", "[::1]").
+bool IsPortlessIpv6Literal(absl::string_view address) {
+  if (absl::StartsWith(address, "[")) return PortOf(address).empty();
+  return std::count(address.begin(), address.end(), ':') >= 2;
+}
+
 absl::Status CheckPort(absl::string_view address, absl::string_view target) {
-  // gRPC dials port 0 for both ("127.0.0.1", "h:"); a name without a port
-  // gets 443, as gRPC documents.
+  // gRPC dials port 0 for these ("127.0.0.1", "h:", "::1", "[::1]"); a name
+  // without a port gets 443, as gRPC documents.
   if (IsIpv4Literal(address) || absl::EndsWith(address, ":")) {
     return absl::InvalidArgumentError(
         absl::StrCat("--server=", target, " names no port: give one, e.g. ",
                      absl::StripSuffix(address, ":"), ":50051"));
+  }
+  if (IsPortlessIpv6Literal(address)) {
+    const absl::string_view host =
+        absl::StripSuffix(absl::StripPrefix(address, "["), "]");
+    return absl::InvalidArgumentError(
+        absl::StrCat("--server=", target, " names no port: give one, e.g. [",
+                     host, "]:50051"));
   }
   absl::string_view port = PortOf(address);
   if (port.empty()) return absl::OkStatus();  // a name: gRPC's 443
@@ -182,7 +195,10 @@ bool TargetIsLocal(absl::string_view target) {
 bool NamesNoPort(absl::string_view target) {
   const std::vector<std::string> addresses = AddressesOf(target);
   return std::any_of(addresses.begin(), addresses.end(),
-                     [](const std::string& a) { return PortOf(a).empty(); });
+                     [](const std::string& a) {
+                       return PortOf(a).empty() && !IsIpv4Literal(a) &&
+                              !IsPortlessIpv6Literal(a);
+                     });
 }
 
 absl::Status CheckTargetPorts(absl::string_view target) {

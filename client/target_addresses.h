@@ -26,8 +26,10 @@ bool AcceptsConnections(absl::string_view target, absl::Duration timeout);
 // localhost, a Unix socket): what a plaintext call to it sends stays here.
 bool TargetIsLocal(absl::string_view target);
 
-// Whether some address of `target` names no port ("localhost",
-// "dns:///svc"), which gRPC dials on 443, not the server's 50051.
+// Whether some host name of `target` comes without a port ("localhost",
+// "dns:///svc"), which gRPC dials on 443, not the server's 50051 (an IP
+// literal without one, which gRPC dials on port 0, CheckTargetPorts
+// refuses).
 bool NamesNoPort(absl::string_view target);
 
 // InvalidArgument when a numeric port of `target` (host:port, [v6]:port,
