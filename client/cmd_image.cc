@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/byte_source.h"
 #include "client/commands.h"
+#include "client/image_signatures.h"
 #include "client/interrupt.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
@@ -33,10 +34,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using stylizer::v1::ImageFormat;
-
-// The first bytes of every PNG and every JPEG.
-constexpr absl::string_view kPngSignature("\x89PNG\r\n\x1a\n", 8);
-constexpr absl::string_view kJpegSignature("\xff\xd8\xff", 3);
 
 bool IsPngOrJpeg(const std::string& data) {
   return absl::StartsWith(data, kPngSignature) ||

@@ -5,12 +5,10 @@
 #include <fstream>
 
 #include "absl/strings/match.h"
+#include "client/image_signatures.h"
 
 namespace stylizer::client {
 namespace {
-
-constexpr absl::string_view kPngSignature("\x89PNG\r\n\x1a\n", 8);
-constexpr absl::string_view kJpegSignature("\xff\xd8\xff", 3);
 
 // Whether the PNG read from `in` (past its signature) is animated: an acTL
 // chunk before the first IDAT. Chunks are walked by their lengths; a file
