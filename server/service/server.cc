@@ -387,6 +387,7 @@ void Server::SetHealth(bool serving) {
 void Server::LoadModel() {
   const absl::Time start = absl::Now();
   absl::Status status;
+  int64_t max_batch_pixels = 0;  // the queue's, for the serving line
   absl::StatusOr<std::vector<std::unique_ptr<StyleModel>>> models =
       LoadInstances();
   if (models.ok()) {
@@ -397,8 +398,9 @@ void Server::LoadModel() {
         options_.metrics != nullptr ? options_.metrics->queue_observer()
                                     : nullptr);
     JobQueue::Options queue_options = options_.queue;
-    queue_options.max_batch_pixels = BatchPixelCap(
-        options_.max_batch_pixels, models_.front()->description().device);
+    max_batch_pixels = BatchPixelCap(options_.max_batch_pixels,
+                                     models_.front()->description().device);
+    queue_options.max_batch_pixels = max_batch_pixels;
     absl::StatusOr<std::unique_ptr<JobQueue>> queue =
         JobQueue::Create(queue_options, instances, queue_observer_.get());
     if (queue.ok()) {
@@ -431,8 +433,7 @@ void Server::LoadModel() {
         .Str("device", devices)
         .Str("precision", d.precision)
         .Str("sha256", d.archive_sha256)
-        .Int("max_batch_pixels",
-             BatchPixelCap(options_.max_batch_pixels, d.device))
+        .Int("max_batch_pixels", max_batch_pixels)
         .Seconds("load_seconds", absl::Now() - start);
   } else {
     LogEvent(LogLevel::kError, "model_load_failed")
