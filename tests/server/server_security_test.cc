@@ -107,6 +107,31 @@ class ServerSecurityTest : public ::testing::Test {
     Start(options);
   }
 
+  // Starts a TLS server on copies of server.crt and server.key named
+  // `stem`.crt and `stem`.key, read again every `reload_interval`, so that a
+  // test may renew them.
+  void StartOnCertificateCopies(const std::string& stem,
+                                absl::Duration reload_interval) {
+    Put("server.crt", stem + ".crt");
+    Put("server.key", stem + ".key");
+    Server::Options options = TestServerOptions(&model_);
+    options.tls_cert_file = File(stem + ".crt");
+    options.tls_key_file = File(stem + ".key");
+    options.tls_reload_interval = reload_interval;
+    Start(options);
+  }
+
+  // Whether a new connection gets the renewed certificate (of the "rogue"
+  // CA) within `timeout`.
+  bool RenewalServedWithin(absl::Duration timeout) {
+    const absl::Time give_up = absl::Now() + timeout;
+    while (!Info(TlsChannel("rogue")).ok()) {
+      if (absl::Now() >= give_up) return false;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return true;
+  }
+
   void TearDown() override {
     if (server_ != nullptr) server_->Drain(absl::Seconds(5));
   }
@@ -322,13 +347,7 @@ TEST_F(ServerSecurityTest, ARemovedTokenEndsTheStreamsOpenedWithIt) {
 // which one it got) is used by new connections once written over the old
 // files, without a restart.
 TEST_F(ServerSecurityTest, ARenewedCertificateIsServedWithoutARestart) {
-  Put("server.crt", "live.crt");
-  Put("server.key", "live.key");
-  Server::Options options = TestServerOptions(&model_);
-  options.tls_cert_file = File("live.crt");
-  options.tls_key_file = File("live.key");
-  options.tls_reload_interval = absl::Seconds(1);
-  Start(options);
+  StartOnCertificateCopies("live", absl::Seconds(1));
   if (HasFatalFailure()) return;
   EXPECT_TRUE(Info(TlsChannel("ca")).ok());
   EXPECT_EQ(Info(TlsChannel("rogue")).error_code(),
@@ -336,11 +355,8 @@ TEST_F(ServerSecurityTest, ARenewedCertificateIsServedWithoutARestart) {
 
   Put("renewed.key", "live.key");
   Put("renewed.crt", "live.crt");
-  const absl::Time give_up = absl::Now() + absl::Seconds(30);
-  while (!Info(TlsChannel("rogue")).ok() && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  EXPECT_TRUE(Info(TlsChannel("rogue")).ok()) << "the renewal was not served";
+  EXPECT_TRUE(RenewalServedWithin(absl::Seconds(30)))
+      << "the renewal was not served";
   EXPECT_EQ(Info(TlsChannel("ca")).error_code(),
             grpc::StatusCode::UNAVAILABLE);
 }
@@ -349,23 +365,14 @@ TEST_F(ServerSecurityTest, ARenewedCertificateIsServedWithoutARestart) {
 // however long the reload interval: it used to wait for gRPC's watcher,
 // which read the server's checked copies only once an interval.
 TEST_F(ServerSecurityTest, ARenewalIsServedSoonAfterAReloadIsAskedFor) {
-  Put("server.crt", "live.crt");
-  Put("server.key", "live.key");
-  Server::Options options = TestServerOptions(&model_);
-  options.tls_cert_file = File("live.crt");
-  options.tls_key_file = File("live.key");
-  options.tls_reload_interval = absl::Hours(1);
-  Start(options);
+  StartOnCertificateCopies("live", absl::Hours(1));
   if (HasFatalFailure()) return;
   EXPECT_TRUE(Info(TlsChannel("ca")).ok());
   Put("renewed.key", "live.key");
   Put("renewed.crt", "live.crt");
   EXPECT_TRUE(server_->ReloadFilesNow().tls_files);
-  const absl::Time give_up = absl::Now() + absl::Seconds(20);
-  while (!Info(TlsChannel("rogue")).ok() && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  EXPECT_TRUE(Info(TlsChannel("rogue")).ok()) << "the renewal was not served";
+  EXPECT_TRUE(RenewalServedWithin(absl::Seconds(20)))
+      << "the renewal was not served";
 }
 
 // A renewal caught half-way, the new key beside the old certificate: gRPC's
@@ -373,13 +380,7 @@ TEST_F(ServerSecurityTest, ARenewalIsServedSoonAfterAReloadIsAskedFor) {
 // probes included, until both were in place. The server keeps serving the
 // last pair that matched, then takes the new pair once it is whole.
 TEST_F(ServerSecurityTest, AHalfDoneRenewalKeepsTheOldCertificateServing) {
-  Put("server.crt", "half.crt");
-  Put("server.key", "half.key");
-  Server::Options options = TestServerOptions(&model_);
-  options.tls_cert_file = File("half.crt");
-  options.tls_key_file = File("half.key");
-  options.tls_reload_interval = absl::Seconds(1);
-  Start(options);
+  StartOnCertificateCopies("half", absl::Seconds(1));
   if (HasFatalFailure()) return;
   EXPECT_TRUE(Info(TlsChannel("ca")).ok());
 
@@ -389,11 +390,8 @@ TEST_F(ServerSecurityTest, AHalfDoneRenewalKeepsTheOldCertificateServing) {
       << "a key without its certificate stopped new connections";
 
   Put("renewed.crt", "half.crt");
-  const absl::Time give_up = absl::Now() + absl::Seconds(30);
-  while (!Info(TlsChannel("rogue")).ok() && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  EXPECT_TRUE(Info(TlsChannel("rogue")).ok()) << "the renewal was not served";
+  EXPECT_TRUE(RenewalServedWithin(absl::Seconds(30)))
+      << "the renewal was not served";
 }
 
 TEST_F(ServerSecurityTest, BadSecurityOptionsAreRefusedAtStart) {
