@@ -23,6 +23,7 @@ extern "C" {
 #include "server/media/audio_copy_rule.h"
 #include "server/media/av_util.h"
 #include "server/media/hidden_sound.h"
+#include "server/media/movie_tags.h"
 
 namespace stylizer::client {
 namespace {
@@ -243,6 +244,10 @@ absl::StatusOr<AVStream*> AddSound(const std::string& source,
   if (ret < 0) return media::AvError(ret, "copying the sound's parameters");
   sound->codecpar->codec_tag = 0;
   sound->time_base = in->time_base;
+  if (absl::Status s = media::CopyKeptTags(in->metadata, &sound->metadata);
+      !s.ok()) {
+    return s;
+  }
   if (media::IsAdtsAac(*in->codecpar)) {
     auto config = AdtsConfig(source, video, audio);
     if (!config.ok()) return config.status();
@@ -465,6 +470,14 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
     // The sample aspect ratio stays the stylized part's (from `first`): a
     // server that turned the frames upright for Matroska inverted it.
   }
+  // The recording's tags, as the server keeps them in an unsplit output: the
+  // segments were cut without them.
+  s = media::CopyKeptTags(src->metadata, &out->metadata);
+  if (s.ok()) {
+    s = media::CopyKeptTags(src->streams[src_video]->metadata,
+                            &out_video->metadata);
+  }
+  if (!s.ok()) return s;
   AVStream* out_audio = nullptr;
   std::unique_ptr<media::AdtsToAsc> adts;  // for ADTS AAC sound
   if (src_audio >= 0) {

@@ -75,7 +75,8 @@ absl::StatusOr<std::vector<Segment>> WriteSegments(
 // Joins stylized segments (stylized[i] is the server's movie of segments[i])
 // into `out_path` by stream copy, in the server's container layout
 // (`matroska`: Matroska, else fragmented MP4), adding the source's best audio
-// stream, packet for packet, when `with_audio`. A fragmented MP4 whose first
+// stream, packet for packet, when `with_audio`, and the source's tags that an
+// unsplit output keeps (media::KeepsTag). A fragmented MP4 whose first
 // decode time would be negative (B-frames) is stored shifted later by that
 // much, all streams alike; each segment's shift is taken back out (its first
 // frame is at the segment's first_pts) so that the join is shifted once, as

@@ -10,19 +10,25 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 extern "C" {
 #include <libavformat/avformat.h>
 }
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace stylizer::client {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::Contains;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 TEST(ChooseCutsTest, EvenSharesAtKeyframes) {
   std::vector<double> keys;
@@ -549,6 +555,58 @@ TEST_F(MovieSplitTest, AContainerAspectRatioIsKeptThroughCutAndJoin) {
   const AVRational got = SampleAspectRatio(out);
   EXPECT_EQ(av_cmp_q(got, AVRational{1, 2}), 0)  // 3:4 over 96x64
       << got.num << ":" << got.den;
+}
+
+// The container's and the streams' tags, "key=value" each, of the file at
+// `path`.
+std::vector<std::string> Tags(const std::string& path) {
+  std::vector<std::string> tags;
+  AVFormatContext* f = nullptr;
+  if (avformat_open_input(&f, path.c_str(), nullptr, nullptr) < 0) return tags;
+  auto add = [&](const AVDictionary* d) {
+    const AVDictionaryEntry* e = nullptr;
+    while ((e = av_dict_get(d, "", e, AV_DICT_IGNORE_SUFFIX)) != nullptr) {
+      tags.push_back(absl::StrCat(e->key, "=", e->value));
+    }
+  };
+  add(f->metadata);
+  for (unsigned i = 0; i < f->nb_streams; ++i) add(f->streams[i]->metadata);
+  avformat_close_input(&f);
+  return tags;
+}
+
+// A split movie's outputs used to lose the recording's tags, which an
+// unsplit job's outputs keep: the segments are cut without them.
+TEST_F(MovieSplitTest, AJoinKeepsTheRecordingsTags) {
+  const std::string source = Path("tagged.mp4");
+  const std::string cmd =
+      absl::StrCat("ffmpeg -nostdin -loglevel error -y -i ", Path("vfr.mp4"),
+                   " -c copy -metadata title=Holiday "
+                   "-metadata creation_time=2024-05-01T10:00:00Z "
+                   "-metadata location=+48.8577+002.2950/ "
+                   "-metadata:s:a:0 language=fra -metadata:s:v:0 language=ita ",
+                   source);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const std::string dir = Path("tagged-segments");
+  fs::create_directories(dir);
+  auto segments = WriteSegments(source, {3.0}, dir);
+  ASSERT_TRUE(segments.ok()) << segments.status();
+  std::vector<std::string> paths;
+  for (const Segment& segment : *segments) paths.push_back(segment.path);
+  for (bool matroska : {false, true}) {
+    SCOPED_TRACE(matroska ? "matroska" : "mp4");
+    const std::string out = Path(matroska ? "tagged.mkv" : "tagged.out.mp4");
+    absl::Status s =
+        JoinSegments(*segments, paths, source, true, matroska, out);
+    ASSERT_TRUE(s.ok()) << s;
+    const std::vector<std::string> tags = Tags(out);
+    const std::string all = absl::StrJoin(tags, "; ");
+    EXPECT_THAT(tags, Contains("title=Holiday")) << all;
+    EXPECT_THAT(tags, Contains(HasSubstr("2024-05-01T10:00:00"))) << all;
+    EXPECT_THAT(tags, Contains("language=fra")) << all;
+    EXPECT_THAT(tags, Contains("language=ita")) << all;
+    EXPECT_THAT(all, Not(HasSubstr("48.8577")));
+  }
 }
 
 TEST_F(MovieSplitTest, FailedJoinLeavesNothing) {
