@@ -18,7 +18,6 @@ Not a CI test: see docs/performance.md.
 """
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -27,28 +26,20 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
+from server_process import ServerProcess  # noqa: E402
 
 
 def start_server(args, cap, work):
-    log_path = os.path.join(work, f"server{cap}.log")
-    log = open(log_path, "wb")
-    server = subprocess.Popen(
-        [args.server_bin, "--port=0", "--host=127.0.0.1", "--metrics_port=-1",
-         f"--model={args.model}", "--device=cpu", "--precision=fp32",
-         "--threads=1", "--work_threads=2", f"--max_batch_pixels={cap}"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        text = open(log_path, "rb").read()
-        port = re.search(rb"\blistening port=(\d+)", text)
-        serving = re.search(rb"\bserving .*max_batch_pixels=(\d+)", text)
-        if port and serving:
-            return server, int(port.group(1)), int(serving.group(1))
-        if server.poll() is not None:
-            sys.exit(f"the server exited:\n{text.decode(errors='replace')}")
-        time.sleep(0.2)
-    server.kill()
-    sys.exit("the server did not start")
+    """The server with --max_batch_pixels=`cap`, once serving, and the cap
+    in effect (from its `serving` line)."""
+    server = ServerProcess(args.server_bin, args.model,
+                           os.path.join(work, f"server{cap}.log"),
+                           "--threads=1", "--work_threads=2",
+                           f"--max_batch_pixels={cap}", metrics=False)
+    serving = server.wait_for_log(r"\bserving .*max_batch_pixels=(-?\d+)",
+                                  timeout=180)
+    return server, int(serving.group(1))
 
 
 def image(args, port, path, out, *flags):
@@ -85,7 +76,8 @@ def main():
           "one, s |")
     print("|---|---:|---:|---:|---:|")
     for cap in args.caps.split(","):
-        server, port, effective = start_server(args, cap, work)
+        server, effective = start_server(args, cap, work)
+        port = server.port
         try:
             out = os.path.join(work, f"out{cap}")
             os.makedirs(out, exist_ok=True)
@@ -110,11 +102,7 @@ def main():
                 print(f"| {cap} | {effective} | {after_cancel:.1f} | "
                       f"{behind:.1f} | {result['s']:.1f} |")
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            server.stop()
 
 
 if __name__ == "__main__":

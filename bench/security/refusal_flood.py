@@ -17,9 +17,7 @@ does not ship for this use. Not a CI test: see docs/performance.md.
 """
 import argparse
 import os
-import re
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +28,8 @@ from hyperframe.frame import HeadersFrame, RstStreamFrame, SettingsFrame
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "tests", "pylib"))
+from server_process import ServerProcess  # noqa: E402
 
 
 def cpu_seconds(pid):
@@ -52,28 +52,12 @@ def main():
     with open(token, "w") as f:
         f.write("0123456789abcdef0123456789abcdef\n")
     log_path = os.path.join(work, "server.log")
-    log = open(log_path, "wb")
-    server = subprocess.Popen(
-        [args.server_bin, "--port=0", "--host=127.0.0.1", "--metrics_port=-1",
-         f"--model={args.model}", "--device=cpu", "--threads=1",
-         "--work_threads=1", f"--auth_token_file={token}"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = ServerProcess(args.server_bin, args.model, log_path,
+                           "--threads=1", "--work_threads=1",
+                           f"--auth_token_file={token}", metrics=False)
     try:
-        port = None
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            text = open(log_path, "rb").read()
-            found = re.search(rb"\blistening port=(\d+)", text)
-            if found:
-                port = int(found.group(1))
-            if port and re.search(rb"\bserving\b", text):
-                break
-            if server.poll() is not None:
-                sys.exit(f"the server exited:\n{text.decode(errors='replace')}")
-            time.sleep(0.2)
-        else:
-            sys.exit("the server did not start")
-
+        server.wait_for_log(r"\bserving\b")
+        port = server.port
         headers = hpack.Encoder().encode([
             (":method", "POST"), (":scheme", "http"),
             (":path", "/stylizer.v1.Stylizer/GetModelInfo"),
@@ -94,7 +78,7 @@ def main():
         threading.Thread(target=drain, daemon=True).start()
         log_before = os.path.getsize(log_path)
         lines_before = open(log_path, "rb").read().count(b"\n")
-        cpu_before = cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(server.proc.pid)
         start = time.time()
         stream_id, sent = 1, 0
         while time.time() - start < args.seconds:
@@ -108,7 +92,7 @@ def main():
             sock.sendall(b"".join(burst))
         elapsed = time.time() - start
         time.sleep(1)  # the last refusals are logged
-        cpu = cpu_seconds(server.pid) - cpu_before
+        cpu = cpu_seconds(server.proc.pid) - cpu_before
         log_bytes = os.path.getsize(log_path) - log_before
         lines = open(log_path, "rb").read().count(b"\n") - lines_before
         sock.close()
@@ -118,11 +102,7 @@ def main():
         print(f"| {args.server_bin} | {sent} | {elapsed:.1f} | {cpu:.1f} | "
               f"{lines} | {log_bytes / elapsed:.0f} |")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class ServerProcess:
         self.log_path = log_path
         self._log = open(log_path, "a")
         start = os.path.getsize(log_path)
+        self._log_start = start
         self.proc = subprocess.Popen(
             [server, "--port=0", f"--metrics_port={0 if metrics else -1}",
              "--host=127.0.0.1", f"--model={model}", "--device=cpu",
@@ -48,6 +49,16 @@ class ServerProcess:
     def _logged_port(self, start, pattern, timeout=120):
         """The port the log line matching `pattern` names, read from byte
         `start` of the log on."""
+        return int(self._wait_for_log(start, pattern, timeout, "bind its ports").group(1))
+
+    def wait_for_log(self, pattern, timeout=120):
+        """The first match of `pattern` in what this process logged, once
+        there is one (the `serving` line, say); raises RuntimeError, with
+        the log, if the process exits or `timeout` seconds pass first."""
+        return self._wait_for_log(self._log_start, pattern, timeout,
+                                  f"log /{pattern}/")
+
+    def _wait_for_log(self, start, pattern, timeout, what):
         end = time.monotonic() + timeout
         while True:
             with open(self.log_path, errors="replace") as f:
@@ -55,9 +66,9 @@ class ServerProcess:
                 text = f.read()
             found = re.search(pattern, text)
             if found:
-                return int(found.group(1))
+                return found
             if self.proc.poll() is not None or time.monotonic() > end:
-                raise RuntimeError(f"stylizer-server did not bind its ports "
+                raise RuntimeError(f"stylizer-server did not {what} "
                                    f"(exit status {self.proc.poll()}):\n{text[-4000:]}")
             time.sleep(0.05)
 
