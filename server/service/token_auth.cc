@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "server/service/file_read.h"
 #include "server/service/token_text.h"
 
@@ -105,10 +106,23 @@ absl::StatusOr<TokenAuth::Reload> TokenAuth::ReloadIfChanged() {
       absl::SleepFor(kSettleTime);
     }
     const absl::StatusOr<std::string> again = ReadWholeFile(path_, kWhat);
-    // Still being written (or gone meanwhile): the next reload looks again.
-    if (!again.ok() || *again != *contents) return Reload::kUnchanged;
+    // Still being written (or gone meanwhile): the next reload looks again,
+    // and a file that never holds still is reported, once a streak.
+    if (!again.ok() || *again != *contents) {
+      absl::MutexLock lock(&mu_);
+      if (++unsettled_reloads_ != kUnsettledReloadsReported) {
+        return Reload::kUnchanged;
+      }
+      return absl::UnavailableError(absl::StrCat(
+          path_, " changed between two reads ",
+          absl::FormatDuration(kSettleTime), " apart at each of the last ",
+          kUnsettledReloadsReported,
+          " reloads; the tokens in use stay until it holds still (write it "
+          "under another name and rename it over the file)"));
+    }
   }
   absl::MutexLock lock(&mu_);
+  unsettled_reloads_ = 0;
   if (!contents.ok()) {
     const std::string error = contents.status().ToString();
     if (error == read_error_) return Reload::kUnchanged;  // reported once

@@ -60,9 +60,12 @@ class TokenAuth {
   // only when both reads agree (else kUnchanged, until the next reload): a
   // file written in place, by an editor or `echo >`, may be read half
   // written, and the first 16 characters of a token pass every check.
-  // Kubernetes swaps a Secret's files whole. Thread-safe.
+  // Kubernetes swaps a Secret's files whole. A file whose two reads differ
+  // at kUnsettledReloadsReported reloads in a row is reported (UNAVAILABLE),
+  // once a streak. Thread-safe.
   absl::StatusOr<Reload> ReloadIfChanged() ABSL_LOCKS_EXCLUDED(mu_);
   static constexpr absl::Duration kSettleTime = absl::Milliseconds(200);
+  static constexpr int kUnsettledReloadsReported = 5;
 
   // Tests: runs `wait` between the two reads of a changed file instead of
   // sleeping kSettleTime.
@@ -88,6 +91,8 @@ class TokenAuth {
   // The last failure to read the file ("" after a good read): the same
   // failure again is no change, so it is reported once.
   std::string read_error_ ABSL_GUARDED_BY(mu_);
+  // Reloads in a row whose two reads of a changed file differed.
+  int unsettled_reloads_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> tokens_ ABSL_GUARDED_BY(mu_);
 };
 

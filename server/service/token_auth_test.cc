@@ -196,5 +196,36 @@ TEST(TokenAuthTest, AHalfWrittenFileIsNotTaken) {
   std::remove(path.c_str());
 }
 
+// A file rewritten in place all the time was never taken, and nothing said
+// why: a streak of reloads whose two reads differ is reported once.
+TEST(TokenAuthTest, AFileThatNeverHoldsStillIsReportedOnce) {
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/never_still.", getpid());
+  { std::ofstream(path) << kToken << "\n"; }
+  auto auth = TokenAuth::FromFile(path);
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  int writes = 0;
+  auto rewrite = [&] {
+    std::ofstream(path) << kToken << "\n" << kOther << "\n# " << ++writes;
+  };
+  rewrite();
+  (*auth)->SetSettleForTest(rewrite);
+  for (int i = 1; i < TokenAuth::kUnsettledReloadsReported; ++i) {
+    EXPECT_EQ(ReloadOutcome(**auth), "unchanged") << i;
+  }
+  const std::string report = ReloadOutcome(**auth);
+  EXPECT_THAT(report, HasSubstr("UNAVAILABLE"));
+  EXPECT_THAT(report, HasSubstr("changed between two reads 200ms apart"));
+  EXPECT_THAT(report, HasSubstr("rename it over"));
+  EXPECT_EQ(ReloadOutcome(**auth), "unchanged");  // reported once
+  EXPECT_TRUE(CheckBearer(**auth, kToken).ok());
+  EXPECT_EQ(CheckBearer(**auth, kOther).code(),
+            absl::StatusCode::kUnauthenticated);
+  (*auth)->SetSettleForTest([] {});
+  EXPECT_EQ(ReloadOutcome(**auth), "reloaded");
+  EXPECT_TRUE(CheckBearer(**auth, kOther).ok());
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace stylizer
