@@ -191,6 +191,34 @@ TEST_F(AdmissionTest, JobLimitRefusesWithRetryHintThenNotifiesWhenRoom) {
   }
 }
 
+// A job blocked at its frame limit is woken once a quarter of the limit is
+// free, not at every delivered frame, so that it refills in bursts.
+TEST_F(AdmissionTest, ABlockedJobIsWokenOnceAQuarterOfItsLimitIsFree) {
+  options_.max_batch_size = 1;
+  options_.batch_timeout = absl::ZeroDuration();
+  auto queue = MakeQueue();
+  model_.Hold();
+  ResultLog log;
+  JobOptions job_options;
+  job_options.max_frames_in_flight = 8;  // woken with 2 free
+  auto job = Open(*queue, &log, job_options);
+  for (int i = 0; i < 8; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  absl::Notification room;
+  job->NotifyWhenRoom([&] { room.Notify(); });
+  model_.Release(1);
+  log.WaitFor(1);
+  // One frame is free: TrySubmit would take one, but the waiter sleeps on.
+  EXPECT_FALSE(room.WaitForNotificationWithTimeout(absl::Milliseconds(200)));
+  model_.Release(1);
+  log.WaitFor(2);
+  EXPECT_TRUE(room.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  model_.ReleaseAll();
+  queue->Drain();
+}
+
 TEST_F(AdmissionTest, NotifyWhenRoomRunsAtOnceWhenThereIsRoom) {
   auto queue = MakeQueue();
   ResultLog log;

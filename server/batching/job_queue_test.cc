@@ -666,6 +666,48 @@ TEST_F(JobQueueTest, CancelFailsAFrameComputedButWaitingForAnEarlierOne) {
   queue->Drain();
 }
 
+// A frame that failed on the device and waits behind an earlier frame keeps
+// its own reason when the job is then cancelled: its caller learns that the
+// device failed, not that it gave up.
+TEST_F(JobQueueTest,
+       CancelKeepsTheReasonOfAFrameThatFailedWaitingForAnEarlierOne) {
+  FakeModel first(kStyles);
+  FakeModel second(kStyles);
+  JobQueue::Options options = BaseOptions();
+  options.max_batch_size = 1;
+  options.batch_timeout = absl::ZeroDuration();
+  auto created = JobQueue::Create(options, {&first, &second}, nullptr);
+  ASSERT_TRUE(created.ok());
+  std::unique_ptr<JobQueue> queue = *std::move(created);
+  first.Hold();
+  second.Hold();
+  ResultLog log;
+  auto job = Open(*queue, &log);
+  for (int i = 0; i < 2; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+    ASSERT_TRUE(job->TrySubmit(&request).ok());
+  }
+  first.WaitForCalls(1);
+  second.WaitForCalls(1);
+  // Frame 1's device fails it; it waits behind frame 0.
+  const bool zero_on_first = first.calls()[0].first_bytes[0] == 0;
+  FakeModel& early = zero_on_first ? second : first;
+  FakeModel& late = zero_on_first ? first : second;
+  early.FailNext(absl::InternalError("device lost"));
+  early.ReleaseAll();
+  while (queue->queued_items() > 1) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(log.size(), 0u);
+  job->Cancel();
+  log.WaitFor(2);
+  const std::vector<FrameResult> results = log.results();
+  EXPECT_EQ(results[0].status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(results[1].status.code(), absl::StatusCode::kInternal)
+      << results[1].status;
+  EXPECT_THAT(results[1].status.message(), HasSubstr("device lost"));
+  late.ReleaseAll();
+  queue->Drain();
+}
+
 TEST_F(JobQueueTest, WorkersOnOneModelNeverCallItConcurrently) {
   JobQueue::Options options = BaseOptions();
   options.workers = 3;
