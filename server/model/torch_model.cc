@@ -13,23 +13,20 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <filesystem>
 #include <iostream>
 #include <limits>
-#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "server/model/archive_metadata.h"
 #include "server/model/cpu_tensor_cache.h"
 #include "server/model/precision_choice.h"
+#include "server/model/torch_archive.h"
+#include "server/model/torch_device.h"
 #include "server/model/torch_util.h"
 #ifdef STYLIZER_WITH_CUDA
 #include "server/model/cuda_runner.h"
@@ -39,129 +36,6 @@ namespace stylizer {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-absl::StatusOr<c10::Device> ParseDevice(const std::string& spec) {
-  const std::string s = absl::AsciiStrToLower(spec);
-  if (s == "auto") {
-    return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0)
-                                       : c10::Device(c10::kCPU);
-  }
-  if (s == "cpu") return c10::Device(c10::kCPU);
-  if (s == "cuda" || absl::StartsWith(s, "cuda:")) {
-    int index = 0;
-    if (s != "cuda" && !absl::SimpleAtoi(s.substr(5), &index)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "device \"", spec, "\" is not auto, cpu, cuda or cuda:N"));
-    }
-    const int count = torch::cuda::is_available()
-                          ? static_cast<int>(torch::cuda::device_count())
-                          : 0;
-    if (index < 0 || index >= count) {
-#ifdef STYLIZER_WITH_CUDA
-      const std::string why =
-          count == 0 ? absl::StrCat(" (", CudaUnavailableReason(), ")") : "";
-      return absl::FailedPreconditionError(absl::StrCat(
-          "device \"", spec, "\" requested but LibTorch (a CUDA build) sees ",
-          count, " usable CUDA device(s)", why,
-          "; use --device=cpu, or run where the GPU and its driver are "
-          "visible"));
-#else
-      return absl::FailedPreconditionError(absl::StrCat(
-          "device \"", spec,
-          "\" requested but this LibTorch is a CPU-only "
-          "build: it sees 0 usable CUDA device(s); use --device=cpu, or build "
-          "against the CUDA LibTorch (docs/model-runtime.md, \"LibTorch "
-          "builds\")"));
-#endif
-    }
-    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("device \"", spec, "\" is not auto, cpu, cuda or cuda:N"));
-}
-
-// The archive's module (on the CPU, eval mode) and what its metadata says.
-struct LoadedArchive {
-  torch::jit::Module module;
-  ModelDescription description;
-};
-
-// Loads the archive at `path`, or from `bytes` (the file's, read by the
-// caller) when given.
-absl::StatusOr<LoadedArchive> LoadServingArchive(
-    const std::string& path, const std::shared_ptr<const std::string>& bytes) {
-  std::error_code ec;
-  if (path.empty()) {
-    return absl::InvalidArgumentError(
-        "no model archive given; pass the path of a serving archive made by "
-        "training/export_seed.py");
-  }
-  if (bytes == nullptr && !std::filesystem::exists(path, ec)) {
-    return absl::NotFoundError(
-        absl::StrCat("model archive ", path,
-                     " does not exist; pass the path of a "
-                     "serving archive made by training/export_seed.py"));
-  }
-  if (bytes == nullptr && std::filesystem::is_directory(path, ec)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model archive ", path, " is a directory, not a file"));
-  }
-  LoadedArchive loaded;
-  torch::jit::ExtraFilesMap extra{{kStylesJsonPath, ""}, {kModelJsonPath, ""}};
-  try {
-    if (bytes != nullptr) {
-      std::istringstream in(*bytes);
-      loaded.module = torch::jit::load(in, c10::Device(c10::kCPU), extra);
-    } else {
-      loaded.module = torch::jit::load(path, c10::Device(c10::kCPU), extra);
-    }
-    loaded.module.eval();
-  } catch (const std::exception& e) {
-    return StatusFromException(
-        e,
-        absl::StrCat("cannot load model archive ", path,
-                     " (not a TorchScript archive, truncated or corrupt; "
-                     "re-export it with training/export_seed.py)"),
-        absl::StatusCode::kInvalidArgument);
-  }
-  const std::string& styles_json = extra[kStylesJsonPath];
-  const std::string& model_json = extra[kModelJsonPath];
-  if (styles_json.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model archive ", path, " has no ", kStylesJsonPath,
-                     "; serving archives name their styles there (see "
-                     "docs/model-runtime.md)"));
-  }
-  auto names = ParseStylesJson(styles_json);
-  if (!names.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model archive ", path, ": ", names.status().message()));
-  }
-  const std::string stem = std::filesystem::path(path).stem().string();
-  auto name = model_json.empty() ? absl::StatusOr<std::string>(stem)
-                                 : ParseModelName(model_json, stem);
-  if (!name.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model archive ", path, ": ", name.status().message()));
-  }
-  loaded.description.name = *name;
-  loaded.description.style_names = *std::move(names);
-  loaded.description.model_json = model_json;
-  return loaded;
-}
-
-DeviceCapabilities Capabilities(c10::Device device,
-                                const TorchModelOptions& options) {
-  DeviceCapabilities caps;
-  caps.cuda = device.is_cuda();
-  caps.cpu = options.cpu_features.has_value() ? *options.cpu_features
-                                              : DetectCpuFeatures();
-  caps.cpu_fp16_kernels = TORCH_VERSION_MAJOR >= 2;
-#ifdef STYLIZER_WITH_CUDA
-  if (caps.cuda) caps.cuda_bf16 = CudaDeviceHasBf16(device);
-#endif
-  return caps;
-}
 
 // The warm-up input of every trial: a test card at the warm-up size, two
 // frames, style 0 and an even blend of all styles.
@@ -452,8 +326,7 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
   auto plan = PlanPrecisions(options.precision, caps);
   if (!plan.ok()) return plan.status();
 
-  auto loaded =
-      LoadServingArchive(options.archive_path, options.archive_bytes);
+  auto loaded = LoadServingArchive(options.archive_path, options.archive_bytes);
   if (!loaded.ok()) return loaded.status();
   impl->description = std::move(loaded->description);
   impl->description.archive_sha256 = options.archive_sha256;

@@ -159,7 +159,7 @@ class TorchModel : public StyleModel {
     int64_t device_memory_allocated_bytes = 0;  // caching allocator, now
     int64_t device_memory_reserved_bytes = 0;
     int64_t device_memory_total_bytes = 0;  // physical memory of the device
-    int max_chunk_frames = 0;  // frames per forward now
+    int max_chunk_frames = 0;               // frames per forward now
   };
   RuntimeStats runtime_stats() const;
 
