@@ -22,6 +22,9 @@ namespace media {
 struct MovieInfo {
   int width = 0;  // coded frame size, before rotation
   int height = 0;
+  // One decoded frame at that size in the decoder's pixel format: what the
+  // decoder's reference frames are made of.
+  int64_t decoded_frame_bytes = 0;
   double fps = 0;  // average (else real) frame rate; 25 when neither is known
   double duration_seconds = 0;  // of the video stream, or from its start to
                                 // the container's end; 0 if unknown

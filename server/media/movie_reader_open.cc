@@ -21,6 +21,7 @@ extern "C" {
 #include <libavutil/avstring.h>
 #include <libavutil/dict.h>
 #include <libavutil/frame.h>
+#include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 }
 
@@ -209,6 +210,11 @@ void MovieReader::LearnTiming(AVStream* video) {
   const AVCodecParameters* par = video->codecpar;
   info_.width = par->width;
   info_.height = par->height;
+  const int frame_bytes = av_image_get_buffer_size(
+      static_cast<AVPixelFormat>(par->format), par->width, par->height, 1);
+  // A format FFmpeg learns only from the first frame: as much as 8-bit RGB.
+  info_.decoded_frame_bytes =
+      frame_bytes > 0 ? frame_bytes : int64_t{par->width} * par->height * 3;
   AVRational rate = video->avg_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = video->r_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};

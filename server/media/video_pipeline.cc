@@ -230,6 +230,12 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     memory.encoder_bytes =
         num_outputs_ *
         EstimateEncoderBytes(width, height, options_.preset, encoder_threads);
+    // At the input's size, whatever max_side makes of the outputs: an
+    // 8192x8192 movie sent with a small max_side held 2.4 GB uncounted.
+    memory.input_width = info.width;
+    memory.input_height = info.height;
+    memory.decoder_bytes =
+        EstimateDecoderBytes(info, options_.reader.decoder_threads);
     absl::Status s = options_.reserve_memory(memory);
     if (!s.ok()) return s;
   }
@@ -321,6 +327,16 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   }
   MaybeReportProgress();
   return summary;
+}
+
+int64_t VideoPipeline::EstimateDecoderBytes(const MovieInfo& info,
+                                            int threads) {
+  // FFmpeg's automatic count: a thread per core and one more, at most 16.
+  if (threads <= 0) {
+    threads = std::min<int>(16, std::thread::hardware_concurrency() + 1);
+  }
+  constexpr int64_t kMostReferenceFrames = 16;
+  return info.decoded_frame_bytes * (kMostReferenceFrames + threads + 1);
 }
 
 int64_t VideoPipeline::EstimateEncoderBytes(int width, int height,

@@ -53,7 +53,10 @@ struct VideoMemory {
   int64_t window_bytes = 0;   // window_frames x (input + outputs), plus the
                               // frame being decoded
   int64_t encoder_bytes = 0;  // all outputs' encoders and muxers together
-  int64_t total() const { return window_bytes + encoder_bytes; }
+  int input_width = 0;        // decoded frames, as stored
+  int input_height = 0;
+  int64_t decoder_bytes = 0;  // the decoder's frames, at the input's size
+  int64_t total() const { return window_bytes + encoder_bytes + decoder_bytes; }
 };
 
 class VideoPipeline {
@@ -124,6 +127,12 @@ class VideoPipeline {
   static absl::StatusOr<std::unique_ptr<VideoPipeline>> Start(Options options,
                                                               Spool* spool,
                                                               VideoSink* sink);
+
+  // What the decoder of `info`'s video holds at most with `threads` threads
+  // (0 = FFmpeg's choice, one per core and one more): the largest reference
+  // picture buffer of H.264 and HEVC (16 frames), one frame per thread and
+  // the frame being decoded, all at the input's size.
+  static int64_t EstimateDecoderBytes(const MovieInfo& info, int threads);
 
   // Estimated memory of one output's H.264 encoder and muxer for frames of
   // `width` x `height` with x264 `preset` and `threads` encoder threads:

@@ -1369,7 +1369,12 @@ TEST_F(VideoPipelineTest, ReserveMemoryHearsTheJobsSizeAndCanRefuseIt) {
   EXPECT_EQ(m.window_bytes, 5 * 57600 * 3 + 57600);
   EXPECT_EQ(m.encoder_bytes,
             2 * VideoPipeline::EstimateEncoderBytes(160, 120, "veryfast", 2));
-  EXPECT_EQ(m.total(), m.window_bytes + m.encoder_bytes);
+  // The decoder at the input's size (4:2:0, 160x120): 16 reference frames,
+  // one per thread (2) and the one being decoded.
+  EXPECT_EQ(m.input_width, 160);
+  EXPECT_EQ(m.input_height, 120);
+  EXPECT_EQ(m.decoder_bytes, 160 * 120 * 3 / 2 * (16 + 2 + 1));
+  EXPECT_EQ(m.total(), m.window_bytes + m.encoder_bytes + m.decoder_bytes);
 
   options.reserve_memory = [](const VideoMemory&) { return absl::OkStatus(); };
   CollectingSink accepted;

@@ -33,6 +33,7 @@ namespace stylizer {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace movies = media::testing;
 using ::stylizer::testing::Eventually;
 
@@ -53,10 +54,17 @@ int64_t SmallFrames() {
          media::VideoPipeline::EstimateEncoderBytes(64, 48, "ultrafast", 1);
 }
 
-// Room for one job's fixed cost and the frames of a small movie, not for two
-// fixed costs.
+// The decoder of a width x height 4:2:0 input with 2 threads: 16 reference
+// frames, one per thread and the one being decoded.
+int64_t Decoder(int width, int height) {
+  return int64_t{width} * height * 3 / 2 * (16 + 2 + 1);
+}
+
+// Room for one job's fixed cost and the frames of a small movie, decoded
+// from up to 320x240, not for two fixed costs.
 int64_t Budget() {
-  return kGrpcShare + kFixedOneStyle + SmallFrames() + 100000;
+  return kGrpcShare + kFixedOneStyle + SmallFrames() + Decoder(320, 240) +
+         100000;
 }
 
 // What one StylizeVideo call returned.
@@ -112,6 +120,11 @@ class VideoMemoryBudgetTest : public ::testing::Test {
             "-f lavfi -i testsrc2=size=320x240:rate=10:duration=1 " + x264,
             Path("large.mp4"))
             .ok());
+    ASSERT_TRUE(
+        movies::MakeMovie(
+            "-f lavfi -i testsrc2=size=1280x960:rate=10:duration=0.3 " + x264,
+            Path("huge.mp4"))
+            .ok());
   }
 
   void SetUp() override {
@@ -160,7 +173,8 @@ std::string* VideoMemoryBudgetTest::dir_ = nullptr;
 // hint. Once the first ends, the second runs, and everything is given back.
 TEST_F(VideoMemoryBudgetTest, ASecondMovieIsRefusedWhileTheFirstRuns) {
   ASSERT_EQ(Reserved(), kGrpcShare);
-  ASSERT_GT(kFixedOneStyle, SmallFrames() + 100000);  // two do not fit
+  // Two do not fit.
+  ASSERT_GT(kFixedOneStyle, SmallFrames() + Decoder(320, 240) + 100000);
   const std::string movie = Bytes("small.mp4");
   ASSERT_FALSE(movie.empty());
   {
@@ -252,6 +266,28 @@ TEST_F(VideoMemoryBudgetTest, FramesThatDoNotFitAreRefusedAfterTheProbe) {
   call = CallVideo(stub_.get(), job, Bytes("large.mp4"));
   EXPECT_TRUE(call.status.ok()) << call.status.error_message();
   EXPECT_TRUE(call.summary);
+  EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }, kPatience))
+      << Reserved();
+}
+
+// The decoder works at the input's own size, whatever max_side makes of
+// the outputs: a large movie sent with a small max_side used to be charged
+// for its small frames only (an 8192x8192 one held 2.4 GB uncounted). It is
+// refused after the probe, saying that only a smaller input helps.
+TEST_F(VideoMemoryBudgetTest, TheDecoderIsChargedAtTheInputsSize) {
+  v1::VideoJob job = OneStyle();
+  job.set_max_side(64);
+  VideoCall call = CallVideo(stub_.get(), job, Bytes("huge.mp4"));
+  EXPECT_EQ(call.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << call.status.error_message();
+  EXPECT_FALSE(call.accepted);
+  EXPECT_THAT(call.status.error_message(),
+              HasSubstr(absl::StrCat("the decoder (", Decoder(1280, 960),
+                                     " bytes, 1280x960 input)")));
+  EXPECT_THAT(call.status.error_message(), HasSubstr("64x48 video job"));
+  EXPECT_THAT(call.status.error_message(),
+              HasSubstr("scale the movie down before sending it"));
+  EXPECT_THAT(call.status.error_message(), Not(HasSubstr("max_side")));
   EXPECT_TRUE(Eventually([&] { return Reserved() == kGrpcShare; }, kPatience))
       << Reserved();
 }

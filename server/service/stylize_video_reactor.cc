@@ -31,12 +31,22 @@ std::string NewJobId() {
 constexpr int64_t kMaxChunkBytes = 64 * 1024;
 
 // A refusal of a job's frames says what makes them smaller.
-absl::Status WithVideoHint(absl::Status status) {
+// `memory`: what the job asked for. Where the decoder needs the most, only
+// a smaller input helps: it decodes at the input's own size.
+absl::Status WithVideoHint(absl::Status status,
+                           const media::VideoMemory& memory) {
   if (status.code() != absl::StatusCode::kResourceExhausted) return status;
-  return Reworded(status, status.code(),
-                  absl::StrCat(status.message(),
-                               " (a smaller max_side or fewer styles "
-                               "lowers what a video job needs)"));
+  const bool decoder_most =
+      memory.decoder_bytes > memory.window_bytes + memory.encoder_bytes;
+  return Reworded(
+      status, status.code(),
+      absl::StrCat(status.message(),
+                   decoder_most
+                       ? " (the decoder needs the most, at the input's own "
+                         "size: scale the movie down before sending it, "
+                         "e.g. ffmpeg -vf scale=-2:2160)"
+                       : " (a smaller max_side or fewer styles lowers what a "
+                         "video job needs)"));
 }
 
 }  // namespace
@@ -227,12 +237,14 @@ absl::Status StylizeVideoReactor::ReserveFrameMemory(
   absl::StatusOr<MemoryBudget::Reservation> reserved = service_->ReserveMemory(
       memory.total(),
       absl::StrCat("the frame window (", memory.window_frames, " frames, ",
-                   memory.window_bytes, " bytes) and ", memory.outputs,
+                   memory.window_bytes, " bytes), ", memory.outputs,
                    memory.outputs == 1 ? " encoder (" : " encoders (",
-                   memory.encoder_bytes, " bytes) of a ", memory.width, "x",
+                   memory.encoder_bytes, " bytes) and the decoder (",
+                   memory.decoder_bytes, " bytes, ", memory.input_width, "x",
+                   memory.input_height, " input) of a ", memory.width, "x",
                    memory.height, " video job"),
       fixed_memory_.bytes());
-  if (!reserved.ok()) return WithVideoHint(reserved.status());
+  if (!reserved.ok()) return WithVideoHint(reserved.status(), memory);
   absl::MutexLock lock(&mu_);
   frame_memory_ = *std::move(reserved);
   return absl::OkStatus();
