@@ -34,6 +34,11 @@ constexpr char kServiceName[] = "stylizer.v1.Stylizer";
 constexpr int kMaxHealthWatchersPerConnection = 16;
 // Threads gRPC may start for synchronous services (reflection).
 constexpr int kMaxSyncServerThreads = 16;
+// Request metadata (headers) a call may carry. gRPC's default, 8 KiB, was
+// enforced by ending the whole connection: one caller's long header ended
+// every call sharing it (behind a proxy, other callers' jobs). 64 KiB is
+// above what common proxies forward (Envoy 60 KiB, nginx 32 KiB).
+constexpr int kMaxMetadataBytes = 64 * 1024;
 
 absl::StatusOr<std::string> ReadFile(const std::string& path,
                                      absl::string_view what) {
@@ -325,6 +330,7 @@ absl::Status Server::Start() {
   // gRPC sets SO_REUSEPORT by default: a second server on this port would
   // start too, and the kernel would split new connections between the two.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataBytes);
   // Compressed requests are refused (UNIMPLEMENTED): gRPC inflates a message
   // whole before it checks its size, so 4 MB of gzip became 4 GiB of memory
   // before any limit or token applied. Images and movies are compressed

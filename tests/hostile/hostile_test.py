@@ -639,6 +639,35 @@ class VideoProtocolTest(HostileTestCase):
                               [pb.StylizeVideoRequest(chunk=b"")] * 100)
         self.assert_status(r.code, r.details, Code.INVALID_ARGUMENT, "empty")
 
+    def test_extra_long_header_beside_a_running_upload(self):
+        """A call with 20 KB of headers ended every call on its connection
+        (gRPC's 8 KiB limit ends the connection): behind a proxy that shares
+        connections, one caller's long header cancelled other callers'
+        jobs. The limit is now 64 KiB, above what proxies forward."""
+        data = self.movie()
+        header_sent = threading.Event()
+
+        def upload():
+            yield pb.StylizeVideoRequest(job=self.job())
+            yield pb.StylizeVideoRequest(chunk=data[:len(data) // 2])
+            header_sent.wait(60)
+            yield pb.StylizeVideoRequest(chunk=data[len(data) // 2:])
+
+        result = {}
+        video = threading.Thread(
+            target=lambda: result.update(r=run_video(self.stub, upload())))
+        video.start()
+        try:
+            time.sleep(1)  # the upload is under way on the same connection
+            self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=30,
+                                   metadata=[("x-note", "n" * 20000)])
+        finally:
+            header_sent.set()
+            video.join()
+        r = result["r"]
+        self.assertEqual(r.code, Code.OK, r.details)
+        self.assertIsNotNone(r.summary)
+
     def test_extra_huge_declared_input_size(self):
         r = self.run_messages([
             pb.StylizeVideoRequest(job=self.job(input_size=(1 << 64) - 1)),
