@@ -182,9 +182,7 @@ absl::Status MovieReader::OpenDecoder(AVStream* video, const AVCodec* codec,
         "the input's video stream has no frame size");
   }
   if (static_cast<int64_t>(par->width) * par->height > max_decode_pixels_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the input's frames (", par->width, "x", par->height,
-        ") are larger than the limit of ", max_decode_pixels_, " pixels"));
+    return DecodeLimitError(par->width, par->height, max_decode_pixels_, 0);
   }
   decoder_.reset(avcodec_alloc_context3(codec));
   if (decoder_ == nullptr) {
