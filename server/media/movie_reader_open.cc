@@ -336,10 +336,8 @@ void MovieReader::TakeFirstFrameOrientation(AVStream* video) {
     }
     if (ret < 0) return;
     if (packet_->stream_index == video_index_) {
-      ret = avcodec_send_packet(decoder_.get(), packet_.get());
-      av_packet_unref(packet_.get());
-      if (ret == AVERROR(ENOMEM)) return;
-      if (ret < 0) ++decode_errors_;  // a damaged packet: skip it
+      deferred_error_ = SendVideoPacket();
+      if (!deferred_error_.ok()) return;
       continue;
     }
     NoteOtherStreamPacket(*packet_);
