@@ -178,6 +178,15 @@ absl::Status MovieReader::OpenDecoder(AVStream* video, const AVCodec* codec,
                                       const Options& options) {
   const AVCodecParameters* par = video->codecpar;
   if (par->width <= 0 || par->height <= 0) {
+    // FFmpeg 5.1's WebP decoder reads no animation (its frames are in ANMF
+    // chunks, which it skips), nor does the ffmpeg tool.
+    if (par->codec_id == AV_CODEC_ID_WEBP) {
+      return absl::InvalidArgumentError(
+          "the input is a WebP without a frame FFmpeg can decode: an animated "
+          "WebP, which FFmpeg (the server's, and the ffmpeg tool) does not "
+          "decode; convert it to an animated GIF or a movie first, e.g. with "
+          "ImageMagick: convert in.webp out.gif");
+    }
     return absl::InvalidArgumentError(
         "the input's video stream has no frame size");
   }

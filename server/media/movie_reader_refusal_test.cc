@@ -1,7 +1,7 @@
 // What MovieReader refuses, and what it says: frames over the decode limit,
 // at the start or in the middle of a movie, fail with their size and what to
-// do; damaged packets are skipped and counted. Movies are made with the
-// ffmpeg tool.
+// do; damaged packets are skipped and counted; an input FFmpeg cannot read
+// (an animated WebP) says so. Movies are made with the ffmpeg tool.
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -204,6 +204,26 @@ TEST_F(MovieReaderRefusalTest, DamagedPacketsAreSkippedAndCounted) {
   EXPECT_TRUE(read.status.ok()) << read.status;
   EXPECT_EQ(read.frames, 24);
   EXPECT_EQ(read.skipped, 1);
+}
+
+// FFmpeg 5.1 decodes no animated WebP (its decoder finds no image data):
+// the input's stream had "no frame size".
+TEST_F(MovieReaderRefusalTest, AnAnimatedWebpIsNotSupported) {
+  ASSERT_NO_FATAL_FAILURE(Make("anim.webp",
+                               "-f lavfi -i testsrc2=s=64x48:r=10:d=1 -c:v "
+                               "libwebp_anim -loop 0"));
+  ReadResult read = ReadBytes(Bytes("anim.webp"), kLimit);
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+      << read.status;
+  EXPECT_THAT(std::string(read.status.message()),
+              AllOf(HasSubstr("animated WebP"), HasSubstr("convert in.webp "
+                                                          "out.gif")));
+  // A still WebP is a movie of one frame.
+  ASSERT_NO_FATAL_FAILURE(Make(
+      "still.webp", "-f lavfi -i testsrc2=s=64x48 -frames:v 1 -c:v libwebp"));
+  read = ReadBytes(Bytes("still.webp"), kLimit);
+  EXPECT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.frames, 1);
 }
 
 }  // namespace
