@@ -100,6 +100,16 @@ absl::Status MovieReader::OpenContainer(Spool* spool, const Options& options) {
     if (io_->spool_status().ok() && size.has_value() && *size == 0) {
       return absl::InvalidArgumentError("the upload is empty: no movie bytes");
     }
+    // A container recognised whose header reading meets the end (Matroska
+    // without a cluster): it said "not a movie FFmpeg recognises: End of
+    // file".
+    if (io_->spool_status().ok() && ret == AVERROR_EOF &&
+        input_format != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the input (", input_format->name,
+          ") ends before its first frame: it has no frames, or was cut off "
+          "in its header"));
+    }
     return InputError(ret, "the input is not a movie FFmpeg recognises");
   }
   format_.reset(raw);

@@ -1,9 +1,11 @@
 // What MovieReader refuses, and what it says: frames over the decode limit,
 // at the start or in the middle of a movie, fail with their size and what to
-// do; damaged packets are skipped and counted; an input FFmpeg cannot read
-// (an animated WebP) says so. Movies are made with the ffmpeg tool.
+// do; damaged packets are skipped and counted; inputs FFmpeg cannot read
+// (an animated WebP, a header without frames) say so. Movies are made with
+// the ffmpeg tool.
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -20,6 +22,7 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // What reading a movie to its end gave.
 struct ReadResult {
@@ -224,6 +227,24 @@ TEST_F(MovieReaderRefusalTest, AnAnimatedWebpIsNotSupported) {
   read = ReadBytes(Bytes("still.webp"), kLimit);
   EXPECT_TRUE(read.status.ok()) << read.status;
   EXPECT_EQ(read.frames, 1);
+}
+
+// A Matroska or WebM file that ends after its header: FFmpeg's demuxer
+// fails with "End of file", which read as if the input were no movie.
+TEST_F(MovieReaderRefusalTest, AHeaderWithoutFramesSaysSo) {
+  for (const char* name : {"empty.mkv", "empty.webm"}) {
+    SCOPED_TRACE(name);
+    ASSERT_NO_FATAL_FAILURE(Make(
+        name, absl::StrCat("-f lavfi -i testsrc=s=64x48 -frames:v 0 ",
+                           absl::EndsWith(name, "webm") ? "-c:v libvpx-vp9"
+                                                        : "-c:v libx264")));
+    ReadResult read = ReadBytes(Bytes(name), kLimit);
+    EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+        << read.status;
+    EXPECT_THAT(std::string(read.status.message()),
+                AllOf(HasSubstr("ends before its first frame"),
+                      Not(HasSubstr("not a movie"))));
+  }
 }
 
 }  // namespace
