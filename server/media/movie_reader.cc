@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/media/aac_adts.h"
+#include "server/media/movie_streams.h"
 
 namespace stylizer {
 namespace media {
@@ -118,7 +119,37 @@ const AVStream* MovieReader::audio_stream() const {
   return audio_index_ >= 0 ? format_->streams[audio_index_] : nullptr;
 }
 
+absl::Status MovieReader::SendVideoPacket() {
+  const int ret = avcodec_send_packet(decoder_.get(), packet_.get());
+  av_packet_unref(packet_.get());
+  if (ret >= 0) return absl::OkStatus();
+  if (absl::Status s = FrameSizeRefusal(ret); !s.ok()) return s;
+  if (ret == AVERROR(ENOMEM)) return AvError(ret, "decoding the video");
+  // A damaged packet: skipped, as ffmpeg skips it. Its frame is lost, so the
+  // count reaches the job's log line.
+  ++packets_skipped_;
+  return absl::OkStatus();
+}
+
+absl::Status MovieReader::FrameSizeRefusal(int error) const {
+  // Where a frame's size changes to one over the limit in the middle of the
+  // movie (recordings joined as bytes), the frame used to be skipped as a
+  // damaged one and the job ended OK without it. H.264's and HEVC's
+  // decoders keep the new size (HEVC then says ENOMEM); FFmpeg's own size
+  // check (VP9, MPEG-2, MPEG-4, MJPEG) clears it and says EINVAL.
+  const int width = decoder_->width;
+  const int height = decoder_->height;
+  if (static_cast<int64_t>(width) * height > max_decode_pixels_) {
+    return DecodeLimitError(width, height, max_decode_pixels_, frames_decoded_);
+  }
+  if (error == AVERROR(EINVAL) && (width <= 0 || height <= 0)) {
+    return DecodeLimitError(0, 0, max_decode_pixels_, frames_decoded_);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<MovieReader::Item> MovieReader::Next() {
+  if (!deferred_error_.ok()) return deferred_error_;
   if (first_frame_ != nullptr) return VideoFrameItem(std::move(first_frame_));
   while (true) {
     if (!decoder_flushed_) {
@@ -130,13 +161,14 @@ absl::StatusOr<MovieReader::Item> MovieReader::Next() {
         if (frames_decoded_ == 0) {
           return absl::InvalidArgumentError(
               absl::StrCat("no video frame of the input could be decoded (",
-                           decode_errors_, " decoding errors)"));
+                           packets_skipped_, " decoding errors)"));
         }
         absl::Status complete = CheckComplete();
         if (!complete.ok()) return complete;
         return Item{};
       }
       if (ret != AVERROR(EAGAIN)) {
+        if (absl::Status s = FrameSizeRefusal(ret); !s.ok()) return s;
         return InputError(ret, "decoding the video failed");
       }
     } else {
@@ -157,10 +189,7 @@ absl::StatusOr<MovieReader::Item> MovieReader::Next() {
                                           frames_decoded_, " frames"));
     }
     if (packet_->stream_index == video_index_) {
-      ret = avcodec_send_packet(decoder_.get(), packet_.get());
-      av_packet_unref(packet_.get());
-      if (ret == AVERROR(ENOMEM)) return AvError(ret, "decoding the video");
-      if (ret < 0) ++decode_errors_;  // a damaged packet: skip it
+      if (absl::Status s = SendVideoPacket(); !s.ok()) return s;
       continue;
     }
     if (packet_->stream_index == audio_index_) {

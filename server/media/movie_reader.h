@@ -97,6 +97,9 @@ class MovieReader {
 
   // Video frames returned so far.
   int64_t frames_decoded() const { return frames_decoded_; }
+  // Video packets the decoder refused as damaged, skipped so far (as ffmpeg
+  // skips them; the frames they held are missing from the output).
+  int64_t packets_skipped() const { return packets_skipped_; }
 
  private:
   class SpoolIo;
@@ -157,10 +160,17 @@ class MovieReader {
   // the probe reports. For a lone MJPEG stream (a photo sent as a movie)
   // without a matrix of its own, decodes the first frame now (kept for
   // Next()) and gives its matrix, if any, to the stream. Errors are left for
-  // Next() to meet.
+  // Next() to meet (deferred_error_ keeps one met sending a packet).
   void TakeFirstFrameOrientation(AVStream* video);
   // Counts a decoded frame and wraps it as an item.
   Item VideoFrameItem(AvFramePtr frame);
+  // Sends packet_ (of the video) to the decoder. A packet it refuses is
+  // skipped, unless its frame is over max_decode_pixels_ (DecodeLimitError)
+  // or memory ran out: those end the reading.
+  absl::Status SendVideoPacket();
+  // After the decoder failed with `error`: INVALID_ARGUMENT if it was for a
+  // frame size over max_decode_pixels_ (or one it could not take), else OK.
+  absl::Status FrameSizeRefusal(int error) const;
   // av_read_frame, after the packets read ahead.
   int ReadPacket(AVPacket* packet);
   // A packet of a stream that is neither the video nor the audio: where it
@@ -185,7 +195,9 @@ class MovieReader {
   bool demux_done_ = false;
   bool decoder_flushed_ = false;
   int64_t frames_decoded_ = 0;
-  int64_t decode_errors_ = 0;
+  int64_t packets_skipped_ = 0;
+  // An error TakeFirstFrameOrientation met, for Next() to return first.
+  absl::Status deferred_error_;
   int64_t last_end_pts_ = AV_NOPTS_VALUE;  // of the video frames
   double audio_end_ = 0;  // seconds: the end of the last audio packet
   // Seconds: the latest end of a packet of another stream (only read where

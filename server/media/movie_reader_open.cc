@@ -101,6 +101,16 @@ absl::Status MovieReader::OpenContainer(Spool* spool, const Options& options) {
     if (io_->spool_status().ok() && size.has_value() && *size == 0) {
       return absl::InvalidArgumentError("the upload is empty: no movie bytes");
     }
+    // A container recognised whose header reading meets the end (Matroska
+    // without a cluster): it said "not a movie FFmpeg recognises: End of
+    // file".
+    if (io_->spool_status().ok() && ret == AVERROR_EOF &&
+        input_format != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the input (", input_format->name,
+          ") ends before its first frame: it has no frames, or was cut off "
+          "in its header"));
+    }
     return InputError(ret, "the input is not a movie FFmpeg recognises");
   }
   format_.reset(raw);
@@ -179,13 +189,20 @@ absl::Status MovieReader::OpenDecoder(AVStream* video, const AVCodec* codec,
                                       const Options& options) {
   const AVCodecParameters* par = video->codecpar;
   if (par->width <= 0 || par->height <= 0) {
+    // FFmpeg 5.1's WebP decoder reads no animation (its frames are in ANMF
+    // chunks, which it skips), nor does the ffmpeg tool.
+    if (par->codec_id == AV_CODEC_ID_WEBP) {
+      return absl::InvalidArgumentError(
+          "the input is a WebP without a frame FFmpeg can decode: an animated "
+          "WebP, which FFmpeg (the server's, and the ffmpeg tool) does not "
+          "decode; convert it to an animated GIF or a movie first, e.g. with "
+          "ImageMagick: convert in.webp out.gif");
+    }
     return absl::InvalidArgumentError(
         "the input's video stream has no frame size");
   }
   if (static_cast<int64_t>(par->width) * par->height > max_decode_pixels_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the input's frames (", par->width, "x", par->height,
-        ") are larger than the limit of ", max_decode_pixels_, " pixels"));
+    return DecodeLimitError(par->width, par->height, max_decode_pixels_, 0);
   }
   decoder_.reset(avcodec_alloc_context3(codec));
   if (decoder_ == nullptr) {
@@ -344,10 +361,8 @@ void MovieReader::TakeFirstFrameOrientation(AVStream* video) {
     }
     if (ret < 0) return;
     if (packet_->stream_index == video_index_) {
-      ret = avcodec_send_packet(decoder_.get(), packet_.get());
-      av_packet_unref(packet_.get());
-      if (ret == AVERROR(ENOMEM)) return;
-      if (ret < 0) ++decode_errors_;  // a damaged packet: skip it
+      deferred_error_ = SendVideoPacket();
+      if (!deferred_error_.ok()) return;
       continue;
     }
     NoteOtherStreamPacket(*packet_);

@@ -1,11 +1,14 @@
 // Stateless stream and codec helpers of MovieReader's opening of an input:
 // which demuxers and file openings an upload may use, which stream is the
-// video, how many frames the index lists. Internal to MovieReader.
+// video, how many frames the index lists, the refusal of frames too large to
+// decode. Internal to MovieReader.
 #ifndef STYLIZER_SERVER_MEDIA_MOVIE_STREAMS_H_
 #define STYLIZER_SERVER_MEDIA_MOVIE_STREAMS_H_
 
 #include <cstdint>
 #include <string>
+
+#include "absl/status/status.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -53,6 +56,14 @@ int FindVideoStream(AVFormatContext* format, const AVCodec** codec);
 
 // The first video stream that is not an attached picture; -1 if none.
 int FirstVideoStream(const AVFormatContext* format);
+
+// INVALID_ARGUMENT for frames of width x height over the decoder's `limit`
+// of pixels, with what to do: max_side cannot help, frames are decoded at
+// their own size before they are scaled. `frames_before`: the frames read
+// before them (0 at the start); width and height 0 where the decoder refused
+// a new size in the middle of the movie without saying which.
+absl::Status DecodeLimitError(int width, int height, int64_t limit,
+                              int64_t frames_before);
 
 }  // namespace media
 }  // namespace stylizer

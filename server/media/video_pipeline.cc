@@ -321,6 +321,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
     summary.outputs.push_back(o);
   }
   summary.elapsed_seconds = absl::ToDoubleSeconds(absl::Now() - start_time_);
+  summary.packets_skipped = (*reader)->packets_skipped();
   {
     absl::MutexLock lock(&mu_);
     last_progress_ = absl::InfinitePast();  // force a final report

@@ -33,6 +33,9 @@ struct OutputSummary {
 struct VideoSummary {
   std::vector<OutputSummary> outputs;
   double elapsed_seconds = 0;
+  // Damaged video packets the decoder skipped (MovieReader::packets_skipped):
+  // their frames are missing from every output.
+  int64_t packets_skipped = 0;
 };
 
 // Receives a job's events. Called on the job's own threads, never under the

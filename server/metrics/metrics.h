@@ -93,6 +93,9 @@ struct VideoJobRecord {
   absl::Status status;  // outcome: OK, INVALID_ARGUMENT, CANCELLED, ...
   absl::Duration duration;
   int64_t frames = 0;  // frames decoded from the input
+  // Damaged video packets skipped (their frames are missing); logged as
+  // `skipped_packets` only when non-zero.
+  int64_t packets_skipped = 0;
   int outputs = 0;     // number of styled outputs
   int64_t bytes_in = 0;
   int64_t bytes_out = 0;

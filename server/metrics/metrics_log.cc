@@ -79,8 +79,11 @@ void LogVideoJob(const VideoJobRecord& record) {
   if (!record.status.ok()) line.Str("message", record.status.message());
   line.Int("width", record.width).Int("height", record.height);
   if (!record.hdr_transfer.empty()) line.Str("hdr", record.hdr_transfer);
-  line.Int("frames", record.frames)
-      .Int("outputs", record.outputs)
+  line.Int("frames", record.frames);
+  if (record.packets_skipped > 0) {
+    line.Int("skipped_packets", record.packets_skipped);
+  }
+  line.Int("outputs", record.outputs)
       .Int("bytes_in", record.bytes_in)
       .Int("bytes_out", record.bytes_out)
       .Seconds("seconds", record.duration);

@@ -166,6 +166,32 @@ TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
   EXPECT_THAT(jobs[0], HasSubstr(" code=OK "));
   EXPECT_THAT(jobs[0], HasSubstr(" frames=10 "));
   EXPECT_THAT(jobs[0], Not(HasSubstr(" hdr=")));
+  EXPECT_THAT(jobs[0], Not(HasSubstr(" skipped_packets=")));
+}
+
+// A damaged frame (here a JPEG whose frame header names arithmetic coding)
+// is skipped, as ffmpeg skips it, and the job line counts it: the outputs
+// were a frame short and nothing said so.
+TEST_F(VideoJobLogTest, ASkippedDamagedFrameIsCountedInTheJobLine) {
+  ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=64x48:rate=10:"
+                                "duration=1 -c:v mjpeg -f avi",
+                                dir_ + "/mjpeg.avi")
+                  .ok());
+  std::string movie = movies::ReadFile(dir_ + "/mjpeg.avi").value_or("");
+  size_t at = 0;
+  for (int i = 0; i < 5; ++i) {
+    at = movie.find("\xff\xc0", i == 0 ? 0 : at + 1);
+    ASSERT_NE(at, std::string::npos);
+  }
+  movie[at + 1] = '\xc9';  // the fifth frame's SOF0 becomes SOF9
+  grpc::ClientContext context;
+  v1::JobAccepted accepted;
+  const grpc::Status status = RunJob(movie, &context, &accepted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const std::vector<std::string> jobs = LinesWith(" job job_id=");
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_THAT(jobs[0], HasSubstr(" code=OK "));
+  EXPECT_THAT(jobs[0], HasSubstr(" frames=9 skipped_packets=1 "));
 }
 
 // A client that cancels its call, before its VideoJob or while uploading:

@@ -126,6 +126,7 @@ void StylizeVideoReactor::OnFinished(
   summary->set_elapsed_seconds(result->elapsed_seconds);
   absl::MutexLock lock(&mu_);
   if (!result->outputs.empty()) record_.frames = result->outputs[0].frames;
+  record_.packets_skipped = result->packets_skipped;
   if (finished_) return;  // logged already, as the call ended
   // Counted once: FinishLocked counts only a call that had no summary.
   log_.AddFrames(frames);

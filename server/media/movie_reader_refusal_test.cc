@@ -1,0 +1,252 @@
+// What MovieReader refuses, and what it says: frames over the decode limit,
+// at the start or in the middle of a movie, fail with their size and what to
+// do; damaged packets are skipped and counted; inputs FFmpeg cannot read
+// (an animated WebP, a header without frames) say so. Movies are made with
+// the ffmpeg tool.
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/media/movie_reader.h"
+#include "server/media/testing/test_movies.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace stylizer {
+namespace media {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// What reading a movie to its end gave.
+struct ReadResult {
+  absl::Status status;  // of Open, or of the Next that failed
+  int64_t frames = 0;
+  int64_t skipped = 0;  // packets the decoder refused
+};
+
+ReadResult ReadBytes(const std::string& bytes, int64_t max_decode_pixels) {
+  ReadResult result;
+  auto spool = Spool::Create({});
+  if (!spool.ok()) {
+    result.status = spool.status();
+    return result;
+  }
+  result.status = (*spool)->Append(bytes);
+  if (!result.status.ok()) return result;
+  (*spool)->Finish();
+  MovieReader::Options options;
+  options.max_decode_pixels = max_decode_pixels;
+  auto reader = MovieReader::Open(spool->get(), options);
+  if (!reader.ok()) {
+    result.status = reader.status();
+    return result;
+  }
+  while (true) {
+    absl::StatusOr<MovieReader::Item> item = (*reader)->Next();
+    if (!item.ok()) {
+      result.status = item.status();
+      break;
+    }
+    if (item->kind == MovieReader::Item::Kind::kEnd) break;
+  }
+  result.frames = (*reader)->frames_decoded();
+  result.skipped = (*reader)->packets_skipped();
+  return result;
+}
+
+class MovieReaderRefusalTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    av_log_set_level(AV_LOG_QUIET);
+    dir_ = new std::string(testing::MakeTempDir("movie-reader-refusal-test"));
+  }
+
+  static std::string Path(const std::string& name) {
+    return absl::StrCat(*dir_, "/", name);
+  }
+
+  // Makes `name` with `ffmpeg <args>`.
+  static void Make(const std::string& name, const std::string& args) {
+    absl::Status s = testing::MakeMovie(args, Path(name));
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  static std::string Bytes(const std::string& name) {
+    auto bytes = testing::ReadFile(Path(name));
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    return bytes.value_or("");
+  }
+
+  // 50 frames of 64x48 (past what the probe reads) and then 2 of 640x480,
+  // made with `codec` args in `format`: MPEG-TS joined as bytes (as
+  // recordings are), others by FFmpeg's concat demuxer.
+  static void MakeJoined(const std::string& name, const std::string& codec,
+                         const std::string& format) {
+    const std::string first = name + ".1." + format;
+    const std::string second = name + ".2." + format;
+    ASSERT_NO_FATAL_FAILURE(Make(
+        first, absl::StrCat("-f lavfi -i testsrc=s=64x48:r=25:d=2 ", codec)));
+    ASSERT_NO_FATAL_FAILURE(
+        Make(second,
+             absl::StrCat("-f lavfi -i testsrc=s=640x480:r=5:d=0.4 ", codec)));
+    if (format == "ts") {
+      ASSERT_TRUE(
+          testing::WriteFile(Path(name), Bytes(first) + Bytes(second)).ok());
+      return;
+    }
+    const std::string list = Path(name + ".txt");
+    ASSERT_TRUE(
+        testing::WriteFile(list, absl::StrCat("file '", Path(first),
+                                              "'\nfile '", Path(second), "'\n"))
+            .ok());
+    ASSERT_NO_FATAL_FAILURE(
+        Make(name, absl::StrCat("-f concat -safe 0 -i '", list, "' -c copy")));
+  }
+
+  static std::string* dir_;
+};
+
+std::string* MovieReaderRefusalTest::dir_ = nullptr;
+
+// The limit of these tests: under 640x480, and well over 64x48 (MPEG-2's and
+// MPEG-4's decoders refuse even 64x48 frames at a limit of 200x200).
+constexpr int64_t kLimit = 256 * 256;
+
+// Frames over the limit from the start are refused by the probe, with what
+// to do: max_side would not help, the frames must be made smaller.
+TEST_F(MovieReaderRefusalTest, FramesOverTheLimitSayHowToFit) {
+  ASSERT_NO_FATAL_FAILURE(
+      Make("big.mkv",
+           "-f lavfi -i testsrc=s=640x480:r=5:d=0.4 -c:v libx264 "
+           "-preset ultrafast"));
+  ReadResult read = ReadBytes(Bytes("big.mkv"), kLimit);
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+      << read.status;
+  EXPECT_THAT(std::string(read.status.message()),
+              AllOf(HasSubstr("the input's frames (640x480) are larger than "
+                              "the limit of 65536 pixels (256x256)"),
+                    HasSubstr("max_side cannot help"),
+                    HasSubstr("scale the movie down before sending it, e.g. "
+                              "ffmpeg -i in.mp4 -vf scale=256:256:force_"
+                              "original_aspect_ratio=decrease:force_"
+                              "divisible_by=2 out.mp4")));
+  // A limit that is no square names the largest square within it.
+  read = ReadBytes(Bytes("big.mkv"), 300 * 200);
+  EXPECT_THAT(std::string(read.status.message()),
+              HasSubstr("the limit of 60000 pixels (244x244 fits)"));
+}
+
+// Frames over the limit in the middle of a movie (recordings joined as
+// bytes, a stream whose resolution steps up) fail the job with their size
+// and the limit, as at the start. They were skipped as damaged packets and
+// the job ended OK without them (50 frames out of 52).
+TEST_F(MovieReaderRefusalTest, FramesOverTheLimitMidStreamFailWithTheirSize) {
+  // H.264 keeps the new size in its decoder; HEVC's refusal was
+  // RESOURCE_EXHAUSTED ("Cannot allocate memory").
+  for (const char* codec : {"-c:v libx264 -preset ultrafast",
+                            "-c:v libx265 -x265-params log-level=none"}) {
+    SCOPED_TRACE(codec);
+    ASSERT_NO_FATAL_FAILURE(MakeJoined("joined.ts", codec, "ts"));
+    ReadResult read = ReadBytes(Bytes("joined.ts"), kLimit);
+    EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+        << read.status;
+    EXPECT_THAT(std::string(read.status.message()),
+                AllOf(HasSubstr("the input's frames (640x480, after "),
+                      HasSubstr("larger than the limit of 65536 pixels "
+                                "(256x256)"),
+                      HasSubstr("max_side cannot help"),
+                      HasSubstr("-vf scale=256:256:")));
+    EXPECT_GE(read.frames, 40);
+  }
+}
+
+// Decoders whose size check clears the size they refuse (VP9, MJPEG,
+// MPEG-4 Part 2) say only that: the job fails all the same.
+TEST_F(MovieReaderRefusalTest, FramesOfARefusedSizeMidStreamFail) {
+  struct Case {
+    const char* name;
+    const char* codec;
+    const char* format;
+  } cases[] = {{"joined.webm", "-c:v libvpx-vp9", "webm"},
+               {"joined.avi", "-c:v mjpeg", "avi"},
+               {"joined_mpeg4.ts", "-c:v mpeg4", "ts"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_NO_FATAL_FAILURE(MakeJoined(c.name, c.codec, c.format));
+    ReadResult read = ReadBytes(Bytes(c.name), kLimit);
+    EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+        << read.status;
+    EXPECT_THAT(std::string(read.status.message()),
+                AllOf(HasSubstr("frames, the input's frames change to a size "
+                                "the decoder refuses (larger than the limit "
+                                "of 65536 pixels (256x256)"),
+                      HasSubstr("max_side cannot help")));
+  }
+}
+
+// A packet the decoder cannot read (here a JPEG whose frame header names
+// arithmetic coding) is skipped, as ffmpeg skips it, and counted.
+TEST_F(MovieReaderRefusalTest, DamagedPacketsAreSkippedAndCounted) {
+  ASSERT_NO_FATAL_FAILURE(Make(
+      "mjpeg.avi", "-f lavfi -i testsrc=s=64x48:r=25:d=1 -c:v mjpeg -f avi"));
+  std::string bytes = Bytes("mjpeg.avi");
+  size_t at = 0;
+  for (int i = 0; i < 10; ++i) {
+    at = bytes.find("\xff\xc0", i == 0 ? 0 : at + 1);
+    ASSERT_NE(at, std::string::npos);
+  }
+  bytes[at + 1] = '\xc9';  // SOF0 -> SOF9
+  ReadResult read = ReadBytes(bytes, kLimit);
+  EXPECT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.frames, 24);
+  EXPECT_EQ(read.skipped, 1);
+}
+
+// FFmpeg 5.1 decodes no animated WebP (its decoder finds no image data):
+// the input's stream had "no frame size".
+TEST_F(MovieReaderRefusalTest, AnAnimatedWebpIsNotSupported) {
+  ASSERT_NO_FATAL_FAILURE(Make("anim.webp",
+                               "-f lavfi -i testsrc2=s=64x48:r=10:d=1 -c:v "
+                               "libwebp_anim -loop 0"));
+  ReadResult read = ReadBytes(Bytes("anim.webp"), kLimit);
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+      << read.status;
+  EXPECT_THAT(std::string(read.status.message()),
+              AllOf(HasSubstr("animated WebP"), HasSubstr("convert in.webp "
+                                                          "out.gif")));
+  // A still WebP is a movie of one frame.
+  ASSERT_NO_FATAL_FAILURE(Make(
+      "still.webp", "-f lavfi -i testsrc2=s=64x48 -frames:v 1 -c:v libwebp"));
+  read = ReadBytes(Bytes("still.webp"), kLimit);
+  EXPECT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.frames, 1);
+}
+
+// A Matroska or WebM file that ends after its header: FFmpeg's demuxer
+// fails with "End of file", which read as if the input were no movie.
+TEST_F(MovieReaderRefusalTest, AHeaderWithoutFramesSaysSo) {
+  for (const char* name : {"empty.mkv", "empty.webm"}) {
+    SCOPED_TRACE(name);
+    ASSERT_NO_FATAL_FAILURE(Make(
+        name, absl::StrCat("-f lavfi -i testsrc=s=64x48 -frames:v 0 ",
+                           absl::EndsWith(name, "webm") ? "-c:v libvpx-vp9"
+                                                        : "-c:v libx264")));
+    ReadResult read = ReadBytes(Bytes(name), kLimit);
+    EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+        << read.status;
+    EXPECT_THAT(std::string(read.status.message()),
+                AllOf(HasSubstr("ends before its first frame"),
+                      Not(HasSubstr("not a movie"))));
+  }
+}
+
+}  // namespace
+}  // namespace media
+}  // namespace stylizer
