@@ -211,9 +211,13 @@ absl::Status Spool::SpillLocked() {
 }
 
 absl::Status Spool::Append(absl::string_view bytes) {
+  std::function<void()> callback;
   {
     absl::MutexLock lock(&mu_);
     if (!abort_status_.ok()) return abort_status_;
+    // Nothing to store; an empty chunk may follow the announced size's last
+    // byte, when the upload is complete already.
+    if (bytes.empty()) return absl::OkStatus();
     if (finished_) {
       return absl::FailedPreconditionError("upload already finished");
     }
@@ -235,7 +239,14 @@ absl::Status Spool::Append(absl::string_view bytes) {
       AppendToMemoryLocked(bytes);
     }
     size_ += bytes.size();
+    // The announced size has all arrived: that is the upload's end, whether
+    // or not the client half-closes (the reader must not wait for it).
+    if (expected_size_ > 0 && size_ == expected_size_) {
+      finished_ = true;
+      callback = TakeReadyCallbackLocked();
+    }
   }
+  if (callback) callback();
   return absl::OkStatus();
 }
 

@@ -73,18 +73,22 @@ class Spool {
   // for is then all it can use. Call before the first Append.
   void LimitMemory(size_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // The size the client announced for the whole upload (0: unknown). A full
-  // disk smaller than that is refused for good (no retry hint), however
-  // much of the upload has come. An upload over the memory limit takes its
-  // room in the disk budget now (the budget's refusal if it does not fit).
+  // The size the client announced for the whole upload (0: unknown). Once
+  // that many bytes have arrived the upload is finished, as after Finish():
+  // readers see end of file there without waiting for the client to close
+  // its stream. A full disk smaller than that is refused for good (no retry
+  // hint), however much of the upload has come. An upload over the memory
+  // limit takes its room in the disk budget now (the budget's refusal if it
+  // does not fit).
   absl::Status ExpectSize(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- Writer side (never blocks on the reader) ---
 
   // Appends the next bytes of the upload. RESOURCE_EXHAUSTED past max_size
   // or past the disk budget (with a retry hint when other uploads hold it),
-  // FAILED_PRECONDITION after Finish(), the abort status after Abort(),
-  // INTERNAL if the temporary file cannot be written.
+  // FAILED_PRECONDITION after Finish() or past the announced size, the abort
+  // status after Abort(), INTERNAL if the temporary file cannot be written.
+  // Appending nothing is OK until Abort().
   absl::Status Append(absl::string_view bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Marks the end of the upload: readers see end of file at size().

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -350,6 +351,34 @@ TEST(SpoolTest, ReadingPastTheEndOfAFinishedUploadIsEndOfFile) {
   char buf[4];
   EXPECT_EQ(*spool->ReadAt(100, buf, 4), 0u);
   EXPECT_EQ(*spool->WaitForFinalSize(), 3u);
+}
+
+// An upload whose size was announced ends with its last byte: a client that
+// keeps its stream open after it (to read the answers) left the reader
+// waiting at that size for an end that never came.
+TEST(SpoolTest, TheAnnouncedSizeEndsTheUpload) {
+  auto spool = MakeSpool();
+  ASSERT_TRUE(spool->ExpectSize(6).ok());
+  std::string got;
+  absl::Notification read_all;
+  std::thread reader([&] {
+    got = ReadAll(spool.get());
+    read_all.Notify();
+  });
+  ASSERT_TRUE(spool->Append("abc").ok());
+  EXPECT_EQ(spool->FinalSize(), std::nullopt);
+  ASSERT_TRUE(spool->Append("def").ok());
+  const bool ended = read_all.WaitForNotificationWithTimeout(absl::Seconds(30));
+  if (!ended) spool->Abort(absl::CancelledError("the test gave up"));
+  reader.join();
+  ASSERT_TRUE(ended) << "the reader still waits at the announced size";
+  EXPECT_EQ(got, "abcdef");
+  EXPECT_EQ(spool->FinalSize(), 6u);
+  EXPECT_TRUE(spool->WantsMore());
+  EXPECT_TRUE(spool->Append("").ok());  // an empty chunk stores nothing
+  EXPECT_EQ(spool->Append("g").code(), absl::StatusCode::kFailedPrecondition);
+  spool->Finish();  // the client's half-close, later
+  EXPECT_EQ(*spool->WaitForFinalSize(), 6u);
 }
 
 TEST(SpoolTest, AbortWakesAWaitingReader) {

@@ -1,7 +1,9 @@
 // StylizeVideo's idle timeout on a real server (loopback port, job queue, a
 // copying model, the real pipeline): a call that fails while one of its
 // answers waits on a client that does not read still ends, and gives back its
-// slot, once that write has stalled for the idle timeout.
+// slot, once that write has stalled for the idle timeout; a client that sent
+// every byte its input_size announced owes nothing more, half-closed or not.
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -15,8 +17,8 @@
 #include "server/media/testing/test_movies.h"
 #include "server/service/server.h"
 #include "server/service/stylize_video_reactor.h"
-#include "server/service/testing/loopback_server.h"
 #include "server/service/testing/eventually.h"
+#include "server/service/testing/loopback_server.h"
 #include "stylizer/v1/stylizer.grpc.pb.h"
 
 extern "C" {
@@ -28,6 +30,21 @@ namespace {
 
 namespace movies = media::testing;
 using ::stylizer::testing::Eventually;
+
+// The copying model, whose first batch takes `delay`: the server works that
+// long with nothing to send.
+class SlowFirstBatchModel : public testing::CopyModel {
+ public:
+  explicit SlowFirstBatchModel(absl::Duration delay) : delay_(delay) {}
+  absl::Status Stylize(const FrameBatch& batch) override {
+    if (!slept_.exchange(true)) absl::SleepFor(delay_);
+    return CopyModel::Stylize(batch);
+  }
+
+ private:
+  const absl::Duration delay_;
+  std::atomic<bool> slept_{false};
+};
 
 class VideoIdleTest : public ::testing::Test {
  protected:
@@ -43,10 +60,18 @@ class VideoIdleTest : public ::testing::Test {
                     "-movflags +faststart",
                     dir_ + "/movie.mp4")
                     .ok());
+    // Matroska, whose demuxer reads on until the end of the file (an MP4's
+    // stops after the last sample its index lists).
+    ASSERT_TRUE(movies::MakeMovie(
+                    "-f lavfi -i testsrc2=size=160x120:rate=10:duration=1 "
+                    "-c:v libx264 -preset ultrafast -pix_fmt yuv420p",
+                    dir_ + "/small.mkv")
+                    .ok());
     Server::Options o = testing::LoopbackServerOptions();
     // Longer than the steps below, so that the call fails on its second
     // VideoJob before the timer could end it.
     o.limits.stream_idle_timeout = absl::Seconds(3);
+    Configure(&o);
     StylizeVideoOptions video;
     video.preset = "ultrafast";
     video.encoder_threads = 1;
@@ -59,6 +84,34 @@ class VideoIdleTest : public ::testing::Test {
   void TearDown() override {
     if (server_ != nullptr) server_->Drain(absl::Seconds(10));
     std::filesystem::remove_all(dir_);
+  }
+  // The server's options, changed before it starts.
+  virtual void Configure(Server::Options* o) {}
+
+  // Sends a job announcing the whole of small.mkv and all of its bytes, and
+  // then, without half-closing, reads the answers until the call ends: its
+  // status, and whether the summary came.
+  grpc::Status UploadWithoutHalfClose(bool* summary) {
+    *summary = false;
+    const std::string movie =
+        movies::ReadFile(dir_ + "/small.mkv").value_or("");
+    if (movie.empty()) return grpc::Status(grpc::StatusCode::INTERNAL, "movie");
+    auto stub = testing::LoopbackStub(*server_);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    auto stream = stub->StylizeVideo(&context);
+    v1::StylizeVideoRequest request;
+    request.mutable_job()->add_styles()->set_index(1);
+    request.mutable_job()->set_input_size(movie.size());
+    stream->Write(request);
+    for (size_t pos = 0; pos < movie.size(); pos += 4096) {
+      request.set_chunk(movie.substr(pos, 4096));
+      stream->Write(request);
+    }
+    v1::StylizeVideoResponse response;
+    while (stream->Read(&response)) *summary |= response.has_summary();
+    return stream->Finish();
   }
 
   std::string dir_;
@@ -109,6 +162,41 @@ TEST_F(VideoIdleTest, FailedCallWithAStalledWriteStillEnds) {
   while (stream->Read(&response)) {
   }
   stream->Finish();
+}
+
+// Every byte input_size announced has arrived: the upload is complete, and
+// the job ends OK with its summary while the client keeps its side open to
+// read the answers. The reader waited for a half-close at the announced
+// size, and the idle timer blamed the client ("sent nothing").
+TEST_F(VideoIdleTest, AnAnnouncedUploadEndsWithoutAHalfClose) {
+  bool summary = false;
+  const grpc::Status status = UploadWithoutHalfClose(&summary);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(summary);
+  EXPECT_TRUE(
+      Eventually([&] { return server_->context()->active_streams() == 0; }));
+}
+
+class VideoIdleSlowModelTest : public VideoIdleTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    o->warmup = false;  // its batch would be the slow one
+    o->load_model = []() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
+      return std::unique_ptr<StyleModel>(
+          new SlowFirstBatchModel(absl::Seconds(5)));
+    };
+  }
+};
+
+// The read the server keeps out after a complete upload only catches bytes
+// past input_size or the half-close: the client owes nothing, and the
+// server's own work (here a first batch longer than the idle timeout) does
+// not count against it.
+TEST_F(VideoIdleSlowModelTest, TheIdleTimerDoesNotWaitOnACompleteUpload) {
+  bool summary = false;
+  const grpc::Status status = UploadWithoutHalfClose(&summary);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(summary);
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 // block (a slow reader pauses encoding, decoding and the upload).
 // Cancellation, deadlines and errors end the pipeline at once, and so does a
 // client that neither sends nor takes a message for stream_idle_timeout
-// (DEADLINE_EXCEEDED; the idle timer runs while a read or write is out).
+// (DEADLINE_EXCEEDED; the idle timer runs while a write, or a read of an
+// upload not yet complete, is out). An upload is complete at the client's
+// half-close, or once the bytes the job's input_size announced have arrived.
 #ifndef STYLIZER_SERVER_SERVICE_STYLIZE_VIDEO_REACTOR_H_
 #define STYLIZER_SERVER_SERVICE_STYLIZE_VIDEO_REACTOR_H_
 
@@ -123,6 +125,9 @@ class StylizeVideoReactor final : public VideoReactor,
   void StartReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Idle timer: restart after client progress, or disarm; and its expiry.
   void ClientProgressedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the server waits on the client: a write it has not taken, or a
+  // read of bytes the upload still owes.
+  bool WaitingOnClientLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnIdle() ABSL_LOCKS_EXCLUDED(mu_);
 
   // media::VideoSink (called on the pipeline's threads).
@@ -183,6 +188,10 @@ class StylizeVideoReactor final : public VideoReactor,
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  // Every byte input_size announced has arrived: a read still out only
+  // catches bytes past it (refused) or the half-close, and the client owes
+  // nothing, so the idle timer does not wait on it.
+  bool upload_complete_ ABSL_GUARDED_BY(mu_) = false;
   // OnIdle is cancelling the call: Finish waits (see OnIdle).
   bool cancelling_ ABSL_GUARDED_BY(mu_) = false;
   // AppendChunk tasks posted and not finished; the last one deletes the

@@ -10,8 +10,12 @@
 
 namespace stylizer {
 
+bool StylizeVideoReactor::WaitingOnClientLocked() const {
+  return write_in_flight_ || (read_in_flight_ && !upload_complete_);
+}
+
 void StylizeVideoReactor::ClientProgressedLocked() {
-  if (read_in_flight_ || write_in_flight_) {
+  if (WaitingOnClientLocked()) {
     idle_.Restart();
   } else {
     idle_.Disarm();
@@ -23,7 +27,7 @@ void StylizeVideoReactor::OnIdle() {
   bool failed_already = false;
   {
     absl::MutexLock lock(&mu_);
-    if (finished_ || cancelling_ || (!read_in_flight_ && !write_in_flight_)) {
+    if (finished_ || cancelling_ || !WaitingOnClientLocked()) {
       return;
     }
     stalled_write = write_in_flight_;

@@ -116,6 +116,9 @@ void StylizeVideoReactor::StoreChunk() {
     if (!too_long) {
       bytes_in_ += static_cast<int64_t>(chunk_size);
       ++appends_in_flight_;
+      // The spool ends the upload there too (Spool::ExpectSize).
+      upload_complete_ = declared_size_ > 0 &&
+                         static_cast<uint64_t>(bytes_in_) == declared_size_;
     }
   }
   if (too_long) {
@@ -167,7 +170,7 @@ void StylizeVideoReactor::ReadNextWhenWanted() {
 
 void StylizeVideoReactor::StartReadLocked() {
   read_in_flight_ = true;
-  idle_.ArmIfDisarmed();
+  if (WaitingOnClientLocked()) idle_.ArmIfDisarmed();
   StartRead(&request_);
 }
 

@@ -47,6 +47,10 @@ struct Upload {
   size_t cancel_after = std::string::npos;
   // The call's deadline.
   int deadline_seconds = 300;
+  // Bytes sent after the file, and whether the client then half-closes
+  // (without, it keeps its side open while it reads the answers).
+  std::string after_file;
+  bool half_close = true;
 };
 
 VideoCall CallVideo(v1::Stylizer::Stub* stub, const v1::VideoJob& job,
@@ -75,7 +79,11 @@ VideoCall CallVideo(v1::Stylizer::Stub* stub, const v1::VideoJob& job,
       request.set_chunk(bytes.substr(pos, upload.chunk_size));
       if (!stream->Write(request)) return;
     }
-    stream->WritesDone();
+    if (!upload.after_file.empty()) {
+      request.set_chunk(upload.after_file);
+      if (!stream->Write(request)) return;
+    }
+    if (upload.half_close) stream->WritesDone();
   });
   VideoCall call;
   v1::StylizeVideoResponse response;
@@ -408,6 +416,31 @@ TEST_F(VideoE2eTest, UploadsOverTheLimitAreResourceExhausted) {
   EXPECT_EQ(call.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << call.status.error_message();
   EXPECT_THAT(call.status.error_message(), HasSubstr("limit"));
+  ExpectStillServing();
+}
+
+// The bytes input_size announced are the whole upload: the job ends OK, its
+// summary sent, while the client keeps its side of the stream open (it
+// waited for a half-close, and the idle timeout ended it DEADLINE_EXCEEDED).
+// A byte past input_size is still refused.
+TEST_F(VideoE2eTest, AnAnnouncedUploadEndsWithoutAHalfClose) {
+  Upload open;
+  open.half_close = false;
+  for (const char* name : {"vp9_opus.mkv", "aac.ts"}) {
+    SCOPED_TRACE(name);
+    const std::string bytes = Bytes(name);
+    v1::VideoJob job = TwoStyles();
+    job.set_input_size(bytes.size());
+    ExpectRoundTrip(name, CallVideo(stub_.get(), job, bytes, open), 2, 160, 120,
+                    true);
+  }
+  const std::string bytes = Bytes("vp9_opus.mkv");
+  v1::VideoJob job = TwoStyles();
+  job.set_input_size(bytes.size());
+  Upload longer = open;
+  longer.after_file = "x";
+  ExpectInvalid(CallVideo(stub_.get(), job, bytes, longer),
+                "longer than the job's input_size");
   ExpectStillServing();
 }
 
