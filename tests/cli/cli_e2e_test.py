@@ -519,12 +519,12 @@ class CliEndToEndTest(unittest.TestCase):
             self.assertEqual(code, 1, f"{how}: {err}")
             self.assertIn(says, err.strip().splitlines()[-1], how)
 
-    def test_a_second_interrupt_leaves_no_part_files(self):
-        # Ctrl-C twice (or `timeout -s INT`, which signals the process and
-        # its group): the second ends the command at once, and its
-        # unfinished outputs' `.NAME.part-XXXXXX` files stayed behind.
-        out = self.out_dir("twice")
-        ts = os.path.join(self.out_dir("twice_src"), "clip.ts")
+    def start_video_writing_outputs(self, name, **popen_args):
+        """Starts `video -` on a piped movie that stops three quarters in
+        (then silence: the job cannot end by itself), and returns the Popen
+        and its --out once an output's `.NAME.part-XXXXXX` file exists."""
+        out = self.out_dir(name)
+        ts = os.path.join(self.out_dir(name + "_src"), "clip.ts")
         os.makedirs(os.path.dirname(ts))
         ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=30",
                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
@@ -535,7 +535,7 @@ class CliEndToEndTest(unittest.TestCase):
             [CLI, f"--server={self.server_addr}", "--progress=none", "video",
              "-", "--styles=klimt", f"--out={out}"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
+            stderr=subprocess.PIPE, **popen_args)
         cli.stdin.write(movie[:len(movie) * 3 // 4])  # then silence
         cli.stdin.flush()
         deadline = time.time() + 60
@@ -545,6 +545,17 @@ class CliEndToEndTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertTrue(any(".part-" in name for name in os.listdir(out)),
                         "no output was started")
+        return cli, out
+
+    def assert_no_part_files(self, out):
+        left = os.listdir(out) if os.path.isdir(out) else []
+        self.assertEqual([n for n in left if ".part-" in n], [])
+
+    def test_a_second_interrupt_leaves_no_part_files(self):
+        # Ctrl-C twice (or `timeout -s INT`, which signals the process and
+        # its group): the second ends the command at once, and its
+        # unfinished outputs' `.NAME.part-XXXXXX` files stayed behind.
+        cli, out = self.start_video_writing_outputs("twice")
         cli.send_signal(signal.SIGINT)
         time.sleep(0.02)  # two signals at once would be taken as one
         cli.send_signal(signal.SIGINT)
@@ -552,8 +563,42 @@ class CliEndToEndTest(unittest.TestCase):
         cli.stdin.close()
         cli.stderr.close()
         self.assertIn(code, (1, 130))
-        left = os.listdir(out) if os.path.isdir(out) else []
-        self.assertEqual([n for n in left if ".part-" in n], [])
+        self.assert_no_part_files(out)
+
+    def test_a_hangup_ends_video_as_sigterm_does(self):
+        # A closed terminal or a dropped ssh connection (SIGHUP) killed the
+        # command, its `.NAME.part-XXXXXX` files left behind.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            cli, out = self.start_video_writing_outputs(sig.name)
+            cli.send_signal(sig)
+            try:
+                code = cli.wait(timeout=60)
+            finally:
+                cli.kill()
+                cli.stdin.close()
+                err = cli.stderr.read().decode()
+                cli.stderr.close()
+            self.assertEqual(code, 1, f"{sig.name}: {err}")
+            self.assertEqual(err.strip().splitlines()[-1],
+                             "stylizer: error: interrupted", sig.name)
+            self.assert_no_part_files(out)
+
+    def test_a_hangup_under_nohup_is_ignored(self):
+        # nohup ignores SIGHUP so that the command outlives its terminal:
+        # the CLI's own handling must not take that back.
+        cli, out = self.start_video_writing_outputs(
+            "nohup", preexec_fn=lambda: signal.signal(signal.SIGHUP,
+                                                      signal.SIG_IGN))
+        cli.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        still_running = cli.poll() is None
+        cli.send_signal(signal.SIGTERM)
+        code = cli.wait(timeout=60)
+        cli.stdin.close()
+        cli.stderr.close()
+        self.assertTrue(still_running, "SIGHUP ended a command under nohup")
+        self.assertEqual(code, 1)
+        self.assert_no_part_files(out)
 
     def test_an_interrupted_bench_reports_the_run_so_far(self):
         # Ctrl-C during a load test printed nothing and exited 130: the
