@@ -255,6 +255,31 @@ class CliEndToEndTest(unittest.TestCase):
         rotations = [d.get("rotation") for d in v.get("side_data_list", [])]
         self.assertEqual(rotations, [-90])
 
+    def test_video_of_a_mirrored_photo_says_so(self):
+        # EXIF orientation 5 ("transpose"): turned 270 counter-clockwise,
+        # then mirrored. The job line said "rotated 270" (FFmpeg's angle of
+        # that matrix), the mirror lost, and a Matroska output was turned
+        # without it.
+        stored = os.path.join(self.tmp, "stored5.jpg")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
+               stored)
+        with open(stored, "rb") as f:
+            jpeg = f.read()
+        ifd = struct.pack("<HHHIHH", 1, 0x0112, 3, 1, 5, 0) + b"\0\0\0\0"
+        body = b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd
+        app1 = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+        photo = os.path.join(self.tmp, "transposed.jpg")
+        with open(photo, "wb") as f:
+            f.write(jpeg[:2] + app1 + jpeg[2:])
+        movies = self.out_dir("transposed")
+        r = self.cli("video", photo, "--styles=klimt", f"--out={movies}",
+                     "--container=mkv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("64x48 rotated 270 mirrored", r.stderr)
+        v = stream(probe(os.path.join(movies, "transposed.klimt.mkv")),
+                   "video")
+        self.assertEqual((v["width"], v["height"]), (48, 64))
+
     def test_image_names_and_blends(self):
         out = self.out_dir("blend")
         r = self.cli("image", self.png,
