@@ -59,12 +59,13 @@ class CliVideoObserver : public VideoObserver {
               ? absl::StrFormat(" -> %dx%d", in.output_width(),
                                 in.output_height())
               : "";
-      // Counter-clockwise, as ffprobe says it: why a player shows the
-      // outputs turned.
-      const std::string rotated =
+      // Counter-clockwise, as ffprobe says it of a matrix without a mirror:
+      // why a player shows the outputs turned (and mirrored).
+      const std::string rotated = absl::StrCat(
           in.rotation_degrees() != 0
               ? absl::StrFormat(" rotated %d", in.rotation_degrees())
-              : "";
+              : "",
+          in.mirrored() ? " mirrored" : "");
       const std::string hdr =
           in.hdr_transfer().empty()
               ? ""

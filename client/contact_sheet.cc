@@ -118,10 +118,11 @@ bool OrientedByFirstFrame(AVFormatContext* fmt, const AVStream* video) {
 // reads it, or `first_frame`'s where the server takes that one.
 int PlayerOrientation(AVFormatContext* fmt, const AVStream* stream,
                       const AVFrame* first_frame) {
-  return media::UprightOrientation(
+  const media::DisplayTurn turn =
       first_frame != nullptr && OrientedByFirstFrame(fmt, stream)
-          ? media::DisplayRotationDegrees(first_frame)
-          : media::DisplayRotationDegrees(stream));
+          ? media::GetDisplayTurn(first_frame)
+          : media::GetDisplayTurn(stream);
+  return media::UprightOrientation(turn.ccw_degrees, turn.mirrored);
 }
 
 // The first decoded frame of stream `index`, or null: for the EXIF

@@ -108,6 +108,36 @@ TEST_F(ContactSheetTest, TilesAreTurnedAsPlayersShowThem) {
   avformat_close_input(&f);
 }
 
+// A movie whose display matrix is a pure mirror (some front cameras'):
+// stored red left, blue right, white along the top; players show it
+// mirrored, blue left. FFmpeg reads that matrix's angle as 180, and the tile
+// was turned upside down (the white along the bottom).
+TEST_F(ContactSheetTest, AMirroredMoviesTileIsMirrored) {
+  const std::string stored = Path("white_top.mp4");
+  absl::Status made = media::testing::MakeMovie(
+      absl::StrCat(RedBlueHalves(48, 64, 10),
+                   " -vf drawbox=x=0:y=0:w=96:h=16:c=white:t=fill"
+                   " -c:v libx264 -pix_fmt yuv420p"),
+      stored);
+  ASSERT_TRUE(made.ok()) << made;
+  auto bytes = media::testing::ReadFile(stored);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  const int32_t mirror[9] = {-65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30};
+  const std::string mirrored = Path("mirrored.mp4");
+  ASSERT_TRUE(media::testing::WriteFile(
+                  mirrored, media::testing::WithDisplayMatrix(*bytes, mirror))
+                  .ok());
+  auto img = GrabFrame(mirrored, 0.5, 48, 32);
+  ASSERT_TRUE(img.ok()) << img.status();
+  ASSERT_EQ(img->width, 48);
+  auto at = [&](int x, int y) { return &img->rgb[(y * 48 + x) * 3]; };
+  EXPECT_GT(at(24, 2)[1], 200);  // white on top
+  EXPECT_GT(at(8, 24)[2], 200);  // blue on the left
+  EXPECT_LT(at(8, 24)[0], 60);
+  EXPECT_GT(at(40, 24)[0], 200);  // red on the right
+  EXPECT_LT(at(40, 24)[2], 60);
+}
+
 // An HDR movie's tile is tone-mapped to SDR as the server does it, so that
 // it matches the stylized tiles: an HLG grey at half signal is not shown as
 // the mid-grey its code would be in SDR. Its colours agree with FFmpeg's own

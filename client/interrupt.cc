@@ -30,6 +30,14 @@ Registry& GetRegistry() {
   return *registry;
 }
 
+// Whether `sig` was set to be ignored when the process started: `nohup`
+// ignores SIGHUP so that the command outlives its terminal, and a blocked
+// signal is delivered to sigwait even so.
+bool IgnoredAtStart(int sig) {
+  struct sigaction action {};
+  return sigaction(sig, nullptr, &action) == 0 && action.sa_handler == SIG_IGN;
+}
+
 }  // namespace
 
 void InstallInterruptHandler() {
@@ -37,6 +45,9 @@ void InstallInterruptHandler() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  // A closed terminal or a dropped ssh connection: it ended the command
+  // with its temporary outputs left behind.
+  if (!IgnoredAtStart(SIGHUP)) sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::thread([] {
     int sig = 0;

@@ -1,4 +1,5 @@
-// Ctrl-C and SIGTERM handling for the CLI: the first signal cancels the calls
+// Ctrl-C, SIGTERM and SIGHUP handling for the CLI (SIGHUP only where it is
+// not ignored, as under nohup): the first signal cancels the calls
 // in progress (so that the command can delete its temporary files and report
 // "interrupted"); a second one, or one while nothing is cancellable, exits at
 // once with status 130. A command still running 5 s after the first signal
@@ -11,11 +12,11 @@
 
 namespace stylizer::client {
 
-// Blocks SIGINT and SIGTERM in this and every later thread and starts the
-// thread that waits for them. Call once, first thing in main().
+// Blocks SIGINT, SIGTERM and SIGHUP in this and every later thread and starts
+// the thread that waits for them. Call once, first thing in main().
 void InstallInterruptHandler();
 
-// Whether SIGINT or SIGTERM arrived.
+// Whether one of those signals arrived.
 bool Interrupted();
 
 // While alive, a signal runs `cancel` (on the signal thread).

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -54,14 +55,26 @@ AvPacketPtr MakePacket() {
 
 namespace {
 
-// A display matrix's rotation, counter-clockwise, in quarter turns.
-int MatrixRotationDegrees(const uint8_t* matrix) {
-  if (matrix == nullptr) return 0;
-  double theta = std::round(
-      av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix)));
-  if (std::isnan(theta)) return 0;
+// A display matrix's turn (DisplayTurn), in quarter turns.
+DisplayTurn MatrixTurn(const uint8_t* bytes) {
+  if (bytes == nullptr) return {};
+  int32_t m[9];
+  std::memcpy(m, bytes, sizeof(m));
+  DisplayTurn turn;
+  // av_display_rotation_get reads a mirrored matrix as some rotation (a
+  // pure mirror as 180): take the mirror off first, as
+  // av_display_matrix_flip puts it on (its first column negated; the
+  // translation, m[6], is not read). A hostile file's INT32_MIN has no
+  // negative.
+  turn.mirrored = int64_t{m[0]} * m[4] - int64_t{m[1]} * m[3] < 0;
+  if (turn.mirrored) {
+    for (int i : {0, 3}) m[i] = m[i] == INT32_MIN ? INT32_MAX : -m[i];
+  }
+  double theta = std::round(av_display_rotation_get(m));
+  if (std::isnan(theta)) return turn;
   theta -= 360 * std::floor(theta / 360 + 0.9 / 360);
-  return static_cast<int>(std::lround(theta / 90.0) * 90) % 360;
+  turn.ccw_degrees = static_cast<int>(std::lround(theta / 90.0) * 90) % 360;
+  return turn;
 }
 
 }  // namespace
@@ -80,17 +93,19 @@ int64_t LateStartTicks(int64_t micros, AVRational time_base) {
   return av_rescale_q_rnd(micros, AV_TIME_BASE_Q, time_base, AV_ROUND_DOWN);
 }
 
-int DisplayRotationDegrees(const AVStream* stream) {
-  return MatrixRotationDegrees(
-      av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nullptr));
+DisplayTurn GetDisplayTurn(const AVStream* stream) {
+  size_t size = 0;
+  const uint8_t* matrix =
+      av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size);
+  return MatrixTurn(size >= 9 * sizeof(int32_t) ? matrix : nullptr);
 }
 
-int DisplayRotationDegrees(const AVFrame* frame) {
+DisplayTurn GetDisplayTurn(const AVFrame* frame) {
   const AVFrameSideData* matrix =
       av_frame_get_side_data(frame, AV_FRAME_DATA_DISPLAYMATRIX);
-  return MatrixRotationDegrees(
-      matrix != nullptr && matrix->size >= 9 * sizeof(int32_t) ? matrix->data
-                                                               : nullptr);
+  return MatrixTurn(matrix != nullptr && matrix->size >= 9 * sizeof(int32_t)
+                        ? matrix->data
+                        : nullptr);
 }
 
 int64_t StretchedLastDuration(int64_t duration, int64_t dts, int64_t end,

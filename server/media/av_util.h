@@ -72,12 +72,22 @@ using AvInputPtr =
 using AvOutputPtr =
     std::unique_ptr<AVFormatContext, AvOutputFormatContextDeleter>;
 
-// The display rotation of `stream` (its display matrix), counter-clockwise as
-// ffprobe reports it, rounded to 0, 90, 180 or 270 degrees; 0 if it has none.
-int DisplayRotationDegrees(const AVStream* stream);
+// How players show a stream's frames (its display matrix): turned
+// `ccw_degrees` counter-clockwise, rounded to 0, 90, 180 or 270, then, where
+// `mirrored` (the matrix's determinant is negative), mirrored left-right.
+// That is the order of ffmpeg's -display_rotation and -display_hflip, and of
+// FFmpeg's matrices for the mirrored EXIF orientations. Without a mirror,
+// ccw_degrees is ffprobe's `rotation`; with one, ffprobe's angle is another
+// (a pure mirror reads as 180).
+struct DisplayTurn {
+  int ccw_degrees = 0;
+  bool mirrored = false;
+};
+// None ({0, false}) for a stream without a display matrix.
+DisplayTurn GetDisplayTurn(const AVStream* stream);
 // The same for a decoded frame's display matrix (FFmpeg's MJPEG decoder
 // gives a JPEG's EXIF orientation to the frame only).
-int DisplayRotationDegrees(const AVFrame* frame);
+DisplayTurn GetDisplayTurn(const AVFrame* frame);
 
 // How long after time 0 a movie of these streams starts, in microseconds:
 // the earlier of their start times, or 0 when that is at or before 0 or

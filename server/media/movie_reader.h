@@ -33,8 +33,10 @@ struct MovieInfo {
   std::string video_codec;  // FFmpeg codec names
   std::string audio_codec;
   std::string container;     // FFmpeg demuxer name
-  int rotation_degrees = 0;  // display rotation, counter-clockwise
-                             // as ffprobe reports it: 0/90/180/270
+  // The display matrix (DisplayTurn): turned this far counter-clockwise
+  // (0/90/180/270), then mirrored left-right where `mirrored`.
+  int rotation_degrees = 0;
+  bool mirrored = false;
   // FFmpeg's name of an HDR transfer ("smpte2084", "arib-std-b67"): the
   // frames are tone-mapped to SDR BT.709 (HdrToSdr). Empty for SDR video.
   std::string hdr_transfer;

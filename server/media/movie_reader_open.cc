@@ -299,7 +299,9 @@ void MovieReader::DescribeStreams(AVStream* video) {
           nullptr) {
     TakeFirstFrameOrientation(video);
   }
-  info_.rotation_degrees = DisplayRotationDegrees(video);
+  const DisplayTurn turn = GetDisplayTurn(video);
+  info_.rotation_degrees = turn.ccw_degrees;
+  info_.mirrored = turn.mirrored;
   if (HdrToSdr::IsHdr(par->color_trc)) {
     info_.hdr_transfer = av_color_transfer_name(par->color_trc);
   }

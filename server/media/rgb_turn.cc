@@ -6,14 +6,18 @@
 namespace stylizer {
 namespace media {
 
-int UprightOrientation(int ccw_degrees) {
+int UprightOrientation(int ccw_degrees, bool mirrored) {
+  // Turned, then mirrored: a quarter turn counter-clockwise then a mirror is
+  // the transverse (7), clockwise the transpose (5).
   switch (ccw_degrees) {
+    case 0:
+      return mirrored ? 2 : 1;
     case 90:
-      return kTurnClockwise270;
+      return mirrored ? 7 : kTurnClockwise270;
     case 180:
-      return kTurn180;
+      return mirrored ? 4 : kTurn180;
     case 270:
-      return kTurnClockwise90;
+      return mirrored ? 5 : kTurnClockwise90;
     default:
       return 1;
   }

@@ -154,13 +154,15 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   if (!reader.ok()) return reader.status();
   const MovieInfo& info = (*reader)->info();
   // The size frames are read at (as stored), and the outputs' size: Matroska
-  // outputs cannot carry the input's display rotation (FFmpeg 5.1's muxer
-  // writes no display matrix), so their frames are turned upright instead.
+  // outputs cannot carry the input's display matrix (FFmpeg 5.1's muxer
+  // writes none), so their frames are turned (and mirrored) as players show
+  // them instead.
   const auto [read_width, read_height] =
       OutputSize(info.width, info.height, options_.max_side);
-  const int upright = options_.container == OutputContainer::kMatroska
-                          ? UprightOrientation(info.rotation_degrees)
-                          : 1;
+  const int upright =
+      options_.container == OutputContainer::kMatroska
+          ? UprightOrientation(info.rotation_degrees, info.mirrored)
+          : 1;
   const bool sideways = upright >= 5;  // a quarter turn swaps the sides
   const int width = sideways ? read_height : read_width;
   const int height = sideways ? read_width : read_height;

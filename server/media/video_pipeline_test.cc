@@ -27,6 +27,7 @@
 #include "server/media/testing/test_movies.h"
 
 extern "C" {
+#include <libavutil/display.h>
 #include <libavutil/log.h>
 }
 
@@ -607,6 +608,28 @@ TEST_F(VideoPipelineTest, TheRecordingsTagsAreKept) {
   }
 }
 
+// The first frame of the movie at `path` as ffmpeg shows it (turned as its
+// display matrix says), packed RGB24; `invert` undoes the fake job's
+// inversion.
+std::string ShownFirstFrame(const std::string& path, bool invert) {
+  auto frame = testing::RunCommand(absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -i '", path, "' -frames:v 1 ",
+      invert ? "-vf negate " : "", "-f rawvideo -pix_fmt rgb24 -"));
+  EXPECT_TRUE(frame.ok()) << frame.status();
+  return frame.value_or("");
+}
+
+// The mean difference of two pictures of one size, per byte.
+double MeanDiff(const std::string& a, const std::string& b) {
+  EXPECT_EQ(a.size(), b.size());
+  if (a.empty() || a.size() != b.size()) return 255;
+  double diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += std::abs(static_cast<uint8_t>(a[i]) - static_cast<uint8_t>(b[i]));
+  }
+  return diff / a.size();
+}
+
 // Matroska outputs cannot carry a display matrix (FFmpeg 5.1's muxer writes
 // none), and a phone's portrait clip came out lying on its side. Their
 // frames are turned upright instead: 108x192, as ffmpeg shows the input.
@@ -617,6 +640,7 @@ TEST_F(VideoPipelineTest, MatroskaOutputsOfARotatedMovieAreTurnedUpright) {
   Run(Bytes("rotated.mp4"), options, &sink);
   ASSERT_TRUE(sink.result_.ok()) << sink.result_.status();
   EXPECT_EQ(sink.info_.rotation_degrees, 90);  // the input's
+  EXPECT_FALSE(sink.info_.mirrored);
   const std::string out_path = Path("rotated.mp4.upright.mkv");
   ASSERT_TRUE(testing::WriteFile(out_path, sink.outputs_[0]).ok());
   auto out = testing::ProbeMovie(out_path);
@@ -627,22 +651,50 @@ TEST_F(VideoPipelineTest, MatroskaOutputsOfARotatedMovieAreTurnedUpright) {
   EXPECT_EQ(out->frames, 15);
   // The first frame, inverted back (the fake job inverts), against the
   // input's first frame as ffmpeg turns it for display.
-  auto frame = [](const std::string& path, bool invert) {
-    return testing::RunCommand(absl::StrCat(
-        "ffmpeg -nostdin -loglevel error -i '", path, "' -frames:v 1 ",
-        invert ? "-vf negate " : "", "-f rawvideo -pix_fmt rgb24 -"));
+  const std::string want = ShownFirstFrame(Path("rotated.mp4"), false);
+  ASSERT_EQ(want.size(), 108u * 192 * 3);
+  EXPECT_LT(MeanDiff(ShownFirstFrame(out_path, true), want), 8)
+      << "not the picture players show";
+}
+
+// A display matrix that mirrors (its determinant is negative: a front
+// camera's, a mirrored EXIF orientation's). av_display_rotation_get reads a
+// pure mirror as a half turn, so it was reported as rotation 180 and its
+// Matroska outputs came out upside down. Every output now shows what
+// ffmpeg shows of the input: Matroska turned and mirrored, MP4 with the
+// input's matrix, mirror included.
+TEST_F(VideoPipelineTest, MirroredMoviesComeOutAsPlayersShowThem) {
+  struct Case {
+    double clockwise;  // av_display_rotation_set's angle
+    int rotation;      // counter-clockwise, as reported
+    size_t width, height;
   };
-  auto want = frame(Path("rotated.mp4"), false);
-  auto got = frame(out_path, true);
-  ASSERT_TRUE(want.ok() && got.ok());
-  ASSERT_EQ(want->size(), 108u * 192 * 3);
-  ASSERT_EQ(got->size(), want->size());
-  double diff = 0;
-  for (size_t i = 0; i < got->size(); ++i) {
-    diff += std::abs(static_cast<uint8_t>((*got)[i]) -
-                     static_cast<uint8_t>((*want)[i]));
+  for (const Case& c : {Case{0, 0, 192, 108}, Case{90, 270, 108, 192},
+                        Case{-90, 90, 108, 192}, Case{180, 180, 192, 108}}) {
+    int32_t matrix[9];
+    av_display_rotation_set(matrix, c.clockwise);
+    av_display_matrix_flip(matrix, /*hflip=*/1, /*vflip=*/0);
+    const std::string name = absl::StrCat("mirrored", c.rotation, ".mp4");
+    ASSERT_TRUE(testing::WriteFile(
+                    Path(name),
+                    testing::WithDisplayMatrix(Bytes("unrotated.mp4"), matrix))
+                    .ok());
+    const std::string want = ShownFirstFrame(Path(name), false);
+    ASSERT_EQ(want.size(), c.width * c.height * 3) << name;
+    for (OutputContainer container :
+         {OutputContainer::kFragmentedMp4, OutputContainer::kMatroska}) {
+      const bool mkv = container == OutputContainer::kMatroska;
+      const std::string out = Path(name + (mkv ? ".out.mkv" : ".out.mp4"));
+      SCOPED_TRACE(out);
+      CollectingSink sink;
+      ASSERT_NO_FATAL_FAILURE(RunToFile(Path(name), container, out, &sink));
+      EXPECT_EQ(sink.info_.rotation_degrees, c.rotation);
+      EXPECT_TRUE(sink.info_.mirrored);
+      EXPECT_EQ(static_cast<size_t>(sink.width_), mkv ? c.width : 192u);
+      EXPECT_LT(MeanDiff(ShownFirstFrame(out, true), want), 8)
+          << "not the picture players show";
+    }
   }
-  EXPECT_LT(diff / got->size(), 8) << "not the picture players show";
 }
 
 // The sample aspect ratio players show (the container's, else the

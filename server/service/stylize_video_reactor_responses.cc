@@ -22,6 +22,7 @@ v1::VideoInfo ToProto(const media::MovieInfo& info, int width, int height) {
   out.set_video_codec(info.video_codec);
   out.set_audio_codec(info.audio_codec);
   out.set_rotation_degrees(info.rotation_degrees);
+  out.set_mirrored(info.mirrored);
   out.set_output_width(width);
   out.set_output_height(height);
   out.set_container(info.container);

@@ -255,6 +255,31 @@ class CliEndToEndTest(unittest.TestCase):
         rotations = [d.get("rotation") for d in v.get("side_data_list", [])]
         self.assertEqual(rotations, [-90])
 
+    def test_video_of_a_mirrored_photo_says_so(self):
+        # EXIF orientation 5 ("transpose"): turned 270 counter-clockwise,
+        # then mirrored. The job line said "rotated 270" (FFmpeg's angle of
+        # that matrix), the mirror lost, and a Matroska output was turned
+        # without it.
+        stored = os.path.join(self.tmp, "stored5.jpg")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
+               stored)
+        with open(stored, "rb") as f:
+            jpeg = f.read()
+        ifd = struct.pack("<HHHIHH", 1, 0x0112, 3, 1, 5, 0) + b"\0\0\0\0"
+        body = b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd
+        app1 = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+        photo = os.path.join(self.tmp, "transposed.jpg")
+        with open(photo, "wb") as f:
+            f.write(jpeg[:2] + app1 + jpeg[2:])
+        movies = self.out_dir("transposed")
+        r = self.cli("video", photo, "--styles=klimt", f"--out={movies}",
+                     "--container=mkv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("64x48 rotated 270 mirrored", r.stderr)
+        v = stream(probe(os.path.join(movies, "transposed.klimt.mkv")),
+                   "video")
+        self.assertEqual((v["width"], v["height"]), (48, 64))
+
     def test_image_names_and_blends(self):
         out = self.out_dir("blend")
         r = self.cli("image", self.png,
@@ -519,12 +544,12 @@ class CliEndToEndTest(unittest.TestCase):
             self.assertEqual(code, 1, f"{how}: {err}")
             self.assertIn(says, err.strip().splitlines()[-1], how)
 
-    def test_a_second_interrupt_leaves_no_part_files(self):
-        # Ctrl-C twice (or `timeout -s INT`, which signals the process and
-        # its group): the second ends the command at once, and its
-        # unfinished outputs' `.NAME.part-XXXXXX` files stayed behind.
-        out = self.out_dir("twice")
-        ts = os.path.join(self.out_dir("twice_src"), "clip.ts")
+    def start_video_writing_outputs(self, name, **popen_args):
+        """Starts `video -` on a piped movie that stops three quarters in
+        (then silence: the job cannot end by itself), and returns the Popen
+        and its --out once an output's `.NAME.part-XXXXXX` file exists."""
+        out = self.out_dir(name)
+        ts = os.path.join(self.out_dir(name + "_src"), "clip.ts")
         os.makedirs(os.path.dirname(ts))
         ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=30",
                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
@@ -535,7 +560,7 @@ class CliEndToEndTest(unittest.TestCase):
             [CLI, f"--server={self.server_addr}", "--progress=none", "video",
              "-", "--styles=klimt", f"--out={out}"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
+            stderr=subprocess.PIPE, **popen_args)
         cli.stdin.write(movie[:len(movie) * 3 // 4])  # then silence
         cli.stdin.flush()
         deadline = time.time() + 60
@@ -545,6 +570,17 @@ class CliEndToEndTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertTrue(any(".part-" in name for name in os.listdir(out)),
                         "no output was started")
+        return cli, out
+
+    def assert_no_part_files(self, out):
+        left = os.listdir(out) if os.path.isdir(out) else []
+        self.assertEqual([n for n in left if ".part-" in n], [])
+
+    def test_a_second_interrupt_leaves_no_part_files(self):
+        # Ctrl-C twice (or `timeout -s INT`, which signals the process and
+        # its group): the second ends the command at once, and its
+        # unfinished outputs' `.NAME.part-XXXXXX` files stayed behind.
+        cli, out = self.start_video_writing_outputs("twice")
         cli.send_signal(signal.SIGINT)
         time.sleep(0.02)  # two signals at once would be taken as one
         cli.send_signal(signal.SIGINT)
@@ -552,8 +588,42 @@ class CliEndToEndTest(unittest.TestCase):
         cli.stdin.close()
         cli.stderr.close()
         self.assertIn(code, (1, 130))
-        left = os.listdir(out) if os.path.isdir(out) else []
-        self.assertEqual([n for n in left if ".part-" in n], [])
+        self.assert_no_part_files(out)
+
+    def test_a_hangup_ends_video_as_sigterm_does(self):
+        # A closed terminal or a dropped ssh connection (SIGHUP) killed the
+        # command, its `.NAME.part-XXXXXX` files left behind.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            cli, out = self.start_video_writing_outputs(sig.name)
+            cli.send_signal(sig)
+            try:
+                code = cli.wait(timeout=60)
+            finally:
+                cli.kill()
+                cli.stdin.close()
+                err = cli.stderr.read().decode()
+                cli.stderr.close()
+            self.assertEqual(code, 1, f"{sig.name}: {err}")
+            self.assertEqual(err.strip().splitlines()[-1],
+                             "stylizer: error: interrupted", sig.name)
+            self.assert_no_part_files(out)
+
+    def test_a_hangup_under_nohup_is_ignored(self):
+        # nohup ignores SIGHUP so that the command outlives its terminal:
+        # the CLI's own handling must not take that back.
+        cli, out = self.start_video_writing_outputs(
+            "nohup", preexec_fn=lambda: signal.signal(signal.SIGHUP,
+                                                      signal.SIG_IGN))
+        cli.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        still_running = cli.poll() is None
+        cli.send_signal(signal.SIGTERM)
+        code = cli.wait(timeout=60)
+        cli.stdin.close()
+        cli.stderr.close()
+        self.assertTrue(still_running, "SIGHUP ended a command under nohup")
+        self.assertEqual(code, 1)
+        self.assert_no_part_files(out)
 
     def test_an_interrupted_bench_reports_the_run_so_far(self):
         # Ctrl-C during a load test printed nothing and exited 130: the

@@ -119,6 +119,23 @@ std::string WithExifOrientation(std::string jpeg, int orientation) {
   return jpeg.insert(2, app1);
 }
 
+std::string WithDisplayMatrix(std::string mp4, const int32_t matrix[9]) {
+  const size_t at = mp4.find("tkhd");
+  if (at == std::string::npos || at + 5 > mp4.size()) return mp4;
+  // After the version and flags: times, track id and duration (32 bytes in
+  // version 1, 20 in 0), then reserved, layer, group, volume, reserved.
+  const size_t times = mp4[at + 4] == 1 ? 32 : 20;
+  size_t offset = at + 8 + times + 16;
+  if (offset + 36 > mp4.size()) return mp4;
+  for (int i = 0; i < 9; ++i) {
+    const uint32_t v = static_cast<uint32_t>(matrix[i]);
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      mp4[offset++] = static_cast<char>((v >> shift) & 0xFF);
+    }
+  }
+  return mp4;
+}
+
 absl::StatusOr<ProbedMovie> ProbeMovie(const std::string& path) {
   ProbedMovie m;
   absl::StatusOr<std::string> streams = RunCommand(absl::StrCat(

@@ -5,6 +5,7 @@
 #ifndef STYLIZER_SERVER_MEDIA_TESTING_TEST_MOVIES_H_
 #define STYLIZER_SERVER_MEDIA_TESTING_TEST_MOVIES_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -33,6 +34,11 @@ absl::Status WriteFile(const std::string& path, const std::string& data);
 // `jpeg` with an EXIF segment holding only `orientation` (1-8) right after
 // its start-of-image marker, as a camera writes it (little-endian TIFF).
 std::string WithExifOrientation(std::string jpeg, int orientation);
+
+// `mp4` with its first track's display matrix (the `tkhd` box's, in
+// FFmpeg's layout and units, av_display_rotation_set's) set to `matrix`:
+// ffmpeg 5.1 cannot write a mirrored one. Unchanged without a `tkhd`.
+std::string WithDisplayMatrix(std::string mp4, const int32_t matrix[9]);
 
 // One stream of a bare format context, for tests of code that reads an
 // AVStream's parameters and side data; freed with this. stream() is null
