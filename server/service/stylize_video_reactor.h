@@ -128,6 +128,10 @@ class StylizeVideoReactor final : public VideoReactor,
   // Whether the server waits on the client: a write it has not taken, or a
   // read of bytes the upload still owes.
   bool WaitingOnClientLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every byte input_size announced has arrived: a read still out only
+  // catches bytes past it (refused) or the half-close, and the client owes
+  // nothing, so the idle timer does not wait on it.
+  bool UploadCompleteLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnIdle() ABSL_LOCKS_EXCLUDED(mu_);
 
   // media::VideoSink (called on the pipeline's threads).
@@ -161,7 +165,6 @@ class StylizeVideoReactor final : public VideoReactor,
   // The read buffer; touched only by the read path (one read in flight).
   v1::StylizeVideoRequest request_;
   bool job_received_ = false;  // read path only
-  uint64_t declared_size_ = 0;  // the job's input_size; read path only
 
   // Declared before pipeline_: destroyed after it.
   std::unique_ptr<media::Spool> spool_;
@@ -188,10 +191,9 @@ class StylizeVideoReactor final : public VideoReactor,
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  // Every byte input_size announced has arrived: a read still out only
-  // catches bytes past it (refused) or the half-close, and the client owes
-  // nothing, so the idle timer does not wait on it.
-  bool upload_complete_ ABSL_GUARDED_BY(mu_) = false;
+  // The job's input_size; 0 when the client did not know it. Written by the
+  // read path, read by the idle timer too (UploadCompleteLocked).
+  uint64_t declared_size_ ABSL_GUARDED_BY(mu_) = 0;
   // OnIdle is cancelling the call: Finish waits (see OnIdle).
   bool cancelling_ ABSL_GUARDED_BY(mu_) = false;
   // AppendChunk tasks posted and not finished; the last one deletes the

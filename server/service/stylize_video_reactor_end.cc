@@ -11,7 +11,12 @@
 namespace stylizer {
 
 bool StylizeVideoReactor::WaitingOnClientLocked() const {
-  return write_in_flight_ || (read_in_flight_ && !upload_complete_);
+  return write_in_flight_ || (read_in_flight_ && !UploadCompleteLocked());
+}
+
+bool StylizeVideoReactor::UploadCompleteLocked() const {
+  return declared_size_ > 0 &&
+         static_cast<uint64_t>(bytes_in_) == declared_size_;
 }
 
 void StylizeVideoReactor::ClientProgressedLocked() {

@@ -48,7 +48,10 @@ void StylizeVideoReactor::OnMessageRead(bool ok) {
       return;
     }
     job_received_ = true;
-    declared_size_ = request_.job().input_size();
+    {
+      absl::MutexLock lock(&mu_);
+      declared_size_ = request_.job().input_size();
+    }
     grpc::Status status = StartJob(request_.job());
     if (!status.ok()) {
       Fail(status);
@@ -86,17 +89,18 @@ void StylizeVideoReactor::EndUpload() {
     return;
   }
   int64_t received = 0;
+  uint64_t declared = 0;
   {
     absl::MutexLock lock(&mu_);
     received = bytes_in_;
+    declared = declared_size_;
   }
   // Shorter than announced: the reader, trusting input_size, would take
   // it for a truncated movie, or stylize the part as a whole one.
-  if (declared_size_ > 0 && static_cast<uint64_t>(received) < declared_size_) {
+  if (declared > 0 && static_cast<uint64_t>(received) < declared) {
     Fail(grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("the upload ended after ", received, " of the ",
-                     declared_size_,
+        absl::StrCat("the upload ended after ", received, " of the ", declared,
                      " bytes the job's input_size announced: send the "
                      "whole file, or input_size 0 when its size is not "
                      "known")));
@@ -109,16 +113,17 @@ void StylizeVideoReactor::StoreChunk() {
   log_.AddBytesIn(request_.chunk().size());
   const uint64_t chunk_size = request_.chunk().size();
   bool too_long = false;
+  uint64_t declared = 0;
   {
     absl::MutexLock lock(&mu_);
-    too_long = declared_size_ > 0 &&
-               static_cast<uint64_t>(bytes_in_) + chunk_size > declared_size_;
+    declared = declared_size_;
+    too_long = declared > 0 &&
+               static_cast<uint64_t>(bytes_in_) + chunk_size > declared;
     if (!too_long) {
+      // The spool ends the upload at the last declared byte too
+      // (Spool::ExpectSize); UploadCompleteLocked then holds.
       bytes_in_ += static_cast<int64_t>(chunk_size);
       ++appends_in_flight_;
-      // The spool ends the upload there too (Spool::ExpectSize).
-      upload_complete_ = declared_size_ > 0 &&
-                         static_cast<uint64_t>(bytes_in_) == declared_size_;
     }
   }
   if (too_long) {
@@ -127,7 +132,7 @@ void StylizeVideoReactor::StoreChunk() {
     Fail(grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
         absl::StrCat("the upload is longer than the job's input_size (",
-                     declared_size_,
+                     declared,
                      " bytes): set input_size to the "
                      "file's exact size, or 0 when it is not known")));
     return;
