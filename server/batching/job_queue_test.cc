@@ -630,82 +630,80 @@ TEST_F(JobQueueTest, ResultsArriveInSubmissionOrderWhateverBatchFinishesFirst) {
   EXPECT_EQ(second.max_concurrent_calls(), 1);
 }
 
-TEST_F(JobQueueTest, CancelFailsAFrameComputedButWaitingForAnEarlierOne) {
-  FakeModel first(kStyles);
-  FakeModel second(kStyles);
-  JobQueue::Options options = BaseOptions();
-  options.max_batch_size = 1;
-  options.batch_timeout = absl::ZeroDuration();
-  auto created = JobQueue::Create(options, {&first, &second}, nullptr);
-  ASSERT_TRUE(created.ok());
-  std::unique_ptr<JobQueue> queue = *std::move(created);
-  first.Hold();
-  second.Hold();
-  ResultLog log;
-  auto job = Open(*queue, &log);
-  for (int i = 0; i < 2; ++i) {
-    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
-    ASSERT_TRUE(job->TrySubmit(&request).ok());
+// A two-frame job on two held devices, one frame each (batches of one):
+// `late` computes frame 0 and `early` frame 1, which a test releases first
+// so that its result waits in the reorder buffer behind frame 0.
+class JobQueueTwoFramesTest : public JobQueueTest {
+ protected:
+  void SetUp() override {
+    JobQueue::Options options = BaseOptions();
+    options.max_batch_size = 1;
+    options.batch_timeout = absl::ZeroDuration();
+    auto created = JobQueue::Create(options, {&first_, &second_}, nullptr);
+    ASSERT_TRUE(created.ok()) << created.status();
+    queue_ = *std::move(created);
+    first_.Hold();
+    second_.Hold();
+    job_ = Open(*queue_, &log_);
+    for (int i = 0; i < 2; ++i) {
+      FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
+      ASSERT_TRUE(job_->TrySubmit(&request).ok());
+    }
+    first_.WaitForCalls(1);
+    second_.WaitForCalls(1);
+    const bool zero_on_first = first_.calls()[0].first_bytes[0] == 0;
+    early_ = zero_on_first ? &second_ : &first_;
+    late_ = zero_on_first ? &first_ : &second_;
   }
-  first.WaitForCalls(1);
-  second.WaitForCalls(1);
-  // Frame 1 finishes and waits in the reorder buffer behind frame 0.
-  const bool zero_on_first = first.calls()[0].first_bytes[0] == 0;
-  FakeModel& early = zero_on_first ? second : first;
-  FakeModel& late = zero_on_first ? first : second;
-  early.ReleaseAll();
-  while (queue->queued_items() > 1) absl::SleepFor(absl::Milliseconds(1));
-  EXPECT_EQ(log.size(), 0u);
-  job->Cancel();
-  log.WaitFor(2);
-  for (const FrameResult& result : log.results()) {
+
+  void TearDown() override {
+    if (queue_ == nullptr) return;
+    first_.ReleaseAll();
+    second_.ReleaseAll();
+    queue_->Drain();
+  }
+
+  // Releases frame 1's device and waits until only frame 0 is left.
+  void FinishFrameOne() {
+    early_->ReleaseAll();
+    while (queue_->queued_items() > 1) absl::SleepFor(absl::Milliseconds(1));
+    EXPECT_EQ(log_.size(), 0u);
+  }
+
+  FakeModel first_{kStyles};
+  FakeModel second_{kStyles};
+  std::unique_ptr<JobQueue> queue_;
+  ResultLog log_;
+  std::unique_ptr<Job> job_;
+  FakeModel* early_ = nullptr;
+  FakeModel* late_ = nullptr;
+};
+
+TEST_F(JobQueueTwoFramesTest,
+       CancelFailsAFrameComputedButWaitingForAnEarlierOne) {
+  FinishFrameOne();
+  job_->Cancel();
+  log_.WaitFor(2);
+  for (const FrameResult& result : log_.results()) {
     EXPECT_EQ(result.status.code(), absl::StatusCode::kCancelled);
     EXPECT_TRUE(result.outputs.empty());
   }
-  late.ReleaseAll();
-  queue->Drain();
 }
 
 // A frame that failed on the device and waits behind an earlier frame keeps
 // its own reason when the job is then cancelled: its caller learns that the
 // device failed, not that it gave up.
-TEST_F(JobQueueTest,
+TEST_F(JobQueueTwoFramesTest,
        CancelKeepsTheReasonOfAFrameThatFailedWaitingForAnEarlierOne) {
-  FakeModel first(kStyles);
-  FakeModel second(kStyles);
-  JobQueue::Options options = BaseOptions();
-  options.max_batch_size = 1;
-  options.batch_timeout = absl::ZeroDuration();
-  auto created = JobQueue::Create(options, {&first, &second}, nullptr);
-  ASSERT_TRUE(created.ok());
-  std::unique_ptr<JobQueue> queue = *std::move(created);
-  first.Hold();
-  second.Hold();
-  ResultLog log;
-  auto job = Open(*queue, &log);
-  for (int i = 0; i < 2; ++i) {
-    FrameRequest request = MakeRequest(2, 2, i, {0}, kStyles, i);
-    ASSERT_TRUE(job->TrySubmit(&request).ok());
-  }
-  first.WaitForCalls(1);
-  second.WaitForCalls(1);
-  // Frame 1's device fails it; it waits behind frame 0.
-  const bool zero_on_first = first.calls()[0].first_bytes[0] == 0;
-  FakeModel& early = zero_on_first ? second : first;
-  FakeModel& late = zero_on_first ? first : second;
-  early.FailNext(absl::InternalError("device lost"));
-  early.ReleaseAll();
-  while (queue->queued_items() > 1) absl::SleepFor(absl::Milliseconds(1));
-  EXPECT_EQ(log.size(), 0u);
-  job->Cancel();
-  log.WaitFor(2);
-  const std::vector<FrameResult> results = log.results();
+  early_->FailNext(absl::InternalError("device lost"));
+  FinishFrameOne();
+  job_->Cancel();
+  log_.WaitFor(2);
+  const std::vector<FrameResult> results = log_.results();
   EXPECT_EQ(results[0].status.code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(results[1].status.code(), absl::StatusCode::kInternal)
       << results[1].status;
   EXPECT_THAT(results[1].status.message(), HasSubstr("device lost"));
-  late.ReleaseAll();
-  queue->Drain();
 }
 
 TEST_F(JobQueueTest, WorkersOnOneModelNeverCallItConcurrently) {
