@@ -10,102 +10,28 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/media/movie_reader.h"
+#include "server/media/testing/movie_file_test.h"
 #include "server/media/testing/test_movies.h"
-
-extern "C" {
-#include <libavutil/log.h>
-}
 
 namespace stylizer {
 namespace media {
 namespace {
 
+using ::stylizer::media::testing::ReadMovieBytes;
+using ::stylizer::media::testing::ReadResult;
 using ::testing::HasSubstr;
 
 const char kX264[] = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p ";
 
-// What reading a movie to its end gave.
-struct ReadResult {
-  absl::Status status;  // of Open, or of the Next that failed
-  MovieInfo info;
-  int64_t frames = 0;
-  // The video stream's start after Open, and the first frame's time, in the
-  // stream's time base.
-  int64_t start = AV_NOPTS_VALUE;
-  int64_t first_pts = AV_NOPTS_VALUE;
-};
-
-ReadResult ReadBytes(const std::string& bytes) {
-  ReadResult result;
-  auto spool = Spool::Create({});
-  if (!spool.ok()) {
-    result.status = spool.status();
-    return result;
-  }
-  result.status = (*spool)->Append(bytes);
-  if (!result.status.ok()) return result;
-  (*spool)->Finish();
-  auto reader = MovieReader::Open(spool->get(), {});
-  if (!reader.ok()) {
-    result.status = reader.status();
-    return result;
-  }
-  result.info = (*reader)->info();
-  result.start = (*reader)->video_stream()->start_time;
-  while (true) {
-    absl::StatusOr<MovieReader::Item> item = (*reader)->Next();
-    if (!item.ok()) {
-      result.status = item.status();
-      break;
-    }
-    if (item->kind == MovieReader::Item::Kind::kEnd) break;
-    if (item->kind == MovieReader::Item::Kind::kVideoFrame &&
-        result.first_pts == AV_NOPTS_VALUE) {
-      result.first_pts = item->frame->pts;
-    }
-  }
-  result.frames = (*reader)->frames_decoded();
-  return result;
-}
-
-class MovieReaderCompleteTest : public ::testing::Test {
+class MovieReaderCompleteTest : public testing::MovieFileTest {
  protected:
-  static void SetUpTestSuite() {
-    av_log_set_level(AV_LOG_QUIET);
-    dir_ = new std::string(testing::MakeTempDir("movie-reader-complete-test"));
-  }
-
-  static std::string Path(const std::string& name) {
-    return absl::StrCat(*dir_, "/", name);
-  }
-
-  // Makes `name` with `ffmpeg <args>`.
-  static void Make(const std::string& name, const std::string& args) {
-    absl::Status s = testing::MakeMovie(args, Path(name));
-    ASSERT_TRUE(s.ok()) << s;
-  }
-
-  static std::string Bytes(const std::string& name) {
-    auto bytes = testing::ReadFile(Path(name));
-    EXPECT_TRUE(bytes.ok()) << bytes.status();
-    return bytes.value_or("");
-  }
-
-  static ReadResult Read(const std::string& name) {
-    return ReadBytes(Bytes(name));
-  }
-
   // Frames ffprobe decodes from `name`.
   static int64_t FramesOf(const std::string& name) {
     auto probed = testing::ProbeMovie(Path(name));
     EXPECT_TRUE(probed.ok()) << probed.status();
     return probed.ok() ? probed->frames : -1;
   }
-
-  static std::string* dir_;
 };
-
-std::string* MovieReaderCompleteTest::dir_ = nullptr;
 
 // --- Truncation: MP4. ---
 
@@ -123,14 +49,14 @@ TEST_F(MovieReaderCompleteTest, Mp4TrimmedByAnEditListIsComplete) {
   ASSERT_GT(shown, 80);
   ASSERT_LT(shown, 100);
   std::string bytes = Bytes("trimmed.mp4");
-  ReadResult read = ReadBytes(bytes);
+  ReadResult read = ReadMovieBytes(bytes);
   EXPECT_TRUE(read.status.ok()) << read.status;
   EXPECT_EQ(read.frames, shown);
   EXPECT_NEAR(read.info.duration_seconds, 3, 0.2);
   EXPECT_NEAR(read.info.frames_estimate, shown, 5);
 
   // Cut off, it is still truncated: the frames shown are the file's last.
-  ReadResult cut = ReadBytes(bytes.substr(0, bytes.size() * 80 / 100));
+  ReadResult cut = ReadMovieBytes(bytes.substr(0, bytes.size() * 80 / 100));
   EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
       << cut.status;
   EXPECT_THAT(std::string(cut.status.message()), HasSubstr("truncated"));
@@ -144,10 +70,10 @@ TEST_F(MovieReaderCompleteTest, Mp4MissingItsLastFramesIsTruncated) {
            absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=30:duration=10 ",
                         kX264, "-movflags +faststart")));
   std::string bytes = Bytes("whole.mp4");
-  ReadResult whole = ReadBytes(bytes);
+  ReadResult whole = ReadMovieBytes(bytes);
   ASSERT_TRUE(whole.status.ok()) << whole.status;
   ASSERT_EQ(whole.frames, 300);
-  ReadResult cut = ReadBytes(bytes.substr(0, bytes.size() * 95 / 100));
+  ReadResult cut = ReadMovieBytes(bytes.substr(0, bytes.size() * 95 / 100));
   EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
       << cut.status;
   EXPECT_THAT(std::string(cut.status.message()), HasSubstr("truncated"));
@@ -162,7 +88,7 @@ TEST_F(MovieReaderCompleteTest, AviMissingItsEndIsTruncated) {
            absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=30:duration=5 ",
                         kX264)));
   std::string bytes = Bytes("whole.avi");
-  ReadResult cut = ReadBytes(bytes.substr(0, bytes.size() * 2 / 3));
+  ReadResult cut = ReadMovieBytes(bytes.substr(0, bytes.size() * 2 / 3));
   EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
       << cut.status;
   EXPECT_THAT(std::string(cut.status.message()), HasSubstr("truncated"));
@@ -215,7 +141,7 @@ TEST_F(MovieReaderCompleteTest, MatroskaWithSubtitlesPastTheVideoIsComplete) {
   EXPECT_EQ(read.frames, 150);
   // Cut at two thirds it is still truncated: the subtitles end there too.
   std::string bytes = Bytes("late_subtitles.mkv");
-  ReadResult cut = ReadBytes(bytes.substr(0, bytes.size() * 2 / 3));
+  ReadResult cut = ReadMovieBytes(bytes.substr(0, bytes.size() * 2 / 3));
   EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
       << cut.status;
 }
@@ -270,7 +196,7 @@ TEST_F(MovieReaderCompleteTest, TruncatedMatroskaIsInvalid) {
                            "-f lavfi -i sine=frequency=440:duration=9 ",
                            kX264, "-c:a libopus -output_ts_offset ", offset)));
     std::string bytes = Bytes(name);
-    ReadResult cut = ReadBytes(bytes.substr(0, bytes.size() * 2 / 3));
+    ReadResult cut = ReadMovieBytes(bytes.substr(0, bytes.size() * 2 / 3));
     EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
         << cut.status;
     EXPECT_THAT(std::string(cut.status.message()), HasSubstr("truncated"));
@@ -322,7 +248,7 @@ TEST_F(MovieReaderCompleteTest, CoverArtBesideAVideoIsNotTheVideo) {
   size_t at = bytes.find("V_MPEG4/ISO/AVC");
   ASSERT_NE(at, std::string::npos);
   bytes.replace(at, 15, "V_MPEG4/ISO/XYZ");
-  ReadResult mkv = ReadBytes(bytes);
+  ReadResult mkv = ReadMovieBytes(bytes);
   EXPECT_EQ(mkv.status.code(), absl::StatusCode::kInvalidArgument)
       << mkv.status;
   EXPECT_THAT(std::string(mkv.status.message()),

@@ -10,80 +10,27 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/media/movie_reader.h"
+#include "server/media/testing/movie_file_test.h"
 #include "server/media/testing/test_movies.h"
-
-extern "C" {
-#include <libavutil/log.h>
-}
 
 namespace stylizer {
 namespace media {
 namespace {
 
+using ::stylizer::media::testing::ReadResult;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// What reading a movie to its end gave.
-struct ReadResult {
-  absl::Status status;  // of Open, or of the Next that failed
-  int64_t frames = 0;
-  int64_t skipped = 0;  // packets the decoder refused
-};
-
+// Reads `bytes` to the end with a decode limit of `max_decode_pixels`.
 ReadResult ReadBytes(const std::string& bytes, int64_t max_decode_pixels) {
-  ReadResult result;
-  auto spool = Spool::Create({});
-  if (!spool.ok()) {
-    result.status = spool.status();
-    return result;
-  }
-  result.status = (*spool)->Append(bytes);
-  if (!result.status.ok()) return result;
-  (*spool)->Finish();
   MovieReader::Options options;
   options.max_decode_pixels = max_decode_pixels;
-  auto reader = MovieReader::Open(spool->get(), options);
-  if (!reader.ok()) {
-    result.status = reader.status();
-    return result;
-  }
-  while (true) {
-    absl::StatusOr<MovieReader::Item> item = (*reader)->Next();
-    if (!item.ok()) {
-      result.status = item.status();
-      break;
-    }
-    if (item->kind == MovieReader::Item::Kind::kEnd) break;
-  }
-  result.frames = (*reader)->frames_decoded();
-  result.skipped = (*reader)->packets_skipped();
-  return result;
+  return testing::ReadMovieBytes(bytes, options);
 }
 
-class MovieReaderRefusalTest : public ::testing::Test {
+class MovieReaderRefusalTest : public testing::MovieFileTest {
  protected:
-  static void SetUpTestSuite() {
-    av_log_set_level(AV_LOG_QUIET);
-    dir_ = new std::string(testing::MakeTempDir("movie-reader-refusal-test"));
-  }
-
-  static std::string Path(const std::string& name) {
-    return absl::StrCat(*dir_, "/", name);
-  }
-
-  // Makes `name` with `ffmpeg <args>`.
-  static void Make(const std::string& name, const std::string& args) {
-    absl::Status s = testing::MakeMovie(args, Path(name));
-    ASSERT_TRUE(s.ok()) << s;
-  }
-
-  static std::string Bytes(const std::string& name) {
-    auto bytes = testing::ReadFile(Path(name));
-    EXPECT_TRUE(bytes.ok()) << bytes.status();
-    return bytes.value_or("");
-  }
-
   // 50 frames of 64x48 (past what the probe reads) and then 2 of 640x480,
   // made with `codec` args in `format`: MPEG-TS joined as bytes (as
   // recordings are), others by FFmpeg's concat demuxer.
@@ -109,11 +56,7 @@ class MovieReaderRefusalTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(
         Make(name, absl::StrCat("-f concat -safe 0 -i '", list, "' -c copy")));
   }
-
-  static std::string* dir_;
 };
-
-std::string* MovieReaderRefusalTest::dir_ = nullptr;
 
 // The limit of these tests: under 640x480, and well over 64x48 (MPEG-2's and
 // MPEG-4's decoders refuse even 64x48 frames at a limit of 200x200).
