@@ -212,22 +212,30 @@ class CliEndToEndTest(unittest.TestCase):
                            "video")
                 self.assertEqual(int(v["width"]), 64 + 16 * (i % 3))
 
+    def exif_photo(self, name, orientation):
+        """A 64x48 JPEG in self.tmp whose EXIF segment holds only
+        `orientation` (1-8), right after its start-of-image marker, as a
+        camera writes it (little-endian TIFF)."""
+        stored = os.path.join(self.tmp, f"stored-{name}")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
+               stored)
+        with open(stored, "rb") as f:
+            jpeg = f.read()
+        ifd = (struct.pack("<HHHIHH", 1, 0x0112, 3, 1, orientation, 0) +
+               b"\0\0\0\0")
+        body = b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd
+        app1 = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+        photo = os.path.join(self.tmp, name)
+        with open(photo, "wb") as f:
+            f.write(jpeg[:2] + app1 + jpeg[2:])
+        return photo
+
     def test_image_phone_photo_comes_out_upright(self):
         # A phone's portrait photo: a 64x48 picture with EXIF orientation 6
         # ("rotate 90 degrees clockwise"). Viewers show it 48x64; so is the
         # output (the tag used to be dropped with the metadata, and the output
         # came out lying on its side).
-        stored = os.path.join(self.tmp, "stored.jpg")
-        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
-               stored)
-        with open(stored, "rb") as f:
-            jpeg = f.read()
-        ifd = struct.pack("<HHHIHH", 1, 0x0112, 3, 1, 6, 0) + b"\0\0\0\0"
-        body = b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd
-        app1 = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
-        photo = os.path.join(self.tmp, "portrait.jpg")
-        with open(photo, "wb") as f:
-            f.write(jpeg[:2] + app1 + jpeg[2:])
+        photo = self.exif_photo("portrait.jpg", 6)
         out = os.path.join(self.out_dir("upright"), "out.png")
         r = self.cli("image", photo, "--styles=klimt", f"--out={out}")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -260,17 +268,7 @@ class CliEndToEndTest(unittest.TestCase):
         # then mirrored. The job line said "rotated 270" (FFmpeg's angle of
         # that matrix), the mirror lost, and a Matroska output was turned
         # without it.
-        stored = os.path.join(self.tmp, "stored5.jpg")
-        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v", "1",
-               stored)
-        with open(stored, "rb") as f:
-            jpeg = f.read()
-        ifd = struct.pack("<HHHIHH", 1, 0x0112, 3, 1, 5, 0) + b"\0\0\0\0"
-        body = b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd
-        app1 = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
-        photo = os.path.join(self.tmp, "transposed.jpg")
-        with open(photo, "wb") as f:
-            f.write(jpeg[:2] + app1 + jpeg[2:])
+        photo = self.exif_photo("transposed.jpg", 5)
         movies = self.out_dir("transposed")
         r = self.cli("video", photo, "--styles=klimt", f"--out={movies}",
                      "--container=mkv")
