@@ -37,8 +37,9 @@ namespace {
 // Forwards a job's messages to the outputs and the progress display.
 class CliVideoObserver : public VideoObserver {
  public:
-  // `notes` gets the retry lines when there is no progress display
-  // (--progress=none): a wait of up to 30 s must not look like a hang.
+  // `notes` gets the retry lines (a wait of up to 30 s must not look like a
+  // hang) and the damaged-packets warning when there is no progress display
+  // (--progress=none).
   CliVideoObserver(VideoObserver* files, ProgressReporter* progress,
                    int outputs, int max_retries, std::ostream* notes)
       : files_(files),
@@ -89,14 +90,8 @@ class CliVideoObserver : public VideoObserver {
   }
   void OnRetry(const absl::Status& why, absl::Duration wait,
                int retry) override {
-    const std::string line =
-        absl::StrCat("retry ", retry, " of ", max_retries_, " in ",
-                     absl::FormatDuration(wait), ": ", ErrorLine(why));
-    if (progress_) {
-      progress_->Note(line);
-    } else if (notes_ != nullptr) {
-      *notes_ << line << std::endl;
-    }
+    Say(absl::StrCat("retry ", retry, " of ", max_retries_, " in ",
+                     absl::FormatDuration(wait), ": ", ErrorLine(why)));
   }
   absl::Status OnChunk(uint32_t index, absl::string_view data) override {
     if (progress_) progress_->OnOutputBytes(data.size());
@@ -109,10 +104,22 @@ class CliVideoObserver : public VideoObserver {
       const auto st = progress_->state();
       progress_->OnFrames(frames, frames, st.fps);
     }
+    if (const std::string warning = SkippedPacketsWarning(s);
+        !warning.empty()) {
+      Say(warning);
+    }
     return files_->OnSummary(s);
   }
 
  private:
+  void Say(const std::string& line) {
+    if (progress_) {
+      progress_->Note(line);
+    } else if (notes_ != nullptr) {
+      *notes_ << line << std::endl;
+    }
+  }
+
   VideoObserver* files_;
   ProgressReporter* progress_;
   int outputs_;

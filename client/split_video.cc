@@ -193,6 +193,10 @@ class SegmentObserver : public VideoObserver {
   absl::Status OnSummary(const stylizer::v1::JobSummary& s) override {
     for (const auto& o : s.outputs()) frames_ = std::max(frames_, o.frames());
     progress_->Finished(k_, frames_);
+    if (const std::string warning = SkippedPacketsWarning(s);
+        !warning.empty()) {
+      say_(absl::StrCat("segment ", k_ + 1, ": ", warning));
+    }
     return files_->OnSummary(s);
   }
   // A busy or unavailable replica (client retries, retry.h).

@@ -17,6 +17,10 @@
 
 namespace stylizer::client {
 
+// What a summary's skipped_packets means for the outputs, as a line for the
+// job's notes (beside its retry lines); "" when the movie decoded cleanly.
+std::string SkippedPacketsWarning(const stylizer::v1::JobSummary& summary);
+
 class VideoOutputs : public VideoObserver {
  public:
   // Output i goes to OutputPath(dir, stem, labels[i], ext).

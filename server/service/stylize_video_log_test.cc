@@ -77,7 +77,8 @@ class VideoJobLogTest : public ::testing::Test {
   // Sends `movie` as one job in one style; returns the call's status and
   // sets *accepted.
   grpc::Status RunJob(const std::string& movie, grpc::ClientContext* context,
-                      v1::JobAccepted* accepted) {
+                      v1::JobAccepted* accepted,
+                      v1::JobSummary* summary = nullptr) {
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::seconds(120));
     auto stream = stub_->StylizeVideo(context);
@@ -91,6 +92,9 @@ class VideoJobLogTest : public ::testing::Test {
     v1::StylizeVideoResponse response;
     while (stream->Read(&response)) {
       if (response.has_accepted()) *accepted = response.accepted();
+      if (response.has_summary() && summary != nullptr) {
+        *summary = response.summary();
+      }
     }
     writer.join();
     return stream->Finish();
@@ -152,8 +156,10 @@ TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
   context.AddMetadata(
       "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   v1::JobAccepted accepted;
-  const grpc::Status status = RunJob(movie, &context, &accepted);
+  v1::JobSummary summary;
+  const grpc::Status status = RunJob(movie, &context, &accepted, &summary);
   ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(summary.skipped_packets(), 0u);
   const std::string job_id = accepted.job_id();
   ASSERT_FALSE(job_id.empty());
   EXPECT_EQ(accepted.input().hdr_transfer(), "");
@@ -170,8 +176,8 @@ TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
 }
 
 // A damaged frame (here a JPEG whose frame header names arithmetic coding)
-// is skipped, as ffmpeg skips it, and the job line counts it: the outputs
-// were a frame short and nothing said so.
+// is skipped, as ffmpeg skips it, and the job line and the client's
+// JobSummary count it: the outputs were a frame short and nothing said so.
 TEST_F(VideoJobLogTest, ASkippedDamagedFrameIsCountedInTheJobLine) {
   ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=64x48:rate=10:"
                                 "duration=1 -c:v mjpeg -f avi",
@@ -186,8 +192,12 @@ TEST_F(VideoJobLogTest, ASkippedDamagedFrameIsCountedInTheJobLine) {
   movie[at + 1] = '\xc9';  // the fifth frame's SOF0 becomes SOF9
   grpc::ClientContext context;
   v1::JobAccepted accepted;
-  const grpc::Status status = RunJob(movie, &context, &accepted);
+  v1::JobSummary summary;
+  const grpc::Status status = RunJob(movie, &context, &accepted, &summary);
   ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(summary.skipped_packets(), 1u);
+  ASSERT_EQ(summary.outputs_size(), 1);
+  EXPECT_EQ(summary.outputs(0).frames(), 9u);
   const std::vector<std::string> jobs = LinesWith(" job job_id=");
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_THAT(jobs[0], HasSubstr(" code=OK "));

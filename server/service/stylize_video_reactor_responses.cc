@@ -125,6 +125,7 @@ void StylizeVideoReactor::OnFinished(
     frames += o.frames;
   }
   summary->set_elapsed_seconds(result->elapsed_seconds);
+  summary->set_skipped_packets(static_cast<uint64_t>(result->packets_skipped));
   absl::MutexLock lock(&mu_);
   if (!result->outputs.empty()) record_.frames = result->outputs[0].frames;
   record_.packets_skipped = result->packets_skipped;

@@ -911,6 +911,37 @@ class CliEndToEndTest(unittest.TestCase):
                    "video")
         self.assertEqual(int(v["nb_read_frames"]), 70)
 
+    def test_video_says_when_damaged_frames_were_skipped(self):
+        # An MJPEG movie whose fifth frame header names arithmetic coding:
+        # the server skips that frame, as ffmpeg does. The outputs were a
+        # frame short and the CLI said nothing.
+        movie = os.path.join(self.tmp, "damaged.avi")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=1", "-c:v",
+               "mjpeg", movie)
+        with open(movie, "rb") as f:
+            data = bytearray(f.read())
+        at = -1
+        for _ in range(5):
+            at = data.index(b"\xff\xc0", at + 1)
+        data[at + 1] = 0xC9  # SOF0 becomes SOF9
+        with open(movie, "wb") as f:
+            f.write(data)
+        out = self.out_dir("damaged")
+        r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
+                     "--progress=none")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("warning: 1 damaged video packet was skipped, as ffmpeg "
+                      "skips them: the outputs are missing its frame",
+                      r.stderr)
+        v = stream(probe(os.path.join(out, "damaged.klimt.mp4")), "video")
+        self.assertEqual(int(v["nb_read_frames"]), 9)
+        # Split, the segment that had it says so.
+        r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
+                     "--split=2", "--progress=none")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stderr, r"segment [12]: warning: 1 damaged video "
+                         r"packet was skipped")
+
     def probed_times(self, path, stream, entry):
         out = subprocess.run(
             ["ffprobe", "-v", "error", "-select_streams", stream,
