@@ -167,6 +167,14 @@ absl::Status MovieReader::ChooseStreams(const AVCodec** codec) {
     ret = AVERROR_STREAM_NOT_FOUND;  // only pictures, undecodable ones
   }
   if (ret == AVERROR_STREAM_NOT_FOUND) {
+    // FFmpeg leaves out an MP4 track without samples (a recording stopped
+    // before its first frame): "no video stream" sent people looking for a
+    // stream the file has.
+    if (format_->nb_streams == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the input (", format_->iformat->name,
+          ") ends before its first frame: none of its tracks holds a frame"));
+    }
     return absl::InvalidArgumentError("the input has no video stream");
   }
   if (ret < 0) return InputError(ret, "cannot find the video stream");
