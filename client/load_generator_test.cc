@@ -91,20 +91,30 @@ TEST(LoadGeneratorTest, StopEarlyEndsTheRunWithWhatItHas) {
   EXPECT_THAT(ReportJson(LoadReport{}, {}), HasSubstr("\"interrupted\":false"));
 }
 
-TEST(LoadGeneratorTest, FatalErrorStopsOverloadDoesNot) {
+// Runs a count of ten requests on one worker, counting those made in `*n`:
+// the second is refused as busy (RESOURCE_EXHAUSTED `busy`, with a retry
+// hint of one second), the `failing`th fails with `error`, and the others
+// return one frame.
+LoadReport RunTenWithABusyRefusalAnd(const char* busy, int failing,
+                                     const absl::Status& error, int* n) {
   LoadOptions o;
   o.concurrency = 1;
   o.count = 10;
-  int n = 0;
-  LoadReport r = RunLoad(o, [&](int) -> absl::StatusOr<int64_t> {
-    ++n;
-    if (n == 2) {
-      return WithRetryDelay(absl::ResourceExhaustedError("queue full"),
+  return RunLoad(o, [&](int) -> absl::StatusOr<int64_t> {
+    ++*n;
+    if (*n == 2) {
+      return WithRetryDelay(absl::ResourceExhaustedError(busy),
                             absl::Seconds(1));
     }
-    if (n == 4) return absl::UnavailableError("server went away");
+    if (*n == failing) return error;
     return 1;
   });
+}
+
+TEST(LoadGeneratorTest, FatalErrorStopsOverloadDoesNot) {
+  int n = 0;
+  LoadReport r = RunTenWithABusyRefusalAnd(
+      "queue full", 4, absl::UnavailableError("server went away"), &n);
   EXPECT_EQ(n, 4);
   EXPECT_EQ(r.requests, 2);
   EXPECT_EQ(r.errors, 2);
@@ -117,19 +127,9 @@ TEST(LoadGeneratorTest, FatalErrorStopsOverloadDoesNot) {
 // the server: final, so the run stops (it uploaded the same movie 5,197 times
 // in 2 s). With the hint it is a busy server, which the run measures.
 TEST(LoadGeneratorTest, TooLargeStopsBusyDoesNot) {
-  LoadOptions o;
-  o.concurrency = 1;
-  o.count = 10;
   int n = 0;
-  LoadReport r = RunLoad(o, [&](int) -> absl::StatusOr<int64_t> {
-    ++n;
-    if (n == 2) {
-      return WithRetryDelay(absl::ResourceExhaustedError("busy"),
-                            absl::Seconds(1));
-    }
-    if (n == 3) return absl::ResourceExhaustedError("the movie is too large");
-    return 1;
-  });
+  LoadReport r = RunTenWithABusyRefusalAnd(
+      "busy", 3, absl::ResourceExhaustedError("the movie is too large"), &n);
   EXPECT_EQ(n, 3);
   EXPECT_EQ(r.errors_by_code["RESOURCE_EXHAUSTED"], 2);
 }

@@ -29,6 +29,13 @@ JobOptions StillImage() {
   return options;
 }
 
+// The options of a stream's job with `frames` frames in flight.
+JobOptions Stream(int frames) {
+  JobOptions options;
+  options.max_frames_in_flight = frames;
+  return options;
+}
+
 using ::stylizer::testing::FakeClock;
 using ::stylizer::testing::FakeModel;
 using ::stylizer::testing::MakeRequest;
@@ -60,6 +67,24 @@ class AdmissionTest : public ::testing::Test {
     auto job = queue.OpenJob(std::move(options));
     EXPECT_TRUE(job.ok()) << job.status();
     return *std::move(job);
+  }
+
+  // Offers `job` `count` frames of two 2x2 items (12 bytes) each, tagged
+  // from `first_tag`; each must be taken.
+  void TrySubmitTwoItemFrames(Job& job, int first_tag, int count) {
+    for (int i = 0; i < count; ++i) {
+      FrameRequest r = MakeRequest(2, 2, first_tag + i, {0, 1}, kStyles, i);
+      ASSERT_TRUE(job.TrySubmit(&r).ok()) << i;
+    }
+  }
+
+  // Lets the held device go, drains, and expects the still image's one frame
+  // computed.
+  void ExpectStillImageComputed(JobQueue& queue, ResultLog& log_image) {
+    model_.ReleaseAll();
+    queue.Drain();
+    ASSERT_EQ(log_image.size(), 1u);
+    EXPECT_TRUE(log_image.results()[0].status.ok());
   }
 
   JobQueue::Options options_;
@@ -363,32 +388,21 @@ TEST_F(AdmissionTest, StreamingJobsLeaveRoomForSingleFrameJobs) {
   auto queue = MakeQueue();
   model_.Hold();
   ResultLog log_a, log_b, log_image;
-  JobOptions stream;
-  stream.max_frames_in_flight = 8;
-  auto a = Open(*queue, &log_a, stream);
-  auto b = Open(*queue, &log_b, stream);
-  for (int i = 0; i < 4; ++i) {
-    FrameRequest r = MakeRequest(2, 2, i, {0, 1}, kStyles, i);
-    ASSERT_TRUE(a->TrySubmit(&r).ok()) << i;  // 8 items: a's half
-  }
-  for (int i = 0; i < 3; ++i) {
-    FrameRequest r = MakeRequest(2, 2, 10 + i, {0, 1}, kStyles, i);
-    ASSERT_TRUE(b->TrySubmit(&r).ok()) << i;  // 14 of 16
-  }
+  auto a = Open(*queue, &log_a, Stream(8));
+  auto b = Open(*queue, &log_b, Stream(8));
+  // 8 items: a's half
+  ASSERT_NO_FATAL_FAILURE(TrySubmitTwoItemFrames(*a, 0, 4));
+  ASSERT_NO_FATAL_FAILURE(TrySubmitTwoItemFrames(*b, 10, 3));  // 14 of 16
   EXPECT_EQ(queue->queued_items(), 14);
   FrameRequest more = MakeRequest(2, 2, 20, {0}, kStyles, 3);
   absl::Status status = b->TrySubmit(&more);  // 15 > 16 - 16 / 8
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
 
-  const JobOptions single = StillImage();
-  auto image = Open(*queue, &log_image, single);
+  auto image = Open(*queue, &log_image, StillImage());
   FrameRequest still = MakeRequest(2, 2, 30, {0, 1}, kStyles, 0);
   ASSERT_TRUE(image->TrySubmit(&still).ok());  // 16 of 16
   EXPECT_EQ(queue->queued_items(), 16);
-  model_.ReleaseAll();
-  queue->Drain();
-  ASSERT_EQ(log_image.size(), 1u);
-  EXPECT_TRUE(log_image.results()[0].status.ok());
+  ExpectStillImageComputed(*queue, log_image);
 }
 
 // A movie of big frames in many styles may be allowed one frame in flight;
@@ -401,9 +415,9 @@ TEST_F(AdmissionTest, OneFrameStreamsLeaveRoomForSingleFrameJobs) {
   model_.Hold();
   std::vector<ResultLog> logs(8);
   std::vector<std::unique_ptr<Job>> movies;
-  JobOptions movie;
-  movie.max_frames_in_flight = 1;
-  for (int i = 0; i < 8; ++i) movies.push_back(Open(*queue, &logs[i], movie));
+  for (int i = 0; i < 8; ++i) {
+    movies.push_back(Open(*queue, &logs[i], Stream(1)));
+  }
   for (int i = 0; i < 7; ++i) {
     FrameRequest r = MakeRequest(2, 2, i, {0, 1}, kStyles, 0);
     ASSERT_TRUE(movies[i]->TrySubmit(&r).ok()) << i;  // 14 of 16
@@ -412,14 +426,10 @@ TEST_F(AdmissionTest, OneFrameStreamsLeaveRoomForSingleFrameJobs) {
   EXPECT_EQ(movies[7]->TrySubmit(&eighth).code(),
             absl::StatusCode::kResourceExhausted);
   ResultLog log_image;
-  const JobOptions single = StillImage();
-  auto image = Open(*queue, &log_image, single);
+  auto image = Open(*queue, &log_image, StillImage());
   FrameRequest still = MakeRequest(2, 2, 30, {0, 1}, kStyles, 0);
   ASSERT_TRUE(image->TrySubmit(&still).ok());  // 16 of 16
-  model_.ReleaseAll();
-  queue->Drain();
-  ASSERT_EQ(log_image.size(), 1u);
-  EXPECT_TRUE(log_image.results()[0].status.ok());
+  ExpectStillImageComputed(*queue, log_image);
 }
 
 // The same two rules in bytes, with items to spare: a job holds at most half
@@ -432,36 +442,25 @@ TEST_F(AdmissionTest, JobSharesAndTheReserveCountBytesToo) {
   auto queue = MakeQueue();
   model_.Hold();
   ResultLog log_a, log_b, log_image;
-  JobOptions stream;
-  stream.max_frames_in_flight = 8;
-  auto a = Open(*queue, &log_a, stream);
-  auto b = Open(*queue, &log_b, stream);
-  for (int i = 0; i < 4; ++i) {  // 2 items of 12 bytes a frame
-    FrameRequest r = MakeRequest(2, 2, i, {0, 1}, kStyles, i);
-    ASSERT_TRUE(a->TrySubmit(&r).ok()) << i;  // 96 bytes: a's half
-  }
+  auto a = Open(*queue, &log_a, Stream(8));
+  auto b = Open(*queue, &log_b, Stream(8));
+  // 96 bytes: a's half
+  ASSERT_NO_FATAL_FAILURE(TrySubmitTwoItemFrames(*a, 0, 4));
   FrameRequest over_share = MakeRequest(2, 2, 4, {0, 1}, kStyles, 4);
   absl::Status status = a->TrySubmit(&over_share);
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
-  for (int i = 0; i < 3; ++i) {
-    FrameRequest r = MakeRequest(2, 2, 10 + i, {0, 1}, kStyles, i);
-    ASSERT_TRUE(b->TrySubmit(&r).ok()) << i;  // 168 of 192
-  }
+  ASSERT_NO_FATAL_FAILURE(TrySubmitTwoItemFrames(*b, 10, 3));  // 168 of 192
   EXPECT_EQ(queue->queued_bytes(), 168);
   FrameRequest over_reserve = MakeRequest(2, 2, 20, {0, 1}, kStyles, 3);
   status = b->TrySubmit(&over_reserve);  // 192 > 192 - 192 / 8
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(status.message(), HasSubstr("bytes"));
 
-  const JobOptions single = StillImage();
-  auto image = Open(*queue, &log_image, single);
+  auto image = Open(*queue, &log_image, StillImage());
   FrameRequest still = MakeRequest(2, 2, 30, {0, 1}, kStyles, 0);
   EXPECT_TRUE(image->TrySubmit(&still).ok());  // 192 of 192
   EXPECT_EQ(queue->queued_bytes(), 192);
-  model_.ReleaseAll();
-  queue->Drain();
-  ASSERT_EQ(log_image.size(), 1u);
-  EXPECT_TRUE(log_image.results()[0].status.ok());
+  ExpectStillImageComputed(*queue, log_image);
 }
 
 TEST_F(AdmissionTest, QueueCapacityInBytes) {
@@ -649,22 +648,34 @@ TEST_F(AdmissionTest, NothingNewIsAdmittedForACancelledOrExpiredJob) {
   EXPECT_EQ(model_.calls_started(), 0);
 }
 
-TEST_F(AdmissionTest, CancelWakesABlockedSubmit) {
-  options_.max_frames_in_flight_per_job = 1;
-  auto queue = MakeQueue();
-  model_.Hold();
-  ResultLog log;
-  auto job = Open(*queue, &log);
-  FrameRequest first = MakeRequest(2, 2, 1, {0}, kStyles, 1);
-  ASSERT_TRUE(job->Submit(&first).ok());
-  FrameRequest second = MakeRequest(2, 2, 2, {0}, kStyles, 2);
-  absl::Status status;
-  std::thread submitter([&] { status = job->Submit(&second); });
-  absl::SleepFor(absl::Milliseconds(20));
-  job->Cancel();
-  submitter.join();
-  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
-  EXPECT_NE(second.frame, nullptr);
+// A job allowed one frame in flight, its first frame held on the device and
+// a thread's Submit of its second blocked behind it (given 20 ms to block).
+class BlockedSubmitTest : public AdmissionTest {
+ protected:
+  void SetUp() override {
+    options_.max_frames_in_flight_per_job = 1;
+    queue_ = MakeQueue();
+    model_.Hold();
+    job_ = Open(*queue_, &log_);
+    FrameRequest first = MakeRequest(2, 2, 1, {0}, kStyles, 1);
+    ASSERT_TRUE(job_->Submit(&first).ok());
+    submitter_ = std::thread([&] { status_ = job_->Submit(&second_); });
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+
+  std::unique_ptr<JobQueue> queue_;
+  ResultLog log_;
+  std::unique_ptr<Job> job_;
+  FrameRequest second_ = MakeRequest(2, 2, 2, {0}, kStyles, 2);
+  absl::Status status_;
+  std::thread submitter_;
+};
+
+TEST_F(BlockedSubmitTest, CancelWakesABlockedSubmit) {
+  job_->Cancel();
+  submitter_.join();
+  EXPECT_EQ(status_.code(), absl::StatusCode::kCancelled);
+  EXPECT_NE(second_.frame, nullptr);
   model_.ReleaseAll();
 }
 
@@ -770,27 +781,16 @@ TEST_F(AdmissionTest, DrainFinishesQueuedWorkAndStopsAdmission) {
   queue->Drain();  // again: nothing to do
 }
 
-TEST_F(AdmissionTest, DrainReleasesBlockedSubmitters) {
-  options_.max_frames_in_flight_per_job = 1;
-  auto queue = MakeQueue();
-  model_.Hold();
-  ResultLog log;
-  auto job = Open(*queue, &log);
-  FrameRequest first = MakeRequest(2, 2, 1, {0}, kStyles, 1);
-  ASSERT_TRUE(job->Submit(&first).ok());
-  FrameRequest second = MakeRequest(2, 2, 2, {0}, kStyles, 2);
-  absl::Status status;
-  std::thread submitter([&] { status = job->Submit(&second); });
-  absl::SleepFor(absl::Milliseconds(20));
+TEST_F(BlockedSubmitTest, DrainReleasesBlockedSubmitters) {
   absl::Notification room;
-  job->NotifyWhenRoom([&] { room.Notify(); });
-  std::thread drainer([&] { queue->Drain(); });
-  submitter.join();
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  job_->NotifyWhenRoom([&] { room.Notify(); });
+  std::thread drainer([&] { queue_->Drain(); });
+  submitter_.join();
+  EXPECT_EQ(status_.code(), absl::StatusCode::kUnavailable);
   room.WaitForNotification();
   model_.ReleaseAll();
   drainer.join();
-  EXPECT_TRUE(OutputsMatch(log.results()[0], 2, 2, 1, {0}, kStyles));
+  EXPECT_TRUE(OutputsMatch(log_.results()[0], 2, 2, 1, {0}, kStyles));
 }
 
 TEST_F(AdmissionTest, DestructorAbortsWithCancelledAndJoins) {

@@ -67,6 +67,27 @@ class JobQueueTest : public ::testing::Test {
     return *std::move(job);
   }
 
+  // Offers `movie` `frames` frames of `width` x `height` in all four styles,
+  // tagged from 100, and waits for its first batch on the held device.
+  void FillTheDeviceWithAMovie(Job& movie, int width, int height, int frames) {
+    for (int i = 0; i < frames; ++i) {
+      FrameRequest request =
+          MakeRequest(width, height, 100 + i, {0, 1, 2, 3}, kStyles, i);
+      ASSERT_TRUE(movie.TrySubmit(&request).ok());
+    }
+    model_.WaitForCalls(1);
+  }
+
+  // Offers `job` 2x2 frames 0 to 3, frame i in style i, and waits for their
+  // four results.
+  void SubmitFourFramesInTheirOwnStyles(Job& job, ResultLog& log) {
+    for (int i = 0; i < 4; ++i) {
+      FrameRequest request = MakeRequest(2, 2, i, {i}, kStyles, i);
+      ASSERT_TRUE(job.TrySubmit(&request).ok());
+    }
+    log.WaitFor(4);
+  }
+
   FakeClock clock_;
   FakeModel model_{kStyles};
 };
@@ -425,11 +446,7 @@ TEST_F(JobQueueTest, ItemsAreTakenRoundRobinAcrossJobs) {
   // A long movie job with 4 styles per frame fills the device...
   ResultLog movie_log;
   auto movie = Open(*queue, &movie_log);
-  for (int i = 0; i < 6; ++i) {
-    FrameRequest request = MakeRequest(2, 2, 100 + i, {0, 1, 2, 3}, kStyles, i);
-    ASSERT_TRUE(movie->TrySubmit(&request).ok());
-  }
-  model_.WaitForCalls(1);
+  ASSERT_NO_FATAL_FAILURE(FillTheDeviceWithAMovie(*movie, 2, 2, 6));
   // ...then a single image arrives.
   ResultLog image_log;
   auto image = Open(*queue, &image_log);
@@ -472,11 +489,7 @@ TEST_F(JobQueueTest, AnImageOfAnotherSizeIsNotStuckBehindAMovieBacklog) {
   model_.Hold();
   ResultLog movie_log;
   auto movie = Open(*queue, &movie_log);
-  for (int i = 0; i < 10; ++i) {
-    FrameRequest request = MakeRequest(4, 2, 100 + i, {0, 1, 2, 3}, kStyles, i);
-    ASSERT_TRUE(movie->TrySubmit(&request).ok());
-  }
-  model_.WaitForCalls(1);
+  ASSERT_NO_FATAL_FAILURE(FillTheDeviceWithAMovie(*movie, 4, 2, 10));
   clock_.Advance(absl::Milliseconds(1));  // the movie's backlog is older
   ResultLog image_log;
   auto image = Open(*queue, &image_log);
@@ -803,11 +816,7 @@ TEST_F(JobQueueTest, ABatchTheDeviceHasNoMemoryForRunsInHalves) {
   model_.FailNext(absl::ResourceExhaustedError("out of memory"));
   ResultLog log;
   auto job = Open(*queue, &log);
-  for (int i = 0; i < 4; ++i) {
-    FrameRequest request = MakeRequest(2, 2, i, {i}, kStyles, i);
-    ASSERT_TRUE(job->TrySubmit(&request).ok());
-  }
-  log.WaitFor(4);
+  ASSERT_NO_FATAL_FAILURE(SubmitFourFramesInTheirOwnStyles(*job, log));
   EXPECT_THAT(CallSizes(), ElementsAre(4, 2, 1, 1, 2));
   for (int i = 0; i < 4; ++i) {
     EXPECT_TRUE(OutputsMatch(log.results()[i], 2, 2, i, {i}, kStyles));
@@ -839,11 +848,7 @@ TEST_F(JobQueueTest, FramesThatFitKeepTheirResultsWhenOthersOfTheBatchDoNot) {
   model_.FailNext(absl::ResourceExhaustedError("out of memory"));
   ResultLog log;
   auto job = Open(*queue, &log);
-  for (int i = 0; i < 4; ++i) {
-    FrameRequest request = MakeRequest(2, 2, i, {i}, kStyles, i);
-    ASSERT_TRUE(job->TrySubmit(&request).ok());
-  }
-  log.WaitFor(4);
+  ASSERT_NO_FATAL_FAILURE(SubmitFourFramesInTheirOwnStyles(*job, log));
   EXPECT_THAT(CallSizes(), ElementsAre(4, 2, 2, 1));
   auto results = log.results();
   for (int i = 0; i < 2; ++i) {

@@ -171,15 +171,21 @@ absl::Status SpoolBytes(const std::string& dir, size_t bytes,
   return s;
 }
 
+// Writes another upload's file of 160 KiB (of WithSmallDisk's 256) into
+// `dir`; false if it cannot be opened.
+bool WriteAnotherUpload(const std::string& dir) {
+  FILE* other = fopen((dir + "/other").c_str(), "w");
+  if (other == nullptr) return false;
+  const std::string filler(160 * 1024, 'o');
+  fwrite(filler.data(), 1, filler.size(), other);
+  fclose(other);
+  return true;
+}
+
 // The disk full of other uploads: busy, with a retry hint.
 TEST(SpoolTest, AFullDiskIsResourceExhaustedWithARetryHint) {
   const int code = WithSmallDisk([](const std::string& dir) {
-    // Another upload's file holds 160 KiB of the 256.
-    FILE* other = fopen((dir + "/other").c_str(), "w");
-    if (other == nullptr) return 2;
-    const std::string filler(160 * 1024, 'o');
-    fwrite(filler.data(), 1, filler.size(), other);
-    fclose(other);
+    if (!WriteAnotherUpload(dir)) return 2;
     const absl::Status s = SpoolBytes(dir, 192 * 1024);
     const bool right = absl::IsResourceExhausted(s) &&
                        RetryDelay(s).has_value() &&
@@ -217,11 +223,7 @@ TEST(SpoolTest, AMovieLargerThanTheDiskIsRefusedForGood) {
 // own size passes the disk's: its announced size says it can never fit.
 TEST(SpoolTest, AnAnnouncedMovieLargerThanTheDiskIsRefusedForGood) {
   const int code = WithSmallDisk([](const std::string& dir) {
-    FILE* other = fopen((dir + "/other").c_str(), "w");
-    if (other == nullptr) return 2;
-    const std::string filler(160 * 1024, 'o');
-    fwrite(filler.data(), 1, filler.size(), other);
-    fclose(other);
+    if (!WriteAnotherUpload(dir)) return 2;
     const absl::Status s = SpoolBytes(dir, 192 * 1024, 1 << 20);
     return RefusedForGood(s);
   });

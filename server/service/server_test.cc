@@ -95,6 +95,24 @@ class ServerTest : public ::testing::Test {
     return stream->Finish();
   }
 
+  // A request for a `width` x `height` image in style 0, answered in
+  // `output_format`.
+  static v1::StylizeImageRequest StyleZeroRequest(
+      int width, int height, v1::ImageFormat output_format) {
+    v1::StylizeImageRequest request;
+    *request.mutable_image() = Raw(Frame(width, height, 1));
+    request.add_styles()->set_index(0);
+    request.set_output_format(output_format);
+    return request;
+  }
+
+  // Calls StylizeImage with a fresh context.
+  grpc::Status StylizeImage(const v1::StylizeImageRequest& request,
+                            v1::StylizeImageResponse* response) {
+    grpc::ClientContext context;
+    return stub_->StylizeImage(&context, request, response);
+  }
+
   std::unique_ptr<Server> server_;
   std::unique_ptr<v1::Stylizer::Stub> stub_;
 };
@@ -300,15 +318,11 @@ std::pair<int, int> DecodedPngSize(const v1::Image& image) {
 // nor the CLI could: max_side has the server scale it, and the refusal
 // names the max_side that fits.
 TEST_F(SmallFrameServerTest, ImagesOverTheLimitAreScaledWithMaxSide) {
-  v1::StylizeImageRequest request;
-  *request.mutable_image() = Raw(Frame(200, 100, 1));
-  request.add_styles()->set_index(0);
-  request.set_output_format(v1::IMAGE_FORMAT_PNG);
+  v1::StylizeImageRequest request =
+      StyleZeroRequest(200, 100, v1::IMAGE_FORMAT_PNG);
   {
-    grpc::ClientContext context;
     v1::StylizeImageResponse response;
-    const grpc::Status status =
-        stub_->StylizeImage(&context, request, &response);
+    const grpc::Status status = StylizeImage(request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     // 90x45 is 4050 pixels; 91x46 would be 4186.
     EXPECT_THAT(status.error_message(),
@@ -318,19 +332,16 @@ TEST_F(SmallFrameServerTest, ImagesOverTheLimitAreScaledWithMaxSide) {
        {std::tuple{90, 90, 45}, std::tuple{64, 64, 32}, std::tuple{3, 3, 2}}) {
     SCOPED_TRACE(max_side);
     request.set_max_side(max_side);
-    grpc::ClientContext context;
     v1::StylizeImageResponse response;
-    const grpc::Status status =
-        stub_->StylizeImage(&context, request, &response);
+    const grpc::Status status = StylizeImage(request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
     ASSERT_EQ(response.images_size(), 1);
     EXPECT_EQ(DecodedPngSize(response.images(0).image()),
               std::make_pair(width, height));
   }
   request.set_max_side(91);
-  grpc::ClientContext context;
   v1::StylizeImageResponse response;
-  const grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  const grpc::Status status = StylizeImage(request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
               ::testing::HasSubstr("91x46 with max_side 91"));
@@ -338,21 +349,17 @@ TEST_F(SmallFrameServerTest, ImagesOverTheLimitAreScaledWithMaxSide) {
 
 // max_side may not make a picture thinner than every RPC accepts.
 TEST_F(ServerTest, MaxSideKeepsTheShapeRule) {
-  v1::StylizeImageRequest request;
-  *request.mutable_image() = Raw(Frame(8000, 100, 1));
-  request.add_styles()->set_index(0);
-  request.set_output_format(v1::IMAGE_FORMAT_RAW);
+  v1::StylizeImageRequest request =
+      StyleZeroRequest(8000, 100, v1::IMAGE_FORMAT_RAW);
   request.set_max_side(2000);
-  grpc::ClientContext context;
   v1::StylizeImageResponse response;
-  grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  grpc::Status status = StylizeImage(request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
               ::testing::HasSubstr("with max_side 2000 the image becomes "
                                    "2000x25"));
   request.set_max_side(4000);
-  grpc::ClientContext ok_context;
-  status = stub_->StylizeImage(&ok_context, request, &response);
+  status = StylizeImage(request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.images_size(), 1);
   EXPECT_EQ(response.images(0).image().raw().width(), 4000u);
@@ -362,14 +369,11 @@ TEST_F(ServerTest, MaxSideKeepsTheShapeRule) {
 // A strip that max_side scales to a small frame is served; it was refused
 // as thin, from its size as sent.
 TEST_F(ServerTest, MaxSideMayMakeAStripSmall) {
-  v1::StylizeImageRequest request;
-  *request.mutable_image() = Raw(Frame(5000, 20, 1));
-  request.add_styles()->set_index(0);
-  request.set_output_format(v1::IMAGE_FORMAT_RAW);
+  v1::StylizeImageRequest request =
+      StyleZeroRequest(5000, 20, v1::IMAGE_FORMAT_RAW);
   request.set_max_side(200);
-  grpc::ClientContext context;
   v1::StylizeImageResponse response;
-  const grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  const grpc::Status status = StylizeImage(request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.images_size(), 1);
   EXPECT_EQ(response.images(0).image().raw().width(), 200u);
@@ -379,17 +383,13 @@ TEST_F(ServerTest, MaxSideMayMakeAStripSmall) {
 // A picture too thin to stylize is told the max_side that makes it a small
 // frame: a larger max_side, which it was told, only made it wider.
 TEST_F(ServerTest, AThinImageIsToldTheMaxSideThatSavesIt) {
-  v1::StylizeImageRequest request;
-  *request.mutable_image() = Raw(Frame(2000, 20, 1));
-  request.add_styles()->set_index(0);
-  request.set_output_format(v1::IMAGE_FORMAT_RAW);
+  v1::StylizeImageRequest request =
+      StyleZeroRequest(2000, 20, v1::IMAGE_FORMAT_RAW);
   for (const uint32_t max_side : {0u, 1000u}) {
     SCOPED_TRACE(max_side);
     request.set_max_side(max_side);
-    grpc::ClientContext context;
     v1::StylizeImageResponse response;
-    const grpc::Status status =
-        stub_->StylizeImage(&context, request, &response);
+    const grpc::Status status = StylizeImage(request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(status.error_message(),
                 ::testing::HasSubstr("too thin to stylize"));
@@ -400,9 +400,8 @@ TEST_F(ServerTest, AThinImageIsToldTheMaxSideThatSavesIt) {
                 ::testing::Not(::testing::HasSubstr("a larger max_side")));
   }
   request.set_max_side(649);
-  grpc::ClientContext context;
   v1::StylizeImageResponse response;
-  EXPECT_TRUE(stub_->StylizeImage(&context, request, &response).ok());
+  EXPECT_TRUE(StylizeImage(request, &response).ok());
 }
 
 class TinyFrameServerTest : public ServerTest {
@@ -416,23 +415,18 @@ class TinyFrameServerTest : public ServerTest {
 // fits the pixel limit (707: 707x14) is too thin, and a smaller one (452:
 // 452x9, a small frame) is not.
 TEST_F(TinyFrameServerTest, TheMaxSideNamedKeepsTheShapeRule) {
-  v1::StylizeImageRequest request;
-  *request.mutable_image() = Raw(Frame(1000, 20, 1));
-  request.add_styles()->set_index(0);
-  request.set_output_format(v1::IMAGE_FORMAT_RAW);
+  v1::StylizeImageRequest request =
+      StyleZeroRequest(1000, 20, v1::IMAGE_FORMAT_RAW);
   {
-    grpc::ClientContext context;
     v1::StylizeImageResponse response;
-    const grpc::Status status =
-        stub_->StylizeImage(&context, request, &response);
+    const grpc::Status status = StylizeImage(request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(status.error_message(),
                 ::testing::HasSubstr("set max_side to 455 or less"));
   }
   request.set_max_side(455);
-  grpc::ClientContext context;
   v1::StylizeImageResponse response;
-  const grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  const grpc::Status status = StylizeImage(request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.images(0).image().raw().width(), 455u);
 }
@@ -796,6 +790,22 @@ class ImageMemoryBudgetTest : public MemoryBudgetServerTest {
     return stream->Finish();
   }
 
+  // Lets the model go, half-closes `stream`, and expects frames 1 and 2
+  // answered in order and the memory they held given back.
+  void ExpectFramesOneAndTwoAnsweredOnRelease(
+      grpc::ClientReaderWriter<v1::StylizeFramesRequest,
+                               v1::StylizeFramesResponse>& stream) {
+    model_->Hold(false);
+    stream.WritesDone();
+    v1::StylizeFramesResponse response;
+    std::vector<uint64_t> answered;
+    while (stream.Read(&response)) answered.push_back(response.sequence());
+    const grpc::Status status = stream.Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(answered, (std::vector<uint64_t>{1, 2}));
+    EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
+  }
+
   GatedCopyModel* model_ = nullptr;  // owned by the server
   v1::StylizeImageRequest held_request_;
   grpc::Status held_status_;
@@ -1039,15 +1049,7 @@ TEST_F(ImageMemoryBudgetTest, AFrameWaitsForTheMemoryOfItsOwnStream) {
   // now.
   absl::SleepFor(absl::Milliseconds(300));
   EXPECT_LT(Reserved(), 600000 + 921600 + 460800);
-  model_->Hold(false);
-  stream->WritesDone();
-  v1::StylizeFramesResponse response;
-  std::vector<uint64_t> answered;
-  while (stream->Read(&response)) answered.push_back(response.sequence());
-  const grpc::Status status = stream->Finish();
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(answered, (std::vector<uint64_t>{1, 2}));
-  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
+  ExpectFramesOneAndTwoAnsweredOnRelease(*stream);
 }
 
 // A frame message's own bytes are reserved when it is read. One that does
@@ -1075,15 +1077,7 @@ TEST_F(ImageMemoryBudgetTest, AFrameMessageWaitsForMemoryForItsOwnBytes) {
   ASSERT_TRUE(stream->Write(second));
   absl::SleepFor(absl::Milliseconds(300));  // the second message is read
   EXPECT_EQ(Reserved(), 600000 + 1159260);  // nothing of it decoded
-  model_->Hold(false);
-  stream->WritesDone();
-  v1::StylizeFramesResponse response;
-  std::vector<uint64_t> answered;
-  while (stream->Read(&response)) answered.push_back(response.sequence());
-  const grpc::Status status = stream->Finish();
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(answered, (std::vector<uint64_t>{1, 2}));
-  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
+  ExpectFramesOneAndTwoAnsweredOnRelease(*stream);
 }
 
 // A frame that no wait can ever admit (over one job's half of the queue) is

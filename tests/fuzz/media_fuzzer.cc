@@ -9,7 +9,7 @@
 #include "server/media/frame_convert.h"
 #include "server/media/hdr_to_sdr.h"
 #include "server/media/movie_reader.h"
-#include "server/media/spool.h"
+#include "tests/fuzz/movie_input.h"
 
 extern "C" {
 #include <libavutil/log.h>
@@ -23,30 +23,21 @@ constexpr int64_t kMaxPixels = 1280 * 720;
 
 void Run(const uint8_t* data, size_t size) {
   using stylizer::media::MovieReader;
-  stylizer::media::Spool::Options spool_options;
-  spool_options.memory_limit = size + 1;  // never spill to disk
-  auto spool = stylizer::media::Spool::Create(spool_options);
-  if (!spool.ok()) return;
   // Two appends: the reader sees the upload arrive in pieces.
-  absl::string_view bytes(reinterpret_cast<const char*>(data), size);
-  (void)(*spool)->Append(bytes.substr(0, size / 2));
-  (void)(*spool)->Append(bytes.substr(size / 2));
-  (*spool)->Finish();
-
-  MovieReader::Options options;
-  options.max_decode_pixels = kMaxPixels;
-  options.decoder_threads = 1;
-  auto reader = MovieReader::Open(spool->get(), options);
-  if (!reader.ok()) return;
-  const stylizer::media::MovieInfo& info = (*reader)->info();
+  const stylizer::fuzz::MovieInput input = stylizer::fuzz::OpenMovie(
+      absl::string_view(reinterpret_cast<const char*>(data), size), 2,
+      kMaxPixels);
+  if (input.reader == nullptr) return;
+  MovieReader& reader = *input.reader;
+  const stylizer::media::MovieInfo& info = reader.info();
   auto [width, height] =
       stylizer::media::OutputSize(info.width, info.height, 64);
   // HDR inputs are tone-mapped as the server does it.
   stylizer::media::RgbConverter converter(
       width, height,
-      stylizer::media::HdrToSdr::ForStream(*(*reader)->video_stream()));
+      stylizer::media::HdrToSdr::ForStream(*reader.video_stream()));
   for (int i = 0; i < kMaxItems; ++i) {
-    auto item = (*reader)->Next();
+    auto item = reader.Next();
     if (!item.ok() || item->kind == MovieReader::Item::Kind::kEnd) return;
     if (item->kind == MovieReader::Item::Kind::kVideoFrame) {
       stylizer::RgbFrame rgb;

@@ -13,7 +13,7 @@
 #include "server/media/hdr_to_sdr.h"
 #include "server/media/movie_reader.h"
 #include "server/media/movie_writer.h"
-#include "server/media/spool.h"
+#include "tests/fuzz/movie_input.h"
 
 extern "C" {
 #include <libavutil/log.h>
@@ -28,20 +28,12 @@ constexpr int64_t kMaxPixels = 1280 * 720;
 void Run(const uint8_t* data, size_t size) {
   using stylizer::media::MovieReader;
   using stylizer::media::MovieWriter;
-  stylizer::media::Spool::Options spool_options;
-  spool_options.memory_limit = size + 1;  // never spill to disk
-  auto spool = stylizer::media::Spool::Create(spool_options);
-  if (!spool.ok()) return;
-  absl::string_view bytes(reinterpret_cast<const char*>(data), size);
-  (void)(*spool)->Append(bytes);
-  (*spool)->Finish();
-
-  MovieReader::Options options;
-  options.max_decode_pixels = kMaxPixels;
-  options.decoder_threads = 1;
-  auto reader = MovieReader::Open(spool->get(), options);
-  if (!reader.ok()) return;
-  const stylizer::media::MovieInfo& info = (*reader)->info();
+  const stylizer::fuzz::MovieInput input = stylizer::fuzz::OpenMovie(
+      absl::string_view(reinterpret_cast<const char*>(data), size), 1,
+      kMaxPixels);
+  if (input.reader == nullptr) return;
+  MovieReader& reader = *input.reader;
+  const stylizer::media::MovieInfo& info = reader.info();
   auto [width, height] =
       stylizer::media::OutputSize(info.width, info.height, 32);
   if (width < 2 || height < 2) return;
@@ -53,10 +45,10 @@ void Run(const uint8_t* data, size_t size) {
   w.height = height;
   // HDR inputs are tone-mapped as the server does it.
   std::shared_ptr<const stylizer::media::HdrToSdr> hdr_to_sdr =
-      stylizer::media::HdrToSdr::ForStream(*(*reader)->video_stream());
-  w.video_in = (*reader)->video_stream();
+      stylizer::media::HdrToSdr::ForStream(*reader.video_stream());
+  w.video_in = reader.video_stream();
   w.sdr_bt709 = hdr_to_sdr != nullptr;
-  w.audio_in = (*reader)->audio_stream();
+  w.audio_in = reader.audio_stream();
   w.preset = "ultrafast";
   w.encoder_threads = 1;
   w.on_bytes = [](absl::string_view) { return absl::OkStatus(); };
@@ -65,7 +57,7 @@ void Run(const uint8_t* data, size_t size) {
 
   stylizer::media::RgbConverter converter(width, height, hdr_to_sdr);
   for (int i = 0; i < kMaxItems; ++i) {
-    auto item = (*reader)->Next();
+    auto item = reader.Next();
     if (!item.ok()) return;
     absl::Status s;
     switch (item->kind) {
