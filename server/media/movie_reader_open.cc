@@ -133,10 +133,18 @@ absl::Status MovieReader::ReadStreamInfo(Spool* spool, const Options& options) {
   // pixel limit, so that a huge frame is refused below (INVALID_ARGUMENT)
   // before any frame of that size is allocated. How much it reads is bounded
   // by FFmpeg's probesize (5 MB) and analyzeduration (5 s; 7 s for MPEG-TS).
+  // H.264 and HEVC, whose probe keeps several frames, are held to
+  // probe_max_pixels: their parsers still tell a larger frame's size.
   std::vector<AVDictionary*> stream_options(format_->nb_streams, nullptr);
   const std::string max_pixels = std::to_string(max_decode_pixels_);
-  for (AVDictionary*& d : stream_options) {
-    av_dict_set(&d, "max_pixels", max_pixels.c_str(), 0);
+  const std::string parsed_max_pixels =
+      std::to_string(std::min(options.probe_max_pixels, max_decode_pixels_));
+  for (unsigned i = 0; i < format_->nb_streams; ++i) {
+    const AVCodecID codec = format_->streams[i]->codecpar->codec_id;
+    const bool parsed_whole =
+        codec == AV_CODEC_ID_H264 || codec == AV_CODEC_ID_HEVC;
+    av_dict_set(&stream_options[i], "max_pixels",
+                (parsed_whole ? parsed_max_pixels : max_pixels).c_str(), 0);
   }
   // The probe ends by asking for the input's size (avio_size, for duration
   // estimates), which for an upload of unknown size (a pipe) waited for the
