@@ -229,6 +229,21 @@ absl::StatusOr<std::string> ReadImage(const std::string& input,
   return data;
 }
 
+// A stylized image as the server sent it is written as it is: bytes that
+// are not the format asked for (a broken or impostor server) would make a
+// file that looks done and is not.
+absl::Status CheckServedImage(const std::string& bytes, ImageFormat format,
+                              uint32_t output_index) {
+  const bool jpeg = format == stylizer::v1::IMAGE_FORMAT_JPEG;
+  if (absl::StartsWith(bytes, jpeg ? kJpegSignature : kPngSignature)) {
+    return absl::OkStatus();
+  }
+  return absl::InternalError(absl::StrCat(
+      "the server returned output ", output_index, " as ", bytes.size(),
+      " bytes that are not a ", jpeg ? "JPEG" : "PNG",
+      " image; nothing was written for this input"));
+}
+
 // Stylizes one image (`data`) in one style and writes it to `out` as
 // `format` (PNG or JPEG).
 absl::Status StylizeToStream(StylizerClient& client, std::string data,
@@ -249,6 +264,7 @@ absl::Status StylizeToStream(StylizerClient& client, std::string data,
         " images for one style"));
   }
   const std::string& png = response->images(0).image().encoded();
+  if (absl::Status s = CheckServedImage(png, format, 0); !s.ok()) return s;
   errno = 0;
   out->write(png.data(), static_cast<std::streamsize>(png.size()));
   out->flush();
@@ -287,6 +303,8 @@ absl::StatusOr<std::vector<std::string>> StylizeOne(
           "the server returned an unexpected image (output ", i, ")"));
       break;
     }
+    status = CheckServedImage(image.image().encoded(), plan.format, i);
+    if (!status.ok()) break;
     auto file = AtomicFile::Create(plan.paths[i]);
     if (!file.ok()) {
       status = file.status();

@@ -20,10 +20,12 @@ Environment: see harness.py (CTest sets it).
 import math
 import os
 import random
+import shutil
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -1003,6 +1005,63 @@ class FairnessTest(HostileTestCase):
         self.assert_outputs_play(result, 2, frames=50)
         self.assertEqual(counts["errors"], [])
 
+
+
+class ImpostorServerTest(unittest.TestCase):
+    """The CLI against a server that answers StylizeImage with bytes that
+    are not the image asked for (broken, or not a stylizer server): it wrote
+    them as out.png, printed the path and exited 0."""
+
+    @classmethod
+    def setUpClass(cls):
+        from concurrent import futures
+        grpc, pb, pb_grpc, _, _ = harness.stubs()
+
+        class Impostor(pb_grpc.StylizerServicer):
+            def GetModelInfo(self, request, context):
+                return pb.ModelInfo(name="impostor", styles=[
+                    pb.StyleInfo(index=0, name="klimt")])
+
+            def StylizeImage(self, request, context):
+                return pb.StylizeImageResponse(images=[
+                    pb.StyledImage(output_index=i, image=pb.Image(
+                        encoded=b"not a png at all"))
+                    for i in range(max(1, len(request.styles)))])
+
+        cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        pb_grpc.add_StylizerServicer_to_server(Impostor(), cls.server)
+        cls.port = cls.server.add_insecure_port("127.0.0.1:0")
+        cls.server.start()
+        cls.tmp = tempfile.mkdtemp(prefix="stylizer-impostor-")
+        cls.photo = os.path.join(cls.tmp, "photo.png")
+        harness.ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48", "-frames:v",
+                       "1", cls.photo)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop(None)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def cli(self, *args):
+        return subprocess.run(
+            [os.path.join(harness.BUILD, "client", "stylizer"),
+             f"--server=127.0.0.1:{self.port}", *args],
+            capture_output=True, timeout=60)
+
+    def test_cli_refuses_an_image_that_is_not_one(self):
+        out = os.path.join(self.tmp, "out")
+        r = self.cli("image", self.photo, "--styles=0",
+                     f"--out={out}/styled.png")
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"the server returned output 0 as 16 bytes that are "
+                      b"not a PNG image", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "styled.png")))
+        # To standard output: nothing written either.
+        r = self.cli("image", self.photo, "--styles=0", "--format=jpg",
+                     "--out=-")
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"not a JPEG image", r.stderr)
+        self.assertEqual(r.stdout, b"")
 
 if __name__ == "__main__":
     unittest.main()
