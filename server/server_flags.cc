@@ -184,6 +184,11 @@ ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
           "is closed.");
 ABSL_FLAG(absl::Duration, keepalive_min_client_interval, absl::Seconds(10),
           "Shortest interval between client pings the server tolerates.");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
+          "A connection that has not finished its TLS handshake and sent "
+          "HTTP/2's preface and settings this long after it was accepted is "
+          "closed (gRPC's default is 120 s: idle sockets held the server's "
+          "file descriptors). Above 0.");
 ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(10),
           "A connection without calls for this long is closed (GOAWAY; "
           "clients reconnect when they need to). inf = never.");
@@ -387,6 +392,7 @@ absl::Status CheckFlags() {
       {"--keepalive_timeout", absl::GetFlag(FLAGS_keepalive_timeout)},
       {"--keepalive_min_client_interval",
        absl::GetFlag(FLAGS_keepalive_min_client_interval)},
+      {"--handshake_timeout", absl::GetFlag(FLAGS_handshake_timeout)},
       {"--max_connection_idle", absl::GetFlag(FLAGS_max_connection_idle)},
       {"--max_connection_age", absl::GetFlag(FLAGS_max_connection_age)},
       {"--max_connection_age_grace",
@@ -405,6 +411,7 @@ absl::Status CheckFlags() {
   const std::pair<const char*, absl::Duration> positive_durations[] = {
       {"--keepalive_time", absl::GetFlag(FLAGS_keepalive_time)},
       {"--keepalive_timeout", absl::GetFlag(FLAGS_keepalive_timeout)},
+      {"--handshake_timeout", absl::GetFlag(FLAGS_handshake_timeout)},
       {"--max_connection_idle", absl::GetFlag(FLAGS_max_connection_idle)},
       {"--max_connection_age", absl::GetFlag(FLAGS_max_connection_age)}};
   for (const auto& [name, value] : positive_durations) {

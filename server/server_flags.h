@@ -59,6 +59,7 @@ ABSL_DECLARE_FLAG(absl::Duration, progress_interval);
 ABSL_DECLARE_FLAG(absl::Duration, keepalive_time);
 ABSL_DECLARE_FLAG(absl::Duration, keepalive_timeout);
 ABSL_DECLARE_FLAG(absl::Duration, keepalive_min_client_interval);
+ABSL_DECLARE_FLAG(absl::Duration, handshake_timeout);
 ABSL_DECLARE_FLAG(absl::Duration, max_connection_idle);
 ABSL_DECLARE_FLAG(absl::Duration, max_connection_age);
 ABSL_DECLARE_FLAG(absl::Duration, max_connection_age_grace);

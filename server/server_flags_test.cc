@@ -116,6 +116,10 @@ TEST_F(ServerFlagsTest, DurationsAreCheckedForTheirMeaning) {
   EXPECT_THAT(Refusal().message(), HasSubstr("--batch_timeout must be finite"));
   absl::SetFlag(&FLAGS_batch_timeout, absl::ZeroDuration());
   EXPECT_TRUE(CheckFlags().ok());  // 0: no wait for a fuller batch
+  absl::SetFlag(&FLAGS_handshake_timeout, absl::ZeroDuration());
+  EXPECT_THAT(Refusal().message(),
+              HasSubstr("--handshake_timeout must be above 0"));
+  absl::SetFlag(&FLAGS_handshake_timeout, absl::Seconds(10));
 }
 
 TEST_F(ServerFlagsTest, TheSpoolDirectoryMustBeWritable) {

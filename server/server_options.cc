@@ -201,6 +201,7 @@ Server::Options ServerOptions(
   o.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   o.keepalive_min_client_interval =
       absl::GetFlag(FLAGS_keepalive_min_client_interval);
+  o.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   o.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   o.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   o.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);

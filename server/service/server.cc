@@ -145,6 +145,9 @@ absl::Status Validate(const Server::Options& o) {
       o.keepalive_min_client_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive durations must be positive");
   }
+  if (o.handshake_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("handshake_timeout must be positive");
+  }
   if (o.max_connection_idle <= absl::ZeroDuration() ||
       o.max_connection_age <= absl::ZeroDuration() ||
       o.max_connection_age_grace < absl::ZeroDuration()) {
@@ -358,6 +361,8 @@ absl::Status Server::Start() {
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
       Millis(options_.keepalive_min_client_interval));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             Millis(options_.handshake_timeout));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                              Millis(options_.max_connection_idle));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,

@@ -109,6 +109,11 @@ class Server {
     // Shortest interval between client pings the server tolerates. Default
     // 10 s; clients pinging faster get GOAWAY.
     absl::Duration keepalive_min_client_interval = absl::Seconds(10);
+    // A connection that has not finished its handshake (TLS, then HTTP/2's
+    // preface and settings) this long after it was accepted is closed.
+    // Default 10 s (gRPC's own is 120 s, which let plain idle sockets hold
+    // the file descriptors until accept failed).
+    absl::Duration handshake_timeout = absl::Seconds(10);
     // HTTP/2 connection limits. A connection idle (no call) this long is
     // closed with GOAWAY; default 10 min. A connection older than
     // max_connection_age gets GOAWAY (no new calls on it; clients reconnect,

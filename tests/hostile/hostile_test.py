@@ -834,7 +834,30 @@ for _ in stub.StylizeVideo(requests(), timeout=60):
 class IdleStreamsTest(HostileTestCase):
     """Row 6: callers that open streams and then send nothing."""
 
-    server_flags = ["--max_concurrent_streams=4", "--stream_idle_timeout=2s"]
+    server_flags = ["--max_concurrent_streams=4", "--stream_idle_timeout=2s",
+                    "--handshake_timeout=2s"]
+
+    def test_a_connection_that_never_speaks_is_closed(self):
+        # Plain TCP, no TLS and no HTTP/2 preface: gRPC kept such a socket
+        # 120 s, so a flood of them used up the open-file limit, accept
+        # failed, and the server exited (listener_failed).
+        sockets = [socket.create_connection(("127.0.0.1", self.server.port))
+                   for _ in range(20)]
+        try:
+            start = time.monotonic()
+            for sock in sockets:
+                sock.settimeout(max(0.1, 60 - (time.monotonic() - start)))
+                try:
+                    while sock.recv(1024):  # the server's own settings
+                        pass
+                except ConnectionResetError:
+                    pass  # closed too
+            # 2 s, with a wide margin for a loaded machine.
+            self.assertLess(time.monotonic() - start, 30)
+        finally:
+            for sock in sockets:
+                sock.close()
+        self.assertIsNone(self.server.proc.poll(), "the server exited")
 
     def hold_streams(self, open_call, count):
         """Opens `count` calls whose request stream then stays silent;
