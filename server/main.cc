@@ -201,6 +201,9 @@ int Run(const std::vector<std::string>& arguments) {
   // Past the drain timeout every call is cancelled, and each must then end
   // on its own. A call that never does would hold shutdown forever: give it
   // a bounded grace, then exit non-zero so the orchestrator restarts us.
+  // Once the calls have ended it is disarmed: a batch still on the device
+  // for a caller that left (tens of seconds for a large frame on a CPU) is
+  // not a stuck call, and it ended normal shutdowns with exit 1.
   {
     Server* const serving = server->get();
     DrainWatchdog watchdog(
@@ -211,8 +214,8 @@ int Run(const std::vector<std::string>& arguments) {
           std::fflush(nullptr);
           _exit(1);
         });
-    (*server)->Drain(drain_timeout);
-  }  // disarmed: the calls have ended
+    (*server)->Drain(drain_timeout, [&watchdog] { watchdog.Disarm(); });
+  }
   {
     absl::MutexLock lock(&draining->mu);
     draining->server = nullptr;

@@ -519,7 +519,8 @@ absl::Status Server::WaitUntilReady() {
   return load_status_;
 }
 
-void Server::Drain(absl::Duration timeout) {
+void Server::Drain(absl::Duration timeout,
+                   const std::function<void()>& calls_ended) {
   {
     absl::MutexLock lock(&drain_mu_);
     if (drained_) return;
@@ -541,7 +542,9 @@ void Server::Drain(absl::Duration timeout) {
   // Closes the port and cancels what is left: at once when our calls are
   // done (only health watchers remain), else at the deadline.
   server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() : deadline));
+  if (calls_ended) calls_ended();
   if (loader_.joinable()) loader_.join();
+  const absl::Time calls_end = absl::Now();
   if (queue_ != nullptr) queue_->Drain();
   // A movie's decoder thread may still be about to open its job (a drain
   // past its deadline cancels calls whose pipelines run on): from here it
@@ -550,8 +553,11 @@ void Server::Drain(absl::Duration timeout) {
   queue_.reset();  // stops the queue's threads
   pool_.reset();   // runs the reactors' last tasks, then stops
   server_->Wait();
+  // What the device's last batches (and a model still loading) took after
+  // the calls had ended.
   LogEvent(LogLevel::kInfo, "stopped")
-      .Seconds("drain_seconds", absl::Now() - start);
+      .Seconds("drain_seconds", absl::Now() - start)
+      .Seconds("after_calls_seconds", absl::Now() - calls_end);
 }
 
 int64_t BatchPixelCap(int64_t setting, absl::string_view device) {

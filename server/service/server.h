@@ -207,7 +207,12 @@ class Server {
   // UNAVAILABLE at once (the port stays open, so health checks see it); calls
   // in flight may finish for `timeout`; then the port closes, what is left is
   // cancelled, the queue drains and every thread stops. Idempotent.
-  void Drain(absl::Duration timeout);
+  // `calls_ended`, if set, runs once every call has ended, before the wait
+  // for batches still on the device: those cannot be stopped (a large frame
+  // abandoned by its caller takes tens of seconds on a CPU), and no call
+  // waits for them any more.
+  void Drain(absl::Duration timeout,
+             const std::function<void()>& calls_ended = nullptr);
 
   // The queue (null until loaded); for tests and metrics.
   JobQueue* queue() const { return queue_.get(); }

@@ -1221,6 +1221,35 @@ TEST_F(GatedServerTest, CallsTheDrainCutShortAreUnavailable) {
   EXPECT_EQ(Finished("StylizeFrames", "CANCELLED"), cancelled_before);
 }
 
+// A frame whose caller left (its deadline passed) is still on the device
+// when the drain starts: the calls have all ended, so the drain says so
+// (its callback disarms the process's stuck-drain watchdog) before it waits
+// for that batch, which cannot be stopped. The watchdog used to cover the
+// wait too, and an ordinary shutdown after a large frame on a CPU exited 1
+// with drain_stuck.
+TEST_F(GatedServerTest, TheDrainSaysTheCallsEndedBeforeItWaitsForTheDevice) {
+  model_->Hold(true);
+  {
+    v1::StylizeImageRequest request;
+    *request.mutable_image() = Raw(Frame(16, 16, 0));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    v1::StylizeImageResponse response;
+    EXPECT_EQ(stub_->StylizeImage(&context, request, &response).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  ASSERT_TRUE(
+      Eventually([&] { return server_->context()->active_calls() == 0; }));
+  absl::Notification calls_ended;
+  std::thread drain([&] {
+    server_->Drain(absl::ZeroDuration(), [&] { calls_ended.Notify(); });
+  });
+  // The batch is still held on the device.
+  EXPECT_TRUE(calls_ended.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  model_->Hold(false);
+  drain.join();
+}
+
 // An answer the client never took was logged and counted OK, its bytes as
 // sent: the rpc line was written before the answer was handed to gRPC. Here
 // the client reads nothing, then cancels with the answer stuck in the
