@@ -153,7 +153,9 @@ absl::Status MovieWriter::WriteVideo(const RgbFrame& rgb, int64_t pts,
   } else {
     pts -= video_shift_;
   }
-  if (last_pts_ != AV_NOPTS_VALUE && pts <= last_pts_) pts = last_pts_ + 1;
+  if (last_pts_ != AV_NOPTS_VALUE && pts < last_pts_ + min_pts_step_) {
+    pts = last_pts_ + min_pts_step_;
+  }
   if (duration <= 0) duration = default_duration_;
   absl::StatusOr<AvFramePtr> frame = yuv_->Convert(rgb);
   if (!frame.ok()) return Failed(frame.status());

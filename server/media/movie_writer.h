@@ -152,6 +152,10 @@ class MovieWriter {
   uint64_t bytes_ = 0;
   int64_t first_pts_ = AV_NOPTS_VALUE;
   int64_t last_pts_ = AV_NOPTS_VALUE;
+  // The least step between two frames' times, in time_base_: one tick of
+  // the output's, which for Matroska is a millisecond (one tick of the
+  // input's was rounded away there).
+  int64_t min_pts_step_ = 1;
   int64_t end_pts_ = AV_NOPTS_VALUE;
   int64_t default_duration_ = 1;
   // The last dts written to each output stream (its time base), by index.

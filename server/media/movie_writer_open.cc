@@ -132,6 +132,10 @@ absl::Status MovieWriter::Init() {
   if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};
   default_duration_ =
       std::max<int64_t>(1, av_rescale_q(1, av_inv_q(rate), time_base_));
+  if (options_.container == OutputContainer::kMatroska) {
+    min_pts_step_ = std::max<int64_t>(
+        1, av_rescale_q_rnd(1, AVRational{1, 1000}, time_base_, AV_ROUND_UP));
+  }
 
   const char* muxer =
       options_.container == OutputContainer::kMatroska ? "matroska" : "mp4";
