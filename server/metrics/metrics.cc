@@ -20,9 +20,12 @@ namespace {
 // client that connects and then sends nothing (or half a request) holds its
 // worker until the request timeout, so the timeout is short and the workers
 // several: it takes more than kExposerThreads such clients at once to delay
-// a scrape at all, and each one then costs it at most kExposerRequestTimeoutMs
-// (CivetWeb's default is 30 s, three times Prometheus' default scrape
-// timeout). A scraper sends its whole request at once, so 2 s is ample.
+// a scrape at all, and each connection then costs it at most
+// kExposerRequestTimeoutMs (CivetWeb's default is 30 s, three times
+// Prometheus' default scrape timeout). A scraper sends its whole request at
+// once, so 2 s is ample. Clients that reconnect at once hold workers all the
+// time (64 of them timed every scrape out): only a private interface
+// protects the endpoint (docs/operations.md).
 constexpr int kExposerThreads = 8;
 constexpr int kExposerRequestTimeoutMs = 2000;
 
