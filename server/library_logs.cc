@@ -26,7 +26,8 @@ namespace {
 // context for operators.
 void FfmpegLog(void* avcl, int level, const char* format, va_list args) {
   if (level > av_log_get_level()) return;
-  if (media::FfmpegLogsQuietOnThisThread()) return;  // an abandoned upload
+  // An abandoned upload's demuxer, the probe's decoders (av_util.h).
+  if (media::FfmpegLineQuietOnThisThread(avcl)) return;
   char line[1024];
   int print_prefix = 1;
   va_list copy;

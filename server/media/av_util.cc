@@ -116,11 +116,34 @@ int64_t StretchedLastDuration(int64_t duration, int64_t dts, int64_t end,
 
 namespace {
 thread_local bool g_ffmpeg_quiet = false;
+thread_local bool g_probe_decoders_quiet = false;
+
+// A decoder's context, or the image checks a decoder runs (IMGUTILS, which
+// logs the pixel limit).
+bool IsDecoderContext(const void* avcl) {
+  if (avcl == nullptr) return false;
+  const AVClass* cls = *static_cast<const AVClass* const*>(avcl);
+  if (cls == nullptr || cls->class_name == nullptr) return false;
+  return std::strcmp(cls->class_name, "AVCodecContext") == 0 ||
+         std::strcmp(cls->class_name, "IMGUTILS") == 0;
+}
 }  // namespace
 
 void QuietFfmpegLogsOnThisThread() { g_ffmpeg_quiet = true; }
 
 bool FfmpegLogsQuietOnThisThread() { return g_ffmpeg_quiet; }
+
+bool FfmpegLineQuietOnThisThread(const void* avcl) {
+  return g_ffmpeg_quiet || (g_probe_decoders_quiet && IsDecoderContext(avcl));
+}
+
+ProbeDecodersQuiet::ProbeDecodersQuiet() : was_quiet_(g_probe_decoders_quiet) {
+  g_probe_decoders_quiet = true;
+}
+
+ProbeDecodersQuiet::~ProbeDecodersQuiet() {
+  g_probe_decoders_quiet = was_quiet_;
+}
 
 FfmpegCallScope::FfmpegCallScope() : was_quiet_(g_ffmpeg_quiet) {}
 

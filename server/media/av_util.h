@@ -110,6 +110,26 @@ int64_t LateStartTicks(int64_t micros, AVRational time_base);
 // thread ends (one is put around every call into FFmpeg that reads).
 void QuietFfmpegLogsOnThisThread();
 bool FfmpegLogsQuietOnThisThread();
+// Whether the server's FFmpeg log callback drops a line from `avcl` (the
+// context av_log was given) on this thread: every line after
+// QuietFfmpegLogsOnThisThread(), and a decoder's lines inside a
+// ProbeDecodersQuiet scope.
+bool FfmpegLineQuietOnThisThread(const void* avcl);
+// Around avformat_find_stream_info: the probe's decoders decode the first
+// packets that the reader's own decoder decodes again (and logs), and an
+// H.264 or HEVC frame over probe_max_pixels fails there on purpose ("Picture
+// size 8192x8192 exceeds specified max pixel count"), which read like a
+// refusal in the log of a job that went on well.
+class ProbeDecodersQuiet {
+ public:
+  ProbeDecodersQuiet();
+  ~ProbeDecodersQuiet();
+  ProbeDecodersQuiet(const ProbeDecodersQuiet&) = delete;
+  ProbeDecodersQuiet& operator=(const ProbeDecodersQuiet&) = delete;
+
+ private:
+  bool was_quiet_;
+};
 class FfmpegCallScope {
  public:
   FfmpegCallScope();

@@ -141,10 +141,11 @@ absl::Status MovieReader::ReadStreamInfo(Spool* spool, const Options& options) {
       std::to_string(std::min(options.probe_max_pixels, max_decode_pixels_));
   for (unsigned i = 0; i < format_->nb_streams; ++i) {
     const AVCodecID codec = format_->streams[i]->codecpar->codec_id;
-    const bool parsed_whole =
+    const bool large_frames_parsed_only =
         codec == AV_CODEC_ID_H264 || codec == AV_CODEC_ID_HEVC;
-    av_dict_set(&stream_options[i], "max_pixels",
-                (parsed_whole ? parsed_max_pixels : max_pixels).c_str(), 0);
+    av_dict_set(
+        &stream_options[i], "max_pixels",
+        (large_frames_parsed_only ? parsed_max_pixels : max_pixels).c_str(), 0);
   }
   // The probe ends by asking for the input's size (avio_size, for duration
   // estimates), which for an upload of unknown size (a pipe) waited for the
@@ -153,6 +154,7 @@ absl::Status MovieReader::ReadStreamInfo(Spool* spool, const Options& options) {
   int ret = 0;
   {
     const auto end_unknown = io_->EndUnknownIsError(true);
+    const ProbeDecodersQuiet quiet_decoders;
     ret = avformat_find_stream_info(format_.get(), stream_options.empty()
                                                        ? nullptr
                                                        : stream_options.data());
@@ -178,7 +180,8 @@ absl::Status MovieReader::ChooseStreams(const AVCodec** codec) {
     // FFmpeg leaves out an MP4 track without samples (a recording stopped
     // before its first frame): "no video stream" sent people looking for a
     // stream the file has.
-    if (format_->nb_streams == 0) {
+    if (format_->nb_streams == 0 &&
+        av_match_name("mp4", format_->iformat->name)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the input (", format_->iformat->name,
           ") ends before its first frame: none of its tracks holds a frame"));
