@@ -10,6 +10,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,6 +49,17 @@ std::atomic<bool> g_listener_failed{false};
 // How long after the drain timeout a shutdown that is still waiting for a
 // call gives up (see the drain in Run).
 constexpr absl::Duration kStuckDrainGrace = absl::Seconds(15);
+
+// Logs drain_stuck (waiting for `what`, `waited`) and ends the process with
+// exit 1: a drain that would otherwise hang.
+void GiveUpDrain(Server* serving, const char* what, absl::Duration waited) {
+  LogEvent(LogLevel::kError, "drain_stuck")
+      .Str("waiting_for", what)
+      .Seconds("waited_seconds", waited);
+  serving->RemoveTlsCopies();
+  std::fflush(nullptr);
+  _exit(1);
+}
 
 int Run(const std::vector<std::string>& arguments) {
   SetLogFormat(absl::GetFlag(FLAGS_log_format));
@@ -201,20 +213,27 @@ int Run(const std::vector<std::string>& arguments) {
   // Past the drain timeout every call is cancelled, and each must then end
   // on its own. A call that never does would hold shutdown forever: give it
   // a bounded grace, then exit non-zero so the orchestrator restarts us.
-  // Once the calls have ended it is disarmed: a batch still on the device
-  // for a caller that left (tens of seconds for a large frame on a CPU) is
-  // not a stuck call, and it ended normal shutdowns with exit 1.
+  // Once the calls have ended, a batch still on the device for a caller
+  // that left (86 s for a 4096x2160 frame on a 2-core CPU) is not a stuck
+  // call, and it ended normal shutdowns with exit 1: that wait, and the
+  // threads' stop, have --drain_device_timeout of their own.
   {
     Server* const serving = server->get();
-    DrainWatchdog watchdog(
-        drain_timeout + kStuckDrainGrace, [drain_timeout, serving] {
-          LogEvent(LogLevel::kError, "drain_stuck")
-              .Seconds("waited_seconds", drain_timeout + kStuckDrainGrace);
-          serving->RemoveTlsCopies();
-          std::fflush(nullptr);
-          _exit(1);
-        });
-    (*server)->Drain(drain_timeout, [&watchdog] { watchdog.Disarm(); });
+    const absl::Duration calls_limit = drain_timeout + kStuckDrainGrace;
+    const absl::Duration device_limit =
+        absl::GetFlag(FLAGS_drain_device_timeout);
+    std::optional<DrainWatchdog> device_watchdog;
+    DrainWatchdog calls_watchdog(calls_limit, [serving, calls_limit] {
+      GiveUpDrain(serving, "calls", calls_limit);
+    });
+    (*server)->Drain(drain_timeout, [&] {
+      calls_watchdog.Disarm();
+      LogEvent(LogLevel::kInfo, "draining_device")
+          .Seconds("timeout_seconds", device_limit);
+      device_watchdog.emplace(device_limit, [serving, device_limit] {
+        GiveUpDrain(serving, "device", device_limit);
+      });
+    });
   }
   {
     absl::MutexLock lock(&draining->mu);

@@ -203,6 +203,11 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM/SIGINT: how long calls in flight may run on before they "
           "are cancelled (health turns NOT_SERVING and new calls get "
           "UNAVAILABLE at once). Not negative; 0 = cancel them at once.");
+ABSL_FLAG(absl::Duration, drain_device_timeout, absl::Minutes(5),
+          "On SIGTERM/SIGINT, once every call has ended: how long the drain "
+          "may wait for batches still on the device for callers that left "
+          "(they cannot be stopped) and for its threads to stop, before it "
+          "logs drain_stuck and exits 1. Above 0.");
 
 // --- security ---
 ABSL_FLAG(std::string, tls_cert, "",
@@ -412,6 +417,7 @@ absl::Status CheckFlags() {
       {"--keepalive_time", absl::GetFlag(FLAGS_keepalive_time)},
       {"--keepalive_timeout", absl::GetFlag(FLAGS_keepalive_timeout)},
       {"--handshake_timeout", absl::GetFlag(FLAGS_handshake_timeout)},
+      {"--drain_device_timeout", absl::GetFlag(FLAGS_drain_device_timeout)},
       {"--max_connection_idle", absl::GetFlag(FLAGS_max_connection_idle)},
       {"--max_connection_age", absl::GetFlag(FLAGS_max_connection_age)}};
   for (const auto& [name, value] : positive_durations) {
@@ -420,6 +426,12 @@ absl::Status CheckFlags() {
           absl::StrCat(name, " must be above 0 (inf = no limit), got ",
                        absl::FormatDuration(value)));
     }
+  }
+  // gRPC takes whole milliseconds, and falls back to its 120 s below 1.
+  if (absl::GetFlag(FLAGS_handshake_timeout) < absl::Milliseconds(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--handshake_timeout must be at least 1ms, got ",
+                     absl::FormatDuration(absl::GetFlag(FLAGS_handshake_timeout))));
   }
   if (absl::GetFlag(FLAGS_max_batch_pixels) < -1) {
     return absl::InvalidArgumentError(absl::StrCat(

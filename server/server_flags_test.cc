@@ -119,7 +119,13 @@ TEST_F(ServerFlagsTest, DurationsAreCheckedForTheirMeaning) {
   absl::SetFlag(&FLAGS_handshake_timeout, absl::ZeroDuration());
   EXPECT_THAT(Refusal().message(),
               HasSubstr("--handshake_timeout must be above 0"));
+  absl::SetFlag(&FLAGS_handshake_timeout, absl::Microseconds(500));
+  EXPECT_THAT(Refusal().message(),
+              HasSubstr("--handshake_timeout must be at least 1ms"));
   absl::SetFlag(&FLAGS_handshake_timeout, absl::Seconds(10));
+  absl::SetFlag(&FLAGS_drain_device_timeout, absl::ZeroDuration());
+  EXPECT_THAT(Refusal().message(),
+              HasSubstr("--drain_device_timeout must be above 0"));
 }
 
 TEST_F(ServerFlagsTest, TheSpoolDirectoryMustBeWritable) {

@@ -145,8 +145,9 @@ absl::Status Validate(const Server::Options& o) {
       o.keepalive_min_client_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive durations must be positive");
   }
-  if (o.handshake_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("handshake_timeout must be positive");
+  if (o.handshake_timeout < absl::Milliseconds(1)) {
+    return absl::InvalidArgumentError(
+        "handshake_timeout must be at least 1 ms (gRPC takes milliseconds)");
   }
   if (o.max_connection_idle <= absl::ZeroDuration() ||
       o.max_connection_age <= absl::ZeroDuration() ||
@@ -542,9 +543,9 @@ void Server::Drain(absl::Duration timeout,
   // Closes the port and cancels what is left: at once when our calls are
   // done (only health watchers remain), else at the deadline.
   server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() : deadline));
+  const absl::Time calls_end = absl::Now();
   if (calls_ended) calls_ended();
   if (loader_.joinable()) loader_.join();
-  const absl::Time calls_end = absl::Now();
   if (queue_ != nullptr) queue_->Drain();
   // A movie's decoder thread may still be about to open its job (a drain
   // past its deadline cancels calls whose pipelines run on): from here it

@@ -1238,14 +1238,19 @@ TEST_F(GatedServerTest, TheDrainSaysTheCallsEndedBeforeItWaitsForTheDevice) {
     EXPECT_EQ(stub_->StylizeImage(&context, request, &response).error_code(),
               grpc::StatusCode::DEADLINE_EXCEEDED);
   }
+  ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
   ASSERT_TRUE(
       Eventually([&] { return server_->context()->active_calls() == 0; }));
   absl::Notification calls_ended;
+  absl::Notification drained;
   std::thread drain([&] {
     server_->Drain(absl::ZeroDuration(), [&] { calls_ended.Notify(); });
+    drained.Notify();
   });
-  // The batch is still held on the device.
   EXPECT_TRUE(calls_ended.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  // The batch is still on the device, and the drain waits for it.
+  EXPECT_TRUE(model_->Waiting());
+  EXPECT_FALSE(drained.HasBeenNotified());
   model_->Hold(false);
   drain.join();
 }

@@ -852,8 +852,9 @@ class IdleStreamsTest(HostileTestCase):
                         pass
                 except ConnectionResetError:
                     pass  # closed too
-            # 2 s, with a wide margin for a loaded machine.
-            self.assertLess(time.monotonic() - start, 30)
+            # 2 s, with a margin for a loaded machine, and below the 10 s
+            # default (the flag reaches gRPC).
+            self.assertLess(time.monotonic() - start, 8)
         finally:
             for sock in sockets:
                 sock.close()
@@ -1029,7 +1030,6 @@ class FairnessTest(HostileTestCase):
         self.assertEqual(counts["errors"], [])
 
 
-
 class ImpostorServerTest(unittest.TestCase):
     """The CLI against a server that answers StylizeImage with bytes that
     are not the image asked for (broken, or not a stylizer server): it wrote
@@ -1085,6 +1085,7 @@ class ImpostorServerTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0, r.stderr)
         self.assertIn(b"not a JPEG image", r.stderr)
         self.assertEqual(r.stdout, b"")
+
 
 if __name__ == "__main__":
     unittest.main()
