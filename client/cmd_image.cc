@@ -263,10 +263,10 @@ absl::Status StylizeToStream(StylizerClient& client, std::string data,
         "the server returned ", response->images_size(),
         " images for one style"));
   }
-  const std::string& png = response->images(0).image().encoded();
-  if (absl::Status s = CheckServedImage(png, format, 0); !s.ok()) return s;
+  const std::string& bytes = response->images(0).image().encoded();
+  if (absl::Status s = CheckServedImage(bytes, format, 0); !s.ok()) return s;
   errno = 0;
-  out->write(png.data(), static_cast<std::streamsize>(png.size()));
+  out->write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out->flush();
   if (!out->good()) return WriteFailed("standard output", errno);
   return absl::OkStatus();

@@ -663,6 +663,14 @@ class BlockedSubmitTest : public AdmissionTest {
     absl::SleepFor(absl::Milliseconds(20));
   }
 
+  // A test that failed before it joined the submitter: wake it first.
+  void TearDown() override {
+    if (!submitter_.joinable()) return;
+    job_->Cancel();
+    submitter_.join();
+    model_.ReleaseAll();
+  }
+
   std::unique_ptr<JobQueue> queue_;
   ResultLog log_;
   std::unique_ptr<Job> job_;

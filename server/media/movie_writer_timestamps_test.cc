@@ -2,6 +2,7 @@
 // or is missing (broken muxes, raw streams, joined files) are nudged forward
 // instead of failing the job at the encoder with an error the caller cannot
 // act on.
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,9 +34,11 @@ TEST(MovieWriterTimestampsTest, RepeatedBackwardAndMissingTimesAreNudged) {
                                  "-pix_fmt yuv420p",
                                  in)
                   .ok());
-  AVFormatContext* format = nullptr;
-  ASSERT_EQ(avformat_open_input(&format, in.c_str(), nullptr, nullptr), 0);
-  ASSERT_GE(avformat_find_stream_info(format, nullptr), 0);
+  AVFormatContext* opened = nullptr;
+  ASSERT_EQ(avformat_open_input(&opened, in.c_str(), nullptr, nullptr), 0);
+  const auto close = [](AVFormatContext* f) { avformat_close_input(&f); };
+  const std::unique_ptr<AVFormatContext, decltype(close)> format(opened, close);
+  ASSERT_GE(avformat_find_stream_info(format.get(), nullptr), 0);
   const AVStream* stream = format->streams[0];
   const int64_t step = av_rescale_q(1, AVRational{1, 10}, stream->time_base);
   // Repeated, then missing, then back in time, then on again.
@@ -90,7 +93,6 @@ TEST(MovieWriterTimestampsTest, RepeatedBackwardAndMissingTimesAreNudged) {
       EXPECT_GT(shown[i], shown[i - 1]) << *text;
     }
   }
-  avformat_close_input(&format);
 }
 
 }  // namespace

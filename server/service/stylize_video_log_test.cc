@@ -178,7 +178,7 @@ TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
 // A damaged frame (here a JPEG whose frame header names arithmetic coding)
 // is skipped, as ffmpeg skips it, and the job line and the client's
 // JobSummary count it: the outputs were a frame short and nothing said so.
-TEST_F(VideoJobLogTest, ASkippedDamagedFrameIsCountedInTheJobLine) {
+TEST_F(VideoJobLogTest, ASkippedDamagedFrameIsCountedInTheJobLineAndSummary) {
   ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=64x48:rate=10:"
                                 "duration=1 -c:v mjpeg -f avi",
                                 dir_ + "/mjpeg.avi")

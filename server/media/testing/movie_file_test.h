@@ -37,7 +37,8 @@ class MovieFileTest : public ::testing::Test {
   static void SetUpTestSuite();
 
   static std::string Path(const std::string& name);
-  // Makes `name` with `ffmpeg <args>`.
+  // Makes `name` with `ffmpeg <args>`; a failure is fatal to the test when
+  // called inside ASSERT_NO_FATAL_FAILURE.
   static void Make(const std::string& name, const std::string& args);
   // The file's bytes; "" (and a failed expectation) when unreadable.
   static std::string Bytes(const std::string& name);
