@@ -65,9 +65,13 @@ inline constexpr uint64_t kMaxImagePixelsToScale = uint64_t{8192} * 8192;
 
 // The most bytes decoding `image`, of `size` pixels, holds at once besides
 // its output when it is scaled (max_side): the decoder's own picture (a PNG's
-// by its colour type and bit depth, up to 8 bytes a pixel; a JPEG's at most
-// 4, CMYK) and, for a PNG (any may have alpha: a tRNS chunk), the copy
-// flattened over white (3); for a raw picture, its padded copy (3).
+// by its colour type and bit depth, up to 8 bytes a pixel) and, for a PNG
+// (any may have alpha: a tRNS chunk), the copy flattened over white (3); for
+// a JPEG, what its frame header says the decoder holds: the picture at its
+// chroma layout and, for a progressive file, 2 bytes a sample of
+// coefficients, plus an eighth (4:2:0 1.7 bytes a pixel, 4:4:4 3.4, CMYK
+// 4.5; progressive 5.1, 10.1 and 13.5); for a raw picture, its padded copy
+// (3).
 int64_t ScalingWorkBytes(const v1::Image& image, ImageSize size);
 
 // The size a picture of `size` is stylized at with `max_side` (0: its own):

@@ -623,12 +623,77 @@ TEST(ImageCodecTest, ScalingWorkBytesFollowTheDecodedPicture) {
             100 * (4 + 3));
   EXPECT_EQ(ScalingWorkBytes(Encoded(Png(10, 10, 3, 8, no_rows)), size),
             100 * (1 + 3));  // a palette may have alpha
+  // A 4:2:0 JPEG: one 16x16 MCU of 6 blocks, and an eighth.
   v1::Image jpeg;
   ASSERT_TRUE(EncodeImage(Gradient(10, 10), v1::IMAGE_FORMAT_JPEG, &jpeg).ok());
-  EXPECT_EQ(ScalingWorkBytes(jpeg, size), 100 * 4);
+  EXPECT_EQ(ScalingWorkBytes(jpeg, size), 6 * 64 * 9 / 8);
   v1::Image raw;
   ASSERT_TRUE(EncodeImage(Gradient(10, 10), v1::IMAGE_FORMAT_RAW, &raw).ok());
   EXPECT_EQ(ScalingWorkBytes(raw, size), 100 * 3);
+}
+
+// A JPEG's start and frame header: `marker` (0xC0 baseline, 0xC2
+// progressive, ...), `precision` bits, and per component its sampling
+// factors (h << 4 | v). Enough for the cost model, which reads no further.
+std::string JpegFrameHeader(uint8_t marker, int width, int height,
+                            const std::vector<uint8_t>& factors,
+                            int precision = 8) {
+  std::string d = "\xff\xd8";
+  const size_t length = 8 + 3 * factors.size();
+  d += {'\xff',
+        static_cast<char>(marker),
+        static_cast<char>(length >> 8),
+        static_cast<char>(length & 0xff),
+        static_cast<char>(precision),
+        static_cast<char>(height >> 8),
+        static_cast<char>(height & 0xff),
+        static_cast<char>(width >> 8),
+        static_cast<char>(width & 0xff),
+        static_cast<char>(factors.size())};
+  for (size_t c = 0; c < factors.size(); ++c) {
+    d += {static_cast<char>(c + 1), static_cast<char>(factors[c]), '\0'};
+  }
+  return d + "\xff\xd9";
+}
+
+// A JPEG costs what FFmpeg's decoder holds: the picture at its chroma layout,
+// and for a progressive file 2 bytes of coefficients a sample, plus an
+// eighth. Every JPEG was charged 4 bytes a pixel, which a progressive 4:4:4
+// one (9) or CMYK one (12) exceeds: peak RSS at 8192x8192 was 576 and 773
+// MiB for a charge of 256.
+TEST(ImageCodecTest, JpegScalingWorkFollowsItsFrameHeader) {
+  const ImageSize size{8192, 8192};
+  const int64_t pixels = int64_t{8192} * 8192;
+  auto cost = [&](uint8_t marker, const std::vector<uint8_t>& factors,
+                  int precision = 8) {
+    return ScalingWorkBytes(
+        Encoded(JpegFrameHeader(marker, 8192, 8192, factors, precision)), size);
+  };
+  const std::vector<uint8_t> yuv420 = {0x22, 0x11, 0x11};
+  const std::vector<uint8_t> yuv444 = {0x11, 0x11, 0x11};
+  const std::vector<uint8_t> cmyk = {0x11, 0x11, 0x11, 0x11};
+  const std::vector<uint8_t> grey = {0x11};
+  // Baseline: the picture only.
+  EXPECT_EQ(cost(0xC0, yuv420), pixels * 3 / 2 * 9 / 8);
+  EXPECT_EQ(cost(0xC0, yuv444), pixels * 3 * 9 / 8);
+  EXPECT_EQ(cost(0xC0, cmyk), pixels * 4 * 9 / 8);
+  EXPECT_EQ(cost(0xC0, grey), pixels * 9 / 8);
+  // Extended (SOF1) at 12 bits: 16-bit samples.
+  EXPECT_EQ(cost(0xC1, yuv420, 12), pixels * 3 * 9 / 8);
+  // Progressive: and 2 bytes of coefficients a sample.
+  EXPECT_EQ(cost(0xC2, yuv420), pixels * 3 / 2 * 3 * 9 / 8);
+  EXPECT_EQ(cost(0xC2, yuv444), pixels * 3 * 3 * 9 / 8);
+  EXPECT_EQ(cost(0xC2, cmyk), pixels * 4 * 3 * 9 / 8);
+  EXPECT_EQ(cost(0xC2, grey), pixels * 3 * 9 / 8);
+  // A layout the decoder may widen (Cb and Cr sampled differently): the
+  // picture at full size, the coefficients at their own sampling.
+  EXPECT_EQ(cost(0xC0, {0x22, 0x11, 0x21}), pixels * 3 * 9 / 8);
+  EXPECT_EQ(cost(0xC2, {0x22, 0x11, 0x21}),
+            (pixels * 3 + (pixels + pixels / 4 + pixels / 2) * 2) * 9 / 8);
+  // Whole MCUs: 100x100 4:2:0 is 7x7 MCUs of 16x16.
+  EXPECT_EQ(ScalingWorkBytes(Encoded(JpegFrameHeader(0xC0, 100, 100, yuv420)),
+                             ImageSize{100, 100}),
+            7 * 7 * 6 * 64 * 9 / 8);
 }
 
 // A picture scaled with max_side keeps its colours (each output pixel the

@@ -978,6 +978,56 @@ TEST_F(ImageMemoryBudgetTest, StillImagesReserveUntilAnswered) {
   EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
 }
 
+// A progressive 4:4:4 JPEG's frame header (SOF2, three components sampled
+// 1x1), with nothing to decode after it.
+std::string ProgressiveJpegHeader(int width, int height) {
+  std::string d = "\xff\xd8\xff\xc2";
+  d += {'\0',
+        '\x11',
+        '\x08',
+        static_cast<char>(height >> 8),
+        static_cast<char>(height & 0xff),
+        static_cast<char>(width >> 8),
+        static_cast<char>(width & 0xff),
+        '\x03'};
+  for (char c = 1; c <= 3; ++c) d += {c, '\x11', '\0'};
+  return d + "\xff\xd9";
+}
+
+// A progressive JPEG is charged what its decoder holds (9 bytes a sample
+// with its coefficients, and an eighth), from its header: a 360x360 one
+// scaled to 64 (1312200 + 36864 bytes) fits alone but not beside a held
+// image, and is refused before it is decoded. At the 4 bytes a pixel every
+// JPEG was charged (518400) it was let in beside it.
+TEST_F(ImageMemoryBudgetTest, ProgressiveJpegsAreChargedTheirCoefficients) {
+  HoldAnImage();
+  v1::StylizeImageRequest request;
+  request.mutable_image()->set_encoded(ProgressiveJpegHeader(360, 360));
+  request.add_styles()->set_index(1);
+  request.set_max_side(64);
+  request.set_output_format(v1::IMAGE_FORMAT_RAW);
+  {
+    grpc::ClientContext context;  // let in, it would wait for the model
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(5));
+    v1::StylizeImageResponse response;
+    const grpc::Status status =
+        stub_->StylizeImage(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << status.error_message();
+    EXPECT_THAT(status.error_message(),
+                ::testing::HasSubstr("360x360 image with 1 style"));
+  }
+  ReleaseTheImage();
+  // Alone it is let in.
+  grpc::ClientContext context;
+  v1::StylizeImageResponse response;
+  const grpc::Status status = stub_->StylizeImage(&context, request, &response);
+  EXPECT_NE(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+  EXPECT_TRUE(Eventually([&] { return Reserved() == 600000; })) << Reserved();
+}
+
 // The request's own bytes count from the moment gRPC hands it over: small
 // pictures in large messages (a JPEG carrying 260 KB of comments) were
 // held, parked and queued at a few KB each, outside the budget.
