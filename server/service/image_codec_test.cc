@@ -1025,6 +1025,20 @@ bool IsFlat(const RgbFrame& f, int value) {
                      [&](uint8_t p) { return std::abs(int{p} - value) <= 1; });
 }
 
+// A frame header and tables but no scan: FFmpeg decoded it as a blank
+// (grey) picture, and the call was answered OK.
+TEST(ImageCodecTest, RefusesJpegWithoutAScan) {
+  const std::string headers =
+      "\xff\xd8" + BaselineTables() + BaselineFrameHeader(64, 48);
+  auto r = DecodeImage(Encoded(headers + "\xff\xd9"), kLimit);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
+      << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("no scan (SOS marker)"));
+  auto whole =
+      DecodeImage(Encoded(headers + BaselineScan(64, 48) + "\xff\xd9"), kLimit);
+  EXPECT_TRUE(whole.ok()) << whole.status();
+}
+
 // Issue 16: a 1 MB 4096x2160 progressive JPEG repeating one 25-byte AC scan
 // 40000 times passed every check and kept a work thread decoding for about
 // 11 s, with no way to cancel it. The marker walk counts the scans now.

@@ -253,6 +253,13 @@ absl::StatusOr<std::string> CheckJpegAndDropMetadata(absl::string_view jpeg,
             "before its end-of-image marker at byte ",
             i));
       }
+      // FFmpeg answers a header without a scan with a blank picture.
+      if (scans == 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the JPEG image has no image data: no scan (SOS marker) before "
+            "its end-of-image marker at byte ",
+            i, "; send the complete file"));
+      }
       if (scans > kMaxJpegScans) {
         return absl::InvalidArgumentError(absl::StrCat(
             "the JPEG image has ", scans, " scans, more than the limit of ",
