@@ -109,11 +109,24 @@ grpc::Status FakeStylizerService::StylizeImage(
                     ? request->styles_size()
                     : static_cast<int>(style_names.size());
   const bool tag = tag_outputs.load();
+  // The input sent back; in the format asked for, as the CLI checks it:
+  // behind that format's signature when the input is in the other one
+  // (nothing decodes these bytes).
+  Image answer = image;
+  if (image.has_encoded()) {
+    const bool jpeg_asked =
+        request->output_format() == stylizer::v1::IMAGE_FORMAT_JPEG;
+    const bool jpeg_sent = absl::StartsWith(image.encoded(), "\xff\xd8");
+    if (jpeg_asked != jpeg_sent) {
+      answer.set_encoded(absl::StrCat(
+          jpeg_asked ? "\xff\xd8\xff" : "\x89PNG\r\n\x1a\n", image.encoded()));
+    }
+  }
   for (int k = 0; k < n; ++k) {
     const int i = tag ? n - 1 - k : k;
     auto* out = response->add_images();
     out->set_output_index(i);
-    *out->mutable_image() = image;
+    *out->mutable_image() = answer;
     if (tag) out->mutable_image()->mutable_encoded()->append(TagOf(i));
   }
   return grpc::Status::OK;
