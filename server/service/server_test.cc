@@ -1216,6 +1216,19 @@ class GatedServerTest : public ServerTest {
     return std::stod(scraped.substr(at + line.size()));
   }
 
+  // A 16x16 StylizeImage call with a 2 s deadline (long enough for a loaded
+  // machine to deliver it first), which ends DEADLINE_EXCEEDED while the
+  // held model works on it.
+  void ExpectAnImageCallPastItsDeadline() {
+    v1::StylizeImageRequest request;
+    *request.mutable_image() = Raw(Frame(16, 16, 0));
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    v1::StylizeImageResponse response;
+    EXPECT_EQ(stub_->StylizeImage(&context, request, &response).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+
   GatedCopyModel* model_ = nullptr;  // owned by the server
 };
 
@@ -1227,16 +1240,7 @@ TEST_F(GatedServerTest, DeadlineDuringTheWorkIsCountedAsDeadline) {
   const double image_before = Finished("StylizeImage", "DEADLINE_EXCEEDED");
   const double frames_before = Finished("StylizeFrames", "DEADLINE_EXCEEDED");
   model_->Hold(true);
-  {
-    v1::StylizeImageRequest request;
-    *request.mutable_image() = Raw(Frame(16, 16, 0));
-    grpc::ClientContext context;
-    // Long enough for a loaded machine to deliver the call first.
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
-    v1::StylizeImageResponse response;
-    EXPECT_EQ(stub_->StylizeImage(&context, request, &response).error_code(),
-              grpc::StatusCode::DEADLINE_EXCEEDED);
-  }
+  ExpectAnImageCallPastItsDeadline();
   {
     grpc::ClientContext context;
     // Long enough for a loaded machine to deliver the call first.
@@ -1279,15 +1283,7 @@ TEST_F(GatedServerTest, CallsTheDrainCutShortAreUnavailable) {
 // with drain_stuck.
 TEST_F(GatedServerTest, TheDrainSaysTheCallsEndedBeforeItWaitsForTheDevice) {
   model_->Hold(true);
-  {
-    v1::StylizeImageRequest request;
-    *request.mutable_image() = Raw(Frame(16, 16, 0));
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
-    v1::StylizeImageResponse response;
-    EXPECT_EQ(stub_->StylizeImage(&context, request, &response).error_code(),
-              grpc::StatusCode::DEADLINE_EXCEEDED);
-  }
+  ExpectAnImageCallPastItsDeadline();
   ASSERT_TRUE(Eventually([&] { return model_->Waiting(); }));
   ASSERT_TRUE(
       Eventually([&] { return server_->context()->active_calls() == 0; }));
