@@ -4,57 +4,18 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/media/frame_convert.h"
 #include "server/media/frame_shape.h"
 #include "server/media/hdr_to_sdr.h"
-#include "server/media/preserve_color.h"
 #include "server/media/rgb_turn.h"
+#include "server/media/video_pipeline_entry.h"
 #include "server/media/wait_time.h"
 
 namespace stylizer {
 namespace media {
-
-// EstimateEncoderBytes: per x264 preset, bytes per output pixel with one
-// encoder thread and for each further thread; plus fixed bytes per encoder
-// and per thread (x264's contexts and scratch buffers).
-struct EncoderCost {
-  absl::string_view preset;
-  int64_t bytes_per_pixel;
-  int64_t bytes_per_pixel_per_thread;
-};
-constexpr EncoderCost kEncoderCosts[] = {
-    {"ultrafast", 45, 15}, {"superfast", 90, 24}, {"veryfast", 140, 24},
-    {"faster", 165, 24},   {"fast", 210, 24},     {"medium", 260, 26},
-    {"slow", 315, 26},     {"slower", 335, 26},   {"veryslow", 445, 30},
-    {"placebo", 670, 30},
-};
-constexpr int64_t kEncoderFixedBytes = int64_t{6} << 20;
-constexpr int64_t kEncoderThreadBytes = int64_t{3} << 19;  // 1.5 MiB
-
-// One frame or audio packet of the input, in input order.
-struct VideoPipeline::Entry {
-  enum class Kind { kVideo, kAudio, kEnd };
-  Kind kind = Kind::kEnd;
-  // kVideo: the frame's sequence number and timing (video time base), then
-  // its result: ready once delivered, one stylized frame per output.
-  uint64_t sequence = 0;
-  int64_t pts = 0;
-  int64_t duration = 0;
-  bool ready = false;
-  absl::Status status;
-  std::vector<RgbFrame> outputs;
-  // kVideo with preserve_color: the decoded input, whose colours every
-  // output takes (the window's byte limit already counts it).
-  std::shared_ptr<const RgbFrame> color_source;
-  // kAudio: the packet, shared read-only by the writers.
-  AvPacketPtr packet;
-  // Writers done with this entry.
-  int consumed = 0;
-};
 
 absl::StatusOr<std::unique_ptr<VideoPipeline>> VideoPipeline::Start(
     Options options, Spool* spool, VideoSink* sink) {
@@ -332,30 +293,6 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   return summary;
 }
 
-int64_t VideoPipeline::EstimateDecoderBytes(const MovieInfo& info,
-                                            int threads) {
-  // FFmpeg's automatic count: a thread per core and one more, at most 16.
-  if (threads <= 0) {
-    threads = std::min<int>(16, std::thread::hardware_concurrency() + 1);
-  }
-  constexpr int64_t kMostReferenceFrames = 16;
-  return info.decoded_frame_bytes * (kMostReferenceFrames + threads + 1);
-}
-
-int64_t VideoPipeline::EstimateEncoderBytes(int width, int height,
-                                            absl::string_view preset,
-                                            int threads) {
-  EncoderCost cost = kEncoderCosts[std::size(kEncoderCosts) - 1];
-  for (const EncoderCost& c : kEncoderCosts) {
-    if (c.preset == preset) cost = c;
-  }
-  threads = std::max(threads, 1);
-  const int64_t pixels = static_cast<int64_t>(width) * height;
-  return pixels * (cost.bytes_per_pixel +
-                   cost.bytes_per_pixel_per_thread * (threads - 1)) +
-         kEncoderFixedBytes + kEncoderThreadBytes * threads;
-}
-
 bool VideoPipeline::PushEntry(std::unique_ptr<Entry> entry) {
   absl::MutexLock lock(&mu_);
   const int max_frames = max_window_frames_;
@@ -450,119 +387,6 @@ void VideoPipeline::EstimateFramesFromPosition(int64_t position) {
       frames_decoded_,
       std::llround(static_cast<double>(frames_decoded_) *
                    static_cast<double>(size) / static_cast<double>(position)));
-}
-
-void VideoPipeline::OnResult(FrameResult result) {
-  absl::MutexLock lock(&mu_);
-  auto it = awaiting_.find(result.sequence);
-  if (it == awaiting_.end()) return;  // the job was torn down
-  Entry* entry = it->second;
-  awaiting_.erase(it);
-  entry->status = std::move(result.status);
-  if (entry->status.ok() &&
-      static_cast<int>(result.outputs.size()) != num_outputs_) {
-    entry->status = absl::InternalError(
-        absl::StrCat("the job queue returned ", result.outputs.size(),
-                     " outputs for ", num_outputs_, " styles"));
-  }
-  entry->outputs = std::move(result.outputs);
-  entry->ready = true;
-}
-
-void VideoPipeline::WriterLoop(int index, MovieWriter* writer) {
-  while (true) {
-    Entry* entry = nullptr;
-    RgbFrame frame;
-    {
-      absl::MutexLock lock(&mu_);
-      auto next_ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        if (!error_.ok()) return true;
-        uint64_t pos = cursors_[index] - window_base_;
-        return pos < window_.size() &&
-               (window_[pos]->kind != Entry::Kind::kVideo ||
-                window_[pos]->ready);
-      };
-      mu_.Await(absl::Condition(&next_ready));
-      if (!error_.ok()) return;
-      entry = window_[cursors_[index] - window_base_].get();
-      if (entry->kind == Entry::Kind::kVideo && entry->status.ok()) {
-        frame = std::move(entry->outputs[index]);
-      }
-    }
-    absl::Status s;
-    bool end = false;
-    switch (entry->kind) {
-      case Entry::Kind::kVideo:
-        if (entry->status.ok()) {
-          // color_source is set before the entry enters the window and never
-          // changes; the entry stays until this writer has consumed it.
-          if (entry->color_source != nullptr) {
-            s = PreserveColor(*entry->color_source, &frame);
-            if (!s.ok()) break;
-          }
-          const absl::Time encode_start = absl::Now();
-          const absl::Duration waited_before = ThreadWaitTime();
-          s = writer->WriteVideo(frame, entry->pts, entry->duration);
-          if (options_.on_encode_time) {
-            options_.on_encode_time(absl::Now() - encode_start -
-                                    (ThreadWaitTime() - waited_before));
-          }
-        } else {
-          s = entry->status;
-        }
-        break;
-      case Entry::Kind::kAudio:
-        s = writer->WriteAudio(*entry->packet);
-        break;
-      case Entry::Kind::kEnd:
-        s = writer->Finish();
-        end = true;
-        break;
-    }
-    if (!s.ok()) {
-      Cancel(s);
-      return;
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      ++cursors_[index];
-      ++entry->consumed;
-      while (!window_.empty() && window_.front()->consumed == num_outputs_) {
-        if (window_.front()->kind == Entry::Kind::kVideo) {
-          --window_frames_;
-          ++frames_done_;
-        } else if (window_.front()->kind == Entry::Kind::kAudio) {
-          --window_audio_;
-        }
-        window_.pop_front();
-        ++window_base_;
-      }
-    }
-    if (end) return;
-    MaybeReportProgress();
-  }
-}
-
-void VideoPipeline::MaybeReportProgress() {
-  VideoProgress progress;
-  {
-    absl::MutexLock lock(&mu_);
-    absl::Time now = absl::Now();
-    if (now - last_progress_ < options_.progress_interval) return;
-    double seconds = absl::ToDoubleSeconds(now - last_progress_);
-    progress.fps =
-        last_progress_ == absl::InfinitePast() || seconds <= 0
-            ? frames_done_ /
-                  std::max(1e-9, absl::ToDoubleSeconds(now - start_time_))
-            : (frames_done_ - frames_done_at_last_progress_) / seconds;
-    last_progress_ = now;
-    frames_done_at_last_progress_ = frames_done_;
-    progress.frames_decoded = frames_decoded_;
-    progress.frames_done = frames_done_;
-    progress.frames_estimate = frames_estimate_;
-  }
-  progress.bytes_received = spool_->bytes_received();
-  sink_->OnProgress(progress);
 }
 
 }  // namespace media

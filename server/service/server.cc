@@ -13,14 +13,13 @@
 #include "grpcpp/impl/server_builder_plugin.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
-#include "grpcpp/security/tls_certificate_provider.h"
-#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "server/common/host_port.h"
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
-#include "server/service/file_read.h"
+#include "server/service/server_credentials.h"
+#include "server/service/server_options_check.h"
 #include "server/service/tls_files.h"
 #include "server/service/token_auth.h"
 #include "server/service/work_pool.h"
@@ -39,164 +38,6 @@ constexpr int kMaxSyncServerThreads = 16;
 // every call sharing it (behind a proxy, other callers' jobs). 64 KiB is
 // above what common proxies forward (Envoy 60 KiB, nginx 32 KiB).
 constexpr int kMaxMetadataBytes = 64 * 1024;
-
-absl::StatusOr<std::string> ReadFile(const std::string& path,
-                                     absl::string_view what) {
-  absl::StatusOr<std::string> data =
-      ReadWholeFile(path, absl::StrCat(what, " file"));
-  if (data.ok() && data->empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the ", what, " file ", path, " is empty"));
-  }
-  return data;
-}
-
-// `files`: the checked copies the watcher reads (null when the files are
-// read once, --tls_reload_interval=0).
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
-    const Server::Options& o, const TlsFiles* files) {
-  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
-    return absl::InvalidArgumentError(
-        "TLS needs both a certificate (--tls_cert) and its key (--tls_key)");
-  }
-  if (o.tls_cert_file.empty()) {
-    if (!o.tls_client_ca_file.empty()) {
-      return absl::InvalidArgumentError(
-          "--tls_client_ca needs --tls_cert and --tls_key");
-    }
-    return grpc::InsecureServerCredentials();
-  }
-  // Read once here so that a missing or unreadable file fails the start.
-  absl::StatusOr<std::string> cert =
-      ReadFile(o.tls_cert_file, "TLS certificate");
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadFile(o.tls_key_file, "TLS key");
-  if (!key.ok()) return key.status();
-  std::string ca;
-  if (!o.tls_client_ca_file.empty()) {
-    absl::StatusOr<std::string> read =
-        ReadFile(o.tls_client_ca_file, "TLS client CA");
-    if (!read.ok()) return read.status();
-    ca = *std::move(read);
-  }
-  if (o.tls_reload_interval <= absl::ZeroDuration()) {
-    grpc::SslServerCredentialsOptions ssl(
-        o.tls_client_ca_file.empty()
-            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-            : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
-    ssl.pem_root_certs = ca;
-    ssl.pem_key_cert_pairs.push_back({*key, *cert});
-    return grpc::SslServerCredentials(ssl);
-  }
-  // gRPC's own file watcher reads the files again every second; new
-  // handshakes use what it read last (a renewed certificate, a new client
-  // CA bundle), connections already open keep theirs. It reads the checked
-  // copies (tls_files.h), which change only when the originals did and
-  // passed the checks (every --tls_reload_interval, or at SIGHUP): a key
-  // that does not match its certificate would fail every new handshake. It
-  // read them once an interval, so a renewal took up to two intervals, and
-  // SIGHUP's up to one.
-  constexpr unsigned int kWatcherRefreshSeconds = 1;
-  auto provider =
-      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-          files->key_path(), files->cert_path(), files->ca_path(),
-          kWatcherRefreshSeconds);
-  grpc::experimental::TlsServerCredentialsOptions tls(provider);
-  tls.watch_identity_key_cert_pairs();
-  // With a client CA, a certificate that is sent must verify (else the
-  // handshake fails); one that is missing is refused per call by
-  // ServiceContext::Admit with UNAUTHENTICATED, so health probes without a
-  // certificate still work.
-  if (o.tls_client_ca_file.empty()) {
-    tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-  } else {
-    tls.watch_root_certs();
-    tls.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
-  }
-  return grpc::experimental::TlsServerCredentials(tls);
-}
-
-absl::Status Validate(const Server::Options& o) {
-  if (!o.load_model && !o.load_models) {
-    return absl::InvalidArgumentError("no model loader given");
-  }
-  if (o.port < 0 || o.port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("port must be in [0, 65535], got ", o.port));
-  }
-  if (o.limits.max_frame_pixels < 1 || o.limits.max_styles_per_request < 1 ||
-      o.limits.max_concurrent_streams < 1 ||
-      o.limits.max_frames_buffered_per_stream < 1) {
-    return absl::InvalidArgumentError(
-        "max_frame_pixels, max_styles_per_request, max_concurrent_streams and "
-        "max_frames_buffered_per_stream must be positive");
-  }
-  if (o.max_health_watchers < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_health_watchers must not be negative, got ",
-                     o.max_health_watchers));
-  }
-  if (o.max_receive_message_bytes < 1024 || o.max_send_message_bytes < 1024) {
-    return absl::InvalidArgumentError(
-        "message size limits must be at least 1024 bytes");
-  }
-  if (o.keepalive_time <= absl::ZeroDuration() ||
-      o.keepalive_timeout <= absl::ZeroDuration() ||
-      o.keepalive_min_client_interval < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("keepalive durations must be positive");
-  }
-  if (o.handshake_timeout < absl::Milliseconds(1)) {
-    return absl::InvalidArgumentError(
-        "handshake_timeout must be at least 1 ms (gRPC takes milliseconds)");
-  }
-  if (o.max_connection_idle <= absl::ZeroDuration() ||
-      o.max_connection_age <= absl::ZeroDuration() ||
-      o.max_connection_age_grace < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        "max_connection_idle and max_connection_age must be positive "
-        "(inf = no limit), max_connection_age_grace not negative");
-  }
-  return absl::OkStatus();
-}
-
-// Resolves the memory budget's share for gRPC (0 = a quarter of the budget,
-// at least two of the largest requests) and caps the queue's bytes by what
-// the budget has left. INVALID_ARGUMENT when the gRPC quota cannot hold two
-// of the largest requests (gRPC would reset such streams with
-// ENHANCE_YOUR_CALM) or does not fit in the budget.
-absl::StatusOr<Server::Options> ApplyMemoryBudget(Server::Options o) {
-  if (o.memory_budget_bytes < 0 || o.grpc_memory_quota_bytes < -1) {
-    return absl::InvalidArgumentError(
-        "memory_budget_bytes must be >= 0 and grpc_memory_quota_bytes >= -1");
-  }
-  const int64_t min_grpc = 2 * int64_t{o.max_receive_message_bytes};
-  if (o.grpc_memory_quota_bytes == 0) {
-    o.grpc_memory_quota_bytes =
-        o.memory_budget_bytes == 0
-            ? -1
-            : std::max<int64_t>(o.memory_budget_bytes / 4, min_grpc);
-  }
-  if (o.grpc_memory_quota_bytes > 0 && o.grpc_memory_quota_bytes < min_grpc) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the gRPC memory quota (", o.grpc_memory_quota_bytes,
-        " bytes) must hold two requests of max_receive_message_bytes (",
-        o.max_receive_message_bytes, ")"));
-  }
-  if (o.memory_budget_bytes == 0) return o;
-  const int64_t grpc_share = std::max<int64_t>(o.grpc_memory_quota_bytes, 0);
-  if (grpc_share >= o.memory_budget_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the gRPC memory quota (", grpc_share,
-                     " bytes) must be smaller than the memory budget (",
-                     o.memory_budget_bytes,
-                     " bytes); raise --memory_budget_bytes, or lower "
-                     "--grpc_memory_quota_bytes or "
-                     "--max_receive_message_bytes"));
-  }
-  o.queue.max_queued_bytes = std::min<int64_t>(
-      o.queue.max_queued_bytes, o.memory_budget_bytes - grpc_share);
-  return o;
-}
 
 // Milliseconds for a gRPC channel argument; gRPC reads INT_MAX as "never",
 // so an infinite (or very long) duration turns the limit off.
@@ -226,7 +67,7 @@ Server::Server(const Options& options) : options_(options) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(
     const Options& options) {
-  if (absl::Status s = Validate(options); !s.ok()) return s;
+  if (absl::Status s = ValidateServerOptions(options); !s.ok()) return s;
   absl::StatusOr<Options> effective = ApplyMemoryBudget(options);
   if (!effective.ok()) return effective.status();
   // The queue is made once the model has loaded (which may take minutes on
@@ -261,7 +102,7 @@ absl::Status Server::Start() {
         });
   }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      Credentials(options_, tls_files_.get());
+      ServerCredentialsFor(options_, tls_files_.get());
   if (!credentials.ok()) return credentials.status();
   if (!options_.auth_token_file.empty()) {
     absl::StatusOr<std::unique_ptr<TokenAuth>> auth =
