@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <iostream>
 #include <limits>
 #include <thread>
@@ -21,10 +20,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "server/model/cpu_tensor_cache.h"
 #include "server/model/precision_choice.h"
+#include "server/model/precision_trial.h"
 #include "server/model/torch_archive.h"
 #include "server/model/torch_device.h"
 #include "server/model/torch_util.h"
@@ -36,23 +35,6 @@ namespace stylizer {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// The warm-up input of every trial: a test card at the warm-up size, two
-// frames, style 0 and an even blend of all styles.
-struct TrialInput {
-  torch::Tensor card;     // uint8 NHWC on the CPU
-  torch::Tensor weights;  // normalised rows on the device
-  int side = 0;
-  int num_styles = 0;
-  std::string where;  // "model archive PATH", for messages
-};
-
-// One candidate's module and how it did.
-struct Trial {
-  TrialResult result;
-  torch::jit::Module module;
-  std::string note;  // "bf16 93.7 CPU-ms, 51.3 dB"
-};
 
 }  // namespace
 
@@ -80,161 +62,6 @@ struct TorchModel::Impl {
     if (device.is_cpu() && at::get_num_threads() != threads) {
       at::set_num_threads(threads);
     }
-  }
-
-  // Calls forward and checks the result's interface: a floating tensor of
-  // the input's shape. `x` is already padded.
-  absl::StatusOr<torch::Tensor> CheckedForward(torch::jit::Module& m,
-                                               const torch::Tensor& x,
-                                               const torch::Tensor& w) const {
-    torch::jit::IValue out = m.forward({x, w});
-    if (!out.isTensor()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("forward(images, style_weights) returned a ",
-                       out.tagKind(), ", not a tensor [B,3,H,W]"));
-    }
-    torch::Tensor y = out.toTensor();
-    if (y.sizes() != x.sizes()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "forward(images ", c10::str(x.sizes()), ", style_weights ",
-          c10::str(w.sizes()), ") returned shape ", c10::str(y.sizes()),
-          "; the output must have the input's shape"));
-    }
-    if (!y.is_floating_point()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("forward() returned ", c10::toString(y.scalar_type()),
-                       " values; it must return floating point in [0,1]"));
-    }
-    return y;
-  }
-
-  // Runs one candidate: a checked forward (its output is compared with the
-  // fp32 `reference`, which the fp32 trial sets), one more untimed call
-  // (TorchScript's profiling executor specialises the graph during the first
-  // two), then the best of three timed calls. Process CPU time on the CPU
-  // (robust when other processes compete for the cores), wall time on a GPU.
-  // Past `budget_seconds` of wall time the trial stops after the current
-  // call and is marked abandoned. A forward that throws fails the trial
-  // (returned as a failed TrialResult) unless `must_work`.
-  absl::StatusOr<Trial> RunTrial(const torch::jit::Module& base,
-                                 Precision precision, const TrialInput& in,
-                                 torch::Tensor& reference,
-                                 double budget_seconds, bool must_work) const {
-    const c10::ScalarType dtype = ScalarTypeOf(precision);
-    Trial trial;
-    trial.result.precision = precision;
-    const Clock::time_point start = Clock::now();
-    auto over_budget = [&] {
-      return std::chrono::duration<double>(Clock::now() - start).count() >
-             budget_seconds;
-    };
-    torch::jit::Module module = base.clone();
-    module.to(device, dtype);
-    module.eval();
-    const torch::Tensor x =
-        PrepareInput(in.card, in.side, in.side, device, dtype);
-    // Every call of the trial, not only the first, may throw (a kernel that
-    // fails on its second call, running out of memory while timing): each
-    // fails the candidate, as a first call that throws does.
-    absl::StatusOr<torch::Tensor> y;
-    const std::clock_t c0 = std::clock();
-    double first_call = 0;
-    bool out_of_range = false;
-    try {
-      y = CheckedForward(module, x, in.weights);
-      Synchronize(device);
-      if (y.ok()) {
-        first_call =
-            device.is_cpu()
-                ? static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC
-                : std::chrono::duration<double>(Clock::now() - start).count();
-        // Every precision's output must be finite and in [0,1]: fp16 can
-        // overflow where fp32 does not, and an explicit --precision runs
-        // no fp32 trial to compare with.
-        const torch::Tensor yf = y->to(torch::kFloat);
-        out_of_range = !torch::isfinite(yf).all().item<bool>() ||
-                       yf.min().item<float>() < -1e-3f ||
-                       yf.max().item<float>() > 1.001f;
-      }
-      if (y.ok() && !out_of_range) {
-        const torch::Tensor levels = Levels(*y);
-        if (precision == Precision::kFp32) reference = levels;
-        trial.result.psnr_db = reference.defined()
-                                   ? Psnr(levels, reference)
-                                   : std::numeric_limits<double>::infinity();
-        trial.result.seconds = std::numeric_limits<double>::infinity();
-        if (over_budget()) {
-          trial.result.abandoned = true;
-        } else {
-          module.forward({x, in.weights});
-          for (int i = 0; i < 3 && !(trial.result.abandoned = over_budget());
-               ++i) {
-            Synchronize(device);
-            const Clock::time_point t0 = Clock::now();
-            const std::clock_t c1 = std::clock();
-            module.forward({x, in.weights});
-            Synchronize(device);
-            const double seconds =
-                device.is_cpu()
-                    ? static_cast<double>(std::clock() - c1) / CLOCKS_PER_SEC
-                    : std::chrono::duration<double>(Clock::now() - t0).count();
-            trial.result.seconds = std::min(trial.result.seconds, seconds);
-          }
-        }
-      }
-    } catch (const std::exception& e) {
-      absl::Status s = StatusFromException(
-          e,
-          absl::StrCat(in.where, ": warm-up forward(images [2,3,", in.side, ",",
-                       in.side, "], style_weights [2,", in.num_styles,
-                       "]) failed in ", PrecisionName(precision),
-                       "; the archive must implement forward(images, "
-                       "style_weights) for ",
-                       in.num_styles, " styles"),
-          absl::StatusCode::kInvalidArgument);
-      if (must_work || s.code() == absl::StatusCode::kResourceExhausted)
-        return s;
-      Log(s.message());
-      trial.result.failed = true;
-      trial.note = absl::StrCat(PrecisionName(precision), " unsupported");
-      return trial;
-    }
-    if (!y.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(in.where, ": wrong interface: ", y.status().message()));
-    }
-    if (out_of_range) {
-      const std::string what =
-          absl::StrCat(in.where,
-                       ": forward() returned values outside [0,1] (or NaN) on "
-                       "the warm-up frames in ",
-                       PrecisionName(precision));
-      if (must_work) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(what, precision == Precision::kFp32
-                                   ? "; wrong interface"
-                                   : "; wrong interface, or a precision too "
-                                     "narrow for this network (try fp32)"));
-      }
-      Log(what);
-      trial.result.failed = true;
-      trial.note =
-          absl::StrCat(PrecisionName(precision), " gives values outside [0,1]");
-      return trial;
-    }
-    if (trial.result.seconds == std::numeric_limits<double>::infinity()) {
-      trial.result.seconds = first_call;  // abandoned before a timed call
-    }
-    const char* unit = device.is_cpu() ? "CPU-ms" : "ms";
-    trial.note =
-        absl::StrFormat("%s %.1f %s, %.1f dB", PrecisionName(precision),
-                        trial.result.seconds * 1e3, unit, trial.result.psnr_db);
-    if (trial.result.abandoned) {
-      absl::StrAppendFormat(&trial.note, ", abandoned past its %.1f s budget",
-                            budget_seconds);
-    }
-    trial.module = std::move(module);
-    return trial;
   }
 };
 
@@ -346,6 +173,8 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
   input.side = PaddedSide(options.warmup_side);
   input.num_styles = num_styles;
   input.where = absl::StrCat("model archive ", options.archive_path);
+  input.device = impl->device;
+  input.log = [impl = impl.get()](absl::string_view line) { impl->Log(line); };
   std::vector<float> weight_rows(2 * num_styles, 1.0f);
   std::fill(weight_rows.begin() + 1, weight_rows.begin() + num_styles, 0.0f);
 
@@ -375,8 +204,8 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
               : std::max(options.trial_budget_seconds,
                          options.trial_budget_vs_fp32 * reference_seconds);
       const Clock::time_point t0 = Clock::now();
-      auto trial = impl->RunTrial(loaded->module, precision, input, reference,
-                                  budget, must_work);
+      auto trial = RunTrial(loaded->module, precision, input, reference, budget,
+                            must_work);
       if (!trial.ok()) return trial.status();
       if (precision == Precision::kFp32) {
         reference_seconds =
