@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
@@ -206,6 +207,11 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle; when set, clients must present a certificate signed "
           "by it (mutual TLS). Needs --tls_cert and --tls_key.");
+ABSL_FLAG(std::vector<std::string>, tls_client_names, {},
+          "Comma-separated client certificate names admitted with "
+          "--tls_client_ca: a subject alternative name (DNS, URI, e-mail, "
+          "IP) or, for a certificate without any, its common name. Other "
+          "certificates the CA signed get PERMISSION_DENIED. Empty: all.");
 ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
           "How often --tls_cert, --tls_key and --tls_client_ca are read "
           "again: new connections then use a renewed certificate without a "

@@ -68,6 +68,7 @@ ABSL_DECLARE_FLAG(absl::Duration, drain_device_timeout);
 ABSL_DECLARE_FLAG(std::string, tls_cert);
 ABSL_DECLARE_FLAG(std::string, tls_key);
 ABSL_DECLARE_FLAG(std::string, tls_client_ca);
+ABSL_DECLARE_FLAG(std::vector<std::string>, tls_client_names);
 ABSL_DECLARE_FLAG(absl::Duration, tls_reload_interval);
 ABSL_DECLARE_FLAG(std::string, auth_token_file);
 ABSL_DECLARE_FLAG(absl::Duration, auth_token_reload_interval);

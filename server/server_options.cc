@@ -208,6 +208,7 @@ Server::Options ServerOptions(
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  o.tls_client_names = absl::GetFlag(FLAGS_tls_client_names);
   o.tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
   o.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
   o.auth_token_reload_interval =

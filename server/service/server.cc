@@ -152,6 +152,7 @@ absl::Status Server::Start() {
       limits, pool_.get(), auth_.get(), options_.metrics,
       /*require_client_certificate=*/!options_.tls_client_ca_file.empty(),
       memory_budget_.get());
+  context_->set_allowed_client_names(options_.tls_client_names);
   service_ = std::make_unique<StylizerService>(context_.get(), options_.video);
 
   health_ = std::make_unique<HealthService>(

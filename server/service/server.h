@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -131,6 +132,11 @@ class Server {
     std::string tls_cert_file;
     std::string tls_key_file;
     std::string tls_client_ca_file;
+    // With a client CA: the client certificate names admitted (a subject
+    // alternative name, or the common name of a certificate without any);
+    // a certificate the CA signed under another name gets
+    // PERMISSION_DENIED. Empty: every certificate the CA signed.
+    std::vector<std::string> tls_client_names;
     // How often the three TLS files are read again (a renewed certificate
     // is then used by new connections without a restart); rounded to whole
     // seconds, at least 1. 0: read once at start. Default 60 s.

@@ -10,6 +10,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
+#include "server/service/client_names.h"
 #include "server/service/file_read.h"
 
 namespace stylizer {
@@ -33,6 +34,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
   if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
     return absl::InvalidArgumentError(
         "TLS needs both a certificate (--tls_cert) and its key (--tls_key)");
+  }
+  if (!o.tls_client_names.empty() && o.tls_client_ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_client_names needs --tls_client_ca (mutual TLS): the names are "
+        "those of client certificates");
+  }
+  if (absl::Status s = CheckClientNameList(o.tls_client_names); !s.ok()) {
+    return s;
   }
   if (o.tls_cert_file.empty()) {
     if (!o.tls_client_ca_file.empty()) {

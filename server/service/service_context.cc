@@ -5,6 +5,7 @@
 #include "absl/time/clock.h"
 #include "grpcpp/security/auth_context.h"
 #include "server/metrics/metrics.h"
+#include "server/service/client_names.h"
 #include "server/service/image_codec.h"
 #include "server/service/retry_info.h"
 #include "server/service/status_util.h"
@@ -116,6 +117,10 @@ grpc::Status ServiceContext::Admit(
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                           "this server requires a client certificate signed "
                           "by its client CA (mutual TLS)");
+    }
+    if (absl::Status named = AdmitClientNames(*auth, allowed_client_names_);
+        !named.ok()) {
+      return ToGrpcStatus(named);
     }
   }
   if (grpc::Status token = CheckToken(context); !token.ok()) return token;

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -75,6 +77,13 @@ class ServiceContext {
                  const TokenAuth* auth, Metrics* metrics,
                  bool require_client_certificate = false,
                  MemoryBudget* memory_budget = nullptr);
+
+  // With mutual TLS: the client certificate names admitted (client_names.h);
+  // empty admits every certificate the client CA signed. Call before the
+  // server starts.
+  void set_allowed_client_names(std::vector<std::string> names) {
+    allowed_client_names_ = std::move(names);
+  }
 
   ServiceContext(const ServiceContext&) = delete;
   ServiceContext& operator=(const ServiceContext&) = delete;
@@ -186,6 +195,8 @@ class ServiceContext {
   const TokenAuth* const auth_;
   Metrics* const metrics_;
   const bool require_client_certificate_;
+  // Set before serving (set_allowed_client_names), then only read.
+  std::vector<std::string> allowed_client_names_;
   MemoryBudget* const memory_budget_;
   const std::unique_ptr<TimerThread> timers_;
 

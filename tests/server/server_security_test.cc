@@ -34,9 +34,11 @@ std::string ReadAll(const std::string& path) {
   return s.str();
 }
 
-// A CA, a server certificate for 127.0.0.1/localhost, a client certificate
-// from the same CA, a client certificate from an unrelated CA, and a second
-// server certificate from that other CA (a renewal a client can tell).
+// A CA, a server certificate for 127.0.0.1/localhost, two client
+// certificates from the same CA (CN=client without alternative names, and
+// CN=batch with the DNS and URI names batch.internal and
+// spiffe://example/batch), a client certificate from an unrelated CA, and a
+// second server certificate from that other CA (a renewal a client can tell).
 class Pki {
  public:
   static void Make(const std::string& dir) {
@@ -60,7 +62,14 @@ class Pki {
         ec,
         " -keyout $n.key -out $n.csr -subj /CN=$n;"
         " openssl x509 -req -in $n.csr -CA $a.crt -CAkey $a.key"
-        " -CAcreateserial -out $n.crt -days 2; done\n");
+        " -CAcreateserial -out $n.crt -days 2; done\n",
+        // A client of the same CA known by its subject alternative names.
+        "echo subjectAltName=DNS:batch.internal,URI:spiffe://example/batch"
+        " > batch.ext\n",
+        "openssl req ", ec,
+        " -keyout batch.key -out batch.csr -subj /CN=batch\n",
+        "openssl x509 -req -in batch.csr -CA ca.crt -CAkey ca.key "
+        "-CAcreateserial -out batch.crt -days 2 -extfile batch.ext\n");
     const std::string path = dir + "/make.sh";
     std::ofstream(path) << script;
     ASSERT_EQ(std::system(("sh " + path).c_str()), 0)
@@ -209,6 +218,68 @@ TEST_F(ServerSecurityTest, MutualTlsRequiresAClientCertificateFromTheCa) {
   // A certificate from an unknown CA fails the TLS handshake itself.
   EXPECT_EQ(Info(TlsChannel("ca", "intruder")).error_code(),
             grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServerSecurityTest, MutualTlsClientNamesAdmitOnlyTheCertificatesNamed) {
+  Server::Options options = TestServerOptions(&model_);
+  options.tls_cert_file = File("server.crt");
+  options.tls_key_file = File("server.key");
+  options.tls_client_ca_file = File("ca.crt");
+  options.tls_client_names = {"spiffe://example/batch"};
+  // Files watched and read again (the default), and read once.
+  for (const absl::Duration reload :
+       {absl::Seconds(60), absl::ZeroDuration()}) {
+    SCOPED_TRACE(
+        absl::StrCat("tls_reload_interval ", absl::FormatDuration(reload)));
+    options.tls_reload_interval = reload;
+    Start(options);
+    if (HasFatalFailure()) return;
+    EXPECT_TRUE(Info(TlsChannel("ca", "batch")).ok());
+    // Signed by the same CA, under another name: connected, refused per call.
+    grpc::Status other = Info(TlsChannel("ca", "client"));
+    EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(other.error_message(), HasSubstr("(client)"));
+    EXPECT_THAT(other.error_message(), HasSubstr("--tls_client_names"));
+    EXPECT_THAT(other.error_message(),
+                ::testing::Not(HasSubstr("spiffe://example/batch")));
+    EXPECT_EQ(Info(TlsChannel("ca")).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_TRUE(HealthCheck(TlsChannel("ca", "client")).ok());
+    server_.reset();
+  }
+}
+
+TEST_F(ServerSecurityTest,
+       MutualTlsClientNamesMatchTheCommonNameOnlyWithoutAltNames) {
+  Server::Options options = TestServerOptions(&model_);
+  options.tls_cert_file = File("server.crt");
+  options.tls_key_file = File("server.key");
+  options.tls_client_ca_file = File("ca.crt");
+  // CN=batch has alternative names, so its common name is not looked at.
+  options.tls_client_names = {"client", "batch"};
+  Start(options);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(Info(TlsChannel("ca", "client")).ok());
+  grpc::Status batch = Info(TlsChannel("ca", "batch"));
+  EXPECT_EQ(batch.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(batch.error_message(),
+              HasSubstr("batch.internal, spiffe://example/batch"));
+}
+
+TEST_F(ServerSecurityTest, ClientNamesWithoutAClientCaAreRefusedAtStart) {
+  Server::Options options = TestServerOptions(&model_);
+  options.tls_cert_file = File("server.crt");
+  options.tls_key_file = File("server.key");
+  options.tls_client_names = {"client"};
+  auto server = Server::BuildAndStart(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(server.status().message(), HasSubstr("--tls_client_ca"));
+  options.tls_client_ca_file = File("ca.crt");
+  options.tls_client_names = {"client", ""};
+  server = Server::BuildAndStart(options);
+  ASSERT_FALSE(server.ok());
+  EXPECT_THAT(server.status().message(), HasSubstr("empty name"));
 }
 
 TEST_F(ServerSecurityTest, TokenAuthGuardsEveryStylizerMethodButNotHealth) {
