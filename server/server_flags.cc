@@ -108,6 +108,12 @@ ABSL_FLAG(absl::Duration, stream_idle_timeout, absl::Seconds(60),
           "A StylizeFrames or StylizeVideo call that sends nothing for this "
           "long (or takes none of the server's messages) ends with "
           "DEADLINE_EXCEEDED and frees its stream slot. 0 or inf = never.");
+ABSL_FLAG(uint64_t, upload_min_rate, 32 * 1024,
+          "Bytes per second a StylizeVideo upload must bring, over each "
+          "--stream_idle_timeout the server waits for it (time it holds the "
+          "upload back does not count); a slower one ends with "
+          "DEADLINE_EXCEEDED and frees its slot and spool disk. 0: no "
+          "floor.");
 ABSL_FLAG(absl::Duration, malloc_trim_interval, absl::Seconds(10),
           "How often the server hands memory that the allocator holds free "
           "back to the kernel (malloc_trim), so that RSS follows what is "

@@ -38,6 +38,7 @@ ABSL_DECLARE_FLAG(uint64_t, max_frame_pixels);
 ABSL_DECLARE_FLAG(int, max_styles_per_request);
 ABSL_DECLARE_FLAG(int, max_frames_buffered_per_stream);
 ABSL_DECLARE_FLAG(absl::Duration, stream_idle_timeout);
+ABSL_DECLARE_FLAG(uint64_t, upload_min_rate);
 ABSL_DECLARE_FLAG(absl::Duration, malloc_trim_interval);
 ABSL_DECLARE_FLAG(int, max_receive_message_bytes);
 ABSL_DECLARE_FLAG(int, max_send_message_bytes);

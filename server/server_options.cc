@@ -188,6 +188,7 @@ Server::Options ServerOptions(
   o.limits.max_frame_pixels = absl::GetFlag(FLAGS_max_frame_pixels);
   o.limits.max_styles_per_request = absl::GetFlag(FLAGS_max_styles_per_request);
   o.limits.stream_idle_timeout = absl::GetFlag(FLAGS_stream_idle_timeout);
+  o.limits.upload_min_bytes_per_second = absl::GetFlag(FLAGS_upload_min_rate);
   o.limits.max_frames_buffered_per_stream =
       absl::GetFlag(FLAGS_max_frames_buffered_per_stream);
   o.work_threads = absl::GetFlag(FLAGS_work_threads) > 0

@@ -54,6 +54,10 @@ struct ServiceLimits {
   // Time the server spends on the call's work never counts. Zero or
   // infinite: never.
   absl::Duration stream_idle_timeout = absl::Seconds(60);
+  // A StylizeVideo upload that brings fewer bytes than this a second, over
+  // each stream_idle_timeout of the server waiting for it, ends with
+  // DEADLINE_EXCEEDED (upload_pace.h). 0: no floor.
+  uint64_t upload_min_bytes_per_second = 32 * 1024;
   // Largest message the server sends (--max_send_message_bytes): one
   // image's or frame's outputs must fit in it (CheckOutputs).
   int64_t max_response_bytes = 512 << 20;

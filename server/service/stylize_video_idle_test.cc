@@ -199,5 +199,52 @@ TEST_F(VideoIdleSlowModelTest, TheIdleTimerDoesNotWaitOnACompleteUpload) {
   EXPECT_TRUE(summary);
 }
 
+class VideoUploadPaceTest : public VideoIdleTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    o->limits.upload_min_bytes_per_second = 2000;
+  }
+};
+
+// A client that sends a little within every idle timeout, far below the
+// floor: the call ends once a whole timeout of waiting (3 s here) brought too
+// few bytes, and its slot comes back. It held them for as long as it went on.
+TEST_F(VideoUploadPaceTest, ATrickleBelowTheFloorIsEnded) {
+  const std::string movie = movies::ReadFile(dir_ + "/small.mkv").value_or("");
+  ASSERT_GT(movie.size(), 8000u);
+  auto stub = testing::LoopbackStub(*server_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
+  auto stream = stub->StylizeVideo(&context);
+  v1::StylizeVideoRequest request;
+  request.mutable_job()->add_styles()->set_index(1);
+  request.mutable_job()->set_input_size(movie.size());
+  ASSERT_TRUE(stream->Write(request));
+  // 100 bytes every 400 ms: 250 bytes/s, each message well within the idle
+  // timeout. 20 s of it would be 5000 bytes, still short of the movie.
+  const absl::Time start = absl::Now();
+  size_t pos = 0;
+  while (absl::Now() - start < absl::Seconds(20) && pos + 100 < movie.size()) {
+    request.set_chunk(movie.substr(pos, 100));
+    if (!stream->Write(request)) break;
+    pos += 100;
+    absl::SleepFor(absl::Milliseconds(400));
+  }
+  stream->WritesDone();
+  v1::StylizeVideoResponse response;
+  while (stream->Read(&response)) {
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("--upload_min_rate"), std::string::npos)
+      << status.error_message();
+  // Cut after about one window of waiting, long before the 20 s.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+  EXPECT_TRUE(
+      Eventually([&] { return server_->context()->active_streams() == 0; }));
+}
+
 }  // namespace
 }  // namespace stylizer

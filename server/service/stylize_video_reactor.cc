@@ -101,6 +101,8 @@ StylizeVideoReactor::StylizeVideoReactor(ServiceContext* service,
       job_id_(NewJobId()),
       start_(absl::Now()),
       log_(service, kMethod, *context),
+      pace_(service->limits().upload_min_bytes_per_second,
+            service->limits().stream_idle_timeout),
       idle_(service->timers(), service->limits().stream_idle_timeout,
             [this] { OnIdle(); }) {
   log_.SetJobId(job_id_);

@@ -35,6 +35,7 @@
 #include "server/service/idle_timer.h"
 #include "server/service/service_context.h"
 #include "server/service/stylizer_service.h"
+#include "server/service/upload_pace.h"
 #include "stylizer/v1/stylizer.pb.h"
 
 namespace stylizer {
@@ -208,6 +209,11 @@ class StylizeVideoReactor final : public VideoReactor,
   bool frames_counted_ ABSL_GUARDED_BY(mu_) = false;
   int64_t bytes_in_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t bytes_out_ ABSL_GUARDED_BY(mu_) = 0;
+  // When the outstanding read started, how long the last one waited for
+  // its message, and the floor under the upload's speed.
+  absl::Time read_started_ ABSL_GUARDED_BY(mu_);
+  absl::Duration last_read_waited_ ABSL_GUARDED_BY(mu_);
+  UploadPace pace_ ABSL_GUARDED_BY(mu_);
 
   // Armed while a read or write is outstanding; stopped in the destructor.
   IdleTimer idle_;

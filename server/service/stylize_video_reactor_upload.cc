@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "server/service/status_util.h"
 #include "server/service/stylize_video_reactor.h"
 #include "server/service/work_pool.h"
@@ -30,6 +31,7 @@ void StylizeVideoReactor::OnMessageRead(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     read_in_flight_ = false;
+    last_read_waited_ = absl::Now() - read_started_;
     ClientProgressedLocked();
   }
   if (!ok) {
@@ -114,12 +116,14 @@ void StylizeVideoReactor::StoreChunk() {
   const uint64_t chunk_size = request_.chunk().size();
   bool too_long = false;
   uint64_t declared = 0;
+  absl::Status pace;
   {
     absl::MutexLock lock(&mu_);
     declared = declared_size_;
     too_long = declared > 0 &&
                static_cast<uint64_t>(bytes_in_) + chunk_size > declared;
-    if (!too_long) {
+    pace = pace_.Add(chunk_size, last_read_waited_);
+    if (!too_long && pace.ok()) {
       // The spool ends the upload at the last declared byte too
       // (Spool::ExpectSize); UploadCompleteLocked then holds.
       bytes_in_ += static_cast<int64_t>(chunk_size);
@@ -135,6 +139,12 @@ void StylizeVideoReactor::StoreChunk() {
                      declared,
                      " bytes): set input_size to the "
                      "file's exact size, or 0 when it is not known")));
+    return;
+  }
+  if (!pace.ok()) {
+    // A trickle held its stream slot and its spool disk for as long as it
+    // sent a byte within every idle timeout.
+    Fail(ToGrpcStatus(pace));
     return;
   }
   // Storing may write megabytes to the spill file: not on gRPC's thread.
@@ -175,6 +185,7 @@ void StylizeVideoReactor::ReadNextWhenWanted() {
 
 void StylizeVideoReactor::StartReadLocked() {
   read_in_flight_ = true;
+  read_started_ = absl::Now();
   if (WaitingOnClientLocked()) idle_.ArmIfDisarmed();
   StartRead(&request_);
 }
