@@ -43,8 +43,6 @@ class CliVideoObserver : public VideoObserver {
   absl::Status OnSummary(const stylizer::v1::JobSummary& s) override;
 
  private:
-  void Say(const std::string& line);
-
   VideoObserver* files_;
   ProgressReporter* progress_;
   int outputs_;

@@ -60,8 +60,9 @@ void CliVideoObserver::OnProgress(const stylizer::v1::Progress& p) {
 
 void CliVideoObserver::OnRetry(const absl::Status& why, absl::Duration wait,
                                int retry) {
-  Say(absl::StrCat("retry ", retry, " of ", max_retries_, " in ",
-                   absl::FormatDuration(wait), ": ", ErrorLine(why)));
+  SayNote(progress_, notes_,
+          absl::StrCat("retry ", retry, " of ", max_retries_, " in ",
+                       absl::FormatDuration(wait), ": ", ErrorLine(why)));
 }
 
 absl::Status CliVideoObserver::OnChunk(uint32_t index, absl::string_view data) {
@@ -77,17 +78,9 @@ absl::Status CliVideoObserver::OnSummary(const stylizer::v1::JobSummary& s) {
     progress_->OnFrames(frames, frames, st.fps);
   }
   if (const std::string warning = SkippedPacketsWarning(s); !warning.empty()) {
-    Say(warning);
+    SayNote(progress_, notes_, warning);
   }
   return files_->OnSummary(s);
-}
-
-void CliVideoObserver::Say(const std::string& line) {
-  if (progress_) {
-    progress_->Note(line);
-  } else if (notes_ != nullptr) {
-    *notes_ << line << std::endl;
-  }
 }
 
 }  // namespace stylizer::client

@@ -81,15 +81,6 @@ bool ReplicaFailed(const absl::Status& s) {
   }
 }
 
-void Say(ProgressReporter* progress, std::ostream* notes,
-         const std::string& line) {
-  if (progress != nullptr) {
-    progress->Note(line);
-  } else if (notes != nullptr) {
-    *notes << line << "\n";
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> RunSplitVideo(
@@ -126,7 +117,8 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   // Calls in flight, at most `max_in_flight`; each attempt holds one.
   const int max_in_flight =
       std::max(1, std::max(job.replicas, 1) * job.segments_per_replica);
-  Say(progress, notes,
+  SayNote(
+      progress, notes,
       absl::StrFormat("split into %d segments at keyframes; sending %s to %d "
                       "replica%s",
                       n,
@@ -179,7 +171,7 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
             job.labels, job.ext);
         SegmentObserver observer(
             files.get(), &sum, k,
-            [&](const std::string& line) { Say(progress, notes, line); });
+            [&](const std::string& line) { SayNote(progress, notes, line); });
         absl::Status s;
         auto source = FileSource::Open(seg.path);
         if (source.ok()) {
@@ -199,18 +191,19 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
           results[k].frames = observer.frames();
           results[k].files = std::move(files);
           if (job.verbose) {
-            Say(progress, notes,
-                absl::StrFormat(
-                    "segment %d/%d: %d frames from %s", k + 1, n,
-                    observer.frames(),
-                    observer.peer().empty() ? "?" : observer.peer()));
+            SayNote(progress, notes,
+                    absl::StrFormat(
+                        "segment %d/%d: %d frames from %s", k + 1, n,
+                        observer.frames(),
+                        observer.peer().empty() ? "?" : observer.peer()));
           }
           return;
         }
         files->Discard();
         sum.Reset(k);
         if (ReplicaFailed(s) && attempt < job.max_attempts && !job_failed()) {
-          Say(progress, notes,
+          SayNote(
+              progress, notes,
               absl::StrFormat(
                   "segment %d/%d: the replica%s failed mid-way (%s); sending "
                   "it "
@@ -255,10 +248,10 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
       entry.second += r.frames;
     }
     for (const auto& [peer, counts] : per_replica) {
-      Say(progress, notes,
-          absl::StrFormat("replica %s: %d segment%s, %d frames", peer,
-                          counts.first, counts.first == 1 ? "" : "s",
-                          counts.second));
+      SayNote(progress, notes,
+              absl::StrFormat("replica %s: %d segment%s, %d frames", peer,
+                              counts.first, counts.first == 1 ? "" : "s",
+                              counts.second));
     }
   }
 
