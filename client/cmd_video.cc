@@ -80,6 +80,7 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
                                    ": use auto or a number of segments "
                                    "from 1 to 256"));
   }
+  settings.name_inputs = several;
   settings.progress_mode = absl::GetFlag(FLAGS_progress);
   if (settings.progress_mode != "auto" && settings.progress_mode != "bars" &&
       settings.progress_mode != "plain" && settings.progress_mode != "none") {

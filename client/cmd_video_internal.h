@@ -9,6 +9,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,14 +26,16 @@ class CliVideoObserver : public VideoObserver {
  public:
   // `notes` gets the retry lines (a wait of up to 30 s must not look like a
   // hang) and the damaged-packets warning when there is no progress display
-  // (--progress=none).
+  // (--progress=none). `input`, unless empty, is named in that warning.
   CliVideoObserver(VideoObserver* files, ProgressReporter* progress,
-                   int outputs, int max_retries, std::ostream* notes)
+                   int outputs, int max_retries, std::ostream* notes,
+                   std::string input = "")
       : files_(files),
         progress_(progress),
         outputs_(outputs),
         max_retries_(max_retries),
-        notes_(notes) {}
+        notes_(notes),
+        input_(std::move(input)) {}
 
   void OnUploadProgress(uint64_t sent, uint64_t total) override;
   absl::Status OnAccepted(const stylizer::v1::JobAccepted& a) override;
@@ -48,6 +51,7 @@ class CliVideoObserver : public VideoObserver {
   int outputs_;
   int max_retries_;
   std::ostream* notes_;
+  std::string input_;
 };
 
 // What every movie of one command shares: the checked flags.
@@ -60,6 +64,8 @@ struct VideoSettings {
   std::string split;
   int split_segments = 0;  // 0: auto
   std::string progress_mode;
+  // Several inputs: a movie's damaged-packets warning names it.
+  bool name_inputs = false;
 };
 
 // The upload source of `input`: standard input for "-", else the file.

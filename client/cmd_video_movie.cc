@@ -95,6 +95,7 @@ absl::StatusOr<std::vector<std::string>> StylizeMovie(
     split_job.matroska = settings.matroska;
     split_job.replicas = replicas;
     split_job.verbose = absl::GetFlag(FLAGS_verbose);
+    split_job.name_input = settings.name_inputs;
     auto done = RunSplitVideo(client, split_job, reporter, io.err);
     if (progress) progress->Finish(done.ok());
     if (!done.ok()) return done.status();
@@ -110,7 +111,8 @@ absl::StatusOr<std::vector<std::string>> StylizeMovie(
   } else {
     VideoOutputs files(settings.out, stem, labels, settings.ext);
     CliVideoObserver observer(&files, reporter, static_cast<int>(labels.size()),
-                              client.options().retry.max_retries, io.err);
+                              client.options().retry.max_retries, io.err,
+                              settings.name_inputs ? input : "");
     absl::Status status = client.StylizeVideo(job, source.get(), &observer);
     if (status.ok()) status = files.Commit();
     if (progress) progress->Finish(status.ok());

@@ -77,7 +77,8 @@ absl::Status CliVideoObserver::OnSummary(const stylizer::v1::JobSummary& s) {
     const auto st = progress_->state();
     progress_->OnFrames(frames, frames, st.fps);
   }
-  if (const std::string warning = SkippedPacketsWarning(s); !warning.empty()) {
+  if (const std::string warning = SkippedPacketsWarning(s, input_);
+      !warning.empty()) {
     SayNote(progress_, notes_, warning);
   }
   return files_->OnSummary(s);

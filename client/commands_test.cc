@@ -154,6 +154,36 @@ TEST_F(CommandsTest, VideoRetriesAreSaidWithoutProgress) {
   EXPECT_THAT(err_.str(), HasSubstr("warming up"));
 }
 
+// A movie whose damaged packets the server skipped: the command says so,
+// and names the movie when it was given several.
+TEST_F(CommandsTest, VideoSaysWhichInputHadDamagedPackets) {
+  absl::SetFlag(&FLAGS_out, Path("damaged_out"));
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  absl::SetFlag(&FLAGS_progress, "none");
+  server_.service().skipped_packets = 2;
+  ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok()) << err_.str();
+  EXPECT_THAT(err_.str(),
+              HasSubstr("stylizer: warning: 2 damaged video packets were "
+                        "skipped, as ffmpeg skips them: the outputs are "
+                        "missing their frames\n"));
+  fs::copy_file(Path("clip.mp4"), Path("damaged2.mp4"),
+                fs::copy_options::overwrite_existing);
+  ASSERT_TRUE(Run("video", {Path("clip.mp4"), Path("damaged2.mp4")}).ok())
+      << err_.str();
+  for (const char* name : {"clip.mp4", "damaged2.mp4"}) {
+    EXPECT_THAT(err_.str(), HasSubstr("stylizer: warning: " + Path(name) +
+                                      ": 2 damaged video packets were skipped"))
+        << name;
+  }
+  // Through the progress display too.
+  absl::SetFlag(&FLAGS_progress, "plain");
+  ASSERT_TRUE(Run("video", {Path("clip.mp4"), Path("damaged2.mp4")}).ok())
+      << err_.str();
+  EXPECT_THAT(
+      err_.str(),
+      HasSubstr("stylizer: warning: " + Path("damaged2.mp4") + ": 2 damaged"));
+}
+
 TEST_F(CommandsTest, FailedVideoWritesNothing) {
   server_.service().fail_after_chunks = 1;
   const std::string out = Path("failed_out");

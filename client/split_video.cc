@@ -170,7 +170,7 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
             absl::StrCat((*tmp)->path(), "/out-", k, "-", attempt), "segment",
             job.labels, job.ext);
         SegmentObserver observer(
-            files.get(), &sum, k,
+            files.get(), &sum, k, job.name_input ? job.input : "",
             [&](const std::string& line) { SayNote(progress, notes, line); });
         absl::Status s;
         auto source = FileSource::Open(seg.path);

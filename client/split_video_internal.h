@@ -65,10 +65,16 @@ class SplitProgress {
 // One attempt of one segment: its outputs to files, its progress to the sum.
 class SegmentObserver : public VideoObserver {
  public:
-  // `say` prints a note line.
+  // `say` prints a note line; `input`, unless empty, is named in the
+  // damaged-packets warning before the segment.
   SegmentObserver(VideoOutputs* files, SplitProgress* progress, size_t k,
+                  std::string input,
                   std::function<void(const std::string&)> say)
-      : files_(files), progress_(progress), k_(k), say_(std::move(say)) {}
+      : files_(files),
+        progress_(progress),
+        k_(k),
+        input_(std::move(input)),
+        say_(std::move(say)) {}
 
   void OnUploadProgress(uint64_t sent, uint64_t total) override;
   void OnPeer(const std::string& peer) override { peer_ = peer; }
@@ -87,6 +93,7 @@ class SegmentObserver : public VideoObserver {
   VideoOutputs* const files_;
   SplitProgress* const progress_;
   const size_t k_;
+  const std::string input_;
   const std::function<void(const std::string&)> say_;
   std::string peer_;
   uint64_t frames_ = 0;

@@ -118,8 +118,11 @@ absl::Status SegmentObserver::OnChunk(uint32_t index, absl::string_view data) {
 absl::Status SegmentObserver::OnSummary(const stylizer::v1::JobSummary& s) {
   for (const auto& o : s.outputs()) frames_ = std::max(frames_, o.frames());
   progress_->Finished(k_, frames_);
-  if (const std::string warning = SkippedPacketsWarning(s); !warning.empty()) {
-    say_(absl::StrCat("segment ", k_ + 1, ": ", warning));
+  const std::string segment = absl::StrCat("segment ", k_ + 1);
+  if (const std::string warning = SkippedPacketsWarning(
+          s, input_.empty() ? segment : absl::StrCat(input_, ": ", segment));
+      !warning.empty()) {
+    say_(warning);
   }
   return files_->OnSummary(s);
 }
