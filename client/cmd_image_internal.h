@@ -33,7 +33,8 @@ absl::StatusOr<std::string> ReadImage(const std::string& input,
 
 // A stylized image as the server sent it is written as it is: bytes that
 // are not the format asked for (a broken or impostor server) would make a
-// file that looks done and is not.
+// file that looks done and is not. DATA_LOSS for those (what came is not
+// what was asked for; exit code 1, as for any failure).
 absl::Status CheckServedImage(const std::string& bytes,
                               stylizer::v1::ImageFormat format,
                               uint32_t output_index);

@@ -24,7 +24,7 @@ absl::Status CheckServedImage(const std::string& bytes, ImageFormat format,
   if (absl::StartsWith(bytes, jpeg ? kJpegSignature : kPngSignature)) {
     return absl::OkStatus();
   }
-  return absl::InternalError(absl::StrCat(
+  return absl::DataLossError(absl::StrCat(
       "the server returned output ", output_index, " as ", bytes.size(),
       " bytes that are not a ", jpeg ? "JPEG" : "PNG",
       " image; nothing was written for this input"));

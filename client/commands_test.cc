@@ -20,6 +20,7 @@
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/cmd_image_internal.h"
 #include "client/contact_sheet.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
@@ -432,6 +433,25 @@ TEST_F(CommandsTest, PreserveColorReachesImageAndVideoRequests) {
   absl::SetFlag(&FLAGS_preserve_color, true);
   ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok());
   EXPECT_TRUE(server_.service().last_preserve_color());
+}
+
+// Bytes served as an image that are not the format asked for: DATA_LOSS,
+// exit code 1.
+TEST(CheckServedImageTest, BytesThatAreNotTheFormatAskedForAreDataLoss) {
+  const std::string png = "\x89PNG\r\n\x1a\n and the rest";
+  const std::string jpeg = "\xff\xd8\xff and the rest";
+  EXPECT_TRUE(CheckServedImage(png, stylizer::v1::IMAGE_FORMAT_PNG, 0).ok());
+  EXPECT_TRUE(CheckServedImage(jpeg, stylizer::v1::IMAGE_FORMAT_JPEG, 1).ok());
+  absl::Status s = CheckServedImage(jpeg, stylizer::v1::IMAGE_FORMAT_PNG, 2);
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_EQ(s.message(),
+            absl::StrCat("the server returned output 2 as ", jpeg.size(),
+                         " bytes that are not a PNG image; nothing was "
+                         "written for this input"));
+  s = CheckServedImage("not a png at all", stylizer::v1::IMAGE_FORMAT_JPEG, 0);
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(s.message(), HasSubstr("16 bytes that are not a JPEG image"));
 }
 
 TEST_F(CommandsTest, ImageFailuresWriteNothing) {
