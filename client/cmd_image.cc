@@ -3,13 +3,9 @@
 // written only when every one of them arrived. Several inputs are sent a few
 // at a time, so that the server batches them together. An input `-` is read
 // from standard input; `--out=-` writes the one image to standard output.
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -21,13 +17,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "client/byte_source.h"
+#include "client/cmd_image_internal.h"
 #include "client/commands.h"
-#include "client/image_signatures.h"
 #include "client/interrupt.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
-#include "server/common/image_kind.h"
 
 namespace stylizer::client {
 namespace {
@@ -35,23 +29,12 @@ namespace {
 namespace fs = std::filesystem;
 using stylizer::v1::ImageFormat;
 
-bool IsPngOrJpeg(const std::string& data) {
-  return absl::StartsWith(data, kPngSignature) ||
-         absl::StartsWith(data, kJpegSignature);
-}
-
 // Output format of a file name: PNG, JPEG, or UNSPECIFIED if neither.
 ImageFormat FormatOf(const std::string& ext) {
   if (ext == "png") return stylizer::v1::IMAGE_FORMAT_PNG;
   if (ext == "jpg" || ext == "jpeg") return stylizer::v1::IMAGE_FORMAT_JPEG;
   return stylizer::v1::IMAGE_FORMAT_UNSPECIFIED;
 }
-
-struct Plan {
-  std::vector<std::string> paths;
-  ImageFormat format = stylizer::v1::IMAGE_FORMAT_PNG;
-  std::string dir;
-};
 
 // --format: PNG, JPEG, or UNSPECIFIED when not given (the output's own
 // extension decides, PNG for a directory or standard output).
@@ -69,8 +52,8 @@ absl::StatusOr<ImageFormat> FormatFlag() {
 // Where the outputs go. --out is a file when it has an image extension and is
 // not a directory; otherwise a directory. "-" (standard output) has no plan:
 // the one image is written there.
-absl::StatusOr<Plan> PlanOutputs(const std::string& input,
-                                 const std::vector<ResolvedStyle>& styles) {
+absl::StatusOr<ImagePlan> PlanOutputs(
+    const std::string& input, const std::vector<ResolvedStyle>& styles) {
   std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) out = ".";
   auto format = FormatFlag();
@@ -78,7 +61,7 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
   std::error_code ec;
   const bool is_dir = fs::is_directory(out, ec) || absl::EndsWith(out, "/") ||
                       FileExtension(out).empty();
-  Plan plan;
+  ImagePlan plan;
   if (is_dir) {
     plan.dir = out;
     const bool jpeg = *format == stylizer::v1::IMAGE_FORMAT_JPEG;
@@ -111,220 +94,6 @@ absl::StatusOr<Plan> PlanOutputs(const std::string& input,
     }
   }
   return plan;
-}
-
-// All of standard input's bytes. From its descriptor where there is one,
-// in slices that `stop` ends: a read blocked on a silent pipe held the
-// command (Ctrl-C, another input's fatal failure) until the pipe closed.
-absl::StatusOr<std::string> ReadAll(const CommandIo& io,
-                                    const std::atomic<bool>& stop) {
-  std::string data;
-  char buf[1 << 16];
-  if (io.in_fd >= 0) {
-    while (true) {
-      absl::StatusOr<size_t> got =
-          ReadSome(io.in_fd, buf, sizeof(buf), stop, "standard input");
-      if (!got.ok()) return got.status();
-      if (*got == 0) return data;
-      data.append(buf, *got);
-    }
-  }
-  std::istream* in = io.in;
-  while (in->read(buf, sizeof(buf)) || in->gcount() > 0) {
-    data.append(buf, static_cast<size_t>(in->gcount()));
-  }
-  if (in->bad()) return absl::InternalError("cannot read standard input");
-  return data;
-}
-
-// Whether `head`, the first bytes read so far, can still start a PNG or a
-// JPEG.
-bool MayBePngOrJpeg(absl::string_view head) {
-  for (absl::string_view signature : {kPngSignature, kJpegSignature}) {
-    const size_t n = std::min(head.size(), signature.size());
-    if (head.substr(0, n) == signature.substr(0, n)) return true;
-  }
-  return false;
-}
-
-// Whether `head` (a file's first bytes) starts as a movie does: MP4 and
-// QuickTime (a box type at byte 4; HEIF and AVIF are named as images before
-// this is asked), Matroska and WebM, AVI, MPEG-TS, MPEG-PS, FLV.
-bool LooksLikeMovie(absl::string_view head) {
-  if (head.size() >= 8) {
-    const absl::string_view box = head.substr(4, 4);
-    if (box == "ftyp" || box == "moov" || box == "mdat" || box == "wide" ||
-        box == "free") {
-      return true;
-    }
-  }
-  if (absl::StartsWith(head, "\x1a\x45\xdf\xa3") ||
-      absl::StartsWith(head, "FLV") ||
-      absl::StartsWith(head, absl::string_view("\0\0\x01\xba", 4))) {
-    return true;
-  }
-  if (absl::StartsWith(head, "RIFF") && head.size() >= 12 &&
-      head.substr(8, 3) == "AVI") {
-    return true;
-  }
-  return head.size() > 188 && head[0] == 0x47 && head[188] == 0x47;
-}
-
-// `what` (its bytes: `data`) is not a PNG or JPEG, naming its format where
-// that is known.
-absl::Status NotPngOrJpeg(const std::string& what, absl::string_view data) {
-  if (data.empty()) return absl::InvalidArgumentError(what + " is empty");
-  if (absl::string_view kind = OtherImageKind(data); !kind.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is a ", kind,
-                     " image; the server takes PNG or JPEG: convert it first"));
-  }
-  if (LooksLikeMovie(data)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what,
-                     " is a movie, not a PNG or JPEG image; stylize it with "
-                     "stylizer video"));
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat(what, " is not a PNG or JPEG image"));
-}
-
-// The bytes of descriptor `fd`, in slices that `stop` ends, refused as soon
-// as its first bytes cannot start a PNG or JPEG: a movie or a device given
-// by mistake was read whole into memory first (/dev/zero without end), and
-// Ctrl-C waited for the read.
-absl::StatusOr<std::string> ReadImageBytes(int fd, const std::string& what,
-                                           const std::atomic<bool>& stop) {
-  std::string data;
-  char buf[1 << 16];
-  while (true) {
-    absl::StatusOr<size_t> got = ReadSome(fd, buf, sizeof(buf), stop, what);
-    if (!got.ok()) return got.status();
-    if (*got == 0) return data;
-    data.append(buf, *got);
-    if (!MayBePngOrJpeg(data)) return NotPngOrJpeg(what, data);
-  }
-}
-
-// The bytes of `input` (a file, or "-": standard input), checked locally to
-// be a PNG or JPEG.
-absl::StatusOr<std::string> ReadImage(const std::string& input,
-                                      const CommandIo& io,
-                                      const std::atomic<bool>& stop) {
-  const bool from_stdin = input == kStdioName;
-  const std::string what = from_stdin ? "standard input" : input;
-  absl::StatusOr<std::string> data;
-  if (from_stdin && io.in_fd < 0) {
-    data = ReadAll(io, stop);  // a stream without a descriptor (tests)
-  } else if (from_stdin) {
-    data = ReadImageBytes(io.in_fd, what, stop);
-  } else {
-    absl::StatusOr<int> fd = OpenForReading(input);
-    if (!fd.ok()) return fd.status();
-    data = ReadImageBytes(*fd, what, stop);
-    close(*fd);
-  }
-  if (!data.ok()) return data.status();
-  if (!IsPngOrJpeg(*data)) return NotPngOrJpeg(what, *data);
-  return data;
-}
-
-// A stylized image as the server sent it is written as it is: bytes that
-// are not the format asked for (a broken or impostor server) would make a
-// file that looks done and is not.
-absl::Status CheckServedImage(const std::string& bytes, ImageFormat format,
-                              uint32_t output_index) {
-  const bool jpeg = format == stylizer::v1::IMAGE_FORMAT_JPEG;
-  if (absl::StartsWith(bytes, jpeg ? kJpegSignature : kPngSignature)) {
-    return absl::OkStatus();
-  }
-  return absl::InternalError(absl::StrCat(
-      "the server returned output ", output_index, " as ", bytes.size(),
-      " bytes that are not a ", jpeg ? "JPEG" : "PNG",
-      " image; nothing was written for this input"));
-}
-
-// Stylizes one image (`data`) in one style and writes it to `out` as
-// `format` (PNG or JPEG).
-absl::Status StylizeToStream(StylizerClient& client, std::string data,
-                             const ResolvedStyle& style, ImageFormat format,
-                             std::ostream* out) {
-  stylizer::v1::StylizeImageRequest request;
-  request.mutable_image()->set_encoded(std::move(data));
-  *request.add_styles() = style.style;
-  request.set_output_format(format);
-  request.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
-  request.set_max_side(static_cast<uint32_t>(absl::GetFlag(FLAGS_max_side)));
-  auto response = client.StylizeImage(request);
-  if (!response.ok()) return response.status();
-  if (response->images_size() != 1 ||
-      !response->images(0).image().has_encoded()) {
-    return absl::InternalError(absl::StrCat(
-        "the server returned ", response->images_size(),
-        " images for one style"));
-  }
-  const std::string& bytes = response->images(0).image().encoded();
-  if (absl::Status s = CheckServedImage(bytes, format, 0); !s.ok()) return s;
-  errno = 0;
-  out->write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out->flush();
-  if (!out->good()) return WriteFailed("standard output", errno);
-  return absl::OkStatus();
-}
-
-// One input's call and files (`data`: its bytes); the paths written.
-absl::StatusOr<std::vector<std::string>> StylizeOne(
-    StylizerClient& client, std::string data,
-    const std::vector<ResolvedStyle>& styles, const Plan& plan) {
-  stylizer::v1::StylizeImageRequest request;
-  request.mutable_image()->set_encoded(std::move(data));
-  for (const auto& s : styles) *request.add_styles() = s.style;
-  request.set_output_format(plan.format);
-  request.set_preserve_color(absl::GetFlag(FLAGS_preserve_color));
-  request.set_max_side(static_cast<uint32_t>(absl::GetFlag(FLAGS_max_side)));
-  auto response = client.StylizeImage(request);
-  if (!response.ok()) return response.status();
-  if (response->images_size() != static_cast<int>(styles.size())) {
-    return absl::InternalError(
-        absl::StrCat("the server returned ", response->images_size(),
-                     " images for ", styles.size(), " styles"));
-  }
-  // Write every image under a temporary name, then rename them all.
-  std::string made_dir;
-  if (absl::Status s = EnsureDirectory(plan.dir, &made_dir); !s.ok()) {
-    return s;
-  }
-  std::vector<std::unique_ptr<AtomicFile>> files(styles.size());
-  absl::Status status;
-  for (const auto& image : response->images()) {
-    const uint32_t i = image.output_index();
-    if (i >= files.size() || files[i] != nullptr || !image.image().has_encoded()) {
-      status = absl::InternalError(absl::StrCat(
-          "the server returned an unexpected image (output ", i, ")"));
-      break;
-    }
-    status = CheckServedImage(image.image().encoded(), plan.format, i);
-    if (!status.ok()) break;
-    auto file = AtomicFile::Create(plan.paths[i]);
-    if (!file.ok()) {
-      status = file.status();
-      break;
-    }
-    files[i] = *std::move(file);
-    status = files[i]->Append(image.image().encoded());
-    if (!status.ok()) break;
-  }
-  if (status.ok()) {
-    std::vector<AtomicFile*> in_order;
-    for (auto& file : files) in_order.push_back(file.get());
-    status = CommitAll(in_order);
-  }
-  if (!status.ok()) {
-    files.clear();
-    RemoveMadeDirectories(plan.dir, made_dir);
-    return status;
-  }
-  return plan.paths;
 }
 
 // The images in flight at once for several inputs: --concurrency, or by
@@ -426,7 +195,7 @@ absl::Status RunImage(const Invocation& inv, const CommandIo& io) {
 
   // Every input's outputs, checked before any call: no two inputs may write
   // the same file (a/x.png and b/x.jpg), and no path may be unusable.
-  std::vector<Plan> plans;
+  std::vector<ImagePlan> plans;
   std::vector<std::vector<std::string>> paths;
   for (const std::string& input : inputs) {
     auto plan = PlanOutputs(input, *styles);

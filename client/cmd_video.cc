@@ -5,127 +5,27 @@
 // others go on.
 // INPUT `-` reads standard input as it arrives; `--out=-` writes the one
 // output to standard output as it arrives.
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <memory>
-#include <optional>
+#include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "client/cmd_video_internal.h"
 #include "client/commands.h"
-#include "client/contact_sheet.h"
 #include "client/interrupt.h"
 #include "client/output_files.h"
-#include "client/progress.h"
 #include "client/rpc_errors.h"
-#include "client/split_video.h"
-#include "client/still_image.h"
-#include "client/target_addresses.h"
-#include "client/terminal_text.h"
-#include "client/video_outputs.h"
 
 namespace stylizer::client {
 namespace {
-
-// Forwards a job's messages to the outputs and the progress display.
-class CliVideoObserver : public VideoObserver {
- public:
-  // `notes` gets the retry lines (a wait of up to 30 s must not look like a
-  // hang) and the damaged-packets warning when there is no progress display
-  // (--progress=none).
-  CliVideoObserver(VideoObserver* files, ProgressReporter* progress,
-                   int outputs, int max_retries, std::ostream* notes)
-      : files_(files),
-        progress_(progress),
-        outputs_(outputs),
-        max_retries_(max_retries),
-        notes_(notes) {}
-
-  void OnUploadProgress(uint64_t sent, uint64_t total) override {
-    if (progress_) progress_->OnUpload(sent, total);
-  }
-  absl::Status OnAccepted(const stylizer::v1::JobAccepted& a) override {
-    const auto& in = a.input();
-    if (progress_) {
-      const std::string scaled =
-          in.output_width() > 0 && (in.output_width() != in.width() ||
-                                    in.output_height() != in.height())
-              ? absl::StrFormat(" -> %dx%d", in.output_width(),
-                                in.output_height())
-              : "";
-      // Counter-clockwise, as ffprobe says it of a matrix without a mirror:
-      // why a player shows the outputs turned (and mirrored).
-      const std::string rotated = absl::StrCat(
-          in.rotation_degrees() != 0
-              ? absl::StrFormat(" rotated %d", in.rotation_degrees())
-              : "",
-          in.mirrored() ? " mirrored" : "");
-      const std::string hdr =
-          in.hdr_transfer().empty()
-              ? ""
-              : absl::StrCat(" HDR (", in.hdr_transfer(), ") -> SDR");
-      progress_->Note(absl::StrFormat(
-          "job %s: %dx%d%s%s%s, %.2f fps, %.1f s, ~%d frames, %s%s; %d %s",
-          TerminalSafe(a.job_id()), in.width(), in.height(), rotated, scaled,
-          TerminalSafe(hdr), in.fps(), in.duration_seconds(),
-          in.frames_estimate(), TerminalSafe(in.video_codec()),
-          in.has_audio() ? absl::StrCat(" + ", TerminalSafe(in.audio_codec()))
-                         : " (no sound)",
-          outputs_, outputs_ == 1 ? "output" : "outputs"));
-      progress_->OnAccepted(in.frames_estimate(), outputs_);
-    }
-    return files_->OnAccepted(a);
-  }
-  void OnProgress(const stylizer::v1::Progress& p) override {
-    if (progress_) {
-      progress_->OnFrames(p.frames_done(), p.frames_estimate(), p.fps());
-    }
-  }
-  void OnRetry(const absl::Status& why, absl::Duration wait,
-               int retry) override {
-    Say(absl::StrCat("retry ", retry, " of ", max_retries_, " in ",
-                     absl::FormatDuration(wait), ": ", ErrorLine(why)));
-  }
-  absl::Status OnChunk(uint32_t index, absl::string_view data) override {
-    if (progress_) progress_->OnOutputBytes(data.size());
-    return files_->OnChunk(index, data);
-  }
-  absl::Status OnSummary(const stylizer::v1::JobSummary& s) override {
-    if (progress_) {
-      uint64_t frames = 0;
-      for (const auto& o : s.outputs()) frames = std::max(frames, o.frames());
-      const auto st = progress_->state();
-      progress_->OnFrames(frames, frames, st.fps);
-    }
-    if (const std::string warning = SkippedPacketsWarning(s);
-        !warning.empty()) {
-      Say(warning);
-    }
-    return files_->OnSummary(s);
-  }
-
- private:
-  void Say(const std::string& line) {
-    if (progress_) {
-      progress_->Note(line);
-    } else if (notes_ != nullptr) {
-      *notes_ << line << std::endl;
-    }
-  }
-
-  VideoObserver* files_;
-  ProgressReporter* progress_;
-  int outputs_;
-  int max_retries_;
-  std::ostream* notes_;
-};
 
 absl::StatusOr<stylizer::v1::Container> ContainerFlag(std::string* ext) {
   const std::string c = absl::AsciiStrToLower(absl::GetFlag(FLAGS_container));
@@ -138,138 +38,6 @@ absl::StatusOr<stylizer::v1::Container> ContainerFlag(std::string* ext) {
     return stylizer::v1::CONTAINER_MATROSKA;
   }
   return UsageError(absl::StrCat("--container=", c, ": use mp4 or mkv"));
-}
-
-// What every movie of one command shares: the checked flags.
-struct VideoSettings {
-  std::string out;  // a directory, or "-"
-  bool to_stdout = false;
-  std::string ext;
-  bool matroska = false;
-  std::string sheet;
-  std::string split;
-  int split_segments = 0;  // 0: auto
-  std::string progress_mode;
-};
-
-// The upload source of `input`: standard input for "-", else the file.
-absl::StatusOr<std::unique_ptr<ByteSource>> OpenInput(const std::string& input,
-                                                      const CommandIo& io) {
-  if (input == kStdioName) {
-    if (io.in_fd >= 0) {
-      return std::make_unique<StreamSource>(io.in_fd, "standard input");
-    }
-    return std::make_unique<StreamSource>(io.in, "standard input");
-  }
-  auto file = FileSource::Open(input);
-  if (!file.ok()) return file.status();
-  // The server makes a one-frame movie of a still picture, upright as the
-  // photo's EXIF says: wanted at times (a still in a film), more often a
-  // slip for `stylizer image`, which the note names.
-  if (absl::string_view kind = StillImageKind(input); !kind.empty()) {
-    *io.err << "stylizer: note: " << TerminalSafe(input)
-            << " is a still picture (" << kind
-            << "): each output is a one-frame movie (stylizer image makes "
-               "pictures)\n";
-  }
-  return std::unique_ptr<ByteSource>(*std::move(file));
-}
-
-// One movie: `input` (`source`, or opened here when null) into its outputs,
-// with the job message `job` (styles and flags set) and the style `labels`.
-// Returns the paths written (none for standard output).
-absl::StatusOr<std::vector<std::string>> StylizeMovie(
-    StylizerClient& client, const VideoSettings& settings,
-    stylizer::v1::VideoJob job, const std::vector<std::string>& labels,
-    const std::string& input, std::unique_ptr<ByteSource> source,
-    const CommandIo& io) {
-  if (source == nullptr) {
-    auto opened = OpenInput(input, io);
-    if (!opened.ok()) return opened.status();
-    source = *std::move(opened);
-  }
-  const std::string stem = InputStem(input);
-  job.set_input_size(source->size());
-
-  std::optional<ProgressReporter> progress;
-  if (settings.progress_mode != "none") {
-    ProgressReporter::Options po;
-    po.tty = settings.progress_mode == "bars" ||
-             (settings.progress_mode == "auto" && io.err_is_tty);
-    po.out = io.err;
-    if (po.tty) po.columns = TerminalColumns(STDERR_FILENO);
-    progress.emplace(po);
-  }
-  ProgressReporter* reporter = progress ? &*progress : nullptr;
-  std::optional<SplitPlan> plan;
-  const int replicas = CountTargetAddresses(client.options().server);
-  if (!settings.split.empty() && settings.split_segments != 1) {
-    SplitRequest request;
-    request.requested = settings.split_segments;
-    request.replicas = replicas;
-    auto planned =
-        PlanSplit(input, request, settings.matroska, job.drop_audio());
-    if (!planned.ok()) return planned.status();
-    plan = *std::move(planned);
-    if (!plan->note.empty()) *io.err << plan->note << "\n";
-  }
-
-  std::vector<std::string> paths;
-  if (plan && !plan->cuts.empty()) {
-    SplitJob split_job;
-    split_job.input = input;
-    split_job.job = job;
-    split_job.cuts = plan->cuts;
-    split_job.labels = labels;
-    split_job.out_dir = settings.out;
-    split_job.stem = stem;
-    split_job.ext = settings.ext;
-    split_job.matroska = settings.matroska;
-    split_job.replicas = replicas;
-    split_job.verbose = absl::GetFlag(FLAGS_verbose);
-    auto done = RunSplitVideo(client, split_job, reporter, io.err);
-    if (progress) progress->Finish(done.ok());
-    if (!done.ok()) return done.status();
-    paths = *std::move(done);
-  } else if (settings.to_stdout) {
-    StreamVideoOutput stdout_output(io.out, "standard output");
-    CliVideoObserver observer(&stdout_output, reporter, 1,
-                              client.options().retry.max_retries, io.err);
-    absl::Status status = client.StylizeVideo(job, source.get(), &observer);
-    if (progress) progress->Finish(status.ok());
-    if (!status.ok()) return status;
-    return paths;
-  } else {
-    VideoOutputs files(settings.out, stem, labels, settings.ext);
-    CliVideoObserver observer(&files, reporter, static_cast<int>(labels.size()),
-                              client.options().retry.max_retries, io.err);
-    absl::Status status = client.StylizeVideo(job, source.get(), &observer);
-    if (status.ok()) status = files.Commit();
-    if (progress) progress->Finish(status.ok());
-    if (!status.ok()) {
-      files.Discard();
-      return status;
-    }
-    paths = files.Paths();
-  }
-  if (!settings.sheet.empty()) {
-    std::vector<ContactSheetTile> tiles = {{input, "input"}};
-    for (size_t i = 0; i < paths.size(); ++i)
-      tiles.push_back({paths[i], labels[i]});
-    const std::string dir =
-        std::filesystem::path(settings.sheet).parent_path().string();
-    absl::Status s = dir.empty() ? absl::OkStatus() : EnsureDirectory(dir);
-    if (s.ok()) s = WriteContactSheet(tiles, settings.sheet);
-    if (!s.ok()) {
-      for (const std::string& p : paths) *io.out << p << "\n";
-      return absl::Status(
-          s.code(), absl::StrCat("the movies are complete, but the contact "
-                                 "sheet failed: ",
-                                 s.message()));
-    }
-    paths.push_back(settings.sheet);
-  }
-  return paths;
 }
 
 }  // namespace
@@ -312,6 +80,7 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
                                    ": use auto or a number of segments "
                                    "from 1 to 256"));
   }
+  settings.name_inputs = several;
   settings.progress_mode = absl::GetFlag(FLAGS_progress);
   if (settings.progress_mode != "auto" && settings.progress_mode != "bars" &&
       settings.progress_mode != "plain" && settings.progress_mode != "none") {
@@ -376,7 +145,7 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
   // several are opened each in turn, and one missing is named.
   std::unique_ptr<ByteSource> single;
   if (!several) {
-    auto opened = OpenInput(inputs[0], io);
+    auto opened = OpenVideoInput(inputs[0], io);
     if (!opened.ok()) return opened.status();
     single = *std::move(opened);
   }

@@ -20,6 +20,7 @@
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/cmd_image_internal.h"
 #include "client/contact_sheet.h"
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
@@ -152,6 +153,36 @@ TEST_F(CommandsTest, VideoRetriesAreSaidWithoutProgress) {
   ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok());
   EXPECT_THAT(err_.str(), HasSubstr("retry 1 of 3 in "));
   EXPECT_THAT(err_.str(), HasSubstr("warming up"));
+}
+
+// A movie whose damaged packets the server skipped: the command says so,
+// and names the movie when it was given several.
+TEST_F(CommandsTest, VideoSaysWhichInputHadDamagedPackets) {
+  absl::SetFlag(&FLAGS_out, Path("damaged_out"));
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  absl::SetFlag(&FLAGS_progress, "none");
+  server_.service().skipped_packets = 2;
+  ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok()) << err_.str();
+  EXPECT_THAT(err_.str(),
+              HasSubstr("stylizer: warning: 2 damaged video packets were "
+                        "skipped, as ffmpeg skips them: the outputs are "
+                        "missing their frames\n"));
+  fs::copy_file(Path("clip.mp4"), Path("damaged2.mp4"),
+                fs::copy_options::overwrite_existing);
+  ASSERT_TRUE(Run("video", {Path("clip.mp4"), Path("damaged2.mp4")}).ok())
+      << err_.str();
+  for (const char* name : {"clip.mp4", "damaged2.mp4"}) {
+    EXPECT_THAT(err_.str(), HasSubstr("stylizer: warning: " + Path(name) +
+                                      ": 2 damaged video packets were skipped"))
+        << name;
+  }
+  // Through the progress display too.
+  absl::SetFlag(&FLAGS_progress, "plain");
+  ASSERT_TRUE(Run("video", {Path("clip.mp4"), Path("damaged2.mp4")}).ok())
+      << err_.str();
+  EXPECT_THAT(
+      err_.str(),
+      HasSubstr("stylizer: warning: " + Path("damaged2.mp4") + ": 2 damaged"));
 }
 
 TEST_F(CommandsTest, FailedVideoWritesNothing) {
@@ -402,6 +433,25 @@ TEST_F(CommandsTest, PreserveColorReachesImageAndVideoRequests) {
   absl::SetFlag(&FLAGS_preserve_color, true);
   ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok());
   EXPECT_TRUE(server_.service().last_preserve_color());
+}
+
+// Bytes served as an image that are not the format asked for: DATA_LOSS,
+// exit code 1.
+TEST(CheckServedImageTest, BytesThatAreNotTheFormatAskedForAreDataLoss) {
+  const std::string png = "\x89PNG\r\n\x1a\n and the rest";
+  const std::string jpeg = "\xff\xd8\xff and the rest";
+  EXPECT_TRUE(CheckServedImage(png, stylizer::v1::IMAGE_FORMAT_PNG, 0).ok());
+  EXPECT_TRUE(CheckServedImage(jpeg, stylizer::v1::IMAGE_FORMAT_JPEG, 1).ok());
+  absl::Status s = CheckServedImage(jpeg, stylizer::v1::IMAGE_FORMAT_PNG, 2);
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_EQ(s.message(),
+            absl::StrCat("the server returned output 2 as ", jpeg.size(),
+                         " bytes that are not a PNG image; nothing was "
+                         "written for this input"));
+  s = CheckServedImage("not a png at all", stylizer::v1::IMAGE_FORMAT_JPEG, 0);
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(s.message(), HasSubstr("16 bytes that are not a JPEG image"));
 }
 
 TEST_F(CommandsTest, ImageFailuresWriteNothing) {

@@ -217,4 +217,13 @@ int TerminalColumns(int fd) {
   return 80;
 }
 
+void SayNote(ProgressReporter* progress, std::ostream* notes,
+             const std::string& line) {
+  if (progress != nullptr) {
+    progress->Note(line);
+  } else if (notes != nullptr) {
+    *notes << line << std::endl;
+  }
+}
+
 }  // namespace stylizer::client

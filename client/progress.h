@@ -102,6 +102,13 @@ class ProgressReporter {
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// Prints a note line of a job (a retry, a warning): through `progress`'s
+// display when there is one (Note), else on `notes` as a line of its own,
+// flushed (a retry's wait of up to 30 s must not look like a hang); nowhere
+// when both are null.
+void SayNote(ProgressReporter* progress, std::ostream* notes,
+             const std::string& line);
+
 }  // namespace stylizer::client
 
 #endif  // STYLIZER_CLIENT_PROGRESS_H_

@@ -150,6 +150,20 @@ TEST(ProgressReporterTest, NotesKeepTheLiveLineIntact) {
   EXPECT_EQ(plain.str(), "hello\n");
 }
 
+TEST(ProgressReporterTest, SayNoteGoesThroughTheDisplayWhenThereIsOne) {
+  std::ostringstream shown, notes;
+  ProgressReporter::Options o;
+  o.out = &shown;
+  ProgressReporter r(o);
+  SayNote(&r, &notes, "retry 1 of 3 in 1s: busy");
+  EXPECT_EQ(shown.str(), "retry 1 of 3 in 1s: busy\n");
+  EXPECT_EQ(notes.str(), "");
+  // Without a display (--progress=none): a line on `notes`.
+  SayNote(nullptr, &notes, "segment 2: retry 1 in 1s: busy");
+  EXPECT_EQ(notes.str(), "segment 2: retry 1 in 1s: busy\n");
+  SayNote(nullptr, nullptr, "nowhere");  // and no crash
+}
+
 TEST(ProgressReporterTest, FailureDrawsNoFinalLine) {
   std::ostringstream out;
   ProgressReporter::Options o;

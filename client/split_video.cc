@@ -1,4 +1,6 @@
-// One movie over many replicas; see split_video.h.
+// One movie over many replicas: the segments' calls and the join; see
+// split_video.h (the plan: split_video_plan.cc; the progress:
+// split_video_progress.cc).
 #include "client/split_video.h"
 
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include "client/output_files.h"
 #include "client/retry.h"
 #include "client/rpc_errors.h"
+#include "client/split_video_internal.h"
 #include "client/video_outputs.h"
 
 namespace stylizer::client {
@@ -60,164 +63,6 @@ class TempDir {
   std::string path_;
 };
 
-// Sums the segments' progress into the one display.
-class SplitProgress {
- public:
-  // `sizes`: each segment's upload bytes.
-  SplitProgress(ProgressReporter* progress, std::vector<uint64_t> sizes,
-                int outputs)
-      : progress_(progress),
-        outputs_(outputs),
-        sizes_(std::move(sizes)),
-        state_(sizes_.size()) {
-    for (uint64_t size : sizes_) upload_total_ += size;
-  }
-
-  void Upload(size_t k, uint64_t sent) {
-    if (progress_ == nullptr) return;
-    absl::MutexLock lock(&mu_);
-    state_[k].sent = sent;
-    uint64_t total = 0;
-    for (const auto& s : state_) total += s.sent;
-    progress_->OnUpload(total, upload_total_);
-  }
-  void Accepted(size_t k, uint64_t estimate) {
-    if (progress_ == nullptr) return;
-    absl::MutexLock lock(&mu_);
-    state_[k].estimate = estimate;
-    progress_->OnAccepted(EstimateLocked(), outputs_);
-  }
-  void Frames(size_t k, uint64_t done, uint64_t estimate, double fps) {
-    if (progress_ == nullptr) return;
-    absl::MutexLock lock(&mu_);
-    state_[k].done = done;
-    if (estimate > 0) state_[k].estimate = estimate;
-    state_[k].fps = fps;
-    ReportFramesLocked();
-  }
-  // Segment k's summary: its rate no longer counts in the current one.
-  void Finished(size_t k, uint64_t frames) {
-    if (progress_ == nullptr) return;
-    absl::MutexLock lock(&mu_);
-    state_[k].done = state_[k].estimate = frames;
-    state_[k].fps = 0;
-    state_[k].finished = true;
-    ReportFramesLocked();
-  }
-  void Bytes(uint64_t bytes) {
-    if (progress_ != nullptr) progress_->OnOutputBytes(bytes);
-  }
-  // A failed attempt: its segment starts over.
-  void Reset(size_t k) {
-    if (progress_ == nullptr) return;
-    absl::MutexLock lock(&mu_);
-    const uint64_t estimate = state_[k].estimate;
-    state_[k] = Segment();
-    state_[k].estimate = estimate;
-  }
-
- private:
-  struct Segment {
-    uint64_t sent = 0, done = 0, estimate = 0;
-    double fps = 0;
-    bool finished = false;
-  };
-  // The rate is the sum of the running segments' rates; once every segment
-  // has finished, the whole job's (frames over the time since the start),
-  // so the last line does not read 0 fps.
-  void ReportFramesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    uint64_t total_done = 0;
-    double total_fps = 0;
-    bool all_finished = true;
-    for (const auto& s : state_) {
-      total_done += s.done;
-      total_fps += s.fps;
-      all_finished = all_finished && s.finished;
-    }
-    const double seconds = absl::ToDoubleSeconds(absl::Now() - start_);
-    if (all_finished && seconds > 0) total_fps = total_done / seconds;
-    progress_->OnFrames(total_done, EstimateLocked(), total_fps);
-  }
-  // The segments' estimates; those not accepted yet (waiting for a call
-  // slot) at the frames per upload byte of those that were. Their sum used
-  // to leave them out: with 4 of 16 segments at a time, the bar neared
-  // 100 % a quarter of the way through.
-  uint64_t EstimateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    // In double, and capped: the estimates are the server's numbers.
-    double total = 0;
-    uint64_t known_bytes = 0, unknown_bytes = 0;
-    for (size_t k = 0; k < state_.size(); ++k) {
-      total += static_cast<double>(state_[k].estimate);
-      (state_[k].estimate > 0 ? known_bytes : unknown_bytes) += sizes_[k];
-    }
-    if (total > 0 && known_bytes > 0) {
-      total += total * static_cast<double>(unknown_bytes) /
-               static_cast<double>(known_bytes);
-    }
-    constexpr double kMost = 1e18;  // below 2^64, far above any movie
-    return static_cast<uint64_t>(std::min(total, kMost));
-  }
-
-  ProgressReporter* const progress_;
-  const int outputs_;
-  const std::vector<uint64_t> sizes_;
-  uint64_t upload_total_ = 0;
-  const absl::Time start_ = absl::Now();
-  absl::Mutex mu_;
-  std::vector<Segment> state_ ABSL_GUARDED_BY(mu_);
-};
-
-// One attempt of one segment: its outputs to files, its progress to the sum.
-class SegmentObserver : public VideoObserver {
- public:
-  // `say` prints a note line.
-  SegmentObserver(VideoOutputs* files, SplitProgress* progress, size_t k,
-                  std::function<void(const std::string&)> say)
-      : files_(files), progress_(progress), k_(k), say_(std::move(say)) {}
-
-  void OnUploadProgress(uint64_t sent, uint64_t total) override {
-    progress_->Upload(k_, sent);
-  }
-  void OnPeer(const std::string& peer) override { peer_ = peer; }
-  absl::Status OnAccepted(const stylizer::v1::JobAccepted& a) override {
-    progress_->Accepted(k_, a.input().frames_estimate());
-    return files_->OnAccepted(a);
-  }
-  void OnProgress(const stylizer::v1::Progress& p) override {
-    progress_->Frames(k_, p.frames_done(), p.frames_estimate(), p.fps());
-  }
-  absl::Status OnChunk(uint32_t index, absl::string_view data) override {
-    progress_->Bytes(data.size());
-    return files_->OnChunk(index, data);
-  }
-  absl::Status OnSummary(const stylizer::v1::JobSummary& s) override {
-    for (const auto& o : s.outputs()) frames_ = std::max(frames_, o.frames());
-    progress_->Finished(k_, frames_);
-    if (const std::string warning = SkippedPacketsWarning(s);
-        !warning.empty()) {
-      say_(absl::StrCat("segment ", k_ + 1, ": ", warning));
-    }
-    return files_->OnSummary(s);
-  }
-  // A busy or unavailable replica (client retries, retry.h).
-  void OnRetry(const absl::Status& why, absl::Duration wait,
-               int retry) override {
-    say_(absl::StrCat("segment ", k_ + 1, ": retry ", retry, " in ",
-                      absl::FormatDuration(wait), ": ", ErrorLine(why)));
-  }
-
-  const std::string& peer() const { return peer_; }
-  uint64_t frames() const { return frames_; }
-
- private:
-  VideoOutputs* const files_;
-  SplitProgress* const progress_;
-  const size_t k_;
-  const std::function<void(const std::string&)> say_;
-  std::string peer_;
-  uint64_t frames_ = 0;
-};
-
 // A replica that died, drained or broke the stream mid-way: the segment can
 // be sent again from its start, to another replica. Not: our own cancel
 // ("interrupted"), and not a verdict on the input (INVALID_ARGUMENT, ...).
@@ -236,73 +81,7 @@ bool ReplicaFailed(const absl::Status& s) {
   }
 }
 
-void Say(ProgressReporter* progress, std::ostream* notes,
-         const std::string& line) {
-  if (progress != nullptr) {
-    progress->Note(line);
-  } else if (notes != nullptr) {
-    *notes << line << "\n";
-  }
-}
-
 }  // namespace
-
-absl::StatusOr<SplitPlan> PlanSplit(const std::string& input,
-                                    const SplitRequest& request, bool matroska,
-                                    bool drop_audio) {
-  auto probe = ProbeForSplit(input);
-  if (!probe.ok()) return probe.status();
-  SplitPlan plan;
-  if (!probe->unsplittable.empty()) {
-    plan.note = absl::StrCat("not split: ", probe->unsplittable);
-    return plan;
-  }
-  const std::string& audio =
-      matroska ? probe->audio_not_copyable_mkv : probe->audio_not_copyable_mp4;
-  if (!drop_audio && probe->has_audio && !audio.empty()) {
-    plan.note = absl::StrCat("not split: ", audio,
-                             " (split jobs copy the sound from the source)");
-    return plan;
-  }
-  const bool automatic = request.requested <= 0;
-  const int wanted = automatic ? request.replicas : request.requested;
-  if (wanted < 2) {
-    plan.note =
-        "not split: the server target names one replica (--split=auto makes "
-        "one segment per replica)";
-    return plan;
-  }
-  const double min_seconds = automatic ? request.min_auto_seconds : 0;
-  plan.cuts = ChooseCuts(probe->keyframes, probe->duration_seconds, wanted,
-                         min_seconds);
-  if (plan.cuts.empty()) {
-    if (probe->keyframes.size() <= 1 && probe->open_keyframes > 0) {
-      plan.note =
-          "not split: every keyframe after the first opens its GOP (frames "
-          "after it in decode order show before it), so a cut there would "
-          "lose frames";
-    } else if (probe->keyframes.size() <= 1) {
-      plan.note = "not split: the movie has a single keyframe";
-    } else if (automatic) {
-      plan.note = absl::StrFormat(
-          "not split: the movie (%.1f s) is too short for two segments of at "
-          "least %.0f s",
-          probe->duration_seconds, min_seconds);
-    } else {
-      plan.note = "not split: no keyframe to cut at";
-    }
-  } else if (static_cast<int>(plan.cuts.size()) + 1 < wanted) {
-    plan.note = absl::StrFormat(
-        "split into %d segments, not %d (the movie's keyframes%s allow no "
-        "more%s)",
-        plan.cuts.size() + 1, wanted, automatic ? " and length" : "",
-        probe->open_keyframes > 0
-            ? absl::StrFormat("; %d open a GOP and cannot be cut at",
-                              probe->open_keyframes)
-            : "");
-  }
-  return plan;
-}
 
 absl::StatusOr<std::vector<std::string>> RunSplitVideo(
     StylizerClient& client, const SplitJob& job, ProgressReporter* progress,
@@ -338,7 +117,8 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   // Calls in flight, at most `max_in_flight`; each attempt holds one.
   const int max_in_flight =
       std::max(1, std::max(job.replicas, 1) * job.segments_per_replica);
-  Say(progress, notes,
+  SayNote(
+      progress, notes,
       absl::StrFormat("split into %d segments at keyframes; sending %s to %d "
                       "replica%s",
                       n,
@@ -390,8 +170,8 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
             absl::StrCat((*tmp)->path(), "/out-", k, "-", attempt), "segment",
             job.labels, job.ext);
         SegmentObserver observer(
-            files.get(), &sum, k,
-            [&](const std::string& line) { Say(progress, notes, line); });
+            files.get(), &sum, k, job.name_input ? job.input : "",
+            [&](const std::string& line) { SayNote(progress, notes, line); });
         absl::Status s;
         auto source = FileSource::Open(seg.path);
         if (source.ok()) {
@@ -411,18 +191,19 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
           results[k].frames = observer.frames();
           results[k].files = std::move(files);
           if (job.verbose) {
-            Say(progress, notes,
-                absl::StrFormat(
-                    "segment %d/%d: %d frames from %s", k + 1, n,
-                    observer.frames(),
-                    observer.peer().empty() ? "?" : observer.peer()));
+            SayNote(progress, notes,
+                    absl::StrFormat(
+                        "segment %d/%d: %d frames from %s", k + 1, n,
+                        observer.frames(),
+                        observer.peer().empty() ? "?" : observer.peer()));
           }
           return;
         }
         files->Discard();
         sum.Reset(k);
         if (ReplicaFailed(s) && attempt < job.max_attempts && !job_failed()) {
-          Say(progress, notes,
+          SayNote(
+              progress, notes,
               absl::StrFormat(
                   "segment %d/%d: the replica%s failed mid-way (%s); sending "
                   "it "
@@ -467,10 +248,10 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
       entry.second += r.frames;
     }
     for (const auto& [peer, counts] : per_replica) {
-      Say(progress, notes,
-          absl::StrFormat("replica %s: %d segment%s, %d frames", peer,
-                          counts.first, counts.first == 1 ? "" : "s",
-                          counts.second));
+      SayNote(progress, notes,
+              absl::StrFormat("replica %s: %d segment%s, %d frames", peer,
+                              counts.first, counts.first == 1 ? "" : "s",
+                              counts.second));
     }
   }
 

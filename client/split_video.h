@@ -63,6 +63,9 @@ struct SplitJob {
   int segments_per_replica = 4;
   // Print per-replica counts and every retry.
   bool verbose = false;
+  // Name `input` in the damaged-packets warning (a command of several
+  // movies).
+  bool name_input = false;
   // Asked between packets while the movie is cut and the outputs joined (no
   // call is in flight then, for Ctrl-C to cancel): true stops the job with
   // "interrupted". Null: client::Interrupted.

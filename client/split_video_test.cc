@@ -17,6 +17,7 @@
 #include "client/progress.h"
 #include "client/stylizer_client.h"
 #include "client/testing/fake_stylizer_service.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace stylizer::client {
@@ -88,6 +89,33 @@ class SplitVideoTest : public ::testing::Test {
   fs::path dir_;
   std::string movie_;
 };
+
+// Each segment's damaged packets are said with its number, and with the
+// input's name when the command names its inputs.
+TEST_F(SplitVideoTest, DamagedPacketsAreSaidPerSegment) {
+  testing::FakeServer server;
+  server.service().skipped_packets = 1;
+  auto client = StylizerClient::Create(OptionsFor(server));
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::ostringstream notes;
+  SplitJob job = Job();
+  auto paths = RunSplitVideo(**client, job, nullptr, &notes);
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  for (int k : {1, 2}) {
+    EXPECT_THAT(notes.str(),
+                ::testing::HasSubstr(absl::StrCat(
+                    "stylizer: warning: segment ", k,
+                    ": 1 damaged video packet was skipped, as ffmpeg skips "
+                    "them: the outputs are missing its frame\n")));
+  }
+  notes.str("");
+  job.name_input = true;
+  paths = RunSplitVideo(**client, job, nullptr, &notes);
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  EXPECT_THAT(notes.str(), ::testing::HasSubstr(absl::StrCat(
+                               "stylizer: warning: ", movie_,
+                               ": segment 2: 1 damaged video packet")));
+}
 
 // Ctrl-C (or any failure) while the second style is joined: the file that
 // was at the first style's target is still there, unchanged. The first

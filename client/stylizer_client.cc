@@ -1,26 +1,17 @@
-// The client library's connection, unary calls, health check and the
-// concurrent upload/download of StylizeVideo; see stylizer_client.h.
+// The client library's calls: their deadlines, metadata, cancelling and
+// retries, the unary calls and the health check; see stylizer_client.h (the
+// connection: stylizer_client_connect.cc; StylizeVideo:
+// stylizer_client_video.cc).
 #include "client/stylizer_client.h"
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
-
-#include <atomic>
-#include <future>
-#include <thread>
+#include <algorithm>
+#include <set>
+#include <string>
 #include <utility>
-#include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "server/service/pem_check.h"
-#include "server/service/request_id.h"
-#include "server/service/token_text.h"
 
 namespace stylizer::client {
 namespace {
@@ -29,39 +20,8 @@ using stylizer::v1::GetModelInfoRequest;
 using stylizer::v1::ModelInfo;
 using stylizer::v1::StylizeImageRequest;
 using stylizer::v1::StylizeImageResponse;
-using stylizer::v1::StylizeVideoRequest;
-using stylizer::v1::StylizeVideoResponse;
-using stylizer::v1::VideoJob;
 
 constexpr absl::Duration kDefaultHealthTimeout = absl::Seconds(5);
-
-// Calls are spread over every address the target resolves to, one call to
-// the next ready replica in turn, and a replica whose health (a Watch of the
-// whole server, "", which every standard health service answers) is not
-// SERVING gets no new calls until it is again. gRPC's core runs the health
-// watch itself; it needs a policy that honours it (round_robin does, the
-// default pick_first does not). A server without the health service counts
-// as healthy.
-constexpr char kBalancedServiceConfig[] = R"json({
-  "loadBalancingConfig": [{"round_robin": {}}],
-  "healthCheckConfig": {"serviceName": ""}
-})json";
-
-// The health command's channel: round_robin without health checking, so that
-// a NOT_SERVING replica can still be asked (and say so).
-constexpr char kHealthServiceConfig[] = R"json({
-  "loadBalancingConfig": [{"round_robin": {}}]
-})json";
-
-absl::StatusOr<std::string> ReadPem(const std::string& path,
-                                    absl::string_view what) {
-  auto data = ReadFile(path);
-  if (!data.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read the ", what, ": ", data.status().message()));
-  }
-  return data;
-}
 
 }  // namespace
 
@@ -77,110 +37,6 @@ absl::string_view HealthStateName(HealthState state) {
       break;
   }
   return "UNKNOWN";
-}
-
-absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
-    const ClientOptions& options) {
-  if (options.server.empty()) {
-    return UsageError(
-        "--server is empty; give host:port or a gRPC target such as "
-        "dns:///name:port or ipv4:addr:port,addr:port");
-  }
-  if (options.cert_file.empty() != options.key_file.empty()) {
-    return UsageError("--cert and --key go together (mutual TLS)");
-  }
-  if (!options.request_id.empty()) {
-    if (options.request_id.size() > kMaxRequestIdBytes) {
-      return UsageError(absl::StrCat(
-          "--request_id has ", options.request_id.size(),
-          " characters; the server keeps at most ", kMaxRequestIdBytes));
-    }
-    for (size_t i = 0; i < options.request_id.size(); ++i) {
-      const unsigned char c = static_cast<unsigned char>(options.request_id[i]);
-      if (c < 0x21 || c > 0x7e) {
-        return UsageError(absl::StrFormat(
-            "--request_id holds byte 0x%02x at position %d; a request id is "
-            "visible ASCII characters, without spaces",
-            c, i + 1));
-      }
-    }
-  }
-  std::string token;
-  if (!options.token_file.empty()) {
-    auto data = ReadFile(options.token_file);
-    if (!data.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot read the token file: ", data.status().message()));
-    }
-    token = std::string(absl::StripAsciiWhitespace(*data));
-    if (token.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the token file ", options.token_file, " is empty"));
-    }
-    if (absl::Status text = CheckTokenText(token); !text.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the token file ", options.token_file, ": ", text.message()));
-    }
-  }
-  std::shared_ptr<grpc::ChannelCredentials> creds;
-  const bool tls = options.tls || !options.ca_file.empty() ||
-                   !options.cert_file.empty() ||
-                   !options.tls_server_name.empty();
-  if (tls) {
-    grpc::SslCredentialsOptions ssl;
-    // Checked here: gRPC would log lines of its own at every attempt, and
-    // each would fail as if the server were unavailable.
-    if (!options.ca_file.empty()) {
-      auto ca = ReadPem(options.ca_file, "CA file (--ca)");
-      if (!ca.ok()) return ca.status();
-      if (absl::Status s = CheckCertificates(*ca, "CA file (--ca)"); !s.ok()) {
-        return s;
-      }
-      ssl.pem_root_certs = *ca;
-    }
-    if (!options.cert_file.empty()) {
-      auto cert = ReadPem(options.cert_file, "client certificate (--cert)");
-      if (!cert.ok()) return cert.status();
-      auto key = ReadPem(options.key_file, "client key (--key)");
-      if (!key.ok()) return key.status();
-      if (absl::Status s = CheckCertificateAndKey(
-              *cert, *key, "client certificate (--cert)", "client key (--key)");
-          !s.ok()) {
-        return s;
-      }
-      ssl.pem_cert_chain = *cert;
-      ssl.pem_private_key = *key;
-    }
-    creds = grpc::SslCredentials(ssl);
-  } else {
-    creds = grpc::InsecureChannelCredentials();
-  }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
-  // Reconnect quickly so that retries after UNAVAILABLE can succeed.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 4000);
-  if (tls && !options.tls_server_name.empty()) {
-    args.SetSslTargetNameOverride(options.tls_server_name);
-  }
-  grpc::ChannelArguments health_args = args;
-  args.SetServiceConfigJSON(kBalancedServiceConfig);
-  health_args.SetServiceConfigJSON(kHealthServiceConfig);
-  auto channel = grpc::CreateCustomChannel(options.server, creds, args);
-  auto health_channel =
-      grpc::CreateCustomChannel(options.server, creds, health_args);
-  return std::unique_ptr<StylizerClient>(
-      new StylizerClient(std::move(channel), std::move(health_channel), options,
-                         std::move(token)));
-}
-
-std::unique_ptr<StylizerClient> StylizerClient::CreateForChannel(
-    std::shared_ptr<grpc::Channel> channel, const ClientOptions& options) {
-  auto health_channel = channel;
-  return std::unique_ptr<StylizerClient>(new StylizerClient(
-      std::move(channel), std::move(health_channel), options, ""));
 }
 
 StylizerClient::StylizerClient(std::shared_ptr<grpc::Channel> channel,
@@ -380,122 +236,6 @@ StylizerClient::OpenFrameStream(grpc::ClientContext* context,
                               : absl::ToChronoTime(*deadline));
   }
   return stub_->StylizeFrames(context);
-}
-
-absl::Status StylizerClient::StylizeVideo(const VideoJob& job,
-                                          ByteSource* source,
-                                          VideoObserver* observer) {
-  // --timeout bounds the whole job, its retries and their waits included.
-  const absl::Time deadline = CallDeadline();
-  return Retry([&] { return VideoAttempt(job, source, observer, deadline); },
-               [observer](const absl::Status& why, absl::Duration wait,
-                          int retry) { observer->OnRetry(why, wait, retry); },
-               deadline);
-}
-
-AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
-                                           ByteSource* source,
-                                           VideoObserver* observer,
-                                           absl::Time deadline) {
-  AttemptResult result;
-  if (absl::Status s = source->Rewind(); !s.ok()) {
-    result.status = s;
-    return result;
-  }
-  grpc::ClientContext ctx;
-  Prepare(&ctx, deadline);
-  if (!Track(&ctx)) {
-    result.status = absl::CancelledError("interrupted");
-    return result;
-  }
-  auto stream = stub_->StylizeVideo(&ctx);
-
-  std::atomic<bool> stop{false};
-  absl::Status upload_status;  // written by the uploader, read after join()
-  std::thread uploader([&] {
-    StylizeVideoRequest first;
-    *first.mutable_job() = job;
-    if (job.input_size() == 0)
-      first.mutable_job()->set_input_size(source->size());
-    if (!stream->Write(first)) return;  // the call ended; Finish() says why
-    std::string buf(options_.upload_chunk_bytes, '\0');
-    uint64_t sent = 0;
-    while (!stop.load()) {
-      auto n = source->Read(buf.data(), buf.size(), stop);
-      if (stop.load()) return;  // the call ended; Finish() says why
-      if (!n.ok()) {
-        upload_status = n.status();
-        ctx.TryCancel();
-        return;
-      }
-      if (*n == 0) break;
-      StylizeVideoRequest chunk;
-      chunk.set_chunk(buf.data(), *n);
-      if (!stream->Write(chunk)) return;
-      sent += *n;
-      observer->OnUploadProgress(sent, source->size());
-    }
-    if (!stop.load()) stream->WritesDone();
-  });
-
-  absl::Status observer_status;
-  bool summary_seen = false;
-  StylizeVideoResponse response;
-  while (stream->Read(&response)) {
-    if (!result.output_started) observer->OnPeer(ctx.peer());
-    result.output_started = true;
-    if (summary_seen) {
-      // The summary closes the job: bytes after it (to standard output,
-      // say) would follow the check that the movie was complete.
-      observer_status = absl::InternalError(
-          "the server sent a message after the job's summary");
-      stop.store(true);
-      ctx.TryCancel();
-      break;
-    }
-    switch (response.msg_case()) {
-      case StylizeVideoResponse::kAccepted:
-        observer_status = observer->OnAccepted(response.accepted());
-        break;
-      case StylizeVideoResponse::kProgress:
-        observer->OnProgress(response.progress());
-        break;
-      case StylizeVideoResponse::kChunk:
-        observer_status = observer->OnChunk(response.chunk().output_index(),
-                                            response.chunk().data());
-        break;
-      case StylizeVideoResponse::kSummary:
-        summary_seen = true;
-        observer_status = observer->OnSummary(response.summary());
-        break;
-      case StylizeVideoResponse::MSG_NOT_SET:
-        break;
-    }
-    if (!observer_status.ok()) {
-      stop.store(true);
-      ctx.TryCancel();
-      break;
-    }
-  }
-  // The call is over: an uploader still waiting for a pipe's next bytes
-  // gives up (within 100 ms) rather than keeping the command alive.
-  stop.store(true);
-  uploader.join();
-  const grpc::Status finish = stream->Finish();
-  Untrack(&ctx);
-  result.no_retry_reason = source->NoRewindReason();
-  if (!observer_status.ok()) {
-    result.status = observer_status;
-  } else if (!upload_status.ok()) {
-    result.status = upload_status;
-  } else if (!finish.ok()) {
-    result.status = Finished(finish);
-  } else if (!summary_seen) {
-    result.status = absl::InternalError(
-        "the server ended the job without a summary; the outputs may be "
-        "incomplete");
-  }
-  return result;
 }
 
 }  // namespace stylizer::client

@@ -50,11 +50,13 @@ absl::Status VideoOutputs::OnChunk(uint32_t index, absl::string_view data) {
   return file->Append(data);
 }
 
-std::string SkippedPacketsWarning(const stylizer::v1::JobSummary& summary) {
+std::string SkippedPacketsWarning(const stylizer::v1::JobSummary& summary,
+                                  absl::string_view about) {
   const uint64_t n = summary.skipped_packets();
   if (n == 0) return "";
   return absl::StrCat(
-      "warning: ", n, " damaged video packet", n == 1 ? " was" : "s were",
+      "stylizer: warning: ", about, about.empty() ? "" : ": ", n,
+      " damaged video packet", n == 1 ? " was" : "s were",
       " skipped, as ffmpeg skips them: the outputs are missing ",
       n == 1 ? "its frame" : "their frames");
 }

@@ -12,14 +12,19 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "client/output_files.h"
 #include "client/stylizer_client.h"
 
 namespace stylizer::client {
 
 // What a summary's skipped_packets means for the outputs, as a line for the
-// job's notes (beside its retry lines); "" when the movie decoded cleanly.
-std::string SkippedPacketsWarning(const stylizer::v1::JobSummary& summary);
+// job's notes (beside its retry lines): "stylizer: warning: ", then `about`
+// and ": " when it is not empty (the input, in a command of several; the
+// segment, in a split job), then the count. "" when the movie decoded
+// cleanly.
+std::string SkippedPacketsWarning(const stylizer::v1::JobSummary& summary,
+                                  absl::string_view about = "");
 
 class VideoOutputs : public VideoObserver {
  public:

@@ -36,6 +36,24 @@ class VideoOutputsTest : public ::testing::Test {
   std::string movie_;
 };
 
+TEST(SkippedPacketsWarningTest, SaysHowManyAndNamesWhatItIsGiven) {
+  stylizer::v1::JobSummary summary;
+  EXPECT_EQ(SkippedPacketsWarning(summary), "");
+  EXPECT_EQ(SkippedPacketsWarning(summary, "a.mp4"), "");
+  summary.set_skipped_packets(1);
+  EXPECT_EQ(SkippedPacketsWarning(summary),
+            "stylizer: warning: 1 damaged video packet was skipped, as ffmpeg "
+            "skips them: the outputs are missing its frame");
+  summary.set_skipped_packets(2);
+  EXPECT_EQ(SkippedPacketsWarning(summary, "a.mp4"),
+            "stylizer: warning: a.mp4: 2 damaged video packets were skipped, "
+            "as ffmpeg skips them: the outputs are missing their frames");
+  EXPECT_EQ(SkippedPacketsWarning(summary, "a.mp4: segment 3"),
+            "stylizer: warning: a.mp4: segment 3: 2 damaged video packets "
+            "were skipped, as ffmpeg skips them: the outputs are missing "
+            "their frames");
+}
+
 TEST_F(VideoOutputsTest, WritesEveryOutputOnSuccess) {
   const std::string dir = (root_ / "out/demo").string();
   VideoOutputs outputs(dir, "clip", {"klimt", "mosaic"}, "mp4");

@@ -255,6 +255,7 @@ grpc::Status FakeStylizerService::StylizeVideo(
                                   : data.size() + (tag ? TagOf(i).size() : 0));
     o->set_frames(10);
   }
+  summary.set_skipped_packets(skipped_packets.load());
   response.Clear();
   *response.mutable_summary() = summary;
   stream->Write(response);

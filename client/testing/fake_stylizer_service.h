@@ -53,6 +53,8 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // How a video job's summary goes wrong, as a buggy server's could: 1 lists
   // no outputs, 2 gives each 0 bytes, 3 sends one more chunk after it.
   std::atomic<int> bad_summary{0};
+  // The damaged packets a video job's summary says were skipped.
+  std::atomic<uint64_t> skipped_packets{0};
   // The frame count a video job's acceptance and progress announce.
   std::atomic<uint64_t> frames_estimate{10};
   // If set, output i of an image or movie ends with the bytes TagOf(i), and

@@ -930,17 +930,27 @@ class CliEndToEndTest(unittest.TestCase):
         r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
                      "--progress=none")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("warning: 1 damaged video packet was skipped, as ffmpeg "
-                      "skips them: the outputs are missing its frame",
-                      r.stderr)
+        self.assertIn("stylizer: warning: 1 damaged video packet was skipped, "
+                      "as ffmpeg skips them: the outputs are missing its "
+                      "frame", r.stderr)
         v = stream(probe(os.path.join(out, "damaged.klimt.mp4")), "video")
         self.assertEqual(int(v["nb_read_frames"]), 9)
         # Split, the segment that had it says so.
         r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
                      "--split=2", "--progress=none")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertRegex(r.stderr, r"segment [12]: warning: 1 damaged video "
-                         r"packet was skipped")
+        self.assertRegex(r.stderr, r"stylizer: warning: segment [12]: 1 "
+                         r"damaged video packet was skipped")
+        # Several movies: the line names the one that had it.
+        clean = os.path.join(self.tmp, "clean.mp4")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=1", "-c:v",
+               "libx264", "-pix_fmt", "yuv420p", clean)
+        r = self.cli("video", clean, movie, "--styles=klimt", f"--out={out}",
+                     "--progress=none")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"stylizer: warning: {movie}: 1 damaged video packet "
+                      "was skipped", r.stderr)
+        self.assertEqual(r.stderr.count("damaged video packet"), 1, r.stderr)
 
     def probed_times(self, path, stream, entry):
         out = subprocess.run(

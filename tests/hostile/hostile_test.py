@@ -1075,14 +1075,15 @@ class ImpostorServerTest(unittest.TestCase):
         out = os.path.join(self.tmp, "out")
         r = self.cli("image", self.photo, "--styles=0",
                      f"--out={out}/styled.png")
-        self.assertNotEqual(r.returncode, 0, r.stderr)
-        self.assertIn(b"the server returned output 0 as 16 bytes that are "
-                      b"not a PNG image", r.stderr)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"stylizer: error: the server returned output 0 as 16 "
+                      b"bytes that are not a PNG image; nothing was written "
+                      b"for this input", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(out, "styled.png")))
         # To standard output: nothing written either.
         r = self.cli("image", self.photo, "--styles=0", "--format=jpg",
                      "--out=-")
-        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(b"not a JPEG image", r.stderr)
         self.assertEqual(r.stdout, b"")
 
