@@ -7,9 +7,14 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <cstdint>
+#include <ctime>
 #include <memory>
+#include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace stylizer {
 namespace {
@@ -30,6 +35,38 @@ struct KeyFree {
 std::unique_ptr<BIO, BioFree> Bio(absl::string_view pem) {
   return std::unique_ptr<BIO, BioFree>(
       BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+// How far ahead of this machine's clock a certificate may start: one that a
+// CA issued a moment ago on a clock a little ahead is not refused for it.
+constexpr int64_t kClockSkewSeconds = 5 * 60;
+
+std::string Utc(const ASN1_TIME* time) {
+  std::tm tm = {};
+  if (ASN1_TIME_to_tm(time, &tm) != 1) return "an unreadable date";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromTimeT(timegm(&tm)),
+                          absl::UTCTimeZone());
+}
+
+// FailedPrecondition when `cert` is outside its validity period now: every
+// handshake with it would fail (health probes included).
+absl::Status CheckValidityPeriod(X509* cert, absl::string_view cert_name) {
+  time_t now = absl::ToTimeT(absl::Now());
+  if (X509_cmp_time(X509_get0_notAfter(cert), &now) < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the ", cert_name, "'s certificate expired on ",
+                     Utc(X509_get0_notAfter(cert)), ": renew it"));
+  }
+  time_t ahead = now + kClockSkewSeconds;
+  if (X509_cmp_time(X509_get0_notBefore(cert), &ahead) > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the ", cert_name, "'s certificate is not valid before ",
+        Utc(X509_get0_notBefore(cert)), ", and this machine's clock says ",
+        absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromTimeT(now),
+                         absl::UTCTimeZone()),
+        " (a certificate issued for later, or a clock that is wrong)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -53,6 +90,8 @@ absl::Status CheckCertificateAndKey(absl::string_view cert_pem,
     status = absl::InvalidArgumentError(
         absl::StrCat("the ", key_name, " does not match the ", cert_name,
                      " (replace both together)"));
+  } else {
+    status = CheckValidityPeriod(cert.get(), cert_name);
   }
   ERR_clear_error();  // the thread's OpenSSL errors are gRPC's too
   return status;

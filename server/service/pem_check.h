@@ -11,7 +11,9 @@
 namespace stylizer {
 
 // InvalidArgument unless `cert_pem` holds a certificate and `key_pem` an
-// unencrypted private key that matches it. The message names the files by
+// unencrypted private key that matches it; FailedPrecondition when the
+// certificate has expired, or starts more than 5 minutes from now (a state
+// that time may change: not valid yet). The message names the files by
 // `cert_name` and `key_name` ("the <name> holds no PEM certificate"), never
 // shows a key.
 absl::Status CheckCertificateAndKey(absl::string_view cert_pem,

@@ -12,6 +12,7 @@
 #include "grpcpp/security/tls_credentials_options.h"
 #include "server/service/client_names.h"
 #include "server/service/file_read.h"
+#include "server/service/tls_files.h"
 
 namespace stylizer {
 namespace {
@@ -64,6 +65,10 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
     ca = *std::move(read);
   }
   if (o.tls_reload_interval <= absl::ZeroDuration()) {
+    // The checks the reloading path makes in TlsFiles::Create: gRPC would
+    // take a mismatched key or an expired certificate and fail every
+    // handshake.
+    if (absl::Status s = CheckTlsFiles(*cert, *key, ca); !s.ok()) return s;
     grpc::SslServerCredentialsOptions ssl(
         o.tls_client_ca_file.empty()
             ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE

@@ -200,14 +200,20 @@ absl::StatusOr<TlsFiles::Refresh> TlsFiles::RefreshFromOriginals() {
     rejected_.clear();
     return Refresh::kUnchanged;
   }
-  if (contents == rejected_) return Refresh::kUnchanged;
+  const bool seen = contents == rejected_;
+  // Refused files count as unchanged, unless time may make them good: a
+  // certificate that was not valid yet is checked again at every refresh.
+  if (seen && !rejected_for_now_) return Refresh::kUnchanged;
   if (absl::Status s = CheckTlsFiles(*cert, *key, *ca); !s.ok()) {
     rejected_ = contents;
+    rejected_for_now_ = s.code() == absl::StatusCode::kFailedPrecondition;
+    if (seen) return Refresh::kUnchanged;  // reported once
     return s;
   }
   if (absl::Status s = StageLocked(*key, *cert, *ca); !s.ok()) return s;
   staged_ = contents;
   rejected_.clear();
+  rejected_for_now_ = false;
   return Refresh::kStaged;
 }
 

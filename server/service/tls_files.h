@@ -59,7 +59,9 @@ class TlsFiles {
   enum class Refresh { kUnchanged, kStaged };
   // Reads the originals; stages them if they changed and pass
   // CheckTlsFiles. The same bad contents (or the same read failure) are
-  // reported once, then count as unchanged; the staged files stay.
+  // reported once, then count as unchanged (a certificate refused as not
+  // valid yet is checked again each time, and staged once it is); the
+  // staged files stay.
   absl::StatusOr<Refresh> RefreshFromOriginals() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -79,6 +81,8 @@ class TlsFiles {
   int version_ ABSL_GUARDED_BY(mu_) = 0;
   std::string staged_ ABSL_GUARDED_BY(mu_);    // key + cert + ca staged
   std::string rejected_ ABSL_GUARDED_BY(mu_);  // last refused, reported
+  // rejected_ was refused for a certificate not valid yet: checked again.
+  bool rejected_for_now_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace stylizer

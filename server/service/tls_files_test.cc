@@ -13,8 +13,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/service/pem_check.h"
+#include "server/service/testing/test_certificate.h"
 
 namespace stylizer {
 namespace {
@@ -125,6 +128,79 @@ TEST_F(TlsFilesTest, CreateRefusesBadFiles) {
   auto files = TlsFiles::Create(File("b.key"), File("a.crt"), "");
   EXPECT_EQ(files.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(files.status().message(), HasSubstr("does not match"));
+}
+
+TEST(PemCheckTest, ACertificateOutsideItsValidityPeriodIsRefused) {
+  using testing::MakeTestCertificate;
+  const auto valid = MakeTestCertificate(-absl::Hours(1), absl::Hours(24));
+  EXPECT_TRUE(
+      CheckCertificateAndKey(valid.cert_pem, valid.key_pem, "cert", "key")
+          .ok());
+  const auto expired = MakeTestCertificate(-absl::Hours(48), -absl::Hours(1));
+  absl::Status s =
+      CheckCertificateAndKey(expired.cert_pem, expired.key_pem, "cert", "key");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("the cert's certificate expired on 20"));
+  EXPECT_THAT(s.message(), HasSubstr(" UTC: renew it"));
+  const auto later = MakeTestCertificate(absl::Hours(1), absl::Hours(48));
+  s = CheckCertificateAndKey(later.cert_pem, later.key_pem, "cert", "key");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("is not valid before 20"));
+  EXPECT_THAT(s.message(), HasSubstr("this machine's clock says"));
+  // A moment ahead of this clock (a CA whose clock is a little fast): fine.
+  const auto skewed = MakeTestCertificate(absl::Minutes(1), absl::Hours(48));
+  EXPECT_TRUE(
+      CheckCertificateAndKey(skewed.cert_pem, skewed.key_pem, "cert", "key")
+          .ok());
+}
+
+// An expired renewal is refused like any bad one (gRPC took it, and every
+// new handshake failed, health probes included); one not valid yet is
+// staged once its time has come.
+TEST_F(TlsFilesTest, ARenewalOutsideItsValidityPeriodWaitsForItsTime) {
+  using testing::MakeTestCertificate;
+  const auto good = MakeTestCertificate(-absl::Hours(1), absl::Hours(24));
+  Write(File("t.key"), good.key_pem);
+  Write(File("t.crt"), good.cert_pem);
+  auto files = TlsFiles::Create(File("t.key"), File("t.crt"), "");
+  ASSERT_TRUE(files.ok()) << files.status();
+
+  const auto expired = MakeTestCertificate(-absl::Hours(48), -absl::Hours(1));
+  Write(File("t.key"), expired.key_pem);
+  Write(File("t.crt"), expired.cert_pem);
+  auto refresh = (*files)->RefreshFromOriginals();
+  EXPECT_EQ(refresh.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refresh.status().message(), HasSubstr("expired on"));
+  EXPECT_EQ(*(*files)->RefreshFromOriginals(), TlsFiles::Refresh::kUnchanged);
+  EXPECT_EQ(Read((*files)->cert_path()), good.cert_pem);
+
+  // Valid from 2 s past the clock-skew allowance on.
+  const auto soon =
+      MakeTestCertificate(absl::Minutes(5) + absl::Seconds(2), absl::Hours(48));
+  Write(File("t.key"), soon.key_pem);
+  Write(File("t.crt"), soon.cert_pem);
+  refresh = (*files)->RefreshFromOriginals();
+  EXPECT_EQ(refresh.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refresh.status().message(), HasSubstr("not valid before"));
+  EXPECT_EQ(*(*files)->RefreshFromOriginals(),  // reported once
+            TlsFiles::Refresh::kUnchanged);
+  EXPECT_EQ(Read((*files)->cert_path()), good.cert_pem);
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  absl::StatusOr<TlsFiles::Refresh> later = TlsFiles::Refresh::kUnchanged;
+  while (absl::Now() < until && later.ok() &&
+         *later == TlsFiles::Refresh::kUnchanged) {
+    absl::SleepFor(absl::Milliseconds(200));
+    later = (*files)->RefreshFromOriginals();
+  }
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(*later, TlsFiles::Refresh::kStaged);
+  EXPECT_EQ(Read((*files)->cert_path()), soon.cert_pem);
+
+  // At start, an expired certificate fails it.
+  Write(File("t.key"), expired.key_pem);
+  Write(File("t.crt"), expired.cert_pem);
+  EXPECT_EQ(TlsFiles::Create(File("t.key"), File("t.crt"), "").status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 // The copies of a server that was killed (SIGKILL, out of memory) stayed,

@@ -17,6 +17,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "server/service/server.h"
+#include "server/service/testing/test_certificate.h"
 #include "tests/server/server_test_util.h"
 
 namespace stylizer::testing {
@@ -264,6 +265,25 @@ TEST_F(ServerSecurityTest,
   EXPECT_EQ(batch.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(batch.error_message(),
               HasSubstr("batch.internal, spiffe://example/batch"));
+}
+
+// gRPC took an expired certificate and failed every handshake after it,
+// health probes included; the start fails instead, read once or watched.
+TEST_F(ServerSecurityTest, AnExpiredCertificateFailsTheStart) {
+  const auto expired = MakeTestCertificate(-absl::Hours(48), -absl::Hours(1));
+  std::ofstream(File("expired.crt")) << expired.cert_pem;
+  std::ofstream(File("expired.key")) << expired.key_pem;
+  Server::Options options = TestServerOptions(&model_);
+  options.tls_cert_file = File("expired.crt");
+  options.tls_key_file = File("expired.key");
+  for (const absl::Duration reload :
+       {absl::Seconds(60), absl::ZeroDuration()}) {
+    options.tls_reload_interval = reload;
+    auto server = Server::BuildAndStart(options);
+    ASSERT_FALSE(server.ok()) << absl::FormatDuration(reload);
+    EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(server.status().message(), HasSubstr("expired on"));
+  }
 }
 
 TEST_F(ServerSecurityTest, ClientNamesWithoutAClientCaAreRefusedAtStart) {
