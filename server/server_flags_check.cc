@@ -10,11 +10,14 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "server/batching/job_queue_options.h"
+#include "server/common/listen_check.h"
 #include "server/media/spool.h"
 #include "server/model/torch_model.h"
 #include "server/server_flags.h"
@@ -42,7 +45,11 @@ absl::Status CheckHostFlag(absl::string_view flag, const std::string& value) {
         " is empty: give an address (0.0.0.0 for every IPv4 one, "
         "[::] for every address, 127.0.0.1 for this machine only)"));
   }
-  if (value.find(':') == std::string::npos) return absl::OkStatus();
+  // A name (or an IPv4 address) that does not resolve reached the bind, and
+  // was blamed on the port or the TLS files.
+  if (value.find(':') == std::string::npos) {
+    return CheckHostResolves(flag, value);
+  }
   std::string literal = value;
   if (literal.size() >= 2 && literal.front() == '[' && literal.back() == ']') {
     literal = literal.substr(1, literal.size() - 2);
@@ -264,6 +271,33 @@ absl::Status CheckDurationFlags() {
 }
 
 // Thread counts, the CUDA runtime and the video jobs' byte counts.
+// --device and --precision as words: whether the device is there, and what
+// it runs, is found when the model loads. A typo was found then too, after
+// the port had opened, as model_load_failed without the flag's name.
+absl::Status CheckModelFlags() {
+  const std::string device = absl::AsciiStrToLower(absl::GetFlag(FLAGS_device));
+  int index = 0;
+  const bool device_ok =
+      device == "auto" || device == "cpu" || device == "cuda" ||
+      (absl::StartsWith(device, "cuda:") &&
+       absl::SimpleAtoi(device.substr(5), &index) && index >= 0);
+  if (!device_ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--device must be auto, cpu, cuda or cuda:N (N from 0); "
+                     "got \"",
+                     absl::GetFlag(FLAGS_device), "\""));
+  }
+  const std::string precision =
+      absl::AsciiStrToLower(absl::GetFlag(FLAGS_precision));
+  if (precision != "auto" && precision != "fp32" && precision != "bf16" &&
+      precision != "fp16") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--precision must be auto, fp32, bf16 or fp16; got \"",
+                     absl::GetFlag(FLAGS_precision), "\""));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckThreadAndDeviceFlags() {
   // Thread counts: 0 = automatic, below that nothing.
   const std::pair<const char*, int> thread_counts[] = {
@@ -307,7 +341,7 @@ absl::Status CheckThreadAndDeviceFlags() {
 
 absl::Status CheckFlags() {
   for (absl::Status (*check)() :
-       {CheckAddressFlags, CheckLimitFlags, CheckDurationFlags,
+       {CheckAddressFlags, CheckModelFlags, CheckLimitFlags, CheckDurationFlags,
         CheckThreadAndDeviceFlags}) {
     if (absl::Status s = check(); !s.ok()) return s;
   }

@@ -103,6 +103,32 @@ TEST_F(ServerFlagsTest, RangesNameTheFlagAndTheValue) {
               HasSubstr("--max_send_message_bytes must be at least 1024"));
 }
 
+// Typos were found when the model loaded, after the port had opened, in a
+// model_load_failed line that did not name the flag.
+TEST_F(ServerFlagsTest, DeviceAndPrecisionAreKnownWords) {
+  for (const char* good : {"auto", "cpu", "cuda", "cuda:0", "cuda:3", "CPU"}) {
+    absl::SetFlag(&FLAGS_device, good);
+    EXPECT_TRUE(CheckFlags().ok()) << good;
+  }
+  for (const char* bad : {"tpu", "cuda:", "cuda:-1", "cuda:x", "gpu", ""}) {
+    absl::SetFlag(&FLAGS_device, bad);
+    EXPECT_THAT(Refusal().message(),
+                HasSubstr("--device must be auto, cpu, cuda or cuda:N"))
+        << bad;
+  }
+  absl::SetFlag(&FLAGS_device, "auto");
+  for (const char* good : {"auto", "fp32", "bf16", "fp16", "FP16"}) {
+    absl::SetFlag(&FLAGS_precision, good);
+    EXPECT_TRUE(CheckFlags().ok()) << good;
+  }
+  for (const char* bad : {"int8", "fp64", "half", ""}) {
+    absl::SetFlag(&FLAGS_precision, bad);
+    EXPECT_THAT(Refusal().message(),
+                HasSubstr("--precision must be auto, fp32, bf16 or fp16"))
+        << bad;
+  }
+}
+
 TEST_F(ServerFlagsTest, DurationsAreCheckedForTheirMeaning) {
   absl::SetFlag(&FLAGS_keepalive_time, absl::Seconds(-1));
   EXPECT_THAT(Refusal().message(),

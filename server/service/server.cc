@@ -16,6 +16,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "server/common/host_port.h"
+#include "server/common/listen_check.h"
 #include "server/metrics/log.h"
 #include "server/metrics/metrics.h"
 #include "server/service/server_credentials.h"
@@ -216,8 +217,8 @@ absl::Status Server::Start() {
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", address,
-                     " (port in use, or the TLS files do not match?)"));
+        absl::StrCat("cannot listen on ", address, ": ",
+                     WhyCannotListen(options_.host, options_.port)));
   }
   SetHealth(false);
   LogEvent(LogLevel::kInfo, "listening")
