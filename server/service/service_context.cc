@@ -85,6 +85,15 @@ grpc::Status ServiceContext::CheckToken(
   if (auth_ == nullptr) return grpc::Status::OK;
   absl::string_view authorization;
   const auto& metadata = context.client_metadata();
+  // With two, the first decided: behind a proxy that adds its own, the
+  // client's header could outrank the proxy's.
+  if (const size_t n = metadata.count("authorization"); n > 1) {
+    return grpc::Status(
+        grpc::StatusCode::UNAUTHENTICATED,
+        absl::StrCat("the call carries ", n,
+                     " authorization headers; send exactly one (a proxy in "
+                     "front may be adding its own)"));
+  }
   auto it = metadata.find("authorization");
   if (it != metadata.end()) {
     authorization = absl::string_view(it->second.data(), it->second.size());

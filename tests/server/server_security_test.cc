@@ -319,6 +319,22 @@ TEST_F(ServerSecurityTest, TokenAuthGuardsEveryStylizerMethodButNotHealth) {
     EXPECT_THAT(status.error_message(), ::testing::Not(HasSubstr(kToken)));
   }
   EXPECT_TRUE(HealthCheck(channel).ok());
+  // Two headers, the right one first or second: refused either way (the
+  // first one decided).
+  for (const bool right_first : {true, false}) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization",
+                        right_first ? right : "Bearer wrong-wrong-wrong-wr");
+    context.AddMetadata("authorization",
+                        right_first ? "Bearer wrong-wrong-wrong-wr" : right);
+    v1::ModelInfo info;
+    const grpc::Status status =
+        v1::Stylizer::NewStub(channel)->GetModelInfo(&context, {}, &info);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << right_first;
+    EXPECT_THAT(status.error_message(), HasSubstr("2 authorization headers"));
+    EXPECT_THAT(status.error_message(), ::testing::Not(HasSubstr(kToken)));
+  }
 
   auto stub = v1::Stylizer::NewStub(channel);
   {  // StylizeImage
