@@ -21,9 +21,9 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stylizer_training.export import (ExportError, count_styles,  # noqa: E402
-                                      default_style_names, export_archive, split_style_names,
-                                      load_archive_metadata)
+from stylizer_training.export import (ExportError, check_zip_members,  # noqa: E402
+                                      count_styles, default_style_names, export_archive,
+                                      split_style_names, load_archive_metadata)
 from stylizer_training.network import FastStylizationNetwork  # noqa: E402
 
 CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "network", "net", "style_model")
@@ -86,6 +86,8 @@ def main(argv=None) -> int:
 
     try:
         if args.archive is not None:
+            check_zip_members(args.archive, "archive", "copy the file again, or export it "
+                              "from its checkpoint (--checkpoint)")
             try:
                 module = torch.jit.load(args.archive, map_location="cpu")
                 saved = load_archive_metadata(args.archive)
@@ -111,6 +113,7 @@ def main(argv=None) -> int:
             source = args.source or f"random initialisation, seed {args.seed}"
             training = "untrained (random weights, for tests)"
         else:
+            check_zip_members(args.checkpoint, "checkpoint", "copy the file again")
             try:
                 loaded = torch.load(args.checkpoint, map_location="cpu")
             except FileNotFoundError:

@@ -1,4 +1,6 @@
 """Tests of the exporter: what it writes must be what the server reads."""
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -112,6 +114,42 @@ class ExportTest(unittest.TestCase):
         self.assertTrue(all(torch.equal(a[k], b[k]) for k in a))
         self.assertEqual(export_seed.main(["--archive", self.path("none.pt"),
                                            "--out", again]), 2)
+
+    def damaged_copy(self, path, name):
+        """A copy of `path` with one bit changed in the middle (inside the
+        weights: still finite numbers, which export); asserts that a member
+        fails its CRC-32, and returns (copy, that member)."""
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        data[len(data) // 2] ^= 0x01
+        out = self.path(name)
+        with open(out, "wb") as f:
+            f.write(data)
+        with zipfile.ZipFile(out) as z:
+            bad = z.testzip()
+        self.assertIsNotNone(bad)
+        return out, bad
+
+    def test_damaged_weights_are_not_exported_again(self):
+        # torch.jit.load and torch.load never check the members' CRC-32: an
+        # archive or checkpoint damaged by a bad copy loaded, and the archive
+        # written from it carried the damage under fresh CRCs, which the
+        # server then served.
+        first = self.path("first.pt")
+        export_archive(export_seed.random_state_dict(2, 0), ["ink", "oil"], first, {})
+        checkpoint = self.path("checkpoint.pt")
+        torch.save(export_seed.random_state_dict(2, 0), checkpoint)
+        for flag, source in (("--archive", first), ("--checkpoint", checkpoint)):
+            with self.subTest(flag=flag):
+                damaged, member = self.damaged_copy(source, "damaged.pt")
+                out = self.path("again.pt")
+                err = io.StringIO()
+                with contextlib.redirect_stderr(err):
+                    rc = export_seed.main([flag, damaged, "--out", out])
+                self.assertEqual(rc, 2)
+                self.assertIn(f"{damaged} is damaged: member {member} fails its CRC-32 "
+                              "check; copy the file again", err.getvalue())
+                self.assertFalse(os.path.exists(out))
 
 
 if __name__ == "__main__":

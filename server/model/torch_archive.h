@@ -20,8 +20,10 @@ struct LoadedArchive {
 };
 
 // Loads the archive at `path`, or from `bytes` (the file's, read by the
-// caller) when given: NOT_FOUND for a missing file, INVALID_ARGUMENT for
-// one that is not a serving archive, each naming what to do.
+// caller) when given: NOT_FOUND for a missing file (the system's error for
+// one it cannot read), INVALID_ARGUMENT for one that is not a serving
+// archive or whose zip members fail their CRC-32 (zip_check.h, checked
+// before LibTorch reads the bytes), each naming what to do.
 absl::StatusOr<LoadedArchive> LoadServingArchive(
     const std::string& path, const std::shared_ptr<const std::string>& bytes);
 

@@ -426,6 +426,36 @@ TEST(TorchModelCreateTest, LoadsTheBytesTheCallerRead) {
   EXPECT_THAT(s.message(), HasSubstr("gone-by-now.pt"));
 }
 
+// An archive damaged inside its weights (64 bytes changed at a third, half
+// and two thirds of it) still parses as TorchScript: LibTorch's zip reader
+// skips the members' CRC-32, and the model loaded with wrong weights. It is
+// refused, from a file and from the caller's bytes, naming the member.
+TEST(TorchModelCreateTest, AnArchiveDamagedInItsWeightsIsRefused) {
+  std::vector<char> damaged = ReadFile(TestData("random4.pt"));
+  ASSERT_GT(damaged.size(), 1000u);
+  const size_t size = damaged.size();
+  for (size_t at : {size / 3, size / 2, size * 2 / 3}) {
+    for (size_t i = 0; i < 64; ++i) damaged[at + i] ^= 0x5A;
+  }
+  const std::string path = TestData("model_test_damaged.pt");
+  std::ofstream(path, std::ios::binary).write(damaged.data(), damaged.size());
+  TorchModelOptions from_bytes = Fp32Options(TestData("gone-by-now.pt"));
+  from_bytes.archive_bytes =
+      std::make_shared<const std::string>(damaged.begin(), damaged.end());
+  for (const TorchModelOptions& options : {Fp32Options(path), from_bytes}) {
+    absl::Status s = CreateStatus(options);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_THAT(
+        std::string(s.message()),
+        ::testing::ContainsRegex(absl::StrCat(
+            "^model archive ", options.archive_path,
+            " is damaged: member \"archive/data/[0-9]+\" fails its CRC-32 "
+            "check \\(stored 0x[0-9a-f]{8}, its bytes give 0x[0-9a-f]{8}\\); "
+            "copy the file again, or re-export it with "
+            "training/export_seed.py$")));
+  }
+}
+
 TEST(TorchModelCreateTest, BrokenMetadataAndInterfaces) {
   struct Case {
     const char* file;

@@ -4,13 +4,16 @@ from typing import List, Tuple
 
 import torch
 
+from .export import check_zip_members
 from .temporal import Stylize
 
 MIN_SIDE = 8  # the runtime's smallest padded side (server/model/torch_util.h)
 
 
 def load_archive(path: str) -> Tuple[torch.jit.ScriptModule, List[str]]:
-    """(scripted module in eval mode, style names in index order) of an archive."""
+    """(scripted module in eval mode, style names in index order) of an archive;
+    ExportError for one whose zip members fail their CRC-32."""
+    check_zip_members(path, "archive", "copy the file again, or export it again")
     extra = {"stylizer/styles.json": ""}
     module = torch.jit.load(path, map_location="cpu", _extra_files=extra)
     styles = json.loads(extra["stylizer/styles.json"])

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from stylizer_training.archive import load_archive, style_function
-from stylizer_training.export import export_archive
+from stylizer_training.export import ExportError, export_archive
 from stylizer_training.network import FastStylizationNetwork
 
 
@@ -24,6 +24,19 @@ class StyleFunctionTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.tmp.cleanup()
+
+    def test_a_damaged_archive_is_refused(self):
+        # torch.jit.load never checks the members' CRC-32: the weights of a
+        # bad copy loaded and were measured.
+        path = os.path.join(self.tmp.name, "two.pt")
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        data[len(data) // 2] ^= 0x01
+        damaged = os.path.join(self.tmp.name, "damaged.pt")
+        with open(damaged, "wb") as f:
+            f.write(data)
+        with self.assertRaisesRegex(ExportError, "is damaged: member .* fails its CRC-32"):
+            load_archive(damaged)
 
     def test_any_size_comes_back_at_its_size(self):
         # The archive takes multiples of 4: a 70x45 batch failed with "The

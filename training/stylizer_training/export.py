@@ -13,6 +13,8 @@ module computes the same function as the original network on a small input.
 import io
 import json
 import os
+import zipfile
+import zlib
 from typing import Dict, List, Mapping, Sequence
 
 import torch
@@ -194,6 +196,26 @@ def export_archive(state_dict: Mapping[str, torch.Tensor], style_names: Sequence
     with open(tmp_path, "wb") as f:
         f.write(buffer.getvalue())
     os.replace(tmp_path, out_path)
+
+
+def check_zip_members(path: str, what: str, remedy: str) -> None:
+    """Raises ExportError when a member of the zip file `path` (a serving
+    archive or a torch.save checkpoint, named `what`) fails its CRC-32.
+    torch.load and torch.jit.load never check the CRCs (the server does:
+    server/model/zip_check.h): weights damaged by a bad copy load, and an
+    archive exported from them would carry the damage under fresh CRCs, which
+    the server would then serve. A file that is not a zip (a missing file, an
+    old pickle checkpoint) is left to the loader."""
+    if not os.path.isfile(path) or not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as e:
+        raise ExportError(f"{what} {path} is damaged ({e}); {remedy}")
+    if bad is not None:
+        raise ExportError(f"{what} {path} is damaged: member {bad} fails its "
+                          f"CRC-32 check; {remedy}")
 
 
 def load_archive_metadata(path: str) -> Dict[str, object]:
