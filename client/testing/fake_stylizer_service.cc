@@ -5,6 +5,8 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -228,6 +230,10 @@ grpc::Status FakeStylizerService::StylizeVideo(
                           ? job.styles_size()
                           : static_cast<int>(style_names.size());
   // Each output is the input, sent in three interleaved pieces.
+  if (serve_not_a_movie) {
+    data.replace(0, std::min(data.size(), sizeof(kNotAMovie) - 1), kNotAMovie,
+                 std::min(data.size(), sizeof(kNotAMovie) - 1));
+  }
   const size_t piece = data.size() / 3 + 1;
   int sent = 0;
   JobSummary summary;

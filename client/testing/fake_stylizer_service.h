@@ -53,6 +53,11 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // How a video job's summary goes wrong, as a buggy server's could: 1 lists
   // no outputs, 2 gives each 0 bytes, 3 sends one more chunk after it.
   std::atomic<int> bad_summary{0};
+  // If set, each output of a video job is the input with its first bytes
+  // replaced by kNotAMovie (the same size): what a broken server, or one
+  // that is not a stylizer server, may send.
+  std::atomic<bool> serve_not_a_movie{false};
+  static constexpr char kNotAMovie[] = "<!DOCTYPE html>";
   // The damaged packets a video job's summary says were skipped.
   std::atomic<uint64_t> skipped_packets{0};
   // The frame count a video job's acceptance and progress announce.
