@@ -741,6 +741,24 @@ TEST_F(CommandsTest, FramesTrustNoStreamThatLostFrames) {
   server_.service().answers_per_frame = 1;
 }
 
+// An answer of the frame's bytes as another picture (6x8 for 8x6, say) is
+// refused: it was written as if it were the frame.
+TEST_F(CommandsTest, FramesRefuseAnAnswerOfAnotherSize) {
+  std::string frames;
+  for (int k = 0; k < 3; ++k) frames += std::string(8 * 6 * 3, 'a' + k);
+  absl::SetFlag(&FLAGS_size, "8x6");
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  absl::SetFlag(&FLAGS_concurrency, 1);
+  server_.service().transpose_frames = true;
+  const absl::Status s = Run("frames", {}, frames);
+  server_.service().transpose_frames = false;
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure) << s;
+  EXPECT_EQ(std::string(s.message()),
+            "the server's answer to frame 0 is a 6x8 picture where the frame "
+            "sent was 8x6");
+  EXPECT_EQ(out_.str(), "");
+}
+
 // The server ends the stream (a drain, say) while the source sends nothing:
 // the command ends with the server's reason at once, not at the source's
 // next frame, which may never come.

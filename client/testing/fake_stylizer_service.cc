@@ -157,6 +157,11 @@ grpc::Status FakeStylizerService::StylizeFrames(
       auto* out = response.add_images();
       out->set_output_index(i);
       *out->mutable_image() = request.image();
+      if (transpose_frames && request.image().has_raw()) {
+        auto* raw = out->mutable_image()->mutable_raw();
+        raw->set_width(request.image().raw().height());
+        raw->set_height(request.image().raw().width());
+      }
     }
     for (int k = 0; k < answers_per_frame.load(); ++k) {
       response.set_sequence(request.sequence() + k);

@@ -50,6 +50,9 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // Each frame of a frame stream is answered this many times (a buggy
   // server's answers for frames never sent).
   std::atomic<int> answers_per_frame{1};
+  // If set, a raw frame is answered with its width and height swapped: the
+  // same bytes, another picture.
+  std::atomic<bool> transpose_frames{false};
   // How a video job's summary goes wrong, as a buggy server's could: 1 lists
   // no outputs, 2 gives each 0 bytes, 3 sends one more chunk after it.
   std::atomic<int> bad_summary{0};

@@ -1054,6 +1054,17 @@ class ImpostorServerTest(unittest.TestCase):
                         encoded=b"not a png at all"))
                     for i in range(max(1, len(request.styles)))])
 
+            def StylizeFrames(self, request_iterator, context):
+                # Each frame's bytes back as another picture: its width and
+                # height swapped.
+                for request in request_iterator:
+                    raw = request.image.raw
+                    yield pb.StylizeFramesResponse(
+                        sequence=request.sequence, images=[pb.StyledImage(
+                            output_index=0, image=pb.Image(raw=pb.RawImage(
+                                width=raw.height, height=raw.width,
+                                rgb=raw.rgb)))])
+
             def StylizeVideo(self, request_iterator, context):
                 # The whole upload first, as the real server answers.
                 job = None
@@ -1132,6 +1143,21 @@ class ImpostorServerTest(unittest.TestCase):
                      "--out=-", "--progress=none")
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(b"as bytes that are not a Matroska movie", r.stderr)
+        self.assertEqual(r.stdout, b"")
+
+    def test_cli_refuses_frames_of_another_size(self):
+        # The bytes of a 96x64 frame answered as a 64x96 picture: they were
+        # written as if they were the stylized frame.
+        frames = bytes(range(256)) * (96 * 64 * 3 * 2 // 256)
+        r = subprocess.run(
+            [os.path.join(harness.BUILD, "client", "stylizer"),
+             f"--server=127.0.0.1:{self.port}", "frames", "--size=96x64",
+             "--styles=klimt", "--progress=none"],
+            input=frames, capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, b"stylizer: error: the server's answer to "
+                         b"frame 0 is a 64x96 picture where the frame sent "
+                         b"was 96x64\n")
         self.assertEqual(r.stdout, b"")
 
 
