@@ -379,6 +379,33 @@ TEST(StylizerClientTest, NoRetryOnceOutputArrived) {
   EXPECT_EQ(server.service().calls.load(), 1);
 }
 
+// A second JobAccepted is out of the protocol, as an output not asked for
+// or a message after the summary are: the job fails at once, the outputs
+// unused. It was taken silently.
+TEST(StylizerClientTest, ASecondJobAcceptedFailsTheJob) {
+  FakeServer server;
+  server.service().accept_twice = true;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  StringSource source(FakeMovie(3000));
+  class Counting : public Collector {
+   public:
+    absl::Status OnAccepted(const stylizer::v1::JobAccepted& a) override {
+      ++accepted_count;
+      return Collector::OnAccepted(a);
+    }
+    int accepted_count = 0;
+  } c;
+  stylizer::v1::VideoJob job;
+  job.add_styles()->set_index(0);
+  const absl::Status s = (*client)->StylizeVideo(job, &source, &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_EQ(std::string(s.message()),
+            "the server sent a second JobAccepted for the job");
+  EXPECT_EQ(c.accepted_count, 1);
+  EXPECT_FALSE(c.summary);
+  EXPECT_EQ(server.service().calls.load(), 1);  // not tried again
+}
+
 TEST(StylizerClientTest, BadMovieIsInvalidArgument) {
   FakeServer server;
   auto client = StylizerClient::Create(FastOptions(server.address()));

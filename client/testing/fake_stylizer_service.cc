@@ -226,6 +226,7 @@ grpc::Status FakeStylizerService::StylizeVideo(
   accepted->mutable_input()->set_fps(10);
   accepted->mutable_input()->set_frames_estimate(frames_estimate.load());
   stream->Write(response);
+  if (accept_twice) stream->Write(response);
   response.Clear();
   response.mutable_progress()->set_frames_done(5);
   response.mutable_progress()->set_frames_estimate(frames_estimate.load());

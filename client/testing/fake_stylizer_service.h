@@ -61,6 +61,9 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // that is not a stylizer server, may send.
   std::atomic<bool> serve_not_a_movie{false};
   static constexpr char kNotAMovie[] = "<!DOCTYPE html>";
+  // If set, a video job's JobAccepted is sent twice, as no real server
+  // sends it.
+  std::atomic<bool> accept_twice{false};
   // The damaged packets a video job's summary says were skipped.
   std::atomic<uint64_t> skipped_packets{0};
   // The frame count a video job's acceptance and progress announce.

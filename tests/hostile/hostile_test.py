@@ -1046,7 +1046,8 @@ class ImpostorServerTest(unittest.TestCase):
         class Impostor(pb_grpc.StylizerServicer):
             def GetModelInfo(self, request, context):
                 return pb.ModelInfo(name="impostor", styles=[
-                    pb.StyleInfo(index=0, name="klimt")])
+                    pb.StyleInfo(index=0, name="klimt"),
+                    pb.StyleInfo(index=1, name="mosaic")])
 
             def StylizeImage(self, request, context):
                 return pb.StylizeImageResponse(images=[
@@ -1067,19 +1068,27 @@ class ImpostorServerTest(unittest.TestCase):
 
             def StylizeVideo(self, request_iterator, context):
                 # The whole upload first, as the real server answers.
-                job = None
+                job, upload = None, b""
                 for request in request_iterator:
                     if request.HasField("job"):
                         job = request.job
+                    upload += request.chunk
                 outputs = max(1, len(job.styles)) if job is not None else 1
-                yield pb.StylizeVideoResponse(accepted=pb.JobAccepted(
+                accepted = pb.StylizeVideoResponse(accepted=pb.JobAccepted(
                     job_id="impostor", input=pb.VideoInfo(width=96, height=64)))
+                yield accepted
+                # Style 1 (mosaic): the job accepted twice, then the upload
+                # back as every output, a movie; else bytes that are not one.
+                movie = ImpostorServerTest.NOT_A_MOVIE
+                if job is not None and job.styles and job.styles[0].index == 1:
+                    yield accepted
+                    movie = upload
                 for i in range(outputs):
                     yield pb.StylizeVideoResponse(chunk=pb.OutputChunk(
-                        output_index=i, data=ImpostorServerTest.NOT_A_MOVIE))
+                        output_index=i, data=movie))
                 yield pb.StylizeVideoResponse(summary=pb.JobSummary(outputs=[
                     pb.OutputSummary(output_index=i, frames=40,
-                                     bytes=len(ImpostorServerTest.NOT_A_MOVIE))
+                                     bytes=len(movie))
                     for i in range(outputs)]))
 
         cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
@@ -1144,6 +1153,16 @@ class ImpostorServerTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(b"as bytes that are not a Matroska movie", r.stderr)
         self.assertEqual(r.stdout, b"")
+
+    def test_cli_refuses_a_job_accepted_twice(self):
+        # A second JobAccepted, then a good movie: it was taken silently.
+        out = os.path.join(self.tmp, "accepted_twice")
+        r = self.cli("video", self.movie, "--styles=1", f"--out={out}",
+                     "--progress=none")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, b"stylizer: error: the server sent a second "
+                         b"JobAccepted for the job\n")
+        self.assertFalse(os.path.exists(out))
 
     def test_cli_refuses_frames_of_another_size(self):
         # The bytes of a 96x64 frame answered as a 64x96 picture: they were
