@@ -209,6 +209,15 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
       write_status = absl::InternalError(
           absl::StrCat("the server's answer to frame ", response.sequence(),
                        " is not one raw ", width, "x", height, " picture"));
+    } else if (const auto& raw = response.images(0).image().raw();
+               raw.width() != static_cast<uint32_t>(width) ||
+               raw.height() != static_cast<uint32_t>(height)) {
+      // The same bytes as another picture (32x128 for 64x64) would be
+      // written as if it were the frame.
+      write_status = absl::InternalError(absl::StrCat(
+          "the server's answer to frame ", response.sequence(), " is a ",
+          raw.width(), "x", raw.height(), " picture where the frame sent was ",
+          width, "x", height));
     } else {
       const std::string& rgb = response.images(0).image().raw().rgb();
       errno = 0;

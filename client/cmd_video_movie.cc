@@ -101,7 +101,8 @@ absl::StatusOr<std::vector<std::string>> StylizeMovie(
     if (!done.ok()) return done.status();
     paths = *std::move(done);
   } else if (settings.to_stdout) {
-    StreamVideoOutput stdout_output(io.out, "standard output");
+    StreamVideoOutput stdout_output(io.out, "standard output",
+                                    settings.matroska);
     CliVideoObserver observer(&stdout_output, reporter, 1,
                               client.options().retry.max_retries, io.err);
     absl::Status status = client.StylizeVideo(job, source.get(), &observer);

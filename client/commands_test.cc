@@ -38,11 +38,12 @@ class CommandsTest : public ::testing::Test {
     dir_ = new fs::path(fs::temp_directory_path() /
                         absl::StrCat("commands_test.", getpid()));
     fs::create_directories(*dir_);
+    const std::string ffmpeg = "ffmpeg -nostdin -loglevel error -y ";
     const std::string cmd = absl::StrCat(
-        "ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=s=64x48:r=5:d=1 "
-        "-c:v libx264 -pix_fmt yuv420p ", (*dir_ / "clip.mp4").string(),
-        " && ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc2=s=32x24 "
-        "-frames:v 1 ", (*dir_ / "photo.png").string());
+        ffmpeg, "-f lavfi -i testsrc2=s=64x48:r=5:d=1 -c:v libx264 ",
+        "-pix_fmt yuv420p ", Path("clip.mp4"), " && ", ffmpeg,
+        "-f lavfi -i testsrc2=s=32x24 -frames:v 1 ", Path("photo.png"), " && ",
+        ffmpeg, "-i ", Path("clip.mp4"), " -c copy ", Path("clip.mkv"));
     ASSERT_EQ(std::system(cmd.c_str()), 0);
   }
   static void TearDownTestSuite() {
@@ -129,9 +130,47 @@ TEST_F(CommandsTest, VideoMkvNamesAndFlags) {
   absl::SetFlag(&FLAGS_container, "MKV");
   absl::SetFlag(&FLAGS_styles, "3");
   absl::SetFlag(&FLAGS_progress, "none");
-  ASSERT_TRUE(Run("video", {Path("clip.mp4")}).ok());
+  // The fake sends the input back: a Matroska movie for Matroska.
+  ASSERT_TRUE(Run("video", {Path("clip.mkv")}).ok()) << err_.str();
   EXPECT_TRUE(fs::exists(out + "/clip.picasso.mkv"));
   EXPECT_EQ(err_.str(), "");
+}
+
+// A movie served as bytes that are not one (a broken server's, or one that
+// is not a stylizer server), or not in the container asked for: DATA_LOSS
+// (exit 1), no file, and nothing on standard output. They were saved as
+// clip.klimt.mp4, and the command exited 0.
+TEST_F(CommandsTest, VideoServedAsBytesThatAreNotAMovieWritesNothing) {
+  server_.service().serve_not_a_movie = true;
+  const std::string out = Path("not_a_movie");
+  absl::SetFlag(&FLAGS_out, out);
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  absl::Status s = Run("video", {Path("clip.mp4")});
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_EQ(std::string(s.message()),
+            "the server returned output 0 (klimt) as bytes that are not an MP4 "
+            "movie (they begin 3c 21 44 4f 43 54 59 50); nothing was written "
+            "for this input");
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_FALSE(fs::exists(out));
+
+  absl::SetFlag(&FLAGS_out, "-");
+  s = Run("video", {Path("clip.mp4")});
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_EQ(out_.str(), "");
+
+  // An MP4 movie where Matroska was asked for.
+  server_.service().serve_not_a_movie = false;
+  absl::SetFlag(&FLAGS_container, "mkv");
+  s = Run("video", {Path("clip.mp4")});
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("not a Matroska movie"));
+  EXPECT_EQ(out_.str(), "");
+  absl::SetFlag(&FLAGS_out, out);
+  s = Run("video", {Path("clip.mp4")});
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_FALSE(fs::exists(out));
 }
 
 // The line before each retry's wait is printed without a progress display
@@ -700,6 +739,24 @@ TEST_F(CommandsTest, FramesTrustNoStreamThatLostFrames) {
   // "...frame 1 where frame 3 was due".
   EXPECT_THAT(s.message(), HasSubstr("the server answered frame"));
   server_.service().answers_per_frame = 1;
+}
+
+// An answer of the frame's bytes as another picture (6x8 for 8x6, say) is
+// refused: it was written as if it were the frame.
+TEST_F(CommandsTest, FramesRefuseAnAnswerOfAnotherSize) {
+  std::string frames;
+  for (int k = 0; k < 3; ++k) frames += std::string(8 * 6 * 3, 'a' + k);
+  absl::SetFlag(&FLAGS_size, "8x6");
+  absl::SetFlag(&FLAGS_styles, "klimt");
+  absl::SetFlag(&FLAGS_concurrency, 1);
+  server_.service().transpose_frames = true;
+  const absl::Status s = Run("frames", {}, frames);
+  server_.service().transpose_frames = false;
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure) << s;
+  EXPECT_EQ(std::string(s.message()),
+            "the server's answer to frame 0 is a 6x8 picture where the frame "
+            "sent was 8x6");
+  EXPECT_EQ(out_.str(), "");
 }
 
 // The server ends the stream (a drain, say) while the source sends nothing:

@@ -26,10 +26,15 @@ constexpr char kUsagePayload[] = "type.stylizer.dev/cli.usage";
 constexpr char kGrpcQuotaRefusal[] = "RST_STREAM with error code 11";
 constexpr absl::Duration kGrpcQuotaRetryDelay = absl::Seconds(1);
 
+// How gRPC reports a call whose headers are over the receiver's limit
+// (stylizer-server's is 64 KiB; gRPC's default 8 KiB).
+constexpr char kGrpcHeadersTooLarge[] =
+    "received initial metadata size exceeds limit";
+
 }  // namespace
 
 absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
-                           absl::string_view request_id) {
+                           absl::string_view request_id, uint64_t token_bytes) {
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   // The server's words name its request fields; the CLI's user knows the
@@ -95,6 +100,18 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
                                absl::FormatDuration(kMaxServerRetryDelay))
                 : absl::FormatDuration(*delay),
             kRetriesNote, "): ", detail);
+      } else if (absl::StrContains(detail, kGrpcHeadersTooLarge)) {
+        // Not the input: the request's headers, of which only the token
+        // can be long (--request_id has at most 128 characters). The
+        // token itself is not said.
+        text = token_bytes > 0
+                   ? absl::StrCat(
+                         "the request's headers are larger than the server "
+                         "accepts (the token from --token_file is ",
+                         token_bytes, " bytes): ", detail)
+                   : absl::StrCat(
+                         "the call's headers are larger than gRPC accepts: ",
+                         detail);
       } else {
         text = absl::StrCat(
             "the input is too large for the server (send a smaller one): ",

@@ -4,9 +4,10 @@
 #ifndef STYLIZER_CLIENT_RPC_ERRORS_H_
 #define STYLIZER_CLIENT_RPC_ERRORS_H_
 
-#include <string>
-
 #include <grpcpp/support/status.h>
+
+#include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -23,9 +24,12 @@ inline constexpr char kRetriesNote[] = "; --retries sets how often we do";
 
 // Converts the status of an RPC to `server` into an absl::Status with the same
 // code and a clear one-line message, ending "(request id ID)" when the call
-// carried `request_id`. OK stays OK.
+// carried `request_id`. OK stays OK. `token_bytes`: the length of the bearer
+// token the call carried (0: none), named when the call's headers were too
+// large.
 absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
-                           absl::string_view request_id = "");
+                           absl::string_view request_id = "",
+                           uint64_t token_bytes = 0);
 
 // Marks `status` as a usage error (bad flags or arguments): exit code 2.
 absl::Status UsageError(absl::string_view message);

@@ -119,6 +119,24 @@ TEST(RpcErrorsTest, GrpcsQuotaRefusalReadsAsBusy) {
   EXPECT_FALSE(RetryDelay(big).has_value());
 }
 
+// gRPC's refusal of a call whose headers are over the server's limit is
+// about the headers (a long token), not the input; it stays final.
+TEST(RpcErrorsTest, HeadersOverTheLimitAreNotTheInput) {
+  const grpc::Status refused(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                             "received initial metadata size exceeds limit");
+  absl::Status s = FromRpcStatus(refused, "h:1", "5f2c", 70000);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.message(),
+            "the request's headers are larger than the server accepts (the "
+            "token from --token_file is 70000 bytes): received initial "
+            "metadata size exceeds limit (request id 5f2c)");
+  EXPECT_FALSE(RetryDelay(s).has_value());
+  s = FromRpcStatus(refused, "h:1");
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("the call's headers are larger than gRPC accepts"));
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("too large")));
+}
+
 // The server's idle timeout ended the stream: --timeout (maybe not even
 // set) has nothing to do with it.
 TEST(RpcErrorsTest, TheServersIdleTimeoutIsNotOurTimeout) {

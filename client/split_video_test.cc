@@ -180,6 +180,21 @@ TEST_F(SplitVideoTest, AFailedJobLeavesTheClientUsableForTheNextMovie) {
   EXPECT_EQ(interrupted.status(), absl::CancelledError("interrupted"));
 }
 
+// Segments served as bytes that are not movies fail the job, with the
+// output named, before any join; the output directory stays empty.
+TEST_F(SplitVideoTest, SegmentsServedAsBytesThatAreNotMoviesFailTheJob) {
+  testing::FakeServer server;
+  server.service().serve_not_a_movie = true;
+  auto client = StylizerClient::Create(OptionsFor(server));
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto paths = RunSplitVideo(**client, Job(), nullptr, nullptr);
+  EXPECT_EQ(paths.status().code(), absl::StatusCode::kDataLoss)
+      << paths.status();
+  EXPECT_THAT(std::string(paths.status().message()),
+              ::testing::HasSubstr("as bytes that are not an MP4 movie"));
+  EXPECT_TRUE(fs::is_empty(dir_ / "out"));
+}
+
 // The frame estimate counts the segments still waiting for a call slot (at
 // the frames per byte of those accepted): it counted only the accepted ones,
 // so with one segment at a time the first half read as the whole job.

@@ -72,7 +72,8 @@ void StylizerClient::Prepare(grpc::ClientContext* context,
 }
 
 absl::Status StylizerClient::Convert(const grpc::Status& status) const {
-  return FromRpcStatus(status, options_.server, options_.request_id);
+  return FromRpcStatus(status, options_.server, options_.request_id,
+                       token_.size());
 }
 
 void StylizerClient::CancelAll() {

@@ -26,6 +26,12 @@
 
 namespace stylizer::client {
 
+// The most bytes a token file may have: a token is one line, and a call's
+// headers, the token among them, may have 64 KiB at stylizer-server. The
+// PEM files (ca_file, cert_file, key_file) may have 16 MiB, as the server's
+// own (kMaxConfigFileBytes). Each must be a regular file.
+inline constexpr uint64_t kMaxTokenFileBytes = uint64_t{64} << 10;
+
 struct ClientOptions {
   // The server as any gRPC target: host:port, dns:///name:port,
   // ipv4:addr:port,addr:port,... Calls are balanced round-robin over every
@@ -44,8 +50,8 @@ struct ClientOptions {
   // PEM client certificate and key for mutual TLS (both or neither).
   std::string cert_file;
   std::string key_file;
-  // File holding a bearer token sent as "authorization: Bearer <token>".
-  // Default "": no token.
+  // File holding a bearer token sent as "authorization: Bearer <token>"
+  // (at most kMaxTokenFileBytes). Default "": no token.
   std::string token_file;
   // Sent as x-request-id metadata with every call (at most 128 visible ASCII
   // characters), logged by the server with each call, and named in the

@@ -12,9 +12,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "client/stylizer_client.h"
+#include "server/service/file_read.h"
 #include "server/service/pem_check.h"
 #include "server/service/request_id.h"
 #include "server/service/token_text.h"
@@ -40,14 +40,22 @@ constexpr char kHealthServiceConfig[] = R"json({
   "loadBalancingConfig": [{"round_robin": {}}]
 })json";
 
+// A file a flag names, read whole before connecting, as the server reads
+// its own (server/service/file_read.h): a regular file of at most
+// `max_bytes`. /dev/zero was read until memory ran out, and a named pipe
+// (or /dev/stdin) kept the command waiting for a writer. Every failure is
+// InvalidArgument, its message naming the file and the flag (`what`).
+absl::StatusOr<std::string> ReadFlagFile(const std::string& path,
+                                         absl::string_view what,
+                                         uint64_t max_bytes) {
+  auto data = ReadWholeFile(path, what, max_bytes);
+  if (!data.ok()) return absl::InvalidArgumentError(data.status().message());
+  return data;
+}
+
 absl::StatusOr<std::string> ReadPem(const std::string& path,
                                     absl::string_view what) {
-  auto data = ReadFile(path);
-  if (!data.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read the ", what, ": ", data.status().message()));
-  }
-  return data;
+  return ReadFlagFile(path, what, kMaxConfigFileBytes);
 }
 
 }  // namespace
@@ -80,11 +88,9 @@ absl::StatusOr<std::unique_ptr<StylizerClient>> StylizerClient::Create(
   }
   std::string token;
   if (!options.token_file.empty()) {
-    auto data = ReadFile(options.token_file);
-    if (!data.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot read the token file: ", data.status().message()));
-    }
+    auto data = ReadFlagFile(options.token_file, "token file (--token_file)",
+                             kMaxTokenFileBytes);
+    if (!data.ok()) return data.status();
     token = std::string(absl::StripAsciiWhitespace(*data));
     if (token.empty()) {
       return absl::InvalidArgumentError(

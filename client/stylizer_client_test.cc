@@ -2,10 +2,13 @@
 // the video upload/download, retries, health, and option errors.
 #include "client/stylizer_client.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -376,6 +379,33 @@ TEST(StylizerClientTest, NoRetryOnceOutputArrived) {
   EXPECT_EQ(server.service().calls.load(), 1);
 }
 
+// A second JobAccepted is out of the protocol, as an output not asked for
+// or a message after the summary are: the job fails at once, the outputs
+// unused. It was taken silently.
+TEST(StylizerClientTest, ASecondJobAcceptedFailsTheJob) {
+  FakeServer server;
+  server.service().accept_twice = true;
+  auto client = StylizerClient::Create(FastOptions(server.address()));
+  StringSource source(FakeMovie(3000));
+  class Counting : public Collector {
+   public:
+    absl::Status OnAccepted(const stylizer::v1::JobAccepted& a) override {
+      ++accepted_count;
+      return Collector::OnAccepted(a);
+    }
+    int accepted_count = 0;
+  } c;
+  stylizer::v1::VideoJob job;
+  job.add_styles()->set_index(0);
+  const absl::Status s = (*client)->StylizeVideo(job, &source, &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_EQ(std::string(s.message()),
+            "the server sent a second JobAccepted for the job");
+  EXPECT_EQ(c.accepted_count, 1);
+  EXPECT_FALSE(c.summary);
+  EXPECT_EQ(server.service().calls.load(), 1);  // not tried again
+}
+
 TEST(StylizerClientTest, BadMovieIsInvalidArgument) {
   FakeServer server;
   auto client = StylizerClient::Create(FastOptions(server.address()));
@@ -549,6 +579,97 @@ TEST(StylizerClientTest, OptionErrors) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("client certificate (--cert) holds no"));
   std::remove(garbage.c_str());
+}
+
+// The token and TLS files are read whole before connecting: /dev/zero was
+// read until memory ran out, a named pipe (or /dev/stdin) blocked the
+// command until something wrote to it, and a file of any size was taken.
+TEST(StylizerClientTest, TokenAndTlsFilesMustBeSmallRegularFiles) {
+  ClientOptions o;
+  absl::Status s;
+
+  // A FIFO nobody writes to: a writer that comes after 2 s (once its open
+  // finds a reader waiting) ends the wait that reading it began.
+  const std::string fifo =
+      absl::StrCat(::testing::TempDir(), "/token_fifo.", getpid());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&fifo] {
+    absl::SleepFor(absl::Seconds(2));
+    const absl::Time give_up = absl::Now() + absl::Seconds(1);
+    while (absl::Now() < give_up) {
+      const int fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) {
+        close(fd);
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+  o.token_file = fifo;
+  const absl::Time start = absl::Now();
+  s = StylizerClient::Create(o).status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1)) << "waited for a writer";
+  EXPECT_THAT(std::string(s.message()), HasSubstr("--token_file"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("not a regular file"));
+  writer.join();
+  std::remove(fifo.c_str());
+
+  o.token_file = "/dev/zero";
+  s = StylizerClient::Create(o).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("token file (--token_file) /dev/zero is "
+                        "not a regular file"));
+
+  // A token file over 64 KiB; one of 64 KiB is read.
+  o.token_file = absl::StrCat(::testing::TempDir(), "/big_token.", getpid());
+  { std::ofstream(o.token_file) << std::string(64 << 10, 'a') << "\n"; }
+  s = StylizerClient::Create(o).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("token file (--token_file) " + o.token_file +
+                        " is 65537 bytes, more than such a file may be "
+                        "(65536)"));
+  { std::ofstream(o.token_file) << std::string((64 << 10) - 1, 'a') << "\n"; }
+  EXPECT_TRUE(StylizerClient::Create(o).ok());
+  std::remove(o.token_file.c_str());
+
+  // The PEM files, each named by its flag.
+  o = ClientOptions();
+  o.ca_file = "/dev/zero";
+  s = StylizerClient::Create(o).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("CA file (--ca) /dev/zero is not a "
+                        "regular file"));
+  o = ClientOptions();
+  o.cert_file = o.key_file = "/dev/zero";
+  s = StylizerClient::Create(o).status();
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("(--cert) /dev/zero is not a regular"));
+}
+
+// A token longer than the server takes in a call's headers: the server
+// refused "received initial metadata size exceeds limit", which read as
+// "the input is too large for the server (send a smaller one)". The token
+// is not echoed.
+TEST(StylizerClientTest, ATokenTooLongForTheServersHeadersIsSaidSo) {
+  FakeServer server;  // gRPC's own limit: 8 KiB of headers
+  ClientOptions o = FastOptions(server.address());
+  o.token_file = absl::StrCat(::testing::TempDir(), "/long_token.", getpid());
+  { std::ofstream(o.token_file) << std::string(20000, 'a') << "\n"; }
+  auto client = StylizerClient::Create(o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  const absl::Status s = (*client)->GetModelInfo().status();
+  std::remove(o.token_file.c_str());
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("the request's headers are larger than the server "
+                        "accepts (the token from --token_file is 20000 "
+                        "bytes)"));
+  EXPECT_THAT(std::string(s.message()),
+              Not(HasSubstr("too large for the server")));
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("aaaaaaaa")));
 }
 
 }  // namespace

@@ -73,6 +73,7 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
   });
 
   absl::Status observer_status;
+  bool accepted_seen = false;
   bool summary_seen = false;
   StylizeVideoResponse response;
   while (stream->Read(&response)) {
@@ -89,6 +90,15 @@ AttemptResult StylizerClient::VideoAttempt(const VideoJob& job,
     }
     switch (response.msg_case()) {
       case StylizeVideoResponse::kAccepted:
+        // A job is accepted once: a second JobAccepted (another input's
+        // size and frame count, another job id) is out of the protocol, as
+        // an output not asked for is.
+        if (accepted_seen) {
+          observer_status = absl::InternalError(
+              "the server sent a second JobAccepted for the job");
+          break;
+        }
+        accepted_seen = true;
         observer_status = observer->OnAccepted(response.accepted());
         break;
       case StylizeVideoResponse::kProgress:

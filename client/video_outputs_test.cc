@@ -172,19 +172,115 @@ TEST_F(VideoOutputsTest, OneOutputStreamsIntoAnOstream) {
   // A summary that disagrees with the bytes written.
   std::ostringstream short_out;
   StreamVideoOutput checked(&short_out, "standard output");
-  ASSERT_TRUE(checked.OnChunk(0, "abc").ok());
+  ASSERT_TRUE(checked.OnChunk(0, movie_.substr(0, 20)).ok());
   stylizer::v1::JobSummary summary;
-  summary.add_outputs()->set_bytes(4);
+  summary.add_outputs()->set_bytes(21);
   s = checked.OnSummary(summary);
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(s.message()),
-              ::testing::HasSubstr("3 bytes written to standard output"));
+              ::testing::HasSubstr("20 bytes written to standard output"));
 
   // A reader that went away.
   std::ostringstream closed;
   closed.setstate(std::ios::badbit);
   StreamVideoOutput gone(&closed, "standard output");
-  EXPECT_EQ(gone.OnChunk(0, "abc").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(gone.OnChunk(0, movie_).code(), absl::StatusCode::kUnavailable);
+}
+
+// Bytes served as a movie that do not begin as the container asked for
+// does (a broken server's, or one that is not a stylizer server): DATA_LOSS,
+// and no file, nor a byte on standard output. They were saved as *.mp4.
+TEST_F(VideoOutputsTest, BytesThatAreNotAMovieAreNotWritten) {
+  server_.service().serve_not_a_movie = true;
+  stylizer::v1::VideoJob job;
+  job.add_styles()->set_index(0);
+  job.add_styles()->set_index(1);
+  const fs::path dir = root_ / "not_a_movie";
+  {
+    VideoOutputs outputs(dir.string(), "clip", {"klimt", "mosaic"}, "mp4");
+    StringSource source(movie_);
+    absl::Status s = client_->StylizeVideo(job, &source, &outputs);
+    if (s.ok()) s = outputs.Commit();
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_EQ(std::string(s.message()),
+              "the server returned output 0 (klimt) as bytes that are not an "
+              "MP4 movie (they begin 3c 21 44 4f 43 54 59 50); nothing was "
+              "written for this input");
+  }
+  EXPECT_FALSE(fs::exists(dir));
+
+  stylizer::v1::VideoJob one;
+  one.add_styles()->set_index(0);
+  std::ostringstream out;
+  StreamVideoOutput output(&out, "standard output");
+  StringSource source(movie_);
+  absl::Status s = client_->StylizeVideo(one, &source, &output);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("not an MP4 movie"));
+  EXPECT_EQ(out.str(), "");
+  server_.service().serve_not_a_movie = false;
+
+  // An MP4 movie where Matroska was asked for.
+  {
+    VideoOutputs outputs(dir.string(), "clip", {"klimt"}, "mkv");
+    StringSource again(movie_);
+    s = client_->StylizeVideo(one, &again, &outputs);
+    if (s.ok()) s = outputs.Commit();
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_THAT(std::string(s.message()),
+                ::testing::HasSubstr(
+                    "output 0 (klimt) as bytes that are not a Matroska movie "
+                    "(they begin 00 00 00 18 66 74 79 70)"));
+  }
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+// Outputs too short to tell are no movie either; a movie's first bytes in
+// pieces are.
+TEST_F(VideoOutputsTest, OutputsTooShortToBeAMovieAreNotWritten) {
+  stylizer::v1::JobSummary summary;
+  auto* listed = summary.add_outputs();
+  listed->set_bytes(3);
+  {
+    VideoOutputs outputs(root_.string(), "clip", {"a"}, "mp4");
+    ASSERT_TRUE(outputs.OnChunk(0, std::string("\0\0\0", 3)).ok());
+    ASSERT_TRUE(outputs.OnSummary(summary).ok());
+    const absl::Status s = outputs.Commit();
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_EQ(std::string(s.message()),
+              "the server returned output 0 (a) as 3 bytes that are not an MP4 "
+              "movie; nothing was written for this input");
+    EXPECT_FALSE(fs::exists(outputs.Paths()[0]));
+  }
+  {
+    std::ostringstream out;
+    StreamVideoOutput output(&out, "standard output");
+    ASSERT_TRUE(output.OnChunk(0, "abc").ok());
+    const absl::Status s = output.OnSummary(summary);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_THAT(std::string(s.message()),
+                ::testing::HasSubstr("as 3 bytes that are not an MP4 movie"));
+    EXPECT_EQ(out.str(), "");
+  }
+  // A Matroska movie, and an MP4 one a byte at a time.
+  const std::string mkv = std::string("\x1a\x45\xdf\xa3", 4) + "matroska";
+  listed->set_bytes(mkv.size());
+  {
+    VideoOutputs outputs(root_.string(), "clip", {"a"}, "mkv");
+    ASSERT_TRUE(outputs.OnChunk(0, mkv).ok());
+    ASSERT_TRUE(outputs.OnSummary(summary).ok());
+    EXPECT_TRUE(outputs.Commit().ok());
+  }
+  listed->set_bytes(movie_.size());
+  std::ostringstream out;
+  StreamVideoOutput output(&out, "standard output");
+  for (char c : movie_) {
+    ASSERT_TRUE(output.OnChunk(0, absl::string_view(&c, 1)).ok());
+  }
+  EXPECT_TRUE(output.OnSummary(summary).ok());
+  EXPECT_EQ(out.str(), movie_);
+  EXPECT_EQ(output.bytes_written(), movie_.size());
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -155,6 +157,11 @@ grpc::Status FakeStylizerService::StylizeFrames(
       auto* out = response.add_images();
       out->set_output_index(i);
       *out->mutable_image() = request.image();
+      if (transpose_frames && request.image().has_raw()) {
+        auto* raw = out->mutable_image()->mutable_raw();
+        raw->set_width(request.image().raw().height());
+        raw->set_height(request.image().raw().width());
+      }
     }
     for (int k = 0; k < answers_per_frame.load(); ++k) {
       response.set_sequence(request.sequence() + k);
@@ -219,6 +226,7 @@ grpc::Status FakeStylizerService::StylizeVideo(
   accepted->mutable_input()->set_fps(10);
   accepted->mutable_input()->set_frames_estimate(frames_estimate.load());
   stream->Write(response);
+  if (accept_twice) stream->Write(response);
   response.Clear();
   response.mutable_progress()->set_frames_done(5);
   response.mutable_progress()->set_frames_estimate(frames_estimate.load());
@@ -228,6 +236,10 @@ grpc::Status FakeStylizerService::StylizeVideo(
                           ? job.styles_size()
                           : static_cast<int>(style_names.size());
   // Each output is the input, sent in three interleaved pieces.
+  if (serve_not_a_movie) {
+    data.replace(0, std::min(data.size(), sizeof(kNotAMovie) - 1), kNotAMovie,
+                 std::min(data.size(), sizeof(kNotAMovie) - 1));
+  }
   const size_t piece = data.size() / 3 + 1;
   int sent = 0;
   JobSummary summary;

@@ -50,9 +50,20 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // Each frame of a frame stream is answered this many times (a buggy
   // server's answers for frames never sent).
   std::atomic<int> answers_per_frame{1};
+  // If set, a raw frame is answered with its width and height swapped: the
+  // same bytes, another picture.
+  std::atomic<bool> transpose_frames{false};
   // How a video job's summary goes wrong, as a buggy server's could: 1 lists
   // no outputs, 2 gives each 0 bytes, 3 sends one more chunk after it.
   std::atomic<int> bad_summary{0};
+  // If set, each output of a video job is the input with its first bytes
+  // replaced by kNotAMovie (the same size): what a broken server, or one
+  // that is not a stylizer server, may send.
+  std::atomic<bool> serve_not_a_movie{false};
+  static constexpr char kNotAMovie[] = "<!DOCTYPE html>";
+  // If set, a video job's JobAccepted is sent twice, as no real server
+  // sends it.
+  std::atomic<bool> accept_twice{false};
   // The damaged packets a video job's summary says were skipped.
   std::atomic<uint64_t> skipped_packets{0};
   // The frame count a video job's acceptance and progress announce.

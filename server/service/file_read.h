@@ -1,6 +1,7 @@
 // Reading a whole small file the server is configured with (TLS files, the
-// auth token file, the model archive), with a message that names the file,
-// what it is for and the system's reason.
+// auth token file, the model archive), or the CLI (its --token_file, --ca,
+// --cert and --key), with a message that names the file, what it is for and
+// the system's reason.
 #ifndef STYLIZER_SERVER_SERVICE_FILE_READ_H_
 #define STYLIZER_SERVER_SERVICE_FILE_READ_H_
 
@@ -20,7 +21,9 @@ inline constexpr uint64_t kMaxConfigFileBytes = uint64_t{16} << 20;
 // file"). PermissionDenied or NotFound ("cannot read the <what> <path>:
 // <reason>"); InvalidArgument for a directory, for what is not a regular
 // file (a pipe or a device: /dev/zero read forever and a FIFO blocked the
-// start, with no line logged) and for a file over `max_bytes`.
+// start, with no line logged) and for a file over `max_bytes` (by its size,
+// or by the bytes read: a file that grows, or one in /proc that says it is
+// empty, is read no further).
 absl::StatusOr<std::string> ReadWholeFile(
     const std::string& path, absl::string_view what,
     uint64_t max_bytes = kMaxConfigFileBytes);

@@ -63,5 +63,18 @@ TEST(FileReadTest, RefusesWhatIsNotARegularFile) {
   EXPECT_THAT(pipe.status().message(), HasSubstr("not a regular file"));
 }
 
+// The limit holds for the bytes read too, not only for the size the file
+// gives: a file in /proc says it has none.
+TEST(FileReadTest, ReadsNoFurtherThanTheLimit) {
+  auto status = ReadWholeFile("/proc/self/status", "test file", 10);
+  EXPECT_EQ(status.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.status().message()),
+              HasSubstr("the test file /proc/self/status holds more than such "
+                        "a file may (10 bytes)"));
+  auto whole = ReadWholeFile("/proc/self/status", "test file");
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_THAT(*whole, HasSubstr("VmRSS"));
+}
+
 }  // namespace
 }  // namespace stylizer

@@ -1318,6 +1318,53 @@ class CliSecurityTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("cannot read the token file", r.stderr)
 
+    def test_token_and_tls_files_must_be_small_regular_files(self):
+        # A named pipe blocked the command until something wrote to it
+        # (first: before the fix this ends the test at its timeout, before
+        # /dev/zero, which was read until memory ran out).
+        fifo = os.path.join(self.tmp, "token.fifo")
+        if not os.path.exists(fifo):
+            os.mkfifo(fifo)
+        r = subprocess.run([CLI, f"--server={self.addr}", f"--token_file={fifo}",
+                            "styles"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"the token file (--token_file) {fifo} is not a regular file",
+                      r.stderr)
+        for flags, says in (
+                (["--token_file=/dev/zero"], "token file (--token_file) /dev/zero"),
+                (["--token_file=/dev/stdin"], "(--token_file) /dev/stdin"),
+                (["--ca=/dev/zero"], "CA file (--ca) /dev/zero"),
+                ([f"--cert={self.tmp}/client.pem", f"--key={fifo}"],
+                 f"client key (--key) {fifo}")):
+            r = subprocess.run([CLI, f"--server={self.addr}", *flags, "styles"],
+                               capture_output=True, text=True, timeout=20,
+                               stdin=subprocess.PIPE)
+            self.assertEqual(r.returncode, 1, (flags, r.stderr))
+            self.assertIn(says, r.stderr)
+            self.assertIn("is not a regular file", r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        big = os.path.join(self.tmp, "big_token")
+        with open(big, "w") as f:
+            f.write("a" * (64 << 10) + "\n")
+        r = self.cli("styles", token=big)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"the token file (--token_file) {big} is 65537 bytes, more than "
+                      "such a file may be (65536)", r.stderr)
+
+    def test_a_token_longer_than_the_servers_headers_take(self):
+        # Under the CLI's 64 KiB but over the server's 64 KiB of headers with
+        # "authorization: Bearer " and the others: gRPC's "received initial
+        # metadata size exceeds limit" read as "the input is too large".
+        long_token = os.path.join(self.tmp, "long_token")
+        with open(long_token, "w") as f:
+            f.write("a" * 65400 + "\n")
+        r = self.cli("styles", token=long_token)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("the request's headers are larger than the server accepts "
+                      "(the token from --token_file is 65400 bytes)", r.stderr)
+        self.assertNotIn("too large for the server", r.stderr)
+        self.assertNotIn("a" * 64, r.stderr)
+
 
 def shard_suite(shard, count):
     """Every count-th test of the module, from the shard-th on (in file
