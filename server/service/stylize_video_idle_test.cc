@@ -88,6 +88,21 @@ class VideoIdleTest : public ::testing::Test {
   // The server's options, changed before it starts.
   virtual void Configure(Server::Options* o) {}
 
+  // Opens a StylizeVideo call on `context` (a 60 s deadline) and sends its
+  // job: style 1, input_size the size of `movie`.
+  std::unique_ptr<grpc::ClientReaderWriter<v1::StylizeVideoRequest,
+                                           v1::StylizeVideoResponse>>
+  OpenAnnouncedUpload(grpc::ClientContext* context, const std::string& movie) {
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::seconds(60));
+    auto stream = testing::LoopbackStub(*server_)->StylizeVideo(context);
+    v1::StylizeVideoRequest request;
+    request.mutable_job()->add_styles()->set_index(1);
+    request.mutable_job()->set_input_size(movie.size());
+    stream->Write(request);
+    return stream;
+  }
+
   // Sends a job announcing the whole of small.mkv and all of its bytes, and
   // then, without half-closing, reads the answers until the call ends: its
   // status, and whether the summary came.
@@ -96,15 +111,9 @@ class VideoIdleTest : public ::testing::Test {
     const std::string movie =
         movies::ReadFile(dir_ + "/small.mkv").value_or("");
     if (movie.empty()) return grpc::Status(grpc::StatusCode::INTERNAL, "movie");
-    auto stub = testing::LoopbackStub(*server_);
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(60));
-    auto stream = stub->StylizeVideo(&context);
+    auto stream = OpenAnnouncedUpload(&context, movie);
     v1::StylizeVideoRequest request;
-    request.mutable_job()->add_styles()->set_index(1);
-    request.mutable_job()->set_input_size(movie.size());
-    stream->Write(request);
     for (size_t pos = 0; pos < movie.size(); pos += 4096) {
       request.set_chunk(movie.substr(pos, 4096));
       stream->Write(request);
@@ -212,15 +221,9 @@ class VideoUploadPaceTest : public VideoIdleTest {
 TEST_F(VideoUploadPaceTest, ATrickleBelowTheFloorIsEnded) {
   const std::string movie = movies::ReadFile(dir_ + "/small.mkv").value_or("");
   ASSERT_GT(movie.size(), 8000u);
-  auto stub = testing::LoopbackStub(*server_);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(60));
-  auto stream = stub->StylizeVideo(&context);
+  auto stream = OpenAnnouncedUpload(&context, movie);
   v1::StylizeVideoRequest request;
-  request.mutable_job()->add_styles()->set_index(1);
-  request.mutable_job()->set_input_size(movie.size());
-  ASSERT_TRUE(stream->Write(request));
   // 100 bytes every 400 ms: 250 bytes/s, each message well within the idle
   // timeout. 20 s of it would be 5000 bytes, still short of the movie.
   const absl::Time start = absl::Now();
