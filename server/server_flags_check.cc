@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "server/batching/job_queue_options.h"
+#include "server/common/host_port.h"
 #include "server/common/listen_check.h"
 #include "server/media/spool.h"
 #include "server/model/torch_model.h"
@@ -50,10 +51,7 @@ absl::Status CheckHostFlag(absl::string_view flag, const std::string& value) {
   if (value.find(':') == std::string::npos) {
     return CheckHostResolves(flag, value);
   }
-  std::string literal = value;
-  if (literal.size() >= 2 && literal.front() == '[' && literal.back() == ']') {
-    literal = literal.substr(1, literal.size() - 2);
-  }
+  std::string literal = WithoutBrackets(value);
   // A link-local address names its interface: fe80::1%eth0.
   literal = literal.substr(0, literal.find('%'));
   in6_addr address;

@@ -17,6 +17,13 @@ std::string HostPort(absl::string_view host, int port) {
                       : absl::StrCat(host, ":", port);
 }
 
+std::string WithoutBrackets(absl::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::string(host);
+}
+
 bool IsLoopbackHost(absl::string_view host) {
   if (absl::EqualsIgnoreCase(host, "localhost")) return true;
   if (host == "::1" || host == "[::1]") return true;

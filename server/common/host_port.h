@@ -17,6 +17,10 @@ std::string HostPort(absl::string_view host, int port);
 // plaintext-token warning.
 bool IsLoopbackHost(absl::string_view host);
 
+// `host` without the brackets of a bracketed IPv6 literal ("[::1]" -> "::1");
+// anything else as it is.
+std::string WithoutBrackets(absl::string_view host);
+
 }  // namespace stylizer
 
 #endif  // STYLIZER_SERVER_COMMON_HOST_PORT_H_

@@ -11,16 +11,10 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/host_port.h"
 
 namespace stylizer {
 namespace {
-
-std::string Unbracketed(absl::string_view host) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return std::string(host);
-}
 
 struct AddrInfoFree {
   void operator()(addrinfo* a) const { freeaddrinfo(a); }
@@ -36,8 +30,8 @@ int Resolve(absl::string_view host, int port,
   hints.ai_flags = AI_PASSIVE;
   addrinfo* found = nullptr;
   const std::string service = std::to_string(port);
-  const int rc =
-      getaddrinfo(Unbracketed(host).c_str(), service.c_str(), &hints, &found);
+  const int rc = getaddrinfo(WithoutBrackets(host).c_str(), service.c_str(),
+                             &hints, &found);
   out->reset(rc == 0 ? found : nullptr);
   return rc;
 }
