@@ -10,9 +10,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -20,6 +18,7 @@
 #include "server/common/host_port.h"
 #include "server/common/listen_check.h"
 #include "server/media/spool.h"
+#include "server/model/device_spec.h"
 #include "server/model/torch_model.h"
 #include "server/server_flags.h"
 
@@ -273,22 +272,13 @@ absl::Status CheckDurationFlags() {
 // it runs, is found when the model loads. A typo was found then too, after
 // the port had opened, as model_load_failed without the flag's name.
 absl::Status CheckModelFlags() {
-  const std::string device = absl::AsciiStrToLower(absl::GetFlag(FLAGS_device));
-  int index = 0;
-  const bool device_ok =
-      device == "auto" || device == "cpu" || device == "cuda" ||
-      (absl::StartsWith(device, "cuda:") &&
-       absl::SimpleAtoi(device.substr(5), &index) && index >= 0);
-  if (!device_ok) {
+  if (!ParseDeviceSpec(absl::GetFlag(FLAGS_device)).ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--device must be auto, cpu, cuda or cuda:N (N from 0); "
                      "got \"",
                      absl::GetFlag(FLAGS_device), "\""));
   }
-  const std::string precision =
-      absl::AsciiStrToLower(absl::GetFlag(FLAGS_precision));
-  if (precision != "auto" && precision != "fp32" && precision != "bf16" &&
-      precision != "fp16") {
+  if (!ParsePrecisionRequest(absl::GetFlag(FLAGS_precision)).ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--precision must be auto, fp32, bf16 or fp16; got \"",
                      absl::GetFlag(FLAGS_precision), "\""));

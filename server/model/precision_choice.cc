@@ -2,8 +2,8 @@
 #include "server/model/precision_choice.h"
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "server/model/device_spec.h"
 
 namespace stylizer {
 
@@ -21,13 +21,15 @@ const char* PrecisionName(Precision precision) {
 
 absl::StatusOr<PrecisionPlan> PlanPrecisions(absl::string_view requested,
                                              const DeviceCapabilities& device) {
-  const std::string p = absl::AsciiStrToLower(requested);
+  auto request = ParsePrecisionRequest(requested);
+  if (!request.ok()) return request.status();
+  const PrecisionRequest p = *request;
   PrecisionPlan plan;
   const CpuFeatures& cpu = device.cpu;
   const bool cpu_fp16 = device.cpu_fp16_kernels && cpu.NativeFp16();
-  if (p == "fp32") {
+  if (p == PrecisionRequest::kFp32) {
     plan.candidates = {Precision::kFp32};
-  } else if (p == "bf16") {
+  } else if (p == PrecisionRequest::kBf16) {
     if (device.cuda && !device.cuda_bf16) {
       // cuDNN has no bf16 convolutions before Ampere: the trial would throw,
       // and its error would blame the archive.
@@ -41,7 +43,7 @@ absl::StatusOr<PrecisionPlan> PlanPrecisions(absl::string_view requested,
           absl::StrCat("bf16 is emulated on this CPU (", cpu.Describe(),
                        "): expect it to be many times slower than fp32");
     }
-  } else if (p == "fp16") {
+  } else if (p == PrecisionRequest::kFp16) {
     if (!device.cuda && !cpu_fp16) {
       return absl::InvalidArgumentError(absl::StrCat(
           "precision fp16 needs a CUDA device, or a CPU with avx512_fp16 or "
@@ -50,7 +52,7 @@ absl::StatusOr<PrecisionPlan> PlanPrecisions(absl::string_view requested,
           cpu.Describe(), "); use bf16 or fp32"));
     }
     plan.candidates = {Precision::kFp16};
-  } else if (p == "auto") {
+  } else {  // kAuto
     plan.candidates = {Precision::kFp32};
     if (device.cuda) {
       plan.candidates.push_back(Precision::kFp16);
@@ -77,9 +79,6 @@ absl::StatusOr<PrecisionPlan> PlanPrecisions(absl::string_view requested,
             "fp16 skipped: no native fp16 on this CPU (", cpu.Describe(), ")"));
       }
     }
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "precision \"", requested, "\" is not auto, fp32, bf16 or fp16"));
   }
   return plan;
 }

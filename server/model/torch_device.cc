@@ -4,11 +4,11 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "server/model/cpu_features.h"
+#include "server/model/device_spec.h"
 #ifdef STYLIZER_WITH_CUDA
 #include "server/model/cuda_runner.h"
 #endif
@@ -16,43 +16,36 @@
 namespace stylizer {
 
 absl::StatusOr<c10::Device> ParseDevice(const std::string& spec) {
-  const std::string s = absl::AsciiStrToLower(spec);
-  if (s == "auto") {
+  auto parsed = ParseDeviceSpec(spec);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->kind == DeviceSpec::Kind::kAuto) {
     return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0)
                                        : c10::Device(c10::kCPU);
   }
-  if (s == "cpu") return c10::Device(c10::kCPU);
-  if (s == "cuda" || absl::StartsWith(s, "cuda:")) {
-    int index = 0;
-    if (s != "cuda" && !absl::SimpleAtoi(s.substr(5), &index)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "device \"", spec, "\" is not auto, cpu, cuda or cuda:N"));
-    }
-    const int count = torch::cuda::is_available()
-                          ? static_cast<int>(torch::cuda::device_count())
-                          : 0;
-    if (index < 0 || index >= count) {
+  if (parsed->kind == DeviceSpec::Kind::kCpu) return c10::Device(c10::kCPU);
+  const int index = std::max(parsed->index, 0);
+  const int count = torch::cuda::is_available()
+                        ? static_cast<int>(torch::cuda::device_count())
+                        : 0;
+  if (index >= count) {
 #ifdef STYLIZER_WITH_CUDA
-      const std::string why =
-          count == 0 ? absl::StrCat(" (", CudaUnavailableReason(), ")") : "";
-      return absl::FailedPreconditionError(absl::StrCat(
-          "device \"", spec, "\" requested but LibTorch (a CUDA build) sees ",
-          count, " usable CUDA device(s)", why,
-          "; use --device=cpu, or run where the GPU and its driver are "
-          "visible"));
+    const std::string why =
+        count == 0 ? absl::StrCat(" (", CudaUnavailableReason(), ")") : "";
+    return absl::FailedPreconditionError(absl::StrCat(
+        "device \"", spec, "\" requested but LibTorch (a CUDA build) sees ",
+        count, " usable CUDA device(s)", why,
+        "; use --device=cpu, or run where the GPU and its driver are "
+        "visible"));
 #else
-      return absl::FailedPreconditionError(absl::StrCat(
-          "device \"", spec,
-          "\" requested but this LibTorch is a CPU-only "
-          "build: it sees 0 usable CUDA device(s); use --device=cpu, or build "
-          "against the CUDA LibTorch (docs/model-runtime.md, \"LibTorch "
-          "builds\")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "device \"", spec,
+        "\" requested but this LibTorch is a CPU-only "
+        "build: it sees 0 usable CUDA device(s); use --device=cpu, or build "
+        "against the CUDA LibTorch (docs/model-runtime.md, \"LibTorch "
+        "builds\")"));
 #endif
-    }
-    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("device \"", spec, "\" is not auto, cpu, cuda or cuda:N"));
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 DeviceCapabilities Capabilities(c10::Device device,

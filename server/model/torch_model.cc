@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/model/cpu_tensor_cache.h"
+#include "server/model/device_spec.h"
 #include "server/model/precision_choice.h"
 #include "server/model/precision_trial.h"
 #include "server/model/torch_archive.h"
@@ -116,8 +117,12 @@ const std::string& TorchModel::selection_note() const {
 }
 
 std::vector<std::string> TorchModel::ExpandDevices(const std::string& spec) {
-  const std::string s = absl::AsciiStrToLower(spec);
-  if (s != "cuda" && s != "auto") return {spec};
+  const auto parsed = ParseDeviceSpec(spec);
+  const bool every_gpu =
+      parsed.ok() &&
+      (parsed->kind == DeviceSpec::Kind::kAuto ||
+       (parsed->kind == DeviceSpec::Kind::kCuda && parsed->index < 0));
+  if (!every_gpu) return {spec};
   const int count = torch::cuda::is_available()
                         ? static_cast<int>(torch::cuda::device_count())
                         : 0;
