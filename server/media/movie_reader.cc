@@ -72,12 +72,25 @@ int MovieReader::ReadPacket(AVPacket* packet) {
   if (read_ahead_.empty()) {
     if (read_ahead_error_ != 0) return std::exchange(read_ahead_error_, 0);
     const FfmpegCallScope ffmpeg_logs;
-    return av_read_frame(format_.get(), packet);
+    const int ret = av_read_frame(format_.get(), packet);
+    if (ret >= 0) FollowTimestampJumps(packet);
+    return ret;
   }
   av_packet_move_ref(packet, read_ahead_.front().get());
   read_ahead_.pop_front();
   read_ahead_bytes_ -= packet->size;
+  FollowTimestampJumps(packet);
   return 0;
+}
+
+void MovieReader::FollowTimestampJumps(AVPacket* packet) {
+  const int index = packet->stream_index;
+  if (timestamp_jumps_ == nullptr ||
+      (index != video_index_ && index != audio_index_)) {
+    return;
+  }
+  timestamp_jumps_->Follow(index == video_index_ ? 0 : 1,
+                           format_->streams[index]->time_base, packet);
 }
 
 absl::Status MovieReader::CheckComplete() const {

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "server/media/av_util.h"
 #include "server/media/spool.h"
+#include "server/media/timestamp_jumps.h"
 
 namespace stylizer {
 namespace media {
@@ -109,6 +110,11 @@ class MovieReader {
   // Video packets the decoder refused as damaged, skipped so far (as ffmpeg
   // skips them; the frames they held are missing from the output).
   int64_t packets_skipped() const { return packets_skipped_; }
+  // Times the input's timestamps jumped (joined recordings), each part moved
+  // to follow the one before (timestamp_jumps.h).
+  int64_t timestamp_jumps() const {
+    return timestamp_jumps_ != nullptr ? timestamp_jumps_->jumps() : 0;
+  }
 
  private:
   class SpoolIo;
@@ -180,8 +186,10 @@ class MovieReader {
   // After the decoder failed with `error`: INVALID_ARGUMENT if it was for a
   // frame size over max_decode_pixels_ (or one it could not take), else OK.
   absl::Status FrameSizeRefusal(int error) const;
-  // av_read_frame, after the packets read ahead.
+  // av_read_frame, after the packets read ahead; the video's and audio's
+  // packets come out with timestamp_jumps_ followed.
   int ReadPacket(AVPacket* packet);
+  void FollowTimestampJumps(AVPacket* packet);
   // A packet of a stream that is neither the video nor the audio: where it
   // ends counts towards the container's declared end.
   void NoteOtherStreamPacket(const AVPacket& packet);
@@ -205,6 +213,8 @@ class MovieReader {
   bool decoder_flushed_ = false;
   int64_t frames_decoded_ = 0;
   int64_t packets_skipped_ = 0;
+  // Joined recordings' timestamps (set once the streams are found).
+  std::unique_ptr<TimestampJumps> timestamp_jumps_;
   // An error TakeFirstFrameOrientation met, for Next() to return first.
   absl::Status deferred_error_;
   int64_t last_end_pts_ = AV_NOPTS_VALUE;  // of the video frames

@@ -201,6 +201,8 @@ absl::Status MovieReader::ChooseStreams(const AVCodec** codec) {
                               video_index_, nullptr, 0);
   }
   audio_index_ = ret >= 0 ? ret : -1;
+  timestamp_jumps_ = std::make_unique<TimestampJumps>(
+      2, (format_->iformat->flags & AVFMT_TS_DISCONT) != 0);
   return absl::OkStatus();
 }
 

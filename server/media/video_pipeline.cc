@@ -285,6 +285,7 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   }
   summary.elapsed_seconds = absl::ToDoubleSeconds(absl::Now() - start_time_);
   summary.packets_skipped = (*reader)->packets_skipped();
+  summary.timestamp_jumps = (*reader)->timestamp_jumps();
   {
     absl::MutexLock lock(&mu_);
     last_progress_ = absl::InfinitePast();  // force a final report

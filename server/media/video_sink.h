@@ -36,6 +36,9 @@ struct VideoSummary {
   // Damaged video packets the decoder skipped (MovieReader::packets_skipped):
   // their frames are missing from every output.
   int64_t packets_skipped = 0;
+  // Times the input's timestamps jumped (recordings joined as bytes), each
+  // later part moved to follow on (MovieReader::timestamp_jumps).
+  int64_t timestamp_jumps = 0;
 };
 
 // Receives a job's events. Called on the job's own threads, never under the

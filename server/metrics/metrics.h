@@ -96,6 +96,9 @@ struct VideoJobRecord {
   // Damaged video packets skipped (their frames are missing); logged as
   // `skipped_packets` only when non-zero.
   int64_t packets_skipped = 0;
+  // Joined recordings' timestamp jumps followed; logged as `timestamp_jumps`
+  // only when non-zero.
+  int64_t timestamp_jumps = 0;
   int outputs = 0;     // number of styled outputs
   int64_t bytes_in = 0;
   int64_t bytes_out = 0;

@@ -83,6 +83,9 @@ void LogVideoJob(const VideoJobRecord& record) {
   if (record.packets_skipped > 0) {
     line.Int("skipped_packets", record.packets_skipped);
   }
+  if (record.timestamp_jumps > 0) {
+    line.Int("timestamp_jumps", record.timestamp_jumps);
+  }
   line.Int("outputs", record.outputs)
       .Int("bytes_in", record.bytes_in)
       .Int("bytes_out", record.bytes_out)

@@ -204,6 +204,32 @@ TEST_F(VideoJobLogTest, ASkippedDamagedFrameIsCountedInTheJobLineAndSummary) {
   EXPECT_THAT(jobs[0], HasSubstr(" frames=9 skipped_packets=1 "));
 }
 
+// Two MPEG-TS recordings joined with `cat` (both start at 1.4 s): the
+// second's frames were squeezed one tick apart after the first's, so the
+// output lasted 1 s of the 2 and the job ended OK without a word. They now
+// follow on, and the job line counts the jump.
+TEST_F(VideoJobLogTest, JoinedRecordingsKeepTheirDurationAndAreCounted) {
+  ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=64x48:rate=10:"
+                                "duration=1 -c:v libx264 -preset ultrafast "
+                                "-pix_fmt yuv420p -f mpegts",
+                                dir_ + "/part.ts")
+                  .ok());
+  const std::string part = movies::ReadFile(dir_ + "/part.ts").value_or("");
+  ASSERT_FALSE(part.empty());
+  grpc::ClientContext context;
+  v1::JobAccepted accepted;
+  v1::JobSummary summary;
+  const grpc::Status status =
+      RunJob(part + part, &context, &accepted, &summary);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(summary.outputs_size(), 1);
+  EXPECT_EQ(summary.outputs(0).frames(), 20u);
+  EXPECT_NEAR(summary.outputs(0).duration_seconds(), 2.0, 0.01);
+  const std::vector<std::string> jobs = LinesWith(" job job_id=");
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_THAT(jobs[0], HasSubstr(" frames=20 timestamp_jumps=1 "));
+}
+
 // A client that cancels its call, before its VideoJob or while uploading:
 // the call is logged (and counted) as CANCELLED. The cancel ends the
 // server's pending read too, and that used to be taken for the end of the

@@ -129,6 +129,7 @@ void StylizeVideoReactor::OnFinished(
   absl::MutexLock lock(&mu_);
   if (!result->outputs.empty()) record_.frames = result->outputs[0].frames;
   record_.packets_skipped = result->packets_skipped;
+  record_.timestamp_jumps = result->timestamp_jumps;
   if (finished_) return;  // logged already, as the call ended
   // Counted once: FinishLocked counts only a call that had no summary.
   log_.AddFrames(frames);
