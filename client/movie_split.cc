@@ -19,6 +19,7 @@ extern "C" {
 #include "client/movie_packets.h"
 #include "server/media/aac_adts.h"
 #include "server/media/audio_copy_rule.h"
+#include "server/media/timestamp_jumps.h"
 
 namespace stylizer::client {
 namespace {
@@ -123,10 +124,29 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   // muxer takes.
   int64_t last_dts = AV_NOPTS_VALUE;
   int64_t backwards = 0;
+  // Jumps of the picture's or the sound's timestamps that the server makes
+  // follow on (media::TimestampJumps), moving everything after them: a
+  // segment after one would be moved alone, or not at all. Followed on a
+  // copy of each packet's times, for the source's own times are kept here.
+  media::TimestampJumps jumps(2, (f->iformat->flags & AVFMT_TS_DISCONT) != 0);
+  media::AvPacketPtr times_only(av_packet_alloc());
+  if (times_only == nullptr)
+    return absl::ResourceExhaustedError("out of memory");
   while (true) {
-    auto more = NextPacket(f, v, p.get());
-    if (!more.ok()) return more.status();
-    if (!*more) break;
+    const int ret = av_read_frame(f, p.get());
+    if (ret == AVERROR_EOF) break;
+    if (ret < 0) return media::AvError(ret, "reading a movie");
+    if (p->stream_index == v || p->stream_index == a) {
+      times_only->pts = p->pts;
+      times_only->dts = p->dts;
+      times_only->duration = p->duration;
+      jumps.Follow(p->stream_index == v ? 0 : 1,
+                   f->streams[p->stream_index]->time_base, times_only.get());
+    }
+    if (p->stream_index != v) {
+      av_packet_unref(p.get());
+      continue;
+    }
     ++packets;
     if (p->dts != AV_NOPTS_VALUE) {
       if (last_dts != AV_NOPTS_VALUE && p->dts <= last_dts) ++backwards;
@@ -171,6 +191,13 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
         absl::StrCat("its video's timestamps go back ", backwards,
                      backwards == 1 ? " time" : " times",
                      " (joined recordings?), which no segment can keep");
+  }
+  if (jumps.jumps() > 0 && probe.unsplittable.empty()) {
+    probe.unsplittable = absl::StrCat(
+        "its timestamps jump ", jumps.jumps(),
+        jumps.jumps() == 1 ? " time" : " times",
+        " (joined recordings?), and the server moves what follows a jump, "
+        "which a segment cut after it could not be");
   }
   // An edit list that hides frames at the start is kept by the first
   // segment (its muxer hides what comes before time 0); one that hides
