@@ -10,7 +10,6 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "client/cli_flags.h"
@@ -19,7 +18,6 @@
 #include "client/output_files.h"
 #include "client/rpc_errors.h"
 #include "client/target_addresses.h"
-#include "client/terminal_text.h"
 
 extern "C" {
 #include <libavutil/log.h>
@@ -93,27 +91,14 @@ int main(int argc, char** argv) {
   }
   if (!status.ok()) {
     std::string line = ErrorLine(status);
-    // gRPC says the same of an address where nothing listens and of a TLS
-    // handshake that failed (a plaintext client against a TLS server, an
-    // untrusted CA, another name): a person went looking for a server that
-    // was running all along.
     const std::string server = absl::GetFlag(FLAGS_server);
-    if (absl::StartsWith(status.message(), kCannotReach) &&
-        AcceptsConnections(server, absl::Seconds(1))) {
-      absl::StrAppend(&line,
-                      " [something takes connections there: if it is "
-                      "stylizer-server, its TLS setup and ours differ; check "
-                      "--tls, --ca and --tls_server_name]");
-    } else if (absl::StartsWith(status.message(), kCannotReach) &&
-               NamesNoPort(server)) {
-      // gRPC's default port is not the server's: `--server=localhost`
-      // looked for a server that was running on 50051 all along.
-      absl::StrAppend(&line,
-                      " [--server names no port, so gRPC dialled 443; "
-                      "stylizer-server listens on 50051 unless told "
-                      "otherwise: add the port, e.g. --server=",
-                      TerminalSafe(server), ":50051]");
-    }
+    absl::StrAppend(&line, UnreachableHint(
+                               status.message(), server,
+                               [](absl::string_view target) {
+                                 return AcceptsConnections(target,
+                                                           absl::Seconds(1));
+                               },
+                               NamesNoPort(server)));
     std::cerr << "stylizer: error: " << line << "\n";
   }
   return ExitCodeFor(status);

@@ -283,6 +283,16 @@ absl::Status RunHealth(const Invocation& inv, const CommandIo& io) {
       *io.out << "SERVING\n";
       return absl::OkStatus();
     }
+    // A name the server does not know stays unknown: no use waiting, and
+    // "is not serving" sent people to a server that was serving.
+    if (state.ok() && *state == HealthState::kServiceUnknown) {
+      *io.out << HealthStateName(*state) << "\n";
+      return absl::NotFoundError(
+          absl::StrCat("the server at ", options.server,
+                       " has no health service named \"", TerminalSafe(service),
+                       "\" (it answers for \"\", the whole server, and for "
+                       "stylizer.v1.Stylizer)"));
+    }
     if (absl::Now() >= deadline) {
       if (!state.ok()) return state.status();
       *io.out << HealthStateName(*state) << "\n";

@@ -31,6 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class CommandsTest : public ::testing::Test {
  protected:
@@ -874,6 +875,15 @@ TEST_F(CommandsTest, StylesAndHealth) {
   absl::Status s = Run("health", {});
   EXPECT_EQ(ExitCodeFor(s), kExitFailure);
   EXPECT_EQ(out_.str(), "NOT_SERVING\n");
+  // An unknown service name said "is not serving" of a serving server.
+  server_.SetServing(true);
+  absl::SetFlag(&FLAGS_service, "nope");
+  s = Run("health", {});
+  absl::SetFlag(&FLAGS_service, "");
+  EXPECT_EQ(ExitCodeFor(s), kExitFailure);
+  EXPECT_EQ(out_.str(), "SERVICE_UNKNOWN\n");
+  EXPECT_THAT(s.message(), HasSubstr("has no health service named \"nope\""));
+  EXPECT_THAT(s.message(), Not(HasSubstr("not serving")));
   EXPECT_EQ(ExitCodeFor(Run("styles", {"extra"})), kExitUsage);
 }
 

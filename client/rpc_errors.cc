@@ -205,4 +205,33 @@ std::string ErrorLine(const absl::Status& status) {
   return line;
 }
 
+std::string UnreachableHint(absl::string_view message, absl::string_view server,
+                            bool (*accepts_now)(absl::string_view),
+                            bool names_no_port) {
+  if (!absl::StartsWith(message, kCannotReach)) return "";
+  // Refused at the time: nothing listened then. A server that binds its port
+  // by the time we look again (one restarting) has not changed its TLS.
+  const bool refused = absl::StrContains(message, "Connection refused");
+  if (accepts_now(server)) {
+    if (refused) {
+      return " [it takes connections now, but refused them when we called: "
+             "the server may have been starting or restarting; try again]";
+    }
+    // A person went looking for a server that was running all along.
+    return " [something takes connections there: if it is stylizer-server, "
+           "its TLS setup and ours differ; check --tls, --ca and "
+           "--tls_server_name]";
+  }
+  if (names_no_port) {
+    // gRPC's default port is not the server's: `--server=localhost` looked
+    // for a server that was running on 50051 all along.
+    return absl::StrCat(
+        " [--server names no port, so gRPC dialled 443; stylizer-server "
+        "listens on 50051 unless told otherwise: add the port, e.g. "
+        "--server=",
+        TerminalSafe(server), ":50051]");
+  }
+  return "";
+}
+
 }  // namespace stylizer::client

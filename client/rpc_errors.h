@@ -53,6 +53,15 @@ std::string InFlagTerms(absl::string_view text);
 // How the message of a call that reached no server begins.
 inline constexpr char kCannotReach[] = "cannot reach stylizer-server at ";
 
+// What to add to the error line of a call that reached no server (`message`
+// starts with kCannotReach; "" for any other), in brackets: gRPC says the
+// same of an address where nothing listens and of a TLS handshake that
+// failed. `accepts_now` asks whether `server` takes a TCP connection now;
+// `names_no_port` whether it names a host without a port.
+std::string UnreachableHint(absl::string_view message, absl::string_view server,
+                            bool (*accepts_now)(absl::string_view),
+                            bool names_no_port);
+
 }  // namespace stylizer::client
 
 #endif  // STYLIZER_CLIENT_RPC_ERRORS_H_

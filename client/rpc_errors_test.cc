@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "server/service/retry_info.h"
 
 namespace stylizer::client {
@@ -216,6 +217,38 @@ TEST(RpcErrorsTest, ErrorLineIsOneLine) {
   // A server's escape sequences would rewrite the line on a terminal.
   EXPECT_EQ(ErrorLine(absl::UnavailableError("busy \x1b[2K\x1b[32mall fine")),
             "busy \\x1b[2K\\x1b[32mall fine");
+}
+
+bool Accepts(absl::string_view) { return true; }
+bool Refuses(absl::string_view) { return false; }
+
+// gRPC says "cannot reach" both where nothing listens and where a TLS
+// handshake failed; a port that takes connections when we look again points
+// at TLS, unless the call itself was refused: then the server was (re)starting
+// and its TLS setup had nothing to do with it.
+TEST(RpcErrorsTest, TheUnreachableHintNamesTlsOnlyWhenTheCallWasNotRefused) {
+  const std::string handshake = absl::StrCat(
+      kCannotReach,
+      "127.0.0.1:50051 (is it running there?): failed to connect to all "
+      "addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:50051: Socket "
+      "closed");
+  EXPECT_THAT(UnreachableHint(handshake, "127.0.0.1:50051", Accepts, false),
+              HasSubstr("its TLS setup and ours differ"));
+  const std::string refused = absl::StrCat(
+      kCannotReach,
+      "127.0.0.1:50051 (is it running there?): failed to connect to all "
+      "addresses; last error: UNKNOWN: ipv4:127.0.0.1:50051: Failed to "
+      "connect to remote host: Connection refused");
+  const std::string hint =
+      UnreachableHint(refused, "127.0.0.1:50051", Accepts, false);
+  EXPECT_THAT(hint, Not(HasSubstr("TLS")));
+  EXPECT_THAT(hint, HasSubstr("may have been starting or restarting"));
+  EXPECT_EQ(UnreachableHint(refused, "127.0.0.1:50051", Refuses, false), "");
+  EXPECT_THAT(UnreachableHint(refused, "localhost", Refuses, true),
+              HasSubstr("add the port, e.g. --server=localhost:50051"));
+  EXPECT_EQ(UnreachableHint("the server rejected the input: x",
+                            "127.0.0.1:50051", Accepts, true),
+            "");
 }
 
 }  // namespace
