@@ -4,9 +4,9 @@
 // were squeezed one tick apart after the earlier part's last one: a job
 // ended OK with its second recording gone from playback, and its sound
 // dropped. As ffmpeg does for the formats whose timestamps may jump
-// (AVFMT_TS_DISCONT: MPEG-TS, MPEG-PS, FLV, ...), a jump of a stream's decode
-// time back by more than 0.1 s, or forward by more than 10 s, moves every
-// stream's later packets by one shared offset, so that the jump's packet
+// (AVFMT_TS_DISCONT: MPEG-TS, MPEG-PS, live FLV, ...), a jump of a stream's
+// decode time back by more than 0.1 s, or forward by more than 10 s, moves
+// every stream's later packets by one shared offset, so that the jump's packet
 // follows on where the stream's previous one ended. One offset keeps picture
 // and sound together: packets of joined files come in byte order, every
 // packet of the earlier part before any of the later one.

@@ -162,6 +162,24 @@ TEST_F(JoinedRecordingTest, TheSecondRecordingFollowsTheFirst) {
   EXPECT_NEAR(*second_sound, second_picture, 0.05);
 }
 
+// An MPEG-TS whose picture leaps 15 s ahead: the leap is collapsed, and the
+// duration FFmpeg reads from its first and last times (which counts it) is
+// no longer the frames' clock, so the movie is not taken for a truncated one
+// ("declares 16.9 s of video but only 2 s could be read").
+TEST_F(JoinedRecordingTest, ACollapsedLeapIsNotATruncation) {
+  ASSERT_NO_FATAL_FAILURE(
+      Make("leap.ts",
+           "-f lavfi -i testsrc=s=64x48:r=10:d=2 "
+           "-vf \"setpts='if(lt(N,10),N*0.1,15+N*0.1)/TB'\" "
+           "-fps_mode passthrough -c:v libx264 -preset ultrafast "
+           "-pix_fmt yuv420p"));
+  const Timeline timeline = ReadTimeline(Bytes("leap.ts"));
+  EXPECT_EQ(timeline.jumps, 1);
+  ASSERT_EQ(timeline.frames.size(), 20u);
+  // Collapsed to about the 2 s of frames (not 17 s), and read to the end.
+  EXPECT_LT(timeline.frames[19] - timeline.frames[0], 2.5);
+}
+
 // Matroska's timestamps do not jump by design: a jump there is left to the
 // writer (nudged), not taken as a new recording.
 TEST_F(JoinedRecordingTest, OtherFormatsAreLeftAsTheyAre) {
