@@ -103,11 +103,8 @@ absl::Status MovieReader::CheckComplete() const {
         "the input is truncated: its index lists ", index_frames_,
         " video frames but only ", frames_decoded_, " could be read"));
   }
-  // After a jump the frames' times are no longer on the clock the declared
-  // duration was measured on (an MPEG-TS's, from its first and last times,
-  // counts a leap that was collapsed): only the index's count can tell.
   if (info_.duration_seconds > 0 && !duration_is_estimate_ &&
-      last_end_pts_ != AV_NOPTS_VALUE && timestamp_jumps() == 0) {
+      last_end_pts_ != AV_NOPTS_VALUE) {
     double reached =
         last_end_pts_ * av_q2d(format_->streams[video_index_]->time_base);
     // The container's end may be the audio's (audio outlasting the video).

@@ -10,10 +10,8 @@ namespace stylizer {
 namespace media {
 namespace {
 
-// ffmpeg's thresholds (fftools: a jump back of more than a tenth of a
-// second, -dts_delta_threshold 10 s ahead).
+// ffmpeg's threshold (fftools: a jump back of more than a tenth of a second).
 constexpr int64_t kBackMicros = AV_TIME_BASE / 10;
-constexpr int64_t kAheadMicros = 10 * int64_t{AV_TIME_BASE};
 
 int64_t ToMicros(int64_t t, AVRational time_base) {
   return av_rescale_q(t, time_base, AV_TIME_BASE_Q);
@@ -39,15 +37,12 @@ void TimestampJumps::Follow(int stream, AVRational time_base,
   if (packet->dts == AV_NOPTS_VALUE) return;
   Clock& clock = clocks_[stream];
   int64_t dts = ToMicros(packet->dts, time_base);
-  if (clock.last_dts != AV_NOPTS_VALUE) {
-    const int64_t expected = clock.last_dts + clock.step;
-    const int64_t delta = dts - expected;
-    if (delta > kAheadMicros || dts + kBackMicros < clock.last_dts) {
-      offset_ -= delta;
-      shift(-delta);
-      dts -= delta;
-      ++jumps_;
-    }
+  if (clock.last_dts != AV_NOPTS_VALUE && dts + kBackMicros < clock.last_dts) {
+    const int64_t delta = dts - (clock.last_dts + clock.step);
+    offset_ -= delta;
+    shift(-delta);
+    dts -= delta;
+    ++jumps_;
   }
   if (packet->duration > 0) {
     clock.step = ToMicros(packet->duration, time_base);

@@ -1,15 +1,20 @@
 // Recordings joined as bytes (MPEG-TS segments put together with `cat`, a
 // capture whose clock was reset) start their timestamps again part way
-// through, or leap far ahead. Taken as they are, the later part's frames
-// were squeezed one tick apart after the earlier part's last one: a job
-// ended OK with its second recording gone from playback, and its sound
-// dropped. As ffmpeg does for the formats whose timestamps may jump
-// (AVFMT_TS_DISCONT: MPEG-TS, MPEG-PS, live FLV, ...), a jump of a stream's
-// decode time back by more than 0.1 s, or forward by more than 10 s, moves
-// every stream's later packets by one shared offset, so that the jump's packet
-// follows on where the stream's previous one ended. One offset keeps picture
-// and sound together: packets of joined files come in byte order, every
-// packet of the earlier part before any of the later one.
+// through. Taken as they are, the later part's frames were squeezed one tick
+// apart after the earlier part's last one: a job ended OK with its second
+// recording gone from playback, and its sound dropped. As ffmpeg does for
+// the formats whose timestamps may jump (AVFMT_TS_DISCONT: MPEG-TS, MPEG-PS,
+// live FLV, ...), a jump of a stream's decode time back by more than 0.1 s
+// moves every stream's later packets by one shared offset, so that the
+// jump's packet follows on where the stream's previous one ended. One offset
+// keeps picture and sound together: packets of joined files come in byte
+// order, every packet of the earlier part before any of the later one.
+//
+// Leaps ahead are kept, unlike ffmpeg's (past 10 s): one stream's leap may
+// be its own gap (a broadcast's sound dropping out for a while), and moving
+// the others with it made each stream leap or jump back in turn at every
+// packet, the sound ending up 15 s away from its picture. The offset only
+// grows, so a jump makes the other streams leap ahead (kept), never back.
 #ifndef STYLIZER_SERVER_MEDIA_TIMESTAMP_JUMPS_H_
 #define STYLIZER_SERVER_MEDIA_TIMESTAMP_JUMPS_H_
 

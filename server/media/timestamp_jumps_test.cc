@@ -57,17 +57,53 @@ TEST(TimestampJumpsTest, AJumpBackFollowsOnAndMovesEveryStream) {
   EXPECT_EQ(jumps.jumps(), 1);
 }
 
-TEST(TimestampJumpsTest, SmallStepsBackAndGapsUnderTenSecondsStay) {
+TEST(TimestampJumpsTest, SmallStepsBackAndLeapsAheadStay) {
   TimestampJumps jumps(1, /*enabled=*/true);
   EXPECT_EQ(Follow(jumps, 0, 90000).dts, 90000);
   // 50 ms back: a glitch the writer nudges, not a new recording.
   EXPECT_EQ(Follow(jumps, 0, 90000 - 4500).dts, 90000 - 4500);
-  // 9 s ahead: a pause in the recording, kept.
+  // 9 s and 20 s ahead: pauses in the recording, kept.
   EXPECT_EQ(Follow(jumps, 0, 90000 + 9 * 90000).dts, 90000 + 9 * 90000);
+  EXPECT_EQ(Follow(jumps, 0, 90000 + 29 * 90000).dts, 90000 + 29 * 90000);
   EXPECT_EQ(jumps.jumps(), 0);
-  // 11 s ahead: collapsed to one frame later, as ffmpeg does.
-  const int64_t last = 90000 + 9 * 90000;
-  EXPECT_EQ(Follow(jumps, 0, last + 11 * 90000).dts, last + 3600);
+}
+
+// The sound of a broadcast drops out for 15 s while its picture goes on.
+// Collapsing leaps (as ffmpeg does past 10 s) moved the picture with the
+// sound, then the picture jumped back, then the sound leapt again: a jump at
+// every packet, and the sound ended up 15 s ahead of its picture.
+TEST(TimestampJumpsTest, OneStreamsGapMovesNothing) {
+  TimestampJumps jumps(2, /*enabled=*/true);
+  int64_t video = 0;
+  int64_t sound = 0;
+  while (video < 30 * 90000) {
+    if (video <= sound) {
+      EXPECT_EQ(Follow(jumps, 0, video).dts, video);
+      video += 3600;
+    } else {
+      EXPECT_EQ(Follow(jumps, 1, sound, 1920).dts, sound);
+      sound += 1920;
+      if (sound > 5 * 90000 && sound < 20 * 90000) sound = 20 * 90000;
+    }
+  }
+  EXPECT_EQ(jumps.jumps(), 0);
+}
+
+// Joined captures whose sound goes back 2 s while the picture goes on 1 s
+// ahead: one jump; the picture after it leaps 3 s (kept), and nothing jumps
+// back again.
+TEST(TimestampJumpsTest, AJumpMakesTheOtherStreamsLeapNeverJumpBack) {
+  TimestampJumps jumps(2, /*enabled=*/true);
+  for (int64_t t = 0; t < 3 * 90000; t += 3600) Follow(jumps, 0, t);
+  int64_t sound_end = 0;
+  for (; sound_end < 3 * 90000; sound_end += 1920) {
+    Follow(jumps, 1, sound_end, 1920);
+  }
+  EXPECT_EQ(Follow(jumps, 1, 90000, 1920).dts, sound_end);
+  const int64_t moved = sound_end - 90000;
+  for (int64_t t = 4 * 90000; t < 7 * 90000; t += 3600) {
+    EXPECT_EQ(Follow(jumps, 0, t).dts, t + moved);
+  }
   EXPECT_EQ(jumps.jumps(), 1);
 }
 
@@ -162,11 +198,10 @@ TEST_F(JoinedRecordingTest, TheSecondRecordingFollowsTheFirst) {
   EXPECT_NEAR(*second_sound, second_picture, 0.05);
 }
 
-// An MPEG-TS whose picture leaps 15 s ahead: the leap is collapsed, and the
-// duration FFmpeg reads from its first and last times (which counts it) is
-// no longer the frames' clock, so the movie is not taken for a truncated one
-// ("declares 16.9 s of video but only 2 s could be read").
-TEST_F(JoinedRecordingTest, ACollapsedLeapIsNotATruncation) {
+// An MPEG-TS whose picture leaps 15 s ahead: the leap is kept (the
+// movie's duration, read from its first and last times, counts it), and the
+// movie is read whole.
+TEST_F(JoinedRecordingTest, ALeapAheadIsKept) {
   ASSERT_NO_FATAL_FAILURE(
       Make("leap.ts",
            "-f lavfi -i testsrc=s=64x48:r=10:d=2 "
@@ -174,10 +209,9 @@ TEST_F(JoinedRecordingTest, ACollapsedLeapIsNotATruncation) {
            "-fps_mode passthrough -c:v libx264 -preset ultrafast "
            "-pix_fmt yuv420p"));
   const Timeline timeline = ReadTimeline(Bytes("leap.ts"));
-  EXPECT_EQ(timeline.jumps, 1);
+  EXPECT_EQ(timeline.jumps, 0);
   ASSERT_EQ(timeline.frames.size(), 20u);
-  // Collapsed to about the 2 s of frames (not 17 s), and read to the end.
-  EXPECT_LT(timeline.frames[19] - timeline.frames[0], 2.5);
+  EXPECT_GT(timeline.frames[19] - timeline.frames[0], 15.0);
 }
 
 // Matroska's timestamps do not jump by design: a jump there is left to the
