@@ -14,7 +14,8 @@ manifests ask for it, consistently:
     server's --port, and the startup probe allows for model load;
   - a preStop sleep, and terminationGracePeriodSeconds > preStop sleep +
     --drain_timeout + the server's 15 s stuck-drain grace (read from the
-    ConfigMap flag files the server is started with);
+    ConfigMap flag files the server is started with), + on a CPU the longest
+    device batch, which the drain waits for after the calls have ended;
   - where the model may run on the CPU (cpu and base): the memory budget plus
     the model's working memory for a batch of the largest frames fits under
     the container's memory limit;
@@ -38,6 +39,7 @@ manifests ask for it, consistently:
 
 import argparse
 import json
+import math
 import posixpath
 import re
 import sys
@@ -63,6 +65,17 @@ MIN_STARTUP_SECONDS = 120
 # (kStuckDrainGrace in server/main.cc): the kubelet's SIGKILL must not come
 # first, or the drain_stuck line that says why is lost.
 STUCK_DRAIN_GRACE_SECONDS = 15
+# After the calls have ended the drain waits for the batch still on the
+# device (draining_device); on a CPU one batch of large frames takes tens of
+# seconds, and a SIGKILL during it loses the stopped line (docs/server.md,
+# "Graceful shutdown": add the longest batch). Measured: one 1920x1080 frame
+# (a batch of its own: --max_batch_pixels caps CPU batches at 1048576 pixels,
+# and a batch always takes one item) took 27.3 s of inference with
+# --threads=2 on a shared 2-core machine, an upper-end figure. More threads
+# are taken as no faster (conservative), one thread as half as fast.
+CPU_BATCH_SECONDS_PER_PIXEL_2_THREADS = 27.3 / (1920 * 1080)
+# --max_batch_pixels=0 on a CPU (server/server_flags.cc).
+DEFAULT_CPU_MAX_BATCH_PIXELS = 1024 * 1024
 
 # The model's host memory on a CPU, which --memory_budget_bytes does not
 # count (docs/server.md, "Sizing"): the server's peak resident memory over
@@ -280,6 +293,27 @@ def check_security(objects, report):
                    f'ephemeral volume')
 
 
+def longest_cpu_batch(deployment, flags):
+  """(seconds, pixels, threads) of the longest device batch the server may
+  run on a CPU: one frame of --max_frame_pixels alone, or as many frames as
+  --max_batch_size and --max_batch_pixels let into one batch. Raises
+  ValueError on a flag that is not a number."""
+  frame = int(flags.get('max_frame_pixels', DEFAULT_MAX_FRAME_PIXELS))
+  size = int(flags.get('max_batch_size', DEFAULT_MAX_BATCH_SIZE))
+  cap = int(flags.get('max_batch_pixels', 0))
+  if cap == 0:
+    cap = DEFAULT_CPU_MAX_BATCH_PIXELS
+  pixels = size * frame if cap < 0 else max(frame, min(cap, size * frame))
+  threads = int(flags.get('threads', 0))
+  if threads <= 0:  # one per CPU of the container's limit
+    limit = ((_server_container(deployment).get('resources') or
+              {}).get('limits') or {}).get('cpu')
+    threads = math.ceil(parse_quantity(limit)) if limit is not None else 1
+  seconds = pixels * CPU_BATCH_SECONDS_PER_PIXEL_2_THREADS * 2 / min(
+      threads, 2)
+  return seconds, pixels, threads
+
+
 def check_probes_and_lifecycle(deployment, flags, report):
   where = f'Deployment/{_name(deployment)}'
   spec = deployment['spec']['template']['spec']
@@ -331,11 +365,20 @@ def check_probes_and_lifecycle(deployment, flags, report):
     report.add(where, f'--drain_timeout: {e}')
     return
   grace = spec.get('terminationGracePeriodSeconds', 30)
-  if not grace > sleep + drain + STUCK_DRAIN_GRACE_SECONDS:
+  batch, batch_text = 0.0, ''
+  if not flags.get('device', 'auto').startswith('cuda'):
+    try:
+      batch, pixels, threads = longest_cpu_batch(deployment, flags)
+    except ValueError as e:
+      report.add(where, f'batch flags: {e}')
+      return
+    batch_text = (f' + the longest CPU batch ({batch:.0f}s: {pixels} pixels '
+                  f'with {threads} thread(s))')
+  if not grace > sleep + drain + STUCK_DRAIN_GRACE_SECONDS + batch:
     report.add(where, f'terminationGracePeriodSeconds {grace} is not longer '
                f'than preStop sleep {sleep:g}s + --drain_timeout {drain:g}s '
                f'+ the server\'s {STUCK_DRAIN_GRACE_SECONDS}s stuck-drain '
-               f'grace')
+               f'grace{batch_text}')
 
 
 def check_ports_and_services(objects, deployment, flags, report):

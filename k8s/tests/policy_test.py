@@ -166,6 +166,40 @@ class PolicyTest(unittest.TestCase):
     self.assertFinding(objects, "terminationGracePeriodSeconds 75 .* \\+ the "
                        "server's 15s stuck-drain grace")
 
+  def test_grace_period_on_a_cpu_covers_the_longest_batch(self):
+    # 10 s preStop + 60 s drain + 15 s fit in 90 s, but the drain then waits
+    # for the batch on the device: a 1080p frame, ~27 s on 2 CPU threads.
+    for profile, threads in (('cpu', 2), ('base', 4)):
+      with self.subTest(profile=profile):
+        objects = rendered(profile)
+        of_kind(objects, 'Deployment')['spec']['template']['spec'][
+            'terminationGracePeriodSeconds'] = 90
+        self.assertFinding(
+            objects, r"terminationGracePeriodSeconds 90 is not longer than "
+            r"preStop sleep 10s \+ --drain_timeout 60s \+ the server's 15s "
+            r"stuck-drain grace \+ the longest CPU batch \(27s: 2073600 "
+            rf"pixels with {threads} thread\(s\)\)", profile=profile)
+    # One thread: half as fast.
+    objects = rendered('cpu')
+    set_flag(objects, 'device.flags', '--threads=1')
+    self.assertFinding(objects, r'longest CPU batch \(55s: 2073600 pixels '
+                       r'with 1 thread', profile='cpu')
+    # No cap on a batch's pixels: two 1080p frames in one batch.
+    objects = rendered('cpu')
+    set_flag(objects, 'device.flags', '--max_batch_pixels=-1')
+    self.assertFinding(objects, r'longest CPU batch \(55s: 4147200 pixels',
+                       profile='cpu')
+    # Smaller frames need less: with 720p frames (12 s) 100 s is enough.
+    objects = rendered('cpu')
+    set_flag(objects, 'device.flags', '--max_frame_pixels=921600')
+    of_kind(objects, 'Deployment')['spec']['template']['spec'][
+        'terminationGracePeriodSeconds'] = 100
+    self.assertFalse(any('terminationGracePeriodSeconds' in f for f in
+                         policy.check(objects, 'cpu', ADAPTER_RULES)))
+    # A GPU's batches take milliseconds: the gpu overlay keeps 90 s.
+    self.assertEqual(of_kind(rendered('gpu'), 'Deployment')['spec'][
+        'template']['spec']['terminationGracePeriodSeconds'], 90)
+
   def test_model_memory_on_a_cpu_fits_the_limit(self):
     # The default 4K frames: one batch of them takes more than the 3Gi pod.
     for profile in ('cpu', 'base'):
