@@ -7,8 +7,9 @@ $STYLIZER_MODEL, the flags from the cpu overlay's rendered ConfigMap
 
   - the images' HEALTHCHECK command (`stylizer --server=... health`) fails
     before the server is up and exits 0 once it serves;
-  - /metrics on --metrics_port exports stylizer_queue_items, the series the
-    autoscaler scales on;
+  - /metrics on --metrics_port exports stylizer_inference_seconds_sum and
+    stylizer_device_workers (1 once serving), the series the autoscaler's
+    device busy ratio is computed from;
   - SIGTERM (what the kubelet and `docker stop` send) drains and exits 0.
 
 Needs a build: $STYLIZER_BUILD_DIR (default build/) with
@@ -143,7 +144,8 @@ class RuntimeSmokeTest(unittest.TestCase):
     with urllib.request.urlopen(
         f'http://127.0.0.1:{metrics_port}/metrics', timeout=10) as response:
       metrics = response.read().decode()
-    self.assertIn('\nstylizer_queue_items', '\n' + metrics)
+    self.assertIn('\nstylizer_inference_seconds_sum ', '\n' + metrics)
+    self.assertIn('\nstylizer_device_workers 1\n', '\n' + metrics)
 
     server.send_signal(signal.SIGTERM)
     self.assertEqual(server.wait(timeout=EXIT_SECONDS), 0)

@@ -14,13 +14,17 @@ manifests ask for it, consistently:
     server's --port, and the startup probe allows for model load;
   - a preStop sleep, and terminationGracePeriodSeconds > preStop sleep +
     --drain_timeout + the server's 15 s stuck-drain grace (read from the
-    ConfigMap flag files the server is started with);
+    ConfigMap flag files the server is started with), + on a CPU the longest
+    device batch, which the drain waits for after the calls have ended;
   - where the model may run on the CPU (cpu and base): the memory budget plus
     the model's working memory for a batch of the largest frames fits under
     the container's memory limit;
   - ports, Services, the headless Service, the PodDisruptionBudget, the
     ServiceMonitor and the HorizontalPodAutoscaler all point at the server;
-  - the autoscaler's metric is served by the prometheus-adapter rule;
+  - the autoscaler scales on the device busy ratio (not on queue depth,
+    which one movie fills on its own pod) with a target below 1, and the
+    prometheus-adapter rule serves that metric as the rate of
+    stylizer_inference_seconds_sum over stylizer_device_workers, per pod;
   - the model the server is pointed at (--model or $STYLIZER_MODEL) is the
     image's bundled one or lies on a volume mounted read-only;
   - the credential files (--auth_token_file, --tls_cert, --tls_key,
@@ -35,6 +39,7 @@ manifests ask for it, consistently:
 
 import argparse
 import json
+import math
 import posixpath
 import re
 import sys
@@ -43,6 +48,14 @@ import yaml
 
 SERVER_CONTAINER = 'server'
 GPU_RESOURCE = 'nvidia.com/gpu'
+# The custom metric the autoscaler scales on, and the server's series the
+# adapter rule computes it from: seconds of inference per second, divided
+# by the pod's device workers.
+SCALING_METRIC = 'stylizer_device_busy_ratio'
+BUSY_SERIES = 'stylizer_inference_seconds_sum'
+WORKERS_SERIES = 'stylizer_device_workers'
+# Queue depth: one movie keeps --video_frames_in_flight x styles items (64
+# in 8 styles) queued on its one pod, which looked like several pods' load.
 QUEUE_METRIC = 'stylizer_queue_items'
 # Where the images keep the bundled model.
 IMAGE_MODEL_DIR = '/usr/share/stylizer/models'
@@ -52,6 +65,17 @@ MIN_STARTUP_SECONDS = 120
 # (kStuckDrainGrace in server/main.cc): the kubelet's SIGKILL must not come
 # first, or the drain_stuck line that says why is lost.
 STUCK_DRAIN_GRACE_SECONDS = 15
+# After the calls have ended the drain waits for the batch still on the
+# device (draining_device); on a CPU one batch of large frames takes tens of
+# seconds, and a SIGKILL during it loses the stopped line (docs/server.md,
+# "Graceful shutdown": add the longest batch). Measured: one 1920x1080 frame
+# (a batch of its own: --max_batch_pixels caps CPU batches at 1048576 pixels,
+# and a batch always takes one item) took 27.3 s of inference with
+# --threads=2 on a shared 2-core machine, an upper-end figure. More threads
+# are taken as no faster (conservative), one thread as half as fast.
+CPU_BATCH_SECONDS_PER_PIXEL_2_THREADS = 27.3 / (1920 * 1080)
+# --max_batch_pixels=0 on a CPU (server/server_flags.cc).
+DEFAULT_CPU_MAX_BATCH_PIXELS = 1024 * 1024
 
 # The model's host memory on a CPU, which --memory_budget_bytes does not
 # count (docs/server.md, "Sizing"): the server's peak resident memory over
@@ -269,6 +293,27 @@ def check_security(objects, report):
                    f'ephemeral volume')
 
 
+def longest_cpu_batch(deployment, flags):
+  """(seconds, pixels, threads) of the longest device batch the server may
+  run on a CPU: one frame of --max_frame_pixels alone, or as many frames as
+  --max_batch_size and --max_batch_pixels let into one batch. Raises
+  ValueError on a flag that is not a number."""
+  frame = int(flags.get('max_frame_pixels', DEFAULT_MAX_FRAME_PIXELS))
+  size = int(flags.get('max_batch_size', DEFAULT_MAX_BATCH_SIZE))
+  cap = int(flags.get('max_batch_pixels', 0))
+  if cap == 0:
+    cap = DEFAULT_CPU_MAX_BATCH_PIXELS
+  pixels = size * frame if cap < 0 else max(frame, min(cap, size * frame))
+  threads = int(flags.get('threads', 0))
+  if threads <= 0:  # one per CPU of the container's limit
+    limit = ((_server_container(deployment).get('resources') or
+              {}).get('limits') or {}).get('cpu')
+    threads = math.ceil(parse_quantity(limit)) if limit is not None else 1
+  seconds = pixels * CPU_BATCH_SECONDS_PER_PIXEL_2_THREADS * 2 / min(
+      threads, 2)
+  return seconds, pixels, threads
+
+
 def check_probes_and_lifecycle(deployment, flags, report):
   where = f'Deployment/{_name(deployment)}'
   spec = deployment['spec']['template']['spec']
@@ -320,11 +365,20 @@ def check_probes_and_lifecycle(deployment, flags, report):
     report.add(where, f'--drain_timeout: {e}')
     return
   grace = spec.get('terminationGracePeriodSeconds', 30)
-  if not grace > sleep + drain + STUCK_DRAIN_GRACE_SECONDS:
+  batch, batch_text = 0.0, ''
+  if not flags.get('device', 'auto').startswith('cuda'):
+    try:
+      batch, pixels, threads = longest_cpu_batch(deployment, flags)
+    except ValueError as e:
+      report.add(where, f'batch flags: {e}')
+      return
+    batch_text = (f' + the longest CPU batch ({batch:.0f}s: {pixels} pixels '
+                  f'with {threads} thread(s))')
+  if not grace > sleep + drain + STUCK_DRAIN_GRACE_SECONDS + batch:
     report.add(where, f'terminationGracePeriodSeconds {grace} is not longer '
                f'than preStop sleep {sleep:g}s + --drain_timeout {drain:g}s '
                f'+ the server\'s {STUCK_DRAIN_GRACE_SECONDS}s stuck-drain '
-               f'grace')
+               f'grace{batch_text}')
 
 
 def check_ports_and_services(objects, deployment, flags, report):
@@ -487,8 +541,6 @@ def check_adapter_rules(rules, report):
   for i, rule in enumerate(rules):
     w = f'{where}[{i}]'
     series = rule.get('seriesQuery', '')
-    if QUEUE_METRIC not in series:
-      continue
     overrides = (rule.get('resources') or {}).get('overrides') or {}
     for label in ('namespace', 'pod'):
       if (overrides.get(label) or {}).get('resource') != label:
@@ -506,8 +558,44 @@ def check_adapter_rules(rules, report):
         re.compile(name['matches'])
       except re.error as e:
         report.add(w, f'name.matches: {e}')
-  if QUEUE_METRIC not in adapter_metric_names(rules):
-    report.add(where, f'no rule serves {QUEUE_METRIC}')
+    if SCALING_METRIC in adapter_metric_names([rule]):
+      check_busy_ratio_rule(rule, w, report)
+  if SCALING_METRIC not in adapter_metric_names(rules):
+    report.add(where, f'no rule serves {SCALING_METRIC}')
+
+
+def _series_name(rule):
+  match = re.match(r'\s*([A-Za-z_:][A-Za-z0-9_:]*)', rule.get('seriesQuery', ''))
+  return match.group(1) if match else ''
+
+
+def check_busy_ratio_rule(rule, where, report):
+  """The busy ratio: the rate of the pod's inference seconds divided by its
+  device workers (only where there are some: a pod still loading has 0),
+  both for the pods asked about."""
+  query = ' '.join(rule.get('metricsQuery', '').split())
+  if _series_name(rule) != BUSY_SERIES:
+    report.add(where, f'{SCALING_METRIC} is not computed from {BUSY_SERIES} '
+               f"(the seriesQuery names '{_series_name(rule)}')")
+  if not re.search(r'\brate\(\s*<<\.Series>>\{<<\.LabelMatchers>>\}\[\w+\]\)',
+                   query):
+    report.add(where, f'{SCALING_METRIC} does not take the rate() of '
+               f'{BUSY_SERIES} for the pods asked about')
+  workers = re.search(
+      r'/\s*(?:sum|max)\s+by\s*\(\s*<<\.GroupBy>>\s*\)\s*\(\s*' +
+      WORKERS_SERIES + r'\{<<\.LabelMatchers>>\}\s*>\s*0\s*\)', query)
+  if not workers:
+    report.add(where, f'{SCALING_METRIC} is not divided by the pod\'s '
+               f'{WORKERS_SERIES} (> 0, grouped by <<.GroupBy>>)')
+
+
+def expand_metrics_query(rule, namespace, pods):
+  """The PromQL prometheus-adapter runs for the rule when asked for the
+  metric of `pods` in `namespace` (the pods resource: grouped by pod)."""
+  matchers = f'namespace="{namespace}",pod=~"{"|".join(pods)}"'
+  return (rule.get('metricsQuery', '').replace('<<.Series>>', _series_name(
+      rule)).replace('<<.LabelMatchers>>', matchers).replace(
+          '<<.GroupBy>>', 'pod'))
 
 
 def check_autoscalers(objects, rules, report):
@@ -525,12 +613,12 @@ def check_autoscalers(objects, rules, report):
     if spec.get('minReplicas', 1) > spec.get('maxReplicas', 0):
       report.add(where, 'minReplicas exceeds maxReplicas')
     served = adapter_metric_names(rules or [])
-    queue_metrics = [
+    busy_metrics = [
         m for m in spec.get('metrics') or [] if m.get('type') == 'Pods' and
-        (m.get('pods') or {}).get('metric', {}).get('name') == QUEUE_METRIC
+        (m.get('pods') or {}).get('metric', {}).get('name') == SCALING_METRIC
     ]
-    if not queue_metrics:
-      report.add(where, f'does not scale on the Pods metric {QUEUE_METRIC}')
+    if not busy_metrics:
+      report.add(where, f'does not scale on the Pods metric {SCALING_METRIC}')
     for m in spec.get('metrics') or []:
       if m.get('type') in ('Pods', 'Object', 'External'):
         body = m.get(m['type'].lower()) or {}
@@ -538,10 +626,25 @@ def check_autoscalers(objects, rules, report):
         if name not in served:
           report.add(where, f"metric '{name}' is served by no "
                      f'prometheus-adapter rule')
+        if name == QUEUE_METRIC:
+          report.add(where, f'scales on {QUEUE_METRIC}, which one movie fills '
+                     f'(frames in flight x styles) while its call stays on '
+                     f'one pod: it asks for pods that cannot take that work')
         target = body.get('target') or {}
         if m['type'] == 'Pods' and target.get('type') != 'AverageValue':
           report.add(where, f"Pods metric '{name}' needs an AverageValue "
                      f'target')
+        elif name == SCALING_METRIC:
+          try:
+            value = parse_quantity(target.get('averageValue'))
+          except ValueError as e:
+            report.add(where, f'{SCALING_METRIC} target: {e}')
+            continue
+          if not 0 < value < 1:
+            report.add(where, f"{SCALING_METRIC} target "
+                       f"{target.get('averageValue')} is not between 0 and 1: "
+                       f'a pod\'s busy ratio stays at or below 1, so the '
+                       f'autoscaler would never scale up')
 
 
 def check_model(deployment, flags, report):

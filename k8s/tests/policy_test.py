@@ -4,6 +4,10 @@ mistake it exists for (one mutation of a real render per test)."""
 
 import copy
 import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
 import unittest
 
 import policy
@@ -162,6 +166,40 @@ class PolicyTest(unittest.TestCase):
     self.assertFinding(objects, "terminationGracePeriodSeconds 75 .* \\+ the "
                        "server's 15s stuck-drain grace")
 
+  def test_grace_period_on_a_cpu_covers_the_longest_batch(self):
+    # 10 s preStop + 60 s drain + 15 s fit in 90 s, but the drain then waits
+    # for the batch on the device: a 1080p frame, ~27 s on 2 CPU threads.
+    for profile, threads in (('cpu', 2), ('base', 4)):
+      with self.subTest(profile=profile):
+        objects = rendered(profile)
+        of_kind(objects, 'Deployment')['spec']['template']['spec'][
+            'terminationGracePeriodSeconds'] = 90
+        self.assertFinding(
+            objects, r"terminationGracePeriodSeconds 90 is not longer than "
+            r"preStop sleep 10s \+ --drain_timeout 60s \+ the server's 15s "
+            r"stuck-drain grace \+ the longest CPU batch \(27s: 2073600 "
+            rf"pixels with {threads} thread\(s\)\)", profile=profile)
+    # One thread: half as fast.
+    objects = rendered('cpu')
+    set_flag(objects, 'device.flags', '--threads=1')
+    self.assertFinding(objects, r'longest CPU batch \(55s: 2073600 pixels '
+                       r'with 1 thread', profile='cpu')
+    # No cap on a batch's pixels: two 1080p frames in one batch.
+    objects = rendered('cpu')
+    set_flag(objects, 'device.flags', '--max_batch_pixels=-1')
+    self.assertFinding(objects, r'longest CPU batch \(55s: 4147200 pixels',
+                       profile='cpu')
+    # Smaller frames need less: with 720p frames (12 s) 100 s is enough.
+    objects = rendered('cpu')
+    set_flag(objects, 'device.flags', '--max_frame_pixels=921600')
+    of_kind(objects, 'Deployment')['spec']['template']['spec'][
+        'terminationGracePeriodSeconds'] = 100
+    self.assertFalse(any('terminationGracePeriodSeconds' in f for f in
+                         policy.check(objects, 'cpu', ADAPTER_RULES)))
+    # A GPU's batches take milliseconds: the gpu overlay keeps 90 s.
+    self.assertEqual(of_kind(rendered('gpu'), 'Deployment')['spec'][
+        'template']['spec']['terminationGracePeriodSeconds'], 90)
+
   def test_model_memory_on_a_cpu_fits_the_limit(self):
     # The default 4K frames: one batch of them takes more than the 3Gi pod.
     for profile in ('cpu', 'base'):
@@ -275,6 +313,45 @@ class PolicyTest(unittest.TestCase):
     of_kind(objects, 'HorizontalPodAutoscaler')['spec']['minReplicas'] = 9
     self.assertFinding(objects, 'minReplicas exceeds maxReplicas')
 
+  def test_autoscaler_scales_on_the_device_busy_ratio(self):
+    # Queue depth: one movie in 8 styles holds 64 items on its one pod,
+    # which took the base to its maximum of 4 pods.
+    objects = rendered('base')
+    metric = of_kind(objects, 'HorizontalPodAutoscaler')['spec']['metrics'][0]
+    metric['pods']['metric']['name'] = 'stylizer_queue_items'
+    metric['pods']['target']['averageValue'] = '16'
+    self.assertFinding(objects, 'scales on stylizer_queue_items, which one '
+                       'movie fills', profile='base')
+    self.assertFinding(objects, 'does not scale on the Pods metric '
+                       'stylizer_device_busy_ratio', profile='base')
+    # A ratio stays at or below 1: a target of 1 or more never scales up.
+    for value in ('1', '1500m', '0'):
+      with self.subTest(averageValue=value):
+        objects = rendered('gpu')
+        of_kind(objects, 'HorizontalPodAutoscaler')['spec']['metrics'][0][
+            'pods']['target']['averageValue'] = value
+        self.assertFinding(objects, f'stylizer_device_busy_ratio target '
+                           f'{value} is not between 0 and 1')
+    objects = rendered('gpu')
+    of_kind(objects, 'HorizontalPodAutoscaler')['spec']['metrics'][0]['pods'][
+        'target']['averageValue'] = '0.8'
+    self.assertEqual(policy.check(objects, 'gpu', ADAPTER_RULES), [])
+
+  def test_the_shipped_targets(self):
+    # The base and the gpu overlay scale on the same metric and target; the
+    # gpu overlay allows more replicas.
+    for profile, most in (('base', 4), ('gpu', 8)):
+      with self.subTest(profile=profile):
+        spec = of_kind(rendered(profile), 'HorizontalPodAutoscaler')['spec']
+        self.assertEqual(spec['maxReplicas'], most)
+        self.assertEqual(spec['metrics'], [{
+            'type': 'Pods',
+            'pods': {
+                'metric': {'name': 'stylizer_device_busy_ratio'},
+                'target': {'type': 'AverageValue', 'averageValue': '700m'}
+            }
+        }])
+
   def test_adapter_rule_shape(self):
     rules = copy.deepcopy(ADAPTER_RULES)
     del rules[0]['resources']['overrides']['pod']
@@ -283,6 +360,77 @@ class PolicyTest(unittest.TestCase):
     self.assertFinding(rendered('gpu'), 'metricsQuery lacks <<.LabelMatchers>>',
                        rules=rules)
     self.assertFinding(rendered('gpu'), 'no rules', rules=[])
+
+  def test_adapter_rule_computes_the_busy_ratio(self):
+    for change, pattern in (
+        (lambda r: r.update(seriesQuery=
+                            'stylizer_queue_items{namespace!="",pod!=""}'),
+         "is not computed from stylizer_inference_seconds_sum"),
+        (lambda r: r.update(metricsQuery=r['metricsQuery'].replace(
+            'rate(', 'sum(')),
+         'does not take the rate'),
+        (lambda r: r.update(metricsQuery=r['metricsQuery'].split('/')[0]),
+         "is not divided by the pod's stylizer_device_workers"),
+        (lambda r: r.update(metricsQuery=r['metricsQuery'].replace(
+            ' > 0', '')),
+         "is not divided by the pod's stylizer_device_workers"),
+        (lambda r: r['name'].update({'as': 'stylizer_busy'}),
+         'no rule serves stylizer_device_busy_ratio')):
+      with self.subTest(pattern=pattern):
+        rules = copy.deepcopy(ADAPTER_RULES)
+        change(rules[0])
+        self.assertFinding(rendered('gpu'), pattern, rules=rules)
+
+  @unittest.skipUnless(shutil.which('promtool'),
+                       'promtool (Debian package prometheus) not installed')
+  def test_adapter_query_evaluates_to_the_busy_ratio(self):
+    # The rule's query as prometheus-adapter expands it for two pods, run by
+    # promtool on 15 s scrapes: a busy 0.5 s a second on its one device
+    # (0.5); b busy 1.2 s a second over two GPUs (0.6); c still loading (0
+    # workers: no value); d, another namespace's pod of the same name as a,
+    # not counted.
+    rule = [r for r in ADAPTER_RULES
+            if r['name'].get('as') == policy.SCALING_METRIC][0]
+    query = policy.expand_metrics_query(rule, 'stylizer', ['a', 'b', 'c'])
+    tests = textwrap.dedent("""\
+        rule_files: []
+        evaluation_interval: 15s
+        tests:
+          - interval: 15s
+            input_series:
+              - series: 'stylizer_inference_seconds_sum{namespace="stylizer",pod="a"}'
+                values: '0+7.5x40'
+              - series: 'stylizer_device_workers{namespace="stylizer",pod="a"}'
+                values: '1x40'
+              - series: 'stylizer_inference_seconds_sum{namespace="stylizer",pod="b"}'
+                values: '0+18x40'
+              - series: 'stylizer_device_workers{namespace="stylizer",pod="b"}'
+                values: '2x40'
+              - series: 'stylizer_inference_seconds_sum{namespace="stylizer",pod="c"}'
+                values: '0x40'
+              - series: 'stylizer_device_workers{namespace="stylizer",pod="c"}'
+                values: '0x40'
+              - series: 'stylizer_inference_seconds_sum{namespace="other",pod="a"}'
+                values: '0+15x40'
+              - series: 'stylizer_device_workers{namespace="other",pod="a"}'
+                values: '1x40'
+            promql_expr_test:
+              - expr: 'EXPR'
+                eval_time: 5m
+                exp_samples:
+                  - labels: '{pod="a"}'
+                    value: 0.5
+                  - labels: '{pod="b"}'
+                    value: 0.6
+        """).replace('EXPR', query.replace("'", "''"))
+    with tempfile.TemporaryDirectory() as tmp:
+      path = os.path.join(tmp, 'adapter_test.yml')
+      with open(path, 'w', encoding='utf-8') as f:
+        f.write(tests)
+      result = subprocess.run(['promtool', 'test', 'rules', path],
+                              capture_output=True, text=True, check=False)
+    self.assertEqual(result.returncode, 0,
+                     f'{query}\n{result.stdout}{result.stderr}')
 
   def test_credentials_on_a_whole_secret_volume(self):
     example = render.build(os.path.join(K8S, 'examples', 'token-auth'))
