@@ -128,7 +128,7 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   // follow on (media::TimestampJumps), moving everything after them: a
   // segment after one would be moved alone, or not at all. Followed on a
   // copy of each packet's times, for the source's own times are kept here.
-  media::TimestampJumps jumps(2, (f->iformat->flags & AVFMT_TS_DISCONT) != 0);
+  media::TimestampJumps jumps(2, f->iformat);
   media::AvPacketPtr times_only(av_packet_alloc());
   if (times_only == nullptr)
     return absl::ResourceExhaustedError("out of memory");

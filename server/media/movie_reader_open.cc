@@ -201,8 +201,7 @@ absl::Status MovieReader::ChooseStreams(const AVCodec** codec) {
                               video_index_, nullptr, 0);
   }
   audio_index_ = ret >= 0 ? ret : -1;
-  timestamp_jumps_ = std::make_unique<TimestampJumps>(
-      2, (format_->iformat->flags & AVFMT_TS_DISCONT) != 0);
+  timestamp_jumps_ = std::make_unique<TimestampJumps>(2, format_->iformat);
   return absl::OkStatus();
 }
 

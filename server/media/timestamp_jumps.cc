@@ -22,6 +22,10 @@ int64_t ToMicros(int64_t t, AVRational time_base) {
 TimestampJumps::TimestampJumps(int streams, bool enabled)
     : enabled_(enabled), clocks_(streams > 0 ? streams : 0) {}
 
+TimestampJumps::TimestampJumps(int streams, const AVInputFormat* format)
+    : TimestampJumps(streams, format != nullptr &&
+                                  (format->flags & AVFMT_TS_DISCONT) != 0) {}
+
 void TimestampJumps::Follow(int stream, AVRational time_base,
                             AVPacket* packet) {
   if (!enabled_ || stream < 0 || stream >= static_cast<int>(clocks_.size()) ||

@@ -23,6 +23,7 @@
 
 extern "C" {
 #include <libavcodec/packet.h>
+#include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
 #include <libavutil/rational.h>
 }
@@ -36,6 +37,8 @@ class TimestampJumps {
   // enabled: false leaves every packet as it is (formats whose timestamps
   // do not jump: there a jump is damage, repaired where it is written).
   TimestampJumps(int streams, bool enabled);
+  // Enabled for the formats whose timestamps may jump (AVFMT_TS_DISCONT).
+  TimestampJumps(int streams, const AVInputFormat* format);
 
   // Moves `packet` (of `stream`, times in `time_base`) by the offset so far,
   // first changing the offset if the packet's decode time jumps. Packets in

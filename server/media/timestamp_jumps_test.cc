@@ -127,6 +127,23 @@ TEST(TimestampJumpsTest, DisabledOrMissingTimesAreLeftAlone) {
   EXPECT_EQ(packet->dts, AV_NOPTS_VALUE);
 }
 
+// Enabled by the format: MPEG-TS and MPEG-PS may jump, MP4 and Matroska not.
+TEST(TimestampJumpsTest, TheFormatSaysWhetherToFollow) {
+  for (const char* name : {"mpegts", "mpeg"}) {
+    TimestampJumps jumps(1, av_find_input_format(name));
+    Follow(jumps, 0, 900000);
+    EXPECT_EQ(Follow(jumps, 0, 0).dts, 903600) << name;
+  }
+  for (const char* name : {"mov", "matroska"}) {
+    TimestampJumps jumps(1, av_find_input_format(name));
+    Follow(jumps, 0, 900000);
+    EXPECT_EQ(Follow(jumps, 0, 0).dts, 0) << name;
+  }
+  TimestampJumps none(1, static_cast<const AVInputFormat*>(nullptr));
+  Follow(none, 0, 900000);
+  EXPECT_EQ(Follow(none, 0, 0).dts, 0);
+}
+
 class JoinedRecordingTest : public testing::MovieFileTest {};
 
 // Seconds of every video frame and audio packet MovieReader gives.
