@@ -18,7 +18,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/model/cpu_tensor_cache.h"
@@ -233,11 +232,17 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(
     for (const std::string& line : plan->skipped) notes.push_back(line);
     impl->dtype = ScalarTypeOf(*chosen);
     impl->description.precision = PrecisionName(*chosen);
+    // Both words were read when the device and the plan were made.
+    const auto device_spec = ParseDeviceSpec(options.device);
+    const auto precision_request = ParsePrecisionRequest(options.precision);
+    const bool auto_device =
+        device_spec.ok() && device_spec->kind == DeviceSpec::Kind::kAuto;
+    const bool auto_precision =
+        precision_request.ok() && *precision_request == PrecisionRequest::kAuto;
     impl->selection_note = absl::StrCat(
-        "device ", impl->description.device,
-        absl::AsciiStrToLower(options.device) == "auto" ? " (auto)" : "",
+        "device ", impl->description.device, auto_device ? " (auto)" : "",
         ", precision ", impl->description.precision,
-        absl::AsciiStrToLower(options.precision) != "auto"
+        !auto_precision
             ? absl::StrCat(" (at ", input.side, "x", input.side, " batch 2: ")
             : absl::StrCat(" (auto: fastest with >= ", options.min_psnr_db,
                            " dB vs fp32 at ", input.side, "x", input.side,
