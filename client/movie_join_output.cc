@@ -46,12 +46,15 @@ absl::StatusOr<std::unique_ptr<StreamedOutput>> StreamedOutput::Create(
 }
 
 absl::Status StreamedOutput::Finish(absl::Status s) {
+  // A failed write is the cause of whatever the muxer said after it (its
+  // own "Input/output error" names neither the file nor the reason).
+  if (!write_status_.ok()) s = write_status_;
   if (s.ok()) {
     const int ret = av_write_trailer(muxer_.get());
     if (ret < 0) s = media::AvError(ret, "writing the output trailer");
   }
   if (s.ok()) avio_flush(io_.get());
-  if (s.ok()) s = write_status_;
+  if (s.ok()) s = write_status_;  // the flush's
   if (!s.ok()) {
     file_->Discard();
     return s;

@@ -5,9 +5,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -649,6 +652,42 @@ TEST_F(MovieSplitTest, FailedJoinLeavesNothing) {
   EXPECT_FALSE(
       JoinSegments({missing}, {missing.path}, Path("vfr.mp4"), true, false, out)
           .ok());
+  EXPECT_FALSE(fs::exists(out));
+  for (const auto& entry : fs::directory_iterator(*dir_)) {
+    EXPECT_EQ(entry.path().string().find(".part-"), std::string::npos)
+        << entry.path();
+  }
+}
+
+// A disk that fills up under the join: the error names the file and why,
+// where it said "writing a movie: Input/output error" (the muxer's word for
+// any failed write). The file size limit stands in for a full disk, in a
+// child process of its own.
+TEST_F(MovieSplitTest, AFailedWriteSaysWhereAndWhy) {
+  const std::string source = Path("vfr.mp4");
+  auto probe = ProbeForSplit(source);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  const auto cuts = ChooseCuts(probe->keyframes, probe->duration_seconds, 2, 0);
+  const std::string dir = Path("segments-full");
+  fs::create_directories(dir);
+  auto segments = WriteSegments(source, cuts, dir);
+  ASSERT_TRUE(segments.ok()) << segments.status();
+  std::vector<std::string> paths;
+  for (const Segment& segment : *segments) paths.push_back(segment.path);
+  const std::string out = Path("full.mp4");
+  const auto join_on_a_full_disk = [&] {
+    av_log_set_level(AV_LOG_QUIET);
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit;
+    limit.rlim_cur = limit.rlim_max = 8192;
+    setrlimit(RLIMIT_FSIZE, &limit);
+    const absl::Status s =
+        JoinSegments(*segments, paths, source, true, false, out);
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    std::_Exit(s.ok() ? 1 : 0);
+  };
+  EXPECT_EXIT(join_on_a_full_disk(), ::testing::ExitedWithCode(0),
+              "cannot write .*full\\.mp4.*File too large");
   EXPECT_FALSE(fs::exists(out));
   for (const auto& entry : fs::directory_iterator(*dir_)) {
     EXPECT_EQ(entry.path().string().find(".part-"), std::string::npos)

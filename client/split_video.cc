@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -43,10 +45,14 @@ class TempDir {
     std::string pattern =
         (fs::temp_directory_path(ec) / "stylizer-split-XXXXXX").string();
     if (ec) pattern = "/tmp/stylizer-split-XXXXXX";
+    const std::string shown = pattern;  // mkdtemp fills in the X's
     if (mkdtemp(pattern.data()) == nullptr) {
-      return absl::InternalError(
-          absl::StrCat("cannot make a temporary directory for the segments (",
-                       pattern, ")"));
+      const int err = errno;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot make a temporary directory for the segments (", shown,
+          "): ", std::strerror(err),
+          "; --split writes them under $TMPDIR "
+          "(else /tmp): set TMPDIR to a writable directory with room"));
     }
     RegisterLeftover(pattern);
     return std::unique_ptr<TempDir>(new TempDir(pattern));
@@ -95,7 +101,17 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   const std::function<bool()> stopped =
       job.stopped ? job.stopped : std::function<bool()>(Interrupted);
   auto segments = WriteSegments(job.input, job.cuts, in_dir, stopped);
-  if (!segments.ok()) return segments.status();
+  if (!segments.ok()) {
+    if (segments.status().code() == absl::StatusCode::kCancelled) {
+      return segments.status();
+    }
+    // Where they go is not where the user asked for anything: say so.
+    return absl::Status(
+        segments.status().code(),
+        absl::StrCat(
+            "cutting the movie into segments in ", (*tmp)->path(),
+            " (under $TMPDIR, else /tmp): ", segments.status().message()));
+  }
   const size_t n = segments->size();
   std::vector<uint64_t> segment_sizes;
   for (const Segment& s : *segments) {

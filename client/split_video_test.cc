@@ -3,8 +3,11 @@
 // whose join is stopped part-way.
 #include "client/split_video.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -178,6 +181,32 @@ TEST_F(SplitVideoTest, AFailedJobLeavesTheClientUsableForTheNextMovie) {
   (*client)->CancelAll();  // Ctrl-C
   auto interrupted = RunSplitVideo(**client, Job(), nullptr, nullptr);
   EXPECT_EQ(interrupted.status(), absl::CancelledError("interrupted"));
+}
+
+// The segments are written under $TMPDIR, not where the user asked for
+// anything: a full disk there is told with that place and what to set. The
+// file size limit stands in for a full disk, in a child process.
+TEST_F(SplitVideoTest, AFullTemporaryDirectoryIsNamed) {
+  testing::FakeServer server;
+  auto client = StylizerClient::Create(OptionsFor(server));
+  ASSERT_TRUE(client.ok()) << client.status();
+  const fs::path tmp = dir_ / "tmp";
+  fs::create_directories(tmp);
+  const auto cut_on_a_full_disk = [&] {
+    setenv("TMPDIR", tmp.c_str(), 1);
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit;
+    limit.rlim_cur = limit.rlim_max = 1024;
+    setrlimit(RLIMIT_FSIZE, &limit);
+    auto paths = RunSplitVideo(**client, Job(), nullptr, nullptr);
+    std::fprintf(stderr, "%s\n", paths.status().ToString().c_str());
+    std::_Exit(paths.ok() ? 1 : 0);
+  };
+  EXPECT_EXIT(cut_on_a_full_disk(), ::testing::ExitedWithCode(0),
+              "cutting the movie into segments in .*/tmp/stylizer-split-"
+              ".* \\(under \\$TMPDIR, else /tmp\\): .*File too large");
+  EXPECT_TRUE(fs::is_empty(tmp));
+  EXPECT_TRUE(fs::is_empty(dir_ / "out"));
 }
 
 // Segments served as bytes that are not movies fail the job, with the
