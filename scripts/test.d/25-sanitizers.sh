@@ -73,8 +73,10 @@ for test in info["tests"]:
 # video_e2e_test, the slowest whole (10+ minutes instrumented on a loaded
 # 2-core machine), runs only its cases of hostile media and cut-off uploads
 # (SANITIZER_VIDEO_E2E_FILTER, a GoogleTest filter; "*" runs them all); the
-# movie pipeline also runs instrumented in video_pipeline_test and through the
-# real server in server_rpc_test and server_process_test.
+# movie pipeline also runs instrumented in video_pipeline_test,
+# video_pipeline_sound_test, video_pipeline_picture_test and
+# video_pipeline_refusal_test, and through the real server in server_rpc_test
+# and server_process_test.
 if [ -n "${SANITIZER_TESTS:-}" ]; then
   mapfile -t tests < <(printf '%s\n' "${tests[@]}" |
     grep -Fx -f <(tr ' ' '\n' <<<"$SANITIZER_TESTS"))

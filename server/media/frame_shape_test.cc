@@ -1,6 +1,6 @@
 // Tests of the frame shape rule: thin frames refused with the reason, small
-// and ordinary frames accepted. Movies: video_pipeline_test (the rule
-// applies to the frames the model gets, after max_side).
+// and ordinary frames accepted. Movies: video_pipeline_refusal_test (the
+// rule applies to the frames the model gets, after max_side).
 #include "server/media/frame_shape.h"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // HdrToSdr on single colours whose answers follow from the standards' own
 // formulas (SMPTE ST 2084, ARIB STD-B67, BT.1886); the whole chain against
-// FFmpeg's zscale and tonemap is in video_pipeline_test.
+// FFmpeg's zscale and tonemap is in video_pipeline_picture_test.
 #include "server/media/hdr_to_sdr.h"
 
 #include <cmath>
