@@ -12,6 +12,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
 #include <libavutil/log.h>
 }
 
@@ -20,6 +21,7 @@ extern "C" {
 #include "server/media/aac_adts.h"
 #include "server/media/audio_copy_rule.h"
 #include "server/media/timestamp_jumps.h"
+#include "server/media/truncation.h"
 
 namespace stylizer::client {
 namespace {
@@ -129,6 +131,9 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   // segment after one would be moved alone, or not at all. Followed on a
   // copy of each packet's times, for the source's own times are kept here.
   media::TimestampJumps jumps(2, f->iformat);
+  // Where the packets of any stream reach (seconds), against where the
+  // container says the movie ends.
+  double reached = 0;
   media::AvPacketPtr times_only(av_packet_alloc());
   if (times_only == nullptr)
     return absl::ResourceExhaustedError("out of memory");
@@ -142,6 +147,14 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
       times_only->duration = p->duration;
       jumps.Follow(p->stream_index == v ? 0 : 1,
                    f->streams[p->stream_index]->time_base, times_only.get());
+    }
+    {
+      const int64_t t = PacketTime(*p);
+      if (t != AV_NOPTS_VALUE) {
+        reached =
+            std::max(reached, Seconds(t + std::max<int64_t>(p->duration, 0),
+                                      f->streams[p->stream_index]->time_base));
+      }
     }
     if (p->stream_index != v) {
       av_packet_unref(p.get());
@@ -175,6 +188,35 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
   if (first != AV_NOPTS_VALUE) {
     probe.duration_seconds =
         Seconds(end, video->time_base) - Seconds(first, video->time_base);
+  }
+  // A movie cut off (a download or a copy that stopped part way) reads as a
+  // shorter one, and its segments, each a complete movie, would hide the
+  // cut from every replica: a job the server refuses as truncated came out
+  // 57 % long, and OK. Sent whole, the server judges it by the same rule.
+  const int64_t shown = packets - static_cast<int64_t>(hidden.size());
+  const int64_t indexed = media::IndexedFrames(f, f->streams[v]);
+  if (media::TooFewFrames(indexed, shown)) {
+    probe.unsplittable =
+        absl::StrCat("it looks cut off: its index lists ", indexed,
+                     " video frames, but only ", shown,
+                     " could be read; sent whole, the server judges it");
+  } else if (f->duration != AV_NOPTS_VALUE && f->duration > 0 &&
+             f->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
+    // FFmpeg counts the container's end from the first timestamp, except
+    // Matroska's (the segment's), from 0.
+    const double start = f->start_time != AV_NOPTS_VALUE &&
+                                 !av_match_name("matroska", f->iformat->name)
+                             ? static_cast<double>(f->start_time) / AV_TIME_BASE
+                             : 0;
+    const double declared = static_cast<double>(f->duration) / AV_TIME_BASE;
+    const double missing = start + declared - reached;
+    if (media::TooFewSeconds(declared, missing)) {
+      probe.unsplittable = absl::StrCat("it looks cut off: it declares ",
+                                        absl::SixDigits(declared),
+                                        " s, but its streams reach only ",
+                                        absl::SixDigits(declared - missing),
+                                        " s; sent whole, the server judges it");
+    }
   }
   // Segments keep the source's presentation times; where a source stores
   // only decode times for some frames (AVI with B-frames, MPEG-PS, raw

@@ -221,6 +221,46 @@ TEST_F(MovieSplitTest, ProbeRefusesAnEditListThatHidesTheLastFrame) {
   EXPECT_EQ(probe->unsplittable, "");
 }
 
+// A movie cut off part way (a download that stopped) still opens: its
+// index, or its header, says how long it was. Its segments, each a complete
+// movie, would hide the cut from the server, which refuses the movie sent
+// whole: a split job came out 57 % long and OK. It is sent whole.
+TEST_F(MovieSplitTest, ProbeSendsACutOffMovieWhole) {
+  const std::string fast = Path("fast.mp4");
+  const std::string mkv = Path("whole.mkv");
+  for (const std::string& cmd :
+       {absl::StrCat("ffmpeg -nostdin -loglevel error -y -i ", Path("vfr.mp4"),
+                     " -c copy -movflags +faststart ", fast),
+        absl::StrCat("ffmpeg -nostdin -loglevel error -y -i ", Path("vfr.mp4"),
+                     " -c copy ", mkv)}) {
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  for (const std::string& whole : {fast, mkv}) {
+    auto probe = ProbeForSplit(whole);
+    ASSERT_TRUE(probe.ok()) << probe.status();
+    EXPECT_EQ(probe->unsplittable, "") << whole;
+    // Its first 60 %.
+    const std::string cut =
+        whole + ".cut" + fs::path(whole).extension().string();
+    fs::copy_file(whole, cut, fs::copy_options::overwrite_existing);
+    fs::resize_file(cut, fs::file_size(whole) * 6 / 10);
+    probe = ProbeForSplit(cut);
+    ASSERT_TRUE(probe.ok()) << probe.status();
+    EXPECT_THAT(probe->unsplittable, HasSubstr("it looks cut off: "));
+    EXPECT_THAT(probe->unsplittable,
+                HasSubstr("; sent whole, the server judges it"));
+  }
+  // The MP4's index counts its frames; the Matroska's header has only a
+  // duration.
+  auto probe = ProbeForSplit(fast + ".cut.mp4");
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_THAT(probe->unsplittable,
+              HasSubstr("its index lists 51 video frames"));
+  probe = ProbeForSplit(mkv + ".cut.mkv");
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_THAT(probe->unsplittable, HasSubstr("it declares 5.9"));
+}
+
 // Two recordings joined byte for byte (`cat a.ts a.ts`): the timestamps
 // start again halfway. Segments could not be written ("writing a movie:
 // Invalid argument", and the command failed); such a movie is not split.

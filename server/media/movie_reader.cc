@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/media/aac_adts.h"
 #include "server/media/movie_streams.h"
+#include "server/media/truncation.h"
 
 namespace stylizer {
 namespace media {
@@ -96,9 +97,7 @@ void MovieReader::FollowTimestampJumps(AVPacket* packet) {
 absl::Status MovieReader::CheckComplete() const {
   // A cut-off file often just ends early; its index or header still tells
   // how long it should have been.
-  if (index_frames_ > 0 &&
-      frames_decoded_ <
-          index_frames_ - std::max<int64_t>(2, index_frames_ / 50)) {
+  if (TooFewFrames(index_frames_, frames_decoded_)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the input is truncated: its index lists ", index_frames_,
         " video frames but only ", frames_decoded_, " could be read"));
@@ -112,7 +111,7 @@ absl::Status MovieReader::CheckComplete() const {
       reached = std::max({reached, audio_end_, other_end_});
     }
     double missing = declared_end_ - reached;
-    if (missing > std::max(1.0, 0.05 * info_.duration_seconds)) {
+    if (TooFewSeconds(info_.duration_seconds, missing)) {
       return absl::InvalidArgumentError(
           absl::StrCat("the input is truncated: it declares ",
                        info_.duration_seconds, " s of video but only ",

@@ -16,6 +16,7 @@
 #include "server/media/movie_reader.h"
 #include "server/media/movie_reader_io.h"
 #include "server/media/movie_streams.h"
+#include "server/media/truncation.h"
 
 extern "C" {
 #include <libavutil/avstring.h>

@@ -33,27 +33,6 @@ std::string CodecName(AVCodecID id) {
   return name != nullptr ? name : "unknown";
 }
 
-int64_t IndexedFrames(const AVFormatContext* format, AVStream* video) {
-  if (video->nb_frames <= 0) return 0;
-  if (av_match_name("avi", format->iformat->name)) {
-    const int entries = avformat_index_get_entries_count(video);
-    const AVIndexEntry* last =
-        entries > 0 ? avformat_index_get_entry(video, entries - 1) : nullptr;
-    if (last != nullptr && last->timestamp + 1 >= video->nb_frames) {
-      return std::min<int64_t>(video->nb_frames, entries);
-    }
-    return video->nb_frames;
-  }
-  if (!av_match_name("mov", format->iformat->name)) return video->nb_frames;
-  int64_t shown = 0;
-  const int entries = avformat_index_get_entries_count(video);
-  for (int i = 0; i < entries; ++i) {
-    const AVIndexEntry* entry = avformat_index_get_entry(video, i);
-    if (entry != nullptr && !(entry->flags & AVINDEX_DISCARD_FRAME)) ++shown;
-  }
-  return std::min(video->nb_frames, shown);
-}
-
 bool IsVideo(const AVStream* stream) {
   return stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
          !(stream->disposition & AV_DISPOSITION_ATTACHED_PIC);

@@ -1,6 +1,6 @@
 // Stateless stream and codec helpers of MovieReader's opening of an input:
 // which demuxers and file openings an upload may use, which stream is the
-// video, how many frames the index lists, the refusal of frames too large to
+// video, the refusal of frames too large to
 // decode. Internal to MovieReader.
 #ifndef STYLIZER_SERVER_MEDIA_MOVIE_STREAMS_H_
 #define STYLIZER_SERVER_MEDIA_MOVIE_STREAMS_H_
@@ -29,21 +29,6 @@ bool IsIndirectFormat(const char* name);
 
 // FFmpeg's name of the codec; "unknown" if it has none.
 std::string CodecName(AVCodecID id);
-
-// The video frames the input's index lists to be shown; 0 if unknown.
-// MP4 and MOV count every sample in nb_frames, also those an edit list
-// hides: a lossless trim (or QuickTime's) keeps the samples from the
-// keyframe before the cut on. libavformat's index flags those to be
-// discarded after decoding (and leaves out those past the next keyframe
-// after the edit), so its other entries are the frames that show.
-//
-// AVI's header counts the empty chunks a muxer writes for the gaps of
-// variable-frame-rate video (FFmpeg's, capture tools'), which the demuxer
-// never returns; its index lists only chunks with data, each at its chunk
-// number. Such movies were refused as truncated after the whole job. Where
-// the index ends before the header's last frame (a file cut off, whose
-// index was rebuilt from what is left), the header's count stands.
-int64_t IndexedFrames(const AVFormatContext* format, AVStream* video);
 
 // FFmpeg lists cover art (MP3's and M4A's pictures, Matroska's attached
 // images) as a video stream of one frame: not a movie.

@@ -1,0 +1,44 @@
+// The truncation rule; see truncation.h.
+#include "server/media/truncation.h"
+
+#include <algorithm>
+
+extern "C" {
+#include <libavutil/avstring.h>
+}
+
+namespace stylizer {
+namespace media {
+
+int64_t IndexedFrames(const AVFormatContext* format, AVStream* video) {
+  if (video->nb_frames <= 0) return 0;
+  if (av_match_name("avi", format->iformat->name)) {
+    const int entries = avformat_index_get_entries_count(video);
+    const AVIndexEntry* last =
+        entries > 0 ? avformat_index_get_entry(video, entries - 1) : nullptr;
+    if (last != nullptr && last->timestamp + 1 >= video->nb_frames) {
+      return std::min<int64_t>(video->nb_frames, entries);
+    }
+    return video->nb_frames;
+  }
+  if (!av_match_name("mov", format->iformat->name)) return video->nb_frames;
+  int64_t shown = 0;
+  const int entries = avformat_index_get_entries_count(video);
+  for (int i = 0; i < entries; ++i) {
+    const AVIndexEntry* entry = avformat_index_get_entry(video, i);
+    if (entry != nullptr && !(entry->flags & AVINDEX_DISCARD_FRAME)) ++shown;
+  }
+  return std::min(video->nb_frames, shown);
+}
+
+bool TooFewFrames(int64_t indexed, int64_t read) {
+  return indexed > 0 && read < indexed - std::max<int64_t>(2, indexed / 50);
+}
+
+bool TooFewSeconds(double declared_seconds, double missing_seconds) {
+  return declared_seconds > 0 &&
+         missing_seconds > std::max(1.0, 0.05 * declared_seconds);
+}
+
+}  // namespace media
+}  // namespace stylizer

@@ -1,0 +1,43 @@
+// How long a movie says it is, against what could be read of it: the
+// truncation rule of the server's movie reader, and of the CLI's --split
+// probe, which sends a movie that fails it whole for the server to judge
+// (its segments, each a complete movie, would hide the cut).
+#ifndef STYLIZER_SERVER_MEDIA_TRUNCATION_H_
+#define STYLIZER_SERVER_MEDIA_TRUNCATION_H_
+
+#include <cstdint>
+
+extern "C" {
+#include <libavformat/avformat.h>
+}
+
+namespace stylizer {
+namespace media {
+
+// The video frames the input's index lists to be shown; 0 if unknown.
+// MP4 and MOV count every sample in nb_frames, also those an edit list
+// hides: a lossless trim (or QuickTime's) keeps the samples from the
+// keyframe before the cut on. libavformat's index flags those to be
+// discarded after decoding (and leaves out those past the next keyframe
+// after the edit), so its other entries are the frames that show.
+//
+// AVI's header counts the empty chunks a muxer writes for the gaps of
+// variable-frame-rate video (FFmpeg's, capture tools'), which the demuxer
+// never returns; its index lists only chunks with data, each at its chunk
+// number. Such movies were refused as truncated after the whole job. Where
+// the index ends before the header's last frame (a file cut off, whose
+// index was rebuilt from what is left), the header's count stands.
+int64_t IndexedFrames(const AVFormatContext* format, AVStream* video);
+
+// Whether `read` frames fall short of the `indexed` ones (IndexedFrames, 0:
+// unknown) by more than 2 % and more than 2 frames.
+bool TooFewFrames(int64_t indexed, int64_t read);
+
+// Whether a movie that declares `declared_seconds` is cut off, with
+// `missing_seconds` of it not reached: by more than 1 s and 5 %.
+bool TooFewSeconds(double declared_seconds, double missing_seconds);
+
+}  // namespace media
+}  // namespace stylizer
+
+#endif  // STYLIZER_SERVER_MEDIA_TRUNCATION_H_
