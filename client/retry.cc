@@ -10,13 +10,18 @@
 
 namespace stylizer::client {
 
+bool IsBusyRefusal(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted &&
+         RetryDelay(status).has_value();
+}
+
 bool IsRetryable(const RetryPolicy& policy, const AttemptResult& result) {
   if (result.output_started) return false;
   switch (result.status.code()) {
     case absl::StatusCode::kUnavailable:
       return true;
     case absl::StatusCode::kResourceExhausted:
-      return policy.retry_busy && RetryDelay(result.status).has_value();
+      return policy.retry_busy && IsBusyRefusal(result.status);
     default:
       return false;
   }

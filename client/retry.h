@@ -49,6 +49,10 @@ struct AttemptResult {
   std::string no_retry_reason = std::string();
 };
 
+// Whether `status` is a busy server's refusal: RESOURCE_EXHAUSTED with a
+// retry hint (its stream slots or its spool were full).
+bool IsBusyRefusal(const absl::Status& status);
+
 // Whether an attempt with this outcome may be tried again under `policy`.
 bool IsRetryable(const RetryPolicy& policy, const AttemptResult& result);
 

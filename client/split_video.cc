@@ -161,19 +161,30 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   };
 
   int in_flight = 0;  // guarded by mu
+  // Lowered when a replica refuses a segment as busy while this job's other
+  // segments hold its slots (a replica with fewer stream slots than
+  // segments_per_replica): the refused one waits for one of them to end.
+  int cap = max_in_flight;  // guarded by mu
   auto take_slot = [&] {
     absl::MutexLock lock(&mu);
     auto free_or_failed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-      return failed || in_flight < max_in_flight;
+      return failed || in_flight < cap;
     };
     mu.Await(absl::Condition(&free_or_failed));
     if (failed) return false;
     ++in_flight;
     return true;
   };
-  auto give_slot = [&] {
+  // Gives the attempt's slot back. For a busy refusal while others of this
+  // job are in flight, also lowers the cap to them and returns true: the
+  // segment is then sent again once one of them ends, as an unsplit job's
+  // call would have been made later, and that is not a retry of its own.
+  auto give_slot = [&](const absl::Status& s) {
     absl::MutexLock lock(&mu);
     --in_flight;
+    if (failed || !IsBusyRefusal(s) || in_flight == 0) return false;
+    cap = std::min(cap, in_flight);
+    return true;
   };
 
   std::vector<std::thread> threads;
@@ -200,7 +211,21 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
         } else {
           s = source.status();
         }
-        give_slot();
+        if (give_slot(s)) {
+          SayNote(progress, notes,
+                  absl::StrFormat(
+                      "segment %d/%d: refused as busy while this job's other "
+                      "segments hold the slots; it waits for one of them "
+                      "(sending at most %d at a time now)",
+                      k + 1, n, [&] {
+                        absl::MutexLock lock(&mu);
+                        return cap;
+                      }()));
+          files->Discard();
+          sum.Reset(k);
+          --attempt;  // not a failure of the replica's
+          continue;
+        }
         if (s.ok()) {
           results[k].paths = files->Paths();
           results[k].peer = observer.peer();

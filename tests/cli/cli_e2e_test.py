@@ -1193,16 +1193,21 @@ class CliBusyServerTest(unittest.TestCase):
 
     def test_split_segments_take_turns_at_the_one_slot(self):
         # Three segments at once to a server with one stream slot: two were
-        # refused busy, and the job failed. Now they wait their turn.
+        # refused busy, and the job failed once their retries ran out, after
+        # 3.5 s, while the first was being served. Now a segment refused
+        # while the job's own others hold the slots waits for one of them,
+        # without a retry of its own (--retries=0 fails at the first
+        # refusal otherwise).
         movie = os.path.join(self.tmp, "gops.mp4")
         ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10:d=3", "-c:v",
                "libx264", "-g", "10", "-pix_fmt", "yuv420p", movie)
         out = os.path.join(self.tmp, "out_split")
         r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
-                     "--split=3", "--retries=30")
+                     "--split=3", "--retries=0")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("retry 1 in ", r.stderr)
-        self.assertIn("already serves 1 streams", r.stderr)
+        self.assertIn("refused as busy while this job's other segments hold "
+                      "the slots; it waits for one of them (sending at most "
+                      "1 at a time now)", r.stderr)
         v = stream(probe(os.path.join(out, "gops.klimt.mp4")), "video")
         self.assertEqual(int(v["nb_read_frames"]), 30)
 
