@@ -160,6 +160,10 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
     return failed;
   };
 
+  // The model archive digest the first accepted segment's replica named:
+  // the others must be stylized by the same model (replicas serve different
+  // archives during a rollout), or the movie would change style part way.
+  std::string job_model;  // guarded by mu
   int in_flight = 0;  // guarded by mu
   // Lowered when a replica refuses a segment as busy while this job's other
   // segments hold its slots (a replica with fewer stream slots than
@@ -196,9 +200,26 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
         auto files = std::make_unique<VideoOutputs>(
             absl::StrCat((*tmp)->path(), "/out-", k, "-", attempt), "segment",
             job.labels, job.ext);
+        std::string other_model;  // set when this attempt's replica's differs
         SegmentObserver observer(
             files.get(), &sum, k, job.name_input ? job.input : "",
-            [&](const std::string& line) { SayNote(progress, notes, line); });
+            [&](const std::string& line) { SayNote(progress, notes, line); },
+            [&](const std::string& digest) {
+              absl::MutexLock lock(&mu);
+              if (digest.empty() || digest == job_model) {
+                return absl::OkStatus();
+              }
+              if (job_model.empty()) {
+                job_model = digest;
+                return absl::OkStatus();
+              }
+              other_model = absl::StrFormat(
+                  "model archive %s... , where this job's other segments "
+                  "have %s...",
+                  digest.substr(0, 12), job_model.substr(0, 12));
+              return absl::AbortedError(
+                  absl::StrCat("the replica serves ", other_model));
+            });
         absl::Status s;
         auto source = FileSource::Open(seg.path);
         if (source.ok()) {
@@ -242,6 +263,25 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
         }
         files->Discard();
         sum.Reset(k);
+        if (!other_model.empty() && attempt < job.max_attempts &&
+            !job_failed()) {
+          SayNote(progress, notes,
+                  absl::StrFormat(
+                      "segment %d/%d: the replica%s serves %s; "
+                      "sending it again (attempt %d of %d)",
+                      k + 1, n,
+                      observer.peer().empty() ? "" : " " + observer.peer(),
+                      other_model, attempt + 1, job.max_attempts));
+          continue;
+        }
+        if (!other_model.empty()) {
+          s = absl::AbortedError(absl::StrFormat(
+              "segment %d/%d: every replica that took it serves %s: the "
+              "replicas serve different models (a rollout in progress?), and "
+              "a movie split over them would change style part way; run it "
+              "again once they serve one model, or without --split",
+              k + 1, n, other_model));
+        }
         if (ReplicaFailed(s) && attempt < job.max_attempts && !job_failed()) {
           SayNote(
               progress, notes,

@@ -67,14 +67,18 @@ class SegmentObserver : public VideoObserver {
  public:
   // `say` prints a note line; `input`, unless empty, is named in the
   // damaged-packets warning before the segment.
-  SegmentObserver(VideoOutputs* files, SplitProgress* progress, size_t k,
-                  std::string input,
-                  std::function<void(const std::string&)> say)
+  // check_model: given the model archive digest the replica names in its
+  // JobAccepted; an error ends the call with it.
+  SegmentObserver(
+      VideoOutputs* files, SplitProgress* progress, size_t k, std::string input,
+      std::function<void(const std::string&)> say,
+      std::function<absl::Status(const std::string&)> check_model = {})
       : files_(files),
         progress_(progress),
         k_(k),
         input_(std::move(input)),
-        say_(std::move(say)) {}
+        say_(std::move(say)),
+        check_model_(std::move(check_model)) {}
 
   void OnUploadProgress(uint64_t sent, uint64_t total) override;
   void OnPeer(const std::string& peer) override { peer_ = peer; }
@@ -95,6 +99,7 @@ class SegmentObserver : public VideoObserver {
   const size_t k_;
   const std::string input_;
   const std::function<void(const std::string&)> say_;
+  const std::function<absl::Status(const std::string&)> check_model_;
   std::string peer_;
   uint64_t frames_ = 0;
 };

@@ -102,6 +102,9 @@ void SegmentObserver::OnUploadProgress(uint64_t sent, uint64_t total) {
 }
 
 absl::Status SegmentObserver::OnAccepted(const stylizer::v1::JobAccepted& a) {
+  if (check_model_) {
+    if (absl::Status s = check_model_(a.archive_sha256()); !s.ok()) return s;
+  }
   progress_->Accepted(k_, a.input().frames_estimate());
   return files_->OnAccepted(a);
 }

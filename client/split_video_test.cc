@@ -209,6 +209,47 @@ TEST_F(SplitVideoTest, AFullTemporaryDirectoryIsNamed) {
   EXPECT_TRUE(fs::is_empty(dir_ / "out"));
 }
 
+// Replicas that serve different model archives (a rollout): a segment
+// stylized by another model than the job's others is sent again, and the
+// job fails, saying why, when every replica that takes it has another. A
+// split movie changed style part way without a word.
+TEST_F(SplitVideoTest, SegmentsOfAnotherModelAreSentAgain) {
+  const std::string a(64, 'a');
+  const std::string b(64, 'b');
+  testing::FakeServer server;
+  server.service().archive_sha256s = {a, b, a};
+  auto client = StylizerClient::Create(OptionsFor(server));
+  ASSERT_TRUE(client.ok()) << client.status();
+  SplitJob job = Job();
+  job.segments_per_replica = 1;
+  std::ostringstream notes;
+  auto paths = RunSplitVideo(**client, job, nullptr, &notes);
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  EXPECT_EQ(paths->size(), 2u);
+  EXPECT_THAT(notes.str(),
+              ::testing::HasSubstr(
+                  "segment 2/2: the replica ipv4:" + server.address() +
+                  " serves model archive bbbbbbbbbbbb... , where this job's "
+                  "other segments have aaaaaaaaaaaa...; sending it again "
+                  "(attempt 2 of 3)"));
+
+  testing::FakeServer rollout;
+  rollout.service().archive_sha256s = {a, b};
+  auto other = StylizerClient::Create(OptionsFor(rollout));
+  ASSERT_TRUE(other.ok()) << other.status();
+  job.out_dir = (dir_ / "out2").string();
+  paths = RunSplitVideo(**other, job, nullptr, nullptr);
+  EXPECT_EQ(paths.status().code(), absl::StatusCode::kAborted)
+      << paths.status();
+  EXPECT_THAT(std::string(paths.status().message()),
+              ::testing::HasSubstr(
+                  "segment 2/2: every replica that took it serves model "
+                  "archive bbbbbbbbbbbb... , where this job's other segments "
+                  "have aaaaaaaaaaaa...: the replicas serve different models "
+                  "(a rollout in progress?)"));
+  EXPECT_FALSE(fs::exists(dir_ / "out2"));
+}
+
 // Segments served as bytes that are not movies fail the job, with the
 // output named, before any join; the output directory stays empty.
 TEST_F(SplitVideoTest, SegmentsServedAsBytesThatAreNotMoviesFailTheJob) {

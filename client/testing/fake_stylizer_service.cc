@@ -221,6 +221,11 @@ grpc::Status FakeStylizerService::StylizeVideo(
   StylizeVideoResponse response;
   auto* accepted = response.mutable_accepted();
   accepted->set_job_id("job-1");
+  if (!archive_sha256s.empty()) {
+    const size_t call = static_cast<size_t>(video_jobs_accepted++);
+    accepted->set_archive_sha256(
+        archive_sha256s[std::min(call, archive_sha256s.size() - 1)]);
+  }
   accepted->mutable_input()->set_width(64);
   accepted->mutable_input()->set_height(48);
   accepted->mutable_input()->set_fps(10);

@@ -76,6 +76,11 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   static std::string TagOf(int output_index);
   // If > 0, each StylizeVideo call waits this long before reading its job.
   std::atomic<int> video_delay_ms{0};
+  // The model archive digests the StylizeVideo calls' JobAccepted name, one
+  // per accepted call in turn (the last one repeats); empty: none named.
+  // Set before the calls.
+  std::vector<std::string> archive_sha256s;
+  std::atomic<int> video_jobs_accepted{0};
   // Calls received, of any method.
   std::atomic<int> calls{0};
 

@@ -24,6 +24,7 @@
 #include "server/service/server.h"
 #include "server/service/status_util.h"
 #include "server/service/stylize_video_reactor.h"
+#include "server/service/testing/copy_model.h"
 #include "server/service/testing/eventually.h"
 #include "server/service/testing/loopback_server.h"
 #include "server/service/testing/raw_stream.h"
@@ -178,6 +179,29 @@ TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
 // A damaged frame (here a JPEG whose frame header names arithmetic coding)
 // is skipped, as ffmpeg skips it, and the job line and the client's
 // JobSummary count it: the outputs were a frame short and nothing said so.
+// The acceptance names the model archive that stylizes the job: the CLI's
+// --split checks that every segment had the same (replicas serve different
+// archives during a rollout).
+class VideoJobArchiveTest : public VideoJobLogTest {
+  void Configure(Server::Options* o) override {
+    o->load_model = []() -> absl::StatusOr<std::unique_ptr<StyleModel>> {
+      auto model = std::make_unique<testing::CopyModel>(4);
+      model->mutable_description().archive_sha256 = std::string(64, 'c');
+      return std::unique_ptr<StyleModel>(std::move(model));
+    };
+  }
+};
+
+TEST_F(VideoJobArchiveTest, TheAcceptanceNamesTheModelArchive) {
+  const std::string movie = movies::ReadFile(dir_ + "/small.mp4").value_or("");
+  ASSERT_FALSE(movie.empty());
+  grpc::ClientContext context;
+  v1::JobAccepted accepted;
+  v1::JobSummary summary;
+  ASSERT_TRUE(RunJob(movie, &context, &accepted, &summary).ok());
+  EXPECT_EQ(accepted.archive_sha256(), std::string(64, 'c'));
+}
+
 TEST_F(VideoJobLogTest, ASkippedDamagedFrameIsCountedInTheJobLineAndSummary) {
   ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=64x48:rate=10:"
                                 "duration=1 -c:v mjpeg -f avi",

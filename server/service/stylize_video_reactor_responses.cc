@@ -47,6 +47,7 @@ void StylizeVideoReactor::OnAccepted(const media::MovieInfo& info,
   v1::StylizeVideoResponse response;
   v1::JobAccepted* accepted = response.mutable_accepted();
   accepted->set_job_id(job_id_);
+  accepted->set_archive_sha256(service_->model().archive_sha256);
   *accepted->mutable_input() = ToProto(info, output_width, output_height);
   absl::MutexLock lock(&mu_);
   EnqueueLocked(std::move(response));

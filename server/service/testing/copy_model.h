@@ -22,6 +22,7 @@ class CopyModel : public StyleModel {
     description_.precision = "fp32";
   }
   const ModelDescription& description() const override { return description_; }
+  ModelDescription& mutable_description() { return description_; }
   // Copies batch.input to batch.output.
   absl::Status Stylize(const FrameBatch& batch) override {
     if (batch.output != batch.input) {
