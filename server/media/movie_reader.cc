@@ -97,10 +97,12 @@ void MovieReader::FollowTimestampJumps(AVPacket* packet) {
 absl::Status MovieReader::CheckComplete() const {
   // A cut-off file often just ends early; its index or header still tells
   // how long it should have been.
-  if (TooFewFrames(index_frames_, frames_decoded_)) {
+  // Packets read, not frames decoded: a damaged packet (or one before the
+  // first keyframe) is there, only unreadable, and is counted as skipped.
+  if (TooFewFrames(index_frames_, video_packets_read_)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the input is truncated: its index lists ", index_frames_,
-        " video frames but only ", frames_decoded_, " could be read"));
+        " video frames but only ", video_packets_read_, " could be read"));
   }
   if (info_.duration_seconds > 0 && !duration_is_estimate_ &&
       last_end_pts_ != AV_NOPTS_VALUE) {
@@ -132,6 +134,7 @@ const AVStream* MovieReader::audio_stream() const {
 }
 
 absl::Status MovieReader::SendVideoPacket() {
+  if (!(packet_->flags & AV_PKT_FLAG_DISCARD)) ++video_packets_read_;
   const int ret = avcodec_send_packet(decoder_.get(), packet_.get());
   av_packet_unref(packet_.get());
   if (ret >= 0) return absl::OkStatus();

@@ -212,6 +212,8 @@ class MovieReader {
   bool demux_done_ = false;
   bool decoder_flushed_ = false;
   int64_t frames_decoded_ = 0;
+  // Video packets read that the edit list shows (the truncation rule's).
+  int64_t video_packets_read_ = 0;
   int64_t packets_skipped_ = 0;
   // Joined recordings' timestamps (set once the streams are found).
   std::unique_ptr<TimestampJumps> timestamp_jumps_;

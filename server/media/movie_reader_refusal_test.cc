@@ -152,6 +152,32 @@ TEST_F(MovieReaderRefusalTest, DamagedPacketsAreSkippedAndCounted) {
   EXPECT_EQ(read.skipped, 1);
 }
 
+// Damaged packets are there, only unreadable: they are not missing frames.
+// Five of 25 (over the 2 frames the truncation rule forgives) were refused
+// as "truncated: its index lists 25 video frames but only 20 could be
+// read", and so was each --split segment that held a few (a movie the
+// unsplit job stylized, with a warning, failed split).
+TEST_F(MovieReaderRefusalTest, DamagedPacketsAreNotMissingFrames) {
+  ASSERT_NO_FATAL_FAILURE(Make(
+      "mjpeg5.avi", "-f lavfi -i testsrc=s=64x48:r=25:d=1 -c:v mjpeg -f avi"));
+  std::string bytes = Bytes("mjpeg5.avi");
+  size_t at = 0;
+  for (int i = 0; i < 20; ++i) {
+    at = bytes.find("\xff\xc0", i == 0 ? 0 : at + 1);
+    ASSERT_NE(at, std::string::npos);
+    if (i % 4 == 3) bytes[at + 1] = '\xc9';  // frames 4, 8, 12, 16, 20
+  }
+  ReadResult read = ReadBytes(bytes, kLimit);
+  EXPECT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.frames, 20);
+  EXPECT_EQ(read.skipped, 5);
+  // Cut off, it is still truncated.
+  read = ReadBytes(bytes.substr(0, bytes.size() / 2), kLimit);
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+      << read.status;
+  EXPECT_THAT(std::string(read.status.message()), HasSubstr("truncated"));
+}
+
 // FFmpeg 5.1 decodes no animated WebP (its decoder finds no image data):
 // the input's stream had "no frame size".
 TEST_F(MovieReaderRefusalTest, AnAnimatedWebpIsNotSupported) {
