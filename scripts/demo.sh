@@ -8,8 +8,25 @@
 #   env:   BUILD_DIR (default build), OUT (default out/demo), MODEL (default
 #          models/default.pt), INPUT (default tests/data/sample.mp4),
 #          STYLES (default all), MAX_SIDE (e.g. 320: a faster, smaller run),
-#          SKIP_SETUP=1 to skip install and build
+#          SKIP_SETUP=1 to skip install and build; paths are read from the
+#          directory it is run in
 set -euo pipefail
+# Settings are environment variables only: -h/--help prints the lines above;
+# any argument else is refused (it was ignored, and the whole demo ran).
+if [ $# -gt 0 ]; then
+  case "$1" in
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    *) echo "demo: unknown argument $1; settings are environment variables:" >&2
+       sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2
+       exit 2 ;;
+  esac
+fi
+# Paths given are the caller's (resolved before the cd), the defaults the
+# checkout's.
+for var in BUILD_DIR OUT MODEL INPUT; do
+  [ -z "${!var:-}" ] || printf -v "$var" '%s' "$(realpath -m "${!var}")"
+done
+model_given=${MODEL:-}
 cd "$(dirname "$0")/.."
 
 BUILD_DIR=${BUILD_DIR:-build}
@@ -35,7 +52,11 @@ cli=$BUILD_DIR/client/stylizer
 if [ ! -f "$MODEL" ]; then
   fallback=$BUILD_DIR/testdata/random4.pt
   [ -f "$fallback" ] || { say "no model archive: $MODEL (nor $fallback)"; exit 1; }
-  say "NOTE: $MODEL is not in this checkout yet; using the random 4-style test"
+  if [ -n "$model_given" ]; then
+    say "NOTE: there is no model archive $MODEL; using the random 4-style test"
+  else
+    say "NOTE: $MODEL is not in this checkout yet; using the random 4-style test"
+  fi
   say "      archive $fallback instead (outputs will look like noise, not paintings)"
   MODEL=$fallback
 fi

@@ -9,7 +9,9 @@ On held-out photos (centre-cropped to --width x --height), for every style:
 - edge correlation of the luminance edge maps of photo and output (bar: >= 0.2);
 - distinctness: mean absolute difference between two styles' outputs, in grey
   levels, for the closest pair (bar: >= 8).
-Values are means over the photos. Prints a Markdown table and PASS/FAIL;
+Values are means over the photos. Prints a Markdown table and PASS/FAIL
+(exit status 0 when every bar is met, 1 when one is not, 2 for an input that
+is missing or unreadable, checked before the measures start);
 --picture writes the model card's picture (one photo in every style, with the
 paintings as thumbnails).
 
@@ -211,17 +213,22 @@ def main() -> int:
                                                     "..", "tests", "data", "sample.mp4"),
                     help="real footage for the flow-free ratio ('' to skip)")
     args = ap.parse_args()
+    if args.still_frames < 2 or args.motion_frames < 2:
+        ap.error("--still-frames and --motion-frames must be at least 2 (the measures are "
+                 "changes from frame to frame)")
+    if not args.no_temporal and (args.width < 4 or args.height < 4
+                                 or args.width % 4 or args.height % 4):
+        ap.error("--width and --height must be positive multiples of 4 for the grid energy "
+                 "measure (or give --no-temporal)")
     torch.set_num_threads(args.threads)
-
-    module, names = load_archive(args.model)
-    _, heldout = read_photo_list(args.photos)
-    if not heldout:
-        print("error: the photo list marks no 'heldout' photo", file=sys.stderr)
+    # Every input is read and checked before the measures (minutes at the
+    # default sizes) start: exit status 1 means only that a bar is not met.
+    try:
+        module, names, full, paintings, movie, only = read_inputs(args)
+    except (OSError, ValueError) as e:  # ExportError is a ValueError
+        print(f"evaluate: error: {e}", file=sys.stderr)
         return 2
-    full = [load_rgb(p, 1024) for p in heldout]
     photos = [center_crop(f, args.height, args.width) for f in full]
-    paintings = [resize_short(load_rgb(p), args.painting_size)
-                 for p in find_styles(args.styles, names)]
     mean, diff, outputs = evaluate(module, names, paintings, photos)
     text, ok = table(names, mean, diff)
     print(f"{len(photos)} held-out photos at {args.width}x{args.height}:\n")
@@ -234,18 +241,36 @@ def main() -> int:
         # The pan and zoom runs over a crop 1.5 times the frame, so that every
         # frame is made of real photo.
         sources = [center_crop(f, args.height * 3 // 2, args.width * 3 // 2) for f in full]
-        movie = read_frames(args.movie, 320, 180) if args.movie else None
-        only = [n for n in args.temporal_styles.split(",") if n]
-        unknown = sorted(set(only) - set(names))
-        if unknown:
-            print(f"error: --temporal-styles names unknown styles {unknown}; the archive "
-                  f"has {names}", file=sys.stderr)
-            return 2
         rows = evaluate_temporal(module, names, photos, outputs, sources, movie,
                                  args.still_frames, args.motion_frames, only)
         print("\nframe to frame:\n")
         print(temporal_table(rows))
     return 0 if ok else 1
+
+
+def read_inputs(args):
+    """(module, style names, held-out photos, paintings, movie frames or None,
+    temporal styles) for main; OSError or ValueError (ExportError) naming what
+    is missing or unreadable."""
+    module, names = load_archive(args.model)
+    _, heldout = read_photo_list(args.photos)
+    if not heldout:
+        raise ValueError(f"the photo list {args.photos} marks no 'heldout' photo")
+    if args.picture and not 0 <= args.picture_photo < len(heldout):
+        raise ValueError(f"--picture-photo {args.picture_photo}: the photo list has "
+                         f"{len(heldout)} held-out photos (0 to {len(heldout) - 1})")
+    full = [load_rgb(p, 1024) for p in heldout]
+    paintings = [resize_short(load_rgb(p), args.painting_size)
+                 for p in find_styles(args.styles, names)]
+    movie, only = None, []
+    if not args.no_temporal:
+        only = [n for n in args.temporal_styles.split(",") if n]
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise ValueError(f"--temporal-styles names unknown styles {unknown}; the archive "
+                             f"has {names}")
+        movie = read_frames(args.movie, 320, 180) if args.movie else None
+    return module, names, full, paintings, movie, only
 
 
 if __name__ == "__main__":

@@ -37,9 +37,19 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=80)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if args.frames < 2:
+        ap.error("--frames must be at least 2 (the ratio is a change from frame to frame)")
     torch.set_num_threads(args.threads)
-    module, names = load_archive(args.model)
-    frames = read_frames(args.movie, args.width, args.height, args.frames)
+    try:
+        module, names = load_archive(args.model)
+        frames = read_frames(args.movie, args.width, args.height, args.frames)
+    except (OSError, ValueError) as e:  # ExportError is a ValueError
+        print(f"evaluate_movie: error: {e}", file=sys.stderr)
+        return 2
+    if len(frames) < 2:
+        print(f"evaluate_movie: error: {args.movie} has only {len(frames)} frame",
+              file=sys.stderr)
+        return 2
     results = measure(module, names, frames)
     print(f"{os.path.basename(args.movie)}: {len(frames)} frames at {args.width}x{args.height}, "
           f"input mean |dI| {next(iter(results.values()))['input']:.2f} grey levels\n")

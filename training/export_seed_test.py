@@ -151,6 +151,19 @@ class ExportTest(unittest.TestCase):
                               "check; copy the file again", err.getvalue())
                 self.assertFalse(os.path.exists(out))
 
+    def test_an_unwritable_out_is_refused_in_one_line(self):
+        # It was a traceback from open().
+        out = self.path("no/such/dir/x.pt")
+        os.makedirs(self.path("no"))
+        with open(self.path("no/such"), "w"):
+            pass  # a file where the directory should be
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = export_seed.main(["--random", "1", "--out", out])
+        self.assertEqual(rc, 2)
+        self.assertRegex(err.getvalue(), f"^export_seed: error: cannot write {out}: ")
+        self.assertNotIn("Traceback", err.getvalue())
+
 
 if __name__ == "__main__":
     unittest.main()

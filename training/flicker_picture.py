@@ -76,19 +76,25 @@ def main() -> int:
         ap.error("--count must be at least 2 and --first at least 1 (a frame before it is needed)")
     torch.set_num_threads(args.threads)
 
-    frames = read_frames(args.movie, args.width, args.height, args.first + args.count)
+    try:
+        frames = read_frames(args.movie, args.width, args.height, args.first + args.count)
+        archives = [(tag, path, load_archive(path))
+                    for tag, path in (("before", args.before), ("after", args.after))]
+    except (OSError, ValueError) as e:  # ExportError is a ValueError
+        print(f"flicker_picture: error: {e}", file=sys.stderr)
+        return 2
     if len(frames) < args.first + args.count:
         ap.error(f"{args.movie} has only {len(frames)} frames")
+    for _, path, (_, names) in archives:
+        if args.style not in names:
+            ap.error(f"{path} has no style {args.style!r}; it has {', '.join(names)}")
     # One frame before the first shown, so every shown frame has a change.
     clip = frames[args.first - 1:args.first + args.count]
     rows, labels = [(list(clip[1:]), None)], ["frame"]
     in_maps, in_means = change_maps(clip, args.gain)
     rows.append((list(in_maps), [f"{m:.1f}" for m in in_means]))
     labels.append(f"frame change x{args.gain:g}")
-    for tag, path in (("before", args.before), ("after", args.after)):
-        module, names = load_archive(path)
-        if args.style not in names:
-            ap.error(f"{path} has no style {args.style!r}; it has {', '.join(names)}")
+    for tag, path, (module, names) in archives:
         outs = style_function(module, len(names), names.index(args.style))(clip)
         maps, means = change_maps(outs, args.gain)
         rows.append((list(outs[1:]), None))

@@ -47,10 +47,21 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    _, heldout = read_photo_list(args.photos)
-    full = load_rgb(heldout[0], 512)
     chosen = args.style_names.split(",")
-    paintings = load_paintings(find_styles(args.styles, chosen), 256)
+    try:  # every input before part 1 (minutes)
+        module, names = load_archive(args.model)
+        missing = [n for n in chosen if n not in names]
+        if missing:
+            raise ValueError(f"--style-names: {args.model} has no style {', '.join(missing)}; "
+                             f"it has {', '.join(names)}")
+        _, heldout = read_photo_list(args.photos)
+        if not heldout:
+            raise ValueError(f"the photo list {args.photos} marks no 'heldout' photo")
+        full = load_rgb(heldout[0], 512)
+        paintings = load_paintings(find_styles(args.styles, chosen), 256)
+    except (OSError, ValueError) as e:  # ExportError is a ValueError
+        print(f"grid_experiment: error: {e}", file=sys.stderr)
+        return 2
     photo = center_crop(full, args.size, args.size)
     base = stride_energy_share(photo)
     print(f"1. pixel optimisation, {args.size}x{args.size}, {args.iters} iterations "
@@ -64,7 +75,6 @@ def main() -> int:
                   for s in range(len(chosen))]
         print(f"| {pool} | " + " | ".join(f"{r:.2f}" for r in ratios) + " |", flush=True)
 
-    module, names = load_archive(args.model)
     frame = center_crop(full, 224, 320)
     print("\n2. the model at 320x224: grid energy ratio of one output, and of the mean "
           "of 16 outputs for 0-3 pixel shifts (the frame-anchored part):\n")

@@ -7,7 +7,8 @@
 
 DIR holds one painting per style, named <style>.jpg|jpeg|png (--style-names
 gives the names and their index order). Rerunning the same command resumes
-from --checkpoint; --steps may be raised to train on. --export writes the
+from --checkpoint; --steps may be raised to train on (a resumed run refuses
+model options and an --init that differ from the checkpoint's). --export writes the
 serving archive when training ends (or at once, with --export-only). The
 default loss network is a randomly initialised VGG-16 (no download needed);
 --loss-weights FILE uses a torchvision-format VGG-16 state_dict instead (see
@@ -30,7 +31,8 @@ from stylizer_training.images import list_images  # noqa: E402
 from stylizer_training.trainer import Trainer, format_eta  # noqa: E402
 
 DEFAULT_PHOTOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "content_photos.txt")
-# Options that change what is trained; a resumed run keeps the checkpoint's.
+# Options that change what is trained; a resumed run keeps the checkpoint's and
+# refuses other values given on the command line.
 MODEL_OPTS = ("size", "style_size", "batch", "lr", "loss_net", "stat", "loss_seeds",
               "loss_weights", "loss_width", "style_weight", "rgb_weight", "content_weight",
               "content_tap", "tv_weight", "crop_min", "seed", "style_names", "loss_pool",
@@ -106,10 +108,20 @@ def parse_args(argv=None):
                     help="export the checkpoint without training")
     ap.add_argument("--name", default="default", help="model name in the archive")
     args = ap.parse_args(argv)
-    if args.size % 4:
-        ap.error("--size must be a multiple of 4")
+    if args.size < 4 or args.size % 4:
+        ap.error("--size must be a positive multiple of 4")
+    if args.batch < 1:
+        ap.error("--batch must be at least 1")
     if args.checkpoint_every < 1:
         ap.error("--checkpoint-every must be at least 1")
+    try:
+        args.loss_seeds = [int(s) for s in args.loss_seeds.split(",")]
+    except ValueError:
+        ap.error(f"--loss-seeds: {args.loss_seeds!r} is not a comma-separated list of integers")
+    if args.init is not None and not os.path.isfile(args.init):
+        ap.error(f"--init: no file {args.init}")
+    if args.styles is not None and not os.path.isdir(args.styles):
+        ap.error(f"--styles: no directory {args.styles}")
     from stylizer_training.export import ExportError, check_style_names, split_style_names
     args.style_names = split_style_names(args.style_names)
     try:
@@ -118,7 +130,43 @@ def parse_args(argv=None):
         ap.error(f"--style-names: {e}")
     if args.export_only and not args.export:
         ap.error("--export-only needs --export")
+    # The options given on the command line (not argparse's defaults), which a
+    # resumed run compares with the checkpoint's.
+    # (argparse leaves alone the attributes a namespace already has.)
+    unset = object()
+    again = ap.parse_args(argv, argparse.Namespace(**{k: unset for k in vars(args)}))
+    args.given = {k for k, v in vars(again).items() if v is not unset}
     return args
+
+
+class TrainError(Exception):
+    """A checkpoint or an option that train.py refuses (exit status 2)."""
+
+
+def load_checkpoint(path: str, what: str) -> dict:
+    """torch.load of a checkpoint (or --init file) whose zip members pass
+    their CRC-32 check; TrainError otherwise."""
+    from stylizer_training.export import ExportError, check_zip_members
+    try:
+        check_zip_members(path, what, "copy the file again")
+        return torch.load(path, map_location="cpu")
+    except ExportError as e:
+        raise TrainError(str(e))
+    except Exception as e:  # pickle, zip and torch errors alike
+        raise TrainError(f"cannot read {what} {path}: {e}")
+
+
+def changed_options(args, saved: dict) -> list:
+    """'--opt (checkpoint: X, given: Y)' for each model option given on the
+    command line with another value than the checkpoint's."""
+    def show(value):
+        return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    changed = []
+    for k in MODEL_OPTS:
+        if k in args.given and k in saved and getattr(args, k) != saved[k]:
+            changed.append(f"--{k.replace('_', '-')} (checkpoint: {show(saved[k])}, "
+                           f"given: {show(getattr(args, k))})")
+    return changed
 
 
 def export(ckpt: dict, path: str, name: str) -> None:
@@ -135,23 +183,42 @@ def export(ckpt: dict, path: str, name: str) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from stylizer_training.export import ExportError
+    try:
+        return train(args)
+    except (TrainError, ExportError) as e:
+        print(f"train: error: {e}", file=sys.stderr)
+        return 2
+
+
+def train(args) -> int:
     torch.set_num_threads(args.threads)
-    ckpt = torch.load(args.checkpoint, map_location="cpu") if os.path.exists(args.checkpoint) \
+    ckpt = load_checkpoint(args.checkpoint, "checkpoint") if os.path.exists(args.checkpoint) \
         else None
     if args.export_only:
         if ckpt is None:
-            print(f"error: no checkpoint {args.checkpoint}", file=sys.stderr)
-            return 2
+            raise TrainError(f"no checkpoint {args.checkpoint}")
         export(ckpt, args.export, args.name)
         return 0
     if not args.styles:
-        print("error: --styles is required for training", file=sys.stderr)
-        return 2
+        raise TrainError("--styles is required for training")
+    if ckpt is not None:
+        started_from = ckpt["opts"].get("init")
+        if args.init and not (started_from and os.path.realpath(started_from)
+                              == os.path.realpath(args.init)):
+            raise TrainError(f"--init {args.init}: checkpoint {args.checkpoint} exists and "
+                             "was not started from it; resuming would ignore --init, so "
+                             "give a new --checkpoint to start from it")
+        changed = changed_options(args, ckpt["opts"])
+        if changed:
+            raise TrainError(f"checkpoint {args.checkpoint} was trained with other options: "
+                             f"{'; '.join(changed)}; resuming keeps the checkpoint's, so give "
+                             "its values (or leave them out), or a new --checkpoint")
 
     opts = {
         "size": args.size, "style_size": args.style_size, "batch": args.batch, "lr": args.lr,
         "loss_net": args.loss_net, "stat": args.stat,
-        "loss_seeds": [int(s) for s in args.loss_seeds.split(",")],
+        "loss_seeds": args.loss_seeds,
         "loss_weights": args.loss_weights, "loss_width": args.loss_width,
         "style_weight": args.style_weight, "rgb_weight": args.rgb_weight,
         "content_weight": args.content_weight, "content_tap": args.content_tap,
@@ -162,12 +229,13 @@ def main(argv=None) -> int:
         "motion_shift": args.motion_shift, "motion_zoom": args.motion_zoom,
         "motion_rotate": args.motion_rotate,
         "crop_min": args.crop_min, "seed": args.seed,
-        "style_names": args.style_names,
+        "style_names": args.style_names, "init": args.init,
     }
     if ckpt is not None:
         for k in MODEL_OPTS:  # a resumed run trains the same thing
             if k in ckpt["opts"]:
                 opts[k] = ckpt["opts"][k]
+        opts["init"] = ckpt["opts"].get("init")
     opts["steps"] = args.steps
 
     if args.content:
@@ -183,7 +251,7 @@ def main(argv=None) -> int:
               f"({format_eta(trainer.elapsed)} trained)")
     elif args.init:
         from export_seed import extract_state_dict
-        trainer.net.load_state_dict(extract_state_dict(torch.load(args.init, map_location="cpu")))
+        trainer.net.load_state_dict(extract_state_dict(load_checkpoint(args.init, "--init file")))
         print(f"initialised from {args.init}")
     print(f"training {len(paintings)} styles on {len(photos)} photos: {opts['steps']} steps, "
           f"batch {opts['batch']}, {opts['size']} px, loss {opts['loss_net']}/{opts['stat']}",

@@ -18,6 +18,7 @@ Not a CI test: see docs/performance.md.
 """
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,13 @@ def main():
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="head-of-line-")
+    try:
+        run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args, work):
     big = os.path.join(work, "big.png")
     small = os.path.join(work, "small.png")
     for path, size in ((big, "1024x768"), (small, "64x48")):

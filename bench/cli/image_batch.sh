@@ -8,9 +8,15 @@
 #   usage: bench/cli/image_batch.sh [MODEL] [N] [SIZE] [CONCURRENCIES]
 #   env:   BUILD_DIR (default build), STYLES (default all), SERVER_FLAGS
 set -euo pipefail
+shopt -s inherit_errexit  # a function's failing command stops it inside $(...) too
+# Paths given are the caller's (resolved before the cd), the defaults the
+# checkout's; a MODEL given must exist.
+model_given=${1:-}
+MODEL=${1:+$(realpath -m "$1")}
+[ -z "${BUILD_DIR:-}" ] || BUILD_DIR=$(realpath -m "$BUILD_DIR")
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build}
-MODEL=${1:-models/default.pt}
+MODEL=${MODEL:-models/default.pt}
 N=${2:-16}
 SIZE=${3:-640x360}
 CONCURRENCIES=${4:-"loop 1 2 4 8"}

@@ -6,9 +6,15 @@
 #   usage: bench/cli/run_cli_bench.sh [MODEL] [SIZE] [DURATION]
 #   env:   BUILD_DIR (default build), STYLES (default 0), SERVER_FLAGS (extra)
 set -euo pipefail
+shopt -s inherit_errexit  # a function's failing command stops it inside $(...) too
+# Paths given are the caller's (resolved before the cd), the defaults the
+# checkout's; a MODEL given must exist.
+model_given=${1:-}
+MODEL=${1:+$(realpath -m "$1")}
+[ -z "${BUILD_DIR:-}" ] || BUILD_DIR=$(realpath -m "$BUILD_DIR")
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build}
-MODEL=${1:-models/default.pt}
+MODEL=${MODEL:-models/default.pt}
 SIZE=${2:-640x360}
 DURATION=${3:-20s}
 STYLES=${STYLES:-0}

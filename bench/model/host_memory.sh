@@ -9,8 +9,11 @@
 # 1920x1080 in 4 styles with --max_batch_size=4 (a batch of 4 frames).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-MODEL=${MODEL:-$ROOT/models/default.pt}
+BUILD_DIR=$(realpath -m "${BUILD_DIR:-$ROOT/build}")
+# A MODEL given must exist; without one the bundled model (or, missing, the
+# test archive) is measured.
+model_given=${MODEL:-}
+MODEL=$(realpath -m "${MODEL:-$ROOT/models/default.pt}")
 . "$ROOT/bench/cli/local_server.sh"
 cases=("$@")
 if [ ${#cases[@]} -eq 0 ]; then

@@ -39,7 +39,10 @@ for ((run = 1; run <= runs; run++)); do
   end=$(date +%s.%N)
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  printf 'run %d: %s after %.1f s\n' "$run" "$status" "$(echo "$end - $start" | bc)"
+  # (computed apart: a failing $(...) among printf's arguments would print 0.0)
+  seconds=$(python3 -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' \
+    "$start" "$end")
+  printf 'run %d: %s after %s s\n' "$run" "$status" "$seconds"
   grep -E 'loaded|precision' "$log" | head -3 || true
   [[ $status == serving ]] || { cat "$log" >&2; exit 1; }
 done

@@ -17,14 +17,12 @@ does not ship for this use. Not a CI test: see docs/performance.md.
 """
 import argparse
 import os
+import shutil
 import socket
 import sys
 import tempfile
 import threading
 import time
-
-import hpack
-from hyperframe.frame import HeadersFrame, RstStreamFrame, SettingsFrame
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
@@ -46,6 +44,9 @@ def main():
                         default=os.path.join(ROOT, "models", "default.pt"))
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
+    # Imported after the arguments, so that --help works without them.
+    import hpack
+    from hyperframe.frame import HeadersFrame, RstStreamFrame, SettingsFrame
 
     work = tempfile.mkdtemp(prefix="refusal-flood-")
     token = os.path.join(work, "token")
@@ -103,6 +104,7 @@ def main():
               f"{lines} | {log_bytes / elapsed:.0f} |")
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

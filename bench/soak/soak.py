@@ -11,8 +11,10 @@ mixing the kinds of call a busy server meets:
   disconnect  a movie upload whose connection the caller closes half way
   slow        a movie or frame stream read with a pause before every message
 
-It records the server's RSS every second (reported per interval), every
-call's status code and latency, the work completed per kind per interval,
+Callers take the kinds in an interleaved order, so 6 or more run every
+kind (see caller_kinds). It records the server's RSS every second (reported
+per interval), every call's status code and latency, the work completed per
+kind per interval (and after the deadline, for calls that end after it),
 and the server's health at the end (alive, health SERVING, a normal image
 served, RSS after the load), then prints markdown tables.
 
@@ -46,6 +48,22 @@ KINDS = ["image", "frames", "movie", "cancel", "disconnect", "slow"]
 MIX = {"image": 6, "frames": 3, "movie": 2, "cancel": 2, "disconnect": 1,
        "slow": 2}
 CALL_TIMEOUT_S = 120
+
+
+def caller_kinds(n):
+    """The kinds of n callers, interleaved: in every 16, one of each kind
+    first (so that any n >= 6 runs every kind), then the rest of MIX in a
+    smooth weighted round-robin (image, frames, image, movie, ...)."""
+    extra = {k: MIX[k] - 1 for k in KINDS}
+    credit = dict.fromkeys(KINDS, 0)
+    pattern = list(KINDS)
+    for _ in range(sum(extra.values())):
+        for k in KINDS:
+            credit[k] += extra[k]
+        pick = max(KINDS, key=lambda k: credit[k])
+        credit[pick] -= sum(extra.values())
+        pattern.append(pick)
+    return [pattern[i % len(pattern)] for i in range(n)]
 # Outcomes a caller asked for (its own cancel or disconnect), not errors.
 INTENDED = {"cancel": {"CANCELLED"}, "disconnect": {"CANCELLED",
                                                     "UNAVAILABLE"}}
@@ -283,19 +301,28 @@ def report(record, args, kinds, health, rss_idle_kb):
     add("Work done is images (image), frames answered (frames, slow) and "
         "output frames (movie, slow), summed over the calls that finished; "
         "intended is the caller's own cancel or disconnect. Below, done "
-        "counts the calls that ended OK (or as intended) in each interval.\n")
+        "counts the calls that ended OK (or as intended) in each interval; "
+        "calls started before the end of the load that ended after it are in "
+        "the last row.\n")
     header = "| interval | max RSS MiB | " + " | ".join(
         f"{k} done" for k in KINDS if mix[k]) + " |"
     add(header)
     add("|---" * (header.count("|") - 1) + "|")
-    for b in range(bins):
-        rss = [kb for t, kb in record.rss if record.bin_of(t) == b]
+    def row_of(t):  # its interval's row, or the last: after the end of the load
+        if t >= record.t0 + args.duration:
+            return bins
+        return min(record.bin_of(t), bins - 1)
+
+    for b in range(bins + 1):
+        rss = [kb for t, kb in record.rss if row_of(t) == b]
         done = collections.Counter(
             c[0] for c in record.calls
             if (c[3] == "OK" or c[3] in INTENDED.get(c[0], ())) and
-            record.bin_of(c[2]) == b)
+            row_of(c[2]) == b)
         start, end = b * args.interval, (b + 1) * args.interval
-        add(f"| {start:g}-{end:g} s | "
+        label = (f"{start:g}-{end:g} s" if b < bins else
+                 f"after the deadline ({args.duration:g} s)")
+        add(f"| {label} | "
             f"{(max(rss) / 1024 if rss else float('nan')):.0f} | " +
             " | ".join(str(done[k]) for k in KINDS if mix[k]) + " |")
     add("")
@@ -346,8 +373,11 @@ def main():
                                        seconds=2, size="128x96", rate=10)
         with open(movie_path, "rb") as f:
             movie = f.read()
-        pattern = [k for k in KINDS for _ in range(MIX[k])]
-        kinds = [pattern[i % len(pattern)] for i in range(args.callers)]
+        kinds = caller_kinds(args.callers)
+        missing = [k for k in KINDS if k not in kinds]
+        if missing:
+            print(f"soak: warning: with --callers {args.callers} no caller runs "
+                  f"{', '.join(missing)} (6 or more run every kind)", file=sys.stderr)
         # A few shared connections, as a client fleet behind a few pods.
         channels = [harness.channel(address) for _ in range(4)]
         # The model's own style count: a fixed 8 made half the calls to a

@@ -1,10 +1,11 @@
 """Serving archives seen from Python: load one, stylize with one style."""
 import json
+import os
 from typing import List, Tuple
 
 import torch
 
-from .export import check_zip_members
+from .export import ExportError, check_zip_members
 from .temporal import Stylize
 
 MIN_SIDE = 8  # the runtime's smallest padded side (server/model/torch_util.h)
@@ -12,12 +13,19 @@ MIN_SIDE = 8  # the runtime's smallest padded side (server/model/torch_util.h)
 
 def load_archive(path: str) -> Tuple[torch.jit.ScriptModule, List[str]]:
     """(scripted module in eval mode, style names in index order) of an archive;
-    ExportError for one whose zip members fail their CRC-32."""
+    ExportError for one whose zip members fail their CRC-32, and for a missing
+    file or one that is not a serving archive."""
+    if not os.path.isfile(path):
+        raise ExportError(f"archive {path} does not exist")
     check_zip_members(path, "archive", "copy the file again, or export it again")
     extra = {"stylizer/styles.json": ""}
-    module = torch.jit.load(path, map_location="cpu", _extra_files=extra)
-    styles = json.loads(extra["stylizer/styles.json"])
-    return module.eval(), [s["name"] for s in sorted(styles, key=lambda s: s["index"])]
+    try:
+        module = torch.jit.load(path, map_location="cpu", _extra_files=extra)
+        styles = json.loads(extra["stylizer/styles.json"])
+        names = [s["name"] for s in sorted(styles, key=lambda s: s["index"])]
+    except Exception as e:  # torch, zip and JSON errors alike
+        raise ExportError(f"cannot read archive {path}: {e}")
+    return module.eval(), names
 
 
 def reflect_index(n: int, padded: int) -> torch.Tensor:

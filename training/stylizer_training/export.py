@@ -191,11 +191,16 @@ def export_archive(state_dict: Mapping[str, torch.Tensor], style_names: Sequence
     buffer = io.BytesIO()
     torch.jit.save(scripted, buffer, _extra_files=extra)
     out_dir = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(out_dir, exist_ok=True)
     tmp_path = f"{out_path}.tmp{os.getpid()}"
-    with open(tmp_path, "wb") as f:
-        f.write(buffer.getvalue())
-    os.replace(tmp_path, out_path)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(tmp_path, "wb") as f:
+            f.write(buffer.getvalue())
+        os.replace(tmp_path, out_path)
+    except OSError as e:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise ExportError(f"cannot write {out_path}: {e.strerror or e}")
 
 
 def check_zip_members(path: str, what: str, remedy: str) -> None:

@@ -10,13 +10,18 @@ import torch
 def read_frames(path: str, width: int, height: int,
                 max_frames: Optional[int] = None) -> torch.Tensor:
     """[T, 3, height, width] in [0, 1]: the movie's frames, scaled (bicubic)
-    to width x height, at most max_frames of them."""
+    to width x height, at most max_frames of them. ValueError for a movie
+    ffmpeg cannot read (OSError without ffmpeg)."""
     cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", path]
     if max_frames:
         cmd += ["-frames:v", str(max_frames)]
     cmd += ["-vf", f"scale={width}:{height}:flags=bicubic", "-f", "rawvideo",
             "-pix_fmt", "rgb24", "-"]
-    raw = subprocess.run(cmd, check=True, stdout=subprocess.PIPE).stdout
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        why = done.stderr.decode(errors="replace").strip().splitlines()
+        raise ValueError(f"{path}: ffmpeg cannot read it ({why[-1] if why else 'no message'})")
+    raw = done.stdout
     frame_bytes = width * height * 3
     if not raw or len(raw) % frame_bytes:
         raise ValueError(f"{path}: ffmpeg gave {len(raw)} bytes, not whole "

@@ -1,9 +1,12 @@
 """Tests of the training loop, checkpoints, the photo list and train.py end to end."""
+import contextlib
+import io
 import os
 import random
 import sys
 import tempfile
 import unittest
+import zipfile
 
 import numpy as np
 import torch
@@ -21,6 +24,31 @@ import train  # noqa: E402
 def write_image(path, seed, size=(40, 30)):
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+
+
+def damage(src, dst):
+    """Copies src to dst with one bit flipped inside its largest zip member's data."""
+    with zipfile.ZipFile(src) as z:
+        info = max(z.infolist(), key=lambda i: i.file_size)
+    with open(src, "rb") as f:
+        data = bytearray(f.read())
+    header = data[info.header_offset:info.header_offset + 30]
+    start = (info.header_offset + 30 + int.from_bytes(header[26:28], "little")
+             + int.from_bytes(header[28:30], "little"))
+    data[start + info.file_size // 2] ^= 0x40
+    with open(dst, "wb") as f:
+        f.write(data)
+
+
+def run_train(argv):
+    """(exit status, stderr) of train.main(argv)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            rc = train.main(argv)
+        except SystemExit as e:
+            rc = e.code
+    return rc, err.getvalue()
 
 
 class PiecesTest(unittest.TestCase):
@@ -65,6 +93,18 @@ class TrainScriptTest(unittest.TestCase):
                 self.assertEqual(cm.exception.code, 2)
         self.assertEqual(train.parse_args(base + ["--style-names", "a, b"]).style_names,
                          ["a", "b"])
+
+    def test_bad_values_are_refused_before_loading_anything(self):
+        # Each was a traceback after the photos and the loss network loaded.
+        base = ["--checkpoint", "x.ckpt"]
+        for extra in (["--batch", "0"], ["--size", "0"], ["--size", "-4"],
+                      ["--loss-seeds", "x"], ["--init", "no/such.ckpt"],
+                      ["--styles", "no/such/dir"]):
+            with self.subTest(extra=extra):
+                rc, err = run_train(base + extra)
+                self.assertEqual(rc, 2)
+                self.assertIn("error: " + extra[0], err)
+        self.assertEqual(train.parse_args(base + ["--loss-seeds", "1,2"]).loss_seeds, [1, 2])
 
     def test_the_seed_decides_the_starting_weights(self):
         from stylizer_training.trainer import Trainer
@@ -115,6 +155,70 @@ class TrainScriptTest(unittest.TestCase):
             self.assertEqual(torch.load(fresh)["opts"]["size"], 20)
             self.assertEqual(train.main(["--checkpoint", os.path.join(d, "none.ckpt"),
                                          "--export", archive, "--export-only"]), 2)
+
+
+class CheckpointRefusalTest(unittest.TestCase):
+    """A damaged checkpoint, and options a resumed run would ignore, are refused."""
+
+    @classmethod
+    def setUpClass(cls):
+        torch.set_num_threads(1)
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = cls.tmp.name
+        styles, photos = os.path.join(d, "styles"), os.path.join(d, "photos")
+        os.makedirs(styles)
+        os.makedirs(photos)
+        write_image(os.path.join(styles, "red.png"), 1)
+        write_image(os.path.join(styles, "blue.png"), 2)
+        write_image(os.path.join(photos, "p.png"), 10)
+        cls.ckpt = os.path.join(d, "run.ckpt")
+        cls.common = ["--styles", styles, "--style-names", "red,blue", "--content", photos,
+                      "--size", "16", "--style-size", "24", "--batch", "2", "--threads", "1",
+                      "--loss-net", "filterbank"]
+        rc, err = run_train(cls.common + ["--checkpoint", cls.ckpt, "--steps", "1"])
+        assert rc == 0, err
+        cls.bad = os.path.join(d, "bad.ckpt")
+        damage(cls.ckpt, cls.bad)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_a_damaged_checkpoint_is_refused(self):
+        # torch.load never checks the CRCs: the damaged weights were exported
+        # (under fresh CRCs), resumed, or used as --init without a word.
+        archive = os.path.join(self.tmp.name, "bad.pt")
+        fresh = os.path.join(self.tmp.name, "fresh.ckpt")
+        for argv in (["--checkpoint", self.bad, "--export", archive, "--export-only"],
+                     self.common + ["--checkpoint", self.bad, "--steps", "2"],
+                     self.common + ["--checkpoint", fresh, "--init", self.bad, "--steps", "1"]):
+            with self.subTest(argv=argv):
+                rc, err = run_train(argv)
+                self.assertEqual(rc, 2)
+                self.assertRegex(err, r"^train: error: (checkpoint|--init file) .*bad.ckpt "
+                                      r"is damaged: member .* fails its CRC-32 check")
+                self.assertNotIn("Traceback", err)
+        self.assertFalse(os.path.exists(archive))
+        self.assertFalse(os.path.exists(fresh))
+
+    def test_a_resumed_run_refuses_other_model_options_and_init(self):
+        # They were dropped in silence: the old run went on as it was.
+        resume = self.common + ["--checkpoint", self.ckpt, "--steps", "1"]
+        rc, err = run_train(resume + ["--size", "20", "--lr", "0.5"])
+        self.assertEqual(rc, 2)
+        self.assertIn("--size (checkpoint: 16, given: 20); --lr (checkpoint: 0.001, given: 0.5)",
+                      err)
+        rc, err = run_train(resume + ["--init", self.ckpt])
+        self.assertEqual(rc, 2)
+        self.assertIn(f"--init {self.ckpt}: checkpoint {self.ckpt} exists", err)
+        # The same command (also given with its defaults spelled out) resumes.
+        self.assertEqual(run_train(resume + ["--lr", "1e-3", "--seed", "0"])[0], 0)
+        # A run started with --init resumes with the same command.
+        fresh = os.path.join(self.tmp.name, "init.ckpt")
+        start = self.common + ["--checkpoint", fresh, "--init", self.ckpt]
+        self.assertEqual(run_train(start + ["--steps", "1"])[0], 0)
+        self.assertEqual(run_train(start + ["--steps", "2"])[0], 0)
+        self.assertEqual(torch.load(fresh)["step"], 2)
 
 
 if __name__ == "__main__":
