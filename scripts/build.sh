@@ -7,12 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ccache-env.sh
 BUILD_DIR=${BUILD_DIR:-build}
-if [ -z "${JOBS:-}" ]; then
-  JOBS=$(nproc)
-  avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
-  by_memory=$(( avail_kb / (2 * 1024 * 1024) ))
-  if [ "$by_memory" -ge 1 ] && [ "$by_memory" -lt "$JOBS" ]; then JOBS=$by_memory; fi
-fi
+source scripts/lib/build_jobs.sh
+JOBS=${JOBS:-$(build_jobs)}
 if [ ! -f "$BUILD_DIR/build.ninja" ] || [ $# -gt 0 ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
 fi

@@ -9,6 +9,8 @@ build directory (BUILD_DIR): no build, no model, no network needed.
 - bench/scale/run_scale_bench.sh: a failed job fails the script with the
   CLI's log (it printed a row with a made-up throughput).
 - bench/model/startup_time.sh: the seconds come without bc.
+- scripts/lib/build_jobs.sh (scripts/build.sh's compile jobs): one job, not
+  every core, when less than 2 GiB of memory is available.
 - scripts/demo.sh: -h/--help prints the usage, other arguments are refused
   (they were ignored, and the whole demo ran).
 """
@@ -48,6 +50,23 @@ class BenchScriptsTest(unittest.TestCase):
         done = subprocess.run(argv, cwd=cwd or self.tmp, capture_output=True, text=True,
                               timeout=timeout, env=dict(os.environ, **env))
         return done, time.monotonic() - start
+
+    def build_jobs(self, meminfo):
+        path = os.path.join(self.tmp, "meminfo")
+        with open(path, "w") as f:
+            f.write(meminfo)
+        return subprocess.run(
+            ["bash", "-c", f'source {SOURCE}/scripts/lib/build_jobs.sh && build_jobs "$1"',
+             "build_jobs", path], capture_output=True, text=True, check=True).stdout.strip()
+
+    def test_build_jobs_follow_the_memory_available(self):
+        cores = os.cpu_count()
+        gib = 1024 * 1024
+        self.assertEqual(self.build_jobs(f"MemAvailable: {gib // 2} kB\n"), "1")
+        self.assertEqual(self.build_jobs(f"MemAvailable: {5 * gib} kB\n"), str(min(cores, 2)))
+        self.assertEqual(self.build_jobs(f"MemAvailable: {1000 * gib} kB\n"), str(cores))
+        # Unknown: every core.
+        self.assertEqual(self.build_jobs("MemTotal: 1 kB\n"), str(cores))
 
     def test_a_server_that_dies_at_start_fails_at_once_with_its_log(self):
         self.stub_build('echo "startup_failed error=bad flag for the test" >&2; exit 1\n',
