@@ -1,7 +1,9 @@
 // Counting the addresses of a gRPC target; see target_addresses.h.
 #include "client/target_addresses.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -203,10 +205,26 @@ bool NamesNoPort(absl::string_view target) {
 
 absl::Status CheckTargetPorts(absl::string_view target) {
   const absl::string_view whole = target;
-  if (absl::ConsumePrefix(&target, "ipv4:") ||
-      absl::ConsumePrefix(&target, "ipv6:")) {
+  const bool v4 = absl::ConsumePrefix(&target, "ipv4:");
+  if (v4 || absl::ConsumePrefix(&target, "ipv6:")) {
     for (absl::string_view a : absl::StrSplit(target, ',', absl::SkipEmpty())) {
       if (absl::Status s = CheckPort(a, whole); !s.ok()) return s;
+      // gRPC takes only numeric addresses in these lists; any other entry
+      // failed the channel, told as "the server answered UNKNOWN: Failed
+      // to create secure client channel".
+      const std::string host(HostOf(a));
+      unsigned char parsed[sizeof(in6_addr)];
+      const bool bracketed = absl::StartsWith(a, "[");
+      if (inet_pton(v4 ? AF_INET : AF_INET6, host.c_str(), parsed) != 1 ||
+          bracketed == v4) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--server=", whole, ": '", a, "' is not ",
+            v4 ? "an IPv4 address with a port (10.0.0.1:50051)"
+               : "an IPv6 address with a port ([fd00::1]:50051)",
+            "; an ", v4 ? "ipv4:" : "ipv6:",
+            " list takes numeric addresses only (dns:///NAME:PORT names "
+            "the replicas behind a name)"));
+      }
     }
     return absl::OkStatus();
   }

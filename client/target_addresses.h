@@ -34,7 +34,9 @@ bool NamesNoPort(absl::string_view target);
 
 // InvalidArgument when a numeric port of `target` (host:port, [v6]:port,
 // dns:///host:port, each address of an ipv4:/ipv6: list) is outside
-// [1, 65535]: gRPC would take it modulo 65536 and reach another port.
+// [1, 65535]: gRPC would take it modulo 65536 and reach another port; also
+// when an entry of an ipv4:/ipv6: list is not a numeric address of that
+// family with a port, which gRPC cannot make a channel for.
 absl::Status CheckTargetPorts(absl::string_view target);
 
 }  // namespace stylizer::client

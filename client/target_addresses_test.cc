@@ -3,6 +3,7 @@
 #include "client/target_addresses.h"
 
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -66,6 +67,29 @@ TEST(CheckTargetPortsTest, PortsOutsideTheirRangeAreRefused) {
         "dns:///h:https"}) {
     EXPECT_TRUE(CheckTargetPorts(good).ok()) << good;
   }
+}
+
+// ipv4: and ipv6: lists take numeric addresses only: a name among them
+// failed the channel, and the CLI said "the server answered UNKNOWN:
+// Failed to create secure client channel", exit 1.
+TEST(CheckTargetPortsTest, ListsOfAddressesTakeNumbersOnly) {
+  for (const char* bad :
+       {"ipv4:127.0.0.1:1,bogus:1", "ipv4:localhost:50051",
+        "ipv4:127.0.0.1:1,[::1]:2", "ipv6:[::1]:1,127.0.0.1:2",
+        "ipv6:[localhost]:1", "ipv4:1.2.3:4", "ipv4:256.1.1.1:5"}) {
+    const absl::Status s = CheckTargetPorts(bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(s.message()),
+                ::testing::HasSubstr("list takes numeric addresses only"))
+        << bad;
+  }
+  EXPECT_EQ(CheckTargetPorts("ipv4:127.0.0.1:1,bogus:1").message(),
+            "--server=ipv4:127.0.0.1:1,bogus:1: 'bogus:1' is not an IPv4 "
+            "address with a port (10.0.0.1:50051); an ipv4: list takes "
+            "numeric addresses only (dns:///NAME:PORT names the replicas "
+            "behind a name)");
+  EXPECT_TRUE(CheckTargetPorts("ipv4:10.0.0.1:1,192.168.1.2:50051").ok());
+  EXPECT_TRUE(CheckTargetPorts("ipv6:[fd00::1]:1,[::1]:2").ok());
 }
 
 // A plaintext call to these stays on this machine: a token may go without
