@@ -282,7 +282,10 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
               "again once they serve one model, or without --split",
               k + 1, n, other_model));
         }
-        if (ReplicaFailed(s) && attempt < job.max_attempts && !job_failed()) {
+        // Only a replica that answered and then failed: a call that no
+        // replica answered has had the client's own retries (--retries).
+        if (ReplicaFailed(s) && !observer.peer().empty() &&
+            attempt < job.max_attempts && !job_failed()) {
           SayNote(
               progress, notes,
               absl::StrFormat(

@@ -250,6 +250,29 @@ TEST_F(SplitVideoTest, SegmentsOfAnotherModelAreSentAgain) {
   EXPECT_FALSE(fs::exists(dir_ / "out2"));
 }
 
+// A segment that no replica answered at all has had its retries (the
+// client's, --retries): it is not sent again as if its replica had failed
+// mid-way, which made each segment 3 x (1 + --retries) calls when every
+// replica was gone.
+TEST_F(SplitVideoTest, ASegmentNoReplicaAnsweredIsNotSentAgain) {
+  testing::FakeServer server;
+  server.service().fail_unavailable = 1000;
+  ClientOptions options = OptionsFor(server);
+  options.retry.max_retries = 2;
+  options.retry.initial_backoff = absl::Milliseconds(1);
+  options.retry.max_backoff = absl::Milliseconds(2);
+  auto client = StylizerClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  SplitJob job = Job();
+  job.segments_per_replica = 1;
+  auto paths = RunSplitVideo(**client, job, nullptr, nullptr);
+  EXPECT_EQ(paths.status().code(), absl::StatusCode::kUnavailable)
+      << paths.status();
+  // 1 + 2 retries for the first segment, and maybe the second's, begun
+  // before the first's failure stopped the job; 3 attempts of 3 before.
+  EXPECT_LE(server.service().video_calls.load(), 6);
+}
+
 // Segments served as bytes that are not movies fail the job, with the
 // output named, before any join; the output directory stays empty.
 TEST_F(SplitVideoTest, SegmentsServedAsBytesThatAreNotMoviesFailTheJob) {

@@ -179,6 +179,7 @@ grpc::Status FakeStylizerService::StylizeVideo(
     grpc::ServerContext*,
     grpc::ServerReaderWriter<StylizeVideoResponse, StylizeVideoRequest>*
         stream) {
+  ++video_calls;
   if (TakeUnavailable()) return {grpc::StatusCode::UNAVAILABLE, "warming up"};
   if (TakeBusy()) return BusyStatus(busy_hint_ms.load());
   if (const int delay = video_delay_ms.load(); delay > 0) {

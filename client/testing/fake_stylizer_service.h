@@ -81,8 +81,9 @@ class FakeStylizerService final : public stylizer::v1::Stylizer::Service {
   // Set before the calls.
   std::vector<std::string> archive_sha256s;
   std::atomic<int> video_jobs_accepted{0};
-  // Calls received, of any method.
+  // Calls received, of any method, and of StylizeVideo.
   std::atomic<int> calls{0};
+  std::atomic<int> video_calls{0};
 
   // The styles of the last StylizeImage or StylizeVideo request.
   std::vector<stylizer::v1::Style> last_styles() const;
