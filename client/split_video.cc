@@ -255,8 +255,8 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
           if (job.verbose) {
             SayNote(progress, notes,
                     absl::StrFormat(
-                        "segment %d/%d: %d frames from %s", k + 1, n,
-                        observer.frames(),
+                        "segment %d/%d: %d frame%s from %s", k + 1, n,
+                        observer.frames(), observer.frames() == 1 ? "" : "s",
                         observer.peer().empty() ? "?" : observer.peer()));
           }
           return;
@@ -333,9 +333,9 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
     }
     for (const auto& [peer, counts] : per_replica) {
       SayNote(progress, notes,
-              absl::StrFormat("replica %s: %d segment%s, %d frames", peer,
+              absl::StrFormat("replica %s: %d segment%s, %d frame%s", peer,
                               counts.first, counts.first == 1 ? "" : "s",
-                              counts.second));
+                              counts.second, counts.second == 1 ? "" : "s"));
     }
   }
 
