@@ -76,6 +76,9 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
                           const std::string& source, bool with_audio,
                           bool matroska, const std::string& out_path,
                           const std::function<bool()>& stopped) {
+  // The probe has read the source with its warnings; these are about the
+  // segments and the join's own output.
+  const QuietAvWarnings quiet;
   if (stylized.empty() || stylized.size() != segments.size()) {
     return absl::InvalidArgumentError("one stylized movie per segment");
   }

@@ -77,6 +77,12 @@ absl::Status WritePacket(AVFormatContext* out, AVPacket* p, AVRational from,
   return absl::OkStatus();
 }
 
+QuietAvWarnings::QuietAvWarnings() : level_(av_log_get_level()) {
+  if (level_ > AV_LOG_ERROR) av_log_set_level(AV_LOG_ERROR);
+}
+
+QuietAvWarnings::~QuietAvWarnings() { av_log_set_level(level_); }
+
 absl::StatusOr<bool> NextPacket(AVFormatContext* f, int index, AVPacket* p) {
   while (true) {
     int ret = av_read_frame(f, p);

@@ -12,6 +12,21 @@
 
 namespace stylizer::client {
 
+// FFmpeg's warnings kept quiet while it lives (errors still show), where
+// they are about files of the CLI's own making (a cut's segments, a join)
+// and not the user's: "Timestamps are unset in a packet ... Fix your code"
+// told a user of --verbose to fix code. The level is FFmpeg's, process-wide.
+class QuietAvWarnings {
+ public:
+  QuietAvWarnings();
+  ~QuietAvWarnings();
+  QuietAvWarnings(const QuietAvWarnings&) = delete;
+  QuietAvWarnings& operator=(const QuietAvWarnings&) = delete;
+
+ private:
+  int level_;
+};
+
 // Opens `path` and reads its stream information; InvalidArgument, naming
 // the file, if it is no movie FFmpeg reads.
 absl::StatusOr<media::AvInputPtr> OpenInput(const std::string& path);

@@ -300,6 +300,8 @@ std::vector<double> ChooseCuts(const std::vector<double>& keyframes,
 absl::StatusOr<std::vector<Segment>> WriteSegments(
     const std::string& source, const std::vector<double>& cuts,
     const std::string& dir, const std::function<bool()>& stopped) {
+  // The probe has read the source with its warnings; these are the muxer's.
+  const QuietAvWarnings quiet;
   auto input = OpenInput(source);
   if (!input.ok()) return input.status();
   AVFormatContext* in = input->get();

@@ -891,6 +891,18 @@ class CliEndToEndTest(unittest.TestCase):
                      "--split=2", "--verbose")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("timescale not set", r.stderr)
+        # --verbose shows FFmpeg's warnings about the files the command
+        # reads, not about its own segments: a Matroska movie's first
+        # packets carry no decode time, and the segment muxer told the user
+        # "Timestamps are unset in a packet ... Fix your code".
+        mkv = os.path.join(self.tmp, "bframes.mkv")
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=2", "-c:v",
+               "libx264", "-g", "10", "-bf", "2", "-pix_fmt", "yuv420p", mkv)
+        r = self.cli("video", mkv, "--styles=klimt", f"--out={out}",
+                     "--split=2", "--verbose")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("split into 2 segments", r.stderr)
+        self.assertNotIn("Fix your code", r.stderr)
 
     def test_video_split_into_more_segments_than_the_server_has_slots(self):
         # 70 one-frame segments to one server with 64 stream slots: they
