@@ -26,7 +26,12 @@ fi
 for var in BUILD_DIR OUT MODEL INPUT; do
   [ -z "${!var:-}" ] || printf -v "$var" '%s' "$(realpath -m "${!var}")"
 done
-model_given=${MODEL:-}
+# A model asked for is that model: no stand-in for a mistyped path, and no
+# install or build before saying so.
+if [ -n "${MODEL:-}" ] && [ ! -f "$MODEL" ]; then
+  echo "demo: no model archive $MODEL (MODEL=)" >&2
+  exit 2
+fi
 cd "$(dirname "$0")/.."
 
 BUILD_DIR=${BUILD_DIR:-build}
@@ -52,11 +57,7 @@ cli=$BUILD_DIR/client/stylizer
 if [ ! -f "$MODEL" ]; then
   fallback=$BUILD_DIR/testdata/random4.pt
   [ -f "$fallback" ] || { say "no model archive: $MODEL (nor $fallback)"; exit 1; }
-  if [ -n "$model_given" ]; then
-    say "NOTE: there is no model archive $MODEL; using the random 4-style test"
-  else
-    say "NOTE: $MODEL is not in this checkout yet; using the random 4-style test"
-  fi
+  say "NOTE: $MODEL is not in this checkout yet; using the random 4-style test"
   say "      archive $fallback instead (outputs will look like noise, not paintings)"
   MODEL=$fallback
 fi

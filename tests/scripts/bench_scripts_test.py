@@ -12,7 +12,8 @@ build directory (BUILD_DIR): no build, no model, no network needed.
 - scripts/lib/build_jobs.sh (scripts/build.sh's compile jobs): one job, not
   every core, when less than 2 GiB of memory is available.
 - scripts/demo.sh: -h/--help prints the usage, other arguments are refused
-  (they were ignored, and the whole demo ran).
+  (they were ignored, and the whole demo ran); a MODEL that is not there is
+  refused before any install or build (the test archive stood in for it).
 """
 import os
 import shutil
@@ -129,6 +130,14 @@ class BenchScriptsTest(unittest.TestCase):
         self.assertEqual(done.returncode, 2)
         self.assertIn("demo: unknown argument clip.mp4", done.stderr)
         self.assertIn("usage: scripts/demo.sh", done.stderr)
+
+    def test_demo_refuses_a_model_that_is_not_there(self):
+        # Without SKIP_SETUP: it must say so before installing or building.
+        done, seconds = self.run_script([os.path.join(SOURCE, "scripts/demo.sh")],
+                                        BUILD_DIR=self.build, MODEL="mymodel.pt")
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn(f"demo: no model archive {self.tmp}/mymodel.pt", done.stderr)
+        self.assertLess(seconds, 10)
 
 
 if __name__ == "__main__":
