@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Trains the multi-style network (MODEL.md) on content photos and paintings.
+"""Trains the multi-style network (docs/model-runtime.md) on content photos and paintings.
 
     /usr/bin/python3 training/train.py --styles DIR --checkpoint RUN.ckpt \
         [--photos LIST | --content DIR ...] [--size 128] [--steps 3000] [--batch 8] \

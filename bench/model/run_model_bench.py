@@ -24,7 +24,7 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "training"))
 from stylizer_training.network import FastStylizationNetwork  # noqa: E402
 
-# Multiply-adds per output pixel of the original network (MODEL.md).
+# Multiply-adds per output pixel of the original network (docs/model-runtime.md, The network).
 MACS_PER_PIXEL = (3 * 32 * 81 + 32 * 64 * 9 / 4 + 64 * 128 * 9 / 16 + 10 * 128 * 128 * 9 / 16
                   + 128 * 64 * 9 / 4 + 64 * 32 * 9 + 32 * 3 * 81)
 

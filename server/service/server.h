@@ -1,4 +1,4 @@
-// Server: assembles the whole gRPC server in one place (STYLE.md 9): listening
+// Server: assembles the whole gRPC server in one place: listening
 // port and credentials (TLS, mutual TLS), message size limits, keepalive, a
 // resource quota, the Stylizer service, the standard health protocol
 // (health_service.h) and server reflection. The model loads on a background

@@ -47,7 +47,7 @@ def run_archive(module, batch: torch.Tensor, style_weights: torch.Tensor) -> tor
     """The archive on a batch [B, 3, H, W] of any H and W: the archive takes
     multiples of 4 (at least 8), so the batch is padded by reflection on the
     right and bottom and the output cropped back, as the server's runtime does
-    (MODEL.md)."""
+    (docs/model-runtime.md, The network)."""
     h, w = batch.shape[-2:]
     ph, pw = max(MIN_SIDE, (h + 3) // 4 * 4), max(MIN_SIDE, (w + 3) // 4 * 4)
     if ph != h:

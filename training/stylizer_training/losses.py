@@ -4,7 +4,7 @@ A loss network maps an RGB batch in [0, 1] to a list of feature maps ("taps").
 Style losses compare statistics of those maps with the painting's:
 
 - `gram`: a Gram matrix per image (C x C, divided by C*H*W). The original's is
-  one (B*C) x (B*C) matrix over the batch, divided by B*C*H*W (MODEL.md).
+  one (B*C) x (B*C) matrix over the batch, divided by B*C*H*W.
 - `centred`: feature covariance plus feature means, each normalised by the
   painting's own norm, so every layer counts about equally.
 - `swd`: sliced Wasserstein distance between the feature distributions

@@ -2,7 +2,7 @@
 PyTorch code defines it, plus the serving form that the exporter scripts.
 
 `FastStylizationNetwork` keeps the original module names, so a user's
-`state_dict` loads into it unchanged (see MODEL.md for the layer table).
+`state_dict` loads into it unchanged (see docs/model-runtime.md, The network, for the layer table).
 `ServingNetwork` has the same parameters and computes the same function, but
 takes a row of style weights per image instead of a style index and fuses each
 instance norm with its style's gamma/beta into one pass.
