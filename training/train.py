@@ -118,7 +118,9 @@ def parse_args(argv=None):
         args.loss_seeds = [int(s) for s in args.loss_seeds.split(",")]
     except ValueError:
         ap.error(f"--loss-seeds: {args.loss_seeds!r} is not a comma-separated list of integers")
-    if args.init is not None and not os.path.isfile(args.init):
+    # Read only to start a run: a resumed one has it in its checkpoint.
+    if args.init is not None and not os.path.exists(args.checkpoint) \
+            and not os.path.isfile(args.init):
         ap.error(f"--init: no file {args.init}")
     if args.styles is not None and not os.path.isdir(args.styles):
         ap.error(f"--styles: no directory {args.styles}")
@@ -204,8 +206,13 @@ def train(args) -> int:
         raise TrainError("--styles is required for training")
     if ckpt is not None:
         started_from = ckpt["opts"].get("init")
-        if args.init and not (started_from and os.path.realpath(started_from)
-                              == os.path.realpath(args.init)):
+        if args.init and "init" not in ckpt["opts"]:
+            # Checkpoints written before the start was recorded: the
+            # multi-stage commands resume them with their --init as given.
+            print(f"note: checkpoint {args.checkpoint} does not record what it was started "
+                  f"from; resuming it, --init {args.init} is not read")
+        elif args.init and not (started_from and os.path.realpath(started_from)
+                                == os.path.realpath(args.init)):
             raise TrainError(f"--init {args.init}: checkpoint {args.checkpoint} exists and "
                              "was not started from it; resuming would ignore --init, so "
                              "give a new --checkpoint to start from it")

@@ -2,6 +2,7 @@
 import contextlib
 import io
 import os
+import shutil
 import random
 import sys
 import tempfile
@@ -219,6 +220,24 @@ class CheckpointRefusalTest(unittest.TestCase):
         self.assertEqual(run_train(start + ["--steps", "1"])[0], 0)
         self.assertEqual(run_train(start + ["--steps", "2"])[0], 0)
         self.assertEqual(torch.load(fresh)["step"], 2)
+        # Resumed, its --init is not read: it may be gone.
+        gone = os.path.join(self.tmp.name, "gone.ckpt")
+        shutil.copy(self.ckpt, gone)
+        second = os.path.join(self.tmp.name, "second.ckpt")
+        start = self.common + ["--checkpoint", second, "--init", gone]
+        self.assertEqual(run_train(start + ["--steps", "1"])[0], 0)
+        os.remove(gone)
+        rc, err = run_train(start + ["--steps", "2"])
+        self.assertEqual(rc, 0, err)
+        # A checkpoint written before the start was recorded resumes with the
+        # multi-stage command's --init (not read).
+        old = os.path.join(self.tmp.name, "old.ckpt")
+        ckpt = torch.load(second)
+        del ckpt["opts"]["init"]
+        torch.save(ckpt, old)
+        rc, err = run_train(self.common + ["--checkpoint", old, "--init", gone, "--steps", "3"])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(torch.load(old)["step"], 3)
 
 
 if __name__ == "__main__":
