@@ -48,7 +48,7 @@ class TempDir {
     const std::string shown = pattern;  // mkdtemp fills in the X's
     if (mkdtemp(pattern.data()) == nullptr) {
       const int err = errno;
-      return absl::FailedPreconditionError(absl::StrCat(
+      return absl::InternalError(absl::StrCat(
           "cannot make a temporary directory for the segments (", shown,
           "): ", std::strerror(err),
           "; --split writes them under $TMPDIR "
@@ -160,9 +160,11 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
     return failed;
   };
 
-  // The model archive digest the first accepted segment's replica named:
-  // the others must be stylized by the same model (replicas serve different
+  // The model archive digest the first segment done was stylized with: the
+  // others must be stylized by the same model (replicas serve different
   // archives during a rollout), or the movie would change style part way.
+  // Set by a segment done, not by one accepted: an attempt that fails after
+  // its acceptance (its replica drained in the rollout) keeps nothing.
   std::string job_model;  // guarded by mu
   int in_flight = 0;  // guarded by mu
   // Lowered when a replica refuses a segment as busy while this job's other
@@ -183,12 +185,27 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
   // job are in flight, also lowers the cap to them and returns true: the
   // segment is then sent again once one of them ends, as an unsplit job's
   // call would have been made later, and that is not a retry of its own.
+  // As many segments done as the cap raise it again by one (the refusal
+  // may have been a passing burst of other clients' calls): one probe of a
+  // slot more per round, not one per segment.
+  int done_since_cut = 0;  // guarded by mu
   auto give_slot = [&](const absl::Status& s) {
     absl::MutexLock lock(&mu);
     --in_flight;
+    if (s.ok() && cap < max_in_flight && ++done_since_cut >= cap) {
+      ++cap;
+      done_since_cut = 0;
+    }
     if (failed || !IsBusyRefusal(s) || in_flight == 0) return false;
     cap = std::min(cap, in_flight);
+    done_since_cut = 0;
     return true;
+  };
+  // "model archive NEW... , where this job's other segments have OLD...".
+  auto other_archive = [](const std::string& digest, const std::string& job) {
+    return absl::StrFormat(
+        "model archive %s... , where this job's other segments have %s...",
+        digest.substr(0, 12), job.substr(0, 12));
   };
 
   std::vector<std::thread> threads;
@@ -200,23 +217,18 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
         auto files = std::make_unique<VideoOutputs>(
             absl::StrCat((*tmp)->path(), "/out-", k, "-", attempt), "segment",
             job.labels, job.ext);
-        std::string other_model;  // set when this attempt's replica's differs
+        std::string attempt_model;  // the archive this attempt's replica named
+        std::string other_model;    // set when it is not the job's
         SegmentObserver observer(
             files.get(), &sum, k, job.name_input ? job.input : "",
             [&](const std::string& line) { SayNote(progress, notes, line); },
             [&](const std::string& digest) {
               absl::MutexLock lock(&mu);
-              if (digest.empty() || digest == job_model) {
+              attempt_model = digest;
+              if (digest.empty() || job_model.empty() || digest == job_model) {
                 return absl::OkStatus();
               }
-              if (job_model.empty()) {
-                job_model = digest;
-                return absl::OkStatus();
-              }
-              other_model = absl::StrFormat(
-                  "model archive %s... , where this job's other segments "
-                  "have %s...",
-                  digest.substr(0, 12), job_model.substr(0, 12));
+              other_model = other_archive(digest, job_model);
               return absl::AbortedError(
                   absl::StrCat("the replica serves ", other_model));
             });
@@ -232,11 +244,23 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
         } else {
           s = source.status();
         }
+        if (s.ok() && !attempt_model.empty()) {
+          // The first segment done sets the job's model; one done with
+          // another meanwhile (accepted before that) is sent again.
+          absl::MutexLock lock(&mu);
+          if (job_model.empty()) {
+            job_model = attempt_model;
+          } else if (attempt_model != job_model) {
+            other_model = other_archive(attempt_model, job_model);
+            s = absl::AbortedError(
+                absl::StrCat("the replica serves ", other_model));
+          }
+        }
         if (give_slot(s)) {
           SayNote(progress, notes,
                   absl::StrFormat(
                       "segment %d/%d: refused as busy while this job's other "
-                      "segments hold the slots; it waits for one of them "
+                      "segments are in flight; it waits for one of them "
                       "(sending at most %d at a time now)",
                       k + 1, n, [&] {
                         absl::MutexLock lock(&mu);
@@ -282,9 +306,11 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
               "again once they serve one model, or without --split",
               k + 1, n, other_model));
         }
-        // Only a replica that answered and then failed: a call that no
-        // replica answered has had the client's own retries (--retries).
-        if (ReplicaFailed(s) && !observer.peer().empty() &&
+        // Not a call that no replica answered with UNAVAILABLE: that is what
+        // the client's own retries (--retries) are for, and they were made.
+        const bool retried_already = observer.peer().empty() &&
+                                     s.code() == absl::StatusCode::kUnavailable;
+        if (ReplicaFailed(s) && !retried_already &&
             attempt < job.max_attempts && !job_failed()) {
           SayNote(
               progress, notes,

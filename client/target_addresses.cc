@@ -212,7 +212,10 @@ absl::Status CheckTargetPorts(absl::string_view target) {
       // gRPC takes only numeric addresses in these lists; any other entry
       // failed the channel, told as "the server answered UNKNOWN: Failed
       // to create secure client channel".
-      const std::string host(HostOf(a));
+      std::string host(HostOf(a));
+      // An IPv6 zone ("[fe80::1%eth0]:1"), which gRPC takes, is no part of
+      // the address inet_pton reads.
+      if (!v4) host = host.substr(0, host.find('%'));
       unsigned char parsed[sizeof(in6_addr)];
       const bool bracketed = absl::StartsWith(a, "[");
       if (inet_pton(v4 ? AF_INET : AF_INET6, host.c_str(), parsed) != 1 ||

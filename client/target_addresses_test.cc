@@ -90,6 +90,8 @@ TEST(CheckTargetPortsTest, ListsOfAddressesTakeNumbersOnly) {
             "behind a name)");
   EXPECT_TRUE(CheckTargetPorts("ipv4:10.0.0.1:1,192.168.1.2:50051").ok());
   EXPECT_TRUE(CheckTargetPorts("ipv6:[fd00::1]:1,[::1]:2").ok());
+  EXPECT_TRUE(CheckTargetPorts("ipv6:[fe80::1%eth0]:50051").ok());
+  EXPECT_TRUE(CheckTargetPorts("ipv6:[::ffff:127.0.0.1]:50051").ok());
 }
 
 // A plaintext call to these stays on this machine: a token may go without

@@ -176,9 +176,6 @@ TEST_F(VideoJobLogTest, TheJobLineNamesTheRequestIdWithoutMetrics) {
   EXPECT_THAT(jobs[0], Not(HasSubstr(" skipped_packets=")));
 }
 
-// A damaged frame (here a JPEG whose frame header names arithmetic coding)
-// is skipped, as ffmpeg skips it, and the job line and the client's
-// JobSummary count it: the outputs were a frame short and nothing said so.
 // The acceptance names the model archive that stylizes the job: the CLI's
 // --split checks that every segment had the same (replicas serve different
 // archives during a rollout).
@@ -202,6 +199,9 @@ TEST_F(VideoJobArchiveTest, TheAcceptanceNamesTheModelArchive) {
   EXPECT_EQ(accepted.archive_sha256(), std::string(64, 'c'));
 }
 
+// A damaged frame (here a JPEG whose frame header names arithmetic coding)
+// is skipped, as ffmpeg skips it, and the job line and the client's
+// JobSummary count it: the outputs were a frame short and nothing said so.
 TEST_F(VideoJobLogTest, ASkippedDamagedFrameIsCountedInTheJobLineAndSummary) {
   ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=64x48:rate=10:"
                                 "duration=1 -c:v mjpeg -f avi",

@@ -1217,8 +1217,8 @@ class CliBusyServerTest(unittest.TestCase):
         r = self.cli("video", movie, "--styles=klimt", f"--out={out}",
                      "--split=3", "--retries=0")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("refused as busy while this job's other segments hold "
-                      "the slots; it waits for one of them (sending at most "
+        self.assertIn("refused as busy while this job's other segments are "
+                      "in flight; it waits for one of them (sending at most "
                       "1 at a time now)", r.stderr)
         v = stream(probe(os.path.join(out, "gops.klimt.mp4")), "video")
         self.assertEqual(int(v["nb_read_frames"]), 30)
