@@ -12,6 +12,14 @@
 
 namespace stylizer {
 namespace media {
+namespace {
+
+bool AllZero(const uint8_t* data, int size) {
+  return size > 0 &&
+         std::all_of(data, data + size, [](uint8_t b) { return b == 0; });
+}
+
+}  // namespace
 
 MovieReader::Item MovieReader::VideoFrameItem(AvFramePtr frame) {
   ++frames_decoded_;
@@ -134,8 +142,15 @@ const AVStream* MovieReader::audio_stream() const {
 }
 
 absl::Status MovieReader::SendVideoPacket() {
-  if (!(packet_->flags & AV_PKT_FLAG_DISCARD)) ++video_packets_read_;
   const int ret = avcodec_send_packet(decoder_.get(), packet_.get());
+  // A packet of zero bytes that does not decode is not there: a download
+  // whose file was made at full size first and filled as it came (zeros
+  // where it stopped) keeps its index, and would pass as complete with
+  // every missing frame "damaged".
+  if (!(packet_->flags & AV_PKT_FLAG_DISCARD) &&
+      (ret >= 0 || !AllZero(packet_->data, packet_->size))) {
+    ++video_packets_read_;
+  }
   av_packet_unref(packet_.get());
   if (ret >= 0) return absl::OkStatus();
   if (absl::Status s = FrameSizeRefusal(ret); !s.ok()) return s;

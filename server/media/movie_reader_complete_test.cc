@@ -3,6 +3,7 @@
 // Matroska whose audio or subtitles outlast the video or whose timestamps
 // start late) read to the end, while files really cut off are still refused as
 // truncated; cover art is not a movie. Movies are made with the ffmpeg tool.
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -78,6 +79,24 @@ TEST_F(MovieReaderCompleteTest, Mp4MissingItsLastFramesIsTruncated) {
       << cut.status;
   EXPECT_THAT(std::string(cut.status.message()), HasSubstr("truncated"));
   EXPECT_GT(cut.frames, 270);
+}
+
+// A download made at full size first and filled as its pieces came: zeros
+// where a piece is missing, under a whole index. The zero packets do not
+// decode; they are missing, not damaged frames. (Zeros at the end are also
+// caught by the duration; a hole in the middle is not.)
+TEST_F(MovieReaderCompleteTest, Mp4WithAHoleOfZerosIsTruncated) {
+  ASSERT_NO_FATAL_FAILURE(
+      Make("whole.mp4",
+           absl::StrCat("-f lavfi -i testsrc2=size=64x48:rate=30:duration=10 ",
+                        kX264, "-movflags +faststart")));
+  std::string bytes = Bytes("whole.mp4");
+  std::fill(bytes.begin() + bytes.size() * 3 / 10,
+            bytes.begin() + bytes.size() * 6 / 10, '\0');
+  ReadResult read = ReadMovieBytes(bytes);
+  EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+      << read.status;
+  EXPECT_THAT(std::string(read.status.message()), HasSubstr("truncated"));
 }
 
 TEST_F(MovieReaderCompleteTest, AviMissingItsEndIsTruncated) {
