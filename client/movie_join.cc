@@ -78,7 +78,7 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
                           const std::function<bool()>& stopped) {
   // The probe has read the source with its warnings; these are about the
   // segments and the join's own output.
-  const QuietAvWarnings quiet;
+  const QuietAvLog quiet;
   if (stylized.empty() || stylized.size() != segments.size()) {
     return absl::InvalidArgumentError("one stylized movie per segment");
   }

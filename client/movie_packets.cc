@@ -77,11 +77,11 @@ absl::Status WritePacket(AVFormatContext* out, AVPacket* p, AVRational from,
   return absl::OkStatus();
 }
 
-QuietAvWarnings::QuietAvWarnings() : level_(av_log_get_level()) {
-  if (level_ > AV_LOG_ERROR) av_log_set_level(AV_LOG_ERROR);
+QuietAvLog::QuietAvLog(int most) : level_(av_log_get_level()) {
+  if (level_ > most) av_log_set_level(most);
 }
 
-QuietAvWarnings::~QuietAvWarnings() { av_log_set_level(level_); }
+QuietAvLog::~QuietAvLog() { av_log_set_level(level_); }
 
 absl::StatusOr<bool> NextPacket(AVFormatContext* f, int index, AVPacket* p) {
   while (true) {

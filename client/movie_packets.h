@@ -10,18 +10,23 @@
 #include "absl/status/statusor.h"
 #include "server/media/av_util.h"
 
+extern "C" {
+#include <libavutil/log.h>
+}
+
 namespace stylizer::client {
 
-// FFmpeg's warnings kept quiet while it lives (errors still show), where
-// they are about files of the CLI's own making (a cut's segments, a join)
-// and not the user's: "Timestamps are unset in a packet ... Fix your code"
-// told a user of --verbose to fix code. The level is FFmpeg's, process-wide.
-class QuietAvWarnings {
+// FFmpeg's log kept at `most` or quieter while it lives (the level is
+// FFmpeg's, process-wide). By default its warnings go (errors still show),
+// where they are about files of the CLI's own making (a cut's segments, a
+// join) and not the user's: "Timestamps are unset in a packet ... Fix your
+// code" told a user of --verbose to fix code.
+class QuietAvLog {
  public:
-  QuietAvWarnings();
-  ~QuietAvWarnings();
-  QuietAvWarnings(const QuietAvWarnings&) = delete;
-  QuietAvWarnings& operator=(const QuietAvWarnings&) = delete;
+  explicit QuietAvLog(int most = AV_LOG_ERROR);
+  ~QuietAvLog();
+  QuietAvLog(const QuietAvLog&) = delete;
+  QuietAvLog& operator=(const QuietAvLog&) = delete;
 
  private:
   int level_;

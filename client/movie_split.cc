@@ -102,14 +102,12 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
         absl::StrCat("its sound (", avcodec_get_name(sound.codec_id),
                      ") would be transcoded by the server");
     // The muxers' refusals are answers here, not errors to print.
-    const int level = av_log_get_level();
-    av_log_set_level(AV_LOG_FATAL);
+    const QuietAvLog quiet(AV_LOG_FATAL);
     if (!media::CopiesAudio(false, sound)) probe.audio_not_copyable_mp4 = why;
     if (!media::CopiesAudio(true, sound)) probe.audio_not_copyable_mkv = why;
     if (media::IsAdtsAac(sound) && !AdtsConfig(path, v, a).ok()) {
       probe.audio_not_copyable_mp4 = probe.audio_not_copyable_mkv = why;
     }
-    av_log_set_level(level);
   }
   media::AvPacketPtr p(av_packet_alloc());
   if (p == nullptr) return absl::ResourceExhaustedError("out of memory");
@@ -301,7 +299,7 @@ absl::StatusOr<std::vector<Segment>> WriteSegments(
     const std::string& source, const std::vector<double>& cuts,
     const std::string& dir, const std::function<bool()>& stopped) {
   // The probe has read the source with its warnings; these are the muxer's.
-  const QuietAvWarnings quiet;
+  const QuietAvLog quiet;
   auto input = OpenInput(source);
   if (!input.ok()) return input.status();
   AVFormatContext* in = input->get();
