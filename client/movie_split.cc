@@ -12,7 +12,6 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
-#include <libavutil/avstring.h>
 #include <libavutil/log.h>
 }
 
@@ -198,16 +197,11 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
         absl::StrCat("it looks cut off: its index lists ", indexed,
                      " video frames, but only ", shown,
                      " could be read; sent whole, the server judges it");
-  } else if (f->duration != AV_NOPTS_VALUE && f->duration > 0 &&
+  } else if (const double end = media::ContainerEndSeconds(f);
+             end > 0 &&
              f->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
-    // FFmpeg counts the container's end from the first timestamp, except
-    // Matroska's (the segment's), from 0.
-    const double start = f->start_time != AV_NOPTS_VALUE &&
-                                 !av_match_name("matroska", f->iformat->name)
-                             ? static_cast<double>(f->start_time) / AV_TIME_BASE
-                             : 0;
     const double declared = static_cast<double>(f->duration) / AV_TIME_BASE;
-    const double missing = start + declared - reached;
+    const double missing = end - reached;
     if (media::TooFewSeconds(declared, missing)) {
       probe.unsplittable = absl::StrCat("it looks cut off: it declares ",
                                         absl::SixDigits(declared),

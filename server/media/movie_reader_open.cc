@@ -262,16 +262,8 @@ void MovieReader::LearnTiming(AVStream* video) {
   const double start =
       video->start_time != AV_NOPTS_VALUE ? video->start_time * time_base : 0;
   // The container's end (Matroska, WebM, FLV have no duration per stream):
-  // where its longest stream ends, audio included. FFmpeg counts it from the
-  // first timestamp, except Matroska's, the segment's, from 0.
-  double container_end = 0;
-  if (format_->duration != AV_NOPTS_VALUE && format_->duration > 0) {
-    container_end = static_cast<double>(format_->duration) / AV_TIME_BASE;
-    if (format_->start_time != AV_NOPTS_VALUE &&
-        !av_match_name("matroska", format_->iformat->name)) {
-      container_end += static_cast<double>(format_->start_time) / AV_TIME_BASE;
-    }
-  }
+  // where its longest stream ends, audio included.
+  const double container_end = ContainerEndSeconds(format_.get());
   if (video->duration != AV_NOPTS_VALUE && video->duration > 0) {
     // The stream's own (MP4, MOV: what its edit list shows).
     declared_end_ = start + video->duration * time_base;

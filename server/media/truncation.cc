@@ -31,6 +31,16 @@ int64_t IndexedFrames(const AVFormatContext* format, AVStream* video) {
   return std::min(video->nb_frames, shown);
 }
 
+double ContainerEndSeconds(const AVFormatContext* format) {
+  if (format->duration == AV_NOPTS_VALUE || format->duration <= 0) return 0;
+  double end = static_cast<double>(format->duration) / AV_TIME_BASE;
+  if (format->start_time != AV_NOPTS_VALUE &&
+      !av_match_name("matroska", format->iformat->name)) {
+    end += static_cast<double>(format->start_time) / AV_TIME_BASE;
+  }
+  return end;
+}
+
 bool TooFewFrames(int64_t indexed, int64_t read) {
   return indexed > 0 && read < indexed - std::max<int64_t>(2, indexed / 50);
 }

@@ -29,6 +29,11 @@ namespace media {
 // index was rebuilt from what is left), the header's count stands.
 int64_t IndexedFrames(const AVFormatContext* format, AVStream* video);
 
+// Where the container says its longest stream ends, in seconds on its
+// timestamps' scale: FFmpeg counts its duration from the first timestamp,
+// except Matroska's (the segment's), from 0. 0 when it says nothing.
+double ContainerEndSeconds(const AVFormatContext* format);
+
 // Whether `read` frames fall short of the `indexed` ones (IndexedFrames, 0:
 // unknown) by more than 2 % and more than 2 frames.
 bool TooFewFrames(int64_t indexed, int64_t read);
