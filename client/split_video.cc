@@ -201,11 +201,19 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
     done_since_cut = 0;
     return true;
   };
-  // "model archive NEW... , where this job's other segments have OLD...".
-  auto other_archive = [](const std::string& digest, const std::string& job) {
+  // "" when `digest` (a replica's archive, maybe unnamed) is the job's,
+  // else "model archive NEW... , where this job's other segments have
+  // OLD...". `done`: the segment is done, and sets the job's archive if it
+  // has none yet.
+  auto other_archive = [&](const std::string& digest, bool done) {
+    absl::MutexLock lock(&mu);
+    if (done && job_model.empty()) job_model = digest;
+    if (digest.empty() || job_model.empty() || digest == job_model) {
+      return std::string();
+    }
     return absl::StrFormat(
         "model archive %s... , where this job's other segments have %s...",
-        digest.substr(0, 12), job.substr(0, 12));
+        digest.substr(0, 12), job_model.substr(0, 12));
   };
 
   std::vector<std::thread> threads;
@@ -223,14 +231,12 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
             files.get(), &sum, k, job.name_input ? job.input : "",
             [&](const std::string& line) { SayNote(progress, notes, line); },
             [&](const std::string& digest) {
-              absl::MutexLock lock(&mu);
               attempt_model = digest;
-              if (digest.empty() || job_model.empty() || digest == job_model) {
-                return absl::OkStatus();
-              }
-              other_model = other_archive(digest, job_model);
-              return absl::AbortedError(
-                  absl::StrCat("the replica serves ", other_model));
+              other_model = other_archive(digest, /*done=*/false);
+              return other_model.empty()
+                         ? absl::OkStatus()
+                         : absl::AbortedError(absl::StrCat(
+                               "the replica serves ", other_model));
             });
         absl::Status s;
         auto source = FileSource::Open(seg.path);
@@ -244,14 +250,11 @@ absl::StatusOr<std::vector<std::string>> RunSplitVideo(
         } else {
           s = source.status();
         }
-        if (s.ok() && !attempt_model.empty()) {
+        if (s.ok()) {
           // The first segment done sets the job's model; one done with
           // another meanwhile (accepted before that) is sent again.
-          absl::MutexLock lock(&mu);
-          if (job_model.empty()) {
-            job_model = attempt_model;
-          } else if (attempt_model != job_model) {
-            other_model = other_archive(attempt_model, job_model);
+          other_model = other_archive(attempt_model, /*done=*/true);
+          if (!other_model.empty()) {
             s = absl::AbortedError(
                 absl::StrCat("the replica serves ", other_model));
           }
