@@ -19,7 +19,8 @@ CC=$CC_BIN CXX=$CXX_BIN cmake -S . -B "$TSAN_BUILD_DIR" -G Ninja \
   -DSTYLIZER_TSAN_ABSL_SHIM=ON \
   >"$TSAN_BUILD_DIR/configure.log" 2>&1 ||
   { cat "$TSAN_BUILD_DIR/configure.log"; exit 1; }
-tests=(fake_clock_test job_queue_test job_queue_admission_test job_queue_stress_test)
+tests=(fake_clock_test job_queue_test job_queue_order_test job_queue_failure_test
+       job_queue_admission_test job_queue_stress_test)
 cmake --build "$TSAN_BUILD_DIR" -j "${JOBS:-2}" --target "${tests[@]}"
 export TSAN_OPTIONS="halt_on_error=1 abort_on_error=0 exitcode=66 second_deadlock_stack=1"
 for t in "${tests[@]}"; do
