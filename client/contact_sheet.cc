@@ -41,27 +41,28 @@ absl::Status AvError(absl::string_view what, int err) {
       absl::StrCat(what, ": ", media::AvErrorText(err)));
 }
 
-// A scaler of `frame` to width x height in `format` that reads YUV with the
-// matrix and range the server reads it with (media::YuvMatrix: the tag,
-// else by size), not swscale's default BT.601 and limited range.
+// A scaler of `frame` to width x height in `format` that reads YUV and grey
+// with the matrix and range the server reads them with (media::YuvMatrix: the
+// tag, else by size; IsFullRange), not swscale's default BT.601 and limited
+// range.
 absl::StatusOr<SwsPtr> ReadingScaler(const AVFrame& frame, int width,
                                      int height, AVPixelFormat format) {
-  bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
+  const bool full_range =
+      IsFullRange(static_cast<AVPixelFormat>(frame.format), frame.color_range);
   const AVPixelFormat source =
-      PlainPixelFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
+      PlainPixelFormat(static_cast<AVPixelFormat>(frame.format));
   // The server's flags too: swscale's fast path is up to 4 levels off.
   SwsPtr sws(sws_getContext(frame.width, frame.height, source, width, height,
                             format,
                             SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
                             nullptr, nullptr, nullptr));
   if (!sws) return absl::InternalError("cannot set up frame conversion");
-  if (IsYuv(source)) {
-    const int* matrix = sws_getCoefficients(media::SwsColorspace(
-        media::YuvMatrix(frame.colorspace, frame.width, frame.height)));
-    sws_setColorspaceDetails(sws.get(), matrix, full_range ? 1 : 0,
-                             sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
-                             1 << 16);
-  }
+  // (For RGB, swscale ignores the matrix and the range.)
+  const int* matrix = sws_getCoefficients(media::SwsColorspace(
+      media::YuvMatrix(frame.colorspace, frame.width, frame.height)));
+  sws_setColorspaceDetails(sws.get(), matrix, full_range ? 1 : 0,
+                           sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
+                           1 << 16);
   return sws;
 }
 

@@ -60,9 +60,10 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   if (frame.width <= 0 || frame.height <= 0) {
     return absl::InvalidArgumentError("a decoded frame has no size");
   }
-  bool full_range = frame.color_range == AVCOL_RANGE_JPEG;
+  const bool full_range =
+      IsFullRange(static_cast<AVPixelFormat>(frame.format), frame.color_range);
   AVPixelFormat src_format =
-      PlainPixelFormat(static_cast<AVPixelFormat>(frame.format), &full_range);
+      PlainPixelFormat(static_cast<AVPixelFormat>(frame.format));
   // An interlaced frame (a camcorder's or a broadcast's 1080i) holds two
   // fields taken a field's time apart: read as one picture, whatever moves
   // is combed, and the model paints the combs. Such a frame is read as its

@@ -15,6 +15,7 @@
 extern "C" {
 #include <libavformat/avformat.h>
 #include <libavutil/mastering_display_metadata.h>
+#include <libavutil/pixdesc.h>
 #include <libavutil/pixfmt.h>
 #include <libswscale/swscale.h>
 }
@@ -169,6 +170,34 @@ TEST(RgbConverterTest, ConvertsAndCropsOddFrames) {
   ASSERT_EQ(rgb.pixels.size(), 32u * 16 * 3);
   // Limited-range luma 126 is about 127 in full-range gray.
   for (uint8_t p : rgb.pixels) EXPECT_NEAR(p, 127, 3);
+}
+
+// A grey frame of no stated range is full range, as swscale and ffmpeg read
+// it: FFmpeg's JPEG decoder gives a one-component JPEG (always full range) as
+// `gray` with no range, and read as limited, levels under 16 became black and
+// over 235 white. A grey frame tagged limited is read as limited.
+TEST(RgbConverterTest, ReadsGreyOfNoStatedRangeAsFullRange) {
+  for (const AVColorRange range :
+       {AVCOL_RANGE_UNSPECIFIED, AVCOL_RANGE_JPEG, AVCOL_RANGE_MPEG}) {
+    AvFramePtr frame = MakeFrame();
+    frame->format = AV_PIX_FMT_GRAY8;
+    frame->width = 16;
+    frame->height = 8;
+    frame->color_range = range;
+    ASSERT_GE(av_frame_get_buffer(frame.get(), 0), 0);
+    for (int y = 0; y < 8; ++y) {
+      for (int x = 0; x < 16; ++x) {
+        frame->data[0][y * frame->linesize[0] + x] = x < 8 ? 8 : 240;
+      }
+    }
+    RgbConverter converter(16, 8);
+    RgbFrame rgb;
+    ASSERT_TRUE(converter.Convert(*frame, &rgb).ok());
+    const bool limited = range == AVCOL_RANGE_MPEG;
+    SCOPED_TRACE(av_color_range_name(range));
+    EXPECT_NEAR(rgb.pixels[3 * (8 * 4 + 1)], limited ? 0 : 8, 1);
+    EXPECT_NEAR(rgb.pixels[3 * (8 * 4 + 14)], limited ? 255 : 240, 1);
+  }
 }
 
 // An interlaced frame is read as its first field: a frame whose top field

@@ -36,6 +36,28 @@ inline AVPixelFormat PlainPixelFormat(AVPixelFormat f, bool* full_range) {
   }
 }
 
+// The plain format of `f` (IsFullRange says the range).
+inline AVPixelFormat PlainPixelFormat(AVPixelFormat f) {
+  bool full_range = false;
+  return PlainPixelFormat(f, &full_range);
+}
+
+// Whether pixels of `f` are full range (0-255 for 8 bits) when a frame's
+// range is `range`. An unspecified range is limited for YUV, but full for
+// grey, as swscale and FFmpeg's command line read it: FFmpeg's JPEG decoder
+// gives a one-component JPEG (always full range) as `gray` with no range set,
+// and read as limited its blacks and whites were clipped.
+// A "J" format is full range whatever its tag.
+inline bool IsFullRange(AVPixelFormat f, AVColorRange range) {
+  bool full_range = false;
+  PlainPixelFormat(f, &full_range);
+  if (full_range) return true;
+  if (range != AVCOL_RANGE_UNSPECIFIED) return range == AVCOL_RANGE_JPEG;
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(f);
+  return desc != nullptr && desc->nb_components <= 2 &&
+         !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL));
+}
+
 // Whether `f` holds YUV (or YCbCr) colour: converting it to RGB takes a
 // matrix and a range. False for RGB, palette and grey formats.
 inline bool IsYuv(AVPixelFormat f) {
