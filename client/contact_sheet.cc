@@ -7,12 +7,14 @@
 #include <cstring>
 #include <memory>
 #include <utility>
+#include <vector>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/error.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 }
 
@@ -66,18 +68,38 @@ absl::StatusOr<SwsPtr> ReadingScaler(const AVFrame& frame, int width,
   return sws;
 }
 
+// A frame scaled to width x height as RGB24; one with transparency is
+// composited over white, as the server composites it (after scaling here:
+// the tile is a preview), unless its alpha is 0 everywhere.
 absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
-  absl::StatusOr<SwsPtr> sws =
-      ReadingScaler(*frame, width, height, AV_PIX_FMT_RGB24);
+  const AVPixFmtDescriptor* desc =
+      av_pix_fmt_desc_get(static_cast<AVPixelFormat>(frame->format));
+  const bool alpha = desc != nullptr && (desc->flags & AV_PIX_FMT_FLAG_ALPHA);
+  absl::StatusOr<SwsPtr> sws = ReadingScaler(
+      *frame, width, height, alpha ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24);
   if (!sws.ok()) return sws.status();
+  const int channels = alpha ? 4 : 3;
+  std::vector<uint8_t> pixels(static_cast<size_t>(width) * height * channels);
+  uint8_t* dst[4] = {pixels.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {width * channels, 0, 0, 0};
+  sws_scale(sws->get(), frame->data, frame->linesize, 0, frame->height, dst,
+            dst_stride);
   RgbImage out;
   out.width = width;
   out.height = height;
+  if (!alpha) {
+    out.rgb = std::move(pixels);
+    return out;
+  }
+  bool any_alpha = false;
+  for (size_t i = 3; i < pixels.size(); i += 4) any_alpha |= pixels[i] != 0;
   out.rgb.resize(static_cast<size_t>(width) * height * 3);
-  uint8_t* dst[4] = {out.rgb.data(), nullptr, nullptr, nullptr};
-  int dst_stride[4] = {width * 3, 0, 0, 0};
-  sws_scale(sws->get(), frame->data, frame->linesize, 0, frame->height, dst,
-            dst_stride);
+  for (size_t i = 0, o = 0; i < pixels.size(); i += 4, o += 3) {
+    for (int c = 0; c < 3; ++c) {
+      out.rgb[o + c] = any_alpha ? OverWhite(pixels[i + c], pixels[i + 3], 255)
+                                 : pixels[i + c];
+    }
+  }
   return out;
 }
 

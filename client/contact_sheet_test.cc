@@ -191,6 +191,25 @@ TEST_F(ContactSheetTest, AnHdMoviesTileKeepsItsColours) {
   }
 }
 
+// A movie with transparency (QuickTime Animation, ARGB): half of it blue at
+// alpha 0. The tile shows it over white, as the server composites it; it
+// showed the blue.
+TEST_F(ContactSheetTest, ATransparentMoviesTileIsOverWhite) {
+  const std::string movie = Path("transparent.mov");
+  const absl::Status made = media::testing::MakeMovie(
+      "-f lavfi -i \"color=c=blue:s=32x24:r=10:d=0.5,format=rgba,"
+      "geq=r='p(X,Y)':a='if(lt(X,16),0,255)'\" -c:v qtrle -pix_fmt argb",
+      movie);
+  ASSERT_TRUE(made.ok()) << made;
+  auto tile = GrabFrame(movie, 0, 32, 24);
+  ASSERT_TRUE(tile.ok()) << tile.status();
+  const uint8_t* clear = &tile->rgb[(12 * 32 + 4) * 3];
+  const uint8_t* opaque = &tile->rgb[(12 * 32 + 28) * 3];
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(clear[c], 255, 2) << c;
+  EXPECT_LT(opaque[0], 40);
+  EXPECT_GT(opaque[2], 200);
+}
+
 // A portrait photo sent as a movie: stored 64x48 with EXIF orientation 6.
 // The server's outputs carry that turn (from the decoded frame), so the
 // sheet turns the input's tile too and makes the tiles portrait; they used

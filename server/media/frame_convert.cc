@@ -115,6 +115,15 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
       hdr_to_sdr_ = std::move(with_peak);
     }
   }
+  const int* coefficients = sws_getCoefficients(
+      SwsColorspace(YuvMatrix(frame.colorspace, frame.width, frame.height)));
+  if (!tone_map && desc != nullptr && (desc->flags & AV_PIX_FMT_FLAG_ALPHA)) {
+    absl::Status flattened =
+        FlattenOverWhite(src_format, full_range, coefficients, src_w, src_h,
+                         src_data, src_linesize);
+    if (!flattened.ok()) return flattened;
+    src_format = AV_PIX_FMT_GBRP;
+  }
   const AVPixelFormat planar = tone_map ? AV_PIX_FMT_GBRP16 : AV_PIX_FMT_GBRP;
   SwsContext* ctx = sws_getCachedContext(
       sws_.release(), src_w, src_h, src_format, out_width_, out_height_, planar,
@@ -128,8 +137,6 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
                                         : "unknown",
         " to RGB"));
   }
-  const int* coefficients = sws_getCoefficients(
-      SwsColorspace(YuvMatrix(frame.colorspace, frame.width, frame.height)));
   sws_setColorspaceDetails(ctx, coefficients, full_range ? 1 : 0,
                            sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
                            1 << 16);
@@ -152,6 +159,62 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   out->height = out_height_;
   out->pixels.resize(static_cast<size_t>(out_width_) * out_height_ * 3);
   hdr_to_sdr_->ConvertGbrp16(*planes_, out->pixels.data());
+  return absl::OkStatus();
+}
+
+absl::Status RgbConverter::FlattenOverWhite(AVPixelFormat format,
+                                            bool full_range,
+                                            const int* coefficients, int width,
+                                            int height, const uint8_t* data[],
+                                            int linesize[]) {
+  // Composited before scaling, so that the colour a file keeps under its
+  // transparent pixels cannot bleed into the edges of what is opaque.
+  SwsContext* ctx = sws_getCachedContext(
+      alpha_sws_.release(), width, height, format, width, height,
+      AV_PIX_FMT_GBRAP, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+      nullptr, nullptr, nullptr);
+  alpha_sws_.reset(ctx);
+  if (ctx == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot convert frames of pixel format ",
+        av_get_pix_fmt_name(format) ? av_get_pix_fmt_name(format) : "unknown",
+        " to RGB"));
+  }
+  sws_setColorspaceDetails(ctx, coefficients, full_range ? 1 : 0,
+                           sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
+                           1 << 16);
+  if (alpha_planes_ == nullptr || alpha_planes_->width != width ||
+      alpha_planes_->height != height) {
+    absl::StatusOr<AvFramePtr> planes = MakeVideoFrame(
+        AV_PIX_FMT_GBRAP, width, height, "allocating RGBA planes");
+    if (!planes.ok()) return planes.status();
+    alpha_planes_ = *std::move(planes);
+  }
+  AVFrame& rgba = *alpha_planes_;
+  if (sws_scale(ctx, data, linesize, 0, height, rgba.data, rgba.linesize) !=
+      height) {
+    return absl::InternalError("converting a frame to RGB failed");
+  }
+  // Some capture tools write 32-bit pixels whose fourth byte is always 0:
+  // such a frame is opaque, not invisible.
+  bool any_alpha = false;
+  for (int y = 0; y < height && !any_alpha; ++y) {
+    const uint8_t* a =
+        rgba.data[3] + static_cast<ptrdiff_t>(y) * rgba.linesize[3];
+    for (int x = 0; x < width; ++x) any_alpha |= a[x] != 0;
+  }
+  for (int y = 0; any_alpha && y < height; ++y) {
+    const uint8_t* a =
+        rgba.data[3] + static_cast<ptrdiff_t>(y) * rgba.linesize[3];
+    for (int p = 0; p < 3; ++p) {
+      uint8_t* c = rgba.data[p] + static_cast<ptrdiff_t>(y) * rgba.linesize[p];
+      for (int x = 0; x < width; ++x) c[x] = OverWhite(c[x], a[x], 255);
+    }
+  }
+  for (int p = 0; p < AV_NUM_DATA_POINTERS; ++p) {
+    data[p] = p < 3 ? rgba.data[p] : nullptr;
+    linesize[p] = p < 3 ? rgba.linesize[p] : 0;
+  }
   return absl::OkStatus();
 }
 

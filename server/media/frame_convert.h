@@ -30,7 +30,10 @@ class HdrToSdr;
 // frames are read with the matrix YuvMatrix gives for their tag and size.
 // With `hdr_to_sdr` (HdrToSdr::ForStream of an HDR stream), frames are read
 // at 16 bits per component and tone-mapped to SDR BT.709, with the peak of
-// the first frame's HDR10 side data where the container gave none.
+// the first frame's HDR10 side data where the container gave none. SDR
+// frames with transparency (ProRes 4444, QuickTime Animation, PNG and APNG,
+// GIF) are composited over white at their own size first, as StylizeImage
+// does; a frame whose alpha is 0 everywhere is read as opaque.
 class RgbConverter {
  public:
   RgbConverter(int out_width, int out_height,
@@ -54,8 +57,16 @@ class RgbConverter {
   std::shared_ptr<const HdrToSdr> hdr_to_sdr_;
   bool frame_peak_checked_ = false;  // HdrToSdr::WithPeakOf, once
   bool read_fields_ = true;
+  // Reads a frame with transparency as GBRP at its own size, composited
+  // over white, into alpha_planes_; points *data and *linesize at it.
+  absl::Status FlattenOverWhite(AVPixelFormat format, bool full_range,
+                                const int* coefficients, int width, int height,
+                                const uint8_t* data[], int linesize[]);
+
   AvFramePtr planes_;  // swscale's output: GBRP, or GBRP16 with hdr_to_sdr_
   SwsContextPtr sws_;
+  AvFramePtr alpha_planes_;  // GBRAP at the input's size (FlattenOverWhite)
+  SwsContextPtr alpha_sws_;
 };
 
 // Packs a GBRP frame's planes into *out, packed RGB24 of the frame's size.

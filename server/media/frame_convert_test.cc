@@ -200,6 +200,72 @@ TEST(RgbConverterTest, ReadsGreyOfNoStatedRangeAsFullRange) {
   }
 }
 
+// An RGBA frame `width` x `height`: the left half transparent with blue kept
+// under it (alpha `hidden_alpha`), the right half opaque red but for its last
+// column, green at alpha 128.
+AvFramePtr TransparentFrame(int width, int height, uint8_t hidden_alpha) {
+  AvFramePtr frame = MakeFrame();
+  frame->format = AV_PIX_FMT_RGBA;
+  frame->width = width;
+  frame->height = height;
+  EXPECT_GE(av_frame_get_buffer(frame.get(), 0), 0);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      uint8_t* p = frame->data[0] + y * frame->linesize[0] + 4 * x;
+      const uint8_t rgba[3][4] = {
+          {0, 0, 255, hidden_alpha}, {255, 0, 0, 255}, {0, 255, 0, 128}};
+      memcpy(p, rgba[x < width / 2 ? 0 : x < width - 1 ? 1 : 2], 4);
+    }
+  }
+  return frame;
+}
+
+// A movie's frames with transparency (ProRes 4444, QuickTime Animation, PNG
+// or APNG) are composited over white, as StylizeImage composites a PNG: the
+// colour kept under transparent pixels showed, and half-transparent pixels
+// came out opaque.
+TEST(RgbConverterTest, CompositesTransparentFramesOverWhite) {
+  RgbConverter converter(16, 8);
+  RgbFrame rgb;
+  ASSERT_TRUE(converter.Convert(*TransparentFrame(16, 8, 0), &rgb).ok());
+  // (swscale's RGB to RGB is within a level of exact.)
+  auto expect_pixel = [&](int x, std::vector<int> expected) {
+    const uint8_t* p = &rgb.pixels[3 * (3 * 16 + x)];
+    for (int c = 0; c < 3; ++c) EXPECT_NEAR(p[c], expected[c], 1) << "x " << x;
+  };
+  expect_pixel(2, {255, 255, 255});
+  expect_pixel(10, {255, 0, 0});
+  expect_pixel(15, {127, 255, 127});
+}
+
+// Composited at the input's size, then scaled: the blue under the
+// transparent half does not bleed into the red beside it (white and red
+// have equal blue and green).
+TEST(RgbConverterTest, CompositesBeforeScaling) {
+  RgbConverter converter(16, 8);
+  RgbFrame rgb;
+  ASSERT_TRUE(converter.Convert(*TransparentFrame(64, 32, 0), &rgb).ok());
+  for (int x = 0; x < 15; ++x) {
+    const uint8_t* p = &rgb.pixels[3 * (4 * 16 + x)];
+    EXPECT_NEAR(p[2], p[1], 1) << "x " << x;
+  }
+}
+
+// Some capture tools write 32-bit pixels whose fourth byte is always 0: a
+// frame transparent everywhere is read as opaque.
+TEST(RgbConverterTest, ReadsAFrameTransparentEverywhereAsOpaque) {
+  AvFramePtr frame = TransparentFrame(16, 8, 0);
+  for (int y = 0; y < 8; ++y) {
+    for (int x = 0; x < 16; ++x)
+      frame->data[0][y * frame->linesize[0] + 4 * x + 3] = 0;
+  }
+  RgbConverter converter(16, 8);
+  RgbFrame rgb;
+  ASSERT_TRUE(converter.Convert(*frame, &rgb).ok());
+  EXPECT_EQ(rgb.pixels[3 * (3 * 16 + 2) + 2], 255);  // the blue
+  EXPECT_EQ(rgb.pixels[3 * (3 * 16 + 2) + 0], 0);
+}
+
 // An interlaced frame is read as its first field: a frame whose top field
 // is white and bottom field black (a white object gone in a field's time)
 // came out combed, white and black rows, which the model then painted.

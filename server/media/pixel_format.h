@@ -3,6 +3,8 @@
 #ifndef STYLIZER_SERVER_MEDIA_PIXEL_FORMAT_H_
 #define STYLIZER_SERVER_MEDIA_PIXEL_FORMAT_H_
 
+#include <cstdint>
+
 extern "C" {
 #include <libavutil/pixdesc.h>
 #include <libavutil/pixfmt.h>
@@ -64,6 +66,14 @@ inline bool IsYuv(AVPixelFormat f) {
   const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(f);
   return desc != nullptr && desc->nb_components >= 3 &&
          !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL));
+}
+
+// Colour `c` with opacity `a`, both in [0, max], composited over white, as 8
+// bits (rounded): how viewers and image editors show a transparent picture.
+inline uint8_t OverWhite(uint32_t c, uint32_t a, uint32_t max) {
+  const uint64_t square = uint64_t{max} * max;
+  const uint64_t v = uint64_t{c} * a + uint64_t{max} * (max - a);
+  return static_cast<uint8_t>((v * 255 + square / 2) / square);
 }
 
 }  // namespace stylizer

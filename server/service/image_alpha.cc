@@ -9,16 +9,10 @@ extern "C" {
 #include <libavutil/pixfmt.h>
 }
 
+#include "server/media/pixel_format.h"
+
 namespace stylizer {
 namespace {
-
-// Colour `c` with opacity `a`, both in [0, max], over white, as 8 bits
-// (rounded).
-inline uint8_t OverWhite(uint32_t c, uint32_t a, uint32_t max) {
-  const uint64_t square = uint64_t{max} * max;
-  const uint64_t v = uint64_t{c} * a + uint64_t{max} * (max - a);
-  return static_cast<uint8_t>((v * 255 + square / 2) / square);
-}
 
 // Calls `pixel(row, x, rgb)` for every pixel, rgb pointing to its output.
 template <typename Fn>
