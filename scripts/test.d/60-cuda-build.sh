@@ -17,7 +17,7 @@
 # against the main build; every unit test and every integration test of the
 # server (RPCs, security, metrics with a real Prometheus, the process tests
 # of the real binary) runs here too. CUDA_CTEST_EXCLUDE= runs them all.
-CUDA_CTEST_EXCLUDE=${CUDA_CTEST_EXCLUDE-^(cli_e2e_test_.*|video_e2e_test|hostile_.*|scale_test)\$}
+CUDA_CTEST_EXCLUDE=${CUDA_CTEST_EXCLUDE-^(cli_e2e_.*|video_e2e_test|hostile_.*|scale_test)\$}
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CUDA_BUILD_DIR=${CUDA_BUILD_DIR:-build-cuda}
