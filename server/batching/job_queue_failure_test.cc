@@ -290,5 +290,45 @@ TEST_F(JobQueueTest, ACancelAtTheDeadlineDropsAsTheDeadline) {
   }
 }
 
+// A movie at its deadline (its pipeline cancels its job then): the items of a
+// batch formed before it passed, and waiting for the device, are dropped as
+// the deadline too. They were counted
+// CANCELLED, about half of a movie's drops, as if its caller had given up.
+TEST_F(JobQueueTest, AFormedBatchDroppedAtTheDeadlineCountsAsTheDeadline) {
+  CountingObserver observer;
+  auto queue = MakeQueue(BaseOptions(), &observer);
+  model_.Hold();
+  const absl::Time start = clock_.Now();
+  ResultLog log;
+  JobOptions options;
+  options.on_result = log.on_result();
+  options.deadline = start + absl::Milliseconds(10);
+  auto job = queue->OpenJob(std::move(options));
+  ASSERT_TRUE(job.ok()) << job.status();
+  for (int i = 0; i < 2; ++i) {
+    FrameRequest request = MakeRequest(2, 2, i, {0, 1, 2, 3}, kStyles, i);
+    ASSERT_TRUE((*job)->TrySubmit(&request).ok());
+  }
+  model_.WaitForCalls(1);  // frame 0's batch is on the device
+  // Frame 1's batch is formed once the batcher waits with the deadline of a
+  // job opened after the frames, the earliest there is.
+  JobOptions marker_options;
+  marker_options.deadline = start + absl::Milliseconds(5);
+  auto marker = queue->OpenJob(std::move(marker_options));
+  ASSERT_TRUE(marker.ok()) << marker.status();
+  clock_.BlockUntilWaiterWithDeadline(start + absl::Milliseconds(5));
+  clock_.Advance(absl::Milliseconds(10));  // the movie's deadline passes
+  (*job)->Cancel();  // as the movie's pipeline does when it sees it
+  log.WaitFor(2);
+  model_.ReleaseAll();
+  queue->Drain();
+  for (const FrameResult& result : log.results()) {
+    EXPECT_EQ(result.status.code(), absl::StatusCode::kDeadlineExceeded);
+  }
+  absl::MutexLock lock(&observer.mu_);
+  EXPECT_EQ(observer.dropped_[absl::StatusCode::kCancelled], 0);
+  EXPECT_GE(observer.dropped_[absl::StatusCode::kDeadlineExceeded], 4);
+}
+
 }  // namespace
 }  // namespace stylizer
