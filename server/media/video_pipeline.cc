@@ -73,6 +73,11 @@ int64_t VideoPipeline::frames_done() const {
   return frames_done_;
 }
 
+int64_t VideoPipeline::frames_decoded() const {
+  absl::MutexLock lock(&mu_);
+  return frames_decoded_;
+}
+
 bool VideoPipeline::finished() const {
   absl::MutexLock lock(&mu_);
   return finished_;

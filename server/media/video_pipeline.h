@@ -155,6 +155,8 @@ class VideoPipeline {
   // Frames written to every output so far. Never call it holding a lock
   // that a VideoSink callback takes.
   int64_t frames_done() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Frames decoded so far. The same rule.
+  int64_t frames_decoded() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Entry;

@@ -231,7 +231,10 @@ absl::Time CallDeadline(const grpc::CallbackServerContext& context);
 // `message`.
 grpc::Status CancelledCallStatus(
     const ServiceContext& service, const grpc::CallbackServerContext& context,
-    absl::string_view message = "the client cancelled the call");
+    absl::string_view message =
+        "the call was cancelled: the client cancelled it, its connection "
+        "broke, or it sent a message over --max_receive_message_bytes (which "
+        "it gets as RESOURCE_EXHAUSTED)");
 
 // The slowest reader the idle timeout allows for: a message is given its
 // size at this rate on top of --stream_idle_timeout to be taken, since gRPC

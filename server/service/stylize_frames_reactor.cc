@@ -375,13 +375,34 @@ void StylizeFramesReactor::MaybeFinishLocked() {
                                     ? CancelledCallStatus(*service_, *context_)
                                     : grpc::Status::OK;
     finished_ = true;
-    log_.Finish(status).IgnoreError();  // OK or cancelled: no retry trailer
+    if (status.ok()) {
+      finished_ok_ = true;  // logged in OnDone
+    } else {
+      log_.Finish(status).IgnoreError();  // cancelled: no retry trailer
+    }
     slot_.reset();
     Finish(status);
   }
 }
 
-void StylizeFramesReactor::OnDone() { Unref(); }
+void StylizeFramesReactor::OnDone() {
+  bool finished_ok = false;
+  {
+    absl::MutexLock lock(&mu_);
+    finished_ok = finished_ok_;
+  }
+  // A stream message over --max_receive_message_bytes ends the reads as a
+  // half-close does, while gRPC cancels the call and its client gets
+  // RESOURCE_EXHAUSTED: such a call was logged OK, and only now does gRPC
+  // say that its client never had that OK.
+  if (finished_ok) {
+    log_.Finish(context_->IsCancelled()
+                    ? CancelledCallStatus(*service_, *context_)
+                    : grpc::Status::OK)
+        .IgnoreError();
+  }
+  Unref();
+}
 
 void StylizeFramesReactor::Unref() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;

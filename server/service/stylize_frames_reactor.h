@@ -169,6 +169,8 @@ class StylizeFramesReactor
   int64_t messages_read_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<grpc::Status> failure_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // Finished OK: logged in OnDone, once gRPC says whether the client got it.
+  bool finished_ok_ ABSL_GUARDED_BY(mu_) = false;
 
   // Armed while a read or write is outstanding; stopped in the destructor.
   IdleTimer idle_;

@@ -372,6 +372,34 @@ TEST_F(VideoJobLogTest, ACallThatEndsEarlyCountsItsOutputs) {
   EXPECT_GT(std::stoll(calls[0].substr(at + 8)), 0) << calls[0];
 }
 
+// A job that fails counts in its job line the frames it had decoded: it said
+// frames=0 for every job that failed before its first progress report, a
+// truncated movie among them (where how many frames came is the question).
+TEST_F(VideoJobLogTest, AFailedJobCountsTheFramesItDecoded) {
+  ASSERT_TRUE(movies::MakeMovie("-f lavfi -i testsrc2=size=64x48:rate=10:"
+                                "duration=2 -c:v libx264 -preset ultrafast "
+                                "-g 1 -pix_fmt yuv420p -movflags +faststart",
+                                dir_ + "/whole.mp4")
+                  .ok());
+  const std::string whole = movies::ReadFile(dir_ + "/whole.mp4").value_or("");
+  ASSERT_FALSE(whole.empty());
+  grpc::ClientContext context;
+  v1::JobAccepted accepted;
+  const grpc::Status status =
+      RunJob(whole.substr(0, whole.size() * 6 / 10), &context, &accepted);
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << status.error_message();
+  ASSERT_THAT(status.error_message(), HasSubstr("truncated"));
+  std::vector<std::string> jobs;
+  ASSERT_TRUE(testing::Eventually(
+      [&] { return !(jobs = LinesWith(" job job_id=")).empty(); }));
+  const size_t at = jobs[0].find(" frames=");
+  ASSERT_NE(at, std::string::npos) << jobs[0];
+  const int frames = std::stoi(jobs[0].substr(at + 8));
+  EXPECT_GT(frames, 0) << jobs[0];
+  EXPECT_LT(frames, 20) << jobs[0];
+}
+
 // An upload that ends before the input_size its job announced is refused:
 // a Matroska or MPEG-TS movie cut short came out OK with the frames it had,
 // and an MP4 was called truncated.
@@ -428,6 +456,51 @@ TEST_F(VideoJobLogTest, ADamagedMessageFailsTheUpload) {
       << result.status.error_message();
   EXPECT_THAT(result.status.error_message(),
               HasSubstr("is not a StylizeVideoRequest"));
+}
+
+class CallLogLimitTest : public VideoJobLogTest {
+ protected:
+  void Configure(Server::Options* o) override {
+    o->max_receive_message_bytes = 100000;
+  }
+};
+
+// A frame stream whose second message is over --max_receive_message_bytes:
+// gRPC ends the server's reads as a half-close would, and its client gets
+// RESOURCE_EXHAUSTED. The call's rpc line said code=OK, and its client
+// quotes the request id of a failed call.
+TEST_F(CallLogLimitTest, AnOversizedMessageIsNotLoggedOk) {
+  grpc::ClientContext context;
+  context.AddMetadata("x-request-id", "oversized-frame");
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
+  auto stream = stub_->StylizeFrames(&context);
+  v1::StylizeFramesRequest request;
+  request.add_styles()->set_index(1);
+  v1::StylizeFramesResponse response;
+  // 192 bytes, answered; then 270000: the server has nothing left to do
+  // when its read fails.
+  for (const int side : {8, 300}) {
+    v1::RawImage* raw = request.mutable_image()->mutable_raw();
+    raw->set_width(side);
+    raw->set_height(side);
+    raw->set_rgb(std::string(side * side * 3, '\x40'));
+    request.set_sequence(side);
+    if (!stream->Write(request) || side == 300) break;
+    ASSERT_TRUE(stream->Read(&response));
+  }
+  stream->WritesDone();
+  while (stream->Read(&response)) {
+  }
+  const grpc::Status status = stream->Finish();
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+  std::vector<std::string> calls;
+  ASSERT_TRUE(testing::Eventually([&] {
+    return !(calls = LinesWith("request_id=oversized-frame")).empty();
+  }));
+  EXPECT_THAT(calls[0], Not(HasSubstr("code=OK"))) << calls[0];
+  EXPECT_THAT(calls[0], HasSubstr("--max_receive_message_bytes")) << calls[0];
 }
 
 class VideoJobBacklogTest : public VideoJobLogTest {

@@ -66,13 +66,18 @@ void StylizeVideoReactor::Fail(const grpc::Status& status) {
     absl::MutexLock lock(&mu_);
     pipeline = pipeline_.get();
   }
-  // For the rpc line, which the call may write below: the outputs produced
-  // so far, not as of the last progress report. Outside mu_, like every
-  // call into the pipeline (it calls back into this reactor).
+  // For the rpc and job lines, which the call may write below: the outputs
+  // produced and the frames decoded so far, not as of the last progress
+  // report (a job that failed within its first report said frames=0).
+  // Outside mu_, like every call into the pipeline (it calls back into this
+  // reactor).
   const int64_t frames_done = pipeline != nullptr ? pipeline->frames_done() : 0;
+  const int64_t frames_decoded =
+      pipeline != nullptr ? pipeline->frames_decoded() : 0;
   {
     absl::MutexLock lock(&mu_);
     frames_done_ = std::max(frames_done_, frames_done);
+    record_.frames = std::max(record_.frames, frames_decoded);
     if (finished_) return;
     if (failure_.has_value()) {
       // Already failing (say OnCancel while a write was in flight): the
