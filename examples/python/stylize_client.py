@@ -8,7 +8,10 @@ What another service does to use the API (docs/api.md), in one file:
   input is too large: never retried), and only before any answer arrived;
 * StylizeVideo: the VideoJob first, then the movie in chunks from a second
   thread while the answers are read; each output's chunks appended to its
-  file by output_index; progress printed.
+  file by output_index; progress printed;
+* outputs named by style, <stem>.<style index>.<ext>, as the stylizer CLI
+  names them by style name: an answer's output_index is the position of its
+  style in the request (the style index itself when the request names none).
 
 Stubs: generated from proto/stylizer/v1/stylizer.proto into a temporary
 folder with grpc_tools (Debian: python3-grpc-tools) unless --stubs names a
@@ -18,7 +21,7 @@ folder that holds them. A real integration generates them once at build time:
 
   stylize_client.py [--server HOST:PORT] [--token TOKEN] image IN OUT_DIR [STYLE...]
   stylize_client.py [--server HOST:PORT] [--token TOKEN] video IN OUT_DIR [STYLE...]
-STYLE: a style index; none means every style.
+STYLE: a style index (0 or more); none means every style.
 """
 import argparse
 import importlib
@@ -115,7 +118,8 @@ class Client:
         stem = os.path.splitext(os.path.basename(path))[0]
         written = []
         for image in response.images:
-            out = os.path.join(out_dir, f"{stem}.{image.output_index}.png")
+            style = style_of(image.output_index, styles)
+            out = os.path.join(out_dir, f"{stem}.{style}.png")
             with open(out, "wb") as f:
                 f.write(image.image.encoded)
             written.append(out)
@@ -158,9 +162,9 @@ class Client:
                     elif kind == "chunk":
                         c = response.chunk
                         if c.output_index not in files:
+                            style = style_of(c.output_index, styles)
                             files[c.output_index] = open(os.path.join(
-                                out_dir, f"{stem}.{c.output_index}.mp4.part"),
-                                "wb")
+                                out_dir, f"{stem}.{style}.mp4.part"), "wb")
                         files[c.output_index].write(c.data)
                 done = True
             finally:
@@ -176,6 +180,24 @@ class Client:
             return written
 
         return self.call(start, "StylizeVideo")
+
+
+def style_of(output_index, styles):
+    """The style index of the output at `output_index` of a request for
+    `styles` (every style, in order, when empty)."""
+    return styles[output_index] if styles else output_index
+
+
+def style_index(text):
+    """An argparse type: a style index, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a style index (0 or more)")
+    return value
 
 
 def retry_wait(error, attempt):
@@ -208,14 +230,23 @@ def main(argv=None):
     parser.add_argument("kind", choices=["image", "video"])
     parser.add_argument("input")
     parser.add_argument("out_dir")
-    parser.add_argument("styles", nargs="*", type=int)
+    parser.add_argument("styles", nargs="*", type=style_index)
     args = parser.parse_args(argv)
+    # A missing or unreadable input is one line, and makes no folder.
+    try:
+        with open(args.input, "rb"):
+            pass
+    except OSError as e:
+        raise SystemExit(f"{args.input}: {e.strerror}")
     pb, pb_grpc = load_stubs(args.stubs)
     client = Client(args.server, pb, pb_grpc, args.token, args.timeout)
-    os.makedirs(args.out_dir, exist_ok=True)
-    run = client.image if args.kind == "image" else client.video
-    for path in run(args.input, args.out_dir, args.styles):
-        print(path)
+    try:
+        os.makedirs(args.out_dir, exist_ok=True)
+        run = client.image if args.kind == "image" else client.video
+        for path in run(args.input, args.out_dir, args.styles):
+            print(path)
+    except OSError as e:
+        raise SystemExit(f"{e.filename or args.out_dir}: {e.strerror}")
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ class PythonClientExampleTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         paths = r.stdout.split()
         self.assertEqual([os.path.basename(p) for p in paths],
-                         ["photo.0.png", "photo.1.png"])
+                         ["photo.0.png", "photo.3.png"])
         for p in paths:
             self.assertEqual(frames(p), (1, "png"))
 
@@ -137,7 +137,8 @@ class PythonClientExampleTest(unittest.TestCase):
         self.assertIn("job ", r.stderr)
         (path,) = r.stdout.split()
         self.assertEqual(frames(path), (10, "h264"))
-        self.assertEqual(os.listdir(out), ["clip.0.mp4"])  # no .part left
+        # Named by style; no .part left.
+        self.assertEqual(os.listdir(out), ["clip.2.mp4"])
 
     def test_movie_waits_for_a_busy_server(self):
         holder = SlotHolder(self.addr)
@@ -163,6 +164,22 @@ class PythonClientExampleTest(unittest.TestCase):
         finally:
             holder.close()
 
+
+    def test_mistakes_are_one_line_and_make_no_folder(self):
+        # A missing input ended in a traceback after the output folder was
+        # made; a negative style in protobuf's ValueError traceback.
+        out = os.path.join(self.tmp, "mistake_out")
+        for kind in ("image", "video"):
+            r = self.example(kind, os.path.join(self.tmp, "nope.png"), out)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(r.stderr.strip().splitlines(),
+                             [f"{self.tmp}/nope.png: No such file or "
+                              "directory"])
+        r = self.example("image", self.png, out, "-1")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("'-1' is not a style index (0 or more)", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        self.assertFalse(os.path.exists(out))
 
     def test_stubs_made_on_the_fly_leave_no_folder(self):
         # Without --stubs the example makes them in a temporary folder; each
