@@ -1,8 +1,10 @@
 #include "server/media/hdr_to_sdr.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
+#include "server/media/gamut.h"
 #include "server/media/vector_clones.h"
 
 extern "C" {
@@ -133,14 +135,11 @@ HdrToSdr::HdrToSdr(Transfer transfer, AVColorPrimaries primaries,
     oetf_[i] =
         static_cast<uint8_t>(std::lround(255 * Bt1886InverseEotf(root * root)));
   }
-  if (primaries == AVCOL_PRI_BT709) {
-    to_bt709_ = {1, 0, 0, 0, 1, 0, 0, 0, 1};
-  } else {
-    // BT.2020 (what HDR video uses; an untagged HDR stream is taken as it)
-    // to BT.709, in linear light.
-    to_bt709_ = {1.6604910f,  -0.5876411f, -0.0728499f, -0.1245505f, 1.1328999f,
-                 -0.0083494f, -0.0181508f, -0.1005789f, 1.1187297f};
-  }
+  // The stream's primaries (BT.2020 when it leaves them unsaid) to BT.709,
+  // in linear light. Every primaries but BT.709's were taken as BT.2020's:
+  // Display P3 came out over-saturated, its magenta turned towards blue.
+  const std::array<double, 9> to_bt709 = GamutToBt709(primaries);
+  for (int i = 0; i < 9; ++i) to_bt709_[i] = static_cast<float>(to_bt709[i]);
 }
 
 std::unique_ptr<HdrToSdr> HdrToSdr::WithPeakOf(const AVFrame& frame) const {

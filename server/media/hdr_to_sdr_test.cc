@@ -113,6 +113,18 @@ TEST(HdrToSdrTest, Bt2020PrimariesBecomeBt709s) {
   EXPECT_EQ(Pixel(narrow, 0, c, 0), (std::vector<int>{0, Sdr(0.2), 0}));
 }
 
+// Display P3 primaries (SMPTE 432), as HDR masters can be tagged, are
+// converted from P3: its pure red is 1.2249 x the light in BT.709's red. They
+// were taken as BT.2020's (1.6605 x), over-saturated.
+TEST(HdrToSdrTest, DisplayP3PrimariesBecomeBt709s) {
+  const uint16_t c = PqCode(20);
+  HdrToSdr p3(HdrToSdr::Transfer::kPq, AVCOL_PRI_SMPTE432, 1000);
+  const std::vector<int> red = Pixel(p3, c, 0, 0);
+  EXPECT_NEAR(red[0], Sdr(0.2 * 1.2249), 1);
+  EXPECT_EQ(red[1], 0);
+  EXPECT_EQ(red[2], 0);
+}
+
 TEST(HdrToSdrTest, ForStreamReadsTheTransferAndThePeak) {
   media::testing::BareStream bare;
   AVStream* stream = bare.stream();
