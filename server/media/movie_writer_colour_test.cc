@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -210,6 +211,27 @@ TEST_F(MovieWriterColourTest, AMatrixAloneIsCompletedFromIt) {
   EXPECT_EQ(tags.primaries, "bt709");
   EXPECT_EQ(tags.transfer, "bt709");
   EXPECT_TRUE(HasColourBox(out));
+}
+
+// FCC and SMPTE 240M matrices alone are completed with their systems'
+// primaries and transfer: their outputs had no colour box, and a player
+// reading only that box would have taken their pixels as BT.709's.
+TEST_F(MovieWriterColourTest, FccAndSmpte240mMatricesAreCompleted) {
+  for (const auto& [matrix, primaries, transfer] :
+       {std::tuple{"fcc", "bt470m", "bt470m"},
+        std::tuple{"smpte240m", "smpte240m", "smpte240m"}}) {
+    SCOPED_TRACE(matrix);
+    const std::string out =
+        Stylize(absl::StrCat("matrix_", matrix, ".mkv"), "160x120",
+                absl::StrCat("-c:v libx264 -preset ultrafast -pix_fmt yuv420p "
+                             "-colorspace ",
+                             matrix));
+    const Tags tags = Probe(out);
+    EXPECT_EQ(tags.space, matrix);
+    EXPECT_EQ(tags.primaries, primaries);
+    EXPECT_EQ(tags.transfer, transfer);
+    EXPECT_TRUE(HasColourBox(out));
+  }
 }
 
 TEST_F(MovieWriterColourTest, UntaggedHdInputIsReadAndTaggedAsBt709) {

@@ -51,8 +51,10 @@ AVColorTransferCharacteristic KnownOrUnspecified(
 }
 
 // The primaries and transfer players assume for a picture of `matrix` that
-// says no more (BT.709 for BT.709; the SD systems' for BT.601); unspecified
-// for the others.
+// says no more: the system the matrix belongs to (BT.709 for BT.709; the SD
+// systems' for BT.601; SMPTE 240M's for its matrix; NTSC 1953's, BT.470M
+// with gamma 2.2, for FCC's; BT.2020's for BT.2020's). Unspecified for the
+// others. (FCC and 240M inputs gave outputs without an MP4 colour box.)
 AVColorPrimaries AssumedPrimaries(AVColorSpace matrix) {
   switch (matrix) {
     case AVCOL_SPC_BT709:
@@ -61,6 +63,13 @@ AVColorPrimaries AssumedPrimaries(AVColorSpace matrix) {
       return AVCOL_PRI_SMPTE170M;
     case AVCOL_SPC_BT470BG:
       return AVCOL_PRI_BT470BG;
+    case AVCOL_SPC_SMPTE240M:
+      return AVCOL_PRI_SMPTE240M;
+    case AVCOL_SPC_FCC:
+      return AVCOL_PRI_BT470M;
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL:
+      return AVCOL_PRI_BT2020;
     default:
       return AVCOL_PRI_UNSPECIFIED;
   }
@@ -72,6 +81,13 @@ AVColorTransferCharacteristic AssumedTransfer(AVColorSpace matrix) {
     case AVCOL_SPC_SMPTE170M:
     case AVCOL_SPC_BT470BG:
       return AVCOL_TRC_SMPTE170M;  // BT.709's curve, as SD cameras use it
+    case AVCOL_SPC_SMPTE240M:
+      return AVCOL_TRC_SMPTE240M;
+    case AVCOL_SPC_FCC:
+      return AVCOL_TRC_GAMMA22;
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL:
+      return AVCOL_TRC_BT2020_10;
     default:
       return AVCOL_TRC_UNSPECIFIED;
   }
