@@ -59,9 +59,13 @@ absl::StatusOr<SwsPtr> ReadingScaler(const AVFrame& frame, int width,
                             SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
                             nullptr, nullptr, nullptr));
   if (!sws) return absl::InternalError("cannot set up frame conversion");
-  // (For RGB, swscale ignores the matrix and the range.)
-  const int* matrix = sws_getCoefficients(media::SwsColorspace(
-      media::YuvMatrix(frame.colorspace, frame.width, frame.height)));
+  // The matrix for YUV only: swscale takes RGB through a YUV of its own,
+  // and any table but its default shifts RGB colours. (For RGB it ignores
+  // the range.)
+  const int* matrix = sws_getCoefficients(
+      IsYuv(source) ? media::SwsColorspace(media::YuvMatrix(
+                          frame.colorspace, frame.width, frame.height))
+                    : SWS_CS_DEFAULT);
   sws_setColorspaceDetails(sws.get(), matrix, full_range ? 1 : 0,
                            sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
                            1 << 16);
@@ -70,7 +74,7 @@ absl::StatusOr<SwsPtr> ReadingScaler(const AVFrame& frame, int width,
 
 // A frame scaled to width x height as RGB24; one with transparency is
 // composited over white, as the server composites it (after scaling here:
-// the tile is a preview), unless its alpha is 0 everywhere.
+// the tile is a preview).
 absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
   const AVPixFmtDescriptor* desc =
       av_pix_fmt_desc_get(static_cast<AVPixelFormat>(frame->format));
@@ -91,13 +95,10 @@ absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
     out.rgb = std::move(pixels);
     return out;
   }
-  bool any_alpha = false;
-  for (size_t i = 3; i < pixels.size(); i += 4) any_alpha |= pixels[i] != 0;
   out.rgb.resize(static_cast<size_t>(width) * height * 3);
   for (size_t i = 0, o = 0; i < pixels.size(); i += 4, o += 3) {
     for (int c = 0; c < 3; ++c) {
-      out.rgb[o + c] = any_alpha ? OverWhite(pixels[i + c], pixels[i + 3], 255)
-                                 : pixels[i + c];
+      out.rgb[o + c] = OverWhite(pixels[i + c], pixels[i + 3], 255);
     }
   }
   return out;

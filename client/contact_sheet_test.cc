@@ -191,6 +191,22 @@ TEST_F(ContactSheetTest, AnHdMoviesTileKeepsItsColours) {
   }
 }
 
+// An HD movie coded as RGB (libx264rgb): its tile keeps its colours. (The
+// YUV matrix of an HD size, given to swscale for RGB input, shifted them.)
+TEST_F(ContactSheetTest, AnRgbHdMoviesTileKeepsItsColours) {
+  const std::string movie = Path("rgb_hd.mkv");
+  const absl::Status made = media::testing::MakeMovie(
+      "-f lavfi -i \"color=c=0xFF001E:s=1280x720:r=10:d=0.5,format=rgb24\" "
+      "-c:v libx264rgb -qp 0",
+      movie);
+  ASSERT_TRUE(made.ok()) << made;
+  auto tile = GrabFrame(movie, 0.2, 64, 36);
+  ASSERT_TRUE(tile.ok()) << tile.status();
+  const uint8_t* got = &tile->rgb[(18 * 64 + 32) * 3];
+  const int want[3] = {0xFF, 0x00, 0x1E};
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(got[c], want[c], 2) << c;
+}
+
 // A movie with transparency (QuickTime Animation, ARGB): half of it blue at
 // alpha 0. The tile shows it over white, as the server composites it; it
 // showed the blue.

@@ -115,14 +115,21 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
       hdr_to_sdr_ = std::move(with_peak);
     }
   }
+  // The matrix is for YUV only. swscale takes RGB input through a YUV of
+  // its own, with the table it is given: any but its default shifted the
+  // colours of RGB frames that were scaled (an HD frame's 255,0,30 came out
+  // 255,26,28).
   const int* coefficients = sws_getCoefficients(
-      SwsColorspace(YuvMatrix(frame.colorspace, frame.width, frame.height)));
+      IsYuv(src_format) ? SwsColorspace(YuvMatrix(frame.colorspace, frame.width,
+                                                  frame.height))
+                        : SWS_CS_DEFAULT);
   if (!tone_map && desc != nullptr && (desc->flags & AV_PIX_FMT_FLAG_ALPHA)) {
     absl::Status flattened =
         FlattenOverWhite(src_format, full_range, coefficients, src_w, src_h,
                          src_data, src_linesize);
     if (!flattened.ok()) return flattened;
     src_format = AV_PIX_FMT_GBRP;
+    coefficients = sws_getCoefficients(SWS_CS_DEFAULT);
   }
   const AVPixelFormat planar = tone_map ? AV_PIX_FMT_GBRP16 : AV_PIX_FMT_GBRP;
   SwsContext* ctx = sws_getCachedContext(
@@ -195,15 +202,7 @@ absl::Status RgbConverter::FlattenOverWhite(AVPixelFormat format,
       height) {
     return absl::InternalError("converting a frame to RGB failed");
   }
-  // Some capture tools write 32-bit pixels whose fourth byte is always 0:
-  // such a frame is opaque, not invisible.
-  bool any_alpha = false;
-  for (int y = 0; y < height && !any_alpha; ++y) {
-    const uint8_t* a =
-        rgba.data[3] + static_cast<ptrdiff_t>(y) * rgba.linesize[3];
-    for (int x = 0; x < width; ++x) any_alpha |= a[x] != 0;
-  }
-  for (int y = 0; any_alpha && y < height; ++y) {
+  for (int y = 0; y < height; ++y) {
     const uint8_t* a =
         rgba.data[3] + static_cast<ptrdiff_t>(y) * rgba.linesize[3];
     for (int p = 0; p < 3; ++p) {

@@ -33,7 +33,7 @@ class HdrToSdr;
 // the first frame's HDR10 side data where the container gave none. SDR
 // frames with transparency (ProRes 4444, QuickTime Animation, PNG and APNG,
 // GIF) are composited over white at their own size first, as StylizeImage
-// does; a frame whose alpha is 0 everywhere is read as opaque.
+// does.
 class RgbConverter {
  public:
   RgbConverter(int out_width, int out_height,

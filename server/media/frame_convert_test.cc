@@ -251,19 +251,35 @@ TEST(RgbConverterTest, CompositesBeforeScaling) {
   }
 }
 
-// Some capture tools write 32-bit pixels whose fourth byte is always 0: a
-// frame transparent everywhere is read as opaque.
-TEST(RgbConverterTest, ReadsAFrameTransparentEverywhereAsOpaque) {
-  AvFramePtr frame = TransparentFrame(16, 8, 0);
-  for (int y = 0; y < 8; ++y) {
-    for (int x = 0; x < 16; ++x)
-      frame->data[0][y * frame->linesize[0] + 4 * x + 3] = 0;
+// RGB frames keep their colours when scaled, with or without alpha, whatever
+// the size: the YUV matrix of an HD frame (BT.709) was given to swscale for
+// RGB input too, and an RGB 255,0,30 came out 255,26,28.
+TEST(RgbConverterTest, RgbFramesKeepTheirColoursWhenScaled) {
+  for (const AVPixelFormat format : {AV_PIX_FMT_RGB24, AV_PIX_FMT_RGBA}) {
+    AvFramePtr frame = MakeFrame();
+    frame->format = format;
+    frame->width = 1280;
+    frame->height = 720;
+    ASSERT_GE(av_frame_get_buffer(frame.get(), 0), 0);
+    const int bytes = format == AV_PIX_FMT_RGBA ? 4 : 3;
+    for (int y = 0; y < 720; ++y) {
+      for (int x = 0; x < 1280; ++x) {
+        uint8_t* p = frame->data[0] + y * frame->linesize[0] + bytes * x;
+        p[0] = 255;
+        p[1] = 0;
+        p[2] = 30;
+        if (bytes == 4) p[3] = 255;
+      }
+    }
+    RgbConverter converter(640, 360);
+    RgbFrame rgb;
+    ASSERT_TRUE(converter.Convert(*frame, &rgb).ok());
+    const uint8_t* p = &rgb.pixels[3 * (180 * 640 + 320)];
+    SCOPED_TRACE(av_get_pix_fmt_name(format));
+    EXPECT_NEAR(p[0], 255, 1);
+    EXPECT_NEAR(p[1], 0, 1);
+    EXPECT_NEAR(p[2], 30, 1);
   }
-  RgbConverter converter(16, 8);
-  RgbFrame rgb;
-  ASSERT_TRUE(converter.Convert(*frame, &rgb).ok());
-  EXPECT_EQ(rgb.pixels[3 * (3 * 16 + 2) + 2], 255);  // the blue
-  EXPECT_EQ(rgb.pixels[3 * (3 * 16 + 2) + 0], 0);
 }
 
 // An interlaced frame is read as its first field: a frame whose top field
