@@ -264,7 +264,7 @@ TEST_F(CommandsTest, VideoOfAStillPicture) {
   absl::SetFlag(&FLAGS_out, out);
   absl::SetFlag(&FLAGS_styles, "klimt");
   // The note comes before the upload (which this fake server, reading only
-  // movies, refuses; the real one makes the movie: cli_e2e_test).
+  // movies, refuses; the real one makes the movie: tests/cli/video_test.py).
   absl::Status s = Run("video", {Path("photo.png")});
   EXPECT_THAT(err_.str(),
               HasSubstr("stylizer: note: " + Path("photo.png") +

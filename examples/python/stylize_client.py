@@ -232,6 +232,10 @@ def main(argv=None):
     parser.add_argument("out_dir")
     parser.add_argument("styles", nargs="*", type=style_index)
     args = parser.parse_args(argv)
+    # Outputs are named by style: one style twice would name two alike.
+    repeated = sorted({s for s in args.styles if args.styles.count(s) > 1})
+    if repeated:
+        parser.error(f"style {repeated[0]} is named twice")
     # A missing or unreadable input is one line, and makes no folder.
     try:
         with open(args.input, "rb"):

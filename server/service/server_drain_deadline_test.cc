@@ -110,7 +110,7 @@ TEST_F(GatedServerTest, DeadlineDuringTheWorkIsCountedAsDeadline) {
 
 // A call still running when the drain's time runs out is cancelled by the
 // server: it is logged and counted UNAVAILABLE, as its client sees it, not
-// as a client's cancel (CANCELLED "the client cancelled the call").
+// as a client's cancel (CANCELLED "the call was cancelled: ...").
 TEST_F(GatedServerTest, CallsTheDrainCutShortAreUnavailable) {
   const double unavailable_before = Finished("StylizeFrames", "UNAVAILABLE");
   const double cancelled_before = Finished("StylizeFrames", "CANCELLED");

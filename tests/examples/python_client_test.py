@@ -179,6 +179,10 @@ class PythonClientExampleTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("'-1' is not a style index (0 or more)", r.stderr)
         self.assertNotIn("Traceback", r.stderr)
+        # Outputs are named by style: the second would overwrite the first.
+        r = self.example("video", self.movie, out, "3", "3")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("style 3 is named twice", r.stderr)
         self.assertFalse(os.path.exists(out))
 
     def test_stubs_made_on_the_fly_leave_no_folder(self):
