@@ -26,6 +26,9 @@ struct MovieInfo {
   // One decoded frame at that size in the decoder's pixel format: what the
   // decoder's reference frames are made of.
   int64_t decoded_frame_bytes = 0;
+  // Whether the decoder's pixel format has an alpha channel: such frames are
+  // composited over white at this size first (frame_convert.h).
+  bool has_alpha = false;
   double fps = 0;  // average (else real) frame rate; 25 when neither is known
   double duration_seconds = 0;  // of the video stream, or from its start to
                                 // the container's end; 0 if unknown

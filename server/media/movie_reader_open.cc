@@ -253,6 +253,9 @@ void MovieReader::LearnTiming(AVStream* video) {
   // A format FFmpeg learns only from the first frame: as much as 8-bit RGB.
   info_.decoded_frame_bytes =
       frame_bytes > 0 ? frame_bytes : int64_t{par->width} * par->height * 3;
+  const AVPixFmtDescriptor* desc =
+      av_pix_fmt_desc_get(static_cast<AVPixelFormat>(par->format));
+  info_.has_alpha = desc != nullptr && (desc->flags & AV_PIX_FMT_FLAG_ALPHA);
   AVRational rate = video->avg_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = video->r_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};

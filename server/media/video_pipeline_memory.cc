@@ -38,7 +38,12 @@ int64_t VideoPipeline::EstimateDecoderBytes(const MovieInfo& info,
     threads = std::min<int>(16, std::thread::hardware_concurrency() + 1);
   }
   constexpr int64_t kMostReferenceFrames = 16;
-  return info.decoded_frame_bytes * (kMostReferenceFrames + threads + 1);
+  // A frame with alpha is composited over white into GBRA planes of its
+  // size, held for the job (RgbConverter).
+  const int64_t composited =
+      info.has_alpha ? int64_t{info.width} * info.height * 4 : 0;
+  return info.decoded_frame_bytes * (kMostReferenceFrames + threads + 1) +
+         composited;
 }
 
 int64_t VideoPipeline::EstimateEncoderBytes(int width, int height,

@@ -418,6 +418,20 @@ TEST_F(VideoPipelineTest, ReserveMemoryHearsTheJobsSizeAndCanRefuseIt) {
   ExpectOutputsMatch("moov_at_end.mp4", &accepted, 2, 160, 120, true);
 }
 
+// A movie with alpha is composited into GBRA planes of its size, held for
+// the job: the decoder's estimate counts them (they were not counted).
+TEST(DecoderEstimateTest, CountsThePlanesAlphaIsCompositedIn) {
+  MovieInfo info;
+  info.width = 160;
+  info.height = 120;
+  info.decoded_frame_bytes = 160 * 120 * 4;
+  const int64_t opaque = VideoPipeline::EstimateDecoderBytes(info, 2);
+  EXPECT_EQ(opaque, 160 * 120 * 4 * (16 + 2 + 1));
+  info.has_alpha = true;
+  EXPECT_EQ(VideoPipeline::EstimateDecoderBytes(info, 2),
+            opaque + 160 * 120 * 4);
+}
+
 // The encoder estimate grows with the frame, the threads and the preset, and
 // an unknown preset counts as the costliest.
 TEST(EncoderEstimateTest, GrowsWithSizeThreadsAndPreset) {
