@@ -330,5 +330,50 @@ TEST_F(JobQueueTest, AFormedBatchDroppedAtTheDeadlineCountsAsTheDeadline) {
   EXPECT_GE(observer.dropped_[absl::StatusCode::kDeadlineExceeded], 4);
 }
 
+// A formed batch that mixes a live job's items with those of a job its
+// caller cancelled and a job whose deadline passed: each dropped item counts
+// its own reason (the batch's one reason was given to both).
+TEST_F(JobQueueTest, DroppedItemsOfAMixedBatchCountTheirOwnReasons) {
+  CountingObserver observer;
+  auto queue = MakeQueue(BaseOptions(), &observer);
+  model_.Hold();
+  const absl::Time start = clock_.Now();
+  ResultLog log_a, log_b, log_c, log_d;
+  auto a = Open(*queue, &log_a);
+  auto b = Open(*queue, &log_b);
+  auto c = Open(*queue, &log_c);
+  JobOptions d_options;
+  d_options.on_result = log_d.on_result();
+  d_options.deadline = start + absl::Milliseconds(10);
+  auto d = queue->OpenJob(std::move(d_options));
+  ASSERT_TRUE(d.ok()) << d.status();
+  FrameRequest a1 = MakeRequest(2, 2, 1, {0, 1, 2, 3}, kStyles, 1);
+  ASSERT_TRUE(a->TrySubmit(&a1).ok());
+  model_.WaitForCalls(1);  // a's batch is on the device
+  FrameRequest b1 = MakeRequest(2, 2, 2, {0, 1}, kStyles, 1);
+  ASSERT_TRUE(b->TrySubmit(&b1).ok());
+  FrameRequest c1 = MakeRequest(2, 2, 3, {0}, kStyles, 1);
+  ASSERT_TRUE(c->TrySubmit(&c1).ok());
+  FrameRequest d1 = MakeRequest(2, 2, 4, {0}, kStyles, 1);
+  ASSERT_TRUE((*d)->TrySubmit(&d1).ok());
+  // The full batch of b, c and d is formed once the batcher waits with the
+  // deadline of a job opened after the frames, the earliest there is.
+  JobOptions marker_options;
+  marker_options.deadline = start + absl::Milliseconds(5);
+  auto marker = queue->OpenJob(std::move(marker_options));
+  ASSERT_TRUE(marker.ok()) << marker.status();
+  clock_.BlockUntilWaiterWithDeadline(start + absl::Milliseconds(5));
+  c->Cancel();
+  clock_.Advance(absl::Milliseconds(10));  // d's deadline passes
+  log_c.WaitFor(1);
+  model_.ReleaseAll();
+  log_d.WaitFor(1);
+  log_b.WaitFor(1);
+  queue->Drain();
+  absl::MutexLock lock(&observer.mu_);
+  EXPECT_EQ(observer.dropped_[absl::StatusCode::kCancelled], 1);
+  EXPECT_EQ(observer.dropped_[absl::StatusCode::kDeadlineExceeded], 1);
+}
+
 }  // namespace
 }  // namespace stylizer

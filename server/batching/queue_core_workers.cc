@@ -24,6 +24,16 @@ bool FailedAtItsDeadline(const FrameState& frame) {
   return frame.status.code() == absl::StatusCode::kDeadlineExceeded;
 }
 
+// Why an item of `frame`, dead at `now` (its job cancelled, or past its
+// deadline), is dropped: each item its own, as a batch can mix jobs.
+absl::Status DeadReason(const FrameState& frame, absl::Time now) {
+  if (frame.done ? FailedAtItsDeadline(frame) : now >= frame.job->deadline) {
+    return absl::DeadlineExceededError(
+        "job deadline passed before the frame was computed");
+  }
+  return absl::CancelledError("job was cancelled");
+}
+
 }  // namespace
 
 absl::Time QueueCore::OldestLocked(const ShapeQueue& queue) const {
@@ -319,6 +329,9 @@ void QueueCore::RunDevice(int w) {
     absl::Status dead = DeadBatchLocked(*batch, now);
     if (!dead.ok()) {
       batch->status = std::move(dead);
+      for (const Item& item : batch->items) {
+        batch->item_status.push_back(DeadReason(*item.frame, now));
+      }
       me.finished.push_back(std::move(batch));
       continue;
     }
@@ -334,6 +347,12 @@ void QueueCore::RunDevice(int w) {
       dropped->height = batch->height;
       dropped->closed = batch->closed;
       dropped->status = std::move(why);
+      for (size_t i = 0; i < remove.size(); ++i) {
+        if (remove[i]) {
+          dropped->item_status.push_back(
+              DeadReason(*batch->items[i].frame, now));
+        }
+      }
       mu_.Unlock();
       dropped->items = batch->RemoveItems(remove, num_styles_);
       mu_.Lock();
