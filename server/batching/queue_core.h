@@ -154,14 +154,11 @@ class QueueCore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Time NextWakeLocked(bool want_batch) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // OK if some item of `batch` is still wanted; otherwise why none is
-  // (every frame cancelled or failed, or its job's deadline passed).
-  absl::Status DeadBatchLocked(const Batch& batch, absl::Time now) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Flags the items of `batch` that are no longer wanted (cancelled, or
-  // past their job's deadline) and sets `why` for them; empty if none is.
-  std::vector<bool> DeadItemsLocked(const Batch& batch, absl::Time now,
-                                    absl::Status* why) const
+  // Per item of `batch`, why it is no longer wanted at `now` (its frame
+  // cancelled or failed, or its job's deadline passed), OK if it still is;
+  // empty if every item is.
+  std::vector<absl::Status> DeadItemsLocked(const Batch& batch,
+                                            absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void FinishBatchLocked(Batch* batch, std::vector<RgbFrame>* outputs)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

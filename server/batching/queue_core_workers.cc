@@ -17,21 +17,21 @@ namespace stylizer {
 namespace batching_internal {
 namespace {
 
-// Whether `frame`, done, failed for its job's deadline: the items of a batch
-// already formed are dropped with its reason. They were counted CANCELLED,
-// about half of a movie's drops at its deadline.
-bool FailedAtItsDeadline(const FrameState& frame) {
-  return frame.status.code() == absl::StatusCode::kDeadlineExceeded;
-}
-
-// Why an item of `frame`, dead at `now` (its job cancelled, or past its
-// deadline), is dropped: each item its own, as a batch can mix jobs.
+// Why an item of `frame` is dropped at `now`: OK while the frame is wanted;
+// DEADLINE_EXCEEDED past its job's deadline, or for a frame that failed for
+// it (a formed batch's items at a movie's deadline were counted CANCELLED,
+// about half of its drops); else CANCELLED. Each item its own, as a batch
+// can mix jobs.
 absl::Status DeadReason(const FrameState& frame, absl::Time now) {
-  if (frame.done ? FailedAtItsDeadline(frame) : now >= frame.job->deadline) {
+  const bool expired =
+      frame.done ? frame.status.code() == absl::StatusCode::kDeadlineExceeded
+                 : now >= frame.job->deadline;
+  if (expired) {
     return absl::DeadlineExceededError(
         "job deadline passed before the frame was computed");
   }
-  return absl::CancelledError("job was cancelled");
+  if (frame.done) return absl::CancelledError("job was cancelled");
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -191,41 +191,14 @@ void QueueCore::FinishBatchLocked(Batch* batch,
   for (const std::shared_ptr<JobState>& job : jobs) DeliverLocked(job);
 }
 
-absl::Status QueueCore::DeadBatchLocked(const Batch& batch,
-                                        absl::Time now) const {
-  bool expired = false;
-  for (const Item& item : batch.items) {
-    const FrameState& frame = *item.frame;
-    if (frame.done) {
-      expired = expired || FailedAtItsDeadline(frame);
-      continue;
-    }
-    if (now < frame.job->deadline) return absl::OkStatus();
-    expired = true;
-  }
-  if (expired) {
-    return absl::DeadlineExceededError(
-        "job deadline passed before the frame was computed");
-  }
-  return absl::CancelledError("job was cancelled");
-}
-
-std::vector<bool> QueueCore::DeadItemsLocked(const Batch& batch, absl::Time now,
-                                             absl::Status* why) const {
-  std::vector<bool> dead;
-  bool expired = false;
+std::vector<absl::Status> QueueCore::DeadItemsLocked(const Batch& batch,
+                                                     absl::Time now) const {
+  std::vector<absl::Status> dead;
   for (size_t i = 0; i < batch.items.size(); ++i) {
-    const FrameState& frame = *batch.items[i].frame;
-    const bool past_deadline = !frame.done && now >= frame.job->deadline;
-    if (!frame.done && !past_deadline) continue;
-    if (dead.empty()) dead.resize(batch.items.size(), false);
-    dead[i] = true;
-    expired = expired || past_deadline || FailedAtItsDeadline(frame);
-  }
-  if (!dead.empty()) {
-    *why = expired ? absl::DeadlineExceededError(
-                         "job deadline passed before the frame was computed")
-                   : absl::CancelledError("job was cancelled");
+    absl::Status reason = DeadReason(*batch.items[i].frame, now);
+    if (reason.ok()) continue;
+    if (dead.empty()) dead.resize(batch.items.size());
+    dead[i] = std::move(reason);
   }
   return dead;
 }
@@ -326,33 +299,31 @@ void QueueCore::RunDevice(int w) {
     // to the first and every item dead to the second, and an empty batch
     // went to the device.
     const absl::Time now = clock_->Now();
-    absl::Status dead = DeadBatchLocked(*batch, now);
-    if (!dead.ok()) {
-      batch->status = std::move(dead);
-      for (const Item& item : batch->items) {
-        batch->item_status.push_back(DeadReason(*item.frame, now));
-      }
+    std::vector<absl::Status> dead = DeadItemsLocked(*batch, now);
+    if (!dead.empty() &&
+        std::none_of(dead.begin(), dead.end(),
+                     [](const absl::Status& s) { return s.ok(); })) {
+      batch->status = dead.front();
+      batch->item_status = std::move(dead);
       me.finished.push_back(std::move(batch));
       continue;
     }
     // Items of jobs cancelled or expired while the batch was assembled or
     // waited for the device leave it now: they never reach the model, and
     // the host delivers them as a failed batch of their own.
-    absl::Status why;
-    std::vector<bool> remove = DeadItemsLocked(*batch, now, &why);
-    if (!remove.empty()) {
+    if (!dead.empty()) {
       std::unique_ptr<Batch> dropped = NewBatchLocked();
       dropped->id = next_batch_id_++;
       dropped->width = batch->width;
       dropped->height = batch->height;
       dropped->closed = batch->closed;
-      dropped->status = std::move(why);
-      for (size_t i = 0; i < remove.size(); ++i) {
-        if (remove[i]) {
-          dropped->item_status.push_back(
-              DeadReason(*batch->items[i].frame, now));
-        }
+      std::vector<bool> remove(dead.size(), false);
+      for (size_t i = 0; i < dead.size(); ++i) {
+        if (dead[i].ok()) continue;
+        remove[i] = true;
+        dropped->item_status.push_back(std::move(dead[i]));
       }
+      dropped->status = dropped->item_status.front();
       mu_.Unlock();
       dropped->items = batch->RemoveItems(remove, num_styles_);
       mu_.Lock();
