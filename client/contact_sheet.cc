@@ -14,7 +14,6 @@ extern "C" {
 #include <libavformat/avformat.h>
 #include <libavutil/error.h>
 #include <libavutil/imgutils.h>
-#include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 }
 
@@ -49,8 +48,6 @@ absl::Status AvError(absl::string_view what, int err) {
 // range.
 absl::StatusOr<SwsPtr> ReadingScaler(const AVFrame& frame, int width,
                                      int height, AVPixelFormat format) {
-  const bool full_range =
-      IsFullRange(static_cast<AVPixelFormat>(frame.format), frame.color_range);
   const AVPixelFormat source =
       PlainPixelFormat(static_cast<AVPixelFormat>(frame.format));
   // The server's flags too: swscale's fast path is up to 4 levels off.
@@ -59,16 +56,7 @@ absl::StatusOr<SwsPtr> ReadingScaler(const AVFrame& frame, int width,
                             SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
                             nullptr, nullptr, nullptr));
   if (!sws) return absl::InternalError("cannot set up frame conversion");
-  // The matrix for YUV only: swscale takes RGB through a YUV of its own,
-  // and any table but its default shifts RGB colours. (For RGB it ignores
-  // the range.)
-  const int* matrix = sws_getCoefficients(
-      IsYuv(source) ? media::SwsColorspace(media::YuvMatrix(
-                          frame.colorspace, frame.width, frame.height))
-                    : SWS_CS_DEFAULT);
-  sws_setColorspaceDetails(sws.get(), matrix, full_range ? 1 : 0,
-                           sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
-                           1 << 16);
+  media::SetReadingColorspace(sws.get(), source, frame);
   return sws;
 }
 
@@ -76,9 +64,7 @@ absl::StatusOr<SwsPtr> ReadingScaler(const AVFrame& frame, int width,
 // composited over white, as the server composites it (after scaling here:
 // the tile is a preview).
 absl::StatusOr<RgbImage> ToRgb(const AVFrame* frame, int width, int height) {
-  const AVPixFmtDescriptor* desc =
-      av_pix_fmt_desc_get(static_cast<AVPixelFormat>(frame->format));
-  const bool alpha = desc != nullptr && (desc->flags & AV_PIX_FMT_FLAG_ALPHA);
+  const bool alpha = HasAlpha(static_cast<AVPixelFormat>(frame->format));
   absl::StatusOr<SwsPtr> sws = ReadingScaler(
       *frame, width, height, alpha ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24);
   if (!sws.ok()) return sws.status();

@@ -60,8 +60,6 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   if (frame.width <= 0 || frame.height <= 0) {
     return absl::InvalidArgumentError("a decoded frame has no size");
   }
-  const bool full_range =
-      IsFullRange(static_cast<AVPixelFormat>(frame.format), frame.color_range);
   AVPixelFormat src_format =
       PlainPixelFormat(static_cast<AVPixelFormat>(frame.format));
   // An interlaced frame (a camcorder's or a broadcast's 1080i) holds two
@@ -115,21 +113,11 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
       hdr_to_sdr_ = std::move(with_peak);
     }
   }
-  // The matrix is for YUV only. swscale takes RGB input through a YUV of
-  // its own, with the table it is given: any but its default shifted the
-  // colours of RGB frames that were scaled (an HD frame's 255,0,30 came out
-  // 255,26,28).
-  const int* coefficients = sws_getCoefficients(
-      IsYuv(src_format) ? SwsColorspace(YuvMatrix(frame.colorspace, frame.width,
-                                                  frame.height))
-                        : SWS_CS_DEFAULT);
-  if (!tone_map && desc != nullptr && (desc->flags & AV_PIX_FMT_FLAG_ALPHA)) {
-    absl::Status flattened =
-        FlattenOverWhite(src_format, full_range, coefficients, src_w, src_h,
-                         src_data, src_linesize);
+  if (!tone_map && HasAlpha(src_format)) {
+    absl::Status flattened = FlattenOverWhite(frame, src_format, src_w, src_h,
+                                              src_data, src_linesize);
     if (!flattened.ok()) return flattened;
     src_format = AV_PIX_FMT_GBRP;
-    coefficients = sws_getCoefficients(SWS_CS_DEFAULT);
   }
   const AVPixelFormat planar = tone_map ? AV_PIX_FMT_GBRP16 : AV_PIX_FMT_GBRP;
   SwsContext* ctx = sws_getCachedContext(
@@ -144,9 +132,7 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
                                         : "unknown",
         " to RGB"));
   }
-  sws_setColorspaceDetails(ctx, coefficients, full_range ? 1 : 0,
-                           sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
-                           1 << 16);
+  SetReadingColorspace(ctx, src_format, frame);
   if (planes_ == nullptr) {
     absl::StatusOr<AvFramePtr> planes = MakeVideoFrame(
         planar, out_width_, out_height_, "allocating RGB planes");
@@ -169,9 +155,8 @@ absl::Status RgbConverter::Convert(const AVFrame& frame, RgbFrame* out) {
   return absl::OkStatus();
 }
 
-absl::Status RgbConverter::FlattenOverWhite(AVPixelFormat format,
-                                            bool full_range,
-                                            const int* coefficients, int width,
+absl::Status RgbConverter::FlattenOverWhite(const AVFrame& frame,
+                                            AVPixelFormat format, int width,
                                             int height, const uint8_t* data[],
                                             int linesize[]) {
   // Composited before scaling, so that the colour a file keeps under its
@@ -187,9 +172,7 @@ absl::Status RgbConverter::FlattenOverWhite(AVPixelFormat format,
         av_get_pix_fmt_name(format) ? av_get_pix_fmt_name(format) : "unknown",
         " to RGB"));
   }
-  sws_setColorspaceDetails(ctx, coefficients, full_range ? 1 : 0,
-                           sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
-                           1 << 16);
+  SetReadingColorspace(ctx, format, frame);
   if (alpha_planes_ == nullptr || alpha_planes_->width != width ||
       alpha_planes_->height != height) {
     absl::StatusOr<AvFramePtr> planes = MakeVideoFrame(

@@ -57,11 +57,13 @@ class RgbConverter {
   std::shared_ptr<const HdrToSdr> hdr_to_sdr_;
   bool frame_peak_checked_ = false;  // HdrToSdr::WithPeakOf, once
   bool read_fields_ = true;
-  // Reads a frame with transparency as GBRP at its own size, composited
-  // over white, into alpha_planes_; points *data and *linesize at it.
-  absl::Status FlattenOverWhite(AVPixelFormat format, bool full_range,
-                                const int* coefficients, int width, int height,
-                                const uint8_t* data[], int linesize[]);
+  // Reads the pixels of `frame` in `data` (`format`, width x height: its
+  // plain format, maybe one field), which has transparency, as GBRP at that
+  // size, composited over white, into alpha_planes_; points data and
+  // linesize at it.
+  absl::Status FlattenOverWhite(const AVFrame& frame, AVPixelFormat format,
+                                int width, int height, const uint8_t* data[],
+                                int linesize[]);
 
   AvFramePtr planes_;  // swscale's output: GBRP, or GBRP16 with hdr_to_sdr_
   SwsContextPtr sws_;

@@ -16,6 +16,7 @@
 #include "server/media/movie_reader.h"
 #include "server/media/movie_reader_io.h"
 #include "server/media/movie_streams.h"
+#include "server/media/pixel_format.h"
 #include "server/media/truncation.h"
 
 extern "C" {
@@ -253,9 +254,7 @@ void MovieReader::LearnTiming(AVStream* video) {
   // A format FFmpeg learns only from the first frame: as much as 8-bit RGB.
   info_.decoded_frame_bytes =
       frame_bytes > 0 ? frame_bytes : int64_t{par->width} * par->height * 3;
-  const AVPixFmtDescriptor* desc =
-      av_pix_fmt_desc_get(static_cast<AVPixelFormat>(par->format));
-  info_.has_alpha = desc != nullptr && (desc->flags & AV_PIX_FMT_FLAG_ALPHA);
+  info_.has_alpha = HasAlpha(static_cast<AVPixelFormat>(par->format));
   AVRational rate = video->avg_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = video->r_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) rate = {25, 1};

@@ -68,6 +68,13 @@ inline bool IsYuv(AVPixelFormat f) {
          !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL));
 }
 
+// Whether pixels of `f` carry transparency (an alpha channel, or a palette
+// whose entries have one).
+inline bool HasAlpha(AVPixelFormat f) {
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(f);
+  return desc != nullptr && (desc->flags & AV_PIX_FMT_FLAG_ALPHA);
+}
+
 // Colour `c` with opacity `a`, both in [0, max], composited over white, as 8
 // bits (rounded): how viewers and image editors show a transparent picture.
 inline uint8_t OverWhite(uint32_t c, uint32_t a, uint32_t max) {

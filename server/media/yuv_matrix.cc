@@ -1,5 +1,7 @@
 #include "server/media/yuv_matrix.h"
 
+#include "server/media/pixel_format.h"
+
 extern "C" {
 #include <libswscale/swscale.h>
 }
@@ -38,6 +40,19 @@ int SwsColorspace(AVColorSpace matrix) {
     default:  // BT.470BG, SMPTE 170M
       return SWS_CS_ITU601;
   }
+}
+
+void SetReadingColorspace(SwsContext* ctx, AVPixelFormat source,
+                          const AVFrame& frame) {
+  const int* table = sws_getCoefficients(
+      IsYuv(source) ? SwsColorspace(YuvMatrix(frame.colorspace, frame.width,
+                                              frame.height))
+                    : SWS_CS_DEFAULT);
+  const bool full_range =
+      IsFullRange(static_cast<AVPixelFormat>(frame.format), frame.color_range);
+  sws_setColorspaceDetails(ctx, table, full_range ? 1 : 0,
+                           sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
+                           1 << 16);
 }
 
 }  // namespace media

@@ -6,8 +6,11 @@
 #define STYLIZER_SERVER_MEDIA_YUV_MATRIX_H_
 
 extern "C" {
+#include <libavutil/frame.h>
 #include <libavutil/pixfmt.h>
 }
+
+struct SwsContext;
 
 namespace stylizer {
 namespace media {
@@ -26,6 +29,16 @@ AVColorSpace YuvMatrix(AVColorSpace tagged, int width, int height);
 // swscale's SWS_CS_* name for a matrix YuvMatrix returns (for
 // sws_getCoefficients).
 int SwsColorspace(AVColorSpace matrix);
+
+// Sets `ctx`, made to convert pixels of `source` (the plain format of
+// `frame`, or the RGB planes they were made into) to RGB, to read `frame`'s
+// pixels as every conversion here reads them: YUV with YuvMatrix's matrix
+// for its tag and size, anything else with swscale's default table (it takes
+// RGB through a YUV of its own, and any other table shifted RGB colours: an
+// HD frame's 255,0,30 came out 255,26,28 when scaled), and the range
+// IsFullRange gives.
+void SetReadingColorspace(SwsContext* ctx, AVPixelFormat source,
+                          const AVFrame& frame);
 
 }  // namespace media
 }  // namespace stylizer
