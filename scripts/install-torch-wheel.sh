@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Fetches the CUDA build of LibTorch that stylizer's GPU build compiles against:
 # the PyPI torch wheel (pinned, the version of the GPU machines and of
-# docker/Dockerfile.cuda) plus the three NVIDIA wheels whose libraries the
-# machine's CUDA toolkit lacks (cuSPARSELt, NVSHMEM, cuFile), unpacked with
-# `pip install --target` into one cache folder. Everything else libtorch_cuda
-# loads (cudart, cuBLAS, cuDNN, NCCL, ...) comes from the CUDA 13 toolkit.
-# Idempotent: a complete install is only checked. Prints the LibTorch root
-# (the folder to pass as -DSTYLIZER_TORCH_ROOT=...) on its last line.
+# docker/Dockerfile.cuda) plus the four NVIDIA wheels whose libraries a CUDA
+# runtime image lacks (cuSPARSELt, NVSHMEM, cuFile, and CUPTI, which
+# libtorch_cpu links: only NVIDIA's devel images have it), unpacked with
+# `pip install --target` into one cache folder. Everything else LibTorch
+# loads (cudart, cuBLAS, cuDNN, NCCL, ...) comes from the CUDA 13 toolkit, or
+# the runtime base in the image (docker/check-cuda-runtime.sh checks which).
+# Idempotent: a complete install of the same wheels is only checked. Prints
+# the LibTorch root (the folder to pass as -DSTYLIZER_TORCH_ROOT=...) on its
+# last line.
 #   scripts/install-torch-wheel.sh [--print-root]
 # Environment: STYLIZER_CACHE_DIR (default ~/.cache/stylizer), PYTHON (a
 # CPython 3.9-3.13 whose pip fetches the wheels; default python3),
@@ -22,6 +25,7 @@ EXTRA_WHEELS=(
   nvidia-cusparselt-cu13==0.8.0
   nvidia-nvshmem-cu13==3.4.5
   "nvidia-cufile==1.15.1.6.*"
+  "nvidia-cuda-cupti==13.0.85.*"
 )
 cache=${STYLIZER_CACHE_DIR:-$HOME/.cache/stylizer}
 prefix="$cache/torch-$TORCH_VERSION"
@@ -32,7 +36,9 @@ if [[ ${1:-} == --print-root ]]; then
   echo "$root"
   exit 0
 fi
-if [[ -f $prefix/.complete ]]; then
+# The marker names the wheels: an install from another list is redone.
+complete_marker="torch==$TORCH_VERSION ${EXTRA_WHEELS[*]}"
+if [[ -f $prefix/.complete && $(<"$prefix/.complete") == "$complete_marker" ]]; then
   echo "install-torch-wheel: torch $TORCH_VERSION present in $prefix" >&2
   echo "$root"
   exit 0
@@ -73,13 +79,14 @@ rm -rf "$tmp"
 wheels=("${torch_wheels[0]}"
         "$wheels_dir"/nvidia_cusparselt_cu13-*.whl
         "$wheels_dir"/nvidia_nvshmem_cu13-*.whl
-        "$wheels_dir"/nvidia_cufile-*.whl)
+        "$wheels_dir"/nvidia_cufile-*.whl
+        "$wheels_dir"/nvidia_cuda_cupti-*.whl)
 "$python" -m pip install --quiet --no-deps --no-index --no-compile --root-user-action=ignore \
   --target "$tmp" "${wheels[@]}"
 [[ -f $tmp/torch/share/cmake/Torch/TorchConfig.cmake ]] ||
   { echo "install-torch-wheel: no TorchConfig.cmake in the wheel" >&2; exit 1; }
 rm -rf "$prefix"
 mv "$tmp" "$prefix"
-touch "$prefix/.complete"
+echo "$complete_marker" > "$prefix/.complete"
 echo "install-torch-wheel: torch $TORCH_VERSION in $prefix ($(du -sh "$prefix" | cut -f1), $(( $(date +%s) - start )) s)" >&2
 echo "$root"

@@ -3,7 +3,8 @@
 # (scripts/install-torch-wheel.sh, cached), builds the server, the CLI, the
 # model benchmark and every test against it in its own build directory
 # (compiled and linked with the machine's CUDA toolkit: nvcc, cuDNN), checks
-# that the server links libtorch_cuda, then runs the CPU test suite (ctest)
+# that the server links libtorch_cuda and that the CUDA image's runtime base
+# would have every library it loads, then runs the CPU test suite (ctest)
 # against that build: the tests pass on Debian's LibTorch 1.13 (the main
 # build) and on 2.11 (this one). No GPU is needed: the CUDA runtime is only
 # used after a device check; --device=cuda must fail at start naming what is
@@ -49,6 +50,9 @@ grep -q "libtorch_cuda.so => $torch_root" <<<"$deps" ||
 for bin in client/stylizer bench/model/model_bench; do
   [[ -x $CUDA_BUILD_DIR/$bin ]] || { echo "60-cuda-build: $bin not built" >&2; exit 1; }
 done
+# What Dockerfile.cuda checks in its build stage: nothing these binaries load
+# comes from the toolkit that NVIDIA's runtime image lacks.
+docker/check-cuda-runtime.sh --cuda-home "$CUDA_HOME" "$server" "$CUDA_BUILD_DIR/client/stylizer"
 # Without a GPU, --device=cuda must fail at start, saying why. (With one, the
 # server would start and serve: the check is left out, and a timeout stops a
 # server that starts anyway.)
