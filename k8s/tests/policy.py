@@ -647,7 +647,28 @@ def check_autoscalers(objects, rules, report):
                        f'autoscaler would never scale up')
 
 
-def check_model(deployment, flags, report):
+def check_model_claim(claim_name, objects, report):
+  """A claim that only reads (ReadOnlyMany) gets nothing written to it:
+  dynamic provisioning would give it an empty volume, or none (block storage
+  refuses ReadOnlyMany), and the server would find no model. It must bind a
+  volume that already holds the archive: volumeName set, and
+  storageClassName "" so that the default class is not filled in."""
+  claim = next((c for c in _kind(objects, 'PersistentVolumeClaim')
+                if _name(c) == claim_name), None)
+  if claim is None:
+    return  # made outside this render
+  spec = claim.get('spec') or {}
+  if set(spec.get('accessModes') or []) != {'ReadOnlyMany'}:
+    return
+  if not spec.get('volumeName') or spec.get('storageClassName') != '':
+    report.add(f'PersistentVolumeClaim/{claim_name}',
+               'a ReadOnlyMany claim is never written to: bind it to the '
+               'volume that holds the model (volumeName, and '
+               'storageClassName "" so that no default class provisions an '
+               'empty one)')
+
+
+def check_model(deployment, flags, report, objects=()):
   where = f'Deployment/{_name(deployment)}'
   container = _server_container(deployment)
   env = {e.get('name'): e.get('value') for e in container.get('env') or []}
@@ -665,6 +686,9 @@ def check_model(deployment, flags, report):
       if not mount.get('readOnly') and 'configMap' not in volume:
         report.add(where, f'the model volume at {root} is not mounted '
                    f'read-only')
+      claim = (volume.get('persistentVolumeClaim') or {}).get('claimName')
+      if claim:
+        check_model_claim(claim, objects, report)
       return
   report.add(where, f'the model {model} is neither in the image '
              f'({IMAGE_MODEL_DIR}) nor on a mounted volume')
@@ -841,7 +865,7 @@ def check(objects, profile, adapter_rules):
   check_security(objects, report)
   check_probes_and_lifecycle(deployment, flags, report)
   check_ports_and_services(objects, deployment, flags, report)
-  check_model(deployment, flags, report)
+  check_model(deployment, flags, report, objects)
   check_upload_space(deployment, flags, report)
   check_host_memory(deployment, flags, report)
   check_credentials(deployment, flags, report)

@@ -10,6 +10,8 @@ import tempfile
 import textwrap
 import unittest
 
+import yaml
+
 import policy
 import render
 
@@ -492,6 +494,16 @@ class PolicyTest(unittest.TestCase):
     netpol['spec']['podSelector'] = {'matchLabels': {'app': 'other'}}
     self.assertEqual(policy.check(objects, 'gpu', ADAPTER_RULES), [])
 
+  def test_adapter_values_name_the_operators_prometheus(self):
+    # The chart's default URL (prometheus.default.svc) is no Prometheus the
+    # Operator makes: the autoscaler would get no metric.
+    with open(os.path.join(K8S, 'prometheus-adapter', 'values.yaml'),
+              encoding='utf-8') as f:
+      values = yaml.safe_load(f)
+    self.assertRegex(values['prometheus']['url'],
+                     r'^http://prometheus-operated\.[a-z0-9-]+\.svc$')
+    self.assertEqual(values['prometheus']['port'], 9090)
+
   def test_model_location(self):
     example = render.build(os.path.join(K8S, 'examples', 'model-volume'))
     self.assertEqual(policy.check(example, 'gpu', ADAPTER_RULES), [])
@@ -500,6 +512,12 @@ class PolicyTest(unittest.TestCase):
         mount['readOnly'] = False
     self.assertFinding(example, 'model volume at /models is not mounted '
                        'read-only')
+    example = render.build(os.path.join(K8S, 'examples', 'model-volume'))
+    del of_kind(example, 'PersistentVolumeClaim')['spec']['volumeName']
+    self.assertFinding(example, 'a ReadOnlyMany claim is never written to')
+    example = render.build(os.path.join(K8S, 'examples', 'model-volume'))
+    del of_kind(example, 'PersistentVolumeClaim')['spec']['storageClassName']
+    self.assertFinding(example, 'a ReadOnlyMany claim is never written to')
     objects = rendered('gpu')
     set_flag(objects, 'device.flags', '--model=/data/custom.pt')
     self.assertFinding(objects, 'the model /data/custom.pt is neither in the '

@@ -44,6 +44,7 @@ KINDS = {
     ('v1', 'Secret'): 'secret-v1',
     ('v1', 'Service'): 'service-v1',
     ('v1', 'ServiceAccount'): 'serviceaccount-v1',
+    ('v1', 'PersistentVolume'): 'persistentvolume-v1',
     ('v1', 'PersistentVolumeClaim'): 'persistentvolumeclaim-v1',
     ('apps/v1', 'Deployment'): 'deployment-apps-v1',
     ('policy/v1', 'PodDisruptionBudget'): 'poddisruptionbudget-policy-v1',
