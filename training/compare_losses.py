@@ -72,15 +72,25 @@ def main() -> int:
     unknown = [c for c in args.configs.split(",") if c not in CONFIGS]
     if unknown:
         ap.error(f"--configs: unknown {', '.join(unknown)}; known: {', '.join(CONFIGS)}")
+    if args.size < 8:
+        ap.error("--size must be at least 8 (the loss networks halve it three times)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    _, heldout = read_photo_list(args.photos)
-    photo = center_crop(load_rgb(heldout[args.photo_index], 1024), args.size, args.size)
     names = args.style_names.split(",")
-    # Only the chosen paintings: any names the styles folder has (the
-    # original 8 are not required).
-    all_paintings = load_paintings(find_styles(args.styles, names), args.style_size)
+    try:  # every input before the optimisations (minutes)
+        _, heldout = read_photo_list(args.photos)
+        if not 0 <= args.photo_index < len(heldout):
+            raise ValueError(f"--photo-index {args.photo_index}: the photo list {args.photos} "
+                             f"has {len(heldout)} held-out photos"
+                             + (f" (0 to {len(heldout) - 1})" if heldout else ""))
+        photo = center_crop(load_rgb(heldout[args.photo_index], 1024), args.size, args.size)
+        # Only the chosen paintings: any names the styles folder has (the
+        # original 8 are not required).
+        all_paintings = load_paintings(find_styles(args.styles, names), args.style_size)
+    except (OSError, ValueError) as e:
+        print(f"compare_losses: error: {e}", file=sys.stderr)
+        return 2
     idx = list(range(len(names)))
     judge = GramDistance()
     judge_targets = {i: judge.grams(all_paintings[i]) for i in idx}

@@ -216,8 +216,10 @@ def main() -> int:
     if args.still_frames < 2 or args.motion_frames < 2:
         ap.error("--still-frames and --motion-frames must be at least 2 (the measures are "
                  "changes from frame to frame)")
-    if not args.no_temporal and (args.width < 4 or args.height < 4
-                                 or args.width % 4 or args.height % 4):
+    if args.width < 8 or args.height < 8:
+        ap.error("--width and --height must be at least 8 (the Gram measure's network "
+                 "halves them three times)")
+    if not args.no_temporal and (args.width % 4 or args.height % 4):
         ap.error("--width and --height must be positive multiples of 4 for the grid energy "
                  "measure (or give --no-temporal)")
     torch.set_num_threads(args.threads)

@@ -37,6 +37,9 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=80)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if args.width < 1 or args.height < 1:
+        # ffmpeg's scale filter would read 0 and -1 as "keep the aspect ratio".
+        ap.error("--width and --height must be at least 1")
     if args.frames < 2:
         ap.error("--frames must be at least 2 (the ratio is a change from frame to frame)")
     torch.set_num_threads(args.threads)

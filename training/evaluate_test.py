@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+import compare_losses
 import evaluate
 import evaluate_movie
 import flicker_picture
@@ -106,6 +107,8 @@ class BadInputTest(unittest.TestCase):
              "--width and --height must be positive multiples of 4"),
             (["--model", self.model, "--still-frames", "1"],
              "--still-frames and --motion-frames must be at least 2"),
+            (["--model", self.model, "--no-temporal", "--width", "0", "--height", "48"],
+             "--width and --height must be at least 8"),  # was an index_select error
         ]
         for extra, message in cases:
             with self.subTest(extra=extra):
@@ -127,6 +130,27 @@ class BadInputTest(unittest.TestCase):
                                              "--photos", self.photos, "--style-names", "a,c"],
                            "has no style c")
         self.assertFalse(os.path.exists(out))
+
+    def test_bad_sizes_and_inputs_are_refused(self):
+        # Each was a traceback: ffmpeg reads a width of 0 or -1 as "keep the
+        # aspect ratio"; compare_losses had no error handling.
+        for width in ("0", "-1"):
+            with self.subTest(width=width):
+                self.assertRefused(evaluate_movie, ["--model", self.model, "--width", width,
+                                                    "--height", "36", "--frames", "3"],
+                                   "--width and --height must be at least 1")
+        base = ["--photos", self.photos, "--style-names", "a", "--iters", "1", "--size", "16"]
+        for extra, message in (
+                (["--styles", os.path.join(self.tmp.name, "nodir")],
+                 "compare_losses: error: no such image file or directory"),
+                (["--styles", self.styles, "--photo-index", "9"],
+                 "compare_losses: error: --photo-index 9: the photo list "
+                 f"{self.photos} has 1 held-out photos (0 to 0)"),
+                (["--styles", self.styles, "--photos", self.missing],
+                 "compare_losses: error: [Errno 2] No such file or directory"),
+                (["--styles", self.styles, "--size", "4"], "--size must be at least 8")):
+            with self.subTest(extra=extra):
+                self.assertRefused(compare_losses, base + extra, message)
 
 
 if __name__ == "__main__":

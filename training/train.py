@@ -18,6 +18,7 @@ import argparse
 import datetime
 import os
 import sys
+import warnings
 
 # Idle OpenMP threads sleep instead of spinning: on a shared, busy CPU spinning
 # threads burn the time slices their partners need (measured 10x slower).
@@ -28,6 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stylizer_training.data import (STYLE_NAMES, find_styles, load_paintings,  # noqa: E402
                                     read_photo_list)
 from stylizer_training.images import list_images  # noqa: E402
+from stylizer_training.losses import count_taps  # noqa: E402
+from stylizer_training.network import FastStylizationNetwork, cin_names  # noqa: E402
 from stylizer_training.trainer import Trainer, format_eta  # noqa: E402
 
 DEFAULT_PHOTOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "content_photos.txt")
@@ -50,7 +53,8 @@ def parse_args(argv=None):
                     help="photo list file (lines 'PATH' or 'heldout PATH'); default: "
                          "training/content_photos.txt unless --content is given")
     ap.add_argument("--content", nargs="*", default=[],
-                    help="content photo directories or files (instead of --photos)")
+                    help="content photo directories or files (instead of --photos; the "
+                         "held-out photos of the photo list are left out)")
     ap.add_argument("--checkpoint", required=True, help="checkpoint file (resumed if present)")
     ap.add_argument("--checkpoint-every", type=int, default=25, help="steps between saves")
     ap.add_argument("--steps", type=int, default=3000, help="total optimiser steps")
@@ -99,8 +103,10 @@ def parse_args(argv=None):
     ap.add_argument("--content-tap", type=int, default=2,
                     help="which loss-network tap the content term uses (0-based)")
     ap.add_argument("--init", default=None,
-                    help="start a new run from the network weights of this checkpoint or "
-                         "state_dict file (e.g. fine-tune at a larger --size)")
+                    help="start a new run from the network weights of this checkpoint, "
+                         "archive or state_dict file (e.g. fine-tune at a larger --size); "
+                         "its style rows are matched to --style-names by name when it "
+                         "records names, else taken by index")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--export", default=None, help="serving archive to write at the end")
@@ -151,11 +157,105 @@ def load_checkpoint(path: str, what: str) -> dict:
     from stylizer_training.export import ExportError, check_zip_members
     try:
         check_zip_members(path, what, "copy the file again")
-        return torch.load(path, map_location="cpu")
+        with warnings.catch_warnings():  # an archive (--init) loads as its module
+            warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive")
+            return torch.load(path, map_location="cpu")
     except ExportError as e:
         raise TrainError(str(e))
     except Exception as e:  # pickle, zip and torch errors alike
         raise TrainError(f"cannot read {what} {path}: {e}")
+
+
+def check_train_checkpoint(ckpt, path: str) -> None:
+    """TrainError unless ckpt is what train.py saves (a bare state_dict is not)."""
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("opts"), dict)
+            and "model" in ckpt and "step" in ckpt):
+        raise TrainError(f"checkpoint {path} is not a train.py checkpoint (it holds no "
+                         "training options): export it with export_seed.py --checkpoint, or "
+                         "start a run from it with --init and a new --checkpoint")
+
+
+def init_weights(path: str, names: list) -> dict:
+    """The network weights of an --init file for the styles `names`: the
+    conditional instance norms' rows (one per style) are taken by name when the
+    file records its style names (a train.py checkpoint or an archive), else by
+    index, which is printed. TrainError when they do not fit."""
+    from export_seed import checkpoint_style_names, extract_state_dict
+    from stylizer_training.export import ExportError, count_styles, load_archive_metadata
+    obj = load_checkpoint(path, "--init file")
+    try:
+        state = extract_state_dict(obj)
+        n = count_styles(state)
+        saved = checkpoint_style_names(obj)
+        if saved is None and isinstance(obj, torch.jit.ScriptModule):  # a serving archive
+            styles = load_archive_metadata(path)["styles"]
+            saved = [s["name"] for s in sorted(styles, key=lambda s: s["index"])]
+    except (ExportError, OSError, RuntimeError, KeyError, TypeError) as e:
+        raise TrainError(f"--init {path}: {e}")
+    if saved is not None and len(saved) == n:
+        unknown = [x for x in names if x not in saved]
+        if unknown:
+            raise TrainError(f"--init {path} has the styles {','.join(saved)}; --style-names "
+                             f"{','.join(names)} names {','.join(unknown)}, which it does not "
+                             "have")
+        rows = [saved.index(x) for x in names]
+        if rows != list(range(n)):
+            print(f"--init {path}: style rows taken by name (its styles {','.join(saved)}; "
+                  f"this run's {','.join(names)})")
+    else:
+        if n != len(names):
+            raise TrainError(f"--init {path} holds {n} styles and records no names; "
+                             f"--style-names gives {len(names)} ({','.join(names)})")
+        rows = list(range(n))
+        print(f"note: --init {path} records no style names; its style rows are taken by "
+              f"index: {', '.join(f'{i} -> {x}' for i, x in enumerate(names))}")
+    state = dict(state)
+    for prefix, _ in cin_names():
+        key = f"{prefix}.embed.weight"
+        if key in state:
+            state[key] = state[key][rows]
+    try:  # every key and shape, before the photos load
+        FastStylizationNetwork(len(names)).load_state_dict(state)
+    except RuntimeError as e:
+        raise TrainError(f"--init {path}: not a FastStylizationNetwork state_dict: "
+                         f"{' '.join(str(e).split())[:300]}")
+    return state
+
+
+def content_photos(args) -> list:
+    """The training photos: those of --content less the photo list's held-out
+    ones (by real path), or the photo list's. TrainError for a missing list,
+    directory or photo, or none at all."""
+    listfile = args.photos or DEFAULT_PHOTOS
+    try:
+        listed, heldout = read_photo_list(listfile)
+    except (OSError, ValueError) as e:  # missing, or not text
+        raise TrainError(f"cannot read the photo list {listfile}: "
+                         f"{getattr(e, 'strerror', None) or e}")
+    if args.content:
+        try:
+            found = list_images(args.content)
+        except OSError as e:
+            raise TrainError(f"--content: {e}")
+        held = {os.path.realpath(p) for p in heldout}
+        photos = [p for p in found if os.path.realpath(p) not in held]
+        if len(photos) < len(found):
+            print(f"left out {len(found) - len(photos)} held-out photo(s) of {listfile} "
+                  "found under --content")
+        if not photos:
+            raise TrainError(f"--content {' '.join(args.content)}: no content photos"
+                             + (" that are not held out" if found else ""))
+        return photos
+    missing = [p for p in listed if not os.path.isfile(p)]
+    if missing:
+        default = os.path.realpath(listfile) == os.path.realpath(DEFAULT_PHOTOS)
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise TrainError(f"content photo {missing[0]}{more} of {listfile} is missing: "
+                         + ("run scripts/install-training-data.sh or give --content" if default
+                            else "correct the list or give --content"))
+    if not listed:
+        raise TrainError(f"the photo list {listfile} lists no training photos")
+    return listed
 
 
 def changed_options(args, saved: dict) -> list:
@@ -197,6 +297,8 @@ def train(args) -> int:
     torch.set_num_threads(args.threads)
     ckpt = load_checkpoint(args.checkpoint, "checkpoint") if os.path.exists(args.checkpoint) \
         else None
+    if ckpt is not None:
+        check_train_checkpoint(ckpt, args.checkpoint)
     if args.export_only:
         if ckpt is None:
             raise TrainError(f"no checkpoint {args.checkpoint}")
@@ -245,20 +347,27 @@ def train(args) -> int:
         opts["init"] = ckpt["opts"].get("init")
     opts["steps"] = args.steps
 
-    if args.content:
-        photos = list_images(args.content)
-    else:
-        photos, _ = read_photo_list(args.photos or DEFAULT_PHOTOS)
-    paintings = load_paintings(find_styles(args.styles, opts["style_names"]),
-                               opts["style_size"])
-    trainer = Trainer(opts, photos, paintings)
+    # Every input is read and checked before the training starts.
+    n_taps = count_taps(opts["loss_net"], opts["loss_weights"])
+    if opts["content_weight"] > 0 and not 0 <= opts["content_tap"] < n_taps:
+        raise TrainError(f"--content-tap {opts['content_tap']}: the {opts['loss_net']} loss "
+                         f"network has {n_taps} taps (0 to {n_taps - 1})")
+    if opts["loss_weights"] and not os.path.isfile(opts["loss_weights"]):
+        raise TrainError(f"--loss-weights: no file {opts['loss_weights']}")
+    init = init_weights(args.init, opts["style_names"]) if ckpt is None and args.init else None
+    photos = content_photos(args)
+    try:
+        paintings = load_paintings(find_styles(args.styles, opts["style_names"]),
+                                   opts["style_size"])
+        trainer = Trainer(opts, photos, paintings)
+    except (OSError, ValueError) as e:  # a missing painting, an unreadable photo or weights
+        raise TrainError(str(e))
     if ckpt is not None:
         trainer.load_state(ckpt)
         print(f"resumed {args.checkpoint} at step {trainer.step} "
               f"({format_eta(trainer.elapsed)} trained)")
-    elif args.init:
-        from export_seed import extract_state_dict
-        trainer.net.load_state_dict(extract_state_dict(load_checkpoint(args.init, "--init file")))
+    elif init is not None:
+        trainer.net.load_state_dict(init)
         print(f"initialised from {args.init}")
     print(f"training {len(paintings)} styles on {len(photos)} photos: {opts['steps']} steps, "
           f"batch {opts['batch']}, {opts['size']} px, loss {opts['loss_net']}/{opts['stat']}",

@@ -33,11 +33,28 @@ def list_images(dirs: Sequence[str], exclude: Sequence[str] = ()) -> List[str]:
     return out
 
 
+def _wide_grey_to_8bit(im: Image.Image, path: str) -> Image.Image:
+    """A 16-bit, 32-bit integer or float greyscale image (Pillow modes I;16*,
+    I, F) as 8-bit "L", scaled rather than clipped: integers from 0..65535
+    (16-bit files open as I or I;16), floats from [0, 1]. ValueError for
+    values outside those ranges, whose scale is unknown."""
+    arr = np.asarray(im).astype(np.float64)
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    top = 1.0 if im.mode == "F" else 65535.0
+    if not (np.isfinite(arr).all() and lo >= 0 and hi <= top):
+        raise ValueError(f"{path}: {im.mode} greyscale image with values {lo:g}..{hi:g}, "
+                         f"outside 0..{top:g}; convert it to an 8- or 16-bit image")
+    return Image.fromarray(np.round(arr * (255.0 / top)).astype(np.uint8), "L")
+
+
 def load_rgb(path: str, max_side: Optional[int] = None) -> torch.Tensor:
-    """Image file -> float tensor [3, H, W] in [0, 1]; optional downscale."""
+    """Image file -> float tensor [3, H, W] in [0, 1]; optional downscale.
+    16-bit and float greyscale images are scaled to [0, 1] (8-bit levels)."""
     with Image.open(path) as im:
         if max_side:
             im.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale
+        if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+            im = _wide_grey_to_8bit(im, path)  # convert("RGB") would clip at 255
         im = im.convert("RGB")
         if max_side and max(im.size) > max_side:
             s = max_side / max(im.size)

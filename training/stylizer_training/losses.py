@@ -16,6 +16,7 @@ file) and `RandomFilterBank` (one layer of random filters at several scales).
 Gram products run as 1x1 convolutions: this build's generic BLAS makes large
 fp32 matrix products several times slower than the oneDNN convolution.
 """
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -35,6 +36,8 @@ VGG16_RELU = {
 # Taps of the original recipe (pretrained VGG-16) and of the random default.
 PRETRAINED_TAPS = ("relu2_2", "relu3_2", "relu4_1", "relu4_3")
 RANDOM_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+# Filter sizes of the random filter bank: one tap each.
+FILTER_SIZES = (3, 5, 7, 11, 15)
 
 
 def gram(feat: torch.Tensor) -> torch.Tensor:
@@ -114,19 +117,32 @@ class VGG16Features(nn.Module):
             p.requires_grad_(False)
 
     def load_torchvision(self, path: str) -> None:
-        """Loads conv weights from a torchvision-format VGG-16 state_dict file."""
-        sd = torch.load(path, map_location="cpu")
+        """Loads conv weights from a torchvision-format VGG-16 state_dict file;
+        ValueError for a file that is not one."""
+        try:
+            with warnings.catch_warnings():  # an archive loads as its module
+                warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive")
+                sd = torch.load(path, map_location="cpu")
+        except Exception as e:  # pickle, zip and torch errors alike
+            raise ValueError(f"{path}: cannot read VGG-16 weights: {e}")
         if isinstance(sd, nn.Module):
             sd = sd.state_dict()
+        if not isinstance(sd, dict):
+            raise ValueError(f"{path}: not a torchvision VGG-16 state_dict "
+                             f"(it holds a {type(sd).__name__})")
         own = {}
         for k, v in sd.items():
-            key = k[len("features."):] if k.startswith("features.") else k
+            key = k[len("features."):] if str(k).startswith("features.") else k
             own[key] = v
         wanted = self.features.state_dict()
         missing = [k for k in wanted if k not in own]
         if missing:
             raise ValueError(f"{path}: not a torchvision VGG-16 state_dict (missing {missing[:3]})")
-        self.features.load_state_dict({k: own[k] for k in wanted})
+        try:
+            self.features.load_state_dict({k: own[k] for k in wanted})
+        except RuntimeError as e:  # another width (--loss-width) or network
+            raise ValueError(f"{path}: does not fit VGG-16 features: "
+                             f"{' '.join(str(e).split())[:300]}")
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         if self.normalize:
@@ -142,7 +158,7 @@ class VGG16Features(nn.Module):
 class RandomFilterBank(nn.Module):
     """One layer of random filters at several sizes, each followed by ReLU."""
 
-    def __init__(self, sizes: Sequence[int] = (3, 5, 7, 11, 15), channels: int = 128,
+    def __init__(self, sizes: Sequence[int] = FILTER_SIZES, channels: int = 128,
                  seed: int = 0):
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
@@ -221,6 +237,15 @@ class Identity(nn.Module):
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         return [x]
+
+
+def count_taps(name: str, weights: Optional[str] = None) -> int:
+    """Number of taps of build_loss_network(name, weights=weights)."""
+    if name == "vgg16":
+        return len(PRETRAINED_TAPS if weights else RANDOM_TAPS)
+    if name == "filterbank":
+        return len(FILTER_SIZES)
+    raise ValueError(f"unknown loss network {name!r} (vgg16, filterbank)")
 
 
 def build_loss_network(name: str, seed: int = 0, weights: Optional[str] = None,

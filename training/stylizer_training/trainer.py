@@ -3,8 +3,9 @@
 Every batch holds all N styles (a fresh random permutation per N rows); each
 row is a random crop of a random content photo. The loss is a
 `StyleObjective`; the optimiser is Adam. Checkpoints hold the network, the
-optimiser, the step, the elapsed time, the random states and the options, so
-a stopped run resumes where it stopped.
+optimiser, the step, the elapsed time, the random states (the swd statistic's
+projection generator too) and the options, so a stopped run resumes where it
+stopped, exactly as if it had not stopped.
 """
 import os
 import random
@@ -118,7 +119,8 @@ class Trainer:
         return {"version": CHECKPOINT_VERSION, "model": self.net.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "step": self.step,
                 "elapsed": self.elapsed, "opts": self.opts, "rng": self.rng.getstate(),
-                "torch_rng": torch.get_rng_state()}
+                "torch_rng": torch.get_rng_state(),
+                "stats_rng": self.objective.stats.gen.get_state()}
 
     def load_state(self, ckpt: dict) -> None:
         """Restores a checkpoint written by `state` (same number of styles)."""
@@ -130,6 +132,8 @@ class Trainer:
             self.rng.setstate(ckpt["rng"])
         if "torch_rng" in ckpt:
             torch.set_rng_state(ckpt["torch_rng"])
+        if "stats_rng" in ckpt:  # the swd directions
+            self.objective.stats.gen.set_state(ckpt["stats_rng"])
 
     def batch(self):
         """A batch: content crops [B, 3, S, S] and style indices."""
