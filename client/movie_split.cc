@@ -12,6 +12,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
 #include <libavutil/log.h>
 }
 
@@ -232,6 +233,17 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
         jumps.jumps() == 1 ? " time" : " times",
         " (joined recordings?), and the server moves what follows a jump, "
         "which a segment cut after it could not be");
+  }
+  // MPEG-TS and MPEG-PS time runs on a 33-bit 90 kHz clock that wraps every
+  // 26.5 hours; FFmpeg gives the frames before a wrap negative times, the
+  // only way such a stream has any. Segments cut there lost every frame of
+  // the first one after its first few (34 of 60 came back, and OK).
+  if (first != AV_NOPTS_VALUE && first < 0 && probe.unsplittable.empty() &&
+      (av_match_name("mpegts", f->iformat->name) ||
+       av_match_name("mpeg", f->iformat->name))) {
+    probe.unsplittable = absl::StrCat(
+        "its timestamps wrap around (the 33-bit clock of ", f->iformat->name,
+        ", every 26.5 hours), which segments cannot keep");
   }
   // An edit list that hides frames at the start is kept by the first
   // segment (its muxer hides what comes before time 0); one that hides

@@ -261,6 +261,46 @@ TEST_F(MovieSplitTest, ProbeSendsACutOffMovieWhole) {
   EXPECT_THAT(probe->unsplittable, HasSubstr("it declares 5.9"));
 }
 
+// An MP4 cut out of a longer one keeping its times (ffmpeg -ss 2 -copyts)
+// starts at 2 s behind an empty edit, and its movie header's duration
+// counts from 0: the probe counted the start twice and called the whole
+// movie cut off ("it declares 5 s, but its streams reach only 3 s").
+TEST_F(MovieSplitTest, AnMp4ThatStartsLateIsNotCutOff) {
+  const std::string source = Path("five.mp4");
+  const std::string late = Path("late.mp4");
+  for (const std::string& cmd :
+       {absl::StrCat("ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+                     "testsrc2=s=96x64:r=10:d=5 -c:v libx264 -g 5 "
+                     "-pix_fmt yuv420p ",
+                     source),
+        absl::StrCat("ffmpeg -nostdin -loglevel error -y -ss 2 -i ", source,
+                     " -copyts -c copy ", late)}) {
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  auto probe = ProbeForSplit(late);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->unsplittable, "");
+  EXPECT_GT(probe->keyframes.size(), 2u);
+}
+
+// An MPEG-TS whose 33-bit clock wraps 2.5 s in (a long capture): FFmpeg
+// gives the frames before the wrap negative times. Split, the first
+// segment kept 4 of its 30 frames, and the job ended OK.
+TEST_F(MovieSplitTest, ProbeRefusesTimestampsThatWrap) {
+  const std::string wrap = Path("wrap.ts");
+  const std::string cmd = absl::StrCat(
+      "ffmpeg -nostdin -loglevel error -y -f lavfi -i "
+      "testsrc2=s=96x64:r=10:d=6 -c:v libx264 -g 10 -bf 0 -pix_fmt yuv420p "
+      "-output_ts_offset 95439.8 -f mpegts ",
+      wrap);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto probe = ProbeForSplit(wrap);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->unsplittable,
+            "its timestamps wrap around (the 33-bit clock of mpegts, every "
+            "26.5 hours), which segments cannot keep");
+}
+
 // Two recordings joined byte for byte (`cat a.ts a.ts`): the timestamps
 // start again halfway. Segments could not be written ("writing a movie:
 // Invalid argument", and the command failed); such a movie is not split.

@@ -27,11 +27,19 @@ namespace media {
 // number. Such movies were refused as truncated after the whole job. Where
 // the index ends before the header's last frame (a file cut off, whose
 // index was rebuilt from what is left), the header's count stands.
+//
+// An APNG declares its frames in its acTL chunk (FFmpeg gives it no
+// nb_frames): one cut off became a shorter movie, and OK.
+// A GIF declares no count: one cut off still reads as a shorter movie.
 int64_t IndexedFrames(const AVFormatContext* format, AVStream* video);
 
 // Where the container says its longest stream ends, in seconds on its
 // timestamps' scale: FFmpeg counts its duration from the first timestamp,
-// except Matroska's (the segment's), from 0. 0 when it says nothing.
+// except Matroska's (the segment's) and MP4's or MOV's (the movie header's,
+// an empty edit at the start included), from 0. 0 when it says nothing.
+// (An MP4 cut with -ss 2 -copyts, which starts at 2 s, declares 5 s for
+// streams that reach 5 s; its end was taken as 7 s, and the CLI's --split
+// called it cut off.)
 double ContainerEndSeconds(const AVFormatContext* format);
 
 // Whether `read` frames fall short of the `indexed` ones (IndexedFrames, 0:
