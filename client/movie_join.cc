@@ -183,7 +183,7 @@ absl::Status JoinSegments(const std::vector<Segment>& segments,
   // server rounds it.
   const int64_t shift_us = media::LateStartMicros(
       src->streams[src_video],
-      src_audio >= 0 ? src->streams[src_audio] : nullptr);
+      src_audio >= 0 ? src->streams[src_audio] : nullptr, src->iformat->name);
   const int64_t video_shift = media::LateStartTicks(shift_us, src_tb);
   const int64_t audio_shift =
       src_audio >= 0

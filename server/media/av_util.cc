@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 
 extern "C" {
+#include <libavutil/avstring.h>
 #include <libavutil/display.h>
 #include <libavutil/error.h>
 }
@@ -79,14 +80,21 @@ DisplayTurn MatrixTurn(const uint8_t* bytes) {
 
 }  // namespace
 
-int64_t LateStartMicros(const AVStream* video, const AVStream* audio) {
+int64_t LateStartMicros(const AVStream* video, const AVStream* audio,
+                        const char* container) {
   int64_t start = INT64_MAX;
   for (const AVStream* stream : {video, audio}) {
     if (stream == nullptr || stream->start_time == AV_NOPTS_VALUE) continue;
     start = std::min(start, av_rescale_q(stream->start_time, stream->time_base,
                                          AV_TIME_BASE_Q));
   }
-  return start == INT64_MAX || start <= 0 ? 0 : start;
+  if (start == INT64_MAX) return 0;
+  // MPEG-TS and MPEG-PS have no hidden frames: a time before 0 is one of a
+  // wrapped clock's, which FFmpeg unwraps below 0.
+  const bool wrapping_clock =
+      container != nullptr &&
+      (av_match_name("mpegts", container) || av_match_name("mpeg", container));
+  return start > 0 || wrapping_clock ? start : 0;
 }
 
 int64_t LateStartTicks(int64_t micros, AVRational time_base) {

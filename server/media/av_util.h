@@ -95,7 +95,12 @@ DisplayTurn GetDisplayTurn(const AVFrame* frame);
 // at 1.4 s, a capture at its clock's time; outputs are moved back by this,
 // as ffmpeg moves its outputs, so that an MP4 does not open with an empty
 // edit of that length (nothing to show in players that honour edit lists).
-int64_t LateStartMicros(const AVStream* video, const AVStream* audio);
+// Times before 0 are an edit list's hidden frames or sound priming, and
+// stay, except in an MPEG-TS or MPEG-PS (`container`, the demuxer's name):
+// there they are the frames before its 33-bit clock wrapped, and the start
+// is negative, moving the outputs forward (an MP4's edit list hid them).
+int64_t LateStartMicros(const AVStream* video, const AVStream* audio,
+                        const char* container);
 // LateStartMicros's `micros` in ticks of `time_base`, rounded down (a
 // timestamp moved back by it is never negative for rounding): the one rule
 // the server's writer and the CLI's --split join both move streams by.

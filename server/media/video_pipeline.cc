@@ -240,8 +240,8 @@ absl::StatusOr<VideoSummary> VideoPipeline::RunJob() {
   const AVStream* audio =
       options_.drop_audio ? nullptr : (*reader)->audio_stream();
   // Every output moves back by the same amount (one input, one rule).
-  const int64_t shift_back_us =
-      LateStartMicros((*reader)->video_stream(), audio);
+  const int64_t shift_back_us = LateStartMicros(
+      (*reader)->video_stream(), audio, (*reader)->info().container.c_str());
   std::vector<std::unique_ptr<MovieWriter>> writers;
   for (int i = 0; i < num_outputs_; ++i) {
     MovieWriter::Options w;

@@ -226,6 +226,36 @@ TEST_F(VideoPipelineTest, ALateStartingInputGivesOutputsThatStartAtZero) {
   }
 }
 
+// An MPEG-TS whose 33-bit clock wraps 2.5 s in (a capture running for
+// a day): FFmpeg gives the frames before the wrap negative times. They were
+// kept, and the MP4 output's edit list started at the first frame after
+// the wrap, hiding 2.5 s of picture from players that honour it. The
+// outputs start at 0, as ffmpeg's do.
+TEST_F(VideoPipelineTest, AnMpegTsWhoseClockWrapsGivesOutputsThatStartAtZero) {
+  const std::string path = Path("wrap.ts");
+  ASSERT_TRUE(testing::MakeMovie(
+                  "-f lavfi -i testsrc2=size=160x120:rate=10:duration=4 "
+                  "-f lavfi -i sine=frequency=440:duration=4 -c:v libx264 "
+                  "-preset ultrafast -pix_fmt yuv420p -c:a aac "
+                  "-output_ts_offset 95439.8 -f mpegts",
+                  path)
+                  .ok());
+  const auto [in_video, in_audio] = StartTimes(path);
+  ASSERT_LT(in_video, -1);  // FFmpeg's unwrapping
+  for (OutputContainer container :
+       {OutputContainer::kFragmentedMp4, OutputContainer::kMatroska}) {
+    const bool mkv = container == OutputContainer::kMatroska;
+    SCOPED_TRACE(mkv ? "matroska" : "mp4");
+    CollectingSink sink;
+    const std::string out = Path(mkv ? "wrap.out.mkv" : "wrap.out.mp4");
+    ASSERT_NO_FATAL_FAILURE(RunToFile(path, container, out, &sink));
+    const auto [video, audio] = StartTimes(out);
+    EXPECT_NEAR(std::min(video, audio), 0, 0.002);
+    EXPECT_NEAR(audio - video, in_audio - in_video, 0.025);
+    EXPECT_EQ(sink.result_->outputs[0].frames, 40);
+  }
+}
+
 // The container's duration, what players show (ffprobe's format duration).
 double ContainerSeconds(const std::string& path) {
   absl::StatusOr<std::string> out = testing::RunCommand(
