@@ -7,8 +7,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/media/aac_adts.h"
+#include "server/media/gif_structure.h"
+#include "server/media/movie_reader_io.h"
 #include "server/media/movie_streams.h"
 #include "server/media/truncation.h"
+
+extern "C" {
+#include <libavutil/avstring.h>
+}
 
 namespace stylizer {
 namespace media {
@@ -103,6 +109,14 @@ void MovieReader::FollowTimestampJumps(AVPacket* packet) {
 }
 
 absl::Status MovieReader::CheckComplete() const {
+  // A GIF declares no length: its blocks tell whether it was cut.
+  if (av_match_name(format_->iformat->name, "gif,gif_pipe")) {
+    absl::Status whole =
+        CheckGifIsWhole([this](uint64_t offset, char* out, size_t size) {
+          return io_->ReadAt(offset, out, size);
+        });
+    if (!whole.ok()) return whole;
+  }
   // A cut-off file often just ends early; its index or header still tells
   // how long it should have been.
   // Packets read, not frames decoded: a damaged packet (or one before the

@@ -99,6 +99,48 @@ TEST_F(MovieReaderCompleteTest, Mp4WithAHoleOfZerosIsTruncated) {
   EXPECT_THAT(std::string(read.status.message()), HasSubstr("truncated"));
 }
 
+// An APNG declares its frame count in its acTL chunk: cut to 60 % of its
+// bytes, a 9-frame animation came out as 4 frames, and OK.
+TEST_F(MovieReaderCompleteTest, ApngMissingItsLastFramesIsTruncated) {
+  ASSERT_NO_FATAL_FAILURE(
+      Make("whole.apng",
+           "-f lavfi -i testsrc=size=96x64:rate=1 -frames:v 9 -f apng"));
+  std::string bytes = Bytes("whole.apng");
+  ReadResult whole = ReadMovieBytes(bytes);
+  ASSERT_TRUE(whole.status.ok()) << whole.status;
+  ASSERT_EQ(whole.frames, 9);
+  EXPECT_EQ(whole.info.frames_estimate, 9);
+  ReadResult cut = ReadMovieBytes(bytes.substr(0, bytes.size() * 6 / 10));
+  EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
+      << cut.status;
+  EXPECT_THAT(std::string(cut.status.message()),
+              HasSubstr("truncated: its index lists 9 video frames"));
+}
+
+// A GIF declares no frame count, but its blocks show where it was cut: at
+// 60 % of its bytes a 9-frame GIF came out as 4 frames, and OK. One that
+// ends between blocks without its trailer (some encoders leave it out) is
+// whole.
+TEST_F(MovieReaderCompleteTest, GifCutInsideAFrameIsTruncated) {
+  ASSERT_NO_FATAL_FAILURE(
+      Make("whole.gif", "-f lavfi -i testsrc=size=96x64:rate=1 -frames:v 9"));
+  std::string bytes = Bytes("whole.gif");
+  ASSERT_EQ(bytes.back(), ';');  // the trailer
+  ReadResult whole = ReadMovieBytes(bytes);
+  ASSERT_TRUE(whole.status.ok()) << whole.status;
+  ASSERT_EQ(whole.frames, 9);
+  ReadResult no_trailer = ReadMovieBytes(bytes.substr(0, bytes.size() - 1));
+  EXPECT_TRUE(no_trailer.status.ok()) << no_trailer.status;
+  EXPECT_EQ(no_trailer.frames, 9);
+  ReadResult cut = ReadMovieBytes(bytes.substr(0, bytes.size() * 6 / 10));
+  EXPECT_EQ(cut.status.code(), absl::StatusCode::kInvalidArgument)
+      << cut.status;
+  EXPECT_THAT(std::string(cut.status.message()),
+              HasSubstr("the input is truncated: the GIF ends at byte "));
+  EXPECT_THAT(std::string(cut.status.message()),
+              HasSubstr(" whole frames before it); send the complete file"));
+}
+
 TEST_F(MovieReaderCompleteTest, AviMissingItsEndIsTruncated) {
   // The header's frame count is all that is left to tell (the index at the
   // end is gone, and the duration is guessed from what remains).

@@ -7,6 +7,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "server/media/av_util.h"
 #include "server/media/movie_reader.h"
 #include "server/media/spool.h"
@@ -22,6 +23,10 @@ class MovieReader::SpoolIo {
   SpoolIo(Spool* spool, uint64_t expected_size);
 
   AVIOContext* context() { return context_.get(); }
+  // The spool's bytes, read past the demuxer (for checks of the whole file).
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, char* out, size_t size) const {
+    return spool_->ReadAt(offset, out, size);
+  }
   const absl::Status& spool_status() const { return spool_status_; }
   // While the returned guard lives (and `on`), a seek to the end of an
   // upload of unknown size fails at once instead of waiting for the
