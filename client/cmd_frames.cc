@@ -126,6 +126,14 @@ absl::Status RunFrames(const Invocation& inv, const CommandIo& io) {
   if (absl::GetFlag(FLAGS_styles).empty()) {
     return UsageError("frames needs --styles=NAME (one style or one blend)");
   }
+  // frames takes no file: CheckStdinUsable's advice (name the file) is not
+  // for it.
+  if (io.in != nullptr && io.in_is_tty) {
+    return UsageError(
+        "frames reads raw pictures from standard input, which is a "
+        "terminal; pipe them in (ffmpeg ... -f rawvideo -pix_fmt rgb24 - | "
+        "stylizer frames ...)");
+  }
   if (absl::Status s = CheckStdinUsable(io); !s.ok()) return s;
   if (io.out_is_tty) {
     return UsageError(

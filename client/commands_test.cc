@@ -452,6 +452,13 @@ TEST_F(CommandsTest, StandardInputAndOutputUsageErrors) {
         true);
   usage("video", {"-"}, clip, "standard input, which is a terminal", false,
         true);
+  // frames takes no file: it is not told to name one.
+  absl::SetFlag(&FLAGS_size, "8x6");
+  usage("frames", {}, "",
+        "frames reads raw pictures from standard input, which is a "
+        "terminal; pipe them in",
+        false, true);
+  absl::SetFlag(&FLAGS_size, "");
   EXPECT_FALSE(fs::exists(Path("stdio_err")));
 
   // Not an image: named as standard input.
