@@ -105,9 +105,15 @@ absl::Status MovieReader::OpenContainer(Spool* spool, const Options& options) {
     }
     // A container recognised whose header reading meets the end (Matroska
     // without a cluster): it said "not a movie FFmpeg recognises: End of
-    // file".
-    if (io_->spool_status().ok() && ret == AVERROR_EOF &&
-        input_format != nullptr) {
+    // file". One cut inside its header fails with "Input/output error",
+    // which is how the Matroska demuxer says its file "ended prematurely"
+    // (a read error of the spool is spool_status()).
+    const bool cut_in_header =
+        input_format != nullptr &&
+        absl::StrContains(input_format->name, "matroska") &&
+        ret == AVERROR(EIO);
+    if (io_->spool_status().ok() && input_format != nullptr &&
+        (ret == AVERROR_EOF || cut_in_header)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the input (", input_format->name,
           ") ends before its first frame: it has no frames, or was cut off "

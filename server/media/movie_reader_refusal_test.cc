@@ -219,6 +219,26 @@ TEST_F(MovieReaderRefusalTest, AHeaderWithoutFramesSaysSo) {
   }
 }
 
+// An upload cut off inside its Matroska header: the demuxer fails with
+// "Input/output error", which read as "the input is not a movie FFmpeg
+// recognises".
+TEST_F(MovieReaderRefusalTest, AMatroskaCutInItsHeaderSaysSo) {
+  ASSERT_NO_FATAL_FAILURE(Make(
+      "whole.mkv", "-f lavfi -i testsrc=s=64x48 -frames:v 5 -c:v libx264"));
+  const std::string bytes = Bytes("whole.mkv");
+  for (size_t cut : {100, 200, 300}) {
+    SCOPED_TRACE(cut);
+    ReadResult read = ReadBytes(bytes.substr(0, cut), kLimit);
+    EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+        << read.status;
+    EXPECT_THAT(std::string(read.status.message()),
+                AllOf(HasSubstr("the input (matroska,webm) ends before its "
+                                "first frame: it has no frames, or was cut "
+                                "off in its header"),
+                      Not(HasSubstr("not a movie"))));
+  }
+}
+
 }  // namespace
 }  // namespace media
 }  // namespace stylizer
