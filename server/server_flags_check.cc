@@ -157,12 +157,29 @@ absl::Status CheckLimitFlags() {
       {"--max_concurrent_streams", absl::GetFlag(FLAGS_max_concurrent_streams)},
       {"--max_styles_per_request", absl::GetFlag(FLAGS_max_styles_per_request)},
       {"--max_frames_buffered_per_stream",
-       absl::GetFlag(FLAGS_max_frames_buffered_per_stream)}};
+       absl::GetFlag(FLAGS_max_frames_buffered_per_stream)},
+      {"--max_batch_size", absl::GetFlag(FLAGS_max_batch_size)},
+      {"--max_frames_in_flight_per_job",
+       absl::GetFlag(FLAGS_max_frames_in_flight_per_job)}};
   for (const auto& [name, value] : at_least_one) {
     if (value < 1) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, " must be at least 1, got ", value));
     }
+  }
+  // The queue's own checks (JobQueue::ValidateOptions) name its options,
+  // not these flags.
+  if (absl::GetFlag(FLAGS_max_queued_bytes) < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_queued_bytes must be at least 1, got ",
+                     absl::GetFlag(FLAGS_max_queued_bytes)));
+  }
+  if (absl::GetFlag(FLAGS_max_queued_items) <
+      absl::GetFlag(FLAGS_max_batch_size)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_queued_items (", absl::GetFlag(FLAGS_max_queued_items),
+        ") must be at least --max_batch_size (",
+        absl::GetFlag(FLAGS_max_batch_size), ")"));
   }
   const int queue_workers = absl::GetFlag(FLAGS_queue_workers);
   if (queue_workers < 1 || queue_workers > kMaxWorkersPerModel) {

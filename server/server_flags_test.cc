@@ -103,6 +103,28 @@ TEST_F(ServerFlagsTest, RangesNameTheFlagAndTheValue) {
               HasSubstr("--max_send_message_bytes must be at least 1024"));
 }
 
+// The queue's flags were refused by the queue's own check, which names its
+// options without the dashes ("max_batch_size must be at least 1").
+TEST_F(ServerFlagsTest, QueueFlagsAreNamedAsFlags) {
+  absl::SetFlag(&FLAGS_max_batch_size, 0);
+  EXPECT_THAT(Refusal().message(),
+              HasSubstr("--max_batch_size must be at least 1, got 0"));
+  absl::SetFlag(&FLAGS_max_batch_size, 8);
+  absl::SetFlag(&FLAGS_max_frames_in_flight_per_job, 0);
+  EXPECT_THAT(
+      Refusal().message(),
+      HasSubstr("--max_frames_in_flight_per_job must be at least 1, got 0"));
+  absl::SetFlag(&FLAGS_max_frames_in_flight_per_job, 64);
+  absl::SetFlag(&FLAGS_max_queued_bytes, 0);
+  EXPECT_THAT(Refusal().message(),
+              HasSubstr("--max_queued_bytes must be at least 1, got 0"));
+  absl::SetFlag(&FLAGS_max_queued_bytes, int64_t{1} << 30);
+  absl::SetFlag(&FLAGS_max_queued_items, 4);
+  EXPECT_THAT(Refusal().message(),
+              HasSubstr("--max_queued_items (4) must be at least "
+                        "--max_batch_size (8)"));
+}
+
 // Typos were found when the model loaded, after the port had opened, in a
 // model_load_failed line that did not name the flag.
 TEST_F(ServerFlagsTest, DeviceAndPrecisionAreKnownWords) {

@@ -594,9 +594,9 @@ TEST_F(ServerProcessTest, OutOfRangeFlagsAreRefusedAtStart) {
       {"--cuda_max_chunk_frames=-3", "--cuda_max_chunk_frames"},
       {"--cuda_graph_shapes=0", "--cuda_graph_shapes"},
       // The queue's own rules, checked before the model loads too.
-      {"--max_batch_size=0", "max_batch_size must be at least 1"},
+      {"--max_batch_size=0", "--max_batch_size must be at least 1"},
       {"--max_frames_in_flight_per_job=0", "max_frames_in_flight_per_job"},
-      {"--max_queued_items=4", "max_queued_items (4)"},
+      {"--max_queued_items=4", "--max_queued_items (4)"},
       // An argument was ignored (the bundled model served in its place); a
       // spool directory that cannot be written failed only the first large
       // upload (INTERNAL); a host with a port, or none, failed to bind with
