@@ -119,8 +119,10 @@ absl::Status FromRpcStatus(const grpc::Status& status, absl::string_view server,
       }
       break;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      // The server's idle timeout: --timeout has nothing to do with it.
-      if (absl::StrContains(detail, "--stream_idle_timeout")) {
+      // The server's idle timeout or upload pace: --timeout has nothing to
+      // do with them.
+      if (absl::StrContains(detail, "--stream_idle_timeout") ||
+          absl::StrContains(detail, "--upload_min_rate")) {
         text = absl::StrCat("the server ended the stream: ", detail);
       } else {
         text = absl::StrCat(

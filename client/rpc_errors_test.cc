@@ -148,6 +148,15 @@ TEST(RpcErrorsTest, TheServersIdleTimeoutIsNotOurTimeout) {
       "h:1");
   EXPECT_THAT(s.message(), HasSubstr("the server ended the stream: "));
   EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("raise --timeout")));
+  // Nor with the server's floor on an upload's pace.
+  const absl::Status slow = FromRpcStatus(
+      grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                   "the upload is too slow: 100 bytes came in the last 30s "
+                   "the server measures, under its floor of 1024 bytes/s "
+                   "(--upload_min_rate); the stream is closed"),
+      "h:1");
+  EXPECT_THAT(slow.message(), HasSubstr("the server ended the stream: "));
+  EXPECT_THAT(slow.message(), ::testing::Not(HasSubstr("raise --timeout")));
 }
 
 TEST(RpcErrorsTest, TheRequestIdEndsTheLine) {
