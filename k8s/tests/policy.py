@@ -650,9 +650,11 @@ def check_autoscalers(objects, rules, report):
 def check_model_claim(claim_name, objects, report):
   """A claim that only reads (ReadOnlyMany) gets nothing written to it:
   dynamic provisioning would give it an empty volume, or none (block storage
-  refuses ReadOnlyMany), and the server would find no model. It must bind a
-  volume that already holds the archive: volumeName set, and
-  storageClassName "" so that the default class is not filled in."""
+  refuses ReadOnlyMany), and the server would find no model. It must come
+  with the archive: bind a volume that holds it (volumeName, with the
+  volume's storageClassName stated, "" for none, so that the default class is
+  not filled in; or a selector), or be made from one (dataSource, a snapshot
+  or a clone)."""
   claim = next((c for c in _kind(objects, 'PersistentVolumeClaim')
                 if _name(c) == claim_name), None)
   if claim is None:
@@ -660,12 +662,15 @@ def check_model_claim(claim_name, objects, report):
   spec = claim.get('spec') or {}
   if set(spec.get('accessModes') or []) != {'ReadOnlyMany'}:
     return
-  if not spec.get('volumeName') or spec.get('storageClassName') != '':
+  if spec.get('dataSource') or spec.get('dataSourceRef') or spec.get('selector'):
+    return
+  if not spec.get('volumeName') or 'storageClassName' not in spec:
     report.add(f'PersistentVolumeClaim/{claim_name}',
                'a ReadOnlyMany claim is never written to: bind it to the '
-               'volume that holds the model (volumeName, and '
-               'storageClassName "" so that no default class provisions an '
-               'empty one)')
+               'volume that holds the model (volumeName, with that volume\'s '
+               'storageClassName stated, "" for none, so that no default '
+               'class provisions an empty one; or a selector), or make it '
+               'from one (dataSource)')
 
 
 def check_model(deployment, flags, report, objects=()):

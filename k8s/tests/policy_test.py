@@ -518,6 +518,21 @@ class PolicyTest(unittest.TestCase):
     example = render.build(os.path.join(K8S, 'examples', 'model-volume'))
     del of_kind(example, 'PersistentVolumeClaim')['spec']['storageClassName']
     self.assertFinding(example, 'a ReadOnlyMany claim is never written to')
+    # Other ways to come with the model: a static volume of a class of its
+    # own, a selector, a snapshot.
+    for change in ({'storageClassName': 'efs-sc'},
+                   {'volumeName': None,
+                    'selector': {'matchLabels': {'app': 'stylizer-models'}}},
+                   {'volumeName': None, 'storageClassName': 'csi-rox',
+                    'dataSource': {'name': 'models-snapshot',
+                                   'kind': 'VolumeSnapshot',
+                                   'apiGroup': 'snapshot.storage.k8s.io'}}):
+      example = render.build(os.path.join(K8S, 'examples', 'model-volume'))
+      spec = of_kind(example, 'PersistentVolumeClaim')['spec']
+      spec.update(change)
+      if spec['volumeName'] is None:
+        del spec['volumeName']
+      self.assertEqual(policy.check(example, 'gpu', ADAPTER_RULES), [], change)
     objects = rendered('gpu')
     set_flag(objects, 'device.flags', '--model=/data/custom.pt')
     self.assertFinding(objects, 'the model /data/custom.pt is neither in the '
