@@ -39,6 +39,14 @@ class GifBytes {
     }
     return true;
   }
+  // Whether every byte left is 0 (reads them all); false on a read error.
+  bool RestIsZero() {
+    uint8_t b = 0;
+    while (Byte(&b)) {
+      if (b != 0) return false;
+    }
+    return status_.ok();
+  }
   const absl::Status& status() const { return status_; }
 
  private:
@@ -121,6 +129,18 @@ absl::Status CheckGifIsWhole(ReadAtFunction read_at) {
         return cut("frame ");
       }
       ++frames;
+    } else if (introducer == 0) {
+      // A download made at full size first and filled as its pieces came
+      // has zeros where it stopped (read as an empty sub-block, then here).
+      const uint64_t at = in->position() - 1;
+      if (in->RestIsZero()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the input is truncated: the GIF holds only zeros from byte ", at,
+            " on, after ", frames,
+            " frames (a download that did not finish?); send the complete "
+            "file"));
+      }
+      return in->status();  // damage, not a cut: the decoder's to meet
     } else {
       return absl::OkStatus();  // damage, not a cut: the decoder's to meet
     }

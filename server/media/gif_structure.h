@@ -21,7 +21,9 @@ using ReadAtFunction = absl::FunctionRef<absl::StatusOr<size_t>(
 
 // Walks the GIF's blocks (header, colour tables, extensions, images and
 // their data sub-blocks) up to its trailer. INVALID_ARGUMENT when the file
-// ends inside a block, naming the frame it ends in. A file that ends
+// ends inside a block, naming the frame it ends in, or whose bytes are all
+// zeros from a block's start on (a download made at full size first and
+// filled as it came, that stopped). A file that ends
 // between blocks without the trailer passes (some encoders leave it out,
 // and every frame is whole), and so does one whose blocks stop making sense
 // (damage the decoder meets, not a cut).

@@ -139,6 +139,15 @@ TEST_F(MovieReaderCompleteTest, GifCutInsideAFrameIsTruncated) {
               HasSubstr("the input is truncated: the GIF ends at byte "));
   EXPECT_THAT(std::string(cut.status.message()),
               HasSubstr(" whole frames before it); send the complete file"));
+  // A download made at full size first: zeros where it stopped. It came out
+  // as 5 frames, and OK.
+  std::string zeros = bytes;
+  std::fill(zeros.begin() + zeros.size() * 6 / 10, zeros.end(), '\0');
+  ReadResult zeroed = ReadMovieBytes(zeros);
+  EXPECT_EQ(zeroed.status.code(), absl::StatusCode::kInvalidArgument)
+      << zeroed.status << " " << zeroed.frames;
+  EXPECT_THAT(std::string(zeroed.status.message()),
+              HasSubstr("the GIF holds only zeros from byte "));
 }
 
 TEST_F(MovieReaderCompleteTest, AviMissingItsEndIsTruncated) {
