@@ -47,6 +47,8 @@ in_toolkit() {
 
 problems=0
 for binary in "$@"; do
+  # ldd fails for a missing file or a script: that is no check passed.
+  deps=$(ldd "$binary") || { echo "check-cuda-runtime: ldd cannot read $binary" >&2; exit 1; }
   while read -r name arrow path _; do
     [[ $arrow == "=>" ]] || continue
     if [[ $path == not ]]; then
@@ -57,7 +59,7 @@ for binary in "$@"; do
       echo "check-cuda-runtime: $binary: $name comes from the CUDA toolkit ($path), which the runtime image does not have" >&2
       problems=$((problems + 1))
     fi
-  done < <(ldd "$binary")
+  done <<<"$deps"
 done
 if ((problems > 0)); then
   echo "check-cuda-runtime: $problems libraries would be missing in the CUDA image; add the NVIDIA wheel that ships each to scripts/install-torch-wheel.sh" >&2
