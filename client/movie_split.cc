@@ -242,8 +242,9 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
       (av_match_name("mpegts", f->iformat->name) ||
        av_match_name("mpeg", f->iformat->name))) {
     probe.unsplittable = absl::StrCat(
-        "its timestamps wrap around (the 33-bit clock of ", f->iformat->name,
-        ", every 26.5 hours), which segments cannot keep");
+        "its times start before 0, where FFmpeg puts those near a wrap of "
+        "the 33-bit clock of ",
+        f->iformat->name, " (every 26.5 hours), which segments cannot keep");
   }
   // An edit list that hides frames at the start is kept by the first
   // segment (its muxer hides what comes before time 0); one that hides

@@ -297,8 +297,9 @@ TEST_F(MovieSplitTest, ProbeRefusesTimestampsThatWrap) {
   auto probe = ProbeForSplit(wrap);
   ASSERT_TRUE(probe.ok()) << probe.status();
   EXPECT_EQ(probe->unsplittable,
-            "its timestamps wrap around (the 33-bit clock of mpegts, every "
-            "26.5 hours), which segments cannot keep");
+            "its times start before 0, where FFmpeg puts those near a wrap "
+            "of the 33-bit clock of mpegts (every 26.5 hours), which "
+            "segments cannot keep");
 }
 
 // Two recordings joined byte for byte (`cat a.ts a.ts`): the timestamps

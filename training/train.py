@@ -197,7 +197,8 @@ def init_weights(path: str, names: list) -> dict:
         if unknown:
             raise TrainError(f"--init {path} has the styles {','.join(saved)}; --style-names "
                              f"{','.join(names)} names {','.join(unknown)}, which it does not "
-                             "have")
+                             "have (to start new styles from its rows by index, give --init a "
+                             "bare state_dict, e.g. torch.save(ckpt['model'], 'init_sd.pt'))")
         rows = [saved.index(x) for x in names]
         if rows != list(range(n)):
             print(f"--init {path}: style rows taken by name (its styles {','.join(saved)}; "
