@@ -9,6 +9,8 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -235,6 +237,9 @@ class MovieReader {
   double declared_end_ = 0;
   bool declared_end_is_container_ = false;
   int64_t max_decode_pixels_ = 0;
+  // Each stream's width and height as the container's header gave them,
+  // before the probe's decoders (ReadStreamInfo).
+  std::vector<std::pair<int, int>> header_sizes_;
   MovieInfo info_;
 };
 

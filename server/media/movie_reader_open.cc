@@ -144,6 +144,14 @@ absl::Status MovieReader::ReadStreamInfo(Spool* spool, const Options& options) {
   // H.264 and HEVC, whose probe keeps several frames, are held to
   // probe_max_pixels: their parsers still tell a larger frame's size.
   std::vector<AVDictionary*> stream_options(format_->nb_streams, nullptr);
+  // The sizes the container's header gives: a decoder that refuses a frame
+  // over max_pixels zeroes the stream's size (MJPEG, PNG), which then said
+  // only "the input's video stream has no frame size".
+  header_sizes_.clear();
+  for (unsigned i = 0; i < format_->nb_streams; ++i) {
+    const AVCodecParameters* par = format_->streams[i]->codecpar;
+    header_sizes_.emplace_back(par->width, par->height);
+  }
   const std::string max_pixels = std::to_string(max_decode_pixels_);
   const std::string parsed_max_pixels =
       std::to_string(std::min(options.probe_max_pixels, max_decode_pixels_));
@@ -226,8 +234,17 @@ absl::Status MovieReader::OpenDecoder(AVStream* video, const AVCodec* codec,
           "decode; convert it to an animated GIF or a movie first, e.g. with "
           "ImageMagick: convert in.webp out.gif");
     }
+    const size_t index = static_cast<size_t>(video->index);
+    if (index < header_sizes_.size()) {
+      const auto [width, height] = header_sizes_[index];
+      if (width > 0 && height > 0 &&
+          static_cast<int64_t>(width) * height > max_decode_pixels_) {
+        return DecodeLimitError(width, height, max_decode_pixels_, 0);
+      }
+    }
     return absl::InvalidArgumentError(
-        "the input's video stream has no frame size");
+        "the input's video stream has no frame size (its first frames could "
+        "not be decoded: damaged, or larger than the server decodes)");
   }
   if (static_cast<int64_t>(par->width) * par->height > max_decode_pixels_) {
     return DecodeLimitError(par->width, par->height, max_decode_pixels_, 0);

@@ -86,6 +86,26 @@ TEST_F(MovieReaderRefusalTest, FramesOverTheLimitSayHowToFit) {
               HasSubstr("the limit of 60000 pixels (244x244 fits)"));
 }
 
+// MJPEG's and PNG's decoders clear the size of a frame over the limit,
+// and the probe's decoder gave the stream that: the refusal said only "the
+// input's video stream has no frame size". The container's header still
+// says how large the frames are.
+TEST_F(MovieReaderRefusalTest, PictureCodecFramesOverTheLimitSayHowToFit) {
+  for (const char* codec : {"-c:v mjpeg", "-c:v png"}) {
+    SCOPED_TRACE(codec);
+    ASSERT_NO_FATAL_FAILURE(
+        Make("big_pictures.mkv",
+             absl::StrCat("-f lavfi -i testsrc=s=640x480:r=5:d=0.4 ", codec)));
+    ReadResult read = ReadBytes(Bytes("big_pictures.mkv"), kLimit);
+    EXPECT_EQ(read.status.code(), absl::StatusCode::kInvalidArgument)
+        << read.status;
+    EXPECT_THAT(std::string(read.status.message()),
+                AllOf(HasSubstr("the input's frames (640x480) are larger "
+                                "than the limit of 65536 pixels (256x256)"),
+                      HasSubstr("max_side cannot help")));
+  }
+}
+
 // Frames over the limit in the middle of a movie (recordings joined as
 // bytes, a stream whose resolution steps up) fail the job with their size
 // and the limit, as at the start. They were skipped as damaged packets and
