@@ -29,6 +29,19 @@ def write_image(path, seed, size=(40, 30)):
     Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
 
 
+def write_dataset(d, photo_count, blue="blue.png"):
+    """Paintings red.png and `blue` and `photo_count` photos under d; returns
+    the styles and photos folders."""
+    styles, photos = os.path.join(d, "styles"), os.path.join(d, "photos")
+    os.makedirs(styles)
+    os.makedirs(photos)
+    write_image(os.path.join(styles, "red.png"), 1)
+    write_image(os.path.join(styles, blue), 2)
+    for i in range(photo_count):
+        write_image(os.path.join(photos, f"p{i}.png"), 10 + i)
+    return styles, photos
+
+
 def damage(src, dst):
     """Copies src to dst with one bit flipped inside its largest zip member's data."""
     with zipfile.ZipFile(src) as z:
@@ -151,13 +164,7 @@ class TrainScriptTest(unittest.TestCase):
         from stylizer_training.export import load_archive_metadata
         torch.set_num_threads(1)
         with tempfile.TemporaryDirectory() as d:
-            styles, photos = os.path.join(d, "styles"), os.path.join(d, "photos")
-            os.makedirs(styles)
-            os.makedirs(photos)
-            write_image(os.path.join(styles, "red.png"), 1)
-            write_image(os.path.join(styles, "blue.jpg"), 2)
-            for i in range(3):
-                write_image(os.path.join(photos, f"p{i}.png"), 10 + i)
+            styles, photos = write_dataset(d, 3, blue="blue.jpg")
             ckpt = os.path.join(d, "run.ckpt")
             common = ["--styles", styles, "--style-names", "red,blue", "--content", photos,
                       "--checkpoint", ckpt, "--size", "16", "--style-size", "24",
@@ -329,13 +336,7 @@ class ResumeTest(unittest.TestCase):
         # not in the checkpoint.
         torch.set_num_threads(1)
         with tempfile.TemporaryDirectory() as d:
-            styles, photos = os.path.join(d, "styles"), os.path.join(d, "photos")
-            os.makedirs(styles)
-            os.makedirs(photos)
-            write_image(os.path.join(styles, "red.png"), 1)
-            write_image(os.path.join(styles, "blue.png"), 2)
-            for i in range(2):
-                write_image(os.path.join(photos, f"p{i}.png"), 10 + i)
+            styles, photos = write_dataset(d, 2)
             for extra in ([], ["--stat", "swd"]):
                 with self.subTest(extra=extra):
                     common = ["--styles", styles, "--style-names", "red,blue", "--content",
@@ -362,12 +363,7 @@ class CheckpointRefusalTest(unittest.TestCase):
         torch.set_num_threads(1)
         cls.tmp = tempfile.TemporaryDirectory()
         d = cls.tmp.name
-        styles, photos = os.path.join(d, "styles"), os.path.join(d, "photos")
-        os.makedirs(styles)
-        os.makedirs(photos)
-        write_image(os.path.join(styles, "red.png"), 1)
-        write_image(os.path.join(styles, "blue.png"), 2)
-        write_image(os.path.join(photos, "p.png"), 10)
+        styles, photos = write_dataset(d, 1)
         cls.ckpt = os.path.join(d, "run.ckpt")
         cls.common = ["--styles", styles, "--style-names", "red,blue", "--content", photos,
                       "--size", "16", "--style-size", "24", "--batch", "2", "--threads", "1",
