@@ -12,7 +12,6 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
-#include <libavutil/avstring.h>
 #include <libavutil/log.h>
 }
 
@@ -20,6 +19,7 @@ extern "C" {
 #include "client/movie_packets.h"
 #include "server/media/aac_adts.h"
 #include "server/media/audio_copy_rule.h"
+#include "server/media/av_util.h"
 #include "server/media/timestamp_jumps.h"
 #include "server/media/truncation.h"
 
@@ -234,13 +234,10 @@ absl::StatusOr<SplitProbe> ProbeForSplit(const std::string& path) {
         " (joined recordings?), and the server moves what follows a jump, "
         "which a segment cut after it could not be");
   }
-  // MPEG-TS and MPEG-PS time runs on a 33-bit 90 kHz clock that wraps every
-  // 26.5 hours; FFmpeg gives the frames before a wrap negative times, the
-  // only way such a stream has any. Segments cut there lost every frame of
-  // the first one after its first few (34 of 60 came back, and OK).
+  // Times before 0 on MPEG's wrapping clock: segments cut there lost every
+  // frame of the first one after its first few (34 of 60 came back, and OK).
   if (first != AV_NOPTS_VALUE && first < 0 && probe.unsplittable.empty() &&
-      (av_match_name("mpegts", f->iformat->name) ||
-       av_match_name("mpeg", f->iformat->name))) {
+      media::ClockWrapsBelowZero(f->iformat->name)) {
     probe.unsplittable = absl::StrCat(
         "its times start before 0, where FFmpeg puts those near a wrap of "
         "the 33-bit clock of ",

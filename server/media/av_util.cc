@@ -89,12 +89,12 @@ int64_t LateStartMicros(const AVStream* video, const AVStream* audio,
                                          AV_TIME_BASE_Q));
   }
   if (start == INT64_MAX) return 0;
-  // MPEG-TS and MPEG-PS have no hidden frames: a time before 0 is one of a
-  // wrapped clock's, which FFmpeg unwraps below 0.
-  const bool wrapping_clock =
-      container != nullptr &&
-      (av_match_name("mpegts", container) || av_match_name("mpeg", container));
-  return start > 0 || wrapping_clock ? start : 0;
+  return start > 0 || ClockWrapsBelowZero(container) ? start : 0;
+}
+
+bool ClockWrapsBelowZero(const char* container) {
+  return container != nullptr && (av_match_name("mpegts", container) ||
+                                  av_match_name("mpeg", container));
 }
 
 int64_t LateStartTicks(int64_t micros, AVRational time_base) {

@@ -101,6 +101,11 @@ DisplayTurn GetDisplayTurn(const AVFrame* frame);
 // is negative, moving the outputs forward (an MP4's edit list hid them).
 int64_t LateStartMicros(const AVStream* video, const AVStream* audio,
                         const char* container);
+// Whether `container` (a demuxer's name, may be null) times its streams on
+// MPEG's 33-bit 90 kHz clock: MPEG-TS and MPEG-PS. It wraps every 26.5
+// hours, and FFmpeg gives the times before a wrap values below 0, the only
+// way such a stream has any (it hides no frames).
+bool ClockWrapsBelowZero(const char* container);
 // LateStartMicros's `micros` in ticks of `time_base`, rounded down (a
 // timestamp moved back by it is never negative for rounding): the one rule
 // the server's writer and the CLI's --split join both move streams by.
