@@ -20,13 +20,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "pylib"))
 from server_process import ServerProcess, free_port  # noqa: E402
 from stream_slots import SlotHolder  # noqa: E402
+from build_paths import BUILD, CLI, SERVER  # noqa: E402
+from build_paths import TEST_MODEL as MODEL  # noqa: E402
 
-BUILD = os.environ.get("STYLIZER_BUILD_DIR", "build")
-CLI = os.environ.get("STYLIZER_CLI", os.path.join(BUILD, "client", "stylizer"))
-SERVER = os.environ.get("STYLIZER_SERVER_BIN",
-                        os.path.join(BUILD, "server", "stylizer-server"))
-MODEL = os.environ.get("STYLIZER_TEST_MODEL",
-                       os.path.join(BUILD, "testdata", "random4.pt"))
 STYLES = ["klimt", "mosaic", "outcry", "picasso"]
 
 __all__ = ["BUILD", "CLI", "MODEL", "SERVER", "STYLES", "SampleServerTestCase",

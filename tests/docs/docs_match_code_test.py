@@ -22,16 +22,12 @@ import fractions
 import os
 import re
 import subprocess
+import sys
 import unittest
 
-SOURCE = os.environ.get(
-    "STYLIZER_SOURCE_DIR",
-    os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                  "..", "..")))
-BUILD = os.environ.get("STYLIZER_BUILD_DIR", os.path.join(SOURCE, "build"))
-SERVER = os.environ.get("STYLIZER_SERVER_BIN",
-                        os.path.join(BUILD, "server", "stylizer-server"))
-CLI = os.environ.get("STYLIZER_CLI", os.path.join(BUILD, "client", "stylizer"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "pylib"))
+from build_paths import CLI, SERVER, SOURCE  # noqa: E402
 
 # Flags that Abseil's flags library defines in every binary; they are not the
 # server's to document (docs/server.md says that --helpfull also lists

@@ -24,13 +24,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "pylib"))
 from server_process import ServerProcess  # noqa: E402
 from stream_slots import SlotHolder  # noqa: E402
+from build_paths import SERVER, SOURCE as ROOT  # noqa: E402
+from build_paths import TEST_MODEL as MODEL  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("STYLIZER_BUILD_DIR", os.path.join(ROOT, "build"))
-SERVER = os.environ.get("STYLIZER_SERVER_BIN",
-                        os.path.join(BUILD, "server", "stylizer-server"))
-MODEL = os.environ.get("STYLIZER_TEST_MODEL",
-                       os.path.join(BUILD, "testdata", "random4.pt"))
 EXAMPLE = os.path.join(ROOT, "examples", "python", "stylize_client.py")
 
 

@@ -23,12 +23,11 @@ import tempfile
 import threading
 import time
 
-SOURCE = os.environ.get(
-    "STYLIZER_SOURCE_DIR",
-    os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
-BUILD = os.environ.get("STYLIZER_BUILD_DIR", os.path.join(SOURCE, "build"))
-SERVER_BIN = os.environ.get("STYLIZER_SERVER_BIN",
-                            os.path.join(BUILD, "server", "stylizer-server"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "pylib"))
+from build_paths import BUILD, SOURCE  # noqa: E402
+from build_paths import SERVER as SERVER_BIN  # noqa: E402
+
 MODEL = os.environ.get("STYLIZER_MODEL",
                        os.path.join(SOURCE, "models", "default.pt"))
 

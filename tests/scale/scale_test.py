@@ -23,13 +23,9 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "pylib"))
 from server_process import ServerProcess  # noqa: E402
+from build_paths import CLI, SERVER  # noqa: E402
+from build_paths import TEST_MODEL as MODEL  # noqa: E402
 
-BUILD = os.environ.get("STYLIZER_BUILD_DIR", "build")
-CLI = os.environ.get("STYLIZER_CLI", os.path.join(BUILD, "client", "stylizer"))
-SERVER = os.environ.get("STYLIZER_SERVER_BIN",
-                        os.path.join(BUILD, "server", "stylizer-server"))
-MODEL = os.environ.get("STYLIZER_TEST_MODEL",
-                       os.path.join(BUILD, "testdata", "random4.pt"))
 REPLICAS = 3
 MAX_FRAME_PIXELS = 40000
 STYLES = "klimt,mosaic"
