@@ -147,7 +147,8 @@ ABSL_FLAG(std::string, spool_dir, "",
           "Directory of the spill files; empty = $TMPDIR or /tmp.");
 ABSL_FLAG(uint64_t, spool_disk_bytes, 0,
           "What the spill files of all video jobs may fill together; past it "
-          "an upload is refused as busy (retry hint). 0 = the disk's size. "
+          "an upload is refused as busy (retry hint). 0 = no limit of its "
+          "own: the disk's free room, which bounds every upload anyway. "
           "Spill files have no name, so a volume's size limit that is "
           "measured by walking the directory (a kubelet's emptyDir "
           "sizeLimit) never sees them: set this below it.");

@@ -220,10 +220,8 @@ Server::Options ServerOptions(
   video.spool_memory_bytes = absl::GetFlag(FLAGS_spool_memory_bytes);
   video.max_upload_bytes = absl::GetFlag(FLAGS_max_upload_bytes);
   video.spool_dir = absl::GetFlag(FLAGS_spool_dir);
-  if (absl::GetFlag(FLAGS_spool_disk_bytes) > 0) {
-    video.spool_disk_budget = std::make_shared<media::DiskBudget>(
-        absl::GetFlag(FLAGS_spool_disk_bytes));
-  }
+  video.spool_disk_budget = media::DiskBudget::ForDirectory(
+      absl::GetFlag(FLAGS_spool_disk_bytes), video.spool_dir);
   video.max_frames_in_flight = absl::GetFlag(FLAGS_video_frames_in_flight);
   video.max_pending_frames = absl::GetFlag(FLAGS_video_pending_frames);
   video.max_pending_output_bytes =

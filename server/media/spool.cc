@@ -21,13 +21,6 @@ namespace {
 
 constexpr size_t kBlockSize = size_t{1} << 20;
 
-std::string TempDir(const std::string& configured) {
-  if (!configured.empty()) return configured;
-  const char* env = std::getenv("TMPDIR");
-  if (env != nullptr && env[0] != '\0') return env;
-  return "/tmp";
-}
-
 // How long a caller refused for a full spool disk (or for want of a file
 // descriptor) is asked to wait: other uploads end and free their space.
 constexpr absl::Duration kOutOfSpaceRetryDelay = absl::Seconds(5);
@@ -65,12 +58,19 @@ absl::StatusOr<int> OpenAnonymousFile(const std::string& dir) {
 
 }  // namespace
 
+std::string Spool::Directory(const std::string& temp_dir) {
+  if (!temp_dir.empty()) return temp_dir;
+  const char* env = std::getenv("TMPDIR");
+  if (env != nullptr && env[0] != '\0') return env;
+  return "/tmp";
+}
+
 absl::Status Spool::CheckTempDir(const std::string& temp_dir) {
-  absl::StatusOr<int> fd = OpenAnonymousFile(TempDir(temp_dir));
+  absl::StatusOr<int> fd = OpenAnonymousFile(Directory(temp_dir));
   if (!fd.ok()) {
     return absl::Status(
         fd.status().code(),
-        absl::StrCat(TempDir(temp_dir), ": ", fd.status().message()));
+        absl::StrCat(Directory(temp_dir), ": ", fd.status().message()));
   }
   close(*fd);
   return absl::OkStatus();
@@ -154,17 +154,24 @@ absl::Status Spool::ExpectSize(uint64_t bytes) {
 Spool::~Spool() {
   absl::MutexLock lock(&mu_);
   if (fd_ >= 0) close(fd_);
-  if (options_.disk_budget != nullptr) options_.disk_budget->Give(disk_taken_);
+  if (options_.disk_budget != nullptr) {
+    options_.disk_budget->Give(disk_taken_, disk_written_);
+  }
 }
 
 absl::Status Spool::TakeDiskLocked(uint64_t total) {
   if (options_.disk_budget == nullptr || total <= disk_taken_) {
     return absl::OkStatus();
   }
-  absl::Status s = options_.disk_budget->Take(total - disk_taken_,
-                                              std::max(expected_size_, total));
+  absl::Status s = options_.disk_budget->Take(
+      total - disk_taken_, std::max(expected_size_, total), disk_taken_);
   if (s.ok()) disk_taken_ = total;
   return s;
+}
+
+void Spool::WroteLocked(uint64_t bytes) {
+  disk_written_ += bytes;
+  if (options_.disk_budget != nullptr) options_.disk_budget->Wrote(bytes);
 }
 
 void Spool::AppendToMemoryLocked(absl::string_view bytes) {
@@ -195,7 +202,7 @@ void Spool::ReadFromMemoryLocked(uint64_t offset, char* out,
 
 absl::Status Spool::SpillLocked() {
   if (absl::Status s = TakeDiskLocked(size_); !s.ok()) return s;
-  absl::StatusOr<int> fd = OpenAnonymousFile(TempDir(options_.temp_dir));
+  absl::StatusOr<int> fd = OpenAnonymousFile(Directory(options_.temp_dir));
   if (!fd.ok()) return fd.status();
   fd_ = *fd;
   absl::Status s;
@@ -204,6 +211,7 @@ absl::Status Spool::SpillLocked() {
         static_cast<size_t>(std::min<uint64_t>(kBlockSize, size_ - done));
     s = WriteAll(fd_, blocks_[done / kBlockSize].get(), n, done,
                  expected_size_);
+    if (s.ok()) WroteLocked(n);
   }
   blocks_.clear();
   blocks_.shrink_to_fit();
@@ -223,7 +231,9 @@ absl::Status Spool::Append(absl::string_view bytes) {
     }
     if (size_ + bytes.size() > options_.max_size) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "upload is larger than the limit of ", options_.max_size, " bytes"));
+          "the upload is larger than the server's limit of ",
+          options_.max_size,
+          " bytes (--max_upload_bytes); send a smaller movie"));
     }
     if (fd_ < 0 && size_ + bytes.size() > memory_limit_) {
       absl::Status s = SpillLocked();
@@ -234,6 +244,7 @@ absl::Status Spool::Append(absl::string_view bytes) {
       if (s.ok()) {
         s = WriteAll(fd_, bytes.data(), bytes.size(), size_, expected_size_);
       }
+      if (s.ok()) WroteLocked(bytes.size());
       if (!s.ok()) return s;
     } else {
       AppendToMemoryLocked(bytes);

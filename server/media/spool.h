@@ -47,7 +47,8 @@ class Spool {
     size_t read_ahead = size_t{8} << 20;
     // The disk every spool may fill together; the bytes written to the
     // temporary file are taken from it, and given back when the spool is
-    // destroyed. Null: no budget but the disk's size.
+    // destroyed. Null: no budget; the disk's free room shows only when a
+    // write fails (ENOSPC).
     DiskBudget* disk_budget = nullptr;
   };
 
@@ -59,6 +60,8 @@ class Spool {
   // is missing or read-only failed only the first upload past the memory
   // limit, with INTERNAL.
   static absl::Status CheckTempDir(const std::string& temp_dir);
+  // The directory spools with Options::temp_dir `temp_dir` write to.
+  static std::string Directory(const std::string& temp_dir);
   ~Spool();
 
   Spool(const Spool&) = delete;
@@ -136,6 +139,8 @@ class Spool {
   // `total` bytes in the temporary file.
   absl::Status TakeDiskLocked(uint64_t total)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts `bytes` written to the temporary file (in the disk budget too).
+  void WroteLocked(uint64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AppendToMemoryLocked(absl::string_view bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadFromMemoryLocked(uint64_t offset, char* out, size_t size) const
@@ -153,6 +158,8 @@ class Spool {
   int fd_ ABSL_GUARDED_BY(mu_) = -1;
   // Bytes taken from options_.disk_budget.
   uint64_t disk_taken_ ABSL_GUARDED_BY(mu_) = 0;
+  // Of the bytes taken, those written to the file.
+  uint64_t disk_written_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t size_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t expected_size_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reader_high_water_ ABSL_GUARDED_BY(mu_) = 0;

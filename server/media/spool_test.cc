@@ -401,7 +401,12 @@ TEST(SpoolTest, RefusesUploadsOverTheLimit) {
   options.max_size = 5;
   auto spool = MakeSpool(options);
   EXPECT_TRUE(spool->Append("12345").ok());
-  EXPECT_EQ(spool->Append("6").code(), absl::StatusCode::kResourceExhausted);
+  const absl::Status s = spool->Append("6");
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  // The flag to raise, or what the caller can do.
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("limit of 5 bytes (--max_upload_bytes); "
+                                   "send a smaller movie"));
 }
 
 TEST(SpoolTest, PacesTheWriterByTheReader) {

@@ -52,7 +52,11 @@ absl::Status WithVideoHint(absl::Status status,
 }  // namespace
 
 VideoReactorFactory MakeStylizeVideoReactorFactory(
-    const StylizeVideoOptions& options) {
+    StylizeVideoOptions options) {
+  if (options.spool_disk_budget == nullptr) {
+    options.spool_disk_budget =
+        media::DiskBudget::ForDirectory(0, options.spool_dir);
+  }
   return
       [options](ServiceContext* service, grpc::CallbackServerContext* context) {
         return StylizeVideoReactor::Start(service, context, options);
@@ -142,8 +146,9 @@ grpc::Status StylizeVideoReactor::StartJob(const v1::VideoJob& job) {
     return grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
         absl::StrCat("the movie (", job.input_size(),
-                     " bytes) is larger than the upload limit of ",
-                     options_.max_upload_bytes, " bytes"));
+                     " bytes) is larger than the server's upload limit of ",
+                     options_.max_upload_bytes,
+                     " bytes (--max_upload_bytes); send a smaller movie"));
   }
   output_indices_ = styles->output_indices;
   if (absl::Status s = ReserveFixedMemory(

@@ -50,7 +50,7 @@ struct StylizeVideoOptions {
   // Directory of the spill files; empty = $TMPDIR or /tmp.
   std::string spool_dir;
   // What the spill files of every job may fill together (shared by the
-  // calls); null: the disk's size.
+  // calls); null: the free room of spool_dir's disk.
   std::shared_ptr<media::DiskBudget> spool_disk_budget;
   // Frames of one job in the queue at once. Default 8.
   int max_frames_in_flight = 8;
@@ -77,7 +77,7 @@ struct StylizeVideoOptions {
 
 // The factory StylizerService takes (Server::Options::video).
 VideoReactorFactory MakeStylizeVideoReactorFactory(
-    const StylizeVideoOptions& options);
+    StylizeVideoOptions options);
 
 class StylizeVideoReactor final : public VideoReactor,
                                   private media::VideoSink {
