@@ -29,7 +29,8 @@ absl::Status CannotRead(absl::string_view what, int err) {
 
 absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Open(
     const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a named pipe waited for a writer; it is refused.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
     const std::string text = absl::StrCat("cannot open ", path, ": ", strerror(err));
@@ -37,12 +38,15 @@ absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Open(
     if (err == EACCES) return absl::PermissionDeniedError(text);
     return absl::InvalidArgumentError(text);
   }
-  struct stat st;
+  struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
     return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not a regular file"));
+        absl::StrCat(path,
+                     S_ISFIFO(st.st_mode) ? " is a pipe (FIFO), not a regular file"
+                                          : " is not a regular file"));
   }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   if (st.st_size == 0) {
     close(fd);
     return absl::InvalidArgumentError(absl::StrCat(path, " is empty"));

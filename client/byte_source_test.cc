@@ -2,6 +2,7 @@
 #include "client/byte_source.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,8 +12,11 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace stylizer::client {
 namespace {
@@ -111,6 +115,28 @@ TEST_F(FileSourceTest, AFailedReadIsTheInputsOwnFailure) {
   EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(got.status().message(),
               HasSubstr("cannot read in.png: Is a directory"));
+}
+
+// A named pipe is refused at once, saying what it is: opening it waited for
+// a writer that a mistyped path never gets.
+TEST_F(FileSourceTest, ANamedPipeIsRefusedWithoutWaitingForAWriter) {
+  const std::string fifo = path_ + ".fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::atomic<bool> opened{false};
+  absl::Status status;
+  std::thread open([&] {
+    status = FileSource::Open(fifo).status();
+    opened = true;
+  });
+  for (int i = 0; i < 1000 && !opened; ++i) absl::SleepFor(absl::Milliseconds(10));
+  const bool waited = !opened;
+  if (waited) close(::open(fifo.c_str(), O_WRONLY));  // lets the open end
+  open.join();
+  std::remove(fifo.c_str());
+  EXPECT_FALSE(waited) << "opening the pipe waited for a writer";
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(fifo + " is a pipe (FIFO), not a regular file"));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/cli_flags.h"
 #include "client/cmd_video_internal.h"
@@ -33,7 +34,15 @@ absl::StatusOr<std::unique_ptr<ByteSource>> OpenVideoInput(
     return std::make_unique<StreamSource>(io.in, "standard input");
   }
   auto file = FileSource::Open(input);
-  if (!file.ok()) return file.status();
+  if (!file.ok()) {
+    if (absl::StrContains(file.status().message(), "is a pipe (FIFO)")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.status().message(),
+                       "; send a pipe on standard input: stylizer video - < ",
+                       input));
+    }
+    return file.status();
+  }
   // The server makes a one-frame movie of a still picture, upright as the
   // photo's EXIF says: wanted at times (a still in a film), more often a
   // slip for `stylizer image`, which the note names.
