@@ -233,8 +233,9 @@ grpc::Status CancelledCallStatus(
     const ServiceContext& service, const grpc::CallbackServerContext& context,
     absl::string_view message =
         "the call was cancelled: the client cancelled it, its connection "
-        "broke, or it sent a message over --max_receive_message_bytes (which "
-        "it gets as RESOURCE_EXHAUSTED)");
+        "broke, it sent a message over --max_receive_message_bytes, or gRPC "
+        "reset the stream when its buffer quota (--grpc_memory_quota_bytes) "
+        "was spent (the last two reach the client as RESOURCE_EXHAUSTED)");
 
 // The slowest reader the idle timeout allows for: a message is given its
 // size at this rate on top of --stream_idle_timeout to be taken, since gRPC
