@@ -41,10 +41,9 @@ absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Open(
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    return absl::InvalidArgumentError(
-        absl::StrCat(path,
-                     S_ISFIFO(st.st_mode) ? " is a pipe (FIFO), not a regular file"
-                                          : " is not a regular file"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, S_ISFIFO(st.st_mode) ? " is a pipe (FIFO), not a regular file"
+                                   : " is not a regular file"));
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   if (st.st_size == 0) {

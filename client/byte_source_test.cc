@@ -2,9 +2,9 @@
 #include "client/byte_source.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -128,7 +128,8 @@ TEST_F(FileSourceTest, ANamedPipeIsRefusedWithoutWaitingForAWriter) {
     status = FileSource::Open(fifo).status();
     opened = true;
   });
-  for (int i = 0; i < 1000 && !opened; ++i) absl::SleepFor(absl::Milliseconds(10));
+  for (int i = 0; i < 1000 && !opened; ++i)
+    absl::SleepFor(absl::Milliseconds(10));
   const bool waited = !opened;
   if (waited) close(::open(fifo.c_str(), O_WRONLY));  // lets the open end
   open.join();

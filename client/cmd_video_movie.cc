@@ -36,10 +36,9 @@ absl::StatusOr<std::unique_ptr<ByteSource>> OpenVideoInput(
   auto file = FileSource::Open(input);
   if (!file.ok()) {
     if (absl::StrContains(file.status().message(), "is a pipe (FIFO)")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(file.status().message(),
-                       "; send a pipe on standard input: stylizer video - < ",
-                       input));
+      return absl::InvalidArgumentError(absl::StrCat(
+          file.status().message(),
+          "; send a pipe on standard input: stylizer video - < ", input));
     }
     return file.status();
   }

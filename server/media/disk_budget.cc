@@ -103,8 +103,9 @@ absl::Status DiskBudget::CheckDiskLocked(uint64_t bytes, uint64_t upload_size,
   return absl::ResourceExhaustedError(absl::StrCat(
       "the server's disk for uploads (--spool_dir, else $TMPDIR) is filled "
       "by files other than uploads: ",
-      disk->free, " of its ", disk->size, " bytes are free, the other uploads in progress hold ",
-      others, ", and this upload needs ", bytes,
+      disk->free, " of its ", disk->size,
+      " bytes are free, the other uploads in progress hold ", others,
+      ", and this upload needs ", bytes,
       " more; the server's operator must free room on that disk, or send a "
       "smaller movie"));
 }

@@ -231,8 +231,7 @@ absl::Status Spool::Append(absl::string_view bytes) {
     }
     if (size_ + bytes.size() > options_.max_size) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "the upload is larger than the server's limit of ",
-          options_.max_size,
+          "the upload is larger than the server's limit of ", options_.max_size,
           " bytes (--max_upload_bytes); send a smaller movie"));
     }
     if (fd_ < 0 && size_ + bytes.size() > memory_limit_) {

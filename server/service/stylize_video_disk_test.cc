@@ -34,8 +34,8 @@ namespace stylizer {
 namespace {
 
 namespace movies = media::testing;
-using Stream = grpc::ClientReaderWriter<v1::StylizeVideoRequest,
-                                        v1::StylizeVideoResponse>;
+using Stream =
+    grpc::ClientReaderWriter<v1::StylizeVideoRequest, v1::StylizeVideoResponse>;
 
 // Opens a one-style job announcing `movie`'s size and sends its first
 // `sent` bytes.
@@ -112,15 +112,16 @@ int TwoUploadsOnASmallDisk(const std::string& dir, const std::string& movie) {
 
   grpc::ClientContext second_context;
   auto second_stream = Open(stub.get(), &second_context, movie, 0);
-  const grpc::Status second = Complete(second_stream.get(), movie, movie.size());
+  const grpc::Status second =
+      Complete(second_stream.get(), movie, movie.size());
   const grpc::Status done = Complete(first.get(), movie, half);
   (*server)->Drain(absl::Seconds(10));
   const absl::Status busy = FromGrpcStatus(second);
-  const bool right =
-      absl::IsResourceExhausted(busy) && RetryDelay(busy).has_value() &&
-      busy.message().find("claimed by uploads still arriving") !=
-          absl::string_view::npos &&
-      done.ok();
+  const bool right = absl::IsResourceExhausted(busy) &&
+                     RetryDelay(busy).has_value() &&
+                     busy.message().find("claimed by uploads still arriving") !=
+                         absl::string_view::npos &&
+                     done.ok();
   if (!right) {
     fprintf(stderr, "second: %s\nfirst: %d %s\n", busy.ToString().c_str(),
             done.error_code(), done.error_message().c_str());
@@ -131,11 +132,11 @@ int TwoUploadsOnASmallDisk(const std::string& dir, const std::string& movie) {
 TEST(VideoSpoolDiskTest, ASecondUploadTheDiskCannotHoldIsRefusedAtItsJob) {
   const std::string work = movies::MakeTempDir("video-disk-test");
   const std::string path = work + "/movie.mp4";
-  ASSERT_TRUE(movies::MakeMovie(
-                  "-f lavfi -i testsrc2=size=128x96:rate=10:duration=2 "
-                  "-c:v libx264 -preset ultrafast -pix_fmt yuv420p",
-                  path)
-                  .ok());
+  ASSERT_TRUE(
+      movies::MakeMovie("-f lavfi -i testsrc2=size=128x96:rate=10:duration=2 "
+                        "-c:v libx264 -preset ultrafast -pix_fmt yuv420p",
+                        path)
+          .ok());
   const std::string movie = movies::ReadFile(path).value_or("");
   ASSERT_GT(movie.size(), 8192u);
   const std::string dir = work + "/spool";

@@ -76,8 +76,7 @@ struct StylizeVideoOptions {
 };
 
 // The factory StylizerService takes (Server::Options::video).
-VideoReactorFactory MakeStylizeVideoReactorFactory(
-    StylizeVideoOptions options);
+VideoReactorFactory MakeStylizeVideoReactorFactory(StylizeVideoOptions options);
 
 class StylizeVideoReactor final : public VideoReactor,
                                   private media::VideoSink {
