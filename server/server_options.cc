@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "server/archive_file.h"
+#include "server/media/disk_budget.h"
 #include "server/metrics/log.h"
 #include "server/server_flags.h"
 #include "server/service/cpu_limit.h"
@@ -94,6 +96,17 @@ int AutomaticCpus() {
 
 // The caching allocator's figures and the OOM count of a CUDA model; nothing
 // for a CPU model or before the model is loaded.
+SpoolDiskStats SampleSpoolDisk(const media::DiskBudget& budget) {
+  SpoolDiskStats stats;
+  stats.uploads_bytes = static_cast<int64_t>(budget.used());
+  stats.limit_bytes = static_cast<int64_t>(budget.limit());
+  if (std::optional<media::DiskBudget::DiskSpace> disk = budget.space()) {
+    stats.free_bytes = static_cast<int64_t>(disk->free);
+    stats.size_bytes = static_cast<int64_t>(disk->size);
+  }
+  return stats;
+}
+
 std::vector<DeviceMemoryStats> SampleDeviceMemory(LoadedModel* loaded) {
   absl::MutexLock lock(&loaded->mu);
   std::vector<DeviceMemoryStats> all;
@@ -222,6 +235,10 @@ Server::Options ServerOptions(
   video.spool_dir = absl::GetFlag(FLAGS_spool_dir);
   video.spool_disk_budget = media::DiskBudget::ForDirectory(
       absl::GetFlag(FLAGS_spool_disk_bytes), video.spool_dir);
+  if (metrics != nullptr) {
+    metrics->SetSpoolDiskCallback(
+        [budget = video.spool_disk_budget] { return SampleSpoolDisk(*budget); });
+  }
   video.max_frames_in_flight = absl::GetFlag(FLAGS_video_frames_in_flight);
   video.max_pending_frames = absl::GetFlag(FLAGS_video_pending_frames);
   video.max_pending_output_bytes =

@@ -121,6 +121,11 @@ void DiskBudget::Give(uint64_t taken, uint64_t written) {
   written_ -= std::min(written, written_);
 }
 
+std::optional<DiskBudget::DiskSpace> DiskBudget::space() const {
+  if (space_ == nullptr) return std::nullopt;
+  return space_();
+}
+
 uint64_t DiskBudget::used() const {
   absl::MutexLock lock(&mu_);
   return used_;

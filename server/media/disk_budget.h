@@ -61,6 +61,8 @@ class DiskBudget {
 
   uint64_t used() const ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t limit() const { return limit_; }
+  // The disk's space now (nullopt: not checked, or unreadable).
+  std::optional<DiskSpace> space() const;
 
  private:
   absl::Status CheckLimitLocked(uint64_t bytes, uint64_t upload_size,

@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(
     }
     impl->exposer_->RegisterCollectable(impl->registry_);
     impl->exposer_->RegisterCollectable(impl->device_memory_);
+    impl->exposer_->RegisterCollectable(impl->spool_disk_);
     const std::vector<int> ports = impl->exposer_->GetListeningPorts();
     if (ports.empty()) {
       return absl::UnavailableError(
@@ -110,6 +111,10 @@ void Metrics::SetQueueCapacity(int64_t items, int64_t bytes) {
 
 void Metrics::SetDeviceMemoryCallback(DeviceMemoryCallback callback) {
   impl_->device_memory_->SetCallback(std::move(callback));
+}
+
+void Metrics::SetSpoolDiskCallback(SpoolDiskCallback callback) {
+  impl_->spool_disk_->SetCallback(std::move(callback));
 }
 
 void Metrics::SetServing(bool serving) { impl_->serving_.Set(serving ? 1 : 0); }

@@ -19,6 +19,7 @@
 //   build_info{version,compiler}           serving, device_workers
 //   device_memory_bytes{device,kind}       device_oom_retries_total{device}
 //   memory_budget_bytes                    memory_reserved_bytes
+//   spool_disk_bytes{kind}
 // docs/operations.md explains each one and its buckets.
 #ifndef STYLIZER_SERVER_METRICS_METRICS_H_
 #define STYLIZER_SERVER_METRICS_METRICS_H_
@@ -50,6 +51,17 @@ struct DeviceMemoryStats {
 
 // Called at scrape time (on an exposer thread); must be thread-safe and quick.
 using DeviceMemoryCallback = std::function<std::vector<DeviceMemoryStats>()>;
+
+// The disk the video uploads spill to, as the server's disk budget sees it.
+struct SpoolDiskStats {
+  int64_t uploads_bytes = 0;  // held by the uploads in progress
+  int64_t free_bytes = 0;     // the disk's free room
+  int64_t size_bytes = 0;     // the disk's size (0: it cannot be read)
+  int64_t limit_bytes = 0;    // --spool_disk_bytes (0: none)
+};
+
+// Called at scrape time, like DeviceMemoryCallback.
+using SpoolDiskCallback = std::function<SpoolDiskStats()>;
 
 // Everything one RPC reports when it ends: recorded as requests_total,
 // request_duration_seconds (and, for StylizeVideo, as one video job in
@@ -134,6 +146,9 @@ class Metrics {
     // Optional: device memory, sampled at scrape time. May also be set later
     // with SetDeviceMemoryCallback().
     DeviceMemoryCallback device_memory;
+    // Optional: the spool disk, sampled at scrape time. May also be set
+    // later with SetSpoolDiskCallback().
+    SpoolDiskCallback spool_disk;
   };
 
   // Builds the registry and, unless port is -1, starts the HTTP exposer
@@ -166,6 +181,8 @@ class Metrics {
   void SetQueueCapacity(int64_t items, int64_t bytes);
   // Sets the device-memory sampler (replaces any earlier one).
   void SetDeviceMemoryCallback(DeviceMemoryCallback callback);
+  // Sets the spool-disk sampler (replaces any earlier one).
+  void SetSpoolDiskCallback(SpoolDiskCallback callback);
   // Sets the serving gauge (1 = health SERVING, 0 = not serving/draining).
   void SetServing(bool serving);
   // Sets device_workers: the job queue's workers, one per device. Inference

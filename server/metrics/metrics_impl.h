@@ -24,6 +24,7 @@
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
 #include "server/metrics/device_memory_collector.h"
+#include "server/metrics/spool_disk_collector.h"
 #include "server/metrics/metrics.h"
 
 namespace stylizer {
@@ -141,11 +142,15 @@ class Metrics::Impl : public QueueObserver {
     for (auto& family : device_memory_->Collect()) {
       families.push_back(std::move(family));
     }
+    for (auto& family : spool_disk_->Collect()) {
+      families.push_back(std::move(family));
+    }
     return prometheus::TextSerializer().Serialize(families);
   }
 
   const std::shared_ptr<prometheus::Registry> registry_;
   const std::shared_ptr<DeviceMemoryCollector> device_memory_;
+  const std::shared_ptr<SpoolDiskCollector> spool_disk_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = -1;
 

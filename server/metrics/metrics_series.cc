@@ -93,6 +93,7 @@ using metrics_internal::VideoJobBuckets;
 Metrics::Impl::Impl(const Options& options)
     : registry_(std::make_shared<prometheus::Registry>()),
       device_memory_(std::make_shared<DeviceMemoryCollector>()),
+      spool_disk_(std::make_shared<SpoolDiskCollector>()),
       requests_(prometheus::BuildCounter()
                     .Name("stylizer_requests_total")
                     .Help("Finished RPCs by method and gRPC status code")
@@ -253,6 +254,7 @@ Metrics::Impl::Impl(const Options& options)
   if (!options.model.name.empty()) SetModel(options.model);
   SetQueueCapacity(options.queue_capacity_items, options.queue_capacity_bytes);
   if (options.device_memory) device_memory_->SetCallback(options.device_memory);
+  if (options.spool_disk) spool_disk_->SetCallback(options.spool_disk);
 }
 
 }  // namespace stylizer

@@ -530,6 +530,38 @@ TEST_F(MetricsTest, DeviceMemoryIsSampledAtScrapeTime) {
               Optional(3.0));
 }
 
+// The spool disk changes without any call (other files fill it): sampled at
+// each scrape; a disk that cannot be read shows only the uploads' bytes.
+TEST_F(MetricsTest, SpoolDiskIsSampledAtScrapeTime) {
+  EXPECT_EQ(CountSeries(ScrapeHttp(*metrics_), "stylizer_spool_disk_bytes"), 0);
+  int calls = 0;
+  metrics_->SetSpoolDiskCallback([&calls] {
+    ++calls;
+    SpoolDiskStats stats;
+    stats.uploads_bytes = 100;
+    stats.free_bytes = 1000 - 100 * calls;
+    stats.size_bytes = calls < 3 ? 5000 : 0;
+    return stats;
+  });
+  auto first = ScrapeHttp(*metrics_);
+  auto second = ScrapeHttp(*metrics_);
+  EXPECT_THAT(FindValue(first, "stylizer_spool_disk_bytes", {{"kind", "free"}}),
+              Optional(900.0));
+  EXPECT_THAT(
+      FindValue(second, "stylizer_spool_disk_bytes", {{"kind", "free"}}),
+      Optional(800.0));
+  EXPECT_THAT(
+      FindValue(second, "stylizer_spool_disk_bytes", {{"kind", "uploads"}}),
+      Optional(100.0));
+  EXPECT_THAT(
+      FindValue(second, "stylizer_spool_disk_bytes", {{"kind", "size"}}),
+      Optional(5000.0));
+  // No --spool_disk_bytes: no limit series.
+  EXPECT_EQ(CountSeries(second, "stylizer_spool_disk_bytes"), 3);
+  auto unreadable = ScrapeHttp(*metrics_);
+  EXPECT_EQ(CountSeries(unreadable, "stylizer_spool_disk_bytes"), 1);
+}
+
 TEST_F(MetricsTest, ConcurrentUpdatesAreAllCounted) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 5000;

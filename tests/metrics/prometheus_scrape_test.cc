@@ -104,6 +104,7 @@ TEST(MetricsDocsTest, DashboardAlertsAndDocsNameOnlyExportedSeries) {
   options.device_memory = [] {
     return std::vector<DeviceMemoryStats>{DeviceMemoryStats{"cuda:0", 1, 2, 3}};
   };
+  options.spool_disk = [] { return SpoolDiskStats{1, 2, 3, 4}; };
   auto metrics = Metrics::Create(options);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   // Series that appear only once something happens.
