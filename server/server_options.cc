@@ -236,8 +236,9 @@ Server::Options ServerOptions(
   video.spool_disk_budget = media::DiskBudget::ForDirectory(
       absl::GetFlag(FLAGS_spool_disk_bytes), video.spool_dir);
   if (metrics != nullptr) {
-    metrics->SetSpoolDiskCallback(
-        [budget = video.spool_disk_budget] { return SampleSpoolDisk(*budget); });
+    metrics->SetSpoolDiskCallback([budget = video.spool_disk_budget] {
+      return SampleSpoolDisk(*budget);
+    });
   }
   video.max_frames_in_flight = absl::GetFlag(FLAGS_video_frames_in_flight);
   video.max_pending_frames = absl::GetFlag(FLAGS_video_pending_frames);

@@ -24,8 +24,8 @@
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
 #include "server/metrics/device_memory_collector.h"
-#include "server/metrics/spool_disk_collector.h"
 #include "server/metrics/metrics.h"
+#include "server/metrics/spool_disk_collector.h"
 
 namespace stylizer {
 namespace metrics_internal {
