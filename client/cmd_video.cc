@@ -189,13 +189,20 @@ absl::Status RunVideo(const Invocation& inv, const CommandIo& io) {
     }
     auto targets = DistinctOutputPaths(inputs, paths);
     if (!targets.ok()) return targets.status();
-    if (!settings.sheet.empty()) targets->push_back(settings.sheet);
     // --split joins each output under ".<name>.joined" first: 8 more bytes.
     const size_t extra =
         kTempNameExtraBytes +
         (!settings.split.empty() && settings.split_segments != 1 ? 8 : 0);
     if (absl::Status s = CheckOutputTargets(*targets, extra); !s.ok()) {
       return s;
+    }
+    if (!settings.sheet.empty()) {
+      if (absl::Status s = CheckOutputTargets({settings.sheet},
+                                              kTempNameExtraBytes,
+                                              "--contact_sheet");
+          !s.ok()) {
+        return s;
+      }
     }
   }
   job.set_container(*container);

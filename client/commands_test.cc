@@ -636,6 +636,14 @@ TEST_F(CommandsTest, SeveralMoviesEachWrittenAndFailuresNamed) {
   s = Run("video", {Path("clip.mp4"), Path("second.mp4")});
   EXPECT_EQ(ExitCodeFor(s), kExitUsage) << s;
   EXPECT_THAT(s.message(), HasSubstr("--contact_sheet draws one movie"));
+  // A directory where the sheet goes: the message names the flag that put
+  // it there (it said "give another --out").
+  fs::create_directories(Path("sheet_dir.png"));
+  absl::SetFlag(&FLAGS_contact_sheet, Path("sheet_dir.png"));
+  s = Run("video", {Path("clip.mp4")});
+  EXPECT_THAT(s.message(), HasSubstr("sheet_dir.png is a directory, so no "
+                                     "output can be written there; move it "
+                                     "or give another --contact_sheet"));
   absl::SetFlag(&FLAGS_contact_sheet, "");
   absl::SetFlag(&FLAGS_out, "-");
   s = Run("video", {Path("clip.mp4"), Path("second.mp4")});

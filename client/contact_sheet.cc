@@ -36,6 +36,17 @@ using FramePtr = media::AvFramePtr;
 using PacketPtr = media::AvPacketPtr;
 using SwsPtr = media::SwsContextPtr;
 
+// A tile's width over its height, at least and at most.
+constexpr double kMinTileAspect = 0.5;
+constexpr double kMaxTileAspect = 4.0;
+// Lines a caption may wrap to.
+constexpr int kMaxCaptionLines = 3;
+
+// `pixels` rounded to an even number, at least 2 (4:2:0 scaling).
+int EvenAtLeast2(double pixels) {
+  return std::max(2, static_cast<int>(std::lround(pixels / 2)) * 2);
+}
+
 // What the sheet reports for an FFmpeg failure: the input is at fault.
 absl::Status AvError(absl::string_view what, int err) {
   return absl::InvalidArgumentError(
@@ -324,7 +335,7 @@ absl::Status WriteContactSheet(const std::vector<ContactSheetTile>& tiles,
     return absl::InvalidArgumentError("tile height must be within 16..2160");
   }
   // The first movie fixes the aspect ratio of every tile.
-  int tw = 0;
+  double aspect = 1;
   const int th = options.tile_height;
   {
     AVFormatContext* raw = nullptr;
@@ -347,48 +358,76 @@ absl::Status WriteContactSheet(const std::vector<ContactSheetTile>& tiles,
       return absl::InvalidArgumentError(
           absl::StrCat("no frame size in ", tiles[0].movie_path));
     }
-    AVRational sar = par->sample_aspect_ratio;
-    double aspect = static_cast<double>(par->width) / par->height *
-                    (sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1.0);
-    const AVStream* stream = fmt->streams[index];
+    AVStream* stream = fmt->streams[index];
     FramePtr first;
     if (OrientedByFirstFrame(fmt.get(), stream)) {
       first = FirstFrame(fmt.get(), index);
     }
+    // The stream's pixel aspect, else the codec's: Matroska keeps it in the
+    // container only (an FFV1 movie with 2:1 pixels had square tiles).
+    const AVRational sar =
+        av_guess_sample_aspect_ratio(fmt.get(), stream, first.get());
+    aspect = static_cast<double>(par->width) / par->height *
+             (sar.num > 0 && sar.den > 0 ? av_q2d(sar) : 1.0);
     if (PlayerOrientation(fmt.get(), stream, first.get()) >= 5) {
       aspect = 1 / aspect;
     }
-    tw = std::max(2, static_cast<int>(std::lround(th * aspect / 2)) * 2);
   }
+  // A tile keeps that aspect within bounds; a frame beyond them is fitted
+  // inside its tile, with bars. A 64x4000 movie had 2-pixel tiles with no
+  // room for a caption, a 4000x64 one a sheet 33774 pixels wide (past what
+  // viewers show).
+  const int tw = EvenAtLeast2(
+      th * std::clamp(aspect, kMinTileAspect, kMaxTileAspect));
+  const int fw = EvenAtLeast2(std::min<double>(tw, th * aspect));
+  const int fh = EvenAtLeast2(std::min<double>(th, tw / aspect));
   const int n = static_cast<int>(tiles.size());
   const int cols = options.columns > 0
                        ? std::min(options.columns, n)
                        : static_cast<int>(std::ceil(std::sqrt(n)));
   const int rows = (n + cols - 1) / cols;
   const int scale = th >= 120 ? 2 : 1;
-  const int caption_h = 7 * scale + 2 * options.gap;
   const int gap = options.gap;
+  // Captions wrap to more lines rather than being cut (two blends read
+  // alike); every row leaves room for the longest.
+  std::vector<std::vector<std::string>> captions;
+  int lines = 1;
+  for (const ContactSheetTile& tile : tiles) {
+    captions.push_back(
+        WrapText(tile.caption, tw / (6 * scale), kMaxCaptionLines));
+    lines = std::max(lines, static_cast<int>(captions.back().size()));
+  }
+  const int line_h = 7 * scale + 2 * scale;
+  const int caption_h = lines * line_h - 2 * scale + 2 * gap;
   RgbImage sheet;
   sheet.width = gap + cols * (tw + gap);
   sheet.height = gap + rows * (th + caption_h);
   sheet.rgb.assign(static_cast<size_t>(sheet.width) * sheet.height * 3, 24);
   const uint8_t ink[3] = {235, 235, 235};
   for (int i = 0; i < n; ++i) {
-    auto frame = GrabFrame(tiles[i].movie_path, options.position, tw, th);
+    auto frame = GrabFrame(tiles[i].movie_path, options.position, fw, fh);
     if (!frame.ok()) return frame.status();
     const int x0 = gap + (i % cols) * (tw + gap);
     const int y0 = gap + (i / cols) * (th + caption_h);
-    for (int y = 0; y < th; ++y) {
-      std::memcpy(
-          &sheet.rgb[(static_cast<size_t>(y0 + y) * sheet.width + x0) * 3],
-          &frame->rgb[static_cast<size_t>(y) * tw * 3],
+    for (int y = 0; y < th; ++y) {  // the tile's bars
+      std::memset(
+          &sheet.rgb[(static_cast<size_t>(y0 + y) * sheet.width + x0) * 3], 0,
           static_cast<size_t>(tw) * 3);
     }
-    // The caption, cut to the tile's width.
-    const std::string caption(FirstChars(tiles[i].caption, tw / (6 * scale)));
-    const int tx = x0 + (tw - TextWidth(caption, scale)) / 2;
-    DrawText(caption, tx, y0 + th + gap, scale, ink, sheet.rgb.data(),
-             sheet.width, sheet.height);
+    const int fx = x0 + (tw - fw) / 2;
+    const int fy = y0 + (th - fh) / 2;
+    for (int y = 0; y < fh; ++y) {
+      std::memcpy(
+          &sheet.rgb[(static_cast<size_t>(fy + y) * sheet.width + fx) * 3],
+          &frame->rgb[static_cast<size_t>(y) * fw * 3],
+          static_cast<size_t>(fw) * 3);
+    }
+    for (size_t line = 0; line < captions[i].size(); ++line) {
+      const std::string& text = captions[i][line];
+      const int tx = x0 + (tw - TextWidth(text, scale)) / 2;
+      DrawText(text, tx, y0 + th + gap + static_cast<int>(line) * line_h,
+               scale, ink, sheet.rgb.data(), sheet.width, sheet.height);
+    }
   }
   auto png = EncodePng(sheet);
   if (!png.ok()) return png.status();

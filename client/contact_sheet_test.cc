@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -301,6 +302,78 @@ TEST_F(ContactSheetTest, WritesAGrid) {
   auto data = ReadFile(out);
   ASSERT_TRUE(data.ok());
   EXPECT_EQ(data->substr(1, 3), "PNG");
+}
+
+// The width and height of the PNG at `path` (0x0 if it cannot be read).
+std::pair<int, int> PngSize(const std::string& path) {
+  AVFormatContext* raw = nullptr;
+  if (avformat_open_input(&raw, path.c_str(), nullptr, nullptr) < 0) {
+    return {0, 0};
+  }
+  std::pair<int, int> size{0, 0};
+  if (avformat_find_stream_info(raw, nullptr) >= 0 && raw->nb_streams > 0) {
+    size = {raw->streams[0]->codecpar->width,
+            raw->streams[0]->codecpar->height};
+  }
+  avformat_close_input(&raw);
+  return size;
+}
+
+// Tiles of very tall or very wide movies stay within 1:2 and 4:1 and fit
+// the frame inside, with bars: a 64x4000 movie had 2-pixel tiles and no
+// captions, a 4000x64 one a sheet tens of thousands of pixels wide.
+TEST_F(ContactSheetTest, TilesOfExtremeShapesStayWithinBounds) {
+  for (const auto& [size, tile_width] :
+       {std::pair<const char*, int>{"64x2000", 90}, {"2000x64", 720}}) {
+    const std::string movie = Path(size) + ".mp4";
+    ASSERT_TRUE(media::testing::MakeMovie(
+                    absl::StrCat("-f lavfi -i testsrc2=s=", size,
+                                 ":r=5:d=1 -c:v libx264 -pix_fmt yuv420p"),
+                    movie)
+                    .ok());
+    const std::string out = Path(size) + ".png";
+    ASSERT_TRUE(
+        WriteContactSheet({{movie, "input"}, {movie, "klimt"}}, out).ok());
+    // Two columns of tiles 180 high, 6 px apart; one line of captions.
+    EXPECT_EQ(PngSize(out), std::make_pair(6 + 2 * (tile_width + 6),
+                                           6 + 180 + 7 * 2 + 12))
+        << size;
+  }
+}
+
+// Pixels that are not square, known only to the container (Matroska with
+// FFV1): the tile is as wide as players show the frame. It was square.
+TEST_F(ContactSheetTest, TheContainersPixelAspectShapesTheTile) {
+  const std::string movie = Path("wide_pixels.mkv");
+  ASSERT_TRUE(media::testing::MakeMovie(
+                  "-f lavfi -i testsrc2=s=128x128:r=5:d=1 -vf setsar=2 "
+                  "-c:v ffv1",
+                  movie)
+                  .ok());
+  const std::string out = Path("wide_pixels.png");
+  ASSERT_TRUE(WriteContactSheet({{movie, "input"}}, out).ok());
+  EXPECT_EQ(PngSize(out).first, 6 + 360 + 6);
+}
+
+// Captions too long for a tile wrap to up to three lines, the last one
+// marked when cut; two blends of a small movie read alike when cut to one.
+TEST_F(ContactSheetTest, LongCaptionsWrap) {
+  EXPECT_THAT(WrapText("klimt0.333+mosaic0.333+waves0.333", 15, 3),
+              ::testing::ElementsAre("klimt0.333+mosa", "ic0.333+waves0.",
+                                     "333"));
+  EXPECT_THAT(WrapText("klimt0.333+mosaic0.333+waves0.333", 15, 2),
+              ::testing::ElementsAre("klimt0.333+mosa", "ic0.333+waves.."));
+  EXPECT_THAT(WrapText("input", 15, 3), ::testing::ElementsAre("input"));
+  EXPECT_TRUE(WrapText("input", 0, 3).empty());
+  const std::string out = Path("blends.png");
+  ASSERT_TRUE(WriteContactSheet({{Path("red.mp4"), "input"},
+                                 {Path("red.mp4"), "klimt0.333+mosaic0.333+"
+                                                   "waves0.333"}},
+                                out)
+                  .ok());
+  // Tiles 270 wide (96x64), 22 characters a line: two lines.
+  EXPECT_EQ(PngSize(out), std::make_pair(6 + 2 * (270 + 6),
+                                         6 + 180 + 2 * 18 - 4 + 12));
 }
 
 TEST_F(ContactSheetTest, Errors) {

@@ -113,7 +113,8 @@ void RemoveMadeDirectories(const std::string& dir, const std::string& made) {
 }
 
 absl::Status CheckOutputTargets(const std::vector<std::string>& paths,
-                                size_t extra_name_bytes) {
+                                size_t extra_name_bytes,
+                                absl::string_view flag) {
   std::error_code ec;
   for (const std::string& path : paths) {
     const std::string name = fs::path(path).filename().string();
@@ -121,13 +122,15 @@ absl::Status CheckOutputTargets(const std::vector<std::string>& paths,
       return absl::FailedPreconditionError(absl::StrCat(
           "the output name ", name, " is ", name.size(),
           " bytes, too long for the file system once its temporary name's ",
-          extra_name_bytes, " are added (", NAME_MAX,
-          " at most); rename the input (or, for an image, give --out=FILE)"));
+          extra_name_bytes, " are added (", NAME_MAX, " at most); ",
+          flag == "--out"
+              ? "rename the input (or, for an image, give --out=FILE)"
+              : absl::StrCat("give a shorter ", flag)));
     }
     if (fs::is_directory(path, ec)) {
       return absl::FailedPreconditionError(absl::StrCat(
           path, " is a directory, so no output can be written there; move it "
-                "or give another --out"));
+                "or give another ", flag));
     }
     // The nearest ancestor that exists must be a directory we may write to.
     fs::path dir = fs::path(path).parent_path();
@@ -140,7 +143,7 @@ absl::Status CheckOutputTargets(const std::vector<std::string>& paths,
     if (!fs::is_directory(dir, ec)) {
       return absl::FailedPreconditionError(absl::StrCat(
           dir.string(), " is not a directory, so ", path,
-          " cannot be written; give another --out"));
+          " cannot be written; give another ", flag));
     }
     if (access(dir.c_str(), W_OK | X_OK) != 0) {
       return ErrnoStatus("cannot write into", dir.string(), errno);

@@ -49,10 +49,12 @@ void RemoveMadeDirectories(const std::string& dir, const std::string& made);
 // writing is not allowed). Output files replace regular files. A file name
 // that is too long once the temporary name's `extra_name_bytes` are added
 // (AtomicFile's ".<name>.part-XXXXXX": 13) is refused too: it failed only
-// when the output was written, after the server's work.
+// when the output was written, after the server's work. The messages name
+// `flag` as the way to write elsewhere.
 inline constexpr size_t kTempNameExtraBytes = 13;
 absl::Status CheckOutputTargets(const std::vector<std::string>& paths,
-                                size_t extra_name_bytes = kTempNameExtraBytes);
+                                size_t extra_name_bytes = kTempNameExtraBytes,
+                                absl::string_view flag = "--out");
 
 // The failure to write to `what` (standard output, say), from the errno of
 // the write: a full disk says so ("No space left on device"), a closed pipe

@@ -2,6 +2,7 @@
 #include "client/tiny_font.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace stylizer::client {
 namespace {
@@ -68,6 +69,23 @@ absl::string_view FirstChars(absl::string_view text, int n) {
     if (!Continues(text[end]) && seen++ == n) break;
   }
   return text.substr(0, end);
+}
+
+std::vector<std::string> WrapText(absl::string_view text, int chars,
+                                  int max_lines) {
+  std::vector<std::string> lines;
+  if (chars < 1) return lines;
+  while (!text.empty() && static_cast<int>(lines.size()) < max_lines) {
+    absl::string_view line = FirstChars(text, chars);
+    text.remove_prefix(line.size());
+    if (!text.empty() && static_cast<int>(lines.size()) + 1 == max_lines &&
+        chars > 2) {
+      lines.push_back(absl::StrCat(FirstChars(line, chars - 2), ".."));
+      return lines;
+    }
+    lines.emplace_back(line);
+  }
+  return lines;
 }
 
 int TextWidth(absl::string_view text, int scale) {

@@ -4,6 +4,8 @@
 #define STYLIZER_CLIENT_TINY_FONT_H_
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -17,6 +19,12 @@ int TextChars(absl::string_view text);
 
 // The first `n` characters of `text` (never half of one).
 absl::string_view FirstChars(absl::string_view text, int n);
+
+// `text` in lines of at most `chars` characters, `max_lines` at most; text
+// that does not fit ends the last line with ".." in place of its last two
+// characters, so that a cut caption shows it was cut.
+std::vector<std::string> WrapText(absl::string_view text, int chars,
+                                  int max_lines);
 
 // Width in pixels of `text` drawn at `scale` (6 columns per character,
 // including one of spacing, times scale).
