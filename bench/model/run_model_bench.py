@@ -8,7 +8,10 @@ Runs build/bench/model/model_bench (C++: TorchModel::Stylize, uint8 in and
 out, padding and rounding included) and FastStylizationNetwork in eager
 PyTorch (float in and out, inference mode, same threads, same weights), then
 prints a Markdown table. Each configuration: one warm-up call, then timed calls
-for at least --min-seconds; the best call counts. Not part of ctest.
+for at least --min-seconds; the best call counts. The two sides alternate for
+--rounds rounds (eager, C++, eager, C++, ...) and each configuration's best
+round counts, so that a burst of other work on a shared machine slows one
+round of one side, not the whole of one side. Not part of ctest.
 """
 import argparse
 import json
@@ -73,6 +76,8 @@ def main():
     parser.add_argument("--sizes", default="640x360,1280x720")
     parser.add_argument("--batches", default="1,2,4,8")
     parser.add_argument("--min-seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of both sides, alternating (default 3)")
     args = parser.parse_args()
     archive = args.archive or os.path.join(args.build_dir, "testdata", "random4.pt")
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
@@ -80,15 +85,36 @@ def main():
 
     started = time.time()
     load = os.getloadavg()
-    rows = eager_rows(archive, sizes, batches, args.threads, args.min_seconds)
     binary = os.path.join(args.build_dir, "bench", "model", "model_bench")
-    out = subprocess.run([binary, f"--archive={archive}", f"--threads={args.threads}",
-                          f"--precisions={args.precisions}", f"--sizes={args.sizes}",
-                          f"--batches={args.batches}", f"--min_seconds={args.min_seconds}"],
-                         check=True, capture_output=True, text=True)
-    for line in out.stdout.splitlines():
-        print(line, file=sys.stderr)
-        rows.append(json.loads(line))
+    best = {}  # per configuration: its best round (wall and CPU each)
+
+    def keep(row):
+        key = (row["kind"], row.get("impl", ""), row.get("variant", ""),
+               row["precision"], row["width"], row["height"], row.get("batch", 0))
+        old = best.get(key)
+        if old is None:
+            best[key] = dict(row)
+            return
+        if row["kind"] == "roofline":
+            for field in ("gflops", "gflops_per_cpu_second"):
+                old[field] = max(old[field], row[field])
+        else:
+            for field in ("seconds_per_batch", "cpu_seconds_per_batch"):
+                old[field] = min(old[field], row[field])
+            old["fps"] = old["batch"] / old["seconds_per_batch"]
+
+    for _ in range(max(1, args.rounds)):
+        for row in eager_rows(archive, sizes, batches, args.threads, args.min_seconds):
+            keep(row)
+        out = subprocess.run([binary, f"--archive={archive}", f"--threads={args.threads}",
+                              f"--precisions={args.precisions}", f"--sizes={args.sizes}",
+                              f"--batches={args.batches}",
+                              f"--min_seconds={args.min_seconds}"],
+                             check=True, capture_output=True, text=True)
+        for line in out.stdout.splitlines():
+            print(line, file=sys.stderr)
+            keep(json.loads(line))
+    rows = list(best.values())
     # One roofline per precision and frame size: the residual blocks' map.
     roofline = {(r["precision"], r["width"], r["height"]): r
                 for r in rows if r["kind"] == "roofline"}
@@ -102,12 +128,15 @@ def main():
                       f"({r['gflops_per_cpu_second']:.0f} per CPU-second)"
                       for (p, w, h), r in roofline.items()))
     print(f"Network: {MACS_PER_PIXEL / 1e3:.1f} k multiply-adds per pixel (the original's "
-          "convolutions; GFLOP/s below counts these, the runtime does 12 % fewer).")
-    print(f"Load average before the run: {load[0]:.1f} (1 min) on {os.cpu_count()} CPUs.")
+          "convolutions; GFLOP/s below counts these, the runtime's own count is lower: "
+          "docs/model-runtime.md).")
+    print(f"Load average before the run: {load[0]:.1f} (1 min) on {os.cpu_count()} CPUs; "
+          f"best of {max(1, args.rounds)} alternating rounds.")
     print()
     print("| size | batch | implementation | precision | frames/s | ms/frame | GFLOP/s "
           "| of roofline | vs eager | CPU ms/frame | of roofline (CPU) | vs eager (CPU) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    over_roofline = False
     for w, h in sizes:
         for b in batches:
             ref = eager[(w, h, b)]
@@ -119,6 +148,7 @@ def main():
                 cpu_gflops = flop / r["cpu_seconds_per_batch"] / 1e9 * args.threads
                 peak = roofline.get((r["precision"], w, h))
                 share = f"{gflops / peak['gflops']:.2f}" if peak else "-"
+                over_roofline |= bool(peak) and gflops > peak["gflops"]
                 cpu_share = (f"{cpu_gflops / (peak['gflops_per_cpu_second'] * args.threads):.2f}"
                              if peak else "-")
                 speedup = ref["seconds_per_batch"] / r["seconds_per_batch"]
@@ -128,6 +158,9 @@ def main():
                       f"| {speedup:.2f}x | {1e3 * r['cpu_seconds_per_batch'] / b:.0f} "
                       f"| {cpu_share} | {cpu_speedup:.2f}x |")
     print()
+    if over_roofline:
+        print("A share of the roofline above 1: the roofline's calls were slowed by other "
+              "work; rerun on a quieter machine, or with more --rounds or --min-seconds.")
     print(f"(run took {time.time() - started:.0f} s; torch {torch.__version__}, "
           f"{os.cpu_count()} CPUs)")
 
