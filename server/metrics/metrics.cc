@@ -110,11 +110,11 @@ void Metrics::SetQueueCapacity(int64_t items, int64_t bytes) {
 }
 
 void Metrics::SetDeviceMemoryCallback(DeviceMemoryCallback callback) {
-  impl_->device_memory_->SetCallback(std::move(callback));
+  impl_->SetDeviceMemory(std::move(callback));
 }
 
 void Metrics::SetSpoolDiskCallback(SpoolDiskCallback callback) {
-  impl_->spool_disk_->SetCallback(std::move(callback));
+  impl_->SetSpoolDisk(std::move(callback));
 }
 
 void Metrics::SetServing(bool serving) { impl_->serving_.Set(serving ? 1 : 0); }

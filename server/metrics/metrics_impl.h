@@ -23,9 +23,8 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
-#include "server/metrics/device_memory_collector.h"
 #include "server/metrics/metrics.h"
-#include "server/metrics/spool_disk_collector.h"
+#include "server/metrics/sampled_collector.h"
 
 namespace stylizer {
 namespace metrics_internal {
@@ -137,6 +136,22 @@ class Metrics::Impl : public QueueObserver {
         .Increment(static_cast<double>(bytes));
   }
 
+  // Sample at scrape time through `callback` (none: nothing).
+  void SetDeviceMemory(DeviceMemoryCallback callback) {
+    device_memory_->Set(
+        callback ? SampledCollector::Sampler([callback = std::move(callback)] {
+          return DeviceMemoryFamilies(callback());
+        })
+                 : nullptr);
+  }
+  void SetSpoolDisk(SpoolDiskCallback callback) {
+    spool_disk_->Set(
+        callback ? SampledCollector::Sampler([callback = std::move(callback)] {
+          return SpoolDiskFamilies(callback());
+        })
+                 : nullptr);
+  }
+
   std::string Scrape() const {
     std::vector<prometheus::MetricFamily> families = registry_->Collect();
     for (auto& family : device_memory_->Collect()) {
@@ -149,8 +164,8 @@ class Metrics::Impl : public QueueObserver {
   }
 
   const std::shared_ptr<prometheus::Registry> registry_;
-  const std::shared_ptr<DeviceMemoryCollector> device_memory_;
-  const std::shared_ptr<SpoolDiskCollector> spool_disk_;
+  const std::shared_ptr<SampledCollector> device_memory_;
+  const std::shared_ptr<SampledCollector> spool_disk_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = -1;
 

@@ -92,8 +92,8 @@ using metrics_internal::VideoJobBuckets;
 
 Metrics::Impl::Impl(const Options& options)
     : registry_(std::make_shared<prometheus::Registry>()),
-      device_memory_(std::make_shared<DeviceMemoryCollector>()),
-      spool_disk_(std::make_shared<SpoolDiskCollector>()),
+      device_memory_(std::make_shared<SampledCollector>()),
+      spool_disk_(std::make_shared<SampledCollector>()),
       requests_(prometheus::BuildCounter()
                     .Name("stylizer_requests_total")
                     .Help("Finished RPCs by method and gRPC status code")
@@ -253,8 +253,8 @@ Metrics::Impl::Impl(const Options& options)
   blend_frames_ = &frames_.Add({{"style", "blend"}});
   if (!options.model.name.empty()) SetModel(options.model);
   SetQueueCapacity(options.queue_capacity_items, options.queue_capacity_bytes);
-  if (options.device_memory) device_memory_->SetCallback(options.device_memory);
-  if (options.spool_disk) spool_disk_->SetCallback(options.spool_disk);
+  SetDeviceMemory(options.device_memory);
+  SetSpoolDisk(options.spool_disk);
 }
 
 }  // namespace stylizer
